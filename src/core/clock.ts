@@ -1,0 +1,71 @@
+/**
+ * Time is injected everywhere a timer, backoff or interval is used, so tests
+ * can drive time deterministically instead of sleeping.
+ */
+export type TimerHandle = { readonly __timer: unique symbol } | ReturnType<typeof setTimeout>;
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    return t;
+  },
+  clearTimeout: (h) => {
+    if (h !== undefined) clearTimeout(h as ReturnType<typeof setTimeout>);
+  },
+};
+
+/**
+ * A set of timers owned by one component; `clearAll()` on close guarantees no
+ * timer outlives its owner.
+ */
+export class TimerGroup {
+  private readonly handles = new Set<TimerHandle>();
+  constructor(private readonly clock: Clock = systemClock) {}
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const handle = this.clock.setTimeout(() => {
+      this.handles.delete(handle);
+      fn();
+    }, ms);
+    this.handles.add(handle);
+    return handle;
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle === undefined) return;
+    this.handles.delete(handle);
+    this.clock.clearTimeout(handle);
+  }
+
+  /** Repeats `fn` every `ms` until cleared; returns a function that stops it. */
+  every(ms: number, fn: () => void): () => void {
+    let handle: TimerHandle | undefined;
+    let stopped = false;
+    const tick = () => {
+      if (stopped) return;
+      fn();
+      if (!stopped) handle = this.setTimeout(tick, ms);
+    };
+    handle = this.setTimeout(tick, ms);
+    return () => {
+      stopped = true;
+      this.clearTimeout(handle);
+    };
+  }
+
+  get size(): number {
+    return this.handles.size;
+  }
+
+  clearAll(): void {
+    for (const h of this.handles) this.clock.clearTimeout(h);
+    this.handles.clear();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Typed errors with stable codes. Callers switch on `code`, never on message text.
+ */
+export const ErrorCode = {
+  /** A record failed one of the verification rules (see VerifyResult). */
+  RECORD_REFUSED: "RECORD_REFUSED",
+  /** A wire frame could not be parsed or failed schema validation. */
+  BAD_MESSAGE: "BAD_MESSAGE",
+  /** A frame exceeded the configured size limit. */
+  FRAME_TOO_LARGE: "FRAME_TOO_LARGE",
+  /** The remote peer record was invalid (signature, topic, freshness, identity). */
+  BAD_PEER: "BAD_PEER",
+  /** The remote node announces a different topic. */
+  TOPIC_MISMATCH: "TOPIC_MISMATCH",
+  /** The handshake did not complete in time. */
+  HANDSHAKE_TIMEOUT: "HANDSHAKE_TIMEOUT",
+  /** An operation needs a signed-in user. */
+  NOT_SIGNED_IN: "NOT_SIGNED_IN",
+  /** Keys may not contain dots (the dot separates a namespace from its key). */
+  INVALID_KEY: "INVALID_KEY",
+  /** Account decryption failed: wrong password or damaged export. */
+  WRONG_PASSWORD: "WRONG_PASSWORD",
+  /** Sign-up refused because the user name already exists. */
+  USER_EXISTS: "USER_EXISTS",
+  /** Sign-in could not find the user record. */
+  USER_NOT_FOUND: "USER_NOT_FOUND",
+  /** The node, store or adapter was already closed. */
+  CLOSED: "CLOSED",
+  /** An argument was malformed. */
+  INVALID_ARGUMENT: "INVALID_ARGUMENT",
+  /** A storage backend failed. */
+  STORAGE_FAILED: "STORAGE_FAILED",
+  /** A network operation failed. */
+  NETWORK_FAILED: "NETWORK_FAILED",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class ToolDbError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = "ToolDbError";
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export function isToolDbError(err: unknown, code?: ErrorCode): err is ToolDbError {
+  return err instanceof ToolDbError && (code === undefined || err.code === code);
+}
+
+/** Best-effort text of anything thrown, for logs and refusal reasons. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

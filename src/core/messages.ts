@@ -1,0 +1,198 @@
+import { ErrorCode, ToolDbError } from "./errors.js";
+
+/**
+ * ToolDb wire messages: JSON text frames `{type, id, to, ...}`. `to` lists the
+ * client ids a message already passed through (loop prevention).
+ */
+export interface PeerRecord {
+  topic: string;
+  timestamp: number;
+  host: string;
+  port: number;
+  address: string;
+  sig: string;
+}
+
+interface Base {
+  id: string;
+  to: string[];
+}
+
+export interface PingMessage extends Base {
+  type: "ping";
+  clientId: string;
+  isServer: boolean;
+  peer: PeerRecord;
+}
+
+export interface PongMessage extends Base {
+  type: "pong";
+  clientId: string;
+  isServer: boolean;
+  servers: PeerRecord[];
+  /** tooldb-dht extension: the answering node's own fresh record (2.6.6 omits it). */
+  peer?: PeerRecord;
+}
+
+export interface PutMessage extends Base {
+  type: "put";
+  data: unknown;
+}
+
+export interface GetMessage extends Base {
+  type: "get";
+  key: string;
+}
+
+export interface SubscribeMessage extends Base {
+  type: "subscribe";
+  key: string;
+}
+
+export interface QueryMessage extends Base {
+  type: "query";
+  key: string;
+}
+
+export interface QueryAckMessage extends Base {
+  type: "queryAck";
+  keys: string[];
+}
+
+export interface FunctionMessage extends Base {
+  type: "function";
+  function: string;
+  args: unknown;
+}
+
+export interface FunctionReturnMessage extends Base {
+  type: "functionReturn";
+  code: string;
+  return: unknown;
+}
+
+export type ToolDbMessage =
+  | PingMessage
+  | PongMessage
+  | PutMessage
+  | GetMessage
+  | SubscribeMessage
+  | QueryMessage
+  | QueryAckMessage
+  | FunctionMessage
+  | FunctionReturnMessage;
+
+export type MessageType = ToolDbMessage["type"];
+
+/** Outgoing messages before the network fills in `to`. */
+export type OutgoingMessage = ToolDbMessage extends infer M ? (M extends ToolDbMessage ? Omit<M, "to"> & { to?: string[] } : never) : never;
+
+export const LIMITS = {
+  maxIdLength: 64,
+  maxHops: 16,
+  maxHopIdLength: 128,
+  maxKeyLength: 1024,
+  maxServersInPong: 64,
+  maxQueryKeys: 10_000,
+  maxFunctionNameLength: 256,
+  maxHostLength: 255,
+} as const;
+
+/** Message types of tool-db that this node knows but deliberately ignores (CRDTs come later). */
+export const IGNORED_TYPES = new Set(["crdtPut", "crdtGet"]);
+
+function bad(reason: string): never {
+  throw new ToolDbError(ErrorCode.BAD_MESSAGE, reason);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function str(m: Record<string, unknown>, field: string, max: number): string {
+  const v = m[field];
+  if (typeof v !== "string" || v.length > max) bad(`field ${field} must be a string of at most ${max} chars`);
+  return v;
+}
+
+export function isPeerRecordShape(v: unknown): v is PeerRecord {
+  return (
+    isObject(v) &&
+    typeof v.topic === "string" &&
+    v.topic.length <= 512 &&
+    typeof v.timestamp === "number" &&
+    Number.isFinite(v.timestamp) &&
+    typeof v.host === "string" &&
+    v.host.length <= LIMITS.maxHostLength &&
+    typeof v.port === "number" &&
+    Number.isInteger(v.port) &&
+    v.port >= 0 &&
+    v.port <= 65535 &&
+    typeof v.address === "string" &&
+    v.address.length <= 128 &&
+    typeof v.sig === "string" &&
+    v.sig.length <= 256
+  );
+}
+
+/**
+ * Parses and validates one frame. Throws ToolDbError(BAD_MESSAGE) with a
+ * reason; returns null for known-but-ignored types. Unknown types throw too,
+ * with a reason that says so.
+ */
+export function parseMessage(frame: string): ToolDbMessage | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(frame);
+  } catch {
+    bad("malformed JSON");
+  }
+  if (!isObject(m)) bad("a message must be a JSON object");
+  const type = m.type;
+  if (typeof type !== "string") bad("field type must be a string");
+  if (IGNORED_TYPES.has(type)) return null;
+  str(m, "id", LIMITS.maxIdLength);
+  if (m.to === undefined) m.to = [];
+  const to = m.to;
+  if (!Array.isArray(to) || to.length > LIMITS.maxHops || !to.every((x) => typeof x === "string" && x.length <= LIMITS.maxHopIdLength)) {
+    bad(`field to must be an array of at most ${LIMITS.maxHops} short strings`);
+  }
+  switch (type) {
+    case "ping":
+      str(m, "clientId", LIMITS.maxHopIdLength);
+      if (typeof m.isServer !== "boolean") m.isServer = Boolean(m.isServer);
+      if (!isPeerRecordShape(m.peer)) bad("ping.peer must be a peer record");
+      break;
+    case "pong":
+      str(m, "clientId", LIMITS.maxHopIdLength);
+      if (typeof m.isServer !== "boolean") m.isServer = Boolean(m.isServer);
+      if (m.servers === undefined) m.servers = [];
+      if (!Array.isArray(m.servers)) bad("pong.servers must be an array");
+      // Keep only well-formed records, bounded; each is verified before use.
+      m.servers = (m.servers as unknown[]).filter(isPeerRecordShape).slice(0, LIMITS.maxServersInPong);
+      if (m.peer !== undefined && !isPeerRecordShape(m.peer)) bad("pong.peer must be a peer record");
+      break;
+    case "put":
+      if (!isObject(m.data)) bad("put.data must be a record object");
+      break;
+    case "get":
+    case "subscribe":
+    case "query":
+      str(m, "key", LIMITS.maxKeyLength);
+      break;
+    case "queryAck":
+      if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
+        bad("queryAck.keys must be an array of strings");
+      }
+      break;
+    case "function":
+      str(m, "function", LIMITS.maxFunctionNameLength);
+      break;
+    case "functionReturn":
+      str(m, "code", 32);
+      break;
+    default:
+      bad(`unknown message type ${JSON.stringify(type.slice(0, 32))}`);
+  }
+  return m as unknown as ToolDbMessage;
+}

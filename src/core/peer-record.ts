@@ -1,0 +1,49 @@
+import { sha256Hex } from "../crypto/sha256.js";
+import type { PeerRecord } from "./messages.js";
+
+/**
+ * Signed peer records, as tool-db: `sig` signs sha256("topic-timestamp-host:port")
+ * with the node key. tool-db 2.6.6 never checked them; we check signature,
+ * topic and freshness.
+ */
+export const PEER_RECORD_MAX_AGE_MS = 10 * 60_000;
+/** Server lists gossiped in pongs may be older than a handshake record. */
+export const GOSSIP_RECORD_MAX_AGE_MS = 24 * 60 * 60_000;
+export const PEER_RECORD_MAX_SKEW_MS = 30_000;
+
+export function peerRecordDigest(topic: string, timestamp: number, host: string, port: number): string {
+  return sha256Hex(`${topic}-${timestamp}-${host}:${port}`);
+}
+
+export async function signPeerRecord(
+  signer: { signData(data: string): Promise<string>; getAddress(): string | undefined },
+  topic: string,
+  host: string,
+  port: number,
+  timestamp: number,
+): Promise<PeerRecord> {
+  const sig = await signer.signData(peerRecordDigest(topic, timestamp, host, port));
+  return { topic, timestamp, host, port, address: signer.getAddress() ?? "", sig };
+}
+
+export type PeerRecordProblem = "topic" | "stale" | "future" | "signature";
+
+export async function checkPeerRecord(
+  record: PeerRecord,
+  expectedTopic: string,
+  verify: (m: { h: string; a: string; s: string }) => Promise<boolean>,
+  now: number,
+  maxAgeMs = PEER_RECORD_MAX_AGE_MS,
+): Promise<PeerRecordProblem | null> {
+  if (record.topic !== expectedTopic) return "topic";
+  if (record.timestamp > now + PEER_RECORD_MAX_SKEW_MS) return "future";
+  if (record.timestamp < now - maxAgeMs) return "stale";
+  const h = peerRecordDigest(record.topic, record.timestamp, record.host, record.port);
+  const ok = await verify({ h, a: record.address, s: record.sig }).catch(() => false);
+  return ok ? null : "signature";
+}
+
+/** tool-db identifies a socket by the last 20 characters of the node address. */
+export function clientIdOf(address: string): string {
+  return address.slice(-20);
+}

@@ -1,0 +1,111 @@
+import { ErrorCode, errorText } from "./errors.js";
+import { LIMITS, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "./messages.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDb } from "./tooldb.js";
+
+/** How long a server waits for other servers to answer a forwarded get or query. */
+const FORWARD_TIMEOUT_MS = 3000;
+
+/**
+ * Incoming ToolDb messages, after the handshake. Replies to requests this
+ * node sent (by message id) go to `db.requests`; requests it forwarded for a
+ * peer are answered back to that peer once verified.
+ */
+export class Protocol {
+  constructor(private readonly db: ToolDb) {}
+
+  handle(message: ToolDbMessage, from: PeerSession): void {
+    // A tool-db peer may reuse ids across types; dedup per type.
+    if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
+    switch (message.type) {
+      case "put":
+        void this.onPut(message, from).catch((err) => this.fail(from, err));
+        break;
+      case "get":
+        void this.onGet(message, from).catch((err) => this.fail(from, err));
+        break;
+      case "subscribe":
+        void this.onSubscribe(message, from).catch((err) => this.fail(from, err));
+        break;
+      case "query":
+        void this.onQuery(message, from).catch((err) => this.fail(from, err));
+        break;
+      case "queryAck":
+      case "functionReturn":
+        this.db.requests.resolve(message.id, message);
+        break;
+      case "function":
+        void this.onFunction(message, from);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private fail(from: PeerSession, err: unknown): void {
+    if (this.db.isClosed) return;
+    this.db.refused({ code: ErrorCode.BAD_MESSAGE, reason: `could not handle message: ${errorText(err)}`, peer: from.clientId });
+  }
+
+  private async onPut(message: PutMessage, from: PeerSession): Promise<void> {
+    const winner = await this.db.acceptRecord(message.data, from, message.to, message.id);
+    if (!winner) return;
+    // A reply to our own get, or to one we forwarded for a peer.
+    this.db.requests.resolve(message.id, { ...message, data: winner });
+  }
+
+  private async onGet(message: GetMessage, from: PeerSession): Promise<void> {
+    const local = await this.db.records.get(message.key);
+    if (local) {
+      from.send({ type: "put", id: message.id, data: local });
+      return;
+    }
+    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
+    const forwarded = this.forward(message, from, (reply) => {
+      if (reply.type === "put") from.send({ type: "put", id: message.id, data: reply.data });
+    });
+    if (!forwarded) this.db.requests.remove(message.id);
+  }
+
+  private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
+    if (!this.db.remoteSubscriptions.add(from.clientId, message.key)) {
+      this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many subscriptions", message.key);
+      return;
+    }
+    const local = await this.db.records.get(message.key);
+    if (local) from.send({ type: "put", id: message.id, data: local });
+  }
+
+  private async onQuery(message: QueryMessage, from: PeerSession): Promise<void> {
+    const keys = await this.db.records.query(message.key, LIMITS.maxQueryKeys);
+    from.send({ type: "queryAck", id: message.id, keys });
+    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
+    this.forward(message, from, (reply) => {
+      if (reply.type === "queryAck") from.send({ type: "queryAck", id: message.id, keys: reply.keys });
+      return true;
+    });
+  }
+
+  /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
+  private forward(message: GetMessage | QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): boolean {
+    if (this.db.requests.has(message.id)) return true;
+    const to = [...message.to, from.clientId];
+    this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined);
+    const sent = this.db.network.sendToAll({ ...message, to }, (s) => s.isServer && s !== from);
+    return sent > 0;
+  }
+
+  private async onFunction(message: FunctionMessage, from: PeerSession): Promise<void> {
+    const fn = this.db.functions.get(message.function);
+    if (!fn) {
+      from.send({ type: "functionReturn", id: message.id, code: "NOT_FOUND", return: "Function not found" });
+      return;
+    }
+    try {
+      const result = await fn(message.args);
+      from.send({ type: "functionReturn", id: message.id, code: "OK", return: result ?? null });
+    } catch (err) {
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: errorText(err) });
+    }
+  }
+}

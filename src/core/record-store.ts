@@ -1,0 +1,60 @@
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import { incomingWins, type ToolDbRecord } from "./record.js";
+import { isRecordShape } from "./record-verifier.js";
+
+export interface MergeOutcome {
+  /** The incoming record is now stored. */
+  changed: boolean;
+  /** What the store holds for the key after the merge. */
+  winner: ToolDbRecord;
+  /** The record it replaced, if any. */
+  previous?: ToolDbRecord;
+}
+
+/**
+ * Verified records over a string store. Merges for the same key are
+ * serialised so concurrent puts cannot interleave their read-compare-write;
+ * the lock map only holds keys with a merge in flight.
+ */
+export class RecordStore {
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+
+  constructor(readonly backend: ToolDbStorageAdapter) {}
+
+  /** The stored record, or undefined (also for unreadable legacy values). */
+  async get(key: string): Promise<ToolDbRecord | undefined> {
+    const raw = await this.backend.get(key);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      return isRecordShape(parsed) ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  query(prefix: string, limit?: number): Promise<string[]> {
+    return this.backend.query(prefix, limit);
+  }
+
+  /** Stores `record` if it wins against what is stored. Callers verify first. */
+  merge(record: ToolDbRecord): Promise<MergeOutcome> {
+    return this.serialise(record.k, async () => {
+      const previous = await this.get(record.k);
+      if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
+      await this.backend.put(record.k, JSON.stringify(record));
+      return { changed: true, winner: record, previous };
+    });
+  }
+
+  private serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const before = this.inFlight.get(key) ?? Promise.resolve();
+    const run = before.then(task, task);
+    const tail = run.catch(() => undefined);
+    this.inFlight.set(key, tail);
+    void tail.then(() => {
+      if (this.inFlight.get(key) === tail) this.inFlight.delete(key);
+    });
+    return run;
+  }
+}

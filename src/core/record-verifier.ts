@@ -1,0 +1,112 @@
+import { isWellFormedAddress } from "../crypto/ecdsa.js";
+import {
+  boundRecordHash,
+  legacyRecordHash,
+  namespaceOwner,
+  type ToolDbRecord,
+} from "./record.js";
+import { VerifyResult } from "./verify-result.js";
+
+export const MAX_FUTURE_MS = 30_000;
+export const MAX_KEY_LENGTH = 1024;
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const SIG_PATTERN = /^[0-9a-f]{128}$/i;
+
+export interface RecordVerifierOptions {
+  /** Required leading zero hex digits of `h`; 0 disables proof of work. */
+  pow: number;
+  /** Also accept tool-db 2.6.6 records whose hash does not cover the key. */
+  acceptLegacyRecords: boolean;
+  /** Checks `s` over `h` for address `a` (the user adapter's verifySignature). */
+  verifySignature: (m: { h: string; a: string; s: string }) => Promise<boolean>;
+  now: () => number;
+}
+
+export interface Verdict {
+  result: VerifyResult;
+  /** True when the hash covers the key (tooldb-dht format). */
+  keyBound?: boolean;
+  reason?: string;
+}
+
+/** Shape check: every field present with the right type and size. */
+export function isRecordShape(value: unknown): value is ToolDbRecord {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const r = value as Record<string, unknown>;
+  return (
+    typeof r.k === "string" &&
+    r.k.length > 0 &&
+    r.k.length <= MAX_KEY_LENGTH &&
+    typeof r.a === "string" &&
+    typeof r.n === "number" &&
+    Number.isSafeInteger(r.n) &&
+    r.n >= 0 &&
+    typeof r.t === "number" &&
+    Number.isSafeInteger(r.t) &&
+    r.t >= 0 &&
+    typeof r.h === "string" &&
+    typeof r.s === "string" &&
+    "v" in r &&
+    r.v !== undefined &&
+    (r.c === null || typeof r.c === "string")
+  );
+}
+
+/**
+ * Verifies a record wherever it enters (local put, put from a peer, get
+ * reply, subscription push, sync). Unlike tool-db 2.6.6 the hash is always
+ * recomputed, so neither `v` nor `t` can be changed under a valid signature.
+ * Store-dependent rules (`==` first writer, last-writer-wins) are applied by
+ * the caller on merge.
+ */
+export class RecordVerifier {
+  constructor(private readonly opts: RecordVerifierOptions) {}
+
+  async verify(value: unknown): Promise<Verdict> {
+    if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
+    const r = value;
+    if (r.c !== null) return refuse(VerifyResult.Unsupported, `CRDT records (${r.c}) are not supported`);
+    if (!isWellFormedAddress(r.a)) return refuse(VerifyResult.InvalidData, "author is not a P-256 address");
+    if (!HASH_PATTERN.test(r.h) || !SIG_PATTERN.test(r.s)) return refuse(VerifyResult.InvalidData, "malformed hash or signature");
+    if (r.t > this.opts.now() + MAX_FUTURE_MS) return refuse(VerifyResult.InvalidTimestamp, "timestamp too far in the future");
+    const owner = namespaceOwner(r.k);
+    if (owner !== undefined && owner !== r.a) return refuse(VerifyResult.AddressMismatch, "namespace belongs to another address");
+
+    let keyBound: boolean;
+    let hashInputOk: boolean;
+    try {
+      keyBound = boundRecordHash(r.k, r.v, r.a, r.t, r.n) === r.h;
+      hashInputOk = keyBound || (this.opts.acceptLegacyRecords && legacyRecordHash(r.v, r.a, r.t, r.n) === r.h);
+    } catch {
+      return refuse(VerifyResult.InvalidData, "value cannot be serialised");
+    }
+    if (!hashInputOk) {
+      const legacy = !this.opts.acceptLegacyRecords && safeLegacyMatch(r);
+      return legacy
+        ? refuse(VerifyResult.KeyNotBound, "hash does not cover the key (tool-db 2.6.6 record; enable acceptLegacyRecords)")
+        : refuse(VerifyResult.InvalidHashNonce, "hash does not match the record");
+    }
+    const pow = this.opts.pow;
+    if (pow > 0 && !r.h.startsWith("0".repeat(pow))) return refuse(VerifyResult.NoProofOfWork, `needs ${pow} leading zeros`);
+    let signed = false;
+    try {
+      signed = await this.opts.verifySignature({ h: r.h, a: r.a, s: r.s });
+    } catch {
+      signed = false;
+    }
+    if (!signed) return refuse(VerifyResult.InvalidSignature, "signature does not verify");
+    return { result: VerifyResult.Verified, keyBound };
+  }
+}
+
+function safeLegacyMatch(r: ToolDbRecord): boolean {
+  try {
+    return legacyRecordHash(r.v, r.a, r.t, r.n) === r.h;
+  } catch {
+    return false;
+  }
+}
+
+function refuse(result: VerifyResult, reason: string): Verdict {
+  return { result, reason };
+}

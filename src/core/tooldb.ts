@@ -1,0 +1,537 @@
+import { sha256Hex } from "../crypto/sha256.js";
+import { WebSocketNetwork } from "../network/websocket-network.js";
+import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter, DialFailedEvent } from "../network/network-adapter.js";
+import type { PeerSession } from "../network/peer-session.js";
+import { MemoryStore } from "../stores/memory-store.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import { EcdsaUser } from "../users/ecdsa-user.js";
+import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
+import { BoundedSet } from "./bounded-set.js";
+import { ErrorCode, ToolDbError, errorText } from "./errors.js";
+import { KeyListeners, type KeyListener } from "./key-listeners.js";
+import { createLogger, type LogFn } from "./logger.js";
+import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
+import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
+import { GOSSIP_RECORD_MAX_AGE_MS, PEER_RECORD_MAX_AGE_MS, type PeerRecordProblem, checkPeerRecord, signPeerRecord } from "./peer-record.js";
+import { PendingRequests } from "./pending-requests.js";
+import { Protocol } from "./protocol.js";
+import { randomId, randomName } from "./random.js";
+import { RecordStore } from "./record-store.js";
+import { RecordVerifier } from "./record-verifier.js";
+import { signRecord } from "./record-signer.js";
+import { type ToolDbRecord, userNamespacedKey } from "./record.js";
+import { RemoteSubscriptions } from "./subscriptions.js";
+import { TypedEmitter } from "./typed-emitter.js";
+import { VerifyResult } from "./verify-result.js";
+
+const PEER_KEYS = "%default-peer%";
+const USER_KEYS = "%default-user%";
+const MAX_KNOWN_SERVERS = 256;
+
+export type ToolDbEvents = {
+  ready: [];
+  connect: [];
+  disconnect: [];
+  "peer-connect": [info: PeerInfo];
+  "peer-disconnect": [info: PeerInfo & { code: number; reason: string }];
+  /** A verified record changed this node's store. */
+  put: [record: ToolDbRecord, from: string | undefined];
+  data: [record: ToolDbRecord];
+  /** Something was refused: a record, a frame, a link. Never thrown. */
+  refused: [event: RefusalEvent];
+  "dial-failed": [event: DialFailedEvent];
+  /** Verified server records learned from peers (hybrid discovery). */
+  servers: [records: PeerRecord[]];
+  error: [error: Error];
+};
+
+export interface PeerInfo {
+  peerId: string;
+  address: string;
+  isServer: boolean;
+  outgoing: boolean;
+  host?: string;
+  port?: number;
+}
+
+export type ServerFunction = (args: any) => Promise<unknown> | unknown;
+
+export interface FunctionReturn {
+  code: "OK" | "ERR" | "NOT_FOUND" | string;
+  return: unknown;
+}
+
+/**
+ * A ToolDb node: a signed, offline-first key-value database that keeps
+ * ToolDb's API and wire format, and verifies everything it accepts.
+ */
+export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
+  readonly options: ToolDbOptions;
+  readonly store: ToolDbStorageAdapter;
+  readonly records: RecordStore;
+  readonly network: ToolDbNetworkAdapter;
+  readonly peerAccount: ToolDbUserAdapter;
+  userAccount: ToolDbUserAdapter;
+  /** tool-db compatible hooks; the typed events fire as well. */
+  onConnect: () => void = () => undefined;
+  onDisconnect: () => void = () => undefined;
+  onPeerConnect: (peerId: string) => void = () => undefined;
+  onPeerDisconnect: (peerId: string) => void = () => undefined;
+  isConnected = false;
+
+  readonly log: LogFn;
+  readonly verifier: RecordVerifier;
+  readonly keyListeners = new KeyListeners();
+  readonly remoteSubscriptions: RemoteSubscriptions;
+  /** Keys this node subscribed to; re-sent to every new link. */
+  readonly localSubscriptions = new Set<string>();
+  readonly functions = new Map<string, ServerFunction>();
+  readonly processed: BoundedSet<string>;
+  readonly requests: PendingRequests<ToolDbMessage>;
+  private readonly keyStore: ToolDbStorageAdapter;
+  private readonly protocol: Protocol;
+  /** Verified server records learned from pongs, oldest first, capped. */
+  private readonly servers = new Map<string, PeerRecord>();
+  private ownRecord: Promise<PeerRecord> | undefined;
+  private ownRecordValue: PeerRecord | undefined;
+  private ownRecordTime = 0;
+  private readonly readyPromise: Promise<void>;
+  private closePromise: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(options: Partial<ToolDbOptions> = {}) {
+    super();
+    const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = {
+      ...DEFAULT_OPTIONS,
+      networkAdapter: WebSocketNetwork,
+      storageAdapter: MemoryStore,
+      userAdapter: EcdsaUser,
+      ...defined,
+    } as ToolDbOptions;
+    this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
+    this.verifier = new RecordVerifier({
+      pow: this.options.pow,
+      acceptLegacyRecords: this.options.legacyRecords,
+      verifySignature: (m) => this.peerAccount.verifySignature(m),
+      now: () => this.now(),
+    });
+    this.processed = new BoundedSet(this.options.dedupCapacity);
+    this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
+    this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer);
+    this.store = new this.options.storageAdapter(this, this.options.storageName);
+    this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
+    this.records = new RecordStore(this.store);
+    this.peerAccount = new this.options.userAdapter(this);
+    this.userAccount = new this.options.userAdapter(this);
+    this.network = new this.options.networkAdapter(this);
+    this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
+    this.protocol = new Protocol(this);
+    this.readyPromise = this.init();
+    // Failures surface through `ready`; never as an unhandled rejection.
+    this.readyPromise.catch((err) => this.log("init failed: %s", errorText(err)));
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Resolves once keys are loaded and a server listens. */
+  get ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  get topic(): string {
+    return this.options.topic;
+  }
+
+  get isServer(): boolean {
+    return this.options.server;
+  }
+
+  private async init(): Promise<void> {
+    await Promise.all([this.store.ready, this.keyStore.ready]);
+    await this.loadAccount(this.peerAccount, PEER_KEYS);
+    await this.loadAccount(this.userAccount, USER_KEYS);
+    if (this.closed) return;
+    await this.network.start();
+    for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
+    this.emit("ready");
+  }
+
+  /** Restores persisted keys, or persists the fresh ones the adapter made. */
+  private async loadAccount(account: ToolDbUserAdapter, slot: string): Promise<void> {
+    await account.ready;
+    const saved = await this.keyStore.get(slot);
+    if (saved) {
+      try {
+        const keys = JSON.parse(saved) as UserKeys;
+        await account.setUser(keys, keys.name);
+        return;
+      } catch (err) {
+        this.log("stored %s keys unreadable, replacing: %s", slot, errorText(err));
+      }
+    }
+    await this.saveAccount(account, slot);
+  }
+
+  private async saveAccount(account: ToolDbUserAdapter, slot: string): Promise<void> {
+    // Kept unencrypted, like an SSH host key; protect the directory instead.
+    const exported = await account.decryptAccount(await account.encryptAccount(slot), slot);
+    await this.keyStore.put(slot, JSON.stringify({ ...exported, name: account.getUsername() }));
+  }
+
+  /** Idempotent. Closes links, timers and stores; no event fires afterwards. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.silence();
+    await this.readyPromise.catch(() => undefined);
+    this.requests.clear();
+    this.keyListeners.clear();
+    this.remoteSubscriptions.clear();
+    await this.network.close();
+    await Promise.all([this.store.close(), this.keyStore.close()]);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  now(): number {
+    return this.options.clock ? this.options.clock.now() : Date.now();
+  }
+
+  // ---- NetworkHost -----------------------------------------------------
+
+  nodeAddress(): string {
+    return this.peerAccount.getAddress() ?? "";
+  }
+
+  /** This node's signed peer record, re-signed when half its lifetime has passed. */
+  localPeerRecord(): Promise<PeerRecord> {
+    const now = this.now();
+    if (!this.ownRecord || now - this.ownRecordTime > PEER_RECORD_MAX_AGE_MS / 2) {
+      this.ownRecordTime = now;
+      const port = this.network instanceof WebSocketNetwork && this.network.port ? this.network.port : this.options.port;
+      this.ownRecord = signPeerRecord(this.peerAccount, this.options.topic, this.options.host, port, now);
+      this.ownRecord.then(
+        (r) => (this.ownRecordValue = r),
+        () => (this.ownRecord = undefined),
+      );
+    }
+    return this.ownRecord;
+  }
+
+  checkPeerRecord(record: PeerRecord, maxAgeMs = PEER_RECORD_MAX_AGE_MS): Promise<PeerRecordProblem | null> {
+    return checkPeerRecord(record, this.options.topic, (m) => this.peerAccount.verifySignature(m), this.now(), maxAgeMs);
+  }
+
+  /** Verified server records: what a pong advertises (ourselves first when serving). */
+  knownServers(): PeerRecord[] {
+    const byAddress = new Map<string, PeerRecord>();
+    if (this.options.server && this.ownRecordValue) byAddress.set(this.ownRecordValue.address, this.ownRecordValue);
+    for (const session of this.network.peers) if (session.isServer) byAddress.set(session.address, session.record);
+    for (const record of this.servers.values()) if (!byAddress.has(record.address)) byAddress.set(record.address, record);
+    return [...byAddress.values()].slice(0, 64);
+  }
+
+  learnServers(records: PeerRecord[], from: PeerSession): void {
+    void (async () => {
+      const learned: PeerRecord[] = [];
+      for (const record of records) {
+        if (record.address === this.nodeAddress() || record.address === from.address) continue;
+        const problem = await this.checkPeerRecord(record, GOSSIP_RECORD_MAX_AGE_MS);
+        if (problem) {
+          this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
+          continue;
+        }
+        this.servers.delete(record.address);
+        this.servers.set(record.address, record);
+        if (this.servers.size > MAX_KNOWN_SERVERS) this.servers.delete(this.servers.keys().next().value as string);
+        learned.push(record);
+      }
+      if (learned.length > 0 && !this.closed) this.emit("servers", learned);
+    })();
+  }
+
+  /** tool-db compatible: the server records this node knows. */
+  get serverPeers(): PeerRecord[] {
+    return this.knownServers();
+  }
+
+  handleMessage(message: ToolDbMessage, from: PeerSession): void {
+    this.protocol.handle(message, from);
+  }
+
+  sessionOpened(session: PeerSession): void {
+    const info = peerInfo(session);
+    if (!this.isConnected) {
+      this.isConnected = true;
+      this.safeHook(() => this.onConnect());
+      this.emit("connect");
+    }
+    this.safeHook(() => this.onPeerConnect(session.clientId));
+    this.emit("peer-connect", info);
+    for (const key of this.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
+  }
+
+  sessionClosed(session: PeerSession, code: number, reason: string): void {
+    this.remoteSubscriptions.dropPeer(session.clientId);
+    this.safeHook(() => this.onPeerDisconnect(session.clientId));
+    this.emit("peer-disconnect", { ...peerInfo(session), code, reason });
+    if (this.isConnected && this.network.peers.length === 0) {
+      this.isConnected = false;
+      this.safeHook(() => this.onDisconnect());
+      this.emit("disconnect");
+    }
+  }
+
+  refused(event: RefusalEvent): void {
+    this.log("refused (%s) %s%s", event.code, event.reason, event.peer ? ` from ${event.peer}` : "");
+    this.emit("refused", event);
+  }
+
+  private safeHook(fn: () => void): void {
+    if (this.closed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.log("hook threw: %s", errorText(err));
+    }
+  }
+
+  // ---- records ---------------------------------------------------------
+
+  getUserNamespacedKey(key: string): string {
+    return userNamespacedKey(this.userAccount.getAddress() ?? "", key);
+  }
+
+  private finalKey(key: string, userNamespaced: boolean): string {
+    if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, "key must be a non-empty string");
+    if (!userNamespaced) return key;
+    const address = this.userAccount.getAddress();
+    if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
+    return userNamespacedKey(address, key);
+  }
+
+  /**
+   * Verifies a record from anywhere, merges it (last writer wins), and on a
+   * change notifies listeners and relays. Returns what the store holds for
+   * the key afterwards, or undefined when the record was refused.
+   */
+  async acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string): Promise<ToolDbRecord | undefined> {
+    const verdict = await this.verifier.verify(record);
+    if (verdict.result !== VerifyResult.Verified) {
+      const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
+      const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
+      if (from) this.network.strikePeer(from, event.code, event.reason, key);
+      else this.refused(event);
+      return undefined;
+    }
+    const rec = record as ToolDbRecord;
+    const outcome = await this.records.merge(rec);
+    if (this.closed) return outcome.winner;
+    if (outcome.changed) {
+      this.emit("put", rec, from?.clientId);
+      this.emit("data", rec);
+      this.keyListeners.trigger(rec, (err) => this.log("key listener threw: %s", errorText(err)));
+      this.relay(rec, from, to, messageId ?? randomId());
+    } else if (from && outcome.winner.h !== rec.h) {
+      // The sender is behind: answer with what wins here so both converge.
+      from.send({ type: "put", id: randomId(), data: outcome.winner });
+    }
+    return outcome.winner;
+  }
+
+  /** Servers pass changes on to other servers and to subscribed peers. */
+  private relay(record: ToolDbRecord, from: PeerSession | undefined, to: string[], id: string): void {
+    if (!this.options.server || !from) return;
+    const subscribers = this.remoteSubscriptions.subscribers(record.k);
+    const message: Omit<PutMessage, "to"> & { to: string[] } = { type: "put", id, data: record, to: [...to, from.clientId] };
+    this.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
+  }
+
+  async putData<T = unknown>(key: string, value: T, userNamespaced = false): Promise<PutMessage> {
+    await this.readyPromise;
+    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+    const finalKey = this.finalKey(key, userNamespaced);
+    return this.putRecordAs(this.userAccount, finalKey, value);
+  }
+
+  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown): Promise<PutMessage> {
+    if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
+    const record = await signRecord(account, key, value, this.now(), this.options.pow, this.options.legacyRecords);
+    const message: PutMessage = { type: "put", id: randomId(), to: [], data: record };
+    const outcome = await this.records.merge(record);
+    if (outcome.changed && !this.closed) {
+      this.emit("put", record, undefined);
+      this.emit("data", record);
+      this.keyListeners.trigger(record, (err) => this.log("key listener threw: %s", errorText(err)));
+    }
+    this.network.sendToAll(message);
+    return message;
+  }
+
+  /**
+   * The value under `key`: the local copy at once when there is one (and a
+   * background refresh from peers), else the first verified reply from the
+   * network, else null after `timeoutMs`.
+   */
+  async getData<T = unknown>(key: string, userNamespaced = false, timeoutMs = 1000): Promise<T | null> {
+    await this.readyPromise;
+    const finalKey = this.finalKey(key, userNamespaced);
+    const local = await this.records.get(finalKey);
+    if (this.network.peers.length === 0 || this.closed) return local ? (local.v as T) : null;
+    const id = randomId();
+    const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
+      this.requests.add(
+        id,
+        timeoutMs,
+        (message) => {
+          if (message.type !== "put") return true;
+          resolve(message.data as ToolDbRecord);
+        },
+        () => resolve(undefined),
+      );
+    });
+    this.network.sendToAll({ type: "get", id, key: finalKey });
+    if (local) return local.v as T;
+    const record = await reply;
+    if (record) return record.v as T;
+    const late = await this.records.get(finalKey).catch(() => undefined);
+    return late ? (late.v as T) : null;
+  }
+
+  /** Delivers the current value and every later change of `key` to key listeners. */
+  async subscribeData(key: string, userNamespaced = false): Promise<void> {
+    await this.readyPromise;
+    const finalKey = this.finalKey(key, userNamespaced);
+    this.localSubscriptions.add(finalKey);
+    this.network.sendToAll({ type: "subscribe", id: randomId(), key: finalKey });
+    const local = await this.records.get(finalKey);
+    if (local) this.keyListeners.trigger(local, (err) => this.log("key listener threw: %s", errorText(err)));
+  }
+
+  /** Stops re-subscribing to `key` on new links (servers forget on disconnect). */
+  unsubscribeData(key: string, userNamespaced = false): void {
+    this.localSubscriptions.delete(this.finalKey(key, userNamespaced));
+  }
+
+  addKeyListener<T = unknown>(key: string, fn: (record: ToolDbRecord<T>) => void): number {
+    return this.keyListeners.add(key, fn as KeyListener);
+  }
+
+  removeKeyListener(id: number): void {
+    this.keyListeners.remove(id);
+  }
+
+  /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
+  async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
+    await this.readyPromise;
+    const finalKey = userNamespaced ? this.finalKey(prefix, true) : prefix;
+    const found = new Set(await this.records.query(finalKey));
+    if (this.network.peers.length === 0 || this.closed) return [...found].sort();
+    const id = randomId();
+    await new Promise<void>((resolve) => {
+      this.requests.add(
+        id,
+        timeoutMs,
+        (message) => {
+          if (message.type === "queryAck") for (const k of message.keys) if (k.startsWith(finalKey)) found.add(k);
+          return true;
+        },
+        resolve,
+      );
+      this.network.sendToAll({ type: "query", id, key: finalKey });
+    });
+    return [...found].sort();
+  }
+
+  // ---- server functions ------------------------------------------------
+
+  addServerFunction(name: string, fn: ServerFunction): void {
+    this.functions.set(name, fn);
+  }
+
+  /** Runs a server function on the first peer that has it. */
+  async doFunction(name: string, args: unknown, timeoutMs = 10_000): Promise<FunctionReturn> {
+    await this.readyPromise;
+    const peers = this.network.peers.length;
+    if (peers === 0) return { code: "ERR", return: "Not connected" };
+    const id = randomId();
+    let notFound = 0;
+    return new Promise<FunctionReturn>((resolve) => {
+      this.requests.add(
+        id,
+        timeoutMs,
+        (message) => {
+          if (message.type !== "functionReturn") return true;
+          if (message.code === "NOT_FOUND" && ++notFound < peers) return true;
+          resolve({ code: message.code, return: message.return });
+        },
+        () => resolve({ code: "ERR", return: "Timed out" }),
+      );
+      this.network.sendToAll({ type: "function", id, function: name, args });
+    });
+  }
+
+  // ---- users -----------------------------------------------------------
+
+  async anonSignIn(): Promise<void> {
+    await this.readyPromise;
+    await this.userAccount.anonUser();
+    await this.saveAccount(this.userAccount, USER_KEYS);
+  }
+
+  async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
+    await this.readyPromise;
+    const keys = await this.userAccount.getAccountFromPrivate(privateKey);
+    await this.userAccount.setUser(keys, username ?? randomName());
+    await this.saveAccount(this.userAccount, USER_KEYS);
+    return keys;
+  }
+
+  /**
+   * Creates the account record `==<user>` holding the keys encrypted with the
+   * password (ToolDb's format). Does not sign in, as in ToolDb.
+   */
+  async signUp(user: string, password: string): Promise<PutMessage> {
+    await this.readyPromise;
+    const key = `==${user}`;
+    if (user.length === 0 || user.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names are non-empty and have no dots");
+    if (await this.records.get(key)) throw new ToolDbError(ErrorCode.USER_EXISTS, `user ${user} already exists`);
+    if (this.network.peers.length > 0 && (await this.getData(key, false, 1000)) !== null) {
+      throw new ToolDbError(ErrorCode.USER_EXISTS, `user ${user} already exists`);
+    }
+    const account = new this.options.userAdapter(this);
+    await account.ready;
+    const encrypted = await account.encryptAccount(sha256Hex(password));
+    encrypted.name = user;
+    return this.putRecordAs(account, key, encrypted);
+  }
+
+  /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */
+  async signIn(user: string, password: string): Promise<EncryptedAccount> {
+    await this.readyPromise;
+    const stored = await this.getData<EncryptedAccount>(`==${user}`, false, 2000);
+    if (!stored) throw new ToolDbError(ErrorCode.USER_NOT_FOUND, `user ${user} not found`);
+    const keys = await this.userAccount.decryptAccount(stored, sha256Hex(password));
+    await this.userAccount.setUser(keys, user);
+    await this.saveAccount(this.userAccount, USER_KEYS);
+    return stored;
+  }
+}
+
+function peerInfo(session: PeerSession): PeerInfo {
+  return {
+    peerId: session.clientId,
+    address: session.address,
+    isServer: session.isServer,
+    outgoing: session.outgoing,
+    host: session.host,
+    port: session.port,
+  };
+}

@@ -1,0 +1,94 @@
+import { LruMap } from "../core/bounded-set.js";
+import { bytesToHex, hexToBytes, latin1ToBytes } from "./encoding.js";
+
+/**
+ * ECDSA P-256 over WebCrypto. A ToolDb address is the public key's JWK x and
+ * y (base64url, 43 chars each) concatenated; signatures are IEEE P1363 (r||s)
+ * in hex, over the latin1 bytes of the signed string with SHA-256.
+ */
+const subtle = globalThis.crypto.subtle;
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
+const SIGN_PARAMS = { name: "ECDSA", hash: { name: "SHA-256" } } as const;
+
+export const ADDRESS_LENGTH = 86;
+export const SIGNATURE_HEX_LENGTH = 128;
+const ADDRESS_PATTERN = /^[A-Za-z0-9_-]{86}$/;
+const SIGNATURE_PATTERN = /^[0-9a-f]{128}$/i;
+/** Imported public keys, so repeated authors cost one import. Bounded. */
+const publicKeyCache = new LruMap<string, Promise<CryptoKey | null>>(4096);
+
+export function isWellFormedAddress(address: unknown): address is string {
+  return typeof address === "string" && ADDRESS_PATTERN.test(address);
+}
+
+export function importAddress(address: string): Promise<CryptoKey | null> {
+  let key = publicKeyCache.get(address);
+  if (!key) {
+    key = isWellFormedAddress(address)
+      ? subtle
+          .importKey(
+            "jwk",
+            { kty: "EC", crv: "P-256", x: address.slice(0, 43), y: address.slice(43), ext: true },
+            ALGORITHM,
+            true,
+            ["verify"],
+          )
+          .catch(() => null)
+      : Promise.resolve(null);
+    publicKeyCache.set(address, key);
+  }
+  return key;
+}
+
+/** Never throws: any malformed input is simply "not verified". */
+export async function verifyWithAddress(data: string, signatureHex: string, address: string): Promise<boolean> {
+  if (typeof signatureHex !== "string" || !SIGNATURE_PATTERN.test(signatureHex)) return false;
+  const key = await importAddress(address);
+  if (!key) return false;
+  try {
+    return await subtle.verify(SIGN_PARAMS, key, hexToBytes(signatureHex), latin1ToBytes(data));
+  } catch {
+    return false;
+  }
+}
+
+export async function signWithKey(data: string, privateKey: CryptoKey): Promise<string> {
+  const sig = await subtle.sign(SIGN_PARAMS, privateKey, latin1ToBytes(data));
+  return bytesToHex(new Uint8Array(sig));
+}
+
+export async function generateSigningKeys(): Promise<CryptoKeyPair> {
+  return subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
+}
+
+export async function addressOf(publicKey: CryptoKey): Promise<string> {
+  const jwk = await subtle.exportKey("jwk", publicKey);
+  return `${jwk.x}${jwk.y}`;
+}
+
+/** Hex SPKI / PKCS8, the format @tool-db/ecdsa-user exports. */
+export async function exportKeyPairHex(keys: CryptoKeyPair): Promise<{ pub: string; priv: string }> {
+  const pub = new Uint8Array(await subtle.exportKey("spki", keys.publicKey));
+  const priv = new Uint8Array(await subtle.exportKey("pkcs8", keys.privateKey));
+  return { pub: bytesToHex(pub), priv: bytesToHex(priv) };
+}
+
+export async function importKeyPairHex(pub: string, priv: string): Promise<CryptoKeyPair> {
+  const publicKey = await subtle.importKey("spki", hexToBytes(pub), ALGORITHM, true, ["verify"]);
+  const privateKey = await subtle.importKey("pkcs8", hexToBytes(priv), ALGORITHM, true, ["sign"]);
+  return { publicKey, privateKey };
+}
+
+/** Rebuild the key pair from a PKCS8 private key alone (the public point is in it). */
+export async function keyPairFromPrivateHex(priv: string): Promise<CryptoKeyPair> {
+  const privateKey = await subtle.importKey("pkcs8", hexToBytes(priv), ALGORITHM, true, ["sign"]);
+  const jwk = await subtle.exportKey("jwk", privateKey);
+  const publicKey = await subtle.importKey(
+    "jwk",
+    { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, ext: true },
+    ALGORITHM,
+    true,
+    ["verify"],
+  );
+  return { publicKey, privateKey };
+}

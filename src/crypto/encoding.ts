@@ -1,0 +1,64 @@
+/**
+ * Byte/string encodings used on the ToolDb wire. Pure functions that work in
+ * Node and browsers (no Buffer).
+ */
+const HEX = "0123456789abcdef";
+
+export function bytesToHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]! >> 4]! + HEX[bytes[i]! & 15]!;
+  return out;
+}
+
+/** Strict: throws on odd length or non-hex characters. */
+export function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("invalid hex string");
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/**
+ * ToolDb turns strings into bytes one UTF-16 code unit per byte (dropping the
+ * high byte). Signatures and password keys depend on this, so we keep it.
+ */
+export function latin1ToBytes(str: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(str.length);
+  for (let i = 0; i < str.length; i++) out[i] = str.charCodeAt(i) & 0xff;
+  return out;
+}
+
+export function bytesToLatin1(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]!);
+  return out;
+}
+
+function utf8Encode(str: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(str);
+}
+
+function utf8Decode(bytes: Uint8Array): string {
+  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+}
+
+function base64FromBytes(bytes: Uint8Array): string {
+  return btoa(bytesToLatin1(bytes));
+}
+
+function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
+  return latin1ToBytes(atob(b64));
+}
+
+/**
+ * ToolDb's uint8ToBase64: the bytes become a latin1 string which is then
+ * UTF-8 encoded before base64 (bytes >= 0x80 take two bytes). Kept for
+ * account-export compatibility with @tool-db/ecdsa-user.
+ */
+export function toolDbBytesToBase64(bytes: Uint8Array): string {
+  return base64FromBytes(utf8Encode(bytesToLatin1(bytes)));
+}
+
+export function toolDbBase64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
+  return latin1ToBytes(utf8Decode(base64ToBytes(b64)));
+}

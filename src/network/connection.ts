@@ -1,0 +1,73 @@
+import { TypedEmitter } from "../core/typed-emitter.js";
+
+/**
+ * One transport-level link carrying ToolDb text frames. Transports
+ * (WebSocket now, Hyperswarm streams later) subclass this; the network
+ * adapter base class runs the ToolDb handshake and routing on top.
+ */
+export type ConnectionEvents = {
+  message: [frame: string];
+  close: [code: number, reason: string];
+};
+
+export interface ConnectionInfo {
+  /** True when this node dialed. */
+  outgoing: boolean;
+  /** Remote transport address, when known (for logs and dial bookkeeping). */
+  remoteHost?: string;
+  remotePort?: number;
+}
+
+export abstract class Connection extends TypedEmitter<ConnectionEvents> {
+  private closedFlag = false;
+
+  constructor(readonly info: ConnectionInfo) {
+    super();
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Sends one frame; silently dropped once closed. */
+  send(frame: string): void {
+    if (!this.closedFlag) this._send(frame);
+  }
+
+  /** Closes with an application code (4000-4999) and a human-readable reason. Idempotent. */
+  close(code = 1000, reason = ""): void {
+    if (this.closedFlag) return;
+    this._close(code, reason);
+  }
+
+  /** Transports call this exactly when the link is gone; emits 'close' once. */
+  protected markClosed(code: number, reason: string): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.emit("close", code, reason);
+    this.silence();
+  }
+
+  protected abstract _send(frame: string): void;
+  protected abstract _close(code: number, reason: string): void;
+}
+
+/** Close codes with a meaning in the ToolDb handshake (sent as WebSocket close codes). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  TOO_LARGE: 1009,
+  BAD_MESSAGE: 4000,
+  TOPIC_MISMATCH: 4001,
+  BAD_PEER: 4002,
+  DUPLICATE: 4003,
+  SELF: 4004,
+  HANDSHAKE_TIMEOUT: 4005,
+  TOO_MANY_STRIKES: 4006,
+  HEARTBEAT_TIMEOUT: 4007,
+} as const;
+
+/** Refusals after which dialing the same address again is pointless. */
+export function isPermanentRefusal(code: number): boolean {
+  return code === CloseCode.TOPIC_MISMATCH || code === CloseCode.BAD_PEER || code === CloseCode.SELF;
+}

@@ -1,0 +1,40 @@
+import { Backoff, type BackoffOptions } from "../core/backoff.js";
+
+/**
+ * Bookkeeping for one host:port this node wants to stay connected to.
+ * - connecting/connected: a link exists or is being made;
+ * - waiting: a redial is scheduled after a backoff delay;
+ * - parked: the same node is reachable through another link; redial when it drops;
+ * - failed: refused for good (other topic, bad identity, self) or out of retries.
+ */
+export type DialState = "idle" | "connecting" | "connected" | "waiting" | "parked" | "failed";
+
+export class DialTarget {
+  state: DialState = "idle";
+  /** Node address learned at handshake. */
+  address: string | undefined;
+  /** Consecutive failed attempts since the last successful handshake. */
+  failures = 0;
+  readonly backoff: Backoff;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly maxRetries: number,
+    backoff: BackoffOptions,
+  ) {
+    this.backoff = new Backoff(backoff);
+  }
+
+  get key(): string {
+    return dialKey(this.host, this.port);
+  }
+
+  get outOfRetries(): boolean {
+    return this.failures > this.maxRetries;
+  }
+}
+
+export function dialKey(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

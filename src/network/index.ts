@@ -1,0 +1,18 @@
+export { Connection, CloseCode, isPermanentRefusal, type ConnectionInfo, type ConnectionEvents } from "./connection.js";
+export {
+  ToolDbNetworkAdapter,
+  type NetworkHost,
+  type NetworkOptions,
+  type NetworkHostOptions,
+  type NetworkAdapterConstructor,
+  networkOptionsFrom,
+  type NetworkEvents,
+  type RefusalEvent,
+  type DialFailedEvent,
+  type ConnectOptions,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+} from "./network-adapter.js";
+export { PeerSession } from "./peer-session.js";
+export { WebSocketNetwork, DEFAULT_HEARTBEAT_MS } from "./websocket-network.js";
+export { WsConnection } from "./ws-connection.js";

@@ -1,0 +1,564 @@
+import type { BackoffOptions } from "../core/backoff.js";
+import { type Clock, TimerGroup, type TimerHandle } from "../core/clock.js";
+import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../core/errors.js";
+import { createLogger, type LogFn } from "../core/logger.js";
+import { type OutgoingMessage, type PeerRecord, type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../core/messages.js";
+import { GOSSIP_RECORD_MAX_AGE_MS, type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
+import { randomId } from "../core/random.js";
+import { TypedEmitter } from "../core/typed-emitter.js";
+import { CloseCode, type Connection, isPermanentRefusal } from "./connection.js";
+import { DialTarget, dialKey } from "./dial-target.js";
+import { PeerSession } from "./peer-session.js";
+
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Frames buffered while the handshake signature check runs. */
+const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
+/** Invalid messages tolerated on one link before it is dropped. */
+const MAX_STRIKES = 10;
+
+/** Options a transport reads from its host (ToolDb's options carry them). */
+export interface NetworkHostOptions {
+  server: boolean;
+  host: string;
+  port: number;
+  httpServer?: import("node:http").Server;
+  ssl?: boolean;
+  /** Reconnect attempts per dial target before giving up (Infinity = forever). */
+  maxRetries: number;
+  /** First reconnect delay in ms; doubles (with jitter) up to maxReconnectDelay. */
+  wait: number;
+  maxReconnectDelay: number;
+  handshakeTimeout: number;
+  heartbeatInterval: number;
+  maxMessageBytes: number;
+  clock?: Clock;
+  random?: () => number;
+}
+
+/** What the network needs from the database. ToolDb implements it. */
+export interface NetworkHost {
+  readonly options: NetworkHostOptions;
+  readonly ready: Promise<void>;
+  readonly topic: string;
+  readonly isServer: boolean;
+  nodeAddress(): string;
+  localPeerRecord(): Promise<PeerRecord>;
+  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null>;
+  knownServers(): PeerRecord[];
+  learnServers(records: PeerRecord[], from: PeerSession): void;
+  handleMessage(message: ToolDbMessage, from: PeerSession): void;
+  sessionOpened(session: PeerSession): void;
+  sessionClosed(session: PeerSession, code: number, reason: string): void;
+  refused(event: RefusalEvent): void;
+}
+
+export interface RefusalEvent {
+  code: ErrorCode;
+  reason: string;
+  peer?: string;
+  host?: string;
+  port?: number;
+  key?: string;
+}
+
+export interface NetworkOptions {
+  handshakeTimeout: number;
+  maxMessageBytes: number;
+  maxRetries: number;
+  backoff: BackoffOptions;
+  clock?: Clock;
+}
+
+export function networkOptionsFrom(o: NetworkHostOptions): NetworkOptions {
+  return {
+    handshakeTimeout: o.handshakeTimeout,
+    maxMessageBytes: o.maxMessageBytes,
+    maxRetries: o.maxRetries,
+    backoff: { initial: o.wait, max: o.maxReconnectDelay, random: o.random },
+    clock: o.clock,
+  };
+}
+
+export interface NetworkAdapterConstructor {
+  new (host: NetworkHost): ToolDbNetworkAdapter;
+}
+
+export interface DialFailedEvent {
+  host: string;
+  port: number;
+  code: number;
+  reason: string;
+  /** No further attempts will be made. */
+  final: boolean;
+}
+
+export type NetworkEvents = {
+  "session-open": [session: PeerSession];
+  "session-close": [session: PeerSession, code: number, reason: string];
+  "dial-failed": [event: DialFailedEvent];
+};
+
+export interface ConnectOptions {
+  maxRetries?: number;
+}
+
+interface LinkState {
+  connection: Connection;
+  target?: DialTarget;
+  session?: PeerSession;
+  pending: string[];
+  handshaking: boolean;
+  strikes: number;
+  timer?: TimerHandle;
+}
+
+/**
+ * The network contract and its transport-independent half: ToolDb handshake
+ * (signed peer records, topic check), identity de-duplication, frame
+ * validation, dialing with backoff, and routing helpers. A transport
+ * subclasses it, implements `dial`, `listen` and `_close`, and hands every
+ * new link to `attach`. Third-party transports run
+ * test/compliance/network-suite against themselves.
+ */
+export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
+  protected readonly log: LogFn;
+  protected readonly timers: TimerGroup;
+  protected readonly clock: Clock | undefined;
+  protected readonly options: NetworkOptions;
+  private readonly sessions = new Map<string, PeerSession>();
+  private readonly links = new Set<LinkState>();
+  private readonly targets = new Map<string, DialTarget>();
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  private startPromise: Promise<void> | undefined;
+
+  constructor(
+    protected readonly host: NetworkHost,
+    component = "network",
+  ) {
+    super();
+    this.options = networkOptionsFrom(host.options);
+    this.log = createLogger(component);
+    this.clock = this.options.clock;
+    this.timers = new TimerGroup(this.options.clock);
+  }
+
+  // ---- transport hooks -------------------------------------------------
+
+  /** Opens an outgoing link; the link is passed to `attach` by the subclass or returned. */
+  protected abstract dial(host: string, port: number): Connection;
+  /** Starts accepting links (servers). Called once, after the host is ready. */
+  protected abstract listen(): Promise<void>;
+  /** Releases transport resources (listening sockets). Links are closed by the base. */
+  protected abstract _close(): Promise<void>;
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /**
+   * Idempotent. The host calls it once its keys are loaded; resolves when
+   * listening (servers) or at once (clients).
+   */
+  start(): Promise<void> {
+    this.startPromise ??= this.closing ? Promise.resolve() : this.listen();
+    return this.startPromise;
+  }
+
+  get isClosed(): boolean {
+    return this.closing;
+  }
+
+  /** Idempotent: closes every link, stops every dialer and timer. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closing = true;
+    this.timers.clearAll();
+    this.targets.clear();
+    for (const link of [...this.links]) link.connection.close(CloseCode.GOING_AWAY, "node closing");
+    await this.startPromise?.catch(() => undefined);
+    await this._close();
+    this.silence();
+  }
+
+  // ---- dialing ---------------------------------------------------------
+
+  /**
+   * Keeps a link to host:port, reconnecting with backoff. Repeated calls for
+   * the same address are ignored; a second address of an already-connected
+   * node is parked until the first link drops.
+   */
+  connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
+    if (this.closing) return;
+    const key = dialKey(host, port);
+    const existing = this.targets.get(key);
+    if (existing) {
+      if (existing.state === "waiting") this.dialNow(existing);
+      return;
+    }
+    const target = new DialTarget(host, port, opts.maxRetries ?? this.options.maxRetries, this.options.backoff);
+    this.targets.set(key, target);
+    this.dialNow(target);
+  }
+
+  /** Stops keeping a link to host:port and closes it if open. */
+  disconnectFrom(host: string, port: number): void {
+    const target = this.targets.get(dialKey(host, port));
+    if (!target) return;
+    this.targets.delete(target.key);
+    for (const link of this.links) if (link.target === target) link.connection.close(CloseCode.NORMAL, "disconnect requested");
+  }
+
+  /** Dial targets and their states, for status pages and tests. */
+  dialTargets(): Array<{ host: string; port: number; state: string; address?: string; failures: number }> {
+    return [...this.targets.values()].map((t) => ({ host: t.host, port: t.port, state: t.state, address: t.address, failures: t.failures }));
+  }
+
+  private dialNow(target: DialTarget): void {
+    if (this.closing || this.targets.get(target.key) !== target) return;
+    target.state = "connecting";
+    this.log("dialing %s", target.key);
+    let connection: Connection;
+    try {
+      connection = this.dial(target.host, target.port);
+    } catch (err) {
+      this.afterLinkClosed(target, CloseCode.GOING_AWAY, errorText(err), false);
+      return;
+    }
+    this.attach(connection, target);
+  }
+
+  private scheduleRedial(target: DialTarget): void {
+    const delay = target.backoff.next();
+    target.state = "waiting";
+    this.timers.setTimeout(() => this.dialNow(target), delay);
+  }
+
+  private afterLinkClosed(target: DialTarget, code: number, reason: string, hadSession: boolean): void {
+    if (this.closing || this.targets.get(target.key) !== target) return;
+    if (code === CloseCode.DUPLICATE) {
+      target.state = "parked";
+      return;
+    }
+    if (isPermanentRefusal(code)) {
+      target.state = "failed";
+      this.targets.delete(target.key);
+      this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: true });
+      return;
+    }
+    if (!hadSession) target.failures++;
+    if (target.outOfRetries) {
+      target.state = "failed";
+      this.targets.delete(target.key);
+      this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: true });
+      return;
+    }
+    if (!hadSession) this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: false });
+    this.scheduleRedial(target);
+  }
+
+  // ---- links and handshake --------------------------------------------
+
+  /** Hands a new transport link to the protocol. Transports call this for incoming links. */
+  protected attach(connection: Connection, target?: DialTarget): void {
+    if (this.closing) {
+      connection.close(CloseCode.GOING_AWAY, "node closing");
+      return;
+    }
+    const link: LinkState = { connection, target, pending: [], handshaking: false, strikes: 0 };
+    this.links.add(link);
+    link.timer = this.timers.setTimeout(
+      () => this.closeLink(link, CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout", ErrorCode.HANDSHAKE_TIMEOUT),
+      this.options.handshakeTimeout,
+    );
+    connection.on("message", (frame) => this.onFrame(link, frame));
+    connection.on("close", (code, reason) => this.onLinkClose(link, code, reason));
+    if (connection.info.outgoing) void this.sendPing(link);
+  }
+
+  private async sendPing(link: LinkState): Promise<void> {
+    try {
+      await this.host.ready;
+      const peer = await this.host.localPeerRecord();
+      const me = clientIdOf(this.host.nodeAddress());
+      const ping: PingMessage = { type: "ping", id: randomId(), to: [me], clientId: me, isServer: this.host.isServer, peer };
+      link.connection.send(JSON.stringify(ping));
+    } catch (err) {
+      this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+    }
+  }
+
+  private onFrame(link: LinkState, frame: string): void {
+    if (frame.length > this.options.maxMessageBytes) {
+      this.closeLink(link, CloseCode.TOO_LARGE, "frame too large", ErrorCode.FRAME_TOO_LARGE);
+      return;
+    }
+    if (!link.session) {
+      if (link.handshaking) {
+        if (link.pending.length >= MAX_FRAMES_BEFORE_HANDSHAKE) {
+          this.closeLink(link, CloseCode.BAD_MESSAGE, "too many frames before handshake", ErrorCode.BAD_MESSAGE);
+        } else link.pending.push(frame);
+        return;
+      }
+      this.onHandshakeFrame(link, frame);
+      return;
+    }
+    this.dispatch(link, link.session, frame);
+  }
+
+  private parse(link: LinkState, frame: string): ToolDbMessage | null | undefined {
+    try {
+      return parseMessage(frame);
+    } catch (err) {
+      const reason = isToolDbError(err) ? err.message : errorText(err);
+      if (reason === "malformed JSON") {
+        this.closeLink(link, CloseCode.BAD_MESSAGE, reason, ErrorCode.BAD_MESSAGE);
+      } else {
+        this.strike(link, ErrorCode.BAD_MESSAGE, reason);
+      }
+      return undefined;
+    }
+  }
+
+  /** Counts an invalid message (e.g. a refused record) against a peer; drops it past MAX_STRIKES. */
+  strikePeer(session: PeerSession, code: ErrorCode, reason: string, key?: string): void {
+    this.strike(this.linkOf(session), code, reason, key);
+  }
+
+  private strike(state: LinkState | undefined, code: ErrorCode, reason: string, key?: string): void {
+    const session = state?.session;
+    this.host.refused({ code, reason, key, peer: session?.clientId, host: state?.connection.info.remoteHost, port: state?.connection.info.remotePort });
+    if (!state) return;
+    state.strikes++;
+    if (state.strikes > MAX_STRIKES) this.closeLink(state, CloseCode.TOO_MANY_STRIKES, `too many invalid messages (last: ${reason})`, code);
+  }
+
+  private linkOf(session: PeerSession): LinkState | undefined {
+    for (const link of this.links) if (link.session === session) return link;
+    return undefined;
+  }
+
+  private dispatch(link: LinkState, session: PeerSession, frame: string): void {
+    const message = this.parse(link, frame);
+    if (!message) return;
+    if (message.type === "ping" || message.type === "pong") return; // handshake is done once
+    try {
+      this.host.handleMessage(message, session);
+    } catch (err) {
+      this.strike(link, ErrorCode.BAD_MESSAGE, `handler failed: ${errorText(err)}`);
+    }
+  }
+
+  private onHandshakeFrame(link: LinkState, frame: string): void {
+    const message = this.parse(link, frame);
+    if (!message) return;
+    const outgoing = link.connection.info.outgoing;
+    if (outgoing && message.type === "pong") {
+      link.handshaking = true;
+      void this.acceptPong(link, message).finally(() => (link.handshaking = false));
+    } else if (!outgoing && message.type === "ping") {
+      link.handshaking = true;
+      void this.acceptPing(link, message).finally(() => (link.handshaking = false));
+    } else {
+      this.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
+    }
+  }
+
+  private async acceptPing(link: LinkState, ping: PingMessage): Promise<void> {
+    const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
+    if (!identity) return;
+    const session = this.establish(link, ping.peer, ping.isServer);
+    if (!session) return;
+    try {
+      const pong: PongMessage = {
+        type: "pong",
+        id: ping.id,
+        to: [],
+        clientId: clientIdOf(this.host.nodeAddress()),
+        isServer: this.host.isServer,
+        servers: this.host.knownServers(),
+        peer: await this.host.localPeerRecord(),
+      };
+      link.connection.send(JSON.stringify(pong));
+    } catch (err) {
+      this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+      return;
+    }
+    this.openSession(link, session);
+  }
+
+  private async acceptPong(link: LinkState, pong: PongMessage): Promise<void> {
+    // tool-db 2.6.6 servers send no `peer`, but list themselves among `servers`.
+    const record = pong.peer ?? pong.servers.find((r) => clientIdOf(r.address) === pong.clientId);
+    if (!record) {
+      this.closeLink(link, CloseCode.BAD_PEER, "pong carries no verifiable identity", ErrorCode.BAD_PEER);
+      return;
+    }
+    const maxAge = pong.peer ? undefined : GOSSIP_RECORD_MAX_AGE_MS;
+    const identity = await this.checkIdentity(link, record, pong.clientId, maxAge);
+    if (!identity) return;
+    const session = this.establish(link, record, pong.isServer);
+    if (!session) return;
+    this.openSession(link, session);
+    this.host.learnServers(pong.servers, session);
+  }
+
+  private async checkIdentity(link: LinkState, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
+    let problem: PeerRecordProblem | null;
+    try {
+      problem = await this.host.checkPeerRecord(record, maxAgeMs);
+    } catch (err) {
+      problem = "signature";
+      this.log("peer record check failed: %s", errorText(err));
+    }
+    if (link.connection.closed || this.closing) return false;
+    if (problem === "topic") {
+      this.closeLink(link, CloseCode.TOPIC_MISMATCH, `topic mismatch: this node serves "${this.host.topic.slice(0, 64)}"`, ErrorCode.TOPIC_MISMATCH);
+      return false;
+    }
+    if (problem) {
+      this.closeLink(link, CloseCode.BAD_PEER, `bad peer record (${problem})`, ErrorCode.BAD_PEER);
+      return false;
+    }
+    if (clientIdOf(record.address) !== clientId) {
+      this.closeLink(link, CloseCode.BAD_PEER, "client id does not match the peer record", ErrorCode.BAD_PEER);
+      return false;
+    }
+    if (record.address === this.host.nodeAddress()) {
+      this.closeLink(link, CloseCode.SELF, "connected to self", ErrorCode.BAD_PEER);
+      return false;
+    }
+    return true;
+  }
+
+  /** Creates the session, resolving duplicate links to the same node deterministically. */
+  private establish(link: LinkState, record: PeerRecord, isServer: boolean): PeerSession | undefined {
+    const clientId = clientIdOf(record.address);
+    const existing = this.sessions.get(clientId);
+    if (existing && !existing.connection.closed) {
+      // Both ends apply the same rule, so they drop the same link: keep the
+      // one dialed by the node with the smaller address.
+      const me = this.host.nodeAddress();
+      const dialerOf = (outgoing: boolean) => (outgoing ? me : record.address);
+      const keepNew = dialerOf(link.connection.info.outgoing) < dialerOf(existing.outgoing);
+      if (!keepNew) {
+        if (link.target) link.target.address = record.address;
+        this.closeLink(link, CloseCode.DUPLICATE, "duplicate link to the same node", undefined);
+        return undefined;
+      }
+      const old = this.linkOf(existing);
+      if (old) this.closeLink(old, CloseCode.DUPLICATE, "duplicate link to the same node", undefined);
+    }
+    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.now());
+    return session;
+  }
+
+  private openSession(link: LinkState, session: PeerSession): void {
+    if (link.connection.closed || this.closing) return;
+    this.timers.clearTimeout(link.timer);
+    link.session = session;
+    this.sessions.set(session.clientId, session);
+    if (link.target) {
+      link.target.state = "connected";
+      link.target.address = session.address;
+      link.target.failures = 0;
+      link.target.backoff.reset();
+    }
+    this.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
+    this.host.sessionOpened(session);
+    this.emit("session-open", session);
+    const queued = link.pending.splice(0);
+    for (const frame of queued) this.dispatch(link, session, frame);
+  }
+
+  private closeLink(link: LinkState, code: number, reason: string, refusal: ErrorCode | undefined): void {
+    if (refusal) {
+      const info = link.connection.info;
+      this.host.refused({ code: refusal, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+    }
+    this.log("closing link %s:%s: %d %s", link.connection.info.remoteHost, link.connection.info.remotePort, code, reason);
+    link.connection.close(code, reason);
+  }
+
+  private onLinkClose(link: LinkState, code: number, reason: string): void {
+    this.links.delete(link);
+    this.timers.clearTimeout(link.timer);
+    const session = link.session;
+    if (session && this.sessions.get(session.clientId) === session) {
+      this.sessions.delete(session.clientId);
+      this.log("session closed %s: %d %s", session.clientId, code, reason);
+      if (!this.closing) {
+        this.host.sessionClosed(session, code, reason);
+        this.emit("session-close", session, code, reason);
+        this.unparkTargetsOf(session.address);
+      }
+    }
+    if (link.target) this.afterLinkClosed(link.target, code, reason, session !== undefined);
+  }
+
+  private unparkTargetsOf(address: string): void {
+    for (const target of this.targets.values()) {
+      if (target.state === "parked" && target.address === address) this.dialNow(target);
+    }
+  }
+
+  // ---- routing helpers -------------------------------------------------
+
+  get peers(): PeerSession[] {
+    return [...this.sessions.values()];
+  }
+
+  session(clientId: string): PeerSession | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  /** tool-db compatible: this node's client id. */
+  getClientAddress(): string {
+    return clientIdOf(this.host.nodeAddress());
+  }
+
+  isConnected(clientId: string): boolean {
+    return this.sessions.has(clientId);
+  }
+
+  isServer(clientId: string): boolean {
+    return this.sessions.get(clientId)?.isServer ?? false;
+  }
+
+  /**
+   * Sends to every session not already in `to`, optionally filtered; the
+   * frame is serialised once. Returns how many peers it went to.
+   */
+  sendToAll(message: OutgoingMessage, filter?: (s: PeerSession) => boolean): number {
+    const me = this.getClientAddress();
+    const to = [...new Set([...(message.to ?? []), me])];
+    let frame: string | undefined;
+    let count = 0;
+    for (const session of this.sessions.values()) {
+      if (to.includes(session.clientId)) continue;
+      if (filter && !filter(session)) continue;
+      frame ??= JSON.stringify({ ...message, to });
+      session.sendRaw(frame);
+      count++;
+    }
+    return count;
+  }
+
+  sendToClientId(clientId: string, message: OutgoingMessage): boolean {
+    const session = this.sessions.get(clientId);
+    if (!session) return false;
+    session.send(message);
+    return true;
+  }
+
+  protected now(): number {
+    return this.clock ? this.clock.now() : Date.now();
+  }
+}
+
+export function notSupported(what: string): never {
+  throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${what} is not supported by this transport`);
+}

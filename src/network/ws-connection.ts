@@ -1,0 +1,94 @@
+import type WebSocket from "ws";
+import { TimerGroup, type Clock } from "../core/clock.js";
+import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
+
+const MAX_QUEUED_BEFORE_OPEN = 16;
+
+/** WebSocket close codes we may send: 1000 or 4000-4999; reasons at most 123 bytes. */
+function safeCode(code: number): number {
+  return code === 1000 || (code >= 4000 && code <= 4999) ? code : 1000;
+}
+
+function safeReason(reason: string): string {
+  let r = reason;
+  while (new TextEncoder().encode(r).length > 123) r = r.slice(0, -1);
+  return r;
+}
+
+/**
+ * A `ws` socket as a Connection, with a heartbeat: a ping every
+ * `heartbeatInterval`; no pong before the next tick means the link is dead.
+ */
+export class WsConnection extends Connection {
+  private readonly timers: TimerGroup;
+  private alive = true;
+  /** Frames written before the socket opened (only the handshake ping, in practice). */
+  private queued: string[] = [];
+
+  constructor(
+    private readonly socket: WebSocket,
+    info: ConnectionInfo,
+    heartbeatInterval: number,
+    clock?: Clock,
+  ) {
+    super(info);
+    this.timers = new TimerGroup(clock);
+    socket.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
+      this.alive = true;
+      this.emit("message", isBinary ? "\u0000binary" : rawToString(data));
+    });
+    socket.on("pong", () => (this.alive = true));
+    socket.on("open", () => {
+      for (const frame of this.queued.splice(0)) socket.send(frame);
+    });
+    socket.on("close", (code: number, reason: Buffer) => this.finish(code, reason.toString()));
+    socket.on("error", () => {
+      // 'close' always follows 'error' in ws; the reason is logged by the adapter.
+    });
+    if (heartbeatInterval > 0 && heartbeatInterval < Infinity) {
+      this.timers.every(heartbeatInterval, () => this.beat());
+    }
+  }
+
+  private beat(): void {
+    if (!this.alive) {
+      this.socket.terminate();
+      this.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
+      return;
+    }
+    this.alive = false;
+    if (this.socket.readyState === this.socket.OPEN) this.socket.ping();
+  }
+
+  private finish(code: number, reason: string): void {
+    this.timers.clearAll();
+    this.markClosed(code, reason);
+  }
+
+  protected _send(frame: string): void {
+    const state = this.socket.readyState;
+    if (state === this.socket.OPEN) this.socket.send(frame);
+    else if (state === this.socket.CONNECTING && this.queued.length < MAX_QUEUED_BEFORE_OPEN) this.queued.push(frame);
+  }
+
+  protected _close(code: number, reason: string): void {
+    const state = this.socket.readyState;
+    if (state === this.socket.CONNECTING) {
+      this.socket.terminate();
+      this.finish(code, reason);
+      return;
+    }
+    if (state === this.socket.OPEN) this.socket.close(safeCode(code), safeReason(reason));
+    // Report our own code and reason locally, and don't wait for the peer's close frame.
+    const timer = setTimeout(() => this.socket.terminate(), 1000);
+    timer.unref();
+    this.socket.once("close", () => clearTimeout(timer));
+    this.finish(code, reason);
+  }
+}
+
+function rawToString(data: WebSocket.RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString("utf8");
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString("utf8");
+  return data.toString("utf8");
+}

@@ -1,0 +1,68 @@
+/**
+ * The storage contract. A store maps string keys to string values (ToolDb
+ * stores each record as its JSON text). Third-party stores extend this class
+ * and run test/compliance/storage-suite against themselves.
+ *
+ * Contract:
+ * - `get` resolves `undefined` for a missing key and rejects only on failure.
+ * - `query(prefix)` resolves the keys that start with `prefix`, sorted, at most `limit`.
+ * - `put` is durable once it resolves (for persistent stores).
+ * - `close` is idempotent; after it every operation rejects with code CLOSED.
+ */
+import { ErrorCode, ToolDbError } from "../core/errors.js";
+
+export interface StorageAdapterHost {
+  readonly options: { readonly storageName: string };
+}
+
+export interface StorageAdapterConstructor {
+  new (db?: StorageAdapterHost, storageName?: string): ToolDbStorageAdapter;
+}
+
+export const DEFAULT_QUERY_LIMIT = 10_000;
+
+export abstract class ToolDbStorageAdapter {
+  readonly storageName: string;
+  private closed = false;
+
+  constructor(db?: StorageAdapterHost, storageName?: string) {
+    this.storageName = storageName ?? db?.options.storageName ?? "tooldb";
+  }
+
+  /** Resolves when the store can serve requests (opened, migrated). */
+  abstract get ready(): Promise<void>;
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async put(key: string, value: string): Promise<void> {
+    this.assertOpen();
+    return this._put(key, value);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    this.assertOpen();
+    return this._get(key);
+  }
+
+  async query(prefix: string, limit = DEFAULT_QUERY_LIMIT): Promise<string[]> {
+    this.assertOpen();
+    return this._query(prefix, limit);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this._close();
+  }
+
+  protected assertOpen(): void {
+    if (this.closed) throw new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} is closed`);
+  }
+
+  protected abstract _put(key: string, value: string): Promise<void>;
+  protected abstract _get(key: string): Promise<string | undefined>;
+  protected abstract _query(prefix: string, limit: number): Promise<string[]>;
+  protected abstract _close(): Promise<void>;
+}
