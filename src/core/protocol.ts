@@ -12,6 +12,13 @@ const FORWARD_TIMEOUT_MS = 3000;
  * peer are answered back to that peer once verified.
  */
 export class Protocol {
+  /**
+   * Puts from one link are merged in arrival order while their signatures
+   * are checked in parallel; otherwise a fast verify of update n+1 could
+   * land before update n and hide it from subscribers.
+   */
+  private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
+
   constructor(private readonly db: ToolDb) {}
 
   handle(message: ToolDbMessage, from: PeerSession): void {
@@ -48,7 +55,11 @@ export class Protocol {
   }
 
   private async onPut(message: PutMessage, from: PeerSession): Promise<void> {
-    const winner = await this.db.acceptRecord(message.data, from, message.to, message.id);
+    const verdict = this.db.verifier.verify(message.data);
+    const previous = this.mergeOrder.get(from) ?? Promise.resolve();
+    const accepted = previous.then(() => this.db.acceptRecord(message.data, from, message.to, message.id, verdict));
+    this.mergeOrder.set(from, accepted.catch(() => undefined));
+    const winner = await accepted;
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer.
     this.db.requests.resolve(message.id, { ...message, data: winner });

@@ -17,7 +17,7 @@ import { PendingRequests } from "./pending-requests.js";
 import { Protocol } from "./protocol.js";
 import { randomId, randomName } from "./random.js";
 import { RecordStore } from "./record-store.js";
-import { RecordVerifier } from "./record-verifier.js";
+import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
 import { type ToolDbRecord, userNamespacedKey } from "./record.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
@@ -322,8 +322,14 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    * change notifies listeners and relays. Returns what the store holds for
    * the key afterwards, or undefined when the record was refused.
    */
-  async acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string): Promise<ToolDbRecord | undefined> {
-    const verdict = await this.verifier.verify(record);
+  async acceptRecord(
+    record: unknown,
+    from?: PeerSession,
+    to: string[] = [],
+    messageId?: string,
+    pendingVerdict?: Promise<Verdict>,
+  ): Promise<ToolDbRecord | undefined> {
+    const verdict = await (pendingVerdict ?? this.verifier.verify(record));
     if (verdict.result !== VerifyResult.Verified) {
       const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
       const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
@@ -363,7 +369,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown): Promise<PutMessage> {
     if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
-    const record = await signRecord(account, key, value, this.now(), this.options.pow, this.options.legacyRecords);
+    const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords);
     const message: PutMessage = { type: "put", id: randomId(), to: [], data: record };
     const outcome = await this.records.merge(record);
     if (outcome.changed && !this.closed) {
@@ -374,6 +380,20 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.network.sendToAll(message);
     return message;
   }
+
+  /**
+   * Timestamps of this node's writes strictly increase, and a write beats
+   * what is stored for the key: two puts in the same millisecond must not
+   * be ordered by the hash tie-break.
+   */
+  private async nextTimestamp(key: string): Promise<number> {
+    const stored = await this.records.get(key);
+    const t = Math.max(this.now(), this.lastWriteTime + 1, stored ? stored.t + 1 : 0);
+    this.lastWriteTime = t;
+    return t;
+  }
+
+  private lastWriteTime = 0;
 
   /**
    * The value under `key`: the local copy at once when there is one (and a

@@ -1,10 +1,11 @@
 import { LruMap } from "../core/bounded-set.js";
-import { bytesToHex, hexToBytes, latin1ToBytes } from "./encoding.js";
+import { bytesToHex, hexToBytes, utf8ToBytes } from "./encoding.js";
 
 /**
  * ECDSA P-256 over WebCrypto. A ToolDb address is the public key's JWK x and
  * y (base64url, 43 chars each) concatenated; signatures are IEEE P1363 (r||s)
- * in hex, over the latin1 bytes of the signed string with SHA-256.
+ * in hex, over the UTF-8 bytes of the signed string with SHA-256 (tool-db 2.6.6's
+ * stringToArrayBuffer is a TextEncoder).
  */
 const subtle = globalThis.crypto.subtle;
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256" } as const;
@@ -46,14 +47,14 @@ export async function verifyWithAddress(data: string, signatureHex: string, addr
   const key = await importAddress(address);
   if (!key) return false;
   try {
-    return await subtle.verify(SIGN_PARAMS, key, hexToBytes(signatureHex), latin1ToBytes(data));
+    return await subtle.verify(SIGN_PARAMS, key, hexToBytes(signatureHex), utf8ToBytes(data));
   } catch {
     return false;
   }
 }
 
 export async function signWithKey(data: string, privateKey: CryptoKey): Promise<string> {
-  const sig = await subtle.sign(SIGN_PARAMS, privateKey, latin1ToBytes(data));
+  const sig = await subtle.sign(SIGN_PARAMS, privateKey, utf8ToBytes(data));
   return bytesToHex(new Uint8Array(sig));
 }
 

@@ -34,6 +34,11 @@ export function bytesToLatin1(bytes: Uint8Array): string {
   return out;
 }
 
+/** UTF-8 bytes: what tool-db 2.6.6's stringToArrayBuffer (a TextEncoder) gives for signing and password keys. */
+export function utf8ToBytes(str: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(str);
+}
+
 function utf8Encode(str: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(str);
 }

@@ -1,4 +1,4 @@
-import { bytesToHex, hexToBytes, latin1ToBytes, toolDbBase64ToBytes, toolDbBytesToBase64 } from "./encoding.js";
+import { bytesToHex, hexToBytes, toolDbBase64ToBytes, toolDbBytesToBase64, utf8ToBytes } from "./encoding.js";
 
 /**
  * Password encryption of account keys, in @tool-db/ecdsa-user's format so
@@ -11,9 +11,9 @@ const TOOLDB_SALT = "t6sa@8d7!2\u00f1s?=adjq2ng";
 const PBKDF2_ROUNDS = 100_000;
 
 async function keyFromPassword(password: string): Promise<CryptoKey> {
-  const material = await subtle.importKey("raw", latin1ToBytes(password), { name: "PBKDF2" }, false, ["deriveKey"]);
+  const material = await subtle.importKey("raw", utf8ToBytes(password), { name: "PBKDF2" }, false, ["deriveKey"]);
   return subtle.deriveKey(
-    { name: "PBKDF2", salt: latin1ToBytes(TOOLDB_SALT), iterations: PBKDF2_ROUNDS, hash: "SHA-256" },
+    { name: "PBKDF2", salt: utf8ToBytes(TOOLDB_SALT), iterations: PBKDF2_ROUNDS, hash: "SHA-256" },
     material,
     { name: "AES-GCM", length: 128 },
     false,
@@ -31,7 +31,7 @@ export interface PasswordCiphertext {
 export async function encryptWithPassword(plaintext: string, password: string): Promise<PasswordCiphertext> {
   const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
   const key = await keyFromPassword(password);
-  const ct = await subtle.encrypt({ name: "AES-GCM", iv }, key, latin1ToBytes(plaintext));
+  const ct = await subtle.encrypt({ name: "AES-GCM", iv }, key, utf8ToBytes(plaintext));
   return { ct: bytesToHex(new Uint8Array(ct)), iv: toolDbBytesToBase64(iv) };
 }
 
@@ -40,8 +40,5 @@ export async function decryptWithPassword(cipher: PasswordCiphertext, password: 
   const key = await keyFromPassword(password);
   const iv = toolDbBase64ToBytes(cipher.iv);
   const plain = await subtle.decrypt({ name: "AES-GCM", iv }, key, hexToBytes(cipher.ct));
-  let out = "";
-  const bytes = new Uint8Array(plain);
-  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]!);
-  return out;
+  return new TextDecoder().decode(plain);
 }

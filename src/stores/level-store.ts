@@ -2,9 +2,6 @@ import { ClassicLevel } from "classic-level";
 import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
 import { type StorageAdapterHost, ToolDbStorageAdapter } from "./storage-adapter.js";
 
-/** Highest code point: a key range [prefix, prefix + MAX) covers every key with that prefix. */
-const PREFIX_END = "\u{10FFFF}";
-
 /**
  * LevelDB store (classic-level). `storageName` is the database directory; it
  * is used as given (absolute or relative to the working directory).
@@ -17,7 +14,7 @@ export class LevelStore extends ToolDbStorageAdapter {
     super(host, storageName);
     this.db = new ClassicLevel<string, string>(this.storageName, { keyEncoding: "utf8", valueEncoding: "utf8" });
     this.opened = this.db.open().catch((err: unknown) => {
-      throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open LevelDB at ${this.storageName}: ${errorText(err)}`, err);
+      throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open LevelDB at ${this.storageName}: ${errorText(err instanceof Error && err.cause !== undefined ? err.cause : err)}`, err);
     });
     // Surface open failures through `ready`/operations, never as an unhandled rejection.
     this.opened.catch(() => undefined);
@@ -39,7 +36,11 @@ export class LevelStore extends ToolDbStorageAdapter {
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
     await this.opened;
-    return this.db.keys({ gte: prefix, lt: prefix + PREFIX_END, limit }).all();
+    // UTF-8 never contains the byte 0xFF, so [prefix, prefix + 0xFF) is exactly the keys that start with prefix.
+    const gte = Buffer.from(prefix, "utf8");
+    const lt = Buffer.concat([gte, Buffer.from([0xff])]);
+    const keys = await this.db.keys({ gte, lt, limit, keyEncoding: "buffer" }).all();
+    return keys.map((key) => key.toString("utf8"));
   }
 
   protected async _close(): Promise<void> {

@@ -1,0 +1,118 @@
+import type { Clock, TimerGroup, TimerHandle } from "../core/clock.js";
+import { errorText } from "../core/errors.js";
+import { jittered } from "./options.js";
+
+/** What the loop needs from the DHT: bittorrent-dht's lookup() shape. */
+export type LookupFn = (infoHash: Buffer, cb: (err: Error | null, nodes?: number) => void) => () => void;
+
+export interface LookupLoopConfig {
+  lookup: LookupFn;
+  timers: TimerGroup;
+  clock: Clock;
+  random: () => number;
+  fastInterval: number;
+  slowInterval: number;
+  jitter: number;
+  timeout: number;
+  /** True once the consumer has the peers it wants: the loop then runs at the slow pace. */
+  isSatisfied(): boolean;
+  beforeLookup(): void;
+  onResult(err: Error | null, nodes: number): void;
+}
+
+/**
+ * Repeats get_peers lookups for one info hash on an adaptive schedule: every
+ * fastInterval while unsatisfied, every slowInterval once satisfied. At most
+ * one lookup is in flight, and lookups never start closer together than
+ * fastInterval, however often refresh() is called.
+ */
+export class LookupLoop {
+  private timer: TimerHandle | undefined;
+  private nextAt = Number.POSITIVE_INFINITY;
+  private inFlight = false;
+  private rerun = false;
+  private stopped = false;
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private abort: (() => void) | undefined;
+
+  constructor(
+    readonly infoHash: Buffer,
+    private readonly cfg: LookupLoopConfig,
+  ) {}
+
+  start(): void {
+    this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cfg.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.abort?.();
+  }
+
+  /** Look up as soon as the rate limit allows (right after the current lookup, if one runs). */
+  refresh(): void {
+    if (this.stopped) return;
+    if (this.inFlight) this.rerun = true;
+    else this.scheduleAtMost(this.earliestStartDelay());
+  }
+
+  /** Satisfaction may have dropped: bring a slow wait forward to the fast pace. */
+  hurry(): void {
+    if (this.stopped || this.inFlight) return; // the pace is re-evaluated when it completes
+    const pace = jittered(this.cfg.fastInterval, this.cfg.jitter, this.cfg.random);
+    this.scheduleAtMost(Math.max(pace, this.earliestStartDelay()));
+  }
+
+  private earliestStartDelay(): number {
+    return Math.max(0, this.lastStart + this.cfg.fastInterval - this.cfg.clock.now());
+  }
+
+  /** (Re)schedules the next run unless one is already due sooner. */
+  private scheduleAtMost(delay: number): void {
+    const at = this.cfg.clock.now() + delay;
+    if (this.timer !== undefined && this.nextAt <= at) return;
+    this.cfg.timers.clearTimeout(this.timer);
+    this.nextAt = at;
+    this.timer = this.cfg.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.nextAt = Number.POSITIVE_INFINITY;
+      this.run();
+    }, delay);
+  }
+
+  private run(): void {
+    if (this.stopped || this.inFlight) return;
+    this.inFlight = true;
+    this.rerun = false;
+    this.lastStart = this.cfg.clock.now();
+    this.cfg.beforeLookup();
+    let settled = false;
+    const guard = this.cfg.timers.setTimeout(() => {
+      this.abort?.();
+      done(new Error("lookup timed out"));
+    }, this.cfg.timeout);
+    const done = (err: Error | null, nodes = 0) => {
+      if (settled) return;
+      settled = true;
+      this.cfg.timers.clearTimeout(guard);
+      this.inFlight = false;
+      this.abort = undefined;
+      if (this.stopped) return;
+      if (this.rerun) {
+        this.rerun = false;
+        this.scheduleAtMost(this.earliestStartDelay());
+      } else {
+        const base = this.cfg.isSatisfied() ? this.cfg.slowInterval : this.cfg.fastInterval;
+        this.scheduleAtMost(jittered(base, this.cfg.jitter, this.cfg.random));
+      }
+      this.cfg.onResult(err, nodes);
+    };
+    try {
+      this.abort = this.cfg.lookup(this.infoHash, (err, nodes) => done(err, nodes ?? 0));
+    } catch (err) {
+      done(new Error(`lookup failed: ${errorText(err)}`));
+    }
+  }
+}
