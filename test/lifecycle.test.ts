@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { ToolDb } from "../src/index.js";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+
+describe("lifecycle", () => {
+  it("close() leaves no open handle: a process that closes its nodes exits on its own", async () => {
+    const script = `
+      import { ToolDb } from ${JSON.stringify(new URL("../src/index.js", import.meta.url).href)};
+      const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t", heartbeatInterval: 50 });
+      await server.ready;
+      const client = new ToolDb({ topic: "t", peers: [{ host: "127.0.0.1", port: server.network.port }], heartbeatInterval: 50 });
+      await new Promise((r) => client.once("connect", r));
+      await client.putData("k", 1);
+      await client.getData("missing", false, 5000).catch(() => null);
+      await Promise.all([client.close(), server.close()]);
+      console.log("closed");
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: here, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      child.on("exit", (c) => {
+        clearTimeout(killer);
+        resolve(c);
+      });
+    });
+    assert.equal(out.trim(), "closed");
+    assert.equal(code, 0, "the process must exit by itself after close()");
+  });
+
+  it("close() is idempotent and no event fires after it", async () => {
+    const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t" });
+    await server.ready;
+    let events = 0;
+    server.on("peer-connect", () => events++);
+    server.on("refused", () => events++);
+    await Promise.all([server.close(), server.close()]);
+    await server.close();
+    server.refused({ code: "BAD_MESSAGE", reason: "after close" });
+    assert.equal(events, 0);
+    assert.equal(server.isClosed, true);
+  });
+});
