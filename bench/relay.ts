@@ -1,0 +1,136 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { EcdsaUser, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
+import { percentile } from "./stats.js";
+
+const KEYS = 100;
+
+export interface RelayFigures {
+  puts: number;
+  seconds: number;
+  putsPerSecond: number;
+  signPerSecond: number;
+  p50: number;
+  p99: number;
+  rssAt20k: number;
+  rssAt200k: number;
+  heapAt20k: number;
+  heapAt200k: number;
+}
+
+interface ServerReply {
+  type: string;
+  port?: number;
+  rss?: number;
+  heap?: number;
+}
+
+function ask(child: ChildProcess, type: string): Promise<ServerReply> {
+  return new Promise((resolve) => {
+    const onMsg = (m: ServerReply) => {
+      if (m.type === type) {
+        child.off("message", onMsg);
+        resolve(m);
+      }
+    };
+    child.on("message", onMsg);
+    child.send({ type });
+  });
+}
+
+async function presign(user: EcdsaUser, count: number, t0: number): Promise<ToolDbRecord[]> {
+  const out: ToolDbRecord[] = new Array(count);
+  const batch = 512;
+  for (let i = 0; i < count; i += batch) {
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - i) }, async (_, j) => {
+        const n = i + j;
+        out[n] = await signRecord(user, `bench-${n % KEYS}`, { n, payload: "x".repeat(64) }, t0 + n, 0, false);
+      }),
+    );
+  }
+  return out;
+}
+
+/**
+ * One writer -> one server (a child process) -> one subscriber, on
+ * loopback. Records are signed before the clock starts; what is timed is
+ * the relay: the server verifies and relays, the subscriber verifies.
+ */
+export async function relayBenchmark(total = 200_000, window = 2000): Promise<RelayFigures> {
+  const child = fork(fileURLToPath(new URL("./relay-server.js", import.meta.url)), { execArgv: ["--expose-gc"], stdio: "inherit" });
+  const { port } = await new Promise<ServerReply>((resolve) => child.once("message", (m: ServerReply) => resolve(m)));
+  const peers = [{ host: "127.0.0.1", port: port! }];
+  const writer = new ToolDb({ topic: "bench", peers });
+  const subscriber = new ToolDb({ topic: "bench", peers });
+  await Promise.all([writer.ready, subscriber.ready]);
+  await Promise.all([writer, subscriber].map((db) => (db.isConnected ? undefined : new Promise((r) => db.once("connect", () => r(undefined))))));
+
+  const author = new EcdsaUser();
+  await author.ready;
+  const now = Date.now() - 10 * 60_000;
+  const signStart = performance.now();
+  const records = await presign(author, total + 2000, now);
+  const signPerSecond = records.length / ((performance.now() - signStart) / 1000);
+
+  let received = 0;
+  const sentAt = new Float64Array(records.length);
+  const latencies: number[] = [];
+  let wake: (() => void) | undefined;
+  for (let k = 0; k < KEYS; k++) {
+    subscriber.addKeyListener(`bench-${k}`, (r) => {
+      const n = (r.v as { n: number }).n;
+      latencies.push(performance.now() - sentAt[n]!);
+      received++;
+      wake?.();
+    });
+    await subscriber.subscribeData(`bench-${k}`);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+
+  const send = (n: number) => {
+    sentAt[n] = performance.now();
+    writer.network.sendToAll({ type: "put", id: `b${n}`, data: records[n]! });
+  };
+  const waitReceived = async (target: number) => {
+    while (received < target) await new Promise<void>((r) => (wake = r));
+  };
+  // Unloaded latency: one put at a time.
+  for (let n = 0; n < 2000; n++) {
+    send(n);
+    await waitReceived(n + 1);
+  }
+  const unloaded = [...latencies].sort((a, b) => a - b);
+  const base = 2000;
+  let rssAt20k = 0;
+  let heapAt20k = 0;
+  const start = performance.now();
+  let sent = 0;
+  while (sent < total) {
+    while (sent < total && sent - (received - base) < window) send(base + sent++);
+    await waitReceived(Math.min(base + sent, base + sent - window / 2));
+    if (rssAt20k === 0 && received - base >= 20_000) {
+      const r = await ask(child, "rss");
+      rssAt20k = r.rss!;
+      heapAt20k = r.heap!;
+    }
+  }
+  await waitReceived(base + total);
+  const seconds = (performance.now() - start) / 1000;
+  const end = await ask(child, "rss");
+  await Promise.all([writer.close(), subscriber.close()]);
+  child.send({ type: "stop" });
+  await new Promise((r) => child.once("exit", r));
+  return {
+    puts: total,
+    seconds,
+    putsPerSecond: total / seconds,
+    signPerSecond,
+    p50: percentile(unloaded, 50),
+    p99: percentile(unloaded, 99),
+    rssAt20k,
+    rssAt200k: end.rss!,
+    heapAt20k,
+    heapAt200k: end.heap!,
+  };
+}
