@@ -5,3 +5,6 @@ export { topicInfoHash, INFO_HASH_LENGTH, type Topic, type TopicHash } from "./i
 export type { PeerAddress } from "./peer-table.js";
 export { startBootstrapNode, type BootstrapNode, type BootstrapNodeOptions } from "./bootstrap-node.js";
 export { loadDhtState, saveDhtState, type DhtState } from "./state.js";
+export { DHTServer, DHTClient } from "./dht-server.js";
+export { DhtNode, type DhtNodeOptions } from "./dht-node.js";
+export { DhtPeering, type PeeringOptions, type PeeringHooks } from "./dht-peering.js";

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { errorText } from "../core/errors.js";
 import type { Connection } from "./connection.js";
@@ -6,6 +7,10 @@ import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from 
 import { WsConnection } from "./ws-connection.js";
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
+
+function isSpecificIp(host: string): boolean {
+  return isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::";
+}
 
 /**
  * WebSocket transport on `ws` (Node). Servers accept links; every node can
@@ -64,6 +69,8 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     const socket = new WebSocket(`${scheme}://${h}:${port}`, {
       maxPayload: this.options.maxMessageBytes,
       handshakeTimeout: this.options.handshakeTimeout,
+      // A server bound to one address dials from it too, so peers see one identity per host.
+      ...(this.wsOptions.server && isSpecificIp(this.wsOptions.host) ? { localAddress: this.wsOptions.host } : {}),
     });
     return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port }, this.wsOptions.heartbeatInterval, this.clock);
   }

@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+/**
+ * The `tooldb-dht` command. This is the one place that prints for humans.
+ */
+import { ToolDb } from "../core/tooldb.js";
+import { errorText } from "../core/errors.js";
+import { startBootstrapNode } from "../discovery/bootstrap-node.js";
+import { DHTServer } from "../discovery/dht-server.js";
+import { Discovery } from "../discovery/discovery.js";
+import { dialKey } from "../network/dial-target.js";
+import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./args.js";
+import { runDemo } from "./demo.js";
+
+const USAGE = `tooldb-dht <command> [options]
+
+Commands:
+  serve --topic T --port P [--host H] [--data DIR] [--bootstrap host:port,...]
+        Run a ToolDb server that announces T -> P on the mainline DHT and links
+        with the other servers of T. HOST, PORT and TOPIC env vars work too.
+        Default bootstrap: the public mainline routers.
+  peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
+        Look T up on the DHT, print what it says, then verify each peer
+        (signed ToolDb handshake on topic T).
+  bootstrap --port P [--host H]
+        Run a DHT bootstrap node for a private network.
+  demo  Private DHT on loopback, 3 servers and 2 clients that find each other
+        only through it; a put on one client is read on the other.
+`;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+async function serve(args: ParsedArgs): Promise<void> {
+  const topic = stringFlag(args, "topic", "TOPIC");
+  if (!topic) throw new Error("serve needs --topic (or TOPIC)");
+  const host = stringFlag(args, "host", "HOST", "0.0.0.0")!;
+  const port = portFlag(args, "port", "PORT", 9000);
+  const bootstrap = listFlag(args, "bootstrap");
+  const server = new DHTServer(topic, host, port, {
+    bootstrap,
+    dataDir: stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`),
+    handleSignals: true,
+    onSignalStop: (signal) => out(`${signal}: left the DHT, closed sockets and store`),
+  });
+  server.onPeerFound = (p) => out(`DHT peer found: ${p.host}:${p.port}`);
+  server.onPeerConnected = (p) => out(`peer connected: ${p.peerId} (${p.isServer ? "server" : "client"}${p.host ? ` ${p.host}:${p.port}` : ""})`);
+  server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
+  server.db.on("dial-failed", (e) => e.final && out(`gave up on ${e.host}:${e.port}: ${e.reason}`));
+  await server.start();
+  out(`Server running on ${host}:${server.port}`);
+  out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
+}
+
+async function peers(args: ParsedArgs): Promise<void> {
+  const topic = stringFlag(args, "topic", "TOPIC");
+  if (!topic) throw new Error("peers needs --topic (or TOPIC)");
+  const waitMs = Number(stringFlag(args, "wait", undefined, "5")) * 1000;
+  const discovery = new Discovery({ bootstrap: listFlag(args, "bootstrap"), fastInterval: 1000 });
+  const found = new Map<string, { host: string; port: number }>();
+  discovery.on("peer", (_id, p) => {
+    const key = dialKey(p.host, p.port);
+    if (found.has(key)) return;
+    found.set(key, p);
+    out(`DHT says: ${key}`);
+  });
+  discovery.join(topic);
+  await new Promise((r) => setTimeout(r, waitMs));
+  await discovery.destroy();
+  out(`${found.size} address(es) announced on "${topic}". Verifying...`);
+  const db = new ToolDb({ topic, handshakeTimeout: 3000 });
+  await db.ready;
+  await Promise.all(
+    [...found.values()].map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const timer = setTimeout(() => done(`no answer`), 5000);
+          const done = (line: string) => {
+            clearTimeout(timer);
+            db.off("peer-connect", onConnect);
+            db.off("dial-failed", onFailed);
+            out(`${dialKey(p.host, p.port)}: ${line}`);
+            resolve();
+          };
+          const onConnect = (i: { host?: string; port?: number; peerId: string; isServer: boolean }) =>
+            i.host === p.host && i.port === p.port && done(`verified ToolDb ${i.isServer ? "server" : "node"} ${i.peerId}`);
+          const onFailed = (e: { host: string; port: number; reason: string }) => e.host === p.host && e.port === p.port && done(`refused: ${e.reason}`);
+          db.on("peer-connect", onConnect);
+          db.on("dial-failed", onFailed);
+          db.network.connectTo(p.host, p.port, { maxRetries: 0 });
+        }),
+    ),
+  );
+  await db.close();
+}
+
+async function bootstrap(args: ParsedArgs): Promise<void> {
+  const node = await startBootstrapNode({ host: stringFlag(args, "host", "HOST", "0.0.0.0"), port: portFlag(args, "port", "PORT", 6881) });
+  const a = node.address();
+  out(`DHT bootstrap node on ${a.host}:${a.port} — pass --bootstrap ${a.host}:${a.port} to servers and clients`);
+  const stop = (signal: string) => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    void node.close().then(() => out(`${signal}: bootstrap node closed`));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  switch (args.command) {
+    case "serve":
+      return serve(args);
+    case "peers":
+      return peers(args);
+    case "bootstrap":
+      return bootstrap(args);
+    case "demo":
+      return runDemo(out);
+    case undefined:
+    case "help":
+    case "--help":
+      out(USAGE);
+      return;
+    default:
+      throw new Error(`unknown command ${args.command}\n\n${USAGE}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`tooldb-dht: ${errorText(err)}\n`);
+  process.exitCode = 1;
+});

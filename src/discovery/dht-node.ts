@@ -1,0 +1,132 @@
+import { createLogger, type LogFn } from "../core/logger.js";
+import { ToolDb, type PeerInfo } from "../core/tooldb.js";
+import type { ToolDbOptions } from "../core/options.js";
+import { LevelStore } from "../stores/level-store.js";
+import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "./dht-peering.js";
+import { Discovery } from "./discovery.js";
+import type { DiscoveryOptions } from "./options.js";
+import type { PeerAddress } from "./peer-table.js";
+
+export interface DhtNodeOptions {
+  /** DHT bootstrap nodes 'host:port'; default: the public mainline routers. */
+  bootstrap?: string[] | false;
+  /** UDP address/port of this node's DHT socket (default: `host`, random port). */
+  dhtHost?: string;
+  dhtPort?: number;
+  /** Everything else the Discovery takes (intervals, statePath, clock...). */
+  discovery?: Omit<DiscoveryOptions, "bootstrap" | "host" | "port">;
+  /** ToolDb options (storage, user adapter, timings...). */
+  db?: Partial<ToolDbOptions>;
+  /** Directory for LevelDB data (and `<dir>.keys`); without it data is kept in memory. */
+  dataDir?: string;
+  /** Outgoing links kept at most. Servers: 8, clients: 2. */
+  maxConnections?: number;
+  dialRetries?: number;
+  penaltyMs?: number;
+  /** Leave the DHT and close everything on SIGINT/SIGTERM. Default false. */
+  handleSignals?: boolean;
+  /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
+  onSignalStop?: (signal: NodeJS.Signals) => void;
+}
+
+/**
+ * A ToolDb node whose peers come from the mainline DHT: shared by DHTServer
+ * (announces and looks up) and DHTClient (looks up only).
+ */
+export abstract class DhtNode {
+  readonly db: ToolDb;
+  discovery: Discovery | undefined;
+  onPeerFound: (peer: PeerAddress) => void = () => undefined;
+  onPeerConnected: (info: PeerInfo) => void = () => undefined;
+  onPeerDisconnected: (info: PeerInfo) => void = () => undefined;
+  protected readonly log: LogFn;
+  private peering: DhtPeering | undefined;
+  private startPromise: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
+  private readonly signalHandler = (signal: NodeJS.Signals) => {
+    this.log("%s: shutting down", signal);
+    void this.stop().then(() => this.options.onSignalStop?.(signal));
+  };
+
+  constructor(
+    readonly topic: string,
+    protected readonly options: DhtNodeOptions,
+    dbOptions: Partial<ToolDbOptions>,
+    component: string,
+  ) {
+    this.log = createLogger(component);
+    const storage = options.dataDir ? { storageAdapter: LevelStore, storageName: options.dataDir } : {};
+    this.db = new ToolDb({ topic, ...storage, ...options.db, ...dbOptions });
+  }
+
+  /** Announce this many ports (servers) or none (clients). */
+  protected abstract announcePort(): number | undefined;
+  protected abstract defaultMaxConnections(): number;
+
+  /** Idempotent. Resolves when the database is ready and the DHT join has begun. */
+  start(): Promise<void> {
+    this.startPromise ??= this.doStart();
+    return this.startPromise;
+  }
+
+  private async doStart(): Promise<void> {
+    await this.db.ready;
+    if (this.stopPromise) return;
+    const discovery = new Discovery({
+      ...this.options.discovery,
+      bootstrap: this.options.bootstrap,
+      host: this.options.dhtHost ?? this.bindHost(),
+      port: this.options.dhtPort ?? 0,
+    });
+    this.discovery = discovery;
+    discovery.on("warning", (err) => this.log("DHT warning: %s", err.message));
+    discovery.on("failure", (err) => this.log("DHT failure: %s", err.message));
+    const hooks: PeeringHooks = {
+      onPeerFound: (p) => this.onPeerFound(p),
+      onPeerConnected: (i) => this.onPeerConnected(i),
+      onPeerDisconnected: (i) => this.onPeerDisconnected(i),
+    };
+    const port = this.announcePort();
+    this.peering = new DhtPeering(
+      this.db,
+      discovery,
+      this.topic,
+      {
+        maxConnections: this.options.maxConnections ?? this.defaultMaxConnections(),
+        dialRetries: this.options.dialRetries ?? DEFAULT_DHT_DIAL_RETRIES,
+        penaltyMs: this.options.penaltyMs ?? DEFAULT_PENALTY_MS,
+        selfPort: port,
+        selfHosts: [this.db.options.host, this.bindHost(), "127.0.0.1", "::1", "localhost"],
+        random: this.db.options.random,
+      },
+      hooks,
+    );
+    discovery.join(this.topic, port);
+    if (this.options.handleSignals) {
+      process.once("SIGINT", this.signalHandler);
+      process.once("SIGTERM", this.signalHandler);
+    }
+  }
+
+  protected bindHost(): string {
+    return this.db.options.host;
+  }
+
+  /** Idempotent: leaves the DHT, closes every socket and the store. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    process.off("SIGINT", this.signalHandler);
+    process.off("SIGTERM", this.signalHandler);
+    await this.startPromise?.catch(() => undefined);
+    this.peering?.stop();
+    if (this.discovery) {
+      this.discovery.leave(this.topic);
+      await this.discovery.destroy();
+    }
+    await this.db.close();
+  }
+}
