@@ -1,0 +1,26 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { startBootstrapNode } from "../src/discovery/index.js";
+import { codeBlocks, runExample } from "./helpers/doc-examples.js";
+
+describe("README examples run as written", () => {
+  const blocks = codeBlocks("README.md");
+
+  it("has the two examples", () => assert.equal(blocks.length, 2));
+
+  it("example 1: server and client on loopback", async () => {
+    const out = await runExample("readme-1", blocks[0]!);
+    assert.match(out, /greeting is now hello/);
+    assert.match(out, /^hello$/m);
+  });
+
+  it("example 2: DHTServer and DHTClient on a private DHT", async () => {
+    const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+    try {
+      const out = await runExample("readme-2", blocks[1]!, { DHT_BOOTSTRAP: `127.0.0.1:${seed.address().port}` });
+      assert.match(out, /^hello$/m);
+    } finally {
+      await seed.close();
+    }
+  });
+});
