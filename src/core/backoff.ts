@@ -26,7 +26,8 @@ export class Backoff {
   private readonly opts: Required<BackoffOptions>;
 
   constructor(options: BackoffOptions = {}) {
-    this.opts = { ...DEFAULT_BACKOFF, random: Math.random, ...options };
+    const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.opts = { ...DEFAULT_BACKOFF, random: Math.random, ...defined } as Required<BackoffOptions>;
   }
 
   /** Delay before the next attempt; each call grows the delay. */

@@ -18,7 +18,9 @@ function readEnvPatterns(): string[] {
 function defaultSink(namespace: string, args: unknown[]): void {
   const stamp = new Date().toISOString();
   // stderr so that CLI output on stdout stays clean
-  console.error(`${stamp} ${namespace}`, ...args);
+  const [first, ...rest] = args;
+  if (typeof first === "string") console.error(`${stamp} ${namespace} ${first}`, ...rest);
+  else console.error(`${stamp} ${namespace}`, ...args);
 }
 
 function matches(namespace: string): boolean {

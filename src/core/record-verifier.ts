@@ -83,7 +83,7 @@ export class RecordVerifier {
     if (!hashInputOk) {
       const legacy = !this.opts.acceptLegacyRecords && safeLegacyMatch(r);
       return legacy
-        ? refuse(VerifyResult.KeyNotBound, "hash does not cover the key (tool-db 2.6.6 record; enable acceptLegacyRecords)")
+        ? refuse(VerifyResult.KeyNotBound, "hash does not cover the key (tool-db 2.6.6 record; enable the legacyRecords option)")
         : refuse(VerifyResult.InvalidHashNonce, "hash does not match the record");
     }
     const pow = this.opts.pow;

@@ -25,6 +25,8 @@ export interface AnnouncerConfig {
  */
 export class Announcer {
   private timer: TimerHandle | undefined;
+  /** Bounds the operation in flight. */
+  private guard: TimerHandle | undefined;
   private inFlight = false;
   private stopped = false;
   private readonly backoff: Backoff;
@@ -44,7 +46,9 @@ export class Announcer {
   stop(): void {
     this.stopped = true;
     this.cfg.timers.clearTimeout(this.timer);
+    this.cfg.timers.clearTimeout(this.guard);
     this.timer = undefined;
+    this.guard = undefined;
   }
 
   private run(): void {
@@ -52,11 +56,12 @@ export class Announcer {
     this.inFlight = true;
     let settled = false;
     // bittorrent-dht's callback can take several k-rpc timeouts; bound it.
-    const guard = this.cfg.timers.setTimeout(() => done(new Error("announce timed out")), this.cfg.timeout);
+    this.guard = this.cfg.timers.setTimeout(() => done(new Error("announce timed out")), this.cfg.timeout);
     const done = (err: Error | null, nodes = 0) => {
       if (settled) return;
       settled = true;
-      this.cfg.timers.clearTimeout(guard);
+      this.cfg.timers.clearTimeout(this.guard);
+      this.guard = undefined;
       this.inFlight = false;
       if (this.stopped) return;
       let delay: number;

@@ -2,6 +2,7 @@ import DHT from "bittorrent-dht";
 import { ErrorCode, ToolDbError } from "../core/errors.js";
 import { createLogger } from "../core/logger.js";
 import { isPort } from "./options.js";
+import { isBindFailure } from "./socket-errors.js";
 
 const log = createLogger("discovery:bootstrap");
 
@@ -43,7 +44,8 @@ export function startBootstrapNode(opts: BootstrapNodeOptions = {}): Promise<Boo
     maxAge: opts.maxAge ?? 15 * 60_000,
     timeout: opts.timeout ?? 1000,
   });
-  dht.on("warning", (err) => log(`warning: ${err.message}`));
+  // Always an 'error' listener, so no socket error can ever crash the process.
+  dht.on("error", (err) => log(`error: ${err.message}`));
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= new Promise<void>((resolve) => dht.destroy(() => resolve())));
   const node: BootstrapNode = {
@@ -56,6 +58,7 @@ export function startBootstrapNode(opts: BootstrapNodeOptions = {}): Promise<Boo
   };
   return new Promise<BootstrapNode>((resolve, reject) => {
     const onError = (err: Error) => {
+      dht.off("error", onError);
       dht.off("listening", onListening);
       void close().then(() =>
         reject(new ToolDbError(ErrorCode.NETWORK_FAILED, `bootstrap node failed to bind ${host}:${port}: ${err.message}`, err)),
@@ -63,14 +66,16 @@ export function startBootstrapNode(opts: BootstrapNodeOptions = {}): Promise<Boo
     };
     const onListening = () => {
       dht.off("error", onError);
-      // Keep an 'error' listener forever so a late socket error can't crash the process.
-      dht.on("error", (err) => log(`error: ${err.message}`));
       const a = node.address();
       log(`bootstrap node listening on ${a.host}:${a.port}`);
       resolve(node);
     };
     dht.once("error", onError);
     dht.once("listening", onListening);
+    dht.on("warning", (err) => {
+      if (isBindFailure(err, dht.listening)) onError(err);
+      else log(`warning: ${err.message}`);
+    });
     dht.listen(port, host);
   });
 }

@@ -8,6 +8,7 @@ import { topicInfoHash, type Topic } from "./info-hash.js";
 import { localAddressesFor } from "./local-addresses.js";
 import { isPort, resolveOptions, type DiscoveryOptions, type ResolvedOptions } from "./options.js";
 import type { PeerAddress } from "./peer-table.js";
+import { isBindFailure } from "./socket-errors.js";
 import { loadDhtState, saveDhtState } from "./state.js";
 import { TopicSession, type DoneCallback } from "./topic-session.js";
 
@@ -179,6 +180,8 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
   /**
    * Makes a peer reportable again (e.g. after its connection failed), and
    * brings lookups back to the fast pace if the topic now lacks peers.
+   * Consumers should forget peers they cannot reach: stale DHT records of a
+   * dead server otherwise keep counting toward `want`, which keeps lookups slow.
    */
   forget(topic: Topic, host: string, port: number): boolean {
     return this.session(topic)?.forget(host, port) ?? false;
@@ -303,7 +306,8 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
     return this.selfHosts;
   }
 
-  private warn(err: Error): void {
+  private warn(err: Error & { syscall?: string }): void {
+    if (isBindFailure(err, this.dht.listening)) return this.fail(err);
     log(`DHT warning: ${err.message}`);
     this.emit("warning", err);
   }

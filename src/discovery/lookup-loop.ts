@@ -28,6 +28,8 @@ export interface LookupLoopConfig {
  */
 export class LookupLoop {
   private timer: TimerHandle | undefined;
+  /** Bounds the operation in flight. */
+  private guard: TimerHandle | undefined;
   private nextAt = Number.POSITIVE_INFINITY;
   private inFlight = false;
   private rerun = false;
@@ -47,7 +49,9 @@ export class LookupLoop {
   stop(): void {
     this.stopped = true;
     this.cfg.timers.clearTimeout(this.timer);
+    this.cfg.timers.clearTimeout(this.guard);
     this.timer = undefined;
+    this.guard = undefined;
     this.abort?.();
   }
 
@@ -89,14 +93,15 @@ export class LookupLoop {
     this.lastStart = this.cfg.clock.now();
     this.cfg.beforeLookup();
     let settled = false;
-    const guard = this.cfg.timers.setTimeout(() => {
+    this.guard = this.cfg.timers.setTimeout(() => {
       this.abort?.();
       done(new Error("lookup timed out"));
     }, this.cfg.timeout);
     const done = (err: Error | null, nodes = 0) => {
       if (settled) return;
       settled = true;
-      this.cfg.timers.clearTimeout(guard);
+      this.cfg.timers.clearTimeout(this.guard);
+      this.guard = undefined;
       this.inFlight = false;
       this.abort = undefined;
       if (this.stopped) return;

@@ -42,10 +42,19 @@ export interface DiscoveryOptions {
   hash?: TopicHash;
   clock?: Clock;
   random?: () => number;
+  /**
+   * discovery-channel style nested DHT options, accepted so that code written
+   * for it keeps its private bootstrap list (the flat options win). `interval`
+   * is ignored: see fastInterval/slowInterval/announceInterval.
+   */
+  dht?: { bootstrap?: string[] | false; timeout?: number; maxAge?: number; interval?: number };
+  /** discovery-channel's DNS/multicast discovery: not supported, ignored. */
+  dns?: unknown;
 }
 
-export type ResolvedOptions = Required<Omit<DiscoveryOptions, "bootstrap" | "statePath" | "hash">> &
-  Pick<DiscoveryOptions, "bootstrap" | "statePath" | "hash">;
+type Resolvable = Omit<DiscoveryOptions, "dht" | "dns">;
+export type ResolvedOptions = Required<Omit<Resolvable, "bootstrap" | "statePath" | "hash">> &
+  Pick<Resolvable, "bootstrap" | "statePath" | "hash">;
 
 export const DISCOVERY_DEFAULTS = {
   host: "0.0.0.0",
@@ -69,17 +78,26 @@ function invalid(message: string): never {
 }
 
 export function resolveOptions(opts: DiscoveryOptions = {}): ResolvedOptions {
+  const { dht, dns: _dns, ...flat } = opts;
+  // Silently dropping { dht: { bootstrap } } would fall back to the public routers.
+  if (dht !== undefined && (typeof dht !== "object" || dht === null)) {
+    invalid("dht must be an object (dht: false is not supported: this Discovery is DHT-only)");
+  }
+  const nested = dht ? { bootstrap: dht.bootstrap, timeout: dht.timeout, maxAge: dht.maxAge } : {};
   const o: ResolvedOptions = {
     ...DISCOVERY_DEFAULTS,
     clock: systemClock,
     random: Math.random,
-    ...stripUndefined(opts),
+    ...stripUndefined(nested),
+    ...stripUndefined(flat),
   };
   for (const k of ["maxAge", "timeout", "announceInterval", "fastInterval", "slowInterval", "lookupTimeout", "peerTtl"] as const) {
     if (!Number.isFinite(o[k]) || o[k] <= 0) invalid(`${k} must be a positive number of ms`);
   }
   if (!Number.isFinite(o.stateSaveInterval) || o.stateSaveInterval < 0) invalid("stateSaveInterval must be >= 0");
   if (o.fastInterval > o.slowInterval) invalid("fastInterval must be <= slowInterval");
+  // Otherwise every slow lookup would find the table expired and report all peers again.
+  if (o.peerTtl < o.slowInterval) invalid("peerTtl must be >= slowInterval");
   if (!(o.jitter >= 0 && o.jitter < 1)) invalid("jitter must be in [0, 1)");
   if (!Number.isInteger(o.want) || o.want < 1) invalid("want must be an integer >= 1");
   if (!Number.isInteger(o.maxPeersPerTopic) || o.maxPeersPerTopic < 1) invalid("maxPeersPerTopic must be >= 1");

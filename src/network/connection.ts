@@ -65,6 +65,8 @@ export const CloseCode = {
   HANDSHAKE_TIMEOUT: 4005,
   TOO_MANY_STRIKES: 4006,
   HEARTBEAT_TIMEOUT: 4007,
+  /** The pong carried no identity yet (a tool-db 2.6.6 server still starting). */
+  NO_IDENTITY: 4008,
 } as const;
 
 /** Refusals after which dialing the same address again is pointless. */

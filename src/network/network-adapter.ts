@@ -3,7 +3,7 @@ import { type Clock, TimerGroup, type TimerHandle } from "../core/clock.js";
 import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../core/errors.js";
 import { createLogger, type LogFn } from "../core/logger.js";
 import { type OutgoingMessage, type PeerRecord, type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../core/messages.js";
-import { GOSSIP_RECORD_MAX_AGE_MS, type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
+import { type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
 import { randomId } from "../core/random.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import { CloseCode, type Connection, isPermanentRefusal } from "./connection.js";
@@ -394,10 +394,12 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     // tool-db 2.6.6 servers send no `peer`, but list themselves among `servers`.
     const record = pong.peer ?? pong.servers.find((r) => clientIdOf(r.address) === pong.clientId);
     if (!record) {
-      this.closeLink(link, CloseCode.BAD_PEER, "pong carries no verifiable identity", ErrorCode.BAD_PEER);
+      // A 2.6.6 server lists itself only once its keys are loaded: retry later, don't give up.
+      this.closeLink(link, CloseCode.NO_IDENTITY, "pong carries no verifiable identity", ErrorCode.BAD_PEER);
       return;
     }
-    const maxAge = pong.peer ? undefined : GOSSIP_RECORD_MAX_AGE_MS;
+    // tool-db 2.6.6 signs its own record once at start-up and never again: its age says nothing.
+    const maxAge = pong.peer ? undefined : Number.POSITIVE_INFINITY;
     const identity = await this.checkIdentity(link, record, pong.clientId, maxAge);
     if (!identity) return;
     const session = this.establish(link, record, pong.isServer);

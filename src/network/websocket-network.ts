@@ -1,4 +1,5 @@
-import type { IncomingMessage } from "node:http";
+import { Agent as HttpAgent, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { errorText } from "../core/errors.js";
@@ -7,6 +8,9 @@ import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from 
 import { WsConnection } from "./ws-connection.js";
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
+
+const NO_KEEPALIVE_HTTP = new HttpAgent({ keepAlive: false });
+const NO_KEEPALIVE_HTTPS = new HttpsAgent({ keepAlive: false });
 
 function isSpecificIp(host: string): boolean {
   return isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::";
@@ -69,6 +73,8 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     const socket = new WebSocket(`${scheme}://${h}:${port}`, {
       maxPayload: this.options.maxMessageBytes,
       handshakeTimeout: this.options.handshakeTimeout,
+      // Node's global agent keeps sockets alive: a peer that answers HTTP instead of upgrading would keep one open.
+      agent: this.wsOptions.ssl ? NO_KEEPALIVE_HTTPS : NO_KEEPALIVE_HTTP,
       // A server bound to one address dials from it too, so peers see one identity per host.
       ...(this.wsOptions.server && isSpecificIp(this.wsOptions.host) ? { localAddress: this.wsOptions.host } : {}),
     });

@@ -1,0 +1,553 @@
+/**
+ * Interop with the published npm `tool-db` 2.6.6 (and @tool-db/ecdsa-user
+ * 1.1.3) on loopback, both directions, through a test-only WebSocket adapter
+ * for 2.6.6 (test/interop/tooldb-ws-adapter.ts). Every wait is bounded and
+ * event-driven; every node and socket is closed at the end.
+ */
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { describe, it } from "node:test";
+import t from "tool-db";
+import u from "@tool-db/ecdsa-user";
+import {
+  ErrorCode,
+  ToolDb,
+  type ToolDbOptions,
+  type ToolDbRecord,
+  type RefusalEvent,
+  WebSocketNetwork,
+  boundRecordHash,
+  isToolDbError,
+  legacyRecordHash,
+} from "../src/index.js";
+import { type LegacyToolDb, ListenWhenListedWsAdapter, MemoryToolDbStore, ToolDbWsAdapter } from "./interop/tooldb-ws-adapter.js";
+
+const { ToolDb: LegacyToolDbClass, getPeerSignature } = t;
+const EcdsaUser = u.default;
+
+const LOOPBACK = "127.0.0.1";
+const WAIT_MS = 5000;
+
+// ---- bounded, event-driven waiting ---------------------------------------
+
+interface Listenable {
+  on(event: any, listener: any): unknown;
+  off(event: any, listener: any): unknown;
+}
+
+function waitFor(emitter: Listenable, event: string, what: string, predicate?: (...args: any[]) => boolean, ms = WAIT_MS): Promise<any[]> {
+  const promise = new Promise<any[]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
+    }, ms);
+    function listener(...args: any[]): void {
+      let ok = true;
+      try {
+        ok = predicate ? predicate(...args) : true;
+      } catch (err) {
+        clearTimeout(timer);
+        emitter.off(event, listener);
+        reject(err as Error);
+        return;
+      }
+      if (!ok) return;
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(args);
+    }
+    emitter.on(event, listener);
+  });
+  // Waits are often set up before the action; if the test fails earlier, this
+  // must not surface as an unhandled rejection. Awaiting `promise` still throws.
+  promise.catch(() => undefined);
+  return promise;
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---- nodes ------------------------------------------------------------------
+
+interface Legacy {
+  db: LegacyToolDb;
+  net: ToolDbWsAdapter;
+  store: MemoryToolDbStore;
+}
+
+/** Owns every node a test starts; `close()` closes them all, 2.6.6 networks included (2.6.6's own close() only closes stores). */
+class Nodes {
+  private readonly ours: ToolDb[] = [];
+  private readonly legacy: Legacy[] = [];
+  private seq = 0;
+
+  constructor(readonly topic: string) {}
+
+  async dhtServer(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
+    const db = new ToolDb({ server: true, host: LOOPBACK, port: 0, topic: this.topic, handshakeTimeout: 2000, ...opts });
+    this.ours.push(db);
+    await db.ready;
+    return db;
+  }
+
+  /** A tooldb-dht client linked to the server at `port` (ours or 2.6.6); resolves once the handshake is done. */
+  async dhtClient(port: number, opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
+    const db = new ToolDb({
+      topic: this.topic,
+      peers: [{ host: LOOPBACK, port }],
+      wait: 20,
+      maxReconnectDelay: 200,
+      maxRetries: 5,
+      handshakeTimeout: 2000,
+      ...opts,
+    });
+    this.ours.push(db);
+    const linked = waitFor(db, "peer-connect", "tooldb-dht client handshake");
+    await db.ready;
+    await linked;
+    return db;
+  }
+
+  /**
+   * A tool-db 2.6.6 node with the test WebSocket adapter, ecdsa-user and a
+   * memory store. With `peers`, resolves once every peer answered the ping
+   * (the pong registered the socket, so sends reach it).
+   */
+  async legacyNode(opts: { server?: boolean; port?: number; peers?: number[]; listenWhenListed?: boolean } = {}): Promise<Legacy> {
+    const peers = (opts.peers ?? []).map((port) => ({ host: LOOPBACK, port }));
+    const db = new LegacyToolDbClass({
+      topic: this.topic,
+      server: opts.server ?? false,
+      host: LOOPBACK,
+      port: opts.port ?? 0,
+      peers,
+      networkAdapter: opts.listenWhenListed ? ListenWhenListedWsAdapter : ToolDbWsAdapter,
+      storageAdapter: MemoryToolDbStore,
+      userAdapter: EcdsaUser,
+      storageName: `legacy-${this.topic}-${this.seq++}`,
+      pow: 0,
+      maxRetries: 3,
+      wait: 50,
+    });
+    const net = db.network as unknown as ToolDbWsAdapter;
+    const node = { db, net, store: db.store as unknown as MemoryToolDbStore };
+    this.legacy.push(node);
+    const sessions = Promise.all(
+      peers.map(() => waitFor(net.events, "session", "tool-db 2.6.6 handshake (pong)", (_id: string, outgoing: boolean) => outgoing)),
+    );
+    await withTimeout(db.ready, "tool-db 2.6.6 init");
+    await withTimeout(net.ready, "tool-db 2.6.6 adapter ready");
+    await sessions;
+    return node;
+  }
+
+  /** Closes `db` with the others. */
+  adopt(db: ToolDb): ToolDb {
+    this.ours.push(db);
+    return db;
+  }
+
+  /**
+   * Our nodes first: a tooldb-dht node whose dialed link drops while it is
+   * still running schedules a redial (see the reconnect test below). Then the
+   * 2.6.6 networks (2.6.6 never redials), then the 2.6.6 stores.
+   */
+  async close(): Promise<void> {
+    await Promise.all(this.ours.map((n) => n.close()));
+    await Promise.all(this.legacy.map((n) => n.net.close()));
+    await Promise.all(this.legacy.map((n) => n.db.close()));
+  }
+}
+
+/**
+ * After a test closed its nodes, no listening or connected socket may remain.
+ * Handles are released an event-loop turn or two after their 'close' events,
+ * so this re-checks once per turn, for at most `ms`.
+ */
+async function assertNoSockets(ms = 1000): Promise<void> {
+  const tcp = () => process.getActiveResourcesInfo().filter((r) => r.startsWith("TCP"));
+  const deadline = Date.now() + ms;
+  while (tcp().length > 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(tcp(), [], "every socket and server is closed");
+}
+
+function portOf(db: ToolDb): number {
+  const port = (db.network as WebSocketNetwork).port;
+  assert.ok(port, "server is listening");
+  return port;
+}
+
+function recordRefusals(...dbs: ToolDb[]): RefusalEvent[] {
+  const seen: RefusalEvent[] = [];
+  for (const db of dbs) db.on("refused", (e) => seen.push(e));
+  return seen;
+}
+
+/** Our node stored a verified record under `key`. */
+function ourPut(db: ToolDb, key: string, what: string): Promise<any[]> {
+  return waitFor(db, "put", what, (r: ToolDbRecord) => r.k === key);
+}
+
+/** A 2.6.6 node verified and stored a record under `key` (store write is the last step of handlePut). */
+function legacyStored(node: Legacy, key: string, what: string): Promise<any[]> {
+  return waitFor(node.store.events, "put", what, (k: string) => k === key);
+}
+
+/** A 2.6.6 node's verifier accepted a put for `key` (emitted by handlePut after toolDbVerificationWrapper). */
+function legacyVerified(node: Legacy, key: string, what: string): Promise<any[]> {
+  return waitFor(node.db, "verified", what, (m: { data: ToolDbRecord }) => m.data.k === key);
+}
+
+let topicSeq = 0;
+const freshTopic = () => `interop-${process.pid}-${topicSeq++}`;
+
+// ---- tests ------------------------------------------------------------------
+
+describe("interop with npm tool-db 2.6.6", () => {
+  it("a tool-db 2.6.6 client and a tooldb-dht client share records through a tooldb-dht server (legacyRecords)", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const server = await nodes.dhtServer({ legacyRecords: true });
+      const port = portOf(server);
+      const ours = await nodes.dhtClient(port, { legacyRecords: true });
+      const legacy = await nodes.legacyNode({ peers: [port] });
+      const refusals = recordRefusals(server, ours);
+
+      // The 2.6.6 client completed our verified handshake: the server knows it by its node key.
+      const legacyAddress = legacy.db.peerAccount.getAddress();
+      assert.ok(server.network.peers.some((p) => p.address === legacyAddress && !p.isServer));
+      // And it learned our server from the pong's `servers` (2.6.6 handlePong verifies each record).
+      assert.ok(legacy.db.isConnected);
+
+      // 2.6.6 put -> our server verifies (legacy hash) -> our client gets it.
+      const fromLegacy = { hello: "from 2.6.6", n: [1, 2, 3] };
+      const arrived = ourPut(server, "from-legacy", "2.6.6 put on our server");
+      await legacy.db.putData("from-legacy", fromLegacy);
+      const [stored] = (await arrived) as [ToolDbRecord];
+      assert.equal(stored.a, legacy.db.userAccount.getAddress());
+      assert.equal(stored.h, legacyRecordHash(stored.v, stored.a, stored.t, stored.n), "2.6.6 hashes v+a+t+n, not the key");
+      assert.deepEqual(await withTimeout(ours.getData("from-legacy"), "our getData"), fromLegacy);
+      assert.deepEqual((await ours.records.get("from-legacy"))?.v, fromLegacy, "our client verified and kept it");
+
+      // our put -> our server -> the 2.6.6 client's getData, and 2.6.6's verifier accepts it.
+      const fromDht = { hello: "from tooldb-dht" };
+      const onServer = ourPut(server, "from-dht", "our put on our server");
+      await ours.putData("from-dht", fromDht);
+      await onServer;
+      const verified = legacyVerified(legacy, "from-dht", "2.6.6 verifying our record");
+      assert.deepEqual(await withTimeout(legacy.db.getData("from-dht"), "2.6.6 getData"), fromDht);
+      await verified;
+
+      assert.deepEqual(refusals, [], "nothing refused on our side");
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it("a tooldb-dht client works against a tool-db 2.6.6 server, and a 2.6.6 client there sees our put", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const port = legacyServer.net.port;
+      assert.ok(port);
+      const ours = await nodes.dhtClient(port, { legacyRecords: true });
+      const refusals = recordRefusals(ours);
+
+      // The 2.6.6 pong has no `peer`; we took its identity from its own entry in `servers`.
+      const [session] = ours.network.peers;
+      assert.ok(session);
+      assert.equal(session.address, legacyServer.db.peerAccount.getAddress());
+      assert.equal(session.isServer, true);
+      assert.equal(session.record.port, port, "the 2.6.6 server signed its bound port");
+
+      const legacyClient = await nodes.legacyNode({ peers: [port] });
+
+      // our put -> 2.6.6 server verifies and stores -> 2.6.6 client reads it.
+      const ourValue = { from: "tooldb-dht", list: ["a", "b"] };
+      const stored = legacyStored(legacyServer, "dht-key", "2.6.6 server storing our put");
+      await ours.putData("dht-key", ourValue);
+      await stored;
+      assert.deepEqual(await withTimeout(legacyClient.db.getData("dht-key"), "2.6.6 client getData"), ourValue);
+
+      // 2.6.6 client put -> 2.6.6 server -> our getData (verified here as a legacy record).
+      const theirValue = { from: "2.6.6 client" };
+      const theirs = legacyStored(legacyServer, "legacy-key", "2.6.6 server storing the 2.6.6 client's put");
+      await legacyClient.db.putData("legacy-key", theirValue);
+      await theirs;
+      assert.deepEqual(await withTimeout(ours.getData("legacy-key"), "our getData from a 2.6.6 server"), theirValue);
+      assert.deepEqual((await ours.records.get("legacy-key"))?.v, theirValue);
+
+      // A second tooldb-dht client on the same 2.6.6 server reads our first client's put.
+      const ours2 = await nodes.dhtClient(port, { legacyRecords: true });
+      assert.deepEqual(await withTimeout(ours2.getData("dht-key"), "second client getData"), ourValue);
+
+      assert.deepEqual(refusals, []);
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it("strict default: our server refuses 2.6.6 records (KeyNotBound) but takes ours; 2.6.6 at pow 0 takes our key-bound records", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const strict = await nodes.dhtServer();
+      const port = portOf(strict);
+      const legacyClient = await nodes.legacyNode({ peers: [port] });
+      const ours = await nodes.dhtClient(port);
+
+      // A 2.6.6 put is refused, with a reason naming KeyNotBound; the link stays up.
+      const refused = waitFor(strict, "refused", "KeyNotBound refusal", (e: RefusalEvent) => e.key === "legacy-put");
+      await legacyClient.db.putData("legacy-put", { v: 1 });
+      const [event] = (await refused) as [RefusalEvent];
+      assert.equal(event.code, ErrorCode.RECORD_REFUSED);
+      assert.match(event.reason, /KeyNotBound/);
+      assert.equal(await strict.records.get("legacy-put"), undefined, "not stored");
+      assert.ok(strict.network.peers.some((p) => p.address === legacyClient.db.peerAccount.getAddress()), "one refusal does not drop the link");
+
+      // Our own client's put is accepted.
+      const accepted = ourPut(strict, "strict-put", "our key-bound put");
+      await ours.putData("strict-put", { v: 2 });
+      const [record] = (await accepted) as [ToolDbRecord];
+      assert.equal(record.h, boundRecordHash(record.k, record.v, record.a, record.t, record.n));
+
+      // A 2.6.6 client reads our key-bound record from the strict server, and its verifier accepts it.
+      const verified = legacyVerified(legacyClient, "strict-put", "2.6.6 client verifying a key-bound record");
+      assert.deepEqual(await withTimeout(legacyClient.db.getData("strict-put"), "2.6.6 getData"), { v: 2 });
+      await verified;
+
+      // A 2.6.6 server at pow 0 only checks the signature over h: it stores our key-bound record.
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const legacyPort = legacyServer.net.port!;
+      const linked = waitFor(ours, "peer-connect", "link to the 2.6.6 server", (p: { address: string }) => p.address === legacyServer.db.peerAccount.getAddress());
+      ours.network.connectTo(LOOPBACK, legacyPort);
+      await linked;
+      const stored = legacyStored(legacyServer, "bound-put", "2.6.6 server storing a key-bound record");
+      const verifiedThere = legacyVerified(legacyServer, "bound-put", "2.6.6 server verifying a key-bound record");
+      await ours.putData("bound-put", { bound: true });
+      await Promise.all([stored, verifiedThere]);
+      const kept = JSON.parse(legacyServer.store.peek("bound-put")!) as ToolDbRecord;
+      assert.equal(kept.h, boundRecordHash(kept.k, kept.v, kept.a, kept.t, kept.n), "key-bound hash kept as is");
+      assert.notEqual(kept.h, legacyRecordHash(kept.v, kept.a, kept.t, kept.n));
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it("accounts: a 2.6.6 signUp signs in on tooldb-dht, and a tooldb-dht signUp signs in on 2.6.6 (same password format)", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const server = await nodes.dhtServer({ legacyRecords: true });
+      const port = portOf(server);
+      const legacy = await nodes.legacyNode({ peers: [port] });
+      const ours = await nodes.dhtClient(port, { legacyRecords: true });
+
+      // 2.6.6 signUp: stores locally, broadcasts, then (500 ms later) checks peers
+      // for a conflicting sign-up with a get. Wait for that get's answer too, so
+      // its 2 s timer is cleared and nothing is left running.
+      const onServer = ourPut(server, "==alice", "2.6.6 sign-up record on our server");
+      const signup = await legacy.db.signUp("alice", "correct horse");
+      const conflictCheckAnswered = waitFor(
+        legacy.db,
+        "message",
+        "2.6.6 sign-up conflict check answered",
+        (m: { type: string; id: string; data?: ToolDbRecord }) => m.type === "put" && m.data?.k === "==alice" && m.id !== signup.id,
+      );
+      const [account] = (await onServer) as [ToolDbRecord<{ name: string; keys: string; iv: string }>];
+      // 2.6.6 stores the fresh key pair's random animal name here, not the user name.
+      assert.equal(typeof account.v.name, "string");
+      await conflictCheckAnswered;
+
+      // Wrong password: refused with a typed error.
+      await assert.rejects(
+        withTimeout(ours.signIn("alice", "wrong"), "signIn with a wrong password"),
+        (err: unknown) => isToolDbError(err) && err.code === ErrorCode.WRONG_PASSWORD,
+      );
+      // Right password: we become the account 2.6.6 created.
+      await withTimeout(ours.signIn("alice", "correct horse"), "our signIn of a 2.6.6 account");
+      assert.equal(ours.userAccount.getAddress(), account.a);
+
+      // We write under alice's namespace; 2.6.6, signed in as alice, reads it back.
+      const profile = { bio: "written by tooldb-dht" };
+      const profileKey = `:${account.a}.profile`;
+      const written = ourPut(server, profileKey, "namespaced put on our server");
+      await ours.putData("profile", profile, true);
+      await written;
+      await withTimeout(legacy.db.signIn("alice", "correct horse"), "2.6.6 signIn");
+      assert.equal(legacy.db.userAccount.getAddress(), account.a);
+      assert.deepEqual(await withTimeout(legacy.db.getData("profile", true), "2.6.6 namespaced getData"), profile);
+
+      // The other way: a tooldb-dht sign-up, signed in by 2.6.6.
+      const bobOnServer = ourPut(server, "==bob", "our sign-up record on our server");
+      await withTimeout(ours.signUp("bob", "battery staple"), "our signUp");
+      const [bob] = (await bobOnServer) as [ToolDbRecord];
+      await withTimeout(legacy.db.signIn("bob", "battery staple"), "2.6.6 signIn of a tooldb-dht account");
+      assert.equal(legacy.db.userAccount.getAddress(), bob.a);
+      assert.equal(legacy.db.userAccount.getUsername(), "bob");
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it("a 2.6.6 client subscribed on our server gets every update, and calls our server functions", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const server = await nodes.dhtServer({ legacyRecords: true });
+      server.addServerFunction("add", (args: unknown) => {
+        const [a, b] = args as [number, number];
+        return a + b;
+      });
+      const port = portOf(server);
+      const ours = await nodes.dhtClient(port);
+      const legacy = await nodes.legacyNode({ peers: [port] });
+
+      // 2.6.6 key listeners are debounced (100 ms); wait for each value in turn.
+      const values = new EventEmitter<{ value: [unknown] }>();
+      const listener = legacy.db.addKeyListener("live", (m: ToolDbRecord) => values.emit("value", m.v));
+      try {
+        const stored = ourPut(server, "live", "initial value on our server");
+        await ours.putData("live", 0);
+        await stored;
+        // The server answers a subscribe with the current value: proof that the subscription is registered.
+        const initial = waitFor(values, "value", "initial value pushed on subscribe", (v) => v === 0);
+        await legacy.db.subscribeData("live");
+        await initial;
+        // 2.6.6 servers deliver only the first update (they reuse the subscribe id, which
+        // 2.6.6 clients then drop as a duplicate). Ours relays with each put's own id.
+        for (const n of [1, 2, 3]) {
+          const seen = waitFor(values, "value", `update ${n} pushed to the 2.6.6 subscriber`, (v) => v === n);
+          await ours.putData("live", n);
+          await seen;
+        }
+      } finally {
+        legacy.db.removeKeyListener(listener);
+      }
+
+      assert.deepEqual(await withTimeout(legacy.db.doFunction("add", [2, 3]), "2.6.6 doFunction"), { return: 5, code: "OK" });
+      const missing = await withTimeout(legacy.db.doFunction("nope", []), "2.6.6 doFunction of an unknown function");
+      assert.equal(missing.code, "NOT_FOUND");
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it(
+    "a tooldb-dht client connects to a 2.6.6 server that has been up for more than a day",
+    async () => {
+      const nodes = new Nodes(freshTopic());
+      try {
+        const legacyServer = await nodes.legacyNode({ server: true });
+        const port = legacyServer.net.port!;
+        // 2.6.6 signs its own server record once, in the "init" handler, and serves it in
+        // every pong from then on. Re-sign it as a server started 25 hours ago would have.
+        const db = legacyServer.db;
+        const startedAt = Date.now() - 25 * 60 * 60 * 1000;
+        const self = db.serverPeers.find((p) => p.address === db.peerAccount.getAddress());
+        assert.ok(self, "the 2.6.6 server lists itself");
+        self.timestamp = startedAt;
+        self.sig = await getPeerSignature(db.peerAccount, db.options.topic, startedAt, self.host, self.port);
+
+        const client = nodes.adopt(
+          new ToolDb({ topic: nodes.topic, peers: [{ host: LOOPBACK, port }], maxRetries: 1, wait: 20, handshakeTimeout: 2000 }),
+        );
+        // Whichever comes first: the handshake, or its refusal.
+        const outcome = new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("timed out waiting for the handshake or its refusal")), WAIT_MS);
+          client.once("peer-connect", () => {
+            clearTimeout(timer);
+            resolve("connected");
+          });
+          client.once("refused", (e) => {
+            clearTimeout(timer);
+            resolve(`refused: ${e.reason}`);
+          });
+        });
+        await client.ready;
+        const result = await outcome;
+        assert.equal(result, "connected");
+      } finally {
+        await nodes.close();
+      }
+      await assertNoSockets();
+    },
+  );
+
+  it("a tooldb-dht client redials a 2.6.6 server that restarted on the same port", async () => {
+    const nodes = new Nodes(freshTopic());
+    try {
+      const first = await nodes.legacyNode({ server: true });
+      const port = first.net.port!;
+      const ours = await nodes.dhtClient(port);
+      const dropped = waitFor(ours, "peer-disconnect", "link drop when the 2.6.6 server stops");
+      await first.net.close();
+      await dropped;
+      // Listening only once it lists itself: otherwise a redial can land in 2.6.6's
+      // start-up window (see the next test).
+      const second = await nodes.legacyNode({ server: true, port, listenWhenListed: true });
+      const address = second.db.peerAccount.getAddress();
+      // The redial may already have completed while the new server finished starting.
+      if (!ours.network.peers.some((p) => p.address === address)) {
+        await waitFor(ours, "peer-connect", "redial to the restarted 2.6.6 server", (p: { address: string }) => p.address === address);
+      }
+      assert.equal(ours.network.peers.length, 1);
+    } finally {
+      await nodes.close();
+    }
+    await assertNoSockets();
+  });
+
+  it(
+    "a tooldb-dht client that reaches a 2.6.6 server during its start-up retries instead of giving up",
+    async () => {
+      const nodes = new Nodes(freshTopic());
+      try {
+        const legacyServer = await nodes.legacyNode({ server: true });
+        const port = legacyServer.net.port!;
+        // Reproduce the start-up window: 2.6.6 answers pings before its own record is in serverPeers.
+        const db = legacyServer.db;
+        const index = db.serverPeers.findIndex((p) => p.address === db.peerAccount.getAddress());
+        assert.notEqual(index, -1);
+        const [self] = db.serverPeers.splice(index, 1);
+
+        const client = nodes.adopt(
+          new ToolDb({ topic: nodes.topic, peers: [{ host: LOOPBACK, port }], wait: 20, maxReconnectDelay: 200, maxRetries: 5 }),
+        );
+        const outcome = new Promise<string>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("timed out waiting for the handshake or the end of retries")), WAIT_MS);
+          client.once("refused", (e) => {
+            if (!/no verifiable identity/.test(e.reason)) {
+              clearTimeout(timer);
+              resolve(`unexpected refusal: ${e.reason}`);
+              return;
+            }
+            // The server finished starting: it lists itself from now on.
+            db.serverPeers.push(self!);
+          });
+          client.once("peer-connect", () => {
+            clearTimeout(timer);
+            resolve("connected");
+          });
+          client.on("dial-failed", (e) => {
+            if (!e.final) return;
+            clearTimeout(timer);
+            resolve(`gave up: ${e.reason}`);
+          });
+        });
+        await client.ready;
+        assert.equal(await outcome, "connected");
+      } finally {
+        await nodes.close();
+      }
+      await assertNoSockets();
+    },
+  );
+});
