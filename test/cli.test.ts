@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, it } from "node:test";
+import { startBootstrapNode, type BootstrapNode } from "../src/discovery/index.js";
+
+const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
+
+function run(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d;
+    for (const line of d.toString().split("\n")) if (line) onLine?.(line, child);
+  });
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err });
+    });
+  });
+  return { child, exited };
+}
+
+describe("tooldb-dht CLI", () => {
+  let seed: BootstrapNode;
+  let dir: string;
+  before(async () => {
+    seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+    dir = mkdtempSync(join(tmpdir(), "tooldb-cli-"));
+  });
+  after(async () => {
+    await seed.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serve shuts down on SIGINT: leaves the DHT, closes everything, exits by itself with code 0", async () => {
+    const bootstrap = `127.0.0.1:${seed.address().port}`;
+    const { exited } = run(["serve", "--topic", "cli-test", "--host", "127.0.0.2", "--port", "0", "--data", join(dir, "data"), "--bootstrap", bootstrap], (line, child) => {
+      if (line.startsWith("Announcing on DHT topic")) child.kill("SIGINT");
+    });
+    const { code, out, err } = await exited;
+    assert.match(out, /Server running on 127\.0\.0\.2:\d+/);
+    assert.match(out, /SIGINT: left the DHT, closed sockets and store/);
+    assert.equal(code, 0, `exit code ${code}; stderr: ${err}`);
+  });
+
+  it("peers lists what the DHT says and verifies each address", async () => {
+    const bootstrap = `127.0.0.1:${seed.address().port}`;
+    let serverReady: () => void;
+    const ready = new Promise<void>((r) => (serverReady = r));
+    const server = run(["serve", "--topic", "cli-peers", "--host", "127.0.0.3", "--port", "0", "--data", join(dir, "peers"), "--bootstrap", bootstrap], (line) => {
+      if (line.startsWith("Announcing on DHT topic")) serverReady();
+    });
+    await ready;
+    const { code, out } = await run(["peers", "--topic", "cli-peers", "--bootstrap", bootstrap, "--wait", "3"]).exited;
+    server.child.kill("SIGTERM");
+    await server.exited;
+    assert.equal(code, 0);
+    assert.match(out, /DHT says: 127\.0\.0\.3:\d+/);
+    assert.match(out, /127\.0\.0\.3:\d+: verified ToolDb server/);
+  });
+
+  it("demo runs on loopback and exits 0", async () => {
+    const { code, out } = await run(["demo"]).exited;
+    assert.equal(code, 0);
+    assert.match(out, /mesh formed/);
+    assert.match(out, /client 2 received it, verified/);
+  });
+});
