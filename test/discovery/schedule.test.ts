@@ -1,0 +1,242 @@
+/** Pacing of lookups and announces, driven by a manual clock (no network, no sleeping). */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { TimerGroup, type Clock, type TimerHandle } from "../../src/core/clock.js";
+import { Announcer } from "../../src/discovery/announcer.js";
+import { LookupLoop, type LookupLoopConfig } from "../../src/discovery/lookup-loop.js";
+import { TopicSession } from "../../src/discovery/topic-session.js";
+
+class ManualClock implements Clock {
+  private t = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.t + ms, fn });
+    return id as unknown as TimerHandle;
+  }
+  clearTimeout(h: TimerHandle | undefined): void {
+    this.timers.delete(h as unknown as number);
+  }
+  /** Runs due timers in time order up to now + ms. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.t = next[1].at;
+      next[1].fn();
+    }
+    this.t = end;
+  }
+  get pending(): number {
+    return this.timers.size;
+  }
+}
+
+const HASH = Buffer.alloc(20, 1);
+const LOOKUP_MS = 10;
+
+function makeLoop(clock: ManualClock, satisfied: () => boolean, overrides: Partial<LookupLoopConfig> = {}) {
+  const starts: number[] = [];
+  const timers = new TimerGroup(clock);
+  const loop = new LookupLoop(HASH, {
+    lookup: (_hash, cb) => {
+      starts.push(clock.now());
+      clock.setTimeout(() => cb(null, 3), LOOKUP_MS);
+      return () => undefined;
+    },
+    timers,
+    clock,
+    random: () => 0.5, // jitter factor exactly 1
+    fastInterval: 1000,
+    slowInterval: 30_000,
+    jitter: 0.1,
+    timeout: 5000,
+    isSatisfied: satisfied,
+    beforeLookup: () => undefined,
+    onResult: () => undefined,
+    ...overrides,
+  });
+  return { loop, starts, timers };
+}
+
+describe("LookupLoop pacing", () => {
+  it("looks up at once, then every fastInterval after completion while unsatisfied", () => {
+    const clock = new ManualClock();
+    const { loop, starts } = makeLoop(clock, () => false);
+    loop.start();
+    clock.advance(3100);
+    assert.deepEqual(starts, [0, 1010, 2020, 3030]);
+    loop.stop();
+  });
+
+  it("slows down once satisfied and speeds up when hurried", () => {
+    const clock = new ManualClock();
+    let satisfied = false;
+    const { loop, starts } = makeLoop(clock, () => satisfied);
+    loop.start();
+    clock.advance(1500); // lookups at 0 and 1010
+    satisfied = true;
+    clock.advance(40_000);
+    // after the lookup at 2020 completes the pace is slow: next at 2030 + 30000
+    assert.deepEqual(starts, [0, 1010, 2020, 32_030]);
+    satisfied = false;
+    loop.hurry(); // at 41500: a slow wait is brought forward to the fast pace
+    clock.advance(1000);
+    assert.deepEqual(starts.slice(4), [42_500]);
+    loop.stop();
+  });
+
+  it("refresh() looks up immediately, rate-limited to one start per fastInterval", () => {
+    const clock = new ManualClock();
+    const { loop, starts } = makeLoop(clock, () => true);
+    loop.start(); // lookup at 0, then slow
+    clock.advance(5000);
+    for (let i = 0; i < 50; i++) loop.refresh();
+    clock.advance(0);
+    assert.deepEqual(starts, [0, 5000]);
+    // spamming refresh during and right after the lookup yields one more, a fastInterval later
+    for (let i = 0; i < 50; i++) loop.refresh();
+    clock.advance(20);
+    for (let i = 0; i < 50; i++) loop.refresh();
+    clock.advance(2000);
+    assert.deepEqual(starts, [0, 5000, 6000]);
+    loop.stop();
+  });
+
+  it("bounds a lookup that never calls back and keeps going", () => {
+    const clock = new ManualClock();
+    const starts: number[] = [];
+    let aborted = 0;
+    const errors: string[] = [];
+    const { loop } = makeLoop(clock, () => false, {
+      lookup: () => {
+        starts.push(clock.now());
+        return () => aborted++;
+      },
+      onResult: (err) => errors.push(err?.message ?? "ok"),
+    });
+    loop.start();
+    clock.advance(12_500);
+    assert.deepEqual(starts, [0, 6000, 12_000]);
+    assert.equal(aborted, 2);
+    assert.deepEqual(errors, ["lookup timed out", "lookup timed out"]);
+    loop.stop();
+  });
+
+  it("stop() leaves no timer behind", () => {
+    const clock = new ManualClock();
+    const { loop, timers } = makeLoop(clock, () => false);
+    loop.start();
+    clock.advance(1500);
+    loop.stop();
+    assert.equal(timers.size, 0);
+    clock.advance(10_000);
+  });
+});
+
+describe("Announcer pacing", () => {
+  it("retries failures with backoff, then re-announces every interval", () => {
+    const clock = new ManualClock();
+    const timers = new TimerGroup(clock);
+    const calls: number[] = [];
+    let failures = 3;
+    const results: string[] = [];
+    const a = new Announcer(HASH, 9000, {
+      announce: (hash, port, cb) => {
+        assert.equal(port, 9000);
+        assert.equal(hash, HASH);
+        calls.push(clock.now());
+        clock.setTimeout(() => cb(failures-- > 0 ? new Error("No nodes to query") : null, 4), 5);
+      },
+      timers,
+      random: () => 0, // no backoff jitter; jitter factor 1 - jitter for the interval
+      interval: 60_000,
+      jitter: 0,
+      retryInitial: 1000,
+      timeout: 5000,
+      onResult: (err, nodes) => results.push(err ? "err" : `ok:${nodes}`),
+    });
+    a.start();
+    clock.advance(200_000);
+    // failures back off 1000, 2000, 4000 after each completion; then every 60 s
+    assert.deepEqual(calls, [0, 1005, 3010, 7015, 67_020, 127_025, 187_030]);
+    assert.deepEqual(results.slice(0, 5), ["err", "err", "err", "ok:4", "ok:4"]);
+    a.stop();
+    assert.equal(timers.size, 0);
+  });
+});
+
+describe("TopicSession pacing", () => {
+  function makeSession(clock: ManualClock) {
+    const timers = new TimerGroup(clock);
+    const starts: number[] = [];
+    const common = { timers, clock, random: () => 0.5, jitter: 0.1 };
+    const session = new TopicSession("topic", HASH, 1, {
+      lookup: {
+        ...common,
+        lookup: (_hash, cb) => {
+          starts.push(clock.now());
+          clock.setTimeout(() => cb(null, 3), LOOKUP_MS);
+          return () => undefined;
+        },
+        fastInterval: 1000,
+        slowInterval: 30_000,
+        timeout: 5000,
+      },
+      announce: { ...common, announce: () => undefined, interval: 60_000, retryInitial: 1000, timeout: 5000 },
+      peerTtl: 100_000,
+      maxPeers: 10,
+      onLookup: () => undefined,
+      onAnnounce: () => undefined,
+    });
+    return { session, starts, timers };
+  }
+
+  it("goes slow once `want` peers are known, and refresh() stays fast until a new peer", () => {
+    const clock = new ManualClock();
+    const { session, starts, timers } = makeSession(clock);
+    session.start();
+    clock.advance(5); // lookup at 0 in flight
+    assert.equal(session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false), true);
+    assert.equal(session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false), false);
+    clock.advance(40_000);
+    assert.deepEqual(starts, [0, 30_010]); // satisfied: slow pace
+
+    session.refresh(); // at 40005: immediate, then fast until something new turns up
+    clock.advance(3000);
+    assert.deepEqual(starts.slice(2), [40_005, 41_015, 42_025]);
+    session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false); // known: still boosted
+    clock.advance(1000);
+    assert.deepEqual(starts.slice(5), [43_035]);
+    session.see({ host: "10.0.0.2", port: 2 }, clock.now(), false); // new: satisfied again
+    clock.advance(20_000);
+    // the fast wait already scheduled runs out once, then the pace is slow
+    assert.deepEqual(starts.slice(6), [44_045]);
+
+    // forgetting the peers drops below `want`: the slow wait (to 74055) is brought forward
+    session.forget("10.0.0.1", 1);
+    session.forget("10.0.0.2", 2);
+    clock.advance(1000);
+    assert.deepEqual(starts.slice(7), [65_005]);
+    session.stop(new Error("stopped"));
+    assert.equal(timers.size, 0);
+  });
+
+  it("our own announce never satisfies `want`", () => {
+    const clock = new ManualClock();
+    const { session, starts } = makeSession(clock);
+    session.start();
+    session.see({ host: "127.0.0.2", port: 9000 }, 0, true);
+    clock.advance(3100);
+    assert.equal(starts.length, 4); // still fast
+    assert.deepEqual(session.peers.list(), []);
+    session.stop(new Error("stopped"));
+  });
+});
