@@ -19,7 +19,7 @@ import { randomId, randomName } from "./random.js";
 import { RecordStore } from "./record-store.js";
 import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
-import { type ToolDbRecord, userNamespacedKey } from "./record.js";
+import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { TypedEmitter } from "./typed-emitter.js";
 import { VerifyResult } from "./verify-result.js";
@@ -340,6 +340,10 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     const rec = record as ToolDbRecord;
     const outcome = await this.records.merge(rec);
     if (this.closed) return outcome.winner;
+    if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
+      const key = rec.k.slice(0, 128);
+      this.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: ${key} belongs to its first writer`, key, peer: from?.clientId });
+    }
     if (outcome.changed) {
       this.emit("put", rec, from?.clientId);
       this.emit("data", rec);

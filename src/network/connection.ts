@@ -1,3 +1,4 @@
+import type { ErrorCode } from "../core/errors.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 
 /**
@@ -8,6 +9,8 @@ import { TypedEmitter } from "../core/typed-emitter.js";
 export type ConnectionEvents = {
   message: [frame: string];
   close: [code: number, reason: string];
+  /** The transport itself refused input (e.g. a frame over the size limit); 'close' follows. */
+  refused: [code: ErrorCode, reason: string];
 };
 
 export interface ConnectionInfo {

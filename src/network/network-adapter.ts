@@ -275,6 +275,10 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       this.options.handshakeTimeout,
     );
     connection.on("message", (frame) => this.onFrame(link, frame));
+    connection.on("refused", (code, reason) => {
+      const info = connection.info;
+      this.host.refused({ code, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+    });
     connection.on("close", (code, reason) => this.onLinkClose(link, code, reason));
     if (connection.info.outgoing) void this.sendPing(link);
   }
@@ -503,7 +507,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   private unparkTargetsOf(address: string): void {
     for (const target of this.targets.values()) {
-      if (target.state === "parked" && target.address === address) this.dialNow(target);
+      // `address` is unknown when the other end refused the duplicate before its pong told us who it is.
+      if (target.state === "parked" && (target.address === address || target.address === undefined)) this.dialNow(target);
     }
   }
 

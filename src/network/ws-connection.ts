@@ -1,5 +1,6 @@
 import type WebSocket from "ws";
 import { TimerGroup, type Clock } from "../core/clock.js";
+import { ErrorCode } from "../core/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
@@ -42,8 +43,10 @@ export class WsConnection extends Connection {
       for (const frame of this.queued.splice(0)) socket.send(frame);
     });
     socket.on("close", (code: number, reason: Buffer) => this.finish(code, reason.toString()));
-    socket.on("error", () => {
-      // 'close' always follows 'error' in ws; the reason is logged by the adapter.
+    socket.on("error", (err: Error & { code?: string }) => {
+      // 'close' always follows 'error' in ws. ws enforces maxPayload itself
+      // (closing with 1009), so the adapter never sees the frame: report it.
+      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
     });
     if (heartbeatInterval > 0 && heartbeatInterval < Infinity) {
       this.timers.every(heartbeatInterval, () => this.beat());
