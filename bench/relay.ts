@@ -58,7 +58,7 @@ async function presign(user: EcdsaUser, count: number, t0: number): Promise<Tool
  * the relay: the server verifies and relays, the subscriber verifies.
  */
 export async function relayBenchmark(total = 200_000, window = 2000): Promise<RelayFigures> {
-  const child = fork(fileURLToPath(new URL("./relay-server.js", import.meta.url)), { execArgv: ["--expose-gc"], stdio: "inherit" });
+  const child = fork(fileURLToPath(new URL("./relay-server.js", import.meta.url)), { execArgv: ["--expose-gc", ...(process.env.BENCH_CHILD_ARGS ?? "").split(" ").filter(Boolean)], stdio: "inherit" });
   const { port } = await new Promise<ServerReply>((resolve) => child.once("message", (m: ServerReply) => resolve(m)));
   const peers = [{ host: "127.0.0.1", port: port! }];
   const writer = new ToolDb({ topic: "bench", peers });

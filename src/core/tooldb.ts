@@ -175,7 +175,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   private async saveAccount(account: ToolDbUserAdapter, slot: string): Promise<void> {
     // Kept unencrypted, like an SSH host key; protect the directory instead.
-    const exported = await account.decryptAccount(await account.encryptAccount(slot), slot);
+    const exported = await account.exportKeys();
     await this.keyStore.put(slot, JSON.stringify({ ...exported, name: account.getUsername() }));
   }
 

@@ -261,6 +261,7 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
         random: o.random,
         fastInterval: o.fastInterval,
         slowInterval: o.slowInterval,
+        warmupInterval: Math.min(o.warmupInterval, o.fastInterval),
         jitter: o.jitter,
         timeout: o.lookupTimeout,
       },

@@ -12,6 +12,8 @@ export interface LookupLoopConfig {
   random: () => number;
   fastInterval: number;
   slowInterval: number;
+  /** First re-lookup delay while unsatisfied; doubles up to fastInterval. */
+  warmupInterval: number;
   jitter: number;
   timeout: number;
   /** True once the consumer has the peers it wants: the loop then runs at the slow pace. */
@@ -23,8 +25,12 @@ export interface LookupLoopConfig {
 /**
  * Repeats get_peers lookups for one info hash on an adaptive schedule: every
  * fastInterval while unsatisfied, every slowInterval once satisfied. At most
- * one lookup is in flight, and lookups never start closer together than
- * fastInterval, however often refresh() is called.
+ * one lookup is in flight, and refresh() never starts lookups closer
+ * together than fastInterval. Periods run from the start of a lookup, so a
+ * slow lookup (dead nodes time out) does not stretch them. Right after
+ * start or refresh, unsatisfied lookups warm up: warmupInterval, doubling
+ * up to fastInterval, so a peer that announces a moment after us is found
+ * in tens of milliseconds rather than a full fastInterval later.
  */
 export class LookupLoop {
   private timer: TimerHandle | undefined;
@@ -36,6 +42,8 @@ export class LookupLoop {
   private stopped = false;
   private lastStart = Number.NEGATIVE_INFINITY;
   private abort: (() => void) | undefined;
+  /** Unsatisfied lookups since start/refresh/satisfaction (drives the warm-up). */
+  private warmupStep = 0;
 
   constructor(
     readonly infoHash: Buffer,
@@ -58,6 +66,7 @@ export class LookupLoop {
   /** Look up as soon as the rate limit allows (right after the current lookup, if one runs). */
   refresh(): void {
     if (this.stopped) return;
+    this.warmupStep = 0;
     if (this.inFlight) this.rerun = true;
     else this.scheduleAtMost(this.earliestStartDelay());
   }
@@ -67,6 +76,15 @@ export class LookupLoop {
     if (this.stopped || this.inFlight) return; // the pace is re-evaluated when it completes
     const pace = jittered(this.cfg.fastInterval, this.cfg.jitter, this.cfg.random);
     this.scheduleAtMost(Math.max(pace, this.earliestStartDelay()));
+  }
+
+  private pace(): number {
+    if (this.cfg.isSatisfied()) {
+      this.warmupStep = 0;
+      return this.cfg.slowInterval;
+    }
+    const warm = this.cfg.warmupInterval * 2 ** this.warmupStep++;
+    return Math.min(this.cfg.fastInterval, warm);
   }
 
   private earliestStartDelay(): number {
@@ -109,8 +127,8 @@ export class LookupLoop {
         this.rerun = false;
         this.scheduleAtMost(this.earliestStartDelay());
       } else {
-        const base = this.cfg.isSatisfied() ? this.cfg.slowInterval : this.cfg.fastInterval;
-        this.scheduleAtMost(jittered(base, this.cfg.jitter, this.cfg.random));
+        const pace = jittered(this.pace(), this.cfg.jitter, this.cfg.random);
+        this.scheduleAtMost(Math.max(0, this.lastStart + pace - this.cfg.clock.now()));
       }
       this.cfg.onResult(err, nodes);
     };

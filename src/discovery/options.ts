@@ -24,6 +24,8 @@ export interface DiscoveryOptions {
   announceInterval?: number;
   /** Lookup period (ms) while a topic has fewer peers than wanted. Default 1000. */
   fastInterval?: number;
+  /** First re-lookup delay (ms) after join/refresh while unsatisfied; doubles up to fastInterval. Default 50. */
+  warmupInterval?: number;
   /** Lookup period (ms) once satisfied. Default 45 s. */
   slowInterval?: number;
   /** Bound (ms) on one lookup or announce; the next is scheduled anyway. Default 10 s. */
@@ -64,6 +66,7 @@ export const DISCOVERY_DEFAULTS = {
   stateSaveInterval: 10 * 60_000,
   announceInterval: 4 * 60_000,
   fastInterval: 1000,
+  warmupInterval: 50,
   slowInterval: 45_000,
   lookupTimeout: 10_000,
   peerTtl: 5 * 60_000,
@@ -91,7 +94,7 @@ export function resolveOptions(opts: DiscoveryOptions = {}): ResolvedOptions {
     ...stripUndefined(nested),
     ...stripUndefined(flat),
   };
-  for (const k of ["maxAge", "timeout", "announceInterval", "fastInterval", "slowInterval", "lookupTimeout", "peerTtl"] as const) {
+  for (const k of ["maxAge", "timeout", "announceInterval", "fastInterval", "warmupInterval", "slowInterval", "lookupTimeout", "peerTtl"] as const) {
     if (!Number.isFinite(o[k]) || o[k] <= 0) invalid(`${k} must be a positive number of ms`);
   }
   if (!Number.isFinite(o.stateSaveInterval) || o.stateSaveInterval < 0) invalid("stateSaveInterval must be >= 0");

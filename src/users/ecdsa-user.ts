@@ -77,6 +77,11 @@ export class EcdsaUser extends ToolDbUserAdapter {
     return { name: identity.name, keys: ct, iv };
   }
 
+  async exportKeys(): Promise<UserKeys> {
+    const identity = await this.current();
+    return { ...(await exportKeyPairHex(identity.keys)), name: identity.name };
+  }
+
   async decryptAccount(account: EncryptedAccount, password: string): Promise<UserKeys> {
     if (!account || typeof account.keys !== "string" || typeof account.iv !== "string") {
       throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "not an encrypted account");

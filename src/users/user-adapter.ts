@@ -8,6 +8,7 @@
  * - `getAddress()` is the public identity written into records' `a` field.
  * - `signData(s)` signs the string; `verifySignature({h,a,s})` checks `s` over `h`
  *   against address `a`, resolves false (never rejects) on any malformed input.
+ * - `exportKeys()` gives the key pair for `setUser` (the node's key store keeps it);
  * - `encryptAccount(pw)` / `decryptAccount(acc, pw)` round-trip the keys;
  *   decrypting with a wrong password rejects with code WRONG_PASSWORD.
  */
@@ -46,6 +47,8 @@ export abstract class ToolDbUserAdapter {
   abstract verifySignature(message: SignedHash): Promise<boolean>;
   abstract getAccountFromPrivate(privateKey: string): Promise<UserKeys>;
   abstract encryptAccount(password: string): Promise<EncryptedAccount>;
+  /** The current key pair in clear (for the node's own key store). */
+  abstract exportKeys(): Promise<UserKeys>;
   abstract decryptAccount(account: EncryptedAccount, password: string): Promise<UserKeys>;
   abstract getAddress(): string | undefined;
   abstract getUsername(): string | undefined;

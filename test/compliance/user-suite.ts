@@ -263,6 +263,14 @@ export function userAdapterSuite(name: string, factory: UserAdapterFactory): voi
         await assert.rejects(user.decryptAccount(damaged, PASSWORD), toolDbError(ErrorCode.WRONG_PASSWORD));
       });
 
+      it("exportKeys() gives keys that setUser turns into the same identity", async () => {
+        const user = await ready();
+        const exported = await user.exportKeys();
+        const other = await ready();
+        await other.setUser(exported, "restored");
+        assert.equal(other.getAddress(), user.getAddress());
+      });
+
       it("getAccountFromPrivate(priv) gives the same pub", async () => {
         const user = await ready();
         const keys = await keysOf(user);

@@ -55,6 +55,7 @@ function makeLoop(clock: ManualClock, satisfied: () => boolean, overrides: Parti
     clock,
     random: () => 0.5, // jitter factor exactly 1
     fastInterval: 1000,
+    warmupInterval: 1000, // no warm-up: the warm-up has its own test
     slowInterval: 30_000,
     jitter: 0.1,
     timeout: 5000,
@@ -67,12 +68,26 @@ function makeLoop(clock: ManualClock, satisfied: () => boolean, overrides: Parti
 }
 
 describe("LookupLoop pacing", () => {
-  it("looks up at once, then every fastInterval after completion while unsatisfied", () => {
+  it("looks up at once, then every fastInterval from each start while unsatisfied", () => {
     const clock = new ManualClock();
     const { loop, starts } = makeLoop(clock, () => false);
     loop.start();
     clock.advance(3100);
-    assert.deepEqual(starts, [0, 1010, 2020, 3030]);
+    assert.deepEqual(starts, [0, 1000, 2000, 3000]);
+    loop.stop();
+  });
+
+  it("warms up after start and refresh: warmupInterval, doubling up to fastInterval", () => {
+    const clock = new ManualClock();
+    const { loop, starts } = makeLoop(clock, () => false, { warmupInterval: 50 });
+    loop.start();
+    clock.advance(2900);
+    assert.deepEqual(starts, [0, 50, 150, 350, 750, 1550, 2550]);
+    loop.refresh(); // rate-limited to one start per fastInterval, then warms up again
+    clock.advance(3600 - 2900);
+    assert.deepEqual(starts.slice(7), [3550, 3600]);
+    clock.advance(200);
+    assert.deepEqual(starts.slice(9), [3700]);
     loop.stop();
   });
 
@@ -81,11 +96,11 @@ describe("LookupLoop pacing", () => {
     let satisfied = false;
     const { loop, starts } = makeLoop(clock, () => satisfied);
     loop.start();
-    clock.advance(1500); // lookups at 0 and 1010
+    clock.advance(1500); // lookups at 0 and 1000
     satisfied = true;
     clock.advance(40_000);
-    // after the lookup at 2020 completes the pace is slow: next at 2030 + 30000
-    assert.deepEqual(starts, [0, 1010, 2020, 32_030]);
+    // after the lookup started at 2000 completes the pace is slow: next at 2000 + 30000
+    assert.deepEqual(starts, [0, 1000, 2000, 32_000]);
     satisfied = false;
     loop.hurry(); // at 41500: a slow wait is brought forward to the fast pace
     clock.advance(1000);
@@ -124,7 +139,7 @@ describe("LookupLoop pacing", () => {
     });
     loop.start();
     clock.advance(12_500);
-    assert.deepEqual(starts, [0, 6000, 12_000]);
+    assert.deepEqual(starts, [0, 5000, 10_000]);
     assert.equal(aborted, 2);
     assert.deepEqual(errors, ["lookup timed out", "lookup timed out"]);
     loop.stop();
@@ -187,6 +202,7 @@ describe("TopicSession pacing", () => {
           return () => undefined;
         },
         fastInterval: 1000,
+        warmupInterval: 1000,
         slowInterval: 30_000,
         timeout: 5000,
       },
@@ -207,24 +223,24 @@ describe("TopicSession pacing", () => {
     assert.equal(session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false), true);
     assert.equal(session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false), false);
     clock.advance(40_000);
-    assert.deepEqual(starts, [0, 30_010]); // satisfied: slow pace
+    assert.deepEqual(starts, [0, 30_000]); // satisfied: slow pace
 
     session.refresh(); // at 40005: immediate, then fast until something new turns up
-    clock.advance(3000);
-    assert.deepEqual(starts.slice(2), [40_005, 41_015, 42_025]);
+    clock.advance(2500);
+    assert.deepEqual(starts.slice(2), [40_005, 41_005, 42_005]);
     session.see({ host: "10.0.0.1", port: 1 }, clock.now(), false); // known: still boosted
     clock.advance(1000);
-    assert.deepEqual(starts.slice(5), [43_035]);
+    assert.deepEqual(starts.slice(5), [43_005]);
     session.see({ host: "10.0.0.2", port: 2 }, clock.now(), false); // new: satisfied again
     clock.advance(20_000);
     // the fast wait already scheduled runs out once, then the pace is slow
-    assert.deepEqual(starts.slice(6), [44_045]);
+    assert.deepEqual(starts.slice(6), [44_005]);
 
-    // forgetting the peers drops below `want`: the slow wait (to 74055) is brought forward
+    // forgetting the peers drops below `want`: the slow wait (to 74005) is brought forward
     session.forget("10.0.0.1", 1);
     session.forget("10.0.0.2", 2);
     clock.advance(1000);
-    assert.deepEqual(starts.slice(7), [65_005]);
+    assert.deepEqual(starts.slice(7), [64_505]);
     session.stop(new Error("stopped"));
     assert.equal(timers.size, 0);
   });

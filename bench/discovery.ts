@@ -1,0 +1,600 @@
+/**
+ * Discovery latency on a 50-node private bittorrent-dht network on loopback,
+ * side by side in one run:
+ *
+ *   1. raw bittorrent-dht 11: announce on one node → first 'peer' of a
+ *      lookup on another node (fresh info hash each run);
+ *   2. discovery-channel 5.5.1: join(topic, port) on one channel → 'peer'
+ *      on another channel that join(topic)s;
+ *   3. ours: DHTServer.start() → verified connection ('peer-connect') of a
+ *      DHTClient started at the same time, against the target
+ *      2 × (raw median) + one plain ToolDb WebSocket handshake;
+ *   4. late server: a DHTClient already running and finding nothing →
+ *      DHTServer.start() → the client's verified connection, with the
+ *      default discovery intervals;
+ *   4b. the same once some nodes have left the network without being
+ *      evicted from routing tables (as on the real DHT), so that queries
+ *      to them wait for the k-rpc timeout.
+ *
+ * Scenarios 1–4 run interleaved on a clean network (departed benchmark
+ * nodes are swept from every routing table before each scenario); 4b runs
+ * last. Every DHT node has an explicit loopback bootstrap, and a UDP guard drops
+ * (and reports) any datagram to a non-loopback address. Everything opened
+ * by a run is closed by that run; nothing keeps the process alive.
+ */
+import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
+import type DHT from "bittorrent-dht";
+import { ToolDb, type PeerInfo } from "../src/core/index.js";
+import { DHTClient, DHTServer, DISCOVERY_DEFAULTS } from "../src/discovery/index.js";
+import type { WebSocketNetwork } from "../src/network/websocket-network.js";
+import { createLoopbackDht, guardUdpToLoopback, type LoopbackDht } from "./dht-net.js";
+import { fmt, median } from "./stats.js";
+
+const require = createRequire(import.meta.url);
+
+export const DHT_NODES = 50;
+/** discovery-channel's lookup-only join otherwise repeats only every 10–15 min. */
+export const DC_INTERVAL = 1000;
+/** Bound on one measured run; a run that takes longer counts as a miss. */
+const RUN_TIMEOUT = 10_000;
+/** 4b: departed nodes left in the routing tables (20 % of the network). */
+export const DEPARTED_NODES = 10;
+
+const SERVER_HOST = "127.0.0.2";
+const CLIENT_HOST = "127.0.0.3";
+const DC_ANNOUNCER_HOST = "127.0.0.4";
+const DC_LOOKER_HOST = "127.0.0.5";
+
+export interface Series {
+  /** Completed runs, ms, in run order. */
+  samples: number[];
+  /** Runs that timed out or failed. */
+  misses: number;
+  /** First failure reason, if any. */
+  error?: string;
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface DiscoveryFigures {
+  nodes: number;
+  runs: number;
+  /** 1: announce call → first matching 'peer' of the lookup on another node. */
+  raw: Series;
+  /** 1, split: announce call → announce callback. */
+  rawAnnounce: Series;
+  /** 1, split: lookup call (after the announce callback) → first matching 'peer'. */
+  rawLookup: Series;
+  /** 1: runs whose first 'peer' came from the looking node's own store (it was one of the storing nodes). */
+  rawLocalHits: number;
+  /** 2 */
+  discoveryChannel: Series;
+  dcInterval: number;
+  /** Plain ToolDb client: `new ToolDb({ peers: [server] })` → 'connect'. */
+  handshake: Series;
+  /** Same runs: client ready → 'connect' (the WebSocket + signed handshake alone). */
+  handshakeAfterReady: Series;
+  /** 3 */
+  ours: Series;
+  /** 3, split: start() → the DHTClient's first DHT report of the server. */
+  oursFound: Series;
+  /** 3, split: both start() resolved (stores ready, DHT joined) → 'peer-connect'. */
+  oursAfterStart: Series;
+  /** 2 × raw.median + handshake.median. */
+  target: number;
+  /** 4 */
+  lateServer: LateFigures;
+  /** The client's lookup period during 4 (the default fastInterval). */
+  lateFastInterval: number;
+  /** 4b: nodes that joined and stopped without being evicted, and their routing-table entries (all nodes). */
+  departedNodes: number;
+  departedEntries: number;
+  /** 4b: as 4, after those nodes departed (queries to them time out). */
+  lateWithDeparted: LateFigures;
+  /**
+   * Most routing-table entries of departed benchmark nodes found at the
+   * start of a scenario, across all network nodes (cleared right after).
+   */
+  staleEntries: number;
+  /** Most such entries left after a sweep (should be 0). */
+  staleLeft: number;
+  /** Non-loopback UDP destinations the guard dropped (should be empty). */
+  blockedSends: string[];
+  /** Wall time of the whole benchmark, s. */
+  seconds: number;
+}
+
+// ---------------------------------------------------------------- helpers
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyListener = (...args: any[]) => void;
+interface Listenable {
+  on(event: string, listener: AnyListener): unknown;
+  off(event: string, listener: AnyListener): unknown;
+}
+
+/** A pending wait for an event: `at` resolves with performance.now() of the first match, or rejects on timeout. */
+interface EventWait {
+  at: Promise<number>;
+  cancel(): void;
+}
+
+function waitEvent<A extends unknown[]>(emitter: Listenable, event: string, ms: number, filter: (...args: A) => boolean = () => true): EventWait {
+  let cancel = () => undefined as void;
+  const at = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no '${event}' within ${ms} ms`));
+    }, ms);
+    function listener(...args: A): void {
+      if (!filter(...args)) return;
+      const t = performance.now();
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(t);
+    }
+    cancel = () => {
+      clearTimeout(timer);
+      emitter.off(event, listener);
+    };
+    emitter.on(event, listener);
+  });
+  at.catch(() => undefined); // awaited by the caller; never an unhandled rejection
+  return { at, cancel };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function freshTopic(kind: string, run: number): string {
+  return `bench-${kind}-${run}-${randomBytes(6).toString("hex")}`;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+class Collector {
+  readonly samples: number[] = [];
+  misses = 0;
+  error: string | undefined;
+
+  add(ms: number): void {
+    this.samples.push(ms);
+  }
+
+  miss(err: unknown): void {
+    this.misses++;
+    this.error ??= errText(err);
+  }
+
+  series(): Series {
+    const s = this.samples;
+    return {
+      samples: [...s],
+      misses: this.misses,
+      ...(this.error !== undefined ? { error: this.error } : {}),
+      median: median(s),
+      min: s.length ? Math.min(...s) : NaN,
+      max: s.length ? Math.max(...s) : NaN,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- 1. raw bittorrent-dht
+
+interface RawResult {
+  total: number;
+  announce: number;
+  lookup: number;
+  local: boolean;
+}
+
+async function rawRun(net: LoopbackDht, run: number): Promise<RawResult> {
+  const n = net.nodes.length;
+  // Two distinct nodes of the network, spread over runs.
+  const ai = (run * 7 + 1) % n;
+  let bi = (run * 13 + 5) % n;
+  if (bi === ai) bi = (bi + 1) % n;
+  const announcer = net.nodes[ai]!;
+  const looker = net.nodes[bi]!;
+  const infoHash = randomBytes(20);
+  const port = 10_000 + (run & 0x3fff);
+
+  const t0 = performance.now();
+  const tAnnounced = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("announce callback not called")), RUN_TIMEOUT);
+    announcer.announce(infoHash, port, (err) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve(performance.now());
+    });
+  });
+  let local = false;
+  const found = waitEvent<[{ host: string; port: number }, Buffer, unknown]>(looker, "peer", RUN_TIMEOUT, (peer, hash, from) => {
+    if (!hash.equals(infoHash) || peer.port !== port) return false;
+    local = from === null;
+    return true;
+  });
+  // Let the lookup finish too, so that runs never overlap.
+  let abort: () => void = () => undefined;
+  const lookupDone = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, RUN_TIMEOUT);
+    abort = looker.lookup(infoHash, () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  try {
+    const tPeer = await found.at;
+    return { total: tPeer - t0, announce: tAnnounced - t0, lookup: tPeer - tAnnounced, local };
+  } finally {
+    found.cancel();
+    await lookupDone;
+    abort();
+  }
+}
+
+// ---------------------------------------------------------------- 2. discovery-channel 5.5.1
+
+interface Channel {
+  dht: { listen(port: number, host: string): void; nodeId: Buffer };
+  join(id: string, port?: number): void;
+  on(event: string, fn: AnyListener): unknown;
+  off(event: string, fn: AnyListener): unknown;
+  destroy(cb: () => void): void;
+}
+
+function channel(net: LoopbackDht, host: string): Channel {
+  const DC = require("discovery-channel") as (opts: object) => Channel;
+  // dns off (it would start multicast DNS and whoami); private bootstrap only.
+  const c = DC({ dns: false, dht: { bootstrap: net.bootstrap, interval: DC_INTERVAL } });
+  c.on("error", () => undefined); // a bind error would otherwise crash the process
+  c.dht.listen(0, host);
+  return c;
+}
+
+async function dcRun(net: LoopbackDht, run: number): Promise<number> {
+  const topic = freshTopic("dc", run);
+  const port = 20_000 + (run & 0x3fff);
+  const announcer = channel(net, DC_ANNOUNCER_HOST);
+  const looker = channel(net, DC_LOOKER_HOST);
+  const found = waitEvent<[Buffer, { host: string; port: number }, string]>(
+    looker,
+    "peer",
+    RUN_TIMEOUT,
+    (id, peer) => id.toString() === topic && peer.port === port,
+  );
+  try {
+    const t0 = performance.now();
+    announcer.join(topic, port);
+    looker.join(topic);
+    return (await found.at) - t0;
+  } finally {
+    found.cancel();
+    await Promise.all([announcer, looker].map((c) => new Promise<void>((resolve) => c.destroy(resolve))));
+    net.forget(announcer.dht.nodeId);
+    net.forget(looker.dht.nodeId);
+  }
+}
+
+// ---------------------------------------------------------------- plain ToolDb handshake
+
+async function handshakeRun(run: number): Promise<{ total: number; afterReady: number }> {
+  const topic = freshTopic("ws", run);
+  const server = new ToolDb({ topic, server: true, host: SERVER_HOST, port: 0 });
+  let client: ToolDb | undefined;
+  try {
+    await server.ready;
+    const port = (server.network as WebSocketNetwork).port;
+    if (port === undefined) throw new Error("server has no port");
+    const t0 = performance.now();
+    client = new ToolDb({ topic, peers: [{ host: SERVER_HOST, port }] });
+    const connected = waitEvent(client, "connect", RUN_TIMEOUT);
+    try {
+      await client.ready;
+      const tReady = performance.now();
+      const tConnect = await connected.at;
+      return { total: tConnect - t0, afterReady: tConnect - tReady };
+    } finally {
+      connected.cancel();
+    }
+  } finally {
+    await Promise.all([client?.close(), server.close()]);
+  }
+}
+
+// ---------------------------------------------------------------- 3 and 4: ours
+
+function dhtOf(node: DHTServer | DHTClient): DHT | undefined {
+  return node.discovery?.dht;
+}
+
+async function stopAll(net: LoopbackDht, nodes: Array<DHTServer | DHTClient>): Promise<void> {
+  const dhts = nodes.map(dhtOf);
+  await Promise.all(nodes.map((n) => n.stop()));
+  for (const d of dhts) if (d) net.forget(d.nodeId);
+}
+
+function connectedTo(node: DHTClient, host: string): EventWait {
+  return waitEvent<[PeerInfo]>(node.db, "peer-connect", RUN_TIMEOUT, (info) => info.outgoing && info.host === host);
+}
+
+async function oursRun(net: LoopbackDht, run: number): Promise<{ total: number; found: number; afterStart: number }> {
+  const topic = freshTopic("ours", run);
+  // The clock starts before construction: a ToolDb begins its init (key generation) in its constructor.
+  const t0 = performance.now();
+  const server = new DHTServer(topic, SERVER_HOST, 0, { bootstrap: net.bootstrap });
+  const client = new DHTClient(topic, { bootstrap: net.bootstrap, dhtHost: CLIENT_HOST });
+  const connected = connectedTo(client, SERVER_HOST);
+  let tFound = NaN;
+  client.onPeerFound = (p) => {
+    if (p.host === SERVER_HOST && Number.isNaN(tFound)) tFound = performance.now();
+  };
+  try {
+    await Promise.all([server.start(), client.start()]);
+    const tStarted = performance.now();
+    const tConnected = await connected.at;
+    return { total: tConnected - t0, found: tFound - t0, afterStart: tConnected - tStarted };
+  } finally {
+    connected.cancel();
+    await stopAll(net, [client, server]);
+  }
+}
+
+interface LateResult {
+  total: number;
+  found: number;
+  announced: number;
+  lookupPeriod: number;
+}
+
+/**
+ * The client runs first and has finished one empty lookup; the server
+ * starts `phase` ms after that lookup ended (the phases spread over one
+ * lookup period across runs, so the runs sample the whole cycle).
+ */
+async function lateRun(net: LoopbackDht, run: number, phase: number): Promise<LateResult> {
+  const topic = freshTopic("late", run);
+  const client = new DHTClient(topic, { bootstrap: net.bootstrap, dhtHost: CLIENT_HOST });
+  let server: DHTServer | undefined;
+  const connected = connectedTo(client, SERVER_HOST);
+  let tFound = NaN;
+  client.onPeerFound = (p) => {
+    if (p.host === SERVER_HOST && Number.isNaN(tFound)) tFound = performance.now();
+  };
+  const lookupsDone: number[] = [];
+  const onLookup = () => lookupsDone.push(performance.now());
+  let serverAnnounced: EventWait | undefined;
+  try {
+    await client.start();
+    const discovery = client.discovery;
+    if (!discovery) throw new Error("client has no discovery after start()");
+    await waitEvent(discovery, "lookup", RUN_TIMEOUT).at;
+    discovery.on("lookup", onLookup);
+    if (discovery.peers(topic).length > 0) throw new Error("client found a peer before the server started");
+    await sleep(phase);
+    const t0 = performance.now();
+    server = new DHTServer(topic, SERVER_HOST, 0, { bootstrap: net.bootstrap });
+    await server.start();
+    // Announcing cannot have completed yet: start() resolves as the join begins.
+    if (server.discovery) serverAnnounced = waitEvent(server.discovery, "announced", RUN_TIMEOUT);
+    const tConnected = await connected.at;
+    const tAnnounced = await serverAnnounced?.at.catch(() => NaN);
+    // Period of the client's lookups: the first completion before the server started to the last one.
+    const period = lookupsDone.length > 0 ? (lookupsDone[lookupsDone.length - 1]! - (t0 - phase)) / lookupsDone.length : NaN;
+    discovery.off("lookup", onLookup);
+    return { total: tConnected - t0, found: tFound - t0, announced: (tAnnounced ?? NaN) - t0, lookupPeriod: period };
+  } finally {
+    connected.cancel();
+    serverAnnounced?.cancel();
+    await stopAll(net, server ? [client, server] : [client]);
+  }
+}
+
+export interface LateFigures {
+  /** DHTServer.start() → the client's 'peer-connect'. */
+  connect: Series;
+  /** start() → the client's first DHT report of the server. */
+  found: Series;
+  /** start() → the server's first announce completed (its records are stored by then). */
+  announced: Series;
+  /** The client's mean lookup period (completion to completion) during the run. */
+  lookupPeriod: Series;
+}
+
+class LateCollector {
+  private readonly connect = new Collector();
+  private readonly found = new Collector();
+  private readonly announced = new Collector();
+  private readonly period = new Collector();
+
+  async run(net: LoopbackDht, run: number, phase: number): Promise<void> {
+    try {
+      const r = await lateRun(net, run, phase);
+      this.connect.add(r.total);
+      if (Number.isFinite(r.found)) this.found.add(r.found);
+      if (Number.isFinite(r.announced)) this.announced.add(r.announced);
+      if (Number.isFinite(r.lookupPeriod)) this.period.add(r.lookupPeriod);
+    } catch (err) {
+      this.connect.miss(err);
+    }
+  }
+
+  figures(): LateFigures {
+    return { connect: this.connect.series(), found: this.found.series(), announced: this.announced.series(), lookupPeriod: this.period.series() };
+  }
+}
+
+// ---------------------------------------------------------------- the benchmark
+
+/**
+ * Runs every scenario `runs` times (after one unrecorded warm-up run of the
+ * quick ones), interleaved run by run so that drift affects all alike.
+ */
+export async function discoveryBenchmark(runs = 9): Promise<DiscoveryFigures> {
+  const started = performance.now();
+  const guard = guardUdpToLoopback();
+  let net: LoopbackDht | undefined;
+  try {
+    net = await createLoopbackDht(DHT_NODES);
+    const raw = new Collector();
+    const rawAnnounce = new Collector();
+    const rawLookup = new Collector();
+    let rawLocalHits = 0;
+    const dc = new Collector();
+    const hs = new Collector();
+    const hsAfterReady = new Collector();
+    const ours = new Collector();
+    const oursFound = new Collector();
+    const oursAfterStart = new Collector();
+    const late = new LateCollector();
+    const fast = DISCOVERY_DEFAULTS.fastInterval;
+
+    let staleEntries = 0;
+    let staleLeft = 0;
+    /** Every scenario starts on a clean network: no departed node left in any routing table. */
+    const clean = () => {
+      const { before, after } = net!.sweep();
+      staleEntries = Math.max(staleEntries, before);
+      staleLeft = Math.max(staleLeft, after);
+    };
+
+    for (let run = -1; run < runs; run++) {
+      const record = run >= 0;
+      const id = run + 1;
+      clean();
+      try {
+        const r = await rawRun(net, id);
+        if (record) {
+          raw.add(r.total);
+          rawAnnounce.add(r.announce);
+          rawLookup.add(r.lookup);
+          if (r.local) rawLocalHits++;
+        }
+      } catch (err) {
+        if (record) raw.miss(err);
+      }
+      clean();
+      try {
+        const ms = await dcRun(net, id);
+        if (record) dc.add(ms);
+      } catch (err) {
+        if (record) dc.miss(err);
+      }
+      try {
+        const r = await handshakeRun(id);
+        if (record) {
+          hs.add(r.total);
+          hsAfterReady.add(r.afterReady);
+        }
+      } catch (err) {
+        if (record) hs.miss(err);
+      }
+      clean();
+      try {
+        const r = await oursRun(net, id);
+        if (record) {
+          ours.add(r.total);
+          oursAfterStart.add(r.afterStart);
+          if (Number.isFinite(r.found)) oursFound.add(r.found);
+        }
+      } catch (err) {
+        if (record) ours.miss(err);
+      }
+      if (record) {
+        clean();
+        await late.run(net, id, ((run + 0.5) / runs) * fast);
+      }
+    }
+
+    // 4b: the same late-server runs once departed nodes linger in routing tables, as on the real DHT.
+    const lateDead = new LateCollector();
+    const deadEntries = await net.addDepartedNodes(DEPARTED_NODES);
+    for (let run = 0; run < runs; run++) await lateDead.run(net, runs + 1 + run, ((run + 0.5) / runs) * fast);
+
+    const rawS = raw.series();
+    const hsS = hs.series();
+    return {
+      nodes: DHT_NODES,
+      runs,
+      raw: rawS,
+      rawAnnounce: rawAnnounce.series(),
+      rawLookup: rawLookup.series(),
+      rawLocalHits,
+      discoveryChannel: dc.series(),
+      dcInterval: DC_INTERVAL,
+      handshake: hsS,
+      handshakeAfterReady: hsAfterReady.series(),
+      ours: ours.series(),
+      oursFound: oursFound.series(),
+      oursAfterStart: oursAfterStart.series(),
+      target: 2 * rawS.median + hsS.median,
+      lateServer: late.figures(),
+      lateFastInterval: fast,
+      departedNodes: DEPARTED_NODES,
+      departedEntries: deadEntries,
+      lateWithDeparted: lateDead.figures(),
+      staleEntries,
+      staleLeft,
+      blockedSends: [...new Set(guard.blocked)],
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    if (net) await net.destroy();
+    guard.restore();
+  }
+}
+
+// ---------------------------------------------------------------- printing
+
+function ms(n: number): string {
+  return n >= 100 ? fmt(n, 0) : n >= 10 ? fmt(n, 1) : fmt(n, 2);
+}
+
+function line(s: Series, runs: number): string {
+  const got = s.samples.length;
+  const base = got ? `median ${ms(s.median)} ms (min ${ms(s.min)}, max ${ms(s.max)})` : "no completed run";
+  const misses = s.misses ? `; ${s.misses}/${runs} runs failed: ${s.error ?? "?"}` : "";
+  return `${base}${misses}`;
+}
+
+function sorted(s: Series): string {
+  return [...s.samples].sort((a, b) => a - b).map((v) => fmt(v, 0)).join(", ");
+}
+
+function printLate(label: string, l: LateFigures, runs: number, print: (line: string) => void): void {
+  print(`${label}: ${line(l.connect, runs)}`);
+  print(`   samples, sorted: ${sorted(l.connect)} ms`);
+  print(`   start -> server's first announce done: ${line(l.announced, runs)}`);
+  print(`   start -> server found on the DHT: ${line(l.found, runs)}`);
+  print(`   client lookup period (completion to completion): ${line(l.lookupPeriod, runs)}`);
+  const met = l.connect.samples.length > 0 && l.connect.misses === 0 && l.connect.max <= 2000;
+  print(`   aim <= 2000 ms: ${met ? "met by every run" : "NOT met by every run"}`);
+}
+
+export function printDiscoveryFigures(f: DiscoveryFigures, print: (line: string) => void = console.log): void {
+  print(`## Discovery: ${f.nodes}-node private bittorrent-dht network on loopback, ${f.runs} runs each`);
+  print(`1. raw bittorrent-dht 11, announce -> first 'peer' of a lookup on another node: ${line(f.raw, f.runs)}`);
+  print(`   announce alone: ${line(f.rawAnnounce, f.runs)}; lookup alone: ${line(f.rawLookup, f.runs)}`);
+  print(`   (${f.rawLocalHits}/${f.raw.samples.length} first 'peer' events came from the looking node's own store)`);
+  print(`2. discovery-channel 5.5.1 (dht interval ${f.dcInterval} ms), join(topic, port) -> 'peer' on another channel: ${line(f.discoveryChannel, f.runs)}`);
+  print(`   plain ToolDb handshake, new ToolDb({ peers: [server] }) -> 'connect': ${line(f.handshake, f.runs)}`);
+  print(`   of which client ready -> 'connect' (WebSocket + signed handshake alone): ${line(f.handshakeAfterReady, f.runs)}`);
+  print(`3. ours, DHTServer.start() -> DHTClient 'peer-connect', both started together (default intervals): ${line(f.ours, f.runs)}`);
+  print(`   samples, sorted: ${sorted(f.ours)} ms`);
+  print(`   start -> server found on the DHT: ${line(f.oursFound, f.runs)}`);
+  print(`   both start() resolved (ToolDb init done, DHT joined) -> 'peer-connect': ${line(f.oursAfterStart, f.runs)}`);
+  const met = f.ours.samples.length > 0 && f.ours.median <= f.target;
+  print(`   target 2 x raw median + handshake median = ${ms(f.target)} ms: ${met ? "met" : "NOT met"} by the median`);
+  printLate(`4. late server, DHTServer.start() -> already-running DHTClient 'peer-connect' (default intervals, fastInterval ${f.lateFastInterval} ms)`, f.lateServer, f.runs, print);
+  printLate(
+    `4b. the same after ${f.departedNodes} nodes joined and left without eviction (${f.departedEntries} routing-table entries; queries to them time out)`,
+    f.lateWithDeparted,
+    f.runs,
+    print,
+  );
+  print(`departed benchmark nodes re-found in routing tables before a scenario: at most ${f.staleEntries} entries (removed; ${f.staleLeft} left)`);
+  print(`non-loopback UDP sends blocked: ${f.blockedSends.length ? f.blockedSends.join(", ") : "none"}; wall time ${fmt(f.seconds, 1)} s`);
+}
