@@ -66,7 +66,7 @@ export const DISCOVERY_DEFAULTS = {
   stateSaveInterval: 10 * 60_000,
   announceInterval: 4 * 60_000,
   fastInterval: 1000,
-  warmupInterval: 50,
+  warmupInterval: 10,
   slowInterval: 45_000,
   lookupTimeout: 10_000,
   peerTtl: 5 * 60_000,
