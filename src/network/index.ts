@@ -16,3 +16,5 @@ export {
 export { PeerSession } from "./peer-session.js";
 export { WebSocketNetwork, DEFAULT_HEARTBEAT_MS } from "./websocket-network.js";
 export { WsConnection } from "./ws-connection.js";
+export { BrowserWebSocketNetwork } from "./browser-websocket-network.js";
+export { StandardWebSocketConnection, type StandardWebSocket, type StandardWebSocketConstructor } from "./standard-ws-connection.js";
