@@ -28,6 +28,7 @@ export class PendingRequests<T> {
    * when the table is full.
    */
   add(id: string, timeoutMs: number, onReply: (reply: T) => boolean | void, onTimeout: () => void): void {
+    this.remove(id); // a reused id replaces the old request (and its timer)
     if (this.pending.size >= this.capacity) {
       const oldest = this.pending.keys().next().value as string;
       this.expire(oldest);

@@ -377,6 +377,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     const session = this.establish(link, ping.peer, ping.isServer);
     if (!session) return;
     try {
+      // Sign first: a server's own fresh record then heads the `servers` list too (tool-db reads only that list).
+      const peer = await this.host.localPeerRecord();
       const pong: PongMessage = {
         type: "pong",
         id: ping.id,
@@ -384,7 +386,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
         clientId: clientIdOf(this.host.nodeAddress()),
         isServer: this.host.isServer,
         servers: this.host.knownServers(),
-        peer: await this.host.localPeerRecord(),
+        peer,
       };
       link.connection.send(JSON.stringify(pong));
     } catch (err) {
