@@ -12,11 +12,25 @@ export function bytesToHex(bytes: Uint8Array): string {
 
 /** Strict: throws on odd length or non-hex characters. */
 export function hexToBytes(hex: string): Uint8Array<ArrayBuffer> {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("invalid hex string");
+  if (hex.length % 2 !== 0) throw new TypeError("invalid hex string");
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = nibble(hex.charCodeAt(2 * i));
+    const lo = nibble(hex.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) throw new TypeError("invalid hex string");
+    out[i] = (hi << 4) | lo;
+  }
   return out;
 }
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
+}
+
+const encoder = new TextEncoder();
 
 /**
  * ToolDb turns strings into bytes one UTF-16 code unit per byte (dropping the
@@ -36,11 +50,11 @@ export function bytesToLatin1(bytes: Uint8Array): string {
 
 /** UTF-8 bytes: what tool-db 2.6.6's stringToArrayBuffer (a TextEncoder) gives for signing and password keys. */
 export function utf8ToBytes(str: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(str);
+  return encoder.encode(str);
 }
 
 function utf8Encode(str: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(str);
+  return encoder.encode(str);
 }
 
 function utf8Decode(bytes: Uint8Array): string {
