@@ -12,7 +12,8 @@ import { KeyListeners, type KeyListener } from "./key-listeners.js";
 import { createLogger, type LogFn } from "./logger.js";
 import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
-import { GOSSIP_RECORD_MAX_AGE_MS, PEER_RECORD_MAX_AGE_MS, type PeerRecordProblem, checkPeerRecord, signPeerRecord } from "./peer-record.js";
+import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import type { PeerRecordProblem } from "./peer-record.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Protocol } from "./protocol.js";
 import { randomId, randomName } from "./random.js";
@@ -20,13 +21,11 @@ import { RecordStore } from "./record-store.js";
 import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
 import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
+import { ServerDirectory } from "./server-directory.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { TypedEmitter } from "./typed-emitter.js";
 import { VerifyResult } from "./verify-result.js";
 
-const PEER_KEYS = "%default-peer%";
-const USER_KEYS = "%default-user%";
-const MAX_KNOWN_SERVERS = 256;
 
 export type ToolDbEvents = {
   ready: [];
@@ -89,12 +88,9 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage>;
   private readonly keyStore: ToolDbStorageAdapter;
+  private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
-  /** Verified server records learned from pongs, oldest first, capped. */
-  private readonly servers = new Map<string, PeerRecord>();
-  private ownRecord: Promise<PeerRecord> | undefined;
-  private ownRecordValue: PeerRecord | undefined;
-  private ownRecordTime = 0;
+  private readonly directory: ServerDirectory;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
   private closed = false;
@@ -127,6 +123,15 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.network = new this.options.networkAdapter(this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
+    this.nodeKeys = new NodeKeys(this.keyStore, this.log);
+    this.directory = new ServerDirectory({
+      signer: this.peerAccount,
+      topic: this.options.topic,
+      host: this.options.host,
+      port: () => (this.network as { port?: number }).port || this.options.port,
+      isServer: this.options.server,
+      now: () => this.now(),
+    });
     this.readyPromise = this.init();
     // Failures surface through `ready`; never as an unhandled rejection.
     this.readyPromise.catch((err) => this.log("init failed: %s", errorText(err)));
@@ -149,34 +154,12 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   private async init(): Promise<void> {
     await Promise.all([this.store.ready, this.keyStore.ready]);
-    await this.loadAccount(this.peerAccount, PEER_KEYS);
-    await this.loadAccount(this.userAccount, USER_KEYS);
+    await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
+    await this.nodeKeys.load(this.userAccount, USER_KEYS);
     if (this.closed) return;
     await this.network.start();
     for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
     this.emit("ready");
-  }
-
-  /** Restores persisted keys, or persists the fresh ones the adapter made. */
-  private async loadAccount(account: ToolDbUserAdapter, slot: string): Promise<void> {
-    await account.ready;
-    const saved = await this.keyStore.get(slot);
-    if (saved) {
-      try {
-        const keys = JSON.parse(saved) as UserKeys;
-        await account.setUser(keys, keys.name);
-        return;
-      } catch (err) {
-        this.log("stored %s keys unreadable, replacing: %s", slot, errorText(err));
-      }
-    }
-    await this.saveAccount(account, slot);
-  }
-
-  private async saveAccount(account: ToolDbUserAdapter, slot: string): Promise<void> {
-    // Kept unencrypted, like an SSH host key; protect the directory instead.
-    const exported = await account.exportKeys();
-    await this.keyStore.put(slot, JSON.stringify({ ...exported, name: account.getUsername() }));
   }
 
   /** Idempotent. Closes links, timers and stores; no event fires afterwards. */
@@ -210,51 +193,25 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     return this.peerAccount.getAddress() ?? "";
   }
 
-  /** This node's signed peer record, re-signed when half its lifetime has passed. */
   localPeerRecord(): Promise<PeerRecord> {
-    const now = this.now();
-    if (!this.ownRecord || now - this.ownRecordTime > PEER_RECORD_MAX_AGE_MS / 2) {
-      this.ownRecordTime = now;
-      const port = this.network instanceof WebSocketNetwork && this.network.port ? this.network.port : this.options.port;
-      this.ownRecord = signPeerRecord(this.peerAccount, this.options.topic, this.options.host, port, now);
-      this.ownRecord.then(
-        (r) => (this.ownRecordValue = r),
-        () => (this.ownRecord = undefined),
-      );
-    }
-    return this.ownRecord;
+    return this.directory.ownRecord();
   }
 
-  checkPeerRecord(record: PeerRecord, maxAgeMs = PEER_RECORD_MAX_AGE_MS): Promise<PeerRecordProblem | null> {
-    return checkPeerRecord(record, this.options.topic, (m) => this.peerAccount.verifySignature(m), this.now(), maxAgeMs);
+  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null> {
+    return this.directory.check(record, maxAgeMs);
   }
 
-  /** Verified server records: what a pong advertises (ourselves first when serving). */
   knownServers(): PeerRecord[] {
-    const byAddress = new Map<string, PeerRecord>();
-    if (this.options.server && this.ownRecordValue) byAddress.set(this.ownRecordValue.address, this.ownRecordValue);
-    for (const session of this.network.peers) if (session.isServer) byAddress.set(session.address, session.record);
-    for (const record of this.servers.values()) if (!byAddress.has(record.address)) byAddress.set(record.address, record);
-    return [...byAddress.values()].slice(0, 64);
+    return this.directory.list(this.network.peers);
   }
 
   learnServers(records: PeerRecord[], from: PeerSession): void {
-    void (async () => {
-      const learned: PeerRecord[] = [];
-      for (const record of records) {
-        if (record.address === this.nodeAddress() || record.address === from.address) continue;
-        const problem = await this.checkPeerRecord(record, GOSSIP_RECORD_MAX_AGE_MS);
-        if (problem) {
-          this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
-          continue;
-        }
-        this.servers.delete(record.address);
-        this.servers.set(record.address, record);
-        if (this.servers.size > MAX_KNOWN_SERVERS) this.servers.delete(this.servers.keys().next().value as string);
-        learned.push(record);
+    void this.directory.learn(records, from, this.nodeAddress()).then(({ learned, problems }) => {
+      for (const problem of problems) {
+        this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
       }
       if (learned.length > 0 && !this.closed) this.emit("servers", learned);
-    })();
+    });
   }
 
   /** tool-db compatible: the server records this node knows. */
@@ -507,14 +464,14 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   async anonSignIn(): Promise<void> {
     await this.readyPromise;
     await this.userAccount.anonUser();
-    await this.saveAccount(this.userAccount, USER_KEYS);
+    await this.nodeKeys.save(this.userAccount, USER_KEYS);
   }
 
   async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
     await this.readyPromise;
     const keys = await this.userAccount.getAccountFromPrivate(privateKey);
     await this.userAccount.setUser(keys, username ?? randomName());
-    await this.saveAccount(this.userAccount, USER_KEYS);
+    await this.nodeKeys.save(this.userAccount, USER_KEYS);
     return keys;
   }
 
@@ -544,7 +501,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     if (!stored) throw new ToolDbError(ErrorCode.USER_NOT_FOUND, `user ${user} not found`);
     const keys = await this.userAccount.decryptAccount(stored, sha256Hex(password));
     await this.userAccount.setUser(keys, user);
-    await this.saveAccount(this.userAccount, USER_KEYS);
+    await this.nodeKeys.save(this.userAccount, USER_KEYS);
     return stored;
   }
 }
