@@ -14,6 +14,8 @@ export {
   DEFAULT_MAX_MESSAGE_BYTES,
 } from "./network-adapter.js";
 export { PeerSession } from "./peer-session.js";
+export { Dialer, type DialerHooks } from "./dialer.js";
+export { DialTarget, dialKey, type DialState } from "./dial-target.js";
 export { WebSocketNetwork, DEFAULT_HEARTBEAT_MS } from "./websocket-network.js";
 export { WsConnection } from "./ws-connection.js";
 export { BrowserWebSocketNetwork } from "./browser-websocket-network.js";

@@ -6,8 +6,11 @@ import { type OutgoingMessage, type PeerRecord, type PingMessage, type PongMessa
 import { type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
 import { randomId } from "../core/random.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
-import { CloseCode, type Connection, isPermanentRefusal } from "./connection.js";
-import { DialTarget, dialKey } from "./dial-target.js";
+import { CloseCode, type Connection } from "./connection.js";
+import type { DialTarget } from "./dial-target.js";
+import { Dialer, type DialFailedEvent } from "./dialer.js";
+
+export type { DialFailedEvent } from "./dialer.js";
 import { PeerSession } from "./peer-session.js";
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
@@ -84,14 +87,6 @@ export interface NetworkAdapterConstructor {
   new (host: NetworkHost): ToolDbNetworkAdapter;
 }
 
-export interface DialFailedEvent {
-  host: string;
-  port: number;
-  code: number;
-  reason: string;
-  /** No further attempts will be made. */
-  final: boolean;
-}
 
 export type NetworkEvents = {
   "session-open": [session: PeerSession];
@@ -128,7 +123,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   protected readonly options: NetworkOptions;
   private readonly sessions = new Map<string, PeerSession>();
   private readonly links = new Set<LinkState>();
-  private readonly targets = new Map<string, DialTarget>();
+  private readonly dialer: Dialer;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -142,6 +137,10 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.log = createLogger(component);
     this.clock = this.options.clock;
     this.timers = new TimerGroup(this.options.clock);
+    this.dialer = new Dialer(this.options, this.timers, {
+      open: (target) => this.openTarget(target),
+      failed: (event) => this.emit("dial-failed", event),
+    });
   }
 
   // ---- transport hooks -------------------------------------------------
@@ -177,7 +176,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private async doClose(): Promise<void> {
     this.closing = true;
     this.timers.clearAll();
-    this.targets.clear();
+    this.dialer.close();
     for (const link of [...this.links]) link.connection.close(CloseCode.GOING_AWAY, "node closing");
     await this.startPromise?.catch(() => undefined);
     await this._close();
@@ -192,72 +191,31 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    * node is parked until the first link drops.
    */
   connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
-    if (this.closing) return;
-    const key = dialKey(host, port);
-    const existing = this.targets.get(key);
-    if (existing) {
-      if (existing.state === "waiting") this.dialNow(existing);
-      return;
-    }
-    const target = new DialTarget(host, port, opts.maxRetries ?? this.options.maxRetries, this.options.backoff);
-    this.targets.set(key, target);
-    this.dialNow(target);
+    if (!this.closing) this.dialer.connect(host, port, opts.maxRetries);
   }
 
   /** Stops keeping a link to host:port and closes it if open. */
   disconnectFrom(host: string, port: number): void {
-    const target = this.targets.get(dialKey(host, port));
+    const target = this.dialer.forget(host, port);
     if (!target) return;
-    this.targets.delete(target.key);
     for (const link of this.links) if (link.target === target) link.connection.close(CloseCode.NORMAL, "disconnect requested");
   }
 
   /** Dial targets and their states, for status pages and tests. */
   dialTargets(): Array<{ host: string; port: number; state: string; address?: string; failures: number }> {
-    return [...this.targets.values()].map((t) => ({ host: t.host, port: t.port, state: t.state, address: t.address, failures: t.failures }));
+    return this.dialer.list();
   }
 
-  private dialNow(target: DialTarget): void {
-    if (this.closing || this.targets.get(target.key) !== target) return;
-    target.state = "connecting";
+  private openTarget(target: DialTarget): void {
     this.log("dialing %s", target.key);
     let connection: Connection;
     try {
       connection = this.dial(target.host, target.port);
     } catch (err) {
-      this.afterLinkClosed(target, CloseCode.GOING_AWAY, errorText(err), false);
+      this.dialer.linkClosed(target, CloseCode.GOING_AWAY, errorText(err), false);
       return;
     }
     this.attach(connection, target);
-  }
-
-  private scheduleRedial(target: DialTarget): void {
-    const delay = target.backoff.next();
-    target.state = "waiting";
-    this.timers.setTimeout(() => this.dialNow(target), delay);
-  }
-
-  private afterLinkClosed(target: DialTarget, code: number, reason: string, hadSession: boolean): void {
-    if (this.closing || this.targets.get(target.key) !== target) return;
-    if (code === CloseCode.DUPLICATE) {
-      target.state = "parked";
-      return;
-    }
-    if (isPermanentRefusal(code)) {
-      target.state = "failed";
-      this.targets.delete(target.key);
-      this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: true });
-      return;
-    }
-    if (!hadSession) target.failures++;
-    if (target.outOfRetries) {
-      target.state = "failed";
-      this.targets.delete(target.key);
-      this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: true });
-      return;
-    }
-    if (!hadSession) this.emit("dial-failed", { host: target.host, port: target.port, code, reason, final: false });
-    this.scheduleRedial(target);
   }
 
   // ---- links and handshake --------------------------------------------
@@ -469,12 +427,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.timers.clearTimeout(link.timer);
     link.session = session;
     this.sessions.set(session.clientId, session);
-    if (link.target) {
-      link.target.state = "connected";
-      link.target.address = session.address;
-      link.target.failures = 0;
-      link.target.backoff.reset();
-    }
+    if (link.target) this.dialer.opened(link.target, session.address);
     this.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     this.host.sessionOpened(session);
     this.emit("session-open", session);
@@ -501,17 +454,10 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       if (!this.closing) {
         this.host.sessionClosed(session, code, reason);
         this.emit("session-close", session, code, reason);
-        this.unparkTargetsOf(session.address);
+        this.dialer.unpark(session.address);
       }
     }
-    if (link.target) this.afterLinkClosed(link.target, code, reason, session !== undefined);
-  }
-
-  private unparkTargetsOf(address: string): void {
-    for (const target of this.targets.values()) {
-      // `address` is unknown when the other end refused the duplicate before its pong told us who it is.
-      if (target.state === "parked" && (target.address === address || target.address === undefined)) this.dialNow(target);
-    }
+    if (link.target) this.dialer.linkClosed(link.target, code, reason, session !== undefined);
   }
 
   // ---- routing helpers -------------------------------------------------

@@ -1,0 +1,110 @@
+import type { BackoffOptions } from "../core/backoff.js";
+import type { TimerGroup } from "../core/clock.js";
+import { CloseCode, isPermanentRefusal } from "./connection.js";
+import { DialTarget, dialKey } from "./dial-target.js";
+
+export interface DialFailedEvent {
+  host: string;
+  port: number;
+  code: number;
+  reason: string;
+  /** No further attempts will be made. */
+  final: boolean;
+}
+
+export interface DialerHooks {
+  /** Open a link for the target now (the adapter dials and attaches it). */
+  open(target: DialTarget): void;
+  failed(event: DialFailedEvent): void;
+}
+
+/**
+ * The addresses a node keeps links to, and when to try each again:
+ * exponential backoff with jitter after a failure, give-up after
+ * `maxRetries` or a permanent refusal, parking while the same node is
+ * reachable through another link.
+ */
+export class Dialer {
+  private readonly targets = new Map<string, DialTarget>();
+  private closed = false;
+
+  constructor(
+    private readonly defaults: { maxRetries: number; backoff: BackoffOptions },
+    private readonly timers: TimerGroup,
+    private readonly hooks: DialerHooks,
+  ) {}
+
+  /** Starts keeping a link to host:port; a repeated call only hurries a waiting redial. */
+  connect(host: string, port: number, maxRetries = this.defaults.maxRetries): void {
+    if (this.closed) return;
+    const existing = this.targets.get(dialKey(host, port));
+    if (existing) {
+      if (existing.state === "waiting") this.dialNow(existing);
+      return;
+    }
+    const target = new DialTarget(host, port, maxRetries, this.defaults.backoff);
+    this.targets.set(target.key, target);
+    this.dialNow(target);
+  }
+
+  /** Stops keeping the link; returns the target so its link can be closed. */
+  forget(host: string, port: number): DialTarget | undefined {
+    const target = this.targets.get(dialKey(host, port));
+    if (target) this.targets.delete(target.key);
+    return target;
+  }
+
+  list(): Array<{ host: string; port: number; state: string; address?: string; failures: number }> {
+    return [...this.targets.values()].map((t) => ({ host: t.host, port: t.port, state: t.state, address: t.address, failures: t.failures }));
+  }
+
+  /** The handshake on the target's link succeeded. */
+  opened(target: DialTarget, address: string): void {
+    target.state = "connected";
+    target.address = address;
+    target.failures = 0;
+    target.backoff.reset();
+  }
+
+  /** The target's link closed: decide whether, and when, to dial again. */
+  linkClosed(target: DialTarget, code: number, reason: string, hadSession: boolean): void {
+    if (!this.isCurrent(target)) return;
+    if (code === CloseCode.DUPLICATE) {
+      target.state = "parked";
+      return;
+    }
+    if (!hadSession) target.failures++;
+    if (isPermanentRefusal(code) || target.outOfRetries) {
+      target.state = "failed";
+      this.targets.delete(target.key);
+      this.hooks.failed({ host: target.host, port: target.port, code, reason, final: true });
+      return;
+    }
+    if (!hadSession) this.hooks.failed({ host: target.host, port: target.port, code, reason, final: false });
+    target.state = "waiting";
+    this.timers.setTimeout(() => this.dialNow(target), target.backoff.next());
+  }
+
+  /** A node's link dropped: parked addresses of it (or of an unknown node) get their turn. */
+  unpark(address: string): void {
+    for (const target of this.targets.values()) {
+      // `address` is unknown when the other end refused the duplicate before its pong told us who it is.
+      if (target.state === "parked" && (target.address === address || target.address === undefined)) this.dialNow(target);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.targets.clear();
+  }
+
+  private isCurrent(target: DialTarget): boolean {
+    return !this.closed && this.targets.get(target.key) === target;
+  }
+
+  private dialNow(target: DialTarget): void {
+    if (!this.isCurrent(target)) return;
+    target.state = "connecting";
+    this.hooks.open(target);
+  }
+}
