@@ -8,6 +8,7 @@
  */
 import dgram from "node:dgram";
 import DHT from "bittorrent-dht";
+import { destroyDht, dhtEvent } from "../src/discovery/dht-events.js";
 
 export interface LoopbackDht {
   /** 'host:port' of the seed: the `bootstrap` option of every further node. */
@@ -39,26 +40,6 @@ export interface LoopbackDht {
 /** First address of the network; node i binds 127.0.0.(FIRST_HOST + i). */
 const FIRST_HOST = 10;
 
-function once(dht: DHT, event: "ready" | "listening", timeout: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`DHT node not ${event} within ${timeout} ms`)), timeout);
-    const onEvent = () => finish();
-    const onError = (err: Error) => finish(err);
-    function finish(err?: Error) {
-      clearTimeout(timer);
-      dht.off(event, onEvent);
-      dht.off("error", onError);
-      if (err) reject(err);
-      else resolve();
-    }
-    dht.once(event, onEvent);
-    dht.once("error", onError);
-  });
-}
-
-export function destroyDht(dht: DHT): Promise<void> {
-  return new Promise((resolve) => dht.destroy(() => resolve()));
-}
 
 /**
  * Starts `size` nodes (seed + size-1 bootstrapped from it, one at a time so
@@ -74,7 +55,7 @@ export async function createLoopbackDht(size = 50, timeout = 5000): Promise<Loop
     const seed = new DHT({ bootstrap: false });
     nodes.push(seed);
     seed.on("error", () => undefined);
-    const up = once(seed, "listening", timeout);
+    const up = dhtEvent(seed, "listening", timeout);
     seed.listen(0, `127.0.0.${FIRST_HOST}`);
     await up;
     const bootstrap = [`127.0.0.${FIRST_HOST}:${seed.address().port}`];
@@ -82,7 +63,7 @@ export async function createLoopbackDht(size = 50, timeout = 5000): Promise<Loop
       const dht = new DHT({ bootstrap });
       nodes.push(dht);
       dht.on("error", () => undefined);
-      const ready = once(dht, "ready", timeout);
+      const ready = dhtEvent(dht, "ready", timeout);
       dht.listen(0, `127.0.0.${FIRST_HOST + i}`);
       await ready;
     }
@@ -106,7 +87,7 @@ export async function createLoopbackDht(size = 50, timeout = 5000): Promise<Loop
           const dht = new DHT({ bootstrap });
           extra.push(dht);
           dht.on("error", () => undefined);
-          const ready = once(dht, "ready", timeout);
+          const ready = dhtEvent(dht, "ready", timeout);
           dht.listen(0, `127.0.0.${FIRST_HOST + nodes.length + i}`);
           await ready;
         }

@@ -4,6 +4,7 @@
  * explicitly so nothing ever contacts the public routers.
  */
 import DHT, { type DhtOptions } from "bittorrent-dht";
+import { destroyDht, dhtEvent } from "../../src/discovery/dht-events.js";
 
 export interface DhtTestnet {
   /** 'host:port' of the seed, for the `bootstrap` option of further nodes. */
@@ -24,28 +25,6 @@ export interface DhtTestnetOptions {
   timeout?: number;
 }
 
-/** Resolves when `event` fires on a bittorrent-dht node, rejects on 'error' or timeout. */
-function waitDht(dht: DHT, event: "ready" | "listening", timeout: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`DHT node not ${event} within ${timeout} ms`)), timeout);
-    const onEvent = () => finish();
-    const onError = (err: Error) => finish(err);
-    function finish(err?: Error) {
-      clearTimeout(timer);
-      dht.off(event, onEvent);
-      dht.off("error", onError);
-      if (err) reject(err);
-      else resolve();
-    }
-    dht.once(event, onEvent);
-    dht.once("error", onError);
-  });
-}
-
-function destroyDht(dht: DHT): Promise<void> {
-  return new Promise((resolve) => dht.destroy(() => resolve()));
-}
-
 /** Starts `size` (>= 3: 2-node nets are flaky) nodes and waits until all are bootstrapped. */
 export async function createDhtTestnet(size = 3, options: DhtTestnetOptions = {}): Promise<DhtTestnet> {
   if (size < 3) throw new RangeError("use at least 3 nodes: a node never returns itself, so 2-node nets are flaky");
@@ -59,7 +38,7 @@ export async function createDhtTestnet(size = 3, options: DhtTestnetOptions = {}
   try {
     const seed = new DHT({ bootstrap: false, timeout: 500 });
     all.push(seed);
-    const seedUp = waitDht(seed, "listening", timeout);
+    const seedUp = dhtEvent(seed, "listening", timeout);
     seed.listen(0, host);
     await seedUp;
     const bootstrap = [`${host}:${seed.address().port}`];
@@ -67,7 +46,7 @@ export async function createDhtTestnet(size = 3, options: DhtTestnetOptions = {}
     const start = async (bindHost: string, opts: Omit<DhtOptions, "bootstrap"> = {}): Promise<DHT> => {
       const dht = new DHT({ timeout: 500, ...opts, bootstrap });
       all.push(dht);
-      const ready = waitDht(dht, "ready", timeout);
+      const ready = dhtEvent(dht, "ready", timeout);
       dht.listen(0, bindHost);
       await ready;
       return dht;

@@ -1,0 +1,27 @@
+import type DHT from "bittorrent-dht";
+
+/**
+ * Resolves when a bittorrent-dht node emits `event` ('listening' once bound,
+ * 'ready' once bootstrapped); rejects on 'error' or after `timeout` ms.
+ * Never leaves a listener or timer behind.
+ */
+export function dhtEvent(dht: DHT, event: "ready" | "listening", timeout: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new Error(`DHT node not ${event} within ${timeout} ms`)), timeout);
+    const onEvent = () => finish();
+    const onError = (err: Error) => finish(err);
+    function finish(err?: Error) {
+      clearTimeout(timer);
+      dht.off(event, onEvent);
+      dht.off("error", onError);
+      if (err) reject(err);
+      else resolve();
+    }
+    dht.once(event, onEvent);
+    dht.once("error", onError);
+  });
+}
+
+export function destroyDht(dht: DHT): Promise<void> {
+  return new Promise((resolve) => dht.destroy(() => resolve()));
+}
