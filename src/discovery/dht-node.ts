@@ -6,6 +6,7 @@ import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringH
 import { Discovery } from "./discovery.js";
 import type { DiscoveryOptions } from "./options.js";
 import type { PeerAddress } from "./peer-table.js";
+import { localAddressesFor } from "./local-addresses.js";
 
 export interface DhtNodeOptions {
   /** DHT bootstrap nodes 'host:port'; default: the public mainline routers. */
@@ -96,7 +97,7 @@ export abstract class DhtNode {
         dialRetries: this.options.dialRetries ?? DEFAULT_DHT_DIAL_RETRIES,
         penaltyMs: this.options.penaltyMs ?? DEFAULT_PENALTY_MS,
         selfPort: port,
-        selfHosts: [this.db.options.host, this.bindHost(), "127.0.0.1", "::1", "localhost"],
+        selfHosts: this.selfHosts(),
         random: this.db.options.random,
       },
       hooks,
@@ -106,6 +107,12 @@ export abstract class DhtNode {
       process.once("SIGINT", this.signalHandler);
       process.once("SIGTERM", this.signalHandler);
     }
+  }
+
+  /** Addresses under which the DHT may report our own announce. */
+  private selfHosts(): string[] {
+    // A wildcard bind is reachable on every local address; a specific one only on itself.
+    return [...new Set([this.db.options.host, ...localAddressesFor(this.db.options.host), ...localAddressesFor(this.bindHost())])];
   }
 
   protected bindHost(): string {
