@@ -42,6 +42,11 @@ export class DHTClient extends DhtNode {
     return undefined;
   }
 
+  /** A client's DHT socket listens on every interface unless `dhtHost` says otherwise. */
+  protected override bindHost(): string {
+    return "0.0.0.0";
+  }
+
   protected defaultMaxConnections(): number {
     return 2;
   }
