@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay` or `-- discovery`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
+import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
@@ -37,6 +38,11 @@ async function relay(): Promise<void> {
   console.log(`server heap after 20,000: ${mib(r.heapAt20k)}; after ${r.puts.toLocaleString()}: ${mib(r.heapAt200k)}`);
 }
 
+async function ingest(): Promise<void> {
+  console.log("\n## Server ingest: one writer -> one server, tooldb-dht vs tool-db 2.6.6 (same records, same run)");
+  printIngestFigures(await ingestBenchmark(Number(process.env.BENCH_INGEST_PUTS ?? 100_000)), (line) => console.log(line));
+}
+
 async function discovery(): Promise<void> {
   console.log("\n## Discovery on a 50-node loopback DHT (ms: median / min / max)");
   printDiscoveryFigures(await discoveryBenchmark(Number(process.env.BENCH_RUNS ?? 9)), (line) => console.log(line));
@@ -44,4 +50,5 @@ async function discovery(): Promise<void> {
 
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
 if (!only || only === "relay") await relay();
+if (!only || only === "ingest") await ingest();
 if (!only || only === "discovery") await discovery();
