@@ -118,4 +118,12 @@ describe("multi-node behaviour", () => {
     await waitUntil(() => events.length === 2, 3000, "disconnect hooks");
     assert.deepEqual(events, [`peer-disconnect:${serverId}`, "disconnect"]);
   });
+
+  it("signs publicHost into the peer record, so others learn a reachable address", async () => {
+    const server = track(await startServer({ publicHost: "db.example.org" }));
+    const client = track(await startClient([server]));
+    const record = client.network.peers[0]!.record;
+    assert.equal(record.host, "db.example.org");
+    assert.equal(record.port, portOf(server));
+  });
 });

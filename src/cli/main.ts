@@ -14,9 +14,10 @@ import { runDemo } from "./demo.js";
 const USAGE = `tooldb-dht <command> [options]
 
 Commands:
-  serve --topic T --port P [--host H] [--data DIR] [--bootstrap host:port,...]
+  serve --topic T --port P [--host H] [--public-host NAME] [--data DIR] [--bootstrap host:port,...]
         Run a ToolDb server that announces T -> P on the mainline DHT and links
         with the other servers of T. HOST, PORT and TOPIC env vars work too.
+        --public-host is the host put in the signed peer record (default: --host).
         Default bootstrap: the public mainline routers.
   peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
         Look T up on the DHT, print what it says, then verify each peer
@@ -38,6 +39,7 @@ async function serve(args: ParsedArgs): Promise<void> {
   const server = new DHTServer(topic, host, port, {
     bootstrap,
     dataDir: stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`),
+    db: { publicHost: stringFlag(args, "public-host", "PUBLIC_HOST") },
     handleSignals: true,
     onSignalStop: (signal) => out(`${signal}: left the DHT, closed sockets and store`),
   });

@@ -12,6 +12,12 @@ export interface ToolDbOptions {
   server: boolean;
   /** Bind address of a server, and the host written into this node's peer record. */
   host: string;
+  /**
+   * The host written into this node's peer record when it differs from the
+   * bind address (a server bound to 0.0.0.0 behind a public name or IP).
+   * Other nodes and browsers learn servers from these records.
+   */
+  publicHost?: string;
   /** Listening port of a server (0 = any free port; see `network.port`). */
   port: number;
   /** Servers to keep a link to from the start. */

@@ -127,7 +127,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.directory = new ServerDirectory({
       signer: this.peerAccount,
       topic: this.options.topic,
-      host: this.options.host,
+      host: this.options.publicHost ?? this.options.host,
       port: () => (this.network as { port?: number }).port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
