@@ -126,4 +126,26 @@ describe("multi-node behaviour", () => {
     assert.equal(record.host, "db.example.org");
     assert.equal(record.port, portOf(server));
   });
+
+  it("servers catch up on each other's records when they link (missed writes, stale values)", async () => {
+    const s1 = track(await startServer());
+    const s2 = track(await startServer());
+    const w1 = track(await startClient([s1]));
+    const w2 = track(await startClient([s2]));
+    for (let i = 0; i < 50; i++) await w1.putData(`only-on-1-${i}`, i);
+    await w2.putData("shared", "old");
+    await w2.putData("only-on-2", true);
+    await w1.putData("shared", "new"); // newer than s2's copy
+    await waitUntil(async () => (await s1.records.get("shared"))?.v === "new" && (await s2.records.get("only-on-2")) !== undefined, 2000, "local writes");
+    await linkServers(s1, s2);
+    await waitUntil(
+      async () =>
+        (await s2.records.get("only-on-1-49")) !== undefined &&
+        (await s2.records.get("shared"))?.v === "new" &&
+        (await s1.records.get("only-on-2")) !== undefined,
+      5000,
+      "catch-up both ways",
+    );
+    assert.equal((await s2.records.query("only-on-1-")).length, 50);
+  });
 });

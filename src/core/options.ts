@@ -51,6 +51,10 @@ export interface ToolDbOptions {
   heartbeatInterval: number;
   /** Largest accepted frame in bytes. */
   maxMessageBytes: number;
+  /** Servers catch up on each other's records when they link (query + gets). */
+  serverSync: boolean;
+  /** Keys fetched at most per catch-up. */
+  maxSyncKeys: number;
   /** Message ids remembered for de-duplication. */
   dedupCapacity: number;
   maxSubscriptionsPerPeer: number;
@@ -77,6 +81,8 @@ export const DEFAULT_OPTIONS = {
   handshakeTimeout: 5000,
   heartbeatInterval: 10_000,
   maxMessageBytes: 1024 * 1024,
+  serverSync: true,
+  maxSyncKeys: 10_000,
   dedupCapacity: 10_000,
   maxSubscriptionsPerPeer: 1000,
   maxPendingRequests: 4096,

@@ -22,6 +22,7 @@ import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
 import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
 import { ServerDirectory } from "./server-directory.js";
+import { ServerSync } from "./server-sync.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { TypedEmitter } from "./typed-emitter.js";
 import { VerifyResult } from "./verify-result.js";
@@ -91,6 +92,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
   private readonly directory: ServerDirectory;
+  private readonly sync: ServerSync;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
   private closed = false;
@@ -124,6 +126,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
+    this.sync = new ServerSync(this, this.options.maxSyncKeys);
     this.directory = new ServerDirectory({
       signer: this.peerAccount,
       topic: this.options.topic,
@@ -233,6 +236,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.safeHook(() => this.onPeerConnect(session.clientId));
     this.emit("peer-connect", info);
     for (const key of this.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
+    if (this.options.server && session.isServer && this.options.serverSync) this.sync.start(session);
   }
 
   sessionClosed(session: PeerSession, code: number, reason: string): void {

@@ -1,0 +1,63 @@
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDbMessage } from "./messages.js";
+import { randomId } from "./random.js";
+import type { ToolDb } from "./tooldb.js";
+
+/** Gets in flight per link during a catch-up. */
+const IN_FLIGHT = 64;
+const REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * When two servers link, each catches up on the other's records, so a
+ * server that was down (or is new) converges with the mesh instead of only
+ * seeing writes made after it joined. It uses ToolDb's own messages (a
+ * `query` for all keys, then a `get` per key), so tool-db 2.6.6 servers
+ * answer it too. Every record that comes back is verified and merged like
+ * any other put; a record that changes the store is relayed as usual.
+ */
+export class ServerSync {
+  constructor(
+    private readonly db: ToolDb,
+    private readonly maxKeys: number,
+  ) {}
+
+  start(session: PeerSession): void {
+    const id = randomId();
+    this.db.requests.add(
+      id,
+      REQUEST_TIMEOUT_MS,
+      (reply: ToolDbMessage) => {
+        // The first answer is the peer's own key list; forwarded ones from further servers are not needed.
+        if (reply.type !== "queryAck") return true;
+        void this.fetch(session, reply.keys.slice(0, this.maxKeys));
+        return false;
+      },
+      () => this.db.log("sync: %s did not list its keys", session.clientId),
+    );
+    session.send({ type: "query", id, key: "" });
+  }
+
+  private async fetch(session: PeerSession, keys: string[]): Promise<void> {
+    let next = 0;
+    let changed = 0;
+    const worker = async () => {
+      while (next < keys.length && !session.connection.closed && !this.db.isClosed) {
+        const key = keys[next++]!;
+        const before = (await this.db.records.get(key).catch(() => undefined))?.h;
+        await this.get(session, key);
+        const after = (await this.db.records.get(key).catch(() => undefined))?.h;
+        if (after !== before) changed++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
+    this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
+  }
+
+  private get(session: PeerSession, key: string): Promise<void> {
+    return new Promise((resolve) => {
+      const id = randomId();
+      this.db.requests.add(id, REQUEST_TIMEOUT_MS, () => resolve(), resolve);
+      session.send({ type: "get", id, key });
+    });
+  }
+}
