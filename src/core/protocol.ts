@@ -56,9 +56,14 @@ export class Protocol {
 
   private async onPut(message: PutMessage, from: PeerSession): Promise<void> {
     const verdict = this.db.verifier.verify(message.data);
-    const previous = this.mergeOrder.get(from) ?? Promise.resolve();
-    const accepted = previous.then(() => this.db.acceptRecord(message.data, from, message.to, message.id, verdict));
-    this.mergeOrder.set(from, accepted.catch(() => undefined));
+    const previous = this.mergeOrder.get(from);
+    const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, verdict);
+    const accepted = previous ? previous.then(accept) : accept();
+    const tail = accepted.catch(() => undefined);
+    this.mergeOrder.set(from, tail);
+    void tail.then(() => {
+      if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
+    });
     const winner = await accepted;
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer.

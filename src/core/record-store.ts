@@ -48,8 +48,8 @@ export class RecordStore {
   }
 
   private serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const before = this.inFlight.get(key) ?? Promise.resolve();
-    const run = before.then(task, task);
+    const before = this.inFlight.get(key);
+    const run = before ? before.then(task, task) : task();
     const tail = run.catch(() => undefined);
     this.inFlight.set(key, tail);
     void tail.then(() => {

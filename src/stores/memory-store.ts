@@ -8,12 +8,13 @@ export class MemoryStore extends ToolDbStorageAdapter {
     return Promise.resolve();
   }
 
-  protected async _put(key: string, value: string): Promise<void> {
+  protected _put(key: string, value: string): Promise<void> {
     this.data.set(key, value);
+    return Promise.resolve();
   }
 
-  protected async _get(key: string): Promise<string | undefined> {
-    return this.data.get(key);
+  protected _get(key: string): Promise<string | undefined> {
+    return Promise.resolve(this.data.get(key));
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
