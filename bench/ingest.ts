@@ -13,7 +13,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { EcdsaUser, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
+import { EcdsaUser, ToolDb, type ToolDbRecord } from "../src/index.js";
+import { presign } from "./presign.js";
 import type { IngestImpl, ServerReply, ServerRequest } from "./ingest-server.js";
 import { fmt, mib } from "./stats.js";
 
@@ -85,23 +86,11 @@ function messageIds(count: number): string[] {
   return [...seen];
 }
 
-async function presign(count: number): Promise<ToolDbRecord[]> {
+async function presignForIngest(count: number): Promise<ToolDbRecord[]> {
   const author = new EcdsaUser();
   await author.ready;
   // t0 + n stays well in the past (2.6.6 refuses t more than 30 s ahead).
-  const t0 = Date.now() - 10 * 60_000;
-  const out: ToolDbRecord[] = new Array(count);
-  const batch = 512;
-  for (let i = 0; i < count; i += batch) {
-    await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, async (_, j) => {
-        const n = i + j;
-        // legacy = false: key-bound hash.
-        out[n] = await signRecord(author, `${KEY_PREFIX}${n % KEYS}`, { n, payload: "x".repeat(64) }, t0 + n, 0, false);
-      }),
-    );
-  }
-  return out;
+  return presign(author, count, Date.now() - 10 * 60_000, KEY_PREFIX, KEYS);
 }
 
 /** One child-process server, and waits on its replies that fail rather than hang. */
@@ -275,7 +264,7 @@ export async function ingestBenchmark(total = 100_000, window = 2000): Promise<I
   const memPoint = Math.min(MEM_POINT, total);
 
   const signStart = performance.now();
-  const records = await presign(total);
+  const records = await presignForIngest(total);
   const signPerSecond = total / ((performance.now() - signStart) / 1000);
   const ids = messageIds(total);
 

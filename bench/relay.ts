@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
+import { presign } from "./presign.js";
 import { fileURLToPath } from "node:url";
-import { EcdsaUser, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
+import { EcdsaUser, ToolDb, type ToolDbRecord } from "../src/index.js";
 import { percentile } from "./stats.js";
 
 const KEYS = 100;
@@ -38,19 +39,6 @@ function ask(child: ChildProcess, type: string): Promise<ServerReply> {
   });
 }
 
-async function presign(user: EcdsaUser, count: number, t0: number): Promise<ToolDbRecord[]> {
-  const out: ToolDbRecord[] = new Array(count);
-  const batch = 512;
-  for (let i = 0; i < count; i += batch) {
-    await Promise.all(
-      Array.from({ length: Math.min(batch, count - i) }, async (_, j) => {
-        const n = i + j;
-        out[n] = await signRecord(user, `bench-${n % KEYS}`, { n, payload: "x".repeat(64) }, t0 + n, 0, false);
-      }),
-    );
-  }
-  return out;
-}
 
 /**
  * One writer -> one server (a child process) -> one subscriber, on
@@ -70,7 +58,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
   await author.ready;
   const now = Date.now() - 10 * 60_000;
   const signStart = performance.now();
-  const records = await presign(author, total + 2000, now);
+  const records = await presign(author, total + 2000, now, "bench-", KEYS);
   const signPerSecond = records.length / ((performance.now() - signStart) / 1000);
 
   let received = 0;
