@@ -12,16 +12,15 @@ import { WebSocket } from "ws";
 import { ToolDb } from "../src/core/tooldb.js";
 import type { ToolDbOptions } from "../src/core/options.js";
 import { ErrorCode } from "../src/core/errors.js";
-import type { PeerRecord } from "../src/core/messages.js";
 import { PEER_RECORD_MAX_AGE_MS, clientIdOf, signPeerRecord } from "../src/core/peer-record.js";
 import { randomId } from "../src/core/random.js";
 import { boundRecordHash, type ToolDbRecord } from "../src/core/record.js";
 import { signRecord } from "../src/core/record-signer.js";
 import { CloseCode } from "../src/network/connection.js";
 import type { RefusalEvent } from "../src/network/network-adapter.js";
-import { WebSocketNetwork } from "../src/network/websocket-network.js";
-import { EcdsaUser } from "../src/users/ecdsa-user.js";
 import { record, until, waitFor, withTimeout } from "./helpers/wait.js";
+import { portOf, startServer as startNodeServer } from "./helpers/nodes.js";
+import { type PingFrame, type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
 
 const TOPIC = "bad-input";
 const T = 5000;
@@ -35,41 +34,12 @@ after(() => void process.off("unhandledRejection", onUnhandled));
 
 // ---- fixtures ------------------------------------------------------------------
 
-async function startServer(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
-  const db = new ToolDb({
-    networkAdapter: WebSocketNetwork,
-    server: true,
-    host: "127.0.0.1",
-    port: 0,
-    topic: TOPIC,
-    wait: 20,
-    maxReconnectDelay: 200,
-    random: () => 0,
-    handshakeTimeout: 2000,
-    ...opts,
-  });
-  await db.ready;
-  return db;
+function startServer(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
+  return startNodeServer({ topic: TOPIC, ...opts });
 }
 
-function portOf(db: ToolDb): number {
-  const port = (db.network as WebSocketNetwork).port;
-  if (!port) throw new Error("not listening");
-  return port;
-}
-
-interface Identity {
-  user: EcdsaUser;
-  address: string;
-  clientId: string;
-}
-
-async function identity(): Promise<Identity> {
-  const user = new EcdsaUser();
-  await user.ready;
-  const address = user.getAddress()!;
-  return { user, address, clientId: clientIdOf(address) };
-}
+type Identity = RawIdentity;
+const identity = rawIdentity;
 
 type Frame = Record<string, unknown> & { type?: string; id?: string };
 
@@ -118,10 +88,8 @@ class RawPeer {
   }
 
   /** A signed ping; the options tamper with its topic, timestamp or clientId. */
-  async ping(opts: { topic?: string; timestamp?: number; clientId?: string } = {}): Promise<Frame & { peer: PeerRecord }> {
-    const peer = await signPeerRecord(this.id.user, opts.topic ?? TOPIC, "127.0.0.1", 0, opts.timestamp ?? Date.now());
-    const clientId = opts.clientId ?? this.id.clientId;
-    return { type: "ping", id: randomId(), to: [clientId], clientId, isServer: false, peer };
+  ping(opts: { topic?: string; timestamp?: number; clientId?: string } = {}): Promise<PingFrame> {
+    return signedPing(this.id, opts.topic ?? TOPIC, opts);
   }
 
   send(frame: Frame | string): void {

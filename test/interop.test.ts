@@ -20,6 +20,7 @@ import {
   isToolDbError,
   legacyRecordHash,
 } from "../src/index.js";
+import { type Listenable, WaitTimeoutError, waitFor as waitForEvent, withTimeout as boundedBy } from "./helpers/wait.js";
 import { type LegacyToolDb, ListenWhenListedWsAdapter, MemoryToolDbStore, ToolDbWsAdapter } from "./interop/tooldb-ws-adapter.js";
 
 const { ToolDb: LegacyToolDbClass, getPeerSignature } = t;
@@ -30,33 +31,10 @@ const WAIT_MS = 5000;
 
 // ---- bounded, event-driven waiting ---------------------------------------
 
-interface Listenable {
-  on(event: any, listener: any): unknown;
-  off(event: any, listener: any): unknown;
-}
-
+/** The shared helpers, with this file's default bound and a description in the timeout message. */
 function waitFor(emitter: Listenable, event: string, what: string, predicate?: (...args: any[]) => boolean, ms = WAIT_MS): Promise<any[]> {
-  const promise = new Promise<any[]>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, listener);
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    function listener(...args: any[]): void {
-      let ok = true;
-      try {
-        ok = predicate ? predicate(...args) : true;
-      } catch (err) {
-        clearTimeout(timer);
-        emitter.off(event, listener);
-        reject(err as Error);
-        return;
-      }
-      if (!ok) return;
-      clearTimeout(timer);
-      emitter.off(event, listener);
-      resolve(args);
-    }
-    emitter.on(event, listener);
+  const promise = waitForEvent(emitter, event, ms, predicate).catch((err: unknown) => {
+    throw err instanceof WaitTimeoutError ? new Error(`timed out after ${ms} ms waiting for ${what}`) : err;
   });
   // Waits are often set up before the action; if the test fails earlier, this
   // must not surface as an unhandled rejection. Awaiting `promise` still throws.
@@ -65,11 +43,37 @@ function waitFor(emitter: Listenable, event: string, what: string, predicate?: (
 }
 
 function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  return boundedBy(promise, ms, what);
+}
+
+/**
+ * Whichever comes first on a dialing node: "connected", what `onRefused`
+ * makes of a refusal (undefined = keep waiting), or "gave up: ..." once the
+ * dialer stops retrying.
+ */
+function handshakeOutcome(client: ToolDb, what: string, onRefused = (e: RefusalEvent): string | undefined => `refused: ${e.reason}`): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const finish = (result: string | Error) => {
+      clearTimeout(timer);
+      client.off("peer-connect", onConnect);
+      client.off("refused", onRefusal);
+      client.off("dial-failed", onDialFailed);
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    const timer = setTimeout(() => finish(new Error(`timed out waiting for ${what}`)), WAIT_MS);
+    const onConnect = () => finish("connected");
+    const onRefusal = (e: RefusalEvent) => {
+      const result = onRefused(e);
+      if (result !== undefined) finish(result);
+    };
+    const onDialFailed = (e: { final: boolean; reason: string }) => {
+      if (e.final) finish(`gave up: ${e.reason}`);
+    };
+    client.on("peer-connect", onConnect);
+    client.on("refused", onRefusal);
+    client.on("dial-failed", onDialFailed);
   });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 // ---- nodes ------------------------------------------------------------------
@@ -459,18 +463,7 @@ describe("interop with npm tool-db 2.6.6", () => {
         const client = nodes.adopt(
           new ToolDb({ topic: nodes.topic, peers: [{ host: LOOPBACK, port }], maxRetries: 1, wait: 20, handshakeTimeout: 2000 }),
         );
-        // Whichever comes first: the handshake, or its refusal.
-        const outcome = new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error("timed out waiting for the handshake or its refusal")), WAIT_MS);
-          client.once("peer-connect", () => {
-            clearTimeout(timer);
-            resolve("connected");
-          });
-          client.once("refused", (e) => {
-            clearTimeout(timer);
-            resolve(`refused: ${e.reason}`);
-          });
-        });
+        const outcome = handshakeOutcome(client, "the handshake or its refusal");
         await client.ready;
         const result = await outcome;
         assert.equal(result, "connected");
@@ -521,26 +514,13 @@ describe("interop with npm tool-db 2.6.6", () => {
         const client = nodes.adopt(
           new ToolDb({ topic: nodes.topic, peers: [{ host: LOOPBACK, port }], wait: 20, maxReconnectDelay: 200, maxRetries: 5 }),
         );
-        const outcome = new Promise<string>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error("timed out waiting for the handshake or the end of retries")), WAIT_MS);
-          client.once("refused", (e) => {
-            if (!/no verifiable identity/.test(e.reason)) {
-              clearTimeout(timer);
-              resolve(`unexpected refusal: ${e.reason}`);
-              return;
-            }
-            // The server finished starting: it lists itself from now on.
-            db.serverPeers.push(self!);
-          });
-          client.once("peer-connect", () => {
-            clearTimeout(timer);
-            resolve("connected");
-          });
-          client.on("dial-failed", (e) => {
-            if (!e.final) return;
-            clearTimeout(timer);
-            resolve(`gave up: ${e.reason}`);
-          });
+        let released = false;
+        const outcome = handshakeOutcome(client, "the handshake or the end of retries", (e) => {
+          if (!/no verifiable identity/.test(e.reason)) return `unexpected refusal: ${e.reason}`;
+          // The server finished starting: it lists itself from now on.
+          if (!released) db.serverPeers.push(self!);
+          released = true;
+          return undefined;
         });
         await client.ready;
         assert.equal(await outcome, "connected");

@@ -9,15 +9,15 @@ import net from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { ToolDb } from "../src/core/tooldb.js";
 import type { ToolDbOptions } from "../src/core/options.js";
-import { clientIdOf, signPeerRecord } from "../src/core/peer-record.js";
+import { signPeerRecord } from "../src/core/peer-record.js";
 import { randomId } from "../src/core/random.js";
 import { CloseCode } from "../src/network/connection.js";
 import type { DialFailedEvent } from "../src/network/network-adapter.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
-import { EcdsaUser } from "../src/users/ecdsa-user.js";
 import { bothLinked, networkAdapterSuite, peerIdOf } from "./compliance/network-suite.js";
 import { record, waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
+import { type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
 
 const TOPIC = "ws-test";
 const T = 5000;
@@ -88,28 +88,14 @@ networkAdapterSuite("WebSocketNetwork", {
 
 // ---- raw `ws` peers ---------------------------------------------------------
 
-interface RawIdentity {
-  user: EcdsaUser;
-  address: string;
-  clientId: string;
-}
-
-async function rawIdentity(): Promise<RawIdentity> {
-  const user = new EcdsaUser();
-  await user.ready;
-  const address = user.getAddress()!;
-  return { user, address, clientId: clientIdOf(address) };
-}
-
 /** Opens a raw ws link to `port` and completes the ToolDb handshake as a client. */
 async function rawHandshake(port: number, topic = TOPIC): Promise<{ ws: WebSocket; id: RawIdentity }> {
   const id = await rawIdentity();
   const ws = new WebSocket(`ws://127.0.0.1:${port}`);
   ws.on("error", () => undefined);
   await waitFor(ws, "open", T);
-  const peer = await signPeerRecord(id.user, topic, "127.0.0.1", 0, Date.now());
   const pong = waitFor(ws, "message", T, (data) => JSON.parse(String(data)).type === "pong");
-  ws.send(JSON.stringify({ type: "ping", id: randomId(), to: [id.clientId], clientId: id.clientId, isServer: false, peer }));
+  ws.send(JSON.stringify(await signedPing(id, topic)));
   await pong;
   return { ws, id };
 }

@@ -1,6 +1,6 @@
 import { Backoff } from "../core/backoff.js";
 import type { TimerGroup, TimerHandle } from "../core/clock.js";
-import { errorText } from "../core/errors.js";
+import { boundedCall } from "./bounded-call.js";
 import { jittered } from "./options.js";
 
 /** What an announcer needs from the DHT. */
@@ -25,8 +25,8 @@ export interface AnnouncerConfig {
  */
 export class Announcer {
   private timer: TimerHandle | undefined;
-  /** Bounds the operation in flight. */
-  private guard: TimerHandle | undefined;
+  /** Cancels the operation in flight. */
+  private cancel: (() => void) | undefined;
   private inFlight = false;
   private stopped = false;
   private readonly backoff: Backoff;
@@ -46,38 +46,33 @@ export class Announcer {
   stop(): void {
     this.stopped = true;
     this.cfg.timers.clearTimeout(this.timer);
-    this.cfg.timers.clearTimeout(this.guard);
     this.timer = undefined;
-    this.guard = undefined;
+    this.cancel?.();
+    this.cancel = undefined;
   }
 
   private run(): void {
     if (this.stopped || this.inFlight) return;
     this.inFlight = true;
-    let settled = false;
-    // bittorrent-dht's callback can take several k-rpc timeouts; bound it.
-    this.guard = this.cfg.timers.setTimeout(() => done(new Error("announce timed out")), this.cfg.timeout);
-    const done = (err: Error | null, nodes = 0) => {
-      if (settled) return;
-      settled = true;
-      this.cfg.timers.clearTimeout(this.guard);
-      this.guard = undefined;
-      this.inFlight = false;
-      if (this.stopped) return;
-      let delay: number;
-      if (err) {
-        delay = this.backoff.next();
-      } else {
-        this.backoff.reset();
-        delay = jittered(this.cfg.interval, this.cfg.jitter, this.cfg.random);
-      }
-      this.timer = this.cfg.timers.setTimeout(() => this.run(), delay);
-      this.cfg.onResult(err, nodes);
-    };
-    try {
-      this.cfg.announce(this.infoHash, this.port, (err, nodes) => done(err, nodes ?? 0));
-    } catch (err) {
-      done(new Error(`announce failed: ${errorText(err)}`));
-    }
+    this.cancel = boundedCall(
+      this.cfg.timers,
+      this.cfg.timeout,
+      "announce",
+      (cb) => this.cfg.announce(this.infoHash, this.port, cb),
+      (err, nodes) => {
+        this.inFlight = false;
+        this.cancel = undefined;
+        if (this.stopped) return;
+        let delay: number;
+        if (err) {
+          delay = this.backoff.next();
+        } else {
+          this.backoff.reset();
+          delay = jittered(this.cfg.interval, this.cfg.jitter, this.cfg.random);
+        }
+        this.timer = this.cfg.timers.setTimeout(() => this.run(), delay);
+        this.cfg.onResult(err, nodes);
+      },
+    );
   }
 }

@@ -1,5 +1,5 @@
 import type { Clock, TimerGroup, TimerHandle } from "../core/clock.js";
-import { errorText } from "../core/errors.js";
+import { boundedCall } from "./bounded-call.js";
 import { jittered } from "./options.js";
 
 /** What the loop needs from the DHT: bittorrent-dht's lookup() shape. */
@@ -34,14 +34,13 @@ export interface LookupLoopConfig {
  */
 export class LookupLoop {
   private timer: TimerHandle | undefined;
-  /** Bounds the operation in flight. */
-  private guard: TimerHandle | undefined;
+  /** Cancels the operation in flight. */
+  private cancel: (() => void) | undefined;
   private nextAt = Number.POSITIVE_INFINITY;
   private inFlight = false;
   private rerun = false;
   private stopped = false;
   private lastStart = Number.NEGATIVE_INFINITY;
-  private abort: (() => void) | undefined;
   /** Unsatisfied lookups since start/refresh/satisfaction (drives the warm-up). */
   private warmupStep = 0;
 
@@ -57,10 +56,9 @@ export class LookupLoop {
   stop(): void {
     this.stopped = true;
     this.cfg.timers.clearTimeout(this.timer);
-    this.cfg.timers.clearTimeout(this.guard);
     this.timer = undefined;
-    this.guard = undefined;
-    this.abort?.();
+    this.cancel?.();
+    this.cancel = undefined;
   }
 
   /** Look up as soon as the rate limit allows (right after the current lookup, if one runs). */
@@ -110,32 +108,24 @@ export class LookupLoop {
     this.rerun = false;
     this.lastStart = this.cfg.clock.now();
     this.cfg.beforeLookup();
-    let settled = false;
-    this.guard = this.cfg.timers.setTimeout(() => {
-      this.abort?.();
-      done(new Error("lookup timed out"));
-    }, this.cfg.timeout);
-    const done = (err: Error | null, nodes = 0) => {
-      if (settled) return;
-      settled = true;
-      this.cfg.timers.clearTimeout(this.guard);
-      this.guard = undefined;
-      this.inFlight = false;
-      this.abort = undefined;
-      if (this.stopped) return;
-      if (this.rerun) {
-        this.rerun = false;
-        this.scheduleAtMost(this.earliestStartDelay());
-      } else {
-        const pace = jittered(this.pace(), this.cfg.jitter, this.cfg.random);
-        this.scheduleAtMost(Math.max(0, this.lastStart + pace - this.cfg.clock.now()));
-      }
-      this.cfg.onResult(err, nodes);
-    };
-    try {
-      this.abort = this.cfg.lookup(this.infoHash, (err, nodes) => done(err, nodes ?? 0));
-    } catch (err) {
-      done(new Error(`lookup failed: ${errorText(err)}`));
-    }
+    this.cancel = boundedCall(
+      this.cfg.timers,
+      this.cfg.timeout,
+      "lookup",
+      (cb) => this.cfg.lookup(this.infoHash, cb),
+      (err, nodes) => {
+        this.inFlight = false;
+        this.cancel = undefined;
+        if (this.stopped) return;
+        if (this.rerun) {
+          this.rerun = false;
+          this.scheduleAtMost(this.earliestStartDelay());
+        } else {
+          const pace = jittered(this.pace(), this.cfg.jitter, this.cfg.random);
+          this.scheduleAtMost(Math.max(0, this.lastStart + pace - this.cfg.clock.now()));
+        }
+        this.cfg.onResult(err, nodes);
+      },
+    );
   }
 }
