@@ -51,6 +51,17 @@ function withTimeout<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promis
  * makes of a refusal (undefined = keep waiting), or "gave up: ..." once the
  * dialer stops retrying.
  */
+/** Runs a test body with fresh nodes on a fresh topic; closes them and checks that no socket is left. */
+async function withNodes(body: (nodes: Nodes) => Promise<void>): Promise<void> {
+  const nodes = new Nodes(freshTopic());
+  try {
+    await body(nodes);
+  } finally {
+    await nodes.close();
+  }
+  await assertNoSockets();
+}
+
 function handshakeOutcome(client: ToolDb, what: string, onRefused = (e: RefusalEvent): string | undefined => `refused: ${e.reason}`): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     const finish = (result: string | Error) => {
@@ -213,9 +224,8 @@ const freshTopic = () => `interop-${process.pid}-${topicSeq++}`;
 // ---- tests ------------------------------------------------------------------
 
 describe("interop with npm tool-db 2.6.6", () => {
-  it("a tool-db 2.6.6 client and a tooldb-dht client share records through a tooldb-dht server (legacyRecords)", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("a tool-db 2.6.6 client and a tooldb-dht client share records through a tooldb-dht server (legacyRecords)", () =>
+    withNodes(async (nodes) => {
       const server = await nodes.dhtServer({ legacyRecords: true });
       const port = portOf(server);
       const ours = await nodes.dhtClient(port, { legacyRecords: true });
@@ -248,15 +258,10 @@ describe("interop with npm tool-db 2.6.6", () => {
       await verified;
 
       assert.deepEqual(refusals, [], "nothing refused on our side");
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
-  it("a tooldb-dht client works against a tool-db 2.6.6 server, and a 2.6.6 client there sees our put", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("a tooldb-dht client works against a tool-db 2.6.6 server, and a 2.6.6 client there sees our put", () =>
+    withNodes(async (nodes) => {
       const legacyServer = await nodes.legacyNode({ server: true });
       const port = legacyServer.net.port;
       assert.ok(port);
@@ -292,15 +297,10 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.deepEqual(await withTimeout(ours2.getData("dht-key"), "second client getData"), ourValue);
 
       assert.deepEqual(refusals, []);
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
-  it("strict default: our server refuses 2.6.6 records (KeyNotBound) but takes ours; 2.6.6 at pow 0 takes our key-bound records", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("strict default: our server refuses 2.6.6 records (KeyNotBound) but takes ours; 2.6.6 at pow 0 takes our key-bound records", () =>
+    withNodes(async (nodes) => {
       const strict = await nodes.dhtServer();
       const port = portOf(strict);
       const legacyClient = await nodes.legacyNode({ peers: [port] });
@@ -339,15 +339,10 @@ describe("interop with npm tool-db 2.6.6", () => {
       const kept = JSON.parse(legacyServer.store.peek("bound-put")!) as ToolDbRecord;
       assert.equal(kept.h, boundRecordHash(kept.k, kept.v, kept.a, kept.t, kept.n), "key-bound hash kept as is");
       assert.notEqual(kept.h, legacyRecordHash(kept.v, kept.a, kept.t, kept.n));
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
-  it("accounts: a 2.6.6 signUp signs in on tooldb-dht, and a tooldb-dht signUp signs in on 2.6.6 (same password format)", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("accounts: a 2.6.6 signUp signs in on tooldb-dht, and a tooldb-dht signUp signs in on 2.6.6 (same password format)", () =>
+    withNodes(async (nodes) => {
       const server = await nodes.dhtServer({ legacyRecords: true });
       const port = portOf(server);
       const legacy = await nodes.legacyNode({ peers: [port] });
@@ -395,15 +390,10 @@ describe("interop with npm tool-db 2.6.6", () => {
       await withTimeout(legacy.db.signIn("bob", "battery staple"), "2.6.6 signIn of a tooldb-dht account");
       assert.equal(legacy.db.userAccount.getAddress(), bob.a);
       assert.equal(legacy.db.userAccount.getUsername(), "bob");
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
-  it("a 2.6.6 client subscribed on our server gets every update, and calls our server functions", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("a 2.6.6 client subscribed on our server gets every update, and calls our server functions", () =>
+    withNodes(async (nodes) => {
       const server = await nodes.dhtServer({ legacyRecords: true });
       server.addServerFunction("add", (args: unknown) => {
         const [a, b] = args as [number, number];
@@ -438,17 +428,12 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.deepEqual(await withTimeout(legacy.db.doFunction("add", [2, 3]), "2.6.6 doFunction"), { return: 5, code: "OK" });
       const missing = await withTimeout(legacy.db.doFunction("nope", []), "2.6.6 doFunction of an unknown function");
       assert.equal(missing.code, "NOT_FOUND");
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
   it(
     "a tooldb-dht client connects to a 2.6.6 server that has been up for more than a day",
-    async () => {
-      const nodes = new Nodes(freshTopic());
-      try {
+    () =>
+      withNodes(async (nodes) => {
         const legacyServer = await nodes.legacyNode({ server: true });
         const port = legacyServer.net.port!;
         // 2.6.6 signs its own server record once, in the "init" handler, and serves it in
@@ -467,16 +452,11 @@ describe("interop with npm tool-db 2.6.6", () => {
         await client.ready;
         const result = await outcome;
         assert.equal(result, "connected");
-      } finally {
-        await nodes.close();
-      }
-      await assertNoSockets();
-    },
+      }),
   );
 
-  it("a tooldb-dht client redials a 2.6.6 server that restarted on the same port", async () => {
-    const nodes = new Nodes(freshTopic());
-    try {
+  it("a tooldb-dht client redials a 2.6.6 server that restarted on the same port", () =>
+    withNodes(async (nodes) => {
       const first = await nodes.legacyNode({ server: true });
       const port = first.net.port!;
       const ours = await nodes.dhtClient(port);
@@ -492,17 +472,12 @@ describe("interop with npm tool-db 2.6.6", () => {
         await waitFor(ours, "peer-connect", "redial to the restarted 2.6.6 server", (p: { address: string }) => p.address === address);
       }
       assert.equal(ours.network.peers.length, 1);
-    } finally {
-      await nodes.close();
-    }
-    await assertNoSockets();
-  });
+    }));
 
   it(
     "a tooldb-dht client that reaches a 2.6.6 server during its start-up retries instead of giving up",
-    async () => {
-      const nodes = new Nodes(freshTopic());
-      try {
+    () =>
+      withNodes(async (nodes) => {
         const legacyServer = await nodes.legacyNode({ server: true });
         const port = legacyServer.net.port!;
         // Reproduce the start-up window: 2.6.6 answers pings before its own record is in serverPeers.
@@ -524,10 +499,6 @@ describe("interop with npm tool-db 2.6.6", () => {
         });
         await client.ready;
         assert.equal(await outcome, "connected");
-      } finally {
-        await nodes.close();
-      }
-      await assertNoSockets();
-    },
+      }),
   );
 });
