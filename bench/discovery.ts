@@ -25,7 +25,7 @@
 import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import type DHT from "bittorrent-dht";
-import { ToolDb, type PeerInfo } from "../src/core/index.js";
+import { ToolDb, type PeerInfo } from "../src/index.js";
 import { DHTClient, DHTServer, DISCOVERY_DEFAULTS } from "../src/discovery/index.js";
 import type { WebSocketNetwork } from "../src/network/websocket-network.js";
 import { createLoopbackDht, guardUdpToLoopback, type LoopbackDht } from "./dht-net.js";

@@ -1,3 +1,6 @@
+// The Node entry: registers Node's default adapters (ws transport, memory store, ECDSA users).
+import "./platform/node.js";
+
 export * from "./core/index.js";
 export * from "./stores/index.js";
 export * from "./users/index.js";

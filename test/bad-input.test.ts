@@ -9,7 +9,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
-import { ToolDb } from "../src/core/tooldb.js";
+import { ToolDb } from "../src/index.js";
 import type { ToolDbOptions } from "../src/core/options.js";
 import { ErrorCode } from "../src/core/errors.js";
 import { PEER_RECORD_MAX_AGE_MS, clientIdOf, signPeerRecord } from "../src/core/peer-record.js";

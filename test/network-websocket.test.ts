@@ -7,7 +7,7 @@ import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { ToolDb } from "../src/core/tooldb.js";
+import { ToolDb } from "../src/index.js";
 import type { ToolDbOptions } from "../src/core/options.js";
 import { signPeerRecord } from "../src/core/peer-record.js";
 import { randomId } from "../src/core/random.js";

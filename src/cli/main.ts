@@ -2,7 +2,7 @@
 /**
  * The `tooldb-dht` command. This is the one place that prints for humans.
  */
-import { ToolDb } from "../core/tooldb.js";
+import { ToolDb } from "../platform/node.js";
 import { errorText } from "../core/errors.js";
 import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 import { DHTServer } from "../discovery/dht-server.js";

@@ -1,10 +1,7 @@
 import { sha256Hex } from "../crypto/sha256.js";
-import { WebSocketNetwork } from "../network/websocket-network.js";
 import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter, DialFailedEvent } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
-import { MemoryStore } from "../stores/memory-store.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
-import { EcdsaUser } from "../users/ecdsa-user.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { BoundedSet } from "./bounded-set.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
@@ -13,6 +10,7 @@ import { createLogger, type LogFn } from "./logger.js";
 import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import { adaptersFor } from "./platform-defaults.js";
 import type { PeerRecordProblem } from "./peer-record.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Protocol } from "./protocol.js";
@@ -102,10 +100,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.options = {
       ...DEFAULT_OPTIONS,
-      networkAdapter: WebSocketNetwork,
-      storageAdapter: MemoryStore,
-      userAdapter: EcdsaUser,
       ...defined,
+      ...adaptersFor(defined),
     } as ToolDbOptions;
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
     this.verifier = new RecordVerifier({

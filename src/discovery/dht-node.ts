@@ -1,5 +1,6 @@
 import { createLogger, type LogFn } from "../core/logger.js";
-import { ToolDb, type PeerInfo } from "../core/tooldb.js";
+import { type PeerInfo } from "../core/tooldb.js";
+import { ToolDb } from "../platform/node.js";
 import type { ToolDbOptions } from "../core/options.js";
 import { LevelStore } from "../stores/level-store.js";
 import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "./dht-peering.js";

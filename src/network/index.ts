@@ -1,22 +1,4 @@
-export { Connection, CloseCode, isPermanentRefusal, type ConnectionInfo, type ConnectionEvents } from "./connection.js";
-export {
-  ToolDbNetworkAdapter,
-  type NetworkHost,
-  type NetworkOptions,
-  type NetworkHostOptions,
-  type NetworkAdapterConstructor,
-  networkOptionsFrom,
-  type NetworkEvents,
-  type RefusalEvent,
-  type DialFailedEvent,
-  type ConnectOptions,
-  DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  DEFAULT_MAX_MESSAGE_BYTES,
-} from "./network-adapter.js";
-export { PeerSession } from "./peer-session.js";
-export { Dialer, type DialerHooks } from "./dialer.js";
-export { DialTarget, dialKey, type DialState } from "./dial-target.js";
+// WebSocketNetwork below (the ws transport) takes precedence over browser.js's alias of the same name.
+export * from "./browser.js";
 export { WebSocketNetwork, DEFAULT_HEARTBEAT_MS } from "./websocket-network.js";
 export { WsConnection } from "./ws-connection.js";
-export { BrowserWebSocketNetwork } from "./browser-websocket-network.js";
-export { StandardWebSocketConnection, type StandardWebSocket, type StandardWebSocketConstructor } from "./standard-ws-connection.js";

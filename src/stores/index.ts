@@ -1,3 +1,2 @@
-export { ToolDbStorageAdapter, DEFAULT_QUERY_LIMIT, type StorageAdapterConstructor, type StorageAdapterHost } from "./storage-adapter.js";
-export { MemoryStore } from "./memory-store.js";
+export * from "./browser.js";
 export { LevelStore } from "./level-store.js";

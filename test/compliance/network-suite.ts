@@ -32,7 +32,7 @@
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ToolDb, type PeerInfo } from "../../src/core/tooldb.js";
+import { ToolDb, type PeerInfo } from "../../src/index.js";
 import type { ToolDbOptions } from "../../src/core/options.js";
 import { clientIdOf } from "../../src/core/peer-record.js";
 import { ErrorCode } from "../../src/core/errors.js";

@@ -1,0 +1,8 @@
+// The browser entry (`"browser"` export condition of "tooldb-dht"): no Node
+// built-ins, no ws, no LevelDB. Registers the browser's default adapters.
+import "./platform/browser.js";
+
+export * from "./core/index.js";
+export * from "./stores/browser.js";
+export * from "./users/index.js";
+export * from "./network/browser.js";
