@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
+import { bundleSizes, printBundleSizes } from "../build/browser-bundle.js";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
@@ -48,7 +49,13 @@ async function discovery(): Promise<void> {
   printDiscoveryFigures(await discoveryBenchmark(Number(process.env.BENCH_RUNS ?? 9)), (line) => console.log(line));
 }
 
+async function browserBundle(): Promise<void> {
+  console.log("\n## Browser bundle size (esbuild, minified; beside the Node entry bundled the same way)");
+  printBundleSizes(await bundleSizes(), (line) => console.log(line));
+}
+
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
 if (!only || only === "relay") await relay();
 if (!only || only === "ingest") await ingest();
 if (!only || only === "discovery") await discovery();
+if (!only || only === "bundle") await browserBundle();
