@@ -5,3 +5,4 @@ export * from "./core/index.js";
 export * from "./stores/index.js";
 export * from "./users/index.js";
 export * from "./network/index.js";
+export * from "./utils/index.js";

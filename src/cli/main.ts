@@ -7,6 +7,7 @@ import { errorText } from "../core/errors.js";
 import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 import { DHTServer } from "../discovery/dht-server.js";
 import { Discovery } from "../discovery/discovery.js";
+import { BOOTSTRAP_ENV, envBootstrap } from "../discovery/env-bootstrap.js";
 import { dialKey } from "../network/dial-target.js";
 import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import { runDemo } from "./demo.js";
@@ -14,16 +15,24 @@ import { runDemo } from "./demo.js";
 const USAGE = `tooldb-dht <command> [options]
 
 Commands:
-  serve --topic T --port P [--host H] [--public-host NAME] [--data DIR] [--bootstrap host:port,...]
+  serve --topic T --port P [--host H] [--public-host NAME] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
         Run a ToolDb server that announces T -> P on the mainline DHT and links
         with the other servers of T. HOST, PORT and TOPIC env vars work too.
         --public-host is the host put in the signed peer record (default: --host).
-        Default bootstrap: the public mainline routers.
+        --legacy-records accepts and writes tool-db 2.6.6 records, so 2.6.6
+        clients can put and get. RISK: their hash does not cover the key, so
+        anyone can replay a signed record under another key (a user's
+        ":address.profile" copied to ":address.admin", say). Only for
+        migrating 2.6.6 apps.
   peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
         Look T up on the DHT, print what it says, then verify each peer
         (signed ToolDb handshake on topic T).
   bootstrap --port P [--host H]
         Run a DHT bootstrap node for a private network.
+
+Default bootstrap of serve and peers (and of every DHTServer, DHTClient and
+DC() in code): ${BOOTSTRAP_ENV}=host:port,... when set, else the public
+mainline routers. --bootstrap wins over both.
   demo  Private DHT on loopback, 3 servers and 2 clients that find each other
         only through it; a put on one client is read on the other.
 `;
@@ -35,11 +44,13 @@ async function serve(args: ParsedArgs): Promise<void> {
   if (!topic) throw new Error("serve needs --topic (or TOPIC)");
   const host = stringFlag(args, "host", "HOST", "0.0.0.0")!;
   const port = portFlag(args, "port", "PORT", 9000);
-  const bootstrap = listFlag(args, "bootstrap");
+  const bootstrap = bootstrapList(args);
+  const legacyRecords = args.flags.get("legacy-records") === true;
+  if (legacyRecords) out("--legacy-records: accepting tool-db 2.6.6 records (their hash does not cover the key: replayable under other keys)");
   const server = new DHTServer(topic, host, port, {
     bootstrap,
     dataDir: stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`),
-    db: { publicHost: stringFlag(args, "public-host", "PUBLIC_HOST") },
+    db: { publicHost: stringFlag(args, "public-host", "PUBLIC_HOST"), legacyRecords },
     handleSignals: true,
     onSignalStop: (signal) => out(`${signal}: left the DHT, closed sockets and store`),
   });
@@ -56,7 +67,7 @@ async function peers(args: ParsedArgs): Promise<void> {
   const topic = stringFlag(args, "topic", "TOPIC");
   if (!topic) throw new Error("peers needs --topic (or TOPIC)");
   const waitMs = Number(stringFlag(args, "wait", undefined, "5")) * 1000;
-  const discovery = new Discovery({ bootstrap: listFlag(args, "bootstrap"), fastInterval: 1000 });
+  const discovery = new Discovery({ bootstrap: bootstrapList(args), fastInterval: 1000 });
   const found = new Map<string, { host: string; port: number }>();
   discovery.on("peer", (_id, p) => {
     const key = dialKey(p.host, p.port);
@@ -92,6 +103,15 @@ async function peers(args: ParsedArgs): Promise<void> {
     ),
   );
   await db.close();
+}
+
+/** --bootstrap, else the environment variable (said when in force), else undefined (public routers). */
+function bootstrapList(args: ParsedArgs): string[] | undefined {
+  const flag = listFlag(args, "bootstrap");
+  if (flag) return flag;
+  const env = envBootstrap();
+  if (env) out(`DHT bootstrap from ${BOOTSTRAP_ENV}: ${env.join(",")}`);
+  return env;
 }
 
 async function bootstrap(args: ParsedArgs): Promise<void> {

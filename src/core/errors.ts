@@ -4,6 +4,8 @@
 export const ErrorCode = {
   /** A record failed one of the verification rules (see VerifyResult). */
   RECORD_REFUSED: "RECORD_REFUSED",
+  /** An app's custom verificator (addCustomVerification) refused a record. */
+  CUSTOM_VERIFICATION_FAILED: "CUSTOM_VERIFICATION_FAILED",
   /** A wire frame could not be parsed or failed schema validation. */
   BAD_MESSAGE: "BAD_MESSAGE",
   /** A frame exceeded the configured size limit. */

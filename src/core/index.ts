@@ -1,5 +1,6 @@
 export { ToolDb, type ToolDbEvents, type PeerInfo, type ServerFunction, type FunctionReturn } from "./tooldb.js";
 export { type ToolDbOptions, DEFAULT_OPTIONS, keyStoreName } from "./options.js";
+export { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 export { ToolDbError, ErrorCode, isToolDbError, errorText } from "./errors.js";
 export { VerifyResult } from "./verify-result.js";
 export { RecordVerifier, isRecordShape, MAX_FUTURE_MS, type Verdict, type RecordVerifierOptions } from "./record-verifier.js";

@@ -7,8 +7,8 @@ export const MAX_POW = 8;
  * Yields to the event loop every `batch` tries so a high difficulty does not
  * freeze the node (tool-db 2.6.6 blocks for seconds at pow 5).
  */
-export async function proofOfWork(prefix: string, difficulty: number, batch = 2000): Promise<{ nonce: number; hash: string }> {
-  if (difficulty <= 0) return { nonce: 0, hash: sha256Hex(`${prefix}0`) };
+export async function proofOfWork(prefix: string, difficulty: number | null, batch = 2000): Promise<{ nonce: number; hash: string }> {
+  if (difficulty === null || difficulty <= 0) return { nonce: 0, hash: sha256Hex(`${prefix}0`) };
   const target = "0".repeat(Math.min(difficulty, MAX_POW));
   let nonce = 0;
   for (;;) {

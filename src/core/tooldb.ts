@@ -4,6 +4,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { BoundedSet } from "./bounded-set.js";
+import { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
 import { KeyListeners, type KeyListener } from "./key-listeners.js";
 import { createLogger, type LogFn } from "./logger.js";
@@ -84,6 +85,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   /** Keys this node subscribed to; re-sent to every new link. */
   readonly localSubscriptions = new Set<string>();
   readonly functions = new Map<string, ServerFunction>();
+  readonly customVerifiers = new CustomVerifiers();
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage>;
   private readonly keyStore: ToolDbStorageAdapter;
@@ -295,6 +297,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       return undefined;
     }
     const rec = record as ToolDbRecord;
+    const custom = await this.customVerifiers.refusal(rec, this.records);
+    if (custom) {
+      this.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
     const outcome = await this.records.merge(rec);
     if (this.closed) return outcome.winner;
     if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
@@ -332,6 +339,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
     const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords);
     const message: PutMessage = { type: "put", id: randomId(), to: [], data: record };
+    const custom = await this.customVerifiers.refusal(record, this.records);
+    if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
     const outcome = await this.records.merge(record);
     if (outcome.changed && !this.closed) {
       this.emit("put", record, undefined);
@@ -407,6 +416,24 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   removeKeyListener(id: number): void {
     this.keyListeners.remove(id);
+  }
+
+  /** `fn(record, previous)` must resolve true for every verified record under `keyPrefix`, local or remote, before it is stored. */
+  addCustomVerification<T = any>(keyPrefix: string, fn: CustomVerification<T>): number {
+    return this.customVerifiers.add(keyPrefix, fn);
+  }
+
+  removeCustomVerification(id: number): void {
+    this.customVerifiers.remove(id);
+  }
+
+  /** tool-db's id listener: `fn` gets the first reply with this message id (bounded: dropped after `timeoutMs`). */
+  addIdListener(id: string, fn: (message: ToolDbMessage) => void, timeoutMs = 60_000): void {
+    this.requests.add(id, timeoutMs, (message) => void fn(message), () => undefined);
+  }
+
+  removeIdListener(id: string): void {
+    this.requests.remove(id);
   }
 
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */

@@ -10,6 +10,8 @@ export const VerifyResult = {
   InvalidSignature: "InvalidSignature",
   /** The hash does not cover the key (tool-db 2.6.6 format) and legacy records are off. */
   KeyNotBound: "KeyNotBound",
+  /** An app's custom verificator refused the record (tool-db's name). */
+  CustomVerificationFailed: "CustomVerificationFailed",
   /** CRDT records are not supported yet. */
   Unsupported: "Unsupported",
 } as const;

@@ -8,3 +8,4 @@ export { loadDhtState, saveDhtState, type DhtState } from "./state.js";
 export { DHTServer, DHTClient } from "./dht-server.js";
 export { DhtNode, type DhtNodeOptions } from "./dht-node.js";
 export { DhtPeering, type PeeringOptions, type PeeringHooks } from "./dht-peering.js";
+export { BOOTSTRAP_ENV, envBootstrap } from "./env-bootstrap.js";

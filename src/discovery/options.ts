@@ -1,11 +1,13 @@
 import { systemClock, type Clock } from "../core/clock.js";
 import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { envBootstrap } from "./env-bootstrap.js";
 import type { TopicHash } from "./info-hash.js";
 
 export interface DiscoveryOptions {
   /**
    * DHT bootstrap nodes as 'host:port'. `false` makes this node a seed (no
-   * bootstrap). Undefined = bittorrent-dht's public mainline routers.
+   * bootstrap). Undefined = the TOOLDB_DHT_BOOTSTRAP environment variable
+   * when set, else bittorrent-dht's public mainline routers.
    */
   bootstrap?: string[] | false;
   /** UDP bind address. Default '0.0.0.0'. */
@@ -94,6 +96,7 @@ export function resolveOptions(opts: DiscoveryOptions = {}): ResolvedOptions {
     ...stripUndefined(nested),
     ...stripUndefined(flat),
   };
+  if (o.bootstrap === undefined) o.bootstrap = envBootstrap();
   for (const k of ["maxAge", "timeout", "announceInterval", "fastInterval", "warmupInterval", "slowInterval", "lookupTimeout", "peerTtl"] as const) {
     if (!Number.isFinite(o[k]) || o[k] <= 0) invalid(`${k} must be a positive number of ms`);
   }
