@@ -6,3 +6,4 @@ export * from "./core/index.js";
 export * from "./stores/browser.js";
 export * from "./users/index.js";
 export * from "./network/browser.js";
+export * from "./utils/index.js";
