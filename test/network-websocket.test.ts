@@ -18,6 +18,7 @@ import { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
 import { bothLinked, networkAdapterSuite, peerIdOf } from "./compliance/network-suite.js";
 import { record, waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
 import { type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { tcpProxy } from "./helpers/tcp-proxy.js";
 
 const TOPIC = "ws-test";
 const T = 5000;
@@ -41,42 +42,6 @@ async function wsClient(server: ToolDb | undefined, opts: Partial<ToolDbOptions>
   const db = new ToolDb({ networkAdapter: WebSocketNetwork, ...FAST, ...opts, peers });
   await db.ready;
   return db;
-}
-
-/** A TCP proxy on 127.0.0.1: a second address for the same server. */
-async function tcpProxy(targetPort: number): Promise<{ host: string; port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((down) => {
-    const up = net.connect(targetPort, "127.0.0.1");
-    sockets.add(down);
-    sockets.add(up);
-    down.pipe(up);
-    up.pipe(down);
-    const end = () => {
-      down.destroy();
-      up.destroy();
-      sockets.delete(down);
-      sockets.delete(up);
-    };
-    for (const s of [down, up]) {
-      s.on("error", end);
-      s.on("close", end);
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  if (!address || typeof address !== "object") throw new Error("proxy has no port");
-  return {
-    host: "127.0.0.1",
-    port: address.port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 networkAdapterSuite("WebSocketNetwork", {

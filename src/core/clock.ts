@@ -27,6 +27,8 @@ export const systemClock: Clock = {
  */
 export class TimerGroup {
   private readonly handles = new Set<TimerHandle>();
+  /** Bumped by clearAll, so a repeating timer whose callback cleared the group does not reschedule itself. */
+  private epoch = 0;
   constructor(private readonly clock: Clock = systemClock) {}
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
@@ -48,10 +50,11 @@ export class TimerGroup {
   every(ms: number, fn: () => void): () => void {
     let handle: TimerHandle | undefined;
     let stopped = false;
+    const epoch = this.epoch;
     const tick = () => {
       if (stopped) return;
       fn();
-      if (!stopped) handle = this.setTimeout(tick, ms);
+      if (!stopped && this.epoch === epoch) handle = this.setTimeout(tick, ms);
     };
     handle = this.setTimeout(tick, ms);
     return () => {
@@ -65,6 +68,7 @@ export class TimerGroup {
   }
 
   clearAll(): void {
+    this.epoch++;
     for (const h of this.handles) this.clock.clearTimeout(h);
     this.handles.clear();
   }

@@ -22,7 +22,8 @@ export interface ToolDbOptions {
   port: number;
   /** Servers to keep a link to from the start. */
   peers: Array<{ host: string; port: number }>;
-  networkAdapter: NetworkAdapterConstructor;
+  /** Transport class, or several to run at once (one handshake and session table across them). */
+  networkAdapter: NetworkAdapterConstructor | readonly NetworkAdapterConstructor[];
   storageAdapter: StorageAdapterConstructor;
   userAdapter: UserAdapterConstructor;
   /** Store name; for LevelStore the database directory. Node keys live in `${storageName}.keys`. */

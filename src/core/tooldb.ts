@@ -1,4 +1,5 @@
 import { sha256Hex } from "../crypto/sha256.js";
+import { createNetwork } from "../network/composite-network.js";
 import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter, DialFailedEvent } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
@@ -120,7 +121,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.records = new RecordStore(this.store);
     this.peerAccount = new this.options.userAdapter(this);
     this.userAccount = new this.options.userAdapter(this);
-    this.network = new this.options.networkAdapter(this);
+    this.network = createNetwork(this.options.networkAdapter, this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);

@@ -19,6 +19,8 @@ export interface ConnectionInfo {
   /** Remote transport address, when known (for logs and dial bookkeeping). */
   remoteHost?: string;
   remotePort?: number;
+  /** The carrier ("websocket", "tcp", "hyperswarm", "stream"), for logs and duplicate-link reasons. */
+  transport?: string;
 }
 
 export abstract class Connection extends TypedEmitter<ConnectionEvents> {

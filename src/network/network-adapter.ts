@@ -1,4 +1,3 @@
-import type { BackoffOptions } from "../core/backoff.js";
 import { type Clock, TimerGroup, type TimerHandle } from "../core/clock.js";
 import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../core/errors.js";
 import { createLogger, type LogFn } from "../core/logger.js";
@@ -6,7 +5,7 @@ import { type OutgoingMessage, type PeerRecord, type PingMessage, type PongMessa
 import { type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
 import { randomId } from "../core/random.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
-import { CloseCode, type Connection } from "./connection.js";
+import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import { Dialer, type DialFailedEvent } from "./dialer.js";
 
@@ -20,73 +19,14 @@ const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
 /** Invalid messages tolerated on one link before it is dropped. */
 const MAX_STRIKES = 10;
 
-/** Options a transport reads from its host (ToolDb's options carry them). */
-export interface NetworkHostOptions {
-  server: boolean;
-  host: string;
-  port: number;
-  httpServer?: import("node:http").Server;
-  ssl?: boolean;
-  /** Reconnect attempts per dial target before giving up (Infinity = forever). */
-  maxRetries: number;
-  /** First reconnect delay in ms; doubles (with jitter) up to maxReconnectDelay. */
-  wait: number;
-  maxReconnectDelay: number;
-  handshakeTimeout: number;
-  heartbeatInterval: number;
-  maxMessageBytes: number;
-  clock?: Clock;
-  random?: () => number;
-}
+import { type NetworkHost, type NetworkOptions, networkOptionsFrom } from "./network-host.js";
+import { type ByteStream, StreamConnection } from "./stream-connection.js";
 
-/** What the network needs from the database. ToolDb implements it. */
-export interface NetworkHost {
-  readonly options: NetworkHostOptions;
-  readonly ready: Promise<void>;
-  readonly topic: string;
-  readonly isServer: boolean;
-  nodeAddress(): string;
-  localPeerRecord(): Promise<PeerRecord>;
-  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null>;
-  knownServers(): PeerRecord[];
-  learnServers(records: PeerRecord[], from: PeerSession): void;
-  handleMessage(message: ToolDbMessage, from: PeerSession): void;
-  sessionOpened(session: PeerSession): void;
-  sessionClosed(session: PeerSession, code: number, reason: string): void;
-  refused(event: RefusalEvent): void;
-}
-
-export interface RefusalEvent {
-  code: ErrorCode;
-  reason: string;
-  peer?: string;
-  host?: string;
-  port?: number;
-  key?: string;
-}
-
-export interface NetworkOptions {
-  handshakeTimeout: number;
-  maxMessageBytes: number;
-  maxRetries: number;
-  backoff: BackoffOptions;
-  clock?: Clock;
-}
-
-export function networkOptionsFrom(o: NetworkHostOptions): NetworkOptions {
-  return {
-    handshakeTimeout: o.handshakeTimeout,
-    maxMessageBytes: o.maxMessageBytes,
-    maxRetries: o.maxRetries,
-    backoff: { initial: o.wait, max: o.maxReconnectDelay, random: o.random },
-    clock: o.clock,
-  };
-}
+export { type NetworkHostOptions, type NetworkHost, type RefusalEvent, type NetworkOptions, networkOptionsFrom } from "./network-host.js";
 
 export interface NetworkAdapterConstructor {
   new (host: NetworkHost): ToolDbNetworkAdapter;
 }
-
 
 export type NetworkEvents = {
   "session-open": [session: PeerSession];
@@ -127,6 +67,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
+  /** Set when this transport runs inside a composite: its links join the composite's handshake and sessions. */
+  private upstream: ToolDbNetworkAdapter | undefined;
 
   constructor(
     protected readonly host: NetworkHost,
@@ -151,6 +93,21 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   protected abstract listen(): Promise<void>;
   /** Releases transport resources (listening sockets). Links are closed by the base. */
   protected abstract _close(): Promise<void>;
+
+  /** False for transports that cannot dial host:port (Hyperswarm): `connectTo` is then ignored. */
+  get canDial(): boolean {
+    return true;
+  }
+
+  /** Composite networks only: opens a link through this transport without attaching it here. */
+  openConnection(host: string, port: number): Connection {
+    return this.dial(host, port);
+  }
+
+  /** Composite networks only: this transport's links go to `parent`'s handshake and session table. */
+  deliverLinksTo(parent: ToolDbNetworkAdapter): void {
+    this.upstream = parent;
+  }
 
   // ---- lifecycle -------------------------------------------------------
 
@@ -191,7 +148,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    * node is parked until the first link drops.
    */
   connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
-    if (!this.closing) this.dialer.connect(host, port, opts.maxRetries);
+    if (!this.canDial) this.log("cannot dial %s:%d: this transport does not dial addresses", host, port);
+    else if (!this.closing) this.dialer.connect(host, port, opts.maxRetries);
   }
 
   /** Stops keeping a link to host:port and closes it if open. */
@@ -220,8 +178,24 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   // ---- links and handshake --------------------------------------------
 
+  /**
+   * The stream bridge: runs ToolDb (framing, signed handshake, heartbeat,
+   * de-duplication) on any duplex byte stream, e.g. a Hyperswarm socket.
+   * `outgoing` says which end starts the handshake; it defaults to the
+   * stream's `isInitiator` (Hyperswarm/Noise streams have it).
+   */
+  attachStream(stream: ByteStream & { isInitiator?: boolean }, info: Partial<ConnectionInfo> = {}): Connection {
+    const outgoing = info.outgoing ?? stream.isInitiator;
+    if (outgoing === undefined) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "attachStream: say which end starts the handshake (info.outgoing)");
+    const { heartbeatInterval, maxMessageBytes } = this.host.options;
+    const connection = new StreamConnection(stream, { transport: "stream", ...info, outgoing }, { heartbeatInterval, maxMessageBytes, clock: this.clock });
+    this.attach(connection);
+    return connection;
+  }
+
   /** Hands a new transport link to the protocol. Transports call this for incoming links. */
   protected attach(connection: Connection, target?: DialTarget): void {
+    if (this.upstream) return this.upstream.attach(connection, target);
     if (this.closing) {
       connection.close(CloseCode.GOING_AWAY, "node closing");
       return;
@@ -410,13 +384,14 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       const me = this.host.nodeAddress();
       const dialerOf = (outgoing: boolean) => (outgoing ? me : record.address);
       const keepNew = dialerOf(link.connection.info.outgoing) < dialerOf(existing.outgoing);
+      const kept = (c: Connection) => `duplicate link to the same node (kept the ${c.info.transport ?? "other"} link)`;
       if (!keepNew) {
         if (link.target) link.target.address = record.address;
-        this.closeLink(link, CloseCode.DUPLICATE, "duplicate link to the same node", undefined);
+        this.closeLink(link, CloseCode.DUPLICATE, kept(existing.connection), undefined);
         return undefined;
       }
       const old = this.linkOf(existing);
-      if (old) this.closeLink(old, CloseCode.DUPLICATE, "duplicate link to the same node", undefined);
+      if (old) this.closeLink(old, CloseCode.DUPLICATE, kept(link.connection), undefined);
     }
     const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.now());
     return session;

@@ -58,7 +58,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     this.wss.on("connection", (socket: WebSocket, req: IncomingMessage) => {
       const connection = new WsConnection(
         socket,
-        { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort },
+        { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort, transport: "websocket" },
         this.wsOptions.heartbeatInterval,
         this.clock,
       );
@@ -78,7 +78,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       // A server bound to one address dials from it too, so peers see one identity per host.
       ...(this.wsOptions.server && isSpecificIp(this.wsOptions.host) ? { localAddress: this.wsOptions.host } : {}),
     });
-    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port }, this.wsOptions.heartbeatInterval, this.clock);
+    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port, transport: "websocket" }, this.wsOptions.heartbeatInterval, this.clock);
   }
 
   protected async _close(): Promise<void> {

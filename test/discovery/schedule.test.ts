@@ -1,43 +1,11 @@
 /** Pacing of lookups and announces, driven by a manual clock (no network, no sleeping). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TimerGroup, type Clock, type TimerHandle } from "../../src/core/clock.js";
+import { TimerGroup } from "../../src/core/clock.js";
 import { Announcer } from "../../src/discovery/announcer.js";
 import { LookupLoop, type LookupLoopConfig } from "../../src/discovery/lookup-loop.js";
 import { TopicSession } from "../../src/discovery/topic-session.js";
-
-class ManualClock implements Clock {
-  private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id as unknown as TimerHandle;
-  }
-  clearTimeout(h: TimerHandle | undefined): void {
-    this.timers.delete(h as unknown as number);
-  }
-  /** Runs due timers in time order up to now + ms. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const e of this.timers) if (e[1].at <= end && (!next || e[1].at < next[1].at)) next = e;
-      if (!next) break;
-      this.timers.delete(next[0]);
-      this.t = next[1].at;
-      next[1].fn();
-    }
-    this.t = end;
-  }
-  get pending(): number {
-    return this.timers.size;
-  }
-}
+import { ManualClock } from "../helpers/manual-clock.js";
 
 const HASH = Buffer.alloc(20, 1);
 const LOOKUP_MS = 10;

@@ -1,0 +1,70 @@
+import type { Server as HttpServer } from "node:http";
+import type { BackoffOptions } from "../core/backoff.js";
+import type { Clock } from "../core/clock.js";
+import type { ErrorCode } from "../core/errors.js";
+import type { PeerRecord, ToolDbMessage } from "../core/messages.js";
+import type { PeerRecordProblem } from "../core/peer-record.js";
+import type { PeerSession } from "./peer-session.js";
+
+/** Options a transport reads from its host (ToolDb's options carry them). */
+export interface NetworkHostOptions {
+  server: boolean;
+  host: string;
+  port: number;
+  httpServer?: HttpServer;
+  ssl?: boolean;
+  /** Reconnect attempts per dial target before giving up (Infinity = forever). */
+  maxRetries: number;
+  /** First reconnect delay in ms; doubles (with jitter) up to maxReconnectDelay. */
+  wait: number;
+  maxReconnectDelay: number;
+  handshakeTimeout: number;
+  heartbeatInterval: number;
+  maxMessageBytes: number;
+  clock?: Clock;
+  random?: () => number;
+}
+
+/** What the network needs from the database. ToolDb implements it. */
+export interface NetworkHost {
+  readonly options: NetworkHostOptions;
+  readonly ready: Promise<void>;
+  readonly topic: string;
+  readonly isServer: boolean;
+  nodeAddress(): string;
+  localPeerRecord(): Promise<PeerRecord>;
+  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null>;
+  knownServers(): PeerRecord[];
+  learnServers(records: PeerRecord[], from: PeerSession): void;
+  handleMessage(message: ToolDbMessage, from: PeerSession): void;
+  sessionOpened(session: PeerSession): void;
+  sessionClosed(session: PeerSession, code: number, reason: string): void;
+  refused(event: RefusalEvent): void;
+}
+
+export interface RefusalEvent {
+  code: ErrorCode;
+  reason: string;
+  peer?: string;
+  host?: string;
+  port?: number;
+  key?: string;
+}
+
+export interface NetworkOptions {
+  handshakeTimeout: number;
+  maxMessageBytes: number;
+  maxRetries: number;
+  backoff: BackoffOptions;
+  clock?: Clock;
+}
+
+export function networkOptionsFrom(o: NetworkHostOptions): NetworkOptions {
+  return {
+    handshakeTimeout: o.handshakeTimeout,
+    maxMessageBytes: o.maxMessageBytes,
+    maxRetries: o.maxRetries,
+    backoff: { initial: o.wait, max: o.maxReconnectDelay, random: o.random },
+    clock: o.clock,
+  };
+}

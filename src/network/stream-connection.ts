@@ -1,0 +1,154 @@
+import { TimerGroup, type Clock } from "../core/clock.js";
+import { ErrorCode, errorText } from "../core/errors.js";
+import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
+import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage } from "./stream-framing.js";
+
+/**
+ * The duplex byte stream a StreamConnection needs: a Node `net.Socket`, a
+ * streamx stream (a Hyperswarm socket), a pipe. Nothing else is assumed.
+ */
+export interface ByteStream {
+  write(data: Uint8Array): unknown;
+  end(): unknown;
+  destroy(err?: Error): unknown;
+  on(event: "data", listener: (chunk: Uint8Array) => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  removeAllListeners?(event?: string): unknown;
+  readonly destroyed?: boolean;
+}
+
+export interface StreamConnectionOptions {
+  maxMessageBytes: number;
+  /** ms between heartbeat pings; a link silent for a whole interval after a ping is dropped. 0/Infinity = off. */
+  heartbeatInterval: number;
+  clock?: Clock;
+  /** How long a closing link waits for the peer to end the stream before destroying it (ms). */
+  lingerMs?: number;
+}
+
+/** Closes with no close frame from the peer (WebSocket's 1006). */
+export const ABNORMAL_CLOSE = 1006;
+
+/**
+ * ToolDb frames on any duplex byte stream (see stream-framing.ts), with the
+ * same behaviour as WsConnection: size limit (refused + close 1009), close
+ * code and reason delivered to the peer, and a ping/pong heartbeat.
+ */
+export class StreamConnection extends Connection {
+  private readonly timers: TimerGroup;
+  private readonly decoder: FrameDecoder;
+  private readonly lingerMs: number;
+  private alive = true;
+
+  constructor(
+    private readonly stream: ByteStream,
+    info: ConnectionInfo,
+    options: StreamConnectionOptions,
+  ) {
+    super(info);
+    this.timers = new TimerGroup(options.clock);
+    this.decoder = new FrameDecoder(options.maxMessageBytes);
+    this.lingerMs = options.lingerMs ?? 1000;
+    stream.on("data", (chunk) => this.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
+    stream.on("end", () => this.gone(ABNORMAL_CLOSE, "stream ended without a close frame"));
+    stream.on("close", () => this.gone(ABNORMAL_CLOSE, "stream closed without a close frame"));
+    // 'close' follows 'error' on net and streamx streams.
+    stream.on("error", (err) => this.gone(ABNORMAL_CLOSE, `stream error: ${errorText(err)}`));
+    const { heartbeatInterval } = options;
+    if (heartbeatInterval > 0 && heartbeatInterval < Infinity) this.timers.every(heartbeatInterval, () => this.beat());
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.alive = true;
+    const result = this.decoder.push(chunk);
+    for (const frame of result.frames) {
+      if (this.closed) return;
+      this.onFrame(frame.kind, frame.payload);
+    }
+    if (!result.ok && !this.closed) {
+      this.emit("refused", ErrorCode.FRAME_TOO_LARGE, `frame too large (${result.declared} bytes announced)`);
+      this.close(CloseCode.TOO_LARGE, "frame too large");
+    }
+  }
+
+  private onFrame(kind: number, payload: Buffer): void {
+    switch (kind) {
+      case FrameKind.MESSAGE:
+        this.emit("message", payload.toString("utf8"));
+        return;
+      case FrameKind.PING:
+        this.write(encodeFrame(FrameKind.PONG));
+        return;
+      case FrameKind.PONG:
+        return;
+      case FrameKind.CLOSE: {
+        const { code, reason } = decodeClose(payload);
+        this.stream.end();
+        this.lingerThenDestroy();
+        this.finish(code, reason);
+        return;
+      }
+      default:
+        this.emit("refused", ErrorCode.BAD_MESSAGE, `unknown frame kind ${kind}`);
+        this.close(CloseCode.BAD_MESSAGE, "unknown frame kind");
+    }
+  }
+
+  private beat(): void {
+    if (!this.alive) {
+      this.stream.destroy();
+      this.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
+      return;
+    }
+    this.alive = false;
+    this.write(encodeFrame(FrameKind.PING));
+  }
+
+  /** The stream went away underneath us. */
+  private gone(code: number, reason: string): void {
+    if (this.closed) return;
+    this.stream.destroy();
+    this.finish(code, reason);
+  }
+
+  private finish(code: number, reason: string): void {
+    this.timers.clearAll();
+    this.decoder.reset();
+    this.markClosed(code, reason);
+  }
+
+  private write(data: Buffer): void {
+    if (this.stream.destroyed) return;
+    try {
+      this.stream.write(data);
+    } catch (err) {
+      this.gone(ABNORMAL_CLOSE, `write failed: ${errorText(err)}`);
+    }
+  }
+
+  /** Gives the peer time to read the close frame and end its side; then destroys. */
+  private lingerThenDestroy(): void {
+    if (this.stream.destroyed) return;
+    const timer = setTimeout(() => this.stream.destroy(), this.lingerMs);
+    timer.unref();
+    this.stream.on("close", () => clearTimeout(timer));
+  }
+
+  protected _send(frame: string): void {
+    this.write(encodeMessage(frame));
+  }
+
+  protected _close(code: number, reason: string): void {
+    this.write(encodeClose(code, reason));
+    try {
+      this.stream.end();
+    } catch {
+      this.stream.destroy();
+    }
+    this.lingerThenDestroy();
+    // Report our own code and reason locally, at once (as WsConnection does).
+    this.finish(code, reason);
+  }
+}

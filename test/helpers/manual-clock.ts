@@ -1,0 +1,40 @@
+import type { Clock, TimerHandle } from "../../src/core/clock.js";
+
+/** A clock that moves only when the test says so: timers fire in `advance`. */
+export class ManualClock implements Clock {
+  private time = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  now(): number {
+    return this.time;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.time + ms, fn });
+    return id as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle !== undefined) this.timers.delete(handle as unknown as number);
+  }
+
+  /** Moves time forward, firing due timers in order (including ones they schedule). */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.timers) if (entry[1].at <= end && (!next || entry[1].at < next[1].at)) next = entry;
+      if (!next) break;
+      this.timers.delete(next[0]);
+      this.time = next[1].at;
+      next[1].fn();
+    }
+    this.time = end;
+  }
+
+  get pending(): number {
+    return this.timers.size;
+  }
+}
