@@ -7,7 +7,7 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { ToolDb } from "../src/core/tooldb.js";
+import { ToolDb } from "../src/index.js";
 import type { ToolDbOptions } from "../src/core/options.js";
 import { ErrorCode } from "../src/core/errors.js";
 import { CloseCode } from "../src/network/connection.js";
