@@ -501,4 +501,25 @@ describe("interop with npm tool-db 2.6.6", () => {
         assert.equal(await outcome, "connected");
       }),
   );
+
+  it("acknowledged puts are a wire extension 2.6.6 ignores: it stores a put asking for a confirmation and drops putAck frames", () =>
+    withNodes(async (nodes) => {
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const ours = await nodes.dhtClient(legacyServer.net.port!, { legacyRecords: true });
+      const refusals = recordRefusals(ours);
+      const stored = legacyStored(legacyServer, "asks-ack", "2.6.6 server storing a put with ack: true");
+      // 2.6.6 never confirms, so the acknowledged put times out and stays in the outbox.
+      const put = ours.putData("asks-ack", 1, false, { ack: 1, timeoutMs: 200 });
+      await assert.rejects(put, (err) => isToolDbError(err, ErrorCode.ACK_TIMEOUT));
+      await stored;
+      assert.equal(ours.outbox.size, 1);
+      // An unknown type on 2.6.6 neither breaks the link nor stops later messages.
+      const [session] = ours.network.peers;
+      session!.send({ type: "putAck", id: "interop-ack", stored: ["0".repeat(64)] });
+      const after = legacyStored(legacyServer, "after-ack", "2.6.6 server storing a put sent after a putAck");
+      await ours.putData("after-ack", 2);
+      await after;
+      assert.equal(ours.network.peers.length, 1);
+      assert.deepEqual(refusals, []);
+    }));
 });

@@ -34,6 +34,10 @@ export const ErrorCode = {
   STORAGE_FAILED: "STORAGE_FAILED",
   /** A network operation failed. */
   NETWORK_FAILED: "NETWORK_FAILED",
+  /** An acknowledged put was not confirmed by enough servers in time (it stays in the outbox and is retried). */
+  ACK_TIMEOUT: "ACK_TIMEOUT",
+  /** A server refused an acknowledged put (the reason says which rule). */
+  PUT_REFUSED: "PUT_REFUSED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

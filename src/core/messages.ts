@@ -37,6 +37,15 @@ export interface PongMessage extends Base {
 export interface PutMessage extends Base {
   type: "put";
   data: unknown;
+  /** tooldb-dht extension: the sender asks a server to confirm with `putAck` (2.6.6 ignores it). See acks.ts. */
+  ack?: boolean;
+}
+
+/** tooldb-dht extension: a server confirms puts it stored durably (`stored`: record hashes) or refused. */
+export interface PutAckMessage extends Base {
+  type: "putAck";
+  stored: string[];
+  refused?: Array<{ h: string; reason: string }>;
 }
 
 export interface GetMessage extends Base {
@@ -80,7 +89,8 @@ export type ToolDbMessage =
   | QueryMessage
   | QueryAckMessage
   | FunctionMessage
-  | FunctionReturnMessage;
+  | FunctionReturnMessage
+  | PutAckMessage;
 
 export type MessageType = ToolDbMessage["type"];
 
@@ -96,6 +106,8 @@ export const LIMITS = {
   maxQueryKeys: 10_000,
   maxFunctionNameLength: 256,
   maxHostLength: 255,
+  /** Hashes confirmed in one putAck. */
+  maxAcks: 1024,
 } as const;
 
 /** Message types of tool-db that this node knows but deliberately ignores (CRDTs come later). */
@@ -133,6 +145,22 @@ export function isPeerRecordShape(v: unknown): v is PeerRecord {
     typeof v.sig === "string" &&
     v.sig.length <= 256
   );
+}
+
+function isHashList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.length <= LIMITS.maxAcks && v.every((h) => typeof h === "string" && h.length <= 128);
+}
+
+function checkPutAck(m: Record<string, unknown>): void {
+  if (!isHashList(m.stored)) bad(`putAck.stored must be an array of at most ${LIMITS.maxAcks} hashes`);
+  if (m.refused === undefined) return;
+  const refused = m.refused;
+  if (!Array.isArray(refused) || refused.length > LIMITS.maxAcks) bad("putAck.refused must be an array");
+  for (const r of refused) {
+    if (!isObject(r) || typeof r.h !== "string" || r.h.length > 128 || typeof r.reason !== "string" || r.reason.length > 512) {
+      bad("putAck.refused entries are {h, reason} strings");
+    }
+  }
 }
 
 /**
@@ -190,6 +218,9 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       break;
     case "functionReturn":
       str(m, "code", 32);
+      break;
+    case "putAck":
+      checkPutAck(m);
       break;
     default:
       bad(`unknown message type ${JSON.stringify(type.slice(0, 32))}`);

@@ -61,6 +61,10 @@ export interface ToolDbOptions {
   maxSubscriptionsPerPeer: number;
   /** Requests (gets, queries, functions, forwards) waiting for replies at once. */
   maxPendingRequests: number;
+  /** Distinct keys with a write no server confirmed yet that a client keeps re-sending (see outbox.ts); the oldest is dropped beyond. */
+  outboxCapacity: number;
+  /** First re-send delay (ms) of an unconfirmed write; it doubles per try. */
+  outboxRetryInterval: number;
   clock?: Clock;
   random?: () => number;
 }
@@ -87,6 +91,8 @@ export const DEFAULT_OPTIONS = {
   dedupCapacity: 10_000,
   maxSubscriptionsPerPeer: 1000,
   maxPendingRequests: 4096,
+  outboxCapacity: 10_000,
+  outboxRetryInterval: 5000,
 };
 
 /** Where a node keeps its own keys, beside its data (tool-db put them under the working directory). */

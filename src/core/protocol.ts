@@ -44,6 +44,9 @@ export class Protocol {
       case "function":
         void this.onFunction(message, from);
         break;
+      case "putAck":
+        this.db.acks.onPutAck(message, from);
+        break;
       default:
         break;
     }
@@ -65,6 +68,7 @@ export class Protocol {
       if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
     });
     const winner = await accepted;
+    if (message.ack === true) void this.db.acks.confirm(message, from, verdict, winner).catch((err) => this.fail(from, err));
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer.
     this.db.requests.resolve(message.id, { ...message, data: winner });

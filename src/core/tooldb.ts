@@ -4,6 +4,7 @@ import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter, DialFailedEvent }
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
+import { Acks, type PutOptions } from "./acks.js";
 import { BoundedSet } from "./bounded-set.js";
 import { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
@@ -12,6 +13,7 @@ import { createLogger, type LogFn } from "./logger.js";
 import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import { Outbox } from "./outbox.js";
 import { adaptersFor } from "./platform-defaults.js";
 import type { PeerRecordProblem } from "./peer-record.js";
 import { PendingRequests } from "./pending-requests.js";
@@ -42,6 +44,8 @@ export type ToolDbEvents = {
   "dial-failed": [event: DialFailedEvent];
   /** Verified server records learned from peers (hybrid discovery). */
   servers: [records: PeerRecord[]];
+  /** The outbox was full: the oldest unconfirmed write (to this key) is no longer re-sent. */
+  "outbox-overflow": [key: string];
   error: [error: Error];
 };
 
@@ -89,6 +93,9 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   readonly customVerifiers = new CustomVerifiers();
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage>;
+  /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
+  readonly outbox: Outbox;
+  readonly acks: Acks;
   private readonly keyStore: ToolDbStorageAdapter;
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
@@ -124,6 +131,10 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.network = createNetwork(this.options.networkAdapter, this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
+    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock } = this.options;
+    const overflow = (key: string) => this.emit("outbox-overflow", key);
+    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow }, { capacity, retryInterval, clock });
+    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock);
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this, this.options.maxSyncKeys);
     this.directory = new ServerDirectory({
@@ -158,6 +169,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     await Promise.all([this.store.ready, this.keyStore.ready]);
     await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
     await this.nodeKeys.load(this.userAccount, USER_KEYS);
+    if (!this.options.server) await this.outbox.load();
     if (this.closed) return;
     await this.network.start();
     for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
@@ -177,6 +189,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.requests.clear();
     this.keyListeners.clear();
     this.remoteSubscriptions.clear();
+    this.outbox.close();
+    this.acks.close();
     await this.network.close();
     await Promise.all([this.store.close(), this.keyStore.close()]);
   }
@@ -236,6 +250,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.emit("peer-connect", info);
     for (const key of this.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
     if (this.options.server && session.isServer && this.options.serverSync) this.sync.start(session);
+    if (!this.options.server) this.outbox.linked(session);
   }
 
   sessionClosed(session: PeerSession, code: number, reason: string): void {
@@ -329,17 +344,18 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
   }
 
-  async putData<T = unknown>(key: string, value: T, userNamespaced = false): Promise<PutMessage> {
+  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
+  async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions = {}): Promise<PutMessage> {
     await this.readyPromise;
     if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
     const finalKey = this.finalKey(key, userNamespaced);
-    return this.putRecordAs(this.userAccount, finalKey, value);
+    return this.putRecordAs(this.userAccount, finalKey, value, options);
   }
 
-  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown): Promise<PutMessage> {
+  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}): Promise<PutMessage> {
     if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
     const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords);
-    const message: PutMessage = { type: "put", id: randomId(), to: [], data: record };
+    const message: PutMessage = { type: "put", id: randomId(), to: [], data: record, ack: true };
     const custom = await this.customVerifiers.refusal(record, this.records);
     if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
     const outcome = await this.records.merge(record);
@@ -348,7 +364,10 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       this.emit("data", record);
       this.keyListeners.trigger(record, (err) => this.log("key listener threw: %s", errorText(err)));
     }
-    this.network.sendToAll(message);
+    const tracked = this.options.server ? undefined : this.outbox.add(record);
+    const confirmed = this.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
+    if (this.network.sendToAll(message) > 0) this.outbox.sent(record);
+    await Promise.all([tracked, confirmed]);
     return message;
   }
 

@@ -6,7 +6,10 @@
  * Contract:
  * - `get` resolves `undefined` for a missing key and rejects only on failure.
  * - `query(prefix)` resolves the keys that start with `prefix`, sorted, at most `limit`.
- * - `put` is durable once it resolves (for persistent stores).
+ * - `put` has reached the backend once it resolves (it survives the process
+ *   being killed); `flush()` makes every put that resolved before it survive
+ *   a machine crash too (fsync). Stores without that distinction resolve
+ *   `flush()` at once (the default).
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  */
 import { ErrorCode, ToolDbError } from "../core/errors.js";
@@ -47,6 +50,15 @@ export abstract class ToolDbStorageAdapter {
 
   query(prefix: string, limit = DEFAULT_QUERY_LIMIT): Promise<string[]> {
     return this.closed ? this.closedError() : this._query(prefix, limit);
+  }
+
+  /** Makes the puts that resolved before this call durable (see the contract above). */
+  flush(): Promise<void> {
+    return this.closed ? this.closedError() : this._flush();
+  }
+
+  protected _flush(): Promise<void> {
+    return Promise.resolve();
   }
 
   private closedError(): Promise<never> {

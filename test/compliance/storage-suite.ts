@@ -129,6 +129,15 @@ export function storageAdapterSuite(name: string, factory: StorageAdapterFactory
         }
       });
 
+      it("flush (also many at once) resolves, leaves every key as it was, and rejects with CLOSED after close", async () => {
+        const store = await open();
+        await putAll(store, ["a", "", "\u0000", "\uffff"]);
+        await Promise.all([store.flush(), store.flush(), store.put("b", "v").then(() => store.flush())]);
+        assert.deepEqual(await store.query(""), sortedByCodePoint(["", "\u0000", "a", "b", "\uffff"]));
+        await store.close();
+        await assert.rejects(store.flush(), toolDbError(ErrorCode.CLOSED));
+      });
+
       it("data survives close and reopen", { skip: factory.reopen ? false : "not a persistent store" }, async () => {
         const storageName = `compliance-${++counter}`;
         const first = track(await factory.create(storageName));

@@ -1,0 +1,205 @@
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import { type Clock, TimerGroup } from "./clock.js";
+import { errorText } from "./errors.js";
+import type { LogFn } from "./logger.js";
+import { OutboxIndex, type OutboxEntry } from "./outbox-index.js";
+import { randomId } from "./random.js";
+import type { RecordStore } from "./record-store.js";
+import type { ToolDbRecord } from "./record.js";
+
+export interface OutboxHost {
+  readonly records: RecordStore;
+  readonly network: { readonly peers: PeerSession[] };
+  readonly log: LogFn;
+  /** The oldest unconfirmed write to `key` was dropped from a full outbox. */
+  overflow(key: string): void;
+}
+
+export interface OutboxOptions {
+  /** Distinct keys with an unconfirmed write that the outbox tracks. */
+  capacity: number;
+  /** First re-send delay (ms) of an unconfirmed write; doubles per try up to 64×. */
+  retryInterval: number;
+  /** Puts in flight per link while the outbox drains (flow control). */
+  window?: number;
+  clock?: Clock;
+}
+
+const DEFAULT_WINDOW = 64;
+const MAX_BACKOFF_DOUBLINGS = 6;
+
+/**
+ * A client's writes that no server has confirmed yet, so that writes made
+ * while no server is linked (or sent on a link that died before the server
+ * stored them) reach the mesh. Every own write enters the outbox; a server's
+ * `putAck` for that exact record (its hash) removes it. When a server link
+ * opens, every entry is sent on it, `window` puts in flight at a time; while
+ * entries remain, unconfirmed ones are re-sent with a doubling delay.
+ *
+ * Only the latest write per key is tracked (it supersedes the earlier ones
+ * under last-writer-wins), entries live in the key store (see OutboxIndex)
+ * and survive a restart, and at `capacity` keys the oldest entry is dropped
+ * (`overflow`): its record stays in the local store but is no longer pushed.
+ */
+export class Outbox {
+  private readonly index: OutboxIndex;
+  private readonly timers: TimerGroup;
+  private readonly clock: Pick<Clock, "now">;
+  private readonly draining = new Set<PeerSession>();
+  private readonly progress = new Set<() => void>();
+  private stopRetry: (() => void) | undefined;
+  private rotation = 0;
+  private closed = false;
+
+  constructor(
+    store: ToolDbStorageAdapter,
+    private readonly host: OutboxHost,
+    private readonly options: OutboxOptions,
+  ) {
+    this.index = new OutboxIndex(store, options.capacity);
+    this.timers = new TimerGroup(options.clock);
+    this.clock = options.clock ?? { now: () => Date.now() };
+  }
+
+  async load(): Promise<void> {
+    await this.index.load();
+    this.ensureRetry();
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  /** Tracks `record` as unconfirmed (synchronously); resolves once that is persisted. */
+  add(record: ToolDbRecord): Promise<void> {
+    const { persisted, evicted } = this.index.set(record.k, record.h);
+    if (evicted !== undefined) this.host.overflow(evicted);
+    this.ensureRetry();
+    return persisted;
+  }
+
+  /** The write was sent to at least one server just now. */
+  sent(record: ToolDbRecord): void {
+    const entry = this.index.get(record.k);
+    if (entry && entry.h === record.h) this.markSent(entry);
+  }
+
+  /** A server stored these records (by hash): their entries are done. */
+  confirmed(hashes: string[]): void {
+    for (const h of hashes) {
+      const key = this.index.keyOfHash(h);
+      if (key !== undefined) this.remove(key);
+    }
+    for (const notify of [...this.progress]) notify();
+  }
+
+  /**
+   * A new link: a server gets at once every write not sent yet or due for
+   * a re-send. Writes sent shortly before wait for their re-send delay, so
+   * a write that makes a server drop the link (too large for it, say) does
+   * not drop every new link at once.
+   */
+  linked(session: PeerSession): void {
+    if (session.isServer && this.index.size > 0) void this.drain(session);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.stopRetry?.();
+    this.timers.clearAll();
+    for (const notify of [...this.progress]) notify();
+  }
+
+  private remove(key: string): void {
+    this.index.delete(key).catch((err) => this.host.log("outbox: could not free %s: %s", key, errorText(err)));
+    if (this.index.size === 0) {
+      this.stopRetry?.();
+      this.stopRetry = undefined;
+    }
+  }
+
+  private markSent(entry: OutboxEntry): void {
+    entry.sentAt = this.clock.now();
+    entry.tries++;
+  }
+
+  private isStale(entry: OutboxEntry, now: number): boolean {
+    if (entry.sentAt === undefined) return true;
+    return now - entry.sentAt >= this.options.retryInterval * 2 ** Math.min(Math.max(entry.tries - 1, 0), MAX_BACKOFF_DOUBLINGS);
+  }
+
+  private ensureRetry(): void {
+    if (this.stopRetry || this.closed || this.index.size === 0) return;
+    this.stopRetry = this.timers.every(this.options.retryInterval, () => this.retry());
+  }
+
+  /** Re-sends writes that stayed unconfirmed, through one server link at a time (rotating). */
+  private retry(): void {
+    if (this.draining.size > 0) return;
+    const servers = this.host.network.peers.filter((s) => s.isServer);
+    if (servers.length === 0) return;
+    void this.drain(servers[this.rotation++ % servers.length]!);
+  }
+
+  /**
+   * Sends the outbox's writes that are due on `session`, `window` at a time, waiting for
+   * each window to be confirmed (or for `retryInterval`) before the next.
+   * An entry whose key now holds another record is dropped: that record
+   * superseded the write (or is itself a newer write with its own entry).
+   */
+  private async drain(session: PeerSession): Promise<void> {
+    if (this.draining.has(session)) return;
+    this.draining.add(session);
+    const window = this.options.window ?? DEFAULT_WINDOW;
+    let sentTotal = 0;
+    try {
+      const keys = this.index.keys();
+      for (let i = 0; i < keys.length && this.open(session); i += window) {
+        const inFlight: Array<{ key: string; h: string }> = [];
+        for (const key of keys.slice(i, i + window)) {
+          const entry = this.index.get(key);
+          if (!entry || !this.isStale(entry, this.clock.now())) continue;
+          const record = await this.host.records.get(key);
+          if (!this.open(session) || this.index.get(key) !== entry) continue;
+          if (!record || record.h !== entry.h) {
+            this.remove(key);
+            continue;
+          }
+          session.send({ type: "put", id: randomId(), data: record, ack: true });
+          this.markSent(entry);
+          inFlight.push({ key, h: entry.h });
+        }
+        sentTotal += inFlight.length;
+        await this.settled(inFlight, session);
+      }
+    } catch (err) {
+      this.host.log("outbox: drain to %s stopped: %s", session.clientId, errorText(err));
+    } finally {
+      this.draining.delete(session);
+      if (sentTotal > 0) this.host.log("outbox: sent %d writes to %s, %d unconfirmed", sentTotal, session.clientId, this.index.size);
+    }
+  }
+
+  private open(session: PeerSession): boolean {
+    return !this.closed && !session.connection.closed;
+  }
+
+  /** Resolves once every entry was confirmed (or replaced), after retryInterval, or on close. */
+  private settled(entries: Array<{ key: string; h: string }>, session: PeerSession): Promise<void> {
+    const pending = () => entries.some((e) => this.index.get(e.key)?.h === e.h);
+    if (entries.length === 0 || !pending()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.progress.delete(check);
+        this.timers.clearTimeout(timer);
+        resolve();
+      };
+      const check = () => {
+        if (!pending() || !this.open(session)) done();
+      };
+      const timer = this.timers.setTimeout(done, this.options.retryInterval);
+      this.progress.add(check);
+    });
+  }
+}
