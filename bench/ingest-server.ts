@@ -16,6 +16,7 @@
  */
 import t from "tool-db";
 import u from "@tool-db/ecdsa-user";
+import { TRUSTED_WRITER } from "./presign.js";
 import { ToolDb, type ToolDbRecord } from "../src/index.js";
 import { MemoryToolDbStore, ToolDbWsAdapter, type LegacyToolDb } from "../test/interop/tooldb-ws-adapter.js";
 
@@ -59,7 +60,7 @@ interface Server {
 }
 
 async function startOurs(topic: string): Promise<Server> {
-  const db = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic, maxMessageBytes: 1 << 20 });
+  const db = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic, maxMessageBytes: 1 << 20, limits: TRUSTED_WRITER });
   await db.ready;
   let count = 0;
   const listeners: Array<() => void> = [];

@@ -18,3 +18,10 @@ export async function presign(user: EcdsaUser, count: number, t0: number, keyPre
   }
   return out;
 }
+
+/**
+ * Limits for the throughput benchmarks: one trusted writer may send as fast
+ * as it can (by default a peer is held to 2,000 messages/s). The flood
+ * benchmark (bench/flood.ts) runs with the default limits.
+ */
+export const TRUSTED_WRITER = { messageRate: Infinity };

@@ -2,9 +2,10 @@
  * Child process for the relay benchmark: one ToolDb server on loopback.
  * Reports its port, then answers RSS requests over IPC (after a GC).
  */
+import { TRUSTED_WRITER } from "./presign.js";
 import { ToolDb } from "../src/index.js";
 
-const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "bench", maxMessageBytes: 1 << 20 });
+const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "bench", maxMessageBytes: 1 << 20, limits: TRUSTED_WRITER });
 await server.ready;
 let relayed = 0;
 server.on("put", () => relayed++);

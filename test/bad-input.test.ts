@@ -8,7 +8,6 @@
  */
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { WebSocket } from "ws";
 import { ToolDb } from "../src/index.js";
 import type { ToolDbOptions } from "../src/core/options.js";
 import { ErrorCode } from "../src/core/errors.js";
@@ -20,7 +19,7 @@ import { CloseCode } from "../src/network/connection.js";
 import type { RefusalEvent } from "../src/network/network-adapter.js";
 import { record, until, waitFor, withTimeout } from "./helpers/wait.js";
 import { portOf, startServer as startNodeServer } from "./helpers/nodes.js";
-import { type PingFrame, type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { type Frame, RawLink, openRawLinks, rawIdentity as identity } from "./helpers/raw-peer.js";
 
 const TOPIC = "bad-input";
 const T = 5000;
@@ -38,103 +37,12 @@ function startServer(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
   return startNodeServer({ topic: TOPIC, ...opts });
 }
 
-type Identity = RawIdentity;
-const identity = rawIdentity;
-
-type Frame = Record<string, unknown> & { type?: string; id?: string };
-
-/** A hand-driven ToolDb client over a raw `ws` socket. */
-class RawPeer {
-  readonly frames: Frame[] = [];
-  private closeInfo: { code: number; reason: string } | undefined;
-  private readonly closed: Promise<{ code: number; reason: string }>;
-
-  private constructor(
-    readonly ws: WebSocket,
-    readonly id: Identity,
-  ) {
-    ws.on("error", () => undefined);
-    ws.on("message", (data) => {
-      try {
-        this.frames.push(JSON.parse(String(data)) as Frame);
-      } catch {
-        // servers only send JSON; ignore anything else
-      }
-    });
-    this.closed = new Promise((resolve) => {
-      ws.on("close", (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        resolve(this.closeInfo);
-      });
-    });
-  }
-
-  static async open(port: number): Promise<RawPeer> {
-    const id = await identity();
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-    const peer = new RawPeer(ws, id);
-    open.add(peer);
-    await waitFor(ws, "open", T);
-    return peer;
-  }
-
-  /** open() then a valid handshake; resolves once the server's pong arrived. */
-  static async connect(port: number): Promise<RawPeer> {
-    const peer = await RawPeer.open(port);
-    const pong = peer.next((f) => f.type === "pong");
-    peer.send(await peer.ping());
-    await pong;
-    return peer;
-  }
-
-  /** A signed ping; the options tamper with its topic, timestamp or clientId. */
-  ping(opts: { topic?: string; timestamp?: number; clientId?: string } = {}): Promise<PingFrame> {
-    return signedPing(this.id, opts.topic ?? TOPIC, opts);
-  }
-
-  send(frame: Frame | string): void {
-    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  }
-
-  /** The next frame matching `pred` (also one that already arrived). */
-  next(pred: (f: Frame) => boolean, ms = T): Promise<Frame> {
-    const seen = this.frames.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return waitFor(this.ws, "message", ms, (data) => {
-      try {
-        return pred(JSON.parse(String(data)) as Frame);
-      } catch {
-        return false;
-      }
-    }).then(([data]) => JSON.parse(String(data)) as Frame);
-  }
-
-  /** Sends a get and resolves with the put that answers it. */
-  async get(key: string): Promise<ToolDbRecord> {
-    const id = randomId();
-    const reply = this.next((f) => f.type === "put" && f.id === id);
-    this.send({ type: "get", id, to: [], key });
-    return (await reply).data as ToolDbRecord;
-  }
-
-  put(data: unknown): void {
-    this.send({ type: "put", id: randomId(), to: [], data });
-  }
-
-  get isClosed(): boolean {
-    return this.closeInfo !== undefined;
-  }
-
-  waitClose(ms = T): Promise<{ code: number; reason: string }> {
-    return withTimeout(this.closed, ms, "the server to close the link");
-  }
-
-  terminate(): void {
-    this.ws.terminate();
-  }
-}
-
-const open = new Set<RawPeer>();
+/** Raw peers of this file: on TOPIC, from 127.0.0.1. */
+const RawPeer = {
+  open: (port: number) => RawLink.open(port, { topic: TOPIC }),
+  connect: (port: number) => RawLink.connect(port, { topic: TOPIC }),
+};
+const open = openRawLinks;
 
 // ---- the tests -------------------------------------------------------------------
 
@@ -515,7 +423,8 @@ describe("memory stays bounded under a flood of valid messages", () => {
   it("30,000 gets for missing keys: the dedup set and the request table stay within their caps", { timeout: 60_000 }, async (t) => {
     const dedupCapacity = 1000;
     const maxPendingRequests = 500;
-    const srv = await startServer({ dedupCapacity, maxPendingRequests });
+    // About memory caps, not the message rate (test/limits.test.ts covers that).
+    const srv = await startServer({ dedupCapacity, maxPendingRequests, limits: { messageRate: Infinity } });
     // A second server to forward misses to; it never has the keys, so every
     // forwarded get waits in `srv.requests` until it times out or is evicted.
     const other = await startServer();

@@ -38,6 +38,16 @@ export const ErrorCode = {
   ACK_TIMEOUT: "ACK_TIMEOUT",
   /** A server refused an acknowledged put (the reason says which rule). */
   PUT_REFUSED: "PUT_REFUSED",
+  /** An incoming link was refused: too many links in total, still in handshake, or from one IP. */
+  CONNECTION_LIMIT: "CONNECTION_LIMIT",
+  /** A peer sent faster than its message rate and its queue overflowed. */
+  RATE_LIMITED: "RATE_LIMITED",
+  /** A store quota (total keys, anonymous keys, keys per author) refused a new key. */
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
+  /** A subscription was refused: the peer's or the server's cap is reached. */
+  SUBSCRIPTION_LIMIT: "SUBSCRIPTION_LIMIT",
+  /** The peer's identity or IP is banned for breaking the protocol repeatedly. */
+  BANNED: "BANNED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -22,3 +22,6 @@ export { Backoff, type BackoffOptions } from "./backoff.js";
 export { type Clock, systemClock, TimerGroup } from "./clock.js";
 export { BoundedSet, LruMap } from "./bounded-set.js";
 export { TypedEmitter } from "./typed-emitter.js";
+export { type Limits, DEFAULT_LIMITS, resolveLimits } from "./limits.js";
+export { TokenBucket } from "./rate-limiter.js";
+export { StoreQuota } from "./quota.js";

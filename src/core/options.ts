@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import type { Clock } from "./clock.js";
+import type { Limits } from "./limits.js";
 import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
@@ -67,6 +68,8 @@ export interface ToolDbOptions {
   outboxRetryInterval: number;
   clock?: Clock;
   random?: () => number;
+  /** Resource limits of a server (connections, message rate, quotas, bans): see DEFAULT_LIMITS. */
+  limits?: Partial<Limits>;
 }
 
 export const DEFAULT_OPTIONS = {

@@ -21,34 +21,30 @@ export class Protocol {
 
   constructor(private readonly db: ToolDb) {}
 
-  handle(message: ToolDbMessage, from: PeerSession): void {
+  /** Returns the handling of the message while it is outstanding (the network's per-peer limits count it). */
+  handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
     // A tool-db peer may reuse ids across types; dedup per type.
     if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
     switch (message.type) {
       case "put":
-        void this.onPut(message, from).catch((err) => this.fail(from, err));
-        break;
+        return this.onPut(message, from).catch((err) => this.fail(from, err));
       case "get":
-        void this.onGet(message, from).catch((err) => this.fail(from, err));
-        break;
+        return this.onGet(message, from).catch((err) => this.fail(from, err));
       case "subscribe":
-        void this.onSubscribe(message, from).catch((err) => this.fail(from, err));
-        break;
+        return this.onSubscribe(message, from).catch((err) => this.fail(from, err));
       case "query":
-        void this.onQuery(message, from).catch((err) => this.fail(from, err));
-        break;
+        return this.onQuery(message, from).catch((err) => this.fail(from, err));
       case "queryAck":
       case "functionReturn":
         this.db.requests.resolve(message.id, message);
-        break;
+        return;
       case "function":
-        void this.onFunction(message, from);
-        break;
+        return this.onFunction(message, from);
       case "putAck":
         this.db.acks.onPutAck(message, from);
-        break;
+        return;
       default:
-        break;
+        return;
     }
   }
 
@@ -88,8 +84,13 @@ export class Protocol {
   }
 
   private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
-    if (!this.db.remoteSubscriptions.add(from.clientId, message.key)) {
-      this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many subscriptions", message.key);
+    const added = this.db.remoteSubscriptions.add(from.clientId, message.key);
+    if (added !== "ok") {
+      const subs = this.db.remoteSubscriptions;
+      const key = message.key.slice(0, 128);
+      // Past its own cap the peer misbehaves (a strike); past the server's total it does not.
+      if (added === "peer-cap") this.db.network.strikePeer(from, ErrorCode.SUBSCRIPTION_LIMIT, `too many subscriptions from this peer (${subs.maxPerPeer})`, key);
+      else this.db.refused({ code: ErrorCode.SUBSCRIPTION_LIMIT, reason: `server holds its maximum of ${subs.maxTotal} subscriptions`, key, peer: from.clientId });
       return;
     }
     const local = await this.db.records.get(message.key);

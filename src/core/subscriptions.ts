@@ -7,19 +7,32 @@ export class RemoteSubscriptions {
   private readonly byKey = new Map<string, Set<string>>();
   private readonly byPeer = new Map<string, Set<string>>();
 
-  constructor(readonly maxPerPeer: number) {}
+  private pairs = 0;
 
-  /** Returns false when the peer is at its cap. */
-  add(peer: string, key: string): boolean {
+  constructor(
+    readonly maxPerPeer: number,
+    /** Subscriptions of all peers together. */
+    readonly maxTotal = Infinity,
+  ) {}
+
+  /** "ok", or which cap refused it: the peer's own, or the total. */
+  add(peer: string, key: string): "ok" | "peer-cap" | "total-cap" {
     let keys = this.byPeer.get(peer);
+    if (keys?.has(key)) return "ok";
+    if ((keys?.size ?? 0) >= this.maxPerPeer) return "peer-cap";
+    if (this.pairs >= this.maxTotal) return "total-cap";
     if (!keys) this.byPeer.set(peer, (keys = new Set()));
-    if (keys.has(key)) return true;
-    if (keys.size >= this.maxPerPeer) return false;
     keys.add(key);
+    this.pairs++;
     let peers = this.byKey.get(key);
     if (!peers) this.byKey.set(key, (peers = new Set()));
     peers.add(peer);
-    return true;
+    return "ok";
+  }
+
+  /** Subscriptions held, all peers (a peer subscribed to a key counts once). */
+  get total(): number {
+    return this.pairs;
   }
 
   subscribers(key: string): ReadonlySet<string> | undefined {
@@ -30,6 +43,7 @@ export class RemoteSubscriptions {
     const keys = this.byPeer.get(peer);
     if (!keys) return;
     this.byPeer.delete(peer);
+    this.pairs -= keys.size;
     for (const key of keys) {
       const peers = this.byKey.get(key);
       peers?.delete(peer);
@@ -44,5 +58,6 @@ export class RemoteSubscriptions {
   clear(): void {
     this.byKey.clear();
     this.byPeer.clear();
+    this.pairs = 0;
   }
 }

@@ -9,6 +9,8 @@ import { BoundedSet } from "./bounded-set.js";
 import { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
 import { KeyListeners, type KeyListener } from "./key-listeners.js";
+import { resolveLimits } from "./limits.js";
+import { StoreQuota } from "./quota.js";
 import { createLogger, type LogFn } from "./logger.js";
 import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
@@ -73,6 +75,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   readonly options: ToolDbOptions;
   readonly store: ToolDbStorageAdapter;
   readonly records: RecordStore;
+  /** Key counts and store quotas (enforced on servers). */
+  readonly quota: StoreQuota;
   readonly network: ToolDbNetworkAdapter;
   readonly peerAccount: ToolDbUserAdapter;
   userAccount: ToolDbUserAdapter;
@@ -122,10 +126,12 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
-    this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer);
+    const limits = resolveLimits(this.options.limits);
+    this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
     this.store = new this.options.storageAdapter(this, this.options.storageName);
     this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
     this.records = new RecordStore(this.store);
+    this.quota = new StoreQuota(limits, this.records, this.options.server);
     this.peerAccount = new this.options.userAdapter(this);
     this.userAccount = new this.options.userAdapter(this);
     this.network = createNetwork(this.options.networkAdapter, this);
@@ -167,6 +173,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   private async init(): Promise<void> {
     await Promise.all([this.store.ready, this.keyStore.ready]);
+    await this.quota.load();
     await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
     await this.nodeKeys.load(this.userAccount, USER_KEYS);
     if (!this.options.server) await this.outbox.load();
@@ -235,8 +242,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     return this.knownServers();
   }
 
-  handleMessage(message: ToolDbMessage, from: PeerSession): void {
-    this.protocol.handle(message, from);
+  handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<void> {
+    return this.protocol.handle(message, from);
   }
 
   sessionOpened(session: PeerSession): void {
@@ -318,7 +325,13 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       this.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
+    const overQuota = from ? await this.quota.check(rec) : null;
+    if (overQuota) {
+      this.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
     const outcome = await this.records.merge(rec);
+    this.quota.merged(rec, outcome);
     if (this.closed) return outcome.winner;
     if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
       const key = rec.k.slice(0, 128);
@@ -359,6 +372,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     const custom = await this.customVerifiers.refusal(record, this.records);
     if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
     const outcome = await this.records.merge(record);
+    this.quota.merged(record, outcome);
     if (outcome.changed && !this.closed) {
       this.emit("put", record, undefined);
       this.emit("data", record);

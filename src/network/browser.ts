@@ -21,3 +21,7 @@ export { Dialer, type DialerHooks } from "./dialer.js";
 export { DialTarget, dialKey, type DialState } from "./dial-target.js";
 export { BrowserWebSocketNetwork, BrowserWebSocketNetwork as WebSocketNetwork } from "./browser-websocket-network.js";
 export { StandardWebSocketConnection, type StandardWebSocket, type StandardWebSocketConstructor } from "./standard-ws-connection.js";
+export { LinkGuard, type GuardedLink } from "./link-guard.js";
+export { BanList, type Ban, type BanListOptions } from "./ban-list.js";
+export { ConnectionGate, type GateRefusal, type GateTicket } from "./connection-gate.js";
+export { FairIntake, LinkIntake, type IntakeSink } from "./fair-intake.js";

@@ -53,6 +53,11 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
     this.silence();
   }
 
+  /** Stop reading from the peer (backpressure); transports that cannot, ignore it. */
+  pause(): void {}
+
+  resume(): void {}
+
   protected abstract _send(frame: string): void;
   protected abstract _close(code: number, reason: string): void;
 }
@@ -72,6 +77,10 @@ export const CloseCode = {
   HEARTBEAT_TIMEOUT: 4007,
   /** The pong carried no identity yet (a tool-db 2.6.6 server still starting). */
   NO_IDENTITY: 4008,
+  /** A connection limit refused the link (try later or elsewhere). */
+  OVERLOADED: 4009,
+  /** The peer's identity or IP is banned for a while. */
+  BANNED: 4010,
 } as const;
 
 /** Refusals after which dialing the same address again is pointless. */

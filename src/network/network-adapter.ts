@@ -8,6 +8,8 @@ import { TypedEmitter } from "../core/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import { Dialer, type DialFailedEvent } from "./dialer.js";
+import type { Limits } from "../core/limits.js";
+import { LinkGuard, type GuardedLink } from "./link-guard.js";
 
 export type { DialFailedEvent } from "./dialer.js";
 import { PeerSession } from "./peer-session.js";
@@ -38,7 +40,7 @@ export interface ConnectOptions {
   maxRetries?: number;
 }
 
-interface LinkState {
+interface LinkState extends GuardedLink {
   connection: Connection;
   target?: DialTarget;
   session?: PeerSession;
@@ -64,6 +66,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private readonly sessions = new Map<string, PeerSession>();
   private readonly links = new Set<LinkState>();
   private readonly dialer: Dialer;
+  /** Connection limits, bans and the fair message intake (enforced on servers). */
+  readonly guard: LinkGuard;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -79,6 +83,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.log = createLogger(component);
     this.clock = this.options.clock;
     this.timers = new TimerGroup(this.options.clock);
+    this.guard = new LinkGuard(host.options.server, host.options.limits, this.timers, () => this.now());
     this.dialer = new Dialer(this.options, this.timers, {
       open: (target) => this.openTarget(target),
       failed: (event) => this.emit("dial-failed", event),
@@ -201,6 +206,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       return;
     }
     const link: LinkState = { connection, target, pending: [], handshaking: false, strikes: 0 };
+    const refusal = this.guard.admit(link);
+    if (refusal) {
+      this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+      return;
+    }
     this.links.add(link);
     link.timer = this.timers.setTimeout(
       () => this.closeLink(link, CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout", ErrorCode.HANDSHAKE_TIMEOUT),
@@ -242,7 +252,12 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       this.onHandshakeFrame(link, frame);
       return;
     }
-    this.dispatch(link, link.session, frame);
+    this.deliver(link, link.session, frame);
+  }
+
+  private deliver(link: LinkState, session: PeerSession, frame: string): void {
+    if (link.intake) link.intake.push(frame);
+    else void this.dispatch(link, session, frame);
   }
 
   private parse(link: LinkState, frame: string): ToolDbMessage | null | undefined {
@@ -252,6 +267,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       const reason = isToolDbError(err) ? err.message : errorText(err);
       if (reason === "malformed JSON") {
         this.closeLink(link, CloseCode.BAD_MESSAGE, reason, ErrorCode.BAD_MESSAGE);
+        this.punish(link, reason);
       } else {
         this.strike(link, ErrorCode.BAD_MESSAGE, reason);
       }
@@ -269,7 +285,16 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.host.refused({ code, reason, key, peer: session?.clientId, host: state?.connection.info.remoteHost, port: state?.connection.info.remotePort });
     if (!state) return;
     state.strikes++;
-    if (state.strikes > MAX_STRIKES) this.closeLink(state, CloseCode.TOO_MANY_STRIKES, `too many invalid messages (last: ${reason})`, code);
+    if (state.strikes > MAX_STRIKES) {
+      this.closeLink(state, CloseCode.TOO_MANY_STRIKES, `too many invalid messages (last: ${reason})`, code);
+      this.punish(state, reason);
+    }
+  }
+
+  /** The link was dropped for breaking the protocol: may ban its identity and IP. */
+  private punish(link: LinkState, reason: string): void {
+    const ban = this.guard.offence(link, link.session?.clientId, reason);
+    if (ban) this.host.refused({ ...ban, peer: link.session?.clientId, host: link.connection.info.remoteHost, port: link.connection.info.remotePort });
   }
 
   private linkOf(session: PeerSession): LinkState | undefined {
@@ -277,12 +302,12 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     return undefined;
   }
 
-  private dispatch(link: LinkState, session: PeerSession, frame: string): void {
+  private dispatch(link: LinkState, session: PeerSession, frame: string): void | Promise<unknown> {
     const message = this.parse(link, frame);
     if (!message) return;
     if (message.type === "ping" || message.type === "pong") return; // handshake is done once
     try {
-      this.host.handleMessage(message, session);
+      return this.host.handleMessage(message, session);
     } catch (err) {
       this.strike(link, ErrorCode.BAD_MESSAGE, `handler failed: ${errorText(err)}`);
     }
@@ -377,6 +402,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   /** Creates the session, resolving duplicate links to the same node deterministically. */
   private establish(link: LinkState, record: PeerRecord, isServer: boolean): PeerSession | undefined {
     const clientId = clientIdOf(record.address);
+    const refusal = this.guard.verify(link, clientId);
+    if (refusal) {
+      this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+      return undefined;
+    }
     const existing = this.sessions.get(clientId);
     if (existing && !existing.connection.closed) {
       // Both ends apply the same rule, so they drop the same link: keep the
@@ -406,8 +436,14 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     this.host.sessionOpened(session);
     this.emit("session-open", session);
+    this.guard.open(link, {
+      dispatch: (frame) => this.dispatch(link, session, frame),
+      pause: () => link.connection.pause(),
+      resume: () => link.connection.resume(),
+      overflow: () => this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.guard.limits.messageRate}/s) with a full queue: frame dropped`),
+    });
     const queued = link.pending.splice(0);
-    for (const frame of queued) this.dispatch(link, session, frame);
+    for (const frame of queued) this.deliver(link, session, frame);
   }
 
   private closeLink(link: LinkState, code: number, reason: string, refusal: ErrorCode | undefined): void {
@@ -421,6 +457,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   private onLinkClose(link: LinkState, code: number, reason: string): void {
     this.links.delete(link);
+    this.guard.release(link);
     this.timers.clearTimeout(link.timer);
     const session = link.session;
     if (session && this.sessions.get(session.clientId) === session) {

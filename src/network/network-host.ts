@@ -2,6 +2,7 @@ import type { Server as HttpServer } from "node:http";
 import type { BackoffOptions } from "../core/backoff.js";
 import type { Clock } from "../core/clock.js";
 import type { ErrorCode } from "../core/errors.js";
+import type { Limits } from "../core/limits.js";
 import type { PeerRecord, ToolDbMessage } from "../core/messages.js";
 import type { PeerRecordProblem } from "../core/peer-record.js";
 import type { PeerSession } from "./peer-session.js";
@@ -23,6 +24,8 @@ export interface NetworkHostOptions {
   maxMessageBytes: number;
   clock?: Clock;
   random?: () => number;
+  /** Resource limits (servers); see src/core/limits.ts for the defaults. */
+  limits?: Partial<Limits>;
 }
 
 /** What the network needs from the database. ToolDb implements it. */
@@ -36,7 +39,8 @@ export interface NetworkHost {
   checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null>;
   knownServers(): PeerRecord[];
   learnServers(records: PeerRecord[], from: PeerSession): void;
-  handleMessage(message: ToolDbMessage, from: PeerSession): void;
+  /** A returned promise marks the message as outstanding until it settles (per-peer limits). */
+  handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<unknown>;
   sessionOpened(session: PeerSession): void;
   sessionClosed(session: PeerSession, code: number, reason: string): void;
   refused(event: RefusalEvent): void;

@@ -15,6 +15,9 @@ export interface ByteStream {
   on(event: "end" | "close", listener: () => void): unknown;
   on(event: "error", listener: (err: Error) => void): unknown;
   removeAllListeners?(event?: string): unknown;
+  /** Flow control, when the stream has it (net and streamx streams do): used for backpressure. */
+  pause?(): unknown;
+  resume?(): unknown;
   readonly destroyed?: boolean;
 }
 
@@ -134,6 +137,14 @@ export class StreamConnection extends Connection {
     const timer = setTimeout(() => this.stream.destroy(), this.lingerMs);
     timer.unref();
     this.stream.on("close", () => clearTimeout(timer));
+  }
+
+  override pause(): void {
+    this.stream.pause?.();
+  }
+
+  override resume(): void {
+    this.stream.resume?.();
   }
 
   protected _send(frame: string): void {

@@ -68,6 +68,14 @@ export class WsConnection extends Connection {
     this.markClosed(code, reason);
   }
 
+  override pause(): void {
+    this.socket.pause();
+  }
+
+  override resume(): void {
+    this.socket.resume();
+  }
+
   protected _send(frame: string): void {
     const state = this.socket.readyState;
     if (state === this.socket.OPEN) this.socket.send(frame);

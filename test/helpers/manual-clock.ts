@@ -6,6 +6,11 @@ export class ManualClock implements Clock {
   private seq = 0;
   private readonly timers = new Map<number, { at: number; fn: () => void }>();
 
+  /** `start`: the initial time (e.g. Date.now() when signed records must look fresh). */
+  constructor(start = 0) {
+    this.time = start;
+  }
+
   now(): number {
     return this.time;
   }

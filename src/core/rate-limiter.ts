@@ -1,0 +1,43 @@
+/**
+ * A token bucket: `rate` tokens per second up to `burst`. Time comes from
+ * `now` (an injected clock in tests), so it is deterministic.
+ */
+export class TokenBucket {
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    readonly rate: number,
+    readonly burst: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  private refill(): void {
+    const t = this.now();
+    if (t > this.last) {
+      this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rate) / 1000);
+      this.last = t;
+    }
+  }
+
+  /** Takes `n` tokens if there are that many. */
+  tryTake(n = 1): boolean {
+    if (this.rate === Infinity) return true;
+    this.refill();
+    if (this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+
+  /** Milliseconds until `n` tokens are available (0 when they are now). */
+  msUntil(n = 1): number {
+    if (this.rate === Infinity) return 0;
+    this.refill();
+    if (this.tokens >= n) return 0;
+    if (this.rate <= 0) return Infinity;
+    return Math.ceil(((n - this.tokens) * 1000) / this.rate);
+  }
+}

@@ -1,0 +1,171 @@
+import type { TimerGroup, TimerHandle } from "../core/clock.js";
+import type { Limits } from "../core/limits.js";
+import { TokenBucket } from "../core/rate-limiter.js";
+
+/** What an intake drives: the handler of one link's frames, and its transport. */
+export interface IntakeSink {
+  /** Handles one frame; a returned promise keeps it "outstanding" until it settles. */
+  dispatch(frame: string): Promise<unknown> | void;
+  /** Stop / restart reading from the transport (backpressure while frames wait). */
+  pause(): void;
+  resume(): void;
+  /** A frame was dropped: the link's queue is full. */
+  overflow(): void;
+}
+
+type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding">;
+
+/** One link's frames: a token bucket, its outstanding count, and a bounded queue. */
+export class LinkIntake {
+  readonly queue: string[] = [];
+  outstanding = 0;
+  closed = false;
+  readonly bucket: TokenBucket;
+
+  constructor(
+    private readonly scheduler: FairIntake,
+    readonly sink: IntakeSink,
+    limits: IntakeLimits,
+    now: () => number,
+  ) {
+    this.bucket = new TokenBucket(limits.messageRate, limits.messageBurst, now);
+  }
+
+  /** A frame arrived: handled now if the peer is within its limits, else queued (or dropped when full). */
+  push(frame: string): void {
+    if (this.closed) return;
+    this.scheduler.push(this, frame);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue.length = 0;
+  }
+}
+
+/**
+ * Message intake of a server: each peer has a message rate (token bucket)
+ * and a cap on messages being handled at once; all peers share a global
+ * cap. A peer over its limits has its frames queued and its socket paused
+ * (TCP backpressure slows it down instead of dropping its data); when
+ * capacity frees up, waiting peers are served one frame each in turn, so a
+ * flooding peer cannot starve the others.
+ */
+export class FairIntake {
+  private readonly waiting: LinkIntake[] = [];
+  private outstanding = 0;
+  private pumping = false;
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+
+  constructor(
+    private readonly limits: IntakeLimits,
+    private readonly timers: TimerGroup,
+    private readonly now: () => number,
+  ) {}
+
+  open(sink: IntakeSink): LinkIntake {
+    return new LinkIntake(this, sink, this.limits, this.now);
+  }
+
+  /** Messages being handled right now, all peers. */
+  get inFlight(): number {
+    return this.outstanding;
+  }
+
+  /** Peers with frames waiting. */
+  get waitingPeers(): number {
+    return this.waiting.length;
+  }
+
+  /** Frames waiting, all peers. */
+  get queuedFrames(): number {
+    let n = 0;
+    for (const intake of this.waiting) n += intake.queue.length;
+    return n;
+  }
+
+  push(intake: LinkIntake, frame: string): void {
+    if (intake.queue.length === 0 && this.tryRun(intake, frame)) return;
+    if (intake.queue.length >= this.limits.maxQueuedMessages) {
+      intake.sink.overflow();
+      return;
+    }
+    intake.queue.push(frame);
+    if (intake.queue.length === 1) {
+      intake.sink.pause();
+      this.waiting.push(intake);
+      this.schedule();
+    }
+  }
+
+  private canRun(intake: LinkIntake): boolean {
+    return intake.outstanding < this.limits.maxOutstandingPerPeer && this.outstanding < this.limits.maxOutstanding;
+  }
+
+  private tryRun(intake: LinkIntake, frame: string): boolean {
+    if (!this.canRun(intake) || !intake.bucket.tryTake()) return false;
+    let result: Promise<unknown> | void;
+    try {
+      result = intake.sink.dispatch(frame);
+    } catch {
+      return true; // the sink reports its own failures
+    }
+    if (result && typeof (result as Promise<unknown>).then === "function") {
+      intake.outstanding++;
+      this.outstanding++;
+      const done = () => {
+        intake.outstanding--;
+        this.outstanding--;
+        this.pump();
+      };
+      (result as Promise<unknown>).then(done, done);
+    }
+    return true;
+  }
+
+  /** Serves waiting peers round-robin, one frame each per turn, while capacity lasts. */
+  private pump(): void {
+    if (this.pumping || this.waiting.length === 0) return;
+    this.pumping = true;
+    try {
+      let idle = 0;
+      while (this.waiting.length > 0 && idle < this.waiting.length) {
+        const intake = this.waiting.shift()!;
+        if (intake.closed || intake.queue.length === 0) continue;
+        if (!this.tryRun(intake, intake.queue[0]!)) {
+          this.waiting.push(intake);
+          idle++;
+          continue;
+        }
+        idle = 0;
+        intake.queue.shift();
+        if (intake.queue.length > 0) this.waiting.push(intake);
+        else if (!intake.closed) intake.sink.resume();
+      }
+    } finally {
+      this.pumping = false;
+    }
+    this.schedule();
+  }
+
+  /** Wakes up when the first waiting peer that is only short of tokens has one again. */
+  private schedule(): void {
+    let wait = Infinity;
+    for (const intake of this.waiting) {
+      if (!this.canRun(intake)) continue; // woken by a completion instead
+      wait = Math.min(wait, intake.bucket.msUntil());
+    }
+    if (wait === Infinity) return;
+    wait = Math.max(1, wait);
+    const at = this.now() + wait;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.timers.clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.pump();
+    }, wait);
+  }
+}

@@ -1,0 +1,80 @@
+import type { TimerGroup } from "../core/clock.js";
+import { ErrorCode } from "../core/errors.js";
+import { type Limits, resolveLimits } from "../core/limits.js";
+import { BanList } from "./ban-list.js";
+import type { Connection } from "./connection.js";
+import { ConnectionGate, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
+import { FairIntake, type IntakeSink, type LinkIntake } from "./fair-intake.js";
+
+/** The guard's per-link state, kept on the adapter's link. */
+export interface GuardedLink {
+  connection: Connection;
+  ticket?: GateTicket;
+  intake?: LinkIntake;
+}
+
+/**
+ * The network adapter's resource manager: connection admission and bans
+ * (ConnectionGate, BanList) and the fair, rate-limited message intake
+ * (FairIntake). Only servers enforce it; on clients every check passes.
+ */
+export class LinkGuard {
+  readonly limits: Limits;
+  readonly bans: BanList;
+  readonly gate: ConnectionGate;
+  readonly intake: FairIntake | undefined;
+
+  constructor(enforce: boolean, given: Partial<Limits> | undefined, timers: TimerGroup, now: () => number) {
+    this.limits = resolveLimits(given);
+    this.bans = new BanList(this.limits, now);
+    this.gate = new ConnectionGate(this.limits, this.bans);
+    this.intake = enforce ? new FairIntake(this.limits, timers, now) : undefined;
+  }
+
+  private get enforcing(): boolean {
+    return this.intake !== undefined;
+  }
+
+  /** An incoming link arrived: null when admitted, else the refusal to close it with. */
+  admit(link: GuardedLink): GateRefusal | null {
+    if (!this.enforcing || link.connection.info.outgoing) return null;
+    const result = this.gate.admit(this.limitedIp(link));
+    if (isRefusal(result)) return result;
+    link.ticket = result;
+    return null;
+  }
+
+  /** The remote IP when per-IP limits and IP bans apply to it. */
+  private limitedIp(link: GuardedLink): string | undefined {
+    const ip = link.connection.info.remoteHost;
+    return ip && !this.limits.exemptIps.includes(ip) ? ip : undefined;
+  }
+
+  /** The link's peer proved it is `clientId`: null when it may stay. */
+  verify(link: GuardedLink, clientId: string): GateRefusal | null {
+    return link.ticket ? this.gate.verify(link.ticket, clientId) : null;
+  }
+
+  /** Frames of an established link go through the intake (servers) or straight to `sink` (clients). */
+  open(link: GuardedLink, sink: IntakeSink): void {
+    if (this.intake) link.intake = this.intake.open(sink);
+  }
+
+  release(link: GuardedLink): void {
+    if (link.ticket) this.gate.release(link.ticket);
+    link.intake?.close();
+  }
+
+  /**
+   * The link was dropped for breaking the protocol. Returns a refusal
+   * describing the ban when one was imposed.
+   */
+  offence(link: GuardedLink, clientId: string | undefined, reason: string): { code: ErrorCode; reason: string } | undefined {
+    if (!this.enforcing) return undefined;
+    const ip = link.connection.info.outgoing ? undefined : this.limitedIp(link);
+    const banned = this.bans.offence(clientId, ip, reason);
+    if (!banned.identity && !banned.ip) return undefined;
+    const what = [banned.identity ? `identity ${clientId}` : "", banned.ip ? `IP ${ip}` : ""].filter(Boolean).join(" and ");
+    return { code: ErrorCode.BANNED, reason: `${what} banned for ${Math.round(this.limits.banDuration / 1000)} s: ${reason}` };
+  }
+}
