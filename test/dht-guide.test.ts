@@ -28,6 +28,8 @@ const SAMPLES = [
   "consistent-topics",
   "multiple-peers",
   "reconnection",
+  "hyperswarm-bridge", // run by test/hyperswarm-guide.test.ts (needs a HyperDHT testnet)
+  "hyperswarm-network", // idem
   "browser",
   "complete-guide-class",
   "complete-packaged",
@@ -151,7 +153,7 @@ describe("docs/dht-guide.md: every sample runs as written on a private DHT", () 
     for (const [i, code] of blocks.entries()) {
       const name = SAMPLES[i]!;
       for (const m of code.matchAll(/from "([^"]+)"/g)) {
-        assert.match(m[1]!, /^tooldb-dht(\/(discovery|network|stores|users))?$/, `${name} imports ${m[1]}`);
+        assert.match(m[1]!, /^(tooldb-dht(\/(discovery|network|stores|users|hyperswarm))?|crypto)$/, `${name} imports ${m[1]}`);
       }
       // Every DC(...), new DHTServer(...), new DHTClient(...) passes bootstrap: none may reach the public DHT.
       // (A sample that defines its own DHTServer class, as the guide's complete example, is checked at its DC() call.)

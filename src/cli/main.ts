@@ -9,6 +9,7 @@ import { DHTServer } from "../discovery/dht-server.js";
 import { Discovery } from "../discovery/discovery.js";
 import { BOOTSTRAP_ENV, envBootstrap } from "../discovery/env-bootstrap.js";
 import { dialKey } from "../network/dial-target.js";
+import { type HyperswarmNetworkOptions, hyperdhtBootstrapFromEnv } from "../network/hyperswarm-network.js";
 import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import { runDemo } from "./demo.js";
 
@@ -16,6 +17,7 @@ const USAGE = `tooldb-dht <command> [options]
 
 Commands:
   serve --topic T --port P [--host H] [--public-host NAME] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
+        [--hyperswarm [--hyperdht-bootstrap host:port,...]]
         Run a ToolDb server that announces T -> P on the mainline DHT and links
         with the other servers of T. HOST, PORT and TOPIC env vars work too.
         --public-host is the host put in the signed peer record (default: --host).
@@ -24,6 +26,9 @@ Commands:
         anyone can replay a signed record under another key (a user's
         ":address.profile" copied to ":address.admin", say). Only for
         migrating 2.6.6 apps.
+        --hyperswarm also serves over Hyperswarm (joins sha256(T) on HyperDHT,
+        holes through NATs); --hyperdht-bootstrap host:port,... (or
+        TOOLDB_HYPERDHT_BOOTSTRAP) for a private HyperDHT.
   peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
         Look T up on the DHT, print what it says, then verify each peer
         (signed ToolDb handshake on topic T).
@@ -53,6 +58,7 @@ async function serve(args: ParsedArgs): Promise<void> {
     db: { publicHost: stringFlag(args, "public-host", "PUBLIC_HOST"), legacyRecords },
     handleSignals: true,
     onSignalStop: (signal) => out(`${signal}: left the DHT, closed sockets and store`),
+    hyperswarm: hyperswarmOption(args),
   });
   server.onPeerFound = (p) => out(`DHT peer found: ${p.host}:${p.port}`);
   server.onPeerConnected = (p) => out(`peer connected: ${p.peerId} (${p.isServer ? "server" : "client"}${p.host ? ` ${p.host}:${p.port}` : ""})`);
@@ -61,6 +67,15 @@ async function serve(args: ParsedArgs): Promise<void> {
   await server.start();
   out(`Server running on ${host}:${server.port}`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
+  if (args.flags.get("hyperswarm") === true) out(`Joined Hyperswarm topic sha256(${topic})`);
+}
+
+/** --hyperswarm with --hyperdht-bootstrap (else TOOLDB_HYPERDHT_BOOTSTRAP, else public HyperDHT). */
+function hyperswarmOption(args: ParsedArgs): HyperswarmNetworkOptions | undefined {
+  if (args.flags.get("hyperswarm") !== true) return undefined;
+  const bootstrap = listFlag(args, "hyperdht-bootstrap") ?? hyperdhtBootstrapFromEnv()?.map((b) => `${b.host}:${b.port}`);
+  out(bootstrap ? `HyperDHT bootstrap: ${bootstrap.join(",")}` : "HyperDHT bootstrap: public nodes");
+  return { bootstrap };
 }
 
 async function peers(args: ParsedArgs): Promise<void> {

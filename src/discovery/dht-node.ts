@@ -8,6 +8,13 @@ import { Discovery } from "./discovery.js";
 import type { DiscoveryOptions } from "./options.js";
 import type { PeerAddress } from "./peer-table.js";
 import { localAddressesFor } from "./local-addresses.js";
+import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
+import { WebSocketNetwork } from "../network/websocket-network.js";
+
+function transportsFor(hyperswarm: HyperswarmNetworkOptions | true | undefined): Partial<ToolDbOptions> {
+  if (!hyperswarm) return {};
+  return { networkAdapter: [WebSocketNetwork, HyperswarmNetwork.with(hyperswarm === true ? {} : hyperswarm)] };
+}
 
 export interface DhtNodeOptions {
   /** DHT bootstrap nodes 'host:port'; default: the public mainline routers. */
@@ -29,6 +36,11 @@ export interface DhtNodeOptions {
   handleSignals?: boolean;
   /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
   onSignalStop?: (signal: NodeJS.Signals) => void;
+  /**
+   * Also run the Hyperswarm transport (joins sha256(topic) on HyperDHT) beside
+   * WebSocket. `true` = default bootstrap (TOOLDB_HYPERDHT_BOOTSTRAP, else public).
+   */
+  hyperswarm?: HyperswarmNetworkOptions | true;
 }
 
 /**
@@ -58,7 +70,7 @@ export abstract class DhtNode {
   ) {
     this.log = createLogger(component);
     const storage = options.dataDir ? { storageAdapter: LevelStore, storageName: options.dataDir } : {};
-    this.db = new ToolDb({ topic, ...storage, ...options.db, ...dbOptions });
+    this.db = new ToolDb({ topic, ...storage, ...transportsFor(options.hyperswarm), ...options.db, ...dbOptions });
   }
 
   /** Announce this many ports (servers) or none (clients). */

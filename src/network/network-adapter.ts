@@ -34,6 +34,8 @@ export type NetworkEvents = {
   "session-open": [session: PeerSession];
   "session-close": [session: PeerSession, code: number, reason: string];
   "dial-failed": [event: DialFailedEvent];
+  /** Two links reached the same node (e.g. over two transports); `closed` was dropped with `reason`. */
+  duplicate: [event: { peer: string; kept: string; closed: string; reason: string }];
 };
 
 export interface ConnectOptions {
@@ -112,6 +114,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   /** Composite networks only: this transport's links go to `parent`'s handshake and session table. */
   deliverLinksTo(parent: ToolDbNetworkAdapter): void {
     this.upstream = parent;
+  }
+
+  /** The adapter that owns this transport's sessions (and emits session events): the composite, or itself. */
+  protected get sessionOwner(): ToolDbNetworkAdapter {
+    return this.upstream ?? this;
   }
 
   // ---- lifecycle -------------------------------------------------------
@@ -414,14 +421,18 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       const me = this.host.nodeAddress();
       const dialerOf = (outgoing: boolean) => (outgoing ? me : record.address);
       const keepNew = dialerOf(link.connection.info.outgoing) < dialerOf(existing.outgoing);
-      const kept = (c: Connection) => `duplicate link to the same node (kept the ${c.info.transport ?? "other"} link)`;
+      const drop = (closed: Connection, kept: Connection) => {
+        const [k, c] = [kept.info.transport ?? "other", closed.info.transport ?? "other"];
+        const reason = `duplicate link to the same node (kept the ${k} link)`;
+        this.emit("duplicate", { peer: clientId, kept: k, closed: c, reason });
+        closed.close(CloseCode.DUPLICATE, reason);
+      };
       if (!keepNew) {
         if (link.target) link.target.address = record.address;
-        this.closeLink(link, CloseCode.DUPLICATE, kept(existing.connection), undefined);
+        drop(link.connection, existing.connection);
         return undefined;
       }
-      const old = this.linkOf(existing);
-      if (old) this.closeLink(old, CloseCode.DUPLICATE, kept(link.connection), undefined);
+      drop(existing.connection, link.connection);
     }
     const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.now());
     return session;

@@ -1,0 +1,176 @@
+import { createHash } from "node:crypto";
+import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
+import Hyperswarm, { type PeerDiscovery, type SwarmSocket } from "hyperswarm";
+import type { TimerHandle } from "../core/clock.js";
+import { errorText } from "../core/errors.js";
+import type { Connection } from "./connection.js";
+import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported } from "./network-adapter.js";
+import type { NetworkHost } from "./network-host.js";
+
+/** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
+export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
+
+/** The Hyperswarm topic of a ToolDb topic: sha256(topic), as in the ToolDb guide. */
+export function topicKey(topic: string): Buffer {
+  return createHash("sha256").update(topic).digest();
+}
+
+/** Bootstrap from TOOLDB_HYPERDHT_BOOTSTRAP, or undefined (hyperdht's public nodes). */
+export function hyperdhtBootstrapFromEnv(env: NodeJS.ProcessEnv = process.env): HyperDhtNodeAddress[] | undefined {
+  const value = env[HYPERDHT_BOOTSTRAP_ENV]?.trim();
+  if (!value) return undefined;
+  return value.split(",").map(toAddress);
+}
+
+function toAddress(entry: string | HyperDhtNodeAddress): HyperDhtNodeAddress {
+  if (typeof entry !== "string") return entry;
+  const at = entry.trim().lastIndexOf(":");
+  return { host: entry.trim().slice(0, at), port: Number(entry.trim().slice(at + 1)) };
+}
+
+export interface HyperswarmNetworkOptions {
+  /** HyperDHT bootstrap nodes ("host:port" or {host, port}). Default: TOOLDB_HYPERDHT_BOOTSTRAP, else hyperdht's public nodes. */
+  bootstrap?: Array<string | HyperDhtNodeAddress>;
+  /** UDP bind address of the HyperDHT node (default: all interfaces). */
+  dhtHost?: string;
+  /** An existing HyperDHT node to run the swarm on; the swarm destroys it on close. */
+  dht?: HyperDHT;
+  /** The swarm's Noise key pair (default: a fresh one). Not the ToolDb identity. */
+  keyPair?: KeyPair;
+  /** Announce the topic (accept connections). Default: the node's `server` option. */
+  announce?: boolean;
+  /**
+   * Hyperswarm looks a topic up once, then every ~10 minutes: a server that
+   * announced a moment later stays unseen. The topic is looked up again after
+   * `refreshInterval` ms (default 1000), doubling up to `maxRefreshInterval`
+   * (default 60000), and again at once (at most once per refreshInterval)
+   * when a link is lost.
+   */
+  refreshInterval?: number;
+  maxRefreshInterval?: number;
+}
+
+/**
+ * Hyperswarm transport: joins sha256(topic) (servers as server and client,
+ * clients as client only) and runs every Hyperswarm connection through the
+ * stream bridge, so it gets the same handshake, heartbeat and refusals as
+ * WebSocket. It cannot dial host:port; peers are whoever shares the topic.
+ * Use `HyperswarmNetwork.with({ bootstrap })` to pass options.
+ */
+export class HyperswarmNetwork extends ToolDbNetworkAdapter {
+  private swarm: Hyperswarm | undefined;
+  private discovery: PeerDiscovery | undefined;
+  private joinedPromise: Promise<void> | undefined;
+  private lastRefresh = Number.NEGATIVE_INFINITY;
+  private refreshing = false;
+  private refreshTimer: TimerHandle | undefined;
+
+  /** An adapter class bound to `options`, for `networkAdapter`. */
+  static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
+    return class extends HyperswarmNetwork {
+      constructor(host: NetworkHost) {
+        super(host, options);
+      }
+    };
+  }
+
+  constructor(
+    host: NetworkHost,
+    private readonly swarmOptions: HyperswarmNetworkOptions = {},
+  ) {
+    super(host, "network:hyperswarm");
+  }
+
+  override get canDial(): boolean {
+    return false;
+  }
+
+  /** The running swarm (after start), e.g. for its key pair or stats. */
+  get hyperswarm(): Hyperswarm | undefined {
+    return this.swarm;
+  }
+
+  /** Resolves once the topic is announced (servers) or first looked up (clients). */
+  get joined(): Promise<void> {
+    return this.joinedPromise ?? Promise.resolve();
+  }
+
+  protected dial(): Connection {
+    return notSupported("dialing host:port over Hyperswarm");
+  }
+
+  protected async listen(): Promise<void> {
+    const o = this.swarmOptions;
+    const bootstrap = (o.bootstrap ?? hyperdhtBootstrapFromEnv())?.map(toAddress);
+    const dht = o.dht ?? new HyperDHT({ bootstrap, ...(o.dhtHost ? { host: o.dhtHost } : {}) });
+    const swarm = new Hyperswarm({ dht, keyPair: o.keyPair });
+    this.swarm = swarm;
+    swarm.on("connection", (socket: SwarmSocket) => this.onSocket(socket));
+    swarm.on("error", (err: Error) => this.log("swarm error: %s", errorText(err)));
+    const announce = o.announce ?? this.host.options.server;
+    this.discovery = swarm.join(topicKey(this.host.topic), { server: announce, client: true });
+    this.joinedPromise = this.discovery.flushed().catch((err) => this.log("join failed: %s", errorText(err)));
+    this.scheduleRefresh(this.refreshInterval);
+    // A lost link (on any transport) may be replaceable over Hyperswarm: look the topic up again.
+    this.sessionOwner.on("session-close", () => {
+      this.refreshSoon();
+      this.scheduleRefresh(this.refreshInterval);
+    });
+    this.log("joined topic %s as %s", this.host.topic, announce ? "server+client" : "client");
+  }
+
+  private onSocket(socket: SwarmSocket): void {
+    if (this.isClosed) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined); // StreamConnection reports; hyperswarm closes
+    const raw = socket.rawStream;
+    this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
+  }
+
+  private get refreshInterval(): number {
+    return this.swarmOptions.refreshInterval ?? 1000;
+  }
+
+  private scheduleRefresh(delay: number): void {
+    this.timers.clearTimeout(this.refreshTimer);
+    this.refreshTimer = this.timers.setTimeout(() => {
+      this.refreshSoon();
+      this.scheduleRefresh(Math.min(delay * 2, this.swarmOptions.maxRefreshInterval ?? 60_000));
+    }, delay);
+  }
+
+  private refreshSoon(): void {
+    const discovery = this.discovery;
+    if (!discovery || this.isClosed || this.refreshing) return;
+    const now = this.now();
+    if (now - this.lastRefresh < this.refreshInterval) return;
+    this.lastRefresh = now;
+    this.refreshing = true;
+    discovery
+      .refresh({ server: this.swarmOptions.announce ?? this.host.options.server, client: true })
+      .catch((err) => this.log("refresh failed: %s", errorText(err)))
+      .finally(() => (this.refreshing = false));
+  }
+
+  protected async _close(): Promise<void> {
+    const swarm = this.swarm;
+    this.swarm = undefined;
+    this.discovery = undefined;
+    if (!swarm) return;
+    for (const socket of swarm.connections) socket.destroy();
+    await swarm.destroy();
+  }
+}
+
+/**
+ * Hyperswarm with this package's default bootstrap: TOOLDB_HYPERDHT_BOOTSTRAP
+ * when set (a private HyperDHT), else hyperdht's public nodes. Otherwise the
+ * `hyperswarm` class itself, so the guide's sample runs with its import changed.
+ */
+export class ToolDbHyperswarm extends Hyperswarm {
+  constructor(opts: ConstructorParameters<typeof Hyperswarm>[0] = {}) {
+    super(opts.dht || opts.bootstrap ? opts : { ...opts, bootstrap: hyperdhtBootstrapFromEnv() });
+  }
+}

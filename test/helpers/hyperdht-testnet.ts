@@ -1,0 +1,24 @@
+/**
+ * A private HyperDHT on loopback (hyperdht's own testnet) and the transport
+ * bound to it. Every node gets the bootstrap explicitly and binds 127.0.0.1:
+ * nothing contacts hyperdht's public nodes.
+ */
+import createTestnet, { type Testnet } from "hyperdht/testnet.js";
+import type { NetworkAdapterConstructor } from "../../src/network/network-adapter.js";
+import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../../src/network/hyperswarm-network.js";
+
+export type { Testnet } from "hyperdht/testnet.js";
+
+export async function hyperTestnet(size = 3): Promise<Testnet> {
+  return createTestnet(size, { host: "127.0.0.1" });
+}
+
+/** HyperswarmNetwork on `testnet`, its DHT socket on 127.0.0.1. */
+export function swarmOn(testnet: Testnet, opts: HyperswarmNetworkOptions = {}): NetworkAdapterConstructor {
+  return HyperswarmNetwork.with({ bootstrap: testnet.bootstrap, dhtHost: "127.0.0.1", ...opts });
+}
+
+/** `host:port,…` for TOOLDB_HYPERDHT_BOOTSTRAP. */
+export function bootstrapEnv(testnet: Testnet): string {
+  return testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(",");
+}

@@ -1,0 +1,167 @@
+/**
+ * HyperswarmNetwork and several transports in one node, on a private
+ * HyperDHT testnet on loopback (explicit bootstrap everywhere). Covers a
+ * Hyperswarm-only client reaching a server, relaying between WebSocket and
+ * Hyperswarm clients through a dual server, one link per peer across
+ * transports, failover from WebSocket to Hyperswarm, and bad input on a
+ * Hyperswarm stream.
+ */
+import { after, afterEach, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ToolDb, type ToolDbOptions } from "../src/index.js";
+import { ErrorCode } from "../src/core/errors.js";
+import { CompositeNetwork } from "../src/network/composite-network.js";
+import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
+import { encodeMessage } from "../src/network/stream-framing.js";
+import { WebSocketNetwork } from "../src/network/websocket-network.js";
+import Hyperswarm, { type SwarmSocket } from "hyperswarm";
+import { type Testnet, hyperTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
+import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
+import { waitFor, withTimeout } from "./helpers/wait.js";
+
+const T = 10_000;
+let testnet: Testnet;
+let topicSeq = 0;
+
+before(async () => {
+  testnet = await hyperTestnet(3);
+});
+after(async () => {
+  await testnet.destroy();
+});
+
+describe("HyperswarmNetwork", () => {
+  const nodes: ToolDb[] = [];
+  const cleanups: Array<() => Promise<void> | void> = [];
+  let topic = "";
+
+  afterEach(async () => {
+    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
+    for (const c of cleanups.splice(0)) await c();
+  });
+
+  async function node(opts: Partial<ToolDbOptions>): Promise<ToolDb> {
+    const db = new ToolDb({ host: "127.0.0.1", port: 0, topic, ...FAST, ...opts });
+    nodes.push(db);
+    await db.ready;
+    // A server's announce completes before the next node looks the topic up (no waiting on the refresh loop).
+    const swarm = db.network instanceof CompositeNetwork ? db.network.transport(HyperswarmNetwork) : db.network;
+    if (swarm instanceof HyperswarmNetwork) await swarm.joined;
+    return db;
+  }
+  const hs = () => swarmOn(testnet);
+  const linked = (a: ToolDb, b: ToolDb) =>
+    waitUntil(() => a.network.isConnected(b.network.getClientAddress()) && b.network.isConnected(a.network.getClientAddress()), T, "link");
+  const transportTo = (a: ToolDb, b: ToolDb) => a.network.session(b.network.getClientAddress())?.connection.info.transport;
+
+  it("a Hyperswarm-only client reaches a Hyperswarm-only server; puts and gets flow", { timeout: 30_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const srv = await node({ server: true, networkAdapter: hs() });
+    const cli = await node({ networkAdapter: hs() });
+    await linked(srv, cli);
+    assert.equal(transportTo(cli, srv), "hyperswarm");
+    assert.equal(cli.network.session(srv.network.getClientAddress())?.isServer, true);
+    const stored = waitFor(srv, "put", T, (r) => r.k === "greeting");
+    await cli.putData("greeting", "hello over hyperswarm");
+    await stored;
+    await srv.putData("reply", 42);
+    assert.equal(await cli.getData("reply", false, T), 42);
+  });
+
+  it("connectTo is ignored by a transport that cannot dial addresses", { timeout: 30_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const cli = await node({ networkAdapter: hs() });
+    cli.network.connectTo("127.0.0.1", 9);
+    assert.deepEqual(cli.network.dialTargets(), []);
+  });
+
+  it("a dual server relays between a WebSocket client and a Hyperswarm client", { timeout: 30_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const srv = await node({ server: true, networkAdapter: [WebSocketNetwork, hs()] });
+    assert.ok(srv.network instanceof CompositeNetwork);
+    const wsCli = await node({ networkAdapter: WebSocketNetwork, peers: [{ host: "127.0.0.1", port: portOf(srv) }] });
+    const hsCli = await node({ networkAdapter: hs() });
+    await linked(srv, wsCli);
+    await linked(srv, hsCli);
+    assert.equal(transportTo(srv, wsCli), "websocket");
+    assert.equal(transportTo(srv, hsCli), "hyperswarm");
+    await hsCli.subscribeData("news");
+    await wsCli.subscribeData("news");
+    const atHs = waitFor(hsCli, "put", T, (r) => r.k === "news" && r.v === "from ws");
+    await wsCli.putData("news", "from ws");
+    await atHs;
+    const atWs = waitFor(wsCli, "put", T, (r) => r.k === "news" && r.v === "from hs");
+    await hsCli.putData("news", "from hs");
+    await atWs;
+  });
+
+  it("one link per peer across transports: the later one is closed with a clear reason; failover to Hyperswarm when the WebSocket link dies", { timeout: 40_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const srv = await node({ server: true, networkAdapter: [WebSocketNetwork, hs()] });
+    const cli = await node({ networkAdapter: [WebSocketNetwork, hs()], peers: [{ host: "127.0.0.1", port: portOf(srv) }], maxRetries: 0 });
+    // Both carriers reach the same identity; one end drops the second link (the other end may only see it close).
+    const [dup] = await Promise.race([waitFor(cli.network, "duplicate", T), waitFor(srv.network, "duplicate", T)]);
+    assert.ok([srv.network.getClientAddress(), cli.network.getClientAddress()].includes(dup.peer));
+    assert.notEqual(dup.kept, dup.closed);
+    assert.match(dup.reason, /^duplicate link to the same node \(kept the (websocket|hyperswarm) link\)$/);
+    await linked(srv, cli);
+    assert.equal(cli.network.peers.length, 1);
+    assert.equal(srv.network.peers.length, 1);
+    assert.equal(transportTo(cli, srv), transportTo(srv, cli), "both ends keep the same link");
+
+    // Kill whatever link is kept at the server's transport; the node reconnects over the other.
+    const kept = transportTo(cli, srv)!;
+    const gone = waitFor(cli, "peer-disconnect", T);
+    const back = waitFor(cli, "peer-connect", 20_000);
+    const composite = srv.network as CompositeNetwork;
+    const carrier = kept === "websocket" ? composite.transport(WebSocketNetwork) : composite.transport(HyperswarmNetwork);
+    assert.ok(carrier);
+    await carrier.close();
+    await gone;
+    await back;
+    const now = transportTo(cli, srv);
+    assert.ok(now && now !== kept, `reconnected over the other transport (was ${kept}, now ${now})`);
+    await cli.putData("after-failover", 1);
+    await waitUntil(async () => (await srv.getData("after-failover", false, 200)) === 1, T, "put after failover");
+  });
+
+  it("bad input on a Hyperswarm stream is refused without a crash: oversized frame, garbage, silence", { timeout: 30_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const srv = await node({ server: true, networkAdapter: swarmOn(testnet), maxMessageBytes: 4096, handshakeTimeout: 300 });
+    await (srv.network as HyperswarmNetwork).joined;
+    // Each case from a fresh raw swarm (a new key: no reconnect backoff in the way).
+    const conn = async (): Promise<SwarmSocket> => {
+      const raw = new Hyperswarm({ dht: testnet.createNode() });
+      cleanups.push(() => raw.destroy());
+      const connected = waitFor(raw, "connection", T);
+      raw.join(topicKey(topic), { server: false, client: true });
+      const [socket] = (await connected) as [SwarmSocket];
+      socket.on("error", () => undefined);
+      return socket;
+    };
+
+    // Oversized frame: refused, and the bridge closes the stream with 1009.
+    const tooLarge = waitFor(srv, "refused", T, (e) => e.code === ErrorCode.FRAME_TOO_LARGE);
+    const big = await conn();
+    const bigClosed = waitFor(big, "close", T);
+    big.write(encodeMessage("x".repeat(5000)));
+    await tooLarge;
+    await bigClosed;
+
+    // Garbage (HTTP text): its first bytes read as a huge length.
+    const garbage = waitFor(srv, "refused", T, (e) => e.code === ErrorCode.FRAME_TOO_LARGE);
+    (await conn()).write(Buffer.from("GET / HTTP/1.1\r\n\r\n"));
+    await garbage;
+
+    // Silence: closed at handshakeTimeout.
+    const silent = waitFor(srv, "refused", T, (e) => e.code === ErrorCode.HANDSHAKE_TIMEOUT);
+    const quiet = await conn();
+    const quietClosed = waitFor(quiet, "close", T);
+    await silent;
+    await quietClosed;
+    assert.equal(srv.network.peers.length, 0);
+    // The server still serves a well-behaved client afterwards.
+    const cli = await node({ networkAdapter: hs() });
+    await linked(srv, cli);
+  });
+});
