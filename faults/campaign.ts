@@ -1,0 +1,270 @@
+/**
+ * The fault campaign: servers and clients as separate processes on
+ * loopback, faults injected from a seeded schedule while clients write with
+ * acknowledged puts, then a check that nothing acknowledged was lost and
+ * that every server holds the same record per key. It only looks at what
+ * the servers store, so it holds whatever mechanism makes them converge.
+ */
+import { Cluster, type Worker } from "./cluster.js";
+import type { WorkerReport } from "./protocol.js";
+
+export interface CampaignOptions {
+  faults: number;
+  seed: number;
+  servers?: number;
+  clients?: number;
+  /** Pause between two injections (ms), drawn in [min, max]. */
+  gapMs?: [number, number];
+  /** How long a fault lasts before it is healed (ms), drawn in [min, max]. */
+  faultMs?: [number, number];
+  /** Bound on reaching convergence after the last fault healed. */
+  convergeTimeoutMs?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export type FaultKind = "kill-server" | "pause-server" | "blackhole-link" | "bootstrap-lost" | "clock-skew" | "kill-client";
+
+export interface CampaignResult {
+  seed: number;
+  faultsInjected: number;
+  byKind: Record<FaultKind, number>;
+  writesAcknowledged: number;
+  writesUnacknowledged: number;
+  writesLost: number;
+  lostExamples: string[];
+  /** Writes still waiting in a client's outbox after the clients stopped writing (should be 0: every write reaches a server). */
+  writesUnconfirmed: number;
+  converged: boolean;
+  divergentKeys: number;
+  /** From the last fault healed to every server holding every acknowledged write and the same records. */
+  convergeMs: number;
+  crashes: string[];
+  durationMs: number;
+}
+
+/** Largest clock skew injected (ms): within the 30 s a record or peer record may be ahead, for any pair of nodes. */
+const MAX_SKEW_MS = 12_000;
+/** Servers that may be killed or paused at the same time. */
+const MAX_SERVERS_DOWN = 2;
+
+/** mulberry32: a small seeded PRNG, so a seed always gives the same schedule. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Acked {
+  key: string;
+  h: string;
+  t: number;
+}
+
+/** True when the stored record is the acknowledged one or wins over it (last writer wins, hash tie-break). */
+function covers(stored: [string, number] | undefined, w: Acked): boolean {
+  if (!stored) return false;
+  const [h, t] = stored;
+  return t > w.t || (t === w.t && h >= w.h);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
+  const started = Date.now();
+  const log = options.log ?? (() => undefined);
+  const random = seeded(options.seed);
+  const between = ([min, max]: [number, number]) => Math.round(min + random() * (max - min));
+  const pick = <T>(items: T[]): T | undefined => (items.length === 0 ? undefined : items[Math.floor(random() * items.length)]);
+
+  const acked: Acked[] = [];
+  let unacked = 0;
+  const onReport = (_w: Worker, report: WorkerReport) => {
+    if (report.type === "acked") acked.push({ key: report.key, h: report.h, t: report.t });
+    else if (report.type === "unacked") unacked++;
+  };
+  const cluster = new Cluster({
+    servers: options.servers ?? 3,
+    clients: options.clients ?? 2,
+    heartbeatMs: 500,
+    writeEveryMs: 40,
+    ackTimeoutMs: 2000,
+    onReport,
+  });
+  const byKind: Record<FaultKind, number> = { "kill-server": 0, "pause-server": 0, "blackhole-link": 0, "bootstrap-lost": 0, "clock-skew": 0, "kill-client": 0 };
+  const heals: Array<Promise<void>> = [];
+  let lastHealed = Date.now();
+  const healAfter = (ms: number, heal: () => Promise<void> | void, release: () => void) => {
+    heals.push(
+      sleep(ms)
+        .then(heal)
+        .catch((err: unknown) => void cluster.crashes.push(`healing failed: ${String(err)}`))
+        .finally(() => {
+          release();
+          lastHealed = Date.now();
+        }),
+    );
+  };
+
+  /** Injects one fault of `kind` if a target is free; false when none is. */
+  const inject = async (kind: FaultKind): Promise<boolean> => {
+    const duration = between(options.faultMs ?? [300, 2500]);
+    const upServers = cluster.servers.filter((s) => !s.faulted && s.state === "up");
+    const serversDown = cluster.servers.filter((s) => s.state !== "up").length;
+    switch (kind) {
+      case "kill-server":
+      case "pause-server": {
+        const target = serversDown < MAX_SERVERS_DOWN ? pick(upServers) : undefined;
+        if (!target) return false;
+        target.faulted = true;
+        if (kind === "kill-server") {
+          await target.kill9();
+          healAfter(duration, () => target.start(), () => (target.faulted = false));
+        } else {
+          target.pause();
+          healAfter(duration, () => target.resume(), () => (target.faulted = false));
+        }
+        return true;
+      }
+      case "blackhole-link": {
+        const proxies = cluster.proxies.filter((p) => p.openLinks > 0);
+        const restore = pick(proxies)?.blackhole(Math.floor(random() * 64));
+        if (!restore) return false;
+        healAfter(duration, restore, () => undefined);
+        return true;
+      }
+      case "bootstrap-lost": {
+        const up = cluster.bootstraps.map((b, i) => (b.node ? i : -1)).filter((i) => i >= 0);
+        if (up.length < cluster.bootstraps.length) return false; // one lost at a time
+        const restore = await cluster.loseBootstrap(pick(up)!);
+        healAfter(duration, restore, () => undefined);
+        return true;
+      }
+      case "clock-skew": {
+        const target = pick(cluster.workers.filter((w) => !w.faulted && w.state === "up"));
+        if (!target) return false;
+        const skew = between([-MAX_SKEW_MS, MAX_SKEW_MS]);
+        target.config.skewMs = skew; // kept across a restart
+        target.send({ type: "skew", ms: skew });
+        return true;
+      }
+      case "kill-client": {
+        const target = pick(cluster.clients.filter((c) => !c.faulted && c.state === "up"));
+        if (!target) return false;
+        target.faulted = true;
+        await target.kill9();
+        target.config.run++;
+        healAfter(duration, () => target.start(), () => (target.faulted = false));
+        return true;
+      }
+    }
+  };
+
+  const weights: Array<[FaultKind, number]> = [
+    ["kill-server", 3],
+    ["pause-server", 2],
+    ["blackhole-link", 3],
+    ["bootstrap-lost", 1],
+    ["clock-skew", 1],
+    ["kill-client", 1],
+  ];
+  const total = weights.reduce((sum, [, w]) => sum + w, 0);
+  const drawKind = (): FaultKind => {
+    let r = random() * total;
+    for (const [kind, w] of weights) if ((r -= w) < 0) return kind;
+    return weights[0]![0];
+  };
+
+  let injected = 0;
+  let result: CampaignResult | undefined;
+  try {
+    await cluster.start();
+    log(`cluster up: ${cluster.servers.length} servers behind proxies, ${cluster.clients.length} clients, 2 DHT bootstrap nodes (seed ${options.seed})`);
+    for (let attempt = 0; injected < options.faults && attempt < options.faults * 20; attempt++) {
+      await sleep(between(options.gapMs ?? [300, 900]));
+      const kind = drawKind();
+      if (!(await inject(kind))) continue;
+      injected++;
+      byKind[kind]++;
+      if (injected % 10 === 0 || injected === options.faults) log(`faults injected: ${injected}/${options.faults}, writes acknowledged so far: ${acked.length}`);
+    }
+    await Promise.all(heals);
+    // Clock skew is not a fault to heal: nodes keep their skew (within the accepted window).
+    log(`every fault healed; clients stop writing and wait for their outboxes`);
+    const quiet = await Promise.all(cluster.clients.map((c) => c.ask({ type: "quiesce", ms: 30_000 }, "quiet", 40_000)));
+    const pendingOutbox = quiet.reduce((sum, q) => sum + q.outbox, 0);
+    if (pendingOutbox > 0) log(`clients still hold ${pendingOutbox} unconfirmed writes`);
+
+    const deadline = Date.now() + (options.convergeTimeoutMs ?? 60_000);
+    let check = await checkServers(cluster, acked);
+    while (!(check.lost === 0 && check.divergent === 0) && Date.now() < deadline) {
+      await sleep(250);
+      check = await checkServers(cluster, acked);
+    }
+    const convergeMs = Date.now() - lastHealed;
+    result = {
+      seed: options.seed,
+      faultsInjected: injected,
+      byKind,
+      writesAcknowledged: acked.length,
+      writesUnacknowledged: unacked,
+      writesLost: check.lost,
+      lostExamples: check.examples,
+      writesUnconfirmed: pendingOutbox,
+      converged: check.lost === 0 && check.divergent === 0,
+      divergentKeys: check.divergent,
+      convergeMs,
+      crashes: cluster.crashes,
+      durationMs: 0,
+    };
+  } finally {
+    await cluster.stop().catch((err: unknown) => void cluster.crashes.push(`stopping failed: ${String(err)}`));
+  }
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+/** Asks every server for its records; counts acknowledged writes missing somewhere and keys whose records differ. */
+async function checkServers(cluster: Cluster, acked: Acked[]): Promise<{ lost: number; divergent: number; examples: string[] }> {
+  const dumps = await Promise.all(
+    cluster.servers.map(async (s) => new Map((await s.ask({ type: "dump" }, "dump", 20_000)).records.map(([k, h, t]) => [k, [h, t] as [string, number]]))),
+  );
+  let lost = 0;
+  const examples: string[] = [];
+  for (const w of acked) {
+    const missing = dumps.findIndex((d) => !covers(d.get(w.key), w));
+    if (missing < 0) continue;
+    lost++;
+    if (examples.length < 5) examples.push(`${w.key} (t ${w.t}) not on ${cluster.servers[missing]!.name}`);
+  }
+  const keys = new Set(dumps.flatMap((d) => [...d.keys()]));
+  let divergent = 0;
+  for (const key of keys) {
+    const hashes = new Set(dumps.map((d) => d.get(key)?.[0]));
+    if (hashes.size > 1) divergent++;
+  }
+  return { lost, divergent, examples };
+}
+
+/** The figures, one per line, for humans. */
+export function formatResult(r: CampaignResult): string {
+  const kinds = Object.entries(r.byKind)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
+  return [
+    `seed: ${r.seed}`,
+    `faults injected: ${r.faultsInjected} (${kinds})`,
+    `writes acknowledged: ${r.writesAcknowledged} (plus ${r.writesUnacknowledged} acknowledged puts that timed out, left to the outbox)`,
+    `writes lost: ${r.writesLost}${r.lostExamples.length > 0 ? ` e.g. ${r.lostExamples.join("; ")}` : ""}`,
+    `writes still unconfirmed in client outboxes at the end: ${r.writesUnconfirmed}`,
+    `servers converged: ${r.converged ? "yes" : `NO (${r.divergentKeys} keys differ)`}`,
+    `time to converge after the last fault: ${r.convergeMs} ms`,
+    `processes crashed (not killed by the harness): ${r.crashes.length}${r.crashes.length > 0 ? `\n  ${r.crashes.join("\n  ")}` : ""}`,
+    `campaign took ${(r.durationMs / 1000).toFixed(1)} s`,
+  ].join("\n");
+}

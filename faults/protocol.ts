@@ -1,0 +1,34 @@
+/** Messages between the fault campaign harness and its worker processes (over the fork IPC channel). */
+
+export interface WorkerConfig {
+  role: "server" | "client";
+  name: string;
+  topic: string;
+  bootstrap: string[];
+  dataDir: string;
+  /** Servers: the port the server listens on, and the proxy port it announces. */
+  port?: number;
+  proxyPort?: number;
+  heartbeatMs: number;
+  skewMs: number;
+  /** Clients: pause between writes, distinct own keys, how long an acknowledged put waits. */
+  writeEveryMs: number;
+  keys: number;
+  ackTimeoutMs: number;
+  /** How many times this worker was (re)started, written into values. */
+  run: number;
+}
+
+export type HarnessCommand =
+  | { type: "skew"; ms: number }
+  | { type: "dump" }
+  | { type: "quiesce"; ms: number }
+  | { type: "stop" };
+
+export type WorkerReport =
+  | { type: "ready" }
+  | { type: "acked"; key: string; h: string; t: number }
+  | { type: "unacked"; key: string }
+  /** Every stored record as [key, hash, timestamp]. */
+  | { type: "dump"; records: Array<[string, string, number]> }
+  | { type: "quiet"; outbox: number };

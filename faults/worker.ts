@@ -1,0 +1,130 @@
+/**
+ * One server or client process of the fault campaign, started by the
+ * harness with `fork` (config in FAULT_WORKER, messages over IPC). It is a
+ * plain DHTServer/DHTClient with short timings; the only changes are a
+ * clock the harness can skew and, for servers, announcing the port of the
+ * harness's proxy in front of it instead of its own.
+ */
+import { ErrorCode, isToolDbError } from "../src/core/errors.js";
+import type { Clock } from "../src/core/clock.js";
+import { DHTClient, DHTServer } from "../src/discovery/dht-server.js";
+import type { DhtNode, DhtNodeOptions } from "../src/discovery/dht-node.js";
+import type { HarnessCommand, WorkerConfig, WorkerReport } from "./protocol.js";
+
+const config = JSON.parse(process.env.FAULT_WORKER ?? "null") as WorkerConfig | null;
+if (!config) throw new Error("faults/worker.js is started by the fault campaign harness (FAULT_WORKER unset)");
+
+let skewMs = config.skewMs;
+const clock: Clock = {
+  now: () => Date.now() + skewMs,
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+};
+
+function report(message: WorkerReport): void {
+  process.send?.(message);
+}
+
+class ProxiedServer extends DHTServer {
+  constructor(
+    topic: string,
+    port: number,
+    private readonly proxyPort: number,
+    options: DhtNodeOptions,
+  ) {
+    super(topic, "127.0.0.1", port, options);
+  }
+
+  protected override announcePort(): number {
+    return this.proxyPort;
+  }
+}
+
+const options: DhtNodeOptions = {
+  bootstrap: config.bootstrap,
+  dhtHost: "127.0.0.1",
+  dataDir: config.dataDir,
+  dialRetries: Infinity,
+  penaltyMs: 500,
+  discovery: { timeout: 500, fastInterval: 500, slowInterval: 5000, lookupTimeout: 3000 },
+  db: {
+    clock,
+    wait: 100,
+    maxReconnectDelay: 1000,
+    handshakeTimeout: 2000,
+    heartbeatInterval: config.heartbeatMs,
+    outboxRetryInterval: 500,
+  },
+};
+
+const node: DhtNode =
+  config.role === "server"
+    ? new ProxiedServer(config.topic, config.port!, config.proxyPort!, options)
+    : new DHTClient(config.topic, { ...options, maxConnections: 2 });
+
+let writing = config.role === "client";
+let written = 0;
+
+/** Writes with acknowledged puts until told to stop; reports every confirmed write. */
+async function writeLoop(): Promise<void> {
+  const db = node.db;
+  while (writing) {
+    const n = written++;
+    // Own keys, plus keys every client writes (last writer wins must converge).
+    const key = n % 3 === 2 ? `shared-${n % 7}` : `${config!.name}-${n % config!.keys}`;
+    const value = { by: config!.name, run: config!.run, n };
+    try {
+      const put = await db.putData(key, value, false, { ack: 1, timeoutMs: config!.ackTimeoutMs });
+      const record = put.data as { h: string; t: number };
+      report({ type: "acked", key, h: record.h, t: record.t });
+    } catch (err) {
+      if (!writing && isToolDbError(err, ErrorCode.CLOSED)) return;
+      if (!isToolDbError(err, ErrorCode.ACK_TIMEOUT)) throw err;
+      report({ type: "unacked", key });
+    }
+    await new Promise((r) => setTimeout(r, config!.writeEveryMs));
+  }
+}
+
+async function dump(): Promise<Array<[string, string, number]>> {
+  const keys = await node.db.records.query("");
+  const out: Array<[string, string, number]> = [];
+  for (const key of keys) {
+    const record = await node.db.records.get(key);
+    if (record) out.push([key, record.h, record.t]);
+  }
+  return out;
+}
+
+/** Waits (bounded) until no write waits for a confirmation. */
+async function quiesce(ms: number): Promise<number> {
+  writing = false;
+  await loop;
+  const deadline = Date.now() + ms;
+  while (node.db.outbox.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return node.db.outbox.size;
+}
+
+process.on("message", (raw) => {
+  const command = raw as HarnessCommand;
+  switch (command.type) {
+    case "skew":
+      skewMs = command.ms;
+      break;
+    case "dump":
+      void dump().then((records) => report({ type: "dump", records }));
+      break;
+    case "quiesce":
+      void quiesce(command.ms).then((outbox) => report({ type: "quiet", outbox }));
+      break;
+    case "stop":
+      writing = false;
+      void node.stop().then(() => process.exit(0));
+      break;
+  }
+});
+
+let loop: Promise<void> = Promise.resolve();
+await node.start();
+report({ type: "ready" });
+if (writing) loop = writeLoop();

@@ -1,0 +1,19 @@
+import assert from "node:assert/strict";
+import { it } from "node:test";
+import { formatResult, runCampaign } from "../faults/campaign.js";
+
+// The quick campaign (`npm run faults` runs the long one): server and client
+// processes on loopback, faults from a fixed seed while clients write with
+// acknowledged puts. Bounded: 50 faults, every wait inside has a deadline.
+it("quick fault campaign: 50 faults, no acknowledged write lost, servers converge, nothing crashes", { timeout: 240_000 }, async () => {
+  const lines: string[] = [];
+  const result = await runCampaign({ faults: 50, seed: 7, log: (line) => lines.push(line) });
+  const report = formatResult(result);
+  console.log(report);
+  assert.equal(result.faultsInjected, 50);
+  assert.ok(result.writesAcknowledged > 0, "clients wrote during the campaign");
+  assert.deepEqual(result.crashes, [], report);
+  assert.equal(result.writesLost, 0, report);
+  assert.equal(result.writesUnconfirmed, 0, report);
+  assert.ok(result.converged, report);
+});
