@@ -154,30 +154,29 @@ describe("limits on a server (real sockets on loopback)", () => {
     rec.set(srv, record<[RefusalEvent]>(srv, "refused"));
   }
 
-  it("links in handshake beyond maxUnverifiedConnections, and per IP beyond maxConnectionsPerIp, are refused with CONNECTION_LIMIT", async () => {
+  it("links per IP beyond maxConnectionsPerIp are refused; past maxUnverifiedConnections the oldest handshake is evicted (CONNECTION_LIMIT)", async () => {
     const srv = await server({ limits: { maxUnverifiedConnections: 3, maxConnectionsPerIp: 2, exemptIps: [] } });
     watch(srv);
     const port = portOf(srv);
+    const limited = () => refusals(srv, ErrorCode.CONNECTION_LIMIT);
     // Two from 127.0.0.5 fit; the third from it is over its per-IP cap.
-    const fromFive = await Promise.all([1, 2, 3].map(() => RawLink.open(port, { topic: TOPIC, from: "127.0.0.5" })));
-    await waitUntil(() => refusals(srv, ErrorCode.CONNECTION_LIMIT).length === 1, T, "per-IP refusal");
-    assert.match(refusals(srv, ErrorCode.CONNECTION_LIMIT)[0]!.reason, /too many links from 127\.0\.0\.5 \(2\)/);
-    await waitUntil(() => fromFive.some((l) => l.isClosed), T, "the refused link to close");
-    const closed = fromFive.filter((l) => l.isClosed);
-    assert.equal(closed.length, 1);
-    assert.equal((await closed[0]!.waitClose()).code, CloseCode.OVERLOADED);
-    // A third unverified link from elsewhere fits; a fourth is over the handshake cap.
-    await RawLink.open(port, { topic: TOPIC, from: "127.0.0.6" });
-    const fourth = await RawLink.open(port, { topic: TOPIC, from: "127.0.0.7" });
-    assert.equal((await fourth.waitClose()).code, CloseCode.OVERLOADED);
-    assert.match(refusals(srv, ErrorCode.CONNECTION_LIMIT)[1]!.reason, /too many links in handshake \(3\)/);
-    assert.deepEqual(srv.network.guard.gate.counts, { verified: 0, unverified: 3, ips: 2 });
-    // Once the unfinished handshakes are gone, a real client gets in.
-    terminateRawLinks();
-    await waitUntil(() => srv.network.guard.gate.counts.unverified === 0, T, "links released");
+    const fromFive = [];
+    for (let i = 0; i < 3; i++) fromFive.push(await RawLink.open(port, { topic: TOPIC, from: "127.0.0.5" }));
+    assert.equal((await fromFive[2]!.waitClose()).code, CloseCode.OVERLOADED);
+    assert.match(limited()[0]!.reason, /too many links from 127\.0\.0\.5 \(2\)/);
+    // A third unverified link from elsewhere fits; a fourth evicts the oldest unfinished handshake.
+    const sixth = await RawLink.open(port, { topic: TOPIC, from: "127.0.0.6" });
+    const seventh = await RawLink.open(port, { topic: TOPIC, from: "127.0.0.7" });
+    assert.equal((await fromFive[0]!.waitClose()).code, CloseCode.OVERLOADED);
+    assert.match(limited()[1]!.reason, /evicted: too many links in handshake \(3\)/);
+    assert.equal(fromFive[1]!.isClosed || sixth.isClosed || seventh.isClosed, false);
+    assert.deepEqual(srv.network.guard.gate.counts, { verified: 0, unverified: 3, ips: 3 });
+    // A real client gets in even while the handshake slots are full.
     const client = await startClient([srv], { topic: TOPIC });
     servers.push(client);
     assert.equal(srv.network.guard.gate.counts.verified, 1);
+    terminateRawLinks();
+    await waitUntil(() => srv.network.guard.gate.counts.unverified === 0, T, "links released");
   });
 
   it("verified links beyond maxConnections are refused at the handshake", async () => {

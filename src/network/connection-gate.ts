@@ -14,6 +14,8 @@ export interface GateTicket {
   readonly ip: string | undefined;
   verified: boolean;
   released: boolean;
+  /** Closes the link when the gate evicts it to make room (set by the caller). */
+  evict?: (reason: string) => void;
 }
 
 type GateLimits = Pick<Limits, "maxConnections" | "maxUnverifiedConnections" | "maxConnectionsPerIp">;
@@ -23,11 +25,16 @@ type GateLimits = Pick<Limits, "maxConnections" | "maxUnverifiedConnections" | "
  * checked when it arrives (banned IP, links per IP, links still in the
  * handshake) and again when its handshake succeeds (banned identity,
  * verified links). Unverified and verified links are counted apart, so a
- * flood of unfinished handshakes cannot push out established peers.
+ * flood of unfinished handshakes cannot push out established peers. When
+ * the handshake slots are full, the oldest unfinished handshake is evicted
+ * rather than the newcomer refused: a flood then cannot hold every slot
+ * until its handshakes time out, and an honest peer, which completes its
+ * handshake in milliseconds, gets through.
  */
 export class ConnectionGate {
-  private unverified = 0;
   private verified = 0;
+  /** Unverified tickets, oldest first. */
+  private readonly pending = new Set<GateTicket>();
   private readonly perIp = new Map<string, number>();
 
   constructor(
@@ -36,22 +43,26 @@ export class ConnectionGate {
   ) {}
 
   get counts(): { verified: number; unverified: number; ips: number } {
-    return { verified: this.verified, unverified: this.unverified, ips: this.perIp.size };
+    return { verified: this.verified, unverified: this.pending.size, ips: this.perIp.size };
   }
 
   /** A new incoming link: a ticket when admitted, else why not. */
   admit(ip: string | undefined): GateTicket | GateRefusal {
     const ban = ip ? this.bans.ip(ip) : undefined;
     if (ban) return { code: ErrorCode.BANNED, closeCode: CloseCode.BANNED, reason: `IP banned: ${ban.reason}` };
-    if (this.unverified >= this.limits.maxUnverifiedConnections) {
-      return limit(`too many links in handshake (${this.limits.maxUnverifiedConnections})`);
-    }
     if (ip && (this.perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp) {
       return limit(`too many links from ${ip} (${this.limits.maxConnectionsPerIp})`);
     }
-    this.unverified++;
+    if (this.limits.maxUnverifiedConnections < 1) return limit("no links in handshake allowed (maxUnverifiedConnections 0)");
+    while (this.pending.size >= this.limits.maxUnverifiedConnections) {
+      const oldest = this.pending.values().next().value as GateTicket;
+      this.release(oldest);
+      oldest.evict?.(`evicted: too many links in handshake (${this.limits.maxUnverifiedConnections}), oldest first`);
+    }
+    const ticket: GateTicket = { ip, verified: false, released: false };
+    this.pending.add(ticket);
     if (ip) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    return { ip, verified: false, released: false };
+    return ticket;
   }
 
   /** The link's handshake succeeded as `identity`: null when it may stay, else why not. */
@@ -61,7 +72,7 @@ export class ConnectionGate {
     if (ticket.verified || ticket.released) return null;
     if (this.verified >= this.limits.maxConnections) return limit(`too many connections (${this.limits.maxConnections})`);
     ticket.verified = true;
-    this.unverified--;
+    this.pending.delete(ticket);
     this.verified++;
     return null;
   }
@@ -70,7 +81,7 @@ export class ConnectionGate {
     if (ticket.released) return;
     ticket.released = true;
     if (ticket.verified) this.verified--;
-    else this.unverified--;
+    else this.pending.delete(ticket);
     if (ticket.ip) {
       const n = (this.perIp.get(ticket.ip) ?? 1) - 1;
       if (n <= 0) this.perIp.delete(ticket.ip);

@@ -2,7 +2,7 @@ import type { TimerGroup } from "../core/clock.js";
 import { ErrorCode } from "../core/errors.js";
 import { type Limits, resolveLimits } from "../core/limits.js";
 import { BanList } from "./ban-list.js";
-import type { Connection } from "./connection.js";
+import { CloseCode, type Connection } from "./connection.js";
 import { ConnectionGate, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
 import { FairIntake, type IntakeSink, type LinkIntake } from "./fair-intake.js";
 
@@ -35,12 +35,16 @@ export class LinkGuard {
     return this.intake !== undefined;
   }
 
-  /** An incoming link arrived: null when admitted, else the refusal to close it with. */
-  admit(link: GuardedLink): GateRefusal | null {
+  /**
+   * An incoming link arrived: null when admitted, else the refusal to close
+   * it with. `evicted` closes a link the gate pushes out to make room.
+   */
+  admit(link: GuardedLink, evicted: (refusal: GateRefusal) => void): GateRefusal | null {
     if (!this.enforcing || link.connection.info.outgoing) return null;
     const result = this.gate.admit(this.limitedIp(link));
     if (isRefusal(result)) return result;
     link.ticket = result;
+    result.evict = (reason) => evicted({ code: ErrorCode.CONNECTION_LIMIT, closeCode: CloseCode.OVERLOADED, reason });
     return null;
   }
 

@@ -213,7 +213,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       return;
     }
     const link: LinkState = { connection, target, pending: [], handshaking: false, strikes: 0 };
-    const refusal = this.guard.admit(link);
+    const refusal = this.guard.admit(link, (evicted) => this.closeLink(link, evicted.closeCode, evicted.reason, evicted.code));
     if (refusal) {
       this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
       return;

@@ -1,11 +1,14 @@
 /**
- * Pieces for driving the ToolDb handshake by hand over a raw `ws` socket:
- * a fresh key pair, and a signed ping (optionally tampered with).
+ * Pieces for driving the ToolDb handshake by hand over a raw socket (`ws`
+ * or TCP with the stream framing): a fresh key pair, a signed ping
+ * (optionally tampered with), and hand-driven links.
  */
+import net from "node:net";
 import { WebSocket } from "ws";
+import { FrameDecoder, FrameKind, decodeClose, encodeFrame } from "../../src/network/stream-framing.js";
 import type { PeerRecord } from "../../src/core/messages.js";
 import type { ToolDbRecord } from "../../src/core/record.js";
-import { waitFor, withTimeout } from "./wait.js";
+import { WaitTimeoutError, withTimeout } from "./wait.js";
 import { clientIdOf, signPeerRecord } from "../../src/core/peer-record.js";
 import { randomId } from "../../src/core/random.js";
 import { EcdsaUser } from "../../src/users/ecdsa-user.js";
@@ -48,53 +51,45 @@ export interface RawLinkOptions {
   id?: RawIdentity;
 }
 
-/** Every RawLink opened and not yet cleaned up; tests terminate them in afterEach. */
-export const openRawLinks = new Set<RawLink>();
+/** Every raw link opened and not yet cleaned up; tests terminate them in afterEach. */
+export const openRawLinks = new Set<RawPeerLink>();
 
-/** A hand-driven ToolDb client over a raw `ws` socket. */
-export class RawLink {
+/** A hand-driven ToolDb client on some transport: frames in, frames (or raw bytes) out. */
+export abstract class RawPeerLink {
   readonly frames: Frame[] = [];
   private closeInfo: { code: number; reason: string } | undefined;
-  private readonly closed: Promise<{ code: number; reason: string }>;
+  private resolveClosed!: (info: { code: number; reason: string }) => void;
+  protected readonly closed = new Promise<{ code: number; reason: string }>((resolve) => (this.resolveClosed = resolve));
+  private readonly listeners = new Set<(frame: Frame) => void>();
 
-  private constructor(
-    readonly ws: WebSocket,
+  protected constructor(
     readonly id: RawIdentity,
     readonly topic: string,
   ) {
-    ws.on("error", () => undefined);
-    ws.on("message", (data) => {
-      try {
-        this.frames.push(JSON.parse(String(data)) as Frame);
-      } catch {
-        // servers only send JSON; ignore anything else
-      }
-    });
-    this.closed = new Promise((resolve) => {
-      ws.on("close", (code: number, reason: Buffer) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        resolve(this.closeInfo);
-      });
-    });
+    openRawLinks.add(this);
   }
 
-  /** Opens the socket (no handshake). Resolves once open; a server that refuses at once may close it right after. */
-  static async open(port: number, opts: RawLinkOptions): Promise<RawLink> {
-    const id = opts.id ?? (await rawIdentity());
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, opts.from ? { localAddress: opts.from } : {});
-    const peer = new RawLink(ws, id, opts.topic);
-    openRawLinks.add(peer);
-    await Promise.race([waitFor(ws, "open", T), peer.closed]);
-    return peer;
+  /** Sends a ToolDb message (an object is serialised) as one text frame. */
+  abstract send(frame: Frame | string): void;
+  /** Sends arbitrary bytes as the payload of one text frame (e.g. invalid UTF-8). */
+  abstract sendBytes(bytes: Buffer): void;
+  protected abstract destroy(): void;
+
+  protected received(text: string): void {
+    let frame: Frame;
+    try {
+      frame = JSON.parse(text) as Frame;
+    } catch {
+      return; // servers only send JSON; ignore anything else
+    }
+    this.frames.push(frame);
+    for (const listener of this.listeners) listener(frame);
   }
 
-  /** open() then a valid handshake; resolves once the server's pong arrived. */
-  static async connect(port: number, opts: RawLinkOptions): Promise<RawLink> {
-    const peer = await RawLink.open(port, opts);
-    const pong = peer.next((f) => f.type === "pong");
-    peer.send(await peer.ping());
-    await pong;
-    return peer;
+  protected ended(code: number, reason: string): void {
+    if (this.closeInfo) return;
+    this.closeInfo = { code, reason };
+    this.resolveClosed(this.closeInfo);
   }
 
   /** A signed ping; the options tamper with its topic, timestamp or clientId. */
@@ -102,22 +97,31 @@ export class RawLink {
     return signedPing(this.id, opts.topic ?? this.topic, opts);
   }
 
-  send(frame: Frame | string | Buffer): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.ws.send(typeof frame === "string" || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  /** Sends a valid ping and resolves once the server's pong arrived. */
+  async handshake(): Promise<this> {
+    const pong = this.next((f) => f.type === "pong");
+    this.send(await this.ping());
+    await pong;
+    return this;
   }
 
   /** The next frame matching `pred` (also one that already arrived). */
   next(pred: (f: Frame) => boolean, ms = T): Promise<Frame> {
     const seen = this.frames.find(pred);
     if (seen) return Promise.resolve(seen);
-    return waitFor(this.ws, "message", ms, (data) => {
-      try {
-        return pred(JSON.parse(String(data)) as Frame);
-      } catch {
-        return false;
-      }
-    }).then(([data]) => JSON.parse(String(data)) as Frame);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        reject(new WaitTimeoutError("a matching frame", ms));
+      }, ms);
+      const listener = (frame: Frame) => {
+        if (!pred(frame)) return;
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve(frame);
+      };
+      this.listeners.add(listener);
+    });
   }
 
   /** Sends a get and resolves with the put that answers it. */
@@ -141,8 +145,107 @@ export class RawLink {
   }
 
   terminate(): void {
-    this.ws.terminate();
+    this.destroy();
+    this.listeners.clear();
     openRawLinks.delete(this);
+  }
+}
+
+/** A raw `ws` link. */
+export class RawLink extends RawPeerLink {
+  private constructor(
+    readonly ws: WebSocket,
+    id: RawIdentity,
+    topic: string,
+  ) {
+    super(id, topic);
+    ws.on("error", () => undefined);
+    ws.on("message", (data, isBinary) => !isBinary && this.received(String(data)));
+    ws.on("close", (code: number, reason: Buffer) => this.ended(code, reason.toString()));
+  }
+
+  /** Opens the socket (no handshake). Resolves once open; a server that refuses at once may close it right after. */
+  static async open(port: number, opts: RawLinkOptions): Promise<RawLink> {
+    const id = opts.id ?? (await rawIdentity());
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, opts.from ? { localAddress: opts.from } : {});
+    const peer = new RawLink(ws, id, opts.topic);
+    const opened = new Promise<void>((resolve) => ws.once("open", () => resolve()));
+    await withTimeout(Promise.race([opened, peer.closed]), T, "the socket to open");
+    return peer;
+  }
+
+  /** open() then a valid handshake; resolves once the server's pong arrived. */
+  static async connect(port: number, opts: RawLinkOptions): Promise<RawLink> {
+    return (await RawLink.open(port, opts)).handshake();
+  }
+
+  send(frame: Frame | string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  sendBytes(bytes: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes, { binary: false });
+  }
+
+  /** A binary frame (ToolDb only speaks text). */
+  sendBinary(bytes: Buffer): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes, { binary: true });
+  }
+
+  protected destroy(): void {
+    this.ws.terminate();
+  }
+}
+
+/** A raw TCP link speaking the stream framing (src/network/stream-framing.ts). */
+export class RawTcpLink extends RawPeerLink {
+  private readonly decoder = new FrameDecoder(64 * 1024 * 1024);
+
+  private constructor(
+    readonly socket: net.Socket,
+    id: RawIdentity,
+    topic: string,
+  ) {
+    super(id, topic);
+    socket.setNoDelay(true);
+    socket.on("error", () => undefined);
+    socket.on("data", (chunk: Buffer) => {
+      const result = this.decoder.push(chunk);
+      for (const { kind, payload } of result.frames) {
+        if (kind === FrameKind.MESSAGE) this.received(payload.toString("utf8"));
+        else if (kind === FrameKind.CLOSE) {
+          const { code, reason } = decodeClose(payload);
+          this.ended(code, reason);
+        } else if (kind === FrameKind.PING) socket.write(encodeFrame(FrameKind.PONG));
+      }
+    });
+    socket.on("close", () => this.ended(1006, "socket closed"));
+  }
+
+  static async open(port: number, opts: RawLinkOptions): Promise<RawTcpLink> {
+    const id = opts.id ?? (await rawIdentity());
+    const socket = net.connect({ host: "127.0.0.1", port, ...(opts.from ? { localAddress: opts.from } : {}) });
+    const peer = new RawTcpLink(socket, id, opts.topic);
+    const opened = new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    await withTimeout(Promise.race([opened, peer.closed]), T, "the socket to open");
+    return peer;
+  }
+
+  send(frame: Frame | string): void {
+    this.sendBytes(Buffer.from(typeof frame === "string" ? frame : JSON.stringify(frame), "utf8"));
+  }
+
+  sendBytes(bytes: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(encodeFrame(FrameKind.MESSAGE, bytes));
+  }
+
+  /** Bytes written as they are, framing or not. */
+  sendRaw(bytes: Buffer): void {
+    if (!this.socket.destroyed) this.socket.write(bytes);
+  }
+
+  protected destroy(): void {
+    this.socket.destroy();
   }
 }
 
