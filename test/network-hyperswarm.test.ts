@@ -95,6 +95,30 @@ describe("HyperswarmNetwork", () => {
     await atWs;
   });
 
+  it("a mesh of WebSocket-only, Hyperswarm-only and dual servers converges and relays", { timeout: 40_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const wsOnly = await node({ server: true, networkAdapter: WebSocketNetwork });
+    await wsOnly.putData("before-mesh", "from the ws-only server");
+    const dual = await node({ server: true, networkAdapter: [WebSocketNetwork, hs()] });
+    const hsOnly = await node({ server: true, networkAdapter: hs() });
+    dual.network.connectTo("127.0.0.1", portOf(wsOnly));
+    await linked(wsOnly, dual);
+    await linked(dual, hsOnly);
+    assert.equal(transportTo(dual, wsOnly), "websocket");
+    assert.equal(transportTo(dual, hsOnly), "hyperswarm");
+    // Converges: the Hyperswarm-only server catches up on what the WebSocket-only one held before the mesh formed.
+    await waitUntil(async () => (await hsOnly.getData("before-mesh", false, 200)) === "from the ws-only server", T, "catch-up across transports");
+    // Relays: a client of the ws-only server hears a put made at a client of the Hyperswarm-only server.
+    const wsCli = await node({ networkAdapter: WebSocketNetwork, peers: [{ host: "127.0.0.1", port: portOf(wsOnly) }] });
+    const hsCli = await node({ networkAdapter: hs() });
+    await linked(wsOnly, wsCli);
+    await waitUntil(() => hsCli.network.isConnected(hsOnly.network.getClientAddress()), T, "hs client link");
+    await wsCli.subscribeData("mesh-news");
+    const heard = waitFor(wsCli, "put", T, (r) => r.k === "mesh-news" && r.v === "across the mesh");
+    await hsCli.putData("mesh-news", "across the mesh");
+    await heard;
+  });
+
   it("one link per peer across transports: the later one is closed with a clear reason; failover to Hyperswarm when the WebSocket link dies", { timeout: 40_000 }, async () => {
     topic = `hs-${process.pid}-${topicSeq++}`;
     const srv = await node({ server: true, networkAdapter: [WebSocketNetwork, hs()] });
