@@ -4,7 +4,9 @@ import { ToolDb } from "../platform/node.js";
 import type { ToolDbOptions } from "../core/options.js";
 import { LevelStore } from "../stores/level-store.js";
 import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "./dht-peering.js";
-import { Discovery } from "./discovery.js";
+import type { Discovery } from "./discovery.js";
+import { type MechanismSwitches, type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
+import type { MergedDiscovery } from "./mechanisms/merged-discovery.js";
 import type { DiscoveryOptions } from "./options.js";
 import type { PeerAddress } from "./peer-table.js";
 import { localAddressesFor } from "./local-addresses.js";
@@ -41,6 +43,8 @@ export interface DhtNodeOptions {
    * WebSocket. `true` = default bootstrap (TOOLDB_HYPERDHT_BOOTSTRAP, else public).
    */
   hyperswarm?: HyperswarmNetworkOptions | true;
+  /** Discovery mechanisms, merged; each switchable (see MechanismSwitches for defaults). */
+  mechanisms?: MechanismSwitches;
 }
 
 /**
@@ -49,7 +53,9 @@ export interface DhtNodeOptions {
  */
 export abstract class DhtNode {
   readonly db: ToolDb;
+  /** The mainline DHT discovery (undefined when `mechanisms.mainline` is false). */
   discovery: Discovery | undefined;
+  private nodeDiscovery: NodeDiscovery | undefined;
   onPeerFound: (peer: PeerAddress) => void = () => undefined;
   onPeerConnected: (info: PeerInfo) => void = () => undefined;
   onPeerDisconnected: (info: PeerInfo) => void = () => undefined;
@@ -77,6 +83,11 @@ export abstract class DhtNode {
   protected abstract announcePort(): number | undefined;
   protected abstract defaultMaxConnections(): number;
 
+  /** Every discovery mechanism, merged (after start): its `settled` event, its candidates' sources. */
+  get merged(): MergedDiscovery | undefined {
+    return this.nodeDiscovery?.merged;
+  }
+
   /** Idempotent. Resolves when the database is ready and the DHT join has begun. */
   start(): Promise<void> {
     this.startPromise ??= this.doStart();
@@ -86,24 +97,24 @@ export abstract class DhtNode {
   private async doStart(): Promise<void> {
     await this.db.ready;
     if (this.stopPromise) return;
-    const discovery = new Discovery({
-      ...this.options.discovery,
-      bootstrap: this.options.bootstrap,
-      host: this.options.dhtHost ?? this.bindHost(),
-      port: this.options.dhtPort ?? 0,
+    const port = this.announcePort();
+    const nodeDiscovery = createNodeDiscovery(this.db, this.topic, {
+      switches: this.options.mechanisms ?? {},
+      mainline: { ...this.options.discovery, bootstrap: this.options.bootstrap, host: this.options.dhtHost ?? this.bindHost(), port: this.options.dhtPort ?? 0 },
+      port,
     });
-    this.discovery = discovery;
-    discovery.on("warning", (err) => this.log("DHT warning: %s", err.message));
-    discovery.on("failure", (err) => this.log("DHT failure: %s", err.message));
+    this.nodeDiscovery = nodeDiscovery;
+    this.discovery = nodeDiscovery.mainline;
+    this.discovery?.on("warning", (err) => this.log("DHT warning: %s", err.message));
+    this.discovery?.on("failure", (err) => this.log("DHT failure: %s", err.message));
     const hooks: PeeringHooks = {
       onPeerFound: (p) => this.onPeerFound(p),
       onPeerConnected: (i) => this.onPeerConnected(i),
       onPeerDisconnected: (i) => this.onPeerDisconnected(i),
     };
-    const port = this.announcePort();
     this.peering = new DhtPeering(
       this.db,
-      discovery,
+      nodeDiscovery.merged,
       this.topic,
       {
         maxConnections: this.options.maxConnections ?? this.defaultMaxConnections(),
@@ -115,7 +126,7 @@ export abstract class DhtNode {
       },
       hooks,
     );
-    discovery.join(this.topic, port);
+    void nodeDiscovery.merged.start();
     if (this.options.handleSignals) {
       process.once("SIGINT", this.signalHandler);
       process.once("SIGTERM", this.signalHandler);
@@ -143,10 +154,7 @@ export abstract class DhtNode {
     process.off("SIGTERM", this.signalHandler);
     await this.startPromise?.catch(() => undefined);
     this.peering?.stop();
-    if (this.discovery) {
-      this.discovery.leave(this.topic);
-      await this.discovery.destroy();
-    }
+    await this.nodeDiscovery?.stop();
     await this.db.close();
   }
 }

@@ -5,7 +5,6 @@ import type { ToolDb, PeerInfo } from "../core/tooldb.js";
 import type { DialFailedEvent } from "../network/network-adapter.js";
 import { CloseCode } from "../network/connection.js";
 import { dialKey } from "../network/dial-target.js";
-import type { Discovery } from "./discovery.js";
 import type { PeerAddress } from "./peer-table.js";
 
 /** Dial attempts for an address found on the DHT before it is backed off. */
@@ -14,6 +13,15 @@ export const DEFAULT_DHT_DIAL_RETRIES = 3;
 export const DEFAULT_PENALTY_MS = 5_000;
 export const MAX_PENALTY_MS = 10 * 60_000;
 const MAX_TRACKED_ADDRESSES = 1024;
+
+/** Where DhtPeering gets candidates: the mainline Discovery, or the merged discovery of every mechanism. */
+export interface PeerSource {
+  on(event: "peer", listener: (id: any, peer: PeerAddress, source: any) => void): unknown;
+  off(event: "peer", listener: (id: any, peer: PeerAddress, source: any) => void): unknown;
+  peers(topic: string): PeerAddress[];
+  refresh(topic: string): boolean;
+  forget(topic: string, host: string, port: number): boolean;
+}
 
 export interface PeeringOptions {
   /** Outgoing links to keep at most. */
@@ -55,7 +63,7 @@ export class DhtPeering {
 
   constructor(
     private readonly db: ToolDb,
-    private readonly discovery: Discovery,
+    private readonly discovery: PeerSource,
     private readonly topic: string,
     private readonly opts: PeeringOptions,
     private readonly hooks: PeeringHooks = {},

@@ -113,7 +113,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.scheduleRefresh(this.refreshInterval);
     // A lost link (on any transport) may be replaceable over Hyperswarm: look the topic up again.
     this.sessionOwner.on("session-close", () => {
-      this.refreshSoon();
+      this.refresh();
       this.scheduleRefresh(this.refreshInterval);
     });
     this.log("joined topic %s as %s", this.host.topic, announce ? "server+client" : "client");
@@ -136,12 +136,13 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private scheduleRefresh(delay: number): void {
     this.timers.clearTimeout(this.refreshTimer);
     this.refreshTimer = this.timers.setTimeout(() => {
-      this.refreshSoon();
+      this.refresh();
       this.scheduleRefresh(Math.min(delay * 2, this.swarmOptions.maxRefreshInterval ?? 60_000));
     }, delay);
   }
 
-  private refreshSoon(): void {
+  /** Looks the topic up again (at most once per refreshInterval). */
+  refresh(): void {
     const discovery = this.discovery;
     if (!discovery || this.isClosed || this.refreshing) return;
     const now = this.now();
