@@ -7,3 +7,4 @@ export * from "./stores/browser.js";
 export * from "./users/index.js";
 export * from "./network/browser.js";
 export * from "./utils/index.js";
+export * from "./crdt/index.js";

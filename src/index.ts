@@ -6,3 +6,4 @@ export * from "./stores/index.js";
 export * from "./users/index.js";
 export * from "./network/index.js";
 export * from "./utils/index.js";
+export * from "./crdt/index.js";

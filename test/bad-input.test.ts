@@ -384,9 +384,9 @@ describe("bad input from a raw ws client", () => {
       await assertIntact();
     });
 
-    it("a CRDT record (unsupported) is refused", async () => {
+    it("a CRDT record whose value is not a change list is refused", async () => {
       const peer = await RawPeer.connect(portOf(srv));
-      const refused = refusal(ErrorCode.RECORD_REFUSED, /Unsupported/);
+      const refused = refusal(ErrorCode.RECORD_REFUSED, /InvalidData: a MAP record's value must be a change list/);
       peer.put({ ...precious, c: "MAP" });
       await refused;
       await assertIntact();

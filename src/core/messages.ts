@@ -53,6 +53,19 @@ export interface GetMessage extends Base {
   key: string;
 }
 
+/** A signed CRDT change list (`data.c` set); answers a crdtGet with its id. */
+export interface CrdtPutMessage extends Base {
+  type: "crdtPut";
+  data: unknown;
+  /** As on put (tooldb-dht extension). */
+  ack?: boolean;
+}
+
+export interface CrdtGetMessage extends Base {
+  type: "crdtGet";
+  key: string;
+}
+
 export interface SubscribeMessage extends Base {
   type: "subscribe";
   key: string;
@@ -85,6 +98,8 @@ export type ToolDbMessage =
   | PongMessage
   | PutMessage
   | GetMessage
+  | CrdtPutMessage
+  | CrdtGetMessage
   | SubscribeMessage
   | QueryMessage
   | QueryAckMessage
@@ -110,8 +125,8 @@ export const LIMITS = {
   maxAcks: 1024,
 } as const;
 
-/** Message types of tool-db that this node knows but deliberately ignores (CRDTs come later). */
-export const IGNORED_TYPES = new Set(["crdtPut", "crdtGet"]);
+/** Message types of tool-db that this node knows but deliberately ignores (none since CRDTs are supported). */
+export const IGNORED_TYPES = new Set<string>();
 
 function bad(reason: string): never {
   throw new ToolDbError(ErrorCode.BAD_MESSAGE, reason);
@@ -201,9 +216,11 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.peer !== undefined && !isPeerRecordShape(m.peer)) bad("pong.peer must be a peer record");
       break;
     case "put":
-      if (!isObject(m.data)) bad("put.data must be a record object");
+    case "crdtPut":
+      if (!isObject(m.data)) bad(`${type}.data must be a record object`);
       break;
     case "get":
+    case "crdtGet":
     case "subscribe":
     case "query":
       str(m, "key", LIMITS.maxKeyLength);

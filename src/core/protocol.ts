@@ -1,5 +1,5 @@
 import { ErrorCode, errorText } from "./errors.js";
-import { LIMITS, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "./messages.js";
+import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "./messages.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDb } from "./tooldb.js";
 
@@ -27,8 +27,10 @@ export class Protocol {
     if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
     switch (message.type) {
       case "put":
+      case "crdtPut":
         return this.onPut(message, from).catch((err) => this.fail(from, err));
       case "get":
+      case "crdtGet":
         return this.onGet(message, from).catch((err) => this.fail(from, err));
       case "subscribe":
         return this.onSubscribe(message, from).catch((err) => this.fail(from, err));
@@ -53,7 +55,7 @@ export class Protocol {
     this.db.refused({ code: ErrorCode.BAD_MESSAGE, reason: `could not handle message: ${errorText(err)}`, peer: from.clientId });
   }
 
-  private async onPut(message: PutMessage, from: PeerSession): Promise<void> {
+  private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
     const verdict = this.db.verifier.verify(message.data);
     const previous = this.mergeOrder.get(from);
     const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, verdict);
@@ -64,21 +66,24 @@ export class Protocol {
       if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
     });
     const winner = await accepted;
-    if (message.ack === true) void this.db.acks.confirm(message, from, verdict, winner).catch((err) => this.fail(from, err));
+    // A crdtPut is confirmed like a put (same fields).
+    if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer.
     this.db.requests.resolve(message.id, { ...message, data: winner });
   }
 
-  private async onGet(message: GetMessage, from: PeerSession): Promise<void> {
+  /** A crdtGet is answered with a crdtPut (tool-db 2.6.6 waits for that type), a get with a put. */
+  private async onGet(message: GetMessage | CrdtGetMessage, from: PeerSession): Promise<void> {
+    const type = message.type === "crdtGet" ? "crdtPut" : "put";
     const local = await this.db.records.get(message.key);
     if (local) {
-      from.send({ type: "put", id: message.id, data: local });
+      from.send({ type, id: message.id, data: local });
       return;
     }
     if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
     const forwarded = this.forward(message, from, (reply) => {
-      if (reply.type === "put") from.send({ type: "put", id: message.id, data: reply.data });
+      if (reply.type === "put" || reply.type === "crdtPut") from.send({ type, id: message.id, data: reply.data });
     });
     if (!forwarded) this.db.requests.remove(message.id);
   }
@@ -108,7 +113,7 @@ export class Protocol {
   }
 
   /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
-  private forward(message: GetMessage | QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): boolean {
+  private forward(message: GetMessage | CrdtGetMessage | QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): boolean {
     if (this.db.requests.has(message.id)) return true;
     const to = [...message.to, from.clientId];
     this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined);

@@ -11,6 +11,7 @@ export async function signRecord(
   timestamp: number,
   pow: number,
   legacy: boolean,
+  crdtType: string | null = null,
 ): Promise<ToolDbRecord> {
   const a = account.getAddress() ?? "";
   // Sign exactly what receivers will parse: JSON drops undefined fields, functions, etc.
@@ -20,5 +21,5 @@ export async function signRecord(
   const prefix = legacy ? legacyHashPrefix(value, a, timestamp) : boundHashPrefix(key, value, a, timestamp);
   const { nonce, hash } = await proofOfWork(prefix, pow);
   const s = await account.signData(hash);
-  return { k: key, a, n: nonce, t: timestamp, h: hash, s, v: value, c: null };
+  return { k: key, a, n: nonce, t: timestamp, h: hash, s, v: value, c: crdtType };
 }

@@ -7,6 +7,8 @@ export interface MergeOutcome {
   changed: boolean;
   /** What the store holds for the key after the merge. */
   winner: ToolDbRecord;
+  /** Why the record was not merged although it verified (a bound, e.g. a CRDT document's size). */
+  refused?: string;
   /** The record it replaced, if any. */
   previous?: ToolDbRecord;
 }
@@ -47,7 +49,8 @@ export class RecordStore {
     });
   }
 
-  private serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
+  /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
+  serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
     const before = this.inFlight.get(key);
     const run = before ? before.then(task, task) : task();
     const tail = run.catch(() => undefined);

@@ -20,6 +20,8 @@ export interface RecordVerifierOptions {
   /** Checks `s` over `h` for address `a` (the user adapter's verifySignature). */
   verifySignature: (m: { h: string; a: string; s: string }) => Promise<boolean>;
   now: () => number;
+  /** Why a CRDT record's value (`c` set) is unacceptable, or undefined; without it CRDT records are refused. */
+  checkCrdt?: (c: string, v: unknown) => string | undefined;
 }
 
 export interface Verdict {
@@ -65,7 +67,11 @@ export class RecordVerifier {
   async verify(value: unknown): Promise<Verdict> {
     if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
     const r = value;
-    if (r.c !== null) return refuse(VerifyResult.Unsupported, `CRDT records (${r.c}) are not supported`);
+    if (r.c !== null) {
+      if (!this.opts.checkCrdt) return refuse(VerifyResult.Unsupported, `CRDT records (${r.c}) are not supported`);
+      const problem = this.opts.checkCrdt(r.c, r.v);
+      if (problem) return refuse(VerifyResult.InvalidData, problem);
+    }
     if (!isWellFormedAddress(r.a)) return refuse(VerifyResult.InvalidData, "author is not a P-256 address");
     if (!HASH_PATTERN.test(r.h) || !SIG_PATTERN.test(r.s)) return refuse(VerifyResult.InvalidData, "malformed hash or signature");
     if (r.t > this.opts.now() + MAX_FUTURE_MS) return refuse(VerifyResult.InvalidTimestamp, "timestamp too far in the future");

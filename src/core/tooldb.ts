@@ -6,6 +6,9 @@ import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { Acks, type PutOptions } from "./acks.js";
 import { BoundedSet } from "./bounded-set.js";
+import type { BaseCrdt } from "../crdt/base-crdt.js";
+import { crdtRecordProblem } from "../crdt/changes.js";
+import { CrdtDocs, headsOf, splitHeads, type CrdtDocument } from "../crdt/crdt-docs.js";
 import { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
 import { KeyListeners, type KeyListener } from "./key-listeners.js";
@@ -21,7 +24,7 @@ import type { PeerRecordProblem } from "./peer-record.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Protocol } from "./protocol.js";
 import { randomId, randomName } from "./random.js";
-import { RecordStore } from "./record-store.js";
+import { RecordStore, type MergeOutcome } from "./record-store.js";
 import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
 import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
@@ -77,6 +80,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   readonly records: RecordStore;
   /** Key counts and store quotas (enforced on servers). */
   readonly quota: StoreQuota;
+  readonly crdtDocs: CrdtDocs;
   readonly network: ToolDbNetworkAdapter;
   readonly peerAccount: ToolDbUserAdapter;
   userAccount: ToolDbUserAdapter;
@@ -123,6 +127,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       acceptLegacyRecords: this.options.legacyRecords,
       verifySignature: (m) => this.peerAccount.verifySignature(m),
       now: () => this.now(),
+      checkCrdt: crdtRecordProblem,
     });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
@@ -132,6 +137,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
     this.records = new RecordStore(this.store);
     this.quota = new StoreQuota(limits, this.records, this.options.server);
+    this.crdtDocs = new CrdtDocs(this.records);
     this.peerAccount = new this.options.userAdapter(this);
     this.userAccount = new this.options.userAdapter(this);
     this.network = createNetwork(this.options.networkAdapter, this);
@@ -311,6 +317,13 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     messageId?: string,
     pendingVerdict?: Promise<Verdict>,
   ): Promise<ToolDbRecord | undefined> {
+    const heads = splitHeads(record);
+    if (heads) {
+      // A CRDT document with several signed change lists: each is verified and merged on its own.
+      let winner: ToolDbRecord | undefined;
+      for (const head of heads) winner = (await this.acceptRecord(head, from, to)) ?? winner;
+      return winner;
+    }
     const verdict = await (pendingVerdict ?? this.verifier.verify(record));
     if (verdict.result !== VerifyResult.Verified) {
       const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
@@ -330,7 +343,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       this.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
-    const outcome = await this.records.merge(rec);
+    const outcome = await this.mergeVerified(rec);
+    if (outcome.refused) {
+      this.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
     this.quota.merged(rec, outcome);
     if (this.closed) return outcome.winner;
     if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
@@ -342,7 +359,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       this.emit("data", rec);
       this.keyListeners.trigger(rec, (err) => this.log("key listener threw: %s", errorText(err)));
       this.relay(rec, from, to, messageId ?? randomId());
-    } else if (from && outcome.winner.h !== rec.h) {
+    } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
       // The sender is behind: answer with what wins here so both converge.
       from.send({ type: "put", id: randomId(), data: outcome.winner });
     }
@@ -353,7 +370,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   private relay(record: ToolDbRecord, from: PeerSession | undefined, to: string[], id: string): void {
     if (!this.options.server || !from) return;
     const subscribers = this.remoteSubscriptions.subscribers(record.k);
-    const message: Omit<PutMessage, "to"> & { to: string[] } = { type: "put", id, data: record, to: [...to, from.clientId] };
+    const message = { type: record.c === null ? ("put" as const) : ("crdtPut" as const), id, data: record, to: [...to, from.clientId] };
     this.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
   }
 
@@ -365,13 +382,19 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     return this.putRecordAs(this.userAccount, finalKey, value, options);
   }
 
-  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}): Promise<PutMessage> {
+  /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. */
+  private mergeVerified(record: ToolDbRecord): Promise<MergeOutcome> {
+    return record.c === null ? this.records.merge(record) : this.crdtDocs.merge(record);
+  }
+
+  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}, crdtType: string | null = null): Promise<PutMessage> {
     if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
-    const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords);
-    const message: PutMessage = { type: "put", id: randomId(), to: [], data: record, ack: true };
+    const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords, crdtType);
+    const message: PutMessage = { type: crdtType === null ? "put" : ("crdtPut" as "put"), id: randomId(), to: [], data: record, ack: true };
     const custom = await this.customVerifiers.refusal(record, this.records);
     if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
-    const outcome = await this.records.merge(record);
+    const outcome = await this.mergeVerified(record);
+    if (outcome.refused) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, outcome.refused);
     this.quota.merged(record, outcome);
     if (outcome.changed && !this.closed) {
       this.emit("put", record, undefined);
@@ -406,27 +429,51 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    */
   async getData<T = unknown>(key: string, userNamespaced = false, timeoutMs = 1000): Promise<T | null> {
     await this.readyPromise;
-    const finalKey = this.finalKey(key, userNamespaced);
+    const record = await this.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "get");
+    return record ? (record.v as T) : null;
+  }
+
+  /** The stored record (for a CRDT key, the whole document) under `finalKey`, as getData finds it. */
+  private async getRecord(finalKey: string, timeoutMs: number, type: "get" | "crdtGet"): Promise<ToolDbRecord | undefined> {
     const local = await this.records.get(finalKey);
-    if (this.network.peers.length === 0 || this.closed) return local ? (local.v as T) : null;
+    if (this.network.peers.length === 0 || this.closed) return local;
     const id = randomId();
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
       this.requests.add(
         id,
         timeoutMs,
         (message) => {
-          if (message.type !== "put") return true;
+          if (message.type !== "put" && message.type !== "crdtPut") return true;
           resolve(message.data as ToolDbRecord);
         },
         () => resolve(undefined),
       );
     });
-    this.network.sendToAll({ type: "get", id, key: finalKey });
-    if (local) return local.v as T;
-    const record = await reply;
-    if (record) return record.v as T;
-    const late = await this.records.get(finalKey).catch(() => undefined);
-    return late ? (late.v as T) : null;
+    this.network.sendToAll({ type, id, key: finalKey });
+    if (local) return local;
+    return (await reply) ?? (await this.records.get(finalKey).catch(() => undefined));
+  }
+
+  /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
+  async putCrdt(key: string, crdt: BaseCrdt, userNamespaced = false): Promise<PutMessage> {
+    await this.readyPromise;
+    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+    const changes = crdt.getChanges();
+    const problem = crdtRecordProblem(crdt.type, changes);
+    if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
+    return this.putRecordAs(this.userAccount, this.finalKey(key, userNamespaced), changes, {}, crdt.type);
+  }
+
+  /**
+   * Merges every change stored under `key` (local, else the first verified
+   * crdtPut reply) into `crdt`; resolves the document, or null.
+   */
+  async getCrdt(key: string, crdt: BaseCrdt, userNamespaced = false, timeoutMs = 1000): Promise<CrdtDocument | null> {
+    await this.readyPromise;
+    const doc = (await this.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
+    if (!doc || doc.c === null) return null;
+    for (const head of headsOf(doc)) crdt.mergeChanges(head.v);
+    return doc;
   }
 
   /** Delivers the current value and every later change of `key` to key listeners. */

@@ -1,0 +1,169 @@
+import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { BaseCrdt, CRDT_LIST } from "./base-crdt.js";
+import { compareStrings } from "./canonical.js";
+import { isListChange, type ListChange, type ListInsChange } from "./changes.js";
+
+interface Item<T> {
+  change: ListInsChange<T>;
+  left: Item<T> | undefined;
+  right: Item<T> | undefined;
+  origin: Item<T> | undefined;
+  rightOrigin: Item<T> | undefined;
+  deleted: boolean;
+}
+
+/**
+ * tool-db's ListCrdt change format (INS with the ids of its left and right
+ * neighbours `p`/`n`, DEL of an element id), ordered the YATA way (as Yjs
+ * does): an element sits between the neighbours it was inserted between;
+ * elements inserted concurrently at the same place are ordered by id
+ * (larger first). The
+ * value is computed from the set of changes, integrating every element after
+ * the neighbours it refers to, so it does not depend on arrival order.
+ * 2.6.6 instead sorted by id and inserted at the neighbour's position, which
+ * puts an element at the front when its neighbour has a larger id, and
+ * throws on a DEL it sees first; for one writer (or writers whose
+ * references point to smaller ids) both give the same list.
+ */
+export class ListCrdt<T = any> extends BaseCrdt<ListChange<T>, T[]> {
+  override type = CRDT_LIST;
+  private items: Item<T>[] = [];
+
+  constructor(author = "", changes?: ListChange<T>[]) {
+    super(author, changes);
+  }
+
+  /** Inserts `value` so that it ends up at visible position `index` (0 ≤ index ≤ length). */
+  INS(value: T, index: number): void {
+    const visible = this.visibleItems();
+    if (!Number.isInteger(index) || index < 0 || index > visible.length) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `index ${index} out of range 0..${visible.length}`);
+    if (index === visible.length) return this.PUSH(value);
+    const next = visible[index]!;
+    this.addOwn({ t: "INS", p: next.left?.change.i, n: next.change.i, v: value, i: this.nextId() });
+  }
+
+  /** Appends after the last visible element. */
+  PUSH(value: T): void {
+    const visible = this.visibleItems();
+    this.addOwn({ t: "INS", p: visible[visible.length - 1]?.change.i, n: undefined, v: value, i: this.nextId() });
+  }
+
+  DEL(index: number): void {
+    const target = this.visibleItems()[index];
+    if (!target) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `no element at index ${index}`);
+    this.addOwn({ t: "DEL", v: target.change.i, i: this.nextId() });
+  }
+
+  /** Moves the element at `from` to `to` (indexes of the list before the move): a DEL and an INS of its value. */
+  MOVE(from: number, to: number): void {
+    const visible = this.visibleItems();
+    const item = visible[from];
+    if (!item || !Number.isInteger(to) || to < 0 || to >= visible.length) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `cannot move ${from} to ${to}`);
+    this.DEL(from);
+    this.INS(item.change.v, to);
+  }
+
+  private nextId(): string {
+    let own = 0;
+    const prefix = `${this.author}-`;
+    for (const c of this.changes.values()) if (c.i.startsWith(prefix)) own++;
+    return `${this.author}-${String(own).padStart(8, "0")}`;
+  }
+
+  private visibleItems(): Item<T>[] {
+    void this.value;
+    return this.items.filter((item) => !item.deleted);
+  }
+
+  protected override accepts(change: unknown): change is ListChange<T> {
+    return isListChange(change);
+  }
+
+  protected override compare(a: ListChange<T>, b: ListChange<T>): number {
+    return compareStrings(a.i, b.i);
+  }
+
+  protected override compute(sorted: ListChange<T>[]): T[] {
+    // One INS per id (a forked id keeps its first change in the total order).
+    const byId = new Map<string, Item<T>>();
+    const deletes = new Set<string>();
+    for (const c of sorted) {
+      if (c.t === "DEL") deletes.add(c.v);
+      else if (!byId.has(c.i)) byId.set(c.i, { change: c, left: undefined, right: undefined, origin: undefined, rightOrigin: undefined, deleted: false });
+    }
+    let start: Item<T> | undefined;
+    const integrated = new Set<Item<T>>();
+    const integrate = (item: Item<T>) => {
+      const origin = item.change.p == null ? undefined : byId.get(item.change.p);
+      const rightOrigin = item.change.n == null ? undefined : byId.get(item.change.n);
+      item.origin = origin && integrated.has(origin) ? origin : undefined;
+      item.rightOrigin = rightOrigin && integrated.has(rightOrigin) ? rightOrigin : undefined;
+      let left = item.origin;
+      let o = left ? left.right : start;
+      const conflicting = new Set<Item<T>>();
+      const beforeOrigin = new Set<Item<T>>();
+      while (o && o !== item.rightOrigin) {
+        beforeOrigin.add(o);
+        conflicting.add(o);
+        if (o.origin === item.origin) {
+          // Larger ids go left (Yjs puts smaller client ids left): then an element inserted with no
+          // neighbours goes to the front, where tool-db 2.6.6 puts it, and one writer's lists lay out
+          // their tombstones as 2.6.6 does, so 2.6.6 reads our neighbour ids to the same list.
+          if (compareStrings(o.change.i, item.change.i) > 0) {
+            left = o;
+            conflicting.clear();
+          } else if (o.rightOrigin === item.rightOrigin) {
+            break;
+          }
+        } else if (o.origin && beforeOrigin.has(o.origin)) {
+          if (!conflicting.has(o.origin)) {
+            left = o;
+            conflicting.clear();
+          }
+        } else {
+          break;
+        }
+        o = o.right;
+      }
+      item.left = left;
+      item.right = left ? left.right : start;
+      if (left) left.right = item;
+      else start = item;
+      if (item.right) item.right.left = item;
+      integrated.add(item);
+    };
+    // Every element after the neighbours it names (iterative depth-first, ids ascending); a reference
+    // cycle, possible only in forged lists, is broken by treating the neighbour as absent.
+    const visiting = new Set<Item<T>>();
+    for (const root of byId.values()) {
+      const stack: Item<T>[] = [root];
+      while (stack.length > 0) {
+        const item = stack[stack.length - 1]!;
+        if (integrated.has(item)) {
+          stack.pop();
+          continue;
+        }
+        visiting.add(item);
+        const deps = [item.change.p, item.change.n]
+          .map((id) => (id == null ? undefined : byId.get(id)))
+          .filter((d): d is Item<T> => d !== undefined && !integrated.has(d) && !visiting.has(d));
+        if (deps.length > 0) {
+          stack.push(deps[0]!);
+          continue;
+        }
+        stack.pop();
+        visiting.delete(item);
+        integrate(item);
+      }
+    }
+    this.items = [];
+    const value: T[] = [];
+    for (let item = start; item; item = item.right) {
+      item.deleted = deletes.has(item.change.i);
+      this.items.push(item);
+      if (!item.deleted) value.push(item.change.v);
+    }
+    return value;
+  }
+}
+
