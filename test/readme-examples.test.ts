@@ -7,7 +7,7 @@ describe("README examples run as written", () => {
   const blocks = codeBlocks("README.md");
 
   // The third ("Using Hyperswarm") runs in test/hyperswarm-guide.test.ts, beside a HyperDHT testnet.
-  it("has the three examples", () => assert.equal(blocks.length, 3));
+  it("has the four examples", () => assert.equal(blocks.length, 4));
 
   it("example 1: server and client on loopback", async () => {
     const out = await runExample("readme-1", blocks[0]!);
@@ -23,5 +23,10 @@ describe("README examples run as written", () => {
     } finally {
       await seed.close();
     }
+  });
+
+  it("example 4: a CRDT document", async () => {
+    const out = await runExample("readme-4", blocks[3]!);
+    assert.match(out, /^\{"theme":"dark"\}$/m);
   });
 });
