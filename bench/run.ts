@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { bundleSizes, printBundleSizes } from "../build/browser-bundle.js";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
+import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
 import { fmt, mib } from "./stats.js";
@@ -49,6 +50,11 @@ async function discovery(): Promise<void> {
   printDiscoveryFigures(await discoveryBenchmark(Number(process.env.BENCH_RUNS ?? 9)), (line) => console.log(line));
 }
 
+async function durability(): Promise<void> {
+  console.log("\n## Durable confirmations: fsync cost and acknowledged puts (LevelDB in a temp dir)");
+  printDurabilityFigures(await durabilityBenchmark(Number(process.env.BENCH_DURABLE_WRITES ?? 20_000), Number(process.env.BENCH_ACKED_PUTS ?? 500)), (line) => console.log(line));
+}
+
 async function browserBundle(): Promise<void> {
   console.log("\n## Browser bundle size (esbuild, minified; beside the Node entry bundled the same way)");
   printBundleSizes(await bundleSizes(), (line) => console.log(line));
@@ -59,3 +65,4 @@ if (!only || only === "relay") await relay();
 if (!only || only === "ingest") await ingest();
 if (!only || only === "discovery") await discovery();
 if (!only || only === "bundle") await browserBundle();
+if (!only || only === "durability") await durability();

@@ -105,6 +105,29 @@ describe("offline writes reach the mesh", () => {
     await assert.rejects(client.putData("thrice", "y", false, { ack: 3, timeoutMs: 300 }), (err) => isToolDbError(err, ErrorCode.ACK_TIMEOUT));
   });
 
+  it("rejects with PUT_REFUSED when a server refuses the record, and drops it from the outbox (no server would take it)", async () => {
+    const server = track(await startServer({ pow: 1 }));
+    const client = track(await startClient([server]));
+    await assert.rejects(client.putData("no-work", 1, false, { ack: 1, timeoutMs: 5000 }), (err) => isToolDbError(err, ErrorCode.PUT_REFUSED) && /NoProofOfWork/.test(err.message));
+    assert.equal(client.outbox.size, 0);
+    assert.equal(await server.records.get("no-work"), undefined);
+  });
+
+  it("a refusal by a server's quota is not final: no confirmation, the write stays in the outbox for another server", async () => {
+    const full = track(await startServer({ limits: { maxStoreKeys: 1, anonymousKeyShare: 1 } }));
+    const client = track(await startClient([full], { outboxRetryInterval: 100 }));
+    await client.putData("first", 1, false, { ack: 1, timeoutMs: 5000 });
+    const refused = waitFor(full, "refused", 5000, (e) => e.code === ErrorCode.QUOTA_EXCEEDED);
+    await assert.rejects(client.putData("second", 2, false, { ack: 1, timeoutMs: 300 }), (err) => isToolDbError(err, ErrorCode.ACK_TIMEOUT));
+    await refused;
+    assert.equal(client.outbox.size, 1);
+    // A server with room takes it from the outbox (at its next re-send: it was sent just now).
+    const roomy = track(await startServer());
+    client.network.connectTo("127.0.0.1", portOf(roomy));
+    await waitUntil(holds(roomy, ["second"], () => 2), 5000, "the write on a server with room");
+    await waitUntil(() => client.outbox.size === 0, 5000, "the outbox to empty");
+  });
+
   it("beyond outboxCapacity drops the oldest unconfirmed write (outbox-overflow) and hands on the others", async () => {
     const down = track(await startServer());
     const port = portOf(down);

@@ -1,3 +1,4 @@
+import type { RefusalEvent } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import { type Clock, TimerGroup } from "./clock.js";
@@ -19,6 +20,11 @@ export interface PutOptions {
 }
 
 export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+
+/** Refusals remembered until the put's confirmation is sent (a refusal precedes its confirmation by microtasks). */
+const MAX_REFUSALS = 1024;
+/** Refusals that depend on this server's state, not on the record: not final, the client re-sends later. */
+const RETRIABLE: ReadonlySet<string> = new Set([ErrorCode.QUOTA_EXCEEDED, ErrorCode.RATE_LIMITED]);
 
 /** Confirmations a server holds per link until its next fsync (beyond, the client's retry covers it). */
 const MAX_PENDING_PER_LINK = 8 * LIMITS.maxAcks;
@@ -51,6 +57,7 @@ export class Acks {
   private readonly waiters = new Map<string, Waiter>();
   private readonly timers: TimerGroup;
   private pending = new Map<PeerSession, PendingAcks>();
+  private readonly refusals = new Map<string, RefusalEvent>();
   private readonly flushAndSend = coalesced(() => this.sendBatch());
 
   constructor(
@@ -108,15 +115,30 @@ export class Acks {
 
   // ---- server side -------------------------------------------------------
 
-  /** Confirms an acknowledged put once its outcome is durable. `winner` is what the store holds now (undefined: refused). */
+  /** Remembers why a peer's record was refused, for its confirmation. */
+  noteRefusal(event: RefusalEvent): void {
+    if (!this.isServer || event.peer === undefined || event.key === undefined) return;
+    this.refusals.set(`${event.peer}\n${event.key}`, event);
+    if (this.refusals.size > MAX_REFUSALS) this.refusals.delete(this.refusals.keys().next().value as string);
+  }
+
+  /**
+   * Confirms an acknowledged put once its outcome is durable. `winner` is
+   * what the store holds now (undefined: refused). A refusal that depends on
+   * this server's state (quota, rate) is not answered: the client re-sends.
+   */
   async confirm(message: PutMessage, from: PeerSession, verdict: Promise<Verdict>, winner: ToolDbRecord | undefined): Promise<void> {
     if (!this.isServer || message.ack !== true) return;
     const record = message.data as Partial<ToolDbRecord>;
     if (typeof record.h !== "string") return;
     let refusal: string | undefined;
     if (!winner) {
-      const v = await verdict.catch(() => undefined);
-      refusal = v ? `${v.result}${v.reason ? `: ${v.reason}` : ""}` : "refused";
+      const id = `${from.clientId}\n${typeof record.k === "string" ? record.k.slice(0, 128) : ""}`;
+      const event = this.refusals.get(id);
+      this.refusals.delete(id);
+      if (event && RETRIABLE.has(event.code)) return;
+      const v = event ? undefined : await verdict.catch(() => undefined);
+      refusal = event?.reason ?? (v ? `${v.result}${v.reason ? `: ${v.reason}` : ""}` : "refused");
     } else if (winner.h !== record.h && typeof record.k === "string" && isFirstWriterKey(record.k) && winner.a !== record.a) {
       refusal = "CantOverwrite: the key belongs to its first writer";
     }
@@ -153,5 +175,6 @@ export class Acks {
     this.timers.clearAll();
     for (const waiter of [...this.waiters.values()]) waiter.reject(new ToolDbError(ErrorCode.CLOSED, "the node closed before the put was confirmed"));
     this.pending.clear();
+    this.refusals.clear();
   }
 }

@@ -147,6 +147,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     const overflow = (key: string) => this.emit("outbox-overflow", key);
     this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow }, { capacity, retryInterval, clock });
     this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock);
+    this.on("refused", (event) => this.acks.noteRefusal(event));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this, this.options.maxSyncKeys);
     this.directory = new ServerDirectory({
