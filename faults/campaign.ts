@@ -23,7 +23,7 @@ export interface CampaignOptions {
   log?: (line: string) => void;
 }
 
-export type FaultKind = "kill-server" | "pause-server" | "blackhole-link" | "bootstrap-lost" | "clock-skew" | "kill-client";
+export type FaultKind = "kill-server" | "blackout" | "pause-server" | "blackhole-link" | "bootstrap-lost" | "clock-skew" | "kill-client";
 
 export interface CampaignResult {
   seed: number;
@@ -31,6 +31,8 @@ export interface CampaignResult {
   byKind: Record<FaultKind, number>;
   writesAcknowledged: number;
   writesUnacknowledged: number;
+  /** Of those, writes missing on some server at the end (they were in the local store and the outbox: should be 0). */
+  unacknowledgedLost: number;
   writesLost: number;
   lostExamples: string[];
   /** Writes still waiting in a client's outbox after the clients stopped writing (should be 0: every write reaches a server). */
@@ -45,7 +47,8 @@ export interface CampaignResult {
 
 /** Largest clock skew injected (ms): within the 30 s a record or peer record may be ahead, for any pair of nodes. */
 const MAX_SKEW_MS = 12_000;
-/** Servers that may be killed or paused at the same time. */
+const BLACKOUT_EVERY = 20;
+/** Servers that may be killed or paused at the same time (except in a blackout). */
 const MAX_SERVERS_DOWN = 2;
 
 /** mulberry32: a small seeded PRNG, so a seed always gives the same schedule. */
@@ -83,10 +86,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const pick = <T>(items: T[]): T | undefined => (items.length === 0 ? undefined : items[Math.floor(random() * items.length)]);
 
   const acked: Acked[] = [];
-  let unacked = 0;
+  const unacked: Acked[] = [];
   const onReport = (_w: Worker, report: WorkerReport) => {
     if (report.type === "acked") acked.push({ key: report.key, h: report.h, t: report.t });
-    else if (report.type === "unacked") unacked++;
+    else if (report.type === "unacked") unacked.push({ key: report.key, h: report.h, t: report.t });
   };
   const cluster = new Cluster({
     servers: options.servers ?? 3,
@@ -96,7 +99,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     ackTimeoutMs: 2000,
     onReport,
   });
-  const byKind: Record<FaultKind, number> = { "kill-server": 0, "pause-server": 0, "blackhole-link": 0, "bootstrap-lost": 0, "clock-skew": 0, "kill-client": 0 };
+  const byKind: Record<FaultKind, number> = { "kill-server": 0, blackout: 0, "pause-server": 0, "blackhole-link": 0, "bootstrap-lost": 0, "clock-skew": 0, "kill-client": 0 };
   const heals: Array<Promise<void>> = [];
   let lastHealed = Date.now();
   const healAfter = (ms: number, heal: () => Promise<void> | void, release: () => void) => {
@@ -129,6 +132,19 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
           target.pause();
           healAfter(duration, () => target.resume(), () => (target.faulted = false));
         }
+        return true;
+      }
+      case "blackout": {
+        // Every server killed at once (the issue's data-loss case): clients write offline meanwhile.
+        // It waits (bounded) for the server faults in progress to heal.
+        for (let i = 0; i < 300 && cluster.servers.some((s) => s.faulted || s.state !== "up"); i++) await sleep(100);
+        if (cluster.servers.some((s) => s.faulted || s.state !== "up")) return false;
+        for (const server of cluster.servers) server.faulted = true;
+        await Promise.all(cluster.servers.map((server) => server.kill9()));
+        const restart = async () => {
+          for (const server of cluster.servers) await server.start();
+        };
+        healAfter(duration, restart, () => cluster.servers.forEach((server) => (server.faulted = false)));
         return true;
       }
       case "blackhole-link": {
@@ -187,7 +203,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     log(`cluster up: ${cluster.servers.length} servers behind proxies, ${cluster.clients.length} clients, 2 DHT bootstrap nodes (seed ${options.seed})`);
     for (let attempt = 0; injected < options.faults && attempt < options.faults * 20; attempt++) {
       await sleep(between(options.gapMs ?? [300, 900]));
-      const kind = drawKind();
+      // Every BLACKOUT_EVERY-th fault is a blackout (too rare when drawn: it needs every server up).
+      const kind = injected % BLACKOUT_EVERY === BLACKOUT_EVERY - 1 ? "blackout" : drawKind();
       if (!(await inject(kind))) continue;
       injected++;
       byKind[kind]++;
@@ -201,10 +218,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     if (pendingOutbox > 0) log(`clients still hold ${pendingOutbox} unconfirmed writes`);
 
     const deadline = Date.now() + (options.convergeTimeoutMs ?? 60_000);
-    let check = await checkServers(cluster, acked);
-    while (!(check.lost === 0 && check.divergent === 0) && Date.now() < deadline) {
+    let check = await checkServers(cluster, acked, unacked);
+    while (!(check.lost === 0 && check.lostUnacked === 0 && check.divergent === 0) && Date.now() < deadline) {
       await sleep(250);
-      check = await checkServers(cluster, acked);
+      check = await checkServers(cluster, acked, unacked);
     }
     const convergeMs = Date.now() - lastHealed;
     result = {
@@ -212,11 +229,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       faultsInjected: injected,
       byKind,
       writesAcknowledged: acked.length,
-      writesUnacknowledged: unacked,
+      writesUnacknowledged: unacked.length,
+      unacknowledgedLost: check.lostUnacked,
       writesLost: check.lost,
       lostExamples: check.examples,
       writesUnconfirmed: pendingOutbox,
-      converged: check.lost === 0 && check.divergent === 0,
+      converged: check.lost === 0 && check.lostUnacked === 0 && check.divergent === 0,
       divergentKeys: check.divergent,
       convergeMs,
       crashes: cluster.crashes,
@@ -230,7 +248,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 }
 
 /** Asks every server for its records; counts acknowledged writes missing somewhere and keys whose records differ. */
-async function checkServers(cluster: Cluster, acked: Acked[]): Promise<{ lost: number; divergent: number; examples: string[] }> {
+async function checkServers(cluster: Cluster, acked: Acked[], unacked: Acked[]): Promise<{ lost: number; lostUnacked: number; divergent: number; examples: string[] }> {
   const dumps = await Promise.all(
     cluster.servers.map(async (s) => new Map((await s.ask({ type: "dump" }, "dump", 20_000)).records.map(([k, h, t]) => [k, [h, t] as [string, number]]))),
   );
@@ -242,13 +260,14 @@ async function checkServers(cluster: Cluster, acked: Acked[]): Promise<{ lost: n
     lost++;
     if (examples.length < 5) examples.push(`${w.key} (t ${w.t}) not on ${cluster.servers[missing]!.name}`);
   }
+  const lostUnacked = unacked.filter((w) => dumps.some((d) => !covers(d.get(w.key), w))).length;
   const keys = new Set(dumps.flatMap((d) => [...d.keys()]));
   let divergent = 0;
   for (const key of keys) {
     const hashes = new Set(dumps.map((d) => d.get(key)?.[0]));
     if (hashes.size > 1) divergent++;
   }
-  return { lost, divergent, examples };
+  return { lost, lostUnacked, divergent, examples };
 }
 
 /** The figures, one per line, for humans. */
@@ -259,10 +278,10 @@ export function formatResult(r: CampaignResult): string {
   return [
     `seed: ${r.seed}`,
     `faults injected: ${r.faultsInjected} (${kinds})`,
-    `writes acknowledged: ${r.writesAcknowledged} (plus ${r.writesUnacknowledged} acknowledged puts that timed out, left to the outbox)`,
+    `writes acknowledged: ${r.writesAcknowledged} (plus ${r.writesUnacknowledged} acknowledged puts that timed out, left to the outbox; ${r.unacknowledgedLost} of them missing on a server at the end)`,
     `writes lost: ${r.writesLost}${r.lostExamples.length > 0 ? ` e.g. ${r.lostExamples.join("; ")}` : ""}`,
     `writes still unconfirmed in client outboxes at the end: ${r.writesUnconfirmed}`,
-    `servers converged: ${r.converged ? "yes" : `NO (${r.divergentKeys} keys differ)`}`,
+    `servers converged (every write on every server, same record per key): ${r.converged ? "yes" : `NO (${r.divergentKeys} keys differ between servers)`}`,
     `time to converge after the last fault: ${r.convergeMs} ms`,
     `processes crashed (not killed by the harness): ${r.crashes.length}${r.crashes.length > 0 ? `\n  ${r.crashes.join("\n  ")}` : ""}`,
     `campaign took ${(r.durationMs / 1000).toFixed(1)} s`,

@@ -28,7 +28,8 @@ export type HarnessCommand =
 export type WorkerReport =
   | { type: "ready" }
   | { type: "acked"; key: string; h: string; t: number }
-  | { type: "unacked"; key: string }
+  /** An acknowledged put that timed out; `h`/`t` of what the client stores for the key right after. */
+  | { type: "unacked"; key: string; h: string; t: number }
   /** Every stored record as [key, hash, timestamp]. */
   | { type: "dump"; records: Array<[string, string, number]> }
   | { type: "quiet"; outbox: number };

@@ -18,4 +18,4 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 out(`fault campaign: ${faults} faults from seed ${seed}, all on loopback`);
 const result = await runCampaign({ faults, seed, log: out, convergeTimeoutMs: 120_000 });
 out(formatResult(result));
-process.exitCode = result.writesLost === 0 && result.writesUnconfirmed === 0 && result.converged && result.crashes.length === 0 ? 0 : 1;
+process.exitCode = result.writesLost === 0 && result.unacknowledgedLost === 0 && result.writesUnconfirmed === 0 && result.converged && result.crashes.length === 0 ? 0 : 1;

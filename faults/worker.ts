@@ -80,7 +80,8 @@ async function writeLoop(): Promise<void> {
     } catch (err) {
       if (!writing && isToolDbError(err, ErrorCode.CLOSED)) return;
       if (!isToolDbError(err, ErrorCode.ACK_TIMEOUT)) throw err;
-      report({ type: "unacked", key });
+      const local = await db.records.get(key);
+      if (local) report({ type: "unacked", key, h: local.h, t: local.t });
     }
     await new Promise((r) => setTimeout(r, config!.writeEveryMs));
   }

@@ -15,5 +15,7 @@ it("quick fault campaign: 50 faults, no acknowledged write lost, servers converg
   assert.deepEqual(result.crashes, [], report);
   assert.equal(result.writesLost, 0, report);
   assert.equal(result.writesUnconfirmed, 0, report);
+  assert.equal(result.unacknowledgedLost, 0, report);
+  assert.ok(result.byKind.blackout >= 1, "every server was down at once at least once");
   assert.ok(result.converged, report);
 });
