@@ -8,3 +8,4 @@ export * from "./users/index.js";
 export * from "./network/browser.js";
 export * from "./utils/index.js";
 export * from "./crdt/index.js";
+export * from "./hybrid/index.js";

@@ -7,3 +7,4 @@ export * from "./users/index.js";
 export * from "./network/index.js";
 export * from "./utils/index.js";
 export * from "./crdt/index.js";
+export * from "./hybrid/index.js";

@@ -12,15 +12,23 @@ import { dialKey } from "../network/dial-target.js";
 import { type HyperswarmNetworkOptions, hyperdhtBootstrapFromEnv } from "../network/hyperswarm-network.js";
 import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import { runDemo } from "./demo.js";
+import { nodeStatus } from "./status.js";
+import { publicUrlFor, startWebFront } from "./web.js";
 
 const USAGE = `tooldb-dht <command> [options]
 
 Commands:
-  serve --topic T --port P [--host H] [--public-host NAME] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
+  serve --topic T --port P [--host H] [--public-host NAME] [--public-url URL]
+        [--tls-cert FILE --tls-key FILE] [--web] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
         [--hyperswarm [--hyperdht-bootstrap host:port,...]]
         Run a ToolDb server that announces T -> P on the mainline DHT and links
         with the other servers of T. HOST, PORT and TOPIC env vars work too.
         --public-host is the host put in the signed peer record (default: --host).
+        --public-url ws(s)://NAME[:PORT][/PATH] is the URL browsers dial, signed
+        into the peer record (e.g. behind a TLS proxy); default ws://host:port.
+        --tls-cert FILE --tls-key FILE serve wss:// (and https) on PORT.
+        --web serves a status page on PORT (http(s)://host:PORT/) that runs
+        the browser bundle: known servers, clients, a live key.
         --legacy-records accepts and writes tool-db 2.6.6 records, so 2.6.6
         clients can put and get. RISK: their hash does not cover the key, so
         anyone can replay a signed record under another key (a user's
@@ -52,20 +60,38 @@ async function serve(args: ParsedArgs): Promise<void> {
   const bootstrap = bootstrapList(args);
   const legacyRecords = args.flags.get("legacy-records") === true;
   if (legacyRecords) out("--legacy-records: accepting tool-db 2.6.6 records (their hash does not cover the key: replayable under other keys)");
-  const server = new DHTServer(topic, host, port, {
+  const tlsCert = stringFlag(args, "tls-cert", "TLS_CERT");
+  const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
+  const web = args.flags.get("web") === true;
+  // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
+  const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web }) : undefined;
+  const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
+  const boundPort = front?.port ?? port;
+  const server = new DHTServer(topic, host, boundPort, {
     bootstrap,
     dataDir: stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`),
-    db: { publicHost: stringFlag(args, "public-host", "PUBLIC_HOST"), legacyRecords },
+    db: {
+      publicHost,
+      publicUrl: publicUrlFor(stringFlag(args, "public-url", "PUBLIC_URL"), front?.secure ?? false, publicHost ?? host, boundPort),
+      httpServer: front?.server,
+      legacyRecords,
+    },
     handleSignals: true,
-    onSignalStop: (signal) => out(`${signal}: left the DHT, closed sockets and store`),
+    onSignalStop: (signal) => void (front?.close() ?? Promise.resolve()).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
     hyperswarm: hyperswarmOption(args),
   });
-  server.onPeerFound = (p) => out(`DHT peer found: ${p.host}:${p.port}`);
+  const dhtFound = new Set<string>();
+  server.db.addServerFunction("status", () => nodeStatus(server.db, dhtFound));
+  server.onPeerFound = (p) => {
+    dhtFound.add(dialKey(p.host, p.port));
+    out(`DHT peer found: ${p.host}:${p.port}`);
+  };
   server.onPeerConnected = (p) => out(`peer connected: ${p.peerId} (${p.isServer ? "server" : "client"}${p.host ? ` ${p.host}:${p.port}` : ""})`);
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
   server.db.on("dial-failed", (e) => e.final && out(`gave up on ${e.host}:${e.port}: ${e.reason}`));
   await server.start();
-  out(`Server running on ${host}:${server.port}`);
+  out(`Server running on ${host}:${server.port}${front?.secure ? " (TLS)" : ""}`);
+  if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (args.flags.get("hyperswarm") === true) out(`Joined Hyperswarm topic sha256(${topic})`);
 }

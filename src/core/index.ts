@@ -25,3 +25,5 @@ export { TypedEmitter } from "./typed-emitter.js";
 export { type Limits, DEFAULT_LIMITS, resolveLimits } from "./limits.js";
 export { TokenBucket } from "./rate-limiter.js";
 export { StoreQuota } from "./quota.js";
+export { isDialableWsUrl, checkPublicUrl, recordUrl, urlEndpoint, MAX_PEER_URL_LENGTH } from "./peer-url.js";
+export { setPlatformDefaults, type PlatformDefaults, type ClientExtension } from "./platform-defaults.js";

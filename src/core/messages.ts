@@ -1,4 +1,5 @@
 import { ErrorCode, ToolDbError } from "./errors.js";
+import { MAX_PEER_URL_LENGTH } from "./peer-url.js";
 
 /**
  * ToolDb wire messages: JSON text frames `{type, id, to, ...}`. `to` lists the
@@ -9,6 +10,8 @@ export interface PeerRecord {
   timestamp: number;
   host: string;
   port: number;
+  /** tooldb-dht extension: the ws:// or wss:// URL browsers dial (signed with the rest). */
+  url?: string;
   address: string;
   sig: string;
 }
@@ -155,6 +158,7 @@ export function isPeerRecordShape(v: unknown): v is PeerRecord {
     Number.isInteger(v.port) &&
     v.port >= 0 &&
     v.port <= 65535 &&
+    (v.url === undefined || (typeof v.url === "string" && v.url.length <= MAX_PEER_URL_LENGTH)) &&
     typeof v.address === "string" &&
     v.address.length <= 128 &&
     typeof v.sig === "string" &&

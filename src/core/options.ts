@@ -19,6 +19,11 @@ export interface ToolDbOptions {
    * Other nodes and browsers learn servers from these records.
    */
   publicHost?: string;
+  /**
+   * The ws:// or wss:// URL browsers dial for this server (e.g. wss://db.example.com
+   * behind a TLS proxy), signed into its peer record. Default: ws://host:port.
+   */
+  publicUrl?: string;
   /** Listening port of a server (0 = any free port; see `network.port`). */
   port: number;
   /** Servers to keep a link to from the start. */
@@ -29,6 +34,13 @@ export interface ToolDbOptions {
   userAdapter: UserAdapterConstructor;
   /** Store name; for LevelStore the database directory. Node keys live in `${storageName}.keys`. */
   storageName: string;
+  /**
+   * Clients where the platform adds a server selection (browsers): how many
+   * servers to keep links to (`links`, default 2), chosen from `peers`, the
+   * peer cache and verified gossiped server records, and how often linked
+   * servers are asked for new ones (`refreshInterval`, ms). `false`: `peers` only.
+   */
+  serverSelection?: false | { links?: number; refreshInterval?: number; maxRetries?: number; cache?: boolean };
   /** Reconnect attempts per dialed address before giving up (default: forever). */
   maxRetries: number;
   /** First reconnect delay (ms); doubles with jitter up to maxReconnectDelay. */

@@ -3,16 +3,17 @@ import type { PeerRecord } from "./messages.js";
 
 /**
  * Signed peer records, as tool-db: `sig` signs sha256("topic-timestamp-host:port")
- * with the node key. tool-db 2.6.6 never checked them; we check signature,
- * topic and freshness.
+ * with the node key; a record that carries a `url` (how browsers reach the
+ * server) signs sha256("topic-timestamp-host:port-url"). tool-db 2.6.6 never
+ * checked them; we check signature, topic and freshness.
  */
 export const PEER_RECORD_MAX_AGE_MS = 10 * 60_000;
 /** Server lists gossiped in pongs may be older than a handshake record. */
 export const GOSSIP_RECORD_MAX_AGE_MS = 24 * 60 * 60_000;
 export const PEER_RECORD_MAX_SKEW_MS = 30_000;
 
-export function peerRecordDigest(topic: string, timestamp: number, host: string, port: number): string {
-  return sha256Hex(`${topic}-${timestamp}-${host}:${port}`);
+export function peerRecordDigest(topic: string, timestamp: number, host: string, port: number, url?: string): string {
+  return sha256Hex(url === undefined ? `${topic}-${timestamp}-${host}:${port}` : `${topic}-${timestamp}-${host}:${port}-${url}`);
 }
 
 export async function signPeerRecord(
@@ -21,9 +22,10 @@ export async function signPeerRecord(
   host: string,
   port: number,
   timestamp: number,
+  url?: string,
 ): Promise<PeerRecord> {
-  const sig = await signer.signData(peerRecordDigest(topic, timestamp, host, port));
-  return { topic, timestamp, host, port, address: signer.getAddress() ?? "", sig };
+  const sig = await signer.signData(peerRecordDigest(topic, timestamp, host, port, url));
+  return { topic, timestamp, host, port, ...(url === undefined ? {} : { url }), address: signer.getAddress() ?? "", sig };
 }
 
 export type PeerRecordProblem = "topic" | "stale" | "future" | "signature";
@@ -38,7 +40,7 @@ export async function checkPeerRecord(
   if (record.topic !== expectedTopic) return "topic";
   if (record.timestamp > now + PEER_RECORD_MAX_SKEW_MS) return "future";
   if (record.timestamp < now - maxAgeMs) return "stale";
-  const h = peerRecordDigest(record.topic, record.timestamp, record.host, record.port);
+  const h = peerRecordDigest(record.topic, record.timestamp, record.host, record.port, record.url);
   const ok = await verify({ h, a: record.address, s: record.sig }).catch(() => false);
   return ok ? null : "signature";
 }

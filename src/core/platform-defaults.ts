@@ -2,6 +2,10 @@ import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
 import { ErrorCode, ToolDbError } from "./errors.js";
+import type { ToolDb } from "./tooldb.js";
+
+/** Started for every client node (not servers) once its network runs; closed before it. */
+export type ClientExtension = (db: ToolDb) => { close(): Promise<void> } | undefined;
 
 /**
  * The adapters a ToolDb uses when its options name none. The database core
@@ -13,16 +17,22 @@ export interface PlatformDefaults {
   networkAdapter: NetworkAdapterConstructor;
   storageAdapter: StorageAdapterConstructor;
   userAdapter: UserAdapterConstructor;
+  /** Browsers: the client's server selection (hybrid discovery). */
+  clientExtension?: ClientExtension;
 }
 
 const registered: Partial<PlatformDefaults> = {};
+
+export function registeredClientExtension(): ClientExtension | undefined {
+  return registered.clientExtension;
+}
 
 export function setPlatformDefaults(defaults: Partial<PlatformDefaults>): void {
   Object.assign(registered, defaults);
 }
 
 /** Options' adapters over the registered ones; a clear error when one is missing. */
-export function adaptersFor(options: Partial<PlatformDefaults>): PlatformDefaults {
+export function adaptersFor(options: Partial<PlatformDefaults>): Omit<PlatformDefaults, "clientExtension"> {
   const pick = <K extends keyof PlatformDefaults>(name: K): PlatformDefaults[K] => {
     const adapter = options[name] ?? registered[name];
     if (!adapter) {

@@ -17,6 +17,8 @@ export interface ServerDirectoryDeps {
   signer: ToolDbUserAdapter;
   topic: string;
   host: string;
+  /** The ws:// or wss:// URL browsers dial, signed into the record (checked by the caller). */
+  url?: string;
   /** The port to advertise (the bound one once listening). */
   port: () => number;
   isServer: boolean;
@@ -41,8 +43,8 @@ export class ServerDirectory {
     const now = this.deps.now();
     if (!this.own || now - this.ownSignedAt > PEER_RECORD_MAX_AGE_MS / 2) {
       this.ownSignedAt = now;
-      const { signer, topic, host } = this.deps;
-      const signing = signPeerRecord(signer, topic, host, this.deps.port(), now);
+      const { signer, topic, host, url } = this.deps;
+      const signing = signPeerRecord(signer, topic, host, this.deps.port(), now, url);
       this.own = signing;
       signing.then(
         (r) => (this.ownValue = r),

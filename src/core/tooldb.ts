@@ -19,7 +19,8 @@ import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
 import { Outbox } from "./outbox.js";
-import { adaptersFor } from "./platform-defaults.js";
+import { adaptersFor, registeredClientExtension } from "./platform-defaults.js";
+import { checkPublicUrl } from "./peer-url.js";
 import type { PeerRecordProblem } from "./peer-record.js";
 import { PendingRequests } from "./pending-requests.js";
 import { Protocol } from "./protocol.js";
@@ -111,6 +112,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   private readonly sync: ServerSync;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
+  private extension: { close(): Promise<void> } | undefined;
   private closed = false;
 
   constructor(options: Partial<ToolDbOptions> = {}) {
@@ -154,6 +156,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
       signer: this.peerAccount,
       topic: this.options.topic,
       host: this.options.publicHost ?? this.options.host,
+      url: this.options.publicUrl === undefined ? undefined : checkPublicUrl(this.options.publicUrl),
       port: () => (this.network as { port?: number }).port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
@@ -187,6 +190,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     if (this.closed) return;
     await this.network.start();
     for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
+    if (!this.options.server) this.extension = registeredClientExtension()?.(this);
     this.emit("ready");
   }
 
@@ -205,6 +209,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.remoteSubscriptions.clear();
     this.outbox.close();
     this.acks.close();
+    await this.extension?.close();
     await this.network.close();
     await Promise.all([this.store.close(), this.keyStore.close()]);
   }

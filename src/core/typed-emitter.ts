@@ -13,19 +13,20 @@ interface Entry {
 }
 
 export class TypedEmitter<E extends EventMap> {
-  private readonly listeners = new Map<string, Entry[]>();
-  private silenced = false;
+  // ES private fields: subclasses may use any member name of their own.
+  readonly #listeners = new Map<string, Entry[]>();
+  #silenced = false;
 
   on<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
-    return this.add(event, listener, false);
+    return this.#add(event, listener, false);
   }
 
   once<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
-    return this.add(event, listener, true);
+    return this.#add(event, listener, true);
   }
 
   off<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
-    const entries = this.listeners.get(event);
+    const entries = this.#listeners.get(event);
     if (!entries) return this;
     // Like Node: the most recently added registration of this listener goes.
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -34,14 +35,14 @@ export class TypedEmitter<E extends EventMap> {
         break;
       }
     }
-    if (entries.length === 0) this.listeners.delete(event);
+    if (entries.length === 0) this.#listeners.delete(event);
     return this;
   }
 
   /** Returns false when nobody listened or the emitter is silenced. */
   emit<K extends keyof E & string>(event: K, ...args: E[K]): boolean {
-    if (this.silenced) return false;
-    const entries = this.listeners.get(event);
+    if (this.#silenced) return false;
+    const entries = this.#listeners.get(event);
     // A throwing listener must not break the caller's protocol state machine.
     try {
       if (!entries) {
@@ -49,7 +50,7 @@ export class TypedEmitter<E extends EventMap> {
         return false;
       }
       for (const entry of [...entries]) {
-        if (entry.once) this.remove(event, entry);
+        if (entry.once) this.#remove(event, entry);
         entry.listener(...args);
       }
       return true;
@@ -62,26 +63,26 @@ export class TypedEmitter<E extends EventMap> {
   }
 
   listenerCount<K extends keyof E & string>(event: K): number {
-    return this.listeners.get(event)?.length ?? 0;
+    return this.#listeners.get(event)?.length ?? 0;
   }
 
   /** Drop all listeners and ignore later emits. */
   protected silence(): void {
-    this.silenced = true;
-    this.listeners.clear();
+    this.#silenced = true;
+    this.#listeners.clear();
   }
 
-  private add(event: string, listener: Listener, once: boolean): this {
-    const entries = this.listeners.get(event);
+  #add(event: string, listener: Listener, once: boolean): this {
+    const entries = this.#listeners.get(event);
     if (entries) entries.push({ listener, once });
-    else this.listeners.set(event, [{ listener, once }]);
+    else this.#listeners.set(event, [{ listener, once }]);
     return this;
   }
 
-  private remove(event: string, entry: Entry): void {
-    const entries = this.listeners.get(event);
+  #remove(event: string, entry: Entry): void {
+    const entries = this.#listeners.get(event);
     const i = entries?.indexOf(entry) ?? -1;
     if (i >= 0) entries!.splice(i, 1);
-    if (entries?.length === 0) this.listeners.delete(event);
+    if (entries?.length === 0) this.#listeners.delete(event);
   }
 }

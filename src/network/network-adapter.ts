@@ -232,13 +232,22 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     if (connection.info.outgoing) void this.sendPing(link);
   }
 
+  private async pingMessage(): Promise<PingMessage> {
+    await this.host.ready;
+    const peer = await this.host.localPeerRecord();
+    const me = clientIdOf(this.host.nodeAddress());
+    return { type: "ping", id: randomId(), to: [me], clientId: me, isServer: this.host.isServer, peer };
+  }
+
+  /** Sign first: a server's own fresh record then heads the `servers` list too (tool-db reads only that list). */
+  private async pongMessage(id: string): Promise<PongMessage> {
+    const peer = await this.host.localPeerRecord();
+    return { type: "pong", id, to: [], clientId: clientIdOf(this.host.nodeAddress()), isServer: this.host.isServer, servers: this.host.knownServers(), peer };
+  }
+
   private async sendPing(link: LinkState): Promise<void> {
     try {
-      await this.host.ready;
-      const peer = await this.host.localPeerRecord();
-      const me = clientIdOf(this.host.nodeAddress());
-      const ping: PingMessage = { type: "ping", id: randomId(), to: [me], clientId: me, isServer: this.host.isServer, peer };
-      link.connection.send(JSON.stringify(ping));
+      link.connection.send(JSON.stringify(await this.pingMessage()));
     } catch (err) {
       this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
     }
@@ -312,7 +321,10 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private dispatch(link: LinkState, session: PeerSession, frame: string): void | Promise<unknown> {
     const message = this.parse(link, frame);
     if (!message) return;
-    if (message.type === "ping" || message.type === "pong") return; // handshake is done once
+    if (message.type === "ping" || message.type === "pong") {
+      this.onServerListMessage(session, message); // the handshake is done once
+      return;
+    }
     try {
       return this.host.handleMessage(message, session);
     } catch (err) {
@@ -341,18 +353,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     const session = this.establish(link, ping.peer, ping.isServer);
     if (!session) return;
     try {
-      // Sign first: a server's own fresh record then heads the `servers` list too (tool-db reads only that list).
-      const peer = await this.host.localPeerRecord();
-      const pong: PongMessage = {
-        type: "pong",
-        id: ping.id,
-        to: [],
-        clientId: clientIdOf(this.host.nodeAddress()),
-        isServer: this.host.isServer,
-        servers: this.host.knownServers(),
-        peer,
-      };
-      link.connection.send(JSON.stringify(pong));
+      link.connection.send(JSON.stringify(await this.pongMessage(ping.id)));
     } catch (err) {
       this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
       return;
@@ -481,6 +482,31 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       }
     }
     if (link.target) this.dialer.linkClosed(link.target, code, reason, session !== undefined);
+  }
+
+  // ---- server lists after the handshake ------------------------------
+
+  /**
+   * Asks a linked server for the servers it knows now; its pong is learned
+   * like the handshake's, so clients (browsers) pick up servers that
+   * appeared after they linked.
+   */
+  requestServers(session: PeerSession): void {
+    this.pingMessage().then(
+      (ping) => session.send(ping),
+      (err) => this.log("cannot sign server-list request: %s", errorText(err)),
+    );
+  }
+
+  private onServerListMessage(session: PeerSession, message: PingMessage | PongMessage): void {
+    if (message.type === "pong") {
+      if (session.isServer) this.host.learnServers(message.servers, session);
+    } else if (this.host.isServer) {
+      this.pongMessage(message.id).then(
+        (pong) => session.send(pong),
+        (err) => this.log("cannot sign server list: %s", errorText(err)),
+      );
+    }
   }
 
   // ---- routing helpers -------------------------------------------------
