@@ -1,0 +1,108 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Browser, Page } from "playwright-core";
+import { ROOT } from "../../build/browser-bundle.js";
+import { DHTServer } from "../../src/discovery/index.js";
+import { launchChromium } from "../helpers/chromium.js";
+import { createDhtTestnet, type DhtTestnet } from "../helpers/dht-testnet.js";
+import { FAST, waitUntil } from "../helpers/nodes.js";
+
+const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+const TOPIC = "status-page";
+const HOST = "127.0.0.7";
+
+/** A self-signed certificate for HOST, made for this run. */
+function selfSignedCert(dir: string): { cert: string; key: string } {
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", `/CN=${HOST}`, "-addext", `subjectAltName=IP:${HOST}`], { stdio: "ignore" });
+  return { cert, key };
+}
+
+describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium)", () => {
+  let testnet: DhtTestnet;
+  let other: DHTServer;
+  let browser: Browser;
+  let dir: string;
+  let serve: ReturnType<typeof spawn> | undefined;
+  let exited: Promise<number | null>;
+  let pageUrl: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "tooldb-status-"));
+    testnet = await createDhtTestnet(3);
+    other = new DHTServer(TOPIC, "127.0.0.2", 0, { bootstrap: testnet.bootstrap, discovery: { fastInterval: 100, jitter: 0, timeout: 500 }, db: FAST });
+    await other.start();
+    const { cert, key } = selfSignedCert(dir);
+    const args = ["serve", "--topic", TOPIC, "--host", HOST, "--port", "0", "--web", "--tls-cert", cert, "--tls-key", key, "--data", join(dir, "data"), "--bootstrap", testnet.bootstrap.join(",")];
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    serve = child;
+    exited = new Promise((resolve) => child.on("exit", (code) => resolve(code)));
+    pageUrl = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d;
+        const m = /Status page: (https:\/\/\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.stderr!.on("data", (d: Buffer) => (out += d));
+      child.on("exit", () => reject(new Error(`serve exited early:\n${out}`)));
+    });
+    browser = await launchChromium(["--ignore-certificate-errors"]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    serve?.kill("SIGINT");
+    await exited;
+    await other?.stop();
+    await testnet?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function openStatus(): Promise<Page> {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(pageUrl);
+    return page;
+  }
+
+  it("renders this server (wss URL in its record), the servers it knows with link state, clients, and a live key across tabs", async () => {
+    const [a, b] = [await openStatus(), await openStatus()];
+    try {
+      // The DHT-found server shows up as linked; the two tabs count as clients.
+      await a.waitForFunction(
+        () => [...document.querySelectorAll("#servers td")].some((td) => td.textContent === "linked") && Number(document.getElementById("clients")!.textContent) >= 2,
+        undefined,
+        { timeout: 15_000, polling: 50 },
+      );
+      const selfUrl = await a.textContent("#self-url");
+      assert.match(selfUrl ?? "", /^wss:\/\/127\.0\.0\.7:\d+$/);
+      assert.equal(await a.evaluate(() => (window as any).statusDb.network.peers[0].record.url), selfUrl);
+      const rows = await a.$$eval("#servers tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+      assert.ok(rows.some((r) => r[1] === `ws://127.0.0.2:${other.port}` && /dht/.test(r[2] ?? "") && r[3] === "linked"), JSON.stringify(rows));
+      assert.match((await a.textContent("#link")) ?? "", /^linked/);
+
+      await a.fill("#live-input", "hello from tab A");
+      await a.click("button");
+      await b.waitForFunction(() => document.getElementById("live-value")!.textContent === "hello from tab A", undefined, { timeout: 10_000, polling: 20 });
+      await waitUntil(async () => (await other.db.getData("status-page-live")) === "hello from tab A", 5000, "live key across the mesh");
+      await a.screenshot({ path: join(ROOT, ".tmp", "status-page.png"), fullPage: true });
+    } catch (err) {
+      mkdirSync(join(ROOT, ".tmp"), { recursive: true });
+      const shot = join(ROOT, ".tmp", "status-page-failure.png");
+      await a.screenshot({ path: shot, fullPage: true }).catch(() => undefined);
+      throw new Error(`${String(err)}\nscreenshot: ${shot}`);
+    }
+  });
+
+  it("serve stops on SIGINT and exits 0 (HTTPS front closed too)", async () => {
+    serve!.kill("SIGINT");
+    assert.equal(await exited, 0);
+    serve = undefined;
+  });
+});
