@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { bundleSizes, printBundleSizes } from "../build/browser-bundle.js";
+import { browserBenchmark, printBrowserFigures } from "./browser.js";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
 import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
@@ -60,9 +61,15 @@ async function browserBundle(): Promise<void> {
   printBundleSizes(await bundleSizes(), (line) => console.log(line));
 }
 
+async function browserWriter(): Promise<void> {
+  console.log("\n## Browser page writer vs Node client writer (one server, one Node subscriber, loopback)");
+  printBrowserFigures(await browserBenchmark(Number(process.env.BENCH_BROWSER_SAMPLES ?? 500), Number(process.env.BENCH_BROWSER_PUTS ?? 5000)), (line) => console.log(line));
+}
+
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
 if (!only || only === "relay") await relay();
 if (!only || only === "ingest") await ingest();
 if (!only || only === "discovery") await discovery();
 if (!only || only === "bundle") await browserBundle();
 if (!only || only === "durability") await durability();
+if (!only || only === "browser") await browserWriter();
