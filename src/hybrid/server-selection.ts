@@ -6,7 +6,7 @@ import type { PeerInfo, ToolDb, ToolDbEvents } from "../core/tooldb.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import type { DialFailedEvent } from "../network/dialer.js";
 import { dialKey } from "../network/dial-target.js";
-import { type CachedServer, PeerCache } from "./peer-cache.js";
+import { type CachedServer, ServerUrlCache } from "./server-url-cache.js";
 
 export type ServerSource = "bootstrap" | "cache" | "gossip";
 export type ServerLinkState = "known" | "dialing" | "linked" | "failed";
@@ -59,7 +59,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
   private readonly servers = new Map<string, KnownServer>();
   private readonly timers: TimerGroup;
   private readonly log: LogFn;
-  private readonly cache: PeerCache | undefined;
+  private readonly cache: ServerUrlCache | undefined;
   private readonly started: Promise<void>;
   private closed = false;
   /** The cache was read: until then nothing is dialed (known-good servers come first). */
@@ -80,7 +80,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     }
     if (this.options.cache) {
       const store = new db.options.storageAdapter(db, `${db.options.storageName}.servers`);
-      this.cache = new PeerCache(store, this.log);
+      this.cache = new ServerUrlCache(store, this.log);
     }
     // Listen at once: links and gossip may come while the cache is read.
     this.listen("peer-connect", (info) => this.onLinked(info));

@@ -13,15 +13,17 @@ export interface CachedServer {
 
 const PREFIX = "server:";
 /** Servers remembered at most; the least recently good are dropped first. */
-export const MAX_CACHED_SERVERS = 64;
+export const MAX_CACHED_SERVER_URLS = 64;
 
 /**
- * The persistent peer cache of a client: servers it linked to or learned of,
- * kept in a store beside its data (IndexedDB in browsers), so the next visit
- * tries known-good servers first. Entries are only hints: every link is
- * verified at its handshake as usual.
+ * The persistent peer cache of a client with a server selection: servers it
+ * linked to or learned of, by the URL it dials (a wss:// name or a path
+ * behind a proxy, unlike discovery's host:port PeerCache), kept in a store
+ * beside its data (IndexedDB in browsers), so the next visit tries
+ * known-good servers first. Entries are only hints: every link is verified
+ * at its handshake as usual.
  */
-export class PeerCache {
+export class ServerUrlCache {
   constructor(
     private readonly store: ToolDbStorageAdapter,
     private readonly log: LogFn,
@@ -39,7 +41,7 @@ export class PeerCache {
         this.log("unreadable cache entry %s: %s", key, errorText(err));
       }
     }
-    return entries.sort((a, b) => (b.lastGood ?? 0) - (a.lastGood ?? 0)).slice(0, MAX_CACHED_SERVERS);
+    return entries.sort((a, b) => (b.lastGood ?? 0) - (a.lastGood ?? 0)).slice(0, MAX_CACHED_SERVER_URLS);
   }
 
   save(entry: CachedServer): Promise<void> {
