@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
@@ -11,6 +11,7 @@ import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
 import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
+import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
@@ -56,6 +57,12 @@ async function durability(): Promise<void> {
   printDurabilityFigures(await durabilityBenchmark(Number(process.env.BENCH_DURABLE_WRITES ?? 20_000), Number(process.env.BENCH_ACKED_PUTS ?? 500)), (line) => console.log(line));
 }
 
+async function hyperswarm(): Promise<void> {
+  console.log("\n## Hyperswarm transport and peer cache (HyperDHT testnet and mainline DHT on loopback)");
+  const figures = await hyperswarmBenchmark(Number(process.env.BENCH_RUNS ?? 9), Number(process.env.BENCH_HS_PUTS ?? 20_000), (s) => process.stderr.write(`  ${s}\r`));
+  printHyperswarmFigures(figures, (line) => console.log(line));
+}
+
 async function browserBundle(): Promise<void> {
   console.log("\n## Browser bundle size (esbuild, minified; beside the Node entry bundled the same way)");
   printBundleSizes(await bundleSizes(), (line) => console.log(line));
@@ -73,3 +80,4 @@ if (!only || only === "discovery") await discovery();
 if (!only || only === "bundle") await browserBundle();
 if (!only || only === "durability") await durability();
 if (!only || only === "browser") await browserWriter();
+if (!only || only === "hyperswarm") await hyperswarm();

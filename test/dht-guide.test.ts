@@ -30,6 +30,7 @@ const SAMPLES = [
   "reconnection",
   "hyperswarm-bridge", // run by test/hyperswarm-guide.test.ts (needs a HyperDHT testnet)
   "hyperswarm-network", // idem
+  "discovery-mechanisms", // run by test/discovery-restart.test.ts
   "browser",
   "complete-guide-class",
   "complete-packaged",

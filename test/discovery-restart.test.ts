@@ -16,6 +16,8 @@ import { createDhtTestnet } from "./helpers/dht-testnet.js";
 import { createNetnsLan } from "./helpers/netns.js";
 import { waitUntil } from "./helpers/nodes.js";
 import { waitFor } from "./helpers/wait.js";
+import { codeBlocks, runExample } from "./helpers/doc-examples.js";
+import { startBootstrapNode } from "../src/discovery/index.js";
 
 const T = 15_000;
 /** Nothing listens there: the mainline DHT is "cut off". */
@@ -124,4 +126,21 @@ await client.stop();
       lan.destroy();
     }
   });
+});
+
+describe("the Discovery mechanisms sample (README and docs/dht-guide.md)", () => {
+  for (const doc of ["README.md", "docs/dht-guide.md"]) {
+    it(`${doc}: runs as written on a private DHT; every enabled mechanism settles and the server is found`, { timeout: 60_000 }, async () => {
+      const sample = codeBlocks(doc).find((b) => b.includes("client.merged.whenSettled()"));
+      assert.ok(sample, `Discovery mechanisms sample missing from ${doc}`);
+      const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+      try {
+        const out = await runExample(`mechanisms-${doc.replace(/\W/g, "-")}`, sample, { DHT_BOOTSTRAP: `127.0.0.1:${seed.address().port}` });
+        // The fixed list reports the server at once; the DHT may report it too (the same address is merged).
+        assert.match(out, /^found by bootstrap-list( and mainline)?$/m);
+      } finally {
+        await seed.close();
+      }
+    });
+  }
 });

@@ -6,8 +6,9 @@ import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 describe("README examples run as written", () => {
   const blocks = codeBlocks("README.md");
 
-  // The third ("Using Hyperswarm") runs in test/hyperswarm-guide.test.ts, beside a HyperDHT testnet.
-  it("has the four examples", () => assert.equal(blocks.length, 4));
+  // The third ("Using Hyperswarm") runs in test/hyperswarm-guide.test.ts, beside a HyperDHT testnet;
+  // the fourth ("Discovery mechanisms") in test/discovery-restart.test.ts.
+  it("has the five examples", () => assert.equal(blocks.length, 5));
 
   it("example 1: server and client on loopback", async () => {
     const out = await runExample("readme-1", blocks[0]!);
@@ -25,8 +26,8 @@ describe("README examples run as written", () => {
     }
   });
 
-  it("example 4: a CRDT document", async () => {
-    const out = await runExample("readme-4", blocks[3]!);
+  it("example 5: a CRDT document", async () => {
+    const out = await runExample("readme-5", blocks.find((b) => b.includes("Crdt"))!);
     assert.match(out, /^\{"theme":"dark"\}$/m);
   });
 });

@@ -41,6 +41,11 @@ export class MergedDiscovery extends TypedEmitter<MergedDiscoveryEvents> {
     return this.settledFlag;
   }
 
+  /** Resolves once every mechanism did its first round (at once if that already happened). */
+  whenSettled(): Promise<void> {
+    return this.settledFlag ? Promise.resolve() : new Promise((resolve) => this.once("settled", () => resolve()));
+  }
+
   /** Resolves when every mechanism has been started (not when they settle). */
   start(): Promise<void> {
     this.startPromise ??= this.doStart();
