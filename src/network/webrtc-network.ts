@@ -1,0 +1,224 @@
+import { sha1 } from "@noble/hashes/legacy.js";
+import { bytesToHex, randomBytes, utf8ToBytes } from "@noble/hashes/utils.js";
+import TrackerClient, { type TrackerPeer } from "bittorrent-tracker/client";
+import type { TimerHandle } from "../core/clock.js";
+import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
+import type { Connection } from "./connection.js";
+import { DataChannelConnection } from "./data-channel-connection.js";
+import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported } from "./network-adapter.js";
+import type { NetworkHost } from "./network-host.js";
+
+/** The WebTorrent info hash a ToolDb topic is announced under: sha1(topic), 40 hex digits. */
+export function trackerInfoHash(topic: string): string {
+  return bytesToHex(sha1(utf8ToBytes(topic)));
+}
+
+export interface WebRtcNetworkOptions {
+  /** WebTorrent (WebSocket) tracker URLs, `ws://` or `wss://`. Required: there is no default tracker. */
+  trackers: string[];
+  /**
+   * RTCPeerConnection configuration. Default `{ iceServers: [] }`: host
+   * candidates only (a LAN, or loopback in tests); pass STUN/TURN servers to
+   * cross NATs. In Node, `bindAddress` (node-datachannel) picks the interface.
+   */
+  rtcConfig?: RTCConfiguration & { bindAddress?: string };
+  /** Most data-channel peers at once, connected or connecting (default 8). Further offers are refused. */
+  maxPeers?: number;
+  /**
+   * The topic is announced again after `announceInterval` ms (default 2000),
+   * doubling up to `maxAnnounceInterval` (default 60000): failed or unanswered
+   * offers back off. A lost link announces again at once (at most once per
+   * announceInterval).
+   */
+  announceInterval?: number;
+  maxAnnounceInterval?: number;
+  /** A connecting peer that has not opened its data channel after this many ms is dropped (default 10000). */
+  connectTimeout?: number;
+  /** The swarm's info hash (default `trackerInfoHash(topic)`); peers of another topic are refused at the handshake anyway. */
+  infoHash?: string;
+}
+
+/** simple-peer error codes that mean the remote side sent a bad signal (forged or garbled offer/answer). */
+const BAD_SIGNAL = new Set(["ERR_SIGNALING", "ERR_SET_REMOTE_DESCRIPTION", "ERR_ADD_ICE_CANDIDATE", "ERR_SDP_TYPE"]);
+
+/**
+ * WebRTC transport: announces the topic's info hash on WebTorrent trackers
+ * with offers, answers the offers the trackers relay, and runs every opened
+ * data channel through DataChannelConnection under the shared handshake, so
+ * identity checks, de-duplication with other transports, limits and refusals
+ * are those of every other transport. Browsers use the native
+ * RTCPeerConnection; Node uses node-datachannel (through simple-peer's
+ * webrtc-polyfill). It cannot dial host:port.
+ */
+export class WebRtcNetwork extends ToolDbNetworkAdapter {
+  private client: TrackerClient | undefined;
+  private readonly rtcPeers = new Set<TrackerPeer>();
+  /** Live peers by the remote end's tracker peer id: one pairing per remote tracker client. */
+  private readonly byTrackerId = new Map<string, TrackerPeer>();
+  private readonly peerId = bytesToHex(randomBytes(20));
+  private readonly dropped = new WeakSet<TrackerPeer>();
+  private readonly trackers: string[];
+  private announceTimer: TimerHandle | undefined;
+  private lastAnnounce = Number.NEGATIVE_INFINITY;
+  private clientClosed: Promise<void> | undefined;
+
+  /** An adapter class bound to `options`, for `networkAdapter`. */
+  static with(options: WebRtcNetworkOptions): NetworkAdapterConstructor {
+    return class extends WebRtcNetwork {
+      constructor(host: NetworkHost) {
+        super(host, options);
+      }
+    };
+  }
+
+  constructor(
+    host: NetworkHost,
+    private readonly rtcOptions: WebRtcNetworkOptions = { trackers: [] },
+  ) {
+    super(host, "network:webrtc");
+    const trackers = rtcOptions.trackers;
+    if (!Array.isArray(trackers) || trackers.length === 0) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "WebRtcNetwork: give at least one tracker URL (trackers: ['wss://…'])");
+    }
+    for (const url of trackers) {
+      if (typeof url !== "string" || !/^wss?:\/\/[^/]/.test(url)) {
+        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `WebRtcNetwork: not a WebSocket tracker URL: ${String(url).slice(0, 100)}`);
+      }
+    }
+    this.trackers = [...trackers];
+  }
+
+  override get canDial(): boolean {
+    return false;
+  }
+
+  /** Data-channel peers held now (connected or connecting). */
+  get rtcPeerCount(): number {
+    return this.rtcPeers.size;
+  }
+
+  private get maxPeers(): number {
+    return this.rtcOptions.maxPeers ?? 8;
+  }
+
+  private get announceInterval(): number {
+    return this.rtcOptions.announceInterval ?? 2000;
+  }
+
+  protected dial(): Connection {
+    return notSupported("dialing host:port over WebRTC");
+  }
+
+  protected async listen(): Promise<void> {
+    const client = new TrackerClient({
+      infoHash: this.rtcOptions.infoHash ?? trackerInfoHash(this.host.topic),
+      peerId: this.peerId,
+      // bittorrent-tracker shares one socket per URL in a process and hands every message of an
+      // info hash to each client on it: two nodes of one topic in one process would answer each
+      // other's offers. A per-node query parameter gives each node its own socket.
+      announce: this.trackers.map((url) => `${url}${url.includes("?") ? "&" : "?"}tooldb-node=${this.peerId.slice(0, 12)}`),
+      port: 1, // required by the client in Node, unused by WebSocket trackers
+      rtcConfig: this.rtcOptions.rtcConfig ?? { iceServers: [] },
+      getAnnounceOpts: () => ({ numwant: Math.max(1, this.maxPeers - this.rtcPeers.size) }),
+    });
+    this.client = client;
+    client.on("peer", (peer) => this.onPeer(peer));
+    client.on("warning", (err) => this.log("tracker warning: %s", errorText(err)));
+    client.on("error", (err) => this.log("tracker error: %s", errorText(err)));
+    client.start();
+    this.scheduleAnnounce(this.announceInterval);
+    // A lost link (on any transport) may be replaceable over WebRTC: announce again.
+    this.sessionOwner.on("session-close", () => this.announceSoon());
+    this.log("announcing topic %s on %d tracker(s)", this.host.topic, this.trackers.length);
+  }
+
+  private onPeer(peer: TrackerPeer): void {
+    peer.on("error", (err) => this.peerFailed(peer, err));
+    const refusal = this.isClosed ? "closing" : this.rtcPeers.size >= this.maxPeers ? `at the cap of ${this.maxPeers} data-channel peers` : this.pairedAlready(peer);
+    this.log("%s peer %s", peer.initiator ? "answered offer to" : "offer from", peer.id?.slice(0, 8));
+    if (refusal) {
+      this.log("refusing a WebRTC peer: %s", refusal);
+      // The tracker client signals the peer right after this event: destroy it after that.
+      this.dropped.add(peer);
+      queueMicrotask(() => peer.destroy());
+      return;
+    }
+    this.rtcPeers.add(peer);
+    if (peer.id) this.byTrackerId.set(peer.id, peer);
+    const timer = this.timers.setTimeout(() => peer.destroy(new Error("data channel did not open in time")), this.rtcOptions.connectTimeout ?? 10_000);
+    // simple-peer emits 'error' or 'disconnect', not 'close', when it fails or the remote end leaves.
+    const release = () => {
+      this.timers.clearTimeout(timer);
+      this.rtcPeers.delete(peer);
+      if (peer.id && this.byTrackerId.get(peer.id) === peer) this.byTrackerId.delete(peer.id);
+    };
+    peer.on("close", release);
+    peer.on("error", release);
+    peer.on("disconnect", release);
+    peer.once("connect", () => {
+      this.timers.clearTimeout(timer);
+      if (this.isClosed) return peer.destroy();
+      const { heartbeatInterval, maxMessageBytes } = this.host.options;
+      const info = { outgoing: peer.initiator, remoteHost: peer.remoteAddress, remotePort: peer.remotePort, transport: "webrtc" };
+      this.attach(new DataChannelConnection(peer, info, { heartbeatInterval, maxMessageBytes, clock: this.clock }));
+    });
+  }
+
+  /**
+   * Every announce pairs us again with peers we already have: keep one
+   * pairing per remote tracker client. When both ends offered at once, both
+   * keep the pairing offered by the smaller tracker peer id.
+   */
+  private pairedAlready(peer: TrackerPeer): string | undefined {
+    const remote = peer.id;
+    const existing = remote ? this.byTrackerId.get(remote) : undefined;
+    if (!remote || !existing || !this.rtcPeers.has(existing)) return undefined;
+    const offeredBy = (p: TrackerPeer) => (p.initiator ? this.peerId : remote);
+    if (existing.connected || offeredBy(existing) === offeredBy(peer)) return "already paired with that tracker peer";
+    if (offeredBy(peer) !== (this.peerId < remote ? this.peerId : remote)) return "crossed offers: the other pairing wins";
+    this.log("crossed offers with %s: replacing the pairing it offered", remote.slice(0, 8));
+    this.dropped.add(existing);
+    this.rtcPeers.delete(existing);
+    existing.destroy();
+    return undefined;
+  }
+
+  private peerFailed(peer: TrackerPeer, err: Error & { code?: string }): void {
+    if (peer.connected) return; // DataChannelConnection reports errors of open links
+    if (this.dropped.has(peer)) return; // we destroyed it (cap, duplicate pairing)
+    const reason = `WebRTC peer failed: ${errorText(err)}`;
+    if (err.code && BAD_SIGNAL.has(err.code)) this.host.refused({ code: ErrorCode.BAD_MESSAGE, reason, host: peer.remoteAddress });
+    else this.log("%s", reason);
+  }
+
+  private scheduleAnnounce(delay: number): void {
+    this.timers.clearTimeout(this.announceTimer);
+    this.announceTimer = this.timers.setTimeout(() => {
+      this.announce();
+      this.scheduleAnnounce(Math.min(delay * 2, this.rtcOptions.maxAnnounceInterval ?? 60_000));
+    }, delay);
+  }
+
+  private announceSoon(): void {
+    if (this.now() - this.lastAnnounce < this.announceInterval) return;
+    this.announce();
+    this.scheduleAnnounce(this.announceInterval);
+  }
+
+  /** A fresh announce with new offers, unless the cap is reached. */
+  private announce(): void {
+    if (!this.client || this.isClosed || this.rtcPeers.size >= this.maxPeers) return;
+    this.lastAnnounce = this.now();
+    this.client.update();
+  }
+
+  protected async _close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    for (const peer of this.rtcPeers) peer.destroy();
+    this.rtcPeers.clear();
+    if (!client) return;
+    this.clientClosed ??= new Promise<void>((resolve) => client.destroy(() => resolve()));
+    await this.clientClosed;
+  }
+}
