@@ -201,7 +201,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   try {
     await cluster.start();
     log(`cluster up: ${cluster.servers.length} servers behind proxies, ${cluster.clients.length} clients, 2 DHT bootstrap nodes (seed ${options.seed})`);
-    for (let attempt = 0; injected < options.faults && attempt < options.faults * 20; attempt++) {
+    // A crash (or a failed restart) ends the campaign early: the result fails anyway.
+    for (let attempt = 0; injected < options.faults && attempt < options.faults * 20 && cluster.crashes.length === 0; attempt++) {
       await sleep(between(options.gapMs ?? [300, 900]));
       // Every BLACKOUT_EVERY-th fault is a blackout (too rare when drawn: it needs every server up).
       const kind = injected % BLACKOUT_EVERY === BLACKOUT_EVERY - 1 ? "blackout" : drawKind();

@@ -7,6 +7,7 @@ import { ErrorCode, ToolDb, isToolDbError, type ToolDbOptions } from "../src/ind
 import { LevelStore } from "../src/stores/index.js";
 import { FAST, closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { waitFor } from "./helpers/wait.js";
+import { BlackholeProxy } from "../faults/proxy.js";
 
 /** Resolves once `server` holds `value` under every key in `keys`. */
 function holds(server: ToolDb, keys: string[], value: (key: string) => unknown): () => Promise<boolean> {
@@ -115,7 +116,7 @@ describe("offline writes reach the mesh", () => {
 
   it("a refusal by a server's quota is not final: no confirmation, the write stays in the outbox for another server", async () => {
     const full = track(await startServer({ limits: { maxStoreKeys: 1, anonymousKeyShare: 1 } }));
-    const client = track(await startClient([full], { outboxRetryInterval: 100 }));
+    const client = track(await startClient([full], { outboxRetryInterval: 20 }));
     await client.putData("first", 1, false, { ack: 1, timeoutMs: 5000 });
     const refused = waitFor(full, "refused", 5000, (e) => e.code === ErrorCode.QUOTA_EXCEEDED);
     await assert.rejects(client.putData("second", 2, false, { ack: 1, timeoutMs: 300 }), (err) => isToolDbError(err, ErrorCode.ACK_TIMEOUT));
@@ -124,8 +125,29 @@ describe("offline writes reach the mesh", () => {
     // A server with room takes it from the outbox (at its next re-send: it was sent just now).
     const roomy = track(await startServer());
     client.network.connectTo("127.0.0.1", portOf(roomy));
-    await waitUntil(holds(roomy, ["second"], () => 2), 5000, "the write on a server with room");
+    await waitUntil(holds(roomy, ["second"], () => 2), 10_000, "the write on a server with room");
     await waitUntil(() => client.outbox.size === 0, 5000, "the outbox to empty");
+  });
+
+  it("re-sends a write sent on a link that went silent (black-holed, not closed) once a new link is up", async () => {
+    const server = track(await startServer({ heartbeatInterval: 200 }));
+    const proxy = new BlackholeProxy(portOf(server));
+    try {
+      const client = track(await clientOf(await proxy.listen(), { heartbeatInterval: 200, outboxRetryInterval: 100 }));
+      await waitFor(client, "connect", 5000);
+      const restore = proxy.blackhole(0);
+      assert.ok(restore);
+      const dropped = waitFor(client, "peer-disconnect", 5000);
+      const put = client.putData("held", 1, false, { ack: 1, timeoutMs: 10_000 });
+      await dropped; // the heartbeat gave up on the silent link; the put on it never arrived
+      assert.equal(await server.records.get("held"), undefined);
+      await put; // confirmed over the next link
+      assert.equal((await server.records.get("held"))?.v, 1);
+      assert.equal(client.outbox.size, 0);
+      restore!();
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("beyond outboxCapacity drops the oldest unconfirmed write (outbox-overflow) and hands on the others", async () => {

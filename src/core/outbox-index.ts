@@ -12,8 +12,9 @@ export interface OutboxEntry {
   /** Order of the last write to this key (oldest first). */
   seq: number;
   readonly slot: number;
-  /** Delivery state, in memory only. */
+  /** Delivery state, in memory only: when and on which links it was last sent, and how often. */
   sentAt?: number;
+  sentOn?: ReadonlyArray<{ readonly connection: { readonly closed: boolean } }>;
   tries: number;
 }
 
@@ -99,6 +100,7 @@ export class OutboxIndex {
       entry.h = h;
       entry.seq = this.nextSeq++;
       entry.sentAt = undefined;
+      entry.sentOn = undefined;
       entry.tries = 0;
     } else {
       if (this.entries.size >= this.capacity) {

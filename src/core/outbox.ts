@@ -28,6 +28,8 @@ export interface OutboxOptions {
 
 const DEFAULT_WINDOW = 64;
 const MAX_BACKOFF_DOUBLINGS = 6;
+/** Sends of one write after which a new link no longer gets it at once (see `linked`). */
+const MAX_EAGER_TRIES = 3;
 
 /**
  * A client's writes that no server has confirmed yet, so that writes made
@@ -79,10 +81,11 @@ export class Outbox {
     return persisted;
   }
 
-  /** The write was sent to at least one server just now. */
+  /** The write was just sent on every current link (a client's links all lead to servers). */
   sent(record: ToolDbRecord): void {
     const entry = this.index.get(record.k);
-    if (entry && entry.h === record.h) this.markSent(entry);
+    const servers = this.host.network.peers.filter((s) => s.isServer);
+    if (entry && entry.h === record.h && servers.length > 0) this.markSent(entry, servers);
   }
 
   /** A server stored these records (by hash): their entries are done. */
@@ -95,13 +98,14 @@ export class Outbox {
   }
 
   /**
-   * A new link: a server gets at once every write not sent yet or due for
-   * a re-send. Writes sent shortly before wait for their re-send delay, so
-   * a write that makes a server drop the link (too large for it, say) does
-   * not drop every new link at once.
+   * A new link: a server gets at once every write not sent yet, due for a
+   * re-send, or sent only on links that closed since. The last kind only
+   * MAX_EAGER_TRIES times: a write that makes servers drop the link (too
+   * large for them, say) must not drop every new link; it waits for its
+   * re-send delay instead.
    */
   linked(session: PeerSession): void {
-    if (session.isServer && this.index.size > 0) void this.drain(session);
+    if (session.isServer && this.index.size > 0) void this.drain(session, true);
   }
 
   close(): void {
@@ -119,13 +123,15 @@ export class Outbox {
     }
   }
 
-  private markSent(entry: OutboxEntry): void {
+  private markSent(entry: OutboxEntry, sessions: PeerSession[]): void {
     entry.sentAt = this.clock.now();
+    entry.sentOn = sessions;
     entry.tries++;
   }
 
-  private isStale(entry: OutboxEntry, now: number): boolean {
+  private isDue(entry: OutboxEntry, now: number, onNewLink: boolean): boolean {
     if (entry.sentAt === undefined) return true;
+    if (onNewLink && entry.tries <= MAX_EAGER_TRIES && (entry.sentOn ?? []).every((s) => s.connection.closed)) return true;
     return now - entry.sentAt >= this.options.retryInterval * 2 ** Math.min(Math.max(entry.tries - 1, 0), MAX_BACKOFF_DOUBLINGS);
   }
 
@@ -139,7 +145,7 @@ export class Outbox {
     if (this.draining.size > 0) return;
     const servers = this.host.network.peers.filter((s) => s.isServer);
     if (servers.length === 0) return;
-    void this.drain(servers[this.rotation++ % servers.length]!);
+    void this.drain(servers[this.rotation++ % servers.length]!, false);
   }
 
   /**
@@ -148,7 +154,7 @@ export class Outbox {
    * An entry whose key now holds another record is dropped: that record
    * superseded the write (or is itself a newer write with its own entry).
    */
-  private async drain(session: PeerSession): Promise<void> {
+  private async drain(session: PeerSession, onNewLink: boolean): Promise<void> {
     if (this.draining.has(session)) return;
     this.draining.add(session);
     const window = this.options.window ?? DEFAULT_WINDOW;
@@ -159,7 +165,7 @@ export class Outbox {
         const inFlight: Array<{ key: string; h: string }> = [];
         for (const key of keys.slice(i, i + window)) {
           const entry = this.index.get(key);
-          if (!entry || !this.isStale(entry, this.clock.now())) continue;
+          if (!entry || !this.isDue(entry, this.clock.now(), onNewLink)) continue;
           const record = await this.host.records.get(key);
           if (!this.open(session) || this.index.get(key) !== entry) continue;
           if (!record || record.h !== entry.h) {
@@ -167,7 +173,7 @@ export class Outbox {
             continue;
           }
           session.send({ type: "put", id: randomId(), data: record, ack: true });
-          this.markSent(entry);
+          this.markSent(entry, [session]);
           inFlight.push({ key, h: entry.h });
         }
         sentTotal += inFlight.length;
