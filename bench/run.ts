@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { bundleSizes, printBundleSizes } from "../build/browser-bundle.js";
 import { browserBenchmark, printBrowserFigures } from "./browser.js";
+import { crdtBenchmark, printCrdtFigures } from "./crdt.js";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
 import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
@@ -63,6 +64,11 @@ async function hyperswarm(): Promise<void> {
   printHyperswarmFigures(figures, (line) => console.log(line));
 }
 
+async function crdt(): Promise<void> {
+  console.log("\n## CRDT merges: 10,000-change map and list documents, beside tool-db 2.6.6 and the plain put rate (same run)");
+  printCrdtFigures(await crdtBenchmark(Number(process.env.BENCH_CRDT_CHANGES ?? 10_000)), (line) => console.log(line));
+}
+
 async function browserBundle(): Promise<void> {
   console.log("\n## Browser bundle size (esbuild, minified; beside the Node entry bundled the same way)");
   printBundleSizes(await bundleSizes(), (line) => console.log(line));
@@ -81,3 +87,4 @@ if (!only || only === "bundle") await browserBundle();
 if (!only || only === "durability") await durability();
 if (!only || only === "browser") await browserWriter();
 if (!only || only === "hyperswarm") await hyperswarm();
+if (!only || only === "crdt") await crdt();

@@ -31,9 +31,10 @@ export class BaseCrdt<C = any, V = any> {
   /** Adds the changes not seen yet (malformed ones are skipped). Throws past CRDT_LIMITS.maxChanges. */
   mergeChanges(newChanges: C[]): void {
     if (!Array.isArray(newChanges)) return;
-    for (const change of newChanges) {
-      if (!this.accepts(change)) continue;
-      const id = canonicalJson(change);
+    for (const raw of newChanges) {
+      if (!this.accepts(raw)) continue;
+      const change = this.normalize(raw);
+      const id = this.identity(change);
       if (this.changes.has(id)) continue;
       if (this.changes.size >= CRDT_LIMITS.maxChanges) {
         throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `a CRDT document holds at most ${CRDT_LIMITS.maxChanges} changes`);
@@ -79,6 +80,16 @@ export class BaseCrdt<C = any, V = any> {
   /** Is this a well-formed change of this type? */
   protected accepts(change: unknown): change is C {
     return typeof change === "object" && change !== null && !Array.isArray(change);
+  }
+
+  /** The change with only its type's fields (so that `identity` sees all of it). */
+  protected normalize(change: C): C {
+    return change;
+  }
+
+  /** A change's identity: equal exactly for equal (normalised) changes (default: canonical JSON). */
+  protected identity(change: C): string {
+    return canonicalJson(change);
   }
 
   /** Order of application; 0 for "no preference" (identity breaks the tie). */

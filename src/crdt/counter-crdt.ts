@@ -1,5 +1,6 @@
 import { BaseCrdt, CRDT_COUNTER } from "./base-crdt.js";
 import { isCounterChange, type CounterChange } from "./changes.js";
+import { canonicalJson } from "./canonical.js";
 
 /**
  * tool-db's CounterCrdt: the sum of every author's ADD and SUB changes.
@@ -29,6 +30,14 @@ export class CounterCrdt extends BaseCrdt<CounterChange, number> {
 
   protected override accepts(change: unknown): change is CounterChange {
     return isCounterChange(change);
+  }
+
+  protected override normalize(c: CounterChange): CounterChange {
+    return { t: c.t, v: c.v, a: c.a, i: c.i };
+  }
+
+  protected override identity(c: CounterChange): string {
+    return `${c.t}\n${JSON.stringify(c.a)}\n${c.i}\n${canonicalJson(c.v)}`;
   }
 
   protected override compute(sorted: CounterChange[]): number {

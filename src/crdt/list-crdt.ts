@@ -1,6 +1,6 @@
 import { ErrorCode, ToolDbError } from "../core/errors.js";
 import { BaseCrdt, CRDT_LIST } from "./base-crdt.js";
-import { compareStrings } from "./canonical.js";
+import { canonicalJson, compareStrings } from "./canonical.js";
 import { isListChange, type ListChange, type ListInsChange } from "./changes.js";
 
 interface Item<T> {
@@ -77,6 +77,19 @@ export class ListCrdt<T = any> extends BaseCrdt<ListChange<T>, T[]> {
 
   protected override accepts(change: unknown): change is ListChange<T> {
     return isListChange(change);
+  }
+
+  /** A null neighbour is an absent one (2.6.6 tests them for truthiness). */
+  protected override normalize(c: ListChange<T>): ListChange<T> {
+    if (c.t === "DEL") return { t: "DEL", v: c.v, i: c.i };
+    const out: ListInsChange<T> = { t: "INS", v: c.v, i: c.i };
+    if (c.p != null) out.p = c.p;
+    if (c.n != null) out.n = c.n;
+    return out;
+  }
+
+  protected override identity(c: ListChange<T>): string {
+    return c.t === "DEL" ? `DEL\n${JSON.stringify(c.i)}\n${JSON.stringify(c.v)}` : `INS\n${JSON.stringify(c.i)}\n${JSON.stringify(c.p ?? null)}\n${JSON.stringify(c.n ?? null)}\n${canonicalJson(c.v)}`;
   }
 
   protected override compare(a: ListChange<T>, b: ListChange<T>): number {

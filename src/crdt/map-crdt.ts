@@ -1,5 +1,5 @@
 import { BaseCrdt, CRDT_MAP } from "./base-crdt.js";
-import { compareStrings, setOwn } from "./canonical.js";
+import { canonicalJson, compareStrings, setOwn } from "./canonical.js";
 import { isMapChange, type MapChange } from "./changes.js";
 
 /**
@@ -30,6 +30,15 @@ export class MapCrdt<T = any> extends BaseCrdt<MapChange<T>, Record<string, T>> 
 
   protected override accepts(change: unknown): change is MapChange<T> {
     return isMapChange(change);
+  }
+
+  protected override normalize(c: MapChange<T>): MapChange<T> {
+    return c.t === "SET" ? { t: "SET", k: c.k, a: c.a, v: c.v, i: c.i } : { t: "DEL", k: c.k, a: c.a, i: c.i };
+  }
+
+  /** Field by field (JSON-quoted strings cannot contain a raw newline): cheaper than canonical JSON of the whole change. */
+  protected override identity(c: MapChange<T>): string {
+    return `${c.t}\n${JSON.stringify(c.k)}\n${JSON.stringify(c.a)}\n${c.i}\n${c.t === "SET" ? canonicalJson(c.v) : ""}`;
   }
 
   protected override compare(a: MapChange<T>, b: MapChange<T>): number {
