@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import t from "tool-db";
 import * as ours from "../src/index.js";
-import { closeAll, startClient, startServer } from "./helpers/nodes.js";
-import { startLegacyNode } from "./interop/legacy-node.js";
+import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
+import { startLegacyNode, type LegacyNode } from "./interop/legacy-node.js";
 
 const text = ["", "hello", "ünïcødé ✓ 𝄞", JSON.stringify({ a: [1, 2], b: "x" })];
 
@@ -92,6 +92,101 @@ describe("tool-db 2.6.6 node members, same call on both", () => {
       assert.equal(replies.length, 1);
     } finally {
       await closeAll(client, server);
+    }
+  });
+});
+
+/** The members both implementations share, called by name: the scenario below runs unchanged on either. */
+interface Node {
+  putData(key: string, value: unknown, userNamespaced?: boolean): Promise<unknown>;
+  getData(key: string, userNamespaced?: boolean, timeoutMs?: number): Promise<unknown>;
+  queryKeys(key: string, userNamespaced?: boolean, timeoutMs?: number): Promise<string[] | null>;
+  addServerFunction(name: string, fn: (args: any) => Promise<unknown>): void;
+  doFunction(name: string, args: unknown, timeoutMs?: number): Promise<unknown>;
+  addKeyListener(key: string, fn: (msg: { v: unknown }) => void): number;
+  removeKeyListener(id: number): void;
+  addCustomVerification(key: string, fn: (msg: { v: any }, previous: unknown) => Promise<boolean>): number;
+  removeCustomVerification(id: number): void;
+  getUserNamespacedKey(key: string): string;
+  anonSignIn(): Promise<unknown>;
+}
+
+/** One app's calls against a server and two clients; returns what it saw. */
+async function scenario(server: Node, writer: Node, reader: Node): Promise<unknown> {
+  const seen: unknown[] = [];
+  const stored = (key: string, ns = false) => waitUntil(async () => (await reader.getData(key, ns, 200)) !== null, 10_000, `${key} on the server`);
+  await writer.anonSignIn();
+  const listener = server.addKeyListener("note-1", (msg) => seen.push(msg.v));
+  const verifier = server.addCustomVerification("note-", async (msg) => msg.v?.banned !== true);
+  await writer.putData("note-1", { text: "hello" });
+  await stored("note-1");
+  await writer.putData("note-2", { text: "second" });
+  await stored("note-2");
+  await writer.putData("note-3", { banned: true });
+  await writer.putData("marker", 1);
+  await stored("marker");
+  // What the writer sent before the marker was handled (one ordered link): the refused record is not there.
+  const banned = await reader.getData("note-3", false, 500);
+  server.removeKeyListener(listener);
+  server.removeCustomVerification(verifier);
+  await writer.putData("note-1", { text: "not heard" });
+  await waitUntil(async () => ((await reader.getData("note-1", false, 200)) as { text?: string } | null)?.text === "not heard", 10_000, "the update on the server");
+  await writer.putData("mine", "private", true);
+  const namespaced = writer.getUserNamespacedKey("mine");
+  await waitUntil(async () => (await reader.getData(namespaced, false, 200)) !== null, 10_000, "namespaced key on the server");
+  server.addServerFunction("add", async (args: { a: number; b: number }) => args.a + args.b);
+  return {
+    got: await reader.getData("note-1", false, 500),
+    banned,
+    keys: ((await reader.queryKeys("note-", false, 300)) ?? []).sort(),
+    namespaced: [namespaced.startsWith(":") && namespaced.endsWith(".mine"), await reader.getData(namespaced, false, 500)],
+    listener: seen,
+    fn: await reader.doFunction("add", { a: 2, b: 3 }, 2000),
+    missing: await reader.doFunction("nope", {}, 2000),
+  };
+}
+
+describe("the same app code on tool-db 2.6.6 and on tooldb-dht", () => {
+  it("putData/getData, queryKeys, key listeners, custom verification, namespaced keys and server functions give the same results", async () => {
+    const legacy: LegacyNode[] = [];
+    const ours = [await startServer()];
+    try {
+      const legacyServer = await startLegacyNode(`same-${process.pid}`, { server: true });
+      legacy.push(legacyServer);
+      const peers = [{ host: "127.0.0.1", port: legacyServer.net.port! }];
+      legacy.push(await startLegacyNode(`same-${process.pid}`, { peers }));
+      legacy.push(await startLegacyNode(`same-${process.pid}`, { peers }));
+      ours.push(await startClient([ours[0]!]), await startClient([ours[0]!]));
+      const [ls, lw, lr] = legacy.map((n) => n.db as unknown as Node) as [Node, Node, Node];
+      const [os, ow, or] = ours as unknown as [Node, Node, Node];
+      const theirs = await scenario(ls, lw, lr);
+      const mine = await scenario(os, ow, or);
+      assert.deepEqual(mine, theirs);
+      assert.deepEqual((theirs as { fn: unknown }).fn, { code: "OK", return: 5 });
+    } finally {
+      await closeAll(...ours);
+      for (const n of legacy) await n.close();
+    }
+  });
+
+  it("VerifyResult values, CRDT type names and verifyMessage on a 2.6.6 record agree", async () => {
+    for (const [name, value] of Object.entries(t.VerifyResult)) assert.equal((ours.VerifyResult as Record<string, string>)[name], value, name);
+    assert.deepEqual([ours.CRDT_MAP, ours.CRDT_LIST, ours.CRDT_COUNTER], [t.CRDT_MAP, t.CRDT_LIST, t.CRDT_COUNTER]);
+    const legacy = await startLegacyNode(`verify-${process.pid}`);
+    const db = await startServer({ legacyRecords: true });
+    try {
+      const sent = new Promise<ours.ToolDbRecord>((resolve) => legacy.db.network.sendToAll = ((m: { data: ours.ToolDbRecord }) => resolve(m.data)) as never);
+      await legacy.db.putData("k", { v: 1 });
+      const record = await sent;
+      assert.equal(await legacy.db.verifyMessage(record, 0), t.VerifyResult.Verified);
+      assert.equal((await db.verifier.verify(record)).result, ours.VerifyResult.Verified);
+      const forged = { ...record, v: { v: 2 } };
+      // 2.6.6 at pow 0 checks only the signature over h, so it accepts the forgery; we recompute h.
+      assert.equal(await legacy.db.verifyMessage(forged, 0), t.VerifyResult.Verified);
+      assert.equal((await db.verifier.verify(forged)).result, ours.VerifyResult.InvalidHashNonce);
+    } finally {
+      await legacy.close();
+      await db.close();
     }
   });
 });

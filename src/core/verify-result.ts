@@ -8,6 +8,8 @@ export const VerifyResult = {
   NoProofOfWork: "NoProofOfWork",
   InvalidHashNonce: "InvalidHashNonce",
   InvalidSignature: "InvalidSignature",
+  /** tool-db's catch-all; never produced here (every refusal has its specific result). */
+  InvalidVerification: "InvalidVerification",
   /** The hash does not cover the key (tool-db 2.6.6 format) and legacy records are off. */
   KeyNotBound: "KeyNotBound",
   /** An app's custom verificator refused the record (tool-db's name). */

@@ -75,3 +75,17 @@ export function crdtRecordProblem(c: string, v: unknown): string | undefined {
   const bad = v.findIndex((change) => !valid(change));
   return bad === -1 ? undefined : `change ${bad} is not a valid ${c} change`;
 }
+
+/** tool-db 2.6.6's names for the same change types. */
+export type MapOperations = MapChange["t"];
+export type SetMapChange<T = unknown> = MapSetChange<T>;
+export type DelMapChange = MapDelChange;
+export type MapChanges<T = unknown> = MapChange<T>;
+export type ListOperations = ListChange["t"];
+export type InsListChange<T = unknown> = ListInsChange<T>;
+export type DelListChange = ListDelChange;
+export type ListChanges<T = unknown> = ListChange<T>;
+export type CounterOperations = CounterChange["t"];
+export type AddCounterChange = CounterChange & { t: "ADD" };
+export type SubCounterChange = CounterChange & { t: "SUB" };
+export type CounterChanges = CounterChange;

@@ -16,5 +16,17 @@ export {
   isListChange,
   isCounterChange,
   crdtRecordProblem,
+  type MapOperations,
+  type SetMapChange,
+  type DelMapChange,
+  type MapChanges,
+  type ListOperations,
+  type InsListChange,
+  type DelListChange,
+  type ListChanges,
+  type CounterOperations,
+  type AddCounterChange,
+  type SubCounterChange,
+  type CounterChanges,
 } from "./changes.js";
 export { CrdtDocs, headsOf, splitHeads, type CrdtDocument } from "./crdt-docs.js";

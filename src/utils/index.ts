@@ -95,3 +95,7 @@ export function uint8ToBase64(bytes: Uint8Array): string {
 export function base64ToUint8(b64: string): Uint8Array {
   return toolDbBase64ToBytes(b64);
 }
+
+/** tool-db's names for the record and peer-record types. */
+export type { ToolDbRecord as VerificationData } from "../core/record.js";
+export type { PeerRecord as Peer } from "../core/messages.js";
