@@ -22,6 +22,17 @@ export function hyperdhtBootstrapFromEnv(env: NodeJS.ProcessEnv = process.env): 
   return value.split(",").map(toAddress);
 }
 
+/**
+ * The HyperDHT bind address when none is given: 127.0.0.1 for a private
+ * HyperDHT whose bootstrap is all on loopback, else all interfaces. A node
+ * bound to all interfaces offers the host's LAN addresses to its peers,
+ * which then dial those rather than loopback.
+ */
+export function defaultDhtHost(bootstrap: HyperDhtNodeAddress[] | undefined): string | undefined {
+  const loopback = (host: string) => host.startsWith("127.") || host === "localhost" || host === "::1";
+  return bootstrap?.length && bootstrap.every((b) => loopback(b.host)) ? "127.0.0.1" : undefined;
+}
+
 function toAddress(entry: string | HyperDhtNodeAddress): HyperDhtNodeAddress {
   if (typeof entry !== "string") return entry;
   const at = entry.trim().lastIndexOf(":");
@@ -31,7 +42,7 @@ function toAddress(entry: string | HyperDhtNodeAddress): HyperDhtNodeAddress {
 export interface HyperswarmNetworkOptions {
   /** HyperDHT bootstrap nodes ("host:port" or {host, port}). Default: TOOLDB_HYPERDHT_BOOTSTRAP, else hyperdht's public nodes. */
   bootstrap?: Array<string | HyperDhtNodeAddress>;
-  /** UDP bind address of the HyperDHT node (default: all interfaces). */
+  /** UDP bind address of the HyperDHT node (default: 127.0.0.1 for a loopback bootstrap, else all interfaces). */
   dhtHost?: string;
   /** An existing HyperDHT node to run the swarm on; the swarm destroys it on close. */
   dht?: HyperDHT;
@@ -102,7 +113,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   protected async listen(): Promise<void> {
     const o = this.swarmOptions;
     const bootstrap = (o.bootstrap ?? hyperdhtBootstrapFromEnv())?.map(toAddress);
-    const dht = o.dht ?? new HyperDHT({ bootstrap, ...(o.dhtHost ? { host: o.dhtHost } : {}) });
+    const host = o.dhtHost ?? defaultDhtHost(bootstrap);
+    const dht = o.dht ?? new HyperDHT({ bootstrap, ...(host ? { host } : {}) });
     const swarm = new Hyperswarm({ dht, keyPair: o.keyPair });
     this.swarm = swarm;
     swarm.on("connection", (socket: SwarmSocket) => this.onSocket(socket));
@@ -172,6 +184,13 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
  */
 export class ToolDbHyperswarm extends Hyperswarm {
   constructor(opts: ConstructorParameters<typeof Hyperswarm>[0] = {}) {
-    super(opts.dht || opts.bootstrap ? opts : { ...opts, bootstrap: hyperdhtBootstrapFromEnv() });
+    super(opts.dht ? opts : ToolDbHyperswarm.withDht(opts));
+  }
+
+  /** Hyperswarm has no bind-address option: a loopback bootstrap gets its own DHT on 127.0.0.1 (the swarm destroys it). */
+  private static withDht(opts: ConstructorParameters<typeof Hyperswarm>[0] & object): ConstructorParameters<typeof Hyperswarm>[0] {
+    const bootstrap = (opts.bootstrap ?? hyperdhtBootstrapFromEnv())?.map(toAddress);
+    const host = defaultDhtHost(bootstrap);
+    return host ? { ...opts, dht: new HyperDHT({ bootstrap, host }) } : { ...opts, bootstrap };
   }
 }
