@@ -1,32 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { startBootstrapNode, type BootstrapNode } from "../src/discovery/index.js";
-
-const cli = fileURLToPath(new URL("../src/cli/main.js", import.meta.url));
-
-function run(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void) {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    out += d;
-    for (const line of d.toString().split("\n")) if (line) onLine?.(line, child);
-  });
-  child.stderr!.on("data", (d: Buffer) => (err += d));
-  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("exit", (code) => {
-      clearTimeout(killer);
-      resolve({ code, out, err });
-    });
-  });
-  return { child, exited };
-}
+import { run } from "./helpers/cli.js";
 
 describe("tooldb-dht CLI", () => {
   let seed: BootstrapNode;

@@ -14,6 +14,7 @@ import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./ar
 import { runDemo } from "./demo.js";
 import { nodeStatus } from "./status.js";
 import { publicUrlFor, startWebFront } from "./web.js";
+import { OPS_USAGE, type Ops, limitsFromFlags, startOps, statusCommand, version } from "./ops.js";
 
 const USAGE = `tooldb-dht <command> [options]
 
@@ -37,6 +38,7 @@ Commands:
         --hyperswarm also serves over Hyperswarm (joins sha256(T) on HyperDHT,
         holes through NATs); --hyperdht-bootstrap host:port,... (or
         TOOLDB_HYPERDHT_BOOTSTRAP) for a private HyperDHT.
+${OPS_USAGE}
   peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
         Look T up on the DHT, print what it says, then verify each peer
         (signed ToolDb handshake on topic T).
@@ -67,6 +69,7 @@ async function serve(args: ParsedArgs): Promise<void> {
   const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web }) : undefined;
   const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const boundPort = front?.port ?? port;
+  let ops: Ops | undefined;
   const server = new DHTServer(topic, host, boundPort, {
     bootstrap,
     dataDir: stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`),
@@ -75,9 +78,11 @@ async function serve(args: ParsedArgs): Promise<void> {
       publicUrl: publicUrlFor(stringFlag(args, "public-url", "PUBLIC_URL"), front?.secure ?? false, publicHost ?? host, boundPort),
       httpServer: front?.server,
       legacyRecords,
+      limits: limitsFromFlags(args),
     },
     handleSignals: true,
-    onSignalStop: (signal) => void (front?.close() ?? Promise.resolve()).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
+    onSignalStop: (signal) =>
+      void Promise.all([front?.close(), ops?.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
     hyperswarm: hyperswarmOption(args),
   });
   const dhtFound = new Set<string>();
@@ -94,6 +99,7 @@ async function serve(args: ParsedArgs): Promise<void> {
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (args.flags.get("hyperswarm") === true) out(`Joined Hyperswarm topic sha256(${topic})`);
+  ops = await startOps(server, args, out);
 }
 
 /** --hyperswarm with --hyperdht-bootstrap (else TOOLDB_HYPERDHT_BOOTSTRAP, else public HyperDHT). */
@@ -179,6 +185,13 @@ async function main(): Promise<void> {
       return bootstrap(args);
     case "demo":
       return runDemo(out);
+    case "status":
+      if (!(await statusCommand(args, out))) process.exitCode = 1;
+      return;
+    case "--version":
+    case "version":
+      out(version());
+      return;
     case undefined:
     case "help":
     case "--help":

@@ -62,9 +62,22 @@ export function isRecordShape(value: unknown): value is ToolDbRecord {
  * the caller on merge.
  */
 export class RecordVerifier {
+  /** Called after each verification with its duration (metrics set it). */
+  observer: ((seconds: number, verdict: Verdict) => void) | undefined;
+
   constructor(private readonly opts: RecordVerifierOptions) {}
 
-  async verify(value: unknown): Promise<Verdict> {
+  verify(value: unknown): Promise<Verdict> {
+    const observer = this.observer;
+    if (!observer) return this.check(value);
+    const start = performance.now();
+    return this.check(value).then((verdict) => {
+      observer((performance.now() - start) / 1000, verdict);
+      return verdict;
+    });
+  }
+
+  private async check(value: unknown): Promise<Verdict> {
     if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
     const r = value;
     if (r.c !== null) {

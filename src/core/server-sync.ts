@@ -15,7 +15,21 @@ const REQUEST_TIMEOUT_MS = 5000;
  * answer it too. Every record that comes back is verified and merged like
  * any other put; a record that changes the store is relayed as usual.
  */
+/** Catch-up progress since start, all links (for metrics and status). */
+export interface SyncProgress {
+  /** Catch-ups running now. */
+  running: number;
+  /** Catch-ups finished. */
+  completed: number;
+  /** Keys listed by peers, fetched so far, and of those the ones that changed this store. */
+  keysListed: number;
+  keysFetched: number;
+  keysChanged: number;
+}
+
 export class ServerSync {
+  readonly progress: SyncProgress = { running: 0, completed: 0, keysListed: 0, keysFetched: 0, keysChanged: 0 };
+
   constructor(
     private readonly db: ToolDb,
     private readonly maxKeys: number,
@@ -40,16 +54,25 @@ export class ServerSync {
   private async fetch(session: PeerSession, keys: string[]): Promise<void> {
     let next = 0;
     let changed = 0;
+    const progress = this.progress;
+    progress.running++;
+    progress.keysListed += keys.length;
     const worker = async () => {
       while (next < keys.length && !session.connection.closed && !this.db.isClosed) {
         const key = keys[next++]!;
         const before = (await this.db.records.get(key).catch(() => undefined))?.h;
         await this.get(session, key);
         const after = (await this.db.records.get(key).catch(() => undefined))?.h;
-        if (after !== before) changed++;
+        progress.keysFetched++;
+        if (after !== before) {
+          changed++;
+          progress.keysChanged++;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
+    progress.running--;
+    progress.completed++;
     this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
   }
 

@@ -30,7 +30,7 @@ import { RecordVerifier, type Verdict } from "./record-verifier.js";
 import { signRecord } from "./record-signer.js";
 import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
 import { ServerDirectory } from "./server-directory.js";
-import { ServerSync } from "./server-sync.js";
+import { ServerSync, type SyncProgress } from "./server-sync.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { TypedEmitter } from "./typed-emitter.js";
 import { VerifyResult } from "./verify-result.js";
@@ -216,6 +216,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Server catch-up progress (metrics, status). */
+  get syncProgress(): Readonly<SyncProgress> {
+    return this.sync.progress;
   }
 
   now(): number {

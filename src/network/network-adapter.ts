@@ -10,6 +10,7 @@ import type { DialTarget } from "./dial-target.js";
 import { Dialer, type DialFailedEvent } from "./dialer.js";
 import type { Limits } from "../core/limits.js";
 import { LinkGuard, type GuardedLink } from "./link-guard.js";
+import { TrafficCounters } from "./traffic.js";
 
 export type { DialFailedEvent } from "./dialer.js";
 import { PeerSession } from "./peer-session.js";
@@ -70,6 +71,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private readonly dialer: Dialer;
   /** Connection limits, bans and the fair message intake (enforced on servers). */
   readonly guard: LinkGuard;
+  /** Messages in and out by type (for metrics). */
+  readonly traffic = new TrafficCounters();
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -321,6 +324,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private dispatch(link: LinkState, session: PeerSession, frame: string): void | Promise<unknown> {
     const message = this.parse(link, frame);
     if (!message) return;
+    this.traffic.in(message.type);
     if (message.type === "ping" || message.type === "pong") {
       this.onServerListMessage(session, message); // the handshake is done once
       return;
@@ -335,6 +339,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private onHandshakeFrame(link: LinkState, frame: string): void {
     const message = this.parse(link, frame);
     if (!message) return;
+    this.traffic.in(message.type);
     const outgoing = link.connection.info.outgoing;
     if (outgoing && message.type === "pong") {
       link.handshaking = true;
@@ -435,7 +440,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       }
       drop(existing.connection, link.connection);
     }
-    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.now());
+    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.now(), this.traffic);
     return session;
   }
 
@@ -548,6 +553,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       session.sendRaw(frame);
       count++;
     }
+    if (count > 0) this.traffic.out(message.type, count);
     return count;
   }
 

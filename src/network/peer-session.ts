@@ -1,5 +1,6 @@
 import type { OutgoingMessage, PeerRecord } from "../core/messages.js";
 import type { Connection } from "./connection.js";
+import type { TrafficCounters } from "./traffic.js";
 
 /** A connection that completed the ToolDb handshake with a verified identity. */
 export class PeerSession {
@@ -14,6 +15,8 @@ export class PeerSession {
     readonly isServer: boolean,
     readonly record: PeerRecord,
     now: number,
+    /** Counts what is sent on this session, by type. */
+    private readonly traffic?: TrafficCounters,
   ) {
     this.openedAt = now;
   }
@@ -35,6 +38,7 @@ export class PeerSession {
   }
 
   send(message: OutgoingMessage): void {
+    this.traffic?.out(message.type);
     this.connection.send(JSON.stringify({ to: [], ...message }));
   }
 }

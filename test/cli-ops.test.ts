@@ -1,0 +1,73 @@
+/**
+ * The CLI as operators use it: --version, the warning when no DHT node
+ * answers (an unreachable bootstrap on loopback, a 1 s threshold), metrics
+ * and /healthz on `serve`, the status line on SIGUSR1 and `status`.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { run } from "./helpers/cli.js";
+import { httpGet } from "./helpers/http.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+describe("tooldb-dht CLI for operators", () => {
+  let dir: string;
+  before(() => void (dir = mkdtempSync(join(tmpdir(), "tooldb-cli-ops-"))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("--version prints the package version", async () => {
+    const { code, out } = await run(["--version"]).exited;
+    assert.equal(code, 0);
+    assert.equal(out.trim(), pkg.version);
+  });
+
+  it("serve with no DHT node answering warns; /metrics parses, /healthz, `status` and SIGUSR1 report; SIGINT exits 0", async () => {
+    let metricsPort: number | undefined;
+    const seen: string[] = [];
+    let step = Promise.resolve();
+    const statusOut: string[] = [];
+    const { exited } = run(
+      // UDP port 9 on loopback: nothing answers (as offline, or with UDP blocked).
+      ["serve", "--topic", "cli-ops", "--host", "127.0.0.4", "--port", "0", "--data", join(dir, "data"), "--bootstrap", "127.0.0.1:9", "--metrics-port", "0", "--dht-warn-after", "1"],
+      (line, child) => {
+        seen.push(line);
+        const m = line.match(/^Metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/);
+        if (m) metricsPort = Number(m[1]);
+        if (line.startsWith("warning: no DHT node has answered")) {
+          step = (async () => {
+            const metrics = await httpGet(`http://127.0.0.1:${metricsPort}/metrics`);
+            assert.equal(metrics.status, 200);
+            const names = parsePrometheusTextFormat(metrics.body).map((f) => f.name);
+            assert.ok(names.includes("tooldb_dht_routing_table_nodes") && names.includes("tooldb_links"), names.join(","));
+            assert.match(metrics.body, /^tooldb_dht_routing_table_nodes 0$/m);
+            const health = await httpGet(`http://127.0.0.1:${metricsPort}/healthz`);
+            assert.equal(health.status, 200);
+            assert.equal(JSON.parse(health.body).dht.nodes, 0);
+            const status = await run(["status", "--metrics-port", String(metricsPort)]).exited;
+            assert.equal(status.code, 0, status.out);
+            statusOut.push(status.out.trim());
+            child.kill("SIGUSR1");
+          })();
+        }
+        if (line.startsWith(`ok v${pkg.version}`)) child.kill("SIGINT");
+      },
+    );
+    const { code, out, err } = await exited;
+    await step;
+    assert.equal(code, 0, `exit code ${code}; stderr: ${err}`);
+    assert.match(out, /warning: no DHT node has answered in 1 s: this machine may be offline, UDP may be blocked/);
+    assert.match(statusOut[0]!, new RegExp(`^ok v${pkg.version.replace(/\./g, "\\.")} topic="cli-ops" up \\d+s, links 0 servers \\+ 0 clients \\(0 in handshake\\), keys 0, subscriptions 0, refusals 0, DHT: no node answered$`));
+    assert.ok(seen.some((l) => l.startsWith(`ok v${pkg.version}`)), "SIGUSR1 printed the status line");
+    assert.match(out, /SIGINT: left the DHT, closed sockets and store/);
+  });
+
+  it("status with no server there says so and exits 1", async () => {
+    const { code, out } = await run(["status", "--metrics-port", "9"]).exited;
+    assert.equal(code, 1);
+    assert.match(out, /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:9\/healthz/);
+  });
+});

@@ -1,0 +1,29 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+export type CliChild = ReturnType<typeof spawn>;
+
+/**
+ * Runs `tooldb-dht <args>` in a child process; `onLine` sees each stdout
+ * line as it comes (e.g. to signal the child). Killed after 20 s at most.
+ */
+export function run(args: string[], onLine?: (line: string, child: CliChild) => void) {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d;
+    for (const line of d.toString().split("\n")) if (line) onLine?.(line, child);
+  });
+  child.stderr!.on("data", (d: Buffer) => (err += d));
+  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    child.on("exit", (code) => {
+      clearTimeout(killer);
+      resolve({ code, out, err });
+    });
+  });
+  return { child, exited };
+}
