@@ -1,4 +1,5 @@
-import { fork, type ChildProcess } from "node:child_process";
+import { fork } from "node:child_process";
+import { ask } from "./child.js";
 import { presign } from "./presign.js";
 import { fileURLToPath } from "node:url";
 import { EcdsaUser, ToolDb, type ToolDbRecord } from "../src/index.js";
@@ -25,20 +26,6 @@ interface ServerReply {
   rss?: number;
   heap?: number;
 }
-
-function ask(child: ChildProcess, type: string): Promise<ServerReply> {
-  return new Promise((resolve) => {
-    const onMsg = (m: ServerReply) => {
-      if (m.type === type) {
-        child.off("message", onMsg);
-        resolve(m);
-      }
-    };
-    child.on("message", onMsg);
-    child.send({ type });
-  });
-}
-
 
 /**
  * One writer -> one server (a child process) -> one subscriber, on
@@ -104,13 +91,13 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
     await waitReceived(base + phaseEnd);
     busy += performance.now() - start;
     if (rssAt20k === 0) {
-      const r = await ask(child, "rss");
+      const r = await ask<ServerReply>(child, "rss");
       rssAt20k = r.rss!;
       heapAt20k = r.heap!;
     }
   }
   const seconds = busy / 1000;
-  const end = await ask(child, "rss");
+  const end = await ask<ServerReply>(child, "rss");
   await Promise.all([writer.close(), subscriber.close()]);
   child.send({ type: "stop" });
   await new Promise((r) => child.once("exit", r));

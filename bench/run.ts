@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
@@ -13,6 +13,7 @@ import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
 import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
+import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
@@ -79,6 +80,12 @@ async function browserWriter(): Promise<void> {
   printBrowserFigures(await browserBenchmark(Number(process.env.BENCH_BROWSER_SAMPLES ?? 500), Number(process.env.BENCH_BROWSER_PUTS ?? 5000)), (line) => console.log(line));
 }
 
+async function flood(): Promise<void> {
+  console.log("\n## Floods: a legitimate client's get latency while hostile peers flood one server (default limits, loopback)");
+  const figures = await floodBenchmark(Number(process.env.BENCH_FLOOD_GETS ?? 400), (line) => console.log(line));
+  printFloodFigures(figures, (line) => console.log(line));
+}
+
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
 if (!only || only === "relay") await relay();
 if (!only || only === "ingest") await ingest();
@@ -88,3 +95,4 @@ if (!only || only === "durability") await durability();
 if (!only || only === "browser") await browserWriter();
 if (!only || only === "hyperswarm") await hyperswarm();
 if (!only || only === "crdt") await crdt();
+if (!only || only === "flood") await flood();

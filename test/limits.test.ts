@@ -61,6 +61,7 @@ describe("limit building blocks (manual clock)", () => {
       pause: () => void (s.paused = true),
       resume: () => void (s.paused = false),
       overflow: () => void drops.push(name),
+      backlog: () => 0,
     };
     return s;
   }
@@ -96,7 +97,7 @@ describe("limit building blocks (manual clock)", () => {
     const intake = new FairIntake(limits, new TimerGroup(clock), () => clock.now());
     const log: string[] = [];
     const drops: string[] = [];
-    const s: IntakeSink = { dispatch: (f) => void log.push(f), pause: () => undefined, resume: () => undefined, overflow: () => void drops.push("x") };
+    const s: IntakeSink = { dispatch: (f) => void log.push(f), pause: () => undefined, resume: () => undefined, overflow: () => void drops.push("x"), backlog: () => 0 };
     const link = intake.open(s);
     for (let i = 0; i < 8; i++) link.push(`m${i}`);
     assert.deepEqual(log, ["m0", "m1"], "the burst");

@@ -20,7 +20,7 @@ export const DEFAULT_DHT_WARN_AFTER_S = 10;
 
 export const OPS_USAGE = `        Limits (defaults in docs/operating.md): --max-connections N,
         --max-unverified N, --max-per-ip N, --message-rate N (per peer, /s),
-        --message-burst N, --max-outstanding N (per peer), --max-store-keys N,
+        --message-burst N, --max-outstanding N (per peer), --max-send-backlog BYTES, --max-store-keys N,
         --anonymous-key-share F, --max-keys-per-author N, --max-subscriptions N,
         --ban-duration SECONDS (0 = no bans), --exempt-ips ip,...
         Metrics: /metrics and /healthz on --metrics-host H (default ${DEFAULT_METRICS_HOST})
@@ -45,6 +45,7 @@ const LIMIT_FLAGS: Array<[flag: string, limit: keyof Limits, scale?: number]> = 
   ["message-rate", "messageRate"],
   ["message-burst", "messageBurst"],
   ["max-outstanding", "maxOutstandingPerPeer"],
+  ["max-send-backlog", "maxSendBacklog"],
   ["max-store-keys", "maxStoreKeys"],
   ["anonymous-key-share", "anonymousKeyShare"],
   ["max-keys-per-author", "maxKeysPerAuthor"],

@@ -26,6 +26,8 @@ export interface Limits {
   maxOutstandingPerPeer: number;
   /** Messages of all peers being handled at once; waiting peers are served round-robin. */
   maxOutstanding: number;
+  /** Bytes of replies a peer has not read yet beyond which its requests wait (a peer must read what it asks for). */
+  maxSendBacklog: number;
   /** Keys in the store; new keys from peers are refused beyond it (QUOTA_EXCEEDED). */
   maxStoreKeys: number;
   /**
@@ -58,8 +60,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   messageRate: 2000,
   messageBurst: 4000,
   maxQueuedMessages: 4096,
-  maxOutstandingPerPeer: 256,
-  maxOutstanding: 4096,
+  maxOutstandingPerPeer: 32,
+  maxOutstanding: 256,
+  maxSendBacklog: 4 * 1024 * 1024,
   maxStoreKeys: 1_000_000,
   anonymousKeyShare: 0.9,
   maxKeysPerAuthor: 100_000,

@@ -58,6 +58,11 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
 
   resume(): void {}
 
+  /** Bytes sent but not yet taken by the peer (queued in this process); 0 when the transport cannot tell. */
+  get sendBacklog(): number {
+    return 0;
+  }
+
   protected abstract _send(frame: string): void;
   protected abstract _close(code: number, reason: string): void;
 }

@@ -11,9 +11,18 @@ export interface IntakeSink {
   resume(): void;
   /** A frame was dropped: the link's queue is full. */
   overflow(): void;
+  /** Bytes written to the peer and not yet taken by it. */
+  backlog(): number;
 }
 
-type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding">;
+/** How often a peer held back for not reading its replies is looked at again (ms). */
+const BACKLOG_RECHECK_MS = 20;
+
+/** Runs `fn` after pending I/O (a macrotask), in Node and in browsers. */
+const yieldToIo: (fn: () => void) => void =
+  typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
+type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding" | "maxSendBacklog">;
 
 /** One link's frames: a token bucket, its outstanding count, and a bounded queue. */
 export class LinkIntake {
@@ -49,12 +58,16 @@ export class LinkIntake {
  * cap. A peer over its limits has its frames queued and its socket paused
  * (TCP backpressure slows it down instead of dropping its data); when
  * capacity frees up, waiting peers are served one frame each in turn, so a
- * flooding peer cannot starve the others.
+ * flooding peer cannot starve the others. A peer that does not read the
+ * replies it asked for (its send backlog is over maxSendBacklog) is not
+ * served until it does: otherwise its unread replies pile up in memory.
  */
 export class FairIntake {
   private readonly waiting: LinkIntake[] = [];
   private outstanding = 0;
   private pumping = false;
+  private pumpQueued = false;
+  private closed = false;
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
 
@@ -100,7 +113,11 @@ export class FairIntake {
   }
 
   private canRun(intake: LinkIntake): boolean {
-    return intake.outstanding < this.limits.maxOutstandingPerPeer && this.outstanding < this.limits.maxOutstanding;
+    return intake.outstanding < this.limits.maxOutstandingPerPeer && this.outstanding < this.limits.maxOutstanding && !this.backlogged(intake);
+  }
+
+  private backlogged(intake: LinkIntake): boolean {
+    return intake.sink.backlog() > this.limits.maxSendBacklog;
   }
 
   private tryRun(intake: LinkIntake, frame: string): boolean {
@@ -117,11 +134,30 @@ export class FairIntake {
       const done = () => {
         intake.outstanding--;
         this.outstanding--;
-        this.pump();
+        this.pumpSoon();
       };
       (result as Promise<unknown>).then(done, done);
     }
     return true;
+  }
+
+  /**
+   * Completions settle in microtasks: pumping right there would chain the
+   * whole backlog through microtasks without ever letting I/O (heartbeats,
+   * other peers' frames) run. So the next turn waits for a macrotask.
+   */
+  private pumpSoon(): void {
+    if (this.pumpQueued || this.closed || this.waiting.length === 0) return;
+    this.pumpQueued = true;
+    yieldToIo(() => {
+      this.pumpQueued = false;
+      if (!this.closed) this.pump();
+    });
+  }
+
+  /** Stops scheduling turns (the node is closing). */
+  close(): void {
+    this.closed = true;
   }
 
   /** Serves waiting peers round-robin, one frame each per turn, while capacity lasts. */
@@ -153,8 +189,9 @@ export class FairIntake {
   private schedule(): void {
     let wait = Infinity;
     for (const intake of this.waiting) {
-      if (!this.canRun(intake)) continue; // woken by a completion instead
-      wait = Math.min(wait, intake.bucket.msUntil());
+      if (this.backlogged(intake)) wait = Math.min(wait, BACKLOG_RECHECK_MS);
+      else if (this.canRun(intake)) wait = Math.min(wait, intake.bucket.msUntil());
+      // else: woken by a completion
     }
     if (wait === Infinity) return;
     wait = Math.max(1, wait);

@@ -148,6 +148,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private async doClose(): Promise<void> {
     this.closing = true;
     this.timers.clearAll();
+    this.guard.intake?.close();
     this.dialer.close();
     for (const link of [...this.links]) link.connection.close(CloseCode.GOING_AWAY, "node closing");
     await this.startPromise?.catch(() => undefined);
@@ -457,6 +458,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       dispatch: (frame) => this.dispatch(link, session, frame),
       pause: () => link.connection.pause(),
       resume: () => link.connection.resume(),
+      backlog: () => link.connection.sendBacklog,
       overflow: () => this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.guard.limits.messageRate}/s) with a full queue: frame dropped`),
     });
     const queued = link.pending.splice(0);

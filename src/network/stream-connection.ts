@@ -100,7 +100,8 @@ export class StreamConnection extends Connection {
   }
 
   private beat(): void {
-    if (!this.alive) {
+    // While we do not read (backpressure), the peer's pongs wait unread: not a dead link.
+    if (!this.alive && !this.paused) {
       this.stream.destroy();
       this.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
       return;
@@ -139,11 +140,20 @@ export class StreamConnection extends Connection {
     this.stream.on("close", () => clearTimeout(timer));
   }
 
+  private paused = false;
+
   override pause(): void {
+    this.paused = true;
     this.stream.pause?.();
   }
 
+  override get sendBacklog(): number {
+    return (this.stream as { writableLength?: number }).writableLength ?? 0;
+  }
+
   override resume(): void {
+    this.paused = false;
+    this.alive = true;
     this.stream.resume?.();
   }
 

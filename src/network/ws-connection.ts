@@ -54,7 +54,8 @@ export class WsConnection extends Connection {
   }
 
   private beat(): void {
-    if (!this.alive) {
+    // While we do not read (backpressure), the peer's pongs wait unread: not a dead link.
+    if (!this.alive && !this.paused) {
       this.socket.terminate();
       this.finish(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
       return;
@@ -68,11 +69,20 @@ export class WsConnection extends Connection {
     this.markClosed(code, reason);
   }
 
+  private paused = false;
+
   override pause(): void {
+    this.paused = true;
     this.socket.pause();
   }
 
+  override get sendBacklog(): number {
+    return this.socket.bufferedAmount;
+  }
+
   override resume(): void {
+    this.paused = false;
+    this.alive = true;
     this.socket.resume();
   }
 
