@@ -15,6 +15,7 @@ import type { ToolDb } from "../src/core/tooldb.js";
 import { HealthMonitor, createMetrics, startMetricsServer, statusLine, type MetricsServer, type ToolDbMetrics } from "../src/metrics/index.js";
 import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
+import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 import { httpGet } from "./helpers/http.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -144,6 +145,13 @@ describe("metrics and health", () => {
       monitor.close();
       await srv.close();
     }
+  });
+
+  it("the example in docs/operating.md runs as written", async () => {
+    const [example] = codeBlocks("docs/operating.md");
+    const out = await runExample("operating", example!);
+    assert.match(out, /^tooldb_store_keys 1$/m);
+    assert.match(out, /^ok vexample topic="ops-example" up \d+s$/m);
   });
 
   it("the core, the Node entry and the browser entry never import prom-client (metrics are opt-in)", () => {
