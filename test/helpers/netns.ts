@@ -9,14 +9,19 @@ export interface NetnsLan {
   /** Namespace names and their addresses on the veth link. */
   a: { ns: string; ip: string };
   b: { ns: string; ip: string };
-  /** Runs `node file` inside a namespace; stdout lines go to `onLine`. */
-  run(ns: string, file: string, env: Record<string, string>, onLine?: (line: string) => void): RunningNode;
+  /** Runs `node file [...args]` inside a namespace; stdout lines go to `onLine`. */
+  run(ns: string, file: string, env: Record<string, string>, onLine?: (line: string) => void, args?: string[]): RunningNode;
   destroy(): void;
 }
 
 export interface RunningNode {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>;
   kill(signal?: NodeJS.Signals): void;
+}
+
+/** Drops variables set to "" (a way to unset one for the child). */
+function withoutEmpty(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ""));
 }
 
 function ip(args: string[]): void {
@@ -62,8 +67,8 @@ export function createNetnsLan(subnet = 77): NetnsLan {
     a,
     b,
     destroy,
-    run(ns, file, env, onLine) {
-      const child = spawn("ip", ["netns", "exec", ns, process.execPath, file], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    run(ns, file, env, onLine, args = []) {
+      const child = spawn("ip", ["netns", "exec", ns, process.execPath, file, ...args], { env: withoutEmpty({ ...process.env, ...env }), stdio: ["ignore", "pipe", "pipe"] });
       children.add(child);
       let out = "";
       let err = "";
