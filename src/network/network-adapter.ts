@@ -354,6 +354,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   }
 
   private async acceptPing(link: LinkState, ping: PingMessage): Promise<void> {
+    // A bridged stream (attachStream) may arrive before the node's keys are loaded.
+    await this.host.ready.catch(() => undefined);
     const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
     if (!identity) return;
     const session = this.establish(link, ping.peer, ping.isServer);
