@@ -12,7 +12,12 @@ export class MainlineMechanism implements DiscoveryMechanism {
   private sink: MechanismSink | undefined;
   private stopped = false;
   private readonly onPeer = (id: unknown, peer: PeerAddress) => id === this.topic && this.sink?.found(peer);
-  private readonly onLookup = (id: unknown) => id === this.topic && this.sink?.roundDone();
+  private roundReported = false;
+  private readonly onLookup = (id: unknown) => {
+    if (id !== this.topic || this.roundReported || !this.sink) return;
+    this.roundReported = true;
+    this.sink.roundDone();
+  };
 
   constructor(
     readonly discovery: Discovery,
