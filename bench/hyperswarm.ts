@@ -53,7 +53,7 @@ async function joinRuns(testnet: Testnet, runs: number, progress: (s: string) =>
     const topic = topicKey(`bench-raw-${process.pid}-${i}`);
     const a = new Hyperswarm({ dht: testnet.createNode() });
     const b = new Hyperswarm({ dht: testnet.createNode() });
-    a.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
+    for (const swarm of [a, b]) swarm.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
     await a.join(topic, { server: true, client: false }).flushed();
     const t0 = performance.now();
     const connected = once<[SwarmSocket]>(b, "connection");

@@ -157,10 +157,11 @@ describe("HyperswarmNetwork", () => {
     const conn = async (): Promise<SwarmSocket> => {
       const raw = new Hyperswarm({ dht: testnet.createNode() });
       cleanups.push(() => raw.destroy());
+      // Every connection (hyperswarm may reconnect after the server hung up) gets an error listener at once.
+      raw.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
       const connected = waitFor(raw, "connection", T);
       raw.join(topicKey(topic), { server: false, client: true });
       const [socket] = (await connected) as [SwarmSocket];
-      socket.on("error", () => undefined);
       return socket;
     };
 
