@@ -18,7 +18,7 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const BROWSER_BUNDLE = join(ROOT, "dist/browser/tooldb-dht.js");
 
 /** Inputs that must never be in the browser graph. */
-export const NODE_ONLY = [/(^|\/)node_modules\/(ws|classic-level|bittorrent-dht|hyperswarm|hyperdht)\//, /^node:/, /(^|\/)src\/network\/websocket-network\./, /(^|\/)src\/stores\/level-store\./];
+export const NODE_ONLY = [/(^|\/)node_modules\/(ws|classic-level|bittorrent-dht|hyperswarm|hyperdht|node-datachannel)\//, /^node:/, /(^|\/)src\/network\/websocket-network\./, /(^|\/)src\/stores\/level-store\./];
 
 export interface BundleResult {
   code: Uint8Array;
@@ -37,6 +37,8 @@ export async function bundle(options: { entry?: string; platform?: "browser" | "
     minify: options.minify ?? true,
     // In the Node bundle (a size comparison only) native addons and built-ins stay outside.
     external: platform === "node" ? ["node:*"] : [],
+    // bittorrent-tracker's client reads `process.browser` unguarded (browserify's convention).
+    define: { "process.browser": platform === "browser" ? "true" : "false" },
     metafile: true,
     write: false,
     logLevel: "silent",

@@ -9,3 +9,4 @@ export * from "./network/browser.js";
 export * from "./utils/index.js";
 export * from "./crdt/index.js";
 export * from "./hybrid/index.js";
+export * from "./webrtc/browser.js";

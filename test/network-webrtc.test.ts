@@ -15,6 +15,7 @@ import { WebRtcNetwork, trackerInfoHash } from "../src/webrtc/index.js";
 import { type LocalTracker, LOOPBACK_RTC, localTracker, rtcOn } from "./helpers/tracker.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
+import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
 const T = 15_000;
 let topicSeq = 0;
@@ -157,5 +158,13 @@ describe("WebRtcNetwork (Node)", () => {
     assert.equal(rtc(a).rtcPeerCount, 0);
     assert.equal(rtc(b).rtcPeerCount, 0);
     await waitUntil(async () => (await t.sockets()) === 0, T, "tracker sockets to close");
+  });
+
+  it("docs/browsers.md §5 runs as written: two nodes link over WebRTC and a put arrives; the process exits by itself", { timeout: 40_000 }, async () => {
+    const t = await tracker();
+    const sample = codeBlocks("docs/browsers.md").find((code) => code.includes("tooldb-dht/webrtc"));
+    assert.ok(sample, "WebRTC sample missing from docs/browsers.md");
+    const out = await runExample("browsers-webrtc", sample, { TRACKER_URL: t.url, BIND_ADDRESS: "127.0.0.1" }, 30_000);
+    assert.match(out, /bob got: hello over WebRTC/);
   });
 });

@@ -1,0 +1,151 @@
+/**
+ * WebRtcNetwork in real Chromium: pages find each other through a local
+ * WebTorrent tracker (loopback, no STUN, host candidates unhidden) and sync
+ * with no ToolDb server; a Node peer joins the same mesh; a WebRTC-only page
+ * gets a put from a WebSocket client of a DHT-discovered server that runs
+ * both transports.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Browser, Page } from "playwright-core";
+import { DHTClient, DHTServer } from "../../src/discovery/index.js";
+import { ToolDb, clientIdOf } from "../../src/index.js";
+import { WebSocketNetwork } from "../../src/network/websocket-network.js";
+import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
+import { createDhtTestnet } from "../helpers/dht-testnet.js";
+import { FAST, closeAll, waitUntil } from "../helpers/nodes.js";
+import { type LocalTracker, localTracker, rtcOn } from "../helpers/tracker.js";
+
+/**
+ * Chromium hides host candidates behind mDNS names, skips loopback, and
+ * without a media permission gathers only on the default route's interface
+ * (none in a loopback-only namespace). These flags plus a granted fake
+ * microphone (see rtcPage) give 127.0.0.1 host candidates.
+ */
+export const WEBRTC_LOOPBACK_ARGS = [
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--allow-loopback-in-peer-connection",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+];
+
+const T = 20_000;
+let topicSeq = 0;
+
+/** A page in its own context, allowed to enumerate every interface (a granted, immediately stopped fake microphone). */
+async function rtcPage(browser: Browser, url: string): Promise<Page> {
+  const context = await browser.newContext();
+  await context.grantPermissions(["microphone"]);
+  const { page } = await openPage(browser, url, context);
+  await page.evaluate(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    for (const track of stream.getTracks()) track.stop();
+  });
+  return page;
+}
+
+/** Starts `window.db` in the page on WebRTC only (no server list, no WebSocket). */
+async function startRtcPage(page: Page, topic: string, tracker: string): Promise<void> {
+  await page.evaluate(
+    async ({ topic, tracker }) => {
+      const w = window as any;
+      const { ToolDb, WebRtcNetwork } = w.tooldb;
+      const networkAdapter = WebRtcNetwork.with({ trackers: [tracker], announceInterval: 300, connectTimeout: 4000 });
+      const db = new ToolDb({ topic, networkAdapter, serverSelection: false, wait: 50, maxReconnectDelay: 400, random: () => 0, handshakeTimeout: 2000 });
+      w.db = db;
+      w.updates = [];
+      await db.ready;
+    },
+    { topic, tracker },
+  );
+}
+
+const pagePeers = (page: Page) => page.evaluate(() => (window as any).db.network.peers.map((p: any) => [p.address, p.connection.info.transport]) as Array<[string, string]>);
+const pageAddress = (page: Page) => page.evaluate(() => (window as any).db.nodeAddress() as string);
+const waitInPage = (page: Page, fn: string) => page.waitForFunction(fn, undefined, { timeout: T, polling: 20 });
+
+describe("WebRTC mesh in Chromium through a WebTorrent tracker", () => {
+  let browser: Browser;
+  let pages: PageServer;
+  let tracker: LocalTracker;
+  const nodes: ToolDb[] = [];
+
+  before(async () => {
+    tracker = await localTracker();
+    pages = await servePages();
+    browser = await launchChromium(WEBRTC_LOOPBACK_ARGS);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await closeAll(...nodes);
+    await pages?.close();
+    await tracker?.close();
+  });
+
+  it("two pages find each other and sync a put then a subscription update, no server; a Node peer joins the mesh", { timeout: 60_000 }, async () => {
+    const topic = `rtc-pages-${process.pid}-${topicSeq++}`;
+    const a = await rtcPage(browser, pages.url);
+    const b = await rtcPage(browser, pages.url);
+    await startRtcPage(a, topic, tracker.url);
+    await startRtcPage(b, topic, tracker.url);
+    const [addrA, addrB] = [await pageAddress(a), await pageAddress(b)];
+    await waitInPage(a, `window.db.network.peers.some((p) => p.address === ${JSON.stringify(addrB)})`);
+    assert.deepEqual(await pagePeers(a), [[addrB, "webrtc"]]);
+
+    await a.evaluate(() => (window as any).db.putData("greeting", "hello from page A"));
+    await waitInPage(b, `window.db.getData("greeting").then((v) => v === "hello from page A")`);
+
+    await b.evaluate(async () => {
+      const w = window as any;
+      w.db.addKeyListener("counter", (r: any) => w.updates.push(r.v));
+      await w.db.subscribeData("counter");
+    });
+    await a.evaluate(async () => {
+      await (window as any).db.putData("counter", 1);
+      await (window as any).db.putData("counter", 2);
+    });
+    await waitInPage(b, "window.updates.includes(2)");
+
+    // A Node peer joins over WebRTC and links to both pages.
+    const node = new ToolDb({ topic, ...FAST, networkAdapter: rtcOn(tracker) });
+    nodes.push(node);
+    await node.ready;
+    await waitUntil(() => node.network.isConnected(clientIdOf(addrA)) && node.network.isConnected(clientIdOf(addrB)), T, "Node peer linked to both pages");
+    await node.putData("from-node", "hello pages");
+    await waitInPage(a, `window.db.getData("from-node").then((v) => v === "hello pages")`);
+    await waitInPage(b, `window.db.getData("from-node").then((v) => v === "hello pages")`);
+    await b.evaluate(() => (window as any).db.putData("from-page", "hello node"));
+    await waitUntil(async () => (await node.getData("from-page", false, 1000)) === "hello node", T, "page put at the Node peer");
+  });
+
+  it("a WebRTC-only page gets a put from a WebSocket client of a DHT-discovered server that runs both transports", { timeout: 60_000 }, async () => {
+    const topic = `rtc-dht-${process.pid}-${topicSeq++}`;
+    const testnet = await createDhtTestnet(3);
+    const discovery = { fastInterval: 100, slowInterval: 2000, jitter: 0, timeout: 500 };
+    const server = new DHTServer(topic, "127.0.0.2", 0, { bootstrap: testnet.bootstrap, discovery, db: { ...FAST, networkAdapter: [WebSocketNetwork, rtcOn(tracker)] } });
+    const client = new DHTClient(topic, { bootstrap: testnet.bootstrap, discovery, dhtHost: "127.0.0.3", db: FAST });
+    try {
+      await server.start();
+      await client.start();
+      await waitUntil(() => client.db.network.peers.some((p) => p.address === server.db.nodeAddress()), T, "DHT client finds the server");
+      assert.equal(client.db.network.session(server.db.network.getClientAddress())?.connection.info.transport, "websocket");
+
+      const page = await rtcPage(browser, pages.url);
+      await startRtcPage(page, topic, tracker.url);
+      await waitInPage(page, `window.db.network.peers.some((p) => p.address === ${JSON.stringify(server.db.nodeAddress())})`);
+      assert.deepEqual(await pagePeers(page), [[server.db.nodeAddress(), "webrtc"]]);
+      await page.evaluate(async () => {
+        const w = window as any;
+        w.db.addKeyListener("news", (r: any) => w.updates.push(r.v));
+        await w.db.subscribeData("news");
+      });
+      await waitUntil(() => server.db.network.peers.length === 2, T, "server sees both");
+      await client.db.putData("news", "from a WebSocket client");
+      await waitInPage(page, `window.updates.includes("from a WebSocket client")`);
+    } finally {
+      await Promise.all([client.stop(), server.stop()]);
+      await testnet.destroy();
+    }
+  });
+});
