@@ -20,14 +20,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import createTestnet, { type Testnet } from "hyperdht/testnet.js";
 import Hyperswarm, { type SwarmSocket } from "hyperswarm";
-import { EcdsaUser, ToolDb, type ToolDbOptions } from "../src/index.js";
+import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DHTClient, DHTServer } from "../src/discovery/index.js";
 import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
 import type { NetworkAdapterConstructor } from "../src/network/network-adapter.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import { createLoopbackDht } from "./dht-net.js";
-import { TRUSTED_WRITER, presign } from "./presign.js";
-import { fmt, median, percentile } from "./stats.js";
+import { TRUSTED_WRITER } from "./presign.js";
+import { type RelayFigures, relayedPuts } from "./relay-transport.js";
+import { fmt, median } from "./stats.js";
 
 export interface HyperswarmFigures {
   joinRaw: number[];
@@ -78,57 +79,20 @@ async function joinRuns(testnet: Testnet, runs: number, progress: (s: string) =>
   return { raw, link };
 }
 
-async function relayOver(transport: "websocket" | "hyperswarm", testnet: Testnet, total: number) {
+async function relayOver(transport: "websocket" | "hyperswarm", testnet: Testnet, total: number): Promise<RelayFigures> {
   const adapter = transport === "websocket" ? WebSocketNetwork : swarmOn(testnet);
-  const topic = `bench-relay-${transport}-${process.pid}`;
-  const base: Partial<ToolDbOptions> = { topic, networkAdapter: adapter, limits: TRUSTED_WRITER };
-  const server = new ToolDb({ ...base, server: true, host: "127.0.0.1", port: 0 });
-  await server.ready;
-  if (transport === "hyperswarm") await (server.network as HyperswarmNetwork).joined;
-  const peers = transport === "websocket" ? [{ host: "127.0.0.1", port: (server.network as WebSocketNetwork).port! }] : [];
-  const writer = new ToolDb({ ...base, peers });
-  const subscriber = new ToolDb({ ...base, peers });
-  await Promise.all([writer, subscriber].map((db) => once(db, "connect")));
-  const author = new EcdsaUser();
-  await author.ready;
-  const warm = 1000;
-  const records = await presign(author, total + warm, Date.now() - 10 * 60_000, "hs-", 50);
-  let received = 0;
-  const sentAt = new Float64Array(records.length);
-  const latencies: number[] = [];
-  let wake: (() => void) | undefined;
-  for (let k = 0; k < 50; k++) {
-    subscriber.addKeyListener(`hs-${k}`, (r) => {
-      latencies.push(performance.now() - sentAt[(r.v as { n: number }).n]!);
-      received++;
-      wake?.();
-    });
-    await subscriber.subscribeData(`hs-${k}`);
-  }
-  await new Promise((r) => setTimeout(r, 200));
-  const send = (n: number) => {
-    sentAt[n] = performance.now();
-    writer.network.sendToAll({ type: "put", id: `h${n}`, data: records[n]! });
-  };
-  const reached = async (target: number) => {
-    while (received < target) await new Promise<void>((r) => (wake = r));
-  };
-  for (let n = 0; n < warm; n++) {
-    send(n);
-    await reached(n + 1);
-  }
-  const unloaded = [...latencies].sort((a, b) => a - b);
-  const window = 1000;
-  const start = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    while (sent < total && sent - (received - warm) < window) send(warm + sent++);
-    await reached(Math.min(warm + sent, warm + sent - window / 2));
-  }
-  await reached(warm + total);
-  const seconds = (performance.now() - start) / 1000;
-  await Promise.all([writer.close(), subscriber.close(), server.close()]);
-  return { putsPerSecond: total / seconds, p50: percentile(unloaded, 50), p99: percentile(unloaded, 99) };
+  const base: Partial<ToolDbOptions> = { topic: `bench-relay-${transport}-${process.pid}`, networkAdapter: adapter, limits: TRUSTED_WRITER };
+  return relayedPuts(
+    async () => {
+      const server = new ToolDb({ ...base, server: true, host: "127.0.0.1", port: 0 });
+      await server.ready;
+      if (transport === "hyperswarm") await (server.network as HyperswarmNetwork).joined;
+      const peers = transport === "websocket" ? [{ host: "127.0.0.1", port: (server.network as WebSocketNetwork).port! }] : [];
+      return { server, writer: new ToolDb({ ...base, peers }), subscriber: new ToolDb({ ...base, peers }) };
+    },
+    total,
+    "hs-",
+  );
 }
 
 async function restartRuns(runs: number, progress: (s: string) => void): Promise<{ first: number[]; cached: number[]; direct: number[] }> {

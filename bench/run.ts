@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc`
  * runs one part.
  */
 import { spawnSync } from "node:child_process";
@@ -14,6 +14,7 @@ import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
 import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { floodBenchmark, printFloodFigures } from "./flood.js";
+import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
@@ -70,6 +71,12 @@ async function crdt(): Promise<void> {
   printCrdtFigures(await crdtBenchmark(Number(process.env.BENCH_CRDT_CHANGES ?? 10_000)), (line) => console.log(line));
 }
 
+async function webrtc(): Promise<void> {
+  console.log("\n## WebRTC transport (WebTorrent tracker on loopback, no STUN; Node: node-datachannel, pages: Chromium)");
+  const figures = await webrtcBenchmark(Number(process.env.BENCH_RUNS ?? 9), Number(process.env.BENCH_RTC_PUTS ?? 5_000), (s) => process.stderr.write(`  ${s}\r`));
+  printWebRtcFigures(figures, (line) => console.log(line));
+}
+
 async function browserBundle(): Promise<void> {
   console.log("\n## Browser bundle size (esbuild, minified; beside the Node entry bundled the same way)");
   printBundleSizes(await bundleSizes(), (line) => console.log(line));
@@ -96,3 +103,4 @@ if (!only || only === "browser") await browserWriter();
 if (!only || only === "hyperswarm") await hyperswarm();
 if (!only || only === "crdt") await crdt();
 if (!only || only === "flood") await flood();
+if (!only || only === "webrtc") await webrtc();

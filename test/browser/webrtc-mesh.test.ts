@@ -11,54 +11,14 @@ import type { Browser, Page } from "playwright-core";
 import { DHTClient, DHTServer } from "../../src/discovery/index.js";
 import { ToolDb, clientIdOf } from "../../src/index.js";
 import { WebSocketNetwork } from "../../src/network/websocket-network.js";
-import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
+import { launchChromium, servePages, type PageServer } from "../helpers/chromium.js";
+import { WEBRTC_LOOPBACK_ARGS, rtcPage, startRtcPage } from "../helpers/rtc-page.js";
 import { createDhtTestnet } from "../helpers/dht-testnet.js";
 import { FAST, closeAll, waitUntil } from "../helpers/nodes.js";
 import { type LocalTracker, localTracker, rtcOn } from "../helpers/tracker.js";
 
-/**
- * Chromium hides host candidates behind mDNS names, skips loopback, and
- * without a media permission gathers only on the default route's interface
- * (none in a loopback-only namespace). These flags plus a granted fake
- * microphone (see rtcPage) give 127.0.0.1 host candidates.
- */
-export const WEBRTC_LOOPBACK_ARGS = [
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-  "--allow-loopback-in-peer-connection",
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
-];
-
 const T = 20_000;
 let topicSeq = 0;
-
-/** A page in its own context, allowed to enumerate every interface (a granted, immediately stopped fake microphone). */
-async function rtcPage(browser: Browser, url: string): Promise<Page> {
-  const context = await browser.newContext();
-  await context.grantPermissions(["microphone"]);
-  const { page } = await openPage(browser, url, context);
-  await page.evaluate(async () => {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    for (const track of stream.getTracks()) track.stop();
-  });
-  return page;
-}
-
-/** Starts `window.db` in the page on WebRTC only (no server list, no WebSocket). */
-async function startRtcPage(page: Page, topic: string, tracker: string): Promise<void> {
-  await page.evaluate(
-    async ({ topic, tracker }) => {
-      const w = window as any;
-      const { ToolDb, WebRtcNetwork } = w.tooldb;
-      const networkAdapter = WebRtcNetwork.with({ trackers: [tracker], announceInterval: 300, connectTimeout: 4000 });
-      const db = new ToolDb({ topic, networkAdapter, serverSelection: false, wait: 50, maxReconnectDelay: 400, random: () => 0, handshakeTimeout: 2000 });
-      w.db = db;
-      w.updates = [];
-      await db.ready;
-    },
-    { topic, tracker },
-  );
-}
 
 const pagePeers = (page: Page) => page.evaluate(() => (window as any).db.network.peers.map((p: any) => [p.address, p.connection.info.transport]) as Array<[string, string]>);
 const pageAddress = (page: Page) => page.evaluate(() => (window as any).db.nodeAddress() as string);
