@@ -99,4 +99,22 @@ describe("ServerSelection (Node transport, same logic as in browsers)", () => {
       await closeAll(client, ...servers, ...extra);
     }
   });
+
+  it("secureOnly (the default in https pages) never takes a ws:// server: browsers would block it as mixed content", async () => {
+    const [a, b] = [await startServer(), await startServer()];
+    await linkServers(b, a);
+    const client = new ToolDb({ topic: "test", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(a) }] });
+    const learned = waitFor(client, "servers", 5000, (records) => records.some((r) => r.address === b.nodeAddress()));
+    await client.ready;
+    const selection = new ServerSelection(client, { secureOnly: true, cache: false });
+    try {
+      await selection.ready;
+      await learned;
+      assert.deepEqual(selection.list(), []);
+      assert.equal(client.network.dialTargets().length, 1, "only the db's own peer is dialed");
+    } finally {
+      await selection.close();
+      await closeAll(client, a, b);
+    }
+  });
 });

@@ -30,9 +30,19 @@ export interface ServerSelectionOptions {
   maxRetries: number;
   /** Remember servers between visits (default true). */
   cache: boolean;
+  /**
+   * Dial only wss:// servers (default: when the page itself was served over
+   * https, where browsers block ws:// links as mixed content).
+   */
+  secureOnly: boolean;
 }
 
-const DEFAULTS: ServerSelectionOptions = { links: 2, refreshInterval: 30_000, maxRetries: 1, cache: true };
+const DEFAULTS: ServerSelectionOptions = { links: 2, refreshInterval: 30_000, maxRetries: 1, cache: true, secureOnly: false };
+
+/** Whether this code runs in a page served over https. */
+function inSecurePage(): boolean {
+  return (globalThis as { location?: { protocol?: string } }).location?.protocol === "https:";
+}
 const SOURCE_ORDER: Record<ServerSource, number> = { bootstrap: 0, cache: 1, gossip: 2 };
 
 /** What a dialing transport may offer beyond host:port (BrowserWebSocketNetwork does). */
@@ -71,7 +81,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     options: Partial<ServerSelectionOptions> = {},
   ) {
     super();
-    this.options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+    this.options = { ...DEFAULTS, secureOnly: inSecurePage(), ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
     this.log = createLogger("hybrid:servers", db.options.debug);
     this.timers = new TimerGroup(db.options.clock);
     const scheme = db.options.ssl ? "wss" : "ws";
@@ -134,6 +144,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
   }
 
   private add(entry: CachedServer, source: ServerSource): KnownServer | undefined {
+    if (this.options.secureOnly && !entry.url.startsWith("wss:")) return undefined;
     const existing = this.servers.get(entry.url);
     if (existing) {
       existing.address ??= entry.address;
@@ -190,8 +201,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     let added = false;
     for (const record of records) {
       const url = recordUrl(record);
-      if (!url || this.servers.has(url)) continue;
-      this.add({ url, address: record.address }, "gossip");
+      if (!url || this.servers.has(url) || !this.add({ url, address: record.address }, "gossip")) continue;
       void this.cache?.save({ url, address: record.address });
       added = true;
     }
