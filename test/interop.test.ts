@@ -430,6 +430,29 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.equal(missing.code, "NOT_FOUND");
     }));
 
+  it("a tooldb-dht server linking to a 2.6.6 server catches up through query/get (range reconciliation is not offered to it)", () =>
+    withNodes(async (nodes) => {
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const port = legacyServer.net.port!;
+      const legacyClient = await nodes.legacyNode({ peers: [port] });
+      const keys = ["catch-up-1", "catch-up-2", "catch-up-3"];
+      for (const key of keys) {
+        const stored = legacyStored(legacyServer, key, `2.6.6 server storing ${key}`);
+        await legacyClient.db.putData(key, { key });
+        await stored;
+      }
+      const ours = await nodes.dhtServer({ legacyRecords: true });
+      const refusals = recordRefusals(ours);
+      const caughtUp = Promise.all(keys.map((key) => ourPut(ours, key, `catch-up of ${key}`)));
+      ours.network.connectTo(LOOPBACK, port);
+      await caughtUp;
+      const [session] = ours.network.peers;
+      assert.ok(session?.isServer);
+      assert.deepEqual([...session.caps], [], "2.6.6 lists no capabilities");
+      for (const key of keys) assert.deepEqual((await ours.records.get(key))?.v, { key });
+      assert.deepEqual(refusals, []);
+    }));
+
   it(
     "a tooldb-dht client connects to a 2.6.6 server that has been up for more than a day",
     () =>

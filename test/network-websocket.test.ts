@@ -14,7 +14,7 @@ import { randomId } from "../src/core/random.js";
 import { CloseCode } from "../src/network/connection.js";
 import type { DialFailedEvent } from "../src/network/network-adapter.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
-import { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
+import { type RangeOptions, ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
 import { bothLinked, networkAdapterSuite, peerIdOf } from "./compliance/network-suite.js";
 import { record, waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
 import { type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
@@ -89,6 +89,13 @@ class SharedMemoryStore extends ToolDbStorageAdapter {
   }
   protected async _query(prefix: string, limit: number): Promise<string[]> {
     return [...this.disk.keys()].filter((k) => k.startsWith(prefix)).sort().slice(0, limit);
+  }
+  protected async _del(key: string): Promise<void> {
+    this.disk.delete(key);
+  }
+  protected async *_range(o: RangeOptions): AsyncGenerator<[string, string]> {
+    const inRange = (k: string) => (o.gte === undefined || k >= o.gte) && (o.gt === undefined || k > o.gt) && (o.lt === undefined || k < o.lt) && (o.lte === undefined || k <= o.lte);
+    for (const k of [...this.disk.keys()].filter(inRange).sort()) yield [k, this.disk.get(k)!];
   }
   protected async _close(): Promise<void> {}
 }

@@ -48,6 +48,8 @@ export const ErrorCode = {
   SUBSCRIPTION_LIMIT: "SUBSCRIPTION_LIMIT",
   /** The peer's identity or IP is banned for breaking the protocol repeatedly. */
   BANNED: "BANNED",
+  /** A reconciliation request was refused: the peer is over its sync budget. */
+  SYNC_REFUSED: "SYNC_REFUSED",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -26,6 +26,8 @@ export interface PingMessage extends Base {
   clientId: string;
   isServer: boolean;
   peer: PeerRecord;
+  /** tooldb-dht extension: wire extensions the node speaks (2.6.6 sends none and ignores the field). */
+  caps?: string[];
 }
 
 export interface PongMessage extends Base {
@@ -35,6 +37,8 @@ export interface PongMessage extends Base {
   servers: PeerRecord[];
   /** tooldb-dht extension: the answering node's own fresh record (2.6.6 omits it). */
   peer?: PeerRecord;
+  /** tooldb-dht extension: wire extensions the node speaks (see CAPABILITIES). */
+  caps?: string[];
 }
 
 export interface PutMessage extends Base {
@@ -96,6 +100,32 @@ export interface FunctionReturnMessage extends Base {
   return: unknown;
 }
 
+/**
+ * Range-based reconciliation between tooldb-dht servers (src/sync), sent only
+ * to peers that listed the `rbsr1` capability. `m` is a negentropy V1 message
+ * in hex; `ids` are item ids (64 hex); an `error` in a reply ends the run.
+ */
+export interface SyncRangeMessage extends Base {
+  type: "syncRange" | "syncRangeAck";
+  m: string;
+  error?: string;
+}
+
+export interface SyncFetchMessage extends Base {
+  type: "syncFetch";
+  ids: string[];
+}
+
+/** `syncRecords` answers a fetch (`more`: ids to ask again); `syncPush` sends records, answered by an empty `syncPushAck`. */
+export interface SyncRecordsMessage extends Base {
+  type: "syncRecords" | "syncPush" | "syncPushAck";
+  records: unknown[];
+  more?: string[];
+  error?: string;
+}
+
+export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage;
+
 export type ToolDbMessage =
   | PingMessage
   | PongMessage
@@ -108,7 +138,8 @@ export type ToolDbMessage =
   | QueryAckMessage
   | FunctionMessage
   | FunctionReturnMessage
-  | PutAckMessage;
+  | PutAckMessage
+  | SyncMessage;
 
 export type MessageType = ToolDbMessage["type"];
 
@@ -126,7 +157,21 @@ export const LIMITS = {
   maxHostLength: 255,
   /** Hashes confirmed in one putAck. */
   maxAcks: 1024,
+  maxCaps: 16,
+  maxSyncIds: 4096,
 } as const;
+
+const ITEM_ID = /^[0-9a-f]{64}$/;
+
+function syncIds(v: unknown): boolean {
+  return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => typeof id === "string" && ITEM_ID.test(id));
+}
+
+/** Capabilities are advisory: a malformed list counts as none. */
+function capsOf(v: unknown): string[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  return v.filter((c): c is string => typeof c === "string" && c.length <= 32).slice(0, LIMITS.maxCaps);
+}
 
 /** Message types of tool-db that this node knows but deliberately ignores (none since CRDTs are supported). */
 export const IGNORED_TYPES = new Set<string>();
@@ -209,6 +254,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       str(m, "clientId", LIMITS.maxHopIdLength);
       if (typeof m.isServer !== "boolean") m.isServer = Boolean(m.isServer);
       if (!isPeerRecordShape(m.peer)) bad("ping.peer must be a peer record");
+      m.caps = capsOf(m.caps);
       break;
     case "pong":
       str(m, "clientId", LIMITS.maxHopIdLength);
@@ -218,6 +264,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       // Keep only well-formed records, bounded; each is verified before use.
       m.servers = (m.servers as unknown[]).filter(isPeerRecordShape).slice(0, LIMITS.maxServersInPong);
       if (m.peer !== undefined && !isPeerRecordShape(m.peer)) bad("pong.peer must be a peer record");
+      m.caps = capsOf(m.caps);
       break;
     case "put":
     case "crdtPut":
@@ -242,6 +289,22 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       break;
     case "putAck":
       checkPutAck(m);
+      break;
+    case "syncRange":
+    case "syncRangeAck":
+      if (typeof m.m !== "string" || !/^[0-9a-f]*$/.test(m.m)) bad(`${type}.m must be a hex string`);
+      if (m.error !== undefined) str(m, "error", 256);
+      break;
+    case "syncFetch":
+      if (!syncIds(m.ids)) bad(`syncFetch.ids must be at most ${LIMITS.maxSyncIds} item ids`);
+      break;
+    case "syncRecords":
+    case "syncPush":
+    case "syncPushAck":
+      if (m.records === undefined) m.records = [];
+      if (!Array.isArray(m.records) || m.records.length > LIMITS.maxSyncIds) bad(`${type}.records must be an array of at most ${LIMITS.maxSyncIds}`);
+      if (m.more !== undefined && !syncIds(m.more)) bad(`${type}.more must be item ids`);
+      if (m.error !== undefined) str(m, "error", 256);
       break;
     default:
       bad(`unknown message type ${JSON.stringify(type.slice(0, 32))}`);

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Clock } from "./clock.js";
 import type { Limits } from "./limits.js";
+import type { RangeSyncOptions } from "../sync/range-sync.js";
 import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
@@ -67,8 +68,10 @@ export interface ToolDbOptions {
   maxMessageBytes: number;
   /** Servers catch up on each other's records when they link (query + gets). */
   serverSync: boolean;
-  /** Keys fetched at most per catch-up. */
+  /** Keys fetched at most per catch-up with a tool-db 2.6.6 server (range reconciliation has no cap). */
   maxSyncKeys: number;
+  /** Range reconciliation between tooldb-dht servers: budgets per peer and rounds per run (src/sync). */
+  rangeSync?: RangeSyncOptions;
   /** Message ids remembered for de-duplication. */
   dedupCapacity: number;
   maxSubscriptionsPerPeer: number;
@@ -113,4 +116,9 @@ export const DEFAULT_OPTIONS = {
 /** Where a node keeps its own keys, beside its data (tool-db put them under the working directory). */
 export function keyStoreName(storageName: string): string {
   return `${storageName}.keys`;
+}
+
+/** Where a server keeps its reconciliation index, beside its data. */
+export function syncIndexName(storageName: string): string {
+  return `${storageName}.sync`;
 }

@@ -45,6 +45,14 @@ export class Protocol {
       case "putAck":
         this.db.acks.onPutAck(message, from);
         return;
+      case "syncRange":
+      case "syncRangeAck":
+      case "syncFetch":
+      case "syncRecords":
+      case "syncPush":
+      case "syncPushAck":
+        this.db.sync.handle(message, from);
+        return;
       default:
         return;
     }

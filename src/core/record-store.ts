@@ -13,6 +13,11 @@ export interface MergeOutcome {
   previous?: ToolDbRecord;
 }
 
+/** A secondary index kept in step with every stored record (see src/sync/sync-index.ts). */
+export interface RecordIndexer {
+  update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void>;
+}
+
 /**
  * Verified records over a string store. Merges for the same key are
  * serialised so concurrent puts cannot interleave their read-compare-write;
@@ -20,6 +25,7 @@ export interface MergeOutcome {
  */
 export class RecordStore {
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  indexer: RecordIndexer | undefined;
 
   constructor(readonly backend: ToolDbStorageAdapter) {}
 
@@ -45,6 +51,7 @@ export class RecordStore {
       const previous = await this.get(record.k);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
       await this.backend.put(record.k, JSON.stringify(record));
+      await this.indexer?.update(previous, record);
       return { changed: true, winner: record, previous };
     });
   }

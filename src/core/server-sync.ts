@@ -1,5 +1,10 @@
 import type { PeerSession } from "../network/peer-session.js";
+import { RBSR_CAPABILITY, RangeSync } from "../sync/range-sync.js";
+import { SyncIndex } from "../sync/sync-index.js";
+import { syncIndexName } from "./options.js";
+import type { SyncMessage } from "./messages.js";
 import type { ToolDbMessage } from "./messages.js";
+import { ErrorCode } from "./errors.js";
 import { randomId } from "./random.js";
 import type { ToolDb } from "./tooldb.js";
 
@@ -10,10 +15,13 @@ const REQUEST_TIMEOUT_MS = 5000;
 /**
  * When two servers link, each catches up on the other's records, so a
  * server that was down (or is new) converges with the mesh instead of only
- * seeing writes made after it joined. It uses ToolDb's own messages (a
- * `query` for all keys, then a `get` per key), so tool-db 2.6.6 servers
- * answer it too. Every record that comes back is verified and merged like
- * any other put; a record that changes the store is relayed as usual.
+ * seeing writes made after it joined. Between tooldb-dht servers that both
+ * list the `rbsr1` capability the dialing side runs range-based
+ * reconciliation (src/sync/range-sync.ts: no key cap, only differences
+ * travel). With anyone else (tool-db 2.6.6) it uses ToolDb's own messages
+ * (a `query` for all keys, then a `get` per key, at most `maxKeys`). Every
+ * record that comes back is verified and merged like any other put; a
+ * record that changes the store is relayed as usual.
  */
 /** Catch-up progress since start, all links (for metrics and status). */
 export interface SyncProgress {
@@ -30,12 +38,48 @@ export interface SyncProgress {
 export class ServerSync {
   readonly progress: SyncProgress = { running: 0, completed: 0, keysListed: 0, keysFetched: 0, keysChanged: 0 };
 
-  constructor(
-    private readonly db: ToolDb,
-    private readonly maxKeys: number,
-  ) {}
+  private readonly maxKeys: number;
+  /** Present on servers that keep the reconciliation index. */
+  readonly range: RangeSync | undefined;
+
+  constructor(private readonly db: ToolDb) {
+    const { options } = db;
+    this.maxKeys = options.maxSyncKeys;
+    if (options.server && options.serverSync) {
+      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName)), db.store, db.log);
+      db.records.indexer = index;
+      this.range = new RangeSync(db, index, options.rangeSync);
+    }
+  }
+
+  /** Opens (or rebuilds) the index; resolves at once where none is kept. */
+  open(): Promise<void> {
+    return this.range ? this.range.index.open() : Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return this.range ? this.range.index.close() : Promise.resolve();
+  }
+
+  capabilities(): string[] {
+    return this.range ? [RBSR_CAPABILITY] : [];
+  }
+
+  /** Reconciliation messages; ignored (and counted against the peer) where no index is kept. */
+  handle(message: SyncMessage, from: PeerSession): void {
+    if (this.range) this.range.handle(message, from);
+    else this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, `${message.type} without the ${RBSR_CAPABILITY} capability`);
+  }
 
   start(session: PeerSession): void {
+    if (this.range && session.caps.has(RBSR_CAPABILITY)) {
+      if (session.outgoing) void this.range.run(session);
+      return;
+    }
+    this.legacy(session);
+  }
+
+  private legacy(session: PeerSession): void {
     const id = randomId();
     this.db.requests.add(
       id,

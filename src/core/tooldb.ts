@@ -109,7 +109,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
   private readonly directory: ServerDirectory;
-  private readonly sync: ServerSync;
+  readonly sync: ServerSync;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
   private extension: { close(): Promise<void> } | undefined;
@@ -151,7 +151,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock);
     this.on("refused", (event) => this.acks.noteRefusal(event));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
-    this.sync = new ServerSync(this, this.options.maxSyncKeys);
+    this.sync = new ServerSync(this);
     this.directory = new ServerDirectory({
       signer: this.peerAccount,
       topic: this.options.topic,
@@ -182,7 +182,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   }
 
   private async init(): Promise<void> {
-    await Promise.all([this.store.ready, this.keyStore.ready]);
+    await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
     await this.quota.load();
     await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
     await this.nodeKeys.load(this.userAccount, USER_KEYS);
@@ -211,7 +211,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.acks.close();
     await this.extension?.close();
     await this.network.close();
-    await Promise.all([this.store.close(), this.keyStore.close()]);
+    await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
   }
 
   get isClosed(): boolean {
@@ -239,6 +239,10 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null> {
     return this.directory.check(record, maxAgeMs);
+  }
+
+  capabilities(): string[] {
+    return this.sync.capabilities();
   }
 
   knownServers(): PeerRecord[] {

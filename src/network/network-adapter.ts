@@ -240,13 +240,13 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     await this.host.ready;
     const peer = await this.host.localPeerRecord();
     const me = clientIdOf(this.host.nodeAddress());
-    return { type: "ping", id: randomId(), to: [me], clientId: me, isServer: this.host.isServer, peer };
+    return { type: "ping", id: randomId(), to: [me], clientId: me, isServer: this.host.isServer, peer, caps: this.host.capabilities?.() };
   }
 
   /** Sign first: a server's own fresh record then heads the `servers` list too (tool-db reads only that list). */
   private async pongMessage(id: string): Promise<PongMessage> {
     const peer = await this.host.localPeerRecord();
-    return { type: "pong", id, to: [], clientId: clientIdOf(this.host.nodeAddress()), isServer: this.host.isServer, servers: this.host.knownServers(), peer };
+    return { type: "pong", id, to: [], clientId: clientIdOf(this.host.nodeAddress()), isServer: this.host.isServer, servers: this.host.knownServers(), peer, caps: this.host.capabilities?.() };
   }
 
   private async sendPing(link: LinkState): Promise<void> {
@@ -360,6 +360,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     if (!identity) return;
     const session = this.establish(link, ping.peer, ping.isServer);
     if (!session) return;
+    session.caps = new Set(ping.caps);
     try {
       link.connection.send(JSON.stringify(await this.pongMessage(ping.id)));
     } catch (err) {
@@ -383,6 +384,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     if (!identity) return;
     const session = this.establish(link, record, pong.isServer);
     if (!session) return;
+    session.caps = new Set(pong.caps);
     this.openSession(link, session);
     this.host.learnServers(pong.servers, session);
   }

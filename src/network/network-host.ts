@@ -44,6 +44,8 @@ export interface NetworkHost {
   sessionOpened(session: PeerSession): void;
   sessionClosed(session: PeerSession, code: number, reason: string): void;
   refused(event: RefusalEvent): void;
+  /** Wire extensions this node speaks, listed in its ping and pong. */
+  capabilities?(): string[];
 }
 
 export interface RefusalEvent {

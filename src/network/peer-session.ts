@@ -5,6 +5,8 @@ import type { TrafficCounters } from "./traffic.js";
 /** A connection that completed the ToolDb handshake with a verified identity. */
 export class PeerSession {
   readonly openedAt: number;
+  /** Wire extensions the peer listed in its handshake (none for tool-db 2.6.6). */
+  caps: ReadonlySet<string> = new Set();
 
   constructor(
     readonly connection: Connection,

@@ -1,5 +1,5 @@
 import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
-import { type StorageAdapterHost, ToolDbStorageAdapter } from "./storage-adapter.js";
+import { type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
 export interface LevelDatabase {
@@ -7,6 +7,9 @@ export interface LevelDatabase {
   put(key: string, value: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
   keys(options: { gte: Uint8Array; lt: Uint8Array; limit: number; keyEncoding: "view" }): { all(): Promise<Uint8Array[]> };
+  del(key: string): Promise<void>;
+  /** A sorted snapshot iterator over string keys and values (abstract-level's `iterator`). */
+  iterator(options: RangeOptions & { limit: number }): AsyncIterable<StoreEntry>;
   close(): Promise<void>;
 }
 
@@ -54,6 +57,18 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     lt[gte.length] = 0xff;
     const keys = await this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all();
     return keys.map((key) => decoder.decode(key));
+  }
+
+  protected async _del(key: string): Promise<void> {
+    await this.opened;
+    await this.db.del(key);
+  }
+
+  protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
+    await this.opened;
+    // Only the bounds that are set; the iterator reads in batches and is closed when the loop ends early.
+    const bounds = Object.fromEntries(Object.entries(options).filter(([name, v]) => v !== undefined && name !== "limit"));
+    yield* this.db.iterator({ ...bounds, limit: options.limit ?? -1 });
   }
 
   protected async _close(): Promise<void> {

@@ -1,8 +1,19 @@
-import { ToolDbStorageAdapter } from "./storage-adapter.js";
+import sortedBtree from "sorted-btree";
+import { type RangeOptions, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
 
-/** Volatile store for tests, browsers without IndexedDB, and relays that keep nothing. */
+// A CommonJS package: Node hands its module.exports to a default import, bundlers its `default` export.
+const BTree = ((sortedBtree as { default?: typeof sortedBtree.default }).default ?? sortedBtree) as typeof sortedBtree.default;
+
+/** Entries read from the tree per step of a range scan (the tree may change between steps). */
+const RANGE_PAGE = 256;
+
+/**
+ * Volatile store for tests, browsers without IndexedDB, and relays that keep
+ * nothing. A B+ tree keeps keys sorted, so queries and range scans cost
+ * O(log n + results) and never sort the whole store.
+ */
 export class MemoryStore extends ToolDbStorageAdapter {
-  private readonly data = new Map<string, string>();
+  private readonly data = new BTree<string, string>(undefined, compareCodePoints);
 
   get ready(): Promise<void> {
     return Promise.resolve();
@@ -17,11 +28,35 @@ export class MemoryStore extends ToolDbStorageAdapter {
     return Promise.resolve(this.data.get(key));
   }
 
+  protected _del(key: string): Promise<void> {
+    this.data.delete(key);
+    return Promise.resolve();
+  }
+
   protected async _query(prefix: string, limit: number): Promise<string[]> {
     const keys: string[] = [];
-    for (const key of this.data.keys()) if (key.startsWith(prefix)) keys.push(key);
-    keys.sort(compareCodePoints);
-    return keys.slice(0, limit);
+    if (limit <= 0) return keys;
+    for await (const [key] of this._range({ gte: prefix })) {
+      if (!key.startsWith(prefix) || keys.length >= limit) break;
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
+    let from: string | undefined = options.gte ?? (options.gt === undefined ? this.data.minKey() : this.data.nextHigherKey(options.gt));
+    while (from !== undefined && !this.isClosed) {
+      // Pages are copied out synchronously, so writes between pages cannot invalidate an iterator.
+      const page: StoreEntry[] = [];
+      for (const [key, value] of this.data.entries(from)) {
+        if (!inUpperBound(key, options) || page.length >= RANGE_PAGE) break;
+        page.push([key, value]);
+      }
+      if (page.length === 0) return;
+      yield* page;
+      if (page.length < RANGE_PAGE) return;
+      from = this.data.nextHigherKey(page[page.length - 1]![0]);
+    }
   }
 
   protected async _close(): Promise<void> {
@@ -29,12 +64,19 @@ export class MemoryStore extends ToolDbStorageAdapter {
   }
 }
 
+function inUpperBound(key: string, options: RangeOptions): boolean {
+  if (options.lt !== undefined) return compareCodePoints(key, options.lt) < 0;
+  if (options.lte !== undefined) return compareCodePoints(key, options.lte) <= 0;
+  return true;
+}
+
 /**
  * Unicode code point order (= UTF-8 byte order, LevelDB's order). JavaScript's
  * default sort compares UTF-16 code units, which puts astral characters
  * (surrogates 0xD800-0xDFFF) before U+E000..U+FFFF; move surrogates above them.
  */
-function compareCodePoints(a: string, b: string): number {
+export function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
     const x = a.charCodeAt(i);

@@ -10,6 +10,13 @@
  *   being killed); `flush()` makes every put that resolved before it survive
  *   a machine crash too (fsync). Stores without that distinction resolve
  *   `flush()` at once (the default).
+ * - `del` removes a key (a missing key is not an error).
+ * - `range({gte|gt, lt|lte, limit})` streams [key, value] pairs in the same
+ *   order as `query`, lazily: a store never loads the whole range. Writes
+ *   made while a range is being read may or may not show in it, but a range
+ *   never fails or repeats a key because of them. Secondary indexes (see
+ *   src/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
+ *   store gets them by implementing `_del` and `_range`.
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  */
 import { ErrorCode, ToolDbError } from "../core/errors.js";
@@ -23,6 +30,18 @@ export interface StorageAdapterConstructor {
 }
 
 export const DEFAULT_QUERY_LIMIT = 10_000;
+
+/** Bounds of a sorted range scan; lower bounds inclusive (gte) or exclusive (gt), upper likewise. */
+export interface RangeOptions {
+  gte?: string;
+  gt?: string;
+  lt?: string;
+  lte?: string;
+  /** At most this many entries (default: no limit). */
+  limit?: number;
+}
+
+export type StoreEntry = [key: string, value: string];
 
 export abstract class ToolDbStorageAdapter {
   readonly storageName: string;
@@ -61,6 +80,22 @@ export abstract class ToolDbStorageAdapter {
     return Promise.resolve();
   }
 
+  del(key: string): Promise<void> {
+    return this.closed ? this.closedError() : this._del(key);
+  }
+
+  /** Sorted [key, value] pairs in the bounds, streamed (see the contract above). */
+  async *range(options: RangeOptions = {}): AsyncGenerator<StoreEntry> {
+    this.assertOpen();
+    const limit = options.limit ?? Infinity;
+    if (limit <= 0) return;
+    let n = 0;
+    for await (const entry of this._range(options)) {
+      yield entry;
+      if (++n >= limit) return;
+    }
+  }
+
   private closedError(): Promise<never> {
     return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} is closed`));
   }
@@ -78,5 +113,8 @@ export abstract class ToolDbStorageAdapter {
   protected abstract _put(key: string, value: string): Promise<void>;
   protected abstract _get(key: string): Promise<string | undefined>;
   protected abstract _query(prefix: string, limit: number): Promise<string[]>;
+  protected abstract _del(key: string): Promise<void>;
+  /** Need not honour `limit` (the base class stops early); must honour the bounds. */
+  protected abstract _range(options: RangeOptions): AsyncIterable<StoreEntry>;
   protected abstract _close(): Promise<void>;
 }

@@ -21,7 +21,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorCode, ToolDbError } from "../../src/core/errors.js";
-import type { ToolDbStorageAdapter } from "../../src/stores/index.js";
+import type { RangeOptions, StoreEntry, ToolDbStorageAdapter } from "../../src/stores/index.js";
 
 export interface StorageAdapterFactory {
   /** A fresh, empty store named `storageName` (names are unique per call). Need not be ready yet. */
@@ -342,6 +342,60 @@ export function storageAdapterSuite(name: string, factory: StorageAdapterFactory
         const keys = ["p\u{1F389}", "p\uffff", "p\u{10000}", "p\ue000", "pz"];
         await putAll(store, keys);
         assert.deepEqual(codePoints(await store.query("p")), codePoints(sortedByCodePoint(keys)));
+      });
+    });
+
+    describe("del and range (the sorted scan that secondary indexes are built on)", () => {
+      async function collect(store: ToolDbStorageAdapter, options: RangeOptions = {}): Promise<StoreEntry[]> {
+        const out: StoreEntry[] = [];
+        for await (const entry of store.range(options)) out.push(entry);
+        return out;
+      }
+
+      it("del removes a key; deleting a missing key resolves", async () => {
+        const store = await open();
+        await putAll(store, ["a", "b"]);
+        await store.del("a");
+        await store.del("never-written");
+        assert.equal(await store.get("a"), undefined);
+        assert.deepEqual(await store.query(""), ["b"]);
+      });
+
+      it("range streams [key, value] pairs in code point order, honouring gte/gt/lt/lte and limit", async () => {
+        const store = await open();
+        const keys = ["k0", "k1", "k2", "k3", "k\uffff", "k\u{10000}", "l"];
+        for (const key of keys) await store.put(key, `v:${key}`);
+        const sorted = sortedByCodePoint(keys);
+        assert.deepEqual((await collect(store)).map(([k]) => k), sorted);
+        assert.deepEqual(await collect(store, { gte: "k1", lt: "k3" }), [["k1", "v:k1"], ["k2", "v:k2"]]);
+        assert.deepEqual((await collect(store, { gt: "k1", lte: "k3" })).map(([k]) => k), ["k2", "k3"]);
+        assert.deepEqual((await collect(store, { gte: "k", limit: 2 })).map(([k]) => k), ["k0", "k1"]);
+        assert.deepEqual(codePoints((await collect(store, { gt: "k3", lt: "l" })).map(([k]) => k)), codePoints(sortedByCodePoint(["k\uffff", "k\u{10000}"])));
+        assert.deepEqual(await collect(store, { gte: "x" }), []);
+        assert.deepEqual(await collect(store, { limit: 0 }), []);
+      });
+
+      it("a range over more entries than any page streams all of them once, even with writes during the scan", async () => {
+        const store = await open();
+        const key = (i: number) => `s${String(i).padStart(5, "0")}`;
+        await Promise.all(Array.from({ length: 3000 }, (_, i) => store.put(key(i), String(i))));
+        const seen: string[] = [];
+        let i = 0;
+        for await (const [k] of store.range({ gte: "s" })) {
+          seen.push(k);
+          // Writes below and above the cursor, and a delete ahead of it.
+          if (++i % 500 === 0) await Promise.all([store.put(`r${i}`, "x"), store.put(`t${i}`, "x"), store.del(key(2999))]);
+        }
+        const base = seen.filter((k) => k.startsWith("s"));
+        assert.equal(new Set(seen).size, seen.length, "no key repeats");
+        assert.deepEqual(base.slice(0, 2999), Array.from({ length: 2999 }, (_, j) => key(j)));
+      });
+
+      it("after close, del and range reject with CLOSED", async () => {
+        const store = await open();
+        await store.close();
+        await assert.rejects(store.del("a"), toolDbError(ErrorCode.CLOSED));
+        await assert.rejects(collect(store), toolDbError(ErrorCode.CLOSED));
       });
     });
 

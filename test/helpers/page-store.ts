@@ -1,6 +1,6 @@
 import type { Page } from "playwright-core";
 import { ToolDbError, type ErrorCode } from "../../src/core/errors.js";
-import { ToolDbStorageAdapter } from "../../src/stores/storage-adapter.js";
+import { type RangeOptions, type StoreEntry, ToolDbStorageAdapter } from "../../src/stores/storage-adapter.js";
 
 type Outcome = { ok: true; value: unknown } | { ok: false; code?: ErrorCode; message: string };
 
@@ -41,8 +41,13 @@ export class PageStore extends ToolDbStorageAdapter {
     for (const name of Object.getOwnPropertyNames(ToolDbStorageAdapter.prototype)) {
       const descriptor = Object.getOwnPropertyDescriptor(ToolDbStorageAdapter.prototype, name)!;
       if (name === "constructor" || name.startsWith("_") || typeof descriptor.value !== "function") continue;
-      Object.defineProperty(this, name, { value: (...args: unknown[]) => this.call(name, ...args) });
+      Object.defineProperty(this, name, { value: name === "range" ? (options?: RangeOptions) => this.rangeOnPage(options) : (...args: unknown[]) => this.call(name, ...args) });
     }
+  }
+
+  /** A range scan read to the end in the page (a page cannot hand out an iterator), then streamed here. */
+  private async *rangeOnPage(options: RangeOptions = {}): AsyncGenerator<StoreEntry> {
+    yield* (await this.call("rangeAll", options)) as StoreEntry[];
   }
 
   private async call(op: string, ...args: unknown[]): Promise<unknown> {
@@ -51,7 +56,12 @@ export class PageStore extends ToolDbStorageAdapter {
       async ([id, op, args]) => {
         const store = (window as unknown as { pageStores: Map<number, any> }).pageStores.get(id);
         try {
-          const value = op === "ready" ? await store.ready : await store[op](...args.filter((a: unknown) => a !== undefined));
+          const rangeAll = async (options: unknown) => {
+            const out: unknown[] = [];
+            for await (const entry of store.range(options)) out.push(entry);
+            return out;
+          };
+          const value = op === "ready" ? await store.ready : op === "rangeAll" ? await rangeAll(args[0]) : await store[op](...args.filter((a: unknown) => a !== undefined));
           return { ok: true as const, value };
         } catch (err) {
           const e = err as { code?: ErrorCode; message?: string };
@@ -73,6 +83,12 @@ export class PageStore extends ToolDbStorageAdapter {
   }
   protected _query(): Promise<string[]> {
     throw new Error("PageStore forwards query");
+  }
+  protected _del(): Promise<void> {
+    throw new Error("PageStore forwards del");
+  }
+  protected _range(): AsyncIterable<StoreEntry> {
+    throw new Error("PageStore forwards range");
   }
   protected _close(): Promise<void> {
     throw new Error("PageStore forwards close");

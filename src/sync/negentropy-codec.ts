@@ -1,0 +1,208 @@
+/**
+ * Negentropy protocol V1 wire pieces (docs/negentropy-protocol-v1.md in
+ * hoytech/negentropy): varints, bounds, the 256-bit id accumulator and the
+ * range fingerprint. Written from the published spec; pure and platform-free.
+ */
+import { ErrorCode, ToolDbError } from "../core/errors.js";
+
+export const PROTOCOL_VERSION = 0x61;
+export const ID_SIZE = 32;
+export const FINGERPRINT_SIZE = 16;
+/** Timestamps are integers in [0, MAX_TIMESTAMP]; the spec's infinity (2^64 - 1) is `Infinity` here. */
+export const MAX_TIMESTAMP = Number.MAX_SAFE_INTEGER;
+
+export const enum Mode {
+  Skip = 0,
+  Fingerprint = 1,
+  IdList = 2,
+}
+
+/** An item: a timestamp and a 32-byte id as 64 lowercase hex digits. */
+export interface Item {
+  t: number;
+  id: string;
+}
+
+/** A range boundary: timestamp (or Infinity) and an id prefix (hex, 0..64 digits, implicitly zero-padded). */
+export interface Bound {
+  t: number;
+  id: string;
+}
+
+export const MIN_BOUND: Bound = { t: 0, id: "" };
+export const INFINITY_BOUND: Bound = { t: Infinity, id: "" };
+
+export function badSync(reason: string): never {
+  throw new ToolDbError(ErrorCode.BAD_MESSAGE, `reconciliation: ${reason}`);
+}
+
+/** Growable byte buffer for building one message. */
+export class ByteWriter {
+  private buf = new Uint8Array(256);
+  length = 0;
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.reserve(1);
+    this.buf[this.length++] = b;
+  }
+
+  bytes(src: Uint8Array): void {
+    this.reserve(src.length);
+    this.buf.set(src, this.length);
+    this.length += src.length;
+  }
+
+  hex(src: string): void {
+    this.reserve(src.length / 2);
+    for (let i = 0; i < src.length; i += 2) this.buf[this.length++] = (nibble(src.charCodeAt(i)) << 4) | nibble(src.charCodeAt(i + 1));
+  }
+
+  varint(n: number): void {
+    // Base-128, most significant digit first; arithmetic (not bit ops) so values above 2^32 work.
+    const digits: number[] = [];
+    do {
+      digits.push(n % 128);
+      n = Math.floor(n / 128);
+    } while (n > 0);
+    for (let i = digits.length - 1; i >= 0; i--) this.byte(digits[i]! | (i > 0 ? 0x80 : 0));
+  }
+
+  append(other: ByteWriter): void {
+    this.bytes(other.view());
+  }
+
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/** Reads one message; every read is bounds-checked (input comes from peers). */
+export class ByteReader {
+  private pos = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  byte(): number {
+    if (this.pos >= this.buf.length) badSync("message ends early");
+    return this.buf[this.pos++]!;
+  }
+
+  hex(n: number): string {
+    if (this.pos + n > this.buf.length) badSync("message ends early");
+    let out = "";
+    for (let i = 0; i < n; i++) out += HEX_BYTE[this.buf[this.pos++]!];
+    return out;
+  }
+
+  varint(): number {
+    let n = 0;
+    for (let i = 0; i < 10; i++) {
+      const b = this.byte();
+      n = n * 128 + (b & 0x7f);
+      if (n > Number.MAX_SAFE_INTEGER) badSync("varint too large");
+      if ((b & 0x80) === 0) return n;
+    }
+    badSync("varint too long");
+  }
+}
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  badSync("invalid hex");
+}
+
+/** Order of items and bounds: timestamp, then id bytes (hex compares the same way). */
+export function compareBounds(a: Bound, b: Bound): number {
+  if (a.t !== b.t) return a.t < b.t ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The shortest bound that separates `prev` from `curr` (prev < curr), per the spec. */
+export function minimalBound(prev: Item, curr: Item): Bound {
+  if (curr.t !== prev.t) return { t: curr.t, id: "" };
+  let shared = 0;
+  while (shared < ID_SIZE && curr.id.slice(2 * shared, 2 * shared + 2) === prev.id.slice(2 * shared, 2 * shared + 2)) shared++;
+  return { t: curr.t, id: curr.id.slice(0, 2 * (shared + 1)) };
+}
+
+/** Sum of ids mod 2^256 (little-endian), as eight 32-bit limbs. */
+export class Accumulator {
+  private readonly limbs = new Uint32Array(8);
+  count = 0;
+
+  add(idHex: string): void {
+    let carry = 0;
+    for (let j = 0; j < 8; j++) {
+      // Bytes 4j..4j+3 of the id are the limb's little-endian bytes: parse big-endian, swap.
+      const be = parseInt(idHex.slice(8 * j, 8 * j + 8), 16);
+      if (Number.isNaN(be)) badSync("invalid id");
+      const limb = (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
+      const sum = this.limbs[j]! + limb + carry;
+      this.limbs[j] = sum >>> 0;
+      carry = sum > 0xffffffff ? 1 : 0;
+    }
+    this.count++;
+  }
+
+  reset(): void {
+    this.limbs.fill(0);
+    this.count = 0;
+  }
+
+  /** SHA-256(sum || varint(count)), first 16 bytes, as hex. */
+  async fingerprint(): Promise<string> {
+    const input = new ByteWriter();
+    const sum = new Uint8Array(ID_SIZE);
+    const view = new DataView(sum.buffer);
+    for (let j = 0; j < 8; j++) view.setUint32(4 * j, this.limbs[j]!, true);
+    input.bytes(sum);
+    input.varint(this.count);
+    const digest = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", input.view().slice()));
+    return Array.from(digest.subarray(0, FINGERPRINT_SIZE), (b) => HEX_BYTE[b]).join("");
+  }
+}
+
+/** Per-message timestamp delta coding of bounds (the spec's encodedTimestamp). */
+export class BoundCoder {
+  private lastOut = 0;
+  private lastIn = 0;
+
+  write(w: ByteWriter, bound: Bound): void {
+    if (bound.t === Infinity) {
+      this.lastOut = Infinity;
+      w.varint(0);
+    } else {
+      w.varint(bound.t - this.lastOut + 1);
+      this.lastOut = bound.t;
+    }
+    w.varint(bound.id.length / 2);
+    w.hex(bound.id);
+  }
+
+  read(r: ByteReader): Bound {
+    const encoded = r.varint();
+    let t: number;
+    if (encoded === 0 || this.lastIn === Infinity) t = Infinity;
+    else t = Math.min(this.lastIn + encoded - 1, Number.MAX_SAFE_INTEGER);
+    this.lastIn = t;
+    const len = r.varint();
+    if (len > ID_SIZE) badSync("bound id prefix longer than 32 bytes");
+    return { t, id: r.hex(len) };
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Range-based set reconciliation, negentropy protocol V1 (hoytech/negentropy,
+ * docs/negentropy-protocol-v1.md), over a *streamed* sorted item source: no
+ * step holds more than one message's worth of items, so memory stays bounded
+ * whatever the size of the set. Each received range costs one scan of our
+ * items in it; a split costs one more.
+ */
+import {
+  Accumulator,
+  type Bound,
+  BoundCoder,
+  ByteReader,
+  ByteWriter,
+  FINGERPRINT_SIZE,
+  ID_SIZE,
+  INFINITY_BOUND,
+  type Item,
+  MIN_BOUND,
+  Mode,
+  PROTOCOL_VERSION,
+  badSync,
+  compareBounds,
+  minimalBound,
+} from "./negentropy-codec.js";
+
+/** Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order. */
+export interface ItemSource {
+  scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
+}
+
+export interface ReconcileResult {
+  /** The next message to send, or null when the initiator is done. */
+  output: Uint8Array | null;
+  /** Initiator only: ids we have and the peer lacks / the peer has and we lack. */
+  have: string[];
+  need: string[];
+}
+
+const BUCKETS = 16;
+/** Ranges of one received message processed at most (a peer cannot make one message cost without limit). */
+const MAX_RANGES_PER_MESSAGE = 50_000;
+/** Bytes kept free below the frame limit, as the reference implementation does. */
+const FRAME_MARGIN = 200;
+
+export class Reconciler {
+  /** Items read from the source so far (the work this reconciler caused). */
+  scanned = 0;
+
+  constructor(
+    private readonly source: ItemSource,
+    /** Largest message this side writes, in bytes (0 = no limit; else at least 4096). */
+    private readonly frameLimit: number,
+    readonly isInitiator: boolean,
+  ) {
+    if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
+  }
+
+  /** The initiator's first message: the whole set, split into fingerprinted buckets. */
+  async initiate(): Promise<Uint8Array> {
+    const out = new ByteWriter();
+    out.byte(PROTOCOL_VERSION);
+    const whole = await this.fingerprint(MIN_BOUND, INFINITY_BOUND);
+    await this.splitRange(MIN_BOUND, INFINITY_BOUND, whole.count, out, new BoundCoder());
+    return out.view().slice();
+  }
+
+  async reconcile(query: Uint8Array): Promise<ReconcileResult> {
+    const have: string[] = [];
+    const need: string[] = [];
+    const input = new ByteReader(query);
+    const coder = new BoundCoder();
+    const full = new ByteWriter();
+    full.byte(PROTOCOL_VERSION);
+    const version = input.byte();
+    if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
+    if (version !== PROTOCOL_VERSION) {
+      if (this.isInitiator) badSync(`unsupported protocol version ${version - 0x60}`);
+      return { output: full.view().slice(), have, need };
+    }
+
+    let prevBound = MIN_BOUND;
+    let emittedUpTo = MIN_BOUND;
+    let skip = false;
+    let ranges = 0;
+    while (input.remaining > 0) {
+      if (++ranges > MAX_RANGES_PER_MESSAGE) badSync("too many ranges in one message");
+      const o = new ByteWriter();
+      let lastInO: Bound | undefined;
+      const doSkip = () => {
+        if (!skip) return;
+        skip = false;
+        coder.write(o, prevBound);
+        o.varint(Mode.Skip);
+        lastInO = prevBound;
+      };
+      const currBound = coder.read(input);
+      if (compareBounds(currBound, prevBound) < 0) badSync("ranges out of order");
+      const mode = input.varint();
+
+      if (mode === Mode.Skip) {
+        skip = true;
+      } else if (mode === Mode.Fingerprint) {
+        const theirs = input.hex(FINGERPRINT_SIZE);
+        const ours = await this.fingerprint(prevBound, currBound);
+        if (theirs !== ours.fingerprint) {
+          doSkip();
+          await this.splitRange(prevBound, currBound, ours.count, o, coder);
+          lastInO = currBound;
+        } else skip = true;
+      } else if (mode === Mode.IdList) {
+        const n = input.varint();
+        if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
+        if (this.isInitiator) {
+          const theirs = new Set<string>();
+          for (let i = 0; i < n; i++) theirs.add(input.hex(ID_SIZE));
+          skip = true;
+          for await (const item of this.source.scan(prevBound, currBound)) {
+            this.scanned++;
+            if (!theirs.delete(item.id)) have.push(item.id);
+          }
+          for (const id of theirs) need.push(id);
+        } else {
+          for (let i = 0; i < n; i++) input.hex(ID_SIZE);
+          doSkip();
+          full.append(o);
+          if (lastInO) emittedUpTo = lastInO;
+          const ended = await this.idList(prevBound, currBound, full, coder);
+          emittedUpTo = ended;
+          if (compareBounds(ended, currBound) < 0) {
+            // Frame full: the rest of the set is summed up in one fingerprint the initiator checks next round.
+            await this.remainder(ended, full, coder);
+            break;
+          }
+          prevBound = currBound;
+          continue;
+        }
+      } else {
+        badSync(`unknown range mode ${mode}`);
+      }
+
+      if (this.exceeded(full.length + o.length)) {
+        await this.remainder(emittedUpTo, full, coder);
+        break;
+      }
+      full.append(o);
+      if (lastInO) emittedUpTo = lastInO;
+      prevBound = currBound;
+    }
+    const output = full.length === 1 && this.isInitiator ? null : full.view().slice();
+    return { output, have, need };
+  }
+
+  private exceeded(n: number): boolean {
+    return this.frameLimit !== 0 && n > this.frameLimit - FRAME_MARGIN;
+  }
+
+  /** One fingerprinted range (lower, ∞) closing a message that reached the frame limit. */
+  private async remainder(lower: Bound, out: ByteWriter, coder: BoundCoder): Promise<void> {
+    const rest = await this.fingerprint(lower, INFINITY_BOUND);
+    coder.write(out, INFINITY_BOUND);
+    out.varint(Mode.Fingerprint);
+    out.hex(rest.fingerprint);
+  }
+
+  /** Responder's IdList for [lower, upper), cut short at the frame limit; returns the bound it ends at. */
+  private async idList(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder): Promise<Bound> {
+    const ids: string[] = [];
+    let end = upper;
+    for await (const item of this.source.scan(lower, upper)) {
+      this.scanned++;
+      if (this.exceeded(out.length + (ids.length + 1) * ID_SIZE + 64)) {
+        end = { t: item.t, id: item.id };
+        break;
+      }
+      ids.push(item.id);
+    }
+    coder.write(out, end);
+    out.varint(Mode.IdList);
+    out.varint(ids.length);
+    for (const id of ids) out.hex(id);
+    return end;
+  }
+
+  private async fingerprint(lower: Bound, upper: Bound): Promise<{ fingerprint: string; count: number }> {
+    const acc = new Accumulator();
+    for await (const item of this.source.scan(lower, upper)) {
+      this.scanned++;
+      acc.add(item.id);
+    }
+    return { fingerprint: await acc.fingerprint(), count: acc.count };
+  }
+
+  /**
+   * Splits [lower, upper) holding `count` items into 16 fingerprinted buckets
+   * (or lists its ids when small), in one pass. The set may change between
+   * counting and splitting; every bucket's fingerprint covers exactly the
+   * items between its written bounds, so that only costs extra rounds.
+   */
+  private async splitRange(lower: Bound, upper: Bound, count: number, out: ByteWriter, coder: BoundCoder): Promise<void> {
+    if (count < BUCKETS * 2) {
+      const ids: string[] = [];
+      for await (const item of this.source.scan(lower, upper)) {
+        this.scanned++;
+        ids.push(item.id);
+        if (ids.length > BUCKETS * 8) break; // grew meanwhile: fall back to buckets below
+      }
+      if (ids.length <= BUCKETS * 8) {
+        coder.write(out, upper);
+        out.varint(Mode.IdList);
+        out.varint(ids.length);
+        for (const id of ids) out.hex(id);
+        return;
+      }
+      count = BUCKETS * 8;
+    }
+    const perBucket = Math.floor(count / BUCKETS);
+    const withExtra = count % BUCKETS;
+    const sizeOf = (bucket: number) => perBucket + (bucket < withExtra ? 1 : 0);
+    const acc = new Accumulator();
+    let bucket = 0;
+    let prev: Item | undefined;
+    for await (const item of this.source.scan(lower, upper)) {
+      this.scanned++;
+      if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {
+        coder.write(out, minimalBound(prev, item));
+        out.varint(Mode.Fingerprint);
+        out.hex(await acc.fingerprint());
+        acc.reset();
+        bucket++;
+      }
+      acc.add(item.id);
+      prev = item;
+    }
+    coder.write(out, upper);
+    out.varint(Mode.Fingerprint);
+    out.hex(await acc.fingerprint());
+  }
+}

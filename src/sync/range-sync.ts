@@ -1,0 +1,287 @@
+/**
+ * Range-based reconciliation between tooldb-dht servers over the ToolDb link
+ * (the `rbsr1` wire extension): the dialing server runs negentropy over
+ * both stores' (timestamp, id) indexes, pushes the records the other side
+ * lacks and fetches those it lacks, batch by batch, each verified and
+ * merged as any put. Memory per run is bounded by a few messages; work a
+ * peer causes here is bounded by its SyncBudget; the frame limit is never
+ * passed. A run that a dropped link interrupts is simply run again on the
+ * next link: only the differences left are found and sent.
+ */
+import { bytesToHex, hexToBytes } from "../crypto/encoding.js";
+import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
+import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../core/messages.js";
+import { randomId } from "../core/random.js";
+import type { ToolDb } from "../core/tooldb.js";
+import { TypedEmitter } from "../core/typed-emitter.js";
+import type { PeerSession } from "../network/peer-session.js";
+import { Reconciler } from "./negentropy.js";
+import { DEFAULT_SYNC_BUDGET, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import type { SyncIndex } from "./sync-index.js";
+
+export const RBSR_CAPABILITY = "rbsr1";
+
+/** Per request; a responder scan of a large store takes a while. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** Ids per fetch request, and fetches in flight per run. */
+const FETCH_IDS = 1024;
+const FETCHES_IN_FLIGHT = 3;
+/** Sync requests from one link waiting to be answered; more is a flood. */
+const MAX_QUEUED_PER_LINK = 8;
+
+export interface RangeSyncOptions {
+  budget?: Partial<SyncBudgetOptions>;
+  /** Reconciliation rounds per run at most (a lying responder cannot keep a run going). */
+  maxRounds?: number;
+}
+
+export interface RangeSyncRun {
+  peer: string;
+  /** False when the link dropped, the peer refused or a limit ended the run early. */
+  complete: boolean;
+  rounds: number;
+  /** Records pushed to the peer / fetched from it. */
+  pushed: number;
+  fetched: number;
+  /** Bytes of reconciliation messages sent / received (excluding records). */
+  rangeBytesOut: number;
+  rangeBytesIn: number;
+  /** Bytes of record frames pushed (fetched ones are counted by the peer). */
+  recordBytesOut: number;
+  reason?: string;
+}
+
+export type RangeSyncEvents = { done: [run: RangeSyncRun] };
+
+export class RangeSync extends TypedEmitter<RangeSyncEvents> {
+  private readonly budget: SyncBudget;
+  private readonly maxRounds: number;
+  private readonly queues = new WeakMap<PeerSession, { tail: Promise<unknown>; length: number }>();
+  private readonly running = new WeakSet<PeerSession>();
+
+  constructor(
+    private readonly db: ToolDb,
+    readonly index: SyncIndex,
+    options: RangeSyncOptions = {},
+  ) {
+    super();
+    this.budget = new SyncBudget({ ...DEFAULT_SYNC_BUDGET, ...options.budget }, () => db.now(), () => index.size);
+    this.maxRounds = options.maxRounds ?? 1000;
+  }
+
+  /** Bytes of one negentropy message at most: hex doubles it, and the JSON envelope needs room. */
+  private get frameLimit(): number {
+    return Math.max(4096, Math.floor((this.db.options.maxMessageBytes - 1024) / 2));
+  }
+
+  /** Ids per fetch request: at most FETCH_IDS, and the request, and the list of ids a reply could not fit, take at most half a frame (67 bytes an id). */
+  private get idsPerFetch(): number {
+    return Math.max(1, Math.min(FETCH_IDS, Math.floor((this.db.options.maxMessageBytes - 4096) / 2 / 67)));
+  }
+
+  /** Bytes of records packed into one frame at most. */
+  private get recordBudget(): number {
+    return this.db.options.maxMessageBytes - 4096;
+  }
+
+  // ---- initiator -------------------------------------------------------
+
+  /** Reconciles with `session` (a server that speaks rbsr1). One run per link at a time. */
+  async run(session: PeerSession): Promise<RangeSyncRun | undefined> {
+    if (this.running.has(session)) return undefined;
+    this.running.add(session);
+    const run: RangeSyncRun = { peer: session.clientId, complete: false, rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
+    try {
+      await this.index.open();
+      const reconciler = new Reconciler(this.index, this.frameLimit, true);
+      let out: Uint8Array | null = await reconciler.initiate();
+      while (out && run.rounds < this.maxRounds) {
+        if (this.gone(session)) throw new Error("link closed");
+        const m = bytesToHex(out);
+        run.rangeBytesOut += m.length;
+        const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+        if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
+        if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+        run.rangeBytesIn += reply.m.length;
+        run.rounds++;
+        const result = await reconciler.reconcile(hexToBytes(reply.m)).catch((err: unknown) => {
+          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+          throw err;
+        });
+        await Promise.all([this.push(session, result.have, run), this.fetch(session, result.need, run)]);
+        out = result.output;
+      }
+      run.complete = out === null;
+      if (!run.complete) run.reason = `stopped after ${run.rounds} rounds`;
+    } catch (err) {
+      run.reason = errorText(err);
+    } finally {
+      this.running.delete(session);
+    }
+    this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
+    if (!this.db.isClosed) this.emit("done", run);
+    return run;
+  }
+
+  private gone(session: PeerSession): boolean {
+    return session.connection.closed || this.db.isClosed;
+  }
+
+  /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
+  private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
+    for (let i = 0; i < ids.length; ) {
+      const raws: string[] = [];
+      let size = 0;
+      for (; i < ids.length; i++) {
+        const raw = await this.rawRecord(ids[i]!);
+        if (raw === undefined) continue;
+        if (size + raw.length > this.recordBudget && raws.length > 0) break;
+        raws.push(raw);
+        size += raw.length + 1;
+      }
+      if (raws.length === 0) return;
+      if (this.gone(session)) throw new Error("link closed");
+      const id = randomId();
+      const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
+      run.recordBytesOut += frame.length;
+      run.pushed += raws.length;
+      const ack = await this.request(session, undefined, id, frame);
+      if (ack?.type !== "syncPushAck") throw new Error(ack ? "unexpected reply to push" : "no push ack");
+      if (ack.error) throw new Error(`peer refused push: ${ack.error}`);
+    }
+  }
+
+  /** Asks for the records behind `ids` and merges them; a few requests in flight. */
+  private async fetch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
+    const queue = ids.slice();
+    const worker = async () => {
+      while (queue.length > 0) {
+        if (this.gone(session)) throw new Error("link closed");
+        const batch = queue.splice(0, this.idsPerFetch);
+        const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids: batch });
+        if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
+        if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
+        // Asking again only for what the peer could not fit; it must make progress.
+        if (reply.more && reply.records.length > 0) queue.push(...reply.more.filter((id) => batch.includes(id)));
+        const merged = await Promise.all(reply.records.map((record) => this.db.acceptRecord(record, session)));
+        run.fetched += merged.filter((r) => r !== undefined).length;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(FETCHES_IN_FLIGHT, Math.ceil(ids.length / this.idsPerFetch)) }, worker));
+  }
+
+  private async rawRecord(id: string): Promise<string | undefined> {
+    const key = await this.index.keyOf(id);
+    return key === undefined ? undefined : this.db.store.get(key);
+  }
+
+  private request(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {
+    return new Promise((resolve) => {
+      // A dropped link ends the wait at once (the run then stops; the next link runs again).
+      const onClose = () => {
+        this.db.requests.remove(id);
+        resolve(undefined);
+      };
+      const done = (reply: ToolDbMessage | undefined) => {
+        session.connection.off("close", onClose);
+        resolve(reply);
+      };
+      this.db.requests.add(id, REQUEST_TIMEOUT_MS, done, () => done(undefined));
+      if (session.connection.closed) return onClose();
+      session.connection.on("close", onClose);
+      if (frame !== undefined) session.sendRaw(frame);
+      else session.send(message!);
+    });
+  }
+
+  // ---- responder -------------------------------------------------------
+
+  /** A sync message from a peer: replies go to the waiting run, requests are answered in order per link. */
+  handle(message: SyncMessage, from: PeerSession): void {
+    if (message.type === "syncRangeAck" || message.type === "syncRecords" || message.type === "syncPushAck") {
+      this.db.requests.resolve(message.id, message);
+      return;
+    }
+    const queue = this.queues.get(from) ?? { tail: Promise.resolve(), length: 0 };
+    if (queue.length >= MAX_QUEUED_PER_LINK) {
+      this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many sync requests in flight");
+      return;
+    }
+    queue.length++;
+    queue.tail = queue.tail
+      .then(() => this.answer(message, from))
+      .catch((err: unknown) => {
+        if (this.db.isClosed) return;
+        if (isToolDbError(err, ErrorCode.BAD_MESSAGE)) {
+          this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, err.message);
+          this.reply(from, message, "malformed request");
+        } else this.db.log("sync request from %s failed: %s", from.clientId, errorText(err));
+      })
+      .finally(() => queue.length--);
+    this.queues.set(from, queue);
+  }
+
+  private reply(to: PeerSession, request: SyncMessage, error: string): void {
+    if (this.gone(to)) return;
+    if (request.type === "syncRange") to.send({ type: "syncRangeAck", id: request.id, m: "", error });
+    else if (request.type === "syncFetch") to.send({ type: "syncRecords", id: request.id, records: [], error });
+    else to.send({ type: "syncPushAck", id: request.id, records: [], error });
+  }
+
+  private overBudget(from: PeerSession, request: SyncMessage): boolean {
+    const kind = this.budget.exhausted(from.address);
+    if (!kind) return false;
+    this.db.refused({ code: ErrorCode.SYNC_REFUSED, reason: `sync budget (${kind}) used up`, peer: from.clientId });
+    this.reply(from, request, `budget (${kind}) used up`);
+    return true;
+  }
+
+  private async answer(message: SyncMessage, from: PeerSession): Promise<void> {
+    if (this.gone(from)) return;
+    await this.index.open();
+    if (message.type === "syncPush") {
+      await Promise.all(message.records.map((record) => this.db.acceptRecord(record, from)));
+      if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
+      return;
+    }
+    if (this.overBudget(from, message)) return;
+    if (message.type === "syncRange") {
+      const reconciler = new Reconciler(this.index, this.frameLimit, false);
+      try {
+        const { output } = await reconciler.reconcile(hexToBytes(message.m));
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: bytesToHex(output!) });
+      } finally {
+        this.budget.charge(from.address, "rounds", 1);
+        this.budget.charge(from.address, "scans", reconciler.scanned);
+      }
+    } else if (message.type === "syncFetch") {
+      await this.serve(message.id, message.ids, from);
+    }
+  }
+
+  /** Answers a fetch with the records that fit in one frame; the rest are listed under `more`. */
+  private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
+    const allowed = Math.floor(this.budget.remaining(to.address, "serves"));
+    const raws: string[] = [];
+    const more: string[] = [];
+    let size = 0;
+    let full = false;
+    for (let i = 0; i < ids.length; i++) {
+      // Room is kept for listing this id and every later one under `more` (67 bytes each).
+      const reserve = 67 * (ids.length - i);
+      full ||= raws.length >= allowed || size + reserve > this.recordBudget;
+      const raw = full ? undefined : await this.rawRecord(ids[i]!);
+      if (raw !== undefined && (size + raw.length + reserve <= this.recordBudget || raws.length === 0)) {
+        raws.push(raw);
+        size += raw.length + 1;
+      } else if (raw !== undefined || full) {
+        full = true;
+        more.push(ids[i]!);
+      }
+    }
+    this.budget.charge(to.address, "serves", raws.length);
+    if (this.gone(to)) return;
+    const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
+    to.sendRaw(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`);
+  }
+}

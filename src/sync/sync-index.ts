@@ -1,0 +1,145 @@
+/**
+ * The reconciliation index: every record as an item (timestamp, id) in
+ * (timestamp, id) order, id = sha256(record hash + key): it names the
+ * version, not only the key, since fingerprints sum ids and would not see
+ * two versions of one key that differ only in timestamp. The index is kept in its own store next to the records
+ * and maintained on every merge. It is written only through the storage
+ * contract's put/del/range, so any store that implements that contract gets
+ * it; nothing here knows which store it runs on.
+ *
+ * Keyspace of the index store:
+ *   t<timestamp: 14 hex digits><id: 64 hex>  → ""   (the sorted items)
+ *   k<id>                                    → key  (id back to key)
+ *   m                                              → "clean <count>" after a clean close
+ * A store that was not closed cleanly (crash, or an index that never
+ * existed) is rebuilt from the records on open, streamed.
+ */
+import { sha256Hex } from "../crypto/sha256.js";
+import { errorText } from "../core/errors.js";
+import type { LogFn } from "../core/logger.js";
+import { isRecordShape } from "../core/record-verifier.js";
+import type { ToolDbRecord } from "../core/record.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import { type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
+import type { ItemSource } from "./negentropy.js";
+
+const META = "m";
+const TS_DIGITS = 14;
+/** After every item key ("t…"), before "u": the index key of the infinity bound. */
+const END = "u";
+
+/** The item timestamp of a record: its `t` as a non-negative integer. */
+export function itemTime(t: number): number {
+  return Number.isFinite(t) ? Math.min(Math.max(Math.floor(t), 0), MAX_TIMESTAMP) : t > 0 ? MAX_TIMESTAMP : 0;
+}
+
+/** The item id of a record version (the hash has a fixed length, so hash + key is unambiguous). */
+export function itemId(record: ToolDbRecord): string {
+  return sha256Hex(`${record.h}${record.k}`);
+}
+
+function itemKey(t: number, id: string): string {
+  return `t${t.toString(16).padStart(TS_DIGITS, "0")}${id}`;
+}
+
+function boundKey(b: Bound): string {
+  return b.t === Infinity ? END : itemKey(b.t, b.id);
+}
+
+export class SyncIndex implements ItemSource {
+  private count = 0;
+  private opened: Promise<void> | undefined;
+
+  constructor(
+    readonly store: ToolDbStorageAdapter,
+    private readonly records: ToolDbStorageAdapter,
+    private readonly log: LogFn,
+  ) {}
+
+  /** Items in the index (records in the store). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Opens the index, rebuilding it from the records when it was not closed cleanly. Idempotent. */
+  open(): Promise<void> {
+    this.opened ??= this.doOpen();
+    return this.opened;
+  }
+
+  private async doOpen(): Promise<void> {
+    await Promise.all([this.store.ready, this.records.ready]);
+    const meta = await this.store.get(META);
+    const clean = meta?.match(/^clean (\d+)$/);
+    if (clean) this.count = Number(clean[1]);
+    else await this.rebuild();
+    // Marked dirty while open: a crash leaves it so and the next open rebuilds.
+    await this.store.put(META, "open");
+  }
+
+  private async rebuild(): Promise<void> {
+    let dropped = 0;
+    for await (const [key] of this.store.range({ lt: END })) {
+      await this.store.del(key);
+      dropped++;
+    }
+    this.count = 0;
+    for await (const [, raw] of this.records.range()) {
+      const record = parse(raw);
+      if (record) await this.add(record);
+    }
+    this.log("sync index rebuilt: %d records (%d stale index entries dropped)", this.count, dropped);
+  }
+
+  private async add(record: ToolDbRecord): Promise<void> {
+    const id = itemId(record);
+    await Promise.all([this.store.put(itemKey(itemTime(record.t), id), ""), this.store.put(`k${id}`, record.k)]);
+    this.count++;
+  }
+
+  /** Called after `record` replaced `previous` (or was stored fresh) in the record store. */
+  async update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
+    if (!this.opened || this.store.isClosed) return;
+    await this.opened;
+    if (previous) {
+      const old = itemId(previous);
+      await Promise.all([this.store.del(itemKey(itemTime(previous.t), old)), this.store.del(`k${old}`)]);
+      this.count--;
+    }
+    await this.add(record);
+  }
+
+  /** The record key behind an item id, if this node holds it. */
+  keyOf(id: string): Promise<string | undefined> {
+    return this.store.get(`k${id}`);
+  }
+
+  async *scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+    for await (const [key] of this.store.range({ gte: boundKey(lower), lt: boundKey(upper) })) {
+      yield { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
+    }
+  }
+
+  /** Marks the index clean and closes its store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.store.isClosed) return;
+    try {
+      if (this.opened) {
+        await this.opened;
+        await this.store.put(META, `clean ${this.count}`);
+      }
+    } catch (err) {
+      this.log("sync index not marked clean: %s", errorText(err));
+    }
+    await this.store.close();
+  }
+}
+
+function parse(raw: string): ToolDbRecord | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return isRecordShape(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

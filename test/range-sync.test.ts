@@ -1,0 +1,161 @@
+/**
+ * Range-based reconciliation between tooldb-dht servers (src/sync) over real
+ * loopback sockets: convergence at 50,000 records, both directions, a late
+ * joiner, resumption after a dropped link, and a peer that lies.
+ */
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import WebSocket from "ws";
+import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions } from "../src/index.js";
+import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/sync/range-sync.js";
+import { closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers/nodes.js";
+import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { contents, seed, signedRecords } from "./helpers/signed-records.js";
+import { waitFor } from "./helpers/wait.js";
+
+/** Bounds for waits (a loaded 2-core CI box verifies 50,000 signatures slowly); never timing assertions. */
+const T = 240_000;
+/** A small frame limit, so that every message type has to be split. */
+const SMALL_FRAMES: Partial<ToolDbOptions> = { maxMessageBytes: 64 * 1024 };
+const past = () => Date.now() - 10_000_000;
+
+function nextRun(db: ToolDb): Promise<RangeSyncRun> {
+  return waitFor(db.sync.range!, "done", T).then(([run]) => run as RangeSyncRun);
+}
+
+async function assertSame(a: ToolDb, b: ToolDb): Promise<number> {
+  const [x, y] = await Promise.all([contents(a), contents(b)]);
+  assert.equal(x.size, y.size, "same number of records");
+  for (const [key, h] of x) assert.equal(y.get(key), h, `same version of ${key}`);
+  return x.size;
+}
+
+describe("range-based reconciliation between servers", () => {
+  const nodes: ToolDb[] = [];
+  const server = async (opts: Partial<ToolDbOptions> = {}) => {
+    const db = await startServer({ topic: "rbsr", ...SMALL_FRAMES, ...opts });
+    nodes.push(db);
+    return db;
+  };
+  after(() => closeAll(...nodes));
+
+  it("servers list the rbsr1 capability; a 50,000-record difference converges completely, within the frame limit", { timeout: 2 * T }, async () => {
+    const [a, b] = [await server({ maxMessageBytes: 1024 * 1024 }), await server({ maxMessageBytes: 1024 * 1024 })];
+    const t0 = past();
+    const [onlyA, onlyB] = await Promise.all([signedRecords(30_000, "a/", t0), signedRecords(20_000, "b/", t0 + 5)]);
+    await Promise.all([seed(a, onlyA), seed(b, onlyB)]);
+    const refused: RefusalEvent[] = [];
+    for (const db of [a, b]) db.on("refused", (e) => refused.push(e));
+    const run = nextRun(a);
+    await linkServers(a, b);
+    assert.ok(a.network.peers[0]!.caps.has(RBSR_CAPABILITY) && b.network.peers[0]!.caps.has(RBSR_CAPABILITY));
+    const done = await run;
+    assert.equal(done.complete, true, done.reason);
+    assert.equal(done.pushed, 30_000);
+    assert.equal(done.fetched, 20_000);
+    assert.equal(await assertSame(a, b), 50_000);
+    assert.deepEqual(refused, [], "no frame was refused (none over the limit)");
+    assert.equal(a.network.peers.length, 1, "the link survived");
+    // Reconciling again finds nothing: a few round trips of fingerprints, no records.
+    // a keeps redialing b: drop the link and let it come back.
+    const again = nextRun(a);
+    for (const p of a.network.peers) p.connection.close(1000, "test relinks");
+    const second = await again;
+    assert.equal(second.complete, true);
+    assert.equal(second.pushed + second.fetched, 0);
+    assert.ok(second.rangeBytesOut + second.rangeBytesIn < 4096, `${second.rangeBytesOut + second.rangeBytesIn} bytes of fingerprints`);
+  });
+
+  it("divergence on both sides, including newer versions of shared keys, converges in both directions; a late third server converges too", { timeout: T }, async () => {
+    const [a, b, c] = [await server(), await server(), await server()];
+    const t0 = past();
+    const shared = await signedRecords(2000, "s/", t0);
+    const [onlyA, onlyB, newerOnA, newerOnB] = await Promise.all([
+      signedRecords(700, "a/", t0),
+      signedRecords(900, "b/", t0),
+      signedRecords(300, "s/", t0 + 5000, "v2"), // keys s/0..299, newer
+      signedRecords(600, "s/", t0 + 9000, "v3").then((r) => r.slice(400)), // keys s/400..599, newer
+    ]);
+    await seed(a, [...shared, ...onlyA]);
+    await seed(b, [...shared, ...onlyB]);
+    await seed(a, newerOnA);
+    await seed(b, newerOnB);
+    const run = nextRun(a);
+    await linkServers(a, b);
+    assert.equal((await run).complete, true);
+    assert.equal(await assertSame(a, b), 2000 + 700 + 900);
+    const merged = await contents(a);
+    assert.equal(merged.get("s/5"), newerOnA[5]!.h, "A's newer version won on both");
+    assert.equal(merged.get("s/450"), newerOnB[50]!.h, "B's newer version won on both");
+
+    const late = nextRun(c);
+    await linkServers(c, b);
+    assert.equal((await late).complete, true);
+    assert.equal(await assertSame(c, a), 3600);
+  });
+
+  it("a catch-up interrupted by a dropped link continues on the next link and sends only what is left", { timeout: T }, async () => {
+    const [a, b] = [await server(), await server()];
+    const records = await signedRecords(8000, "r/", past());
+    await seed(a, records);
+    let received = 0;
+    const runs: RangeSyncRun[] = [];
+    b.sync.range!.on("done", (run) => runs.push(run));
+    const onPut = () => {
+      // Drop the link once part of the catch-up arrived (b redials by itself).
+      if (++received === 2000) for (const p of b.network.peers) p.connection.close(1000, "test drops the link");
+    };
+    b.on("put", onPut);
+    await linkServers(b, a);
+    await waitUntil(() => runs.some((r) => r.complete), T, "a complete run");
+    b.off("put", onPut);
+    const [cut, resumed] = [runs[0]!, runs.at(-1)!];
+    assert.equal(cut.complete, false);
+    assert.ok(cut.fetched >= 2000 && cut.fetched < 8000, `${cut.fetched} records before the drop`);
+    assert.equal(resumed.complete, true, resumed.reason);
+    // Batches in flight when the link dropped may be fetched again; nothing else is.
+    assert.ok(resumed.fetched <= 8000 - cut.fetched + 3 * 1024, `resumed run fetched ${resumed.fetched} after ${cut.fetched}`);
+    assert.equal(await assertSame(a, b), 8000);
+  });
+
+  it("a peer sending malformed or lying fingerprints cannot crash the server nor make it repeat its whole store", { timeout: T }, async () => {
+    const rounds = 12;
+    const a = await server({ rangeSync: { budget: { rounds } } });
+    await seed(a, await signedRecords(3000, "x/", past()));
+    const refused: RefusalEvent[] = [];
+    a.on("refused", (e) => refused.push(e));
+    const id = await rawIdentity();
+    const ws = new WebSocket(`ws://127.0.0.1:${portOf(a)}`);
+    const replies: Array<{ type: string; m?: string; error?: string }> = [];
+    let bytesIn = 0;
+    ws.on("message", (data) => {
+      bytesIn += String(data).length;
+      replies.push(JSON.parse(String(data)));
+    });
+    await waitFor(ws, "open", T);
+    ws.send(JSON.stringify({ ...(await signedPing(id, "rbsr")), isServer: true, caps: [RBSR_CAPABILITY] }));
+    await waitUntil(() => replies.some((r) => r.type === "pong"), T, "pong");
+
+    // Malformed: not hex, a truncated message, a bad version byte. Each is refused and answered with an error.
+    ws.send(JSON.stringify({ type: "syncRange", id: "bad-1", to: [], m: "zz" }));
+    ws.send(JSON.stringify({ type: "syncRange", id: "bad-2", to: [], m: "6100" }));
+    ws.send(JSON.stringify({ type: "syncRange", id: "bad-3", to: [], m: "ff" }));
+    await waitUntil(() => refused.filter((e) => e.code === ErrorCode.BAD_MESSAGE).length >= 3, T, "three refusals");
+
+    // Lying: always claim the whole range differs (a fingerprint of zeros), over and over.
+    const lie = "61" + "00" + "00" + "01" + "00".repeat(16); // (∞, Fingerprint, 0…0)
+    let answered = 0;
+    for (let i = 0; i < rounds * 3; i++) {
+      ws.send(JSON.stringify({ type: "syncRange", id: `lie-${i}`, to: [], m: lie }));
+      await waitUntil(() => replies.some((r) => r.type === "syncRangeAck" && (r as { id?: string }).id === `lie-${i}`), T, "an answer");
+      if (!replies.at(-1)!.error) answered++;
+    }
+    // The two malformed messages that reached the reconciler were charged too.
+    assert.equal(answered, rounds - 2, "answers stop once the peer's budget is used up");
+    assert.ok(refused.some((e) => e.code === ErrorCode.SYNC_REFUSED));
+    // Each answer is one split of the range (16 fingerprints), never the store.
+    assert.ok(bytesIn < rounds * 4096 + 64 * 1024, `${bytesIn} bytes sent to the liar`);
+    ws.close();
+    assert.ok(!a.isClosed && portOf(a) > 0, "the server is still up");
+  });
+});
