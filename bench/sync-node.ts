@@ -1,0 +1,140 @@
+/**
+ * One server of the reconciliation benchmark, in its own process so that its
+ * peak RSS is its own. Driven by its parent over IPC (see bench/sync.ts):
+ * seed signed records, link to a peer and time the reconciliation, or serve
+ * and fetch the same records raw over one plain WebSocket.
+ */
+import { once } from "node:events";
+import { WebSocket, WebSocketServer } from "ws";
+import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
+import type { PeerSession } from "../src/network/peer-session.js";
+import type { RangeSyncRun } from "../src/sync/range-sync.js";
+
+type Command =
+  | { cmd: "start"; dir: string }
+  | { cmd: "seed"; count: number; prefix: string; t0: number; spacing: number }
+  | { cmd: "link"; port: number }
+  | { cmd: "rawServe" }
+  | { cmd: "rawFetch"; port: number }
+  | { cmd: "size" }
+  | { cmd: "close" };
+
+let db: ToolDb | undefined;
+let author: EcdsaUser | undefined;
+let raw: WebSocketServer | undefined;
+
+function reply(message: Record<string, unknown>): void {
+  process.send!({ ...message, maxRss: process.resourceUsage().maxRSS * 1024, rss: process.memoryUsage().rss });
+}
+
+/** Bytes read and written on the socket under a link (ws keeps it as `_socket`). */
+function socketBytes(session: PeerSession): { read: number; written: number } {
+  const socket = (session.connection as unknown as { socket?: { _socket?: { bytesRead: number; bytesWritten: number } } }).socket?._socket;
+  return { read: socket?.bytesRead ?? NaN, written: socket?.bytesWritten ?? NaN };
+}
+
+/** Signs `count` records (prefix + i, t0 + i * spacing) and merges them, 1024 at a time; returns their JSON bytes. */
+async function seed(count: number, prefix: string, t0: number, spacing: number): Promise<number> {
+  author ??= await (async () => {
+    const user = new EcdsaUser();
+    await user.ready;
+    await user.anonUser();
+    return user;
+  })();
+  let bytes = 0;
+  for (let i = 0; i < count; i += 1024) {
+    const batch: ToolDbRecord[] = await Promise.all(
+      Array.from({ length: Math.min(1024, count - i) }, (_, j) => signRecord(author!, `${prefix}${i + j}`, { n: i + j, payload: "x".repeat(64) }, Math.floor(t0 + (i + j) * spacing), 0, false)),
+    );
+    await Promise.all(batch.map((r) => db!.records.merge(r)));
+    for (const r of batch) bytes += JSON.stringify(r).length;
+    if (process.env.BENCH_PROGRESS && i % (1024 * 100) === 0 && i > 0) process.stderr.write(`  seeded ${i.toLocaleString()} ${prefix}\n`);
+  }
+  return bytes;
+}
+
+async function handle(c: Command): Promise<void> {
+  switch (c.cmd) {
+    case "start": {
+      db = new ToolDb({
+        server: true,
+        host: "127.0.0.1",
+        port: 0,
+        topic: "bench-sync",
+        storageAdapter: LevelStore,
+        storageName: c.dir,
+        limits: { maxStoreKeys: Infinity, messageRate: Infinity, messageBurst: Infinity },
+        rangeSync: { budget: { scansPerItem: 1000, servesPerItem: 100 } },
+      });
+      await db.ready;
+      return reply({ port: (db.network as unknown as { port: number }).port });
+    }
+    case "seed":
+      return reply({ bytes: await seed(c.count, c.prefix, c.t0, c.spacing) });
+    case "size":
+      return reply({ size: db!.sync.range!.index.size });
+    case "link": {
+      const start = performance.now();
+      const done = new Promise<RangeSyncRun>((resolve) => db!.sync.range!.once("done", resolve));
+      db!.network.connectTo("127.0.0.1", c.port);
+      const run = await done;
+      const seconds = (performance.now() - start) / 1000;
+      const session = db!.network.peers[0]!;
+      const bytes = socketBytes(session);
+      db!.network.disconnectFrom("127.0.0.1", c.port);
+      return reply({ run, seconds, bytesIn: bytes.read, bytesOut: bytes.written });
+    }
+    case "rawServe": {
+      // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.
+      raw = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+      raw.on("connection", async (ws) => {
+        let frame: string[] = [];
+        let size = 0;
+        for await (const [, value] of db!.store.range()) {
+          frame.push(value);
+          size += value.length;
+          if (size > 1024 * 1024 - 4096) {
+            ws.send(`[${frame.join(",")}]`);
+            frame = [];
+            size = 0;
+            if (ws.bufferedAmount > 16 * 1024 * 1024) while (ws.bufferedAmount > 4 * 1024 * 1024) await new Promise((r) => setTimeout(r, 1));
+          }
+        }
+        if (frame.length > 0) ws.send(`[${frame.join(",")}]`);
+        ws.send("end");
+      });
+      await once(raw, "listening");
+      return reply({ port: (raw.address() as { port: number }).port });
+    }
+    case "rawFetch": {
+      const start = performance.now();
+      const ws = new WebSocket(`ws://127.0.0.1:${c.port}`, { maxPayload: 2 * 1024 * 1024 });
+      let bytes = 0;
+      let records = 0;
+      await new Promise<void>((resolve, reject) => {
+        ws.on("message", (data) => {
+          const text = String(data);
+          if (text === "end") return resolve();
+          bytes += text.length;
+          records += (JSON.parse(text) as unknown[]).length;
+        });
+        ws.on("error", reject);
+      });
+      const seconds = (performance.now() - start) / 1000;
+      ws.close();
+      return reply({ seconds, bytes, records });
+    }
+    case "close":
+      raw?.close();
+      await db?.close();
+      reply({});
+      process.exit(0);
+  }
+}
+
+process.on("message", (c: Command) => {
+  handle(c).catch((err: unknown) => {
+    process.send!({ error: String((err as Error)?.stack ?? err) });
+  });
+});
+process.send!({ ready: true });
