@@ -15,6 +15,8 @@ import { relayBenchmark } from "./relay.js";
 import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
+import { connectionBenchmark, fanoutBenchmark, printConnectionFigures, printFanoutFigures } from "./fanout.js";
+import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
@@ -28,7 +30,9 @@ if (!process.env.UV_THREADPOOL_SIZE) {
   process.exit(r.status ?? 1);
 }
 
-const only = process.argv[2];
+const only = process.argv.slice(2).find((arg) => !arg.startsWith("--"));
+/** `--quick`: CI-sized runs of the scale benchmarks (sync, fanout, connections). */
+const quick = process.argv.includes("--quick");
 
 async function relay(): Promise<void> {
   console.log("\n## Relay: client -> server -> subscribed client (loopback, server in its own process)");
@@ -91,6 +95,18 @@ async function flood(): Promise<void> {
   console.log("\n## Floods: a legitimate client's get latency while hostile peers flood one server (default limits, loopback)");
   const figures = await floodBenchmark(Number(process.env.BENCH_FLOOD_GETS ?? 400), (line) => console.log(line));
   printFloodFigures(figures, (line) => console.log(line));
+async function sync(): Promise<void> {
+  const sizes = process.env.BENCH_SYNC_RECORDS?.split(",").map(Number) ?? (quick ? [20_000] : [100_000, 1_000_000]);
+  for (const records of sizes) {
+    console.log(`\n## Server reconciliation at ${records.toLocaleString()} records (two server processes on LevelDB, loopback)`);
+    printSyncFigures(await syncBenchmark(records, (line) => console.log(`  … ${line}`)), (line) => console.log(line));
+  }
+}
+
+async function fanout(): Promise<void> {
+  console.log("\n## Fan-out and connections on one server (clients are raw WebSockets doing the signed handshake)");
+  printFanoutFigures(await fanoutBenchmark(1000, quick ? 200 : 2000, quick ? 50 : 200), (line) => console.log(line));
+  for (const clients of quick ? [1000] : [1000, 10_000]) printConnectionFigures(await connectionBenchmark(clients), (line) => console.log(line));
 }
 
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
@@ -104,3 +120,5 @@ if (!only || only === "hyperswarm") await hyperswarm();
 if (!only || only === "crdt") await crdt();
 if (!only || only === "flood") await flood();
 if (!only || only === "webrtc") await webrtc();
+if (!only || only === "sync") await sync();
+if (!only || only === "fanout") await fanout();

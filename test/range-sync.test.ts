@@ -47,7 +47,7 @@ describe("range-based reconciliation between servers", () => {
     const refused: RefusalEvent[] = [];
     for (const db of [a, b]) db.on("refused", (e) => refused.push(e));
     const run = nextRun(a);
-    await linkServers(a, b);
+    await linkServers(a, b, T);
     assert.ok(a.network.peers[0]!.caps.has(RBSR_CAPABILITY) && b.network.peers[0]!.caps.has(RBSR_CAPABILITY));
     const done = await run;
     assert.equal(done.complete, true, done.reason);
@@ -81,7 +81,7 @@ describe("range-based reconciliation between servers", () => {
     await seed(a, newerOnA);
     await seed(b, newerOnB);
     const run = nextRun(a);
-    await linkServers(a, b);
+    await linkServers(a, b, T);
     assert.equal((await run).complete, true);
     assert.equal(await assertSame(a, b), 2000 + 700 + 900);
     const merged = await contents(a);
@@ -89,7 +89,7 @@ describe("range-based reconciliation between servers", () => {
     assert.equal(merged.get("s/450"), newerOnB[50]!.h, "B's newer version won on both");
 
     const late = nextRun(c);
-    await linkServers(c, b);
+    await linkServers(c, b, T);
     assert.equal((await late).complete, true);
     assert.equal(await assertSame(c, a), 3600);
   });
@@ -106,7 +106,7 @@ describe("range-based reconciliation between servers", () => {
       if (++received === 2000) for (const p of b.network.peers) p.connection.close(1000, "test drops the link");
     };
     b.on("put", onPut);
-    await linkServers(b, a);
+    await linkServers(b, a, T);
     await waitUntil(() => runs.some((r) => r.complete), T, "a complete run");
     b.off("put", onPut);
     const [cut, resumed] = [runs[0]!, runs.at(-1)!];

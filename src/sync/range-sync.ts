@@ -12,6 +12,7 @@ import { bytesToHex, hexToBytes } from "../crypto/encoding.js";
 import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
 import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../core/messages.js";
 import { randomId } from "../core/random.js";
+import { isRecordShape } from "../core/record-verifier.js";
 import type { ToolDb } from "../core/tooldb.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import type { PeerSession } from "../network/peer-session.js";
@@ -170,9 +171,16 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     await Promise.all(Array.from({ length: Math.min(FETCHES_IN_FLIGHT, Math.ceil(ids.length / this.idsPerFetch)) }, worker));
   }
 
+  /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
   private async rawRecord(id: string): Promise<string | undefined> {
     const key = await this.index.keyOf(id);
-    return key === undefined ? undefined : this.db.store.get(key);
+    const raw = key === undefined ? undefined : await this.db.store.get(key);
+    if (raw === undefined) return undefined;
+    try {
+      return isRecordShape(JSON.parse(raw)) ? raw : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private request(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {

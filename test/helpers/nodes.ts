@@ -23,11 +23,11 @@ export async function startClient(servers: ToolDb[], opts: Partial<ToolDbOptions
 }
 
 /** Links server `a` to server `b` and waits until both see the link. */
-export async function linkServers(a: ToolDb, b: ToolDb): Promise<void> {
+export async function linkServers(a: ToolDb, b: ToolDb, ms = 5000): Promise<void> {
   a.network.connectTo("127.0.0.1", portOf(b));
   await waitUntil(
     () => a.network.peers.some((p) => p.address === b.nodeAddress()) && b.network.peers.some((p) => p.address === a.nodeAddress()),
-    5000,
+    ms,
     "server link",
   );
 }

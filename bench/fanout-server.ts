@@ -1,0 +1,43 @@
+/**
+ * Child process for the fan-out and connection benchmarks: one ToolDb server
+ * (limits opened for many loopback clients), or with `raw` a plain `ws`
+ * server that only holds connections. Answers RSS requests (after a GC).
+ */
+import { WebSocketServer } from "ws";
+import { ToolDb } from "../src/index.js";
+
+const raw = process.argv[2] === "raw";
+let port: number;
+let close: () => Promise<void>;
+if (raw) {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => wss.once("listening", r));
+  port = (wss.address() as { port: number }).port;
+  close = () => new Promise((r) => wss.close(() => r(undefined)));
+} else {
+  const many = 100_000;
+  const server = new ToolDb({
+    server: true,
+    host: "127.0.0.1",
+    port: 0,
+    topic: "bench-fanout",
+    maxSubscriptionsPerPeer: 10,
+    limits: { maxConnections: many, maxUnverifiedConnections: many, maxConnectionsPerIp: many, maxSubscriptions: many, messageRate: Infinity, messageBurst: Infinity },
+  });
+  await server.ready;
+  port = (server.network as unknown as { port: number }).port;
+  close = () => server.close();
+}
+process.send!({ type: "port", port });
+process.on("message", async (msg: { type: string }) => {
+  if (msg.type === "rss") {
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    await new Promise((r) => setTimeout(r, 100));
+    gc?.();
+    process.send!({ type: "rss", rss: process.memoryUsage().rss });
+  } else if (msg.type === "stop") {
+    await close();
+    process.disconnect();
+  }
+});

@@ -1,0 +1,144 @@
+/**
+ * Server reconciliation at scale (issue 10): a new server catching up from a
+ * peer holding N records, beside a raw transfer of the same records over one
+ * WebSocket in the same run; then reconciliation after 0.1 %, 1 % and 10 %
+ * divergence (each side writes half of the difference while apart, spread
+ * over the whole time range). Each server is its own process on LevelDB.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { RangeSyncRun } from "../src/sync/range-sync.js";
+import { fmt, mib } from "./stats.js";
+
+interface Reply {
+  error?: string;
+  port?: number;
+  bytes?: number;
+  size?: number;
+  seconds?: number;
+  bytesIn?: number;
+  bytesOut?: number;
+  records?: number;
+  run?: RangeSyncRun;
+  maxRss: number;
+  rss: number;
+}
+
+class Node {
+  private readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+
+  constructor() {
+    this.child = fork(fileURLToPath(new URL("./sync-node.js", import.meta.url)), { stdio: "inherit" });
+    this.ready = new Promise((resolve) => this.child.once("message", () => resolve()));
+  }
+
+  ask(command: Record<string, unknown>): Promise<Reply> {
+    return new Promise((resolve, reject) => {
+      this.child.once("message", (m: Reply) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      this.child.send(command);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.ask({ cmd: "close" }).catch(() => undefined);
+  }
+}
+
+export interface CatchUpFigures {
+  records: number;
+  recordBytes: number;
+  seconds: number;
+  bytesIn: number;
+  bytesOut: number;
+  peakRss: number;
+  sourcePeakRss: number;
+  rounds: number;
+  rawSeconds: number;
+  rawBytes: number;
+}
+
+export interface DivergenceFigures {
+  fraction: number;
+  differing: number;
+  differingBytes: number;
+  seconds: number;
+  rounds: number;
+  bytes: number;
+  complete: boolean;
+}
+
+export async function syncBenchmark(records: number, log: (line: string) => void): Promise<{ catchUp: CatchUpFigures; divergence: DivergenceFigures[] }> {
+  const dir = await mkdtemp(join(tmpdir(), "tooldb-bench-sync-"));
+  const [a, b] = [new Node(), new Node()];
+  try {
+    await Promise.all([a.ready, b.ready]);
+    const [{ port: portA }] = await Promise.all([a.ask({ cmd: "start", dir: join(dir, "a") }), b.ask({ cmd: "start", dir: join(dir, "b") })]);
+    const t0 = Date.now() - 400 * 24 * 3600_000;
+    const span = 365 * 24 * 3600_000;
+    log(`seeding ${records.toLocaleString()} signed records on server A (LevelDB) …`);
+    const seeded = await a.ask({ cmd: "seed", count: records, prefix: "rec/", t0, spacing: span / records });
+
+    log("catch-up of empty server B from A …");
+    const link = await b.ask({ cmd: "link", port: portA });
+    const { port: rawPort } = await a.ask({ cmd: "rawServe" });
+    const raw = await b.ask({ cmd: "rawFetch", port: rawPort });
+    const sourceRss = (await a.ask({ cmd: "size" })).maxRss;
+    const catchUp: CatchUpFigures = {
+      records,
+      recordBytes: seeded.bytes!,
+      seconds: link.seconds!,
+      bytesIn: link.bytesIn!,
+      bytesOut: link.bytesOut!,
+      peakRss: link.maxRss,
+      sourcePeakRss: sourceRss,
+      rounds: link.run!.rounds,
+      rawSeconds: raw.seconds!,
+      rawBytes: raw.bytes!,
+    };
+    if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
+
+    const divergence: DivergenceFigures[] = [];
+    for (const fraction of [0.001, 0.01, 0.1]) {
+      const each = Math.max(1, Math.round((records * fraction) / 2));
+      log(`divergence ${fraction * 100} %: each side writes ${each.toLocaleString()} records while apart …`);
+      // Interleaved with the existing records over the whole time range (the hard case, not only recent writes).
+      const [onA, onB] = await Promise.all([
+        a.ask({ cmd: "seed", count: each, prefix: `a${fraction}/`, t0: t0 + 0.25 * (span / records), spacing: span / each }),
+        b.ask({ cmd: "seed", count: each, prefix: `b${fraction}/`, t0: t0 + 0.5 * (span / records), spacing: span / each }),
+      ]);
+      const r = await b.ask({ cmd: "link", port: portA });
+      const [sizeA, sizeB] = await Promise.all([a.ask({ cmd: "size" }), b.ask({ cmd: "size" })]);
+      divergence.push({
+        fraction,
+        differing: 2 * each,
+        differingBytes: onA.bytes! + onB.bytes!,
+        seconds: r.seconds!,
+        rounds: r.run!.rounds,
+        bytes: r.bytesIn! + r.bytesOut!,
+        complete: r.run!.complete && sizeA.size === sizeB.size,
+      });
+    }
+    return { catchUp, divergence };
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: DivergenceFigures[] }, out: (line: string) => void): void {
+  const c = f.catchUp;
+  out(`catch-up of ${c.records.toLocaleString()} records (${mib(c.recordBytes)} of record JSON): ${fmt(c.seconds, 2)} s, ${fmt(c.records / c.seconds, 0)} records/s, ${c.rounds} reconciliation rounds`);
+  out(`  bytes to the new server ${mib(c.bytesIn)} (${fmt(c.bytesIn / c.recordBytes, 2)} × the records), from it ${mib(c.bytesOut)}`);
+  out(`  raw transfer of the same records over one WebSocket (no verification, no store): ${fmt(c.rawSeconds, 2)} s, ${mib(c.rawBytes)}`);
+  out(`  ratio catch-up time / raw transfer time: ${fmt(c.seconds / c.rawSeconds, 1)} (aim ≤ 2; the catch-up verifies every signature and writes LevelDB + index)`);
+  out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB), source server ${mib(c.sourcePeakRss)} (includes signing the records)`);
+  for (const d of f.divergence) {
+    out(
+      `divergence ${fmt(d.fraction * 100, 1)} % (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s, ${d.rounds} rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 3)${d.complete ? "" : " INCOMPLETE"}`,
+    );
+  }
+}
