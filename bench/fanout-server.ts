@@ -35,7 +35,7 @@ process.on("message", async (msg: { type: string }) => {
     gc?.();
     await new Promise((r) => setTimeout(r, 100));
     gc?.();
-    process.send!({ type: "rss", rss: process.memoryUsage().rss });
+    process.send!({ type: "rss", rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed });
   } else if (msg.type === "stop") {
     await close();
     process.disconnect();

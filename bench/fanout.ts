@@ -24,9 +24,9 @@ async function startServer(raw: boolean): Promise<Server> {
   return { child, port };
 }
 
-function rss(server: Server): Promise<number> {
+function memory(server: Server): Promise<{ rss: number; heap: number }> {
   return new Promise((resolve) => {
-    server.child.once("message", (m: { rss: number }) => resolve(m.rss));
+    server.child.once("message", (m: { rss: number; heap: number }) => resolve(m));
     server.child.send({ type: "rss" });
   });
 }
@@ -87,27 +87,37 @@ async function closeAll(sockets: WebSocket[]): Promise<void> {
 
 export interface ConnectionFigures {
   clients: number;
+  /** Server RSS and JS heap growth per connection (after a GC). */
   perClient: number;
+  perClientHeap: number;
   perRawConnection: number;
+  perRawConnectionHeap: number;
   handshakesPerSecond: number;
 }
 
 export async function connectionBenchmark(clients: number): Promise<ConnectionFigures> {
   const pings = await identities(clients, 0);
   const server = await startServer(false);
-  const before = await rss(server);
+  const before = await memory(server);
   const verified = await connect(server.port, pings);
-  const after = await rss(server);
+  const after = await memory(server);
   await closeAll(verified.sockets);
   await stop(server);
 
   const plain = await startServer(true);
-  const plainBefore = await rss(plain);
+  const plainBefore = await memory(plain);
   const open = await connect(plain.port, new Array<undefined>(clients).fill(undefined));
-  const plainAfter = await rss(plain);
+  const plainAfter = await memory(plain);
   await closeAll(open.sockets);
   await stop(plain);
-  return { clients, perClient: (after - before) / clients, perRawConnection: (plainAfter - plainBefore) / clients, handshakesPerSecond: clients / verified.seconds };
+  return {
+    clients,
+    perClient: (after.rss - before.rss) / clients,
+    perClientHeap: (after.heap - before.heap) / clients,
+    perRawConnection: (plainAfter.rss - plainBefore.rss) / clients,
+    perRawConnectionHeap: (plainAfter.heap - plainBefore.heap) / clients,
+    handshakesPerSecond: clients / verified.seconds,
+  };
 }
 
 export interface FanoutFigures {
@@ -174,6 +184,6 @@ export function printFanoutFigures(f: FanoutFigures, out: (line: string) => void
 
 export function printConnectionFigures(c: ConnectionFigures, out: (line: string) => void): void {
   out(
-    `${c.clients.toLocaleString()} idle verified clients: ${fmt(c.perClient / 1024, 1)} KiB server RSS each, raw ws connection ${fmt(c.perRawConnection / 1024, 1)} KiB each (ratio ${fmt(c.perClient / c.perRawConnection, 2)}, aim ≤ 2); ${fmt(c.handshakesPerSecond, 0)} handshakes/s`,
+    `${c.clients.toLocaleString()} idle verified clients: ${fmt(c.perClient / 1024, 1)} KiB server RSS each (JS heap ${fmt(c.perClientHeap / 1024, 1)} KiB), raw ws connection ${fmt(c.perRawConnection / 1024, 1)} KiB each (heap ${fmt(c.perRawConnectionHeap / 1024, 1)} KiB); ratio ${fmt(c.perClient / c.perRawConnection, 2)} (aim ≤ 2); ${fmt(c.handshakesPerSecond, 0)} handshakes/s`,
   );
 }

@@ -50,13 +50,18 @@ export class RecordStore {
     return this.serialise(record.k, async () => {
       const previous = await this.get(record.k);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
-      await this.backend.put(record.k, JSON.stringify(record));
-      await this.indexer?.update(previous, record);
+      await this.write(record, previous);
       return { changed: true, winner: record, previous };
     });
   }
 
   /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
+  /** Stores `record` in place of `previous` and keeps the index in step; callers hold the key's lock (`serialise`). */
+  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<void> {
+    await this.backend.put(record.k, JSON.stringify(record));
+    await this.indexer?.update(previous, record);
+  }
+
   serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
     const before = this.inFlight.get(key);
     const run = before ? before.then(task, task) : task();

@@ -29,7 +29,7 @@ export class CrdtDocs {
       if (!stored || stored.c === null) {
         // A key holds a plain record or a document: the other kind replaces it only when newer, as in 2.6.6.
         if (stored && !incomingWins(stored, incoming)) return { changed: false, winner: stored, previous: stored };
-        await this.records.backend.put(incoming.k, JSON.stringify(incoming));
+        await this.records.write(incoming, stored);
         return { changed: true, winner: incoming, previous: stored };
       }
       const unchanged = (refused?: string): MergeOutcome => ({ changed: false, winner: stored, previous: stored, refused });
@@ -49,7 +49,7 @@ export class CrdtDocs {
         return unchanged(`CRDT document ${incoming.k.slice(0, 128)} would hold ${union.size} changes, over the limit of ${CRDT_LIMITS.maxChanges}`);
       }
       const doc = toDocument(next);
-      await this.records.backend.put(doc.k, JSON.stringify(doc));
+      await this.records.write(doc, stored);
       return { changed: true, winner: doc, previous: stored };
     });
   }

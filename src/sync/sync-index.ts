@@ -1,6 +1,6 @@
 /**
  * The reconciliation index: every record as an item (timestamp, id) in
- * (timestamp, id) order, id = sha256(record hash + key): it names the
+ * (timestamp, id) order, id = sha256 of key and hash(es): it names the
  * version, not only the key, since fingerprints sum ids and would not see
  * two versions of one key that differ only in timestamp. The index is kept in its own store next to the records
  * and maintained on every merge. It is written only through the storage
@@ -33,9 +33,14 @@ export function itemTime(t: number): number {
   return Number.isFinite(t) ? Math.min(Math.max(Math.floor(t), 0), MAX_TIMESTAMP) : t > 0 ? MAX_TIMESTAMP : 0;
 }
 
-/** The item id of a record version (the hash has a fixed length, so hash + key is unambiguous). */
+/**
+ * The item id of a record version: sha256 of [key, hash, hashes of any
+ * further CRDT heads], so that every change of what a key holds is a new item.
+ */
 export function itemId(record: ToolDbRecord): string {
-  return sha256Hex(`${record.h}${record.k}`);
+  const heads = (record as { heads?: unknown }).heads;
+  const more = Array.isArray(heads) ? heads.map((head) => (head as { h?: unknown })?.h) : [];
+  return sha256Hex(JSON.stringify([record.k, record.h, ...more]));
 }
 
 function itemKey(t: number, id: string): string {
