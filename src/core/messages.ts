@@ -103,7 +103,7 @@ export interface FunctionReturnMessage extends Base {
 /**
  * Range-based reconciliation between tooldb-dht servers (src/sync), sent only
  * to peers that listed the `rbsr1` capability. `m` is a negentropy V1 message
- * in hex; `ids` are item ids (64 hex); an `error` in a reply ends the run.
+ * in base64; `ids` are item ids (64 hex); an `error` in a reply ends the run.
  */
 export interface SyncRangeMessage extends Base {
   type: "syncRange" | "syncRangeAck";
@@ -162,6 +162,7 @@ export const LIMITS = {
 } as const;
 
 const ITEM_ID = /^[0-9a-f]{64}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function syncIds(v: unknown): boolean {
   return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => typeof id === "string" && ITEM_ID.test(id));
@@ -292,7 +293,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       break;
     case "syncRange":
     case "syncRangeAck":
-      if (typeof m.m !== "string" || !/^[0-9a-f]*$/.test(m.m)) bad(`${type}.m must be a hex string`);
+      if (typeof m.m !== "string" || !BASE64.test(m.m)) bad(`${type}.m must be a base64 string`);
       if (m.error !== undefined) str(m, "error", 256);
       break;
     case "syncFetch":

@@ -8,7 +8,7 @@
  * passed. A run that a dropped link interrupts is simply run again on the
  * next link: only the differences left are found and sent.
  */
-import { bytesToHex, hexToBytes } from "../crypto/encoding.js";
+import { base64FromBytes, base64ToBytes } from "../crypto/encoding.js";
 import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
 import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../core/messages.js";
 import { randomId } from "../core/random.js";
@@ -70,9 +70,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.maxRounds = options.maxRounds ?? 1000;
   }
 
-  /** Bytes of one negentropy message at most: hex doubles it, and the JSON envelope needs room. */
+  /** Bytes of one negentropy message at most: base64 takes 4 characters for 3, and the JSON envelope needs room. */
   private get frameLimit(): number {
-    return Math.max(4096, Math.floor((this.db.options.maxMessageBytes - 1024) / 2));
+    return Math.max(4096, Math.floor(((this.db.options.maxMessageBytes - 1024) / 4) * 3));
   }
 
   /** Ids per fetch request: at most FETCH_IDS, and the request, and the list of ids a reply could not fit, take at most half a frame (67 bytes an id). */
@@ -98,14 +98,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       let out: Uint8Array | null = await reconciler.initiate();
       while (out && run.rounds < this.maxRounds) {
         if (this.gone(session)) throw new Error("link closed");
-        const m = bytesToHex(out);
+        const m = base64FromBytes(out);
         run.rangeBytesOut += m.length;
         const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
         if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
         if (reply.error) throw new Error(`peer refused: ${reply.error}`);
         run.rangeBytesIn += reply.m.length;
         run.rounds++;
-        const result = await reconciler.reconcile(hexToBytes(reply.m)).catch((err: unknown) => {
+        const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
           this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
           throw err;
         });
@@ -256,8 +256,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (message.type === "syncRange") {
       const reconciler = new Reconciler(this.index, this.frameLimit, false);
       try {
-        const { output } = await reconciler.reconcile(hexToBytes(message.m));
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: bytesToHex(output!) });
+        const { output } = await reconciler.reconcile(base64ToBytes(message.m));
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });
       } finally {
         this.budget.charge(from.address, "rounds", 1);
         this.budget.charge(from.address, "scans", reconciler.scanned);
