@@ -22,9 +22,12 @@ type Command =
 let db: ToolDb | undefined;
 let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
+/** Refusals by code since the last report (a healthy run has none). */
+let refusals: Record<string, number> = {};
 
 function reply(message: Record<string, unknown>): void {
-  process.send!({ ...message, maxRss: process.resourceUsage().maxRSS * 1024, rss: process.memoryUsage().rss });
+  process.send!({ ...message, refusals, maxRss: process.resourceUsage().maxRSS * 1024, rss: process.memoryUsage().rss });
+  refusals = {};
 }
 
 /** Bytes read and written on the socket under a link (ws keeps it as `_socket`). */
@@ -66,6 +69,7 @@ async function handle(c: Command): Promise<void> {
         limits: { maxStoreKeys: Infinity, messageRate: Infinity, messageBurst: Infinity },
         rangeSync: { budget: { scansPerItem: 1000, servesPerItem: 100 } },
       });
+      db.on("refused", (e) => (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
       await db.ready;
       return reply({ port: (db.network as unknown as { port: number }).port });
     }
@@ -75,9 +79,14 @@ async function handle(c: Command): Promise<void> {
       return reply({ size: db!.sync.range!.index.size });
     case "link": {
       const start = performance.now();
-      const done = new Promise<RangeSyncRun>((resolve) => db!.sync.range!.once("done", resolve));
-      db!.network.connectTo("127.0.0.1", c.port);
+      // A run ends in `done`; a link that cannot be made ends in a final dial failure.
+      const done = new Promise<RangeSyncRun | string>((resolve) => {
+        db!.sync.range!.once("done", resolve);
+        db!.on("dial-failed", (e) => e.final && resolve(`link failed: ${e.reason}`));
+      });
+      db!.network.connectTo("127.0.0.1", c.port, { maxRetries: 20 });
       const run = await done;
+      if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
       const session = db!.network.peers[0]!;
       const bytes = socketBytes(session);

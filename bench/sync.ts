@@ -23,6 +23,7 @@ interface Reply {
   bytesOut?: number;
   records?: number;
   run?: RangeSyncRun;
+  refusals?: Record<string, number>;
   maxRss: number;
   rss: number;
 }
@@ -38,7 +39,10 @@ class Node {
 
   ask(command: Record<string, unknown>): Promise<Reply> {
     return new Promise((resolve, reject) => {
-      this.child.once("message", (m: Reply) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      this.child.once("message", (m: Reply) => {
+        if (m.refusals && Object.keys(m.refusals).length > 0) console.log(`  … refusals during ${String(command.cmd)}: ${JSON.stringify(m.refusals)}`);
+        return m.error ? reject(new Error(m.error)) : resolve(m);
+      });
       this.child.send(command);
     });
   }
