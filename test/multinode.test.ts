@@ -140,7 +140,8 @@ describe("multi-node behaviour", () => {
     await linkServers(s1, s2);
     await waitUntil(
       async () =>
-        (await s2.records.get("only-on-1-49")) !== undefined &&
+        // Records arrive in batches merged in parallel: wait for all of them, not for the last one written.
+        (await s2.records.query("only-on-1-")).length === 50 &&
         (await s2.records.get("shared"))?.v === "new" &&
         (await s1.records.get("only-on-2")) !== undefined,
       5000,
