@@ -95,6 +95,8 @@ async function flood(): Promise<void> {
   console.log("\n## Floods: a legitimate client's get latency while hostile peers flood one server (default limits, loopback)");
   const figures = await floodBenchmark(Number(process.env.BENCH_FLOOD_GETS ?? 400), (line) => console.log(line));
   printFloodFigures(figures, (line) => console.log(line));
+}
+
 async function sync(): Promise<void> {
   const sizes = process.env.BENCH_SYNC_RECORDS?.split(",").map(Number) ?? (quick ? [20_000] : [100_000, 1_000_000]);
   for (const records of sizes) {
