@@ -5,6 +5,7 @@
  * that every server holds the same record per key. It only looks at what
  * the servers store, so it holds whatever mechanism makes them converge.
  */
+import { seededRandom } from "../src/core/random.js";
 import { Cluster, type Worker } from "./cluster.js";
 import type { WorkerReport } from "./protocol.js";
 
@@ -51,18 +52,6 @@ const BLACKOUT_EVERY = 20;
 /** Servers that may be killed or paused at the same time (except in a blackout). */
 const MAX_SERVERS_DOWN = 2;
 
-/** mulberry32: a small seeded PRNG, so a seed always gives the same schedule. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Acked {
   key: string;
   h: string;
@@ -81,7 +70,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
   const started = Date.now();
   const log = options.log ?? (() => undefined);
-  const random = seeded(options.seed);
+  const random = seededRandom(options.seed);
   const between = ([min, max]: [number, number]) => Math.round(min + random() * (max - min));
   const pick = <T>(items: T[]): T | undefined => (items.length === 0 ? undefined : items[Math.floor(random() * items.length)]);
 

@@ -10,20 +10,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import t from "tool-db";
 import { BaseCrdt, CounterCrdt, ListCrdt, MapCrdt } from "../src/crdt/index.js";
+import { seededRandom } from "../src/core/random.js";
 
 const SCHEDULES = 1000;
 const AUTHORS = ["alice", "bob", "carol"];
-
-/** mulberry32: a small seeded PRNG, so a failure replays exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
 
@@ -45,7 +35,7 @@ function deliveries<T>(random: () => number, changes: T[]): T[][] {
 }
 
 function converge<C extends BaseCrdt>(seed: number, make: (author: string) => C, act: (random: () => number, crdt: C) => void): void {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const replicas = AUTHORS.map(make);
   const steps = 5 + Math.floor(random() * 20);
   for (let s = 0; s < steps; s++) {
@@ -108,7 +98,7 @@ describe("CRDT convergence under concurrent changes (fixed seed, 3 replicas)", (
 describe("CRDT values match tool-db 2.6.6 for one writer", () => {
   it("map, list and counter histories give 2.6.6's values, and 2.6.6 reads our change lists the same", () => {
     for (let seed = 1; seed <= 200; seed++) {
-      const random = prng(seed);
+      const random = seededRandom(seed);
       const ourMap = new MapCrdt<number>("alice");
       const ourList = new ListCrdt<number>("alice");
       const ourCounter = new CounterCrdt("alice");

@@ -18,3 +18,19 @@ export function randomName(): string {
   globalThis.crypto.getRandomValues(b);
   return `${ADJECTIVES[b[0]! % ADJECTIVES.length]} ${ANIMALS[b[1]! % ANIMALS.length]}`;
 }
+
+/**
+ * mulberry32, a small seeded PRNG (`() => [0, 1)`): the same seed gives the
+ * same sequence, so fuzzing, property tests and fault schedules replay. Not
+ * for anything secret; inject it as the `random` option in tests.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
