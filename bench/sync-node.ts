@@ -5,6 +5,8 @@
  * and fetch the same records raw over one plain WebSocket.
  */
 import { once } from "node:events";
+import { rm } from "node:fs/promises";
+import { ClassicLevel } from "classic-level";
 import { WebSocket, WebSocketServer } from "ws";
 import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
@@ -16,14 +18,18 @@ type Command =
   | { cmd: "link"; port: number }
   | { cmd: "rawServe" }
   | { cmd: "rawFetch"; port: number }
+  | { cmd: "floor" }
   | { cmd: "size" }
   | { cmd: "close" };
 
 let db: ToolDb | undefined;
+let dir = "";
 let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
 let refusals: Record<string, number> = {};
+
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 
 function reply(message: Record<string, unknown>): void {
   process.send!({ ...message, refusals, maxRss: process.resourceUsage().maxRSS * 1024, rss: process.memoryUsage().rss });
@@ -56,9 +62,52 @@ async function seed(count: number, prefix: string, t0: number, spacing: number):
   return bytes;
 }
 
+/** Records per step of the floor measurement (the node fetches 1024 ids per request too). */
+const FLOOR_CHUNK = 1024;
+
+/**
+ * The irreducible engine work of a catch-up on this machine, on the records
+ * this node now holds: WebCrypto verification of every signature (many in
+ * flight, like the node) and a plain classic-level batch write of the record
+ * JSON into a scratch database. Reading the records back is not timed.
+ */
+async function floor(): Promise<{ verifySeconds: number; writeSeconds: number; records: number }> {
+  author ??= new EcdsaUser();
+  await author.ready;
+  const scratch = new ClassicLevel<string, string>(`${dir}-floor`, { keyEncoding: "utf8", valueEncoding: "utf8" });
+  await scratch.open();
+  let verifySeconds = 0;
+  let writeSeconds = 0;
+  let records = 0;
+  const step = async (raws: string[]) => {
+    const parsed = raws.map((raw) => JSON.parse(raw) as ToolDbRecord);
+    let start = performance.now();
+    const verified = await Promise.all(parsed.map((r) => author!.verifySignature({ h: r.h, a: r.a, s: r.s })));
+    verifySeconds += (performance.now() - start) / 1000;
+    if (verified.includes(false)) throw new Error("a stored signature does not verify");
+    start = performance.now();
+    await scratch.batch(parsed.map((r, i) => ({ type: "put", key: r.k, value: raws[i]! })));
+    writeSeconds += (performance.now() - start) / 1000;
+    records += raws.length;
+  };
+  let chunk: string[] = [];
+  for await (const [, raw] of db!.store.range()) {
+    chunk.push(raw);
+    if (chunk.length === FLOOR_CHUNK) {
+      await step(chunk);
+      chunk = [];
+    }
+  }
+  if (chunk.length > 0) await step(chunk);
+  await scratch.close();
+  await rm(`${dir}-floor`, { recursive: true, force: true });
+  return { verifySeconds, writeSeconds, records };
+}
+
 async function handle(c: Command): Promise<void> {
   switch (c.cmd) {
     case "start": {
+      dir = c.dir;
       db = new ToolDb({
         server: true,
         host: "127.0.0.1",
@@ -75,6 +124,8 @@ async function handle(c: Command): Promise<void> {
     }
     case "seed":
       return reply({ bytes: await seed(c.count, c.prefix, c.t0, c.spacing) });
+    case "floor":
+      return reply(await floor());
     case "size":
       return reply({ size: db!.sync.range!.index.size });
     case "link": {
@@ -84,8 +135,14 @@ async function handle(c: Command): Promise<void> {
         db!.sync.range!.once("done", resolve);
         db!.on("dial-failed", (e) => e.final && resolve(`link failed: ${e.reason}`));
       });
+      const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+      const sampler = setInterval(() => {
+        const m = process.memoryUsage();
+        for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
+        if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
+      }, 1000);
       db!.network.connectTo("127.0.0.1", c.port, { maxRetries: 20 });
-      const run = await done;
+      const run = await done.finally(() => clearInterval(sampler));
       if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
       const session = db!.network.peers[0]!;

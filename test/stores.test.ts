@@ -104,6 +104,26 @@ describe("LevelStore", () => {
     });
   });
 
+  describe("batching (operations coalesced into LevelDB batches and multi-gets)", () => {
+    it("1000 puts and 1000 gets issued in one turn take a few backend calls, not 2000", async () => {
+      const store = levelStore(join(dir, "batching"));
+      await store.ready;
+      const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+      await Promise.all(keys.map((k) => store.put(k, k)));
+      assert.equal(store.batching.writes, 1000);
+      assert.ok(store.batching.writeBatches <= 2, `${store.batching.writeBatches} write batches`);
+      assert.deepEqual(await Promise.all(keys.map((k) => store.get(k))), keys);
+      assert.equal(store.batching.reads, 1000);
+      assert.ok(store.batching.readBatches <= 2, `${store.batching.readBatches} multi-gets`);
+    });
+
+    it("a lone put is applied at once: puts awaited one by one are one batch each", async () => {
+      const store = levelStore(join(dir, "batching-lone"));
+      for (let i = 0; i < 5; i++) await store.put(`k${i}`, "v");
+      assert.equal(store.batching.writeBatches, 5);
+    });
+  });
+
   describe("a directory that cannot be opened", () => {
     it("ready rejects with STORAGE_FAILED when the path is below a regular file", async () => {
       const store = levelStore(await pathBelowAFile("ready"));

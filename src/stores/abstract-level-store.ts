@@ -1,16 +1,26 @@
 import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
+import { BatchQueue } from "./batch-queue.js";
 import { type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
 export interface LevelDatabase {
   open(): Promise<void>;
-  put(key: string, value: string): Promise<void>;
-  get(key: string): Promise<string | undefined>;
+  getMany(keys: string[]): Promise<(string | undefined)[]>;
+  batch(operations: WriteOperation[]): Promise<void>;
   keys(options: { gte: Uint8Array; lt: Uint8Array; limit: number; keyEncoding: "view" }): { all(): Promise<Uint8Array[]> };
-  del(key: string): Promise<void>;
   /** A sorted snapshot iterator over string keys and values (abstract-level's `iterator`). */
   iterator(options: RangeOptions & { limit: number }): AsyncIterable<StoreEntry>;
   close(): Promise<void>;
+}
+
+export type WriteOperation = { type: "put"; key: string; value: string } | { type: "del"; key: string };
+
+/** Operations counted since the store opened, and the backend calls that carried them. */
+export interface BatchingStats {
+  writes: number;
+  writeBatches: number;
+  reads: number;
+  readBatches: number;
 }
 
 const encoder = new TextEncoder();
@@ -19,10 +29,29 @@ const decoder = new TextDecoder();
 /**
  * A store over any abstract-level database: LevelStore (LevelDB, Node) and
  * IndexedDbStore (IndexedDB, browsers) differ only in the engine they open.
+ *
+ * Puts and dels are coalesced into batches, gets into multi-gets (see
+ * BatchQueue): a LevelDB operation is a job on libuv's small thread pool,
+ * which WebCrypto's signature checks share, so thousands of single writes
+ * (a catch-up merges a record and two index entries per record) would queue
+ * behind and between the verifications. Order of submission is kept.
  */
 export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   private readonly db: LevelDatabase;
   private readonly opened: Promise<void>;
+  readonly batching: BatchingStats = { writes: 0, writeBatches: 0, reads: 0, readBatches: 0 };
+  private readonly writes = new BatchQueue<WriteOperation, void>(async (operations) => {
+    await this.opened;
+    this.batching.writes += operations.length;
+    this.batching.writeBatches++;
+    await this.db.batch(operations);
+  });
+  private readonly reads = new BatchQueue<string, string | undefined>(async (keys) => {
+    await this.opened;
+    this.batching.reads += keys.length;
+    this.batching.readBatches++;
+    return this.db.getMany(keys);
+  });
 
   constructor(host: StorageAdapterHost | undefined, storageName: string | undefined, open: (name: string) => LevelDatabase, engine: string) {
     super(host, storageName);
@@ -38,14 +67,12 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return this.opened;
   }
 
-  protected async _put(key: string, value: string): Promise<void> {
-    await this.opened;
-    await this.db.put(key, value);
+  protected _put(key: string, value: string): Promise<void> {
+    return this.writes.submit({ type: "put", key, value });
   }
 
   protected async _get(key: string): Promise<string | undefined> {
-    await this.opened;
-    return (await this.db.get(key)) ?? undefined;
+    return (await this.reads.submit(key)) ?? undefined;
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
@@ -59,9 +86,8 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return keys.map((key) => decoder.decode(key));
   }
 
-  protected async _del(key: string): Promise<void> {
-    await this.opened;
-    await this.db.del(key);
+  protected _del(key: string): Promise<void> {
+    return this.writes.submit({ type: "del", key });
   }
 
   protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
@@ -72,6 +98,8 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   }
 
   protected async _close(): Promise<void> {
+    // Operations submitted before close are applied first (a resolved put is never lost).
+    await Promise.all([this.writes.idle(), this.reads.idle()]);
     await this.opened.catch(() => undefined);
     await this.db.close();
   }

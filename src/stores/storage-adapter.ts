@@ -17,7 +17,12 @@
  *   never fails or repeats a key because of them. Secondary indexes (see
  *   src/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
  *   store gets them by implementing `_del` and `_range`.
+ * - Writes (`put`, `del`) issued without awaiting apply in the order issued
+ *   (the last write of a key wins). A store may coalesce them into batches
+ *   (AbstractLevelStore does: one LevelDB write for many), as long as each
+ *   resolves only once it reached the backend.
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
+ *   Operations issued before it settle; a put that resolved is never lost.
  */
 import { ErrorCode, ToolDbError } from "../core/errors.js";
 

@@ -29,6 +29,8 @@ const FETCH_IDS = 1024;
 const FETCHES_IN_FLIGHT = 3;
 /** Sync requests from one link waiting to be answered; more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
+/** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
+const READ_CHUNK = 64;
 
 export interface RangeSyncOptions {
   budget?: Partial<SyncBudgetOptions>;
@@ -130,13 +132,25 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
   private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
-    for (let i = 0; i < ids.length; ) {
-      const raws: string[] = [];
-      let size = 0;
-      for (; i < ids.length; i++) {
-        const raw = await this.rawRecord(ids[i]!);
+    const reader = this.rawRecords(ids);
+    let carry: string | undefined; // the record that did not fit the last frame
+    let done = false;
+    while (!done || carry !== undefined) {
+      const raws: string[] = carry === undefined ? [] : [carry];
+      let size = carry === undefined ? 0 : carry.length + 1;
+      carry = undefined;
+      for (;;) {
+        const next = await reader.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        const raw = next.value;
         if (raw === undefined) continue;
-        if (size + raw.length > this.recordBudget && raws.length > 0) break;
+        if (size + raw.length > this.recordBudget && raws.length > 0) {
+          carry = raw;
+          break;
+        }
         raws.push(raw);
         size += raw.length + 1;
       }
@@ -169,6 +183,17 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       }
     };
     await Promise.all(Array.from({ length: Math.min(FETCHES_IN_FLIGHT, Math.ceil(ids.length / this.idsPerFetch)) }, worker));
+  }
+
+  /**
+   * The stored JSON of each id's record (undefined where missing), READ_CHUNK
+   * ids at a time read in parallel: the store turns them into a few multi-gets
+   * instead of two reads one after the other per id.
+   */
+  private async *rawRecords(ids: string[]): AsyncGenerator<string | undefined, void, undefined> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      yield* await Promise.all(ids.slice(i, i + READ_CHUNK).map((id) => this.rawRecord(id)));
+    }
   }
 
   /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
@@ -274,11 +299,12 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const more: string[] = [];
     let size = 0;
     let full = false;
+    const reader = this.rawRecords(ids);
     for (let i = 0; i < ids.length; i++) {
       // Room is kept for listing this id and every later one under `more` (67 bytes each).
       const reserve = 67 * (ids.length - i);
       full ||= raws.length >= allowed || size + reserve > this.recordBudget;
-      const raw = full ? undefined : await this.rawRecord(ids[i]!);
+      const raw = full ? undefined : (await reader.next()).value;
       if (raw !== undefined && (size + raw.length + reserve <= this.recordBudget || raws.length === 0)) {
         raws.push(raw);
         size += raw.length + 1;
@@ -287,6 +313,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         more.push(ids[i]!);
       }
     }
+    await reader.return();
     this.budget.charge(to.address, "serves", raws.length);
     if (this.gone(to)) return;
     const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
