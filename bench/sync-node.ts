@@ -20,6 +20,7 @@ type Command =
   | { cmd: "rawFetch"; port: number }
   | { cmd: "floor" }
   | { cmd: "size" }
+  | { cmd: "forget" }
   | { cmd: "close" };
 
 let db: ToolDb | undefined;
@@ -126,6 +127,10 @@ async function handle(c: Command): Promise<void> {
       return reply({ bytes: await seed(c.count, c.prefix, c.t0, c.spacing) });
     case "floor":
       return reply(await floor());
+    case "forget":
+      // As if this server had never reconciled with its peer: no change-feed checkpoints, range reconciliation next time.
+      await db!.sync.range!.index.feed.forgetCheckpoints();
+      return reply({});
     case "size":
       return reply({ size: db!.sync.range!.index.size });
     case "link": {

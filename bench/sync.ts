@@ -72,6 +72,8 @@ export interface CatchUpFigures {
 
 export interface DivergenceFigures {
   fraction: number;
+  /** "changes": both servers had checkpoints of each other's change feed; "range": they had none (range reconciliation). */
+  mode: string;
   differing: number;
   differingBytes: number;
   seconds: number;
@@ -116,18 +118,22 @@ export async function syncBenchmark(records: number, log: (line: string) => void
 
     const divergence: DivergenceFigures[] = [];
     // BENCH_SYNC_DIVERGENCE=0 measures the catch-up only (the divergence steps add a while at 1,000,000).
-    for (const fraction of process.env.BENCH_SYNC_DIVERGENCE === "0" ? [] : [0.001, 0.01, 0.1]) {
+    // Each divergence twice: after a short outage (both keep checkpoints of the other's change feed), and with no checkpoint (range reconciliation).
+    const fractions = process.env.BENCH_SYNC_DIVERGENCE === "0" ? [] : [0.001, 0.01, 0.1];
+    for (const [fraction, mode] of fractions.flatMap((f) => [[f, "changes"], [f, "range"]] as const)) {
       const each = Math.max(1, Math.round((records * fraction) / 2));
-      log(`divergence ${fraction * 100} %: each side writes ${each.toLocaleString()} records while apart …`);
+      log(`divergence ${fraction * 100} % (${mode}): each side writes ${each.toLocaleString()} records while apart …`);
       // Interleaved with the existing records over the whole time range (the hard case, not only recent writes).
       const [onA, onB] = await Promise.all([
-        a.ask({ cmd: "seed", count: each, prefix: `a${fraction}/`, t0: t0 + 0.25 * (span / records), spacing: span / each }),
-        b.ask({ cmd: "seed", count: each, prefix: `b${fraction}/`, t0: t0 + 0.5 * (span / records), spacing: span / each }),
+        a.ask({ cmd: "seed", count: each, prefix: `a${fraction}${mode}/`, t0: t0 + 0.25 * (span / records), spacing: span / each }),
+        b.ask({ cmd: "seed", count: each, prefix: `b${fraction}${mode}/`, t0: t0 + 0.5 * (span / records), spacing: span / each }),
       ]);
+      if (mode === "range") await Promise.all([a.ask({ cmd: "forget" }), b.ask({ cmd: "forget" })]);
       const r = await b.ask({ cmd: "link", port: portA });
       const [sizeA, sizeB] = await Promise.all([a.ask({ cmd: "size" }), b.ask({ cmd: "size" })]);
       divergence.push({
         fraction,
+        mode: r.run!.mode,
         differing: 2 * each,
         differingBytes: onA.bytes! + onB.bytes!,
         seconds: r.seconds!,
@@ -155,7 +161,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB), source server ${mib(c.sourcePeakRss)} (includes signing the records)`);
   for (const d of f.divergence) {
     out(
-      `divergence ${fmt(d.fraction * 100, 1)} % (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s, ${d.rounds} rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 3)${d.complete ? "" : " INCOMPLETE"}`,
+      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 3)${d.complete ? "" : " INCOMPLETE"}`,
     );
   }
 }

@@ -106,7 +106,7 @@ describe("metrics and health", () => {
     const samples = strictParse(res.body);
     const families = parsePrometheusTextFormat(res.body);
     const names = new Set(families.map((f) => f.name));
-    for (const name of ["tooldb_links", "tooldb_messages_received_total", "tooldb_refusals_total", "tooldb_verify_seconds", "tooldb_store_keys", "nodejs_eventloop_lag_seconds", "tooldb_sync_keys_total", "tooldb_links_unverified"]) {
+    for (const name of ["tooldb_links", "tooldb_messages_received_total", "tooldb_refusals_total", "tooldb_verify_seconds", "tooldb_store_keys", "nodejs_eventloop_lag_seconds", "tooldb_sync_keys_total", "tooldb_sync_runs_total", "tooldb_sync_records_total", "tooldb_links_unverified"]) {
       assert.ok(names.has(name), `family ${name} missing`);
     }
     assert.equal(value(samples, "tooldb_links", '{kind="client",transport="websocket",direction="in"}'), 1, "the client (the raw link was dropped for its malformed frame)");

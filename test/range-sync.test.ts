@@ -59,10 +59,12 @@ describe("range-based reconciliation between servers", () => {
     assert.deepEqual(bad, [], "no frame was refused (none over the limit), no message malformed");
     // Reconciling again finds nothing: a few round trips of fingerprints, no records.
     // a keeps redialing b: drop the link and let it come back.
+    await a.sync.range!.index.feed.forgetCheckpoints(); // no change feed shortcut: ranges again
     const again = nextRun(a);
     for (const p of a.network.peers) p.connection.close(1000, "test relinks");
     const second = await again;
     assert.equal(second.complete, true);
+    assert.equal(second.mode, "range");
     assert.equal(second.pushed + second.fetched, 0);
     assert.ok(second.rangeBytesOut + second.rangeBytesIn < 4096, `${second.rangeBytesOut + second.rangeBytesIn} bytes of fingerprints`);
   });
@@ -93,6 +95,47 @@ describe("range-based reconciliation between servers", () => {
     await linkServers(c, b, T);
     assert.equal((await late).complete, true);
     assert.equal(await assertSame(c, a), 3600);
+  });
+
+  it("after an outage a reconnect goes by the change feeds, listing and sending only what changed; without a valid checkpoint it falls back to ranges", { timeout: T }, async () => {
+    const [a, b] = [await server(), await server()];
+    const t0 = past();
+    await seed(a, await signedRecords(3000, "base/", t0));
+    const first = nextRun(a);
+    await linkServers(a, b, T);
+    const full = await first;
+    assert.equal(full.mode, "range");
+    assert.equal(full.complete, true, full.reason);
+
+    // An outage: each side takes writes the other does not see, spread over the whole time range.
+    a.network.disconnectFrom("127.0.0.1", portOf(b));
+    await waitUntil(() => a.network.peers.length === 0 && b.network.peers.length === 0, T, "the link to drop");
+    const [onA, onB] = await Promise.all([signedRecords(40, "a2/", t0 - 1000), signedRecords(60, "b2/", t0 + 1000)]);
+    await Promise.all([seed(a, onA), seed(b, onB)]);
+    const indexed = [a, b].map((db) => db.sync.range!.index.feed.head);
+
+    const second = nextRun(a);
+    await linkServers(a, b, T);
+    const run = await second;
+    assert.equal(run.complete, true, run.reason);
+    assert.equal(run.mode, "changes");
+    assert.equal(run.rounds, 0, "no range reconciliation");
+    assert.equal(run.pushed, 40);
+    assert.equal(run.fetched, 60);
+    assert.deepEqual(a.syncProgress.runs, { changes: 1, range: 1, incomplete: 0 });
+    assert.equal(await assertSame(a, b), 3100);
+    // Each side's checkpoint of the other now covers all the other held before the run (what it was sent during the run comes later in its feed).
+    assert.ok((await a.sync.range!.index.feed.checkpoint(b.nodeAddress()))!.seq >= indexed[1]!);
+    assert.ok((await b.sync.range!.index.feed.checkpoint(a.nodeAddress()))!.seq >= indexed[0]!);
+
+    // A server that lost its checkpoints (or whose peer rebuilt its index) reconciles by ranges, and finds nothing to send.
+    await a.sync.range!.index.feed.forgetCheckpoints();
+    const third = nextRun(a);
+    for (const p of a.network.peers) p.connection.close(1000, "test relinks");
+    const again = await third;
+    assert.equal(again.mode, "range");
+    assert.equal(again.complete, true, again.reason);
+    assert.equal(again.pushed + again.fetched, 0);
   });
 
   it("a catch-up interrupted by a dropped link continues on the next link and sends only what is left", { timeout: T }, async () => {

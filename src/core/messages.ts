@@ -124,7 +124,45 @@ export interface SyncRecordsMessage extends Base {
   error?: string;
 }
 
-export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage;
+/**
+ * The change feed (capability `chg1`, see src/sync/change-feed.ts): `syncChanges`
+ * asks for the ids stored after number `s` of the responder's numbering `e`;
+ * the ack gives them a page at a time, the responder's own numbering and head,
+ * and under `mine` the checkpoint it keeps of the asker. `syncOffer` lists ids,
+ * answered by those the responder lacks; `syncCommit` sets the checkpoint the
+ * responder keeps of the asker.
+ */
+export interface SyncChangesMessage extends Base {
+  type: "syncChanges";
+  e?: string;
+  s?: number;
+}
+
+export interface SyncChangesAckMessage extends Base {
+  type: "syncChangesAck";
+  e: string;
+  head: number;
+  ids: string[];
+  next: number;
+  more: boolean;
+  mine?: { e: string; s: number };
+  error?: string;
+}
+
+export interface SyncOfferMessage extends Base {
+  type: "syncOffer" | "syncOfferAck";
+  ids: string[];
+  error?: string;
+}
+
+export interface SyncCommitMessage extends Base {
+  type: "syncCommit" | "syncCommitAck";
+  e?: string;
+  s?: number;
+  error?: string;
+}
+
+export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage | SyncChangesMessage | SyncChangesAckMessage | SyncOfferMessage | SyncCommitMessage;
 
 export type ToolDbMessage =
   | PingMessage
@@ -166,6 +204,28 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 
 function syncIds(v: unknown): boolean {
   return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => typeof id === "string" && ITEM_ID.test(id));
+}
+
+function isSeq(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function checkChangesAck(m: Record<string, unknown>): void {
+  if (m.error !== undefined) {
+    str(m, "error", 256);
+    m.ids ??= [];
+  }
+  if (m.ids === undefined) m.ids = [];
+  m.e ??= "";
+  str(m, "e", LIMITS.maxIdLength);
+  for (const field of ["head", "next"]) {
+    m[field] ??= 0;
+    if (!isSeq(m[field])) bad(`syncChangesAck.${field} must be a non-negative integer`);
+  }
+  if (!syncIds(m.ids)) bad(`syncChangesAck.ids must be at most ${LIMITS.maxSyncIds} item ids`);
+  m.more = m.more === true;
+  const mine = m.mine;
+  if (mine !== undefined && !(isObject(mine) && typeof mine.e === "string" && mine.e.length <= LIMITS.maxIdLength && isSeq(mine.s))) bad("syncChangesAck.mine must be {e, s}");
 }
 
 /** Capabilities are advisory: a malformed list counts as none. */
@@ -297,7 +357,22 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.error !== undefined) str(m, "error", 256);
       break;
     case "syncFetch":
-      if (!syncIds(m.ids)) bad(`syncFetch.ids must be at most ${LIMITS.maxSyncIds} item ids`);
+    case "syncOffer":
+    case "syncOfferAck":
+      if (m.ids === undefined && type === "syncOfferAck") m.ids = [];
+      if (!syncIds(m.ids)) bad(`${type}.ids must be at most ${LIMITS.maxSyncIds} item ids`);
+      if (m.error !== undefined) str(m, "error", 256);
+      break;
+    case "syncChanges":
+    case "syncCommit":
+    case "syncCommitAck":
+      if (m.e !== undefined) str(m, "e", LIMITS.maxIdLength);
+      if (m.s !== undefined && !isSeq(m.s)) bad(`${type}.s must be a non-negative integer`);
+      if (type === "syncCommit" && (m.e === undefined || m.s === undefined)) bad("syncCommit needs e and s");
+      if (m.error !== undefined) str(m, "error", 256);
+      break;
+    case "syncChangesAck":
+      checkChangesAck(m);
       break;
     case "syncRecords":
     case "syncPush":

@@ -51,6 +51,12 @@ export class Protocol {
       case "syncRecords":
       case "syncPush":
       case "syncPushAck":
+      case "syncChanges":
+      case "syncChangesAck":
+      case "syncOffer":
+      case "syncOfferAck":
+      case "syncCommit":
+      case "syncCommitAck":
         this.db.sync.handle(message, from);
         return;
       default:

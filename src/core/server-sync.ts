@@ -1,6 +1,7 @@
 import type { PeerSession } from "../network/peer-session.js";
 import { RBSR_CAPABILITY, RangeSync } from "../sync/range-sync.js";
 import { SyncIndex } from "../sync/sync-index.js";
+import { CHANGES_CAPABILITY } from "../sync/change-sync.js";
 import { syncIndexName } from "./options.js";
 import type { SyncMessage } from "./messages.js";
 import type { ToolDbMessage } from "./messages.js";
@@ -33,10 +34,24 @@ export interface SyncProgress {
   keysListed: number;
   keysFetched: number;
   keysChanged: number;
+  /** Reconciliation runs between tooldb-dht servers that ended, by how they went. */
+  runs: { changes: number; range: number; incomplete: number };
+  /** Records those runs sent to peers and fetched from them. */
+  recordsPushed: number;
+  recordsFetched: number;
 }
 
 export class ServerSync {
-  readonly progress: SyncProgress = { running: 0, completed: 0, keysListed: 0, keysFetched: 0, keysChanged: 0 };
+  readonly progress: SyncProgress = {
+    running: 0,
+    completed: 0,
+    keysListed: 0,
+    keysFetched: 0,
+    keysChanged: 0,
+    runs: { changes: 0, range: 0, incomplete: 0 },
+    recordsPushed: 0,
+    recordsFetched: 0,
+  };
 
   private readonly maxKeys: number;
   /** Present on servers that keep the reconciliation index. */
@@ -49,6 +64,15 @@ export class ServerSync {
       const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName)), db.store, db.log);
       db.records.indexer = index;
       this.range = new RangeSync(db, index, options.rangeSync);
+      this.range.on("done", (run) => {
+        const p = this.progress;
+        p.running--;
+        p.completed++;
+        if (run.complete) p.runs[run.mode]++;
+        else p.runs.incomplete++;
+        p.recordsPushed += run.pushed;
+        p.recordsFetched += run.fetched;
+      });
     }
   }
 
@@ -62,7 +86,7 @@ export class ServerSync {
   }
 
   capabilities(): string[] {
-    return this.range ? [RBSR_CAPABILITY] : [];
+    return this.range ? [RBSR_CAPABILITY, CHANGES_CAPABILITY] : [];
   }
 
   /** Reconciliation messages; ignored (and counted against the peer) where no index is kept. */
@@ -73,7 +97,12 @@ export class ServerSync {
 
   start(session: PeerSession): void {
     if (this.range && session.caps.has(RBSR_CAPABILITY)) {
-      if (session.outgoing) void this.range.run(session);
+      if (session.outgoing) {
+        this.progress.running++;
+        void this.range.run(session).then((run) => {
+          if (!run) this.progress.running--; // one was already running on this link
+        });
+      }
       return;
     }
     this.legacy(session);

@@ -69,6 +69,21 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
       ["completed_catchups", s.completed],
     ]);
   });
+  counterFrom(`${p}sync_runs_total`, "Reconciliation runs between tooldb-dht servers that ended: by change feed, by ranges, or incomplete", "mode", () => {
+    const r = db.syncProgress.runs;
+    return new Map([
+      ["changes", r.changes],
+      ["range", r.range],
+      ["incomplete", r.incomplete],
+    ]);
+  });
+  counterFrom(`${p}sync_records_total`, "Records reconciliation runs pushed to peers and fetched from them", "direction", () => {
+    const s = db.syncProgress;
+    return new Map([
+      ["pushed", s.recordsPushed],
+      ["fetched", s.recordsFetched],
+    ]);
+  });
 
   const refusals = new Counter({ name: `${p}refusals_total`, help: "Refused frames, records, links and requests, by code", labelNames: ["code"], registers });
   const onRefused = (e: RefusalEvent) => refusals.inc({ code: e.code });

@@ -17,10 +17,13 @@ import type { ToolDb } from "../core/tooldb.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import { Reconciler } from "./negentropy.js";
+import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
-import type { SyncIndex } from "./sync-index.js";
+import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
+/** Sync messages that answer a request of ours. */
+const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChangesAck", "syncOfferAck", "syncCommitAck"]);
 
 /** Per request; a responder scan of a large store takes a while. */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -42,6 +45,8 @@ export interface RangeSyncRun {
   peer: string;
   /** False when the link dropped, the peer refused or a limit ended the run early. */
   complete: boolean;
+  /** "changes": by the change feeds since the checkpoints; "range": full range reconciliation. */
+  mode: "changes" | "range";
   rounds: number;
   /** Records pushed to the peer / fetched from it. */
   pushed: number;
@@ -61,6 +66,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly maxRounds: number;
   private readonly queues = new WeakMap<PeerSession, { tail: Promise<unknown>; length: number }>();
   private readonly running = new WeakSet<PeerSession>();
+  private readonly changes: ChangeSync<RangeSyncRun>;
+  /** Per run: counts the items its own fetches add. */
+  private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
 
   constructor(
     private readonly db: ToolDb,
@@ -70,6 +78,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     super();
     this.budget = new SyncBudget({ ...DEFAULT_SYNC_BUDGET, ...options.budget }, () => db.now(), () => index.size);
     this.maxRounds = options.maxRounds ?? 1000;
+    this.changes = new ChangeSync(db, index, {
+      request: (session, message) => this.request(session, message),
+      fetch: (session, ids, run) => this.fetch(session, ids, run),
+      push: (session, ids, run) => this.push(session, ids, run),
+    });
   }
 
   /** Bytes of one negentropy message at most: base64 takes 4 characters for 3, and the JSON envelope needs room. */
@@ -93,37 +106,53 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   async run(session: PeerSession): Promise<RangeSyncRun | undefined> {
     if (this.running.has(session)) return undefined;
     this.running.add(session);
-    const run: RangeSyncRun = { peer: session.clientId, complete: false, rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
+    const run: RangeSyncRun = { peer: session.clientId, complete: false, mode: "range", rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
+    const tracker = this.index.track();
+    this.trackers.set(run, tracker);
     try {
       await this.index.open();
-      const reconciler = new Reconciler(this.index, this.frameLimit, true);
-      let out: Uint8Array | null = await reconciler.initiate();
-      while (out && run.rounds < this.maxRounds) {
-        if (this.gone(session)) throw new Error("link closed");
-        const m = base64FromBytes(out);
-        run.rangeBytesOut += m.length;
-        const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
-        if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
-        if (reply.error) throw new Error(`peer refused: ${reply.error}`);
-        run.rangeBytesIn += reply.m.length;
-        run.rounds++;
-        const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
-          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
-          throw err;
-        });
-        await Promise.all([this.push(session, result.have, run), this.fetch(session, result.need, run)]);
-        out = result.output;
+      const feeds = await this.changes.open(session);
+      if (this.changes.canRun(feeds)) {
+        run.mode = "changes";
+        await this.changes.run(session, feeds, run, tracker);
+        run.complete = true;
+      } else {
+        run.complete = await this.reconcile(session, run);
+        if (run.complete && feeds) await this.changes.settle(session, feeds, tracker);
       }
-      run.complete = out === null;
-      if (!run.complete) run.reason = `stopped after ${run.rounds} rounds`;
     } catch (err) {
       run.reason = errorText(err);
     } finally {
+      tracker.stop();
       this.running.delete(session);
     }
     this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
     return run;
+  }
+
+  /** Full range reconciliation (negentropy); true when it ran to the end. */
+  private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
+    const reconciler = new Reconciler(this.index, this.frameLimit, true);
+    let out: Uint8Array | null = await reconciler.initiate();
+    while (out && run.rounds < this.maxRounds) {
+      if (this.gone(session)) throw new Error("link closed");
+      const m = base64FromBytes(out);
+      run.rangeBytesOut += m.length;
+      const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+      if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
+      if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+      run.rangeBytesIn += reply.m.length;
+      run.rounds++;
+      const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
+        this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+        throw err;
+      });
+      await Promise.all([this.push(session, result.have, run), this.fetch(session, result.need, run)]);
+      out = result.output;
+    }
+    if (out !== null) run.reason = `stopped after ${run.rounds} rounds`;
+    return out === null;
   }
 
   private gone(session: PeerSession): boolean {
@@ -178,7 +207,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
         // Asking again only for what the peer could not fit; it must make progress.
         if (reply.more && reply.records.length > 0) queue.push(...reply.more.filter((id) => batch.includes(id)));
+        const tracker = this.trackers.get(run);
+        const ids = tracker ? reply.records.filter(isRecordShape).map(itemId) : [];
+        for (const id of ids) tracker!.expect(id);
         const merged = await Promise.all(reply.records.map((record) => this.db.acceptRecord(record, session)));
+        tracker?.settled(ids);
         run.fetched += merged.filter((r) => r !== undefined).length;
       }
     };
@@ -231,7 +264,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** A sync message from a peer: replies go to the waiting run, requests are answered in order per link. */
   handle(message: SyncMessage, from: PeerSession): void {
-    if (message.type === "syncRangeAck" || message.type === "syncRecords" || message.type === "syncPushAck") {
+    if (REPLIES.has(message.type)) {
       this.db.requests.resolve(message.id, message);
       return;
     }
@@ -258,6 +291,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (this.gone(to)) return;
     if (request.type === "syncRange") to.send({ type: "syncRangeAck", id: request.id, m: "", error });
     else if (request.type === "syncFetch") to.send({ type: "syncRecords", id: request.id, records: [], error });
+    else if (request.type === "syncChanges") to.send({ type: "syncChangesAck", id: request.id, e: "", head: 0, ids: [], next: 0, more: false, error });
+    else if (request.type === "syncOffer") to.send({ type: "syncOfferAck", id: request.id, ids: [], error });
+    else if (request.type === "syncCommit") to.send({ type: "syncCommitAck", id: request.id, error });
     else to.send({ type: "syncPushAck", id: request.id, records: [], error });
   }
 
@@ -273,7 +309,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (this.gone(from)) return;
     await this.index.open();
     if (message.type === "syncPush") {
+      const ids = this.changes.pushing(from, message.records);
       await Promise.all(message.records.map((record) => this.db.acceptRecord(record, from)));
+      this.changes.pushed(from, ids);
       if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
       return;
     }
@@ -289,6 +327,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       }
     } else if (message.type === "syncFetch") {
       await this.serve(message.id, message.ids, from);
+    } else {
+      const scanned = await this.changes.answer(message, from);
+      this.budget.charge(from.address, "rounds", 1);
+      this.budget.charge(from.address, "scans", scanned);
     }
   }
 

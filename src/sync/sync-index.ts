@@ -8,9 +8,10 @@
  * it; nothing here knows which store it runs on.
  *
  * Keyspace of the index store:
- *   t<timestamp: 14 hex digits><id: 64 hex>  → ""   (the sorted items)
+ *   t<timestamp: 14 hex digits><id: 64 hex>  → seq  (the sorted items, each with its change-feed number)
  *   k<id>                                    → key  (id back to key)
- *   m                                              → "clean <count>" after a clean close
+ *   m                                        → "clean <count> <last seq> v2" after a clean close
+ *   e, s…, c…                                → the change feed and peer checkpoints (change-feed.ts)
  * A store that was not closed cleanly (crash, or an index that never
  * existed) is rebuilt from the records on open, streamed.
  */
@@ -22,6 +23,7 @@ import type { ToolDbRecord } from "../core/record.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import { type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
 import type { ItemSource } from "./negentropy.js";
+import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 
 const META = "m";
 const TS_DIGITS = 14;
@@ -51,15 +53,48 @@ function boundKey(b: Bound): string {
   return b.t === Infinity ? END : itemKey(b.t, b.id);
 }
 
+/** Counts the items a reconciliation run itself added (see `track`). */
+export class RunTracker {
+  private readonly expected = new Set<string>();
+  /** Items added whose ids were expected. */
+  added = 0;
+
+  constructor(private readonly trackers: Set<RunTracker>) {
+    trackers.add(this);
+  }
+
+  /** The item `id` is about to be merged by the run. */
+  expect(id: string): void {
+    this.expected.add(id);
+  }
+
+  /** Merges of expected items are done (merged or not); forget them. */
+  settled(ids: string[]): void {
+    for (const id of ids) this.expected.delete(id);
+  }
+
+  saw(id: string): void {
+    if (this.expected.delete(id)) this.added++;
+  }
+
+  stop(): void {
+    this.trackers.delete(this);
+  }
+}
+
 export class SyncIndex implements ItemSource {
   private count = 0;
   private opened: Promise<void> | undefined;
+  readonly feed: ChangeFeed;
+  private readonly trackers = new Set<RunTracker>();
 
   constructor(
     readonly store: ToolDbStorageAdapter,
     private readonly records: ToolDbStorageAdapter,
     private readonly log: LogFn,
-  ) {}
+  ) {
+    this.feed = new ChangeFeed(store);
+  }
 
   /** Items in the index (records in the store). */
   get size(): number {
@@ -75,8 +110,8 @@ export class SyncIndex implements ItemSource {
   private async doOpen(): Promise<void> {
     await Promise.all([this.store.ready, this.records.ready]);
     const meta = await this.store.get(META);
-    const clean = meta?.match(/^clean (\d+)$/);
-    if (clean) this.count = Number(clean[1]);
+    const clean = meta?.match(/^clean (\d+) (\d+) v2$/);
+    if (clean && (await this.feed.resume(Number(clean[2])))) this.count = Number(clean[1]);
     else await this.rebuild();
     // Marked dirty while open: a crash leaves it so and the next open rebuilds.
     await this.store.put(META, "open");
@@ -89,6 +124,7 @@ export class SyncIndex implements ItemSource {
       dropped++;
     }
     this.count = 0;
+    await this.feed.reset();
     for await (const [, raw] of this.records.range()) {
       const record = parse(raw);
       if (record) await this.add(record);
@@ -98,7 +134,13 @@ export class SyncIndex implements ItemSource {
 
   private async add(record: ToolDbRecord): Promise<void> {
     const id = itemId(record);
-    await Promise.all([this.store.put(itemKey(itemTime(record.t), id), ""), this.store.put(`k${id}`, record.k)]);
+    const seq = this.feed.reserve();
+    for (const tracker of this.trackers) tracker.saw(id);
+    try {
+      await Promise.all([this.store.put(itemKey(itemTime(record.t), id), seqValue(seq)), this.store.put(`k${id}`, record.k), this.store.put(seqKey(seq), id)]);
+    } finally {
+      this.feed.written(seq);
+    }
     this.count++;
   }
 
@@ -108,10 +150,21 @@ export class SyncIndex implements ItemSource {
     await this.opened;
     if (previous) {
       const old = itemId(previous);
-      await Promise.all([this.store.del(itemKey(itemTime(previous.t), old)), this.store.del(`k${old}`)]);
+      const item = itemKey(itemTime(previous.t), old);
+      const seq = await this.store.get(item);
+      await Promise.all([this.store.del(item), this.store.del(`k${old}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
       this.count--;
     }
     await this.add(record);
+  }
+
+  /**
+   * Starts counting the items a run adds itself (records it fetched): when
+   * every number handed out during the run went to one of them, the peer
+   * already holds all of them and its checkpoint of us can move past them.
+   */
+  track(): RunTracker {
+    return new RunTracker(this.trackers);
   }
 
   /** The record key behind an item id, if this node holds it. */
@@ -131,7 +184,7 @@ export class SyncIndex implements ItemSource {
     try {
       if (this.opened) {
         await this.opened;
-        await this.store.put(META, `clean ${this.count}`);
+        await this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`);
       }
     } catch (err) {
       this.log("sync index not marked clean: %s", errorText(err));
