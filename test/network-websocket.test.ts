@@ -19,6 +19,7 @@ import { bothLinked, networkAdapterSuite, peerIdOf } from "./compliance/network-
 import { record, waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
 import { type RawIdentity, rawIdentity, signedPing } from "./helpers/raw-peer.js";
 import { tcpProxy } from "./helpers/tcp-proxy.js";
+import { ManualClock } from "./helpers/manual-clock.js";
 
 const TOPIC = "ws-test";
 const T = 5000;
@@ -139,6 +140,46 @@ describe("WebSocketNetwork specifics", () => {
       assert.equal(drops.events.length, 0);
       assert.ok(srv.network.session(id.clientId), "still linked");
       drops.stop();
+    });
+
+    it("one heartbeat timer for every link (injected clock): a peer silent for an interval after a ping is dropped, live peers are kept", { timeout: 20_000 }, async () => {
+      const clock = new ManualClock(Date.now());
+      const srv = track(await wsServer({ clock, heartbeatInterval: 1000 }));
+      const idleTimers = clock.pending;
+      const links: Array<{ ws: WebSocket; id: RawIdentity }> = [];
+      for (let i = 0; i < 4; i++) links.push(await rawHandshake(portOf(srv)));
+      for (const { ws } of links) closeRaw(ws);
+      assert.equal(clock.pending, idleTimers + 1, "four links share one heartbeat timer");
+      const [silent, ...live] = links as [(typeof links)[0], ...typeof links];
+      socketOf(silent.ws).pause(); // reads nothing: the server's ping goes unanswered
+
+      const pinged = live.map(({ ws }) => waitFor(ws, "ping", T));
+      clock.advance(1000); // first visit: every link is pinged
+      await Promise.all(pinged);
+      // ws answers a ping before it reads on, so an answered request proves the server read the pong.
+      await Promise.all(
+        live.map(async ({ ws, id }) => {
+          const answered = waitFor(ws, "message", T, (data) => JSON.parse(String(data)).type === "pong");
+          ws.send(JSON.stringify(await signedPing(id, TOPIC)));
+          await answered;
+        }),
+      );
+      assert.equal(srv.network.peers.length, 4, "no one dropped at the first visit");
+
+      const dropped = record(srv, "peer-disconnect");
+      clock.advance(1000); // second visit: only the silent link gave no sign of life
+      assert.deepEqual(
+        dropped.events.map(([info]) => [info.peerId, info.code]),
+        [[silent.id.clientId, CloseCode.HEARTBEAT_TIMEOUT]],
+      );
+      assert.equal(srv.network.peers.length, 3);
+
+      // The timer stops with the last link.
+      const gone = waitForCount(srv, "peer-disconnect", 3, T);
+      for (const { ws } of live) ws.terminate();
+      await gone;
+      dropped.stop();
+      assert.equal(clock.pending, idleTimers, "no heartbeat timer without links");
     });
 
     it("a client drops a server that stopped answering pings, and redials", { timeout: 20_000 }, async () => {

@@ -1,4 +1,4 @@
-import { LruMap } from "../core/bounded-set.js";
+import { BoundedSet, LruMap } from "../core/bounded-set.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "./encoding.js";
 
 /**
@@ -15,8 +15,16 @@ export const ADDRESS_LENGTH = 86;
 export const SIGNATURE_HEX_LENGTH = 128;
 const ADDRESS_PATTERN = /^[A-Za-z0-9_-]{86}$/;
 const SIGNATURE_PATTERN = /^[0-9a-f]{128}$/i;
-/** Imported public keys, so repeated authors cost one import. Bounded. */
+/**
+ * Imported public keys, so repeated authors cost one import. Bounded. An
+ * imported P-256 key holds about 4-5 KiB of native (OpenSSL) memory, so a
+ * key is cached only from its address's second use (`seenOnce` is the
+ * doorkeeper): one-off signers, above all the node key of every client's
+ * handshake, would otherwise fill the cache (2 × 4096 keys, ~40 MiB) with
+ * keys that are never used again.
+ */
 const publicKeyCache = new LruMap<string, Promise<CryptoKey | null>>(4096);
+const seenOnce = new BoundedSet<string>(8192);
 
 export function isWellFormedAddress(address: unknown): address is string {
   return typeof address === "string" && ADDRESS_PATTERN.test(address);
@@ -36,7 +44,7 @@ export function importAddress(address: string): Promise<CryptoKey | null> {
           )
           .catch(() => null)
       : Promise.resolve(null);
-    publicKeyCache.set(address, key);
+    if (!seenOnce.add(address)) publicKeyCache.set(address, key);
   }
   return key;
 }

@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { errorText } from "../core/errors.js";
 import type { Connection } from "./connection.js";
+import { HeartbeatSweep } from "./heartbeat-sweep.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
 import { WsConnection } from "./ws-connection.js";
 
@@ -23,9 +24,12 @@ function isSpecificIp(host: string): boolean {
 export class WebSocketNetwork extends ToolDbNetworkAdapter {
   private wss: WebSocketServer | undefined;
   private boundPort: number | undefined;
+  /** One heartbeat timer for every link (a server holds thousands). */
+  private readonly heartbeat: HeartbeatSweep;
 
   constructor(host: NetworkHost) {
     super(host, "network:ws");
+    this.heartbeat = new HeartbeatSweep(this.wsOptions.heartbeatInterval, this.timers);
   }
 
   private get wsOptions(): NetworkHostOptions {
@@ -59,8 +63,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       const connection = new WsConnection(
         socket,
         { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort, transport: "websocket" },
-        this.wsOptions.heartbeatInterval,
-        this.clock,
+        this.heartbeat,
       );
       this.attach(connection);
     });
@@ -78,7 +81,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       // A server bound to one address dials from it too, so peers see one identity per host.
       ...(this.wsOptions.server && isSpecificIp(this.wsOptions.host) ? { localAddress: this.wsOptions.host } : {}),
     });
-    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port, transport: "websocket" }, this.wsOptions.heartbeatInterval, this.clock);
+    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port, transport: "websocket" }, this.heartbeat);
   }
 
   protected async _close(): Promise<void> {

@@ -2,6 +2,7 @@ import type WebSocket from "ws";
 import { TimerGroup, type Clock } from "../core/clock.js";
 import { ErrorCode } from "../core/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
+import { type Heartbeat, HeartbeatSweep } from "./heartbeat-sweep.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
 
@@ -17,43 +18,49 @@ function safeReason(reason: string): string {
 }
 
 /**
- * A `ws` socket as a Connection, with a heartbeat: a ping every
- * `heartbeatInterval`; no pong before the next tick means the link is dead.
+ * A `ws` socket as a Connection, with a heartbeat: pinged at each visit of
+ * the transport's HeartbeatSweep (or of its own one, given an interval); no
+ * pong before the next visit means the link is dead. Idle links are what a
+ * server holds by the thousand, so a link has no timer of its own.
  */
-export class WsConnection extends Connection {
-  private readonly timers: TimerGroup;
+export class WsConnection extends Connection implements Heartbeat {
+  private readonly heartbeat: HeartbeatSweep;
   private alive = true;
   /** Frames written before the socket opened (only the handshake ping, in practice). */
-  private queued: string[] = [];
+  private queued: string[] | undefined;
 
   constructor(
     private readonly socket: WebSocket,
     info: ConnectionInfo,
-    heartbeatInterval: number,
+    heartbeat: HeartbeatSweep | number,
     clock?: Clock,
   ) {
     super(info);
-    this.timers = new TimerGroup(clock);
+    this.heartbeat = typeof heartbeat === "number" ? new HeartbeatSweep(heartbeat, new TimerGroup(clock)) : heartbeat;
     socket.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
       this.alive = true;
       this.emit("message", isBinary ? "\u0000binary" : rawToString(data));
     });
     socket.on("pong", () => (this.alive = true));
-    socket.on("open", () => {
-      for (const frame of this.queued.splice(0)) socket.send(frame);
-    });
     socket.on("close", (code: number, reason: Buffer) => this.finish(code, reason.toString()));
     socket.on("error", (err: Error & { code?: string }) => {
       // 'close' always follows 'error' in ws. ws enforces maxPayload itself
       // (closing with 1009), so the adapter never sees the frame: report it.
       if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
     });
-    if (heartbeatInterval > 0 && heartbeatInterval < Infinity) {
-      this.timers.every(heartbeatInterval, () => this.beat());
+    // Until it opens, a dialed socket is bounded by ws's handshakeTimeout; the heartbeat starts with the link.
+    if (socket.readyState === socket.OPEN) this.heartbeat.add(this);
+    else {
+      socket.once("open", () => {
+        for (const frame of this.queued?.splice(0) ?? []) socket.send(frame);
+        this.queued = undefined;
+        if (!this.closed) this.heartbeat.add(this);
+      });
     }
   }
 
-  private beat(): void {
+  /** Called by the sweep. */
+  beat(): void {
     // While we do not read (backpressure), the peer's pongs wait unread: not a dead link.
     if (!this.alive && !this.paused) {
       this.socket.terminate();
@@ -65,7 +72,7 @@ export class WsConnection extends Connection {
   }
 
   private finish(code: number, reason: string): void {
-    this.timers.clearAll();
+    this.heartbeat.delete(this);
     this.markClosed(code, reason);
   }
 
@@ -89,7 +96,7 @@ export class WsConnection extends Connection {
   protected _send(frame: string): void {
     const state = this.socket.readyState;
     if (state === this.socket.OPEN) this.socket.send(frame);
-    else if (state === this.socket.CONNECTING && this.queued.length < MAX_QUEUED_BEFORE_OPEN) this.queued.push(frame);
+    else if (state === this.socket.CONNECTING && (this.queued?.length ?? 0) < MAX_QUEUED_BEFORE_OPEN) (this.queued ??= []).push(frame);
   }
 
   protected _close(code: number, reason: string): void {
