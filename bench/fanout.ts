@@ -1,124 +1,14 @@
 /**
  * One server, many clients (issue 10): fan-out of one writer's puts to N
- * subscribed clients (deliveries/s, put → last subscriber), memory per idle
- * verified client beside raw `ws` connections held by a plain ws server in
- * the same run, and handshakes/s. Clients are raw WebSockets doing the real
- * ToolDb handshake (a signed ping each), so the figures are the server's.
+ * subscribed clients (deliveries/s, put → last subscriber). Clients are raw
+ * WebSockets doing the real ToolDb handshake (a signed ping each), so the
+ * figures are the server's. Idle connections: bench/connections.ts.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import WebSocket from "ws";
-import { EcdsaUser, signPeerRecord, clientIdOf } from "../src/index.js";
+import { EcdsaUser } from "../src/index.js";
 import { randomId } from "../src/core/random.js";
+import { closeAll, connect, identities, startServer, stop } from "./one-server.js";
 import { presign } from "./presign.js";
 import { fmt, percentile } from "./stats.js";
-
-interface Server {
-  child: ChildProcess;
-  port: number;
-}
-
-async function startServer(raw: boolean): Promise<Server> {
-  const child = fork(fileURLToPath(new URL("./fanout-server.js", import.meta.url)), raw ? ["raw"] : [], { execArgv: ["--expose-gc"], stdio: "inherit" });
-  const { port } = await new Promise<{ port: number }>((resolve) => child.once("message", resolve));
-  return { child, port };
-}
-
-function memory(server: Server): Promise<{ rss: number; heap: number }> {
-  return new Promise((resolve) => {
-    server.child.once("message", (m: { rss: number; heap: number }) => resolve(m));
-    server.child.send({ type: "rss" });
-  });
-}
-
-async function stop(server: Server): Promise<void> {
-  const exited = new Promise((r) => server.child.once("exit", r));
-  server.child.send({ type: "stop" });
-  await exited;
-}
-
-/** Signed pings for `n` fresh identities (key generation is not part of any figure). */
-async function identities(n: number, port: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i += 256) {
-    out.push(
-      ...(await Promise.all(
-        Array.from({ length: Math.min(256, n - i) }, async () => {
-          const user = new EcdsaUser();
-          await user.ready;
-          const address = user.getAddress()!;
-          const peer = await signPeerRecord(user, "bench-fanout", "127.0.0.1", 0, Date.now());
-          return JSON.stringify({ type: "ping", id: randomId(), to: [clientIdOf(address)], clientId: clientIdOf(address), isServer: false, peer });
-        }),
-      )),
-    );
-  }
-  void port;
-  return out;
-}
-
-/** Opens `pings.length` links (or plain connections without pings), `parallel` at a time; resolves the sockets and the seconds taken. */
-async function connect(port: number, pings: Array<string | undefined>, parallel = 200): Promise<{ sockets: WebSocket[]; seconds: number }> {
-  const sockets: WebSocket[] = [];
-  let next = 0;
-  const start = performance.now();
-  const one = (ping: string | undefined) =>
-    new Promise<WebSocket>((resolve, reject) => {
-      // Spread over 127.0.0.x source addresses: one address has only ~28,000 ephemeral ports.
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, { localAddress: `127.0.0.${2 + (sockets.length % 200)}` } as WebSocket.ClientOptions);
-      ws.on("error", reject);
-      ws.once("open", () => {
-        if (!ping) return resolve(ws);
-        ws.once("message", () => resolve(ws)); // the pong
-        ws.send(ping);
-      });
-    });
-  await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < pings.length) sockets.push(await one(pings[next++]));
-    }),
-  );
-  return { sockets, seconds: (performance.now() - start) / 1000 };
-}
-
-async function closeAll(sockets: WebSocket[]): Promise<void> {
-  await Promise.all(sockets.map((ws) => new Promise((r) => (ws.readyState === WebSocket.CLOSED ? r(undefined) : (ws.once("close", r), ws.terminate())))));
-}
-
-export interface ConnectionFigures {
-  clients: number;
-  /** Server RSS and JS heap growth per connection (after a GC). */
-  perClient: number;
-  perClientHeap: number;
-  perRawConnection: number;
-  perRawConnectionHeap: number;
-  handshakesPerSecond: number;
-}
-
-export async function connectionBenchmark(clients: number): Promise<ConnectionFigures> {
-  const pings = await identities(clients, 0);
-  const server = await startServer(false);
-  const before = await memory(server);
-  const verified = await connect(server.port, pings);
-  const after = await memory(server);
-  await closeAll(verified.sockets);
-  await stop(server);
-
-  const plain = await startServer(true);
-  const plainBefore = await memory(plain);
-  const open = await connect(plain.port, new Array<undefined>(clients).fill(undefined));
-  const plainAfter = await memory(plain);
-  await closeAll(open.sockets);
-  await stop(plain);
-  return {
-    clients,
-    perClient: (after.rss - before.rss) / clients,
-    perClientHeap: (after.heap - before.heap) / clients,
-    perRawConnection: (plainAfter.rss - plainBefore.rss) / clients,
-    perRawConnectionHeap: (plainAfter.heap - plainBefore.heap) / clients,
-    handshakesPerSecond: clients / verified.seconds,
-  };
-}
 
 export interface FanoutFigures {
   subscribers: number;
@@ -130,7 +20,7 @@ export interface FanoutFigures {
 
 export async function fanoutBenchmark(subscribers: number, puts: number, latencySamples: number): Promise<FanoutFigures> {
   const server = await startServer(false);
-  const pings = await identities(subscribers + 1, server.port);
+  const pings = await identities(subscribers + 1);
   const { sockets } = await connect(server.port, pings);
   const writer = sockets.pop()!;
   const author = new EcdsaUser();
@@ -180,10 +70,4 @@ export async function fanoutBenchmark(subscribers: number, puts: number, latency
 export function printFanoutFigures(f: FanoutFigures, out: (line: string) => void): void {
   out(`fan-out, 1 writer → ${f.subscribers.toLocaleString()} subscribed clients on one server: ${fmt(f.deliveriesPerSecond, 0)} deliveries/s (${f.puts.toLocaleString()} puts)`);
   out(`  put → last subscriber, one put at a time: p50 ${fmt(f.p50, 1)} ms, p99 ${fmt(f.p99, 1)} ms`);
-}
-
-export function printConnectionFigures(c: ConnectionFigures, out: (line: string) => void): void {
-  out(
-    `${c.clients.toLocaleString()} idle verified clients: ${fmt(c.perClient / 1024, 1)} KiB server RSS each (JS heap ${fmt(c.perClientHeap / 1024, 1)} KiB), raw ws connection ${fmt(c.perRawConnection / 1024, 1)} KiB each (heap ${fmt(c.perRawConnectionHeap / 1024, 1)} KiB); ratio ${fmt(c.perClient / c.perRawConnection, 2)} (aim ≤ 2); ${fmt(c.handshakesPerSecond, 0)} handshakes/s`,
-  );
 }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc`
- * runs one part.
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc|sync|fanout|connections`
+ * runs one part (`fanout` includes `connections`).
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -15,7 +15,8 @@ import { relayBenchmark } from "./relay.js";
 import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
-import { connectionBenchmark, fanoutBenchmark, printConnectionFigures, printFanoutFigures } from "./fanout.js";
+import { fanoutBenchmark, printFanoutFigures } from "./fanout.js";
+import { connectionBenchmark, openFileLimit, printConnectionFigures } from "./connections.js";
 import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
@@ -23,7 +24,8 @@ import { measureVerifyRate } from "./verify-rate.js";
 // WebCrypto verifies on libuv's pool. Two busy processes with 4 threads each
 // oversubscribe 2 cores, so size the pool to the cores (set before any pool use).
 if (!process.env.UV_THREADPOOL_SIZE) {
-  const r = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  // Through sh to raise the open-file limit to the hard limit (10,000 idle clients need 10,000 descriptors).
+  const r = spawnSync("sh", ["-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: "inherit",
     env: { ...process.env, UV_THREADPOOL_SIZE: String(cpus().length) },
   });
@@ -108,7 +110,19 @@ async function sync(): Promise<void> {
 async function fanout(): Promise<void> {
   console.log("\n## Fan-out and connections on one server (clients are raw WebSockets doing the signed handshake)");
   printFanoutFigures(await fanoutBenchmark(1000, quick ? 200 : 2000, quick ? 50 : 200), (line) => console.log(line));
-  for (const clients of quick ? [1000] : [1000, 10_000]) printConnectionFigures(await connectionBenchmark(clients), (line) => console.log(line));
+}
+
+async function connections(): Promise<void> {
+  console.log("\n## Idle clients on one server, beside raw ws connections (fresh server process per figure; same ws options and Node flags; memory after full GCs)");
+  for (const clients of quick ? [1000] : [1000, 10_000]) {
+    // The clients live in this process: one descriptor each, plus the server's in its own.
+    if (openFileLimit() < clients + 1024) {
+      console.log(`${clients.toLocaleString()} idle clients: skipped, the open-file limit (${openFileLimit()}) is below ${clients + 1024}; raise it (ulimit -n) and run again`);
+      continue;
+    }
+    const figures = await connectionBenchmark(clients, 2, (line) => process.stderr.write(`  … ${line}\r`));
+    for (const f of figures) printConnectionFigures(f, (line) => console.log(line));
+  }
 }
 
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
@@ -124,3 +138,4 @@ if (!only || only === "flood") await flood();
 if (!only || only === "webrtc") await webrtc();
 if (!only || only === "sync") await sync();
 if (!only || only === "fanout") await fanout();
+if (!only || only === "fanout" || only === "connections") await connections();

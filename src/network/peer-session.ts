@@ -2,11 +2,28 @@ import type { OutgoingMessage, PeerRecord } from "../core/messages.js";
 import type { Connection } from "./connection.js";
 import type { TrafficCounters } from "./traffic.js";
 
+const NO_CAPS: ReadonlySet<string> = new Set();
+/** Capability sets shared between sessions (a server holds thousands of sessions and few distinct lists). Bounded. */
+const sharedCaps = new Map<string, ReadonlySet<string>>();
+const MAX_SHARED_CAPS = 64;
+
+/** The set of a handshake's capability list, shared with every session that listed the same. */
+export function capabilitySet(list: readonly string[] | undefined): ReadonlySet<string> {
+  if (!list || list.length === 0) return NO_CAPS;
+  const key = list.join("\n");
+  let set = sharedCaps.get(key);
+  if (!set) {
+    set = new Set(list);
+    if (sharedCaps.size < MAX_SHARED_CAPS) sharedCaps.set(key, set);
+  }
+  return set;
+}
+
 /** A connection that completed the ToolDb handshake with a verified identity. */
 export class PeerSession {
   readonly openedAt: number;
-  /** Wire extensions the peer listed in its handshake (none for tool-db 2.6.6). */
-  caps: ReadonlySet<string> = new Set();
+  /** Wire extensions the peer listed in its handshake (none for tool-db 2.6.6); set with `capabilitySet`. */
+  caps: ReadonlySet<string> = NO_CAPS;
 
   constructor(
     readonly connection: Connection,

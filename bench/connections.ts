@@ -1,0 +1,82 @@
+/**
+ * Idle connections on one server (issue 10): memory each idle verified
+ * ToolDb client costs the server, beside a raw `ws` connection held by a
+ * plain `ws` server (same ws options, same Node flags) measured in the same
+ * run, and handshakes/s beside raw ws connections/s. Each measurement is a
+ * fresh server process; memory is sampled after full GCs before and after
+ * the clients connect, the clients living in this process.
+ */
+import { spawnSync } from "node:child_process";
+import { type Memory, closeAll, connect, identities, memory, startServer, stop } from "./one-server.js";
+import { fmt } from "./stats.js";
+
+/**
+ * Both servers' young generation is capped (1 MiB semi-spaces): by default
+ * it grows to tens of MiB with the allocation rate of the handshakes, a
+ * fixed cost (not held per client) that would swamp the figure at 1,000
+ * clients, and more for ToolDb, whose handshake allocates more.
+ */
+export const CONNECTION_SERVER_FLAGS = ["--max-semi-space-size=1"];
+
+export interface ConnectionFigures {
+  clients: number;
+  /** Server RSS and JS heap growth per verified client (after full GCs). */
+  perClient: number;
+  perClientHeap: number;
+  /** The same for a raw ws connection. */
+  perRawConnection: number;
+  perRawConnectionHeap: number;
+  /** Connect + signed handshake until the pong, 200 in parallel. */
+  handshakesPerSecond: number;
+  /** Raw ws connections opened per second, 200 in parallel. */
+  rawConnectionsPerSecond: number;
+}
+
+/** The soft limit on open files of this process (its children inherit it). */
+export function openFileLimit(): number {
+  const r = spawnSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" });
+  const n = Number(r.stdout.trim());
+  return r.stdout.trim() === "unlimited" ? Infinity : Number.isFinite(n) ? n : 0;
+}
+
+async function held(raw: boolean, pings: Array<string | undefined>, progress?: (line: string) => void): Promise<{ per: Memory; perSecond: number }> {
+  const server = await startServer(raw, CONNECTION_SERVER_FLAGS);
+  const before = await memory(server);
+  const { sockets, seconds } = await connect(server.port, pings, 200, progress);
+  const after = await memory(server);
+  await closeAll(sockets);
+  await stop(server);
+  const n = pings.length;
+  return { per: { rss: (after.rss - before.rss) / n, heap: (after.heap - before.heap) / n }, perSecond: n / seconds };
+}
+
+/** `rounds` measurements of each kind, alternating, with the same signed pings (each round is a new server process). */
+export async function connectionBenchmark(clients: number, rounds: number, progress?: (line: string) => void): Promise<ConnectionFigures[]> {
+  const pings = await identities(clients, progress);
+  const out: ConnectionFigures[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const verified = await held(false, pings, progress);
+    const plain = await held(true, new Array<undefined>(clients).fill(undefined), progress);
+    out.push({
+      clients,
+      perClient: verified.per.rss,
+      perClientHeap: verified.per.heap,
+      perRawConnection: plain.per.rss,
+      perRawConnectionHeap: plain.per.heap,
+      handshakesPerSecond: verified.perSecond,
+      rawConnectionsPerSecond: plain.perSecond,
+    });
+  }
+  return out;
+}
+
+const kib = (bytes: number) => fmt(bytes / 1024, 1);
+
+export function printConnectionFigures(c: ConnectionFigures, out: (line: string) => void): void {
+  out(
+    `${c.clients.toLocaleString()} idle clients: verified ToolDb client ${kib(c.perClient)} KiB server RSS each (JS heap ${kib(c.perClientHeap)} KiB), ` +
+      `raw ws connection ${kib(c.perRawConnection)} KiB (heap ${kib(c.perRawConnectionHeap)} KiB); ` +
+      `ratio ${fmt(c.perClient / c.perRawConnection, 2)} RSS, ${fmt(c.perClientHeap / c.perRawConnectionHeap, 2)} heap (aim ≤ 2); ` +
+      `${fmt(c.handshakesPerSecond, 0)} handshakes/s (raw ws: ${fmt(c.rawConnectionsPerSecond, 0)} connections/s)`,
+  );
+}
