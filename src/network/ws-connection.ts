@@ -5,6 +5,9 @@ import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, HeartbeatSweep } from "./heartbeat-sweep.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
+/** The socket's own connection, for the listeners all sockets share. */
+const CONNECTION = Symbol("WsConnection");
+type Tagged = WebSocket & { [CONNECTION]?: WsConnection };
 
 /** WebSocket close codes we may send: 1000 or 4000-4999; reasons at most 123 bytes. */
 function safeCode(code: number): number {
@@ -37,17 +40,11 @@ export class WsConnection extends Connection implements Heartbeat {
   ) {
     super(info);
     this.heartbeat = typeof heartbeat === "number" ? new HeartbeatSweep(heartbeat, new TimerGroup(clock)) : heartbeat;
-    socket.on("message", (data: WebSocket.RawData, isBinary: boolean) => {
-      this.alive = true;
-      this.emit("message", isBinary ? "\u0000binary" : rawToString(data));
-    });
-    socket.on("pong", () => (this.alive = true));
-    socket.on("close", (code: number, reason: Buffer) => this.finish(code, reason.toString()));
-    socket.on("error", (err: Error & { code?: string }) => {
-      // 'close' always follows 'error' in ws. ws enforces maxPayload itself
-      // (closing with 1009), so the adapter never sees the frame: report it.
-      if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
-    });
+    (socket as Tagged)[CONNECTION] = this;
+    socket.on("message", WsConnection.onMessage);
+    socket.on("pong", WsConnection.onPong);
+    socket.on("close", WsConnection.onClose);
+    socket.on("error", WsConnection.onError);
     // Until it opens, a dialed socket is bounded by ws's handshakeTimeout; the heartbeat starts with the link.
     if (socket.readyState === socket.OPEN) this.heartbeat.add(this);
     else {
@@ -57,6 +54,27 @@ export class WsConnection extends Connection implements Heartbeat {
         if (!this.closed) this.heartbeat.add(this);
       });
     }
+  }
+
+  // The socket's listeners are shared by every link (ws calls them on the socket, which points back here): no closures per link.
+  private static onMessage(this: Tagged, data: WebSocket.RawData, isBinary: boolean): void {
+    const connection = this[CONNECTION]!;
+    connection.alive = true;
+    connection.emit("message", isBinary ? "\u0000binary" : rawToString(data));
+  }
+
+  private static onPong(this: Tagged): void {
+    this[CONNECTION]!.alive = true;
+  }
+
+  private static onClose(this: Tagged, code: number, reason: Buffer): void {
+    this[CONNECTION]!.finish(code, reason.toString());
+  }
+
+  private static onError(this: Tagged, err: Error & { code?: string }): void {
+    // 'close' always follows 'error' in ws. ws enforces maxPayload itself
+    // (closing with 1009), so the adapter never sees the frame: report it.
+    if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this[CONNECTION]!.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
   }
 
   /** Called by the sweep. */
