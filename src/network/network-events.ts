@@ -1,0 +1,11 @@
+/** The events a network adapter emits (its `TypedEmitter` map). */
+import type { DialFailedEvent } from "./dialer.js";
+import type { PeerSession } from "./peer-session.js";
+
+export type NetworkEvents = {
+  "session-open": [session: PeerSession];
+  "session-close": [session: PeerSession, code: number, reason: string];
+  "dial-failed": [event: DialFailedEvent];
+  /** Two links reached the same node (e.g. over two transports); `closed` was dropped with `reason`. */
+  duplicate: [event: { peer: string; kept: string; closed: string; reason: string }];
+};
