@@ -1,81 +1,49 @@
-import { sha256Hex } from "../crypto/sha256.js";
+import type { BaseCrdt } from "../crdt/base-crdt.js";
+import { crdtRecordProblem } from "../crdt/changes.js";
+import { CrdtDocs, headsOf, type CrdtDocument } from "../crdt/crdt-docs.js";
 import { createNetwork } from "../network/composite-network.js";
-import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter, DialFailedEvent } from "../network/network-adapter.js";
+import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
+import { Accounts } from "./accounts.js";
 import { Acks, type PutOptions } from "./acks.js";
 import { BoundedSet } from "./bounded-set.js";
-import type { BaseCrdt } from "../crdt/base-crdt.js";
-import { crdtRecordProblem } from "../crdt/changes.js";
-import { CrdtDocs, headsOf, splitHeads, type CrdtDocument } from "../crdt/crdt-docs.js";
-import { CustomVerifiers, type CustomVerification } from "./custom-verifiers.js";
 import { ErrorCode, ToolDbError, errorText } from "./errors.js";
-import { KeyListeners, type KeyListener } from "./key-listeners.js";
 import { resolveLimits } from "./limits.js";
-import { StoreQuota } from "./quota.js";
+import { LocalWriter } from "./local-writer.js";
 import { createLogger, type LogFn } from "./logger.js";
 import type { PeerRecord, PutMessage, ToolDbMessage } from "./messages.js";
-import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
+import type { NodeContext } from "./node-context.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import type { FunctionReturn, ServerFunction } from "./node-types.js";
+import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { Outbox } from "./outbox.js";
-import { adaptersFor, registeredClientExtension } from "./platform-defaults.js";
 import { checkPublicUrl } from "./peer-url.js";
 import type { PeerRecordProblem } from "./peer-record.js";
+import { PeerEvents } from "./peer-events.js";
 import { PendingRequests } from "./pending-requests.js";
+import { adaptersFor, registeredClientExtension } from "./platform-defaults.js";
 import { Protocol } from "./protocol.js";
-import { randomId, randomName } from "./random.js";
-import { RecordStore, type MergeOutcome } from "./record-store.js";
+import { StoreQuota } from "./quota.js";
+import { randomId } from "./random.js";
+import { RecordIntake } from "./record-intake.js";
+import { RecordStore } from "./record-store.js";
 import { RecordVerifier, type Verdict } from "./record-verifier.js";
-import { signRecord } from "./record-signer.js";
-import { type ToolDbRecord, isFirstWriterKey, userNamespacedKey } from "./record.js";
+import { type ToolDbRecord, userNamespacedKey } from "./record.js";
+import { RemoteRequests } from "./remote-requests.js";
 import { ServerDirectory } from "./server-directory.js";
 import { ServerSync, type SyncProgress } from "./server-sync.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
-import { TypedEmitter } from "./typed-emitter.js";
-import { VerifyResult } from "./verify-result.js";
+import { ToolDbListeners } from "./tooldb-listeners.js";
 
-
-export type ToolDbEvents = {
-  ready: [];
-  connect: [];
-  disconnect: [];
-  "peer-connect": [info: PeerInfo];
-  "peer-disconnect": [info: PeerInfo & { code: number; reason: string }];
-  /** A verified record changed this node's store. */
-  put: [record: ToolDbRecord, from: string | undefined];
-  data: [record: ToolDbRecord];
-  /** Something was refused: a record, a frame, a link. Never thrown. */
-  refused: [event: RefusalEvent];
-  "dial-failed": [event: DialFailedEvent];
-  /** Verified server records learned from peers (hybrid discovery). */
-  servers: [records: PeerRecord[]];
-  /** The outbox was full: the oldest unconfirmed write (to this key) is no longer re-sent. */
-  "outbox-overflow": [key: string];
-  error: [error: Error];
-};
-
-export interface PeerInfo {
-  peerId: string;
-  address: string;
-  isServer: boolean;
-  outgoing: boolean;
-  host?: string;
-  port?: number;
-}
-
-export type ServerFunction = (args: any) => Promise<unknown> | unknown;
-
-export interface FunctionReturn {
-  code: "OK" | "ERR" | "NOT_FOUND" | string;
-  return: unknown;
-}
+export type { ToolDbEvents, PeerInfo, ServerFunction, FunctionReturn } from "./node-types.js";
 
 /**
  * A ToolDb node: a signed, offline-first key-value database that keeps
  * ToolDb's API and wire format, and verifies everything it accepts.
  */
-export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
+export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext {
   readonly options: ToolDbOptions;
   readonly store: ToolDbStorageAdapter;
   readonly records: RecordStore;
@@ -94,12 +62,10 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
 
   readonly log: LogFn;
   readonly verifier: RecordVerifier;
-  readonly keyListeners = new KeyListeners();
   readonly remoteSubscriptions: RemoteSubscriptions;
   /** Keys this node subscribed to; re-sent to every new link. */
   readonly localSubscriptions = new Set<string>();
   readonly functions = new Map<string, ServerFunction>();
-  readonly customVerifiers = new CustomVerifiers();
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
@@ -109,6 +75,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
   private readonly directory: ServerDirectory;
+  private readonly intake: RecordIntake;
+  private readonly writer: LocalWriter;
+  private readonly remote: RemoteRequests;
+  private readonly accounts: Accounts;
+  private readonly peerEvents: PeerEvents;
   readonly sync: ServerSync;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
@@ -152,6 +123,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.on("refused", (event) => this.acks.noteRefusal(event));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);
+    this.intake = new RecordIntake(this);
+    this.writer = new LocalWriter(this, this.intake);
+    this.remote = new RemoteRequests(this);
+    this.peerEvents = new PeerEvents(this);
+    this.accounts = new Accounts(this, this.nodeKeys, this.writer, (key, timeoutMs) => this.getData(key, false, timeoutMs));
     this.directory = new ServerDirectory({
       signer: this.peerAccount,
       topic: this.options.topic,
@@ -268,42 +244,16 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   }
 
   sessionOpened(session: PeerSession): void {
-    const info = peerInfo(session);
-    if (!this.isConnected) {
-      this.isConnected = true;
-      this.safeHook(() => this.onConnect());
-      this.emit("connect");
-    }
-    this.safeHook(() => this.onPeerConnect(session.clientId));
-    this.emit("peer-connect", info);
-    for (const key of this.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
-    if (this.options.server && session.isServer && this.options.serverSync) this.sync.start(session);
-    if (!this.options.server) this.outbox.linked(session);
+    this.peerEvents.opened(session);
   }
 
   sessionClosed(session: PeerSession, code: number, reason: string): void {
-    this.remoteSubscriptions.dropPeer(session.clientId);
-    this.safeHook(() => this.onPeerDisconnect(session.clientId));
-    this.emit("peer-disconnect", { ...peerInfo(session), code, reason });
-    if (this.isConnected && this.network.peers.length === 0) {
-      this.isConnected = false;
-      this.safeHook(() => this.onDisconnect());
-      this.emit("disconnect");
-    }
+    this.peerEvents.closed(session, code, reason);
   }
 
   refused(event: RefusalEvent): void {
     this.log("refused (%s) %s%s", event.code, event.reason, event.peer ? ` from ${event.peer}` : "");
     this.emit("refused", event);
-  }
-
-  private safeHook(fn: () => void): void {
-    if (this.closed) return;
-    try {
-      fn();
-    } catch (err) {
-      this.log("hook threw: %s", errorText(err));
-    }
   }
 
   // ---- records ---------------------------------------------------------
@@ -325,68 +275,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    * change notifies listeners and relays. Returns what the store holds for
    * the key afterwards, or undefined when the record was refused.
    */
-  async acceptRecord(
-    record: unknown,
-    from?: PeerSession,
-    to: string[] = [],
-    messageId?: string,
-    pendingVerdict?: Promise<Verdict>,
-  ): Promise<ToolDbRecord | undefined> {
-    const heads = splitHeads(record);
-    if (heads) {
-      // A CRDT document with several signed change lists: each is verified and merged on its own.
-      let winner: ToolDbRecord | undefined;
-      for (const head of heads) winner = (await this.acceptRecord(head, from, to)) ?? winner;
-      return winner;
-    }
-    const verdict = await (pendingVerdict ?? this.verifier.verify(record));
-    if (verdict.result !== VerifyResult.Verified) {
-      const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
-      const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
-      if (from) this.network.strikePeer(from, event.code, event.reason, key);
-      else this.refused(event);
-      return undefined;
-    }
-    const rec = record as ToolDbRecord;
-    const custom = await this.customVerifiers.refusal(rec, this.records);
-    if (custom) {
-      this.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
-      return undefined;
-    }
-    const overQuota = from ? await this.quota.check(rec) : null;
-    if (overQuota) {
-      this.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
-      return undefined;
-    }
-    const outcome = await this.mergeVerified(rec);
-    if (outcome.refused) {
-      this.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
-      return undefined;
-    }
-    this.quota.merged(rec, outcome);
-    if (this.closed) return outcome.winner;
-    if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
-      const key = rec.k.slice(0, 128);
-      this.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: ${key} belongs to its first writer`, key, peer: from?.clientId });
-    }
-    if (outcome.changed) {
-      this.emit("put", rec, from?.clientId);
-      this.emit("data", rec);
-      this.keyListeners.trigger(rec, (err) => this.log("key listener threw: %s", errorText(err)));
-      this.relay(rec, from, to, messageId ?? randomId());
-    } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
-      // The sender is behind: answer with what wins here so both converge.
-      from.send({ type: "put", id: randomId(), data: outcome.winner });
-    }
-    return outcome.winner;
-  }
-
-  /** Servers pass changes on to other servers and to subscribed peers. */
-  private relay(record: ToolDbRecord, from: PeerSession | undefined, to: string[], id: string): void {
-    if (!this.options.server || !from) return;
-    const subscribers = this.remoteSubscriptions.subscribers(record.k);
-    const message = { type: record.c === null ? ("put" as const) : ("crdtPut" as const), id, data: record, to: [...to, from.clientId] };
-    this.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
+  acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined> {
+    return this.intake.accept(record, from, to, messageId, pendingVerdict);
   }
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
@@ -394,48 +284,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     await this.readyPromise;
     if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
     const finalKey = this.finalKey(key, userNamespaced);
-    return this.putRecordAs(this.userAccount, finalKey, value, options);
+    return this.writer.put(this.userAccount, finalKey, value, options);
   }
-
-  /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. */
-  private mergeVerified(record: ToolDbRecord): Promise<MergeOutcome> {
-    return record.c === null ? this.records.merge(record) : this.crdtDocs.merge(record);
-  }
-
-  private async putRecordAs(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}, crdtType: string | null = null): Promise<PutMessage> {
-    if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
-    const record = await signRecord(account, key, value, await this.nextTimestamp(key), this.options.pow, this.options.legacyRecords, crdtType);
-    const message: PutMessage = { type: crdtType === null ? "put" : ("crdtPut" as "put"), id: randomId(), to: [], data: record, ack: true };
-    const custom = await this.customVerifiers.refusal(record, this.records);
-    if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
-    const outcome = await this.mergeVerified(record);
-    if (outcome.refused) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, outcome.refused);
-    this.quota.merged(record, outcome);
-    if (outcome.changed && !this.closed) {
-      this.emit("put", record, undefined);
-      this.emit("data", record);
-      this.keyListeners.trigger(record, (err) => this.log("key listener threw: %s", errorText(err)));
-    }
-    const tracked = this.options.server ? undefined : this.outbox.add(record);
-    const confirmed = this.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
-    if (this.network.sendToAll(message) > 0) this.outbox.sent(record);
-    await Promise.all([tracked, confirmed]);
-    return message;
-  }
-
-  /**
-   * Timestamps of this node's writes strictly increase, and a write beats
-   * what is stored for the key: two puts in the same millisecond must not
-   * be ordered by the hash tie-break.
-   */
-  private async nextTimestamp(key: string): Promise<number> {
-    const stored = await this.records.get(key);
-    const t = Math.max(this.now(), this.lastWriteTime + 1, stored ? stored.t + 1 : 0);
-    this.lastWriteTime = t;
-    return t;
-  }
-
-  private lastWriteTime = 0;
 
   /**
    * The value under `key`: the local copy at once when there is one (and a
@@ -444,29 +294,8 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    */
   async getData<T = unknown>(key: string, userNamespaced = false, timeoutMs = 1000): Promise<T | null> {
     await this.readyPromise;
-    const record = await this.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "get");
+    const record = await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "get");
     return record ? (record.v as T) : null;
-  }
-
-  /** The stored record (for a CRDT key, the whole document) under `finalKey`, as getData finds it. */
-  private async getRecord(finalKey: string, timeoutMs: number, type: "get" | "crdtGet"): Promise<ToolDbRecord | undefined> {
-    const local = await this.records.get(finalKey);
-    if (this.network.peers.length === 0 || this.closed) return local;
-    const id = randomId();
-    const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
-      this.requests.add(
-        id,
-        timeoutMs,
-        (message) => {
-          if (message.type !== "put" && message.type !== "crdtPut") return true;
-          resolve(message.data as ToolDbRecord);
-        },
-        () => resolve(undefined),
-      );
-    });
-    this.network.sendToAll({ type, id, key: finalKey });
-    if (local) return local;
-    return (await reply) ?? (await this.records.get(finalKey).catch(() => undefined));
   }
 
   /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
@@ -476,7 +305,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     const changes = crdt.getChanges();
     const problem = crdtRecordProblem(crdt.type, changes);
     if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
-    return this.putRecordAs(this.userAccount, this.finalKey(key, userNamespaced), changes, {}, crdt.type);
+    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced), changes, {}, crdt.type);
   }
 
   /**
@@ -485,7 +314,7 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    */
   async getCrdt(key: string, crdt: BaseCrdt, userNamespaced = false, timeoutMs = 1000): Promise<CrdtDocument | null> {
     await this.readyPromise;
-    const doc = (await this.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
+    const doc = (await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
     if (!doc || doc.c === null) return null;
     for (const head of headsOf(doc)) crdt.mergeChanges(head.v);
     return doc;
@@ -506,52 +335,11 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
     this.localSubscriptions.delete(this.finalKey(key, userNamespaced));
   }
 
-  addKeyListener<T = unknown>(key: string, fn: (record: ToolDbRecord<T>) => void): number {
-    return this.keyListeners.add(key, fn as KeyListener);
-  }
-
-  removeKeyListener(id: number): void {
-    this.keyListeners.remove(id);
-  }
-
-  /** `fn(record, previous)` must resolve true for every verified record under `keyPrefix`, local or remote, before it is stored. */
-  addCustomVerification<T = any>(keyPrefix: string, fn: CustomVerification<T>): number {
-    return this.customVerifiers.add(keyPrefix, fn);
-  }
-
-  removeCustomVerification(id: number): void {
-    this.customVerifiers.remove(id);
-  }
-
-  /** tool-db's id listener: `fn` gets the first reply with this message id (bounded: dropped after `timeoutMs`). */
-  addIdListener(id: string, fn: (message: ToolDbMessage) => void, timeoutMs = 60_000): void {
-    this.requests.add(id, timeoutMs, (message) => void fn(message), () => undefined);
-  }
-
-  removeIdListener(id: string): void {
-    this.requests.remove(id);
-  }
-
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
   async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
     await this.readyPromise;
     const finalKey = userNamespaced ? this.finalKey(prefix, true) : prefix;
-    const found = new Set(await this.records.query(finalKey));
-    if (this.network.peers.length === 0 || this.closed) return [...found].sort();
-    const id = randomId();
-    await new Promise<void>((resolve) => {
-      this.requests.add(
-        id,
-        timeoutMs,
-        (message) => {
-          if (message.type === "queryAck") for (const k of message.keys) if (k.startsWith(finalKey)) found.add(k);
-          return true;
-        },
-        resolve,
-      );
-      this.network.sendToAll({ type: "query", id, key: finalKey });
-    });
-    return [...found].sort();
+    return this.remote.queryKeys(finalKey, timeoutMs);
   }
 
   // ---- server functions ------------------------------------------------
@@ -563,39 +351,19 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
   /** Runs a server function on the first peer that has it. */
   async doFunction(name: string, args: unknown, timeoutMs = 10_000): Promise<FunctionReturn> {
     await this.readyPromise;
-    const peers = this.network.peers.length;
-    if (peers === 0) return { code: "ERR", return: "Not connected" };
-    const id = randomId();
-    let notFound = 0;
-    return new Promise<FunctionReturn>((resolve) => {
-      this.requests.add(
-        id,
-        timeoutMs,
-        (message) => {
-          if (message.type !== "functionReturn") return true;
-          if (message.code === "NOT_FOUND" && ++notFound < peers) return true;
-          resolve({ code: message.code, return: message.return });
-        },
-        () => resolve({ code: "ERR", return: "Timed out" }),
-      );
-      this.network.sendToAll({ type: "function", id, function: name, args });
-    });
+    return this.remote.doFunction(name, args, timeoutMs);
   }
 
   // ---- users -----------------------------------------------------------
 
   async anonSignIn(): Promise<void> {
     await this.readyPromise;
-    await this.userAccount.anonUser();
-    await this.nodeKeys.save(this.userAccount, USER_KEYS);
+    await this.accounts.anonSignIn();
   }
 
   async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
     await this.readyPromise;
-    const keys = await this.userAccount.getAccountFromPrivate(privateKey);
-    await this.userAccount.setUser(keys, username ?? randomName());
-    await this.nodeKeys.save(this.userAccount, USER_KEYS);
-    return keys;
+    return this.accounts.keysSignIn(privateKey, username);
   }
 
   /**
@@ -604,38 +372,12 @@ export class ToolDb extends TypedEmitter<ToolDbEvents> implements NetworkHost {
    */
   async signUp(user: string, password: string): Promise<PutMessage> {
     await this.readyPromise;
-    const key = `==${user}`;
-    if (user.length === 0 || user.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names are non-empty and have no dots");
-    if (await this.records.get(key)) throw new ToolDbError(ErrorCode.USER_EXISTS, `user ${user} already exists`);
-    if (this.network.peers.length > 0 && (await this.getData(key, false, 1000)) !== null) {
-      throw new ToolDbError(ErrorCode.USER_EXISTS, `user ${user} already exists`);
-    }
-    const account = new this.options.userAdapter(this);
-    await account.ready;
-    const encrypted = await account.encryptAccount(sha256Hex(password));
-    encrypted.name = user;
-    return this.putRecordAs(account, key, encrypted);
+    return this.accounts.signUp(user, password);
   }
 
   /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */
   async signIn(user: string, password: string): Promise<EncryptedAccount> {
     await this.readyPromise;
-    const stored = await this.getData<EncryptedAccount>(`==${user}`, false, 2000);
-    if (!stored) throw new ToolDbError(ErrorCode.USER_NOT_FOUND, `user ${user} not found`);
-    const keys = await this.userAccount.decryptAccount(stored, sha256Hex(password));
-    await this.userAccount.setUser(keys, user);
-    await this.nodeKeys.save(this.userAccount, USER_KEYS);
-    return stored;
+    return this.accounts.signIn(user, password);
   }
-}
-
-function peerInfo(session: PeerSession): PeerInfo {
-  return {
-    peerId: session.clientId,
-    address: session.address,
-    isServer: session.isServer,
-    outgoing: session.outgoing,
-    host: session.host,
-    port: session.port,
-  };
 }
