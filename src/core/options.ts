@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import type { Clock } from "./clock.js";
 import type { Limits } from "./limits.js";
-import type { RangeSyncOptions } from "../sync/range-sync.js";
+import type { RangeSyncOptions } from "../sync/sync-budget.js";
 import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";

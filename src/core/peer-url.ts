@@ -1,5 +1,4 @@
 import { ErrorCode, ToolDbError } from "./errors.js";
-import type { PeerRecord } from "./messages.js";
 
 /** Longest URL accepted in a peer record. */
 export const MAX_PEER_URL_LENGTH = 512;
@@ -33,7 +32,7 @@ export function checkPublicUrl(url: string): string {
  * The URL a browser dials for a server record: the signed `url` when the
  * server gave one, else ws://host:port when its host is concrete.
  */
-export function recordUrl(record: Pick<PeerRecord, "host" | "port" | "url">): string | undefined {
+export function recordUrl(record: { host: string; port: number; url?: string }): string | undefined {
   if (record.url !== undefined) return isDialableWsUrl(record.url) ? record.url : undefined;
   if (UNSPECIFIED.has(record.host) || record.port === 0) return undefined;
   const url = `ws://${record.host.includes(":") ? `[${record.host}]` : record.host}:${record.port}`;

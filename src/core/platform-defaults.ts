@@ -2,10 +2,16 @@ import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
 import { ErrorCode, ToolDbError } from "./errors.js";
-import type { ToolDb } from "./tooldb.js";
+
+/**
+ * The node a client extension is started for: ToolDb. tooldb.ts, which
+ * imports this file, merges ToolDb into this interface (declaration
+ * merging), so this file needs no import of tooldb.ts and no cycle forms.
+ */
+export interface ExtendedNode {}
 
 /** Started for every client node (not servers) once its network runs; closed before it. */
-export type ClientExtension = (db: ToolDb) => { close(): Promise<void> } | undefined;
+export type ClientExtension = (db: ExtendedNode) => { close(): Promise<void> } | undefined;
 
 /**
  * The adapters a ToolDb uses when its options name none. The database core

@@ -1,7 +1,7 @@
 import { ErrorCode, errorText } from "./errors.js";
 import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "./messages.js";
 import type { PeerSession } from "../network/peer-session.js";
-import type { ToolDb } from "./tooldb.js";
+import type { NodeContext } from "./node-context.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
@@ -19,7 +19,7 @@ export class Protocol {
    */
   private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
 
-  constructor(private readonly db: ToolDb) {}
+  constructor(private readonly db: NodeContext) {}
 
   /** Returns the handling of the message while it is outstanding (the network's per-peer limits count it). */
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {

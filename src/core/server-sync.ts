@@ -7,7 +7,7 @@ import type { SyncMessage } from "./messages.js";
 import type { ToolDbMessage } from "./messages.js";
 import { ErrorCode } from "./errors.js";
 import { randomId } from "./random.js";
-import type { ToolDb } from "./tooldb.js";
+import type { NodeContext } from "./node-context.js";
 
 /** Gets in flight per link during a catch-up. */
 const IN_FLIGHT = 64;
@@ -57,7 +57,7 @@ export class ServerSync {
   /** Present on servers that keep the reconciliation index. */
   readonly range: RangeSync | undefined;
 
-  constructor(private readonly db: ToolDb) {
+  constructor(private readonly db: NodeContext) {
     const { options } = db;
     this.maxKeys = options.maxSyncKeys;
     if (options.server && options.serverSync) {

@@ -39,6 +39,11 @@ import { ToolDbListeners } from "./tooldb-listeners.js";
 
 export type { ToolDbEvents, PeerInfo, ServerFunction, FunctionReturn } from "./node-types.js";
 
+declare module "./platform-defaults.js" {
+  /** Client extensions (setPlatformDefaults) are started for a ToolDb. */
+  interface ExtendedNode extends ToolDb {}
+}
+
 /**
  * A ToolDb node: a signed, offline-first key-value database that keeps
  * ToolDb's API and wire format, and verifies everything it accepts.

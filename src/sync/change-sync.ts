@@ -11,7 +11,7 @@
  */
 import type { OutgoingMessage, SyncChangesAckMessage, SyncMessage, ToolDbMessage } from "../core/messages.js";
 import { randomId } from "../core/random.js";
-import type { ToolDb } from "../core/tooldb.js";
+import type { NodeContext } from "../core/node-context.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { Checkpoint } from "./change-feed.js";
 import { isRecordShape } from "../core/record-verifier.js";
@@ -51,7 +51,7 @@ export class ChangeSync<Run> {
   private readonly serving = new WeakMap<PeerSession, Serving>();
 
   constructor(
-    private readonly db: ToolDb,
+    private readonly db: NodeContext,
     private readonly index: SyncIndex,
     private readonly ops: SyncOps<Run>,
   ) {}

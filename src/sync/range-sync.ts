@@ -13,12 +13,12 @@ import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
 import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../core/messages.js";
 import { randomId } from "../core/random.js";
 import { isRecordShape } from "../core/record-verifier.js";
-import type { ToolDb } from "../core/tooldb.js";
+import type { NodeContext } from "../core/node-context.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import { Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
-import { DEFAULT_SYNC_BUDGET, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
@@ -35,11 +35,7 @@ const MAX_QUEUED_PER_LINK = 8;
 /** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
 const READ_CHUNK = 64;
 
-export interface RangeSyncOptions {
-  budget?: Partial<SyncBudgetOptions>;
-  /** Reconciliation rounds per run at most (a lying responder cannot keep a run going). */
-  maxRounds?: number;
-}
+export type { RangeSyncOptions } from "./sync-budget.js";
 
 export interface RangeSyncRun {
   peer: string;
@@ -71,7 +67,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
 
   constructor(
-    private readonly db: ToolDb,
+    private readonly db: NodeContext,
     readonly index: SyncIndex,
     options: RangeSyncOptions = {},
   ) {

@@ -19,6 +19,13 @@ export interface SyncBudgetOptions {
   maxPeers: number;
 }
 
+/** A range sync run's limits (ToolDb's `rangeSync` option). */
+export interface RangeSyncOptions {
+  budget?: Partial<SyncBudgetOptions>;
+  /** Reconciliation rounds per run at most (a lying responder cannot keep a run going). */
+  maxRounds?: number;
+}
+
 export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {
   windowMs: 10 * 60_000,
   rounds: 2000,
