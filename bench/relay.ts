@@ -2,7 +2,8 @@ import { fork } from "node:child_process";
 import { ask } from "./child.js";
 import { presign } from "./presign.js";
 import { fileURLToPath } from "node:url";
-import { EcdsaUser, ToolDb, type ToolDbRecord } from "../src/index.js";
+import { EcdsaUser, ToolDb } from "../src/index.js";
+import { RelayLoop } from "./relay-loop.js";
 import { percentile } from "./stats.js";
 
 const KEYS = 100;
@@ -48,48 +49,17 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
   const records = await presign(author, total + 2000, now, "bench-", KEYS);
   const signPerSecond = records.length / ((performance.now() - signStart) / 1000);
 
-  let received = 0;
-  const sentAt = new Float64Array(records.length);
-  const latencies: number[] = [];
-  let wake: (() => void) | undefined;
-  for (let k = 0; k < KEYS; k++) {
-    subscriber.addKeyListener(`bench-${k}`, (r) => {
-      const n = (r.v as { n: number }).n;
-      latencies.push(performance.now() - sentAt[n]!);
-      received++;
-      wake?.();
-    });
-    await subscriber.subscribeData(`bench-${k}`);
-  }
-  await new Promise((r) => setTimeout(r, 200));
-
-  const send = (n: number) => {
-    sentAt[n] = performance.now();
-    writer.network.sendToAll({ type: "put", id: `b${n}`, data: records[n]! });
-  };
-  const waitReceived = async (target: number) => {
-    while (received < target) await new Promise<void>((r) => (wake = r));
-  };
+  const loop = await RelayLoop.start(writer, subscriber, records, "bench-", KEYS, "b");
   // Unloaded latency: one put at a time.
-  for (let n = 0; n < 2000; n++) {
-    send(n);
-    await waitReceived(n + 1);
-  }
-  const unloaded = [...latencies].sort((a, b) => a - b);
   const base = 2000;
+  const unloaded = await loop.oneAtATime(base);
   let rssAt20k = 0;
   let heapAt20k = 0;
   let busy = 0;
-  let sent = 0;
   // Two phases, each ending quiescent (all delivered) so RSS is compared like with like.
-  for (const phaseEnd of [Math.min(20_000, total), total]) {
-    const start = performance.now();
-    while (sent < phaseEnd) {
-      while (sent < phaseEnd && sent - (received - base) < window) send(base + sent++);
-      await waitReceived(Math.min(base + sent, base + sent - window / 2));
-    }
-    await waitReceived(base + phaseEnd);
-    busy += performance.now() - start;
+  const mid = Math.min(20_000, total);
+  for (const [from, to] of [[0, mid], [mid, total]] as const) {
+    busy += await loop.windowed(base + from, base + to, window);
     if (rssAt20k === 0) {
       const r = await ask<ServerReply>(child, "rss");
       rssAt20k = r.rss!;

@@ -4,7 +4,7 @@ import Hyperswarm, { type PeerDiscovery, type SwarmSocket } from "hyperswarm";
 import type { TimerHandle } from "../core/clock.js";
 import { errorText } from "../core/errors.js";
 import type { Connection } from "./connection.js";
-import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported } from "./network-adapter.js";
+import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 
 /** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
@@ -78,11 +78,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
 
   /** An adapter class bound to `options`, for `networkAdapter`. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
-    return class extends HyperswarmNetwork {
-      constructor(host: NetworkHost) {
-        super(host, options);
-      }
-    };
+    return withOptions(HyperswarmNetwork, options);
   }
 
   constructor(

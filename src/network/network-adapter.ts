@@ -26,6 +26,17 @@ export interface NetworkAdapterConstructor {
   new (host: NetworkHost): ToolDbNetworkAdapter;
 }
 
+/** `Transport.with(options)`: the transport class with its options bound (ToolDb's `networkAdapter` option takes a class). */
+export function withOptions<O>(Transport: new (host: NetworkHost, options: O) => ToolDbNetworkAdapter, options: O): NetworkAdapterConstructor {
+  // Transport is concrete, but its instance type is the abstract base, which a class expression may not extend as is.
+  const Base = Transport as new (host: NetworkHost, options: O) => object;
+  return class extends Base {
+    constructor(host: NetworkHost) {
+      super(host, options);
+    }
+  } as NetworkAdapterConstructor;
+}
+
 export interface ConnectOptions {
   maxRetries?: number;
 }

@@ -5,7 +5,7 @@ import type { TimerHandle } from "../core/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
 import type { Connection } from "./connection.js";
 import { DataChannelConnection } from "./data-channel-connection.js";
-import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported } from "./network-adapter.js";
+import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 
 /** The WebTorrent info hash a ToolDb topic is announced under: sha1(topic), 40 hex digits. */
@@ -64,11 +64,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
 
   /** An adapter class bound to `options`, for `networkAdapter`. */
   static with(options: WebRtcNetworkOptions): NetworkAdapterConstructor {
-    return class extends WebRtcNetwork {
-      constructor(host: NetworkHost) {
-        super(host, options);
-      }
-    };
+    return withOptions(WebRtcNetwork, options);
   }
 
   constructor(
