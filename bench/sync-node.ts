@@ -30,6 +30,12 @@ let raw: WebSocketServer | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
 let refusals: Record<string, number> = {};
 
+/** CPU seconds (user + system, all threads: libuv's pool verifies and writes) since `start`. */
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
 
 function reply(message: Record<string, unknown>): void {
@@ -72,23 +78,28 @@ const FLOOR_CHUNK = 1024;
  * flight, like the node) and a plain classic-level batch write of the record
  * JSON into a scratch database. Reading the records back is not timed.
  */
-async function floor(): Promise<{ verifySeconds: number; writeSeconds: number; records: number }> {
+async function floor(): Promise<{ verifySeconds: number; writeSeconds: number; cpuSeconds: number; records: number }> {
   author ??= new EcdsaUser();
   await author.ready;
   const scratch = new ClassicLevel<string, string>(`${dir}-floor`, { keyEncoding: "utf8", valueEncoding: "utf8" });
   await scratch.open();
   let verifySeconds = 0;
   let writeSeconds = 0;
+  let cpuSeconds = 0;
   let records = 0;
   const step = async (raws: string[]) => {
     const parsed = raws.map((raw) => JSON.parse(raw) as ToolDbRecord);
     let start = performance.now();
+    let cpu = process.cpuUsage();
     const verified = await Promise.all(parsed.map((r) => author!.verifySignature({ h: r.h, a: r.a, s: r.s })));
     verifySeconds += (performance.now() - start) / 1000;
+    cpuSeconds += cpuSince(cpu);
     if (verified.includes(false)) throw new Error("a stored signature does not verify");
     start = performance.now();
+    cpu = process.cpuUsage();
     await scratch.batch(parsed.map((r, i) => ({ type: "put", key: r.k, value: raws[i]! })));
     writeSeconds += (performance.now() - start) / 1000;
+    cpuSeconds += cpuSince(cpu);
     records += raws.length;
   };
   let chunk: string[] = [];
@@ -102,7 +113,7 @@ async function floor(): Promise<{ verifySeconds: number; writeSeconds: number; r
   if (chunk.length > 0) await step(chunk);
   await scratch.close();
   await rm(`${dir}-floor`, { recursive: true, force: true });
-  return { verifySeconds, writeSeconds, records };
+  return { verifySeconds, writeSeconds, cpuSeconds, records };
 }
 
 async function handle(c: Command): Promise<void> {
@@ -135,6 +146,7 @@ async function handle(c: Command): Promise<void> {
       return reply({ size: db!.sync.range!.index.size });
     case "link": {
       const start = performance.now();
+      const cpuStart = process.cpuUsage();
       // A run ends in `done`; a link that cannot be made ends in a final dial failure.
       const done = new Promise<RangeSyncRun | string>((resolve) => {
         db!.sync.range!.once("done", resolve);
@@ -142,6 +154,8 @@ async function handle(c: Command): Promise<void> {
       });
       const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
       const sampler = setInterval(() => {
+        // BENCH_SYNC_GC=1: collect first, so that the samples show the live heap (slows the run).
+        if (process.env.BENCH_SYNC_GC) (globalThis as { gc?: () => void }).gc?.();
         const m = process.memoryUsage();
         for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
         if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
@@ -150,10 +164,11 @@ async function handle(c: Command): Promise<void> {
       const run = await done.finally(() => clearInterval(sampler));
       if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
+      const cpuSeconds = cpuSince(cpuStart);
       const session = db!.network.peers[0]!;
       const bytes = socketBytes(session);
       db!.network.disconnectFrom("127.0.0.1", c.port);
-      return reply({ run, seconds, bytesIn: bytes.read, bytesOut: bytes.written });
+      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written });
     }
     case "rawServe": {
       // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.

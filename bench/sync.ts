@@ -24,6 +24,7 @@ interface Reply {
   records?: number;
   run?: RangeSyncRun;
   verifySeconds?: number;
+  cpuSeconds?: number;
   writeSeconds?: number;
   refusals?: Record<string, number>;
   maxRss: number;
@@ -68,6 +69,9 @@ export interface CatchUpFigures {
   /** WebCrypto verification of the same signatures, and a plain classic-level batch write of the same records, in this run. */
   floorVerifySeconds: number;
   floorWriteSeconds: number;
+  /** CPU time (all threads) of the new server during the catch-up, and of the floor's verify + write: less noisy than wall time on a shared machine. */
+  cpuSeconds: number;
+  floorCpuSeconds: number;
 }
 
 export interface DivergenceFigures {
@@ -113,6 +117,8 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       rawBytes: raw.bytes!,
       floorVerifySeconds: floor.verifySeconds!,
       floorWriteSeconds: floor.writeSeconds!,
+      cpuSeconds: link.cpuSeconds!,
+      floorCpuSeconds: floor.cpuSeconds!,
     };
     if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
 
@@ -158,6 +164,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   out(`  floor on this machine, same records, same run: raw transfer ${fmt(c.rawSeconds, 2)} s + WebCrypto verify of every signature ${fmt(c.floorVerifySeconds, 2)} s (${fmt(c.records / c.floorVerifySeconds, 0)} /s) + classic-level batch write ${fmt(c.floorWriteSeconds, 2)} s = ${fmt(floor, 2)} s`);
   out(`  ratio catch-up time / raw transfer time: ${fmt(c.seconds / c.rawSeconds, 1)} (issue's aim ≤ 2; the catch-up verifies every signature and writes LevelDB + index, the floor alone is ${fmt(floor / c.rawSeconds, 1)} × the raw transfer)`);
   out(`  ratio catch-up time / floor: ${fmt(c.seconds / floor, 2)} (1 would be the engines' own speed with nothing of ours around them)`);
+  out(`  CPU time of the new server (all threads): catch-up ${fmt(c.cpuSeconds, 2)} s = ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} µs a record, floor's verify + write ${fmt(c.floorCpuSeconds, 2)} s = ${fmt((c.floorCpuSeconds / c.records) * 1e6, 0)} µs a record (ratio ${fmt(c.cpuSeconds / c.floorCpuSeconds, 2)})`);
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB), source server ${mib(c.sourcePeakRss)} (includes signing the records)`);
   for (const d of f.divergence) {
     out(

@@ -10,6 +10,7 @@ import {
   signRecord,
   type ToolDbRecord,
 } from "../src/index.js";
+import { sha256Hex, sha256HexPortable } from "../src/crypto/sha256.js";
 
 const NOW = 1_700_000_000_000;
 
@@ -22,6 +23,14 @@ function verifier(opts: { pow?: number; legacy?: boolean } = {}) {
     now: () => NOW,
   });
 }
+
+describe("sha256Hex", () => {
+  it("on Node (OpenSSL) equals the portable @noble/hashes result browsers use, for any string", () => {
+    const inputs = ["", "abc", "é", "🎉 astral", "lone \ud800 surrogate", "\u0000", "x".repeat(100_000), JSON.stringify({ k: "rec/1", v: [1, "ü"] })];
+    for (const input of inputs) assert.equal(sha256Hex(input), sha256HexPortable(input), JSON.stringify(input.slice(0, 20)));
+    assert.equal(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  });
+});
 
 describe("record verification", () => {
   let alice: EcdsaUser;

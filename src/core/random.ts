@@ -1,11 +1,19 @@
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/** CSPRNG bytes drawn a pool at a time: one getRandomValues call serves ~400 ids (a server makes one per relayed record). */
+const pool = new Uint8Array(4096);
+let used = pool.length;
+
 /** Random id of `length` alphanumerics, like ToolDb's textRandom (CSPRNG here). */
 export function randomId(length = 10): string {
-  const bytes = new Uint8Array(length);
-  globalThis.crypto.getRandomValues(bytes);
   let out = "";
-  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i]! % ALPHABET.length];
+  for (let i = 0; i < length; i++) {
+    if (used === pool.length) {
+      globalThis.crypto.getRandomValues(pool);
+      used = 0;
+    }
+    out += ALPHABET[pool[used++]! % ALPHABET.length];
+  }
   return out;
 }
 

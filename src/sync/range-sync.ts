@@ -16,6 +16,7 @@ import { isRecordShape } from "../core/record-verifier.js";
 import type { NodeContext } from "../core/node-context.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import type { PeerSession } from "../network/peer-session.js";
+import { FetchQueue } from "./fetch-queue.js";
 import { Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
@@ -30,6 +31,10 @@ const REQUEST_TIMEOUT_MS = 60_000;
 /** Ids per fetch request, and fetches in flight per run. */
 const FETCH_IDS = 1024;
 const FETCHES_IN_FLIGHT = 3;
+/** Records of one fetched frame being verified and merged at once. */
+const MERGES_IN_FLIGHT = 64;
+/** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
+const MAX_QUEUED_FETCHES = 16 * FETCH_IDS;
 /** Sync requests from one link waiting to be answered; more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
 /** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
@@ -130,22 +135,31 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Full range reconciliation (negentropy); true when it ran to the end. */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
     const reconciler = new Reconciler(this.index, this.frameLimit, true);
+    const fetches = this.fetchQueue(session, run);
     let out: Uint8Array | null = await reconciler.initiate();
-    while (out && run.rounds < this.maxRounds) {
-      if (this.gone(session)) throw new Error("link closed");
-      const m = base64FromBytes(out);
-      run.rangeBytesOut += m.length;
-      const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
-      if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
-      if (reply.error) throw new Error(`peer refused: ${reply.error}`);
-      run.rangeBytesIn += reply.m.length;
-      run.rounds++;
-      const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
-        this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
-        throw err;
-      });
-      await Promise.all([this.push(session, result.have, run), this.fetch(session, result.need, run)]);
-      out = result.output;
+    try {
+      while (out && run.rounds < this.maxRounds) {
+        if (this.gone(session)) throw new Error("link closed");
+        const m = base64FromBytes(out);
+        run.rangeBytesOut += m.length;
+        const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+        if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
+        if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+        run.rangeBytesIn += reply.m.length;
+        run.rounds++;
+        const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
+          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+          throw err;
+        });
+        // Fetches go on in the background while the next round is asked for.
+        await Promise.all([this.push(session, result.have, run), fetches.add(result.need)]);
+        out = result.output;
+      }
+      await fetches.drain();
+    } catch (err) {
+      // No merge of this run goes on after it reported.
+      await fetches.drain().catch(() => undefined);
+      throw err;
     }
     if (out !== null) run.reason = `stopped after ${run.rounds} rounds`;
     return out === null;
@@ -191,27 +205,42 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     }
   }
 
-  /** Asks for the records behind `ids` and merges them; a few requests in flight. */
+  /** Fetches for one run: a few requests in flight, bounded ids waiting. */
+  private fetchQueue(session: PeerSession, run: RangeSyncRun): FetchQueue {
+    return new FetchQueue((ids) => this.fetchBatch(session, ids, run), this.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
+  }
+
+  /** Asks for the records behind `ids` and merges them (the change feed's catch-up). */
   private async fetch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
-    const queue = ids.slice();
-    const worker = async () => {
-      while (queue.length > 0) {
-        if (this.gone(session)) throw new Error("link closed");
-        const batch = queue.splice(0, this.idsPerFetch);
-        const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids: batch });
-        if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
-        if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
-        // Asking again only for what the peer could not fit; it must make progress.
-        if (reply.more && reply.records.length > 0) queue.push(...reply.more.filter((id) => batch.includes(id)));
-        const tracker = this.trackers.get(run);
-        const ids = tracker ? reply.records.filter(isRecordShape).map(itemId) : [];
-        for (const id of ids) tracker!.expect(id);
-        const merged = await Promise.all(reply.records.map((record) => this.db.acceptRecord(record, session)));
-        tracker?.settled(ids);
-        run.fetched += merged.filter((r) => r !== undefined).length;
+    const fetches = this.fetchQueue(session, run);
+    try {
+      await fetches.add(ids);
+    } finally {
+      await fetches.drain();
+    }
+  }
+
+  /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
+  private async fetchBatch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<string[]> {
+    if (this.gone(session)) throw new Error("link closed");
+    const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids });
+    if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
+    if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
+    const tracker = this.trackers.get(run);
+    const items = tracker ? reply.records.filter(isRecordShape).map(itemId) : [];
+    for (const id of items) tracker!.expect(id);
+    // A bounded number of merges at a time: enough to keep libuv's pool verifying, few enough
+    // that a record's garbage dies young instead of queueing long enough to reach the old generation.
+    let next = 0;
+    const merger = async () => {
+      while (next < reply.records.length) {
+        if ((await this.db.acceptRecord(reply.records[next++], session)) !== undefined) run.fetched++;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(FETCHES_IN_FLIGHT, Math.ceil(ids.length / this.idsPerFetch)) }, worker));
+    await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));
+    tracker?.settled(items);
+    // Asking again only for what the peer could not fit; it must make progress.
+    return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
   }
 
   /**

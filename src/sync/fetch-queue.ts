@@ -1,0 +1,70 @@
+/**
+ * The ids a reconciliation run still has to fetch, worked off by a few
+ * concurrent fetch requests while the run goes on with its next rounds, so
+ * verification never waits for a round trip or a range scan. Bounded: a
+ * round that would queue more than `maxQueued` ids waits for room, so memory
+ * does not grow with the store (each id is asked for once per frame).
+ */
+export class FetchQueue {
+  private ids: string[] = [];
+  private readonly workers = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  private roomWaiters: (() => void)[] = [];
+
+  /**
+   * @param fetchBatch fetches and merges the records behind `ids`; resolves the ids to ask for again
+   *   (those the peer could not fit in its reply); a rejection ends the queue.
+   */
+  constructor(
+    private readonly fetchBatch: (ids: string[]) => Promise<string[]>,
+    private readonly batchSize: number,
+    private readonly concurrency: number,
+    private readonly maxQueued: number,
+  ) {}
+
+  /** Queues `ids`; resolves once the queue has room again. Rejects with the first failure. */
+  async add(ids: string[]): Promise<void> {
+    this.throwIfFailed();
+    for (const id of ids) this.ids.push(id);
+    this.startWorkers();
+    while (this.ids.length > this.maxQueued && !this.failure) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    this.throwIfFailed();
+  }
+
+  /** Resolves when every queued id was fetched; rejects with the first failure. */
+  async drain(): Promise<void> {
+    while (this.workers.size > 0) await Promise.all(this.workers);
+    this.throwIfFailed();
+  }
+
+  private startWorkers(): void {
+    while (this.workers.size < this.concurrency && this.workers.size * this.batchSize < this.ids.length) {
+      const worker = this.work().finally(() => this.workers.delete(worker));
+      this.workers.add(worker);
+    }
+  }
+
+  private async work(): Promise<void> {
+    try {
+      while (this.ids.length > 0 && !this.failure) {
+        const batch = this.ids.slice(0, this.batchSize);
+        this.ids = this.ids.slice(batch.length);
+        if (this.ids.length <= this.maxQueued) this.wake();
+        for (const id of await this.fetchBatch(batch)) this.ids.push(id);
+      }
+    } catch (error) {
+      this.failure ??= { error };
+      this.wake();
+    }
+  }
+
+  private wake(): void {
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+}
