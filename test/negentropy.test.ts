@@ -35,7 +35,7 @@ class ArraySource implements ItemSource {
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Runs a whole reconciliation; returns what the initiator learned and the largest message. */
-async function reconcile(mine: Item[], theirs: Item[], frameLimit: number): Promise<{ have: Set<string>; need: Set<string>; rounds: number; largest: number }> {
+async function reconcile(mine: Item[], theirs: Item[], frameLimit: number): Promise<{ have: Set<string>; need: Set<string>; rounds: number; largest: number; responderScanned: number }> {
   const initiator = new Reconciler(new ArraySource(mine), frameLimit, true);
   const responder = new Reconciler(new ArraySource(theirs), frameLimit, false);
   const have = new Set<string>();
@@ -53,7 +53,7 @@ async function reconcile(mine: Item[], theirs: Item[], frameLimit: number): Prom
     msg = r.output;
     if (msg) largest = Math.max(largest, msg.length);
   }
-  return { have, need, rounds, largest };
+  return { have, need, rounds, largest, responderScanned: responder.scanned };
 }
 
 function randomItems(n: number, maxT: number): Item[] {
@@ -102,6 +102,15 @@ describe("negentropy V1", () => {
       if (frameLimit) assert.ok(largest <= frameLimit, `message of ${largest} bytes over ${frameLimit}`);
       else assert.ok(rounds <= 4, `${rounds} rounds`);
     }
+  });
+
+  it("a catch-up that fills frame after frame reads each item about once, not the rest of the set every round", async () => {
+    const theirs = randomItems(6000, 1_000_000);
+    const { need, rounds, responderScanned } = await reconcile([], theirs, 4096);
+    assert.deepEqual([...need].sort(), theirs.map((i) => i.id).sort());
+    assert.ok(rounds > 20, `${rounds} rounds: the frames were not full`);
+    // Summing the rest of the set for every full frame read ~rounds × 3000 items (150,000 here).
+    assert.ok(responderScanned < 3 * theirs.length, `responder read ${responderScanned} items for ${theirs.length}`);
   });
 
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {
