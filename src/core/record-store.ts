@@ -58,8 +58,8 @@ export class RecordStore {
   /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
   /** Stores `record` in place of `previous` and keeps the index in step; callers hold the key's lock (`serialise`). */
   async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<void> {
-    await this.backend.put(record.k, JSON.stringify(record));
-    await this.indexer?.update(previous, record);
+    // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
+    await Promise.all([this.backend.put(record.k, JSON.stringify(record)), this.indexer?.update(previous, record)]);
   }
 
   serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
