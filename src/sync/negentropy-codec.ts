@@ -160,6 +160,31 @@ export class Accumulator {
     this.count++;
   }
 
+  /** Takes an id out again (the sum is mod 2^256, so this is exact). */
+  remove(idHex: string): void {
+    let borrow = 0;
+    for (let j = 0; j < 8; j++) {
+      const be = parseInt(idHex.slice(8 * j, 8 * j + 8), 16);
+      if (Number.isNaN(be)) badSync("invalid id");
+      const limb = (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
+      const diff = this.limbs[j]! - limb - borrow;
+      this.limbs[j] = diff >>> 0;
+      borrow = diff < 0 ? 1 : 0;
+    }
+    this.count--;
+  }
+
+  /** Adds another accumulator's ids (sum and count). */
+  merge(other: Accumulator): void {
+    let carry = 0;
+    for (let j = 0; j < 8; j++) {
+      const sum = this.limbs[j]! + other.limbs[j]! + carry;
+      this.limbs[j] = sum >>> 0;
+      carry = sum > 0xffffffff ? 1 : 0;
+    }
+    this.count += other.count;
+  }
+
   reset(): void {
     this.limbs.fill(0);
     this.count = 0;

@@ -23,9 +23,16 @@ import {
   minimalBound,
 } from "./negentropy-codec.js";
 
-/** Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order. */
+/**
+ * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
+ * A source may also keep sums by range (`sum` adds a range's ids to an
+ * accumulator, returning the entries it read) and offer bounds to split a
+ * long range at (`splitPoints`), so that neither needs a full scan.
+ */
 export interface ItemSource {
   scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
+  sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
+  splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
 }
 
 export interface ReconcileResult {
@@ -186,11 +193,29 @@ export class Reconciler {
 
   private async fingerprint(lower: Bound, upper: Bound): Promise<{ fingerprint: string; count: number }> {
     const acc = new Accumulator();
-    for await (const item of this.source.scan(lower, upper)) {
-      this.scanned++;
-      acc.add(item.id);
+    if (this.source.sum) this.scanned += await this.source.sum(lower, upper, acc);
+    else {
+      for await (const item of this.source.scan(lower, upper)) {
+        this.scanned++;
+        acc.add(item.id);
+      }
     }
     return { fingerprint: await acc.fingerprint(), count: acc.count };
+  }
+
+  /** Splits at the source's own bounds when it has them (no scan of the range); false when it has none. */
+  private async splitAtSourceBounds(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder): Promise<boolean> {
+    const points = await this.source.splitPoints?.(lower, upper, BUCKETS);
+    if (!points) return false;
+    let prev = lower;
+    for (const bound of [...points, upper]) {
+      const { fingerprint } = await this.fingerprint(prev, bound);
+      coder.write(out, bound);
+      out.varint(Mode.Fingerprint);
+      out.hex(fingerprint);
+      prev = bound;
+    }
+    return true;
   }
 
   /**
@@ -200,6 +225,7 @@ export class Reconciler {
    * items between its written bounds, so that only costs extra rounds.
    */
   private async splitRange(lower: Bound, upper: Bound, count: number, out: ByteWriter, coder: BoundCoder): Promise<void> {
+    if (count >= BUCKETS * 2 && (await this.splitAtSourceBounds(lower, upper, out, coder))) return;
     if (count < BUCKETS * 2) {
       const ids: string[] = [];
       for await (const item of this.source.scan(lower, upper)) {

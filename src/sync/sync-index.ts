@@ -21,7 +21,8 @@ import type { LogFn } from "../core/logger.js";
 import { isRecordShape } from "../core/record-verifier.js";
 import type { ToolDbRecord } from "../core/record.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
-import { type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
+import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
+import { RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 
@@ -87,6 +88,7 @@ export class SyncIndex implements ItemSource {
   private opened: Promise<void> | undefined;
   readonly feed: ChangeFeed;
   private readonly trackers = new Set<RunTracker>();
+  private readonly sums = new RangeSums(this);
 
   constructor(
     readonly store: ToolDbStorageAdapter,
@@ -148,14 +150,29 @@ export class SyncIndex implements ItemSource {
   async update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
     if (!this.opened || this.store.isClosed) return;
     await this.opened;
-    if (previous) {
-      const old = itemId(previous);
-      const item = itemKey(itemTime(previous.t), old);
-      const seq = await this.store.get(item);
-      await Promise.all([this.store.del(item), this.store.del(`k${old}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
-      this.count--;
-    }
-    await this.add(record);
+    const removed = previous ? { t: itemTime(previous.t), id: itemId(previous) } : undefined;
+    await this.sums.write(
+      async () => {
+        if (removed) {
+          const item = itemKey(removed.t, removed.id);
+          const seq = await this.store.get(item);
+          await Promise.all([this.store.del(item), this.store.del(`k${removed.id}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
+          this.count--;
+        }
+        await this.add(record);
+      },
+      { t: itemTime(record.t), id: itemId(record) },
+      removed,
+    );
+  }
+
+  /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read. */
+  sum(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
+    return this.sums.sum(lower, upper, acc);
+  }
+
+  splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
+    return this.sums.splitPoints(lower, upper, parts);
   }
 
   /**
