@@ -15,7 +15,7 @@ export interface GateTicket {
   verified: boolean;
   released: boolean;
   /** Closes the link when the gate evicts it to make room (set by the caller). */
-  evict?: (reason: string) => void;
+  holder?: { evicted(reason: string): void };
 }
 
 type GateLimits = Pick<Limits, "maxConnections" | "maxUnverifiedConnections" | "maxConnectionsPerIp">;
@@ -57,7 +57,7 @@ export class ConnectionGate {
     while (this.pending.size >= this.limits.maxUnverifiedConnections) {
       const oldest = this.pending.values().next().value as GateTicket;
       this.release(oldest);
-      oldest.evict?.(`evicted: too many links in handshake (${this.limits.maxUnverifiedConnections}), oldest first`);
+      oldest.holder?.evicted(`evicted: too many links in handshake (${this.limits.maxUnverifiedConnections}), oldest first`);
     }
     const ticket: GateTicket = { ip, verified: false, released: false };
     this.pending.add(ticket);

@@ -11,6 +11,13 @@ export interface GuardedLink {
   connection: Connection;
   ticket?: GateTicket;
   intake?: LinkIntake;
+  /** The gate pushed this link out to make room (`evictionRefusal` says how to close it). */
+  evicted(reason: string): void;
+}
+
+/** How a link the gate evicted is closed. */
+export function evictionRefusal(reason: string): GateRefusal {
+  return { code: ErrorCode.CONNECTION_LIMIT, closeCode: CloseCode.OVERLOADED, reason };
 }
 
 /**
@@ -37,14 +44,14 @@ export class LinkGuard {
 
   /**
    * An incoming link arrived: null when admitted, else the refusal to close
-   * it with. `evicted` closes a link the gate pushes out to make room.
+   * it with. A link the gate later pushes out to make room is told by `evicted`.
    */
-  admit(link: GuardedLink, evicted: (refusal: GateRefusal) => void): GateRefusal | null {
+  admit(link: GuardedLink): GateRefusal | null {
     if (!this.enforcing || link.connection.info.outgoing) return null;
     const result = this.gate.admit(this.limitedIp(link));
     if (isRefusal(result)) return result;
     link.ticket = result;
-    result.evict = (reason) => evicted({ code: ErrorCode.CONNECTION_LIMIT, closeCode: CloseCode.OVERLOADED, reason });
+    result.holder = link;
     return null;
   }
 
@@ -59,7 +66,7 @@ export class LinkGuard {
     return link.ticket ? this.gate.verify(link.ticket, clientId) : null;
   }
 
-  /** Frames of an established link go through the intake (servers) or straight to `sink` (clients). */
+  /** Frames of an established link go through the intake (servers) or straight to `sink` (clients; often the link itself). */
   open(link: GuardedLink, sink: IntakeSink): void {
     if (this.intake) link.intake = this.intake.open(sink);
   }

@@ -6,7 +6,7 @@
  * lists exchanged after it. The transport-facing half (lifecycle, dialing,
  * routing) stays in `ToolDbNetworkAdapter`, which owns one LinkTable.
  */
-import type { TimerGroup, TimerHandle } from "../core/clock.js";
+import type { TimerGroup } from "../core/clock.js";
 import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
 import type { LogFn } from "../core/logger.js";
 import { type PeerRecord, type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../core/messages.js";
@@ -16,10 +16,11 @@ import { CloseCode, type Connection } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import type { Dialer } from "./dialer.js";
 import { NO_IDENTITY, identityRefusal, keepNewLink, pingMessage, pongIdentity, pongMessage } from "./handshake.js";
-import type { GuardedLink, LinkGuard } from "./link-guard.js";
+import { type LinkGuard, evictionRefusal } from "./link-guard.js";
+import { Link, type LinkOwner } from "./link.js";
 import type { NetworkEvents } from "./network-events.js";
 import type { NetworkHost, NetworkOptions } from "./network-host.js";
-import { PeerSession } from "./peer-session.js";
+import { PeerSession, capabilitySet } from "./peer-session.js";
 import type { TrafficCounters } from "./traffic.js";
 
 /** Frames buffered while the handshake signature check runs. */
@@ -27,15 +28,6 @@ const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
 /** Invalid messages tolerated on one link before it is dropped. */
 const MAX_STRIKES = 10;
 
-interface LinkState extends GuardedLink {
-  connection: Connection;
-  target?: DialTarget;
-  session?: PeerSession;
-  pending: string[];
-  handshaking: boolean;
-  strikes: number;
-  timer?: TimerHandle;
-}
 
 /** What the table uses of its adapter. */
 export interface LinkTableContext {
@@ -52,18 +44,18 @@ export interface LinkTableContext {
   now(): number;
 }
 
-export class LinkTable {
+export class LinkTable implements LinkOwner {
   /** Verified sessions by client id. */
   readonly sessions = new Map<string, PeerSession>();
-  private readonly links = new Set<LinkState>();
+  private readonly links = new Set<Link>();
 
   constructor(private readonly ctx: LinkTableContext) {}
 
   /** Admits a new link (or refuses it), starts its handshake timeout, and sends the ping on outgoing links. */
   attach(connection: Connection, target?: DialTarget): void {
     const { guard, timers, options, host } = this.ctx;
-    const link: LinkState = { connection, target, pending: [], handshaking: false, strikes: 0 };
-    const refusal = guard.admit(link, (evicted) => this.closeLink(link, evicted.closeCode, evicted.reason, evicted.code));
+    const link = new Link(this, connection, target);
+    const refusal = guard.admit(link);
     if (refusal) {
       this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
       return;
@@ -99,7 +91,7 @@ export class LinkTable {
 
   // ---- frames ------------------------------------------------------------
 
-  private async sendPing(link: LinkState): Promise<void> {
+  private async sendPing(link: Link): Promise<void> {
     try {
       link.connection.send(JSON.stringify(await pingMessage(this.ctx.host)));
     } catch (err) {
@@ -107,16 +99,16 @@ export class LinkTable {
     }
   }
 
-  private onFrame(link: LinkState, frame: string): void {
+  private onFrame(link: Link, frame: string): void {
     if (frame.length > this.ctx.options.maxMessageBytes) {
       this.closeLink(link, CloseCode.TOO_LARGE, "frame too large", ErrorCode.FRAME_TOO_LARGE);
       return;
     }
     if (!link.session) {
       if (link.handshaking) {
-        if (link.pending.length >= MAX_FRAMES_BEFORE_HANDSHAKE) {
+        if ((link.pending?.length ?? 0) >= MAX_FRAMES_BEFORE_HANDSHAKE) {
           this.closeLink(link, CloseCode.BAD_MESSAGE, "too many frames before handshake", ErrorCode.BAD_MESSAGE);
-        } else link.pending.push(frame);
+        } else (link.pending ??= []).push(frame);
         return;
       }
       this.onHandshakeFrame(link, frame);
@@ -125,12 +117,12 @@ export class LinkTable {
     this.deliver(link, link.session, frame);
   }
 
-  private deliver(link: LinkState, session: PeerSession, frame: string): void {
+  private deliver(link: Link, session: PeerSession, frame: string): void {
     if (link.intake) link.intake.push(frame);
     else void this.dispatch(link, session, frame);
   }
 
-  private parse(link: LinkState, frame: string): ToolDbMessage | null | undefined {
+  private parse(link: Link, frame: string): ToolDbMessage | null | undefined {
     try {
       return parseMessage(frame);
     } catch (err) {
@@ -145,7 +137,7 @@ export class LinkTable {
     }
   }
 
-  private strike(state: LinkState | undefined, code: ErrorCode, reason: string, key?: string): void {
+  private strike(state: Link | undefined, code: ErrorCode, reason: string, key?: string): void {
     const session = state?.session;
     this.ctx.host.refused({ code, reason, key, peer: session?.clientId, host: state?.connection.info.remoteHost, port: state?.connection.info.remotePort });
     if (!state) return;
@@ -157,17 +149,17 @@ export class LinkTable {
   }
 
   /** The link was dropped for breaking the protocol: may ban its identity and IP. */
-  private punish(link: LinkState, reason: string): void {
+  private punish(link: Link, reason: string): void {
     const ban = this.ctx.guard.offence(link, link.session?.clientId, reason);
     if (ban) this.ctx.host.refused({ ...ban, peer: link.session?.clientId, host: link.connection.info.remoteHost, port: link.connection.info.remotePort });
   }
 
-  private linkOf(session: PeerSession): LinkState | undefined {
+  private linkOf(session: PeerSession): Link | undefined {
     for (const link of this.links) if (link.session === session) return link;
     return undefined;
   }
 
-  private dispatch(link: LinkState, session: PeerSession, frame: string): void | Promise<unknown> {
+  private dispatch(link: Link, session: PeerSession, frame: string): void | Promise<unknown> {
     const message = this.parse(link, frame);
     if (!message) return;
     this.ctx.traffic.in(message.type);
@@ -184,7 +176,7 @@ export class LinkTable {
 
   // ---- handshake -----------------------------------------------------------
 
-  private onHandshakeFrame(link: LinkState, frame: string): void {
+  private onHandshakeFrame(link: Link, frame: string): void {
     const message = this.parse(link, frame);
     if (!message) return;
     this.ctx.traffic.in(message.type);
@@ -200,14 +192,14 @@ export class LinkTable {
     }
   }
 
-  private async acceptPing(link: LinkState, ping: PingMessage): Promise<void> {
+  private async acceptPing(link: Link, ping: PingMessage): Promise<void> {
     // A bridged stream (attachStream) may arrive before the node's keys are loaded.
     await this.ctx.host.ready.catch(() => undefined);
     const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
     if (!identity) return;
     const session = this.establish(link, ping.peer, ping.isServer);
     if (!session) return;
-    session.caps = new Set(ping.caps);
+    session.caps = capabilitySet(ping.caps);
     try {
       link.connection.send(JSON.stringify(await pongMessage(this.ctx.host, ping.id)));
     } catch (err) {
@@ -217,7 +209,7 @@ export class LinkTable {
     this.openSession(link, session);
   }
 
-  private async acceptPong(link: LinkState, pong: PongMessage): Promise<void> {
+  private async acceptPong(link: Link, pong: PongMessage): Promise<void> {
     const identity = pongIdentity(pong);
     if (!identity) {
       this.closeLink(link, NO_IDENTITY.closeCode, NO_IDENTITY.reason, NO_IDENTITY.code);
@@ -227,12 +219,12 @@ export class LinkTable {
     if (!(await this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs))) return;
     const session = this.establish(link, record, pong.isServer);
     if (!session) return;
-    session.caps = new Set(pong.caps);
+    session.caps = capabilitySet(pong.caps);
     this.openSession(link, session);
     this.ctx.host.learnServers(pong.servers, session);
   }
 
-  private async checkIdentity(link: LinkState, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
+  private async checkIdentity(link: Link, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
     let problem: PeerRecordProblem | null;
     try {
       problem = await this.ctx.host.checkPeerRecord(record, maxAgeMs);
@@ -247,7 +239,7 @@ export class LinkTable {
   }
 
   /** Creates the session, resolving duplicate links to the same node deterministically. */
-  private establish(link: LinkState, record: PeerRecord, isServer: boolean): PeerSession | undefined {
+  private establish(link: Link, record: PeerRecord, isServer: boolean): PeerSession | undefined {
     const clientId = clientIdOf(record.address);
     const refusal = this.ctx.guard.verify(link, clientId);
     if (refusal) {
@@ -273,35 +265,46 @@ export class LinkTable {
     return new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
   }
 
-  private openSession(link: LinkState, session: PeerSession): void {
+  private openSession(link: Link, session: PeerSession): void {
     const { guard, host, dialer } = this.ctx;
     if (link.connection.closed || this.ctx.isClosing()) return;
     this.ctx.timers.clearTimeout(link.timer);
+    link.timer = undefined;
     link.session = session;
     this.sessions.set(session.clientId, session);
     if (link.target) dialer.opened(link.target, session.address);
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
     this.ctx.events.emit("session-open", session);
-    guard.open(link, {
-      dispatch: (frame) => this.dispatch(link, session, frame),
-      pause: () => link.connection.pause(),
-      resume: () => link.connection.resume(),
-      backlog: () => link.connection.sendBacklog,
-      overflow: () => this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${guard.limits.messageRate}/s) with a full queue: frame dropped`),
-    });
-    const queued = link.pending.splice(0);
-    for (const frame of queued) this.deliver(link, session, frame);
+    guard.open(link, link);
+    const queued = link.pending;
+    link.pending = undefined;
+    for (const frame of queued ?? []) this.deliver(link, session, frame);
   }
 
-  private closeLink(link: LinkState, code: number, reason: string, refusal: ErrorCode | undefined): void {
+  // ---- LinkOwner: what a link calls back into --------------------------------
+
+  dispatchFrame(link: Link, frame: string): void | Promise<unknown> {
+    return this.dispatch(link, link.session!, frame);
+  }
+
+  overflowed(link: Link): void {
+    this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.ctx.guard.limits.messageRate}/s) with a full queue: frame dropped`);
+  }
+
+  evicted(link: Link, reason: string): void {
+    const refusal = evictionRefusal(reason);
+    this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+  }
+
+  private closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void {
     const info = link.connection.info;
     if (refusal) this.ctx.host.refused({ code: refusal, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
     this.ctx.log("closing link %s:%s: %d %s", info.remoteHost, info.remotePort, code, reason);
     link.connection.close(code, reason);
   }
 
-  private onLinkClose(link: LinkState, code: number, reason: string): void {
+  private onLinkClose(link: Link, code: number, reason: string): void {
     const { dialer } = this.ctx;
     this.links.delete(link);
     this.ctx.guard.release(link);

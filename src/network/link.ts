@@ -1,0 +1,68 @@
+import type { TimerHandle } from "../core/clock.js";
+import type { Connection } from "./connection.js";
+import type { GateTicket } from "./connection-gate.js";
+import type { DialTarget } from "./dial-target.js";
+import type { IntakeSink, LinkIntake } from "./fair-intake.js";
+import type { GuardedLink } from "./link-guard.js";
+import type { PeerSession } from "./peer-session.js";
+
+/** What a link calls back into (its LinkTable). */
+export interface LinkOwner {
+  /** A frame of an established link, let through by the intake. */
+  dispatchFrame(link: Link, frame: string): Promise<unknown> | void;
+  /** The intake dropped one of the link's frames: its queue is full. */
+  overflowed(link: Link): void;
+  /** The connection gate pushed the link out to make room. */
+  evicted(link: Link, reason: string): void;
+}
+
+/**
+ * One link of a LinkTable, from `attach` to its close. A server holds
+ * thousands of them, mostly idle, so a link is kept small: every field is
+ * declared here (one object shape), the handshake's buffer and timer are
+ * dropped when the session opens, and the link itself is its intake's sink
+ * and the gate's eviction target (methods, not closures per link).
+ */
+export class Link implements GuardedLink, IntakeSink {
+  session: PeerSession | undefined = undefined;
+  /** Frames that arrived while the handshake signature was checked (created by the first one). */
+  pending: string[] | undefined = undefined;
+  handshaking = false;
+  strikes = 0;
+  /** The handshake timeout, until the session opens. */
+  timer: TimerHandle | undefined = undefined;
+  ticket: GateTicket | undefined = undefined;
+  intake: LinkIntake | undefined = undefined;
+
+  constructor(
+    private readonly owner: LinkOwner,
+    readonly connection: Connection,
+    readonly target: DialTarget | undefined,
+  ) {}
+
+  // IntakeSink
+  dispatch(frame: string): Promise<unknown> | void {
+    return this.owner.dispatchFrame(this, frame);
+  }
+
+  pause(): void {
+    this.connection.pause();
+  }
+
+  resume(): void {
+    this.connection.resume();
+  }
+
+  backlog(): number {
+    return this.connection.sendBacklog;
+  }
+
+  overflow(): void {
+    this.owner.overflowed(this);
+  }
+
+  /** Called by the connection gate (GateTicket holder). */
+  evicted(reason: string): void {
+    this.owner.evicted(this, reason);
+  }
+}
