@@ -21,7 +21,8 @@ const listenerOf = (slot: Slot): Listener => (typeof slot === "function" ? slot 
 
 export class TypedEmitter<E extends EventMap> {
   // ES private fields: subclasses may use any member name of their own.
-  readonly #listeners = new Map<string, Slot | Slot[]>();
+  /** Created by the first registration (many emitters never get one). */
+  #map: Map<string, Slot | Slot[]> | undefined;
   #silenced = false;
 
   on<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
@@ -32,8 +33,12 @@ export class TypedEmitter<E extends EventMap> {
     return this.#add(event, { once: listener });
   }
 
+  get #listeners(): Map<string, Slot | Slot[]> {
+    return (this.#map ??= new Map());
+  }
+
   off<K extends keyof E & string>(event: K, listener: (...args: E[K]) => void): this {
-    const slots = this.#listeners.get(event);
+    const slots = this.#map?.get(event);
     if (slots === undefined) return this;
     if (!Array.isArray(slots)) {
       if (listenerOf(slots) === listener) this.#listeners.delete(event);
@@ -53,7 +58,7 @@ export class TypedEmitter<E extends EventMap> {
   /** Returns false when nobody listened or the emitter is silenced. */
   emit<K extends keyof E & string>(event: K, ...args: E[K]): boolean {
     if (this.#silenced) return false;
-    const slots = this.#listeners.get(event);
+    const slots = this.#map?.get(event);
     // A throwing listener must not break the caller's protocol state machine.
     try {
       if (slots === undefined) {
@@ -72,14 +77,14 @@ export class TypedEmitter<E extends EventMap> {
   }
 
   listenerCount<K extends keyof E & string>(event: K): number {
-    const slots = this.#listeners.get(event);
+    const slots = this.#map?.get(event);
     return slots === undefined ? 0 : Array.isArray(slots) ? slots.length : 1;
   }
 
   /** Drop all listeners and ignore later emits. */
   protected silence(): void {
     this.#silenced = true;
-    this.#listeners.clear();
+    this.#map = undefined;
   }
 
   #call(event: string, slot: Slot, args: unknown[]): void {

@@ -23,11 +23,45 @@ export interface ConnectionInfo {
   transport?: string;
 }
 
+/**
+ * One receiver of all of a link's events, called before any listener: the
+ * network adapter's link is one, so the thousands of links of a server
+ * carry no listener closures.
+ */
+export interface ConnectionHandler {
+  onMessage(frame: string): void;
+  onRefused(code: ErrorCode, reason: string): void;
+  onClose(code: number, reason: string): void;
+}
+
 export abstract class Connection extends TypedEmitter<ConnectionEvents> {
   private closedFlag = false;
+  private handler: ConnectionHandler | undefined = undefined;
 
   constructor(readonly info: ConnectionInfo) {
     super();
+  }
+
+  /** Sets the link's handler (once; the network adapter's). Listeners still hear every event after it. */
+  handleWith(handler: ConnectionHandler): void {
+    this.handler = handler;
+  }
+
+  override emit<K extends keyof ConnectionEvents & string>(event: K, ...args: ConnectionEvents[K]): boolean {
+    const handler = this.handler;
+    // As the emitter: nothing after the close, and a throwing handler does not break the transport.
+    if (handler && (event === "close" || !this.closedFlag)) {
+      try {
+        if (event === "message") handler.onMessage(args[0] as string);
+        else if (event === "refused") handler.onRefused(args[0] as ErrorCode, args[1] as string);
+        else if (event === "close") handler.onClose(args[0] as number, args[1] as string);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    return super.emit(event, ...args) || handler !== undefined;
   }
 
   get closed(): boolean {
@@ -50,6 +84,7 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
     if (this.closedFlag) return;
     this.closedFlag = true;
     this.emit("close", code, reason);
+    this.handler = undefined;
     this.silence();
   }
 

@@ -53,7 +53,7 @@ export class LinkTable implements LinkOwner {
 
   /** Admits a new link (or refuses it), starts its handshake timeout, and sends the ping on outgoing links. */
   attach(connection: Connection, target?: DialTarget): void {
-    const { guard, timers, options, host } = this.ctx;
+    const { guard, timers, options } = this.ctx;
     const link = new Link(this, connection, target);
     const refusal = guard.admit(link);
     if (refusal) {
@@ -65,12 +65,7 @@ export class LinkTable implements LinkOwner {
       () => this.closeLink(link, CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout", ErrorCode.HANDSHAKE_TIMEOUT),
       options.handshakeTimeout,
     );
-    connection.on("message", (frame) => this.onFrame(link, frame));
-    connection.on("refused", (code, reason) => {
-      const info = connection.info;
-      host.refused({ code, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
-    });
-    connection.on("close", (code, reason) => this.onLinkClose(link, code, reason));
+    connection.handleWith(link);
     if (connection.info.outgoing) void this.sendPing(link);
   }
 
@@ -283,6 +278,19 @@ export class LinkTable implements LinkOwner {
   }
 
   // ---- LinkOwner: what a link calls back into --------------------------------
+
+  frameArrived(link: Link, frame: string): void {
+    this.onFrame(link, frame);
+  }
+
+  transportRefused(link: Link, code: ErrorCode, reason: string): void {
+    const info = link.connection.info;
+    this.ctx.host.refused({ code, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+  }
+
+  linkClosed(link: Link, code: number, reason: string): void {
+    this.onLinkClose(link, code, reason);
+  }
 
   dispatchFrame(link: Link, frame: string): void | Promise<unknown> {
     return this.dispatch(link, link.session!, frame);

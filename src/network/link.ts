@@ -1,5 +1,6 @@
 import type { TimerHandle } from "../core/clock.js";
-import type { Connection } from "./connection.js";
+import type { ErrorCode } from "../core/errors.js";
+import type { Connection, ConnectionHandler } from "./connection.js";
 import type { GateTicket } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";
 import type { IntakeSink, LinkIntake } from "./fair-intake.js";
@@ -8,6 +9,10 @@ import type { PeerSession } from "./peer-session.js";
 
 /** What a link calls back into (its LinkTable). */
 export interface LinkOwner {
+  /** The link's connection events. */
+  frameArrived(link: Link, frame: string): void;
+  transportRefused(link: Link, code: ErrorCode, reason: string): void;
+  linkClosed(link: Link, code: number, reason: string): void;
   /** A frame of an established link, let through by the intake. */
   dispatchFrame(link: Link, frame: string): Promise<unknown> | void;
   /** The intake dropped one of the link's frames: its queue is full. */
@@ -20,10 +25,11 @@ export interface LinkOwner {
  * One link of a LinkTable, from `attach` to its close. A server holds
  * thousands of them, mostly idle, so a link is kept small: every field is
  * declared here (one object shape), the handshake's buffer and timer are
- * dropped when the session opens, and the link itself is its intake's sink
- * and the gate's eviction target (methods, not closures per link).
+ * dropped when the session opens, and the link itself handles its
+ * connection's events, is its intake's sink and the gate's eviction target
+ * (methods, not closures per link).
  */
-export class Link implements GuardedLink, IntakeSink {
+export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
   session: PeerSession | undefined = undefined;
   /** Frames that arrived while the handshake signature was checked (created by the first one). */
   pending: string[] | undefined = undefined;
@@ -39,6 +45,19 @@ export class Link implements GuardedLink, IntakeSink {
     readonly connection: Connection,
     readonly target: DialTarget | undefined,
   ) {}
+
+  // ConnectionHandler
+  onMessage(frame: string): void {
+    this.owner.frameArrived(this, frame);
+  }
+
+  onRefused(code: ErrorCode, reason: string): void {
+    this.owner.transportRefused(this, code, reason);
+  }
+
+  onClose(code: number, reason: string): void {
+    this.owner.linkClosed(this, code, reason);
+  }
 
   // IntakeSink
   dispatch(frame: string): Promise<unknown> | void {
