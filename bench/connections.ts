@@ -4,11 +4,14 @@
  * plain `ws` server (same ws options, same Node flags) measured in the same
  * run, and handshakes/s beside raw ws connections/s. Each measurement is a
  * fresh server process; memory is sampled after full GCs before and after
- * the clients connect, the clients living in this process.
+ * the clients connect, the clients living in this process. The first
+ * `WARM_LINKS` links connect before the first sample on both servers: they
+ * pay one-time costs (JIT code, lazily built tables, the allocator's first
+ * arenas) that are no client's.
  */
 import { spawnSync } from "node:child_process";
 import { type Memory, closeAll, connect, identities, memory, startServer, stop } from "./one-server.js";
-import { fmt } from "./stats.js";
+import { fmt, median } from "./stats.js";
 
 /**
  * Both servers' young generation is capped (1 MiB semi-spaces): by default
@@ -17,6 +20,7 @@ import { fmt } from "./stats.js";
  * clients, and more for ToolDb, whose handshake allocates more.
  */
 export const CONNECTION_SERVER_FLAGS = ["--max-semi-space-size=1"];
+export const WARM_LINKS = 100;
 
 export interface ConnectionFigures {
   clients: number;
@@ -39,24 +43,27 @@ export function openFileLimit(): number {
   return r.stdout.trim() === "unlimited" ? Infinity : Number.isFinite(n) ? n : 0;
 }
 
+/** Per link measured (`pings` after the first WARM_LINKS): server memory growth, and links made per second. */
 async function held(raw: boolean, pings: Array<string | undefined>, progress?: (line: string) => void): Promise<{ per: Memory; perSecond: number }> {
   const server = await startServer(raw, CONNECTION_SERVER_FLAGS);
+  const warm = await connect(server.port, pings.slice(0, WARM_LINKS));
   const before = await memory(server);
-  const { sockets, seconds } = await connect(server.port, pings, 200, progress);
+  const measured = pings.slice(WARM_LINKS);
+  const { sockets, seconds } = await connect(server.port, measured, 200, progress);
   const after = await memory(server);
-  await closeAll(sockets);
+  await closeAll([...warm.sockets, ...sockets]);
   await stop(server);
-  const n = pings.length;
+  const n = measured.length;
   return { per: { rss: (after.rss - before.rss) / n, heap: (after.heap - before.heap) / n }, perSecond: n / seconds };
 }
 
 /** `rounds` measurements of each kind, alternating, with the same signed pings (each round is a new server process). */
 export async function connectionBenchmark(clients: number, rounds: number, progress?: (line: string) => void): Promise<ConnectionFigures[]> {
-  const pings = await identities(clients, progress);
+  const pings = await identities(WARM_LINKS + clients, progress);
   const out: ConnectionFigures[] = [];
   for (let round = 0; round < rounds; round++) {
     const verified = await held(false, pings, progress);
-    const plain = await held(true, new Array<undefined>(clients).fill(undefined), progress);
+    const plain = await held(true, new Array<undefined>(WARM_LINKS + clients).fill(undefined), progress);
     out.push({
       clients,
       perClient: verified.per.rss,
@@ -78,5 +85,23 @@ export function printConnectionFigures(c: ConnectionFigures, out: (line: string)
       `raw ws connection ${kib(c.perRawConnection)} KiB (heap ${kib(c.perRawConnectionHeap)} KiB); ` +
       `ratio ${fmt(c.perClient / c.perRawConnection, 2)} RSS, ${fmt(c.perClientHeap / c.perRawConnectionHeap, 2)} heap (aim ≤ 2); ` +
       `${fmt(c.handshakesPerSecond, 0)} handshakes/s (raw ws: ${fmt(c.rawConnectionsPerSecond, 0)} connections/s)`,
+  );
+}
+
+/** One line over the rounds of one size: each ratio's range and median, and whether the median is within the aim. */
+export function printConnectionSummary(rounds: ConnectionFigures[], out: (line: string) => void): void {
+  const spread = (values: number[], digits = 2) => {
+    const [lo, hi] = [Math.min(...values), Math.max(...values)];
+    return lo === hi ? fmt(lo, digits) : `${fmt(lo, digits)}–${fmt(hi, digits)}`;
+  };
+  const ratio = (values: number[]) => {
+    const m = median(values);
+    return `median ${fmt(m, 2)} (${spread(values)}; ${m <= 2 ? "within" : "NOT within"} 2×)`;
+  };
+  const rss = rounds.map((c) => c.perClient / c.perRawConnection);
+  const heap = rounds.map((c) => c.perClientHeap / c.perRawConnectionHeap);
+  out(
+    `  → ${rounds[0]!.clients.toLocaleString()} clients, ${rounds.length} rounds, ratio to a raw ws connection: RSS ${ratio(rss)}, JS heap ${ratio(heap)}; ` +
+      `${spread(rounds.map((c) => c.handshakesPerSecond), 0)} handshakes/s`,
   );
 }

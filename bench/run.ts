@@ -16,7 +16,7 @@ import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
 import { fanoutBenchmark, printFanoutFigures } from "./fanout.js";
-import { connectionBenchmark, openFileLimit, printConnectionFigures } from "./connections.js";
+import { WARM_LINKS, connectionBenchmark, openFileLimit, printConnectionFigures, printConnectionSummary } from "./connections.js";
 import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
@@ -114,14 +114,17 @@ async function fanout(): Promise<void> {
 
 async function connections(): Promise<void> {
   console.log("\n## Idle clients on one server, beside raw ws connections (fresh server process per figure; same ws options and Node flags; memory after full GCs)");
+  console.log(`(per client: the server's growth from ${WARM_LINKS} links to ${WARM_LINKS} + N, N = 1,000 or 10,000; young generation capped on both; RSS growth of a few MiB is within the allocator's and V8's slack, so at 1,000 the JS heap figure is the steady one)`);
   for (const clients of quick ? [1000] : [1000, 10_000]) {
     // The clients live in this process: one descriptor each, plus the server's in its own.
-    if (openFileLimit() < clients + 1024) {
-      console.log(`${clients.toLocaleString()} idle clients: skipped, the open-file limit (${openFileLimit()}) is below ${clients + 1024}; raise it (ulimit -n) and run again`);
+    const needed = WARM_LINKS + clients + 1024;
+    if (openFileLimit() < needed) {
+      console.log(`${clients.toLocaleString()} idle clients: skipped, the open-file limit (${openFileLimit()}) is below ${needed}; raise it (ulimit -n) and run again`);
       continue;
     }
-    const figures = await connectionBenchmark(clients, 2, (line) => process.stderr.write(`  … ${line}\r`));
+    const figures = await connectionBenchmark(clients, 3, (line) => process.stderr.write(`  … ${line}\r`));
     for (const f of figures) printConnectionFigures(f, (line) => console.log(line));
+    printConnectionSummary(figures, (line) => console.log(line));
   }
 }
 

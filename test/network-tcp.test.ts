@@ -130,6 +130,32 @@ describe("StreamConnection", () => {
     assert.deepEqual(await back, ["reply"]);
   });
 
+  it("a connection's handler hears message, refused and close before its listeners, and nothing after the close", { timeout: 20_000 }, async () => {
+    const { a, b, sockets } = await pair({ maxMessageBytes: 100 });
+    const heard: string[] = [];
+    b.handleWith({
+      onMessage: (frame) => void heard.push(`handler message ${frame}`),
+      onRefused: (code) => void heard.push(`handler refused ${code}`),
+      onClose: (code) => void heard.push(`handler close ${code}`),
+    });
+    b.on("message", (frame) => void heard.push(`listener message ${frame}`));
+    b.on("close", (code) => void heard.push(`listener close ${code}`));
+    const got = waitFor(b, "message", T);
+    a.send("hello");
+    await got;
+    const closed = waitFor(b, "close", T);
+    sockets.a.write(encodeMessage("x".repeat(101))); // over the limit: refused, then closed
+    await closed;
+    b.emit("message", "after close"); // as a transport might, late: nobody hears it
+    assert.deepEqual(heard, [
+      "handler message hello",
+      "listener message hello",
+      `handler refused ${ErrorCode.FRAME_TOO_LARGE}`,
+      `handler close ${CloseCode.TOO_LARGE}`,
+      `listener close ${CloseCode.TOO_LARGE}`,
+    ]);
+  });
+
   it("close delivers the code and reason to the other end", { timeout: 20_000 }, async () => {
     const { a, b } = await pair();
     const closed = waitFor(b, "close", T);

@@ -66,9 +66,14 @@ export class LinkGuard {
     return link.ticket ? this.gate.verify(link.ticket, clientId) : null;
   }
 
-  /** Frames of an established link go through the intake (servers) or straight to `sink` (clients; often the link itself). */
-  open(link: GuardedLink, sink: IntakeSink): void {
-    if (this.intake) link.intake = this.intake.open(sink);
+  /**
+   * The intake an established link's frames go through (servers), created
+   * with its first frame: a link that stays silent holds none. Undefined on
+   * clients: frames go straight to the handler.
+   */
+  intakeOf(link: GuardedLink, sink: IntakeSink): LinkIntake | undefined {
+    if (this.intake && !link.intake) link.intake = this.intake.open(sink);
+    return link.intake;
   }
 
   release(link: GuardedLink): void {

@@ -113,7 +113,8 @@ export class LinkTable implements LinkOwner {
   }
 
   private deliver(link: Link, session: PeerSession, frame: string): void {
-    if (link.intake) link.intake.push(frame);
+    const intake = this.ctx.guard.intakeOf(link, link);
+    if (intake) intake.push(frame);
     else void this.dispatch(link, session, frame);
   }
 
@@ -261,7 +262,7 @@ export class LinkTable implements LinkOwner {
   }
 
   private openSession(link: Link, session: PeerSession): void {
-    const { guard, host, dialer } = this.ctx;
+    const { host, dialer } = this.ctx;
     if (link.connection.closed || this.ctx.isClosing()) return;
     this.ctx.timers.clearTimeout(link.timer);
     link.timer = undefined;
@@ -271,7 +272,6 @@ export class LinkTable implements LinkOwner {
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
     this.ctx.events.emit("session-open", session);
-    guard.open(link, link);
     const queued = link.pending;
     link.pending = undefined;
     for (const frame of queued ?? []) this.deliver(link, session, frame);
