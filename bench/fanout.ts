@@ -19,7 +19,7 @@ export interface FanoutFigures {
 }
 
 export async function fanoutBenchmark(subscribers: number, puts: number, latencySamples: number): Promise<FanoutFigures> {
-  const server = await startServer(false);
+  const server = await startServer("tooldb");
   const pings = await identities(subscribers + 1);
   const { sockets } = await connect(server.port, pings);
   const writer = sockets.pop()!;

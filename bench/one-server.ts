@@ -23,10 +23,16 @@ export interface Memory {
 /** Node flags of a server process: `--expose-gc` (memory is sampled after a full GC) and what the caller adds. */
 const SERVER_FLAGS = ["--expose-gc"];
 
-/** `raw`: a plain `ws` server with the same ws options as ToolDb's (it only holds connections). */
-export async function startServer(raw: boolean, flags: string[] = []): Promise<Server> {
+/**
+ * What the child runs: a ToolDb server, or a plain `ws` server with the same
+ * ws options that only holds connections (`raw`) or also does a
+ * handshake's work on each and keeps nothing of it (`raw-verify`).
+ */
+export type ServerKind = "tooldb" | "raw" | "raw-verify";
+
+export async function startServer(kind: ServerKind, flags: string[] = []): Promise<Server> {
   const execArgv = [...SERVER_FLAGS, ...flags];
-  const child = fork(fileURLToPath(new URL("./fanout-server.js", import.meta.url)), raw ? ["raw"] : [], { execArgv, stdio: "inherit" });
+  const child = fork(fileURLToPath(new URL("./fanout-server.js", import.meta.url)), kind === "tooldb" ? [] : [kind], { execArgv, stdio: "inherit" });
   const { port } = await new Promise<{ port: number }>((resolve) => child.once("message", resolve));
   return { child, port };
 }
