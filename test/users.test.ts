@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import ecdsaUserModule from "@tool-db/ecdsa-user";
 import { EcdsaUser, type UserKeys } from "../src/users/index.js";
 import { userAdapterSuite } from "./compliance/user-suite.js";
+import { importAddress, verifyWithAddress } from "../src/crypto/ecdsa.js";
 
 userAdapterSuite("EcdsaUser", { create: () => new EcdsaUser() });
 
@@ -137,5 +138,24 @@ describe("EcdsaUser interop with @tool-db/ecdsa-user 1.1.3", () => {
       const account = await (await theirUser()).encryptAccount(PASSWORD);
       await assert.rejects((await ourUser()).decryptAccount(account, "wrong"), { code: "WRONG_PASSWORD" });
     });
+  });
+});
+
+describe("imported public keys", () => {
+  it("an address's key is cached only from its second use (a one-off handshake key holds no native memory after it); verification is the same either way", async () => {
+    const user = new EcdsaUser();
+    await user.ready;
+    const address = user.getAddress()!;
+    const first = importAddress(address);
+    const second = importAddress(address);
+    assert.notEqual(first, second, "first use: imported, not cached");
+    assert.equal(importAddress(address), second, "second use on: the cached key");
+    assert.ok(await first);
+    const signature = await user.signData("idle");
+    assert.equal(await verifyWithAddress("idle", signature, address), true);
+    assert.equal(await verifyWithAddress("idle!", signature, address), false);
+    const other = new EcdsaUser();
+    await other.ready;
+    assert.equal(await verifyWithAddress("idle", signature, other.getAddress()!), false, "a first-use key verifies too");
   });
 });
