@@ -5,7 +5,7 @@
  * split at bucket bounds without being read. A negentropy fingerprint is
  * built from the sum of the ids (mod 2^256) and their count, so adding or
  * removing an item updates its bucket exactly. Memory: one bound and 40
- * bytes per bucket (about 100 bytes per 1,024 items).
+ * bytes per bucket (about 100 bytes per 256 items: 400 KiB per million).
  *
  * Consistency: every write to the index runs under `write` (shared), which
  * applies it to the sums once the store holds it; building the buckets and
@@ -15,7 +15,7 @@
  */
 import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds, minimalBound } from "./negentropy-codec.js";
 
-const BUCKET = 1024;
+const BUCKET = 256;
 const SPLIT_AT = 4 * BUCKET;
 
 interface Bucket {
@@ -77,14 +77,14 @@ export class RangeSums {
     return read + (m - first);
   }
 
-  /** Bucket bounds strictly inside (lower, upper) cutting it into `parts` pieces, or undefined when it spans too few buckets. */
+  /** Bucket bounds strictly inside (lower, upper) cutting it into `parts` pieces of whole buckets, or undefined when it spans too few. */
   async splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
     const buckets = await this.built();
     const inside: Bound[] = [];
     for (let m = this.ceil(buckets, lower); m < buckets.length && compareBounds(buckets[m]!.lower, upper) < 0; m++) {
       if (compareBounds(buckets[m]!.lower, lower) > 0) inside.push(buckets[m]!.lower);
     }
-    if (inside.length < 2 * parts) return undefined;
+    if (inside.length < parts) return undefined;
     return Array.from({ length: parts - 1 }, (_, k) => inside[Math.floor(((k + 1) * inside.length) / parts)]!);
   }
 
