@@ -5,10 +5,10 @@
  * 127.0.0.2/127.0.0.3, clients' DHT sockets 127.0.0.4; nothing contacts the
  * public DHT. Every wait is bounded, every child process ends.
  */
+import { freePort as freePortOn } from "../faults/ports.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -55,31 +55,8 @@ async function withDht<T>(fn: (env: Record<string, string>) => Promise<T>): Prom
   }
 }
 
-function canListen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, host, () => srv.close(() => resolve(true)));
-  });
-}
-
 /** A TCP port free on every given host (the samples put servers on several loopback addresses, same port). */
-async function freePort(hosts = ["127.0.0.2", "127.0.0.3"]): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, hosts[0], () => {
-        const addr = srv.address();
-        srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-      });
-    });
-    let ok = port > 0;
-    for (const h of hosts) ok = ok && (await canListen(h, port));
-    if (ok) return port;
-  }
-  throw new Error("no port free on all loopback hosts");
-}
+const freePort = (hosts = ["127.0.0.2", "127.0.0.3"]) => freePortOn(hosts);
 
 function count(text: string, needle: string): number {
   return text.split(needle).length - 1;

@@ -1,3 +1,4 @@
+import { freePort } from "../faults/ports.js";
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -98,7 +99,7 @@ describe("DHT discovery: servers announce, clients find them, the mesh forms", (
       new Promise<void>((resolve, reject) => announcer.announce(infoHash, port, (err) => (err ? reject(err) : resolve())));
 
     // 1. A closed port.
-    const closed = await freePort("127.0.0.12");
+    const closed = await freePort(["127.0.0.12"]);
     // 2. A TCP service that is not ToolDb (accepts, says something else, counts dials).
     let tcpDials = 0;
     const tcp = createServer((socket) => {
@@ -189,10 +190,3 @@ function portOfTcp(server: Server): number {
   return a.port;
 }
 
-async function freePort(host: string): Promise<number> {
-  const s = createServer();
-  await listen(s, host);
-  const port = portOfTcp(s);
-  await new Promise((r) => s.close(r));
-  return port;
-}
