@@ -107,7 +107,8 @@ describe("offline writes reach the mesh", () => {
   });
 
   it("rejects with PUT_REFUSED when a server refuses the record, and drops it from the outbox (no server would take it)", async () => {
-    const server = track(await startServer({ pow: 1 }));
+    // The client does no work: its record meets pow 8 by chance with odds 16^-8 (pow 1 let 1 run in 16 through).
+    const server = track(await startServer({ pow: 8 }));
     const client = track(await startClient([server]));
     await assert.rejects(client.putData("no-work", 1, false, { ack: 1, timeoutMs: 5000 }), (err) => isToolDbError(err, ErrorCode.PUT_REFUSED) && /NoProofOfWork/.test(err.message));
     assert.equal(client.outbox.size, 0);
