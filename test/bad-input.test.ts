@@ -20,16 +20,14 @@ import type { RefusalEvent } from "../src/network/network-adapter.js";
 import { record, until, waitFor, withTimeout } from "./helpers/wait.js";
 import { portOf, startServer as startNodeServer } from "./helpers/nodes.js";
 import { type Frame, RawLink, openRawLinks, rawIdentity as identity } from "./helpers/raw-peer.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const TOPIC = "bad-input";
 const T = 5000;
 
 // ---- crash guard -------------------------------------------------------------
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-before(() => void process.on("unhandledRejection", onUnhandled));
-after(() => void process.off("unhandledRejection", onUnhandled));
+const unhandled = collectUnhandledRejections();
 
 // ---- fixtures ------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
  * is intact, every link was released, and a legitimate client is served.
  * A short flood checks that the connection limits engage (by counts).
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ErrorCode } from "../src/core/errors.js";
 import type { ToolDbRecord } from "../src/core/record.js";
@@ -18,6 +18,7 @@ import { FrameFuzzer, type FuzzFrame, type FuzzMessage, seededRandom } from "./h
 import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, type RawLinkOptions, type RawPeerLink, RawTcpLink, rawIdentity, signedPing, terminateRawLinks } from "./helpers/raw-peer.js";
 import { record, withTimeout } from "./helpers/wait.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261125);
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 10_000);
@@ -26,10 +27,7 @@ const T = 10_000;
 /** Frames per link before it is probed (and, after the handshake, before strikes close it anyway). */
 const BATCH = 12;
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-before(() => void process.on("unhandledRejection", onUnhandled));
-after(() => void process.off("unhandledRejection", onUnhandled));
+const unhandled = collectUnhandledRejections();
 afterEach(() => terminateRawLinks());
 
 interface Transport {

@@ -3,7 +3,7 @@
  * no network), then each limit on a real server over real sockets, checked
  * by counts of refusals and answers, never by timings.
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { TimerGroup } from "../src/core/clock.js";
 import { ErrorCode } from "../src/core/errors.js";
@@ -19,14 +19,12 @@ import { ManualClock } from "./helpers/manual-clock.js";
 import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
 import { record, waitFor, waitForCount } from "./helpers/wait.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 5000;
 const TOPIC = "test";
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-before(() => void process.on("unhandledRejection", onUnhandled));
-after(() => void process.off("unhandledRejection", onUnhandled));
+const unhandled = collectUnhandledRejections();
 afterEach(() => {
   terminateRawLinks();
   assert.deepEqual(unhandled.splice(0), [], "unhandled rejections during the test");

@@ -4,21 +4,19 @@
  * nothing crashes (a process-wide guard fails the test on an unhandled
  * rejection). Hostile input is test/bad-input.test.ts.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { ToolDb } from "../src/index.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
 import { portOf, startServer as startNodeServer } from "./helpers/nodes.js";
 import { RawLink, openRawLinks as open } from "./helpers/raw-peer.js";
 import type { ToolDbOptions } from "../src/core/options.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const TOPIC = "memory-bounds";
 const T = 5000;
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown) => void unhandled.push(reason);
-before(() => void process.on("unhandledRejection", onUnhandled));
-after(() => void process.off("unhandledRejection", onUnhandled));
+const unhandled = collectUnhandledRejections();
 
 function startServer(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
   return startNodeServer({ topic: TOPIC, ...opts });
