@@ -127,3 +127,18 @@ export const CloseCode = {
 export function isPermanentRefusal(code: number): boolean {
   return code === CloseCode.TOPIC_MISMATCH || code === CloseCode.BAD_PEER || code === CloseCode.SELF;
 }
+
+/** What a carrier tears down: a stream or a data channel. */
+interface Destroyable {
+  readonly destroyed?: boolean;
+  destroy(): void;
+  on(event: "close", listener: () => void): unknown;
+}
+
+/** Gives the peer time to read a close frame and end its side, then destroys `target` (unless it closed first). */
+export function lingerThenDestroy(target: Destroyable, lingerMs: number): void {
+  if (target.destroyed) return;
+  const timer = setTimeout(() => target.destroy(), lingerMs);
+  (timer as { unref?: () => void }).unref?.();
+  target.on("close", () => clearTimeout(timer));
+}

@@ -1,6 +1,6 @@
 import { type Clock, TimerGroup } from "../core/clock.js";
 import { ErrorCode, errorText } from "../core/errors.js";
-import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
+import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
 import { FrameKind } from "./stream-framing.js";
 
 /**
@@ -83,7 +83,7 @@ export class DataChannelConnection extends Connection {
       case FrameKind.CLOSE: {
         const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
         const code = payload.length >= 2 ? view.getUint16(0) : 1005;
-        this.lingerThenDestroy();
+        lingerThenDestroy(this.channel, this.lingerMs);
         this.finish(code, decoder.decode(payload.subarray(2)));
         return;
       }
@@ -129,13 +129,6 @@ export class DataChannelConnection extends Connection {
     }
   }
 
-  /** Lets the close message leave before the peer connection is torn down. */
-  private lingerThenDestroy(): void {
-    if (this.channel.destroyed) return;
-    const timer = setTimeout(() => this.channel.destroy(), this.lingerMs);
-    (timer as { unref?: () => void }).unref?.();
-    this.channel.on("close", () => clearTimeout(timer));
-  }
 
   protected _send(frame: string): void {
     this.write(FrameKind.MESSAGE, encoder.encode(frame));
@@ -148,7 +141,7 @@ export class DataChannelConnection extends Connection {
     new DataView(payload.buffer).setUint16(0, code & 0xffff);
     payload.set(r, 2);
     this.write(FrameKind.CLOSE, payload);
-    this.lingerThenDestroy();
+    lingerThenDestroy(this.channel, this.lingerMs);
     this.finish(code, reason);
   }
 }

@@ -1,6 +1,6 @@
 import { TimerGroup, type Clock } from "../core/clock.js";
 import { ErrorCode, errorText } from "../core/errors.js";
-import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
+import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
 import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage } from "./stream-framing.js";
 
 /**
@@ -89,7 +89,7 @@ export class StreamConnection extends Connection {
       case FrameKind.CLOSE: {
         const { code, reason } = decodeClose(payload);
         this.stream.end();
-        this.lingerThenDestroy();
+        lingerThenDestroy(this.stream, this.lingerMs);
         this.finish(code, reason);
         return;
       }
@@ -132,13 +132,6 @@ export class StreamConnection extends Connection {
     }
   }
 
-  /** Gives the peer time to read the close frame and end its side; then destroys. */
-  private lingerThenDestroy(): void {
-    if (this.stream.destroyed) return;
-    const timer = setTimeout(() => this.stream.destroy(), this.lingerMs);
-    timer.unref();
-    this.stream.on("close", () => clearTimeout(timer));
-  }
 
   private paused = false;
 
@@ -168,7 +161,7 @@ export class StreamConnection extends Connection {
     } catch {
       this.stream.destroy();
     }
-    this.lingerThenDestroy();
+    lingerThenDestroy(this.stream, this.lingerMs);
     // Report our own code and reason locally, at once (as WsConnection does).
     this.finish(code, reason);
   }

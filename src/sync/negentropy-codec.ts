@@ -142,6 +142,13 @@ export function minimalBound(prev: Item, curr: Item): Bound {
 }
 
 /** Sum of ids mod 2^256 (little-endian), as eight 32-bit limbs. */
+/** Limb j (32 bits) of an id as a little-endian 256-bit number: bytes 4j..4j+3, parsed big-endian and swapped. */
+function limbOf(idHex: string, j: number): number {
+  const be = parseInt(idHex.slice(8 * j, 8 * j + 8), 16);
+  if (Number.isNaN(be)) badSync("invalid id");
+  return (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
+}
+
 export class Accumulator {
   private readonly limbs = new Uint32Array(8);
   count = 0;
@@ -149,11 +156,7 @@ export class Accumulator {
   add(idHex: string): void {
     let carry = 0;
     for (let j = 0; j < 8; j++) {
-      // Bytes 4j..4j+3 of the id are the limb's little-endian bytes: parse big-endian, swap.
-      const be = parseInt(idHex.slice(8 * j, 8 * j + 8), 16);
-      if (Number.isNaN(be)) badSync("invalid id");
-      const limb = (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
-      const sum = this.limbs[j]! + limb + carry;
+      const sum = this.limbs[j]! + limbOf(idHex, j) + carry;
       this.limbs[j] = sum >>> 0;
       carry = sum > 0xffffffff ? 1 : 0;
     }
@@ -164,10 +167,7 @@ export class Accumulator {
   remove(idHex: string): void {
     let borrow = 0;
     for (let j = 0; j < 8; j++) {
-      const be = parseInt(idHex.slice(8 * j, 8 * j + 8), 16);
-      if (Number.isNaN(be)) badSync("invalid id");
-      const limb = (((be & 0xff) << 24) | ((be & 0xff00) << 8) | ((be >>> 8) & 0xff00) | (be >>> 24)) >>> 0;
-      const diff = this.limbs[j]! - limb - borrow;
+      const diff = this.limbs[j]! - limbOf(idHex, j) - borrow;
       this.limbs[j] = diff >>> 0;
       borrow = diff < 0 ? 1 : 0;
     }
