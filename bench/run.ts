@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc|sync|fanout|connections`
+ * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc|sync|rebuild|fanout|connections`
  * runs one part (`fanout` includes `connections`).
  */
 import { spawnSync } from "node:child_process";
@@ -18,6 +18,7 @@ import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
 import { fanoutBenchmark, printFanoutFigures } from "./fanout.js";
 import { WARM_LINKS, connectionBenchmark, openFileLimit, printConnectionFigures, printConnectionSummary } from "./connections.js";
 import { printSyncFigures, syncBenchmark } from "./sync.js";
+import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
@@ -107,6 +108,13 @@ async function sync(): Promise<void> {
   }
 }
 
+async function rebuild(): Promise<void> {
+  for (const records of process.env.BENCH_REBUILD_RECORDS?.split(",").map(Number) ?? (quick ? [20_000] : [100_000, 1_000_000])) {
+    console.log(`\n## Reconciliation index rebuild at ${records.toLocaleString()} records (LevelDB), beside a raw classic-level scan + batch write`);
+    printRebuildFigures(await rebuildBenchmark(records, (line) => console.log(`  … ${line}`)), (line) => console.log(line));
+  }
+}
+
 async function fanout(): Promise<void> {
   console.log("\n## Fan-out and connections on one server (clients are raw WebSockets doing the signed handshake)");
   printFanoutFigures(await fanoutBenchmark(1000, quick ? 200 : 2000, quick ? 50 : 200), (line) => console.log(line));
@@ -140,5 +148,6 @@ if (!only || only === "crdt") await crdt();
 if (!only || only === "flood") await flood();
 if (!only || only === "webrtc") await webrtc();
 if (!only || only === "sync") await sync();
+if (!only || only === "rebuild") await rebuild();
 if (!only || only === "fanout") await fanout();
 if (!only || only === "fanout" || only === "connections") await connections();

@@ -25,8 +25,11 @@ import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negent
 import { RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
+import { WriteWindow } from "../stores/write-window.js";
 
 const META = "m";
+/** Records (or stale entries) whose index writes a rebuild issues together. */
+const REBUILD_STEP = 1024;
 const TS_DIGITS = 14;
 /** After every item key ("t…"), before "u": the index key of the infinity bound. */
 const END = "u";
@@ -119,18 +122,27 @@ export class SyncIndex implements ItemSource {
     await this.store.put(META, "open");
   }
 
+  /**
+   * Streamed in steps of REBUILD_STEP records whose index writes are issued
+   * together (a batching store writes each step in a few batches): memory
+   * is bounded by two steps whatever the store size.
+   */
   private async rebuild(): Promise<void> {
     let dropped = 0;
+    const drops = new WriteWindow(REBUILD_STEP);
     for await (const [key] of this.store.range({ lt: END })) {
-      await this.store.del(key);
+      await drops.add(this.store.del(key));
       dropped++;
     }
+    await drops.done();
     this.count = 0;
     await this.feed.reset();
+    const adds = new WriteWindow(REBUILD_STEP);
     for await (const [, raw] of this.records.range()) {
       const record = parse(raw);
-      if (record) await this.add(record);
+      if (record) await adds.add(this.add(record));
     }
+    await adds.done();
     this.log("sync index rebuilt: %d records (%d stale index entries dropped)", this.count, dropped);
   }
 
