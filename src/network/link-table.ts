@@ -193,15 +193,21 @@ export class LinkTable implements LinkOwner {
     await this.ctx.host.ready.catch(() => undefined);
     const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
     if (!identity) return;
-    const session = this.establish(link, ping.peer, ping.isServer);
-    if (!session) return;
-    session.caps = capabilitySet(ping.caps);
+    let pong: string;
     try {
-      link.connection.send(JSON.stringify(await pongMessage(this.ctx.host, ping.id)));
+      pong = JSON.stringify(await pongMessage(this.ctx.host, ping.id));
     } catch (err) {
       this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
       return;
     }
+    if (link.connection.closed || this.ctx.isClosing()) return;
+    // The duplicate check, the pong and the session table in one step: another
+    // link of the same node finishing its handshake meanwhile (two carriers whose
+    // identical pings were checked together) must see this session.
+    const session = this.establish(link, ping.peer, ping.isServer);
+    if (!session) return;
+    session.caps = capabilitySet(ping.caps);
+    link.connection.send(pong);
     this.openSession(link, session);
   }
 
