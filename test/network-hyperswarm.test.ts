@@ -17,7 +17,10 @@ import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import Hyperswarm, { type SwarmSocket } from "hyperswarm";
 import { type Testnet, hyperTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
+import { ManualClock } from "./helpers/manual-clock.js";
+import { RawTcpLink, terminateRawLinks } from "./helpers/raw-peer.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
+import { silentPeerDropped } from "./helpers/heartbeat.js";
 
 const T = 10_000;
 let testnet: Testnet;
@@ -36,6 +39,7 @@ describe("HyperswarmNetwork", () => {
   let topic = "";
 
   afterEach(async () => {
+    terminateRawLinks();
     await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
     for (const c of cleanups.splice(0)) await c();
   });
@@ -50,6 +54,17 @@ describe("HyperswarmNetwork", () => {
     return db;
   }
   const hs = () => swarmOn(testnet);
+  /** A connection from a fresh raw swarm (not ToolDb) to the topic's server. */
+  const rawSwarmConnection = async (): Promise<SwarmSocket> => {
+    const raw = new Hyperswarm({ dht: testnet.createNode() });
+    cleanups.push(() => raw.destroy());
+    // Every connection (hyperswarm may reconnect after the server hung up) gets an error listener at once.
+    raw.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
+    const connected = waitFor(raw, "connection", T);
+    raw.join(topicKey(topic), { server: false, client: true });
+    const [socket] = (await connected) as [SwarmSocket];
+    return socket;
+  };
   const linked = (a: ToolDb, b: ToolDb) =>
     waitUntil(() => a.network.isConnected(b.network.getClientAddress()) && b.network.isConnected(a.network.getClientAddress()), T, "link");
   const transportTo = (a: ToolDb, b: ToolDb) => a.network.session(b.network.getClientAddress())?.connection.info.transport;
@@ -152,21 +167,31 @@ describe("HyperswarmNetwork", () => {
     await waitUntil(async () => (await srv.getData("after-failover", false, 200)) === 1, T, "put after failover");
   });
 
+  it("the transport's heartbeat sweep (injected clock) drops a Hyperswarm link that stops answering pings and keeps a live one", { timeout: 30_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    const clock = new ManualClock(Date.now());
+    const srv = await node({ server: true, networkAdapter: hs(), clock, heartbeatInterval: 1000 });
+    const cli = await node({ networkAdapter: hs() });
+    await linked(srv, cli);
+    // A hand-driven peer: it completes the handshake, then answers no ping (dead to the protocol, the stream still open).
+    const silent = await (await RawTcpLink.over(await rawSwarmConnection(), { topic })).handshake();
+    silent.answersPings = false;
+    assert.equal(srv.network.peers.length, 2);
+    // The client answers the ping as it reads it; a put it sends after that proves it alive.
+    await silentPeerDropped(srv, clock, 1000, silent.id.clientId, async () => {
+      const stored = waitFor(srv, "put", T, (r) => r.k === "alive");
+      await cli.putData("alive", 1);
+      await stored;
+    });
+    assert.ok(srv.network.isConnected(cli.network.getClientAddress()), "the live client is kept");
+  });
+
   it("bad input on a Hyperswarm stream is refused without a crash: oversized frame, garbage, silence", { timeout: 30_000 }, async () => {
     topic = `hs-${process.pid}-${topicSeq++}`;
     const srv = await node({ server: true, networkAdapter: swarmOn(testnet), maxMessageBytes: 4096, handshakeTimeout: 300 });
     await (srv.network as HyperswarmNetwork).joined;
     // Each case from a fresh raw swarm (a new key: no reconnect backoff in the way).
-    const conn = async (): Promise<SwarmSocket> => {
-      const raw = new Hyperswarm({ dht: testnet.createNode() });
-      cleanups.push(() => raw.destroy());
-      // Every connection (hyperswarm may reconnect after the server hung up) gets an error listener at once.
-      raw.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
-      const connected = waitFor(raw, "connection", T);
-      raw.join(topicKey(topic), { server: false, client: true });
-      const [socket] = (await connected) as [SwarmSocket];
-      return socket;
-    };
+    const conn = rawSwarmConnection;
 
     // Oversized frame: refused, and the bridge closes the stream with 1009.
     const tooLarge = waitFor(srv, "refused", T, (e) => e.code === ErrorCode.FRAME_TOO_LARGE);

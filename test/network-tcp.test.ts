@@ -16,9 +16,10 @@ import { encodeFrame, encodeMessage, FrameKind } from "../src/network/stream-fra
 import { TcpNetwork } from "../src/network/tcp-network.js";
 import { networkAdapterSuite } from "./compliance/network-suite.js";
 import { ManualClock } from "./helpers/manual-clock.js";
-import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { RawTcpLink, rawIdentity, signedPing, terminateRawLinks } from "./helpers/raw-peer.js";
 import { tcpProxy } from "./helpers/tcp-proxy.js";
-import { waitFor, withTimeout } from "./helpers/wait.js";
+import { silentPeerDropped } from "./helpers/heartbeat.js";
+import { waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
 
 const TOPIC = "tcp-test";
 const T = 5000;
@@ -280,5 +281,43 @@ describe("TcpNetwork: bad input on the stream carrier", () => {
     await refused;
     assert.equal((await closeFrame).code, CloseCode.HANDSHAKE_TIMEOUT);
     assert.equal(srv.network.peers.length, 0);
+  });
+});
+
+describe("TcpNetwork heartbeat", () => {
+  const nodes: ToolDb[] = [];
+  afterEach(async () => {
+    terminateRawLinks();
+    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
+  });
+
+  it("one heartbeat timer for every link (injected clock): a peer that stops answering pings is dropped, live peers are kept", { timeout: 20_000 }, async () => {
+    const clock = new ManualClock(Date.now());
+    const srv = await tcpServer({ clock, heartbeatInterval: 1000 });
+    nodes.push(srv);
+    const idleTimers = clock.pending;
+    const links: RawTcpLink[] = [];
+    for (let i = 0; i < 3; i++) links.push(await (await RawTcpLink.open(portOf(srv), { topic: TOPIC })).handshake());
+    assert.equal(clock.pending, idleTimers + 1, "three links share one heartbeat timer");
+    const [silent, ...live] = links as [RawTcpLink, ...RawTcpLink[]];
+    silent.answersPings = false; // alive at the TCP level, dead to the protocol
+    // The live links answer the ping as they read it; a request answered after that proves the server read the pong.
+    await silentPeerDropped(srv, clock, 1000, silent.id.clientId, () =>
+      Promise.all(
+        live.map(async (link) => {
+          const ping = await link.ping();
+          const answered = link.next((f) => f.type === "pong" && f.id === ping.id);
+          link.send(ping);
+          await answered;
+        }),
+      ),
+    );
+    await silent.waitClose();
+
+    // The timer stops with the last link.
+    const gone = waitForCount(srv, "peer-disconnect", 2, T);
+    for (const link of live) link.terminate();
+    await gone;
+    assert.equal(clock.pending, idleTimers, "no heartbeat timer without links");
   });
 });

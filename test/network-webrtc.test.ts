@@ -15,6 +15,10 @@ import { WebRtcNetwork, trackerInfoHash } from "../src/webrtc/index.js";
 import { type LocalTracker, LOOPBACK_RTC, localTracker, rtcOn } from "./helpers/tracker.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
+import { silentPeerDropped } from "./helpers/heartbeat.js";
+import { ManualClock } from "./helpers/manual-clock.js";
+import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { FrameKind } from "../src/network/stream-framing.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
 const T = 15_000;
@@ -148,6 +152,46 @@ describe("WebRtcNetwork (Node)", () => {
     assert.equal(a.network.peers.length, 1);
     assert.ok(rtc(a).rtcPeerCount <= 1);
     assert.equal(c.network.isConnected(a.network.getClientAddress()), false);
+  });
+
+  it("the transport's heartbeat sweep (injected clock) drops a data-channel peer that stops answering pings and keeps a live one", { timeout: 40_000 }, async () => {
+    const t = await tracker();
+    const topic = `rtc-${process.pid}-${topicSeq++}`;
+    const clock = new ManualClock(Date.now());
+    const a = await node(topic, { networkAdapter: rtcOn(t), clock, heartbeatInterval: 1000 });
+    const b = await node(topic, { networkAdapter: rtcOn(t) });
+    await linked(a, b);
+    // A hand-driven peer (a bare tracker client): it sends a valid handshake on its data channel, then answers no ping.
+    const id = await rawIdentity();
+    const ping = await signedPing(id, topic);
+    const bare = new TrackerClient({ infoHash: trackerInfoHash(topic), peerId: "cd".repeat(20), announce: [t.url], port: 1, rtcConfig: LOOPBACK_RTC });
+    bare.on("warning", () => undefined);
+    const barePeers: TrackerPeer[] = [];
+    cleanups.push(async () => {
+      for (const p of barePeers) p.destroy();
+      await new Promise<void>((resolve) => bare.destroy(() => resolve()));
+    });
+    bare.on("peer", (p) => {
+      barePeers.push(p);
+      p.on("error", () => undefined);
+      p.once("connect", () => {
+        const frame = new TextEncoder().encode(JSON.stringify(ping));
+        const message = new Uint8Array(frame.length + 1);
+        message[0] = FrameKind.MESSAGE;
+        message.set(frame, 1);
+        p.send(message);
+      });
+    });
+    bare.start();
+    await waitUntil(() => a.network.isConnected(id.clientId), T, "the hand-driven peer to complete its handshake");
+
+    // B answers the ping as it reads it; a put it sends after that proves it alive.
+    await silentPeerDropped(a, clock, 1000, id.clientId, async () => {
+      const stored = waitFor(a, "put", T, (r) => r.k === "alive");
+      await b.putData("alive", 1);
+      await stored;
+    });
+    assert.ok(a.network.isConnected(b.network.getClientAddress()), "the live peer is kept");
   });
 
   it("close leaves no tracker socket or peer connection open", { timeout: 40_000 }, async () => {

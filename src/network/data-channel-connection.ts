@@ -1,6 +1,7 @@
-import { type Clock, TimerGroup } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 import { ErrorCode, errorText } from "../core/errors.js";
 import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
+import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 import { FrameKind } from "./stream-framing.js";
 
 /**
@@ -21,6 +22,8 @@ export interface DataChannelConnectionOptions {
   maxMessageBytes: number;
   /** ms between heartbeat pings; a link silent for a whole interval after a ping is dropped. 0/Infinity = off. */
   heartbeatInterval: number;
+  /** The transport's sweep (one timer for all its links); without it the link gets a sweep of its own (`heartbeatInterval` on `clock`). */
+  heartbeat?: HeartbeatSweep;
   clock?: Clock;
   /** How long a closing link lets the close message drain before destroying the channel (ms). */
   lingerMs?: number;
@@ -36,10 +39,11 @@ const decoder = new TextDecoder();
  * byte the frame kind of the stream bridge (message, close, ping, pong), the
  * rest the payload. No length prefix (the channel keeps message boundaries)
  * and no Buffer, so it runs in browsers. Same behaviour as StreamConnection:
- * size limit, close code and reason delivered, heartbeat.
+ * size limit, close code and reason delivered, heartbeat visited by the
+ * transport's HeartbeatSweep (no timer per link).
  */
-export class DataChannelConnection extends Connection {
-  private readonly timers: TimerGroup;
+export class DataChannelConnection extends Connection implements Heartbeat {
+  private readonly heartbeat: HeartbeatSweep;
   private readonly lingerMs: number;
   private alive = true;
 
@@ -49,14 +53,13 @@ export class DataChannelConnection extends Connection {
     private readonly options: DataChannelConnectionOptions,
   ) {
     super(info);
-    this.timers = new TimerGroup(options.clock);
+    this.heartbeat = sweepFor(options.heartbeat ?? options.heartbeatInterval, options.clock);
     this.lingerMs = options.lingerMs ?? 500;
     channel.on("data", (message) => this.onMessage(message));
     channel.on("close", () => this.gone(ABNORMAL_CLOSE, "data channel closed without a close frame"));
     channel.on("disconnect", () => this.gone(ABNORMAL_CLOSE, "data channel closed without a close frame"));
     channel.on("error", (err) => this.gone(ABNORMAL_CLOSE, `data channel error: ${errorText(err)}`));
-    const { heartbeatInterval } = options;
-    if (heartbeatInterval > 0 && heartbeatInterval < Infinity) this.timers.every(heartbeatInterval, () => this.beat());
+    this.heartbeat.add(this);
   }
 
   private onMessage(message: Uint8Array): void {
@@ -97,7 +100,8 @@ export class DataChannelConnection extends Connection {
     this.close(closeCode, reason);
   }
 
-  private beat(): void {
+  /** Called by the sweep. */
+  beat(): void {
     if (!this.alive) {
       this.gone(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout");
       return;
@@ -113,7 +117,7 @@ export class DataChannelConnection extends Connection {
   }
 
   private finish(code: number, reason: string): void {
-    this.timers.clearAll();
+    this.heartbeat.delete(this);
     this.markClosed(code, reason);
   }
 

@@ -1,4 +1,4 @@
-import type { TimerGroup } from "../core/clock.js";
+import { type Clock, TimerGroup } from "../core/clock.js";
 
 /** A link the sweep visits: it pings its peer, or gives up on it when nothing came since the last visit. */
 export interface Heartbeat {
@@ -47,4 +47,13 @@ export class HeartbeatSweep {
   private visit(): void {
     for (const member of this.members) member.beat();
   }
+}
+
+/**
+ * The sweep a carrier joins: its transport's (every link of the transport on
+ * one timer), or, for a carrier made on its own (tests, the stream bridge
+ * used by hand), a sweep of its own with `interval` on `clock`.
+ */
+export function sweepFor(heartbeat: HeartbeatSweep | number, clock?: Clock): HeartbeatSweep {
+  return typeof heartbeat === "number" ? new HeartbeatSweep(heartbeat, new TimerGroup(clock)) : heartbeat;
 }

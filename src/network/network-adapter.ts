@@ -6,13 +6,14 @@ import { clientIdOf } from "../core/peer-record.js";
 import { TypedEmitter } from "../core/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
+import { HeartbeatSweep } from "./heartbeat-sweep.js";
 import { Dialer } from "./dialer.js";
 import { LinkGuard } from "./link-guard.js";
 import { LinkTable } from "./link-table.js";
 import type { NetworkEvents } from "./network-events.js";
 import { type NetworkHost, type NetworkOptions, networkOptionsFrom } from "./network-host.js";
 import type { PeerSession } from "./peer-session.js";
-import { type ByteStream, StreamConnection } from "./stream-connection.js";
+import { type ByteStream, StreamConnection, type StreamConnectionOptions } from "./stream-connection.js";
 import { TrafficCounters } from "./traffic.js";
 
 export type { DialFailedEvent } from "./dialer.js";
@@ -61,6 +62,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   readonly guard: LinkGuard;
   /** Messages in and out by type (for metrics). */
   readonly traffic = new TrafficCounters();
+  /** The heartbeat of every link of this transport, on one timer (a server holds thousands of links). */
+  protected readonly heartbeat: HeartbeatSweep;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -76,6 +79,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.log = createLogger(component);
     this.clock = this.options.clock;
     this.timers = new TimerGroup(this.options.clock);
+    this.heartbeat = new HeartbeatSweep(host.options.heartbeatInterval, this.timers);
     this.guard = new LinkGuard(host.options.server, host.options.limits, this.timers, () => this.now());
     this.dialer = new Dialer(this.options, this.timers, {
       open: (target) => this.openTarget(target),
@@ -203,10 +207,15 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   attachStream(stream: ByteStream & { isInitiator?: boolean }, info: Partial<ConnectionInfo> = {}): Connection {
     const outgoing = info.outgoing ?? stream.isInitiator;
     if (outgoing === undefined) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "attachStream: say which end starts the handshake (info.outgoing)");
-    const { heartbeatInterval, maxMessageBytes } = this.host.options;
-    const connection = new StreamConnection(stream, { transport: "stream", ...info, outgoing }, { heartbeatInterval, maxMessageBytes, clock: this.clock });
+    const connection = new StreamConnection(stream, { transport: "stream", ...info, outgoing }, this.carrierOptions());
     this.attach(connection);
     return connection;
+  }
+
+  /** What a stream or data-channel carrier of this transport is made with: its limits and the transport's heartbeat sweep. */
+  protected carrierOptions(): StreamConnectionOptions {
+    const { heartbeatInterval, maxMessageBytes } = this.host.options;
+    return { heartbeatInterval, maxMessageBytes, heartbeat: this.heartbeat, clock: this.clock };
   }
 
   /** Hands a new transport link to the protocol. Transports call this for incoming links. */

@@ -1,6 +1,7 @@
-import { TimerGroup, type Clock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 import { ErrorCode, errorText } from "../core/errors.js";
 import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
+import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage } from "./stream-framing.js";
 
 /**
@@ -25,6 +26,8 @@ export interface StreamConnectionOptions {
   maxMessageBytes: number;
   /** ms between heartbeat pings; a link silent for a whole interval after a ping is dropped. 0/Infinity = off. */
   heartbeatInterval: number;
+  /** The transport's sweep (one timer for all its links); without it the link gets a sweep of its own (`heartbeatInterval` on `clock`). */
+  heartbeat?: HeartbeatSweep;
   clock?: Clock;
   /** How long a closing link waits for the peer to end the stream before destroying it (ms). */
   lingerMs?: number;
@@ -36,10 +39,11 @@ export const ABNORMAL_CLOSE = 1006;
 /**
  * ToolDb frames on any duplex byte stream (see stream-framing.ts), with the
  * same behaviour as WsConnection: size limit (refused + close 1009), close
- * code and reason delivered to the peer, and a ping/pong heartbeat.
+ * code and reason delivered to the peer, and a ping/pong heartbeat visited
+ * by the transport's HeartbeatSweep (no timer per link).
  */
-export class StreamConnection extends Connection {
-  private readonly timers: TimerGroup;
+export class StreamConnection extends Connection implements Heartbeat {
+  private readonly heartbeat: HeartbeatSweep;
   private readonly decoder: FrameDecoder;
   private readonly lingerMs: number;
   private alive = true;
@@ -50,7 +54,7 @@ export class StreamConnection extends Connection {
     options: StreamConnectionOptions,
   ) {
     super(info);
-    this.timers = new TimerGroup(options.clock);
+    this.heartbeat = sweepFor(options.heartbeat ?? options.heartbeatInterval, options.clock);
     this.decoder = new FrameDecoder(options.maxMessageBytes);
     this.lingerMs = options.lingerMs ?? 1000;
     stream.on("data", (chunk) => this.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
@@ -58,8 +62,7 @@ export class StreamConnection extends Connection {
     stream.on("close", () => this.gone(ABNORMAL_CLOSE, "stream closed without a close frame"));
     // 'close' follows 'error' on net and streamx streams.
     stream.on("error", (err) => this.gone(ABNORMAL_CLOSE, `stream error: ${errorText(err)}`));
-    const { heartbeatInterval } = options;
-    if (heartbeatInterval > 0 && heartbeatInterval < Infinity) this.timers.every(heartbeatInterval, () => this.beat());
+    this.heartbeat.add(this);
   }
 
   private onData(chunk: Buffer): void {
@@ -99,7 +102,8 @@ export class StreamConnection extends Connection {
     }
   }
 
-  private beat(): void {
+  /** Called by the sweep. */
+  beat(): void {
     // While we do not read (backpressure), the peer's pongs wait unread: not a dead link.
     if (!this.alive && !this.paused) {
       this.stream.destroy();
@@ -118,7 +122,7 @@ export class StreamConnection extends Connection {
   }
 
   private finish(code: number, reason: string): void {
-    this.timers.clearAll();
+    this.heartbeat.delete(this);
     this.decoder.reset();
     this.markClosed(code, reason);
   }

@@ -50,8 +50,7 @@ export class TcpNetwork extends ToolDbNetworkAdapter {
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.on("close", () => this.sockets.delete(socket));
-    const { heartbeatInterval, maxMessageBytes } = this.host.options;
-    return new StreamConnection(socket, { ...info, transport: "tcp" }, { heartbeatInterval, maxMessageBytes, clock: this.clock });
+    return new StreamConnection(socket, { ...info, transport: "tcp" }, this.carrierOptions());
   }
 
   protected async _close(): Promise<void> {

@@ -154,9 +154,8 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     peer.once("connect", () => {
       this.timers.clearTimeout(timer);
       if (this.isClosed) return peer.destroy();
-      const { heartbeatInterval, maxMessageBytes } = this.host.options;
       const info = { outgoing: peer.initiator, remoteHost: peer.remoteAddress, remotePort: peer.remotePort, transport: "webrtc" };
-      this.attach(new DataChannelConnection(peer, info, { heartbeatInterval, maxMessageBytes, clock: this.clock }));
+      this.attach(new DataChannelConnection(peer, info, this.carrierOptions()));
     });
   }
 

@@ -4,7 +4,6 @@ import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { errorText } from "../core/errors.js";
 import type { Connection } from "./connection.js";
-import { HeartbeatSweep } from "./heartbeat-sweep.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
 import { WsConnection } from "./ws-connection.js";
 
@@ -24,12 +23,9 @@ function isSpecificIp(host: string): boolean {
 export class WebSocketNetwork extends ToolDbNetworkAdapter {
   private wss: WebSocketServer | undefined;
   private boundPort: number | undefined;
-  /** One heartbeat timer for every link (a server holds thousands). */
-  private readonly heartbeat: HeartbeatSweep;
 
   constructor(host: NetworkHost) {
     super(host, "network:ws");
-    this.heartbeat = new HeartbeatSweep(this.wsOptions.heartbeatInterval, this.timers);
   }
 
   private get wsOptions(): NetworkHostOptions {

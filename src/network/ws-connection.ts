@@ -1,8 +1,8 @@
 import type WebSocket from "ws";
-import { TimerGroup, type Clock } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 import { ErrorCode } from "../core/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
-import { type Heartbeat, HeartbeatSweep } from "./heartbeat-sweep.js";
+import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
 /** The socket's own connection, for the listeners all sockets share. */
@@ -39,7 +39,7 @@ export class WsConnection extends Connection implements Heartbeat {
     clock?: Clock,
   ) {
     super(info);
-    this.heartbeat = typeof heartbeat === "number" ? new HeartbeatSweep(heartbeat, new TimerGroup(clock)) : heartbeat;
+    this.heartbeat = sweepFor(heartbeat, clock);
     (socket as Tagged)[CONNECTION] = this;
     socket.on("message", WsConnection.onMessage);
     socket.on("pong", WsConnection.onPong);

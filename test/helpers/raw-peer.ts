@@ -197,17 +197,28 @@ export class RawLink extends RawPeerLink {
   }
 }
 
-/** A raw TCP link speaking the stream framing (src/network/stream-framing.ts). */
+/** A byte stream a raw stream link runs on: a TCP socket, a Hyperswarm socket. */
+interface RawStream {
+  readonly destroyed: boolean;
+  write(data: Uint8Array): unknown;
+  destroy(): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "close", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+}
+
+/** A raw link speaking the stream framing (src/network/stream-framing.ts) on TCP or any byte stream. */
 export class RawTcpLink extends RawPeerLink {
   private readonly decoder = new FrameDecoder(64 * 1024 * 1024);
+  /** False: heartbeat pings go unanswered (a peer that died without closing). */
+  answersPings = true;
 
   private constructor(
-    readonly socket: net.Socket,
+    readonly socket: RawStream,
     id: RawIdentity,
     topic: string,
   ) {
     super(id, topic);
-    socket.setNoDelay(true);
     socket.on("error", () => undefined);
     socket.on("data", (chunk: Buffer) => {
       const result = this.decoder.push(chunk);
@@ -216,7 +227,7 @@ export class RawTcpLink extends RawPeerLink {
         else if (kind === FrameKind.CLOSE) {
           const { code, reason } = decodeClose(payload);
           this.ended(code, reason);
-        } else if (kind === FrameKind.PING) socket.write(encodeFrame(FrameKind.PONG));
+        } else if (kind === FrameKind.PING && this.answersPings) socket.write(encodeFrame(FrameKind.PONG));
       }
     });
     socket.on("close", () => this.ended(1006, "socket closed"));
@@ -225,10 +236,16 @@ export class RawTcpLink extends RawPeerLink {
   static async open(port: number, opts: RawLinkOptions): Promise<RawTcpLink> {
     const id = opts.id ?? (await rawIdentity());
     const socket = net.connect({ host: "127.0.0.1", port, ...(opts.from ? { localAddress: opts.from } : {}) });
+    socket.setNoDelay(true);
     const peer = new RawTcpLink(socket, id, opts.topic);
     const opened = new Promise<void>((resolve) => socket.once("connect", () => resolve()));
     await withTimeout(Promise.race([opened, peer.closed]), T, "the socket to open");
     return peer;
+  }
+
+  /** The stream framing on an open byte stream (e.g. a Hyperswarm connection). */
+  static async over(stream: RawStream, opts: RawLinkOptions): Promise<RawTcpLink> {
+    return new RawTcpLink(stream, opts.id ?? (await rawIdentity()), opts.topic);
   }
 
   send(frame: Frame | string): void {
