@@ -1,7 +1,7 @@
 import { Backoff } from "../core/backoff.js";
-import type { TimerGroup, TimerHandle } from "../core/clock.js";
-import { boundedCall } from "./bounded-call.js";
+import type { TimerGroup } from "../core/clock.js";
 import { jittered } from "./options.js";
+import { RepeatingCall } from "./repeating-call.js";
 
 /** What an announcer needs from the DHT. */
 export type AnnounceFn = (infoHash: Buffer, port: number, cb: (err: Error | null, nodes?: number) => void) => void;
@@ -23,12 +23,7 @@ export interface AnnouncerConfig {
  * (e.g. "No nodes to query" before the DHT is bootstrapped) is retried with
  * backoff. At most one announce is in flight.
  */
-export class Announcer {
-  private timer: TimerHandle | undefined;
-  /** Cancels the operation in flight. */
-  private cancel: (() => void) | undefined;
-  private inFlight = false;
-  private stopped = false;
+export class Announcer extends RepeatingCall {
   private readonly backoff: Backoff;
 
   constructor(
@@ -36,33 +31,15 @@ export class Announcer {
     readonly port: number,
     private readonly cfg: AnnouncerConfig,
   ) {
+    super(cfg.timers, cfg.timeout, "announce");
     this.backoff = new Backoff({ initial: cfg.retryInitial, max: cfg.interval, random: cfg.random });
   }
 
-  start(): void {
-    this.run();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.cfg.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.cancel?.();
-    this.cancel = undefined;
-  }
-
-  private run(): void {
-    if (this.stopped || this.inFlight) return;
-    this.inFlight = true;
-    this.cancel = boundedCall(
-      this.cfg.timers,
-      this.cfg.timeout,
-      "announce",
+  protected run(): void {
+    if (!this.idle) return;
+    this.call(
       (cb) => this.cfg.announce(this.infoHash, this.port, cb),
       (err, nodes) => {
-        this.inFlight = false;
-        this.cancel = undefined;
-        if (this.stopped) return;
         let delay: number;
         if (err) {
           delay = this.backoff.next();
@@ -70,7 +47,7 @@ export class Announcer {
           this.backoff.reset();
           delay = jittered(this.cfg.interval, this.cfg.jitter, this.cfg.random);
         }
-        this.timer = this.cfg.timers.setTimeout(() => this.run(), delay);
+        this.timer = this.timers.setTimeout(() => this.run(), delay);
         this.cfg.onResult(err, nodes);
       },
     );

@@ -1,6 +1,6 @@
-import type { Clock, TimerGroup, TimerHandle } from "../core/clock.js";
-import { boundedCall } from "./bounded-call.js";
+import type { Clock, TimerGroup } from "../core/clock.js";
 import { jittered } from "./options.js";
+import { RepeatingCall } from "./repeating-call.js";
 
 /** What the loop needs from the DHT: bittorrent-dht's lookup() shape. */
 export type LookupFn = (infoHash: Buffer, cb: (err: Error | null, nodes?: number) => void) => () => void;
@@ -32,14 +32,9 @@ export interface LookupLoopConfig {
  * up to fastInterval, so a peer that announces a moment after us is found
  * in tens of milliseconds rather than a full fastInterval later.
  */
-export class LookupLoop {
-  private timer: TimerHandle | undefined;
-  /** Cancels the operation in flight. */
-  private cancel: (() => void) | undefined;
+export class LookupLoop extends RepeatingCall {
   private nextAt = Number.POSITIVE_INFINITY;
-  private inFlight = false;
   private rerun = false;
-  private stopped = false;
   private lastStart = Number.NEGATIVE_INFINITY;
   /** Unsatisfied lookups since start/refresh/satisfaction (drives the warm-up). */
   private warmupStep = 0;
@@ -47,18 +42,8 @@ export class LookupLoop {
   constructor(
     readonly infoHash: Buffer,
     private readonly cfg: LookupLoopConfig,
-  ) {}
-
-  start(): void {
-    this.run();
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.cfg.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    this.cancel?.();
-    this.cancel = undefined;
+  ) {
+    super(cfg.timers, cfg.timeout, "lookup");
   }
 
   /** Look up as soon as the rate limit allows (right after the current lookup, if one runs). */
@@ -93,30 +78,25 @@ export class LookupLoop {
   private scheduleAtMost(delay: number): void {
     const at = this.cfg.clock.now() + delay;
     if (this.timer !== undefined && this.nextAt <= at) return;
-    this.cfg.timers.clearTimeout(this.timer);
+    this.timers.clearTimeout(this.timer);
     this.nextAt = at;
-    this.timer = this.cfg.timers.setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       this.nextAt = Number.POSITIVE_INFINITY;
       this.run();
     }, delay);
   }
 
-  private run(): void {
-    if (this.stopped || this.inFlight) return;
-    this.inFlight = true;
+  protected run(): void {
+    if (!this.idle) return;
     this.rerun = false;
     this.lastStart = this.cfg.clock.now();
-    this.cfg.beforeLookup();
-    this.cancel = boundedCall(
-      this.cfg.timers,
-      this.cfg.timeout,
-      "lookup",
-      (cb) => this.cfg.lookup(this.infoHash, cb),
+    this.call(
+      (cb) => {
+        this.cfg.beforeLookup();
+        return this.cfg.lookup(this.infoHash, cb);
+      },
       (err, nodes) => {
-        this.inFlight = false;
-        this.cancel = undefined;
-        if (this.stopped) return;
         if (this.rerun) {
           this.rerun = false;
           this.scheduleAtMost(this.earliestStartDelay());
