@@ -38,10 +38,10 @@ async function snapshot(index: SyncIndex, cuts: Bound[]): Promise<Snapshot> {
     for (const j of [i + 1, bounds.length - 1]) {
       const fromSums = new Accumulator();
       await index.sum(bounds[i]!, bounds[j]!, fromSums);
-      cached.push(`${fromSums.count} ${await fromSums.fingerprint()}`);
+      cached.push(`${fromSums.count} ${fromSums.fingerprint()}`);
       const fromScan = new Accumulator();
       for await (const item of index.scan(bounds[i]!, bounds[j]!)) fromScan.add(item.id);
-      scanned.push(`${fromScan.count} ${await fromScan.fingerprint()}`);
+      scanned.push(`${fromScan.count} ${fromScan.fingerprint()}`);
     }
   }
   const keys = await Promise.all(items.map((item) => index.keyOf(item.id)));

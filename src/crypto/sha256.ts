@@ -1,7 +1,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
 
-type NodeHash = (algorithm: "sha256", data: string, encoding: "hex") => string;
+type NodeHash = (algorithm: "sha256", data: string | Uint8Array, encoding: "hex") => string;
 
 /**
  * Node's one-shot OpenSSL hash when running on Node (≥ 20.12), found
@@ -28,3 +28,6 @@ export function sha256HexPortable(input: string): string {
  * UTF-8 the same way (a lone surrogate becomes U+FFFD).
  */
 export const sha256Hex: (input: string) => string = nodeHash ? (input) => nodeHash("sha256", input, "hex") : sha256HexPortable;
+
+/** Hex SHA-256 of bytes, synchronously (OpenSSL on Node, @noble/hashes elsewhere): no thread-pool hop as WebCrypto's digest takes. */
+export const sha256HexOfBytes: (input: Uint8Array) => string = nodeHash ? (input) => nodeHash("sha256", input, "hex") : (input) => bytesToHex(sha256(input));

@@ -1,9 +1,11 @@
 /**
  * Negentropy protocol V1 wire pieces (docs/negentropy-protocol-v1.md in
  * hoytech/negentropy): varints, bounds, the 256-bit id accumulator and the
- * range fingerprint. Written from the published spec; pure and platform-free.
+ * range fingerprint. Written from the published spec; platform-free (SHA-256
+ * from crypto/sha256: OpenSSL on Node, @noble/hashes elsewhere).
  */
 import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { sha256HexOfBytes } from "../crypto/sha256.js";
 
 export const PROTOCOL_VERSION = 0x61;
 export const ID_SIZE = 32;
@@ -190,16 +192,20 @@ export class Accumulator {
     this.count = 0;
   }
 
-  /** SHA-256(sum || varint(count)), first 16 bytes, as hex. */
-  async fingerprint(): Promise<string> {
+  /**
+   * SHA-256(sum || varint(count)), first 16 bytes, as hex. Hashed
+   * synchronously: a reconciliation round computes thousands, and WebCrypto's
+   * digest would make each a job on libuv's pool, queued behind the
+   * signature checks of a catch-up.
+   */
+  fingerprint(): string {
     const input = new ByteWriter();
     const sum = new Uint8Array(ID_SIZE);
     const view = new DataView(sum.buffer);
     for (let j = 0; j < 8; j++) view.setUint32(4 * j, this.limbs[j]!, true);
     input.bytes(sum);
     input.varint(this.count);
-    const digest = new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", input.view().slice()));
-    return Array.from(digest.subarray(0, FINGERPRINT_SIZE), (b) => HEX_BYTE[b]).join("");
+    return sha256HexOfBytes(input.view()).slice(0, 2 * FINGERPRINT_SIZE);
   }
 }
 

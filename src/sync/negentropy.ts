@@ -200,7 +200,7 @@ export class Reconciler {
         acc.add(item.id);
       }
     }
-    return { fingerprint: await acc.fingerprint(), count: acc.count };
+    return { fingerprint: acc.fingerprint(), count: acc.count };
   }
 
   /** Splits at the source's own bounds when it has them (no scan of the range); false when it has none. */
@@ -253,7 +253,7 @@ export class Reconciler {
       if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {
         coder.write(out, minimalBound(prev, item));
         out.varint(Mode.Fingerprint);
-        out.hex(await acc.fingerprint());
+        out.hex(acc.fingerprint());
         acc.reset();
         bucket++;
       }
@@ -262,6 +262,6 @@ export class Reconciler {
     }
     coder.write(out, upper);
     out.varint(Mode.Fingerprint);
-    out.hex(await acc.fingerprint());
+    out.hex(acc.fingerprint());
   }
 }

@@ -91,7 +91,7 @@ export class SyncIndex implements ItemSource {
   private opened: Promise<void> | undefined;
   readonly feed: ChangeFeed;
   private readonly trackers = new Set<RunTracker>();
-  private readonly sums = new RangeSums(this);
+  private readonly sums = new RangeSums({ scan: (lower, upper) => this.scanStore(lower, upper) });
 
   constructor(
     readonly store: ToolDbStorageAdapter,
@@ -201,7 +201,13 @@ export class SyncIndex implements ItemSource {
     return this.store.get(`k${id}`);
   }
 
-  async *scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+  /** The items in [lower, upper), in order (through the range-sums cache of recently read buckets). */
+  scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+    return this.sums.scan(lower, upper);
+  }
+
+  /** The items in [lower, upper) as the index store holds them, read by one iterator (no cache). */
+  async *scanStore(lower: Bound, upper: Bound): AsyncGenerator<Item> {
     for await (const [key] of this.store.range({ gte: boundKey(lower), lt: boundKey(upper) })) {
       yield { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
     }
