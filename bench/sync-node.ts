@@ -5,7 +5,9 @@
  * and fetch the same records raw over one plain WebSocket.
  */
 import { once } from "node:events";
-import { rm } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector";
+import { getHeapSpaceStatistics } from "node:v8";
 import { ClassicLevel } from "classic-level";
 import { WebSocket, WebSocketServer } from "ws";
 import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
@@ -37,6 +39,33 @@ function cpuSince(start: NodeJS.CpuUsage): number {
 }
 
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+/** Used / reserved MiB of V8's old space: what grows when garbage lives long enough to be promoted. */
+function oldSpace(): string {
+  const old = getHeapSpaceStatistics().find((s) => s.space_name === "old_space");
+  return old ? `${mb(old.space_used_size)}/${mb(old.space_size)}` : "?";
+}
+
+/**
+ * BENCH_SYNC_HEAPPROF=<file>: V8's sampling heap profile of the catch-up, keeping
+ * the samples of objects that lived until a major GC (promoted garbage and what
+ * is still live) and dropping those a scavenge collected: it shows what makes
+ * the old generation, and so the RSS, grow. Open it in Chrome's DevTools.
+ */
+async function startPromotionProfile(): Promise<{ stop(): Promise<unknown> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
+  await post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true });
+  return {
+    async stop() {
+      const { profile } = (await post("HeapProfiler.stopSampling")) as { profile: unknown };
+      session.disconnect();
+      return profile;
+    },
+  };
+}
 
 function reply(message: Record<string, unknown>): void {
   process.send!({ ...message, refusals, maxRss: process.resourceUsage().maxRSS * 1024, rss: process.memoryUsage().rss });
@@ -158,10 +187,12 @@ async function handle(c: Command): Promise<void> {
         if (process.env.BENCH_SYNC_GC) (globalThis as { gc?: () => void }).gc?.();
         const m = process.memoryUsage();
         for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
-        if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
+        if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} (old ${oldSpace()}) external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
       }, 1000);
+      const profile = process.env.BENCH_SYNC_HEAPPROF ? await startPromotionProfile() : undefined;
       db!.network.connectTo("127.0.0.1", c.port, { maxRetries: 20 });
       const run = await done.finally(() => clearInterval(sampler));
+      if (profile) await writeFile(process.env.BENCH_SYNC_HEAPPROF!, JSON.stringify(await profile.stop()));
       if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
       const cpuSeconds = cpuSince(cpuStart);

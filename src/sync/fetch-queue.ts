@@ -47,8 +47,8 @@ export class FetchQueue {
   private async work(): Promise<void> {
     try {
       while (this.ids.length > 0 && !this.failure) {
-        const batch = this.ids.slice(0, this.batchSize);
-        this.ids = this.ids.slice(batch.length);
+        // splice, not two slices: the queue is not copied for every batch taken.
+        const batch = this.ids.splice(0, this.batchSize);
         if (this.ids.length <= this.maxQueued) this.wake();
         for (const id of await this.fetchBatch(batch)) this.ids.push(id);
       }

@@ -4,6 +4,7 @@
  * range fingerprint. Written from the published spec; platform-free (SHA-256
  * from crypto/sha256: OpenSSL on Node, @noble/hashes elsewhere).
  */
+import { bytesToHex } from "../crypto/encoding.js";
 import { ErrorCode, ToolDbError } from "../core/errors.js";
 import { sha256HexOfBytes } from "../crypto/sha256.js";
 
@@ -103,8 +104,8 @@ export class ByteReader {
 
   hex(n: number): string {
     if (this.pos + n > this.buf.length) badSync("message ends early");
-    let out = "";
-    for (let i = 0; i < n; i++) out += HEX_BYTE[this.buf[this.pos++]!];
+    const out = bytesToHex(this.buf.subarray(this.pos, this.pos + n));
+    this.pos += n;
     return out;
   }
 
@@ -119,8 +120,6 @@ export class ByteReader {
     badSync("varint too long");
   }
 }
-
-const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 function nibble(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;
