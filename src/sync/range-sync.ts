@@ -20,7 +20,7 @@ import { FetchQueue } from "./fetch-queue.js";
 import { Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
-import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import type { RunTracker, SyncIndex } from "./sync-index.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
@@ -226,9 +226,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids });
     if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
     if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
+    // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
+    // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);
-    const items = tracker ? reply.records.filter(isRecordShape).map(itemId) : [];
-    for (const id of items) tracker!.expect(id);
+    for (const id of tracker ? ids : []) tracker!.expect(id);
     // A bounded number of merges at a time: enough to keep libuv's pool verifying, few enough
     // that a record's garbage dies young instead of queueing long enough to reach the old generation.
     let next = 0;
@@ -238,7 +239,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       }
     };
     await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));
-    tracker?.settled(items);
+    tracker?.settled(ids);
     // Asking again only for what the peer could not fit; it must make progress.
     return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
   }
