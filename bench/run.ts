@@ -22,7 +22,7 @@ import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 
-// WebCrypto verifies on libuv's pool. Two busy processes with 4 threads each
+// Signatures are verified on libuv's pool. Two busy processes with 4 threads each
 // oversubscribe 2 cores, so size the pool to the cores (set before any pool use).
 if (!process.env.UV_THREADPOOL_SIZE) {
   // Through sh to raise the open-file limit to the hard limit (10,000 idle clients need 10,000 descriptors).
@@ -40,7 +40,7 @@ const quick = process.argv.includes("--quick");
 async function relay(): Promise<void> {
   console.log("\n## Relay: client -> server -> subscribed client (loopback, server in its own process)");
   const verifyRate = await measureVerifyRate();
-  console.log(`raw ECDSA P-256 verify rate (WebCrypto, all cores): ${fmt(verifyRate, 0)} /s`);
+  console.log(`raw ECDSA P-256 verify rate (OpenSSL through node:crypto, all cores): ${fmt(verifyRate, 0)} /s`);
   const total = Number(process.env.BENCH_PUTS ?? 200_000);
   const r = await relayBenchmark(total);
   console.log(`signing (done before timing): ${fmt(r.signPerSecond, 0)} records/s`);

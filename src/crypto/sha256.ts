@@ -1,16 +1,12 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { nodeBuiltin } from "./node-builtin.js";
 
 type NodeHash = (algorithm: "sha256", data: string | Uint8Array, encoding: "hex") => string;
 
-/**
- * Node's one-shot OpenSSL hash when running on Node (≥ 20.12), found
- * through process.getBuiltinModule so that no import of "node:crypto"
- * reaches browser bundles; undefined in browsers.
- */
+/** Node's one-shot OpenSSL hash when running on Node; undefined in browsers. */
 const nodeHash: NodeHash | undefined = (() => {
-  const getBuiltin = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
-  const hash = (getBuiltin?.("node:crypto") as { hash?: NodeHash } | undefined)?.hash;
+  const hash = nodeBuiltin<{ hash?: NodeHash }>("node:crypto")?.hash;
   return typeof hash === "function" ? hash : undefined;
 })();
 
