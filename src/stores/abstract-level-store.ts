@@ -9,7 +9,7 @@ export interface LevelDatabase {
   batch(operations: WriteOperation[]): Promise<void>;
   keys(options: { gte: Uint8Array; lt: Uint8Array; limit: number; keyEncoding: "view" }): { all(): Promise<Uint8Array[]> };
   /** A sorted snapshot iterator over string keys and values (abstract-level's `iterator`). */
-  iterator(options: RangeOptions & { limit: number }): AsyncIterable<StoreEntry>;
+  iterator(options: RangeOptions & { limit: number }): { nextv(size: number): Promise<StoreEntry[]>; close(): Promise<void> };
   close(): Promise<void>;
 }
 
@@ -22,6 +22,9 @@ export interface BatchingStats {
   reads: number;
   readBatches: number;
 }
+
+/** Entries fetched per iterator step (one job on libuv's pool), as abstract-level's own `next()` does after its first. */
+const RANGE_PAGE = 1000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -92,9 +95,19 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
     await this.opened;
-    // Only the bounds that are set; the iterator reads in batches and is closed when the loop ends early.
+    // Only the bounds that are set. Pages by nextv: iterating with next() costs a pool job for the
+    // first entry alone, then one per 1000, so each short scan (reconciliation reads thousands) took two.
     const bounds = Object.fromEntries(Object.entries(options).filter(([name, v]) => v !== undefined && name !== "limit"));
-    yield* this.db.iterator({ ...bounds, limit: options.limit ?? -1 });
+    const iterator = this.db.iterator({ ...bounds, limit: options.limit ?? -1 });
+    try {
+      for (;;) {
+        const page = await iterator.nextv(RANGE_PAGE);
+        if (page.length === 0) return;
+        yield* page;
+      }
+    } finally {
+      await iterator.close();
+    }
   }
 
   protected async _close(): Promise<void> {
