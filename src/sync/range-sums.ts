@@ -85,7 +85,10 @@ export class RangeSums {
     this.changeItems(buckets[i]!, added, true);
     if (acc.count > SPLIT_AT && !this.splitting) {
       this.splitting = true;
-      void this.exclusively(() => this.split(i)).finally(() => (this.splitting = false));
+      // A split that fails (its store closing under it) leaves the bucket whole; a later write retries.
+      void this.exclusively(() => this.split(i))
+        .catch(() => undefined)
+        .finally(() => (this.splitting = false));
     }
   }
 
