@@ -27,8 +27,9 @@ export interface WebRtcNetworkOptions {
   /**
    * The topic is announced again after `announceInterval` ms (default 2000),
    * doubling up to `maxAnnounceInterval` (default 60000): failed or unanswered
-   * offers back off. A lost link announces again at once (at most once per
-   * announceInterval).
+   * offers back off. A lost link, or a pairing that failed before its data
+   * channel opened (up to three in a row), announces again at once (at most
+   * once per announceInterval).
    */
   announceInterval?: number;
   maxAnnounceInterval?: number;
@@ -40,6 +41,14 @@ export interface WebRtcNetworkOptions {
 
 /** simple-peer error codes that mean the remote side sent a bad signal (forged or garbled offer/answer). */
 const BAD_SIGNAL = new Set(["ERR_SIGNALING", "ERR_SET_REMOTE_DESCRIPTION", "ERR_ADD_ICE_CANDIDATE", "ERR_SDP_TYPE"]);
+/**
+ * libdatachannel (Node) sometimes rejects a well-formed answer when the CPU is
+ * contended ("Got a remote candidate without ICE transport"): our side failed,
+ * not the peer's signal.
+ */
+const LOCAL_RTC_RACE = /without ICE transport/;
+/** Failed pairings in a row that each bring the next announce forward; later ones wait for the backoff. */
+const PROMPT_RETRIES = 3;
 
 /**
  * WebRTC transport: announces the topic's info hash on WebTorrent trackers
@@ -60,6 +69,8 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   private readonly trackers: string[];
   private announceTimer: TimerHandle | undefined;
   private lastAnnounce = Number.NEGATIVE_INFINITY;
+  /** Pairings that failed since a data channel last opened. */
+  private failedPairings = 0;
   private clientClosed: Promise<void> | undefined;
 
   /** An adapter class bound to `options`, for `networkAdapter`. */
@@ -153,6 +164,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     peer.on("disconnect", release);
     peer.once("connect", () => {
       this.timers.clearTimeout(timer);
+      this.failedPairings = 0;
       if (this.isClosed) return peer.destroy();
       const info = { outgoing: peer.initiator, remoteHost: peer.remoteAddress, remotePort: peer.remotePort, transport: "webrtc" };
       this.attach(new DataChannelConnection(peer, info, this.carrierOptions()));
@@ -178,24 +190,36 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     return undefined;
   }
 
+  /** A pairing ended before its data channel opened: offer again soon, unless it keeps failing. */
   private peerFailed(peer: TrackerPeer, err: Error & { code?: string }): void {
     if (peer.connected) return; // DataChannelConnection reports errors of open links
     if (this.dropped.has(peer)) return; // we destroyed it (cap, duplicate pairing)
     const reason = `WebRTC peer failed: ${errorText(err)}`;
-    if (err.code && BAD_SIGNAL.has(err.code)) this.host.refused({ code: ErrorCode.BAD_MESSAGE, reason, host: peer.remoteAddress });
+    const theirs = err.code !== undefined && BAD_SIGNAL.has(err.code) && !LOCAL_RTC_RACE.test(err.message);
+    if (theirs) this.host.refused({ code: ErrorCode.BAD_MESSAGE, reason, host: peer.remoteAddress });
     else this.log("%s", reason);
+    // A peer is there but this pairing failed (a race in the WebRTC stack, a channel that did not
+    // open in time): new offers now rather than at the next, maybe distant, step of the backoff.
+    if (++this.failedPairings <= PROMPT_RETRIES) this.announceSoon();
   }
 
-  private scheduleAnnounce(delay: number): void {
+  /** The next announce in `delay` ms, the one after it `next` ms later, doubling from there. */
+  private scheduleAnnounce(delay: number, next = delay * 2): void {
     this.timers.clearTimeout(this.announceTimer);
     this.announceTimer = this.timers.setTimeout(() => {
       this.announce();
-      this.scheduleAnnounce(Math.min(delay * 2, this.rtcOptions.maxAnnounceInterval ?? 60_000));
+      this.scheduleAnnounce(Math.min(next, this.rtcOptions.maxAnnounceInterval ?? 60_000));
     }, delay);
   }
 
+  /** Announces as soon as the rate limit allows (once per announceInterval), then backs off from announceInterval again. */
   private announceSoon(): void {
-    if (this.now() - this.lastAnnounce < this.announceInterval) return;
+    if (this.isClosed) return;
+    const wait = this.lastAnnounce + this.announceInterval - this.now();
+    if (wait > 0) {
+      this.scheduleAnnounce(wait, this.announceInterval);
+      return;
+    }
     this.announce();
     this.scheduleAnnounce(this.announceInterval);
   }
