@@ -16,8 +16,9 @@ import { type LocalTracker, LOOPBACK_RTC, localTracker, rtcOn } from "./helpers/
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
 import { silentPeerDropped } from "./helpers/heartbeat.js";
-import { ManualClock } from "./helpers/manual-clock.js";
+import { GatedClock } from "./helpers/manual-clock.js";
 import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { randomId } from "../src/core/random.js";
 import { FrameKind } from "../src/network/stream-framing.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
@@ -128,8 +129,12 @@ describe("WebRtcNetwork (Node)", () => {
     await waitUntil(() => a.network.peers.length === 0 && barePeers.every((p) => !p.connected), T, "junk links dropped");
     assert.equal(a.network.peers.length, 0);
 
-    // 3. A ToolDb peer of another topic, announced under this topic's info hash.
-    const other = await node(`${topic}-other`, { networkAdapter: rtcOn(t, { infoHash: trackerInfoHash(topic) }) });
+    // 3. A ToolDb peer of another topic, announced under this topic's info hash. The end that
+    // checks the other's handshake refuses: A when the other offered, the other when A did.
+    const other = new ToolDb({ topic: `${topic}-other`, ...FAST, networkAdapter: rtcOn(t, { infoHash: trackerInfoHash(topic) }) });
+    nodes.push(other);
+    other.on("refused", (e) => refusals.push(e));
+    await other.ready;
     await waitUntil(() => refusals.some((r) => r.code === ErrorCode.TOPIC_MISMATCH), T, "topic mismatch refused");
     assert.equal(other.network.peers.length, 0);
 
@@ -154,16 +159,18 @@ describe("WebRtcNetwork (Node)", () => {
     assert.equal(c.network.isConnected(a.network.getClientAddress()), false);
   });
 
-  it("the transport's heartbeat sweep (injected clock) drops a data-channel peer that stops answering pings and keeps a live one", { timeout: 40_000 }, async () => {
+  it("the transport's heartbeat sweep (its period driven by the test) drops a data-channel peer that stops answering pings and keeps a live one", { timeout: 40_000 }, async () => {
     const t = await tracker();
     const topic = `rtc-${process.pid}-${topicSeq++}`;
-    const clock = new ManualClock(Date.now());
-    const a = await node(topic, { networkAdapter: rtcOn(t), clock, heartbeatInterval: 1000 });
+    // Only the heartbeat waits for the test; A's announces and connect timeouts run in real time.
+    const clock = new GatedClock(7_777);
+    const a = await node(topic, { networkAdapter: rtcOn(t), clock, heartbeatInterval: clock.gatedMs });
     const b = await node(topic, { networkAdapter: rtcOn(t) });
     await linked(a, b);
-    // A hand-driven peer (a bare tracker client): it sends a valid handshake on its data channel, then answers no ping.
+    // A hand-driven peer (a bare tracker client): it completes the handshake on its data channel
+    // (a ping when it offered, a pong to the node's ping when it answered), then answers no ping.
     const id = await rawIdentity();
-    const ping = await signedPing(id, topic);
+    const { peer: record } = await signedPing(id, topic);
     const bare = new TrackerClient({ infoHash: trackerInfoHash(topic), peerId: "cd".repeat(20), announce: [t.url], port: 1, rtcConfig: LOOPBACK_RTC });
     bare.on("warning", () => undefined);
     const barePeers: TrackerPeer[] = [];
@@ -171,22 +178,34 @@ describe("WebRtcNetwork (Node)", () => {
       for (const p of barePeers) p.destroy();
       await new Promise<void>((resolve) => bare.destroy(() => resolve()));
     });
+    const send = (p: TrackerPeer, message: object) => {
+      const json = new TextEncoder().encode(JSON.stringify(message));
+      const frame = new Uint8Array(json.length + 1);
+      frame[0] = FrameKind.MESSAGE;
+      frame.set(json, 1);
+      try {
+        p.send(frame);
+      } catch {
+        // a pairing the node replaced may close first: the next one handshakes
+      }
+    };
     bare.on("peer", (p) => {
       barePeers.push(p);
       p.on("error", () => undefined);
       p.once("connect", () => {
-        const frame = new TextEncoder().encode(JSON.stringify(ping));
-        const message = new Uint8Array(frame.length + 1);
-        message[0] = FrameKind.MESSAGE;
-        message.set(frame, 1);
-        p.send(message);
+        if (p.initiator) send(p, { type: "ping", id: randomId(), to: [id.clientId], clientId: id.clientId, isServer: false, peer: record });
+      });
+      p.on("data", (data: Uint8Array) => {
+        if (data[0] !== FrameKind.MESSAGE) return; // heartbeat pings go unanswered
+        const m = JSON.parse(new TextDecoder().decode(data.subarray(1))) as { type: string; id: string };
+        if (m.type === "ping") send(p, { type: "pong", id: m.id, to: [], clientId: id.clientId, isServer: false, servers: [], peer: record });
       });
     });
     bare.start();
     await waitUntil(() => a.network.isConnected(id.clientId), T, "the hand-driven peer to complete its handshake");
 
     // B answers the ping as it reads it; a put it sends after that proves it alive.
-    await silentPeerDropped(a, clock, 1000, id.clientId, async () => {
+    await silentPeerDropped(a, clock, clock.gatedMs, id.clientId, async () => {
       const stored = waitFor(a, "put", T, (r) => r.k === "alive");
       await b.putData("alive", 1);
       await stored;

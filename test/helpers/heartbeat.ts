@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import type { ToolDb } from "../../src/index.js";
 import { CloseCode } from "../../src/network/connection.js";
-import type { ManualClock } from "./manual-clock.js";
 import { record } from "./wait.js";
 
 /**
- * Two visits of a node's heartbeat sweep on a manual clock: at the first
+ * Two visits of a node's heartbeat sweep on a clock the test moves (ManualClock, GatedClock): at the first
  * every link is pinged and `proveAlive` has the live peers show a sign of
  * life (answering the ping, then a request the node answers); at the second
  * exactly the peer `silentPeerId`, which answered nothing, is dropped with
  * HEARTBEAT_TIMEOUT.
  */
-export async function silentPeerDropped(node: ToolDb, clock: ManualClock, interval: number, silentPeerId: string, proveAlive: () => Promise<unknown>): Promise<void> {
+export async function silentPeerDropped(node: ToolDb, clock: { advance(ms: number): void }, interval: number, silentPeerId: string, proveAlive: () => Promise<unknown>): Promise<void> {
   const peers = node.network.peers.length;
   clock.advance(interval); // first visit: every link is pinged
   await proveAlive();

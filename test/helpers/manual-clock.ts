@@ -43,3 +43,39 @@ export class ManualClock implements Clock {
     return this.timers.size;
   }
 }
+
+/**
+ * Real time, except for timers of exactly `gatedMs`: those wait for
+ * `advance()`, which fires the ones pending (once each). A node's heartbeat
+ * sweep (period `gatedMs`) then moves only when the test says so, while its
+ * other timers (WebRTC announces, connect timeouts) run on their own.
+ */
+export class GatedClock implements Clock {
+  private readonly gated = new Map<symbol, () => void>();
+
+  constructor(readonly gatedMs: number) {}
+
+  now(): number {
+    return Date.now();
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    if (ms !== this.gatedMs) return setTimeout(fn, ms);
+    const handle = Symbol("gated timer");
+    this.gated.set(handle, fn);
+    return handle as unknown as TimerHandle;
+  }
+
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (typeof handle === "symbol") this.gated.delete(handle);
+    else if (handle !== undefined) clearTimeout(handle as ReturnType<typeof setTimeout>);
+  }
+
+  /** Fires the gated timers pending now (not those they schedule). `ms` must be the gated period. */
+  advance(ms: number): void {
+    if (ms !== this.gatedMs) throw new Error(`GatedClock advances by ${this.gatedMs} ms only`);
+    const due = [...this.gated];
+    this.gated.clear();
+    for (const [, fn] of due) fn();
+  }
+}
