@@ -5,6 +5,7 @@
  * and fetch the same records raw over one plain WebSocket.
  */
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector";
 import { getHeapSpaceStatistics } from "node:v8";
@@ -23,6 +24,8 @@ type Command =
   | { cmd: "rawFetch"; port: number }
   | { cmd: "floor" }
   | { cmd: "size" }
+  | { cmd: "watch" }
+  | { cmd: "watched" }
   | { cmd: "forget" }
   | { cmd: "close" };
 
@@ -30,6 +33,8 @@ let db: ToolDb | undefined;
 let dir = "";
 let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
+/** Samples this server's RSS split while another server catches up from it (`watch` … `watched`). */
+let watcher: ReturnType<typeof startRssSplit> | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
 let refusals: Record<string, number> = {};
 
@@ -40,6 +45,36 @@ function cpuSince(start: NodeJS.CpuUsage): number {
 }
 
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(0)} MiB`;
+
+/**
+ * Peak anonymous and file-backed RSS, sampled from /proc (Linux; NaN
+ * elsewhere). LevelDB reads its table files through mmap, so every page of a
+ * table a server reads (serving a catch-up reads them all) counts in its RSS
+ * as a file-backed page: page cache the kernel can drop at any time, unlike
+ * anonymous memory (heap, buffers, LevelDB's caches and memtables).
+ */
+function startRssSplit(): { stop(): { anon: number; file: number } } {
+  const peak = { anon: NaN, file: NaN };
+  const sample = () => {
+    try {
+      const status = readFileSync("/proc/self/status", "utf8");
+      const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1]) * 1024;
+      peak.anon = Math.max(kib("RssAnon"), peak.anon || 0);
+      peak.file = Math.max(kib("RssFile"), peak.file || 0);
+    } catch {
+      // not Linux
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
 
 /** Used / reserved MiB of V8's old space: what grows when garbage lives long enough to be promoted. */
 function oldSpace(): string {
@@ -172,6 +207,11 @@ async function handle(c: Command): Promise<void> {
       // As if this server had never reconciled with its peer: no change-feed checkpoints, range reconciliation next time.
       await db!.sync.range!.index.feed.forgetCheckpoints();
       return reply({});
+    case "watch":
+      watcher = startRssSplit();
+      return reply({});
+    case "watched":
+      return reply({ rssSplit: watcher?.stop() });
     case "size":
       return reply({ size: db!.sync.range!.index.size });
     case "link": {
@@ -182,17 +222,17 @@ async function handle(c: Command): Promise<void> {
         db!.sync.range!.once("done", resolve);
         db!.on("dial-failed", (e) => e.final && resolve(`link failed: ${e.reason}`));
       });
-      const peaks = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+      const split = startRssSplit();
       const sampler = setInterval(() => {
         // BENCH_SYNC_GC=1: collect first, so that the samples show the live heap (slows the run).
         if (process.env.BENCH_SYNC_GC) (globalThis as { gc?: () => void }).gc?.();
         const m = process.memoryUsage();
-        for (const k of Object.keys(peaks) as (keyof typeof peaks)[]) peaks[k] = Math.max(peaks[k], m[k]);
         if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} (old ${oldSpace()}) external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
       }, 1000);
       const profile = process.env.BENCH_SYNC_HEAPPROF ? await startPromotionProfile() : undefined;
       db!.network.connectTo("127.0.0.1", c.port, { maxRetries: 20 });
       const run = await done.finally(() => clearInterval(sampler));
+      const rssSplit = split.stop();
       if (profile) await writeFile(process.env.BENCH_SYNC_HEAPPROF!, JSON.stringify(await profile.stop()));
       if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
@@ -200,7 +240,7 @@ async function handle(c: Command): Promise<void> {
       const session = db!.network.peers[0]!;
       const bytes = socketBytes(session);
       db!.network.disconnectFrom("127.0.0.1", c.port);
-      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written });
+      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written, rssSplit });
     }
     case "rawServe": {
       // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.

@@ -29,6 +29,7 @@ interface Reply {
   refusals?: Record<string, number>;
   maxRss: number;
   rss: number;
+  rssSplit?: { anon: number; file: number };
 }
 
 class Node {
@@ -63,6 +64,9 @@ export interface CatchUpFigures {
   bytesOut: number;
   peakRss: number;
   sourcePeakRss: number;
+  /** Peak anonymous / file-backed (mmapped LevelDB tables, the node binary) RSS of each server during the catch-up, sampled. */
+  peakRssSplit: { anon: number; file: number };
+  sourcePeakRssSplit: { anon: number; file: number };
   rounds: number;
   rawSeconds: number;
   rawBytes: number;
@@ -103,8 +107,9 @@ export async function syncBenchmark(records: number, log: (line: string) => void
     const [{ port: portA }] = await Promise.all([a.ask({ cmd: "start", dir: join(dir, "a") }), b.ask({ cmd: "start", dir: join(dir, "b") })]);
 
     log("catch-up of empty server B from A …");
+    await a.ask({ cmd: "watch" });
     const link = await b.ask({ cmd: "link", port: portA });
-    const sourceRss = (await a.ask({ cmd: "size" })).maxRss;
+    const source = await a.ask({ cmd: "watched" });
     const { port: rawPort } = await a.ask({ cmd: "rawServe" });
     const raw = await b.ask({ cmd: "rawFetch", port: rawPort });
     log("floor: raw verification and raw LevelDB batch write of the same records on B …");
@@ -116,7 +121,9 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       bytesIn: link.bytesIn!,
       bytesOut: link.bytesOut!,
       peakRss: link.maxRss,
-      sourcePeakRss: sourceRss,
+      sourcePeakRss: source.maxRss,
+      peakRssSplit: link.rssSplit!,
+      sourcePeakRssSplit: source.rssSplit!,
       rounds: link.run!.rounds,
       rawSeconds: raw.seconds!,
       rawBytes: raw.bytes!,
@@ -170,7 +177,9 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   out(`  ratio catch-up time / raw transfer time: ${fmt(c.seconds / c.rawSeconds, 1)} (issue's aim ≤ 2; the catch-up verifies every signature and writes LevelDB + index, the floor alone is ${fmt(floor / c.rawSeconds, 1)} × the raw transfer)`);
   out(`  ratio catch-up time / floor: ${fmt(c.seconds / floor, 2)} (1 would be the engines' own speed with nothing of ours around them)`);
   out(`  CPU time of the new server (all threads): catch-up ${fmt(c.cpuSeconds, 2)} s = ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} µs a record, floor's verify + write ${fmt(c.floorCpuSeconds, 2)} s = ${fmt((c.floorCpuSeconds / c.records) * 1e6, 0)} µs a record (ratio ${fmt(c.cpuSeconds / c.floorCpuSeconds, 2)})`);
-  out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB), source server ${mib(c.sourcePeakRss)} (serving the records; seeded by another process)`);
+  const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
+  out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
+  out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");
   for (const d of f.divergence) {
     out(
       `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 3)${d.complete ? "" : " INCOMPLETE"}`,

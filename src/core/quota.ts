@@ -40,8 +40,11 @@ export class StoreQuota {
     return this.keys;
   }
 
+  /** Counted by streaming the store (bounded memory: a query would hold every key at once). */
   async load(): Promise<void> {
-    this.keys = (await this.records.query("", this.limits.maxStoreKeys + 1)).length;
+    let keys = 0;
+    for await (const _ of this.records.backend.range({ limit: this.limits.maxStoreKeys + 1 })) keys++;
+    this.keys = keys;
   }
 
   /** Null when a record from a peer may be stored, else why not. */
