@@ -1,12 +1,14 @@
 import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
 import { BatchQueue } from "./batch-queue.js";
-import { type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
+import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
 export interface LevelDatabase {
   open(): Promise<void>;
   getMany(keys: string[]): Promise<(string | undefined)[]>;
   batch(operations: WriteOperation[]): Promise<void>;
+  /** Deletes a range of keys in one call (abstract-level's `clear`). */
+  clear(options: ClearOptions): Promise<void>;
   keys(options: { gte: Uint8Array; lt: Uint8Array; limit: number; keyEncoding: "view" }): { all(): Promise<Uint8Array[]> };
   /** A sorted snapshot iterator over string keys and values (abstract-level's `iterator`). */
   iterator(options: RangeOptions & { limit: number }): { nextv(size: number): Promise<StoreEntry[]>; close(): Promise<void> };
@@ -14,6 +16,8 @@ export interface LevelDatabase {
 }
 
 export type WriteOperation = { type: "put"; key: string; value: string } | { type: "del"; key: string };
+/** A queued write: LevelDB batch operations, or a range clear that keeps its place between them. */
+type QueuedWrite = WriteOperation | { type: "clear"; bounds: ClearOptions };
 
 /** Operations counted since the store opened, and the backend calls that carried them. */
 export interface BatchingStats {
@@ -43,11 +47,24 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   private readonly db: LevelDatabase;
   private readonly opened: Promise<void>;
   readonly batching: BatchingStats = { writes: 0, writeBatches: 0, reads: 0, readBatches: 0 };
-  private readonly writes = new BatchQueue<WriteOperation, void>(async (operations) => {
+  private readonly writes = new BatchQueue<QueuedWrite, void>(async (queued) => {
     await this.opened;
-    this.batching.writes += operations.length;
-    this.batching.writeBatches++;
-    await this.db.batch(operations);
+    let operations: WriteOperation[] = [];
+    const flush = async () => {
+      if (operations.length === 0) return;
+      this.batching.writes += operations.length;
+      this.batching.writeBatches++;
+      await this.db.batch(operations);
+      operations = [];
+    };
+    for (const op of queued) {
+      if (op.type !== "clear") operations.push(op);
+      else {
+        await flush();
+        await this.db.clear(op.bounds);
+      }
+    }
+    await flush();
   });
   private readonly reads = new BatchQueue<string, string | undefined>(async (keys) => {
     await this.opened;
@@ -91,6 +108,12 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   protected _del(key: string): Promise<void> {
     return this.writes.submit({ type: "del", key });
+  }
+
+  /** LevelDB's own range delete (one call, no key crosses into JavaScript), in order with the queued writes. */
+  protected override _clear(options: ClearOptions): Promise<void> {
+    const bounds = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ClearOptions;
+    return this.writes.submit({ type: "clear", bounds });
   }
 
   protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {

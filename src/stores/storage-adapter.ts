@@ -17,7 +17,12 @@
  *   never fails or repeats a key because of them. Secondary indexes (see
  *   src/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
  *   store gets them by implementing `_del` and `_range`.
- * - Writes (`put`, `del`) issued without awaiting apply in the order issued
+ * - `clear(bounds)` deletes every key in the bounds (as `range`, without
+ *   `limit`) after the writes issued before it, before those issued after
+ *   it. The default deletes the range's keys through `del`; a store with a
+ *   bulk delete (LevelDB's) overrides `_clear`, and a store that batches
+ *   writes must keep the order (AbstractLevelStore queues it with them).
+ * - Writes (`put`, `del`, `clear`) issued without awaiting apply in the order issued
  *   (the last write of a key wins). A store may coalesce them into batches
  *   (AbstractLevelStore does: one LevelDB write for many), as long as each
  *   resolves only once it reached the backend.
@@ -25,6 +30,7 @@
  *   Operations issued before it settle; a put that resolved is never lost.
  */
 import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { WriteWindow } from "./write-window.js";
 
 export interface StorageAdapterHost {
   readonly options: { readonly storageName: string };
@@ -45,6 +51,9 @@ export interface RangeOptions {
   /** At most this many entries (default: no limit). */
   limit?: number;
 }
+
+/** Bounds of `clear`: those of a range scan, without a limit. */
+export type ClearOptions = Omit<RangeOptions, "limit">;
 
 export type StoreEntry = [key: string, value: string];
 
@@ -87,6 +96,18 @@ export abstract class ToolDbStorageAdapter {
 
   del(key: string): Promise<void> {
     return this.closed ? this.closedError() : this._del(key);
+  }
+
+  /** Deletes every key in the bounds (see the contract above): how a secondary index is dropped before a rebuild. */
+  clear(options: ClearOptions = {}): Promise<void> {
+    return this.closed ? this.closedError() : this._clear(options);
+  }
+
+  /** The keys of the range deleted by `_del`, issued a step at a time without awaiting each. */
+  protected async _clear(options: ClearOptions): Promise<void> {
+    const window = new WriteWindow();
+    for await (const [key] of this._range(options)) await window.add(this._del(key));
+    await window.done();
   }
 
   /** Sorted [key, value] pairs in the bounds, streamed (see the contract above). */

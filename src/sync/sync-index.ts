@@ -28,7 +28,7 @@ import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 import { WriteWindow } from "../stores/write-window.js";
 
 const META = "m";
-/** Records (or stale entries) whose index writes a rebuild issues together. */
+/** Records whose index writes a rebuild issues together. */
 const REBUILD_STEP = 1024;
 const TS_DIGITS = 14;
 /** After every item key ("t…"), before "u": the index key of the infinity bound. */
@@ -123,18 +123,13 @@ export class SyncIndex implements ItemSource {
   }
 
   /**
-   * Streamed in steps of REBUILD_STEP records whose index writes are issued
-   * together (a batching store writes each step in a few batches): memory
-   * is bounded by two steps whatever the store size.
+   * The old index goes in one `clear`; then the records are streamed in
+   * steps of REBUILD_STEP whose index writes are issued together (a batching
+   * store writes each step in a few batches): memory is bounded by two
+   * steps whatever the store size.
    */
   private async rebuild(): Promise<void> {
-    let dropped = 0;
-    const drops = new WriteWindow(REBUILD_STEP);
-    for await (const [key] of this.store.range({ lt: END })) {
-      await drops.add(this.store.del(key));
-      dropped++;
-    }
-    await drops.done();
+    await this.store.clear({ lt: END });
     this.count = 0;
     await this.feed.reset();
     const adds = new WriteWindow(REBUILD_STEP);
@@ -143,7 +138,7 @@ export class SyncIndex implements ItemSource {
       if (record) await adds.add(this.add(record));
     }
     await adds.done();
-    this.log("sync index rebuilt: %d records (%d stale index entries dropped)", this.count, dropped);
+    this.log("sync index rebuilt: %d records", this.count);
   }
 
   private async add(record: ToolDbRecord): Promise<void> {

@@ -153,10 +153,26 @@ export function rangeTests({ open, putAll }: StorageSuiteContext): void {
       assert.deepEqual(base.slice(0, 2999), Array.from({ length: 2999 }, (_, j) => key(j)));
     });
 
-    it("after close, del and range reject with CLOSED", async () => {
+    it("clear deletes exactly the keys in its bounds, in order with the writes issued around it", async () => {
+      const store = await open();
+      await putAll(store, ["a", "b", "c", "d", "e", "k\uffff", "k\u{10000}"]);
+      await store.clear({ gt: "a", lt: "d" });
+      assert.deepEqual(await store.query(""), ["a", "d", "e", ...sortedByCodePoint(["k\uffff", "k\u{10000}"])]);
+      await store.clear({ gte: "d", lte: "e" });
+      await store.clear({ gte: "k\uffff", lt: "l" });
+      assert.deepEqual(await store.query(""), ["a"]);
+      // Issued without awaiting: the put before the clear is cleared, the one after it stays.
+      await Promise.all([store.put("m1", "x"), store.clear({ gte: "m" }), store.put("m2", "y"), store.clear({ gte: "z" })]);
+      assert.deepEqual(await store.query(""), ["a", "m2"]);
+      await store.clear();
+      assert.deepEqual(await store.query(""), []);
+    });
+
+    it("after close, del, clear and range reject with CLOSED", async () => {
       const store = await open();
       await store.close();
       await assert.rejects(store.del("a"), toolDbError(ErrorCode.CLOSED));
+      await assert.rejects(store.clear(), toolDbError(ErrorCode.CLOSED));
       await assert.rejects(collect(store), toolDbError(ErrorCode.CLOSED));
     });
   });
