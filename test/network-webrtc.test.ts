@@ -213,6 +213,23 @@ describe("WebRtcNetwork (Node)", () => {
     assert.ok(a.network.isConnected(b.network.getClientAddress()), "the live peer is kept");
   });
 
+  it("announces carry no more offers than the tracker counts peers to answer them (each offer is a peer connection)", { timeout: 40_000 }, async () => {
+    const t = await tracker();
+    const topic = `rtc-${process.pid}-${topicSeq++}`;
+    const offers = new Map<string, number[]>(); // tracker peer id -> offers per announce
+    const onAnnounce = (peerId: string, params: { offers?: unknown[] }) => {
+      if (params.offers) offers.set(peerId, [...(offers.get(peerId) ?? []), params.offers.length]);
+    };
+    t.server.on("start", onAnnounce);
+    t.server.on("update", onAnnounce);
+    const a = await node(topic, { networkAdapter: rtcOn(t) });
+    const b = await node(topic, { networkAdapter: rtcOn(t) });
+    await linked(a, b);
+    await waitUntil(() => offers.size === 2 && [...offers.values()].every((n) => n.length >= 2), T, "two announces from each node");
+    // The first announce knows no count yet (up to 5 offers); from the tracker's answer on, the other node is the only one.
+    for (const [, counts] of offers) assert.deepEqual(counts.slice(1).filter((n) => n > 1), [], `offers per announce: ${counts.join(", ")}`);
+  });
+
   it("close leaves no tracker socket or peer connection open", { timeout: 40_000 }, async () => {
     const t = await tracker();
     const topic = `rtc-${process.pid}-${topicSeq++}`;

@@ -40,7 +40,8 @@ declare module "bittorrent-tracker/client" {
     destroy(cb?: (err: Error | null) => void): void;
     on(event: "peer", listener: (peer: TrackerPeer) => void): this;
     on(event: "warning" | "error", listener: (err: Error) => void): this;
-    on(event: "update", listener: (data: { complete: number; incomplete: number }) => void): this;
+    /** A tracker's answer to an announce: its URL and the peers it counts in the swarm. */
+    on(event: "update", listener: (data: { announce: string; complete: number; incomplete: number }) => void): this;
   }
 }
 

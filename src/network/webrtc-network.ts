@@ -71,6 +71,8 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   private lastAnnounce = Number.NEGATIVE_INFINITY;
   /** Pairings that failed since a data channel last opened. */
   private failedPairings = 0;
+  /** Peers of the topic each tracker counted in its last answer (ourselves included). */
+  private readonly swarmSizes = new Map<string, number>();
   private clientClosed: Promise<void> | undefined;
 
   /** An adapter class bound to `options`, for `networkAdapter`. */
@@ -126,10 +128,11 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       announce: this.trackers.map((url) => `${url}${url.includes("?") ? "&" : "?"}tooldb-node=${this.peerId.slice(0, 12)}`),
       port: 1, // required by the client in Node, unused by WebSocket trackers
       rtcConfig: this.rtcOptions.rtcConfig ?? { iceServers: [] },
-      getAnnounceOpts: () => ({ numwant: Math.max(1, this.maxPeers - this.rtcPeers.size) }),
+      getAnnounceOpts: () => ({ numwant: this.offersWanted() }),
     });
     this.client = client;
     client.on("peer", (peer) => this.onPeer(peer));
+    client.on("update", (data) => this.swarmSizes.set(data.announce, data.complete + data.incomplete));
     client.on("warning", (err) => this.log("tracker warning: %s", errorText(err)));
     client.on("error", (err) => this.log("tracker error: %s", errorText(err)));
     client.start();
@@ -169,6 +172,19 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       const info = { outgoing: peer.initiator, remoteHost: peer.remoteAddress, remotePort: peer.remotePort, transport: "webrtc" };
       this.attach(new DataChannelConnection(peer, info, this.carrierOptions()));
     });
+  }
+
+  /**
+   * Offers for the next announce: room under the cap, but no more than the
+   * peers the trackers know that we are not paired with (at least one). Each
+   * offer is a peer connection kept until the tracker's offer timeout (50 s),
+   * answered or not: unneeded ones only load the WebRTC stack. A peer that
+   * joins later sends offers of its own.
+   */
+  private offersWanted(): number {
+    const room = this.maxPeers - this.rtcPeers.size;
+    const counted = this.swarmSizes.size > 0 ? Math.max(...this.swarmSizes.values()) - 1 - this.rtcPeers.size : room;
+    return Math.max(1, Math.min(room, counted));
   }
 
   /**
