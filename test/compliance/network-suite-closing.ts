@@ -5,7 +5,7 @@ import { ErrorCode } from "../../src/core/errors.js";
 import { CloseCode } from "../../src/network/connection.js";
 import type { DialFailedEvent } from "../../src/network/network-adapter.js";
 import { record, waitFor, withTimeout } from "../helpers/wait.js";
-import { type NetworkSuiteContext, T, bothLinked, eventually, lateEvents, peerIdOf } from "./network-suite-context.js";
+import { type NetworkSuiteContext, T, bothLinked, eventually, lateEvents, linkedClients, peerIdOf } from "./network-suite-context.js";
 
 export function closingTests({ factory, server, client, connect }: NetworkSuiteContext): void {
   it("a topic mismatch closes the link; the reason reaches the dialer's dial-failed (4001, final)", { timeout: 20_000 }, async () => {
@@ -35,10 +35,7 @@ export function closingTests({ factory, server, client, connect }: NetworkSuiteC
 
   it("server close() is idempotent, closes every link, and nothing fires after it", { timeout: 20_000 }, async () => {
     const srv = await server();
-    const c1 = await client(srv);
-    const c2 = await client(srv);
-    await bothLinked(srv, c1);
-    await bothLinked(srv, c2);
+    const [c1, c2] = await linkedClients(client, srv, 2);
     const late = lateEvents(srv);
     const gone1 = waitFor(c1, "peer-disconnect", T, (i) => i.peerId === peerIdOf(srv));
     const gone2 = waitFor(c2, "peer-disconnect", T, (i) => i.peerId === peerIdOf(srv));

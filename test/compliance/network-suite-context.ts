@@ -3,6 +3,7 @@
  * the factory a transport is tested through, the suite's node helpers, and
  * the waits and recorders the tests use.
  */
+import assert from "node:assert/strict";
 import type { ToolDb } from "../../src/index.js";
 import type { ToolDbOptions } from "../../src/core/options.js";
 import { clientIdOf } from "../../src/core/peer-record.js";
@@ -116,6 +117,32 @@ export function hookRecorder(db: ToolDb): { calls: HookCalls } {
   db.onPeerConnect = (id) => void calls.onPeerConnect.push(id);
   db.onPeerDisconnect = (id) => void calls.onPeerDisconnect.push(id);
   return { calls };
+}
+
+/** `n` clients of `srv` made by `client`, each linked both ways before the next is made. */
+export async function linkedClients(client: NetworkSuiteContext["client"], srv: ToolDb, n: number): Promise<ToolDb[]> {
+  const clients: ToolDb[] = [];
+  for (let i = 0; i < n; i++) {
+    const cli = await client(srv);
+    await bothLinked(srv, cli);
+    clients.push(cli);
+  }
+  return clients;
+}
+
+/**
+ * `node` lost its only link, to `peerId`: the peer-disconnect event it fired
+ * (`info`) names that peer with a close code and reason, the tool-db hooks
+ * fired once each, and nothing is left linked.
+ */
+export function assertLastLinkGone(node: ToolDb, calls: HookCalls, peerId: string, info: { peerId: string; code: number; reason: string }): void {
+  assert.equal(info.peerId, peerId);
+  assert.equal(typeof info.code, "number");
+  assert.equal(typeof info.reason, "string");
+  assert.deepEqual(calls.onPeerDisconnect, [peerId]);
+  assert.equal(calls.onDisconnect.length, 1);
+  assert.equal(node.isConnected, false);
+  assert.equal(node.network.peers.length, 0);
 }
 
 export function connectLog(db: ToolDb): { connects: number; disconnects: number } {

@@ -2,7 +2,7 @@
 import { it } from "node:test";
 import assert from "node:assert/strict";
 import { waitFor } from "../helpers/wait.js";
-import { type NetworkSuiteContext, T, bothLinked, hookRecorder, peerIdOf } from "./network-suite-context.js";
+import { type NetworkSuiteContext, T, assertLastLinkGone, bothLinked, hookRecorder, linkedClients, peerIdOf } from "./network-suite-context.js";
 
 export function linkTests({ server, client, connect }: NetworkSuiteContext): void {
   it("client(server) connects on its own", { timeout: 20_000 }, async () => {
@@ -43,47 +43,26 @@ export function linkTests({ server, client, connect }: NetworkSuiteContext): voi
     assert.equal(cli.network.getClientAddress(), peerIdOf(cli));
   });
 
-  it("when the client closes, the server fires peer-disconnect, onPeerDisconnect and onDisconnect", { timeout: 20_000 }, async () => {
-    const srv = await server();
-    const cli = await client(srv);
-    await bothLinked(srv, cli);
-    const s = hookRecorder(srv);
-    const gone = waitFor(srv, "peer-disconnect", T);
-    const last = waitFor(srv, "disconnect", T);
-    await cli.close();
-    const [[info]] = await Promise.all([gone, last]);
-    assert.equal(info.peerId, peerIdOf(cli));
-    assert.equal(typeof info.code, "number");
-    assert.equal(typeof info.reason, "string");
-    assert.deepEqual(s.calls.onPeerDisconnect, [peerIdOf(cli)]);
-    assert.equal(s.calls.onDisconnect.length, 1);
-    assert.equal(srv.isConnected, false);
-    assert.equal(srv.network.peers.length, 0);
-  });
-
-  it("when the server closes, the client fires peer-disconnect, onPeerDisconnect and onDisconnect", { timeout: 20_000 }, async () => {
-    const srv = await server();
-    const cli = await client(srv);
-    await bothLinked(srv, cli);
-    const c = hookRecorder(cli);
-    const gone = waitFor(cli, "peer-disconnect", T);
-    const last = waitFor(cli, "disconnect", T);
-    const srvId = peerIdOf(srv);
-    await srv.close();
-    const [[info]] = await Promise.all([gone, last]);
-    assert.equal(info.peerId, srvId);
-    assert.deepEqual(c.calls.onPeerDisconnect, [srvId]);
-    assert.equal(c.calls.onDisconnect.length, 1);
-    assert.equal(cli.isConnected, false);
-    assert.equal(cli.network.peers.length, 0);
-  });
+  for (const closing of ["client", "server"] as const) {
+    const other = closing === "client" ? "server" : "client";
+    it(`when the ${closing} closes, the ${other} fires peer-disconnect, onPeerDisconnect and onDisconnect`, { timeout: 20_000 }, async () => {
+      const srv = await server();
+      const cli = await client(srv);
+      await bothLinked(srv, cli);
+      const [leaving, staying] = closing === "client" ? [cli, srv] : [srv, cli];
+      const hooks = hookRecorder(staying);
+      const gone = waitFor(staying, "peer-disconnect", T);
+      const last = waitFor(staying, "disconnect", T);
+      const leavingId = peerIdOf(leaving);
+      await leaving.close();
+      const [[info]] = await Promise.all([gone, last]);
+      assertLastLinkGone(staying, hooks.calls, leavingId, info);
+    });
+  }
 
   it("the disconnect hooks fire only for the last link going away", { timeout: 20_000 }, async () => {
     const srv = await server();
-    const c1 = await client(srv);
-    const c2 = await client(srv);
-    await bothLinked(srv, c1);
-    await bothLinked(srv, c2);
+    const [c1, c2] = await linkedClients(client, srv, 2);
     const s = hookRecorder(srv);
     const first = waitFor(srv, "peer-disconnect", T);
     await c1.close();
