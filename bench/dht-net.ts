@@ -8,7 +8,7 @@
  */
 import dgram from "node:dgram";
 import DHT from "bittorrent-dht";
-import { destroyDht, dhtEvent } from "../src/discovery/dht-events.js";
+import { destroyDht, dhtEvent } from "../test/helpers/dht-events.js";
 
 export interface LoopbackDht {
   /** 'host:port' of the seed: the `bootstrap` option of every further node. */

@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import type DHT from "bittorrent-dht";
 import { ToolDb, type PeerInfo } from "../src/index.js";
-import { DHTClient, DHTServer } from "../src/discovery/index.js";
+import { DHTClient, DHTServer } from "../src/entries/discovery.js";
 import type { WebSocketNetwork } from "../src/network/websocket-network.js";
 import type { LoopbackDht } from "./dht-net.js";
 

@@ -22,7 +22,7 @@
  * (and reports) any datagram to a non-loopback address. Everything opened
  * by a run is closed by that run; nothing keeps the process alive.
  */
-import { DISCOVERY_DEFAULTS } from "../src/discovery/index.js";
+import { DISCOVERY_DEFAULTS } from "../src/entries/discovery.js";
 import { createLoopbackDht, guardUdpToLoopback, type LoopbackDht } from "./dht-net.js";
 import { DC_INTERVAL, dcRun, errText, handshakeRun, lateRun, oursRun, rawRun } from "./discovery-runs.js";
 import { fmt, median } from "./stats.js";

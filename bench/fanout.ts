@@ -5,7 +5,7 @@
  * figures are the server's. Idle connections: bench/connections.ts.
  */
 import { EcdsaUser } from "../src/index.js";
-import { randomId } from "../src/core/random.js";
+import { randomId } from "../src/base/random.js";
 import { closeAll, connect, identities, startServer, stop } from "./one-server.js";
 import { presign } from "./presign.js";
 import { fmt, percentile } from "./stats.js";

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import createTestnet, { type Testnet } from "hyperdht/testnet.js";
 import Hyperswarm, { type SwarmSocket } from "hyperswarm";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { DHTClient, DHTServer } from "../src/discovery/index.js";
+import { DHTClient, DHTServer } from "../src/entries/discovery.js";
 import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
 import type { NetworkAdapterConstructor } from "../src/network/network-adapter.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";

@@ -8,7 +8,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { EcdsaUser, signPeerRecord, clientIdOf } from "../src/index.js";
-import { randomId } from "../src/core/random.js";
+import { randomId } from "../src/base/random.js";
 
 export interface Server {
   child: ChildProcess;

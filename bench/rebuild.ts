@@ -1,5 +1,5 @@
 /**
- * Rebuild of the reconciliation index (src/sync/sync-index.ts) after an
+ * Rebuild of the reconciliation index (src/node/sync/sync-index.ts) after an
  * unclean close, at N records on LevelDB, beside the raw engine's floor in
  * the same run: a classic-level full scan of the same records store with a
  * batch write of every record it read into a fresh database (what any
@@ -10,8 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClassicLevel } from "classic-level";
 import { EcdsaUser, LevelStore, signRecord } from "../src/index.js";
-import { createLogger } from "../src/core/logger.js";
-import { SyncIndex } from "../src/sync/sync-index.js";
+import { createLogger } from "../src/base/logger.js";
+import { SyncIndex } from "../src/node/sync/sync-index.js";
 import { fmt, mib } from "./stats.js";
 
 export interface RebuildFigures {

@@ -13,7 +13,7 @@ import { ClassicLevel } from "classic-level";
 import { WebSocket, WebSocketServer } from "ws";
 import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
-import type { RangeSyncRun } from "../src/sync/range-sync.js";
+import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { rawVerify } from "./verify-rate.js";
 
 type Command =

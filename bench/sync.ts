@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { RangeSyncRun } from "../src/sync/range-sync.js";
+import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { fmt, mib } from "./stats.js";
 
 interface Reply {

@@ -18,7 +18,7 @@ import TrackerClient, { type TrackerPeer } from "bittorrent-tracker/client";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import type { NetworkHost } from "../src/network/network-host.js";
-import { type WebRtcNetwork, trackerInfoHash } from "../src/webrtc/index.js";
+import { type WebRtcNetwork, trackerInfoHash } from "../src/entries/webrtc.js";
 import { launchChromium, servePages } from "../test/helpers/chromium.js";
 import { WEBRTC_LOOPBACK_ARGS, rtcPage, startRtcPage } from "../test/helpers/rtc-page.js";
 import { LOOPBACK_RTC, type LocalTracker, localTracker, rtcOn } from "../test/helpers/tracker.js";

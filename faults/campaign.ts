@@ -5,7 +5,7 @@
  * that every server holds the same record per key. It only looks at what
  * the servers store, so it holds whatever mechanism makes them converge.
  */
-import { seededRandom } from "../src/core/random.js";
+import { seededRandom } from "../src/base/random.js";
 import { Cluster, type Worker } from "./cluster.js";
 import type { WorkerReport } from "./protocol.js";
 

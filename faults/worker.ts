@@ -5,10 +5,10 @@
  * clock the harness can skew and, for servers, announcing the port of the
  * harness's proxy in front of it instead of its own.
  */
-import { ErrorCode, isToolDbError } from "../src/core/errors.js";
-import type { Clock } from "../src/core/clock.js";
-import { DHTClient, DHTServer } from "../src/discovery/dht-server.js";
-import type { DhtNode, DhtNodeOptions } from "../src/discovery/dht-node.js";
+import { ErrorCode, isToolDbError } from "../src/base/errors.js";
+import type { Clock } from "../src/base/clock.js";
+import { DHTClient, DHTServer } from "../src/platform/dht-server.js";
+import type { DhtNode, DhtNodeOptions } from "../src/platform/dht-node.js";
 import type { HarnessCommand, WorkerConfig, WorkerReport } from "./protocol.js";
 
 const config = JSON.parse(process.env.FAULT_WORKER ?? "null") as WorkerConfig | null;

@@ -9,12 +9,12 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb } from "../src/index.js";
-import type { ToolDbOptions } from "../src/core/options.js";
-import { ErrorCode } from "../src/core/errors.js";
-import { PEER_RECORD_MAX_AGE_MS, clientIdOf, signPeerRecord } from "../src/core/peer-record.js";
-import { randomId } from "../src/core/random.js";
-import { boundRecordHash, type ToolDbRecord } from "../src/core/record.js";
-import { signRecord } from "../src/core/record-signer.js";
+import type { ToolDbOptions } from "../src/node/options.js";
+import { ErrorCode } from "../src/base/errors.js";
+import { PEER_RECORD_MAX_AGE_MS, clientIdOf, signPeerRecord } from "../src/records/peer-record.js";
+import { randomId } from "../src/base/random.js";
+import { boundRecordHash, type ToolDbRecord } from "../src/records/record.js";
+import { signRecord } from "../src/node/record-signer.js";
 import { CloseCode } from "../src/network/connection.js";
 import type { RefusalEvent } from "../src/network/network-adapter.js";
 import { record, until, waitFor, withTimeout } from "./helpers/wait.js";

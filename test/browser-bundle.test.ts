@@ -26,7 +26,7 @@ describe("browser bundle", () => {
   });
 
   it("the database core imports no concrete transport, store or user class", async () => {
-    const { metafile } = await bundle({ entry: join(ROOT, "dist/src/core/index.js") });
+    const { metafile } = await bundle({ entry: join(ROOT, "dist/src/entries/core.js") });
     assert.deepEqual(Object.keys(metafile.inputs).filter((p) => CONCRETE_ADAPTERS.test(p)), []);
     assert.deepEqual(nodeOnlyInputs(metafile), []);
   });

@@ -1,5 +1,5 @@
 /**
- * The change feed of the reconciliation index (src/sync/change-feed.ts) on
+ * The change feed of the reconciliation index (src/node/sync/change-feed.ts) on
  * real stores: numbering survives a clean close, restarts with a new epoch
  * after an unclean one, a replaced version leaves the feed, an entry being
  * written holds the head back, and checkpoints stay bounded.
@@ -9,10 +9,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { createLogger } from "../src/core/logger.js";
+import { createLogger } from "../src/base/logger.js";
 import { LevelStore, MemoryStore } from "../src/index.js";
-import { MAX_CHECKPOINTS } from "../src/sync/change-feed.js";
-import { SyncIndex, itemId } from "../src/sync/sync-index.js";
+import { MAX_CHECKPOINTS } from "../src/node/sync/change-feed.js";
+import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import type { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
 import { signedRecords } from "./helpers/signed-records.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { startBootstrapNode, type BootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { run } from "./helpers/cli.js";
 
 describe("tooldb-dht CLI", () => {

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import t from "tool-db";
 import { BaseCrdt, CounterCrdt, ListCrdt, MapCrdt } from "../src/crdt/index.js";
-import { seededRandom } from "../src/core/random.js";
+import { seededRandom } from "../src/base/random.js";
 
 const SCHEDULES = 1000;
 const AUTHORS = ["alice", "bob", "carol"];

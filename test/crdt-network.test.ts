@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ErrorCode, signRecord, type RefusalEvent, type ToolDbRecord } from "../src/index.js";
-import { CRDT_LIMITS, CounterCrdt, ListCrdt, MapCrdt, type CrdtDocument } from "../src/crdt/index.js";
+import { CRDT_LIMITS, CounterCrdt, ListCrdt, MapCrdt, type CrdtDocument } from "../src/entries/crdt.js";
 import { closeAll, linkServers, startClient, startServer } from "./helpers/nodes.js";
 import { waitFor, waitForCount } from "./helpers/wait.js";
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
 const GUIDE = "docs/dht-guide.md";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
-import { DHTClient, DHTServer, topicInfoHash, type DhtNodeOptions } from "../src/discovery/index.js";
+import { DHTClient, DHTServer, topicInfoHash, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { ToolDb, signPeerRecord, EcdsaUser } from "../src/index.js";
 import { createDhtTestnet, type DhtTestnet } from "./helpers/dht-testnet.js";
 import { waitUntil } from "./helpers/nodes.js";

@@ -11,13 +11,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DHTClient, DHTServer, type DhtNodeOptions } from "../src/discovery/index.js";
+import { DHTClient, DHTServer, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { createDhtTestnet } from "./helpers/dht-testnet.js";
 import { createNetnsLan } from "./helpers/netns.js";
 import { waitUntil } from "./helpers/nodes.js";
 import { waitFor } from "./helpers/wait.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 
 const T = 15_000;
 /** Nothing listens there: the mainline DHT is "cut off". */

@@ -12,7 +12,7 @@ import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { ToolDb } from "../src/index.js";
 import { CloseCode } from "../src/network/connection.js";
-import { randomId } from "../src/core/random.js";
+import { randomId } from "../src/base/random.js";
 import { portOf, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, openRawLinks, rawIdentity, signedPing } from "./helpers/raw-peer.js";
 import { withTimeout } from "./helpers/wait.js";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FetchQueue } from "../src/sync/fetch-queue.js";
+import { FetchQueue } from "../src/node/sync/fetch-queue.js";
 
 const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `id${from + i}`);
 

@@ -8,9 +8,9 @@
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode } from "../src/core/errors.js";
-import type { ToolDbRecord } from "../src/core/record.js";
-import type { ToolDb } from "../src/core/tooldb.js";
+import { ErrorCode } from "../src/base/errors.js";
+import type { ToolDbRecord } from "../src/records/record.js";
+import type { ToolDb } from "../src/node/tooldb.js";
 import type { NetworkAdapterConstructor, RefusalEvent } from "../src/network/network-adapter.js";
 import { TcpNetwork } from "../src/network/tcp-network.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";

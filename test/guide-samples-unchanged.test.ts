@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { transform } from "esbuild";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 const GUIDE = join(repoRoot, "test", "fixtures", "tool-db-guide-nodejs-dht-discovery.md");

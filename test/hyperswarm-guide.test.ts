@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ToolDb } from "../src/index.js";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 import { HYPERDHT_BOOTSTRAP_ENV } from "../src/network/hyperswarm-network.js";
 import { type Testnet, bootstrapEnv, hyperTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";

@@ -130,8 +130,8 @@ describe("import cycles", () => {
     // The graph is really read (a changed tsc output format must fail here, not pass silently).
     const edges = [...graph.values()].reduce((n, s) => n + s.size, 0);
     assert.ok(edges > 300, `only ${edges} imports read from tsc --explainFiles`);
-    assert.ok(graph.get("src/core/tooldb.ts")?.has("src/core/protocol.ts"), "tooldb.ts -> protocol.ts not seen");
-    assert.ok(graph.get("src/core/protocol.ts")?.has("src/core/node-context.ts"), "a type-only import (protocol.ts -> node-context.ts) not seen");
+    assert.ok(graph.get("src/node/tooldb.ts")?.has("src/node/protocol.ts"), "tooldb.ts -> protocol.ts not seen");
+    assert.ok(graph.get("src/node/protocol.ts")?.has("src/node/node-context.ts"), "a type-only import (protocol.ts -> node-context.ts) not seen");
     const cycles = findCycles(graph);
     assert.deepEqual(cycles.map((c) => c.join(" -> ")), [], "import cycles in src/");
   });

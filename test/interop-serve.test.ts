@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
 import { ToolDb } from "../src/index.js";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
 import { startLegacyNode, type LegacyNode } from "./interop/legacy-node.js";
 

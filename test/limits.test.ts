@@ -5,12 +5,12 @@
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { TimerGroup } from "../src/core/clock.js";
-import { ErrorCode } from "../src/core/errors.js";
-import { resolveLimits, DEFAULT_LIMITS } from "../src/core/limits.js";
-import { TokenBucket } from "../src/core/rate-limiter.js";
-import { signRecord } from "../src/core/record-signer.js";
-import type { ToolDb } from "../src/core/tooldb.js";
+import { TimerGroup } from "../src/base/clock.js";
+import { ErrorCode } from "../src/base/errors.js";
+import { resolveLimits, DEFAULT_LIMITS } from "../src/limits/limits.js";
+import { TokenBucket } from "../src/limits/rate-limiter.js";
+import { signRecord } from "../src/node/record-signer.js";
+import type { ToolDb } from "../src/node/tooldb.js";
 import { BanList } from "../src/network/ban-list.js";
 import { CloseCode } from "../src/network/connection.js";
 import { FairIntake, type IntakeSink } from "../src/network/fair-intake.js";

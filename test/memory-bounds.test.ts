@@ -10,7 +10,7 @@ import type { ToolDb } from "../src/index.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
 import { portOf, startServer as startNodeServer } from "./helpers/nodes.js";
 import { RawLink, openRawLinks as open } from "./helpers/raw-peer.js";
-import type { ToolDbOptions } from "../src/core/options.js";
+import type { ToolDbOptions } from "../src/node/options.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const TOPIC = "memory-bounds";

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import type { ToolDb } from "../src/core/tooldb.js";
+import type { ToolDb } from "../src/node/tooldb.js";
 import { HealthMonitor, createMetrics, startMetricsServer, statusLine, type MetricsServer, type ToolDbMetrics } from "../src/metrics/index.js";
 import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
@@ -156,7 +156,7 @@ describe("metrics and health", () => {
 
   it("the core, the Node entry and the browser entry never import prom-client (metrics are opt-in)", () => {
     const dist = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
-    for (const entry of ["index.js", "browser.js", "core/index.js", "network/index.js"]) {
+    for (const entry of ["index.js", "browser.js", "entries/core.js", "network/index.js"]) {
       const seen = new Set<string>();
       const walk = (file: string) => {
         if (seen.has(file)) return;

@@ -1,5 +1,5 @@
 /**
- * The negentropy V1 implementation (src/sync/negentropy*.ts) against the
+ * The negentropy V1 implementation (src/node/sync/negentropy*.ts) against the
  * protocol's published vector (test/protoversion.pl in hoytech/negentropy),
  * against messages the reference JS implementation produced
  * (test/fixtures/negentropy-vectors.json: hoytech/negentropy js/Negentropy.js
@@ -15,11 +15,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { bytesToHex, hexToBytes } from "../src/crypto/encoding.js";
-import { createLogger } from "../src/core/logger.js";
+import { createLogger } from "../src/base/logger.js";
 import { LevelStore, MemoryStore, type ToolDbStorageAdapter } from "../src/stores/index.js";
-import { type Bound, type Item, compareBounds } from "../src/sync/negentropy-codec.js";
-import { type ItemSource, Reconciler } from "../src/sync/negentropy.js";
-import { SyncIndex, itemId } from "../src/sync/sync-index.js";
+import { type Bound, type Item, compareBounds } from "../src/node/sync/negentropy-codec.js";
+import { type ItemSource, Reconciler } from "../src/node/sync/negentropy.js";
+import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
 
 class ArraySource implements ItemSource {

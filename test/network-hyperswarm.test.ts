@@ -9,7 +9,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { ErrorCode } from "../src/core/errors.js";
+import { ErrorCode } from "../src/base/errors.js";
 import { CompositeNetwork } from "../src/network/composite-network.js";
 import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
 import { encodeMessage } from "../src/network/stream-framing.js";

@@ -10,15 +10,15 @@ import assert from "node:assert/strict";
 import TrackerClient, { type TrackerPeer } from "bittorrent-tracker/client";
 import WebSocket from "ws";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { ErrorCode } from "../src/core/errors.js";
-import { WebRtcNetwork, trackerInfoHash } from "../src/webrtc/index.js";
+import { ErrorCode } from "../src/base/errors.js";
+import { WebRtcNetwork, trackerInfoHash } from "../src/entries/webrtc.js";
 import { type LocalTracker, LOOPBACK_RTC, localTracker, rtcOn } from "./helpers/tracker.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { waitFor, withTimeout } from "./helpers/wait.js";
 import { silentPeerDropped } from "./helpers/heartbeat.js";
 import { GatedClock } from "./helpers/manual-clock.js";
 import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
-import { randomId } from "../src/core/random.js";
+import { randomId } from "../src/base/random.js";
 import { FrameKind } from "../src/network/stream-framing.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 

@@ -1,18 +1,18 @@
 /**
- * Cached range sums of the reconciliation index (src/sync/range-sums.ts):
+ * Cached range sums of the reconciliation index (src/node/sync/range-sums.ts):
  * after inserts, replacements and bucket splits, the fingerprint of any
  * range from the cache equals the one from a full scan, and split points
  * cut a long range without reading it.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { createLogger } from "../src/core/logger.js";
-import { seededRandom } from "../src/core/random.js";
-import type { ToolDbRecord } from "../src/core/record.js";
+import { createLogger } from "../src/base/logger.js";
+import { seededRandom } from "../src/base/random.js";
+import type { ToolDbRecord } from "../src/records/record.js";
 import { MemoryStore } from "../src/index.js";
-import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds } from "../src/sync/negentropy-codec.js";
-import { RangeSums, type ScanSource } from "../src/sync/range-sums.js";
-import { SyncIndex } from "../src/sync/sync-index.js";
+import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds } from "../src/node/sync/negentropy-codec.js";
+import { RangeSums, type ScanSource } from "../src/node/sync/range-sums.js";
+import { SyncIndex } from "../src/node/sync/sync-index.js";
 import { sha256Hex } from "../src/crypto/sha256.js";
 import { signedRecords } from "./helpers/signed-records.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import WebSocket from "ws";
 import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions } from "../src/index.js";
-import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/sync/range-sync.js";
+import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers/nodes.js";
 import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";

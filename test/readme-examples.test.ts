@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { startBootstrapNode } from "../src/discovery/index.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
 describe("README examples run as written", () => {

@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StoreQuota } from "../src/core/quota.js";
-import { RecordStore } from "../src/core/record-store.js";
+import { StoreQuota } from "../src/node/quota.js";
+import { RecordStore } from "../src/node/record-store.js";
 import { LevelStore, MemoryStore } from "../src/stores/index.js";
 import type { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
 

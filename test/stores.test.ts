@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { ErrorCode, ToolDbError } from "../src/core/errors.js";
+import { ErrorCode, ToolDbError } from "../src/base/errors.js";
 import { LevelStore, MemoryStore } from "../src/stores/index.js";
 import { storageAdapterSuite, toolDbError } from "./compliance/storage-suite.js";
 

@@ -1,5 +1,5 @@
 /**
- * The streamed rebuild of the reconciliation index (src/sync/sync-index.ts)
+ * The streamed rebuild of the reconciliation index (src/node/sync/sync-index.ts)
  * after an unclean close gives exactly what incremental indexing gave: the
  * same items, the same fingerprints (from the range-sums cache and from a
  * scan), the same id → key map, and a change feed holding every item once
@@ -10,12 +10,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { createLogger } from "../src/core/logger.js";
-import { seededRandom } from "../src/core/random.js";
-import type { ToolDbRecord } from "../src/core/record.js";
+import { createLogger } from "../src/base/logger.js";
+import { seededRandom } from "../src/base/random.js";
+import type { ToolDbRecord } from "../src/records/record.js";
 import { LevelStore } from "../src/index.js";
-import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND } from "../src/sync/negentropy-codec.js";
-import { SyncIndex, itemId } from "../src/sync/sync-index.js";
+import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND } from "../src/node/sync/negentropy-codec.js";
+import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
 
 interface Snapshot {

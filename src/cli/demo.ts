@@ -1,4 +1,4 @@
-import { DHTClient, DHTServer } from "../discovery/dht-server.js";
+import { DHTClient, DHTServer } from "../platform/dht-server.js";
 import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 
 /**

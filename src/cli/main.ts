@@ -3,9 +3,9 @@
  * The `tooldb-dht` command. This is the one place that prints for humans.
  */
 import { ToolDb } from "../platform/node.js";
-import { errorText } from "../core/errors.js";
+import { errorText } from "../base/errors.js";
 import { startBootstrapNode } from "../discovery/bootstrap-node.js";
-import { DHTServer } from "../discovery/dht-server.js";
+import { DHTServer } from "../platform/dht-server.js";
 import { Discovery } from "../discovery/discovery.js";
 import { BOOTSTRAP_ENV, envBootstrap } from "../discovery/env-bootstrap.js";
 import { dialKey } from "../network/dial-target.js";

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from "node:fs";
 import { get } from "node:http";
-import { errorText } from "../core/errors.js";
-import type { Limits } from "../core/limits.js";
-import type { DHTServer } from "../discovery/dht-server.js";
+import { errorText } from "../base/errors.js";
+import type { Limits } from "../limits/limits.js";
+import type { DHTServer } from "../platform/dht-server.js";
 import { DhtWatch } from "../discovery/dht-watch.js";
 import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";

@@ -1,5 +1,5 @@
-import { recordUrl } from "../core/peer-url.js";
-import type { ToolDb } from "../core/tooldb.js";
+import { recordUrl } from "../limits/peer-url.js";
+import type { ToolDb } from "../node/tooldb.js";
 import { dialKey } from "../network/dial-target.js";
 
 /** One server as this server sees it, for the status page. */

@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { canonicalJson, compareStrings } from "./canonical.js";
 import { CRDT_LIMITS } from "./limits.js";
 

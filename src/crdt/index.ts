@@ -29,4 +29,3 @@ export {
   type SubCounterChange,
   type CounterChanges,
 } from "./changes.js";
-export { CrdtDocs, headsOf, splitHeads, type CrdtDocument } from "./crdt-docs.js";

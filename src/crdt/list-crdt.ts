@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { BaseCrdt, CRDT_LIST } from "./base-crdt.js";
 import { canonicalJson, compareStrings } from "./canonical.js";
 import { isListChange, type ListChange, type ListInsChange } from "./changes.js";

@@ -1,4 +1,4 @@
-import { BoundedSet, LruMap } from "../core/bounded-set.js";
+import { BoundedSet, LruMap } from "../base/bounded-set.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "./encoding.js";
 import { nodeBuiltin } from "./node-builtin.js";
 

@@ -1,5 +1,5 @@
-import { Backoff } from "../core/backoff.js";
-import type { TimerGroup } from "../core/clock.js";
+import { Backoff } from "../base/backoff.js";
+import type { TimerGroup } from "../base/clock.js";
 import { jittered } from "./options.js";
 import { RepeatingCall } from "./repeating-call.js";
 

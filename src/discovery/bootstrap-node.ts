@@ -1,6 +1,6 @@
 import DHT from "bittorrent-dht";
-import { ErrorCode, ToolDbError } from "../core/errors.js";
-import { createLogger } from "../core/logger.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { createLogger } from "../base/logger.js";
 import { isPort } from "./options.js";
 import { isBindFailure } from "./socket-errors.js";
 

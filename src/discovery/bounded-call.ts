@@ -1,5 +1,5 @@
-import type { TimerGroup } from "../core/clock.js";
-import { errorText } from "../core/errors.js";
+import type { TimerGroup } from "../base/clock.js";
+import { errorText } from "../base/errors.js";
 
 /** A bittorrent-dht style operation: calls back once, may return an abort function. */
 export type DhtCall = (cb: (err: Error | null, nodes?: number) => void) => (() => void) | void;

@@ -1,4 +1,4 @@
-import { TimerGroup, type Clock } from "../core/clock.js";
+import { TimerGroup, type Clock } from "../base/clock.js";
 import type { Discovery } from "./discovery.js";
 
 export interface DhtWatchOptions {

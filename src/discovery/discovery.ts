@@ -1,9 +1,9 @@
 import DHT from "bittorrent-dht";
 import type { AddressInfo } from "node:net";
-import { TimerGroup } from "../core/clock.js";
-import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
-import { createLogger } from "../core/logger.js";
-import { TypedEmitter } from "../core/typed-emitter.js";
+import { TimerGroup } from "../base/clock.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
+import { createLogger } from "../base/logger.js";
+import { TypedEmitter } from "../base/typed-emitter.js";
 import { topicInfoHash, type Topic } from "./info-hash.js";
 import { localAddressesFor } from "./local-addresses.js";
 import { isPort, resolveOptions, type DiscoveryOptions, type ResolvedOptions } from "./options.js";

@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 
 /** `TOOLDB_DHT_BOOTSTRAP=host:port,...`: the default bootstrap of every Discovery, DHTServer, DHTClient and CLI command. */
 export const BOOTSTRAP_ENV = "TOOLDB_DHT_BOOTSTRAP";

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 
 /** A topic as given to join(): a string, or raw bytes. */
 export type Topic = string | Uint8Array;

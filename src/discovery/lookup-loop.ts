@@ -1,4 +1,4 @@
-import type { Clock, TimerGroup } from "../core/clock.js";
+import type { Clock, TimerGroup } from "../base/clock.js";
 import { jittered } from "./options.js";
 import { RepeatingCall } from "./repeating-call.js";
 

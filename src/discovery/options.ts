@@ -1,5 +1,5 @@
-import { systemClock, type Clock } from "../core/clock.js";
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { systemClock, type Clock } from "../base/clock.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { envBootstrap } from "./env-bootstrap.js";
 import type { TopicHash } from "./info-hash.js";
 

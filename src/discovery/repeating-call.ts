@@ -1,4 +1,4 @@
-import type { TimerGroup, TimerHandle } from "../core/clock.js";
+import type { TimerGroup, TimerHandle } from "../base/clock.js";
 import { type DhtCall, boundedCall } from "./bounded-call.js";
 
 /**

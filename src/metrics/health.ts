@@ -1,5 +1,5 @@
-import type { SyncProgress } from "../core/server-sync.js";
-import type { ToolDb } from "../core/tooldb.js";
+import type { SyncProgress } from "../node/server-sync.js";
+import type { ToolDb } from "../node/tooldb.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";
 

@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import { errorText } from "../core/errors.js";
+import { errorText } from "../base/errors.js";
 import type { HealthReport } from "./health.js";
 import type { ToolDbMetrics } from "./metrics.js";
 

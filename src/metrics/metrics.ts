@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ToolDb } from "../core/tooldb.js";
+import type { ToolDb } from "../node/tooldb.js";
 import type { RefusalEvent } from "../network/network-host.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";

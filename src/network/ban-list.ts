@@ -1,4 +1,4 @@
-import { LruMap } from "../core/bounded-set.js";
+import { LruMap } from "../base/bounded-set.js";
 
 export interface Ban {
   until: number;

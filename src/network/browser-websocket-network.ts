@@ -1,5 +1,5 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
-import { checkPublicUrl, urlEndpoint } from "../core/peer-url.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { checkPublicUrl, urlEndpoint } from "../limits/peer-url.js";
 import type { Connection } from "./connection.js";
 import { dialKey } from "./dial-target.js";
 import { type ConnectOptions, type NetworkHost, ToolDbNetworkAdapter } from "./network-adapter.js";

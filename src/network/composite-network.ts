@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";

@@ -1,5 +1,5 @@
-import { ErrorCode } from "../core/errors.js";
-import type { Limits } from "../core/limits.js";
+import { ErrorCode } from "../base/errors.js";
+import type { Limits } from "../limits/limits.js";
 import type { BanList } from "./ban-list.js";
 import { CloseCode } from "./connection.js";
 

@@ -1,5 +1,5 @@
-import type { ErrorCode } from "../core/errors.js";
-import { TypedEmitter } from "../core/typed-emitter.js";
+import type { ErrorCode } from "../base/errors.js";
+import { TypedEmitter } from "../base/typed-emitter.js";
 
 /**
  * One transport-level link carrying ToolDb text frames. Transports

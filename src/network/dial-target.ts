@@ -1,4 +1,4 @@
-import { Backoff, type BackoffOptions } from "../core/backoff.js";
+import { Backoff, type BackoffOptions } from "../base/backoff.js";
 
 /**
  * Bookkeeping for one host:port this node wants to stay connected to.

@@ -1,5 +1,5 @@
-import type { BackoffOptions } from "../core/backoff.js";
-import type { TimerGroup } from "../core/clock.js";
+import type { BackoffOptions } from "../base/backoff.js";
+import type { TimerGroup } from "../base/clock.js";
 import { CloseCode, isPermanentRefusal } from "./connection.js";
 import { DialTarget, dialKey } from "./dial-target.js";
 

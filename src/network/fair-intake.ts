@@ -1,6 +1,6 @@
-import type { TimerGroup, TimerHandle } from "../core/clock.js";
-import type { Limits } from "../core/limits.js";
-import { TokenBucket } from "../core/rate-limiter.js";
+import type { TimerGroup, TimerHandle } from "../base/clock.js";
+import type { Limits } from "../limits/limits.js";
+import { TokenBucket } from "../limits/rate-limiter.js";
 
 /** What an intake drives: the handler of one link's frames, and its transport. */
 export interface IntakeSink {

@@ -1,62 +1,155 @@
 /**
- * The ToolDb handshake's pure parts: the signed ping and pong a node sends,
- * the identity a pong proves, the checks a peer record must pass, and the
- * rule that picks which of two links to the same node survives. The link
- * state machine that runs them is `LinkTable` (link-table.ts).
+ * The handshake of a link: who the peer is. An outgoing link sends the
+ * signed ping; the answer (a pong, or on an incoming link the ping) is
+ * checked (peer record signature, topic, client id, not self), then the
+ * duplicate-link rule and the session table decide whether a session opens.
+ * The messages and pure rules are in handshake-messages.ts; the link table
+ * (link-table.ts) owns the links and sessions and calls in here until a
+ * link has a session.
  */
-import { ErrorCode } from "../core/errors.js";
-import type { PeerRecord, PingMessage, PongMessage } from "../core/messages.js";
-import { type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
-import { randomId } from "../core/random.js";
-import { CloseCode } from "./connection.js";
-import type { GateRefusal } from "./connection-gate.js";
+import { ErrorCode, errorText } from "../base/errors.js";
+import type { PeerRecord, PingMessage, PongMessage, ToolDbMessage } from "../records/messages.js";
+import { type PeerRecordProblem, clientIdOf } from "../records/peer-record.js";
+import { CloseCode, type Connection } from "./connection.js";
+import { NO_IDENTITY, identityRefusal, keepNewLink, pingMessage, pongIdentity, pongMessage } from "./handshake-messages.js";
+import type { Link } from "./link.js";
+import type { LogFn } from "../base/logger.js";
+import type { TypedEmitter } from "../base/typed-emitter.js";
+import type { LinkGuard } from "./link-guard.js";
+import type { NetworkEvents } from "./network-events.js";
 import type { NetworkHost } from "./network-host.js";
+import type { TrafficCounters } from "./traffic.js";
+import { PeerSession, capabilitySet } from "./peer-session.js";
 
-/** The ping that opens a handshake (and, later, asks a server for its server list). */
-export async function pingMessage(host: NetworkHost): Promise<PingMessage> {
-  await host.ready;
-  const peer = await host.localPeerRecord();
-  const me = clientIdOf(host.nodeAddress());
-  return { type: "ping", id: randomId(), to: [me], clientId: me, isServer: host.isServer, peer, caps: host.capabilities?.() };
+/** What the handshake uses of its adapter (a part of the link table's context). */
+export interface HandshakeContext {
+  readonly host: NetworkHost;
+  readonly guard: LinkGuard;
+  readonly traffic: TrafficCounters;
+  readonly log: LogFn;
+  /** The adapter: duplicate events are its events. */
+  readonly events: TypedEmitter<NetworkEvents>;
+  isClosing(): boolean;
+  now(): number;
 }
 
-/** Sign first: a server's own fresh record then heads the `servers` list too (tool-db reads only that list). */
-export async function pongMessage(host: NetworkHost, id: string): Promise<PongMessage> {
-  const peer = await host.localPeerRecord();
-  return { type: "pong", id, to: [], clientId: clientIdOf(host.nodeAddress()), isServer: host.isServer, servers: host.knownServers(), peer, caps: host.capabilities?.() };
+/** What the handshake uses of its link table. */
+export interface HandshakeOwner {
+  readonly sessions: Map<string, PeerSession>;
+  parse(link: Link, frame: string): ToolDbMessage | null | undefined;
+  strike(link: Link | undefined, code: ErrorCode, reason: string): void;
+  closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void;
+  openSession(link: Link, session: PeerSession): void;
 }
 
-/** The record a pong proves its sender with, and how old it may be; undefined when it carries none. */
-export function pongIdentity(pong: PongMessage): { record: PeerRecord; maxAgeMs: number | undefined } | undefined {
-  // tool-db 2.6.6 servers send no `peer`, but list themselves among `servers`.
-  const record = pong.peer ?? pong.servers.find((r) => clientIdOf(r.address) === pong.clientId);
-  if (!record) return undefined;
-  // tool-db 2.6.6 signs its own record once at start-up and never again: its age says nothing.
-  return { record, maxAgeMs: pong.peer ? undefined : Number.POSITIVE_INFINITY };
-}
+export class Handshake {
+  constructor(
+    private readonly ctx: HandshakeContext,
+    private readonly table: HandshakeOwner,
+  ) {}
 
-/** A 2.6.6 server lists itself only once its keys are loaded: the dialer retries later. */
-export const NO_IDENTITY: GateRefusal = { closeCode: CloseCode.NO_IDENTITY, reason: "pong carries no verifiable identity", code: ErrorCode.BAD_PEER };
-
-/** Why a peer may not link with the record it proved itself with (`problem`: the record check's verdict); null when it may. */
-export function identityRefusal(host: NetworkHost, problem: PeerRecordProblem | null, record: PeerRecord, clientId: string): GateRefusal | null {
-  if (problem === "topic") {
-    return { closeCode: CloseCode.TOPIC_MISMATCH, reason: `topic mismatch: this node serves "${host.topic.slice(0, 64)}"`, code: ErrorCode.TOPIC_MISMATCH };
+  /** Outgoing links: the ping that opens the handshake. */
+  async sendPing(link: Link): Promise<void> {
+    try {
+      link.connection.send(JSON.stringify(await pingMessage(this.ctx.host)));
+    } catch (err) {
+      this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+    }
   }
-  if (problem) return { closeCode: CloseCode.BAD_PEER, reason: `bad peer record (${problem})`, code: ErrorCode.BAD_PEER };
-  if (clientIdOf(record.address) !== clientId) {
-    return { closeCode: CloseCode.BAD_PEER, reason: "client id does not match the peer record", code: ErrorCode.BAD_PEER };
-  }
-  if (record.address === host.nodeAddress()) return { closeCode: CloseCode.SELF, reason: "connected to self", code: ErrorCode.BAD_PEER };
-  return null;
-}
 
-/**
- * Two links reached the same node: true to keep the new one. Both ends
- * apply the same rule, so they drop the same link: keep the one dialed by
- * the node with the smaller address.
- */
-export function keepNewLink(me: string, peer: string, newOutgoing: boolean, existingOutgoing: boolean): boolean {
-  const dialerOf = (outgoing: boolean) => (outgoing ? me : peer);
-  return dialerOf(newOutgoing) < dialerOf(existingOutgoing);
+  /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check. */
+  onFrame(link: Link, frame: string): void {
+    const message = this.table.parse(link, frame);
+    if (!message) return;
+    this.ctx.traffic.in(message.type);
+    const outgoing = link.connection.info.outgoing;
+    if (outgoing && message.type === "pong") {
+      link.handshaking = true;
+      void this.acceptPong(link, message).finally(() => (link.handshaking = false));
+    } else if (!outgoing && message.type === "ping") {
+      link.handshaking = true;
+      void this.acceptPing(link, message).finally(() => (link.handshaking = false));
+    } else {
+      this.table.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
+    }
+  }
+
+  private async acceptPing(link: Link, ping: PingMessage): Promise<void> {
+    // A bridged stream (attachStream) may arrive before the node's keys are loaded.
+    await this.ctx.host.ready.catch(() => undefined);
+    const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
+    if (!identity) return;
+    let pong: string;
+    try {
+      pong = JSON.stringify(await pongMessage(this.ctx.host, ping.id));
+    } catch (err) {
+      this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+      return;
+    }
+    if (link.connection.closed || this.ctx.isClosing()) return;
+    // The duplicate check, the pong and the session table in one step: another
+    // link of the same node finishing its handshake meanwhile (two carriers whose
+    // identical pings were checked together) must see this session.
+    const session = this.establish(link, ping.peer, ping.isServer);
+    if (!session) return;
+    session.caps = capabilitySet(ping.caps);
+    link.connection.send(pong);
+    this.table.openSession(link, session);
+  }
+
+  private async acceptPong(link: Link, pong: PongMessage): Promise<void> {
+    const identity = pongIdentity(pong);
+    if (!identity) {
+      this.table.closeLink(link, NO_IDENTITY.closeCode, NO_IDENTITY.reason, NO_IDENTITY.code);
+      return;
+    }
+    const { record } = identity;
+    if (!(await this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs))) return;
+    const session = this.establish(link, record, pong.isServer);
+    if (!session) return;
+    session.caps = capabilitySet(pong.caps);
+    this.table.openSession(link, session);
+    this.ctx.host.learnServers(pong.servers, session);
+  }
+
+  private async checkIdentity(link: Link, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
+    let problem: PeerRecordProblem | null;
+    try {
+      problem = await this.ctx.host.checkPeerRecord(record, maxAgeMs);
+    } catch (err) {
+      problem = "signature";
+      this.ctx.log("peer record check failed: %s", errorText(err));
+    }
+    if (link.connection.closed || this.ctx.isClosing()) return false;
+    const refusal = identityRefusal(this.ctx.host, problem, record, clientId);
+    if (refusal) this.table.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+    return refusal === null;
+  }
+
+  /** Creates the session, resolving duplicate links to the same node deterministically. */
+  private establish(link: Link, record: PeerRecord, isServer: boolean): PeerSession | undefined {
+    const clientId = clientIdOf(record.address);
+    const refusal = this.ctx.guard.verify(link, clientId);
+    if (refusal) {
+      this.table.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+      return undefined;
+    }
+    const existing = this.table.sessions.get(clientId);
+    if (existing && !existing.connection.closed) {
+      const keepNew = keepNewLink(this.ctx.host.nodeAddress(), record.address, link.connection.info.outgoing, existing.outgoing);
+      const drop = (closed: Connection, kept: Connection) => {
+        const [k, c] = [kept.info.transport ?? "other", closed.info.transport ?? "other"];
+        const reason = `duplicate link to the same node (kept the ${k} link)`;
+        this.ctx.events.emit("duplicate", { peer: clientId, kept: k, closed: c, reason });
+        closed.close(CloseCode.DUPLICATE, reason);
+      };
+      if (!keepNew) {
+        if (link.target) link.target.address = record.address;
+        drop(link.connection, existing.connection);
+        return undefined;
+      }
+      drop(existing.connection, link.connection);
+    }
+    return new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
+  }
 }

@@ -1,4 +1,4 @@
-import { type Clock, TimerGroup } from "../core/clock.js";
+import { type Clock, TimerGroup } from "../base/clock.js";
 
 /** A link the sweep visits: it pings its peer, or gives up on it when nothing came since the last visit. */
 export interface Heartbeat {

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
 import Hyperswarm, { type PeerDiscovery, type SwarmSocket } from "hyperswarm";
-import type { TimerHandle } from "../core/clock.js";
-import { errorText } from "../core/errors.js";
+import type { TimerHandle } from "../base/clock.js";
+import { errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";

@@ -1,6 +1,6 @@
-import type { TimerGroup } from "../core/clock.js";
-import { ErrorCode } from "../core/errors.js";
-import { type Limits, resolveLimits } from "../core/limits.js";
+import type { TimerGroup } from "../base/clock.js";
+import { ErrorCode } from "../base/errors.js";
+import { type Limits, resolveLimits } from "../limits/limits.js";
 import { BanList } from "./ban-list.js";
 import { CloseCode, type Connection } from "./connection.js";
 import { ConnectionGate, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";

@@ -2,26 +2,22 @@
  * The link state machine of one network adapter: every link from `attach`
  * to its close (handshake timeout, frames buffered while the handshake
  * signature is checked, strikes and punishment for invalid messages), the
- * session table of the links that completed the handshake, and the server
- * lists exchanged after it. The transport-facing half (lifecycle, dialing,
+ * session table of the links that completed the handshake (handshake.ts
+ * runs the handshake itself), and the server lists exchanged after it. The transport-facing half (lifecycle, dialing,
  * routing) stays in `ToolDbNetworkAdapter`, which owns one LinkTable.
  */
-import type { TimerGroup } from "../core/clock.js";
-import { ErrorCode, errorText, isToolDbError } from "../core/errors.js";
-import type { LogFn } from "../core/logger.js";
-import { type PeerRecord, type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../core/messages.js";
-import { type PeerRecordProblem, clientIdOf } from "../core/peer-record.js";
-import type { TypedEmitter } from "../core/typed-emitter.js";
+import type { TimerGroup } from "../base/clock.js";
+import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
+import { type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../records/messages.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import type { Dialer } from "./dialer.js";
-import { NO_IDENTITY, identityRefusal, keepNewLink, pingMessage, pongIdentity, pongMessage } from "./handshake.js";
-import { type LinkGuard, evictionRefusal } from "./link-guard.js";
+import { Handshake, type HandshakeContext, type HandshakeOwner } from "./handshake.js";
+import { pingMessage, pongMessage } from "./handshake-messages.js";
+import { evictionRefusal } from "./link-guard.js";
 import { Link, type LinkOwner } from "./link.js";
-import type { NetworkEvents } from "./network-events.js";
-import type { NetworkHost, NetworkOptions } from "./network-host.js";
-import { PeerSession, capabilitySet } from "./peer-session.js";
-import type { TrafficCounters } from "./traffic.js";
+import type { NetworkOptions } from "./network-host.js";
+import type { PeerSession } from "./peer-session.js";
 
 /** Frames buffered while the handshake signature check runs. */
 const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
@@ -30,26 +26,22 @@ const MAX_STRIKES = 10;
 
 
 /** What the table uses of its adapter. */
-export interface LinkTableContext {
-  readonly host: NetworkHost;
+export interface LinkTableContext extends HandshakeContext {
   readonly options: NetworkOptions;
   readonly timers: TimerGroup;
-  readonly guard: LinkGuard;
-  readonly traffic: TrafficCounters;
   readonly dialer: Dialer;
-  readonly log: LogFn;
-  /** The adapter: session and duplicate events are its events. */
-  readonly events: TypedEmitter<NetworkEvents>;
-  isClosing(): boolean;
-  now(): number;
 }
 
-export class LinkTable implements LinkOwner {
+export class LinkTable implements LinkOwner, HandshakeOwner {
   /** Verified sessions by client id. */
   readonly sessions = new Map<string, PeerSession>();
   private readonly links = new Set<Link>();
 
-  constructor(private readonly ctx: LinkTableContext) {}
+  private readonly handshake: Handshake;
+
+  constructor(private readonly ctx: LinkTableContext) {
+    this.handshake = new Handshake(ctx, this);
+  }
 
   /** Admits a new link (or refuses it), starts its handshake timeout, and sends the ping on outgoing links. */
   attach(connection: Connection, target?: DialTarget): void {
@@ -66,7 +58,7 @@ export class LinkTable implements LinkOwner {
       options.handshakeTimeout,
     );
     connection.handleWith(link);
-    if (connection.info.outgoing) void this.sendPing(link);
+    if (connection.info.outgoing) void this.handshake.sendPing(link);
   }
 
   /** Closes every link (the adapter is closing). */
@@ -86,14 +78,6 @@ export class LinkTable implements LinkOwner {
 
   // ---- frames ------------------------------------------------------------
 
-  private async sendPing(link: Link): Promise<void> {
-    try {
-      link.connection.send(JSON.stringify(await pingMessage(this.ctx.host)));
-    } catch (err) {
-      this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
-    }
-  }
-
   private onFrame(link: Link, frame: string): void {
     if (frame.length > this.ctx.options.maxMessageBytes) {
       this.closeLink(link, CloseCode.TOO_LARGE, "frame too large", ErrorCode.FRAME_TOO_LARGE);
@@ -106,7 +90,7 @@ export class LinkTable implements LinkOwner {
         } else (link.pending ??= []).push(frame);
         return;
       }
-      this.onHandshakeFrame(link, frame);
+      this.handshake.onFrame(link, frame);
       return;
     }
     this.deliver(link, link.session, frame);
@@ -118,7 +102,7 @@ export class LinkTable implements LinkOwner {
     else void this.dispatch(link, session, frame);
   }
 
-  private parse(link: Link, frame: string): ToolDbMessage | null | undefined {
+  parse(link: Link, frame: string): ToolDbMessage | null | undefined {
     try {
       return parseMessage(frame);
     } catch (err) {
@@ -133,7 +117,7 @@ export class LinkTable implements LinkOwner {
     }
   }
 
-  private strike(state: Link | undefined, code: ErrorCode, reason: string, key?: string): void {
+  strike(state: Link | undefined, code: ErrorCode, reason: string, key?: string): void {
     const session = state?.session;
     this.ctx.host.refused({ code, reason, key, peer: session?.clientId, host: state?.connection.info.remoteHost, port: state?.connection.info.remotePort });
     if (!state) return;
@@ -170,104 +154,7 @@ export class LinkTable implements LinkOwner {
     }
   }
 
-  // ---- handshake -----------------------------------------------------------
-
-  private onHandshakeFrame(link: Link, frame: string): void {
-    const message = this.parse(link, frame);
-    if (!message) return;
-    this.ctx.traffic.in(message.type);
-    const outgoing = link.connection.info.outgoing;
-    if (outgoing && message.type === "pong") {
-      link.handshaking = true;
-      void this.acceptPong(link, message).finally(() => (link.handshaking = false));
-    } else if (!outgoing && message.type === "ping") {
-      link.handshaking = true;
-      void this.acceptPing(link, message).finally(() => (link.handshaking = false));
-    } else {
-      this.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
-    }
-  }
-
-  private async acceptPing(link: Link, ping: PingMessage): Promise<void> {
-    // A bridged stream (attachStream) may arrive before the node's keys are loaded.
-    await this.ctx.host.ready.catch(() => undefined);
-    const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
-    if (!identity) return;
-    let pong: string;
-    try {
-      pong = JSON.stringify(await pongMessage(this.ctx.host, ping.id));
-    } catch (err) {
-      this.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
-      return;
-    }
-    if (link.connection.closed || this.ctx.isClosing()) return;
-    // The duplicate check, the pong and the session table in one step: another
-    // link of the same node finishing its handshake meanwhile (two carriers whose
-    // identical pings were checked together) must see this session.
-    const session = this.establish(link, ping.peer, ping.isServer);
-    if (!session) return;
-    session.caps = capabilitySet(ping.caps);
-    link.connection.send(pong);
-    this.openSession(link, session);
-  }
-
-  private async acceptPong(link: Link, pong: PongMessage): Promise<void> {
-    const identity = pongIdentity(pong);
-    if (!identity) {
-      this.closeLink(link, NO_IDENTITY.closeCode, NO_IDENTITY.reason, NO_IDENTITY.code);
-      return;
-    }
-    const { record } = identity;
-    if (!(await this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs))) return;
-    const session = this.establish(link, record, pong.isServer);
-    if (!session) return;
-    session.caps = capabilitySet(pong.caps);
-    this.openSession(link, session);
-    this.ctx.host.learnServers(pong.servers, session);
-  }
-
-  private async checkIdentity(link: Link, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
-    let problem: PeerRecordProblem | null;
-    try {
-      problem = await this.ctx.host.checkPeerRecord(record, maxAgeMs);
-    } catch (err) {
-      problem = "signature";
-      this.ctx.log("peer record check failed: %s", errorText(err));
-    }
-    if (link.connection.closed || this.ctx.isClosing()) return false;
-    const refusal = identityRefusal(this.ctx.host, problem, record, clientId);
-    if (refusal) this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
-    return refusal === null;
-  }
-
-  /** Creates the session, resolving duplicate links to the same node deterministically. */
-  private establish(link: Link, record: PeerRecord, isServer: boolean): PeerSession | undefined {
-    const clientId = clientIdOf(record.address);
-    const refusal = this.ctx.guard.verify(link, clientId);
-    if (refusal) {
-      this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
-      return undefined;
-    }
-    const existing = this.sessions.get(clientId);
-    if (existing && !existing.connection.closed) {
-      const keepNew = keepNewLink(this.ctx.host.nodeAddress(), record.address, link.connection.info.outgoing, existing.outgoing);
-      const drop = (closed: Connection, kept: Connection) => {
-        const [k, c] = [kept.info.transport ?? "other", closed.info.transport ?? "other"];
-        const reason = `duplicate link to the same node (kept the ${k} link)`;
-        this.ctx.events.emit("duplicate", { peer: clientId, kept: k, closed: c, reason });
-        closed.close(CloseCode.DUPLICATE, reason);
-      };
-      if (!keepNew) {
-        if (link.target) link.target.address = record.address;
-        drop(link.connection, existing.connection);
-        return undefined;
-      }
-      drop(existing.connection, link.connection);
-    }
-    return new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
-  }
-
-  private openSession(link: Link, session: PeerSession): void {
+  openSession(link: Link, session: PeerSession): void {
     const { host, dialer } = this.ctx;
     if (link.connection.closed || this.ctx.isClosing()) return;
     this.ctx.timers.clearTimeout(link.timer);
@@ -311,7 +198,7 @@ export class LinkTable implements LinkOwner {
     this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
   }
 
-  private closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void {
+  closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void {
     const info = link.connection.info;
     if (refusal) this.ctx.host.refused({ code: refusal, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
     this.ctx.log("closing link %s:%s: %d %s", info.remoteHost, info.remotePort, code, reason);

@@ -1,5 +1,5 @@
-import type { TimerHandle } from "../core/clock.js";
-import type { ErrorCode } from "../core/errors.js";
+import type { TimerHandle } from "../base/clock.js";
+import type { ErrorCode } from "../base/errors.js";
 import type { Connection, ConnectionHandler } from "./connection.js";
 import type { GateTicket } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";

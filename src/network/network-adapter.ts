@@ -1,9 +1,9 @@
-import { type Clock, TimerGroup } from "../core/clock.js";
-import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
-import { createLogger, type LogFn } from "../core/logger.js";
-import type { OutgoingMessage } from "../core/messages.js";
-import { clientIdOf } from "../core/peer-record.js";
-import { TypedEmitter } from "../core/typed-emitter.js";
+import { type Clock, TimerGroup } from "../base/clock.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
+import { createLogger, type LogFn } from "../base/logger.js";
+import type { OutgoingMessage } from "../records/messages.js";
+import { clientIdOf } from "../records/peer-record.js";
+import { TypedEmitter } from "../base/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import { HeartbeatSweep } from "./heartbeat-sweep.js";

@@ -1,10 +1,10 @@
 import type { Server as HttpServer } from "node:http";
-import type { BackoffOptions } from "../core/backoff.js";
-import type { Clock } from "../core/clock.js";
-import type { ErrorCode } from "../core/errors.js";
-import type { Limits } from "../core/limits.js";
-import type { PeerRecord, ToolDbMessage } from "../core/messages.js";
-import type { PeerRecordProblem } from "../core/peer-record.js";
+import type { BackoffOptions } from "../base/backoff.js";
+import type { Clock } from "../base/clock.js";
+import type { ErrorCode } from "../base/errors.js";
+import type { Limits } from "../limits/limits.js";
+import type { PeerRecord, ToolDbMessage } from "../records/messages.js";
+import type { PeerRecordProblem } from "../records/peer-record.js";
 import type { PeerSession } from "./peer-session.js";
 
 /** Options a transport reads from its host (ToolDb's options carry them). */
@@ -24,7 +24,7 @@ export interface NetworkHostOptions {
   maxMessageBytes: number;
   clock?: Clock;
   random?: () => number;
-  /** Resource limits (servers); see src/core/limits.ts for the defaults. */
+  /** Resource limits (servers); see src/limits/limits.ts for the defaults. */
   limits?: Partial<Limits>;
 }
 

@@ -1,4 +1,4 @@
-import type { OutgoingMessage, PeerRecord } from "../core/messages.js";
+import type { OutgoingMessage, PeerRecord } from "../records/messages.js";
 import type { Connection } from "./connection.js";
 import type { TrafficCounters } from "./traffic.js";
 

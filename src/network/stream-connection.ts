@@ -1,5 +1,5 @@
-import type { Clock } from "../core/clock.js";
-import { ErrorCode, errorText } from "../core/errors.js";
+import type { Clock } from "../base/clock.js";
+import { ErrorCode, errorText } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage } from "./stream-framing.js";

@@ -1,5 +1,5 @@
 import net from "node:net";
-import { errorText } from "../core/errors.js";
+import { errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { ToolDbNetworkAdapter } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";

@@ -1,8 +1,8 @@
 import { sha1 } from "@noble/hashes/legacy.js";
 import { bytesToHex, randomBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import TrackerClient, { type TrackerPeer } from "bittorrent-tracker/client";
-import type { TimerHandle } from "../core/clock.js";
-import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
+import type { TimerHandle } from "../base/clock.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { DataChannelConnection } from "./data-channel-connection.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";

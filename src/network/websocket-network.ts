@@ -2,7 +2,7 @@ import { Agent as HttpAgent, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { errorText } from "../core/errors.js";
+import { errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
 import { WsConnection } from "./ws-connection.js";

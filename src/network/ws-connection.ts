@@ -1,6 +1,6 @@
 import type WebSocket from "ws";
-import type { Clock } from "../core/clock.js";
-import { ErrorCode } from "../core/errors.js";
+import type { Clock } from "../base/clock.js";
+import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 

@@ -1,8 +1,10 @@
-import { setPlatformDefaults } from "../core/platform-defaults.js";
+import { setPlatformDefaults } from "../node/platform-defaults.js";
+import { combineNetworks } from "../network/composite-network.js";
 import { BrowserWebSocketNetwork } from "../network/browser-websocket-network.js";
 import { IndexedDbStore } from "../stores/indexeddb-store.js";
 import { EcdsaUser } from "../users/ecdsa-user.js";
-import { ServerSelection } from "../hybrid/server-selection.js";
+import { ServerSelection } from "../peering/server-selection.js";
+import type { ToolDb } from "../node/tooldb.js";
 
 /**
  * Browser defaults: the native WebSocket transport (dial only), IndexedDB
@@ -10,11 +12,12 @@ import { ServerSelection } from "../hybrid/server-selection.js";
  * WebCrypto, and a server selection for every client (hybrid discovery:
  * `serverSelection.links` servers from `peers`, the peer cache and gossip).
  */
-setPlatformDefaults({
+setPlatformDefaults<ToolDb>({
   networkAdapter: BrowserWebSocketNetwork,
+  combineNetworks,
   storageAdapter: IndexedDbStore,
   userAdapter: EcdsaUser,
   clientExtension: (db) => (db.options.serverSelection === false ? undefined : new ServerSelection(db, db.options.serverSelection)),
 });
 
-export { ToolDb } from "../core/tooldb.js";
+export { ToolDb } from "../node/tooldb.js";

@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError, errorText } from "../core/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
 import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
 

@@ -1,5 +1,5 @@
 import { ClassicLevel } from "classic-level";
-import { coalesced } from "../core/coalesced.js";
+import { coalesced } from "../base/coalesced.js";
 import { AbstractLevelStore } from "./abstract-level-store.js";
 import type { StorageAdapterHost } from "./storage-adapter.js";
 

@@ -15,7 +15,7 @@
  *   order as `query`, lazily: a store never loads the whole range. Writes
  *   made while a range is being read may or may not show in it, but a range
  *   never fails or repeats a key because of them. Secondary indexes (see
- *   src/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
+ *   src/node/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
  *   store gets them by implementing `_del` and `_range`.
  * - `clear(bounds)` deletes every key in the bounds (as `range`, without
  *   `limit`) after the writes issued before it, before those issued after
@@ -29,7 +29,7 @@
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  *   Operations issued before it settle; a put that resolved is never lost.
  */
-import { ErrorCode, ToolDbError } from "../core/errors.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { WriteWindow } from "./write-window.js";
 
 export interface StorageAdapterHost {

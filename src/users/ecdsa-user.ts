@@ -1,5 +1,5 @@
-import { ErrorCode, ToolDbError } from "../core/errors.js";
-import { randomName } from "../core/random.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { randomName } from "../base/random.js";
 import {
   addressOf,
   exportKeyPairHex,

@@ -8,7 +8,7 @@
 import { sha1Hex } from "../crypto/sha1.js";
 import { sha256Hex } from "../crypto/sha256.js";
 import { bytesToHex, toolDbBase64ToBytes, toolDbBytesToBase64, utf8ToBytes } from "../crypto/encoding.js";
-import { randomId, randomName } from "../core/random.js";
+import { randomId, randomName } from "../base/random.js";
 
 /** Hex SHA-256 of the UTF-8 string. */
 export function sha256(str: string): string {
@@ -97,5 +97,5 @@ export function base64ToUint8(b64: string): Uint8Array {
 }
 
 /** tool-db's names for the record and peer-record types. */
-export type { ToolDbRecord as VerificationData } from "../core/record.js";
-export type { PeerRecord as Peer } from "../core/messages.js";
+export type { ToolDbRecord as VerificationData } from "../records/record.js";
+export type { PeerRecord as Peer } from "../records/messages.js";

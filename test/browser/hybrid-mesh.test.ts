@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { DHTServer, type DhtNodeOptions } from "../../src/discovery/index.js";
+import { DHTServer, type DhtNodeOptions } from "../../src/entries/discovery.js";
 import { EcdsaUser, ToolDb, signPeerRecord, type PeerRecord } from "../../src/index.js";
 import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
 import { createDhtTestnet, type DhtTestnet } from "../helpers/dht-testnet.js";

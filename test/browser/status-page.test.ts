@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { ROOT } from "../../build/browser-bundle.js";
-import { DHTServer } from "../../src/discovery/index.js";
+import { DHTServer } from "../../src/entries/discovery.js";
 import { launchChromium } from "../helpers/chromium.js";
 import { createDhtTestnet, type DhtTestnet } from "../helpers/dht-testnet.js";
 import { FAST, waitUntil } from "../helpers/nodes.js";

@@ -8,7 +8,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { DHTClient, DHTServer } from "../../src/discovery/index.js";
+import { DHTClient, DHTServer } from "../../src/entries/discovery.js";
 import { ToolDb, clientIdOf } from "../../src/index.js";
 import { WebSocketNetwork } from "../../src/network/websocket-network.js";
 import { launchChromium, servePages, type PageServer } from "../helpers/chromium.js";

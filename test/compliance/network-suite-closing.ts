@@ -1,7 +1,7 @@
 /** Network compliance, part 3: refusals reach the dialer; close() is idempotent and nothing fires after it. */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/base/errors.js";
 import { CloseCode } from "../../src/network/connection.js";
 import type { DialFailedEvent } from "../../src/network/network-adapter.js";
 import { record, waitFor, withTimeout } from "../helpers/wait.js";

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { ToolDb } from "../../src/index.js";
-import type { ToolDbOptions } from "../../src/core/options.js";
-import { clientIdOf } from "../../src/core/peer-record.js";
+import type { ToolDbOptions } from "../../src/node/options.js";
+import { clientIdOf } from "../../src/records/peer-record.js";
 import { type Listenable, until } from "../helpers/wait.js";
 
 export interface NetworkAddress {

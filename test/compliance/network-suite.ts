@@ -34,7 +34,7 @@
  */
 import { afterEach, describe } from "node:test";
 import type { ToolDb } from "../../src/index.js";
-import type { ToolDbOptions } from "../../src/core/options.js";
+import type { ToolDbOptions } from "../../src/node/options.js";
 import { withTimeout } from "../helpers/wait.js";
 import { closingTests } from "./network-suite-closing.js";
 import { type NetworkNodeFactory, type NetworkSuiteContext, T } from "./network-suite-context.js";

@@ -1,7 +1,7 @@
 /** Storage compliance, part 1: lifecycle (ready, close, flush, reopen) and get/put round trips. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/base/errors.js";
 import { type StorageSuiteContext, codePoints, sortedByCodePoint, toolDbError } from "./storage-suite-context.js";
 
 export function lifecycleTests({ factory, nextName, track, open, putAll }: StorageSuiteContext): void {

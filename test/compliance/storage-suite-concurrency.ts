@@ -1,7 +1,7 @@
 /** Storage compliance, part 3: concurrent and unawaited writes, reads during writes, what survives a reopen. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/base/errors.js";
 import { type StorageSuiteContext, toolDbError } from "./storage-suite-context.js";
 
 export function concurrencyTests({ factory, nextName, track, open }: StorageSuiteContext): void {

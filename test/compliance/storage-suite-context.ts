@@ -4,7 +4,7 @@
  * key-order helpers.
  */
 import assert from "node:assert/strict";
-import { type ErrorCode, ToolDbError } from "../../src/core/errors.js";
+import { type ErrorCode, ToolDbError } from "../../src/base/errors.js";
 import type { ToolDbStorageAdapter } from "../../src/stores/index.js";
 
 export interface StorageAdapterFactory {

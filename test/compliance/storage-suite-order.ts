@@ -1,7 +1,7 @@
 /** Storage compliance, part 2: sorted access, query by prefix and the range scan (with del). */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode } from "../../src/core/errors.js";
+import { ErrorCode } from "../../src/base/errors.js";
 import type { RangeOptions, StoreEntry, ToolDbStorageAdapter } from "../../src/stores/index.js";
 import { type StorageSuiteContext, codePoints, sortedByCodePoint, toolDbError } from "./storage-suite-context.js";
 

@@ -11,7 +11,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorCode, ToolDbError } from "../../src/core/errors.js";
+import { ErrorCode, ToolDbError } from "../../src/base/errors.js";
 import type { SignedHash, ToolDbUserAdapter, UserKeys } from "../../src/users/index.js";
 
 export interface UserAdapterFactory {

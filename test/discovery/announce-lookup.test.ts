@@ -1,7 +1,7 @@
 /** Announce, lookup, de-dup and late arrival between Discovery instances on a loopback testnet. */
 import assert from "node:assert/strict";
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
-import { Discovery, type DiscoveryOptions } from "../../src/discovery/index.js";
+import { Discovery, type DiscoveryOptions } from "../../src/entries/discovery.js";
 import type { PeerAddress } from "../../src/discovery/peer-table.js";
 import { createDhtTestnet, waitForEvent, type DhtTestnet } from "../helpers/dht-testnet.js";
 

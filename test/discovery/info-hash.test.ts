@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { describe, it } from "node:test";
-import { isToolDbError } from "../../src/core/errors.js";
+import { isToolDbError } from "../../src/base/errors.js";
 import { topicInfoHash } from "../../src/discovery/info-hash.js";
 
 const require = createRequire(import.meta.url);

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { after, afterEach, before, describe, it } from "node:test";
 import type DHT from "bittorrent-dht";
-import { Discovery, type DiscoveryOptions } from "../../src/discovery/index.js";
+import { Discovery, type DiscoveryOptions } from "../../src/entries/discovery.js";
 import type { PeerAddress } from "../../src/discovery/peer-table.js";
 import { createDhtTestnet, waitForEvent, type DhtTestnet } from "../helpers/dht-testnet.js";
 

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { isToolDbError, type ToolDbError } from "../../src/core/errors.js";
-import DC, { Discovery, startBootstrapNode, type DiscoveryOptions } from "../../src/discovery/index.js";
+import { isToolDbError, type ToolDbError } from "../../src/base/errors.js";
+import DC, { Discovery, startBootstrapNode, type DiscoveryOptions } from "../../src/entries/discovery.js";
 import type { PeerAddress } from "../../src/discovery/peer-table.js";
 import { createDhtTestnet, waitForEvent, type DhtTestnet } from "../helpers/dht-testnet.js";
 
@@ -125,7 +125,7 @@ describe("destroy", () => {
       const script = join(dir, "child.mjs");
       await writeFile(
         script,
-        `import { Discovery } from ${mod("../../src/discovery/index.js")};
+        `import { Discovery } from ${mod("../../src/entries/discovery.js")};
          import { createDhtTestnet } from ${mod("../helpers/dht-testnet.js")};
          const net = await createDhtTestnet(3);
          const opts = { bootstrap: net.bootstrap, timeout: 500, fastInterval: 50 };

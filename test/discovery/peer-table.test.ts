@@ -1,7 +1,7 @@
 /** De-duplication table and option handling (no network). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { isToolDbError } from "../../src/core/errors.js";
+import { isToolDbError } from "../../src/base/errors.js";
 import { jittered, parseHostPort, resolveOptions } from "../../src/discovery/options.js";
 import { PeerTable } from "../../src/discovery/peer-table.js";
 

@@ -1,7 +1,7 @@
 /** Pacing of lookups and announces, driven by a manual clock (no network, no sleeping). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { TimerGroup } from "../../src/core/clock.js";
+import { TimerGroup } from "../../src/base/clock.js";
 import { Announcer } from "../../src/discovery/announcer.js";
 import { LookupLoop, type LookupLoopConfig } from "../../src/discovery/lookup-loop.js";
 import { TopicSession } from "../../src/discovery/topic-session.js";

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Discovery, loadDhtState, saveDhtState, type DhtState } from "../../src/discovery/index.js";
+import { Discovery, loadDhtState, saveDhtState, type DhtState } from "../../src/entries/discovery.js";
 import type { PeerAddress } from "../../src/discovery/peer-table.js";
 import { createDhtTestnet, waitForEvent, type DhtTestnet } from "../helpers/dht-testnet.js";
 

@@ -4,7 +4,7 @@
  * explicitly so nothing ever contacts the public routers.
  */
 import DHT, { type DhtOptions } from "bittorrent-dht";
-import { destroyDht, dhtEvent } from "../../src/discovery/dht-events.js";
+import { destroyDht, dhtEvent } from "./dht-events.js";
 
 export interface DhtTestnet {
   /** 'host:port' of the seed, for the `bootstrap` option of further nodes. */

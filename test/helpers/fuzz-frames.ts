@@ -5,7 +5,7 @@
  * UTF-8. The same seed gives the same frames, so a failure replays.
  */
 
-import { seededRandom } from "../../src/core/random.js";
+import { seededRandom } from "../../src/base/random.js";
 
 export { seededRandom };
 

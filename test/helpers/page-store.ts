@@ -1,5 +1,5 @@
 import type { Page } from "playwright-core";
-import { ToolDbError, type ErrorCode } from "../../src/core/errors.js";
+import { ToolDbError, type ErrorCode } from "../../src/base/errors.js";
 import { type RangeOptions, type StoreEntry, ToolDbStorageAdapter } from "../../src/stores/storage-adapter.js";
 
 type Outcome = { ok: true; value: unknown } | { ok: false; code?: ErrorCode; message: string };

@@ -6,11 +6,11 @@
 import net from "node:net";
 import { WebSocket } from "ws";
 import { FrameDecoder, FrameKind, decodeClose, encodeFrame } from "../../src/network/stream-framing.js";
-import type { PeerRecord } from "../../src/core/messages.js";
-import type { ToolDbRecord } from "../../src/core/record.js";
+import type { PeerRecord } from "../../src/records/messages.js";
+import type { ToolDbRecord } from "../../src/records/record.js";
 import { WaitTimeoutError, withTimeout } from "./wait.js";
-import { clientIdOf, signPeerRecord } from "../../src/core/peer-record.js";
-import { randomId } from "../../src/core/random.js";
+import { clientIdOf, signPeerRecord } from "../../src/records/peer-record.js";
+import { randomId } from "../../src/base/random.js";
 import { EcdsaUser } from "../../src/users/ecdsa-user.js";
 
 export interface RawIdentity {

@@ -1,6 +1,6 @@
-import { signRecord } from "../../src/core/record-signer.js";
-import type { ToolDbRecord } from "../../src/core/record.js";
-import type { ToolDb } from "../../src/core/tooldb.js";
+import { signRecord } from "../../src/node/record-signer.js";
+import type { ToolDbRecord } from "../../src/records/record.js";
+import type { ToolDb } from "../../src/node/tooldb.js";
 import { EcdsaUser } from "../../src/users/ecdsa-user.js";
 
 let author: Promise<EcdsaUser> | undefined;

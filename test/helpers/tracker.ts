@@ -1,6 +1,6 @@
 import TrackerServer from "bittorrent-tracker/server";
 import type { NetworkAdapterConstructor } from "../../src/network/network-adapter.js";
-import { WebRtcNetwork, type WebRtcNetworkOptions } from "../../src/webrtc/index.js";
+import { WebRtcNetwork, type WebRtcNetworkOptions } from "../../src/entries/webrtc.js";
 
 /** A WebTorrent tracker (WebSocket only) on loopback. */
 export interface LocalTracker {

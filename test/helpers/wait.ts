@@ -2,7 +2,7 @@
  * Event-driven waiting for tests: every wait is bounded and fails with a
  * message that says what it waited for. Nothing here sleeps "for luck".
  */
-import type { ToolDb, ToolDbEvents } from "../../src/core/tooldb.js";
+import type { ToolDb, ToolDbEvents } from "../../src/node/tooldb.js";
 import type { NetworkEvents, ToolDbNetworkAdapter } from "../../src/network/network-adapter.js";
 
 /** Anything with on/off: TypedEmitter, node's EventEmitter, a `ws` WebSocket. */

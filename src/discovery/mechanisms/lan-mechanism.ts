@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import multicastDns, { type MdnsPacket, type MdnsRemoteInfo, type MulticastDns } from "multicast-dns";
-import { TimerGroup, type Clock } from "../../core/clock.js";
-import { errorText } from "../../core/errors.js";
-import { createLogger } from "../../core/logger.js";
+import { TimerGroup, type Clock } from "../../base/clock.js";
+import { errorText } from "../../base/errors.js";
+import { createLogger } from "../../base/logger.js";
 import type { PeerAddress } from "../peer-table.js";
 import type { DiscoveryMechanism, MechanismSink } from "./mechanism.js";
 

@@ -1,6 +1,6 @@
-import { createLogger } from "../../core/logger.js";
-import { errorText } from "../../core/errors.js";
-import { TypedEmitter } from "../../core/typed-emitter.js";
+import { createLogger } from "../../base/logger.js";
+import { errorText } from "../../base/errors.js";
+import { TypedEmitter } from "../../base/typed-emitter.js";
 import { dialKey } from "../../network/dial-target.js";
 import type { PeerAddress } from "../peer-table.js";
 import type { DiscoveryMechanism } from "./mechanism.js";

@@ -1,5 +1,5 @@
-import { createLogger } from "../../core/logger.js";
-import { errorText } from "../../core/errors.js";
+import { createLogger } from "../../base/logger.js";
+import { errorText } from "../../base/errors.js";
 import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
 import { dialKey } from "../../network/dial-target.js";
 import type { PeerAddress } from "../peer-table.js";

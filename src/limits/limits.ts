@@ -1,0 +1,96 @@
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+
+/**
+ * Resource limits of a server, in the spirit of libp2p's resource manager:
+ * every limit has a safe default, and each refusal is reported as a
+ * `refused` event with a stable code (see docs/operating.md). Limits apply
+ * to server nodes only: a client trusts the servers it chose to dial.
+ */
+export interface Limits {
+  /** Incoming links that completed the handshake. Refused with CONNECTION_LIMIT. */
+  maxConnections: number;
+  /** Incoming links still in the handshake (unverified). Refused with CONNECTION_LIMIT. */
+  maxUnverifiedConnections: number;
+  /** Incoming links from one remote IP, verified or not. Refused with CONNECTION_LIMIT. */
+  maxConnectionsPerIp: number;
+  /** Messages per second per peer (token-bucket refill); Infinity = unlimited. */
+  messageRate: number;
+  /** Token-bucket size: the burst a peer may send at once. */
+  messageBurst: number;
+  /**
+   * Frames held for a peer that is over its rate (its socket is paused
+   * meanwhile); beyond it frames are dropped with RATE_LIMITED.
+   */
+  maxQueuedMessages: number;
+  /** Messages of one peer being handled at once (verifying, reading the store, in a server function). */
+  maxOutstandingPerPeer: number;
+  /** Messages of all peers being handled at once; waiting peers are served round-robin. */
+  maxOutstanding: number;
+  /** Bytes of replies a peer has not read yet beyond which its requests wait (a peer must read what it asks for). */
+  maxSendBacklog: number;
+  /** Keys in the store; new keys from peers are refused beyond it (QUOTA_EXCEEDED). */
+  maxStoreKeys: number;
+  /**
+   * Share of maxStoreKeys open to anonymous keys (not in a `:<address>.` namespace
+   * nor `==user` accounts): past it only owned keys are accepted.
+   */
+  anonymousKeyShare: number;
+  /** Keys in one author's namespace `:<address>.`. */
+  maxKeysPerAuthor: number;
+  /** Remote subscriptions held in total (per peer: the `maxSubscriptionsPerPeer` option). */
+  maxSubscriptions: number;
+  /** How long a ban lasts (ms); 0 disables bans. */
+  banDuration: number;
+  /** Banned identities from one IP (within banDuration) after which the IP itself is banned. */
+  ipBanAfter: number;
+  /** Ban entries remembered at most (oldest forgotten first). */
+  maxBans: number;
+  /**
+   * IPs exempt from maxConnectionsPerIp and from IP bans (identities are
+   * still banned). Default: this host's loopback, because behind a reverse
+   * proxy on the same host every link comes from it.
+   */
+  exemptIps: readonly string[];
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = {
+  maxConnections: 1024,
+  maxUnverifiedConnections: 256,
+  maxConnectionsPerIp: 32,
+  messageRate: 2000,
+  messageBurst: 4000,
+  maxQueuedMessages: 4096,
+  maxOutstandingPerPeer: 32,
+  maxOutstanding: 256,
+  maxSendBacklog: 4 * 1024 * 1024,
+  maxStoreKeys: 1_000_000,
+  anonymousKeyShare: 0.9,
+  maxKeysPerAuthor: 100_000,
+  maxSubscriptions: 100_000,
+  banDuration: 10 * 60_000,
+  ipBanAfter: 3,
+  maxBans: 10_000,
+  exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+};
+
+/** Defaults overlaid with what the caller set; throws INVALID_ARGUMENT on nonsense. */
+export function resolveLimits(given: Partial<Limits> | undefined): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (value === undefined) continue;
+    if (!(name in DEFAULT_LIMITS)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `unknown limit ${name}`);
+    if (name === "exemptIps") {
+      if (!Array.isArray(value) || !value.every((ip) => typeof ip === "string")) {
+        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "limit exemptIps must be an array of IP strings");
+      }
+      limits.exemptIps = [...value];
+      continue;
+    }
+    if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `limit ${name} must be a number >= 0`);
+    }
+    (limits as unknown as Record<string, number>)[name] = value;
+  }
+  if (limits.anonymousKeyShare > 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "limit anonymousKeyShare must be in [0, 1]");
+  return limits;
+}

@@ -1,0 +1,53 @@
+/**
+ * This node's own writes: sign the record (timestamps strictly increasing),
+ * run the custom verifiers, merge it here, send it to every peer, and on a
+ * client keep it in the outbox until a server confirms it.
+ */
+import type { ToolDbUserAdapter } from "../users/user-adapter.js";
+import type { PutOptions } from "./acks.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import type { PutMessage } from "../records/messages.js";
+import type { NodeContext } from "./node-context.js";
+import { randomId } from "../base/random.js";
+import type { RecordIntake } from "./record-intake.js";
+import { signRecord } from "./record-signer.js";
+
+export class LocalWriter {
+  private lastWriteTime = 0;
+
+  constructor(
+    private readonly db: NodeContext,
+    private readonly intake: RecordIntake,
+  ) {}
+
+  /** Signs `value` under `key` as `account` (a CRDT change list when `crdtType` is set) and puts it. */
+  async put(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}, crdtType: string | null = null): Promise<PutMessage> {
+    const db = this.db;
+    if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
+    const record = await signRecord(account, key, value, await this.nextTimestamp(key), db.options.pow, db.options.legacyRecords, crdtType);
+    const message: PutMessage = { type: crdtType === null ? "put" : ("crdtPut" as "put"), id: randomId(), to: [], data: record, ack: true };
+    const custom = await db.customVerifiers.refusal(record, db.records);
+    if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
+    const outcome = await this.intake.merge(record);
+    if (outcome.refused) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, outcome.refused);
+    db.quota.merged(record, outcome);
+    if (outcome.changed && !db.isClosed) this.intake.changed(record, undefined);
+    const tracked = db.options.server ? undefined : db.outbox.add(record);
+    const confirmed = db.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
+    if (db.network.sendToAll(message) > 0) db.outbox.sent(record);
+    await Promise.all([tracked, confirmed]);
+    return message;
+  }
+
+  /**
+   * Timestamps of this node's writes strictly increase, and a write beats
+   * what is stored for the key: two puts in the same millisecond must not
+   * be ordered by the hash tie-break.
+   */
+  private async nextTimestamp(key: string): Promise<number> {
+    const stored = await this.db.records.get(key);
+    const t = Math.max(this.db.now(), this.lastWriteTime + 1, stored ? stored.t + 1 : 0);
+    this.lastWriteTime = t;
+    return t;
+  }
+}

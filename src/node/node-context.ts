@@ -1,0 +1,55 @@
+/**
+ * What the node's parts (message handlers, server sync, range
+ * reconciliation, record intake, writes, requests, accounts) use of the
+ * node. ToolDb implements it; the parts import this interface rather than
+ * ToolDb, so no import cycle runs through tooldb.ts.
+ */
+import type { ToolDbNetworkAdapter } from "../network/network-adapter.js";
+import type { RefusalEvent } from "../network/network-host.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import type { ToolDbUserAdapter } from "../users/user-adapter.js";
+import type { CrdtDocs } from "./crdt-docs.js";
+import type { Acks } from "./acks.js";
+import type { BoundedSet } from "../base/bounded-set.js";
+import type { CustomVerifiers } from "../records/custom-verifiers.js";
+import type { KeyListeners } from "./key-listeners.js";
+import type { LogFn } from "../base/logger.js";
+import type { SyncMessage, ToolDbMessage } from "../records/messages.js";
+import type { ServerFunction, ToolDbEvents } from "./node-types.js";
+import type { ToolDbOptions } from "./options.js";
+import type { Outbox } from "./outbox.js";
+import type { PendingRequests } from "./pending-requests.js";
+import type { StoreQuota } from "./quota.js";
+import type { ToolDbRecord } from "../records/record.js";
+import type { RecordStore } from "./record-store.js";
+import type { Verdict, RecordVerifier } from "../records/record-verifier.js";
+import type { RemoteSubscriptions } from "./subscriptions.js";
+import type { TypedEmitter } from "../base/typed-emitter.js";
+
+export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit"> {
+  readonly options: ToolDbOptions;
+  readonly log: LogFn;
+  readonly store: ToolDbStorageAdapter;
+  readonly records: RecordStore;
+  readonly crdtDocs: CrdtDocs;
+  readonly quota: StoreQuota;
+  readonly network: ToolDbNetworkAdapter;
+  readonly verifier: RecordVerifier;
+  readonly customVerifiers: CustomVerifiers;
+  readonly keyListeners: KeyListeners;
+  readonly remoteSubscriptions: RemoteSubscriptions;
+  readonly functions: Map<string, ServerFunction>;
+  readonly processed: BoundedSet<string>;
+  readonly requests: PendingRequests<ToolDbMessage>;
+  readonly outbox: Outbox;
+  readonly acks: Acks;
+  readonly sync: { handle(message: SyncMessage, from: PeerSession): void; start(session: PeerSession): void };
+  readonly userAccount: ToolDbUserAdapter;
+  readonly isServer: boolean;
+  readonly isClosed: boolean;
+  now(): number;
+  refused(event: RefusalEvent): void;
+  /** Verifies a record from anywhere and merges it; see RecordIntake.accept. */
+  acceptRecord(record: unknown, from?: PeerSession, to?: string[], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined>;
+}

@@ -1,0 +1,124 @@
+import type { Server as HttpServer } from "node:http";
+import type { Clock } from "../base/clock.js";
+import type { Limits } from "../limits/limits.js";
+import type { RangeSyncOptions } from "./sync/sync-budget.js";
+import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
+import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
+import type { UserAdapterConstructor } from "../users/user-adapter.js";
+
+/** ToolDb's option names, plus ours. Every field has a default. */
+export interface ToolDbOptions {
+  /** Nodes only talk to nodes of the same topic. */
+  topic: string;
+  /** Accept incoming links and relay puts to other servers and subscribers. */
+  server: boolean;
+  /** Bind address of a server, and the host written into this node's peer record. */
+  host: string;
+  /**
+   * The host written into this node's peer record when it differs from the
+   * bind address (a server bound to 0.0.0.0 behind a public name or IP).
+   * Other nodes and browsers learn servers from these records.
+   */
+  publicHost?: string;
+  /**
+   * The ws:// or wss:// URL browsers dial for this server (e.g. wss://db.example.com
+   * behind a TLS proxy), signed into its peer record. Default: ws://host:port.
+   */
+  publicUrl?: string;
+  /** Listening port of a server (0 = any free port; see `network.port`). */
+  port: number;
+  /** Servers to keep a link to from the start. */
+  peers: Array<{ host: string; port: number }>;
+  /** Transport class, or several to run at once (one handshake and session table across them). */
+  networkAdapter: NetworkAdapterConstructor | readonly NetworkAdapterConstructor[];
+  storageAdapter: StorageAdapterConstructor;
+  userAdapter: UserAdapterConstructor;
+  /** Store name; for LevelStore the database directory. Node keys live in `${storageName}.keys`. */
+  storageName: string;
+  /**
+   * Clients where the platform adds a server selection (browsers): how many
+   * servers to keep links to (`links`, default 2), chosen from `peers`, the
+   * peer cache and verified gossiped server records, and how often linked
+   * servers are asked for new ones (`refreshInterval`, ms). `false`: `peers` only.
+   */
+  serverSelection?: false | { links?: number; refreshInterval?: number; maxRetries?: number; cache?: boolean };
+  /** Reconnect attempts per dialed address before giving up (default: forever). */
+  maxRetries: number;
+  /** First reconnect delay (ms); doubles with jitter up to maxReconnectDelay. */
+  wait: number;
+  maxReconnectDelay: number;
+  /** Proof of work: leading zero hex digits required on record hashes (0 = off). */
+  pow: number;
+  /** Attach the WebSocket server to this HTTP server instead of listening on `port`. */
+  httpServer?: HttpServer;
+  /** Dial with wss://. */
+  ssl: boolean;
+  /** Log every component of this node to stderr. */
+  debug: boolean;
+  /**
+   * tool-db 2.6.6 compatibility: accept records whose hash does not cover the
+   * key, and write records that way. Off by default: such records can be
+   * replayed under another key.
+   */
+  legacyRecords: boolean;
+  handshakeTimeout: number;
+  /** WebSocket ping interval; a link with no pong by the next ping is dropped. */
+  heartbeatInterval: number;
+  /** Largest accepted frame in bytes. */
+  maxMessageBytes: number;
+  /** Servers catch up on each other's records when they link (query + gets). */
+  serverSync: boolean;
+  /** Keys fetched at most per catch-up with a tool-db 2.6.6 server (range reconciliation has no cap). */
+  maxSyncKeys: number;
+  /** Range reconciliation between tooldb-dht servers: budgets per peer and rounds per run (src/sync). */
+  rangeSync?: RangeSyncOptions;
+  /** Message ids remembered for de-duplication. */
+  dedupCapacity: number;
+  maxSubscriptionsPerPeer: number;
+  /** Requests (gets, queries, functions, forwards) waiting for replies at once. */
+  maxPendingRequests: number;
+  /** Distinct keys with a write no server confirmed yet that a client keeps re-sending (see outbox.ts); the oldest is dropped beyond. */
+  outboxCapacity: number;
+  /** First re-send delay (ms) of an unconfirmed write; it doubles per try. */
+  outboxRetryInterval: number;
+  clock?: Clock;
+  random?: () => number;
+  /** Resource limits of a server (connections, message rate, quotas, bans): see DEFAULT_LIMITS. */
+  limits?: Partial<Limits>;
+}
+
+export const DEFAULT_OPTIONS = {
+  topic: "tool-db-default",
+  server: false,
+  host: "127.0.0.1",
+  port: 8080,
+  peers: [] as Array<{ host: string; port: number }>,
+  storageName: "tooldb",
+  maxRetries: Infinity,
+  wait: 1000,
+  maxReconnectDelay: 30_000,
+  pow: 0,
+  ssl: false,
+  debug: false,
+  legacyRecords: false,
+  handshakeTimeout: 5000,
+  heartbeatInterval: 10_000,
+  maxMessageBytes: 1024 * 1024,
+  serverSync: true,
+  maxSyncKeys: 10_000,
+  dedupCapacity: 10_000,
+  maxSubscriptionsPerPeer: 1000,
+  maxPendingRequests: 4096,
+  outboxCapacity: 10_000,
+  outboxRetryInterval: 5000,
+};
+
+/** Where a node keeps its own keys, beside its data (tool-db put them under the working directory). */
+export function keyStoreName(storageName: string): string {
+  return `${storageName}.keys`;
+}
+
+/** Where a server keeps its reconciliation index, beside its data. */
+export function syncIndexName(storageName: string): string {
+  return `${storageName}.sync`;
+}

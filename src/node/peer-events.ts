@@ -1,0 +1,61 @@
+/**
+ * What happens when a session opens or closes: tool-db's hooks
+ * (onConnect, onPeerConnect, ...) and the node's peer events, and what a
+ * new session gets (this node's subscriptions, server sync, the outbox).
+ */
+import type { PeerSession } from "../network/peer-session.js";
+import { errorText } from "../base/errors.js";
+import type { NodeContext } from "./node-context.js";
+import { peerInfo } from "./node-types.js";
+import { randomId } from "../base/random.js";
+
+/** tool-db's hooks and connection flag as ToolDb holds them (users assign the hooks). */
+export interface ConnectionHooks {
+  isConnected: boolean;
+  onConnect(): void;
+  onDisconnect(): void;
+  onPeerConnect(peerId: string): void;
+  onPeerDisconnect(peerId: string): void;
+  /** Keys this node subscribed to; re-sent to every new link. */
+  readonly localSubscriptions: ReadonlySet<string>;
+}
+
+export class PeerEvents {
+  constructor(private readonly db: NodeContext & ConnectionHooks) {}
+
+  opened(session: PeerSession): void {
+    const db = this.db;
+    const info = peerInfo(session);
+    if (!db.isConnected) {
+      db.isConnected = true;
+      this.safeHook(() => db.onConnect());
+      db.emit("connect");
+    }
+    this.safeHook(() => db.onPeerConnect(session.clientId));
+    db.emit("peer-connect", info);
+    for (const key of db.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
+    if (db.options.server && session.isServer && db.options.serverSync) db.sync.start(session);
+    if (!db.options.server) db.outbox.linked(session);
+  }
+
+  closed(session: PeerSession, code: number, reason: string): void {
+    const db = this.db;
+    db.remoteSubscriptions.dropPeer(session.clientId);
+    this.safeHook(() => db.onPeerDisconnect(session.clientId));
+    db.emit("peer-disconnect", { ...peerInfo(session), code, reason });
+    if (db.isConnected && db.network.peers.length === 0) {
+      db.isConnected = false;
+      this.safeHook(() => db.onDisconnect());
+      db.emit("disconnect");
+    }
+  }
+
+  private safeHook(fn: () => void): void {
+    if (this.db.isClosed) return;
+    try {
+      fn();
+    } catch (err) {
+      this.db.log("hook threw: %s", errorText(err));
+    }
+  }
+}

@@ -1,0 +1,151 @@
+import { ErrorCode, errorText } from "../base/errors.js";
+import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "../records/messages.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { NodeContext } from "./node-context.js";
+
+/** How long a server waits for other servers to answer a forwarded get or query. */
+const FORWARD_TIMEOUT_MS = 3000;
+
+/**
+ * Incoming ToolDb messages, after the handshake. Replies to requests this
+ * node sent (by message id) go to `db.requests`; requests it forwarded for a
+ * peer are answered back to that peer once verified.
+ */
+export class Protocol {
+  /**
+   * Puts from one link are merged in arrival order while their signatures
+   * are checked in parallel; otherwise a fast verify of update n+1 could
+   * land before update n and hide it from subscribers.
+   */
+  private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
+
+  constructor(private readonly db: NodeContext) {}
+
+  /** Returns the handling of the message while it is outstanding (the network's per-peer limits count it). */
+  handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
+    // A tool-db peer may reuse ids across types; dedup per type.
+    if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
+    switch (message.type) {
+      case "put":
+      case "crdtPut":
+        return this.onPut(message, from).catch((err) => this.fail(from, err));
+      case "get":
+      case "crdtGet":
+        return this.onGet(message, from).catch((err) => this.fail(from, err));
+      case "subscribe":
+        return this.onSubscribe(message, from).catch((err) => this.fail(from, err));
+      case "query":
+        return this.onQuery(message, from).catch((err) => this.fail(from, err));
+      case "queryAck":
+      case "functionReturn":
+        this.db.requests.resolve(message.id, message);
+        return;
+      case "function":
+        return this.onFunction(message, from);
+      case "putAck":
+        this.db.acks.onPutAck(message, from);
+        return;
+      case "syncRange":
+      case "syncRangeAck":
+      case "syncFetch":
+      case "syncRecords":
+      case "syncPush":
+      case "syncPushAck":
+      case "syncChanges":
+      case "syncChangesAck":
+      case "syncOffer":
+      case "syncOfferAck":
+      case "syncCommit":
+      case "syncCommitAck":
+        this.db.sync.handle(message, from);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fail(from: PeerSession, err: unknown): void {
+    if (this.db.isClosed) return;
+    this.db.refused({ code: ErrorCode.BAD_MESSAGE, reason: `could not handle message: ${errorText(err)}`, peer: from.clientId });
+  }
+
+  private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
+    const verdict = this.db.verifier.verify(message.data);
+    const previous = this.mergeOrder.get(from);
+    const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, verdict);
+    const accepted = previous ? previous.then(accept) : accept();
+    const tail = accepted.catch(() => undefined);
+    this.mergeOrder.set(from, tail);
+    void tail.then(() => {
+      if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
+    });
+    const winner = await accepted;
+    // A crdtPut is confirmed like a put (same fields).
+    if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
+    if (!winner) return;
+    // A reply to our own get, or to one we forwarded for a peer.
+    this.db.requests.resolve(message.id, { ...message, data: winner });
+  }
+
+  /** A crdtGet is answered with a crdtPut (tool-db 2.6.6 waits for that type), a get with a put. */
+  private async onGet(message: GetMessage | CrdtGetMessage, from: PeerSession): Promise<void> {
+    const type = message.type === "crdtGet" ? "crdtPut" : "put";
+    const local = await this.db.records.get(message.key);
+    if (local) {
+      from.send({ type, id: message.id, data: local });
+      return;
+    }
+    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
+    const forwarded = this.forward(message, from, (reply) => {
+      if (reply.type === "put" || reply.type === "crdtPut") from.send({ type, id: message.id, data: reply.data });
+    });
+    if (!forwarded) this.db.requests.remove(message.id);
+  }
+
+  private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
+    const added = this.db.remoteSubscriptions.add(from.clientId, message.key);
+    if (added !== "ok") {
+      const subs = this.db.remoteSubscriptions;
+      const key = message.key.slice(0, 128);
+      // Past its own cap the peer misbehaves (a strike); past the server's total it does not.
+      if (added === "peer-cap") this.db.network.strikePeer(from, ErrorCode.SUBSCRIPTION_LIMIT, `too many subscriptions from this peer (${subs.maxPerPeer})`, key);
+      else this.db.refused({ code: ErrorCode.SUBSCRIPTION_LIMIT, reason: `server holds its maximum of ${subs.maxTotal} subscriptions`, key, peer: from.clientId });
+      return;
+    }
+    const local = await this.db.records.get(message.key);
+    if (local) from.send({ type: "put", id: message.id, data: local });
+  }
+
+  private async onQuery(message: QueryMessage, from: PeerSession): Promise<void> {
+    const keys = await this.db.records.query(message.key, LIMITS.maxQueryKeys);
+    from.send({ type: "queryAck", id: message.id, keys });
+    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
+    this.forward(message, from, (reply) => {
+      if (reply.type === "queryAck") from.send({ type: "queryAck", id: message.id, keys: reply.keys });
+      return true;
+    });
+  }
+
+  /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
+  private forward(message: GetMessage | CrdtGetMessage | QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): boolean {
+    if (this.db.requests.has(message.id)) return true;
+    const to = [...message.to, from.clientId];
+    this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined);
+    const sent = this.db.network.sendToAll({ ...message, to }, (s) => s.isServer && s !== from);
+    return sent > 0;
+  }
+
+  private async onFunction(message: FunctionMessage, from: PeerSession): Promise<void> {
+    const fn = this.db.functions.get(message.function);
+    if (!fn) {
+      from.send({ type: "functionReturn", id: message.id, code: "NOT_FOUND", return: "Function not found" });
+      return;
+    }
+    try {
+      const result = await fn(message.args);
+      from.send({ type: "functionReturn", id: message.id, code: "OK", return: result ?? null });
+    } catch (err) {
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: errorText(err) });
+    }
+  }
+}

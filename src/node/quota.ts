@@ -1,0 +1,82 @@
+import { LruMap } from "../base/bounded-set.js";
+import type { Limits } from "../limits/limits.js";
+import { type ToolDbRecord, isFirstWriterKey, namespaceOwner } from "../records/record.js";
+import type { MergeOutcome, RecordStore } from "./record-store.js";
+
+type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor">;
+
+/** Authors whose namespace size is remembered (the rest are counted again on demand). */
+const AUTHORS_CACHED = 10_000;
+
+/**
+ * Store quotas of a server. Only new keys from peers are checked; updates of
+ * a key already stored always pass (their size is bounded by the frame
+ * limit), and the node's own writes are never refused.
+ *
+ * - Owned keys (`:<address>.…` namespaces, `==user` accounts) are accepted
+ *   until the store holds `maxStoreKeys` keys, and at most
+ *   `maxKeysPerAuthor` per namespace.
+ * - Anonymous keys (any other key: anyone with a fresh key pair can write
+ *   one) are refused first, once the store holds
+ *   `anonymousKeyShare × maxStoreKeys` keys; so a flood of anonymous data
+ *   cannot lock out the users who own their data.
+ *
+ * Counts are taken from the store at start and kept up to date as keys are
+ * added; concurrent merges may overshoot a cap by the number in flight.
+ */
+export class StoreQuota {
+  private keys = 0;
+  private readonly authors = new LruMap<string, number>(AUTHORS_CACHED);
+
+  constructor(
+    private readonly limits: QuotaLimits,
+    private readonly records: RecordStore,
+    /** Only servers refuse; every node counts (the count is the store-size metric). */
+    readonly enforce: boolean,
+  ) {}
+
+  /** Keys in the store (at most maxStoreKeys + 1 are counted at start). */
+  get size(): number {
+    return this.keys;
+  }
+
+  /** Counted by streaming the store (bounded memory: a query would hold every key at once). */
+  async load(): Promise<void> {
+    let keys = 0;
+    for await (const _ of this.records.backend.range({ limit: this.limits.maxStoreKeys + 1 })) keys++;
+    this.keys = keys;
+  }
+
+  /** Null when a record from a peer may be stored, else why not. */
+  async check(record: ToolDbRecord): Promise<string | null> {
+    if (!this.enforce) return null;
+    const owner = namespaceOwner(record.k);
+    const anonymous = owner === undefined && !isFirstWriterKey(record.k);
+    const cap = anonymous ? Math.floor(this.limits.maxStoreKeys * this.limits.anonymousKeyShare) : this.limits.maxStoreKeys;
+    const authorKeys = owner === undefined ? 0 : await this.authorKeys(owner);
+    const authorFull = owner !== undefined && authorKeys >= this.limits.maxKeysPerAuthor;
+    if (this.keys < cap && !authorFull) return null;
+    if (await this.records.get(record.k)) return null; // an update, not a new key
+    if (authorFull) return `namespace of ${owner!.slice(0, 16)}… holds its maximum of ${this.limits.maxKeysPerAuthor} keys`;
+    return anonymous
+      ? `store holds ${this.keys} keys: new anonymous keys are refused past ${cap} (owned keys still fit)`
+      : `store holds its maximum of ${this.limits.maxStoreKeys} keys`;
+  }
+
+  /** Counts a key the store did not have before. */
+  merged(record: ToolDbRecord, outcome: MergeOutcome): void {
+    if (!outcome.changed || outcome.previous) return;
+    this.keys++;
+    const owner = namespaceOwner(record.k);
+    const known = owner === undefined ? undefined : this.authors.get(owner);
+    if (known !== undefined) this.authors.set(owner!, known + 1);
+  }
+
+  private async authorKeys(owner: string): Promise<number> {
+    const known = this.authors.get(owner);
+    if (known !== undefined) return known;
+    const count = (await this.records.query(`:${owner}.`, this.limits.maxKeysPerAuthor + 1)).length;
+    this.authors.set(owner, count);
+    return count;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Records from anywhere into the store: verify (signature, proof of work,
+ * custom verifiers, quotas), merge (last writer wins; CRDT documents merge),
+ * and on a change notify listeners and relay; a sender that lost is answered
+ * with the winner. `ToolDb.acceptRecord` is this; local writes use `merge`
+ * and `changed` (local-writer.ts).
+ */
+import type { PeerSession } from "../network/peer-session.js";
+import { splitHeads } from "./crdt-docs.js";
+import { ErrorCode, errorText } from "../base/errors.js";
+import type { NodeContext } from "./node-context.js";
+import { randomId } from "../base/random.js";
+import type { MergeOutcome } from "./record-store.js";
+import type { Verdict } from "../records/record-verifier.js";
+import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
+import { VerifyResult } from "../records/verify-result.js";
+
+export class RecordIntake {
+  constructor(private readonly db: NodeContext) {}
+
+  /**
+   * Verifies a record from anywhere, merges it (last writer wins), and on a
+   * change notifies listeners and relays. Returns what the store holds for
+   * the key afterwards, or undefined when the record was refused.
+   */
+  async accept(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined> {
+    const db = this.db;
+    const heads = splitHeads(record);
+    if (heads) {
+      // A CRDT document with several signed change lists: each is verified and merged on its own.
+      let winner: ToolDbRecord | undefined;
+      for (const head of heads) winner = (await this.accept(head, from, to)) ?? winner;
+      return winner;
+    }
+    const verdict = await (pendingVerdict ?? db.verifier.verify(record));
+    if (verdict.result !== VerifyResult.Verified) {
+      const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
+      const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
+      if (from) db.network.strikePeer(from, event.code, event.reason, key);
+      else db.refused(event);
+      return undefined;
+    }
+    const rec = record as ToolDbRecord;
+    const custom = await db.customVerifiers.refusal(rec, db.records);
+    if (custom) {
+      db.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
+    const overQuota = from ? await db.quota.check(rec) : null;
+    if (overQuota) {
+      db.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
+    const outcome = await this.merge(rec);
+    if (outcome.refused) {
+      db.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
+      return undefined;
+    }
+    db.quota.merged(rec, outcome);
+    if (db.isClosed) return outcome.winner;
+    if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
+      const key = rec.k.slice(0, 128);
+      db.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: ${key} belongs to its first writer`, key, peer: from?.clientId });
+    }
+    if (outcome.changed) {
+      this.changed(rec, from);
+      this.relay(rec, from, to, messageId ?? randomId());
+    } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
+      // The sender is behind: answer with what wins here so both converge.
+      from.send({ type: "put", id: randomId(), data: outcome.winner });
+    }
+    return outcome.winner;
+  }
+
+  /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. */
+  merge(record: ToolDbRecord): Promise<MergeOutcome> {
+    return record.c === null ? this.db.records.merge(record) : this.db.crdtDocs.merge(record);
+  }
+
+  /** The record changed the store: events and key listeners. */
+  changed(record: ToolDbRecord, from: PeerSession | undefined): void {
+    this.db.emit("put", record, from?.clientId);
+    this.db.emit("data", record);
+    this.db.keyListeners.trigger(record, (err) => this.db.log("key listener threw: %s", errorText(err)));
+  }
+
+  /** Servers pass changes on to other servers and to subscribed peers. */
+  private relay(record: ToolDbRecord, from: PeerSession | undefined, to: string[], id: string): void {
+    if (!this.db.options.server || !from) return;
+    const subscribers = this.db.remoteSubscriptions.subscribers(record.k);
+    const message = { type: record.c === null ? ("put" as const) : ("crdtPut" as const), id, data: record, to: [...to, from.clientId] };
+    this.db.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
+  }
+}

@@ -1,0 +1,75 @@
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import { incomingWins, type ToolDbRecord } from "../records/record.js";
+import { isRecordShape } from "../records/record-verifier.js";
+
+export interface MergeOutcome {
+  /** The incoming record is now stored. */
+  changed: boolean;
+  /** What the store holds for the key after the merge. */
+  winner: ToolDbRecord;
+  /** Why the record was not merged although it verified (a bound, e.g. a CRDT document's size). */
+  refused?: string;
+  /** The record it replaced, if any. */
+  previous?: ToolDbRecord;
+}
+
+/** A secondary index kept in step with every stored record (see src/node/sync/sync-index.ts). */
+export interface RecordIndexer {
+  update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void>;
+}
+
+/**
+ * Verified records over a string store. Merges for the same key are
+ * serialised so concurrent puts cannot interleave their read-compare-write;
+ * the lock map only holds keys with a merge in flight.
+ */
+export class RecordStore {
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  indexer: RecordIndexer | undefined;
+
+  constructor(readonly backend: ToolDbStorageAdapter) {}
+
+  /** The stored record, or undefined (also for unreadable legacy values). */
+  async get(key: string): Promise<ToolDbRecord | undefined> {
+    const raw = await this.backend.get(key);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      return isRecordShape(parsed) ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  query(prefix: string, limit?: number): Promise<string[]> {
+    return this.backend.query(prefix, limit);
+  }
+
+  /** Stores `record` if it wins against what is stored. Callers verify first. */
+  merge(record: ToolDbRecord): Promise<MergeOutcome> {
+    return this.serialise(record.k, async () => {
+      const previous = await this.get(record.k);
+      if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
+      await this.write(record, previous);
+      return { changed: true, winner: record, previous };
+    });
+  }
+
+  /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
+  /** Stores `record` in place of `previous` and keeps the index in step; callers hold the key's lock (`serialise`). */
+  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<void> {
+    // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
+    await Promise.all([this.backend.put(record.k, JSON.stringify(record)), this.indexer?.update(previous, record)]);
+  }
+
+  serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const before = this.inFlight.get(key);
+    const run = before ? before.then(task, task) : task();
+    const tail = run.catch(() => undefined);
+    this.inFlight.set(key, tail);
+    void tail.then(() => {
+      if (this.inFlight.get(key) === tail) this.inFlight.delete(key);
+    });
+    return run;
+  }
+}

@@ -1,0 +1,159 @@
+import type { PeerSession } from "../network/peer-session.js";
+import { RBSR_CAPABILITY, RangeSync } from "./sync/range-sync.js";
+import { SyncIndex } from "./sync/sync-index.js";
+import { CHANGES_CAPABILITY } from "./sync/change-sync.js";
+import { syncIndexName } from "./options.js";
+import type { SyncMessage } from "../records/messages.js";
+import type { ToolDbMessage } from "../records/messages.js";
+import { ErrorCode } from "../base/errors.js";
+import { randomId } from "../base/random.js";
+import type { NodeContext } from "./node-context.js";
+
+/** Gets in flight per link during a catch-up. */
+const IN_FLIGHT = 64;
+const REQUEST_TIMEOUT_MS = 5000;
+
+/**
+ * When two servers link, each catches up on the other's records, so a
+ * server that was down (or is new) converges with the mesh instead of only
+ * seeing writes made after it joined. Between tooldb-dht servers that both
+ * list the `rbsr1` capability the dialing side runs range-based
+ * reconciliation (src/node/sync/range-sync.ts: no key cap, only differences
+ * travel). With anyone else (tool-db 2.6.6) it uses ToolDb's own messages
+ * (a `query` for all keys, then a `get` per key, at most `maxKeys`). Every
+ * record that comes back is verified and merged like any other put; a
+ * record that changes the store is relayed as usual.
+ */
+/** Catch-up progress since start, all links (for metrics and status). */
+export interface SyncProgress {
+  /** Catch-ups running now. */
+  running: number;
+  /** Catch-ups finished. */
+  completed: number;
+  /** Keys listed by peers, fetched so far, and of those the ones that changed this store. */
+  keysListed: number;
+  keysFetched: number;
+  keysChanged: number;
+  /** Reconciliation runs between tooldb-dht servers that ended, by how they went. */
+  runs: { changes: number; range: number; incomplete: number };
+  /** Records those runs sent to peers and fetched from them. */
+  recordsPushed: number;
+  recordsFetched: number;
+}
+
+export class ServerSync {
+  readonly progress: SyncProgress = {
+    running: 0,
+    completed: 0,
+    keysListed: 0,
+    keysFetched: 0,
+    keysChanged: 0,
+    runs: { changes: 0, range: 0, incomplete: 0 },
+    recordsPushed: 0,
+    recordsFetched: 0,
+  };
+
+  private readonly maxKeys: number;
+  /** Present on servers that keep the reconciliation index. */
+  readonly range: RangeSync | undefined;
+
+  constructor(private readonly db: NodeContext) {
+    const { options } = db;
+    this.maxKeys = options.maxSyncKeys;
+    if (options.server && options.serverSync) {
+      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName)), db.store, db.log);
+      db.records.indexer = index;
+      this.range = new RangeSync(db, index, options.rangeSync);
+      this.range.on("done", (run) => {
+        const p = this.progress;
+        p.running--;
+        p.completed++;
+        if (run.complete) p.runs[run.mode]++;
+        else p.runs.incomplete++;
+        p.recordsPushed += run.pushed;
+        p.recordsFetched += run.fetched;
+      });
+    }
+  }
+
+  /** Opens (or rebuilds) the index; resolves at once where none is kept. */
+  open(): Promise<void> {
+    return this.range ? this.range.index.open() : Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return this.range ? this.range.index.close() : Promise.resolve();
+  }
+
+  capabilities(): string[] {
+    return this.range ? [RBSR_CAPABILITY, CHANGES_CAPABILITY] : [];
+  }
+
+  /** Reconciliation messages; ignored (and counted against the peer) where no index is kept. */
+  handle(message: SyncMessage, from: PeerSession): void {
+    if (this.range) this.range.handle(message, from);
+    else this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, `${message.type} without the ${RBSR_CAPABILITY} capability`);
+  }
+
+  start(session: PeerSession): void {
+    if (this.range && session.caps.has(RBSR_CAPABILITY)) {
+      if (session.outgoing) {
+        this.progress.running++;
+        void this.range.run(session).then((run) => {
+          if (!run) this.progress.running--; // one was already running on this link
+        });
+      }
+      return;
+    }
+    this.legacy(session);
+  }
+
+  private legacy(session: PeerSession): void {
+    const id = randomId();
+    this.db.requests.add(
+      id,
+      REQUEST_TIMEOUT_MS,
+      (reply: ToolDbMessage) => {
+        // The first answer is the peer's own key list; forwarded ones from further servers are not needed.
+        if (reply.type !== "queryAck") return true;
+        void this.fetch(session, reply.keys.slice(0, this.maxKeys));
+        return false;
+      },
+      () => this.db.log("sync: %s did not list its keys", session.clientId),
+    );
+    session.send({ type: "query", id, key: "" });
+  }
+
+  private async fetch(session: PeerSession, keys: string[]): Promise<void> {
+    let next = 0;
+    let changed = 0;
+    const progress = this.progress;
+    progress.running++;
+    progress.keysListed += keys.length;
+    const worker = async () => {
+      while (next < keys.length && !session.connection.closed && !this.db.isClosed) {
+        const key = keys[next++]!;
+        const before = (await this.db.records.get(key).catch(() => undefined))?.h;
+        await this.get(session, key);
+        const after = (await this.db.records.get(key).catch(() => undefined))?.h;
+        progress.keysFetched++;
+        if (after !== before) {
+          changed++;
+          progress.keysChanged++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
+    progress.running--;
+    progress.completed++;
+    this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
+  }
+
+  private get(session: PeerSession, key: string): Promise<void> {
+    return new Promise((resolve) => {
+      const id = randomId();
+      this.db.requests.add(id, REQUEST_TIMEOUT_MS, () => resolve(), resolve);
+      session.send({ type: "get", id, key });
+    });
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Incremental reconciliation over the change feed (capability `chg1`): when
+ * both servers hold a checkpoint of the other's feed in its current epoch,
+ * the dialing server pulls the ids stored there since its checkpoint, fetches
+ * those it lacks, offers its own changes since the checkpoint the peer keeps
+ * of it and pushes what the peer lacks, then moves both checkpoints on.
+ * Neither side scans its index: the work follows the changes. Otherwise the
+ * caller runs full range reconciliation and then `settle`s the checkpoints
+ * at the heads both feeds had before it began (anything stored during the
+ * run has a later number and comes with the next run).
+ */
+import type { OutgoingMessage, SyncChangesAckMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
+import { randomId } from "../../base/random.js";
+import type { NodeContext } from "../node-context.js";
+import type { PeerSession } from "../../network/peer-session.js";
+import type { Checkpoint } from "./change-feed.js";
+import { isRecordShape } from "../../records/record-verifier.js";
+import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+
+export const CHANGES_CAPABILITY = "chg1";
+/** JSON bytes per listed id (64 hex, quotes, comma). */
+const ID_BYTES = 67;
+
+/** What the range sync lends this class: requests on the link, fetching and pushing records. */
+export interface SyncOps<Run> {
+  request(session: PeerSession, message: OutgoingMessage): Promise<ToolDbMessage | undefined>;
+  fetch(session: PeerSession, ids: string[], run: Run): Promise<void>;
+  push(session: PeerSession, ids: string[], run: Run): Promise<void>;
+}
+
+/** Where the two feeds stand, learned by the first request of a run. */
+export interface FeedState {
+  /** The peer's numbering and head when the run began. */
+  theirs: Checkpoint;
+  /** Our numbering and head when the run began, and the last number handed out then. */
+  ours: Checkpoint & { last: number };
+  /** Our checkpoint of the peer, if valid in its current epoch, and its first page. */
+  pulled?: { seq: number; page: SyncChangesAckMessage };
+  /** The peer's checkpoint of us, if valid in our current epoch. */
+  pushed?: number;
+}
+
+/** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
+interface Serving {
+  tracker: RunTracker;
+  head: number;
+  last: number;
+}
+
+export class ChangeSync<Run> {
+  private readonly serving = new WeakMap<PeerSession, Serving>();
+
+  constructor(
+    private readonly db: NodeContext,
+    private readonly index: SyncIndex,
+    private readonly ops: SyncOps<Run>,
+  ) {}
+
+  /** Ids per page: at most the wire's cap, and half a frame. */
+  private get pageIds(): number {
+    return Math.max(1, Math.min(4096, Math.floor((this.db.options.maxMessageBytes - 4096) / 2 / ID_BYTES)));
+  }
+
+  // ---- initiator -------------------------------------------------------
+
+  /** Asks the peer where both feeds stand; undefined when it does not speak chg1. */
+  async open(session: PeerSession): Promise<FeedState | undefined> {
+    if (!session.caps.has(CHANGES_CAPABILITY)) return undefined;
+    const feed = this.index.feed;
+    const ours = { epoch: feed.epoch, seq: feed.head, last: feed.lastSeq };
+    const known = await feed.checkpoint(session.address);
+    const page = await this.changes(session, known);
+    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours };
+    if (known && known.epoch === page.e && known.seq <= page.head) state.pulled = { seq: known.seq, page };
+    if (page.mine && page.mine.e === ours.epoch && page.mine.s <= ours.seq) state.pushed = page.mine.s;
+    return state;
+  }
+
+  /** Both checkpoints valid: the run can go by the feeds alone. */
+  canRun(state: FeedState | undefined): state is FeedState & { pulled: object; pushed: number } {
+    return state?.pulled !== undefined && state.pushed !== undefined;
+  }
+
+  async run(session: PeerSession, state: FeedState & { pulled: { seq: number; page: SyncChangesAckMessage }; pushed: number }, run: Run, tracker: RunTracker): Promise<void> {
+    const feed = this.index.feed;
+    let page = state.pulled.page;
+    for (;;) {
+      await this.ops.fetch(session, await this.lacking(page.ids), run);
+      await feed.setCheckpoint(session.address, { epoch: state.theirs.epoch, seq: page.next }, this.db.now());
+      if (!page.more) break;
+      page = await this.changes(session, { epoch: state.theirs.epoch, seq: page.next });
+      if (page.e !== state.theirs.epoch) throw new Error("peer's feed restarted during the run");
+    }
+    let after = state.pushed;
+    while (after < state.ours.seq) {
+      const mine = await feed.page(after, this.pageIds, state.ours.seq);
+      if (mine.ids.length > 0) {
+        const offer = await this.ops.request(session, { type: "syncOffer", id: randomId(), ids: mine.ids });
+        if (offer?.type !== "syncOfferAck" || offer.error) throw new Error(offer ? `peer refused offer: ${offer.type === "syncOfferAck" ? offer.error : "unexpected reply"}` : "no offer ack");
+        const offered = new Set(mine.ids);
+        await this.ops.push(session, offer.ids.filter((id) => offered.has(id)), run);
+      }
+      if (mine.next <= after) break;
+      after = mine.next;
+    }
+    await this.commit(session, { epoch: state.ours.epoch, seq: after < state.ours.seq ? after : this.reached(state, tracker) });
+  }
+
+  /** After a complete full reconciliation: both checkpoints at the heads noted before it began (ours past what the run fetched). */
+  async settle(session: PeerSession, state: FeedState, tracker: RunTracker): Promise<void> {
+    await this.index.feed.setCheckpoint(session.address, state.theirs, this.db.now());
+    await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) });
+  }
+
+  /**
+   * How far the peer holds our feed after a run: our head when the run began,
+   * or our head now when every number handed out since went to a record the
+   * run fetched from this very peer (it need not be offered back).
+   */
+  private reached(state: FeedState, tracker: RunTracker): number {
+    const feed = this.index.feed;
+    const onlyFetched = state.ours.seq === state.ours.last && feed.head === feed.lastSeq && feed.lastSeq - state.ours.last === tracker.added;
+    return onlyFetched ? feed.lastSeq : state.ours.seq;
+  }
+
+  private async changes(session: PeerSession, since: Checkpoint | undefined): Promise<SyncChangesAckMessage> {
+    const reply = await this.ops.request(session, { type: "syncChanges", id: randomId(), ...(since ? { e: since.epoch, s: since.seq } : {}) });
+    if (reply?.type !== "syncChangesAck") throw new Error(reply ? "unexpected reply to syncChanges" : "no changes reply");
+    if (reply.error) throw new Error(`peer refused changes: ${reply.error}`);
+    return reply;
+  }
+
+  /** Sets the peer's checkpoint of us; the peer may answer that our checkpoint of it can move past what we pushed. */
+  private async commit(session: PeerSession, cp: Checkpoint): Promise<void> {
+    const reply = await this.ops.request(session, { type: "syncCommit", id: randomId(), e: cp.epoch, s: cp.seq });
+    if (reply?.type !== "syncCommitAck" || reply.error) throw new Error(reply ? "peer refused the checkpoint" : "no commit ack");
+    if (reply.e === undefined || reply.s === undefined) return;
+    const feed = this.index.feed;
+    const known = await feed.checkpoint(session.address);
+    if (known && known.epoch === reply.e && known.seq < reply.s) await feed.setCheckpoint(session.address, { epoch: reply.e, seq: reply.s }, this.db.now());
+  }
+
+  /** The ids whose items this node does not hold. */
+  private async lacking(ids: string[]): Promise<string[]> {
+    const held = await Promise.all(ids.map((id) => this.index.keyOf(id)));
+    return ids.filter((_, i) => held[i] === undefined);
+  }
+
+  // ---- responder -------------------------------------------------------
+
+  /** Answers a change-feed request; returns the index entries it read (charged to the peer). */
+  async answer(message: SyncMessage, from: PeerSession): Promise<number> {
+    const feed = this.index.feed;
+    if (message.type === "syncChanges") {
+      this.startServing(from);
+      const mine = await feed.checkpoint(from.address);
+      const valid = message.e === feed.epoch && message.s !== undefined;
+      const page = valid ? await feed.page(message.s!, this.pageIds) : { ids: [], next: 0, more: false };
+      this.reply(from, { type: "syncChangesAck", id: message.id, e: feed.epoch, head: feed.head, ...page, ...(mine ? { mine: { e: mine.epoch, s: mine.seq } } : {}) });
+      return page.ids.length + 1;
+    }
+    if (message.type === "syncOffer") {
+      this.reply(from, { type: "syncOfferAck", id: message.id, ids: await this.lacking(message.ids) });
+      return message.ids.length;
+    }
+    if (message.type === "syncCommit") {
+      await feed.setCheckpoint(from.address, { epoch: message.e!, seq: message.s! }, this.db.now());
+      const serving = this.serving.get(from);
+      this.stopServing(from);
+      // All we stored since the run began came from the asker's pushes: it may skip them next time.
+      const onlyPushed = serving && serving.head === serving.last && feed.head === feed.lastSeq && feed.lastSeq - serving.last === serving.tracker.added;
+      this.reply(from, { type: "syncCommitAck", id: message.id, ...(onlyPushed ? { e: feed.epoch, s: feed.lastSeq } : {}) });
+    }
+    return 1;
+  }
+
+  /** Ids of pushed records about to be merged, counted for the asker's run; pass them to `pushed` after. */
+  pushing(from: PeerSession, records: unknown[]): string[] {
+    const tracker = this.serving.get(from)?.tracker;
+    if (!tracker) return [];
+    const ids = records.filter(isRecordShape).map(itemId);
+    for (const id of ids) tracker.expect(id);
+    return ids;
+  }
+
+  pushed(from: PeerSession, ids: string[]): void {
+    this.serving.get(from)?.tracker.settled(ids);
+  }
+
+  private startServing(from: PeerSession): void {
+    if (this.serving.has(from)) return;
+    const feed = this.index.feed;
+    this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq });
+    from.connection.once("close", () => this.stopServing(from));
+  }
+
+  private stopServing(from: PeerSession): void {
+    this.serving.get(from)?.tracker.stop();
+    this.serving.delete(from);
+  }
+
+  private reply(to: PeerSession, message: OutgoingMessage): void {
+    if (!to.connection.closed && !this.db.isClosed) to.send(message);
+  }
+}

@@ -1,0 +1,390 @@
+/**
+ * Range-based reconciliation between tooldb-dht servers over the ToolDb link
+ * (the `rbsr1` wire extension): the dialing server runs negentropy over
+ * both stores' (timestamp, id) indexes, pushes the records the other side
+ * lacks and fetches those it lacks, batch by batch, each verified and
+ * merged as any put. Memory per run is bounded by a few messages; work a
+ * peer causes here is bounded by its SyncBudget; the frame limit is never
+ * passed. A run that a dropped link interrupts is simply run again on the
+ * next link: only the differences left are found and sent.
+ */
+import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
+import { ErrorCode, errorText, isToolDbError } from "../../base/errors.js";
+import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
+import { randomId } from "../../base/random.js";
+import { isRecordShape } from "../../records/record-verifier.js";
+import type { NodeContext } from "../node-context.js";
+import { TypedEmitter } from "../../base/typed-emitter.js";
+import type { PeerSession } from "../../network/peer-session.js";
+import { FetchQueue } from "./fetch-queue.js";
+import { Reconciler } from "./negentropy.js";
+import { ChangeSync } from "./change-sync.js";
+import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import type { RunTracker, SyncIndex } from "./sync-index.js";
+
+export const RBSR_CAPABILITY = "rbsr1";
+/** Sync messages that answer a request of ours. */
+const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChangesAck", "syncOfferAck", "syncCommitAck"]);
+
+/** Per request; a responder scan of a large store takes a while. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** Ids per fetch request, and fetches in flight per run. */
+const FETCH_IDS = 1024;
+const FETCHES_IN_FLIGHT = 3;
+/** Records of one fetched frame being verified and merged at once. */
+const MERGES_IN_FLIGHT = 64;
+/** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
+const MAX_QUEUED_FETCHES = 16 * FETCH_IDS;
+/** Sync requests from one link waiting to be answered; more is a flood. */
+const MAX_QUEUED_PER_LINK = 8;
+/** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
+const READ_CHUNK = 64;
+
+export type { RangeSyncOptions } from "./sync-budget.js";
+
+export interface RangeSyncRun {
+  peer: string;
+  /** False when the link dropped, the peer refused or a limit ended the run early. */
+  complete: boolean;
+  /** "changes": by the change feeds since the checkpoints; "range": full range reconciliation. */
+  mode: "changes" | "range";
+  rounds: number;
+  /** Records pushed to the peer / fetched from it. */
+  pushed: number;
+  fetched: number;
+  /** Bytes of reconciliation messages sent / received (excluding records). */
+  rangeBytesOut: number;
+  rangeBytesIn: number;
+  /** Bytes of record frames pushed (fetched ones are counted by the peer). */
+  recordBytesOut: number;
+  reason?: string;
+}
+
+export type RangeSyncEvents = { done: [run: RangeSyncRun] };
+
+export class RangeSync extends TypedEmitter<RangeSyncEvents> {
+  private readonly budget: SyncBudget;
+  private readonly maxRounds: number;
+  private readonly queues = new WeakMap<PeerSession, { tail: Promise<unknown>; length: number }>();
+  private readonly running = new WeakSet<PeerSession>();
+  private readonly changes: ChangeSync<RangeSyncRun>;
+  /** Per run: counts the items its own fetches add. */
+  private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
+
+  constructor(
+    private readonly db: NodeContext,
+    readonly index: SyncIndex,
+    options: RangeSyncOptions = {},
+  ) {
+    super();
+    this.budget = new SyncBudget({ ...DEFAULT_SYNC_BUDGET, ...options.budget }, () => db.now(), () => index.size);
+    this.maxRounds = options.maxRounds ?? 1000;
+    this.changes = new ChangeSync(db, index, {
+      request: (session, message) => this.request(session, message),
+      fetch: (session, ids, run) => this.fetch(session, ids, run),
+      push: (session, ids, run) => this.push(session, ids, run),
+    });
+  }
+
+  /** Bytes of one negentropy message at most: base64 takes 4 characters for 3, and the JSON envelope needs room. */
+  private get frameLimit(): number {
+    return Math.max(4096, Math.floor(((this.db.options.maxMessageBytes - 1024) / 4) * 3));
+  }
+
+  /** Ids per fetch request: at most FETCH_IDS, and the request, and the list of ids a reply could not fit, take at most half a frame (67 bytes an id). */
+  private get idsPerFetch(): number {
+    return Math.max(1, Math.min(FETCH_IDS, Math.floor((this.db.options.maxMessageBytes - 4096) / 2 / 67)));
+  }
+
+  /** Bytes of records packed into one frame at most. */
+  private get recordBudget(): number {
+    return this.db.options.maxMessageBytes - 4096;
+  }
+
+  // ---- initiator -------------------------------------------------------
+
+  /** Reconciles with `session` (a server that speaks rbsr1). One run per link at a time. */
+  async run(session: PeerSession): Promise<RangeSyncRun | undefined> {
+    if (this.running.has(session)) return undefined;
+    this.running.add(session);
+    const run: RangeSyncRun = { peer: session.clientId, complete: false, mode: "range", rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
+    const tracker = this.index.track();
+    this.trackers.set(run, tracker);
+    try {
+      await this.index.open();
+      const feeds = await this.changes.open(session);
+      if (this.changes.canRun(feeds)) {
+        run.mode = "changes";
+        await this.changes.run(session, feeds, run, tracker);
+        run.complete = true;
+      } else {
+        run.complete = await this.reconcile(session, run);
+        if (run.complete && feeds) await this.changes.settle(session, feeds, tracker);
+      }
+    } catch (err) {
+      run.reason = errorText(err);
+    } finally {
+      tracker.stop();
+      this.running.delete(session);
+    }
+    this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
+    if (!this.db.isClosed) this.emit("done", run);
+    return run;
+  }
+
+  /** Full range reconciliation (negentropy); true when it ran to the end. */
+  private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
+    const reconciler = new Reconciler(this.index, this.frameLimit, true);
+    const fetches = this.fetchQueue(session, run);
+    let out: Uint8Array | null = await reconciler.initiate();
+    try {
+      while (out && run.rounds < this.maxRounds) {
+        if (this.gone(session)) throw new Error("link closed");
+        const m = base64FromBytes(out);
+        run.rangeBytesOut += m.length;
+        const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+        if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
+        if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+        run.rangeBytesIn += reply.m.length;
+        run.rounds++;
+        const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
+          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+          throw err;
+        });
+        // Fetches go on in the background while the next round is asked for.
+        await Promise.all([this.push(session, result.have, run), fetches.add(result.need)]);
+        out = result.output;
+      }
+      await fetches.drain();
+    } catch (err) {
+      // No merge of this run goes on after it reported.
+      await fetches.drain().catch(() => undefined);
+      throw err;
+    }
+    if (out !== null) run.reason = `stopped after ${run.rounds} rounds`;
+    return out === null;
+  }
+
+  private gone(session: PeerSession): boolean {
+    return session.connection.closed || this.db.isClosed;
+  }
+
+  /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
+  private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
+    const reader = this.rawRecords(ids);
+    let carry: string | undefined; // the record that did not fit the last frame
+    let done = false;
+    while (!done || carry !== undefined) {
+      const raws: string[] = carry === undefined ? [] : [carry];
+      let size = carry === undefined ? 0 : carry.length + 1;
+      carry = undefined;
+      for (;;) {
+        const next = await reader.next();
+        if (next.done) {
+          done = true;
+          break;
+        }
+        const raw = next.value;
+        if (raw === undefined) continue;
+        if (size + raw.length > this.recordBudget && raws.length > 0) {
+          carry = raw;
+          break;
+        }
+        raws.push(raw);
+        size += raw.length + 1;
+      }
+      if (raws.length === 0) return;
+      if (this.gone(session)) throw new Error("link closed");
+      const id = randomId();
+      const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
+      run.recordBytesOut += frame.length;
+      run.pushed += raws.length;
+      const ack = await this.request(session, undefined, id, frame);
+      if (ack?.type !== "syncPushAck") throw new Error(ack ? "unexpected reply to push" : "no push ack");
+      if (ack.error) throw new Error(`peer refused push: ${ack.error}`);
+    }
+  }
+
+  /** Fetches for one run: a few requests in flight, bounded ids waiting. */
+  private fetchQueue(session: PeerSession, run: RangeSyncRun): FetchQueue {
+    return new FetchQueue((ids) => this.fetchBatch(session, ids, run), this.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
+  }
+
+  /** Asks for the records behind `ids` and merges them (the change feed's catch-up). */
+  private async fetch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
+    const fetches = this.fetchQueue(session, run);
+    try {
+      await fetches.add(ids);
+    } finally {
+      await fetches.drain();
+    }
+  }
+
+  /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
+  private async fetchBatch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<string[]> {
+    if (this.gone(session)) throw new Error("link closed");
+    const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids });
+    if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
+    if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
+    // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
+    // is then not counted as the run's own, which only keeps a checkpoint back (safe).
+    const tracker = this.trackers.get(run);
+    for (const id of tracker ? ids : []) tracker!.expect(id);
+    // A bounded number of merges at a time: enough to keep libuv's pool verifying, few enough
+    // that a record's garbage dies young instead of queueing long enough to reach the old generation.
+    let next = 0;
+    const merger = async () => {
+      while (next < reply.records.length) {
+        if ((await this.db.acceptRecord(reply.records[next++], session)) !== undefined) run.fetched++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));
+    tracker?.settled(ids);
+    // Asking again only for what the peer could not fit; it must make progress.
+    return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
+  }
+
+  /**
+   * The stored JSON of each id's record (undefined where missing), READ_CHUNK
+   * ids at a time read in parallel: the store turns them into a few multi-gets
+   * instead of two reads one after the other per id.
+   */
+  private async *rawRecords(ids: string[]): AsyncGenerator<string | undefined, void, undefined> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      yield* await Promise.all(ids.slice(i, i + READ_CHUNK).map((id) => this.rawRecord(id)));
+    }
+  }
+
+  /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
+  private async rawRecord(id: string): Promise<string | undefined> {
+    const key = await this.index.keyOf(id);
+    const raw = key === undefined ? undefined : await this.db.store.get(key);
+    if (raw === undefined) return undefined;
+    try {
+      return isRecordShape(JSON.parse(raw)) ? raw : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private request(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {
+    return new Promise((resolve) => {
+      // A dropped link ends the wait at once (the run then stops; the next link runs again).
+      const onClose = () => {
+        this.db.requests.remove(id);
+        resolve(undefined);
+      };
+      const done = (reply: ToolDbMessage | undefined) => {
+        session.connection.off("close", onClose);
+        resolve(reply);
+      };
+      this.db.requests.add(id, REQUEST_TIMEOUT_MS, done, () => done(undefined));
+      if (session.connection.closed) return onClose();
+      session.connection.on("close", onClose);
+      if (frame !== undefined) session.sendRaw(frame);
+      else session.send(message!);
+    });
+  }
+
+  // ---- responder -------------------------------------------------------
+
+  /** A sync message from a peer: replies go to the waiting run, requests are answered in order per link. */
+  handle(message: SyncMessage, from: PeerSession): void {
+    if (REPLIES.has(message.type)) {
+      this.db.requests.resolve(message.id, message);
+      return;
+    }
+    const queue = this.queues.get(from) ?? { tail: Promise.resolve(), length: 0 };
+    if (queue.length >= MAX_QUEUED_PER_LINK) {
+      this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many sync requests in flight");
+      return;
+    }
+    queue.length++;
+    queue.tail = queue.tail
+      .then(() => this.answer(message, from))
+      .catch((err: unknown) => {
+        if (this.db.isClosed) return;
+        if (isToolDbError(err, ErrorCode.BAD_MESSAGE)) {
+          this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, err.message);
+          this.reply(from, message, "malformed request");
+        } else this.db.log("sync request from %s failed: %s", from.clientId, errorText(err));
+      })
+      .finally(() => queue.length--);
+    this.queues.set(from, queue);
+  }
+
+  private reply(to: PeerSession, request: SyncMessage, error: string): void {
+    if (this.gone(to)) return;
+    if (request.type === "syncRange") to.send({ type: "syncRangeAck", id: request.id, m: "", error });
+    else if (request.type === "syncFetch") to.send({ type: "syncRecords", id: request.id, records: [], error });
+    else if (request.type === "syncChanges") to.send({ type: "syncChangesAck", id: request.id, e: "", head: 0, ids: [], next: 0, more: false, error });
+    else if (request.type === "syncOffer") to.send({ type: "syncOfferAck", id: request.id, ids: [], error });
+    else if (request.type === "syncCommit") to.send({ type: "syncCommitAck", id: request.id, error });
+    else to.send({ type: "syncPushAck", id: request.id, records: [], error });
+  }
+
+  private overBudget(from: PeerSession, request: SyncMessage): boolean {
+    const kind = this.budget.exhausted(from.address);
+    if (!kind) return false;
+    this.db.refused({ code: ErrorCode.SYNC_REFUSED, reason: `sync budget (${kind}) used up`, peer: from.clientId });
+    this.reply(from, request, `budget (${kind}) used up`);
+    return true;
+  }
+
+  private async answer(message: SyncMessage, from: PeerSession): Promise<void> {
+    if (this.gone(from)) return;
+    await this.index.open();
+    if (message.type === "syncPush") {
+      const ids = this.changes.pushing(from, message.records);
+      await Promise.all(message.records.map((record) => this.db.acceptRecord(record, from)));
+      this.changes.pushed(from, ids);
+      if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
+      return;
+    }
+    if (this.overBudget(from, message)) return;
+    if (message.type === "syncRange") {
+      const reconciler = new Reconciler(this.index, this.frameLimit, false);
+      try {
+        const { output } = await reconciler.reconcile(base64ToBytes(message.m));
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });
+      } finally {
+        this.budget.charge(from.address, "rounds", 1);
+        this.budget.charge(from.address, "scans", reconciler.scanned);
+      }
+    } else if (message.type === "syncFetch") {
+      await this.serve(message.id, message.ids, from);
+    } else {
+      const scanned = await this.changes.answer(message, from);
+      this.budget.charge(from.address, "rounds", 1);
+      this.budget.charge(from.address, "scans", scanned);
+    }
+  }
+
+  /** Answers a fetch with the records that fit in one frame; the rest are listed under `more`. */
+  private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
+    const allowed = Math.floor(this.budget.remaining(to.address, "serves"));
+    const raws: string[] = [];
+    const more: string[] = [];
+    let size = 0;
+    let full = false;
+    const reader = this.rawRecords(ids);
+    for (let i = 0; i < ids.length; i++) {
+      // Room is kept for listing this id and every later one under `more` (67 bytes each).
+      const reserve = 67 * (ids.length - i);
+      full ||= raws.length >= allowed || size + reserve > this.recordBudget;
+      const raw = full ? undefined : (await reader.next()).value;
+      if (raw !== undefined && (size + raw.length + reserve <= this.recordBudget || raws.length === 0)) {
+        raws.push(raw);
+        size += raw.length + 1;
+      } else if (raw !== undefined || full) {
+        full = true;
+        more.push(ids[i]!);
+      }
+    }
+    await reader.return();
+    this.budget.charge(to.address, "serves", raws.length);
+    if (this.gone(to)) return;
+    const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
+    to.sendRaw(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`);
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The reconciliation index: every record as an item (timestamp, id) in
+ * (timestamp, id) order, id = sha256 of key and hash(es): it names the
+ * version, not only the key, since fingerprints sum ids and would not see
+ * two versions of one key that differ only in timestamp. The index is kept in its own store next to the records
+ * and maintained on every merge. It is written only through the storage
+ * contract's put/del/range, so any store that implements that contract gets
+ * it; nothing here knows which store it runs on.
+ *
+ * Keyspace of the index store:
+ *   t<timestamp: 14 hex digits><id: 64 hex>  → seq  (the sorted items, each with its change-feed number)
+ *   k<id>                                    → key  (id back to key)
+ *   m                                        → "clean <count> <last seq> v2" after a clean close
+ *   e, s…, c…                                → the change feed and peer checkpoints (change-feed.ts)
+ * A store that was not closed cleanly (crash, or an index that never
+ * existed) is rebuilt from the records on open, streamed.
+ */
+import { sha256Hex } from "../../crypto/sha256.js";
+import { errorText } from "../../base/errors.js";
+import type { LogFn } from "../../base/logger.js";
+import { isRecordShape } from "../../records/record-verifier.js";
+import type { ToolDbRecord } from "../../records/record.js";
+import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
+import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
+import { RangeSums } from "./range-sums.js";
+import type { ItemSource } from "./negentropy.js";
+import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
+import { WriteWindow } from "../../stores/write-window.js";
+
+const META = "m";
+/** Records whose index writes a rebuild issues together. */
+const REBUILD_STEP = 1024;
+const TS_DIGITS = 14;
+/** After every item key ("t…"), before "u": the index key of the infinity bound. */
+const END = "u";
+
+/** The item timestamp of a record: its `t` as a non-negative integer. */
+export function itemTime(t: number): number {
+  return Number.isFinite(t) ? Math.min(Math.max(Math.floor(t), 0), MAX_TIMESTAMP) : t > 0 ? MAX_TIMESTAMP : 0;
+}
+
+/**
+ * The item id of a record version: sha256 of [key, hash, hashes of any
+ * further CRDT heads], so that every change of what a key holds is a new item.
+ */
+export function itemId(record: ToolDbRecord): string {
+  const heads = (record as { heads?: unknown }).heads;
+  const more = Array.isArray(heads) ? heads.map((head) => (head as { h?: unknown })?.h) : [];
+  return sha256Hex(JSON.stringify([record.k, record.h, ...more]));
+}
+
+function itemKey(t: number, id: string): string {
+  return `t${t.toString(16).padStart(TS_DIGITS, "0")}${id}`;
+}
+
+function boundKey(b: Bound): string {
+  return b.t === Infinity ? END : itemKey(b.t, b.id);
+}
+
+/** Counts the items a reconciliation run itself added (see `track`). */
+export class RunTracker {
+  private readonly expected = new Set<string>();
+  /** Items added whose ids were expected. */
+  added = 0;
+
+  constructor(private readonly trackers: Set<RunTracker>) {
+    trackers.add(this);
+  }
+
+  /** The item `id` is about to be merged by the run. */
+  expect(id: string): void {
+    this.expected.add(id);
+  }
+
+  /** Merges of expected items are done (merged or not); forget them. */
+  settled(ids: string[]): void {
+    for (const id of ids) this.expected.delete(id);
+  }
+
+  saw(id: string): void {
+    if (this.expected.delete(id)) this.added++;
+  }
+
+  stop(): void {
+    this.trackers.delete(this);
+  }
+}
+
+export class SyncIndex implements ItemSource {
+  private count = 0;
+  private opened: Promise<void> | undefined;
+  readonly feed: ChangeFeed;
+  private readonly trackers = new Set<RunTracker>();
+  private readonly sums = new RangeSums({ scan: (lower, upper) => this.scanStore(lower, upper) });
+
+  constructor(
+    readonly store: ToolDbStorageAdapter,
+    private readonly records: ToolDbStorageAdapter,
+    private readonly log: LogFn,
+  ) {
+    this.feed = new ChangeFeed(store);
+  }
+
+  /** Items in the index (records in the store). */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Opens the index, rebuilding it from the records when it was not closed cleanly. Idempotent. */
+  open(): Promise<void> {
+    this.opened ??= this.doOpen();
+    return this.opened;
+  }
+
+  private async doOpen(): Promise<void> {
+    await Promise.all([this.store.ready, this.records.ready]);
+    const meta = await this.store.get(META);
+    const clean = meta?.match(/^clean (\d+) (\d+) v2$/);
+    if (clean && (await this.feed.resume(Number(clean[2])))) this.count = Number(clean[1]);
+    else await this.rebuild();
+    // Marked dirty while open: a crash leaves it so and the next open rebuilds.
+    await this.store.put(META, "open");
+  }
+
+  /**
+   * The old index goes in one `clear`; then the records are streamed in
+   * steps of REBUILD_STEP whose index writes are issued together (a batching
+   * store writes each step in a few batches): memory is bounded by two
+   * steps whatever the store size.
+   */
+  private async rebuild(): Promise<void> {
+    await this.store.clear({ lt: END });
+    this.count = 0;
+    await this.feed.reset();
+    const adds = new WriteWindow(REBUILD_STEP);
+    for await (const [, raw] of this.records.range()) {
+      const record = parse(raw);
+      if (record) await adds.add(this.add(record));
+    }
+    await adds.done();
+    this.log("sync index rebuilt: %d records", this.count);
+  }
+
+  private async add(record: ToolDbRecord): Promise<void> {
+    const id = itemId(record);
+    const seq = this.feed.reserve();
+    for (const tracker of this.trackers) tracker.saw(id);
+    try {
+      await Promise.all([this.store.put(itemKey(itemTime(record.t), id), seqValue(seq)), this.store.put(`k${id}`, record.k), this.store.put(seqKey(seq), id)]);
+    } finally {
+      this.feed.written(seq);
+    }
+    this.count++;
+  }
+
+  /** Called after `record` replaced `previous` (or was stored fresh) in the record store. */
+  async update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
+    if (!this.opened || this.store.isClosed) return;
+    await this.opened;
+    const removed = previous ? { t: itemTime(previous.t), id: itemId(previous) } : undefined;
+    await this.sums.write(
+      async () => {
+        if (removed) {
+          const item = itemKey(removed.t, removed.id);
+          const seq = await this.store.get(item);
+          await Promise.all([this.store.del(item), this.store.del(`k${removed.id}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
+          this.count--;
+        }
+        await this.add(record);
+      },
+      { t: itemTime(record.t), id: itemId(record) },
+      removed,
+    );
+  }
+
+  /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read. */
+  sum(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
+    return this.sums.sum(lower, upper, acc);
+  }
+
+  splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
+    return this.sums.splitPoints(lower, upper, parts);
+  }
+
+  /**
+   * Starts counting the items a run adds itself (records it fetched): when
+   * every number handed out during the run went to one of them, the peer
+   * already holds all of them and its checkpoint of us can move past them.
+   */
+  track(): RunTracker {
+    return new RunTracker(this.trackers);
+  }
+
+  /** The record key behind an item id, if this node holds it. */
+  keyOf(id: string): Promise<string | undefined> {
+    return this.store.get(`k${id}`);
+  }
+
+  /** The items in [lower, upper), in order (through the range-sums cache of recently read buckets). */
+  scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+    return this.sums.scan(lower, upper);
+  }
+
+  /** The items in [lower, upper) as the index store holds them, read by one iterator (no cache). */
+  async *scanStore(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+    for await (const [key] of this.store.range({ gte: boundKey(lower), lt: boundKey(upper) })) {
+      yield { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
+    }
+  }
+
+  /** Marks the index clean and closes its store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.store.isClosed) return;
+    try {
+      if (this.opened) {
+        await this.opened;
+        await this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`);
+      }
+    } catch (err) {
+      this.log("sync index not marked clean: %s", errorText(err));
+    }
+    await this.store.close();
+  }
+}
+
+function parse(raw: string): ToolDbRecord | undefined {
+  try {
+    const value: unknown = JSON.parse(raw);
+    return isRecordShape(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,382 @@
+import type { BaseCrdt } from "../crdt/base-crdt.js";
+import { crdtRecordProblem } from "../crdt/changes.js";
+import { CrdtDocs, headsOf, type CrdtDocument } from "./crdt-docs.js";
+import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter } from "../network/network-adapter.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
+import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
+import { Accounts } from "./accounts.js";
+import { Acks, type PutOptions } from "./acks.js";
+import { BoundedSet } from "../base/bounded-set.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
+import { resolveLimits } from "../limits/limits.js";
+import { LocalWriter } from "./local-writer.js";
+import { createLogger, type LogFn } from "../base/logger.js";
+import type { PeerRecord, PutMessage, ToolDbMessage } from "../records/messages.js";
+import type { NodeContext } from "./node-context.js";
+import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import type { FunctionReturn, ServerFunction } from "./node-types.js";
+import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
+import { Outbox } from "./outbox.js";
+import { checkPublicUrl } from "../limits/peer-url.js";
+import type { PeerRecordProblem } from "../records/peer-record.js";
+import { PeerEvents } from "./peer-events.js";
+import { PendingRequests } from "./pending-requests.js";
+import { adaptersFor, networkAdapterFor, registeredClientExtension } from "./platform-defaults.js";
+import { Protocol } from "./protocol.js";
+import { StoreQuota } from "./quota.js";
+import { randomId } from "../base/random.js";
+import { RecordIntake } from "./record-intake.js";
+import { RecordStore } from "./record-store.js";
+import { RecordVerifier, type Verdict } from "../records/record-verifier.js";
+import { type ToolDbRecord, userNamespacedKey } from "../records/record.js";
+import { RemoteRequests } from "./remote-requests.js";
+import { ServerDirectory } from "./server-directory.js";
+import { ServerSync, type SyncProgress } from "./server-sync.js";
+import { RemoteSubscriptions } from "./subscriptions.js";
+import { ToolDbListeners } from "./tooldb-listeners.js";
+
+export type { ToolDbEvents, PeerInfo, ServerFunction, FunctionReturn } from "./node-types.js";
+
+/**
+ * A ToolDb node: a signed, offline-first key-value database that keeps
+ * ToolDb's API and wire format, and verifies everything it accepts.
+ */
+export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext {
+  readonly options: ToolDbOptions;
+  readonly store: ToolDbStorageAdapter;
+  readonly records: RecordStore;
+  /** Key counts and store quotas (enforced on servers). */
+  readonly quota: StoreQuota;
+  readonly crdtDocs: CrdtDocs;
+  readonly network: ToolDbNetworkAdapter;
+  readonly peerAccount: ToolDbUserAdapter;
+  userAccount: ToolDbUserAdapter;
+  /** tool-db compatible hooks; the typed events fire as well. */
+  onConnect: () => void = () => undefined;
+  onDisconnect: () => void = () => undefined;
+  onPeerConnect: (peerId: string) => void = () => undefined;
+  onPeerDisconnect: (peerId: string) => void = () => undefined;
+  isConnected = false;
+
+  readonly log: LogFn;
+  readonly verifier: RecordVerifier;
+  readonly remoteSubscriptions: RemoteSubscriptions;
+  /** Keys this node subscribed to; re-sent to every new link. */
+  readonly localSubscriptions = new Set<string>();
+  readonly functions = new Map<string, ServerFunction>();
+  readonly processed: BoundedSet<string>;
+  readonly requests: PendingRequests<ToolDbMessage>;
+  /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
+  readonly outbox: Outbox;
+  readonly acks: Acks;
+  private readonly keyStore: ToolDbStorageAdapter;
+  private readonly nodeKeys: NodeKeys;
+  private readonly protocol: Protocol;
+  private readonly directory: ServerDirectory;
+  private readonly intake: RecordIntake;
+  private readonly writer: LocalWriter;
+  private readonly remote: RemoteRequests;
+  private readonly accounts: Accounts;
+  private readonly peerEvents: PeerEvents;
+  readonly sync: ServerSync;
+  private readonly readyPromise: Promise<void>;
+  private closePromise: Promise<void> | undefined;
+  private extension: { close(): Promise<void> } | undefined;
+  private closed = false;
+
+  constructor(options: Partial<ToolDbOptions> = {}) {
+    super();
+    const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    this.options = {
+      ...DEFAULT_OPTIONS,
+      ...defined,
+      ...adaptersFor(defined),
+    } as ToolDbOptions;
+    this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
+    this.verifier = new RecordVerifier({
+      pow: this.options.pow,
+      acceptLegacyRecords: this.options.legacyRecords,
+      verifySignature: (m) => this.peerAccount.verifySignature(m),
+      now: () => this.now(),
+      checkCrdt: crdtRecordProblem,
+    });
+    this.processed = new BoundedSet(this.options.dedupCapacity);
+    this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
+    const limits = resolveLimits(this.options.limits);
+    this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
+    this.store = new this.options.storageAdapter(this, this.options.storageName);
+    this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
+    this.records = new RecordStore(this.store);
+    this.quota = new StoreQuota(limits, this.records, this.options.server);
+    this.crdtDocs = new CrdtDocs(this.records);
+    this.peerAccount = new this.options.userAdapter(this);
+    this.userAccount = new this.options.userAdapter(this);
+    this.network = new (networkAdapterFor(this.options.networkAdapter))(this);
+    this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
+    this.protocol = new Protocol(this);
+    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock } = this.options;
+    const overflow = (key: string) => this.emit("outbox-overflow", key);
+    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow }, { capacity, retryInterval, clock });
+    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock);
+    this.on("refused", (event) => this.acks.noteRefusal(event));
+    this.nodeKeys = new NodeKeys(this.keyStore, this.log);
+    this.sync = new ServerSync(this);
+    this.intake = new RecordIntake(this);
+    this.writer = new LocalWriter(this, this.intake);
+    this.remote = new RemoteRequests(this);
+    this.peerEvents = new PeerEvents(this);
+    this.accounts = new Accounts(this, this.nodeKeys, this.writer, (key, timeoutMs) => this.getData(key, false, timeoutMs));
+    this.directory = new ServerDirectory({
+      signer: this.peerAccount,
+      topic: this.options.topic,
+      host: this.options.publicHost ?? this.options.host,
+      url: this.options.publicUrl === undefined ? undefined : checkPublicUrl(this.options.publicUrl),
+      port: () => (this.network as { port?: number }).port || this.options.port,
+      isServer: this.options.server,
+      now: () => this.now(),
+    });
+    this.readyPromise = this.init();
+    // Failures surface through `ready`; never as an unhandled rejection.
+    this.readyPromise.catch((err) => this.log("init failed: %s", errorText(err)));
+  }
+
+  // ---- lifecycle -------------------------------------------------------
+
+  /** Resolves once keys are loaded and a server listens. */
+  get ready(): Promise<void> {
+    return this.readyPromise;
+  }
+
+  get topic(): string {
+    return this.options.topic;
+  }
+
+  get isServer(): boolean {
+    return this.options.server;
+  }
+
+  private async init(): Promise<void> {
+    await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
+    await this.quota.load();
+    await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
+    await this.nodeKeys.load(this.userAccount, USER_KEYS);
+    if (!this.options.server) await this.outbox.load();
+    if (this.closed) return;
+    await this.network.start();
+    for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
+    if (!this.options.server) this.extension = registeredClientExtension<ToolDb>()?.(this);
+    this.emit("ready");
+  }
+
+  /** Idempotent. Closes links, timers and stores; no event fires afterwards. */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  private async doClose(): Promise<void> {
+    this.closed = true;
+    this.silence();
+    await this.readyPromise.catch(() => undefined);
+    this.requests.clear();
+    this.keyListeners.clear();
+    this.remoteSubscriptions.clear();
+    this.outbox.close();
+    this.acks.close();
+    await this.extension?.close();
+    await this.network.close();
+    await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Server catch-up progress (metrics, status). */
+  get syncProgress(): Readonly<SyncProgress> {
+    return this.sync.progress;
+  }
+
+  now(): number {
+    return this.options.clock ? this.options.clock.now() : Date.now();
+  }
+
+  // ---- NetworkHost -----------------------------------------------------
+
+  nodeAddress(): string {
+    return this.peerAccount.getAddress() ?? "";
+  }
+
+  localPeerRecord(): Promise<PeerRecord> {
+    return this.directory.ownRecord();
+  }
+
+  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null> {
+    return this.directory.check(record, maxAgeMs);
+  }
+
+  capabilities(): string[] {
+    return this.sync.capabilities();
+  }
+
+  knownServers(): PeerRecord[] {
+    return this.directory.list(this.network.peers);
+  }
+
+  learnServers(records: PeerRecord[], from: PeerSession): void {
+    void this.directory.learn(records, from, this.nodeAddress()).then(({ learned, problems }) => {
+      for (const problem of problems) {
+        this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
+      }
+      if (learned.length > 0 && !this.closed) this.emit("servers", learned);
+    });
+  }
+
+  /** tool-db compatible: the server records this node knows. */
+  get serverPeers(): PeerRecord[] {
+    return this.knownServers();
+  }
+
+  handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<void> {
+    return this.protocol.handle(message, from);
+  }
+
+  sessionOpened(session: PeerSession): void {
+    this.peerEvents.opened(session);
+  }
+
+  sessionClosed(session: PeerSession, code: number, reason: string): void {
+    this.peerEvents.closed(session, code, reason);
+  }
+
+  refused(event: RefusalEvent): void {
+    this.log("refused (%s) %s%s", event.code, event.reason, event.peer ? ` from ${event.peer}` : "");
+    this.emit("refused", event);
+  }
+
+  // ---- records ---------------------------------------------------------
+
+  getUserNamespacedKey(key: string): string {
+    return userNamespacedKey(this.userAccount.getAddress() ?? "", key);
+  }
+
+  private finalKey(key: string, userNamespaced: boolean): string {
+    if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, "key must be a non-empty string");
+    if (!userNamespaced) return key;
+    const address = this.userAccount.getAddress();
+    if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
+    return userNamespacedKey(address, key);
+  }
+
+  /**
+   * Verifies a record from anywhere, merges it (last writer wins), and on a
+   * change notifies listeners and relays. Returns what the store holds for
+   * the key afterwards, or undefined when the record was refused.
+   */
+  acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined> {
+    return this.intake.accept(record, from, to, messageId, pendingVerdict);
+  }
+
+  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
+  async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions = {}): Promise<PutMessage> {
+    await this.readyPromise;
+    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+    const finalKey = this.finalKey(key, userNamespaced);
+    return this.writer.put(this.userAccount, finalKey, value, options);
+  }
+
+  /**
+   * The value under `key`: the local copy at once when there is one (and a
+   * background refresh from peers), else the first verified reply from the
+   * network, else null after `timeoutMs`.
+   */
+  async getData<T = unknown>(key: string, userNamespaced = false, timeoutMs = 1000): Promise<T | null> {
+    await this.readyPromise;
+    const record = await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "get");
+    return record ? (record.v as T) : null;
+  }
+
+  /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
+  async putCrdt(key: string, crdt: BaseCrdt, userNamespaced = false): Promise<PutMessage> {
+    await this.readyPromise;
+    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+    const changes = crdt.getChanges();
+    const problem = crdtRecordProblem(crdt.type, changes);
+    if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
+    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced), changes, {}, crdt.type);
+  }
+
+  /**
+   * Merges every change stored under `key` (local, else the first verified
+   * crdtPut reply) into `crdt`; resolves the document, or null.
+   */
+  async getCrdt(key: string, crdt: BaseCrdt, userNamespaced = false, timeoutMs = 1000): Promise<CrdtDocument | null> {
+    await this.readyPromise;
+    const doc = (await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
+    if (!doc || doc.c === null) return null;
+    for (const head of headsOf(doc)) crdt.mergeChanges(head.v);
+    return doc;
+  }
+
+  /** Delivers the current value and every later change of `key` to key listeners. */
+  async subscribeData(key: string, userNamespaced = false): Promise<void> {
+    await this.readyPromise;
+    const finalKey = this.finalKey(key, userNamespaced);
+    this.localSubscriptions.add(finalKey);
+    this.network.sendToAll({ type: "subscribe", id: randomId(), key: finalKey });
+    const local = await this.records.get(finalKey);
+    if (local) this.keyListeners.trigger(local, (err) => this.log("key listener threw: %s", errorText(err)));
+  }
+
+  /** Stops re-subscribing to `key` on new links (servers forget on disconnect). */
+  unsubscribeData(key: string, userNamespaced = false): void {
+    this.localSubscriptions.delete(this.finalKey(key, userNamespaced));
+  }
+
+  /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
+  async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
+    await this.readyPromise;
+    const finalKey = userNamespaced ? this.finalKey(prefix, true) : prefix;
+    return this.remote.queryKeys(finalKey, timeoutMs);
+  }
+
+  // ---- server functions ------------------------------------------------
+
+  addServerFunction(name: string, fn: ServerFunction): void {
+    this.functions.set(name, fn);
+  }
+
+  /** Runs a server function on the first peer that has it. */
+  async doFunction(name: string, args: unknown, timeoutMs = 10_000): Promise<FunctionReturn> {
+    await this.readyPromise;
+    return this.remote.doFunction(name, args, timeoutMs);
+  }
+
+  // ---- users -----------------------------------------------------------
+
+  async anonSignIn(): Promise<void> {
+    await this.readyPromise;
+    await this.accounts.anonSignIn();
+  }
+
+  async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
+    await this.readyPromise;
+    return this.accounts.keysSignIn(privateKey, username);
+  }
+
+  /**
+   * Creates the account record `==<user>` holding the keys encrypted with the
+   * password (ToolDb's format). Does not sign in, as in ToolDb.
+   */
+  async signUp(user: string, password: string): Promise<PutMessage> {
+    await this.readyPromise;
+    return this.accounts.signUp(user, password);
+  }
+
+  /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */
+  async signIn(user: string, password: string): Promise<EncryptedAccount> {
+    await this.readyPromise;
+    return this.accounts.signIn(user, password);
+  }
+}

@@ -1,0 +1,160 @@
+import { createLogger, type LogFn } from "../base/logger.js";
+import { type PeerInfo } from "../node/tooldb.js";
+import { ToolDb } from "./node.js";
+import type { ToolDbOptions } from "../node/options.js";
+import { LevelStore } from "../stores/level-store.js";
+import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "../peering/dht-peering.js";
+import type { Discovery } from "../discovery/discovery.js";
+import { type MechanismSwitches, type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
+import type { MergedDiscovery } from "../discovery/mechanisms/merged-discovery.js";
+import type { DiscoveryOptions } from "../discovery/options.js";
+import type { PeerAddress } from "../discovery/peer-table.js";
+import { localAddressesFor } from "../discovery/local-addresses.js";
+import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
+import { WebSocketNetwork } from "../network/websocket-network.js";
+
+function transportsFor(hyperswarm: HyperswarmNetworkOptions | true | undefined): Partial<ToolDbOptions> {
+  if (!hyperswarm) return {};
+  return { networkAdapter: [WebSocketNetwork, HyperswarmNetwork.with(hyperswarm === true ? {} : hyperswarm)] };
+}
+
+export interface DhtNodeOptions {
+  /** DHT bootstrap nodes 'host:port'; default: the public mainline routers. */
+  bootstrap?: string[] | false;
+  /** UDP address/port of this node's DHT socket (default: `host`, random port). */
+  dhtHost?: string;
+  dhtPort?: number;
+  /** Everything else the Discovery takes (intervals, statePath, clock...). */
+  discovery?: Omit<DiscoveryOptions, "bootstrap" | "host" | "port">;
+  /** ToolDb options (storage, user adapter, timings...). */
+  db?: Partial<ToolDbOptions>;
+  /** Directory for LevelDB data (and `<dir>.keys`); without it data is kept in memory. */
+  dataDir?: string;
+  /** Outgoing links kept at most. Servers: 8, clients: 2. */
+  maxConnections?: number;
+  dialRetries?: number;
+  penaltyMs?: number;
+  /** Leave the DHT and close everything on SIGINT/SIGTERM. Default false. */
+  handleSignals?: boolean;
+  /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
+  onSignalStop?: (signal: NodeJS.Signals) => void;
+  /**
+   * Also run the Hyperswarm transport (joins sha256(topic) on HyperDHT) beside
+   * WebSocket. `true` = default bootstrap (TOOLDB_HYPERDHT_BOOTSTRAP, else public).
+   */
+  hyperswarm?: HyperswarmNetworkOptions | true;
+  /** Discovery mechanisms, merged; each switchable (see MechanismSwitches for defaults). */
+  mechanisms?: MechanismSwitches;
+}
+
+/**
+ * A ToolDb node whose peers come from the mainline DHT: shared by DHTServer
+ * (announces and looks up) and DHTClient (looks up only).
+ */
+export abstract class DhtNode {
+  readonly db: ToolDb;
+  /** The mainline DHT discovery (undefined when `mechanisms.mainline` is false). */
+  discovery: Discovery | undefined;
+  private nodeDiscovery: NodeDiscovery | undefined;
+  onPeerFound: (peer: PeerAddress) => void = () => undefined;
+  onPeerConnected: (info: PeerInfo) => void = () => undefined;
+  onPeerDisconnected: (info: PeerInfo) => void = () => undefined;
+  protected readonly log: LogFn;
+  private peering: DhtPeering | undefined;
+  private startPromise: Promise<void> | undefined;
+  private stopPromise: Promise<void> | undefined;
+  private readonly signalHandler = (signal: NodeJS.Signals) => {
+    this.log("%s: shutting down", signal);
+    void this.stop().then(() => this.options.onSignalStop?.(signal));
+  };
+
+  constructor(
+    readonly topic: string,
+    protected readonly options: DhtNodeOptions,
+    dbOptions: Partial<ToolDbOptions>,
+    component: string,
+  ) {
+    this.log = createLogger(component);
+    const storage = options.dataDir ? { storageAdapter: LevelStore, storageName: options.dataDir } : {};
+    this.db = new ToolDb({ topic, ...storage, ...transportsFor(options.hyperswarm), ...options.db, ...dbOptions });
+  }
+
+  /** Announce this many ports (servers) or none (clients). */
+  protected abstract announcePort(): number | undefined;
+  protected abstract defaultMaxConnections(): number;
+
+  /** Every discovery mechanism, merged (after start): its `settled` event, its candidates' sources. */
+  get merged(): MergedDiscovery | undefined {
+    return this.nodeDiscovery?.merged;
+  }
+
+  /** Idempotent. Resolves when the database is ready and the DHT join has begun. */
+  start(): Promise<void> {
+    this.startPromise ??= this.doStart();
+    return this.startPromise;
+  }
+
+  private async doStart(): Promise<void> {
+    await this.db.ready;
+    if (this.stopPromise) return;
+    const port = this.announcePort();
+    const nodeDiscovery = createNodeDiscovery(this.db, this.topic, {
+      switches: this.options.mechanisms ?? {},
+      mainline: { ...this.options.discovery, bootstrap: this.options.bootstrap, host: this.options.dhtHost ?? this.bindHost(), port: this.options.dhtPort ?? 0 },
+      port,
+    });
+    this.nodeDiscovery = nodeDiscovery;
+    this.discovery = nodeDiscovery.mainline;
+    this.discovery?.on("warning", (err) => this.log("DHT warning: %s", err.message));
+    this.discovery?.on("failure", (err) => this.log("DHT failure: %s", err.message));
+    const hooks: PeeringHooks = {
+      onPeerFound: (p) => this.onPeerFound(p),
+      onPeerConnected: (i) => this.onPeerConnected(i),
+      onPeerDisconnected: (i) => this.onPeerDisconnected(i),
+    };
+    this.peering = new DhtPeering(
+      this.db,
+      nodeDiscovery.merged,
+      this.topic,
+      {
+        maxConnections: this.options.maxConnections ?? this.defaultMaxConnections(),
+        dialRetries: this.options.dialRetries ?? DEFAULT_DHT_DIAL_RETRIES,
+        penaltyMs: this.options.penaltyMs ?? DEFAULT_PENALTY_MS,
+        selfPort: port,
+        selfHosts: this.selfHosts(),
+        random: this.db.options.random,
+      },
+      hooks,
+    );
+    void nodeDiscovery.merged.start();
+    if (this.options.handleSignals) {
+      process.once("SIGINT", this.signalHandler);
+      process.once("SIGTERM", this.signalHandler);
+    }
+  }
+
+  /** Addresses under which the DHT may report our own announce. */
+  private selfHosts(): string[] {
+    // A wildcard bind is reachable on every local address; a specific one only on itself.
+    return [...new Set([this.db.options.host, ...localAddressesFor(this.db.options.host), ...localAddressesFor(this.bindHost())])];
+  }
+
+  protected bindHost(): string {
+    return this.db.options.host;
+  }
+
+  /** Idempotent: leaves the DHT, closes every socket and the store. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    process.off("SIGINT", this.signalHandler);
+    process.off("SIGTERM", this.signalHandler);
+    await this.startPromise?.catch(() => undefined);
+    this.peering?.stop();
+    await this.nodeDiscovery?.stop();
+    await this.db.close();
+  }
+}

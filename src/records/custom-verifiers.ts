@@ -1,0 +1,61 @@
+import { errorText } from "../base/errors.js";
+import type { ToolDbRecord } from "./record.js";
+
+/**
+ * An app's own rule for records under a key prefix (tool-db's
+ * `addCustomVerification`): `msg` is the incoming record, already verified
+ * (hash, signature, namespace), `previous` what the store holds for its key.
+ * Resolve false (or throw) to refuse it.
+ */
+export type CustomVerification<T = any> = (msg: ToolDbRecord<T>, previous: ToolDbRecord<T> | undefined) => Promise<boolean> | boolean;
+
+/**
+ * Custom verificators by key prefix. Unlike tool-db 2.6.6 they run only
+ * after the built-in verification passed (2.6.6 let a verificator's answer
+ * replace the signature check), and every matching one must accept.
+ */
+export class CustomVerifiers {
+  private nextId = 0;
+  private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
+
+  add<T = any>(prefix: string, fn: CustomVerification<T>): number {
+    const id = this.nextId++;
+    this.byId.set(id, { prefix, fn: fn as CustomVerification });
+    return id;
+  }
+
+  remove(id: number): void {
+    this.byId.delete(id);
+  }
+
+  /** True when some verificator applies to `key` (saves the read of `previous` otherwise). */
+  applies(key: string): boolean {
+    for (const { prefix } of this.byId.values()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
+  /**
+   * Undefined when no verificator applies or all accept, else the reason of
+   * the first refusal. Reads `previous` from `store` only when one applies.
+   */
+  async refusal(record: ToolDbRecord, store: { get(key: string): Promise<ToolDbRecord | undefined> }): Promise<string | undefined> {
+    if (!this.applies(record.k)) return undefined;
+    const previous = await store.get(record.k).catch(() => undefined);
+    return this.check(record, previous);
+  }
+
+  /** Undefined when every matching verificator accepts, else the reason of the first refusal. */
+  async check(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<string | undefined> {
+    for (const { prefix, fn } of [...this.byId.values()]) {
+      if (!record.k.startsWith(prefix)) continue;
+      let ok: boolean;
+      try {
+        ok = (await fn(record, previous)) === true;
+      } catch (err) {
+        return `custom verification for "${prefix}" threw: ${errorText(err)}`;
+      }
+      if (!ok) return `custom verification for "${prefix}" refused the record`;
+    }
+    return undefined;
+  }
+}
