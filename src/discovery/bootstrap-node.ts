@@ -2,6 +2,7 @@ import DHT from "bittorrent-dht";
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { createLogger } from "../base/logger.js";
 import { isPort } from "./options.js";
+import { capGetPeersReplies } from "./peer-reply-cap.js";
 import { isBindFailure } from "./socket-errors.js";
 
 const log = createLogger("discovery:bootstrap");
@@ -44,6 +45,8 @@ export function startBootstrapNode(opts: BootstrapNodeOptions = {}): Promise<Boo
     maxAge: opts.maxAge ?? 15 * 60_000,
     timeout: opts.timeout ?? 1000,
   });
+  // At most 100 peers per get_peers reply, sampled at random (see peer-reply-cap.ts).
+  capGetPeersReplies(dht);
   // Always an 'error' listener, so no socket error can ever crash the process.
   dht.on("error", (err) => log(`error: ${err.message}`));
   let closing: Promise<void> | undefined;

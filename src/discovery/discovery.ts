@@ -9,6 +9,7 @@ import { localAddressesFor } from "./local-addresses.js";
 import { isPort, resolveOptions, type DiscoveryOptions, type ResolvedOptions } from "./options.js";
 import type { PeerAddress } from "./peer-table.js";
 import { isBindFailure } from "./socket-errors.js";
+import { capGetPeersReplies } from "./peer-reply-cap.js";
 import { loadDhtState, saveDhtState } from "./state.js";
 import { TopicSession, type DoneCallback } from "./topic-session.js";
 
@@ -77,6 +78,8 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
     const { bootstrap, maxAge, timeout, host, port } = this.opts;
     // Our `host` is a bind address; bittorrent-dht's own `host` option means something else.
     this.dht = new DHT({ bootstrap, maxAge, timeout });
+    // Our node answers get_peers as mainline nodes do: a mass announce can't blank a topic on it.
+    capGetPeersReplies(this.dht);
     this.dht.on("peer", (peer, infoHash) => this.onPeer(peer, infoHash));
     this.dht.on("warning", (err) => this.warn(err));
     this.dht.on("error", (err) => this.fail(err));

@@ -4,6 +4,7 @@ export { DISCOVERY_DEFAULTS, type DiscoveryOptions } from "../discovery/options.
 export { topicInfoHash, INFO_HASH_LENGTH, type Topic, type TopicHash } from "../discovery/info-hash.js";
 export type { PeerAddress } from "../discovery/peer-table.js";
 export { startBootstrapNode, type BootstrapNode, type BootstrapNodeOptions } from "../discovery/bootstrap-node.js";
+export { capGetPeersReplies, MAX_PEERS_PER_REPLY } from "../discovery/peer-reply-cap.js";
 export { loadDhtState, saveDhtState, type DhtState } from "../discovery/state.js";
 export { DHTServer, DHTClient } from "../platform/dht-server.js";
 export { DhtNode, type DhtNodeOptions } from "../platform/dht-node.js";

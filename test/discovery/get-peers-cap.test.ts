@@ -1,0 +1,108 @@
+/**
+ * A mass announce on a DHT we run: 9,000 announces of one address (one
+ * attacker IP, 9,000 ports) on one topic. bittorrent-dht alone answers
+ * get_peers with all of them, a reply too big for UDP, so lookups of the
+ * topic find nothing; our nodes answer with at most 100, sampled at random.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import DHT from "bittorrent-dht";
+import { MAX_PEERS_PER_REPLY, startBootstrapNode, topicInfoHash, type BootstrapNode } from "../../src/entries/discovery.js";
+import { destroyDht, dhtEvent } from "../helpers/dht-events.js";
+
+const ANNOUNCES = 9_000;
+const TOPIC = "get-peers-cap";
+const ATTACKER = "127.0.0.66";
+
+async function ready(dht: DHT): Promise<void> {
+  if (!dht.ready) await dhtEvent(dht, "ready", 5000);
+}
+
+function announce(dht: DHT, infoHash: Buffer, port: number): Promise<void> {
+  return new Promise((resolve, reject) => dht.announce(infoHash, port, (err) => (err ? reject(err) : resolve())));
+}
+
+/** One lookup from a fresh node: the peers each replying node gave. */
+async function lookupByNode(bootstrap: string[], infoHash: Buffer): Promise<Map<string, Set<number>>> {
+  const looker = new DHT({ bootstrap, timeout: 500 });
+  looker.on("error", () => undefined);
+  const byNode = new Map<string, Set<number>>();
+  try {
+    looker.listen(0, "127.0.0.67");
+    await dhtEvent(looker, "ready", 5000);
+    looker.on("peer", (peer, hash, from) => {
+      if (!Buffer.from(hash).equals(infoHash) || !from) return;
+      // bittorrent-dht passes the replying node's rinfo ({ address, port }).
+      const key = `${(from as { address?: string }).address ?? from.host}:${from.port}`;
+      if (!byNode.has(key)) byNode.set(key, new Set());
+      byNode.get(key)!.add(peer.port);
+    });
+    await new Promise<void>((resolve) => looker.lookup(infoHash, () => resolve()));
+    return byNode;
+  } finally {
+    await destroyDht(looker);
+  }
+}
+
+describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => {
+  const ours: BootstrapNode[] = [];
+  let plain: DHT;
+  let attacker: DHT;
+  let bootstrap: string[];
+  const infoHash = topicInfoHash(TOPIC);
+
+  before(async () => {
+    const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0, bootstrap: false, timeout: 500 });
+    ours.push(seed);
+    bootstrap = [`127.0.0.1:${seed.address().port}`];
+    for (let i = 0; i < 2; i++) ours.push(await startBootstrapNode({ host: "127.0.0.1", port: 0, bootstrap, timeout: 500 }));
+    await Promise.all(ours.slice(1).map((n) => ready(n.dht)));
+    // A plain bittorrent-dht node among them, as most of the public DHT's nodes would be to this attack.
+    plain = new DHT({ bootstrap, timeout: 500 });
+    plain.on("error", () => undefined);
+    plain.listen(0, "127.0.0.1");
+    await dhtEvent(plain, "ready", 5000);
+
+    // The attacker: one lookup for the storing nodes' tokens, then 9,000 announces of its own IP.
+    attacker = new DHT({ bootstrap, timeout: 500 });
+    attacker.on("error", () => undefined);
+    attacker.listen(0, ATTACKER);
+    await dhtEvent(attacker, "ready", 5000);
+    await announce(attacker, infoHash, 1);
+    for (let first = 2; first <= ANNOUNCES; first += 500) {
+      const batch: Array<Promise<void>> = [];
+      for (let port = first; port < first + 500 && port <= ANNOUNCES; port++) batch.push(announce(attacker, infoHash, port));
+      await Promise.all(batch);
+    }
+  });
+
+  after(async () => {
+    await Promise.all([...ours.map((n) => n.close()), destroyDht(plain), destroyDht(attacker)]);
+  });
+
+  it("every node stored the flood (only replies are sampled)", () => {
+    // record-cache's own count, below the capped get().
+    const stored = (dht: DHT) => (dht as unknown as { _peers: { size: number } })._peers.size;
+    for (const dht of [...ours.map((n) => n.dht), plain]) assert.ok(stored(dht) >= ANNOUNCES * 0.9, `stored ${stored(dht)} of ${ANNOUNCES}`);
+  });
+
+  it("our nodes answer with at most 100 peers sampled at random; the plain node's answer is lost", async () => {
+    const ourKeys = new Set(ours.map((n) => `127.0.0.1:${n.address().port}`));
+    const plainKey = `127.0.0.1:${plain.address().port}`;
+    const first = await lookupByNode(bootstrap, infoHash);
+    for (const key of ourKeys) {
+      const ports = first.get(key);
+      assert.ok(ports && ports.size > 0, `node ${key} answered with no peer`);
+      assert.ok(ports.size <= MAX_PEERS_PER_REPLY, `node ${key} answered with ${ports.size} peers`);
+    }
+    // The attack itself: a reply of 9,000 peers does not fit in a datagram, so nothing comes back.
+    assert.equal(first.get(plainKey)?.size ?? 0, 0, "the uncapped node's reply got through");
+
+    // Sampled at random: two lookups see different peers of the 9,000.
+    const second = await lookupByNode(bootstrap, infoHash);
+    const seen = (m: Map<string, Set<number>>) => new Set([...m.values()].flatMap((s) => [...s]));
+    const a = seen(first);
+    const b = seen(second);
+    assert.ok([...b].some((p) => !a.has(p)), "the second lookup saw only peers of the first");
+  });
+});
