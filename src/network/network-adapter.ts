@@ -1,7 +1,7 @@
 import { type Clock, TimerGroup } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
-import type { OutgoingMessage } from "../records/messages.js";
+import { type OutgoingMessage, boundHops } from "../records/messages.js";
 import { clientIdOf } from "../records/peer-record.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
@@ -266,8 +266,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    * frame is serialised once. Returns how many peers it went to.
    */
   sendToAll(message: OutgoingMessage, filter?: (s: PeerSession) => boolean): number {
-    const me = this.getClientAddress();
-    const to = [...new Set([...(message.to ?? []), me])];
+    const to = boundHops(message.to ?? [], this.getClientAddress());
     let frame: string | undefined;
     let count = 0;
     for (const session of this.links.sessions.values()) {

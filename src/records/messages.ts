@@ -185,7 +185,15 @@ export type OutgoingMessage = ToolDbMessage extends infer M ? (M extends ToolDbM
 
 export const LIMITS = {
   maxIdLength: 64,
+  /**
+   * Entries of `to` a frame this node sends carries at most: the latest hops
+   * (see `boundHops`). `to` only keeps a message from going straight back to
+   * where it came from; loops end by record hash (a relayed record that
+   * changes nothing is not relayed again), so cutting it limits no path.
+   */
   maxHops: 16,
+  /** Entries of `to` accepted in a frame: older nodes append a hop without a bound. */
+  maxHopsAccepted: 64,
   maxHopIdLength: 128,
   maxKeyLength: 1024,
   maxServersInPong: 64,
@@ -197,6 +205,13 @@ export const LIMITS = {
   maxCaps: 16,
   maxSyncIds: 4096,
 } as const;
+
+/** `to` with `hop` appended (once), cut to the latest `LIMITS.maxHops` entries: no mesh is too deep for a relay. */
+export function boundHops(to: readonly string[], hop: string): string[] {
+  const hops = to.filter((x) => x !== hop);
+  hops.push(hop);
+  return hops.length > LIMITS.maxHops ? hops.slice(-LIMITS.maxHops) : hops;
+}
 
 /** Longest URL accepted in a peer record (a wire rule: peer-url.ts checks what a URL may name). */
 export const MAX_PEER_URL_LENGTH = 512;
@@ -309,8 +324,8 @@ export function parseMessage(frame: string): ToolDbMessage | null {
   str(m, "id", LIMITS.maxIdLength);
   if (m.to === undefined) m.to = [];
   const to = m.to;
-  if (!Array.isArray(to) || to.length > LIMITS.maxHops || !to.every((x) => typeof x === "string" && x.length <= LIMITS.maxHopIdLength)) {
-    bad(`field to must be an array of at most ${LIMITS.maxHops} short strings`);
+  if (!Array.isArray(to) || to.length > LIMITS.maxHopsAccepted || !to.every((x) => typeof x === "string" && x.length <= LIMITS.maxHopIdLength)) {
+    bad(`field to must be an array of at most ${LIMITS.maxHopsAccepted} short strings`);
   }
   switch (type) {
     case "ping":
