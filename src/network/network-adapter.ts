@@ -1,7 +1,8 @@
 import { type Clock, TimerGroup } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
-import { type OutgoingMessage, boundHops } from "../records/messages.js";
+import type { OutgoingMessage } from "../records/messages.js";
+import { boundHops } from "../records/hops.js";
 import { clientIdOf } from "../records/peer-record.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";

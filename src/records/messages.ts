@@ -185,12 +185,7 @@ export type OutgoingMessage = ToolDbMessage extends infer M ? (M extends ToolDbM
 
 export const LIMITS = {
   maxIdLength: 64,
-  /**
-   * Entries of `to` a frame this node sends carries at most: the latest hops
-   * (see `boundHops`). `to` only keeps a message from going straight back to
-   * where it came from; loops end by record hash (a relayed record that
-   * changes nothing is not relayed again), so cutting it limits no path.
-   */
+  /** Entries of `to` a frame this node sends carries at most: the latest hops (see hops.ts). */
   maxHops: 16,
   /** Entries of `to` accepted in a frame: older nodes append a hop without a bound. */
   maxHopsAccepted: 64,
@@ -205,13 +200,6 @@ export const LIMITS = {
   maxCaps: 16,
   maxSyncIds: 4096,
 } as const;
-
-/** `to` with `hop` appended (once), cut to the latest `LIMITS.maxHops` entries: no mesh is too deep for a relay. */
-export function boundHops(to: readonly string[], hop: string): string[] {
-  const hops = to.filter((x) => x !== hop);
-  hops.push(hop);
-  return hops.length > LIMITS.maxHops ? hops.slice(-LIMITS.maxHops) : hops;
-}
 
 /** Longest URL accepted in a peer record (a wire rule: peer-url.ts checks what a URL may name). */
 export const MAX_PEER_URL_LENGTH = 512;
