@@ -134,10 +134,15 @@ describe("conflict resolution", () => {
     assert.equal(incomingWins(y, x), false);
   });
 
-  it("keeps the first writer of an == key against any other author, even back-dated", () => {
-    const first = rec({ k: "==alice", a: "A", t: 10, h: "a" });
-    assert.equal(incomingWins(first, rec({ k: "==alice", a: "M", t: 1, h: "b" })), false);
-    assert.equal(incomingWins(first, rec({ k: "==alice", a: "M", t: 20, h: "c" })), false);
-    assert.equal(incomingWins(first, rec({ k: "==alice", a: "A", t: 20, h: "d" })), true);
+  it("keeps the oldest record of an == key (a sign-up): a later one never replaces it, even by its author; ties by address, then hash", () => {
+    const stored = rec({ k: "==alice", a: "B", t: 10, h: "b" });
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "M", t: 1, h: "c" })), true, "older wins");
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "M", t: 20, h: "c" })), false, "later loses");
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "B", t: 20, h: "d" })), false, "later by the same author loses");
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "A", t: 10, h: "z" })), true, "same time, lower address");
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "C", t: 10, h: "a" })), false, "same time, higher address");
+    assert.equal(incomingWins(stored, rec({ k: "==alice", a: "B", t: 10, h: "a" })), true, "same time and author, lower hash");
+    const other = rec({ k: "==alice", a: "A", t: 10, h: "z" });
+    assert.notEqual(incomingWins(stored, other), incomingWins(other, stored), "the same answer in both directions");
   });
 });

@@ -21,6 +21,16 @@ export interface PutOptions {
 
 export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 
+/** A server refused one of this node's puts (`put-refused` event; the `details` of a PUT_REFUSED error). */
+export interface PutRefusal {
+  /** The record's hash. */
+  h: string;
+  /** The server's reason, starting with the rule (a VerifyResult, e.g. "CantOverwrite: ..."). */
+  reason: string;
+  /** The refusing server's client id. */
+  peer: string;
+}
+
 /** Refusals remembered until the put's confirmation is sent (a refusal precedes its confirmation by microtasks). */
 const MAX_REFUSALS = 1024;
 /** Refusals that depend on this server's state, not on the record: not final, the client re-sends later. */
@@ -66,6 +76,8 @@ export class Acks {
     private readonly log: LogFn,
     private readonly isServer: boolean,
     clock?: Clock,
+    /** Every refusal of this node's puts by a server, awaited or not (so none goes unreported). */
+    private readonly onRefused?: (refusal: PutRefusal) => void,
   ) {
     this.timers = new TimerGroup(clock);
   }
@@ -109,7 +121,9 @@ export class Acks {
     for (const { h, reason } of message.refused ?? []) {
       // A refusal is final for this record: no server will take it as it is.
       this.outbox.confirmed([h]);
-      this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.PUT_REFUSED, `server ${from.clientId} refused the put: ${reason}`));
+      const refusal: PutRefusal = { h, reason, peer: from.clientId };
+      this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.PUT_REFUSED, `server ${from.clientId} refused the put: ${reason}`, refusal));
+      this.onRefused?.(refusal);
     }
   }
 
@@ -139,8 +153,8 @@ export class Acks {
       if (event && RETRIABLE.has(event.code)) return;
       const v = event ? undefined : await verdict.catch(() => undefined);
       refusal = event?.reason ?? (v ? `${v.result}${v.reason ? `: ${v.reason}` : ""}` : "refused");
-    } else if (winner.h !== record.h && typeof record.k === "string" && isFirstWriterKey(record.k) && winner.a !== record.a) {
-      refusal = "CantOverwrite: the key belongs to its first writer";
+    } else if (winner.h !== record.h && typeof record.k === "string" && isFirstWriterKey(record.k)) {
+      refusal = "CantOverwrite: an older sign-up holds the name";
     }
     // A write that lost to a newer record still counts as stored: what the server holds supersedes it.
     let acks = this.pending.get(from);

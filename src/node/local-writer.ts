@@ -11,6 +11,7 @@ import type { NodeContext } from "./node-context.js";
 import { randomId } from "../base/random.js";
 import type { RecordIntake } from "./record-intake.js";
 import { signRecord } from "./record-signer.js";
+import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 
 export class LocalWriter {
   private lastWriteTime = 0;
@@ -22,14 +23,25 @@ export class LocalWriter {
 
   /** Signs `value` under `key` as `account` (a CRDT change list when `crdtType` is set) and puts it. */
   async put(account: ToolDbUserAdapter, key: string, value: unknown, options: PutOptions = {}, crdtType: string | null = null): Promise<PutMessage> {
-    const db = this.db;
+    return this.putSigned(await this.sign(account, key, value, crdtType), options);
+  }
+
+  /** The record `put` would write, signed with this node's next timestamp for the key. */
+  async sign(account: ToolDbUserAdapter, key: string, value: unknown, crdtType: string | null = null): Promise<ToolDbRecord> {
     if (!account.getAddress()) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before you put");
-    const record = await signRecord(account, key, value, await this.nextTimestamp(key), db.options.pow, db.options.legacyRecords, crdtType);
-    const message: PutMessage = { type: crdtType === null ? "put" : ("crdtPut" as "put"), id: randomId(), to: [], data: record, ack: true };
+    return signRecord(account, key, value, await this.nextTimestamp(key), this.db.options.pow, this.db.options.legacyRecords, crdtType);
+  }
+
+  /** Checks, merges here and sends a record from `sign`. */
+  async putSigned(record: ToolDbRecord, options: PutOptions = {}): Promise<PutMessage> {
+    const db = this.db;
+    const message: PutMessage = { type: record.c === null ? "put" : ("crdtPut" as "put"), id: randomId(), to: [], data: record, ack: true };
     const custom = await db.customVerifiers.refusal(record, db.records);
     if (custom) throw new ToolDbError(ErrorCode.CUSTOM_VERIFICATION_FAILED, custom);
     const outcome = await this.intake.merge(record);
     if (outcome.refused) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, outcome.refused);
+    // An older sign-up of the name arrived since the caller looked: this one would be refused everywhere.
+    if (!outcome.changed && isFirstWriterKey(record.k) && outcome.winner.h !== record.h) throw new ToolDbError(ErrorCode.USER_EXISTS, "User already exists locally!");
     db.quota.merged(record, outcome);
     if (outcome.changed && !db.isClosed) this.intake.changed(record, undefined);
     const tracked = db.options.server ? undefined : db.outbox.add(record);

@@ -4,9 +4,13 @@ import type { RefusalEvent } from "../network/network-host.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { PeerRecord } from "../records/messages.js";
 import type { ToolDbRecord } from "../records/record.js";
+import type { PutRefusal } from "./acks.js";
+import type { LostUsername, UsernameConflict } from "./username-conflicts.js";
 
 export type ToolDbEvents = {
   ready: [];
+  /** tool-db 2.6.6: after `ready`, with the signed-in user's address. */
+  init: [address: string | undefined];
   connect: [];
   disconnect: [];
   "peer-connect": [info: PeerInfo];
@@ -19,6 +23,14 @@ export type ToolDbEvents = {
   "dial-failed": [event: DialFailedEvent];
   /** Verified server records learned from peers (hybrid discovery). */
   servers: [records: PeerRecord[]];
+  /** A server refused one of this node's puts (acknowledged or not): the record will not be stored there as it is. */
+  "put-refused": [refusal: PutRefusal];
+  /** tool-db 2.6.6: two sign-ups of one name met here; the oldest wins (`username` is the `==` key). */
+  "username-conflict-resolved": [conflict: UsernameConflict];
+  /** tool-db 2.6.6: the signed-in user's sign-up lost its name to an older one. */
+  "current-user-lost-username": [lost: LostUsername];
+  /** tool-db 2.6.6: a sign-up made on this node lost (a server refused it, or an older one arrived). */
+  "signup-conflict-detected": [conflict: { username: string; localTimestamp: number; error: string }];
   /** The outbox was full: the oldest unconfirmed write (to this key) is no longer re-sent. */
   "outbox-overflow": [key: string];
   error: [error: Error];

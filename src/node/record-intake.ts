@@ -14,6 +14,7 @@ import type { MergeOutcome } from "./record-store.js";
 import type { Verdict } from "../records/record-verifier.js";
 import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
+import { reportUsernameConflict } from "./username-conflicts.js";
 
 export class RecordIntake {
   constructor(private readonly db: NodeContext) {}
@@ -58,9 +59,10 @@ export class RecordIntake {
     }
     db.quota.merged(rec, outcome);
     if (db.isClosed) return outcome.winner;
-    if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.a !== rec.a) {
+    reportUsernameConflict(db, rec, outcome);
+    if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.h !== rec.h) {
       const key = rec.k.slice(0, 128);
-      db.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: ${key} belongs to its first writer`, key, peer: from?.clientId });
+      db.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: an older sign-up holds ${key}`, key, peer: from?.clientId });
     }
     if (outcome.changed) {
       this.changed(rec, from);

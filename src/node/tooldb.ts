@@ -5,7 +5,7 @@ import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter } from "../network
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
-import { Accounts } from "./accounts.js";
+import { Accounts, type SignUpOptions } from "./accounts.js";
 import { Acks, type PutOptions } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
@@ -118,8 +118,12 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock } = this.options;
     const overflow = (key: string) => this.emit("outbox-overflow", key);
     this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow }, { capacity, retryInterval, clock });
-    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock);
+    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, (refusal) => {
+      this.emit("put-refused", refusal);
+      this.accounts.putRefused(refusal);
+    });
     this.on("refused", (event) => this.acks.noteRefusal(event));
+    this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);
     this.intake = new RecordIntake(this);
@@ -167,6 +171,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
     if (!this.options.server) this.extension = registeredClientExtension<ToolDb>()?.(this);
     this.emit("ready");
+    this.emit("init", this.userAccount.getAddress());
   }
 
   /** Idempotent. Closes links, timers and stores; no event fires afterwards. */
@@ -367,11 +372,15 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   /**
    * Creates the account record `==<user>` holding the keys encrypted with the
-   * password (ToolDb's format). Does not sign in, as in ToolDb.
+   * password (ToolDb's format). Does not sign in, as in ToolDb. Local-first
+   * as in tool-db 2.6.6: resolves once stored here and sent; a later refusal
+   * or an older sign-up elsewhere fires `signup-conflict-detected`. With
+   * `{ ack: n }`, resolves once `n` servers stored it, else rejects
+   * (USER_EXISTS when an older sign-up holds the name, PUT_REFUSED, ACK_TIMEOUT).
    */
-  async signUp(user: string, password: string): Promise<PutMessage> {
+  async signUp(user: string, password: string, options?: SignUpOptions | string[]): Promise<PutMessage> {
     await this.readyPromise;
-    return this.accounts.signUp(user, password);
+    return this.accounts.signUp(user, password, options);
   }
 
   /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */

@@ -47,9 +47,21 @@ export function namespaceOwner(key: string): string | undefined {
   return dot === -1 ? key.slice(1) : key.slice(1, dot);
 }
 
-/** Keys starting with `==` (user accounts) keep their first writer. */
+/** Keys starting with `==` (user accounts, written by sign-up): the oldest record keeps the name (see `incomingWins`). */
 export function isFirstWriterKey(key: string): boolean {
   return key.startsWith("==");
+}
+
+/**
+ * The order of sign-up records (`==` keys): the older `t` first, then the
+ * lower address, then the lower hash, so any two records compare the same
+ * way on every node (tool-db 2.6.6's rule, whose equal-timestamp case it
+ * left to arrival order).
+ */
+export function isOlderSignUp(a: ToolDbRecord, b: ToolDbRecord): boolean {
+  if (a.t !== b.t) return a.t < b.t;
+  if (a.a !== b.a) return a.a < b.a;
+  return a.h < b.h;
 }
 
 export function userNamespacedKey(address: string, key: string): string {
@@ -57,15 +69,16 @@ export function userNamespacedKey(address: string, key: string): string {
 }
 
 /**
- * Conflict resolution, the same on every node so that all converge:
- * - `==` keys: a record by another author never replaces the stored one
- *   (the first writer this node saw keeps the name; timestamps are
- *   self-asserted, so "older wins" would let anyone back-date a takeover).
+ * Conflict resolution, the same on every node whatever the arrival order,
+ * so that all converge:
+ * - `==` keys (sign-ups): the oldest record wins (`isOlderSignUp`); a later
+ *   one never replaces it, whoever signed it. Timestamps are the signer's
+ *   claim, so a back-dated sign-up wins a name (docs/protocol.md).
  * - otherwise last writer wins by `t`, ties broken by the larger hash.
  */
 export function incomingWins(existing: ToolDbRecord, incoming: ToolDbRecord): boolean {
   if (existing.h === incoming.h) return false;
-  if (isFirstWriterKey(incoming.k) && existing.a !== incoming.a) return false;
+  if (isFirstWriterKey(incoming.k)) return isOlderSignUp(incoming, existing);
   if (incoming.t !== existing.t) return incoming.t > existing.t;
   return incoming.h > existing.h;
 }
