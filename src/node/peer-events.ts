@@ -25,14 +25,14 @@ export class PeerEvents {
 
   opened(session: PeerSession): void {
     const db = this.db;
-    const info = peerInfo(session);
+    // tool-db 2.6.6's order: the peer first (its adapter calls onPeerConnect on the first ping or pong), then onConnect.
+    this.safeHook(() => db.onPeerConnect(session.clientId));
+    db.emit("peer-connect", peerInfo(session));
     if (!db.isConnected) {
       db.isConnected = true;
       this.safeHook(() => db.onConnect());
       db.emit("connect");
     }
-    this.safeHook(() => db.onPeerConnect(session.clientId));
-    db.emit("peer-connect", info);
     for (const key of db.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
     if (db.options.server && session.isServer && db.options.serverSync) db.sync.start(session);
     if (!db.options.server) db.outbox.linked(session);

@@ -145,7 +145,8 @@ export class Protocol {
       const result = await fn(message.args);
       from.send({ type: "functionReturn", id: message.id, code: "OK", return: result ?? null });
     } catch (err) {
-      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: errorText(err) });
+      // tool-db 2.6.6 sends `String(error)`: "Error: Invalid arguments", which apps match.
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: String(err) });
     }
   }
 }
