@@ -26,6 +26,8 @@ export const ErrorCode = {
   USER_EXISTS: "USER_EXISTS",
   /** Sign-in could not find the user record. */
   USER_NOT_FOUND: "USER_NOT_FOUND",
+  /** AES-GCM decryption failed: another key, or the ciphertext or IV was changed. */
+  DECRYPTION_FAILED: "DECRYPTION_FAILED",
   /** The node, store or adapter was already closed. */
   CLOSED: "CLOSED",
   /** An argument was malformed. */

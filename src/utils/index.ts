@@ -96,6 +96,8 @@ export function base64ToUint8(b64: string): Uint8Array {
   return toolDbBase64ToBytes(b64);
 }
 
+export { putEncrypted, getDecrypted, type ValueStore, type GroupKey } from "./encrypted-values.js";
+
 /** tool-db's names for the record and peer-record types. */
 export type { ToolDbRecord as VerificationData } from "../records/record.js";
 export type { PeerRecord as Peer } from "../records/messages.js";
