@@ -65,28 +65,22 @@ describe("CRDT documents on the network", () => {
       } finally {
         await carol.close();
       }
-      // alice and bob hold their own list: getCrdt answers from it at once and refreshes from the
-      // server in the background (as getData does); the other's head arrives verified, then both agree.
+      // alice and bob hold only their own list, yet getCrdt asks the server (a fresh read): the
+      // other's head arrives verified with the answer, and the document read is the merge.
       for (const db of [alice, bob]) {
         const own = db.userAccount.getAddress()!;
-        const other = waitFor(db, "put", 5000, (r) => r.k === "list" && r.a !== own);
-        const first = new ListCrdt(own);
-        await db.getCrdt("list", first);
-        assert.ok(first.value.length < 3, "only its own elements at first");
+        const other = waitFor(db, "data", 5000, (r) => r.k === "list" && r.a !== own);
+        const view = new ListCrdt(own);
+        await db.getCrdt("list", view);
+        assert.deepEqual(view.value, onServer.list);
         await other;
-        const second = new ListCrdt(own);
-        await db.getCrdt("list", second);
-        assert.deepEqual(second.value, onServer.list);
       }
 
       // alice merged everything and puts again: her list subsumes both heads, the server keeps one.
-      const bobsHead = waitFor(alice, "put", 5000, (r) => r.k === "map" && r.a === bobAddress);
-      await alice.getCrdt("map", new MapCrdt(aliceAddress)); // local at once, bob's head in the background
-      await bobsHead;
       const merged = new MapCrdt(aliceAddress);
       await alice.getCrdt("map", merged);
       merged.SET("done", true);
-      const collapsed = waitFor(server, "put", 5000, (r) => r.k === "map");
+      const collapsed = waitFor(server, "data", 5000, (r) => r.k === "map");
       await alice.putCrdt("map", merged);
       await collapsed;
       const after = (await server.records.get("map")) as CrdtDocument;
@@ -110,7 +104,7 @@ describe("CRDT documents on the network", () => {
       const list = new MapCrdt(address);
       list.SET("milk", true);
       list.SET("eggs", true);
-      const first = waitFor(strict, "put", 5000, (r) => r.k === "todo");
+      const first = waitFor(strict, "data", 5000, (r) => r.k === "todo");
       await writer.putCrdt("todo", list);
       await first;
       list.DEL("eggs");
@@ -145,7 +139,7 @@ describe("CRDT documents on the network", () => {
       fine.SET("y", 2);
       await open.putCrdt("todo-fine", fine);
       const refusedSync = waitFor(strict, "refused", 5000, customRefusal("todo-remote"));
-      const synced = waitFor(strict, "put", 5000, (r) => r.k === "todo-fine");
+      const synced = waitFor(strict, "data", 5000, (r) => r.k === "todo-fine");
       await linkServers(strict, open);
       await refusedSync;
       await synced;

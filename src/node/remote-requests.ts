@@ -12,9 +12,15 @@ export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}
 
   /**
-   * The stored record (for a CRDT key, the whole document) under `finalKey`:
-   * the local copy at once when there is one (and a background refresh from
-   * peers), else the first verified reply, else what arrived meanwhile.
+   * The stored record (for a CRDT key, the whole document) under `finalKey`.
+   * Without a local copy: every peer is asked (as tool-db 2.6.6 does); the
+   * first verified reply, else what arrived meanwhile. With one and a server
+   * linked (a fresh read): only the servers are asked, and the store's
+   * record is returned once a reply was merged (the newer record wins; a
+   * CRDT document gains the other changes) or after `timeoutMs`. With a local
+   * copy and no server linked (offline, or only clients): the local copy at
+   * once. So a server reading a key it holds asks its server peers, never
+   * its clients.
    */
   async getRecord(finalKey: string, timeoutMs: number, type: "get" | "crdtGet"): Promise<ToolDbRecord | undefined> {
     const db = this.db;
@@ -32,9 +38,13 @@ export class RemoteRequests {
         () => resolve(undefined),
       );
     });
-    db.network.sendToAll({ type, id, key: finalKey });
-    if (local) return local;
-    return (await reply) ?? (await db.records.get(finalKey).catch(() => undefined));
+    const asked = db.network.sendToAll({ type, id, key: finalKey }, local ? (s) => s.isServer : undefined);
+    if (local && asked === 0) {
+      db.requests.remove(id);
+      return local;
+    }
+    const answer = await reply;
+    return (await db.records.get(finalKey).catch(() => undefined)) ?? answer;
   }
 
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
