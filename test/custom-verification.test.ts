@@ -69,7 +69,7 @@ describe("custom verification", () => {
       await b.putData("post-sync-bad", { banned: true });
       await b.putData("post-sync-ok", { text: "fine" });
       const refusedSync = waitFor(a, "refused", 5000, isCustom("post-sync-bad"));
-      const synced = waitFor(a, "put", 5000, (r) => r.k === "post-sync-ok");
+      const synced = waitFor(a, "data", 5000, (r) => r.k === "post-sync-ok");
       await linkServers(a, b);
       await refusedSync;
       await synced;

@@ -81,7 +81,7 @@ describe("restart with the mainline DHT unreachable", () => {
       `import { DHTServer } from "tooldb-dht/discovery";
 const server = new DHTServer("lan-topic", process.env.HOST, 0, { bootstrap: ${JSON.stringify(DEAD_BOOTSTRAP)}, mechanisms: { lan: true }, handleSignals: true });
 await server.start();
-server.db.on("put", (r) => r.k === "lan-key" && console.log("got " + r.v));
+server.db.on("data", (r) => r.k === "lan-key" && console.log("got " + r.v));
 console.log("serving " + server.port);
 `,
     );

@@ -43,8 +43,8 @@ describe("CRDT interop with tool-db 2.6.6", () => {
       const counter = new t.CounterCrdt(me);
       counter.ADD(10);
       counter.SUB(3);
-      const stored = waitFor(server, "put", 5000, (r) => r.k === "c-count");
-      const all = Promise.all(["c-map", "c-list"].map((k) => waitFor(server, "put", 5000, (r) => r.k === k)));
+      const stored = waitFor(server, "data", 5000, (r) => r.k === "c-count");
+      const all = Promise.all(["c-map", "c-list"].map((k) => waitFor(server, "data", 5000, (r) => r.k === k)));
       await legacy.db.putCrdt("c-map", map);
       await legacy.db.putCrdt("c-list", list);
       await legacy.db.putCrdt("c-count", counter);
@@ -65,7 +65,7 @@ describe("CRDT interop with tool-db 2.6.6", () => {
 
       // And a 2.6.6 client reads back, from our server, a document our client changed.
       m.SET("edited", "by tooldb-dht");
-      const edited = waitFor(server, "put", 5000, (r) => r.k === "c-map" && r.a === ours!.userAccount.getAddress());
+      const edited = waitFor(server, "data", 5000, (r) => r.k === "c-map" && r.a === ours!.userAccount.getAddress());
       await ours.putCrdt("c-map", m);
       await edited;
       const reader = await startLegacyNode(TOPIC, { peers: [{ host: "127.0.0.1", port: portOf(server) }] });

@@ -76,7 +76,7 @@ describe("HyperswarmNetwork", () => {
     await linked(srv, cli);
     assert.equal(transportTo(cli, srv), "hyperswarm");
     assert.equal(cli.network.session(srv.network.getClientAddress())?.isServer, true);
-    const stored = waitFor(srv, "put", T, (r) => r.k === "greeting");
+    const stored = waitFor(srv, "data", T, (r) => r.k === "greeting");
     await cli.putData("greeting", "hello over hyperswarm");
     await stored;
     await srv.putData("reply", 42);
@@ -102,10 +102,10 @@ describe("HyperswarmNetwork", () => {
     assert.equal(transportTo(srv, hsCli), "hyperswarm");
     await hsCli.subscribeData("news");
     await wsCli.subscribeData("news");
-    const atHs = waitFor(hsCli, "put", T, (r) => r.k === "news" && r.v === "from ws");
+    const atHs = waitFor(hsCli, "data", T, (r) => r.k === "news" && r.v === "from ws");
     await wsCli.putData("news", "from ws");
     await atHs;
-    const atWs = waitFor(wsCli, "put", T, (r) => r.k === "news" && r.v === "from hs");
+    const atWs = waitFor(wsCli, "data", T, (r) => r.k === "news" && r.v === "from hs");
     await hsCli.putData("news", "from hs");
     await atWs;
   });
@@ -129,7 +129,7 @@ describe("HyperswarmNetwork", () => {
     await linked(wsOnly, wsCli);
     await waitUntil(() => hsCli.network.isConnected(hsOnly.network.getClientAddress()), T, "hs client link");
     await wsCli.subscribeData("mesh-news");
-    const heard = waitFor(wsCli, "put", T, (r) => r.k === "mesh-news" && r.v === "across the mesh");
+    const heard = waitFor(wsCli, "data", T, (r) => r.k === "mesh-news" && r.v === "across the mesh");
     await hsCli.putData("mesh-news", "across the mesh");
     await heard;
   });
@@ -179,7 +179,7 @@ describe("HyperswarmNetwork", () => {
     assert.equal(srv.network.peers.length, 2);
     // The client answers the ping as it reads it; a put it sends after that proves it alive.
     await silentPeerDropped(srv, clock, 1000, silent.id.clientId, async () => {
-      const stored = waitFor(srv, "put", T, (r) => r.k === "alive");
+      const stored = waitFor(srv, "data", T, (r) => r.k === "alive");
       await cli.putData("alive", 1);
       await stored;
     });

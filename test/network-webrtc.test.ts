@@ -60,7 +60,7 @@ describe("WebRtcNetwork (Node)", () => {
     // One link per peer, whichever side's offer won.
     assert.equal(a.network.peers.length, 1);
 
-    const stored = waitFor(b, "put", T, (r) => r.k === "greeting");
+    const stored = waitFor(b, "data", T, (r) => r.k === "greeting");
     await a.putData("greeting", "hello over webrtc");
     await stored;
     assert.equal(await b.getData("greeting", false, T), "hello over webrtc");
@@ -141,7 +141,7 @@ describe("WebRtcNetwork (Node)", () => {
     // A still works: a good peer links and syncs.
     const b = await node(topic, { networkAdapter: rtcOn(t) });
     await linked(a, b);
-    const stored = waitFor(a, "put", T, (r) => r.k === "after");
+    const stored = waitFor(a, "data", T, (r) => r.k === "after");
     await b.putData("after", "still fine");
     await stored;
   });
@@ -206,7 +206,7 @@ describe("WebRtcNetwork (Node)", () => {
 
     // B answers the ping as it reads it; a put it sends after that proves it alive.
     await silentPeerDropped(a, clock, clock.gatedMs, id.clientId, async () => {
-      const stored = waitFor(a, "put", T, (r) => r.k === "alive");
+      const stored = waitFor(a, "data", T, (r) => r.k === "alive");
       await b.putData("alive", 1);
       await stored;
     });

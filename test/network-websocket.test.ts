@@ -315,7 +315,7 @@ describe("WebSocketNetwork specifics", () => {
       const srv = track(await wsServer({ maxMessageBytes: 4096 }));
       const cli = track(await wsClient(srv));
       await bothLinked(srv, cli);
-      const got = waitFor(srv, "put", T, (r) => r.k === "fits");
+      const got = waitFor(srv, "data", T, (r) => r.k === "fits");
       await cli.putData("fits", "z".repeat(2500));
       await got;
       assert.equal(srv.network.peers.length, 1);
@@ -332,7 +332,7 @@ describe("WebSocketNetwork specifics", () => {
       assert.equal(info.peerId, peerIdOf(srv));
       assert.equal(await srv.records.get("too-big"), undefined);
       await bothLinked(srv, cli);
-      const ok = waitFor(srv, "put", T, (r) => r.k === "small");
+      const ok = waitFor(srv, "data", T, (r) => r.k === "small");
       await cli.putData("small", "fine");
       await ok;
     });

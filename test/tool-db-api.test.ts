@@ -70,6 +70,25 @@ describe("tool-db 2.6.6 node members, same call on both", () => {
     }
   });
 
+  it("getPeerSignature: a peer record signed with ours passes 2.6.6's signature check and ours, and 2.6.6's passes ours", async () => {
+    const legacy = await startLegacyNode(`peer-sig-${process.pid}`);
+    const db = await startServer();
+    try {
+      const timestamp = Date.now();
+      const record = { topic: "test", timestamp, host: "127.0.0.1", port: 1234, address: db.nodeAddress() };
+      const sig = await ours.getPeerSignature(db.peerAccount, record.topic, timestamp, record.host, record.port);
+      assert.equal(await db.checkPeerRecord({ ...record, sig }), null);
+      const h = t.sha256(`${record.topic}-${timestamp}-${record.host}:${record.port}`);
+      assert.equal(await legacy.db.userAccount.verifySignature({ h, a: record.address, s: sig }), true);
+      const theirs = await t.getPeerSignature(legacy.db.peerAccount, record.topic, timestamp, record.host, record.port);
+      assert.equal(await db.checkPeerRecord({ ...record, address: legacy.db.peerAccount.getAddress()!, sig: theirs }), null);
+      assert.equal(await db.checkPeerRecord({ ...record, sig: theirs }), "signature", "another key's signature is refused");
+    } finally {
+      await legacy.close();
+      await db.close();
+    }
+  });
+
   it("addIdListener gets the reply with that id once; removeIdListener stops it", async () => {
     const server = await startServer();
     const client = await startClient([server]);

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ToolDb } from "../src/index.js";
+import { CounterCrdt, type RecordMessage, ToolDb } from "../src/index.js";
 import { closeAll, FAST, portOf, startServer } from "./helpers/nodes.js";
 import { startLegacyNode } from "./interop/legacy-node.js";
 import { withTimeout } from "./helpers/wait.js";
@@ -24,7 +24,75 @@ function hookOrder(db: { onPeerConnect: (id: string) => void; onConnect: () => v
   });
 }
 
+/** Listeners as an app wrote them for tool-db 2.6.6 (message.data.k; the peer id beside each message). */
+function listenLike266(db: { on(event: string, fn: (...args: any[]) => void): unknown }) {
+  const seen = { put: [] as string[], verified: [] as string[], message: [] as string[], crdtput: [] as string[] };
+  db.on("put", (message: { data: { k: string } }) => seen.put.push(message.data.k));
+  db.on("verified", (message: { data: { k: string } }) => seen.verified.push(message.data.k));
+  db.on("crdtput", (message: { data: { k: string } }) => seen.crdtput.push(message.data.k));
+  db.on("message", (message: { type: string }, peerId: unknown) => {
+    if (typeof peerId === "string" && peerId.length > 0) seen.message.push(message.type);
+  });
+  return seen;
+}
+
 describe("tool-db 2.6.6 events, hooks and error texts", () => {
+  it("`put`, `verified`, `crdtput` and `message` listeners written for 2.6.6 work unchanged", async () => {
+    const app = async (server: any, client: any) => {
+      const seen = listenLike266(server);
+      const verified = new Promise<void>((resolve) => server.on("verified", (m: { data: { k: string } }) => m.data.k === "greeting" && resolve()));
+      await client.putData("greeting", "hello");
+      await withTimeout(verified, T, "the put verified on the server");
+      return seen;
+    };
+    const legacyServer = await startLegacyNode(`events-${process.pid}`, { server: true });
+    const legacyClient = await startLegacyNode(`events-${process.pid}`, { peers: [{ host: "127.0.0.1", port: legacyServer.net.port! }] });
+    let theirs;
+    try {
+      theirs = await app(legacyServer.db, legacyClient.db);
+    } finally {
+      await legacyClient.close();
+      await legacyServer.close();
+    }
+    const server = await startServer();
+    const client = new ToolDb({ topic: "test", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(server) }] });
+    try {
+      await withTimeout(new Promise<void>((resolve) => client.once("connect", () => resolve())), T, "client link");
+      const ours = await app(server, client);
+      assert.deepEqual(theirs.put, ["greeting"]);
+      assert.deepEqual(ours.put, theirs.put);
+      assert.deepEqual(ours.verified, theirs.verified);
+      assert.ok(theirs.message.includes("put") && ours.message.includes("put"), `messages: ${theirs.message} / ${ours.message}`);
+
+      // The record is reachable in the new shape: message.data; `data` still carries the record itself.
+      const [message, from] = await Promise.all([
+        new Promise<[RecordMessage, string | undefined]>((resolve) => server.once("put", (m, f) => resolve([m, f]))),
+        client.putData("second", { n: 2 }),
+      ]).then(([got]) => got);
+      assert.equal(message.type, "put");
+      assert.equal(typeof message.id, "string");
+      assert.deepEqual(message.data.v, { n: 2 });
+      assert.equal(from, client.nodeAddress().slice(-20), "the id of the peer it came from");
+
+      // A CRDT change list: `crdtput` as well as `put` (2.6.6 emits only `crdtput` for those).
+      const counter = new CounterCrdt(client.userAccount.getAddress()!);
+      counter.ADD(3);
+      const crdt = new Promise<RecordMessage>((resolve) => server.once("crdtput", (m) => resolve(m)));
+      await client.putCrdt("count", counter);
+      const got = await withTimeout(crdt, T, "crdtput");
+      assert.equal(got.type, "crdtPut");
+      assert.equal(got.data.k, "count");
+      // A local write is a `put` too (2.6.6 emits nothing for its own writes), with no peer.
+      const local = new Promise<[RecordMessage, string | undefined]>((resolve) => client.once("put", (m, f) => resolve([m, f])));
+      await client.putData("mine", 1);
+      const [own, none] = await local;
+      assert.equal(own.data.k, "mine");
+      assert.equal(none, undefined);
+    } finally {
+      await closeAll(client, server);
+    }
+  });
+
   it("`init` fires after ready with the user's address, as on 2.6.6", async () => {
     const db = new ToolDb({ topic: "test" });
     const order: string[] = [];

@@ -1,4 +1,15 @@
-export { ToolDb, type ToolDbEvents, type PeerInfo, type ServerFunction, type FunctionReturn } from "../node/tooldb.js";
+export {
+  ToolDb,
+  type ToolDbEvents,
+  type PeerInfo,
+  type ServerFunction,
+  type FunctionReturn,
+  type RecordMessage,
+  type UsernameConflict,
+  type LostUsername,
+  type PutRefusal,
+  type SignUpOptions,
+} from "../node/tooldb.js";
 export { type ToolDbOptions, DEFAULT_OPTIONS, keyStoreName } from "../node/options.js";
 export { CustomVerifiers, type CustomVerification } from "../records/custom-verifiers.js";
 export { ToolDbError, ErrorCode, isToolDbError, errorText } from "../base/errors.js";

@@ -22,7 +22,7 @@ import { type NodeKeys, USER_KEYS } from "./node-keys.js";
 import { randomName } from "../base/random.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
-import type { UsernameConflict } from "./username-conflicts.js";
+import type { UsernameConflict } from "./node-types.js";
 
 /** The third argument of `signUp`; 2.6.6's (`to`, a list of peer ids) is accepted and ignored. */
 export type SignUpOptions = PutOptions;

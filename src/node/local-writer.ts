@@ -8,6 +8,7 @@ import type { PutOptions } from "./acks.js";
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import type { PutMessage } from "../records/messages.js";
 import type { NodeContext } from "./node-context.js";
+import type { RecordMessage } from "./node-types.js";
 import { randomId } from "../base/random.js";
 import type { RecordIntake } from "./record-intake.js";
 import { signRecord } from "./record-signer.js";
@@ -43,7 +44,7 @@ export class LocalWriter {
     // An older sign-up of the name arrived since the caller looked: this one would be refused everywhere.
     if (!outcome.changed && isFirstWriterKey(record.k) && outcome.winner.h !== record.h) throw new ToolDbError(ErrorCode.USER_EXISTS, "User already exists locally!");
     db.quota.merged(record, outcome);
-    if (outcome.changed && !db.isClosed) this.intake.changed(record, undefined);
+    if (outcome.changed && !db.isClosed) this.intake.changed(message as RecordMessage, undefined);
     const tracked = db.options.server ? undefined : db.outbox.add(record);
     const confirmed = db.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
     if (db.network.sendToAll(message) > 0) db.outbox.sent(record);

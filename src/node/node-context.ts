@@ -27,7 +27,7 @@ import type { Verdict, RecordVerifier } from "../records/record-verifier.js";
 import type { RemoteSubscriptions } from "./subscriptions.js";
 import type { TypedEmitter } from "../base/typed-emitter.js";
 
-export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit"> {
+export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "listenerCount"> {
   readonly options: ToolDbOptions;
   readonly log: LogFn;
   readonly store: ToolDbStorageAdapter;

@@ -2,10 +2,9 @@
 import type { DialFailedEvent } from "../network/dialer.js";
 import type { RefusalEvent } from "../network/network-host.js";
 import type { PeerSession } from "../network/peer-session.js";
-import type { PeerRecord } from "../records/messages.js";
+import type { PeerRecord, ToolDbMessage } from "../records/messages.js";
 import type { ToolDbRecord } from "../records/record.js";
 import type { PutRefusal } from "./acks.js";
-import type { LostUsername, UsernameConflict } from "./username-conflicts.js";
 
 export type ToolDbEvents = {
   ready: [];
@@ -15,9 +14,20 @@ export type ToolDbEvents = {
   disconnect: [];
   "peer-connect": [info: PeerInfo];
   "peer-disconnect": [info: PeerInfo & { code: number; reason: string }];
-  /** A verified record changed this node's store. */
-  put: [record: ToolDbRecord, from: string | undefined];
+  /**
+   * A verified record changed this node's store (a local write too), as
+   * tool-db 2.6.6 emits it: the whole put message, the record in
+   * `message.data`; then the id of the peer it came from, if any.
+   */
+  put: [message: RecordMessage, from: string | undefined];
+  /** tool-db 2.6.6: a CRDT change list changed the store (also a `put`). */
+  crdtput: [message: RecordMessage];
+  /** A verified record changed this node's store: the record itself. */
   data: [record: ToolDbRecord];
+  /** tool-db 2.6.6: a record from a peer passed every check (signature, proof of work, custom verifiers), stored or not. */
+  verified: [message: RecordMessage];
+  /** tool-db 2.6.6: every message a peer sent (after its handshake and duplicate drop), with the peer's id. */
+  message: [message: ToolDbMessage, peerId: string];
   /** Something was refused: a record, a frame, a link. Never thrown. */
   refused: [event: RefusalEvent];
   "dial-failed": [event: DialFailedEvent];
@@ -35,6 +45,40 @@ export type ToolDbEvents = {
   "outbox-overflow": [key: string];
   error: [error: Error];
 };
+
+/** A `put` or `crdtPut` message as the `put`, `crdtput` and `verified` events carry it. */
+export interface RecordMessage {
+  type: "put" | "crdtPut";
+  id: string;
+  to: string[];
+  data: ToolDbRecord;
+  ack?: boolean;
+}
+
+/** The message a record travelled in, or would have (records from sync come without one). */
+export function recordMessage(record: ToolDbRecord, id: string, to: string[] = []): RecordMessage {
+  return { type: record.c === null ? "put" : "crdtPut", id, to, data: record };
+}
+
+/** 2.6.6's payload; `username` is the key, `==` included, as 2.6.6 sends it. */
+export interface UsernameConflict {
+  username: string;
+  /** "local": what this node held stays; "remote": the incoming record replaced it. */
+  winner: "local" | "remote";
+  localTimestamp: number;
+  remoteTimestamp: number;
+  localAddress: string;
+  remoteAddress: string;
+}
+
+/** 2.6.6's payload; `username` without `==`. */
+export interface LostUsername {
+  username: string;
+  /** When the current user's sign-up was made. */
+  timestamp: number;
+  winnerTimestamp: number;
+  winnerAddress: string;
+}
 
 export interface PeerInfo {
   peerId: string;

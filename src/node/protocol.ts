@@ -25,6 +25,7 @@ export class Protocol {
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
     // A tool-db peer may reuse ids across types; dedup per type.
     if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
+    this.db.emit("message", message, from.clientId);
     switch (message.type) {
       case "put":
       case "crdtPut":

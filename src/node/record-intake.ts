@@ -9,6 +9,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import { splitHeads } from "./crdt-docs.js";
 import { ErrorCode, errorText } from "../base/errors.js";
 import type { NodeContext } from "./node-context.js";
+import { type RecordMessage, recordMessage } from "./node-types.js";
 import { randomId } from "../base/random.js";
 import type { MergeOutcome } from "./record-store.js";
 import type { Verdict } from "../records/record-verifier.js";
@@ -64,13 +65,17 @@ export class RecordIntake {
       const key = rec.k.slice(0, 128);
       db.refused({ code: ErrorCode.RECORD_REFUSED, reason: `${VerifyResult.CantOverwrite}: an older sign-up holds ${key}`, key, peer: from?.clientId });
     }
+    const id = messageId ?? randomId();
     if (outcome.changed) {
-      this.changed(rec, from);
-      this.relay(rec, from, to, messageId ?? randomId());
+      const message = recordMessage(rec, id, to);
+      this.changed(message, from);
+      this.relay(message, from);
     } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
       // The sender is behind: answer with what wins here so both converge.
       from.send({ type: "put", id: randomId(), data: outcome.winner });
     }
+    // After `put` and `data`, as in tool-db 2.6.6; also for a record that passed every check but lost the merge.
+    if (db.listenerCount("verified") > 0) db.emit("verified", recordMessage(rec, id, to));
     return outcome.winner;
   }
 
@@ -79,18 +84,20 @@ export class RecordIntake {
     return record.c === null ? this.db.records.merge(record) : this.db.crdtDocs.merge(record);
   }
 
-  /** The record changed the store: events and key listeners. */
-  changed(record: ToolDbRecord, from: PeerSession | undefined): void {
-    this.db.emit("put", record, from?.clientId);
+  /** A record (in the message it came in, or this node's own put) changed the store: events and key listeners. */
+  changed(message: RecordMessage, from: PeerSession | undefined): void {
+    const record = message.data;
+    this.db.emit("put", message, from?.clientId);
+    if (record.c !== null) this.db.emit("crdtput", message);
     this.db.emit("data", record);
     this.db.keyListeners.trigger(record, (err) => this.db.log("key listener threw: %s", errorText(err)));
   }
 
   /** Servers pass changes on to other servers and to subscribed peers. */
-  private relay(record: ToolDbRecord, from: PeerSession | undefined, to: string[], id: string): void {
+  private relay(message: RecordMessage, from: PeerSession | undefined): void {
     if (!this.db.options.server || !from) return;
-    const subscribers = this.db.remoteSubscriptions.subscribers(record.k);
-    const message = { type: record.c === null ? ("put" as const) : ("crdtPut" as const), id, data: record, to: [...to, from.clientId] };
-    this.db.network.sendToAll(message, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
+    const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
+    const relayed = { type: message.type, id: message.id, data: message.data, to: [...message.to, from.clientId] };
+    this.db.network.sendToAll(relayed, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
   }
 }

@@ -36,7 +36,9 @@ import { ServerSync, type SyncProgress } from "./server-sync.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { ToolDbListeners } from "./tooldb-listeners.js";
 
-export type { ToolDbEvents, PeerInfo, ServerFunction, FunctionReturn } from "./node-types.js";
+export type { ToolDbEvents, PeerInfo, ServerFunction, FunctionReturn, RecordMessage, UsernameConflict, LostUsername } from "./node-types.js";
+export type { PutRefusal } from "./acks.js";
+export type { SignUpOptions } from "./accounts.js";
 
 /**
  * A ToolDb node: a signed, offline-first key-value database that keeps

@@ -9,26 +9,6 @@ import type { NodeContext } from "./node-context.js";
 import type { MergeOutcome } from "./record-store.js";
 import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 
-/** 2.6.6's payload; `username` is the key, `==` included, as 2.6.6 sends it. */
-export interface UsernameConflict {
-  username: string;
-  /** "local": what this node held stays; "remote": the incoming record replaced it. */
-  winner: "local" | "remote";
-  localTimestamp: number;
-  remoteTimestamp: number;
-  localAddress: string;
-  remoteAddress: string;
-}
-
-/** 2.6.6's payload; `username` without `==`. */
-export interface LostUsername {
-  username: string;
-  /** When the current user's sign-up was made. */
-  timestamp: number;
-  winnerTimestamp: number;
-  winnerAddress: string;
-}
-
 /** Reports a merge of `incoming` that met another author's sign-up. */
 export function reportUsernameConflict(db: NodeContext, incoming: ToolDbRecord, outcome: MergeOutcome): void {
   if (!isFirstWriterKey(incoming.k)) return;

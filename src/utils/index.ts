@@ -9,6 +9,7 @@ import { sha1Hex } from "../crypto/sha1.js";
 import { sha256Hex } from "../crypto/sha256.js";
 import { bytesToHex, toolDbBase64ToBytes, toolDbBytesToBase64, utf8ToBytes } from "../crypto/encoding.js";
 import { randomId, randomName } from "../base/random.js";
+import { peerRecordDigest } from "../records/peer-record.js";
 
 /** Hex SHA-256 of the UTF-8 string. */
 export function sha256(str: string): string {
@@ -97,6 +98,11 @@ export function base64ToUint8(b64: string): Uint8Array {
 }
 
 export { putEncrypted, getDecrypted, type ValueStore, type GroupKey } from "./encrypted-values.js";
+
+/** tool-db 2.6.6's peer-record signature: `account` signs sha256("topic-timestamp-host:port") (see `signPeerRecord`). */
+export function getPeerSignature(account: { signData(data: string): Promise<string> }, topic: string, timestamp: number, host: string, port: number): Promise<string> {
+  return account.signData(peerRecordDigest(topic, timestamp, host, port));
+}
 
 /** tool-db's names for the record and peer-record types. */
 export type { ToolDbRecord as VerificationData } from "../records/record.js";

@@ -152,7 +152,27 @@ export function connectLog(db: ToolDb): { connects: number; disconnects: number 
   return log;
 }
 
-const ALL_EVENTS = ["ready", "connect", "disconnect", "peer-connect", "peer-disconnect", "put", "data", "refused", "dial-failed", "servers", "error"] as const;
+const ALL_EVENTS = [
+  "ready",
+  "init",
+  "connect",
+  "disconnect",
+  "peer-connect",
+  "peer-disconnect",
+  "put",
+  "crdtput",
+  "data",
+  "verified",
+  "message",
+  "refused",
+  "put-refused",
+  "username-conflict-resolved",
+  "current-user-lost-username",
+  "signup-conflict-detected",
+  "dial-failed",
+  "servers",
+  "error",
+] as const;
 
 /**
  * Listens to every ToolDb event, every hook, and the adapter's own events;

@@ -19,7 +19,7 @@ export function duplicateLinkTests({ factory, server, client, connect, cleanups 
     // Two full round trips after the link opened: a second dial started
     // together with the first would have completed its handshake by now.
     for (const key of ["twice-1", "twice-2"]) {
-      const got = waitFor(srv, "put", T, (r) => r.k === key);
+      const got = waitFor(srv, "data", T, (r) => r.k === key);
       await cli.putData(key, key);
       await got;
       assert.equal(await cli.getData(key, false, T), key);
@@ -63,10 +63,10 @@ export function duplicateLinkTests({ factory, server, client, connect, cleanups 
     const ba = b.network.session(peerIdOf(a));
 
     // The surviving link carries traffic, and nothing re-dials behind it.
-    const got = waitFor(b, "put", T, (r) => r.k === "mutual");
+    const got = waitFor(b, "data", T, (r) => r.k === "mutual");
     await a.putData("mutual", 1);
     await got;
-    const gotBack = waitFor(a, "put", T, (r) => r.k === "mutual-back");
+    const gotBack = waitFor(a, "data", T, (r) => r.k === "mutual-back");
     await b.putData("mutual-back", 2);
     await gotBack;
     assert.equal(a.network.session(peerIdOf(b)), ab, "a's session unchanged");

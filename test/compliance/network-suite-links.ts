@@ -83,17 +83,17 @@ export function linkTests({ server, client, connect }: NetworkSuiteContext): voi
     await bothLinked(srv, cli);
 
     // client -> server
-    const stored = waitFor(srv, "put", T, (r) => r.k === "from-client");
+    const stored = waitFor(srv, "put", T, (m) => m.data.k === "from-client");
     await cli.putData("from-client", { n: 1 });
-    const [rec, from] = await stored;
+    const [{ data: rec }, from] = await stored;
     assert.deepEqual(rec.v, { n: 1 });
     assert.equal(from, peerIdOf(cli));
     assert.deepEqual((await srv.records.get("from-client"))?.v, { n: 1 });
 
     // server -> client
-    const pushed = waitFor(cli, "put", T, (r) => r.k === "from-server");
+    const pushed = waitFor(cli, "put", T, (m) => m.data.k === "from-server");
     await srv.putData("from-server", "hello client");
-    const [back, via] = await pushed;
+    const [{ data: back }, via] = await pushed;
     assert.equal(back.v, "hello client");
     assert.equal(via, peerIdOf(srv));
     assert.equal((await cli.records.get("from-server"))?.v, "hello client");

@@ -193,7 +193,7 @@ export function recordRefusals(...dbs: ToolDb[]): RefusalEvent[] {
 
 /** Our node stored a verified record under `key`. */
 export function ourPut(db: ToolDb, key: string, what: string): Promise<any[]> {
-  return waitFor(db, "put", what, (r: ToolDbRecord) => r.k === key);
+  return waitFor(db, "data", what, (r: ToolDbRecord) => r.k === key);
 }
 
 /** A 2.6.6 node verified and stored a record under `key` (store write is the last step of handlePut). */
