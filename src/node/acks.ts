@@ -31,6 +31,13 @@ export interface PutRefusal {
   peer: string;
 }
 
+export interface AckHooks {
+  /** Every refusal of this node's puts by a server, awaited or not (so none goes unreported). */
+  refused?: (refusal: PutRefusal) => void;
+  /** A server confirmed that it stored this node's record `h` (once per confirming server and answer). */
+  confirmed?: (h: string, server: string) => void;
+}
+
 /** Refusals remembered until the put's confirmation is sent (a refusal precedes its confirmation by microtasks). */
 const MAX_REFUSALS = 1024;
 /** Refusals that depend on this server's state, not on the record: not final, the client re-sends later. */
@@ -55,7 +62,8 @@ interface PendingAcks {
  * Acknowledged puts, both sides of the wire extension.
  *
  * Client side: `wait(h, n)` resolves once `n` different servers confirmed the
- * record with hash `h`; every confirmation also clears the outbox entry.
+ * record with hash `h`; every confirmation also counts for the outbox entry,
+ * which stays until as many servers as the put asked for confirmed it.
  *
  * Server side: a `put` with `ack: true` is confirmed to its sender with a
  * `putAck` after the record was merged and the store flushed (fsync), so a
@@ -76,8 +84,7 @@ export class Acks {
     private readonly log: LogFn,
     private readonly isServer: boolean,
     clock?: Clock,
-    /** Every refusal of this node's puts by a server, awaited or not (so none goes unreported). */
-    private readonly onRefused?: (refusal: PutRefusal) => void,
+    private readonly hooks: AckHooks = {},
   ) {
     this.timers = new TimerGroup(clock);
   }
@@ -91,7 +98,7 @@ export class Acks {
       const timer = this.timers.setTimeout(() => {
         this.waiters.delete(h);
         const got = waiter.servers.size;
-        const still = got === 0 ? " (it stays in the outbox and is re-sent)" : "";
+        const still = " (a client keeps it in its outbox until enough servers confirmed it)";
         reject(new ToolDbError(ErrorCode.ACK_TIMEOUT, `put confirmed by ${got} of ${need} servers within ${timeoutMs} ms${still}`));
       }, timeoutMs);
       const settle = (fn: () => void) => () => {
@@ -109,21 +116,23 @@ export class Acks {
     });
   }
 
+  /** A server's confirmations count once per server (its address), however many links or answers it sends. */
   onPutAck(message: PutAckMessage, from: PeerSession): void {
     if (!from.isServer) return;
-    this.outbox.confirmed(message.stored);
+    this.outbox.confirmed(message.stored, from.address);
     for (const h of message.stored) {
+      this.hooks.confirmed?.(h, from.clientId);
       const waiter = this.waiters.get(h);
       if (!waiter) continue;
-      waiter.servers.add(from.clientId);
+      waiter.servers.add(from.address);
       if (waiter.servers.size >= waiter.need) waiter.resolve();
     }
     for (const { h, reason } of message.refused ?? []) {
-      // A refusal is final for this record: no server will take it as it is.
-      this.outbox.confirmed([h]);
+      // The put fails; the outbox keeps the write on a backoff of its own (another server may take it).
+      this.outbox.refused(h, from);
       const refusal: PutRefusal = { h, reason, peer: from.clientId };
       this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.PUT_REFUSED, `server ${from.clientId} refused the put: ${reason}`, refusal));
-      this.onRefused?.(refusal);
+      this.hooks.refused?.(refusal);
     }
   }
 

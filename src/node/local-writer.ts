@@ -45,7 +45,7 @@ export class LocalWriter {
     if (!outcome.changed && isFirstWriterKey(record.k) && outcome.winner.h !== record.h) throw new ToolDbError(ErrorCode.USER_EXISTS, "User already exists locally!");
     db.quota.merged(record, outcome);
     if (outcome.changed && !db.isClosed) this.intake.changed(message as RecordMessage, undefined);
-    const tracked = db.options.server ? undefined : db.outbox.add(record);
+    const tracked = db.options.server ? undefined : db.outbox.add(record, options.ack);
     const confirmed = db.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
     if (db.network.sendToAll(message) > 0) db.outbox.sent(record);
     await Promise.all([tracked, confirmed]);

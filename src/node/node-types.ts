@@ -43,6 +43,8 @@ export type ToolDbEvents = {
   "signup-conflict-detected": [conflict: { username: string; localTimestamp: number; error: string }];
   /** The outbox was full: the oldest unconfirmed write (to this key) is no longer re-sent. */
   "outbox-overflow": [key: string];
+  /** A server confirmed that it stored this node's write `h` durably (once per confirming server and answer). */
+  "put-confirmed": [event: { h: string; server: string }];
   error: [error: Error];
 };
 

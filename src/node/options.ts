@@ -79,7 +79,7 @@ export interface ToolDbOptions {
   maxPendingRequests: number;
   /** Distinct keys with a write no server confirmed yet that a client keeps re-sending (see outbox.ts); the oldest is dropped beyond. */
   outboxCapacity: number;
-  /** First re-send delay (ms) of an unconfirmed write; it doubles per try. */
+  /** Re-send delay (ms) of a write on a link that stays silent (doubling per try), and a refused write's first wait (see outbox-delivery.ts). */
   outboxRetryInterval: number;
   clock?: Clock;
   random?: () => number;

@@ -4,6 +4,12 @@ import { coalesced } from "../base/coalesced.js";
 /** Key prefix of the outbox slots in the node's key store (`<storageName>.keys`). */
 export const OUTBOX_PREFIX = "outbox/";
 
+/** A link as the outbox's delivery state holds it (a PeerSession). */
+export interface DeliveryLink {
+  readonly address: string;
+  readonly connection: { readonly closed: boolean };
+}
+
 export interface OutboxEntry {
   /** Record key. */
   readonly key: string;
@@ -12,10 +18,21 @@ export interface OutboxEntry {
   /** Order of the last write to this key (oldest first). */
   seq: number;
   readonly slot: number;
-  /** Delivery state, in memory only: when and on which links it was last sent, and how often. */
+  /** Distinct servers that must confirm the write before it leaves the outbox (the put's `ack`, at least 1). */
+  need: number;
+  // Delivery state, in memory only (see outbox-delivery.ts).
+  /** Addresses of the servers that confirmed it. */
+  confirmedBy?: Set<string>;
+  /** Links it went out on since it was last answered, and when it last went out. */
+  sentOn?: DeliveryLink[];
   sentAt?: number;
-  sentOn?: ReadonlyArray<{ readonly connection: { readonly closed: boolean } }>;
+  /** Sends since it last went out on a new link (paces re-sends on a live, silent link). */
   tries: number;
+  /** Refusals so far (a server's answer, or a link dropped while it alone was unanswered on it); it waits until `heldUntil`. */
+  refusals: number;
+  heldUntil?: number;
+  /** It was unanswered on a link that a server dropped as refused: sent alone until that is cleared up. */
+  suspect?: boolean;
 }
 
 function slotKey(slot: number): string {
@@ -91,27 +108,23 @@ export class OutboxIndex {
    * Records that the latest write to `key` is `h`. At capacity the oldest
    * entry is dropped to make room; its key is returned as `evicted`.
    */
-  set(key: string, h: string): { persisted: Promise<void>; evicted?: string } {
+  set(key: string, h: string, need = 1): { persisted: Promise<void>; evicted?: string } {
     let evicted: string | undefined;
-    let entry = this.entries.get(key);
-    if (entry) {
-      this.byHash.delete(entry.h);
+    const old = this.entries.get(key);
+    if (old) {
+      this.byHash.delete(old.h);
       this.entries.delete(key);
-      entry.h = h;
-      entry.seq = this.nextSeq++;
-      entry.sentAt = undefined;
-      entry.sentOn = undefined;
-      entry.tries = 0;
-    } else {
-      if (this.entries.size >= this.capacity) {
-        evicted = this.entries.keys().next().value as string;
-        this.delete(evicted);
-      }
-      entry = { key, h, seq: this.nextSeq++, slot: this.freeSlots.pop() ?? this.nextSlot++, tries: 0 };
+    } else if (this.entries.size >= this.capacity) {
+      evicted = this.entries.keys().next().value as string;
+      this.delete(evicted);
     }
+    // A new write starts with a fresh delivery state (the old one's confirmations were for another record).
+    const entry: OutboxEntry = { key, h, seq: this.nextSeq++, slot: old?.slot ?? this.freeSlots.pop() ?? this.nextSlot++, need: Math.max(1, need), tries: 0, refusals: 0 };
     this.entries.set(key, entry);
     this.byHash.set(h, key);
-    return { persisted: this.write(entry.slot, JSON.stringify({ k: key, h, q: entry.seq })), evicted };
+    const slot: { k: string; h: string; q: number; n?: number } = { k: key, h, q: entry.seq };
+    if (entry.need > 1) slot.n = entry.need;
+    return { persisted: this.write(entry.slot, JSON.stringify(slot)), evicted };
   }
 
   /** Drops the entry of `key`; resolves once the slot is freed in the store. */
@@ -133,9 +146,10 @@ export class OutboxIndex {
 function parseSlot(raw: string | undefined, slot: number): OutboxEntry | undefined {
   if (!raw) return undefined;
   try {
-    const v = JSON.parse(raw) as { k?: unknown; h?: unknown; q?: unknown };
+    const v = JSON.parse(raw) as { k?: unknown; h?: unknown; q?: unknown; n?: unknown };
     if (typeof v.k !== "string" || typeof v.h !== "string" || typeof v.q !== "number") return undefined;
-    return { key: v.k, h: v.h, seq: v.q, slot, tries: 0 };
+    const need = typeof v.n === "number" && Number.isInteger(v.n) && v.n > 1 ? v.n : 1;
+    return { key: v.k, h: v.h, seq: v.q, slot, need, tries: 0, refusals: 0 };
   } catch {
     return undefined;
   }

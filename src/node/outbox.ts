@@ -4,9 +4,19 @@ import { type Clock, TimerGroup } from "../base/clock.js";
 import { errorText } from "../base/errors.js";
 import type { LogFn } from "../base/logger.js";
 import { OutboxIndex, type OutboxEntry } from "./outbox-index.js";
+import { type Pass, awaits, blame, hold, isDue, isHeld, isRefusalClose, markSent } from "./outbox-delivery.js";
 import { randomId } from "../base/random.js";
 import type { RecordStore } from "./record-store.js";
 import type { ToolDbRecord } from "../records/record.js";
+
+/** A server dropped the link one of this node's writes came on, as refused (shaped as the `put-refused` event's PutRefusal). */
+export interface LinkDropRefusal {
+  /** The record's hash. */
+  h: string;
+  reason: string;
+  /** The server's client id. */
+  peer: string;
+}
 
 export interface OutboxHost {
   readonly records: RecordStore;
@@ -14,30 +24,45 @@ export interface OutboxHost {
   readonly log: LogFn;
   /** The oldest unconfirmed write to `key` was dropped from a full outbox. */
   overflow(key: string): void;
+  /** A server dropped the link as refused while this write alone was unanswered on it (a refusal in a `putAck` is reported by Acks). */
+  refused(refusal: LinkDropRefusal): void;
 }
 
 export interface OutboxOptions {
   /** Distinct keys with an unconfirmed write that the outbox tracks. */
   capacity: number;
-  /** First re-send delay (ms) of an unconfirmed write; doubles per try up to 64×. */
+  /** Re-send delay (ms) on a live link that stays silent (doubling per try up to 64×); a refused write's first wait. */
   retryInterval: number;
   /** Puts in flight per link while the outbox drains (flow control). */
   window?: number;
   clock?: Clock;
 }
 
+/** An entry as diagnostics see it (`Outbox.pending()`). */
+export interface PendingWrite {
+  key: string;
+  h: string;
+  need: number;
+  confirmedBy: string[];
+  /** Client ids of the live links it waits on. */
+  waitingOn: string[];
+  tries: number;
+  refusals: number;
+  held: boolean;
+  suspect: boolean;
+}
+
 const DEFAULT_WINDOW = 64;
-const MAX_BACKOFF_DOUBLINGS = 6;
-/** Sends of one write after which a new link no longer gets it at once (see `linked`). */
-const MAX_EAGER_TRIES = 3;
 
 /**
- * A client's writes that no server has confirmed yet, so that writes made
- * while no server is linked (or sent on a link that died before the server
- * stored them) reach the mesh. Every own write enters the outbox; a server's
- * `putAck` for that exact record (its hash) removes it. When a server link
- * opens, every entry is sent on it, `window` puts in flight at a time; while
- * entries remain, unconfirmed ones are re-sent with a doubling delay.
+ * A client's writes that not enough servers confirmed yet, so that writes
+ * made while no server is linked (or sent on a link that died before the
+ * server stored them) reach the mesh. Every own write enters the outbox; a
+ * server's `putAck` for that exact record (its hash) counts its server, and
+ * once `need` distinct servers confirmed (the put's `ack`, at least one) the
+ * entry goes. When a server link opens (or is proven), every entry it does
+ * not carry yet is sent on it at once, `window` puts in flight at a time; the
+ * rules of what is due where are in outbox-delivery.ts.
  *
  * Only the latest write per key is tracked (it supersedes the earlier ones
  * under last-writer-wins), entries live in the key store (see OutboxIndex)
@@ -48,10 +73,10 @@ export class Outbox {
   private readonly index: OutboxIndex;
   private readonly timers: TimerGroup;
   private readonly clock: Pick<Clock, "now">;
-  private readonly draining = new Set<PeerSession>();
+  /** Links being drained, and whether another pass was asked for meanwhile. */
+  private readonly draining = new Map<PeerSession, Pass | undefined>();
   private readonly progress = new Set<() => void>();
   private stopRetry: (() => void) | undefined;
-  private rotation = 0;
   private closed = false;
 
   constructor(
@@ -73,9 +98,9 @@ export class Outbox {
     return this.index.size;
   }
 
-  /** Tracks `record` as unconfirmed (synchronously); resolves once that is persisted. */
-  add(record: ToolDbRecord): Promise<void> {
-    const { persisted, evicted } = this.index.set(record.k, record.h);
+  /** Tracks `record` as unconfirmed until `need` servers confirmed it (synchronously); resolves once that is persisted. */
+  add(record: ToolDbRecord, need = 1): Promise<void> {
+    const { persisted, evicted } = this.index.set(record.k, record.h, need);
     if (evicted !== undefined) this.host.overflow(evicted);
     this.ensureRetry();
     return persisted;
@@ -84,35 +109,82 @@ export class Outbox {
   /** The write was just sent on every current link (a client's links all lead to servers). */
   sent(record: ToolDbRecord): void {
     const entry = this.index.get(record.k);
-    const servers = this.host.network.peers.filter((s) => s.isServer);
-    if (entry && entry.h === record.h && servers.length > 0) this.markSent(entry, servers);
+    const servers = this.servers();
+    if (entry && entry.h === record.h && servers.length > 0) markSent(entry, servers, true, this.clock.now());
   }
 
-  /** A server stored these records (by hash): their entries are done. */
-  confirmed(hashes: string[]): void {
+  /** Server `server` (its address) stored these records (by hash). */
+  confirmed(hashes: string[], server: string): void {
     for (const h of hashes) {
       const key = this.index.keyOfHash(h);
-      if (key !== undefined) this.remove(key);
+      const entry = key === undefined ? undefined : this.index.get(key);
+      if (!entry) continue;
+      (entry.confirmedBy ??= new Set()).add(server);
+      entry.suspect = false;
+      if (entry.confirmedBy.size >= entry.need) this.remove(entry.key);
     }
-    for (const notify of [...this.progress]) notify();
+    this.notify();
+  }
+
+  /** Server `from` refused the record with hash `h` in its answer: it waits out its own backoff (the entries behind it do not). */
+  refused(h: string, from: PeerSession): void {
+    const key = this.index.keyOfHash(h);
+    const entry = key === undefined ? undefined : this.index.get(key);
+    if (entry) hold(entry, from, this.clock.now(), this.options.retryInterval);
+    this.notify();
+  }
+
+  /** A new or newly proven server link: it gets at once every write it does not carry yet. */
+  linked(session: PeerSession): void {
+    if (session.isServer && this.index.size > 0) void this.drain(session, "new-link");
   }
 
   /**
-   * A new link: a server gets at once every write not sent yet, due for a
-   * re-send, or sent only on links that closed since. The last kind only
-   * MAX_EAGER_TRIES times: a write that makes servers drop the link (too
-   * large for them, say) must not drop every new link; it waits for its
-   * re-send delay instead.
+   * A server link closed. Dropped as refused (too large, malformed, too many
+   * refusals), it tells which write the server would not take (see `blame`
+   * in outbox-delivery.ts). The writes that waited on it alone go out on the
+   * other links at once.
    */
-  linked(session: PeerSession): void {
-    if (session.isServer && this.index.size > 0) void this.drain(session, true);
+  unlinked(session: PeerSession, code: number, reason: string): void {
+    if (!session.isServer || this.closed || this.index.size === 0) return;
+    if (isRefusalClose(code)) {
+      const unanswered = this.index.keys().flatMap((k) => {
+        const entry = this.index.get(k)!;
+        return entry.sentOn?.includes(session) && !entry.confirmedBy?.has(session.address) ? [entry] : [];
+      });
+      const culprit = blame(unanswered);
+      if (culprit) {
+        hold(culprit, session, this.clock.now(), this.options.retryInterval);
+        this.host.refused({ h: culprit.h, peer: session.clientId, reason: `the server dropped the link it came on (${code}${reason ? ` ${reason}` : ""})` });
+      }
+    }
+    this.notify();
+    for (const server of this.servers()) void this.drain(server, "resend");
+  }
+
+  /** The unconfirmed writes with their delivery state (diagnostics). */
+  pending(): PendingWrite[] {
+    const now = this.clock.now();
+    return this.index.keys().map((key) => {
+      const e = this.index.get(key)!;
+      const waitingOn = (e.sentOn ?? []).filter((l) => awaits(e, l)).map((l) => (l as PeerSession).clientId);
+      return { key, h: e.h, need: e.need, confirmedBy: [...(e.confirmedBy ?? [])], waitingOn, tries: e.tries, refusals: e.refusals, held: isHeld(e, now), suspect: e.suspect === true };
+    });
   }
 
   close(): void {
     this.closed = true;
     this.stopRetry?.();
     this.timers.clearAll();
-    for (const notify of [...this.progress]) notify();
+    this.notify();
+  }
+
+  private servers(): PeerSession[] {
+    return this.host.network.peers.filter((s) => s.isServer && !s.connection.closed);
+  }
+
+  private notify(): void {
+    for (const check of [...this.progress]) check();
   }
 
   private remove(key: string): void {
@@ -123,61 +195,37 @@ export class Outbox {
     }
   }
 
-  private markSent(entry: OutboxEntry, sessions: PeerSession[]): void {
-    entry.sentAt = this.clock.now();
-    entry.sentOn = sessions;
-    entry.tries++;
-  }
-
-  private isDue(entry: OutboxEntry, now: number, onNewLink: boolean): boolean {
-    if (entry.sentAt === undefined) return true;
-    if (onNewLink && entry.tries <= MAX_EAGER_TRIES && (entry.sentOn ?? []).every((s) => s.connection.closed)) return true;
-    return now - entry.sentAt >= this.options.retryInterval * 2 ** Math.min(Math.max(entry.tries - 1, 0), MAX_BACKOFF_DOUBLINGS);
-  }
-
   private ensureRetry(): void {
     if (this.stopRetry || this.closed || this.index.size === 0) return;
-    this.stopRetry = this.timers.every(this.options.retryInterval, () => this.retry());
-  }
-
-  /** Re-sends writes that stayed unconfirmed, through one server link at a time (rotating). */
-  private retry(): void {
-    if (this.draining.size > 0) return;
-    const servers = this.host.network.peers.filter((s) => s.isServer);
-    if (servers.length === 0) return;
-    void this.drain(servers[this.rotation++ % servers.length]!, false);
+    this.stopRetry = this.timers.every(this.options.retryInterval, () => {
+      for (const server of this.servers()) void this.drain(server, "resend");
+    });
   }
 
   /**
-   * Sends the outbox's writes that are due on `session`, `window` at a time, waiting for
-   * each window to be confirmed (or for `retryInterval`) before the next.
-   * An entry whose key now holds another record is dropped: that record
-   * superseded the write (or is itself a newer write with its own entry).
+   * Sends the outbox's writes that are due on `session`: first the others,
+   * `window` at a time, each window waiting until it is answered (or for
+   * `retryInterval`); then each suspect alone. An entry whose key now holds
+   * another record is dropped: that record superseded the write (or is
+   * itself a newer write with its own entry). A pass asked for while one
+   * runs on the link runs after it.
    */
-  private async drain(session: PeerSession, onNewLink: boolean): Promise<void> {
-    if (this.draining.has(session)) return;
-    this.draining.add(session);
-    const window = this.options.window ?? DEFAULT_WINDOW;
+  private async drain(session: PeerSession, pass: Pass): Promise<void> {
+    if (this.draining.has(session)) {
+      if (this.draining.get(session) !== "new-link") this.draining.set(session, pass);
+      return;
+    }
+    this.draining.set(session, undefined);
     let sentTotal = 0;
     try {
-      const keys = this.index.keys();
-      for (let i = 0; i < keys.length && this.open(session); i += window) {
-        const inFlight: Array<{ key: string; h: string }> = [];
-        for (const key of keys.slice(i, i + window)) {
-          const entry = this.index.get(key);
-          if (!entry || !this.isDue(entry, this.clock.now(), onNewLink)) continue;
-          const record = await this.host.records.get(key);
-          if (!this.open(session) || this.index.get(key) !== entry) continue;
-          if (!record || record.h !== entry.h) {
-            this.remove(key);
-            continue;
-          }
-          session.send({ type: "put", id: randomId(), data: record, ack: true });
-          this.markSent(entry, [session]);
-          inFlight.push({ key, h: entry.h });
-        }
-        sentTotal += inFlight.length;
-        await this.settled(inFlight, session);
+      for (let next: Pass | undefined = pass; next !== undefined && this.open(session); next = this.draining.get(session)) {
+        this.draining.set(session, undefined);
+        const keys = this.index.keys();
+        const suspects = keys.filter((k) => this.index.get(k)?.suspect);
+        const others = keys.filter((k) => !this.index.get(k)?.suspect);
+        const window = this.options.window ?? DEFAULT_WINDOW;
+        for (let i = 0; i < others.length && this.open(session); i += window) sentTotal += await this.sendBatch(session, others.slice(i, i + window), next);
+        for (const key of suspects) if (this.open(session)) sentTotal += await this.sendBatch(session, [key], next);
       }
     } catch (err) {
       this.host.log("outbox: drain to %s stopped: %s", session.clientId, errorText(err));
@@ -187,14 +235,35 @@ export class Outbox {
     }
   }
 
+  /** Sends the due entries among `keys` on `session` and waits until they are answered; resolves how many went out. */
+  private async sendBatch(session: PeerSession, keys: string[], pass: Pass): Promise<number> {
+    const inFlight: OutboxEntry[] = [];
+    for (const key of keys) {
+      const entry = this.index.get(key);
+      if (!entry || !isDue(entry, session, pass, this.clock.now(), this.options.retryInterval)) continue;
+      const record = await this.host.records.get(key);
+      if (!this.open(session) || this.index.get(key) !== entry) continue;
+      if (!record || record.h !== entry.h) {
+        this.remove(key);
+        continue;
+      }
+      const fresh = !(entry.sentOn?.includes(session) ?? false);
+      session.send({ type: "put", id: randomId(), data: record, ack: true });
+      markSent(entry, [session], fresh, this.clock.now());
+      inFlight.push(entry);
+    }
+    await this.answered(inFlight, session);
+    return inFlight.length;
+  }
+
   private open(session: PeerSession): boolean {
     return !this.closed && !session.connection.closed;
   }
 
-  /** Resolves once every entry was confirmed (or replaced), after retryInterval, or on close. */
-  private settled(entries: Array<{ key: string; h: string }>, session: PeerSession): Promise<void> {
-    const pending = () => entries.some((e) => this.index.get(e.key)?.h === e.h);
-    if (entries.length === 0 || !pending()) return Promise.resolve();
+  /** Resolves once no entry of `entries` waits on `session` any more (confirmed, refused, replaced), after retryInterval, or on close. */
+  private answered(entries: OutboxEntry[], session: PeerSession): Promise<void> {
+    const waiting = () => this.open(session) && entries.some((e) => this.index.get(e.key) === e && awaits(e, session));
+    if (!waiting()) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.progress.delete(check);
@@ -202,7 +271,7 @@ export class Outbox {
         resolve();
       };
       const check = () => {
-        if (!pending() || !this.open(session)) done();
+        if (!waiting()) done();
       };
       const timer = this.timers.setTimeout(done, this.options.retryInterval);
       this.progress.add(check);

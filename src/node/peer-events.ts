@@ -41,6 +41,7 @@ export class PeerEvents {
   closed(session: PeerSession, code: number, reason: string): void {
     const db = this.db;
     db.remoteSubscriptions.dropPeer(session.clientId);
+    if (!db.options.server) db.outbox.unlinked(session, code, reason);
     this.safeHook(() => db.onPeerDisconnect(session.clientId));
     db.emit("peer-disconnect", { ...peerInfo(session), code, reason });
     if (db.isConnected && db.network.peers.length === 0) {

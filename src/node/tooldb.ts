@@ -6,7 +6,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { Accounts, type SignUpOptions } from "./accounts.js";
-import { Acks, type PutOptions } from "./acks.js";
+import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { resolveLimits } from "../limits/limits.js";
@@ -119,11 +119,14 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.protocol = new Protocol(this);
     const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock } = this.options;
     const overflow = (key: string) => this.emit("outbox-overflow", key);
-    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow }, { capacity, retryInterval, clock });
-    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, (refusal) => {
+    // A write a server refused (its answer, or the link it came on dropped as refused) is a put-refused, once per refusal.
+    const putRefused = (refusal: PutRefusal) => {
       this.emit("put-refused", refusal);
       this.accounts.putRefused(refusal);
-    });
+    };
+    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow, refused: putRefused }, { capacity, retryInterval, clock });
+    const confirmed = (h: string, server: string) => void (this.closed || this.emit("put-confirmed", { h, server }));
+    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, { refused: putRefused, confirmed });
     this.on("refused", (event) => this.acks.noteRefusal(event));
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
