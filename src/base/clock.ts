@@ -67,6 +67,11 @@ export class TimerGroup {
     return this.handles.size;
   }
 
+  /** The group's clock's time. */
+  now(): number {
+    return this.clock.now();
+  }
+
   clearAll(): void {
     this.epoch++;
     for (const h of this.handles) this.clock.clearTimeout(h);

@@ -1,5 +1,6 @@
 import type { ErrorCode } from "../base/errors.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
+import type { HeartbeatSweep } from "./heartbeat-sweep.js";
 
 /**
  * One transport-level link carrying ToolDb text frames. Transports
@@ -11,6 +12,8 @@ export type ConnectionEvents = {
   close: [code: number, reason: string];
   /** The transport itself refused input (e.g. a frame over the size limit); 'close' follows. */
   refused: [code: ErrorCode, reason: string];
+  /** The peer was heard again after a silence (ms) of a cut path (HeartbeatSweep.cutBetween), without the link closing. */
+  revived: [silentMs: number];
 };
 
 export interface ConnectionInfo {
@@ -32,11 +35,14 @@ export interface ConnectionHandler {
   onMessage(frame: string): void;
   onRefused(code: ErrorCode, reason: string): void;
   onClose(code: number, reason: string): void;
+  onRevived?(silentMs: number): void;
 }
 
 export abstract class Connection extends TypedEmitter<ConnectionEvents> {
   private closedFlag = false;
   private handler: ConnectionHandler | undefined = undefined;
+  /** When the peer last showed a sign of life, on the heartbeat's clock. */
+  private heardAt: number | undefined = undefined;
 
   constructor(readonly info: ConnectionInfo) {
     super();
@@ -55,6 +61,7 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
         if (event === "message") handler.onMessage(args[0] as string);
         else if (event === "refused") handler.onRefused(args[0] as ErrorCode, args[1] as string);
         else if (event === "close") handler.onClose(args[0] as number, args[1] as string);
+        else if (event === "revived") handler.onRevived?.(args[0] as number);
       } catch (err) {
         queueMicrotask(() => {
           throw err;
@@ -86,6 +93,20 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
     this.emit("close", code, reason);
     this.handler = undefined;
     this.silence();
+  }
+
+  /**
+   * Transports call this on every sign of life of the peer (a frame, a pong;
+   * `revive` false when we resume reading after our own backpressure pause,
+   * which cut nothing). One that ends a silence of a cut path (the
+   * heartbeat's `cutBetween`) emits 'revived'.
+   */
+  protected heard(heartbeat: HeartbeatSweep, revive = true): void {
+    if (!heartbeat.enabled) return;
+    const now = heartbeat.now();
+    const since = this.heardAt;
+    this.heardAt = now;
+    if (revive && since !== undefined && heartbeat.cutBetween(since, now)) this.emit("revived", now - since);
   }
 
   /** Stop reading from the peer (backpressure); transports that cannot, ignore it. */

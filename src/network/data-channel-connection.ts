@@ -65,6 +65,7 @@ export class DataChannelConnection extends Connection implements Heartbeat {
   private onMessage(message: Uint8Array): void {
     if (this.closed) return;
     this.alive = true;
+    this.heard(this.heartbeat);
     if (!(message instanceof Uint8Array) || message.length === 0) {
       this.refuse(ErrorCode.BAD_MESSAGE, CloseCode.BAD_MESSAGE, "empty data channel message");
       return;

@@ -1,5 +1,10 @@
 import { type Clock, TimerGroup } from "../base/clock.js";
 
+/** A silence past this many intervals on a live link means its path was cut (see `cutBetween`). */
+const REVIVAL_SILENCE = 1.5;
+/** A visit later than this many intervals after the previous one ran late. */
+const ON_TIME = 1.25;
+
 /** A link the sweep visits: it pings its peer, or gives up on it when nothing came since the last visit. */
 export interface Heartbeat {
   beat(): void;
@@ -16,6 +21,9 @@ export interface Heartbeat {
 export class HeartbeatSweep {
   private readonly members = new Set<Heartbeat>();
   private stop: (() => void) | undefined;
+  /** When the last visit ran, and the last one that ran late (this process was busy or stopped). */
+  private lastVisitAt: number | undefined;
+  private lateVisitAt = -Infinity;
 
   constructor(
     readonly interval: number,
@@ -31,10 +39,31 @@ export class HeartbeatSweep {
     return this.members.size;
   }
 
+  /** The sweep's clock's time. */
+  now(): number {
+    return this.timers.now();
+  }
+
+  /**
+   * Whether a link that heard nothing from `since` to `now` and did not close
+   * had its path cut and restored (a black hole the heartbeat outlasted): an
+   * idle, healthy link hears a ping or pong about every interval, so a
+   * silence past 1.5 intervals is one, unless this process itself was late
+   * meanwhile (a visit ran late, or one is overdue now: a blocked event loop
+   * reads nothing, however alive the path).
+   */
+  cutBetween(since: number, now: number): boolean {
+    if (!this.enabled || now - since <= REVIVAL_SILENCE * this.interval) return false;
+    if (this.lateVisitAt >= since) return false;
+    return this.lastVisitAt === undefined || now - this.lastVisitAt <= ON_TIME * this.interval;
+  }
+
   add(member: Heartbeat): void {
     if (!this.enabled) return;
     this.members.add(member);
-    this.stop ??= this.timers.every(this.interval, () => this.visit());
+    if (this.stop) return;
+    this.lastVisitAt = this.now();
+    this.stop = this.timers.every(this.interval, () => this.visit());
   }
 
   delete(member: Heartbeat): void {
@@ -45,6 +74,9 @@ export class HeartbeatSweep {
 
   // A member that gives up deletes itself while the Set is iterated: Sets allow it.
   private visit(): void {
+    const now = this.now();
+    if (this.lastVisitAt !== undefined && now - this.lastVisitAt > ON_TIME * this.interval) this.lateVisitAt = now;
+    this.lastVisitAt = now;
     for (const member of this.members) member.beat();
   }
 }

@@ -185,6 +185,10 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.onLinkClose(link, code, reason);
   }
 
+  linkRevived(link: Link, silentMs: number): void {
+    if (link.session && !this.ctx.isClosing()) this.ctx.host.sessionRevived?.(link.session, silentMs);
+  }
+
   dispatchFrame(link: Link, frame: string): void | Promise<unknown> {
     return this.dispatch(link, link.session!, frame);
   }

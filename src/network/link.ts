@@ -13,6 +13,7 @@ export interface LinkOwner {
   frameArrived(link: Link, frame: string): void;
   transportRefused(link: Link, code: ErrorCode, reason: string): void;
   linkClosed(link: Link, code: number, reason: string): void;
+  linkRevived(link: Link, silentMs: number): void;
   /** A frame of an established link, let through by the intake. */
   dispatchFrame(link: Link, frame: string): Promise<unknown> | void;
   /** The intake dropped one of the link's frames: its queue is full. */
@@ -57,6 +58,10 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
 
   onClose(code: number, reason: string): void {
     this.owner.linkClosed(this, code, reason);
+  }
+
+  onRevived(silentMs: number): void {
+    this.owner.linkRevived(this, silentMs);
   }
 
   // IntakeSink

@@ -43,6 +43,8 @@ export interface NetworkHost {
   handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<unknown>;
   sessionOpened(session: PeerSession): void;
   sessionClosed(session: PeerSession, code: number, reason: string): void;
+  /** The peer was heard again after a silence (ms) longer than the heartbeat allows for, and the link never closed: what was sent meanwhile may be lost. */
+  sessionRevived?(session: PeerSession, silentMs: number): void;
   refused(event: RefusalEvent): void;
   /** Wire extensions this node speaks, listed in its ping and pong. */
   capabilities?(): string[];

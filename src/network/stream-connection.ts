@@ -68,6 +68,7 @@ export class StreamConnection extends Connection implements Heartbeat {
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.alive = true;
+    this.heard(this.heartbeat);
     const result = this.decoder.push(chunk);
     for (const frame of result.frames) {
       if (this.closed) return;
@@ -151,6 +152,7 @@ export class StreamConnection extends Connection implements Heartbeat {
   override resume(): void {
     this.paused = false;
     this.alive = true;
+    this.heard(this.heartbeat, false);
     this.stream.resume?.();
   }
 

@@ -60,11 +60,14 @@ export class WsConnection extends Connection implements Heartbeat {
   private static onMessage(this: Tagged, data: WebSocket.RawData, isBinary: boolean): void {
     const connection = this[CONNECTION]!;
     connection.alive = true;
+    connection.heard(connection.heartbeat);
     connection.emit("message", isBinary ? "\u0000binary" : rawToString(data));
   }
 
   private static onPong(this: Tagged): void {
-    this[CONNECTION]!.alive = true;
+    const connection = this[CONNECTION]!;
+    connection.alive = true;
+    connection.heard(connection.heartbeat);
   }
 
   private static onClose(this: Tagged, code: number, reason: Buffer): void {
@@ -108,6 +111,7 @@ export class WsConnection extends Connection implements Heartbeat {
   override resume(): void {
     this.paused = false;
     this.alive = true;
+    this.heard(this.heartbeat, false);
     this.socket.resume();
   }
 

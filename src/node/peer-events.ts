@@ -38,6 +38,13 @@ export class PeerEvents {
     if (!db.options.server) db.outbox.linked(session);
   }
 
+  /** A link that went silent was heard again without closing: servers reconcile at once. */
+  revived(session: PeerSession, silentMs: number): void {
+    const db = this.db;
+    db.log("link to %s revived after %d ms of silence", session.clientId, silentMs);
+    if (db.options.server && session.isServer && db.options.serverSync) db.sync.start(session);
+  }
+
   closed(session: PeerSession, code: number, reason: string): void {
     const db = this.db;
     db.remoteSubscriptions.dropPeer(session.clientId);

@@ -5,8 +5,10 @@ import { CHANGES_CAPABILITY } from "./sync/change-sync.js";
 import { syncIndexName } from "./options.js";
 import type { SyncMessage } from "../records/messages.js";
 import type { ToolDbMessage } from "../records/messages.js";
+import { TimerGroup } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { randomId } from "../base/random.js";
+import { RunSchedule } from "./sync/run-schedule.js";
 import type { NodeContext } from "./node-context.js";
 
 /** Gets in flight per link during a catch-up. */
@@ -56,10 +58,13 @@ export class ServerSync {
   private readonly maxKeys: number;
   /** Present on servers that keep the reconciliation index. */
   readonly range: RangeSync | undefined;
+  private readonly schedule: RunSchedule | undefined;
+  private readonly timers: TimerGroup;
 
   constructor(private readonly db: NodeContext) {
     const { options } = db;
     this.maxKeys = options.maxSyncKeys;
+    this.timers = new TimerGroup(options.clock);
     if (options.server && options.serverSync) {
       const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName)), db.store, db.log);
       db.records.indexer = index;
@@ -73,6 +78,14 @@ export class ServerSync {
         p.recordsPushed += run.pushed;
         p.recordsFetched += run.fetched;
       });
+      const range = this.range;
+      const runOnce = async (session: PeerSession) => {
+        this.progress.running++;
+        const run = await range.run(session);
+        if (!run) this.progress.running--; // one was already running on this link
+        return run?.complete ?? true;
+      };
+      this.schedule = new RunSchedule(runOnce, this.timers, () => db.isClosed, options.random);
     }
   }
 
@@ -82,6 +95,7 @@ export class ServerSync {
   }
 
   close(): Promise<void> {
+    this.timers.clearAll();
     return this.range ? this.range.index.close() : Promise.resolve();
   }
 
@@ -95,14 +109,15 @@ export class ServerSync {
     else this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, `${message.type} without the ${RBSR_CAPABILITY} capability`);
   }
 
+  /**
+   * Catches up with the server behind `session`, at once: when the link
+   * opens, and again when it comes back from a silence without closing
+   * (`sessionRevived`: what was relayed meanwhile may be lost). Between
+   * tooldb-dht servers the dialing side reconciles (see RunSchedule).
+   */
   start(session: PeerSession): void {
-    if (this.range && session.caps.has(RBSR_CAPABILITY)) {
-      if (session.outgoing) {
-        this.progress.running++;
-        void this.range.run(session).then((run) => {
-          if (!run) this.progress.running--; // one was already running on this link
-        });
-      }
+    if (this.schedule && session.caps.has(RBSR_CAPABILITY)) {
+      if (session.outgoing) this.schedule.request(session);
       return;
     }
     this.legacy(session);

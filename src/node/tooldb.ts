@@ -260,6 +260,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.peerEvents.closed(session, code, reason);
   }
 
+  sessionRevived(session: PeerSession, silentMs: number): void {
+    if (!this.closed) this.peerEvents.revived(session, silentMs);
+  }
+
   refused(event: RefusalEvent): void {
     this.log("refused (%s) %s%s", event.code, event.reason, event.peer ? ` from ${event.peer}` : "");
     this.emit("refused", event);
