@@ -6,8 +6,9 @@
  * the servers store, so it holds whatever mechanism makes them converge.
  */
 import { seededRandom } from "../src/base/random.js";
+import { CampaignLog, type ServerDump, covers } from "./campaign-log.js";
 import { Cluster, type Worker } from "./cluster.js";
-import type { WorkerReport } from "./protocol.js";
+import type { PendingReport, WorkerReport } from "./protocol.js";
 
 export interface CampaignOptions {
   faults: number;
@@ -40,10 +41,19 @@ export interface CampaignResult {
   writesUnconfirmed: number;
   converged: boolean;
   divergentKeys: number;
+  /** From the last fault healed to every client's outbox empty (or the quiet period over). */
+  outboxesMs: number;
   /** From the last fault healed to every server holding every acknowledged write and the same records. */
   convergeMs: number;
   crashes: string[];
   durationMs: number;
+  /** The campaign's own log of why it failed (empty when it passed). */
+  failureLog: string;
+}
+
+/** True when nothing was lost, nothing stayed in an outbox, the servers converged and nothing crashed. */
+export function passed(r: CampaignResult): boolean {
+  return r.writesLost === 0 && r.unacknowledgedLost === 0 && r.writesUnconfirmed === 0 && r.converged && r.crashes.length === 0;
 }
 
 /** Largest clock skew injected (ms): within the 30 s a record or peer record may be ahead, for any pair of nodes. */
@@ -52,18 +62,6 @@ const BLACKOUT_EVERY = 20;
 /** Servers that may be killed or paused at the same time (except in a blackout). */
 const MAX_SERVERS_DOWN = 2;
 
-interface Acked {
-  key: string;
-  h: string;
-  t: number;
-}
-
-/** True when the stored record is the acknowledged one or wins over it (last writer wins, hash tie-break). */
-function covers(stored: [string, number] | undefined, w: Acked): boolean {
-  if (!stored) return false;
-  const [h, t] = stored;
-  return t > w.t || (t === w.t && h >= w.h);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,12 +72,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const between = ([min, max]: [number, number]) => Math.round(min + random() * (max - min));
   const pick = <T>(items: T[]): T | undefined => (items.length === 0 ? undefined : items[Math.floor(random() * items.length)]);
 
-  const acked: Acked[] = [];
-  const unacked: Acked[] = [];
-  const onReport = (_w: Worker, report: WorkerReport) => {
-    if (report.type === "acked") acked.push({ key: report.key, h: report.h, t: report.t });
-    else if (report.type === "unacked") unacked.push({ key: report.key, h: report.h, t: report.t });
+  const campaignLog = new CampaignLog();
+  const onReport = (w: Worker, report: WorkerReport) => {
+    if (report.type === "ready") campaignLog.named(report.id, w.name);
+    else if (report.type === "acked" || report.type === "unacked") {
+      campaignLog.write({ client: w.name, key: report.key, h: report.h, t: report.t, acked: report.type === "acked", by: report.by });
+    }
   };
+  const acked = () => campaignLog.writes.filter((w) => w.acked).length;
   const cluster = new Cluster({
     servers: options.servers ?? 3,
     clients: options.clients ?? 2,
@@ -91,17 +91,22 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const byKind: Record<FaultKind, number> = { "kill-server": 0, blackout: 0, "pause-server": 0, "blackhole-link": 0, "bootstrap-lost": 0, "clock-skew": 0, "kill-client": 0 };
   const heals: Array<Promise<void>> = [];
   let lastHealed = Date.now();
+  let noteHealed: () => void = () => undefined;
   const healAfter = (ms: number, heal: () => Promise<void> | void, release: () => void) => {
+    const healed = noteHealed;
     heals.push(
       sleep(ms)
         .then(heal)
         .catch((err: unknown) => void cluster.crashes.push(`healing failed: ${String(err)}`))
         .finally(() => {
           release();
+          healed();
           lastHealed = Date.now();
         }),
     );
   };
+  /** Logs the fault injected now on `target`; the next healAfter notes its healing. */
+  const note = (kind: FaultKind, target: string) => void (noteHealed = campaignLog.fault(kind, target));
 
   /** Injects one fault of `kind` if a target is free; false when none is. */
   const inject = async (kind: FaultKind): Promise<boolean> => {
@@ -114,6 +119,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         const target = serversDown < MAX_SERVERS_DOWN ? pick(upServers) : undefined;
         if (!target) return false;
         target.faulted = true;
+        note(kind, target.name);
         if (kind === "kill-server") {
           await target.kill9();
           healAfter(duration, () => target.start(), () => (target.faulted = false));
@@ -129,6 +135,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         for (let i = 0; i < 300 && cluster.servers.some((s) => s.faulted || s.state !== "up"); i++) await sleep(100);
         if (cluster.servers.some((s) => s.faulted || s.state !== "up")) return false;
         for (const server of cluster.servers) server.faulted = true;
+        note(kind, "every server");
         await Promise.all(cluster.servers.map((server) => server.kill9()));
         const restart = async () => {
           for (const server of cluster.servers) await server.start();
@@ -138,15 +145,19 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       }
       case "blackhole-link": {
         const proxies = cluster.proxies.filter((p) => p.openLinks > 0);
-        const restore = pick(proxies)?.blackhole(Math.floor(random() * 64));
+        const proxy = pick(proxies);
+        const restore = proxy?.blackhole(Math.floor(random() * 64));
         if (!restore) return false;
+        note(kind, `a link to ${cluster.servers[cluster.proxies.indexOf(proxy!)]!.name}`);
         healAfter(duration, restore, () => undefined);
         return true;
       }
       case "bootstrap-lost": {
         const up = cluster.bootstraps.map((b, i) => (b.node ? i : -1)).filter((i) => i >= 0);
         if (up.length < cluster.bootstraps.length) return false; // one lost at a time
-        const restore = await cluster.loseBootstrap(pick(up)!);
+        const lost = pick(up)!;
+        const restore = await cluster.loseBootstrap(lost);
+        note(kind, `bootstrap ${lost}`);
         healAfter(duration, restore, () => undefined);
         return true;
       }
@@ -156,12 +167,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
         const skew = between([-MAX_SKEW_MS, MAX_SKEW_MS]);
         target.config.skewMs = skew; // kept across a restart
         target.send({ type: "skew", ms: skew });
+        note(kind, `${target.name} ${skew} ms`);
         return true;
       }
       case "kill-client": {
         const target = pick(cluster.clients.filter((c) => !c.faulted && c.state === "up"));
         if (!target) return false;
         target.faulted = true;
+        note(kind, target.name);
         await target.kill9();
         target.config.run++;
         healAfter(duration, () => target.start(), () => (target.faulted = false));
@@ -198,38 +211,55 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       if (!(await inject(kind))) continue;
       injected++;
       byKind[kind]++;
-      if (injected % 10 === 0 || injected === options.faults) log(`faults injected: ${injected}/${options.faults}, writes acknowledged so far: ${acked.length}`);
+      if (injected % 10 === 0 || injected === options.faults) log(`faults injected: ${injected}/${options.faults}, writes acknowledged so far: ${acked()}`);
     }
     await Promise.all(heals);
     // Clock skew is not a fault to heal: nodes keep their skew (within the accepted window).
     log(`every fault healed; clients stop writing and wait for their outboxes`);
-    const quiet = await Promise.all(cluster.clients.map((c) => c.ask({ type: "quiesce", ms: 30_000 }, "quiet", 40_000)));
+    const quiet = await Promise.all(
+      cluster.clients.map((c) =>
+        c.ask({ type: "quiesce", ms: 30_000 }, "quiet", 40_000).catch((err: unknown) => {
+          cluster.crashes.push(`${c.name} gave no outbox state: ${String(err)}`);
+          return { outbox: 0, pending: [] as PendingReport[] };
+        }),
+      ),
+    );
     const pendingOutbox = quiet.reduce((sum, q) => sum + q.outbox, 0);
+    const outboxesMs = Date.now() - lastHealed;
     if (pendingOutbox > 0) log(`clients still hold ${pendingOutbox} unconfirmed writes`);
 
     const deadline = Date.now() + (options.convergeTimeoutMs ?? 60_000);
-    let check = await checkServers(cluster, acked, unacked);
-    while (!(check.lost === 0 && check.lostUnacked === 0 && check.divergent === 0) && Date.now() < deadline) {
+    let check = await checkServers(cluster, campaignLog);
+    while (!check.converged && Date.now() < deadline) {
       await sleep(250);
-      check = await checkServers(cluster, acked, unacked);
+      check = await checkServers(cluster, campaignLog);
     }
     const convergeMs = Date.now() - lastHealed;
+    for (const name of check.unreachable) cluster.crashes.push(`${name} did not answer the final check`);
+    const unacked = campaignLog.writes.length - acked();
     result = {
       seed: options.seed,
       faultsInjected: injected,
       byKind,
-      writesAcknowledged: acked.length,
-      writesUnacknowledged: unacked.length,
+      writesAcknowledged: acked(),
+      writesUnacknowledged: unacked,
       unacknowledgedLost: check.lostUnacked,
       writesLost: check.lost,
       lostExamples: check.examples,
       writesUnconfirmed: pendingOutbox,
-      converged: check.lost === 0 && check.lostUnacked === 0 && check.divergent === 0,
+      converged: check.converged,
       divergentKeys: check.divergent,
+      outboxesMs,
       convergeMs,
       crashes: cluster.crashes,
       durationMs: 0,
+      failureLog: "",
     };
+    if (!passed(result)) {
+      const pending = quiet.map((q, i) => ({ client: cluster.clients[i]!.name, writes: q.pending }));
+      const names = cluster.servers.map((srv) => srv.name);
+      result.failureLog = campaignLog.report(names, check.dumps, pending, [`outboxes ${pendingOutbox === 0 ? "empty" : "not empty"} ${outboxesMs} ms after the last fault healed`, ...check.unreachable.map((n) => `${n}: no final dump`)]);
+    }
   } finally {
     await cluster.stop().catch((err: unknown) => void cluster.crashes.push(`stopping failed: ${String(err)}`));
   }
@@ -237,27 +267,51 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   return result;
 }
 
-/** Asks every server for its records; counts acknowledged writes missing somewhere and keys whose records differ. */
-async function checkServers(cluster: Cluster, acked: Acked[], unacked: Acked[]): Promise<{ lost: number; lostUnacked: number; divergent: number; examples: string[] }> {
+interface Check {
+  converged: boolean;
+  lost: number;
+  lostUnacked: number;
+  divergent: number;
+  examples: string[];
+  /** Each server's records (empty for one that did not answer). */
+  dumps: ServerDump[];
+  unreachable: string[];
+}
+
+/** Asks every server for its records; counts logged writes missing somewhere and keys whose records differ. */
+async function checkServers(cluster: Cluster, campaignLog: CampaignLog): Promise<Check> {
+  const unreachable: string[] = [];
   const dumps = await Promise.all(
-    cluster.servers.map(async (s) => new Map((await s.ask({ type: "dump" }, "dump", 20_000)).records.map(([k, h, t]) => [k, [h, t] as [string, number]]))),
+    cluster.servers.map(async (s): Promise<ServerDump> => {
+      try {
+        return new Map((await s.ask({ type: "dump" }, "dump", 20_000)).records.map(([k, h, t]) => [k, [h, t] as [string, number]]));
+      } catch {
+        unreachable.push(s.name);
+        return new Map();
+      }
+    }),
   );
   let lost = 0;
+  let lostUnacked = 0;
   const examples: string[] = [];
-  for (const w of acked) {
+  for (const w of campaignLog.writes) {
     const missing = dumps.findIndex((d) => !covers(d.get(w.key), w));
     if (missing < 0) continue;
+    if (!w.acked) {
+      lostUnacked++;
+      continue;
+    }
     lost++;
     if (examples.length < 5) examples.push(`${w.key} (t ${w.t}) not on ${cluster.servers[missing]!.name}`);
   }
-  const lostUnacked = unacked.filter((w) => dumps.some((d) => !covers(d.get(w.key), w))).length;
   const keys = new Set(dumps.flatMap((d) => [...d.keys()]));
   let divergent = 0;
   for (const key of keys) {
     const hashes = new Set(dumps.map((d) => d.get(key)?.[0]));
     if (hashes.size > 1) divergent++;
   }
-  return { lost, lostUnacked, divergent, examples };
+  const converged = unreachable.length === 0 && lost === 0 && lostUnacked === 0 && divergent === 0;
+  return { converged, lost, lostUnacked, divergent, examples, dumps, unreachable };
 }
 
 /** The figures, one per line, for humans. */
@@ -272,8 +326,9 @@ export function formatResult(r: CampaignResult): string {
     `writes lost: ${r.writesLost}${r.lostExamples.length > 0 ? ` e.g. ${r.lostExamples.join("; ")}` : ""}`,
     `writes still unconfirmed in client outboxes at the end: ${r.writesUnconfirmed}`,
     `servers converged (every write on every server, same record per key): ${r.converged ? "yes" : `NO (${r.divergentKeys} keys differ between servers)`}`,
-    `time to converge after the last fault: ${r.convergeMs} ms`,
+    `time to converge after the last fault healed: ${r.convergeMs} ms (client outboxes empty after ${r.outboxesMs} ms)`,
     `processes crashed (not killed by the harness): ${r.crashes.length}${r.crashes.length > 0 ? `\n  ${r.crashes.join("\n  ")}` : ""}`,
     `campaign took ${(r.durationMs / 1000).toFixed(1)} s`,
+    ...(r.failureLog ? [r.failureLog] : []),
   ].join("\n");
 }

@@ -9,7 +9,35 @@ import type { HarnessCommand, WorkerConfig, WorkerReport } from "./protocol.js";
 import { BlackholeProxy } from "./proxy.js";
 
 const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
-const START_TIMEOUT_MS = 30_000;
+const REAPER = fileURLToPath(new URL("./reaper.js", import.meta.url));
+/** A worker's start (a node process loading its modules and stores) takes seconds on a machine at load 30. */
+const START_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 20_000;
+
+/** The reaper process (faults/reaper.ts): SIGKILLs the workers it was told of when this process goes. */
+export class Reaper {
+  private readonly child: ChildProcess;
+
+  constructor() {
+    this.child = fork(REAPER, [], { detached: true, stdio: ["ignore", "ignore", "ignore", "ipc"] });
+    // It must not keep the campaign alive: it only has to outlive it.
+    this.child.unref();
+    this.child.channel?.unref();
+  }
+
+  watch(pid: number | undefined): void {
+    if (pid !== undefined && this.child.connected) this.child.send({ watch: pid });
+  }
+
+  forget(pid: number | undefined): void {
+    if (pid !== undefined && this.child.connected) this.child.send({ forget: pid });
+  }
+
+  /** Lets it go (it kills whatever is still listed, then exits). */
+  close(): void {
+    if (this.child.connected) this.child.disconnect();
+  }
+}
 
 /** A worker process the harness can kill, pause, restart and ask things. */
 export class Worker {
@@ -24,6 +52,7 @@ export class Worker {
     readonly config: WorkerConfig,
     private readonly onReport: (worker: Worker, report: WorkerReport) => void,
     private readonly onCrash: (description: string) => void,
+    private readonly reaper: Reaper,
   ) {}
 
   get name(): string {
@@ -35,6 +64,7 @@ export class Worker {
     this.expectExit = false;
     const child = fork(WORKER, [], { env: { ...process.env, FAULT_WORKER: JSON.stringify(this.config) }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     this.child = child;
+    this.reaper.watch(child.pid);
     for (const stream of [child.stdout, child.stderr]) {
       stream?.on("data", (chunk: Buffer) => {
         this.output.push(...chunk.toString().split("\n").filter(Boolean));
@@ -54,6 +84,7 @@ export class Worker {
       });
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
+        this.reaper.forget(child.pid);
         this.state = "down";
         if (this.child === child) this.child = undefined;
         if (!this.expectExit || (code !== 0 && signal !== "SIGKILL")) {
@@ -103,9 +134,18 @@ export class Worker {
     });
   }
 
-  /** Graceful stop; a non-zero exit counts as a crash. */
-  stop(): Promise<void> {
-    return this.exit(() => this.child!.send({ type: "stop" } satisfies HarnessCommand));
+  /** Graceful stop; a non-zero exit counts as a crash, and one that takes over STOP_TIMEOUT_MS is killed (and counted). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    const timer = setTimeout(() => {
+      this.onCrash(`${this.name} did not stop within ${STOP_TIMEOUT_MS} ms:\n  ${this.output.slice(-15).join("\n  ")}`);
+      child?.kill("SIGKILL");
+    }, STOP_TIMEOUT_MS);
+    try {
+      await this.exit(() => this.child!.send({ type: "stop" } satisfies HarnessCommand));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private exit(trigger: () => void): Promise<void> {
@@ -136,6 +176,7 @@ export class Cluster {
   readonly bootstraps: Array<{ port: number; node: BootstrapNode | undefined }> = [];
   readonly crashes: string[] = [];
   private dir = "";
+  private reaper: Reaper | undefined;
 
   constructor(private readonly options: ClusterOptions) {}
 
@@ -152,17 +193,18 @@ export class Cluster {
     const topic = `faults-${process.pid}`;
     const base = { topic, bootstrap, heartbeatMs: this.options.heartbeatMs, skewMs: 0, writeEveryMs: this.options.writeEveryMs, keys: 12, ackTimeoutMs: this.options.ackTimeoutMs, run: 0 };
     const crash = (d: string) => void this.crashes.push(d);
+    const reaper = (this.reaper = new Reaper());
     for (let i = 0; i < this.options.servers; i++) {
       const port = await freePort();
       const proxy = new BlackholeProxy(port);
       const proxyPort = await proxy.listen();
       this.proxies.push(proxy);
       const config: WorkerConfig = { ...base, role: "server", name: `s${i}`, dataDir: join(this.dir, `s${i}`), port, proxyPort };
-      this.servers.push(new Worker(config, this.options.onReport, crash));
+      this.servers.push(new Worker(config, this.options.onReport, crash, reaper));
     }
     for (let i = 0; i < this.options.clients; i++) {
       const config: WorkerConfig = { ...base, role: "client", name: `c${i}`, dataDir: join(this.dir, `c${i}`) };
-      this.clients.push(new Worker(config, this.options.onReport, crash));
+      this.clients.push(new Worker(config, this.options.onReport, crash, reaper));
     }
     await Promise.all(this.servers.map((s) => s.start()));
     await Promise.all(this.clients.map((c) => c.start()));
@@ -181,6 +223,7 @@ export class Cluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop()));
+    this.reaper?.close();
     await Promise.all(this.proxies.map((p) => p.close()));
     await Promise.all(this.bootstraps.map((b) => b.node?.close()));
     await rm(this.dir, { recursive: true, force: true });

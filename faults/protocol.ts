@@ -1,4 +1,5 @@
 /** Messages between the fault campaign harness and its worker processes (over the fork IPC channel). */
+import type { PendingWrite } from "../src/node/outbox.js";
 
 export interface WorkerConfig {
   role: "server" | "client";
@@ -25,11 +26,16 @@ export type HarnessCommand =
   | { type: "quiesce"; ms: number }
   | { type: "stop" };
 
+/** A write left in a client's outbox, with its delivery state (client ids of servers). */
+export type PendingReport = PendingWrite;
+
 export type WorkerReport =
-  | { type: "ready" }
-  | { type: "acked"; key: string; h: string; t: number }
+  /** `id`: the node's client id (servers are named by it in the campaign log). */
+  | { type: "ready"; id: string }
+  /** A confirmed write; `by`: client ids of the servers that had confirmed it. */
+  | { type: "acked"; key: string; h: string; t: number; by: string[] }
   /** An acknowledged put that timed out; `h`/`t` of what the client stores for the key right after. */
-  | { type: "unacked"; key: string; h: string; t: number }
+  | { type: "unacked"; key: string; h: string; t: number; by: string[] }
   /** Every stored record as [key, hash, timestamp]. */
   | { type: "dump"; records: Array<[string, string, number]> }
-  | { type: "quiet"; outbox: number };
+  | { type: "quiet"; outbox: number; pending: PendingReport[] };

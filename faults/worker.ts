@@ -64,6 +64,16 @@ const node: DhtNode =
 
 let writing = config.role === "client";
 let written = 0;
+/** Client ids of the servers that confirmed each write (by hash) so far. */
+const confirmations = new Map<string, string[]>();
+node.db.on("put-confirmed", ({ h, server }) => confirmations.get(h)?.push(server));
+
+/** The servers that confirmed `h`, and forget it. */
+function confirmedBy(h: string): string[] {
+  const by = confirmations.get(h) ?? [];
+  confirmations.delete(h);
+  return by;
+}
 
 /** Writes with acknowledged puts until told to stop; reports every confirmed write. */
 async function writeLoop(): Promise<void> {
@@ -73,15 +83,20 @@ async function writeLoop(): Promise<void> {
     // Own keys, plus keys every client writes (last writer wins must converge).
     const key = n % 3 === 2 ? `shared-${n % 7}` : `${config!.name}-${n % config!.keys}`;
     const value = { by: config!.name, run: config!.run, n };
+    // The write's hash is known once it is signed: its confirmations are collected from then on.
+    const watch = (record: { h: string; k: string }, from: string | undefined) => void (from === undefined && record.k === key && confirmations.set(record.h, []));
+    db.on("put", watch);
     try {
       const put = await db.putData(key, value, false, { ack: 1, timeoutMs: config!.ackTimeoutMs });
       const record = put.data as { h: string; t: number };
-      report({ type: "acked", key, h: record.h, t: record.t });
+      report({ type: "acked", key, h: record.h, t: record.t, by: confirmedBy(record.h) });
     } catch (err) {
       if (!writing && isToolDbError(err, ErrorCode.CLOSED)) return;
       if (!isToolDbError(err, ErrorCode.ACK_TIMEOUT)) throw err;
       const local = await db.records.get(key);
-      if (local) report({ type: "unacked", key, h: local.h, t: local.t });
+      if (local) report({ type: "unacked", key, h: local.h, t: local.t, by: confirmedBy(local.h) });
+    } finally {
+      db.off("put", watch);
     }
     await new Promise((r) => setTimeout(r, config!.writeEveryMs));
   }
@@ -106,6 +121,9 @@ async function quiesce(ms: number): Promise<number> {
   return node.db.outbox.size;
 }
 
+// The harness gone (killed, crashed): nothing is left to report to, so this process goes too.
+process.on("disconnect", () => process.exit(0));
+
 process.on("message", (raw) => {
   const command = raw as HarnessCommand;
   switch (command.type) {
@@ -116,7 +134,7 @@ process.on("message", (raw) => {
       void dump().then((records) => report({ type: "dump", records }));
       break;
     case "quiesce":
-      void quiesce(command.ms).then((outbox) => report({ type: "quiet", outbox }));
+      void quiesce(command.ms).then((outbox) => report({ type: "quiet", outbox, pending: node.db.outbox.pending() }));
       break;
     case "stop":
       writing = false;
@@ -127,5 +145,5 @@ process.on("message", (raw) => {
 
 let loop: Promise<void> = Promise.resolve();
 await node.start();
-report({ type: "ready" });
+report({ type: "ready", id: node.db.network.getClientAddress() });
 if (writing) loop = writeLoop();

@@ -6,6 +6,7 @@ import type { LogFn } from "../base/logger.js";
 import { OutboxIndex, type OutboxEntry } from "./outbox-index.js";
 import { type Pass, awaits, blame, hold, isDue, isHeld, isRefusalClose, markSent } from "./outbox-delivery.js";
 import { randomId } from "../base/random.js";
+import { clientIdOf } from "../records/peer-record.js";
 import type { RecordStore } from "./record-store.js";
 import type { ToolDbRecord } from "../records/record.js";
 
@@ -43,8 +44,8 @@ export interface PendingWrite {
   key: string;
   h: string;
   need: number;
+  /** Client ids of the servers that confirmed it, and of the live links it waits on. */
   confirmedBy: string[];
-  /** Client ids of the live links it waits on. */
   waitingOn: string[];
   tries: number;
   refusals: number;
@@ -168,7 +169,8 @@ export class Outbox {
     return this.index.keys().map((key) => {
       const e = this.index.get(key)!;
       const waitingOn = (e.sentOn ?? []).filter((l) => awaits(e, l)).map((l) => (l as PeerSession).clientId);
-      return { key, h: e.h, need: e.need, confirmedBy: [...(e.confirmedBy ?? [])], waitingOn, tries: e.tries, refusals: e.refusals, held: isHeld(e, now), suspect: e.suspect === true };
+      const confirmedBy = [...(e.confirmedBy ?? [])].map(clientIdOf);
+      return { key, h: e.h, need: e.need, confirmedBy, waitingOn, tries: e.tries, refusals: e.refusals, held: isHeld(e, now), suspect: e.suspect === true };
     });
   }
 
