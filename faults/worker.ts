@@ -84,7 +84,7 @@ async function writeLoop(): Promise<void> {
     const key = n % 3 === 2 ? `shared-${n % 7}` : `${config!.name}-${n % config!.keys}`;
     const value = { by: config!.name, run: config!.run, n };
     // The write's hash is known once it is signed: its confirmations are collected from then on.
-    const watch = (record: { h: string; k: string }, from: string | undefined) => void (from === undefined && record.k === key && confirmations.set(record.h, []));
+    const watch = (message: { data: { h: string; k: string } }, from: string | undefined) => void (from === undefined && message.data.k === key && confirmations.set(message.data.h, []));
     db.on("put", watch);
     try {
       const put = await db.putData(key, value, false, { ack: 1, timeoutMs: config!.ackTimeoutMs });
