@@ -5,11 +5,10 @@
  * the sustained put rate with up to WINDOW puts in flight.
  */
 import { fork } from "node:child_process";
-import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { ToolDb } from "../src/index.js";
-import { CHROMIUM_PATH, launchChromium, openPage, servePages } from "../test/helpers/chromium.js";
+import { ChromiumUnavailable, launchChromium, openPage, resolveChromium, servePages } from "../test/helpers/chromium.js";
 import { fmt, percentile } from "./stats.js";
 
 const KEYS = 100;
@@ -77,8 +76,17 @@ async function measureWriter(subscriber: ToolDb, prefix: string, put: Put, putBu
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), putsPerSecond: burst / seconds };
 }
 
+/** Why the browser figures were skipped (no usable Chromium), if they were. */
+let skipped = "";
+
 export async function browserBenchmark(samples = 500, burst = 5000): Promise<BrowserFigures | undefined> {
-  if (!existsSync(CHROMIUM_PATH)) return undefined;
+  try {
+    await resolveChromium();
+  } catch (err) {
+    if (!(err instanceof ChromiumUnavailable)) throw err;
+    skipped = err.message;
+    return undefined;
+  }
   const child = fork(fileURLToPath(new URL("./relay-server.js", import.meta.url)), { stdio: "inherit" });
   const { port } = await new Promise<{ port: number }>((resolve) => child.once("message", (m: { port: number }) => resolve(m)));
   const peers = [{ host: "127.0.0.1", port }];
@@ -147,7 +155,7 @@ export async function browserBenchmark(samples = 500, burst = 5000): Promise<Bro
 
 export function printBrowserFigures(f: BrowserFigures | undefined, print: (line: string) => void): void {
   if (!f) {
-    print(`skipped: no Chromium at ${CHROMIUM_PATH} (apt-get install chromium)`);
+    print(`skipped: ${skipped}`);
     return;
   }
   const row = (name: string, w: WriterFigures) =>

@@ -1,11 +1,12 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
+import { generate } from "selfsigned";
 import { ROOT } from "../../build/browser-bundle.js";
 import { DHTServer } from "../../src/entries/discovery.js";
 import { launchChromium } from "../helpers/chromium.js";
@@ -16,11 +17,19 @@ const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 const TOPIC = "status-page";
 const HOST = "127.0.0.7";
 
-/** A self-signed certificate for HOST, made for this run. */
-function selfSignedCert(dir: string): { cert: string; key: string } {
+/** A self-signed P-256 certificate for HOST, made for this run (selfsigned, on WebCrypto: no openssl binary needed). */
+async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const pems = await generate([{ name: "commonName", value: HOST }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    notAfterDate: new Date(Date.now() + 86_400_000),
+    extensions: [{ name: "subjectAltName", altNames: [{ type: 7, ip: HOST }] }],
+  });
   const cert = join(dir, "cert.pem");
   const key = join(dir, "key.pem");
-  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", `/CN=${HOST}`, "-addext", `subjectAltName=IP:${HOST}`], { stdio: "ignore" });
+  writeFileSync(cert, pems.cert);
+  writeFileSync(key, pems.private);
   return { cert, key };
 }
 
@@ -38,7 +47,7 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
     testnet = await createDhtTestnet(3);
     other = new DHTServer(TOPIC, "127.0.0.2", 0, { bootstrap: testnet.bootstrap, discovery: { fastInterval: 100, jitter: 0, timeout: 500 }, db: FAST });
     await other.start();
-    const { cert, key } = selfSignedCert(dir);
+    const { cert, key } = await selfSignedCert(dir);
     const args = ["serve", "--topic", TOPIC, "--host", HOST, "--port", "0", "--web", "--tls-cert", cert, "--tls-key", key, "--data", join(dir, "data"), "--bootstrap", testnet.bootstrap.join(",")];
     const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     serve = child;

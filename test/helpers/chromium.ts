@@ -1,16 +1,29 @@
 /**
- * Chromium for tests: Debian's `chromium` driven by playwright-core (no
- * browser download), headless, with the flags that keep it off the network
- * (only loopback is reachable here), and a loopback HTTP server for the
- * browser bundle and test pages. One browser process per test file.
+ * Chromium for tests, driven by playwright-core (which downloads no browser),
+ * headless, with the flags that keep it off the network (only loopback is
+ * reachable here), and a loopback HTTP server for the browser bundle and
+ * test pages. One browser process per test file.
+ *
+ * Which Chromium, in this order: `CHROMIUM_PATH` (must be an executable
+ * file, or every browser test fails at once saying so); the system's
+ * (Debian's `chromium`, or Chrome); else the one that `npm ci` brings, the
+ * devDependency @sparticuz/chromium (a headless Chromium inside the npm
+ * package, unpacked to the temp dir on first use). So `npm ci && npm test`
+ * needs no apt step. Launches are bounded: a browser that does not start
+ * fails the test within LAUNCH_TIMEOUT_MS with one line that says why.
  */
+import { accessSync, constants, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { BROWSER_BUNDLE } from "../../build/browser-bundle.js";
 
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** Where the system keeps Chromium or Chrome on Linux. */
+const SYSTEM_CHROMIUMS = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable"];
+/** Unpacking the npm package's browser takes 10-20 s the first time on this machine. */
+const UNPACK_TIMEOUT_MS = 120_000;
+export const LAUNCH_TIMEOUT_MS = 30_000;
 
 export const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -22,8 +35,65 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
+/** No usable Chromium: the message is one line, naming what is missing and how to get it. */
+export class ChromiumUnavailable extends Error {
+  override name = "ChromiumUnavailable";
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ChromiumUnavailable(`${what} took over ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function findChromium(): Promise<{ path: string; source: string }> {
+  const fromEnv = process.env.CHROMIUM_PATH;
+  if (fromEnv) {
+    if (isExecutableFile(fromEnv)) return { path: fromEnv, source: "CHROMIUM_PATH" };
+    throw new ChromiumUnavailable(`CHROMIUM_PATH=${fromEnv} is not an executable file: fix or unset it (then the system's Chromium or npm's @sparticuz/chromium is used)`);
+  }
+  const system = SYSTEM_CHROMIUMS.find(isExecutableFile);
+  if (system) return { path: system, source: "system" };
+  let packaged: { default: { executablePath(): Promise<string> } };
+  try {
+    packaged = await import("@sparticuz/chromium");
+  } catch {
+    throw new ChromiumUnavailable("no Chromium: none in CHROMIUM_PATH or /usr/bin, and the devDependency @sparticuz/chromium is not installed (run npm ci, or apt-get install chromium)");
+  }
+  try {
+    return { path: await withTimeout(packaged.default.executablePath(), UNPACK_TIMEOUT_MS, "unpacking @sparticuz/chromium"), source: "@sparticuz/chromium" };
+  } catch (err) {
+    throw new ChromiumUnavailable(`@sparticuz/chromium could not be unpacked: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+let found: Promise<{ path: string; source: string }> | undefined;
+
+/** The Chromium the tests use, and where it came from; resolved once per process. */
+export function resolveChromium(): Promise<{ path: string; source: string }> {
+  found ??= findChromium();
+  return found;
+}
+
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  const { path, source } = await resolveChromium();
+  try {
+    return await chromium.launch({ executablePath: path, headless: true, timeout: LAUNCH_TIMEOUT_MS, args: [...CHROMIUM_ARGS, ...extraArgs] });
+  } catch (err) {
+    const first = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+    throw new ChromiumUnavailable(`Chromium (${source}: ${path}) did not start: ${first}`);
+  }
 }
 
 /** The page every test starts from: the bundle's exports on `window.tooldb`. */
