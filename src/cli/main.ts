@@ -13,6 +13,7 @@ import { type HyperswarmNetworkOptions, hyperdhtBootstrapFromEnv } from "../netw
 import { listFlag, parseArgs, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import { runDemo } from "./demo.js";
 import { nodeStatus } from "./status.js";
+import { StatusHistory } from "../metrics/status-history.js";
 import { publicUrlFor, startWebFront } from "./web.js";
 import { OPS_USAGE, type Ops, limitsFromFlags, startOps, statusCommand, version } from "./ops.js";
 
@@ -82,11 +83,12 @@ async function serve(args: ParsedArgs): Promise<void> {
     },
     handleSignals: true,
     onSignalStop: (signal) =>
-      void Promise.all([front?.close(), ops?.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
+      void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
     hyperswarm: hyperswarmOption(args),
   });
   const dhtFound = new Set<string>();
-  server.db.addServerFunction("status", () => nodeStatus(server.db, dhtFound));
+  const history = new StatusHistory(server.db);
+  server.db.addServerFunction("status", (call) => nodeStatus(server.db, dhtFound, history, (call as { since?: unknown } | undefined)?.since));
   server.onPeerFound = (p) => {
     dhtFound.add(dialKey(p.host, p.port));
     out(`DHT peer found: ${p.host}:${p.port}`);
@@ -95,6 +97,7 @@ async function serve(args: ParsedArgs): Promise<void> {
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
   server.db.on("dial-failed", (e) => e.final && out(`gave up on ${e.host}:${e.port}: ${e.reason}`));
   await server.start();
+  history.start();
   out(`Server running on ${host}:${server.port}${front?.secure ? " (TLS)" : ""}`);
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);

@@ -1,9 +1,12 @@
 /**
  * The status page of `tooldb-dht serve --web`: plain HTML and a module
  * script that runs the browser bundle itself. It links to this server only,
- * asks it for its status (the `status` server function) every 2 s, and has
- * a live key: type a value, see it arrive in every other open tab.
+ * asks it for its status (the `status` server function) every 2 s, draws
+ * the server's last minutes as live charts (status-charts.ts), and has a
+ * live key: type a value, see it arrive in every other open tab.
  */
+import { CHARTS_CSS, CHARTS_HTML, CHARTS_SCRIPT } from "./status-charts.js";
+
 export const LIVE_KEY = "status-page-live";
 
 function escapeHtml(text: string): string {
@@ -29,7 +32,7 @@ export function statusPage(topic: string): string {
   .state-failed, .state-waiting, .bad { color: #b42318; }
   .muted { color: #666; }
   input { font: inherit; padding: .3rem; width: 20rem; }
-  button { font: inherit; padding: .3rem .8rem; }
+  button { font: inherit; padding: .3rem .8rem; }${CHARTS_CSS}
 </style>
 </head>
 <body>
@@ -43,6 +46,8 @@ export function statusPage(topic: string): string {
   <tr><th>Connected clients</th><td id="clients">…</td></tr>
   <tr><th>This page</th><td id="link" class="bad">connecting…</td></tr>
 </table>
+
+${CHARTS_HTML}
 
 <h2>Servers it knows</h2>
 <table id="servers">
@@ -74,6 +79,9 @@ function cell(text, className) {
   return td;
 }
 
+${CHARTS_SCRIPT}
+let newestSample;
+
 function showStatus(status) {
   $("self-address").textContent = status.self.address;
   $("self-url").textContent = status.self.url ?? "(none: bound to an unspecified address; set --public-url)";
@@ -95,8 +103,11 @@ function showStatus(status) {
 
 async function poll() {
   if (db.network.peers.length > 0) {
-    const reply = await db.doFunction("status", {}, 3000);
-    if (reply.code === "OK") showStatus(reply.return);
+    const reply = await db.doFunction("status", { since: newestSample }, 3000);
+    if (reply.code === "OK") {
+      showStatus(reply.return);
+      newestSample = chartSamples(reply.return.history) ?? newestSample;
+    }
   }
 }
 

@@ -1,6 +1,7 @@
 import { recordUrl } from "../limits/peer-url.js";
 import type { ToolDb } from "../node/tooldb.js";
 import { dialKey } from "../network/dial-target.js";
+import type { StatusHistory, StatusSample } from "../metrics/status-history.js";
 
 /** One server as this server sees it, for the status page. */
 export interface ServerStatus {
@@ -18,10 +19,12 @@ export interface NodeStatus {
   self: { address: string; url?: string };
   clients: number;
   servers: ServerStatus[];
+  /** The server's last minutes, newer than the `since` the page asked with (see StatusHistory). */
+  history: StatusSample[];
 }
 
-/** What the status page shows, answered by the `status` server function. */
-export function nodeStatus(db: ToolDb, dhtFound: ReadonlySet<string>): NodeStatus {
+/** What the status page shows, answered by the `status` server function (`since`: the newest sample the page has). */
+export function nodeStatus(db: ToolDb, dhtFound: ReadonlySet<string>, history?: StatusHistory, since?: unknown): NodeStatus {
   const servers = new Map<string, ServerStatus>();
   const entry = (id: string) => {
     let s = servers.get(id);
@@ -64,5 +67,6 @@ export function nodeStatus(db: ToolDb, dhtFound: ReadonlySet<string>): NodeStatu
     self: { address: self, url: own ? recordUrl(own) : undefined },
     clients: db.network.peers.filter((p) => !p.isServer).length,
     servers: [...servers.values()],
+    history: history?.since(typeof since === "number" ? since : undefined) ?? [],
   };
 }

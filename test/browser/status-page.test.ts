@@ -109,6 +109,50 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
     }
   });
 
+  it("draws the server's last minutes as live charts, and they move while puts flow", { timeout: 60_000 }, async () => {
+    const page = await openStatus();
+    try {
+      const points = () => page.$eval('svg[data-chart="puts"]', (svg) => Number((svg as SVGElement).dataset.points ?? 0));
+      await page.waitForFunction(() => Number(document.querySelector<SVGElement>('svg[data-chart="puts"]')?.dataset.points ?? 0) >= 1, undefined, { timeout: 15_000, polling: 100 });
+      const quiet = await page.locator('svg[data-chart="puts"]').screenshot();
+      // Puts through the linked server: the page's server receives each one relayed.
+      const start = await points();
+      let n = 0;
+      const writer = setInterval(() => void other.db.putData(`chart-${n++}`, n).catch(() => undefined), 20);
+      try {
+        await page.waitForFunction(
+          (from) => {
+            const charts = (window as any).statusCharts;
+            return charts.t.length >= from + 2 && Math.max(...charts.puts.in) > 0;
+          },
+          start,
+          { timeout: 20_000, polling: 100 },
+        );
+      } finally {
+        clearInterval(writer);
+      }
+      const busy = await page.locator('svg[data-chart="puts"]').screenshot();
+      assert.notDeepEqual(busy, quiet, "the puts chart looks the same after puts flowed");
+      // Every chart drew: a line per series, with points spread over its width.
+      const charts = await page.$$eval("svg[data-chart]", (svgs) =>
+        svgs.map((svg) => ({
+          chart: (svg as SVGElement).dataset.chart,
+          lines: [...svg.querySelectorAll("polyline")].map((l) => ({ series: (l as SVGElement).dataset.series, width: l.getBBox().width })),
+        })),
+      );
+      assert.deepEqual(charts.map((c) => c.chart), ["puts", "links", "refusals", "sync", "loop"]);
+      for (const c of charts) if (c.chart !== "refusals") assert.ok(c.lines.length > 0 && c.lines.every((l) => l.width > 0), JSON.stringify(c));
+      const links = charts.find((c) => c.chart === "links")!.lines.map((l) => l.series);
+      assert.ok(links.includes("server/websocket") && links.some((s) => s?.startsWith("client/")), JSON.stringify(links));
+      const inRate = await page.evaluate(() => Math.max(...(window as any).statusCharts.puts.in));
+      assert.ok(inRate > 1, `puts in per second peaked at ${inRate}`);
+      mkdirSync(join(ROOT, ".tmp"), { recursive: true });
+      await page.screenshot({ path: join(ROOT, ".tmp", "status-page-charts.png"), fullPage: true });
+    } finally {
+      await page.context().close();
+    }
+  });
+
   it("serve stops on SIGINT and exits 0 (HTTPS front closed too)", async () => {
     serve!.kill("SIGINT");
     assert.equal(await exited, 0);
