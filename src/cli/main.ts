@@ -21,7 +21,7 @@ const USAGE = `tooldb-dht <command> [options]
 
 Commands:
   serve --topic T --port P [--host H] [--public-host NAME] [--public-url URL]
-        [--tls-cert FILE --tls-key FILE] [--web] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
+        [--tls-cert FILE --tls-key FILE] [--web] [--web-dir DIR] [--data DIR] [--bootstrap host:port,...] [--legacy-records]
         [--hyperswarm [--hyperdht-bootstrap host:port,...]]
         Run a ToolDb server that announces T -> P on the mainline DHT and links
         with the other servers of T. HOST, PORT and TOPIC env vars work too.
@@ -30,7 +30,9 @@ Commands:
         into the peer record (e.g. behind a TLS proxy); default ws://host:port.
         --tls-cert FILE --tls-key FILE serve wss:// (and https) on PORT.
         --web serves a status page on PORT (http(s)://host:PORT/) that runs
-        the browser bundle: known servers, clients, a live key.
+        the browser bundle: known servers, live charts, clients, a live key.
+        --web-dir DIR (implies --web) also serves DIR's files by name at
+        /<name> (.html .js .css .json .svg .png), e.g. an app's own page.
         --legacy-records accepts and writes tool-db 2.6.6 records, so 2.6.6
         clients can put and get. RISK: their hash does not cover the key, so
         anyone can replay a signed record under another key (a user's
@@ -67,7 +69,8 @@ async function serve(args: ParsedArgs): Promise<void> {
   const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
   const web = args.flags.get("web") === true;
   // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
-  const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web }) : undefined;
+  const webDir = stringFlag(args, "web-dir");
+  const front = tlsCert || tlsKey || web || webDir ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web: web || webDir !== undefined, webDir }) : undefined;
   const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const boundPort = front?.port ?? port;
   let ops: Ops | undefined;
@@ -99,7 +102,8 @@ async function serve(args: ParsedArgs): Promise<void> {
   await server.start();
   history.start();
   out(`Server running on ${host}:${server.port}${front?.secure ? " (TLS)" : ""}`);
-  if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
+  if (webDir) out(`Serving the files of ${webDir} at /<name>`);
+  if (web || webDir) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (args.flags.get("hyperswarm") === true) out(`Joined Hyperswarm topic sha256(${topic})`);
   ops = await startOps(server, args, out);
