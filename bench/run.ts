@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: prints figures measured in this run on this machine.
- * All traffic stays on loopback. `npm run bench -- relay|ingest|discovery|bundle|durability|browser|hyperswarm|crdt|flood|webrtc|sync|rebuild|fanout|connections`
- * runs one part (`fanout` includes `connections`).
+ * All traffic stays on loopback. `npm run bench -- <part>` runs one part
+ * (`fanout` includes `connections`); `npm run bench -- --help` lists the
+ * parts and their variables (bench/parts.ts).
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -21,6 +22,12 @@ import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
+import { BENCH_PARTS, PART_TIMEOUT_MIN, benchHelp } from "./parts.js";
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(benchHelp());
+  process.exit(0);
+}
 
 // Signatures are verified on libuv's pool. Two busy processes with 4 threads each
 // oversubscribe 2 cores, so size the pool to the cores (set before any pool use).
@@ -34,6 +41,30 @@ if (!process.env.UV_THREADPOOL_SIZE) {
 }
 
 const only = process.argv.slice(2).find((arg) => !arg.startsWith("--"));
+if (only !== undefined && !BENCH_PARTS.some((p) => p.name === only)) {
+  console.error(`npm run bench: no part named "${only}" (parts: ${BENCH_PARTS.map((p) => p.name).join(", ")}; --help for more)`);
+  process.exit(2);
+}
+let partsRun = 0;
+
+/** Runs a part when it is selected: says when it starts and ends, and stops the run if it exceeds its bound. */
+async function part(names: string[], run: () => Promise<void>): Promise<void> {
+  if (only !== undefined && !names.includes(only)) return;
+  const started = Date.now();
+  const index = ++partsRun;
+  const total = only === undefined ? BENCH_PARTS.length : only === "fanout" ? 2 : 1; // fanout brings connections
+  process.stderr.write(`[bench ${index}/${total}] ${names[0]}: started ${new Date().toISOString()}\n`);
+  const watchdog = setTimeout(() => {
+    console.error(`npm run bench: part "${names[0]}" ran over ${PART_TIMEOUT_MIN} min (BENCH_PART_TIMEOUT_MIN): stopped`);
+    process.exit(1);
+  }, PART_TIMEOUT_MIN * 60_000);
+  try {
+    await run();
+  } finally {
+    clearTimeout(watchdog);
+    process.stderr.write(`[bench ${index}/${total}] ${names[0]}: done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  }
+}
 /** `--quick`: CI-sized runs of the scale benchmarks (sync, fanout, connections). */
 const quick = process.argv.includes("--quick");
 
@@ -137,17 +168,17 @@ async function connections(): Promise<void> {
 }
 
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
-if (!only || only === "relay") await relay();
-if (!only || only === "ingest") await ingest();
-if (!only || only === "discovery") await discovery();
-if (!only || only === "bundle") await browserBundle();
-if (!only || only === "durability") await durability();
-if (!only || only === "browser") await browserWriter();
-if (!only || only === "hyperswarm") await hyperswarm();
-if (!only || only === "crdt") await crdt();
-if (!only || only === "flood") await flood();
-if (!only || only === "webrtc") await webrtc();
-if (!only || only === "sync") await sync();
-if (!only || only === "rebuild") await rebuild();
-if (!only || only === "fanout") await fanout();
-if (!only || only === "fanout" || only === "connections") await connections();
+await part(["relay"], relay);
+await part(["ingest"], ingest);
+await part(["discovery"], discovery);
+await part(["bundle"], browserBundle);
+await part(["durability"], durability);
+await part(["browser"], browserWriter);
+await part(["hyperswarm"], hyperswarm);
+await part(["crdt"], crdt);
+await part(["flood"], flood);
+await part(["webrtc"], webrtc);
+await part(["sync"], sync);
+await part(["rebuild"], rebuild);
+await part(["fanout"], fanout);
+await part(["connections", "fanout"], connections);
