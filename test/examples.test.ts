@@ -54,7 +54,7 @@ function start(args: string[], env: Record<string, string>, ready: RegExp, timeo
 }
 
 /** Runs a process to its end (bounded); resolves its exit code and output. */
-async function runToEnd(args: string[], env: Record<string, string>, timeoutMs = 45_000): Promise<{ code: number | null; out: string }> {
+async function runToEnd(args: string[], env: Record<string, string>, timeoutMs = 90_000): Promise<{ code: number | null; out: string }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d));
@@ -74,7 +74,7 @@ async function stop(started: Started | undefined, signal: NodeJS.Signals = "SIGI
   return code;
 }
 
-describe("examples/ run as written", { timeout: 180_000 }, () => {
+describe("examples/ run as written", { timeout: 300_000 }, () => {
   describe("node: the guide's server and client on a private mainline DHT", () => {
     let testnet: DhtTestnet;
     let server: Started | undefined;
@@ -160,22 +160,22 @@ describe("examples/ run as written", { timeout: 180_000 }, () => {
       const [a, b] = [await open(), await open()];
       for (const page of [a, b]) {
         await page.waitForFunction(() => Number(document.body.dataset.knownServers) >= 2 && Number(document.body.dataset.linkedServers) >= 2, undefined, {
-          timeout: 20_000,
+          timeout: 45_000,
           polling: 100,
         });
       }
       await a.fill("#name", "alice");
       await a.fill("#text", "hello from tab A");
       await a.click("button");
-      await b.waitForFunction(() => document.getElementById("log")!.textContent!.includes("hello from tab A"), undefined, { timeout: 15_000, polling: 50 });
+      await b.waitForFunction(() => document.getElementById("log")!.textContent!.includes("hello from tab A"), undefined, { timeout: 30_000, polling: 50 });
       await b.fill("#name", "bob");
       await b.fill("#text", "hi alice");
       await b.click("button");
-      await a.waitForFunction(() => Number(document.body.dataset.messages) === 2, undefined, { timeout: 15_000, polling: 50 });
+      await a.waitForFunction(() => Number(document.body.dataset.messages) === 2, undefined, { timeout: 30_000, polling: 50 });
       assert.deepEqual(await a.$$eval("#log li", (lis) => lis.map((li) => li.textContent)), ["alicehello from tab A", "bobhi alice"]);
       // The other server holds the room too: the messages went through the mesh.
       const room = new ListCrdt<{ text: string }>("reader");
-      await waitUntil(async () => (await other.db.getCrdt("chat-room", room), room.value.length === 2), 10_000, "the room on the other server");
+      await waitUntil(async () => (await other.db.getCrdt("chat-room", room), room.value.length === 2), 30_000, "the room on the other server");
       assert.deepEqual(room.value.map((m) => m.text), ["hello from tab A", "hi alice"]);
     });
   });
