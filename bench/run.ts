@@ -10,6 +10,7 @@ import { bundleSizes, printBundleSizes } from "../build/browser-bundle.js";
 import { browserBenchmark, printBrowserFigures } from "./browser.js";
 import { crdtBenchmark, printCrdtFigures } from "./crdt.js";
 import { discoveryBenchmark, printDiscoveryFigures } from "./discovery.js";
+import { hostileDiscoveryBenchmark, printHostileFigures } from "./discovery-hostile.js";
 import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
@@ -91,6 +92,8 @@ async function ingest(): Promise<void> {
 async function discovery(): Promise<void> {
   console.log("\n## Discovery on a 50-node loopback DHT (ms: median / min / max)");
   printDiscoveryFigures(await discoveryBenchmark(Number(process.env.BENCH_RUNS ?? 9)), (line) => console.log(line));
+  console.log("");
+  printHostileFigures(await hostileDiscoveryBenchmark(Number(process.env.BENCH_HOSTILE_RUNS ?? 3)), (line) => console.log(line));
 }
 
 async function durability(): Promise<void> {

@@ -38,7 +38,7 @@ export interface DiscoveryOptions {
   want?: number;
   /** Relative jitter applied to every period: ±jitter. Default 0.1. */
   jitter?: number;
-  /** Memory bound on remembered peers per topic. Default 1000. */
+  /** Memory bound on remembered peers per topic. Default 4096. */
   maxPeersPerTopic?: number;
   /** Don't report our own announces (same port, local address). Default false, as discovery-channel. */
   skipSelf?: boolean;
@@ -74,7 +74,8 @@ export const DISCOVERY_DEFAULTS = {
   peerTtl: 5 * 60_000,
   want: 1,
   jitter: 0.1,
-  maxPeersPerTopic: 1000,
+  // Above a flood of 1,000 bogus announces, so the real servers still find a place.
+  maxPeersPerTopic: 4096,
   skipSelf: false,
 } as const;
 

@@ -9,6 +9,8 @@ export { loadDhtState, saveDhtState, type DhtState } from "../discovery/state.js
 export { DHTServer, DHTClient } from "../platform/dht-server.js";
 export { DhtNode, type DhtNodeOptions } from "../platform/dht-node.js";
 export { DhtPeering, type PeeringOptions, type PeeringHooks } from "../peering/dht-peering.js";
+export { CandidatePool, Tier, type Candidate } from "../peering/candidate-pool.js";
+export { ServerMesh, type ServerMeshOptions } from "../peering/server-mesh.js";
 export { BOOTSTRAP_ENV, envBootstrap } from "../discovery/env-bootstrap.js";
 export { type DiscoveryMechanism, type MechanismSink } from "../discovery/mechanisms/mechanism.js";
 export { MergedDiscovery, type MergedDiscoveryEvents } from "../discovery/mechanisms/merged-discovery.js";

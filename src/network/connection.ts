@@ -142,6 +142,8 @@ export const CloseCode = {
   OVERLOADED: 4009,
   /** The peer's identity or IP is banned for a while. */
   BANNED: 4010,
+  /** A server closed a server link: it has the most server links it keeps (try the servers it listed). */
+  MESH_FULL: 4011,
 } as const;
 
 /** Refusals after which dialing the same address again is pointless. */

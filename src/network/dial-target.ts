@@ -22,6 +22,8 @@ export class DialTarget {
     readonly port: number,
     readonly maxRetries: number,
     backoff: BackoffOptions,
+    /** Until the first handshake succeeds: bound (ms) on each attempt, and no retry. */
+    public firstContactTimeout?: number,
   ) {
     this.backoff = new Backoff(backoff);
   }
@@ -31,7 +33,7 @@ export class DialTarget {
   }
 
   get outOfRetries(): boolean {
-    return this.failures > this.maxRetries;
+    return this.failures > (this.firstContactTimeout === undefined ? this.maxRetries : 0);
   }
 }
 

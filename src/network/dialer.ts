@@ -35,14 +35,14 @@ export class Dialer {
   ) {}
 
   /** Starts keeping a link to host:port; a repeated call only hurries a waiting redial. */
-  connect(host: string, port: number, maxRetries = this.defaults.maxRetries): void {
+  connect(host: string, port: number, opts: { maxRetries?: number; firstContactTimeout?: number } = {}): void {
     if (this.closed) return;
     const existing = this.targets.get(dialKey(host, port));
     if (existing) {
       if (existing.state === "waiting") this.dialNow(existing);
       return;
     }
-    const target = new DialTarget(host, port, maxRetries, this.defaults.backoff);
+    const target = new DialTarget(host, port, opts.maxRetries ?? this.defaults.maxRetries, this.defaults.backoff, opts.firstContactTimeout);
     this.targets.set(target.key, target);
     this.dialNow(target);
   }
@@ -64,6 +64,7 @@ export class Dialer {
     target.address = address;
     target.failures = 0;
     target.backoff.reset();
+    target.firstContactTimeout = undefined;
   }
 
   /** The target's link closed: decide whether, and when, to dial again. */

@@ -55,7 +55,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.links.add(link);
     link.timer = timers.setTimeout(
       () => this.closeLink(link, CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout", ErrorCode.HANDSHAKE_TIMEOUT),
-      options.handshakeTimeout,
+      target?.firstContactTimeout ?? options.handshakeTimeout,
     );
     connection.handleWith(link);
     if (connection.info.outgoing) void this.handshake.sendPing(link);

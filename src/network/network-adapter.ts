@@ -40,7 +40,15 @@ export function withOptions<O>(Transport: new (host: NetworkHost, options: O) =>
 }
 
 export interface ConnectOptions {
+  /** Redials after a failure (after a verified link dropped, when `firstContactTimeout` is set). */
   maxRetries?: number;
+  /**
+   * First contact with an address not known to be a server: until a link to
+   * it completes the handshake, each attempt is bounded by this many ms
+   * (connect and handshake together) and a failure is final, so that the
+   * caller tries other candidates instead of waiting on this one.
+   */
+  firstContactTimeout?: number;
 }
 
 /**
@@ -170,7 +178,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    */
   connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
     if (!this.canDial) this.log("cannot dial %s:%d: this transport does not dial addresses", host, port);
-    else if (!this.closing) this.dialer.connect(host, port, opts.maxRetries);
+    else if (!this.closing) this.dialer.connect(host, port, opts);
   }
 
   /** Stops keeping a link to host:port and closes it if open. */

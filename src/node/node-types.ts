@@ -31,8 +31,8 @@ export type ToolDbEvents = {
   /** Something was refused: a record, a frame, a link. Never thrown. */
   refused: [event: RefusalEvent];
   "dial-failed": [event: DialFailedEvent];
-  /** Verified server records learned from peers (hybrid discovery). */
-  servers: [records: PeerRecord[]];
+  /** Verified server records learned from a linked server (`from`): hybrid discovery and the server mesh. */
+  servers: [records: PeerRecord[], from: PeerSession];
   /** A server refused one of this node's puts (acknowledged or not): the record will not be stored there as it is. */
   "put-refused": [refusal: PutRefusal];
   /** tool-db 2.6.6: two sign-ups of one name met here; the oldest wins (`username` is the `==` key). */

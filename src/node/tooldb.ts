@@ -239,7 +239,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
       for (const problem of problems) {
         this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
       }
-      if (learned.length > 0 && !this.closed) this.emit("servers", learned);
+      if (learned.length > 0 && !this.closed) this.emit("servers", learned, from);
     });
   }
 

@@ -1,18 +1,31 @@
-import { Backoff } from "../base/backoff.js";
-import { TimerGroup } from "../base/clock.js";
+import { TimerGroup, type TimerHandle } from "../base/clock.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import type { ToolDb, PeerInfo } from "../node/tooldb.js";
+import type { PeerRecord } from "../records/messages.js";
+import { recordUrl, urlEndpoint } from "../limits/peer-url.js";
 import type { DialFailedEvent } from "../network/network-adapter.js";
+import type { PeerSession } from "../network/peer-session.js";
 import { CloseCode } from "../network/connection.js";
 import { dialKey } from "../network/dial-target.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
+import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
+import { ServerMesh, type ServerMeshOptions, isProvenServer } from "./server-mesh.js";
 
-/** Dial attempts for an address found on the DHT before it is backed off. */
+/** Redials of a server after a verified link to it dropped, before it is backed off. */
 export const DEFAULT_DHT_DIAL_RETRIES = 3;
 /** First penalty for an address that failed or was refused; doubles per offence. */
 export const DEFAULT_PENALTY_MS = 5_000;
 export const MAX_PENALTY_MS = 10 * 60_000;
-const MAX_TRACKED_ADDRESSES = 1024;
+/** Dials in flight at most, apart from the links kept. */
+export const DEFAULT_MAX_DIALS_IN_FLIGHT = 32;
+/** Happy eyeballs: the next candidate is dialed when none of those in flight succeeded within this. */
+export const DEFAULT_DIAL_STAGGER_MS = 100;
+/** Connect + handshake of an address never verified: a real server answers in well under this. */
+export const DEFAULT_FIRST_CONTACT_TIMEOUT_MS = 2_000;
+/** Candidate addresses remembered at most (a flood of announces beyond it is dropped, least trusted first). */
+const MAX_CANDIDATES = 4096;
+/** Strangers wait at most this long for `holdStrangersUntil`. */
+const MAX_STRANGER_HOLD_MS = 1_000;
 
 /** Where DhtPeering gets candidates: the mainline Discovery, or the merged discovery of every mechanism. */
 export interface PeerSource {
@@ -24,10 +37,25 @@ export interface PeerSource {
 }
 
 export interface PeeringOptions {
-  /** Outgoing links to keep at most. */
+  /** A client's links to servers kept at most (servers: see `mesh`). */
   maxConnections: number;
+  /** Redials of a server after a verified link to it dropped. */
   dialRetries: number;
   penaltyMs: number;
+  /** Dials in flight at most, apart from the links kept. Default 32. */
+  maxDialsInFlight?: number;
+  /** Happy eyeballs: ms after which the next candidate is dialed while none succeeded. Default 100. */
+  dialStaggerMs?: number;
+  /** Bound (ms) on connect + handshake of an address this node never linked to. Default 2000. */
+  firstContactTimeoutMs?: number;
+  /** Servers: degree bounds of the server mesh and the address exchange. */
+  mesh?: ServerMeshOptions;
+  /**
+   * Addresses found on a DHT are not dialed before this settles (at most 1 s):
+   * the moment the peer cache has offered the servers verified before, so a
+   * restarted node dials those first.
+   */
+  holdStrangersUntil?: Promise<unknown>;
   /** This node's own announced port and hosts (to skip itself by address). */
   selfPort?: number;
   selfHosts?: string[];
@@ -40,26 +68,40 @@ export type PeeringHooks = {
   onPeerDisconnected?: (info: PeerInfo) => void;
 };
 
-interface Penalty {
-  until: number;
-  backoff: Backoff;
-}
+/** Sources whose addresses the operator vouched for or this node verified before. */
+const TRUSTED_SOURCES = new Set(["peer-cache", "bootstrap-list"]);
 
 /**
- * Joins what the DHT reports to what the database connects to: dial each
- * found server once (skipping self, capped), back off addresses that fail or
- * answer as something else, and fail over to another known server as soon
- * as a link drops. The DHT topic is open to anyone, so nothing found there
- * is trusted before the signed handshake succeeds.
+ * Joins what discovery reports to what the database connects to. Anyone can
+ * announce on a DHT topic, so every address found is a stranger until the
+ * signed handshake succeeds, and a flood of bogus announces (closed ports,
+ * tarpits, silent servers, servers of other topics) must not hide the real
+ * servers. So: candidates are ranked (verified before, then listed by a
+ * proven server, then strangers) and raced as happy eyeballs do, several in
+ * flight at once (bounded apart from the links kept), a new one every
+ * `dialStaggerMs` and at once when one fails; a first contact gets a short
+ * connect + handshake bound and no retry; an address that fails is
+ * penalised for a growing time. Servers also keep their server links within
+ * the mesh's degree bounds and exchange addresses (ServerMesh).
  */
 export class DhtPeering {
   private readonly log: LogFn;
   private readonly timers: TimerGroup;
-  private readonly penalties = new Map<string, Penalty>();
-  /** Addresses found on the DHT that we dialed (and keep dialing while linked). */
-  private readonly dialed = new Set<string>();
+  private readonly pool: CandidatePool;
+  private readonly mesh: ServerMesh | undefined;
+  /** Addresses this peering dialed that have not had a verified link yet. */
+  private readonly firstContacts = new Map<string, PeerAddress>();
+  /** Failed dials not yet replaced: each lets one more dial start without waiting for the stagger. */
+  private credits = 0;
+  private lastLaunch = -Infinity;
+  private wake: TimerHandle | undefined;
+  private wakeTime = Infinity;
   private stopped = false;
+  private strangersHeld: boolean;
   private readonly unsubscribe: Array<() => void> = [];
+  private readonly maxInFlight: number;
+  private readonly staggerMs: number;
+  private readonly firstContactMs: number;
 
   constructor(
     private readonly db: ToolDb,
@@ -70,130 +112,251 @@ export class DhtPeering {
   ) {
     this.log = createLogger("discovery:peering");
     this.timers = new TimerGroup(db.options.clock);
-    const onPeer = (_id: unknown, peer: PeerAddress) => this.onFound(peer);
+    const random = opts.random ?? Math.random;
+    this.maxInFlight = opts.maxDialsInFlight ?? DEFAULT_MAX_DIALS_IN_FLIGHT;
+    this.staggerMs = opts.dialStaggerMs ?? DEFAULT_DIAL_STAGGER_MS;
+    this.firstContactMs = opts.firstContactTimeoutMs ?? DEFAULT_FIRST_CONTACT_TIMEOUT_MS;
+    this.pool = new CandidatePool({ capacity: MAX_CANDIDATES, penaltyMs: opts.penaltyMs, maxPenaltyMs: MAX_PENALTY_MS, random, now: () => db.now() });
+    if (db.options.server) this.mesh = new ServerMesh(db, this.timers, random, opts.mesh);
+    const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
+    const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);
     const onFailed = (e: DialFailedEvent) => this.onDialFailed(e);
     const onConnect = (info: PeerInfo) => this.onConnected(info);
     const onDisconnect = (info: PeerInfo & { code: number }) => this.onDisconnected(info);
+    const onDuplicate = () => this.pump();
     discovery.on("peer", onPeer);
+    db.on("servers", onServers);
     db.on("dial-failed", onFailed);
     db.on("peer-connect", onConnect);
     db.on("peer-disconnect", onDisconnect);
+    db.network.on("duplicate", onDuplicate);
     this.unsubscribe.push(
       () => discovery.off("peer", onPeer),
+      () => db.off("servers", onServers),
       () => db.off("dial-failed", onFailed),
       () => db.off("peer-connect", onConnect),
       () => db.off("peer-disconnect", onDisconnect),
+      () => db.network.off("duplicate", onDuplicate),
     );
+    for (const peer of discovery.peers(topic)) this.pool.offer(peer, Tier.Found);
+    this.strangersHeld = opts.holdStrangersUntil !== undefined;
+    if (opts.holdStrangersUntil) {
+      const release = () => {
+        if (!this.strangersHeld) return;
+        this.strangersHeld = false;
+        this.pump();
+      };
+      this.timers.setTimeout(release, MAX_STRANGER_HOLD_MS);
+      opts.holdStrangersUntil.then(release, release);
+    }
+    this.mesh?.start();
+    this.pump();
+  }
+
+  /** The degree bounds and address exchange of a server (undefined on clients). */
+  get serverMesh(): ServerMesh | undefined {
+    return this.mesh;
+  }
+
+  /** Candidate addresses with their tier and penalty (for status pages and tests). */
+  candidates(): Array<Readonly<Candidate>> {
+    return this.pool.list();
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
     for (const off of this.unsubscribe) off();
+    this.mesh?.stop();
     this.timers.clearAll();
   }
+
+  // ---- what counts ---------------------------------------------------------
 
   private isSelf(peer: PeerAddress): boolean {
     return peer.port === this.opts.selfPort && (this.opts.selfHosts ?? []).includes(peer.host);
   }
 
-  private outgoingCount(): number {
-    return this.db.network.peers.filter((p) => p.outgoing).length;
+  /** Links that count toward the bound: a server's server links, a client's links it dialed. */
+  private linksKept(): number {
+    return this.mesh ? this.mesh.degree : this.db.network.peers.filter((p) => p.outgoing).length;
   }
 
-  private penalised(key: string): boolean {
-    const p = this.penalties.get(key);
-    return p !== undefined && p.until > this.db.now();
+  private wanted(): number {
+    return this.mesh ? this.mesh.options.minLinks : this.opts.maxConnections;
   }
 
-  private onFound(peer: PeerAddress): void {
+  private ceiling(): number {
+    return this.mesh ? this.mesh.options.maxLinks : this.opts.maxConnections;
+  }
+
+  // ---- candidates in -------------------------------------------------------
+
+  private onFound(peer: PeerAddress, source: unknown): void {
     if (this.stopped) return;
     try {
       this.hooks.onPeerFound?.(peer);
     } catch (err) {
       this.log("onPeerFound threw: %O", err);
     }
-    this.maybeDial(peer);
+    if (this.isSelf(peer)) return;
+    this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found);
+    this.pump();
   }
 
-  private maybeDial(peer: PeerAddress): boolean {
-    const key = dialKey(peer.host, peer.port);
-    if (this.isSelf(peer) || this.dialed.has(key) || this.penalised(key)) return false;
-    if (this.outgoingCount() + this.dialsInProgress() >= this.opts.maxConnections) return false;
-    this.dialed.add(key);
-    this.log("dialing %s found on the DHT", key);
-    this.db.network.connectTo(peer.host, peer.port, { maxRetries: this.opts.dialRetries });
-    return true;
-  }
-
-  private dialsInProgress(): number {
-    // Targets waiting to redial a dropped server don't count: failover must not wait for them.
-    return this.db.network.dialTargets().filter((t) => t.state === "connecting").length;
-  }
-
-  /** Dials known, unpenalised servers until the connection budget is used. */
-  private fillConnections(): void {
+  /** Server records a linked server listed (verified signatures): candidates, trusted as far as the lister is. */
+  private onGossip(records: PeerRecord[], from: PeerSession | undefined): void {
     if (this.stopped) return;
-    for (const peer of this.discovery.peers(this.topic)) {
-      if (this.outgoingCount() + this.dialsInProgress() >= this.opts.maxConnections) return;
-      this.maybeDial(peer);
+    const tier = from && isProvenServer(from) ? Tier.ProvenGossip : Tier.Gossip;
+    const self = this.db.nodeAddress();
+    for (const record of records) {
+      const url = recordUrl(record);
+      if (!url || record.address === self) continue;
+      const { host, port } = urlEndpoint(url);
+      if (!this.isSelf({ host, port })) this.pool.offer({ host, port }, tier, record.address);
+    }
+    this.pump();
+  }
+
+  // ---- racing dials ----------------------------------------------------------
+
+  /**
+   * Starts dials while links are wanted: at once while fewer are in flight
+   * than links are missing or a failed dial is still to be replaced,
+   * otherwise one every `dialStaggerMs`; never more than `maxDialsInFlight`.
+   * Once enough links are up, first contacts still in flight are called off.
+   */
+  private pump(): void {
+    if (this.stopped || this.db.isClosed || !this.db.network.canDial) return;
+    const need = this.wanted() - this.linksKept();
+    const targets = new Map(this.db.network.dialTargets().map((t) => [dialKey(t.host, t.port), t.state]));
+    if (need <= 0) {
+      this.credits = 0;
+      this.callOffFirstContacts(targets);
+      return;
+    }
+    const linked = new Set(this.db.network.peers.map((p) => p.address));
+    const usable = (c: Candidate) =>
+      !targets.has(c.key) && !(c.address !== undefined && linked.has(c.address)) && !(this.strangersHeld && c.tier === Tier.Found);
+    let inFlight = [...targets.values()].filter((s) => s === "connecting").length;
+    while (inFlight < this.maxInFlight) {
+      const now = this.db.now();
+      const replacing = this.credits > 0;
+      if (inFlight >= need && !replacing && now - this.lastLaunch < this.staggerMs) {
+        this.wakeAt(this.lastLaunch + this.staggerMs);
+        return;
+      }
+      const c = this.pool.pick(usable);
+      if (!c) {
+        // Nothing to dial now: wake when a penalty ends, and ask a linked server for more.
+        const release = this.pool.nextRelease();
+        if (release !== undefined) this.wakeAt(release);
+        if (inFlight === 0) this.mesh?.exchangeSoon();
+        return;
+      }
+      if (inFlight >= need) this.credits = Math.max(0, this.credits - 1);
+      this.launch(c, now);
+      targets.set(c.key, "connecting");
+      inFlight++;
     }
   }
+
+  private launch(c: Candidate, now: number): void {
+    this.lastLaunch = now;
+    this.firstContacts.set(c.key, { host: c.host, port: c.port });
+    // Each failure doubles the next attempt's bound (up to 4 x): a real server that was slow once, on a loaded machine, gets its time.
+    const failures = Math.min(c.backoff?.attempts ?? 0, 2);
+    const timeout = this.firstContactMs * 2 ** failures;
+    this.log("dialing %s (tier %d, %d ms)", c.key, c.tier, timeout);
+    this.db.network.connectTo(c.host, c.port, { maxRetries: this.opts.dialRetries, firstContactTimeout: timeout });
+  }
+
+  /** Runs the pump at `at` (ms, the clock's time), unless it already runs earlier. */
+  private wakeAt(at: number): void {
+    if (this.wake !== undefined && this.wakeTime <= at) return;
+    this.timers.clearTimeout(this.wake);
+    this.wakeTime = at;
+    this.wake = this.timers.setTimeout(() => {
+      this.wake = undefined;
+      this.pump();
+    }, Math.max(0, at - this.db.now()));
+  }
+
+  private callOffFirstContacts(targets: Map<string, string>): void {
+    for (const [key, peer] of this.firstContacts) {
+      this.firstContacts.delete(key);
+      if (targets.get(key) === "connecting") this.db.network.disconnectFrom(peer.host, peer.port);
+    }
+  }
+
+  // ---- outcomes ----------------------------------------------------------------
 
   private onDialFailed(e: DialFailedEvent): void {
     if (this.stopped || !e.final) return;
     const key = dialKey(e.host, e.port);
-    if (!this.dialed.delete(key)) return;
+    this.firstContacts.delete(key);
     if (e.code === CloseCode.SELF) {
       // Our own announce seen from another address: never dial it again.
-      this.penalties.set(key, { until: Infinity, backoff: new Backoff() });
+      this.pool.exclude(e.host, e.port);
     } else {
-      this.penalise(key);
+      const delay = this.pool.penalise(e.host, e.port);
+      this.log("backing off %s for %d ms: %s", key, delay, e.reason);
     }
-    this.log("backing off %s: %s", key, e.reason);
-    this.fillConnections();
+    this.credits = Math.min(this.credits + 1, this.maxInFlight);
+    // It no longer counts as a peer of the topic; the DHT may report it again, and the pool remembers the penalty.
+    this.discovery.forget(this.topic, e.host, e.port);
     this.discovery.refresh(this.topic);
-  }
-
-  private penalise(key: string): void {
-    let p = this.penalties.get(key);
-    if (!p) {
-      p = { until: 0, backoff: new Backoff({ initial: this.opts.penaltyMs, max: MAX_PENALTY_MS, random: this.opts.random }) };
-      this.penalties.set(key, p);
-      if (this.penalties.size > MAX_TRACKED_ADDRESSES) this.penalties.delete(this.penalties.keys().next().value as string);
-    }
-    const delay = p.backoff.next();
-    p.until = this.db.now() + delay;
-    const [host, port] = splitKey(key);
-    // Let the DHT report the address again once the penalty is over.
-    this.timers.setTimeout(() => this.discovery.forget(this.topic, host, port), delay);
+    this.pump();
   }
 
   private onConnected(info: PeerInfo): void {
     if (this.stopped) return;
-    if (info.host !== undefined && info.port !== undefined) this.penalties.get(dialKey(info.host, info.port))?.backoff.reset();
+    if (info.outgoing && info.host !== undefined && info.port !== undefined) {
+      this.firstContacts.delete(dialKey(info.host, info.port));
+      if (info.isServer) this.pool.verified(info.host, info.port, info.address);
+    }
     try {
       this.hooks.onPeerConnected?.(info);
     } catch (err) {
       this.log("onPeerConnected threw: %O", err);
     }
+    if (!this.counts(info)) return;
+    // After the session's own setup (sync, subscriptions) has run: closing inside the event would race it.
+    this.timers.setTimeout(() => this.enforceCeiling(info), 0);
+    this.pump();
   }
 
-  private onDisconnected(info: PeerInfo): void {
+  /** Whether a link counts toward the bounds (a server's thousands of clients don't). */
+  private counts(info: PeerInfo): boolean {
+    return this.mesh ? info.isServer : info.outgoing;
+  }
+
+  /** Over the upper bound: a server prunes its server links; a client drops the link it just made. */
+  private enforceCeiling(info: PeerInfo): void {
+    if (this.stopped) return;
+    if (this.mesh) {
+      this.mesh.prune();
+    } else if (info.outgoing && info.host !== undefined && info.port !== undefined && this.linksKept() > this.ceiling()) {
+      this.log("enough links: closing the one to %s", dialKey(info.host, info.port));
+      this.db.network.disconnectFrom(info.host, info.port);
+    }
+  }
+
+  private onDisconnected(info: PeerInfo & { code: number }): void {
     if (this.stopped) return;
     try {
       this.hooks.onPeerDisconnected?.(info);
     } catch (err) {
       this.log("onPeerDisconnected threw: %O", err);
     }
+    if (info.code === CloseCode.MESH_FULL && info.outgoing && info.host !== undefined && info.port !== undefined) {
+      // A real server with no room: try it again later, and the servers it listed now.
+      this.db.network.disconnectFrom(info.host, info.port);
+      this.pool.penalise(info.host, info.port);
+    }
+    if (!this.counts(info)) return;
     // Fail over at once to another known server, and look for more.
-    this.fillConnections();
+    this.pump();
     this.discovery.refresh(this.topic);
   }
-}
-
-function splitKey(key: string): [string, number] {
-  const i = key.lastIndexOf(":");
-  const host = key.slice(0, i).replace(/^\[|\]$/g, "");
-  return [host, Number(key.slice(i + 1))];
 }

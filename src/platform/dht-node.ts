@@ -4,6 +4,7 @@ import { ToolDb } from "./node.js";
 import type { ToolDbOptions } from "../node/options.js";
 import { LevelStore } from "../stores/level-store.js";
 import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "../peering/dht-peering.js";
+import type { ServerMeshOptions } from "../peering/server-mesh.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { type MechanismSwitches, type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
 import type { MergedDiscovery } from "../discovery/mechanisms/merged-discovery.js";
@@ -30,10 +31,20 @@ export interface DhtNodeOptions {
   db?: Partial<ToolDbOptions>;
   /** Directory for LevelDB data (and `<dir>.keys`); without it data is kept in memory. */
   dataDir?: string;
-  /** Outgoing links kept at most. Servers: 8, clients: 2. */
+  /** Clients: links to servers kept (default 2). Servers: server links below which more are dialed (default 6; see `mesh`). */
   maxConnections?: number;
+  /** Redials of a server after a verified link to it dropped (default 3). */
   dialRetries?: number;
+  /** First penalty (ms) of an address that failed; doubles per failure up to 10 min (default 5 s). */
   penaltyMs?: number;
+  /** Dials in flight at most, apart from the links kept (default 32). */
+  maxDialsInFlight?: number;
+  /** Happy eyeballs: ms after which another candidate is dialed while none has succeeded (default 100). */
+  dialStaggerMs?: number;
+  /** Bound (ms) on connect + handshake of an address never linked to before; no retry (default 2000). */
+  firstContactTimeoutMs?: number;
+  /** Servers: degree bounds of the server mesh and the address exchange (minLinks defaults to `maxConnections`). */
+  mesh?: ServerMeshOptions;
   /** Leave the DHT and close everything on SIGINT/SIGTERM. Default false. */
   handleSignals?: boolean;
   /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
@@ -60,7 +71,7 @@ export abstract class DhtNode {
   onPeerConnected: (info: PeerInfo) => void = () => undefined;
   onPeerDisconnected: (info: PeerInfo) => void = () => undefined;
   protected readonly log: LogFn;
-  private peering: DhtPeering | undefined;
+  private peeringValue: DhtPeering | undefined;
   private startPromise: Promise<void> | undefined;
   private stopPromise: Promise<void> | undefined;
   private readonly signalHandler = (signal: NodeJS.Signals) => {
@@ -82,6 +93,11 @@ export abstract class DhtNode {
   /** Announce this many ports (servers) or none (clients). */
   protected abstract announcePort(): number | undefined;
   protected abstract defaultMaxConnections(): number;
+
+  /** What links this node to the servers discovery finds (after start): candidates, and a server's mesh. */
+  get peering(): DhtPeering | undefined {
+    return this.peeringValue;
+  }
 
   /** Every discovery mechanism, merged (after start): its `settled` event, its candidates' sources. */
   get merged(): MergedDiscovery | undefined {
@@ -112,21 +128,30 @@ export abstract class DhtNode {
       onPeerConnected: (i) => this.onPeerConnected(i),
       onPeerDisconnected: (i) => this.onPeerDisconnected(i),
     };
-    this.peering = new DhtPeering(
+    const maxConnections = this.options.maxConnections ?? this.defaultMaxConnections();
+    // Every mechanism started: the peer cache has offered the servers verified before (dialed first).
+    let mechanismsStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (mechanismsStarted = resolve));
+    this.peeringValue = new DhtPeering(
       this.db,
       nodeDiscovery.merged,
       this.topic,
       {
-        maxConnections: this.options.maxConnections ?? this.defaultMaxConnections(),
+        maxConnections,
         dialRetries: this.options.dialRetries ?? DEFAULT_DHT_DIAL_RETRIES,
         penaltyMs: this.options.penaltyMs ?? DEFAULT_PENALTY_MS,
+        maxDialsInFlight: this.options.maxDialsInFlight,
+        dialStaggerMs: this.options.dialStaggerMs,
+        firstContactTimeoutMs: this.options.firstContactTimeoutMs,
+        mesh: { minLinks: maxConnections, ...this.options.mesh },
+        holdStrangersUntil: started,
         selfPort: port,
         selfHosts: this.selfHosts(),
         random: this.db.options.random,
       },
       hooks,
     );
-    void nodeDiscovery.merged.start();
+    void nodeDiscovery.merged.start().then(mechanismsStarted, mechanismsStarted);
     if (this.options.handleSignals) {
       process.once("SIGINT", this.signalHandler);
       process.once("SIGTERM", this.signalHandler);
@@ -153,7 +178,7 @@ export abstract class DhtNode {
     process.off("SIGINT", this.signalHandler);
     process.off("SIGTERM", this.signalHandler);
     await this.startPromise?.catch(() => undefined);
-    this.peering?.stop();
+    this.peeringValue?.stop();
     await this.nodeDiscovery?.stop();
     await this.db.close();
   }

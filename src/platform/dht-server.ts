@@ -1,5 +1,6 @@
 import type { ToolDb } from "../node/tooldb.js";
 import { DhtNode, type DhtNodeOptions } from "./dht-node.js";
+import { DEFAULT_MIN_SERVER_LINKS } from "../peering/server-mesh.js";
 
 /**
  * A ToolDb server that announces `topic -> port` on the mainline DHT and
@@ -25,7 +26,7 @@ export class DHTServer extends DhtNode {
   }
 
   protected defaultMaxConnections(): number {
-    return 8;
+    return DEFAULT_MIN_SERVER_LINKS;
   }
 }
 

@@ -7,7 +7,7 @@ import type { DiscoveryMechanism } from "./mechanism.js";
 
 const log = createLogger("discovery:merged");
 /** Addresses remembered per topic (memory bound under a flood of candidates). */
-const MAX_CANDIDATES = 1024;
+const MAX_CANDIDATES = 4096;
 
 export type MergedDiscoveryEvents = {
   /** A new candidate address (de-duplicated by host:port across mechanisms); `source` names who found it first. */

@@ -1,0 +1,196 @@
+import { Backoff } from "../base/backoff.js";
+import { dialKey } from "../network/dial-target.js";
+import type { PeerAddress } from "../discovery/peer-table.js";
+
+/**
+ * How far a candidate address is trusted before its handshake; lower tiers
+ * are dialed first. Anyone can announce on a DHT topic or sign a record
+ * naming any address, so only a verified link lifts an address to the top.
+ */
+export const Tier = {
+  /** This node had a verified link to it (this run, or the peer cache of an earlier one), or the operator listed it. */
+  Verified: 0,
+  /** Listed by a server whose identity was proven in this session. */
+  ProvenGossip: 1,
+  /** Listed by a server that did not prove its identity (a tool-db 2.6.6 node). */
+  Gossip: 2,
+  /** Announced on a DHT or found by another mechanism: a stranger. */
+  Found: 3,
+} as const;
+export type Tier = (typeof Tier)[keyof typeof Tier];
+
+export interface Candidate extends PeerAddress {
+  readonly key: string;
+  tier: Tier;
+  /** The node's address (public key), when a record or a link told us. */
+  address: string | undefined;
+  /** Not dialed before this time (ms); Infinity: never (our own address seen from outside). */
+  until: number;
+  /** Grows the penalty per failure; reset by a verified link. */
+  backoff: Backoff | undefined;
+  /** Arrival order: among equals of a full pool, the oldest goes first. */
+  readonly seq: number;
+}
+
+export interface CandidatePoolOptions {
+  /** Addresses kept at most; past it the least trusted, penalised, oldest go first. */
+  capacity: number;
+  /** First penalty of a failed address; doubles per failure up to maxPenaltyMs. */
+  penaltyMs: number;
+  maxPenaltyMs: number;
+  random: () => number;
+  now: () => number;
+}
+
+/**
+ * The server addresses a node may dial, from every source (DHT, other
+ * mechanisms, gossip, the peer cache), each with its tier and its penalty.
+ * `pick` returns the most trusted one that is not penalised, at random among
+ * equals (by network, then address): a flood of announces then neither goes
+ * first nor in a predictable order nor outweighs the few networks it comes
+ * from, and servers that pick their neighbours this way form a random graph.
+ */
+export class CandidatePool {
+  private readonly entries = new Map<string, Candidate>();
+  private seq = 0;
+
+  constructor(private readonly opts: CandidatePoolOptions) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(host: string, port: number): Candidate | undefined {
+    return this.entries.get(dialKey(host, port));
+  }
+
+  list(): Candidate[] {
+    return [...this.entries.values()];
+  }
+
+  /** Adds an address, or raises the tier of a known one. Returns whether it is (now) known. */
+  offer(peer: PeerAddress, tier: Tier, address?: string): boolean {
+    const key = dialKey(peer.host, peer.port);
+    const known = this.entries.get(key);
+    if (known) {
+      if (tier < known.tier) known.tier = tier;
+      if (address !== undefined && tier <= known.tier) known.address = address;
+      return true;
+    }
+    if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
+    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: 0, backoff: undefined, seq: this.seq++ });
+    return true;
+  }
+
+  /**
+   * A candidate that is not penalised and passes `usable`: of the most
+   * trusted tier, and among those the fewest failures (an address whose
+   * penalty ended comes after every untried one). Among equals the choice is
+   * random by network, then by address, then by port: an attacker's announces
+   * all carry addresses it holds (a DHT stores the announcer's own IP), so
+   * thousands of them from a few networks weigh as a few candidates, not as
+   * thousands.
+   */
+  pick(usable: (c: Candidate) => boolean): Candidate | undefined {
+    const now = this.opts.now();
+    let best: Candidate[] = [];
+    let bestRank = Infinity;
+    for (const c of this.entries.values()) {
+      if (c.until > now) continue;
+      const r = rank(c);
+      if (r > bestRank || !usable(c)) continue;
+      if (r < bestRank) {
+        bestRank = r;
+        best = [];
+      }
+      best.push(c);
+    }
+    if (best.length === 0) return undefined;
+    const byNetwork = groupBy(best, (c) => networkOf(c.host));
+    const network = this.choose([...byNetwork.values()]);
+    const byHost = groupBy(network, (c) => c.host);
+    return this.choose(this.choose([...byHost.values()]));
+  }
+
+  private choose<T>(items: T[]): T {
+    return items[Math.min(items.length - 1, Math.floor(this.opts.random() * items.length))]!;
+  }
+
+  /** The address failed: not dialed again for a growing delay. Returns the delay. */
+  penalise(host: string, port: number): number {
+    const c = this.entries.get(dialKey(host, port));
+    if (!c) return 0;
+    c.backoff ??= new Backoff({ initial: this.opts.penaltyMs, max: this.opts.maxPenaltyMs, random: this.opts.random });
+    const delay = c.backoff.next();
+    c.until = this.opts.now() + delay;
+    return delay;
+  }
+
+  /** Never dial this address (it is this node's own). */
+  exclude(host: string, port: number): void {
+    const c = this.entries.get(dialKey(host, port));
+    if (c) c.until = Infinity;
+  }
+
+  /** A verified link was made to this address. */
+  verified(host: string, port: number, address: string): void {
+    this.offer({ host, port }, Tier.Verified, address);
+    const c = this.entries.get(dialKey(host, port))!;
+    c.until = 0;
+    c.backoff?.reset();
+  }
+
+  /** When the earliest penalty that is not forever ends, if any is running. */
+  nextRelease(): number | undefined {
+    const now = this.opts.now();
+    let next: number | undefined;
+    for (const c of this.entries.values()) if (c.until > now && c.until !== Infinity && (next === undefined || c.until < next)) next = c.until;
+    return next;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  /** Makes room for a candidate of `tier`: drops the least trusted, penalised first, then the oldest. */
+  private evictFor(tier: Tier): boolean {
+    const now = this.opts.now();
+    let victim: Candidate | undefined;
+    for (const c of this.entries.values()) {
+      if (c.tier < tier || c.until === Infinity) continue;
+      if (!victim || worse(c, victim, now)) victim = c;
+    }
+    if (victim) this.entries.delete(victim.key);
+    return victim !== undefined;
+  }
+}
+
+/** Lower is dialed first: the tier, then failures since the last verified link. */
+function rank(c: Candidate): number {
+  return c.tier * 1_000_000 + (c.backoff?.attempts ?? 0);
+}
+
+/** An IPv4 address's /24, else the host itself: one operator's addresses tend to share it. */
+function networkOf(host: string): string {
+  const m = /^(\d+\.\d+\.\d+)\.\d+$/.exec(host);
+  return m ? m[1]! : host;
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+/** Whether `a` is a better eviction victim than `b`. */
+function worse(a: Candidate, b: Candidate, now: number): boolean {
+  if (a.tier !== b.tier) return a.tier > b.tier;
+  const [pa, pb] = [a.until > now, b.until > now];
+  if (pa !== pb) return pa;
+  return a.seq < b.seq;
+}

@@ -1,0 +1,125 @@
+import { type TimerGroup } from "../base/clock.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { createLogger, type LogFn } from "../base/logger.js";
+import { CloseCode } from "../network/connection.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDb } from "../node/tooldb.js";
+
+export interface ServerMeshOptions {
+  /** Server links below which the node dials more. Default 6. */
+  minLinks?: number;
+  /** Server links above which the node closes the newest (unproven first). Default max(12, 2 × minLinks). */
+  maxLinks?: number;
+  /**
+   * How often (ms) the node asks one linked server, chosen at random, for the
+   * servers it knows: the address exchange that keeps the mesh connected as
+   * servers come and go. Default 30 s; 0 turns the periodic exchange off.
+   */
+  exchangeIntervalMs?: number;
+}
+
+export const DEFAULT_MIN_SERVER_LINKS = 6;
+export const DEFAULT_MAX_SERVER_LINKS = 12;
+export const DEFAULT_EXCHANGE_INTERVAL_MS = 30_000;
+/** An exchange asked for because the node lacks links waits at least this long after the previous one. */
+const MIN_EXCHANGE_GAP_MS = 1_000;
+
+export type ResolvedMeshOptions = Required<ServerMeshOptions>;
+
+/**
+ * Whether the peer proved in this session that it holds its record's key and
+ * said it is a server (`PeerSession.provenServer`, from the handshake
+ * challenge). Read loosely until every transport's handshake sets it.
+ */
+export function isProvenServer(session: PeerSession): boolean {
+  return (session as { provenServer?: boolean }).provenServer === true;
+}
+
+export function resolveMeshOptions(o: ServerMeshOptions = {}): ResolvedMeshOptions {
+  const minLinks = o.minLinks ?? DEFAULT_MIN_SERVER_LINKS;
+  const maxLinks = o.maxLinks ?? Math.max(DEFAULT_MAX_SERVER_LINKS, 2 * minLinks);
+  const exchangeIntervalMs = o.exchangeIntervalMs ?? DEFAULT_EXCHANGE_INTERVAL_MS;
+  if (!Number.isInteger(minLinks) || minLinks < 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.minLinks must be an integer >= 1");
+  if (!Number.isInteger(maxLinks) || maxLinks < minLinks) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.maxLinks must be an integer >= mesh.minLinks");
+  if (!(exchangeIntervalMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.exchangeIntervalMs must be >= 0");
+  return { minLinks, maxLinks, exchangeIntervalMs };
+}
+
+/**
+ * A server's place in the mesh of servers: between `minLinks` and
+ * `maxLinks` server links (DhtPeering dials while under the lower bound;
+ * this closes links over the upper one, keeping proven and long-lived links),
+ * and a periodic exchange of server addresses with a random linked server,
+ * proven ones first. Each exchange is one step of a random walk: the servers
+ * a node learns are its neighbours' neighbours, and it picks new links among
+ * them at random, so the graph stays a random one (an expander) as servers
+ * leave and join, rather than splitting along the order servers started in.
+ */
+export class ServerMesh {
+  readonly options: ResolvedMeshOptions;
+  private readonly log: LogFn;
+  private lastExchange = -Infinity;
+  private stopTimer: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly db: ToolDb,
+    private readonly timers: TimerGroup,
+    private readonly random: () => number,
+    options: ServerMeshOptions = {},
+  ) {
+    this.options = resolveMeshOptions(options);
+    this.log = createLogger("discovery:mesh");
+  }
+
+  start(): void {
+    if (this.stopped || this.stopTimer || this.options.exchangeIntervalMs === 0) return;
+    this.stopTimer = this.timers.every(this.options.exchangeIntervalMs, () => this.exchange());
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopTimer?.();
+  }
+
+  /** Linked servers, both directions. */
+  serverLinks(): PeerSession[] {
+    return this.db.network.peers.filter((s) => s.isServer);
+  }
+
+  get degree(): number {
+    return this.serverLinks().length;
+  }
+
+  /** Closes the server links over `maxLinks`: unproven ones first, then the newest. Returns how many. */
+  prune(): number {
+    if (this.stopped) return 0;
+    const links = this.serverLinks();
+    const excess = links.length - this.options.maxLinks;
+    if (excess <= 0) return 0;
+    const victims = links.sort((a, b) => Number(isProvenServer(a)) - Number(isProvenServer(b)) || b.openedAt - a.openedAt).slice(0, excess);
+    for (const s of victims) {
+      this.log("pruning server link %s: %d server links, at most %d", s.clientId, links.length, this.options.maxLinks);
+      s.connection.close(CloseCode.MESH_FULL, `server has its ${this.options.maxLinks} server links; try the servers it listed`);
+    }
+    return victims.length;
+  }
+
+  /** Asks one linked server, at random among the proven ones if any, for the servers it knows. */
+  exchange(): boolean {
+    if (this.stopped) return false;
+    const links = this.serverLinks();
+    const proven = links.filter(isProvenServer);
+    const from = proven.length > 0 ? proven : links;
+    if (from.length === 0) return false;
+    const peer = from[Math.floor(this.random() * from.length)]!;
+    this.lastExchange = this.db.now();
+    this.db.network.requestServers(peer);
+    return true;
+  }
+
+  /** An exchange now, unless one happened less than a second ago (the node lacks candidates to dial). */
+  exchangeSoon(): void {
+    if (this.db.now() - this.lastExchange >= MIN_EXCHANGE_GAP_MS) this.exchange();
+  }
+}
