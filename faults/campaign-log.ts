@@ -75,7 +75,7 @@ export class CampaignLog {
    * Why the campaign failed, from the servers' final dumps (`names[i]` is the
    * server of `dumps[i]`) and what the clients' outboxes still held.
    */
-  report(names: string[], dumps: ServerDump[], pending: Array<{ client: string; writes: PendingReport[] }>, extra: string[] = []): string {
+  report(names: string[], dumps: Array<ServerDump | undefined>, pending: Array<{ client: string; writes: PendingReport[] }>, extra: string[] = []): string {
     const out: string[] = [`campaign log: why it failed (times since the campaign started)`, ...extra.map((l) => `  ${l}`)];
     const holds = (d: ServerDump, key: string) => {
       const r = d.get(key);
@@ -89,7 +89,7 @@ export class CampaignLog {
     for (const acked of [true, false]) {
       const missing = this.writes.flatMap((w) => {
         if (w.acked !== acked) return [];
-        const where = dumps.flatMap((d, i) => (covers(d.get(w.key), w) ? [] : [`${names[i]} (${holds(d, w.key)})`]));
+        const where = dumps.flatMap((d, i) => (d === undefined || covers(d.get(w.key), w) ? [] : [`${names[i]} (${holds(d, w.key)})`]));
         if (where.length === 0) return [];
         const how = acked ? `acknowledged ${secs(w.at)} by ${w.by.join(", ") || "?"}` : `acknowledgement timed out ${secs(w.at)}${w.by.length ? ` (confirmed by ${w.by.join(", ")})` : ""}`;
         return [`${w.client} ${w.key} ${w.h.slice(0, 8)} t ${w.t}: ${how}; missing on ${where.join(", ")}`];
@@ -106,10 +106,11 @@ export class CampaignLog {
         }),
       ),
     );
-    const keys = new Set(dumps.flatMap((d) => [...d.keys()]));
+    const answered = dumps.flatMap((d, i) => (d === undefined ? [] : [{ d, name: names[i]! }]));
+    const keys = new Set(answered.flatMap(({ d }) => [...d.keys()]));
     section(
       "keys whose records differ between servers",
-      [...keys].filter((k) => new Set(dumps.map((d) => d.get(k)?.[0])).size > 1).map((k) => `${k}: ${dumps.map((d, i) => `${names[i]} ${holds(d, k)}`).join("; ")}`),
+      [...keys].filter((k) => new Set(answered.map(({ d }) => d.get(k)?.[0])).size > 1).map((k) => `${k}: ${answered.map(({ d, name }) => `${name} ${holds(d, k)}`).join("; ")}`),
     );
     const last = this.faults.slice(-15).map((f) => `${secs(f.at)} ${f.kind} ${f.target}${f.healedAt === undefined ? "" : `, healed ${secs(f.healedAt)}`}`);
     section(`the last faults (of ${this.faults.length})`, last);
