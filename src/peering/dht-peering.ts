@@ -17,7 +17,7 @@ export const DEFAULT_DHT_DIAL_RETRIES = 3;
 export const DEFAULT_PENALTY_MS = 5_000;
 export const MAX_PENALTY_MS = 10 * 60_000;
 /** Dials in flight at most, apart from the links kept. */
-export const DEFAULT_MAX_DIALS_IN_FLIGHT = 32;
+export const DEFAULT_MAX_DIALS_IN_FLIGHT = 64;
 /** Happy eyeballs: the next candidate is dialed when none of those in flight succeeded within this. */
 export const DEFAULT_DIAL_STAGGER_MS = 100;
 /** Connect + handshake of an address never verified: a real server answers in well under this. */
@@ -42,7 +42,7 @@ export interface PeeringOptions {
   /** Redials of a server after a verified link to it dropped. */
   dialRetries: number;
   penaltyMs: number;
-  /** Dials in flight at most, apart from the links kept. Default 32. */
+  /** Dials in flight at most, apart from the links kept. Default 64. */
   maxDialsInFlight?: number;
   /** Happy eyeballs: ms after which the next candidate is dialed while none succeeded. Default 100. */
   dialStaggerMs?: number;

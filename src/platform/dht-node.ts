@@ -37,7 +37,7 @@ export interface DhtNodeOptions {
   dialRetries?: number;
   /** First penalty (ms) of an address that failed; doubles per failure up to 10 min (default 5 s). */
   penaltyMs?: number;
-  /** Dials in flight at most, apart from the links kept (default 32). */
+  /** Dials in flight at most, apart from the links kept (default 64). */
   maxDialsInFlight?: number;
   /** Happy eyeballs: ms after which another candidate is dialed while none has succeeded (default 100). */
   dialStaggerMs?: number;
