@@ -47,7 +47,11 @@ export class LocalWriter {
     if (outcome.changed && !db.isClosed) this.intake.changed(message as RecordMessage, undefined);
     const tracked = db.options.server ? undefined : db.outbox.add(record, options.ack);
     const confirmed = db.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
-    if (db.network.sendToAll(message) > 0) db.outbox.sent(record);
+    // A server's own write goes on the broadcast tree to the servers it carries, as is to everyone else.
+    const tree = db.broadcast;
+    const sent = db.network.sendToAll(message, (s) => !tree.carries(s));
+    if (db.options.server && outcome.changed) tree.relay(record, message.id, undefined, false, true);
+    if (sent > 0) db.outbox.sent(record);
     await Promise.all([tracked, confirmed]);
     return message;
   }

@@ -12,6 +12,7 @@ import type { ToolDbUserAdapter } from "../users/user-adapter.js";
 import type { CrdtDocs } from "./crdt-docs.js";
 import type { Acks } from "./acks.js";
 import type { BoundedSet } from "../base/bounded-set.js";
+import type { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import type { CustomVerifiers } from "../records/custom-verifiers.js";
 import type { KeyListeners } from "./key-listeners.js";
 import type { LogFn } from "../base/logger.js";
@@ -44,6 +45,8 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly requests: PendingRequests<ToolDbMessage>;
   readonly outbox: Outbox;
   readonly acks: Acks;
+  /** Relay between servers on the broadcast tree (src/node/broadcast). */
+  readonly broadcast: BroadcastTree;
   readonly sync: { handle(message: SyncMessage, from: PeerSession): void; start(session: PeerSession): void };
   readonly userAccount: ToolDbUserAdapter;
   readonly isServer: boolean;

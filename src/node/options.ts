@@ -2,6 +2,7 @@ import type { Server as HttpServer } from "node:http";
 import type { Clock } from "../base/clock.js";
 import type { Limits } from "../limits/limits.js";
 import type { RangeSyncOptions } from "./sync/sync-budget.js";
+import type { BroadcastOptions } from "./broadcast/broadcast-tree.js";
 import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
@@ -72,6 +73,12 @@ export interface ToolDbOptions {
   maxSyncKeys: number;
   /** Range reconciliation between tooldb-dht servers: budgets per peer and rounds per run (src/sync). */
   rangeSync?: RangeSyncOptions;
+  /**
+   * How servers relay to each other: on a broadcast tree (Plumtree) with
+   * servers that support it (default), or by flooding every server link
+   * (`mode: "flood"`, tool-db's relay). Timings in ms; see src/node/broadcast.
+   */
+  broadcast?: Partial<BroadcastOptions>;
   /** Message ids remembered for de-duplication. */
   dedupCapacity: number;
   maxSubscriptionsPerPeer: number;

@@ -35,6 +35,7 @@ export class PeerEvents {
     }
     for (const key of db.localSubscriptions) session.send({ type: "subscribe", id: randomId(), key });
     if (db.options.server && session.isServer && db.options.serverSync) db.sync.start(session);
+    db.broadcast.linked(session);
     if (!db.options.server) db.outbox.linked(session);
   }
 
@@ -49,6 +50,7 @@ export class PeerEvents {
     const db = this.db;
     db.remoteSubscriptions.dropPeer(session.clientId);
     if (!db.options.server) db.outbox.unlinked(session, code, reason);
+    db.broadcast.unlinked(session);
     this.safeHook(() => db.onPeerDisconnect(session.clientId));
     db.emit("peer-disconnect", { ...peerInfo(session), code, reason });
     if (db.isConnected && db.network.peers.length === 0) {

@@ -23,8 +23,13 @@ export class Protocol {
 
   /** Returns the handling of the message while it is outstanding (the network's per-peer limits count it). */
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
+    // Tree control frames are never relayed: they stay out of the dedup set.
+    if (message.type === "ihave" || message.type === "graft" || message.type === "prune") return this.db.broadcast.handle(message, from);
     // A tool-db peer may reuse ids across types; dedup per type.
-    if (!this.db.processed.add(`${message.type}:${message.id}`)) return;
+    if (!this.db.processed.add(`${message.type}:${message.id}`)) {
+      if (message.type === "put" || message.type === "crdtPut") this.db.broadcast.duplicateId(message, from);
+      return;
+    }
     this.db.emit("message", message, from.clientId);
     switch (message.type) {
       case "put":
@@ -71,6 +76,7 @@ export class Protocol {
   }
 
   private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
+    this.db.broadcast.arrived(message, from);
     const verdict = this.db.verifier.verify(message.data);
     const previous = this.mergeOrder.get(from);
     const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, verdict);
@@ -81,6 +87,7 @@ export class Protocol {
       if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
     });
     const winner = await accepted;
+    if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
     if (!winner) return;

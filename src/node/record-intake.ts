@@ -69,7 +69,7 @@ export class RecordIntake {
     if (outcome.changed) {
       const message = recordMessage(rec, id, to);
       this.changed(message, from);
-      this.relay(message, from);
+      this.relay(message, from, messageId !== undefined);
     } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
       // The sender is behind: answer with what wins here so both converge.
       from.send({ type: "put", id: randomId(), data: outcome.winner });
@@ -93,11 +93,18 @@ export class RecordIntake {
     this.db.keyListeners.trigger(record, (err) => this.db.log("key listener threw: %s", errorText(err)));
   }
 
-  /** Servers pass changes on to other servers and to subscribed peers. */
-  private relay(message: RecordMessage, from: PeerSession | undefined): void {
+  /**
+   * Servers pass changes on to other servers and to subscribed peers: on the
+   * broadcast tree to the servers it carries (pushed whole, or only announced
+   * for records that came by anti-entropy, without a message id), as before
+   * to everyone else.
+   */
+  private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean): void {
     if (!this.db.options.server || !from) return;
+    const tree = this.db.broadcast;
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
     const relayed = { type: message.type, id: message.id, data: message.data, to: [...message.to, from.clientId] };
-    this.db.network.sendToAll(relayed, (s) => s.isServer || (subscribers?.has(s.clientId) ?? false));
+    this.db.network.sendToAll(relayed, (s) => (s.isServer && !tree.carries(s)) || (subscribers?.has(s.clientId) ?? false));
+    tree.relay(message.data, message.id, from, !viaPut);
   }
 }

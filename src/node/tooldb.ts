@@ -8,6 +8,7 @@ import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/use
 import { Accounts, type SignUpOptions } from "./accounts.js";
 import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
+import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { resolveLimits } from "../limits/limits.js";
 import { LocalWriter } from "./local-writer.js";
@@ -72,6 +73,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
   readonly outbox: Outbox;
   readonly acks: Acks;
+  readonly broadcast: BroadcastTree;
   private readonly keyStore: ToolDbStorageAdapter;
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
@@ -131,6 +133,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);
+    this.broadcast = new BroadcastTree(
+      { network: this.network, log: this.log, isServer: this.options.server, clock, now: () => this.now(), stored: (key) => this.records.get(key) },
+      this.options.broadcast,
+    );
     this.intake = new RecordIntake(this);
     this.writer = new LocalWriter(this, this.intake);
     this.remote = new RemoteRequests(this);
@@ -194,6 +200,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.remoteSubscriptions.clear();
     this.outbox.close();
     this.acks.close();
+    this.broadcast.close();
     await this.extension?.close();
     await this.network.close();
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
@@ -227,7 +234,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   }
 
   capabilities(): string[] {
-    return this.sync.capabilities();
+    return [...this.sync.capabilities(), ...this.broadcast.capabilities()];
   }
 
   knownServers(): PeerRecord[] {

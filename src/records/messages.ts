@@ -161,6 +161,24 @@ export interface SyncCommitMessage extends Base {
   error?: string;
 }
 
+/**
+ * The broadcast tree between tooldb-dht servers (capability `pt1`, see
+ * src/node/broadcast): `ihave` announces record hashes sent on the tree
+ * elsewhere, `graft` asks for some and puts the link on the tree, `prune`
+ * takes the link off it. Tree puts carry `r` (hops from where the record
+ * entered the tree) and `o` (that server's client id).
+ */
+export interface TreeHashesMessage extends Base {
+  type: "ihave" | "graft";
+  hs: string[];
+}
+
+export interface TreePruneMessage extends Base {
+  type: "prune";
+}
+
+export type TreeMessage = TreeHashesMessage | TreePruneMessage;
+
 export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage | SyncChangesMessage | SyncChangesAckMessage | SyncOfferMessage | SyncCommitMessage;
 
 export type ToolDbMessage =
@@ -176,6 +194,7 @@ export type ToolDbMessage =
   | FunctionMessage
   | FunctionReturnMessage
   | PutAckMessage
+  | TreeMessage
   | SyncMessage;
 
 export type MessageType = ToolDbMessage["type"];
@@ -199,6 +218,10 @@ export const LIMITS = {
   maxAcks: 1024,
   maxCaps: 16,
   maxSyncIds: 4096,
+  /** Record hashes in one ihave or graft. */
+  maxTreeHashes: 1024,
+  /** Largest hop count a tree put may carry. */
+  maxTreeRound: 1_000_000,
 } as const;
 
 /** Longest URL accepted in a peer record (a wire rule: peer-url.ts checks what a URL may name). */
@@ -335,6 +358,17 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "put":
     case "crdtPut":
       if (!isObject(m.data)) bad(`${type}.data must be a record object`);
+      // Tree fields are advisory: malformed ones are dropped.
+      if (m.r !== undefined && !(isSeq(m.r) && m.r <= LIMITS.maxTreeRound)) delete m.r;
+      if (m.o !== undefined && !(typeof m.o === "string" && m.o.length <= LIMITS.maxHopIdLength)) delete m.o;
+      break;
+    case "ihave":
+    case "graft":
+      if (!Array.isArray(m.hs) || m.hs.length > LIMITS.maxTreeHashes || !m.hs.every((h) => typeof h === "string" && ITEM_ID.test(h))) {
+        bad(`${type}.hs must be at most ${LIMITS.maxTreeHashes} record hashes`);
+      }
+      break;
+    case "prune":
       break;
     case "get":
     case "crdtGet":

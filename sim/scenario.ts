@@ -1,0 +1,151 @@
+/**
+ * One simulated run: N servers and M clients on the in-memory mesh, puts
+ * from random clients at a fixed rate, servers killed and started at the
+ * churn rate, and the per-put figures once every put settled.
+ */
+import type { PeerAddress } from "../src/discovery/peer-table.js";
+import type { DhtPhaseResult } from "./dht-phase.js";
+import { SimMesh, type SimNode } from "./mesh.js";
+import { PutTracker, type PutSummary } from "./put-tracker.js";
+import { seededRandom } from "./sim-node.js";
+import { shuffled } from "./stats.js";
+
+export interface ScenarioConfig {
+  servers: number;
+  clients: number;
+  puts: number;
+  /** Puts per second of simulated time. */
+  rate: number;
+  /** Share of the servers replaced per simulated minute (0.2 = 20 %). */
+  churn: number;
+  delayMs: number;
+  seed: number;
+  mode: "tree" | "flood";
+  /** Simulated ms after the last put during which relay and anti-entropy may finish. */
+  settleMs: number;
+}
+
+export interface ScenarioResult {
+  config: ScenarioConfig;
+  puts: PutSummary[];
+  links: number[];
+  eagerLinks: number[];
+  killed: number;
+  joined: number;
+  /** JS heap growth per node while the mesh was built (after a GC), bytes. */
+  bytesPerNode: number;
+  rssBytes: number;
+  frames: number;
+  bytes: number;
+  /** Frames and bytes delivered while puts ran (per put, all servers and clients). */
+  putFrames: number;
+  putBytes: number;
+  simulatedMs: number;
+  realMs: number;
+}
+
+const CHECK_MS = 250;
+
+export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, progress: (line: string) => void): Promise<ScenarioResult> {
+  const realStart = performance.now();
+  const random = seededRandom(config.seed);
+  const mesh = new SimMesh({ topic: "sim-topic", delayMs: config.delayMs, random, serverLinks: 8, clientLinks: 2, db: { broadcast: { mode: config.mode } } });
+  const clock = mesh.clock;
+  const tracker = new PutTracker(() => clock.now(), mesh.world.verifications);
+  mesh.fabric.observer = (to, frame) => tracker.frame(to, frame);
+  const label = `${config.mode} ${config.servers}s`;
+  global.gc?.();
+  const heap0 = process.memoryUsage().heapUsed;
+
+  for (let i = 0; i < config.servers; i++) {
+    tracker.watchServer(await mesh.addServer(dht.candidates[i] ?? []));
+    if ((i + 1) % 100 === 0 || i + 1 === config.servers) progress(`${label}: ${i + 1}/${config.servers} servers started`);
+  }
+  await clock.advance(5_000);
+  progress(`${label}: servers linked (${mesh.fabric.frames} frames so far, simulated ${clock.now() - mesh.servers[0]!.joinedAt} ms)`);
+  for (let j = 0; j < config.clients; j++) {
+    const lists = dht.clientCandidates.length > 0 ? dht.clientCandidates : dht.candidates;
+    const client = await mesh.addClient(shuffled(lists[j % lists.length] ?? [], random));
+    tracker.watchClient(client, () => mesh.liveServers);
+  }
+  await clock.advance(2_000);
+  global.gc?.();
+  const rssBuilt = process.memoryUsage().rss;
+  const heapBuilt = process.memoryUsage().heapUsed;
+  const framesBefore = mesh.fabric.frames;
+  const bytesBefore = mesh.fabric.bytes;
+
+  // Churn: one server out and a fresh one in, evenly spread over each minute.
+  const churnEveryMs = config.churn > 0 ? 60_000 / (config.churn * config.servers) : Infinity;
+  const announced: PeerAddress[] = mesh.servers.map((s) => SimMesh.address(s.index));
+  const completeness = dht.serverCompleteness.length > 0 ? dht.serverCompleteness.reduce((a, b) => a + b, 0) / dht.serverCompleteness.length : 1;
+  let killed = 0;
+  let joined = 0;
+  const churnOnce = async () => {
+    const live = mesh.liveServers;
+    const victim = live[Math.floor(random() * live.length)];
+    if (victim) {
+      void mesh.kill(victim);
+      killed++;
+    }
+    // A new server's lookup returns a share of what was ever announced (dead ones too), as the DHT does.
+    const candidates = shuffled(announced, random).slice(0, Math.max(1, Math.round(completeness * announced.length)));
+    const node = await mesh.addServer(candidates);
+    announced.push(SimMesh.address(node.index));
+    tracker.watchServer(node);
+    joined++;
+  };
+
+  const putEveryMs = 1000 / config.rate;
+  const putsStart = clock.now();
+  let issued = 0;
+  let nextChurn = putsStart + churnEveryMs;
+  let lastLine = performance.now();
+  const end = putsStart + config.puts * putEveryMs + config.settleMs;
+  while (clock.now() < end) {
+    const t = clock.now();
+    while (issued < config.puts && putsStart + issued * putEveryMs <= t) {
+      const liveClients = mesh.clients.filter((c) => c.alive);
+      const client = liveClients[Math.floor(random() * liveClients.length)]!;
+      void client.db.putData(`key-${issued}`, { n: issued, at: t }).catch(() => undefined);
+      issued++;
+    }
+    const churnUntil = putsStart + config.puts * putEveryMs;
+    while (nextChurn <= t && nextChurn <= churnUntil) {
+      await churnOnce();
+      nextChurn += churnEveryMs;
+    }
+    await clock.advance(Math.min(CHECK_MS, putEveryMs));
+    const incomplete = tracker.checkComplete(mesh.liveServers);
+    if (issued >= config.puts && incomplete === 0 && clock.now() >= churnUntil + 1000 && config.churn === 0) break;
+    if (performance.now() - lastLine > 5000) {
+      lastLine = performance.now();
+      const rss = process.memoryUsage().rss / 2 ** 20;
+      progress(`${label}: ${issued}/${config.puts} puts, ${incomplete} not yet on every live server, simulated ${((clock.now() - putsStart) / 1000).toFixed(1)} s, ${mesh.fabric.frames} frames, churn ${killed} out / ${joined} in, RSS ${rss.toFixed(0)} MiB`);
+    }
+  }
+  const puts = [...tracker.puts.values()].map((trace) => tracker.summary(trace, mesh.servers));
+  const { links, eager } = mesh.linkCounts();
+  const result: ScenarioResult = {
+    config,
+    puts,
+    links,
+    eagerLinks: eager,
+    killed,
+    joined,
+    bytesPerNode: (heapBuilt - heap0) / (config.servers + config.clients),
+    rssBytes: rssBuilt,
+    frames: mesh.fabric.frames,
+    bytes: mesh.fabric.bytes,
+    putFrames: (mesh.fabric.frames - framesBefore) / Math.max(1, puts.length),
+    putBytes: (mesh.fabric.bytes - bytesBefore) / Math.max(1, puts.length),
+    simulatedMs: clock.now() - putsStart,
+    realMs: 0,
+  };
+  progress(`${label}: done, closing`);
+  await mesh.close();
+  result.realMs = performance.now() - realStart;
+  return result;
+}
+
+export type { SimNode };

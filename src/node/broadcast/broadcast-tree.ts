@@ -1,0 +1,288 @@
+/**
+ * Relay between servers without flooding: Plumtree (epidemic broadcast
+ * trees, Leitão, Pereira and Rodrigues 2007) on the links between proven
+ * tooldb-dht servers that listed the `pt1` capability. A changed record is
+ * pushed whole on the tree's (eager) links and announced by hash (IHAVE,
+ * batched) on the others (lazy). A node that receives a record twice from
+ * the same origin tells the second sender to PRUNE their link off the tree;
+ * a node that hears an IHAVE and does not get the record in time GRAFTs
+ * the link back and gets it. Every link starts eager, so the first puts
+ * flood and carve the tree; from then on a put costs about one copy per
+ * server. Links with anyone else (tool-db 2.6.6, older tooldb-dht servers,
+ * subscribed clients) keep the plain relay (record-intake.ts).
+ */
+import { TimerGroup, type Clock, type TimerHandle } from "../../base/clock.js";
+import { LruMap } from "../../base/bounded-set.js";
+import { randomId } from "../../base/random.js";
+import type { LogFn } from "../../base/logger.js";
+import type { ToolDbNetworkAdapter } from "../../network/network-adapter.js";
+import type { PeerSession } from "../../network/peer-session.js";
+import { LIMITS, type CrdtPutMessage, type PutMessage, type TreeMessage } from "../../records/messages.js";
+import type { ToolDbRecord } from "../../records/record.js";
+import { TreeRepair } from "./tree-repair.js";
+
+/** Listed in the handshake by servers that run the broadcast tree. */
+export const TREE_CAPABILITY = "pt1";
+
+export interface BroadcastOptions {
+  /** "tree": Plumtree between proven servers that support it; "flood": every change to every server link, as tool-db. */
+  mode: "tree" | "flood";
+  /** IHAVE announcements to a lazy link are batched over this many ms. */
+  ihaveInterval: number;
+  /** How long an announced record may take to arrive on the tree before the announcer is asked (GRAFT). */
+  graftTimeout: number;
+  /** Then how long each further announcer gets. */
+  graftRetry: number;
+  /** Record hashes remembered as received (duplicates, IHAVE, GRAFT answers). */
+  remember: number;
+}
+
+export const DEFAULT_BROADCAST: BroadcastOptions = { mode: "tree", ihaveInterval: 50, graftTimeout: 400, graftRetry: 200, remember: 16_384 };
+
+/** Hashes announced to one lazy link at most between two flushes; older ones are left to anti-entropy. */
+const MAX_QUEUED_PER_PEER = 8192;
+
+/** What the tree knows of a record it received: enough to answer a GRAFT and to tell a cycle from a second origin. */
+interface Received {
+  key: string;
+  id: string;
+  /** Client id of the server where the record entered the tree. */
+  origin: string;
+  /** Tree hops from the origin to this node. */
+  round: number;
+}
+
+export interface TreeDeps {
+  readonly network: ToolDbNetworkAdapter;
+  readonly log: LogFn;
+  readonly isServer: boolean;
+  clock?: Clock;
+  now(): number;
+  /** The record stored under a key (to answer a GRAFT). */
+  stored(key: string): Promise<ToolDbRecord | undefined>;
+}
+
+/** Counters for metrics and the simulator. */
+export interface TreeStats {
+  eagerSent: number;
+  ihaveSent: number;
+  grafts: number;
+  prunes: number;
+  duplicates: number;
+}
+
+type TreePut = (PutMessage | CrdtPutMessage) & { r?: number; o?: string };
+
+export class BroadcastTree {
+  readonly options: BroadcastOptions;
+  readonly stats: TreeStats = { eagerSent: 0, ihaveSent: 0, grafts: 0, prunes: 0, duplicates: 0 };
+  private readonly eager = new Set<PeerSession>();
+  private readonly lazy = new Set<PeerSession>();
+  private readonly received: LruMap<string, Received>;
+  private readonly queued = new Map<PeerSession, string[]>();
+  private readonly timers: TimerGroup;
+  private readonly repair: TreeRepair;
+  private flushTimer: TimerHandle | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly deps: TreeDeps,
+    options: Partial<BroadcastOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_BROADCAST, ...options };
+    this.received = new LruMap(this.options.remember);
+    this.timers = new TimerGroup(deps.clock);
+    this.repair = new TreeRepair(this.timers, () => deps.now(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
+  }
+
+  private get enabled(): boolean {
+    return this.deps.isServer && this.options.mode === "tree" && !this.closed;
+  }
+
+  capabilities(): string[] {
+    return this.enabled ? [TREE_CAPABILITY] : [];
+  }
+
+  /** True for links the tree carries: proven servers that speak it. Everyone else gets the plain relay. */
+  carries(session: PeerSession): boolean {
+    return this.enabled && session.caps.has(TREE_CAPABILITY) && isProvenServer(session);
+  }
+
+  /** Links on the tree now (eager) and beside it (lazy), for status and the simulator. */
+  get links(): { eager: number; lazy: number } {
+    return { eager: this.eager.size, lazy: this.lazy.size };
+  }
+
+  /** A link opened or was proven: every new link starts on the tree (Plumtree's NeighborUp). */
+  linked(session: PeerSession): void {
+    if (!this.carries(session) || this.lazy.has(session)) return;
+    this.eager.add(session);
+  }
+
+  unlinked(session: PeerSession): void {
+    this.eager.delete(session);
+    this.lazy.delete(session);
+    this.queued.delete(session);
+    this.repair.unlinked(session);
+  }
+
+  /**
+   * A put arrived on a link (before its checks). The tree notes the record
+   * as received, so that an IHAVE for it starts no repair; a second copy of
+   * a record from the same origin means a cycle, and its sender is told to
+   * PRUNE. Dropping duplicates before verification is not done here: the
+   * node's duplicate check (message ids, stored or in-flight hashes) does it.
+   */
+  arrived(message: TreePut, from: PeerSession): void {
+    if (!this.carries(from)) return;
+    const hash = hashOf(message.data);
+    if (hash === undefined) return;
+    const known = this.received.get(hash);
+    if (known) {
+      this.duplicate(known, message, from);
+      return;
+    }
+    const key = (message.data as { k?: unknown }).k;
+    if (typeof key !== "string") return;
+    const origin = typeof message.o === "string" ? message.o : from.clientId;
+    const round = typeof message.r === "number" ? message.r : 1;
+    this.received.set(hash, { key, id: message.id, origin, round });
+    this.repair.arrived(hash);
+    // A link that brought something new belongs on the tree.
+    if (this.lazy.delete(from)) this.eager.add(from);
+  }
+
+  /** A copy dropped before this check (its message id was seen): still a duplicate for the tree. */
+  duplicateId(message: TreePut, from: PeerSession): void {
+    if (!this.carries(from)) return;
+    const hash = hashOf(message.data);
+    const known = hash === undefined ? undefined : this.received.get(hash);
+    if (known) this.duplicate(known, message, from);
+  }
+
+  private duplicate(known: Received, message: TreePut, from: PeerSession): void {
+    this.stats.duplicates++;
+    // The same record entering at two servers (a client writes to two) is no cycle: no prune.
+    if (typeof message.o === "string" && message.o !== known.origin) return;
+    if (!this.eager.delete(from)) return;
+    this.lazy.add(from);
+    this.stats.prunes++;
+    from.send({ type: "prune", id: randomId() });
+  }
+
+  /** A put that failed verification: forget it, so that a good copy is not taken for a duplicate. */
+  refused(data: unknown): void {
+    const hash = hashOf(data);
+    if (hash !== undefined) this.received.delete(hash);
+  }
+
+  /**
+   * A record changed the store: push it on the tree and announce it beside
+   * it. `from` is where it came from (not sent back); `lazyOnly` for records
+   * learned by anti-entropy, which most servers already hold.
+   */
+  relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false): void {
+    if (!this.enabled) return;
+    let entry = this.received.get(record.h);
+    if (!entry || !from || !this.carries(from)) {
+      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0 };
+      this.received.set(record.h, entry);
+      this.repair.arrived(record.h);
+    }
+    let frame: string | undefined;
+    for (const session of this.eager) {
+      if (session === from) continue;
+      if (lazyOnly) {
+        this.announce(session, record.h);
+        continue;
+      }
+      frame ??= this.frame(record, entry, ack);
+      session.sendRaw(frame);
+      this.stats.eagerSent++;
+    }
+    for (const session of this.lazy) if (session !== from) this.announce(session, record.h);
+  }
+
+  private frame(record: ToolDbRecord, entry: Received, ack: boolean): string {
+    const type = record.c === null ? "put" : "crdtPut";
+    const me = this.deps.network.getClientAddress();
+    return JSON.stringify({ type, id: entry.id, to: [me], data: record, r: entry.round + 1, o: entry.origin, ...(ack ? { ack: true } : {}) });
+  }
+
+  private announce(session: PeerSession, hash: string): void {
+    let list = this.queued.get(session);
+    if (!list) this.queued.set(session, (list = []));
+    if (list.length >= MAX_QUEUED_PER_PEER) return;
+    list.push(hash);
+    this.flushTimer ??= this.timers.setTimeout(() => this.flush(), this.options.ihaveInterval);
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    for (const [session, hashes] of this.queued) {
+      for (let i = 0; i < hashes.length; i += LIMITS.maxTreeHashes) {
+        session.send({ type: "ihave", id: randomId(), hs: hashes.slice(i, i + LIMITS.maxTreeHashes) });
+        this.stats.ihaveSent++;
+      }
+    }
+    this.queued.clear();
+  }
+
+  /** IHAVE, GRAFT and PRUNE from a peer. */
+  handle(message: TreeMessage, from: PeerSession): void | Promise<void> {
+    if (!this.carries(from)) return;
+    switch (message.type) {
+      case "ihave":
+        for (const hash of message.hs) if (this.received.get(hash) === undefined) this.repair.announced(hash, from);
+        return;
+      case "prune":
+        if (this.eager.delete(from)) this.lazy.add(from);
+        return;
+      case "graft":
+        this.lazy.delete(from);
+        this.eager.add(from);
+        return this.answerGraft(message.hs, from);
+    }
+  }
+
+  private graft(peer: PeerSession, hashes: string[]): void {
+    if (this.closed || peer.connection.closed) return;
+    this.lazy.delete(peer);
+    this.eager.add(peer);
+    this.stats.grafts++;
+    for (let i = 0; i < hashes.length; i += LIMITS.maxTreeHashes) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + LIMITS.maxTreeHashes) });
+  }
+
+  /** Sends the grafting peer the records it asked for that this node still holds. */
+  private async answerGraft(hashes: string[], to: PeerSession): Promise<void> {
+    for (const hash of hashes) {
+      const entry = this.received.get(hash);
+      if (!entry) continue;
+      const record = await this.deps.stored(entry.key);
+      if (!record || to.connection.closed || this.closed) continue;
+      // A newer record under the key supersedes the one asked for: send what wins here.
+      to.sendRaw(this.frame(record, entry, false));
+      this.stats.eagerSent++;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.timers.clearAll();
+    this.repair.close();
+    this.eager.clear();
+    this.lazy.clear();
+    this.queued.clear();
+  }
+}
+
+function hashOf(data: unknown): string | undefined {
+  const h = (data as { h?: unknown } | null)?.h;
+  return typeof h === "string" ? h : undefined;
+}
+
+/** Lane identity's `provenServer` (a server that signed this session's nonce); `isServer` where it is absent. */
+function isProvenServer(session: PeerSession): boolean {
+  const proven = (session as { provenServer?: boolean }).provenServer;
+  return proven ?? session.isServer;
+}
