@@ -121,6 +121,11 @@ export class MemoryNetwork extends ToolDbNetworkAdapter {
     return this.host.options.host;
   }
 
+  /** True for a server node (the simulator counts what servers receive). */
+  get servesLinks(): boolean {
+    return this.host.isServer;
+  }
+
   protected async listen(): Promise<void> {
     const { server, host, port } = this.host.options;
     if (!server) return;

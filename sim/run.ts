@@ -107,6 +107,8 @@ function report(args: Args, dht: DhtPhaseResult, results: ScenarioResult[]): str
   })));
   lines.push(row("server links per server, mean / max", cell((r) => `${fmt(mean(r.links), 1)} / ${fmt(max(r.links), 0)}`)));
   lines.push(row("tree (eager) links per server, mean / max", cell((r) => (r.config.mode === "tree" ? `${fmt(mean(r.eagerLinks), 2)} / ${fmt(max(r.eagerLinks), 0)}` : "-"))));
+  lines.push(row("received per server per put: frames, mean / max", cell((r) => `${fmt(r.serverFramesIn.mean, 1)} / ${fmt(r.serverFramesIn.max, 0)}`)));
+  lines.push(row("received per server per put: KiB, mean / max", cell((r) => `${fmt(r.serverBytesIn.mean / 1024, 2)} / ${fmt(r.serverBytesIn.max / 1024, 1)}`)));
   lines.push(row("frames per put, all nodes (KiB)", cell((r) => `${fmt(r.putFrames, 0)} (${fmt(r.putBytes / 1024, 0)})`)));
   lines.push(row("JS heap per node (growth / nodes), KiB", cell((r) => fmt(r.bytesPerNode / 1024, 0))));
   lines.push(row("RSS with the mesh built, MiB", cell((r) => fmt(r.rssBytes / 2 ** 20, 0))));

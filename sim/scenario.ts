@@ -40,6 +40,9 @@ export interface ScenarioResult {
   /** Frames and bytes delivered while puts ran (per put, all servers and clients). */
   putFrames: number;
   putBytes: number;
+  /** Per server, frames and bytes it received per put while the puts ran (mean over servers, and the busiest server). */
+  serverFramesIn: { mean: number; max: number };
+  serverBytesIn: { mean: number; max: number };
   simulatedMs: number;
   realMs: number;
 }
@@ -52,7 +55,17 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
   const mesh = new SimMesh({ topic: "sim-topic", delayMs: config.delayMs, random, serverLinks: 8, clientLinks: 2, db: { broadcast: { mode: config.mode } } });
   const clock = mesh.clock;
   const tracker = new PutTracker(() => clock.now(), mesh.world.verifications);
-  mesh.fabric.observer = (to, frame) => tracker.frame(to, frame);
+  // What each server receives while the puts run (the mesh's cost per server).
+  const received = new Map<unknown, { frames: number; bytes: number }>();
+  let counting = false;
+  mesh.fabric.observer = (to, frame) => {
+    tracker.frame(to, frame);
+    if (!counting || !to.servesLinks) return;
+    const c = received.get(to) ?? { frames: 0, bytes: 0 };
+    c.frames++;
+    c.bytes += frame.length;
+    received.set(to, c);
+  };
   const label = `${config.mode} ${config.servers}s`;
   global.gc?.();
   const heap0 = process.memoryUsage().heapUsed;
@@ -72,6 +85,7 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
   global.gc?.();
   const rssBuilt = process.memoryUsage().rss;
   const heapBuilt = process.memoryUsage().heapUsed;
+  counting = true;
   const framesBefore = mesh.fabric.frames;
   const bytesBefore = mesh.fabric.bytes;
 
@@ -124,7 +138,12 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
       progress(`${label}: ${issued}/${config.puts} puts, ${incomplete} not yet on every live server, simulated ${((clock.now() - putsStart) / 1000).toFixed(1)} s, ${mesh.fabric.frames} frames, churn ${killed} out / ${joined} in, RSS ${rss.toFixed(0)} MiB`);
     }
   }
+  counting = false;
   const puts = [...tracker.puts.values()].map((trace) => tracker.summary(trace, mesh.servers));
+  const perPut = (f: (c: { frames: number; bytes: number }) => number) => {
+    const values = mesh.servers.map((s) => f(received.get(s.db.network) ?? { frames: 0, bytes: 0 }) / Math.max(1, puts.length));
+    return { mean: values.reduce((a, b) => a + b, 0) / Math.max(1, values.length), max: Math.max(0, ...values) };
+  };
   const { links, eager } = mesh.linkCounts();
   const result: ScenarioResult = {
     config,
@@ -139,6 +158,8 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
     bytes: mesh.fabric.bytes,
     putFrames: (mesh.fabric.frames - framesBefore) / Math.max(1, puts.length),
     putBytes: (mesh.fabric.bytes - bytesBefore) / Math.max(1, puts.length),
+    serverFramesIn: perPut((c) => c.frames),
+    serverBytesIn: perPut((c) => c.bytes),
     simulatedMs: clock.now() - putsStart,
     realMs: 0,
   };

@@ -1,4 +1,5 @@
 import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { type TreeMessage, checkTreeMessage, dropBadTreeFields } from "./tree-messages.js";
 
 /**
  * ToolDb wire messages: JSON text frames `{type, id, to, ...}`. `to` lists the
@@ -161,24 +162,6 @@ export interface SyncCommitMessage extends Base {
   error?: string;
 }
 
-/**
- * The broadcast tree between tooldb-dht servers (capability `pt1`, see
- * src/node/broadcast): `ihave` announces record hashes sent on the tree
- * elsewhere, `graft` asks for some and puts the link on the tree, `prune`
- * takes the link off it. Tree puts carry `r` (hops from where the record
- * entered the tree) and `o` (that server's client id).
- */
-export interface TreeHashesMessage extends Base {
-  type: "ihave" | "graft";
-  hs: string[];
-}
-
-export interface TreePruneMessage extends Base {
-  type: "prune";
-}
-
-export type TreeMessage = TreeHashesMessage | TreePruneMessage;
-
 export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage | SyncChangesMessage | SyncChangesAckMessage | SyncOfferMessage | SyncCommitMessage;
 
 export type ToolDbMessage =
@@ -218,10 +201,6 @@ export const LIMITS = {
   maxAcks: 1024,
   maxCaps: 16,
   maxSyncIds: 4096,
-  /** Record hashes in one ihave or graft. */
-  maxTreeHashes: 1024,
-  /** Largest hop count a tree put may carry. */
-  maxTreeRound: 1_000_000,
 } as const;
 
 /** Longest URL accepted in a peer record (a wire rule: peer-url.ts checks what a URL may name). */
@@ -358,17 +337,12 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "put":
     case "crdtPut":
       if (!isObject(m.data)) bad(`${type}.data must be a record object`);
-      // Tree fields are advisory: malformed ones are dropped.
-      if (m.r !== undefined && !(isSeq(m.r) && m.r <= LIMITS.maxTreeRound)) delete m.r;
-      if (m.o !== undefined && !(typeof m.o === "string" && m.o.length <= LIMITS.maxHopIdLength)) delete m.o;
+      dropBadTreeFields(m);
       break;
     case "ihave":
     case "graft":
-      if (!Array.isArray(m.hs) || m.hs.length > LIMITS.maxTreeHashes || !m.hs.every((h) => typeof h === "string" && ITEM_ID.test(h))) {
-        bad(`${type}.hs must be at most ${LIMITS.maxTreeHashes} record hashes`);
-      }
-      break;
     case "prune":
+      checkTreeMessage(m, type);
       break;
     case "get":
     case "crdtGet":

@@ -17,7 +17,8 @@ import { randomId } from "../../base/random.js";
 import type { LogFn } from "../../base/logger.js";
 import type { ToolDbNetworkAdapter } from "../../network/network-adapter.js";
 import type { PeerSession } from "../../network/peer-session.js";
-import { LIMITS, type CrdtPutMessage, type PutMessage, type TreeMessage } from "../../records/messages.js";
+import type { CrdtPutMessage, PutMessage } from "../../records/messages.js";
+import { TREE_LIMITS, type TreeMessage } from "../../records/tree-messages.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
 
@@ -220,8 +221,8 @@ export class BroadcastTree {
   private flush(): void {
     this.flushTimer = undefined;
     for (const [session, hashes] of this.queued) {
-      for (let i = 0; i < hashes.length; i += LIMITS.maxTreeHashes) {
-        session.send({ type: "ihave", id: randomId(), hs: hashes.slice(i, i + LIMITS.maxTreeHashes) });
+      for (let i = 0; i < hashes.length; i += TREE_LIMITS.maxHashes) {
+        session.send({ type: "ihave", id: randomId(), hs: hashes.slice(i, i + TREE_LIMITS.maxHashes) });
         this.stats.ihaveSent++;
       }
     }
@@ -250,7 +251,7 @@ export class BroadcastTree {
     this.lazy.delete(peer);
     this.eager.add(peer);
     this.stats.grafts++;
-    for (let i = 0; i < hashes.length; i += LIMITS.maxTreeHashes) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + LIMITS.maxTreeHashes) });
+    for (let i = 0; i < hashes.length; i += TREE_LIMITS.maxHashes) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + TREE_LIMITS.maxHashes) });
   }
 
   /** Sends the grafting peer the records it asked for that this node still holds. */

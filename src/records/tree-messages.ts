@@ -1,0 +1,51 @@
+/**
+ * Wire messages of the broadcast tree between tooldb-dht servers
+ * (capability `pt1`, src/node/broadcast, docs/protocol.md): `ihave`
+ * announces record hashes sent whole elsewhere, `graft` asks for some and
+ * puts the link on the tree, `prune` takes the link off it. Tree puts carry
+ * `r` (hops from where the record entered the tree) and `o` (that server's
+ * client id).
+ */
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+
+export const TREE_LIMITS = {
+  /** Record hashes in one ihave or graft. */
+  maxHashes: 1024,
+  /** Largest hop count a tree put may carry. */
+  maxRound: 1_000_000,
+  /** Longest origin id (as a hop id). */
+  maxOriginLength: 128,
+} as const;
+
+export interface TreeHashesMessage {
+  type: "ihave" | "graft";
+  id: string;
+  to: string[];
+  hs: string[];
+}
+
+export interface TreePruneMessage {
+  type: "prune";
+  id: string;
+  to: string[];
+}
+
+export type TreeMessage = TreeHashesMessage | TreePruneMessage;
+
+const RECORD_HASH = /^[0-9a-f]{64}$/;
+
+/** Validates an ihave, graft or prune (the common fields are checked by the caller). */
+export function checkTreeMessage(m: Record<string, unknown>, type: string): void {
+  if (type === "prune") return;
+  const hs = m.hs;
+  if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => typeof h === "string" && RECORD_HASH.test(h))) {
+    throw new ToolDbError(ErrorCode.BAD_MESSAGE, `${type}.hs must be at most ${TREE_LIMITS.maxHashes} record hashes`);
+  }
+}
+
+/** The tree fields of a put are advisory: malformed ones are dropped, the put stays. */
+export function dropBadTreeFields(m: Record<string, unknown>): void {
+  const r = m.r;
+  if (r !== undefined && !(typeof r === "number" && Number.isSafeInteger(r) && r >= 0 && r <= TREE_LIMITS.maxRound)) delete m.r;
+  if (m.o !== undefined && !(typeof m.o === "string" && m.o.length <= TREE_LIMITS.maxOriginLength)) delete m.o;
+}
