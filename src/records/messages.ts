@@ -339,11 +339,6 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (!isObject(m.data)) bad(`${type}.data must be a record object`);
       dropBadTreeFields(m);
       break;
-    case "ihave":
-    case "graft":
-    case "prune":
-      checkTreeMessage(m, type);
-      break;
     case "get":
     case "crdtGet":
     case "subscribe":
@@ -396,7 +391,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.error !== undefined) str(m, "error", 256);
       break;
     default:
-      bad(`unknown message type ${JSON.stringify(type.slice(0, 32))}`);
+      if (!checkTreeMessage(m, type)) bad(`unknown message type ${JSON.stringify(type.slice(0, 32))}`);
   }
   return m as unknown as ToolDbMessage;
 }

@@ -34,13 +34,15 @@ export type TreeMessage = TreeHashesMessage | TreePruneMessage;
 
 const RECORD_HASH = /^[0-9a-f]{64}$/;
 
-/** Validates an ihave, graft or prune (the common fields are checked by the caller). */
-export function checkTreeMessage(m: Record<string, unknown>, type: string): void {
-  if (type === "prune") return;
+/** Validates an ihave, graft or prune (the common fields are checked by the caller); false for any other type. */
+export function checkTreeMessage(m: Record<string, unknown>, type: string): boolean {
+  if (type === "prune") return true;
+  if (type !== "ihave" && type !== "graft") return false;
   const hs = m.hs;
   if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => typeof h === "string" && RECORD_HASH.test(h))) {
     throw new ToolDbError(ErrorCode.BAD_MESSAGE, `${type}.hs must be at most ${TREE_LIMITS.maxHashes} record hashes`);
   }
+  return true;
 }
 
 /** The tree fields of a put are advisory: malformed ones are dropped, the put stays. */
