@@ -1,9 +1,11 @@
 /**
  * Knows when the nodes of the simulator are idle. The only real work a node
- * does off the main thread is cryptography on libuv's pool (node:crypto's
- * callback `verify`, WebCrypto); `instrumentCrypto` counts those calls while
- * they run. Everything else a node does between two virtual instants is
- * promise chains and setImmediate turns, which `settle` lets run out.
+ * does off the main thread is cryptography (node:crypto's callback `verify`,
+ * WebCrypto, signature checks on worker threads); `instrumentCrypto` counts
+ * the first two while they run and the user adapter `track`s every
+ * signature check. Everything else a node does between two virtual
+ * instants is promise chains and setImmediate turns, which `settle` lets
+ * run out.
  */
 import nodeCrypto from "node:crypto";
 
@@ -61,6 +63,17 @@ export class AsyncWork {
   /** Something happened (a timer set, a frame queued): the nodes are not idle yet. */
   touch(): void {
     activity++;
+  }
+
+  /**
+   * Counts `work` as running until it settles: signature checks, whatever
+   * engine runs them (libuv's pool, worker threads), go through here.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    inFlight++;
+    activity++;
+    work.then(finished, finished);
+    return work;
   }
 
   get cryptoInFlight(): number {

@@ -73,7 +73,8 @@ export class PutTracker {
     if (!trace) return;
     const at = this.entry(trace, node.index);
     at.copies++;
-    if (at.copies === 1) at.hops = typeof m.r === "number" ? m.r + 1 : (m.to?.length ?? 0);
+    // A flooded frame's `to` lists the nodes it passed (a node may appear twice; at most the latest 16).
+    if (at.copies === 1) at.hops = typeof m.r === "number" ? m.r + 1 : new Set(m.to ?? []).size;
   }
 
   private entry(trace: PutTrace, index: number): AtServer {

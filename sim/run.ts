@@ -85,7 +85,8 @@ function report(args: Args, dht: DhtPhaseResult, results: ScenarioResult[]): str
   const churn = args.churn > 0 ? `, churn ${fmt(args.churn * 100, 0)} % of servers per minute` : "";
   lines.push(`\n== ${args.servers} servers, ${args.clients} clients, ${args.puts} puts at ${args.rate}/s, ${args.delayMs} ms links${churn} ==`);
   lines.push(
-    `DHT (real bittorrent-dht on loopback, ${args.servers} announcers): announce of all ${fmt(dht.announceMs / 1000, 1)} s; ` +
+    `DHT (real bittorrent-dht on loopback, ${args.servers} announcers): announce of all ${fmt(dht.announceMs / 1000, 1)} s` +
+      `${dht.announceTimeouts > 0 ? ` (${dht.announceTimeouts} announces not confirmed within 30 s)` : ""}; ` +
       `client lookup p50 ${fmt(percentile(dht.lookupMs, 50), 0)} ms, p99 ${fmt(percentile(dht.lookupMs, 99), 0)} ms; ` +
       `completeness: server lookups mean ${fmt(mean(dht.serverCompleteness) * 100, 1)} % (min ${fmt(min(dht.serverCompleteness) * 100, 1)} %), ` +
       `client lookups mean ${fmt(mean(dht.clientCompleteness) * 100, 1)} % (min ${fmt(min(dht.clientCompleteness) * 100, 1)} %)`,

@@ -9,6 +9,7 @@ export { seededRandom } from "../src/base/random.js";
 import type { SignedHash } from "../src/users/user-adapter.js";
 import type { MemoryFabric } from "./memory-network.js";
 import type { SimClock } from "./sim-clock.js";
+import type { AsyncWork } from "./async-work.js";
 
 /** Signature checks by record hash, per node (peer-record checks of handshakes have other hashes). */
 export class VerifyCounter {
@@ -31,8 +32,8 @@ export class VerifyCounter {
   }
 }
 
-/** EcdsaUser that reports every signature check to `counter` under its node. */
-function countingUser(counter: VerifyCounter): ToolDbOptions["userAdapter"] {
+/** EcdsaUser that reports every signature check to `counter` under its node, and to `work` while it runs. */
+function countingUser(counter: VerifyCounter, work: AsyncWork): ToolDbOptions["userAdapter"] {
   return class CountingUser extends EcdsaUser {
     private readonly node: object;
     constructor(db?: unknown) {
@@ -41,7 +42,7 @@ function countingUser(counter: VerifyCounter): ToolDbOptions["userAdapter"] {
     }
     override verifySignature(message: SignedHash): Promise<boolean> {
       if (message && typeof message.h === "string") counter.count(this.node, message.h);
-      return super.verifySignature(message);
+      return work.track(super.verifySignature(message));
     }
   };
 }
@@ -72,7 +73,7 @@ export function createNode(world: SimWorld, server: boolean, port: number): Tool
     port,
     networkAdapter: world.fabric.transport(),
     storageAdapter: MemoryStore,
-    userAdapter: countingUser(world.verifications),
+    userAdapter: countingUser(world.verifications, world.clock.work),
     storageName: `sim-${++storeSeq}`,
     clock: world.clock,
     random: world.random,

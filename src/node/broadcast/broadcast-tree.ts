@@ -114,7 +114,12 @@ export class BroadcastTree {
     return { eager: this.eager.size, lazy: this.lazy.size };
   }
 
-  /** A link opened or was proven: every new link starts on the tree (Plumtree's NeighborUp). */
+  /**
+   * A link opened or was proven: every new link starts on the tree
+   * (Plumtree's NeighborUp). A carried link that was never pruned is treated
+   * as eager wherever it is met, so a proof that comes after the session
+   * opened needs no call here.
+   */
   linked(session: PeerSession): void {
     if (!this.carries(session) || this.lazy.has(session)) return;
     this.eager.add(session);
@@ -163,8 +168,9 @@ export class BroadcastTree {
 
   private duplicate(known: Received, message: TreePut, from: PeerSession): void {
     this.stats.duplicates++;
-    // The same record entering at two servers (a client writes to two) is no cycle: no prune.
-    if (typeof message.o === "string" && message.o !== known.origin) return;
+    // Only a tree put from the same origin shows a cycle: the same record entering at two
+    // servers (a client writes to two) is none, nor a reply to a get.
+    if (typeof message.o !== "string" || message.o !== known.origin) return;
     if (!this.eager.delete(from)) return;
     this.lazy.add(from);
     this.stats.prunes++;
@@ -191,17 +197,18 @@ export class BroadcastTree {
       this.repair.arrived(record.h);
     }
     let frame: string | undefined;
-    for (const session of this.eager) {
-      if (session === from) continue;
-      if (lazyOnly) {
+    // Every carried link not pruned is on the tree, including links proven after they opened.
+    for (const session of this.deps.network.peers) {
+      if (session === from || !this.carries(session)) continue;
+      if (lazyOnly || this.lazy.has(session)) {
         this.announce(session, record.h);
         continue;
       }
+      this.eager.add(session);
       frame ??= this.frame(record, entry, ack);
       session.sendRaw(frame);
       this.stats.eagerSent++;
     }
-    for (const session of this.lazy) if (session !== from) this.announce(session, record.h);
   }
 
   private frame(record: ToolDbRecord, entry: Received, ack: boolean): string {
