@@ -92,11 +92,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   constructor(options: Partial<ToolDbOptions> = {}) {
     super();
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    this.options = {
-      ...DEFAULT_OPTIONS,
-      ...defined,
-      ...adaptersFor(defined),
-    } as ToolDbOptions;
+    this.options = { ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions;
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
     this.verifier = new RecordVerifier({
       pow: this.options.pow,
@@ -133,10 +129,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);
-    this.broadcast = new BroadcastTree(
-      { network: this.network, log: this.log, isServer: this.options.server, clock, now: () => this.now(), stored: (key) => this.records.get(key) },
-      this.options.broadcast,
-    );
+    this.broadcast = new BroadcastTree(this);
     this.intake = new RecordIntake(this);
     this.writer = new LocalWriter(this, this.intake);
     this.remote = new RemoteRequests(this);

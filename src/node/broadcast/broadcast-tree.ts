@@ -14,7 +14,6 @@
 import { TimerGroup, type Clock, type TimerHandle } from "../../base/clock.js";
 import { LruMap } from "../../base/bounded-set.js";
 import { randomId } from "../../base/random.js";
-import type { LogFn } from "../../base/logger.js";
 import type { ToolDbNetworkAdapter } from "../../network/network-adapter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { CrdtPutMessage, PutMessage } from "../../records/messages.js";
@@ -53,14 +52,14 @@ interface Received {
   round: number;
 }
 
+/** What the tree uses of its node (ToolDb is one). */
 export interface TreeDeps {
   readonly network: ToolDbNetworkAdapter;
-  readonly log: LogFn;
   readonly isServer: boolean;
-  clock?: Clock;
-  now(): number;
+  readonly options: { readonly clock?: Clock; readonly broadcast?: Partial<BroadcastOptions> };
   /** The record stored under a key (to answer a GRAFT). */
-  stored(key: string): Promise<ToolDbRecord | undefined>;
+  readonly records: { get(key: string): Promise<ToolDbRecord | undefined> };
+  now(): number;
 }
 
 /** Counters for metrics and the simulator. */
@@ -86,13 +85,10 @@ export class BroadcastTree {
   private flushTimer: TimerHandle | undefined;
   private closed = false;
 
-  constructor(
-    private readonly deps: TreeDeps,
-    options: Partial<BroadcastOptions> = {},
-  ) {
-    this.options = { ...DEFAULT_BROADCAST, ...options };
+  constructor(private readonly deps: TreeDeps) {
+    this.options = { ...DEFAULT_BROADCAST, ...deps.options.broadcast };
     this.received = new LruMap(this.options.remember);
-    this.timers = new TimerGroup(deps.clock);
+    this.timers = new TimerGroup(deps.options.clock);
     this.repair = new TreeRepair(this.timers, () => deps.now(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
   }
 
@@ -266,7 +262,7 @@ export class BroadcastTree {
     for (const hash of hashes) {
       const entry = this.received.get(hash);
       if (!entry) continue;
-      const record = await this.deps.stored(entry.key);
+      const record = await this.deps.records.get(entry.key);
       if (!record || to.connection.closed || this.closed) continue;
       // A newer record under the key supersedes the one asked for: send what wins here.
       to.sendRaw(this.frame(record, entry, false));
