@@ -3,10 +3,15 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { extname, join } from "node:path";
+import { errorText } from "../base/errors.js";
+import { createLogger } from "../base/logger.js";
+import { DEFAULT_HTTP_LIMITS, type HttpGuard, type HttpLimits, guardHttpServer, httpServerOptions, requestPath, safeRoute } from "../limits/http-guard.js";
 import { statusPage } from "./status-page.js";
 
 /** The browser bundle, beside this file's compiled tree (dist/src/cli -> dist/browser). */
-const BUNDLE_URL = new URL("../../browser/tooldb-dht.js", import.meta.url);
+export const BUNDLE_URL = new URL("../../browser/tooldb-dht.js", import.meta.url);
+
+const log = createLogger("web");
 
 export interface WebFrontOptions {
   host: string;
@@ -19,6 +24,10 @@ export interface WebFrontOptions {
   web: boolean;
   /** With `web`: also serve this directory's files (one level, by name: /chat.html), e.g. an app's pages. */
   webDir?: string;
+  /** Connection caps and timeouts (default DEFAULT_HTTP_LIMITS). */
+  limits?: Partial<HttpLimits>;
+  /** Where the browser bundle is read from (default: dist/browser of this package). */
+  bundle?: URL | string;
 }
 
 export interface WebFront {
@@ -26,6 +35,7 @@ export interface WebFront {
   server: Server;
   port: number;
   secure: boolean;
+  guard: HttpGuard;
   close(): Promise<void>;
 }
 
@@ -33,15 +43,25 @@ export interface WebFront {
  * The HTTP(S) server of `tooldb-dht serve` when it needs one of its own:
  * TLS for servers not behind a proxy, and/or the status page. WebSocket
  * links upgrade on it; plain HTTP requests get the page or a short answer.
+ * No request can stop it: a failing route answers 500 (or closes its socket
+ * once headers are out), a malformed target 400, and per-IP caps and
+ * timeouts bound what slow clients hold.
  */
 export async function startWebFront(options: WebFrontOptions): Promise<WebFront> {
   if (!options.tlsCert !== !options.tlsKey) throw new Error("--tls-cert and --tls-key go together");
   const secure = options.tlsCert !== undefined;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const page = statusPage(options.topic);
-  const handler = (req: IncomingMessage, res: ServerResponse) => void respond(req, res, options.web, page, options.webDir);
+  const bundle = new BundleFile(options.bundle ?? BUNDLE_URL);
+  const handler = safeRoute(
+    (req, res) => respond(req, res, options.web, page, bundle, options.webDir),
+    (err, req) => log("request %s failed: %s", JSON.stringify(req.url?.slice(0, 200)), errorText(err)),
+  );
+  const serverOptions = httpServerOptions(limits);
   const server = secure
-    ? (createHttpsServer({ cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!) }, handler) as unknown as Server)
-    : createHttpServer(handler);
+    ? (createHttpsServer({ ...serverOptions, cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!) }, handler) as unknown as Server)
+    : createHttpServer(serverOptions, handler);
+  const guard = guardHttpServer(server, limits, { upgrades: true, onRefused: (_ip, reason) => log("refused: %s", reason) });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, options.host, () => {
@@ -49,15 +69,19 @@ export async function startWebFront(options: WebFrontOptions): Promise<WebFront>
       resolve();
     });
   });
+  // After listening, a socket error must not crash the process.
+  server.on("error", (err) => log("server error: %s", errorText(err)));
+  let closing: Promise<void> | undefined;
   return {
     server,
     port: (server.address() as AddressInfo).port,
     secure,
+    guard,
     close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
+      (closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-      }),
+        server.closeAllConnections();
+      })),
   };
 }
 
@@ -79,25 +103,41 @@ function webDirFile(dir: string | undefined, path: string): string | undefined {
   return type ? join(dir, path.slice(1)) : undefined;
 }
 
-async function respond(req: IncomingMessage, res: ServerResponse, web: boolean, page: string, webDir?: string): Promise<void> {
-  const path = new URL(req.url ?? "/", "http://x").pathname;
-  const file = web ? webDirFile(webDir, path) : undefined;
-  try {
-    if (web && path === "/") {
-      res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
-    } else if (web && path === "/tooldb-dht.js") {
-      res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(await readFile(BUNDLE_URL));
-    } else if (file) {
-      const body = await readFile(file).catch(() => undefined);
-      if (body) res.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)]! }).end(body);
-      else res.writeHead(404).end();
-    } else if (path === "/") {
-      res.writeHead(426, { "content-type": "text/plain" }).end("ToolDb WebSocket endpoint (serve --web shows a status page)\n");
-    } else {
-      res.writeHead(404).end();
-    }
-  } catch (err) {
-    res.writeHead(500, { "content-type": "text/plain" }).end(`cannot serve ${path}: ${String(err)}\n`);
+async function respond(req: IncomingMessage, res: ServerResponse, web: boolean, page: string, bundle: BundleFile, webDir?: string): Promise<void> {
+  const path = requestPath(req);
+  const file = web && path !== undefined ? webDirFile(webDir, path) : undefined;
+  if (path === undefined) {
+    res.writeHead(400, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("bad request target\n");
+  } else if (req.method !== "GET" && req.method !== "HEAD") {
+    res.writeHead(405, { allow: "GET, HEAD" }).end();
+  } else if (web && path === "/") {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+  } else if (web && path === "/tooldb-dht.js") {
+    // Read before the headers go out: a missing bundle is a clean 500, never a half answer.
+    const body = await bundle.read();
+    res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(body);
+  } else if (file) {
+    const body = await readFile(file).catch(() => undefined);
+    if (body) res.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)]! }).end(body);
+    else res.writeHead(404).end();
+  } else if (path === "/") {
+    res.writeHead(426, { "content-type": "text/plain" }).end("ToolDb WebSocket endpoint (serve --web shows a status page)\n");
+  } else {
+    res.writeHead(404).end();
+  }
+}
+
+/** The browser bundle, read once and kept (a failed read is retried on the next request). */
+class BundleFile {
+  private content: Promise<Buffer> | undefined;
+  constructor(private readonly path: URL | string) {}
+
+  read(): Promise<Buffer> {
+    this.content ??= readFile(this.path).catch((err: unknown) => {
+      this.content = undefined;
+      throw new Error(`browser bundle not readable at ${String(this.path)}: ${errorText(err)}`);
+    });
+    return this.content;
   }
 }
 

@@ -1,0 +1,134 @@
+/**
+ * The HTTP fronts of a server (the `serve --web`/TLS port and the metrics
+ * port) under the same kind of limits as its WebSocket port: connections per
+ * IP and in total, and timeouts for headers, whole requests and idle
+ * sockets, so slow or silent clients (slowloris) cannot hold sockets. A
+ * request handler's error becomes a 500, or a closed socket once the headers
+ * are out, never an unhandled rejection.
+ */
+import type { IncomingMessage, Server, ServerOptions, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+
+export interface HttpLimits {
+  /** Open HTTP connections per client IP (WebSocket links that upgraded are counted by the network instead). */
+  maxConnectionsPerIp: number;
+  /** Open HTTP connections in total. */
+  maxConnections: number;
+  /** A request's headers must arrive within this (ms). */
+  headersTimeout: number;
+  /** A whole request must arrive within this (ms). */
+  requestTimeout: number;
+  /** A socket with no traffic either way is closed after this (ms); also the keep-alive wait. */
+  idleTimeout: number;
+  /** IPs the per-IP cap does not apply to (a reverse proxy on this host). */
+  exemptIps: readonly string[];
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
+  maxConnectionsPerIp: 32,
+  maxConnections: 512,
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  idleTimeout: 30_000,
+  exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+};
+
+/** Options for `http.createServer`/`https.createServer` that enforce the timeouts (checked every second). */
+export function httpServerOptions(limits: HttpLimits): ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeout,
+    requestTimeout: Math.max(limits.requestTimeout, limits.headersTimeout),
+    keepAliveTimeout: limits.idleTimeout,
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeout),
+  };
+}
+
+export interface HttpGuard {
+  /** Open (not upgraded) connections in total and from one IP. */
+  open(ip?: string): number;
+  /** Connections closed at once for being over a cap. */
+  readonly refused: number;
+}
+
+export interface GuardOptions {
+  /** A WebSocket server takes upgrades on this server: upgraded sockets leave the HTTP count. */
+  upgrades?: boolean;
+  onRefused?: (ip: string, reason: string) => void;
+}
+
+/**
+ * Counts a server's connections per IP and closes, at once, those over the
+ * caps; closes idle sockets. Upgraded sockets (WebSocket links) leave the
+ * count: the network's own limits take them over.
+ */
+export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardOptions = {}): HttpGuard {
+  const { onRefused } = opts;
+  const perIp = new Map<string, number>();
+  const counted = new WeakSet<Socket>();
+  let total = 0;
+  let refused = 0;
+  const exempt = new Set(limits.exemptIps);
+  const release = (socket: Socket, ip: string) => {
+    if (!counted.delete(socket)) return;
+    total--;
+    const n = (perIp.get(ip) ?? 1) - 1;
+    if (n > 0) perIp.set(ip, n);
+    else perIp.delete(ip);
+  };
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeout, (socket) => socket.destroy());
+  server.on("connection", (socket: Socket) => {
+    const ip = socket.remoteAddress ?? "";
+    const fromIp = perIp.get(ip) ?? 0;
+    if (!exempt.has(ip) && fromIp >= limits.maxConnectionsPerIp) {
+      refused++;
+      socket.destroy();
+      onRefused?.(ip, `too many HTTP connections from ${ip} (${limits.maxConnectionsPerIp})`);
+      return;
+    }
+    counted.add(socket);
+    total++;
+    perIp.set(ip, fromIp + 1);
+    socket.once("close", () => release(socket, ip));
+  });
+  // Only beside a WebSocket server: an 'upgrade' listener alone would leave upgrade requests unanswered.
+  if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(req.socket, req.socket.remoteAddress ?? ""));
+  return {
+    open: (ip) => (ip === undefined ? total : (perIp.get(ip) ?? 0)),
+    get refused() {
+      return refused;
+    },
+  };
+}
+
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+/**
+ * A request listener that runs `route` and turns whatever it throws or
+ * rejects with into a 500 (headers not sent yet) or a destroyed socket
+ * (headers sent: the client sees a truncated response, never a wrong one).
+ */
+export function safeRoute(route: HttpRoute, onError?: (err: unknown, req: IncomingMessage) => void): (req: IncomingMessage, res: ServerResponse) => void {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    onError?.(err, req);
+    if (res.headersSent || res.writableEnded) res.destroy();
+    else res.writeHead(500, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("internal error\n");
+  };
+  return (req, res) => {
+    try {
+      const done = route(req, res);
+      if (done) done.catch((err: unknown) => fail(req, res, err));
+    } catch (err) {
+      fail(req, res, err);
+    }
+  };
+}
+
+/** The path of a request, or undefined when its target is not a valid URL path (answer 400). */
+export function requestPath(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? "/", "http://host.invalid").pathname;
+  } catch {
+    return undefined;
+  }
+}
