@@ -32,8 +32,10 @@ export const ErrorCode = {
   CLOSED: "CLOSED",
   /** An argument was malformed. */
   INVALID_ARGUMENT: "INVALID_ARGUMENT",
-  /** A storage backend failed. */
+  /** A storage backend failed: could not open, or refused a write (disk full, I/O error). The server's fault, never the writer's. */
   STORAGE_FAILED: "STORAGE_FAILED",
+  /** A store's files are damaged: it refuses to open rather than lose data (repair: `tooldb-dht serve --repair`). */
+  STORAGE_DAMAGED: "STORAGE_DAMAGED",
   /** A network operation failed. */
   NETWORK_FAILED: "NETWORK_FAILED",
   /** An acknowledged put was not confirmed by enough servers in time (it stays in the outbox and is retried). */
@@ -74,6 +76,8 @@ export function isToolDbError(err: unknown, code?: ErrorCode): err is ToolDbErro
 
 /** Best-effort text of anything thrown, for logs and refusal reasons. */
 export function errorText(err: unknown): string {
-  if (err instanceof Error) return err.message;
+  // Node's connect errors over several addresses are AggregateErrors with an empty message.
+  if (err instanceof AggregateError && !err.message) return [...new Set(err.errors.map(errorText))].join("; ") || err.name;
+  if (err instanceof Error) return err.message || String((err as { code?: unknown }).code ?? err.name);
   return String(err);
 }

@@ -5,8 +5,14 @@ import { dhtNodeCount } from "../discovery/dht-watch.js";
 
 /** What `/healthz` answers (JSON), and what `tooldb-dht status` and SIGUSR1 print as one line. */
 export interface HealthReport {
-  /** "ok" serving; "starting" before ready; "closed" after close. Only "ok" answers HTTP 200. */
-  status: "ok" | "starting" | "closed";
+  /**
+   * "ok" serving; "starting" before ready; "closed" after close;
+   * "storage-failed" while the store refuses writes (disk full, I/O error:
+   * see `storage`), reads still served. Only "ok" answers HTTP 200.
+   */
+  status: "ok" | "starting" | "closed" | "storage-failed";
+  /** Present while the store refuses writes: the last failure's message. */
+  storage?: { error: string };
   version: string;
   topic: string;
   uptimeSeconds: number;
@@ -50,8 +56,10 @@ export class HealthMonitor {
     const db = this.db;
     const peers = db.network.peers;
     const servers = peers.filter((p) => p.isServer).length;
+    const failure = db.store.writeFailure;
     return {
-      status: db.isClosed ? "closed" : this.ready ? "ok" : "starting",
+      status: db.isClosed ? "closed" : !this.ready ? "starting" : failure ? "storage-failed" : "ok",
+      ...(failure && !db.isClosed ? { storage: { error: failure.message } } : {}),
       version: this.opts.version,
       topic: db.topic,
       uptimeSeconds: Math.round((this.now() - this.startedAt) / 1000),
@@ -78,6 +86,7 @@ export function statusLine(r: HealthReport): string {
     `subscriptions ${r.subscriptions}`,
     `refusals ${r.refusals}`,
   ];
+  if (r.storage) parts.push(`storage failed: ${r.storage.error}`);
   if (r.dht) parts.push(r.dht.nodes > 0 ? `DHT ${r.dht.nodes} nodes` : "DHT: no node answered");
   if (r.sync.running > 0) parts.push(`syncing (${r.sync.keysFetched}/${r.sync.keysListed} keys)`);
   return parts.join(", ");

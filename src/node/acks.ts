@@ -55,8 +55,10 @@ interface Waiter {
 
 interface PendingAcks {
   stored: string[];
-  refused: Array<{ h: string; reason: string }>;
+  refused: AckRefusal[];
 }
+
+type AckRefusal = NonNullable<PutAckMessage["refused"]>[number];
 
 /**
  * Acknowledged puts, both sides of the wire extension.
@@ -127,9 +129,14 @@ export class Acks {
       waiter.servers.add(from.address);
       if (waiter.servers.size >= waiter.need) waiter.resolve();
     }
-    for (const { h, reason } of message.refused ?? []) {
+    for (const { h, reason, code } of message.refused ?? []) {
       // The put fails; the outbox keeps the write on a backoff of its own (another server may take it).
       this.outbox.refused(h, from);
+      if (code === ErrorCode.STORAGE_FAILED) {
+        // The server's own storage failed, not the record: said with its own code.
+        this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.STORAGE_FAILED, `server ${from.clientId} could not store the put: ${reason}`));
+        continue;
+      }
       const refusal: PutRefusal = { h, reason, peer: from.clientId };
       this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.PUT_REFUSED, `server ${from.clientId} refused the put: ${reason}`, refusal));
       this.hooks.refused?.(refusal);
@@ -166,11 +173,26 @@ export class Acks {
       refusal = "CantOverwrite: an older sign-up holds the name";
     }
     // A write that lost to a newer record still counts as stored: what the server holds supersedes it.
+    await this.queue(from, refusal === undefined ? { stored: record.h } : { refused: { h: record.h.slice(0, 128), reason: refusal.slice(0, 512) } });
+  }
+
+  /**
+   * A put with `ack` that this server could not store because its own
+   * storage failed (disk full, I/O error): refused with code STORAGE_FAILED,
+   * which tells the writer to keep it and try again, and blames nobody.
+   */
+  async storageFailed(message: PutMessage, from: PeerSession, err: ToolDbError): Promise<void> {
+    const h = (message.data as Partial<ToolDbRecord>).h;
+    if (!this.isServer || message.ack !== true || typeof h !== "string") return;
+    await this.queue(from, { refused: { h: h.slice(0, 128), reason: err.message.slice(0, 512), code: ErrorCode.STORAGE_FAILED } });
+  }
+
+  private async queue(from: PeerSession, ack: { stored: string } | { refused: AckRefusal }): Promise<void> {
     let acks = this.pending.get(from);
     if (!acks) this.pending.set(from, (acks = { stored: [], refused: [] }));
     if (acks.stored.length + acks.refused.length >= MAX_PENDING_PER_LINK) return;
-    if (refusal === undefined) acks.stored.push(record.h);
-    else acks.refused.push({ h: record.h.slice(0, 128), reason: refusal.slice(0, 512) });
+    if ("stored" in ack) acks.stored.push(ack.stored);
+    else acks.refused.push(ack.refused);
     await this.flushAndSend();
   }
 

@@ -1,4 +1,4 @@
-import { ErrorCode, errorText } from "../base/errors.js";
+import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
 import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "../records/messages.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { NodeContext } from "./node-context.js";
@@ -72,6 +72,11 @@ export class Protocol {
 
   private fail(from: PeerSession, err: unknown): void {
     if (this.db.isClosed) return;
+    if (isToolDbError(err, ErrorCode.STORAGE_FAILED)) {
+      // This server's own storage failed (disk full, I/O error): refused, and the sender is not to blame.
+      this.db.refused({ code: ErrorCode.STORAGE_FAILED, reason: err.message, peer: from.clientId });
+      return;
+    }
     this.db.refused({ code: ErrorCode.BAD_MESSAGE, reason: `could not handle message: ${errorText(err)}`, peer: from.clientId });
   }
 
@@ -86,7 +91,10 @@ export class Protocol {
     void tail.then(() => {
       if (this.mergeOrder.get(from) === tail) this.mergeOrder.delete(from);
     });
-    const winner = await accepted;
+    const winner = await accepted.catch((err: unknown) => {
+      if (message.ack === true && isToolDbError(err, ErrorCode.STORAGE_FAILED)) void this.db.acks.storageFailed(message as unknown as PutMessage, from, err).catch((e) => this.fail(from, e));
+      throw err;
+    });
     if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));

@@ -52,7 +52,8 @@ export interface PutMessage extends Base {
 export interface PutAckMessage extends Base {
   type: "putAck";
   stored: string[];
-  refused?: Array<{ h: string; reason: string }>;
+  /** `code`: STORAGE_FAILED when the server's own storage failed (the writer keeps the put and retries); absent for refusals of the record. */
+  refused?: Array<{ h: string; reason: string; code?: string }>;
 }
 
 export interface GetMessage extends Base {
@@ -289,8 +290,8 @@ function checkPutAck(m: Record<string, unknown>): void {
   const refused = m.refused;
   if (!Array.isArray(refused) || refused.length > LIMITS.maxAcks) bad("putAck.refused must be an array");
   for (const r of refused) {
-    if (!isObject(r) || typeof r.h !== "string" || r.h.length > 128 || typeof r.reason !== "string" || r.reason.length > 512) {
-      bad("putAck.refused entries are {h, reason} strings");
+    if (!isObject(r) || typeof r.h !== "string" || r.h.length > 128 || typeof r.reason !== "string" || r.reason.length > 512 || (r.code !== undefined && (typeof r.code !== "string" || r.code.length > 64))) {
+      bad("putAck.refused entries are {h, reason, code?} strings");
     }
   }
 }

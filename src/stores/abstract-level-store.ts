@@ -4,7 +4,7 @@ import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type Sto
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
 export interface LevelDatabase {
-  open(): Promise<void>;
+  open(options?: { createIfMissing?: boolean }): Promise<void>;
   getMany(keys: string[]): Promise<(string | undefined)[]>;
   batch(operations: WriteOperation[]): Promise<void>;
   /** Deletes a range of keys in one call (abstract-level's `clear`). */
@@ -44,7 +44,8 @@ const decoder = new TextDecoder();
  * behind and between the verifications. Order of submission is kept.
  */
 export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
-  private readonly db: LevelDatabase;
+  /** Made once `prepare` allowed it (abstract-level opens a new database by itself on the next microtask). */
+  private db!: LevelDatabase;
   private readonly opened: Promise<void>;
   readonly batching: BatchingStats = { writes: 0, writeBatches: 0, reads: 0, readBatches: 0 };
   private readonly writes = new BatchQueue<QueuedWrite, void>(async (queued) => {
@@ -54,14 +55,15 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
       if (operations.length === 0) return;
       this.batching.writes += operations.length;
       this.batching.writeBatches++;
-      await this.db.batch(operations);
+      await this.db.batch(operations).catch((err: unknown) => this.writeFailed(err));
+      this.writeSucceeded();
       operations = [];
     };
     for (const op of queued) {
       if (op.type !== "clear") operations.push(op);
       else {
         await flush();
-        await this.db.clear(op.bounds);
+        await this.db.clear(op.bounds).catch((err: unknown) => this.writeFailed(err));
       }
     }
     await flush();
@@ -73,18 +75,46 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return this.db.getMany(keys);
   });
 
-  constructor(host: StorageAdapterHost | undefined, storageName: string | undefined, open: (name: string) => LevelDatabase, engine: string) {
+  /**
+   * `prepare` runs before the database opens (LevelStore checks the files
+   * there): it may refuse by throwing, and says whether a missing database
+   * may be created.
+   */
+  constructor(
+    host: StorageAdapterHost | undefined,
+    storageName: string | undefined,
+    open: (name: string) => LevelDatabase,
+    private readonly engine: string,
+    prepare?: (name: string) => Promise<{ createIfMissing: boolean }>,
+  ) {
     super(host, storageName);
-    this.db = open(this.storageName);
-    this.opened = this.db.open().catch((err: unknown) => {
-      throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open ${engine} at ${this.storageName}: ${errorText(err instanceof Error && err.cause !== undefined ? err.cause : err)}`, err);
-    });
+    this.opened = (async () => {
+      const options = await prepare?.(this.storageName);
+      // Opened explicitly in the same tick it is made, with the options prepare chose.
+      this.db = open(this.storageName);
+      await this.db.open(options).catch((err: unknown) => {
+        throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open ${engine} at ${this.storageName}: ${errorText(err instanceof Error && err.cause !== undefined ? err.cause : err)}`, err);
+      });
+    })();
     // Surface open failures through `ready`/operations, never as an unhandled rejection.
     this.opened.catch(() => undefined);
   }
 
   get ready(): Promise<void> {
     return this.opened;
+  }
+
+  /** The engine's database, once `ready` resolved. */
+  protected get database(): LevelDatabase {
+    return this.db;
+  }
+
+  /** A write the engine refused (disk full, I/O error): the store's fault, never the writer's. */
+  protected writeFailed(err: unknown): never {
+    const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+    const failure = new ToolDbError(ErrorCode.STORAGE_FAILED, `${this.engine} write failed at ${this.storageName}: ${errorText(cause)}`, err);
+    this.noteWriteFailure(failure);
+    throw failure;
   }
 
   protected _put(key: string, value: string): Promise<void> {
@@ -136,7 +166,11 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   protected async _close(): Promise<void> {
     // Operations submitted before close are applied first (a resolved put is never lost).
     await Promise.all([this.writes.idle(), this.reads.idle()]);
-    await this.opened.catch(() => undefined);
-    await this.db.close();
+    const opened = await this.opened.then(
+      () => true,
+      () => false,
+    );
+    // A store whose check refused it never made its database; one that failed to open has nothing to close.
+    if (opened) await this.db.close();
   }
 }

@@ -26,6 +26,10 @@
  *   (the last write of a key wins). A store may coalesce them into batches
  *   (AbstractLevelStore does: one LevelDB write for many), as long as each
  *   resolves only once it reached the backend.
+ * - A write that fails because of the store itself (disk full, I/O error)
+ *   rejects with code STORAGE_FAILED and shows in `writeFailure` until a
+ *   write succeeds: the node refuses puts without blaming their writer and
+ *   its health turns unhealthy, while reads go on.
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  *   Operations issued before it settle; a put that resolved is never lost.
  */
@@ -60,6 +64,7 @@ export type StoreEntry = [key: string, value: string];
 export abstract class ToolDbStorageAdapter {
   readonly storageName: string;
   private closed = false;
+  private failure: ToolDbError | undefined;
 
   constructor(db?: StorageAdapterHost, storageName?: string) {
     this.storageName = storageName ?? db?.options.storageName ?? "tooldb";
@@ -70,6 +75,21 @@ export abstract class ToolDbStorageAdapter {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** The last write the backend refused (disk full, I/O error), until a later write succeeds. */
+  get writeFailure(): ToolDbError | undefined {
+    return this.failure;
+  }
+
+  /** Stores call this when their backend refuses a write (code STORAGE_FAILED)... */
+  protected noteWriteFailure(err: ToolDbError): void {
+    this.failure = err;
+  }
+
+  /** ...and this when one goes through again. */
+  protected writeSucceeded(): void {
+    this.failure = undefined;
   }
 
   // Not `async`: these sit on every put's path, and the extra promise shows in profiles.
