@@ -66,8 +66,8 @@ describe("tooldb-dht CLI for operators", () => {
   });
 
   it("status with no server there says so and exits 1", async () => {
-    const { code, out } = await run(["status", "--metrics-port", "9"]).exited;
+    const { code, err } = await run(["status", "--metrics-port", "9"]).exited;
     assert.equal(code, 1);
-    assert.match(out, /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:9\/healthz/);
+    assert.match(err, /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:9\/healthz/);
   });
 });

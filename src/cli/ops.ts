@@ -3,7 +3,6 @@
  * metrics and /healthz on an HTTP port, a warning when no DHT node answers,
  * a status line on SIGUSR1, and the `status` command that reads /healthz.
  */
-import { readFileSync } from "node:fs";
 import { get } from "node:http";
 import { errorText } from "../base/errors.js";
 import type { Limits } from "../limits/limits.js";
@@ -12,33 +11,13 @@ import { DhtWatch } from "../discovery/dht-watch.js";
 import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";
 import { createMetrics } from "../metrics/metrics.js";
-import { listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "../limits/http-guard.js";
+import { UsageError, booleanFlag, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
+import type { Out } from "./command.js";
+import { version } from "./version.js";
+import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, type LIMIT_FLAG_NAMES, metricsPortFor } from "./commands.js";
 
-export const DEFAULT_METRICS_HOST = "127.0.0.1";
-export const DEFAULT_METRICS_PORT = 9464;
-export const DEFAULT_DHT_WARN_AFTER_S = 10;
-
-export const OPS_USAGE = `        Limits (defaults in docs/operating.md): --max-connections N,
-        --max-unverified N, --max-per-ip N, --message-rate N (per peer, /s),
-        --message-burst N, --max-outstanding N (per peer), --max-send-backlog BYTES, --max-store-keys N,
-        --anonymous-key-share F, --max-keys-per-author N, --max-subscriptions N,
-        --ban-duration SECONDS (0 = no bans), --exempt-ips ip,...
-        Metrics: /metrics and /healthz on --metrics-host H (default ${DEFAULT_METRICS_HOST})
-        --metrics-port P (default ${DEFAULT_METRICS_PORT}, 0 = any); --no-metrics turns them off.
-        --dht-warn-after SECONDS (default ${DEFAULT_DHT_WARN_AFTER_S}): warn when no DHT node answered.
-        kill -USR1 <pid> prints a one-line status.
-  status [--metrics-host H] [--metrics-port P]
-        Print the status line of the server whose /healthz is there (exit 1 if none or unhealthy).
-  --version
-        Print the version.`;
-
-/** The package version (package.json beside dist/). */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
-
-const LIMIT_FLAGS: Array<[flag: string, limit: keyof Limits, scale?: number]> = [
+const LIMIT_FLAGS: Array<[flag: (typeof LIMIT_FLAG_NAMES)[number], limit: keyof Limits, scale?: number]> = [
   ["max-connections", "maxConnections"],
   ["max-unverified", "maxUnverifiedConnections"],
   ["max-per-ip", "maxConnectionsPerIp"],
@@ -60,7 +39,7 @@ export function limitsFromFlags(args: ParsedArgs): Partial<Limits> {
     const raw = stringFlag(args, flag);
     if (raw === undefined) continue;
     const n = raw === "Infinity" ? Infinity : Number(raw);
-    if (raw.trim() === "" || Number.isNaN(n)) throw new Error(`--${flag} must be a number (got ${raw})`);
+    if (raw.trim() === "" || Number.isNaN(n) || n < 0) throw new UsageError(`--${flag} must be a number >= 0 (got ${raw})`);
     limits[limit] = n * scale;
   }
   const exempt = listFlag(args, "exempt-ips");
@@ -68,29 +47,40 @@ export function limitsFromFlags(args: ParsedArgs): Partial<Limits> {
   return limits as Partial<Limits>;
 }
 
+/** The HTTP fronts' caps and timeouts: --max-per-ip and --exempt-ips as for links, and the two timeouts. */
+export function httpLimitsFromFlags(args: ParsedArgs): HttpLimits {
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
+  const perIp = stringFlag(args, "max-per-ip");
+  if (perIp !== undefined) limits.maxConnectionsPerIp = Number(perIp);
+  limits.exemptIps = listFlag(args, "exempt-ips") ?? limits.exemptIps;
+  limits.headersTimeout = secondsFlag(args, "http-headers-timeout", DEFAULT_HTTP_LIMITS.headersTimeout / 1000) * 1000;
+  limits.idleTimeout = secondsFlag(args, "http-idle-timeout", DEFAULT_HTTP_LIMITS.idleTimeout / 1000) * 1000;
+  limits.requestTimeout = Math.max(limits.requestTimeout, limits.headersTimeout);
+  return limits;
+}
+
 export interface Ops {
   stop(): Promise<void>;
 }
 
 /** Starts metrics, health, the DHT watch and SIGUSR1 for a started server. */
-export async function startOps(server: DHTServer, args: ParsedArgs, out: (line: string) => void): Promise<Ops> {
+export async function startOps(server: DHTServer, args: ParsedArgs, out: Out): Promise<Ops> {
   const v = version();
   const discovery = server.discovery;
   const health = new HealthMonitor(server.db, { version: v, discovery });
-  const metrics = args.flags.get("no-metrics") === true ? undefined : createMetrics(server.db, { discovery });
+  const metrics = booleanFlag(args, "no-metrics") ? undefined : createMetrics(server.db, { discovery });
+  const warnAfter = secondsFlag(args, "dht-warn-after", DEFAULT_DHT_WARN_AFTER_S);
   let http: MetricsServer | undefined;
   if (metrics) {
     const host = stringFlag(args, "metrics-host", undefined, DEFAULT_METRICS_HOST)!;
-    const port = portFlag(args, "metrics-port", undefined, DEFAULT_METRICS_PORT);
+    const port = portFlag(args, "metrics-port", undefined, metricsPortFor(server.port));
     try {
-      http = await startMetricsServer({ host, port, metrics, health: () => health.report() });
+      http = await startMetricsServer({ host, port, metrics, health: () => health.report(), limits: httpLimitsFromFlags(args) });
       out(`Metrics on http://${host}:${http.port}/metrics, health on http://${host}:${http.port}/healthz`);
     } catch (err) {
       out(`warning: metrics not served on ${host}:${port}: ${errorText(err)} (use --metrics-port, or --no-metrics)`);
     }
   }
-  const warnAfter = Number(stringFlag(args, "dht-warn-after", undefined, String(DEFAULT_DHT_WARN_AFTER_S)));
-  if (!(warnAfter > 0)) throw new Error("--dht-warn-after must be a number of seconds > 0");
   const watch = discovery
     ? new DhtWatch(
         discovery,
@@ -121,20 +111,20 @@ export async function startOps(server: DHTServer, args: ParsedArgs, out: (line: 
   };
 }
 
-/** `tooldb-dht status`: reads /healthz and prints its status line; false when none or unhealthy. */
-export async function statusCommand(args: ParsedArgs, out: (line: string) => void): Promise<boolean> {
+/** Reads /healthz and prints its status line; false when none or unhealthy. */
+export async function status(args: ParsedArgs, out: Out): Promise<boolean> {
   const host = stringFlag(args, "metrics-host", undefined, DEFAULT_METRICS_HOST)!;
-  const port = portFlag(args, "metrics-port", undefined, DEFAULT_METRICS_PORT);
+  const port = portFlag(args, "metrics-port", undefined, metricsPortFor(portFlag(args, "port", "PORT", 9000)));
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/healthz`;
+  let answer: { status: number; body: string };
   try {
-    const { status, body } = await httpGet(url, 3000);
-    const report = JSON.parse(body) as HealthReport;
-    out(statusLine(report));
-    return status === 200;
+    answer = await httpGet(url, 3000);
   } catch (err) {
-    out(`no tooldb-dht server answered on ${url}: ${errorText(err)}`);
-    return false;
+    throw new Error(`no tooldb-dht server answered on ${url}: ${errorText(err)}`);
   }
+  const report = JSON.parse(answer.body) as HealthReport;
+  out(statusLine(report));
+  return answer.status === 200;
 }
 
 function httpGet(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {

@@ -7,9 +7,9 @@ export type CliChild = ReturnType<typeof spawn>;
 
 /**
  * Runs `tooldb-dht <args>` in a child process; `onLine` sees each stdout
- * line as it comes (e.g. to signal the child). Killed after 20 s at most.
+ * line as it comes (e.g. to signal the child). Killed after 20 s (or `killAfterMs`) at most.
  */
-export function run(args: string[], onLine?: (line: string, child: CliChild) => void) {
+export function run(args: string[], onLine?: (line: string, child: CliChild) => void, killAfterMs = 20_000) {
   const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -19,7 +19,7 @@ export function run(args: string[], onLine?: (line: string, child: CliChild) => 
   });
   child.stderr!.on("data", (d: Buffer) => (err += d));
   const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
     child.on("exit", (code) => {
       clearTimeout(killer);
       resolve({ code, out, err });

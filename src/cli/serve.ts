@@ -1,0 +1,93 @@
+import { access } from "node:fs/promises";
+import { resolve } from "node:path";
+import { errorText } from "../base/errors.js";
+import { dialKey } from "../network/dial-target.js";
+import { type HyperswarmNetworkOptions, hyperdhtBootstrapFromEnv } from "../network/hyperswarm-network.js";
+import { DHTServer } from "../platform/dht-server.js";
+import { UsageError, booleanFlag, hostPortList, listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
+import { bootstrapList } from "./bootstrap.js";
+import type { Out } from "./command.js";
+import { dataPaths, repairDamaged } from "./data-dir.js";
+import { type Ops, httpLimitsFromFlags, limitsFromFlags, startOps } from "./ops.js";
+import { StatusHistory } from "../metrics/status-history.js";
+import { nodeStatus } from "./status.js";
+import { BUNDLE_URL, publicUrlFor, startWebFront } from "./web.js";
+
+/** `tooldb-dht serve` (flags and help in commands.ts). */
+export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
+  const topic = stringFlag(args, "topic", "TOPIC");
+  if (!topic) throw new UsageError("serve needs --topic (or TOPIC)");
+  const host = stringFlag(args, "host", "HOST", "0.0.0.0")!;
+  const port = portFlag(args, "port", "PORT", 9000);
+  const bootstrap = bootstrapList(args, out);
+  const hyperswarm = hyperswarmOption(args, out);
+  const limits = limitsFromFlags(args);
+  const httpLimits = httpLimitsFromFlags(args);
+  const legacyRecords = booleanFlag(args, "legacy-records");
+  const tlsCert = stringFlag(args, "tls-cert", "TLS_CERT");
+  const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
+  const webDir = stringFlag(args, "web-dir");
+  const web = booleanFlag(args, "web") || webDir !== undefined;
+  const dataDir = resolve(stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`)!);
+  const paths = dataPaths(dataDir);
+  out(`Data directory: ${dataDir} (records; node keys in ${paths.keys}, sync index in ${paths.sync}, peer cache in ${paths.peers})`);
+  if (booleanFlag(args, "repair")) await repairDamaged(paths, out);
+  if (legacyRecords) out("--legacy-records: accepting tool-db 2.6.6 records (their hash does not cover the key: replayable under other keys)");
+  if (web) await access(BUNDLE_URL).catch((err: unknown) => out(`warning: the status page cannot load the browser bundle (${errorText(err)}); rebuild with npm run build`));
+  // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
+  const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web, webDir, limits: httpLimits }) : undefined;
+  const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
+  const boundPort = front?.port ?? port;
+  let ops: Ops | undefined;
+  const server = new DHTServer(topic, host, boundPort, {
+    bootstrap,
+    dataDir,
+    db: {
+      publicHost,
+      publicUrl: publicUrlFor(stringFlag(args, "public-url", "PUBLIC_URL"), front?.secure ?? false, publicHost ?? host, boundPort),
+      httpServer: front?.server,
+      legacyRecords,
+      limits,
+    },
+    handleSignals: true,
+    onSignalStop: (signal) =>
+      void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
+    hyperswarm,
+  });
+  const dhtFound = new Set<string>();
+  const history = new StatusHistory(server.db);
+  server.db.addServerFunction("status", (call) => nodeStatus(server.db, dhtFound, history, (call as { since?: unknown } | undefined)?.since));
+  server.onPeerFound = (p) => {
+    dhtFound.add(dialKey(p.host, p.port));
+    out(`DHT peer found: ${p.host}:${p.port}`);
+  };
+  server.onPeerConnected = (p) => out(`peer connected: ${p.peerId} (${p.isServer ? "server" : "client"}${p.host ? ` ${p.host}:${p.port}` : ""})`);
+  server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
+  server.db.on("dial-failed", (e) => e.final && out(`gave up on ${e.host}:${e.port}: ${e.reason || "no reason given"}`));
+  try {
+    await server.start();
+  } catch (err) {
+    await Promise.allSettled([server.stop(), front?.close()]);
+    throw err;
+  }
+  history.start();
+  out(`Server running on ${host}:${server.port}${front?.secure ? " (TLS)" : ""}`);
+  if (webDir) out(`Serving the files of ${webDir} at /<name>`);
+  if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
+  out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
+  if (hyperswarm) out(`Joined Hyperswarm topic sha256(${topic})`);
+  ops = await startOps(server, args, out);
+  return undefined;
+}
+
+/** --hyperswarm with --hyperdht-bootstrap (else TOOLDB_HYPERDHT_BOOTSTRAP, else public HyperDHT). */
+function hyperswarmOption(args: ParsedArgs, out: Out): HyperswarmNetworkOptions | undefined {
+  const flag = listFlag(args, "hyperdht-bootstrap");
+  if (!booleanFlag(args, "hyperswarm")) {
+    if (flag) out("warning: --hyperdht-bootstrap has no effect without --hyperswarm");
+    return undefined;
+  }
+  const bootstrap = flag ? hostPortList(flag, "--hyperdht-bootstrap") : hyperdhtBootstrapFromEnv()?.map((b) => `${b.host}:${b.port}`);
+  out(bootstrap ? `HyperDHT bootstrap: ${bootstrap.join(",")}` : "HyperDHT bootstrap: public nodes");
+  return { bootstrap };
+}

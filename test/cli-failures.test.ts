@@ -1,0 +1,153 @@
+/**
+ * The CLI off the happy path: each mistake or failure a user met exits
+ * non-zero by itself with a one-line reason on stderr (2 for a bad command
+ * line, 1 for a failure); help works for every command. Each run's time is
+ * printed (the aim is under 5 s; on an idle box they take 0.2-2 s); a run
+ * that has not exited after 15 s counts as hanging.
+ */
+import assert from "node:assert/strict";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import DHT from "bittorrent-dht";
+import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
+import { topicInfoHash } from "../src/discovery/info-hash.js";
+import { run } from "./helpers/cli.js";
+
+const HANG_MS = 15_000;
+
+/** Runs the CLI to its exit (killed as hanging after 15 s); prints how long it took. */
+async function fails(args: string[], code: number): Promise<string> {
+  const started = performance.now();
+  const result = await run(args, undefined, HANG_MS).exited;
+  const ms = performance.now() - started;
+  process.stdout.write(`# tooldb-dht ${args.join(" ")}: exit ${result.code} after ${Math.round(ms)} ms\n`);
+  assert.equal(result.code, code, `tooldb-dht ${args.join(" ")}: exit ${result.code}, wanted ${code}\nstdout: ${result.out}\nstderr: ${result.err}`);
+  const lines = result.err.trim().split("\n");
+  assert.equal(lines.length, 1, `one line of reason, got:\n${result.err}`);
+  assert.match(lines[0]!, /^tooldb-dht: \S/);
+  return lines[0]!;
+}
+
+/** A UDP port nobody answers on. */
+async function silentUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  const { port } = socket.address();
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
+/** A TCP port with nothing listening. */
+async function closedTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
+  let seed: BootstrapNode;
+  let dir: string;
+  before(async () => {
+    seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+    dir = mkdtempSync(join(tmpdir(), "tooldb-cli-fail-"));
+  });
+  after(async () => {
+    await seed.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const bootstrap = () => `127.0.0.1:${seed.address().port}`;
+
+  it("an unknown flag exits 2 naming the closest known one (a typo never falls back to the public DHT)", async () => {
+    const line = await fails(["serve", "--topic", "t", "--boostrap", "127.0.0.1:1"], 2);
+    assert.match(line, /unknown flag --boostrap \(did you mean --bootstrap\?\)/);
+    assert.match(await fails(["peers", "--topik", "t"], 2), /did you mean --topic\?/);
+    assert.match(await fails(["serv"], 2), /unknown command "serv" \(did you mean serve\?\)/);
+  });
+
+  it("bad values exit 2: --bootstrap without a port, --wait -1, a port out of range, a flag without its value", async () => {
+    assert.match(await fails(["serve", "--topic", "t", "--bootstrap", "127.0.0.1"], 2), /--bootstrap takes host:port.*"127\.0\.0\.1": no port/);
+    assert.match(await fails(["peers", "--topic", "t", "--wait", "-1"], 2), /--wait needs a value/);
+    assert.match(await fails(["peers", "--topic", "t", "--wait=-1"], 2), /--wait must be a number of seconds > 0 \(got -1\)/);
+    assert.match(await fails(["serve", "--topic", "t", "--port", "70000"], 2), /--port must be a port number/);
+    assert.match(await fails(["serve", "--topic"], 2), /--topic needs a value/);
+    assert.match(await fails(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a number/);
+    assert.match(await fails(["serve"], 2), /serve needs --topic/);
+  });
+
+  it("serve --data /proc/nope exits 1 with the reason", async () => {
+    const line = await fails(["serve", "--topic", "t", "--host", "127.0.0.1", "--port", "0", "--data", "/proc/nope", "--bootstrap", bootstrap(), "--no-metrics"], 1);
+    assert.match(line, /\/proc\/nope/);
+  });
+
+  it("peers tells an unreachable DHT from a topic nobody announced, and exits 1 for both", async () => {
+    assert.match(await fails(["peers", "--topic", "t", "--bootstrap", `127.0.0.1:${await silentUdpPort()}`, "--wait", "1"], 1), /DHT unreachable: no DHT node answered within 1 s/);
+    assert.match(await fails(["peers", "--topic", "nobody-here", "--bootstrap", bootstrap(), "--wait", "1"], 1), /nobody announced "nobody-here" \(\d+ DHT node\(s\) answered/);
+  });
+
+  it("peers exits 1 when no announced address verifies, each with its reason", async () => {
+    const announcer = new DHT({ bootstrap: [bootstrap()], host: "127.0.0.1" } as ConstructorParameters<typeof DHT>[0]);
+    await new Promise<void>((r) => announcer.listen(0, "127.0.0.1", () => r()));
+    await new Promise<void>((r) => announcer.once("ready", () => r()));
+    const port = await closedTcpPort();
+    await new Promise<void>((resolve, reject) => announcer.announce(topicInfoHash("dead-topic"), port, (err) => (err ? reject(err) : resolve())));
+    try {
+      const result = await run(["peers", "--topic", "dead-topic", "--bootstrap", bootstrap(), "--wait", "1"]).exited;
+      assert.equal(result.code, 1, result.out + result.err);
+      assert.match(result.out, new RegExp(`127\\.0\\.0\\.1:${port}: refused: \\S`));
+      assert.match(result.err, /none of the 1 address\(es\) announced on "dead-topic" verified/);
+    } finally {
+      await new Promise<void>((r) => announcer.destroy(() => r()));
+    }
+  });
+
+  it("status with no server exits 1 saying where it looked", async () => {
+    assert.match(await fails(["status", "--metrics-port", String(await closedTcpPort())], 1), /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:\d+\/healthz: \S/);
+  });
+
+  it("-h and --help print help for the program and for every command, exit 0", async () => {
+    for (const args of [["-h"], ["--help"], ["serve", "-h"], ["serve", "--help"], ["peers", "--help"], ["bootstrap", "-h"], ["status", "--help"], ["demo", "--help"]]) {
+      const result = await run(args).exited;
+      assert.equal(result.code, 0, `${args.join(" ")}: ${result.err}`);
+      assert.match(result.out, args.length === 1 ? /Commands:/ : new RegExp(`^tooldb-dht ${args[0]}`), args.join(" "));
+    }
+  });
+
+  it("bootstrap on 0.0.0.0 prints an address a client can use, not 0.0.0.0", async () => {
+    let line = "";
+    const { exited } = run(["bootstrap", "--host", "0.0.0.0", "--port", "0"], (l, child) => {
+      if (!line && l.includes("--bootstrap")) {
+        line = l;
+        child.kill("SIGINT");
+      }
+    });
+    const { code } = await exited;
+    assert.equal(code, 0);
+    assert.match(line, /--bootstrap (\d+\.\d+\.\d+\.\d+):\d+/);
+    assert.doesNotMatch(line, /--bootstrap 0\.0\.0\.0/);
+  });
+
+  it("serve prints its data directory, and two servers on one host get different metrics ports (server port + 10000)", async () => {
+    const seen: string[] = [];
+    const ports = [await closedTcpPort(), await closedTcpPort()];
+    const servers = ports.map((port, i) =>
+      run(["serve", "--topic", "t2", "--host", "127.0.0.1", "--port", String(port), "--data", join(dir, `s${i}`), "--bootstrap", bootstrap()], (l, child) => {
+        seen.push(l);
+        if (l.startsWith("Metrics on")) child.kill("SIGINT");
+      }),
+    );
+    const results = await Promise.all(servers.map((s) => s.exited));
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`Data directory: ${join(dir, `s${i}`).replace(/[/.]/g, "\\$&")} `));
+      if (ports[i]! + 10_000 <= 65535) assert.match(r.out, new RegExp(`Metrics on http://127\\.0\\.0\\.1:${ports[i]! + 10_000}/metrics`));
+      else assert.match(r.out, /Metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
+      assert.doesNotMatch(r.out, /warning: metrics not served/);
+    }
+  });
+});
