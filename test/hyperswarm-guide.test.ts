@@ -108,13 +108,13 @@ describe("docs/dht-guide.md: Using Hyperswarm", () => {
 
   it("the HyperswarmNetwork sample runs: a dual server and a Hyperswarm-only client", { timeout: 60_000 }, async () => {
     assert.ok(networkSample, "HyperswarmNetwork sample missing from the guide");
-    const out = await runExample("hyperswarm-network", networkSample, { HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet).split(",")[0]! }, 45_000);
+    const out = await runExample("hyperswarm-network", networkSample, { TOOLDB_HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet).split(",")[0]! }, 45_000);
     assert.match(out, /hello over hyperswarm/);
   });
 
   it("README's Using Hyperswarm sample runs", { timeout: 60_000 }, async () => {
     assert.ok(readmeSample, "Hyperswarm sample missing from README.md");
-    const out = await runExample("readme-hyperswarm", readmeSample, { HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet).split(",")[0]! }, 45_000);
+    const out = await runExample("readme-hyperswarm", readmeSample, { TOOLDB_HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet).split(",")[0]! }, 45_000);
     assert.match(out, /hello over hyperswarm/);
   });
 });

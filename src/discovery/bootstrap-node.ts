@@ -1,3 +1,4 @@
+/// <reference path="../../types/bittorrent-dht.d.ts" preserve="true" />
 import DHT from "bittorrent-dht";
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { createLogger } from "../base/logger.js";

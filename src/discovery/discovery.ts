@@ -1,3 +1,4 @@
+/// <reference path="../../types/bittorrent-dht.d.ts" preserve="true" />
 import DHT from "bittorrent-dht";
 import type { AddressInfo } from "node:net";
 import { TimerGroup } from "../base/clock.js";

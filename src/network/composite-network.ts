@@ -27,9 +27,9 @@ export class CompositeNetwork extends ToolDbNetworkAdapter {
   }
 
   /** The listening port of the first transport that has one (the WebSocket server's, typically). */
-  get port(): number | undefined {
+  override get port(): number | undefined {
     for (const t of this.transports) {
-      const port = (t as { port?: number }).port;
+      const port = t.port;
       if (port) return port;
     }
     return undefined;

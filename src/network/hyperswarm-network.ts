@@ -1,3 +1,4 @@
+/// <reference path="../../types/hyperswarm.d.ts" preserve="true" />
 import { createHash } from "node:crypto";
 import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
 import Hyperswarm, { type PeerDiscovery, type SwarmSocket } from "hyperswarm";

@@ -117,6 +117,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   /** Releases transport resources (listening sockets). Links are closed by the base. */
   protected abstract _close(): Promise<void>;
 
+  /** The port this transport listens on (a server, once started); undefined for transports without one (clients, Hyperswarm). */
+  get port(): number | undefined {
+    return undefined;
+  }
+
   /** False for transports that cannot dial host:port (Hyperswarm): `connectTo` is then ignored. */
   get canDial(): boolean {
     return true;

@@ -21,7 +21,7 @@ export class TcpNetwork extends ToolDbNetworkAdapter {
   }
 
   /** The port actually listened on (useful with port 0). */
-  get port(): number | undefined {
+  override get port(): number | undefined {
     return this.boundPort;
   }
 

@@ -1,3 +1,4 @@
+/// <reference path="../../types/bittorrent-tracker.d.ts" preserve="true" />
 import { sha1 } from "@noble/hashes/legacy.js";
 import { bytesToHex, randomBytes, utf8ToBytes } from "@noble/hashes/utils.js";
 import TrackerClient, { type TrackerPeer } from "bittorrent-tracker/client";

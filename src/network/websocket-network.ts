@@ -33,7 +33,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   }
 
   /** The port actually listened on (useful with port 0). */
-  get port(): number | undefined {
+  override get port(): number | undefined {
     return this.boundPort;
   }
 

@@ -140,7 +140,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
       topic: this.options.topic,
       host: this.options.publicHost ?? this.options.host,
       url: this.options.publicUrl === undefined ? undefined : checkPublicUrl(this.options.publicUrl),
-      port: () => (this.network as { port?: number }).port || this.options.port,
+      port: () => this.network.port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
     });

@@ -1,3 +1,4 @@
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import { type PeerInfo } from "../node/tooldb.js";
 import { ToolDb } from "./node.js";
@@ -99,9 +100,10 @@ export abstract class DhtNode {
     return this.peeringValue;
   }
 
-  /** Every discovery mechanism, merged (after start): its `settled` event, its candidates' sources. */
-  get merged(): MergedDiscovery | undefined {
-    return this.nodeDiscovery?.merged;
+  /** Every discovery mechanism, merged: its `settled` event, its candidates' sources. Throws before `start()` resolved. */
+  get merged(): MergedDiscovery {
+    if (!this.nodeDiscovery) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "merged discovery: await start() first");
+    return this.nodeDiscovery.merged;
   }
 
   /** Idempotent. Resolves when the database is ready and the DHT join has begun. */

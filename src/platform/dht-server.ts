@@ -14,7 +14,7 @@ export class DHTServer extends DhtNode {
 
   /** The WebSocket port actually listened on (after start; useful with port 0). */
   get port(): number {
-    return (this.db.network as unknown as { port?: number }).port ?? this.db.options.port;
+    return this.db.network.port ?? this.db.options.port;
   }
 
   get host(): string {

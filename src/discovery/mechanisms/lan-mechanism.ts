@@ -1,3 +1,4 @@
+/// <reference path="../../../types/multicast-dns.d.ts" preserve="true" />
 import { createHash } from "node:crypto";
 import multicastDns, { type MdnsPacket, type MdnsRemoteInfo, type MulticastDns } from "multicast-dns";
 import { TimerGroup, type Clock } from "../../base/clock.js";
