@@ -162,6 +162,9 @@ describe("HTTP fronts never crash", { timeout: 120_000 }, () => {
     const attacker = "127.0.0.2";
     const sockets: Socket[] = [];
     let open = 0;
+    // The most connections from the attacker the server held at once (sampled while they arrive).
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, web.guard.open(attacker))), 5);
     for (let batch = 0; batch < 15; batch++) {
       await Promise.all(
         Array.from(
@@ -189,7 +192,10 @@ describe("HTTP fronts never crash", { timeout: 120_000 }, () => {
     }
     try {
       await waitUntil(() => web.guard.open(attacker) <= DEFAULT_HTTP_LIMITS.maxConnectionsPerIp && open <= DEFAULT_HTTP_LIMITS.maxConnectionsPerIp, 5000, "connections over the cap closed");
-      assert.ok(web.guard.refused >= 1500 - DEFAULT_HTTP_LIMITS.maxConnectionsPerIp, `refused ${web.guard.refused}`);
+      clearInterval(sampler);
+      assert.ok(peak <= DEFAULT_HTTP_LIMITS.maxConnectionsPerIp, `held ${peak} at once`);
+      // The headers timeout frees slots while the 1,500 arrive (slowly on a loaded box): most are still refused at accept.
+      assert.ok(web.guard.refused >= 1000, `refused ${web.guard.refused}`);
       const legit = await new Promise<number>((resolve, reject) =>
         get({ host: HOST, port: web.port, path: "/", localAddress: "127.0.0.3" }, (res) => {
           res.resume();
@@ -200,6 +206,7 @@ describe("HTTP fronts never crash", { timeout: 120_000 }, () => {
       // The headers timeout (1 s here) frees what the cap let in.
       await waitUntil(() => web.guard.open(attacker) === 0, 5000, "slow connections dropped by the headers timeout");
     } finally {
+      clearInterval(sampler);
       for (const s of sockets) s.destroy();
     }
   });

@@ -5,7 +5,7 @@ import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-network.js";
 import { startHyperdhtBootstrap } from "../discovery/hyperdht-bootstrap.js";
 import { booleanFlag, hostPortList, listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
-import { DEFAULT_HYPERDHT_BOOTSTRAP_PORT } from "./commands.js";
+import { DEFAULT_HYPERDHT_BOOTSTRAP_PORT } from "./defaults.js";
 
 /** `tooldb-dht bootstrap` (flags and help in commands.ts). */
 export async function bootstrap(args: ParsedArgs, out: Out): Promise<undefined> {

@@ -7,6 +7,7 @@
 import { DEFAULT_HTTP_LIMITS } from "../limits/http-guard.js";
 import { type FlagSpecs, isAmount, isHostPortList, isPort, isSeconds } from "./args.js";
 import { type Command, bool, str } from "./command.js";
+import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_HYPERDHT_BOOTSTRAP_PORT, DEFAULT_METRICS_HOST, LIMIT_FLAG_NAMES, METRICS_PORT_OFFSET } from "./defaults.js";
 
 /** The environment variables the commands read (also in env-bootstrap.ts and hyperswarm-network.ts, which load the DHT code). */
 const BOOTSTRAP_ENV = "TOOLDB_DHT_BOOTSTRAP";
@@ -16,17 +17,6 @@ const seconds = { type: "string", check: isSeconds } as const;
 const amount = { type: "string", check: isAmount } as const;
 const hostPorts = { type: "string", check: isHostPortList } as const;
 const HYPERDHT_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
-
-export const DEFAULT_METRICS_HOST = "127.0.0.1";
-/** The metrics port is the server port plus this, so servers on one host never collide on it. */
-export const METRICS_PORT_OFFSET = 10_000;
-export const DEFAULT_DHT_WARN_AFTER_S = 10;
-
-/** Where `serve --port P` serves /metrics and /healthz unless --metrics-port says: P + 10000, or any free port when that is not a port. */
-export function metricsPortFor(serverPort: number): number {
-  const port = serverPort + METRICS_PORT_OFFSET;
-  return serverPort > 0 && port <= 65535 ? port : 0;
-}
 
 export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connections N,
   --max-unverified N, --max-per-ip N (also caps HTTP connections per IP on the web and metrics
@@ -39,21 +29,6 @@ export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connec
   port when the server port is 0 or above ${65535 - METRICS_PORT_OFFSET}); --no-metrics turns them off.
   --dht-warn-after SECONDS (default ${DEFAULT_DHT_WARN_AFTER_S}): warn when no DHT node answered.
   kill -USR1 <pid> prints a one-line status.`;
-
-export const LIMIT_FLAG_NAMES = [
-  "max-connections",
-  "max-unverified",
-  "max-per-ip",
-  "message-rate",
-  "message-burst",
-  "max-outstanding",
-  "max-send-backlog",
-  "max-store-keys",
-  "anonymous-key-share",
-  "max-keys-per-author",
-  "max-subscriptions",
-  "ban-duration",
-] as const;
 
 /** The flags of startOps and limitsFromFlags, for the commands that run a server. */
 export const OPS_FLAGS: FlagSpecs = {
@@ -132,7 +107,6 @@ export const peersCommand: Command = {
   run: async (args, out) => (await import("./peers.js")).peers(args, out),
 };
 
-export const DEFAULT_HYPERDHT_BOOTSTRAP_PORT = 49737;
 
 export const bootstrapCommand: Command = {
   name: "bootstrap",

@@ -15,7 +15,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "../limits/http-guard.js";
 import { UsageError, booleanFlag, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { version } from "./version.js";
-import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, type LIMIT_FLAG_NAMES, metricsPortFor } from "./commands.js";
+import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, type LIMIT_FLAG_NAMES, metricsPortFor } from "./defaults.js";
 
 const LIMIT_FLAGS: Array<[flag: (typeof LIMIT_FLAG_NAMES)[number], limit: keyof Limits, scale?: number]> = [
   ["max-connections", "maxConnections"],
