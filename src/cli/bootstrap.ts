@@ -13,6 +13,14 @@ export async function bootstrap(args: ParsedArgs, out: Out): Promise<undefined> 
   const hyperdht = booleanFlag(args, "hyperdht");
   const port = portFlag(args, "port", "PORT", hyperdht ? DEFAULT_HYPERDHT_BOOTSTRAP_PORT : 6881);
   const node = hyperdht ? await startHyperdhtBootstrap({ host, port }) : await startBootstrapNode({ host, port });
+  // Before the address is printed: whoever reads it may signal at once (stdout to a pipe is written synchronously).
+  const stop = (signal: string) => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    void node.close().then(() => out(`${signal}: bootstrap node closed`));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   const bound = node.address();
   const addresses = usableAddresses(host, bound.port);
   if (hyperdht) {
@@ -21,13 +29,6 @@ export async function bootstrap(args: ParsedArgs, out: Out): Promise<undefined> 
     out(`DHT bootstrap node on ${host}:${bound.port} — give servers and clients --bootstrap ${addresses[0]} (or ${BOOTSTRAP_ENV}=${addresses[0]})`);
   }
   if (addresses.length > 1) out(`  also reachable as ${addresses.slice(1).join(", ")}`);
-  const stop = (signal: string) => {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
-    void node.close().then(() => out(`${signal}: bootstrap node closed`));
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
   return undefined;
 }
 
