@@ -1,6 +1,6 @@
 import type WebSocket from "ws";
 import type { Clock } from "../base/clock.js";
-import { ErrorCode, errorText } from "../base/errors.js";
+import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
 
@@ -29,8 +29,6 @@ function safeReason(reason: string): string {
 export class WsConnection extends Connection implements Heartbeat {
   private readonly heartbeat: HeartbeatSweep;
   private alive = true;
-  /** The socket's last error (ECONNREFUSED, a TLS failure...): the reason of a close that gives none (1006). */
-  private lastError: string | undefined;
   /** Frames written before the socket opened (only the handshake ping, in practice). */
   private queued: string[] | undefined;
 
@@ -73,12 +71,10 @@ export class WsConnection extends Connection implements Heartbeat {
   }
 
   private static onClose(this: Tagged, code: number, reason: Buffer): void {
-    const connection = this[CONNECTION]!;
-    connection.finish(code, reason.toString() || connection.lastError || `closed without a reason (${code})`);
+    this[CONNECTION]!.finish(code, reason.toString());
   }
 
   private static onError(this: Tagged, err: Error & { code?: string }): void {
-    this[CONNECTION]!.lastError = errorText(err);
     // 'close' always follows 'error' in ws. ws enforces maxPayload itself
     // (closing with 1009), so the adapter never sees the frame: report it.
     if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this[CONNECTION]!.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
