@@ -113,7 +113,7 @@ export class MemoryNetwork extends ToolDbNetworkAdapter {
     this.fabric = options.fabric;
   }
 
-  get port(): number | undefined {
+  override get port(): number | undefined {
     return this.boundPort;
   }
 
