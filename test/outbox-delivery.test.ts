@@ -20,11 +20,6 @@ async function clientOf(ports: number[], opts: Partial<ToolDbOptions> = {}): Pro
   return db;
 }
 
-async function holdsAll(server: ToolDb, keys: string[]): Promise<boolean> {
-  for (const key of keys) if (!(await server.records.get(key))) return false;
-  return true;
-}
-
 describe("outbox delivery", () => {
   const nodes: ToolDb[] = [];
   const proxies: BlackholeProxy[] = [];
@@ -82,8 +77,12 @@ describe("outbox delivery", () => {
       server.addCustomVerification("refused-", () => false);
       servers.push(server);
     }
-    for (const server of servers) await waitUntil(() => holdsAll(server, behind), 10_000, "the writes behind the poison on every server");
-    await waitUntil(() => client.outbox.size === 2, 5000, "only the two poison writes left");
+    // Confirmed by a server each (the servers are not linked: the one that confirms first holds it).
+    await waitUntil(() => client.outbox.size === 2, 10_000, "only the two poison writes left");
+    for (const key of behind) {
+      const held = await Promise.all(servers.map((server) => server.records.get(key)));
+      assert.ok(held.some((r) => r?.v === key), `${key} on a server`);
+    }
     for (const server of servers) {
       assert.equal(await server.records.get("too-large"), undefined);
       assert.equal(await server.records.get("refused-1"), undefined);
