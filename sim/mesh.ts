@@ -1,8 +1,9 @@
 /**
  * The servers and clients of one simulated run, joined as DHTServer and
  * DHTClient join them: each node's shipping `DhtPeering` dials from the
- * candidate list that its real DHT lookup returned (servers keep up to 8
- * outgoing links, clients 2), over the in-memory transport.
+ * candidate list that its real DHT lookup returned (servers within the
+ * server mesh's degree bounds, with its address exchange; clients keep 2
+ * links), over the in-memory transport.
  */
 import { EventEmitter } from "node:events";
 import type { ToolDb, ToolDbOptions } from "../src/index.js";
@@ -53,7 +54,7 @@ export interface MeshOptions {
   topic: string;
   delayMs: number;
   random: () => number;
-  /** Outgoing links a server keeps (DHTServer: 8) and a client (DHTClient: 2). */
+  /** Server links below which a server dials more (DHTServer: 6) and links a client keeps (DHTClient: 2). */
   serverLinks: number;
   clientLinks: number;
   db?: Partial<ToolDbOptions>;
@@ -98,6 +99,8 @@ export class SimMesh {
     const source = new ListPeerSource(candidates, this.options.topic);
     const peering = new DhtPeering(db, source, this.options.topic, {
       maxConnections: links,
+      // As DHTServer: the mesh's lower degree bound is its maxConnections.
+      mesh: server ? { minLinks: links } : undefined,
       dialRetries: DEFAULT_DHT_DIAL_RETRIES,
       penaltyMs: DEFAULT_PENALTY_MS,
       selfPort: server ? port : undefined,

@@ -111,7 +111,7 @@ function report(args: Args, dht: DhtPhaseResult, results: ScenarioResult[]): str
   lines.push(row("received per server per put: frames, mean / max", cell((r) => `${fmt(r.serverFramesIn.mean, 1)} / ${fmt(r.serverFramesIn.max, 0)}`)));
   lines.push(row("received per server per put: KiB, mean / max", cell((r) => `${fmt(r.serverBytesIn.mean / 1024, 2)} / ${fmt(r.serverBytesIn.max / 1024, 1)}`)));
   lines.push(row("frames per put, all nodes (KiB)", cell((r) => `${fmt(r.putFrames, 0)} (${fmt(r.putBytes / 1024, 0)})`)));
-  lines.push(row("JS heap per node (growth / nodes), KiB", cell((r) => fmt(r.bytesPerNode / 1024, 0))));
+  lines.push(row("JS heap of the process / nodes, KiB", cell((r) => fmt(r.bytesPerNode / 1024, 0))));
   lines.push(row("RSS with the mesh built, MiB", cell((r) => fmt(r.rssBytes / 2 ** 20, 0))));
   if (args.churn > 0) lines.push(row("servers killed / started during the run", cell((r) => `${r.killed} / ${r.joined}`)));
   lines.push(row("simulated / real time (s)", cell((r) => `${fmt(r.simulatedMs / 1000, 1)} / ${fmt(r.realMs / 1000, 1)}`)));

@@ -5,6 +5,7 @@
  */
 import type { PeerAddress } from "../src/discovery/peer-table.js";
 import type { DhtPhaseResult } from "./dht-phase.js";
+import { DEFAULT_MIN_SERVER_LINKS } from "../src/peering/server-mesh.js";
 import { SimMesh, type SimNode } from "./mesh.js";
 import { PutTracker, type PutSummary } from "./put-tracker.js";
 import { seededRandom } from "./sim-node.js";
@@ -32,7 +33,7 @@ export interface ScenarioResult {
   eagerLinks: number[];
   killed: number;
   joined: number;
-  /** JS heap growth per node while the mesh was built (after a GC), bytes. */
+  /** The process's JS heap with the mesh built (after a GC) per node, bytes: an upper bound of a node's heap. */
   bytesPerNode: number;
   rssBytes: number;
   frames: number;
@@ -52,7 +53,7 @@ const CHECK_MS = 250;
 export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, progress: (line: string) => void): Promise<ScenarioResult> {
   const realStart = performance.now();
   const random = seededRandom(config.seed);
-  const mesh = new SimMesh({ topic: "sim-topic", delayMs: config.delayMs, random, serverLinks: 8, clientLinks: 2, db: { broadcast: { mode: config.mode } } });
+  const mesh = new SimMesh({ topic: "sim-topic", delayMs: config.delayMs, random, serverLinks: DEFAULT_MIN_SERVER_LINKS, clientLinks: 2, db: { broadcast: { mode: config.mode } } });
   const clock = mesh.clock;
   const tracker = new PutTracker(() => clock.now(), mesh.world.verifications);
   // What each server receives while the puts run (the mesh's cost per server).
@@ -68,7 +69,6 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
   };
   const label = `${config.mode} ${config.servers}s`;
   global.gc?.();
-  const heap0 = process.memoryUsage().heapUsed;
 
   for (let i = 0; i < config.servers; i++) {
     tracker.watchServer(await mesh.addServer(dht.candidates[i] ?? []));
@@ -77,7 +77,9 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
   await clock.advance(5_000);
   progress(`${label}: servers linked (${mesh.fabric.frames} frames so far, simulated ${clock.now() - mesh.servers[0]!.joinedAt} ms)`);
   for (let j = 0; j < config.clients; j++) {
-    const lists = dht.clientCandidates.length > 0 ? dht.clientCandidates : dht.candidates;
+    // A client starts from a lookup that found servers (on a loaded box some found none: a DHTClient would look again).
+    const found = dht.clientCandidates.filter((list) => list.length > 0);
+    const lists = found.length > 0 ? found : dht.candidates;
     const client = await mesh.addClient(shuffled(lists[j % lists.length] ?? [], random));
     tracker.watchClient(client, () => mesh.liveServers);
   }
@@ -119,8 +121,9 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
   while (clock.now() < end) {
     const t = clock.now();
     while (issued < config.puts && putsStart + issued * putEveryMs <= t) {
-      const liveClients = mesh.clients.filter((c) => c.alive);
-      const client = liveClients[Math.floor(random() * liveClients.length)]!;
+      // Writers are clients linked to a server (a client without one only queues its write).
+      const linked = mesh.clients.filter((c) => c.alive && c.db.network.peers.some((p) => p.isServer));
+      const client = (linked.length > 0 ? linked : mesh.clients)[Math.floor(random() * Math.max(1, linked.length || mesh.clients.length))]!;
       void client.db.putData(`key-${issued}`, { n: issued, at: t }).catch(() => undefined);
       issued++;
     }
@@ -152,7 +155,7 @@ export async function runScenario(config: ScenarioConfig, dht: DhtPhaseResult, p
     eagerLinks: eager,
     killed,
     joined,
-    bytesPerNode: (heapBuilt - heap0) / (config.servers + config.clients),
+    bytesPerNode: heapBuilt / (config.servers + config.clients),
     rssBytes: rssBuilt,
     frames: mesh.fabric.frames,
     bytes: mesh.fabric.bytes,

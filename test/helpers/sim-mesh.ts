@@ -1,10 +1,11 @@
 /**
  * A small simulated mesh for tests: shipping ToolDb servers and clients on
  * the simulator's in-memory transport and virtual clock (sim/), each server
- * dialing up to 8 others from a shuffled list as DhtPeering does with a DHT
- * lookup's answer. Puts are followed with the simulator's PutTracker.
+ * linking within the server mesh's degree bounds from a shuffled list, as
+ * DhtPeering does with a DHT lookup's answer. Puts are followed with the simulator's PutTracker.
  */
 import { instrumentCrypto } from "../../sim/async-work.js";
+import { DEFAULT_MIN_SERVER_LINKS } from "../../src/peering/server-mesh.js";
 import { SimMesh, type SimNode } from "../../sim/mesh.js";
 import { PutTracker } from "../../sim/put-tracker.js";
 import { seededRandom } from "../../sim/sim-node.js";
@@ -25,7 +26,7 @@ export interface TestMesh {
 export async function testMesh(servers: number, clients: number, serverOptions: (i: number) => Partial<ToolDbOptions> = () => ({}), seed = 1): Promise<TestMesh> {
   instrumentCrypto();
   const random = seededRandom(seed);
-  const mesh = new SimMesh({ topic: "sim-test", delayMs: 20, random, serverLinks: 8, clientLinks: 2 });
+  const mesh = new SimMesh({ topic: "sim-test", delayMs: 20, random, serverLinks: DEFAULT_MIN_SERVER_LINKS, clientLinks: 2 });
   const tracker = new PutTracker(() => mesh.clock.now(), mesh.world.verifications);
   mesh.fabric.observer = (to, frame) => tracker.frame(to, frame);
   const addresses = Array.from({ length: servers }, (_, i) => SimMesh.address(i));
