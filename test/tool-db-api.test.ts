@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import t from "tool-db";
 import * as ours from "../src/index.js";
+import type { EcdsaUser } from "../src/index.js";
 import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { startLegacyNode, type LegacyNode } from "./interop/legacy-node.js";
 
@@ -64,6 +65,9 @@ describe("tool-db 2.6.6 node members, same call on both", () => {
       assert.equal(db.userAccount.getAddress(), legacy.db.userAccount.getAddress());
       assert.equal(db.userAccount.getUsername(), legacy.db.userAccount.getUsername());
       assert.equal(db.getUserNamespacedKey("profile"), legacy.db.getUserNamespacedKey("profile"));
+      const theirs = await (legacy.db.userAccount as unknown as { getPublic(): Promise<string> }).getPublic();
+      assert.equal(await (db.userAccount as EcdsaUser).getPublic(), theirs);
+      assert.match(theirs, /^[0-9a-f]{128}$/);
     } finally {
       await legacy.close();
       await db.close();

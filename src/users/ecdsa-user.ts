@@ -12,6 +12,9 @@ import {
 import { decryptWithPassword, encryptWithPassword } from "../crypto/password.js";
 import { type EncryptedAccount, type SignedHash, ToolDbUserAdapter, type UserKeys } from "./user-adapter.js";
 
+/** What every P-256 SPKI starts with, up to and including the uncompressed-point byte 04. */
+const P256_SPKI_HEADER_HEX = "3059301306072a8648ce3d020106082a8648ce3d03010703420004";
+
 interface Identity {
   keys: CryptoKeyPair;
   address: string;
@@ -94,6 +97,12 @@ export class EcdsaUser extends ToolDbUserAdapter {
     }
     const parsed = JSON.parse(plain) as { pub: string; priv: string };
     return { pub: parsed.pub, priv: parsed.priv, name: account.name };
+  }
+
+  /** @tool-db/ecdsa-user's `getPublic`: the public key as hex x‖y (the SPKI without its fixed P-256 header and the 04 byte). */
+  async getPublic(): Promise<string> {
+    const { pub } = await exportKeyPairHex((await this.current()).keys);
+    return pub.slice(P256_SPKI_HEADER_HEX.length);
   }
 
   getAddress(): string | undefined {
