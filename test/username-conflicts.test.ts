@@ -8,8 +8,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ErrorCode, EcdsaUser, ToolDb, type ToolDbRecord, incomingWins, isToolDbError, signRecord } from "../src/index.js";
-import { closeAll, linkServers, startClient, startServer, waitUntil } from "./helpers/nodes.js";
-import { waitFor } from "./helpers/wait.js";
+import { closeAll, linkServers, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
+import { waitFor, withTimeout } from "./helpers/wait.js";
+import { startLegacyNode } from "./interop/legacy-node.js";
 
 const T = 10_000;
 
@@ -116,6 +117,30 @@ describe("username ownership", () => {
       }
     } finally {
       await closeAll(a, b, s1, s2);
+    }
+  });
+
+  it("a tool-db 2.6.6 node that signs up a name our server already holds ends with our older record, and says so with its own event", async () => {
+    const server = await startServer({ legacyRecords: true, topic: `names-${process.pid}` });
+    const legacy = await startLegacyNode(`names-${process.pid}`, { peers: [{ host: "127.0.0.1", port: portOf(server) }] });
+    try {
+      const owner = (await server.signUp("zed", "first")).data as ToolDbRecord;
+      await waitUntil(() => Date.now() > owner.t, T, "the clock to move on");
+      const resolved = new Promise<{ winner: string; remoteAddress: string }>((resolve) => legacy.db.on("username-conflict-resolved", resolve));
+      const refusedHere = waitFor(server, "username-conflict-resolved", T);
+      // 2.6.6's sign-up is local-first too: it stores its (newer) record and broadcasts it; we refuse it and answer with ours.
+      await legacy.db.signUp("zed", "second");
+      const [here] = await refusedHere;
+      assert.equal(here.winner, "local");
+      const there = await withTimeout(resolved, T, "2.6.6's username-conflict-resolved");
+      assert.deepEqual([there.winner, there.remoteAddress], ["remote", owner.a]);
+      await waitUntil(async () => JSON.parse((await legacy.store.get("==zed")) as string).h === owner.h, T, "our record on the 2.6.6 node");
+      assert.equal((await server.records.get("==zed"))?.h, owner.h);
+      // Its own conflict check (a get 500 ms after the sign-up) has its answer: nothing is left running.
+      await withTimeout(new Promise<void>((resolve) => legacy.db.on("signup-conflict-detected", () => resolve())), T, "2.6.6's conflict check");
+    } finally {
+      await legacy.close();
+      await server.close();
     }
   });
 
