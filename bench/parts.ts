@@ -23,6 +23,7 @@ export const BENCH_PARTS: BenchPart[] = [
   { name: "webrtc", what: "WebRTC through a loopback WebTorrent tracker (Node and Chromium)", vars: ["BENCH_RUNS=9", "BENCH_RTC_PUTS=5000"] },
   { name: "sync", what: "server catch-up and divergence by change feed and by ranges", vars: ["BENCH_SYNC_RECORDS=100000,1000000 (--quick: 20000)", "BENCH_SYNC_DIVERGENCE", "BENCH_SYNC_GC", "BENCH_SYNC_HEAPPROF=<file>"] },
   { name: "rebuild", what: "reconciliation index rebuild beside a raw classic-level scan + write", vars: ["BENCH_REBUILD_RECORDS=100000,1000000 (--quick: 20000)"] },
+  { name: "reads", what: "a fresh read of a key held locally (asks the linked server) beside the local copy and tool-db 2.6.6's reads", vars: ["BENCH_READS=5000 (--quick: 500)"] },
   { name: "fanout", what: "one writer -> 1,000 subscribed clients (also runs connections)", vars: [] },
   { name: "connections", what: "idle verified clients beside raw ws connections", vars: [] },
 ];

@@ -21,6 +21,7 @@ import { fanoutBenchmark, printFanoutFigures } from "./fanout.js";
 import { WARM_LINKS, connectionBenchmark, openFileLimit, printConnectionFigures, printConnectionSummary } from "./connections.js";
 import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
+import { printReadFigures, readsBenchmark } from "./reads.js";
 import { fmt, mib } from "./stats.js";
 import { measureVerifyRate } from "./verify-rate.js";
 import { BENCH_PARTS, PART_TIMEOUT_MIN, benchHelp } from "./parts.js";
@@ -149,6 +150,11 @@ async function rebuild(): Promise<void> {
   }
 }
 
+async function reads(): Promise<void> {
+  console.log("\n## Reads of a key held locally: a fresh read (asks the linked server) beside the local copy and tool-db 2.6.6 (loopback, one process)");
+  printReadFigures(await readsBenchmark(Number(process.env.BENCH_READS ?? (quick ? 500 : 5000))), (line) => console.log(line));
+}
+
 async function fanout(): Promise<void> {
   console.log("\n## Fan-out and connections on one server (clients are raw WebSockets doing the signed handshake)");
   printFanoutFigures(await fanoutBenchmark(1000, quick ? 200 : 2000, quick ? 50 : 200), (line) => console.log(line));
@@ -183,5 +189,6 @@ await part(["flood"], flood);
 await part(["webrtc"], webrtc);
 await part(["sync"], sync);
 await part(["rebuild"], rebuild);
+await part(["reads"], reads);
 await part(["fanout"], fanout);
 await part(["connections", "fanout"], connections);
