@@ -6,6 +6,7 @@
  * and the conflict events under 2.6.6's names and payloads.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { describe, it } from "node:test";
 import { ErrorCode, EcdsaUser, ToolDb, type ToolDbRecord, incomingWins, isToolDbError, signRecord } from "../src/index.js";
 import { closeAll, linkServers, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
@@ -22,6 +23,47 @@ async function author(): Promise<EcdsaUser> {
 
 async function signUpRecord(user: EcdsaUser, name: string, t: number, tag = "x"): Promise<ToolDbRecord> {
   return signRecord(user, `==${name}`, { name, keys: tag, iv: "iv" }, t, 0, false);
+}
+
+/** A TCP link to `port` that can be cut (every connection dropped, new ones refused) and healed. */
+async function cuttableLink(port: number): Promise<{ port: number; cut(): void; heal(): void; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let open = true;
+  const server = net.createServer((down) => {
+    if (!open) return void down.destroy();
+    const up = net.connect(port, "127.0.0.1");
+    const end = () => {
+      for (const s of [down, up]) {
+        s.destroy();
+        sockets.delete(s);
+      }
+    };
+    for (const s of [down, up]) {
+      sockets.add(s);
+      s.on("error", end);
+      s.on("close", end);
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const drop = () => {
+    for (const s of sockets) s.destroy();
+  };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut() {
+      open = false;
+      drop();
+    },
+    heal() {
+      open = true;
+    },
+    close: async () => {
+      drop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 function permutations<T>(items: T[]): T[][] {
@@ -117,6 +159,45 @@ describe("username ownership", () => {
       }
     } finally {
       await closeAll(a, b, s1, s2);
+    }
+  });
+
+  it("two linked servers cut apart while each side registers the name converge on the oldest when the link comes back (change feed from their checkpoints)", async () => {
+    const s1 = await startServer();
+    const s2 = await startServer();
+    const link = await cuttableLink(portOf(s2));
+    const a = await startClient([s1]);
+    const b = await startClient([s2]);
+    try {
+      s1.network.connectTo("127.0.0.1", link.port);
+      await waitUntil(() => s1.network.peers.some((p) => p.address === s2.nodeAddress()), T, "the servers linked");
+      await s1.putData("before", 1);
+      await waitUntil(async () => (await s2.records.get("before")) !== undefined, T, "a record synced before the cut");
+      link.cut();
+      await waitUntil(() => !s1.network.peers.some((p) => p.address === s2.nodeAddress()), T, "the cut");
+
+      const older = (await a.signUp("yves", "a")).data as ToolDbRecord;
+      await waitUntil(() => Date.now() > older.t, T, "the clock to move on");
+      const newer = (await b.signUp("yves", "b")).data as ToolDbRecord;
+      await waitUntil(async () => (await s1.records.get("==yves"))?.h === older.h && (await s2.records.get("==yves"))?.h === newer.h, T, "each side holds its own");
+      const onS2 = waitFor(s2, "username-conflict-resolved", T);
+      const byFeed = () => s1.syncProgress.runs.changes + s2.syncProgress.runs.changes;
+      const feedRunsBefore = byFeed();
+      link.heal();
+      assert.deepEqual((await onS2)[0], {
+        username: "==yves",
+        winner: "remote",
+        localTimestamp: newer.t,
+        remoteTimestamp: older.t,
+        localAddress: newer.a,
+        remoteAddress: older.a,
+      });
+      for (const db of [s1, s2]) await waitUntil(async () => (await db.records.get("==yves"))?.h === older.h, T, "the oldest on both servers");
+      await waitUntil(() => byFeed() > feedRunsBefore, T, "a change-feed run after the heal");
+      assert.equal(await b.getData("==yves").then((v) => JSON.stringify(v)), JSON.stringify(older.v), "B's read asks its server and gets the owner");
+    } finally {
+      await closeAll(a, b, s1, s2);
+      await link.close();
     }
   });
 
