@@ -11,9 +11,11 @@ import { closeAll, linkServers, startClient, startServer, waitUntil } from "./he
 import { waitFor } from "./helpers/wait.js";
 
 const T = 10_000;
+/** Every wait inside is bounded by T; this bounds the test as a whole. */
+const TEST_TIMEOUT = 120_000;
 
 describe("fresh reads", () => {
-  it("tool-db's CounterCrdt scenario: Alice's getCrdt returns 15 after Bob added 5 through another server", async () => {
+  it("tool-db's CounterCrdt scenario: Alice's getCrdt returns 15 after Bob added 5 through another server", { timeout: TEST_TIMEOUT }, async () => {
     const s1 = await startServer();
     const s2 = await startServer();
     await linkServers(s1, s2);
@@ -41,7 +43,7 @@ describe("fresh reads", () => {
     }
   });
 
-  it("a plain key held locally: the newer record from the mesh wins; a stale answer does not replace a newer local one", async () => {
+  it("a plain key held locally: the newer record from the mesh wins; a stale answer does not replace a newer local one", { timeout: TEST_TIMEOUT }, async () => {
     const s1 = await startServer();
     const s2 = await startServer();
     await linkServers(s1, s2);
@@ -65,7 +67,7 @@ describe("fresh reads", () => {
     }
   });
 
-  it("no answer within the timeout, or offline: the local copy", async () => {
+  it("no answer within the timeout, or offline: the local copy", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer();
     const client = await startClient([server]);
     const offline = new ToolDb({ topic: "test" });
@@ -86,7 +88,7 @@ describe("fresh reads", () => {
     }
   });
 
-  it("a server's read of a key it holds asks its server peers, not its clients", async () => {
+  it("a server's read of a key it holds asks its server peers, not its clients", { timeout: TEST_TIMEOUT }, async () => {
     const s1 = await startServer();
     const s2 = await startServer();
     await linkServers(s1, s2);

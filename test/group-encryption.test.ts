@@ -33,11 +33,13 @@ import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.j
 import { waitFor } from "./helpers/wait.js";
 
 const T = 10_000;
+/** Every wait inside is bounded by T; this bounds the test as a whole. */
+const TEST_TIMEOUT = 120_000;
 const texts = ["", "hello group", "ünïcødé ✓ 𝄞", JSON.stringify({ a: [1, 2], b: "x" }), "x".repeat(5000)];
 const decryptFailed = (err: unknown) => isToolDbError(err, ErrorCode.DECRYPTION_FAILED);
 
 describe("group encryption, byte-compatible with @tool-db/ecdsa-user 1.1.3", () => {
-  it("ECDH key pairs from either side import on the other and agree on the shared key", async () => {
+  it("ECDH key pairs from either side import on the other and agree on the shared key", { timeout: TEST_TIMEOUT }, async () => {
     const ours = await generateECDHKeyPair();
     const theirs = await u.generateECDHKeyPair();
     assert.match(ours.publicKey, /^[0-9a-f]+$/);
@@ -52,7 +54,7 @@ describe("group encryption, byte-compatible with @tool-db/ecdsa-user 1.1.3", () 
     }
   });
 
-  it("a group key wrapped by 1.1.3 unwraps here, and one wrapped here unwraps in 1.1.3", async () => {
+  it("a group key wrapped by 1.1.3 unwraps here, and one wrapped here unwraps in 1.1.3", { timeout: TEST_TIMEOUT }, async () => {
     const sender = await u.generateECDHKeyPair();
     const member = await generateECDHKeyPair();
     const groupKey = generateGroupKey();
@@ -72,7 +74,7 @@ describe("group encryption, byte-compatible with @tool-db/ecdsa-user 1.1.3", () 
     await assert.rejects(unwrapGroupKey(wrappedThere, stranger.privateKey, sender.publicKey), decryptFailed);
   });
 
-  it("messages under a group key: encrypted in one, decrypted in the other, same format", async () => {
+  it("messages under a group key: encrypted in one, decrypted in the other, same format", { timeout: TEST_TIMEOUT }, async () => {
     const groupKey = generateGroupKey();
     const ours = await importAESKey(groupKey);
     const theirs = await u.importAESKey(groupKey);
@@ -95,7 +97,7 @@ describe("group encryption, byte-compatible with @tool-db/ecdsa-user 1.1.3", () 
     await assert.rejects(importAESKey("not hex"), (err: unknown) => isToolDbError(err, ErrorCode.INVALID_ARGUMENT));
   });
 
-  it("encryptWithPass / decryptWithPass match 1.1.3 byte for byte (same IV)", async () => {
+  it("encryptWithPass / decryptWithPass match 1.1.3 byte for byte (same IV)", { timeout: TEST_TIMEOUT }, async () => {
     const iv = generateIv();
     assert.equal(iv.length, 12);
     for (const text of ["", "keys", "ünïcødé ✓"]) {
@@ -109,7 +111,7 @@ describe("group encryption, byte-compatible with @tool-db/ecdsa-user 1.1.3", () 
 });
 
 describe("encrypted values through a server", () => {
-  it("a server stores and relays only ciphertext; every member decrypts, a non-member cannot", async () => {
+  it("a server stores and relays only ciphertext; every member decrypts, a non-member cannot", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer();
     const [alice, bob, carol] = await Promise.all([startClient([server]), startClient([server]), startClient([server])]);
     try {

@@ -11,6 +11,8 @@ import { startLegacyNode } from "./interop/legacy-node.js";
 import { withTimeout } from "./helpers/wait.js";
 
 const T = 10_000;
+/** Every wait inside is bounded by T; this bounds the test as a whole. */
+const TEST_TIMEOUT = 120_000;
 
 /** What a 2.6.6 app does with the connection hooks: note the peer, then check it in onConnect. */
 function hookOrder(db: { onPeerConnect: (id: string) => void; onConnect: () => void }): Promise<string[]> {
@@ -37,7 +39,7 @@ function listenLike266(db: { on(event: string, fn: (...args: any[]) => void): un
 }
 
 describe("tool-db 2.6.6 events, hooks and error texts", () => {
-  it("`put`, `verified`, `crdtput` and `message` listeners written for 2.6.6 work unchanged", async () => {
+  it("`put`, `verified`, `crdtput` and `message` listeners written for 2.6.6 work unchanged", { timeout: TEST_TIMEOUT }, async () => {
     const app = async (server: any, client: any) => {
       const seen = listenLike266(server);
       const verified = new Promise<void>((resolve) => server.on("verified", (m: { data: { k: string } }) => m.data.k === "greeting" && resolve()));
@@ -93,7 +95,7 @@ describe("tool-db 2.6.6 events, hooks and error texts", () => {
     }
   });
 
-  it("`init` fires after ready with the user's address, as on 2.6.6", async () => {
+  it("`init` fires after ready with the user's address, as on 2.6.6", { timeout: TEST_TIMEOUT }, async () => {
     const db = new ToolDb({ topic: "test" });
     const order: string[] = [];
     db.on("ready", () => order.push("ready"));
@@ -116,7 +118,7 @@ describe("tool-db 2.6.6 events, hooks and error texts", () => {
     }
   });
 
-  it("onPeerConnect comes before onConnect, on ours as on a 2.6.6 client", async () => {
+  it("onPeerConnect comes before onConnect, on ours as on a 2.6.6 client", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer();
     const client = new ToolDb({ topic: "test", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(server) }] });
     try {
@@ -152,7 +154,7 @@ describe("tool-db 2.6.6 events, hooks and error texts", () => {
     }
   });
 
-  it("a server function that throws returns 2.6.6's text (\"Error: Invalid arguments\")", async () => {
+  it("a server function that throws returns 2.6.6's text (\"Error: Invalid arguments\")", { timeout: TEST_TIMEOUT }, async () => {
     const fn = async (args: { n?: unknown }) => {
       if (typeof args?.n !== "number") throw new Error("Invalid arguments");
       return args.n * 2;

@@ -14,6 +14,8 @@ import { waitFor, withTimeout } from "./helpers/wait.js";
 import { startLegacyNode } from "./interop/legacy-node.js";
 
 const T = 10_000;
+/** Every wait inside is bounded by T; this bounds the test as a whole. */
+const TEST_TIMEOUT = 120_000;
 
 async function author(): Promise<EcdsaUser> {
   const user = new EcdsaUser();
@@ -72,7 +74,7 @@ function permutations<T>(items: T[]): T[][] {
 }
 
 describe("username ownership", () => {
-  it("every arrival order keeps the same record: oldest, then lower address, then lower hash", async () => {
+  it("every arrival order keeps the same record: oldest, then lower address, then lower hash", { timeout: TEST_TIMEOUT }, async () => {
     const [x, y] = await Promise.all([author(), author()]);
     const [low, high] = (x.getAddress()! < y.getAddress()! ? [x, y] : [y, x]) as [EcdsaUser, EcdsaUser];
     const t = 1_700_000_000_000;
@@ -98,7 +100,7 @@ describe("username ownership", () => {
     assert.notEqual(incomingWins(a, b), incomingWins(b, a));
   });
 
-  it("sign-up is local-first: it resolves offline; a second one of a stored name is refused with 2.6.6's text", async () => {
+  it("sign-up is local-first: it resolves offline; a second one of a stored name is refused with 2.6.6's text", { timeout: TEST_TIMEOUT }, async () => {
     const db = new ToolDb({ topic: "test" });
     try {
       const message = await db.signUp("carol", "pw");
@@ -110,7 +112,7 @@ describe("username ownership", () => {
     }
   });
 
-  it("two servers partitioned while each side registers the same name agree on the oldest after they heal, with 2.6.6's events", async () => {
+  it("two servers partitioned while each side registers the same name agree on the oldest after they heal, with 2.6.6's events", { timeout: TEST_TIMEOUT }, async () => {
     const s1 = await startServer();
     const s2 = await startServer();
     const a = await startClient([s1]);
@@ -162,7 +164,7 @@ describe("username ownership", () => {
     }
   });
 
-  it("two linked servers cut apart while each side registers the name converge on the oldest when the link comes back (change feed from their checkpoints)", async () => {
+  it("two linked servers cut apart while each side registers the name converge on the oldest when the link comes back (change feed from their checkpoints)", { timeout: TEST_TIMEOUT }, async () => {
     const s1 = await startServer();
     const s2 = await startServer();
     const link = await cuttableLink(portOf(s2));
@@ -201,7 +203,7 @@ describe("username ownership", () => {
     }
   });
 
-  it("a tool-db 2.6.6 node that signs up a name our server already holds ends with our older record, and says so with its own event", async () => {
+  it("a tool-db 2.6.6 node that signs up a name our server already holds ends with our older record, and says so with its own event", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer({ legacyRecords: true, topic: `names-${process.pid}` });
     const legacy = await startLegacyNode(`names-${process.pid}`, { peers: [{ host: "127.0.0.1", port: portOf(server) }] });
     try {
@@ -225,7 +227,7 @@ describe("username ownership", () => {
     }
   });
 
-  it("a sign-up a server refuses is reported: signup-conflict-detected by default, a USER_EXISTS rejection with { ack }", async () => {
+  it("a sign-up a server refuses is reported: signup-conflict-detected by default, a USER_EXISTS rejection with { ack }", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer();
     const first = await startClient([server]);
     const late = await startClient([server]);
