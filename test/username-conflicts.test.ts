@@ -175,6 +175,8 @@ describe("username ownership", () => {
       await waitUntil(() => s1.network.peers.some((p) => p.address === s2.nodeAddress()), T, "the servers linked");
       await s1.putData("before", 1);
       await waitUntil(async () => (await s2.records.get("before")) !== undefined, T, "a record synced before the cut");
+      // The first run (s1 dialed, so s1 runs it) ends with checkpoints on both sides.
+      await waitUntil(() => s1.syncProgress.completed > 0, T, "the first reconciliation run done");
       link.cut();
       await waitUntil(() => !s1.network.peers.some((p) => p.address === s2.nodeAddress()), T, "the cut");
 
@@ -195,7 +197,7 @@ describe("username ownership", () => {
         remoteAddress: older.a,
       });
       for (const db of [s1, s2]) await waitUntil(async () => (await db.records.get("==yves"))?.h === older.h, T, "the oldest on both servers");
-      await waitUntil(() => byFeed() > feedRunsBefore, T, "a change-feed run after the heal");
+      await waitUntil(() => byFeed() > feedRunsBefore, 3 * T, "a change-feed run after the heal");
       assert.equal(await b.getData("==yves").then((v) => JSON.stringify(v)), JSON.stringify(older.v), "B's read asks its server and gets the owner");
     } finally {
       await closeAll(a, b, s1, s2);
