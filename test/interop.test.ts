@@ -33,6 +33,9 @@ describe("interop with npm tool-db 2.6.6", () => {
       // The 2.6.6 client completed our verified handshake: the server knows it by its node key.
       const legacyAddress = legacy.db.peerAccount.getAddress();
       assert.ok(server.network.peers.some((p) => p.address === legacyAddress && !p.isServer));
+      // It proves nothing (no nonce in its ping): a legacy link, unproven; ours is proven.
+      assert.equal(server.network.peers.find((p) => p.address === legacyAddress)?.proven, false);
+      assert.equal(server.network.peers.find((p) => p.address === ours.nodeAddress())?.proven, true);
       // And it learned our server from the pong's `servers` (2.6.6 handlePong verifies each record).
       assert.ok(legacy.db.isConnected);
 
@@ -71,6 +74,9 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.ok(session);
       assert.equal(session.address, legacyServer.db.peerAccount.getAddress());
       assert.equal(session.isServer, true);
+      // A 2.6.6 server answers no challenge: a legacy link that gets no server privileges.
+      assert.equal(session.proven, false);
+      assert.equal(session.provenServer, false);
       assert.equal(session.record.port, port, "the 2.6.6 server signed its bound port");
 
       const legacyClient = await nodes.legacyNode({ peers: [port] });

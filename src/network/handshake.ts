@@ -3,15 +3,37 @@
  * signed ping; the answer (a pong, or on an incoming link the ping) is
  * checked (peer record signature, topic, client id, not self), then the
  * duplicate-link rule and the session table decide whether a session opens.
+ *
+ * A peer record alone proves nothing (anyone may replay one seen in a pong),
+ * so each side also challenges the other: the ping carries a fresh nonce,
+ * the pong signs it with the answering node's record and carries a nonce of
+ * its own, and the dialer signs that in a `proof` message before anything
+ * else. The answering side opens its session only once that proof checks;
+ * both sides then hold a proven session. tool-db 2.6.6 sends no nonce: its
+ * links open as before, unproven (legacy), and never push a proven link out.
  * The messages and pure rules are in handshake-messages.ts; the link table
  * (link-table.ts) owns the links and sessions and calls in here until a
  * link has a session.
  */
 import { ErrorCode, errorText } from "../base/errors.js";
-import type { PeerRecord, PingMessage, PongMessage, ToolDbMessage } from "../records/messages.js";
+import { BoundedSet } from "../base/bounded-set.js";
+import type { PeerRecord, PingMessage, PongMessage, ProofMessage, ToolDbMessage } from "../records/messages.js";
 import { type PeerRecordProblem, clientIdOf } from "../records/peer-record.js";
 import { CloseCode, type Connection } from "./connection.js";
-import { NO_IDENTITY, identityRefusal, keepNewLink, pingMessage, pongIdentity, pongMessage } from "./handshake-messages.js";
+import type { GateRefusal } from "./connection-gate.js";
+import {
+  BAD_PROOF,
+  DOWNGRADE,
+  NO_IDENTITY,
+  challengeFor,
+  identityRefusal,
+  keepNewLink,
+  pingMessage,
+  pongIdentity,
+  pongMessage,
+  proofHolds,
+  proofMessage,
+} from "./handshake-messages.js";
 import type { Link } from "./link.js";
 import type { LogFn } from "../base/logger.js";
 import type { TypedEmitter } from "../base/typed-emitter.js";
@@ -40,38 +62,61 @@ export interface HandshakeOwner {
   strike(link: Link | undefined, code: ErrorCode, reason: string): void;
   closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void;
   openSession(link: Link, session: PeerSession): void;
+  /** A frame of the link, from the start (used for frames that arrived while a handshake step ran). */
+  frameArrived(link: Link, frame: string): void;
 }
 
+/** Nodes remembered as having proven themselves (an unproven handshake in their name is then refused). */
+const PROVED_BEFORE_CAPACITY = 4096;
+
 export class Handshake {
+  private readonly provedBefore = new BoundedSet<string>(PROVED_BEFORE_CAPACITY);
+
   constructor(
     private readonly ctx: HandshakeContext,
     private readonly table: HandshakeOwner,
   ) {}
 
-  /** Outgoing links: the ping that opens the handshake. */
+  /** Outgoing links: the ping that opens the handshake, with a fresh challenge. */
   async sendPing(link: Link): Promise<void> {
     try {
-      link.connection.send(JSON.stringify(await pingMessage(this.ctx.host)));
+      const nonce = challengeFor(this.ctx.host);
+      const ping = await pingMessage(this.ctx.host, nonce);
+      if (nonce) link.challenge = { nonce, own: ping.peer };
+      link.connection.send(JSON.stringify(ping));
     } catch (err) {
       this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
     }
   }
 
-  /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check. */
+  /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check, a proof ends it. */
   onFrame(link: Link, frame: string): void {
     const message = this.table.parse(link, frame);
     if (!message) return;
     this.ctx.traffic.in(message.type);
     const outgoing = link.connection.info.outgoing;
+    const awaitingProof = link.challenge?.ping !== undefined;
     if (outgoing && message.type === "pong") {
-      link.handshaking = true;
-      void this.acceptPong(link, message).finally(() => (link.handshaking = false));
-    } else if (!outgoing && message.type === "ping") {
-      link.handshaking = true;
-      void this.acceptPing(link, message).finally(() => (link.handshaking = false));
+      this.run(link, this.acceptPong(link, message));
+    } else if (!outgoing && message.type === "ping" && !awaitingProof) {
+      this.run(link, this.acceptPing(link, message));
+    } else if (message.type === "proof" && awaitingProof) {
+      this.run(link, this.acceptProof(link, message));
     } else {
       this.table.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
     }
+  }
+
+  /** Frames arriving while a step runs wait in the link's buffer; one that the handshake still needs (a proof) is taken up after it. */
+  private run(link: Link, step: Promise<void>): void {
+    link.handshaking = true;
+    void step.finally(() => {
+      link.handshaking = false;
+      if (link.session || !link.pending || link.connection.closed) return;
+      const queued = link.pending;
+      link.pending = undefined;
+      for (const frame of queued) this.table.frameArrived(link, frame);
+    });
   }
 
   private async acceptPing(link: Link, ping: PingMessage): Promise<void> {
@@ -79,37 +124,87 @@ export class Handshake {
     await this.ctx.host.ready.catch(() => undefined);
     const identity = await this.checkIdentity(link, ping.peer, ping.clientId);
     if (!identity) return;
+    const ours = ping.nonce ? challengeFor(this.ctx.host) : undefined;
+    if (!ours && this.refuseDowngrade(link, ping.peer)) return;
     let pong: string;
     try {
-      pong = JSON.stringify(await pongMessage(this.ctx.host, ping.id));
+      pong = JSON.stringify(await pongMessage(this.ctx.host, ping.id, ours ? { theirs: ping.nonce!, ours } : undefined));
     } catch (err) {
       this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
       return;
     }
     if (link.connection.closed || this.ctx.isClosing()) return;
+    if (ours) {
+      // The session opens when the dialer's proof (its next frame) checks.
+      link.challenge = { nonce: ours, ping };
+      link.connection.send(pong);
+      return;
+    }
     // The duplicate check, the pong and the session table in one step: another
     // link of the same node finishing its handshake meanwhile (two carriers whose
     // identical pings were checked together) must see this session.
-    const session = this.establish(link, ping.peer, ping.isServer);
+    const session = this.establish(link, ping.peer, ping.isServer, false);
     if (!session) return;
     session.caps = capabilitySet(ping.caps);
     link.connection.send(pong);
     this.table.openSession(link, session);
   }
 
+  /** Incoming links: the dialer signed our nonce with its ping's record. */
+  private async acceptProof(link: Link, proof: ProofMessage): Promise<void> {
+    const { nonce, ping } = link.challenge!;
+    const holds = await proofHolds(this.ctx.host, "proof", nonce, ping!.peer, proof.sig);
+    if (link.connection.closed || this.ctx.isClosing()) return;
+    if (!holds) return this.refuse(link, BAD_PROOF);
+    link.challenge = undefined;
+    // As for a legacy ping: the duplicate check and the session table in one step.
+    const session = this.establish(link, ping!.peer, ping!.isServer, true);
+    if (!session) return;
+    session.caps = capabilitySet(ping!.caps);
+    this.table.openSession(link, session);
+  }
+
   private async acceptPong(link: Link, pong: PongMessage): Promise<void> {
     const identity = pongIdentity(pong);
-    if (!identity) {
-      this.table.closeLink(link, NO_IDENTITY.closeCode, NO_IDENTITY.reason, NO_IDENTITY.code);
-      return;
-    }
+    if (!identity) return this.refuse(link, NO_IDENTITY);
     const { record } = identity;
-    if (!(await this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs))) return;
-    const session = this.establish(link, record, pong.isServer);
+    const challenge = link.challenge;
+    link.challenge = undefined;
+    const proven = challenge !== undefined && pong.proof !== undefined;
+    // The record's signature and the proof over our nonce are checked together.
+    const [known, holds] = await Promise.all([
+      this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs),
+      proven ? proofHolds(this.ctx.host, "pong", challenge.nonce, record, pong.proof!) : Promise.resolve(true),
+    ]);
+    if (!known || link.connection.closed || this.ctx.isClosing()) return;
+    if (!holds) return this.refuse(link, BAD_PROOF);
+    if (!proven && this.refuseDowngrade(link, record)) return;
+    if (proven && pong.nonce) {
+      // Our proof goes before any other frame of the session: the other side opens its session on it.
+      try {
+        link.connection.send(JSON.stringify(await proofMessage(this.ctx.host, pong.nonce, challenge.own!)));
+      } catch (err) {
+        this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+        return;
+      }
+      if (link.connection.closed || this.ctx.isClosing()) return;
+    }
+    const session = this.establish(link, record, pong.isServer, proven);
     if (!session) return;
     session.caps = capabilitySet(pong.caps);
     this.table.openSession(link, session);
     this.ctx.host.learnServers(pong.servers, session);
+  }
+
+  private refuse(link: Link, refusal: GateRefusal): void {
+    this.table.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+  }
+
+  /** A node that proved itself to us before would prove itself again: an unproven handshake in its name is a replay. */
+  private refuseDowngrade(link: Link, record: PeerRecord): boolean {
+    if (!this.provedBefore.has(record.address)) return false;
+    this.refuse(link, DOWNGRADE);
+    return true;
   }
 
   private async checkIdentity(link: Link, record: PeerRecord, clientId: string, maxAgeMs?: number): Promise<boolean> {
@@ -122,21 +217,21 @@ export class Handshake {
     }
     if (link.connection.closed || this.ctx.isClosing()) return false;
     const refusal = identityRefusal(this.ctx.host, problem, record, clientId);
-    if (refusal) this.table.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+    if (refusal) this.refuse(link, refusal);
     return refusal === null;
   }
 
-  /** Creates the session, resolving duplicate links to the same node deterministically. */
-  private establish(link: Link, record: PeerRecord, isServer: boolean): PeerSession | undefined {
+  /** Creates the session, resolving duplicate links to the same node (a proven link beats an unproven one). */
+  private establish(link: Link, record: PeerRecord, isServer: boolean, proven: boolean): PeerSession | undefined {
     const clientId = clientIdOf(record.address);
     const refusal = this.ctx.guard.verify(link, clientId);
     if (refusal) {
-      this.table.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+      this.refuse(link, refusal);
       return undefined;
     }
     const existing = this.table.sessions.get(clientId);
     if (existing && !existing.connection.closed) {
-      const keepNew = keepNewLink(this.ctx.host.nodeAddress(), record.address, link.connection.info.outgoing, existing.outgoing);
+      const keepNew = keepNewLink(this.ctx.host.nodeAddress(), record.address, { outgoing: link.connection.info.outgoing, proven }, existing);
       const drop = (closed: Connection, kept: Connection) => {
         const [k, c] = [kept.info.transport ?? "other", closed.info.transport ?? "other"];
         const reason = `duplicate link to the same node (kept the ${k} link)`;
@@ -150,6 +245,9 @@ export class Handshake {
       }
       drop(existing.connection, link.connection);
     }
-    return new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
+    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
+    session.proven = proven;
+    if (proven) this.provedBefore.add(record.address);
+    return session;
   }
 }

@@ -165,6 +165,10 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
     this.ctx.events.emit("session-open", session);
+    if (session.proven && !link.connection.closed) {
+      host.sessionProven?.(session);
+      this.ctx.events.emit("session-proven", session);
+    }
     const queued = link.pending;
     link.pending = undefined;
     for (const frame of queued ?? []) this.deliver(link, session, frame);

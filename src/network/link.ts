@@ -1,11 +1,22 @@
 import type { TimerHandle } from "../base/clock.js";
 import type { ErrorCode } from "../base/errors.js";
+import type { PeerRecord, PingMessage } from "../records/messages.js";
 import type { Connection, ConnectionHandler } from "./connection.js";
 import type { GateTicket } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";
 import type { IntakeSink, LinkIntake } from "./fair-intake.js";
 import type { GuardedLink } from "./link-guard.js";
 import type { PeerSession } from "./peer-session.js";
+
+/** A challenge this node sent on a link, until the peer answered it (see handshake.ts). */
+export interface Challenge {
+  /** The fresh nonce the peer must sign. */
+  nonce: string;
+  /** Outgoing links: the record our ping carried (our own proof signs it). */
+  own?: PeerRecord;
+  /** Incoming links: the peer's checked ping, whose session opens once its proof arrives. */
+  ping?: PingMessage;
+}
 
 /** What a link calls back into (its LinkTable). */
 export interface LinkOwner {
@@ -35,6 +46,8 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
   /** Frames that arrived while the handshake signature was checked (created by the first one). */
   pending: string[] | undefined = undefined;
   handshaking = false;
+  /** The nonce sent in this link's handshake, until the peer's proof of it was checked. */
+  challenge: Challenge | undefined = undefined;
   strikes = 0;
   /** The handshake timeout, until the session opens. */
   timer: TimerHandle | undefined = undefined;

@@ -4,6 +4,8 @@ import type { PeerSession } from "./peer-session.js";
 
 export type NetworkEvents = {
   "session-open": [session: PeerSession];
+  /** The session's peer signed this session's fresh nonce (emitted right after its session-open). */
+  "session-proven": [session: PeerSession];
   "session-close": [session: PeerSession, code: number, reason: string];
   "dial-failed": [event: DialFailedEvent];
   /** Two links reached the same node (e.g. over two transports); `closed` was dropped with `reason`. */

@@ -42,12 +42,22 @@ export interface NetworkHost {
   /** A returned promise marks the message as outstanding until it settles (per-peer limits). */
   handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<unknown>;
   sessionOpened(session: PeerSession): void;
+  /** The session's peer proved its identity in this session's handshake (called right after `sessionOpened`). */
+  sessionProven?(session: PeerSession): void;
   sessionClosed(session: PeerSession, code: number, reason: string): void;
   /** The peer was heard again after a silence (ms) longer than the heartbeat allows for, and the link never closed: what was sent meanwhile may be lost. */
   sessionRevived?(session: PeerSession, silentMs: number): void;
   refused(event: RefusalEvent): void;
   /** Wire extensions this node speaks, listed in its ping and pong. */
   capabilities?(): string[];
+  /**
+   * Signs a handshake proof digest with the node key (the key of
+   * `localPeerRecord`). A host without it runs tool-db 2.6.6 handshakes
+   * only: it proves nothing and nobody is proven to it.
+   */
+  signHandshake?(digest: string): Promise<string>;
+  /** Checks a handshake proof: `s` signs `h` with the key of address `a`; false (never a rejection) otherwise. */
+  verifyHandshake?(proof: { h: string; a: string; s: string }): Promise<boolean>;
 }
 
 export interface RefusalEvent {

@@ -24,6 +24,12 @@ export class PeerSession {
   readonly openedAt: number;
   /** Wire extensions the peer listed in its handshake (none for tool-db 2.6.6); set with `capabilitySet`. */
   caps: ReadonlySet<string> = NO_CAPS;
+  /**
+   * The peer signed this session's fresh nonce with the key of its peer
+   * record, so it holds that key now (not a replayed record). False for
+   * tool-db 2.6.6 nodes, which prove nothing: legacy links.
+   */
+  proven = false;
 
   constructor(
     readonly connection: Connection,
@@ -38,6 +44,11 @@ export class PeerSession {
     private readonly traffic?: TrafficCounters,
   ) {
     this.openedAt = now;
+  }
+
+  /** A proven peer that says it is a server: what forwarded requests, acknowledgements and server sync may trust. */
+  get provenServer(): boolean {
+    return this.proven && this.isServer;
   }
 
   get outgoing(): boolean {

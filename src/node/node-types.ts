@@ -86,6 +86,8 @@ export interface PeerInfo {
   peerId: string;
   address: string;
   isServer: boolean;
+  /** The peer signed this session's fresh nonce (false for tool-db 2.6.6 nodes). */
+  proven: boolean;
   outgoing: boolean;
   host?: string;
   port?: number;
@@ -103,6 +105,7 @@ export function peerInfo(session: PeerSession): PeerInfo {
     peerId: session.clientId,
     address: session.address,
     isServer: session.isServer,
+    proven: session.proven,
     outgoing: session.outgoing,
     host: session.host,
     port: session.port,

@@ -256,6 +256,18 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.peerEvents.opened(session);
   }
 
+  sessionProven(session: PeerSession): void {
+    this.log("peer %s proved its identity%s", session.clientId, session.isServer ? " (server)" : "");
+  }
+
+  signHandshake(digest: string): Promise<string> {
+    return this.peerAccount.signData(digest);
+  }
+
+  verifyHandshake(proof: { h: string; a: string; s: string }): Promise<boolean> {
+    return this.peerAccount.verifySignature(proof);
+  }
+
   sessionClosed(session: PeerSession, code: number, reason: string): void {
     this.peerEvents.closed(session, code, reason);
   }

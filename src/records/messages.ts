@@ -28,6 +28,8 @@ export interface PingMessage extends Base {
   peer: PeerRecord;
   /** tooldb-dht extension: wire extensions the node speaks (2.6.6 sends none and ignores the field). */
   caps?: string[];
+  /** tooldb-dht extension: a fresh challenge the answering node signs in its pong (see network/handshake.ts). */
+  nonce?: string;
 }
 
 export interface PongMessage extends Base {
@@ -39,6 +41,20 @@ export interface PongMessage extends Base {
   peer?: PeerRecord;
   /** tooldb-dht extension: wire extensions the node speaks (see CAPABILITIES). */
   caps?: string[];
+  /** tooldb-dht extension: the ping's nonce and `peer` signed by the answering node (handshakeProofDigest "pong"). */
+  proof?: string;
+  /** tooldb-dht extension: a fresh challenge for the dialing node, answered by a `proof` message. */
+  nonce?: string;
+}
+
+/**
+ * tooldb-dht extension: the dialing node's answer to the pong's nonce, its
+ * ping's `peer` and that nonce signed (handshakeProofDigest "proof"). Sent
+ * only to nodes whose pong carried a nonce; it completes the handshake.
+ */
+export interface ProofMessage extends Base {
+  type: "proof";
+  sig: string;
 }
 
 export interface PutMessage extends Base {
@@ -168,6 +184,7 @@ export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessa
 export type ToolDbMessage =
   | PingMessage
   | PongMessage
+  | ProofMessage
   | PutMessage
   | GetMessage
   | CrdtPutMessage
@@ -234,6 +251,13 @@ function checkChangesAck(m: Record<string, unknown>): void {
   m.more = m.more === true;
   const mine = m.mine;
   if (mine !== undefined && !(isObject(mine) && typeof mine.e === "string" && mine.e.length <= LIMITS.maxIdLength && isSeq(mine.s))) bad("syncChangesAck.mine must be {e, s}");
+}
+
+const NONCE = /^[0-9a-f]{32,128}$/;
+
+/** A challenge nonce; a malformed one counts as none (the handshake is then a legacy one, unproven). */
+function nonceOf(v: unknown): string | undefined {
+  return typeof v === "string" && NONCE.test(v) ? v : undefined;
 }
 
 /** Capabilities are advisory: a malformed list counts as none. */
@@ -324,6 +348,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (typeof m.isServer !== "boolean") m.isServer = Boolean(m.isServer);
       if (!isPeerRecordShape(m.peer)) bad("ping.peer must be a peer record");
       m.caps = capsOf(m.caps);
+      m.nonce = nonceOf(m.nonce);
       break;
     case "pong":
       str(m, "clientId", LIMITS.maxHopIdLength);
@@ -334,6 +359,11 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       m.servers = (m.servers as unknown[]).filter(isPeerRecordShape).slice(0, LIMITS.maxServersInPong);
       if (m.peer !== undefined && !isPeerRecordShape(m.peer)) bad("pong.peer must be a peer record");
       m.caps = capsOf(m.caps);
+      m.nonce = nonceOf(m.nonce);
+      if (m.proof !== undefined && (typeof m.proof !== "string" || m.proof.length > 256)) m.proof = undefined;
+      break;
+    case "proof":
+      str(m, "sig", 256);
       break;
     case "put":
     case "crdtPut":

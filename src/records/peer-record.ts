@@ -45,6 +45,33 @@ export async function checkPeerRecord(
   return ok ? null : "signature";
 }
 
+/**
+ * Who signs a handshake proof: the answering node in its pong, or the
+ * dialing node in its `proof` message. The role is signed too, so one side's
+ * proof can never be passed off as the other's.
+ */
+export type HandshakeRole = "pong" | "proof";
+
+/**
+ * What a handshake proof signs: the other side's fresh nonce together with
+ * the signer's own peer record (its signed fields and its address). A proof
+ * is good for one nonce only, so a pong or peer record replayed from another
+ * session proves nothing.
+ */
+export function handshakeProofDigest(role: HandshakeRole, nonce: string, record: PeerRecord): string {
+  const recordDigest = peerRecordDigest(record.topic, record.timestamp, record.host, record.port, record.url);
+  return sha256Hex(`tooldb-handshake-1\n${role}\n${nonce}\n${record.address}\n${recordDigest}`);
+}
+
+/** A handshake nonce: 32 random bytes, hex. */
+export function handshakeNonce(): string {
+  const bytes = new Uint8Array(32);
+  globalThis.crypto.getRandomValues(bytes);
+  let hex = "";
+  for (const b of bytes) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
 /** tool-db identifies a socket by the last 20 characters of the node address. */
 export function clientIdOf(address: string): string {
   return address.slice(-20);

@@ -9,7 +9,7 @@ import { FrameDecoder, FrameKind, decodeClose, encodeFrame } from "../../src/net
 import type { PeerRecord } from "../../src/records/messages.js";
 import type { ToolDbRecord } from "../../src/records/record.js";
 import { WaitTimeoutError, withTimeout } from "./wait.js";
-import { clientIdOf, signPeerRecord } from "../../src/records/peer-record.js";
+import { clientIdOf, handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
 import { randomId } from "../../src/base/random.js";
 import { EcdsaUser } from "../../src/users/ecdsa-user.js";
 
@@ -95,6 +95,23 @@ export abstract class RawPeerLink {
   /** A signed ping; the options tamper with its topic, timestamp or clientId. */
   ping(opts: { topic?: string; timestamp?: number; clientId?: string } = {}): Promise<PingFrame> {
     return signedPing(this.id, opts.topic ?? this.topic, opts);
+  }
+
+  /**
+   * The handshake of a current node: a ping with a fresh nonce, then the
+   * proof over the pong's nonce, so the other side holds a proven session
+   * with this raw identity (an attacker with its own key can do this much).
+   * Resolves with the pong.
+   */
+  async provenHandshake(opts: { isServer?: boolean; caps?: string[] } = {}): Promise<Frame> {
+    const ping = { ...(await this.ping()), isServer: opts.isServer ?? false, caps: opts.caps, nonce: handshakeNonce() };
+    const pong = this.next((f) => f.type === "pong");
+    this.send(ping);
+    const answer = await pong;
+    if (typeof answer.nonce !== "string") throw new Error("the pong carries no challenge");
+    const sig = await this.id.user.signData(handshakeProofDigest("proof", answer.nonce, ping.peer));
+    this.send({ type: "proof", id: randomId(), to: [], sig });
+    return answer;
   }
 
   /** Sends a valid ping and resolves once the server's pong arrived. */
