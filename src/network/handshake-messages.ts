@@ -61,6 +61,9 @@ export async function proofHolds(host: NetworkHost, role: HandshakeRole, nonce: 
 /** A handshake whose proof does not verify: a replayed pong or record, or a broken peer. */
 export const BAD_PROOF: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "handshake proof does not verify (a replayed handshake?)", code: ErrorCode.BAD_PEER };
 
+/** A dialer that sent a nonce answers the pong's challenge before anything else. */
+export const PROOF_FIRST: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "the handshake proof must come first", code: ErrorCode.BAD_PEER };
+
 /** An unproven handshake in the name of a node that proved itself to us before: someone replays its record. */
 export const DOWNGRADE: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "unproven handshake from a node that proved its identity before (a replayed handshake?)", code: ErrorCode.BAD_PEER };
 

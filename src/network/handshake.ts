@@ -25,6 +25,7 @@ import {
   BAD_PROOF,
   DOWNGRADE,
   NO_IDENTITY,
+  PROOF_FIRST,
   challengeFor,
   identityRefusal,
   keepNewLink,
@@ -64,6 +65,8 @@ export interface HandshakeOwner {
   openSession(link: Link, session: PeerSession): void;
   /** A frame of the link, from the start (used for frames that arrived while a handshake step ran). */
   frameArrived(link: Link, frame: string): void;
+  /** An open session's peer proved itself (incoming links: its proof follows the session's opening). */
+  sessionProven(session: PeerSession): void;
 }
 
 /** Nodes remembered as having proven themselves (an unproven handshake in their name is then refused). */
@@ -100,19 +103,24 @@ export class Handshake {
       this.run(link, this.acceptPong(link, message));
     } else if (!outgoing && message.type === "ping" && !awaitingProof) {
       this.run(link, this.acceptPing(link, message));
-    } else if (message.type === "proof" && awaitingProof) {
-      this.run(link, this.acceptProof(link, message));
+    } else if (awaitingProof) {
+      if (message.type === "proof") this.run(link, this.acceptProof(link, message));
+      else this.refuse(link, PROOF_FIRST);
     } else {
       this.table.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
     }
   }
 
-  /** Frames arriving while a step runs wait in the link's buffer; one that the handshake still needs (a proof) is taken up after it. */
+  /**
+   * Frames arriving while a step runs wait in the link's buffer. Those still
+   * there after it (the proof and what followed it, on an incoming link) are
+   * taken up again from the start.
+   */
   private run(link: Link, step: Promise<void>): void {
     link.handshaking = true;
     void step.finally(() => {
       link.handshaking = false;
-      if (link.session || !link.pending || link.connection.closed) return;
+      if (!link.pending || link.connection.closed) return;
       const queued = link.pending;
       link.pending = undefined;
       for (const frame of queued) this.table.frameArrived(link, frame);
@@ -134,15 +142,18 @@ export class Handshake {
       return;
     }
     if (link.connection.closed || this.ctx.isClosing()) return;
-    if (ours) {
-      // The session opens when the dialer's proof (its next frame) checks.
-      link.challenge = { nonce: ours, ping };
+    if (ours) link.challenge = { nonce: ours, ping };
+    if (ours && this.table.sessions.has(clientIdOf(ping.peer.address))) {
+      // The node has a link already: which one stays is decided once this one's proof
+      // (its next frame) checks, so a replayed ping can neither push out nor be kept over the real link.
       link.connection.send(pong);
       return;
     }
     // The duplicate check, the pong and the session table in one step: another
     // link of the same node finishing its handshake meanwhile (two carriers whose
-    // identical pings were checked together) must see this session.
+    // identical pings were checked together) must see this session. A dialer that
+    // sent a nonce is proven when its proof (its next frame) checks; until then its
+    // session is open, unproven, and its frames wait behind the proof.
     const session = this.establish(link, ping.peer, ping.isServer, false);
     if (!session) return;
     session.caps = capabilitySet(ping.caps);
@@ -157,6 +168,13 @@ export class Handshake {
     if (link.connection.closed || this.ctx.isClosing()) return;
     if (!holds) return this.refuse(link, BAD_PROOF);
     link.challenge = undefined;
+    const open = link.session;
+    if (open) {
+      open.proven = true;
+      this.provedBefore.add(open.address);
+      this.table.sessionProven(open);
+      return;
+    }
     // As for a legacy ping: the duplicate check and the session table in one step.
     const session = this.establish(link, ping!.peer, ping!.isServer, true);
     if (!session) return;

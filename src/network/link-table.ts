@@ -83,7 +83,8 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       this.closeLink(link, CloseCode.TOO_LARGE, "frame too large", ErrorCode.FRAME_TOO_LARGE);
       return;
     }
-    if (!link.session) {
+    // An incoming session whose proof is still due: frames wait behind the proof (handshake.ts).
+    if (!link.session || link.challenge) {
       if (link.handshaking) {
         if ((link.pending?.length ?? 0) >= MAX_FRAMES_BEFORE_HANDSHAKE) {
           this.closeLink(link, CloseCode.BAD_MESSAGE, "too many frames before handshake", ErrorCode.BAD_MESSAGE);
@@ -165,13 +166,17 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
     this.ctx.events.emit("session-open", session);
-    if (session.proven && !link.connection.closed) {
-      host.sessionProven?.(session);
-      this.ctx.events.emit("session-proven", session);
-    }
+    if (session.proven) this.sessionProven(session);
     const queued = link.pending;
     link.pending = undefined;
     for (const frame of queued ?? []) this.deliver(link, session, frame);
+  }
+
+  sessionProven(session: PeerSession): void {
+    if (session.connection.closed || this.ctx.isClosing()) return;
+    this.ctx.log("session proven %s", session.clientId);
+    this.ctx.host.sessionProven?.(session);
+    this.ctx.events.emit("session-proven", session);
   }
 
   // ---- LinkOwner: what a link calls back into --------------------------------
