@@ -42,7 +42,7 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly remoteSubscriptions: RemoteSubscriptions;
   readonly functions: Map<string, ServerFunction>;
   readonly processed: BoundedSet<string>;
-  readonly requests: PendingRequests<ToolDbMessage>;
+  readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   readonly outbox: Outbox;
   readonly acks: Acks;
   /** Relay between servers on the broadcast tree (src/node/broadcast). */

@@ -84,6 +84,12 @@ export interface ToolDbOptions {
   maxSubscriptionsPerPeer: number;
   /** Requests (gets, queries, functions, forwards) waiting for replies at once. */
   maxPendingRequests: number;
+  /**
+   * How long a get waits for more replies after the first verified one (ms);
+   * the newest record of all wins, so one stale or lying server cannot pin an
+   * old version. Not waited when every peer asked has answered.
+   */
+  getGraceMs: number;
   /** Distinct keys with a write no server confirmed yet that a client keeps re-sending (see outbox.ts); the oldest is dropped beyond. */
   outboxCapacity: number;
   /** Re-send delay (ms) of a write on a link that stays silent (doubling per try), and a refused write's first wait (see outbox-delivery.ts). */
@@ -116,6 +122,7 @@ export const DEFAULT_OPTIONS = {
   dedupCapacity: 10_000,
   maxSubscriptionsPerPeer: 1000,
   maxPendingRequests: 4096,
+  getGraceMs: 50,
   outboxCapacity: 10_000,
   outboxRetryInterval: 5000,
 };

@@ -1,9 +1,12 @@
-import { TimerGroup, type Clock, type TimerHandle } from "../base/clock.js";
+import { TimerGroup, systemClock, type Clock, type TimerHandle } from "../base/clock.js";
 
-interface Pending<T> {
-  onReply: (reply: T) => boolean | void;
+interface Pending<T, S> {
+  /** `from`: who sent the reply, when the caller knows (the node passes the peer's session). */
+  onReply: (reply: T, from?: S) => boolean | void;
   onTimeout: () => void;
   timer: TimerHandle;
+  /** When the timer fires (clock time). */
+  dueAt: number;
 }
 
 /**
@@ -11,13 +14,13 @@ interface Pending<T> {
  * are removed on completion or timeout and capped in number, so a flood of
  * unanswered requests cannot grow memory (tool-db 2.6.6 leaked these).
  */
-export class PendingRequests<T> {
-  private readonly pending = new Map<string, Pending<T>>();
+export class PendingRequests<T, S = unknown> {
+  private readonly pending = new Map<string, Pending<T, S>>();
   private readonly timers: TimerGroup;
 
   constructor(
     readonly capacity: number,
-    clock?: Clock,
+    private readonly clock: Clock = systemClock,
   ) {
     this.timers = new TimerGroup(clock);
   }
@@ -27,14 +30,14 @@ export class PendingRequests<T> {
    * replies (queries collect several). The oldest request is timed out early
    * when the table is full.
    */
-  add(id: string, timeoutMs: number, onReply: (reply: T) => boolean | void, onTimeout: () => void): void {
+  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void): void {
     this.remove(id); // a reused id replaces the old request (and its timer)
     if (this.pending.size >= this.capacity) {
       const oldest = this.pending.keys().next().value as string;
       this.expire(oldest);
     }
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs });
   }
 
   has(id: string): boolean {
@@ -42,12 +45,21 @@ export class PendingRequests<T> {
   }
 
   /** Delivers a reply; returns false when nobody waits for this id. */
-  resolve(id: string, reply: T): boolean {
+  resolve(id: string, reply: T, from?: S): boolean {
     const entry = this.pending.get(id);
     if (!entry) return false;
-    const keepOpen = entry.onReply(reply) === true;
-    if (!keepOpen) this.remove(id);
+    const keepOpen = entry.onReply(reply, from) === true;
+    if (!keepOpen && this.pending.get(id) === entry) this.remove(id);
     return true;
+  }
+
+  /** Times the request out within `ms` (sooner if it was due sooner): a request that got its first answer waits a short grace for more. */
+  hurry(id: string, ms: number): void {
+    const entry = this.pending.get(id);
+    if (!entry || entry.dueAt <= this.clock.now() + ms) return;
+    this.timers.clearTimeout(entry.timer);
+    entry.dueAt = this.clock.now() + ms;
+    entry.timer = this.timers.setTimeout(() => this.expire(id), ms);
   }
 
   remove(id: string): void {

@@ -2,6 +2,8 @@ import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
 import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "../records/messages.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { NodeContext } from "./node-context.js";
+import type { ToolDbRecord } from "../records/record.js";
+import { awaitNewest } from "./get-replies.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
@@ -25,8 +27,10 @@ export class Protocol {
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
     // Tree control frames are never relayed: they stay out of the dedup set.
     if (message.type === "ihave" || message.type === "graft" || message.type === "prune") return this.db.broadcast.handle(message, from);
-    // A tool-db peer may reuse ids across types; dedup per type.
-    if (!this.db.processed.add(`${message.type}:${message.id}`)) {
+    // A tool-db peer may reuse ids across types; dedup per type. Replies to a get of
+    // ours come from every peer asked with the same id: those are dedup'd per peer.
+    const awaited = (message.type === "put" || message.type === "crdtPut") && this.db.requests.has(message.id);
+    if (!this.db.processed.add(awaited ? `${message.type}:${message.id}:${from.clientId}` : `${message.type}:${message.id}`)) {
       if (message.type === "put" || message.type === "crdtPut") this.db.broadcast.duplicateId(message, from);
       return;
     }
@@ -99,8 +103,8 @@ export class Protocol {
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
     if (!winner) return;
-    // A reply to our own get, or to one we forwarded for a peer.
-    this.db.requests.resolve(message.id, { ...message, data: winner });
+    // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
+    this.db.requests.resolve(message.id, { ...message, data: winner }, from);
   }
 
   /** A crdtGet is answered with a crdtPut (tool-db 2.6.6 waits for that type), a get with a put. */
@@ -111,11 +115,11 @@ export class Protocol {
       from.send({ type, id: message.id, data: local });
       return;
     }
-    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
-    const forwarded = this.forward(message, from, (reply) => {
-      if (reply.type === "put" || reply.type === "crdtPut") from.send({ type, id: message.id, data: reply.data });
-    });
-    if (!forwarded) this.db.requests.remove(message.id);
+    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1 || this.db.requests.has(message.id)) return;
+    const answer = (record: ToolDbRecord | undefined) => {
+      if (record && !from.connection.closed) from.send({ type, id: message.id, data: record });
+    };
+    awaitNewest(this.db, message.id, message.key, FORWARD_TIMEOUT_MS, answer).asked(this.forwardTo(message, from));
   }
 
   private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
@@ -143,12 +147,19 @@ export class Protocol {
   }
 
   /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
-  private forward(message: GetMessage | CrdtGetMessage | QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): boolean {
-    if (this.db.requests.has(message.id)) return true;
-    const to = [...message.to, from.clientId];
+  private forward(message: QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): void {
+    if (this.db.requests.has(message.id)) return;
     this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined);
-    const sent = this.db.network.sendToAll({ ...message, to }, (s) => s.isServer && s !== from);
-    return sent > 0;
+    if (this.forwardTo(message, from) === 0) this.db.requests.remove(message.id);
+  }
+
+  /**
+   * Passes a request on to the servers that proved who they are (a peer that
+   * only says it is a server gets no forwarded requests to answer); returns
+   * how many it went to.
+   */
+  private forwardTo(message: GetMessage | CrdtGetMessage | QueryMessage, from: PeerSession): number {
+    return this.db.network.sendToAll({ ...message, to: [...message.to, from.clientId] }, (s) => s.provenServer && s !== from);
   }
 
   private async onFunction(message: FunctionMessage, from: PeerSession): Promise<void> {

@@ -7,6 +7,7 @@ import type { NodeContext } from "./node-context.js";
 import type { FunctionReturn } from "./node-types.js";
 import { randomId } from "../base/random.js";
 import type { ToolDbRecord } from "../records/record.js";
+import { awaitNewest } from "./get-replies.js";
 
 export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}
@@ -14,8 +15,9 @@ export class RemoteRequests {
   /**
    * The stored record (for a CRDT key, the whole document) under `finalKey`.
    * Without a local copy: every peer is asked (as tool-db 2.6.6 does); the
-   * first verified reply, else what arrived meanwhile. With one and a server
-   * linked (a fresh read): only the servers are asked, and the store's
+   * newest verified reply for that key (see get-replies.ts), else what
+   * arrived meanwhile. With one and a server linked (a fresh read): only the
+   * servers are asked, and the store's
    * record is returned once a reply was merged (the newer record wins; a
    * CRDT document gains the other changes) or after `timeoutMs`. With a local
    * copy and no server linked (offline, or only clients): the local copy at
@@ -27,22 +29,13 @@ export class RemoteRequests {
     const local = await db.records.get(finalKey);
     if (db.network.peers.length === 0 || db.isClosed) return local;
     const id = randomId();
+    let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
-      db.requests.add(
-        id,
-        timeoutMs,
-        (message) => {
-          if (message.type !== "put" && message.type !== "crdtPut") return true;
-          resolve(message.data as ToolDbRecord);
-        },
-        () => resolve(undefined),
-      );
+      const wait = awaitNewest(db, id, finalKey, timeoutMs, resolve);
+      asked = db.network.sendToAll({ type, id, key: finalKey }, local ? (s) => s.isServer : undefined);
+      wait.asked(asked);
     });
-    const asked = db.network.sendToAll({ type, id, key: finalKey }, local ? (s) => s.isServer : undefined);
-    if (local && asked === 0) {
-      db.requests.remove(id);
-      return local;
-    }
+    if (local && asked === 0) return local;
     const answer = await reply;
     return (await db.records.get(finalKey).catch(() => undefined)) ?? answer;
   }

@@ -7,6 +7,7 @@
 import { CustomVerifiers, type CustomVerification } from "../records/custom-verifiers.js";
 import { KeyListeners, type KeyListener } from "./key-listeners.js";
 import type { ToolDbMessage } from "../records/messages.js";
+import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbEvents } from "./node-types.js";
 import type { PendingRequests } from "./pending-requests.js";
 import type { ToolDbRecord } from "../records/record.js";
@@ -16,7 +17,7 @@ export abstract class ToolDbListeners extends TypedEmitter<ToolDbEvents> {
   readonly keyListeners = new KeyListeners();
   readonly customVerifiers = new CustomVerifiers();
   /** Replies awaited by message id (ToolDb's requests and the id listeners below). */
-  abstract readonly requests: PendingRequests<ToolDbMessage>;
+  abstract readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
 
   addKeyListener<T = unknown>(key: string, fn: (record: ToolDbRecord<T>) => void): number {
     return this.keyListeners.add(key, fn as KeyListener);

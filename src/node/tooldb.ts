@@ -69,7 +69,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly localSubscriptions = new Set<string>();
   readonly functions = new Map<string, ServerFunction>();
   readonly processed: BoundedSet<string>;
-  readonly requests: PendingRequests<ToolDbMessage>;
+  readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
   readonly outbox: Outbox;
   readonly acks: Acks;

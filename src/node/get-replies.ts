@@ -1,0 +1,59 @@
+/**
+ * Waiting for the replies to one get (sent by this node, or forwarded for a
+ * peer). A reply counts only when its record is for the key asked for: any
+ * other is refused as a strike against its sender and the wait goes on, so a
+ * peer cannot answer a get with a validly signed record of its own key.
+ * Replies are matched by id alone on the wire, hence the check here.
+ *
+ * After the first good reply the wait lasts at most `getGraceMs` more (less
+ * when every peer asked has answered), and the newest record seen wins, so a
+ * single lying or stale server cannot pin an old version when others know
+ * a newer one.
+ */
+import { ErrorCode } from "../base/errors.js";
+import { incomingWins, type ToolDbRecord } from "../records/record.js";
+import type { NodeContext } from "./node-context.js";
+
+export interface GetWait {
+  /** How many peers the get went to (0: done at once). */
+  asked(count: number): void;
+}
+
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void): GetWait {
+  let best: ToolDbRecord | undefined;
+  let replies = 0;
+  let expected = Number.POSITIVE_INFINITY;
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    db.requests.remove(id);
+    done(best);
+  };
+  db.requests.add(
+    id,
+    timeoutMs,
+    (message, from) => {
+      if (message.type !== "put" && message.type !== "crdtPut") return true;
+      const record = message.data as ToolDbRecord;
+      if (record.k !== key) {
+        const event = { code: ErrorCode.BAD_MESSAGE, reason: `reply to a get of ${JSON.stringify(key.slice(0, 64))} carries a record for another key`, key: record.k.slice(0, 128) };
+        if (from) db.network.strikePeer(from, event.code, event.reason, event.key);
+        else db.refused(event);
+        return true;
+      }
+      // Each reply was merged into the store before it got here: a CRDT reply is the merged document, the latest is the fullest.
+      if (!best || record.c !== null || incomingWins(best, record)) best = record;
+      if (++replies >= expected) finish();
+      else db.requests.hurry(id, db.options.getGraceMs);
+      return true;
+    },
+    finish,
+  );
+  return {
+    asked(count: number) {
+      expected = count;
+      if (replies >= count) finish();
+    },
+  };
+}
