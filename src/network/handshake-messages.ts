@@ -7,7 +7,7 @@
  * state machine that runs them is `Handshake` (handshake.ts).
  */
 import { ErrorCode } from "../base/errors.js";
-import type { PeerRecord, PingMessage, PongMessage, ProofMessage } from "../records/messages.js";
+import type { PeerRecord, PingMessage, PongMessage, ProofAckMessage, ProofMessage } from "../records/messages.js";
 import { type HandshakeRole, type PeerRecordProblem, clientIdOf, handshakeNonce, handshakeProofDigest } from "../records/peer-record.js";
 import { randomId } from "../base/random.js";
 import { CloseCode } from "./connection.js";
@@ -52,6 +52,11 @@ export async function proofMessage(host: NetworkHost, nonce: string, own: PeerRe
   return { type: "proof", id: randomId(), to: [], sig: await host.signHandshake!(handshakeProofDigest("proof", nonce, own)) };
 }
 
+/** The answering node checked the dialer's proof and opened its session: the dialer opens its own. */
+export function proofAckMessage(): ProofAckMessage {
+  return { type: "proofAck", id: randomId(), to: [] };
+}
+
 /** True when `sig` is `record`'s key signing `nonce` and `record` in `role`. */
 export async function proofHolds(host: NetworkHost, role: HandshakeRole, nonce: string, record: PeerRecord, sig: string): Promise<boolean> {
   if (!host.verifyHandshake) return false;
@@ -61,8 +66,8 @@ export async function proofHolds(host: NetworkHost, role: HandshakeRole, nonce: 
 /** A handshake whose proof does not verify: a replayed pong or record, or a broken peer. */
 export const BAD_PROOF: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "handshake proof does not verify (a replayed handshake?)", code: ErrorCode.BAD_PEER };
 
-/** A dialer that sent a nonce answers the pong's challenge before anything else. */
-export const PROOF_FIRST: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "the handshake proof must come first", code: ErrorCode.BAD_PEER };
+/** A dialer that sent a nonce answers the pong's challenge before anything else, and the ack comes before anything else too. */
+export const PROOF_FIRST: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "the handshake proof and its ack must come first", code: ErrorCode.BAD_PEER };
 
 /** An unproven handshake in the name of a node that proved itself to us before: someone replays its record. */
 export const DOWNGRADE: GateRefusal = { closeCode: CloseCode.BAD_PEER, reason: "unproven handshake from a node that proved its identity before (a replayed handshake?)", code: ErrorCode.BAD_PEER };

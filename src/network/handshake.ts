@@ -32,6 +32,7 @@ import {
   pingMessage,
   pongIdentity,
   pongMessage,
+  proofAckMessage,
   proofHolds,
   proofMessage,
 } from "./handshake-messages.js";
@@ -50,6 +51,8 @@ export interface HandshakeContext {
   readonly guard: LinkGuard;
   readonly traffic: TrafficCounters;
   readonly log: LogFn;
+  /** What peers accept (the node's maxMessageBytes): sessions send nothing larger. */
+  readonly maxFrameBytes: number;
   /** The adapter: duplicate events are its events. */
   readonly events: TypedEmitter<NetworkEvents>;
   isClosing(): boolean;
@@ -65,8 +68,6 @@ export interface HandshakeOwner {
   openSession(link: Link, session: PeerSession): void;
   /** A frame of the link, from the start (used for frames that arrived while a handshake step ran). */
   frameArrived(link: Link, frame: string): void;
-  /** An open session's peer proved itself (incoming links: its proof follows the session's opening). */
-  sessionProven(session: PeerSession): void;
 }
 
 /** Nodes remembered as having proven themselves (an unproven handshake in their name is then refused). */
@@ -92,20 +93,23 @@ export class Handshake {
     }
   }
 
-  /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check, a proof ends it. */
+  /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check, a proof and its ack end it. */
   onFrame(link: Link, frame: string): void {
     const message = this.table.parse(link, frame);
     if (!message) return;
     this.ctx.traffic.in(message.type);
     const outgoing = link.connection.info.outgoing;
-    const awaitingProof = link.challenge?.ping !== undefined;
-    if (outgoing && message.type === "pong") {
-      this.run(link, this.acceptPong(link, message));
-    } else if (!outgoing && message.type === "ping" && !awaitingProof) {
-      this.run(link, this.acceptPing(link, message));
-    } else if (awaitingProof) {
+    const challenge = link.challenge;
+    if (challenge?.ping) {
       if (message.type === "proof") this.run(link, this.acceptProof(link, message));
       else this.refuse(link, PROOF_FIRST);
+    } else if (challenge?.pong) {
+      if (message.type === "proofAck") this.acceptProofAck(link);
+      else this.refuse(link, PROOF_FIRST);
+    } else if (outgoing && message.type === "pong") {
+      this.run(link, this.acceptPong(link, message));
+    } else if (!outgoing && message.type === "ping") {
+      this.run(link, this.acceptPing(link, message));
     } else {
       this.table.strike(link, ErrorCode.BAD_MESSAGE, `${message.type} before handshake`);
     }
@@ -113,14 +117,14 @@ export class Handshake {
 
   /**
    * Frames arriving while a step runs wait in the link's buffer. Those still
-   * there after it (the proof and what followed it, on an incoming link) are
-   * taken up again from the start.
+   * there after it, with no session yet (the next handshake message, sent at
+   * once by the other side), are taken up again from the start.
    */
   private run(link: Link, step: Promise<void>): void {
     link.handshaking = true;
     void step.finally(() => {
       link.handshaking = false;
-      if (!link.pending || link.connection.closed) return;
+      if (link.session || !link.pending || link.connection.closed) return;
       const queued = link.pending;
       link.pending = undefined;
       for (const frame of queued) this.table.frameArrived(link, frame);
@@ -142,18 +146,15 @@ export class Handshake {
       return;
     }
     if (link.connection.closed || this.ctx.isClosing()) return;
-    if (ours) link.challenge = { nonce: ours, ping };
-    if (ours && this.table.sessions.has(clientIdOf(ping.peer.address))) {
-      // The node has a link already: which one stays is decided once this one's proof
-      // (its next frame) checks, so a replayed ping can neither push out nor be kept over the real link.
+    if (ours) {
+      // No session before the dialer's proof (its next frame) checks: a replayed ping opens nothing.
+      link.challenge = { nonce: ours, ping };
       link.connection.send(pong);
       return;
     }
     // The duplicate check, the pong and the session table in one step: another
     // link of the same node finishing its handshake meanwhile (two carriers whose
-    // identical pings were checked together) must see this session. A dialer that
-    // sent a nonce is proven when its proof (its next frame) checks; until then its
-    // session is open, unproven, and its frames wait behind the proof.
+    // identical pings were checked together) must see this session.
     const session = this.establish(link, ping.peer, ping.isServer, false);
     if (!session) return;
     session.caps = capabilitySet(ping.caps);
@@ -161,24 +162,18 @@ export class Handshake {
     this.table.openSession(link, session);
   }
 
-  /** Incoming links: the dialer signed our nonce with its ping's record. */
+  /** Incoming links: the dialer signed our nonce with its ping's record. The ack tells it our session is open. */
   private async acceptProof(link: Link, proof: ProofMessage): Promise<void> {
     const { nonce, ping } = link.challenge!;
-    const holds = await proofHolds(this.ctx.host, "proof", nonce, ping!.peer, proof.sig);
+    const holds = await proofHolds(this.ctx.host, "proof", nonce!, ping!.peer, proof.sig);
     if (link.connection.closed || this.ctx.isClosing()) return;
     if (!holds) return this.refuse(link, BAD_PROOF);
     link.challenge = undefined;
-    const open = link.session;
-    if (open) {
-      open.proven = true;
-      this.provedBefore.add(open.address);
-      this.table.sessionProven(open);
-      return;
-    }
-    // As for a legacy ping: the duplicate check and the session table in one step.
+    // As for a legacy ping: the duplicate check, the ack and the session table in one step.
     const session = this.establish(link, ping!.peer, ping!.isServer, true);
     if (!session) return;
     session.caps = capabilitySet(ping!.caps);
+    link.connection.send(JSON.stringify(proofAckMessage()));
     this.table.openSession(link, session);
   }
 
@@ -188,25 +183,37 @@ export class Handshake {
     const { record } = identity;
     const challenge = link.challenge;
     link.challenge = undefined;
-    const proven = challenge !== undefined && pong.proof !== undefined;
+    const proven = challenge?.nonce !== undefined && pong.proof !== undefined;
     // The record's signature and the proof over our nonce are checked together.
     const [known, holds] = await Promise.all([
       this.checkIdentity(link, record, pong.clientId, identity.maxAgeMs),
-      proven ? proofHolds(this.ctx.host, "pong", challenge.nonce, record, pong.proof!) : Promise.resolve(true),
+      proven ? proofHolds(this.ctx.host, "pong", challenge!.nonce!, record, pong.proof!) : Promise.resolve(true),
     ]);
     if (!known || link.connection.closed || this.ctx.isClosing()) return;
     if (!holds) return this.refuse(link, BAD_PROOF);
     if (!proven && this.refuseDowngrade(link, record)) return;
     if (proven && pong.nonce) {
-      // Our proof goes before any other frame of the session: the other side opens its session on it.
+      // Our proof; the session opens on the other side's ack, so it is open there before we send anything.
       try {
-        link.connection.send(JSON.stringify(await proofMessage(this.ctx.host, pong.nonce, challenge.own!)));
+        link.connection.send(JSON.stringify(await proofMessage(this.ctx.host, pong.nonce, challenge!.own!)));
       } catch (err) {
         this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
         return;
       }
-      if (link.connection.closed || this.ctx.isClosing()) return;
+      if (!link.connection.closed) link.challenge = { pong: { message: pong, record } };
+      return;
     }
+    this.openPonged(link, pong, record, proven);
+  }
+
+  /** Outgoing links: the other side checked our proof and opened its session. */
+  private acceptProofAck(link: Link): void {
+    const { message, record } = link.challenge!.pong!;
+    link.challenge = undefined;
+    this.openPonged(link, message, record, true);
+  }
+
+  private openPonged(link: Link, pong: PongMessage, record: PeerRecord, proven: boolean): void {
     const session = this.establish(link, record, pong.isServer, proven);
     if (!session) return;
     session.caps = capabilitySet(pong.caps);
@@ -263,7 +270,7 @@ export class Handshake {
       }
       drop(existing.connection, link.connection);
     }
-    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic);
+    const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic, this.ctx.maxFrameBytes);
     session.proven = proven;
     if (proven) this.provedBefore.add(record.address);
     return session;

@@ -83,8 +83,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       this.closeLink(link, CloseCode.TOO_LARGE, "frame too large", ErrorCode.FRAME_TOO_LARGE);
       return;
     }
-    // An incoming session whose proof is still due: frames wait behind the proof (handshake.ts).
-    if (!link.session || link.challenge) {
+    if (!link.session) {
       if (link.handshaking) {
         if ((link.pending?.length ?? 0) >= MAX_FRAMES_BEFORE_HANDSHAKE) {
           this.closeLink(link, CloseCode.BAD_MESSAGE, "too many frames before handshake", ErrorCode.BAD_MESSAGE);
@@ -166,17 +165,13 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
     this.ctx.events.emit("session-open", session);
-    if (session.proven) this.sessionProven(session);
+    if (session.proven) {
+      host.sessionProven?.(session);
+      this.ctx.events.emit("session-proven", session);
+    }
     const queued = link.pending;
     link.pending = undefined;
     for (const frame of queued ?? []) this.deliver(link, session, frame);
-  }
-
-  sessionProven(session: PeerSession): void {
-    if (session.connection.closed || this.ctx.isClosing()) return;
-    this.ctx.log("session proven %s", session.clientId);
-    this.ctx.host.sessionProven?.(session);
-    this.ctx.events.emit("session-proven", session);
   }
 
   // ---- LinkOwner: what a link calls back into --------------------------------

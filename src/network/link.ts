@@ -1,6 +1,6 @@
 import type { TimerHandle } from "../base/clock.js";
 import type { ErrorCode } from "../base/errors.js";
-import type { PeerRecord, PingMessage } from "../records/messages.js";
+import type { PeerRecord, PingMessage, PongMessage } from "../records/messages.js";
 import type { Connection, ConnectionHandler } from "./connection.js";
 import type { GateTicket } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";
@@ -8,14 +8,16 @@ import type { IntakeSink, LinkIntake } from "./fair-intake.js";
 import type { GuardedLink } from "./link-guard.js";
 import type { PeerSession } from "./peer-session.js";
 
-/** A challenge this node sent on a link, until the peer answered it (see handshake.ts). */
+/** The state of a proving handshake on a link, until its session opens (see handshake.ts). */
 export interface Challenge {
   /** The fresh nonce the peer must sign. */
-  nonce: string;
+  nonce?: string;
   /** Outgoing links: the record our ping carried (our own proof signs it). */
   own?: PeerRecord;
   /** Incoming links: the peer's checked ping, whose session opens once its proof arrives. */
   ping?: PingMessage;
+  /** Outgoing links: the checked pong, whose session opens on the other side's ack of our proof. */
+  pong?: { message: PongMessage; record: PeerRecord };
 }
 
 /** What a link calls back into (its LinkTable). */

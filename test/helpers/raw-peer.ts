@@ -101,7 +101,7 @@ export abstract class RawPeerLink {
    * The handshake of a current node: a ping with a fresh nonce, then the
    * proof over the pong's nonce, so the other side holds a proven session
    * with this raw identity (an attacker with its own key can do this much).
-   * Resolves with the pong.
+   * Resolves with the pong once the other side acknowledged the proof.
    */
   async provenHandshake(opts: { isServer?: boolean; caps?: string[] } = {}): Promise<Frame> {
     const ping = { ...(await this.ping()), isServer: opts.isServer ?? false, caps: opts.caps, nonce: handshakeNonce() };
@@ -110,7 +110,9 @@ export abstract class RawPeerLink {
     const answer = await pong;
     if (typeof answer.nonce !== "string") throw new Error("the pong carries no challenge");
     const sig = await this.id.user.signData(handshakeProofDigest("proof", answer.nonce, ping.peer));
+    const ack = this.next((f) => f.type === "proofAck");
     this.send({ type: "proof", id: randomId(), to: [], sig });
+    await ack;
     return answer;
   }
 
