@@ -102,6 +102,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       traffic: this.traffic,
       dialer: this.dialer,
       log: this.log,
+      maxFrameBytes: this.options.maxMessageBytes,
       events: this,
       isClosing: () => this.closing,
       now: () => this.now(),
@@ -287,7 +288,10 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
       if (to.includes(session.clientId)) continue;
       if (filter && !filter(session)) continue;
       frame ??= JSON.stringify({ ...message, to });
-      session.sendRaw(frame);
+      if (!session.sendRaw(frame, message.type)) {
+        this.log("not sent: a %s frame of %d characters is over what peers accept (%d bytes)", message.type, frame.length, this.options.maxMessageBytes);
+        return 0;
+      }
       count++;
     }
     if (count > 0) this.traffic.out(message.type, count);

@@ -1,3 +1,4 @@
+import { fitsBytes } from "../limits/frame-fit.js";
 import type { OutgoingMessage, PeerRecord } from "../records/messages.js";
 import type { Connection } from "./connection.js";
 import type { TrafficCounters } from "./traffic.js";
@@ -42,6 +43,8 @@ export class PeerSession {
     now: number,
     /** Counts what is sent on this session, by type. */
     private readonly traffic?: TrafficCounters,
+    /** What the peer accepts: a frame over it is not sent (it would cost the link), see limits/frame-fit.ts. */
+    private readonly maxFrameBytes = Number.POSITIVE_INFINITY,
   ) {
     this.openedAt = now;
   }
@@ -63,12 +66,19 @@ export class PeerSession {
     return this.connection.info.remotePort;
   }
 
-  sendRaw(frame: string): void {
+  /** Sends a frame; false when it is over what the peer accepts (then it is not sent, and counted). */
+  sendRaw(frame: string, type = "raw"): boolean {
+    if (!fitsBytes(frame, this.maxFrameBytes)) {
+      this.traffic?.tooLarge(type);
+      return false;
+    }
     this.connection.send(frame);
+    return true;
   }
 
-  send(message: OutgoingMessage): void {
+  send(message: OutgoingMessage): boolean {
+    if (!this.sendRaw(JSON.stringify({ to: [], ...message }), message.type)) return false;
     this.traffic?.out(message.type);
-    this.connection.send(JSON.stringify({ to: [], ...message }));
+    return true;
   }
 }

@@ -29,7 +29,8 @@ export class CrdtDocs {
       if (!stored || stored.c === null) {
         // A key holds a plain record or a document: the other kind replaces it only when newer, as in 2.6.6.
         if (stored && !incomingWins(stored, incoming)) return { changed: false, winner: stored, previous: stored };
-        await this.records.write(incoming, stored);
+        const refused = await this.records.write(incoming, stored);
+        if (refused) return { changed: false, winner: stored ?? incoming, previous: stored, refused };
         return { changed: true, winner: incoming, previous: stored };
       }
       const unchanged = (refused?: string): MergeOutcome => ({ changed: false, winner: stored, previous: stored, refused });
@@ -49,7 +50,9 @@ export class CrdtDocs {
         return unchanged(`CRDT document ${incoming.k.slice(0, 128)} would hold ${union.size} changes, over the limit of ${CRDT_LIMITS.maxChanges}`);
       }
       const doc = toDocument(next);
-      await this.records.write(doc, stored);
+      // A document too large to send is refused like one with too many heads: merge them (getCrdt) and put again.
+      const refused = await this.records.write(doc, stored);
+      if (refused) return unchanged(refused);
       return { changed: true, winner: doc, previous: stored };
     });
   }

@@ -16,6 +16,7 @@ import type { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import type { CustomVerifiers } from "../records/custom-verifiers.js";
 import type { KeyListeners } from "./key-listeners.js";
 import type { LogFn } from "../base/logger.js";
+import type { FrameFit } from "../limits/frame-fit.js";
 import type { SyncMessage, ToolDbMessage } from "../records/messages.js";
 import type { ServerFunction, ToolDbEvents } from "./node-types.js";
 import type { ToolDbOptions } from "./options.js";
@@ -36,6 +37,7 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly crdtDocs: CrdtDocs;
   readonly quota: StoreQuota;
   readonly network: ToolDbNetworkAdapter;
+  readonly frames: FrameFit;
   readonly verifier: RecordVerifier;
   readonly customVerifiers: CustomVerifiers;
   readonly keyListeners: KeyListeners;

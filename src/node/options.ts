@@ -67,6 +67,12 @@ export interface ToolDbOptions {
   heartbeatInterval: number;
   /** Largest accepted frame in bytes. */
   maxMessageBytes: number;
+  /**
+   * Largest record (its JSON, in bytes) stored or sent; larger ones are
+   * refused. Default: what leaves every frame that carries a record within
+   * maxMessageBytes (975,872 bytes at the default 1 MiB; limits/frame-fit.ts).
+   */
+  maxRecordBytes?: number;
   /** Servers catch up on each other's records when they link (query + gets). */
   serverSync: boolean;
   /** Keys fetched at most per catch-up with a tool-db 2.6.6 server (range reconciliation has no cap). */

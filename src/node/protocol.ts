@@ -1,5 +1,5 @@
 import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
-import { LIMITS, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "../records/messages.js";
+import { LIMITS, QUERY_PAGES_CAPABILITY, type CrdtGetMessage, type CrdtPutMessage, type FunctionMessage, type GetMessage, type PutMessage, type QueryMessage, type SubscribeMessage, type ToolDbMessage } from "../records/messages.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { NodeContext } from "./node-context.js";
 import type { ToolDbRecord } from "../records/record.js";
@@ -48,7 +48,7 @@ export class Protocol {
         return this.onQuery(message, from).catch((err) => this.fail(from, err));
       case "queryAck":
       case "functionReturn":
-        this.db.requests.resolve(message.id, message);
+        this.db.requests.resolve(message.id, message, from);
         return;
       case "function":
         return this.onFunction(message, from);
@@ -136,12 +136,22 @@ export class Protocol {
     if (local) from.send({ type: "put", id: message.id, data: local });
   }
 
+  /**
+   * One page of keys, as many as fit a frame (limits/frame-fit.ts); a peer
+   * that pages (qpage1) is told where to go on. Only the first page is
+   * forwarded to other servers, and what they answer is passed on as one
+   * page each: a peer pages through each server it is linked to itself.
+   */
   private async onQuery(message: QueryMessage, from: PeerSession): Promise<void> {
-    const keys = await this.db.records.query(message.key, LIMITS.maxQueryKeys);
-    from.send({ type: "queryAck", id: message.id, keys });
-    if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1) return;
+    const paged = from.caps.has(QUERY_PAGES_CAPABILITY);
+    const { records, frames } = this.db;
+    const keys = paged && message.after !== undefined ? await records.queryAfter(message.key, message.after, LIMITS.maxQueryKeys) : await records.query(message.key, LIMITS.maxQueryKeys);
+    const fit = frames.keysThatFit(keys);
+    const more = fit > 0 && (fit < keys.length || keys.length >= LIMITS.maxQueryKeys);
+    from.send({ type: "queryAck", id: message.id, keys: fit < keys.length ? keys.slice(0, fit) : keys, ...(paged && more ? { next: keys[fit - 1] } : {}) });
+    if (!this.db.isServer || message.after !== undefined || message.to.length >= LIMITS.maxHops - 1) return;
     this.forward(message, from, (reply) => {
-      if (reply.type === "queryAck") from.send({ type: "queryAck", id: message.id, keys: reply.keys });
+      if (reply.type === "queryAck") from.send({ type: "queryAck", id: message.id, keys: reply.keys.slice(0, frames.keysThatFit(reply.keys)) });
       return true;
     });
   }
@@ -170,7 +180,9 @@ export class Protocol {
     }
     try {
       const result = await fn(message.args);
-      from.send({ type: "functionReturn", id: message.id, code: "OK", return: result ?? null });
+      if (!from.send({ type: "functionReturn", id: message.id, code: "OK", return: result ?? null })) {
+        from.send({ type: "functionReturn", id: message.id, code: "ERR", return: `the result of ${message.function.slice(0, 64)} is larger than a frame` });
+      }
     } catch (err) {
       // tool-db 2.6.6 sends `String(error)`: "Error: Invalid arguments", which apps match.
       from.send({ type: "functionReturn", id: message.id, code: "ERR", return: String(err) });

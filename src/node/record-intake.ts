@@ -16,6 +16,7 @@ import type { Verdict } from "../records/record-verifier.js";
 import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
 import { reportUsernameConflict } from "./username-conflicts.js";
+import { boundHops } from "../records/hops.js";
 
 export class RecordIntake {
   constructor(private readonly db: NodeContext) {}
@@ -97,14 +98,24 @@ export class RecordIntake {
    * Servers pass changes on to other servers and to subscribed peers: on the
    * broadcast tree to the servers it carries (pushed whole, or only announced
    * for records that came by anti-entropy, without a message id), as before
-   * to everyone else.
+   * to every other server. `to` (the hops a message went through) only keeps
+   * servers from passing it straight back: a peer cannot list a subscriber
+   * there to hide an update from it. A subscriber gets each record once, as
+   * a record changes this store once; the peer it came from already has it.
    */
   private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean): void {
     if (!this.db.options.server || !from) return;
-    const tree = this.db.broadcast;
+    const { network, broadcast: tree } = this.db;
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
     const relayed = { type: message.type, id: message.id, data: message.data, to: [...message.to, from.clientId] };
-    this.db.network.sendToAll(relayed, (s) => (s.isServer && !tree.carries(s)) || (subscribers?.has(s.clientId) ?? false));
+    network.sendToAll(relayed, (s) => s.isServer && !tree.carries(s) && !subscribers?.has(s.clientId));
     tree.relay(message.data, message.id, from, !viaPut);
+    if (!subscribers) return;
+    const frame = JSON.stringify({ ...relayed, to: boundHops(relayed.to, network.getClientAddress()) });
+    let sent = 0;
+    for (const clientId of subscribers) {
+      if (clientId !== from.clientId && network.session(clientId)?.sendRaw(frame, message.type)) sent++;
+    }
+    if (sent > 0) network.traffic.out(message.type, sent);
   }
 }

@@ -1,6 +1,7 @@
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import { incomingWins, type ToolDbRecord } from "../records/record.js";
 import { isRecordShape } from "../records/record-verifier.js";
+import { utf8Length } from "../limits/frame-fit.js";
 
 export interface MergeOutcome {
   /** The incoming record is now stored. */
@@ -27,7 +28,11 @@ export class RecordStore {
   private readonly inFlight = new Map<string, Promise<unknown>>();
   indexer: RecordIndexer | undefined;
 
-  constructor(readonly backend: ToolDbStorageAdapter) {}
+  constructor(
+    readonly backend: ToolDbStorageAdapter,
+    /** The largest record (JSON bytes) this store takes: every frame that carries one then fits (limits/frame-fit.ts). */
+    readonly maxRecordBytes = Number.POSITIVE_INFINITY,
+  ) {}
 
   /** The stored record, or undefined (also for unreadable legacy values). */
   async get(key: string): Promise<ToolDbRecord | undefined> {
@@ -45,23 +50,43 @@ export class RecordStore {
     return this.backend.query(prefix, limit);
   }
 
+  /** Keys starting with `prefix` that sort after `after`, at most `limit` (a page of a paged query; values are read and dropped). */
+  async queryAfter(prefix: string, after: string, limit: number): Promise<string[]> {
+    const keys: string[] = [];
+    const start = after < prefix ? { gte: prefix } : { gt: after };
+    for await (const [key] of this.backend.range(start)) {
+      if (!key.startsWith(prefix) || keys.push(key) >= limit) break;
+    }
+    return keys;
+  }
+
   /** Stores `record` if it wins against what is stored. Callers verify first. */
   merge(record: ToolDbRecord): Promise<MergeOutcome> {
     return this.serialise(record.k, async () => {
       const previous = await this.get(record.k);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
-      await this.write(record, previous);
+      const refused = await this.write(record, previous);
+      if (refused) return { changed: false, winner: previous ?? record, previous, refused };
       return { changed: true, winner: record, previous };
     });
   }
 
-  /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
-  /** Stores `record` in place of `previous` and keeps the index in step; callers hold the key's lock (`serialise`). */
-  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<void> {
+  /**
+   * Stores `record` in place of `previous` and keeps the index in step;
+   * callers hold the key's lock (`serialise`). Resolves why it was not
+   * stored (larger than the largest record allowed), else undefined.
+   */
+  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<string | undefined> {
+    const json = JSON.stringify(record);
+    if (json.length * 3 > this.maxRecordBytes && utf8Length(json) > this.maxRecordBytes) {
+      return `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`;
+    }
     // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
-    await Promise.all([this.backend.put(record.k, JSON.stringify(record)), this.indexer?.update(previous, record)]);
+    await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
+    return undefined;
   }
 
+  /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */
   serialise<T>(key: string, task: () => Promise<T>): Promise<T> {
     const before = this.inFlight.get(key);
     const run = before ? before.then(task, task) : task();

@@ -7,7 +7,13 @@ import type { NodeContext } from "./node-context.js";
 import type { FunctionReturn } from "./node-types.js";
 import { randomId } from "../base/random.js";
 import type { ToolDbRecord } from "../records/record.js";
+import type { ToolDbMessage } from "../records/messages.js";
+import type { PeerSession } from "../network/peer-session.js";
 import { awaitNewest } from "./get-replies.js";
+
+/** Pages asked of one peer for one query, and keys collected in all, at most (a peer cannot keep a query going forever). */
+const MAX_QUERY_PAGES = 1000;
+const MAX_QUERY_KEYS = 1_000_000;
 
 export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}
@@ -40,25 +46,52 @@ export class RemoteRequests {
     return (await db.records.get(finalKey).catch(() => undefined)) ?? answer;
   }
 
-  /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
+  /**
+   * Keys starting with `prefix`, from the local store and every peer that
+   * answers within `timeoutMs`; a peer whose answer did not hold every key
+   * (paged, `next`) is asked for the following pages, each within `timeoutMs`.
+   */
   async queryKeys(prefix: string, timeoutMs: number): Promise<string[]> {
     const db = this.db;
     const found = new Set(await db.records.query(prefix));
     if (db.network.peers.length === 0 || db.isClosed) return [...found].sort();
+    const collect = (keys: string[]) => {
+      for (const k of keys) if (k.startsWith(prefix) && found.size < MAX_QUERY_KEYS) found.add(k);
+    };
     const id = randomId();
+    const paging: Promise<void>[] = [];
     await new Promise<void>((resolve) => {
       db.requests.add(
         id,
         timeoutMs,
-        (message) => {
-          if (message.type === "queryAck") for (const k of message.keys) if (k.startsWith(prefix)) found.add(k);
+        (message, from) => {
+          if (message.type !== "queryAck") return true;
+          collect(message.keys);
+          if (message.next !== undefined && from) paging.push(this.nextPages(prefix, message.next, from, timeoutMs, collect, () => found.size));
           return true;
         },
         resolve,
       );
       db.network.sendToAll({ type: "query", id, key: prefix });
     });
+    await Promise.all(paging);
     return [...found].sort();
+  }
+
+  /** Asks one peer for the pages after `after` until it says there are no more (bounded in pages and keys). */
+  private async nextPages(prefix: string, after: string, from: PeerSession, timeoutMs: number, collect: (keys: string[]) => void, size: () => number): Promise<void> {
+    for (let page = 0; page < MAX_QUERY_PAGES && size() < MAX_QUERY_KEYS && !from.connection.closed && !this.db.isClosed; page++) {
+      const id = randomId();
+      const reply = await new Promise<ToolDbMessage | undefined>((resolve) => {
+        this.db.requests.add(id, timeoutMs, (message) => resolve(message), () => resolve(undefined));
+        from.send({ type: "query", id, key: prefix, after });
+      });
+      if (reply?.type !== "queryAck") return;
+      collect(reply.keys);
+      // A page must move on: a peer that names the same place again is done.
+      if (reply.next === undefined || reply.next <= after) return;
+      after = reply.next;
+    }
   }
 
   /** Runs a server function on the first peer that has it. */

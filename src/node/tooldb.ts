@@ -11,9 +11,10 @@ import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { resolveLimits } from "../limits/limits.js";
+import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
 import { createLogger, type LogFn } from "../base/logger.js";
-import type { PeerRecord, PutMessage, ToolDbMessage } from "../records/messages.js";
+import { QUERY_PAGES_CAPABILITY, type PeerRecord, type PutMessage, type ToolDbMessage } from "../records/messages.js";
 import type { NodeContext } from "./node-context.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
 import type { FunctionReturn, ServerFunction } from "./node-types.js";
@@ -53,6 +54,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly quota: StoreQuota;
   readonly crdtDocs: CrdtDocs;
   readonly network: ToolDbNetworkAdapter;
+  /** What peers accept: the frame and record sizes every path that builds frames follows. */
+  readonly frames: FrameFit;
   readonly peerAccount: ToolDbUserAdapter;
   userAccount: ToolDbUserAdapter;
   /** tool-db compatible hooks; the typed events fire as well. */
@@ -107,7 +110,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
     this.store = new this.options.storageAdapter(this, this.options.storageName);
     this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
-    this.records = new RecordStore(this.store);
+    this.frames = new FrameFit(this.options);
+    this.records = new RecordStore(this.store, this.frames.maxRecordBytes);
     this.quota = new StoreQuota(limits, this.records, this.options.server);
     this.crdtDocs = new CrdtDocs(this.records);
     this.peerAccount = new this.options.userAdapter(this);
@@ -227,7 +231,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   }
 
   capabilities(): string[] {
-    return [...this.sync.capabilities(), ...this.broadcast.capabilities()];
+    return [...this.sync.capabilities(), ...this.broadcast.capabilities(), QUERY_PAGES_CAPABILITY];
   }
 
   knownServers(): PeerRecord[] {

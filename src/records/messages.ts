@@ -57,6 +57,11 @@ export interface ProofMessage extends Base {
   sig: string;
 }
 
+/** tooldb-dht extension: the answering node checked the proof and opened its session; the dialer opens its own. */
+export interface ProofAckMessage extends Base {
+  type: "proofAck";
+}
+
 export interface PutMessage extends Base {
   type: "put";
   data: unknown;
@@ -95,14 +100,26 @@ export interface SubscribeMessage extends Base {
   key: string;
 }
 
+/**
+ * Paged key queries (capability `qpage1`): an answer that could not hold every
+ * key names the last one it holds as `next`, and the asker asks that peer
+ * again with `after: next`. Peers without the capability (tool-db 2.6.6) get
+ * one answer that fits a frame, as before.
+ */
+export const QUERY_PAGES_CAPABILITY = "qpage1";
+
 export interface QueryMessage extends Base {
   type: "query";
   key: string;
+  /** tooldb-dht extension (qpage1): keys after this one. */
+  after?: string;
 }
 
 export interface QueryAckMessage extends Base {
   type: "queryAck";
   keys: string[];
+  /** tooldb-dht extension (qpage1): more keys follow this one; ask again with `after`. */
+  next?: string;
 }
 
 export interface FunctionMessage extends Base {
@@ -185,6 +202,7 @@ export type ToolDbMessage =
   | PingMessage
   | PongMessage
   | ProofMessage
+  | ProofAckMessage
   | PutMessage
   | GetMessage
   | CrdtPutMessage
@@ -365,6 +383,8 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "proof":
       str(m, "sig", 256);
       break;
+    case "proofAck":
+      break;
     case "put":
     case "crdtPut":
       if (!isObject(m.data)) bad(`${type}.data must be a record object`);
@@ -373,13 +393,17 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "get":
     case "crdtGet":
     case "subscribe":
+      str(m, "key", LIMITS.maxKeyLength);
+      break;
     case "query":
       str(m, "key", LIMITS.maxKeyLength);
+      if (m.after !== undefined) str(m, "after", LIMITS.maxKeyLength);
       break;
     case "queryAck":
       if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
         bad("queryAck.keys must be an array of strings");
       }
+      if (m.next !== undefined) str(m, "next", LIMITS.maxKeyLength);
       break;
     case "function":
       str(m, "function", LIMITS.maxFunctionNameLength);

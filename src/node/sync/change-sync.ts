@@ -18,9 +18,6 @@ import { isRecordShape } from "../../records/record-verifier.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 
 export const CHANGES_CAPABILITY = "chg1";
-/** JSON bytes per listed id (64 hex, quotes, comma). */
-const ID_BYTES = 67;
-
 /** What the range sync lends this class: requests on the link, fetching and pushing records. */
 export interface SyncOps<Run> {
   request(session: PeerSession, message: OutgoingMessage): Promise<ToolDbMessage | undefined>;
@@ -56,9 +53,9 @@ export class ChangeSync<Run> {
     private readonly ops: SyncOps<Run>,
   ) {}
 
-  /** Ids per page: at most the wire's cap, and half a frame. */
+  /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
   private get pageIds(): number {
-    return Math.max(1, Math.min(4096, Math.floor((this.db.options.maxMessageBytes - 4096) / 2 / ID_BYTES)));
+    return this.db.frames.idsPerMessage;
   }
 
   // ---- initiator -------------------------------------------------------

@@ -13,6 +13,7 @@ import { ErrorCode, errorText, isToolDbError } from "../../base/errors.js";
 import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES, utf8Length } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
@@ -28,13 +29,12 @@ const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChan
 
 /** Per request; a responder scan of a large store takes a while. */
 const REQUEST_TIMEOUT_MS = 60_000;
-/** Ids per fetch request, and fetches in flight per run. */
-const FETCH_IDS = 1024;
+/** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
 const FETCHES_IN_FLIGHT = 3;
 /** Records of one fetched frame being verified and merged at once. */
 const MERGES_IN_FLIGHT = 64;
 /** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
-const MAX_QUEUED_FETCHES = 16 * FETCH_IDS;
+const MAX_QUEUED_FETCHES = 16 * MAX_IDS_PER_FETCH;
 /** Sync requests from one link waiting to be answered; more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
 /** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
@@ -86,19 +86,19 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     });
   }
 
-  /** Bytes of one negentropy message at most: base64 takes 4 characters for 3, and the JSON envelope needs room. */
+  /** Bytes of one negentropy message at most (limits/frame-fit.ts: every frame fits what the peer accepts). */
   private get frameLimit(): number {
-    return Math.max(4096, Math.floor(((this.db.options.maxMessageBytes - 1024) / 4) * 3));
+    return this.db.frames.rangeMessageBytes;
   }
 
-  /** Ids per fetch request: at most FETCH_IDS, and the request, and the list of ids a reply could not fit, take at most half a frame (67 bytes an id). */
+  /** Ids per fetch request: an answer holds a largest record and the rest of the ids beside it. */
   private get idsPerFetch(): number {
-    return Math.max(1, Math.min(FETCH_IDS, Math.floor((this.db.options.maxMessageBytes - 4096) / 2 / 67)));
+    return this.db.frames.idsPerFetch;
   }
 
-  /** Bytes of records packed into one frame at most. */
+  /** Bytes of records (and of the ids listed beside them) packed into one frame at most. */
   private get recordBudget(): number {
-    return this.db.options.maxMessageBytes - 4096;
+    return this.db.frames.recordBudget;
   }
 
   // ---- initiator -------------------------------------------------------
@@ -172,11 +172,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
   private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
     const reader = this.rawRecords(ids);
-    let carry: string | undefined; // the record that did not fit the last frame
+    let carry: { raw: string; bytes: number } | undefined; // the record that did not fit the last frame
     let done = false;
     while (!done || carry !== undefined) {
-      const raws: string[] = carry === undefined ? [] : [carry];
-      let size = carry === undefined ? 0 : carry.length + 1;
+      const raws: string[] = carry === undefined ? [] : [carry.raw];
+      let size = carry === undefined ? 0 : carry.bytes + 1;
       carry = undefined;
       for (;;) {
         const next = await reader.next();
@@ -186,12 +186,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         }
         const raw = next.value;
         if (raw === undefined) continue;
-        if (size + raw.length > this.recordBudget && raws.length > 0) {
-          carry = raw;
+        const bytes = this.sendable(raw);
+        if (bytes === undefined) continue;
+        if (size + bytes + 1 > this.recordBudget) {
+          carry = { raw, bytes };
           break;
         }
         raws.push(raw);
-        size += raw.length + 1;
+        size += bytes + 1;
       }
       if (raws.length === 0) return;
       if (this.gone(session)) throw new Error("link closed");
@@ -242,6 +244,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     tracker?.settled(ids);
     // Asking again only for what the peer could not fit; it must make progress.
     return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
+  }
+
+  /** UTF-8 bytes of a stored record, or undefined for one over the largest record allowed (stored before that limit): it is never sent. */
+  private sendable(raw: string): number | undefined {
+    const bytes = utf8Length(raw);
+    if (bytes <= this.db.frames.maxRecordBytes) return bytes;
+    this.db.log("range sync: a stored record of %d bytes is over the largest record allowed (%d); not sent", bytes, this.db.frames.maxRecordBytes);
+    return undefined;
   }
 
   /**
@@ -369,14 +379,16 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     let full = false;
     const reader = this.rawRecords(ids);
     for (let i = 0; i < ids.length; i++) {
-      // Room is kept for listing this id and every later one under `more` (67 bytes each).
-      const reserve = 67 * (ids.length - i);
-      full ||= raws.length >= allowed || size + reserve > this.recordBudget;
+      // Room is kept for listing every later id under `more`; with at most idsPerFetch ids asked, a
+      // largest record always fits first (limits/frame-fit.ts), so every answer makes progress.
+      const reserve = SYNC_ID_BYTES * (ids.length - i - 1);
+      full ||= raws.length >= allowed || size + SYNC_ID_BYTES + reserve > this.recordBudget;
       const raw = full ? undefined : (await reader.next()).value;
-      if (raw !== undefined && (size + raw.length + reserve <= this.recordBudget || raws.length === 0)) {
-        raws.push(raw);
-        size += raw.length + 1;
-      } else if (raw !== undefined || full) {
+      const bytes = raw === undefined ? undefined : this.sendable(raw);
+      if (bytes !== undefined && size + bytes + 1 + reserve <= this.recordBudget) {
+        raws.push(raw!);
+        size += bytes + 1;
+      } else if (bytes !== undefined || full) {
         full = true;
         more.push(ids[i]!);
       }
