@@ -88,7 +88,7 @@ for (const transport of transports) {
       assert.equal(real.connection.closed, false);
       assert.equal(real.proven, true);
       const key = `after-${randomId()}`;
-      const stored = waitFor(srv, "put", T, (record) => record.k === key);
+      const stored = waitFor(srv, "put", T, (message) => message.data.k === key);
       await cli.putData(key, "reaches the real server", false, { ack: 1, timeoutMs: T });
       await stored;
       await srv.putData("server-side", "from the real server");
