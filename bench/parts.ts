@@ -26,6 +26,7 @@ export const BENCH_PARTS: BenchPart[] = [
   { name: "reads", what: "a fresh read of a key held locally (asks the linked server) beside the local copy and tool-db 2.6.6's reads", vars: ["BENCH_READS=5000 (--quick: 500)"] },
   { name: "fanout", what: "one writer -> 1,000 subscribed clients (also runs connections)", vars: [] },
   { name: "connections", what: "idle verified clients beside raw ws connections", vars: [] },
+  { name: "handshake", what: "handshakes with a challenge (proof and ack) beside 2.6.6-style ones, same server", vars: [] },
 ];
 
 export const PART_TIMEOUT_MIN = Number(process.env.BENCH_PART_TIMEOUT_MIN ?? 60);

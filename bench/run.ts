@@ -19,6 +19,7 @@ import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
 import { fanoutBenchmark, printFanoutFigures } from "./fanout.js";
 import { WARM_LINKS, connectionBenchmark, openFileLimit, printConnectionFigures, printConnectionSummary } from "./connections.js";
+import { handshakeBenchmark, printHandshakeFigures } from "./handshake.js";
 import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
 import { printReadFigures, readsBenchmark } from "./reads.js";
@@ -176,6 +177,11 @@ async function connections(): Promise<void> {
   }
 }
 
+async function handshakes(): Promise<void> {
+  console.log("\n## Handshakes with a challenge, beside 2.6.6-style ones (one server; raw WebSocket clients in this process; each link closed once done)");
+  printHandshakeFigures(await handshakeBenchmark(quick ? 500 : 2000, quick ? 3 : 5), (line) => console.log(line));
+}
+
 console.log(`# tooldb-dht benchmarks — ${cpus().length} cores, Node ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}`);
 await part(["relay"], relay);
 await part(["ingest"], ingest);
@@ -192,3 +198,4 @@ await part(["rebuild"], rebuild);
 await part(["reads"], reads);
 await part(["fanout"], fanout);
 await part(["connections", "fanout"], connections);
+await part(["handshake"], handshakes);

@@ -26,7 +26,8 @@ export {
 } from "../records/record.js";
 export { signRecord } from "../node/record-signer.js";
 export { proofOfWork } from "../records/proof-of-work.js";
-export { parseMessage, LIMITS, type ToolDbMessage, type PeerRecord, type MessageType } from "../records/messages.js";
+export { LIMITS, type ToolDbMessage, type PeerRecord, type MessageType } from "../records/messages.js";
+export { parseMessage } from "../records/parse-message.js";
 export { signPeerRecord, checkPeerRecord, clientIdOf, peerRecordDigest } from "../records/peer-record.js";
 export { createLogger, enableLogging, setLogSink, type LogFn } from "../base/logger.js";
 export { Backoff, type BackoffOptions } from "../base/backoff.js";

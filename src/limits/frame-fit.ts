@@ -16,6 +16,10 @@ import { ErrorCode, ToolDbError } from "../base/errors.js";
 
 /** Everything around the records of a frame: type, id (64), `to` at 16 hops of 128 characters, `ack`, field names. */
 export const ENVELOPE_BYTES = 4096;
+/** With frames too small for that (tiny limits), the envelope takes at most this share of a frame. */
+const SMALL_FRAME_ENVELOPE_SHARE = 1 / 16;
+/** By default the ids a fetch answer may list beside a record take at most this share of the room. */
+const FETCH_IDS_SHARE = 1 / 8;
 /** One item id in a JSON list: 64 hex digits, quotes and a comma. */
 export const SYNC_ID_BYTES = 67;
 /** Ids asked for in one sync fetch at most. */
@@ -64,14 +68,19 @@ export class FrameFit {
   /** Ids per sync fetch: the answer holds a largest record and the rest of the ids beside it. */
   readonly idsPerFetch: number;
 
+  /** Bytes of a frame kept for its envelope. */
+  readonly envelopeBytes: number;
+
   constructor(options: FrameFitOptions) {
-    const room = options.maxMessageBytes - ENVELOPE_BYTES;
+    const max = options.maxMessageBytes;
+    this.envelopeBytes = Math.min(ENVELOPE_BYTES, Math.floor(max * SMALL_FRAME_ENVELOPE_SHARE));
+    const room = max - this.envelopeBytes;
     if (!Number.isFinite(room) || room < 2 * SYNC_ID_BYTES) {
-      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `maxMessageBytes must be more than ${ENVELOPE_BYTES + 2 * SYNC_ID_BYTES}`);
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `maxMessageBytes must be at least ${Math.ceil((2 * SYNC_ID_BYTES) / (1 - SMALL_FRAME_ENVELOPE_SHARE))}`);
     }
-    this.maxFrameBytes = options.maxMessageBytes;
+    this.maxFrameBytes = max;
     if (options.maxRecordBytes === undefined) {
-      this.idsPerFetch = clamp(Math.floor(room / 2 / SYNC_ID_BYTES), 1, MAX_IDS_PER_FETCH);
+      this.idsPerFetch = clamp(Math.floor((room * FETCH_IDS_SHARE) / SYNC_ID_BYTES), 1, MAX_IDS_PER_FETCH);
       this.maxRecordBytes = room - this.idsPerFetch * SYNC_ID_BYTES;
     } else {
       if (!(options.maxRecordBytes > 0 && options.maxRecordBytes <= room - SYNC_ID_BYTES)) {
@@ -84,12 +93,12 @@ export class FrameFit {
 
   /** Bytes of records (and of the ids listed beside them) in one sync frame. */
   get recordBudget(): number {
-    return this.maxFrameBytes - ENVELOPE_BYTES;
+    return this.maxFrameBytes - this.envelopeBytes;
   }
 
-  /** Bytes of one negentropy message before base64 (4 characters for 3) and its envelope. */
+  /** Bytes of one negentropy message before base64 (4 characters for 3) and its envelope (the reconciler's floor: 4096). */
   get rangeMessageBytes(): number {
-    return Math.max(4096, Math.floor(((this.maxFrameBytes - ENVELOPE_BYTES) / 4) * 3));
+    return Math.max(4096, Math.floor((this.recordBudget / 4) * 3));
   }
 
   /** Ids in one sync message that lists ids only (the change feed's pages and offers): at most half a frame. */

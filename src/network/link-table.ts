@@ -8,7 +8,8 @@
  */
 import type { TimerGroup } from "../base/clock.js";
 import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
-import { type PingMessage, type PongMessage, type ToolDbMessage, parseMessage } from "../records/messages.js";
+import type { PingMessage, PongMessage, ToolDbMessage } from "../records/messages.js";
+import { parseMessage } from "../records/parse-message.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import type { Dialer } from "./dialer.js";

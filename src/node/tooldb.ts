@@ -4,7 +4,7 @@ import { CrdtDocs, headsOf, type CrdtDocument } from "./crdt-docs.js";
 import type { NetworkHost, RefusalEvent, ToolDbNetworkAdapter } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
-import type { EncryptedAccount, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
+import type { EncryptedAccount, SignedHash, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { Accounts, type SignUpOptions } from "./accounts.js";
 import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
@@ -54,8 +54,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly quota: StoreQuota;
   readonly crdtDocs: CrdtDocs;
   readonly network: ToolDbNetworkAdapter;
-  /** What peers accept: the frame and record sizes every path that builds frames follows. */
-  readonly frames: FrameFit;
+  readonly frames: FrameFit; // what peers accept: the sizes every path that builds frames follows
   readonly peerAccount: ToolDbUserAdapter;
   userAccount: ToolDbUserAdapter;
   /** tool-db compatible hooks; the typed events fire as well. */
@@ -260,17 +259,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.peerEvents.opened(session);
   }
 
-  sessionProven(session: PeerSession): void {
-    this.log("peer %s proved its identity%s", session.clientId, session.isServer ? " (server)" : "");
-  }
-
-  signHandshake(digest: string): Promise<string> {
-    return this.peerAccount.signData(digest);
-  }
-
-  verifyHandshake(proof: { h: string; a: string; s: string }): Promise<boolean> {
-    return this.peerAccount.verifySignature(proof);
-  }
+  /** Handshake proofs are signed and checked with the node key, the key of its peer record. */
+  readonly signHandshake = (digest: string): Promise<string> => this.peerAccount.signData(digest);
+  readonly verifyHandshake = (proof: SignedHash): Promise<boolean> => this.peerAccount.verifySignature(proof);
 
   sessionClosed(session: PeerSession, code: number, reason: string): void {
     this.peerEvents.closed(session, code, reason);

@@ -86,21 +86,6 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     });
   }
 
-  /** Bytes of one negentropy message at most (limits/frame-fit.ts: every frame fits what the peer accepts). */
-  private get frameLimit(): number {
-    return this.db.frames.rangeMessageBytes;
-  }
-
-  /** Ids per fetch request: an answer holds a largest record and the rest of the ids beside it. */
-  private get idsPerFetch(): number {
-    return this.db.frames.idsPerFetch;
-  }
-
-  /** Bytes of records (and of the ids listed beside them) packed into one frame at most. */
-  private get recordBudget(): number {
-    return this.db.frames.recordBudget;
-  }
-
   // ---- initiator -------------------------------------------------------
 
   /** Reconciles with `session` (a server that speaks rbsr1). One run per link at a time. */
@@ -134,7 +119,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Full range reconciliation (negentropy); true when it ran to the end. */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
-    const reconciler = new Reconciler(this.index, this.frameLimit, true);
+    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true);
     const fetches = this.fetchQueue(session, run);
     let out: Uint8Array | null = await reconciler.initiate();
     try {
@@ -188,7 +173,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         if (raw === undefined) continue;
         const bytes = this.sendable(raw);
         if (bytes === undefined) continue;
-        if (size + bytes + 1 > this.recordBudget) {
+        if (size + bytes + 1 > this.db.frames.recordBudget) {
           carry = { raw, bytes };
           break;
         }
@@ -209,7 +194,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Fetches for one run: a few requests in flight, bounded ids waiting. */
   private fetchQueue(session: PeerSession, run: RangeSyncRun): FetchQueue {
-    return new FetchQueue((ids) => this.fetchBatch(session, ids, run), this.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
+    return new FetchQueue((ids) => this.fetchBatch(session, ids, run), this.db.frames.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
   }
 
   /** Asks for the records behind `ids` and merges them (the change feed's catch-up). */
@@ -353,7 +338,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     }
     if (this.overBudget(from, message)) return;
     if (message.type === "syncRange") {
-      const reconciler = new Reconciler(this.index, this.frameLimit, false);
+      const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false);
       try {
         const { output } = await reconciler.reconcile(base64ToBytes(message.m));
         if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });
@@ -382,10 +367,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       // Room is kept for listing every later id under `more`; with at most idsPerFetch ids asked, a
       // largest record always fits first (limits/frame-fit.ts), so every answer makes progress.
       const reserve = SYNC_ID_BYTES * (ids.length - i - 1);
-      full ||= raws.length >= allowed || size + SYNC_ID_BYTES + reserve > this.recordBudget;
+      full ||= raws.length >= allowed || size + SYNC_ID_BYTES + reserve > this.db.frames.recordBudget;
       const raw = full ? undefined : (await reader.next()).value;
       const bytes = raw === undefined ? undefined : this.sendable(raw);
-      if (bytes !== undefined && size + bytes + 1 + reserve <= this.recordBudget) {
+      if (bytes !== undefined && size + bytes + 1 + reserve <= this.db.frames.recordBudget) {
         raws.push(raw!);
         size += bytes + 1;
       } else if (bytes !== undefined || full) {
