@@ -159,13 +159,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return this.readyPromise;
   }
 
-  get topic(): string {
-    return this.options.topic;
-  }
-
-  get isServer(): boolean {
-    return this.options.server;
-  }
+  get topic(): string { return this.options.topic; }
+  get isServer(): boolean { return this.options.server; }
 
   private async init(): Promise<void> {
     await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
@@ -202,9 +197,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
+  get isClosed(): boolean { return this.closed; }
 
   /** Server catch-up progress (metrics, status). */
   get syncProgress(): Readonly<SyncProgress> {
