@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { randomId } from "../src/base/random.js";
-import { parseMessage } from "../src/records/messages.js";
+import { parseMessage } from "../src/records/parse-message.js";
 import { isToolDbError } from "../src/base/errors.js";
 import { TREE_CAPABILITY } from "../src/node/broadcast/broadcast-tree.js";
 import { testMesh, type TestMesh } from "./helpers/sim-mesh.js";
