@@ -70,11 +70,14 @@ describe("broadcast tree on a simulated mesh of 30 servers", { timeout: TIMEOUT 
       const victim = [...m.servers].filter((s) => !clientHomes.has(s.port)).sort((a, b) => b.db.broadcast.links.eager - a.db.broadcast.links.eager)[0]!;
       assert.ok(victim.db.broadcast.links.eager >= 2, "the victim is an inner node of the tree");
       const graftsBefore = sum(m.servers, (s) => s.db.broadcast.stats.grafts);
+      let newLinks = 0;
+      for (const s of m.servers) s.db.on("peer-connect", (info) => void (info.isServer && newLinks++));
       await m.mesh.kill(victim);
       const after = await m.puts(10, "after");
-      // Servers cut off get them by GRAFT, or by the catch-up of the links their peering opens instead.
+      // Servers cut off get them by GRAFT, or by the links the mesh's degree bounds open instead (and their catch-up).
       assertEverywhere(m, after, false);
-      assert.ok(sum(m.mesh.liveServers, (s) => s.db.broadcast.stats.grafts) > graftsBefore, "lazy links were grafted onto the tree");
+      const grafted = sum(m.mesh.liveServers, (s) => s.db.broadcast.stats.grafts) > graftsBefore;
+      assert.ok(grafted || newLinks > 0, "lazy links were grafted onto the tree, or new links replaced the dead server's");
       // Repaired: later puts are back to about one copy per server, all by relay.
       const later = await m.puts(10, "later");
       assertEverywhere(m, later, true);

@@ -193,6 +193,7 @@ export class BroadcastTree {
       this.repair.arrived(record.h);
     }
     let frame: string | undefined;
+    let sent = 0;
     // Every carried link not pruned is on the tree, including links proven after they opened.
     for (const session of this.deps.network.peers) {
       if (session === from || !this.carries(session)) continue;
@@ -203,8 +204,11 @@ export class BroadcastTree {
       this.eager.add(session);
       frame ??= this.frame(record, entry, ack);
       session.sendRaw(frame);
-      this.stats.eagerSent++;
+      sent++;
     }
+    this.stats.eagerSent += sent;
+    // Counted by type as every other send is (metrics: tooldb_messages_sent_total).
+    if (sent > 0) this.deps.network.traffic.out(record.c === null ? "put" : "crdtPut", sent);
   }
 
   private frame(record: ToolDbRecord, entry: Received, ack: boolean): string {
@@ -266,6 +270,7 @@ export class BroadcastTree {
       if (!record || to.connection.closed || this.closed) continue;
       // A newer record under the key supersedes the one asked for: send what wins here.
       to.sendRaw(this.frame(record, entry, false));
+      this.deps.network.traffic.out(record.c === null ? "put" : "crdtPut");
       this.stats.eagerSent++;
     }
   }
