@@ -1,6 +1,7 @@
 import { BoundedSet, LruMap } from "../base/bounded-set.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "./encoding.js";
 import { nodeBuiltin } from "./node-builtin.js";
+import { createVerifyPool } from "./verify-pool.js";
 
 /**
  * ECDSA P-256 over WebCrypto. A ToolDb address is the public key's JWK x and
@@ -73,9 +74,26 @@ export function importAddress(address: string): Promise<PublicKey | null> {
   return key;
 }
 
-/** Never throws: any malformed input is simply "not verified". */
-export async function verifyWithAddress(data: string, signatureHex: string, address: string): Promise<boolean> {
-  if (typeof signatureHex !== "string" || !SIGNATURE_PATTERN.test(signatureHex)) return false;
+/**
+ * Never throws: any malformed input is simply "not verified". On Node a
+ * record hash (64 hex digits) is checked by the verification threads
+ * (crypto/verify-pool.ts); other data, and browsers, go through one call each.
+ */
+export function verifyWithAddress(data: string, signatureHex: string, address: string): Promise<boolean> {
+  if (typeof signatureHex !== "string" || !SIGNATURE_PATTERN.test(signatureHex)) return Promise.resolve(false);
+  if (pool && typeof data === "string" && HASH_PATTERN.test(data) && isWellFormedAddress(address)) return pool.verify(data, address, signatureHex);
+  return verifyOne(data, signatureHex, address);
+}
+
+const HASH_PATTERN = /^[0-9a-f]{64}$/;
+const pool = createVerifyPool((h, a, s) => verifyOne(h, s, a));
+
+/** Threads verifying record hashes on Node (undefined in browsers); benches and tests read its counter. */
+export function verifyPoolStats(): { threads: number; verified: number } | undefined {
+  return pool ? { threads: pool.threadCount, verified: pool.verified } : undefined;
+}
+
+async function verifyOne(data: string, signatureHex: string, address: string): Promise<boolean> {
   const key = await importAddress(address);
   if (!key) return false;
   try {

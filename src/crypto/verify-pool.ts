@@ -1,0 +1,179 @@
+/**
+ * Signature checks on every core (Node): a few worker threads
+ * (crypto/verify-worker.ts) verify ECDSA P-256 signatures synchronously with
+ * OpenSSL, fed in packed batches (crypto/signature-batch.ts). The checks a
+ * node asks for during one turn of the event loop go as one batch per
+ * thread, so a catch-up frame of a thousand records costs the main thread a
+ * string concatenation per record and a message per thread, instead of a
+ * libuv job, a key-object argument check and a callback per record.
+ *
+ * Threads start on first use and do not keep the process alive while idle.
+ * If a thread cannot start or dies, its checks and all later ones run
+ * through `fallback` (libuv's pool), so a verification is never lost.
+ * Browsers have no pool (`createVerifyPool` returns undefined): WebCrypto
+ * already verifies off the main thread there.
+ */
+import { nodeBuiltin } from "./node-builtin.js";
+import { packEntry } from "./signature-batch.js";
+
+/** Entries per message to a thread: big enough to amortise the message, small enough to spread a frame over all threads. */
+const MAX_BATCH = 128;
+
+interface WorkerLike {
+  postMessage(value: unknown): void;
+  on(event: "message", listener: (value: { id: number; results: Uint8Array }) => void): void;
+  on(event: "error" | "exit", listener: (value: unknown) => void): void;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<number>;
+}
+interface WorkerThreads {
+  Worker: new (url: URL) => WorkerLike;
+}
+interface NodeOs {
+  availableParallelism?: () => number;
+  cpus(): unknown[];
+}
+
+type Check = { h: string; a: string; s: string; resolve: (valid: boolean) => void };
+type Fallback = (h: string, a: string, s: string) => Promise<boolean>;
+
+class Thread {
+  readonly jobs = new Map<number, Check[]>();
+  outstanding = 0;
+  constructor(readonly worker: WorkerLike) {}
+}
+
+export class VerifyPool {
+  /** Signature checks done by the threads (tests and benches read it). */
+  verified = 0;
+  private readonly threads: Thread[] = [];
+  private queue: Check[] = [];
+  private packed: string[] = [];
+  private scheduled = false;
+  private nextJob = 0;
+  private broken = false;
+
+  constructor(
+    private readonly size: number,
+    private readonly workerThreads: WorkerThreads,
+    private readonly fallback: Fallback,
+  ) {}
+
+  /** Number of threads the pool runs (at most; they start on first use). */
+  get threadCount(): number {
+    return this.size;
+  }
+
+  /** Resolves whether `s` is `a`'s signature of `h` (never rejects). Formats are checked by the caller. */
+  verify(h: string, a: string, s: string): Promise<boolean> {
+    const entry = this.broken ? undefined : packEntry(h, a, s);
+    if (entry === undefined) return this.fallback(h, a, s);
+    return new Promise<boolean>((resolve) => {
+      this.queue.push({ h, a, s, resolve });
+      this.packed.push(entry);
+      if (this.queue.length >= MAX_BATCH * this.size) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Sends what is queued, split evenly over the threads, in batches of at most MAX_BATCH. */
+  private flush(): void {
+    this.scheduled = false;
+    const queue = this.queue;
+    const packed = this.packed;
+    this.queue = [];
+    this.packed = [];
+    if (queue.length === 0) return;
+    const per = Math.min(MAX_BATCH, Math.ceil(queue.length / this.size));
+    for (let from = 0; from < queue.length; from += per) this.dispatch(queue.slice(from, from + per), packed.slice(from, from + per).join(""));
+  }
+
+  private dispatch(checks: Check[], packed: string): void {
+    const thread = this.broken ? undefined : this.idlest();
+    if (!thread) {
+      this.runFallback(checks);
+      return;
+    }
+    const id = this.nextJob++;
+    thread.jobs.set(id, checks);
+    if (thread.outstanding === 0) thread.worker.ref();
+    thread.outstanding += checks.length;
+    thread.worker.postMessage({ id, packed });
+  }
+
+  /** The thread with the fewest checks outstanding, starting one while fewer than `size` run. */
+  private idlest(): Thread | undefined {
+    let best: Thread | undefined;
+    for (const t of this.threads) if (!best || t.outstanding < best.outstanding) best = t;
+    if ((!best || best.outstanding > 0) && this.threads.length < this.size) return this.start() ?? best;
+    return best;
+  }
+
+  private start(): Thread | undefined {
+    let worker: WorkerLike;
+    try {
+      worker = new this.workerThreads.Worker(new URL("./verify-worker.js", import.meta.url));
+    } catch {
+      this.fail();
+      return undefined;
+    }
+    worker.unref();
+    const thread = new Thread(worker);
+    worker.on("message", ({ id, results }) => this.done(thread, id, results));
+    worker.on("error", () => this.lose(thread));
+    worker.on("exit", () => this.lose(thread));
+    this.threads.push(thread);
+    return thread;
+  }
+
+  private done(thread: Thread, id: number, results: Uint8Array): void {
+    const checks = thread.jobs.get(id);
+    if (!checks) return;
+    thread.jobs.delete(id);
+    thread.outstanding -= checks.length;
+    if (thread.outstanding === 0) thread.worker.unref();
+    this.verified += checks.length;
+    for (let i = 0; i < checks.length; i++) checks[i]!.resolve(results[i] === 1);
+  }
+
+  /** A thread died: its checks run in this thread, and so does everything after. */
+  private lose(thread: Thread): void {
+    const index = this.threads.indexOf(thread);
+    if (index === -1) return;
+    this.threads.splice(index, 1);
+    this.fail();
+    for (const checks of thread.jobs.values()) this.runFallback(checks);
+    thread.jobs.clear();
+  }
+
+  private fail(): void {
+    this.broken = true;
+    for (const t of this.threads.splice(0)) {
+      for (const checks of t.jobs.values()) this.runFallback(checks);
+      t.jobs.clear();
+      void t.worker.terminate();
+    }
+  }
+
+  private runFallback(checks: Check[]): void {
+    for (const c of checks) void this.fallback(c.h, c.a, c.s).then(c.resolve, () => c.resolve(false));
+  }
+}
+
+/**
+ * The pool for this platform: Node's worker threads, as many as
+ * `TOOLDB_VERIFY_THREADS` says or the machine's cores; undefined in
+ * browsers, or when `TOOLDB_VERIFY_THREADS=0`.
+ */
+export function createVerifyPool(fallback: Fallback): VerifyPool | undefined {
+  const workerThreads = nodeBuiltin<WorkerThreads>("node:worker_threads");
+  const os = nodeBuiltin<NodeOs>("node:os");
+  if (!workerThreads || !os || typeof setImmediate !== "function") return undefined;
+  const configured = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TOOLDB_VERIFY_THREADS;
+  const size = configured !== undefined && /^\d+$/.test(configured) ? Number(configured) : (os.availableParallelism?.() ?? os.cpus().length);
+  return size > 0 ? new VerifyPool(Math.min(size, 16), workerThreads, fallback) : undefined;
+}

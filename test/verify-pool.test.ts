@@ -1,0 +1,86 @@
+/**
+ * crypto/verify-pool.ts: signature checks on worker threads, in packed
+ * batches; a bad signature among good ones is the only one refused; a
+ * thread that cannot start or dies hands its checks to the fallback, so no
+ * check is lost or left hanging.
+ */
+import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
+import { Worker } from "node:worker_threads";
+import { describe, it } from "node:test";
+import { VerifyPool } from "../src/crypto/verify-pool.js";
+import { verifyWithAddress } from "../src/crypto/ecdsa.js";
+import { signedRecords } from "./helpers/signed-records.js";
+
+const T = 60_000;
+
+async function checks(count: number): Promise<Array<{ h: string; a: string; s: string }>> {
+  const records = await signedRecords(count, "pool/", Date.now() - 100_000);
+  return records.map((r) => ({ h: r.h, a: r.a, s: r.s }));
+}
+
+/** Swaps two signatures: both well-formed, neither valid for its hash. */
+function swapped(list: Array<{ h: string; a: string; s: string }>, i: number): Array<{ h: string; a: string; s: string }> {
+  const out = list.map((c) => ({ ...c }));
+  [out[i]!.s, out[i + 1]!.s] = [list[i + 1]!.s, list[i]!.s];
+  return out;
+}
+
+describe("signature verification threads", () => {
+  it("checks a batch on real threads: only the bad signatures in the middle are refused", { timeout: T }, async () => {
+    let fallbacks = 0;
+    const pool = new VerifyPool(2, { Worker }, async (h, a, s) => {
+      fallbacks++;
+      return verifyWithAddress(h, s, a);
+    });
+    const list = swapped(await checks(500), 250);
+    const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
+    assert.deepEqual(
+      results.flatMap((ok, i) => (ok ? [] : [i])),
+      [250, 251],
+    );
+    assert.equal(pool.verified, 500);
+    assert.equal(fallbacks, 0);
+  });
+
+  it("a thread that cannot start sends every check to the fallback", { timeout: T }, async () => {
+    const list = swapped(await checks(20), 10);
+    const failing = class {
+      constructor() {
+        throw new Error("no threads here");
+      }
+    };
+    const pool = new VerifyPool(2, { Worker: failing as unknown as typeof Worker }, (h, a, s) => verifyWithAddress(h, s, a));
+    const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
+    assert.deepEqual(
+      results.flatMap((ok, i) => (ok ? [] : [i])),
+      [10, 11],
+    );
+  });
+
+  it("a thread that dies with checks outstanding hands them to the fallback", { timeout: T }, async () => {
+    const list = swapped(await checks(300), 100);
+    /** A thread that takes its first batch and exits without answering. */
+    class DyingWorker extends EventEmitter {
+      postMessage(): void {
+        setImmediate(() => this.emit("exit", 1));
+      }
+      ref(): void {}
+      unref(): void {}
+      async terminate(): Promise<number> {
+        return 1;
+      }
+    }
+    let fallbacks = 0;
+    const pool = new VerifyPool(2, { Worker: DyingWorker as unknown as typeof Worker }, (h, a, s) => {
+      fallbacks++;
+      return verifyWithAddress(h, s, a);
+    });
+    const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
+    assert.deepEqual(
+      results.flatMap((ok, i) => (ok ? [] : [i])),
+      [100, 101],
+    );
+    assert.equal(fallbacks, 300);
+  });
+});
