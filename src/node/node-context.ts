@@ -25,7 +25,8 @@ import type { PendingRequests } from "./pending-requests.js";
 import type { StoreQuota } from "./quota.js";
 import type { ToolDbRecord } from "../records/record.js";
 import type { RecordStore } from "./record-store.js";
-import type { Verdict, RecordVerifier } from "../records/record-verifier.js";
+import type { RecordVerifier } from "../records/record-verifier.js";
+import type { Admission } from "./duplicate-gate.js";
 import type { RemoteSubscriptions } from "./subscriptions.js";
 import type { TypedEmitter } from "../base/typed-emitter.js";
 
@@ -56,5 +57,7 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   now(): number;
   refused(event: RefusalEvent): void;
   /** Verifies a record from anywhere and merges it; see RecordIntake.accept. */
-  acceptRecord(record: unknown, from?: PeerSession, to?: string[], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined>;
+  acceptRecord(record: unknown, from?: PeerSession, to?: string[], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined>;
+  /** Starts the duplicate check and verification of a record that `acceptRecord` merges later; see RecordIntake.admit. */
+  admitRecord(record: unknown): Admission | undefined;
 }

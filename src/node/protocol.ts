@@ -4,6 +4,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { NodeContext } from "./node-context.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { awaitNewest } from "./get-replies.js";
+import { VerifyResult } from "../records/verify-result.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
@@ -86,9 +87,10 @@ export class Protocol {
 
   private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
     this.db.broadcast.arrived(message, from);
-    const verdict = this.db.verifier.verify(message.data);
+    // Duplicate check and verification start now, in parallel with other puts; the merge waits its turn.
+    const admission = this.db.admitRecord(message.data);
     const previous = this.mergeOrder.get(from);
-    const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, verdict);
+    const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, admission);
     const accepted = previous ? previous.then(accept) : accept();
     const tail = accepted.catch(() => undefined);
     this.mergeOrder.set(from, tail);
@@ -101,7 +103,11 @@ export class Protocol {
     });
     if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
-    if (message.ack === true) void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
+    if (message.ack === true) {
+      // The refusal reason of a refused put (a CRDT document with heads has no single admission).
+      const verdict = admission ? admission.checked.then((c) => c.verdict) : winner ? Promise.resolve({ result: VerifyResult.Verified }) : this.db.verifier.verify(message.data);
+      void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
+    }
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
     this.db.requests.resolve(message.id, { ...message, data: winner }, from);

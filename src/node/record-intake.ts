@@ -12,30 +12,60 @@ import type { NodeContext } from "./node-context.js";
 import { type RecordMessage, recordMessage } from "./node-types.js";
 import { randomId } from "../base/random.js";
 import type { MergeOutcome } from "./record-store.js";
-import type { Verdict } from "../records/record-verifier.js";
+import { type Admission, DuplicateGate } from "./duplicate-gate.js";
 import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
 import { reportUsernameConflict } from "./username-conflicts.js";
 import { boundHops } from "../records/hops.js";
+import type { Verdict } from "../records/record-verifier.js";
 
 export class RecordIntake {
-  constructor(private readonly db: NodeContext) {}
+  /** Drops copies already stored or on their way in before their signatures are checked. */
+  readonly gate: DuplicateGate;
+
+  constructor(private readonly db: NodeContext) {
+    this.gate = new DuplicateGate((key) => db.records.get(key), db.verifier);
+  }
+
+  /**
+   * Starts the duplicate check and verification of `record` (see
+   * DuplicateGate); `accept` with the admission finishes it. Callers that
+   * merge in a fixed order start many admissions first, so their signature
+   * checks run in parallel. Undefined for a CRDT document with several
+   * heads: `accept` splits it and admits each head on its own.
+   */
+  admit(record: unknown): Admission | undefined {
+    return splitHeads(record) ? undefined : this.gate.admit(record);
+  }
 
   /**
    * Verifies a record from anywhere, merges it (last writer wins), and on a
    * change notifies listeners and relays. Returns what the store holds for
-   * the key afterwards, or undefined when the record was refused.
+   * the key afterwards, or undefined when the record was refused. A copy of
+   * a record already stored or in flight is dropped before verification and
+   * resolves to the same winner.
    */
-  async accept(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined> {
-    const db = this.db;
-    const heads = splitHeads(record);
+  async accept(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined> {
+    const heads = admission ? undefined : splitHeads(record);
     if (heads) {
       // A CRDT document with several signed change lists: each is verified and merged on its own.
       let winner: ToolDbRecord | undefined;
       for (const head of heads) winner = (await this.accept(head, from, to)) ?? winner;
       return winner;
     }
-    const verdict = await (pendingVerdict ?? db.verifier.verify(record));
+    const admitted = admission ?? this.gate.admit(record);
+    let winner: ToolDbRecord | undefined;
+    try {
+      const checked = await admitted.checked;
+      if (checked.duplicate) return (winner = checked.winner);
+      return (winner = await this.acceptVerified(record, checked.verdict, from, to, messageId));
+    } finally {
+      admitted.settle(winner);
+    }
+  }
+
+  private async acceptVerified(record: unknown, verdict: Verdict, from: PeerSession | undefined, to: string[], messageId: string | undefined): Promise<ToolDbRecord | undefined> {
+    const db = this.db;
     if (verdict.result !== VerifyResult.Verified) {
       const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
       const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };

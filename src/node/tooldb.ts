@@ -30,7 +30,8 @@ import { StoreQuota } from "./quota.js";
 import { randomId } from "../base/random.js";
 import { RecordIntake } from "./record-intake.js";
 import { RecordStore } from "./record-store.js";
-import { RecordVerifier, type Verdict } from "../records/record-verifier.js";
+import { RecordVerifier } from "../records/record-verifier.js";
+import type { Admission } from "./duplicate-gate.js";
 import { type ToolDbRecord, userNamespacedKey } from "../records/record.js";
 import { RemoteRequests } from "./remote-requests.js";
 import { ServerDirectory } from "./server-directory.js";
@@ -288,8 +289,12 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    * change notifies listeners and relays. Returns what the store holds for
    * the key afterwards, or undefined when the record was refused.
    */
-  acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, pendingVerdict?: Promise<Verdict>): Promise<ToolDbRecord | undefined> {
-    return this.intake.accept(record, from, to, messageId, pendingVerdict);
+  acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined> {
+    return this.intake.accept(record, from, to, messageId, admission);
+  }
+
+  admitRecord(record: unknown): Admission | undefined {
+    return this.intake.admit(record);
   }
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */

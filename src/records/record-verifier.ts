@@ -68,16 +68,17 @@ export class RecordVerifier {
   constructor(private readonly opts: RecordVerifierOptions) {}
 
   verify(value: unknown): Promise<Verdict> {
-    const observer = this.observer;
-    if (!observer) return this.check(value);
-    const start = performance.now();
-    return this.check(value).then((verdict) => {
-      observer((performance.now() - start) / 1000, verdict);
-      return verdict;
-    });
+    const prepared = this.prepare(value);
+    return prepared.result === VerifyResult.Verified ? this.verifySigned(value as ToolDbRecord, prepared) : this.observed(Promise.resolve(prepared));
   }
 
-  private async check(value: unknown): Promise<Verdict> {
+  /**
+   * Everything but the signature, synchronously: shape, formats, timestamp,
+   * namespace, the recomputed hash, proof of work. `Verified` here means only
+   * the signature is left to check (`verifySigned`); callers can drop a
+   * duplicate in between, before the one costly step.
+   */
+  prepare(value: unknown): Verdict {
     if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
     const r = value;
     if (r.c !== null) {
@@ -107,14 +108,31 @@ export class RecordVerifier {
     }
     const pow = this.opts.pow;
     if (pow > 0 && !r.h.startsWith("0".repeat(pow))) return refuse(VerifyResult.NoProofOfWork, `needs ${pow} leading zeros`);
-    let signed = false;
-    try {
-      signed = await this.opts.verifySignature({ h: r.h, a: r.a, s: r.s });
-    } catch {
-      signed = false;
-    }
-    if (!signed) return refuse(VerifyResult.InvalidSignature, "signature does not verify");
     return { result: VerifyResult.Verified, keyBound };
+  }
+
+  /** The signature of a record that `prepare` passed; resolves the final verdict (never rejects). */
+  verifySigned(record: ToolDbRecord, prepared: Verdict): Promise<Verdict> {
+    let valid: Promise<boolean>;
+    try {
+      valid = this.opts.verifySignature({ h: record.h, a: record.a, s: record.s });
+    } catch {
+      valid = Promise.resolve(false);
+    }
+    const signed = valid
+      .catch(() => false)
+      .then((valid): Verdict => (valid ? prepared : refuse(VerifyResult.InvalidSignature, "signature does not verify")));
+    return this.observed(signed);
+  }
+
+  private observed(verdict: Promise<Verdict>): Promise<Verdict> {
+    const observer = this.observer;
+    if (!observer) return verdict;
+    const start = performance.now();
+    return verdict.then((v) => {
+      observer((performance.now() - start) / 1000, v);
+      return v;
+    });
   }
 }
 

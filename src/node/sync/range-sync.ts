@@ -217,12 +217,15 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    // A bounded number of merges at a time: enough to keep libuv's pool verifying, few enough
-    // that a record's garbage dies young instead of queueing long enough to reach the old generation.
+    // Every record's duplicate check and verification start at once (the verification threads take
+    // them in batches); merges follow a bounded number at a time, in the order of the frame.
+    const records = reply.records;
+    const admissions = records.map((record) => this.db.admitRecord(record));
     let next = 0;
     const merger = async () => {
-      while (next < reply.records.length) {
-        if ((await this.db.acceptRecord(reply.records[next++], session)) !== undefined) run.fetched++;
+      while (next < records.length) {
+        const i = next++;
+        if ((await this.db.acceptRecord(records[i], session, undefined, undefined, admissions[i])) !== undefined) run.fetched++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));

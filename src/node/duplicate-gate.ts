@@ -1,0 +1,103 @@
+/**
+ * The first step of every record's way in (puts from peers, relays, get
+ * replies, catch-up): the cheap checks (shape, formats, the recomputed hash),
+ * then a copy whose key and hash are already stored, or already on their way
+ * in, is dropped before its signature is checked. A server that hears one
+ * write from several servers (relay), or fetches what a push already
+ * brought, checks the signature once. The key is part of the identity
+ * because a tool-db 2.6.6 record's hash does not cover its key; the hash was
+ * recomputed, so a dropped copy carries the very same key, value, author,
+ * time and nonce.
+ *
+ * A dropped copy resolves to what its first copy resolved (or to the stored
+ * record). If the first copy is refused (a forged signature sent ahead of
+ * the real one), the copies that waited on it are verified on their own.
+ * Entries live only while a record is being verified and merged: the map is
+ * bounded by the records in flight, which the network's per-peer limits bound.
+ */
+import type { RecordVerifier, Verdict } from "../records/record-verifier.js";
+import type { ToolDbRecord } from "../records/record.js";
+import { VerifyResult } from "../records/verify-result.js";
+
+/** The outcome of the duplicate check and, for a new record, of its verification. */
+export type Checked =
+  | { duplicate: false; verdict: Verdict }
+  /** Dropped before its signature was checked: `winner` is what the store holds, or what the first copy resolved. */
+  | { duplicate: true; winner: ToolDbRecord | undefined; verdict: Verdict };
+
+export interface Admission {
+  readonly checked: Promise<Checked>;
+  /** The record's intake ended with `winner` (undefined: refused); copies waiting on it resolve to it. */
+  settle(winner: ToolDbRecord | undefined): void;
+}
+
+const STORED: Verdict = { result: VerifyResult.Verified };
+const noop = () => undefined;
+
+class InFlight {
+  resolve!: (outcome: { winner: ToolDbRecord | undefined; verdict: Verdict }) => void;
+  verdict: Verdict | undefined;
+  readonly outcome = new Promise<{ winner: ToolDbRecord | undefined; verdict: Verdict }>((resolve) => (this.resolve = resolve));
+}
+
+export class DuplicateGate {
+  /** Copies dropped before their signature was checked (stored already, or in flight). */
+  dropped = 0;
+  private readonly inFlight = new Map<string, InFlight>();
+
+  constructor(
+    private readonly stored: (key: string) => Promise<ToolDbRecord | undefined>,
+    private readonly verifier: Pick<RecordVerifier, "prepare" | "verifySigned" | "verify">,
+  ) {}
+
+  /** Records being verified or merged right now. */
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  /** Starts the checks of `record`: cheap ones now, then the duplicate check, then (if new) its signature. */
+  admit(record: unknown): Admission {
+    const prepared = this.verifier.prepare(record);
+    if (prepared.result !== VerifyResult.Verified) {
+      // Refused without a signature check; through `verify` again so that the refusal is observed (metrics).
+      return { checked: this.verifier.verify(record).then((verdict) => ({ duplicate: false, verdict })), settle: noop };
+    }
+    const r = record as ToolDbRecord;
+    const id = `${r.h}\n${r.k}`;
+    const first = this.inFlight.get(id);
+    if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
+    const entry = new InFlight();
+    this.inFlight.set(id, entry);
+    const checked = this.stored(r.k)
+      .catch(() => undefined)
+      .then((stored): Checked | Promise<Checked> => {
+        if (stored?.h === r.h) {
+          this.dropped++;
+          this.inFlight.delete(id);
+          entry.resolve({ winner: stored, verdict: STORED });
+          return { duplicate: true, winner: stored, verdict: STORED };
+        }
+        return this.verifier.verifySigned(r, prepared).then((verdict) => {
+          entry.verdict = verdict;
+          return { duplicate: false, verdict };
+        });
+      });
+    return {
+      checked,
+      settle: (winner) => {
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+        entry.resolve({ winner, verdict: entry.verdict ?? STORED });
+      },
+    };
+  }
+
+  /** A copy of a record in flight: its first copy's outcome, unless that copy was refused. */
+  private async afterFirst(first: InFlight, record: ToolDbRecord, prepared: Verdict): Promise<Checked> {
+    const outcome = await first.outcome;
+    if (outcome.verdict.result === VerifyResult.Verified) {
+      this.dropped++;
+      return { duplicate: true, ...outcome };
+    }
+    return { duplicate: false, verdict: await this.verifier.verifySigned(record, prepared) };
+  }
+}
