@@ -35,6 +35,8 @@ let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
 /** Samples this server's RSS split while another server catches up from it (`watch` … `watched`). */
 let watcher: ReturnType<typeof startRssSplit> | undefined;
+/** The source's CPU profile during a catch-up (BENCH_SYNC_CPUPROF). */
+let cpuProfile: { stop(): Promise<unknown> } | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
 let refusals: Record<string, number> = {};
 
@@ -82,6 +84,16 @@ function oldSpace(): string {
   return old ? `${mb(old.space_used_size)}/${mb(old.space_size)}` : "?";
 }
 
+/** An inspector session on this process (for the profiles below). */
+function inspector(): { post(method: string, params?: object): Promise<unknown>; close(): void } {
+  const session = new Session();
+  session.connect();
+  return {
+    post: (method, params) => new Promise<unknown>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result)))),
+    close: () => session.disconnect(),
+  };
+}
+
 /**
  * BENCH_SYNC_HEAPPROF=<file>: V8's sampling heap profile of the catch-up, keeping
  * the samples of objects that lived until a major GC (promoted garbage and what
@@ -89,15 +101,31 @@ function oldSpace(): string {
  * the old generation, and so the RSS, grow. Open it in Chrome's DevTools.
  */
 async function startPromotionProfile(): Promise<{ stop(): Promise<unknown> }> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object) =>
-    new Promise<unknown>((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result))));
-  await post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true });
+  const session = inspector();
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true });
   return {
     async stop() {
-      const { profile } = (await post("HeapProfiler.stopSampling")) as { profile: unknown };
-      session.disconnect();
+      const { profile } = (await session.post("HeapProfiler.stopSampling")) as { profile: unknown };
+      session.close();
+      return profile;
+    },
+  };
+}
+
+/**
+ * BENCH_SYNC_CPUPROF=<prefix>: V8's CPU profile of the main thread during the
+ * catch-up, of the new server (<prefix>.catchup.cpuprofile) and of the source
+ * (<prefix>.source.cpuprofile). Verification threads are not in it.
+ */
+async function startCpuProfile(): Promise<{ stop(): Promise<unknown> }> {
+  const session = inspector();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+  return {
+    async stop() {
+      const { profile } = (await session.post("Profiler.stop")) as { profile: unknown };
+      session.close();
       return profile;
     },
   };
@@ -209,8 +237,10 @@ async function handle(c: Command): Promise<void> {
       return reply({});
     case "watch":
       watcher = startRssSplit();
+      if (process.env.BENCH_SYNC_CPUPROF) cpuProfile = await startCpuProfile();
       return reply({});
     case "watched":
+      if (cpuProfile) await writeFile(`${process.env.BENCH_SYNC_CPUPROF}.source.cpuprofile`, JSON.stringify(await cpuProfile.stop()));
       return reply({ rssSplit: watcher?.stop() });
     case "size":
       return reply({ size: db!.sync.range!.index.size });
@@ -230,10 +260,12 @@ async function handle(c: Command): Promise<void> {
         if (process.env.BENCH_PROGRESS) process.stderr.write(`  memory: rss ${mb(m.rss)} heap ${mb(m.heapUsed)}/${mb(m.heapTotal)} (old ${oldSpace()}) external ${mb(m.external)} (buffers ${mb(m.arrayBuffers)}), index ${db!.sync.range!.index.size.toLocaleString()}\n`);
       }, 1000);
       const profile = process.env.BENCH_SYNC_HEAPPROF ? await startPromotionProfile() : undefined;
+      const cpu = process.env.BENCH_SYNC_CPUPROF ? await startCpuProfile() : undefined;
       db!.network.connectTo("127.0.0.1", c.port, { maxRetries: 20 });
       const run = await done.finally(() => clearInterval(sampler));
       const rssSplit = split.stop();
       if (profile) await writeFile(process.env.BENCH_SYNC_HEAPPROF!, JSON.stringify(await profile.stop()));
+      if (cpu) await writeFile(`${process.env.BENCH_SYNC_CPUPROF}.catchup.cpuprofile`, JSON.stringify(await cpu.stop()));
       if (typeof run === "string") throw new Error(run);
       const seconds = (performance.now() - start) / 1000;
       const cpuSeconds = cpuSince(cpuStart);
