@@ -7,7 +7,8 @@
  * string concatenation per record and a message per thread, instead of a
  * libuv job, a key-object argument check and a callback per record.
  *
- * Threads start on first use and do not keep the process alive while idle.
+ * Threads start once a turn asks for many checks (START_AT) and do not keep
+ * the process alive while idle.
  * If a thread cannot start or dies, its checks and all later ones run
  * through `fallback` (libuv's pool), so a verification is never lost.
  * Browsers have no pool (`createVerifyPool` returns undefined): WebCrypto
@@ -18,6 +19,12 @@ import { packEntry } from "./signature-batch.js";
 
 /** Entries per message to a thread: big enough to amortise the message, small enough to spread a frame over all threads. */
 const MAX_BATCH = 128;
+/**
+ * Checks asked for in one turn before the threads start: a node that only
+ * verifies a handshake now and then (a client) never pays for starting them;
+ * until then, and for such trickles, checks take the one-call path.
+ */
+const START_AT = 32;
 
 interface WorkerLike {
   postMessage(value: unknown): void;
@@ -88,6 +95,10 @@ export class VerifyPool {
     this.queue = [];
     this.packed = [];
     if (queue.length === 0) return;
+    if (this.threads.length === 0 && queue.length < START_AT) {
+      this.runFallback(queue);
+      return;
+    }
     const per = Math.min(MAX_BATCH, Math.ceil(queue.length / this.size));
     for (let from = 0; from < queue.length; from += per) this.dispatch(queue.slice(from, from + per), packed.slice(from, from + per).join(""));
   }
