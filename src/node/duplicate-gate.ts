@@ -17,11 +17,13 @@
  */
 import type { RecordVerifier, Verdict } from "../records/record-verifier.js";
 import type { ToolDbRecord } from "../records/record.js";
+import type { ReadAhead } from "./record-store.js";
 import { VerifyResult } from "../records/verify-result.js";
 
 /** The outcome of the duplicate check and, for a new record, of its verification. */
 export type Checked =
-  | { duplicate: false; verdict: Verdict }
+  /** `read`: what the key held when checked, for the merge (release it if no merge follows). */
+  | { duplicate: false; verdict: Verdict; read?: ReadAhead }
   /** Dropped before its signature was checked: `winner` is what the store holds, or what the first copy resolved. */
   | { duplicate: true; winner: ToolDbRecord | undefined; verdict: Verdict };
 
@@ -46,7 +48,7 @@ export class DuplicateGate {
   private readonly inFlight = new Map<string, InFlight>();
 
   constructor(
-    private readonly stored: (key: string) => Promise<ToolDbRecord | undefined>,
+    private readonly readAhead: (key: string) => Promise<ReadAhead>,
     private readonly verifier: Pick<RecordVerifier, "prepare" | "verifySigned" | "verify">,
   ) {}
 
@@ -68,10 +70,12 @@ export class DuplicateGate {
     if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
     const entry = new InFlight();
     this.inFlight.set(id, entry);
-    const checked = this.stored(r.k)
+    const checked = this.readAhead(r.k)
       .catch(() => undefined)
-      .then((stored): Checked | Promise<Checked> => {
+      .then((read): Checked | Promise<Checked> => {
+        const stored = read?.record;
         if (stored?.h === r.h) {
+          read!.release();
           this.dropped++;
           this.inFlight.delete(id);
           entry.resolve({ winner: stored, verdict: STORED });
@@ -79,7 +83,7 @@ export class DuplicateGate {
         }
         return this.verifier.verifySigned(r, prepared).then((verdict) => {
           entry.verdict = verdict;
-          return { duplicate: false, verdict };
+          return { duplicate: false, verdict, read };
         });
       });
     return {

@@ -11,7 +11,7 @@ import { ErrorCode, errorText } from "../base/errors.js";
 import type { NodeContext } from "./node-context.js";
 import { type RecordMessage, recordMessage } from "./node-types.js";
 import { randomId } from "../base/random.js";
-import type { MergeOutcome } from "./record-store.js";
+import type { MergeOutcome, ReadAhead } from "./record-store.js";
 import { type Admission, DuplicateGate } from "./duplicate-gate.js";
 import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
@@ -24,7 +24,7 @@ export class RecordIntake {
   readonly gate: DuplicateGate;
 
   constructor(private readonly db: NodeContext) {
-    this.gate = new DuplicateGate((key) => db.records.get(key), db.verifier);
+    this.gate = new DuplicateGate((key) => db.records.readAhead(key), db.verifier);
   }
 
   /**
@@ -58,13 +58,17 @@ export class RecordIntake {
     try {
       const checked = await admitted.checked;
       if (checked.duplicate) return (winner = checked.winner);
-      return (winner = await this.acceptVerified(record, checked.verdict, from, to, messageId));
+      try {
+        return (winner = await this.acceptVerified(record, checked.verdict, from, to, messageId, checked.read));
+      } finally {
+        checked.read?.release();
+      }
     } finally {
       admitted.settle(winner);
     }
   }
 
-  private async acceptVerified(record: unknown, verdict: Verdict, from: PeerSession | undefined, to: string[], messageId: string | undefined): Promise<ToolDbRecord | undefined> {
+  private async acceptVerified(record: unknown, verdict: Verdict, from: PeerSession | undefined, to: string[], messageId: string | undefined, read?: ReadAhead): Promise<ToolDbRecord | undefined> {
     const db = this.db;
     if (verdict.result !== VerifyResult.Verified) {
       const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
@@ -84,7 +88,7 @@ export class RecordIntake {
       db.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
-    const outcome = await this.merge(rec);
+    const outcome = await this.merge(rec, read);
     if (outcome.refused) {
       db.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
@@ -110,9 +114,9 @@ export class RecordIntake {
     return outcome.winner;
   }
 
-  /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. */
-  merge(record: ToolDbRecord): Promise<MergeOutcome> {
-    return record.c === null ? this.db.records.merge(record) : this.db.crdtDocs.merge(record);
+  /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. `read`: the key as read ahead. */
+  merge(record: ToolDbRecord, read?: ReadAhead): Promise<MergeOutcome> {
+    return record.c === null ? this.db.records.merge(record, read) : this.db.crdtDocs.merge(record);
   }
 
   /** A record (in the message it came in, or this node's own put) changed the store: events and key listeners. */

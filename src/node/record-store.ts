@@ -20,12 +20,30 @@ export interface RecordIndexer {
 }
 
 /**
+ * What a key held when read ahead of its merge (`readAhead`), so the merge
+ * need not read it again. `stale` is set when the key was or may have been
+ * written since; the merge then reads it again.
+ */
+export interface ReadAhead {
+  readonly key: string;
+  readonly record: ToolDbRecord | undefined;
+  release(): void;
+}
+
+interface Watch {
+  readers: number;
+  stale: boolean;
+}
+
+/**
  * Verified records over a string store. Merges for the same key are
  * serialised so concurrent puts cannot interleave their read-compare-write;
  * the lock map only holds keys with a merge in flight.
  */
 export class RecordStore {
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Keys read ahead of a merge and not yet merged or released: a write marks them stale. */
+  private readonly watched = new Map<string, Watch>();
   indexer: RecordIndexer | undefined;
 
   constructor(
@@ -60,10 +78,38 @@ export class RecordStore {
     return keys;
   }
 
+  /**
+   * Reads `key` for a merge to come (the record intake checks for a
+   * duplicate with it before verifying): a `merge` given the result uses it
+   * instead of reading again, unless the key was written meanwhile. Release
+   * it when no merge follows.
+   */
+  async readAhead(key: string): Promise<ReadAhead> {
+    let watch = this.watched.get(key);
+    if (!watch) this.watched.set(key, (watch = { readers: 0, stale: false }));
+    watch.readers++;
+    // A merge holding the key may write before or after this read is served.
+    if (this.inFlight.has(key)) watch.stale = true;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (--watch.readers === 0 && this.watched.get(key) === watch) this.watched.delete(key);
+    };
+    try {
+      return { key, record: await this.get(key), release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
   /** Stores `record` if it wins against what is stored. Callers verify first. */
-  merge(record: ToolDbRecord): Promise<MergeOutcome> {
+  merge(record: ToolDbRecord, read?: ReadAhead): Promise<MergeOutcome> {
     return this.serialise(record.k, async () => {
-      const previous = await this.get(record.k);
+      const fresh = read !== undefined && read.key === record.k && this.watched.get(record.k)?.stale === false;
+      const previous = fresh ? read.record : await this.get(record.k);
+      read?.release();
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
       const refused = await this.write(record, previous);
       if (refused) return { changed: false, winner: previous ?? record, previous, refused };
@@ -81,6 +127,8 @@ export class RecordStore {
     if (json.length * 3 > this.maxRecordBytes && utf8Length(json) > this.maxRecordBytes) {
       return `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`;
     }
+    const watch = this.watched.get(record.k);
+    if (watch) watch.stale = true;
     // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
     await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
     return undefined;

@@ -141,8 +141,7 @@ export class SyncIndex implements ItemSource {
     this.log("sync index rebuilt: %d records", this.count);
   }
 
-  private async add(record: ToolDbRecord): Promise<void> {
-    const id = itemId(record);
+  private async add(record: ToolDbRecord, id = itemId(record)): Promise<void> {
     const seq = this.feed.reserve();
     for (const tracker of this.trackers) tracker.saw(id);
     try {
@@ -158,6 +157,7 @@ export class SyncIndex implements ItemSource {
     if (!this.opened || this.store.isClosed) return;
     await this.opened;
     const removed = previous ? { t: itemTime(previous.t), id: itemId(previous) } : undefined;
+    const added = { t: itemTime(record.t), id: itemId(record) };
     await this.sums.write(
       async () => {
         if (removed) {
@@ -166,9 +166,9 @@ export class SyncIndex implements ItemSource {
           await Promise.all([this.store.del(item), this.store.del(`k${removed.id}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
           this.count--;
         }
-        await this.add(record);
+        await this.add(record, added.id);
       },
-      { t: itemTime(record.t), id: itemId(record) },
+      added,
       removed,
     );
   }
