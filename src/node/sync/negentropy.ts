@@ -22,6 +22,7 @@ import {
   compareBounds,
   minimalBound,
 } from "./negentropy-codec.js";
+import { type SentRange, type WorkItem, readRanges, resumeAfterCut } from "./negentropy-resume.js";
 
 /**
  * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
@@ -53,13 +54,20 @@ export class Reconciler {
   /** Items read from the source so far (the work this reconciler caused). */
   scanned = 0;
 
+  /** Initiator: the ranges of our last message, and the work of a reply that did not fit into it (see negentropy-resume.ts). */
+  private sent: SentRange[] = [];
+  private saved: WorkItem[] = [];
+
   constructor(
     private readonly source: ItemSource,
     /** Largest message this side writes, in bytes (0 = no limit; else at least 4096). */
     private readonly frameLimit: number,
     readonly isInitiator: boolean,
+    /** A differing range of fewer items than this is sent as its ids, a larger one split into 16 (the spec's 2 × buckets). */
+    private readonly idListBelow = BUCKETS * 2,
   ) {
     if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
+    if (idListBelow < 2 || idListBelow > BUCKETS * 2) throw new RangeError("idListBelow out of range");
   }
 
   /** The initiator's first message: the whole set, split into fingerprinted buckets. */
@@ -67,23 +75,20 @@ export class Reconciler {
     const out = new ByteWriter();
     out.byte(PROTOCOL_VERSION);
     const whole = await this.fingerprint(MIN_BOUND, INFINITY_BOUND);
-    await this.splitRange(MIN_BOUND, INFINITY_BOUND, whole.count, out, new BoundCoder());
+    this.sent = [];
+    await this.splitRange(MIN_BOUND, INFINITY_BOUND, whole.count, out, new BoundCoder(), this.sent);
     return out.view().slice();
   }
 
   async reconcile(query: Uint8Array): Promise<ReconcileResult> {
-    const have: string[] = [];
-    const need: string[] = [];
+    if (this.isInitiator) return this.reconcileAsInitiator(query);
     const input = new ByteReader(query);
     const coder = new BoundCoder();
     const full = new ByteWriter();
     full.byte(PROTOCOL_VERSION);
     const version = input.byte();
     if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
-    if (version !== PROTOCOL_VERSION) {
-      if (this.isInitiator) badSync(`unsupported protocol version ${version - 0x60}`);
-      return { output: full.view().slice(), have, need };
-    }
+    if (version !== PROTOCOL_VERSION) return { output: full.view().slice(), have: [], need: [] };
 
     let prevBound = MIN_BOUND;
     let skip = false;
@@ -113,28 +118,17 @@ export class Reconciler {
       } else if (mode === Mode.IdList) {
         const n = input.varint();
         if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
-        if (this.isInitiator) {
-          const theirs = new Set<string>();
-          for (let i = 0; i < n; i++) theirs.add(input.hex(ID_SIZE));
-          skip = true;
-          for await (const item of this.source.scan(prevBound, currBound)) {
-            this.scanned++;
-            if (!theirs.delete(item.id)) have.push(item.id);
-          }
-          for (const id of theirs) need.push(id);
-        } else {
-          for (let i = 0; i < n; i++) input.hex(ID_SIZE);
-          doSkip();
-          full.append(o);
-          const ended = await this.idList(prevBound, currBound, full, coder);
-          if (compareBounds(ended, currBound) < 0) {
-            // Frame full: the rest of the set goes back as one range the initiator reconciles next round.
-            this.remainder(full, coder);
-            break;
-          }
-          prevBound = currBound;
-          continue;
+        for (let i = 0; i < n; i++) input.hex(ID_SIZE);
+        doSkip();
+        full.append(o);
+        const ended = await this.idList(prevBound, currBound, full, coder);
+        if (compareBounds(ended, currBound) < 0) {
+          // Frame full: the rest of the set goes back as one range the initiator reconciles next round.
+          this.remainder(full, coder);
+          break;
         }
+        prevBound = currBound;
+        continue;
       } else {
         badSync(`unknown range mode ${mode}`);
       }
@@ -146,8 +140,77 @@ export class Reconciler {
       full.append(o);
       prevBound = currBound;
     }
-    const output = full.length === 1 && this.isInitiator ? null : full.view().slice();
+    return { output: full.view().slice(), have: [], need: [] };
+  }
+
+  /**
+   * The initiator's turn: the reply's ranges (a responder's frame-full
+   * remainder replaced by what of ours it left unanswered), then the work
+   * saved from the last round. When our frame fills, the rest is saved for
+   * the next round, not thrown back as one range to split from the top.
+   */
+  private async reconcileAsInitiator(query: Uint8Array): Promise<ReconcileResult> {
+    const have: string[] = [];
+    const need: string[] = [];
+    const input = new ByteReader(query);
+    const version = input.byte();
+    if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
+    if (version !== PROTOCOL_VERSION) badSync(`unsupported protocol version ${version - 0x60}`);
+    const work = [...resumeAfterCut(readRanges(input, MAX_RANGES_PER_MESSAGE), this.sent), ...this.saved];
+    const full = new ByteWriter();
+    full.byte(PROTOCOL_VERSION);
+    const coder = new BoundCoder();
+    const sent: SentRange[] = [];
+    let at = MIN_BOUND; // where the message written so far ends
+    let next = 0;
+    for (; next < work.length; next++) {
+      const item = work[next]!;
+      if (item.kind === "input" && item.mode === Mode.IdList) {
+        const theirs = new Set(item.ids);
+        for await (const entry of this.source.scan(item.lower, item.upper)) {
+          this.scanned++;
+          if (!theirs.delete(entry.id)) have.push(entry.id);
+        }
+        for (const id of theirs) need.push(id);
+        continue;
+      }
+      // Written aside and appended if it fits (the coder's state after a write that does not fit no longer matters: we stop).
+      const ours = await this.fingerprint(item.lower, item.upper);
+      if (item.kind === "input" && ours.fingerprint === item.fingerprint) continue;
+      const o = new ByteWriter();
+      const written: SentRange[] = [];
+      if (compareBounds(at, item.lower) < 0) {
+        coder.write(o, item.lower);
+        o.varint(Mode.Skip);
+      }
+      if (item.kind === "input") {
+        await this.splitRange(item.lower, item.upper, ours.count, o, coder, written);
+      } else if (item.mode === Mode.Fingerprint) {
+        this.write(o, coder, item.lower, item.upper, Mode.Fingerprint, ours.fingerprint, written);
+      } else {
+        await this.splitRange(item.lower, item.upper, Math.min(ours.count, this.idListBelow - 1), o, coder, written);
+      }
+      if (this.exceeded(full.length + o.length) && full.length > 1) break;
+      full.append(o);
+      for (const range of written) sent.push(range);
+      at = item.upper;
+    }
+    this.saved = work.slice(next);
+    this.sent = sent;
+    const output = full.length === 1 && this.saved.length === 0 ? null : full.view().slice();
     return { output, have, need };
+  }
+
+  /** Writes one range [lower, upper) with a fingerprint or ids, noting it in `sink` (the initiator's sent ranges). */
+  private write(out: ByteWriter, coder: BoundCoder, lower: Bound, upper: Bound, mode: Mode.Fingerprint | Mode.IdList, payload: string | string[], sink?: SentRange[]): void {
+    coder.write(out, upper);
+    out.varint(mode);
+    if (typeof payload === "string") out.hex(payload);
+    else {
+      out.varint(payload.length);
+      for (const id of payload) out.hex(id);
+    }
+    sink?.push({ lower, upper, mode });
   }
 
   private exceeded(n: number): boolean {
@@ -204,15 +267,13 @@ export class Reconciler {
   }
 
   /** Splits at the source's own bounds when it has them (no scan of the range); false when it has none. */
-  private async splitAtSourceBounds(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder): Promise<boolean> {
+  private async splitAtSourceBounds(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder, sink?: SentRange[]): Promise<boolean> {
     const points = await this.source.splitPoints?.(lower, upper, BUCKETS);
     if (!points) return false;
     let prev = lower;
     for (const bound of [...points, upper]) {
       const { fingerprint } = await this.fingerprint(prev, bound);
-      coder.write(out, bound);
-      out.varint(Mode.Fingerprint);
-      out.hex(fingerprint);
+      this.write(out, coder, prev, bound, Mode.Fingerprint, fingerprint, sink);
       prev = bound;
     }
     return true;
@@ -220,13 +281,13 @@ export class Reconciler {
 
   /**
    * Splits [lower, upper) holding `count` items into 16 fingerprinted buckets
-   * (or lists its ids when small), in one pass. The set may change between
-   * counting and splitting; every bucket's fingerprint covers exactly the
-   * items between its written bounds, so that only costs extra rounds.
+   * (or lists its ids when fewer than `idListBelow`), in one pass. The set may
+   * change between counting and splitting; every bucket's fingerprint covers
+   * exactly the items between its written bounds, so that only costs extra rounds.
    */
-  private async splitRange(lower: Bound, upper: Bound, count: number, out: ByteWriter, coder: BoundCoder): Promise<void> {
-    if (count >= BUCKETS * 2 && (await this.splitAtSourceBounds(lower, upper, out, coder))) return;
-    if (count < BUCKETS * 2) {
+  private async splitRange(lower: Bound, upper: Bound, count: number, out: ByteWriter, coder: BoundCoder, sink?: SentRange[]): Promise<void> {
+    if (count >= BUCKETS * 2 && (await this.splitAtSourceBounds(lower, upper, out, coder, sink))) return;
+    if (count < this.idListBelow) {
       const ids: string[] = [];
       for await (const item of this.source.scan(lower, upper)) {
         this.scanned++;
@@ -234,10 +295,7 @@ export class Reconciler {
         if (ids.length > BUCKETS * 8) break; // grew meanwhile: fall back to buckets below
       }
       if (ids.length <= BUCKETS * 8) {
-        coder.write(out, upper);
-        out.varint(Mode.IdList);
-        out.varint(ids.length);
-        for (const id of ids) out.hex(id);
+        this.write(out, coder, lower, upper, Mode.IdList, ids, sink);
         return;
       }
       count = BUCKETS * 8;
@@ -248,20 +306,19 @@ export class Reconciler {
     const acc = new Accumulator();
     let bucket = 0;
     let prev: Item | undefined;
+    let from = lower;
     for await (const item of this.source.scan(lower, upper)) {
       this.scanned++;
       if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {
-        coder.write(out, minimalBound(prev, item));
-        out.varint(Mode.Fingerprint);
-        out.hex(acc.fingerprint());
+        const bound = minimalBound(prev, item);
+        this.write(out, coder, from, bound, Mode.Fingerprint, acc.fingerprint(), sink);
+        from = bound;
         acc.reset();
         bucket++;
       }
       acc.add(item.id);
       prev = item;
     }
-    coder.write(out, upper);
-    out.varint(Mode.Fingerprint);
-    out.hex(acc.fingerprint());
+    this.write(out, coder, from, upper, Mode.Fingerprint, acc.fingerprint(), sink);
   }
 }

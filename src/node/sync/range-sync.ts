@@ -37,6 +37,8 @@ const MERGES_IN_FLIGHT = 64;
 const MAX_QUEUED_FETCHES = 16 * MAX_IDS_PER_FETCH;
 /** Sync requests from one link waiting to be answered; more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
+/** Leaves of the reconciliation: see RangeSyncOptions.leafIds. */
+const LEAF_IDS = 32;
 /** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
 const READ_CHUNK = 64;
 
@@ -65,6 +67,7 @@ export type RangeSyncEvents = { done: [run: RangeSyncRun] };
 export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly budget: SyncBudget;
   private readonly maxRounds: number;
+  private readonly leafIds: number;
   private readonly queues = new WeakMap<PeerSession, { tail: Promise<unknown>; length: number }>();
   private readonly running = new WeakSet<PeerSession>();
   private readonly changes: ChangeSync<RangeSyncRun>;
@@ -79,6 +82,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     super();
     this.budget = new SyncBudget({ ...DEFAULT_SYNC_BUDGET, ...options.budget }, () => db.now(), () => index.size);
     this.maxRounds = options.maxRounds ?? 1000;
+    this.leafIds = options.leafIds ?? LEAF_IDS;
     this.changes = new ChangeSync(db, index, {
       request: (session, message) => this.request(session, message),
       fetch: (session, ids, run) => this.fetch(session, ids, run),
@@ -119,7 +123,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Full range reconciliation (negentropy); true when it ran to the end. */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
-    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true);
+    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds);
     const fetches = this.fetchQueue(session, run);
     let out: Uint8Array | null = await reconciler.initiate();
     try {
@@ -341,7 +345,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     }
     if (this.overBudget(from, message)) return;
     if (message.type === "syncRange") {
-      const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false);
+      const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
       try {
         const { output } = await reconciler.reconcile(base64ToBytes(message.m));
         if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });

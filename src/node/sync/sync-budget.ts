@@ -24,6 +24,12 @@ export interface RangeSyncOptions {
   budget?: Partial<SyncBudgetOptions>;
   /** Reconciliation rounds per run at most (a lying responder cannot keep a run going). */
   maxRounds?: number;
+  /**
+   * A differing range of fewer items than this is sent as its ids; a larger
+   * one is split into 16 fingerprinted buckets (2..32; the negentropy
+   * reference uses 32). Smaller leaves send fewer ids where few differ.
+   */
+  leafIds?: number;
 }
 
 export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {

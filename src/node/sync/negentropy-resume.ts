@@ -1,0 +1,87 @@
+/**
+ * The initiator's memory between rounds of a reconciliation, so that a
+ * frame that fills up is resumed where it stopped instead of from the top:
+ *
+ * - `sent`: the ranges of our last message. A responder whose reply fills
+ *   its frame ends it with one range [X, ∞) under a random fingerprint (see
+ *   Reconciler.remainder); the ranges we had sent from X on were never
+ *   answered, so we send them again as they were, instead of splitting
+ *   [X, ∞) into buckets from the top and working down to them again.
+ * - `saved`: the work of a reply that did not fit into our own message; it
+ *   is done in the next round, after the answers to what we did send.
+ *
+ * Only the initiator changes: the messages are plain negentropy V1 ranges
+ * and any responder answers them as before.
+ */
+import { type Bound, ByteReader, BoundCoder, FINGERPRINT_SIZE, ID_SIZE, INFINITY_BOUND, Mode, badSync, compareBounds } from "./negentropy-codec.js";
+
+/** A range of a received message: compare our fingerprint, or reconcile against its ids. */
+export interface InputRange {
+  kind: "input";
+  lower: Bound;
+  upper: Bound;
+  mode: Mode.Fingerprint | Mode.IdList;
+  fingerprint?: string;
+  ids?: string[];
+}
+
+/** A range we sent that was not answered: send ours again. */
+export interface ResendRange {
+  kind: "resend";
+  lower: Bound;
+  upper: Bound;
+  mode: Mode.Fingerprint | Mode.IdList;
+}
+
+export type WorkItem = InputRange | ResendRange;
+
+export interface SentRange {
+  lower: Bound;
+  upper: Bound;
+  mode: Mode.Fingerprint | Mode.IdList;
+}
+
+/** The non-skip ranges of a received message, in order (at most `maxRanges`). */
+export function readRanges(input: ByteReader, maxRanges: number): InputRange[] {
+  const coder = new BoundCoder();
+  const out: InputRange[] = [];
+  let lower: Bound = { t: 0, id: "" };
+  let ranges = 0;
+  while (input.remaining > 0) {
+    if (++ranges > maxRanges) badSync("too many ranges in one message");
+    const upper = coder.read(input);
+    if (compareBounds(upper, lower) < 0) badSync("ranges out of order");
+    const mode = input.varint();
+    if (mode === Mode.Fingerprint) out.push({ kind: "input", lower, upper, mode, fingerprint: input.hex(FINGERPRINT_SIZE) });
+    else if (mode === Mode.IdList) {
+      const n = input.varint();
+      if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
+      const ids = new Array<string>(n);
+      for (let i = 0; i < n; i++) ids[i] = input.hex(ID_SIZE);
+      out.push({ kind: "input", lower, upper, mode, ids });
+    } else if (mode !== Mode.Skip) badSync(`unknown range mode ${mode}`);
+    lower = upper;
+  }
+  return out;
+}
+
+/**
+ * When the reply ends with a responder's frame-full remainder, that range is
+ * replaced by ours it left unanswered. A remainder is recognised by what we
+ * sent: a last range [X, ∞) by fingerprint where we had sent a range that
+ * starts at or after X (the responder stopped before it), or where X falls
+ * inside an id list of ours (the responder cut its own list short). A real
+ * last bucket of a split of ours lies inside a fingerprint range we sent,
+ * with nothing of ours after it.
+ */
+export function resumeAfterCut(reply: InputRange[], sent: SentRange[]): WorkItem[] {
+  const last = reply[reply.length - 1];
+  if (!last || last.mode !== Mode.Fingerprint || last.upper.t !== INFINITY_BOUND.t) return reply;
+  const x = last.lower;
+  const cut = sent.some((r) => compareBounds(r.lower, x) >= 0 || (r.mode === Mode.IdList && compareBounds(r.lower, x) < 0 && compareBounds(x, r.upper) < 0));
+  if (!cut) return reply;
+  const resend: ResendRange[] = sent
+    .filter((r) => compareBounds(r.upper, x) > 0)
+    .map((r) => ({ kind: "resend", lower: compareBounds(r.lower, x) < 0 ? x : r.lower, upper: r.upper, mode: r.mode }));
+  return [...reply.slice(0, -1), ...resend];
+}
