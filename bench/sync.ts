@@ -24,6 +24,8 @@ interface Reply {
   records?: number;
   run?: RangeSyncRun;
   verifySeconds?: number;
+  threadVerifySeconds?: number;
+  threadCpuSeconds?: number;
   cpuSeconds?: number;
   writeSeconds?: number;
   refusals?: Record<string, number>;
@@ -70,8 +72,9 @@ export interface CatchUpFigures {
   rounds: number;
   rawSeconds: number;
   rawBytes: number;
-  /** Raw OpenSSL verification (node:crypto) of the same signatures, and a plain classic-level batch write of the same records, in this run. */
+  /** Raw OpenSSL verification (node:crypto) of the same signatures on all cores (libuv's pool; one thread a core), and a plain classic-level batch write of the same records, in this run. */
   floorVerifySeconds: number;
+  floorThreadVerifySeconds: number;
   floorWriteSeconds: number;
   /** CPU time (all threads) of the new server during the catch-up, and of the floor's verify + write: less noisy than wall time on a shared machine. */
   cpuSeconds: number;
@@ -128,6 +131,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       rawSeconds: raw.seconds!,
       rawBytes: raw.bytes!,
       floorVerifySeconds: floor.verifySeconds!,
+      floorThreadVerifySeconds: floor.threadVerifySeconds!,
       floorWriteSeconds: floor.writeSeconds!,
       cpuSeconds: link.cpuSeconds!,
       floorCpuSeconds: floor.cpuSeconds!,
@@ -172,17 +176,21 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   out(`catch-up of ${c.records.toLocaleString()} records (${mib(c.recordBytes)} of record JSON): ${fmt(c.seconds, 2)} s, ${fmt(c.records / c.seconds, 0)} records/s, ${c.rounds} reconciliation rounds`);
   out(`  bytes to the new server ${mib(c.bytesIn)} (${fmt(c.bytesIn / c.recordBytes, 2)} × the records), from it ${mib(c.bytesOut)}`);
   out(`  raw transfer of the same records over one WebSocket (no verification, no store): ${fmt(c.rawSeconds, 2)} s, ${mib(c.rawBytes)}`);
-  const floor = c.rawSeconds + c.floorVerifySeconds + c.floorWriteSeconds;
-  out(`  floor on this machine, same records, same run: raw transfer ${fmt(c.rawSeconds, 2)} s + raw OpenSSL verify of every signature (node:crypto) ${fmt(c.floorVerifySeconds, 2)} s (${fmt(c.records / c.floorVerifySeconds, 0)} /s) + classic-level batch write ${fmt(c.floorWriteSeconds, 2)} s = ${fmt(floor, 2)} s`);
-  out(`  ratio catch-up time / raw transfer time: ${fmt(c.seconds / c.rawSeconds, 1)} (issue's aim ≤ 2; the catch-up verifies every signature and writes LevelDB + index, the floor alone is ${fmt(floor / c.rawSeconds, 1)} × the raw transfer)`);
-  out(`  ratio catch-up time / floor: ${fmt(c.seconds / floor, 2)} (1 would be the engines' own speed with nothing of ours around them)`);
-  out(`  CPU time of the new server (all threads): catch-up ${fmt(c.cpuSeconds, 2)} s = ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} µs a record, floor's verify + write ${fmt(c.floorCpuSeconds, 2)} s = ${fmt((c.floorCpuSeconds / c.records) * 1e6, 0)} µs a record (ratio ${fmt(c.cpuSeconds / c.floorCpuSeconds, 2)})`);
+  // All-core verification: the faster of the two raw ways on this machine, in this run.
+  const verify = Math.min(c.floorVerifySeconds, c.floorThreadVerifySeconds);
+  const floor = c.rawSeconds + verify + c.floorWriteSeconds;
+  out(`  all-core verification of the same signatures, same run (raw OpenSSL through node:crypto): ${fmt(verify, 2)} s = ${fmt(c.records / verify, 0)} /s (libuv's pool ${fmt(c.floorVerifySeconds, 2)} s, one thread a core ${fmt(c.floorThreadVerifySeconds, 2)} s)`);
+  out(`  ratio catch-up time / all-core verification: ${fmt(c.seconds / verify, 2)} (aim ≤ 1.3: transfer, parsing, hashing and writes hidden behind the signature checks)`);
+  out(`  summed floor: raw transfer ${fmt(c.rawSeconds, 2)} s + verification ${fmt(verify, 2)} s + classic-level batch write ${fmt(c.floorWriteSeconds, 2)} s = ${fmt(floor, 2)} s; catch-up / summed floor ${fmt(c.seconds / floor, 2)}; catch-up / raw transfer ${fmt(c.seconds / c.rawSeconds, 1)}`);
+  out(`  CPU time of the new server (all threads): catch-up ${fmt(c.cpuSeconds, 2)} s = ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} µs a record, floor's verify (libuv's pool) + write ${fmt(c.floorCpuSeconds, 2)} s = ${fmt((c.floorCpuSeconds / c.records) * 1e6, 0)} µs a record (ratio ${fmt(c.cpuSeconds / c.floorCpuSeconds, 2)})`);
   const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
   out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");
   for (const d of f.divergence) {
+    const byFeed = f.divergence.find((e) => e.fraction === d.fraction && e.mode === "changes");
+    const vsFeed = d.mode !== "changes" && byFeed ? `, ${fmt(d.seconds / byFeed.seconds, 2)} × the change feed's time (aim ≤ 2 at 10 %)` : "";
     out(
-      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 3)${d.complete ? "" : " INCOMPLETE"}`,
+      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %)${d.complete ? "" : " INCOMPLETE"}`,
     );
   }
 }
