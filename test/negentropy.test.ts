@@ -113,6 +113,32 @@ describe("negentropy V1", () => {
     assert.ok(responderScanned < 3 * theirs.length, `responder read ${responderScanned} items for ${theirs.length}`);
   });
 
+  it("differences spread over the whole set, in small frames: each round resumes where the full frame stopped instead of re-splitting the rest", async () => {
+    const common = randomItems(6000, 1_000_000);
+    const [mine, theirs] = [[...common, ...randomItems(600, 1_000_000)], [...common, ...randomItems(600, 1_000_000)]];
+    const initiator = new Reconciler(new ArraySource(mine), 4096, true);
+    const responder = new Reconciler(new ArraySource(theirs), 4096, false);
+    const have = new Set<string>();
+    const need = new Set<string>();
+    let msg: Uint8Array | null = await initiator.initiate();
+    let rounds = 0;
+    while (msg) {
+      assert.ok(++rounds < 200, "terminates");
+      assert.ok(msg.length <= 4096);
+      const reply = (await responder.reconcile(msg)).output!;
+      assert.ok(reply.length <= 4096);
+      const r = await initiator.reconcile(reply);
+      r.have.forEach((id) => have.add(id));
+      r.need.forEach((id) => need.add(id));
+      msg = r.output;
+    }
+    assert.deepEqual([...have].sort(), mine.slice(6000).map((i) => i.id).sort());
+    assert.deepEqual([...need].sort(), theirs.slice(6000).map((i) => i.id).sort());
+    // Re-splitting from the top after every full frame read ~860,000 items on the two sides here.
+    const read = initiator.scanned + responder.scanned;
+    assert.ok(read < 15 * mine.length, `${read} items read for ${mine.length}`);
+  });
+
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {
     const responder = new Reconciler(new ArraySource(randomItems(100, 10)), 0, false);
     for (const bad of ["", "61ff", "6101", "610000030000", "6100002101", "610000029999", `61000001${"00".repeat(15)}`]) {
