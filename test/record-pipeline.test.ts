@@ -110,7 +110,7 @@ describe("record intake pipeline", () => {
     // Put n goes to key n % keys, each newer than the one before: interleaved over the keys.
     const order = await Promise.all(Array.from({ length: keys * perKey }, (_, n) => signRecord(author, `order/${n % keys}`, { n }, t0 + n, 0, false)));
     const seen = new Map<string, number[]>();
-    srv.on("put", (record) => {
+    srv.on("put", ({ data: record }) => {
       const list = seen.get(record.k) ?? [];
       list.push(record.t);
       seen.set(record.k, list);
