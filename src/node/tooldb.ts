@@ -284,15 +284,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return userNamespacedKey(address, key);
   }
 
-  /**
-   * Verifies a record from anywhere, merges it (last writer wins), and on a
-   * change notifies listeners and relays. Returns what the store holds for
-   * the key afterwards, or undefined when the record was refused.
-   */
+  /** Verifies a record from anywhere and merges it; see RecordIntake.accept (and `admit` for `admission`). */
   acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined> {
     return this.intake.accept(record, from, to, messageId, admission);
   }
-
   admitRecord(record: unknown): Admission | undefined {
     return this.intake.admit(record);
   }
