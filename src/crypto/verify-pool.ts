@@ -177,14 +177,16 @@ export class VerifyPool {
 
 /**
  * The pool for this platform: Node's worker threads, as many as
- * `TOOLDB_VERIFY_THREADS` says or the machine's cores; undefined in
- * browsers, or when `TOOLDB_VERIFY_THREADS=0`.
+ * `TOOLDB_VERIFY_THREADS` says (`cores`: one a core); undefined without it,
+ * and in browsers. Off by default: on the 2-core box, relay measured slower
+ * with the threads (478-645 vs 969 puts/s, load 15) since every process of a
+ * relay adds its own threads beside libuv's pool.
  */
 export function createVerifyPool(fallback: Fallback): VerifyPool | undefined {
   const workerThreads = nodeBuiltin<WorkerThreads>("node:worker_threads");
   const os = nodeBuiltin<NodeOs>("node:os");
   if (!workerThreads || !os || typeof setImmediate !== "function") return undefined;
   const configured = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TOOLDB_VERIFY_THREADS;
-  const size = configured !== undefined && /^\d+$/.test(configured) ? Number(configured) : (os.availableParallelism?.() ?? os.cpus().length);
+  const size = configured === "cores" ? (os.availableParallelism?.() ?? os.cpus().length) : configured !== undefined && /^\d+$/.test(configured) ? Number(configured) : 0;
   return size > 0 ? new VerifyPool(Math.min(size, 16), workerThreads, fallback) : undefined;
 }
