@@ -329,6 +329,33 @@ describe("interop with npm tool-db 2.6.6", () => {
       }),
   );
 
+  it("ack: n counts proven servers only: a confirmation forged by a 2.6.6 server (an unproven link) counts for nothing", () =>
+    withNodes(async (nodes) => {
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const proven = await nodes.dhtServer({ legacyRecords: true });
+      const ours = await nodes.dhtClient(legacyServer.net.port!, { legacyRecords: true });
+      ours.network.connectTo(LOOPBACK, portOf(proven));
+      await withTimeout(
+        (async () => {
+          while (ours.network.peers.length < 2) await new Promise((r) => setTimeout(r, 10));
+        })(),
+        "the link to the proven server",
+      );
+      const legacyLink = ours.network.peers.find((p) => !p.proven)!;
+      assert.equal(legacyLink.isServer, true, "the 2.6.6 server says it is a server");
+      const confirmed = waitFor(ours, "put-confirmed", "the proven server's confirmation");
+      const put = ours.putData("needs-two", 1, false, { ack: 2, timeoutMs: 3000 });
+      const [{ server }] = await confirmed;
+      assert.equal(server, proven.network.getClientAddress());
+      // The 2.6.6 server, modified to lie, confirms the same record on its link.
+      const h = (await ours.records.get("needs-two"))!.h;
+      const forged = waitFor(ours, "message", "the forged putAck", (m: { type: string }) => m.type === "putAck");
+      legacyServer.net.clientToSend[ours.network.getClientAddress()]!(JSON.stringify({ type: "putAck", id: "forged", to: [], stored: [h] }));
+      await forged;
+      await assert.rejects(put, (err) => isToolDbError(err, ErrorCode.ACK_TIMEOUT) && /confirmed by 1 of 2/.test(err.message));
+      assert.deepEqual(ours.outbox.pending().map((p) => p.confirmedBy), [[proven.network.getClientAddress()]], "the outbox counts the proven server alone");
+    }));
+
   it("acknowledged puts are a wire extension 2.6.6 ignores: it stores a put asking for a confirmation and drops putAck frames", () =>
     withNodes(async (nodes) => {
       const legacyServer = await nodes.legacyNode({ server: true });

@@ -118,9 +118,14 @@ export class Acks {
     });
   }
 
-  /** A server's confirmations count once per server (its address), however many links or answers it sends. */
+  /**
+   * A server's confirmations count once per server (its address), however
+   * many links or answers it sends, and only from a server whose identity
+   * was proven on this link: a peer that only says it is a server, or
+   * replays another's handshake, confirms nothing.
+   */
   onPutAck(message: PutAckMessage, from: PeerSession): void {
-    if (!from.isServer) return;
+    if (!from.provenServer) return;
     this.outbox.confirmed(message.stored, from.address);
     for (const h of message.stored) {
       this.hooks.confirmed?.(h, from.clientId);
