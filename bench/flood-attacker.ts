@@ -6,9 +6,10 @@
  */
 import { EcdsaUser, type ToolDbRecord } from "../src/index.js";
 import { RawLink } from "../test/helpers/raw-peer.js";
+import { type AbuseCounts, startAbuse } from "./flood-abuse.js";
 import { presign } from "./presign.js";
 
-type Kind = "puts" | "gets" | "subscriptions" | "handshakes";
+type Kind = "puts" | "gets" | "subscriptions" | "handshakes" | "sync-abuse" | "slots" | "never-reading";
 const TOPIC = "flood";
 const MAX_BUFFERED = 1 << 20;
 
@@ -17,6 +18,8 @@ let stopped = true;
 let generation = 0;
 let sent = 0;
 let reconnects = 0;
+/** Counts of the budget attacks (flood-abuse.ts). */
+let abuse: AbuseCounts = { sent: 0, reconnects: 0, bytesIn: 0 };
 const links = new Set<RawLink>();
 let records: ToolDbRecord[] = [];
 
@@ -63,6 +66,9 @@ async function start(kind: Kind, port: number, count: number): Promise<void> {
   generation++;
   sent = 0;
   reconnects = 0;
+  abuse = { sent: 0, reconnects: 0, bytesIn: 0 };
+  const mine = generation;
+  if (await startAbuse(kind, { live: () => !stopped && generation === mine, counts: abuse, links }, port, count)) return;
   if (kind === "handshakes") {
     // `count` sockets that never send a ping, spread over 100 addresses.
     for (let i = 0; i < count && !stopped; i += 100) {
@@ -76,12 +82,13 @@ async function start(kind: Kind, port: number, count: number): Promise<void> {
     await author.ready;
     records = await presign(author, 20_000, Date.now() - 10 * 60_000, "flood-", 5000);
   }
-  const frame: Record<Exclude<Kind, "handshakes">, (n: number, p: number) => object> = {
+  const frame: Record<"puts" | "gets" | "subscriptions", (n: number, p: number) => object> = {
     puts: (n) => ({ type: "put", id: `fp${Math.random()}`, to: [], data: records[n % records.length] }),
     gets: (n) => ({ type: "get", id: `fg${Math.random()}`, to: [], key: n % 2 ? `k${n % 5000}` : `missing-${n}` }),
     subscriptions: (n, p) => ({ type: "subscribe", id: `fs${Math.random()}`, to: [], key: `sub-${p}-${n}` }),
   };
-  for (let p = 0; p < count; p++) void peer(port, `127.0.0.${10 + p}`, (n) => frame[kind](n, p));
+  const make = frame[kind as keyof typeof frame];
+  for (let p = 0; p < count; p++) void peer(port, `127.0.0.${10 + p}`, (n) => make(n, p));
 }
 
 process.on("message", async (msg: { type: string; kind: Kind; port: number; count: number }) => {
@@ -94,7 +101,7 @@ process.on("message", async (msg: { type: string; kind: Kind; port: number; coun
     const open = [...links].filter((l) => !l.isClosed).length;
     for (const link of links) link.terminate();
     links.clear();
-    process.send!({ type: "stop", sent, reconnects, open });
+    process.send!({ type: "stop", sent: sent + abuse.sent, reconnects: reconnects + abuse.reconnects, bytesIn: abuse.bytesIn, open });
   } else if (msg.type === "exit") {
     process.disconnect();
   }

@@ -10,6 +10,8 @@ const keys = Number(process.argv[2] ?? 5000);
 const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "flood" });
 await server.ready;
 for (let i = 0; i < keys; i++) await server.putData(`k${i}`, { i, payload: "x".repeat(64) });
+// What the never-reading peers ask for again and again.
+await server.putData("big", "x".repeat(900 * 1024));
 const refusals: Record<string, number> = {};
 server.on("refused", (e) => void (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
 const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -25,7 +27,7 @@ process.on("message", async (msg: { type: string }) => {
     const guard = server.network.guard;
     const lagMs = { p99: lag.percentile(99) / 1e6, max: lag.max / 1e6 };
     lag.reset();
-    process.send!({ type: "stats", lagMs, intake: { inFlight: guard.intake?.inFlight, queued: guard.intake?.queuedFrames }, rss, heap: heapUsed, refusals: { ...refusals }, gate: guard.gate.counts, bans: guard.bans.size, subscriptions: server.remoteSubscriptions.total });
+    process.send!({ type: "stats", lagMs, intake: { inFlight: guard.intake?.inFlight, queued: guard.intake?.queuedFrames }, rss, heap: heapUsed, refusals: { ...refusals }, gate: guard.gate.counts, bans: guard.bans.size, subscriptions: server.remoteSubscriptions.total, queued: guard.sends?.queued ?? 0 });
   } else if (msg.type === "stop") {
     await server.close();
     process.disconnect();

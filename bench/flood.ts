@@ -5,6 +5,11 @@
  * client (this process) reads keys it does not hold, one get at a time.
  * Its get latency during each flood is printed beside the same figure
  * without a flood, and the server's RSS at start and after the floods.
+ * The budget attacks (bench/flood-abuse.ts): a peer copying the store
+ * through server sync under fresh identities (bytes it got per minute),
+ * 1,100 sessions from 40 addresses filling the slots (how long a new client
+ * takes to link), 100 peers that never read their replies (server RSS with
+ * them, and 30 s after they left beside the RSS at start).
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -24,6 +29,8 @@ interface Stats {
   subscriptions: number;
   /** Server event-loop delay since the previous stats (ms). */
   lagMs: { p99: number; max: number };
+  /** Bytes queued to go out on all links (the send budget's reading). */
+  queued: number;
 }
 
 export interface FloodPhase {
@@ -37,8 +44,13 @@ export interface FloodPhase {
   after: Stats;
   /** Times the legitimate client lost its link during the phase (and why). */
   drops: string[];
-  /** Handshake flood only: ms for a new client to link during it. */
+  /** Handshake and slot floods: ms for a new client to link during it. */
   newClientMs?: number;
+  /** Server stats while the flood still ran (taken before it stopped). */
+  during: Stats;
+  /** Bytes the attacker received, and the phase's length (s). */
+  attackerBytes: number;
+  seconds: number;
 }
 
 export interface FloodFigures {
@@ -47,6 +59,8 @@ export interface FloodFigures {
   floods: FloodPhase[];
   rssStart: number;
   rssEnd: number;
+  /** RSS 30 s after the last attackers left (BENCH_FLOOD_SETTLE_MS). */
+  rssSettled: number;
 }
 
 function child(file: string, args: string[] = []): ChildProcess {
@@ -102,22 +116,26 @@ export async function floodBenchmark(gets = 400, progress: (line: string) => voi
     progress(`  ${name}...`);
     const before = await ask<Stats>(server, "stats");
     drops = [];
+    const t0 = performance.now();
     let newClientMs: number | undefined;
     if (kind) {
       await ask(attacker, "start", { kind, port, count });
       await new Promise((r) => setTimeout(r, 500)); // let the flood build up
     }
-    if (kind === "handshakes") {
-      const fresh = new ToolDb({ topic: "flood", peers });
+    if (kind === "handshakes" || kind === "slots") {
+      const fresh = new ToolDb({ topic: "flood", peers, handshakeTimeout: 30_000 });
       const t0 = performance.now();
       await fresh.ready;
       newClientMs = (await connected(fresh, 10_000)) ? performance.now() - t0 : Infinity;
       await fresh.close();
     }
     const latency = await measure();
-    const stop = kind ? await ask<{ type: string; sent: number; reconnects: number }>(attacker, "stop") : { sent: 0, reconnects: 0 };
+    const during = await ask<Stats>(server, "stats");
+    const stop = kind ? await ask<{ type: string; sent: number; reconnects: number; bytesIn?: number }>(attacker, "stop") : { sent: 0, reconnects: 0, bytesIn: 0 };
+    const seconds = (performance.now() - t0) / 1000;
     const after = await ask<Stats>(server, "stats");
-    return { name, ...latency, drops, sent: stop.sent, reconnects: stop.reconnects, refusals: diff(after.refusals, before.refusals), after, newClientMs };
+    const refusals = diff(after.refusals, before.refusals);
+    return { name, ...latency, drops, sent: stop.sent, reconnects: stop.reconnects, refusals, after, during, newClientMs, attackerBytes: stop.bytesIn ?? 0, seconds };
   };
 
   const baseline = await phase("no flood");
@@ -128,15 +146,20 @@ export async function floodBenchmark(gets = 400, progress: (line: string) => voi
     ["gets (half for missing keys) from 20 peers", "gets", 20],
     ["subscriptions from 20 peers", "subscriptions", 20],
     ["2,000 unfinished handshakes from 100 addresses", "handshakes", 2000],
+    ["server sync copying the store under a fresh identity per round, one address", "sync-abuse", 1],
+    ["1,100 idle sessions from 40 addresses filling the slots", "slots", 1100],
+    ["100 peers asking for a 900 KB record and never reading", "never-reading", 100],
   ] as const) {
     if (!only || only === kind) floods.push(await phase(name, kind, count));
   }
   const end = await ask<Stats>(server, "stats");
+  await new Promise((r) => setTimeout(r, Number(process.env.BENCH_FLOOD_SETTLE_MS ?? 30_000)));
+  const settled = await ask<Stats>(server, "stats");
   await client.close();
   attacker.send({ type: "exit" });
   server.send({ type: "stop" });
   await Promise.all([server, attacker].map((c) => new Promise((r) => (c.exitCode !== null ? r(undefined) : c.once("exit", r)))));
-  return { gets, baseline, floods, rssStart: start.rss, rssEnd: end.rss };
+  return { gets, baseline, floods, rssStart: start.rss, rssEnd: end.rss, rssSettled: settled.rss };
 }
 
 export function printFloodFigures(f: FloodFigures, print: (line: string) => void): void {
@@ -147,7 +170,9 @@ export function printFloodFigures(f: FloodFigures, print: (line: string) => void
     print(`during ${p.name}: p50 ${fmt(p.p50, 2)} ms, p99 ${fmt(p.p99, 2)} ms (p99 ${fmt(p.p99 / b.p99, 1)}× the no-flood p99), ${p.failures} failed gets; server event-loop delay p99 ${fmt(p.after.lagMs.p99, 0)} ms, max ${fmt(p.after.lagMs.max, 0)} ms`);
     if (p.drops.length > 0) print(`    the client lost its link ${p.drops.length} time(s): ${[...new Set(p.drops)].join("; ")}`);
     print(`    flood: ${p.sent.toLocaleString("en-US")} frames/sockets sent, ${p.reconnects} reconnects after drops; server refused: ${codes}`);
-    if (p.newClientMs !== undefined) print(`    a new client linked during the flood in ${fmt(p.newClientMs, 0)} ms; links in handshake after it: ${p.after.gate.unverified}`);
+    if (p.newClientMs !== undefined) print(`    a new client linked during the flood in ${fmt(p.newClientMs, 0)} ms; links held ${p.during.gate.verified}, in handshake after it: ${p.after.gate.unverified}`);
+    if (p.attackerBytes > 0) print(`    the attacker received ${mib(p.attackerBytes)} in ${fmt(p.seconds, 0)} s: ${mib((p.attackerBytes / p.seconds) * 60)} per minute`);
+    print(`    server while flooded: RSS ${mib(p.during.rss)}, JS heap ${mib(p.during.heap)}, queued to send ${mib(p.during.queued)}`);
   }
-  print(`server RSS: at start ${mib(f.rssStart)}, after the floods ${mib(f.rssEnd)} (${fmt(f.rssEnd / f.rssStart, 2)}×)`);
+  print(`server RSS: at start ${mib(f.rssStart)}, after the floods ${mib(f.rssEnd)} (${fmt(f.rssEnd / f.rssStart, 2)}×), 30 s after the last attackers left ${mib(f.rssSettled)} (${fmt(f.rssSettled / f.rssStart, 2)}× the start)`);
 }

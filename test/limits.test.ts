@@ -59,7 +59,7 @@ describe("limit building blocks (manual clock)", () => {
       pause: () => void (s.paused = true),
       resume: () => void (s.paused = false),
       overflow: () => void drops.push(name),
-      backlog: () => 0,
+      held: () => false,
     };
     return s;
   }
@@ -95,7 +95,7 @@ describe("limit building blocks (manual clock)", () => {
     const intake = new FairIntake(limits, new TimerGroup(clock), () => clock.now());
     const log: string[] = [];
     const drops: string[] = [];
-    const s: IntakeSink = { dispatch: (f) => void log.push(f), pause: () => undefined, resume: () => undefined, overflow: () => void drops.push("x"), backlog: () => 0 };
+    const s: IntakeSink = { dispatch: (f) => void log.push(f), pause: () => undefined, resume: () => undefined, overflow: () => void drops.push("x"), held: () => false };
     const link = intake.open(s);
     for (let i = 0; i < 8; i++) link.push(`m${i}`);
     assert.deepEqual(log, ["m0", "m1"], "the burst");
@@ -178,17 +178,36 @@ describe("limits on a server (real sockets on loopback)", () => {
     await waitUntil(() => srv.network.guard.gate.counts.unverified === 0, T, "links released");
   });
 
-  it("verified links beyond maxConnections are refused at the handshake", async () => {
+  it("at maxConnections a newcomer takes the slot of an idle link, never of a link at work (CONNECTION_LIMIT)", async () => {
     const srv = await server({ limits: { maxConnections: 2 } });
     watch(srv);
     const port = portOf(srv);
-    await RawLink.connect(port, { topic: TOPIC });
-    await RawLink.connect(port, { topic: TOPIC });
-    const third = await RawLink.open(port, { topic: TOPIC });
-    third.send(await third.ping());
-    assert.equal((await third.waitClose()).code, CloseCode.OVERLOADED);
-    assert.match(refusals(srv, ErrorCode.CONNECTION_LIMIT)[0]!.reason, /too many connections \(2\)/);
+    await srv.putData("k", "v");
+    const busy = await RawLink.connect(port, { topic: TOPIC });
+    const idle = await RawLink.connect(port, { topic: TOPIC });
+    await busy.get("k");
+    // The third takes the idle link's slot.
+    const third = await RawLink.connect(port, { topic: TOPIC });
+    assert.equal((await idle.waitClose()).code, CloseCode.OVERLOADED);
+    assert.match(refusals(srv, ErrorCode.CONNECTION_LIMIT)[0]!.reason, /evicted to make room at the connection limit \(2\)/);
+    // With both links at work, a fourth is refused.
+    await third.get("k");
+    const fourth = await RawLink.open(port, { topic: TOPIC });
+    fourth.send(await fourth.ping());
+    assert.equal((await fourth.waitClose()).code, CloseCode.OVERLOADED);
+    assert.match(refusals(srv, ErrorCode.CONNECTION_LIMIT)[1]!.reason, /too many connections \(2\); no idle link to evict/);
     assert.equal(srv.network.peers.length, 2);
+    assert.equal(busy.isClosed || third.isClosed, false);
+  });
+
+  it("invalid UTF-8 in a text frame (ws closes 1007) reaches the refused event", async () => {
+    const srv = await server();
+    watch(srv);
+    const peer = await RawLink.connect(portOf(srv), { topic: TOPIC });
+    peer.sendBytes(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    assert.equal((await peer.waitClose()).code, 1007);
+    await waitUntil(() => refusals(srv, ErrorCode.BAD_MESSAGE).length === 1, T, "the refusal");
+    assert.match(refusals(srv, ErrorCode.BAD_MESSAGE)[0]!.reason, /invalid UTF-8/);
   });
 
   it("a peer over its message rate is slowed, not dropped: answers follow its token bucket", async () => {

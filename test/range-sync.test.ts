@@ -5,11 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import WebSocket from "ws";
 import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions } from "../src/index.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers/nodes.js";
-import { rawIdentity, signedPing } from "./helpers/raw-peer.js";
+import { RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
 import { waitFor } from "./helpers/wait.js";
 
@@ -173,17 +172,13 @@ describe("range-based reconciliation between servers", () => {
     await seed(a, await signedRecords(3000, "x/", past()));
     const refused: RefusalEvent[] = [];
     a.on("refused", (e) => refused.push(e));
-    const id = await rawIdentity();
-    const ws = new WebSocket(`ws://127.0.0.1:${portOf(a)}`);
-    const replies: Array<{ type: string; m?: string; error?: string }> = [];
+    // A peer that proves its own (fresh) key and says it is a server: all it takes to be answered at all.
+    const link = await RawLink.open(portOf(a), { topic: "rbsr" });
     let bytesIn = 0;
-    ws.on("message", (data) => {
-      bytesIn += String(data).length;
-      replies.push(JSON.parse(String(data)));
-    });
-    await waitFor(ws, "open", T);
-    ws.send(JSON.stringify({ ...(await signedPing(id, "rbsr")), isServer: true, caps: [RBSR_CAPABILITY] }));
-    await waitUntil(() => replies.some((r) => r.type === "pong"), T, "pong");
+    link.ws.on("message", (data) => (bytesIn += String(data).length));
+    await link.provenHandshake({ isServer: true, caps: [RBSR_CAPABILITY] });
+    const replies = link.frames as Array<{ type?: string; m?: string; error?: string }>;
+    const ws = { send: (frame: string) => link.send(frame), close: () => link.terminate() };
 
     // Malformed: not base64, a truncated message, a bad version byte. Each is refused and answered with an error.
     const b64 = (hex: string) => Buffer.from(hex, "hex").toString("base64");
@@ -192,11 +187,16 @@ describe("range-based reconciliation between servers", () => {
     ws.send(JSON.stringify({ type: "syncRange", id: "bad-3", to: [], m: b64("ff") }));
     await waitUntil(() => refused.filter((e) => e.code === ErrorCode.BAD_MESSAGE).length >= 3, T, "three refusals");
 
-    // Lying: always claim the whole range differs (a fingerprint of zeros), over and over.
-    const lie = b64("61" + "00" + "00" + "01" + "00".repeat(16)); // (∞, Fingerprint, 0…0)
-    let answered = 0;
-    for (let i = 0; i < rounds * 3; i++) {
-      ws.send(JSON.stringify({ type: "syncRange", id: `lie-${i}`, to: [], m: lie }));
+    // Lying: always claim the whole range differs (a made-up fingerprint), over and over.
+    // The very same request again is refused at once (a repeat); new lies are refused once the budget is used up.
+    const lie = (i: number) => b64("61" + "00" + "00" + "01" + i.toString(16).padStart(32, "0")); // (∞, Fingerprint, i)
+    ws.send(JSON.stringify({ type: "syncRange", id: "lie-first", to: [], m: lie(0) }));
+    ws.send(JSON.stringify({ type: "syncRange", id: "lie-again", to: [], m: lie(0) }));
+    await waitUntil(() => replies.some((r) => r.type === "syncRangeAck" && (r as { id?: string }).id === "lie-again"), T, "the repeat's answer");
+    assert.match(replies.at(-1)!.error ?? "", /the same ranges were answered/);
+    let answered = 1;
+    for (let i = 1; i < rounds * 3; i++) {
+      ws.send(JSON.stringify({ type: "syncRange", id: `lie-${i}`, to: [], m: lie(i) }));
       await waitUntil(() => replies.some((r) => r.type === "syncRangeAck" && (r as { id?: string }).id === `lie-${i}`), T, "an answer");
       if (!replies.at(-1)!.error) answered++;
     }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { resolveLimits } from "../src/limits/limits.js";
 import { StoreQuota } from "../src/node/quota.js";
 import { RecordStore } from "../src/node/record-store.js";
 import { LevelStore, MemoryStore } from "../src/stores/index.js";
@@ -16,7 +17,7 @@ import type { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
 const KEYS = 2_500;
 
 async function counted(store: ToolDbStorageAdapter, maxStoreKeys: number): Promise<number> {
-  const quota = new StoreQuota({ maxStoreKeys, anonymousKeyShare: 0.5, maxKeysPerAuthor: 10 }, new RecordStore(store), true);
+  const quota = new StoreQuota(resolveLimits({ maxStoreKeys, anonymousKeyShare: 0.5, maxKeysPerAuthor: 10 }), new RecordStore(store), true);
   await quota.load();
   return quota.size;
 }

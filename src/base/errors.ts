@@ -52,8 +52,12 @@ export const ErrorCode = {
   SUBSCRIPTION_LIMIT: "SUBSCRIPTION_LIMIT",
   /** The peer's identity or IP is banned for breaking the protocol repeatedly. */
   BANNED: "BANNED",
-  /** A reconciliation request was refused: the peer is over its sync budget. */
+  /** A reconciliation request was refused: the peer is not a proven server, is over its sync budget, or repeats itself. */
   SYNC_REFUSED: "SYNC_REFUSED",
+  /** A link was dropped: the server's budget for queued outgoing data is used up and this link held the most unread. */
+  MEMORY_LIMIT: "MEMORY_LIMIT",
+  /** A new account record (`==user`, a sign-up) was refused: too little proof of work, or its sender is over its sign-up quota. */
+  SIGN_UP_LIMIT: "SIGN_UP_LIMIT",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

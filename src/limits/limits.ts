@@ -11,8 +11,20 @@ export interface Limits {
   maxConnections: number;
   /** Incoming links still in the handshake (unverified). Refused with CONNECTION_LIMIT. */
   maxUnverifiedConnections: number;
+  /**
+   * Incoming sockets held at once, counted from accept (before any upgrade or
+   * handshake); 0 = the process's open-file limit less 10 % (at least 64)
+   * where the platform tells it. At the limit the oldest socket that is not a
+   * link yet is closed to make room, else the newcomer (CONNECTION_LIMIT).
+   */
+  maxOpenSockets: number;
   /** Incoming links from one remote IP, verified or not. Refused with CONNECTION_LIMIT. */
   maxConnectionsPerIp: number;
+  /**
+   * Share of maxConnections kept for links whose handshake says they are
+   * servers: other newcomers take those slots only by evicting an idle link.
+   */
+  serverSlotShare: number;
   /** Messages per second per peer (token-bucket refill); Infinity = unlimited. */
   messageRate: number;
   /** Token-bucket size: the burst a peer may send at once. */
@@ -28,6 +40,14 @@ export interface Limits {
   maxOutstanding: number;
   /** Bytes of replies a peer has not read yet beyond which its requests wait (a peer must read what it asks for). */
   maxSendBacklog: number;
+  /** The same for all links from one IP together (not for exempt IPs). */
+  maxSendBacklogPerIp: number;
+  /**
+   * Bytes queued to go out on all links together, every transport: past half
+   * of it the links holding the most wait to read; past it they are dropped
+   * (MEMORY_LIMIT), largest queue first.
+   */
+  maxSendBuffered: number;
   /** Keys in the store; new keys from peers are refused beyond it (QUOTA_EXCEEDED). */
   maxStoreKeys: number;
   /**
@@ -37,6 +57,14 @@ export interface Limits {
   anonymousKeyShare: number;
   /** Keys in one author's namespace `:<address>.`. */
   maxKeysPerAuthor: number;
+  /** Proof of work (leading zero hex digits of the hash) a new `==user` record from a peer needs; 0 = none. Refused with SIGN_UP_LIMIT. */
+  signUpPow: number;
+  /** New `==user` records accepted per `signUpWindow` from the identity of one link (proven servers relaying are not counted). */
+  maxSignUpsPerIdentity: number;
+  /** The same from one IP (not for exempt IPs). */
+  maxSignUpsPerIp: number;
+  /** The window the sign-up quotas refill over (ms). */
+  signUpWindow: number;
   /** Remote subscriptions held in total (per peer: the `maxSubscriptionsPerPeer` option). */
   maxSubscriptions: number;
   /** How long a ban lasts (ms); 0 disables bans. */
@@ -57,15 +85,23 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxConnections: 1024,
   maxUnverifiedConnections: 256,
   maxConnectionsPerIp: 32,
+  maxOpenSockets: 0,
+  serverSlotShare: 1 / 16,
   messageRate: 2000,
   messageBurst: 4000,
   maxQueuedMessages: 4096,
   maxOutstandingPerPeer: 32,
   maxOutstanding: 256,
   maxSendBacklog: 4 * 1024 * 1024,
+  maxSendBacklogPerIp: 16 * 1024 * 1024,
+  maxSendBuffered: 64 * 1024 * 1024,
   maxStoreKeys: 1_000_000,
   anonymousKeyShare: 0.9,
   maxKeysPerAuthor: 100_000,
+  signUpPow: 0,
+  maxSignUpsPerIdentity: 10,
+  maxSignUpsPerIp: 30,
+  signUpWindow: 10 * 60_000,
   maxSubscriptions: 100_000,
   banDuration: 10 * 60_000,
   ipBanAfter: 3,
@@ -91,6 +127,8 @@ export function resolveLimits(given: Partial<Limits> | undefined): Limits {
     }
     (limits as unknown as Record<string, number>)[name] = value;
   }
-  if (limits.anonymousKeyShare > 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "limit anonymousKeyShare must be in [0, 1]");
+  for (const share of ["anonymousKeyShare", "serverSlotShare"] as const) {
+    if (limits[share] > 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `limit ${share} must be in [0, 1]`);
+  }
   return limits;
 }

@@ -36,6 +36,8 @@ export interface ConnectionHandler {
   onRefused(code: ErrorCode, reason: string): void;
   onClose(code: number, reason: string): void;
   onRevived?(silentMs: number): void;
+  /** A frame was written to the transport (the server's send budget reads the queue again). */
+  onSent?(): void;
 }
 
 export abstract class Connection extends TypedEmitter<ConnectionEvents> {
@@ -77,12 +79,28 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
 
   /** Sends one frame; silently dropped once closed. */
   send(frame: string): void {
-    if (!this.closedFlag) this._send(frame);
+    if (this.closedFlag) return;
+    this._send(frame);
+    this.handler?.onSent?.();
   }
 
   /** Closes with an application code (4000-4999) and a human-readable reason. Idempotent. */
   close(code = 1000, reason = ""): void {
     if (this.closedFlag) return;
+    this._close(code, reason);
+  }
+
+  /**
+   * Closes at once, dropping what is queued to go out (the peer did not read
+   * it): the memory is freed now, not after a close handshake. Idempotent.
+   */
+  abort(code: number, reason: string): void {
+    if (this.closedFlag) return;
+    this._abort(code, reason);
+  }
+
+  /** Transports that queue outgoing data override it to drop the queue; by default a normal close. */
+  protected _abort(code: number, reason: string): void {
     this._close(code, reason);
   }
 

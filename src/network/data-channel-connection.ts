@@ -12,6 +12,8 @@ export interface MessageChannel {
   send(data: Uint8Array): void;
   destroy(): void;
   readonly destroyed?: boolean;
+  /** Bytes queued on the channel (simple-peer: the data channel's bufferedAmount). */
+  readonly bufferSize?: number;
   on(event: "data", listener: (message: Uint8Array) => void): unknown;
   /** simple-peer: 'close' after destroy(), 'disconnect' when the remote end or the channel went away. */
   on(event: "close" | "disconnect", listener: () => void): unknown;
@@ -134,6 +136,10 @@ export class DataChannelConnection extends Connection implements Heartbeat {
     }
   }
 
+
+  override get sendBacklog(): number {
+    return this.channel.bufferSize ?? 0;
+  }
 
   protected _send(frame: string): void {
     this.write(FrameKind.MESSAGE, encoder.encode(frame));

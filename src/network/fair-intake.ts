@@ -11,8 +11,8 @@ export interface IntakeSink {
   resume(): void;
   /** A frame was dropped: the link's queue is full. */
   overflow(): void;
-  /** Bytes written to the peer and not yet taken by it. */
-  backlog(): number;
+  /** True while the peer must read its replies before more of its requests are handled (the send budget says). */
+  held(): boolean;
 }
 
 /** How often a peer held back for not reading its replies is looked at again (ms). */
@@ -22,7 +22,7 @@ const BACKLOG_RECHECK_MS = 20;
 const yieldToIo: (fn: () => void) => void =
   typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
-type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding" | "maxSendBacklog">;
+type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding">;
 
 /** One link's frames: a token bucket, its outstanding count, and a bounded queue. */
 export class LinkIntake {
@@ -59,8 +59,8 @@ export class LinkIntake {
  * (TCP backpressure slows it down instead of dropping its data); when
  * capacity frees up, waiting peers are served one frame each in turn, so a
  * flooding peer cannot starve the others. A peer that does not read the
- * replies it asked for (its send backlog is over maxSendBacklog) is not
- * served until it does: otherwise its unread replies pile up in memory.
+ * replies it asked for (held by the server's SendBudget) is not served
+ * until it does: otherwise its unread replies pile up in memory.
  */
 export class FairIntake {
   private readonly waiting: LinkIntake[] = [];
@@ -117,7 +117,7 @@ export class FairIntake {
   }
 
   private backlogged(intake: LinkIntake): boolean {
-    return intake.sink.backlog() > this.limits.maxSendBacklog;
+    return intake.sink.held();
   }
 
   private tryRun(intake: LinkIntake, frame: string): boolean {
@@ -189,6 +189,7 @@ export class FairIntake {
   private schedule(): void {
     let wait = Infinity;
     for (const intake of this.waiting) {
+      if (intake.closed) continue;
       if (this.backlogged(intake)) wait = Math.min(wait, BACKLOG_RECHECK_MS);
       else if (this.canRun(intake)) wait = Math.min(wait, intake.bucket.msUntil());
       // else: woken by a completion

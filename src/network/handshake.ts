@@ -249,7 +249,7 @@ export class Handshake {
   /** Creates the session, resolving duplicate links to the same node (a proven link beats an unproven one). */
   private establish(link: Link, record: PeerRecord, isServer: boolean, proven: boolean): PeerSession | undefined {
     const clientId = clientIdOf(record.address);
-    const refusal = this.ctx.guard.verify(link, clientId);
+    const refusal = this.ctx.guard.verify(link, clientId, isServer);
     if (refusal) {
       this.refuse(link, refusal);
       return undefined;

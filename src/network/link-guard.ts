@@ -3,16 +3,17 @@ import { ErrorCode } from "../base/errors.js";
 import { type Limits, resolveLimits } from "../limits/limits.js";
 import { BanList } from "./ban-list.js";
 import { CloseCode, type Connection } from "./connection.js";
-import { ConnectionGate, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
+import { ConnectionGate, type GateHolder, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
 import { FairIntake, type IntakeSink, type LinkIntake } from "./fair-intake.js";
+import { type BudgetedLink, SendBudget } from "./send-budget.js";
+import { SocketBudget } from "./socket-budget.js";
 
-/** The guard's per-link state, kept on the adapter's link. */
-export interface GuardedLink {
+/** The guard's per-link state, kept on the adapter's link; the link is its gate ticket's holder. */
+export interface GuardedLink extends GateHolder, BudgetedLink {
   connection: Connection;
+  chargedIp: string | undefined;
   ticket?: GateTicket;
   intake?: LinkIntake;
-  /** The gate pushed this link out to make room (`evictionRefusal` says how to close it). */
-  evicted(reason: string): void;
 }
 
 /** How a link the gate evicted is closed. */
@@ -30,12 +31,17 @@ export class LinkGuard {
   readonly bans: BanList;
   readonly gate: ConnectionGate;
   readonly intake: FairIntake | undefined;
+  /** Bytes queued to go out on every link (servers). */
+  readonly sends: SendBudget | undefined;
+  /** Incoming sockets from accept on (its capacity is set by the Node transports, which can read the open-file limit). */
+  readonly sockets = new SocketBudget();
 
   constructor(enforce: boolean, given: Partial<Limits> | undefined, timers: TimerGroup, now: () => number) {
     this.limits = resolveLimits(given);
     this.bans = new BanList(this.limits, now);
     this.gate = new ConnectionGate(this.limits, this.bans);
     this.intake = enforce ? new FairIntake(this.limits, timers, now) : undefined;
+    this.sends = enforce ? new SendBudget(this.limits, timers) : undefined;
   }
 
   private get enforcing(): boolean {
@@ -48,7 +54,8 @@ export class LinkGuard {
    */
   admit(link: GuardedLink): GateRefusal | null {
     if (!this.enforcing || link.connection.info.outgoing) return null;
-    const result = this.gate.admit(this.limitedIp(link));
+    link.chargedIp = this.limitedIp(link);
+    const result = this.gate.admit(link.chargedIp);
     if (isRefusal(result)) return result;
     link.ticket = result;
     result.holder = link;
@@ -61,9 +68,9 @@ export class LinkGuard {
     return ip && !this.limits.exemptIps.includes(ip) ? ip : undefined;
   }
 
-  /** The link's peer proved it is `clientId`: null when it may stay. */
-  verify(link: GuardedLink, clientId: string): GateRefusal | null {
-    return link.ticket ? this.gate.verify(link.ticket, clientId) : null;
+  /** The link's peer proved it is `clientId` (a server when `claimsServer`): null when it may stay. */
+  verify(link: GuardedLink, clientId: string, claimsServer: boolean): GateRefusal | null {
+    return link.ticket ? this.gate.verify(link.ticket, clientId, claimsServer) : null;
   }
 
   /**
@@ -76,9 +83,20 @@ export class LinkGuard {
     return link.intake;
   }
 
+  /** A frame was written to the link. */
+  sent(link: GuardedLink): void {
+    this.sends?.sent(link);
+  }
+
+  /** True while the link's requests should wait until it reads its replies. */
+  held(link: GuardedLink): boolean {
+    return this.sends?.held(link) ?? false;
+  }
+
   release(link: GuardedLink): void {
     if (link.ticket) this.gate.release(link.ticket);
     link.intake?.close();
+    this.sends?.remove(link);
   }
 
   /**

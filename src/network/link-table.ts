@@ -15,6 +15,7 @@ import type { DialTarget } from "./dial-target.js";
 import type { Dialer } from "./dialer.js";
 import { Handshake, type HandshakeContext, type HandshakeOwner } from "./handshake.js";
 import { pingMessage, pongMessage } from "./handshake-messages.js";
+import { Standing } from "./connection-gate.js";
 import { evictionRefusal } from "./link-guard.js";
 import { Link, type LinkOwner } from "./link.js";
 import type { NetworkOptions } from "./network-host.js";
@@ -24,6 +25,8 @@ import type { PeerSession } from "./peer-session.js";
 const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
 /** Invalid messages tolerated on one link before it is dropped. */
 const MAX_STRIKES = 10;
+/** A link whose peer sent a message this recently is at work, not idle (ms): idle links are evicted first. */
+const ACTIVE_MS = 60_000;
 
 
 /** What the table uses of its adapter. */
@@ -148,6 +151,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       this.onServerListMessage(session, message); // the handshake is done once
       return;
     }
+    link.lastUseful = this.ctx.now();
     try {
       return this.ctx.host.handleMessage(message, session);
     } catch (err) {
@@ -205,6 +209,25 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   evicted(link: Link, reason: string): void {
     const refusal = evictionRefusal(reason);
     this.closeLink(link, refusal.closeCode, refusal.reason, refusal.code);
+  }
+
+  standing(link: Link): Standing {
+    if (link.session?.provenServer) return Standing.ProvenServer;
+    return link.lastUseful > 0 && this.ctx.now() - link.lastUseful < ACTIVE_MS ? Standing.Active : Standing.Idle;
+  }
+
+  frameSent(link: Link): void {
+    this.ctx.guard.sent(link);
+  }
+
+  held(link: Link): boolean {
+    return this.ctx.guard.held(link);
+  }
+
+  overBudget(link: Link, reason: string): void {
+    const info = link.connection.info;
+    this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+    link.connection.abort(CloseCode.OVERLOADED, reason); // its unread queue is freed at once
   }
 
   closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void {

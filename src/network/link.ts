@@ -2,11 +2,12 @@ import type { TimerHandle } from "../base/clock.js";
 import type { ErrorCode } from "../base/errors.js";
 import type { PeerRecord, PingMessage, PongMessage } from "../records/messages.js";
 import type { Connection, ConnectionHandler } from "./connection.js";
-import type { GateTicket } from "./connection-gate.js";
+import type { GateTicket, Standing } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";
 import type { IntakeSink, LinkIntake } from "./fair-intake.js";
 import type { GuardedLink } from "./link-guard.js";
 import type { PeerSession } from "./peer-session.js";
+import type { BudgetedLink } from "./send-budget.js";
 
 /** The state of a proving handshake on a link, until its session opens (see handshake.ts). */
 export interface Challenge {
@@ -33,6 +34,14 @@ export interface LinkOwner {
   overflowed(link: Link): void;
   /** The connection gate pushed the link out to make room. */
   evicted(link: Link, reason: string): void;
+  /** What the link is worth keeping when slots run out. */
+  standing(link: Link): Standing;
+  /** A frame was written to the link. */
+  frameSent(link: Link): void;
+  /** True while the link's requests should wait for it to read its replies. */
+  held(link: Link): boolean;
+  /** The send budget drops the link. */
+  overBudget(link: Link, reason: string): void;
 }
 
 /**
@@ -43,7 +52,7 @@ export interface LinkOwner {
  * connection's events, is its intake's sink and the gate's eviction target
  * (methods, not closures per link).
  */
-export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
+export class Link implements GuardedLink, IntakeSink, ConnectionHandler, BudgetedLink {
   session: PeerSession | undefined = undefined;
   /** Frames that arrived while the handshake signature was checked (created by the first one). */
   pending: string[] | undefined = undefined;
@@ -55,6 +64,12 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
   timer: TimerHandle | undefined = undefined;
   ticket: GateTicket | undefined = undefined;
   intake: LinkIntake | undefined = undefined;
+  /** When the peer last sent a message after the handshake (ms; 0 = never): idle links are evicted first. */
+  lastUseful = 0;
+  /** Outgoing bytes queued at the send budget's last reading. */
+  queued = 0;
+  /** The IP replies to this link are charged to (incoming links from IPs that are not exempt). */
+  chargedIp: string | undefined = undefined;
 
   constructor(
     private readonly owner: LinkOwner,
@@ -79,6 +94,10 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
     this.owner.linkRevived(this, silentMs);
   }
 
+  onSent(): void {
+    this.owner.frameSent(this);
+  }
+
   // IntakeSink
   dispatch(frame: string): Promise<unknown> | void {
     return this.owner.dispatchFrame(this, frame);
@@ -96,6 +115,14 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
     return this.connection.sendBacklog;
   }
 
+  get gone(): boolean {
+    return this.connection.closed;
+  }
+
+  held(): boolean {
+    return this.owner.held(this);
+  }
+
   overflow(): void {
     this.owner.overflowed(this);
   }
@@ -103,5 +130,14 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler {
   /** Called by the connection gate (GateTicket holder). */
   evicted(reason: string): void {
     this.owner.evicted(this, reason);
+  }
+
+  standing(): Standing {
+    return this.owner.standing(this);
+  }
+
+  /** Called by the send budget. */
+  overBudget(reason: string): void {
+    this.owner.overBudget(this, reason);
   }
 }

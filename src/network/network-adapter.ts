@@ -233,6 +233,28 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     return { heartbeatInterval, maxMessageBytes, heartbeat: this.heartbeat, clock: this.clock };
   }
 
+  /**
+   * A listening transport accepted a raw socket: false when it must be
+   * destroyed at once (the socket budget is full of links). Counted until it
+   * emits 'close'. Transports whose sockets hold file descriptors call it.
+   */
+  protected acceptSocket(socket: { destroy(): void; once(event: "close", listener: () => void): unknown }, remoteHost?: string, remotePort?: number): boolean {
+    const budget = this.sessionOwner.guard.sockets;
+    const refused = (reason: string) => this.host.refused({ code: ErrorCode.CONNECTION_LIMIT, reason, host: remoteHost, port: remotePort });
+    const refusal = budget.accept(socket, refused);
+    if (refusal) {
+      refused(refusal);
+      return false;
+    }
+    socket.once("close", () => budget.closed(socket));
+    return true;
+  }
+
+  /** The accepted socket carries a link now (see acceptSocket). */
+  protected socketLinked(socket: object): void {
+    this.sessionOwner.guard.sockets.linked(socket as { destroy(): void });
+  }
+
   /** Hands a new transport link to the protocol. Transports call this for incoming links. */
   protected attach(connection: Connection, target?: DialTarget): void {
     if (this.upstream) return this.upstream.attach(connection, target);

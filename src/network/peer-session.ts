@@ -77,6 +77,7 @@ export class PeerSession {
   }
 
   send(message: OutgoingMessage): boolean {
+    if (this.connection.closed) return false; // not even serialised: a reply to a link dropped meanwhile (e.g. by the send budget)
     if (!this.sendRaw(JSON.stringify({ to: [], ...message }), message.type)) return false;
     this.traffic?.out(message.type);
     return true;

@@ -146,7 +146,9 @@ export class StreamConnection extends Connection implements Heartbeat {
   }
 
   override get sendBacklog(): number {
-    return (this.stream as { writableLength?: number }).writableLength ?? 0;
+    // An encrypted stream (Hyperswarm) queues in itself and in the raw stream beneath it.
+    const raw = (this.stream as { rawStream?: unknown }).rawStream;
+    return queuedBytes(this.stream) + (raw ? queuedBytes(raw) : 0);
   }
 
   override resume(): void {
@@ -160,6 +162,11 @@ export class StreamConnection extends Connection implements Heartbeat {
     this.write(encodeMessage(frame));
   }
 
+  protected override _abort(code: number, reason: string): void {
+    this.stream.destroy();
+    this.finish(code, reason);
+  }
+
   protected _close(code: number, reason: string): void {
     this.write(encodeClose(code, reason));
     try {
@@ -171,4 +178,10 @@ export class StreamConnection extends Connection implements Heartbeat {
     // Report our own code and reason locally, at once (as WsConnection does).
     this.finish(code, reason);
   }
+}
+
+/** Bytes a stream holds unwritten: Node's `writableLength`, or a streamx stream's buffered count. */
+function queuedBytes(stream: unknown): number {
+  const s = stream as { writableLength?: number; _writableState?: { buffered?: number } | null };
+  return s.writableLength ?? s._writableState?.buffered ?? 0;
 }

@@ -2,6 +2,7 @@ import net from "node:net";
 import { errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { ToolDbNetworkAdapter } from "./network-adapter.js";
+import { incomingSocketCapacity } from "./open-file-limit.js";
 import type { NetworkHost } from "./network-host.js";
 import { StreamConnection } from "./stream-connection.js";
 
@@ -28,7 +29,11 @@ export class TcpNetwork extends ToolDbNetworkAdapter {
   protected async listen(): Promise<void> {
     const { server: serving, host, port } = this.host.options;
     if (!serving) return;
+    const guard = this.sessionOwner.guard;
+    guard.sockets.capacity = incomingSocketCapacity(guard.limits.maxOpenSockets);
     const server = net.createServer((socket) => {
+      if (!this.acceptSocket(socket, socket.remoteAddress, socket.remotePort)) return void socket.destroy();
+      this.socketLinked(socket); // a TCP socket is a link from the start: the gate's handshake rules apply
       this.attach(this.wrap(socket, { outgoing: false, remoteHost: socket.remoteAddress, remotePort: socket.remotePort }));
     });
     this.server = server;

@@ -1,10 +1,12 @@
-import { Agent as HttpAgent, type IncomingMessage } from "node:http";
+import { Agent as HttpAgent, type IncomingMessage, type Server as HttpServer, STATUS_CODES, createServer } from "node:http";
+import type { Socket } from "node:net";
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
+import { incomingSocketCapacity } from "./open-file-limit.js";
 import { WsConnection } from "./ws-connection.js";
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
@@ -22,6 +24,8 @@ function isSpecificIp(host: string): boolean {
  */
 export class WebSocketNetwork extends ToolDbNetworkAdapter {
   private wss: WebSocketServer | undefined;
+  /** The HTTP server this transport made for itself (not one passed as `httpServer`). */
+  private ownServer: HttpServer | undefined;
   private boundPort: number | undefined;
 
   constructor(host: NetworkHost) {
@@ -40,22 +44,33 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   protected async listen(): Promise<void> {
     if (!this.wsOptions.server) return;
     const maxPayload = this.options.maxMessageBytes;
+    this.sessionOwner.guard.sockets.capacity = incomingSocketCapacity(this.sessionOwner.guard.limits.maxOpenSockets);
     if (this.wsOptions.httpServer) {
       this.wss = new WebSocketServer({ server: this.wsOptions.httpServer, maxPayload });
+      this.budgetSockets(this.wsOptions.httpServer);
       const addr = this.wsOptions.httpServer.address();
       this.boundPort = typeof addr === "object" && addr ? addr.port : this.wsOptions.port;
     } else {
-      const wss = new WebSocketServer({ host: this.wsOptions.host, port: this.wsOptions.port, maxPayload });
-      this.wss = wss;
-      await new Promise<void>((resolve, reject) => {
-        wss.once("listening", resolve);
-        wss.once("error", reject);
+      // As ws's own server (426 to plain HTTP), made here so that raw sockets are counted from accept
+      // and a request that never upgrades is dropped after the handshake timeout.
+      const server = createServer({ headersTimeout: Math.max(1000, this.options.handshakeTimeout) }, (_req, res) => {
+        const body = STATUS_CODES[426]!;
+        res.writeHead(426, { "Content-Length": body.length, "Content-Type": "text/plain" });
+        res.end(body);
       });
-      const addr = wss.address();
+      this.ownServer = server;
+      this.budgetSockets(server);
+      this.wss = new WebSocketServer({ server, maxPayload });
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(this.wsOptions.port, this.wsOptions.host, () => resolve());
+      });
+      const addr = server.address();
       this.boundPort = typeof addr === "object" && addr ? addr.port : this.wsOptions.port;
     }
     this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
     this.wss.on("connection", (socket: WebSocket, req: IncomingMessage) => {
+      this.socketLinked(req.socket);
       const connection = new WsConnection(
         socket,
         { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort, transport: "websocket" },
@@ -64,6 +79,13 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       this.attach(connection);
     });
     this.log("listening on %s:%d", this.wsOptions.host, this.boundPort);
+  }
+
+  /** Every socket the HTTP server accepts counts against the socket budget (descriptors) from then on. */
+  private budgetSockets(server: HttpServer): void {
+    server.on("connection", (socket: Socket) => {
+      if (!this.acceptSocket(socket, socket.remoteAddress, socket.remotePort)) socket.destroy();
+    });
   }
 
   protected dial(host: string, port: number): Connection {
@@ -82,9 +104,15 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
 
   protected async _close(): Promise<void> {
     const wss = this.wss;
+    const server = this.ownServer;
     this.wss = undefined;
+    this.ownServer = undefined;
     if (!wss) return;
     for (const client of wss.clients) client.terminate();
     await new Promise<void>((resolve) => wss.close(() => resolve()));
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 }

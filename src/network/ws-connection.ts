@@ -75,9 +75,13 @@ export class WsConnection extends Connection implements Heartbeat {
   }
 
   private static onError(this: Tagged, err: Error & { code?: string }): void {
-    // 'close' always follows 'error' in ws. ws enforces maxPayload itself
-    // (closing with 1009), so the adapter never sees the frame: report it.
-    if (err.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this[CONNECTION]!.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
+    // 'close' always follows 'error' in ws. ws refuses bad frames itself
+    // (1009 over maxPayload, 1007 invalid UTF-8, 1002 protocol errors), so
+    // the adapter never sees them: report each as a refusal.
+    const code = err.code ?? "";
+    if (code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this[CONNECTION]!.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
+    else if (code === "WS_ERR_INVALID_UTF8") this[CONNECTION]!.emit("refused", ErrorCode.BAD_MESSAGE, "invalid UTF-8 in a text frame (close 1007)");
+    else if (code.startsWith("WS_ERR_")) this[CONNECTION]!.emit("refused", ErrorCode.BAD_MESSAGE, `${err.message} (${code})`);
   }
 
   /** Called by the sweep. */
@@ -119,6 +123,11 @@ export class WsConnection extends Connection implements Heartbeat {
     const state = this.socket.readyState;
     if (state === this.socket.OPEN) this.socket.send(frame);
     else if (state === this.socket.CONNECTING && (this.queued?.length ?? 0) < MAX_QUEUED_BEFORE_OPEN) (this.queued ??= []).push(frame);
+  }
+
+  protected override _abort(code: number, reason: string): void {
+    this.socket.terminate();
+    this.finish(code, reason);
   }
 
   protected _close(code: number, reason: string): void {

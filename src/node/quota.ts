@@ -1,9 +1,11 @@
 import { LruMap } from "../base/bounded-set.js";
 import type { Limits } from "../limits/limits.js";
 import { type ToolDbRecord, isFirstWriterKey, namespaceOwner } from "../records/record.js";
+import type { PeerSession } from "../network/peer-session.js";
 import type { MergeOutcome, RecordStore } from "./record-store.js";
+import { SignUpQuota } from "./sign-up-quota.js";
 
-type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor">;
+type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "signUpWindow" | "exemptIps">;
 
 /** Authors whose namespace size is remembered (the rest are counted again on demand). */
 const AUTHORS_CACHED = 10_000;
@@ -21,19 +23,26 @@ const AUTHORS_CACHED = 10_000;
  *   `anonymousKeyShare × maxStoreKeys` keys; so a flood of anonymous data
  *   cannot lock out the users who own their data.
  *
+ * - New account records (`==user`, sign-ups) from peers also pay a proof of
+ *   work and have quotas per sending identity and address (SignUpQuota).
+ *
  * Counts are taken from the store at start and kept up to date as keys are
  * added; concurrent merges may overshoot a cap by the number in flight.
  */
 export class StoreQuota {
   private keys = 0;
   private readonly authors = new LruMap<string, number>(AUTHORS_CACHED);
+  private readonly signUps: SignUpQuota | undefined;
 
   constructor(
     private readonly limits: QuotaLimits,
     private readonly records: RecordStore,
     /** Only servers refuse; every node counts (the count is the store-size metric). */
     readonly enforce: boolean,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.signUps = enforce ? new SignUpQuota(limits, now, (from) => from.provenServer) : undefined;
+  }
 
   /** Keys in the store (at most maxStoreKeys + 1 are counted at start). */
   get size(): number {
@@ -63,10 +72,19 @@ export class StoreQuota {
       : `store holds its maximum of ${this.limits.maxStoreKeys} keys`;
   }
 
-  /** Counts a key the store did not have before. */
-  merged(record: ToolDbRecord, outcome: MergeOutcome): void {
+  /** Null when a record from `from` may be stored as far as sign-ups go (it is no new `==user` key, or one within the quotas), else why not. */
+  async signUpRefusal(record: ToolDbRecord, from: PeerSession): Promise<string | null> {
+    if (!this.signUps || !isFirstWriterKey(record.k)) return null;
+    const problem = this.signUps.check(record, from);
+    if (problem === null || (await this.records.get(record.k))) return null; // an existing account: not a sign-up
+    return problem;
+  }
+
+  /** Counts a key the store did not have before (a new account from `from` against its sign-up quotas). */
+  merged(record: ToolDbRecord, outcome: MergeOutcome, from?: PeerSession): void {
     if (!outcome.changed || outcome.previous) return;
     this.keys++;
+    if (from && isFirstWriterKey(record.k)) this.signUps?.charge(from);
     const owner = namespaceOwner(record.k);
     const known = owner === undefined ? undefined : this.authors.get(owner);
     if (known !== undefined) this.authors.set(owner!, known + 1);

@@ -83,6 +83,11 @@ export class RecordIntake {
       db.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
+    const signUp = from ? await db.quota.signUpRefusal(rec, from) : null;
+    if (signUp) {
+      db.refused({ code: ErrorCode.SIGN_UP_LIMIT, reason: `sign-up refused: ${signUp}`, key: rec.k.slice(0, 128), peer: from?.clientId, host: from?.host });
+      return undefined;
+    }
     const overQuota = from ? await db.quota.check(rec) : null;
     if (overQuota) {
       db.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
@@ -93,7 +98,7 @@ export class RecordIntake {
       db.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
-    db.quota.merged(rec, outcome);
+    db.quota.merged(rec, outcome, from);
     if (db.isClosed) return outcome.winner;
     reportUsernameConflict(db, rec, outcome);
     if (!outcome.changed && isFirstWriterKey(rec.k) && outcome.winner.h !== rec.h) {

@@ -112,7 +112,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
     this.frames = new FrameFit(this.options);
     this.records = new RecordStore(this.store, this.frames.maxRecordBytes);
-    this.quota = new StoreQuota(limits, this.records, this.options.server);
+    this.quota = new StoreQuota(limits, this.records, this.options.server, () => this.now());
     this.crdtDocs = new CrdtDocs(this.records);
     this.peerAccount = new this.options.userAdapter(this);
     this.userAccount = new this.options.userAdapter(this);

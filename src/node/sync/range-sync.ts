@@ -4,7 +4,7 @@
  * both stores' (timestamp, id) indexes, pushes the records the other side
  * lacks and fetches those it lacks, batch by batch, each verified and
  * merged as any put. Memory per run is bounded by a few messages; work a
- * peer causes here is bounded by its SyncBudget; the frame limit is never
+ * peer causes here is gated and bounded by the SyncGate; the frame limit is never
  * passed. A run that a dropped link interrupts is simply run again on the
  * next link: only the differences left are found and sent.
  */
@@ -20,7 +20,9 @@ import type { PeerSession } from "../../network/peer-session.js";
 import { FetchQueue } from "./fetch-queue.js";
 import { Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
-import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
+import { SyncGate, errorReply } from "./sync-gate.js";
+import { resolveLimits } from "../../limits/limits.js";
 import type { RunTracker, SyncIndex } from "./sync-index.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
@@ -65,7 +67,8 @@ export interface RangeSyncRun {
 export type RangeSyncEvents = { done: [run: RangeSyncRun] };
 
 export class RangeSync extends TypedEmitter<RangeSyncEvents> {
-  private readonly budget: SyncBudget;
+  /** Who may reconcile here and at what cost; how much we push to whom. */
+  readonly gate: SyncGate;
   private readonly maxRounds: number;
   private readonly leafIds: number;
   private readonly queues = new WeakMap<PeerSession, { tail: Promise<unknown>; length: number }>();
@@ -80,7 +83,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     options: RangeSyncOptions = {},
   ) {
     super();
-    this.budget = new SyncBudget({ ...DEFAULT_SYNC_BUDGET, ...options.budget }, () => db.now(), () => index.size);
+    const budget = { ...DEFAULT_SYNC_BUDGET, ...options.budget };
+    this.gate = new SyncGate(budget, resolveLimits(db.options.limits).exemptIps, () => db.now(), () => index.size, (s) => s.provenServer);
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
     this.changes = new ChangeSync(db, index, {
@@ -115,6 +119,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     } finally {
       tracker.stop();
       this.running.delete(session);
+      this.gate.runEnded(session, run.complete, run.pushed);
     }
     this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
@@ -186,6 +191,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       }
       if (raws.length === 0) return;
       if (this.gone(session)) throw new Error("link closed");
+      if (this.gate.pushAllowance(session) < raws.length) throw new Error("push budget for this peer used up");
+      this.gate.pushed(session, raws.length);
       const id = randomId();
       const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
       run.recordBytesOut += frame.length;
@@ -296,6 +303,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.db.requests.resolve(message.id, message);
       return;
     }
+    const unproven = this.gate.unproven(from);
+    if (unproven) {
+      this.refuse(from, message, unproven);
+      return;
+    }
     const queue = this.queues.get(from) ?? { tail: Promise.resolve(), length: 0 };
     if (queue.length >= MAX_QUEUED_PER_LINK) {
       this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many sync requests in flight");
@@ -316,25 +328,19 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   }
 
   private reply(to: PeerSession, request: SyncMessage, error: string): void {
-    if (this.gone(to)) return;
-    if (request.type === "syncRange") to.send({ type: "syncRangeAck", id: request.id, m: "", error });
-    else if (request.type === "syncFetch") to.send({ type: "syncRecords", id: request.id, records: [], error });
-    else if (request.type === "syncChanges") to.send({ type: "syncChangesAck", id: request.id, e: "", head: 0, ids: [], next: 0, more: false, error });
-    else if (request.type === "syncOffer") to.send({ type: "syncOfferAck", id: request.id, ids: [], error });
-    else if (request.type === "syncCommit") to.send({ type: "syncCommitAck", id: request.id, error });
-    else to.send({ type: "syncPushAck", id: request.id, records: [], error });
+    if (!this.gone(to)) to.send(errorReply(request, error));
   }
 
-  private overBudget(from: PeerSession, request: SyncMessage): boolean {
-    const kind = this.budget.exhausted(from.address);
-    if (!kind) return false;
-    this.db.refused({ code: ErrorCode.SYNC_REFUSED, reason: `sync budget (${kind}) used up`, peer: from.clientId });
-    this.reply(from, request, `budget (${kind}) used up`);
-    return true;
+  /** A request not answered: reported, and the asker told why (so its run ends at once). */
+  private refuse(from: PeerSession, request: SyncMessage, reason: string): void {
+    this.db.refused({ code: ErrorCode.SYNC_REFUSED, reason, peer: from.clientId, host: from.host, port: from.port });
+    this.reply(from, request, reason);
   }
 
   private async answer(message: SyncMessage, from: PeerSession): Promise<void> {
     if (this.gone(from)) return;
+    const refusal = this.gate.refusal(from, message);
+    if (refusal) return this.refuse(from, message, refusal);
     await this.index.open();
     if (message.type === "syncPush") {
       const ids = this.changes.pushing(from, message.records);
@@ -343,28 +349,28 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
       return;
     }
-    if (this.overBudget(from, message)) return;
     if (message.type === "syncRange") {
       const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
       try {
         const { output } = await reconciler.reconcile(base64ToBytes(message.m));
         if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });
+        this.gate.answeredRange(from, message.m);
       } finally {
-        this.budget.charge(from.address, "rounds", 1);
-        this.budget.charge(from.address, "scans", reconciler.scanned);
+        this.gate.charge(from, "rounds", 1);
+        this.gate.charge(from, "scans", reconciler.scanned);
       }
     } else if (message.type === "syncFetch") {
       await this.serve(message.id, message.ids, from);
     } else {
       const scanned = await this.changes.answer(message, from);
-      this.budget.charge(from.address, "rounds", 1);
-      this.budget.charge(from.address, "scans", scanned);
+      this.gate.charge(from, "rounds", 1);
+      this.gate.charge(from, "scans", scanned);
     }
   }
 
   /** Answers a fetch with the records that fit in one frame; the rest are listed under `more`. */
   private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
-    const allowed = Math.floor(this.budget.remaining(to.address, "serves"));
+    const allowed = Math.floor(this.gate.remaining(to, "serves"));
     const raws: string[] = [];
     const more: string[] = [];
     let size = 0;
@@ -386,7 +392,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       }
     }
     await reader.return();
-    this.budget.charge(to.address, "serves", raws.length);
+    this.gate.charge(to, "serves", raws.length);
     if (this.gone(to)) return;
     const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
     to.sendRaw(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`);

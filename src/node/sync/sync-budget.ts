@@ -1,9 +1,13 @@
+import { LruMap } from "../../base/bounded-set.js";
+
 /**
- * How much reconciliation work one peer may cause here: token buckets per
- * peer address (so a reconnect does not refill them), refilled continuously
- * over `windowMs`. Sizes scale with the store, so an honest peer can always
- * reconcile the whole store about once per window, and a peer sending
- * lying fingerprints or fetching everything again cannot do it repeatedly.
+ * How much reconciliation work one source may cause here: token buckets
+ * refilled continuously over `windowMs`. A source is charged on three
+ * buckets at once: its identity, its IP and its address range (/24, /64),
+ * so fresh identities, or the next address of the same range, buy nothing.
+ * Sizes scale with the store, so an honest peer can always reconcile the
+ * whole store about once per window, and a peer sending lying fingerprints
+ * or fetching everything again cannot do it repeatedly.
  */
 export interface SyncBudgetOptions {
   windowMs: number;
@@ -13,10 +17,16 @@ export interface SyncBudgetOptions {
   scansPerItem: number;
   /** Records served (fetched) per window, as a multiple of (store size + slack). */
   servesPerItem: number;
+  /** Records this server pushes to one peer per window, as a multiple of (store size + slack): one copy of the store. */
+  pushesPerItem: number;
+  /** An address range (/24, /64) gets this many times the budget of one address (several servers may share one). */
+  rangeShare: number;
   /** Added to the store size so that small stores still get a useful budget. */
   slack: number;
-  /** Peers remembered at once (least recently used forgotten first). */
+  /** Buckets remembered at once (least recently used forgotten first). */
   maxPeers: number;
+  /** A reconciliation request identical to one answered for the same source this recently is refused (ms). */
+  repeatWindowMs: number;
 }
 
 /** A range sync run's limits (ToolDb's `rangeSync` option). */
@@ -37,11 +47,18 @@ export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {
   rounds: 2000,
   scansPerItem: 24,
   servesPerItem: 2,
+  pushesPerItem: 1,
+  rangeShare: 4,
   slack: 10_000,
-  maxPeers: 1024,
+  maxPeers: 4096,
+  repeatWindowMs: 60_000,
 };
 
-export type BudgetKind = "rounds" | "scans" | "serves";
+export type BudgetKind = "rounds" | "scans" | "serves" | "pushes";
+const KINDS: readonly BudgetKind[] = ["rounds", "scans", "serves", "pushes"];
+
+/** The buckets one request is charged to: `id:<address>`, `ip:<ip>`, `net:<range>` (see SyncGate). */
+export type BudgetKeys = readonly string[];
 
 interface Bucket {
   tokens: Record<BudgetKind, number>;
@@ -49,54 +66,60 @@ interface Bucket {
 }
 
 export class SyncBudget {
-  private readonly peers = new Map<string, Bucket>();
+  private readonly buckets: LruMap<string, Bucket>;
 
   constructor(
-    private readonly options: SyncBudgetOptions,
+    readonly options: SyncBudgetOptions,
     private readonly now: () => number,
     private readonly storeSize: () => number,
-  ) {}
-
-  private capacity(kind: BudgetKind): number {
-    const items = this.storeSize() + this.options.slack;
-    if (kind === "rounds") return this.options.rounds;
-    return items * (kind === "scans" ? this.options.scansPerItem : this.options.servesPerItem);
+  ) {
+    this.buckets = new LruMap(Math.max(1, options.maxPeers));
   }
 
-  private bucket(peer: string): Bucket {
+  private capacity(key: string, kind: BudgetKind): number {
+    const share = key.startsWith("net:") ? this.options.rangeShare : 1;
+    if (kind === "rounds") return this.options.rounds * share;
+    const perItem = kind === "scans" ? this.options.scansPerItem : kind === "serves" ? this.options.servesPerItem : this.options.pushesPerItem;
+    return (this.storeSize() + this.options.slack) * perItem * share;
+  }
+
+  private bucket(key: string): Bucket {
     const now = this.now();
-    let bucket = this.peers.get(peer);
+    let bucket = this.buckets.get(key);
     if (bucket) {
-      this.peers.delete(peer); // re-inserted below: the map stays in LRU order
       const refill = Math.max(0, now - bucket.at) / this.options.windowMs;
-      for (const kind of ["rounds", "scans", "serves"] as const) {
-        bucket.tokens[kind] = Math.min(this.capacity(kind), bucket.tokens[kind] + refill * this.capacity(kind));
+      for (const kind of KINDS) {
+        const cap = this.capacity(key, kind);
+        bucket.tokens[kind] = Math.min(cap, bucket.tokens[kind] + refill * cap);
       }
       bucket.at = now;
     } else {
-      bucket = { tokens: { rounds: this.capacity("rounds"), scans: this.capacity("scans"), serves: this.capacity("serves") }, at: now };
-      if (this.peers.size >= this.options.maxPeers) this.peers.delete(this.peers.keys().next().value as string);
+      const tokens = {} as Record<BudgetKind, number>;
+      for (const kind of KINDS) tokens[kind] = this.capacity(key, kind);
+      bucket = { tokens, at: now };
+      this.buckets.set(key, bucket);
     }
-    this.peers.set(peer, bucket);
     return bucket;
   }
 
-  /** The kind of budget this peer has used up, if any. */
-  exhausted(peer: string): BudgetKind | undefined {
-    const { tokens } = this.bucket(peer);
-    if (tokens.rounds < 1) return "rounds";
-    if (tokens.scans <= 0) return "scans";
-    if (tokens.serves <= 0) return "serves";
+  /** The kind of budget one of these buckets has used up, if any. */
+  exhausted(keys: BudgetKeys, kinds: readonly BudgetKind[] = ["rounds", "scans", "serves"]): BudgetKind | undefined {
+    for (const key of keys) {
+      const { tokens } = this.bucket(key);
+      for (const kind of kinds) if (tokens[kind] < 1) return kind;
+    }
     return undefined;
   }
 
-  /** Records work done for `peer` (may overdraw: the next request is refused until it refills). */
-  charge(peer: string, kind: BudgetKind, amount: number): void {
-    this.bucket(peer).tokens[kind] -= amount;
+  /** Records work done for a source, on each of its buckets (may overdraw: the next request is refused until they refill). */
+  charge(keys: BudgetKeys, kind: BudgetKind, amount: number): void {
+    for (const key of keys) this.bucket(key).tokens[kind] -= amount;
   }
 
-  /** Records this peer may still be served now. */
-  remaining(peer: string, kind: BudgetKind): number {
-    return Math.max(0, this.bucket(peer).tokens[kind]);
+  /** Units of `kind` the source may still use now: the least any of its buckets holds. */
+  remaining(keys: BudgetKeys, kind: BudgetKind): number {
+    let least = Infinity;
+    for (const key of keys) least = Math.min(least, this.bucket(key).tokens[kind]);
+    return Math.max(0, least === Infinity ? 0 : least);
   }
 }

@@ -1,0 +1,130 @@
+import type { TimerGroup } from "../base/clock.js";
+import type { Limits } from "../limits/limits.js";
+
+/** A link whose queued outgoing bytes the budget follows. */
+export interface BudgetedLink {
+  /** Bytes written to the link and not yet taken by the transport (read from it now). */
+  backlog(): number;
+  /** The remote IP its replies are charged to; undefined when exempt (a reverse proxy on this host). */
+  readonly chargedIp: string | undefined;
+  /** The budget's last reading of `backlog()` (kept by the budget). */
+  queued: number;
+  /** True once the link closed: what its transport still holds is freed with it, never counted again. */
+  readonly gone: boolean;
+  /** The budget drops the link: the server's queue is over its limit and this link holds the most. */
+  overBudget(reason: string): void;
+}
+
+type SendLimits = Pick<Limits, "maxSendBacklog" | "maxSendBacklogPerIp" | "maxSendBuffered">;
+
+/** How often queued bytes are read again while some link has any (ms). */
+const SWEEP_MS = 100;
+/** Under pressure, a link with this much queued has its requests wait. */
+const PRESSURE_BACKLOG = 64 * 1024;
+
+/**
+ * One budget for the bytes queued to go out on every link of a server, all
+ * transports together (WebSocket `bufferedAmount`, a stream's writable
+ * length, a data channel's buffered amount), so that many peers that never
+ * read cannot make the server hold gigabytes of replies:
+ *
+ * - a link's queue is read again after each frame written to it and, while
+ *   any link has bytes queued, every SWEEP_MS;
+ * - requests from a link wait (the intake stops reading from it) while its
+ *   own queue is over `maxSendBacklog`, while its IP's links together hold
+ *   over `maxSendBacklogPerIp` (replies are charged to the asker and its
+ *   address), and, once the whole server holds over half of
+ *   `maxSendBuffered`, while it holds more than PRESSURE_BACKLOG;
+ * - when the whole server holds over `maxSendBuffered`, the links with the
+ *   largest queues are dropped until it is under again.
+ */
+export class SendBudget {
+  private total = 0;
+  private readonly perIp = new Map<string, number>();
+  private readonly backlogged = new Set<BudgetedLink>();
+  private stopSweep: (() => void) | undefined;
+
+  constructor(
+    private readonly limits: SendLimits,
+    private readonly timers: TimerGroup,
+  ) {}
+
+  /** Bytes queued on all links at the last reading. */
+  get queued(): number {
+    return this.total;
+  }
+
+  /** Links with bytes queued at the last reading. */
+  get links(): number {
+    return this.backlogged.size;
+  }
+
+  /**
+   * A frame was written to the link. Over the budget, links are dropped at
+   * once: many replies may be written in one turn (every handler that
+   * awaited a read resumes in it), and the budget must hold after each.
+   */
+  sent(link: BudgetedLink): void {
+    this.read(link);
+    if (this.total > this.limits.maxSendBuffered) this.sweep();
+  }
+
+  /** The link closed: its queue is freed with it. */
+  remove(link: BudgetedLink): void {
+    this.set(link, 0);
+  }
+
+  /** True while requests from the link should wait (see the class comment). */
+  held(link: BudgetedLink): boolean {
+    this.read(link);
+    if (link.queued > this.limits.maxSendBacklog) return true;
+    if (link.chargedIp !== undefined && (this.perIp.get(link.chargedIp) ?? 0) > this.limits.maxSendBacklogPerIp) return true;
+    return this.total > this.limits.maxSendBuffered / 2 && link.queued >= PRESSURE_BACKLOG;
+  }
+
+  private read(link: BudgetedLink): void {
+    this.set(link, link.gone ? 0 : link.backlog());
+  }
+
+  private set(link: BudgetedLink, bytes: number): void {
+    const delta = bytes - link.queued;
+    if (delta === 0) return;
+    link.queued = bytes;
+    this.total += delta;
+    const ip = link.chargedIp;
+    if (ip !== undefined) {
+      const n = (this.perIp.get(ip) ?? 0) + delta;
+      if (n > 0) this.perIp.set(ip, n);
+      else this.perIp.delete(ip);
+    }
+    if (bytes > 0) {
+      this.backlogged.add(link);
+      this.stopSweep ??= this.timers.every(SWEEP_MS, () => this.sweep());
+    } else {
+      this.backlogged.delete(link);
+      if (this.backlogged.size === 0) {
+        this.stopSweep?.();
+        this.stopSweep = undefined;
+      }
+    }
+  }
+
+  private sweep(): void {
+    for (const link of [...this.backlogged]) this.read(link);
+    if (this.total > this.limits.maxSendBuffered) this.enforce();
+  }
+
+  private enforce(): void {
+    while (this.total > this.limits.maxSendBuffered && this.backlogged.size > 0) {
+      let largest: BudgetedLink | undefined;
+      for (const link of this.backlogged) if (!largest || link.queued > largest.queued) largest = link;
+      const bytes = largest!.queued;
+      this.remove(largest!);
+      largest!.overBudget(`the server's queue of outgoing data is full (${mib(this.total + bytes)} of ${mib(this.limits.maxSendBuffered)}); this link held the most (${mib(bytes)}) and did not read it`);
+    }
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
