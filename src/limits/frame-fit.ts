@@ -35,8 +35,13 @@ export interface FrameFitOptions {
   maxRecordBytes?: number;
 }
 
+/** Node's native UTF-8 length (Buffer is a global there); browsers count in JS. */
+const nativeByteLength = (globalThis as { Buffer?: { byteLength(text: string, encoding: "utf8"): number } }).Buffer?.byteLength;
+
 /** UTF-8 length of a string (lone surrogates, which JSON text never holds unescaped, count as 3). */
 export function utf8Length(text: string): number {
+  // A frame near the limit is a megabyte: counting it char by char in JS took ~9 ms, natively well under 1.
+  if (nativeByteLength) return nativeByteLength(text, "utf8");
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -50,13 +55,18 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** The last string scanned by fitsBytes and its length: one relayed frame is checked for each of its receivers. */
+/**
+ * Browsers only: the last string scanned by fitsBytes and its length (one
+ * relayed frame is checked for each of its receivers). Not on Node, where
+ * counting is cheaper than comparing two different megabyte strings.
+ */
 let lastScanned: { text: string; bytes: number } | undefined;
 
 /** True when `text` takes at most `limit` UTF-8 bytes; scans only when its length leaves doubt. */
 export function fitsBytes(text: string, limit: number): boolean {
   if (text.length * 3 <= limit) return true;
   if (text.length > limit) return false;
+  if (nativeByteLength) return nativeByteLength(text, "utf8") <= limit;
   if (lastScanned?.text !== text) lastScanned = { text, bytes: utf8Length(text) };
   return lastScanned.bytes <= limit;
 }

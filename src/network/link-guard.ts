@@ -88,6 +88,11 @@ export class LinkGuard {
     this.sends?.sent(link);
   }
 
+  /** Null when a frame of `bytes` may be queued on the link, else why the link is dropped instead. */
+  mayQueue(link: GuardedLink, bytes: number): string | null {
+    return this.sends?.mayQueue(link, bytes) ?? null;
+  }
+
   /** True while the link's requests should wait until it reads its replies. */
   held(link: GuardedLink): boolean {
     return this.sends?.held(link) ?? false;

@@ -224,6 +224,13 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     return this.ctx.guard.held(link);
   }
 
+  mayQueue(link: Link, bytes: number): boolean {
+    const refusal = this.ctx.guard.mayQueue(link, bytes);
+    if (refusal === null) return true;
+    this.overBudget(link, refusal);
+    return false;
+  }
+
   overBudget(link: Link, reason: string): void {
     const info = link.connection.info;
     this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });

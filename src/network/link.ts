@@ -40,6 +40,8 @@ export interface LinkOwner {
   frameSent(link: Link): void;
   /** True while the link's requests should wait for it to read its replies. */
   held(link: Link): boolean;
+  /** False when a frame of `bytes` would take the link past what it may hold unread (the link is dropped). */
+  mayQueue(link: Link, bytes: number): boolean;
   /** The send budget drops the link. */
   overBudget(link: Link, reason: string): void;
 }
@@ -96,6 +98,10 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
 
   onSent(): void {
     this.owner.frameSent(this);
+  }
+
+  mayQueue(bytes: number): boolean {
+    return this.owner.mayQueue(this, bytes);
   }
 
   // IntakeSink

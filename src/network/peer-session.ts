@@ -1,4 +1,4 @@
-import { fitsBytes } from "../limits/frame-fit.js";
+import { fitsBytes, utf8Length } from "../limits/frame-fit.js";
 import type { OutgoingMessage, PeerRecord } from "../records/messages.js";
 import type { Connection } from "./connection.js";
 import type { TrafficCounters } from "./traffic.js";
@@ -73,6 +73,23 @@ export class PeerSession {
       return false;
     }
     this.connection.send(frame);
+    return true;
+  }
+
+  /**
+   * Sends `message` with `data` set to a record given as its JSON text
+   * (checked by the caller): the frame is spliced, not serialised again.
+   */
+  sendWithRecord(message: { type: "put" | "crdtPut"; id: string }, recordJson: string): boolean {
+    if (this.connection.closed) return false;
+    const head = `{"to":[],"type":${JSON.stringify(message.type)},"id":${JSON.stringify(message.id)},"data":`;
+    // Measured in parts: the spliced frame is a rope, which counting its bytes would first copy.
+    if (!fitsBytes(recordJson, this.maxFrameBytes - utf8Length(head) - 1)) {
+      this.traffic?.tooLarge(message.type);
+      return false;
+    }
+    this.connection.sendParts([head, recordJson, "}"]);
+    this.traffic?.out(message.type);
     return true;
   }
 

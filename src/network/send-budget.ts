@@ -19,6 +19,8 @@ type SendLimits = Pick<Limits, "maxSendBacklog" | "maxSendBacklogPerIp" | "maxSe
 
 /** How often queued bytes are read again while some link has any (ms). */
 const SWEEP_MS = 100;
+/** A link holding this many times `maxSendBacklog` unread is dropped rather than sent more. */
+const HARD_BACKLOG_FACTOR = 2;
 /** Under pressure, a link with this much queued has its requests wait. */
 const PRESSURE_BACKLOG = 64 * 1024;
 
@@ -35,11 +37,15 @@ const PRESSURE_BACKLOG = 64 * 1024;
  *   over `maxSendBacklogPerIp` (replies are charged to the asker and its
  *   address), and, once the whole server holds over half of
  *   `maxSendBuffered`, while it holds more than PRESSURE_BACKLOG;
+ * - a link is dropped rather than sent a frame that would take it past
+ *   HARD_BACKLOG_FACTOR × `maxSendBacklog` (replies to requests that were in
+ *   flight before it was held);
  * - when the whole server holds over `maxSendBuffered`, the links with the
  *   largest queues are dropped until it is under again.
  */
 export class SendBudget {
   private total = 0;
+  private highest = 0;
   private readonly perIp = new Map<string, number>();
   private readonly backlogged = new Set<BudgetedLink>();
   private stopSweep: (() => void) | undefined;
@@ -52,6 +58,11 @@ export class SendBudget {
   /** Bytes queued on all links at the last reading. */
   get queued(): number {
     return this.total;
+  }
+
+  /** The most bytes ever queued on all links together at a reading (metrics, tests). */
+  get peak(): number {
+    return this.highest;
   }
 
   /** Links with bytes queued at the last reading. */
@@ -74,6 +85,23 @@ export class SendBudget {
     this.set(link, 0);
   }
 
+  /**
+   * Null when a frame of `bytes` may be written to the link now, else the
+   * reason it is dropped instead: what one link holds unread stays under
+   * HARD_BACKLOG_FACTOR × `maxSendBacklog`, whatever it asked for before the
+   * budget could hold its requests back (many requests are in flight at once,
+   * and their replies are all written in one turn). A link with nothing
+   * queued may always take one frame.
+   */
+  mayQueue(link: BudgetedLink, bytes: number): string | null {
+    this.read(link);
+    const limit = HARD_BACKLOG_FACTOR * this.limits.maxSendBacklog;
+    const queued = link.queued;
+    if (queued === 0 || queued + bytes <= limit) return null;
+    this.remove(link);
+    return `this link did not read its replies: ${mib(queued + bytes)} would be queued, over ${mib(limit)}`;
+  }
+
   /** True while requests from the link should wait (see the class comment). */
   held(link: BudgetedLink): boolean {
     this.read(link);
@@ -91,6 +119,7 @@ export class SendBudget {
     if (delta === 0) return;
     link.queued = bytes;
     this.total += delta;
+    if (this.total > this.highest) this.highest = this.total;
     const ip = link.chargedIp;
     if (ip !== undefined) {
       const n = (this.perIp.get(ip) ?? 0) + delta;

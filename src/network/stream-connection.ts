@@ -2,7 +2,7 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode, errorText } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
-import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage } from "./stream-framing.js";
+import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage, encodeMessageParts } from "./stream-framing.js";
 
 /**
  * The duplex byte stream a StreamConnection needs: a Node `net.Socket`, a
@@ -160,6 +160,10 @@ export class StreamConnection extends Connection implements Heartbeat {
 
   protected _send(frame: string): void {
     this.write(encodeMessage(frame));
+  }
+
+  protected override _sendParts(parts: readonly string[]): void {
+    for (const chunk of encodeMessageParts(parts)) this.write(chunk);
   }
 
   protected override _abort(code: number, reason: string): void {

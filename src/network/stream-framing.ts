@@ -26,6 +26,17 @@ export function encodeMessage(text: string): Buffer {
   return encodeFrame(FrameKind.MESSAGE, Buffer.from(text, "utf8"));
 }
 
+/** A message frame given in parts: its header, then each part's bytes (no copy into one buffer). */
+export function encodeMessageParts(parts: readonly string[]): Buffer[] {
+  const payloads = parts.map((part) => Buffer.from(part, "utf8"));
+  let bytes = 0;
+  for (const p of payloads) bytes += p.length;
+  const header = Buffer.allocUnsafe(HEADER_BYTES + 1);
+  header.writeUInt32BE(bytes + 1, 0);
+  header[HEADER_BYTES] = FrameKind.MESSAGE;
+  return [header, ...payloads];
+}
+
 export function encodeClose(code: number, reason: string): Buffer {
   let r = Buffer.from(reason, "utf8");
   if (r.length > MAX_REASON_BYTES) r = Buffer.from(r.subarray(0, MAX_REASON_BYTES).toString("utf8").replace(/\uFFFD+$/, ""), "utf8");

@@ -119,6 +119,13 @@ export class WsConnection extends Connection implements Heartbeat {
     this.socket.resume();
   }
 
+  /** A fragmented text message: each part is written as it is (receivers reassemble the message). */
+  protected override _sendParts(parts: readonly string[]): void {
+    if (this.socket.readyState !== this.socket.OPEN) return this._send(parts.join(""));
+    const last = parts.length - 1;
+    parts.forEach((part, i) => this.socket.send(part, { binary: false, fin: i === last }));
+  }
+
   protected _send(frame: string): void {
     const state = this.socket.readyState;
     if (state === this.socket.OPEN) this.socket.send(frame);

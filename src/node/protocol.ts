@@ -116,9 +116,12 @@ export class Protocol {
   /** A crdtGet is answered with a crdtPut (tool-db 2.6.6 waits for that type), a get with a put. */
   private async onGet(message: GetMessage | CrdtGetMessage, from: PeerSession): Promise<void> {
     const type = message.type === "crdtGet" ? "crdtPut" : "put";
-    const local = await this.db.records.get(message.key);
-    if (local) {
-      from.send({ type, id: message.id, data: local });
+    const gone = () => from.connection.closed; // dropped meanwhile (e.g. by the send budget): nothing is parsed
+    const json = await this.db.records.getCheckedJson(message.key, () => !gone());
+    if (gone()) return;
+    if (json !== undefined) {
+      // The checked JSON goes out as it was stored: a large record is not serialised again for every asker.
+      from.sendWithRecord({ type, id: message.id }, json);
       return;
     }
     if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1 || this.db.requests.has(message.id)) return;

@@ -35,6 +35,11 @@ interface Watch {
   stale: boolean;
 }
 
+/** Stored texts at least this long are remembered once checked (parsing one costs more than comparing it). */
+const CHECKED_MEMO_MIN_CHARS = 16 * 1024;
+/** Checked texts remembered at most (a few megabytes of strings the store's readers hold anyway). */
+const CHECKED_MEMO_ENTRIES = 8;
+
 /**
  * Verified records over a string store. Merges for the same key are
  * serialised so concurrent puts cannot interleave their read-compare-write;
@@ -42,6 +47,8 @@ interface Watch {
  */
 export class RecordStore {
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Large stored texts already checked to be records, by key (insertion order = age). */
+  private readonly checked = new Map<string, string>();
   /** Keys read ahead of a merge and not yet merged or released: a write marks them stale. */
   private readonly watched = new Map<string, Watch>();
   indexer: RecordIndexer | undefined;
@@ -55,13 +62,25 @@ export class RecordStore {
   /** The stored record, or undefined (also for unreadable legacy values). */
   async get(key: string): Promise<ToolDbRecord | undefined> {
     const raw = await this.backend.get(key);
-    if (raw === undefined) return undefined;
-    try {
-      const parsed: unknown = JSON.parse(raw);
-      return isRecordShape(parsed) ? parsed : undefined;
-    } catch {
-      return undefined;
-    }
+    return raw === undefined ? undefined : parseStored(raw);
+  }
+
+  /**
+   * The stored JSON as it is, once checked to be a record: a reply then
+   * carries it without serialising the record again. `wanted` is asked when
+   * the read completes: when the asker is gone by then, nothing is parsed.
+   */
+  async getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> {
+    const raw = await this.backend.get(key);
+    if (raw === undefined || !wanted()) return undefined;
+    if (raw.length < CHECKED_MEMO_MIN_CHARS) return parseStored(raw) ? raw : undefined;
+    // A large record asked for again and again is parsed once: the same text (compared natively) was checked before.
+    if (this.checked.get(key) === raw) return raw;
+    if (!parseStored(raw)) return undefined;
+    this.checked.delete(key);
+    this.checked.set(key, raw);
+    if (this.checked.size > CHECKED_MEMO_ENTRIES) this.checked.delete(this.checked.keys().next().value!);
+    return raw;
   }
 
   query(prefix: string, limit?: number): Promise<string[]> {
@@ -144,5 +163,15 @@ export class RecordStore {
       if (this.inFlight.get(key) === tail) this.inFlight.delete(key);
     });
     return run;
+  }
+}
+
+/** A stored value as a record, or undefined when it is not one (an unreadable legacy value). */
+export function parseStored(raw: string): ToolDbRecord | undefined {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return isRecordShape(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -217,8 +217,10 @@ export class RawLink extends RawPeerLink {
 }
 
 /** A byte stream a raw stream link runs on: a TCP socket, a Hyperswarm socket. */
-interface RawStream {
+export interface RawStream {
   readonly destroyed: boolean;
+  /** Stops reading (TCP and Hyperswarm sockets both have it): what the far end sends piles up on its side. */
+  pause?(): unknown;
   write(data: Uint8Array): unknown;
   destroy(): unknown;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
