@@ -20,29 +20,34 @@ export interface BudgetServerStats {
   refusals: Record<string, number>;
 }
 
-const bootstrap = (process.argv[2] ?? "").split(",").filter(Boolean);
-const networkAdapter: NetworkAdapterConstructor | NetworkAdapterConstructor[] =
-  bootstrap.length > 0 ? [WebSocketNetwork, HyperswarmNetwork.with({ bootstrap, dhtHost: "127.0.0.1" })] : WebSocketNetwork;
-const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: process.argv[3] ?? "never-reading", networkAdapter });
-await server.ready;
-// Announced on the HyperDHT before the port is reported, so that Hyperswarm peers find it at once.
-const network = server.network as { transport?: (a: typeof HyperswarmNetwork) => HyperswarmNetwork | undefined };
-await network.transport?.(HyperswarmNetwork)?.joined;
-await server.putData("big", "x".repeat(900 * 1024));
-await server.putData("small", "hello");
+/** The server: only when forked with an IPC channel (the test runner also loads every file under dist/test). */
+async function main(send: (m: unknown) => void): Promise<void> {
+  const bootstrap = (process.argv[2] ?? "").split(",").filter(Boolean);
+  const networkAdapter: NetworkAdapterConstructor | NetworkAdapterConstructor[] =
+    bootstrap.length > 0 ? [WebSocketNetwork, HyperswarmNetwork.with({ bootstrap, dhtHost: "127.0.0.1" })] : WebSocketNetwork;
+  const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: process.argv[3] ?? "never-reading", networkAdapter });
+  await server.ready;
+  // Announced on the HyperDHT before the port is reported, so that Hyperswarm peers find it at once.
+  const network = server.network as { transport?: (a: typeof HyperswarmNetwork) => HyperswarmNetwork | undefined };
+  await network.transport?.(HyperswarmNetwork)?.joined;
+  await server.putData("big", "x".repeat(900 * 1024));
+  await server.putData("small", "hello");
 
-const refusals: Record<string, number> = {};
-server.on("refused", (e) => void (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
-const sends = server.network.guard.sends!;
-process.send!({ type: "port", port: server.network.port });
+  const refusals: Record<string, number> = {};
+  server.on("refused", (e) => void (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
+  const sends = server.network.guard.sends!;
+  send({ type: "port", port: server.network.port });
 
-process.on("message", async (msg: { type: string }) => {
-  if (msg.type === "stats") {
-    const { rss, heapUsed } = process.memoryUsage();
-    const stats: BudgetServerStats = { type: "stats", rss, heap: heapUsed, queued: sends.queued, peakQueued: sends.peak, links: server.network.peers.length, refusals: { ...refusals } };
-    process.send!(stats);
-  } else if (msg.type === "stop") {
-    await server.close();
-    process.disconnect();
-  }
-});
+  process.on("message", async (msg: { type: string }) => {
+    if (msg.type === "stats") {
+      const { rss, heapUsed } = process.memoryUsage();
+      const stats: BudgetServerStats = { type: "stats", rss, heap: heapUsed, queued: sends.queued, peakQueued: sends.peak, links: server.network.peers.length, refusals: { ...refusals } };
+      send(stats);
+    } else if (msg.type === "stop") {
+      await server.close();
+      process.disconnect();
+    }
+  });
+}
+
+if (process.send) await main((m) => process.send!(m));
