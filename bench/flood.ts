@@ -171,7 +171,8 @@ export function printFloodFigures(f: FloodFigures, print: (line: string) => void
     if (p.drops.length > 0) print(`    the client lost its link ${p.drops.length} time(s): ${[...new Set(p.drops)].join("; ")}`);
     print(`    flood: ${p.sent.toLocaleString("en-US")} frames/sockets sent, ${p.reconnects} reconnects after drops; server refused: ${codes}`);
     if (p.newClientMs !== undefined) print(`    a new client linked during the flood in ${fmt(p.newClientMs, 0)} ms; links held ${p.during.gate.verified}, in handshake after it: ${p.after.gate.unverified}`);
-    if (p.attackerBytes > 0) print(`    the attacker received ${mib(p.attackerBytes)} in ${fmt(p.seconds, 0)} s: ${mib((p.attackerBytes / p.seconds) * 60)} per minute`);
+    // A phase shorter than a minute (the budget ran out, or the peers were dropped) is given as a total, not extrapolated.
+    if (p.attackerBytes > 0) print(`    the attacker received ${mib(p.attackerBytes)} in ${fmt(p.seconds, 0)} s${p.seconds >= 60 ? `: ${mib((p.attackerBytes / p.seconds) * 60)} per minute` : " in all"}`);
     print(`    server while flooded: RSS ${mib(p.during.rss)}, JS heap ${mib(p.during.heap)}, queued to send ${mib(p.during.queued)}`);
   }
   print(`server RSS: at start ${mib(f.rssStart)}, after the floods ${mib(f.rssEnd)} (${fmt(f.rssEnd / f.rssStart, 2)}×), 30 s after the last attackers left ${mib(f.rssSettled)} (${fmt(f.rssSettled / f.rssStart, 2)}× the start)`);

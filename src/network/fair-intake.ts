@@ -11,8 +11,8 @@ export interface IntakeSink {
   resume(): void;
   /** A frame was dropped: the link's queue is full. */
   overflow(): void;
-  /** True while the peer must read its replies before more of its requests are handled (the send budget says). */
-  held(): boolean;
+  /** True while the peer must read its replies before more of its requests are handled (the send budget says), given how many it has in flight. */
+  held(outstanding: number): boolean;
 }
 
 /** How often a peer held back for not reading its replies is looked at again (ms). */
@@ -117,7 +117,7 @@ export class FairIntake {
   }
 
   private backlogged(intake: LinkIntake): boolean {
-    return intake.sink.held();
+    return intake.sink.held(intake.outstanding);
   }
 
   private tryRun(intake: LinkIntake, frame: string): boolean {

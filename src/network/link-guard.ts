@@ -94,8 +94,8 @@ export class LinkGuard {
   }
 
   /** True while the link's requests should wait until it reads its replies. */
-  held(link: GuardedLink): boolean {
-    return this.sends?.held(link) ?? false;
+  held(link: GuardedLink, outstanding: number): boolean {
+    return this.sends?.held(link, outstanding) ?? false;
   }
 
   release(link: GuardedLink): void {

@@ -220,8 +220,8 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.ctx.guard.sent(link);
   }
 
-  held(link: Link): boolean {
-    return this.ctx.guard.held(link);
+  held(link: Link, outstanding: number): boolean {
+    return this.ctx.guard.held(link, outstanding);
   }
 
   mayQueue(link: Link, bytes: number): boolean {

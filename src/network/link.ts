@@ -39,7 +39,7 @@ export interface LinkOwner {
   /** A frame was written to the link. */
   frameSent(link: Link): void;
   /** True while the link's requests should wait for it to read its replies. */
-  held(link: Link): boolean;
+  held(link: Link, outstanding: number): boolean;
   /** False when a frame of `bytes` would take the link past what it may hold unread (the link is dropped). */
   mayQueue(link: Link, bytes: number): boolean;
   /** The send budget drops the link. */
@@ -125,8 +125,8 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
     return this.connection.closed;
   }
 
-  held(): boolean {
-    return this.owner.held(this);
+  held(outstanding: number): boolean {
+    return this.owner.held(this, outstanding);
   }
 
   overflow(): void {

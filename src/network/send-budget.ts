@@ -36,7 +36,8 @@ const PRESSURE_BACKLOG = 64 * 1024;
  *   own queue is over `maxSendBacklog`, while its IP's links together hold
  *   over `maxSendBacklogPerIp` (replies are charged to the asker and its
  *   address), and, once the whole server holds over half of
- *   `maxSendBuffered`, while it holds more than PRESSURE_BACKLOG;
+ *   `maxSendBuffered`, while it holds more than PRESSURE_BACKLOG or has a
+ *   request in flight (one request at a time per peer);
  * - a link is dropped rather than sent a frame that would take it past
  *   HARD_BACKLOG_FACTOR × `maxSendBacklog` (replies to requests that were in
  *   flight before it was held);
@@ -103,11 +104,12 @@ export class SendBudget {
   }
 
   /** True while requests from the link should wait (see the class comment). */
-  held(link: BudgetedLink): boolean {
+  held(link: BudgetedLink, outstanding = 0): boolean {
     this.read(link);
     if (link.queued > this.limits.maxSendBacklog) return true;
     if (link.chargedIp !== undefined && (this.perIp.get(link.chargedIp) ?? 0) > this.limits.maxSendBacklogPerIp) return true;
-    return this.total > this.limits.maxSendBuffered / 2 && link.queued >= PRESSURE_BACKLOG;
+    // Under pressure every peer is served one request at a time: a fresh link cannot have dozens of large replies built at once.
+    return this.total > this.limits.maxSendBuffered / 2 && (link.queued >= PRESSURE_BACKLOG || outstanding > 0);
   }
 
   private read(link: BudgetedLink): void {
