@@ -48,4 +48,16 @@ describe("delivery to subscribers ignores what peers put in `to`", () => {
     assert.equal((await subscriber.records.get("news"))?.v, "behind a full hop list");
     assert.ok(!attacker.frames.some((f) => f.type === "put"), "the writer is not sent its own update back");
   });
+
+  it("a relayed put's `to` grows by one hop per relay: a sender that listed itself is not listed twice", { timeout: 20_000 }, async () => {
+    const server = await startServer();
+    nodes.push(server);
+    const nextServer = await RawLink.open(portOf(server), { topic: "test" });
+    await nextServer.provenHandshake({ isServer: true });
+    const writer = await RawLink.connect(portOf(server), { topic: "test" });
+    const record = await signRecord(await testAuthor(), "relay-hops", "v", Date.now(), 0, false);
+    writer.send({ type: "put", id: randomId(), to: ["an-earlier-hop", writer.id.clientId], data: record });
+    const relayed = await nextServer.next((f) => f.type === "put" && (f.data as { k?: string } | undefined)?.k === "relay-hops");
+    assert.deepEqual(relayed.to, ["an-earlier-hop", writer.id.clientId, server.network.getClientAddress()]);
+  });
 });

@@ -146,7 +146,8 @@ export class RecordIntake {
     if (!this.db.options.server || !from) return;
     const { network, broadcast: tree } = this.db;
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
-    const relayed = { type: message.type, id: message.id, data: message.data, to: [...message.to, from.clientId] };
+    // The sender usually listed itself already: listed once, `to` grows by one hop per relay (the window is LIMITS.maxHops relays deep).
+    const relayed = { type: message.type, id: message.id, data: message.data, to: boundHops(message.to, from.clientId) };
     network.sendToAll(relayed, (s) => s.isServer && !tree.carries(s) && !subscribers?.has(s.clientId));
     tree.relay(message.data, message.id, from, !viaPut);
     if (!subscribers) return;
