@@ -3,7 +3,8 @@
  * replies (issue 25): 100 on WebSocket and 20 on Hyperswarm against one
  * server process started with a 1 GiB heap. The server's one send budget
  * keeps what it queues bounded; it stays up, and a legitimate client links
- * and reads meanwhile. Checked by the server's own counts, never by timings.
+ * and reads meanwhile; the attacking addresses end up banned. Checked by
+ * the server's own counts, never by timings.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, fork } from "node:child_process";
@@ -134,5 +135,10 @@ describe("peers that never read", () => {
     assert.ok(stats.peakQueued <= DEFAULT_LIMITS.maxSendBuffered + 1048576, `peak queue ${mib(stats.peakQueued)}`);
     // Without the budget the queue reaches gigabytes: either it held every link's asks back below it, or it dropped the largest.
     assert.ok((stats.refusals[ErrorCode.MEMORY_LIMIT] ?? 0) > 0 || stats.peakQueued < DEFAULT_LIMITS.maxSendBuffered, "over the budget, links were dropped");
+    // An address whose links were dropped for not reading, again and again, is banned: it cannot refill the queue under fresh identities.
+    assert.ok((stats.refusals[ErrorCode.BANNED] ?? 0) > 0, "an attacking address was banned");
+    const again = await RawLink.open(port, { topic: TOPIC, from: "127.0.0.10" });
+    const { code } = await again.waitClose(T);
+    t.diagnostic(`a new link from a banned attacking address: closed with ${code}`);
   });
 });

@@ -235,6 +235,10 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     const info = link.connection.info;
     this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
     link.connection.abort(CloseCode.OVERLOADED, reason); // its unread queue is freed at once
+    // Counted against its IP only (a slow reader's identity is not banned): an address whose links are
+    // dropped again and again, under fresh identities, is banned after `ipBanAfter` drops instead of refilling the queue.
+    const ban = this.ctx.guard.offence(link, undefined, reason);
+    if (ban) this.ctx.host.refused({ ...ban, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
   }
 
   closeLink(link: Link, code: number, reason: string, refusal: ErrorCode | undefined): void {
