@@ -13,7 +13,8 @@ import { after, describe, it } from "node:test";
 import Hyperswarm from "hyperswarm";
 import { DEFAULT_LIMITS, ErrorCode, ToolDb } from "../src/index.js";
 import { topicKey } from "../src/network/hyperswarm-network.js";
-import { FAST, waitUntil } from "./helpers/nodes.js";
+import { CloseCode } from "../src/network/connection.js";
+import { FAST, closeAll, portOf, startServer, waitUntil } from "./helpers/nodes.js";
 import { hyperTestnet, type Testnet } from "./helpers/hyperdht-testnet.js";
 import { RawLink, RawTcpLink, type RawStream, terminateRawLinks } from "./helpers/raw-peer.js";
 import { waitFor } from "./helpers/wait.js";
@@ -135,10 +136,35 @@ describe("peers that never read", () => {
     assert.ok(stats.peakQueued <= DEFAULT_LIMITS.maxSendBuffered + 1048576, `peak queue ${mib(stats.peakQueued)}`);
     // Without the budget the queue reaches gigabytes: either it held every link's asks back below it, or it dropped the largest.
     assert.ok((stats.refusals[ErrorCode.MEMORY_LIMIT] ?? 0) > 0 || stats.peakQueued < DEFAULT_LIMITS.maxSendBuffered, "over the budget, links were dropped");
-    // An address whose links were dropped for not reading, again and again, is banned: it cannot refill the queue under fresh identities.
-    assert.ok((stats.refusals[ErrorCode.BANNED] ?? 0) > 0, "an attacking address was banned");
-    const again = await RawLink.open(port, { topic: TOPIC, from: "127.0.0.10" });
+    // Links that stay over their backlog without reading are dropped after a few seconds, and an address whose
+    // links were, again and again, is banned: it cannot refill the queue under fresh identities.
+    let banned: string[] = [];
+    await waitUntil(async () => (banned = (await ask<BudgetServerStats>(child, "stats")).bannedHosts).length > 0, T, "an attacking address to be banned");
+    t.diagnostic(`banned: ${banned.join(", ")}`);
+    const again = await RawLink.open(port, { topic: TOPIC, from: banned[0]! });
     const { code } = await again.waitClose(T);
-    t.diagnostic(`a new link from a banned attacking address: closed with ${code}`);
+    assert.equal(code, CloseCode.BANNED, "a new link from a banned attacking address is refused as banned");
+  });
+
+  it("a peer that reads is never dropped for a burst of large replies, nor banned, round after round", { timeout: T }, async () => {
+    const server = await startServer({ topic: "burst" });
+    try {
+      await server.putData("big", "x".repeat(900 * 1024));
+      const refused: string[] = [];
+      server.on("refused", (e) => refused.push(`${e.code}: ${e.reason}`));
+      // 32 gets at once (maxOutstandingPerPeer) is about 29 MiB of replies written in one turn, over the
+      // hard cap per link; the peer reads them, so its queue drains and it is not taken for a non-reader.
+      for (let round = 0; round < 4; round++) {
+        const link = await RawLink.connect(portOf(server), { topic: "burst", from: "127.0.0.20" });
+        const ids = Array.from({ length: 32 }, (_, i) => `burst-${round}-${i}`);
+        const replies = ids.map((id) => link.next((f) => f.type === "put" && f.id === id, T));
+        for (const id of ids) link.send({ type: "get", id, to: [], key: "big" });
+        await Promise.all(replies);
+        link.terminate();
+      }
+      assert.deepEqual(refused.filter((r) => r.startsWith(ErrorCode.MEMORY_LIMIT) || r.startsWith(ErrorCode.BANNED)), []);
+    } finally {
+      await closeAll(server);
+    }
   });
 });

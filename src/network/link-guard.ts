@@ -41,7 +41,7 @@ export class LinkGuard {
     this.bans = new BanList(this.limits, now);
     this.gate = new ConnectionGate(this.limits, this.bans);
     this.intake = enforce ? new FairIntake(this.limits, timers, now) : undefined;
-    this.sends = enforce ? new SendBudget(this.limits, timers) : undefined;
+    this.sends = enforce ? new SendBudget(this.limits, timers, now) : undefined;
   }
 
   private get enforcing(): boolean {

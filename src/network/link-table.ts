@@ -227,16 +227,18 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   mayQueue(link: Link, bytes: number): boolean {
     const refusal = this.ctx.guard.mayQueue(link, bytes);
     if (refusal === null) return true;
-    this.overBudget(link, refusal);
+    this.overBudget(link, refusal, true); // mayQueue refuses only stalled links
     return false;
   }
 
-  overBudget(link: Link, reason: string): void {
+  overBudget(link: Link, reason: string, stalled: boolean): void {
     const info = link.connection.info;
     this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
     link.connection.abort(CloseCode.OVERLOADED, reason); // its unread queue is freed at once
-    // Counted against its IP only (a slow reader's identity is not banned): an address whose links are
-    // dropped again and again, under fresh identities, is banned after `ipBanAfter` drops instead of refilling the queue.
+    // A peer that was not reading at all (stalled) counts against its IP only, never its identity, and never a
+    // proven server: an address whose links stall again and again, under fresh identities, is banned after
+    // `ipBanAfter` such drops instead of refilling the queue. A reader that was merely slow is not counted.
+    if (!stalled || link.session?.provenServer) return;
     const ban = this.ctx.guard.offence(link, undefined, reason);
     if (ban) this.ctx.host.refused({ ...ban, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
   }

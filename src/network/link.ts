@@ -43,7 +43,7 @@ export interface LinkOwner {
   /** False when a frame of `bytes` would take the link past what it may hold unread (the link is dropped). */
   mayQueue(link: Link, bytes: number): boolean;
   /** The send budget drops the link. */
-  overBudget(link: Link, reason: string): void;
+  overBudget(link: Link, reason: string, stalled: boolean): void;
 }
 
 /**
@@ -70,6 +70,8 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
   lastUseful = 0;
   /** Outgoing bytes queued at the send budget's last reading. */
   queued = 0;
+  /** Since when the outgoing queue has not shrunk (kept by the send budget). */
+  stalledSince = 0;
   /** The IP replies to this link are charged to (incoming links from IPs that are not exempt). */
   chargedIp: string | undefined = undefined;
 
@@ -143,7 +145,7 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
   }
 
   /** Called by the send budget. */
-  overBudget(reason: string): void {
-    this.owner.overBudget(this, reason);
+  overBudget(reason: string, stalled: boolean): void {
+    this.owner.overBudget(this, reason, stalled);
   }
 }

@@ -9,17 +9,22 @@ export interface BudgetedLink {
   readonly chargedIp: string | undefined;
   /** The budget's last reading of `backlog()` (kept by the budget). */
   queued: number;
+  /** Since when (ms) the link's queue has not shrunk: set when it starts to fill and on every reading that finds it smaller (kept by the budget). */
+  stalledSince: number;
   /** True once the link closed: what its transport still holds is freed with it, never counted again. */
   readonly gone: boolean;
   /** The budget drops the link: the server's queue is over its limit and this link holds the most. */
-  overBudget(reason: string): void;
+  /** `stalled`: its queue had not shrunk for STALL_MS, so the peer was not reading (not merely slower than a burst of replies). */
+  overBudget(reason: string, stalled: boolean): void;
 }
 
 type SendLimits = Pick<Limits, "maxSendBacklog" | "maxSendBacklogPerIp" | "maxSendBuffered">;
 
 /** How often queued bytes are read again while some link has any (ms). */
 const SWEEP_MS = 100;
-/** A link holding this many times `maxSendBacklog` unread is dropped rather than sent more. */
+/** A queue that has not shrunk for this long (ms) belongs to a peer that is not reading. */
+const STALL_MS = 5000;
+/** A stalled link holding this many times `maxSendBacklog` unread is dropped rather than sent more. */
 const HARD_BACKLOG_FACTOR = 2;
 /** Under pressure, a link with this much queued has its requests wait. */
 const PRESSURE_BACKLOG = 64 * 1024;
@@ -38,9 +43,13 @@ const PRESSURE_BACKLOG = 64 * 1024;
  *   address), and, once the whole server holds over half of
  *   `maxSendBuffered`, while it holds more than PRESSURE_BACKLOG or has a
  *   request in flight (one request at a time per peer);
- * - a link is dropped rather than sent a frame that would take it past
- *   HARD_BACKLOG_FACTOR × `maxSendBacklog` (replies to requests that were in
- *   flight before it was held);
+ * - a link whose queue has not shrunk for STALL_MS is dropped rather than
+ *   sent a frame that would take it past HARD_BACKLOG_FACTOR ×
+ *   `maxSendBacklog` (replies to requests that were in flight before it was
+ *   held); a reading peer's burst is written;
+ * - a link whose queue has not shrunk for STALL_MS is dropped (it does not
+ *   read) when it holds over `maxSendBacklog`, or PRESSURE_BACKLOG while
+ *   the server is past half of `maxSendBuffered`;
  * - when the whole server holds over `maxSendBuffered`, the links with the
  *   largest queues are dropped until it is under again.
  */
@@ -54,6 +63,7 @@ export class SendBudget {
   constructor(
     private readonly limits: SendLimits,
     private readonly timers: TimerGroup,
+    private readonly now: () => number,
   ) {}
 
   /** Bytes queued on all links at the last reading. */
@@ -98,7 +108,8 @@ export class SendBudget {
     this.read(link);
     const limit = HARD_BACKLOG_FACTOR * this.limits.maxSendBacklog;
     const queued = link.queued;
-    if (queued === 0 || queued + bytes <= limit) return null;
+    // A peer that reads may be owed a burst of replies written in one turn, before its socket could drain: only a stalled one is dropped.
+    if (queued === 0 || queued + bytes <= limit || !this.stalled(link)) return null;
     this.remove(link);
     return `this link did not read its replies: ${mib(queued + bytes)} would be queued, over ${mib(limit)}`;
   }
@@ -112,6 +123,10 @@ export class SendBudget {
     return this.total > this.limits.maxSendBuffered / 2 && (link.queued >= PRESSURE_BACKLOG || outstanding > 0);
   }
 
+  private stalled(link: BudgetedLink): boolean {
+    return link.queued > 0 && this.now() - link.stalledSince >= STALL_MS;
+  }
+
   private read(link: BudgetedLink): void {
     this.set(link, link.gone ? 0 : link.backlog());
   }
@@ -119,6 +134,7 @@ export class SendBudget {
   private set(link: BudgetedLink, bytes: number): void {
     const delta = bytes - link.queued;
     if (delta === 0) return;
+    if (delta < 0 || link.queued === 0) link.stalledSince = this.now();
     link.queued = bytes;
     this.total += delta;
     if (this.total > this.highest) this.highest = this.total;
@@ -142,6 +158,16 @@ export class SendBudget {
 
   private sweep(): void {
     for (const link of [...this.backlogged]) this.read(link);
+    // A link whose queue has not shrunk for STALL_MS is not reading: over its backlog, or holding its part of a
+    // server under pressure, it gives its bytes back.
+    const pressed = this.total > this.limits.maxSendBuffered / 2;
+    for (const link of [...this.backlogged]) {
+      const holding = link.queued > this.limits.maxSendBacklog || (pressed && link.queued >= PRESSURE_BACKLOG);
+      if (!holding || !this.stalled(link)) continue;
+      const bytes = link.queued;
+      this.remove(link);
+      link.overBudget(`this link did not read its replies for ${STALL_MS / 1000} s (${mib(bytes)} queued)`, true);
+    }
     if (this.total > this.limits.maxSendBuffered) this.enforce();
   }
 
@@ -150,8 +176,9 @@ export class SendBudget {
       let largest: BudgetedLink | undefined;
       for (const link of this.backlogged) if (!largest || link.queued > largest.queued) largest = link;
       const bytes = largest!.queued;
+      const stalled = this.stalled(largest!);
       this.remove(largest!);
-      largest!.overBudget(`the server's queue of outgoing data is full (${mib(this.total + bytes)} of ${mib(this.limits.maxSendBuffered)}); this link held the most (${mib(bytes)}) and did not read it`);
+      largest!.overBudget(`the server's queue of outgoing data is full (${mib(this.total + bytes)} of ${mib(this.limits.maxSendBuffered)}); this link held the most (${mib(bytes)})${stalled ? " and did not read it" : ""}`, stalled);
     }
   }
 }

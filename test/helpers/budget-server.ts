@@ -18,6 +18,8 @@ export interface BudgetServerStats {
   peakQueued: number;
   links: number;
   refusals: Record<string, number>;
+  /** Addresses whose bans were reported. */
+  bannedHosts: string[];
 }
 
 /** The server: only when forked with an IPC channel (the test runner also loads every file under dist/test). */
@@ -34,14 +36,18 @@ async function main(send: (m: unknown) => void): Promise<void> {
   await server.putData("small", "hello");
 
   const refusals: Record<string, number> = {};
-  server.on("refused", (e) => void (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
+  const bannedHosts = new Set<string>();
+  server.on("refused", (e) => {
+    refusals[e.code] = (refusals[e.code] ?? 0) + 1;
+    if (e.code === "BANNED" && e.host && /IP/.test(e.reason)) bannedHosts.add(e.host);
+  });
   const sends = server.network.guard.sends!;
   send({ type: "port", port: server.network.port });
 
   process.on("message", async (msg: { type: string }) => {
     if (msg.type === "stats") {
       const { rss, heapUsed } = process.memoryUsage();
-      const stats: BudgetServerStats = { type: "stats", rss, heap: heapUsed, queued: sends.queued, peakQueued: sends.peak, links: server.network.peers.length, refusals: { ...refusals } };
+      const stats: BudgetServerStats = { type: "stats", rss, heap: heapUsed, queued: sends.queued, peakQueued: sends.peak, links: server.network.peers.length, refusals: { ...refusals }, bannedHosts: [...bannedHosts] };
       send(stats);
     } else if (msg.type === "stop") {
       await server.close();
