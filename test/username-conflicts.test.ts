@@ -207,9 +207,11 @@ describe("username ownership", () => {
 
   it("a tool-db 2.6.6 node that signs up a name our server already holds ends with our older record, and says so with its own event", { timeout: TEST_TIMEOUT }, async () => {
     const server = await startServer({ legacyRecords: true, topic: `names-${process.pid}` });
+    // Our record first, then the 2.6.6 node links: had it been linked, our sign-up could reach its store before
+    // its own sign-up, which 2.6.6 then refuses locally ("User already exists locally!") instead of conflicting.
+    const owner = (await server.signUp("zed", "first")).data as ToolDbRecord;
     const legacy = await startLegacyNode(`names-${process.pid}`, { peers: [{ host: "127.0.0.1", port: portOf(server) }] });
     try {
-      const owner = (await server.signUp("zed", "first")).data as ToolDbRecord;
       await waitUntil(() => Date.now() > owner.t, T, "the clock to move on");
       const resolved = new Promise<{ winner: string; remoteAddress: string }>((resolve) => legacy.db.on("username-conflict-resolved", resolve));
       const refusedHere = waitFor(server, "username-conflict-resolved", T);
