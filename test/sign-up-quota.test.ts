@@ -6,17 +6,16 @@
  * code, never stored silently nowhere. Counted, never timed.
  */
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
-import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbOptions, type ToolDbRecord } from "../src/index.js";
+import { describe, it } from "node:test";
+import { ErrorCode, type ToolDb, type ToolDbRecord } from "../src/index.js";
 import { signRecord } from "../src/node/record-signer.js";
-import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
-import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
+import { portOf, startClient, waitUntil } from "./helpers/nodes.js";
+import { RawLink } from "./helpers/raw-peer.js";
 import { testAuthor } from "./helpers/signed-records.js";
-import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { attackFixture } from "./helpers/attack-fixture.js";
 
 const T = 60_000;
 const TOPIC = "sign-ups";
-const unhandled = collectUnhandledRejections();
 
 /** `count` account records `==<prefix>N`, all signed by one key (a bot needs no key per account). */
 async function botSignUps(prefix: string, count: number): Promise<ToolDbRecord[]> {
@@ -29,36 +28,22 @@ async function storedAccounts(db: ToolDb, prefix: string): Promise<number> {
 }
 
 describe("sign-ups cost something and have a quota", () => {
-  let nodes: ToolDb[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
-    await closeAll(...nodes);
-    nodes = [];
-    assert.deepEqual(unhandled.splice(0), [], "unhandled rejections during the test");
-  });
-
-  async function server(opts: Partial<ToolDbOptions> = {}): Promise<{ db: ToolDb; refused: RefusalEvent[] }> {
-    const db = await startServer({ topic: TOPIC, handshakeTimeout: 30_000, ...opts });
-    nodes.push(db);
-    const refused: RefusalEvent[] = [];
-    db.on("refused", (e) => refused.push(e));
-    return { db, refused };
-  }
+  const fx = attackFixture(TOPIC, 30_000);
 
   async function realUserSignsUp(srv: ToolDb, user: string): Promise<void> {
     const alice = await startClient([srv], { topic: TOPIC });
-    nodes.push(alice);
+    fx.track(alice);
     await alice.putData("warm-up", 1, false, { ack: 1 }); // the link is up and confirmed
     await alice.signUp(user, "pw");
     await waitUntil(async () => (await srv.records.get(`==${user}`)) !== undefined, T, "the real sign-up to be stored on the server");
     const other = await startClient([srv], { topic: TOPIC });
-    nodes.push(other);
+    fx.track(other);
     await other.signIn(user, "pw");
     assert.ok(other.userAccount.getAddress(), "signed in from another node");
   }
 
   it("1,500 sign-ups from one identity: a few are stored, the rest refused; a real user's sign-up still lands", { timeout: T }, async () => {
-    const { db: srv, refused } = await server({ limits: { maxStoreKeys: 3000 } });
+    const { db: srv, refused } = await fx.server({ limits: { maxStoreKeys: 3000 } });
     const bot = await RawLink.connect(portOf(srv), { topic: TOPIC, from: "127.0.0.40" });
     for (const record of await botSignUps("bot-", 1500)) bot.put(record);
     await waitUntil(() => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length >= 1490, T, "the flood to be refused");
@@ -69,7 +54,7 @@ describe("sign-ups cost something and have a quota", () => {
   });
 
   it("8 identities on one address share the address's quota; a real user's sign-up still lands", { timeout: T }, async () => {
-    const { db: srv, refused } = await server({ limits: { maxStoreKeys: 3000 } });
+    const { db: srv, refused } = await fx.server({ limits: { maxStoreKeys: 3000 } });
     for (let b = 0; b < 8; b++) {
       const bot = await RawLink.connect(portOf(srv), { topic: TOPIC, from: "127.0.0.41" });
       for (const record of await botSignUps(`bot${b}-`, 200)) bot.put(record);
@@ -81,14 +66,14 @@ describe("sign-ups cost something and have a quota", () => {
   });
 
   it("a sign-up without the proof of work the server asks for is refused with a stable code; with it, it is stored", { timeout: T }, async () => {
-    const { db: srv, refused } = await server({ limits: { signUpPow: 2 } });
+    const { db: srv, refused } = await fx.server({ limits: { signUpPow: 2 } });
     const cheap = await startClient([srv], { topic: TOPIC });
-    nodes.push(cheap);
+    fx.track(cheap);
     await assert.rejects(cheap.putData("==carol", { name: "carol" }, false, { ack: 1 }), (err: { code?: string; message?: string }) => err.code === ErrorCode.PUT_REFUSED && /proof of work of 2/.test(err.message ?? ""));
     assert.equal(refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length, 1);
     assert.equal(await srv.records.get("==carol"), undefined);
     const paying = await startClient([srv], { topic: TOPIC, pow: 2 });
-    nodes.push(paying);
+    fx.track(paying);
     await paying.putData("==dave", { name: "dave" }, false, { ack: 1 });
     assert.ok(await srv.records.get("==dave"));
   });

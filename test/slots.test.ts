@@ -7,35 +7,24 @@
  */
 import assert from "node:assert/strict";
 import net from "node:net";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions } from "../src/index.js";
-import { FAST, closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers/nodes.js";
-import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
-import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { FAST, linkServers, portOf, waitUntil } from "./helpers/nodes.js";
+import { RawLink } from "./helpers/raw-peer.js";
+import { attackFixture } from "./helpers/attack-fixture.js";
 
 const TOPIC = "slots";
-const unhandled = collectUnhandledRejections();
 
 describe("connection slots go to those who earn them", () => {
-  let nodes: ToolDb[] = [];
   const sockets: net.Socket[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
+  const fx = attackFixture(TOPIC, 60_000, () => {
     for (const s of sockets.splice(0)) s.destroy();
-    await closeAll(...nodes);
-    nodes = [];
-    assert.deepEqual(unhandled.splice(0), [], "unhandled rejections during the test");
   });
-
-  async function server(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
-    const db = await startServer({ topic: TOPIC, handshakeTimeout: 60_000, ...opts });
-    nodes.push(db);
-    return db;
-  }
+  const server = async (opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> => (await fx.server(opts)).db;
 
   async function client(port: number): Promise<ToolDb> {
     const db = new ToolDb({ topic: TOPIC, ...FAST, peers: [{ host: "127.0.0.1", port }] });
-    nodes.push(db);
+    fx.track(db);
     await db.ready;
     return db;
   }

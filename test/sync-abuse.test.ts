@@ -4,17 +4,17 @@
  * Checked by counts of records and refusals, never by timings.
  */
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbOptions } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { SyncMessage } from "../src/records/messages.js";
 import { CHANGES_CAPABILITY } from "../src/node/sync/change-sync.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { itemId } from "../src/node/sync/sync-index.js";
-import { closeAll, portOf, startServer, waitUntil } from "./helpers/nodes.js";
-import { type Frame, RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
+import { portOf, waitUntil } from "./helpers/nodes.js";
+import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { seed, signedRecords } from "./helpers/signed-records.js";
-import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { attackFixture } from "./helpers/attack-fixture.js";
 
 const T = 60_000;
 const TOPIC = "sync-abuse";
@@ -22,22 +22,10 @@ const TOPIC = "sync-abuse";
 const LIST_EVERY_ID = Buffer.from([0x61, 0x00, 0x00, 0x02, 0x00]).toString("base64");
 const past = () => Date.now() - 10_000_000;
 
-const unhandled = collectUnhandledRejections();
 
 describe("server sync under attack", () => {
-  let nodes: ToolDb[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
-    await closeAll(...nodes);
-    nodes = [];
-    assert.deepEqual(unhandled.splice(0), [], "unhandled rejections during the test");
-  });
-
-  async function server(opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> {
-    const db = await startServer({ topic: TOPIC, handshakeTimeout: 30_000, ...opts });
-    nodes.push(db);
-    return db;
-  }
+  const fx = attackFixture(TOPIC, 30_000);
+  const server = async (opts: Partial<ToolDbOptions> = {}): Promise<ToolDb> => (await fx.server(opts)).db;
 
   function refusals(db: ToolDb): RefusalEvent[] {
     const out: RefusalEvent[] = [];
