@@ -21,7 +21,7 @@ export const BENCH_PARTS: BenchPart[] = [
   { name: "crdt", what: "10,000-change CRDT merges beside tool-db 2.6.6", vars: ["BENCH_CRDT_CHANGES=10000"] },
   { name: "flood", what: "a legitimate client's latency while hostile peers flood a server", vars: ["BENCH_FLOOD_GETS=400", "BENCH_FLOOD_ONLY=<scenario>"] },
   { name: "webrtc", what: "WebRTC through a loopback WebTorrent tracker (Node and Chromium)", vars: ["BENCH_RUNS=9", "BENCH_RTC_PUTS=5000"] },
-  { name: "sync", what: "server catch-up and divergence by change feed and by ranges", vars: ["BENCH_SYNC_RECORDS=100000,1000000 (--quick: 20000)", "BENCH_SYNC_DIVERGENCE", "BENCH_SYNC_GC", "BENCH_SYNC_HEAPPROF=<file>"] },
+  { name: "sync", what: "server catch-up and divergence by change feed and by ranges", vars: ["BENCH_SYNC_RECORDS=100000,1000000 (--quick: 20000)", "BENCH_SYNC_DIVERGENCE=0 (catch-up only) or a list of fractions (0.01,0.1)", "BENCH_SYNC_GC", "BENCH_SYNC_HEAPPROF=<file>"] },
   { name: "rebuild", what: "reconciliation index rebuild beside a raw classic-level scan + write", vars: ["BENCH_REBUILD_RECORDS=100000,1000000 (--quick: 20000)"] },
   { name: "reads", what: "a fresh read of a key held locally (asks the linked server) beside the local copy and tool-db 2.6.6's reads", vars: ["BENCH_READS=5000 (--quick: 500)"] },
   { name: "fanout", what: "one writer -> 1,000 subscribed clients (also runs connections)", vars: [] },

@@ -139,9 +139,11 @@ export async function syncBenchmark(records: number, log: (line: string) => void
     if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
 
     const divergence: DivergenceFigures[] = [];
-    // BENCH_SYNC_DIVERGENCE=0 measures the catch-up only (the divergence steps add a while at 1,000,000).
+    // BENCH_SYNC_DIVERGENCE=0 measures the catch-up only (the divergence steps add a while at 1,000,000);
+    // a list (BENCH_SYNC_DIVERGENCE=0.01,0.1) measures those fractions only.
     // Each divergence twice: after a short outage (both keep checkpoints of the other's change feed), and with no checkpoint (range reconciliation).
-    const fractions = process.env.BENCH_SYNC_DIVERGENCE === "0" ? [] : [0.001, 0.01, 0.1];
+    const asked = process.env.BENCH_SYNC_DIVERGENCE;
+    const fractions = asked === "0" ? [] : asked ? asked.split(",").map(Number) : [0.001, 0.01, 0.1];
     for (const [fraction, mode] of fractions.flatMap((f) => [[f, "changes"], [f, "range"]] as const)) {
       const each = Math.max(1, Math.round((records * fraction) / 2));
       log(`divergence ${fraction * 100} % (${mode}): each side writes ${each.toLocaleString()} records while apart …`);
@@ -151,7 +153,10 @@ export async function syncBenchmark(records: number, log: (line: string) => void
         b.ask({ cmd: "seed", count: each, prefix: `b${fraction}${mode}/`, t0: t0 + 0.5 * (span / records), spacing: span / each }),
       ]);
       if (mode === "range") await Promise.all([a.ask({ cmd: "forget" }), b.ask({ cmd: "forget" })]);
+      // With BENCH_SYNC_CPUPROF the source's profile is of the last divergence measured.
+      if (process.env.BENCH_SYNC_CPUPROF) await a.ask({ cmd: "watch" });
       const r = await b.ask({ cmd: "link", port: portA });
+      if (process.env.BENCH_SYNC_CPUPROF) await a.ask({ cmd: "watched" });
       const [sizeA, sizeB] = await Promise.all([a.ask({ cmd: "size" }), b.ask({ cmd: "size" })]);
       divergence.push({
         fraction,

@@ -208,4 +208,29 @@ describe("range-based reconciliation between servers", () => {
     ws.close();
     assert.ok(!a.isClosed && portOf(a) > 0, "the server is still up");
   });
+  it("a push still being checked does not hold back a range round or a fetch on the same link", { timeout: T }, async () => {
+    const a = await server();
+    const [kept] = await signedRecords(1, "kept/", past());
+    await seed(a, [kept!]);
+    // Records under held/ wait in a custom check until the test lets them through.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    a.addCustomVerification("held/", async () => (await held, true));
+    const link = await RawLink.open(portOf(a), { topic: "rbsr" });
+    await link.provenHandshake({ isServer: true, caps: [RBSR_CAPABILITY] });
+    const [record] = await signedRecords(1, "held/", past());
+    let pushAcked = false;
+    const pushAck = link.next((f) => f.id === "push-1", T).then((f) => ((pushAcked = true), f));
+    link.send({ type: "syncPush", id: "push-1", to: [], records: [record] });
+    // The whole range as an empty id list: the server answers with its ids (here: the kept record's).
+    const everyId = Buffer.from([0x61, 0x00, 0x00, 0x02, 0x00]).toString("base64");
+    const rangeAck = link.next((f) => f.id === "range-1", 10_000);
+    link.send({ type: "syncRange", id: "range-1", to: [], m: everyId });
+    assert.equal((await rangeAck).type, "syncRangeAck");
+    assert.equal(pushAcked, false, "the push is still being checked");
+    release();
+    assert.equal((await pushAck).type, "syncPushAck");
+    assert.equal((await a.store.get(record!.k)) !== undefined, true, "the held record was stored");
+    link.terminate();
+  });
 });

@@ -36,8 +36,9 @@ export interface RangeSyncOptions {
   maxRounds?: number;
   /**
    * A differing range of fewer items than this is sent as its ids; a larger
-   * one is split into 16 fingerprinted buckets (2..32; the negentropy
-   * reference uses 32). Smaller leaves send fewer ids where few differ.
+   * one is split into 16 fingerprinted buckets (2..32; default 8, the
+   * negentropy reference uses 32). Smaller leaves send fewer ids where few
+   * differ.
    */
   leafIds?: number;
 }

@@ -1,18 +1,19 @@
 /**
- * The ids a reconciliation run still has to fetch, worked off by a few
- * concurrent fetch requests while the run goes on with its next rounds, so
- * verification never waits for a round trip or a range scan. Bounded: a
- * round that would queue more than `maxQueued` ids waits for room, so memory
- * does not grow with the store (each id is asked for once per frame).
+ * The ids a reconciliation run still has to fetch (or push), worked off in
+ * batches by a few concurrent requests while the run goes on with its next
+ * rounds, so verification never waits for a round trip or a range scan.
+ * Bounded: a round that would queue more than `maxQueued` ids waits for
+ * room, so memory does not grow with the store (each id is asked for once
+ * per frame).
  */
-export class FetchQueue {
+export class IdQueue {
   private ids: string[] = [];
   private readonly workers = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private roomWaiters: (() => void)[] = [];
 
   /**
-   * @param fetchBatch fetches and merges the records behind `ids`; resolves the ids to ask for again
+   * @param fetchBatch fetches and merges (or pushes) the records behind `ids`; resolves the ids to ask for again
    *   (those the peer could not fit in its reply); a rejection ends the queue.
    */
   constructor(

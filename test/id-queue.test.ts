@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FetchQueue } from "../src/node/sync/fetch-queue.js";
+import { IdQueue } from "../src/node/sync/id-queue.js";
 
 const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `id${from + i}`);
 
-describe("FetchQueue (ids a reconciliation run fetches in the background)", () => {
+describe("IdQueue (ids a reconciliation run fetches in the background)", () => {
   it("fetches every id once, in batches, with at most `concurrency` fetches in flight", async () => {
     const fetched: string[] = [];
     let inFlight = 0;
     let maxInFlight = 0;
-    const queue = new FetchQueue(
+    const queue = new IdQueue(
       async (batch) => {
         assert.ok(batch.length <= 10);
         maxInFlight = Math.max(maxInFlight, ++inFlight);
@@ -32,7 +32,7 @@ describe("FetchQueue (ids a reconciliation run fetches in the background)", () =
   it("add waits while more than maxQueued ids are waiting (memory stays bounded)", async () => {
     const gates: (() => void)[] = [];
     const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-    const queue = new FetchQueue(() => new Promise<string[]>((resolve) => gates.push(() => resolve([]))), 10, 1, 20);
+    const queue = new IdQueue(() => new Promise<string[]>((resolve) => gates.push(() => resolve([]))), 10, 1, 20);
     let added = false;
     const adding = queue.add(ids(0, 50)).then(() => (added = true));
     await tick();
@@ -53,7 +53,7 @@ describe("FetchQueue (ids a reconciliation run fetches in the background)", () =
 
   it("ids the peer could not fit are asked for again", async () => {
     const asked: string[][] = [];
-    const queue = new FetchQueue(async (batch) => (asked.push(batch), asked.length === 1 ? batch.slice(2) : []), 4, 1, 100);
+    const queue = new IdQueue(async (batch) => (asked.push(batch), asked.length === 1 ? batch.slice(2) : []), 4, 1, 100);
     await queue.add(ids(0, 4));
     await queue.drain();
     assert.deepEqual(asked, [ids(0, 4), ids(2, 2)]);
@@ -61,7 +61,7 @@ describe("FetchQueue (ids a reconciliation run fetches in the background)", () =
 
   it("a failed fetch ends the queue: drain and later adds reject with it, other ids are not fetched", async () => {
     let calls = 0;
-    const queue = new FetchQueue(async () => {
+    const queue = new IdQueue(async () => {
       calls++;
       throw new Error("link closed");
     }, 5, 1, 100);
