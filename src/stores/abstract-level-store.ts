@@ -168,6 +168,10 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   }
 
   protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
+    for await (const page of this._rangePages(options)) yield* page;
+  }
+
+  protected override async *_rangePages(options: RangeOptions): AsyncGenerator<StoreEntry[]> {
     await this.opened;
     // Only the bounds that are set. Pages by nextv: iterating with next() costs a pool job for the
     // first entry alone, then one per 1000, so each short scan (reconciliation reads thousands) took two.
@@ -177,7 +181,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
       for (;;) {
         const page = await iterator.nextv(RANGE_PAGE);
         if (page.length === 0) return;
-        yield* page;
+        yield page;
       }
     } finally {
       await iterator.close();

@@ -12,7 +12,8 @@
  *   `flush()` at once (the default).
  * - `del` removes a key (a missing key is not an error).
  * - `range({gte|gt, lt|lte, limit})` streams [key, value] pairs in the same
- *   order as `query`, lazily: a store never loads the whole range. Writes
+ *   order as `query`, lazily: a store never loads the whole range
+ *   (`rangePages`: the same, an array of pairs at a time). Writes
  *   made while a range is being read may or may not show in it, but a range
  *   never fails or repeats a key because of them. Secondary indexes (see
  *   src/node/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
@@ -57,6 +58,9 @@ export interface RangeOptions {
 }
 
 /** Bounds of `clear`: those of a range scan, without a limit. */
+/** Entries in one page of `rangePages` from a store that streams entries one by one. */
+const RANGE_PAGE_ENTRIES = 256;
+
 export type ClearOptions = Omit<RangeOptions, "limit">;
 
 export type StoreEntry = [key: string, value: string];
@@ -140,6 +144,33 @@ export abstract class ToolDbStorageAdapter {
       yield entry;
       if (++n >= limit) return;
     }
+  }
+
+  /**
+   * The same pairs as `range`, a page (array) at a time: a reader that scans
+   * many short ranges pays one promise per page instead of one per pair.
+   */
+  async *rangePages(options: RangeOptions = {}): AsyncGenerator<readonly StoreEntry[]> {
+    this.assertOpen();
+    let left = options.limit ?? Infinity;
+    if (left <= 0) return;
+    for await (const page of this._rangePages(options)) {
+      if (page.length === 0) continue;
+      yield page.length > left ? page.slice(0, left) : page;
+      if ((left -= page.length) <= 0) return;
+    }
+  }
+
+  /** Pages of `_range`; a store that reads in pages anyway (LevelDB's nextv) hands them over as they are. */
+  protected async *_rangePages(options: RangeOptions): AsyncIterable<readonly StoreEntry[]> {
+    let page: StoreEntry[] = [];
+    for await (const entry of this._range(options)) {
+      if (page.push(entry) >= RANGE_PAGE_ENTRIES) {
+        yield page;
+        page = [];
+      }
+    }
+    if (page.length > 0) yield page;
   }
 
   private closedError(): Promise<never> {

@@ -153,6 +153,22 @@ export function rangeTests({ open, putAll }: StorageSuiteContext): void {
       assert.deepEqual(base.slice(0, 2999), Array.from({ length: 2999 }, (_, j) => key(j)));
     });
 
+    it("rangePages yields the pairs of range, in the same order, in non-empty pages, honouring the bounds and limit", async () => {
+      const store = await open();
+      const key = (i: number) => `p${String(i).padStart(5, "0")}`;
+      await Promise.all(Array.from({ length: 2500 }, (_, i) => store.put(key(i), String(i))));
+      const pages = async (options: RangeOptions) => {
+        const out: StoreEntry[][] = [];
+        for await (const page of store.rangePages(options)) out.push([...page]);
+        return out;
+      };
+      for (const options of [{}, { gte: key(10), lt: key(2400) }, { gt: key(7), limit: 1001 }, { gte: "q" }, { limit: 0 }] as RangeOptions[]) {
+        const paged = await pages(options);
+        assert.ok(paged.every((page) => page.length > 0), "no empty page");
+        assert.deepEqual(paged.flat(), await collect(store, options));
+      }
+    });
+
     it("clear deletes exactly the keys in its bounds, in order with the writes issued around it", async () => {
       const store = await open();
       await putAll(store, ["a", "b", "c", "d", "e", "k\uffff", "k\u{10000}"]);

@@ -32,6 +32,12 @@ import { type SentRange, type WorkItem, readRanges, resumeAfterCut } from "./neg
  */
 export interface ItemSource {
   scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
+  /** The same items a page at a time (one promise a page: reconciliation reads many short ranges). */
+  scanPages?(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
+  /** Without waiting: the items in pages, or undefined when the source would have to read them. */
+  scanCached?(lower: Bound, upper: Bound): (readonly Item[])[] | undefined;
+  /** Without waiting: `sum`, or undefined (and `acc` untouched) when the source would have to read. */
+  sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
   sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
   splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
 }
@@ -167,9 +173,9 @@ export class Reconciler {
       const item = work[next]!;
       if (item.kind === "input" && item.mode === Mode.IdList) {
         const theirs = new Set(item.ids);
-        for await (const entry of this.source.scan(item.lower, item.upper)) {
-          this.scanned++;
-          if (!theirs.delete(entry.id)) have.push(entry.id);
+        for await (const page of this.pages(item.lower, item.upper)) {
+          this.scanned += page.length;
+          for (const entry of page) if (!theirs.delete(entry.id)) have.push(entry.id);
         }
         for (const id of theirs) need.push(id);
         continue;
@@ -213,6 +219,11 @@ export class Reconciler {
     sink?.push({ lower, upper, mode });
   }
 
+  /** The source's items in [lower, upper) by pages (one item a page from a source that has no pages). */
+  private pages(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]> | Iterable<readonly Item[]> {
+    return this.source.scanCached?.(lower, upper) ?? this.source.scanPages?.(lower, upper) ?? singles(this.source.scan(lower, upper));
+  }
+
   private exceeded(n: number): boolean {
     return this.frameLimit !== 0 && n > this.frameLimit - FRAME_MARGIN;
   }
@@ -239,13 +250,15 @@ export class Reconciler {
   private async idList(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder): Promise<Bound> {
     const ids: string[] = [];
     let end = upper;
-    for await (const item of this.source.scan(lower, upper)) {
-      this.scanned++;
-      if (this.exceeded(out.length + (ids.length + 1) * ID_SIZE + 64)) {
-        end = { t: item.t, id: item.id };
-        break;
+    read: for await (const page of this.pages(lower, upper)) {
+      for (const item of page) {
+        this.scanned++;
+        if (this.exceeded(out.length + (ids.length + 1) * ID_SIZE + 64)) {
+          end = { t: item.t, id: item.id };
+          break read;
+        }
+        ids.push(item.id);
       }
-      ids.push(item.id);
     }
     coder.write(out, end);
     out.varint(Mode.IdList);
@@ -256,11 +269,11 @@ export class Reconciler {
 
   private async fingerprint(lower: Bound, upper: Bound): Promise<{ fingerprint: string; count: number }> {
     const acc = new Accumulator();
-    if (this.source.sum) this.scanned += await this.source.sum(lower, upper, acc);
+    if (this.source.sum) this.scanned += this.source.sumCached?.(lower, upper, acc) ?? (await this.source.sum(lower, upper, acc));
     else {
-      for await (const item of this.source.scan(lower, upper)) {
-        this.scanned++;
-        acc.add(item.id);
+      for await (const page of this.pages(lower, upper)) {
+        this.scanned += page.length;
+        for (const item of page) acc.add(item.id);
       }
     }
     return { fingerprint: acc.fingerprint(), count: acc.count };
@@ -289,10 +302,12 @@ export class Reconciler {
     if (count >= BUCKETS * 2 && (await this.splitAtSourceBounds(lower, upper, out, coder, sink))) return;
     if (count < this.idListBelow) {
       const ids: string[] = [];
-      for await (const item of this.source.scan(lower, upper)) {
-        this.scanned++;
-        ids.push(item.id);
-        if (ids.length > BUCKETS * 8) break; // grew meanwhile: fall back to buckets below
+      read: for await (const page of this.pages(lower, upper)) {
+        for (const item of page) {
+          this.scanned++;
+          ids.push(item.id);
+          if (ids.length > BUCKETS * 8) break read; // grew meanwhile: fall back to buckets below
+        }
       }
       if (ids.length <= BUCKETS * 8) {
         this.write(out, coder, lower, upper, Mode.IdList, ids, sink);
@@ -307,18 +322,24 @@ export class Reconciler {
     let bucket = 0;
     let prev: Item | undefined;
     let from = lower;
-    for await (const item of this.source.scan(lower, upper)) {
-      this.scanned++;
-      if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {
-        const bound = minimalBound(prev, item);
-        this.write(out, coder, from, bound, Mode.Fingerprint, acc.fingerprint(), sink);
-        from = bound;
-        acc.reset();
-        bucket++;
+    for await (const page of this.pages(lower, upper)) {
+      this.scanned += page.length;
+      for (const item of page) {
+        if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {
+          const bound = minimalBound(prev, item);
+          this.write(out, coder, from, bound, Mode.Fingerprint, acc.fingerprint(), sink);
+          from = bound;
+          acc.reset();
+          bucket++;
+        }
+        acc.add(item.id);
+        prev = item;
       }
-      acc.add(item.id);
-      prev = item;
     }
     this.write(out, coder, from, upper, Mode.Fingerprint, acc.fingerprint(), sink);
   }
+}
+
+async function* singles(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
+  for await (const item of items) yield [item];
 }

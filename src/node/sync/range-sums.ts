@@ -32,6 +32,8 @@ const SPLIT_AT = 4 * BUCKET;
 const CACHED_ITEMS = 65_536;
 /** Uncached buckets read by one iterator at most (then the next run starts). */
 const READ_RUN = 64;
+/** Uncached buckets read with the one a scan needs (see `scanPages`). */
+const READ_AHEAD = 8;
 
 interface Bucket {
   /** First bound of the bucket; it ends where the next begins. */
@@ -44,7 +46,8 @@ interface Bucket {
 }
 
 export interface ScanSource {
-  scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
+  /** The items in [lower, upper) in order, a page at a time (pages may be empty). */
+  scanPages(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
 }
 
 export class RangeSums {
@@ -107,6 +110,47 @@ export class RangeSums {
     return read + (m - first);
   }
 
+  /**
+   * `sum` without waiting, when the buckets are built and the partial
+   * buckets at both ends are cached (most ranges of a round: they lie next
+   * to each other); undefined, and `acc` untouched, otherwise.
+   */
+  sumCached(lower: Bound, upper: Bound, acc: Accumulator): number | undefined {
+    const buckets = this.buckets;
+    if (!buckets) return undefined;
+    let m = this.ceil(buckets, lower);
+    const first = m;
+    const whole = new Accumulator();
+    const ends = (k: number) => (k + 1 < buckets.length ? compareBounds(buckets[k + 1]!.lower, upper) <= 0 : upper.t === Infinity);
+    for (; m < buckets.length && ends(m); m++) whole.merge(buckets[m]!.acc);
+    const head = this.cachedPages(lower, m === first ? upper : buckets[first]!.lower);
+    const tail = m === first || m >= buckets.length ? [] : this.cachedPages(buckets[m]!.lower, upper);
+    if (!head || !tail) return undefined;
+    let read = 0;
+    for (const page of [...head, ...tail]) {
+      for (const item of page) acc.add(item.id);
+      read += page.length;
+    }
+    acc.merge(whole);
+    return read + (m - first);
+  }
+
+  /** The items in [lower, upper) in pages, when every bucket they lie in is cached; else undefined. */
+  cachedPages(lower: Bound, upper: Bound): (readonly Item[])[] | undefined {
+    const buckets = this.buckets;
+    if (!buckets) return undefined;
+    const pages: (readonly Item[])[] = [];
+    if (compareBounds(lower, upper) >= 0) return pages;
+    for (let i = this.bucketOf(buckets, lower); i < buckets.length && compareBounds(buckets[i]!.lower, upper) < 0; i++) {
+      const items = buckets[i]!.items;
+      if (!items) return undefined;
+      this.touch(buckets[i]!);
+      const page = within(items, lower, upper);
+      if (page.length > 0) pages.push(page);
+    }
+    return pages;
+  }
+
   /** Bucket bounds strictly inside (lower, upper) cutting it into `parts` pieces of whole buckets, or undefined when it spans too few. */
   async splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
     const buckets = await this.built();
@@ -120,15 +164,24 @@ export class RangeSums {
 
   private async scanInto(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
     let n = 0;
-    for await (const item of this.scan(lower, upper)) {
-      acc.add(item.id);
-      n++;
+    for await (const page of this.scanPages(lower, upper)) {
+      for (const item of page) acc.add(item.id);
+      n += page.length;
     }
     return n;
   }
 
-  /** The items in [lower, upper), in order: from cached buckets, reading the others (and caching them). */
+  /** The items in [lower, upper), in order. */
   async *scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
+    for await (const page of this.scanPages(lower, upper)) yield* page;
+  }
+
+  /**
+   * The items in [lower, upper), in order, in non-empty pages: from cached
+   * buckets, reading the others (and caching them). A page is never changed
+   * afterwards (cached item arrays are replaced, not changed).
+   */
+  async *scanPages(lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
     if (compareBounds(lower, upper) >= 0) return;
     const buckets = await this.built();
     const reaches = (k: number) => k < buckets.length && compareBounds(buckets[k]!.lower, upper) < 0;
@@ -136,19 +189,22 @@ export class RangeSums {
       const bucket = buckets[i]!;
       if (bucket.items) {
         this.touch(bucket);
-        yield* within(bucket.items, lower, upper);
+        const page = within(bucket.items, lower, upper);
+        if (page.length > 0) yield page;
         i++;
         continue;
       }
+      // Past the range too, a few buckets: a round's next ranges lie right after this one, and
+      // one iterator for them costs less than one each (a pool job that waits behind the checks).
       let j = i + 1;
-      while (j - i < READ_RUN && reaches(j) && !buckets[j]!.items) j++;
+      while (j - i < READ_RUN && j < buckets.length && !buckets[j]!.items && (reaches(j) || j - i < READ_AHEAD)) j++;
       yield* this.readRun(buckets, i, j, lower, upper);
       i = j;
     }
   }
 
   /** Reads buckets [i, j) whole with one iterator, caching each that no write changed meanwhile; yields the items in [lower, upper). */
-  private async *readRun(buckets: Bucket[], i: number, j: number, lower: Bound, upper: Bound): AsyncGenerator<Item> {
+  private async *readRun(buckets: Bucket[], i: number, j: number, lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
     const versions = buckets.slice(i, j).map((b) => b.version);
     const end = (k: number) => (k + 1 < buckets.length ? buckets[k + 1]!.lower : INFINITY_BOUND);
     let k = i;
@@ -159,10 +215,14 @@ export class RangeSums {
       items = [];
       k++;
     };
-    for await (const item of this.source.scan(buckets[i]!.lower, end(j - 1))) {
-      while (k < j - 1 && compareBounds(item, buckets[k + 1]!.lower) >= 0) finish();
-      items.push(item);
-      if (compareBounds(item, lower) >= 0 && compareBounds(item, upper) < 0) yield item;
+    for await (const page of this.source.scanPages(buckets[i]!.lower, end(j - 1))) {
+      const out: Item[] = [];
+      for (const item of page) {
+        while (k < j - 1 && compareBounds(item, buckets[k + 1]!.lower) >= 0) finish();
+        items.push(item);
+        if (compareBounds(item, lower) >= 0 && compareBounds(item, upper) < 0) out.push(item);
+      }
+      if (out.length > 0) yield out;
     }
     while (k < j) finish();
   }
@@ -211,10 +271,12 @@ export class RangeSums {
   private async read(lower: Bound, upper: Bound): Promise<Bucket[]> {
     const out: Bucket[] = [{ lower, acc: new Accumulator(), version: 0 }];
     let prev: Item | undefined;
-    for await (const item of this.source.scan(lower, upper)) {
-      if (prev && out.at(-1)!.acc.count >= BUCKET) out.push({ lower: minimalBound(prev, item), acc: new Accumulator(), version: 0 });
-      out.at(-1)!.acc.add(item.id);
-      prev = item;
+    for await (const page of this.source.scanPages(lower, upper)) {
+      for (const item of page) {
+        if (prev && out.at(-1)!.acc.count >= BUCKET) out.push({ lower: minimalBound(prev, item), acc: new Accumulator(), version: 0 });
+        out.at(-1)!.acc.add(item.id);
+        prev = item;
+      }
     }
     return out;
   }
@@ -275,7 +337,9 @@ function lowerIndex(items: Item[], b: Bound): number {
   return lo;
 }
 
-/** The items of a sorted array in [lower, upper). */
-function* within(items: Item[], lower: Bound, upper: Bound): Generator<Item> {
-  for (let k = lowerIndex(items, lower); k < items.length && compareBounds(items[k]!, upper) < 0; k++) yield items[k]!;
+/** The items of a sorted array in [lower, upper): the array itself when all are. */
+function within(items: Item[], lower: Bound, upper: Bound): readonly Item[] {
+  const from = lowerIndex(items, lower);
+  const to = lowerIndex(items, upper);
+  return from === 0 && to === items.length ? items : items.slice(from, to);
 }

@@ -91,7 +91,7 @@ export class SyncIndex implements ItemSource {
   private opened: Promise<void> | undefined;
   readonly feed: ChangeFeed;
   private readonly trackers = new Set<RunTracker>();
-  private readonly sums = new RangeSums({ scan: (lower, upper) => this.scanStore(lower, upper) });
+  private readonly sums = new RangeSums({ scanPages: (lower, upper) => this.scanStorePages(lower, upper) });
 
   constructor(
     readonly store: ToolDbStorageAdapter,
@@ -178,6 +178,16 @@ export class SyncIndex implements ItemSource {
     return this.sums.sum(lower, upper, acc);
   }
 
+  /** `sum` without waiting, when what it needs is cached; undefined (acc untouched) otherwise. */
+  sumCached(lower: Bound, upper: Bound, acc: Accumulator): number | undefined {
+    return this.sums.sumCached(lower, upper, acc);
+  }
+
+  /** The items in [lower, upper) in pages, when all are cached; undefined otherwise. */
+  scanCached(lower: Bound, upper: Bound): (readonly Item[])[] | undefined {
+    return this.sums.cachedPages(lower, upper);
+  }
+
   splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
     return this.sums.splitPoints(lower, upper, parts);
   }
@@ -201,10 +211,25 @@ export class SyncIndex implements ItemSource {
     return this.sums.scan(lower, upper);
   }
 
+  /** The same, a page of items at a time (what the reconciler reads: one promise a page, not one an item). */
+  scanPages(lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
+    return this.sums.scanPages(lower, upper);
+  }
+
   /** The items in [lower, upper) as the index store holds them, read by one iterator (no cache). */
   async *scanStore(lower: Bound, upper: Bound): AsyncGenerator<Item> {
-    for await (const [key] of this.store.range({ gte: boundKey(lower), lt: boundKey(upper) })) {
-      yield { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
+    for await (const page of this.scanStorePages(lower, upper)) yield* page;
+  }
+
+  /** The same, a page of the store's iterator at a time. */
+  async *scanStorePages(lower: Bound, upper: Bound): AsyncGenerator<Item[]> {
+    for await (const entries of this.store.rangePages({ gte: boundKey(lower), lt: boundKey(upper) })) {
+      const items = new Array<Item>(entries.length);
+      for (let i = 0; i < entries.length; i++) {
+        const key = entries[i]![0];
+        items[i] = { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
+      }
+      yield items;
     }
   }
 
