@@ -1,5 +1,6 @@
 import type { ErrorCode } from "../base/errors.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
+import { utf8Length } from "../limits/frame-fit.js";
 import type { HeartbeatSweep } from "./heartbeat-sweep.js";
 
 /**
@@ -82,7 +83,8 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
   /** Sends one frame; silently dropped once closed, or when the server's send budget refuses it (the link is dropped then). */
   send(frame: string): void {
     if (this.closedFlag) return;
-    if (this.handler?.mayQueue && !this.handler.mayQueue(frame.length)) return;
+    // In UTF-8 bytes, as the budget counts queues: a frame of multi-byte text is up to 3 × its length.
+    if (this.handler?.mayQueue && !this.handler.mayQueue(utf8Length(frame))) return;
     this._send(frame);
     this.handler?.onSent?.();
   }
@@ -95,9 +97,11 @@ export abstract class Connection extends TypedEmitter<ConnectionEvents> {
    */
   sendParts(parts: readonly string[]): void {
     if (this.closedFlag) return;
-    let chars = 0;
-    for (const part of parts) chars += part.length;
-    if (this.handler?.mayQueue && !this.handler.mayQueue(chars)) return;
+    if (this.handler?.mayQueue) {
+      let bytes = 0;
+      for (const part of parts) bytes += utf8Length(part);
+      if (!this.handler.mayQueue(bytes)) return;
+    }
     this._sendParts(parts);
     this.handler?.onSent?.();
   }

@@ -121,7 +121,9 @@ export class WsConnection extends Connection implements Heartbeat {
 
   /** A fragmented text message: each part is written as it is (receivers reassemble the message). */
   protected override _sendParts(parts: readonly string[]): void {
-    if (this.socket.readyState !== this.socket.OPEN) return this._send(parts.join(""));
+    const state = this.socket.readyState;
+    // Closing or closed, `_send` drops the frame anyway: no megabyte string joined for nothing.
+    if (state !== this.socket.OPEN) return state === this.socket.CONNECTING ? this._send(parts.join("")) : undefined;
     const last = parts.length - 1;
     parts.forEach((part, i) => this.socket.send(part, { binary: false, fin: i === last }));
   }
