@@ -41,7 +41,8 @@ export function badSync(reason: string): never {
 
 /** Growable byte buffer for building one message. */
 export class ByteWriter {
-  private buf = new Uint8Array(256);
+  // Small at first: a responder writes each range into a writer of its own (most hold a bound and a fingerprint).
+  private buf = new Uint8Array(64);
   length = 0;
 
   private reserve(n: number): void {
@@ -165,6 +166,10 @@ function limbOf(idHex: string, j: number): number {
   return limb >>> 0;
 }
 
+/** A fingerprint's input: the 32-byte sum and the count's varint (at most 8 bytes below 2^53). */
+const FINGERPRINT_INPUT = new Uint8Array(ID_SIZE + 8);
+const FINGERPRINT_VIEW = new DataView(FINGERPRINT_INPUT.buffer);
+
 /** Sum of ids mod 2^256 (little-endian), as eight 32-bit limbs. */
 export class Accumulator {
   private readonly limbs = new Uint32Array(8);
@@ -214,13 +219,15 @@ export class Accumulator {
    * signature checks of a catch-up.
    */
   fingerprint(): string {
-    const input = new ByteWriter();
-    const sum = new Uint8Array(ID_SIZE);
-    const view = new DataView(sum.buffer);
-    for (let j = 0; j < 8; j++) view.setUint32(4 * j, this.limbs[j]!, true);
-    input.bytes(sum);
-    input.varint(this.count);
-    return sha256HexOfBytes(input.view()).slice(0, 2 * FINGERPRINT_SIZE);
+    // One scratch buffer for all (hashed synchronously, so never shared between two calls).
+    for (let j = 0; j < 8; j++) FINGERPRINT_VIEW.setUint32(4 * j, this.limbs[j]!, true);
+    let at = ID_SIZE;
+    // The count as a varint, most significant digit first (as ByteWriter.varint).
+    let digits = 1;
+    for (let n = Math.floor(this.count / 128); n > 0; n = Math.floor(n / 128)) digits++;
+    for (let i = digits - 1, n = this.count; i >= 0; i--, n = Math.floor(n / 128)) FINGERPRINT_INPUT[at + i] = (n % 128) | (i < digits - 1 ? 0x80 : 0);
+    at += digits;
+    return sha256HexOfBytes(FINGERPRINT_INPUT.subarray(0, at)).slice(0, 2 * FINGERPRINT_SIZE);
   }
 }
 
