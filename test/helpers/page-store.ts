@@ -41,13 +41,20 @@ export class PageStore extends ToolDbStorageAdapter {
     for (const name of Object.getOwnPropertyNames(ToolDbStorageAdapter.prototype)) {
       const descriptor = Object.getOwnPropertyDescriptor(ToolDbStorageAdapter.prototype, name)!;
       if (name === "constructor" || name.startsWith("_") || typeof descriptor.value !== "function") continue;
-      Object.defineProperty(this, name, { value: name === "range" ? (options?: RangeOptions) => this.rangeOnPage(options) : (...args: unknown[]) => this.call(name, ...args) });
+      const value =
+        name === "range" ? (options?: RangeOptions) => this.rangeOnPage(options) : name === "rangePages" ? (options?: RangeOptions) => this.rangePagesOnPage(options) : (...args: unknown[]) => this.call(name, ...args);
+      Object.defineProperty(this, name, { value });
     }
   }
 
   /** A range scan read to the end in the page (a page cannot hand out an iterator), then streamed here. */
   private async *rangeOnPage(options: RangeOptions = {}): AsyncGenerator<StoreEntry> {
     yield* (await this.call("rangeAll", options)) as StoreEntry[];
+  }
+
+  /** The same, page by page as the page's store yields them. */
+  private async *rangePagesOnPage(options: RangeOptions = {}): AsyncGenerator<readonly StoreEntry[]> {
+    yield* (await this.call("rangePagesAll", options)) as StoreEntry[][];
   }
 
   private async call(op: string, ...args: unknown[]): Promise<unknown> {
@@ -61,7 +68,19 @@ export class PageStore extends ToolDbStorageAdapter {
             for await (const entry of store.range(options)) out.push(entry);
             return out;
           };
-          const value = op === "ready" ? await store.ready : op === "rangeAll" ? await rangeAll(args[0]) : await store[op](...args.filter((a: unknown) => a !== undefined));
+          const rangePagesAll = async (options: unknown) => {
+            const out: unknown[] = [];
+            for await (const page of store.rangePages(options)) out.push([...page]);
+            return out;
+          };
+          const value =
+            op === "ready"
+              ? await store.ready
+              : op === "rangeAll"
+                ? await rangeAll(args[0])
+                : op === "rangePagesAll"
+                  ? await rangePagesAll(args[0])
+                  : await store[op](...args.filter((a: unknown) => a !== undefined));
           return { ok: true as const, value };
         } catch (err) {
           const e = err as { code?: ErrorCode; message?: string };

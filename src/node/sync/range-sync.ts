@@ -12,13 +12,13 @@ import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
 import { ErrorCode, errorText, isToolDbError } from "../../base/errors.js";
 import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
-import { isRecordShape } from "../../records/record-verifier.js";
-import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES, utf8Length } from "../../limits/frame-fit.js";
+import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { IdQueue } from "./id-queue.js";
 import { RequestLanes } from "./request-lanes.js";
+import { StoredRecords } from "./stored-records.js";
 import { Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
@@ -51,8 +51,6 @@ const MAX_QUEUED_PER_LINK = 8;
  * 1.80 × in 26 rounds instead of 44 (npm run bench -- sync, same box).
  */
 const LEAF_IDS = 8;
-/** Records read from the store at once when serving or pushing (bounds memory: records can be large). */
-const READ_CHUNK = 64;
 
 export type { RangeSyncOptions } from "./sync-budget.js";
 
@@ -87,6 +85,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly changes: ChangeSync<RangeSyncRun>;
   /** Per run: counts the items its own fetches add. */
   private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
+  private readonly stored: StoredRecords;
 
   constructor(
     private readonly db: NodeContext,
@@ -98,6 +97,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.gate = new SyncGate(budget, resolveLimits(db.options.limits).exemptIps, () => db.now(), () => index.size, (s) => s.provenServer);
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
+    this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
     this.changes = new ChangeSync(db, index, {
       request: (session, message) => this.request(session, message),
       fetch: (session, ids, run) => this.fetch(session, ids, run),
@@ -178,7 +178,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
   private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
-    const reader = this.rawRecords(ids);
+    const reader = this.stored.read(ids);
     let carry: { raw: string; bytes: number } | undefined; // the record that did not fit the last frame
     let done = false;
     while (!done || carry !== undefined) {
@@ -193,7 +193,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         }
         const raw = next.value;
         if (raw === undefined) continue;
-        const bytes = this.sendable(raw);
+        const bytes = this.stored.sendable(raw);
         if (bytes === undefined) continue;
         if (size + bytes + 1 > this.db.frames.recordBudget) {
           carry = { raw, bytes };
@@ -256,37 +256,6 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     tracker?.settled(ids);
     // Asking again only for what the peer could not fit; it must make progress.
     return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
-  }
-
-  /** UTF-8 bytes of a stored record, or undefined for one over the largest record allowed (stored before that limit): it is never sent. */
-  private sendable(raw: string): number | undefined {
-    const bytes = utf8Length(raw);
-    if (bytes <= this.db.frames.maxRecordBytes) return bytes;
-    this.db.log("range sync: a stored record of %d bytes is over the largest record allowed (%d); not sent", bytes, this.db.frames.maxRecordBytes);
-    return undefined;
-  }
-
-  /**
-   * The stored JSON of each id's record (undefined where missing), READ_CHUNK
-   * ids at a time read in parallel: the store turns them into a few multi-gets
-   * instead of two reads one after the other per id.
-   */
-  private async *rawRecords(ids: string[]): AsyncGenerator<string | undefined, void, undefined> {
-    for (let i = 0; i < ids.length; i += READ_CHUNK) {
-      yield* await Promise.all(ids.slice(i, i + READ_CHUNK).map((id) => this.rawRecord(id)));
-    }
-  }
-
-  /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
-  private async rawRecord(id: string): Promise<string | undefined> {
-    const key = await this.index.keyOf(id);
-    const raw = key === undefined ? undefined : await this.db.store.get(key);
-    if (raw === undefined) return undefined;
-    try {
-      return isRecordShape(JSON.parse(raw)) ? raw : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   private request(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {
@@ -382,14 +351,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const more: string[] = [];
     let size = 0;
     let full = false;
-    const reader = this.rawRecords(ids);
+    const reader = this.stored.read(ids);
     for (let i = 0; i < ids.length; i++) {
       // Room is kept for listing every later id under `more`; with at most idsPerFetch ids asked, a
       // largest record always fits first (limits/frame-fit.ts), so every answer makes progress.
       const reserve = SYNC_ID_BYTES * (ids.length - i - 1);
       full ||= raws.length >= allowed || size + SYNC_ID_BYTES + reserve > this.db.frames.recordBudget;
       const raw = full ? undefined : (await reader.next()).value;
-      const bytes = raw === undefined ? undefined : this.sendable(raw);
+      const bytes = raw === undefined ? undefined : this.stored.sendable(raw);
       if (bytes !== undefined && size + bytes + 1 + reserve <= this.db.frames.recordBudget) {
         raws.push(raw!);
         size += bytes + 1;

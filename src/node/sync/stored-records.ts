@@ -1,0 +1,54 @@
+/**
+ * What range sync sends of its own records (pushes, fetch answers): the
+ * stored JSON as it is, never parsed and serialised again, and only when it
+ * is a well-formed record within the largest record allowed.
+ */
+import type { LogFn } from "../../base/logger.js";
+import { isRecordShape } from "../../records/record-verifier.js";
+import { utf8Length } from "../../limits/frame-fit.js";
+import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
+import type { SyncIndex } from "./sync-index.js";
+
+/** Records read from the store at once (bounds memory: records can be large). */
+const READ_CHUNK = 64;
+
+export class StoredRecords {
+  constructor(
+    private readonly index: Pick<SyncIndex, "keyOf">,
+    private readonly store: ToolDbStorageAdapter,
+    private readonly maxRecordBytes: () => number,
+    private readonly log: LogFn,
+  ) {}
+
+  /** UTF-8 bytes of a stored record, or undefined for one over the largest record allowed (stored before that limit): it is never sent. */
+  sendable(raw: string): number | undefined {
+    const bytes = utf8Length(raw);
+    const max = this.maxRecordBytes();
+    if (bytes <= max) return bytes;
+    this.log("range sync: a stored record of %d bytes is over the largest record allowed (%d); not sent", bytes, max);
+    return undefined;
+  }
+
+  /**
+   * The stored JSON of each id's record (undefined where missing), READ_CHUNK
+   * ids at a time read in parallel: the store turns them into a few multi-gets
+   * instead of two reads one after the other per id.
+   */
+  async *read(ids: string[]): AsyncGenerator<string | undefined, void, undefined> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      yield* await Promise.all(ids.slice(i, i + READ_CHUNK).map((id) => this.one(id)));
+    }
+  }
+
+  /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
+  private async one(id: string): Promise<string | undefined> {
+    const key = await this.index.keyOf(id);
+    const raw = key === undefined ? undefined : await this.store.get(key);
+    if (raw === undefined) return undefined;
+    try {
+      return isRecordShape(JSON.parse(raw)) ? raw : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
