@@ -97,12 +97,13 @@ function inspector(): { post(method: string, params?: object): Promise<unknown>;
 /**
  * BENCH_SYNC_HEAPPROF=<file>: V8's sampling heap profile of the catch-up, keeping
  * the samples of objects that lived until a major GC (promoted garbage and what
- * is still live) and dropping those a scavenge collected: it shows what makes
+ * is still live) and dropping those a scavenge collected (BENCH_SYNC_HEAPPROF_ALL=1
+ * keeps those too: all allocations): it shows what makes
  * the old generation, and so the RSS, grow. Open it in Chrome's DevTools.
  */
 async function startPromotionProfile(): Promise<{ stop(): Promise<unknown> }> {
   const session = inspector();
-  await session.post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true });
+  await session.post("HeapProfiler.startSampling", { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.BENCH_SYNC_HEAPPROF_ALL === "1" });
   return {
     async stop() {
       const { profile } = (await session.post("HeapProfiler.stopSampling")) as { profile: unknown };

@@ -39,7 +39,7 @@ class Node {
   readonly ready: Promise<void>;
 
   constructor() {
-    this.child = fork(fileURLToPath(new URL("./sync-node.js", import.meta.url)), { stdio: "inherit" });
+    this.child = fork(fileURLToPath(new URL("./sync-node.js", import.meta.url)), { stdio: "inherit", execArgv: (process.env.BENCH_CHILD_ARGS ?? "").split(" ").filter(Boolean) });
     this.ready = new Promise((resolve) => this.child.once("message", () => resolve()));
   }
 

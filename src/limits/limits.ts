@@ -34,9 +34,12 @@ export interface Limits {
    * meanwhile); beyond it frames are dropped with RATE_LIMITED.
    */
   maxQueuedMessages: number;
-  /** Messages of one peer being handled at once (verifying, reading the store, in a server function). */
+  /**
+   * Messages of one peer being handled at once (verifying, reading the store, in a server function),
+   * weighed: a request weighs 1, a put its size over 32 KiB but at least 1/8 (network/fair-intake.ts).
+   */
   maxOutstandingPerPeer: number;
-  /** Messages of all peers being handled at once; waiting peers are served round-robin. */
+  /** The same weight for all peers together; waiting peers are served round-robin. */
   maxOutstanding: number;
   /** Bytes of replies a peer has not read yet beyond which its requests wait (a peer must read what it asks for). */
   maxSendBacklog: number;

@@ -2,10 +2,36 @@ import type { TimerGroup, TimerHandle } from "../base/clock.js";
 import type { Limits } from "../limits/limits.js";
 import { TokenBucket } from "../limits/rate-limiter.js";
 
+/**
+ * A frame being handled: a promise keeps it outstanding until it settles,
+ * with a weight of 1 unless it says otherwise (see `recordWeight`).
+ */
+export type Dispatched = Promise<unknown> | { done: Promise<unknown>; weight: number } | void;
+
+/** Bytes of a record message that weigh one outstanding message (see `recordWeight`). */
+export const RECORD_WEIGHT_BYTES = 32 * 1024;
+/** The least a record message weighs: a peer has up to 8 small puts outstanding per message slot. */
+export const MIN_RECORD_WEIGHT = 1 / 8;
+
+/**
+ * The weight of a put in the outstanding caps: its size over
+ * RECORD_WEIGHT_BYTES, at least MIN_RECORD_WEIGHT. A put costs the server
+ * its own bytes and one signature check, nothing it must send back, so
+ * small puts take fractions of a slot (a writer keeps enough in flight to
+ * keep every verifying core busy) while large ones take more: the bytes of
+ * a peer's puts in flight stay bounded by maxOutstandingPerPeer x 32 KiB
+ * (plus the one frame that went in while there was room). Requests answered
+ * with data (gets, queries, sync) weigh 1: their replies can be far larger
+ * than they are.
+ */
+export function recordWeight(frameLength: number): number {
+  return Math.max(MIN_RECORD_WEIGHT, frameLength / RECORD_WEIGHT_BYTES);
+}
+
 /** What an intake drives: the handler of one link's frames, and its transport. */
 export interface IntakeSink {
-  /** Handles one frame; a returned promise keeps it "outstanding" until it settles. */
-  dispatch(frame: string): Promise<unknown> | void;
+  /** Handles one frame; a returned promise (or weighed promise) keeps it "outstanding" until it settles. */
+  dispatch(frame: string): Dispatched;
   /** Stop / restart reading from the transport (backpressure while frames wait). */
   pause(): void;
   resume(): void;
@@ -64,7 +90,10 @@ export class LinkIntake {
  */
 export class FairIntake {
   private readonly waiting: LinkIntake[] = [];
+  /** Weight of the messages being handled (puts weigh less than requests: `recordWeight`). */
   private outstanding = 0;
+  /** Messages being handled, each counted once. */
+  private handling = 0;
   private pumping = false;
   private pumpQueued = false;
   private closed = false;
@@ -83,7 +112,7 @@ export class FairIntake {
 
   /** Messages being handled right now, all peers. */
   get inFlight(): number {
-    return this.outstanding;
+    return this.handling;
   }
 
   /** Peers with frames waiting. */
@@ -122,22 +151,25 @@ export class FairIntake {
 
   private tryRun(intake: LinkIntake, frame: string): boolean {
     if (!this.canRun(intake) || !intake.bucket.tryTake()) return false;
-    let result: Promise<unknown> | void;
+    let result: Dispatched;
     try {
       result = intake.sink.dispatch(frame);
     } catch {
       return true; // the sink reports its own failures
     }
-    if (result && typeof (result as Promise<unknown>).then === "function") {
-      intake.outstanding++;
-      this.outstanding++;
-      const done = () => {
-        intake.outstanding--;
-        this.outstanding--;
-        this.pumpSoon();
-      };
-      (result as Promise<unknown>).then(done, done);
-    }
+    if (!result) return true;
+    const pending = "done" in result ? result.done : result;
+    const weight = "done" in result ? result.weight : 1;
+    intake.outstanding += weight;
+    this.outstanding += weight;
+    this.handling++;
+    const done = () => {
+      intake.outstanding -= weight;
+      this.outstanding -= weight;
+      this.handling--;
+      this.pumpSoon();
+    };
+    pending.then(done, done);
     return true;
   }
 

@@ -19,6 +19,7 @@ import { Standing } from "./connection-gate.js";
 import { evictionRefusal } from "./link-guard.js";
 import { Link, type LinkOwner } from "./link.js";
 import type { NetworkOptions } from "./network-host.js";
+import { type Dispatched, recordWeight } from "./fair-intake.js";
 import type { PeerSession } from "./peer-session.js";
 
 /** Frames buffered while the handshake signature check runs. */
@@ -143,7 +144,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     return undefined;
   }
 
-  private dispatch(link: Link, session: PeerSession, frame: string): void | Promise<unknown> {
+  private dispatch(link: Link, session: PeerSession, frame: string): Dispatched {
     const message = this.parse(link, frame);
     if (!message) return;
     this.ctx.traffic.in(message.type);
@@ -153,7 +154,9 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     }
     link.lastUseful = this.ctx.now();
     try {
-      return this.ctx.host.handleMessage(message, session);
+      const handled = this.ctx.host.handleMessage(message, session);
+      // A put weighs by its size in the intake's caps; requests answered with data weigh 1.
+      return handled && (message.type === "put" || message.type === "crdtPut") ? { done: handled, weight: recordWeight(frame.length) } : handled;
     } catch (err) {
       this.strike(link, ErrorCode.BAD_MESSAGE, `handler failed: ${errorText(err)}`);
     }
@@ -198,7 +201,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     if (link.session && !this.ctx.isClosing()) this.ctx.host.sessionRevived?.(link.session, silentMs);
   }
 
-  dispatchFrame(link: Link, frame: string): void | Promise<unknown> {
+  dispatchFrame(link: Link, frame: string): Dispatched {
     return this.dispatch(link, link.session!, frame);
   }
 

@@ -4,7 +4,7 @@ import type { PeerRecord, PingMessage, PongMessage } from "../records/messages.j
 import type { Connection, ConnectionHandler } from "./connection.js";
 import type { GateTicket, Standing } from "./connection-gate.js";
 import type { DialTarget } from "./dial-target.js";
-import type { IntakeSink, LinkIntake } from "./fair-intake.js";
+import type { Dispatched, IntakeSink, LinkIntake } from "./fair-intake.js";
 import type { GuardedLink } from "./link-guard.js";
 import type { PeerSession } from "./peer-session.js";
 import type { BudgetedLink } from "./send-budget.js";
@@ -29,7 +29,7 @@ export interface LinkOwner {
   linkClosed(link: Link, code: number, reason: string): void;
   linkRevived(link: Link, silentMs: number): void;
   /** A frame of an established link, let through by the intake. */
-  dispatchFrame(link: Link, frame: string): Promise<unknown> | void;
+  dispatchFrame(link: Link, frame: string): Dispatched;
   /** The intake dropped one of the link's frames: its queue is full. */
   overflowed(link: Link): void;
   /** The connection gate pushed the link out to make room. */
@@ -107,7 +107,7 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
   }
 
   // IntakeSink
-  dispatch(frame: string): Promise<unknown> | void {
+  dispatch(frame: string): Dispatched {
     return this.owner.dispatchFrame(this, frame);
   }
 

@@ -14,6 +14,7 @@ import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/
 import { randomId } from "../../base/random.js";
 import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
+import type { Admission } from "../duplicate-gate.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { IdQueue } from "./id-queue.js";
@@ -36,6 +37,11 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const FETCHES_IN_FLIGHT = 3;
 /** Records of one fetched frame being verified and merged at once. */
 const MERGES_IN_FLIGHT = 64;
+/**
+ * Records of a fetched frame whose checks run ahead of its merges: enough to keep every verifying
+ * thread busy, few enough that they die young instead of piling up as promoted garbage.
+ */
+const ADMIT_AHEAD = 256;
 /** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
 const MAX_QUEUED_FETCHES = 16 * MAX_IDS_PER_FETCH;
 /** Ids of ours waiting to be pushed before the next round waits for room (one frame in flight, acked before the next). */
@@ -241,15 +247,22 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    // Every record's duplicate check and verification start at once (the verification threads take
-    // them in batches); merges follow a bounded number at a time, in the order of the frame.
+    // Duplicate checks and verifications start up to ADMIT_AHEAD records ahead of the merges, which
+    // follow a bounded number at a time in the order of the frame.
     const records = reply.records;
-    const admissions = records.map((record) => this.db.admitRecord(record));
+    const admissions: Array<Admission | undefined> = [];
+    let admitted = 0;
+    const admitUpTo = (end: number) => {
+      for (const last = Math.min(end, records.length); admitted < last; admitted++) admissions.push(this.db.admitRecord(records[admitted]));
+    };
     let next = 0;
     const merger = async () => {
       while (next < records.length) {
         const i = next++;
-        if ((await this.db.acceptRecord(records[i], session, undefined, undefined, admissions[i])) !== undefined) run.fetched++;
+        admitUpTo(i + ADMIT_AHEAD);
+        const admission = admissions[i];
+        admissions[i] = undefined;
+        if ((await this.db.acceptRecord(records[i], session, undefined, undefined, admission)) !== undefined) run.fetched++;
       }
     };
     await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));
