@@ -45,6 +45,8 @@ export interface ImplIngestFigures {
   heapAtPoint: number;
   rssAtTotal: number;
   heapAtTotal: number;
+  /** CPU time of the server process (all threads: main, signature checks, GC) per put from MEM_POINT to `total` (µs). */
+  cpuPerPut: number;
   /** 2.6.6: processedIds entries (all types); ours: message ids in the bounded dedup set. */
   dedupIdsAtPoint: number;
   dedupIdsAtTotal: number;
@@ -237,6 +239,7 @@ async function runOne(impl: IngestImpl, records: ToolDbRecord[], ids: string[], 
       heapAtPoint: atPoint.heap,
       rssAtTotal: atTotal.rss,
       heapAtTotal: atTotal.heap,
+      cpuPerPut: total > memPoint ? (atTotal.cpu - atPoint.cpu) / (total - memPoint) : NaN,
       dedupIdsAtPoint: atPoint.dedupIds,
       dedupIdsAtTotal: atTotal.dedupIds,
       dedupOutHashesAtPoint: atPoint.dedupOutHashes,
@@ -305,6 +308,7 @@ export function printIngestFigures(f: IngestFigures, print: (line: string) => vo
     row(`  puts ${n(o.warmup + 1)}–${n(f.memPoint)}`, fmt(o.earlyPerSecond, 0), fmt(l.earlyPerSecond, 0), fmt(o.earlyPerSecond / l.earlyPerSecond, 2));
     row(`  puts ${n(f.memPoint + 1)}–${n(f.total)}`, fmt(o.latePerSecond, 0), fmt(l.latePerSecond, 0), fmt(o.latePerSecond / l.latePerSecond, 2));
   }
+  if (f.total > f.memPoint) row(`  server CPU a put, all threads (µs)`, fmt(o.cpuPerPut, 0), fmt(l.cpuPerPut, 0), fmt(o.cpuPerPut / l.cpuPerPut, 2));
   row(`server RSS after ${n(f.memPoint)} puts`, mib(o.rssAtPoint), mib(l.rssAtPoint));
   row(`server RSS after ${n(f.total)} puts`, mib(o.rssAtTotal), mib(l.rssAtTotal));
   const oRss = o.rssAtTotal - o.rssAtPoint;
