@@ -1,6 +1,6 @@
 /**
  * Child process for the relay benchmark: one ToolDb server on loopback.
- * Reports its port, then answers RSS requests over IPC (after a GC).
+ * Reports its port, then answers RSS requests over IPC (after a GC), with its CPU time so far.
  */
 import { TRUSTED_WRITER } from "./presign.js";
 import { ToolDb } from "../src/index.js";
@@ -15,7 +15,8 @@ process.on("message", async (msg: { type: string }) => {
     (globalThis as { gc?: () => void }).gc?.();
     await new Promise((r) => setTimeout(r, 50));
     (globalThis as { gc?: () => void }).gc?.();
-    process.send!({ type: "rss", rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, relayed });
+    const cpu = process.cpuUsage();
+    process.send!({ type: "rss", rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, cpu: cpu.user + cpu.system, relayed });
   } else if (msg.type === "stop") {
     await server.close();
     process.disconnect();

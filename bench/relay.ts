@@ -19,6 +19,8 @@ export interface RelayFigures {
   rssAt200k: number;
   heapAt20k: number;
   heapAt200k: number;
+  /** CPU time of the server process (all threads) per relayed put after the first 20,000 (µs). */
+  serverCpuPerPut: number;
 }
 
 interface ServerReply {
@@ -26,6 +28,7 @@ interface ServerReply {
   port?: number;
   rss?: number;
   heap?: number;
+  cpu?: number;
 }
 
 /**
@@ -55,6 +58,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
   const unloaded = await loop.oneAtATime(base);
   let rssAt20k = 0;
   let heapAt20k = 0;
+  let cpuAt20k = 0;
   let busy = 0;
   // Two phases, each ending quiescent (all delivered) so RSS is compared like with like.
   const mid = Math.min(20_000, total);
@@ -64,6 +68,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
       const r = await ask<ServerReply>(child, "rss");
       rssAt20k = r.rss!;
       heapAt20k = r.heap!;
+      cpuAt20k = r.cpu!;
     }
   }
   const seconds = busy / 1000;
@@ -82,5 +87,6 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
     rssAt200k: end.rss!,
     heapAt20k,
     heapAt200k: end.heap!,
+    serverCpuPerPut: total > mid ? (end.cpu! - cpuAt20k) / (total - mid) : NaN,
   };
 }

@@ -81,6 +81,7 @@ async function relay(): Promise<void> {
   console.log(`signing (done before timing): ${fmt(r.signPerSecond, 0)} records/s`);
   console.log(`sustained verified relayed puts: ${fmt(r.putsPerSecond, 0)} /s (${r.puts.toLocaleString()} puts in ${fmt(r.seconds, 2)} s)`);
   console.log(`ratio relayed puts / raw all-core verify rate: ${fmt(r.putsPerSecond / verifyRate, 2)} (aim ≥ 0.45; each put is verified twice, by the server and by the subscriber, so 0.5 is the limit)`);
+  console.log(`server CPU a relayed put (all threads, after the first 20,000): ${fmt(r.serverCpuPerPut, 0)} µs, of which one signature check (${fmt((cpus().length * 1e6) / verifyRate, 0)} µs of CPU at the floor's rate)`);
   console.log(`latency put -> subscriber, one put at a time: p50 ${fmt(r.p50, 3)} ms, p99 ${fmt(r.p99, 3)} ms`);
   const growth = ((r.rssAt200k - r.rssAt20k) / r.rssAt20k) * 100;
   console.log(`server RSS after 20,000 relayed puts: ${mib(r.rssAt20k)}; after ${r.puts.toLocaleString()}: ${mib(r.rssAt200k)} (${growth >= 0 ? "+" : ""}${fmt(growth)} %)`);
