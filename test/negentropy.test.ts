@@ -139,6 +139,38 @@ describe("negentropy V1", () => {
     assert.ok(read < 15 * mine.length, `${read} items read for ${mine.length}`);
   });
 
+  it("pipelined: several messages in flight, replies taken out of order, learn exactly the same differences", async () => {
+    const common = randomItems(8000, 1_000_000);
+    const [mine, theirs] = [[...common, ...randomItems(800, 1_000_000)], [...common, ...randomItems(700, 1_000_000)]];
+    const initiator = new Reconciler(new ArraySource(mine), 4096, true);
+    const responder = new Reconciler(new ArraySource(theirs), 4096, false);
+    const have = new Set<string>();
+    const need = new Set<string>();
+    const flying = [await initiator.start()];
+    let messages = 1;
+    let mostInFlight = 1;
+    while (flying.length > 0) {
+      // The newest message is answered first: the replies of a window need not come back in order.
+      const out = flying.pop()!;
+      assert.ok(out.message.length <= 4096);
+      const reply = (await responder.reconcile(out.message)).output!;
+      const learned = await initiator.take(reply, out);
+      learned.have.forEach((id) => have.add(id));
+      learned.need.forEach((id) => need.add(id));
+      while (flying.length < 3) {
+        const next = await initiator.next();
+        if (!next) break;
+        flying.push(next);
+        mostInFlight = Math.max(mostInFlight, flying.length);
+        assert.ok(++messages < 400, "terminates");
+      }
+    }
+    assert.equal(initiator.pendingRanges, 0);
+    assert.ok(mostInFlight > 1, "messages overlapped");
+    assert.deepEqual([...have].sort(), mine.slice(8000).map((i) => i.id).sort());
+    assert.deepEqual([...need].sort(), theirs.slice(8000).map((i) => i.id).sort());
+  });
+
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {
     const responder = new Reconciler(new ArraySource(randomItems(100, 10)), 0, false);
     for (const bad of ["", "61ff", "6101", "610000030000", "6100002101", "610000029999", `61000001${"00".repeat(15)}`]) {

@@ -2,13 +2,15 @@
  * The initiator's memory between rounds of a reconciliation, so that a
  * frame that fills up is resumed where it stopped instead of from the top:
  *
- * - `sent`: the ranges of our last message. A responder whose reply fills
+ * - `sent`: the ranges of a message of ours. A responder whose reply fills
  *   its frame ends it with one range [X, ∞) under a random fingerprint (see
  *   Reconciler.remainder); the ranges we had sent from X on were never
  *   answered, so we send them again as they were, instead of splitting
  *   [X, ∞) into buckets from the top and working down to them again.
- * - `saved`: the work of a reply that did not fit into our own message; it
- *   is done in the next round, after the answers to what we did send.
+ * - pending work: the ranges of replies that did not fit into our next
+ *   message wait for the one after, in order. With several messages in
+ *   flight (range-sync.ts keeps the peer busy while we work on a reply),
+ *   the replies' ranges join one ordered queue.
  *
  * Only the initiator changes: the messages are plain negentropy V1 ranges
  * and any responder answers them as before.
@@ -74,7 +76,7 @@ export function readRanges(input: ByteReader, maxRanges: number): InputRange[] {
  * last bucket of a split of ours lies inside a fingerprint range we sent,
  * with nothing of ours after it.
  */
-export function resumeAfterCut(reply: InputRange[], sent: SentRange[]): WorkItem[] {
+export function resumeAfterCut(reply: InputRange[], sent: readonly SentRange[]): WorkItem[] {
   const last = reply[reply.length - 1];
   if (!last || last.mode !== Mode.Fingerprint || last.upper.t !== INFINITY_BOUND.t) return reply;
   const x = last.lower;
@@ -84,4 +86,22 @@ export function resumeAfterCut(reply: InputRange[], sent: SentRange[]): WorkItem
     .filter((r) => compareBounds(r.upper, x) > 0)
     .map((r) => ({ kind: "resend", lower: compareBounds(r.lower, x) < 0 ? x : r.lower, upper: r.upper, mode: r.mode }));
   return [...reply.slice(0, -1), ...resend];
+}
+
+/**
+ * Two lists of disjoint ranges, each in order, as one list in order. The
+ * ranges of messages in flight never overlap, so neither do the work items
+ * their replies give back, wherever they come from.
+ */
+export function mergeByBound(a: WorkItem[], b: WorkItem[]): WorkItem[] {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  if (compareBounds(a[a.length - 1]!.lower, b[0]!.lower) < 0) return a.concat(b);
+  const out: WorkItem[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(compareBounds(a[i]!.lower, b[j]!.lower) <= 0 ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
 }

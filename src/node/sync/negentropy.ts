@@ -22,7 +22,7 @@ import {
   compareBounds,
   minimalBound,
 } from "./negentropy-codec.js";
-import { type SentRange, type WorkItem, readRanges, resumeAfterCut } from "./negentropy-resume.js";
+import { type SentRange, type WorkItem, mergeByBound, readRanges, resumeAfterCut } from "./negentropy-resume.js";
 
 /**
  * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
@@ -40,6 +40,12 @@ export interface ItemSource {
   sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
   sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
   splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
+}
+
+/** A message of the initiator's and the ranges it carries: its reply is read against them. */
+export interface InitiatorMessage {
+  readonly message: Uint8Array;
+  readonly sent: readonly SentRange[];
 }
 
 export interface ReconcileResult {
@@ -60,9 +66,15 @@ export class Reconciler {
   /** Items read from the source so far (the work this reconciler caused). */
   scanned = 0;
 
-  /** Initiator: the ranges of our last message, and the work of a reply that did not fit into it (see negentropy-resume.ts). */
-  private sent: SentRange[] = [];
-  private saved: WorkItem[] = [];
+  /**
+   * Initiator: ranges of the peer's replies still to be compared and split,
+   * in order (see negentropy-resume.ts), and the message of the sequential API's
+   * last round. Replies to several messages in flight feed the one queue.
+   */
+  private pending: WorkItem[] = [];
+  private last: InitiatorMessage | undefined;
+  /** Initiator steps run one at a time (`take` and `next` both await the source). */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly source: ItemSource,
@@ -78,12 +90,23 @@ export class Reconciler {
 
   /** The initiator's first message: the whole set, split into fingerprinted buckets. */
   async initiate(): Promise<Uint8Array> {
+    this.last = await this.start();
+    return this.last.message;
+  }
+
+  /** Pipelined initiator: the first message, with the ranges it carries. */
+  async start(): Promise<InitiatorMessage> {
     const out = new ByteWriter();
     out.byte(PROTOCOL_VERSION);
     const whole = await this.fingerprint(MIN_BOUND, INFINITY_BOUND);
-    this.sent = [];
-    await this.splitRange(MIN_BOUND, INFINITY_BOUND, whole.count, out, new BoundCoder(), this.sent);
-    return out.view().slice();
+    const sent: SentRange[] = [];
+    await this.splitRange(MIN_BOUND, INFINITY_BOUND, whole.count, out, new BoundCoder(), sent);
+    return { message: out.view().slice(), sent };
+  }
+
+  /** Ranges waiting for `next` (initiator). */
+  get pendingRanges(): number {
+    return this.pending.length;
   }
 
   async reconcile(query: Uint8Array): Promise<ReconcileResult> {
@@ -149,62 +172,91 @@ export class Reconciler {
     return { output: full.view().slice(), have: [], need: [] };
   }
 
-  /**
-   * The initiator's turn: the reply's ranges (a responder's frame-full
-   * remainder replaced by what of ours it left unanswered), then the work
-   * saved from the last round. When our frame fills, the rest is saved for
-   * the next round, not thrown back as one range to split from the top.
-   */
+  /** The initiator's turn, one round at a time: `take` the reply to our last message, then the `next` message (null when done). */
   private async reconcileAsInitiator(query: Uint8Array): Promise<ReconcileResult> {
-    const have: string[] = [];
-    const need: string[] = [];
-    const input = new ByteReader(query);
-    const version = input.byte();
-    if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
-    if (version !== PROTOCOL_VERSION) badSync(`unsupported protocol version ${version - 0x60}`);
-    const work = [...resumeAfterCut(readRanges(input, MAX_RANGES_PER_MESSAGE), this.sent), ...this.saved];
-    const full = new ByteWriter();
-    full.byte(PROTOCOL_VERSION);
-    const coder = new BoundCoder();
-    const sent: SentRange[] = [];
-    let at = MIN_BOUND; // where the message written so far ends
-    let next = 0;
-    for (; next < work.length; next++) {
-      const item = work[next]!;
-      if (item.kind === "input" && item.mode === Mode.IdList) {
+    const { have, need } = await this.take(query, this.last ?? { message: new Uint8Array(0), sent: [] });
+    this.last = await this.next();
+    return { output: this.last?.message ?? null, have, need };
+  }
+
+  /**
+   * Pipelined initiator: reads the reply to `to` (one of several messages
+   * in flight). Its id lists tell at once what we have and the peer lacks
+   * and the reverse; its fingerprints, and our ranges that a reply cut at
+   * its frame limit left unanswered (negentropy-resume.ts), join the
+   * pending ranges that `next` compares and splits.
+   */
+  take(reply: Uint8Array, to: InitiatorMessage): Promise<{ have: string[]; need: string[] }> {
+    return this.exclusively(async () => {
+      const have: string[] = [];
+      const need: string[] = [];
+      const input = new ByteReader(reply);
+      const version = input.byte();
+      if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
+      if (version !== PROTOCOL_VERSION) badSync(`unsupported protocol version ${version - 0x60}`);
+      const refine: WorkItem[] = [];
+      for (const item of resumeAfterCut(readRanges(input, MAX_RANGES_PER_MESSAGE), to.sent)) {
+        if (item.kind === "resend" || item.mode === Mode.Fingerprint) {
+          refine.push(item);
+          continue;
+        }
         const theirs = new Set(item.ids);
         for await (const page of this.pages(item.lower, item.upper)) {
           this.scanned += page.length;
           for (const entry of page) if (!theirs.delete(entry.id)) have.push(entry.id);
         }
         for (const id of theirs) need.push(id);
-        continue;
       }
-      // Written aside and appended if it fits (the coder's state after a write that does not fit no longer matters: we stop).
-      const ours = await this.fingerprint(item.lower, item.upper);
-      if (item.kind === "input" && ours.fingerprint === item.fingerprint) continue;
-      const o = new ByteWriter();
-      const written: SentRange[] = [];
-      if (compareBounds(at, item.lower) < 0) {
-        coder.write(o, item.lower);
-        o.varint(Mode.Skip);
+      this.pending = mergeByBound(this.pending, refine);
+      return { have, need };
+    });
+  }
+
+  /**
+   * Pipelined initiator: the next message, as many pending ranges compared
+   * and split as fit one frame (the rest wait for the message after), or
+   * undefined when no range differs any more.
+   */
+  next(): Promise<InitiatorMessage | undefined> {
+    return this.exclusively(async () => {
+      const full = new ByteWriter();
+      full.byte(PROTOCOL_VERSION);
+      const coder = new BoundCoder();
+      const sent: SentRange[] = [];
+      let at = MIN_BOUND; // where the message written so far ends
+      let done = 0;
+      for (; done < this.pending.length; done++) {
+        const item = this.pending[done]!;
+        const ours = await this.fingerprint(item.lower, item.upper);
+        if (item.kind === "input" && ours.fingerprint === item.fingerprint) continue;
+        // Written aside and appended if it fits (the coder's state after a write that does not fit no longer matters: we stop).
+        const o = new ByteWriter();
+        const written: SentRange[] = [];
+        if (compareBounds(at, item.lower) < 0) {
+          coder.write(o, item.lower);
+          o.varint(Mode.Skip);
+        }
+        if (item.kind === "input") {
+          await this.splitRange(item.lower, item.upper, ours.count, o, coder, written);
+        } else if (item.mode === Mode.Fingerprint) {
+          this.write(o, coder, item.lower, item.upper, Mode.Fingerprint, ours.fingerprint, written);
+        } else {
+          await this.splitRange(item.lower, item.upper, Math.min(ours.count, this.idListBelow - 1), o, coder, written);
+        }
+        if (this.exceeded(full.length + o.length) && full.length > 1) break;
+        full.append(o);
+        for (const range of written) sent.push(range);
+        at = item.upper;
       }
-      if (item.kind === "input") {
-        await this.splitRange(item.lower, item.upper, ours.count, o, coder, written);
-      } else if (item.mode === Mode.Fingerprint) {
-        this.write(o, coder, item.lower, item.upper, Mode.Fingerprint, ours.fingerprint, written);
-      } else {
-        await this.splitRange(item.lower, item.upper, Math.min(ours.count, this.idListBelow - 1), o, coder, written);
-      }
-      if (this.exceeded(full.length + o.length) && full.length > 1) break;
-      full.append(o);
-      for (const range of written) sent.push(range);
-      at = item.upper;
-    }
-    this.saved = work.slice(next);
-    this.sent = sent;
-    const output = full.length === 1 && this.saved.length === 0 ? null : full.view().slice();
-    return { output, have, need };
+      this.pending = done === this.pending.length ? [] : this.pending.slice(done);
+      return full.length === 1 ? undefined : { message: full.view().slice(), sent };
+    });
+  }
+
+  private exclusively<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(step, step);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /** Writes one range [lower, upper) with a fingerprint or ids, noting it in `sink` (the initiator's sent ranges). */

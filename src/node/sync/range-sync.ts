@@ -18,9 +18,10 @@ import type { Admission } from "../duplicate-gate.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { IdQueue } from "./id-queue.js";
+import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
-import { Reconciler } from "./negentropy.js";
+import { type InitiatorMessage, Reconciler } from "./negentropy.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
@@ -33,6 +34,8 @@ const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChan
 
 /** Per request; a responder scan of a large store takes a while. */
 const REQUEST_TIMEOUT_MS = 60_000;
+/** Reconciliation messages in flight per run: the peer compares one while we work on the reply to another. */
+const RANGES_IN_FLIGHT = 3;
 /** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
 const FETCHES_IN_FLIGHT = 3;
 /** Records of one fetched frame being verified and merged at once. */
@@ -143,39 +146,44 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     return run;
   }
 
-  /** Full range reconciliation (negentropy); true when it ran to the end. */
+  /**
+   * Full range reconciliation (negentropy); true when it ran to the end.
+   * RANGES_IN_FLIGHT messages go out at once, so the peer compares one while
+   * we work on the reply to another: one after the other, each side sat idle
+   * half of a run at 10 % divergence of 1,000,000 records.
+   */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
     const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds);
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
-    let out: Uint8Array | null = await reconciler.initiate();
+    const exchange = async (out: InitiatorMessage) => {
+      if (this.gone(session)) throw new Error("link closed");
+      const m = base64FromBytes(out.message);
+      run.rangeBytesOut += m.length;
+      const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+      if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
+      if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+      run.rangeBytesIn += reply.m.length;
+      run.rounds++;
+      const result = await reconciler.take(base64ToBytes(reply.m), out).catch((err: unknown) => {
+        this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+        throw err;
+      });
+      // Fetches and pushes go on in the background while further rounds are asked for.
+      await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
+    };
     try {
-      while (out && run.rounds < this.maxRounds) {
-        if (this.gone(session)) throw new Error("link closed");
-        const m = base64FromBytes(out);
-        run.rangeBytesOut += m.length;
-        const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
-        if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
-        if (reply.error) throw new Error(`peer refused: ${reply.error}`);
-        run.rangeBytesIn += reply.m.length;
-        run.rounds++;
-        const result = await reconciler.reconcile(base64ToBytes(reply.m)).catch((err: unknown) => {
-          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
-          throw err;
-        });
-        // Fetches and pushes go on in the background while the next round is asked for.
-        await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
-        out = result.output;
-      }
+      await runWindow(await reconciler.start(), { next: () => reconciler.next(), exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds });
       await Promise.all([fetches.drain(), pushes.drain()]);
     } catch (err) {
       // No merge or push of this run goes on after it reported.
       await Promise.all([fetches.drain().catch(() => undefined), pushes.drain().catch(() => undefined)]);
       throw err;
     }
-    if (out !== null) run.reason = `stopped after ${run.rounds} rounds`;
-    return out === null;
+    const complete = reconciler.pendingRanges === 0;
+    if (!complete) run.reason = `stopped after ${run.rounds} rounds`;
+    return complete;
   }
 
   private gone(session: PeerSession): boolean {
