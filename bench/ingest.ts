@@ -66,9 +66,12 @@ export interface IngestFigures {
   memPoint: number;
   keys: number;
   signPerSecond: number;
+  /** The first run of each (memory, CPU and store figures). */
   ours: ImplIngestFigures;
   legacy: ImplIngestFigures;
-  /** ours / 2.6.6 */
+  /** Verified puts/s of every run, in the order each server ran (ours first, then 2.6.6 first, and so on). */
+  rates: { ours: number[]; legacy: number[] };
+  /** Median of ours / median of 2.6.6 */
   throughputRatio: number;
   rssGrowthRatio: number;
   heapGrowthRatio: number;
@@ -261,8 +264,9 @@ async function runOne(impl: IngestImpl, records: ToolDbRecord[], ids: string[], 
  * Verified puts/s and server memory, tooldb-dht then tool-db 2.6.6, with the
  * same pre-signed records and message ids.
  */
-export async function ingestBenchmark(total = 100_000, window = 2000): Promise<IngestFigures> {
+export async function ingestBenchmark(total = 100_000, window = 2000, runCount = 2, progress?: (line: string) => void): Promise<IngestFigures> {
   if (!Number.isInteger(total) || total < 1000) throw new RangeError("total must be an integer >= 1000");
+  if (!Number.isInteger(runCount) || runCount < 1) throw new RangeError("runs must be an integer >= 1");
   const warmup = Math.min(2000, Math.floor(total / 10));
   const memPoint = Math.min(MEM_POINT, total);
 
@@ -271,8 +275,18 @@ export async function ingestBenchmark(total = 100_000, window = 2000): Promise<I
   const signPerSecond = total / ((performance.now() - signStart) / 1000);
   const ids = messageIds(total);
 
-  const ours = await runOne("ours", records, ids, total, window, warmup, memPoint);
-  const legacy = await runOne("legacy", records, ids, total, window, warmup, memPoint);
+  // Runs alternate (ours, 2.6.6, then 2.6.6, ours, …): on a shared box 2.6.6's rate moved by a third
+  // between two runs minutes apart, so one run of each made the ratio a draw.
+  const runs: Record<IngestImpl, ImplIngestFigures[]> = { ours: [], legacy: [] };
+  for (let r = 0; r < runCount; r++) {
+    for (const impl of (r % 2 === 0 ? ["ours", "legacy"] : ["legacy", "ours"]) as IngestImpl[]) {
+      runs[impl].push(await runOne(impl, records, ids, total, window, warmup, memPoint));
+      progress?.(`${NAMES[impl]} run ${r + 1} of ${runCount}: ${fmt(runs[impl].at(-1)!.putsPerSecond, 0)} verified puts/s`);
+    }
+  }
+  const ours = runs.ours[0]!;
+  const legacy = runs.legacy[0]!;
+  const rates = { ours: runs.ours.map((f) => f.putsPerSecond), legacy: runs.legacy.map((f) => f.putsPerSecond) };
   const growth = (f: ImplIngestFigures, which: "rss" | "heap") => (which === "rss" ? f.rssAtTotal - f.rssAtPoint : f.heapAtTotal - f.heapAtPoint);
   return {
     total,
@@ -282,10 +296,17 @@ export async function ingestBenchmark(total = 100_000, window = 2000): Promise<I
     signPerSecond,
     ours,
     legacy,
-    throughputRatio: ours.putsPerSecond / legacy.putsPerSecond,
+    rates,
+    throughputRatio: median(rates.ours) / median(rates.legacy),
     rssGrowthRatio: growth(ours, "rss") / growth(legacy, "rss"),
     heapGrowthRatio: growth(ours, "heap") / growth(legacy, "heap"),
   };
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function signedMib(bytes: number): string {
@@ -303,7 +324,12 @@ export function printIngestFigures(f: IngestFigures, print: (line: string) => vo
   const row = (label: string, a: string, b: string, ratio = "") => print(`  ${label.padEnd(38)} ${a.padStart(18)} ${b.padStart(18)}${ratio ? `   ${ratio}` : ""}`);
   print(`signing (done before timing): ${fmt(f.signPerSecond, 0)} records/s; ${n(f.total)} key-bound records, pow 0, ${f.keys} keys written in turn, ≤ ${n(f.window)} puts in flight`);
   row("", o.name, l.name, "ours / 2.6.6");
-  row(`verified puts/s (puts ${n(o.warmup + 1)}–${n(f.total)})`, fmt(o.putsPerSecond, 0), fmt(l.putsPerSecond, 0), fmt(f.throughputRatio, 2));
+  const runs = f.rates.ours.length;
+  row(`verified puts/s (puts ${n(o.warmup + 1)}–${n(f.total)})`, fmt(median(f.rates.ours), 0), fmt(median(f.rates.legacy), 0), fmt(f.throughputRatio, 2));
+  if (runs > 1) {
+    row("  each run", f.rates.ours.map((x) => fmt(x, 0)).join(" / "), f.rates.legacy.map((x) => fmt(x, 0)).join(" / "));
+    print(`  (medians of ${runs} alternating runs, ours first then 2.6.6 first; the rows below are from the first run of each)`);
+  }
   if (f.total > f.memPoint) {
     row(`  puts ${n(o.warmup + 1)}–${n(f.memPoint)}`, fmt(o.earlyPerSecond, 0), fmt(l.earlyPerSecond, 0), fmt(o.earlyPerSecond / l.earlyPerSecond, 2));
     row(`  puts ${n(f.memPoint + 1)}–${n(f.total)}`, fmt(o.latePerSecond, 0), fmt(l.latePerSecond, 0), fmt(o.latePerSecond / l.latePerSecond, 2));

@@ -12,7 +12,7 @@ export interface BenchPart {
 
 export const BENCH_PARTS: BenchPart[] = [
   { name: "relay", what: "client -> server -> subscriber, beside the raw all-core verify rate", vars: ["BENCH_PUTS=200000"] },
-  { name: "ingest", what: "one writer -> one server, tooldb-dht vs tool-db 2.6.6", vars: ["BENCH_INGEST_PUTS=100000"] },
+  { name: "ingest", what: "one writer -> one server, tooldb-dht vs tool-db 2.6.6", vars: ["BENCH_INGEST_PUTS=100000", "BENCH_INGEST_RUNS=2"] },
   { name: "discovery", what: "time to find a server on a 50-node loopback DHT; then beside 91 and 1,000 bogus announces", vars: ["BENCH_RUNS=9", "BENCH_HOSTILE_RUNS=3"] },
   { name: "bundle", what: "browser bundle sizes beside the Node entry", vars: [] },
   { name: "durability", what: "fsync cost and acknowledged puts on LevelDB", vars: ["BENCH_DURABLE_WRITES=20000", "BENCH_ACKED_PUTS=500"] },

@@ -90,7 +90,8 @@ async function relay(): Promise<void> {
 
 async function ingest(): Promise<void> {
   console.log("\n## Server ingest: one writer -> one server, tooldb-dht vs tool-db 2.6.6 (same records, same run)");
-  printIngestFigures(await ingestBenchmark(Number(process.env.BENCH_INGEST_PUTS ?? 100_000)), (line) => console.log(line));
+  const runs = Number(process.env.BENCH_INGEST_RUNS ?? (quick ? 1 : 2));
+  printIngestFigures(await ingestBenchmark(Number(process.env.BENCH_INGEST_PUTS ?? 100_000), undefined, runs, (line) => console.log(`  … ${line}`)), (line) => console.log(line));
 }
 
 async function discovery(): Promise<void> {
