@@ -60,6 +60,32 @@ function randomItems(n: number, maxT: number): Item[] {
   return Array.from({ length: n }, () => ({ t: Math.floor(Math.random() * maxT), id: randomBytes(32).toString("hex") }));
 }
 
+/**
+ * Two sets sharing `shared` items, each with extra ones of its own spread over the whole time
+ * range, a reconciler pair over them with `frameLimit`, and what the initiator learned.
+ */
+function spreadPair(shared: number, onlyMine: number, onlyTheirs: number, frameLimit: number) {
+  const common = randomItems(shared, 1_000_000);
+  const mine = [...common, ...randomItems(onlyMine, 1_000_000)];
+  const theirs = [...common, ...randomItems(onlyTheirs, 1_000_000)];
+  const have = new Set<string>();
+  const need = new Set<string>();
+  return {
+    mine,
+    initiator: new Reconciler(new ArraySource(mine), frameLimit, true),
+    responder: new Reconciler(new ArraySource(theirs), frameLimit, false),
+    learn(r: { have: string[]; need: string[] }): void {
+      r.have.forEach((id) => have.add(id));
+      r.need.forEach((id) => need.add(id));
+    },
+    /** The initiator learned exactly the symmetric difference. */
+    assertLearned(): void {
+      assert.deepEqual([...have].sort(), mine.slice(shared).map((i) => i.id).sort());
+      assert.deepEqual([...need].sort(), theirs.slice(shared).map((i) => i.id).sort());
+    },
+  };
+}
+
 describe("negentropy V1", () => {
   it("answers the published protocol vector (protoversion.pl): a full-range empty IdList gets our one id back", async () => {
     const responder = new Reconciler(new ArraySource([{ t: 12345, id: "ee".repeat(32) }]), 0, false);
@@ -114,12 +140,7 @@ describe("negentropy V1", () => {
   });
 
   it("differences spread over the whole set, in small frames: each round resumes where the full frame stopped instead of re-splitting the rest", async () => {
-    const common = randomItems(6000, 1_000_000);
-    const [mine, theirs] = [[...common, ...randomItems(600, 1_000_000)], [...common, ...randomItems(600, 1_000_000)]];
-    const initiator = new Reconciler(new ArraySource(mine), 4096, true);
-    const responder = new Reconciler(new ArraySource(theirs), 4096, false);
-    const have = new Set<string>();
-    const need = new Set<string>();
+    const { mine, initiator, responder, learn, assertLearned } = spreadPair(6000, 600, 600, 4096);
     let msg: Uint8Array | null = await initiator.initiate();
     let rounds = 0;
     while (msg) {
@@ -128,24 +149,17 @@ describe("negentropy V1", () => {
       const reply = (await responder.reconcile(msg)).output!;
       assert.ok(reply.length <= 4096);
       const r = await initiator.reconcile(reply);
-      r.have.forEach((id) => have.add(id));
-      r.need.forEach((id) => need.add(id));
+      learn(r);
       msg = r.output;
     }
-    assert.deepEqual([...have].sort(), mine.slice(6000).map((i) => i.id).sort());
-    assert.deepEqual([...need].sort(), theirs.slice(6000).map((i) => i.id).sort());
+    assertLearned();
     // Re-splitting from the top after every full frame read ~860,000 items on the two sides here.
     const read = initiator.scanned + responder.scanned;
     assert.ok(read < 15 * mine.length, `${read} items read for ${mine.length}`);
   });
 
   it("pipelined: several messages in flight, replies taken out of order, learn exactly the same differences", async () => {
-    const common = randomItems(8000, 1_000_000);
-    const [mine, theirs] = [[...common, ...randomItems(800, 1_000_000)], [...common, ...randomItems(700, 1_000_000)]];
-    const initiator = new Reconciler(new ArraySource(mine), 4096, true);
-    const responder = new Reconciler(new ArraySource(theirs), 4096, false);
-    const have = new Set<string>();
-    const need = new Set<string>();
+    const { initiator, responder, learn, assertLearned } = spreadPair(8000, 800, 700, 4096);
     const flying = [await initiator.start()];
     let messages = 1;
     let mostInFlight = 1;
@@ -154,9 +168,7 @@ describe("negentropy V1", () => {
       const out = flying.pop()!;
       assert.ok(out.message.length <= 4096);
       const reply = (await responder.reconcile(out.message)).output!;
-      const learned = await initiator.take(reply, out);
-      learned.have.forEach((id) => have.add(id));
-      learned.need.forEach((id) => need.add(id));
+      learn(await initiator.take(reply, out));
       while (flying.length < 3) {
         const next = await initiator.next();
         if (!next) break;
@@ -167,8 +179,7 @@ describe("negentropy V1", () => {
     }
     assert.equal(initiator.pendingRanges, 0);
     assert.ok(mostInFlight > 1, "messages overlapped");
-    assert.deepEqual([...have].sort(), mine.slice(8000).map((i) => i.id).sort());
-    assert.deepEqual([...need].sort(), theirs.slice(8000).map((i) => i.id).sort());
+    assertLearned();
   });
 
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {
