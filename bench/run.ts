@@ -24,6 +24,7 @@ import { printSyncFigures, syncBenchmark } from "./sync.js";
 import { printRebuildFigures, rebuildBenchmark } from "./rebuild.js";
 import { printReadFigures, readsBenchmark } from "./reads.js";
 import { fmt, mib } from "./stats.js";
+import { LoadSampler } from "./load.js";
 import { measureVerifyRate } from "./verify-rate.js";
 import { BENCH_PARTS, PART_TIMEOUT_MIN, benchHelp } from "./parts.js";
 
@@ -61,10 +62,12 @@ async function part(names: string[], run: () => Promise<void>): Promise<void> {
     console.error(`npm run bench: part "${names[0]}" ran over ${PART_TIMEOUT_MIN} min (BENCH_PART_TIMEOUT_MIN): stopped`);
     process.exit(1);
   }, PART_TIMEOUT_MIN * 60_000);
+  const load = new LoadSampler();
   try {
     await run();
   } finally {
     clearTimeout(watchdog);
+    console.log(`  ${load.stop()}`);
     process.stderr.write(`[bench ${index}/${total}] ${names[0]}: done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }
 }

@@ -35,6 +35,8 @@ let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
 /** Samples this server's RSS split while another server catches up from it (`watch` … `watched`). */
 let watcher: ReturnType<typeof startRssSplit> | undefined;
+/** This server's CPU use when `watch` began. */
+let watchCpu: NodeJS.CpuUsage | undefined;
 /** The source's CPU profile during a catch-up (BENCH_SYNC_CPUPROF). */
 let cpuProfile: { stop(): Promise<unknown> } | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
@@ -249,11 +251,12 @@ async function handle(c: Command): Promise<void> {
       return reply({});
     case "watch":
       watcher = startRssSplit();
+      watchCpu = process.cpuUsage();
       if (process.env.BENCH_SYNC_CPUPROF) cpuProfile = await startCpuProfile();
       return reply({});
     case "watched":
       if (cpuProfile) await writeFile(`${process.env.BENCH_SYNC_CPUPROF}.source.cpuprofile`, JSON.stringify(await cpuProfile.stop()));
-      return reply({ rssSplit: watcher?.stop() });
+      return reply({ rssSplit: watcher?.stop(), cpuSeconds: watchCpu ? cpuSince(watchCpu) : undefined });
     case "size":
       return reply({ size: db!.sync.range!.index.size });
     case "link": {

@@ -7,7 +7,7 @@
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
@@ -79,6 +79,10 @@ export interface CatchUpFigures {
   /** CPU time (all threads) of the new server during the catch-up, and of the floor's verify + write: less noisy than wall time on a shared machine. */
   cpuSeconds: number;
   floorCpuSeconds: number;
+  /** CPU time (all threads) of the source server while it served the catch-up. */
+  sourceCpuSeconds: number;
+  /** Cores of this machine: with the CPU times above, the shortest catch-up it allows. */
+  cores: number;
 }
 
 export interface DivergenceFigures {
@@ -135,6 +139,8 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       floorWriteSeconds: floor.writeSeconds!,
       cpuSeconds: link.cpuSeconds!,
       floorCpuSeconds: floor.cpuSeconds!,
+      sourceCpuSeconds: source.cpuSeconds!,
+      cores: availableParallelism(),
     };
     if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
 
@@ -188,6 +194,9 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   out(`  ratio catch-up time / all-core verification: ${fmt(c.seconds / verify, 2)} (aim ≤ 1.3: transfer, parsing, hashing and writes hidden behind the signature checks)`);
   out(`  summed floor: raw transfer ${fmt(c.rawSeconds, 2)} s + verification ${fmt(verify, 2)} s + classic-level batch write ${fmt(c.floorWriteSeconds, 2)} s = ${fmt(floor, 2)} s; catch-up / summed floor ${fmt(c.seconds / floor, 2)}; catch-up / raw transfer ${fmt(c.seconds / c.rawSeconds, 1)}`);
   out(`  CPU time of the new server (all threads): catch-up ${fmt(c.cpuSeconds, 2)} s = ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} µs a record, floor's verify (libuv's pool) + write ${fmt(c.floorCpuSeconds, 2)} s = ${fmt((c.floorCpuSeconds / c.records) * 1e6, 0)} µs a record (ratio ${fmt(c.cpuSeconds / c.floorCpuSeconds, 2)})`);
+  // Both servers share the machine: their CPU time over its cores is the shortest catch-up this code allows here.
+  const bound = (c.cpuSeconds + c.sourceCpuSeconds) / c.cores;
+  out(`  CPU time of both servers: new ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} + source ${fmt((c.sourceCpuSeconds / c.records) * 1e6, 0)} µs a record; on ${c.cores} cores that is at least ${fmt(bound, 2)} s = ${fmt(bound / verify, 2)} × the verification (the catch-up used the cores ${fmt((bound / c.seconds) * 100, 0)} % of its time)`);
   const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
   out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");

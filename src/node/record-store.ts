@@ -51,6 +51,13 @@ export class RecordStore {
   private readonly checked = new Map<string, string>();
   /** Keys read ahead of a merge and not yet merged or released: a write marks them stale. */
   private readonly watched = new Map<string, Watch>();
+  /**
+   * What a key holds after the merges of it that ended, while more are queued
+   * behind them: a hot key's next merge (and its duplicate check) takes it
+   * from here instead of reading and parsing the store again. Only keys with
+   * merges in flight are held.
+   */
+  private readonly latest = new Map<string, ToolDbRecord>();
   indexer: RecordIndexer | undefined;
 
   constructor(
@@ -107,14 +114,18 @@ export class RecordStore {
     let watch = this.watched.get(key);
     if (!watch) this.watched.set(key, (watch = { readers: 0, stale: false }));
     watch.readers++;
-    // A merge holding the key may write before or after this read is served.
-    if (this.inFlight.has(key)) watch.stale = true;
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
       if (--watch.readers === 0 && this.watched.get(key) === watch) this.watched.delete(key);
     };
+    if (this.inFlight.has(key)) {
+      // A merge holding the key may write before or after this read is served.
+      watch.stale = true;
+      const known = this.latest.get(key);
+      if (known) return { key, record: known, release };
+    }
     try {
       return { key, record: await this.get(key), release };
     } catch (err) {
@@ -127,8 +138,9 @@ export class RecordStore {
   merge(record: ToolDbRecord, read?: ReadAhead): Promise<MergeOutcome> {
     return this.serialise(record.k, async () => {
       const fresh = read !== undefined && read.key === record.k && this.watched.get(record.k)?.stale === false;
-      const previous = fresh ? read.record : await this.get(record.k);
+      const previous = this.latest.get(record.k) ?? (fresh ? read.record : await this.get(record.k));
       read?.release();
+      if (previous) this.latest.set(record.k, previous);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
       const refused = await this.write(record, previous);
       if (refused) return { changed: false, winner: previous ?? record, previous, refused };
@@ -149,7 +161,10 @@ export class RecordStore {
     const watch = this.watched.get(record.k);
     if (watch) watch.stale = true;
     // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
+    this.latest.delete(record.k);
     await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
+    // Set only once written: after a failed write nothing is assumed and the next merge reads the store.
+    if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
     return undefined;
   }
 
@@ -160,7 +175,9 @@ export class RecordStore {
     const tail = run.catch(() => undefined);
     this.inFlight.set(key, tail);
     void tail.then(() => {
-      if (this.inFlight.get(key) === tail) this.inFlight.delete(key);
+      if (this.inFlight.get(key) !== tail) return;
+      this.inFlight.delete(key);
+      this.latest.delete(key);
     });
     return run;
   }

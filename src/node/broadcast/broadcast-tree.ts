@@ -186,17 +186,20 @@ export class BroadcastTree {
    */
   relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false): void {
     if (!this.enabled) return;
+    this.repair.arrived(record.h);
+    const links: PeerSession[] = [];
+    for (const session of this.deps.network.peers) if (session !== from && this.carries(session)) links.push(session);
+    // Nobody to push to, announce to or answer a GRAFT from (e.g. a catch-up from the only server linked): nothing to remember.
+    if (links.length === 0) return;
     let entry = this.received.get(record.h);
     if (!entry || !from || !this.carries(from)) {
       entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0 };
       this.received.set(record.h, entry);
-      this.repair.arrived(record.h);
     }
     let frame: string | undefined;
     let sent = 0;
     // Every carried link not pruned is on the tree, including links proven after they opened.
-    for (const session of this.deps.network.peers) {
-      if (session === from || !this.carries(session)) continue;
+    for (const session of links) {
       if (lazyOnly || this.lazy.has(session)) {
         this.announce(session, record.h);
         continue;
