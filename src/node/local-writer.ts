@@ -50,7 +50,7 @@ export class LocalWriter {
     // A server's own write goes on the broadcast tree to the servers it carries, as is to everyone else.
     const tree = db.broadcast;
     const sent = db.network.sendToAll(message, (s) => !tree.carries(s));
-    if (db.options.server && outcome.changed) tree.relay(record, message.id, undefined, false, true);
+    if (db.options.server && outcome.changed) tree.relay(record, message.id, undefined, false, true, outcome.json);
     if (sent > 0) db.outbox.sent(record);
     await Promise.all([tracked, confirmed]);
     return message;

@@ -17,6 +17,7 @@ import { type ToolDbRecord, isFirstWriterKey } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
 import { reportUsernameConflict } from "./username-conflicts.js";
 import { boundHops } from "../records/hops.js";
+import { frameWithRecord } from "../records/record-frame.js";
 import type { Verdict } from "../records/record-verifier.js";
 
 export class RecordIntake {
@@ -109,7 +110,7 @@ export class RecordIntake {
     if (outcome.changed) {
       const message = recordMessage(rec, id, to);
       this.changed(message, from);
-      this.relay(message, from, messageId !== undefined);
+      this.relay(message, from, messageId !== undefined, outcome.json);
     } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
       // The sender is behind: answer with what wins here so both converge.
       from.send({ type: "put", id: randomId(), data: outcome.winner });
@@ -142,16 +143,17 @@ export class RecordIntake {
    * there to hide an update from it. A subscriber gets each record once, as
    * a record changes this store once; the peer it came from already has it.
    */
-  private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean): void {
+  private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean, json?: string): void {
     if (!this.db.options.server || !from) return;
     const { network, broadcast: tree } = this.db;
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
     // The sender usually listed itself already: listed once, `to` grows by one hop per relay (the window is LIMITS.maxHops relays deep).
     const relayed = { type: message.type, id: message.id, data: message.data, to: boundHops(message.to, from.clientId) };
     network.sendToAll(relayed, (s) => s.isServer && !tree.carries(s) && !subscribers?.has(s.clientId));
-    tree.relay(message.data, message.id, from, !viaPut);
+    tree.relay(message.data, message.id, from, !viaPut, false, json);
     if (!subscribers) return;
-    const frame = JSON.stringify({ ...relayed, to: boundHops(relayed.to, network.getClientAddress()) });
+    const to = boundHops(relayed.to, network.getClientAddress());
+    const frame = json === undefined ? JSON.stringify({ ...relayed, to }) : frameWithRecord({ type: relayed.type, id: relayed.id, to }, json);
     let sent = 0;
     for (const clientId of subscribers) {
       if (clientId !== from.clientId && network.session(clientId)?.sendRaw(frame, message.type)) sent++;

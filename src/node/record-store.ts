@@ -12,6 +12,8 @@ export interface MergeOutcome {
   refused?: string;
   /** The record it replaced, if any. */
   previous?: ToolDbRecord;
+  /** The incoming record's JSON as stored, when it is what the store now holds as it came (frames splice it instead of serialising it again). */
+  json?: string;
 }
 
 /** A secondary index kept in step with every stored record (see src/node/sync/sync-index.ts). */
@@ -142,9 +144,9 @@ export class RecordStore {
       read?.release();
       if (previous) this.latest.set(record.k, previous);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
-      const refused = await this.write(record, previous);
-      if (refused) return { changed: false, winner: previous ?? record, previous, refused };
-      return { changed: true, winner: record, previous };
+      const written = await this.put(record, previous);
+      if (written.refused !== undefined) return { changed: false, winner: previous ?? record, previous, refused: written.refused };
+      return { changed: true, winner: record, previous, json: written.json };
     });
   }
 
@@ -154,9 +156,14 @@ export class RecordStore {
    * stored (larger than the largest record allowed), else undefined.
    */
   async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<string | undefined> {
+    return (await this.put(record, previous)).refused;
+  }
+
+  /** `write`, resolving the JSON stored as well. */
+  private async put(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<{ refused?: string; json: string }> {
     const json = JSON.stringify(record);
     if (json.length * 3 > this.maxRecordBytes && utf8Length(json) > this.maxRecordBytes) {
-      return `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`;
+      return { refused: `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`, json };
     }
     const watch = this.watched.get(record.k);
     if (watch) watch.stale = true;
@@ -165,7 +172,7 @@ export class RecordStore {
     await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
     // Set only once written: after a failed write nothing is assumed and the next merge reads the store.
     if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
-    return undefined;
+    return { json };
   }
 
   /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */

@@ -12,6 +12,7 @@
  * subscribed clients) keep the plain relay (record-intake.ts).
  */
 import { TimerGroup, type Clock, type TimerHandle } from "../../base/clock.js";
+import { frameWithRecord } from "../../records/record-frame.js";
 import { LruMap } from "../../base/bounded-set.js";
 import { randomId } from "../../base/random.js";
 import type { ToolDbNetworkAdapter } from "../../network/network-adapter.js";
@@ -184,7 +185,7 @@ export class BroadcastTree {
    * it. `from` is where it came from (not sent back); `lazyOnly` for records
    * learned by anti-entropy, which most servers already hold.
    */
-  relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false): void {
+  relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false, json?: string): void {
     if (!this.enabled) return;
     this.repair.arrived(record.h);
     const links: PeerSession[] = [];
@@ -205,7 +206,7 @@ export class BroadcastTree {
         continue;
       }
       this.eager.add(session);
-      frame ??= this.frame(record, entry, ack);
+      frame ??= this.frame(record, entry, ack, json);
       session.sendRaw(frame);
       sent++;
     }
@@ -214,10 +215,11 @@ export class BroadcastTree {
     if (sent > 0) this.deps.network.traffic.out(record.c === null ? "put" : "crdtPut", sent);
   }
 
-  private frame(record: ToolDbRecord, entry: Received, ack: boolean): string {
+  /** `json`: the record as stored, spliced in instead of serialised again. */
+  private frame(record: ToolDbRecord, entry: Received, ack: boolean, json?: string): string {
     const type = record.c === null ? "put" : "crdtPut";
-    const me = this.deps.network.getClientAddress();
-    return JSON.stringify({ type, id: entry.id, to: [me], data: record, r: entry.round + 1, o: entry.origin, ...(ack ? { ack: true } : {}) });
+    const fields = { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...(ack ? { ack: true } : {}) };
+    return json === undefined ? JSON.stringify({ ...fields, data: record }) : frameWithRecord(fields, json);
   }
 
   private announce(session: PeerSession, hash: string): void {
