@@ -21,6 +21,8 @@ export interface RelayFigures {
   heapAt200k: number;
   /** CPU time of the server process (all threads) per relayed put after the first 20,000 (µs). */
   serverCpuPerPut: number;
+  /** The same for this process, which runs the writer and the subscriber (it verifies every put again). */
+  clientsCpuPerPut: number;
 }
 
 interface ServerReply {
@@ -59,6 +61,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
   let rssAt20k = 0;
   let heapAt20k = 0;
   let cpuAt20k = 0;
+  let clientsCpuAt20k: NodeJS.CpuUsage | undefined;
   let busy = 0;
   // Two phases, each ending quiescent (all delivered) so RSS is compared like with like.
   const mid = Math.min(20_000, total);
@@ -69,9 +72,11 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
       rssAt20k = r.rss!;
       heapAt20k = r.heap!;
       cpuAt20k = r.cpu!;
+      clientsCpuAt20k = process.cpuUsage();
     }
   }
   const seconds = busy / 1000;
+  const clientsCpu = process.cpuUsage(clientsCpuAt20k);
   const end = await ask<ServerReply>(child, "rss");
   await Promise.all([writer.close(), subscriber.close()]);
   child.send({ type: "stop" });
@@ -88,5 +93,6 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
     heapAt20k,
     heapAt200k: end.heap!,
     serverCpuPerPut: total > mid ? (end.cpu! - cpuAt20k) / (total - mid) : NaN,
+    clientsCpuPerPut: total > mid ? (clientsCpu.user + clientsCpu.system) / (total - mid) : NaN,
   };
 }

@@ -167,8 +167,8 @@ export class RecordStore {
     }
     const watch = this.watched.get(record.k);
     if (watch) watch.stale = true;
-    // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
     this.latest.delete(record.k);
+    // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
     await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
     // Set only once written: after a failed write nothing is assumed and the next merge reads the store.
     if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
