@@ -75,6 +75,8 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
         socket,
         { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort, transport: "websocket" },
         this.heartbeat,
+        undefined,
+        req.socket,
       );
       this.attach(connection);
     });

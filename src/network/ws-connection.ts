@@ -3,6 +3,7 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
+import { type Corkable, corkForTurn } from "./turn-cork.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
 /** The socket's own connection, for the listeners all sockets share. */
@@ -31,14 +32,20 @@ export class WsConnection extends Connection implements Heartbeat {
   private alive = true;
   /** Frames written before the socket opened (only the handshake ping, in practice). */
   private queued: string[] | undefined;
+  /** The TCP socket under the WebSocket, corked for a turn while frames are written (turn-cork.ts). */
+  private stream: Corkable | undefined;
 
+  /** `stream`: the TCP socket under an accepted WebSocket; a dialed one's is taken from its upgrade response. */
   constructor(
     private readonly socket: WebSocket,
     info: ConnectionInfo,
     heartbeat: HeartbeatSweep | number,
     clock?: Clock,
+    stream?: Corkable,
   ) {
     super(info);
+    this.stream = stream;
+    if (!stream) socket.once("upgrade", (response: { socket: Corkable }) => (this.stream = response.socket));
     this.heartbeat = sweepFor(heartbeat, clock);
     (socket as Tagged)[CONNECTION] = this;
     socket.on("message", WsConnection.onMessage);
@@ -125,13 +132,16 @@ export class WsConnection extends Connection implements Heartbeat {
     // Closing or closed, `_send` drops the frame anyway: no megabyte string joined for nothing.
     if (state !== this.socket.OPEN) return state === this.socket.CONNECTING ? this._send(parts.join("")) : undefined;
     const last = parts.length - 1;
+    if (this.stream) corkForTurn(this.stream);
     parts.forEach((part, i) => this.socket.send(part, { binary: false, fin: i === last }));
   }
 
   protected _send(frame: string): void {
     const state = this.socket.readyState;
-    if (state === this.socket.OPEN) this.socket.send(frame);
-    else if (state === this.socket.CONNECTING && (this.queued?.length ?? 0) < MAX_QUEUED_BEFORE_OPEN) (this.queued ??= []).push(frame);
+    if (state === this.socket.OPEN) {
+      if (this.stream) corkForTurn(this.stream);
+      this.socket.send(frame);
+    } else if (state === this.socket.CONNECTING && (this.queued?.length ?? 0) < MAX_QUEUED_BEFORE_OPEN) (this.queued ??= []).push(frame);
   }
 
   protected override _abort(code: number, reason: string): void {
