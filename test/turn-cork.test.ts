@@ -15,6 +15,17 @@ import { withTimeout } from "./helpers/wait.js";
 const T = 10_000;
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Resolves once `done()` holds, checked every 5 ms; fails after T. */
+function until(done: () => boolean, what: string): Promise<void> {
+  return withTimeout(
+    (async () => {
+      while (!done()) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    T,
+    what,
+  );
+}
+
 /** Counts the times a socket's writes were let go (an uncork that leaves it uncorked: ws corks each frame's two parts itself). */
 function flushes(socket: Socket): { count: number } {
   const counted = { count: 0 };
@@ -68,17 +79,19 @@ describe("frames of a turn in one write", () => {
       for (const frame of frames) server.send(frame);
       for (const frame of frames) dialed.send(frame);
       assert.equal(serverFlushes.count + (dialedFlushes?.count ?? NaN), 0, "nothing let go during the turn");
-      await withTimeout(
-        (async () => {
-          while (got.server.length < frames.length || got.dialed.length < frames.length) await new Promise((r) => setTimeout(r, 5));
-        })(),
-        T,
-        "every frame",
-      );
+      await until(() => got.server.length === frames.length && got.dialed.length === frames.length, "every frame");
       assert.deepEqual(got.dialed, frames);
       assert.deepEqual(got.server, frames);
       assert.equal(serverFlushes.count, 1, "the accepted socket's 300 frames went in one write");
       assert.equal(dialedFlushes?.count, 1, "the dialed socket's too");
+
+      // A large frame is not held back for the turn: the send budget must see the queue the kernel leaves.
+      server.send("small");
+      const big = "b".repeat(200 * 1024);
+      server.send(big);
+      assert.equal(serverFlushes.count, 2, "written at once, with the small frame before it");
+      await until(() => got.dialed.length === frames.length + 2, "the large frame");
+      assert.deepEqual(got.dialed.slice(-2), ["small", big]);
       server.close();
       dialed.close();
     } finally {

@@ -24,6 +24,11 @@ export function corkForTurn(stream: Corkable): void {
   }
 }
 
+/** Lets the stream's frames go now, before the turn ends (a turn wrote enough to it). */
+export function uncorkNow(stream: Corkable): void {
+  if (corked.delete(stream)) stream.uncork();
+}
+
 function uncorkAll(): void {
   scheduled = false;
   const streams = [...corked];

@@ -3,9 +3,11 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
-import { type Corkable, corkForTurn } from "./turn-cork.js";
+import { type Corkable, corkForTurn, uncorkNow } from "./turn-cork.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
+/** Bytes a turn may hold back on a corked socket: past this, writing them at once costs no more system calls than waiting. */
+const CORK_MAX_BYTES = 64 * 1024;
 /** The socket's own connection, for the listeners all sockets share. */
 const CONNECTION = Symbol("WsConnection");
 type Tagged = WebSocket & { [CONNECTION]?: WsConnection };
@@ -132,15 +134,32 @@ export class WsConnection extends Connection implements Heartbeat {
     // Closing or closed, `_send` drops the frame anyway: no megabyte string joined for nothing.
     if (state !== this.socket.OPEN) return state === this.socket.CONNECTING ? this._send(parts.join("")) : undefined;
     const last = parts.length - 1;
-    if (this.stream) corkForTurn(this.stream);
+    this.corkForTurn();
     parts.forEach((part, i) => this.socket.send(part, { binary: false, fin: i === last }));
+    this.corkedEnough();
+  }
+
+  /**
+   * Only a link with nothing queued is corked, and only for small frames (up
+   * to CORK_MAX_BYTES a turn): large replies go out as they are written, so
+   * the send budget sees a link's queue as the kernel leaves it (a peer that
+   * does not read is seen to stall, and the server's total is not inflated
+   * by bytes the kernel would have taken).
+   */
+  private corkForTurn(): void {
+    if (this.stream && this.socket.bufferedAmount === 0) corkForTurn(this.stream);
+  }
+
+  private corkedEnough(): void {
+    if (this.stream && this.socket.bufferedAmount >= CORK_MAX_BYTES) uncorkNow(this.stream);
   }
 
   protected _send(frame: string): void {
     const state = this.socket.readyState;
     if (state === this.socket.OPEN) {
-      if (this.stream) corkForTurn(this.stream);
+      this.corkForTurn();
       this.socket.send(frame);
+      this.corkedEnough();
     } else if (state === this.socket.CONNECTING && (this.queued?.length ?? 0) < MAX_QUEUED_BEFORE_OPEN) (this.queued ??= []).push(frame);
   }
 
