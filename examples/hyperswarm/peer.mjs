@@ -13,6 +13,8 @@ await db.ready;
 
 if (role === "server") {
   db.on("connect", () => console.log("a peer linked over hyperswarm"));
+  // Ready once the topic is announced on the DHT: a client that looks it up from now on finds this server.
+  await db.network.joined;
   console.log(`hyperswarm server on sha256(${topic})`);
   const stop = async () => {
     await db.close();
