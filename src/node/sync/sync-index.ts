@@ -26,6 +26,7 @@ import { RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 import { WriteWindow } from "../../stores/write-window.js";
+import { LruMap } from "../../base/bounded-set.js";
 
 const META = "m";
 /** Records whose index writes a rebuild issues together. */
@@ -33,6 +34,8 @@ const REBUILD_STEP = 1024;
 const TS_DIGITS = 14;
 /** After every item key ("t…"), before "u": the index key of the infinity bound. */
 const END = "u";
+/** Keys whose latest index entry is remembered (about 2 × this many held; a few hundred bytes each). */
+const RECENT_ENTRIES = 2048;
 
 /** The item timestamp of a record: its `t` as a non-negative integer. */
 export function itemTime(t: number): number {
@@ -92,6 +95,15 @@ export class SyncIndex implements ItemSource {
   readonly feed: ChangeFeed;
   private readonly trackers = new Set<RunTracker>();
   private readonly sums = new RangeSums({ scanPages: (lower, upper) => this.scanStorePages(lower, upper) });
+  /** Set once `open` finished: the per-merge `update` then skips waiting on it. */
+  private isOpen = false;
+  /**
+   * The entry this index last added for a key (a plain record's): when that
+   * version is replaced, its item id and change-feed number are known
+   * without hashing it again or reading its item. Updates of one key are
+   * serialised by the record store, so an entry is never behind the store.
+   */
+  private readonly recent = new LruMap<string, RecentEntry>(RECENT_ENTRIES);
 
   constructor(
     readonly store: ToolDbStorageAdapter,
@@ -120,6 +132,7 @@ export class SyncIndex implements ItemSource {
     else await this.rebuild();
     // Marked dirty while open: a crash leaves it so and the next open rebuilds.
     await this.store.put(META, "open");
+    this.isOpen = true;
   }
 
   /**
@@ -130,6 +143,7 @@ export class SyncIndex implements ItemSource {
    */
   private async rebuild(): Promise<void> {
     await this.store.clear({ lt: END });
+    this.recent.clear();
     this.count = 0;
     await this.feed.reset();
     const adds = new WriteWindow(REBUILD_STEP);
@@ -141,11 +155,18 @@ export class SyncIndex implements ItemSource {
     this.log("sync index rebuilt: %d records", this.count);
   }
 
-  private async add(record: ToolDbRecord, id = itemId(record)): Promise<void> {
+  /** The writes that add `record`'s item (issued, not awaited: callers await them together with the removal's). */
+  private addWrites(record: ToolDbRecord, id: string): { seq: number; writes: Promise<void>[] } {
     const seq = this.feed.reserve();
     for (const tracker of this.trackers) tracker.saw(id);
+    const writes = [this.store.put(itemKey(itemTime(record.t), id), seqValue(seq)), this.store.put(`k${id}`, record.k), this.store.put(seqKey(seq), id)];
+    return { seq, writes };
+  }
+
+  private async add(record: ToolDbRecord, id = itemId(record)): Promise<void> {
+    const { seq, writes } = this.addWrites(record, id);
     try {
-      await Promise.all([this.store.put(itemKey(itemTime(record.t), id), seqValue(seq)), this.store.put(`k${id}`, record.k), this.store.put(seqKey(seq), id)]);
+      await Promise.all(writes);
     } finally {
       this.feed.written(seq);
     }
@@ -155,22 +176,43 @@ export class SyncIndex implements ItemSource {
   /** Called after `record` replaced `previous` (or was stored fresh) in the record store. */
   async update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
     if (!this.opened || this.store.isClosed) return;
-    await this.opened;
-    const removed = previous ? { t: itemTime(previous.t), id: itemId(previous) } : undefined;
+    if (!this.isOpen) await this.opened;
+    const removed = previous ? this.entryOf(previous) : undefined;
     const added = { t: itemTime(record.t), id: itemId(record) };
-    await this.sums.write(
-      async () => {
-        if (removed) {
-          const item = itemKey(removed.t, removed.id);
-          const seq = await this.store.get(item);
-          await Promise.all([this.store.del(item), this.store.del(`k${removed.id}`), seq ? this.store.del(seqKey(parseInt(seq, 16))) : undefined]);
-          this.count--;
-        }
-        await this.add(record, added.id);
-      },
-      added,
-      removed,
-    );
+    await this.sums.write(() => this.replace(removed, record, added), added, removed);
+  }
+
+  /** The index entry of a stored version: remembered when this index added it, else hashed (and its number read later). */
+  private entryOf(record: ToolDbRecord): RecentEntry {
+    const known = this.recent.get(record.k);
+    const t = itemTime(record.t);
+    if (known && known.h === record.h && known.t === t && !hasHeads(record)) return known;
+    return { h: record.h, t, id: itemId(record), seq: undefined };
+  }
+
+  /** Removes `removed`'s item and adds `record`'s, all writes issued together. */
+  private async replace(removed: RecentEntry | undefined, record: ToolDbRecord, added: Item): Promise<void> {
+    const writes: Array<Promise<void>> = [];
+    if (removed) {
+      const item = itemKey(removed.t, removed.id);
+      let seq = removed.seq;
+      if (seq === undefined) {
+        const stored = await this.store.get(item);
+        if (stored) seq = parseInt(stored, 16);
+      }
+      writes.push(this.store.del(item), this.store.del(`k${removed.id}`));
+      if (seq !== undefined) writes.push(this.store.del(seqKey(seq)));
+      this.recent.delete(record.k);
+    }
+    const { seq, writes: adds } = this.addWrites(record, added.id);
+    try {
+      await Promise.all(writes.concat(adds));
+    } finally {
+      this.feed.written(seq);
+    }
+    if (removed) this.count--;
+    this.count++;
+    if (!hasHeads(record)) this.recent.set(record.k, { h: record.h, t: added.t, id: added.id, seq });
   }
 
   /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read. */
@@ -246,6 +288,17 @@ export class SyncIndex implements ItemSource {
     }
     await this.store.close();
   }
+}
+
+/** An item with what identifies its version, and its change-feed number when known. */
+interface RecentEntry extends Item {
+  readonly h: string;
+  readonly seq: number | undefined;
+}
+
+/** A CRDT document's item id covers its heads too: such versions are always hashed, never remembered. */
+function hasHeads(record: ToolDbRecord): boolean {
+  return (record as { heads?: unknown }).heads !== undefined;
 }
 
 function parse(raw: string): ToolDbRecord | undefined {
