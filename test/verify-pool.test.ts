@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { Worker } from "node:worker_threads";
 import { describe, it } from "node:test";
-import { VerifyPool } from "../src/crypto/verify-pool.js";
+import { VerifyPool, threadsWanted } from "../src/crypto/verify-pool.js";
 import { verifyWithAddress } from "../src/crypto/ecdsa.js";
 import { signedRecords } from "./helpers/signed-records.js";
 
@@ -82,5 +82,15 @@ describe("signature verification threads", () => {
       [100, 101],
     );
     assert.equal(fallbacks, 300);
+  });
+
+  it("leaves the main thread a core by default; TOOLDB_VERIFY_THREADS sets a number, one a core, or none", () => {
+    assert.equal(threadsWanted(undefined, 2), 1);
+    assert.equal(threadsWanted(undefined, 8), 7);
+    assert.equal(threadsWanted(undefined, 1), 0, "one core: no threads, checks take libuv's pool");
+    assert.equal(threadsWanted("cores", 4), 4);
+    assert.equal(threadsWanted("3", 2), 3);
+    assert.equal(threadsWanted("0", 8), 0);
+    assert.equal(threadsWanted("many", 4), 3, "an unreadable value is the default");
   });
 });

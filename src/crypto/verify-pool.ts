@@ -177,16 +177,28 @@ export class VerifyPool {
 
 /**
  * The pool for this platform: Node's worker threads, as many as
- * `TOOLDB_VERIFY_THREADS` says (`cores`: one a core); undefined without it,
- * and in browsers. Off by default: on the 2-core box, relay measured slower
- * with the threads (478-645 vs 969 puts/s, load 15) since every process of a
- * relay adds its own threads beside libuv's pool.
+ * `TOOLDB_VERIFY_THREADS` says (a number, `cores` for one a core, `0` for
+ * none: every check then takes libuv's pool). By default one fewer than the
+ * cores, so the main thread, which parses, hashes and merges what the
+ * threads verify, keeps a core of its own; undefined on one core, and in
+ * browsers. On the 2-core box, ingest with libuv's pool at 2 threads (one a
+ * core) ran 11,563-14,314 verified puts/s in 6 alternating runs, and
+ * 13,870-15,015 with one verification thread; a 200,000-record catch-up took
+ * 17.6 and 17.9 s against 18.7 and 21.0 s; relay moved within its noise.
+ * Three threads busy on two cores left the main thread two thirds of one.
  */
 export function createVerifyPool(fallback: Fallback): VerifyPool | undefined {
   const workerThreads = nodeBuiltin<WorkerThreads>("node:worker_threads");
   const os = nodeBuiltin<NodeOs>("node:os");
   if (!workerThreads || !os || typeof setImmediate !== "function") return undefined;
-  const configured = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TOOLDB_VERIFY_THREADS;
-  const size = configured === "cores" ? (os.availableParallelism?.() ?? os.cpus().length) : configured !== undefined && /^\d+$/.test(configured) ? Number(configured) : 0;
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const size = threadsWanted((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TOOLDB_VERIFY_THREADS, cores);
   return size > 0 ? new VerifyPool(Math.min(size, 16), workerThreads, fallback) : undefined;
+}
+
+/** Verification threads for a `TOOLDB_VERIFY_THREADS` value on `cores` cores (anything unreadable: the default). */
+export function threadsWanted(configured: string | undefined, cores: number): number {
+  if (configured === "cores") return cores;
+  if (configured !== undefined && /^\d+$/.test(configured)) return Number(configured);
+  return Math.max(0, cores - 1);
 }
