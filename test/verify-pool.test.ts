@@ -43,6 +43,26 @@ describe("signature verification threads", () => {
     assert.equal(fallbacks, 0);
   });
 
+  it("a lone check while the threads are idle takes the one-call path; asked for during a batch, it joins the threads", { timeout: T }, async () => {
+    let fallbacks = 0;
+    const pool = new VerifyPool(1, { Worker }, async (h, a, s) => {
+      fallbacks++;
+      return verifyWithAddress(h, s, a);
+    });
+    const list = await checks(101);
+    const lone = list[100]!;
+    const batch = () => Promise.all(list.slice(0, 100).map((c) => pool.verify(c.h, c.a, c.s)));
+    assert.ok((await batch()).every(Boolean), "the first batch starts the thread");
+    assert.equal(await pool.verify(lone.h, lone.a, lone.s), true);
+    assert.deepEqual([pool.verified, fallbacks], [100, 1], "the thread was idle: no round trip for one check");
+    const inFlight = batch();
+    await new Promise((resolve) => setImmediate(resolve)); // the pool's flush ran before this: the batch is on the thread
+    const during = pool.verify(lone.h, lone.a, lone.s);
+    assert.ok((await inFlight).every(Boolean));
+    assert.equal(await during, true);
+    assert.deepEqual([pool.verified, fallbacks], [201, 1], "the thread was busy: the check went with the threads");
+  });
+
   it("a thread that cannot start sends every check to the fallback", { timeout: T }, async () => {
     const list = swapped(await checks(20), 10);
     const failing = class {
