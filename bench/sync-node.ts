@@ -14,6 +14,7 @@ import { WebSocket, WebSocketServer } from "ws";
 import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
+import { verifyPoolStats } from "../src/crypto/ecdsa.js";
 import { ThreadVerifier, rawVerify } from "./verify-rate.js";
 
 type Command =
@@ -262,6 +263,7 @@ async function handle(c: Command): Promise<void> {
     case "link": {
       const start = performance.now();
       const cpuStart = process.cpuUsage();
+      const threadChecksStart = verifyPoolStats()?.verified ?? 0;
       // A run ends in `done`; a link that cannot be made ends in a final dial failure.
       const done = new Promise<RangeSyncRun | string>((resolve) => {
         db!.sync.range!.once("done", resolve);
@@ -287,7 +289,8 @@ async function handle(c: Command): Promise<void> {
       const session = db!.network.peers[0]!;
       const bytes = socketBytes(session);
       db!.network.disconnectFrom("127.0.0.1", c.port);
-      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written, rssSplit });
+      const threadChecks = (verifyPoolStats()?.verified ?? 0) - threadChecksStart;
+      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written, rssSplit, threadChecks, verifyThreads: verifyPoolStats()?.threads ?? 0 });
     }
     case "rawServe": {
       // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.

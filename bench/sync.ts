@@ -27,6 +27,9 @@ interface Reply {
   threadVerifySeconds?: number;
   threadCpuSeconds?: number;
   cpuSeconds?: number;
+  /** Signature checks the verification threads did during the catch-up, and how many threads the pool runs. */
+  threadChecks?: number;
+  verifyThreads?: number;
   writeSeconds?: number;
   refusals?: Record<string, number>;
   maxRss: number;
@@ -83,6 +86,9 @@ export interface CatchUpFigures {
   sourceCpuSeconds: number;
   /** Cores of this machine: with the CPU times above, the shortest catch-up it allows. */
   cores: number;
+  /** Signature checks done by the new server's verification threads during the catch-up (the rest took libuv's pool), and their number. */
+  threadChecks: number;
+  verifyThreads: number;
 }
 
 export interface DivergenceFigures {
@@ -141,6 +147,8 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       floorCpuSeconds: floor.cpuSeconds!,
       sourceCpuSeconds: source.cpuSeconds!,
       cores: availableParallelism(),
+      threadChecks: link.threadChecks ?? 0,
+      verifyThreads: link.verifyThreads ?? 0,
     };
     if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
 
@@ -197,6 +205,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   // Both servers share the machine: their CPU time over its cores is the shortest catch-up this code allows here.
   const bound = (c.cpuSeconds + c.sourceCpuSeconds) / c.cores;
   out(`  CPU time of both servers: new ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} + source ${fmt((c.sourceCpuSeconds / c.records) * 1e6, 0)} µs a record; on ${c.cores} cores that is at least ${fmt(bound, 2)} s = ${fmt(bound / verify, 2)} × the verification (the catch-up used the cores ${fmt((bound / c.seconds) * 100, 0)} % of its time)`);
+  out(`  signature checks on the new server's ${c.verifyThreads} verification thread(s) (TOOLDB_VERIFY_THREADS; the rest on libuv's pool): ${fmt(c.threadChecks, 0)} of ${fmt(c.records, 0)} records`);
   const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
   out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");
