@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser } from "playwright-core";
@@ -75,6 +75,30 @@ describe("the packed package, installed into a fresh app", { timeout: 600_000 },
     } finally {
       await seed.close();
     }
+  });
+
+  it("checks a burst of signatures on its verification threads (one fewer than the cores) and exits on its own", async (t) => {
+    if (!installed(t)) return;
+    // The threads load dist/src/crypto/verify-worker.js next to the module that starts them: this proves the installed layout has it.
+    const out = await runExample(
+      app.dir,
+      "verify-threads",
+      `import { EcdsaUser, signRecord } from "tooldb-dht";
+import { verifyPoolStats, verifyWithAddress } from "./node_modules/tooldb-dht/dist/src/crypto/ecdsa.js";
+const user = new EcdsaUser();
+await user.ready;
+await user.anonUser();
+const records = await Promise.all(Array.from({ length: 200 }, (_, i) => signRecord(user, "burst/" + i, i, Date.now(), 0, false)));
+const forged = { ...records[100], s: records[101].s };
+const results = await Promise.all([...records, forged].map((r) => verifyWithAddress(r.h, r.s, r.a)));
+console.log(JSON.stringify({ good: results.slice(0, 200).every(Boolean), forged: results[200], pool: verifyPoolStats() ?? null }));`,
+    );
+    const result = JSON.parse(out.trim().split("\n").at(-1)!) as { good: boolean; forged: boolean; pool: { threads: number; verified: number } | null };
+    assert.equal(result.good, true);
+    assert.equal(result.forged, false);
+    const threads = Math.min(availableParallelism() - 1, 16);
+    if (threads === 0) assert.equal(result.pool, null, "one core: no threads");
+    else assert.deepEqual(result.pool, { threads, verified: 201 }, "every check of the burst went to the threads");
   });
 
   it("runs the README's Hyperswarm example on a HyperDHT from the installed `tooldb-dht bootstrap --hyperdht`", async (t) => {
