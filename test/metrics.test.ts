@@ -18,6 +18,10 @@ import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 import { httpGet } from "./helpers/http.js";
 import { waitFor } from "./helpers/wait.js";
+import { signedRecords } from "./helpers/signed-records.js";
+import { verifyWithAddress } from "../src/crypto/ecdsa.js";
+import { threadsWanted } from "../src/crypto/verify-pool.js";
+import { availableParallelism } from "node:os";
 
 const T = 5000;
 
@@ -119,6 +123,18 @@ describe("metrics and health", () => {
     assert.equal(value(samples, "tooldb_messages_sent_total", '{type="put"}'), 1, "the current value of the subscribed key");
     const histogram = families.find((f) => f.name === "tooldb_verify_seconds");
     assert.equal(histogram?.type, "HISTOGRAM");
+  });
+
+  it("counts the signature checks its verification threads did, and says how many threads there are", async () => {
+    // Read from the text as it is: scrapes a few ms apart give prom-client's event-loop mean as "Nan",
+    // which Prometheus reads (Go's ParseFloat) but the strict grammar above does not.
+    const scrape = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec((await httpGet(`${base}/metrics`)).body)?.[1]);
+    const before = await scrape("tooldb_verify_thread_checks_total");
+    const records = await signedRecords(100, "metrics-threads/", Date.now() - 10_000);
+    assert.ok((await Promise.all(records.map((r) => verifyWithAddress(r.h, r.s, r.a)))).every(Boolean));
+    const threads = Math.min(threadsWanted(process.env.TOOLDB_VERIFY_THREADS, availableParallelism()), 16);
+    assert.equal(await scrape("tooldb_verify_threads"), threads);
+    assert.equal((await scrape("tooldb_verify_thread_checks_total")) - before, threads > 0 ? 100 : 0, "a burst of 100 checks in one turn goes to the threads");
   });
 
   it("/healthz answers 200 with the report while serving; unknown paths 404", async () => {

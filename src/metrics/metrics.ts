@@ -3,6 +3,7 @@ import type { ToolDb } from "../node/tooldb.js";
 import type { RefusalEvent } from "../network/network-host.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";
+import { verifyPoolStats } from "../crypto/ecdsa.js";
 
 export interface MetricsOptions {
   /** Register into this registry (default: a new one, so several nodes in one process stay apart). */
@@ -57,6 +58,18 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   gauge(`${p}intake_in_flight`, "Peer messages being handled now", () => network.guard.intake?.inFlight ?? 0);
   gauge(`${p}intake_queued_messages`, "Peer messages waiting for their peer's rate or a free slot", () => network.guard.intake?.queuedFrames ?? 0);
   gauge(`${p}sync_running`, "Server catch-ups running", () => db.syncProgress.running);
+  gauge(`${p}verify_threads`, "Signature verification threads this process may run (0: every check takes libuv's pool)", () => verifyPoolStats()?.threads ?? 0);
+  let threadChecks = 0;
+  new Counter({
+    name: `${p}verify_thread_checks_total`,
+    help: "Signature checks done by this process's verification threads (the rest took libuv's pool)",
+    registers,
+    collect() {
+      const total = verifyPoolStats()?.verified ?? 0;
+      if (total > threadChecks) this.inc(total - threadChecks);
+      threadChecks = total;
+    },
+  });
 
   counterFrom(`${p}messages_received_total`, "Messages received, by type", "type", () => network.traffic.received);
   counterFrom(`${p}messages_sent_total`, "Messages sent (one per peer), by type", "type", () => network.traffic.sent);
