@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
+import { Gauge } from "prom-client";
 import type { ToolDb } from "../src/node/tooldb.js";
 import { HealthMonitor, createMetrics, startMetricsServer, statusLine, type MetricsServer, type ToolDbMetrics } from "../src/metrics/index.js";
 import { closeAll, portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
@@ -126,8 +127,6 @@ describe("metrics and health", () => {
   });
 
   it("counts the signature checks its verification threads did, and says how many threads there are", async () => {
-    // Read from the text as it is: scrapes a few ms apart give prom-client's event-loop mean as "Nan",
-    // which Prometheus reads (Go's ParseFloat) but the strict grammar above does not.
     const scrape = async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec((await httpGet(`${base}/metrics`)).body)?.[1]);
     const before = await scrape("tooldb_verify_thread_checks_total");
     const records = await signedRecords(100, "metrics-threads/", Date.now() - 10_000);
@@ -135,6 +134,21 @@ describe("metrics and health", () => {
     const threads = Math.min(threadsWanted(process.env.TOOLDB_VERIFY_THREADS, availableParallelism()), 16);
     assert.equal(await scrape("tooldb_verify_threads"), threads);
     assert.equal((await scrape("tooldb_verify_thread_checks_total")) - before, threads > 0 ? 100 : 0, "a burst of 100 checks in one turn goes to the threads");
+  });
+
+  it("a NaN sample is written as the text format spells it (prom-client writes \"Nan\"), and scrapes back to back parse strictly", async () => {
+    const gauge = new Gauge({ name: "tooldb_test_not_a_number", help: "NaN on purpose", registers: [metrics.registry] });
+    gauge.set(Number.NaN);
+    try {
+      const texts = await Promise.all([1, 2, 3].map(async () => (await httpGet(`${base}/metrics`)).body));
+      assert.match(texts[0]!, /^tooldb_test_not_a_number NaN$/m);
+      for (const text of texts) {
+        assert.doesNotMatch(text, / Nan$/m);
+        assert.ok(Number.isNaN(value(strictParse(text), "tooldb_test_not_a_number")));
+      }
+    } finally {
+      metrics.registry.removeSingleMetric("tooldb_test_not_a_number");
+    }
   });
 
   it("/healthz answers 200 with the report while serving; unknown paths 404", async () => {

@@ -127,7 +127,7 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   return {
     registry,
     contentType: registry.contentType,
-    text: () => registry.metrics(),
+    text: async () => spellNaN(await registry.metrics()),
     close() {
       if (closed) return;
       closed = true;
@@ -165,4 +165,13 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
       },
     });
   }
+}
+
+/**
+ * prom-client 15 writes a NaN sample as "Nan" (its event-loop mean between
+ * two scrapes a few ms apart); the text format spells it "NaN". Prometheus
+ * reads either, stricter parsers only the latter.
+ */
+export function spellNaN(text: string): string {
+  return text.includes(" Nan") ? text.replace(/ Nan$/gm, " NaN") : text;
 }
