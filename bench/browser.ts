@@ -13,6 +13,11 @@ import { fmt, percentile } from "./stats.js";
 
 const KEYS = 100;
 const WINDOW = 200;
+/** How long a writer's measurement may wait for its puts to reach the subscriber. */
+const WAIT_MS = 120_000;
+
+/** The number of the last put to key `k` among puts 0 .. end-1 (put n goes to key n % KEYS). */
+const lastPutTo = (k: number, end: number) => end - 1 - ((end - 1 - k) % KEYS + KEYS) % KEYS;
 
 export interface WriterFigures {
   p50: number;
@@ -48,30 +53,48 @@ type Put = (n: number, key: string) => Promise<unknown>;
 async function measureWriter(subscriber: ToolDb, prefix: string, put: Put, putBurst: (from: number, count: number) => Promise<void>, offset: number, samples: number, burst: number): Promise<WriterFigures> {
   const latencies: number[] = [];
   let received = 0;
+  // The highest put number the subscriber saw on each key.
+  const newest = new Int32Array(KEYS).fill(-1);
   let wake: (() => void) | undefined;
   for (let k = 0; k < KEYS; k++) {
     subscriber.addKeyListener(`${prefix}-${k}`, (r) => {
-      const { sentAt } = r.v as { sentAt: number };
+      const { sentAt, n } = r.v as { sentAt: number; n: number };
       latencies.push(epochNow() - (sentAt - offset));
       received++;
+      newest[k] = Math.max(newest[k]!, n);
       wake?.();
     });
     await subscriber.subscribeData(`${prefix}-${k}`);
   }
-  const until = async (target: number) => {
-    while (received < target) await new Promise<void>((r) => (wake = r));
+  const deadline = Date.now() + WAIT_MS;
+  const until = async (done: () => boolean, what: string) => {
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`browser bench (${prefix} writer): ${what} did not arrive within ${WAIT_MS / 1000} s`);
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, Math.min(left, 1000));
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+    }
   };
   // Warm-up until the subscriptions deliver.
   await put(0, `${prefix}-0`);
-  await until(1);
+  await until(() => received >= 1, "the first put");
   for (let n = 1; n <= samples; n++) {
     await put(n, `${prefix}-${n % KEYS}`);
-    await until(n + 1);
+    await until(() => received >= n + 1, `put ${n}`);
   }
   const sorted = latencies.slice(1).sort((a, b) => a - b);
   const start = epochNow();
   await putBurst(samples + 1, burst);
-  await until(samples + 1 + burst);
+  // Several puts to a key are in flight at once during the burst: one signed later may reach the
+  // server first, and the one it overtook then loses (last writer wins) and is not relayed. The burst
+  // is through when the subscriber holds each key's last put.
+  const end = samples + 1 + burst;
+  await until(() => newest.every((seen, k) => seen >= lastPutTo(k, end)), "the last put to every key");
   const seconds = (epochNow() - start) / 1000;
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), putsPerSecond: burst / seconds };
 }
