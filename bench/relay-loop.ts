@@ -8,6 +8,9 @@
  */
 import type { ToolDb, ToolDbRecord } from "../src/index.js";
 
+/** How long the loop waits for the next arrival before it gives up. */
+const STALL_MS = 60_000;
+
 export class RelayLoop {
   /** Puts the subscriber got so far. */
   received = 0;
@@ -45,8 +48,25 @@ export class RelayLoop {
     this.writer.network.sendToAll({ type: "put", id: `${this.idPrefix}${n}`, data: this.records[n]! });
   }
 
+  /** Waits until `target` puts arrived; fails when none arrives for STALL_MS (a lost put would otherwise hang the run). */
   private async reached(target: number): Promise<void> {
-    while (this.received < target) await new Promise<void>((r) => (this.wake = r));
+    if (this.received >= target) return;
+    let seen = this.received;
+    let stalled: ((err: Error) => void) | undefined;
+    const watch = setInterval(() => {
+      if (this.received === seen) stalled?.(new Error(`relay bench: no put arrived for ${STALL_MS / 1000} s (${this.received} of ${target} arrived)`));
+      seen = this.received;
+    }, STALL_MS);
+    try {
+      while (this.received < target) {
+        await new Promise<void>((resolve, reject) => {
+          this.wake = resolve;
+          stalled = reject;
+        });
+      }
+    } finally {
+      clearInterval(watch);
+    }
   }
 
   /** Sends records [0, count) one at a time; returns the latencies (ms) so far, sorted. */
