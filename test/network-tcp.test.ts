@@ -20,6 +20,7 @@ import { RawTcpLink, rawIdentity, signedPing, terminateRawLinks } from "./helper
 import { tcpProxy } from "./helpers/tcp-proxy.js";
 import { silentPeerDropped } from "./helpers/heartbeat.js";
 import { waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
+import { waitUntil } from "./helpers/nodes.js";
 
 const TOPIC = "tcp-test";
 const T = 5000;
@@ -271,6 +272,33 @@ describe("TcpNetwork: bad input on the stream carrier", () => {
     s.write(encodeMessage("z".repeat(5000)));
     assert.equal((await dropped)[0].code, CloseCode.TOO_LARGE);
     assert.equal((await closeFrame).code, CloseCode.TOO_LARGE);
+  });
+
+  it("a linked peer that floods heartbeat pings and never reads gets pongs only while nothing is queued; the server's memory stays its own", { timeout: 60_000 }, async () => {
+    const srv = track(await tcpServer());
+    const writer = track(await tcpClient(srv));
+    await waitFor(writer, "connect", T);
+    await writer.putData("kept", "before the flood");
+    const link = await (await RawTcpLink.open(portOf(srv), { topic: TOPIC })).handshake();
+    const connection = () => srv.network.peers.find((p) => p.clientId === link.id.clientId)?.connection as StreamConnection | undefined;
+    assert.ok(connection(), "the attacker is linked");
+    // Stops reading, then sends 20 MB of 5-byte pings (4,000,000 pings) as fast as the socket takes them.
+    const socket = link.socket as net.Socket;
+    socket.pause();
+    const batch = Buffer.concat(Array.from({ length: 20_000 }, () => encodeFrame(FrameKind.PING)));
+    for (let i = 0; i < 200; i++) if (!socket.write(batch)) await new Promise((r) => socket.once("drain", r));
+    await new Promise<void>((resolve, reject) => socket.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+    // Once the kernel's buffers toward the attacker are full, the pings go unanswered instead of queueing a pong each.
+    await waitUntil(() => (connection()?.pongsSkipped ?? 0) > 1_000_000, 30_000, "the server to read the flood");
+    const backlog = connection()!.sendBacklog;
+    assert.ok(backlog < 64 * 1024, `the server holds ${backlog} bytes of pongs for a peer that does not read`);
+    // The victim's data and service are intact.
+    const reader = track(await tcpClient(srv));
+    await waitFor(reader, "connect", T);
+    assert.equal(await reader.getData("kept"), "before the flood");
+    await writer.putData("after", "the flood", false, { ack: 1, timeoutMs: T });
+    assert.equal(await reader.getData("after"), "the flood");
+    link.terminate();
   });
 
   it("a peer that connects and never handshakes is closed at handshakeTimeout", { timeout: 20_000 }, async () => {

@@ -36,6 +36,8 @@ export interface StreamConnectionOptions {
 /** Closes with no close frame from the peer (WebSocket's 1006). */
 export const ABNORMAL_CLOSE = 1006;
 
+const PONG = encodeFrame(FrameKind.PONG);
+
 /**
  * ToolDb frames on any duplex byte stream (see stream-framing.ts), with the
  * same behaviour as WsConnection: size limit (refused + close 1009), close
@@ -47,6 +49,8 @@ export class StreamConnection extends Connection implements Heartbeat {
   private readonly decoder: FrameDecoder;
   private readonly lingerMs: number;
   private alive = true;
+  /** Pings left unanswered because earlier writes still waited in the stream (tests read it). */
+  pongsSkipped = 0;
 
   constructor(
     private readonly stream: ByteStream,
@@ -86,7 +90,10 @@ export class StreamConnection extends Connection implements Heartbeat {
         this.emit("message", payload.toString("utf8"));
         return;
       case FrameKind.PING:
-        this.write(encodeFrame(FrameKind.PONG));
+        // Answered only while nothing waits unwritten: a peer that pings and never reads would
+        // otherwise queue a pong per 5-byte ping here, unbounded (the bytes it sees prove the link alive anyway).
+        if (queuedBytes(this.stream) === 0) this.write(PONG);
+        else this.pongsSkipped++;
         return;
       case FrameKind.PONG:
         return;
