@@ -59,6 +59,34 @@ describe("connection slots go to those who earn them", () => {
     assert.ok(srv.network.guard.gate.counts.verified <= 1024);
   });
 
+  it("strangers that prove a fresh key and say they are servers cannot hold every slot: past the servers kept, idle ones make room; a real server linked first stays", { timeout: 120_000 }, async () => {
+    // 32 slots, 2 kept for servers; 8 links per address; loopback counted by /24 like any network.
+    const limits = { maxConnections: 32, maxConnectionsPerIp: 8, exemptIps: [] };
+    const srv = await server({ limits });
+    const port = portOf(srv);
+    const peerServer = await server();
+    await linkServers(peerServer, srv);
+    await srv.putData("kept", "before the flood", false, { ack: 0 });
+    const fakes: RawLink[] = [];
+    for (let ip = 2; ip <= 5; ip++) {
+      for (let i = 0; i < 8; i++) {
+        const link = await RawLink.open(port, { topic: TOPIC, from: `127.0.0.${ip}` });
+        await link.provenHandshake({ isServer: true }).catch(() => undefined);
+        fakes.push(link);
+      }
+    }
+    const provenServers = () => srv.network.peers.filter((p) => p.provenServer).length;
+    assert.ok(provenServers() >= 31, `${provenServers()} proven servers hold the slots`);
+    // Before: "too many connections (32, 2 kept for servers); no idle link to evict".
+    const legit = await client(port);
+    await waitUntil(() => legit.isConnected, 5000, "the legitimate client to link");
+    assert.equal(await legit.getData("kept"), "before the flood");
+    await legit.putData("after", "the flood", false, { ack: 1 });
+    assert.ok(srv.network.peers.some((p) => p.address === peerServer.nodeAddress()), "the real server linked first stays");
+    assert.ok(srv.network.guard.gate.counts.verified <= 32);
+    for (const link of fakes) link.terminate();
+  });
+
   it("raw TCP sockets that never upgrade are refused before the descriptors run out: the oldest goes to make room", { timeout: 60_000 }, async () => {
     const srv = await server({ limits: { maxOpenSockets: 40 } });
     const refused: RefusalEvent[] = [];

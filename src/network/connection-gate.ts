@@ -26,6 +26,8 @@ export interface GateHolder {
   /** Closes the link: the gate pushed it out to make room. */
   evicted(reason: string): void;
   standing(): Standing;
+  /** Idle or Active, also for a proven server (one beyond the servers kept is weighed as a client). */
+  activity(): Standing;
 }
 
 /** One admitted incoming link; `release` is idempotent. */
@@ -59,7 +61,13 @@ type GateLimits = Pick<Limits, "maxConnections" | "maxUnverifiedConnections" | "
  *  2. then links of clients at work, only from a range more crowded than
  *     the newcomer's (youngest of the most crowded first): a flood from a
  *     few ranges cannot hold every slot by sending cheap messages;
- *  3. proven servers are never evicted to make room.
+ *  3. proven servers are never evicted to make room, up to the number of
+ *     slots kept for servers (`serverSlots`) and a quarter of it per address
+ *     range, oldest first. "Proven" only means the peer holds the key it
+ *     named, which costs nothing: past those bounds a proven server is
+ *     weighed as a client (idle or at work), so strangers that say they are
+ *     servers cannot hold every slot (review: 32 such links from one /24
+ *     locked every client out).
  * A share of the slots (`serverSlotShare`) is kept for links whose
  * handshake says they are servers: other newcomers may only take them by
  * evicting. So a new client is never refused while an idle, unproven link
@@ -139,11 +147,13 @@ export class ConnectionGate {
   private victim(newcomer: GateTicket): GateTicket | undefined {
     const crowding = (t: GateTicket) => (t.range ? (this.perRange.get(t.range) ?? 0) : 0);
     const newcomerCrowding = newcomer.range ? (this.perRange.get(newcomer.range) ?? 0) + 1 : 1;
+    const kept = this.keptServers();
     let best: GateTicket | undefined;
     let bestKey: [number, number, number] | undefined;
     for (const t of this.established) {
-      const standing = t.holder?.standing() ?? Standing.Idle;
-      if (standing === Standing.ProvenServer) continue;
+      if (kept.has(t)) continue;
+      let standing = t.holder?.standing() ?? Standing.Idle;
+      if (standing === Standing.ProvenServer) standing = t.holder?.activity() ?? Standing.Idle;
       const crowd = crowding(t);
       if (standing === Standing.Active && crowd <= newcomerCrowding) continue;
       // Idle before active; then the most crowded range; then the youngest.
@@ -154,6 +164,26 @@ export class ConnectionGate {
       }
     }
     return best;
+  }
+
+  /**
+   * The proven servers never evicted: the oldest, at most `serverSlots` in
+   * all and a quarter of that per address range (exempt addresses stand alone).
+   */
+  private keptServers(): Set<GateTicket> {
+    const kept = new Set<GateTicket>();
+    const perRange = new Map<string, number>();
+    const rangeCap = Math.max(1, Math.floor(this.serverSlots / 4));
+    // `established` iterates in the order handshakes succeeded: oldest first.
+    for (const t of this.established) {
+      if (kept.size >= this.serverSlots) break;
+      if (t.holder?.standing() !== Standing.ProvenServer) continue;
+      const inRange = t.range === undefined ? 0 : (perRange.get(t.range) ?? 0);
+      if (inRange >= rangeCap) continue;
+      if (t.range !== undefined) perRange.set(t.range, inRange + 1);
+      kept.add(t);
+    }
+    return kept;
   }
 
   release(ticket: GateTicket): void {

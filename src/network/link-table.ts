@@ -215,7 +215,10 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   }
 
   standing(link: Link): Standing {
-    if (link.session?.provenServer) return Standing.ProvenServer;
+    return link.session?.provenServer ? Standing.ProvenServer : this.activity(link);
+  }
+
+  activity(link: Link): Standing {
     return link.lastUseful > 0 && this.ctx.now() - link.lastUseful < ACTIVE_MS ? Standing.Active : Standing.Idle;
   }
 

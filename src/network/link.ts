@@ -36,6 +36,8 @@ export interface LinkOwner {
   evicted(link: Link, reason: string): void;
   /** What the link is worth keeping when slots run out. */
   standing(link: Link): Standing;
+  /** Its use of the database lately, whatever its role: Idle or Active. */
+  activity(link: Link): Standing;
   /** A frame was written to the link. */
   frameSent(link: Link): void;
   /** True while the link's requests should wait for it to read its replies. */
@@ -142,6 +144,10 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
 
   standing(): Standing {
     return this.owner.standing(this);
+  }
+
+  activity(): Standing {
+    return this.owner.activity(this);
   }
 
   /** Called by the send budget. */
