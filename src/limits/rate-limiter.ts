@@ -32,6 +32,13 @@ export class TokenBucket {
     return true;
   }
 
+  /** Takes `n` more tokens for something already let through: the bucket may go into debt, which later takes wait out. */
+  charge(n: number): void {
+    if (this.rate === Infinity || n <= 0) return;
+    this.refill();
+    this.tokens -= n;
+  }
+
   /** Milliseconds until `n` tokens are available (0 when they are now). */
   msUntil(n = 1): number {
     if (this.rate === Infinity) return 0;

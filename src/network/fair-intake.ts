@@ -6,7 +6,7 @@ import { TokenBucket } from "../limits/rate-limiter.js";
  * A frame being handled: a promise keeps it outstanding until it settles,
  * with a weight of 1 unless it says otherwise (see `recordWeight`).
  */
-export type Dispatched = Promise<unknown> | { done: Promise<unknown>; weight: number } | void;
+export type Dispatched = Promise<unknown> | { done: Promise<unknown>; weight: number; cost?: number } | void;
 
 /** Bytes of a record message that weigh one outstanding message (see `recordWeight`). */
 export const RECORD_WEIGHT_BYTES = 32 * 1024;
@@ -24,8 +24,8 @@ export const MIN_RECORD_WEIGHT = 1 / 8;
  * with data (gets, queries, sync) weigh 1: their replies can be far larger
  * than they are.
  */
-export function recordWeight(frameLength: number): number {
-  return Math.max(MIN_RECORD_WEIGHT, frameLength / RECORD_WEIGHT_BYTES);
+export function recordWeight(frameLength: number, records = 1): number {
+  return Math.max(MIN_RECORD_WEIGHT * records, frameLength / RECORD_WEIGHT_BYTES);
 }
 
 /** What an intake drives: the handler of one link's frames, and its transport. */
@@ -160,6 +160,8 @@ export class FairIntake {
     if (!result) return true;
     const pending = "done" in result ? result.done : result;
     const weight = "done" in result ? result.weight : 1;
+    // A frame that costs several messages (a put carrying several signed records) pays the rest of its tokens now.
+    if ("done" in result && result.cost !== undefined && result.cost > 1) intake.bucket.charge(result.cost - 1);
     intake.outstanding += weight;
     this.outstanding += weight;
     this.handling++;

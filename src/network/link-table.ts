@@ -10,6 +10,7 @@ import type { TimerGroup } from "../base/clock.js";
 import { ErrorCode, errorText, isToolDbError } from "../base/errors.js";
 import type { PingMessage, PongMessage, ToolDbMessage } from "../records/messages.js";
 import { parseMessage } from "../records/parse-message.js";
+import { signedRecordsIn } from "../records/carried-records.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import type { Dialer } from "./dialer.js";
@@ -155,8 +156,11 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     link.lastUseful = this.ctx.now();
     try {
       const handled = this.ctx.host.handleMessage(message, session);
-      // A put weighs by its size in the intake's caps; requests answered with data weigh 1.
-      return handled && (message.type === "put" || message.type === "crdtPut") ? { done: handled, weight: recordWeight(frame.length) } : handled;
+      if (!handled || (message.type !== "put" && message.type !== "crdtPut")) return handled; // requests answered with data weigh 1
+      // A put weighs by its size in the intake's caps, and by the signed records it carries (a CRDT
+      // document's heads: each is checked on its own) there and in the message rate.
+      const records = signedRecordsIn(message.data);
+      return { done: handled, weight: recordWeight(frame.length, records), cost: records };
     } catch (err) {
       this.strike(link, ErrorCode.BAD_MESSAGE, `handler failed: ${errorText(err)}`);
     }
