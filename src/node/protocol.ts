@@ -132,7 +132,9 @@ export class Protocol {
   }
 
   private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
-    const added = this.db.remoteSubscriptions.add(from.clientId, message.key);
+    const added = this.db.remoteSubscriptions.add(from.clientId, message.key, (peer, key) =>
+      this.db.refused({ code: ErrorCode.SUBSCRIPTION_LIMIT, reason: `subscription dropped to make room: the server holds its maximum and this peer held the most`, key: key.slice(0, 128), peer }),
+    );
     if (added !== "ok") {
       const subs = this.db.remoteSubscriptions;
       const key = message.key.slice(0, 128);
