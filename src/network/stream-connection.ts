@@ -36,7 +36,8 @@ export interface StreamConnectionOptions {
 /** Closes with no close frame from the peer (WebSocket's 1006). */
 export const ABNORMAL_CLOSE = 1006;
 
-const PONG = encodeFrame(FrameKind.PONG);
+/** Made on first use: this module is in the browser bundle, where there is no Buffer at load time. */
+let pong: Buffer | undefined;
 
 /**
  * ToolDb frames on any duplex byte stream (see stream-framing.ts), with the
@@ -92,7 +93,7 @@ export class StreamConnection extends Connection implements Heartbeat {
       case FrameKind.PING:
         // Answered only while nothing waits unwritten: a peer that pings and never reads would
         // otherwise queue a pong per 5-byte ping here, unbounded (the bytes it sees prove the link alive anyway).
-        if (queuedBytes(this.stream) === 0) this.write(PONG);
+        if (queuedBytes(this.stream) === 0) this.write((pong ??= encodeFrame(FrameKind.PONG)));
         else this.pongsSkipped++;
         return;
       case FrameKind.PONG:
