@@ -218,7 +218,7 @@ export class Handshake {
     if (!session) return;
     session.caps = capabilitySet(pong.caps);
     this.table.openSession(link, session);
-    this.ctx.host.learnServers(pong.servers, session);
+    this.ctx.host.learnServers(pong.servers, session, "handshake");
   }
 
   private refuse(link: Link, refusal: GateRefusal): void {

@@ -294,7 +294,8 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
 
   private onServerListMessage(session: PeerSession, message: PingMessage | PongMessage): void {
     if (message.type === "pong") {
-      if (session.isServer) this.ctx.host.learnServers(message.servers, session);
+      // Only a peer that proved its key and says it serves; the host rate-bounds even those (a pong skips the intake's caps).
+      if (session.provenServer) this.ctx.host.learnServers(message.servers, session, "pong");
     } else if (this.ctx.host.isServer) {
       pongMessage(this.ctx.host, message.id).then(
         (pong) => session.send(pong),

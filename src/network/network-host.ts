@@ -38,7 +38,8 @@ export interface NetworkHost {
   localPeerRecord(): Promise<PeerRecord>;
   checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null>;
   knownServers(): PeerRecord[];
-  learnServers(records: PeerRecord[], from: PeerSession): void;
+  /** A server list a session sent: in the handshake's pong, or in a pong after it (then only from proven servers). */
+  learnServers(records: PeerRecord[], from: PeerSession, source?: "handshake" | "pong"): void;
   /** A returned promise marks the message as outstanding until it settles (per-peer limits). */
   handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<unknown>;
   sessionOpened(session: PeerSession): void;

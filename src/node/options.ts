@@ -100,6 +100,13 @@ export interface ToolDbOptions {
   outboxCapacity: number;
   /** Re-send delay (ms) of a write on a link that stays silent (doubling per try), and a refused write's first wait (see outbox-delivery.ts). */
   outboxRetryInterval: number;
+  /**
+   * A linked server's server list sent after the handshake (a pong) is
+   * learned at most once per this many ms per link, one at a time; extra
+   * lists are dropped. The fastest built-in refresh asks once a second
+   * (the server mesh when it lacks candidates).
+   */
+  serverListInterval: number;
   clock?: Clock;
   random?: () => number;
   /** Resource limits of a server (connections, message rate, quotas, bans): see DEFAULT_LIMITS. */
@@ -131,6 +138,7 @@ export const DEFAULT_OPTIONS = {
   getGraceMs: 50,
   outboxCapacity: 10_000,
   outboxRetryInterval: 5000,
+  serverListInterval: 1000,
 };
 
 /** Where a node keeps its own keys, beside its data (tool-db put them under the working directory). */

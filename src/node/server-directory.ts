@@ -1,3 +1,4 @@
+import { BoundedSet } from "../base/bounded-set.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbUserAdapter } from "../users/user-adapter.js";
 import type { PeerRecord } from "../records/messages.js";
@@ -12,6 +13,23 @@ import {
 const MAX_KNOWN_SERVERS = 256;
 /** Servers listed in one pong at most. */
 const MAX_ADVERTISED = 64;
+/** Gossiped records remembered as checked (good or forged), so a list repeated is not verified again. */
+const CHECKED_MEMORY = 1024;
+
+/** What learning one server list came to. */
+export interface LearnOutcome {
+  learned: PeerRecord[];
+  /** Records refused for their age (clock skew or an old relay: no fault of the sender's). */
+  problems: PeerRecordProblem[];
+  /** Set when a record was forged (bad signature, another topic): the rest of the list was not checked. */
+  forged?: PeerRecordProblem;
+  /** Signatures verified for this list. */
+  checked: number;
+}
+
+const recordKey = (r: PeerRecord): string => `${r.address}|${r.timestamp}|${r.sig}`;
+/** An honest server checked each record it lists: these problems mean the lister made it up. */
+const isForgery = (p: PeerRecordProblem): boolean => p === "signature" || p === "topic";
 
 export interface ServerDirectoryDeps {
   signer: ToolDbUserAdapter;
@@ -35,6 +53,8 @@ export class ServerDirectory {
   private own: Promise<PeerRecord> | undefined;
   private ownValue: PeerRecord | undefined;
   private ownSignedAt = 0;
+  private readonly verified = new BoundedSet<string>(CHECKED_MEMORY);
+  private readonly forgedKeys = new BoundedSet<string>(CHECKED_MEMORY);
 
   constructor(private readonly deps: ServerDirectoryDeps) {}
 
@@ -69,22 +89,46 @@ export class ServerDirectory {
     return [...byAddress.values()].slice(0, MAX_ADVERTISED);
   }
 
-  /** Verifies gossiped records; keeps the good ones (oldest forgotten first past the cap). */
-  async learn(records: PeerRecord[], from: PeerSession, self: string): Promise<{ learned: PeerRecord[]; problems: PeerRecordProblem[] }> {
-    const learned: PeerRecord[] = [];
-    const problems: PeerRecordProblem[] = [];
+  /**
+   * Verifies gossiped records and keeps the good ones (oldest forgotten first
+   * past the cap). One record per address is checked (the first listed);
+   * records already checked or older than the one held are not checked
+   * again; the first forged record ends the list.
+   */
+  async learn(records: PeerRecord[], from: PeerSession, self: string): Promise<LearnOutcome> {
+    const outcome: LearnOutcome = { learned: [], problems: [], checked: 0 };
+    const seen = new Set<string>([self, from.address]);
     for (const record of records) {
-      if (record.address === self || record.address === from.address) continue;
-      const problem = await this.check(record, GOSSIP_RECORD_MAX_AGE_MS);
+      if (seen.has(record.address)) continue;
+      seen.add(record.address);
+      const key = recordKey(record);
+      if (this.forgedKeys.has(key)) return { ...outcome, forged: "signature" };
+      const held = this.learned.get(record.address);
+      if (held && held.timestamp >= record.timestamp && recordKey(held) !== key) continue; // ours is as new: keep it
+      const problem = await this.checkGossiped(record, key, outcome);
+      if (problem && isForgery(problem)) return { ...outcome, forged: problem };
       if (problem) {
-        problems.push(problem);
+        outcome.problems.push(problem);
         continue;
       }
       this.learned.delete(record.address);
       this.learned.set(record.address, record);
       if (this.learned.size > MAX_KNOWN_SERVERS) this.learned.delete(this.learned.keys().next().value as string);
-      learned.push(record);
+      outcome.learned.push(record);
     }
-    return { learned, problems };
+    return outcome;
+  }
+
+  /** Topic and age are checked every time; the signature only once per record. */
+  private async checkGossiped(record: PeerRecord, key: string, outcome: LearnOutcome): Promise<PeerRecordProblem | null> {
+    const verify = (m: { h: string; a: string; s: string }): Promise<boolean> => {
+      if (this.verified.has(key)) return Promise.resolve(true);
+      outcome.checked++;
+      return this.deps.signer.verifySignature(m);
+    };
+    const problem = await checkPeerRecord(record, this.deps.topic, verify, this.deps.now(), GOSSIP_RECORD_MAX_AGE_MS);
+    if (!problem) this.verified.add(key);
+    else if (isForgery(problem)) this.forgedKeys.add(key);
+    return problem;
   }
 }

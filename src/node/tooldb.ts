@@ -35,6 +35,7 @@ import type { Admission } from "./duplicate-gate.js";
 import { type ToolDbRecord, userNamespacedKey } from "../records/record.js";
 import { RemoteRequests } from "./remote-requests.js";
 import { ServerDirectory } from "./server-directory.js";
+import { ServerListLearner, type ServerListSource } from "./server-list-learner.js";
 import { ServerSync, type SyncProgress } from "./server-sync.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { ToolDbListeners } from "./tooldb-listeners.js";
@@ -81,6 +82,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   private readonly nodeKeys: NodeKeys;
   private readonly protocol: Protocol;
   private readonly directory: ServerDirectory;
+  readonly serverLists: ServerListLearner; // linked sessions' server lists into the directory, rate-bounded
   private readonly intake: RecordIntake;
   private readonly writer: LocalWriter;
   private readonly remote: RemoteRequests;
@@ -147,6 +149,13 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
       port: () => this.network.port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
+    });
+    this.serverLists = new ServerListLearner({
+      learn: (records, from) => this.directory.learn(records, from, this.nodeAddress()),
+      strike: (from, code, reason) => this.network.strikePeer(from, code, reason),
+      refused: (event) => this.refused(event),
+      learned: (records, from) => void this.emit("servers", records, from), // silenced once closed
+      log: this.log, now: () => this.now(), intervalMs: this.options.serverListInterval,
     });
     this.readyPromise = this.init();
     // Failures surface through `ready`; never as an unhandled rejection.
@@ -231,13 +240,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return this.directory.list(this.network.peers);
   }
 
-  learnServers(records: PeerRecord[], from: PeerSession): void {
-    void this.directory.learn(records, from, this.nodeAddress()).then(({ learned, problems }) => {
-      for (const problem of problems) {
-        this.refused({ code: ErrorCode.BAD_PEER, reason: `gossiped server record refused (${problem})`, peer: from.clientId });
-      }
-      if (learned.length > 0 && !this.closed) this.emit("servers", learned, from);
-    });
+  learnServers(records: PeerRecord[], from: PeerSession, source: ServerListSource = "pong"): void {
+    this.serverLists.offer(records, from, source);
   }
 
   /** tool-db compatible: the server records this node knows. */
