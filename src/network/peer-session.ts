@@ -31,6 +31,12 @@ export class PeerSession {
    * tool-db 2.6.6 nodes, which prove nothing: legacy links.
    */
   proven = false;
+  /**
+   * The peer sent a verified record that changed this node's store: some
+   * evidence that it holds data, which the server mesh weighs when it
+   * prunes (peering/mesh-ranking.ts). One flag, set once.
+   */
+  sentNewRecord = false;
 
   constructor(
     readonly connection: Connection,

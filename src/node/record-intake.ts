@@ -108,6 +108,7 @@ export class RecordIntake {
     }
     const id = messageId ?? randomId();
     if (outcome.changed) {
+      if (from) from.sentNewRecord = true;
       const message = recordMessage(rec, id, to);
       this.changed(message, from);
       this.relay(message, from, messageId !== undefined, outcome.json);

@@ -4,12 +4,25 @@ import { createLogger, type LogFn } from "../base/logger.js";
 import { CloseCode } from "../network/connection.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDb } from "../node/tooldb.js";
+import { resolveLimits } from "../limits/limits.js";
+import { isProvenServer, meshRange, pruneOrder } from "./mesh-ranking.js";
+
+export { isProvenServer } from "./mesh-ranking.js";
 
 export interface ServerMeshOptions {
   /** Server links below which the node dials more. Default 6. */
   minLinks?: number;
-  /** Server links above which the node closes the newest (unproven first). Default max(12, 2 × minLinks). */
+  /**
+   * Server links above which the node closes those it has the least evidence
+   * of being servers, the newest first (see mesh-ranking.ts). Default max(12, 2 × minLinks).
+   */
   maxLinks?: number;
+  /**
+   * Incoming server links of one address range (/24, /64) a full mesh keeps
+   * before those of other ranges: the rest of that range are closed first.
+   * Default max(1, floor(maxLinks / 4)).
+   */
+  maxLinksPerRange?: number;
   /**
    * How often (ms) the node asks one linked server, chosen at random, for the
    * servers it knows: the address exchange that keeps the mesh connected as
@@ -26,29 +39,23 @@ const MIN_EXCHANGE_GAP_MS = 1_000;
 
 export type ResolvedMeshOptions = Required<ServerMeshOptions>;
 
-/**
- * Whether the peer proved in this session that it holds its record's key and
- * said it is a server (`PeerSession.provenServer`, from the handshake
- * challenge). Read loosely until every transport's handshake sets it.
- */
-export function isProvenServer(session: PeerSession): boolean {
-  return (session as { provenServer?: boolean }).provenServer === true;
-}
-
 export function resolveMeshOptions(o: ServerMeshOptions = {}): ResolvedMeshOptions {
   const minLinks = o.minLinks ?? DEFAULT_MIN_SERVER_LINKS;
   const maxLinks = o.maxLinks ?? Math.max(DEFAULT_MAX_SERVER_LINKS, 2 * minLinks);
+  const maxLinksPerRange = o.maxLinksPerRange ?? Math.max(1, Math.floor(maxLinks / 4));
   const exchangeIntervalMs = o.exchangeIntervalMs ?? DEFAULT_EXCHANGE_INTERVAL_MS;
   if (!Number.isInteger(minLinks) || minLinks < 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.minLinks must be an integer >= 1");
   if (!Number.isInteger(maxLinks) || maxLinks < minLinks) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.maxLinks must be an integer >= mesh.minLinks");
+  if (!Number.isInteger(maxLinksPerRange) || maxLinksPerRange < 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.maxLinksPerRange must be an integer >= 1");
   if (!(exchangeIntervalMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.exchangeIntervalMs must be >= 0");
-  return { minLinks, maxLinks, exchangeIntervalMs };
+  return { minLinks, maxLinks, maxLinksPerRange, exchangeIntervalMs };
 }
 
 /**
  * A server's place in the mesh of servers: between `minLinks` and
  * `maxLinks` server links (DhtPeering dials while under the lower bound;
- * this closes links over the upper one, keeping proven and long-lived links),
+ * this closes links over the upper one, keeping those it has the most
+ * evidence of being servers, see mesh-ranking.ts),
  * and a periodic exchange of server addresses with a random linked server,
  * proven ones first. Each exchange is one step of a random walk: the servers
  * a node learns are its neighbours' neighbours, and it picks new links among
@@ -61,6 +68,7 @@ export class ServerMesh {
   private lastExchange = -Infinity;
   private stopTimer: (() => void) | undefined;
   private stopped = false;
+  private readonly exemptIps: readonly string[];
 
   constructor(
     private readonly db: ToolDb,
@@ -70,6 +78,7 @@ export class ServerMesh {
   ) {
     this.options = resolveMeshOptions(options);
     this.log = createLogger("discovery:mesh");
+    this.exemptIps = resolveLimits(db.options.limits).exemptIps;
   }
 
   start(): void {
@@ -91,13 +100,17 @@ export class ServerMesh {
     return this.serverLinks().length;
   }
 
-  /** Closes the server links over `maxLinks`: unproven ones first, then the newest. Returns how many. */
+  /**
+   * Closes the server links over `maxLinks`: the crowded ranges' incoming
+   * links first, then those with the least evidence, the newest first
+   * (mesh-ranking.ts). Returns how many.
+   */
   prune(): number {
     if (this.stopped) return 0;
     const links = this.serverLinks();
     const excess = links.length - this.options.maxLinks;
     if (excess <= 0) return 0;
-    const victims = links.sort((a, b) => Number(isProvenServer(a)) - Number(isProvenServer(b)) || b.openedAt - a.openedAt).slice(0, excess);
+    const victims = pruneOrder(links, this.options.maxLinksPerRange, (s) => meshRange(s, this.exemptIps)).slice(0, excess);
     for (const s of victims) {
       this.log("pruning server link %s: %d server links, at most %d", s.clientId, links.length, this.options.maxLinks);
       s.connection.close(CloseCode.MESH_FULL, `server has its ${this.options.maxLinks} server links; try the servers it listed`);
