@@ -44,14 +44,14 @@ export function meshEvidence(session: PeerSession): MeshEvidence {
 }
 
 /**
- * The range a link is counted in: its IP's /24 or /64; an exempt IP (the
- * operator's own hosts) stands alone, as in the connection gate; links
- * without a remote IP share one range.
+ * The range a link is counted in: its IP's /24 or /64; a link from an exempt
+ * IP (the operator's own hosts, loopback by default) stands alone, as in the
+ * connection gate; links without a remote IP share one range.
  */
 export function meshRange(session: PeerSession, exemptIps: readonly string[]): string {
   const ip = session.host;
   if (ip === undefined) return "unknown";
-  if (exemptIps.includes(ip)) return `ip:${ip}`;
+  if (exemptIps.includes(ip)) return `link:${session.clientId}`;
   return addressRange(ip) ?? `ip:${ip}`;
 }
 

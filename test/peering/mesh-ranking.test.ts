@@ -45,7 +45,8 @@ describe("server mesh ranking", { timeout: 10_000 }, () => {
     assert.equal(range(session({ name: "a", host: "10.1.2.3", openedAt: 0 })), "10.1.2.0/24");
     assert.equal(range(session({ name: "b", host: "::ffff:10.1.2.9", openedAt: 0 })), "10.1.2.0/24");
     assert.equal(range(session({ name: "c", host: "2001:db8:1:2:3::1", openedAt: 0 })), "2001:db8:1:2::/64");
-    assert.equal(range(session({ name: "d", host: "127.0.0.1", openedAt: 0 })), "ip:127.0.0.1");
+    // Each link from an exempt IP stands alone (the operator's own hosts), as in the connection gate.
+    assert.notEqual(range(session({ name: "d", host: "127.0.0.1", openedAt: 0 })), range(session({ name: "d2", host: "127.0.0.1", openedAt: 1 })));
     assert.equal(range(session({ name: "e", openedAt: 0 })), range(session({ name: "f", openedAt: 1 })));
   });
 
