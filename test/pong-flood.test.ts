@@ -100,6 +100,20 @@ describe("server lists after the handshake under attack", () => {
     assert.equal(db.serverLists.checks, 0);
     assert.deepEqual(fromPeer(refused, claimant.id.clientId), []);
   });
+
+  it("a server's own list names a linked server only once it proved its key: a claimant is not passed on to clients", { timeout: T }, async () => {
+    const { db } = await fx.server();
+    const claimant = await RawLink.open(portOf(db), { topic: TOPIC, from: "127.0.0.2" });
+    const answered = claimant.next((f) => f.type === "pong");
+    claimant.send({ ...(await claimant.ping()), isServer: true });
+    await answered;
+    const prover = await RawLink.open(portOf(db), { topic: TOPIC, from: "127.0.0.3" });
+    await prover.provenHandshake({ isServer: true });
+    await waitUntil(() => db.network.peers.filter((p) => p.isServer).length === 2, 5000, "both sessions");
+    const listed = db.knownServers().map((r) => r.address);
+    assert.ok(listed.includes(prover.id.address), "the proven server is listed");
+    assert.ok(!listed.includes(claimant.id.address), "the claimant is not");
+  });
 });
 
 describe("server lists after the handshake, honest", () => {

@@ -27,6 +27,9 @@ export interface LearnOutcome {
   checked: number;
 }
 
+/** What a linked server showed of itself: dialled by us (2), sent new records (1), nothing more (0). */
+const shown = (s: PeerSession): number => (s.outgoing ? 2 : s.sentNewRecord ? 1 : 0);
+
 const recordKey = (r: PeerRecord): string => `${r.address}|${r.timestamp}|${r.sig}`;
 /** An honest server checked each record it lists: these problems mean the lister made it up. */
 const isForgery = (p: PeerRecordProblem): boolean => p === "signature" || p === "topic";
@@ -80,11 +83,18 @@ export class ServerDirectory {
     return checkPeerRecord(record, this.deps.topic, (m) => this.deps.signer.verifySignature(m), this.deps.now(), maxAgeMs);
   }
 
-  /** What a pong advertises: ourselves first when serving, then linked and learned servers. */
+  /**
+   * What a pong advertises: ourselves first when serving, then linked
+   * servers, then learned ones. A linked server is listed only once it proved
+   * its key (a claim to serve costs a stranger nothing, and clients dial what
+   * they are given), those this node dialled first, then those that sent it
+   * new records.
+   */
   list(sessions: PeerSession[]): PeerRecord[] {
     const byAddress = new Map<string, PeerRecord>();
     if (this.deps.isServer && this.ownValue) byAddress.set(this.ownValue.address, this.ownValue);
-    for (const session of sessions) if (session.isServer) byAddress.set(session.address, session.record);
+    const linked = sessions.filter((s) => s.provenServer).sort((a, b) => shown(b) - shown(a));
+    for (const session of linked) byAddress.set(session.address, session.record);
     for (const record of this.learned.values()) if (!byAddress.has(record.address)) byAddress.set(record.address, record);
     return [...byAddress.values()].slice(0, MAX_ADVERTISED);
   }

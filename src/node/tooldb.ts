@@ -210,19 +210,13 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   get isClosed(): boolean { return this.closed; }
 
   /** Server catch-up progress (metrics, status). */
-  get syncProgress(): Readonly<SyncProgress> {
-    return this.sync.progress;
-  }
+  get syncProgress(): Readonly<SyncProgress> { return this.sync.progress; }
 
-  now(): number {
-    return this.options.clock ? this.options.clock.now() : Date.now();
-  }
+  now(): number { return this.options.clock ? this.options.clock.now() : Date.now(); }
 
   // ---- NetworkHost -----------------------------------------------------
 
-  nodeAddress(): string {
-    return this.peerAccount.getAddress() ?? "";
-  }
+  nodeAddress(): string { return this.peerAccount.getAddress() ?? ""; }
 
   localPeerRecord(): Promise<PeerRecord> {
     return this.directory.ownRecord();
@@ -236,9 +230,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return [...this.sync.capabilities(), ...this.broadcast.capabilities(), QUERY_PAGES_CAPABILITY];
   }
 
-  knownServers(): PeerRecord[] {
-    return this.directory.list(this.network.peers);
-  }
+  knownServers(): PeerRecord[] { return this.directory.list(this.network.peers); }
 
   learnServers(records: PeerRecord[], from: PeerSession, source: ServerListSource = "pong"): void {
     this.serverLists.offer(records, from, source);
