@@ -12,6 +12,7 @@ import type { ToolDbRecord } from "../src/records/record.js";
 import { MemoryStore } from "../src/index.js";
 import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds } from "../src/node/sync/negentropy-codec.js";
 import { RangeSums, type ScanSource } from "../src/node/sync/range-sums.js";
+import { MAX_BUCKET, isAnchor } from "../src/node/sync/range-buckets.js";
 import { SyncIndex } from "../src/node/sync/sync-index.js";
 import { sha256Hex } from "../src/crypto/sha256.js";
 import { signedRecords } from "./helpers/signed-records.js";
@@ -84,12 +85,16 @@ describe("range sums", () => {
     };
     await Promise.all([write(during), reads(), reads()]);
     await probe(60);
-    // 15,000 items make about 60 buckets: enough to cut the whole range in 16 at bucket bounds, not in 100.
+    // 15,000 items make about 60 buckets (one at each anchor, 1 item in 256): enough to cut the
+    // whole range in 16 at bucket bounds; asked for 1,000 pieces, it is cut at every bound.
     const points = await index.splitPoints(MIN_BOUND, INFINITY_BOUND, 16);
     assert.equal(points?.length, 15);
-    assert.equal(await index.splitPoints(MIN_BOUND, INFINITY_BOUND, 100), undefined);
-    for (let i = 1; i < points!.length; i++) assert.ok(compareBounds(points![i - 1]!, points![i]!) < 0);
-    assert.equal(await index.splitPoints(MIN_BOUND, { t: 1_000_100, id: "" }, 16), undefined, "a short range has no split points");
+    const all = (await index.splitPoints(MIN_BOUND, INFINITY_BOUND, 1000))!;
+    assert.ok(all.length > 15 && all.length < 120, `${all.length} bounds`);
+    for (const list of [points!, all]) for (let i = 1; i < list.length; i++) assert.ok(compareBounds(list[i - 1]!, list[i]!) < 0);
+    // A range of one whole bucket has no bound inside; it sums without reading.
+    assert.equal(await index.splitPoints(all[3]!, all[4]!, 16), undefined, "one bucket has no split points");
+    assert.equal((await cached(index, all[3]!, all[4]!)).read, 1);
     await index.close();
     await records.close();
   });
@@ -154,16 +159,79 @@ describe("range sums", () => {
     await sums.sum(MIN_BOUND, INFINITY_BOUND, new Accumulator()); // builds the (one, empty) bucket
     closed = true;
     const acc = new Accumulator();
-    // Past SPLIT_AT items in one bucket: every add tries a split, each read fails.
-    for (let n = 0; n < 1100; n++) {
+    // Past MAX_BUCKET items in one bucket, none an anchor: every add tries a cut, each read fails.
+    for (let n = 0, added = 0; added <= MAX_BUCKET + 50; n++) {
       const it = { t: 1000 + n, id: sha256Hex(String(n)) };
+      if (isAnchor(it)) continue;
       await sums.write(async () => void stored.push(it), it);
       acc.add(it.id);
+      added++;
     }
+    await sums.cutsDone();
     await new Promise((resolve) => setImmediate(resolve));
     const whole = new Accumulator();
     await sums.sum(MIN_BOUND, INFINITY_BOUND, whole); // one whole bucket: from its sum, no read
     assert.equal(whole.fingerprint(), acc.fingerprint());
     assert.deepEqual(unhandled, []);
+  });
+
+  it("cut at the same bounds on two servers holding nearly the same items, whatever order they wrote them in; an aligned range sums without reading", async () => {
+    const item = (n: number): Item => ({ t: 1000 + n, id: sha256Hex(`item ${n}`) });
+    /** A sorted array as the index store, counting the items its scans read. */
+    const arraySource = (stored: Item[]) => {
+      const source = {
+        read: 0,
+        async *scanPages(lower: Bound, upper: Bound) {
+          const page = stored.filter((it) => compareBounds(it, lower) >= 0 && compareBounds(it, upper) < 0);
+          source.read += page.length;
+          yield page;
+        },
+      };
+      return source;
+    };
+    const bounds = async (sums: RangeSums) => (await sums.splitPoints(MIN_BOUND, INFINITY_BOUND, 1e9)) ?? [];
+    // Even numbers 0..29,998: 10,000 at first, 5,000 appended in time order, then 1,000 removed
+    // and 1,000 odd ones written at random places (anchors among them cut buckets by a read).
+    const random = seededRandom(11);
+    const storedX: Item[] = [];
+    for (let n = 0; n < 20_000; n += 2) storedX.push(item(n));
+    const x = new RangeSums(arraySource(storedX));
+    await x.sum(MIN_BOUND, INFINITY_BOUND, new Accumulator());
+    const write = async (added?: Item, removed?: Item) => {
+      await x.write(
+        async () => {
+          if (removed) storedX.splice(storedX.findIndex((it) => compareBounds(it, removed) === 0), 1);
+          if (added) storedX.splice(storedX.findIndex((it) => compareBounds(it, added) > 0) >>> 0, 0, added);
+        },
+        added,
+        removed,
+      );
+    };
+    for (let n = 20_000; n < 30_000; n += 2) await write(item(n));
+    for (let k = 0; k < 1000; k++) {
+      const removed = storedX[Math.floor(random() * storedX.length)]!;
+      await write(item(2 * Math.floor(random() * 15_000) + 1), removed);
+    }
+    await x.cutsDone();
+    // Y built the same set at once.
+    const y = new RangeSums(arraySource([...storedX]));
+    await y.sum(MIN_BOUND, INFINITY_BOUND, new Accumulator());
+    const [bx, by] = [await bounds(x), await bounds(y)];
+    assert.ok(bx.length > 40, `${bx.length} buckets`);
+    assert.deepEqual(bx, by);
+    // Z lacks 20 of the items: the ranges X cuts at are Z's bucket bounds too, and Z sums them from its buckets.
+    const storedZ = storedX.filter((_, i) => i % 700 !== 5);
+    const sourceZ = arraySource(storedZ);
+    const z = new RangeSums(sourceZ);
+    await z.sum(MIN_BOUND, INFINITY_BOUND, new Accumulator());
+    sourceZ.read = 0;
+    for (let i = 0; i + 5 < bx.length; i += 5) {
+      const acc = new Accumulator();
+      assert.equal(await z.sum(bx[i]!, bx[i + 5]!, acc), 5);
+      const expected = new Accumulator();
+      for (const it of storedZ) if (compareBounds(it, bx[i]!) >= 0 && compareBounds(it, bx[i + 5]!) < 0) expected.add(it.id);
+      assert.equal(acc.fingerprint(), expected.fingerprint());
+    }
+    assert.equal(sourceZ.read, 0, "no item read");
   });
 });

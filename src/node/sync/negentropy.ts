@@ -331,7 +331,7 @@ export class Reconciler {
     return { fingerprint: acc.fingerprint(), count: acc.count };
   }
 
-  /** Splits at the source's own bounds when it has them (no scan of the range); false when it has none. */
+  /** Splits at the source's bounds inside the range, if any (no scan; fewer than 16 pieces when fewer: whole buckets the peer sums unread). */
   private async splitAtSourceBounds(lower: Bound, upper: Bound, out: ByteWriter, coder: BoundCoder, sink?: SentRange[]): Promise<boolean> {
     const points = await this.source.splitPoints?.(lower, upper, BUCKETS);
     if (!points) return false;

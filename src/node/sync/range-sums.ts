@@ -1,11 +1,13 @@
 /**
- * Cached sums of the reconciliation index by bucket of about BUCKET items,
- * so that the fingerprint of a long range costs a scan of at most two
- * partial buckets plus one addition per whole bucket, and a long range is
- * split at bucket bounds without being read. A negentropy fingerprint is
- * built from the sum of the ids (mod 2^256) and their count, so adding or
- * removing an item updates its bucket exactly. Memory: one bound and 40
- * bytes per bucket (about 100 bytes per 256 items: 400 KiB per million).
+ * Cached sums of the reconciliation index by bucket (about 256 items; where
+ * buckets begin: range-buckets.ts), so that the fingerprint of a long range
+ * costs a scan of at most two partial buckets plus one addition per whole
+ * bucket, and a long range is split at bucket bounds without being read. A
+ * range whose ends are bucket bounds (as the peer's splits are, since both
+ * sides cut at the same anchor items) costs no read at all. A negentropy
+ * fingerprint is built from the sum of the ids (mod 2^256) and their count,
+ * so adding or removing an item updates its bucket exactly. Memory: one
+ * bound, one item and 40 bytes per bucket (about 150 bytes per 256 items).
  *
  * Recently read buckets also keep their items (at most CACHED_ITEMS in all,
  * least recently used dropped first), and every scan goes through them: a
@@ -16,34 +18,26 @@
  * minutes. Uncached buckets a scan reaches are read together by one iterator.
  *
  * Consistency: every write to the index runs under `write` (shared), which
- * applies it to the sums (and to cached items) once the store holds it;
- * building the buckets and splitting one that grew past SPLIT_AT read the
- * store under an exclusive hold, while writes wait. A read combines cached
+ * applies it to the sums (and to cached items) once the store holds it. An
+ * anchor written above everything its bucket holds starts a new bucket there
+ * and then; one written inside a bucket, or a bucket grown past MAX_BUCKET,
+ * has the bucket read again and cut, under an exclusive hold while writes
+ * wait, as building the buckets does. A removed anchor joins its bucket to
+ * the one before. A read combines cached
  * whole buckets with scans of the partial ones; each item is counted in
  * exactly one of them. A bucket read from the store is cached only if no
  * write changed it meanwhile (its `version`); writes replace a cached item
  * array rather than change it, so a scan going through one never sees it move.
  */
-import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds, minimalBound } from "./negentropy-codec.js";
+import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds } from "./negentropy-codec.js";
+import { type Bucket, MAX_BUCKET, anchorBound, isAnchor, isAnchorBoundOf, lowerIndex, readBuckets, within } from "./range-buckets.js";
 
-const BUCKET = 256;
-const SPLIT_AT = 4 * BUCKET;
 /** Items kept in cached buckets at most (~120 bytes each: about 8 MiB). */
 const CACHED_ITEMS = 65_536;
 /** Uncached buckets read by one iterator at most (then the next run starts). */
 const READ_RUN = 64;
 /** Uncached buckets read with the one a scan needs (see `scanPages`). */
 const READ_AHEAD = 8;
-
-interface Bucket {
-  /** First bound of the bucket; it ends where the next begins. */
-  lower: Bound;
-  acc: Accumulator;
-  /** The bucket's items in order, while cached; replaced, never changed in place. */
-  items?: Item[];
-  /** Bumped by every change of the bucket (and when a split replaces it). */
-  version: number;
-}
 
 export interface ScanSource {
   /** The items in [lower, upper) in order, a page at a time (pages may be empty). */
@@ -55,7 +49,10 @@ export class RangeSums {
   private writers = 0;
   private idle: (() => void) | undefined;
   private held: Promise<void> | undefined;
-  private splitting = false;
+  /** The cuts of `toSplit` under way. */
+  private cutting: Promise<void> | undefined;
+  /** Buckets to read again and cut (an anchor written inside, or grown past MAX_BUCKET), in order of asking. */
+  private readonly toSplit = new Set<Bucket>();
   /** Buckets whose items are cached, least recently used first. */
   private readonly cached = new Set<Bucket>();
   private cachedItems = 0;
@@ -68,30 +65,93 @@ export class RangeSums {
     this.writers++;
     try {
       const result = await task();
-      if (this.buckets) this.apply(this.buckets, added, removed);
+      if (this.buckets) {
+        if (removed) this.remove(removed);
+        if (added) this.add(added);
+      }
       return result;
     } finally {
       if (--this.writers === 0) this.idle?.();
     }
   }
 
-  private apply(buckets: Bucket[], added?: Item, removed?: Item): void {
-    if (removed) {
-      const bucket = buckets[this.bucketOf(buckets, removed)]!;
-      bucket.acc.remove(removed.id);
-      this.changeItems(bucket, removed, false);
+  private remove(item: Item): void {
+    const buckets = this.buckets!;
+    const i = this.bucketOf(buckets, item);
+    const bucket = buckets[i]!;
+    bucket.acc.remove(item.id);
+    this.changeItems(bucket, item, false);
+    // Its anchor is gone: the bucket joins the one before, as on a server that never held the anchor.
+    if (i > 0 && isAnchor(item) && isAnchorBoundOf(bucket.lower, item)) this.merge(i);
+  }
+
+  private add(item: Item): void {
+    const buckets = this.buckets!;
+    const i = this.bucketOf(buckets, item);
+    const bucket = buckets[i]!;
+    const startsBucket = isAnchor(item) && compareBounds(bucket.lower, anchorBound(item)) < 0;
+    if (startsBucket && (!bucket.high || bucket.high.t < item.t)) return this.startAt(i, item);
+    bucket.acc.add(item.id);
+    this.changeItems(bucket, item, true);
+    if (!bucket.high || compareBounds(item, bucket.high) > 0) bucket.high = item;
+    if (startsBucket || bucket.acc.count > MAX_BUCKET) this.resplit(bucket);
+  }
+
+  /** Anchor `item` lies above every item of bucket i: a new bucket begins at it, nothing read. */
+  private startAt(i: number, item: Item): void {
+    const buckets = this.buckets!;
+    const acc = new Accumulator();
+    acc.add(item.id);
+    // A read of bucket i that overlapped the write may show the item: its items must not keep it.
+    this.changeItems(buckets[i]!, item, false);
+    const next: Bucket = { lower: anchorBound(item), acc, version: 0, high: item };
+    // After the last bucket (a catch-up's every anchor), in place: a copy of the array an anchor
+    // left a few thousand of them to the old generation (+25-40 MiB of peak RSS at 1,000,000).
+    // Readers go by index, and a push moves none.
+    if (i === buckets.length - 1) buckets.push(next);
+    else this.buckets = [...buckets.slice(0, i + 1), next, ...buckets.slice(i + 1)];
+  }
+
+  /** Joins bucket i to bucket i - 1. */
+  private merge(i: number): void {
+    const buckets = this.buckets!;
+    const [before, bucket] = [buckets[i - 1]!, buckets[i]!];
+    const acc = new Accumulator();
+    acc.merge(before.acc);
+    acc.merge(bucket.acc);
+    const joined: Bucket = { lower: before.lower, acc, version: 0, high: bucket.high ?? before.high };
+    const items = before.items && bucket.items ? [...before.items, ...bucket.items] : undefined;
+    for (const old of [before, bucket]) {
+      old.version++; // a read of it still going must not cache it
+      this.uncache(old);
     }
-    if (!added) return;
-    const i = this.bucketOf(buckets, added);
-    const acc = buckets[i]!.acc;
-    acc.add(added.id);
-    this.changeItems(buckets[i]!, added, true);
-    if (acc.count > SPLIT_AT && !this.splitting) {
-      this.splitting = true;
-      // A split that fails (its store closing under it) leaves the bucket whole; a later write retries.
-      void this.exclusively(() => this.split(i))
-        .catch(() => undefined)
-        .finally(() => (this.splitting = false));
+    this.buckets = [...buckets.slice(0, i - 1), joined, ...buckets.slice(i + 1)];
+    if (items) this.cache(joined, items);
+    if (acc.count > MAX_BUCKET) this.resplit(joined);
+  }
+
+  /** Reads `bucket` again and cuts it, after the cuts asked for before (one at a time). */
+  private resplit(bucket?: Bucket): void {
+    if (bucket) this.toSplit.add(bucket);
+    if (this.cutting || this.toSplit.size === 0) return;
+    // A cut that fails (its store closing under it) leaves the bucket whole; sums stay exact.
+    this.cutting = this.splitQueued()
+      .catch(() => this.toSplit.clear())
+      .finally(() => {
+        this.cutting = undefined;
+        this.resplit(); // asked for while the last one ended
+      });
+  }
+
+  /** Resolves once no bucket waits to be read again and cut. */
+  async cutsDone(): Promise<void> {
+    while (this.cutting) await this.cutting;
+  }
+
+  private async splitQueued(): Promise<void> {
+    for (const bucket of this.toSplit) {
+      this.toSplit.delete(bucket);
+      await this.exclusively(() => this.split(bucket));
     }
   }
 
@@ -151,14 +211,19 @@ export class RangeSums {
     return pages;
   }
 
-  /** Bucket bounds strictly inside (lower, upper) cutting it into `parts` pieces of whole buckets, or undefined when it spans too few. */
+  /**
+   * Bucket bounds strictly inside (lower, upper) cutting it into `parts`
+   * pieces of whole buckets (into one piece a bucket when it spans fewer), or
+   * undefined when no bound lies inside.
+   */
   async splitPoints(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined> {
     const buckets = await this.built();
     const inside: Bound[] = [];
     for (let m = this.ceil(buckets, lower); m < buckets.length && compareBounds(buckets[m]!.lower, upper) < 0; m++) {
       if (compareBounds(buckets[m]!.lower, lower) > 0) inside.push(buckets[m]!.lower);
     }
-    if (inside.length < parts) return undefined;
+    if (inside.length === 0) return undefined;
+    if (inside.length < parts) return inside;
     return Array.from({ length: parts - 1 }, (_, k) => inside[Math.floor(((k + 1) * inside.length) / parts)]!);
   }
 
@@ -263,30 +328,21 @@ export class RangeSums {
   }
 
   private async built(): Promise<Bucket[]> {
-    if (!this.buckets) await this.exclusively(async () => void (this.buckets ??= await this.read(MIN_BOUND, INFINITY_BOUND)));
+    if (!this.buckets) await this.exclusively(async () => void (this.buckets ??= await readBuckets(this.source.scanPages(MIN_BOUND, INFINITY_BOUND), MIN_BOUND)));
     return this.buckets!;
   }
 
-  /** Buckets of BUCKET items over [lower, upper), streamed from the index. */
-  private async read(lower: Bound, upper: Bound): Promise<Bucket[]> {
-    const out: Bucket[] = [{ lower, acc: new Accumulator(), version: 0 }];
-    let prev: Item | undefined;
-    for await (const page of this.source.scanPages(lower, upper)) {
-      for (const item of page) {
-        if (prev && out.at(-1)!.acc.count >= BUCKET) out.push({ lower: minimalBound(prev, item), acc: new Accumulator(), version: 0 });
-        out.at(-1)!.acc.add(item.id);
-        prev = item;
-      }
-    }
-    return out;
-  }
-
-  private async split(i: number): Promise<void> {
+  private async split(bucket: Bucket): Promise<void> {
     const buckets = this.buckets!;
-    const bucket = buckets[i];
-    if (!bucket || bucket.acc.count <= SPLIT_AT) return;
+    const i = buckets.indexOf(bucket);
+    if (i === -1) return; // joined or cut meanwhile
     const upper = i + 1 < buckets.length ? buckets[i + 1]!.lower : INFINITY_BOUND;
-    this.buckets = [...buckets.slice(0, i), ...(await this.read(bucket.lower, upper)), ...buckets.slice(i + 1)];
+    const parts = await readBuckets(this.source.scanPages(bucket.lower, upper), bucket.lower);
+    if (parts.length === 1) {
+      bucket.high = parts[0]!.high; // removals may have left it high
+      return;
+    }
+    this.buckets = [...buckets.slice(0, i), ...parts, ...buckets.slice(i + 1)];
     bucket.version++; // a scan still reading it must not cache it
     this.uncache(bucket);
   }
@@ -323,23 +379,4 @@ export class RangeSums {
     const i = this.bucketOf(buckets, b);
     return compareBounds(buckets[i]!.lower, b) >= 0 ? i : i + 1;
   }
-}
-
-/** Index of the first item at or above `b`. */
-function lowerIndex(items: Item[], b: Bound): number {
-  let lo = 0;
-  let hi = items.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (compareBounds(items[mid]!, b) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The items of a sorted array in [lower, upper): the array itself when all are. */
-function within(items: Item[], lower: Bound, upper: Bound): readonly Item[] {
-  const from = lowerIndex(items, lower);
-  const to = lowerIndex(items, upper);
-  return from === 0 && to === items.length ? items : items.slice(from, to);
 }
