@@ -1,14 +1,16 @@
 /**
  * crypto/verify-pool.ts: signature checks on worker threads, in packed
  * batches; a bad signature among good ones is the only one refused; a
- * thread that cannot start or dies hands its checks to the fallback, so no
- * check is lost or left hanging.
+ * thread that cannot start, dies, or stops answering hands its checks to the
+ * fallback, so no check is lost or left hanging.
  */
 import assert from "node:assert/strict";
-import { EventEmitter } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { Worker } from "node:worker_threads";
 import { describe, it } from "node:test";
-import { VerifyPool, threadsWanted } from "../src/crypto/verify-pool.js";
+import { THREAD_STALL_MS, VerifyPool, threadsWanted } from "../src/crypto/verify-pool.js";
+import { ManualClock } from "./helpers/manual-clock.js";
+import { withTimeout } from "./helpers/wait.js";
 import { verifyWithAddress } from "../src/crypto/ecdsa.js";
 import { signedRecords } from "./helpers/signed-records.js";
 
@@ -102,6 +104,51 @@ describe("signature verification threads", () => {
       [100, 101],
     );
     assert.equal(fallbacks, 300);
+  });
+
+  it("a real thread that takes checks and never answers is stopped after the stall time; its checks take the fallback", { timeout: T }, async () => {
+    const list = swapped(await checks(100), 40);
+    const clock = new ManualClock();
+    const exits: Array<Promise<unknown>> = [];
+    /** A real thread that takes every message and answers none. */
+    class SilentWorker extends Worker {
+      constructor(_url: URL, options?: ConstructorParameters<typeof Worker>[1]) {
+        super("require('node:worker_threads').parentPort.on('message', () => {});", { ...options, eval: true });
+        exits.push(once(this, "exit"));
+      }
+    }
+    let fallbacks = 0;
+    const pool = new VerifyPool(1, { Worker: SilentWorker }, (h, a, s) => {
+      fallbacks++;
+      return verifyWithAddress(h, s, a);
+    }, clock);
+    let settled = false;
+    const results = Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s))).finally(() => (settled = true));
+    await new Promise((resolve) => setImmediate(resolve)); // the flush ran: the checks are on the thread
+    assert.equal(exits.length, 1);
+    clock.advance(THREAD_STALL_MS - 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, false, "before the stall time the thread is waited for");
+    clock.advance(1);
+    const verdicts = await results;
+    assert.deepEqual(
+      verdicts.flatMap((ok, i) => (ok ? [] : [i])),
+      [40, 41],
+    );
+    assert.equal(fallbacks, 100, "every check of the silent thread went to the fallback");
+    assert.equal(pool.verified, 0);
+    await withTimeout(exits[0]!, 10_000, "the silent thread stopped");
+    assert.equal(clock.pending, 0, "no watch left behind");
+    assert.equal(await pool.verify(list[0]!.h, list[0]!.a, list[0]!.s), true, "later checks take the fallback");
+  });
+
+  it("a thread that answers leaves no stall watch behind", { timeout: T }, async () => {
+    const clock = new ManualClock();
+    const pool = new VerifyPool(1, { Worker }, (h, a, s) => verifyWithAddress(h, s, a), clock);
+    const list = await checks(200);
+    assert.ok((await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)))).every(Boolean));
+    assert.equal(pool.verified, 200);
+    assert.equal(clock.pending, 0);
   });
 
   it("leaves the main thread a core by default; TOOLDB_VERIFY_THREADS sets a number, one a core, or none", () => {

@@ -9,11 +9,14 @@
  *
  * Threads start once a turn asks for many checks (START_AT) and do not keep
  * the process alive while idle.
- * If a thread cannot start or dies, its checks and all later ones run
- * through `fallback` (libuv's pool), so a verification is never lost.
+ * If a thread cannot start, dies, or holds checks without answering for
+ * THREAD_STALL_MS, its checks and all later ones run through `fallback`
+ * (libuv's pool), so a verification is never lost or left hanging.
  * Browsers have no pool (`createVerifyPool` returns undefined): WebCrypto
  * already verifies off the main thread there.
  */
+import { type Clock, type TimerHandle, systemClock } from "../base/clock.js";
+import { createLogger } from "../base/logger.js";
 import { nodeBuiltin } from "./node-builtin.js";
 import { packEntry } from "./signature-batch.js";
 
@@ -39,6 +42,13 @@ const LONE_CHECKS = 2;
  * peaked at 307 MiB RSS with it.
  */
 const THREAD_YOUNG_GENERATION_MB = 2;
+/**
+ * A thread holding checks that answered nothing for this long is taken for
+ * wedged: it is stopped and its checks, and all later ones, take the
+ * fallback, as when a thread dies. A batch takes milliseconds; only a thread
+ * that stopped answering gets near this.
+ */
+export const THREAD_STALL_MS = 30_000;
 
 interface WorkerLike {
   postMessage(value: unknown): void;
@@ -56,12 +66,17 @@ interface NodeOs {
   cpus(): unknown[];
 }
 
+const log = createLogger("verify-pool");
+
 type Check = { h: string; a: string; s: string; resolve: (valid: boolean) => void };
 type Fallback = (h: string, a: string, s: string) => Promise<boolean>;
 
 class Thread {
   readonly jobs = new Map<number, Check[]>();
   outstanding = 0;
+  /** When the thread last took work while idle or answered (the stall watch counts from there). */
+  lastProgress = 0;
+  watch: TimerHandle | undefined;
   constructor(readonly worker: WorkerLike) {}
 }
 
@@ -79,6 +94,8 @@ export class VerifyPool {
     private readonly size: number,
     private readonly workerThreads: WorkerThreads,
     private readonly fallback: Fallback,
+    private readonly clock: Clock = systemClock,
+    private readonly stallMs = THREAD_STALL_MS,
   ) {}
 
   /** Number of threads the pool runs (at most; they start on first use). */
@@ -125,7 +142,11 @@ export class VerifyPool {
     }
     const id = this.nextJob++;
     thread.jobs.set(id, checks);
-    if (thread.outstanding === 0) thread.worker.ref();
+    if (thread.outstanding === 0) {
+      thread.worker.ref();
+      thread.lastProgress = this.clock.now();
+      this.watch(thread, this.stallMs);
+    }
     thread.outstanding += checks.length;
     thread.worker.postMessage({ id, packed });
   }
@@ -160,9 +181,36 @@ export class VerifyPool {
     if (!checks) return;
     thread.jobs.delete(id);
     thread.outstanding -= checks.length;
-    if (thread.outstanding === 0) thread.worker.unref();
+    thread.lastProgress = this.clock.now();
+    if (thread.outstanding === 0) {
+      thread.worker.unref();
+      this.clock.clearTimeout(thread.watch);
+      thread.watch = undefined;
+    }
     this.verified += checks.length;
     for (let i = 0; i < checks.length; i++) checks[i]!.resolve(results[i] === 1);
+  }
+
+  /**
+   * Looks at `thread` in `ms`: still holding checks with no answer for the
+   * stall time, it is lost. The verdict waits for setImmediate, after the
+   * poll phase: a main thread that was blocked itself first takes the
+   * answers that queued meanwhile, and a thread that did answer is not
+   * blamed for the wait.
+   */
+  private watch(thread: Thread, ms: number): void {
+    this.clock.clearTimeout(thread.watch);
+    thread.watch = this.clock.setTimeout(() => {
+      thread.watch = undefined;
+      setImmediate(() => {
+        if (thread.outstanding === 0 || !this.threads.includes(thread) || thread.watch !== undefined) return;
+        const quiet = this.clock.now() - thread.lastProgress;
+        if (quiet < this.stallMs) return this.watch(thread, this.stallMs - quiet);
+        log("a verification thread held %d checks without answering for %d ms: stopped; checks now take libuv's pool", thread.outstanding, quiet);
+        void thread.worker.terminate();
+        this.lose(thread);
+      });
+    }, ms);
   }
 
   /** A thread died: its checks run in this thread, and so does everything after. */
@@ -170,14 +218,19 @@ export class VerifyPool {
     const index = this.threads.indexOf(thread);
     if (index === -1) return;
     this.threads.splice(index, 1);
+    this.clock.clearTimeout(thread.watch);
+    thread.watch = undefined;
     this.fail();
     for (const checks of thread.jobs.values()) this.runFallback(checks);
     thread.jobs.clear();
   }
 
   private fail(): void {
+    if (!this.broken) log("verification threads given up: checks take libuv's pool from now on");
     this.broken = true;
     for (const t of this.threads.splice(0)) {
+      this.clock.clearTimeout(t.watch);
+      t.watch = undefined;
       for (const checks of t.jobs.values()) this.runFallback(checks);
       t.jobs.clear();
       void t.worker.terminate();

@@ -14,10 +14,10 @@ import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/
 import { randomId } from "../../base/random.js";
 import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
-import type { Admission } from "../duplicate-gate.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { IdQueue } from "./id-queue.js";
+import { mergeFetched } from "./fetched-merge.js";
 import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
@@ -38,13 +38,6 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const RANGES_IN_FLIGHT = 3;
 /** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
 const FETCHES_IN_FLIGHT = 3;
-/** Records of one fetched frame being verified and merged at once. */
-const MERGES_IN_FLIGHT = 64;
-/**
- * Records of a fetched frame whose checks run ahead of its merges: enough to keep every verifying
- * thread busy, few enough that they die young instead of piling up as promoted garbage.
- */
-const ADMIT_AHEAD = 256;
 /** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
 const MAX_QUEUED_FETCHES = 16 * MAX_IDS_PER_FETCH;
 /** Ids of ours waiting to be pushed before the next round waits for room (one frame in flight, acked before the next). */
@@ -255,25 +248,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    // Duplicate checks and verifications start up to ADMIT_AHEAD records ahead of the merges, which
-    // follow a bounded number at a time in the order of the frame.
-    const records = reply.records;
-    const admissions: Array<Admission | undefined> = [];
-    let admitted = 0;
-    const admitUpTo = (end: number) => {
-      for (const last = Math.min(end, records.length); admitted < last; admitted++) admissions.push(this.db.admitRecord(records[admitted]));
-    };
-    let next = 0;
-    const merger = async () => {
-      while (next < records.length) {
-        const i = next++;
-        admitUpTo(i + ADMIT_AHEAD);
-        const admission = admissions[i];
-        admissions[i] = undefined;
-        if ((await this.db.acceptRecord(records[i], session, undefined, undefined, admission)) !== undefined) run.fetched++;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MERGES_IN_FLIGHT, reply.records.length) }, merger));
+    await mergeFetched(reply.records, {
+      admit: (record) => this.db.admitRecord(record),
+      accept: (record, admission) => this.db.acceptRecord(record, session, undefined, undefined, admission),
+      stored: () => run.fetched++,
+    });
     tracker?.settled(ids);
     // Asking again only for what the peer could not fit; it must make progress.
     return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
