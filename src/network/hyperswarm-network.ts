@@ -135,6 +135,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     }
     socket.on("error", () => undefined); // StreamConnection reports; hyperswarm closes
     const raw = socket.rawStream;
+    this.log("swarm connection %s %s:%s", socket.isInitiator ? "to" : "from", raw?.remoteHost, raw?.remotePort);
     this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
   }
 
