@@ -111,13 +111,16 @@ describe("examples/ run as written", { timeout: 300_000 }, () => {
     });
 
     it("the client finds the server through the swarm by topic alone; its write is acknowledged and read back", async () => {
-      // Debug logs (stderr) go with a failure: this case missed its 30 s window twice in loaded CI runs, where
-      // every handshake of the client timed out. The server's log comes first: CI keeps only the start of a long message.
+      // Debug logs (stderr) go with a failure; the server's log comes first: CI keeps only the start of a long message.
       const env = { TOOLDB_HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet), TOPIC: "examples-swarm" };
       server = await start([join(EXAMPLES, "hyperswarm", "peer.mjs"), "server"], { ...env, DEBUG: "tooldb:*" }, /hyperswarm server on sha256\(examples-swarm\)/);
       const client = await runToEnd([join(EXAMPLES, "hyperswarm", "peer.mjs"), "client", "hello over the swarm"], { ...env, DEBUG: "tooldb:network*" });
       assert.equal(client.code, 0, `--- server ---\n${server.output()}\n--- client (end) ---\n${client.out.slice(-3000)}`);
       assert.match(client.out, /read back: hello over the swarm/);
+      // The first link must carry the handshake. hyperdht 6.33–6.34 raced its LAN shortcut with holepunching and
+      // left most same-host links half-open (hyperdht issue #304): 8 of 10 local runs needed a second or third link.
+      assert.equal((client.out.match(/swarm connection/g) ?? []).length, 1, `more than one swarm link was needed:\n${client.out.slice(-3000)}`);
+      assert.doesNotMatch(client.out, /handshake timeout/);
       assert.equal(await stop(server), 0);
       assert.match(server.output(), /server stopped/);
       server = undefined;
