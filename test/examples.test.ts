@@ -155,10 +155,26 @@ describe("examples/ run as written", { timeout: 300_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     });
 
+    const logs = new Map<Page, string[]>();
     const open = async (): Promise<Page> => {
       const page = await (await browser.newContext()).newPage();
+      const log: string[] = [];
+      logs.set(page, log);
+      page.on("console", (m) => log.push(`${m.type()}: ${m.text()}`));
+      page.on("pageerror", (err) => log.push(`pageerror: ${err.message}`));
+      page.on("framenavigated", (frame) => frame === page.mainFrame() && log.push(`navigated: ${frame.url()}`));
       await page.goto(pageUrl);
       return page;
+    };
+    /** Waits in `page`; a timeout reports each tab's address, state and console (a reload, an error). */
+    const waitIn = async (page: Page, fn: () => boolean, what: string): Promise<void> => {
+      try {
+        await page.waitForFunction(fn, undefined, { timeout: 30_000, polling: 50 });
+      } catch (err) {
+        const state = (p: Page) => (p.isClosed() ? Promise.resolve({}) : p.evaluate(() => ({ ...document.body.dataset })).catch(() => ({})));
+        const tabs = await Promise.all([...logs].map(async ([p, log], i) => `tab ${i}: ${p.url()} ${JSON.stringify(await state(p))}\n  ${log.slice(-60).join("\n  ")}`));
+        throw new Error(`${what}: ${(err as Error).message}\n${tabs.join("\n")}\n--- serve (end) ---\n${serve?.output().slice(-4000)}`);
+      }
     };
 
     it("each tab links to the server that served it, learns the other server by gossip and links to it; a message reaches the other tab", async () => {
@@ -172,11 +188,11 @@ describe("examples/ run as written", { timeout: 300_000 }, () => {
       await a.fill("#name", "alice");
       await a.fill("#text", "hello from tab A");
       await a.click("button");
-      await b.waitForFunction(() => document.getElementById("log")!.textContent!.includes("hello from tab A"), undefined, { timeout: 30_000, polling: 50 });
+      await waitIn(b, () => document.getElementById("log")!.textContent!.includes("hello from tab A"), "tab B shows tab A's message");
       await b.fill("#name", "bob");
       await b.fill("#text", "hi alice");
       await b.click("button");
-      await a.waitForFunction(() => Number(document.body.dataset.messages) === 2, undefined, { timeout: 30_000, polling: 50 });
+      await waitIn(a, () => Number(document.body.dataset.messages) === 2, "tab A shows both messages");
       assert.deepEqual(await a.$$eval("#log li", (lis) => lis.map((li) => li.textContent)), ["alicehello from tab A", "bobhi alice"]);
       // The other server holds the room too: the messages went through the mesh.
       const room = new ListCrdt<{ text: string }>("reader");
