@@ -77,6 +77,18 @@ export interface Limits {
   /** Ban entries remembered at most (oldest forgotten first). */
   maxBans: number;
   /**
+   * Identities remembered as having proven themselves in a handshake: an
+   * unproven handshake in such a name (a replayed record) is refused. Oldest
+   * forgotten first.
+   */
+  provenIdentities: number;
+  /**
+   * Of those, the most from one address range (/24, /64; exempt IPs are not
+   * grouped): a host minting identities and proving each only forgets its
+   * own range's, never everyone else's.
+   */
+  provenIdentitiesPerRange: number;
+  /**
    * IPs exempt from maxConnectionsPerIp and from IP bans (identities are
    * still banned). Default: this host's loopback, because behind a reverse
    * proxy on the same host every link comes from it.
@@ -109,6 +121,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   banDuration: 10 * 60_000,
   ipBanAfter: 3,
   maxBans: 10_000,
+  provenIdentities: 4096,
+  provenIdentitiesPerRange: 64,
   exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
 };
 

@@ -16,7 +16,7 @@
  * link has a session.
  */
 import { ErrorCode, errorText } from "../base/errors.js";
-import { BoundedSet } from "../base/bounded-set.js";
+import { GroupedBoundedSet } from "../base/grouped-bounded-set.js";
 import type { PeerRecord, PingMessage, PongMessage, ProofMessage, ToolDbMessage } from "../records/messages.js";
 import { type PeerRecordProblem, clientIdOf } from "../records/peer-record.js";
 import { CloseCode, type Connection } from "./connection.js";
@@ -70,16 +70,21 @@ export interface HandshakeOwner {
   frameArrived(link: Link, frame: string): void;
 }
 
-/** Nodes remembered as having proven themselves (an unproven handshake in their name is then refused). */
-const PROVED_BEFORE_CAPACITY = 4096;
+/** The most identities remembered as proven, whatever the limits say (the memory stays bounded). */
+const MAX_PROVEN_IDENTITIES = 1_000_000;
 
 export class Handshake {
-  private readonly provedBefore = new BoundedSet<string>(PROVED_BEFORE_CAPACITY);
+  /** Nodes that proved themselves (an unproven handshake in their name is then refused), by address range. */
+  private readonly provedBefore: GroupedBoundedSet<string>;
 
   constructor(
     private readonly ctx: HandshakeContext,
     private readonly table: HandshakeOwner,
-  ) {}
+  ) {
+    const { provenIdentities, provenIdentitiesPerRange } = ctx.guard.limits;
+    const bound = (n: number) => Math.max(1, Math.min(MAX_PROVEN_IDENTITIES, Math.floor(n)));
+    this.provedBefore = new GroupedBoundedSet(bound(provenIdentities), bound(provenIdentitiesPerRange));
+  }
 
   /** Outgoing links: the ping that opens the handshake, with a fresh challenge. */
   async sendPing(link: Link): Promise<void> {
@@ -272,7 +277,7 @@ export class Handshake {
     }
     const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic, this.ctx.maxFrameBytes);
     session.proven = proven;
-    if (proven) this.provedBefore.add(record.address);
+    if (proven) this.provedBefore.add(record.address, this.ctx.guard.rangeOf(link) ?? `id:${record.address}`);
     return session;
   }
 }
