@@ -1,4 +1,5 @@
 import { BoundedSet, LruMap } from "../base/bounded-set.js";
+import { isBase64Url, isHex, isLowerHex } from "../base/text-formats.js";
 import { bytesToHex, hexToBytes, utf8ToBytes } from "./encoding.js";
 import { nodeBuiltin } from "./node-builtin.js";
 import { createVerifyPool } from "./verify-pool.js";
@@ -15,8 +16,6 @@ const SIGN_PARAMS = { name: "ECDSA", hash: { name: "SHA-256" } } as const;
 
 export const ADDRESS_LENGTH = 86;
 export const SIGNATURE_HEX_LENGTH = 128;
-const ADDRESS_PATTERN = /^[A-Za-z0-9_-]{86}$/;
-const SIGNATURE_PATTERN = /^[0-9a-f]{128}$/i;
 /**
  * Imported public keys, so repeated authors cost one import. Bounded. An
  * imported P-256 key holds about 4-5 KiB of native (OpenSSL) memory, so a
@@ -53,7 +52,7 @@ const nodeCrypto = nodeBuiltin<NodeCrypto>("node:crypto");
 export type PublicKey = CryptoKey | NodeKeyObject;
 
 export function isWellFormedAddress(address: unknown): address is string {
-  return typeof address === "string" && ADDRESS_PATTERN.test(address);
+  return isBase64Url(address, ADDRESS_LENGTH);
 }
 
 function importJwk(jwk: JsonWebKey): Promise<PublicKey | null> {
@@ -80,12 +79,11 @@ export function importAddress(address: string): Promise<PublicKey | null> {
  * (crypto/verify-pool.ts); other data, and browsers, go through one call each.
  */
 export function verifyWithAddress(data: string, signatureHex: string, address: string): Promise<boolean> {
-  if (typeof signatureHex !== "string" || !SIGNATURE_PATTERN.test(signatureHex)) return Promise.resolve(false);
-  if (pool && typeof data === "string" && HASH_PATTERN.test(data) && isWellFormedAddress(address)) return pool.verify(data, address, signatureHex);
+  if (!isHex(signatureHex, SIGNATURE_HEX_LENGTH)) return Promise.resolve(false);
+  if (pool && isLowerHex(data, 64) && isWellFormedAddress(address)) return pool.verify(data, address, signatureHex);
   return verifyOne(data, signatureHex, address);
 }
 
-const HASH_PATTERN = /^[0-9a-f]{64}$/;
 const pool = createVerifyPool((h, a, s) => verifyOne(h, s, a));
 
 /** Threads verifying record hashes on Node (undefined in browsers); benches and tests read its counter. */

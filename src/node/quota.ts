@@ -56,12 +56,26 @@ export class StoreQuota {
     this.keys = keys;
   }
 
+  /**
+   * True when a record from a peer may be stored, known without a read (far
+   * below every cap, or an author whose count is cached): `check` is then
+   * not needed. Each put from a peer asks, so it stays synchronous.
+   */
+  passes(record: ToolDbRecord): boolean {
+    if (!this.enforce) return true;
+    const owner = namespaceOwner(record.k);
+    if (this.keys >= this.capFor(owner, record.k)) return false;
+    if (owner === undefined) return true;
+    const known = this.authors.get(owner);
+    return known !== undefined && known < this.limits.maxKeysPerAuthor;
+  }
+
   /** Null when a record from a peer may be stored, else why not. */
   async check(record: ToolDbRecord): Promise<string | null> {
     if (!this.enforce) return null;
     const owner = namespaceOwner(record.k);
     const anonymous = owner === undefined && !isFirstWriterKey(record.k);
-    const cap = anonymous ? Math.floor(this.limits.maxStoreKeys * this.limits.anonymousKeyShare) : this.limits.maxStoreKeys;
+    const cap = this.capFor(owner, record.k);
     const authorKeys = owner === undefined ? 0 : await this.authorKeys(owner);
     const authorFull = owner !== undefined && authorKeys >= this.limits.maxKeysPerAuthor;
     if (this.keys < cap && !authorFull) return null;
@@ -70,6 +84,17 @@ export class StoreQuota {
     return anonymous
       ? `store holds ${this.keys} keys: new anonymous keys are refused past ${cap} (owned keys still fit)`
       : `store holds its maximum of ${this.limits.maxStoreKeys} keys`;
+  }
+
+  /** Keys the store may hold before a new key like this one is refused (anonymous keys get a share). */
+  private capFor(owner: string | undefined, key: string): number {
+    const anonymous = owner === undefined && !isFirstWriterKey(key);
+    return anonymous ? Math.floor(this.limits.maxStoreKeys * this.limits.anonymousKeyShare) : this.limits.maxStoreKeys;
+  }
+
+  /** False when `signUpRefusal` has nothing to check (no quotas here, or no account record). */
+  checksSignUp(record: ToolDbRecord): boolean {
+    return this.signUps !== undefined && isFirstWriterKey(record.k);
   }
 
   /** Null when a record from `from` may be stored as far as sign-ups go (it is no new `==user` key, or one within the quotas), else why not. */

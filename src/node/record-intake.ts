@@ -79,17 +79,18 @@ export class RecordIntake {
       return undefined;
     }
     const rec = record as ToolDbRecord;
-    const custom = await db.customVerifiers.refusal(rec, db.records);
+    // The checks below mostly have nothing to do: asked synchronously first, they cost no promise a record.
+    const custom = db.customVerifiers.applies(rec.k) ? await db.customVerifiers.refusal(rec, db.records) : undefined;
     if (custom) {
       db.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
-    const signUp = from ? await db.quota.signUpRefusal(rec, from) : null;
+    const signUp = from && db.quota.checksSignUp(rec) ? await db.quota.signUpRefusal(rec, from) : null;
     if (signUp) {
       db.refused({ code: ErrorCode.SIGN_UP_LIMIT, reason: `sign-up refused: ${signUp}`, key: rec.k.slice(0, 128), peer: from?.clientId, host: from?.host });
       return undefined;
     }
-    const overQuota = from ? await db.quota.check(rec) : null;
+    const overQuota = from && !db.quota.passes(rec) ? await db.quota.check(rec) : null;
     if (overQuota) {
       db.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;

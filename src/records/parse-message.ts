@@ -5,12 +5,11 @@
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { LIMITS, MAX_PEER_URL_LENGTH, type PeerRecord, type ToolDbMessage } from "./messages.js";
 import { checkTreeMessage, dropBadTreeFields } from "./tree-messages.js";
+import { isBase64, isLowerHex } from "../base/text-formats.js";
 
-const ITEM_ID = /^[0-9a-f]{64}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function syncIds(v: unknown): boolean {
-  return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => typeof id === "string" && ITEM_ID.test(id));
+  return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => isLowerHex(id, 64));
 }
 
 function isSeq(v: unknown): v is number {
@@ -180,7 +179,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       break;
     case "syncRange":
     case "syncRangeAck":
-      if (typeof m.m !== "string" || !BASE64.test(m.m)) bad(`${type}.m must be a base64 string`);
+      if (!isBase64(m.m)) bad(`${type}.m must be a base64 string`);
       if (m.error !== undefined) str(m, "error", 256);
       break;
     case "syncFetch":

@@ -6,11 +6,10 @@ import {
   type ToolDbRecord,
 } from "./record.js";
 import { VerifyResult } from "./verify-result.js";
+import { isHex, isLowerHex } from "../base/text-formats.js";
 
 export const MAX_FUTURE_MS = 30_000;
 export const MAX_KEY_LENGTH = 1024;
-const HASH_PATTERN = /^[0-9a-f]{64}$/;
-const SIG_PATTERN = /^[0-9a-f]{128}$/i;
 
 export interface RecordVerifierOptions {
   /** Required leading zero hex digits of `h`; 0 disables proof of work. */
@@ -87,7 +86,7 @@ export class RecordVerifier {
       if (problem) return refuse(VerifyResult.InvalidData, problem);
     }
     if (!isWellFormedAddress(r.a)) return refuse(VerifyResult.InvalidData, "author is not a P-256 address");
-    if (!HASH_PATTERN.test(r.h) || !SIG_PATTERN.test(r.s)) return refuse(VerifyResult.InvalidData, "malformed hash or signature");
+    if (!isLowerHex(r.h, 64) || !isHex(r.s, 128)) return refuse(VerifyResult.InvalidData, "malformed hash or signature");
     if (r.t > this.opts.now() + MAX_FUTURE_MS) return refuse(VerifyResult.InvalidTimestamp, "timestamp too far in the future");
     const owner = namespaceOwner(r.k);
     if (owner !== undefined && owner !== r.a) return refuse(VerifyResult.AddressMismatch, "namespace belongs to another address");

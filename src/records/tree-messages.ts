@@ -7,6 +7,7 @@
  * client id).
  */
 import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { isLowerHex } from "../base/text-formats.js";
 
 export const TREE_LIMITS = {
   /** Record hashes in one ihave or graft. */
@@ -32,14 +33,13 @@ export interface TreePruneMessage {
 
 export type TreeMessage = TreeHashesMessage | TreePruneMessage;
 
-const RECORD_HASH = /^[0-9a-f]{64}$/;
 
 /** Validates an ihave, graft or prune (the common fields are checked by the caller); false for any other type. */
 export function checkTreeMessage(m: Record<string, unknown>, type: string): boolean {
   if (type === "prune") return true;
   if (type !== "ihave" && type !== "graft") return false;
   const hs = m.hs;
-  if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => typeof h === "string" && RECORD_HASH.test(h))) {
+  if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => isLowerHex(h, 64))) {
     throw new ToolDbError(ErrorCode.BAD_MESSAGE, `${type}.hs must be at most ${TREE_LIMITS.maxHashes} record hashes`);
   }
   return true;
