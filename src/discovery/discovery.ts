@@ -11,6 +11,8 @@ import { isPort, resolveOptions, type DiscoveryOptions, type ResolvedOptions } f
 import type { PeerAddress } from "./peer-table.js";
 import { isBindFailure } from "./socket-errors.js";
 import { capGetPeersReplies } from "./peer-reply-cap.js";
+import { eagerAnnounce } from "./eager-announce.js";
+import type { AnnounceFn } from "./announcer.js";
 import { loadDhtState, saveDhtState } from "./state.js";
 import { TopicSession, type DoneCallback } from "./topic-session.js";
 
@@ -71,6 +73,8 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
   private readonly sessions = new Map<string, TopicSession>();
   private selfHosts: Set<string> | undefined;
   private closing: Promise<void> | undefined;
+  /** Announces reach the closest nodes while their lookup still waits on departed ones (eager-announce.ts). */
+  private readonly announceFn: AnnounceFn;
 
   constructor(options?: DiscoveryOptions) {
     super();
@@ -81,6 +85,7 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
     this.dht = new DHT({ bootstrap, maxAge, timeout });
     // Our node answers get_peers as mainline nodes do: a mass announce can't blank a topic on it.
     capGetPeersReplies(this.dht);
+    this.announceFn = eagerAnnounce(this.dht, this.timers) ?? ((hash, port, cb) => this.dht.announce(hash, port, cb));
     this.dht.on("peer", (peer, infoHash) => this.onPeer(peer, infoHash));
     this.dht.on("warning", (err) => this.warn(err));
     this.dht.on("error", (err) => this.fail(err));
@@ -271,7 +276,7 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
       },
       announce: {
         // Always the real port: port 0 would announce the DHT's UDP port (implied_port).
-        announce: (hash, port, cb) => this.dht.announce(hash, port, cb),
+        announce: this.announceFn,
         timers: this.timers,
         random: o.random,
         interval: o.announceInterval,
