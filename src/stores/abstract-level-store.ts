@@ -1,6 +1,6 @@
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
-import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
+import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter, type WriteOperation } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
 export interface LevelDatabase {
@@ -22,7 +22,6 @@ export interface ChainedBatch {
   write(): Promise<void>;
 }
 
-export type WriteOperation = { type: "put"; key: string; value: string } | { type: "del"; key: string };
 /** A queued write: LevelDB batch operations, or a range clear that keeps its place between them. */
 type QueuedWrite = WriteOperation | { type: "clear"; bounds: ClearOptions };
 
@@ -159,6 +158,10 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   protected _del(key: string): Promise<void> {
     return this.writes.submit({ type: "del", key });
+  }
+
+  protected override _write(ops: readonly WriteOperation[]): Promise<void> {
+    return this.writes.submitAll(ops);
   }
 
   /** LevelDB's own range delete (one call, no key crosses into JavaScript), in order with the queued writes. */

@@ -12,6 +12,8 @@ interface Pending<In, Out> {
   reject: (err: unknown) => void;
 }
 
+const ignore = () => undefined;
+
 export class BatchQueue<In, Out> {
   private pending: Pending<In, Out>[] = [];
   private running: Promise<void> | undefined;
@@ -29,6 +31,22 @@ export class BatchQueue<In, Out> {
   submit(input: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.pending.push({ input, resolve, reject });
+      this.running ??= Promise.resolve().then(() => this.drain());
+    });
+  }
+
+  /**
+   * Submits `inputs` in order with one promise for all (their outputs are
+   * dropped): it resolves once the last one's batch was applied, and rejects
+   * if any of their batches failed.
+   */
+  submitAll(inputs: readonly In[]): Promise<void> {
+    if (inputs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const last = inputs.length - 1;
+      // Batches apply in order: when the last input's batch is done, so are the others'.
+      for (let i = 0; i < last; i++) this.pending.push({ input: inputs[i]!, resolve: ignore, reject });
+      this.pending.push({ input: inputs[last]!, resolve: () => resolve(), reject });
       this.running ??= Promise.resolve().then(() => this.drain());
     });
   }

@@ -65,6 +65,9 @@ export type ClearOptions = Omit<RangeOptions, "limit">;
 
 export type StoreEntry = [key: string, value: string];
 
+/** One operation of `write`. */
+export type WriteOperation = { type: "put"; key: string; value: string } | { type: "del"; key: string };
+
 export abstract class ToolDbStorageAdapter {
   readonly storageName: string;
   private closed = false;
@@ -120,6 +123,20 @@ export abstract class ToolDbStorageAdapter {
 
   del(key: string): Promise<void> {
     return this.closed ? this.closedError() : this._del(key);
+  }
+
+  /**
+   * Puts and dels applied in order, with one promise for all of them: a
+   * record's index entries are several writes, and a store that batches
+   * (LevelDB) takes them as one submission instead of a promise each.
+   */
+  write(ops: readonly WriteOperation[]): Promise<void> {
+    return this.closed ? this.closedError() : this._write(ops);
+  }
+
+  /** Each operation on its own, issued in order and awaited together. */
+  protected async _write(ops: readonly WriteOperation[]): Promise<void> {
+    await Promise.all(ops.map((op) => (op.type === "put" ? this._put(op.key, op.value) : this._del(op.key))));
   }
 
   /** Deletes every key in the bounds (see the contract above): how a secondary index is dropped before a rebuild. */

@@ -89,6 +89,33 @@ export function getPutTests({ open }: StorageSuiteContext): void {
       assert.equal(await store.get("key"), value);
     });
 
+    it("write applies its puts and dels in order, with one promise", async () => {
+      const store = await open();
+      await store.put("gone", "x");
+      await store.put("kept", "y");
+      await store.write([
+        { type: "put", key: "a", value: "1" },
+        { type: "del", key: "gone" },
+        { type: "put", key: "b", value: "2" },
+        { type: "put", key: "a", value: "3" },
+        { type: "del", key: "b" },
+        { type: "put", key: "c", value: "4" },
+      ]);
+      assert.deepEqual(await store.query(""), ["a", "c", "kept"]);
+      assert.equal(await store.get("a"), "3");
+      assert.equal(await store.get("gone"), undefined);
+      await assert.doesNotReject(store.write([]));
+      // Ordered with single puts issued around it.
+      const single = store.put("d", "before");
+      const batch = store.write([{ type: "put", key: "d", value: "batch" }]);
+      const after = store.put("e", "after");
+      await Promise.all([single, batch, after]);
+      assert.equal(await store.get("d"), "batch");
+      assert.equal(await store.get("e"), "after");
+      await store.close();
+      await assert.rejects(store.write([{ type: "put", key: "z", value: "1" }]), toolDbError(ErrorCode.CLOSED));
+    });
+
     it("put overwrites an existing value", async () => {
       const store = await open();
       await store.put("key", "first");

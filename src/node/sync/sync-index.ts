@@ -20,7 +20,7 @@ import { errorText } from "../../base/errors.js";
 import type { LogFn } from "../../base/logger.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import type { ToolDbRecord } from "../../records/record.js";
-import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
+import type { ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
 import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
 import { RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy.js";
@@ -155,18 +155,23 @@ export class SyncIndex implements ItemSource {
     this.log("sync index rebuilt: %d records", this.count);
   }
 
-  /** The writes that add `record`'s item (issued, not awaited: callers await them together with the removal's). */
-  private addWrites(record: ToolDbRecord, id: string): { seq: number; writes: Promise<void>[] } {
+  /** Appends to `ops` the writes that add `record`'s item (callers write them together with the removal's); returns its change number. */
+  private addWrites(record: ToolDbRecord, id: string, ops: WriteOperation[]): number {
     const seq = this.feed.reserve();
     for (const tracker of this.trackers) tracker.saw(id);
-    const writes = [this.store.put(itemKey(itemTime(record.t), id), seqValue(seq)), this.store.put(`k${id}`, record.k), this.store.put(seqKey(seq), id)];
-    return { seq, writes };
+    ops.push(
+      { type: "put", key: itemKey(itemTime(record.t), id), value: seqValue(seq) },
+      { type: "put", key: `k${id}`, value: record.k },
+      { type: "put", key: seqKey(seq), value: id },
+    );
+    return seq;
   }
 
   private async add(record: ToolDbRecord, id = itemId(record)): Promise<void> {
-    const { seq, writes } = this.addWrites(record, id);
+    const ops: WriteOperation[] = [];
+    const seq = this.addWrites(record, id, ops);
     try {
-      await Promise.all(writes);
+      await this.store.write(ops);
     } finally {
       this.feed.written(seq);
     }
@@ -192,7 +197,7 @@ export class SyncIndex implements ItemSource {
 
   /** Removes `removed`'s item and adds `record`'s, all writes issued together. */
   private async replace(removed: RecentEntry | undefined, record: ToolDbRecord, added: Item): Promise<void> {
-    const writes: Array<Promise<void>> = [];
+    const ops: WriteOperation[] = [];
     if (removed) {
       const item = itemKey(removed.t, removed.id);
       let seq = removed.seq;
@@ -200,13 +205,13 @@ export class SyncIndex implements ItemSource {
         const stored = await this.store.get(item);
         if (stored) seq = parseInt(stored, 16);
       }
-      writes.push(this.store.del(item), this.store.del(`k${removed.id}`));
-      if (seq !== undefined) writes.push(this.store.del(seqKey(seq)));
+      ops.push({ type: "del", key: item }, { type: "del", key: `k${removed.id}` });
+      if (seq !== undefined) ops.push({ type: "del", key: seqKey(seq) });
       this.recent.delete(record.k);
     }
-    const { seq, writes: adds } = this.addWrites(record, added.id);
+    const seq = this.addWrites(record, added.id, ops);
     try {
-      await Promise.all(writes.concat(adds));
+      await this.store.write(ops);
     } finally {
       this.feed.written(seq);
     }
