@@ -70,22 +70,22 @@ export class DuplicateGate {
     if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
     const entry = new InFlight();
     this.inFlight.set(id, entry);
-    const checked = this.readAhead(r.k)
-      .catch(() => undefined)
-      .then((read): Checked | Promise<Checked> => {
-        const stored = read?.record;
-        if (stored?.h === r.h) {
-          read!.release();
-          this.dropped++;
-          this.inFlight.delete(id);
-          entry.resolve({ winner: stored, verdict: STORED });
-          return { duplicate: true, winner: stored, verdict: STORED };
-        }
-        return this.verifier.verifySigned(r, prepared).then((verdict) => {
-          entry.verdict = verdict;
-          return { duplicate: false, verdict, read };
-        });
+    const afterRead = (read: ReadAhead | undefined): Checked | Promise<Checked> => {
+      const stored = read?.record;
+      if (stored?.h === r.h) {
+        read!.release();
+        this.dropped++;
+        this.inFlight.delete(id);
+        entry.resolve({ winner: stored, verdict: STORED });
+        return { duplicate: true, winner: stored, verdict: STORED };
+      }
+      return this.verifier.verifySigned(r, prepared).then((verdict) => {
+        entry.verdict = verdict;
+        return { duplicate: false, verdict, read };
       });
+    };
+    // A failed read is no duplicate: the record is verified and its merge reads again.
+    const checked = this.readAhead(r.k).then(afterRead, () => afterRead(undefined));
     return {
       checked,
       settle: (winner) => {

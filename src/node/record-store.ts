@@ -69,9 +69,9 @@ export class RecordStore {
   ) {}
 
   /** The stored record, or undefined (also for unreadable legacy values). */
-  async get(key: string): Promise<ToolDbRecord | undefined> {
-    const raw = await this.backend.get(key);
-    return raw === undefined ? undefined : parseStored(raw);
+  get(key: string): Promise<ToolDbRecord | undefined> {
+    // Not `async`: every record's duplicate check reads its key, and the extra promise shows in profiles.
+    return this.backend.get(key).then(parseRead);
   }
 
   /**
@@ -112,7 +112,7 @@ export class RecordStore {
    * instead of reading again, unless the key was written meanwhile. Release
    * it when no merge follows.
    */
-  async readAhead(key: string): Promise<ReadAhead> {
+  readAhead(key: string): Promise<ReadAhead> {
     let watch = this.watched.get(key);
     if (!watch) this.watched.set(key, (watch = { readers: 0, stale: false }));
     watch.readers++;
@@ -126,14 +126,15 @@ export class RecordStore {
       // A merge holding the key may write before or after this read is served.
       watch.stale = true;
       const known = this.latest.get(key);
-      if (known) return { key, record: known, release };
+      if (known) return Promise.resolve({ key, record: known, release });
     }
-    try {
-      return { key, record: await this.get(key), release };
-    } catch (err) {
-      release();
-      throw err;
-    }
+    return this.get(key).then(
+      (record) => ({ key, record, release }),
+      (err: unknown) => {
+        release();
+        throw err;
+      },
+    );
   }
 
   /** Stores `record` if it wins against what is stored. Callers verify first. */
@@ -188,6 +189,10 @@ export class RecordStore {
     });
     return run;
   }
+}
+
+function parseRead(raw: string | undefined): ToolDbRecord | undefined {
+  return raw === undefined ? undefined : parseStored(raw);
 }
 
 /** A stored value as a record, or undefined when it is not one (an unreadable legacy value). */
