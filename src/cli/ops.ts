@@ -88,7 +88,7 @@ export async function startOps(server: DHTServer, args: ParsedArgs, out: Out): P
         {
           silent: (ms) =>
             out(
-              `warning: no DHT node has answered in ${Math.round(ms / 1000)} s: this machine may be offline, UDP may be blocked, or the bootstrap nodes are down. Clients cannot find this server on the DHT until one answers.`,
+              `warning: no DHT node has answered in ${Math.floor(ms / 1000)} s: this machine may be offline, UDP may be blocked, or the bootstrap nodes are down. Clients cannot find this server on the DHT until one answers.`,
             ),
           answered: (nodes) => out(`DHT reachable again: ${nodes} node(s) answered`),
         },

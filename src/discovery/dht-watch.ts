@@ -4,7 +4,7 @@ import type { Discovery } from "./discovery.js";
 export interface DhtWatchOptions {
   /** Warn when the routing table stays empty this long (ms). */
   silentAfterMs: number;
-  /** How often the routing table is looked at (ms). Default 1000. */
+  /** How often the routing table is looked at (ms). Default a quarter of `silentAfterMs`, at most 1000. */
   checkEveryMs?: number;
   clock?: Clock;
 }
@@ -41,7 +41,9 @@ export class DhtWatch {
     this.timers = new TimerGroup(opts.clock);
     this.clock = opts.clock ?? { now: () => Date.now() };
     this.silentSince = this.clock.now();
-    this.stopTicks = this.timers.every(Math.min(opts.checkEveryMs ?? 1000, opts.silentAfterMs), () => this.check());
+    // Looked at several times per `silentAfterMs`: a tick a hair early (timers against the wall clock) must not put the warning off by a whole period.
+    const every = opts.checkEveryMs ?? Math.min(1000, Math.max(10, opts.silentAfterMs / 4));
+    this.stopTicks = this.timers.every(Math.min(every, opts.silentAfterMs), () => this.check());
   }
 
   /** Nodes in the routing table now. */
