@@ -100,6 +100,8 @@ export interface DivergenceFigures {
   seconds: number;
   rounds: number;
   bytes: number;
+  /** CPU time of both servers (all threads) during the run. */
+  cpuSeconds: number;
   complete: boolean;
 }
 
@@ -168,9 +170,9 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       ]);
       if (mode === "range") await Promise.all([a.ask({ cmd: "forget" }), b.ask({ cmd: "forget" })]);
       // With BENCH_SYNC_CPUPROF the source's profile is of the last divergence measured.
-      if (process.env.BENCH_SYNC_CPUPROF) await a.ask({ cmd: "watch" });
+      await a.ask({ cmd: "watch" });
       const r = await b.ask({ cmd: "link", port: portA });
-      if (process.env.BENCH_SYNC_CPUPROF) await a.ask({ cmd: "watched" });
+      const watched = await a.ask({ cmd: "watched" });
       const [sizeA, sizeB] = await Promise.all([a.ask({ cmd: "size" }), b.ask({ cmd: "size" })]);
       divergence.push({
         fraction,
@@ -180,6 +182,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
         seconds: r.seconds!,
         rounds: r.run!.rounds,
         bytes: r.bytesIn! + r.bytesOut!,
+        cpuSeconds: r.cpuSeconds! + watched.cpuSeconds!,
         complete: r.run!.complete && sizeA.size === sizeB.size,
       });
     }
@@ -213,7 +216,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
     const byFeed = f.divergence.find((e) => e.fraction === d.fraction && e.mode === "changes");
     const vsFeed = d.mode !== "changes" && byFeed ? `, ${fmt(d.seconds / byFeed.seconds, 2)} × the change feed's time (aim ≤ 2 at 10 %)` : "";
     out(
-      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %)${d.complete ? "" : " INCOMPLETE"}`,
+      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %), CPU of both servers ${fmt(d.cpuSeconds, 2)} s = ${fmt((d.cpuSeconds / d.differing) * 1e6, 0)} µs a differing record${d.complete ? "" : " INCOMPLETE"}`,
     );
   }
 }

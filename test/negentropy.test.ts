@@ -182,6 +182,46 @@ describe("negentropy V1", () => {
     assertLearned();
   });
 
+  it("a read budget per message: each message of the initiator reads about that many items, and the run learns the same differences", async () => {
+    const limit = 1000;
+    const run = async (readsPerMessage: number) => {
+      const common = randomItems(20_000, 1_000_000);
+      const mine = [...common, ...randomItems(2000, 1_000_000)];
+      const theirs = [...common, ...randomItems(2000, 1_000_000)];
+      const initiator = new Reconciler(new ArraySource(mine), 0, true, 8, readsPerMessage);
+      const responder = new Reconciler(new ArraySource(theirs), 0, false, 8);
+      const learned = { have: new Set<string>(), need: new Set<string>() };
+      const flying = [await initiator.start()];
+      let messages = 1;
+      let mostRead = 0;
+      while (flying.length > 0) {
+        const out = flying.shift()!;
+        const reply = (await responder.reconcile(out.message)).output!;
+        const r = await initiator.take(reply, out);
+        r.have.forEach((id) => learned.have.add(id));
+        r.need.forEach((id) => learned.need.add(id));
+        while (flying.length < 3) {
+          const before = initiator.scanned;
+          const next = await initiator.next();
+          if (!next) break;
+          mostRead = Math.max(mostRead, initiator.scanned - before);
+          flying.push(next);
+          assert.ok(++messages < 2000, "terminates");
+        }
+      }
+      assert.deepEqual([...learned.have].sort(), mine.slice(common.length).map((i) => i.id).sort());
+      assert.deepEqual([...learned.need].sort(), theirs.slice(common.length).map((i) => i.id).sort());
+      return { messages, mostRead };
+    };
+    const unlimited = await run(0);
+    const limited = await run(limit);
+    // Without a budget one message carries a whole level of the tree (every item read).
+    assert.ok(unlimited.mostRead > 10 * limit, `unlimited: ${unlimited.mostRead} items read for one message`);
+    // With one, a message stops at the first range past the budget (a range here holds at most ~1,400 items).
+    assert.ok(limited.mostRead < 2 * limit, `limited: ${limited.mostRead} items read for one message`);
+    assert.ok(limited.messages > unlimited.messages, `${limited.messages} messages against ${unlimited.messages}`);
+  });
+
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {
     const responder = new Reconciler(new ArraySource(randomItems(100, 10)), 0, false);
     for (const bad of ["", "61ff", "6101", "610000030000", "6100002101", "610000029999", `61000001${"00".repeat(15)}`]) {

@@ -11,6 +11,8 @@ export interface LevelDatabase {
   /** Deletes a range of keys in one call (abstract-level's `clear`). */
   clear(options: ClearOptions): Promise<void>;
   keys(options: { gte: Uint8Array; lt: Uint8Array; limit: number; keyEncoding: "view" }): { all(): Promise<Uint8Array[]> };
+  /** A sorted snapshot iterator over string keys alone (abstract-level's `keys`). */
+  keys(options: RangeOptions & { limit: number }): { nextv(size: number): Promise<string[]>; close(): Promise<void> };
   /** A sorted snapshot iterator over string keys and values (abstract-level's `iterator`). */
   iterator(options: RangeOptions & { limit: number }): { nextv(size: number): Promise<StoreEntry[]>; close(): Promise<void> };
   close(): Promise<void>;
@@ -176,19 +178,15 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   protected override async *_rangePages(options: RangeOptions): AsyncGenerator<StoreEntry[]> {
     await this.opened;
-    // Only the bounds that are set. Pages by nextv: iterating with next() costs a pool job for the
-    // first entry alone, then one per 1000, so each short scan (reconciliation reads thousands) took two.
-    const bounds = Object.fromEntries(Object.entries(options).filter(([name, v]) => v !== undefined && name !== "limit"));
-    const iterator = this.db.iterator({ ...bounds, limit: options.limit ?? -1 });
-    try {
-      for (;;) {
-        const page = await iterator.nextv(RANGE_PAGE);
-        if (page.length === 0) return;
-        yield page;
-      }
-    } finally {
-      await iterator.close();
-    }
+    // Pages by nextv: iterating with next() costs a pool job for the first entry alone, then one
+    // per 1000, so each short scan (reconciliation reads thousands) took two.
+    yield* pages(this.db.iterator(engineBounds(options)));
+  }
+
+  /** A keys-only iterator: no value strings, no [key, value] pair per entry. */
+  protected override async *_keyPages(options: RangeOptions): AsyncGenerator<string[]> {
+    await this.opened;
+    yield* pages(this.db.keys(engineBounds(options)));
   }
 
   protected async _close(): Promise<void> {
@@ -200,5 +198,24 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     );
     // A store whose check refused it never made its database; one that failed to open has nothing to close.
     if (opened) await this.db.close();
+  }
+}
+
+/** Only the bounds that are set, and abstract-level's "no limit". */
+function engineBounds(options: RangeOptions): RangeOptions & { limit: number } {
+  const bounds = Object.fromEntries(Object.entries(options).filter(([name, v]) => v !== undefined && name !== "limit"));
+  return { ...bounds, limit: options.limit ?? -1 };
+}
+
+/** An engine iterator's entries, RANGE_PAGE at a time; it is closed however the reader stops. */
+async function* pages<T>(iterator: { nextv(size: number): Promise<T[]>; close(): Promise<void> }): AsyncGenerator<T[]> {
+  try {
+    for (;;) {
+      const page = await iterator.nextv(RANGE_PAGE);
+      if (page.length === 0) return;
+      yield page;
+    }
+  } finally {
+    await iterator.close();
   }
 }

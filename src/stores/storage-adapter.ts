@@ -13,7 +13,8 @@
  * - `del` removes a key (a missing key is not an error).
  * - `range({gte|gt, lt|lte, limit})` streams [key, value] pairs in the same
  *   order as `query`, lazily: a store never loads the whole range
- *   (`rangePages`: the same, an array of pairs at a time). Writes
+ *   (`rangePages`: the same, an array of pairs at a time; `keyPages`: only
+ *   their keys, an array at a time). Writes
  *   made while a range is being read may or may not show in it, but a range
  *   never fails or repeats a key because of them. Secondary indexes (see
  *   src/node/sync/sync-index.ts) are built on `put`/`del`/`range` alone, so a new
@@ -169,13 +170,21 @@ export abstract class ToolDbStorageAdapter {
    */
   async *rangePages(options: RangeOptions = {}): AsyncGenerator<readonly StoreEntry[]> {
     this.assertOpen();
-    let left = options.limit ?? Infinity;
-    if (left <= 0) return;
-    for await (const page of this._rangePages(options)) {
-      if (page.length === 0) continue;
-      yield page.length > left ? page.slice(0, left) : page;
-      if ((left -= page.length) <= 0) return;
-    }
+    yield* nonEmptyUpTo(this._rangePages(options), options.limit);
+  }
+
+  /**
+   * The keys of `rangePages`, a page at a time: a reader that needs no values
+   * (the reconciliation index reads millions of keys) does not make them.
+   */
+  async *keyPages(options: RangeOptions = {}): AsyncGenerator<readonly string[]> {
+    this.assertOpen();
+    yield* nonEmptyUpTo(this._keyPages(options), options.limit);
+  }
+
+  /** Keys of `_rangePages`; a store that can read keys alone overrides it. */
+  protected async *_keyPages(options: RangeOptions): AsyncIterable<readonly string[]> {
+    for await (const page of this._rangePages(options)) yield page.map(([key]) => key);
   }
 
   /** Pages of `_range`; a store that reads in pages anyway (LevelDB's nextv) hands them over as they are. */
@@ -211,4 +220,15 @@ export abstract class ToolDbStorageAdapter {
   /** Need not honour `limit` (the base class stops early); must honour the bounds. */
   protected abstract _range(options: RangeOptions): AsyncIterable<StoreEntry>;
   protected abstract _close(): Promise<void>;
+}
+
+/** The non-empty pages of `pages`, cut after `limit` elements in all. */
+async function* nonEmptyUpTo<T>(pages: AsyncIterable<readonly T[]>, limit = Infinity): AsyncGenerator<readonly T[]> {
+  let left = limit;
+  if (left <= 0) return;
+  for await (const page of pages) {
+    if (page.length === 0) continue;
+    yield page.length > left ? page.slice(0, left) : page;
+    if ((left -= page.length) <= 0) return;
+  }
 }

@@ -169,6 +169,25 @@ export function rangeTests({ open, putAll }: StorageSuiteContext): void {
       }
     });
 
+    it("keyPages yields the keys of range, in the same order, in non-empty pages, honouring the bounds and limit, and stops its read when the reader does", async () => {
+      const store = await open();
+      const key = (i: number) => `q${String(i).padStart(5, "0")}`;
+      await Promise.all(Array.from({ length: 2500 }, (_, i) => store.put(key(i), `value ${i}`)));
+      for (const options of [{}, { gte: key(10), lt: key(2400) }, { gt: key(7), limit: 1001 }, { lte: key(3) }, { gte: "r" }, { limit: 0 }] as RangeOptions[]) {
+        const paged: string[][] = [];
+        for await (const page of store.keyPages(options)) paged.push([...page]);
+        assert.ok(paged.every((page) => page.length > 0), "no empty page");
+        assert.deepEqual(paged.flat(), (await collect(store, options)).map(([k]) => k));
+      }
+      // A reader that stops after the first page leaves the store usable (its iterator closed).
+      for await (const page of store.keyPages({ gte: "q" })) {
+        assert.equal(page[0], key(0));
+        break;
+      }
+      await store.put(key(0), "again");
+      assert.equal(await store.get(key(0)), "again");
+    });
+
     it("clear deletes exactly the keys in its bounds, in order with the writes issued around it", async () => {
       const store = await open();
       await putAll(store, ["a", "b", "c", "d", "e", "k\uffff", "k\u{10000}"]);

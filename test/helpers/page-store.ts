@@ -42,7 +42,11 @@ export class PageStore extends ToolDbStorageAdapter {
       const descriptor = Object.getOwnPropertyDescriptor(ToolDbStorageAdapter.prototype, name)!;
       if (name === "constructor" || name.startsWith("_") || typeof descriptor.value !== "function") continue;
       const value =
-        name === "range" ? (options?: RangeOptions) => this.rangeOnPage(options) : name === "rangePages" ? (options?: RangeOptions) => this.rangePagesOnPage(options) : (...args: unknown[]) => this.call(name, ...args);
+        name === "range"
+          ? (options?: RangeOptions) => this.rangeOnPage(options)
+          : name === "rangePages" || name === "keyPages"
+            ? (options?: RangeOptions) => this.pagesOnPage(name, options)
+            : (...args: unknown[]) => this.call(name, ...args);
       Object.defineProperty(this, name, { value });
     }
   }
@@ -52,9 +56,9 @@ export class PageStore extends ToolDbStorageAdapter {
     yield* (await this.call("rangeAll", options)) as StoreEntry[];
   }
 
-  /** The same, page by page as the page's store yields them. */
-  private async *rangePagesOnPage(options: RangeOptions = {}): AsyncGenerator<readonly StoreEntry[]> {
-    yield* (await this.call("rangePagesAll", options)) as StoreEntry[][];
+  /** `rangePages` or `keyPages`, page by page as the page's store yields them. */
+  private async *pagesOnPage(method: "rangePages" | "keyPages", options: RangeOptions = {}): AsyncGenerator<readonly unknown[]> {
+    yield* (await this.call("pagesAll", method, options)) as unknown[][];
   }
 
   private async call(op: string, ...args: unknown[]): Promise<unknown> {
@@ -68,9 +72,9 @@ export class PageStore extends ToolDbStorageAdapter {
             for await (const entry of store.range(options)) out.push(entry);
             return out;
           };
-          const rangePagesAll = async (options: unknown) => {
+          const pagesAll = async (method: string, options: unknown) => {
             const out: unknown[] = [];
-            for await (const page of store.rangePages(options)) out.push([...page]);
+            for await (const page of store[method](options)) out.push([...page]);
             return out;
           };
           const value =
@@ -78,8 +82,8 @@ export class PageStore extends ToolDbStorageAdapter {
               ? await store.ready
               : op === "rangeAll"
                 ? await rangeAll(args[0])
-                : op === "rangePagesAll"
-                  ? await rangePagesAll(args[0])
+                : op === "pagesAll"
+                  ? await pagesAll(args[0] as string, args[1])
                   : await store[op](...args.filter((a: unknown) => a !== undefined));
           return { ok: true as const, value };
         } catch (err) {

@@ -83,6 +83,8 @@ export class Reconciler {
     readonly isInitiator: boolean,
     /** A differing range of fewer items than this is sent as its ids, a larger one split into 16 (the spec's 2 × buckets). */
     private readonly idListBelow = BUCKETS * 2,
+    /** Initiator: items read for one message at most, 0 = no limit (see readsPerMessage in range-sync.ts). */
+    private readonly readsPerMessage = 0,
   ) {
     if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
     if (idListBelow < 2 || idListBelow > BUCKETS * 2) throw new RangeError("idListBelow out of range");
@@ -225,7 +227,9 @@ export class Reconciler {
       const sent: SentRange[] = [];
       let at = MIN_BOUND; // where the message written so far ends
       let done = 0;
+      const scannedBefore = this.scanned;
       for (; done < this.pending.length; done++) {
+        if (this.readsPerMessage !== 0 && this.scanned - scannedBefore >= this.readsPerMessage && full.length > 1) break;
         const item = this.pending[done]!;
         const ours = await this.fingerprint(item.lower, item.upper);
         if (item.kind === "input" && ours.fingerprint === item.fingerprint) continue;
@@ -282,13 +286,10 @@ export class Reconciler {
 
   /**
    * One fingerprinted range (lower, ∞) closing a message that reached the
-   * frame limit. Its fingerprint is random, not the sum of our items there:
-   * summing would scan the rest of the set for every full frame (a catch-up
-   * of N items from an empty peer scanned ~N² / ids-per-frame items, seconds
-   * per round at 1,000,000). A random fingerprint matches the peer's only
-   * with probability 2^-128, the chance the protocol takes on every
-   * fingerprint, so the peer reconciles the range next round as it would a
-   * differing one.
+   * frame limit. Its fingerprint is random, not the sum of our items there
+   * (summing scanned the rest of the set for every full frame: ~N² / ids per
+   * frame items for a catch-up of N). It matches the peer's only with
+   * probability 2^-128, so the peer reconciles the range as a differing one.
    */
   private remainder(out: ByteWriter, coder: BoundCoder): void {
     const random = new Uint8Array(FINGERPRINT_SIZE);

@@ -33,7 +33,7 @@ import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareB
 import { type Bucket, MAX_BUCKET, anchorBound, isAnchor, isAnchorBoundOf, lowerIndex, readBuckets, within } from "./range-buckets.js";
 
 /** Items kept in cached buckets at most (~120 bytes each: about 8 MiB). */
-const CACHED_ITEMS = 65_536;
+export const CACHED_ITEMS = 65_536;
 /** Uncached buckets read by one iterator at most (then the next run starts). */
 const READ_RUN = 64;
 /** Uncached buckets read with the one a scan needs (see `scanPages`). */

@@ -56,6 +56,17 @@ const LEAF_IDS = 8;
 
 export type { RangeSyncOptions } from "./sync-budget.js";
 
+/**
+ * Items one reconciliation message of ours may read: the messages in flight
+ * and the next one then lie in the index's cache of recent reads (each side
+ * read the whole index from the store once a round before, at 10 %
+ * divergence of 1,000,000 records). On a store much larger than the cache,
+ * at least 1/100 of it, so that a run needs a few hundred rounds at most.
+ */
+function readsPerMessage(index: SyncIndex): number {
+  return Math.max(Math.floor(index.cacheCapacity / (RANGES_IN_FLIGHT + 1)), Math.ceil(index.size / 100));
+}
+
 export interface RangeSyncRun {
   peer: string;
   /** False when the link dropped, the peer refused or a limit ended the run early. */
@@ -146,7 +157,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
    * half of a run at 10 % divergence of 1,000,000 records.
    */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
-    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds);
+    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, readsPerMessage(this.index));
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);

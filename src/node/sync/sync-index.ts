@@ -22,7 +22,7 @@ import { isRecordShape } from "../../records/record-verifier.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import type { ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
 import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
-import { RangeSums } from "./range-sums.js";
+import { CACHED_ITEMS, RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 import { WriteWindow } from "../../stores/write-window.js";
@@ -116,6 +116,11 @@ export class SyncIndex implements ItemSource {
   /** Items in the index (records in the store). */
   get size(): number {
     return this.count;
+  }
+
+  /** Items of recently read parts of the index kept in memory at most: reads within them cost no store read. */
+  get cacheCapacity(): number {
+    return CACHED_ITEMS;
   }
 
   /** Opens the index, rebuilding it from the records when it was not closed cleanly. Idempotent. */
@@ -270,10 +275,10 @@ export class SyncIndex implements ItemSource {
 
   /** The same, a page of the store's iterator at a time. */
   async *scanStorePages(lower: Bound, upper: Bound): AsyncGenerator<Item[]> {
-    for await (const entries of this.store.rangePages({ gte: boundKey(lower), lt: boundKey(upper) })) {
-      const items = new Array<Item>(entries.length);
-      for (let i = 0; i < entries.length; i++) {
-        const key = entries[i]![0];
+    for await (const keys of this.store.keyPages({ gte: boundKey(lower), lt: boundKey(upper) })) {
+      const items = new Array<Item>(keys.length);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
         items[i] = { t: parseInt(key.slice(1, 1 + TS_DIGITS), 16), id: key.slice(1 + TS_DIGITS) };
       }
       yield items;
