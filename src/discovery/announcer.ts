@@ -3,8 +3,12 @@ import type { TimerGroup } from "../base/clock.js";
 import { jittered } from "./options.js";
 import { RepeatingCall } from "./repeating-call.js";
 
-/** What an announcer needs from the DHT. */
-export type AnnounceFn = (infoHash: Buffer, port: number, cb: (err: Error | null, nodes?: number) => void) => void;
+/**
+ * What an announcer needs from the DHT. `cb` ends the announce; `stored`, if
+ * the function calls it, says earlier that `nodes` nodes already hold the
+ * announce (an eager announce's first batch, while its lookup still runs).
+ */
+export type AnnounceFn = (infoHash: Buffer, port: number, cb: (err: Error | null, nodes?: number) => void, stored?: (nodes: number) => void) => void;
 
 export interface AnnouncerConfig {
   announce: AnnounceFn;
@@ -15,6 +19,7 @@ export interface AnnouncerConfig {
   /** First retry delay after a failed announce (grows up to `interval`). */
   retryInitial: number;
   timeout: number;
+  /** Once per announce: when nodes first hold it (`stored`), or when it ended. */
   onResult(err: Error | null, nodes: number): void;
 }
 
@@ -37,8 +42,14 @@ export class Announcer extends RepeatingCall {
 
   protected run(): void {
     if (!this.idle) return;
+    let reported = false;
+    const stored = (nodes: number) => {
+      if (reported || this.stopped || nodes <= 0) return;
+      reported = true;
+      this.cfg.onResult(null, nodes);
+    };
     this.call(
-      (cb) => this.cfg.announce(this.infoHash, this.port, cb),
+      (cb) => this.cfg.announce(this.infoHash, this.port, cb, stored),
       (err, nodes) => {
         let delay: number;
         if (err) {
@@ -48,7 +59,8 @@ export class Announcer extends RepeatingCall {
           delay = jittered(this.cfg.interval, this.cfg.jitter, this.cfg.random);
         }
         this.timer = this.timers.setTimeout(() => this.run(), delay);
-        this.cfg.onResult(err, nodes);
+        // Nodes that stored it were reported already; what the announce's end adds is not news.
+        if (!reported) this.cfg.onResult(err, nodes);
       },
     );
   }

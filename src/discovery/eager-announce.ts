@@ -81,7 +81,7 @@ export function eagerAnnounce(dht: DHT, timers: TimerGroup, settleMs = ANNOUNCE_
     return closest.call(this, target, message, visit, cb);
   };
 
-  return (infoHash, port, cb) => {
+  return (infoHash, port, cb, stored) => {
     const top: Candidate[] = [];
     const sent = new Set<string>();
     let settle: ReturnType<TimerGroup["setTimeout"]> | undefined;
@@ -98,6 +98,8 @@ export function eagerAnnounce(dht: DHT, timers: TimerGroup, settleMs = ANNOUNCE_
       query.call(rpc, { host: c.host, port: c.port }, message, (err) => {
         outstanding--;
         if (!err) acked++;
+        // The settled batch answered while the lookup still runs: the announce is on the storing nodes now.
+        if (!lookupEnded && outstanding === 0 && acked > 0) stored?.(acked);
         finish();
       });
     };
