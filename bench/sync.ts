@@ -11,6 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
+import { startLatencyProxy, type LatencyProxy } from "./latency-proxy.js";
 import { fmt, mib } from "./stats.js";
 
 interface Reply {
@@ -93,6 +94,8 @@ export interface CatchUpFigures {
 
 export interface DivergenceFigures {
   fraction: number;
+  /** Round trip added between the servers by a proxy (BENCH_SYNC_RTT), ms; 0 on plain loopback. */
+  rtt: number;
   /** "changes": both servers had checkpoints of each other's change feed; "range": they had none (range reconciliation). */
   mode: string;
   differing: number;
@@ -117,6 +120,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
   const seeded = await seeder.ask({ cmd: "seed", count: records, prefix: "rec/", t0, spacing: span / records });
   await seeder.close();
   const [a, b] = [new Node(), new Node()];
+  let proxy: LatencyProxy | undefined;
   try {
     await Promise.all([a.ready, b.ready]);
     const [{ port: portA }] = await Promise.all([a.ask({ cmd: "start", dir: join(dir, "a") }), b.ask({ cmd: "start", dir: join(dir, "b") })]);
@@ -160,6 +164,10 @@ export async function syncBenchmark(records: number, log: (line: string) => void
     // Each divergence twice: after a short outage (both keep checkpoints of the other's change feed), and with no checkpoint (range reconciliation).
     const asked = process.env.BENCH_SYNC_DIVERGENCE;
     const fractions = asked === "0" ? [] : asked ? asked.split(",").map(Number) : [0.001, 0.01, 0.1];
+    // BENCH_SYNC_RTT=<ms>: the divergence runs go through a proxy that adds this round trip (a WAN), loopback's bandwidth kept.
+    const rtt = Number(process.env.BENCH_SYNC_RTT ?? 0);
+    proxy = rtt > 0 && fractions.length > 0 ? await startLatencyProxy(portA!, rtt / 2) : undefined;
+    if (proxy) log(`divergence runs through a proxy adding a round trip of ${rtt} ms`);
     for (const [fraction, mode] of fractions.flatMap((f) => [[f, "changes"], [f, "range"]] as const)) {
       const each = Math.max(1, Math.round((records * fraction) / 2));
       log(`divergence ${fraction * 100} % (${mode}): each side writes ${each.toLocaleString()} records while apart …`);
@@ -171,11 +179,12 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       if (mode === "range") await Promise.all([a.ask({ cmd: "forget" }), b.ask({ cmd: "forget" })]);
       // With BENCH_SYNC_CPUPROF the source's profile is of the last divergence measured.
       await a.ask({ cmd: "watch" });
-      const r = await b.ask({ cmd: "link", port: portA });
+      const r = await b.ask({ cmd: "link", port: proxy?.port ?? portA });
       const watched = await a.ask({ cmd: "watched" });
       const [sizeA, sizeB] = await Promise.all([a.ask({ cmd: "size" }), b.ask({ cmd: "size" })]);
       divergence.push({
         fraction,
+        rtt,
         mode: r.run!.mode,
         differing: 2 * each,
         differingBytes: onA.bytes! + onB.bytes!,
@@ -188,6 +197,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
     }
     return { catchUp, divergence };
   } finally {
+    await proxy?.close();
     await Promise.all([a.close(), b.close()]);
     await rm(dir, { recursive: true, force: true });
   }
@@ -215,8 +225,9 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   for (const d of f.divergence) {
     const byFeed = f.divergence.find((e) => e.fraction === d.fraction && e.mode === "changes");
     const vsFeed = d.mode !== "changes" && byFeed ? `, ${fmt(d.seconds / byFeed.seconds, 2)} × the change feed's time (aim ≤ 2 at 10 %)` : "";
+    const wan = d.rtt > 0 ? ` across a round trip of ${d.rtt} ms` : "";
     out(
-      `divergence ${fmt(d.fraction * 100, 1)} % by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %), CPU of both servers ${fmt(d.cpuSeconds, 2)} s = ${fmt((d.cpuSeconds / d.differing) * 1e6, 0)} µs a differing record${d.complete ? "" : " INCOMPLETE"}`,
+      `divergence ${fmt(d.fraction * 100, 1)} %${wan} by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %), CPU of both servers ${fmt(d.cpuSeconds, 2)} s = ${fmt((d.cpuSeconds / d.differing) * 1e6, 0)} µs a differing record${d.complete ? "" : " INCOMPLETE"}`,
     );
   }
 }
