@@ -1,24 +1,29 @@
 /**
  * A set bounded in total and per group. A group past its share forgets its
- * own oldest entries, so one group cannot push the others out; past the
- * total, the oldest entry overall goes, as in BoundedSet. The handshake
- * groups the identities that proved themselves by address range: one host
- * minting identities and proving each of them only cycles its own range's
- * share, and the identities of everyone else stay remembered.
+ * own oldest entries; past the total, the oldest entry of the largest group
+ * goes (among groups of that size, the one that reached it first). So a
+ * flood from a few groups, or from many groups of two or more entries each,
+ * only ever cycles its own entries: evicting a group of one (everyone else's
+ * usual size) takes as many groups of one as the capacity. The handshake
+ * groups the identities that proved themselves by address site (/24, /48),
+ * the server directory the servers it learned by the site that listed them.
  */
 export class GroupedBoundedSet<T> {
   private readonly groupOf = new Map<T, string>();
   /** Each group's members, oldest first (at most `perGroup`, so shifting is cheap). */
   private readonly members = new Map<string, T[]>();
-  /** Insertion order over all groups; may hold entries forgotten since (skipped), compacted as it grows. */
-  private order: T[] = [];
-  private head = 0;
+  /** Groups by their size (index), each set in the order its groups reached that size. */
+  private readonly bySize: Array<Set<string>>;
+  private largest = 0;
 
   constructor(
     readonly capacity: number,
     readonly perGroup: number,
+    /** Called with each value the set forgets to make room (not for values never added). */
+    private readonly onForget?: (value: T) => void,
   ) {
     if (capacity < 1 || perGroup < 1) throw new RangeError("capacity and perGroup must be >= 1");
+    this.bySize = Array.from({ length: perGroup + 1 }, () => new Set<string>());
   }
 
   has(value: T): boolean {
@@ -30,41 +35,35 @@ export class GroupedBoundedSet<T> {
     if (this.groupOf.has(value)) return false;
     let list = this.members.get(group);
     if (!list) this.members.set(group, (list = []));
-    if (list.length >= this.perGroup) this.groupOf.delete(list.shift()!);
+    if (list.length >= this.perGroup) this.evictFrom(group, list);
+    if (list.length === 0) this.members.set(group, list); // evictFrom let an emptied group go
+    this.bySize[list.length]!.delete(group);
     list.push(value);
+    this.bySize[list.length]!.add(group);
+    this.largest = Math.max(this.largest, list.length);
     this.groupOf.set(value, group);
-    this.order.push(value);
-    while (this.groupOf.size > this.capacity && this.head < this.order.length) this.forget(this.order[this.head++]!);
-    // Entries a group cycled out stay in `order`: compact before it outgrows twice the capacity.
-    if (this.head >= this.capacity || this.order.length > 2 * this.capacity) this.compact();
+    while (this.groupOf.size > this.capacity) this.evictFromLargest();
     return true;
-  }
-
-  /** Keeps the latest insertion of each value still present, in order. */
-  private compact(): void {
-    const seen = new Set<T>();
-    const kept: T[] = [];
-    for (let i = this.order.length - 1; i >= this.head; i--) {
-      const v = this.order[i]!;
-      if (this.groupOf.has(v) && !seen.has(v)) {
-        seen.add(v);
-        kept.push(v);
-      }
-    }
-    this.order = kept.reverse();
-    this.head = 0;
-  }
-
-  private forget(value: T): void {
-    const group = this.groupOf.get(value);
-    if (group === undefined) return;
-    this.groupOf.delete(value);
-    const list = this.members.get(group)!;
-    list.splice(list.indexOf(value), 1);
-    if (list.length === 0) this.members.delete(group);
   }
 
   get size(): number {
     return this.groupOf.size;
+  }
+
+  private evictFromLargest(): void {
+    while (this.largest > 0 && this.bySize[this.largest]!.size === 0) this.largest--;
+    const group = this.bySize[this.largest]!.values().next().value;
+    if (group === undefined) return;
+    this.evictFrom(group, this.members.get(group)!);
+  }
+
+  /** Forgets the oldest member of `group`. */
+  private evictFrom(group: string, list: T[]): void {
+    this.bySize[list.length]!.delete(group);
+    const value = list.shift()!;
+    this.groupOf.delete(value);
+    if (list.length === 0) this.members.delete(group);
+    else this.bySize[list.length]!.add(group);
+    this.onForget?.(value);
   }
 }

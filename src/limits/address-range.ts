@@ -17,6 +17,17 @@ export function addressRange(ip: string): string | undefined {
   return groups ? `${groups.slice(0, 4).join(":")}::/64` : undefined;
 }
 
+/**
+ * A coarser range, for memory an attacker could flush from many ranges: an
+ * IPv4 address's /24 as above, an IPv6 address's /48 (a site: one customer's
+ * usual allocation, 65,536 /64s, so a /64 each costs an attacker nothing).
+ */
+export function addressSite(ip: string): string | undefined {
+  const range = addressRange(ip);
+  if (range === undefined || !range.endsWith("::/64")) return range;
+  return `${range.split(":").slice(0, 3).join(":")}::/48`;
+}
+
 /** The eight groups of an IPv6 address, without leading zeros; undefined when it is not one. */
 function ipv6Groups(ip: string): string[] | undefined {
   const address = ip.split("%")[0]!.toLowerCase(); // a zone id (fe80::1%eth0) is not part of the address

@@ -83,9 +83,11 @@ export interface Limits {
    */
   provenIdentities: number;
   /**
-   * Of those, the most from one address range (/24, /64; exempt IPs are not
-   * grouped): a host minting identities and proving each only forgets its
-   * own range's, never everyone else's.
+   * Of those, the most from one address site (an IPv4 /24, an IPv6 /48;
+   * exempt IPs are not grouped): a host minting identities and proving each
+   * only forgets its own site's. Past `provenIdentities`, the largest site
+   * forgets first, so a flood from many sites of two or more identities each
+   * does not push out anyone else's either.
    */
   provenIdentitiesPerRange: number;
   /**

@@ -74,7 +74,7 @@ export interface HandshakeOwner {
 const MAX_PROVEN_IDENTITIES = 1_000_000;
 
 export class Handshake {
-  /** Nodes that proved themselves (an unproven handshake in their name is then refused), by address range. */
+  /** Nodes that proved themselves (an unproven handshake in their name is then refused), by address site (/24, /48). */
   private readonly provedBefore: GroupedBoundedSet<string>;
 
   constructor(
@@ -277,7 +277,7 @@ export class Handshake {
     }
     const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic, this.ctx.maxFrameBytes);
     session.proven = proven;
-    if (proven) this.provedBefore.add(record.address, this.ctx.guard.rangeOf(link) ?? `id:${record.address}`);
+    if (proven) this.provedBefore.add(record.address, this.ctx.guard.siteOf(link) ?? `id:${record.address}`);
     return session;
   }
 }

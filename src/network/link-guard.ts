@@ -1,6 +1,6 @@
 import type { TimerGroup } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
-import { addressRange } from "../limits/address-range.js";
+import { addressSite } from "../limits/address-range.js";
 import { type Limits, resolveLimits } from "../limits/limits.js";
 import { BanList } from "./ban-list.js";
 import { CloseCode, type Connection } from "./connection.js";
@@ -69,10 +69,10 @@ export class LinkGuard {
     return ip && !this.limits.exemptIps.includes(ip) ? ip : undefined;
   }
 
-  /** The address range (/24, /64) of the link's remote IP, for per-range memory; undefined for exempt IPs. */
-  rangeOf(link: GuardedLink): string | undefined {
+  /** The address site (/24, /48) of the link's remote IP, for memory many ranges could flush; undefined for exempt IPs. */
+  siteOf(link: GuardedLink): string | undefined {
     const ip = this.limitedIp(link);
-    return ip === undefined ? undefined : (addressRange(ip) ?? ip);
+    return ip === undefined ? undefined : (addressSite(ip) ?? ip);
   }
 
   /** The link's peer proved it is `clientId` (a server when `claimsServer`): null when it may stay. */

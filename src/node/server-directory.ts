@@ -1,4 +1,6 @@
 import { BoundedSet } from "../base/bounded-set.js";
+import { GroupedBoundedSet } from "../base/grouped-bounded-set.js";
+import { addressSite } from "../limits/address-range.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbUserAdapter } from "../users/user-adapter.js";
 import type { PeerRecord } from "../records/messages.js";
@@ -11,6 +13,12 @@ import {
 } from "../records/peer-record.js";
 
 const MAX_KNOWN_SERVERS = 256;
+/**
+ * Of those, the most learned from listers of one address site (/24, /48):
+ * a lister can make up any number of validly signed records (fresh keys,
+ * any address), and must not push out what everyone else listed.
+ */
+const MAX_KNOWN_PER_LISTER_SITE = 32;
 /** Servers listed in one pong at most. */
 const MAX_ADVERTISED = 64;
 /** Gossiped records remembered as checked (good or forged), so a list repeated is not verified again. */
@@ -44,6 +52,8 @@ export interface ServerDirectoryDeps {
   port: () => number;
   isServer: boolean;
   now: () => number;
+  /** Listers behind these IPs (a reverse proxy on this host) are grouped by identity, not by site. */
+  exemptIps: readonly string[];
 }
 
 /**
@@ -53,6 +63,10 @@ export interface ServerDirectoryDeps {
  */
 export class ServerDirectory {
   private readonly learned = new Map<string, PeerRecord>();
+  /** The addresses of `learned`, by the site of the lister that taught each first; it decides what is forgotten. */
+  private readonly learnedFrom = new GroupedBoundedSet<string>(MAX_KNOWN_SERVERS, MAX_KNOWN_PER_LISTER_SITE, (address) =>
+    this.learned.delete(address),
+  );
   private own: Promise<PeerRecord> | undefined;
   private ownValue: PeerRecord | undefined;
   private ownSignedAt = 0;
@@ -100,8 +114,8 @@ export class ServerDirectory {
   }
 
   /**
-   * Verifies gossiped records and keeps the good ones (oldest forgotten first
-   * past the cap). One record per address is checked (the first listed);
+   * Verifies gossiped records and keeps the good ones (past the cap, the
+   * oldest of the lister site that taught the most goes first). One record per address is checked (the first listed);
    * records already checked or older than the one held are not checked
    * again; the first forged record ends the list.
    */
@@ -123,10 +137,15 @@ export class ServerDirectory {
       }
       this.learned.delete(record.address);
       this.learned.set(record.address, record);
-      if (this.learned.size > MAX_KNOWN_SERVERS) this.learned.delete(this.learned.keys().next().value as string);
+      this.learnedFrom.add(record.address, this.siteOf(from));
       outcome.learned.push(record);
     }
     return outcome;
+  }
+
+  private siteOf(lister: PeerSession): string {
+    const ip = lister.host;
+    return (ip && !this.deps.exemptIps.includes(ip) && addressSite(ip)) || `id:${lister.address}`;
   }
 
   /** Topic and age are checked every time; the signature only once per record. */

@@ -149,6 +149,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
       port: () => this.network.port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
+      exemptIps: limits.exemptIps,
     });
     this.serverLists = new ServerListLearner({
       learn: (records, from) => this.directory.learn(records, from, this.nodeAddress()),
