@@ -101,6 +101,12 @@ describe("identities that proved themselves, remembered per address site", () =>
     const fresh = new GroupedBoundedSet<string>(3, 2);
     for (let g = 0; g < 5; g++) fresh.add(`g${g}`, `group${g}`);
     assert.deepEqual([0, 1, 2, 3, 4].map((g) => fresh.has(`g${g}`)), [false, false, true, true, true]);
+    // A large share costs nothing until used (the limits allow up to 1,000,000 a range).
+    const heapBefore = process.memoryUsage().heapUsed;
+    const roomy = new GroupedBoundedSet<string>(1_000_000, 1_000_000);
+    assert.ok(process.memoryUsage().heapUsed - heapBefore < 1024 * 1024, "no structure sized by perGroup up front");
+    for (let i = 0; i < 5; i++) roomy.add(`r${i}`, "one");
+    assert.equal(roomy.size, 5);
     // A group that hits its share forgets its own oldest, even with room overall.
     const share = new GroupedBoundedSet<string>(10, 1);
     share.add("x", "one");

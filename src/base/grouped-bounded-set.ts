@@ -12,8 +12,8 @@ export class GroupedBoundedSet<T> {
   private readonly groupOf = new Map<T, string>();
   /** Each group's members, oldest first (at most `perGroup`, so shifting is cheap). */
   private readonly members = new Map<string, T[]>();
-  /** Groups by their size (index), each set in the order its groups reached that size. */
-  private readonly bySize: Array<Set<string>>;
+  /** Groups by their size, each set in the order its groups reached that size (made when first needed: perGroup may be large). */
+  private readonly bySize = new Map<number, Set<string>>();
   private largest = 0;
 
   constructor(
@@ -23,7 +23,6 @@ export class GroupedBoundedSet<T> {
     private readonly onForget?: (value: T) => void,
   ) {
     if (capacity < 1 || perGroup < 1) throw new RangeError("capacity and perGroup must be >= 1");
-    this.bySize = Array.from({ length: perGroup + 1 }, () => new Set<string>());
   }
 
   has(value: T): boolean {
@@ -37,9 +36,9 @@ export class GroupedBoundedSet<T> {
     if (!list) this.members.set(group, (list = []));
     if (list.length >= this.perGroup) this.evictFrom(group, list);
     if (list.length === 0) this.members.set(group, list); // evictFrom let an emptied group go
-    this.bySize[list.length]!.delete(group);
+    this.leaveSize(group, list.length);
     list.push(value);
-    this.bySize[list.length]!.add(group);
+    this.enterSize(group, list.length);
     this.largest = Math.max(this.largest, list.length);
     this.groupOf.set(value, group);
     while (this.groupOf.size > this.capacity) this.evictFromLargest();
@@ -51,19 +50,31 @@ export class GroupedBoundedSet<T> {
   }
 
   private evictFromLargest(): void {
-    while (this.largest > 0 && this.bySize[this.largest]!.size === 0) this.largest--;
-    const group = this.bySize[this.largest]!.values().next().value;
+    // `largest` rises by one an add at most, so this scan costs no more than the adds did.
+    while (this.largest > 0 && !this.bySize.has(this.largest)) this.largest--;
+    const group = this.bySize.get(this.largest)?.values().next().value;
     if (group === undefined) return;
     this.evictFrom(group, this.members.get(group)!);
   }
 
   /** Forgets the oldest member of `group`. */
   private evictFrom(group: string, list: T[]): void {
-    this.bySize[list.length]!.delete(group);
+    this.leaveSize(group, list.length);
     const value = list.shift()!;
     this.groupOf.delete(value);
     if (list.length === 0) this.members.delete(group);
-    else this.bySize[list.length]!.add(group);
+    else this.enterSize(group, list.length);
     this.onForget?.(value);
+  }
+
+  private enterSize(group: string, size: number): void {
+    let groups = this.bySize.get(size);
+    if (!groups) this.bySize.set(size, (groups = new Set()));
+    groups.add(group);
+  }
+
+  private leaveSize(group: string, size: number): void {
+    const groups = this.bySize.get(size);
+    if (groups?.delete(group) && groups.size === 0) this.bySize.delete(size);
   }
 }
