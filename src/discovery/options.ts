@@ -26,7 +26,7 @@ export interface DiscoveryOptions {
   announceInterval?: number;
   /** Lookup period (ms) while a topic has fewer peers than wanted. Default 1000. */
   fastInterval?: number;
-  /** First re-lookup delay (ms) after join/refresh while unsatisfied; doubles up to fastInterval. Default 50. */
+  /** First re-lookup delay (ms) after join/refresh while unsatisfied; doubles up to fastInterval. Default 10. */
   warmupInterval?: number;
   /** Lookup period (ms) once satisfied. Default 45 s. */
   slowInterval?: number;
