@@ -264,6 +264,7 @@ async function handle(c: Command): Promise<void> {
       const start = performance.now();
       const cpuStart = process.cpuUsage();
       const threadChecksStart = verifyPoolStats()?.verified ?? 0;
+      const mainChecksStart = verifyPoolStats()?.helped ?? 0;
       // A run ends in `done`; a link that cannot be made ends in a final dial failure.
       const done = new Promise<RangeSyncRun | string>((resolve) => {
         db!.sync.range!.once("done", resolve);
@@ -290,7 +291,8 @@ async function handle(c: Command): Promise<void> {
       const bytes = socketBytes(session);
       db!.network.disconnectFrom("127.0.0.1", c.port);
       const threadChecks = (verifyPoolStats()?.verified ?? 0) - threadChecksStart;
-      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written, rssSplit, threadChecks, verifyThreads: verifyPoolStats()?.threads ?? 0 });
+      const mainChecks = (verifyPoolStats()?.helped ?? 0) - mainChecksStart;
+      return reply({ run, seconds, cpuSeconds, bytesIn: bytes.read, bytesOut: bytes.written, rssSplit, threadChecks, mainChecks, verifyThreads: verifyPoolStats()?.threads ?? 0 });
     }
     case "rawServe": {
       // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.

@@ -28,8 +28,9 @@ interface Reply {
   threadVerifySeconds?: number;
   threadCpuSeconds?: number;
   cpuSeconds?: number;
-  /** Signature checks the verification threads did during the catch-up, and how many threads the pool runs. */
+  /** Signature checks the verification pool did during the catch-up (of them, `mainChecks` by the main thread helping its threads), and how many threads the pool runs. */
   threadChecks?: number;
+  mainChecks?: number;
   verifyThreads?: number;
   writeSeconds?: number;
   refusals?: Record<string, number>;
@@ -87,8 +88,9 @@ export interface CatchUpFigures {
   sourceCpuSeconds: number;
   /** Cores of this machine: with the CPU times above, the shortest catch-up it allows. */
   cores: number;
-  /** Signature checks done by the new server's verification threads during the catch-up (the rest took libuv's pool), and their number. */
+  /** Signature checks done by the new server's verification pool during the catch-up (the rest took libuv's pool), of them `mainChecks` by its main thread helping the threads, and the threads' number. */
   threadChecks: number;
+  mainChecks: number;
   verifyThreads: number;
 }
 
@@ -154,6 +156,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       sourceCpuSeconds: source.cpuSeconds!,
       cores: availableParallelism(),
       threadChecks: link.threadChecks ?? 0,
+      mainChecks: link.mainChecks ?? 0,
       verifyThreads: link.verifyThreads ?? 0,
     };
     if (!link.run!.complete || raw.records !== records) throw new Error(`catch-up incomplete: ${JSON.stringify(link.run)}, raw ${raw.records}`);
@@ -218,7 +221,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   // Both servers share the machine: their CPU time over its cores is the shortest catch-up this code allows here.
   const bound = (c.cpuSeconds + c.sourceCpuSeconds) / c.cores;
   out(`  CPU time of both servers: new ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} + source ${fmt((c.sourceCpuSeconds / c.records) * 1e6, 0)} µs a record; on ${c.cores} cores that is at least ${fmt(bound, 2)} s = ${fmt(bound / verify, 2)} × the verification (the catch-up used the cores ${fmt((bound / c.seconds) * 100, 0)} % of its time)`);
-  out(`  signature checks on the new server's ${c.verifyThreads} verification thread(s) (TOOLDB_VERIFY_THREADS; the rest on libuv's pool): ${fmt(c.threadChecks, 0)} of ${fmt(c.records, 0)} records`);
+  out(`  signature checks on the new server's ${c.verifyThreads} verification thread(s) (TOOLDB_VERIFY_THREADS) and its main thread helping them: ${fmt(c.threadChecks - c.mainChecks, 0)} + ${fmt(c.mainChecks, 0)} of ${fmt(c.records, 0)} records (the rest on libuv's pool)`);
   const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
   out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");

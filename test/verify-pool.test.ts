@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { EventEmitter, once } from "node:events";
 import { Worker } from "node:worker_threads";
 import { describe, it } from "node:test";
+import * as crypto from "node:crypto";
 import { THREAD_STALL_MS, VerifyPool, threadsWanted } from "../src/crypto/verify-pool.js";
+import { p256SyncCheck } from "../src/crypto/p256-sync-check.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { withTimeout } from "./helpers/wait.js";
 import { verifyWithAddress } from "../src/crypto/ecdsa.js";
@@ -28,13 +30,34 @@ function swapped(list: Array<{ h: string; a: string; s: string }>, i: number): A
   return out;
 }
 
+/** A fallback that verifies with one call each and counts its calls. */
+function countedFallback(): { verify: (h: string, a: string, s: string) => Promise<boolean>; calls: number } {
+  const counted = {
+    calls: 0,
+    verify: (h: string, a: string, s: string) => {
+      counted.calls++;
+      return verifyWithAddress(h, s, a);
+    },
+  };
+  return counted;
+}
+
+/** A class of real threads that take every message and answer none, and the promises of their exits. */
+function silentWorkers(): { SilentWorker: typeof Worker; exits: Array<Promise<unknown>> } {
+  const exits: Array<Promise<unknown>> = [];
+  class SilentWorker extends Worker {
+    constructor(_url: URL | string, options?: ConstructorParameters<typeof Worker>[1]) {
+      super("require('node:worker_threads').parentPort.on('message', () => {});", { ...options, eval: true });
+      exits.push(once(this, "exit"));
+    }
+  }
+  return { SilentWorker, exits };
+}
+
 describe("signature verification threads", () => {
   it("checks a batch on real threads: only the bad signatures in the middle are refused", { timeout: T }, async () => {
-    let fallbacks = 0;
-    const pool = new VerifyPool(2, { Worker }, async (h, a, s) => {
-      fallbacks++;
-      return verifyWithAddress(h, s, a);
-    });
+    const fallback = countedFallback();
+    const pool = new VerifyPool(2, { Worker }, fallback.verify);
     const list = swapped(await checks(500), 250);
     const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
     assert.deepEqual(
@@ -42,27 +65,89 @@ describe("signature verification threads", () => {
       [250, 251],
     );
     assert.equal(pool.verified, 500);
-    assert.equal(fallbacks, 0);
+    assert.equal(fallback.calls, 0);
   });
 
   it("a lone check while the threads are idle takes the one-call path; asked for during a batch, it joins the threads", { timeout: T }, async () => {
-    let fallbacks = 0;
-    const pool = new VerifyPool(1, { Worker }, async (h, a, s) => {
-      fallbacks++;
-      return verifyWithAddress(h, s, a);
-    });
+    const fallback = countedFallback();
+    const pool = new VerifyPool(1, { Worker }, fallback.verify);
     const list = await checks(101);
     const lone = list[100]!;
     const batch = () => Promise.all(list.slice(0, 100).map((c) => pool.verify(c.h, c.a, c.s)));
     assert.ok((await batch()).every(Boolean), "the first batch starts the thread");
     assert.equal(await pool.verify(lone.h, lone.a, lone.s), true);
-    assert.deepEqual([pool.verified, fallbacks], [100, 1], "the thread was idle: no round trip for one check");
+    assert.deepEqual([pool.verified, fallback.calls], [100, 1], "the thread was idle: no round trip for one check");
     const inFlight = batch();
     await new Promise((resolve) => setImmediate(resolve)); // the pool's flush ran before this: the batch is on the thread
     const during = pool.verify(lone.h, lone.a, lone.s);
     assert.ok((await inFlight).every(Boolean));
     assert.equal(await during, true);
-    assert.deepEqual([pool.verified, fallbacks], [201, 1], "the thread was busy: the check went with the threads");
+    assert.deepEqual([pool.verified, fallback.calls], [201, 1], "the thread was busy: the check went with the threads");
+  });
+
+  it("while the threads are full the main thread checks some itself: bad signatures refused wherever they land, nothing on the fallback", { timeout: T }, async () => {
+    const fallback = countedFallback();
+    const pool = new VerifyPool(1, { Worker }, fallback.verify, undefined, undefined, p256SyncCheck(crypto));
+    // 70/71 sit in the first batch the thread cannot take: the main thread's first turn of help.
+    const list = swapped(swapped(await checks(600), 70), 400);
+    const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
+    assert.deepEqual(
+      results.flatMap((ok, i) => (ok ? [] : [i])),
+      [70, 71, 400, 401],
+    );
+    assert.equal(pool.verified, 600);
+    assert.ok(pool.helped >= 16 && pool.helped < 600, `the main thread helped (${pool.helped}) and the thread worked too`);
+    assert.equal(fallback.calls, 0);
+  });
+
+  it("a wedged thread holds only its share: the main thread checks the rest before the stall time, then the held ones take the fallback", { timeout: T }, async () => {
+    const list = swapped(swapped(await checks(200), 20), 150);
+    const clock = new ManualClock();
+    const { SilentWorker, exits } = silentWorkers();
+    const fallback = countedFallback();
+    const pool = new VerifyPool(1, { Worker: SilentWorker }, fallback.verify, clock, THREAD_STALL_MS, p256SyncCheck(crypto));
+    const settled = new Set<number>();
+    const results = list.map((c, i) => pool.verify(c.h, c.a, c.s).finally(() => settled.add(i)));
+    await withTimeout(
+      (async () => {
+        while (settled.size < 200 - 64) await new Promise((resolve) => setImmediate(resolve));
+      })(),
+      10_000,
+      "the main thread checked what the thread did not take",
+    );
+    assert.equal(pool.helped, 136);
+    assert.ok([...Array(64).keys()].every((i) => !settled.has(i)), "the first batch waits on the silent thread");
+    clock.advance(THREAD_STALL_MS);
+    const verdicts = await Promise.all(results);
+    assert.deepEqual(
+      verdicts.flatMap((ok, i) => (ok ? [] : [i])),
+      [20, 21, 150, 151],
+    );
+    assert.equal(fallback.calls, 64, "only the held batch took the fallback");
+    await withTimeout(exits[0]!, 10_000, "the silent thread stopped");
+  });
+
+  it("a second thread that cannot start gives every check to the fallback, those the first held too", { timeout: T }, async () => {
+    let started = 0;
+    const exits: Array<Promise<unknown>> = [];
+    class SecondFails extends Worker {
+      constructor(url: URL, options?: ConstructorParameters<typeof Worker>[1]) {
+        if (++started > 1) throw new Error("no second thread");
+        super(url, options);
+        exits.push(once(this, "exit"));
+      }
+    }
+    const fallback = countedFallback();
+    const pool = new VerifyPool(2, { Worker: SecondFails }, fallback.verify);
+    const list = swapped(await checks(300), 10);
+    const verdicts = await withTimeout(Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s))), 30_000, "every check settled");
+    assert.deepEqual(
+      verdicts.flatMap((ok, i) => (ok ? [] : [i])),
+      [10, 11],
+    );
+    assert.equal(fallback.calls + pool.verified, 300);
+    assert.equal(started, 2);
+    await withTimeout(exits[0]!, 10_000, "the first thread was stopped");
   });
 
   it("a thread that cannot start sends every check to the fallback", { timeout: T }, async () => {
@@ -93,35 +178,22 @@ describe("signature verification threads", () => {
         return 1;
       }
     }
-    let fallbacks = 0;
-    const pool = new VerifyPool(2, { Worker: DyingWorker as unknown as typeof Worker }, (h, a, s) => {
-      fallbacks++;
-      return verifyWithAddress(h, s, a);
-    });
+    const fallback = countedFallback();
+    const pool = new VerifyPool(2, { Worker: DyingWorker as unknown as typeof Worker }, fallback.verify);
     const results = await Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s)));
     assert.deepEqual(
       results.flatMap((ok, i) => (ok ? [] : [i])),
       [100, 101],
     );
-    assert.equal(fallbacks, 300);
+    assert.equal(fallback.calls, 300);
   });
 
   it("a real thread that takes checks and never answers is stopped after the stall time; its checks take the fallback", { timeout: T }, async () => {
     const list = swapped(await checks(100), 40);
     const clock = new ManualClock();
-    const exits: Array<Promise<unknown>> = [];
-    /** A real thread that takes every message and answers none. */
-    class SilentWorker extends Worker {
-      constructor(_url: URL, options?: ConstructorParameters<typeof Worker>[1]) {
-        super("require('node:worker_threads').parentPort.on('message', () => {});", { ...options, eval: true });
-        exits.push(once(this, "exit"));
-      }
-    }
-    let fallbacks = 0;
-    const pool = new VerifyPool(1, { Worker: SilentWorker }, (h, a, s) => {
-      fallbacks++;
-      return verifyWithAddress(h, s, a);
-    }, clock);
+    const { SilentWorker, exits } = silentWorkers();
+    const fallback = countedFallback();
+    const pool = new VerifyPool(1, { Worker: SilentWorker }, fallback.verify, clock);
     let settled = false;
     const results = Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s))).finally(() => (settled = true));
     await new Promise((resolve) => setImmediate(resolve)); // the flush ran: the checks are on the thread
@@ -135,7 +207,7 @@ describe("signature verification threads", () => {
       verdicts.flatMap((ok, i) => (ok ? [] : [i])),
       [40, 41],
     );
-    assert.equal(fallbacks, 100, "every check of the silent thread went to the fallback");
+    assert.equal(fallback.calls, 100, "every check of the silent thread went to the fallback");
     assert.equal(pool.verified, 0);
     await withTimeout(exits[0]!, 10_000, "the silent thread stopped");
     assert.equal(clock.pending, 0, "no watch left behind");

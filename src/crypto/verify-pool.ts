@@ -2,13 +2,18 @@
  * Signature checks on every core (Node): a few worker threads
  * (crypto/verify-worker.ts) verify ECDSA P-256 signatures synchronously with
  * OpenSSL, fed in packed batches (crypto/signature-batch.ts). The checks a
- * node asks for during one turn of the event loop go as one batch per
- * thread, so a catch-up frame of a thousand records costs the main thread a
- * string concatenation per record and a message per thread, instead of a
- * libuv job, a key-object argument check and a callback per record.
+ * node asks for during one turn of the event loop go in batches of up to
+ * MAX_BATCH, so a catch-up frame of a thousand records costs the main
+ * thread a string concatenation per record and a message per batch,
+ * instead of a libuv job, a key-object argument check and a callback per
+ * record.
  *
  * Threads start once a turn asks for many checks (START_AT) and do not keep
- * the process alive while idle.
+ * the process alive while idle. Each holds about THREAD_HOLD checks;
+ * what they cannot take waits here, and the main thread checks some of it
+ * itself between turns of its event loop (HELP_CHUNK), so a main thread
+ * with time to spare verifies too instead of idling while its one thread
+ * of a 2-core box is the bottleneck.
  * If a thread cannot start, dies, or holds checks without answering for
  * THREAD_STALL_MS, its checks and all later ones run through `fallback`
  * (libuv's pool), so a verification is never lost or left hanging.
@@ -18,10 +23,30 @@
 import { type Clock, type TimerHandle, systemClock } from "../base/clock.js";
 import { createLogger } from "../base/logger.js";
 import { nodeBuiltin } from "./node-builtin.js";
+import { type SyncCheck, type SyncCrypto, p256SyncCheck } from "./p256-sync-check.js";
 import { packEntry } from "./signature-batch.js";
 
 /** Entries per message to a thread: big enough to amortise the message, small enough to spread a frame over all threads. */
-const MAX_BATCH = 128;
+const MAX_BATCH = 64;
+/**
+ * A thread takes another batch only while it holds fewer checks than this
+ * (about 4 ms of OpenSSL: enough that it does not wait on a busy main
+ * thread between batches). The rest wait in the pool, where the main thread
+ * can take some. A writer's puts in flight are capped (256 small puts a
+ * peer, network/fair-intake.ts), so with everything sent to the thread at
+ * once the main thread never had any to take. Ingest on the 2-core box
+ * reached 90-94 % of its CPU bound in 5 runs, against 80-85 % in 5 with
+ * batches of 128 all sent at once (13,833-17,861 against 12,100-14,470
+ * verified puts/s); the 100,000-record catch-up and the relay moved within
+ * their noise. Holding 32 reached 85-88 %.
+ */
+const THREAD_HOLD = 64;
+/**
+ * Checks the main thread makes itself in one turn of its event loop while
+ * the threads are full (about 1 ms of OpenSSL): small, so that the I/O and
+ * merges waiting for that turn are not held up (8 and 32 measured no better).
+ */
+const HELP_CHUNK = 16;
 /**
  * Checks asked for in one turn before the threads start: a node that only
  * verifies a handshake now and then (a client) never pays for starting them;
@@ -77,7 +102,7 @@ interface NodeOs {
 
 const log = createLogger("verify-pool");
 
-type Check = { h: string; a: string; s: string; resolve: (valid: boolean) => void };
+type Check = { h: string; a: string; s: string; entry: string; resolve: (valid: boolean) => void };
 type Fallback = (h: string, a: string, s: string) => Promise<boolean>;
 
 class Thread {
@@ -90,12 +115,16 @@ class Thread {
 }
 
 export class VerifyPool {
-  /** Signature checks done by the threads (tests and benches read it). */
+  /** Signature checks done by the threads and by the main thread helping them (tests and benches read it). */
   verified = 0;
+  /** Of those, the checks the main thread made itself while the threads were full. */
+  helped = 0;
   private readonly threads: Thread[] = [];
   private queue: Check[] = [];
-  private packed: string[] = [];
+  /** Batches the threads could not take yet, oldest first. */
+  private waiting: Check[][] = [];
   private scheduled = false;
+  private helpScheduled = false;
   private nextJob = 0;
   private broken = false;
 
@@ -105,6 +134,8 @@ export class VerifyPool {
     private readonly fallback: Fallback,
     private readonly clock: Clock = systemClock,
     private readonly stallMs = THREAD_STALL_MS,
+    /** A synchronous check on the calling thread, with which it helps full threads; none: it never helps. */
+    private readonly help: SyncCheck | undefined = undefined,
   ) {}
 
   /** Number of threads the pool runs (at most; they start on first use). */
@@ -117,8 +148,7 @@ export class VerifyPool {
     const entry = this.broken ? undefined : packEntry(h, a, s);
     if (entry === undefined) return this.fallback(h, a, s);
     return new Promise<boolean>((resolve) => {
-      this.queue.push({ h, a, s, resolve });
-      this.packed.push(entry);
+      this.queue.push({ h, a, s, entry, resolve });
       if (this.queue.length >= MAX_BATCH * this.size) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -127,28 +157,51 @@ export class VerifyPool {
     });
   }
 
-  /** Sends what is queued, split evenly over the threads, in batches of at most MAX_BATCH. */
+  /** Queues what this turn asked for, split evenly over the threads in batches of at most MAX_BATCH, and hands out what they can take. */
   private flush(): void {
     this.scheduled = false;
     const queue = this.queue;
-    const packed = this.packed;
     this.queue = [];
-    this.packed = [];
     if (queue.length === 0) return;
-    if ((this.threads.length === 0 && queue.length < START_AT) || (queue.length <= LONE_CHECKS && this.threads.every((t) => t.outstanding === 0))) {
+    if ((this.threads.length === 0 && queue.length < START_AT) || (queue.length <= LONE_CHECKS && this.waiting.length === 0 && this.threads.every((t) => t.outstanding === 0))) {
       this.runFallback(queue);
       return;
     }
     const per = Math.min(MAX_BATCH, Math.ceil(queue.length / this.size));
-    for (let from = 0; from < queue.length; from += per) this.dispatch(queue.slice(from, from + per), packed.slice(from, from + per).join(""));
+    for (let from = 0; from < queue.length; from += per) this.waiting.push(queue.slice(from, from + per));
+    this.pump();
   }
 
-  private dispatch(checks: Check[], packed: string): void {
-    const thread = this.broken ? undefined : this.idlest();
-    if (!thread) {
-      this.runFallback(checks);
-      return;
+  /** Gives waiting batches to threads with room; the main thread helps with what is left. */
+  private pump(): void {
+    while (this.waiting.length > 0) {
+      const thread = this.broken ? undefined : this.withRoom();
+      if (!thread) break;
+      this.dispatch(thread, this.waiting.shift()!);
     }
+    if (this.broken) for (const checks of this.waiting.splice(0)) this.runFallback(checks);
+    if (this.waiting.length > 0 && this.help && !this.helpScheduled) {
+      this.helpScheduled = true;
+      setImmediate(() => this.helpOnce());
+    }
+  }
+
+  /** One turn's help: the main thread checks the oldest HELP_CHUNK waiting checks itself. */
+  private helpOnce(): void {
+    this.helpScheduled = false;
+    const batch = this.waiting[0];
+    if (!batch || !this.help) return;
+    const chunk = batch.splice(0, HELP_CHUNK);
+    if (batch.length === 0) this.waiting.shift();
+    for (const c of chunk) c.resolve(this.help(c.h, c.a, c.s));
+    this.verified += chunk.length;
+    this.helped += chunk.length;
+    this.pump();
+  }
+
+  private dispatch(thread: Thread, checks: Check[]): void {
+    let packed = "";
+    for (const c of checks) packed += c.entry;
     const id = this.nextJob++;
     thread.jobs.set(id, checks);
     if (thread.outstanding === 0) {
@@ -160,12 +213,13 @@ export class VerifyPool {
     thread.worker.postMessage({ id, packed });
   }
 
-  /** The thread with the fewest checks outstanding, starting one while fewer than `size` run. */
-  private idlest(): Thread | undefined {
+  /** The thread with the fewest checks outstanding, starting one while fewer than `size` run; undefined when every thread holds THREAD_HOLD checks. */
+  private withRoom(): Thread | undefined {
     let best: Thread | undefined;
     for (const t of this.threads) if (!best || t.outstanding < best.outstanding) best = t;
-    if ((!best || best.outstanding > 0) && this.threads.length < this.size) return this.start() ?? best;
-    return best;
+    if ((!best || best.outstanding > 0) && this.threads.length < this.size) best = this.start() ?? best;
+    if (this.broken) return undefined; // a start that failed gave up every thread, `best` too
+    return best && best.outstanding < THREAD_HOLD ? best : undefined;
   }
 
   private start(): Thread | undefined {
@@ -198,6 +252,7 @@ export class VerifyPool {
     }
     this.verified += checks.length;
     for (let i = 0; i < checks.length; i++) checks[i]!.resolve(results[i] === 1);
+    this.pump();
   }
 
   /**
@@ -244,6 +299,7 @@ export class VerifyPool {
       t.jobs.clear();
       void t.worker.terminate();
     }
+    for (const checks of this.waiting.splice(0)) this.runFallback(checks);
   }
 
   private runFallback(checks: Check[]): void {
@@ -262,14 +318,18 @@ export class VerifyPool {
  * 13,870-15,015 with one verification thread; a 200,000-record catch-up took
  * 17.6 and 17.9 s against 18.7 and 21.0 s; relay moved within its noise.
  * Three threads busy on two cores left the main thread two thirds of one.
+ * While the threads are full the main thread helps them between turns of
+ * its event loop, unless `TOOLDB_VERIFY_MAIN_HELPS=0`.
  */
 export function createVerifyPool(fallback: Fallback): VerifyPool | undefined {
   const workerThreads = nodeBuiltin<WorkerThreads>("node:worker_threads");
   const os = nodeBuiltin<NodeOs>("node:os");
   if (!workerThreads || !os || typeof setImmediate !== "function") return undefined;
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
   const cores = os.availableParallelism?.() ?? os.cpus().length;
-  const size = threadsWanted((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.TOOLDB_VERIFY_THREADS, cores);
-  return size > 0 ? new VerifyPool(Math.min(size, 16), workerThreads, fallback) : undefined;
+  const size = threadsWanted(env?.TOOLDB_VERIFY_THREADS, cores);
+  const crypto = env?.TOOLDB_VERIFY_MAIN_HELPS === "0" ? undefined : nodeBuiltin<SyncCrypto>("node:crypto");
+  return size > 0 ? new VerifyPool(Math.min(size, 16), workerThreads, fallback, systemClock, THREAD_STALL_MS, crypto && p256SyncCheck(crypto)) : undefined;
 }
 
 /** Verification threads for a `TOOLDB_VERIFY_THREADS` value on `cores` cores (anything unreadable: the default). */

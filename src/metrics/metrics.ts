@@ -59,17 +59,11 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   gauge(`${p}intake_queued_messages`, "Peer messages waiting for their peer's rate or a free slot", () => network.guard.intake?.queuedFrames ?? 0);
   gauge(`${p}sync_running`, "Server catch-ups running", () => db.syncProgress.running);
   gauge(`${p}verify_threads`, "Signature verification threads this process may run (0: every check takes libuv's pool)", () => verifyPoolStats()?.threads ?? 0);
-  let threadChecks = 0;
-  new Counter({
-    name: `${p}verify_thread_checks_total`,
-    help: "Signature checks done by this process's verification threads (the rest took libuv's pool)",
-    registers,
-    collect() {
-      const total = verifyPoolStats()?.verified ?? 0;
-      if (total > threadChecks) this.inc(total - threadChecks);
-      threadChecks = total;
-    },
+  counterOf(`${p}verify_thread_checks_total`, "Signature checks done by this process's verification threads (the rest took libuv's pool or the main thread)", () => {
+    const stats = verifyPoolStats();
+    return stats ? stats.verified - stats.helped : 0;
   });
+  counterOf(`${p}verify_main_checks_total`, "Signature checks the main thread did itself while the verification threads were full", () => verifyPoolStats()?.helped ?? 0);
 
   counterFrom(`${p}messages_received_total`, "Messages received, by type", "type", () => network.traffic.received);
   counterFrom(`${p}messages_sent_total`, "Messages sent (one per peer), by type", "type", () => network.traffic.sent);
@@ -162,6 +156,21 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
           if (delta > 0) this.inc({ [label]: value }, delta);
           seen.set(value, total);
         }
+      },
+    });
+  }
+
+  /** A counter without labels that follows one running total. */
+  function counterOf(name: string, help: string, read: () => number): void {
+    let seen = 0;
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const total = read();
+        if (total > seen) this.inc(total - seen);
+        seen = total;
       },
     });
   }
