@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
-import { startLatencyProxy, type LatencyProxy } from "./latency-proxy.js";
+import { startLatencyProxy, type LatencyProxy } from "../test/helpers/latency-proxy.js";
 import { fmt, mib } from "./stats.js";
 
 interface Reply {

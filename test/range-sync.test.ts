@@ -11,6 +11,7 @@ import { closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers
 import { RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
 import { waitFor } from "./helpers/wait.js";
+import { startLatencyProxy } from "./helpers/latency-proxy.js";
 
 /** Bounds for waits (a loaded 2-core CI box verifies 50,000 signatures slowly); never timing assertions. */
 const T = 240_000;
@@ -135,6 +136,30 @@ describe("range-based reconciliation between servers", () => {
     assert.equal(again.mode, "range");
     assert.equal(again.complete, true, again.reason);
     assert.equal(again.pushed + again.fetched, 0);
+  });
+
+  it("across a long round trip the dialer reads more per message than its base, and the run still converges", { timeout: T }, async () => {
+    // A small base, so that a message's reads end it (as at 1,000,000 records with the default) and the run takes many rounds.
+    const base = 1024;
+    const [a, b] = [await server({ maxMessageBytes: 1024 * 1024, rangeSync: { readsPerMessage: base } }), await server({ maxMessageBytes: 1024 * 1024 })];
+    const t0 = past();
+    const [shared, onlyA, onlyB] = await Promise.all([signedRecords(30_000, "s/", t0), signedRecords(3000, "a/", t0), signedRecords(3000, "b/", t0 + 5)]);
+    await Promise.all([seed(a, [...shared, ...onlyA]), seed(b, [...shared, ...onlyB])]);
+    // 500 ms round trip: far more than a message's work on either side, even on a loaded box.
+    const proxy = await startLatencyProxy(portOf(b), 250);
+    try {
+      const first = nextRun(a);
+      a.network.connectTo("127.0.0.1", proxy.port, { maxRetries: 5 });
+      const run = await first;
+      assert.equal(run.mode, "range");
+      assert.equal(run.complete, true, run.reason);
+      assert.deepEqual([run.pushed, run.fetched], [3000, 3000]);
+      assert.ok(run.readsPerMessage! > base, `the budget grew: ${run.readsPerMessage} reads a message against a base of ${base}`);
+      assert.equal(await assertSame(a, b), 36_000);
+    } finally {
+      a.network.disconnectFrom("127.0.0.1", proxy.port);
+      await proxy.close();
+    }
   });
 
   it("a catch-up interrupted by a dropped link continues on the next link and sends only what is left", { timeout: T }, async () => {

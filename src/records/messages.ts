@@ -141,6 +141,8 @@ export interface FunctionReturnMessage extends Base {
 export interface SyncRangeMessage extends Base {
   type: "syncRange" | "syncRangeAck";
   m: string;
+  /** syncRangeAck: how long the responder held the request, arrival to reply (ms; older peers send none). */
+  ms?: number;
   error?: string;
 }
 

@@ -83,8 +83,8 @@ export class Reconciler {
     readonly isInitiator: boolean,
     /** A differing range of fewer items than this is sent as its ids, a larger one split into 16 (the spec's 2 × buckets). */
     private readonly idListBelow = BUCKETS * 2,
-    /** Initiator: items read for one message at most, 0 = no limit (see readsPerMessage in range-sync.ts). */
-    private readonly readsPerMessage = 0,
+    /** Initiator: items read for one message at most, 0 = no limit; may change between messages (link-read-budget.ts). */
+    public readsPerMessage = 0,
   ) {
     if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
     if (idListBelow < 2 || idListBelow > BUCKETS * 2) throw new RangeError("idListBelow out of range");

@@ -22,6 +22,7 @@ import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
 import { type InitiatorMessage, Reconciler } from "./negentropy.js";
+import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
@@ -56,17 +57,6 @@ const LEAF_IDS = 8;
 
 export type { RangeSyncOptions } from "./sync-budget.js";
 
-/**
- * Items one reconciliation message of ours may read: the messages in flight
- * and the next one then lie in the index's cache of recent reads (each side
- * read the whole index from the store once a round before, at 10 %
- * divergence of 1,000,000 records). On a store much larger than the cache,
- * at least 1/100 of it, so that a run needs a few hundred rounds at most.
- */
-function readsPerMessage(index: SyncIndex): number {
-  return Math.max(Math.floor(index.cacheCapacity / (RANGES_IN_FLIGHT + 1)), Math.ceil(index.size / 100));
-}
-
 export interface RangeSyncRun {
   peer: string;
   /** False when the link dropped, the peer refused or a limit ended the run early. */
@@ -82,6 +72,8 @@ export interface RangeSyncRun {
   rangeBytesIn: number;
   /** Bytes of record frames pushed (fetched ones are counted by the peer). */
   recordBytesOut: number;
+  /** Range runs: the most index items one message of ours read, as the link allowed (link-read-budget.ts). */
+  readsPerMessage?: number;
   reason?: string;
 }
 
@@ -92,6 +84,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   readonly gate: SyncGate;
   private readonly maxRounds: number;
   private readonly leafIds: number;
+  private readonly baseReads: number | undefined;
   /** Requests from a link, answered in order: pushes in a lane of their own (request-lanes.ts). */
   private readonly lanes = new RequestLanes<PeerSession>(MAX_QUEUED_PER_LINK);
   private readonly running = new WeakSet<PeerSession>();
@@ -110,6 +103,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.gate = new SyncGate(budget, resolveLimits(db.options.limits).exemptIps, () => db.now(), () => index.size, (s) => s.provenServer);
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
+    this.baseReads = options.readsPerMessage;
+    if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new RangeError("rangeSync.readsPerMessage must be a positive integer");
     this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
     this.changes = new ChangeSync(db, index, {
       request: (session, message) => this.request(session, message),
@@ -157,7 +152,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
    * half of a run at 10 % divergence of 1,000,000 records.
    */
   private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
-    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, readsPerMessage(this.index));
+    const base = this.baseReads ?? baseReadsPerMessage(this.index.cacheCapacity, this.index.size, RANGES_IN_FLIGHT);
+    const budget = new LinkReadBudget(base, maxReadsPerMessage(base, this.index.size), RANGES_IN_FLIGHT);
+    const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, base);
+    const builds = timedBuilds(() => reconciler.next());
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
@@ -165,20 +163,24 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       if (this.gone(session)) throw new Error("link closed");
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
+      const sent = performance.now();
       const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
       if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
       if (reply.error) throw new Error(`peer refused: ${reply.error}`);
       run.rangeBytesIn += reply.m.length;
       run.rounds++;
+      const replied = performance.now();
       const result = await reconciler.take(base64ToBytes(reply.m), out).catch((err: unknown) => {
         this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
         throw err;
       });
+      reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied + builds.tookMs(out));
+      run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
       // Fetches and pushes go on in the background while further rounds are asked for.
       await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
     };
     try {
-      await runWindow(await reconciler.start(), { next: () => reconciler.next(), exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds });
+      await runWindow(await reconciler.start(), { next: builds.next, exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds });
       await Promise.all([fetches.drain(), pushes.drain()]);
     } catch (err) {
       // No merge or push of this run goes on after it reported.
@@ -302,8 +304,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       return;
     }
     const lane = message.type === "syncPush" ? "push" : "requests";
+    const arrived = performance.now();
     const queued = this.lanes.enqueue(from, lane, () =>
-      this.answer(message, from).catch((err: unknown) => {
+      this.answer(message, from, arrived).catch((err: unknown) => {
         if (this.db.isClosed) return;
         if (isToolDbError(err, ErrorCode.BAD_MESSAGE)) {
           this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, err.message);
@@ -324,7 +327,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.reply(from, request, reason);
   }
 
-  private async answer(message: SyncMessage, from: PeerSession): Promise<void> {
+  /** `arrived`: when the request came in (a range reply says how long it was held here, link-read-budget.ts). */
+  private async answer(message: SyncMessage, from: PeerSession, arrived: number): Promise<void> {
     if (this.gone(from)) return;
     const refusal = this.gate.refusal(from, message);
     if (refusal) return this.refuse(from, message, refusal);
@@ -340,7 +344,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
       try {
         const { output } = await reconciler.reconcile(base64ToBytes(message.m));
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!) });
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - arrived) });
         this.gate.answeredRange(from, message.m);
       } finally {
         this.gate.charge(from, "rounds", 1);

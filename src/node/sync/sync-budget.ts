@@ -41,6 +41,12 @@ export interface RangeSyncOptions {
    * differ.
    */
   leafIds?: number;
+  /**
+   * Index items one reconciliation message of ours reads at first (default:
+   * a quarter of the index's cache of recent reads, or 1/100 of a larger
+   * store); across a long round trip it grows up to 8 × (link-read-budget.ts).
+   */
+  readsPerMessage?: number;
 }
 
 export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {
