@@ -31,6 +31,8 @@ describe("reads per reconciliation message, by link", () => {
     const budget = new LinkReadBudget(16_384, 131_072, WIDTH);
     assert.equal(exchanges(budget, WIDTH - 1, 200, 10), 16_384, "no change before `width` replies");
     assert.equal(exchanges(budget, 1, 200, 10), 32_768);
+    assert.equal(exchanges(budget, WIDTH, 25, 10), 65_536, "a link longer than the other messages' work: link-bound");
+    assert.equal(exchanges(budget, WIDTH, 0.5, 10), 32_768, "fast again: halved");
     assert.equal(exchanges(budget, WIDTH, 200, 20), 65_536);
     assert.equal(exchanges(budget, WIDTH, 200, 40), 131_072);
     assert.equal(exchanges(budget, WIDTH, 200, 10), 131_072, "never past the most");
@@ -39,6 +41,7 @@ describe("reads per reconciliation message, by link", () => {
   it("stays at the base on a fast link, and when only one reply of the window was slow (it waited for this side, not for the link)", () => {
     const budget = new LinkReadBudget(16_384, 131_072, WIDTH);
     assert.equal(exchanges(budget, 30, 0.2, 10), 16_384);
+    assert.equal(exchanges(budget, 30, 15, 10), 16_384, "the other two messages in flight take longer than the link: the work holds the pipeline");
     for (let i = 0; i < 10; i++) {
       budget.observe(10 + 100, 10, 10); // held 100 ms behind other work here
       budget.observe(10.2, 10, 10);

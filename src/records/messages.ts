@@ -141,7 +141,7 @@ export interface FunctionReturnMessage extends Base {
 export interface SyncRangeMessage extends Base {
   type: "syncRange" | "syncRangeAck";
   m: string;
-  /** syncRangeAck: how long the responder held the request, arrival to reply (ms; older peers send none). */
+  /** syncRangeAck: how long the responder worked on the request (ms; older peers send none). */
   ms?: number;
   error?: string;
 }

@@ -9,22 +9,28 @@
  * 3 messages of 16,384 reads in flight, 1 % of 1,000,000 records took 71
  * rounds, 14.7 s across 200 ms against 12.0 s in 7 rounds with no budget.
  *
- * So the responder says how long it held each message (`ms` of
- * syncRangeAck, from arrival to reply), and the time the exchange spent on
- * the link is the rest of the wait. The least of `width` replies' is taken:
- * a reply that arrived while this side was busy (with another reply, or a
- * merge) waited for its event loop, not for the link, and on loopback at
- * least one of them comes in while it is idle. The work is their median
- * (the first message of a run costs the responder a read of its whole
- * index). Every `width` replies: while
- * the link took longer than `width` messages' work on the slower side, the
- * budget doubles (up to `max`); while it took less than half a message's
- * work, it halves back toward the base. An older peer, which sends no `ms`,
- * leaves the base in force.
+ * So the responder says how long it worked on each message (`ms` of
+ * syncRangeAck), and the time the exchange spent on the link is the rest of
+ * the wait. The least of `width` replies' is taken: a message that waited
+ * at the responder behind another of ours, or a reply that came in while
+ * this side was busy (with another reply, or a merge), waited for an event
+ * loop, not for the link, and the first of a window does not. The work is
+ * the median of the slower side's (the first message of a run costs the
+ * responder a read of its whole index). Every `width` replies: while the
+ * link took longer than the other `width - 1` messages in flight take to
+ * work through, the link holds the pipeline, and the budget doubles (up to
+ * `max`); while it took less than half a message's work, it halves back
+ * toward the base. An older peer, which sends no `ms`, leaves the base in
+ * force.
  */
 
-/** Work of the messages in flight that the link must exceed before the budget grows (a margin over the pipeline's own bound). */
-const GROW_ABOVE = 1;
+/**
+ * The pipeline is link-bound when a message's round trip (link + work on
+ * both sides) is longer than the other messages in flight take to work
+ * through: link > (width - 2) × work; growing from (width - 1) leaves a
+ * margin for the noise of the readings.
+ */
+const GROW_ABOVE_OTHERS = 1;
 /** Fraction of one message's work below which the link counts as fast again. */
 const SHRINK_BELOW = 0.5;
 
@@ -78,7 +84,7 @@ export class LinkReadBudget {
     const work = this.work.sort((x, y) => x - y)[this.work.length >> 1]!;
     this.work = [];
     this.linkMs = Infinity;
-    if (link > GROW_ABOVE * this.width * work) this.reads = Math.min(this.max, this.reads * 2);
+    if (link > GROW_ABOVE_OTHERS * (this.width - 1) * work) this.reads = Math.min(this.max, this.reads * 2);
     else if (link < SHRINK_BELOW * work) this.reads = Math.max(this.base, Math.floor(this.reads / 2));
     return this.reads;
   }

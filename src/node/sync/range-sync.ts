@@ -304,9 +304,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       return;
     }
     const lane = message.type === "syncPush" ? "push" : "requests";
-    const arrived = performance.now();
     const queued = this.lanes.enqueue(from, lane, () =>
-      this.answer(message, from, arrived).catch((err: unknown) => {
+      this.answer(message, from).catch((err: unknown) => {
         if (this.db.isClosed) return;
         if (isToolDbError(err, ErrorCode.BAD_MESSAGE)) {
           this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, err.message);
@@ -327,8 +326,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.reply(from, request, reason);
   }
 
-  /** `arrived`: when the request came in (a range reply says how long it was held here, link-read-budget.ts). */
-  private async answer(message: SyncMessage, from: PeerSession, arrived: number): Promise<void> {
+  private async answer(message: SyncMessage, from: PeerSession): Promise<void> {
+    const started = performance.now(); // a range reply says how long it took (link-read-budget.ts)
     if (this.gone(from)) return;
     const refusal = this.gate.refusal(from, message);
     if (refusal) return this.refuse(from, message, refusal);
@@ -344,7 +343,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
       try {
         const { output } = await reconciler.reconcile(base64ToBytes(message.m));
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - arrived) });
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - started) });
         this.gate.answeredRange(from, message.m);
       } finally {
         this.gate.charge(from, "rounds", 1);
