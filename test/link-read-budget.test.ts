@@ -27,15 +27,26 @@ describe("reads per reconciliation message, by link", () => {
     assert.equal(maxReadsPerMessage(16_384, 10_000_000), 1_250_000);
   });
 
-  it("doubles once per `width` replies while the link takes longer than the messages in flight take to work through", () => {
+  it("doubles after two windows of `width` replies in which the link took longer than the other messages in flight take to work through", () => {
     const budget = new LinkReadBudget(16_384, 131_072, WIDTH);
     assert.equal(exchanges(budget, WIDTH - 1, 200, 10), 16_384, "no change before `width` replies");
-    assert.equal(exchanges(budget, 1, 200, 10), 32_768);
-    assert.equal(exchanges(budget, WIDTH, 25, 10), 65_536, "a link longer than the other messages' work: link-bound");
+    assert.equal(exchanges(budget, 1, 200, 10), 16_384, "one link-bound window is not enough");
+    assert.equal(exchanges(budget, WIDTH, 200, 10), 32_768);
+    assert.equal(exchanges(budget, WIDTH, 200, 10), 32_768, "each growth takes two windows of its own");
+    assert.equal(exchanges(budget, WIDTH, 200, 10), 65_536);
     assert.equal(exchanges(budget, WIDTH, 0.5, 10), 32_768, "fast again: halved");
-    assert.equal(exchanges(budget, WIDTH, 200, 20), 65_536);
-    assert.equal(exchanges(budget, WIDTH, 200, 40), 131_072);
-    assert.equal(exchanges(budget, WIDTH, 200, 10), 131_072, "never past the most");
+    assert.equal(exchanges(budget, 2 * WIDTH, 25, 10), 65_536, "a link longer than the other messages' work: link-bound");
+    assert.equal(exchanges(budget, 2 * WIDTH, 200, 20), 131_072);
+    assert.equal(exchanges(budget, 4 * WIDTH, 200, 10), 131_072, "never past the most");
+  });
+
+  it("never grows on single link-bound windows between others (a busy spell of this side's event loop)", () => {
+    const budget = new LinkReadBudget(16_384, 131_072, WIDTH);
+    for (let i = 0; i < 20; i++) {
+      exchanges(budget, WIDTH, 200, 10);
+      exchanges(budget, WIDTH, 15, 10);
+    }
+    assert.equal(budget.current, 16_384);
   });
 
   it("stays at the base on a fast link, and when only one reply of the window was slow (it waited for this side, not for the link)", () => {
@@ -52,7 +63,7 @@ describe("reads per reconciliation message, by link", () => {
 
   it("halves back toward the base when the link becomes fast, and not below it", () => {
     const budget = new LinkReadBudget(16_384, 131_072, WIDTH);
-    exchanges(budget, 3 * WIDTH, 500, 10);
+    exchanges(budget, 6 * WIDTH, 500, 10);
     assert.equal(budget.current, 131_072);
     assert.equal(exchanges(budget, WIDTH, 1, 40), 65_536);
     assert.equal(exchanges(budget, 10 * WIDTH, 1, 40), 16_384);

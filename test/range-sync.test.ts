@@ -140,13 +140,13 @@ describe("range-based reconciliation between servers", () => {
 
   it("across a long round trip the dialer reads more per message than its base, and the run still converges", { timeout: T }, async () => {
     // A small base, so that a message's reads end it (as at 1,000,000 records with the default) and the run takes many rounds.
-    const base = 1024;
+    const base = 512;
     const [a, b] = [await server({ maxMessageBytes: 1024 * 1024, rangeSync: { readsPerMessage: base } }), await server({ maxMessageBytes: 1024 * 1024 })];
     const t0 = past();
     const [shared, onlyA, onlyB] = await Promise.all([signedRecords(30_000, "s/", t0), signedRecords(3000, "a/", t0), signedRecords(3000, "b/", t0 + 5)]);
     await Promise.all([seed(a, [...shared, ...onlyA]), seed(b, [...shared, ...onlyB])]);
-    // 500 ms round trip: far more than a message's work on either side, even on a loaded box.
-    const proxy = await startLatencyProxy(portOf(b), 250);
+    // 800 ms round trip: far more than a message's work on either side, even on a loaded box.
+    const proxy = await startLatencyProxy(portOf(b), 400);
     try {
       const first = nextRun(a);
       a.network.connectTo("127.0.0.1", proxy.port, { maxRetries: 5 });

@@ -18,9 +18,10 @@
  * the median of the slower side's (the first message of a run costs the
  * responder a read of its whole index). Every `width` replies: while the
  * link took longer than the other `width - 1` messages in flight take to
- * work through, the link holds the pipeline, and the budget doubles (up to
- * `max`); while it took less than half a message's work, it halves back
- * toward the base. An older peer, which sends no `ms`, leaves the base in
+ * work through, the link holds the pipeline, and after two such windows in
+ * a row the budget doubles (up to `max`; on loopback, a single window once
+ * grew it, its replies all held behind merges of fetched records); while
+ * it took less than half a message's work, it halves back toward the base. An older peer, which sends no `ms`, leaves the base in
  * force.
  */
 
@@ -54,6 +55,8 @@ export class LinkReadBudget {
   private reads: number;
   private linkMs = Infinity;
   private work: number[] = [];
+  /** The window before this one found the link holding the pipeline (one window alone can be a busy spell of this side's event loop). */
+  private linkBoundBefore = false;
 
   constructor(
     readonly base: number,
@@ -84,8 +87,10 @@ export class LinkReadBudget {
     const work = this.work.sort((x, y) => x - y)[this.work.length >> 1]!;
     this.work = [];
     this.linkMs = Infinity;
-    if (link > GROW_ABOVE_OTHERS * (this.width - 1) * work) this.reads = Math.min(this.max, this.reads * 2);
+    const linkBound = link > GROW_ABOVE_OTHERS * (this.width - 1) * work;
+    if (linkBound && this.linkBoundBefore) this.reads = Math.min(this.max, this.reads * 2);
     else if (link < SHRINK_BELOW * work) this.reads = Math.max(this.base, Math.floor(this.reads / 2));
+    this.linkBoundBefore = linkBound && !this.linkBoundBefore; // a growth needs two windows of its own
     return this.reads;
   }
 }
