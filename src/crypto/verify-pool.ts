@@ -35,10 +35,10 @@ const MAX_BATCH = 64;
  * can take some. A writer's puts in flight are capped (256 small puts a
  * peer, network/fair-intake.ts), so with everything sent to the thread at
  * once the main thread never had any to take. Ingest on the 2-core box
- * reached 90-94 % of its CPU bound in 5 runs, against 80-85 % in 5 with
- * batches of 128 all sent at once (13,833-17,861 against 12,100-14,470
- * verified puts/s); the 100,000-record catch-up and the relay moved within
- * their noise. Holding 32 reached 85-88 %.
+ * reached 90-92 % of its CPU bound in 4 runs, against 80-85 % in 8 runs
+ * holding 256 (two batches of 128) or not helping (13,833-17,861 against
+ * 12,100-15,440 verified puts/s); the 100,000-record catch-up and the relay
+ * moved within their noise. Holding 32 in batches of 32 reached 85-88 %.
  */
 const THREAD_HOLD = 64;
 /**
