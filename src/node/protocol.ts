@@ -52,7 +52,7 @@ export class Protocol {
         this.db.requests.resolve(message.id, message, from);
         return;
       case "function":
-        return this.onFunction(message, from);
+        return this.onFunction(message, from).catch((err) => this.fail(from, err));
       case "putAck":
         this.db.acks.onPutAck(message, from);
         return;
@@ -196,7 +196,16 @@ export class Protocol {
       }
     } catch (err) {
       // tool-db 2.6.6 sends `String(error)`: "Error: Invalid arguments", which apps match.
-      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: String(err) });
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: errorString(err) });
     }
+  }
+}
+
+/** `String(err)` as tool-db 2.6.6 sends it, or a plain "Error" for a thrown value that cannot be turned into text (`{ toString: 1 }`). */
+function errorString(err: unknown): string {
+  try {
+    return String(err);
+  } catch {
+    return "Error";
   }
 }

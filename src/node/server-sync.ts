@@ -96,6 +96,7 @@ export class ServerSync {
 
   close(): Promise<void> {
     this.timers.clearAll();
+    this.range?.close();
     return this.range ? this.range.index.close() : Promise.resolve();
   }
 
@@ -116,7 +117,9 @@ export class ServerSync {
    * tooldb-dht servers the dialing side reconciles (see RunSchedule).
    */
   start(session: PeerSession): void {
-    if (this.schedule && session.caps.has(RBSR_CAPABILITY)) {
+    // Only a server that proved its identity on this link: a run keeps checkpoints in its name, and an
+    // unproven link may be anyone replaying its record (as a 2.6.6 pong) and claiming its capabilities.
+    if (this.schedule && session.caps.has(RBSR_CAPABILITY) && session.provenServer) {
       if (session.outgoing) this.schedule.request(session);
       return;
     }

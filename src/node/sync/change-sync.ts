@@ -46,11 +46,15 @@ interface Serving {
 
 export class ChangeSync<Run> {
   private readonly serving = new WeakMap<PeerSession, Serving>();
+  /** Links whose close already ends their serving (one listener a link, however many runs it serves). */
+  private readonly watched = new WeakSet<PeerSession>();
 
   constructor(
     private readonly db: NodeContext,
     private readonly index: SyncIndex,
     private readonly ops: SyncOps<Run>,
+    /** Pages of the peer's feed one run pulls at most; the next run goes on from the checkpoint. */
+    private readonly maxPages = 1000,
   ) {}
 
   /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
@@ -81,14 +85,19 @@ export class ChangeSync<Run> {
   async run(session: PeerSession, state: FeedState & { pulled: { seq: number; page: SyncChangesAckMessage }; pushed: number }, run: Run, tracker: RunTracker): Promise<void> {
     const feed = this.index.feed;
     let page = state.pulled.page;
-    for (;;) {
+    let after = state.pulled.seq;
+    for (let pages = 1; ; pages++) {
+      // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
+      if (page.more && page.next <= after) throw new Error("the peer's change feed made no progress");
       await this.ops.fetch(session, await this.lacking(page.ids), run);
       await feed.setCheckpoint(session.address, { epoch: state.theirs.epoch, seq: page.next }, this.db.now());
       if (!page.more) break;
-      page = await this.changes(session, { epoch: state.theirs.epoch, seq: page.next });
+      if (pages >= this.maxPages) throw new Error(`pulled ${pages} pages of the peer's change feed; the next run goes on`);
+      after = page.next;
+      page = await this.changes(session, { epoch: state.theirs.epoch, seq: after });
       if (page.e !== state.theirs.epoch) throw new Error("peer's feed restarted during the run");
     }
-    let after = state.pushed;
+    after = state.pushed;
     while (after < state.ours.seq) {
       const mine = await feed.page(after, this.pageIds, state.ours.seq);
       if (mine.ids.length > 0) {
@@ -188,6 +197,8 @@ export class ChangeSync<Run> {
     if (this.serving.has(from)) return;
     const feed = this.index.feed;
     this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq });
+    if (this.watched.has(from)) return;
+    this.watched.add(from);
     from.connection.once("close", () => this.stopServing(from));
   }
 

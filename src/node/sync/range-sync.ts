@@ -10,7 +10,7 @@
  */
 import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
 import { ErrorCode, errorText, isToolDbError } from "../../base/errors.js";
-import type { OutgoingMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
+import type { SyncMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
 import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
@@ -21,6 +21,7 @@ import { mergeFetched } from "./fetched-merge.js";
 import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
+import { SyncRequests } from "./sync-requests.js";
 import { type InitiatorMessage, Reconciler } from "./negentropy.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
@@ -32,9 +33,6 @@ import type { RunTracker, SyncIndex } from "./sync-index.js";
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
 const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChangesAck", "syncOfferAck", "syncCommitAck"]);
-
-/** Per request; a responder scan of a large store takes a while. */
-const REQUEST_TIMEOUT_MS = 60_000;
 /** Reconciliation messages in flight per run: the peer compares one while we work on the reply to another. */
 const RANGES_IN_FLIGHT = 3;
 /** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
@@ -92,6 +90,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Per run: counts the items its own fetches add. */
   private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
   private readonly stored: StoredRecords;
+  private readonly requests: SyncRequests;
 
   constructor(
     private readonly db: NodeContext,
@@ -105,12 +104,18 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.leafIds = options.leafIds ?? LEAF_IDS;
     this.baseReads = options.readsPerMessage;
     if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new RangeError("rangeSync.readsPerMessage must be a positive integer");
+    this.requests = new SyncRequests(db.options.clock);
     this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
     this.changes = new ChangeSync(db, index, {
-      request: (session, message) => this.request(session, message),
+      request: (session, message) => this.requests.ask(session, message),
       fetch: (session, ids, run) => this.fetch(session, ids, run),
       push: (session, ids, run) => this.push(session, ids, run),
-    });
+    }, this.maxRounds);
+  }
+
+  /** Ends the waits of runs in progress (the node closes). */
+  close(): void {
+    this.requests.close();
   }
 
   // ---- initiator -------------------------------------------------------
@@ -164,7 +169,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
       const sent = performance.now();
-      const reply = await this.request(session, { type: "syncRange", id: randomId(), m });
+      const reply = await this.requests.ask(session, { type: "syncRange", id: randomId(), m });
       if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
       if (reply.error) throw new Error(`peer refused: ${reply.error}`);
       run.rangeBytesIn += reply.m.length;
@@ -230,7 +235,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
       run.recordBytesOut += frame.length;
       run.pushed += raws.length;
-      const ack = await this.request(session, undefined, id, frame);
+      const ack = await this.requests.ask(session, undefined, id, frame);
       if (ack?.type !== "syncPushAck") throw new Error(ack ? "unexpected reply to push" : "no push ack");
       if (ack.error) throw new Error(`peer refused push: ${ack.error}`);
     }
@@ -254,7 +259,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
   private async fetchBatch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<string[]> {
     if (this.gone(session)) throw new Error("link closed");
-    const reply = await this.request(session, { type: "syncFetch", id: randomId(), ids });
+    const reply = await this.requests.ask(session, { type: "syncFetch", id: randomId(), ids });
     if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
     if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
     // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
@@ -267,27 +272,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       stored: () => run.fetched++,
     });
     tracker?.settled(ids);
-    // Asking again only for what the peer could not fit; it must make progress.
-    return reply.more && reply.records.length > 0 ? reply.more.filter((id) => ids.includes(id)) : [];
-  }
-
-  private request(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {
-    return new Promise((resolve) => {
-      // A dropped link ends the wait at once (the run then stops; the next link runs again).
-      const onClose = () => {
-        this.db.requests.remove(id);
-        resolve(undefined);
-      };
-      const done = (reply: ToolDbMessage | undefined) => {
-        session.connection.off("close", onClose);
-        resolve(reply);
-      };
-      this.db.requests.add(id, REQUEST_TIMEOUT_MS, done, () => done(undefined));
-      if (session.connection.closed) return onClose();
-      session.connection.on("close", onClose);
-      if (frame !== undefined) session.sendRaw(frame);
-      else session.send(message!);
-    });
+    return askAgain(ids, reply.more);
   }
 
   // ---- responder -------------------------------------------------------
@@ -295,7 +280,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** A sync message from a peer: replies go to the waiting run, requests are answered in order per link. */
   handle(message: SyncMessage, from: PeerSession): void {
     if (REPLIES.has(message.type)) {
-      this.db.requests.resolve(message.id, message);
+      this.requests.resolve(message.id, message, from);
       return;
     }
     const unproven = this.gate.unproven(from);
@@ -333,9 +318,17 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (refusal) return this.refuse(from, message, refusal);
     await this.index.open();
     if (message.type === "syncPush") {
+      // Merged as fetched records are (a bounded number at a time), and always acknowledged: on a
+      // storage failure the pusher learns it at once instead of waiting out its request.
       const ids = this.changes.pushing(from, message.records);
-      await Promise.all(message.records.map((record) => this.db.acceptRecord(record, from)));
-      this.changes.pushed(from, ids);
+      try {
+        await mergeFetched(message.records, { admit: (r) => this.db.admitRecord(r), accept: (r, admission) => this.db.acceptRecord(r, from, undefined, undefined, admission), stored: () => undefined });
+      } catch (err) {
+        this.reply(from, message, "the push could not be stored");
+        throw err;
+      } finally {
+        this.changes.pushed(from, ids);
+      }
       if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
       return;
     }
@@ -387,4 +380,19 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
     to.sendRaw(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`);
   }
+}
+
+/**
+ * The ids of a fetch to ask for again: those the peer listed under `more`
+ * (it could not fit them). Each answer must shorten the list, or the run
+ * fails: a peer that lists every id again (with records nobody asked for,
+ * or none) would otherwise keep the run asking for ever, and one whose
+ * unanswered ids were dropped would end it as complete without them.
+ */
+export function askAgain(asked: readonly string[], more: readonly string[] | undefined): string[] {
+  if (!more || more.length === 0) return [];
+  const wanted = new Set(asked);
+  const again = more.filter((id) => wanted.delete(id));
+  if (again.length >= asked.length) throw new Error(`fetch made no progress: the peer answered none of ${asked.length} ids`);
+  return again;
 }
