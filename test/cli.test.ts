@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
+import { ToolDb } from "../src/index.js";
 import { run } from "./helpers/cli.js";
 
 describe("tooldb-dht CLI", () => {
@@ -27,6 +28,21 @@ describe("tooldb-dht CLI", () => {
     assert.match(out, /Server running on 127\.0\.0\.2:\d+/);
     assert.match(out, /SIGINT: left the DHT, closed sockets and store/);
     assert.equal(code, 0, `exit code ${code}; stderr: ${err}`);
+  });
+
+  it("serve on a port that is taken says so in one line and exits 1, without a stack trace", { timeout: 30_000 }, async () => {
+    const holder = new ToolDb({ server: true, host: "127.0.0.2", port: 0, topic: "cli-test-port" });
+    await holder.ready;
+    try {
+      const bootstrap = `127.0.0.1:${seed.address().port}`;
+      const { exited } = run(["serve", "--topic", "cli-test-port", "--host", "127.0.0.2", "--port", String(holder.network.port), "--data", join(dir, "taken"), "--bootstrap", bootstrap]);
+      const { code, err } = await exited;
+      assert.equal(code, 1, `exit code ${code}; stderr: ${err}`);
+      assert.match(err, /^tooldb-dht: cannot listen on 127\.0\.0\.2:\d+: .*EADDRINUSE/m);
+      assert.doesNotMatch(err, /\n\s+at /, "no stack trace");
+    } finally {
+      await holder.close();
+    }
   });
 
   it("peers lists what the DHT says and verifies each address", async () => {

@@ -33,6 +33,37 @@ describe("lifecycle", () => {
     assert.equal(code, 0, "the process must exit by itself after close()");
   });
 
+  it("a server whose port is taken: ready rejects with NETWORK_FAILED, nothing crashes, close works and the process exits", { timeout: 30_000 }, async () => {
+    const script = `
+      import { ToolDb } from ${JSON.stringify(new URL("../src/index.js", import.meta.url).href)};
+      import { mkdtempSync, rmSync } from "node:fs";
+      import { tmpdir } from "node:os";
+      const dir = mkdtempSync(tmpdir() + "/tooldb-port-taken-");
+      const first = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t" });
+      await first.ready;
+      const second = new ToolDb({ server: true, host: "127.0.0.1", port: first.network.port, topic: "t", storageName: dir + "/store" });
+      await second.ready.then(() => console.log("ready resolved"), (err) => console.log("rejected", err.code, err.message));
+      await Promise.all([second.close(), first.close()]);
+      rmSync(dir, { recursive: true, force: true });
+      console.log("closed");
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: here, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => {
+      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+      child.on("exit", (c) => {
+        clearTimeout(killer);
+        resolve(c);
+      });
+    });
+    assert.equal(code, 0, `exit ${code}; stderr: ${err}`);
+    assert.match(out, /rejected NETWORK_FAILED cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+    assert.match(out, /closed/);
+  });
+
   it("close() is idempotent and no event fires after it", async () => {
     const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t" });
     await server.ready;

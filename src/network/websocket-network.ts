@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
-import { errorText } from "../base/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
 import { incomingSocketCapacity } from "./open-file-limit.js";
@@ -61,14 +61,16 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       this.ownServer = server;
       this.budgetSockets(server);
       this.wss = new WebSocketServer({ server, maxPayload });
+      // ws re-emits its server's errors, a failed listen among them: heard before listening, or they would crash the process.
+      this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
       await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
+        server.once("error", (err) => reject(new ToolDbError(ErrorCode.NETWORK_FAILED, `cannot listen on ${this.wsOptions.host ?? "any address"}:${this.wsOptions.port}: ${errorText(err)}`, err)));
         server.listen(this.wsOptions.port, this.wsOptions.host, () => resolve());
       });
       const addr = server.address();
       this.boundPort = typeof addr === "object" && addr ? addr.port : this.wsOptions.port;
     }
-    this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
+    if (this.wss.listenerCount("error") === 0) this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
     this.wss.on("connection", (socket: WebSocket, req: IncomingMessage) => {
       this.socketLinked(req.socket);
       const connection = new WsConnection(
