@@ -25,11 +25,11 @@ export interface BundleResult {
   metafile: Metafile;
 }
 
-/** Bundles `entry` (default: the browser entry) for browsers, minified. */
+/** Bundles `entry` (default: the page bundle's entry, the browser entry with WebRtcNetwork) for browsers, minified. */
 export async function bundle(options: { entry?: string; platform?: "browser" | "node"; minify?: boolean } = {}): Promise<BundleResult> {
   const platform = options.platform ?? "browser";
   const result = await build({
-    entryPoints: [options.entry ?? join(ROOT, "dist/src/browser.js")],
+    entryPoints: [options.entry ?? join(ROOT, "dist/src/entries/browser-bundle.js")],
     bundle: true,
     format: "esm",
     platform,

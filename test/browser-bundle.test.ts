@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { type PluginBuild, build } from "esbuild";
 import { BROWSER_BUNDLE, ROOT, bundle, nodeOnlyInputs } from "../build/browser-bundle.js";
 
 const CONCRETE_ADAPTERS = /src\/(network\/(websocket-network|ws-connection|browser-websocket-network)|stores\/(memory-store|level-store|indexeddb-store|abstract-level-store)|users\/ecdsa-user)\.js$/;
@@ -44,6 +44,25 @@ describe("browser bundle", () => {
     const inputs = Object.keys(result.metafile.inputs);
     assert.ok(inputs.includes("dist/src/browser.js"));
     assert.deepEqual(nodeOnlyInputs(result.metafile), []);
+  });
+
+  it('an app bundling "tooldb-dht" for browsers builds without the optional WebRTC peers installed; "tooldb-dht/webrtc" is what needs them', async () => {
+    // The optional peers made unresolvable, as in an app that did not install them.
+    const absent = {
+      name: "optional-peers-absent",
+      setup(b: PluginBuild) {
+        b.onResolve({ filter: /^(bittorrent-tracker|webrtc-polyfill)(\/|$)/ }, (args) => ({ errors: [{ text: `${args.path} is not installed` }] }));
+      },
+    };
+    const app = (contents: string) => build({ stdin: { contents, resolveDir: ROOT }, bundle: true, platform: "browser", format: "esm", write: false, logLevel: "silent", plugins: [absent] });
+    const plain = await app('import { ToolDb, WebSocketNetwork } from "tooldb-dht"; export const db = new ToolDb({ networkAdapter: WebSocketNetwork });');
+    assert.equal(plain.errors.length, 0);
+    await assert.rejects(app('export { WebRtcNetwork } from "tooldb-dht/webrtc";'), /bittorrent-tracker\/client is not installed/);
+  });
+
+  it("the prebuilt page bundle has WebRtcNetwork inside", async () => {
+    const { metafile } = await bundle();
+    assert.ok(Object.keys(metafile.inputs).includes("dist/src/entries/webrtc-browser.js"));
   });
 
   it("npm run build wrote the bundle with a clean metafile", async () => {

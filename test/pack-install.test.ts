@@ -59,6 +59,9 @@ describe("the packed package, installed into a fresh app", { timeout: 600_000 },
     if (!installed(t)) return;
     const tree = await runCommand("npm", ["ls", "--all", "--parseable"], { cwd: app.dir, timeoutMs: 60_000 });
     assert.doesNotMatch(tree.out, /node-datachannel|webrtc-polyfill/, "a WebRTC native module came with the default install");
+    // Without the optional peers, the browser entry still loads (WebRtcNetwork comes from "tooldb-dht/webrtc").
+    const out = await runExample(app.dir, "browser-entry", `const m = await import("tooldb-dht/browser"); console.log(typeof m.ToolDb, "WebRtcNetwork" in m);`);
+    assert.match(out, /^function false$/m);
   });
 
   it("runs the README's server-and-client, DHT discovery and CRDT examples by package name", async (t) => {
