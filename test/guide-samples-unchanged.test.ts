@@ -140,6 +140,23 @@ describe("the tool-db guide's samples, only imports changed, on a private DHT na
     }
   });
 
+  it("the samples type-check against the package under strict TypeScript (nodenext), as a TypeScript app would compile them", { timeout: 120_000 }, async () => {
+    const dir = join(repoRoot, ".tmp", "guide-types");
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const sections = { server: "Server Setup", client: "Client Setup", complete: "Complete Example" };
+    for (const [name, section] of Object.entries(sections)) writeFileSync(join(dir, `${name}.ts`), withOurImports(guideSample(section)));
+    // Inside the package's root, "tooldb-dht" resolves to the package itself through its exports (its built types).
+    const compilerOptions = { strict: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", noEmit: true, skipLibCheck: true, types: ["node"] };
+    writeFileSync(join(dir, "tsconfig.json"), JSON.stringify({ compilerOptions, files: Object.keys(sections).map((n) => `${n}.ts`) }));
+    const tsc = spawn(process.execPath, [join(repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", dir], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    tsc.stdout.on("data", (d: Buffer) => (output += d));
+    tsc.stderr.on("data", (d: Buffer) => (output += d));
+    const code = await new Promise<number | null>((resolve) => tsc.on("exit", resolve));
+    assert.equal(code, 0, output);
+  });
+
   it("Server Setup and Client Setup: the client finds the server on the DHT and links to it", { timeout: 90_000 }, () =>
     withPrivateDht(async (env) => {
       const server = run(await toModule("server", withOurImports(guideSample("Server Setup"))), env);

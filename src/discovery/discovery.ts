@@ -73,6 +73,26 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
   private readonly sessions = new Map<string, TopicSession>();
   private selfHosts: Set<string> | undefined;
   private closing: Promise<void> | undefined;
+
+  // discovery-channel's `peer` listeners name the topic `id: string` (the ToolDb guide's do): the
+  // topic is passed back as it was joined, so a channel joined by strings may be listened to so.
+  override on(event: "peer", listener: (id: string, peer: PeerAddress, type: PeerType) => void): this;
+  override on<K extends keyof DiscoveryEvents & string>(event: K, listener: (...args: DiscoveryEvents[K]) => void): this;
+  override on(event: keyof DiscoveryEvents & string, listener: (...args: never[]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once(event: "peer", listener: (id: string, peer: PeerAddress, type: PeerType) => void): this;
+  override once<K extends keyof DiscoveryEvents & string>(event: K, listener: (...args: DiscoveryEvents[K]) => void): this;
+  override once(event: keyof DiscoveryEvents & string, listener: (...args: never[]) => void): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off(event: "peer", listener: (id: string, peer: PeerAddress, type: PeerType) => void): this;
+  override off<K extends keyof DiscoveryEvents & string>(event: K, listener: (...args: DiscoveryEvents[K]) => void): this;
+  override off(event: keyof DiscoveryEvents & string, listener: (...args: never[]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
   /** Announces reach the closest nodes while their lookup still waits on departed ones (eager-announce.ts). */
   private readonly announceFn: AnnounceFn;
 
