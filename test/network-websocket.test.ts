@@ -279,6 +279,8 @@ describe("WebSocketNetwork specifics", () => {
         events.events.map(([e]) => e.final),
         [false, false, true],
       );
+      // The socket's error is the reason (the close itself, 1006, carries none).
+      for (const [e] of events.events) assert.match(e.reason, /ECONNREFUSED 127\.0\.0\.1:\d+/);
       assert.deepEqual(cli.network.dialTargets(), []);
       events.stop();
     });

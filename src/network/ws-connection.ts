@@ -32,6 +32,8 @@ function safeReason(reason: string): string {
 export class WsConnection extends Connection implements Heartbeat {
   private readonly heartbeat: HeartbeatSweep;
   private alive = true;
+  /** The first error the socket reported (e.g. "connect ECONNREFUSED 127.0.0.1:9600"): the close reason when the close has none. */
+  private socketError: string | undefined;
   /** Frames written before the socket opened (only the handshake ping, in practice). */
   private queued: string[] | undefined;
   /** The TCP socket under the WebSocket, corked for a turn while frames are written (turn-cork.ts). */
@@ -80,7 +82,9 @@ export class WsConnection extends Connection implements Heartbeat {
   }
 
   private static onClose(this: Tagged, code: number, reason: Buffer): void {
-    this[CONNECTION]!.finish(code, reason.toString());
+    // A link that failed before or without a close frame (1006) says why through its socket's error.
+    const connection = this[CONNECTION]!;
+    connection.finish(code, reason.toString() || connection.socketError || "");
   }
 
   private static onError(this: Tagged, err: Error & { code?: string }): void {
@@ -88,6 +92,7 @@ export class WsConnection extends Connection implements Heartbeat {
     // (1009 over maxPayload, 1007 invalid UTF-8, 1002 protocol errors), so
     // the adapter never sees them: report each as a refusal.
     const code = err.code ?? "";
+    this[CONNECTION]!.socketError ??= err.message.slice(0, 200);
     if (code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") this[CONNECTION]!.emit("refused", ErrorCode.FRAME_TOO_LARGE, "frame too large");
     else if (code === "WS_ERR_INVALID_UTF8") this[CONNECTION]!.emit("refused", ErrorCode.BAD_MESSAGE, "invalid UTF-8 in a text frame (close 1007)");
     else if (code.startsWith("WS_ERR_")) this[CONNECTION]!.emit("refused", ErrorCode.BAD_MESSAGE, `${err.message} (${code})`);
