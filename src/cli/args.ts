@@ -5,6 +5,7 @@
  * said in one line; an unknown flag comes with the closest known one, so a
  * typo such as `--boostrap` never silently falls back to a default.
  */
+import { isIP } from "node:net";
 import { parseArgs as nodeParseArgs } from "node:util";
 
 export interface FlagSpec {
@@ -104,6 +105,14 @@ export const isSeconds = (value: string, flag: string): void => {
 export const isAmount = (value: string, flag: string): void => {
   const n = value === "Infinity" ? Infinity : Number(value);
   if (value.trim() === "" || Number.isNaN(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got ${value})`);
+};
+
+/** `ip,...`: IPv4 or IPv6 addresses as a peer's address is written (no names, no ranges). */
+export const isIpList = (value: string, flag: string): void => {
+  const entries = value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) throw new UsageError(`${flag} takes ip,... (got "${value}")`);
+  const bad = entries.find((ip) => isIP(ip) === 0);
+  if (bad !== undefined) throw new UsageError(`${flag} takes IP addresses ip,... (got "${bad}": not an IPv4 or IPv6 address)`);
 };
 
 export const isHostPortList = (value: string, flag: string): void => {

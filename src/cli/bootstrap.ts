@@ -3,7 +3,7 @@ import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 import { BOOTSTRAP_ENV, envBootstrap } from "../discovery/env-bootstrap.js";
 import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-network.js";
 import { startHyperdhtBootstrap } from "../discovery/hyperdht-bootstrap.js";
-import { booleanFlag, hostPortList, listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
+import { UsageError, booleanFlag, hostPortList, listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { DEFAULT_HYPERDHT_BOOTSTRAP_PORT } from "./defaults.js";
 
@@ -51,7 +51,16 @@ export function bootstrapList(args: ParsedArgs, out: Out): string[] | undefined 
   const flag = listFlag(args, "bootstrap");
   if (flag) return hostPortList(flag, "--bootstrap");
   if (args.flags.get("bootstrap") !== undefined) hostPortList([String(args.flags.get("bootstrap"))], "--bootstrap");
-  const env = envBootstrap();
+  const env = fromEnv(envBootstrap);
   if (env) out(`DHT bootstrap from ${BOOTSTRAP_ENV}: ${env.join(",")}`);
   return env;
+}
+
+/** A variable's value read by `read`; a bad value is a usage error (exit 2), as a bad flag is. */
+function fromEnv<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }

@@ -5,7 +5,7 @@
  * take most of a short run's time), and each command loads what it needs.
  */
 import { DEFAULT_HTTP_LIMITS } from "../limits/http-guard.js";
-import { type FlagSpecs, isAmount, isHostPortList, isPort, isSeconds } from "./args.js";
+import { type FlagSpecs, isAmount, isHostPortList, isIpList, isPort, isSeconds } from "./args.js";
 import { type Command, bool, str } from "./command.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_HYPERDHT_BOOTSTRAP_PORT, DEFAULT_METRICS_HOST, LIMIT_FLAG_NAMES, METRICS_PORT_OFFSET } from "./defaults.js";
 
@@ -33,7 +33,7 @@ export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connec
 /** The flags of startOps and limitsFromFlags, for the commands that run a server. */
 export const OPS_FLAGS: FlagSpecs = {
   ...Object.fromEntries(LIMIT_FLAG_NAMES.map((name) => [name, amount])),
-  "exempt-ips": str,
+  "exempt-ips": { type: "string", check: isIpList },
   "http-headers-timeout": seconds,
   "http-idle-timeout": seconds,
   "metrics-host": str,

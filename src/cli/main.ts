@@ -27,17 +27,26 @@ Exit codes: 0 ok, 1 failed (reason on stderr), 2 bad command line.`;
 async function main(argv: string[]): Promise<number | undefined> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    out(usage());
+    // `help serve` is `serve --help`; anything else after help is a mistake, as for every command.
+    const topic = name === "help" ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    if (name === "help" && !topic && rest[0] !== undefined && !rest[0].startsWith("-")) {
+      const near = closest(rest[0], COMMANDS.map((c) => c.name));
+      throw new UsageError(`help: unknown command "${rest[0]}"${near ? ` (did you mean ${near}?)` : ""}`);
+    }
+    if (topic) parseCommandArgs("help", rest.slice(1), {});
+    else if (name !== undefined) parseCommandArgs(name === "help" ? "help" : undefined, rest, {});
+    out(topic ? `tooldb-dht ${topic.usage}` : usage());
     return 0;
   }
   if (name === "version" || name === "--version" || name === "-v") {
-    out(version());
+    if (parseCommandArgs("version", rest, {}).flags.get("help") === true) out("tooldb-dht version\n  Prints the version.");
+    else out(version());
     return 0;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     const near = closest(name, [...COMMANDS.map((c) => c.name), "version", "help"]);
-    throw new UsageError(`unknown command "${name}"${near ? ` (did you mean ${near}?)` : ""}; tooldb-dht --help lists them`);
+    throw new UsageError(`unknown command "${name}"${near ? ` (did you mean ${near}?)` : ""}`);
   }
   const args = parseCommandArgs(command.name, rest, command.flags);
   if (args.flags.get("help") === true) {

@@ -40,6 +40,7 @@ export function limitsFromFlags(args: ParsedArgs): Partial<Limits> {
     if (raw === undefined) continue;
     const n = raw === "Infinity" ? Infinity : Number(raw);
     if (raw.trim() === "" || Number.isNaN(n) || n < 0) throw new UsageError(`--${flag} must be a number >= 0 (got ${raw})`);
+    if (limit === "anonymousKeyShare" && n > 1) throw new UsageError(`--${flag} must be a share from 0 to 1 (got ${raw})`);
     limits[limit] = n * scale;
   }
   const exempt = listFlag(args, "exempt-ips");

@@ -2,8 +2,9 @@ import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { errorText } from "../base/errors.js";
 import { dialKey } from "../network/dial-target.js";
-import { type HyperswarmNetworkOptions, hyperdhtBootstrapFromEnv } from "../network/hyperswarm-network.js";
+import { HYPERDHT_BOOTSTRAP_ENV, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
 import { DHTServer } from "../platform/dht-server.js";
+import { isDialableWsUrl } from "../limits/peer-url.js";
 import { UsageError, booleanFlag, hostPortList, listFlag, portFlag, stringFlag, type ParsedArgs } from "./args.js";
 import { bootstrapList } from "./bootstrap.js";
 import type { Out } from "./command.js";
@@ -26,6 +27,9 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   const legacyRecords = booleanFlag(args, "legacy-records");
   const tlsCert = stringFlag(args, "tls-cert", "TLS_CERT");
   const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
+  if (!tlsCert !== !tlsKey) throw new UsageError(`${tlsCert ? "--tls-cert" : "--tls-key"} needs ${tlsCert ? "--tls-key" : "--tls-cert"} too (TLS_CERT and TLS_KEY likewise)`);
+  const publicUrl = publicUrlFlag(args);
+  const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const webDir = stringFlag(args, "web-dir");
   const web = booleanFlag(args, "web") || webDir !== undefined;
   const dataDir = resolve(stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`)!);
@@ -36,7 +40,6 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   if (web) await access(BUNDLE_URL).catch((err: unknown) => out(`warning: the status page cannot load the browser bundle (${errorText(err)}); rebuild with npm run build`));
   // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
   const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web, webDir, limits: httpLimits }) : undefined;
-  const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const boundPort = front?.port ?? port;
   let ops: Ops | undefined;
   const server = new DHTServer(topic, host, boundPort, {
@@ -44,7 +47,7 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
     dataDir,
     db: {
       publicHost,
-      publicUrl: publicUrlFor(stringFlag(args, "public-url", "PUBLIC_URL"), front?.secure ?? false, publicHost ?? host, boundPort),
+      publicUrl: publicUrlFor(publicUrl, front?.secure ?? false, publicHost ?? host, boundPort),
       httpServer: front?.server,
       legacyRecords,
       limits,
@@ -80,6 +83,14 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   return undefined;
 }
 
+/** --public-url (else PUBLIC_URL) when browsers can dial it: checked before anything is made, as a usage error. */
+function publicUrlFlag(args: ParsedArgs): string | undefined {
+  const url = stringFlag(args, "public-url", "PUBLIC_URL");
+  if (url === undefined || isDialableWsUrl(url)) return url;
+  const source = typeof args.flags.get("public-url") === "string" ? "--public-url" : "PUBLIC_URL";
+  throw new UsageError(`${source} must be a ws:// or wss:// URL with a concrete host (no 0.0.0.0, no user:password@), got "${url.slice(0, 80)}"`);
+}
+
 /** --hyperswarm with --hyperdht-bootstrap (else TOOLDB_HYPERDHT_BOOTSTRAP, else public HyperDHT). */
 function hyperswarmOption(args: ParsedArgs, out: Out): HyperswarmNetworkOptions | undefined {
   const flag = listFlag(args, "hyperdht-bootstrap");
@@ -87,7 +98,8 @@ function hyperswarmOption(args: ParsedArgs, out: Out): HyperswarmNetworkOptions 
     if (flag) out("warning: --hyperdht-bootstrap has no effect without --hyperswarm");
     return undefined;
   }
-  const bootstrap = flag ? hostPortList(flag, "--hyperdht-bootstrap") : hyperdhtBootstrapFromEnv()?.map((b) => `${b.host}:${b.port}`);
+  const env = process.env[HYPERDHT_BOOTSTRAP_ENV]?.split(",").map((s) => s.trim()).filter(Boolean);
+  const bootstrap = flag ? hostPortList(flag, "--hyperdht-bootstrap") : env?.length ? hostPortList(env, HYPERDHT_BOOTSTRAP_ENV) : undefined;
   out(bootstrap ? `HyperDHT bootstrap: ${bootstrap.join(",")}` : "HyperDHT bootstrap: public nodes");
   return { bootstrap };
 }

@@ -14,6 +14,7 @@
 import { sha256Hex } from "../crypto/sha256.js";
 import type { EncryptedAccount, UserKeys } from "../users/user-adapter.js";
 import { ErrorCode, ToolDbError, isToolDbError } from "../base/errors.js";
+import { stringArgument } from "./api-arguments.js";
 import type { PutOptions, PutRefusal } from "./acks.js";
 import type { LocalWriter } from "./local-writer.js";
 import type { PutMessage } from "../records/messages.js";
@@ -35,6 +36,12 @@ interface OwnSignUp {
   h: string;
   a: string;
   t: number;
+}
+
+/** A user name (the key `==<user>`: non-empty, no dots) and a password string. */
+function checkCredentials(user: unknown, password: unknown): void {
+  if (typeof user !== "string" || user.length === 0 || user.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names are non-empty and have no dots");
+  stringArgument("password", password);
 }
 
 export class Accounts {
@@ -64,7 +71,7 @@ export class Accounts {
   /** Creates `==<user>` with the keys encrypted by the password; does not sign in, as in ToolDb. */
   async signUp(user: string, password: string, options?: SignUpOptions | string[]): Promise<PutMessage> {
     const key = `==${user}`;
-    if (typeof user !== "string" || user.length === 0 || user.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names are non-empty and have no dots");
+    checkCredentials(user, password);
     if (await this.db.records.get(key)) throw new ToolDbError(ErrorCode.USER_EXISTS, "User already exists locally!");
     const account = new this.db.options.userAdapter(this.db);
     await account.ready;
@@ -85,6 +92,7 @@ export class Accounts {
 
   /** Fetches `==<user>` (the mesh's answer if one comes in time), decrypts it with the password and makes it the current user. */
   async signIn(user: string, password: string): Promise<EncryptedAccount> {
+    checkCredentials(user, password);
     const stored = await this.getData<EncryptedAccount>(`==${user}`, 2000);
     if (!stored) throw new ToolDbError(ErrorCode.USER_NOT_FOUND, "Could not find user");
     const keys = await this.db.userAccount.decryptAccount(stored, sha256Hex(password));

@@ -1,6 +1,6 @@
-import { ErrorCode, ToolDbError } from "../base/errors.js";
 import type { ToolDbUserAdapter } from "../users/user-adapter.js";
 import { proofOfWork } from "../records/proof-of-work.js";
+import { valueJson } from "./api-arguments.js";
 import { boundHashPrefix, legacyHashPrefix, type ToolDbRecord } from "../records/record.js";
 
 /** Builds and signs a record for `key` as `account` (proof of work first when `pow` > 0). */
@@ -15,9 +15,7 @@ export async function signRecord(
 ): Promise<ToolDbRecord> {
   const a = account.getAddress() ?? "";
   // Sign exactly what receivers will parse: JSON drops undefined fields, functions, etc.
-  const json = value === undefined ? undefined : JSON.stringify(value);
-  if (json === undefined) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "value must be JSON-serialisable");
-  value = JSON.parse(json) as unknown;
+  value = JSON.parse(valueJson(value)) as unknown;
   const prefix = legacy ? legacyHashPrefix(value, a, timestamp) : boundHashPrefix(key, value, a, timestamp);
   const { nonce, hash } = await proofOfWork(prefix, pow);
   const s = await account.signData(hash);

@@ -10,6 +10,7 @@ import type { ToolDbRecord } from "../records/record.js";
 import type { ToolDbMessage } from "../records/messages.js";
 import type { PeerSession } from "../network/peer-session.js";
 import { awaitNewest } from "./get-replies.js";
+import { checkTimeout, stringArgument } from "./api-arguments.js";
 
 /** Pages asked of one peer for one query, and keys collected in all, at most (a peer cannot keep a query going forever). */
 const MAX_QUERY_PAGES = 1000;
@@ -31,6 +32,7 @@ export class RemoteRequests {
    * its clients.
    */
   async getRecord(finalKey: string, timeoutMs: number, type: "get" | "crdtGet"): Promise<ToolDbRecord | undefined> {
+    checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const local = await db.records.get(finalKey);
     if (db.network.peers.length === 0 || db.isClosed) return local;
@@ -52,6 +54,7 @@ export class RemoteRequests {
    * (paged, `next`) is asked for the following pages, each within `timeoutMs`.
    */
   async queryKeys(prefix: string, timeoutMs: number): Promise<string[]> {
+    checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const found = new Set(await db.records.query(prefix));
     if (db.network.peers.length === 0 || db.isClosed) return [...found].sort();
@@ -96,6 +99,8 @@ export class RemoteRequests {
 
   /** Runs a server function on the first peer that has it. */
   async doFunction(name: string, args: unknown, timeoutMs: number): Promise<FunctionReturn> {
+    stringArgument("name", name);
+    checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const peers = db.network.peers.length;
     if (peers === 0) return { code: "ERR", return: "Not connected" };

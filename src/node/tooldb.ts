@@ -10,6 +10,7 @@ import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
+import { checkCrdt, checkKey, checkPutOptions, functionArgument, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -19,8 +20,8 @@ import type { NodeContext } from "./node-context.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
 import type { FunctionReturn, ServerFunction } from "./node-types.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
+import { checkOptions } from "./option-checks.js";
 import { Outbox } from "./outbox.js";
-import { checkPublicUrl } from "../limits/peer-url.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
 import { PendingRequests } from "./pending-requests.js";
@@ -97,7 +98,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   constructor(options: Partial<ToolDbOptions> = {}) {
     super();
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-    this.options = { ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions;
+    this.options = checkOptions({ ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions);
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
     this.verifier = new RecordVerifier({
       pow: this.options.pow,
@@ -145,7 +146,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
       signer: this.peerAccount,
       topic: this.options.topic,
       host: this.options.publicHost ?? this.options.host,
-      url: this.options.publicUrl === undefined ? undefined : checkPublicUrl(this.options.publicUrl),
+      url: this.options.publicUrl, // checked with the options
       port: () => this.network.port || this.options.port,
       isServer: this.options.server,
       now: () => this.now(),
@@ -273,8 +274,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return userNamespacedKey(this.userAccount.getAddress() ?? "", key);
   }
 
-  private finalKey(key: string, userNamespaced: boolean): string {
-    if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, "key must be a non-empty string");
+  private finalKey(key: string, userNamespaced: boolean, write = false): string {
+    checkKey(key, write);
     if (!userNamespaced) return key;
     const address = this.userAccount.getAddress();
     if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
@@ -291,10 +292,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
   async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions = {}): Promise<PutMessage> {
+    checkPutOptions(options);
     await this.readyPromise;
-    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
-    const finalKey = this.finalKey(key, userNamespaced);
-    return this.writer.put(this.userAccount, finalKey, value, options);
+    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, options);
   }
 
   /**
@@ -310,12 +310,12 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
   async putCrdt(key: string, crdt: BaseCrdt, userNamespaced = false): Promise<PutMessage> {
+    checkCrdt(crdt, "getChanges");
     await this.readyPromise;
-    if (key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
     const changes = crdt.getChanges();
     const problem = crdtRecordProblem(crdt.type, changes);
     if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
-    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced), changes, {}, crdt.type);
+    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), changes, {}, crdt.type);
   }
 
   /**
@@ -323,6 +323,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    * crdtPut reply) into `crdt`; resolves the document, or null.
    */
   async getCrdt(key: string, crdt: BaseCrdt, userNamespaced = false, timeoutMs = 1000): Promise<CrdtDocument | null> {
+    checkCrdt(crdt, "mergeChanges");
     await this.readyPromise;
     const doc = (await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
     if (!doc || doc.c === null) return null;
@@ -348,14 +349,14 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
   async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
     await this.readyPromise;
-    const finalKey = userNamespaced ? this.finalKey(prefix, true) : prefix;
+    const finalKey = userNamespaced ? this.finalKey(prefix, true) : stringArgument("prefix", prefix);
     return this.remote.queryKeys(finalKey, timeoutMs);
   }
 
   // ---- server functions ------------------------------------------------
 
   addServerFunction(name: string, fn: ServerFunction): void {
-    this.functions.set(name, fn);
+    this.functions.set(stringArgument("name", name), functionArgument("fn", fn));
   }
 
   /** Runs a server function on the first peer that has it. */

@@ -9,7 +9,7 @@
  * next link: only the differences left are found and sent.
  */
 import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
-import { ErrorCode, errorText, isToolDbError } from "../../base/errors.js";
+import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../../base/errors.js";
 import type { SyncMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
 import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
@@ -103,7 +103,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
     this.baseReads = options.readsPerMessage;
-    if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new RangeError("rangeSync.readsPerMessage must be a positive integer");
+    if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "rangeSync.readsPerMessage must be a positive integer");
     this.requests = new SyncRequests(db.options.clock);
     this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
     this.changes = new ChangeSync(db, index, {

@@ -1,0 +1,72 @@
+/**
+ * Checks of the arguments of ToolDb's API methods: a wrong argument is a
+ * ToolDbError (INVALID_KEY for keys, INVALID_ARGUMENT for the rest) that
+ * names it, never a TypeError from deep inside.
+ */
+import type { BaseCrdt } from "../crdt/base-crdt.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import type { PutOptions } from "./acks.js";
+
+/** What an argument is, for messages: "a number", "null", "an array", "the string \"x\"". */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
+  const type = typeof value;
+  return `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
+}
+
+function invalid(message: string): ToolDbError {
+  return new ToolDbError(ErrorCode.INVALID_ARGUMENT, message);
+}
+
+/** A key: a non-empty string; a key written to may not contain dots (the dot separates a namespace from its key). */
+export function checkKey(key: unknown, write: boolean): asserts key is string {
+  if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, `key must be a non-empty string, got ${describeValue(key)}`);
+  if (write && key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+}
+
+/** `value` when it is a string (`name` is the argument's name in the message). */
+export function stringArgument(name: string, value: unknown): string {
+  if (typeof value !== "string") throw invalid(`${name} must be a string, got ${describeValue(value)}`);
+  return value;
+}
+
+/** `value` when it is a function. */
+export function functionArgument<F>(name: string, value: F): F {
+  if (typeof value !== "function") throw invalid(`${name} must be a function, got ${describeValue(value)}`);
+  return value;
+}
+
+/** A timeout in ms: a finite number >= 0 (timers need a finite delay). */
+export function checkTimeout(name: string, ms: unknown): asserts ms is number {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) throw invalid(`${name} must be a finite number of ms >= 0, got ${describeValue(ms)}`);
+}
+
+/** A CRDT instance: what putCrdt reads (`type`, `getChanges`) or getCrdt merges into (`mergeChanges`). */
+export function checkCrdt(crdt: unknown, use: "getChanges" | "mergeChanges"): asserts crdt is BaseCrdt {
+  const c = crdt as Partial<BaseCrdt> | null;
+  const ok = typeof c === "object" && c !== null && typeof c[use] === "function" && (use === "mergeChanges" || typeof c.type === "string");
+  if (!ok) throw invalid(`not a CRDT (a MapCrdt, ListCrdt or CounterCrdt, or a class with ${use === "getChanges" ? "type and getChanges" : "mergeChanges"}): got ${describeValue(crdt)}`);
+}
+
+/** putData's options: `{ ack?: count of servers, timeoutMs?: ms }`. */
+export function checkPutOptions(options: unknown): asserts options is PutOptions {
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw invalid(`put options must be an object, got ${describeValue(options)}`);
+  const { ack, timeoutMs } = options as Record<string, unknown>;
+  if (ack !== undefined && !(typeof ack === "number" && Number.isSafeInteger(ack) && ack >= 0)) throw invalid(`put option ack must be a whole number of servers >= 0, got ${describeValue(ack)}`);
+  if (timeoutMs !== undefined) checkTimeout("put option timeoutMs", timeoutMs);
+}
+
+/** `JSON.stringify(value)`, or INVALID_ARGUMENT when the value has no JSON form (undefined, a function, a cycle, a BigInt). */
+export function valueJson(value: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    throw invalid(`value is not serialisable as JSON: ${err instanceof Error ? err.message.split("\n")[0] : String(err)}`);
+  }
+  if (json === undefined) throw invalid(`value must be JSON-serialisable, got ${describeValue(value)}`);
+  return json;
+}

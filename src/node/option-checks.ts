@@ -1,0 +1,101 @@
+/**
+ * The one check of a ToolDb's resolved options: a wrong option is a
+ * ToolDbError INVALID_ARGUMENT that names it, thrown by the constructor,
+ * never a TypeError or RangeError later (or a server listening on a Unix
+ * socket named after a port string), before any store or socket is
+ * opened. Limits are checked by resolveLimits.
+ */
+import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { checkPublicUrl } from "../limits/peer-url.js";
+import { describeValue } from "./api-arguments.js";
+import type { ToolDbOptions } from "./options.js";
+
+function refuse(name: string, want: string, value: unknown): never {
+  throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `option ${name} must be ${want}, got ${describeValue(value)}`);
+}
+
+const isPort = (v: unknown, min: number): boolean => typeof v === "number" && Number.isInteger(v) && v >= min && v <= 65535;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Option names by what they hold. */
+const STRINGS = ["topic", "host", "storageName"] as const;
+const OPTIONAL_STRINGS = ["publicHost", "publicUrl"] as const;
+const BOOLEANS = ["server", "ssl", "debug", "legacyRecords", "serverSync"] as const;
+/** Durations in ms: finite, >= 0. */
+const DURATIONS = ["wait", "maxReconnectDelay", "handshakeTimeout", "heartbeatInterval", "getGraceMs", "outboxRetryInterval", "serverListInterval"] as const;
+/** Counts: whole numbers (or Infinity) >= the minimum. */
+const COUNTS: ReadonlyArray<[keyof ToolDbOptions, number]> = [
+  ["maxRetries", 0], ["maxMessageBytes", 1], ["maxSyncKeys", 0], ["dedupCapacity", 1], ["maxSubscriptionsPerPeer", 0],
+  ["maxPendingRequests", 1], ["outboxCapacity", 1], ["maxRecordBytes", 1],
+];
+/** Option objects whose fields are numbers (their own checks refine them). */
+const NUMBER_OBJECTS = ["rangeSync", "broadcast", "limits"] as const;
+
+function checkCount(name: string, value: unknown, min: number): void {
+  const ok = typeof value === "number" && (Number.isInteger(value) || value === Infinity) && value >= min;
+  if (!ok) refuse(name, `a whole number >= ${min}`, value);
+}
+
+function checkPeers(peers: unknown): void {
+  if (!Array.isArray(peers)) refuse("peers", "an array of { host, port }", peers);
+  peers.forEach((peer: unknown, i) => {
+    if (!isObject(peer)) refuse(`peers[${i}]`, "an object { host, port }", peer);
+    if (typeof peer.host !== "string" || peer.host.length === 0) refuse(`peers[${i}].host`, "a non-empty string", peer.host);
+    if (!isPort(peer.port, 1)) refuse(`peers[${i}].port`, "a whole number from 1 to 65535", peer.port);
+  });
+}
+
+function checkAdapters(options: ToolDbOptions): void {
+  for (const name of ["storageAdapter", "userAdapter"] as const) {
+    if (typeof options[name] !== "function") refuse(name, "a class", options[name]);
+  }
+  const network: unknown = options.networkAdapter;
+  const list = Array.isArray(network) ? (network as unknown[]) : [network];
+  if (list.length === 0 || !list.every((a) => typeof a === "function")) refuse("networkAdapter", "a class or a non-empty array of classes", network);
+}
+
+function checkNested(options: ToolDbOptions): void {
+  for (const name of NUMBER_OBJECTS) {
+    if (options[name] !== undefined && !isObject(options[name])) refuse(name, "an object", options[name]);
+  }
+  const sync = options.rangeSync;
+  if (sync?.maxRounds !== undefined) checkCount("rangeSync.maxRounds", sync.maxRounds, 1);
+  if (sync?.readsPerMessage !== undefined) checkCount("rangeSync.readsPerMessage", sync.readsPerMessage, 1);
+  if (sync?.leafIds !== undefined && !(Number.isInteger(sync.leafIds) && sync.leafIds >= 2 && sync.leafIds <= 32)) refuse("rangeSync.leafIds", "a whole number from 2 to 32", sync.leafIds);
+  if (sync?.budget !== undefined && !isObject(sync.budget)) refuse("rangeSync.budget", "an object", sync.budget);
+  const mode = options.broadcast?.mode;
+  if (mode !== undefined && mode !== "tree" && mode !== "flood") refuse("broadcast.mode", '"tree" or "flood"', mode);
+  const selection = options.serverSelection;
+  if (selection !== undefined && selection !== false && !isObject(selection)) refuse("serverSelection", "false or an object", selection);
+  if (options.clock !== undefined && typeof options.clock?.now !== "function") refuse("clock", "an object with now()", options.clock);
+  if (options.random !== undefined && typeof options.random !== "function") refuse("random", "a function", options.random);
+  if (options.httpServer !== undefined && !isObject(options.httpServer)) refuse("httpServer", "an http.Server", options.httpServer);
+}
+
+/** `options` once every option has the type and range it needs; else throws INVALID_ARGUMENT naming the option. */
+export function checkOptions(options: ToolDbOptions): ToolDbOptions {
+  for (const name of STRINGS) {
+    if (typeof options[name] !== "string" || options[name].length === 0) refuse(name, "a non-empty string", options[name]);
+  }
+  for (const name of OPTIONAL_STRINGS) {
+    if (options[name] !== undefined && typeof options[name] !== "string") refuse(name, "a string", options[name]);
+  }
+  for (const name of BOOLEANS) {
+    if (typeof options[name] !== "boolean") refuse(name, "true or false", options[name]);
+  }
+  if (options.publicUrl !== undefined) checkPublicUrl(options.publicUrl);
+  // A string port would make Node listen on a Unix socket file of that name.
+  if (!isPort(options.port, 0)) refuse("port", "a whole number from 0 to 65535", options.port);
+  for (const name of DURATIONS) {
+    const value = options[name];
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) refuse(name, "a finite number of ms >= 0", value);
+  }
+  for (const [name, min] of COUNTS) {
+    if (options[name] !== undefined) checkCount(name, options[name], min);
+  }
+  if (!(Number.isInteger(options.pow) && options.pow >= 0 && options.pow <= 64)) refuse("pow", "a whole number from 0 to 64", options.pow);
+  checkPeers(options.peers);
+  checkAdapters(options);
+  checkNested(options);
+  return options;
+}

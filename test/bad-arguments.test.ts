@@ -1,0 +1,145 @@
+/**
+ * Wrong arguments to the API and wrong constructor options: always a
+ * ToolDbError with a stable code (INVALID_KEY for keys, INVALID_ARGUMENT for
+ * the rest) that names the argument; async methods reject, the constructor
+ * throws before it opens a store or a socket; never a TypeError or
+ * RangeError, never an unhandled rejection.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, before, describe, it } from "node:test";
+import { ErrorCode, LevelStore, MapCrdt, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
+
+const unhandled = collectUnhandledRejections();
+
+/** A ToolDbError of `code` whose message matches `text`. */
+function typed(code: ErrorCode, text?: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(isToolDbError(err, code), `expected ToolDbError ${code}, got ${String((err as Error)?.name)}: ${String((err as Error)?.message)}`);
+    if (text) assert.match(err.message, text);
+    return true;
+  };
+}
+
+describe("API arguments", { timeout: 30_000 }, () => {
+  let db: ToolDb;
+  before(async () => {
+    db = new ToolDb({ topic: "bad-arguments" });
+    await db.ready;
+    await db.anonSignIn();
+    const settings = new MapCrdt(db.userAccount.getAddress()!);
+    settings.SET("theme", "dark");
+    await db.putCrdt("settings", settings);
+  });
+  after(() => db.close());
+  afterEach(() => assert.deepEqual(unhandled.splice(0), [], "unhandled rejections"));
+
+  // The bad calls, as JavaScript callers make them.
+  const api = () => db as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+
+  it("putData refuses a key that is not a string with INVALID_KEY, as getData does", async () => {
+    for (const key of [42, {}, null, ""]) {
+      await assert.rejects(api().putData!.call(db, key, 1), typed(ErrorCode.INVALID_KEY, /key must be a non-empty string/), String(key));
+      await assert.rejects(api().putData!.call(db, key, 1, true), typed(ErrorCode.INVALID_KEY), `${String(key)} namespaced`);
+      await assert.rejects(api().getData!.call(db, key), typed(ErrorCode.INVALID_KEY), `getData ${String(key)}`);
+    }
+    await assert.rejects(db.putData("a.b", 1), typed(ErrorCode.INVALID_KEY, /dots/));
+  });
+
+  it("a value with no JSON form (a cycle, a BigInt, undefined, a function) is INVALID_ARGUMENT", async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await assert.rejects(db.putData("c", circular), typed(ErrorCode.INVALID_ARGUMENT, /not serialisable as JSON/));
+    await assert.rejects(db.putData("b", 1n), typed(ErrorCode.INVALID_ARGUMENT, /not serialisable as JSON/));
+    await assert.rejects(db.putData("u", undefined), typed(ErrorCode.INVALID_ARGUMENT, /JSON/));
+    await assert.rejects(db.putData("f", () => 1), typed(ErrorCode.INVALID_ARGUMENT, /JSON/));
+    assert.equal(await db.getData("c"), null, "nothing was stored");
+  });
+
+  it("putData's options are checked: an object with a whole ack and a finite timeout", async () => {
+    await assert.rejects(api().putData!.call(db, "o", 1, false, null), typed(ErrorCode.INVALID_ARGUMENT, /put options/));
+    await assert.rejects(db.putData("o", 1, false, { ack: "x" as unknown as number }), typed(ErrorCode.INVALID_ARGUMENT, /ack/));
+    await assert.rejects(db.putData("o", 1, false, { ack: -1 }), typed(ErrorCode.INVALID_ARGUMENT, /ack/));
+    await assert.rejects(db.putData("o", 1, false, { ack: 1, timeoutMs: NaN }), typed(ErrorCode.INVALID_ARGUMENT, /timeoutMs/));
+  });
+
+  it("putCrdt and getCrdt refuse what is not a CRDT, also for a key that holds one", async () => {
+    for (const crdt of [{}, null, 5, { type: "MAP" }]) {
+      await assert.rejects(api().putCrdt!.call(db, "k", crdt), typed(ErrorCode.INVALID_ARGUMENT, /not a CRDT/), `putCrdt ${String(crdt)}`);
+      await assert.rejects(api().getCrdt!.call(db, "settings", crdt), typed(ErrorCode.INVALID_ARGUMENT, /not a CRDT/), `getCrdt ${String(crdt)}`);
+    }
+    const copy = new MapCrdt(db.userAccount.getAddress()!);
+    assert.ok(await db.getCrdt("settings", copy));
+    assert.equal((copy.value as Record<string, unknown>).theme, "dark", "a real CRDT still merges");
+  });
+
+  it("queries, timeouts, server functions and credentials are checked", async () => {
+    await assert.rejects(api().queryKeys!.call(db, 42), typed(ErrorCode.INVALID_ARGUMENT, /prefix must be a string/));
+    await assert.rejects(api().getData!.call(db, "k", false, "soon"), typed(ErrorCode.INVALID_ARGUMENT, /timeoutMs/));
+    await assert.rejects(api().doFunction!.call(db, 42, {}), typed(ErrorCode.INVALID_ARGUMENT, /name must be a string/));
+    assert.throws(() => db.addServerFunction("f", 5 as never), typed(ErrorCode.INVALID_ARGUMENT, /fn must be a function/));
+    await assert.rejects(api().signUp!.call(db, "zed", 5), typed(ErrorCode.INVALID_ARGUMENT, /password must be a string/));
+    await assert.rejects(api().signIn!.call(db, "zed", 5), typed(ErrorCode.INVALID_ARGUMENT, /password must be a string/));
+    assert.throws(() => db.unsubscribeData(42 as never), typed(ErrorCode.INVALID_KEY));
+  });
+});
+
+describe("constructor options", { timeout: 30_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "tooldb-bad-options-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => assert.deepEqual(unhandled.splice(0), [], "unhandled rejections"));
+
+  const portName = `tooldb-port-${process.pid}`;
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["port 70000", { server: true, port: 70000 }, /option port must be a whole number from 0 to 65535, got number 70000/],
+    ["port NaN", { server: true, port: NaN }, /option port/],
+    ["port -1", { server: true, port: -1 }, /option port/],
+    ["port 1.5", { server: true, port: 1.5 }, /option port/],
+    [`port "${portName}" (a Unix socket path to Node)`, { server: true, port: portName }, /option port .*got the string/],
+    ["peers as a string", { peers: "127.0.0.1:1" }, /option peers must be an array/],
+    ["a peer without a port", { peers: [{ host: "127.0.0.1" }] }, /option peers\[0\]\.port/],
+    ["a peer with a number host", { peers: [{ host: 5, port: 1 }] }, /option peers\[0\]\.host/],
+    ["storageAdapter 5", { storageAdapter: 5 }, /option storageAdapter must be a class/],
+    ["userAdapter {}", { userAdapter: {} }, /option userAdapter must be a class/],
+    ["networkAdapter []", { networkAdapter: [] }, /option networkAdapter/],
+    ["topic 5", { topic: 5 }, /option topic must be a non-empty string, got number 5/],
+    ["topic empty", { topic: "" }, /option topic/],
+    ["storageName 5", { storageName: 5 }, /option storageName/],
+    ["publicUrl 5", { server: true, port: 0, publicUrl: 5 }, /option publicUrl must be a string/],
+    ["server \"false\"", { server: "false" }, /option server must be true or false/],
+    ["pow \"x\"", { pow: "x" }, /option pow/],
+    ["wait -1", { wait: -1 }, /option wait/],
+    ["dedupCapacity 0", { dedupCapacity: 0 }, /option dedupCapacity/],
+    ["rangeSync.readsPerMessage 0", { server: true, port: 0, rangeSync: { readsPerMessage: 0 } }, /option rangeSync\.readsPerMessage/],
+    ["broadcast.mode", { broadcast: { mode: "gossip" } }, /option broadcast\.mode/],
+    ["limits 5", { limits: 5 }, /option limits must be an object/],
+  ];
+  for (const [name, options, message] of cases) {
+    it(`refuses ${name} at once with INVALID_ARGUMENT`, () => {
+      assert.throws(() => new ToolDb({ topic: "bad-options", ...options } as Partial<ToolDbOptions>), typed(ErrorCode.INVALID_ARGUMENT, message));
+    });
+  }
+
+  it("a port string never becomes a Unix socket file", () => {
+    assert.equal(existsSync(portName), false);
+  });
+
+  it("a refused option opens nothing: no store directory is made", () => {
+    const storageName = join(dir, "data");
+    assert.throws(() => new ToolDb({ topic: "bad-options", server: true, port: 70000, storageAdapter: LevelStore, storageName }), typed(ErrorCode.INVALID_ARGUMENT));
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it("good options still start a server", async () => {
+    const db = new ToolDb({ topic: "bad-options", server: true, host: "127.0.0.1", port: 0, peers: [], maxRetries: Infinity });
+    try {
+      await db.ready;
+      assert.ok(db.network.port);
+    } finally {
+      await db.close();
+    }
+  });
+});
