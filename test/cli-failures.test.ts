@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,16 +15,16 @@ import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { run } from "./helpers/cli.js";
+import { type RunOptions, run } from "./helpers/cli.js";
 
 const HANG_MS = 15_000;
 /** A failing command exits within this (issue 22). */
 const FAIL_FAST_MS = 5_000;
 
 /** Runs the CLI to its exit (killed as hanging after 15 s); prints how long it took. */
-async function fails(args: string[], code: number): Promise<string> {
+async function fails(args: string[], code: number, options?: RunOptions): Promise<{ line: string; out: string }> {
   const started = performance.now();
-  const result = await run(args, undefined, HANG_MS).exited;
+  const result = await run(args, undefined, HANG_MS, options).exited;
   const ms = performance.now() - started;
   process.stdout.write(`# tooldb-dht ${args.join(" ")}: exit ${result.code} after ${Math.round(ms)} ms\n`);
   assert.equal(result.code, code, `tooldb-dht ${args.join(" ")}: exit ${result.code}, wanted ${code}\nstdout: ${result.out}\nstderr: ${result.err}`);
@@ -33,7 +33,12 @@ async function fails(args: string[], code: number): Promise<string> {
   const lines = result.err.trim().split("\n");
   assert.equal(lines.length, 1, `one line of reason, got:\n${result.err}`);
   assert.match(lines[0]!, /^tooldb-dht: \S/);
-  return lines[0]!;
+  return { line: lines[0]!, out: result.out };
+}
+
+/** The reason line of a failing run. */
+async function failsWith(args: string[], code: number): Promise<string> {
+  return (await fails(args, code)).line;
 }
 
 /** A UDP port nobody answers on. */
@@ -68,30 +73,30 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   const bootstrap = () => `127.0.0.1:${seed.address().port}`;
 
   it("an unknown flag exits 2 naming the closest known one (a typo never falls back to the public DHT)", async () => {
-    const line = await fails(["serve", "--topic", "t", "--boostrap", "127.0.0.1:1"], 2);
+    const line = await failsWith(["serve", "--topic", "t", "--boostrap", "127.0.0.1:1"], 2);
     assert.match(line, /unknown flag --boostrap \(did you mean --bootstrap\?\)/);
-    assert.match(await fails(["peers", "--topik", "t"], 2), /did you mean --topic\?/);
-    assert.match(await fails(["serv"], 2), /unknown command "serv" \(did you mean serve\?\)/);
+    assert.match(await failsWith(["peers", "--topik", "t"], 2), /did you mean --topic\?/);
+    assert.match(await failsWith(["serv"], 2), /unknown command "serv" \(did you mean serve\?\)/);
   });
 
   it("bad values exit 2: --bootstrap without a port, --wait -1, a port out of range, a flag without its value", async () => {
-    assert.match(await fails(["serve", "--topic", "t", "--bootstrap", "127.0.0.1"], 2), /--bootstrap takes host:port.*"127\.0\.0\.1": no port/);
-    assert.match(await fails(["peers", "--topic", "t", "--wait", "-1"], 2), /--wait needs a value/);
-    assert.match(await fails(["peers", "--topic", "t", "--wait=-1"], 2), /--wait must be a number of seconds > 0 \(got -1\)/);
-    assert.match(await fails(["serve", "--topic", "t", "--port", "70000"], 2), /--port must be a port number/);
-    assert.match(await fails(["serve", "--topic"], 2), /--topic needs a value/);
-    assert.match(await fails(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a number/);
-    assert.match(await fails(["serve"], 2), /serve needs --topic/);
+    assert.match(await failsWith(["serve", "--topic", "t", "--bootstrap", "127.0.0.1"], 2), /--bootstrap takes host:port.*"127\.0\.0\.1": no port/);
+    assert.match(await failsWith(["peers", "--topic", "t", "--wait", "-1"], 2), /--wait needs a value/);
+    assert.match(await failsWith(["peers", "--topic", "t", "--wait=-1"], 2), /--wait must be a number of seconds > 0 \(got -1\)/);
+    assert.match(await failsWith(["serve", "--topic", "t", "--port", "70000"], 2), /--port must be a port number/);
+    assert.match(await failsWith(["serve", "--topic"], 2), /--topic needs a value/);
+    assert.match(await failsWith(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a number/);
+    assert.match(await failsWith(["serve"], 2), /serve needs --topic/);
   });
 
   it("serve --data /proc/nope exits 1 with the reason", async () => {
-    const line = await fails(["serve", "--topic", "t", "--host", "127.0.0.1", "--port", "0", "--data", "/proc/nope", "--bootstrap", bootstrap(), "--no-metrics"], 1);
+    const line = await failsWith(["serve", "--topic", "t", "--host", "127.0.0.1", "--port", "0", "--data", "/proc/nope", "--bootstrap", bootstrap(), "--no-metrics"], 1);
     assert.match(line, /\/proc\/nope/);
   });
 
   it("peers tells an unreachable DHT from a topic nobody announced, and exits 1 for both", async () => {
-    assert.match(await fails(["peers", "--topic", "t", "--bootstrap", `127.0.0.1:${await silentUdpPort()}`, "--wait", "1"], 1), /DHT unreachable: no DHT node answered within 1 s/);
-    assert.match(await fails(["peers", "--topic", "nobody-here", "--bootstrap", bootstrap(), "--wait", "1"], 1), /nobody announced "nobody-here" \(\d+ DHT node\(s\) answered/);
+    assert.match(await failsWith(["peers", "--topic", "t", "--bootstrap", `127.0.0.1:${await silentUdpPort()}`, "--wait", "1"], 1), /DHT unreachable: no DHT node answered within 1 s/);
+    assert.match(await failsWith(["peers", "--topic", "nobody-here", "--bootstrap", bootstrap(), "--wait", "1"], 1), /nobody announced "nobody-here" \(\d+ DHT node\(s\) answered/);
   });
 
   it("peers exits 1 when no announced address verifies, each with its reason", async () => {
@@ -111,7 +116,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   });
 
   it("status with no server exits 1 saying where it looked", async () => {
-    assert.match(await fails(["status", "--metrics-port", String(await closedTcpPort())], 1), /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:\d+\/healthz: \S/);
+    assert.match(await failsWith(["status", "--metrics-port", String(await closedTcpPort())], 1), /no tooldb-dht server answered on http:\/\/127\.0\.0\.1:\d+\/healthz: \S/);
   });
 
   it("-h and --help print help for the program and for every command, exit 0", async () => {
@@ -153,5 +158,53 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       else assert.match(r.out, /Metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
       assert.doesNotMatch(r.out, /warning: metrics not served/);
     }
+  });
+
+  it("a wrong value for serve exits 2 before it prints or makes its data directory (flags and environment alike)", async () => {
+    const cwd = mkdtempSync(join(dir, "serve-cwd-"));
+    const local = ["--topic", "t", "--host", "127.0.0.1", "--no-metrics"];
+    const env = (vars: Record<string, string>): RunOptions => ({ cwd, env: { ...process.env, TOOLDB_DHT_BOOTSTRAP: "", ...vars } });
+    const cases: Array<[string[], Record<string, string>, RegExp]> = [
+      [["--public-url", "ftp://x"], {}, /--public-url must be a ws:\/\/ or wss:\/\/ URL .*"ftp:\/\/x"/],
+      [["--public-url", "ws://0.0.0.0:9000"], {}, /--public-url must be/],
+      [[], { PUBLIC_URL: "http://a.example/" }, /PUBLIC_URL must be a ws:\/\/ or wss:\/\/ URL/],
+      [["--tls-cert", "cert.pem"], {}, /--tls-cert needs --tls-key/],
+      [["--tls-key", "key.pem"], {}, /--tls-key needs --tls-cert/],
+      [["--exempt-ips", "foo"], {}, /--exempt-ips takes IP addresses .*"foo"/],
+      [["--exempt-ips", "127.0.0.1,::1,10.0.0.300"], {}, /--exempt-ips .*"10\.0\.0\.300"/],
+      [["--anonymous-key-share", "2"], {}, /--anonymous-key-share must be a share from 0 to 1/],
+      [[], { PORT: "abc" }, /PORT \(or --port\) must be a port number/],
+      [["--hyperswarm"], { TOOLDB_HYPERDHT_BOOTSTRAP: "nope" }, /TOOLDB_HYPERDHT_BOOTSTRAP takes host:port/],
+    ];
+    for (const [flags, vars, reason] of cases) {
+      const { line, out } = await fails(["serve", ...local, ...flags, "--bootstrap", bootstrap()], 2, env(vars));
+      assert.match(line, reason);
+      assert.match(line, /\(see --help\)$/);
+      assert.doesNotMatch(out, /Data directory/, `${flags.join(" ")}: nothing is printed before the refusal`);
+      assert.deepEqual(readdirSync(cwd), [], `${flags.join(" ")} ${JSON.stringify(vars)}: nothing is made`);
+    }
+    // No --bootstrap here (the flag wins over the variable): the variable is refused before any DHT code runs.
+    for (const command of [["serve", ...local, "--port", "0"], ["peers", "--topic", "t"]]) {
+      const { line } = await fails(command, 2, env({ TOOLDB_DHT_BOOTSTRAP: "bad" }));
+      assert.match(line, /TOOLDB_DHT_BOOTSTRAP: bad address 'bad'/);
+    }
+    assert.deepEqual(readdirSync(cwd), []);
+  });
+
+  it("every command refuses an unknown flag or a stray word with exit 2; help <command> prints its help", async () => {
+    for (const args of [["version", "--foo"], ["version", "x"], ["--version", "--foo"], ["help", "--foo"], ["--help", "--foo"], ["demo", "--foo"], ["status", "--foo"], ["bootstrap", "--foo"]]) {
+      assert.match(await failsWith(args, 2), /unknown flag --foo|unexpected argument "x"/, args.join(" "));
+    }
+    assert.match(await failsWith(["help", "serv"], 2), /help: unknown command "serv" \(did you mean serve\?\)/);
+    const help = await run(["help", "serve"]).exited;
+    assert.equal(help.code, 0, help.err);
+    assert.match(help.out, /^tooldb-dht serve --topic T/);
+    const version = await run(["version"]).exited;
+    assert.equal(version.code, 0, version.err);
+  });
+
+  it("an unknown command points at --help once", async () => {
+    const line = await failsWith(["frob"], 2);
+    assert.equal(line, 'tooldb-dht: unknown command "frob" (see --help)');
   });
 });
