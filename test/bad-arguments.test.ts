@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { ErrorCode, LevelStore, MapCrdt, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
+import { ErrorCode, LevelStore, MapCrdt, MemoryStore, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const unhandled = collectUnhandledRejections();
@@ -122,6 +122,18 @@ describe("constructor options", { timeout: 30_000 }, () => {
       assert.throws(() => new ToolDb({ topic: "bad-options", ...options } as Partial<ToolDbOptions>), typed(ErrorCode.INVALID_ARGUMENT, message));
     });
   }
+
+  it('ports given as digit strings (process.env.PORT), which tool-db 2.6.6 took, are taken as numbers', async () => {
+    const db = new ToolDb({ server: true, host: "127.0.0.1", port: "0" as unknown as number, peers: [{ host: "127.0.0.1", port: "9" as unknown as number }], storageAdapter: MemoryStore, topic: "digit-ports" });
+    try {
+      await db.ready;
+      assert.equal(db.options.port, 0);
+      assert.equal(db.options.peers[0]!.port, 9);
+      assert.equal(typeof db.network.port, "number");
+    } finally {
+      await db.close();
+    }
+  });
 
   it("a port string never becomes a Unix socket file", () => {
     assert.equal(existsSync(portName), false);

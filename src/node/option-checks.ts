@@ -14,6 +14,8 @@ function refuse(name: string, want: string, value: unknown): never {
   throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `option ${name} must be ${want}, got ${describeValue(value)}`);
 }
 
+/** A port as tool-db 2.6.6 took it through Node's listen: a number, or a string of digits (`process.env.PORT`). */
+const portValue = (v: unknown): unknown => (typeof v === "string" && /^\d{1,5}$/.test(v) ? Number(v) : v);
 const isPort = (v: unknown, min: number): boolean => typeof v === "number" && Number.isInteger(v) && v >= min && v <= 65535;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
@@ -36,12 +38,15 @@ function checkCount(name: string, value: unknown, min: number): void {
   if (!ok) refuse(name, `a whole number >= ${min}`, value);
 }
 
-function checkPeers(peers: unknown): void {
+/** The peers, each port a number; refuses a list that is not one of { host, port }. */
+function checkedPeers(peers: unknown): ToolDbOptions["peers"] {
   if (!Array.isArray(peers)) refuse("peers", "an array of { host, port }", peers);
-  peers.forEach((peer: unknown, i) => {
+  return peers.map((peer: unknown, i) => {
     if (!isObject(peer)) refuse(`peers[${i}]`, "an object { host, port }", peer);
     if (typeof peer.host !== "string" || peer.host.length === 0) refuse(`peers[${i}].host`, "a non-empty string", peer.host);
-    if (!isPort(peer.port, 1)) refuse(`peers[${i}].port`, "a whole number from 1 to 65535", peer.port);
+    const port = portValue(peer.port);
+    if (!isPort(port, 1)) refuse(`peers[${i}].port`, "a whole number from 1 to 65535", peer.port);
+    return { ...peer, host: peer.host, port: port as number };
   });
 }
 
@@ -72,7 +77,7 @@ function checkNested(options: ToolDbOptions): void {
   if (options.httpServer !== undefined && !isObject(options.httpServer)) refuse("httpServer", "an http.Server", options.httpServer);
 }
 
-/** `options` once every option has the type and range it needs; else throws INVALID_ARGUMENT naming the option. */
+/** `options` (a fresh object: ports given as digit strings become numbers) once every option has the type and range it needs; else throws INVALID_ARGUMENT naming the option. */
 export function checkOptions(options: ToolDbOptions): ToolDbOptions {
   for (const name of STRINGS) {
     if (typeof options[name] !== "string" || options[name].length === 0) refuse(name, "a non-empty string", options[name]);
@@ -84,7 +89,8 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
     if (typeof options[name] !== "boolean") refuse(name, "true or false", options[name]);
   }
   if (options.publicUrl !== undefined) checkPublicUrl(options.publicUrl);
-  // A string port would make Node listen on a Unix socket file of that name.
+  // Any other string would make Node listen on a Unix socket file of that name.
+  options.port = portValue(options.port) as number;
   if (!isPort(options.port, 0)) refuse("port", "a whole number from 0 to 65535", options.port);
   for (const name of DURATIONS) {
     const value = options[name];
@@ -94,7 +100,7 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
     if (options[name] !== undefined) checkCount(name, options[name], min);
   }
   if (!(Number.isInteger(options.pow) && options.pow >= 0 && options.pow <= 64)) refuse("pow", "a whole number from 0 to 64", options.pow);
-  checkPeers(options.peers);
+  options.peers = checkedPeers(options.peers);
   checkAdapters(options);
   checkNested(options);
   return options;
