@@ -14,6 +14,9 @@ import { hostileDiscoveryBenchmark, printHostileFigures } from "./discovery-host
 import { durabilityBenchmark, printDurabilityFigures } from "./durability.js";
 import { ingestBenchmark, printIngestFigures } from "./ingest.js";
 import { relayBenchmark } from "./relay.js";
+import { type RelayEngineCpu, measureRelayEngines } from "./relay-engines.js";
+import { presign } from "./presign.js";
+import { EcdsaUser } from "../src/index.js";
 import { hyperswarmBenchmark, printHyperswarmFigures } from "./hyperswarm.js";
 import { floodBenchmark, printFloodFigures } from "./flood.js";
 import { printWebRtcFigures, webrtcBenchmark } from "./webrtc.js";
@@ -88,10 +91,23 @@ async function relay(): Promise<void> {
   // The three take turns on the same cores: their CPU a put bounds the rate this code can reach here.
   const bound = (cpus().length * 1e6) / (r.serverCpuPerPut + r.clientsCpuPerPut);
   console.log(`writer and subscriber (this process) CPU a put: ${fmt(r.clientsCpuPerPut, 0)} µs; on ${cpus().length} cores the three allow at most ${fmt(bound, 0)} puts/s = ${fmt(bound / verifyRate, 2)} × the verify rate (this run reached ${fmt((r.putsPerSecond / bound) * 100, 0)} % of it)`);
+  const e = await relayEngines();
+  const engines = 2 * e.hop + 2 * e.verify + e.write;
+  const engineBound = (cpus().length * 1e6) / engines;
+  console.log(
+    `the engines alone, CPU a put: 2 WebSocket hops (stringify, send, receive, JSON.parse, hash check) × ${fmt(e.hop, 0)} µs + 2 signature checks × ${fmt(e.verify, 0)} µs + a classic-level write ${fmt(e.write, 0)} µs = ${fmt(engines, 0)} µs; on ${cpus().length} cores at most ${fmt(engineBound, 0)} puts/s = ${fmt(engineBound / verifyRate, 2)} × the verify rate (the best any relay on these engines reaches on this machine; this run ${fmt((r.putsPerSecond / engineBound) * 100, 0)} % of it)`,
+  );
   console.log(`latency put -> subscriber, one put at a time: p50 ${fmt(r.p50, 3)} ms, p99 ${fmt(r.p99, 3)} ms`);
   const growth = ((r.rssAt200k - r.rssAt20k) / r.rssAt20k) * 100;
   console.log(`server RSS after 20,000 relayed puts: ${mib(r.rssAt20k)}; after ${r.puts.toLocaleString()}: ${mib(r.rssAt200k)} (${growth >= 0 ? "+" : ""}${fmt(growth)} %)`);
   console.log(`server heap after 20,000: ${mib(r.heapAt20k)}; after ${r.puts.toLocaleString()}: ${mib(r.heapAt200k)}`);
+}
+
+/** The relay's engines alone (bench/relay-engines.ts) on 20,000 records signed for it. */
+async function relayEngines(): Promise<RelayEngineCpu> {
+  const author = new EcdsaUser();
+  await author.ready;
+  return measureRelayEngines(await presign(author, 20_000, Date.now() - 10 * 60_000, "engines-", 100));
 }
 
 async function ingest(): Promise<void> {

@@ -4,6 +4,7 @@
  * seed signed records, link to a peer and time the reconciliation, or serve
  * and fetch the same records raw over one plain WebSocket.
  */
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { rm, writeFile } from "node:fs/promises";
@@ -15,6 +16,7 @@ import { EcdsaUser, LevelStore, ToolDb, signRecord, type ToolDbRecord } from "..
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { verifyPoolStats } from "../src/crypto/ecdsa.js";
+import { boundHashPrefix } from "../src/records/record.js";
 import { ThreadVerifier, rawVerify } from "./verify-rate.js";
 
 type Command =
@@ -23,6 +25,7 @@ type Command =
   | { cmd: "link"; port: number }
   | { cmd: "rawServe" }
   | { cmd: "rawFetch"; port: number }
+  | { cmd: "rawServed" }
   | { cmd: "floor" }
   | { cmd: "size" }
   | { cmd: "watch" }
@@ -34,6 +37,8 @@ let db: ToolDb | undefined;
 let dir = "";
 let author: EcdsaUser | undefined;
 let raw: WebSocketServer | undefined;
+/** CPU seconds (all threads) the raw serve took, from its connection to its last frame written. */
+let rawServeCpu = Number.NaN;
 /** Samples this server's RSS split while another server catches up from it (`watch` … `watched`). */
 let watcher: ReturnType<typeof startRssSplit> | undefined;
 /** This server's CPU use when `watch` began. */
@@ -177,7 +182,7 @@ const FLOOR_CHUNK = 1024;
  * of the record JSON into a scratch database. Reading the records back is
  * not timed.
  */
-async function floor(): Promise<{ verifySeconds: number; threadVerifySeconds: number; writeSeconds: number; cpuSeconds: number; threadCpuSeconds: number; records: number }> {
+async function floor(): Promise<{ verifySeconds: number; threadVerifySeconds: number; writeSeconds: number; writeCpuSeconds: number; cpuSeconds: number; threadCpuSeconds: number; records: number }> {
   author ??= new EcdsaUser();
   await author.ready;
   const scratch = new ClassicLevel<string, string>(`${dir}-floor`, { keyEncoding: "utf8", valueEncoding: "utf8" });
@@ -187,6 +192,7 @@ async function floor(): Promise<{ verifySeconds: number; threadVerifySeconds: nu
   let threadCpuSeconds = 0;
   let verifySeconds = 0;
   let writeSeconds = 0;
+  let writeCpuSeconds = 0;
   let cpuSeconds = 0;
   let records = 0;
   const step = async (raws: string[]) => {
@@ -206,7 +212,9 @@ async function floor(): Promise<{ verifySeconds: number; threadVerifySeconds: nu
     cpu = process.cpuUsage();
     await scratch.batch(parsed.map((r, i) => ({ type: "put", key: r.k, value: raws[i]! })));
     writeSeconds += (performance.now() - start) / 1000;
-    cpuSeconds += cpuSince(cpu);
+    const writeCpu = cpuSince(cpu);
+    writeCpuSeconds += writeCpu;
+    cpuSeconds += writeCpu;
     records += raws.length;
   };
   let chunk: string[] = [];
@@ -220,7 +228,7 @@ async function floor(): Promise<{ verifySeconds: number; threadVerifySeconds: nu
   if (chunk.length > 0) await step(chunk);
   await Promise.all([scratch.close(), threads.close()]);
   await rm(`${dir}-floor`, { recursive: true, force: true });
-  return { verifySeconds, threadVerifySeconds, writeSeconds, cpuSeconds, threadCpuSeconds, records };
+  return { verifySeconds, threadVerifySeconds, writeSeconds, writeCpuSeconds, cpuSeconds, threadCpuSeconds, records };
 }
 
 async function handle(c: Command): Promise<void> {
@@ -298,6 +306,7 @@ async function handle(c: Command): Promise<void> {
       // The same records, as stored, in frames of up to 1 MiB over one plain WebSocket.
       raw = new WebSocketServer({ host: "127.0.0.1", port: 0 });
       raw.on("connection", async (ws) => {
+        const cpu = process.cpuUsage();
         let frame: string[] = [];
         let size = 0;
         for await (const [, value] of db!.store.range()) {
@@ -311,13 +320,16 @@ async function handle(c: Command): Promise<void> {
           }
         }
         if (frame.length > 0) ws.send(`[${frame.join(",")}]`);
-        ws.send("end");
+        ws.send("end", () => (rawServeCpu = cpuSince(cpu)));
       });
       await once(raw, "listening");
       return reply({ port: (raw.address() as { port: number }).port });
     }
+    case "rawServed":
+      return reply({ cpuSeconds: rawServeCpu });
     case "rawFetch": {
       const start = performance.now();
+      const cpu = process.cpuUsage();
       const ws = new WebSocket(`ws://127.0.0.1:${c.port}`, { maxPayload: 2 * 1024 * 1024 });
       let bytes = 0;
       let records = 0;
@@ -326,13 +338,17 @@ async function handle(c: Command): Promise<void> {
           const text = String(data);
           if (text === "end") return resolve();
           bytes += text.length;
-          records += (JSON.parse(text) as unknown[]).length;
+          const parsed = JSON.parse(text) as ToolDbRecord[];
+          // ToolDb's hash check, which no pipeline skips: the preimage and its SHA-256, straight on node:crypto.
+          for (const r of parsed) if (createHash("sha256").update(boundHashPrefix(r.k, r.v, r.a, r.t) + r.n).digest("hex") !== r.h) throw new Error("a stored hash does not match");
+          records += parsed.length;
         });
         ws.on("error", reject);
       });
       const seconds = (performance.now() - start) / 1000;
+      const cpuSeconds = cpuSince(cpu);
       ws.close();
-      return reply({ seconds, bytes, records });
+      return reply({ seconds, bytes, records, cpuSeconds });
     }
     case "close":
       raw?.close();

@@ -28,6 +28,7 @@ interface Reply {
   threadVerifySeconds?: number;
   threadCpuSeconds?: number;
   cpuSeconds?: number;
+  writeCpuSeconds?: number;
   /** Signature checks the verification pool did during the catch-up (of them, `mainChecks` by the main thread helping its threads), and how many threads the pool runs. */
   threadChecks?: number;
   mainChecks?: number;
@@ -81,6 +82,12 @@ export interface CatchUpFigures {
   floorVerifySeconds: number;
   floorThreadVerifySeconds: number;
   floorWriteSeconds: number;
+  /**
+   * CPU time (all threads) of the engines alone on the same records, in this run: the raw transfer's
+   * source (classic-level reads, ws sends) and receiver (ws, JSON.parse, ToolDb's hash check on
+   * node:crypto), the verification (one thread a core) and the classic-level batch write.
+   */
+  engineCpu: { serve: number; fetch: number; verify: number; write: number };
   /** CPU time (all threads) of the new server during the catch-up, and of the floor's verify + write: less noisy than wall time on a shared machine. */
   cpuSeconds: number;
   floorCpuSeconds: number;
@@ -136,6 +143,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
     const { port: rawPort } = await a.ask({ cmd: "rawServe" });
     const raw = await b.ask({ cmd: "rawFetch", port: rawPort });
     log("floor: raw verification and raw LevelDB batch write of the same records on B …");
+    const rawServed = await a.ask({ cmd: "rawServed" });
     const floor = await b.ask({ cmd: "floor" });
     const catchUp: CatchUpFigures = {
       records,
@@ -153,6 +161,7 @@ export async function syncBenchmark(records: number, log: (line: string) => void
       floorVerifySeconds: floor.verifySeconds!,
       floorThreadVerifySeconds: floor.threadVerifySeconds!,
       floorWriteSeconds: floor.writeSeconds!,
+      engineCpu: { serve: rawServed.cpuSeconds!, fetch: raw.cpuSeconds!, verify: floor.threadCpuSeconds!, write: floor.writeCpuSeconds! },
       cpuSeconds: link.cpuSeconds!,
       floorCpuSeconds: floor.cpuSeconds!,
       sourceCpuSeconds: source.cpuSeconds!,
@@ -225,6 +234,11 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
   const bound = (c.cpuSeconds + c.sourceCpuSeconds) / c.cores;
   out(`  CPU time of both servers: new ${fmt((c.cpuSeconds / c.records) * 1e6, 0)} + source ${fmt((c.sourceCpuSeconds / c.records) * 1e6, 0)} µs a record; on ${c.cores} cores that is at least ${fmt(bound, 2)} s = ${fmt(bound / verify, 2)} × the verification (the catch-up used the cores ${fmt((bound / c.seconds) * 100, 0)} % of its time)`);
   out(`  signature checks on the new server's ${c.verifyThreads} verification thread(s) (TOOLDB_VERIFY_THREADS) and its main thread helping them: ${fmt(c.threadChecks - c.mainChecks, 0)} + ${fmt(c.mainChecks, 0)} of ${fmt(c.records, 0)} records (the rest on libuv's pool)`);
+  // What any pipeline built on these engines needs on this machine, before any code of ours runs.
+  const e = c.engineCpu;
+  const engines = e.serve + e.fetch + e.verify + e.write;
+  const us = (s: number) => fmt((s / c.records) * 1e6, 0);
+  out(`  the engines alone on the same records, CPU a record: source's reads + ws sends ${us(e.serve)} µs, ws receive + JSON.parse + hash check ${us(e.fetch)} µs, verification ${us(e.verify)} µs, classic-level write ${us(e.write)} µs = ${us(engines)} µs; on ${c.cores} cores at least ${fmt(engines / c.cores, 2)} s = ${fmt(engines / c.cores / verify, 2)} × the verification (the least any catch-up on this machine can reach; this one ${fmt(c.seconds / (engines / c.cores), 2)} × that)`);
   const split = (s: { anon: number; file: number }) => `anonymous ≤ ${mib(s.anon)}, file-backed ≤ ${mib(s.file)}`;
   out(`  peak RSS: new server ${mib(c.peakRss)} (aim < 300 MiB; ${split(c.peakRssSplit)}), source server ${mib(c.sourcePeakRss)} (serving the records; ${split(c.sourcePeakRssSplit)})`);
   out("    (file-backed: pages of LevelDB's mmapped table files and of the node binary, page cache the kernel may drop at any time; anonymous: heap, buffers, LevelDB's caches and memtables)");
