@@ -86,6 +86,24 @@ describe("server sync under attack", () => {
     assert.equal((more.records as unknown[]).length, stored, "the /24 allows a few servers");
   });
 
+  it("a burst of requests over the link's queue is answered busy at once, not struck: the link stays and is served after", { timeout: T }, async () => {
+    const a = await server();
+    await seed(a, await signedRecords(50, "k/", past()));
+    const refused = refusals(a);
+    const peer = await rawServer(portOf(a), "127.0.0.31");
+    const ids = Array.from({ length: 24 }, (_, i) => `burst-${i}`);
+    const replies = Promise.all(ids.map((id) => peer.next((f) => f.id === id, T)));
+    for (const id of ids) peer.send({ to: [], type: "syncChanges", id });
+    const answered = await replies;
+    const busy = answered.filter((r) => /too many sync requests in flight/.test(String(r.error)));
+    assert.ok(busy.length > 0 && busy.length < ids.length, `${busy.length} of ${ids.length} answered busy`);
+    assert.equal(refused.filter((e) => e.code === ErrorCode.SYNC_REFUSED && /too many/.test(e.reason)).length, busy.length);
+    assert.equal(refused.filter((e) => e.code === ErrorCode.BAD_MESSAGE).length, 0, "no strike");
+    assert.equal(peer.isClosed, false);
+    const after = await ask(peer, { type: "syncChanges", id: "after" });
+    assert.equal(after.error, undefined, "served once the queue drained");
+  });
+
   it("a repeated whole-range request is refused, not answered again", { timeout: T }, async () => {
     const a = await server();
     await seed(a, await signedRecords(100, "k/", past()));

@@ -69,3 +69,18 @@ export class IdQueue {
     if (this.failure) throw this.failure.error;
   }
 }
+
+/**
+ * The ids of a fetch to ask for again: those the peer listed under `more`
+ * (it could not fit them). Each answer must shorten the list, or the run
+ * fails: a peer that lists every id again (with records nobody asked for,
+ * or none) would otherwise keep the run asking for ever, and one whose
+ * unanswered ids were dropped would end it as complete without them.
+ */
+export function askAgain(asked: readonly string[], more: readonly string[] | undefined): string[] {
+  if (!more || more.length === 0) return [];
+  const wanted = new Set(asked);
+  const again = more.filter((id) => wanted.delete(id));
+  if (again.length >= asked.length) throw new Error(`fetch made no progress: the peer answered none of ${asked.length} ids`);
+  return again;
+}

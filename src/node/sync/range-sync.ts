@@ -16,12 +16,12 @@ import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
-import { IdQueue } from "./id-queue.js";
+import { IdQueue, askAgain } from "./id-queue.js";
 import { mergeFetched } from "./fetched-merge.js";
 import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
-import { SyncRequests } from "./sync-requests.js";
+import { SYNC_REQUEST_TIMEOUT_MS, SyncRequests } from "./sync-requests.js";
 import { type InitiatorMessage, Reconciler } from "./negentropy.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
@@ -289,16 +289,21 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       return;
     }
     const lane = message.type === "syncPush" ? "push" : "requests";
-    const queued = this.lanes.enqueue(from, lane, () =>
-      this.answer(message, from).catch((err: unknown) => {
+    const queuedAt = this.db.now();
+    const queued = this.lanes.enqueue(from, lane, () => {
+      // Its asker stopped waiting (a slow store held the queue): no work for nobody.
+      if (this.db.now() - queuedAt > SYNC_REQUEST_TIMEOUT_MS) return Promise.resolve();
+      return this.answer(message, from).catch((err: unknown) => {
         if (this.db.isClosed) return;
         if (isToolDbError(err, ErrorCode.BAD_MESSAGE)) {
           this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, err.message);
           this.reply(from, message, "malformed request");
         } else this.db.log("sync request from %s failed: %s", from.clientId, errorText(err));
-      }),
-    );
-    if (!queued) this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, "too many sync requests in flight");
+      });
+    });
+    // Answered at once, not struck: an honest asker whose earlier requests timed out while still
+    // queued here would otherwise collect strikes for its next run's; its run ends and backs off.
+    if (!queued) this.refuse(from, message, "too many sync requests in flight on this link");
   }
 
   private reply(to: PeerSession, request: SyncMessage, error: string): void {
@@ -382,17 +387,3 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   }
 }
 
-/**
- * The ids of a fetch to ask for again: those the peer listed under `more`
- * (it could not fit them). Each answer must shorten the list, or the run
- * fails: a peer that lists every id again (with records nobody asked for,
- * or none) would otherwise keep the run asking for ever, and one whose
- * unanswered ids were dropped would end it as complete without them.
- */
-export function askAgain(asked: readonly string[], more: readonly string[] | undefined): string[] {
-  if (!more || more.length === 0) return [];
-  const wanted = new Set(asked);
-  const again = more.filter((id) => wanted.delete(id));
-  if (again.length >= asked.length) throw new Error(`fetch made no progress: the peer answered none of ${asked.length} ids`);
-  return again;
-}

@@ -12,8 +12,8 @@ import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, ToolDbMessage } from "../../records/messages.js";
 import { PendingRequests } from "../pending-requests.js";
 
-/** How long a request waits for its reply. */
-const REQUEST_TIMEOUT_MS = 60_000;
+/** How long a request waits for its reply (a responder skips requests queued longer: their askers gave up). */
+export const SYNC_REQUEST_TIMEOUT_MS = 60_000;
 /**
  * Requests waiting at once, all links: a run has a few in flight (ranges,
  * fetches, a push, a feed page) and there is one run a link; beyond this the
@@ -40,7 +40,7 @@ export class SyncRequests {
         resolve(reply);
       };
       // A reply from another link is not this one's: the request stays open.
-      this.pending.add(id, REQUEST_TIMEOUT_MS, (reply, from) => (from !== session ? true : done(reply)), () => done(undefined));
+      this.pending.add(id, SYNC_REQUEST_TIMEOUT_MS, (reply, from) => (from !== session ? true : done(reply)), () => done(undefined));
       if (session.connection.closed) return onClose();
       session.connection.on("close", onClose);
       if (frame !== undefined) session.sendRaw(frame);
