@@ -6,6 +6,23 @@ import { ToolDb } from "../src/index.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
+/** Runs `script` as an ES module in a child process; killed after `killAfterMs` if it has not exited by itself. */
+async function runScript(script: string, killAfterMs: number): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: here, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const code = await new Promise<number | null>((resolve) => {
+    const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    child.on("exit", (c) => {
+      clearTimeout(killer);
+      resolve(c);
+    });
+  });
+  return { code, out, err };
+}
+
 describe("lifecycle", () => {
   it("close() leaves no open handle: a process that closes its nodes exits on its own", async () => {
     const script = `
@@ -19,18 +36,9 @@ describe("lifecycle", () => {
       await Promise.all([client.close(), server.close()]);
       console.log("closed");
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: here, stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    const code = await new Promise<number | null>((resolve) => {
-      const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      child.on("exit", (c) => {
-        clearTimeout(killer);
-        resolve(c);
-      });
-    });
-    assert.equal(out.trim(), "closed");
-    assert.equal(code, 0, "the process must exit by itself after close()");
+    const { code, out, err } = await runScript(script, 15_000);
+    assert.equal(out.trim(), "closed", err);
+    assert.equal(code, 0, `the process must exit by itself after close(); stderr: ${err}`);
   });
 
   it("a server whose port is taken: ready rejects with NETWORK_FAILED, nothing crashes, close works and the process exits", { timeout: 30_000 }, async () => {
@@ -47,18 +55,7 @@ describe("lifecycle", () => {
       rmSync(dir, { recursive: true, force: true });
       console.log("closed");
     `;
-    const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: here, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => {
-      const killer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("exit", (c) => {
-        clearTimeout(killer);
-        resolve(c);
-      });
-    });
+    const { code, out, err } = await runScript(script, 20_000);
     assert.equal(code, 0, `exit ${code}; stderr: ${err}`);
     assert.match(out, /rejected NETWORK_FAILED cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
     assert.match(out, /closed/);
