@@ -114,6 +114,12 @@ describe("constructor options", { timeout: 30_000 }, () => {
     ["wait -1", { wait: -1 }, /option wait/],
     ["dedupCapacity 0", { dedupCapacity: 0 }, /option dedupCapacity/],
     ["rangeSync.readsPerMessage 0", { server: true, port: 0, rangeSync: { readsPerMessage: 0 } }, /option rangeSync\.readsPerMessage/],
+    ["rangeSync.budget 5", { server: true, port: 0, rangeSync: { budget: 5 } }, /option rangeSync\.budget must be an object/],
+    ["rangeSync.budget.windowMs NaN", { server: true, port: 0, rangeSync: { budget: { windowMs: NaN } } }, /option rangeSync\.budget\.windowMs must be a finite number >= 0, got/],
+    ["rangeSync.budget.windowMs 0", { server: true, port: 0, rangeSync: { budget: { windowMs: 0 } } }, /option rangeSync\.budget\.windowMs must be a finite number of ms > 0/],
+    ["rangeSync.budget.servesPerItem \"2\"", { server: true, port: 0, rangeSync: { budget: { servesPerItem: "2" } } }, /option rangeSync\.budget\.servesPerItem/],
+    ["rangeSync.budget.rounds 1.5", { server: true, port: 0, rangeSync: { budget: { rounds: 1.5 } } }, /option rangeSync\.budget\.rounds must be a whole number >= 0/],
+    ["rangeSync.budget.maxPeers 0", { server: true, port: 0, rangeSync: { budget: { maxPeers: 0 } } }, /option rangeSync\.budget\.maxPeers must be a whole number >= 1/],
     ["broadcast.mode", { broadcast: { mode: "gossip" } }, /option broadcast\.mode/],
     ["limits 5", { limits: 5 }, /option limits must be an object/],
   ];

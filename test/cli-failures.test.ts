@@ -170,6 +170,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       [[], { PUBLIC_URL: "http://a.example/" }, /PUBLIC_URL must be a ws:\/\/ or wss:\/\/ URL/],
       [["--tls-cert", "cert.pem"], {}, /--tls-cert needs --tls-key/],
       [["--tls-key", "key.pem"], {}, /--tls-key needs --tls-cert/],
+      [["--tls-cert", "missing-cert.pem", "--tls-key", "missing-key.pem"], {}, /--tls-cert missing-cert\.pem: cannot read it \(.*ENOENT/],
       [["--exempt-ips", "foo"], {}, /--exempt-ips takes IP addresses .*"foo"/],
       [["--exempt-ips", "127.0.0.1,::1,10.0.0.300"], {}, /--exempt-ips .*"10\.0\.0\.300"/],
       [["--anonymous-key-share", "2"], {}, /--anonymous-key-share must be a share from 0 to 1/],

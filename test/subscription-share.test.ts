@@ -2,7 +2,8 @@
  * The server's subscription total is shared: a few identities that subscribe
  * up to their own caps until the total is full cannot keep a later client's
  * subscription out. The attackers are raw peers, each a fresh proven
- * identity; the victim is a plain client that subscribes afterwards.
+ * identity; the victim is a plain client that subscribes afterwards. And a
+ * client past its own cap (which it cannot know) is refused, not banned.
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -61,5 +62,24 @@ describe("the subscription total is shared fairly", () => {
     await waitUntil(() => seen.includes("v2"), T, "the update (before: never pushed)");
     assert.equal(server.remoteSubscriptions.total, 200);
     assert.ok(refused.some((e) => e.code === ErrorCode.SUBSCRIPTION_LIMIT && /dropped to make room/.test(e.reason)));
+  });
+
+  it("a client subscribing past its per-peer cap has the excess refused and keeps its link and its other subscriptions", { timeout: 30_000 }, async () => {
+    // Before: each subscription past the cap was a strike, so 20 over it closed the link and banned the client.
+    const server = await startServer({ maxSubscriptionsPerPeer: 50 });
+    nodes.push(server);
+    const refused: RefusalEvent[] = [];
+    server.on("refused", (e) => refused.push(e));
+    const client = await startClient([server]);
+    nodes.push(client);
+    const seen: unknown[] = [];
+    client.addKeyListener("watched-0", (record) => seen.push(record.v));
+    for (let k = 0; k < 70; k++) await client.subscribeData(`watched-${k}`);
+    await waitUntil(() => refused.filter((e) => e.code === ErrorCode.SUBSCRIPTION_LIMIT).length === 20, T, "the 20 subscriptions over the cap refused");
+    assert.ok(refused.every((e) => e.code === ErrorCode.SUBSCRIPTION_LIMIT && /too many subscriptions from this peer \(50\)/.test(e.reason)), JSON.stringify(refused[0]));
+    await server.putData("watched-0", "after");
+    await waitUntil(() => seen.includes("after"), T, "an update of a subscription within the cap (before: the link was closed and the client banned)");
+    assert.equal(server.remoteSubscriptions.total, 50);
+    assert.equal(server.network.guard.bans.size, 0, "nobody banned");
   });
 });

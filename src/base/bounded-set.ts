@@ -47,6 +47,10 @@ export class BoundedSet<T> {
     return this.items.size;
   }
 
+  [Symbol.iterator](): IterableIterator<T> {
+    return this.items.values();
+  }
+
   clear(): void {
     this.items.clear();
     this.order = [];

@@ -1,7 +1,7 @@
+import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import { resolve } from "node:path";
 import { errorText } from "../base/errors.js";
-import { dialKey } from "../network/dial-target.js";
 import { HYPERDHT_BOOTSTRAP_ENV, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
 import { DHTServer } from "../platform/dht-server.js";
 import { isDialableWsUrl } from "../limits/peer-url.js";
@@ -11,6 +11,7 @@ import type { Out } from "./command.js";
 import { dataPaths, repairDamaged } from "./data-dir.js";
 import { type Ops, httpLimitsFromFlags, limitsFromFlags, startOps } from "./ops.js";
 import { StatusHistory } from "../metrics/status-history.js";
+import { PeerReport } from "./peer-report.js";
 import { nodeStatus } from "./status.js";
 import { BUNDLE_URL, publicUrlFor, startWebFront } from "./web.js";
 
@@ -28,6 +29,9 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   const tlsCert = stringFlag(args, "tls-cert", "TLS_CERT");
   const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
   if (!tlsCert !== !tlsKey) throw new UsageError(`${tlsCert ? "--tls-cert" : "--tls-key"} needs ${tlsCert ? "--tls-key" : "--tls-cert"} too (TLS_CERT and TLS_KEY likewise)`);
+  for (const [flag, file] of [["--tls-cert", tlsCert], ["--tls-key", tlsKey]] as const) {
+    if (file !== undefined) await access(file, constants.R_OK).catch((err: unknown) => Promise.reject(new UsageError(`${flag} ${file}: cannot read it (${errorText(err)})`)));
+  }
   const publicUrl = publicUrlFlag(args);
   const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const webDir = stringFlag(args, "web-dir");
@@ -57,16 +61,14 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
       void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
     hyperswarm,
   });
-  const dhtFound = new Set<string>();
+  const report = new PeerReport(out);
+  const dhtFound = report.found;
   const history = new StatusHistory(server.db);
   server.db.addServerFunction("status", (call) => nodeStatus(server.db, dhtFound, history, (call as { since?: unknown } | undefined)?.since));
-  server.onPeerFound = (p) => {
-    dhtFound.add(dialKey(p.host, p.port));
-    out(`DHT peer found: ${p.host}:${p.port}`);
-  };
-  server.onPeerConnected = (p) => out(`peer connected: ${p.peerId} (${p.isServer ? "server" : "client"}${p.host ? ` ${p.host}:${p.port}` : ""})`);
+  server.onPeerFound = (p) => report.peerFound(p);
+  server.onPeerConnected = (p) => report.peerConnected(p);
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
-  server.db.on("dial-failed", (e) => e.final && out(`gave up on ${e.host}:${e.port}: ${e.reason || "no reason given"}`));
+  server.db.on("dial-failed", (e) => report.dialFailed(e));
   try {
     await server.start();
   } catch (err) {

@@ -24,7 +24,7 @@ export interface NodeStatus {
 }
 
 /** What the status page shows, answered by the `status` server function (`since`: the newest sample the page has). */
-export function nodeStatus(db: ToolDb, dhtFound: ReadonlySet<string>, history?: StatusHistory, since?: unknown): NodeStatus {
+export function nodeStatus(db: ToolDb, dhtFound: Pick<ReadonlySet<string>, "has"> & Iterable<string>, history?: StatusHistory, since?: unknown): NodeStatus {
   const servers = new Map<string, ServerStatus>();
   const entry = (id: string) => {
     let s = servers.get(id);

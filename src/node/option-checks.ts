@@ -59,6 +59,19 @@ function checkAdapters(options: ToolDbOptions): void {
   if (list.length === 0 || !list.every((a) => typeof a === "function")) refuse("networkAdapter", "a class or a non-empty array of classes", network);
 }
 
+/** rangeSync.budget: shares and durations finite and >= 0, counts whole (a NaN bucket would refuse or allow everything). */
+function checkSyncBudget(budget: unknown): void {
+  if (!isObject(budget)) refuse("rangeSync.budget", "an object", budget);
+  for (const name of ["windowMs", "repeatWindowMs", "scansPerItem", "servesPerItem", "pushesPerItem", "rangeShare", "slack"]) {
+    const value = budget[name];
+    if (value !== undefined && !(typeof value === "number" && Number.isFinite(value) && value >= 0)) refuse(`rangeSync.budget.${name}`, "a finite number >= 0", value);
+  }
+  if (budget.windowMs === 0) refuse("rangeSync.budget.windowMs", "a finite number of ms > 0", budget.windowMs);
+  for (const name of ["rounds", "maxPeers"]) {
+    if (budget[name] !== undefined) checkCount(`rangeSync.budget.${name}`, budget[name], name === "maxPeers" ? 1 : 0);
+  }
+}
+
 function checkNested(options: ToolDbOptions): void {
   for (const name of NUMBER_OBJECTS) {
     if (options[name] !== undefined && !isObject(options[name])) refuse(name, "an object", options[name]);
@@ -67,7 +80,7 @@ function checkNested(options: ToolDbOptions): void {
   if (sync?.maxRounds !== undefined) checkCount("rangeSync.maxRounds", sync.maxRounds, 1);
   if (sync?.readsPerMessage !== undefined) checkCount("rangeSync.readsPerMessage", sync.readsPerMessage, 1);
   if (sync?.leafIds !== undefined && !(Number.isInteger(sync.leafIds) && sync.leafIds >= 2 && sync.leafIds <= 32)) refuse("rangeSync.leafIds", "a whole number from 2 to 32", sync.leafIds);
-  if (sync?.budget !== undefined && !isObject(sync.budget)) refuse("rangeSync.budget", "an object", sync.budget);
+  if (sync?.budget !== undefined) checkSyncBudget(sync.budget);
   const mode = options.broadcast?.mode;
   if (mode !== undefined && mode !== "tree" && mode !== "flood") refuse("broadcast.mode", '"tree" or "flood"', mode);
   const selection = options.serverSelection;

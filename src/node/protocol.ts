@@ -138,9 +138,10 @@ export class Protocol {
     if (added !== "ok") {
       const subs = this.db.remoteSubscriptions;
       const key = message.key.slice(0, 128);
-      // Past its own cap the peer misbehaves (a strike); past the server's total it does not.
-      if (added === "peer-cap") this.db.network.strikePeer(from, ErrorCode.SUBSCRIPTION_LIMIT, `too many subscriptions from this peer (${subs.maxPerPeer})`, key);
-      else this.db.refused({ code: ErrorCode.SUBSCRIPTION_LIMIT, reason: `server holds its maximum of ${subs.maxTotal} subscriptions`, key, peer: from.clientId });
+      // Refused, never struck: a client cannot know this server's cap, and banning it for watching
+      // many keys (as before) cut it off entirely. A flood of subscribes is the message rate's to stop.
+      const reason = added === "peer-cap" ? `too many subscriptions from this peer (${subs.maxPerPeer})` : `server holds its maximum of ${subs.maxTotal} subscriptions`;
+      this.db.refused({ code: ErrorCode.SUBSCRIPTION_LIMIT, reason, key, peer: from.clientId });
       return;
     }
     const local = await this.db.records.get(message.key);
