@@ -71,7 +71,6 @@ export class ServerSync {
       this.range = new RangeSync(db, index, options.rangeSync);
       this.range.on("done", (run) => {
         const p = this.progress;
-        p.running--;
         p.completed++;
         if (run.complete) p.runs[run.mode]++;
         else p.runs.incomplete++;
@@ -80,10 +79,14 @@ export class ServerSync {
       });
       const range = this.range;
       const runOnce = async (session: PeerSession) => {
+        // Counted down when the run returns, not on "done": no "done" fires after close, and a
+        // node closed mid-run showed a catch-up running for ever.
         this.progress.running++;
-        const run = await range.run(session);
-        if (!run) this.progress.running--; // one was already running on this link
-        return run?.complete ?? true;
+        try {
+          return (await range.run(session))?.complete ?? true; // undefined: one was already running on this link
+        } finally {
+          this.progress.running--;
+        }
       };
       this.schedule = new RunSchedule(runOnce, this.timers, () => db.isClosed, options.random);
     }
