@@ -5,7 +5,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { PeerReport } from "../src/cli/peer-report.js";
+import { LINES_PER_MINUTE, PeerReport } from "../src/cli/peer-report.js";
 
 describe("serve's report of DHT peers", { timeout: 10_000 }, () => {
   it("prints each found address once and each give-up once until the address connects again", () => {
@@ -26,15 +26,23 @@ describe("serve's report of DHT peers", { timeout: 10_000 }, () => {
     assert.ok(report.found.has("127.0.0.9:9001"), "the status command still sees it as found on the DHT");
   });
 
-  it("stays bounded under a flood of bogus announces", () => {
-    let printed = 0;
-    const report = new PeerReport(() => printed++);
-    for (let i = 0; i < 20_000; i++) {
-      const peer = { host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 9000 };
-      report.peerFound(peer);
-      report.dialFailed({ ...peer, reason: "timeout", final: true });
-    }
-    assert.equal(printed, 40_000, "every new address is still reported");
+  it("stays bounded under a flood of bogus announces: at most LINES_PER_MINUTE lines a minute, the rest summed up", () => {
+    const lines: string[] = [];
+    let now = 0;
+    const report = new PeerReport((line) => lines.push(line), () => now);
+    const flood = (from: number, count: number) => {
+      for (let i = from; i < from + count; i++) {
+        const peer = { host: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 9000 };
+        report.peerFound(peer);
+        report.dialFailed({ ...peer, reason: "timeout", final: true });
+      }
+    };
+    flood(0, 20_000);
+    assert.equal(lines.length, LINES_PER_MINUTE);
     assert.ok(report.found.size <= 4096, `found holds ${report.found.size}`);
+    now += 60_000;
+    flood(20_000, 1);
+    assert.equal(lines[LINES_PER_MINUTE], `(not printed in the last minute: ${20_000 - 15} more DHT peers found, ${20_000 - 15} more given up on)`);
+    assert.equal(lines.length, LINES_PER_MINUTE + 3, "a new minute prints again");
   });
 });

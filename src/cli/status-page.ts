@@ -98,6 +98,11 @@ function showStatus(status) {
     tr.append(cell(s.id.length > 24 ? s.id.slice(0, 10) + "…" + s.id.slice(-10) : s.id), cell(s.url ?? ""), cell(s.sources.join(", ")), cell(s.state, "state-" + s.state));
     body.append(tr);
   }
+  if (status.foundNotListed > 0) {
+    const tr = document.createElement("tr");
+    tr.append(cell("… and " + status.foundNotListed + " more addresses found on the DHT, never dialed", "muted"), cell(""), cell(""), cell(""));
+    body.append(tr);
+  }
   document.body.dataset.status = "shown";
 }
 

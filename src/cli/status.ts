@@ -19,9 +19,18 @@ export interface NodeStatus {
   self: { address: string; url?: string };
   clients: number;
   servers: ServerStatus[];
+  /** Addresses found on the DHT alone (never dialed, linked or gossiped) left out of `servers`: only the newest MAX_FOUND_LISTED are listed. */
+  foundNotListed: number;
   /** The server's last minutes, newer than the `since` the page asked with (see StatusHistory). */
   history: StatusSample[];
 }
+
+/**
+ * DHT-only addresses listed at most (the newest): any linked peer may call
+ * `status`, and under an announce flood the found set holds thousands of
+ * strangers' addresses (an outside check made each answer a megabyte).
+ */
+export const MAX_FOUND_LISTED = 100;
 
 /** What the status page shows, answered by the `status` server function (`since`: the newest sample the page has). */
 export function nodeStatus(db: ToolDb, dhtFound: Pick<ReadonlySet<string>, "has"> & Iterable<string>, history?: StatusHistory, since?: unknown): NodeStatus {
@@ -54,8 +63,9 @@ export function nodeStatus(db: ToolDb, dhtFound: Pick<ReadonlySet<string>, "has"
     addSource(s, "link");
   }
   const dialed = new Set(db.network.dialTargets().map((t) => dialKey(t.host, t.port)));
-  for (const key of dhtFound) {
-    if (dialed.has(key)) continue;
+  const foundOnly: string[] = [];
+  for (const key of dhtFound) if (!dialed.has(key) && !servers.has(key)) foundOnly.push(key);
+  for (const key of foundOnly.slice(-MAX_FOUND_LISTED)) {
     const s = entry(key);
     s.url ??= `ws://${key}`;
     s.state = s.state === "known" ? "found" : s.state;
@@ -67,6 +77,7 @@ export function nodeStatus(db: ToolDb, dhtFound: Pick<ReadonlySet<string>, "has"
     self: { address: self, url: own ? recordUrl(own) : undefined },
     clients: db.network.peers.filter((p) => !p.isServer).length,
     servers: [...servers.values()],
+    foundNotListed: Math.max(0, foundOnly.length - MAX_FOUND_LISTED),
     history: history?.since(typeof since === "number" ? since : undefined) ?? [],
   };
 }
