@@ -6,7 +6,7 @@
  * transports, failover from WebSocket to Hyperswarm, and bad input on a
  * Hyperswarm stream.
  */
-import { after, afterEach, before, describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { ErrorCode } from "../src/base/errors.js";
@@ -15,7 +15,7 @@ import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.j
 import { encodeMessage } from "../src/network/stream-framing.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import Hyperswarm, { type SwarmSocket } from "hyperswarm";
-import { type Testnet, hyperTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
+import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { RawTcpLink, terminateRawLinks } from "./helpers/raw-peer.js";
@@ -23,15 +23,8 @@ import { waitFor, withTimeout } from "./helpers/wait.js";
 import { silentPeerDropped } from "./helpers/heartbeat.js";
 
 const T = 10_000;
-let testnet: Testnet;
+const testnet = fileTestnet();
 let topicSeq = 0;
-
-before(async () => {
-  testnet = await hyperTestnet(3);
-});
-after(async () => {
-  await testnet.destroy();
-});
 
 describe("HyperswarmNetwork", () => {
   const nodes: ToolDb[] = [];
@@ -53,10 +46,10 @@ describe("HyperswarmNetwork", () => {
     if (swarm instanceof HyperswarmNetwork) await swarm.joined;
     return db;
   }
-  const hs = () => swarmOn(testnet);
+  const hs = () => swarmOn(testnet());
   /** A connection from a fresh raw swarm (not ToolDb) to the topic's server. */
   const rawSwarmConnection = async (): Promise<SwarmSocket> => {
-    const raw = new Hyperswarm({ dht: testnet.createNode() });
+    const raw = new Hyperswarm({ dht: testnet().createNode() });
     cleanups.push(() => raw.destroy());
     // Every connection (hyperswarm may reconnect after the server hung up) gets an error listener at once.
     raw.on("connection", (s: SwarmSocket) => s.on("error", () => undefined));
@@ -188,7 +181,7 @@ describe("HyperswarmNetwork", () => {
 
   it("bad input on a Hyperswarm stream is refused without a crash: oversized frame, garbage, silence", { timeout: 30_000 }, async () => {
     topic = `hs-${process.pid}-${topicSeq++}`;
-    const srv = await node({ server: true, networkAdapter: swarmOn(testnet), maxMessageBytes: 4096, handshakeTimeout: 300 });
+    const srv = await node({ server: true, networkAdapter: swarmOn(testnet()), maxMessageBytes: 4096, handshakeTimeout: 300 });
     await (srv.network as HyperswarmNetwork).joined;
     // Each case from a fresh raw swarm (a new key: no reconnect backoff in the way).
     const conn = rawSwarmConnection;

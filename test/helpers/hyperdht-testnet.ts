@@ -3,6 +3,7 @@
  * bound to it. Every node gets the bootstrap explicitly and binds 127.0.0.1:
  * nothing contacts hyperdht's public nodes.
  */
+import { after, before } from "node:test";
 import createTestnet, { type Testnet } from "hyperdht/testnet.js";
 import type { NetworkAdapterConstructor } from "../../src/network/network-adapter.js";
 import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../../src/network/hyperswarm-network.js";
@@ -11,6 +12,21 @@ export type { Testnet } from "hyperdht/testnet.js";
 
 export async function hyperTestnet(size = 3): Promise<Testnet> {
   return createTestnet(size, { host: "127.0.0.1" });
+}
+
+/** One testnet for a test file: made before its tests, destroyed after them; call the getter inside a test. */
+export function fileTestnet(size = 3): () => Testnet {
+  let testnet: Testnet | undefined;
+  before(async () => {
+    testnet = await hyperTestnet(size);
+  });
+  after(async () => {
+    await testnet?.destroy();
+  });
+  return () => {
+    if (!testnet) throw new Error("the testnet is made in the file's before hook");
+    return testnet;
+  };
 }
 
 /** HyperswarmNetwork on `testnet`, its DHT socket on 127.0.0.1. */
