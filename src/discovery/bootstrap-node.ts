@@ -4,6 +4,7 @@ import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { createLogger } from "../base/logger.js";
 import { isPort } from "./options.js";
 import { capGetPeersReplies } from "./peer-reply-cap.js";
+import { limitAnnouncesPerAddress } from "./announce-quota.js";
 import { isBindFailure } from "./socket-errors.js";
 
 const log = createLogger("discovery:bootstrap");
@@ -48,6 +49,8 @@ export function startBootstrapNode(opts: BootstrapNodeOptions = {}): Promise<Boo
   });
   // At most 100 peers per get_peers reply, sampled at random (see peer-reply-cap.ts).
   capGetPeersReplies(dht);
+  // At most 32 ports of one IP a topic, 64 over all topics (see announce-quota.ts).
+  limitAnnouncesPerAddress(dht);
   // Always an 'error' listener, so no socket error can ever crash the process.
   dht.on("error", (err) => log(`error: ${err.message}`));
   let closing: Promise<void> | undefined;

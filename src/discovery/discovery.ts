@@ -11,6 +11,7 @@ import { isPort, resolveOptions, type DiscoveryOptions, type ResolvedOptions } f
 import type { PeerAddress } from "./peer-table.js";
 import { isBindFailure } from "./socket-errors.js";
 import { capGetPeersReplies } from "./peer-reply-cap.js";
+import { limitAnnouncesPerAddress } from "./announce-quota.js";
 import { eagerAnnounce } from "./eager-announce.js";
 import type { AnnounceFn } from "./announcer.js";
 import { loadDhtState, saveDhtState } from "./state.js";
@@ -105,6 +106,8 @@ export class Discovery extends TypedEmitter<DiscoveryEvents> {
     this.dht = new DHT({ bootstrap, maxAge, timeout });
     // Our node answers get_peers as mainline nodes do: a mass announce can't blank a topic on it.
     capGetPeersReplies(this.dht);
+    // And one IP cannot flush everyone else's announces out of its store (announce-quota.ts).
+    limitAnnouncesPerAddress(this.dht);
     this.announceFn = eagerAnnounce(this.dht, this.timers) ?? ((hash, port, cb) => this.dht.announce(hash, port, cb));
     this.dht.on("peer", (peer, infoHash) => this.onPeer(peer, infoHash));
     this.dht.on("warning", (err) => this.warn(err));

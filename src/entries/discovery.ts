@@ -5,6 +5,7 @@ export { topicInfoHash, INFO_HASH_LENGTH, type Topic, type TopicHash } from "../
 export type { PeerAddress } from "../discovery/peer-table.js";
 export { startBootstrapNode, type BootstrapNode, type BootstrapNodeOptions } from "../discovery/bootstrap-node.js";
 export { capGetPeersReplies, MAX_PEERS_PER_REPLY } from "../discovery/peer-reply-cap.js";
+export { limitAnnouncesPerAddress, MAX_ANNOUNCES_PER_ADDRESS, MAX_PORTS_PER_ADDRESS_AND_TOPIC } from "../discovery/announce-quota.js";
 export { loadDhtState, saveDhtState, type DhtState } from "../discovery/state.js";
 export { DHTServer, DHTClient } from "../platform/dht-server.js";
 export { DhtNode, type DhtNodeOptions } from "../platform/dht-node.js";

@@ -1,18 +1,20 @@
 /**
- * A mass announce on a DHT we run: 9,000 announces of one address (one
- * attacker IP, 9,000 ports) on one topic. bittorrent-dht alone answers
- * get_peers with all of them, a reply too big for UDP, so lookups of the
- * topic find nothing; our nodes answer with at most 100, sampled at random.
+ * A mass announce on a DHT we run: 9,000 announces from 8 attacker IPs
+ * (1,125 ports each) on one topic. bittorrent-dht alone stores them all and
+ * answers get_peers with all of them, a reply too big for UDP, so lookups of
+ * the topic find nothing. Our nodes keep 32 ports per IP and topic
+ * (announce-quota.ts) and answer with at most 100, sampled at random.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
-import { MAX_PEERS_PER_REPLY, startBootstrapNode, topicInfoHash, type BootstrapNode } from "../../src/entries/discovery.js";
+import { MAX_PEERS_PER_REPLY, MAX_PORTS_PER_ADDRESS_AND_TOPIC, startBootstrapNode, topicInfoHash, type BootstrapNode } from "../../src/entries/discovery.js";
 import { destroyDht, dhtEvent } from "../helpers/dht-events.js";
 
 const ANNOUNCES = 9_000;
 const TOPIC = "get-peers-cap";
-const ATTACKER = "127.0.0.66";
+const ATTACKERS = Array.from({ length: 8 }, (_, i) => `127.0.0.${66 + i}`);
+const PER_ATTACKER = ANNOUNCES / ATTACKERS.length;
 
 async function ready(dht: DHT): Promise<void> {
   if (!dht.ready) await dhtEvent(dht, "ready", 5000);
@@ -28,7 +30,7 @@ async function lookupByNode(bootstrap: string[], infoHash: Buffer): Promise<Map<
   looker.on("error", () => undefined);
   const byNode = new Map<string, Set<number>>();
   try {
-    looker.listen(0, "127.0.0.67");
+    looker.listen(0, "127.0.0.90");
     await dhtEvent(looker, "ready", 5000);
     looker.on("peer", (peer, hash, from) => {
       if (!Buffer.from(hash).equals(infoHash) || !from) return;
@@ -47,7 +49,7 @@ async function lookupByNode(bootstrap: string[], infoHash: Buffer): Promise<Map<
 describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => {
   const ours: BootstrapNode[] = [];
   let plain: DHT;
-  let attacker: DHT;
+  const attackers: DHT[] = [];
   let bootstrap: string[];
   const infoHash = topicInfoHash(TOPIC);
 
@@ -63,27 +65,34 @@ describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => 
     plain.listen(0, "127.0.0.1");
     await dhtEvent(plain, "ready", 5000);
 
-    // The attacker: one lookup for the storing nodes' tokens, then 9,000 announces of its own IP.
-    attacker = new DHT({ bootstrap, timeout: 500 });
-    attacker.on("error", () => undefined);
-    attacker.listen(0, ATTACKER);
-    await dhtEvent(attacker, "ready", 5000);
-    await announce(attacker, infoHash, 1);
-    for (let first = 2; first <= ANNOUNCES; first += 500) {
-      const batch: Array<Promise<void>> = [];
-      for (let port = first; port < first + 500 && port <= ANNOUNCES; port++) batch.push(announce(attacker, infoHash, port));
-      await Promise.all(batch);
+    // The attackers: one lookup each for the storing nodes' tokens, then 1,125 announces each of its own IP.
+    // Each attacker its own ports (i × 1,125 + 1 …), so that a lookup's ports tell the attackers' entries apart.
+    for (const [i, host] of ATTACKERS.entries()) {
+      const attacker = new DHT({ bootstrap, timeout: 500 });
+      attackers.push(attacker);
+      attacker.on("error", () => undefined);
+      attacker.listen(0, host);
+      await dhtEvent(attacker, "ready", 5000);
+      const base = i * PER_ATTACKER;
+      await announce(attacker, infoHash, base + 1);
+      for (let first = base + 2; first <= base + PER_ATTACKER; first += 500) {
+        const batch: Array<Promise<void>> = [];
+        for (let port = first; port < first + 500 && port <= base + PER_ATTACKER; port++) batch.push(announce(attacker, infoHash, port));
+        await Promise.all(batch);
+      }
     }
   });
 
   after(async () => {
-    await Promise.all([...ours.map((n) => n.close()), destroyDht(plain), destroyDht(attacker)]);
+    await Promise.all([...ours.map((n) => n.close()), destroyDht(plain), ...attackers.map(destroyDht)]);
   });
 
-  it("every node stored the flood (only replies are sampled)", () => {
+  it("the plain node stored the whole flood; ours at most 32 ports of each attacker IP", () => {
     // record-cache's own count, below the capped get().
     const stored = (dht: DHT) => (dht as unknown as { _peers: { size: number } })._peers.size;
-    for (const dht of [...ours.map((n) => n.dht), plain]) assert.ok(stored(dht) >= ANNOUNCES * 0.9, `stored ${stored(dht)} of ${ANNOUNCES}`);
+    assert.ok(stored(plain) >= ANNOUNCES * 0.9, `stored ${stored(plain)} of ${ANNOUNCES}`);
+    const quota = ATTACKERS.length * MAX_PORTS_PER_ADDRESS_AND_TOPIC;
+    for (const node of ours) assert.ok(stored(node.dht) > MAX_PEERS_PER_REPLY && stored(node.dht) <= quota + 8, `stored ${stored(node.dht)}, quota ${quota}`);
   });
 
   it("our nodes answer with at most 100 peers sampled at random; the plain node's answer is lost", async () => {
@@ -98,7 +107,7 @@ describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => 
     // The attack itself: a reply of 9,000 peers does not fit in a datagram, so nothing comes back.
     assert.equal(first.get(plainKey)?.size ?? 0, 0, "the uncapped node's reply got through");
 
-    // Sampled at random: two lookups see different peers of the 9,000.
+    // Sampled at random: two lookups see different peers of the 256 each of our nodes holds.
     const second = await lookupByNode(bootstrap, infoHash);
     const seen = (m: Map<string, Set<number>>) => new Set([...m.values()].flatMap((s) => [...s]));
     const a = seen(first);
