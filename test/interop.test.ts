@@ -118,6 +118,14 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.match(event.reason, /KeyNotBound/);
       assert.equal(await strict.records.get("legacy-put"), undefined, "not stored");
       assert.ok(strict.network.peers.some((p) => p.address === legacyClient.db.peerAccount.getAddress()), "one refusal does not drop the link");
+      // Nor do many: an honest 2.6.6 writer is refused, not struck (before: banned after 10 writes).
+      const more = Array.from({ length: 15 }, (_, i) => `legacy-more-${i}`);
+      const allRefused = Promise.all(more.map((key) => waitFor(strict, "refused", `KeyNotBound refusal of ${key}`, (e: RefusalEvent) => e.key === key)));
+      // Each its own value: 2.6.6 sends a hash once per peer, and its hash does not cover the key.
+      for (const [i, key] of more.entries()) await legacyClient.db.putData(key, { more: i });
+      await allRefused;
+      assert.ok(strict.network.peers.some((p) => p.address === legacyClient.db.peerAccount.getAddress()), "15 more refusals do not drop the link");
+      assert.equal(strict.network.guard.bans.size, 0, "nobody banned");
 
       // Our own client's put is accepted.
       const accepted = ourPut(strict, "strict-put", "our key-bound put");
@@ -232,6 +240,28 @@ describe("interop with npm tool-db 2.6.6", () => {
       assert.deepEqual(await withTimeout(legacy.db.doFunction("add", [2, 3]), "2.6.6 doFunction"), { return: 5, code: "OK" });
       const missing = await withTimeout(legacy.db.doFunction("nope", []), "2.6.6 doFunction of an unknown function");
       assert.equal(missing.code, "NOT_FOUND");
+    }));
+
+  it("a tooldb-dht client subscribed on a 2.6.6 server gets every update, though 2.6.6 pushes them all under the subscribe's id", () =>
+    withNodes(async (nodes) => {
+      const legacyServer = await nodes.legacyNode({ server: true });
+      const port = legacyServer.net.port!;
+      const ours = await nodes.dhtClient(port, { legacyRecords: true });
+      const writer = await nodes.legacyNode({ peers: [port] });
+      const values = new EventEmitter<{ value: [unknown] }>();
+      ours.addKeyListener("feed", (record) => values.emit("value", record.v));
+      const stored = legacyStored(legacyServer, "feed", "the first value on the 2.6.6 server");
+      await writer.db.putData("feed", 0);
+      await stored;
+      const initial = waitFor(values, "value", "the current value pushed on subscribe", (v) => v === 0);
+      await ours.subscribeData("feed");
+      await initial;
+      // Before: only the first update arrived; the others carried the same message id and were dropped as seen.
+      for (const n of [1, 2, 3]) {
+        const seen = waitFor(values, "value", `update ${n} pushed by the 2.6.6 server`, (v) => v === n);
+        await writer.db.putData("feed", n);
+        await seen;
+      }
     }));
 
   it("a tooldb-dht server linking to a 2.6.6 server catches up through query/get (range reconciliation is not offered to it)", () =>

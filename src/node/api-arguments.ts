@@ -24,7 +24,8 @@ function invalid(message: string): ToolDbError {
 /** A key: a non-empty string; a key written to may not contain dots (the dot separates a namespace from its key). */
 export function checkKey(key: unknown, write: boolean): asserts key is string {
   if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, `key must be a non-empty string, got ${describeValue(key)}`);
-  if (write && key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `keys cannot contain dots: ${key}`);
+  // tool-db 2.6.6's text, which apps match.
+  if (write && key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `Key cannot include dots!; ${key}`);
 }
 
 /** `value` when it is a string (`name` is the argument's name in the message). */
@@ -51,8 +52,18 @@ export function checkCrdt(crdt: unknown, use: "getChanges" | "mergeChanges"): as
   if (!ok) throw invalid(`not a CRDT (a MapCrdt, ListCrdt or CounterCrdt, or a class with ${use === "getChanges" ? "type and getChanges" : "mergeChanges"}): got ${describeValue(crdt)}`);
 }
 
-/** putData's options: `{ ack?: count of servers, timeoutMs?: ms }`. */
-export function checkPutOptions(options: unknown): asserts options is PutOptions {
+/**
+ * putData's options: `{ ack?: count of servers, timeoutMs?: ms }`. An array
+ * is tool-db 2.6.6's fourth argument (`to`, peers the put passed through),
+ * taken and ignored: this node's own put has passed through nobody.
+ */
+export function putOptions(options: unknown): PutOptions {
+  if (Array.isArray(options)) return {};
+  checkPutOptions(options);
+  return options;
+}
+
+function checkPutOptions(options: unknown): asserts options is PutOptions {
   if (typeof options !== "object" || options === null || Array.isArray(options)) throw invalid(`put options must be an object, got ${describeValue(options)}`);
   const { ack, timeoutMs } = options as Record<string, unknown>;
   if (ack !== undefined && !(typeof ack === "number" && Number.isSafeInteger(ack) && ack >= 0)) throw invalid(`put option ack must be a whole number of servers >= 0, got ${describeValue(ack)}`);

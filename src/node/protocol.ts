@@ -30,8 +30,12 @@ export class Protocol {
     if (message.type === "ihave" || message.type === "graft" || message.type === "prune") return this.db.broadcast.handle(message, from);
     // A tool-db peer may reuse ids across types; dedup per type. Replies to a get of
     // ours come from every peer asked with the same id: those are dedup'd per peer.
-    const awaited = (message.type === "put" || message.type === "crdtPut") && this.db.requests.has(message.id);
-    if (!this.db.processed.add(awaited ? `${message.type}:${message.id}:${from.clientId}` : `${message.type}:${message.id}`)) {
+    const isPut = message.type === "put" || message.type === "crdtPut";
+    const awaited = isPut && this.db.requests.has(message.id);
+    // A put is the same message only with the same record: a 2.6.6 server pushes every update of a
+    // subscription under the subscribe's id, and all but the first were dropped here.
+    const record = isPut ? `:${String((message.data as { h?: unknown } | null)?.h).slice(0, 128)}` : "";
+    if (!this.db.processed.add(awaited ? `${message.type}:${message.id}:${from.clientId}${record}` : `${message.type}:${message.id}${record}`)) {
       if (message.type === "put" || message.type === "crdtPut") this.db.broadcast.duplicateId(message, from);
       return;
     }

@@ -74,8 +74,11 @@ export class RecordIntake {
     if (verdict.result !== VerifyResult.Verified) {
       const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
       const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
-      if (from) db.network.strikePeer(from, event.code, event.reason, key);
-      else db.refused(event);
+      // A tool-db 2.6.6 record (its hash does not cover its key) is honest where legacyRecords is off:
+      // refused, not struck. Struck, a 2.6.6 client (or a server migrated with 2.6.6 data) was banned
+      // after 10 writes, without being told why. Its cost is a hash, which the message rate bounds.
+      if (from && verdict.result !== VerifyResult.KeyNotBound) db.network.strikePeer(from, event.code, event.reason, key);
+      else db.refused({ ...event, peer: from?.clientId });
       return undefined;
     }
     const rec = record as ToolDbRecord;

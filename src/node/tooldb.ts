@@ -10,7 +10,7 @@ import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
-import { checkCrdt, checkKey, checkPutOptions, functionArgument, stringArgument } from "./api-arguments.js";
+import { checkCrdt, checkKey, functionArgument, putOptions, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -291,10 +291,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   }
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
-  async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions = {}): Promise<PutMessage> {
-    checkPutOptions(options);
+  async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions | string[] = {}): Promise<PutMessage> {
+    const checked = putOptions(options);
     await this.readyPromise;
-    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, options);
+    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, checked);
   }
 
   /**
