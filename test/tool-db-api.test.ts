@@ -140,6 +140,11 @@ async function scenario(server: Node, writer: Node, reader: Node): Promise<unkno
   const stored = (key: string, ns = false) => waitUntil(async () => (await reader.getData(key, ns, 200)) !== null, 10_000, `${key} on the server`);
   await writer.anonSignIn();
   const listener = server.addKeyListener("note-1", (msg) => seen.push(msg.v));
+  // A node's own write does not reach its own key listeners (2.6.6 fires them for incoming puts only);
+  // read at the end, well past 2.6.6's 100 ms debounce.
+  const ownHeard: unknown[] = [];
+  writer.addKeyListener("own-1", (msg) => ownHeard.push(msg.v));
+  await writer.putData("own-1", "mine");
   const verifier = server.addCustomVerification("note-", async (msg) => msg.v?.banned !== true);
   await writer.putData("note-1", { text: "hello" });
   await stored("note-1");
@@ -164,6 +169,7 @@ async function scenario(server: Node, writer: Node, reader: Node): Promise<unkno
     keys: ((await reader.queryKeys("note-", false, 300)) ?? []).sort(),
     namespaced: [namespaced.startsWith(":") && namespaced.endsWith(".mine"), await reader.getData(namespaced, false, 500)],
     listener: seen,
+    ownHeard,
     fn: await reader.doFunction("add", { a: 2, b: 3 }, 2000),
     missing: await reader.doFunction("nope", {}, 2000),
   };

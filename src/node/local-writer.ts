@@ -49,7 +49,7 @@ export class LocalWriter {
     // An older sign-up of the name arrived since the caller looked: this one would be refused everywhere.
     if (!outcome.changed && isFirstWriterKey(record.k) && outcome.winner.h !== record.h) throw new ToolDbError(ErrorCode.USER_EXISTS, "User already exists locally!");
     db.quota.merged(record, outcome);
-    if (outcome.changed && !db.isClosed) this.intake.changed(message as RecordMessage, undefined);
+    if (outcome.changed && !db.isClosed) this.intake.changed(message as RecordMessage, undefined, true);
     const tracked = db.options.server ? undefined : db.outbox.add(record, options.ack);
     const confirmed = db.acks.wait(record.h, options.ack ?? 0, options.timeoutMs);
     // A server's own write goes on the broadcast tree to the servers it carries, as is to everyone else.

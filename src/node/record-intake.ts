@@ -130,12 +130,18 @@ export class RecordIntake {
     return record.c === null ? this.db.records.merge(record, read) : this.db.crdtDocs.merge(record);
   }
 
-  /** A record (in the message it came in, or this node's own put) changed the store: events and key listeners. */
-  changed(message: RecordMessage, from: PeerSession | undefined): void {
+  /**
+   * A record (in the message it came in, or this node's own put) changed the
+   * store: events, and key listeners unless it is this node's own write (as
+   * in tool-db 2.6.6, whose listeners hear other nodes' changes: an app that
+   * shows its own write at once would otherwise show it twice).
+   */
+  changed(message: RecordMessage, from: PeerSession | undefined, ownWrite = false): void {
     const record = message.data;
     this.db.emit("put", message, from?.clientId);
     if (record.c !== null) this.db.emit("crdtput", message);
     this.db.emit("data", record);
+    if (ownWrite) return;
     this.db.keyListeners.trigger(record, (err) => this.db.log("key listener threw: %s", errorText(err)));
   }
 
