@@ -99,8 +99,9 @@ export const peersCommand: Command = {
   name: "peers",
   summary: "Look a topic up on the DHT and verify each address found (signed ToolDb handshake).",
   usage: `peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
-  Looks T up on the DHT for --wait seconds (default 5), prints each address
-  it gives, then verifies each one (signed ToolDb handshake on topic T).
+  Looks T up on the DHT for --wait seconds (default 5), prints the addresses
+  it gives (the first 100), then verifies them (signed ToolDb handshake on
+  topic T): 256 at most, taken in turn from each /24 network, 32 at a time.
   Exit 0 when at least one peer verified; 1 when the DHT is unreachable
   (no DHT node answered), nobody announced T, or no address verified.`,
   flags: { topic: str, bootstrap: hostPorts, wait: seconds },

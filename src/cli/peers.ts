@@ -9,6 +9,17 @@ import type { Out } from "./command.js";
 
 /** How long one address gets to complete the signed handshake. */
 const VERIFY_TIMEOUT_MS = 5000;
+/**
+ * Addresses printed and verified at most, taken in turn from each /24
+ * network, and dials at once: strangers can flood a topic with thousands of
+ * addresses from a few networks (an outside check heard 6,000), which must
+ * neither hide the real server nor start thousands of dials.
+ */
+const MAX_LISTED = 100;
+const MAX_VERIFIED = 256;
+const VERIFIES_IN_FLIGHT = 32;
+/** Keeps looking up at the fast interval for the whole wait (Discovery slows down once it has `want` peers). */
+const WANT_ALL = 1_000_000;
 
 /** `tooldb-dht peers` (flags and help in commands.ts). */
 export async function peers(args: ParsedArgs, out: Out): Promise<number> {
@@ -16,13 +27,13 @@ export async function peers(args: ParsedArgs, out: Out): Promise<number> {
   if (!topic) throw new UsageError("peers needs --topic (or TOPIC)");
   const waitS = secondsFlag(args, "wait", 5);
   const bootstrap = bootstrapList(args, out);
-  const discovery = new Discovery({ bootstrap, fastInterval: 1000 });
+  const discovery = new Discovery({ bootstrap, fastInterval: 1000, want: WANT_ALL });
   const found = new Map<string, { host: string; port: number }>();
   discovery.on("peer", (_id, p) => {
     const key = dialKey(p.host, p.port);
     if (found.has(key)) return;
     found.set(key, p);
-    out(`DHT says: ${key}`);
+    if (found.size <= MAX_LISTED) out(`DHT says: ${key}`);
   });
   discovery.join(topic);
   await new Promise((r) => setTimeout(r, waitS * 1000));
@@ -33,15 +44,55 @@ export async function peers(args: ParsedArgs, out: Out): Promise<number> {
     throw new Error(`DHT unreachable: no DHT node answered within ${waitS} s (${where}); check the address, UDP and the network`);
   }
   if (found.size === 0) throw new Error(`nobody announced "${topic}" (${dhtNodes} DHT node(s) answered within ${waitS} s)`);
-  out(`${found.size} address(es) announced on "${topic}". Verifying...`);
+  if (found.size > MAX_LISTED) out(`(${found.size - MAX_LISTED} more not printed)`);
+  const chosen = acrossNetworks([...found.values()], MAX_VERIFIED);
+  out(`${found.size} address(es) announced on "${topic}". Verifying ${chosen.length === found.size ? "each" : `${chosen.length}, taken in turn from each /24 network`}...`);
   const db = new ToolDb({ topic, handshakeTimeout: 3000 });
   await db.ready;
-  const verified = await Promise.all([...found.values()].map((p) => verify(db, p, out)));
+  let ok = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < chosen.length) if (await verify(db, chosen[next++]!, out)) ok++;
+  };
+  await Promise.all(Array.from({ length: Math.min(VERIFIES_IN_FLIGHT, chosen.length) }, worker));
   await db.close();
-  const ok = verified.filter(Boolean).length;
-  if (ok === 0) throw new Error(`none of the ${found.size} address(es) announced on "${topic}" verified`);
-  out(`${ok} of ${found.size} verified`);
+  if (ok === 0) throw new Error(`none of the ${chosen.length} address(es) verified (of ${found.size} announced on "${topic}")`);
+  out(`${ok} of ${chosen.length} verified`);
   return 0;
+}
+
+type Address = { host: string; port: number };
+
+/**
+ * Up to `max` addresses, one from each /24 network in turn and, within a
+ * network, one from each host in turn: a flood's thousands of ports on a
+ * few hosts then weigh as those few hosts.
+ */
+function acrossNetworks(addresses: Address[], max: number): Address[] {
+  const byNetwork = groupBy(addresses, (a) => /^(\d+\.\d+\.\d+)\.\d+$/.exec(a.host)?.[1] ?? a.host);
+  const networks = [...byNetwork.values()].map((list) => interleave([...groupBy(list, (a) => a.host).values()], Infinity));
+  return interleave(networks, max);
+}
+
+function groupBy(addresses: Address[], key: (a: Address) => string): Map<string, Address[]> {
+  const groups = new Map<string, Address[]>();
+  for (const a of addresses) {
+    const k = key(a);
+    const list = groups.get(k);
+    if (list) list.push(a);
+    else groups.set(k, [a]);
+  }
+  return groups;
+}
+
+/** The first of each list, then the second of each, … up to `max`. */
+function interleave(lists: Address[][], max: number): Address[] {
+  const out: Address[] = [];
+  const longest = Math.max(0, ...lists.map((l) => l.length));
+  for (let i = 0; i < longest && out.length < max; i++) {
+    for (const list of lists) if (i < list.length && out.length < max) out.push(list[i]!);
+  }
+  return out;
 }
 
 /** Dials one address once; true when the signed handshake succeeded. Prints the outcome with its reason. */

@@ -78,4 +78,23 @@ describe("candidate pool", { timeout: 10_000 }, () => {
     assert.ok(p.get("10.0.0.1", 1));
     assert.equal(p.size, 3);
   });
+
+  it("an address pushed out of a full pool keeps its penalty when it is offered again (before: it came back untried)", () => {
+    const clock = new ManualClock();
+    const p = pool(clock, () => 0, 2);
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    p.penalise("10.0.0.1", 1);
+    assert.equal(p.penalise("10.0.0.1", 1), 2000, "failed twice");
+    p.offer({ host: "10.0.0.2", port: 1 }, Tier.Found);
+    p.offer({ host: "10.0.0.3", port: 1 }, Tier.Found);
+    assert.equal(p.get("10.0.0.1", 1), undefined, "pushed out, penalised first");
+    // The DHT reports it again (its failed dial made the peering forget it there).
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    const back = p.get("10.0.0.1", 1)!;
+    assert.equal(back.until, 2000, "still waits out its penalty");
+    assert.equal(p.pick((c) => c.host === "10.0.0.1"), undefined);
+    assert.equal(p.penalise("10.0.0.1", 1), 4000, "and the next failure doubles it");
+    p.verified("10.0.0.1", 1, "addr");
+    assert.equal(p.get("10.0.0.1", 1)?.until, 0);
+  });
 });
