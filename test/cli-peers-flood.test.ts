@@ -12,10 +12,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import DHT from "bittorrent-dht";
+import type DHT from "bittorrent-dht";
 import { startBootstrapNode, topicInfoHash, type BootstrapNode } from "../src/entries/discovery.js";
 import { run } from "./helpers/cli.js";
-import { destroyDht, dhtEvent } from "./helpers/dht-events.js";
+import { destroyDht, startDhtAt } from "./helpers/dht-events.js";
 import { announcePorts } from "./helpers/bogus-servers.js";
 
 const TOPIC = "peers-flood";
@@ -41,12 +41,8 @@ describe("tooldb-dht peers on a flooded topic", { timeout: 120_000 }, () => {
     await ready;
     const infoHash = topicInfoHash(TOPIC);
     for (const host of ATTACKERS) {
-      const dht = new DHT({ bootstrap: [bootstrap], timeout: 500 });
+      const dht = await startDhtAt([bootstrap], host);
       attackers.push(dht);
-      dht.on("error", () => undefined);
-      const up = dhtEvent(dht, "ready", 5000);
-      dht.listen(0, host);
-      await up;
       await announcePorts(dht, infoHash, Array.from({ length: 40 }, (_, i) => 20_000 + i));
     }
   });

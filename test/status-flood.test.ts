@@ -14,13 +14,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import DHT from "bittorrent-dht";
+import type DHT from "bittorrent-dht";
 import { startBootstrapNode, topicInfoHash, type BootstrapNode } from "../src/entries/discovery.js";
 import { ToolDb } from "../src/index.js";
 import { run } from "./helpers/cli.js";
 import { LINES_PER_MINUTE } from "../src/cli/peer-report.js";
 import { MAX_FOUND_LISTED, type NodeStatus } from "../src/cli/status.js";
-import { destroyDht, dhtEvent } from "./helpers/dht-events.js";
+import { destroyDht, startDhtAt } from "./helpers/dht-events.js";
 import { waitUntil } from "./helpers/nodes.js";
 
 const TOPIC = "status-flood";
@@ -46,14 +46,7 @@ describe("serve's status list under an announce flood", { timeout: 150_000 }, ()
       if (line.startsWith("DHT peer found")) found++;
     }, 140_000);
     await waitUntil(() => port > 0, 20_000, "serve listening");
-    for (const host of ATTACKERS) {
-      const dht = new DHT({ bootstrap: [bootstrap], timeout: 500 });
-      attackers.push(dht);
-      dht.on("error", () => undefined);
-      const ready = dhtEvent(dht, "ready", 5000);
-      dht.listen(0, host);
-      await ready;
-    }
+    for (const host of ATTACKERS) attackers.push(await startDhtAt([bootstrap], host));
   });
 
   after(async () => {

@@ -1,4 +1,6 @@
 import { errorText } from "../base/errors.js";
+import { groupBy, interleave } from "../base/group-by.js";
+import { addressRange } from "../limits/address-range.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";
 import { Discovery } from "../discovery/discovery.js";
 import { dialKey } from "../network/dial-target.js";
@@ -56,7 +58,10 @@ export async function peers(args: ParsedArgs, out: Out): Promise<number> {
   };
   await Promise.all(Array.from({ length: Math.min(VERIFIES_IN_FLIGHT, chosen.length) }, worker));
   await db.close();
-  if (ok === 0) throw new Error(`none of the ${chosen.length} address(es) verified (of ${found.size} announced on "${topic}")`);
+  if (ok === 0) {
+    const tried = chosen.length === found.size ? `${found.size} address(es) announced on "${topic}"` : `${chosen.length} address(es) tried of the ${found.size} announced on "${topic}"`;
+    throw new Error(`none of the ${tried} verified`);
+  }
   out(`${ok} of ${chosen.length} verified`);
   return 0;
 }
@@ -64,35 +69,14 @@ export async function peers(args: ParsedArgs, out: Out): Promise<number> {
 type Address = { host: string; port: number };
 
 /**
- * Up to `max` addresses, one from each /24 network in turn and, within a
+ * Up to `max` addresses, one from each /24 (or IPv6 /64) network in turn and, within a
  * network, one from each host in turn: a flood's thousands of ports on a
  * few hosts then weigh as those few hosts.
  */
 function acrossNetworks(addresses: Address[], max: number): Address[] {
-  const byNetwork = groupBy(addresses, (a) => /^(\d+\.\d+\.\d+)\.\d+$/.exec(a.host)?.[1] ?? a.host);
-  const networks = [...byNetwork.values()].map((list) => interleave([...groupBy(list, (a) => a.host).values()], Infinity));
+  const byNetwork = groupBy(addresses, (a) => addressRange(a.host) ?? a.host);
+  const networks = [...byNetwork.values()].map((list) => interleave([...groupBy(list, (a) => a.host).values()]));
   return interleave(networks, max);
-}
-
-function groupBy(addresses: Address[], key: (a: Address) => string): Map<string, Address[]> {
-  const groups = new Map<string, Address[]>();
-  for (const a of addresses) {
-    const k = key(a);
-    const list = groups.get(k);
-    if (list) list.push(a);
-    else groups.set(k, [a]);
-  }
-  return groups;
-}
-
-/** The first of each list, then the second of each, … up to `max`. */
-function interleave(lists: Address[][], max: number): Address[] {
-  const out: Address[] = [];
-  const longest = Math.max(0, ...lists.map((l) => l.length));
-  for (let i = 0; i < longest && out.length < max; i++) {
-    for (const list of lists) if (i < list.length && out.length < max) out.push(list[i]!);
-  }
-  return out;
 }
 
 /** Dials one address once; true when the signed handshake succeeded. Prints the outcome with its reason. */

@@ -1,5 +1,6 @@
 import { Backoff } from "../base/backoff.js";
 import { LruMap } from "../base/bounded-set.js";
+import { groupBy } from "../base/group-by.js";
 import { dialKey } from "../network/dial-target.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
 
@@ -190,17 +191,6 @@ function rank(c: Candidate): number {
 function networkOf(host: string): string {
   const m = /^(\d+\.\d+\.\d+)\.\d+$/.exec(host);
   return m ? m[1]! : host;
-}
-
-function groupBy<T>(items: T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
 }
 
 /** Whether `a` is a better eviction victim than `b`. */

@@ -1,6 +1,6 @@
 /**
- * A mass announce on a DHT we run: 9,000 announces from 8 attacker IPs
- * (1,125 ports each) on one topic. bittorrent-dht alone stores them all and
+ * A mass announce on a DHT we run: 16,000 announces from 8 attacker IPs
+ * (2,000 ports each) on one topic. bittorrent-dht alone stores them all and
  * answers get_peers with all of them, a reply too big for UDP, so lookups of
  * the topic find nothing. Our nodes keep 32 ports per IP and topic
  * (announce-quota.ts) and answer with at most 100, sampled at random.
@@ -11,7 +11,8 @@ import DHT from "bittorrent-dht";
 import { MAX_PEERS_PER_REPLY, MAX_PORTS_PER_ADDRESS_AND_TOPIC, startBootstrapNode, topicInfoHash, type BootstrapNode } from "../../src/entries/discovery.js";
 import { destroyDht, dhtEvent } from "../helpers/dht-events.js";
 
-const ANNOUNCES = 9_000;
+/** Enough that even with announces lost on a loaded machine the plain node's reply (8 bytes a peer) is over a datagram's 64 KiB. */
+const ANNOUNCES = 16_000;
 const TOPIC = "get-peers-cap";
 const ATTACKERS = Array.from({ length: 8 }, (_, i) => `127.0.0.${66 + i}`);
 const PER_ATTACKER = ANNOUNCES / ATTACKERS.length;
@@ -65,8 +66,8 @@ describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => 
     plain.listen(0, "127.0.0.1");
     await dhtEvent(plain, "ready", 5000);
 
-    // The attackers: one lookup each for the storing nodes' tokens, then 1,125 announces each of its own IP.
-    // Each attacker its own ports (i × 1,125 + 1 …), so that a lookup's ports tell the attackers' entries apart.
+    // The attackers: one lookup each for the storing nodes' tokens, then 2,000 announces each of its own IP.
+    // Each attacker its own ports (i × 2,000 + 1 …), so that a lookup's ports tell the attackers' entries apart.
     for (const [i, host] of ATTACKERS.entries()) {
       const attacker = new DHT({ bootstrap, timeout: 500 });
       attackers.push(attacker);
@@ -90,7 +91,7 @@ describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => 
   it("the plain node stored the whole flood; ours at most 32 ports of each attacker IP", () => {
     // record-cache's own count, below the capped get().
     const stored = (dht: DHT) => (dht as unknown as { _peers: { size: number } })._peers.size;
-    assert.ok(stored(plain) >= ANNOUNCES * 0.9, `stored ${stored(plain)} of ${ANNOUNCES}`);
+    assert.ok(stored(plain) >= 8200, `stored ${stored(plain)} of ${ANNOUNCES}: a reply of all of them (8 bytes a peer) would fit a 64 KiB datagram`);
     const quota = ATTACKERS.length * MAX_PORTS_PER_ADDRESS_AND_TOPIC;
     for (const node of ours) assert.ok(stored(node.dht) > MAX_PEERS_PER_REPLY && stored(node.dht) <= quota + 8, `stored ${stored(node.dht)}, quota ${quota}`);
   });
@@ -98,20 +99,18 @@ describe("get_peers replies under a mass announce", { timeout: 120_000 }, () => 
   it("our nodes answer with at most 100 peers sampled at random; the plain node's answer is lost", async () => {
     const ourKeys = new Set(ours.map((n) => `127.0.0.1:${n.address().port}`));
     const plainKey = `127.0.0.1:${plain.address().port}`;
-    const first = await lookupByNode(bootstrap, infoHash);
-    for (const key of ourKeys) {
-      const ports = first.get(key);
-      assert.ok(ports && ports.size > 0, `node ${key} answered with no peer`);
-      assert.ok(ports.size <= MAX_PEERS_PER_REPLY, `node ${key} answered with ${ports.size} peers`);
+    // A datagram can be lost on a loaded machine: look up again (at most 5 times) until each of our nodes answered once.
+    const lookups: Array<Map<string, Set<number>>> = [];
+    const answered = (key: string) => lookups.some((m) => (m.get(key)?.size ?? 0) > 0);
+    while (lookups.length < 2 || (lookups.length < 5 && ![...ourKeys].every(answered))) lookups.push(await lookupByNode(bootstrap, infoHash));
+    for (const key of ourKeys) assert.ok(answered(key), `node ${key} answered with no peer in ${lookups.length} lookups`);
+    for (const m of lookups) {
+      for (const key of ourKeys) assert.ok((m.get(key)?.size ?? 0) <= MAX_PEERS_PER_REPLY, `node ${key} answered with ${m.get(key)?.size} peers`);
+      // The attack itself: a reply of thousands of peers does not fit in a datagram, so nothing comes back.
+      assert.equal(m.get(plainKey)?.size ?? 0, 0, "the uncapped node's reply got through");
     }
-    // The attack itself: a reply of 9,000 peers does not fit in a datagram, so nothing comes back.
-    assert.equal(first.get(plainKey)?.size ?? 0, 0, "the uncapped node's reply got through");
-
-    // Sampled at random: two lookups see different peers of the 256 each of our nodes holds.
-    const second = await lookupByNode(bootstrap, infoHash);
-    const seen = (m: Map<string, Set<number>>) => new Set([...m.values()].flatMap((s) => [...s]));
-    const a = seen(first);
-    const b = seen(second);
-    assert.ok([...b].some((p) => !a.has(p)), "the second lookup saw only peers of the first");
+    // Sampled at random: the lookups saw more of the 256 each of our nodes holds than one answer carries.
+    const seen = new Set(lookups.flatMap((m) => [...ourKeys].flatMap((key) => [...(m.get(key) ?? [])])));
+    assert.ok(seen.size > MAX_PEERS_PER_REPLY, `the lookups saw ${seen.size} distinct peers`);
   });
 });

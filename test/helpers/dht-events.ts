@@ -1,4 +1,4 @@
-import type DHT from "bittorrent-dht";
+import DHT from "bittorrent-dht";
 
 /**
  * Resolves when a bittorrent-dht node emits `event` ('listening' once bound,
@@ -24,4 +24,19 @@ export function dhtEvent(dht: DHT, event: "ready" | "listening", timeout: number
 
 export function destroyDht(dht: DHT): Promise<void> {
   return new Promise((resolve) => dht.destroy(() => resolve()));
+}
+
+/** A plain bittorrent-dht node bound on `host` (an attacker's, say) in a private DHT, once ready; errors ignored. */
+export async function startDhtAt(bootstrap: string[], host: string, timeout = 500): Promise<DHT> {
+  const dht = new DHT({ bootstrap, timeout });
+  dht.on("error", () => undefined);
+  const ready = dhtEvent(dht, "ready", 5000);
+  dht.listen(0, host);
+  try {
+    await ready;
+  } catch (err) {
+    await destroyDht(dht);
+    throw err;
+  }
+  return dht;
 }
