@@ -61,7 +61,7 @@ describe("API arguments", { timeout: 30_000 }, () => {
   });
 
   it("putData's options are checked: an object with a whole ack and a finite timeout", async () => {
-    await assert.rejects(api().putData!.call(db, "o", 1, false, null), typed(ErrorCode.INVALID_ARGUMENT, /put options/));
+    await assert.rejects(api().putData!.call(db, "o", 1, false, 5), typed(ErrorCode.INVALID_ARGUMENT, /put options/));
     await assert.rejects(db.putData("o", 1, false, { ack: "x" as unknown as number }), typed(ErrorCode.INVALID_ARGUMENT, /ack/));
     await assert.rejects(db.putData("o", 1, false, { ack: -1 }), typed(ErrorCode.INVALID_ARGUMENT, /ack/));
     await assert.rejects(db.putData("o", 1, false, { ack: 1, timeoutMs: NaN }), typed(ErrorCode.INVALID_ARGUMENT, /timeoutMs/));
@@ -71,6 +71,8 @@ describe("API arguments", { timeout: 30_000 }, () => {
     const message = await db.putData("to-list", 7, false, ["some-peer"]);
     assert.deepEqual(message.to, []);
     assert.equal(await db.getData("to-list"), 7);
+    await api().putData!.call(db, "to-null", 8, false, null); // 2.6.6 took `to || []`
+    assert.equal(await db.getData("to-null"), 8);
   });
 
   it("putCrdt and getCrdt refuse what is not a CRDT, also for a key that holds one", async () => {

@@ -42,7 +42,10 @@ describe("serve's report of DHT peers", { timeout: 10_000 }, () => {
     assert.ok(report.found.size <= 4096, `found holds ${report.found.size}`);
     now += 60_000;
     flood(20_000, 1);
-    assert.equal(lines[LINES_PER_MINUTE], `(not printed in the last minute: ${20_000 - 15} more DHT peers found, ${20_000 - 15} more given up on)`);
+    assert.equal(lines[LINES_PER_MINUTE], `(not printed since: ${20_000 - 15} more DHT peers found, ${20_000 - 15} more given up on)`);
     assert.equal(lines.length, LINES_PER_MINUTE + 3, "a new minute prints again");
+    for (let i = 0; i < 40; i++) report.peerFound({ host: "10.200.0.1", port: 1000 + i });
+    report.summary(); // serve stopping
+    assert.equal(lines.at(-1), "(not printed since: 12 more DHT peers found, 0 more given up on)");
   });
 });

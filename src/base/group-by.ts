@@ -13,7 +13,8 @@ export function groupBy<T>(items: Iterable<T>, key: (item: T) => string): Map<st
 /** The first item of each list, then the second of each, … up to `max` items. */
 export function interleave<T>(lists: readonly T[][], max = Infinity): T[] {
   const out: T[] = [];
-  const longest = Math.max(0, ...lists.map((l) => l.length));
+  let longest = 0;
+  for (const l of lists) longest = Math.max(longest, l.length);
   for (let i = 0; i < longest && out.length < max; i++) {
     for (const list of lists) if (i < list.length && out.length < max) out.push(list[i]!);
   }

@@ -44,14 +44,19 @@ export class PeerReport {
     this.limited("gaveUp", `gave up on ${e.host}:${e.port}: ${e.reason || "no reason given"} (not printed again for this address until it connects)`);
   }
 
+  /** Prints what was left unprinted since the last line that was printed (also when serve stops). */
+  summary(): void {
+    const { found, gaveUp } = this.skipped;
+    if (found + gaveUp > 0) this.out(`(not printed since: ${found} more DHT peers found, ${gaveUp} more given up on)`);
+    this.skipped = { found: 0, gaveUp: 0 };
+  }
+
   private limited(kind: "found" | "gaveUp", line: string): void {
     const now = this.now();
     if (now - this.windowStart >= MINUTE) {
-      const { found, gaveUp } = this.skipped;
-      if (found + gaveUp > 0) this.out(`(not printed in the last minute: ${found} more DHT peers found, ${gaveUp} more given up on)`);
+      this.summary();
       this.windowStart = now;
       this.printed = 0;
-      this.skipped = { found: 0, gaveUp: 0 };
     }
     if (this.printed++ < LINES_PER_MINUTE) this.out(line);
     else this.skipped[kind]++;

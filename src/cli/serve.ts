@@ -58,7 +58,10 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
     },
     handleSignals: true,
     onSignalStop: (signal) =>
-      void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => out(`${signal}: left the DHT, closed sockets and store`)),
+      void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => {
+        report.summary();
+        out(`${signal}: left the DHT, closed sockets and store`);
+      }),
     hyperswarm,
   });
   const report = new PeerReport(out);

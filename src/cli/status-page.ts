@@ -133,7 +133,11 @@ db.addKeyListener("${LIVE_KEY}", (record) => showLive(record.v));
 $("live-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = $("live-input").value;
-  if (value) void db.putData("${LIVE_KEY}", value).then(() => ($("live-input").value = ""));
+  // Key listeners hear other nodes' writes only: this tab shows its own at once.
+  if (value) void db.putData("${LIVE_KEY}", value).then(() => {
+    showLive(value);
+    $("live-input").value = "";
+  });
 });
 
 await db.ready;

@@ -17,10 +17,6 @@ interface PeerStoreWrites {
   remove(infoHash: string, record: unknown, value?: unknown): unknown;
 }
 
-interface Held {
-  infoHash: string;
-  record: Uint8Array;
-}
 
 /**
  * Bounds what one IP address can store through announces on a bittorrent-dht
@@ -44,9 +40,11 @@ export function limitAnnouncesPerAddress(dht: DHT, perTopic = MAX_PORTS_PER_ADDR
   }
   const add = store.add.bind(store);
   const remove = store.remove.bind(store);
-  const byAddress = new LruMap<string, Map<string, Held>>(ADDRESSES_COUNTED);
+  // Entries keyed infoHash:peer-hex; the hex, not bittorrent-dht's buffer (a slice of an 8 KiB pool block
+  // that an entry would keep alive), is what removes it: record-cache keys records by their hex.
+  const byAddress = new LruMap<string, Map<string, { infoHash: string; peer: string }>>(ADDRESSES_COUNTED);
   store.add = (infoHash: string, record: unknown, value?: unknown) => {
-    // An encoded peer: the IP's 4 (or 16) bytes, then the port's 2.
+    // An encoded peer: the IPv4 address's 4 bytes, then the port's 2 (bittorrent-dht 11 is IPv4 only).
     if (!(record instanceof Uint8Array) || record.length < 6) return add(infoHash, record, value);
     const hex = Buffer.from(record.buffer, record.byteOffset, record.byteLength).toString("hex");
     const address = hex.slice(0, -4);
@@ -65,10 +63,10 @@ export function limitAnnouncesPerAddress(dht: DHT, perTopic = MAX_PORTS_PER_ADDR
       if (evicted !== undefined) {
         const old = held.get(evicted)!;
         held.delete(evicted);
-        remove(old.infoHash, old.record);
+        remove(old.infoHash, old.peer);
       }
     }
-    held.set(entry, { infoHash, record });
+    held.set(entry, { infoHash, peer: hex });
     return add(infoHash, record, value);
   };
   return true;

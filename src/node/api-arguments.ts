@@ -58,7 +58,7 @@ export function checkCrdt(crdt: unknown, use: "getChanges" | "mergeChanges"): as
  * taken and ignored: this node's own put has passed through nobody.
  */
 export function putOptions(options: unknown): PutOptions {
-  if (Array.isArray(options)) return {};
+  if (Array.isArray(options) || options === null) return {}; // 2.6.6 took `to || []`
   checkPutOptions(options);
   return options;
 }

@@ -6,7 +6,8 @@
  * Replies are matched by id alone on the wire, hence the check here.
  *
  * After the first good reply the wait lasts at most `getGraceMs` more (less
- * when every peer asked has answered), and the newest record seen wins, so a
+ * when every peer asked has answered: a peer that sends several records
+ * under the id counts once), and the newest record seen wins, so a
  * single lying or stale server cannot pin an old version when others know
  * a newer one.
  */
@@ -21,7 +22,8 @@ export interface GetWait {
 
 export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void): GetWait {
   let best: ToolDbRecord | undefined;
-  let replies = 0;
+  /** The peers that answered (a peer sending several records under the id counts once). */
+  const answered = new Set<string | undefined>();
   let expected = Number.POSITIVE_INFINITY;
   let finished = false;
   const finish = () => {
@@ -44,7 +46,8 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
       }
       // Each reply was merged into the store before it got here: a CRDT reply is the merged document, the latest is the fullest.
       if (!best || record.c !== null || incomingWins(best, record)) best = record;
-      if (++replies >= expected) finish();
+      answered.add(from?.clientId);
+      if (answered.size >= expected) finish();
       else db.requests.hurry(id, db.options.getGraceMs);
       return true;
     },
@@ -53,7 +56,7 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
   return {
     asked(count: number) {
       expected = count;
-      if (replies >= count) finish();
+      if (answered.size >= count) finish();
     },
   };
 }

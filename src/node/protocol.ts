@@ -34,7 +34,8 @@ export class Protocol {
     const awaited = isPut && this.db.requests.has(message.id);
     // A put is the same message only with the same record: a 2.6.6 server pushes every update of a
     // subscription under the subscribe's id, and all but the first were dropped here.
-    const record = isPut ? `:${String((message.data as { h?: unknown } | null)?.h).slice(0, 128)}` : "";
+    const h = isPut ? (message.data as { h?: unknown }).h : undefined;
+    const record = typeof h === "string" ? `:${h.slice(0, 128)}` : "";
     if (!this.db.processed.add(awaited ? `${message.type}:${message.id}:${from.clientId}${record}` : `${message.type}:${message.id}${record}`)) {
       if (message.type === "put" || message.type === "crdtPut") this.db.broadcast.duplicateId(message, from);
       return;

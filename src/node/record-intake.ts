@@ -76,7 +76,8 @@ export class RecordIntake {
       const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
       // A tool-db 2.6.6 record (its hash does not cover its key) is honest where legacyRecords is off:
       // refused, not struck. Struck, a 2.6.6 client (or a server migrated with 2.6.6 data) was banned
-      // after 10 writes, without being told why. Its cost is a hash, which the message rate bounds.
+      // after 10 writes, without being told why. It costs the shape and hash checks (no signature
+      // check), as cheap as any refused put; the size-weighted message rate bounds them.
       if (from && verdict.result !== VerifyResult.KeyNotBound) db.network.strikePeer(from, event.code, event.reason, key);
       else db.refused({ ...event, peer: from?.clientId });
       return undefined;

@@ -88,8 +88,9 @@ export class CandidatePool {
       if (address !== undefined && tier <= known.tier) known.address = address;
       return true;
     }
-    if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
+    // Taken before making room: the eviction's own entry could turn the memory over and drop it.
     const past = this.evictedPenalties.get(key);
+    if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
     if (past) this.evictedPenalties.delete(key);
     this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, seq: this.seq++ });
     return true;
@@ -131,8 +132,16 @@ export class CandidatePool {
 
   /** The address failed: not dialed again for a growing delay. Returns the delay. */
   penalise(host: string, port: number): number {
-    const c = this.entries.get(dialKey(host, port));
-    if (!c) return 0;
+    const key = dialKey(host, port);
+    const c = this.entries.get(key);
+    if (!c) {
+      // Pushed out while its dial was in flight: the failure still counts when it comes back.
+      const past = this.evictedPenalties.get(key);
+      if (!past) return 0;
+      const delay = past.backoff.next();
+      past.until = this.opts.now() + delay;
+      return delay;
+    }
     c.backoff ??= new Backoff({ initial: this.opts.penaltyMs, max: this.opts.maxPenaltyMs, random: this.opts.random });
     const delay = c.backoff.next();
     c.until = this.opts.now() + delay;

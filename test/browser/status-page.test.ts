@@ -99,6 +99,8 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
       await a.fill("#live-input", "hello from tab A");
       await a.click("button");
       await b.waitForFunction(() => document.getElementById("live-value")!.textContent === "hello from tab A", undefined, { timeout: 10_000, polling: 20 });
+      // The writing tab shows its own write too (key listeners hear other nodes' writes only).
+      await a.waitForFunction(() => document.getElementById("live-value")!.textContent === "hello from tab A", undefined, { timeout: 10_000, polling: 20 });
       await waitUntil(async () => (await other.db.getData("status-page-live")) === "hello from tab A", 5000, "live key across the mesh");
       await a.screenshot({ path: join(ROOT, ".tmp", "status-page.png"), fullPage: true });
     } catch (err) {

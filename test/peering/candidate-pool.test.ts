@@ -97,4 +97,29 @@ describe("candidate pool", { timeout: 10_000 }, () => {
     p.verified("10.0.0.1", 1, "addr");
     assert.equal(p.get("10.0.0.1", 1)?.until, 0);
   });
+
+  it("the penalty is taken back before the pool makes room (making room could push it out of the memory)", () => {
+    const clock = new ManualClock();
+    const p = pool(clock, () => 0, 1);
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    p.penalise("10.0.0.1", 1);
+    p.penalise("10.0.0.1", 1);
+    for (const host of ["10.0.0.2", "10.0.0.3"]) {
+      p.offer({ host, port: 1 }, Tier.Found);
+      p.penalise(host, 1);
+    }
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    assert.equal(p.penalise("10.0.0.1", 1), 4000, "its third failure: the two before were remembered");
+  });
+
+  it("a failure reported after the address was pushed out still counts", () => {
+    const clock = new ManualClock();
+    const p = pool(clock, () => 0, 1);
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    p.penalise("10.0.0.1", 1);
+    p.offer({ host: "10.0.0.2", port: 1 }, Tier.Found);
+    assert.equal(p.penalise("10.0.0.1", 1), 2000, "counted in the memory of pushed-out addresses");
+    p.offer({ host: "10.0.0.1", port: 1 }, Tier.Found);
+    assert.equal(p.get("10.0.0.1", 1)?.until, 2000);
+  });
 });
