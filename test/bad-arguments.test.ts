@@ -109,6 +109,11 @@ describe("constructor options", { timeout: 30_000 }, () => {
     ["port 1.5", { server: true, port: 1.5 }, /option port/],
     [`port "${portName}" (a Unix socket path to Node)`, { server: true, port: portName }, /option port .*got the string/],
     ["peers as a string", { peers: "127.0.0.1:1" }, /option peers must be an array/],
+    // Before: taken, and dialed as ws://[ws://127.0.0.10]:9000 (an unhandled rejection in server selection).
+    ["a URL as a peer's host", { peers: [{ host: "ws://127.0.0.10", port: 9000 }] }, /option peers\[0\]\.host must be a host name or an IP address \(not a URL, host:port or \[IPv6\]\), got the string "ws:\/\/127\.0\.0\.10"/],
+    ["host:port as a peer's host", { peers: [{ host: "example.org:9000", port: 9000 }] }, /option peers\[0\]\.host/],
+    ["a path in a peer's host", { peers: [{ host: "127.0.0.9/x", port: 9000 }] }, /option peers\[0\]\.host/],
+    ["a bracketed IPv6 peer host", { peers: [{ host: "[::1]", port: 9000 }] }, /option peers\[0\]\.host/],
     ["a peer without a port", { peers: [{ host: "127.0.0.1" }] }, /option peers\[0\]\.port/],
     ["a peer with a number host", { peers: [{ host: 5, port: 1 }] }, /option peers\[0\]\.host/],
     ["storageAdapter 5", { storageAdapter: 5 }, /option storageAdapter must be a class/],
@@ -144,6 +149,8 @@ describe("constructor options", { timeout: 30_000 }, () => {
       await db.ready;
       assert.equal(db.options.port, 0);
       assert.equal(db.options.peers[0]!.port, 9);
+      // IPv6 literals and names stay hosts.
+      for (const host of ["::1", "fe80::1", "db.example.org"]) assert.doesNotThrow(() => new ToolDb({ topic: "hosts", peers: [{ host, port: 1 }], storageAdapter: MemoryStore }).close(), host);
       assert.equal(typeof db.network.port, "number");
     } finally {
       await db.close();

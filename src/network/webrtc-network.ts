@@ -21,6 +21,8 @@ export interface WebRtcNetworkOptions {
    * RTCPeerConnection configuration. Default `{ iceServers: [] }`: host
    * candidates only (a LAN, or loopback in tests); pass STUN/TURN servers to
    * cross NATs. In Node, `bindAddress` (node-datachannel) picks the interface.
+   * A configuration without `iceServers` gets `[]` too: simple-peer would
+   * otherwise add public STUN servers of its own.
    */
   rtcConfig?: RTCConfiguration & { bindAddress?: string };
   /** Most data-channel peers at once, connected or connecting (default 8). Further offers are refused. */
@@ -128,7 +130,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       // other's offers. A per-node query parameter gives each node its own socket.
       announce: this.trackers.map((url) => `${url}${url.includes("?") ? "&" : "?"}tooldb-node=${this.peerId.slice(0, 12)}`),
       port: 1, // required by the client in Node, unused by WebSocket trackers
-      rtcConfig: this.rtcOptions.rtcConfig ?? { iceServers: [] },
+      rtcConfig: rtcConfigOf(this.rtcOptions.rtcConfig),
       getAnnounceOpts: () => ({ numwant: this.offersWanted() }),
     });
     this.client = client;
@@ -257,4 +259,9 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     this.clientClosed ??= new Promise<void>((resolve) => client.destroy(() => resolve()));
     await this.clientClosed;
   }
+}
+
+/** The peer connections' configuration: `iceServers` is always ours (simple-peer fills a missing one with public STUN servers). */
+export function rtcConfigOf(config: WebRtcNetworkOptions["rtcConfig"]): RTCConfiguration & { bindAddress?: string } {
+  return { ...config, iceServers: config?.iceServers ?? [] };
 }

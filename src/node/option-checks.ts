@@ -7,6 +7,7 @@
  */
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { checkPublicUrl } from "../limits/peer-url.js";
+import { addressRange } from "../limits/address-range.js";
 import { describeValue } from "./api-arguments.js";
 import type { ToolDbOptions } from "./options.js";
 
@@ -44,6 +45,10 @@ function checkedPeers(peers: unknown): ToolDbOptions["peers"] {
   return peers.map((peer: unknown, i) => {
     if (!isObject(peer)) refuse(`peers[${i}]`, "an object { host, port }", peer);
     if (typeof peer.host !== "string" || peer.host.length === 0) refuse(`peers[${i}].host`, "a non-empty string", peer.host);
+    // A URL or host:port pasted here made dials to ws://[ws://host]:port (an outside check): refused by name.
+    if (/[/\s@?#[\]]/.test(peer.host) || (peer.host.includes(":") && addressRange(peer.host) === undefined)) {
+      refuse(`peers[${i}].host`, "a host name or an IP address (not a URL, host:port or [IPv6])", peer.host);
+    }
     const port = portValue(peer.port);
     if (!isPort(port, 1)) refuse(`peers[${i}].port`, "a whole number from 1 to 65535", peer.port);
     return { ...peer, host: peer.host, port: port as number };

@@ -177,7 +177,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   private async init(): Promise<void> {
     await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
     await this.quota.load();
-    await this.nodeKeys.load(this.peerAccount, PEER_KEYS);
+    await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
     await this.nodeKeys.load(this.userAccount, USER_KEYS);
     if (!this.options.server) await this.outbox.load();
     if (this.closed) return;
@@ -207,6 +207,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.extension?.close();
     await this.network.close();
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
+    this.nodeKeys.close();
   }
 
   get isClosed(): boolean { return this.closed; }

@@ -1,4 +1,5 @@
 import { TimerGroup } from "../base/clock.js";
+import { errorText } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import type { PeerRecord } from "../records/messages.js";
 import { recordUrl, urlEndpoint } from "../limits/peer-url.js";
@@ -98,6 +99,8 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.listen("dial-failed", (event) => this.onDialFailed(event));
     this.listen("servers", (records) => this.onGossip(records));
     this.started = this.start();
+    // Heard here too: nobody may ask for `ready`, and a failed start must not be an unhandled rejection.
+    this.started.catch((err: unknown) => this.log("server selection did not start: %s", errorText(err)));
     ServerSelection.attached.set(db, this);
   }
 
