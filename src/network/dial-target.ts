@@ -1,3 +1,4 @@
+import type { TimerHandle } from "../base/clock.js";
 import { Backoff, type BackoffOptions } from "../base/backoff.js";
 
 /**
@@ -15,6 +16,8 @@ export class DialTarget {
   address: string | undefined;
   /** Consecutive failed attempts since the last successful handshake. */
   failures = 0;
+  /** The pending redial while `waiting` (cleared when a redial is hurried, so it cannot dial a second time). */
+  retry: TimerHandle | undefined;
   readonly backoff: Backoff;
 
   constructor(

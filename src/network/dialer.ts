@@ -83,7 +83,7 @@ export class Dialer {
     }
     if (!hadSession) this.hooks.failed({ host: target.host, port: target.port, code, reason, final: false });
     target.state = "waiting";
-    this.timers.setTimeout(() => this.dialNow(target), target.backoff.next());
+    target.retry = this.timers.setTimeout(() => this.dialNow(target), target.backoff.next());
   }
 
   /** A node's link dropped: parked addresses of it (or of an unknown node) get their turn. */
@@ -104,6 +104,9 @@ export class Dialer {
   }
 
   private dialNow(target: DialTarget): void {
+    // A hurried redial (connect, going online) cancels the scheduled one: it would dial a second link later.
+    if (target.retry !== undefined) this.timers.clearTimeout(target.retry);
+    target.retry = undefined;
     if (!this.isCurrent(target)) return;
     target.state = "connecting";
     this.hooks.open(target);

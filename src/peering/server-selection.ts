@@ -98,6 +98,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.listen("peer-disconnect", (info) => this.onUnlinked(info));
     this.listen("dial-failed", (event) => this.onDialFailed(event));
     this.listen("servers", (records) => this.onGossip(records));
+    this.redialWhenOnline();
     this.started = this.start();
     // Heard here too: nobody may ask for `ready`, and a failed start must not be an unhandled rejection.
     this.started.catch((err: unknown) => this.log("server selection did not start: %s", errorText(err)));
@@ -139,6 +140,22 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     for (const session of this.db.network.peers) this.onLinked(session);
     this.timers.every(this.options.refreshInterval, () => this.refresh());
     this.fill();
+  }
+
+  /**
+   * Back online (the browser's `online` event), every server waiting out a
+   * reconnect delay is dialed at once: after a long outage the delay had
+   * grown to `maxReconnectDelay` (30 s), and a page sat offline that long.
+   */
+  private redialWhenOnline(): void {
+    const events = globalThis as { addEventListener?: (type: string, fn: () => void) => void; removeEventListener?: (type: string, fn: () => void) => void };
+    if (typeof events.addEventListener !== "function" || typeof events.removeEventListener !== "function") return;
+    const onOnline = () => {
+      this.log("back online: dialing the servers that wait for their next attempt");
+      for (const t of this.db.network.dialTargets()) if (t.state === "waiting") this.db.network.connectTo(t.host, t.port);
+    };
+    events.addEventListener("online", onOnline);
+    this.listeners.push(() => events.removeEventListener!("online", onOnline));
   }
 
   private listen<K extends keyof ToolDbEvents & string>(event: K, fn: (...args: ToolDbEvents[K]) => void): void {
