@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { closeAll, startClient, startServer } from "./helpers/nodes.js";
+import { closeAll, linkServers, startClient, startServer } from "./helpers/nodes.js";
 import { waitFor } from "./helpers/wait.js";
 
 describe("replies from several servers under one request id", { timeout: 30_000 }, () => {
@@ -21,6 +21,23 @@ describe("replies from several servers under one request id", { timeout: 30_000 
       // Both servers answer at once; the wait ends on the timeout.
       const keys = await client.queryKeys("q-", false, 1500);
       assert.deepEqual(keys, ["q-a", "q-b"]);
+    } finally {
+      await closeAll(client, a, b);
+    }
+  });
+
+  it("a server passes on the keys of the server it forwarded the query to", { timeout: 20_000 }, async () => {
+    const a = await startServer({ topic: "reply-dedup-fw", serverSync: false });
+    const b = await startServer({ topic: "reply-dedup-fw", serverSync: false });
+    await linkServers(a, b);
+    const client = await startClient([a], { topic: "reply-dedup-fw" });
+    try {
+      await a.putData("fw-a", 1);
+      await b.putData("fw-b", 2);
+      // Written after the link, so neither server relays to the other: b's key reaches the client only as a forwarded queryAck.
+      assert.equal(await a.records.get("fw-b"), undefined, "b's key is b's alone");
+      const keys = await client.queryKeys("fw-", false, 1500);
+      assert.deepEqual(keys, ["fw-a", "fw-b"]);
     } finally {
       await closeAll(client, a, b);
     }
