@@ -54,6 +54,8 @@ export const ErrorCode = {
   BANNED: "BANNED",
   /** A reconciliation request was refused: the peer is not a proven server, is over its sync budget, or repeats itself. */
   SYNC_REFUSED: "SYNC_REFUSED",
+  /** A reconciliation run with a peer ended early (the link closed, the peer refused or stalled); the next run goes on. */
+  SYNC_FAILED: "SYNC_FAILED",
   /** A link was dropped: the server's budget for queued outgoing data is used up and this link held the most unread. */
   MEMORY_LIMIT: "MEMORY_LIMIT",
   /** A new account record (`==user`, a sign-up) was refused: too little proof of work, or its sender is over its sign-up quota. */

@@ -127,13 +127,18 @@ export class Handshake {
    */
   private run(link: Link, step: Promise<void>): void {
     link.handshaking = true;
-    void step.finally(() => {
-      link.handshaking = false;
-      if (link.session || !link.pending || link.connection.closed) return;
-      const queued = link.pending;
-      link.pending = undefined;
-      for (const frame of queued) this.table.frameArrived(link, frame);
-    });
+    void step
+      .catch((err: unknown) => {
+        // A step that failed unexpectedly (not a refusal, which closes the link itself) must not end as an unhandled rejection.
+        if (!link.connection.closed) this.table.closeLink(link, CloseCode.GOING_AWAY, `handshake failed: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
+      })
+      .finally(() => {
+        link.handshaking = false;
+        if (link.session || !link.pending || link.connection.closed) return;
+        const queued = link.pending;
+        link.pending = undefined;
+        for (const frame of queued) this.table.frameArrived(link, frame);
+      });
   }
 
   private async acceptPing(link: Link, ping: PingMessage): Promise<void> {

@@ -26,6 +26,8 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   private wss: WebSocketServer | undefined;
   /** The HTTP server this transport made for itself (not one passed as `httpServer`). */
   private ownServer: HttpServer | undefined;
+  /** Removes the socket-budget listener from the HTTP server (one passed in outlives this transport). */
+  private stopBudgeting: (() => void) | undefined;
   private boundPort: number | undefined;
 
   constructor(host: NetworkHost) {
@@ -87,9 +89,12 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
 
   /** Every socket the HTTP server accepts counts against the socket budget (descriptors) from then on. */
   private budgetSockets(server: HttpServer): void {
-    server.on("connection", (socket: Socket) => {
+    const onConnection = (socket: Socket) => {
       if (!this.acceptSocket(socket, socket.remoteAddress, socket.remotePort)) socket.destroy();
-    });
+    };
+    server.on("connection", onConnection);
+    // A server passed in outlives this transport: its listener goes with the transport.
+    this.stopBudgeting = () => server.off("connection", onConnection);
   }
 
   protected dial(host: string, port: number): Connection {
@@ -107,6 +112,8 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   }
 
   protected async _close(): Promise<void> {
+    this.stopBudgeting?.();
+    this.stopBudgeting = undefined;
     const wss = this.wss;
     const server = this.ownServer;
     this.wss = undefined;

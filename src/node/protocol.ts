@@ -28,6 +28,14 @@ export class Protocol {
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
     // Tree control frames are never relayed: they stay out of the dedup set.
     if (message.type === "ihave" || message.type === "graft" || message.type === "prune") return this.db.broadcast.handle(message, from);
+    // Replies to a request of ours are never relayed either, and every peer asked answers under the
+    // request's id (a server that forwarded a query answers again with what it got back): deduplicated
+    // by id, all but the first answer were lost. The request they answer bounds what they can do.
+    if (message.type === "queryAck" || message.type === "functionReturn") {
+      this.db.emit("message", message, from.clientId);
+      this.db.requests.resolve(message.id, message, from);
+      return;
+    }
     // A tool-db peer may reuse ids across types; dedup per type. Replies to a get of
     // ours come from every peer asked with the same id: those are dedup'd per peer.
     const isPut = message.type === "put" || message.type === "crdtPut";
@@ -52,10 +60,6 @@ export class Protocol {
         return this.onSubscribe(message, from).catch((err) => this.fail(from, err));
       case "query":
         return this.onQuery(message, from).catch((err) => this.fail(from, err));
-      case "queryAck":
-      case "functionReturn":
-        this.db.requests.resolve(message.id, message, from);
-        return;
       case "function":
         return this.onFunction(message, from).catch((err) => this.fail(from, err));
       case "putAck":

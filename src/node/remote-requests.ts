@@ -15,6 +15,8 @@ import { checkTimeout, stringArgument } from "./api-arguments.js";
 /** Pages asked of one peer for one query, and keys collected in all, at most (a peer cannot keep a query going forever). */
 const MAX_QUERY_PAGES = 1000;
 const MAX_QUERY_KEYS = 1_000_000;
+/** Characters of the keys collected for one query at most (keys may be 1,024 characters: a peer could make 1,000,000 of them a gigabyte). */
+const MAX_QUERY_CHARS = 64 * 1024 * 1024;
 
 export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}
@@ -58,11 +60,19 @@ export class RemoteRequests {
     const db = this.db;
     const found = new Set(await db.records.query(prefix));
     if (db.network.peers.length === 0 || db.isClosed) return [...found].sort();
+    let chars = 0;
     const collect = (keys: string[]) => {
-      for (const k of keys) if (k.startsWith(prefix) && found.size < MAX_QUERY_KEYS) found.add(k);
+      for (const k of keys) {
+        if (found.size >= MAX_QUERY_KEYS || chars + k.length > MAX_QUERY_CHARS) return;
+        if (!k.startsWith(prefix) || found.has(k)) continue;
+        found.add(k);
+        chars += k.length;
+      }
     };
     const id = randomId();
     const paging: Promise<void>[] = [];
+    // One paging loop a peer: a peer answers the query more than once when it forwarded it to other servers.
+    const pagingPeers = new Set<string>();
     await new Promise<void>((resolve) => {
       db.requests.add(
         id,
@@ -70,7 +80,10 @@ export class RemoteRequests {
         (message, from) => {
           if (message.type !== "queryAck") return true;
           collect(message.keys);
-          if (message.next !== undefined && from) paging.push(this.nextPages(prefix, message.next, from, timeoutMs, collect, () => found.size));
+          if (message.next !== undefined && from && !pagingPeers.has(from.clientId)) {
+            pagingPeers.add(from.clientId);
+            paging.push(this.nextPages(prefix, message.next, from, timeoutMs, collect, () => (chars >= MAX_QUERY_CHARS ? MAX_QUERY_KEYS : found.size)));
+          }
           return true;
         },
         resolve,
@@ -105,14 +118,15 @@ export class RemoteRequests {
     const peers = db.network.peers.length;
     if (peers === 0) return { code: "ERR", return: "Not connected" };
     const id = randomId();
-    let notFound = 0;
+    // Counted once a peer: one peer repeating NOT_FOUND must not end the wait for the others.
+    const notFound = new Set<string | undefined>();
     return new Promise<FunctionReturn>((resolve) => {
       db.requests.add(
         id,
         timeoutMs,
-        (message) => {
+        (message, from) => {
           if (message.type !== "functionReturn") return true;
-          if (message.code === "NOT_FOUND" && ++notFound < peers) return true;
+          if (message.code === "NOT_FOUND" && notFound.add(from?.clientId).size < peers) return true;
           resolve({ code: message.code, return: message.return });
         },
         () => resolve({ code: "ERR", return: "Timed out" }),

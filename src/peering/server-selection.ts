@@ -45,6 +45,13 @@ function inSecurePage(): boolean {
   return (globalThis as { location?: { protocol?: string } }).location?.protocol === "https:";
 }
 const SOURCE_ORDER: Record<ServerSource, number> = { bootstrap: 0, cache: 1, gossip: 2 };
+/**
+ * Servers a selection holds at most from gossip (as the node's own server
+ * directory): past it a new one replaces the oldest gossiped server never
+ * linked and not being dialed, or is dropped. Servers from the bootstrap
+ * list and the cache (both bounded) are always held.
+ */
+export const MAX_KNOWN_SERVERS = 256;
 
 /** What a dialing transport may offer beyond host:port (BrowserWebSocketNetwork does). */
 interface UrlDialer {
@@ -171,9 +178,21 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       if ((entry.lastGood ?? 0) > (existing.lastGood ?? 0)) existing.lastGood = entry.lastGood;
       return existing;
     }
+    if (source === "gossip" && this.servers.size >= MAX_KNOWN_SERVERS && !this.dropStaleGossiped()) return undefined;
     const server: KnownServer = { url: entry.url, address: entry.address, source, state: "known", lastGood: entry.lastGood, failures: 0 };
     this.servers.set(entry.url, server);
     return server;
+  }
+
+  /** Forgets the oldest gossiped server that never linked and is not being dialed; false when there is none. */
+  private dropStaleGossiped(): boolean {
+    for (const [url, s] of this.servers) {
+      if (s.source === "gossip" && s.lastGood === undefined && (s.state === "known" || s.state === "failed")) {
+        this.servers.delete(url);
+        return true;
+      }
+    }
+    return false;
   }
 
   private byEndpoint(host: string | undefined, port: number | undefined): KnownServer | undefined {

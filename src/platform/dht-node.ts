@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import { type PeerInfo } from "../node/tooldb.js";
 import { ToolDb } from "./node.js";
@@ -77,7 +77,9 @@ export abstract class DhtNode {
   private stopPromise: Promise<void> | undefined;
   private readonly signalHandler = (signal: NodeJS.Signals) => {
     this.log("%s: shutting down", signal);
-    void this.stop().then(() => this.options.onSignalStop?.(signal));
+    void this.stop()
+      .catch((err: unknown) => this.log("stopping after %s failed: %s", signal, errorText(err)))
+      .then(() => this.options.onSignalStop?.(signal));
   };
 
   constructor(

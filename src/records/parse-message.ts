@@ -163,8 +163,8 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.after !== undefined) str(m, "after", LIMITS.maxKeyLength);
       break;
     case "queryAck":
-      if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
-        bad("queryAck.keys must be an array of strings");
+      if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string" && k.length <= LIMITS.maxKeyLength)) {
+        bad(`queryAck.keys must be an array of at most ${LIMITS.maxQueryKeys} keys of at most ${LIMITS.maxKeyLength} chars`);
       }
       if (m.next !== undefined) str(m, "next", LIMITS.maxKeyLength);
       break;

@@ -9,6 +9,7 @@
  * at the heads both feeds had before it began (anything stored during the
  * run has a later number and comes with the next run).
  */
+import { ErrorCode, ToolDbError } from "../../base/errors.js";
 import type { OutgoingMessage, SyncChangesAckMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
 import type { NodeContext } from "../node-context.js";
@@ -88,21 +89,21 @@ export class ChangeSync<Run> {
     let after = state.pulled.seq;
     for (let pages = 1; ; pages++) {
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
-      if (page.more && page.next <= after) throw new Error("the peer's change feed made no progress");
+      if (page.more && page.next <= after) throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's change feed made no progress");
       await this.ops.fetch(session, await this.lacking(page.ids), run);
       await feed.setCheckpoint(session.address, { epoch: state.theirs.epoch, seq: page.next }, this.db.now());
       if (!page.more) break;
-      if (pages >= this.maxPages) throw new Error(`pulled ${pages} pages of the peer's change feed; the next run goes on`);
+      if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
       after = page.next;
       page = await this.changes(session, { epoch: state.theirs.epoch, seq: after });
-      if (page.e !== state.theirs.epoch) throw new Error("peer's feed restarted during the run");
+      if (page.e !== state.theirs.epoch) throw new ToolDbError(ErrorCode.SYNC_FAILED, "peer's feed restarted during the run");
     }
     after = state.pushed;
     while (after < state.ours.seq) {
       const mine = await feed.page(after, this.pageIds, state.ours.seq);
       if (mine.ids.length > 0) {
         const offer = await this.ops.request(session, { type: "syncOffer", id: randomId(), ids: mine.ids });
-        if (offer?.type !== "syncOfferAck" || offer.error) throw new Error(offer ? `peer refused offer: ${offer.type === "syncOfferAck" ? offer.error : "unexpected reply"}` : "no offer ack");
+        if (offer?.type !== "syncOfferAck" || offer.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, offer ? `peer refused offer: ${offer.type === "syncOfferAck" ? offer.error : "unexpected reply"}` : "no offer ack");
         const offered = new Set(mine.ids);
         await this.ops.push(session, offer.ids.filter((id) => offered.has(id)), run);
       }
@@ -131,15 +132,15 @@ export class ChangeSync<Run> {
 
   private async changes(session: PeerSession, since: Checkpoint | undefined): Promise<SyncChangesAckMessage> {
     const reply = await this.ops.request(session, { type: "syncChanges", id: randomId(), ...(since ? { e: since.epoch, s: since.seq } : {}) });
-    if (reply?.type !== "syncChangesAck") throw new Error(reply ? "unexpected reply to syncChanges" : "no changes reply");
-    if (reply.error) throw new Error(`peer refused changes: ${reply.error}`);
+    if (reply?.type !== "syncChangesAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to syncChanges" : "no changes reply");
+    if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused changes: ${reply.error}`);
     return reply;
   }
 
   /** Sets the peer's checkpoint of us; the peer may answer that our checkpoint of it can move past what we pushed. */
   private async commit(session: PeerSession, cp: Checkpoint): Promise<void> {
     const reply = await this.ops.request(session, { type: "syncCommit", id: randomId(), e: cp.epoch, s: cp.seq });
-    if (reply?.type !== "syncCommitAck" || reply.error) throw new Error(reply ? "peer refused the checkpoint" : "no commit ack");
+    if (reply?.type !== "syncCommitAck" || reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "peer refused the checkpoint" : "no commit ack");
     if (reply.e === undefined || reply.s === undefined) return;
     const feed = this.index.feed;
     const known = await feed.checkpoint(session.address);

@@ -6,6 +6,8 @@
  * room, so memory does not grow with the store (each id is asked for once
  * per frame).
  */
+import { ErrorCode, ToolDbError } from "../../base/errors.js";
+
 export class IdQueue {
   private ids: string[] = [];
   private readonly workers = new Set<Promise<void>>();
@@ -81,6 +83,6 @@ export function askAgain(asked: readonly string[], more: readonly string[] | und
   if (!more || more.length === 0) return [];
   const wanted = new Set(asked);
   const again = more.filter((id) => wanted.delete(id));
-  if (again.length >= asked.length) throw new Error(`fetch made no progress: the peer answered none of ${asked.length} ids`);
+  if (again.length >= asked.length) throw new ToolDbError(ErrorCode.SYNC_FAILED, `fetch made no progress: the peer answered none of ${asked.length} ids`);
   return again;
 }

@@ -165,13 +165,13 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
     const exchange = async (out: InitiatorMessage) => {
-      if (this.gone(session)) throw new Error("link closed");
+      if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
       const sent = performance.now();
       const reply = await this.requests.ask(session, { type: "syncRange", id: randomId(), m });
-      if (reply?.type !== "syncRangeAck") throw new Error(reply ? "unexpected reply" : "no reply");
-      if (reply.error) throw new Error(`peer refused: ${reply.error}`);
+      if (reply?.type !== "syncRangeAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply" : "no reply");
+      if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused: ${reply.error}`);
       run.rangeBytesIn += reply.m.length;
       run.rounds++;
       const replied = performance.now();
@@ -228,16 +228,16 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         size += bytes + 1;
       }
       if (raws.length === 0) return;
-      if (this.gone(session)) throw new Error("link closed");
-      if (this.gate.pushAllowance(session) < raws.length) throw new Error("push budget for this peer used up");
+      if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
+      if (this.gate.pushAllowance(session) < raws.length) throw new ToolDbError(ErrorCode.SYNC_FAILED, "push budget for this peer used up");
       this.gate.pushed(session, raws.length);
       const id = randomId();
       const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
       run.recordBytesOut += frame.length;
       run.pushed += raws.length;
       const ack = await this.requests.ask(session, undefined, id, frame);
-      if (ack?.type !== "syncPushAck") throw new Error(ack ? "unexpected reply to push" : "no push ack");
-      if (ack.error) throw new Error(`peer refused push: ${ack.error}`);
+      if (ack?.type !== "syncPushAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, ack ? "unexpected reply to push" : "no push ack");
+      if (ack.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused push: ${ack.error}`);
     }
   }
 
@@ -258,10 +258,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
   private async fetchBatch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<string[]> {
-    if (this.gone(session)) throw new Error("link closed");
+    if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
     const reply = await this.requests.ask(session, { type: "syncFetch", id: randomId(), ids });
-    if (reply?.type !== "syncRecords") throw new Error(reply ? "unexpected reply to fetch" : "no records");
-    if (reply.error) throw new Error(`peer refused fetch: ${reply.error}`);
+    if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to fetch" : "no records");
+    if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused fetch: ${reply.error}`);
     // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
     // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);

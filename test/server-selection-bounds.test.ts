@@ -1,22 +1,20 @@
 /**
  * A client's ServerSelection learns every server URL that gossip brings
  * ("servers" events: server records a linked server listed, verified) and
- * writes each to its persistent URL cache. Neither the selection's map nor
- * the cache store is ever trimmed: MAX_CACHED_SERVER_URLS only limits what
- * `load()` returns. Keys are free, so one linked server that lists fresh
- * signed records on every refresh grows a browser's memory and IndexedDB
- * without bound. The events are played here as the node emits them.
+ * writes each to its persistent URL cache. Keys are free, so one linked
+ * server listing fresh signed records on every refresh grew a browser's
+ * memory and IndexedDB without bound (MAX_CACHED_SERVER_URLS only limited
+ * what `load()` returned). The events are played here as the node emits them.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { MemoryStore, ToolDb, type PeerRecord } from "../src/index.js";
 import { ServerSelection } from "../src/entries/hybrid.js";
-import { MAX_CACHED_SERVER_URLS } from "../src/peering/server-url-cache.js";
+import { MAX_CACHED_SERVER_URLS, ServerUrlCache } from "../src/peering/server-url-cache.js";
+import { MAX_KNOWN_SERVERS } from "../src/peering/server-selection.js";
+import { createLogger } from "../src/base/logger.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
-
-/** The directory's own bound on servers learned by gossip (src/node/server-directory.ts). */
-const MAX_KNOWN_SERVERS = 256;
 
 describe("servers learned by gossip on a client", { timeout: 20_000 }, () => {
   it("are bounded in the selection and in its persistent cache", { timeout: 15_000 }, async () => {
@@ -40,6 +38,21 @@ describe("servers learned by gossip on a client", { timeout: 20_000 }, () => {
     } finally {
       await selection.close();
       await db.close();
+    }
+  });
+
+  it("the cache keeps servers that linked and drops gossiped ones first", { timeout: 15_000 }, async () => {
+    const store = new MemoryStore(undefined, "url-cache-trim");
+    const cache = new ServerUrlCache(store, createLogger("test:url-cache"));
+    try {
+      await cache.save({ url: "ws://good.invalid:9000", address: "good", lastGood: 1_000 });
+      for (let i = 0; i < 3 * MAX_CACHED_SERVER_URLS; i++) await cache.save({ url: `ws://gossiped-${i}.invalid:9000`, address: `g${i}` });
+      assert.equal((await store.query("server:")).length, MAX_CACHED_SERVER_URLS);
+      const loaded = await new ServerUrlCache(store, createLogger("test:url-cache")).load();
+      assert.equal(loaded[0]?.url, "ws://good.invalid:9000");
+      assert.ok(loaded.some((e) => e.url === `ws://gossiped-${3 * MAX_CACHED_SERVER_URLS - 1}.invalid:9000`), "the newest gossiped servers are kept");
+    } finally {
+      await store.close();
     }
   });
 });
