@@ -1,0 +1,102 @@
+/**
+ * Unfinished frames (outside check, attack 4; attack/partial-frames.mjs runs
+ * it against `serve --hyperswarm`): peers that prove a fresh key each, send a
+ * frame header just under the 1 MiB limit and all of its body but the last
+ * bytes, then one byte now and then (any byte counts as a sign of life), so
+ * the frame never completes. Each link holds about 1 MiB in the server's
+ * decoder for as long as it likes; 100 such links held 113 MiB more
+ * external memory for as long as they stayed, and `maxConnections` (1,024)
+ * of them about 1 GiB, past the 64 MiB the server budgets for what it sends.
+ * The bytes held for unfinished frames must have a bound over all links as
+ * the send queue has (`maxSendBuffered`): past it, links holding them are
+ * closed. Real Hyperswarm on a private HyperDHT testnet on loopback.
+ */
+import { afterEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import HyperDHT from "hyperdht";
+import type { SwarmSocket } from "hyperswarm";
+import { ToolDb } from "../src/index.js";
+import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
+import { FrameKind } from "../src/network/stream-framing.js";
+import { DEFAULT_LIMITS } from "../src/limits/limits.js";
+import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
+import { FAST, waitUntil } from "./helpers/nodes.js";
+import { RawTcpLink, terminateRawLinks } from "./helpers/raw-peer.js";
+import { withTimeout } from "./helpers/wait.js";
+import { collectUnhandledRejections } from "./helpers/unhandled.js";
+
+const T = 15_000;
+const MIB = 1024 * 1024;
+/** Body bytes sent of each unfinished frame (the frame announces 100 more). */
+const BODY = MIB - 8 * 1024;
+const testnet = fileTestnet();
+const unhandled = collectUnhandledRejections();
+
+interface ConnectingDht {
+  connect(publicKey: Buffer, opts: { keyPair: ReturnType<typeof HyperDHT.keyPair> }): SwarmSocket & { once(e: string, f: () => void): unknown; destroyed: boolean };
+  lookup(topic: Buffer): AsyncIterable<{ peers: Array<{ publicKey: Buffer }> }>;
+}
+
+describe("unfinished frames on Hyperswarm links", () => {
+  const nodes: ToolDb[] = [];
+  afterEach(async () => {
+    terminateRawLinks();
+    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
+  });
+
+  it("links holding unfinished frames past the server's memory budget are closed; the server still serves a client", { timeout: 120_000 }, async () => {
+    const topic = `hs-partial-${process.pid}`;
+    const srv = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic, ...FAST, networkAdapter: swarmOn(testnet()) });
+    nodes.push(srv);
+    await srv.ready;
+    await (srv.network as HyperswarmNetwork).joined;
+    await srv.putData("kept", "intact");
+
+    const dht = testnet().createNode() as unknown as ConnectingDht;
+    let serverKey: Buffer | undefined;
+    for await (const reply of dht.lookup(topicKey(topic))) for (const p of reply.peers) serverKey ??= p.publicKey;
+    assert.ok(serverKey, "the server is on the topic");
+
+    // Enough unfinished frames to hold a quarter more than the budget.
+    const count = Math.ceil((DEFAULT_LIMITS.maxSendBuffered * 1.25) / BODY);
+    const sockets: Array<SwarmSocket & { destroyed: boolean }> = [];
+    for (let i = 0; i < count; i++) {
+      const socket = dht.connect(serverKey, { keyPair: HyperDHT.keyPair() });
+      socket.on("error", () => undefined);
+      await new Promise<void>((resolve) => {
+        socket.once("open", resolve);
+        socket.once("close", resolve);
+      });
+      if (socket.destroyed) continue;
+      await (await RawTcpLink.over(socket, { topic })).provenHandshake();
+      const header = Buffer.alloc(5);
+      header.writeUInt32BE(BODY + 100 + 1, 0);
+      header[4] = FrameKind.MESSAGE;
+      socket.write(header);
+      socket.write(Buffer.alloc(BODY, 0x20));
+      sockets.push(socket);
+    }
+    assert.equal(sockets.length, count, "every attacking link was made");
+    // A byte now and then: the links look alive.
+    const trickle = setInterval(() => {
+      for (const s of sockets) if (!s.destroyed) s.write(Buffer.from(" "));
+    }, 1000);
+    try {
+      const allowed = Math.floor(DEFAULT_LIMITS.maxSendBuffered / BODY);
+      try {
+        await waitUntil(() => srv.network.peers.length <= allowed, T, `at most ${allowed} links holding unfinished frames`);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}: the server still holds ${srv.network.peers.length} of ${count} links, each with ~1 MiB of an unfinished frame`);
+      }
+      // The server still serves.
+      const cli = new ToolDb({ topic, ...FAST, networkAdapter: swarmOn(testnet()) });
+      nodes.push(cli);
+      await cli.ready;
+      assert.equal(await cli.getData("kept", false, T), "intact");
+    } finally {
+      clearInterval(trickle);
+      for (const s of sockets) s.destroy();
+    }
+    assert.deepEqual(unhandled, []);
+  });
+});
