@@ -7,9 +7,9 @@
  * decoder for as long as it likes; 100 such links held 113 MiB more
  * external memory for as long as they stayed, and `maxConnections` (1,024)
  * of them about 1 GiB, past the 64 MiB the server budgets for what it sends.
- * The bytes held for unfinished frames must have a bound over all links as
- * the send queue has (`maxSendBuffered`): past it, links holding them are
- * closed. Real Hyperswarm on a private HyperDHT testnet on loopback.
+ * The bytes held for unfinished frames have a bound over all links
+ * (`maxReceiveBuffered`), as the send queue has (`maxSendBuffered`): past
+ * it, the links holding the most are closed. Real Hyperswarm on a private HyperDHT testnet on loopback.
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -58,7 +58,7 @@ describe("unfinished frames on Hyperswarm links", () => {
     assert.ok(serverKey, "the server is on the topic");
 
     // Enough unfinished frames to hold a quarter more than the budget.
-    const count = Math.ceil((DEFAULT_LIMITS.maxSendBuffered * 1.25) / BODY);
+    const count = Math.ceil((DEFAULT_LIMITS.maxReceiveBuffered * 1.25) / BODY);
     const sockets: Array<SwarmSocket & { destroyed: boolean }> = [];
     for (let i = 0; i < count; i++) {
       const socket = dht.connect(serverKey, { keyPair: HyperDHT.keyPair() });
@@ -82,7 +82,7 @@ describe("unfinished frames on Hyperswarm links", () => {
       for (const s of sockets) if (!s.destroyed) s.write(Buffer.from(" "));
     }, 1000);
     try {
-      const allowed = Math.floor(DEFAULT_LIMITS.maxSendBuffered / BODY);
+      const allowed = Math.floor(DEFAULT_LIMITS.maxReceiveBuffered / BODY);
       try {
         await waitUntil(() => srv.network.peers.length <= allowed, T, `at most ${allowed} links holding unfinished frames`);
       } catch (err) {
@@ -92,6 +92,7 @@ describe("unfinished frames on Hyperswarm links", () => {
       const cli = new ToolDb({ topic, ...FAST, networkAdapter: swarmOn(testnet()) });
       nodes.push(cli);
       await cli.ready;
+      await waitUntil(() => cli.network.peers.some((p) => p.isServer), T, "the client to link to the server");
       assert.equal(await cli.getData("kept", false, T), "intact");
     } finally {
       clearInterval(trickle);

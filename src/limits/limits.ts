@@ -51,6 +51,12 @@ export interface Limits {
    * (MEMORY_LIMIT), largest queue first.
    */
   maxSendBuffered: number;
+  /**
+   * Bytes held for frames not complete yet on the stream links (TCP,
+   * Hyperswarm) of one transport together: past it the link holding the
+   * most is closed (MEMORY_LIMIT, close code 4009).
+   */
+  maxReceiveBuffered: number;
   /** Keys in the store; new keys from peers are refused beyond it (QUOTA_EXCEEDED). */
   maxStoreKeys: number;
   /**
@@ -112,6 +118,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   maxSendBacklog: 4 * 1024 * 1024,
   maxSendBacklogPerIp: 16 * 1024 * 1024,
   maxSendBuffered: 64 * 1024 * 1024,
+  maxReceiveBuffered: 64 * 1024 * 1024,
   maxStoreKeys: 1_000_000,
   anonymousKeyShare: 0.9,
   maxKeysPerAuthor: 100_000,

@@ -1,15 +1,26 @@
 /// <reference path="../../types/hyperswarm.d.ts" preserve="true" />
 import { createHash } from "node:crypto";
 import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
-import Hyperswarm, { type PeerDiscovery, type SwarmSocket } from "hyperswarm";
+import Hyperswarm, { type PeerDiscovery, type PeerInfo, type SwarmSocket } from "hyperswarm";
 import type { TimerHandle } from "../base/clock.js";
 import { errorText } from "../base/errors.js";
-import type { Connection } from "./connection.js";
+import { CloseCode, type Connection } from "./connection.js";
+import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 
 /** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
 export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
+
+/**
+ * How long a peer of the topic is not dialed again after it said it is no
+ * server, or did not finish the handshake, on a link this node dialed (ms).
+ * Only servers announce a topic: hyperswarm dials whatever a lookup returns
+ * (up to its 64 peer slots), and announcers that answered as clients, or
+ * never answered, held every slot, so a server announced later was never
+ * reached (outside check: 72 such announcers).
+ */
+const SHUNNED_MS = 60_000;
 
 /** The Hyperswarm topic of a ToolDb topic: sha256(topic), as in the ToolDb guide. */
 export function topicKey(topic: string): Buffer {
@@ -76,6 +87,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private lastRefresh = Number.NEGATIVE_INFINITY;
   private refreshing = false;
   private refreshTimer: TimerHandle | undefined;
+  /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
+  private readonly dialed = new WeakMap<Connection, PeerInfo>();
 
   /** An adapter class bound to `options`, for `networkAdapter`. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
@@ -114,7 +127,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const dht = o.dht ?? new HyperDHT({ bootstrap, ...(host ? { host } : {}) });
     const swarm = new Hyperswarm({ dht, keyPair: o.keyPair });
     this.swarm = swarm;
-    swarm.on("connection", (socket: SwarmSocket) => this.onSocket(socket));
+    swarm.on("connection", (socket: SwarmSocket, info: PeerInfo) => this.onSocket(socket, info));
     swarm.on("error", (err: Error) => this.log("swarm error: %s", errorText(err)));
     const announce = o.announce ?? this.host.options.server;
     this.discovery = swarm.join(topicKey(this.host.topic), { server: announce, client: true });
@@ -125,10 +138,11 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       this.refresh();
       this.scheduleRefresh(this.refreshInterval);
     });
+    this.sessionOwner.on("session-open", (session) => this.checkDialed(session));
     this.log("joined topic %s as %s", this.host.topic, announce ? "server+client" : "client");
   }
 
-  private onSocket(socket: SwarmSocket): void {
+  private onSocket(socket: SwarmSocket, info?: PeerInfo): void {
     if (this.isClosed) {
       socket.destroy();
       return;
@@ -136,7 +150,33 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     socket.on("error", () => undefined); // StreamConnection reports; hyperswarm closes
     const raw = socket.rawStream;
     this.log("swarm connection %s %s:%s", socket.isInitiator ? "to" : "from", raw?.remoteHost, raw?.remotePort);
-    this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
+    const connection = this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
+    if (!socket.isInitiator || !info || this.expectsClientPeers) return;
+    this.dialed.set(connection, info);
+    connection.on("close", (code: number) => {
+      if (code === CloseCode.HANDSHAKE_TIMEOUT) this.shun(info, "it did not finish the handshake");
+    });
+  }
+
+  /** A client that announces the topic itself (`announce: true`) expects other clients there: a client mesh. */
+  private get expectsClientPeers(): boolean {
+    return this.swarmOptions.announce === true && !this.host.options.server;
+  }
+
+  /** A peer this node dialed from the topic says it is no server: it has no business announcing the topic. */
+  private checkDialed(session: PeerSession): void {
+    const info = this.dialed.get(session.connection);
+    if (!info || session.isServer) return;
+    this.shun(info, "it announced the topic but is no server");
+    session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
+  }
+
+  /** Not dialed again for SHUNNED_MS: its peer slot goes to another announcer. */
+  private shun(info: PeerInfo, why: string): void {
+    if (this.isClosed) return;
+    this.log("not dialing swarm peer %s for %d s: %s", info.publicKey.toString("hex").slice(0, 16), SHUNNED_MS / 1000, why);
+    info.ban(true);
+    this.timers.setTimeout(() => info.ban(false), SHUNNED_MS);
   }
 
   private get refreshInterval(): number {

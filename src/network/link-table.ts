@@ -136,7 +136,11 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
 
   /** The link was dropped for breaking the protocol: may ban its identity and IP. */
   private punish(link: Link, reason: string): void {
-    const ban = this.ctx.guard.offence(link, link.session?.clientId, reason);
+    // Only a proven session's identity is banned: an unproven one may have been opened with a
+    // replayed peer record (anyone a client ever dialed holds its ping), and an offence on it
+    // would get the real owner banned at a server it never met. Its IP still answers for it.
+    const identity = link.session?.proven ? link.session.clientId : undefined;
+    const ban = this.ctx.guard.offence(link, identity, reason);
     if (ban) this.ctx.host.refused({ ...ban, peer: link.session?.clientId, host: link.connection.info.remoteHost, port: link.connection.info.remotePort });
   }
 

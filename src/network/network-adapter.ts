@@ -15,6 +15,7 @@ import type { NetworkEvents } from "./network-events.js";
 import { type NetworkHost, type NetworkOptions, networkOptionsFrom } from "./network-host.js";
 import type { PeerSession } from "./peer-session.js";
 import { type ByteStream, StreamConnection, type StreamConnectionOptions } from "./stream-connection.js";
+import { InboundBudget } from "./inbound-budget.js";
 import { TrafficCounters } from "./traffic.js";
 
 export type { DialFailedEvent } from "./dialer.js";
@@ -73,6 +74,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   readonly traffic = new TrafficCounters();
   /** The heartbeat of every link of this transport, on one timer (a server holds thousands of links). */
   protected readonly heartbeat: HeartbeatSweep;
+  /** Bytes of unfinished frames held by this transport's stream links, bounded (`maxReceiveBuffered`). */
+  protected readonly inbound: InboundBudget;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private startPromise: Promise<void> | undefined;
@@ -90,6 +93,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.timers = new TimerGroup(this.options.clock);
     this.heartbeat = new HeartbeatSweep(host.options.heartbeatInterval, this.timers);
     this.guard = new LinkGuard(host.options.server, host.options.limits, this.timers, () => this.now());
+    this.inbound = new InboundBudget(this.guard.limits.maxReceiveBuffered);
     this.dialer = new Dialer(this.options, this.timers, {
       open: (target) => this.openTarget(target),
       failed: (event) => this.emit("dial-failed", event),
@@ -230,7 +234,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   /** What a stream or data-channel carrier of this transport is made with: its limits and the transport's heartbeat sweep. */
   protected carrierOptions(): StreamConnectionOptions {
     const { heartbeatInterval, maxMessageBytes } = this.host.options;
-    return { heartbeatInterval, maxMessageBytes, heartbeat: this.heartbeat, clock: this.clock };
+    return { heartbeatInterval, maxMessageBytes, heartbeat: this.heartbeat, clock: this.clock, inbound: this.inbound };
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode, errorText } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo, lingerThenDestroy } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
+import type { InboundBudget, InboundHolder } from "./inbound-budget.js";
 import { FrameDecoder, FrameKind, decodeClose, encodeClose, encodeFrame, encodeMessage, encodeMessageParts } from "./stream-framing.js";
 
 /**
@@ -31,6 +32,8 @@ export interface StreamConnectionOptions {
   clock?: Clock;
   /** How long a closing link waits for the peer to end the stream before destroying it (ms). */
   lingerMs?: number;
+  /** The transport's bound on bytes held for unfinished frames over all its links. */
+  inbound?: InboundBudget;
 }
 
 /** Closes with no close frame from the peer (WebSocket's 1006). */
@@ -45,8 +48,9 @@ let pong: Buffer | undefined;
  * code and reason delivered to the peer, and a ping/pong heartbeat visited
  * by the transport's HeartbeatSweep (no timer per link).
  */
-export class StreamConnection extends Connection implements Heartbeat {
+export class StreamConnection extends Connection implements Heartbeat, InboundHolder {
   private readonly heartbeat: HeartbeatSweep;
+  private readonly inbound: InboundBudget | undefined;
   private readonly decoder: FrameDecoder;
   private readonly lingerMs: number;
   private alive = true;
@@ -62,6 +66,7 @@ export class StreamConnection extends Connection implements Heartbeat {
     this.heartbeat = sweepFor(options.heartbeat ?? options.heartbeatInterval, options.clock);
     this.decoder = new FrameDecoder(options.maxMessageBytes);
     this.lingerMs = options.lingerMs ?? 1000;
+    this.inbound = options.inbound;
     stream.on("data", (chunk) => this.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk)));
     stream.on("end", () => this.gone(ABNORMAL_CLOSE, "stream ended without a close frame"));
     stream.on("close", () => this.gone(ABNORMAL_CLOSE, "stream closed without a close frame"));
@@ -83,6 +88,14 @@ export class StreamConnection extends Connection implements Heartbeat {
       this.emit("refused", ErrorCode.FRAME_TOO_LARGE, `frame too large (${result.declared} bytes announced)`);
       this.close(CloseCode.TOO_LARGE, "frame too large");
     }
+    if (!this.closed) this.inbound?.update(this, this.decoder.pendingBytes);
+  }
+
+  /** This link holds the most of an unfinished frame while the transport's links together hold too much. */
+  overBudget(): void {
+    if (this.closed) return;
+    this.emit("refused", ErrorCode.MEMORY_LIMIT, `unfinished frame of ${this.decoder.pendingBytes} bytes held while the links' unfinished frames are over the budget`);
+    this.close(CloseCode.OVERLOADED, "unfinished frames over the budget");
   }
 
   private onFrame(kind: number, payload: Buffer): void {
@@ -133,6 +146,7 @@ export class StreamConnection extends Connection implements Heartbeat {
   private finish(code: number, reason: string): void {
     this.heartbeat.delete(this);
     this.decoder.reset();
+    this.inbound?.update(this, 0);
     this.markClosed(code, reason);
   }
 

@@ -16,6 +16,15 @@
  * own key, so incoming links are also counted per address range (/24,
  * /64): those of one range beyond `maxPerRange` go first, whatever they
  * showed, so one network cannot fill the mesh. Ties: the newest first.
+ *
+ * Dialled is weaker over Hyperswarm: its links are dialled to whoever a
+ * topic lookup returns, and anyone can announce a topic as often as it
+ * likes (outside check: 40 announcers that proved fresh keys as servers
+ * held both real servers' 12 links, and the link between them, made later,
+ * was pruned again and again). So such links hold at most `maxSwarmDialled`
+ * places beyond which they go first too, and among links of equal evidence
+ * they go before those dialled from other sources (a DHT, a bootstrap
+ * list, a peer cache).
  */
 import { addressRange } from "../limits/address-range.js";
 import type { PeerSession } from "../network/peer-session.js";
@@ -70,17 +79,26 @@ const keepFirst = (a: Ranked, b: Ranked) => b.evidence - a.evidence || a.session
  * `maxPerRange` of their range first, then the least evidence, then the
  * newest. Work and memory are linear in the links (a server keeps a dozen).
  */
-export function pruneOrder(links: readonly PeerSession[], maxPerRange: number, rangeOf: (s: PeerSession) => string): PeerSession[] {
+export function pruneOrder(links: readonly PeerSession[], maxPerRange: number, rangeOf: (s: PeerSession) => string, maxSwarmDialled = Infinity): PeerSession[] {
   const ranked: Ranked[] = links.map((session) => ({ session, evidence: meshEvidence(session), crowded: false }));
   const perRange = new Map<string, number>();
+  let swarmLinks = 0;
   for (const r of [...ranked].sort(keepFirst)) {
-    if (r.session.outgoing) continue;
+    if (r.session.outgoing) {
+      if (swarmDialled(r.session) && ++swarmLinks > maxSwarmDialled) r.crowded = true;
+      continue;
+    }
     const range = rangeOf(r.session);
     const kept = perRange.get(range) ?? 0;
     if (kept >= maxPerRange) r.crowded = true;
     else perRange.set(range, kept + 1);
   }
   return ranked
-    .sort((a, b) => Number(b.crowded) - Number(a.crowded) || a.evidence - b.evidence || b.session.openedAt - a.session.openedAt)
+    .sort((a, b) => Number(b.crowded) - Number(a.crowded) || a.evidence - b.evidence || Number(swarmDialled(b.session)) - Number(swarmDialled(a.session)) || b.session.openedAt - a.session.openedAt)
     .map((r) => r.session);
+}
+
+/** A link this node dialled to a peer a Hyperswarm lookup returned (see the file's comment). */
+function swarmDialled(session: PeerSession): boolean {
+  return session.outgoing && session.connection.info.transport === "hyperswarm";
 }

@@ -110,7 +110,8 @@ export class ServerMesh {
     const links = this.serverLinks();
     const excess = links.length - this.options.maxLinks;
     if (excess <= 0) return 0;
-    const victims = pruneOrder(links, this.options.maxLinksPerRange, (s) => meshRange(s, this.exemptIps)).slice(0, excess);
+    // Half the mesh at most for links dialled from a Hyperswarm lookup (mesh-ranking.ts).
+    const victims = pruneOrder(links, this.options.maxLinksPerRange, (s) => meshRange(s, this.exemptIps), Math.max(1, Math.floor(this.options.maxLinks / 2))).slice(0, excess);
     for (const s of victims) {
       this.log("pruning server link %s: %d server links, at most %d", s.clientId, links.length, this.options.maxLinks);
       s.connection.close(CloseCode.MESH_FULL, `server has its ${this.options.maxLinks} server links; try the servers it listed`);

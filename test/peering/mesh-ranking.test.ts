@@ -17,6 +17,7 @@ interface Fake {
   proven?: boolean;
   sentNewRecord?: boolean;
   openedAt: number;
+  transport?: string;
 }
 
 function session(f: Fake): PeerSession {
@@ -27,6 +28,7 @@ function session(f: Fake): PeerSession {
     provenServer: f.proven ?? true,
     sentNewRecord: f.sentNewRecord ?? false,
     openedAt: f.openedAt,
+    connection: { info: { transport: f.transport ?? "websocket" } },
   } as unknown as PeerSession;
 }
 
@@ -80,6 +82,16 @@ describe("server mesh ranking", { timeout: 10_000 }, () => {
     const { maxLinks, maxLinksPerRange } = resolveMeshOptions();
     const victims = names(pruneOrder([...fakes, real], maxLinksPerRange, range).slice(0, 13 - maxLinks));
     assert.deepEqual(victims, ["fake11"]);
+  });
+
+  it("links dialled from a Hyperswarm lookup past their share go first; a server dialled from the DHT is kept", () => {
+    const fakes = Array.from({ length: 12 }, (_, i) => session({ name: `swarm-${i}`, host: "127.0.0.1", outgoing: true, openedAt: i, transport: "hyperswarm" }));
+    const real = session({ name: "real", host: "127.0.0.1", outgoing: true, openedAt: 20 });
+    const order = names(pruneOrder([...fakes, real], 3, range, 6));
+    assert.deepEqual(order.slice(0, 6).sort(), ["swarm-10", "swarm-11", "swarm-6", "swarm-7", "swarm-8", "swarm-9"], "the newest swarm-dialled links past six go first");
+    assert.equal(order.at(-1), "real", "the real server goes last");
+    // Without the cap (the default), at equal evidence swarm-dialled links still go first, the newest first.
+    assert.deepEqual(names(pruneOrder([...fakes, real], 3, range)).slice(0, 2), ["swarm-11", "swarm-10"]);
   });
 
   it("options: the range cap defaults to a quarter of maxLinks and must be a positive integer", () => {
