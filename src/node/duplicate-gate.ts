@@ -33,6 +33,13 @@ export interface Admission {
   settle(winner: ToolDbRecord | undefined): void;
 }
 
+/** A record claimed by a batch (`DuplicateGate.claim`). */
+export interface Claim {
+  verified(verdict: Verdict): void;
+  duplicate(): void;
+  settle(winner: ToolDbRecord | undefined): void;
+}
+
 const STORED: Verdict = { result: VerifyResult.Verified };
 const noop = () => undefined;
 
@@ -88,6 +95,30 @@ export class DuplicateGate {
     const checked = this.readAhead(r.k).then(afterRead, () => afterRead(undefined));
     return {
       checked,
+      settle: (winner) => {
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+        entry.resolve({ winner, verdict: entry.verdict ?? STORED });
+      },
+    };
+  }
+
+  /**
+   * Takes `record` (prepared, `Verified`) through the gate without the
+   * gate's own read and check: a batch that reads and verifies many records
+   * at once (frame-intake.ts) claims them, so copies arriving meanwhile wait
+   * on its outcome. Undefined when a copy is in flight already (the caller
+   * takes the record the single way, `admit`). `verified` records the
+   * signature check's outcome before `settle`; `duplicate` counts a copy
+   * found stored.
+   */
+  claim(record: ToolDbRecord): Claim | undefined {
+    const id = `${record.h}\n${record.k}`;
+    if (this.inFlight.has(id)) return undefined;
+    const entry = new InFlight();
+    this.inFlight.set(id, entry);
+    return {
+      verified: (verdict) => (entry.verdict = verdict),
+      duplicate: () => this.dropped++,
       settle: (winner) => {
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
         entry.resolve({ winner, verdict: entry.verdict ?? STORED });

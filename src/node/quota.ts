@@ -70,6 +70,29 @@ export class StoreQuota {
     return known !== undefined && known < this.limits.maxKeysPerAuthor;
   }
 
+  /**
+   * `passes` for records merged together (a fetched frame): each is counted
+   * as a new key of its author before the next is asked, so a batch cannot
+   * overshoot a cap. Those that do not pass take `check` one by one.
+   */
+  passesEach(records: readonly ToolDbRecord[]): boolean[] {
+    if (!this.enforce) return records.map(() => true);
+    const inBatch = new Map<string, number>();
+    let added = 0;
+    return records.map((record) => {
+      const owner = namespaceOwner(record.k);
+      if (this.keys + added >= this.capFor(owner, record.k)) return false;
+      if (owner !== undefined) {
+        const known = this.authors.get(owner);
+        const more = inBatch.get(owner) ?? 0;
+        if (known === undefined || known + more >= this.limits.maxKeysPerAuthor) return false;
+        inBatch.set(owner, more + 1);
+      }
+      added++;
+      return true;
+    });
+  }
+
   /** Null when a record from a peer may be stored, else why not. */
   async check(record: ToolDbRecord): Promise<string | null> {
     if (!this.enforce) return null;

@@ -69,17 +69,22 @@ export class RecordIntake {
     }
   }
 
+  /** A record that failed verification: its sender is struck (see below), or the refusal is reported. */
+  refuseUnverified(record: unknown, verdict: Verdict, from: PeerSession | undefined): void {
+    const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
+    const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
+    // A tool-db 2.6.6 record (its hash does not cover its key) is honest where legacyRecords is off:
+    // refused, not struck. Struck, a 2.6.6 client (or a server migrated with 2.6.6 data) was banned
+    // after 10 writes, without being told why. It costs the shape and hash checks (no signature
+    // check), as cheap as any refused put; the size-weighted message rate bounds them.
+    if (from && verdict.result !== VerifyResult.KeyNotBound) this.db.network.strikePeer(from, event.code, event.reason, key);
+    else this.db.refused({ ...event, peer: from?.clientId });
+  }
+
   private async acceptVerified(record: unknown, verdict: Verdict, from: PeerSession | undefined, to: string[], messageId: string | undefined, read?: ReadAhead): Promise<ToolDbRecord | undefined> {
     const db = this.db;
     if (verdict.result !== VerifyResult.Verified) {
-      const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
-      const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
-      // A tool-db 2.6.6 record (its hash does not cover its key) is honest where legacyRecords is off:
-      // refused, not struck. Struck, a 2.6.6 client (or a server migrated with 2.6.6 data) was banned
-      // after 10 writes, without being told why. It costs the shape and hash checks (no signature
-      // check), as cheap as any refused put; the size-weighted message rate bounds them.
-      if (from && verdict.result !== VerifyResult.KeyNotBound) db.network.strikePeer(from, event.code, event.reason, key);
-      else db.refused({ ...event, peer: from?.clientId });
+      this.refuseUnverified(record, verdict, from);
       return undefined;
     }
     const rec = record as ToolDbRecord;
@@ -99,7 +104,16 @@ export class RecordIntake {
       db.refused({ code: ErrorCode.QUOTA_EXCEEDED, reason: overQuota, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }
-    const outcome = await this.merge(rec, read);
+    return this.merged(rec, await this.merge(rec, read), from, to, messageId);
+  }
+
+  /**
+   * What follows a verified record's merge: quotas, events, the relay, and
+   * an answer to a sender that is behind. Resolves what the store holds for
+   * the key, or undefined when the record was refused.
+   */
+  merged(rec: ToolDbRecord, outcome: MergeOutcome, from: PeerSession | undefined, to: string[], messageId: string | undefined): ToolDbRecord | undefined {
+    const db = this.db;
     if (outcome.refused) {
       db.refused({ code: ErrorCode.RECORD_REFUSED, reason: outcome.refused, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;

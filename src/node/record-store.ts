@@ -19,6 +19,14 @@ export interface MergeOutcome {
 /** A secondary index kept in step with every stored record (see src/node/sync/sync-index.ts). */
 export interface RecordIndexer {
   update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void>;
+  /** `update` for many records at once, in one submission. */
+  updateMany(stored: readonly { previous: ToolDbRecord | undefined; record: ToolDbRecord }[]): Promise<void>;
+}
+
+/** A record to store in place of what its key held (`previous`), in a batch (`writeMany`). */
+export interface BatchWrite {
+  readonly record: ToolDbRecord;
+  readonly previous: ToolDbRecord | undefined;
 }
 
 /**
@@ -174,6 +182,74 @@ export class RecordStore {
     // Set only once written: after a failed write nothing is assumed and the next merge reads the store.
     if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
     return { json };
+  }
+
+  /**
+   * What each key holds for a merge under its lock (`lockKeys`): what the
+   * merges before it left (`latest`), else one multi-get for all the others.
+   */
+  async readLocked(keys: readonly string[]): Promise<(ToolDbRecord | undefined)[]> {
+    const held = keys.map((key) => this.latest.get(key));
+    const missing = keys.filter((_, i) => held[i] === undefined);
+    const raws = missing.length === 0 ? [] : await this.backend.getMany(missing);
+    let next = 0;
+    return held.map((record) => record ?? parseRead(raws[next++]));
+  }
+
+  /**
+   * Stores each record in place of its `previous` (callers verified them,
+   * hold their keys' locks and checked that they win), the records in one
+   * submission and their index entries in another. Resolves, for each, why
+   * it was not stored (over the largest record allowed) or its JSON.
+   */
+  async writeMany(writes: readonly BatchWrite[]): Promise<{ refused?: string; json: string }[]> {
+    const results: { refused?: string; json: string }[] = [];
+    const ops: { type: "put"; key: string; value: string }[] = [];
+    const stored: BatchWrite[] = [];
+    for (const write of writes) {
+      const { record } = write;
+      const json = JSON.stringify(record);
+      if (json.length * 3 > this.maxRecordBytes && utf8Length(json) > this.maxRecordBytes) {
+        results.push({ refused: `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`, json });
+        continue;
+      }
+      results.push({ json });
+      const watch = this.watched.get(record.k);
+      if (watch) watch.stale = true;
+      this.latest.delete(record.k);
+      ops.push({ type: "put", key: record.k, value: json });
+      stored.push(write);
+    }
+    await Promise.all([this.backend.write(ops), this.indexer?.updateMany(stored)]);
+    for (const { record } of stored) if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
+    return results;
+  }
+
+  /**
+   * Runs `task` holding the merge locks of all `keys` (distinct) at once:
+   * it starts when every merge queued on any of them before it ended, and
+   * merges queued on them after it wait for it. Taken all at once, in the
+   * order of the calls, so two holders of several keys never wait on each
+   * other.
+   */
+  lockKeys<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
+    const before: Promise<unknown>[] = [];
+    for (const key of keys) {
+      const tail = this.inFlight.get(key);
+      if (tail) before.push(tail);
+    }
+    // Tails never reject (see `serialise`).
+    const run = before.length === 0 ? task() : Promise.all(before).then(task);
+    const tail = run.catch(() => undefined);
+    for (const key of keys) this.inFlight.set(key, tail);
+    void tail.then(() => {
+      for (const key of keys) {
+        if (this.inFlight.get(key) !== tail) continue;
+        this.inFlight.delete(key);
+        this.latest.delete(key);
+      }
+    });
+    return run;
   }
 
   /** Runs `task` holding the key's merge lock (other merge strategies, e.g. CRDT documents, share it). */

@@ -30,6 +30,7 @@ import { Protocol } from "./protocol.js";
 import { StoreQuota } from "./quota.js";
 import { randomId } from "../base/random.js";
 import { RecordIntake } from "./record-intake.js";
+import { FrameIntake } from "./frame-intake.js";
 import { RecordStore } from "./record-store.js";
 import { RecordVerifier } from "../records/record-verifier.js";
 import type { Admission } from "./duplicate-gate.js";
@@ -85,6 +86,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   private readonly directory: ServerDirectory;
   readonly serverLists: ServerListLearner; // linked sessions' server lists into the directory, rate-bounded
   private readonly intake: RecordIntake;
+  private readonly frameIntake: FrameIntake;
   private readonly writer: LocalWriter;
   private readonly remote: RemoteRequests;
   private readonly accounts: Accounts;
@@ -100,13 +102,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
     this.options = checkOptions({ ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions);
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
-    this.verifier = new RecordVerifier({
-      pow: this.options.pow,
-      acceptLegacyRecords: this.options.legacyRecords,
-      verifySignature: (m) => this.peerAccount.verifySignature(m),
-      now: () => this.now(),
-      checkCrdt: crdtRecordProblem,
-    });
+    const { pow, legacyRecords: acceptLegacyRecords } = this.options;
+    this.verifier = new RecordVerifier({ pow, acceptLegacyRecords, verifySignature: (m) => this.peerAccount.verifySignature(m), now: () => this.now(), checkCrdt: crdtRecordProblem });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
     const limits = resolveLimits(this.options.limits);
@@ -138,6 +135,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.sync = new ServerSync(this);
     this.broadcast = new BroadcastTree(this);
     this.intake = new RecordIntake(this);
+    this.frameIntake = new FrameIntake(this, this.intake);
     this.writer = new LocalWriter(this, this.intake);
     this.remote = new RemoteRequests(this);
     this.peerEvents = new PeerEvents(this);
@@ -289,6 +287,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   }
   admitRecord(record: unknown): Admission | undefined {
     return this.intake.admit(record);
+  }
+  acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> {
+    return this.frameIntake.accept(records, from, stored);
   }
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */

@@ -147,6 +147,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return (await this.reads.submit(key)) ?? undefined;
   }
 
+  /** One multi-get for all of them (not split into the read queue's batches: callers bound their count). */
+  protected override async _getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    await this.opened;
+    this.batching.reads += keys.length;
+    this.batching.readBatches++;
+    return (await this.db.getMany(keys as string[])).map((value) => value ?? undefined);
+  }
+
   protected async _query(prefix: string, limit: number): Promise<string[]> {
     await this.opened;
     // UTF-8 never contains the byte 0xFF, so [prefix, prefix + 0xFF) is exactly the keys that start with prefix.

@@ -109,6 +109,16 @@ export abstract class ToolDbStorageAdapter {
     return this.closed ? this.closedError() : this._get(key);
   }
 
+  /** The values of `keys`, in order (undefined where missing): one call for many reads, e.g. a fetched frame's keys. */
+  getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    return this.closed ? this.closedError() : this._getMany(keys);
+  }
+
+  /** Each key on its own, awaited together; stores that can read many at once override it. */
+  protected _getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
+    return Promise.all(keys.map((key) => this._get(key)));
+  }
+
   query(prefix: string, limit = DEFAULT_QUERY_LIMIT): Promise<string[]> {
     return this.closed ? this.closedError() : this._query(prefix, limit);
   }

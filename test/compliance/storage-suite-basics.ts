@@ -38,6 +38,7 @@ export function lifecycleTests({ factory, nextName, track, open, putAll }: Stora
       await assert.rejects(store.get("k"), toolDbError(ErrorCode.CLOSED));
       await assert.rejects(store.query(""), toolDbError(ErrorCode.CLOSED));
       await assert.rejects(store.query("k", 1), toolDbError(ErrorCode.CLOSED));
+      await assert.rejects(store.getMany(["k"]), toolDbError(ErrorCode.CLOSED));
     });
 
     it("operations started before close settle (resolve, or reject with CLOSED)", async () => {
@@ -87,6 +88,13 @@ export function getPutTests({ open }: StorageSuiteContext): void {
       const value = JSON.stringify({ k: "key", v: { n: 1 }, t: 1700000000000 });
       await store.put("key", value);
       assert.equal(await store.get("key"), value);
+    });
+
+    it("getMany resolves each key's value in order, undefined where missing", async () => {
+      const store = await open();
+      await store.write([{ type: "put", key: "a", value: "1" }, { type: "put", key: "c", value: "3" }]);
+      assert.deepEqual(await store.getMany(["c", "missing", "a", "a"]), ["3", undefined, "1", "1"]);
+      assert.deepEqual(await store.getMany([]), []);
     });
 
     it("write applies its puts and dels in order, with one promise", async () => {

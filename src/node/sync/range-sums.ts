@@ -59,15 +59,15 @@ export class RangeSums {
 
   constructor(private readonly source: ScanSource) {}
 
-  /** Runs one index write; its item changes reach the sums once it succeeded. */
-  async write<T>(task: () => Promise<T>, added?: Item, removed?: Item): Promise<T> {
+  /** Runs one index write; its item changes (removals first) reach the sums once it succeeded. */
+  async write<T>(task: () => Promise<T>, added?: Item | readonly Item[], removed?: Item | readonly Item[]): Promise<T> {
     while (this.held) await this.held;
     this.writers++;
     try {
       const result = await task();
       if (this.buckets) {
-        if (removed) this.remove(removed);
-        if (added) this.add(added);
+        for (const item of itemList(removed)) this.remove(item);
+        for (const item of itemList(added)) this.add(item);
       }
       return result;
     } finally {
@@ -379,4 +379,8 @@ export class RangeSums {
     const i = this.bucketOf(buckets, b);
     return compareBounds(buckets[i]!.lower, b) >= 0 ? i : i + 1;
   }
+}
+
+function itemList(items: Item | readonly Item[] | undefined): readonly Item[] {
+  return items === undefined ? [] : Array.isArray(items) ? items : [items as Item];
 }

@@ -17,7 +17,6 @@ import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { IdQueue, askAgain } from "./id-queue.js";
-import { mergeFetched } from "./fetched-merge.js";
 import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
@@ -266,11 +265,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // is then not counted as the run's own, which only keeps a checkpoint back (safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    await mergeFetched(reply.records, {
-      admit: (record) => this.db.admitRecord(record),
-      accept: (record, admission) => this.db.acceptRecord(record, session, undefined, undefined, admission),
-      stored: () => run.fetched++,
-    });
+    await this.db.acceptFrame(reply.records, session, () => run.fetched++);
     tracker?.settled(ids);
     return askAgain(ids, reply.more);
   }
@@ -327,7 +322,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       // storage failure the pusher learns it at once instead of waiting out its request.
       const ids = this.changes.pushing(from, message.records);
       try {
-        await mergeFetched(message.records, { admit: (r) => this.db.admitRecord(r), accept: (r, admission) => this.db.acceptRecord(r, from, undefined, undefined, admission), stored: () => undefined });
+        await this.db.acceptFrame(message.records, from, () => undefined);
       } catch (err) {
         this.reply(from, message, "the push could not be stored");
         throw err;

@@ -184,12 +184,18 @@ export class SyncIndex implements ItemSource {
   }
 
   /** Called after `record` replaced `previous` (or was stored fresh) in the record store. */
-  async update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
-    if (!this.opened || this.store.isClosed) return;
+  update(previous: ToolDbRecord | undefined, record: ToolDbRecord): Promise<void> {
+    return this.updateMany([{ previous, record }]);
+  }
+
+  /** `update` for many records at once (a fetched frame's): their index writes go in one submission. */
+  async updateMany(stored: readonly StoredChange[]): Promise<void> {
+    if (!this.opened || this.store.isClosed || stored.length === 0) return;
     if (!this.isOpen) await this.opened;
-    const removed = previous ? this.entryOf(previous) : undefined;
-    const added = { t: itemTime(record.t), id: itemId(record) };
-    await this.sums.write(() => this.replace(removed, record, added), added, removed);
+    const changes = stored.map(({ previous, record }) => ({ record, removed: previous ? this.entryOf(previous) : undefined, added: { t: itemTime(record.t), id: itemId(record) } }));
+    const removed: RecentEntry[] = [];
+    for (const c of changes) if (c.removed) removed.push(c.removed);
+    await this.sums.write(() => this.replace(changes), changes.map((c) => c.added), removed);
   }
 
   /** The index entry of a stored version: remembered when this index added it, else hashed (and its number read later). */
@@ -200,29 +206,31 @@ export class SyncIndex implements ItemSource {
     return { h: record.h, t, id: itemId(record), seq: undefined };
   }
 
-  /** Removes `removed`'s item and adds `record`'s, all writes issued together. */
-  private async replace(removed: RecentEntry | undefined, record: ToolDbRecord, added: Item): Promise<void> {
+  /** Removes each change's old item and adds its new one, all writes issued together. */
+  private async replace(changes: readonly { record: ToolDbRecord; removed: RecentEntry | undefined; added: Item }[]): Promise<void> {
     const ops: WriteOperation[] = [];
-    if (removed) {
-      const item = itemKey(removed.t, removed.id);
-      let seq = removed.seq;
-      if (seq === undefined) {
-        const stored = await this.store.get(item);
-        if (stored) seq = parseInt(stored, 16);
-      }
-      ops.push({ type: "del", key: item }, { type: "del", key: `k${removed.id}` });
+    // Change numbers of replaced versions this index does not remember: read together.
+    const unknown = changes.filter((c) => c.removed !== undefined && c.removed.seq === undefined).map((c) => c.removed!);
+    const read = unknown.length === 0 ? [] : await this.store.getMany(unknown.map((r) => itemKey(r.t, r.id)));
+    const readSeq = new Map(unknown.map((r, i) => [r, read[i] === undefined ? undefined : parseInt(read[i]!, 16)]));
+    for (const { record, removed } of changes) {
+      if (!removed) continue;
+      ops.push({ type: "del", key: itemKey(removed.t, removed.id) }, { type: "del", key: `k${removed.id}` });
+      const seq = removed.seq ?? readSeq.get(removed);
       if (seq !== undefined) ops.push({ type: "del", key: seqKey(seq) });
       this.recent.delete(record.k);
     }
-    const seq = this.addWrites(record, added.id, ops);
+    const seqs = changes.map((c) => this.addWrites(c.record, c.added.id, ops));
     try {
       await this.store.write(ops);
     } finally {
-      this.feed.written(seq);
+      for (const seq of seqs) this.feed.written(seq);
     }
-    if (removed) this.count--;
-    this.count++;
-    if (!hasHeads(record)) this.recent.set(record.k, { h: record.h, t: added.t, id: added.id, seq });
+    changes.forEach(({ record, removed, added }, i) => {
+      if (removed) this.count--;
+      this.count++;
+      if (!hasHeads(record)) this.recent.set(record.k, { h: record.h, t: added.t, id: added.id, seq: seqs[i] });
+    });
   }
 
   /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read. */
@@ -298,6 +306,12 @@ export class SyncIndex implements ItemSource {
     }
     await this.store.close();
   }
+}
+
+/** A record stored in place of `previous` (undefined: a new key). */
+export interface StoredChange {
+  readonly previous: ToolDbRecord | undefined;
+  readonly record: ToolDbRecord;
 }
 
 /** An item with what identifies its version, and its change-feed number when known. */

@@ -1,0 +1,122 @@
+/**
+ * A frame of records from a reconciliation run (a fetch answer, a push),
+ * taken in as one batch: the plain records whose checks need nothing but
+ * the record and what its key holds go through one multi-get, their
+ * signature checks all at once, and one write of the records and one of
+ * their index entries, holding their keys' locks throughout. Per record
+ * this saves the promises, reads and writes of the single path (a catch-up
+ * is a million records), which the rest takes as before (record-intake.ts
+ * through fetched-merge.ts): CRDT records, keys listed twice in the frame,
+ * records with custom verifiers, sign-ups, records near a quota, copies
+ * already in flight, and anything the cheap checks refuse.
+ *
+ * Outcomes are those of the single path: a duplicate (its hash stored) is
+ * dropped before its signature is checked, a bad signature is refused with
+ * a strike and the records around it are stored, a record that loses to
+ * what the key holds is not stored, and events and relays follow each
+ * stored record. Copies of a batch's records arriving meanwhile (a relay,
+ * a client's put) wait on it through the duplicate gate.
+ */
+import type { PeerSession } from "../network/peer-session.js";
+import { type ToolDbRecord, incomingWins } from "../records/record.js";
+import { isRecordShape, type Verdict } from "../records/record-verifier.js";
+import { VerifyResult } from "../records/verify-result.js";
+import type { Claim } from "./duplicate-gate.js";
+import type { NodeContext } from "./node-context.js";
+import type { RecordIntake } from "./record-intake.js";
+import type { BatchWrite, MergeOutcome } from "./record-store.js";
+import { mergeFetched } from "./sync/fetched-merge.js";
+
+interface Batched {
+  readonly record: ToolDbRecord;
+  readonly prepared: Verdict;
+  readonly claim: Claim;
+}
+
+export class FrameIntake {
+  constructor(
+    private readonly db: NodeContext,
+    private readonly intake: RecordIntake,
+  ) {}
+
+  /**
+   * Verifies and merges `records` from `from`; `stored` is called for each
+   * one accepted (stored, a duplicate, or one that lost to what the key
+   * holds). Rejects when the store failed, once every record is done.
+   */
+  async accept(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> {
+    const { batch, single } = this.sort(records, from);
+    const done = await Promise.allSettled([
+      this.acceptBatch(batch, from, stored),
+      mergeFetched(single, { admit: (r) => this.intake.admit(r), accept: (r, admission) => this.intake.accept(r, from, [], undefined, admission), stored }),
+    ]);
+    for (const outcome of done) if (outcome.status === "rejected") throw outcome.reason;
+  }
+
+  /** Which records the batch takes (claimed in the duplicate gate) and which go one by one. */
+  private sort(records: readonly unknown[], from: PeerSession): { batch: Batched[]; single: unknown[] } {
+    const { verifier, customVerifiers, quota } = this.db;
+    const perKey = new Map<string, number>();
+    for (const r of records) if (isRecordShape(r)) perKey.set(r.k, (perKey.get(r.k) ?? 0) + 1);
+    const single: unknown[] = [];
+    const candidates: { record: ToolDbRecord; prepared: Verdict }[] = [];
+    for (const r of records) {
+      const prepared = isRecordShape(r) && r.c === null && perKey.get(r.k) === 1 ? verifier.prepare(r) : undefined;
+      const plain = prepared?.result === VerifyResult.Verified && !customVerifiers.applies((r as ToolDbRecord).k) && !quota.checksSignUp(r as ToolDbRecord);
+      if (plain) candidates.push({ record: r as ToolDbRecord, prepared: prepared! });
+      else single.push(r);
+    }
+    const batch: Batched[] = [];
+    const passes = quota.passesEach(candidates.map((c) => c.record));
+    candidates.forEach((c, i) => {
+      const claim = passes[i] ? this.intake.gate.claim(c.record) : undefined;
+      if (claim) batch.push({ ...c, claim });
+      else single.push(c.record);
+    });
+    if (single.length > 0) this.db.log("frame from %s: %d records batched, %d one by one", from.clientId, batch.length, single.length);
+    return { batch, single };
+  }
+
+  private async acceptBatch(batch: readonly Batched[], from: PeerSession, stored: () => void): Promise<void> {
+    if (batch.length === 0) return;
+    const winners: (ToolDbRecord | undefined)[] = new Array(batch.length);
+    try {
+      const keys = batch.map((b) => b.record.k);
+      await this.db.records.lockKeys(keys, async () => {
+        const held = await this.db.records.readLocked(keys);
+        const toCheck: number[] = [];
+        batch.forEach((b, i) => {
+          if (held[i]?.h !== b.record.h) return toCheck.push(i);
+          b.claim.duplicate();
+          winners[i] = held[i];
+        });
+        const verdicts = await Promise.all(toCheck.map((i) => this.db.verifier.verifySigned(batch[i]!.record, batch[i]!.prepared)));
+        const writes: BatchWrite[] = [];
+        const written: number[] = [];
+        toCheck.forEach((i, j) => {
+          const { record, claim } = batch[i]!;
+          const verdict = verdicts[j]!;
+          const previous = held[i];
+          claim.verified(verdict);
+          if (verdict.result !== VerifyResult.Verified) this.intake.refuseUnverified(record, verdict, from);
+          else if (previous && !incomingWins(previous, record)) winners[i] = this.intake.merged(record, { changed: false, winner: previous, previous }, from, [], undefined);
+          else {
+            writes.push({ record, previous });
+            written.push(i);
+          }
+        });
+        const results = await this.db.records.writeMany(writes);
+        results.forEach(({ refused, json }, j) => {
+          const { record, previous } = writes[j]!;
+          const outcome: MergeOutcome = refused === undefined ? { changed: true, winner: record, previous, json } : { changed: false, winner: previous ?? record, previous, refused };
+          winners[written[j]!] = this.intake.merged(record, outcome, from, [], undefined);
+        });
+      });
+    } finally {
+      batch.forEach((b, i) => {
+        b.claim.settle(winners[i]);
+        if (winners[i] !== undefined) stored();
+      });
+    }
+  }
+}
