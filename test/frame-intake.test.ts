@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbRecord } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
+import type { DuplicateGate } from "../src/node/duplicate-gate.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { VerifyResult } from "../src/records/verify-result.js";
 import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
@@ -80,6 +81,21 @@ describe("a frame of records taken in as one batch", () => {
     assert.equal(held.size, 49);
     assert.equal(held.has(bad.k), false);
     assert.ok(refused.some((e) => e.code === ErrorCode.RECORD_REFUSED && e.key === bad.k && e.reason.includes(VerifyResult.InvalidSignature)));
+  });
+
+  it("a copy waiting on a record a failed batch let go unchecked is verified and stored on its own", { timeout: T }, async () => {
+    const { db, peer } = await serverAndPeer("frame-abandon");
+    const [record] = await signedRecords(1, "frame/abandon-", past());
+    const gate = (db as unknown as { intake: { gate: DuplicateGate } }).intake.gate;
+    const claim = gate.claim(record!)!;
+    const checks = watchSignatureChecks(db);
+    const copy = db.acceptRecord({ ...record! }, peer);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(checks.count, 0, "the copy waits on the claim");
+    claim.abandon();
+    assert.equal((await copy)?.h, record!.h);
+    assert.equal(checks.count, 1);
+    assert.equal((await contents(db)).get(record!.k), record!.h);
   });
 
   it("a client's copy of a frame's record, put while the frame is checked, is checked once; a newer put of a frame's key wins", { timeout: T }, async () => {

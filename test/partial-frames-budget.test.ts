@@ -17,7 +17,7 @@ import HyperDHT from "hyperdht";
 import type { SwarmSocket } from "hyperswarm";
 import { ToolDb } from "../src/index.js";
 import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
-import { FrameKind } from "../src/network/stream-framing.js";
+import { FrameDecoder, FrameKind } from "../src/network/stream-framing.js";
 import { DEFAULT_LIMITS } from "../src/limits/limits.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
@@ -36,6 +36,25 @@ interface ConnectingDht {
   connect(publicKey: Buffer, opts: { keyPair: ReturnType<typeof HyperDHT.keyPair> }): SwarmSocket & { once(e: string, f: () => void): unknown; destroyed: boolean };
   lookup(topic: Buffer): AsyncIterable<{ peers: Array<{ publicKey: Buffer }> }>;
 }
+
+describe("the bytes an unfinished frame holds", () => {
+  it("a few bytes after a complete frame are copied out of it, not kept as a view that pins the whole frame", () => {
+    const decoder = new FrameDecoder(2 * MIB);
+    const frame = Buffer.alloc(5 + MIB);
+    frame.writeUInt32BE(MIB + 1, 0);
+    frame[4] = FrameKind.PING;
+    const next = Buffer.alloc(4);
+    next.writeUInt32BE(MIB + 1, 0); // announces another 1 MiB frame, which never comes
+    // Chunks that complete the frame only when joined (a copy of the whole frame), with the next header behind it.
+    const result = decoder.push(frame.subarray(0, 100));
+    assert.equal(result.ok && result.frames.length, 0);
+    const done = decoder.push(Buffer.concat([frame.subarray(100), next]));
+    assert.equal(done.ok && done.frames.length, 1);
+    assert.equal(decoder.pendingBytes, 4);
+    const held = (decoder as unknown as { chunks: Buffer[] }).chunks;
+    assert.ok(held.every((c) => c.buffer.byteLength < 64 * 1024), `held buffers: ${held.map((c) => c.buffer.byteLength).join(", ")} bytes`);
+  });
+});
 
 describe("unfinished frames on Hyperswarm links", () => {
   const nodes: ToolDb[] = [];

@@ -81,9 +81,9 @@ describe("replies from several servers under one request id", { timeout: 30_000 
     });
   }
 
-  it("a queryAck key longer than a key may be is refused as a bad message", () => {
-    const frame = (key: string) => JSON.stringify({ type: "queryAck", id: "q1", to: [], keys: ["ok", key] });
-    assert.doesNotThrow(() => parseMessage(frame("k".repeat(LIMITS.maxKeyLength))));
-    assert.throws(() => parseMessage(frame("k".repeat(LIMITS.maxKeyLength + 1))), /queryAck.keys/);
+  it("a queryAck key longer than a key may be is dropped (a tool-db 2.6.6 server is not struck for it)", () => {
+    const keys = (key: string) => (parseMessage(JSON.stringify({ type: "queryAck", id: "q1", to: [], keys: ["ok", key] })) as { keys: string[] }).keys;
+    assert.deepEqual(keys("k".repeat(LIMITS.maxKeyLength)), ["ok", "k".repeat(LIMITS.maxKeyLength)]);
+    assert.deepEqual(keys("k".repeat(LIMITS.maxKeyLength + 1)), ["ok"]);
   });
 });

@@ -151,16 +151,24 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const raw = socket.rawStream;
     this.log("swarm connection %s %s:%s", socket.isInitiator ? "to" : "from", raw?.remoteHost, raw?.remotePort);
     const connection = this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
-    if (!socket.isInitiator || !info || this.expectsClientPeers) return;
+    if (!socket.isInitiator || !info || !this.shunsStrangers) return;
     this.dialed.set(connection, info);
     connection.on("close", (code: number) => {
       if (code === CloseCode.HANDSHAKE_TIMEOUT) this.shun(info, "it did not finish the handshake");
     });
   }
 
-  /** A client that announces the topic itself (`announce: true`) expects other clients there: a client mesh. */
-  private get expectsClientPeers(): boolean {
-    return this.swarmOptions.announce === true && !this.host.options.server;
+  /**
+   * Only a client that does not announce the topic shuns the peers it
+   * dialled: its 64 dial slots are how it reaches a server at all. A
+   * hyperswarm ban also refuses the peer's own connections, so a server
+   * (which takes clients, some of them announcing for a client mesh) and
+   * a client that announces itself (`announce: true`) shun nobody; a
+   * server's mesh bounds what it keeps of swarm-dialled links instead
+   * (mesh-ranking.ts).
+   */
+  private get shunsStrangers(): boolean {
+    return !this.host.options.server && !(this.swarmOptions.announce ?? false);
   }
 
   /** A peer this node dialed from the topic says it is no server: it has no business announcing the topic. */

@@ -90,6 +90,10 @@ export class FrameDecoder {
       this.chunks = rest.length > 0 ? [rest] : [];
       this.buffered = rest.length;
     }
+    // What waits for the next frame is copied out of a buffer much larger than it: a view would pin a
+    // whole joined frame (up to maxFrameBytes) while pendingBytes counted only the few bytes after it.
+    const first = this.chunks[0];
+    if (first && first.length * 2 < first.buffer.byteLength) this.chunks[0] = Buffer.from(first);
     return { ok: true, frames };
   }
 

@@ -38,9 +38,13 @@ export interface Claim {
   verified(verdict: Verdict): void;
   duplicate(): void;
   settle(winner: ToolDbRecord | undefined): void;
+  /** The batch let the record go unchecked (it failed first): copies waiting on it are verified on their own. */
+  abandon(): void;
 }
 
 const STORED: Verdict = { result: VerifyResult.Verified };
+/** The outcome of a claimed record the batch never checked: not Verified, so a waiting copy is checked itself. */
+const NOT_CHECKED: Verdict = { result: VerifyResult.InvalidData, reason: "its first copy was not checked" };
 const noop = () => undefined;
 
 class InFlight {
@@ -122,6 +126,10 @@ export class DuplicateGate {
       settle: (winner) => {
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
         entry.resolve({ winner, verdict: entry.verdict ?? STORED });
+      },
+      abandon: () => {
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+        entry.resolve({ winner: undefined, verdict: NOT_CHECKED });
       },
     };
   }

@@ -90,7 +90,8 @@ export class FrameIntake {
     let failure: { err: unknown } | undefined;
     for (let i = 0; i < batch.length; i += BATCH_RECORDS) {
       const part = batch.slice(i, i + BATCH_RECORDS);
-      if (failure) for (const b of part) b.claim.settle(undefined);
+      // Never tried: copies waiting on them are checked on their own.
+      if (failure) for (const b of part) b.claim.abandon();
       else await this.acceptBatch(part, from, stored).catch((err: unknown) => (failure = { err }));
     }
     if (failure) throw failure.err;
@@ -99,6 +100,16 @@ export class FrameIntake {
   private async acceptBatch(batch: readonly Batched[], from: PeerSession, stored: () => void): Promise<void> {
     if (batch.length === 0) return;
     const winners: (ToolDbRecord | undefined)[] = new Array(batch.length);
+    const checked: boolean[] = new Array(batch.length).fill(false);
+    // What follows a record's merge (quotas, events, relay) failing for one record fails that record alone, as on the single path.
+    let failure: { err: unknown } | undefined;
+    const after = (i: number, outcome: () => ToolDbRecord | undefined) => {
+      try {
+        winners[i] = outcome();
+      } catch (err) {
+        failure ??= { err };
+      }
+    };
     try {
       const keys = batch.map((b) => b.record.k);
       await this.db.records.lockKeys(keys, async () => {
@@ -107,6 +118,7 @@ export class FrameIntake {
         batch.forEach((b, i) => {
           if (held[i]?.h !== b.record.h) return toCheck.push(i);
           b.claim.duplicate();
+          checked[i] = true;
           winners[i] = held[i];
         });
         const verdicts = await Promise.all(toCheck.map((i) => this.db.verifier.verifySigned(batch[i]!.record, batch[i]!.prepared)));
@@ -117,8 +129,9 @@ export class FrameIntake {
           const verdict = verdicts[j]!;
           const previous = held[i];
           claim.verified(verdict);
-          if (verdict.result !== VerifyResult.Verified) this.intake.refuseUnverified(record, verdict, from);
-          else if (previous && !incomingWins(previous, record)) winners[i] = this.intake.merged(record, { changed: false, winner: previous, previous }, from, [], undefined);
+          checked[i] = true;
+          if (verdict.result !== VerifyResult.Verified) after(i, () => void this.intake.refuseUnverified(record, verdict, from));
+          else if (previous && !incomingWins(previous, record)) after(i, () => this.intake.merged(record, { changed: false, winner: previous, previous }, from, [], undefined));
           else {
             writes.push({ record, previous });
             written.push(i);
@@ -128,14 +141,17 @@ export class FrameIntake {
         results.forEach(({ refused, json }, j) => {
           const { record, previous } = writes[j]!;
           const outcome: MergeOutcome = refused === undefined ? { changed: true, winner: record, previous, json } : { changed: false, winner: previous ?? record, previous, refused };
-          winners[written[j]!] = this.intake.merged(record, outcome, from, [], undefined);
+          after(written[j]!, () => this.intake.merged(record, outcome, from, [], undefined));
         });
       });
     } finally {
       batch.forEach((b, i) => {
-        b.claim.settle(winners[i]);
+        // A record the batch never checked (a read failed before): copies waiting on it are checked on their own.
+        if (!checked[i]) b.claim.abandon();
+        else b.claim.settle(winners[i]);
         if (winners[i] !== undefined) stored();
       });
     }
+    if (failure) throw failure.err;
   }
 }

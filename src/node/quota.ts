@@ -72,8 +72,10 @@ export class StoreQuota {
 
   /**
    * `passes` for records merged together (a fetched frame): each is counted
-   * as a new key of its author before the next is asked, so a batch cannot
-   * overshoot a cap. Those that do not pass take `check` one by one.
+   * as a new key of its author before the next is asked, so one batch does
+   * not overshoot a cap by itself (batches and merges in flight together
+   * may, as the class comment says). Those that do not pass take `check`
+   * one by one.
    */
   passesEach(records: readonly ToolDbRecord[]): boolean[] {
     if (!this.enforce) return records.map(() => true);

@@ -163,9 +163,11 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.after !== undefined) str(m, "after", LIMITS.maxKeyLength);
       break;
     case "queryAck":
-      if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string" && k.length <= LIMITS.maxKeyLength)) {
-        bad(`queryAck.keys must be an array of at most ${LIMITS.maxQueryKeys} keys of at most ${LIMITS.maxKeyLength} chars`);
+      if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
+        bad(`queryAck.keys must be an array of at most ${LIMITS.maxQueryKeys} strings`);
       }
+      // Keys longer than a key may be (a tool-db 2.6.6 server has no limit) are dropped, not struck.
+      m.keys = (m.keys as string[]).filter((k) => k.length <= LIMITS.maxKeyLength);
       if (m.next !== undefined) str(m, "next", LIMITS.maxKeyLength);
       break;
     case "function":

@@ -211,7 +211,9 @@ export class SyncIndex implements ItemSource {
     const ops: WriteOperation[] = [];
     // Change numbers of replaced versions this index does not remember: read together.
     const unknown = changes.filter((c) => c.removed !== undefined && c.removed.seq === undefined).map((c) => c.removed!);
-    const read = unknown.length === 0 ? [] : await this.store.getMany(unknown.map((r) => itemKey(r.t, r.id)));
+    // One read through `get` (coalesced with other single reads into the store's multi-gets), several at once.
+    const keys = unknown.map((r) => itemKey(r.t, r.id));
+    const read = keys.length === 0 ? [] : keys.length === 1 ? [await this.store.get(keys[0]!)] : await this.store.getMany(keys);
     const readSeq = new Map(unknown.map((r, i) => [r, read[i] === undefined ? undefined : parseInt(read[i]!, 16)]));
     for (const { record, removed } of changes) {
       if (!removed) continue;
