@@ -7,7 +7,7 @@
  * (`maxPeers`) with them and stops dialing, so a server announced later is
  * never reached. Real Hyperswarm on a private HyperDHT testnet on loopback.
  */
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import HyperDHT, { type KeyPair } from "hyperdht";
 import type { SwarmSocket } from "hyperswarm";
@@ -18,7 +18,7 @@ import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../src/rec
 import { randomId } from "../src/base/random.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
-import { RawTcpLink, rawIdentity, terminateRawLinks } from "./helpers/raw-peer.js";
+import { RawTcpLink, rawIdentity, closedAfterEachTest } from "./helpers/raw-peer.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
@@ -63,11 +63,7 @@ async function clientLikeAnnouncers(node: HyperDHT, topic: string, n: number, is
 }
 
 describe("bogus announces on a Hyperswarm topic", () => {
-  const nodes: ToolDb[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
-    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
-  });
+  const nodes = closedAfterEachTest<ToolDb>(T);
   async function node(opts: Partial<ToolDbOptions>): Promise<ToolDb> {
     const db = new ToolDb({ host: "127.0.0.1", port: 0, ...FAST, ...opts });
     nodes.push(db);

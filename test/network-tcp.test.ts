@@ -16,7 +16,7 @@ import { encodeFrame, encodeMessage, FrameKind } from "../src/network/stream-fra
 import { TcpNetwork } from "../src/network/tcp-network.js";
 import { networkAdapterSuite } from "./compliance/network-suite.js";
 import { ManualClock } from "./helpers/manual-clock.js";
-import { RawTcpLink, rawIdentity, signedPing, terminateRawLinks } from "./helpers/raw-peer.js";
+import { RawTcpLink, rawIdentity, signedPing, closedAfterEachTest } from "./helpers/raw-peer.js";
 import { tcpProxy } from "./helpers/tcp-proxy.js";
 import { silentPeerDropped } from "./helpers/heartbeat.js";
 import { waitFor, waitForCount, withTimeout } from "./helpers/wait.js";
@@ -313,11 +313,7 @@ describe("TcpNetwork: bad input on the stream carrier", () => {
 });
 
 describe("TcpNetwork heartbeat", () => {
-  const nodes: ToolDb[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
-    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
-  });
+  const nodes = closedAfterEachTest<ToolDb>(T);
 
   it("one heartbeat timer for every link (injected clock): a peer that stops answering pings is dropped, live peers are kept", { timeout: 20_000 }, async () => {
     const clock = new ManualClock(Date.now());

@@ -11,7 +11,7 @@
  * (`maxReceiveBuffered`), as the send queue has (`maxSendBuffered`): past
  * it, the links holding the most are closed. Real Hyperswarm on a private HyperDHT testnet on loopback.
  */
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import HyperDHT from "hyperdht";
 import type { SwarmSocket } from "hyperswarm";
@@ -21,8 +21,7 @@ import { FrameDecoder, FrameKind } from "../src/network/stream-framing.js";
 import { DEFAULT_LIMITS } from "../src/limits/limits.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
-import { RawTcpLink, terminateRawLinks } from "./helpers/raw-peer.js";
-import { withTimeout } from "./helpers/wait.js";
+import { RawTcpLink, closedAfterEachTest } from "./helpers/raw-peer.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 15_000;
@@ -57,11 +56,7 @@ describe("the bytes an unfinished frame holds", () => {
 });
 
 describe("unfinished frames on Hyperswarm links", () => {
-  const nodes: ToolDb[] = [];
-  afterEach(async () => {
-    terminateRawLinks();
-    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), T, "nodes to close");
-  });
+  const nodes = closedAfterEachTest<ToolDb>(T);
 
   it("links holding unfinished frames past the server's memory budget are closed; the server still serves a client", { timeout: 120_000 }, async () => {
     const topic = `hs-partial-${process.pid}`;

@@ -4,6 +4,7 @@
  * (optionally tampered with), and hand-driven links.
  */
 import net from "node:net";
+import { afterEach } from "node:test";
 import { WebSocket } from "ws";
 import { FrameDecoder, FrameKind, decodeClose, encodeFrame } from "../../src/network/stream-framing.js";
 import type { PeerRecord } from "../../src/records/messages.js";
@@ -290,4 +291,18 @@ export class RawTcpLink extends RawPeerLink {
 /** Terminates every raw link still open. */
 export function terminateRawLinks(): void {
   for (const link of [...openRawLinks]) link.terminate();
+}
+
+/**
+ * The nodes of a suite whose tests attack them with raw links: after each
+ * test the raw links are cut and every node pushed to the returned list is
+ * closed (within `ms`). Call it inside the `describe`.
+ */
+export function closedAfterEachTest<N extends { close(): Promise<void> }>(ms: number): N[] {
+  const nodes: N[] = [];
+  afterEach(async () => {
+    terminateRawLinks();
+    await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), ms, "nodes to close");
+  });
+  return nodes;
 }
