@@ -62,7 +62,7 @@ describe("frames of a turn in one write", () => {
     const accepted = new Promise<{ conn: WsConnection; counts: { count: number } }>((resolve) =>
       wss.once("connection", (ws: WebSocket, req: IncomingMessage) => {
         const counts = flushes(req.socket);
-        resolve({ conn: new WsConnection(ws, { outgoing: false, transport: "websocket" }, 0, undefined, req.socket), counts });
+        resolve({ conn: new WsConnection(ws, { outgoing: false, transport: "websocket" }, 0, { stream: req.socket }), counts });
       }),
     );
     const ws = new WebSocket(`ws://127.0.0.1:${port}`);

@@ -52,9 +52,10 @@ export interface Limits {
    */
   maxSendBuffered: number;
   /**
-   * Bytes held for frames not complete yet on the stream links (TCP,
-   * Hyperswarm) of one transport together: past it the link holding the
-   * most is closed (MEMORY_LIMIT, close code 4009).
+   * Bytes held for frames not complete yet on the links of one transport
+   * together (stream links: TCP, Hyperswarm; WebSocket links: the fragments
+   * of an unfinished message): past it the link holding the most is closed
+   * (MEMORY_LIMIT, close code 4009).
    */
   maxReceiveBuffered: number;
   /** Keys in the store; new keys from peers are refused beyond it (QUOTA_EXCEEDED). */

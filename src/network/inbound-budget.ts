@@ -1,5 +1,6 @@
 /**
- * Bytes the stream links of a transport hold for frames not complete yet,
+ * Bytes the stream and WebSocket links of a transport hold for frames not
+ * complete yet (on WebSocket: the fragments of an unfinished message),
  * bounded over all of them (`maxReceiveBuffered`): past it, the link
  * holding the most is closed, as the send budget drops the link with the
  * largest queue. A frame may be as large as `maxMessageBytes` (1 MiB), and

@@ -74,7 +74,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   readonly traffic = new TrafficCounters();
   /** The heartbeat of every link of this transport, on one timer (a server holds thousands of links). */
   protected readonly heartbeat: HeartbeatSweep;
-  /** Bytes of unfinished frames held by this transport's stream links, bounded (`maxReceiveBuffered`). */
+  /** Bytes of unfinished frames held by this transport's stream and WebSocket links, bounded (`maxReceiveBuffered`). */
   protected readonly inbound: InboundBudget;
   private closing = false;
   private closePromise: Promise<void> | undefined;

@@ -79,8 +79,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
         socket,
         { outgoing: false, remoteHost: req.socket.remoteAddress, remotePort: req.socket.remotePort, transport: "websocket" },
         this.heartbeat,
-        undefined,
-        req.socket,
+        { stream: req.socket, inbound: this.inbound },
       );
       this.attach(connection);
     });
@@ -108,7 +107,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       // A server bound to one address dials from it too, so peers see one identity per host.
       ...(this.wsOptions.server && isSpecificIp(this.wsOptions.host) ? { localAddress: this.wsOptions.host } : {}),
     });
-    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port, transport: "websocket" }, this.heartbeat);
+    return new WsConnection(socket, { outgoing: true, remoteHost: host, remotePort: port, transport: "websocket" }, this.heartbeat, { inbound: this.inbound });
   }
 
   protected async _close(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
+import type { InboundBudget, InboundHolder } from "./inbound-budget.js";
 import { type Corkable, corkForTurn, uncorkNow } from "./turn-cork.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
@@ -11,6 +12,21 @@ const CORK_MAX_BYTES = 64 * 1024;
 /** The socket's own connection, for the listeners all sockets share. */
 const CONNECTION = Symbol("WsConnection");
 type Tagged = WebSocket & { [CONNECTION]?: WsConnection };
+
+/** The TCP (or TLS) socket under a WebSocket: corked for a turn, and its bytes read counted (cleartext on TLS). */
+export interface WsStream extends Corkable {
+  readonly bytesRead: number;
+  on(event: "data", listener: () => void): unknown;
+}
+type TaggedStream = WsStream & { [CONNECTION]?: WsConnection };
+
+export interface WsConnectionOptions {
+  clock?: Clock;
+  /** The socket under an accepted WebSocket; a dialed one's is taken from its upgrade response. */
+  stream?: WsStream;
+  /** The transport's bound on bytes held for unfinished messages over all its links (`maxReceiveBuffered`). */
+  inbound?: InboundBudget;
+}
 
 /** WebSocket close codes we may send: 1000 or 4000-4999; reasons at most 123 bytes. */
 function safeCode(code: number): number {
@@ -28,8 +44,17 @@ function safeReason(reason: string): string {
  * the transport's HeartbeatSweep (or of its own one, given an interval); no
  * pong before the next visit means the link is dead. Idle links are what a
  * server holds by the thousand, so a link has no timer of its own.
+ *
+ * `ws` keeps the fragments of a message until its last one (up to
+ * `maxPayload`), and a peer that answers pings may never send it: the bytes
+ * read from the socket since the last complete message, less the control
+ * frames among them, are what the link reports to the transport's
+ * InboundBudget, as stream links report their unfinished frames. It may
+ * miss the first bytes of an unfinished message read in one chunk with the
+ * end of the message before it (or with the upgrade request): at most one
+ * read (64 KiB) a link.
  */
-export class WsConnection extends Connection implements Heartbeat {
+export class WsConnection extends Connection implements Heartbeat, InboundHolder {
   private readonly heartbeat: HeartbeatSweep;
   private alive = true;
   /** The first error the socket reported (e.g. "connect ECONNREFUSED 127.0.0.1:9600"): the close reason when the close has none. */
@@ -37,34 +62,88 @@ export class WsConnection extends Connection implements Heartbeat {
   /** Frames written before the socket opened (only the handshake ping, in practice). */
   private queued: string[] | undefined;
   /** The TCP socket under the WebSocket, corked for a turn while frames are written (turn-cork.ts). */
-  private stream: Corkable | undefined;
+  private stream: WsStream | undefined;
+  private readonly inbound: InboundBudget | undefined;
+  /** The socket's `bytesRead` when the last message completed, plus the control frames read since. */
+  private readMark = 0;
+  /** Bytes of an unfinished message last reported to `inbound`. */
+  private held = 0;
 
-  /** `stream`: the TCP socket under an accepted WebSocket; a dialed one's is taken from its upgrade response. */
   constructor(
     private readonly socket: WebSocket,
     info: ConnectionInfo,
     heartbeat: HeartbeatSweep | number,
-    clock?: Clock,
-    stream?: Corkable,
+    options: WsConnectionOptions = {},
   ) {
     super(info);
-    this.stream = stream;
-    if (!stream) socket.once("upgrade", (response: { socket: Corkable }) => (this.stream = response.socket));
-    this.heartbeat = sweepFor(heartbeat, clock);
+    this.stream = options.stream;
+    this.inbound = options.inbound;
+    if (!this.stream) socket.once("upgrade", (response: { socket: WsStream }) => (this.stream = response.socket));
+    this.heartbeat = sweepFor(heartbeat, options.clock);
     (socket as Tagged)[CONNECTION] = this;
     socket.on("message", WsConnection.onMessage);
     socket.on("pong", WsConnection.onPong);
+    if (this.inbound) socket.on("ping", WsConnection.onPing);
     socket.on("close", WsConnection.onClose);
     socket.on("error", WsConnection.onError);
     // Until it opens, a dialed socket is bounded by ws's handshakeTimeout; the heartbeat starts with the link.
-    if (socket.readyState === socket.OPEN) this.heartbeat.add(this);
+    if (socket.readyState === socket.OPEN) this.open();
     else {
       socket.once("open", () => {
         for (const frame of this.queued?.splice(0) ?? []) socket.send(frame);
         this.queued = undefined;
-        if (!this.closed) this.heartbeat.add(this);
+        if (!this.closed) this.open();
       });
     }
+  }
+
+  private open(): void {
+    this.heartbeat.add(this);
+    // Once ws reads the socket (its 'data' listener comes first, so a message a chunk completes has reset the mark when ours runs).
+    // A dialed socket made open elsewhere (tests) has no stream here, and is not counted.
+    const stream = this.stream as TaggedStream | undefined;
+    if (!this.inbound || !stream) return;
+    stream[CONNECTION] = this;
+    this.readMark = stream.bytesRead;
+    stream.on("data", WsConnection.onStreamData);
+  }
+
+  /** After ws parsed a chunk: what it read since the last complete message is held (one subtraction a chunk). */
+  private static onStreamData(this: TaggedStream): void {
+    const connection = this[CONNECTION]!;
+    const held = this.bytesRead - connection.readMark;
+    if (held !== connection.held && !connection.closed) {
+      connection.held = held;
+      connection.inbound!.update(connection, held);
+    }
+  }
+
+  /** A message completed: nothing of it is held any more. */
+  private messageRead(): void {
+    if (!this.inbound || !this.stream) return;
+    this.readMark = this.stream.bytesRead;
+    if (this.held !== 0) {
+      this.held = 0;
+      this.inbound.update(this, 0);
+    }
+  }
+
+  /**
+   * A ping or pong was read: its bytes are not part of a message. A control
+   * frame has a 2-byte header (its payload is at most 125 bytes) and, from a
+   * client, a 4-byte mask key (RFC 6455, 5.2). Never past what was read: a
+   * message completed in the same chunk moved the mark there already.
+   */
+  private controlFrameRead(payload: number): void {
+    if (!this.stream) return;
+    this.readMark = Math.min(this.readMark + 2 + payload + (this.info.outgoing ? 0 : 4), this.stream.bytesRead);
+  }
+
+  /** This link holds the most of an unfinished message while the transport's links together hold too much. */
+  overBudget(): void {
+    if (this.closed) return;
+    this.emit("refused", ErrorCode.MEMORY_LIMIT, `unfinished message of ${this.held} bytes held while the links' unfinished frames are over the budget`);
+    this.close(CloseCode.OVERLOADED, "unfinished frames over the budget");
   }
 
   // The socket's listeners are shared by every link (ws calls them on the socket, which points back here): no closures per link.
@@ -72,13 +151,20 @@ export class WsConnection extends Connection implements Heartbeat {
     const connection = this[CONNECTION]!;
     connection.alive = true;
     connection.heard(connection.heartbeat);
+    if (connection.inbound) connection.messageRead();
     connection.emit("message", isBinary ? "\u0000binary" : rawToString(data));
   }
 
-  private static onPong(this: Tagged): void {
+  private static onPong(this: Tagged, data: Buffer): void {
     const connection = this[CONNECTION]!;
     connection.alive = true;
     connection.heard(connection.heartbeat);
+    if (connection.inbound) connection.controlFrameRead(data.length);
+  }
+
+  /** ws answers pings itself; only their bytes are noted here. */
+  private static onPing(this: Tagged, data: Buffer): void {
+    this[CONNECTION]!.controlFrameRead(data.length);
   }
 
   private static onClose(this: Tagged, code: number, reason: Buffer): void {
@@ -112,6 +198,10 @@ export class WsConnection extends Connection implements Heartbeat {
 
   private finish(code: number, reason: string): void {
     this.heartbeat.delete(this);
+    if (this.held !== 0) {
+      this.held = 0;
+      this.inbound!.update(this, 0);
+    }
     this.markClosed(code, reason);
   }
 

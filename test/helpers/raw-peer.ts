@@ -207,6 +207,15 @@ export class RawLink extends RawPeerLink {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes, { binary: false });
   }
 
+  /**
+   * One part of a fragmented text message: the first part opens it (FIN=0),
+   * later ones continue it, and `fin` ends it. `ws` answers the server's
+   * pings meanwhile (pongs between the parts, as the protocol allows).
+   */
+  sendPart(bytes: Buffer, fin: boolean): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes, { binary: false, fin });
+  }
+
   /** A binary frame (ToolDb only speaks text). */
   sendBinary(bytes: Buffer): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(bytes, { binary: true });
