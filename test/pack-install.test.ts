@@ -48,8 +48,10 @@ describe("the packed package, installed into a fresh app", { timeout: 600_000 },
     return true;
   }
 
-  it("ships the built code, the browser bundle and the ambient types, and nothing of the tests", () => {
-    for (const needed of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/main.js", "dist/browser/tooldb-dht.js", "types/bittorrent-dht.d.ts", "types/hyperswarm.d.ts", "README.md"]) {
+  it("ships the built code, the browser bundle, the ambient types and what the README links to, and nothing of the tests", () => {
+    // The README links the changelog and the examples; package.json says MIT, so the licence text goes along.
+    const linked = ["CHANGELOG.md", "LICENSE", "examples/README.md", "examples/node/server.mjs", "examples/browser-chat/chat.html"];
+    for (const needed of ["dist/src/index.js", "dist/src/index.d.ts", "dist/src/cli/main.js", "dist/browser/tooldb-dht.js", "types/bittorrent-dht.d.ts", "types/hyperswarm.d.ts", "README.md", ...linked]) {
       assert.ok(packed.files.includes(needed), `${needed} missing from the tarball`);
     }
     assert.deepEqual(packed.files.filter((f) => /^dist\/(test|bench|faults|build)\//.test(f)), []);

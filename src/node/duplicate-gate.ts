@@ -47,10 +47,53 @@ const STORED: Verdict = { result: VerifyResult.Verified };
 const NOT_CHECKED: Verdict = { result: VerifyResult.InvalidData, reason: "its first copy was not checked" };
 const noop = () => undefined;
 
-class InFlight {
-  resolve!: (outcome: { winner: ToolDbRecord | undefined; verdict: Verdict }) => void;
+type Outcome = { winner: ToolDbRecord | undefined; verdict: Verdict };
+
+/**
+ * A record being verified and merged: one object, whose promise is made only
+ * when a copy comes to wait on it (rarely: a catch-up claims a million
+ * records, and what each claim holds lives through its batch's checks).
+ */
+class InFlight implements Claim {
   verdict: Verdict | undefined;
-  readonly outcome = new Promise<{ winner: ToolDbRecord | undefined; verdict: Verdict }>((resolve) => (this.resolve = resolve));
+  private ended: Outcome | undefined;
+  private waiters: ((outcome: Outcome) => void)[] | undefined;
+
+  constructor(
+    private readonly gate: { dropped: number; release(entry: InFlight): void },
+    readonly id: string,
+  ) {}
+
+  /** What the record's intake ended with, once it ended. */
+  outcome(): Promise<Outcome> {
+    if (this.ended) return Promise.resolve(this.ended);
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+  }
+
+  resolve(outcome: Outcome): void {
+    if (this.ended) return;
+    this.ended = outcome;
+    for (const wake of this.waiters ?? []) wake(outcome);
+    this.waiters = undefined;
+  }
+
+  verified(verdict: Verdict): void {
+    this.verdict = verdict;
+  }
+
+  duplicate(): void {
+    this.gate.dropped++;
+  }
+
+  settle(winner: ToolDbRecord | undefined): void {
+    this.gate.release(this);
+    this.resolve({ winner, verdict: this.verdict ?? STORED });
+  }
+
+  abandon(): void {
+    this.gate.release(this);
+    this.resolve({ winner: undefined, verdict: NOT_CHECKED });
+  }
 }
 
 export class DuplicateGate {
@@ -79,7 +122,7 @@ export class DuplicateGate {
     const id = `${r.h}\n${r.k}`;
     const first = this.inFlight.get(id);
     if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
-    const entry = new InFlight();
+    const entry = new InFlight(this, id);
     this.inFlight.set(id, entry);
     const afterRead = (read: ReadAhead | undefined): Checked | Promise<Checked> => {
       const stored = read?.record;
@@ -97,13 +140,7 @@ export class DuplicateGate {
     };
     // A failed read is no duplicate: the record is verified and its merge reads again.
     const checked = this.readAhead(r.k).then(afterRead, () => afterRead(undefined));
-    return {
-      checked,
-      settle: (winner) => {
-        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
-        entry.resolve({ winner, verdict: entry.verdict ?? STORED });
-      },
-    };
+    return { checked, settle: (winner) => entry.settle(winner) };
   }
 
   /**
@@ -118,25 +155,19 @@ export class DuplicateGate {
   claim(record: ToolDbRecord): Claim | undefined {
     const id = `${record.h}\n${record.k}`;
     if (this.inFlight.has(id)) return undefined;
-    const entry = new InFlight();
+    const entry = new InFlight(this, id);
     this.inFlight.set(id, entry);
-    return {
-      verified: (verdict) => (entry.verdict = verdict),
-      duplicate: () => this.dropped++,
-      settle: (winner) => {
-        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
-        entry.resolve({ winner, verdict: entry.verdict ?? STORED });
-      },
-      abandon: () => {
-        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
-        entry.resolve({ winner: undefined, verdict: NOT_CHECKED });
-      },
-    };
+    return entry;
+  }
+
+  /** `entry` ended: later copies of its record are checked against the store. */
+  release(entry: InFlight): void {
+    if (this.inFlight.get(entry.id) === entry) this.inFlight.delete(entry.id);
   }
 
   /** A copy of a record in flight: its first copy's outcome, unless that copy was refused. */
   private async afterFirst(first: InFlight, record: ToolDbRecord, prepared: Verdict): Promise<Checked> {
-    const outcome = await first.outcome;
+    const outcome = await first.outcome();
     if (outcome.verdict.result === VerifyResult.Verified) {
       this.dropped++;
       return { duplicate: true, ...outcome };

@@ -78,7 +78,7 @@ export class FrameIntake {
     const passes = quota.passesEach(candidates.map((c) => c.record));
     candidates.forEach((c, i) => {
       const claim = passes[i] ? this.intake.gate.claim(c.record) : undefined;
-      if (claim) batch.push({ ...c, claim });
+      if (claim) batch.push({ record: c.record, prepared: c.prepared, claim });
       else single.push(c.record);
     });
     if (single.length > 0) this.db.log("frame from %s: %d records batched, %d one by one", from.clientId, batch.length, single.length);

@@ -53,6 +53,10 @@ export function isRecordShape(value: unknown): value is ToolDbRecord {
   );
 }
 
+/** What `prepare` passes (shared: a frame's records each hold one while their signatures wait). */
+const PREPARED_KEY_BOUND: Verdict = Object.freeze({ result: VerifyResult.Verified, keyBound: true });
+const PREPARED_LEGACY: Verdict = Object.freeze({ result: VerifyResult.Verified, keyBound: false });
+
 /**
  * Verifies a record wherever it enters (local put, put from a peer, get
  * reply, subscription push, sync). Unlike tool-db 2.6.6 the hash is always
@@ -107,7 +111,7 @@ export class RecordVerifier {
     }
     const pow = this.opts.pow;
     if (pow > 0 && !r.h.startsWith("0".repeat(pow))) return refuse(VerifyResult.NoProofOfWork, `needs ${pow} leading zeros`);
-    return { result: VerifyResult.Verified, keyBound };
+    return keyBound ? PREPARED_KEY_BOUND : PREPARED_LEGACY;
   }
 
   /** The signature of a record that `prepare` passed; resolves the final verdict (never rejects). */
