@@ -41,6 +41,12 @@ export interface LinkTableContext extends HandshakeContext {
 export class LinkTable implements LinkOwner, HandshakeOwner {
   /** Verified sessions by client id. */
   readonly sessions = new Map<string, PeerSession>();
+  /**
+   * Of those, the peers that said they are servers: a relay goes to a
+   * server's few mesh peers, and must not walk its thousands of clients for
+   * every record it passes on (a catch-up relays a million).
+   */
+  readonly serverSessions = new Map<string, PeerSession>();
   private readonly links = new Set<Link>();
 
   private readonly handshake: Handshake;
@@ -177,6 +183,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     link.timer = undefined;
     link.session = session;
     this.sessions.set(session.clientId, session);
+    if (session.isServer) this.serverSessions.set(session.clientId, session);
     if (link.target) dialer.opened(link.target, session.address);
     this.ctx.log("session open %s (%s)", session.clientId, link.connection.info.outgoing ? "out" : "in");
     host.sessionOpened(session);
@@ -272,6 +279,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     const session = link.session;
     if (session && this.sessions.get(session.clientId) === session) {
       this.sessions.delete(session.clientId);
+      this.serverSessions.delete(session.clientId);
       this.ctx.log("session closed %s: %d %s", session.clientId, code, reason);
       if (!this.ctx.isClosing()) {
         this.ctx.host.sessionClosed(session, code, reason);

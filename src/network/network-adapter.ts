@@ -307,10 +307,19 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    * frame is serialised once. Returns how many peers it went to.
    */
   sendToAll(message: OutgoingMessage, filter?: (s: PeerSession) => boolean): number {
+    return this.sendToEach(this.links.sessions.values(), message, filter);
+  }
+
+  /** `sendToAll` for the peers that said they are servers only, without walking the clients' sessions. */
+  sendToServers(message: OutgoingMessage, filter?: (s: PeerSession) => boolean): number {
+    return this.sendToEach(this.links.serverSessions.values(), message, filter);
+  }
+
+  private sendToEach(sessions: Iterable<PeerSession>, message: OutgoingMessage, filter: ((s: PeerSession) => boolean) | undefined): number {
     const to = boundHops(message.to ?? [], this.getClientAddress());
     let frame: string | undefined;
     let count = 0;
-    for (const session of this.links.sessions.values()) {
+    for (const session of sessions) {
       if (to.includes(session.clientId)) continue;
       if (filter && !filter(session)) continue;
       frame ??= JSON.stringify({ ...message, to });

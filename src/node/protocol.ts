@@ -190,7 +190,7 @@ export class Protocol {
    * how many it went to.
    */
   private forwardTo(message: GetMessage | CrdtGetMessage | QueryMessage, from: PeerSession): number {
-    return this.db.network.sendToAll({ ...message, to: [...message.to, from.clientId] }, (s) => s.provenServer && s !== from);
+    return this.db.network.sendToServers({ ...message, to: [...message.to, from.clientId] }, (s) => s.provenServer && s !== from);
   }
 
   private async onFunction(message: FunctionMessage, from: PeerSession): Promise<void> {

@@ -175,7 +175,7 @@ export class RecordIntake {
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
     // The sender usually listed itself already: listed once, `to` grows by one hop per relay (the window is LIMITS.maxHops relays deep).
     const relayed = { type: message.type, id: message.id, data: message.data, to: boundHops(message.to, from.clientId) };
-    network.sendToAll(relayed, (s) => s.isServer && !tree.carries(s) && !subscribers?.has(s.clientId));
+    network.sendToServers(relayed, (s) => !tree.carries(s) && !subscribers?.has(s.clientId));
     tree.relay(message.data, message.id, from, !viaPut, false, json);
     if (!subscribers) return;
     const to = boundHops(relayed.to, network.getClientAddress());

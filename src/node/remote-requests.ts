@@ -42,7 +42,7 @@ export class RemoteRequests {
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
       const wait = awaitNewest(db, id, finalKey, timeoutMs, resolve);
-      asked = db.network.sendToAll({ type, id, key: finalKey }, local ? (s) => s.isServer : undefined);
+      asked = local ? db.network.sendToServers({ type, id, key: finalKey }) : db.network.sendToAll({ type, id, key: finalKey });
       wait.asked(asked);
     });
     if (local && asked === 0) return local;
