@@ -285,6 +285,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     return [...this.links.sessions.values()];
   }
 
+  /** The sessions of the peers that said they are servers: a live view, not a copy (a relay walks it per record). */
+  get serverPeers(): Iterable<PeerSession> {
+    return this.links.serverSessions.values();
+  }
+
   session(clientId: string): PeerSession | undefined {
     return this.links.sessions.get(clientId);
   }

@@ -189,7 +189,7 @@ export class BroadcastTree {
     if (!this.enabled) return;
     this.repair.arrived(record.h);
     const links: PeerSession[] = [];
-    for (const session of this.deps.network.peers) if (session !== from && this.carries(session)) links.push(session);
+    for (const session of this.deps.network.serverPeers) if (session !== from && this.carries(session)) links.push(session);
     // Nobody to push to, announce to or answer a GRAFT from (e.g. a catch-up from the only server linked): nothing to remember.
     if (links.length === 0) return;
     let entry = this.received.get(record.h);
