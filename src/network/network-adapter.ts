@@ -285,6 +285,11 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     return [...this.links.sessions.values()];
   }
 
+  /** How many sessions are open (without copying them, as `peers` does). */
+  get peerCount(): number {
+    return this.links.sessions.size;
+  }
+
   /** The sessions of the peers that said they are servers: a live view, not a copy (a relay walks it per record). */
   get serverPeers(): Iterable<PeerSession> {
     return this.links.serverSessions.values();

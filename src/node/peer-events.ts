@@ -53,7 +53,7 @@ export class PeerEvents {
     db.broadcast.unlinked(session);
     this.safeHook(() => db.onPeerDisconnect(session.clientId));
     db.emit("peer-disconnect", { ...peerInfo(session), code, reason });
-    if (db.isConnected && db.network.peers.length === 0) {
+    if (db.isConnected && db.network.peerCount === 0) {
       db.isConnected = false;
       this.safeHook(() => db.onDisconnect());
       db.emit("disconnect");

@@ -37,7 +37,7 @@ export class RemoteRequests {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const local = await db.records.get(finalKey);
-    if (db.network.peers.length === 0 || db.isClosed) return local;
+    if (db.network.peerCount === 0 || db.isClosed) return local;
     const id = randomId();
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
@@ -59,7 +59,7 @@ export class RemoteRequests {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const found = new Set(await db.records.query(prefix));
-    if (db.network.peers.length === 0 || db.isClosed) return [...found].sort();
+    if (db.network.peerCount === 0 || db.isClosed) return [...found].sort();
     let chars = 0;
     const collect = (keys: string[]) => {
       for (const k of keys) {
@@ -115,7 +115,7 @@ export class RemoteRequests {
     stringArgument("name", name);
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
-    const peers = db.network.peers.length;
+    const peers = db.network.peerCount;
     if (peers === 0) return { code: "ERR", return: "Not connected" };
     const id = randomId();
     // Counted once a peer: one peer repeating NOT_FOUND must not end the wait for the others.
