@@ -93,7 +93,7 @@ export class ServerMesh {
 
   /** Linked servers, both directions. */
   serverLinks(): PeerSession[] {
-    return this.db.network.peers.filter((s) => s.isServer);
+    return [...this.db.network.serverPeers];
   }
 
   get degree(): number {
