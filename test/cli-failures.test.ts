@@ -8,56 +8,13 @@
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { type RunOptions, run } from "./helpers/cli.js";
-
-const HANG_MS = 15_000;
-/** A failing command exits within this (issue 22). */
-const FAIL_FAST_MS = 5_000;
-
-/** Runs the CLI to its exit (killed as hanging after 15 s); prints how long it took. */
-async function fails(args: string[], code: number, options?: RunOptions): Promise<{ line: string; out: string }> {
-  const started = performance.now();
-  const result = await run(args, undefined, HANG_MS, options).exited;
-  const ms = performance.now() - started;
-  process.stdout.write(`# tooldb-dht ${args.join(" ")}: exit ${result.code} after ${Math.round(ms)} ms\n`);
-  assert.equal(result.code, code, `tooldb-dht ${args.join(" ")}: exit ${result.code}, wanted ${code}\nstdout: ${result.out}\nstderr: ${result.err}`);
-  // The contract users rely on (fail fast, never hang), not a speed figure: runs take 0.2-1.4 s in CI.
-  assert.ok(ms < FAIL_FAST_MS, `tooldb-dht ${args.join(" ")} took ${Math.round(ms)} ms to fail, over ${FAIL_FAST_MS} ms`);
-  const lines = result.err.trim().split("\n");
-  assert.equal(lines.length, 1, `one line of reason, got:\n${result.err}`);
-  assert.match(lines[0]!, /^tooldb-dht: \S/);
-  return { line: lines[0]!, out: result.out };
-}
-
-/** The reason line of a failing run. */
-async function failsWith(args: string[], code: number): Promise<string> {
-  return (await fails(args, code)).line;
-}
-
-/** A UDP port nobody answers on. */
-async function silentUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
-  const { port } = socket.address();
-  await new Promise<void>((r) => socket.close(() => r()));
-  return port;
-}
-
-/** A TCP port with nothing listening. */
-async function closedTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { type RunOptions, closedTcpPort, fails, failsWith, run, silentUdpPort } from "./helpers/cli.js";
 
 describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   let seed: BootstrapNode;
@@ -85,7 +42,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     assert.match(await failsWith(["peers", "--topic", "t", "--wait=-1"], 2), /--wait must be a number of seconds > 0 \(got -1\)/);
     assert.match(await failsWith(["serve", "--topic", "t", "--port", "70000"], 2), /--port must be a port number/);
     assert.match(await failsWith(["serve", "--topic"], 2), /--topic needs a value/);
-    assert.match(await failsWith(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a number/);
+    assert.match(await failsWith(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a whole number >= 1/);
     assert.match(await failsWith(["serve"], 2), /serve needs --topic/);
   });
 
@@ -139,6 +96,22 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     assert.equal(code, 0);
     assert.match(line, /--bootstrap (\d+\.\d+\.\d+\.\d+):\d+/);
     assert.doesNotMatch(line, /--bootstrap 0\.0\.0\.0/);
+  });
+
+  it("bootstrap on a busy UDP port exits 1 saying so, mainline and --hyperdht alike (hyperdht would move to another port)", async () => {
+    const busy = createSocket("udp4");
+    await new Promise<void>((r) => busy.bind(0, "127.0.0.1", r));
+    const port = String(busy.address().port);
+    try {
+      assert.match(await failsWith(["bootstrap", "--host", "127.0.0.1", "--port", port], 1), new RegExp(`failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      assert.match(await failsWith(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], 1), new RegExp(`HyperDHT bootstrap failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    } finally {
+      await new Promise<void>((r) => busy.close(() => r()));
+    }
+    // Free again: the HyperDHT bootstrap takes that very port.
+    const free = await run(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], (line, child) => line.startsWith("HyperDHT bootstrap on") && child.kill("SIGTERM")).exited;
+    assert.equal(free.code, 0, free.err);
+    assert.match(free.out, new RegExp(`^HyperDHT bootstrap on 127\\.0\\.0\\.1:${port} `, "m"));
   });
 
   it("serve prints its data directory, and two servers on one host get different metrics ports (server port + 10000)", async () => {

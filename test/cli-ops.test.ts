@@ -8,13 +8,14 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { run } from "./helpers/cli.js";
 import { httpGet } from "./helpers/http.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
-describe("tooldb-dht CLI for operators", () => {
+describe("tooldb-dht CLI for operators", { timeout: 120_000 }, () => {
   let dir: string;
   before(() => void (dir = mkdtempSync(join(tmpdir(), "tooldb-cli-ops-"))));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,6 +64,39 @@ describe("tooldb-dht CLI for operators", () => {
     assert.match(statusOut[0]!, new RegExp(`^ok v${pkg.version.replace(/\./g, "\\.")} topic="cli-ops" up \\d+s, links 0 servers \\+ 0 clients \\(0 in handshake\\), keys 0, subscriptions 0, refusals 0, DHT: no node answered$`));
     assert.ok(seen.some((l) => l.startsWith(`ok v${pkg.version}`)), "SIGUSR1 printed the status line");
     assert.match(out, /SIGINT: left the DHT, closed sockets and store/);
+  });
+
+  it("serve keeps serving when the reader of its stdout, then of its stderr, goes away (serve | head -1), and still stops on SIGTERM", async () => {
+    let announced: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (announced = resolve));
+    const args = ["serve", "--topic", "cli-epipe", "--host", "127.0.0.1", "--port", "0", "--data", join(dir, "epipe"), "--bootstrap", "127.0.0.1:9", "--no-metrics"];
+    // DEBUG: serve writes to stderr too, as it runs and as it stops.
+    const { child, exited } = run(args, (line) => line.startsWith("Announcing on DHT topic") && announced(), 30_000, { env: { ...process.env, DEBUG: "tooldb:*" } });
+    let err = "";
+    child.stderr!.on("data", (d: Buffer) => (err += d));
+    const alive = async () => assert.equal(await Promise.race([exited.then((r) => `exited ${r.code}`), delay(1000).then(() => "alive")]), "alive", `serve died:\n${err.slice(-2000)}`);
+    await ready;
+    child.stdout!.destroy(); // the reader is gone
+    child.kill("SIGUSR1"); // serve writes its status line to stdout: EPIPE (before: an unhandled 'error' event, exit 1)
+    await alive();
+    assert.doesNotMatch(err, /Unhandled 'error' event|EPIPE/);
+    child.stderr!.destroy();
+    child.kill("SIGUSR1");
+    await alive();
+    child.kill("SIGTERM");
+    assert.equal((await exited).code, 0);
+  });
+
+  it("a SIGUSR1 before serve installed its status line is ignored: it never opens Node's inspector", async () => {
+    const args = ["serve", "--topic", "cli-usr1", "--host", "127.0.0.1", "--port", "0", "--data", join(dir, "usr1"), "--bootstrap", "127.0.0.1:9", "--no-metrics"];
+    const { code, out, err } = await run(args, (line, child) => {
+      // Printed before the server starts: its status handler comes after "Announcing" (before: Node's inspector opened on 127.0.0.1:9229).
+      if (line.startsWith("Data directory")) child.kill("SIGUSR1");
+      if (line.startsWith("Announcing on DHT topic")) setTimeout(() => child.kill("SIGTERM"), 200);
+    }).exited;
+    assert.equal(code, 0, `stdout: ${out}\nstderr: ${err}`);
+    assert.doesNotMatch(err, /Debugger|inspector/i);
+    assert.doesNotMatch(out, /^ok v/m, "no status line before serve ran");
   });
 
   it("status with no server there says so and exits 1", async () => {

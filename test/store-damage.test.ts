@@ -3,10 +3,12 @@
  * truncated manifest, a truncated table and garbage inside the log each
  * refuse with STORAGE_DAMAGED and leave every file as it was (LevelDB alone
  * would open them and lose data for good); `serve` exits 1 saying so and
- * naming --repair; `serve --repair` repairs and serves what was kept.
+ * naming --repair; `serve --repair` repairs and serves what was kept. A
+ * damaged peer cache (only a cache) does not stop `serve`, which warns;
+ * `--repair` repairs it too, or makes it anew.
  */
 import assert from "node:assert/strict";
-import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -87,6 +89,32 @@ describe("damaged LevelDB stores are refused, never recreated", { timeout: 180_0
     await fresh.ready;
     await fresh.put("k", "v");
     await fresh.close();
+  });
+
+  it("a damaged peer cache (DIR.peers): serve warns naming it and --repair, and serves; serve --repair repairs it or makes it anew", async () => {
+    const data = join(work, "peer-cache");
+    const args = ["serve", "--topic", "damaged-peers", "--host", "127.0.0.1", "--port", "0", "--data", data, "--bootstrap", `127.0.0.1:${seed.address().port}`, "--no-metrics"];
+    const stop = (line: string, child: { kill(signal: NodeJS.Signals): boolean }) => line.startsWith("Announcing on DHT topic") && child.kill("SIGINT");
+    assert.equal((await run(args, stop).exited).code, 0);
+    writeFileSync(join(`${data}.peers`, "CURRENT"), "garbage\n");
+
+    // Before: the peer cache was switched off without a word (a DEBUG line only).
+    let warned = "";
+    const served = await run(args, (line, child) => {
+      if (line.startsWith("warning: the peer cache")) warned = line;
+      if (warned && line.startsWith("Announcing on DHT topic")) child.kill("SIGINT");
+      else if (line.startsWith("Announcing on DHT topic")) setTimeout(() => child.kill("SIGINT"), 1000);
+    }).exited;
+    assert.equal(served.code, 0, served.out + served.err);
+    assert.ok(warned.includes(`${data}.peers`) && warned.includes("serve --repair"), `a warning naming ${data}.peers and serve --repair:\n${served.out}`);
+
+    // Before: --repair listed DIR, DIR.keys and DIR.sync, and left DIR.peers damaged.
+    const repaired = await run([...args, "--repair"], stop).exited;
+    assert.equal(repaired.code, 0, repaired.out + repaired.err);
+    assert.ok(repaired.out.includes(`--repair: ${data}.peers is damaged (`), repaired.out);
+    assert.match(repaired.out, new RegExp(`--repair: ${data.replace(/[/.-]/g, "\\$&")}\\.peers (repaired|could not be repaired .*; removed, to be made anew empty)`));
+    assert.doesNotMatch(repaired.out, /warning: the peer cache/);
+    assert.notEqual(readFileSync(join(`${data}.peers`, "CURRENT"), "utf8"), "garbage\n");
   });
 
   for (const [name, damage] of Object.entries(DAMAGES)) {

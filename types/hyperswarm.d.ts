@@ -21,6 +21,8 @@ declare module "hyperdht" {
     /** UDP bind address. */
     host?: string;
     port?: number;
+    /** false: fail when `port` is busy (by default hyperdht tries the next ports, then any). */
+    anyPort?: boolean;
     ephemeral?: boolean;
     firewalled?: boolean;
   }

@@ -37,7 +37,7 @@ const HELP: FlagSpecs = { help: { type: "boolean" } };
 /**
  * Parses `argv` (the words after the command) against `specs`. Throws
  * UsageError for unknown flags (naming the closest known one), positional
- * words, and string flags without a value.
+ * words, string flags without a value and switches given one (`--web=false`).
  */
 export function parseCommandArgs(command: string | undefined, argv: string[], specs: FlagSpecs): ParsedArgs {
   const all = { ...specs, ...HELP };
@@ -47,7 +47,13 @@ export function parseCommandArgs(command: string | undefined, argv: string[], sp
   const { tokens } = nodeParseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true });
   for (const token of tokens) {
     if (token.kind === "positional") throw new UsageError(`${where}unexpected argument "${token.value}" (flags are --name value)`);
-    if (token.kind !== "option" || token.name === "h" || token.name in all) continue;
+    if (token.kind !== "option" || token.name === "h") continue;
+    if (token.name in all) {
+      if (all[token.name]!.type === "boolean" && token.value !== undefined) {
+        throw new UsageError(`${where}${token.rawName} is a switch and takes no value (got ${token.rawName}=${token.value}; leave the flag out to turn it off)`);
+      }
+      continue;
+    }
     const near = closest(token.name, Object.keys(all));
     throw new UsageError(`${where}unknown flag ${token.rawName}${near ? ` (did you mean --${near}?)` : ""}`);
   }
@@ -101,10 +107,45 @@ export const isSeconds = (value: string, flag: string): void => {
   if (value.trim() === "" || !Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`${flag} must be a number of seconds > 0 (got ${value})`);
 };
 
+/** The number a limit flag gives: a decimal, or Infinity (no limit); NaN for anything else. */
+export function limitNumber(value: string): number {
+  if (value === "Infinity") return Infinity;
+  return value.trim() === "" ? NaN : Number(value);
+}
+
 /** A number >= 0, or Infinity. */
 export const isAmount = (value: string, flag: string): void => {
-  const n = value === "Infinity" ? Infinity : Number(value);
-  if (value.trim() === "" || Number.isNaN(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got ${value})`);
+  const n = limitNumber(value);
+  if (Number.isNaN(n) || n < 0) throw new UsageError(`${flag} must be a number >= 0 (got ${value})`);
+};
+
+/** A number > 0, or Infinity: 0 would stop what it meters (a rate). */
+export const isRate = (value: string, flag: string): void => {
+  const n = limitNumber(value);
+  if (Number.isNaN(n) || n <= 0) throw new UsageError(`${flag} must be a number > 0, or Infinity (got ${value})`);
+};
+
+/** A whole number >= 1, or Infinity: a count or size that 0 (or a fraction of one) would jam. */
+export const isCount = (value: string, flag: string): void => {
+  const n = limitNumber(value);
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 1))) throw new UsageError(`${flag} must be a whole number >= 1, or Infinity (got ${value})`);
+};
+
+/** A whole number >= 0, or Infinity: a quota, where 0 refuses all of its kind. */
+export const isQuota = (value: string, flag: string): void => {
+  const n = limitNumber(value);
+  if (!(n === Infinity || (Number.isInteger(n) && n >= 0))) throw new UsageError(`${flag} must be a whole number >= 0, or Infinity (got ${value})`);
+};
+
+/** A share from 0 to 1. */
+export const isShare = (value: string, flag: string): void => {
+  const n = limitNumber(value);
+  if (Number.isNaN(n) || n < 0 || n > 1) throw new UsageError(`${flag} must be a share from 0 to 1 (got ${value})`);
+};
+
+/** A file or directory name: an empty one (an unset shell variable) would mean the working directory. */
+export const isPath = (value: string, flag: string): void => {
+  if (value.trim() === "") throw new UsageError(`${flag} needs a file or directory name (got an empty value: an unset shell variable?)`);
 };
 
 /** `ip,...`: IPv4 or IPv6 addresses as a peer's address is written (no names, no ranges). */

@@ -5,7 +5,7 @@
  * take most of a short run's time), and each command loads what it needs.
  */
 import { DEFAULT_HTTP_LIMITS } from "../limits/http-guard.js";
-import { type FlagSpecs, isAmount, isHostPortList, isIpList, isPort, isSeconds } from "./args.js";
+import { type FlagSpec, type FlagSpecs, isAmount, isCount, isHostPortList, isIpList, isPath, isPort, isQuota, isRate, isSeconds, isShare } from "./args.js";
 import { type Command, bool, str } from "./command.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_HYPERDHT_BOOTSTRAP_PORT, DEFAULT_METRICS_HOST, LIMIT_FLAG_NAMES, METRICS_PORT_OFFSET } from "./defaults.js";
 
@@ -14,8 +14,31 @@ const BOOTSTRAP_ENV = "TOOLDB_DHT_BOOTSTRAP";
 
 const port = { type: "string", check: isPort } as const;
 const seconds = { type: "string", check: isSeconds } as const;
-const amount = { type: "string", check: isAmount } as const;
 const hostPorts = { type: "string", check: isHostPortList } as const;
+const path = { type: "string", check: isPath } as const;
+const limit = (check: NonNullable<FlagSpec["check"]>): FlagSpec => ({ type: "string", check });
+
+/**
+ * What each limit flag takes, checked with the other flags before anything
+ * starts: a count or size that 0 (or a fraction) would jam the server with
+ * (a burst of 0 takes no message, 0 outstanding handles none) is a whole
+ * number >= 1; a quota may be 0 (it then refuses all of its kind).
+ */
+const LIMIT_FLAG_SPECS: Readonly<Record<(typeof LIMIT_FLAG_NAMES)[number], FlagSpec>> = {
+  "max-connections": limit(isCount),
+  "max-unverified": limit(isCount),
+  "max-per-ip": limit(isCount),
+  "message-rate": limit(isRate),
+  "message-burst": limit(isCount),
+  "max-outstanding": limit(isCount),
+  "max-send-backlog": limit(isCount),
+  "max-store-keys": limit(isQuota),
+  "anonymous-key-share": limit(isShare),
+  "max-keys-per-author": limit(isQuota),
+  "max-subscriptions": limit(isQuota),
+  "ban-duration": limit(isAmount),
+};
+
 const HYPERDHT_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
 
 export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connections N,
@@ -24,15 +47,17 @@ export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connec
   --max-send-backlog BYTES, --max-store-keys N, --anonymous-key-share F, --max-keys-per-author N,
   --max-subscriptions N, --ban-duration SECONDS (0 = no bans), --exempt-ips ip,...,
   --http-headers-timeout SECONDS (default ${DEFAULT_HTTP_LIMITS.headersTimeout / 1000}), --http-idle-timeout SECONDS (default ${DEFAULT_HTTP_LIMITS.idleTimeout / 1000}).
+  Counts and sizes are whole numbers >= 1 and --message-rate is > 0 (Infinity: no limit);
+  --max-store-keys, --max-keys-per-author and --max-subscriptions may be 0 (refuse all).
   Metrics: /metrics and /healthz on --metrics-host H (default ${DEFAULT_METRICS_HOST}) and
   --metrics-port M (default: the server port + ${METRICS_PORT_OFFSET}, e.g. 19000 for 9000; any free
-  port when the server port is 0 or above ${65535 - METRICS_PORT_OFFSET}); --no-metrics turns them off.
+  port when the server port is 0 or above ${65535 - METRICS_PORT_OFFSET}); or --no-metrics: none of them.
   --dht-warn-after SECONDS (default ${DEFAULT_DHT_WARN_AFTER_S}): warn when no DHT node answered.
   kill -USR1 <pid> prints a one-line status.`;
 
 /** The flags of startOps and limitsFromFlags, for the commands that run a server. */
 export const OPS_FLAGS: FlagSpecs = {
-  ...Object.fromEntries(LIMIT_FLAG_NAMES.map((name) => [name, amount])),
+  ...Object.fromEntries(LIMIT_FLAG_NAMES.map((name) => [name, LIMIT_FLAG_SPECS[name]])),
   "exempt-ips": { type: "string", check: isIpList },
   "http-headers-timeout": seconds,
   "http-idle-timeout": seconds,
@@ -78,15 +103,15 @@ ${OPS_USAGE}
     topic: str,
     port,
     host: str,
-    data: str,
+    data: path,
     repair: bool,
     bootstrap: hostPorts,
     "public-host": str,
     "public-url": str,
-    "tls-cert": str,
-    "tls-key": str,
+    "tls-cert": path,
+    "tls-key": path,
     web: bool,
-    "web-dir": str,
+    "web-dir": path,
     "legacy-records": bool,
     hyperswarm: bool,
     "hyperdht-bootstrap": hostPorts,

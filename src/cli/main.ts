@@ -9,9 +9,14 @@
 import { errorText } from "../base/errors.js";
 import { UsageError, closest, parseCommandArgs } from "./args.js";
 import { COMMANDS, DEFAULT_BOOTSTRAP_TEXT } from "./commands.js";
+import { exitAfterOutput, fail, guardStdio, out } from "./output.js";
 import { version } from "./version.js";
 
-const out = (line: string) => process.stdout.write(`${line}\n`);
+// First, before any await: without a listener of its own, SIGUSR1 makes Node open its
+// inspector on 127.0.0.1:9229 (serve prints a status line on it once it runs; until then it is ignored).
+process.on("SIGUSR1", () => undefined);
+// A reader of stdout or stderr that goes away (serve | head -1) must not crash a server.
+guardStdio();
 
 function usage(): string {
   return `tooldb-dht <command> [flags]      (tooldb-dht <command> --help for its flags)
@@ -59,20 +64,11 @@ async function main(argv: string[]): Promise<number | undefined> {
 main(process.argv.slice(2)).then(
   (code) => {
     // Long-running commands (serve, bootstrap) resolve undefined and keep running until a signal.
-    if (code !== undefined) exit(code);
+    if (code !== undefined) exitAfterOutput(code);
   },
   (err: unknown) => {
     const usageError = err instanceof UsageError;
-    process.stderr.write(`tooldb-dht: ${errorText(err)}${usageError ? " (see --help)" : ""}\n`);
-    exit(usageError ? 2 : 1);
+    fail(`tooldb-dht: ${errorText(err)}${usageError ? " (see --help)" : ""}`);
+    exitAfterOutput(usageError ? 2 : 1);
   },
 );
-
-/** Exits once stdout and stderr are written out, whatever sockets or timers are still open. */
-function exit(code: number): void {
-  process.exitCode = code;
-  let pending = 2;
-  const done = () => --pending === 0 && process.exit(code);
-  process.stdout.write("", done);
-  process.stderr.write("", done);
-}

@@ -12,7 +12,7 @@ import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";
 import { createMetrics } from "../metrics/metrics.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "../limits/http-guard.js";
-import { UsageError, booleanFlag, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
+import { UsageError, booleanFlag, limitNumber, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { version } from "./version.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, type LIMIT_FLAG_NAMES, metricsPortFor } from "./defaults.js";
@@ -32,27 +32,30 @@ const LIMIT_FLAGS: Array<[flag: (typeof LIMIT_FLAG_NAMES)[number], limit: keyof 
   ["ban-duration", "banDuration", 1000],
 ];
 
-/** The limits given as flags (validated by the node: resolveLimits). */
+/** The limits given as flags (each checked while parsing: commands.ts LIMIT_FLAG_SPECS). */
 export function limitsFromFlags(args: ParsedArgs): Partial<Limits> {
   const limits: Record<string, unknown> = {};
   for (const [flag, limit, scale = 1] of LIMIT_FLAGS) {
     const raw = stringFlag(args, flag);
-    if (raw === undefined) continue;
-    const n = raw === "Infinity" ? Infinity : Number(raw);
-    if (raw.trim() === "" || Number.isNaN(n) || n < 0) throw new UsageError(`--${flag} must be a number >= 0 (got ${raw})`);
-    if (limit === "anonymousKeyShare" && n > 1) throw new UsageError(`--${flag} must be a share from 0 to 1 (got ${raw})`);
-    limits[limit] = n * scale;
+    if (raw !== undefined) limits[limit] = limitNumber(raw) * scale;
   }
   const exempt = listFlag(args, "exempt-ips");
   if (exempt) limits.exemptIps = exempt;
   return limits as Partial<Limits>;
 }
 
+/** --no-metrics is the alternative to --metrics-port and --metrics-host: both at once is a usage error. */
+export function checkMetricsFlags(args: ParsedArgs): void {
+  if (!booleanFlag(args, "no-metrics")) return;
+  const given = ["metrics-port", "metrics-host"].find((flag) => args.flags.has(flag));
+  if (given) throw new UsageError(`--no-metrics and --${given} are alternatives: give one of them`);
+}
+
 /** The HTTP fronts' caps and timeouts: --max-per-ip and --exempt-ips as for links, and the two timeouts. */
 export function httpLimitsFromFlags(args: ParsedArgs): HttpLimits {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
   const perIp = stringFlag(args, "max-per-ip");
-  if (perIp !== undefined) limits.maxConnectionsPerIp = Number(perIp);
+  if (perIp !== undefined) limits.maxConnectionsPerIp = limitNumber(perIp);
   limits.exemptIps = listFlag(args, "exempt-ips") ?? limits.exemptIps;
   limits.headersTimeout = secondsFlag(args, "http-headers-timeout", DEFAULT_HTTP_LIMITS.headersTimeout / 1000) * 1000;
   limits.idleTimeout = secondsFlag(args, "http-idle-timeout", DEFAULT_HTTP_LIMITS.idleTimeout / 1000) * 1000;

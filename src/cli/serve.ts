@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { access } from "node:fs/promises";
+import { access, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { errorText } from "../base/errors.js";
 import { HYPERDHT_BOOTSTRAP_ENV, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
@@ -9,10 +9,11 @@ import { UsageError, booleanFlag, hostPortList, listFlag, portFlag, stringFlag, 
 import { bootstrapList } from "./bootstrap.js";
 import type { Out } from "./command.js";
 import { dataPaths, repairDamaged } from "./data-dir.js";
-import { type Ops, httpLimitsFromFlags, limitsFromFlags, startOps } from "./ops.js";
+import { type Ops, checkMetricsFlags, httpLimitsFromFlags, limitsFromFlags, startOps } from "./ops.js";
 import { StatusHistory } from "../metrics/status-history.js";
 import { PeerReport } from "./peer-report.js";
 import { nodeStatus } from "./status.js";
+import { readTlsFiles } from "./tls-files.js";
 import { BUNDLE_URL, publicUrlFor, startWebFront } from "./web.js";
 
 /** `tooldb-dht serve` (flags and help in commands.ts). */
@@ -25,16 +26,16 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   const hyperswarm = hyperswarmOption(args, out);
   const limits = limitsFromFlags(args);
   const httpLimits = httpLimitsFromFlags(args);
+  checkMetricsFlags(args);
   const legacyRecords = booleanFlag(args, "legacy-records");
   const tlsCert = stringFlag(args, "tls-cert", "TLS_CERT");
   const tlsKey = stringFlag(args, "tls-key", "TLS_KEY");
   if (!tlsCert !== !tlsKey) throw new UsageError(`${tlsCert ? "--tls-cert" : "--tls-key"} needs ${tlsCert ? "--tls-key" : "--tls-cert"} too (TLS_CERT and TLS_KEY likewise)`);
-  for (const [flag, file] of [["--tls-cert", tlsCert], ["--tls-key", tlsKey]] as const) {
-    if (file !== undefined) await access(file, constants.R_OK).catch((err: unknown) => Promise.reject(new UsageError(`${flag} ${file}: cannot read it (${errorText(err)})`)));
-  }
+  const tls = tlsCert && tlsKey ? await readTlsFiles(tlsCert, tlsKey) : undefined;
   const publicUrl = publicUrlFlag(args);
   const publicHost = stringFlag(args, "public-host", "PUBLIC_HOST");
   const webDir = stringFlag(args, "web-dir");
+  if (webDir !== undefined) await checkWebDir(webDir);
   const web = booleanFlag(args, "web") || webDir !== undefined;
   const dataDir = resolve(stringFlag(args, "data", "DATA_DIR", `tooldb-data-${port}`)!);
   const paths = dataPaths(dataDir);
@@ -43,7 +44,7 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   if (legacyRecords) out("--legacy-records: accepting tool-db 2.6.6 records (their hash does not cover the key: replayable under other keys)");
   if (web) await access(BUNDLE_URL).catch((err: unknown) => out(`warning: the status page cannot load the browser bundle (${errorText(err)}); rebuild with npm run build`));
   // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
-  const front = tlsCert || tlsKey || web ? await startWebFront({ host, port, topic, tlsCert, tlsKey, web, webDir, limits: httpLimits }) : undefined;
+  const front = tls || web ? await startWebFront({ host, port, topic, tls, web, webDir, limits: httpLimits }) : undefined;
   const boundPort = front?.port ?? port;
   let ops: Ops | undefined;
   const server = new DHTServer(topic, host, boundPort, {
@@ -71,6 +72,12 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   server.onPeerFound = (p) => report.peerFound(p);
   server.onPeerConnected = (p) => report.peerConnected(p);
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
+  server.onMechanismFailed = (mechanism, err) =>
+    out(
+      mechanism === "peer-cache"
+        ? `warning: the peer cache in ${paths.peers} could not start: this run does not dial the servers verified before first; serve --repair repairs it, or makes it anew empty. Why: ${errorText(err)}`
+        : `warning: discovery by ${mechanism} could not start: ${errorText(err)}`,
+    );
   server.db.on("dial-failed", (e) => report.dialFailed(e));
   try {
     await server.start();
@@ -86,6 +93,13 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   if (hyperswarm) out(`Joined Hyperswarm topic sha256(${topic})`);
   ops = await startOps(server, args, out);
   return undefined;
+}
+
+/** --web-dir names a directory that is there (a typo would only show as 404s): a usage error otherwise. */
+async function checkWebDir(dir: string): Promise<void> {
+  const info = await stat(dir).catch((err: unknown) => Promise.reject(new UsageError(`--web-dir ${dir}: cannot read it (${errorText(err)})`)));
+  if (!info.isDirectory()) throw new UsageError(`--web-dir ${dir}: not a directory`);
+  await access(dir, constants.R_OK | constants.X_OK).catch((err: unknown) => Promise.reject(new UsageError(`--web-dir ${dir}: cannot read it (${errorText(err)})`)));
 }
 
 /** --public-url (else PUBLIC_URL) when browsers can dial it: checked before anything is made, as a usage error. */

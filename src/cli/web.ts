@@ -7,6 +7,7 @@ import { errorText } from "../base/errors.js";
 import { createLogger } from "../base/logger.js";
 import { DEFAULT_HTTP_LIMITS, type HttpGuard, type HttpLimits, guardHttpServer, httpServerOptions, requestPath, safeRoute } from "../limits/http-guard.js";
 import { statusPage } from "./status-page.js";
+import type { TlsPems } from "./tls-files.js";
 
 /** The browser bundle, beside this file's compiled tree (dist/src/cli -> dist/browser). */
 export const BUNDLE_URL = new URL("../../browser/tooldb-dht.js", import.meta.url);
@@ -17,9 +18,8 @@ export interface WebFrontOptions {
   host: string;
   port: number;
   topic: string;
-  /** PEM files: serve https and wss on the port. */
-  tlsCert?: string;
-  tlsKey?: string;
+  /** A certificate and its key (PEM, read by tls-files.ts): serve https and wss on the port. */
+  tls?: TlsPems;
   /** Serve the status page (/) and the browser bundle (/tooldb-dht.js). */
   web: boolean;
   /** With `web`: also serve this directory's files (one level, by name: /chat.html), e.g. an app's pages. */
@@ -48,8 +48,7 @@ export interface WebFront {
  * timeouts bound what slow clients hold.
  */
 export async function startWebFront(options: WebFrontOptions): Promise<WebFront> {
-  if (!options.tlsCert !== !options.tlsKey) throw new Error("--tls-cert and --tls-key go together");
-  const secure = options.tlsCert !== undefined;
+  const secure = options.tls !== undefined;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const page = statusPage(options.topic);
   const bundle = new BundleFile(options.bundle ?? BUNDLE_URL);
@@ -59,7 +58,7 @@ export async function startWebFront(options: WebFrontOptions): Promise<WebFront>
   );
   const serverOptions = httpServerOptions(limits);
   const server = secure
-    ? (createHttpsServer({ ...serverOptions, cert: await readFile(options.tlsCert!), key: await readFile(options.tlsKey!) }, handler) as unknown as Server)
+    ? (createHttpsServer({ ...serverOptions, cert: options.tls!.cert, key: options.tls!.key }, handler) as unknown as Server)
     : createHttpServer(serverOptions, handler);
   const guard = guardHttpServer(server, limits, { upgrades: true, onRefused: (_ip, reason) => log("refused: %s", reason) });
   await new Promise<void>((resolve, reject) => {

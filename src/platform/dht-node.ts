@@ -71,6 +71,8 @@ export abstract class DhtNode {
   onPeerFound: (peer: PeerAddress) => void = () => undefined;
   onPeerConnected: (info: PeerInfo) => void = () => undefined;
   onPeerDisconnected: (info: PeerInfo) => void = () => undefined;
+  /** A discovery mechanism could not start (e.g. "peer-cache" on a damaged `<dataDir>.peers`); the node goes on without it. */
+  onMechanismFailed: (mechanism: string, error: unknown) => void = () => undefined;
   protected readonly log: LogFn;
   private peeringValue: DhtPeering | undefined;
   private startPromise: Promise<void> | undefined;
@@ -155,6 +157,7 @@ export abstract class DhtNode {
       },
       hooks,
     );
+    nodeDiscovery.merged.on("mechanism-failed", (mechanism, error) => this.onMechanismFailed(mechanism, error));
     void nodeDiscovery.merged.start().then(mechanismsStarted, mechanismsStarted);
     if (this.options.handleSignals) {
       process.once("SIGINT", this.signalHandler);

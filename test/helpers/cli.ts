@@ -1,7 +1,10 @@
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
-const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+export const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 
 export type CliChild = ReturnType<typeof spawn>;
 
@@ -32,4 +35,50 @@ export function run(args: string[], onLine?: (line: string, child: CliChild) => 
     });
   });
   return { child, exited };
+}
+
+const HANG_MS = 15_000;
+/** A failing command exits within this (issue 22). */
+const FAIL_FAST_MS = 5_000;
+
+/**
+ * Runs the CLI to its exit (killed as hanging after 15 s) and checks the
+ * contract of a failure: exit `code` within 5 s, one line of reason on
+ * stderr (`tooldb-dht: ...`). Prints how long it took.
+ */
+export async function fails(args: string[], code: number, options?: RunOptions): Promise<{ line: string; out: string }> {
+  const started = performance.now();
+  const result = await run(args, undefined, HANG_MS, options).exited;
+  const ms = performance.now() - started;
+  process.stdout.write(`# tooldb-dht ${args.join(" ")}: exit ${result.code} after ${Math.round(ms)} ms\n`);
+  assert.equal(result.code, code, `tooldb-dht ${args.join(" ")}: exit ${result.code}, wanted ${code}\nstdout: ${result.out}\nstderr: ${result.err}`);
+  // The contract users rely on (fail fast, never hang), not a speed figure: runs take 0.2-1.4 s in CI.
+  assert.ok(ms < FAIL_FAST_MS, `tooldb-dht ${args.join(" ")} took ${Math.round(ms)} ms to fail, over ${FAIL_FAST_MS} ms`);
+  const lines = result.err.trim().split("\n");
+  assert.equal(lines.length, 1, `one line of reason, got:\n${result.err}`);
+  assert.match(lines[0]!, /^tooldb-dht: \S/);
+  return { line: lines[0]!, out: result.out };
+}
+
+/** The reason line of a failing run. */
+export async function failsWith(args: string[], code: number, options?: RunOptions): Promise<string> {
+  return (await fails(args, code, options)).line;
+}
+
+/** A UDP port nobody answers on (a dead DHT bootstrap: nothing leaves loopback). */
+export async function silentUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  const { port } = socket.address();
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
+}
+
+/** A TCP port with nothing listening. */
+export async function closedTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
 }

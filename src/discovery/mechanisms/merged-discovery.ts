@@ -14,6 +14,8 @@ export type MergedDiscoveryEvents = {
   peer: [topic: string, peer: PeerAddress, source: string];
   /** Every mechanism has finished its first round. */
   settled: [];
+  /** A mechanism could not start (a damaged peer cache, no multicast route); the others go on without it. */
+  "mechanism-failed": [mechanism: string, error: unknown];
 };
 
 /**
@@ -70,6 +72,7 @@ export class MergedDiscovery extends TypedEmitter<MergedDiscoveryEvents> {
         } catch (err) {
           // A mechanism that cannot start (no multicast route, say) must not hold `settled` back.
           log("%s failed to start: %s", m.name, errorText(err));
+          this.emit("mechanism-failed", m.name, err);
           this.roundDone(m.name);
         }
       }),
