@@ -6,7 +6,6 @@
  * that has not exited after 15 s is killed as hanging.
  */
 import assert from "node:assert/strict";
-import { createSocket } from "node:dgram";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +15,7 @@ import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
 import { type RunOptions, run } from "./helpers/cli.js";
+import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 const HANG_MS = 15_000;
 /** A failing command exits within this (issue 22). */
@@ -39,15 +39,6 @@ async function fails(args: string[], code: number, options?: RunOptions): Promis
 /** The reason line of a failing run. */
 async function failsWith(args: string[], code: number): Promise<string> {
   return (await fails(args, code)).line;
-}
-
-/** A UDP port nobody answers on. */
-async function silentUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
-  const { port } = socket.address();
-  await new Promise<void>((r) => socket.close(() => r()));
-  return port;
 }
 
 /** A TCP port with nothing listening. */
