@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { ErrorCode, LevelStore, MapCrdt, MemoryStore, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
+import { DHTClient, DHTServer, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const unhandled = collectUnhandledRejections();
@@ -94,6 +95,26 @@ describe("API arguments", { timeout: 30_000 }, () => {
     await assert.rejects(api().signIn!.call(db, "zed", 5), typed(ErrorCode.INVALID_ARGUMENT, /password must be a string/));
     assert.throws(() => db.unsubscribeData(42 as never), typed(ErrorCode.INVALID_KEY));
   });
+
+  it("network.connectTo refuses an address that can never work at once, as the peers option does (it was re-dialed forever)", () => {
+    const failures: unknown[] = [];
+    db.on("dial-failed", (e) => failures.push(e));
+    const bad: Array<[unknown, unknown, RegExp]> = [
+      ["127.0.0.1", 70000, /connectTo: port must be a whole number from 1 to 65535, got number 70000/],
+      ["127.0.0.1", -1, /connectTo: port .*got number -1/],
+      ["127.0.0.1", 0, /connectTo: port/],
+      ["127.0.0.1", "abc", /connectTo: port .*got the string "abc"/],
+      ["not a host", 9000, /connectTo: host must be a host name or an IP address \(not a URL, host:port or \[IPv6\]\), got the string "not a host"/],
+      ["ws://127.0.0.1", 9000, /connectTo: host/],
+      ["", 9000, /connectTo: host must be a non-empty string/],
+      [undefined, 9000, /connectTo: host/],
+    ];
+    for (const [host, port, message] of bad) {
+      assert.throws(() => db.network.connectTo(host as string, port as number), typed(ErrorCode.INVALID_ARGUMENT, message), `${String(host)}:${String(port)}`);
+    }
+    assert.deepEqual(db.network.dialTargets(), [], "nothing is dialed");
+    assert.deepEqual(failures, []);
+  });
 });
 
 describe("constructor options", { timeout: 30_000 }, () => {
@@ -175,5 +196,44 @@ describe("constructor options", { timeout: 30_000 }, () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe("DHTServer and DHTClient options", { timeout: 30_000 }, () => {
+  afterEach(() => assert.deepEqual(unhandled.splice(0), [], "unhandled rejections"));
+  // Never the public DHT: every case names a dead private bootstrap unless the bootstrap is the wrong option.
+  const bootstrap = ["127.0.0.1:1"];
+  const cases: Array<[string, DhtNodeOptions, RegExp]> = [
+    // Before: taken by the constructor, which opened the WebSocket port; start() rejected and the port stayed open.
+    ['bootstrap ["nonsense"]', { bootstrap: ["nonsense"] }, /bad bootstrap address 'nonsense'/],
+    ["bootstrap as a string", { bootstrap: "127.0.0.1:1" as never }, /bootstrap must be an array/],
+    ["bootstrap port 70000", { bootstrap: ["127.0.0.1:70000"] }, /bad bootstrap address/],
+    ["dhtPort 70000", { bootstrap, dhtPort: 70000 }, /option dhtPort must be a whole number from 0 to 65535, got number 70000/],
+    ["dhtHost 5", { bootstrap, dhtHost: 5 as never }, /option dhtHost/],
+    ["discovery.fastInterval 0", { bootstrap, discovery: { fastInterval: 0 } }, /fastInterval must be a positive number/],
+    ["maxConnections 0", { bootstrap, maxConnections: 0 }, /option maxConnections must be a whole number >= 1, got number 0/],
+    ["dialRetries -1", { bootstrap, dialRetries: -1 }, /option dialRetries/],
+    ["penaltyMs NaN", { bootstrap, penaltyMs: NaN }, /option penaltyMs must be a finite number of ms >= 0/],
+    ["firstContactTimeoutMs 0", { bootstrap, firstContactTimeoutMs: 0 }, /option firstContactTimeoutMs must be a finite number of ms > 0/],
+    ["mesh.minLinks 0", { bootstrap, mesh: { minLinks: 0 } }, /mesh\.minLinks must be an integer >= 1/],
+    ["a URL in mechanisms.peers", { bootstrap, mechanisms: { peers: [{ host: "ws://127.0.0.1", port: 9000 }] } }, /option mechanisms\.peers\[0\]\.host must be a host name or an IP address/],
+    ["hyperswarm bootstrap port 0", { bootstrap, hyperswarm: { bootstrap: ["127.0.0.1:0"] } }, /HyperDHT bootstrap '127\.0\.0\.1:0': port must be a whole number from 1 to 65535/],
+  ];
+  for (const [name, options, message] of cases) {
+    it(`DHTServer refuses ${name} in the constructor with INVALID_ARGUMENT, before it opens a store or a port`, () => {
+      const dir = mkdtempSync(join(tmpdir(), "tooldb-bad-dht-options-"));
+      try {
+        assert.throws(() => new DHTServer("bad-dht-options", "127.0.0.1", 0, { ...options, dataDir: join(dir, "data") }), typed(ErrorCode.INVALID_ARGUMENT, message));
+        assert.deepEqual(readdirSync(dir), [], "no store directory is made");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("DHTClient refuses them too; a wrong bootstrap is not checked when the mainline DHT is off", async () => {
+    assert.throws(() => new DHTClient("bad-dht-options", { bootstrap: ["nonsense"] }), typed(ErrorCode.INVALID_ARGUMENT, /bad bootstrap address/));
+    const client = new DHTClient("bad-dht-options", { bootstrap: ["nonsense"], mechanisms: { mainline: false } });
+    await client.stop();
   });
 });

@@ -14,7 +14,8 @@ import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { type RunOptions, closedTcpPort, fails, failsWith, run, silentUdpPort } from "./helpers/cli.js";
+import { type RunOptions, closedTcpPort, fails, failsWith, run } from "./helpers/cli.js";
+import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   let seed: BootstrapNode;

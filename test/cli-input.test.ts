@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { generate } from "selfsigned";
-import { failsWith, run, silentUdpPort } from "./helpers/cli.js";
+import { failsWith, run } from "./helpers/cli.js";
+import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 /** A self-signed P-256 certificate and its key (selfsigned, on WebCrypto: no openssl binary needed). */
 async function certificate(): Promise<{ cert: string; key: string }> {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { ToolDb } from "../src/index.js";
+import { ErrorCode, ToolDb, isToolDbError } from "../src/index.js";
+import { DHTClient, DHTServer } from "../src/entries/discovery.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 
@@ -72,5 +73,63 @@ describe("lifecycle", () => {
     server.refused({ code: "BAD_MESSAGE", reason: "after close" });
     assert.equal(events, 0);
     assert.equal(server.isClosed, true);
+  });
+});
+
+describe("DHTServer and DHTClient lifecycle", () => {
+  const discovery = JSON.stringify(new URL("../src/entries/discovery.js", import.meta.url).href);
+  const index = JSON.stringify(new URL("../src/index.js", import.meta.url).href);
+  // A dead private bootstrap: nothing answers, nothing public is asked.
+  const bootstrap = ["127.0.0.1:1"];
+
+  it("a start() that fails (its port is taken) releases everything before it rejects: the process exits without stop()", { timeout: 30_000 }, async () => {
+    const script = `
+      import { ToolDb } from ${index};
+      import { DHTServer } from ${discovery};
+      const first = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t" });
+      await first.ready;
+      const server = new DHTServer("t", "127.0.0.1", first.network.port, { bootstrap: ${JSON.stringify(bootstrap)} });
+      await server.start().then(() => console.log("started"), (err) => console.log("rejected", err.code));
+      await first.close();
+      console.log("done"); // no server.stop(): before, its ToolDb kept the process alive
+    `;
+    const { code, out, err } = await runScript(script, 20_000);
+    assert.equal(code, 0, `exit ${code}; stdout: ${out}; stderr: ${err}`);
+    assert.match(out, /rejected NETWORK_FAILED\ndone/);
+  });
+
+  it("the constructor opens the server's port, as the ToolDb guide's DHTServer class does; stop() without start() releases it and the process exits", { timeout: 30_000 }, async () => {
+    const script = `
+      import { connect } from "node:net";
+      import { DHTServer } from ${discovery};
+      const server = new DHTServer("t", "127.0.0.1", 0, { bootstrap: ${JSON.stringify(bootstrap)} });
+      await server.db.ready;
+      const reachable = () => new Promise((resolve) => {
+        const s = connect(server.port, "127.0.0.1");
+        s.once("connect", () => (s.destroy(), resolve(true)));
+        s.once("error", () => resolve(false));
+      });
+      console.log("before stop", await reachable());
+      await server.stop();
+      console.log("after stop", await reachable());
+    `;
+    const { code, out, err } = await runScript(script, 20_000);
+    assert.equal(code, 0, `exit ${code}; stdout: ${out}; stderr: ${err}`);
+    assert.match(out, /before stop true\nafter stop false/);
+  });
+
+  it("start() after stop() rejects with CLOSED, whether it had started or not; start() is idempotent before", { timeout: 30_000 }, async () => {
+    const closed = (err: unknown) => isToolDbError(err, ErrorCode.CLOSED);
+    const never = new DHTServer("lifecycle-stop", "127.0.0.1", 0, { bootstrap });
+    await never.stop();
+    await assert.rejects(never.start(), closed);
+
+    const client = new DHTClient("lifecycle-stop", { bootstrap, dhtHost: "127.0.0.1" });
+    const started = client.start();
+    assert.equal(client.start(), started);
+    await started;
+    await Promise.all([client.stop(), client.stop()]);
+    await assert.rejects(client.start(), closed);
+    assert.equal(client.db.isClosed, true);
   });
 });

@@ -3,19 +3,21 @@
  * HyperDHT testnet on loopback (explicit bootstrap everywhere). Covers a
  * Hyperswarm-only client reaching a server, relaying between WebSocket and
  * Hyperswarm clients through a dual server, one link per peer across
- * transports, failover from WebSocket to Hyperswarm, and bad input on a
- * Hyperswarm stream.
+ * transports, failover from WebSocket to Hyperswarm, bad input on a
+ * Hyperswarm stream, and close() when the HyperDHT does not answer (a dead
+ * private bootstrap).
  */
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { ErrorCode } from "../src/base/errors.js";
+import { ErrorCode, isToolDbError } from "../src/base/errors.js";
 import { CompositeNetwork } from "../src/network/composite-network.js";
 import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
 import { encodeMessage } from "../src/network/stream-framing.js";
 import { WebSocketNetwork } from "../src/network/websocket-network.js";
 import Hyperswarm, { type SwarmSocket } from "hyperswarm";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
+import { silentUdpPort } from "./helpers/dht-testnet.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { RawTcpLink, terminateRawLinks } from "./helpers/raw-peer.js";
@@ -209,5 +211,42 @@ describe("HyperswarmNetwork", () => {
     // The server still serves a well-behaved client afterwards.
     const cli = await node({ networkAdapter: hs() });
     await linked(srv, cli);
+  });
+
+  describe("close", () => {
+    const timedClose = async (db: ToolDb): Promise<number> => {
+      const started = performance.now();
+      await db.close();
+      return performance.now() - started;
+    };
+
+    it("returns within 2 s when the HyperDHT does not answer (dead private bootstrap; took 3 s, 9-22 s offline on the public one)", { timeout: 30_000 }, async () => {
+      topic = `hs-${process.pid}-${topicSeq++}`;
+      const dead = `127.0.0.1:${await silentUdpPort()}`;
+      const srv = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic, networkAdapter: HyperswarmNetwork.with({ bootstrap: [dead] }) });
+      nodes.push(srv);
+      await srv.ready;
+      const swarm = (srv.network as HyperswarmNetwork).hyperswarm!;
+      await new Promise((r) => setTimeout(r, 1500)); // the join's announce waits on a bootstrap node that never answers
+      const ms = await timedClose(srv);
+      assert.ok(ms < 2000, `close() took ${Math.round(ms)} ms`);
+      assert.ok(swarm.destroyed && swarm.dht.destroyed, "swarm and HyperDHT node destroyed");
+    });
+
+    it("on a HyperDHT that answers, leaves gracefully before closeTimeout (no forced destroy)", { timeout: 30_000 }, async () => {
+      topic = `hs-${process.pid}-${topicSeq++}`;
+      const srv = await node({ server: true, networkAdapter: swarmOn(testnet(), { closeTimeout: 10_000 }) });
+      const cli = await node({ networkAdapter: swarmOn(testnet(), { closeTimeout: 10_000 }) });
+      await linked(srv, cli);
+      const ms = await timedClose(srv);
+      assert.ok(ms < 5000, `close() took ${Math.round(ms)} ms`);
+    });
+
+    it("closeTimeout and bootstrap are checked when the transport is configured", () => {
+      for (const bad of [{ closeTimeout: -1 }, { closeTimeout: NaN }, { bootstrap: ["nonsense"] }, { bootstrap: ["127.0.0.1:70000"] }, { bootstrap: [{ host: "", port: 1 }] }]) {
+        assert.throws(() => HyperswarmNetwork.with(bad), (err: unknown) => isToolDbError(err, ErrorCode.INVALID_ARGUMENT), JSON.stringify(bad));
+      }
+      assert.doesNotThrow(() => HyperswarmNetwork.with({ bootstrap: ["127.0.0.1@localhost:49737", { host: "127.0.0.1", port: 49737 }], closeTimeout: 0 }));
+    });
   });
 });

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import t from "tool-db";
 import * as ours from "../src/index.js";
+import * as utils from "../src/utils/index.js";
 import type { EcdsaUser } from "../src/index.js";
 import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { startLegacyNode, type LegacyNode } from "./interop/legacy-node.js";
@@ -20,6 +21,14 @@ describe("tool-db 2.6.6 utilities, same call on both", () => {
     }
     for (const difficulty of [null, 0, 1, 2]) {
       assert.deepEqual(await ours.proofOfWork("prefix", difficulty), await t.proofOfWork("prefix", difficulty));
+    }
+  });
+
+  it("every helper of the root is in tooldb-dht/utils too, as the README says (proofOfWork was missing)", () => {
+    const names = ["sha256", "sha1", "proofOfWork", "textRandom", "uniq", "toBase64", "fromBase64", "stringToArrayBuffer", "arrayBufferToHex", "hexToArrayBuffer", "uint8ToBase64", "base64ToUint8"];
+    for (const name of names) {
+      assert.equal(typeof (utils as Record<string, unknown>)[name], "function", `tooldb-dht/utils lacks ${name}`);
+      assert.equal((utils as Record<string, unknown>)[name], (ours as Record<string, unknown>)[name], name);
     }
   });
 

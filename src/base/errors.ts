@@ -87,3 +87,13 @@ export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message || String((err as { code?: unknown }).code ?? err.name);
   return String(err);
 }
+
+/** What an argument is, for messages: "a number", "null", "an array", "the string \"x\"". */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
+  const type = typeof value;
+  return `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
+}

@@ -3,7 +3,8 @@ import { createHash } from "node:crypto";
 import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
 import Hyperswarm, { type PeerDiscovery, type PeerInfo, type SwarmSocket } from "hyperswarm";
 import type { TimerHandle } from "../base/clock.js";
-import { errorText } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue, errorText } from "../base/errors.js";
+import { checkPeerAddress, portValue } from "../limits/peer-address.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
@@ -21,6 +22,9 @@ export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
  * reached (outside check: 72 such announcers).
  */
 const SHUNNED_MS = 60_000;
+
+/** See HyperswarmNetworkOptions.closeTimeout. */
+const DEFAULT_CLOSE_TIMEOUT_MS = 500;
 
 /** The Hyperswarm topic of a ToolDb topic: sha256(topic), as in the ToolDb guide. */
 export function topicKey(topic: string): Buffer {
@@ -45,10 +49,24 @@ export function defaultDhtHost(bootstrap: HyperDhtNodeAddress[] | undefined): st
   return bootstrap?.length && bootstrap.every((b) => loopback(b.host)) ? "127.0.0.1" : undefined;
 }
 
+/**
+ * A bootstrap entry ("host:port" or { host, port }; hyperdht's
+ * "suggestedIP@host" host form too) as an address, or INVALID_ARGUMENT
+ * naming it: a wrong entry was a NaN port hyperdht never reached.
+ */
 function toAddress(entry: string | HyperDhtNodeAddress): HyperDhtNodeAddress {
-  if (typeof entry !== "string") return entry;
-  const at = entry.trim().lastIndexOf(":");
-  return { host: entry.trim().slice(0, at), port: Number(entry.trim().slice(at + 1)) };
+  let host: unknown;
+  let port: unknown;
+  if (typeof entry === "string") {
+    const at = entry.trim().lastIndexOf(":");
+    [host, port] = at > 0 ? [entry.trim().slice(0, at), entry.trim().slice(at + 1)] : [entry, undefined];
+  } else if (typeof entry === "object" && entry !== null) {
+    ({ host, port } = entry);
+  }
+  const name = (part: string) => `HyperDHT bootstrap ${typeof entry === "string" ? `'${entry.slice(0, 80)}'` : "entry"}: ${part}`;
+  const hosts = typeof host === "string" && host.split("@").length === 2 ? host.split("@") : [host];
+  for (const h of hosts) checkPeerAddress(h, port, name);
+  return { host: host as string, port: portValue(port) as number };
 }
 
 export interface HyperswarmNetworkOptions {
@@ -71,6 +89,13 @@ export interface HyperswarmNetworkOptions {
    */
   refreshInterval?: number;
   maxRefreshInterval?: number;
+  /**
+   * How long close() lets hyperswarm leave gracefully (unannounce the topic,
+   * let a lookup or announce in flight end) before it destroys the HyperDHT
+   * node outright (`destroy({ force: true })`), in ms. Default 500: a DHT
+   * that does not answer (offline, dead bootstrap) held close for 3-22 s.
+   */
+  closeTimeout?: number;
 }
 
 /**
@@ -90,8 +115,13 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
   private readonly dialed = new WeakMap<Connection, PeerInfo>();
 
-  /** An adapter class bound to `options`, for `networkAdapter`. */
+  /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
+    options.bootstrap?.forEach(toAddress);
+    const bound = options.closeTimeout;
+    if (bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `closeTimeout must be a finite number of ms >= 0, got ${describeValue(bound)}`);
+    }
     return withOptions(HyperswarmNetwork, options);
   }
 
@@ -213,13 +243,33 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       .finally(() => (this.refreshing = false));
   }
 
+  /**
+   * hyperswarm's destroy() unannounces the topic and waits for the lookup
+   * or announce in flight, and hyperdht's server close for the announcer's
+   * first findPeer query: each ends only when the DHT answers or its
+   * requests time out. After `closeTimeout` the HyperDHT node is destroyed
+   * with `force`, which fails every request in flight (and closes its UDP
+   * sockets), so the graceful destroy ends at once.
+   */
   protected async _close(): Promise<void> {
     const swarm = this.swarm;
     this.swarm = undefined;
     this.discovery = undefined;
     if (!swarm) return;
     for (const socket of swarm.connections) socket.destroy();
-    await swarm.destroy();
+    const graceful = swarm.destroy();
+    const ms = this.swarmOptions.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    let bound: TimerHandle | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (bound = this.timers.setTimeout(() => resolve(true), ms)));
+    try {
+      if (await Promise.race([graceful.then(() => false, () => false), timedOut])) {
+        this.log("the HyperDHT did not let go within %d ms: destroying it", ms);
+        await swarm.dht.destroy({ force: true });
+      }
+    } finally {
+      this.timers.clearTimeout(bound);
+    }
+    await graceful;
   }
 }
 

@@ -4,6 +4,7 @@ import { createLogger, type LogFn } from "../base/logger.js";
 import type { OutgoingMessage } from "../records/messages.js";
 import { boundHops } from "../records/hops.js";
 import { clientIdOf } from "../records/peer-record.js";
+import { checkPeerAddress } from "../limits/peer-address.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
@@ -184,11 +185,14 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   /**
    * Keeps a link to host:port, reconnecting with backoff. Repeated calls for
    * the same address are ignored; a second address of an already-connected
-   * node is parked until the first link drops.
+   * node is parked until the first link drops. An address that can never be
+   * dialed (a port outside 1-65535, a URL or host:port as the host) throws
+   * INVALID_ARGUMENT at once, as the `peers` option does.
    */
   connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
-    if (!this.canDial) this.log("cannot dial %s:%d: this transport does not dial addresses", host, port);
-    else if (!this.closing) this.dialer.connect(host, port, opts);
+    const address = checkPeerAddress(host, port, (part) => `connectTo: ${part}`);
+    if (!this.canDial) this.log("cannot dial %s:%d: this transport does not dial addresses", address.host, address.port);
+    else if (!this.closing) this.dialer.connect(address.host, address.port, opts);
   }
 
   /** Stops keeping a link to host:port and closes it if open. */

@@ -4,18 +4,8 @@
  * names it, never a TypeError from deep inside.
  */
 import type { BaseCrdt } from "../crdt/base-crdt.js";
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import type { PutOptions } from "./acks.js";
-
-/** What an argument is, for messages: "a number", "null", "an array", "the string \"x\"". */
-export function describeValue(value: unknown): string {
-  if (value === null || value === undefined) return String(value);
-  if (Array.isArray(value)) return "an array";
-  if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
-  if (typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") return `${typeof value} ${String(value)}`;
-  const type = typeof value;
-  return `${/^[aeiou]/.test(type) ? "an" : "a"} ${type}`;
-}
 
 function invalid(message: string): ToolDbError {
   return new ToolDbError(ErrorCode.INVALID_ARGUMENT, message);

@@ -5,19 +5,15 @@
  * socket named after a port string), before any store or socket is
  * opened. Limits are checked by resolveLimits.
  */
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { checkPublicUrl } from "../limits/peer-url.js";
-import { addressRange } from "../limits/address-range.js";
-import { describeValue } from "./api-arguments.js";
+import { checkPeerAddress, isPort, portValue } from "../limits/peer-address.js";
 import type { ToolDbOptions } from "./options.js";
 
 function refuse(name: string, want: string, value: unknown): never {
   throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `option ${name} must be ${want}, got ${describeValue(value)}`);
 }
 
-/** A port as tool-db 2.6.6 took it through Node's listen: a number, or a string of digits (`process.env.PORT`). */
-const portValue = (v: unknown): unknown => (typeof v === "string" && /^\d{1,5}$/.test(v) ? Number(v) : v);
-const isPort = (v: unknown, min: number): boolean => typeof v === "number" && Number.isInteger(v) && v >= min && v <= 65535;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Option names by what they hold. */
@@ -44,14 +40,7 @@ function checkedPeers(peers: unknown): ToolDbOptions["peers"] {
   if (!Array.isArray(peers)) refuse("peers", "an array of { host, port }", peers);
   return peers.map((peer: unknown, i) => {
     if (!isObject(peer)) refuse(`peers[${i}]`, "an object { host, port }", peer);
-    if (typeof peer.host !== "string" || peer.host.length === 0) refuse(`peers[${i}].host`, "a non-empty string", peer.host);
-    // A URL or host:port pasted here made dials to ws://[ws://host]:port (an outside check): refused by name.
-    if (/[/\s@?#[\]]/.test(peer.host) || (peer.host.includes(":") && addressRange(peer.host) === undefined)) {
-      refuse(`peers[${i}].host`, "a host name or an IP address (not a URL, host:port or [IPv6])", peer.host);
-    }
-    const port = portValue(peer.port);
-    if (!isPort(port, 1)) refuse(`peers[${i}].port`, "a whole number from 1 to 65535", peer.port);
-    return { ...peer, host: peer.host, port: port as number };
+    return { ...peer, ...checkPeerAddress(peer.host, peer.port, (part) => `option peers[${i}].${part}`) };
   });
 }
 

@@ -3,6 +3,7 @@ import { createLogger, type LogFn } from "../base/logger.js";
 import type { ToolDb, PeerInfo } from "../node/tooldb.js";
 import type { PeerRecord } from "../records/messages.js";
 import { recordUrl, urlEndpoint } from "../limits/peer-url.js";
+import { isDialableAddress } from "../limits/peer-address.js";
 import type { DialFailedEvent } from "../network/network-adapter.js";
 import type { PeerSession } from "../network/peer-session.js";
 import { CloseCode } from "../network/connection.js";
@@ -199,7 +200,7 @@ export class DhtPeering {
     } catch (err) {
       this.log("onPeerFound threw: %O", err);
     }
-    if (this.isSelf(peer)) return;
+    if (this.isSelf(peer) || !isDialableAddress(peer.host, peer.port)) return;
     this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found);
     this.pump();
   }
@@ -213,7 +214,7 @@ export class DhtPeering {
       const url = recordUrl(record);
       if (!url || record.address === self) continue;
       const { host, port } = urlEndpoint(url);
-      if (!this.isSelf({ host, port })) this.pool.offer({ host, port }, tier, record.address);
+      if (!this.isSelf({ host, port }) && isDialableAddress(host, port)) this.pool.offer({ host, port }, tier, record.address);
     }
     this.pump();
   }

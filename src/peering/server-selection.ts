@@ -273,11 +273,17 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     server.failures = 0;
     this.log("linking %s (%s)", server.url, server.source);
     const network = this.db.network as unknown as Partial<UrlDialer>;
-    if (typeof network.connectToUrl === "function") {
-      network.connectToUrl(server.url, { maxRetries: this.options.maxRetries });
-    } else {
-      const { host, port } = urlEndpoint(server.url);
-      this.db.network.connectTo(host, port, { maxRetries: this.options.maxRetries });
+    try {
+      if (typeof network.connectToUrl === "function") {
+        network.connectToUrl(server.url, { maxRetries: this.options.maxRetries });
+      } else {
+        const { host, port } = urlEndpoint(server.url);
+        this.db.network.connectTo(host, port, { maxRetries: this.options.maxRetries });
+      }
+    } catch (err) {
+      // A URL no node can dial (port 0, say, from a cached or listed record): INVALID_ARGUMENT at once.
+      this.log("cannot dial %s: %s", server.url, errorText(err));
+      server.state = "failed";
     }
   }
 

@@ -5,58 +5,20 @@ import { ToolDb } from "./node.js";
 import type { ToolDbOptions } from "../node/options.js";
 import { LevelStore } from "../stores/level-store.js";
 import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeeringHooks } from "../peering/dht-peering.js";
-import type { ServerMeshOptions } from "../peering/server-mesh.js";
 import type { Discovery } from "../discovery/discovery.js";
-import { type MechanismSwitches, type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
+import { type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
 import type { MergedDiscovery } from "../discovery/mechanisms/merged-discovery.js";
-import type { DiscoveryOptions } from "../discovery/options.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
 import { localAddressesFor } from "../discovery/local-addresses.js";
 import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
 import { WebSocketNetwork } from "../network/websocket-network.js";
+import { type DhtNodeOptions, checkDhtNodeOptions } from "./dht-node-options.js";
+
+export type { DhtNodeOptions };
 
 function transportsFor(hyperswarm: HyperswarmNetworkOptions | true | undefined): Partial<ToolDbOptions> {
   if (!hyperswarm) return {};
   return { networkAdapter: [WebSocketNetwork, HyperswarmNetwork.with(hyperswarm === true ? {} : hyperswarm)] };
-}
-
-export interface DhtNodeOptions {
-  /** DHT bootstrap nodes 'host:port'; default: the public mainline routers. */
-  bootstrap?: string[] | false;
-  /** UDP address/port of this node's DHT socket (default: `host`, random port). */
-  dhtHost?: string;
-  dhtPort?: number;
-  /** Everything else the Discovery takes (intervals, statePath, clock...). */
-  discovery?: Omit<DiscoveryOptions, "bootstrap" | "host" | "port">;
-  /** ToolDb options (storage, user adapter, timings...). */
-  db?: Partial<ToolDbOptions>;
-  /** Directory for LevelDB data (and `<dir>.keys`); without it data is kept in memory. */
-  dataDir?: string;
-  /** Clients: links to servers kept (default 2). Servers: server links below which more are dialed (default 6; see `mesh`). */
-  maxConnections?: number;
-  /** Redials of a server after a verified link to it dropped (default 3). */
-  dialRetries?: number;
-  /** First penalty (ms) of an address that failed; doubles per failure up to 10 min (default 5 s). */
-  penaltyMs?: number;
-  /** Dials in flight at most, apart from the links kept (default 64). */
-  maxDialsInFlight?: number;
-  /** Happy eyeballs: ms after which another candidate is dialed while none has succeeded (default 100). */
-  dialStaggerMs?: number;
-  /** Bound (ms) on connect + handshake of an address never linked to before; no retry (default 2000). */
-  firstContactTimeoutMs?: number;
-  /** Servers: degree bounds of the server mesh and the address exchange (minLinks defaults to `maxConnections`). */
-  mesh?: ServerMeshOptions;
-  /** Leave the DHT and close everything on SIGINT/SIGTERM. Default false. */
-  handleSignals?: boolean;
-  /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
-  onSignalStop?: (signal: NodeJS.Signals) => void;
-  /**
-   * Also run the Hyperswarm transport (joins sha256(topic) on HyperDHT) beside
-   * WebSocket. `true` = default bootstrap (TOOLDB_HYPERDHT_BOOTSTRAP, else public).
-   */
-  hyperswarm?: HyperswarmNetworkOptions | true;
-  /** Discovery mechanisms, merged; each switchable (see MechanismSwitches for defaults). */
-  mechanisms?: MechanismSwitches;
 }
 
 /**
@@ -77,6 +39,7 @@ export abstract class DhtNode {
   private peeringValue: DhtPeering | undefined;
   private startPromise: Promise<void> | undefined;
   private stopPromise: Promise<void> | undefined;
+  private releasePromise: Promise<void> | undefined;
   private readonly signalHandler = (signal: NodeJS.Signals) => {
     this.log("%s: shutting down", signal);
     void this.stop()
@@ -91,6 +54,7 @@ export abstract class DhtNode {
     component: string,
   ) {
     this.log = createLogger(component);
+    checkDhtNodeOptions(options, dbOptions.server === true, this.defaultMaxConnections());
     const storage = options.dataDir ? { storageAdapter: LevelStore, storageName: options.dataDir } : {};
     this.db = new ToolDb({ topic, ...storage, ...transportsFor(options.hyperswarm), ...options.db, ...dbOptions });
   }
@@ -110,9 +74,18 @@ export abstract class DhtNode {
     return this.nodeDiscovery.merged;
   }
 
-  /** Idempotent. Resolves when the database is ready and the DHT join has begun. */
+  /**
+   * Idempotent. Resolves when the database is ready and the DHT join has
+   * begun. When it fails (the port is taken, say) everything the node opened
+   * is released before it rejects. After `stop()` it rejects with CLOSED: a
+   * stopped node does not start again (make a new one).
+   */
   start(): Promise<void> {
-    this.startPromise ??= this.doStart();
+    if (this.stopPromise) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `start() after stop(): a stopped ${this.constructor.name} does not start again (make a new one)`));
+    this.startPromise ??= this.doStart().catch(async (err: unknown) => {
+      await this.release();
+      throw err;
+    });
     return this.startPromise;
   }
 
@@ -175,16 +148,25 @@ export abstract class DhtNode {
     return this.db.options.host;
   }
 
-  /** Idempotent: leaves the DHT, closes every socket and the store. */
+  /**
+   * Idempotent: leaves the DHT, closes every socket and the store. Also
+   * without `start()`: the constructor's ToolDb (a server's WebSocket port)
+   * is closed.
+   */
   stop(): Promise<void> {
-    this.stopPromise ??= this.doStop();
+    this.stopPromise ??= this.startPromise ? this.startPromise.catch(() => undefined).then(() => this.release()) : this.release();
     return this.stopPromise;
   }
 
-  private async doStop(): Promise<void> {
+  /** Once: what stop() and a failed start() release. */
+  private release(): Promise<void> {
+    this.releasePromise ??= this.doRelease();
+    return this.releasePromise;
+  }
+
+  private async doRelease(): Promise<void> {
     process.off("SIGINT", this.signalHandler);
     process.off("SIGTERM", this.signalHandler);
-    await this.startPromise?.catch(() => undefined);
     this.peeringValue?.stop();
     await this.nodeDiscovery?.stop();
     await this.db.close();

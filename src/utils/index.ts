@@ -1,9 +1,9 @@
 /**
  * The helper functions tool-db 2.6.6 exports from its root, under the same
  * names and signatures, so code that imports them keeps working. They sit on
- * this project's crypto and encoding modules. `proofOfWork` is exported from
- * `tooldb-dht/core` (same signature). See docs/tool-db-api.md for the names
- * that are not here and why.
+ * this project's crypto and encoding modules; `proofOfWork` is the one
+ * records are signed with (also in `tooldb-dht/core`). See
+ * docs/tool-db-api.md for the names that are not here and why.
  */
 import { sha1Hex } from "../crypto/sha1.js";
 import { sha256Hex } from "../crypto/sha256.js";
@@ -96,6 +96,8 @@ export function uint8ToBase64(bytes: Uint8Array): string {
 export function base64ToUint8(b64: string): Uint8Array {
   return toolDbBase64ToBytes(b64);
 }
+
+export { proofOfWork } from "../records/proof-of-work.js";
 
 export { putEncrypted, getDecrypted, type ValueStore, type GroupKey } from "./encrypted-values.js";
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -63,15 +62,6 @@ export async function fails(args: string[], code: number, options?: RunOptions):
 /** The reason line of a failing run. */
 export async function failsWith(args: string[], code: number, options?: RunOptions): Promise<string> {
   return (await fails(args, code, options)).line;
-}
-
-/** A UDP port nobody answers on (a dead DHT bootstrap: nothing leaves loopback). */
-export async function silentUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
-  const { port } = socket.address();
-  await new Promise<void>((r) => socket.close(() => r()));
-  return port;
 }
 
 /** A TCP port with nothing listening. */

@@ -3,6 +3,7 @@
  * (bootstrap: false) plus nodes bootstrapped from it, every node bound
  * explicitly so nothing ever contacts the public routers.
  */
+import { createSocket } from "node:dgram";
 import DHT, { type DhtOptions } from "bittorrent-dht";
 import { destroyDht, dhtEvent } from "./dht-events.js";
 
@@ -99,4 +100,13 @@ export function waitForEvent<A extends unknown[] = unknown[]>(
     };
     emitter.on(event, listener);
   });
+}
+
+/** A UDP port on 127.0.0.1 nobody answers on: a dead private bootstrap (mainline or HyperDHT). */
+export async function silentUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((r) => socket.bind(0, "127.0.0.1", r));
+  const { port } = socket.address();
+  await new Promise<void>((r) => socket.close(() => r()));
+  return port;
 }
