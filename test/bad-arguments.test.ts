@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { ErrorCode, LevelStore, MapCrdt, MemoryStore, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
 import { DHTClient, DHTServer, type DhtNodeOptions } from "../src/entries/discovery.js";
+import type { RefusalEvent } from "../src/network/network-host.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const unhandled = collectUnhandledRejections();
@@ -96,9 +97,11 @@ describe("API arguments", { timeout: 30_000 }, () => {
     assert.throws(() => db.unsubscribeData(42 as never), typed(ErrorCode.INVALID_KEY));
   });
 
-  it("network.connectTo refuses an address that can never work at once, as the peers option does (it was re-dialed forever)", () => {
+  it("network.connectTo refuses an address that can never work at once, as the peers option does (it was re-dialed forever), without throwing (the guide passes announced peers straight in)", () => {
     const failures: unknown[] = [];
+    const refusals: RefusalEvent[] = [];
     db.on("dial-failed", (e) => failures.push(e));
+    db.on("refused", (e) => refusals.push(e));
     const bad: Array<[unknown, unknown, RegExp]> = [
       ["127.0.0.1", 70000, /connectTo: port must be a whole number from 1 to 65535, got number 70000/],
       ["127.0.0.1", -1, /connectTo: port .*got number -1/],
@@ -110,7 +113,11 @@ describe("API arguments", { timeout: 30_000 }, () => {
       [undefined, 9000, /connectTo: host/],
     ];
     for (const [host, port, message] of bad) {
-      assert.throws(() => db.network.connectTo(host as string, port as number), typed(ErrorCode.INVALID_ARGUMENT, message), `${String(host)}:${String(port)}`);
+      const before = refusals.length;
+      assert.doesNotThrow(() => db.network.connectTo(host as string, port as number), `${String(host)}:${String(port)}`);
+      assert.equal(refusals.length, before + 1, `one refusal for ${String(host)}:${String(port)}`);
+      assert.equal(refusals.at(-1)!.code, ErrorCode.INVALID_ARGUMENT);
+      assert.match(refusals.at(-1)!.reason, message);
     }
     assert.deepEqual(db.network.dialTargets(), [], "nothing is dialed");
     assert.deepEqual(failures, []);

@@ -186,11 +186,22 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
    * Keeps a link to host:port, reconnecting with backoff. Repeated calls for
    * the same address are ignored; a second address of an already-connected
    * node is parked until the first link drops. An address that can never be
-   * dialed (a port outside 1-65535, a URL or host:port as the host) throws
-   * INVALID_ARGUMENT at once, as the `peers` option does.
+   * dialed (a port outside 1-65535, a URL or host:port as the host) is
+   * refused at once (an INVALID_ARGUMENT refusal event, never dialed), as the
+   * `peers` option refuses it; not thrown, because the ToolDb guide's samples
+   * pass what a discovery channel announced straight in, from a handler with
+   * no catch, and a stranger's mDNS answer can carry port 0.
    */
   connectTo(host: string, port: number, opts: ConnectOptions = {}): void {
-    const address = checkPeerAddress(host, port, (part) => `connectTo: ${part}`);
+    let address: { host: string; port: number };
+    try {
+      address = checkPeerAddress(host, port, (part) => `connectTo: ${part}`);
+    } catch (err) {
+      const reason = errorText(err);
+      this.log("not dialed: %s", reason);
+      this.host.refused({ code: ErrorCode.INVALID_ARGUMENT, reason, host: typeof host === "string" ? host.slice(0, 253) : undefined });
+      return;
+    }
     if (!this.canDial) this.log("cannot dial %s:%d: this transport does not dial addresses", address.host, address.port);
     else if (!this.closing) this.dialer.connect(address.host, address.port, opts);
   }

@@ -139,7 +139,7 @@ export class DhtPeering {
       () => db.off("peer-disconnect", onDisconnect),
       () => db.network.off("duplicate", onDuplicate),
     );
-    for (const peer of discovery.peers(topic)) this.pool.offer(peer, Tier.Found);
+    for (const peer of discovery.peers(topic)) if (isDialableAddress(peer.host, peer.port)) this.pool.offer(peer, Tier.Found);
     this.strangersHeld = opts.holdStrangersUntil !== undefined;
     if (opts.holdStrangersUntil) {
       const release = () => {
