@@ -164,6 +164,12 @@ describe("constructor options", { timeout: 30_000 }, () => {
     ["rangeSync.budget.maxPeers 0", { server: true, port: 0, rangeSync: { budget: { maxPeers: 0 } } }, /option rangeSync\.budget\.maxPeers must be a whole number >= 1/],
     ["broadcast.mode", { broadcast: { mode: "gossip" } }, /option broadcast\.mode/],
     ["limits 5", { limits: 5 }, /option limits must be an object/],
+    // Limits at which a server serves nobody (the CLI refuses them as flags too).
+    ["limits.messageBurst 0", { limits: { messageBurst: 0 } }, /limit messageBurst must be a whole number >= 1 \(or Infinity\), got number 0/],
+    ["limits.maxOutstanding 0", { limits: { maxOutstanding: 0 } }, /limit maxOutstanding must be a whole number >= 1/],
+    ["limits.maxConnections 2.5", { limits: { maxConnections: 2.5 } }, /limit maxConnections must be a whole number >= 1 \(or Infinity\), got number 2\.5/],
+    ["limits.maxReceiveBuffered 0", { limits: { maxReceiveBuffered: 0 } }, /limit maxReceiveBuffered must be a whole number >= 1/],
+    ["limits.messageRate 0", { limits: { messageRate: 0 } }, /limit messageRate must be above 0/],
   ];
   for (const [name, options, message] of cases) {
     it(`refuses ${name} at once with INVALID_ARGUMENT`, () => {

@@ -1,4 +1,4 @@
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 
 /**
  * Resource limits of a server, in the spirit of libp2p's resource manager:
@@ -136,6 +136,24 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
 };
 
+/**
+ * Limits at which a server can serve nobody when set to 0 or a fraction (no
+ * link admitted, no message handled, every reply or partial frame over its
+ * budget): whole numbers >= 1, or Infinity.
+ */
+const AT_LEAST_ONE: ReadonlySet<string> = new Set<keyof Limits>([
+  "maxConnections",
+  "maxUnverifiedConnections",
+  "maxConnectionsPerIp",
+  "messageBurst",
+  "maxOutstandingPerPeer",
+  "maxOutstanding",
+  "maxSendBacklog",
+  "maxSendBacklogPerIp",
+  "maxSendBuffered",
+  "maxReceiveBuffered",
+]);
+
 /** Defaults overlaid with what the caller set; throws INVALID_ARGUMENT on nonsense. */
 export function resolveLimits(given: Partial<Limits> | undefined): Limits {
   const limits: Limits = { ...DEFAULT_LIMITS };
@@ -151,6 +169,12 @@ export function resolveLimits(given: Partial<Limits> | undefined): Limits {
     }
     if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
       throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `limit ${name} must be a number >= 0`);
+    }
+    if (AT_LEAST_ONE.has(name) && !(value === Infinity || (Number.isInteger(value) && value >= 1))) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `limit ${name} must be a whole number >= 1 (or Infinity), got ${describeValue(value)}`);
+    }
+    if (name === "messageRate" && value === 0) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "limit messageRate must be above 0 (or Infinity), got number 0");
     }
     (limits as unknown as Record<string, number>)[name] = value;
   }

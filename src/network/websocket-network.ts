@@ -102,6 +102,9 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     const socket = new WebSocket(`${scheme}://${h}:${port}`, {
       maxPayload: this.options.maxMessageBytes,
       handshakeTimeout: this.options.handshakeTimeout,
+      // No compression offered: a hostile server that accepted it could make a message larger than
+      // the bytes read, which is what the inbound budget counts (our servers never enable it).
+      perMessageDeflate: false,
       // Node's global agent keeps sockets alive: a peer that answers HTTP instead of upgrading would keep one open.
       agent: this.wsOptions.ssl ? NO_KEEPALIVE_HTTPS : NO_KEEPALIVE_HTTP,
       // A server bound to one address dials from it too, so peers see one identity per host.
