@@ -71,11 +71,19 @@ export class CampaignLog {
     return () => void (fault.healedAt = this.now());
   }
 
+  /** The fault healed last ("kill-server s1"), or "" when none has healed. */
+  lastHealed(): string {
+    let last: LoggedFault | undefined;
+    for (const f of this.faults) if (f.healedAt !== undefined && (last === undefined || f.healedAt >= last.healedAt!)) last = f;
+    return last ? `${last.kind} ${last.target}` : "";
+  }
+
   /**
    * Why the campaign failed, from the servers' final dumps (`names[i]` is the
-   * server of `dumps[i]`) and what the clients' outboxes still held.
+   * server of `dumps[i]`) and what the clients' outboxes still held; only
+   * the first `writesUpTo` writes are looked for.
    */
-  report(names: string[], dumps: Array<ServerDump | undefined>, pending: Array<{ client: string; writes: PendingReport[] }>, extra: string[] = []): string {
+  report(names: string[], dumps: Array<ServerDump | undefined>, pending: Array<{ client: string; writes: PendingReport[] }>, extra: string[] = [], writesUpTo = Infinity): string {
     const out: string[] = [`campaign log: why it failed (times since the campaign started)`, ...extra.map((l) => `  ${l}`)];
     const holds = (d: ServerDump, key: string) => {
       const r = d.get(key);
@@ -87,7 +95,7 @@ export class CampaignLog {
       if (lines.length > MAX_LINES) out.push(`    ... ${lines.length - MAX_LINES} more`);
     };
     for (const acked of [true, false]) {
-      const missing = this.writes.flatMap((w) => {
+      const missing = this.writes.slice(0, writesUpTo).flatMap((w) => {
         if (w.acked !== acked) return [];
         const where = dumps.flatMap((d, i) => (d === undefined || covers(d.get(w.key), w) ? [] : [`${names[i]} (${holds(d, w.key)})`]));
         if (where.length === 0) return [];
@@ -106,12 +114,15 @@ export class CampaignLog {
         }),
       ),
     );
-    const answered = dumps.flatMap((d, i) => (d === undefined ? [] : [{ d, name: names[i]! }]));
-    const keys = new Set(answered.flatMap(({ d }) => [...d.keys()]));
-    section(
-      "keys whose records differ between servers",
-      [...keys].filter((k) => new Set(answered.map(({ d }) => d.get(k)?.[0])).size > 1).map((k) => `${k}: ${answered.map(({ d, name }) => `${name} ${holds(d, k)}`).join("; ")}`),
-    );
+    // Between faults writes are in flight: records may differ there.
+    if (writesUpTo === Infinity) {
+      const answered = dumps.flatMap((d, i) => (d === undefined ? [] : [{ d, name: names[i]! }]));
+      const keys = new Set(answered.flatMap(({ d }) => [...d.keys()]));
+      section(
+        "keys whose records differ between servers",
+        [...keys].filter((k) => new Set(answered.map(({ d }) => d.get(k)?.[0])).size > 1).map((k) => `${k}: ${answered.map(({ d, name }) => `${name} ${holds(d, k)}`).join("; ")}`),
+      );
+    }
     const last = this.faults.slice(-15).map((f) => `${secs(f.at)} ${f.kind} ${f.target}${f.healedAt === undefined ? "" : `, healed ${secs(f.healedAt)}`}`);
     section(`the last faults (of ${this.faults.length})`, last);
     return out.join("\n");

@@ -2,13 +2,17 @@
  * The fault campaign: servers and clients as separate processes on
  * loopback, faults injected from a seeded schedule while clients write with
  * acknowledged puts, then a check that nothing acknowledged was lost and
- * that every server holds the same record per key. It only looks at what
- * the servers store, so it holds whatever mechanism makes them converge.
+ * that every server holds the same record per key. Every CHECKPOINT_EVERY
+ * faults it also waits for the faults so far to heal and times how long
+ * the writes made until then take to reach every server, with the clients
+ * still writing. It only looks at what the servers store, so it holds
+ * whatever mechanism makes them converge.
  */
 import { seededRandom } from "../src/base/random.js";
-import { CampaignLog, type ServerDump, covers } from "./campaign-log.js";
+import { CampaignLog } from "./campaign-log.js";
 import { Cluster, type Worker } from "./cluster.js";
 import type { PendingReport, WorkerReport } from "./protocol.js";
+import { type Checkpoint, checkServers, checkUntil, checkpoint } from "./server-check.js";
 
 export interface CampaignOptions {
   faults: number;
@@ -21,6 +25,8 @@ export interface CampaignOptions {
   faultMs?: [number, number];
   /** Bound on reaching convergence after the last fault healed. */
   convergeTimeoutMs?: number;
+  /** Bound on reaching every server at a checkpoint between faults (default 20 s). */
+  checkpointTimeoutMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -45,6 +51,8 @@ export interface CampaignResult {
   outboxesMs: number;
   /** From the last fault healed to every server holding every acknowledged write and the same records. */
   convergeMs: number;
+  /** Between faults: the writes so far on every server, timed from the heal of every fault so far. */
+  checkpoints: Checkpoint[];
   crashes: string[];
   durationMs: number;
   /** The campaign's own log of why it failed (empty when it passed). */
@@ -53,12 +61,15 @@ export interface CampaignResult {
 
 /** True when nothing was lost, nothing stayed in an outbox, the servers converged and nothing crashed. */
 export function passed(r: CampaignResult): boolean {
-  return r.writesLost === 0 && r.unacknowledgedLost === 0 && r.writesUnconfirmed === 0 && r.converged && r.crashes.length === 0;
+  return r.writesLost === 0 && r.unacknowledgedLost === 0 && r.writesUnconfirmed === 0 && r.converged && r.checkpoints.every((c) => c.converged) && r.crashes.length === 0;
 }
 
 /** Largest clock skew injected (ms): within the 30 s a record or peer record may be ahead, for any pair of nodes. */
 const MAX_SKEW_MS = 12_000;
 const BLACKOUT_EVERY = 20;
+/** Faults between two checkpoints (a checkpoint falls after a blackout has healed). */
+const CHECKPOINT_EVERY = 25;
+const CHECKPOINT_TIMEOUT_MS = 20_000;
 /** Servers that may be killed or paused at the same time (except in a blackout). */
 const MAX_SERVERS_DOWN = 2;
 
@@ -200,6 +211,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
 
   let injected = 0;
   let result: CampaignResult | undefined;
+  const checkpoints: Checkpoint[] = [];
   try {
     await cluster.start();
     log(`cluster up: ${cluster.servers.length} servers behind proxies, ${cluster.clients.length} clients, 2 DHT bootstrap nodes (seed ${options.seed})`);
@@ -212,6 +224,12 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       injected++;
       byKind[kind]++;
       if (injected % 10 === 0 || injected === options.faults) log(`faults injected: ${injected}/${options.faults}, writes acknowledged so far: ${acked()}`);
+      if (injected % CHECKPOINT_EVERY === 0 && injected < options.faults) {
+        await Promise.all(heals);
+        const point = await checkpoint(cluster, campaignLog, injected, lastHealed, options.checkpointTimeoutMs ?? CHECKPOINT_TIMEOUT_MS);
+        checkpoints.push(point);
+        log(`checkpoint after ${injected} faults: ${point.writes} writes ${point.converged ? `on every server ${point.ms} ms after every fault healed` : `NOT on every server after ${point.ms} ms`} (the last to heal: ${point.lastHealed})`);
+      }
     }
     await Promise.all(heals);
     // Clock skew is not a fault to heal: nodes keep their skew (within the accepted window).
@@ -229,11 +247,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     if (pendingOutbox > 0) log(`clients still hold ${pendingOutbox} unconfirmed writes`);
 
     const deadline = Date.now() + (options.convergeTimeoutMs ?? 60_000);
-    let check = await checkServers(cluster, campaignLog);
-    while (!check.converged && Date.now() < deadline) {
-      await sleep(250);
-      check = await checkServers(cluster, campaignLog);
-    }
+    const check = await checkUntil(deadline, () => checkServers(cluster, campaignLog.writes));
     const convergeMs = Date.now() - lastHealed;
     for (const name of check.unreachable) cluster.crashes.push(`${name} did not answer the final check`);
     const unacked = campaignLog.writes.length - acked();
@@ -251,6 +265,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       divergentKeys: check.divergent,
       outboxesMs,
       convergeMs,
+      checkpoints,
       crashes: cluster.crashes,
       durationMs: 0,
       failureLog: "",
@@ -258,61 +273,14 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     if (!passed(result)) {
       const pending = quiet.map((q, i) => ({ client: cluster.clients[i]!.name, writes: q.pending }));
       const names = cluster.servers.map((srv) => srv.name);
-      result.failureLog = campaignLog.report(names, check.dumps, pending, [`outboxes ${pendingOutbox === 0 ? "empty" : "not empty"} ${outboxesMs} ms after the last fault healed`, ...check.unreachable.map((n) => `${n}: no final dump`)]);
+      const final = campaignLog.report(names, check.dumps, pending, [`outboxes ${pendingOutbox === 0 ? "empty" : "not empty"} ${outboxesMs} ms after the last fault healed`, ...check.unreachable.map((n) => `${n}: no final dump`)]);
+      result.failureLog = [...checkpoints.map((c) => c.failureLog).filter((l) => l !== ""), final].join("\n");
     }
   } finally {
     await cluster.stop().catch((err: unknown) => void cluster.crashes.push(`stopping failed: ${String(err)}`));
   }
   result.durationMs = Date.now() - started;
   return result;
-}
-
-interface Check {
-  converged: boolean;
-  lost: number;
-  lostUnacked: number;
-  divergent: number;
-  examples: string[];
-  /** Each server's records (undefined for one that did not answer). */
-  dumps: Array<ServerDump | undefined>;
-  unreachable: string[];
-}
-
-/** Asks every server for its records; counts logged writes missing somewhere and keys whose records differ. */
-async function checkServers(cluster: Cluster, campaignLog: CampaignLog): Promise<Check> {
-  const unreachable: string[] = [];
-  const dumps = await Promise.all(
-    cluster.servers.map(async (s): Promise<ServerDump | undefined> => {
-      try {
-        return new Map((await s.ask({ type: "dump" }, "dump", 20_000)).records.map(([k, h, t]) => [k, [h, t] as [string, number]]));
-      } catch {
-        unreachable.push(s.name); // fails the seed on its own; its writes are not counted missing
-        return undefined;
-      }
-    }),
-  );
-  let lost = 0;
-  let lostUnacked = 0;
-  const examples: string[] = [];
-  for (const w of campaignLog.writes) {
-    const missing = dumps.findIndex((d) => d !== undefined && !covers(d.get(w.key), w));
-    if (missing < 0) continue;
-    if (!w.acked) {
-      lostUnacked++;
-      continue;
-    }
-    lost++;
-    if (examples.length < 5) examples.push(`${w.key} (t ${w.t}) not on ${cluster.servers[missing]!.name}`);
-  }
-  const answered = dumps.filter((d) => d !== undefined);
-  const keys = new Set(answered.flatMap((d) => [...d.keys()]));
-  let divergent = 0;
-  for (const key of keys) {
-    const hashes = new Set(answered.map((d) => d.get(key)?.[0]));
-    if (hashes.size > 1) divergent++;
-  }
-  const converged = unreachable.length === 0 && lost === 0 && lostUnacked === 0 && divergent === 0;
-  return { converged, lost, lostUnacked, divergent, examples, dumps, unreachable };
 }
 
 /** The figures, one per line, for humans. */
@@ -328,8 +296,18 @@ export function formatResult(r: CampaignResult): string {
     `writes still unconfirmed in client outboxes at the end: ${r.writesUnconfirmed}`,
     `servers converged (every write on every server, same record per key): ${r.converged ? "yes" : `NO (${r.divergentKeys} keys differ between servers)`}`,
     `time to converge after the last fault healed: ${r.convergeMs} ms (client outboxes ${r.writesUnconfirmed === 0 ? "empty" : "still not empty"} after ${r.outboxesMs} ms)`,
+    checkpointLine(r.checkpoints),
     `processes crashed (not killed by the harness): ${r.crashes.length}${r.crashes.length > 0 ? `\n  ${r.crashes.join("\n  ")}` : ""}`,
     `campaign took ${(r.durationMs / 1000).toFixed(1)} s`,
     ...(r.failureLog ? [r.failureLog] : []),
   ].join("\n");
+}
+
+/** The checkpoints in one line: how many converged, and how long they took after every fault healed. */
+export function checkpointLine(points: readonly Checkpoint[]): string {
+  if (points.length === 0) return `checkpoints between faults: none (one comes every ${CHECKPOINT_EVERY} faults, not after the last)`;
+  const ms = points.map((p) => p.ms).sort((a, b) => a - b);
+  const failed = points.filter((p) => !p.converged).length;
+  const median = ms[Math.floor(ms.length / 2)]!;
+  return `checkpoints between faults (every write so far on every server, timed from every fault healed, clients still writing): ${points.length - failed}/${points.length} converged; median ${median} ms, worst ${ms[ms.length - 1]} ms`;
 }

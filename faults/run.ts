@@ -2,7 +2,8 @@
  * `npm run faults [-- --faults N --seeds 1-5]`: the long fault campaign
  * (default 500 faults, seed 1), one seed after the other. Exits non-zero
  * when, on any seed, an acknowledged write was lost, a client kept an
- * unconfirmed write, the servers did not converge, or a process crashed;
+ * unconfirmed write, the servers did not converge (at the end, or at a
+ * checkpoint between faults), or a process crashed;
  * a failed seed prints the campaign's own log of why.
  */
 import { formatResult, passed, runCampaign, type CampaignResult } from "./campaign.js";
@@ -12,7 +13,9 @@ const HELP = `npm run faults -- [options]
 Servers and clients as separate processes on loopback; faults from a seeded
 schedule while the clients write with acknowledged puts; then a check that no
 acknowledged write was lost, every outbox emptied and every server holds the
-same records. Run it in a network namespace of its own, e.g.
+same records; every 25 faults a checkpoint waits for the faults so far to
+heal and times how long the writes until then take to reach every server.
+Run it in a network namespace of its own, e.g.
   unshare -n sh -c 'ip link set lo up && exec npm run faults -- --seeds 1-5'
 
   --faults N        faults per seed (default 500)
@@ -73,9 +76,11 @@ for (const seed of seeds) {
   out("");
 }
 if (results.length > 1) {
-  out("seed | result | acknowledged | lost | left in outboxes | converged after the last fault healed | took");
+  out("seed | result | acknowledged | lost | left in outboxes | converged after the last fault healed | checkpoints converged, worst | took");
   for (const r of results) {
-    out(`${r.seed} | ${passed(r) ? "pass" : "FAIL"} | ${r.writesAcknowledged} (+${r.writesUnacknowledged} timed out) | ${r.writesLost + r.unacknowledgedLost} | ${r.writesUnconfirmed} | ${r.converged ? `${(r.convergeMs / 1000).toFixed(1)} s` : "no"} | ${(r.durationMs / 1000).toFixed(0)} s`);
+    const worst = Math.max(0, ...r.checkpoints.map((c) => c.ms));
+    const points = `${r.checkpoints.filter((c) => c.converged).length}/${r.checkpoints.length}, ${(worst / 1000).toFixed(1)} s`;
+    out(`${r.seed} | ${passed(r) ? "pass" : "FAIL"} | ${r.writesAcknowledged} (+${r.writesUnacknowledged} timed out) | ${r.writesLost + r.unacknowledgedLost} | ${r.writesUnconfirmed} | ${r.converged ? `${(r.convergeMs / 1000).toFixed(1)} s` : "no"} | ${points} | ${(r.durationMs / 1000).toFixed(0)} s`);
   }
 }
 process.exitCode = results.every(passed) ? 0 : 1;

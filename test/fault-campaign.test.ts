@@ -18,4 +18,7 @@ it("quick fault campaign: 50 faults, no acknowledged write lost, servers converg
   assert.equal(result.unacknowledgedLost, 0, report);
   assert.ok(result.byKind.blackout >= 1, "every server was down at once at least once");
   assert.ok(result.converged, report);
+  // Between faults too: after the first 25 faults healed, every write so far reached every server.
+  assert.equal(result.checkpoints.length, 1, report);
+  assert.ok(result.checkpoints.every((c) => c.converged && c.writes > 0), report);
 });

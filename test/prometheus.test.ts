@@ -112,7 +112,7 @@ describe("a real Prometheus scrapes serve's /metrics (docs/monitoring)", { skip:
     const [, serverPort, metricsHost, metricsPort] = started.match;
     // The shipped scrape config, pointed at this server and scraping every second.
     const config = readFileSync(join(ROOT, "docs", "monitoring", "prometheus.yml"), "utf8")
-      .replace('targets: ["127.0.0.1:9464"]', `targets: ["${metricsHost}:${metricsPort}"]`)
+      .replace('targets: ["127.0.0.1:19000"]', `targets: ["${metricsHost}:${metricsPort}"]`)
       .replace("scrape_interval: 15s", "scrape_interval: 1s");
     assert.match(config, new RegExp(`${metricsHost}:${metricsPort}`));
     writeFileSync(join(dir, "prometheus.yml"), config);
