@@ -52,6 +52,21 @@ describe("API arguments", { timeout: 30_000 }, () => {
     await assert.rejects(db.putData("a.b", 1), (err: Error) => err.message === "Key cannot include dots!; a.b" && (err as { code?: string }).code === ErrorCode.INVALID_KEY);
   });
 
+  it("a key longer than a record may have (1024 characters, with its user namespace) is INVALID_KEY before anything is written", async () => {
+    // Before: written locally, refused by every server, and null from the node's own getData (outside check).
+    const long = "k".repeat(1025);
+    await assert.rejects(db.putData(long, 1), typed(ErrorCode.INVALID_KEY, /1025 characters, over the 1024/));
+    await assert.rejects(db.getData(long), typed(ErrorCode.INVALID_KEY));
+    assert.equal(await db.store.get(long), undefined, "nothing stored");
+    // The namespace ":<address>." counts: a 1000-character key is too long once namespaced.
+    const namespaced = "n".repeat(1000);
+    await assert.rejects(db.putData(namespaced, 1, true), typed(ErrorCode.INVALID_KEY, /with its user namespace/));
+    await assert.rejects(db.signUp("u".repeat(1023), "pw"), typed(ErrorCode.INVALID_KEY));
+    const longest = "m".repeat(1024);
+    await db.putData(longest, 7);
+    assert.equal(await db.getData(longest, false, 10), 7);
+  });
+
   it("a value with no JSON form (a cycle, a BigInt, undefined, a function) is INVALID_ARGUMENT", async () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;

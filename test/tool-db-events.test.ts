@@ -95,6 +95,49 @@ describe("tool-db 2.6.6 events, hooks and error texts", () => {
     }
   });
 
+  it("`data` fires for a getData that finds a record, as on 2.6.6, and once for a read that fetched it", { timeout: TEST_TIMEOUT }, async () => {
+    // An app that renders from on("data") and loads with getData (an outside check found ours silent).
+    const app = async (db: any) => {
+      const seen: string[] = [];
+      db.on("data", (record: { k: string; v: unknown }) => seen.push(`${record.k}=${String(record.v)}`));
+      await db.putData("profile", "ann");
+      seen.length = 0;
+      const value = await db.getData("profile", false, 200);
+      return { value, seen };
+    };
+    const legacy = await startLegacyNode(`data-read-${process.pid}`);
+    let theirs;
+    try {
+      theirs = await app(legacy.db);
+    } finally {
+      await legacy.close();
+    }
+    const ours = new ToolDb({ topic: "test" });
+    try {
+      assert.deepEqual(await app(ours), theirs);
+      assert.deepEqual(theirs, { value: "ann", seen: ["profile=ann"] });
+    } finally {
+      await ours.close();
+    }
+    // A client without the record: the server's answer changes its store, and that is the one `data`.
+    const server = await startServer();
+    const writer = new ToolDb({ topic: "test", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(server) }] });
+    const reader = new ToolDb({ topic: "test", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(server) }] });
+    try {
+      await Promise.all([writer.ready, reader.ready]);
+      await writer.putData("shared", 1, false, { ack: 1 });
+      await withTimeout(new Promise((r) => (reader.isConnected ? r(undefined) : reader.once("connect", () => r(undefined)))), T, "reader linked");
+      const seen: string[] = [];
+      reader.on("data", (record) => seen.push(record.k));
+      assert.equal(await reader.getData("shared", false, T), 1);
+      assert.deepEqual(seen, ["shared"]);
+      assert.equal(await reader.getData("shared", false, T), 1);
+      assert.deepEqual(seen, ["shared", "shared"], "a second read of the stored record emits it again");
+    } finally {
+      await closeAll(writer, reader, server);
+    }
+  });
+
   it("`init` fires after ready with the user's address, as on 2.6.6", { timeout: TEST_TIMEOUT }, async () => {
     const db = new ToolDb({ topic: "test" });
     const order: string[] = [];

@@ -5,6 +5,7 @@
  */
 import type { BaseCrdt } from "../crdt/base-crdt.js";
 import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
+import { MAX_KEY_LENGTH } from "../records/record-verifier.js";
 import type { PutOptions } from "./acks.js";
 
 function invalid(message: string): ToolDbError {
@@ -16,6 +17,16 @@ export function checkKey(key: unknown, write: boolean): asserts key is string {
   if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, `key must be a non-empty string, got ${describeValue(key)}`);
   // tool-db 2.6.6's text, which apps match.
   if (write && key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `Key cannot include dots!; ${key}`);
+}
+
+/**
+ * `key` (as stored: with its namespace) when no node would refuse it for its
+ * length. Before, a longer key was written locally, refused by every server
+ * and not found by the node's own getData (found by an outside check).
+ */
+export function checkKeyLength(key: string): string {
+  if (key.length > MAX_KEY_LENGTH) throw new ToolDbError(ErrorCode.INVALID_KEY, `key is ${key.length} characters${key.startsWith(":") ? " with its user namespace" : ""}, over the ${MAX_KEY_LENGTH} a record's key may have`);
+  return key;
 }
 
 /** `value` when it is a string (`name` is the argument's name in the message). */

@@ -31,13 +31,15 @@ export class RemoteRequests {
    * CRDT document gains the other changes) or after `timeoutMs`. With a local
    * copy and no server linked (offline, or only clients): the local copy at
    * once. So a server reading a key it holds asks its server peers, never
-   * its clients.
+   * its clients. The record read is emitted as `data`, as tool-db 2.6.6 does
+   * for every read that finds one, unless this read changed the store: the
+   * store's change emitted it already.
    */
   async getRecord(finalKey: string, timeoutMs: number, type: "get" | "crdtGet"): Promise<ToolDbRecord | undefined> {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const local = await db.records.get(finalKey);
-    if (db.network.peerCount === 0 || db.isClosed) return local;
+    if (db.network.peerCount === 0 || db.isClosed) return this.read(local, local);
     const id = randomId();
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
@@ -45,9 +47,15 @@ export class RemoteRequests {
       asked = local ? db.network.sendToServers({ type, id, key: finalKey }) : db.network.sendToAll({ type, id, key: finalKey });
       wait.asked(asked);
     });
-    if (local && asked === 0) return local;
+    if (local && asked === 0) return this.read(local, local);
     const answer = await reply;
-    return (await db.records.get(finalKey).catch(() => undefined)) ?? answer;
+    return this.read((await db.records.get(finalKey).catch(() => undefined)) ?? answer, local);
+  }
+
+  /** `found`, emitted as `data` when it is what the store held before the read (`before`). */
+  private read(found: ToolDbRecord | undefined, before: ToolDbRecord | undefined): ToolDbRecord | undefined {
+    if (found !== undefined && found.h === before?.h && !this.db.isClosed) this.db.emit("data", found);
+    return found;
   }
 
   /**

@@ -10,7 +10,7 @@ import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
-import { checkCrdt, checkKey, functionArgument, putOptions, stringArgument } from "./api-arguments.js";
+import { checkCrdt, checkKey, checkKeyLength, functionArgument, putOptions, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -275,10 +275,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   private finalKey(key: string, userNamespaced: boolean, write = false): string {
     checkKey(key, write);
-    if (!userNamespaced) return key;
+    if (!userNamespaced) return checkKeyLength(key);
     const address = this.userAccount.getAddress();
     if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
-    return userNamespacedKey(address, key);
+    return checkKeyLength(userNamespacedKey(address, key));
   }
 
   /** Verifies a record from anywhere and merges it; see RecordIntake.accept (and `admit` for `admission`). */
