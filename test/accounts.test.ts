@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -74,5 +74,61 @@ describe("LevelDB persistence", () => {
     } finally {
       await second.close();
     }
+  });
+
+  /** Every byte of the files of `<storageName>.keys`, as text. */
+  const keyFiles = (storageName: string) =>
+    readdirSync(`${storageName}.keys`)
+      .map((f) => readFileSync(join(`${storageName}.keys`, f)).toString("latin1"))
+      .join("");
+
+  it("a password account's keys are never written to disk in Node: a restart is anonymous again, as in tool-db 2.6.6", async () => {
+    // Before, signIn saved the account's private key unencrypted and the next start was signed in with no password (outside check).
+    const storageName = join(dir, "node-b");
+    const first = new ToolDb({ topic: "test", storageAdapter: LevelStore, storageName });
+    await first.ready;
+    const anonymous = first.userAccount.getAddress();
+    await first.signUp("ann", "correct horse");
+    await first.signIn("ann", "correct horse");
+    const ann = first.userAccount.getAddress();
+    const { priv } = (await first.userAccount.exportKeys()) as unknown as { priv: string };
+    assert.notEqual(ann, anonymous);
+    assert.match(priv, /^[0-9a-f]{64,}$/, "the exported private key, to look for");
+    await first.close();
+    assert.ok(!keyFiles(storageName).includes(priv), "ann's private key is in no file of the key store");
+
+    const second = new ToolDb({ topic: "test", storageAdapter: LevelStore, storageName });
+    await second.ready;
+    try {
+      assert.equal(second.userAccount.getAddress(), anonymous, "anonymous again, under the anonymous keys kept before");
+      await second.signIn("ann", "correct horse");
+      assert.equal(second.userAccount.getAddress(), ann, "the password still opens the account");
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("rememberUser: true keeps the session across a restart; a start without it drops the saved account", async () => {
+    const storageName = join(dir, "node-c");
+    const first = new ToolDb({ topic: "test", storageAdapter: LevelStore, storageName, rememberUser: true });
+    await first.ready;
+    await first.signUp("bea", "pw");
+    await first.signIn("bea", "pw");
+    const bea = first.userAccount.getAddress();
+    await first.close();
+
+    const second = new ToolDb({ topic: "test", storageAdapter: LevelStore, storageName, rememberUser: true });
+    await second.ready;
+    assert.equal(second.userAccount.getAddress(), bea, "signed in as bea with no password");
+    await second.close();
+
+    const third = new ToolDb({ topic: "test", storageAdapter: LevelStore, storageName });
+    await third.ready;
+    try {
+      assert.notEqual(third.userAccount.getAddress(), bea, "without rememberUser the saved account is replaced by anonymous keys");
+    } finally {
+      await third.close();
+    }
+    assert.throws(() => new ToolDb({ topic: "test", rememberUser: "yes" as unknown as boolean }), (err: unknown) => isToolDbError(err, ErrorCode.INVALID_ARGUMENT));
   });
 });

@@ -21,6 +21,7 @@ import type { PutMessage } from "../records/messages.js";
 import type { NodeContext } from "./node-context.js";
 import { type NodeKeys, USER_KEYS } from "./node-keys.js";
 import { randomName } from "../base/random.js";
+import { rememberUserFor } from "./platform-defaults.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { VerifyResult } from "../records/verify-result.js";
 import type { UsernameConflict } from "./node-types.js";
@@ -65,7 +66,7 @@ export class Accounts {
   async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
     const keys = await this.db.userAccount.getAccountFromPrivate(privateKey);
     await this.db.userAccount.setUser(keys, username ?? randomName());
-    await this.nodeKeys.save(this.db.userAccount, USER_KEYS);
+    await this.remember();
     return keys;
   }
 
@@ -98,8 +99,13 @@ export class Accounts {
     if (!stored) throw new ToolDbError(ErrorCode.USER_NOT_FOUND, "Could not find user");
     const keys = await this.db.userAccount.decryptAccount(stored, sha256Hex(password));
     await this.db.userAccount.setUser(keys, user);
-    await this.nodeKeys.save(this.db.userAccount, USER_KEYS);
+    await this.remember();
     return stored;
+  }
+
+  /** Saves the signed-in user's keys for the next start, where `rememberUser` says so (else only the anonymous keys stay saved). */
+  private async remember(): Promise<void> {
+    if (rememberUserFor(this.db.options)) await this.nodeKeys.save(this.db.userAccount, USER_KEYS, true);
   }
 
   /** A server refused one of this node's puts: if it was a sign-up made here, say so. */

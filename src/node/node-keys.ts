@@ -49,15 +49,23 @@ export class NodeKeys {
     this.release = undefined;
   }
 
-  /** Restores the keys saved in `slot`, or saves the fresh ones the adapter made. */
-  async load(account: ToolDbUserAdapter, slot: string): Promise<void> {
+  /**
+   * Restores the keys saved in `slot`, or saves the fresh ones the adapter
+   * made. Keys saved for a signed-in user are restored only with `sessions`;
+   * without, they are replaced by the fresh anonymous ones.
+   */
+  async load(account: ToolDbUserAdapter, slot: string, sessions = true): Promise<void> {
     await account.ready;
     const saved = await this.store.get(slot);
     if (saved) {
       try {
-        const keys = JSON.parse(saved) as UserKeys;
-        await account.setUser(keys, keys.name);
-        return;
+        const keys = JSON.parse(saved) as UserKeys & { session?: boolean };
+        if (keys.session === true && !sessions) {
+          this.log("%s held a signed-in user's keys and rememberUser is off: replaced by anonymous keys", slot);
+        } else {
+          await account.setUser(keys, keys.name);
+          return;
+        }
       } catch (err) {
         this.log("stored %s keys unreadable, replacing: %s", slot, errorText(err));
       }
@@ -65,9 +73,10 @@ export class NodeKeys {
     await this.save(account, slot);
   }
 
-  async save(account: ToolDbUserAdapter, slot: string): Promise<void> {
+  /** Saves `account`'s keys in `slot`; `session`: a signed-in user's (see `load`). */
+  async save(account: ToolDbUserAdapter, slot: string, session = false): Promise<void> {
     const exported = await account.exportKeys();
-    await this.store.put(slot, JSON.stringify({ ...exported, name: account.getUsername() }));
+    await this.store.put(slot, JSON.stringify({ ...exported, name: account.getUsername(), ...(session ? { session } : {}) }));
   }
 }
 

@@ -95,6 +95,7 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
   for (const name of BOOLEANS) {
     if (typeof options[name] !== "boolean") refuse(name, "true or false", options[name]);
   }
+  if (options.rememberUser !== undefined && typeof options.rememberUser !== "boolean") refuse("rememberUser", "true or false", options.rememberUser);
   if (options.publicUrl !== undefined) checkPublicUrl(options.publicUrl);
   // Any other string would make Node listen on a Unix socket file of that name.
   options.port = portValue(options.port) as number;

@@ -54,6 +54,14 @@ export interface ToolDbOptions {
   httpServer?: HttpServer;
   /** Dial with wss://. */
   ssl: boolean;
+  /**
+   * Save the signed-in user's keys (unencrypted, in `<storageName>.keys`) so
+   * that the next start is signed in as that user. Default: on in browsers
+   * (a reload keeps the session), off in Node, where, as in tool-db 2.6.6, a
+   * restart starts anonymous and a password account's key is never written
+   * to disk. The anonymous user's keys are always kept.
+   */
+  rememberUser?: boolean;
   /** Log every component of this node to stderr. */
   debug: boolean;
   /**

@@ -28,6 +28,8 @@ export interface PlatformDefaults<Node = unknown> {
   combineNetworks?: NetworkCombiner;
   /** Browsers: the client's server selection (hybrid discovery). */
   clientExtension?: ClientExtension<Node>;
+  /** The `rememberUser` option's default (false where none is registered). */
+  rememberUser?: boolean;
 }
 
 // The registry erases the node type: it is set by platform entries and read by the node, both of which know it.
@@ -42,6 +44,11 @@ export function setPlatformDefaults<Node>(defaults: Partial<PlatformDefaults<Nod
   Object.assign(registered, defaults);
 }
 
+/** Whether a signed-in user's keys are saved for the next start: the option, else the platform's default, else no. */
+export function rememberUserFor(options: { rememberUser?: boolean }): boolean {
+  return options.rememberUser ?? registered.rememberUser ?? false;
+}
+
 /** The `networkAdapter` option as one class: a list is combined by the registered combiner. */
 export function networkAdapterFor(adapter: NetworkAdapterConstructor | readonly NetworkAdapterConstructor[]): NetworkAdapterConstructor {
   if (!Array.isArray(adapter)) return adapter as NetworkAdapterConstructor;
@@ -54,7 +61,7 @@ export function networkAdapterFor(adapter: NetworkAdapterConstructor | readonly 
 }
 
 /** Options' adapters over the registered ones; a clear error when one is missing. */
-export function adaptersFor(options: Partial<PlatformDefaults>): Omit<PlatformDefaults, "clientExtension"> {
+export function adaptersFor(options: Partial<PlatformDefaults>): Omit<PlatformDefaults, "clientExtension" | "rememberUser"> {
   const pick = <K extends keyof PlatformDefaults>(name: K): PlatformDefaults[K] => {
     const adapter = options[name] ?? registered[name];
     if (!adapter) {

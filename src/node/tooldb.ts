@@ -25,7 +25,7 @@ import { Outbox } from "./outbox.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
 import { PendingRequests } from "./pending-requests.js";
-import { adaptersFor, networkAdapterFor, registeredClientExtension } from "./platform-defaults.js";
+import { adaptersFor, networkAdapterFor, registeredClientExtension, rememberUserFor } from "./platform-defaults.js";
 import { Protocol } from "./protocol.js";
 import { StoreQuota } from "./quota.js";
 import { randomId } from "../base/random.js";
@@ -176,7 +176,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
     await this.quota.load();
     await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
-    await this.nodeKeys.load(this.userAccount, USER_KEYS);
+    await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
     if (!this.options.server) await this.outbox.load();
     if (this.closed) return;
     await this.network.start();

@@ -17,6 +17,8 @@ setPlatformDefaults<ToolDb>({
   combineNetworks,
   storageAdapter: IndexedDbStore,
   userAdapter: EcdsaUser,
+  // A page reload is not a new session: the signed-in user stays signed in.
+  rememberUser: true,
   clientExtension: (db) => (db.options.serverSelection === false ? undefined : new ServerSelection(db, db.options.serverSelection)),
 });
 
