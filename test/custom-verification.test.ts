@@ -22,6 +22,7 @@ describe("custom verification", () => {
         previous.push(prev);
         return noBanned(msg);
       });
+      assert.equal(id, 1, "ids start at 1, as in tool-db 2.6.6 (an app may test `if (id)`)");
       await db.putData("post-1", { text: "hi" });
       await assert.rejects(db.putData("post-1", { banned: true }), (e) => isToolDbError(e, ErrorCode.CUSTOM_VERIFICATION_FAILED));
       assert.deepEqual(await db.getData("post-1"), { text: "hi" });

@@ -15,7 +15,8 @@ export type CustomVerification<T = any> = (msg: ToolDbRecord<T>, previous: ToolD
  * replace the signature check), and every matching one must accept.
  */
 export class CustomVerifiers {
-  private nextId = 0;
+  /** From 1, as tool-db 2.6.6 numbers them: an app that checks `if (id)` must not see the first as 0. */
+  private nextId = 1;
   private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
 
   add<T = any>(prefix: string, fn: CustomVerification<T>): number {
