@@ -31,7 +31,11 @@ function nextRun(db: ToolDb): Promise<RangeSyncRun> {
 function lieOn(fake: ToolDb, type: SyncMessage["type"], answer: (message: SyncMessage, from: PeerSession, honest: (m: SyncMessage, f: PeerSession) => void) => void): void {
   const range = fake.sync.range!;
   const honest = range.handle.bind(range);
-  range.handle = (message, from) => (message.type === type ? answer(message, from, honest) : honest(message, from));
+  range.handle = (message, from) => {
+    if (message.type !== type) return honest(message, from);
+    answer(message, from, honest);
+    return undefined;
+  };
 }
 
 describe("server sync with lying responders", () => {

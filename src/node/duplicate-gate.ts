@@ -11,7 +11,12 @@
  *
  * A dropped copy resolves to what its first copy resolved (or to the stored
  * record). If the first copy is refused (a forged signature sent ahead of
- * the real one), the copies that waited on it are verified on their own.
+ * the real one), the copies that waited on it are verified on their own,
+ * except those with the very same signature: their check would fail the
+ * same way (an outside check sent 1,000 identical forged copies in one
+ * frame, and each was checked). For the same reason the last REFUSED_COPIES
+ * refused signatures are remembered: a copy arriving later is refused
+ * unchecked.
  * Entries live only while a record is being verified and merged: the map is
  * bounded by the records in flight, which the network's per-peer limits bound.
  */
@@ -19,6 +24,7 @@ import type { RecordVerifier, Verdict } from "../records/record-verifier.js";
 import type { ToolDbRecord } from "../records/record.js";
 import type { ReadAhead } from "./record-store.js";
 import { VerifyResult } from "../records/verify-result.js";
+import { LruMap } from "../base/bounded-set.js";
 
 /** The outcome of the duplicate check and, for a new record, of its verification. */
 export type Checked =
@@ -46,6 +52,8 @@ const STORED: Verdict = { result: VerifyResult.Verified };
 /** The outcome of a claimed record the batch never checked: not Verified, so a waiting copy is checked itself. */
 const NOT_CHECKED: Verdict = { result: VerifyResult.InvalidData, reason: "its first copy was not checked" };
 const noop = () => undefined;
+/** Records (key, hash and signature) whose signature check failed, remembered to refuse identical copies unchecked. */
+const REFUSED_COPIES = 4096;
 
 type Outcome = { winner: ToolDbRecord | undefined; verdict: Verdict };
 
@@ -60,8 +68,10 @@ class InFlight implements Claim {
   private waiters: ((outcome: Outcome) => void)[] | undefined;
 
   constructor(
-    private readonly gate: { dropped: number; release(entry: InFlight): void },
+    private readonly gate: { dropped: number; release(entry: InFlight): void; checked(entry: InFlight, verdict: Verdict): void },
     readonly id: string,
+    /** The first copy's signature: a refused one refuses identical copies. */
+    readonly s: string,
   ) {}
 
   /** What the record's intake ended with, once it ended. */
@@ -79,6 +89,7 @@ class InFlight implements Claim {
 
   verified(verdict: Verdict): void {
     this.verdict = verdict;
+    this.gate.checked(this, verdict);
   }
 
   duplicate(): void {
@@ -100,6 +111,8 @@ export class DuplicateGate {
   /** Copies dropped before their signature was checked (stored already, or in flight). */
   dropped = 0;
   private readonly inFlight = new Map<string, InFlight>();
+  /** `${key}\n${hash}\n${signature}` -> the refusal of its check. */
+  private readonly refusedCopies = new LruMap<string, Verdict>(REFUSED_COPIES);
 
   constructor(
     private readonly readAhead: (key: string) => Promise<ReadAhead>,
@@ -120,9 +133,11 @@ export class DuplicateGate {
     }
     const r = record as ToolDbRecord;
     const id = `${r.h}\n${r.k}`;
+    const refused = this.refusedCopies.get(`${id}\n${r.s}`);
+    if (refused) return { checked: Promise.resolve({ duplicate: false, verdict: refused }), settle: noop };
     const first = this.inFlight.get(id);
     if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
-    const entry = new InFlight(this, id);
+    const entry = new InFlight(this, id, r.s);
     this.inFlight.set(id, entry);
     const afterRead = (read: ReadAhead | undefined): Checked | Promise<Checked> => {
       const stored = read?.record;
@@ -134,7 +149,7 @@ export class DuplicateGate {
         return { duplicate: true, winner: stored, verdict: STORED };
       }
       return this.verifier.verifySigned(r, prepared).then((verdict) => {
-        entry.verdict = verdict;
+        entry.verified(verdict);
         return { duplicate: false, verdict, read };
       });
     };
@@ -155,9 +170,14 @@ export class DuplicateGate {
   claim(record: ToolDbRecord): Claim | undefined {
     const id = `${record.h}\n${record.k}`;
     if (this.inFlight.has(id)) return undefined;
-    const entry = new InFlight(this, id);
+    const entry = new InFlight(this, id, record.s);
     this.inFlight.set(id, entry);
     return entry;
+  }
+
+  /** `entry`'s signature was checked: a refusal is remembered for identical copies. */
+  checked(entry: InFlight, verdict: Verdict): void {
+    if (verdict.result === VerifyResult.InvalidSignature) this.refusedCopies.set(`${entry.id}\n${entry.s}`, verdict);
   }
 
   /** `entry` ended: later copies of its record are checked against the store. */
@@ -172,6 +192,8 @@ export class DuplicateGate {
       this.dropped++;
       return { duplicate: true, ...outcome };
     }
+    // Same key, hash (recomputed) and signature: the check is the first copy's, refused again.
+    if (outcome.verdict !== NOT_CHECKED && record.s === first.s) return { duplicate: false, verdict: outcome.verdict };
     return { duplicate: false, verdict: await this.verifier.verifySigned(record, prepared) };
   }
 }

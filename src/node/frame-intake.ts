@@ -14,7 +14,13 @@
  * dropped before its signature is checked, a bad signature is refused with
  * a strike and the records around it are stored, a record that loses to
  * what the key holds is not stored, and events and relays follow each
- * stored record. Copies of a batch's records arriving meanwhile (a relay,
+ * stored record. Unlike a put, a record of a frame that loses to what its
+ * key holds is dropped unchecked and unanswered: it would not be stored
+ * whatever its signature, and the reconciliation that brought it also
+ * brings the winner to its sender (an outside check pushed the same losers
+ * frame after frame: each was checked again, and each answered with a
+ * winner up to 570 times its size). Once the link is gone, the rest of its
+ * frame is let go unchecked (a run fetches it again). Copies of a batch's records arriving meanwhile (a relay,
  * a client's put) wait on it through the duplicate gate.
  */
 import type { PeerSession } from "../network/peer-session.js";
@@ -42,6 +48,9 @@ interface Batched {
 }
 
 export class FrameIntake {
+  /** Records of frames dropped unchecked because they lose to what their keys hold. */
+  losersDropped = 0;
+
   constructor(
     private readonly db: NodeContext,
     private readonly intake: RecordIntake,
@@ -56,7 +65,12 @@ export class FrameIntake {
     const { batch, single } = this.sort(records, from);
     const done = await Promise.allSettled([
       this.acceptInTurn(batch, from, stored),
-      mergeFetched(single, { admit: (r) => this.intake.admit(r), accept: (r, admission) => this.intake.accept(r, from, [], undefined, admission), stored }),
+      mergeFetched(single, {
+        // Once the link is gone its records are not checked (a run fetches them again); those admitted are finished.
+        admit: (r) => (from.connection.closed ? undefined : this.intake.admit(r)),
+        accept: (r, admission) => (admission === undefined && from.connection.closed ? Promise.resolve(undefined) : this.intake.accept(r, from, [], undefined, admission)),
+        stored,
+      }),
     ]);
     for (const outcome of done) if (outcome.status === "rejected") throw outcome.reason;
   }
@@ -91,7 +105,7 @@ export class FrameIntake {
     for (let i = 0; i < batch.length; i += BATCH_RECORDS) {
       const part = batch.slice(i, i + BATCH_RECORDS);
       // Never tried: copies waiting on them are checked on their own.
-      if (failure) for (const b of part) b.claim.abandon();
+      if (failure || from.connection.closed) for (const b of part) b.claim.abandon();
       else await this.acceptBatch(part, from, stored).catch((err: unknown) => (failure = { err }));
     }
     if (failure) throw failure.err;
@@ -116,10 +130,12 @@ export class FrameIntake {
         const held = await this.db.records.readLocked(keys);
         const toCheck: number[] = [];
         batch.forEach((b, i) => {
-          if (held[i]?.h !== b.record.h) return toCheck.push(i);
-          b.claim.duplicate();
+          const previous = held[i];
+          if (previous === undefined || (previous.h !== b.record.h && incomingWins(previous, b.record))) return toCheck.push(i);
+          if (previous.h === b.record.h) b.claim.duplicate();
+          else this.losersDropped++;
           checked[i] = true;
-          winners[i] = held[i];
+          winners[i] = previous;
         });
         const verdicts = await Promise.all(toCheck.map((i) => this.db.verifier.verifySigned(batch[i]!.record, batch[i]!.prepared)));
         const writes: BatchWrite[] = [];
@@ -130,8 +146,8 @@ export class FrameIntake {
           const previous = held[i];
           claim.verified(verdict);
           checked[i] = true;
+          // Every record checked wins over what its key held (the key is locked: it still does).
           if (verdict.result !== VerifyResult.Verified) after(i, () => void this.intake.refuseUnverified(record, verdict, from));
-          else if (previous && !incomingWins(previous, record)) after(i, () => this.intake.merged(record, { changed: false, winner: previous, previous }, from, [], undefined));
           else {
             writes.push({ record, previous });
             written.push(i);

@@ -77,8 +77,7 @@ export class Protocol {
       case "syncOfferAck":
       case "syncCommit":
       case "syncCommitAck":
-        this.db.sync.handle(message, from);
-        return;
+        return this.db.sync.handle(message, from);
       default:
         return;
     }

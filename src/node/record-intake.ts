@@ -18,11 +18,17 @@ import { VerifyResult } from "../records/verify-result.js";
 import { reportUsernameConflict } from "./username-conflicts.js";
 import { boundHops } from "../records/hops.js";
 import { frameWithRecord } from "../records/record-frame.js";
+import { LruMap } from "../base/bounded-set.js";
 import type { Verdict } from "../records/record-verifier.js";
+
+/** Keys per link whose winner was sent to a sender that was behind (see `answerBehind`). */
+const ANSWERED_PER_LINK = 256;
 
 export class RecordIntake {
   /** Drops copies already stored or on their way in before their signatures are checked. */
   readonly gate: DuplicateGate;
+  /** Per link: key -> hash of the winner last sent to it. */
+  private readonly answered = new WeakMap<PeerSession, LruMap<string, string>>();
 
   constructor(private readonly db: NodeContext) {
     this.gate = new DuplicateGate((key) => db.records.readAhead(key), db.verifier);
@@ -132,12 +138,25 @@ export class RecordIntake {
       this.changed(message, from);
       this.relay(message, from, messageId !== undefined, outcome.json);
     } else if (from && outcome.winner.h !== rec.h && rec.c === null) {
-      // The sender is behind: answer with what wins here so both converge.
-      from.send({ type: "put", id: randomId(), data: outcome.winner });
+      this.answerBehind(from, outcome.winner);
     }
     // After `put` and `data`, as in tool-db 2.6.6; also for a record that passed every check but lost the merge.
     if (db.listenerCount("verified") > 0) db.emit("verified", recordMessage(rec, id, to));
     return outcome.winner;
+  }
+
+  /**
+   * The sender is behind: answered with what wins here so both converge,
+   * once per winner and link. Stale puts resent for a key with a large
+   * value made a server send that value each time (an outside check: 570
+   * times the bytes it received).
+   */
+  private answerBehind(from: PeerSession, winner: ToolDbRecord): void {
+    let sent = this.answered.get(from);
+    if (!sent) this.answered.set(from, (sent = new LruMap(ANSWERED_PER_LINK)));
+    if (sent.get(winner.k) === winner.h) return;
+    sent.set(winner.k, winner.h);
+    from.send({ type: "put", id: randomId(), data: winner });
   }
 
   /** Plain records: last writer wins; CRDT records (`c` set): merged into the key's document. `read`: the key as read ahead. */

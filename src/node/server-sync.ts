@@ -108,9 +108,10 @@ export class ServerSync {
   }
 
   /** Reconciliation messages; ignored (and counted against the peer) where no index is kept. */
-  handle(message: SyncMessage, from: PeerSession): void {
-    if (this.range) this.range.handle(message, from);
-    else this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, `${message.type} without the ${RBSR_CAPABILITY} capability`);
+  handle(message: SyncMessage, from: PeerSession): Promise<void> | undefined {
+    if (this.range) return this.range.handle(message, from);
+    this.db.network.strikePeer(from, ErrorCode.BAD_MESSAGE, `${message.type} without the ${RBSR_CAPABILITY} capability`);
+    return undefined;
   }
 
   /**

@@ -272,16 +272,20 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   // ---- responder -------------------------------------------------------
 
-  /** A sync message from a peer: replies go to the waiting run, requests are answered in order per link. */
-  handle(message: SyncMessage, from: PeerSession): void {
+  /**
+   * A sync message from a peer: replies go to the waiting run, requests are
+   * answered in order per link. For a push, resolves once its records were
+   * taken in: the link's intake weighs it until then, as it weighs puts.
+   */
+  handle(message: SyncMessage, from: PeerSession): Promise<void> | undefined {
     if (REPLIES.has(message.type)) {
       this.requests.resolve(message.id, message, from);
-      return;
+      return undefined;
     }
     const unproven = this.gate.unproven(from);
     if (unproven) {
       this.refuse(from, message, unproven);
-      return;
+      return undefined;
     }
     const lane = message.type === "syncPush" ? "push" : "requests";
     const queuedAt = this.db.now();
@@ -299,6 +303,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // Answered at once, not struck: an honest asker whose earlier requests timed out while still
     // queued here would otherwise collect strikes for its next run's; its run ends and backs off.
     if (!queued) this.refuse(from, message, "too many sync requests in flight on this link");
+    return lane === "push" ? queued : undefined;
   }
 
   private reply(to: PeerSession, request: SyncMessage, error: string): void {

@@ -17,17 +17,19 @@ export class RequestLanes<Link extends object> {
   constructor(private readonly maxQueued: number) {}
 
   /**
-   * Runs `task` after the link's earlier tasks in `lane`; false (and `task`
-   * never runs) when that lane already holds `maxQueued`. `task` must not reject.
+   * Runs `task` after the link's earlier tasks in `lane`; resolves when it
+   * ran. Undefined (and `task` never runs) when that lane already holds
+   * `maxQueued`. `task` must not reject.
    */
-  enqueue(link: Link, lane: string, task: () => Promise<void>): boolean {
+  enqueue(link: Link, lane: string, task: () => Promise<void>): Promise<void> | undefined {
     let byLink = this.lanes.get(lane);
     if (!byLink) this.lanes.set(lane, (byLink = new WeakMap()));
     const queue = byLink.get(link) ?? { tail: Promise.resolve(), length: 0 };
-    if (queue.length >= this.maxQueued) return false;
+    if (queue.length >= this.maxQueued) return undefined;
     queue.length++;
-    queue.tail = queue.tail.then(task).finally(() => queue.length--);
+    const ran = queue.tail.then(task).finally(() => queue.length--);
+    queue.tail = ran;
     byLink.set(link, queue);
-    return true;
+    return ran;
   }
 }
