@@ -17,21 +17,10 @@ import { signRecord } from "../src/node/record-signer.js";
 import { VerifyResult } from "../src/records/verify-result.js";
 import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+import { watchSignatureChecks } from "./helpers/signature-checks.js";
 
 const T = 30_000;
 const past = () => Date.now() - 1_000_000;
-
-/** Counts the signature checks `db` asks for, and lets a test hold them back. */
-function watchSignatureChecks(db: ToolDb): { count: number; hold?: Promise<void> } {
-  const watch: { count: number; hold?: Promise<void> } = { count: 0 };
-  const original = db.verifier.verifySigned.bind(db.verifier);
-  db.verifier.verifySigned = async (record, prepared) => {
-    watch.count++;
-    await watch.hold;
-    return original(record, prepared);
-  };
-  return watch;
-}
 
 describe("a frame of records taken in as one batch", () => {
   const nodes: ToolDb[] = [];

@@ -18,22 +18,11 @@ import { attackFixture } from "./helpers/attack-fixture.js";
 import { portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+import { watchSignatureChecks } from "./helpers/signature-checks.js";
 
 const T = 60_000;
 const TOPIC = "sync-push-costs";
 const past = () => Date.now() - 10_000_000;
-
-/** Counts the signature checks `db` asks for; `hold` (when set) keeps them waiting. */
-function watchSignatureChecks(db: ToolDb): { count: number; hold?: Promise<void> } {
-  const watch: { count: number; hold?: Promise<void> } = { count: 0 };
-  const original = db.verifier.verifySigned.bind(db.verifier);
-  db.verifier.verifySigned = async (record, prepared) => {
-    watch.count++;
-    await watch.hold;
-    return original(record, prepared);
-  };
-  return watch;
-}
 
 describe("what a self-declared server's pushes and stale puts cost", () => {
   const fx = attackFixture(TOPIC, 30_000);
