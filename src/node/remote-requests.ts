@@ -17,6 +17,16 @@ const MAX_QUERY_PAGES = 1000;
 const MAX_QUERY_KEYS = 1_000_000;
 /** Characters of the keys collected for one query at most (keys may be 1,024 characters: a peer could make 1,000,000 of them a gigabyte). */
 const MAX_QUERY_CHARS = 64 * 1024 * 1024;
+/** A query's paging ends this many times its `timeoutMs` after it was sent, whatever the pages. */
+const QUERY_PAGING_TIMEOUTS = 30;
+/**
+ * A page that says more follow holds at least this many keys or key bytes:
+ * a peer pages only when a frame is full (protocol.ts onQuery). A peer that
+ * dribbles one key a page just under `timeoutMs` kept an outside check's
+ * `queryKeys(prefix, false, 1000)` going for minutes.
+ */
+const FULL_PAGE_KEYS = 1000;
+const FULL_PAGE_BYTES = 64 * 1024;
 
 export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}
@@ -61,7 +71,9 @@ export class RemoteRequests {
   /**
    * Keys starting with `prefix`, from the local store and every peer that
    * answers within `timeoutMs`; a peer whose answer did not hold every key
-   * (paged, `next`) is asked for the following pages, each within `timeoutMs`.
+   * (paged, `next`) is asked for the following pages, each within
+   * `timeoutMs`, while its pages are full and for at most
+   * QUERY_PAGING_TIMEOUTS times `timeoutMs` in all.
    */
   async queryKeys(prefix: string, timeoutMs: number): Promise<string[]> {
     checkTimeout("timeoutMs", timeoutMs);
@@ -78,6 +90,7 @@ export class RemoteRequests {
       }
     };
     const id = randomId();
+    const deadline = db.now() + timeoutMs * QUERY_PAGING_TIMEOUTS;
     const paging: Promise<void>[] = [];
     // One paging loop a peer: a peer answers the query more than once when it forwarded it to other servers.
     const pagingPeers = new Set<string>();
@@ -88,9 +101,9 @@ export class RemoteRequests {
         (message, from) => {
           if (message.type !== "queryAck") return true;
           collect(message.keys);
-          if (message.next !== undefined && from && !pagingPeers.has(from.clientId)) {
+          if (message.next !== undefined && from && !pagingPeers.has(from.clientId) && isFullPage(message.keys)) {
             pagingPeers.add(from.clientId);
-            paging.push(this.nextPages(prefix, message.next, from, timeoutMs, collect, () => (chars >= MAX_QUERY_CHARS ? MAX_QUERY_KEYS : found.size)));
+            paging.push(this.nextPages(prefix, message.next, from, { timeoutMs, deadline }, collect, () => (chars >= MAX_QUERY_CHARS ? MAX_QUERY_KEYS : found.size)));
           }
           return true;
         },
@@ -103,17 +116,20 @@ export class RemoteRequests {
   }
 
   /** Asks one peer for the pages after `after` until it says there are no more (bounded in pages and keys). */
-  private async nextPages(prefix: string, after: string, from: PeerSession, timeoutMs: number, collect: (keys: string[]) => void, size: () => number): Promise<void> {
-    for (let page = 0; page < MAX_QUERY_PAGES && size() < MAX_QUERY_KEYS && !from.connection.closed && !this.db.isClosed; page++) {
+  private async nextPages(prefix: string, after: string, from: PeerSession, time: { timeoutMs: number; deadline: number }, collect: (keys: string[]) => void, size: () => number): Promise<void> {
+    const db = this.db;
+    for (let page = 0; page < MAX_QUERY_PAGES && size() < MAX_QUERY_KEYS && !from.connection.closed && !db.isClosed; page++) {
+      const left = time.deadline - db.now();
+      if (left <= 0) return;
       const id = randomId();
       const reply = await new Promise<ToolDbMessage | undefined>((resolve) => {
-        this.db.requests.add(id, timeoutMs, (message) => resolve(message), () => resolve(undefined));
+        db.requests.add(id, Math.min(time.timeoutMs, left), (message) => resolve(message), () => resolve(undefined));
         from.send({ type: "query", id, key: prefix, after });
       });
       if (reply?.type !== "queryAck") return;
       collect(reply.keys);
-      // A page must move on: a peer that names the same place again is done.
-      if (reply.next === undefined || reply.next <= after) return;
+      // A page must move on (a peer that names the same place again is done), and be full.
+      if (reply.next === undefined || reply.next <= after || !isFullPage(reply.keys)) return;
       after = reply.next;
     }
   }
@@ -142,4 +158,12 @@ export class RemoteRequests {
       db.network.sendToAll({ type: "function", id, function: name, args });
     });
   }
+}
+
+/** Whether a page that says more keys follow is full, as an honest peer's is (see FULL_PAGE_KEYS). */
+function isFullPage(keys: readonly string[]): boolean {
+  if (keys.length >= FULL_PAGE_KEYS) return true;
+  let bytes = 0;
+  for (const k of keys) bytes += k.length + 3;
+  return bytes >= FULL_PAGE_BYTES;
 }
