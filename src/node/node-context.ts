@@ -50,7 +50,10 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly acks: Acks;
   /** Relay between servers on the broadcast tree (src/node/broadcast). */
   readonly broadcast: BroadcastTree;
-  readonly sync: { handle(message: SyncMessage, from: PeerSession): void; start(session: PeerSession): void };
+  /** A push's handling resolves once its records were taken in (the intake weighs it until then). */
+  readonly sync: { handle(message: SyncMessage, from: PeerSession): Promise<void> | undefined; start(session: PeerSession): void };
+  /** Keys this node subscribed to (a client takes puts of these, of keys it holds, and replies to its requests). */
+  readonly localSubscriptions: ReadonlySet<string>;
   readonly userAccount: ToolDbUserAdapter;
   readonly isServer: boolean;
   readonly isClosed: boolean;

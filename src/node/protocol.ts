@@ -8,6 +8,8 @@ import { VerifyResult } from "../records/verify-result.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
+/** New keys a client takes from one link of another client unasked (see `asked`). */
+const UNSOLICITED_PER_PEER = 1000;
 
 /**
  * Incoming ToolDb messages, after the handshake. Replies to requests this
@@ -21,6 +23,8 @@ export class Protocol {
    * land before update n and hide it from subscribers.
    */
   private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
+  /** Per link of another client: new keys taken unasked. */
+  private readonly unsolicited = new WeakMap<PeerSession, number>();
 
   constructor(private readonly db: NodeContext) {}
 
@@ -94,6 +98,7 @@ export class Protocol {
   }
 
   private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
+    if (!this.db.isServer && !(await this.asked(message, from))) return;
     this.db.broadcast.arrived(message, from);
     // Duplicate check and verification start now, in parallel with other puts; the merge waits its turn.
     const admission = this.db.admitRecord(message.data);
@@ -119,6 +124,29 @@ export class Protocol {
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
     this.db.requests.resolve(message.id, { ...message, data: winner }, from);
+  }
+
+  /**
+   * Whether a client takes a record a peer put: a reply to its request, a
+   * key it subscribed to, a key it holds (a newer version of its own write),
+   * or, from another client (a serverless WebRTC mesh replicates its puts),
+   * one of the first UNSOLICITED_PER_PEER new keys of that link. Anything
+   * else is refused unchecked, not stored: a linked server filled an outside
+   * check's page with 135 MB of records for keys it never asked for.
+   * Servers send clients only what they subscribed to or asked for, as
+   * tool-db 2.6.6's do.
+   */
+  private async asked(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<boolean> {
+    const key = (message.data as { k?: unknown } | null)?.k;
+    if (this.db.requests.has(message.id) || typeof key !== "string" || this.db.localSubscriptions.has(key)) return true;
+    if ((await this.db.records.get(key).catch(() => undefined)) !== undefined) return true;
+    const taken = this.unsolicited.get(from) ?? 0;
+    if (!from.isServer && taken < UNSOLICITED_PER_PEER) {
+      this.unsolicited.set(from, taken + 1);
+      return true;
+    }
+    this.db.refused({ code: ErrorCode.RECORD_REFUSED, reason: "not asked for: a client stores the keys it reads, subscribes to or holds", key: key.slice(0, 128), peer: from.clientId });
+    return false;
   }
 
   /** A crdtGet is answered with a crdtPut (tool-db 2.6.6 waits for that type), a get with a put. */
