@@ -69,10 +69,16 @@ export interface Limits {
   maxKeysPerAuthor: number;
   /** Proof of work (leading zero hex digits of the hash) a new `==user` record from a peer needs; 0 = none. Refused with SIGN_UP_LIMIT. */
   signUpPow: number;
-  /** New `==user` records accepted per `signUpWindow` from the identity of one link (proven servers relaying are not counted). */
+  /** New `==user` records accepted per `signUpWindow` from the identity of one link (proven servers: `maxServerSignUpsPerIp`). */
   maxSignUpsPerIdentity: number;
   /** The same from one IP (not for exempt IPs). */
   maxSignUpsPerIp: number;
+  /**
+   * New `==user` records accepted per `signUpWindow` from a proven server
+   * (relaying its clients' sign-ups), per identity and per IP (not for exempt
+   * IPs); its address range (/24, /64) gets 4 × this. Anyone can be a server.
+   */
+  maxServerSignUpsPerIp: number;
   /** The window the sign-up quotas refill over (ms). */
   signUpWindow: number;
   /** Remote subscriptions held in total (per peer: the `maxSubscriptionsPerPeer` option). */
@@ -126,6 +132,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   signUpPow: 0,
   maxSignUpsPerIdentity: 10,
   maxSignUpsPerIp: 30,
+  maxServerSignUpsPerIp: 300,
   signUpWindow: 10 * 60_000,
   maxSubscriptions: 100_000,
   banDuration: 10 * 60_000,

@@ -5,7 +5,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { MergeOutcome, RecordStore } from "./record-store.js";
 import { SignUpQuota } from "./sign-up-quota.js";
 
-type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "signUpWindow" | "exemptIps">;
+type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "maxServerSignUpsPerIp" | "signUpWindow" | "exemptIps">;
 
 /** Authors whose namespace size is remembered (the rest are counted again on demand). */
 const AUTHORS_CACHED = 10_000;
@@ -24,7 +24,8 @@ const AUTHORS_CACHED = 10_000;
  *   cannot lock out the users who own their data.
  *
  * - New account records (`==user`, sign-ups) from peers also pay a proof of
- *   work and have quotas per sending identity and address (SignUpQuota).
+ *   work and have quotas per sending identity and address, larger ones for
+ *   proven servers relaying them (SignUpQuota).
  *
  * Counts are taken from the store at start and kept up to date as keys are
  * added; concurrent merges may overshoot a cap by the number in flight.
@@ -33,6 +34,7 @@ export class StoreQuota {
   private keys = 0;
   private readonly authors = new LruMap<string, number>(AUTHORS_CACHED);
   private readonly signUps: SignUpQuota | undefined;
+  private readonly deferred = new WeakMap<PeerSession, number>();
 
   constructor(
     private readonly limits: QuotaLimits,
@@ -122,19 +124,29 @@ export class StoreQuota {
     return this.signUps !== undefined && isFirstWriterKey(record.k);
   }
 
-  /** Null when a record from `from` may be stored as far as sign-ups go (it is no new `==user` key, or one within the quotas), else why not. */
+  /**
+   * Null when a record from `from` may be stored as far as sign-ups go (it is
+   * no new `==user` key, or one within the quotas: then charged now, before
+   * its merge, so sign-ups merged at once cannot overdraw a quota), else why not.
+   */
   async signUpRefusal(record: ToolDbRecord, from: PeerSession): Promise<string | null> {
     if (!this.signUps || !isFirstWriterKey(record.k)) return null;
+    if (await this.records.get(record.k)) return null; // an existing account: not a sign-up
     const problem = this.signUps.check(record, from);
-    if (problem === null || (await this.records.get(record.k))) return null; // an existing account: not a sign-up
+    if (problem === null) this.signUps.charge(from);
+    else if (this.signUps.refills(problem)) this.deferred.set(from, this.signUpsDeferred(from) + 1);
     return problem;
   }
 
-  /** Counts a key the store did not have before (a new account from `from` against its sign-up quotas). */
-  merged(record: ToolDbRecord, outcome: MergeOutcome, from?: PeerSession): void {
+  /** Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, to fetch them again. */
+  signUpsDeferred(from: PeerSession): number {
+    return this.deferred.get(from) ?? 0;
+  }
+
+  /** Counts a key the store did not have before. */
+  merged(record: ToolDbRecord, outcome: MergeOutcome, _from?: PeerSession): void {
     if (!outcome.changed || outcome.previous) return;
     this.keys++;
-    if (from && isFirstWriterKey(record.k)) this.signUps?.charge(from);
     const owner = namespaceOwner(record.k);
     const known = owner === undefined ? undefined : this.authors.get(owner);
     if (known !== undefined) this.authors.set(owner!, known + 1);

@@ -1,10 +1,14 @@
 import { LruMap } from "../base/bounded-set.js";
 import type { Limits } from "../limits/limits.js";
 import { TokenBucket } from "../limits/rate-limiter.js";
+import { addressRange } from "../limits/address-range.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbRecord } from "../records/record.js";
 
-type SignUpLimits = Pick<Limits, "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "signUpWindow" | "exemptIps">;
+type SignUpLimits = Pick<Limits, "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "maxServerSignUpsPerIp" | "signUpWindow" | "exemptIps">;
+
+/** An address range (/24, /64) of servers gets this many times the sign-ups of one server address (several servers may share one). */
+const SERVER_RANGE_SHARE = 4;
 
 /** Sources whose sign-up counts are remembered (the least recently used are forgotten first). */
 const SOURCES = 10_000;
@@ -21,8 +25,16 @@ const SOURCES = 10_000;
  *   is exempt), refilled continuously: one identity or one address cannot
  *   fill the store with accounts; a real user's sign-up from elsewhere fits.
  *
- * Records relayed by a server are not charged here: its own clients
- * were charged where they signed up.
+ * Records relayed by a proven server (its clients' sign-ups, charged where
+ * they signed up) are charged to separate, larger buckets: its identity and
+ * IP get `maxServerSignUpsPerIp` each, its address range (/24, /64) 4 × that
+ * (exempt IPs: the identity alone). Anyone can prove a fresh key and say it
+ * is a server (docs/security.md), so relaying is no free pass: one address
+ * cannot store unbounded sign-ups through sync or relay. A refused sign-up
+ * is just not stored (no strike); a later sync run offers it again.
+ *
+ * A sign-up is charged as it passes `check` (StoreQuota.signUpRefusal), before
+ * its merge: sign-ups merged at once cannot overdraw a bucket.
  */
 export class SignUpQuota {
   private readonly buckets: LruMap<string, TokenBucket>;
@@ -30,7 +42,7 @@ export class SignUpQuota {
   constructor(
     private readonly limits: SignUpLimits,
     private readonly now: () => number,
-    /** Whether records from this session were relayed by a server (charged where they entered the mesh). */
+    /** Whether records from this session are relayed by a server (charged to the larger server buckets). */
     private readonly relayedByServer: (from: PeerSession) => boolean,
   ) {
     this.buckets = new LruMap(SOURCES);
@@ -40,25 +52,37 @@ export class SignUpQuota {
   check(record: ToolDbRecord, from: PeerSession): string | null {
     const pow = this.limits.signUpPow;
     if (pow > 0 && !record.h.startsWith("0".repeat(pow))) return `sign-up needs a proof of work of ${pow} leading zero digits on its hash`;
-    if (this.relayedByServer(from)) return null;
     for (const [key, cap] of this.sources(from)) {
       if (this.bucket(key, cap).msUntil() > 0) {
-        return `sign-up quota of this ${key.startsWith("ip:") ? "address" : "identity"} used up (${cap} per ${Math.round(this.limits.signUpWindow / 60_000)} min)`;
+        const what = key.startsWith("s") ? "relaying server's " : "";
+        const source = key.includes("ip:") ? "address" : key.includes("net:") ? "address range" : "identity";
+        return `sign-up quota of this ${what}${source} used up (${cap} per ${Math.round(this.limits.signUpWindow / 60_000)} min)`;
       }
     }
     return null;
   }
 
-  /** A new `==` key from `from` was stored: charged to its identity and address. */
+  /** Whether a refusal of `check` is a quota that refills (the same sign-up fits later), not a missing proof of work. */
+  refills(problem: string): boolean {
+    return problem.startsWith("sign-up quota");
+  }
+
+  /** A new `==` key from `from` is about to be stored: charged to its identity and address. */
   charge(from: PeerSession): void {
-    if (this.relayedByServer(from)) return;
-    for (const [key, cap] of this.sources(from)) this.bucket(key, cap).tryTake();
+    for (const [key, cap] of this.sources(from)) this.bucket(key, cap).charge(1);
   }
 
   private sources(from: PeerSession): Array<[string, number]> {
-    const out: Array<[string, number]> = [[`id:${from.address}`, this.limits.maxSignUpsPerIdentity]];
     const ip = from.host;
-    if (ip && !this.limits.exemptIps.includes(ip)) out.push([`ip:${ip}`, this.limits.maxSignUpsPerIp]);
+    const counted = ip !== undefined && !this.limits.exemptIps.includes(ip);
+    if (!this.relayedByServer(from)) {
+      const out: Array<[string, number]> = [[`id:${from.address}`, this.limits.maxSignUpsPerIdentity]];
+      if (counted) out.push([`ip:${ip}`, this.limits.maxSignUpsPerIp]);
+      return out;
+    }
+    const cap = this.limits.maxServerSignUpsPerIp;
+    const out: Array<[string, number]> = [[`sid:${from.address}`, cap]];
+    if (counted) out.push([`sip:${ip}`, cap], [`snet:${addressRange(ip) ?? ip}`, cap * SERVER_RANGE_SHARE]);
     return out;
   }
 

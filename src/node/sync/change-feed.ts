@@ -11,14 +11,34 @@
  * Keyspace, inside the index store (all before "u", so an index rebuild drops it):
  *   e                      → epoch of the numbering (random, new on every rebuild)
  *   s<seq: 13 hex digits>  → item id
- *   c<peer address>        → "<epoch> <seq> <updated ms>": we hold all the peer had up to seq
+ *   c<peer address>        → "<epoch> <seq> <updated ms>[ <peer IP>]": we hold all the peer had up to seq
+ *
+ * The table is bounded, and anyone can be a server and commit a checkpoint
+ * here (docs/security.md): fresh identities from one host must not push out
+ * the checkpoints of servers that really synced. So one IP holds at most
+ * MAX_CHECKPOINTS_PER_IP and one address range (/24, /64) MAX_CHECKPOINTS_PER_RANGE
+ * (a newcomer past them replaces its own IP's or range's least recently
+ * updated), and past MAX_CHECKPOINTS the most crowded range gives way first.
+ * Checkpoints without an IP (exempt IPs: this host, a reverse proxy) stand alone.
  */
 import { randomId } from "../../base/random.js";
+import { addressRange } from "../../limits/address-range.js";
 import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
 
 const SEQ_DIGITS = 13;
-/** Checkpoints kept at most (one per peer server); the least recently updated go first. */
+/** Checkpoints kept at most (one per peer server); the most crowded address range gives way first. */
 export const MAX_CHECKPOINTS = 1024;
+/** Of those, at most this many from one IP (several servers may share a host)... */
+export const MAX_CHECKPOINTS_PER_IP = 16;
+/** ...and from one address range (/24, /64). */
+export const MAX_CHECKPOINTS_PER_RANGE = 64;
+
+/** A checkpoint's place in the table: when it was last updated, and where its peer linked from. */
+interface Entry {
+  at: number;
+  ip?: string;
+  range?: string;
+}
 
 export interface Checkpoint {
   epoch: string;
@@ -47,7 +67,8 @@ export class ChangeFeed {
   private last = 0;
   /** Numbers handed out whose entries are not written yet. */
   private readonly writing = new Set<number>();
-  private checkpoints = 0;
+  /** Every stored checkpoint by key (at most MAX_CHECKPOINTS + a few in flight). */
+  private readonly table = new Map<string, Entry>();
 
   constructor(private readonly store: ToolDbStorageAdapter) {}
 
@@ -55,6 +76,7 @@ export class ChangeFeed {
   async reset(): Promise<void> {
     this.epoch = randomId();
     this.last = 0;
+    this.table.clear();
     await this.store.put("e", this.epoch);
   }
 
@@ -64,7 +86,11 @@ export class ChangeFeed {
     if (!epoch) return false;
     this.epoch = epoch;
     this.last = last;
-    for await (const _ of this.store.range({ gte: "c", lt: "d" })) this.checkpoints++;
+    this.table.clear();
+    for await (const [key, value] of this.store.range({ gte: "c", lt: "d" })) {
+      const [, , at, ip] = value.split(" ");
+      this.table.set(key, entry(Number(at), ip));
+    }
     return true;
   }
 
@@ -112,31 +138,61 @@ export class ChangeFeed {
 
   async checkpoint(peer: string): Promise<Checkpoint | undefined> {
     const raw = await this.store.get(`c${peer}`);
-    const m = raw?.match(/^(\S+) (\d+) \d+$/);
+    const m = raw?.match(/^(\S+) (\d+) \d+(?: \S+)?$/);
     return m ? { epoch: m[1]!, seq: Number(m[2]) } : undefined;
   }
 
-  async setCheckpoint(peer: string, cp: Checkpoint, now: number): Promise<void> {
+  /** `ip`: where the peer linked from; undefined for an exempt IP (its checkpoint stands alone). */
+  async setCheckpoint(peer: string, cp: Checkpoint, now: number, ip?: string): Promise<void> {
     const key = `c${peer}`;
-    const fresh = (await this.store.get(key)) === undefined;
-    await this.store.put(key, `${cp.epoch} ${cp.seq} ${now}`);
-    if (fresh && ++this.checkpoints > MAX_CHECKPOINTS) await this.evictOldest();
+    if (!this.table.has(key)) await this.makeRoom(ip);
+    this.table.set(key, entry(now, ip));
+    await this.store.put(key, `${cp.epoch} ${cp.seq} ${now}${ip ? ` ${ip}` : ""}`);
   }
 
   async forgetCheckpoints(): Promise<void> {
     for await (const [key] of this.store.range({ gte: "c", lt: "d" })) await this.store.del(key);
-    this.checkpoints = 0;
+    this.table.clear();
   }
 
-  private async evictOldest(): Promise<void> {
-    let oldest: { key: string; at: number } | undefined;
-    for await (const [key, value] of this.store.range({ gte: "c", lt: "d" })) {
-      const at = Number(value.split(" ")[2]);
-      if (!oldest || at < oldest.at) oldest = { key, at };
-    }
-    if (oldest) {
-      await this.store.del(oldest.key);
-      this.checkpoints--;
-    }
+  /** Checkpoints held (for tests and metrics). */
+  get checkpoints(): number {
+    return this.table.size;
   }
+
+  /** Before a new checkpoint from `ip`: its IP's or range's oldest goes when they hold their share, else the most crowded range's when full. */
+  private async makeRoom(ip: string | undefined): Promise<void> {
+    const range = ip === undefined ? undefined : entry(0, ip).range;
+    const sameIp = [...this.table].filter(([, e]) => ip !== undefined && e.ip === ip);
+    if (sameIp.length >= MAX_CHECKPOINTS_PER_IP) return this.evict(oldest(sameIp));
+    const sameRange = [...this.table].filter(([, e]) => range !== undefined && e.range === range);
+    if (sameRange.length >= MAX_CHECKPOINTS_PER_RANGE) return this.evict(oldest(sameRange));
+    if (this.table.size < MAX_CHECKPOINTS) return;
+    const groups = new Map<string, Array<[string, Entry]>>();
+    for (const item of this.table) {
+      const group = item[1].range ?? item[0];
+      const members = groups.get(group);
+      if (members) members.push(item);
+      else groups.set(group, [item]);
+    }
+    let pick: Array<[string, Entry]> = [];
+    for (const members of groups.values()) {
+      if (members.length > pick.length || (members.length === pick.length && oldest(members)[1].at < oldest(pick)[1].at)) pick = members;
+    }
+    if (pick.length > 0) await this.evict(oldest(pick));
+  }
+
+  private async evict([key]: [string, Entry]): Promise<void> {
+    this.table.delete(key);
+    await this.store.del(key);
+  }
+}
+
+function entry(at: number, ip: string | undefined): Entry {
+  if (!ip) return { at };
+  return { at, ip, range: addressRange(ip) ?? `ip:${ip}` };
+}
+
+function oldest(items: Array<[string, Entry]>): [string, Entry] {
+  return items.reduce((a, b) => (b[1].at < a[1].at ? b : a));
 }

@@ -16,6 +16,7 @@ import type { NodeContext } from "../node-context.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { Checkpoint } from "./change-feed.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 
 export const CHANGES_CAPABILITY = "chg1";
@@ -36,6 +37,8 @@ export interface FeedState {
   pulled?: { seq: number; page: SyncChangesAckMessage };
   /** The peer's checkpoint of us, if valid in our current epoch. */
   pushed?: number;
+  /** Sign-ups from the peer refused by a quota that refills, when the run began (StoreQuota.signUpsDeferred). */
+  deferred: number;
 }
 
 /** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
@@ -43,12 +46,15 @@ interface Serving {
   tracker: RunTracker;
   head: number;
   last: number;
+  /** Sign-ups from the asker refused by a quota that refills, when the run began. */
+  deferred: number;
 }
 
 export class ChangeSync<Run> {
   private readonly serving = new WeakMap<PeerSession, Serving>();
   /** Links whose close already ends their serving (one listener a link, however many runs it serves). */
   private readonly watched = new WeakSet<PeerSession>();
+  private readonly exemptIps: readonly string[];
 
   constructor(
     private readonly db: NodeContext,
@@ -56,7 +62,9 @@ export class ChangeSync<Run> {
     private readonly ops: SyncOps<Run>,
     /** Pages of the peer's feed one run pulls at most; the next run goes on from the checkpoint. */
     private readonly maxPages = 1000,
-  ) {}
+  ) {
+    this.exemptIps = resolveLimits(db.options.limits).exemptIps;
+  }
 
   /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
   private get pageIds(): number {
@@ -72,7 +80,7 @@ export class ChangeSync<Run> {
     const ours = { epoch: feed.epoch, seq: feed.head, last: feed.lastSeq };
     const known = await feed.checkpoint(session.address);
     const page = await this.changes(session, known);
-    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours };
+    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session) };
     if (known && known.epoch === page.e && known.seq <= page.head) state.pulled = { seq: known.seq, page };
     if (page.mine && page.mine.e === ours.epoch && page.mine.s <= ours.seq) state.pushed = page.mine.s;
     return state;
@@ -91,7 +99,8 @@ export class ChangeSync<Run> {
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
       if (page.more && page.next <= after) throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's change feed made no progress");
       await this.ops.fetch(session, await this.lacking(page.ids), run);
-      await feed.setCheckpoint(session.address, { epoch: state.theirs.epoch, seq: page.next }, this.db.now());
+      if (this.deferredSignUps(session, state)) break;
+      await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
       if (!page.more) break;
       if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
       after = page.next;
@@ -110,13 +119,13 @@ export class ChangeSync<Run> {
       if (mine.next <= after) break;
       after = mine.next;
     }
-    await this.commit(session, { epoch: state.ours.epoch, seq: after < state.ours.seq ? after : this.reached(state, tracker) });
+    await this.commit(session, { epoch: state.ours.epoch, seq: after < state.ours.seq ? after : this.reached(state, tracker) }, state);
   }
 
   /** After a complete full reconciliation: both checkpoints at the heads noted before it began (ours past what the run fetched). */
   async settle(session: PeerSession, state: FeedState, tracker: RunTracker): Promise<void> {
-    await this.index.feed.setCheckpoint(session.address, state.theirs, this.db.now());
-    await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) });
+    if (!this.deferredSignUps(session, state)) await this.setCheckpoint(session, state.theirs);
+    await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
   }
 
   /**
@@ -138,13 +147,28 @@ export class ChangeSync<Run> {
   }
 
   /** Sets the peer's checkpoint of us; the peer may answer that our checkpoint of it can move past what we pushed. */
-  private async commit(session: PeerSession, cp: Checkpoint): Promise<void> {
+  private async commit(session: PeerSession, cp: Checkpoint, state: FeedState): Promise<void> {
     const reply = await this.ops.request(session, { type: "syncCommit", id: randomId(), e: cp.epoch, s: cp.seq });
     if (reply?.type !== "syncCommitAck" || reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "peer refused the checkpoint" : "no commit ack");
-    if (reply.e === undefined || reply.s === undefined) return;
+    if (reply.e === undefined || reply.s === undefined || this.deferredSignUps(session, state)) return;
     const feed = this.index.feed;
     const known = await feed.checkpoint(session.address);
-    if (known && known.epoch === reply.e && known.seq < reply.s) await feed.setCheckpoint(session.address, { epoch: reply.e, seq: reply.s }, this.db.now());
+    if (known && known.epoch === reply.e && known.seq < reply.s) await this.setCheckpoint(session, { epoch: reply.e, seq: reply.s });
+  }
+
+  /**
+   * Sign-ups from the peer were refused during the run by a quota that
+   * refills: our checkpoint of its feed stays before them (the last page
+   * stored in full, or where it was), so a later run fetches them again.
+   */
+  private deferredSignUps(session: PeerSession, state: FeedState): boolean {
+    return this.db.quota.signUpsDeferred(session) > state.deferred;
+  }
+
+  /** Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). */
+  private setCheckpoint(session: PeerSession, cp: Checkpoint): Promise<void> {
+    const ip = session.host;
+    return this.index.feed.setCheckpoint(session.address, cp, this.db.now(), ip && !this.exemptIps.includes(ip) ? ip : undefined);
   }
 
   /** The ids whose items this node does not hold. */
@@ -171,8 +195,15 @@ export class ChangeSync<Run> {
       return message.ids.length;
     }
     if (message.type === "syncCommit") {
-      await feed.setCheckpoint(from.address, { epoch: message.e!, seq: message.s! }, this.db.now());
       const serving = this.serving.get(from);
+      // A commit ends a run this link began with syncChanges (every run does): none behind it, none stored.
+      // What stops strangers' commits pushing out the checkpoints of servers that synced is the table's share per IP and range (change-feed.ts).
+      if (!serving) {
+        this.reply(from, { type: "syncCommitAck", id: message.id, error: "no change-feed run on this link" });
+        return 1;
+      }
+      // Sign-ups it pushed were refused by a quota that refills: our checkpoint of it stays, so our next run fetches them.
+      if (this.db.quota.signUpsDeferred(from) === serving.deferred) await this.setCheckpoint(from, { epoch: message.e!, seq: message.s! });
       this.stopServing(from);
       // All we stored since the run began came from the asker's pushes: it may skip them next time.
       const onlyPushed = serving && serving.head === serving.last && feed.head === feed.lastSeq && feed.lastSeq - serving.last === serving.tracker.added;
@@ -197,7 +228,7 @@ export class ChangeSync<Run> {
   private startServing(from: PeerSession): void {
     if (this.serving.has(from)) return;
     const feed = this.index.feed;
-    this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq });
+    this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq, deferred: this.db.quota.signUpsDeferred(from) });
     if (this.watched.has(from)) return;
     this.watched.add(from);
     from.connection.once("close", () => this.stopServing(from));
