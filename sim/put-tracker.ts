@@ -65,10 +65,12 @@ export class PutTracker {
 
   /** Every frame delivered on the fabric. */
   frame(to: MemoryNetwork, frame: string): void {
-    if (!frame.startsWith('{"type":"put"') && !frame.startsWith('{"type":"crdtPut"')) return;
+    // A frame's fields come in any order (PeerSession.send puts `to` first): cheap filter, then the parsed `type`.
+    if (!frame.includes('"type":"put"') && !frame.includes('"type":"crdtPut"')) return;
     const node = this.byNetwork.get(to);
     if (!node) return;
-    const m = JSON.parse(frame) as { to?: unknown[]; r?: number; data?: { h?: string } };
+    const m = JSON.parse(frame) as { type?: unknown; to?: unknown[]; r?: number; data?: { h?: string } };
+    if (m.type !== "put" && m.type !== "crdtPut") return;
     const trace = m.data?.h ? this.puts.get(m.data.h) : undefined;
     if (!trace) return;
     const at = this.entry(trace, node.index);

@@ -1,7 +1,7 @@
 /**
  * `npm run simulate`: the mesh at scale, measured. With no arguments it runs
  * the figure set of issue 20 (100 servers, 1,000 servers, 100 servers with
- * 20 % churn per minute), each with today's flooding relay and with the
+ * 20 % churn per minute, 100 servers at 50 puts per second), each with today's flooding relay and with the
  * broadcast tree; `--servers N --clients M --puts P --churn X` runs one
  * scenario (`--rate`, `--delay`, `--seed`, `--mode tree|flood|both`).
  * What is real and what is simulated: docs/simulator.md.
@@ -56,12 +56,14 @@ function parseArgs(argv: string[]): Array<Args> | undefined {
   ];
 }
 
-/** Issue 20's figure set. */
+/** Issue 20's figure set, and a high put rate. */
 function figureSet(base: Pick<Args, "delayMs" | "seed" | "modes">): Args[] {
   return [
     { ...base, servers: 100, clients: 50, puts: 100, rate: 5, churn: 0, settleMs: 10_000 },
     { ...base, servers: 1000, clients: 100, puts: 50, rate: 5, churn: 0, settleMs: 10_000 },
     { ...base, servers: 100, clients: 50, puts: 300, rate: 2, churn: 0.2, settleMs: 30_000 },
+    // Overlapping broadcasts: several records cross the tree at once.
+    { ...base, servers: 100, clients: 50, puts: 500, rate: 50, churn: 0, settleMs: 10_000 },
   ];
 }
 

@@ -16,6 +16,8 @@ export const TREE_LIMITS = {
   maxRound: 1_000_000,
   /** Longest origin id (as a hop id). */
   maxOriginLength: 128,
+  /** Largest link weight a tree put's `w` may carry (src/node/broadcast/link-weight.ts). */
+  maxLinkWeight: Number.MAX_SAFE_INTEGER,
 } as const;
 
 export interface TreeHashesMessage {
@@ -29,6 +31,9 @@ export interface TreePruneMessage {
   type: "prune";
   id: string;
   to: string[];
+  /** With `h`: not this link but the heaviest link (weight `w`) on the path by which the record `h` came to the receiver is to go. */
+  w?: number;
+  h?: string;
 }
 
 export type TreeMessage = TreeHashesMessage | TreePruneMessage;
@@ -36,7 +41,14 @@ export type TreeMessage = TreeHashesMessage | TreePruneMessage;
 
 /** Validates an ihave, graft or prune (the common fields are checked by the caller); false for any other type. */
 export function checkTreeMessage(m: Record<string, unknown>, type: string): boolean {
-  if (type === "prune") return true;
+  if (type === "prune") {
+    // The hint of a prune is advisory too: a malformed one makes it a plain prune.
+    if (!(isLinkWeight(m.w) && isLowerHex(m.h, 64))) {
+      delete m.w;
+      delete m.h;
+    }
+    return true;
+  }
   if (type !== "ihave" && type !== "graft") return false;
   const hs = m.hs;
   if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => isLowerHex(h, 64))) {
@@ -50,4 +62,9 @@ export function dropBadTreeFields(m: Record<string, unknown>): void {
   const r = m.r;
   if (r !== undefined && !(typeof r === "number" && Number.isSafeInteger(r) && r >= 0 && r <= TREE_LIMITS.maxRound)) delete m.r;
   if (m.o !== undefined && !(typeof m.o === "string" && m.o.length <= TREE_LIMITS.maxOriginLength)) delete m.o;
+  if (m.w !== undefined && !isLinkWeight(m.w)) delete m.w;
+}
+
+function isLinkWeight(w: unknown): w is number {
+  return typeof w === "number" && Number.isSafeInteger(w) && w >= 0 && w <= TREE_LIMITS.maxLinkWeight;
 }

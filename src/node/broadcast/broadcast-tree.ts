@@ -21,6 +21,7 @@ import type { CrdtPutMessage, PutMessage } from "../../records/messages.js";
 import { TREE_LIMITS, type TreeMessage } from "../../records/tree-messages.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
+import { linkWeight } from "./link-weight.js";
 
 /** Listed in the handshake by servers that run the broadcast tree. */
 export const TREE_CAPABILITY = "pt1";
@@ -51,6 +52,10 @@ interface Received {
   origin: string;
   /** Tree hops from the origin to this node. */
   round: number;
+  /** The heaviest link on the path the first copy took from the origin (0 here at the origin; undefined from a peer that sends no `w`). */
+  pathMax: number | undefined;
+  /** Client id of the peer that sent the first copy (undefined at the origin). */
+  via: string | undefined;
 }
 
 /** What the tree uses of its node (ToolDb is one). */
@@ -72,7 +77,7 @@ export interface TreeStats {
   duplicates: number;
 }
 
-type TreePut = (PutMessage | CrdtPutMessage) & { r?: number; o?: string };
+type TreePut = (PutMessage | CrdtPutMessage) & { r?: number; o?: string; w?: number };
 
 export class BroadcastTree {
   readonly options: BroadcastOptions;
@@ -81,6 +86,9 @@ export class BroadcastTree {
   private readonly lazy = new Set<PeerSession>();
   private readonly received: LruMap<string, Received>;
   private readonly queued = new Map<PeerSession, string[]>();
+  private readonly weights = new WeakMap<PeerSession, number>();
+  /** When a PRUNE last went to a link that was already lazy here (one that still pushed copies). */
+  private readonly repruned = new WeakMap<PeerSession, number>();
   private readonly timers: TimerGroup;
   private readonly repair: TreeRepair;
   private flushTimer: TimerHandle | undefined;
@@ -149,10 +157,9 @@ export class BroadcastTree {
     if (typeof key !== "string") return;
     const origin = typeof message.o === "string" ? message.o : from.clientId;
     const round = typeof message.r === "number" ? message.r : 1;
-    this.received.set(hash, { key, id: message.id, origin, round });
+    const pathMax = typeof message.w === "number" ? Math.max(message.w, this.weight(from)) : undefined;
+    this.received.set(hash, { key, id: message.id, origin, round, pathMax, via: from.clientId });
     this.repair.arrived(hash);
-    // A link that brought something new belongs on the tree.
-    if (this.lazy.delete(from)) this.eager.add(from);
   }
 
   /** A copy dropped before this check (its message id was seen): still a duplicate for the tree. */
@@ -168,10 +175,72 @@ export class BroadcastTree {
     // Only a tree put from the same origin shows a cycle: the same record entering at two
     // servers (a client writes to two) is none, nor a reply to a get.
     if (typeof message.o !== "string" || message.o !== known.origin) return;
-    if (!this.eager.delete(from)) return;
-    this.lazy.add(from);
+    if (this.lazy.has(from)) {
+      // The peer still pushes on a link that is off the tree here (its end missed a PRUNE that crossed a GRAFT).
+      const last = this.repruned.get(from);
+      if (last !== undefined && this.deps.now() - last < this.options.graftTimeout) return;
+      this.repruned.set(from, this.deps.now());
+      from.send({ type: "prune", id: randomId() });
+      return;
+    }
+    this.cutCycle(known, message, from);
+  }
+
+  /**
+   * Cuts the cycle that a second copy revealed at its heaviest link (the
+   * cycle rule of a minimum spanning tree), which every overlapping
+   * broadcast agrees on. The cycle is the two paths the copies took from the
+   * origin, after the part they share; each copy carries the heaviest link of
+   * its path (`w`), so the heavier of the two maxima is on the cycle. That
+   * link is cut here if it ends here, else a prune hint walks back to it. A
+   * copy without `w` (a server before this rule) is cut where it arrived, as
+   * Plumtree does.
+   */
+  private cutCycle(known: Received, message: TreePut, from: PeerSession): void {
+    const hash = hashOf(message.data);
+    if (typeof message.w !== "number" || known.pathMax === undefined || hash === undefined) {
+      if (this.eager.delete(from)) this.prune(from);
+      return;
+    }
+    const fromWeight = this.weight(from);
+    const second = Math.max(message.w, fromWeight);
+    if (second === fromWeight && second > known.pathMax) {
+      if (this.eager.delete(from)) this.prune(from);
+    } else if (second > known.pathMax) {
+      from.send({ type: "prune", id: randomId(), w: second, h: hash });
+    } else if (known.pathMax > second) {
+      this.cutOnPath(hash, known.pathMax);
+    }
+    // Equal: the heaviest link is on the part both paths share, not on the cycle.
+  }
+
+  /**
+   * A prune hint: the heaviest link (weight `w`) of a cycle lies on the path
+   * by which `hash` came here. Cut it if it is the link it came on, else pass
+   * the hint to that link's sender (the path is walked back to that link).
+   */
+  private cutOnPath(hash: string, w: number): void {
+    const entry = this.received.get(hash);
+    if (!entry || entry.pathMax !== w || entry.via === undefined) return;
+    const via = this.deps.network.session(entry.via);
+    if (!via || !this.carries(via)) return;
+    if (this.weight(via) !== w) {
+      via.send({ type: "prune", id: randomId(), w, h: hash });
+      return;
+    }
+    if (this.eager.delete(via)) this.prune(via);
+  }
+
+  private prune(peer: PeerSession): void {
+    this.lazy.add(peer);
     this.stats.prunes++;
-    from.send({ type: "prune", id: randomId() });
+    peer.send({ type: "prune", id: randomId() });
+  }
+
+  private weight(peer: PeerSession): number {
+    let w = this.weights.get(peer);
+    if (w === undefined) this.weights.set(peer, (w = linkWeight(this.deps.network.getClientAddress(), peer.clientId)));
+    return w;
   }
 
   /** A put that failed verification: forget it, so that a good copy is not taken for a duplicate. */
@@ -194,7 +263,7 @@ export class BroadcastTree {
     if (links.length === 0) return;
     let entry = this.received.get(record.h);
     if (!entry || !from || !this.carries(from)) {
-      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0 };
+      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0, pathMax: 0, via: undefined };
       this.received.set(record.h, entry);
     }
     let frame: string | undefined;
@@ -218,7 +287,8 @@ export class BroadcastTree {
   /** `json`: the record as stored, spliced in instead of serialised again. */
   private frame(record: ToolDbRecord, entry: Received, ack: boolean, json?: string): string {
     const type = record.c === null ? "put" : "crdtPut";
-    const fields = { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...(ack ? { ack: true } : {}) };
+    const path = entry.pathMax === undefined ? {} : { w: entry.pathMax };
+    const fields = { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
     return json === undefined ? JSON.stringify({ ...fields, data: record }) : frameWithRecord(fields, json);
   }
 
@@ -249,6 +319,7 @@ export class BroadcastTree {
         for (const hash of message.hs) if (this.received.get(hash) === undefined) this.repair.announced(hash, from);
         return;
       case "prune":
+        if (message.w !== undefined && message.h !== undefined && message.w !== this.weight(from)) return this.cutOnPath(message.h, message.w);
         if (this.eager.delete(from)) this.lazy.add(from);
         return;
       case "graft":
