@@ -60,6 +60,8 @@ export const ErrorCode = {
   MEMORY_LIMIT: "MEMORY_LIMIT",
   /** A new account record (`==user`, a sign-up) was refused: too little proof of work, or its sender is over its sign-up quota. */
   SIGN_UP_LIMIT: "SIGN_UP_LIMIT",
+  /** A client dropped a linked server that left its acknowledged puts or queries unanswered too long (close code 4012). */
+  UNRESPONSIVE: "UNRESPONSIVE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

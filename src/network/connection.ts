@@ -189,6 +189,8 @@ export const CloseCode = {
   BANNED: 4010,
   /** A server closed a server link: it has the most server links it keeps (try the servers it listed). */
   MESH_FULL: 4011,
+  /** A client dropped a server that left its acknowledged puts or its queries unanswered too long (src/node/server-watch.ts). */
+  UNRESPONSIVE: 4012,
 } as const;
 
 /** Refusals after which dialing the same address again is pointless. */

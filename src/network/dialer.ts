@@ -12,6 +12,15 @@ export interface DialFailedEvent {
   final: boolean;
 }
 
+/** First wait before a server dropped as unresponsive is dialed again; doubles per drop, up to UNRESPONSIVE_MAX_PENALTY_MS. */
+export const UNRESPONSIVE_PENALTY_MS = 5_000;
+export const UNRESPONSIVE_MAX_PENALTY_MS = 10 * 60_000;
+
+/** How long a server dropped `drops` times as unresponsive waits before it is tried again. */
+export function unresponsivePenalty(drops: number): number {
+  return Math.min(UNRESPONSIVE_MAX_PENALTY_MS, UNRESPONSIVE_PENALTY_MS * 2 ** Math.max(0, Math.min(drops - 1, 16)));
+}
+
 export interface DialerHooks {
   /** Open a link for the target now (the adapter dials and attaches it). */
   open(target: DialTarget): void;
@@ -83,7 +92,9 @@ export class Dialer {
     }
     if (!hadSession) this.hooks.failed({ host: target.host, port: target.port, code, reason, final: false });
     target.state = "waiting";
-    target.retry = this.timers.setTimeout(() => this.dialNow(target), target.backoff.next());
+    // This node dropped it for leaving requests unanswered: not at once again (a growing wait of its own).
+    const delay = code === CloseCode.UNRESPONSIVE ? Math.max(target.backoff.next(), unresponsivePenalty(++target.unresponsive)) : target.backoff.next();
+    target.retry = this.timers.setTimeout(() => this.dialNow(target), delay);
   }
 
   /** A node's link dropped: parked addresses of it (or of an unknown node) get their turn. */

@@ -36,11 +36,18 @@ export interface AckHooks {
   refused?: (refusal: PutRefusal) => void;
   /** A server confirmed that it stored this node's record `h` (once per confirming server and answer). */
   confirmed?: (h: string, server: string) => void;
+  /** A proven server answered puts of this node (stored or refused, for any reason): it is responsive. */
+  answered?: (from: PeerSession) => void;
 }
 
 /** Refusals remembered until the put's confirmation is sent (a refusal precedes its confirmation by microtasks). */
 const MAX_REFUSALS = 1024;
-/** Refusals that depend on this server's state, not on the record: not final, the client re-sends later. */
+/**
+ * Refusals that depend on this server's state, not on the record: not final,
+ * the client keeps the write and re-sends it later, here or elsewhere. They
+ * are answered (with their code) so the client knows the server is alive: a
+ * server that never answers a client's puts is dropped as unresponsive.
+ */
 const RETRIABLE: ReadonlySet<string> = new Set([ErrorCode.QUOTA_EXCEEDED, ErrorCode.RATE_LIMITED]);
 
 /** Confirmations a server holds per link until its next fsync (beyond, the client's retry covers it). */
@@ -126,6 +133,7 @@ export class Acks {
    */
   onPutAck(message: PutAckMessage, from: PeerSession): void {
     if (!from.provenServer) return;
+    this.hooks.answered?.(from);
     this.outbox.confirmed(message.stored, from.address);
     for (const h of message.stored) {
       this.hooks.confirmed?.(h, from.clientId);
@@ -137,6 +145,8 @@ export class Acks {
     for (const { h, reason, code } of message.refused ?? []) {
       // The put fails; the outbox keeps the write on a backoff of its own (another server may take it).
       this.outbox.refused(h, from);
+      // Not final (this server's quota or rate): the put waits on for other servers, and nothing is reported.
+      if (code !== undefined && RETRIABLE.has(code)) continue;
       if (code === ErrorCode.STORAGE_FAILED) {
         // The server's own storage failed, not the record: said with its own code.
         this.waiters.get(h)?.reject(new ToolDbError(ErrorCode.STORAGE_FAILED, `server ${from.clientId} could not store the put: ${reason}`));
@@ -171,7 +181,11 @@ export class Acks {
       const id = `${from.clientId}\n${typeof record.k === "string" ? record.k.slice(0, 128) : ""}`;
       const event = this.refusals.get(id);
       this.refusals.delete(id);
-      if (event && RETRIABLE.has(event.code)) return;
+      if (event && RETRIABLE.has(event.code)) {
+        // Answered as not final: the client keeps the write (and knows this server is alive).
+        await this.queue(from, { refused: { h: record.h.slice(0, 128), reason: event.reason.slice(0, 512), code: event.code } });
+        return;
+      }
       const v = event ? undefined : await verdict.catch(() => undefined);
       refusal = event?.reason ?? (v ? `${v.result}${v.reason ? `: ${v.reason}` : ""}` : "refused");
     } else if (winner.h !== record.h && typeof record.k === "string" && isFirstWriterKey(record.k)) {

@@ -28,6 +28,7 @@ import type { RecordStore } from "./record-store.js";
 import type { RecordVerifier } from "../records/record-verifier.js";
 import type { Admission } from "./duplicate-gate.js";
 import type { RemoteSubscriptions } from "./subscriptions.js";
+import type { ServerWatch } from "./server-watch.js";
 import type { TypedEmitter } from "../base/typed-emitter.js";
 
 export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "listenerCount"> {
@@ -48,6 +49,8 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   readonly outbox: Outbox;
   readonly acks: Acks;
+  /** A client's judgement of its linked servers: asked and answered (src/node/server-watch.ts). */
+  readonly serverWatch: ServerWatch;
   /** Relay between servers on the broadcast tree (src/node/broadcast). */
   readonly broadcast: BroadcastTree;
   /** A push's handling resolves once its records were taken in (the intake weighs it until then). */

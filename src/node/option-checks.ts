@@ -104,6 +104,8 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
     const value = options[name];
     if (typeof value !== "number" || !Number.isFinite(value) || value < 0) refuse(name, "a finite number of ms >= 0", value);
   }
+  const silence = options.unresponsiveTimeout;
+  if (silence !== undefined && (typeof silence !== "number" || !Number.isFinite(silence) || silence < 0)) refuse("unresponsiveTimeout", "a finite number of ms >= 0", silence);
   for (const [name, min] of COUNTS) {
     if (options[name] !== undefined) checkCount(name, options[name], min);
   }

@@ -109,6 +109,14 @@ export interface ToolDbOptions {
   /** Re-send delay (ms) of a write on a link that stays silent (doubling per try), and a refused write's first wait (see outbox-delivery.ts). */
   outboxRetryInterval: number;
   /**
+   * A client drops a linked server that leaves its acknowledged puts, or its
+   * queries, unanswered this long (ms) while the link stays open (close code
+   * 4012, a `refused` event UNRESPONSIVE), and tries other servers before it
+   * again (see server-watch.ts). Default: 4 × outboxRetryInterval, at least
+   * 15 s (20 s at the defaults); 0 turns it off.
+   */
+  unresponsiveTimeout?: number;
+  /**
    * A linked server's server list sent after the handshake (a pong) is
    * learned at most once per this many ms per link, one at a time; extra
    * lists are dropped. The fastest built-in refresh asks once a second

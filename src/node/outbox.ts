@@ -27,6 +27,8 @@ export interface OutboxHost {
   overflow(key: string): void;
   /** A server dropped the link as refused while this write alone was unanswered on it (a refusal in a `putAck` is reported by Acks). */
   refused(refusal: LinkDropRefusal): void;
+  /** A put with `ack` went to this server link (its putAck, or a refusal, answers it: see server-watch.ts). */
+  asked?(session: PeerSession): void;
 }
 
 export interface OutboxOptions {
@@ -111,7 +113,9 @@ export class Outbox {
   sent(record: ToolDbRecord): void {
     const entry = this.index.get(record.k);
     const servers = this.servers();
-    if (entry && entry.h === record.h && servers.length > 0) markSent(entry, servers, true, this.clock.now());
+    if (!entry || entry.h !== record.h || servers.length === 0) return;
+    markSent(entry, servers, true, this.clock.now());
+    for (const server of servers) this.host.asked?.(server);
   }
 
   /** Server `server` (its address) stored these records (by hash). */
@@ -252,6 +256,7 @@ export class Outbox {
       const fresh = !(entry.sentOn?.includes(session) ?? false);
       session.send({ type: "put", id: randomId(), data: record, ack: true });
       markSent(entry, [session], fresh, this.clock.now());
+      this.host.asked?.(session);
       inFlight.push(entry);
     }
     await this.answered(inFlight, session);

@@ -49,6 +49,7 @@ export class PeerEvents {
   closed(session: PeerSession, code: number, reason: string): void {
     const db = this.db;
     db.remoteSubscriptions.dropPeer(session.clientId);
+    db.serverWatch.forget(session);
     if (!db.options.server) db.outbox.unlinked(session, code, reason);
     db.broadcast.unlinked(session);
     this.safeHook(() => db.onPeerDisconnect(session.clientId));

@@ -36,6 +36,7 @@ export class Protocol {
     // request's id (a server that forwarded a query answers again with what it got back): deduplicated
     // by id, all but the first answer were lost. The request they answer bounds what they can do.
     if (message.type === "queryAck" || message.type === "functionReturn") {
+      this.db.serverWatch.answered(from, "request");
       this.db.emit("message", message, from.clientId);
       this.db.requests.resolve(message.id, message, from);
       return;
@@ -123,7 +124,7 @@ export class Protocol {
     }
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
-    this.db.requests.resolve(message.id, { ...message, data: winner }, from);
+    if (this.db.requests.resolve(message.id, { ...message, data: winner }, from)) this.db.serverWatch.answered(from, "request");
   }
 
   /**

@@ -39,6 +39,7 @@ import { RemoteRequests } from "./remote-requests.js";
 import { ServerDirectory } from "./server-directory.js";
 import { ServerListLearner, type ServerListSource } from "./server-list-learner.js";
 import { ServerSync, type SyncProgress } from "./server-sync.js";
+import { ServerWatch, defaultUnresponsiveTimeout } from "./server-watch.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { ToolDbListeners } from "./tooldb-listeners.js";
 
@@ -79,6 +80,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
   readonly outbox: Outbox;
   readonly acks: Acks;
+  readonly serverWatch: ServerWatch; // a client's linked servers judged by whether they answer (dropped when silent)
   readonly broadcast: BroadcastTree;
   private readonly keyStore: ToolDbStorageAdapter;
   private readonly nodeKeys: NodeKeys;
@@ -119,16 +121,15 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.network = new (networkAdapterFor(this.options.networkAdapter))(this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
-    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock } = this.options;
+    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock, unresponsiveTimeout } = this.options;
+    this.serverWatch = new ServerWatch(this, unresponsiveTimeout ?? defaultUnresponsiveTimeout(retryInterval), !this.options.server, clock);
     const overflow = (key: string) => this.emit("outbox-overflow", key);
     // A write a server refused (its answer, or the link it came on dropped as refused) is a put-refused, once per refusal.
-    const putRefused = (refusal: PutRefusal) => {
-      this.emit("put-refused", refusal);
-      this.accounts.putRefused(refusal);
-    };
-    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow, refused: putRefused }, { capacity, retryInterval, clock });
+    const putRefused = (refusal: PutRefusal) => void (this.emit("put-refused", refusal), this.accounts.putRefused(refusal));
+    const asked = (session: PeerSession) => this.serverWatch.asked(session, "put"); // and its putAcks answer (Acks)
+    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow, refused: putRefused, asked }, { capacity, retryInterval, clock });
     const confirmed = (h: string, server: string) => void (this.closed || this.emit("put-confirmed", { h, server }));
-    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, { refused: putRefused, confirmed });
+    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, { refused: putRefused, confirmed, answered: (from) => this.serverWatch.answered(from, "put") });
     this.on("refused", (event) => this.acks.noteRefusal(event));
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
@@ -200,6 +201,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.keyListeners.clear();
     this.remoteSubscriptions.clear();
     this.outbox.close();
+    this.serverWatch.close();
     this.acks.close();
     this.broadcast.close();
     await this.extension?.close();
@@ -285,12 +287,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined> {
     return this.intake.accept(record, from, to, messageId, admission);
   }
-  admitRecord(record: unknown): Admission | undefined {
-    return this.intake.admit(record);
-  }
-  acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> {
-    return this.frameIntake.accept(records, from, stored);
-  }
+  admitRecord(record: unknown): Admission | undefined { return this.intake.admit(record); }
+  acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> { return this.frameIntake.accept(records, from, stored); }
 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
   async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions | string[] = {}): Promise<PutMessage> {

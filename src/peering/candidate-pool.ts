@@ -30,6 +30,8 @@ export interface Candidate extends PeerAddress {
   until: number;
   /** Grows the penalty per failure; reset by a verified link. */
   backoff: Backoff | undefined;
+  /** Grows the penalty per drop as unresponsive (close code 4012); a verified link does not reset it (the server handshakes, then stays silent). */
+  silence: Backoff | undefined;
   /** Arrival order: among equals of a full pool, the oldest goes first. */
   readonly seq: number;
 }
@@ -92,7 +94,7 @@ export class CandidatePool {
     const past = this.evictedPenalties.get(key);
     if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
     if (past) this.evictedPenalties.delete(key);
-    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, seq: this.seq++ });
+    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, silence: undefined, seq: this.seq++ });
     return true;
   }
 
@@ -148,6 +150,20 @@ export class CandidatePool {
     return delay;
   }
 
+  /**
+   * This node dropped a verified link to the address for leaving its
+   * requests unanswered: not dialed for a growing delay, and after every
+   * other candidate of its tier. Returns the delay.
+   */
+  penaliseUnresponsive(host: string, port: number): number {
+    const c = this.entries.get(dialKey(host, port));
+    if (!c) return this.penalise(host, port);
+    c.silence ??= new Backoff({ initial: this.opts.penaltyMs, max: this.opts.maxPenaltyMs, random: this.opts.random });
+    const delay = c.silence.next();
+    c.until = this.opts.now() + delay;
+    return delay;
+  }
+
   /** Never dial this address (it is this node's own). */
   exclude(host: string, port: number): void {
     const c = this.entries.get(dialKey(host, port));
@@ -191,9 +207,9 @@ export class CandidatePool {
   }
 }
 
-/** Lower is dialed first: the tier, then failures since the last verified link. */
+/** Lower is dialed first: the tier, then drops as unresponsive, then failures since the last verified link. */
 function rank(c: Candidate): number {
-  return c.tier * 1_000_000 + (c.backoff?.attempts ?? 0);
+  return c.tier * 1_000_000 + (c.silence?.attempts ?? 0) * 1000 + (c.backoff?.attempts ?? 0);
 }
 
 /** An IPv4 address's /24, else the host itself: one operator's addresses tend to share it. */

@@ -123,7 +123,7 @@ export class DhtPeering {
     const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);
     const onFailed = (e: DialFailedEvent) => this.onDialFailed(e);
     const onConnect = (info: PeerInfo) => this.onConnected(info);
-    const onDisconnect = (info: PeerInfo & { code: number }) => this.onDisconnected(info);
+    const onDisconnect = (info: PeerInfo & { code: number; reason?: string }) => this.onDisconnected(info);
     const onDuplicate = () => this.pump();
     discovery.on("peer", onPeer);
     db.on("servers", onServers);
@@ -343,7 +343,7 @@ export class DhtPeering {
     }
   }
 
-  private onDisconnected(info: PeerInfo & { code: number }): void {
+  private onDisconnected(info: PeerInfo & { code: number; reason?: string }): void {
     if (this.stopped) return;
     try {
       this.hooks.onPeerDisconnected?.(info);
@@ -354,6 +354,11 @@ export class DhtPeering {
       // A real server with no room: try it again later, and the servers it listed now.
       this.db.network.disconnectFrom(info.host, info.port);
       this.pool.penalise(info.host, info.port);
+    } else if (info.code === CloseCode.UNRESPONSIVE && info.outgoing && info.host !== undefined && info.port !== undefined) {
+      // It left our requests unanswered (src/node/server-watch.ts): the other candidates first, it after a growing wait.
+      this.db.network.disconnectFrom(info.host, info.port);
+      const delay = this.pool.penaliseUnresponsive(info.host, info.port);
+      this.log("backing off %s for %d ms: %s", dialKey(info.host, info.port), delay, info.reason);
     }
     if (!this.counts(info)) return;
     // Fail over at once to another known server, and look for more.

@@ -5,7 +5,8 @@ import type { PeerRecord } from "../records/messages.js";
 import { recordUrl, urlEndpoint } from "../limits/peer-url.js";
 import type { PeerInfo, ToolDb, ToolDbEvents } from "../node/tooldb.js";
 import { TypedEmitter } from "../base/typed-emitter.js";
-import type { DialFailedEvent } from "../network/dialer.js";
+import { type DialFailedEvent, unresponsivePenalty } from "../network/dialer.js";
+import { CloseCode } from "../network/connection.js";
 import { dialKey } from "../network/dial-target.js";
 import { type CachedServer, ServerUrlCache } from "./server-url-cache.js";
 
@@ -20,6 +21,10 @@ export interface KnownServer {
   state: ServerLinkState;
   lastGood?: number;
   failures: number;
+  /** Times this client dropped it for leaving its requests unanswered (close code 4012): others are tried first. */
+  unresponsive?: number;
+  /** Not dialed again before this time (ms, the node's clock): after such a drop, a growing wait. */
+  until?: number;
 }
 
 export interface ServerSelectionOptions {
@@ -217,10 +222,19 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.changed();
   }
 
-  private onUnlinked(info: PeerInfo): void {
+  private onUnlinked(info: PeerInfo & { code?: number }): void {
     if (!info.isServer) return;
     const server = this.byEndpoint(info.host, info.port);
-    if (server?.state === "linked") {
+    if (server && info.code === CloseCode.UNRESPONSIVE && info.host !== undefined && info.port !== undefined) {
+      // Dropped for leaving what we asked unanswered: not redialed by the dialer; the other servers first, this one after a growing wait.
+      this.db.network.disconnectFrom(info.host, info.port);
+      server.unresponsive = (server.unresponsive ?? 0) + 1;
+      server.state = "known";
+      const wait = unresponsivePenalty(server.unresponsive);
+      server.until = this.db.now() + wait;
+      this.log("%s left requests unanswered: tried again in %d ms at the earliest", server.url, wait);
+      this.timers.setTimeout(() => this.fill(), wait);
+    } else if (server?.state === "linked") {
       // Suspect until it answers again: the dialer retries it, and another server takes the slot now.
       server.state = "dialing";
       server.failures = 1;
@@ -253,9 +267,10 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     const linkedAddresses = new Set(this.db.network.peers.filter((p) => p.isServer).map((p) => p.address));
     const busy = [...this.servers.values()].filter((s) => s.state === "linked" || (s.state === "dialing" && s.failures === 0)).length;
     let free = this.options.links - Math.max(busy, linkedAddresses.size);
+    const now = this.db.now();
     const candidates = [...this.servers.values()]
-      .filter((s) => s.state === "known" && !(s.address && linkedAddresses.has(s.address)))
-      .sort((a, b) => (b.lastGood ?? 0) - (a.lastGood ?? 0) || SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source]);
+      .filter((s) => s.state === "known" && (s.until ?? 0) <= now && !(s.address && linkedAddresses.has(s.address)))
+      .sort((a, b) => (a.unresponsive ?? 0) - (b.unresponsive ?? 0) || (b.lastGood ?? 0) - (a.lastGood ?? 0) || SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source]);
     for (const server of candidates) {
       if (free <= 0) break;
       this.dial(server);

@@ -1,0 +1,111 @@
+/**
+ * (From the outside check of pages against hostile servers.)
+ * A hostile "server" for page attacks: a raw `ws` listener that answers the
+ * ToolDb handshake as a proven server (its own valid key, a fresh signed
+ * record, the proof over the page's nonce), then does whatever the test
+ * says with every frame the page sends (`onFrame`), or nothing (`silent`).
+ */
+import { WebSocketServer, type WebSocket } from "ws";
+import type { PeerRecord } from "../../src/records/messages.js";
+import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
+import { randomId } from "../../src/base/random.js";
+import { rawIdentity, type Frame, type RawIdentity } from "./raw-peer.js";
+
+export interface HostileLink {
+  ws: WebSocket;
+  send(frame: Frame | string): void;
+}
+
+export class HostileServer {
+  readonly received: Frame[] = [];
+  readonly links = new Set<HostileLink>();
+  /** Frames after the handshake: the test's handler (default: none answered). */
+  onFrame: (link: HostileLink, frame: Frame) => void = () => undefined;
+  /** Server records listed in every pong. */
+  servers: PeerRecord[] = [];
+  /** After the handshake, answer nothing at all (server-list pings included). */
+  silent = false;
+  handshakes = 0;
+
+  private constructor(
+    private readonly wss: WebSocketServer,
+    readonly id: RawIdentity,
+    readonly topic: string,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  get url(): string {
+    return `ws://${this.host}:${this.port}`;
+  }
+
+  static async start(topic: string, host = "127.0.0.1", maxPayload = 512 * 1024 * 1024): Promise<HostileServer> {
+    const wss = new WebSocketServer({ host, port: 0, maxPayload });
+    await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+    const id = await rawIdentity();
+    const server = new HostileServer(wss, id, topic, host, (wss.address() as { port: number }).port);
+    wss.on("connection", (ws) => server.accept(ws));
+    return server;
+  }
+
+  record(): Promise<PeerRecord> {
+    return signPeerRecord(this.id.user, this.topic, this.host, this.port, Date.now(), this.url);
+  }
+
+  private accept(ws: WebSocket): void {
+    const link: HostileLink = { ws, send: (f) => ws.readyState === ws.OPEN && ws.send(typeof f === "string" ? f : JSON.stringify(f)) };
+    let ours: string | undefined;
+    let open = false;
+    ws.on("error", () => undefined);
+    ws.on("close", () => this.links.delete(link));
+    ws.on("message", (data, isBinary) => {
+      if (isBinary) return;
+      let frame: Frame;
+      try {
+        frame = JSON.parse(String(data)) as Frame;
+      } catch {
+        return;
+      }
+      this.received.push(frame);
+      if (!open) {
+        if (frame.type === "ping" && typeof frame.nonce === "string") {
+          ours = handshakeNonce();
+          void this.pong(frame.id as string, frame.nonce, ours).then((pong) => link.send(pong));
+        } else if (frame.type === "proof" && ours) {
+          open = true;
+          this.handshakes++;
+          link.send({ type: "proofAck", id: randomId(), to: [] });
+          this.links.add(link);
+        }
+        return;
+      }
+      if (this.silent) return;
+      if (frame.type === "ping") {
+        void this.pong(frame.id as string).then((pong) => link.send(pong));
+        return;
+      }
+      this.onFrame(link, frame);
+    });
+  }
+
+  private async pong(id: string, theirs?: string, ours?: string): Promise<Frame> {
+    const peer = await this.record();
+    const pong: Frame = { type: "pong", id, to: [], clientId: this.id.clientId, isServer: true, servers: this.servers, peer, caps: [] };
+    if (theirs) {
+      pong.proof = await this.id.user.signData(handshakeProofDigest("pong", theirs, peer));
+      pong.nonce = ours;
+    }
+    return pong;
+  }
+
+  /** Sends to every linked page. */
+  broadcast(frame: Frame | string): number {
+    for (const l of this.links) l.send(frame);
+    return this.links.size;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
