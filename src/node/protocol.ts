@@ -4,12 +4,11 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { NodeContext } from "./node-context.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { awaitNewest } from "./get-replies.js";
+import { UnsolicitedBudget } from "./unsolicited-budget.js";
 import { VerifyResult } from "../records/verify-result.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
-/** New keys a client takes from one link of another client unasked (see `asked`). */
-const UNSOLICITED_PER_PEER = 1000;
 
 /**
  * Incoming ToolDb messages, after the handshake. Replies to requests this
@@ -23,8 +22,8 @@ export class Protocol {
    * land before update n and hide it from subscribers.
    */
   private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
-  /** Per link of another client: new keys taken unasked. */
-  private readonly unsolicited = new WeakMap<PeerSession, number>();
+  /** What a client takes unasked (see `asked`). */
+  private readonly unsolicited = new UnsolicitedBudget();
 
   constructor(private readonly db: NodeContext) {}
 
@@ -130,23 +129,16 @@ export class Protocol {
   /**
    * Whether a client takes a record a peer put: a reply to its request, a
    * key it subscribed to, a key it holds (a newer version of its own write),
-   * or, from another client (a serverless WebRTC mesh replicates its puts),
-   * one of the first UNSOLICITED_PER_PEER new keys of that link. Anything
-   * else is refused unchecked, not stored: a linked server filled an outside
-   * check's page with 135 MB of records for keys it never asked for.
-   * Servers send clients only what they subscribed to or asked for, as
-   * tool-db 2.6.6's do.
+   * or another record within what it takes unasked (unsolicited-budget.ts:
+   * a server's own writes, a WebRTC mesh's puts). Anything else is refused
+   * before its signature check, with no strike.
    */
   private async asked(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<boolean> {
     const key = (message.data as { k?: unknown } | null)?.k;
     if (this.db.requests.has(message.id) || typeof key !== "string" || this.db.localSubscriptions.has(key)) return true;
     if ((await this.db.records.get(key).catch(() => undefined)) !== undefined) return true;
-    const taken = this.unsolicited.get(from) ?? 0;
-    if (!from.isServer && taken < UNSOLICITED_PER_PEER) {
-      this.unsolicited.set(from, taken + 1);
-      return true;
-    }
-    this.db.refused({ code: ErrorCode.RECORD_REFUSED, reason: "not asked for: a client stores the keys it reads, subscribes to or holds", key: key.slice(0, 128), peer: from.clientId });
+    if (this.unsolicited.take(from, JSON.stringify(message.data).length)) return true;
+    this.db.refused({ code: ErrorCode.RECORD_REFUSED, reason: "not asked for, and over what a client takes unasked (1,000 keys or 16 MiB a link, 10,000 or 128 MiB in all)", key: key.slice(0, 128), peer: from.clientId });
     return false;
   }
 
