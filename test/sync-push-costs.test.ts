@@ -107,6 +107,27 @@ describe("what a self-declared server's pushes and stale puts cost", () => {
     assert.equal(intake.inFlight, 0);
   });
 
+  it("a push of 2,500 small records waiting on its checks does not hold other peers' frames", { timeout: T }, async () => {
+    // By its records alone such a push weighed 312, over the whole server's cap (256): no peer's frame ran meanwhile (review).
+    const { db: victim } = await fx.server();
+    const records = await signedRecords(2500, "many/", past());
+    const [known] = await signedRecords(1, "known/", past());
+    await seed(victim, [known!]);
+    const checks = watchSignatureChecks(victim);
+    let release!: () => void;
+    checks.hold = new Promise((r) => (release = r));
+    const pusher = await rawServer(portOf(victim));
+    const ack = push(pusher, records);
+    await waitUntil(() => checks.count > 0, T, "the push's checks started");
+    const reader = await RawLink.open(portOf(victim), { topic: TOPIC, from: "127.0.0.62" });
+    await reader.provenHandshake({});
+    assert.equal((await reader.get(known!.k, 10_000)).h, known!.h, "another peer's get answered while the push waits");
+    release();
+    checks.hold = undefined;
+    assert.equal((await ack)?.type, "syncPushAck");
+    assert.equal((await contents(victim)).get("many/2499"), records[2499]!.h);
+  });
+
   it("a stale put sent again and again is answered with the winner once per link", { timeout: T }, async () => {
     const { db: victim } = await fx.server();
     const author = await testAuthor();

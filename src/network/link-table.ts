@@ -167,8 +167,11 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     try {
       const handled = this.ctx.host.handleMessage(message, session);
       // A sync push weighs by its size until its records were taken in (up to 4,096 records a frame:
-      // unweighed, 64 links' queued pushes held 2.3 GiB in an outside check).
-      if (handled && message.type === "syncPush") return { done: handled, weight: recordWeight(frame.length, message.records.length) };
+      // unweighed, 64 links' queued pushes held 2.3 GiB in an outside check), at most a peer's share:
+      // by its records alone a full frame weighed 348, over the whole server's cap, and held every peer's frames (review).
+      if (handled && message.type === "syncPush") {
+        return { done: handled, weight: Math.min(recordWeight(frame.length, message.records.length), this.ctx.guard.limits.maxOutstandingPerPeer) };
+      }
       if (!handled || (message.type !== "put" && message.type !== "crdtPut")) return handled; // requests answered with data weigh 1
       // A put weighs by its size in the intake's caps, and by the signed records it carries (a CRDT
       // document's heads: each is checked on its own) there and in the message rate.

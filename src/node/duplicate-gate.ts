@@ -20,7 +20,7 @@
  * Entries live only while a record is being verified and merged: the map is
  * bounded by the records in flight, which the network's per-peer limits bound.
  */
-import type { RecordVerifier, Verdict } from "../records/record-verifier.js";
+import { type RecordVerifier, SIGNATURE_DOES_NOT_VERIFY, type Verdict } from "../records/record-verifier.js";
 import type { ToolDbRecord } from "../records/record.js";
 import type { ReadAhead } from "./record-store.js";
 import { VerifyResult } from "../records/verify-result.js";
@@ -177,7 +177,8 @@ export class DuplicateGate {
 
   /** `entry`'s signature was checked: a refusal is remembered for identical copies. */
   checked(entry: InFlight, verdict: Verdict): void {
-    if (verdict.result === VerifyResult.InvalidSignature) this.refusedCopies.set(`${entry.id}\n${entry.s}`, verdict);
+    // Only a signature checked and found wrong: a check that failed proves nothing.
+    if (verdict === SIGNATURE_DOES_NOT_VERIFY) this.refusedCopies.set(`${entry.id}\n${entry.s}`, verdict);
   }
 
   /** `entry` ended: later copies of its record are checked against the store. */

@@ -23,9 +23,11 @@ export class Protocol {
    */
   private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
   /** What a client takes unasked (see `asked`). */
-  private readonly unsolicited = new UnsolicitedBudget();
+  private readonly unsolicited: UnsolicitedBudget;
 
-  constructor(private readonly db: NodeContext) {}
+  constructor(private readonly db: NodeContext) {
+    this.unsolicited = new UnsolicitedBudget(() => db.now());
+  }
 
   /** Returns the handling of the message while it is outstanding (the network's per-peer limits count it). */
   handle(message: ToolDbMessage, from: PeerSession): Promise<void> | void {
@@ -48,7 +50,11 @@ export class Protocol {
     // subscription under the subscribe's id, and all but the first were dropped here.
     const h = isPut ? (message.data as { h?: unknown }).h : undefined;
     const record = typeof h === "string" ? `:${h.slice(0, 128)}` : "";
-    if (!this.db.processed.add(awaited ? `${message.type}:${message.id}:${from.clientId}${record}` : `${message.type}:${message.id}${record}`)) {
+    // A client's own query or acknowledged put is answered even when a server that got it too passed
+    // it on first: the client judges each server by its answers (server-watch.ts), and an honest server
+    // that dropped the client's copy as a duplicate was dropped as unresponsive (found in review).
+    const ownRequest = !from.isServer && (message.type === "query" || (isPut && (message as { ack?: unknown }).ack === true));
+    if (!this.db.processed.add(awaited || ownRequest ? `${message.type}:${message.id}:${from.clientId}${record}` : `${message.type}:${message.id}${record}`)) {
       if (message.type === "put" || message.type === "crdtPut") this.db.broadcast.duplicateId(message, from);
       return;
     }
@@ -98,12 +104,13 @@ export class Protocol {
   }
 
   private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
-    if (!this.db.isServer && !(await this.asked(message, from))) return;
+    // A client first decides whether it takes the record at all (`asked`), in the peer's merge order.
+    const wanted = this.db.isServer ? undefined : this.asked(message, from);
     this.db.broadcast.arrived(message, from);
     // Duplicate check and verification start now, in parallel with other puts; the merge waits its turn.
-    const admission = this.db.admitRecord(message.data);
+    const admission = wanted ? undefined : this.db.admitRecord(message.data);
     const previous = this.mergeOrder.get(from);
-    const accept = () => this.db.acceptRecord(message.data, from, message.to, message.id, admission);
+    const accept = async () => (wanted && !(await wanted) ? undefined : this.db.acceptRecord(message.data, from, message.to, message.id, admission));
     const accepted = previous ? previous.then(accept) : accept();
     const tail = accepted.catch(() => undefined);
     this.mergeOrder.set(from, tail);
@@ -114,6 +121,7 @@ export class Protocol {
       if (message.ack === true && isToolDbError(err, ErrorCode.STORAGE_FAILED)) void this.db.acks.storageFailed(message as unknown as PutMessage, from, err).catch((e) => this.fail(from, e));
       throw err;
     });
+    if (wanted && !(await wanted)) return;
     if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) {
@@ -135,10 +143,12 @@ export class Protocol {
    */
   private async asked(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<boolean> {
     const key = (message.data as { k?: unknown } | null)?.k;
-    if (this.db.requests.has(message.id) || typeof key !== "string" || this.db.localSubscriptions.has(key)) return true;
+    if (this.db.requests.has(message.id) || typeof key !== "string" || this.db.localSubscriptions.has(key) || this.db.keyListeners.has(key)) return true;
+    // A record the cheap checks refuse goes the usual way (refused, its sender struck): junk costs no budget.
+    if (this.db.verifier.prepare(message.data).result !== VerifyResult.Verified) return true;
     if ((await this.db.records.get(key).catch(() => undefined)) !== undefined) return true;
     if (this.unsolicited.take(from, JSON.stringify(message.data).length)) return true;
-    this.db.refused({ code: ErrorCode.RECORD_REFUSED, reason: "not asked for, and over what a client takes unasked (1,000 keys or 16 MiB a link, 10,000 or 128 MiB in all)", key: key.slice(0, 128), peer: from.clientId });
+    this.db.refused({ code: ErrorCode.RECORD_REFUSED, reason: "not asked for, and over what a client takes unasked (1,000 keys or 16 MiB a link; 10,000 keys or 128 MiB per 10 min in all)", key: key.slice(0, 128), peer: from.clientId });
     return false;
   }
 

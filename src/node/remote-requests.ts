@@ -26,7 +26,7 @@ const QUERY_PAGING_TIMEOUTS = 30;
  * `queryKeys(prefix, false, 1000)` going for minutes.
  */
 const FULL_PAGE_KEYS = 1000;
-const FULL_PAGE_BYTES = 64 * 1024;
+const FULL_PAGE_BYTES = 16 * 1024;
 
 export class RemoteRequests {
   constructor(private readonly db: NodeContext) {}

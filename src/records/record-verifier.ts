@@ -64,6 +64,9 @@ const PREPARED_LEGACY: Verdict = Object.freeze({ result: VerifyResult.Verified, 
  * Store-dependent rules (`==` first writer, last-writer-wins) are applied by
  * the caller on merge.
  */
+/** The verdict on a signature that was checked and is wrong (the same object every time: see DuplicateGate). */
+export const SIGNATURE_DOES_NOT_VERIFY: Verdict = Object.freeze({ result: VerifyResult.InvalidSignature, reason: "signature does not verify" });
+
 export class RecordVerifier {
   /** Called after each verification with its duration (metrics set it). */
   observer: ((seconds: number, verdict: Verdict) => void) | undefined;
@@ -119,12 +122,14 @@ export class RecordVerifier {
     let valid: Promise<boolean>;
     try {
       valid = this.opts.verifySignature({ h: record.h, a: record.a, s: record.s });
-    } catch {
-      valid = Promise.resolve(false);
+    } catch (err) {
+      valid = Promise.reject(err);
     }
-    const signed = valid
-      .catch(() => false)
-      .then((valid): Verdict => (valid ? prepared : refuse(VerifyResult.InvalidSignature, "signature does not verify")));
+    // A check that failed (a verifying thread gone, a WebCrypto error) refuses too, but is no proof of forgery.
+    const signed = valid.then(
+      (valid): Verdict => (valid ? prepared : SIGNATURE_DOES_NOT_VERIFY),
+      (): Verdict => refuse(VerifyResult.InvalidSignature, "signature check failed"),
+    );
     return this.observed(signed);
   }
 

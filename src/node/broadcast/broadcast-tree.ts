@@ -89,6 +89,8 @@ export class BroadcastTree {
   private readonly weights = new WeakMap<PeerSession, number>();
   /** When a PRUNE last went to a link that was already lazy here (one that still pushed copies). */
   private readonly repruned = new WeakMap<PeerSession, number>();
+  /** When a neighbour last made this node cut a link other than its own (a hint, or a copy showing a cycle upstream). */
+  private readonly hinted = new WeakMap<PeerSession, number>();
   private readonly timers: TimerGroup;
   private readonly repair: TreeRepair;
   private flushTimer: TimerHandle | undefined;
@@ -209,7 +211,7 @@ export class BroadcastTree {
     } else if (second > known.pathMax) {
       from.send({ type: "prune", id: randomId(), w: second, h: hash });
     } else if (known.pathMax > second) {
-      this.cutOnPath(hash, known.pathMax);
+      if (this.mayCutFor(from)) this.cutOnPath(hash, known.pathMax);
     }
     // Equal: the heaviest link is on the part both paths share, not on the cycle.
   }
@@ -235,6 +237,21 @@ export class BroadcastTree {
     this.lazy.add(peer);
     this.stats.prunes++;
     peer.send({ type: "prune", id: randomId() });
+  }
+
+  /**
+   * A neighbour makes this node cut a link other than its own at most once
+   * per `graftTimeout`: nothing proves its hint (or the copy it echoed) true,
+   * and a lying tree neighbour could otherwise cut honest links far from it
+   * again and again (found in review). An honest hint held back leaves a
+   * cycle a little longer: its next duplicate cuts it.
+   */
+  private mayCutFor(from: PeerSession): boolean {
+    const now = this.deps.now();
+    const last = this.hinted.get(from);
+    if (last !== undefined && now - last < this.options.graftTimeout) return false;
+    this.hinted.set(from, now);
+    return true;
   }
 
   private weight(peer: PeerSession): number {
@@ -319,7 +336,7 @@ export class BroadcastTree {
         for (const hash of message.hs) if (this.received.get(hash) === undefined) this.repair.announced(hash, from);
         return;
       case "prune":
-        if (message.w !== undefined && message.h !== undefined && message.w !== this.weight(from)) return this.cutOnPath(message.h, message.w);
+        if (message.w !== undefined && message.h !== undefined && message.w !== this.weight(from)) return this.mayCutFor(from) ? this.cutOnPath(message.h, message.w) : undefined;
         if (this.eager.delete(from)) this.lazy.add(from);
         return;
       case "graft":
