@@ -57,6 +57,15 @@ export class BlackholeProxy {
     };
   }
 
+  /** Stops accepting (new dials are refused, as behind a cut path); links already made stay. `listen` again to accept. */
+  stopListening(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    // It stops accepting at once; its callback would wait for the links made through it to end.
+    server?.close();
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     for (const link of this.links) this.drop(link);
     const server = this.server;

@@ -9,7 +9,8 @@ import { EventEmitter } from "node:events";
 import type { ToolDb, ToolDbOptions } from "../src/index.js";
 import type { PeerAddress } from "../src/discovery/peer-table.js";
 import { DhtPeering, DEFAULT_DHT_DIAL_RETRIES, DEFAULT_PENALTY_MS, type PeerSource } from "../src/peering/dht-peering.js";
-import { MemoryFabric } from "./memory-network.js";
+import type { ServerMeshOptions } from "../src/peering/server-mesh.js";
+import { MemoryFabric, type MemoryConnection, type MemoryNetwork } from "./memory-network.js";
 import { SimClock } from "./sim-clock.js";
 import { createNode, serverPort, SIM_HOST, VerifyCounter, type SimWorld } from "./sim-node.js";
 
@@ -58,6 +59,8 @@ export interface MeshOptions {
   serverLinks: number;
   clientLinks: number;
   db?: Partial<ToolDbOptions>;
+  /** The servers' mesh rotation (ServerMeshOptions; undefined: the shipping defaults). */
+  rotation?: Pick<ServerMeshOptions, "rotateIntervalMs" | "redialLostMs">;
 }
 
 export class SimMesh {
@@ -100,7 +103,7 @@ export class SimMesh {
     const peering = new DhtPeering(db, source, this.options.topic, {
       maxConnections: links,
       // As DHTServer: the mesh's lower degree bound is its maxConnections.
-      mesh: server ? { minLinks: links } : undefined,
+      mesh: server ? { minLinks: links, ...this.options.rotation } : undefined,
       dialRetries: DEFAULT_DHT_DIAL_RETRIES,
       penaltyMs: DEFAULT_PENALTY_MS,
       selfPort: server ? port : undefined,
@@ -119,6 +122,13 @@ export class SimMesh {
     await node.db.close();
   }
 
+  /** Stops a node as a machine that went silent: nothing it sends arrives, not even its close; its peers' heartbeats notice. */
+  async crash(node: SimNode): Promise<void> {
+    if (!node.alive) return;
+    this.fabric.cuts.crash(node.db.network as unknown as MemoryNetwork);
+    await this.kill(node);
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.servers, ...this.clients].map((n) => this.kill(n)));
     await this.clock.advance(10 * this.options.delayMs);
@@ -131,6 +141,17 @@ export class SimMesh {
       links: live.map((s) => s.db.network.peers.filter((p) => p.isServer).length),
       eager: live.map((s) => s.db.broadcast.links.eager),
     };
+  }
+
+  /** Server links (counted once, at their dialer) between nodes that `sideOf` puts on different sides. */
+  linksAcross(sideOf: (network: object) => number): number {
+    let n = 0;
+    for (const s of this.liveServers)
+      for (const p of s.db.network.peers) {
+        const far = (p.connection as unknown as MemoryConnection).peer?.owner;
+        if (p.isServer && p.outgoing && far && sideOf(s.db.network) !== sideOf(far)) n++;
+      }
+    return n;
   }
 
   /** A server's address as the DHT would report it. */

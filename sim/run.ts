@@ -8,7 +8,7 @@
  */
 import { instrumentCrypto } from "./async-work.js";
 import { runDhtPhase, type DhtPhaseResult } from "./dht-phase.js";
-import { runScenario, type ScenarioConfig, type ScenarioResult } from "./scenario.js";
+import { runScenario, type PartitionResult, type ScenarioConfig, type ScenarioResult } from "./scenario.js";
 import { fmt, max, mean, min, percentile } from "./stats.js";
 import { serverPort } from "./sim-node.js";
 
@@ -26,7 +26,7 @@ function parseArgs(argv: string[]): Array<Args> | undefined {
     if (value === undefined) throw new Error(`--${name} needs a value`);
     values.set(name, value);
   }
-  const known = new Set(["servers", "clients", "puts", "churn", "rate", "delay", "seed", "mode", "settle"]);
+  const known = new Set(["servers", "clients", "puts", "churn", "crash", "partition", "rotate", "rate", "delay", "seed", "mode", "settle"]);
   for (const name of values.keys()) if (!known.has(name)) throw new Error(`unknown option --${name} (known: ${[...known].join(", ")})`);
   const num = (name: string, fallback: number) => {
     const v = values.get(name);
@@ -44,6 +44,8 @@ function parseArgs(argv: string[]): Array<Args> | undefined {
     return undefined;
   }
   const churn = num("churn", 0);
+  const crash = num("crash", 0);
+  const partitionMs = num("partition", 0) * 1000;
   return [
     {
       ...base,
@@ -51,7 +53,10 @@ function parseArgs(argv: string[]): Array<Args> | undefined {
       clients: Math.max(1, Math.round(num("clients", 20))),
       puts: Math.max(1, Math.round(num("puts", 50))),
       churn: churn > 1 ? churn / 100 : churn,
-      settleMs: num("settle", churn > 0 ? 30_000 : 10_000),
+      crash: crash > 1 ? crash / 100 : crash,
+      partitionMs,
+      rotateMs: values.has("rotate") ? num("rotate", 0) * 1000 : undefined,
+      settleMs: num("settle", churn > 0 || crash > 0 || partitionMs > 0 ? 30_000 : 10_000),
     },
   ];
 }
@@ -84,7 +89,10 @@ function defined(values: Array<number | undefined>): number[] {
 
 function report(args: Args, dht: DhtPhaseResult, results: ScenarioResult[]): string {
   const lines: string[] = [];
-  const churn = args.churn > 0 ? `, churn ${fmt(args.churn * 100, 0)} % of servers per minute` : "";
+  const churn =
+    (args.churn > 0 ? `, churn ${fmt(args.churn * 100, 0)} % of servers per minute` : "") +
+    ((args.crash ?? 0) > 0 ? `, ${fmt(args.crash! * 100, 0)} % of servers crash silently per minute` : "") +
+    ((args.partitionMs ?? 0) > 0 ? `, partition into two halves for ${fmt(args.partitionMs! / 1000, 0)} s` : "");
   lines.push(`\n== ${args.servers} servers, ${args.clients} clients, ${args.puts} puts at ${args.rate}/s, ${args.delayMs} ms links${churn} ==`);
   lines.push(
     `DHT (real bittorrent-dht on loopback, ${args.servers} announcers): announce of all ${fmt(dht.announceMs / 1000, 1)} s` +
@@ -115,7 +123,17 @@ function report(args: Args, dht: DhtPhaseResult, results: ScenarioResult[]): str
   lines.push(row("frames per put, all nodes (KiB)", cell((r) => `${fmt(r.putFrames, 0)} (${fmt(r.putBytes / 1024, 0)})`)));
   lines.push(row("JS heap of the process / nodes, KiB", cell((r) => fmt(r.bytesPerNode / 1024, 0))));
   lines.push(row("RSS with the mesh built, MiB", cell((r) => fmt(r.rssBytes / 2 ** 20, 0))));
-  if (args.churn > 0) lines.push(row("servers killed / started during the run", cell((r) => `${r.killed} / ${r.joined}`)));
+  if (args.churn > 0 || (args.crash ?? 0) > 0) lines.push(row("servers killed (crashed) / started during the run", cell((r) => `${r.killed} (${r.crashed}) / ${r.joined}`)));
+  if ((args.partitionMs ?? 0) > 0) {
+    const part = (f: (p: PartitionResult) => string) => cell((r) => (r.partition && r.partition.healedAt >= 0 ? f(r.partition) : "not healed"));
+    lines.push(row("partition: puts during it / not everywhere at heal", part((p) => `${p.putsDuring} / ${p.incompleteAtHeal}`)));
+    lines.push(row("  after the heal, until on every live server (ms), p50/p99/max", part((p) => {
+      const done = defined(p.afterHealMs);
+      const never = p.afterHealMs.length - done.length;
+      return `${fmt(percentile(done, 50), 0)}/${fmt(percentile(done, 99), 0)}/${fmt(max(done), 0)}${never > 0 ? ` (${never} never)` : ""}`;
+    })));
+    lines.push(row("  server links across the cut at heal / at the end", part((p) => `${p.crossLinksAtHeal} / ${p.crossLinksAtEnd}`)));
+  }
   lines.push(row("simulated / real time (s)", cell((r) => `${fmt(r.simulatedMs / 1000, 1)} / ${fmt(r.realMs / 1000, 1)}`)));
   if (results.length === 2) {
     const [flood, tree] = results as [ScenarioResult, ScenarioResult];

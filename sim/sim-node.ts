@@ -77,8 +77,7 @@ export function createNode(world: SimWorld, server: boolean, port: number): Tool
     storageName: `sim-${++storeSeq}`,
     clock: world.clock,
     random: world.random,
-    // Links are reliable in memory; a dead node's links close one delay later, as a reset would.
-    heartbeatInterval: 0,
+    // The shipping heartbeat (10 s): a crashed node or a cut path is noticed as on WebSocket.
     ...world.db,
   });
 }

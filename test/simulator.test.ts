@@ -38,6 +38,18 @@ describe("npm run simulate", { timeout: 180_000 }, () => {
     assert.match(out, /tree \/ flood: copies per server 0\.\d+/);
   });
 
+  it("cuts the mesh in two and crashes servers silently, and reports how long after the heal every put was everywhere", async () => {
+    const args = ["--servers", "16", "--clients", "4", "--puts", "12", "--rate", "1", "--partition", "30", "--crash", "50%", "--mode", "tree", "--settle", "10000"];
+    const { code, out, err } = await simulate(args, 170_000);
+    assert.equal(code, 0, `exit code (stderr: ${err.slice(-2000)})`);
+    assert.match(err, /partition into two halves for 30 s/);
+    assert.match(err, /healed; \d+ puts not on every live server/);
+    assert.match(out, /partition into two halves for 30 s/);
+    assert.match(out, /servers killed \(crashed\) \/ started during the run\s+\d+ \(\d+\) \/ \d+/);
+    assert.match(out, /puts on every live server by the end\s+12 of 12/);
+    assert.match(out, /after the heal, until on every live server \(ms\), p50\/p99\/max\s+[\d-]+\/[\d-]+\/[\d-]+\n/);
+  });
+
   it("refuses an unknown option with a message", async () => {
     const { code, err } = await simulate(["--servers", "3", "--bogus", "1"], 30_000);
     assert.equal(code, 1);

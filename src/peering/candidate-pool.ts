@@ -121,8 +121,25 @@ export class CandidatePool {
       }
       best.push(c);
     }
-    if (best.length === 0) return undefined;
-    const byNetwork = groupBy(best, (c) => networkOf(c.host));
+    return this.chooseFairly(best);
+  }
+
+  /**
+   * A candidate that is not penalised, passes `usable` and is of `maxTier`
+   * or more trusted, at random among all of them (by network, then address,
+   * then port) whatever their tier: the mesh's rotation (mesh-rotation.ts)
+   * wants any server it may trust, not the one it trusts most.
+   */
+  pickAmong(usable: (c: Candidate) => boolean, maxTier: Tier): Candidate | undefined {
+    const now = this.opts.now();
+    const all: Candidate[] = [];
+    for (const c of this.entries.values()) if (c.until <= now && c.tier <= maxTier && usable(c)) all.push(c);
+    return this.chooseFairly(all);
+  }
+
+  private chooseFairly(candidates: Candidate[]): Candidate | undefined {
+    if (candidates.length === 0) return undefined;
+    const byNetwork = groupBy(candidates, (c) => networkOf(c.host));
     const network = this.choose([...byNetwork.values()]);
     const byHost = groupBy(network, (c) => c.host);
     return this.choose(this.choose([...byHost.values()]));

@@ -10,6 +10,7 @@ import { CloseCode } from "../network/connection.js";
 import { dialKey } from "../network/dial-target.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
 import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
+import { MeshRotation } from "./mesh-rotation.js";
 import { ServerMesh, type ServerMeshOptions, isProvenServer } from "./server-mesh.js";
 
 /** Redials of a server after a verified link to it dropped, before it is backed off. */
@@ -90,6 +91,7 @@ export class DhtPeering {
   private readonly timers: TimerGroup;
   private readonly pool: CandidatePool;
   private readonly mesh: ServerMesh | undefined;
+  private readonly rotation: MeshRotation | undefined;
   /** Addresses this peering dialed that have not had a verified link yet. */
   private readonly firstContacts = new Map<string, PeerAddress>();
   /** Failed dials not yet replaced: each lets one more dial start without waiting for the stagger. */
@@ -118,7 +120,13 @@ export class DhtPeering {
     this.staggerMs = opts.dialStaggerMs ?? DEFAULT_DIAL_STAGGER_MS;
     this.firstContactMs = opts.firstContactTimeoutMs ?? DEFAULT_FIRST_CONTACT_TIMEOUT_MS;
     this.pool = new CandidatePool({ capacity: MAX_CANDIDATES, penaltyMs: opts.penaltyMs, maxPenaltyMs: MAX_PENALTY_MS, random, now: () => db.now() });
-    if (db.options.server) this.mesh = new ServerMesh(db, this.timers, random, opts.mesh);
+    if (db.options.server) {
+      this.mesh = new ServerMesh(db, this.timers, random, opts.mesh);
+      const { minLinks, rotateIntervalMs, redialLostMs } = this.mesh.options;
+      const mesh = this.mesh;
+      const deps = { db, pool: this.pool, timers: this.timers, random, minLinks, intervalMs: rotateIntervalMs, redialLostMs, firstContactMs: this.firstContactMs, log: this.log };
+      this.rotation = new MeshRotation({ ...deps, victim: (keep) => mesh.rotationVictim(keep) });
+    }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
     const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);
     const onFailed = (e: DialFailedEvent) => this.onDialFailed(e);
@@ -151,7 +159,13 @@ export class DhtPeering {
       opts.holdStrangersUntil.then(release, release);
     }
     this.mesh?.start();
+    this.rotation?.start();
     this.pump();
+  }
+
+  /** The rotation of a server's mesh links (undefined on clients). */
+  get meshRotation(): MeshRotation | undefined {
+    return this.rotation;
   }
 
   /** The degree bounds and address exchange of a server (undefined on clients). */
@@ -169,6 +183,7 @@ export class DhtPeering {
     this.stopped = true;
     for (const off of this.unsubscribe) off();
     this.mesh?.stop();
+    this.rotation?.stop();
     this.timers.clearAll();
   }
 
@@ -296,6 +311,7 @@ export class DhtPeering {
     if (this.stopped || !e.final) return;
     const key = dialKey(e.host, e.port);
     this.firstContacts.delete(key);
+    this.rotation?.failed(e.host, e.port);
     if (e.code === CloseCode.SELF) {
       // Our own announce seen from another address: never dial it again.
       this.pool.exclude(e.host, e.port);
@@ -323,7 +339,10 @@ export class DhtPeering {
     }
     if (!this.counts(info)) return;
     // After the session's own setup (sync, subscriptions) has run: closing inside the event would race it.
-    this.timers.setTimeout(() => this.enforceCeiling(info), 0);
+    this.timers.setTimeout(() => {
+      this.rotation?.connected(info);
+      this.enforceCeiling(info);
+    }, 0);
     this.pump();
   }
 
@@ -360,6 +379,7 @@ export class DhtPeering {
       const delay = this.pool.penaliseUnresponsive(info.host, info.port);
       this.log("backing off %s for %d ms: %s", dialKey(info.host, info.port), delay, info.reason);
     }
+    this.rotation?.disconnected(info);
     if (!this.counts(info)) return;
     // Fail over at once to another known server, and look for more.
     this.pump();

@@ -6,7 +6,7 @@
  */
 import { instrumentCrypto } from "../../sim/async-work.js";
 import { DEFAULT_MIN_SERVER_LINKS } from "../../src/peering/server-mesh.js";
-import { SimMesh, type SimNode } from "../../sim/mesh.js";
+import { SimMesh, type MeshOptions, type SimNode } from "../../sim/mesh.js";
 import { PutTracker } from "../../sim/put-tracker.js";
 import { seededRandom } from "../../sim/sim-node.js";
 import { shuffled } from "../../sim/stats.js";
@@ -23,10 +23,16 @@ export interface TestMesh {
 }
 
 /** `serverOptions(i)` gives server i its own ToolDb options (e.g. an older relay). */
-export async function testMesh(servers: number, clients: number, serverOptions: (i: number) => Partial<ToolDbOptions> = () => ({}), seed = 1): Promise<TestMesh> {
+export async function testMesh(
+  servers: number,
+  clients: number,
+  serverOptions: (i: number) => Partial<ToolDbOptions> = () => ({}),
+  seed = 1,
+  rotation?: MeshOptions["rotation"],
+): Promise<TestMesh> {
   instrumentCrypto();
   const random = seededRandom(seed);
-  const mesh = new SimMesh({ topic: "sim-test", delayMs: 20, random, serverLinks: DEFAULT_MIN_SERVER_LINKS, clientLinks: 2 });
+  const mesh = new SimMesh({ topic: "sim-test", delayMs: 20, random, serverLinks: DEFAULT_MIN_SERVER_LINKS, clientLinks: 2, rotation });
   const tracker = new PutTracker(() => mesh.clock.now(), mesh.world.verifications);
   mesh.fabric.observer = (to, frame) => tracker.frame(to, frame);
   const addresses = Array.from({ length: servers }, (_, i) => SimMesh.address(i));
