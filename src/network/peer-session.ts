@@ -37,6 +37,16 @@ export class PeerSession {
    * prunes (peering/mesh-ranking.ts). One flag, set once.
    */
   sentNewRecord = false;
+  /**
+   * When (ms) the peer last delivered a record this node asked for: a
+   * verified reply to its read that wins here, or a change of a key it
+   * subscribed to or listens to. 0 = never. Unsolicited records do not
+   * count (anyone can sign records of its own). A full WebRTC transport
+   * keeps such links (rtc-slots.ts).
+   */
+  servedAt = 0;
+  /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */
+  answeredAt = 0;
 
   constructor(
     readonly connection: Connection,

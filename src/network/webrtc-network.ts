@@ -6,8 +6,11 @@ import type { TimerHandle } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { DataChannelConnection } from "./data-channel-connection.js";
+import { evictionRefusal } from "./link-guard.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
+import type { PeerSession } from "./peer-session.js";
+import { RtcSlots, type SlotHolder } from "./rtc-slots.js";
 
 /** The WebTorrent info hash a ToolDb topic is announced under: sha1(topic), 40 hex digits. */
 export function trackerInfoHash(topic: string): string {
@@ -25,8 +28,23 @@ export interface WebRtcNetworkOptions {
    * otherwise add public STUN servers of its own.
    */
   rtcConfig?: RTCConfiguration & { bindAddress?: string };
-  /** Most data-channel peers at once, connected or connecting (default 8). Further offers are refused. */
+  /**
+   * Most data-channel peers at once, connected or connecting (default 8).
+   * When they are full, a newcomer's offer (or an answer to ours) takes the
+   * slot of a linked peer that delivered nothing this node asked for, at
+   * most one per `rotateInterval` (see rtc-slots.ts); other offers are refused.
+   */
   maxPeers?: number;
+  /**
+   * ms per slot rotation (default 60000): while the slots are full and a
+   * linked peer that has been linked a whole interval delivered no record
+   * this node asked for within `meritWindow`, the node offers to the swarm
+   * again and a newcomer takes that peer's slot; at most one a rotation.
+   * 0 or Infinity: never (whoever links first keeps its slot).
+   */
+  rotateInterval?: number;
+  /** A peer that delivered a record this node asked for within this many ms keeps its slot (default 600000). */
+  meritWindow?: number;
   /**
    * The topic is announced again after `announceInterval` ms (default 2000),
    * doubling up to `maxAnnounceInterval` (default 60000): failed or unanswered
@@ -52,6 +70,20 @@ const BAD_SIGNAL = new Set(["ERR_SIGNALING", "ERR_SET_REMOTE_DESCRIPTION", "ERR_
 const LOCAL_RTC_RACE = /without ICE transport/;
 /** Failed pairings in a row that each bring the next announce forward; later ones wait for the backoff. */
 const PROMPT_RETRIES = 3;
+/**
+ * Offers in an announce made to rotate a slot, while the count leaves a peer
+ * unpaired: the tracker hands them to peers it picks at random, paired ones
+ * among them, which refuse (each such offer lingers until the tracker's
+ * offer timeout), so a few find an unpaired peer sooner than one would.
+ */
+const ROTATION_OFFERS = 3;
+
+/** A data-channel peer held (connected or connecting), as the slot rotation sees it. */
+interface RtcHolder extends SlotHolder {
+  readonly peer: TrackerPeer;
+  connection: Connection | undefined;
+  session: PeerSession | undefined;
+}
 
 /**
  * WebRTC transport: announces the topic's info hash on WebTorrent trackers
@@ -64,7 +96,13 @@ const PROMPT_RETRIES = 3;
  */
 export class WebRtcNetwork extends ToolDbNetworkAdapter {
   private client: TrackerClient | undefined;
-  private readonly rtcPeers = new Set<TrackerPeer>();
+  /** Held peers, connected or connecting. */
+  private readonly rtcPeers = new Map<TrackerPeer, RtcHolder>();
+  /** The holder of each data channel's connection, until its session opens. */
+  private readonly byConnection = new WeakMap<Connection, RtcHolder>();
+  private readonly slots: RtcSlots;
+  /** True while the rotation timer announces: only its announces carry offers when the slots are full. */
+  private rotating = false;
   /** Live peers by the remote end's tracker peer id: one pairing per remote tracker client. */
   private readonly byTrackerId = new Map<string, TrackerPeer>();
   private readonly peerId = bytesToHex(randomBytes(20));
@@ -98,6 +136,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       }
     }
     this.trackers = [...trackers];
+    this.slots = new RtcSlots({ meritWindow: rtcOptions.meritWindow ?? 600_000 }, () => this.now());
   }
 
   override get canDial(): boolean {
@@ -142,12 +181,19 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     this.scheduleAnnounce(this.announceInterval);
     // A lost link (on any transport) may be replaceable over WebRTC: announce again.
     this.sessionOwner.on("session-close", () => this.announceSoon());
+    // A data channel's session: what its peer delivers decides whether it keeps its slot.
+    this.sessionOwner.on("session-open", (session) => {
+      const holder = this.byConnection.get(session.connection);
+      if (holder && this.rtcPeers.get(holder.peer) === holder) holder.session = session;
+    });
+    const rotate = this.rtcOptions.rotateInterval ?? 60_000;
+    if (rotate > 0 && Number.isFinite(rotate)) this.timers.every(rotate, () => this.rotationTick());
     this.log("announcing topic %s on %d tracker(s)", this.host.topic, this.trackers.length);
   }
 
   private onPeer(peer: TrackerPeer): void {
     peer.on("error", (err) => this.peerFailed(peer, err));
-    const refusal = this.isClosed ? "closing" : this.rtcPeers.size >= this.maxPeers ? `at the cap of ${this.maxPeers} data-channel peers` : this.pairedAlready(peer);
+    const refusal = this.isClosed ? "closing" : (this.pairedAlready(peer) ?? this.slotRefusal(peer));
     this.log("%s peer %s", peer.initiator ? "answered offer to" : "offer from", peer.id?.slice(0, 8));
     if (refusal) {
       this.log("refusing a WebRTC peer: %s", refusal);
@@ -156,7 +202,8 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       queueMicrotask(() => peer.destroy());
       return;
     }
-    this.rtcPeers.add(peer);
+    const holder: RtcHolder = { peer, sinceTick: this.slots.tick, seq: this.slots.nextSeq(), connection: undefined, session: undefined };
+    this.rtcPeers.set(peer, holder);
     if (peer.id) this.byTrackerId.set(peer.id, peer);
     const timer = this.timers.setTimeout(() => peer.destroy(new Error("data channel did not open in time")), this.rtcOptions.connectTimeout ?? 10_000);
     // simple-peer emits 'error' or 'disconnect', not 'close', when it fails or the remote end leaves.
@@ -173,8 +220,56 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       this.failedPairings = 0;
       if (this.isClosed) return peer.destroy();
       const info = { outgoing: peer.initiator, remoteHost: peer.remoteAddress, remotePort: peer.remotePort, transport: "webrtc" };
-      this.attach(new DataChannelConnection(peer, info, this.carrierOptions()));
+      const connection = new DataChannelConnection(peer, info, this.carrierOptions());
+      holder.connection = connection;
+      this.byConnection.set(connection, holder);
+      this.attach(connection);
     });
+  }
+
+  /**
+   * Whether `peer` may have a slot: under the cap, yes; at it, it takes the
+   * slot of the held peer that rtc-slots.ts says may be replaced, if any.
+   */
+  private slotRefusal(peer: TrackerPeer): string | undefined {
+    if (this.slots.coolingDown(peer.id)) return "its slot was given to another peer lately";
+    if (this.rtcPeers.size < this.maxPeers) return undefined;
+    const victim = this.slots.victim(this.rtcPeers.values());
+    if (!victim) return `at the cap of ${this.maxPeers} data-channel peers`;
+    this.rotateOut(victim);
+    return undefined;
+  }
+
+  /** Closes a held peer's link to give its slot to a newcomer. */
+  private rotateOut(victim: RtcHolder): void {
+    const { peer, session } = victim;
+    this.slots.rotated(peer.id);
+    this.dropped.add(peer);
+    this.rtcPeers.delete(peer);
+    if (peer.id && this.byTrackerId.get(peer.id) === peer) this.byTrackerId.delete(peer.id);
+    const { code, closeCode, reason } = evictionRefusal(
+      `rotated out to make room for a newcomer at the cap of ${this.maxPeers} data-channel peers: it delivered nothing this node asked for lately`,
+    );
+    this.log("%s (%s)", reason, session?.clientId);
+    this.host.refused({ code, reason, peer: session?.clientId, host: session?.host, port: session?.port });
+    // After the newcomer is held: the close's session event would otherwise announce for the free slot.
+    queueMicrotask(() => (victim.connection ? victim.connection.close(closeCode, reason) : peer.destroy()));
+  }
+
+  /**
+   * The rotation timer: a new tick, and while the slots are full and one
+   * may be replaced, an announce whose offers find a newcomer (the tracker
+   * picks the peers, not the newcomers; see offersWanted).
+   */
+  private rotationTick(): void {
+    this.slots.nextTick();
+    if (this.isClosed || this.rtcPeers.size < this.maxPeers || !this.slots.victim(this.rtcPeers.values())) return;
+    this.rotating = true;
+    try {
+      this.announce();
+    } finally {
+      this.rotating = false;
+    }
   }
 
   /**
@@ -182,11 +277,16 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
    * peers the trackers know that we are not paired with (at least one). Each
    * offer is a peer connection kept until the tracker's offer timeout (50 s),
    * answered or not: unneeded ones only load the WebRTC stack. A peer that
-   * joins later sends offers of its own.
+   * joins later sends offers of its own. When full, only the rotation
+   * timer's announce carries offers (ROTATION_OFFERS, while the count leaves
+   * a peer unpaired); others carry none and only refresh the count.
    */
   private offersWanted(): number {
     const room = this.maxPeers - this.rtcPeers.size;
     const counted = this.swarmSizes.size > 0 ? Math.max(...this.swarmSizes.values()) - 1 - this.rtcPeers.size : room;
+    if (room <= 0) {
+      return this.rotating && counted > 0 ? ROTATION_OFFERS : 0;
+    }
     return Math.max(1, Math.min(room, counted));
   }
 
@@ -243,9 +343,10 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
     this.scheduleAnnounce(this.announceInterval);
   }
 
-  /** A fresh announce with new offers, unless the cap is reached. */
+  /** A fresh announce with new offers, unless the cap is reached and no slot may be rotated. */
   private announce(): void {
-    if (!this.client || this.isClosed || this.rtcPeers.size >= this.maxPeers) return;
+    if (!this.client || this.isClosed) return;
+    if (this.rtcPeers.size >= this.maxPeers && !this.slots.victim(this.rtcPeers.values())) return;
     this.lastAnnounce = this.now();
     this.client.update();
   }
@@ -253,7 +354,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   protected async _close(): Promise<void> {
     const client = this.client;
     this.client = undefined;
-    for (const peer of this.rtcPeers) peer.destroy();
+    for (const peer of this.rtcPeers.keys()) peer.destroy();
     this.rtcPeers.clear();
     if (!client) return;
     this.clientClosed ??= new Promise<void>((resolve) => client.destroy(() => resolve()));

@@ -52,6 +52,7 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
       return true;
     },
     finish,
+    key,
   );
   return {
     asked(count: number) {

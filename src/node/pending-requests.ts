@@ -7,6 +7,8 @@ interface Pending<T, S> {
   timer: TimerHandle;
   /** When the timer fires (clock time). */
   dueAt: number;
+  /** The key a get asks for, when the request is one (`keyOf`). */
+  key?: string;
 }
 
 /**
@@ -28,20 +30,25 @@ export class PendingRequests<T, S = unknown> {
   /**
    * Registers a request. `onReply` returning true keeps it open for more
    * replies (queries collect several). The oldest request is timed out early
-   * when the table is full.
+   * when the table is full. `key`: the key a get asks for.
    */
-  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void): void {
+  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, key?: string): void {
     this.remove(id); // a reused id replaces the old request (and its timer)
     if (this.pending.size >= this.capacity) {
       const oldest = this.pending.keys().next().value as string;
       this.expire(oldest);
     }
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key });
   }
 
   has(id: string): boolean {
     return this.pending.has(id);
+  }
+
+  /** The key the get waiting under `id` asks for (undefined for other requests). */
+  keyOf(id: string): string | undefined {
+    return this.pending.get(id)?.key;
   }
 
   /** Delivers a reply; returns false when nobody waits for this id. */

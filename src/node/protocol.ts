@@ -39,7 +39,7 @@ export class Protocol {
     if (message.type === "queryAck" || message.type === "functionReturn") {
       this.db.serverWatch.answered(from, "request");
       this.db.emit("message", message, from.clientId);
-      this.db.requests.resolve(message.id, message, from);
+      if (this.db.requests.resolve(message.id, message, from)) from.answeredAt = this.db.now();
       return;
     }
     // A tool-db peer may reuse ids across types; dedup per type. Replies to a get of
@@ -133,7 +133,11 @@ export class Protocol {
     }
     if (!winner) return;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
-    if (this.db.requests.resolve(message.id, { ...message, data: winner }, from)) this.db.serverWatch.answered(from, "request");
+    const asked = this.db.requests.keyOf(message.id);
+    if (!this.db.requests.resolve(message.id, { ...message, data: winner }, from)) return;
+    this.db.serverWatch.answered(from, "request");
+    // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy).
+    if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h) from.servedAt = this.db.now();
   }
 
   /**

@@ -133,7 +133,11 @@ export class RecordIntake {
     }
     const id = messageId ?? randomId();
     if (outcome.changed) {
-      if (from) from.sentNewRecord = true;
+      if (from) {
+        from.sentNewRecord = true;
+        // An update of a key this node watches: delivered what it asked for (rtc-slots.ts keeps such links).
+        if (db.localSubscriptions.has(rec.k) || db.keyListeners.has(rec.k)) from.servedAt = db.now();
+      }
       const message = recordMessage(rec, id, to);
       this.changed(message, from);
       this.relay(message, from, messageId !== undefined, outcome.json);

@@ -29,16 +29,16 @@ export async function rtcPage(browser: Browser, url: string): Promise<Page> {
 /**
  * Starts `window.db` in the page on WebRTC only (no server list, no
  * WebSocket); `window.linkedAfter` is set to the ms from its first announce
- * to the first verified link.
+ * to the first verified link. `rtc`: more WebRtcNetwork options.
  */
-export async function startRtcPage(page: Page, topic: string, tracker: string): Promise<void> {
+export async function startRtcPage(page: Page, topic: string, tracker: string, rtc: Record<string, unknown> = {}): Promise<void> {
   await page.evaluate(
-    async ({ topic, tracker }) => {
+    async ({ topic, tracker, rtc }) => {
       const w = window as any;
       const { ToolDb, WebRtcNetwork } = w.tooldb;
       let t0 = 0;
       // Timed from the first announce (the network starting), not from key and IndexedDB set-up.
-      const networkAdapter = class extends WebRtcNetwork.with({ trackers: [tracker], announceInterval: 300, connectTimeout: 4000 }) {
+      const networkAdapter = class extends WebRtcNetwork.with({ trackers: [tracker], announceInterval: 300, connectTimeout: 4000, ...rtc }) {
         listen() {
           t0 = performance.now();
           return super.listen();
@@ -50,6 +50,6 @@ export async function startRtcPage(page: Page, topic: string, tracker: string): 
       w.updates = [];
       await db.ready;
     },
-    { topic, tracker },
+    { topic, tracker, rtc },
   );
 }
