@@ -56,7 +56,7 @@ export const ErrorCode = {
   SYNC_REFUSED: "SYNC_REFUSED",
   /** A reconciliation run with a peer ended early (the link closed, the peer refused or stalled); the next run goes on. */
   SYNC_FAILED: "SYNC_FAILED",
-  /** A link was dropped: the server's budget for queued outgoing data is used up and this link held the most unread. */
+  /** A link was dropped: the server's budget for queued outgoing data is used up and this link held the most unread; or, on a client, the link sent more frames than it may have waiting (network/client-intake.ts). */
   MEMORY_LIMIT: "MEMORY_LIMIT",
   /** A new account record (`==user`, a sign-up) was refused: too little proof of work, or its sender is over its sign-up quota. */
   SIGN_UP_LIMIT: "SIGN_UP_LIMIT",

@@ -48,11 +48,21 @@ const BACKLOG_RECHECK_MS = 20;
 const yieldToIo: (fn: () => void) => void =
   typeof setImmediate === "function" ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
-type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding">;
+export type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQueuedMessages" | "maxOutstandingPerPeer" | "maxOutstanding"> & {
+  /**
+   * Length of the frames a link may have waiting (characters, about their
+   * bytes); past it a frame overflows as past `maxQueuedMessages`. Servers
+   * leave it unset: a paused socket bounds what waits. Clients set it: a
+   * browser's WebSocket and a data channel cannot be paused.
+   */
+  maxQueuedBytes?: number;
+};
 
 /** One link's frames: a token bucket, its outstanding count, and a bounded queue. */
 export class LinkIntake {
   readonly queue: string[] = [];
+  /** Length of the frames in `queue`. */
+  queuedBytes = 0;
   outstanding = 0;
   closed = false;
   readonly bucket: TokenBucket;
@@ -75,11 +85,13 @@ export class LinkIntake {
   close(): void {
     this.closed = true;
     this.queue.length = 0;
+    this.queuedBytes = 0;
   }
 }
 
 /**
- * Message intake of a server: each peer has a message rate (token bucket)
+ * Message intake of a node (a client runs it with limits of its own:
+ * client-intake.ts): each peer has a message rate (token bucket)
  * and a cap on messages being handled at once; all peers share a global
  * cap. A peer over its limits has its frames queued and its socket paused
  * (TCP backpressure slows it down instead of dropping its data); when
@@ -127,18 +139,32 @@ export class FairIntake {
     return n;
   }
 
+  /** Length of the frames waiting, all peers. */
+  get queuedBytes(): number {
+    let n = 0;
+    for (const intake of this.waiting) n += intake.queuedBytes;
+    return n;
+  }
+
   push(intake: LinkIntake, frame: string): void {
     if (intake.queue.length === 0 && this.tryRun(intake, frame)) return;
-    if (intake.queue.length >= this.limits.maxQueuedMessages) {
+    if (this.full(intake, frame)) {
       intake.sink.overflow();
       return;
     }
     intake.queue.push(frame);
+    intake.queuedBytes += frame.length;
     if (intake.queue.length === 1) {
       intake.sink.pause();
       this.waiting.push(intake);
       this.schedule();
     }
+  }
+
+  /** The link's queue has no room for `frame` (one frame always fits an empty queue). */
+  private full(intake: LinkIntake, frame: string): boolean {
+    const { maxQueuedMessages, maxQueuedBytes = Infinity } = this.limits;
+    return intake.queue.length >= maxQueuedMessages || (intake.queue.length > 0 && intake.queuedBytes + frame.length > maxQueuedBytes);
   }
 
   private canRun(intake: LinkIntake): boolean {
@@ -209,7 +235,7 @@ export class FairIntake {
           continue;
         }
         idle = 0;
-        intake.queue.shift();
+        intake.queuedBytes -= intake.queue.shift()!.length;
         if (intake.queue.length > 0) this.waiting.push(intake);
         else if (!intake.closed) intake.sink.resume();
       }

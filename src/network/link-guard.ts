@@ -5,6 +5,7 @@ import { type Limits, resolveLimits } from "../limits/limits.js";
 import { BanList } from "./ban-list.js";
 import { CloseCode, type Connection } from "./connection.js";
 import { ConnectionGate, type GateHolder, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
+import { CLIENT_INTAKE_LIMITS } from "./client-intake.js";
 import { FairIntake, type IntakeSink, type LinkIntake } from "./fair-intake.js";
 import { type BudgetedLink, SendBudget } from "./send-budget.js";
 import { SocketBudget } from "./socket-budget.js";
@@ -25,13 +26,17 @@ export function evictionRefusal(reason: string): GateRefusal {
 /**
  * The network adapter's resource manager: connection admission and bans
  * (ConnectionGate, BanList) and the fair, rate-limited message intake
- * (FairIntake). Only servers enforce it; on clients every check passes.
+ * (FairIntake). Only servers enforce admission, bans, rates and send
+ * budgets; on clients those checks pass. Both take their links' frames in
+ * through the fair intake, a client with its own limits (client-intake.ts).
  */
 export class LinkGuard {
   readonly limits: Limits;
   readonly bans: BanList;
   readonly gate: ConnectionGate;
-  readonly intake: FairIntake | undefined;
+  readonly intake: FairIntake;
+  /** A server: admission, bans, message rates and send budgets apply. */
+  readonly enforcing: boolean;
   /** Bytes queued to go out on every link (servers). */
   readonly sends: SendBudget | undefined;
   /** Incoming sockets from accept on (its capacity is set by the Node transports, which can read the open-file limit). */
@@ -41,12 +46,9 @@ export class LinkGuard {
     this.limits = resolveLimits(given);
     this.bans = new BanList(this.limits, now);
     this.gate = new ConnectionGate(this.limits, this.bans);
-    this.intake = enforce ? new FairIntake(this.limits, timers, now) : undefined;
+    this.enforcing = enforce;
+    this.intake = new FairIntake(enforce ? this.limits : CLIENT_INTAKE_LIMITS, timers, now);
     this.sends = enforce ? new SendBudget(this.limits, timers, now) : undefined;
-  }
-
-  private get enforcing(): boolean {
-    return this.intake !== undefined;
   }
 
   /**
@@ -81,12 +83,11 @@ export class LinkGuard {
   }
 
   /**
-   * The intake an established link's frames go through (servers), created
-   * with its first frame: a link that stays silent holds none. Undefined on
-   * clients: frames go straight to the handler.
+   * The intake an established link's frames go through, created with its
+   * first frame: a link that stays silent holds none.
    */
-  intakeOf(link: GuardedLink, sink: IntakeSink): LinkIntake | undefined {
-    if (this.intake && !link.intake) link.intake = this.intake.open(sink);
+  intakeOf(link: GuardedLink, sink: IntakeSink): LinkIntake {
+    link.intake ??= this.intake.open(sink);
     return link.intake;
   }
 

@@ -105,13 +105,11 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       this.handshake.onFrame(link, frame);
       return;
     }
-    this.deliver(link, link.session, frame);
+    this.deliver(link, frame);
   }
 
-  private deliver(link: Link, session: PeerSession, frame: string): void {
-    const intake = this.ctx.guard.intakeOf(link, link);
-    if (intake) intake.push(frame);
-    else void this.dispatch(link, session, frame);
+  private deliver(link: Link, frame: string): void {
+    this.ctx.guard.intakeOf(link, link).push(frame);
   }
 
   parse(link: Link, frame: string): ToolDbMessage | null | undefined {
@@ -200,7 +198,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     }
     const queued = link.pending;
     link.pending = undefined;
-    for (const frame of queued ?? []) this.deliver(link, session, frame);
+    for (const frame of queued ?? []) this.deliver(link, frame);
   }
 
   // ---- LinkOwner: what a link calls back into --------------------------------
@@ -227,7 +225,17 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   }
 
   overflowed(link: Link): void {
-    this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.ctx.guard.limits.messageRate}/s) with a full queue: frame dropped`);
+    if (this.ctx.guard.enforcing) {
+      this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.ctx.guard.limits.messageRate}/s) with a full queue: frame dropped`);
+      return;
+    }
+    // A client: the link sent more than it can wait for (client-intake.ts). Its frames are let go at once, and the
+    // link with them: it is dialed again as any dropped link, and the client re-subscribes then.
+    link.intake?.close();
+    const info = link.connection.info;
+    const reason = "more frames waiting to be taken in than a client holds for one link: link dropped";
+    this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+    link.connection.abort(CloseCode.OVERLOADED, reason);
   }
 
   evicted(link: Link, reason: string): void {
