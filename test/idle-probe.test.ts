@@ -88,9 +88,9 @@ describe("idle clients probe their servers", () => {
       await waitUntil(() => bad.links.size === 1, 5000, "the subscriber links the hostile server");
       const linkedAt = Date.now();
       await waitUntil(() => bad.received.some((f) => f.type === "subscribe"), 5000, "the subscription sent to it");
-      await waitUntil(() => s.closes.some((c) => c.code === CloseCode.UNRESPONSIVE), DROP_BOUND_MS + 2000, "the hostile server dropped");
+      await waitUntil(() => s.closes.some((c) => c.code === CloseCode.UNRESPONSIVE), DROP_BOUND_MS + 3000, "the hostile server dropped");
       const ms = Date.now() - linkedAt;
-      assert.ok(ms <= DROP_BOUND_MS + 500, `dropped ${ms} ms after the link (bound ${DROP_BOUND_MS} ms)`);
+      assert.ok(ms <= DROP_BOUND_MS + 1500, `dropped ${ms} ms after the link (bound ${DROP_BOUND_MS} ms)`);
       assert.equal(s.closes.find((c) => c.code === CloseCode.UNRESPONSIVE)!.host, "127.0.0.10");
       assert.ok(s.refusals.some((e) => e.code === ErrorCode.UNRESPONSIVE && /2 requests unanswered/.test(e.reason)));
       // What judged it: two probes, nothing else asked of it.
