@@ -45,4 +45,9 @@ export class Backoff {
   reset(): void {
     this.attempt = 0;
   }
+
+  /** Takes back one attempt: the next delay is the one before the last failure. */
+  forgive(): void {
+    if (this.attempt > 0) this.attempt--;
+  }
 }

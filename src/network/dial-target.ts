@@ -19,7 +19,7 @@ export class DialTarget {
   /** The pending redial while `waiting` (cleared when a redial is hurried, so it cannot dial a second time). */
   retry: TimerHandle | undefined;
   readonly backoff: Backoff;
-  /** Links to it this node dropped as unresponsive (close code 4012); a handshake does not reset it. */
+  /** Links to it this node dropped as unresponsive (close code 4012); a handshake does not reset it, a good spell forgives one (Dialer.forgiveUnresponsive). */
   unresponsive = 0;
 
   constructor(

@@ -63,8 +63,8 @@ export class Dialer {
     return target;
   }
 
-  list(): Array<{ host: string; port: number; state: string; address?: string; failures: number }> {
-    return [...this.targets.values()].map((t) => ({ host: t.host, port: t.port, state: t.state, address: t.address, failures: t.failures }));
+  list(): Array<{ host: string; port: number; state: string; address?: string; failures: number; unresponsive: number }> {
+    return [...this.targets.values()].map((t) => ({ host: t.host, port: t.port, state: t.state, address: t.address, failures: t.failures, unresponsive: t.unresponsive }));
   }
 
   /** The handshake on the target's link succeeded. */
@@ -95,6 +95,12 @@ export class Dialer {
     // This node dropped it for leaving requests unanswered: not at once again (a growing wait of its own).
     const delay = code === CloseCode.UNRESPONSIVE ? Math.max(target.backoff.next(), unresponsivePenalty(++target.unresponsive)) : target.backoff.next();
     target.retry = this.timers.setTimeout(() => this.dialNow(target), delay);
+  }
+
+  /** The server at host:port was forgiven one drop as unresponsive: its next such wait is one step shorter. */
+  forgiveUnresponsive(host: string, port: number): void {
+    const target = this.targets.get(dialKey(host, port));
+    if (target && target.unresponsive > 0) target.unresponsive--;
   }
 
   /** A node's link dropped: parked addresses of it (or of an unknown node) get their turn. */

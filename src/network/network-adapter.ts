@@ -213,8 +213,13 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.links.closeTarget(target, CloseCode.NORMAL, "disconnect requested");
   }
 
+  /** A client forgave the server at host:port one drop as unresponsive (src/node/server-standing.ts): redialed one step sooner after the next. */
+  forgiveUnresponsive(host: string, port: number): void {
+    this.dialer.forgiveUnresponsive(host, port);
+  }
+
   /** Dial targets and their states, for status pages and tests. */
-  dialTargets(): Array<{ host: string; port: number; state: string; address?: string; failures: number }> {
+  dialTargets(): Array<{ host: string; port: number; state: string; address?: string; failures: number; unresponsive: number }> {
     return this.dialer.list();
   }
 

@@ -15,6 +15,13 @@ export type ToolDbEvents = {
   "peer-connect": [info: PeerInfo];
   "peer-disconnect": [info: PeerInfo & { code: number; reason: string }];
   /**
+   * A client: a server it dropped as unresponsive (close code 4012) then
+   * served well on a link for `unresponsiveRecovery`: one drop forgiven,
+   * `drops` not forgiven yet (server-standing.ts). ServerSelection,
+   * DhtPeering and the dialer rank and wait on it one drop less.
+   */
+  "server-recovered": [info: PeerInfo & { drops: number }];
+  /**
    * A verified record changed this node's store (a local write too), as
    * tool-db 2.6.6 emits it: the whole put message, the record in
    * `message.data`; then the id of the peer it came from, if any.

@@ -104,8 +104,10 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
     const value = options[name];
     if (typeof value !== "number" || !Number.isFinite(value) || value < 0) refuse(name, "a finite number of ms >= 0", value);
   }
-  const silence = options.unresponsiveTimeout;
-  if (silence !== undefined && (typeof silence !== "number" || !Number.isFinite(silence) || silence < 0)) refuse("unresponsiveTimeout", "a finite number of ms >= 0", silence);
+  for (const name of ["unresponsiveTimeout", "serverProbeInterval", "unresponsiveRecovery"] as const) {
+    const ms = options[name];
+    if (ms !== undefined && (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0)) refuse(name, "a finite number of ms >= 0", ms);
+  }
   for (const [name, min] of COUNTS) {
     if (options[name] !== undefined) checkCount(name, options[name], min);
   }

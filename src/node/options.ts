@@ -117,6 +117,22 @@ export interface ToolDbOptions {
    */
   unresponsiveTimeout?: number;
   /**
+   * A client probes a linked server it asked nothing of (and heard nothing
+   * from) for this long (ms): one `function` call that every server answers
+   * at once (NOT_FOUND), judged as a query, so an idle client (a page that
+   * only subscribes) drops a server that answers nothing too. At most one
+   * probe per link per interval (one more for a probe left unanswered).
+   * Default 30 s; 0 turns probes off (see server-probe.ts).
+   */
+  serverProbeInterval?: number;
+  /**
+   * A server dropped as unresponsive is forgiven one drop (its rank and its
+   * growing wait back by one) after a link to it stayed open this long (ms)
+   * and answered at least 3 asks, nothing left long unanswered (see
+   * server-standing.ts). Default 10 min; 0: drops are never forgiven.
+   */
+  unresponsiveRecovery?: number;
+  /**
    * A linked server's server list sent after the handshake (a pong) is
    * learned at most once per this many ms per link, one at a time; extra
    * lists are dropped. The fastest built-in refresh asks once a second

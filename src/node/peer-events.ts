@@ -1,7 +1,8 @@
 /**
  * What happens when a session opens or closes: tool-db's hooks
  * (onConnect, onPeerConnect, ...) and the node's peer events, and what a
- * new session gets (this node's subscriptions, server sync, the outbox).
+ * new session gets (this node's subscriptions, server sync, the outbox, the
+ * server watch), and a server forgiven by the watch.
  */
 import type { PeerSession } from "../network/peer-session.js";
 import { errorText } from "../base/errors.js";
@@ -37,6 +38,19 @@ export class PeerEvents {
     if (db.options.server && session.isServer && db.options.serverSync) db.sync.start(session);
     db.broadcast.linked(session);
     if (!db.options.server) db.outbox.linked(session);
+    db.serverWatch.linked(session);
+  }
+
+  /**
+   * A server this client dropped as unresponsive served a good spell on
+   * `session` (server-standing.ts): one drop forgiven. The dialer and
+   * whoever listens (ServerSelection, DhtPeering) take one drop back.
+   */
+  recovered(session: PeerSession, drops: number): void {
+    const db = this.db;
+    if (db.isClosed) return;
+    if (session.host !== undefined && session.port !== undefined) db.network.forgiveUnresponsive(session.host, session.port);
+    db.emit("server-recovered", { ...peerInfo(session), drops });
   }
 
   /** A link that went silent was heard again without closing: servers reconcile at once. */

@@ -17,6 +17,11 @@
  * seconds however busy, so only silence well past the outbox's re-send
  * pace (four re-send intervals, at least 15 s) drops it. Puts are judged on
  * proven servers only: a tool-db 2.6.6 server never confirms a put.
+ *
+ * A client that asks nothing (an idle page, a subscriber only) has its idle
+ * links probed (server-probe.ts), so they are judged too; a server dropped
+ * before is forgiven one drop per good spell on a link (server-standing.ts)
+ * and the `recovered` hook tells whoever picks servers.
  */
 import { type Clock, TimerGroup } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
@@ -24,12 +29,12 @@ import type { LogFn } from "../base/logger.js";
 import { CloseCode } from "../network/connection.js";
 import type { RefusalEvent } from "../network/network-host.js";
 import type { PeerSession } from "../network/peer-session.js";
+import { DEFAULT_PROBE_INTERVAL_MS, MIN_ASKS, probeDue, probeMessage } from "./server-probe.js";
+import { DEFAULT_RECOVERY_MS, ServerStanding, type Spell } from "./server-standing.js";
 
 /** What the client waits for: confirmations of its puts, or replies to its requests (queries, gets, functions). */
 export type AskKind = "put" | "request";
 
-/** Unanswered asks needed besides the time: one lost frame never drops a server. */
-const MIN_ASKS = 2;
 /** The default bound: this many outbox re-send intervals... */
 const RETRY_INTERVALS = 4;
 /** ...and at least this long (ms). */
@@ -46,39 +51,73 @@ interface Silence {
   asks: number;
 }
 
+/** One linked server, as the watch knows it. */
+interface Link {
+  waits: Partial<Record<AskKind, Silence>>;
+  /** When the server last answered an ask (or the link was first seen). */
+  lastHeard: number;
+  lastProbe: number;
+  /** Its good spell on this link (server-standing.ts). */
+  spell: Spell;
+}
+
 export interface ServerWatchHost {
   readonly log: LogFn;
   refused(event: RefusalEvent): void;
+  /** A server dropped before served a good spell on `session`: one drop forgiven, `drops` left. */
+  recovered?(session: PeerSession, drops: number): void;
+}
+
+export interface ServerWatchOptions {
+  /** ms of silence after which a server is dropped; 0 turns the watch off. */
+  timeoutMs: number;
+  /** Off on servers: their links to servers are the mesh's, and their clients are not asked. */
+  enabled: boolean;
+  /** ms a link may go unasked before it is probed (server-probe.ts); 0: never probed. */
+  probeIntervalMs?: number;
+  /** ms of good service on one link that forgive one drop (server-standing.ts); 0: never forgiven. */
+  recoverAfterMs?: number;
 }
 
 export class ServerWatch {
-  private readonly waits = new Map<PeerSession, Partial<Record<AskKind, Silence>>>();
+  private readonly links = new Map<PeerSession, Link>();
   private readonly timers: TimerGroup;
   private readonly clock: Pick<Clock, "now">;
-  private stopSweep: (() => void) | undefined;
+  private readonly standing: ServerStanding;
+  readonly timeoutMs: number;
+  private readonly enabled: boolean;
+  readonly probeIntervalMs: number;
+  private stopTick: (() => void) | undefined;
   private closed = false;
 
   constructor(
     private readonly host: ServerWatchHost,
-    /** ms of silence after which a server is dropped; 0 turns the watch off. */
-    readonly timeoutMs: number,
-    /** Off on servers: their links to servers are the mesh's, and their clients are not asked. */
-    private readonly enabled: boolean,
+    options: ServerWatchOptions,
     clock?: Clock,
   ) {
+    this.timeoutMs = options.timeoutMs;
+    this.enabled = options.enabled && options.timeoutMs > 0;
+    this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.standing = new ServerStanding(options.recoverAfterMs ?? DEFAULT_RECOVERY_MS);
     this.timers = new TimerGroup(clock);
     this.clock = clock ?? { now: () => Date.now() };
   }
 
+  /** A link to a server opened: judged from now on, probed when idle. */
+  linked(session: PeerSession): void {
+    if (!this.watches(session)) return;
+    this.link(session);
+    if (this.probeIntervalMs > 0) this.ensureTick();
+  }
+
   /** The client sent `session` something of `kind` that the server answers. */
   asked(session: PeerSession, kind: AskKind): void {
-    if (!this.enabled || this.closed || this.timeoutMs <= 0 || !session.isServer || session.connection.closed) return;
+    if (!this.watches(session)) return;
     if (kind === "put" && !session.provenServer) return;
-    let waits = this.waits.get(session);
-    if (!waits) this.waits.set(session, (waits = {}));
-    const wait = (waits[kind] ??= { since: this.clock.now(), asks: 0 });
+    const link = this.link(session);
+    const wait = (link.waits[kind] ??= { since: this.clock.now(), asks: 0 });
     wait.asks++;
-    this.ensureSweep();
+    this.ensureTick();
   }
 
   /** `asked` for every linked server (a frame sent to all of them). */
@@ -88,21 +127,32 @@ export class ServerWatch {
 
   /** `session` answered something of `kind`: its silence is over. */
   answered(session: PeerSession | undefined, kind: AskKind): void {
-    const waits = session === undefined ? undefined : this.waits.get(session);
-    if (!session || !waits?.[kind]) return;
-    delete waits[kind];
-    if (!waits.put && !waits.request) this.waits.delete(session);
+    const link = session === undefined ? undefined : this.links.get(session);
+    if (!session || !link?.waits[kind]) return;
+    delete link.waits[kind];
+    const now = this.clock.now();
+    link.lastHeard = now;
+    const other = link.waits[kind === "put" ? "request" : "put"];
+    const left = this.standing.answered(session.address, link.spell, now, other !== undefined && now - other.since >= this.timeoutMs / 2);
+    if (left === undefined) return;
+    this.host.log("server %s served well for %d ms: one drop as unresponsive forgiven, %d left", session.clientId, this.standing.recoverAfterMs, left);
+    this.host.recovered?.(session, left);
   }
 
   /** The link closed: nothing more to judge. */
   forget(session: PeerSession): void {
-    this.waits.delete(session);
+    this.links.delete(session);
+  }
+
+  /** Drops as unresponsive of the server at `address` not forgiven yet. */
+  dropsOf(address: string): number {
+    return this.standing.dropsOf(address);
   }
 
   /** Servers the client waits on now, with how long (diagnostics). */
   pending(): Array<{ peer: string; kind: AskKind; asks: number; silentMs: number }> {
     const now = this.clock.now();
-    return [...this.waits].flatMap(([session, waits]) =>
+    return [...this.links].flatMap(([session, { waits }]) =>
       (["put", "request"] as const).flatMap((kind) => {
         const w = waits[kind];
         return w ? [{ peer: session.clientId, kind, asks: w.asks, silentMs: now - w.since }] : [];
@@ -112,42 +162,74 @@ export class ServerWatch {
 
   close(): void {
     this.closed = true;
-    this.waits.clear();
+    this.links.clear();
     this.timers.clearAll();
-    this.stopSweep = undefined;
+    this.stopTick = undefined;
   }
 
-  private ensureSweep(): void {
-    if (this.stopSweep) return;
-    this.stopSweep = this.timers.every(Math.max(10, Math.floor(this.timeoutMs / 4)), () => this.sweep());
+  private watches(session: PeerSession): boolean {
+    return this.enabled && !this.closed && session.isServer && !session.connection.closed;
   }
 
-  private sweep(): void {
+  private link(session: PeerSession): Link {
+    let link = this.links.get(session);
+    if (!link) {
+      const now = this.clock.now();
+      this.links.set(session, (link = { waits: {}, lastHeard: now, lastProbe: -Infinity, spell: { since: now, answers: 0 } }));
+    }
+    return link;
+  }
+
+  /** Judges (and probes) every quarter of the bound or of the probe interval, while there is something to do. */
+  private ensureTick(): void {
+    if (this.stopTick) return;
+    const every = Math.min(this.timeoutMs, this.probeIntervalMs > 0 ? this.probeIntervalMs : Infinity);
+    this.stopTick = this.timers.every(Math.max(10, Math.floor(every / 4)), () => this.tick());
+  }
+
+  private tick(): void {
     const now = this.clock.now();
-    for (const [session, waits] of [...this.waits]) {
+    let waiting = false;
+    for (const [session, link] of [...this.links]) {
       if (session.connection.closed) {
-        this.waits.delete(session);
+        this.links.delete(session);
         continue;
       }
-      for (const kind of ["put", "request"] as const) {
-        const w = waits[kind];
-        if (w && w.asks >= MIN_ASKS && now - w.since >= this.timeoutMs) {
-          this.drop(session, kind, w, now);
-          break;
-        }
+      if (this.judge(session, link, now)) continue;
+      if (probeDue(link, now, this.probeIntervalMs, this.timeoutMs)) this.probe(session, link, now);
+      waiting ||= link.waits.put !== undefined || link.waits.request !== undefined;
+    }
+    // Nothing linked, or nothing to judge and nothing to probe.
+    if (this.links.size === 0 || (!waiting && this.probeIntervalMs <= 0)) {
+      this.stopTick?.();
+      this.stopTick = undefined;
+    }
+  }
+
+  /** Drops the server when it left something unanswered too long; returns whether it did. */
+  private judge(session: PeerSession, link: Link, now: number): boolean {
+    for (const kind of ["put", "request"] as const) {
+      const w = link.waits[kind];
+      if (w && w.asks >= MIN_ASKS && now - w.since >= this.timeoutMs) {
+        this.drop(session, kind, w, now);
+        return true;
       }
     }
-    if (this.waits.size === 0) {
-      this.stopSweep?.();
-      this.stopSweep = undefined;
-    }
+    return false;
+  }
+
+  private probe(session: PeerSession, link: Link, now: number): void {
+    if (!session.send(probeMessage())) return;
+    link.lastProbe = now;
+    this.asked(session, "request");
   }
 
   private drop(session: PeerSession, kind: AskKind, wait: Silence, now: number): void {
-    this.waits.delete(session);
+    this.links.delete(session);
+    const drops = this.standing.dropped(session.address);
     const what = kind === "put" ? "acknowledged puts" : "requests";
     const reason = `unresponsive: ${wait.asks} ${what} unanswered for ${now - wait.since} ms`;
-    this.host.log("dropping server %s: %s", session.clientId, reason);
+    this.host.log("dropping server %s (drop %d): %s", session.clientId, drops, reason);
     session.connection.close(CloseCode.UNRESPONSIVE, reason);
     this.host.refused({ code: ErrorCode.UNRESPONSIVE, reason, peer: session.clientId, host: session.host, port: session.port });
   }

@@ -121,8 +121,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.network = new (networkAdapterFor(this.options.networkAdapter))(this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
-    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock, unresponsiveTimeout } = this.options;
-    this.serverWatch = new ServerWatch(this, unresponsiveTimeout ?? defaultUnresponsiveTimeout(retryInterval), !this.options.server, clock);
+    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock, unresponsiveTimeout, serverProbeInterval: probeIntervalMs, unresponsiveRecovery: recoverAfterMs } = this.options;
+    const watchHost = { log: this.log, refused: (e: RefusalEvent) => this.refused(e), recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops) };
+    this.serverWatch = new ServerWatch(watchHost, { timeoutMs: unresponsiveTimeout ?? defaultUnresponsiveTimeout(retryInterval), enabled: !this.options.server, probeIntervalMs, recoverAfterMs }, clock);
     const overflow = (key: string) => this.emit("outbox-overflow", key);
     // A write a server refused (its answer, or the link it came on dropped as refused) is a put-refused, once per refusal.
     const putRefused = (refusal: PutRefusal) => void (this.emit("put-refused", refusal), this.accounts.putRefused(refusal));

@@ -30,7 +30,7 @@ export interface Candidate extends PeerAddress {
   until: number;
   /** Grows the penalty per failure; reset by a verified link. */
   backoff: Backoff | undefined;
-  /** Grows the penalty per drop as unresponsive (close code 4012); a verified link does not reset it (the server handshakes, then stays silent). */
+  /** Grows the penalty per drop as unresponsive (close code 4012); a verified link does not reset it (the server handshakes, then stays silent), a good spell on one forgives one drop. */
   silence: Backoff | undefined;
   /** Arrival order: among equals of a full pool, the oldest goes first. */
   readonly seq: number;
@@ -179,6 +179,14 @@ export class CandidatePool {
     const delay = c.silence.next();
     c.until = this.opts.now() + delay;
     return delay;
+  }
+
+  /** A link to the address served a good spell after a drop as unresponsive: one drop forgiven (rank and next wait). */
+  forgiveUnresponsive(host: string, port: number): void {
+    const c = this.entries.get(dialKey(host, port));
+    if (!c?.silence) return;
+    c.silence.forgive();
+    if (c.silence.attempts === 0) c.silence = undefined;
   }
 
   /** Never dial this address (it is this node's own). */

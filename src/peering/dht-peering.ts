@@ -133,13 +133,16 @@ export class DhtPeering {
     const onConnect = (info: PeerInfo) => this.onConnected(info);
     const onDisconnect = (info: PeerInfo & { code: number; reason?: string }) => this.onDisconnected(info);
     const onDuplicate = () => this.pump();
+    const onRecovered = (info: PeerInfo) => this.onRecovered(info);
     discovery.on("peer", onPeer);
     db.on("servers", onServers);
     db.on("dial-failed", onFailed);
     db.on("peer-connect", onConnect);
     db.on("peer-disconnect", onDisconnect);
     db.network.on("duplicate", onDuplicate);
+    db.on("server-recovered", onRecovered);
     this.unsubscribe.push(
+      () => db.off("server-recovered", onRecovered),
       () => discovery.off("peer", onPeer),
       () => db.off("servers", onServers),
       () => db.off("dial-failed", onFailed),
@@ -360,6 +363,11 @@ export class DhtPeering {
       this.log("enough links: closing the one to %s", dialKey(info.host, info.port));
       this.db.network.disconnectFrom(info.host, info.port);
     }
+  }
+
+  /** A server dropped as unresponsive served a good spell (src/node/server-standing.ts): one drop forgiven. */
+  private onRecovered(info: PeerInfo): void {
+    if (!this.stopped && info.outgoing && info.host !== undefined && info.port !== undefined) this.pool.forgiveUnresponsive(info.host, info.port);
   }
 
   private onDisconnected(info: PeerInfo & { code: number; reason?: string }): void {

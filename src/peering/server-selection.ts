@@ -21,7 +21,7 @@ export interface KnownServer {
   state: ServerLinkState;
   lastGood?: number;
   failures: number;
-  /** Times this client dropped it for leaving its requests unanswered (close code 4012): others are tried first. */
+  /** Times this client dropped it for leaving its requests unanswered (close code 4012), less those a good spell forgave: others are tried first. */
   unresponsive?: number;
   /** Not dialed again before this time (ms, the node's clock): after such a drop, a growing wait. */
   until?: number;
@@ -109,6 +109,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.listen("peer-connect", (info) => this.onLinked(info));
     this.listen("peer-disconnect", (info) => this.onUnlinked(info));
     this.listen("dial-failed", (event) => this.onDialFailed(event));
+    this.listen("server-recovered", (info) => this.onRecovered(info));
     this.listen("servers", (records) => this.onGossip(records));
     this.redialWhenOnline();
     this.started = this.start();
@@ -240,6 +241,19 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       server.failures = 1;
     }
     this.fill();
+  }
+
+  /** A server dropped as unresponsive served a good spell (src/node/server-standing.ts): ranked and waited on one drop less. */
+  private onRecovered(info: PeerInfo): void {
+    const server = this.byEndpoint(info.host, info.port);
+    if (!server?.unresponsive) return;
+    server.unresponsive--;
+    if (server.unresponsive === 0) {
+      delete server.unresponsive;
+      delete server.until;
+    }
+    this.log("%s served well again: %d drops as unresponsive left", server.url, server.unresponsive ?? 0);
+    this.changed();
   }
 
   private onDialFailed(event: DialFailedEvent): void {

@@ -1,0 +1,116 @@
+/**
+ * A server a client dropped as unresponsive once (it left the client's
+ * queries unanswered during a fault) and that then answers well again gets
+ * its normal rank back after a good spell (`unresponsiveRecovery`) on a new
+ * link: a `server-recovered` event, and ServerSelection, DhtPeering and the
+ * dialer forget the drop. Before, the penalty stayed for as long as the
+ * client ran. Real sockets on loopback; small injected bounds; probes off,
+ * so only the client's own queries judge the server.
+ */
+import assert from "node:assert/strict";
+import { afterEach, describe, it } from "node:test";
+import { ToolDb, type PeerInfo } from "../src/index.js";
+import { CloseCode } from "../src/network/connection.js";
+import { ServerSelection } from "../src/peering/server-selection.js";
+import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
+import { FAST, closeAll, portOf, waitUntil } from "./helpers/nodes.js";
+import { HostileServer } from "./helpers/hostile-server.js";
+
+const TOPIC = "recovery";
+const SILENCE_MS = 1500;
+const RECOVERY_MS = 2000;
+
+/** A server that answers queries, probes and acknowledged puts while `good`, and nothing but server-list pings otherwise. */
+async function flakyServer(): Promise<HostileServer & { good: boolean }> {
+  const h = Object.assign(await HostileServer.start(TOPIC, "127.0.0.10"), { good: false });
+  h.onFrame = (link, f) => {
+    if (!h.good) return;
+    if (f.type === "query") link.send({ type: "queryAck", id: f.id, to: [], keys: [] });
+    if (f.type === "function") link.send({ type: "functionReturn", id: f.id, to: [], code: "NOT_FOUND", return: "Function not found" });
+    const hash = (f.data as { h?: unknown } | undefined)?.h;
+    if (f.type === "put" && f.ack === true && typeof hash === "string") link.send({ type: "putAck", id: `a${f.id as string}`.slice(0, 60), to: [], stored: [hash] });
+  };
+  return h;
+}
+
+type Picker = "selection" | "dht" | "peers";
+
+describe("a server dropped once, then answering well, gets its rank back", () => {
+  const nodes: ToolDb[] = [];
+  const flaky: HostileServer[] = [];
+  const stops: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await closeAll(...nodes.splice(0));
+    await Promise.all(flaky.splice(0).map((h) => h.close()));
+  });
+
+  for (const picker of ["selection", "dht", "peers"] as const) {
+    it(`${picker}: one drop, then a good spell: forgiven once, after the spell's length`, { timeout: 60_000 }, async () => {
+      const honest = new ToolDb({ server: true, host: "127.0.0.3", port: 0, topic: TOPIC, ...FAST });
+      nodes.push(honest);
+      await honest.ready;
+      const f = await flakyServer();
+      flaky.push(f);
+      const goodPort = portOf(honest);
+      const peers = picker === "peers" ? [{ host: "127.0.0.10", port: f.port }, { host: "127.0.0.3", port: goodPort }] : [];
+      const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `recovery-${Math.random()}`, unresponsiveTimeout: SILENCE_MS, serverProbeInterval: 0, unresponsiveRecovery: RECOVERY_MS, peers });
+      nodes.push(db);
+      await db.ready;
+      const closes: number[] = [];
+      db.on("peer-disconnect", (info) => info.host === "127.0.0.10" && closes.push(info.code));
+      const recovered: Array<PeerInfo & { drops: number; at: number }> = [];
+      db.on("server-recovered", (info) => recovered.push({ ...info, at: Date.now() }));
+      let linkedAt = 0; // the flaky server's latest link, as the client opened it (its spell starts there)
+      db.on("peer-connect", (info) => void (info.host === "127.0.0.10" && (linkedAt = Date.now())));
+      const penalty = await pick(picker, db, f, goodPort);
+      await waitUntil(() => f.links.size === 1 && db.network.peers.length === 2, 5000, "both servers linked");
+
+      // The fault: the flaky server leaves the client's queries unanswered, and is dropped.
+      const querying = setInterval(() => void db.queryKeys("q", false, 150).catch(() => undefined), 200);
+      stops.push(() => clearInterval(querying));
+      await waitUntil(() => closes.includes(CloseCode.UNRESPONSIVE), 3 * SILENCE_MS + 2000, "the flaky server dropped as unresponsive");
+      assert.equal(penalty(), 1, "one drop held against it");
+      assert.equal(db.serverWatch.dropsOf(f.id.address), 1);
+
+      // It answers well again: linked after its penalty (5 s), forgiven after a good spell there.
+      f.good = true;
+      await waitUntil(() => f.links.size === 0, 5000, "the dropped link closed at the flaky server");
+      await waitUntil(() => f.links.size === 1, 10_000, "the flaky server linked again after its penalty");
+      await waitUntil(() => recovered.length > 0, RECOVERY_MS + 5000, "the server forgiven");
+      assert.ok(recovered[0]!.at - linkedAt >= RECOVERY_MS, `forgiven ${recovered[0]!.at - linkedAt} ms after the new link, not before the spell's ${RECOVERY_MS} ms`);
+      assert.equal(recovered[0]!.host, "127.0.0.10");
+      assert.equal(recovered[0]!.drops, 0);
+      assert.equal(penalty(), 0, "its normal rank back");
+      assert.equal(db.serverWatch.dropsOf(f.id.address), 0);
+      // Another spell forgives nothing more: there is nothing left to forgive.
+      await new Promise((r) => setTimeout(r, RECOVERY_MS + 500));
+      assert.equal(recovered.length, 1);
+      assert.equal(closes.filter((c) => c === CloseCode.UNRESPONSIVE).length, 1);
+    });
+  }
+
+  /** Starts `picker` on `db` with the flaky server first; returns a reading of the drops it holds against the flaky server. */
+  async function pick(picker: Picker, db: ToolDb, f: HostileServer, goodPort: number): Promise<() => number> {
+    if (picker === "selection") {
+      const sel = new ServerSelection(db, { links: 2, cache: false, refreshInterval: 60_000 });
+      stops.push(() => sel.close());
+      await sel.ready;
+      sel.addServer(f.url);
+      sel.addServer(`ws://127.0.0.3:${goodPort}`);
+      return () => {
+        const entry = sel.list().find((s) => s.url === f.url)!;
+        if (entry.unresponsive === undefined) assert.equal(entry.until, undefined, "no wait left");
+        return entry.unresponsive ?? 0;
+      };
+    }
+    if (picker === "dht") {
+      const found = [{ host: "127.0.0.10", port: f.port }, { host: "127.0.0.3", port: goodPort }];
+      const source: PeerSource = { on: () => undefined, off: () => undefined, peers: () => found, refresh: () => false, forget: () => false };
+      const peering = new DhtPeering(db, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0 });
+      stops.push(() => peering.stop());
+      return () => peering.candidates().find((c) => c.host === "127.0.0.10")?.silence?.attempts ?? 0;
+    }
+    return () => db.network.dialTargets().find((t) => t.host === "127.0.0.10")?.unresponsive ?? 0;
+  }
+});
