@@ -12,7 +12,11 @@ import type { Socket } from "node:net";
 export interface HttpLimits {
   /** Open HTTP connections per client IP (WebSocket links that upgraded are counted by the network instead). */
   maxConnectionsPerIp: number;
-  /** Open HTTP connections in total. */
+  /**
+   * Open HTTP connections in total (WebSocket links that upgraded are not
+   * counted). At the cap the oldest one makes room for a newcomer, as on the
+   * link port: a flood of silent sockets never locks a newcomer out.
+   */
   maxConnections: number;
   /** A request's headers must arrive within this (ms). */
   headersTimeout: number;
@@ -46,7 +50,7 @@ export function httpServerOptions(limits: HttpLimits): ServerOptions {
 export interface HttpGuard {
   /** Open (not upgraded) connections in total and from one IP. */
   open(ip?: string): number;
-  /** Connections closed at once for being over a cap. */
+  /** Connections closed for being over a cap: newcomers over the per-IP cap, and the oldest ones closed to make room. */
   readonly refused: number;
 }
 
@@ -57,25 +61,33 @@ export interface GuardOptions {
 }
 
 /**
- * Counts a server's connections per IP and closes, at once, those over the
- * caps; closes idle sockets. Upgraded sockets (WebSocket links) leave the
- * count: the network's own limits take them over.
+ * Counts a server's connections per IP and closes, at once, a newcomer over
+ * its IP's cap; at the total cap the oldest connection makes room (no
+ * legitimate request lasts long, so the oldest are slow or silent sockets).
+ * Closes idle sockets. Upgraded sockets (WebSocket links) leave the count:
+ * the network's own limits take them over. Node's `server.maxConnections`
+ * is not used: it counts upgraded sockets too, and drops the newcomer.
  */
 export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardOptions = {}): HttpGuard {
   const { onRefused } = opts;
   const perIp = new Map<string, number>();
-  const counted = new WeakSet<Socket>();
-  let total = 0;
+  /**
+   * Counted sockets by remote address and port, oldest first (at most
+   * maxConnections + 1: finding the first is cheap). Keyed so because on a
+   * TLS front the socket that upgrades is the TLS socket over the one accepted.
+   */
+  const held = new Map<string, { socket: Socket; ip: string }>();
   let refused = 0;
   const exempt = new Set(limits.exemptIps);
-  const release = (socket: Socket, ip: string) => {
-    if (!counted.delete(socket)) return;
-    total--;
-    const n = (perIp.get(ip) ?? 1) - 1;
-    if (n > 0) perIp.set(ip, n);
-    else perIp.delete(ip);
+  const keyOf = (socket: Socket) => `${socket.remoteAddress ?? ""} ${socket.remotePort ?? ""}`;
+  const release = (key: string, socket?: Socket) => {
+    const entry = held.get(key);
+    if (!entry || (socket && entry.socket !== socket)) return;
+    held.delete(key);
+    const n = (perIp.get(entry.ip) ?? 1) - 1;
+    if (n > 0) perIp.set(entry.ip, n);
+    else perIp.delete(entry.ip);
   };
-  server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeout, (socket) => socket.destroy());
   server.on("connection", (socket: Socket) => {
     const ip = socket.remoteAddress ?? "";
@@ -86,15 +98,23 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
       onRefused?.(ip, `too many HTTP connections from ${ip} (${limits.maxConnectionsPerIp})`);
       return;
     }
-    counted.add(socket);
-    total++;
-    perIp.set(ip, fromIp + 1);
-    socket.once("close", () => release(socket, ip));
+    if (held.size >= limits.maxConnections) {
+      const [oldestKey, oldest] = held.entries().next().value as [string, { socket: Socket; ip: string }];
+      release(oldestKey);
+      oldest.socket.destroy();
+      refused++;
+      onRefused?.(oldest.ip, `closed to make room: too many HTTP connections (${limits.maxConnections}); this one from ${oldest.ip} was the oldest`);
+    }
+    const key = keyOf(socket);
+    release(key); // a closed socket's entry whose 'close' has not come yet
+    held.set(key, { socket, ip });
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    socket.once("close", () => release(key, socket));
   });
   // Only beside a WebSocket server: an 'upgrade' listener alone would leave upgrade requests unanswered.
-  if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(req.socket, req.socket.remoteAddress ?? ""));
+  if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(keyOf(req.socket as Socket)));
   return {
-    open: (ip) => (ip === undefined ? total : (perIp.get(ip) ?? 0)),
+    open: (ip) => (ip === undefined ? held.size : (perIp.get(ip) ?? 0)),
     get refused() {
       return refused;
     },
