@@ -15,16 +15,28 @@
  *   Node's default 120 s, whatever the headers and idle timeouts said;
  * - on a TLS front an upgraded link never left the HTTP count (the socket
  *   that upgrades is the TLS socket, not the one accepted): the fifth wss://
- *   link from one address was refused at a per-IP cap of 4.
+ *   link from one address was refused at a per-IP cap of 4;
+ * - a connection could pipeline any number of requests without reading the
+ *   answers, and the async routes (a --web-dir file, the bundle, /metrics)
+ *   ran for every one at once: 8 connections of 5,000 pipelined GETs of a
+ *   270 KB --web-dir file grew the process by 11 GB, 8 of 20,000 GETs of
+ *   /metrics by 900 MB. Past `maxPipelined` unanswered requests the
+ *   connection is closed now, and its queued requests do nothing.
  */
 import assert from "node:assert/strict";
 import { get } from "node:http";
 import { type Socket, connect } from "node:net";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { generate } from "selfsigned";
 import { WebSocket } from "ws";
 import type { ToolDb } from "../src/index.js";
 import { startWebFront, type WebFront } from "../src/cli/web.js";
+import { DEFAULT_HTTP_LIMITS } from "../src/limits/http-guard.js";
+import { createMetrics } from "../src/metrics/metrics.js";
+import { startMetricsServer } from "../src/metrics/http.js";
 import { closeAll, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
 
@@ -151,6 +163,56 @@ describe("the web front's connection caps", { timeout: 120_000 }, () => {
       const at = await Promise.race([s.closed, deadline]);
       assert.ok(at > 0, `a ${what} socket still held after 8 s`);
       assert.ok(at - started < 6000, `a ${what} socket closed after ${at - started} ms`);
+    }
+  });
+
+  /** Pipelines `count` GETs of `path` on each of `connections` connections and never reads: resolves once the server closed them all, or after `ms`. */
+  async function pipeline(port: number, path: string, connections: number, count: number, ms: number): Promise<{ closed: number; rssGrowth: number }> {
+    const rss0 = process.memoryUsage().rss;
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    const ends = Array.from({ length: connections }, (_, k) =>
+      silentSocket(port, `127.0.7.${2 + k}`).then(({ socket, closed }) => {
+        sockets.push(socket);
+        socket.pause(); // read nothing
+        socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`.repeat(count));
+        return Promise.race([closed.then(() => 1), new Promise<number>((r) => setTimeout(() => r(0), ms))]);
+      }),
+    );
+    const closed = (await Promise.all(ends)).reduce((a, b) => a + b, 0);
+    clearInterval(sampler);
+    return { closed, rssGrowth: peak - rss0 };
+  }
+
+  it("pipelined requests nobody reads: the connection is closed past maxPipelined, the routes do not run for the rest (a --web-dir file, /metrics)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "front-caps-"));
+    try {
+      writeFileSync(join(dir, "app.js"), Buffer.alloc(256 * 1024, 97));
+      const front = await startWebFront({ host: HOST, port: 0, topic: TOPIC, web: true, webDir: dir, bundle: "/nonexistent/tooldb-dht.js" });
+      fronts.push(front);
+      // Before: every GET read the file at once, 4 x 500 x 256 KB = 512 MB.
+      const web = await pipeline(front.port, "/app.js", 4, 500, 5000);
+      assert.equal(web.closed, 4, "the server closed every pipelining connection");
+      assert.ok(web.rssGrowth < 96 * 1024 * 1024, `the process grew by ${Math.round(web.rssGrowth / 1e6)} MB`);
+      assert.ok(front.guard.refused >= 4, `${front.guard.refused} refused`);
+      // One request at a time on a kept-alive connection (what browsers and Prometheus do) is served.
+      for (let i = 0; i < 2 * DEFAULT_HTTP_LIMITS.maxPipelined + 2; i++) assert.equal(await fetch(`http://${HOST}:${front.port}/app.js`).then(async (r) => (await r.arrayBuffer(), r.status)), 200);
+
+      const db = await startServer({ topic: TOPIC });
+      nodes.push(db);
+      const metrics = createMetrics(db);
+      const server = await startMetricsServer({ host: HOST, port: 0, metrics });
+      try {
+        const scrapes = await pipeline(server.port, "/metrics", 4, 2000, 5000);
+        assert.equal(scrapes.closed, 4, "the metrics port closed every pipelining connection");
+        assert.ok(scrapes.rssGrowth < 96 * 1024 * 1024, `the process grew by ${Math.round(scrapes.rssGrowth / 1e6)} MB`);
+        assert.equal((await fetch(`http://${HOST}:${server.port}/metrics`)).status, 200);
+      } finally {
+        metrics.close();
+        await server.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -26,6 +26,12 @@ export interface HttpLimits {
   idleTimeout: number;
   /** IPs the per-IP cap does not apply to (a reverse proxy on this host). */
   exemptIps: readonly string[];
+  /**
+   * Requests one connection may have unanswered at once (HTTP/1.1
+   * pipelining; browsers and Prometheus send one at a time): past it the
+   * connection is closed and its queued requests do nothing.
+   */
+  maxPipelined: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
@@ -35,6 +41,7 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   requestTimeout: 30_000,
   idleTimeout: 30_000,
   exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+  maxPipelined: 4,
 };
 
 /** Options for `http.createServer`/`https.createServer` that enforce the timeouts (checked every second). */
@@ -111,6 +118,18 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
     perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
     socket.once("close", () => release(key, socket));
   });
+  // Before the route: a connection over its pipelined requests is closed, and safeRoute skips requests of a closed one.
+  const unanswered = new WeakMap<Socket, number>();
+  server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as Socket;
+    const n = (unanswered.get(socket) ?? 0) + 1;
+    unanswered.set(socket, n);
+    res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
+    if (n <= limits.maxPipelined || socket.destroyed) return;
+    refused++;
+    socket.destroy();
+    onRefused?.(socket.remoteAddress ?? "", `more than ${limits.maxPipelined} requests unanswered on one connection (pipelined, not read)`);
+  });
   // Only beside a WebSocket server: an 'upgrade' listener alone would leave upgrade requests unanswered.
   if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(keyOf(req.socket as Socket)));
   return {
@@ -135,6 +154,8 @@ export function safeRoute(route: HttpRoute, onError?: (err: unknown, req: Incomi
     else res.writeHead(500, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("internal error\n");
   };
   return (req, res) => {
+    // A request queued on a connection closed since (e.g. by guardHttpServer's pipelining cap) costs nothing.
+    if (req.socket.destroyed) return;
     try {
       const done = route(req, res);
       if (done) done.catch((err: unknown) => fail(req, res, err));
