@@ -58,7 +58,8 @@ export async function startWebFront(options: WebFrontOptions): Promise<WebFront>
   );
   const serverOptions = httpServerOptions(limits);
   const server = secure
-    ? (createHttpsServer({ ...serverOptions, cert: options.tls!.cert, key: options.tls!.key }, handler) as unknown as Server)
+    ? // A TLS handshake has the headers timeout too (Node's default, 120 s, held silent sockets that long).
+      (createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeout, cert: options.tls!.cert, key: options.tls!.key }, handler) as unknown as Server)
     : createHttpServer(serverOptions, handler);
   const guard = guardHttpServer(server, limits, { upgrades: true, onRefused: (_ip, reason) => log("refused: %s", reason) });
   await new Promise<void>((resolve, reject) => {

@@ -12,7 +12,11 @@ import type { Socket } from "node:net";
 export interface HttpLimits {
   /** Open HTTP connections per client IP (WebSocket links that upgraded are counted by the network instead). */
   maxConnectionsPerIp: number;
-  /** Open HTTP connections in total. */
+  /**
+   * Open HTTP connections in total (WebSocket links that upgraded are not
+   * counted). At the cap the oldest one makes room for a newcomer, as on the
+   * link port: a flood of silent sockets never locks a newcomer out.
+   */
   maxConnections: number;
   /** A request's headers must arrive within this (ms). */
   headersTimeout: number;
@@ -22,6 +26,12 @@ export interface HttpLimits {
   idleTimeout: number;
   /** IPs the per-IP cap does not apply to (a reverse proxy on this host). */
   exemptIps: readonly string[];
+  /**
+   * Requests one connection may have unanswered at once (HTTP/1.1
+   * pipelining; browsers and Prometheus send one at a time): past it the
+   * connection is closed and its queued requests do nothing.
+   */
+  maxPipelined: number;
 }
 
 export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
@@ -31,6 +41,7 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = {
   requestTimeout: 30_000,
   idleTimeout: 30_000,
   exemptIps: ["127.0.0.1", "::1", "::ffff:127.0.0.1"],
+  maxPipelined: 4,
 };
 
 /** Options for `http.createServer`/`https.createServer` that enforce the timeouts (checked every second). */
@@ -46,7 +57,7 @@ export function httpServerOptions(limits: HttpLimits): ServerOptions {
 export interface HttpGuard {
   /** Open (not upgraded) connections in total and from one IP. */
   open(ip?: string): number;
-  /** Connections closed at once for being over a cap. */
+  /** Connections closed for being over a cap: newcomers over the per-IP cap, and the oldest ones closed to make room. */
   readonly refused: number;
 }
 
@@ -57,25 +68,33 @@ export interface GuardOptions {
 }
 
 /**
- * Counts a server's connections per IP and closes, at once, those over the
- * caps; closes idle sockets. Upgraded sockets (WebSocket links) leave the
- * count: the network's own limits take them over.
+ * Counts a server's connections per IP and closes, at once, a newcomer over
+ * its IP's cap; at the total cap the oldest connection makes room (no
+ * legitimate request lasts long, so the oldest are slow or silent sockets).
+ * Closes idle sockets. Upgraded sockets (WebSocket links) leave the count:
+ * the network's own limits take them over. Node's `server.maxConnections`
+ * is not used: it counts upgraded sockets too, and drops the newcomer.
  */
 export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardOptions = {}): HttpGuard {
   const { onRefused } = opts;
   const perIp = new Map<string, number>();
-  const counted = new WeakSet<Socket>();
-  let total = 0;
+  /**
+   * Counted sockets by remote address and port, oldest first (at most
+   * maxConnections + 1: finding the first is cheap). Keyed so because on a
+   * TLS front the socket that upgrades is the TLS socket over the one accepted.
+   */
+  const held = new Map<string, { socket: Socket; ip: string }>();
   let refused = 0;
   const exempt = new Set(limits.exemptIps);
-  const release = (socket: Socket, ip: string) => {
-    if (!counted.delete(socket)) return;
-    total--;
-    const n = (perIp.get(ip) ?? 1) - 1;
-    if (n > 0) perIp.set(ip, n);
-    else perIp.delete(ip);
+  const keyOf = (socket: Socket) => `${socket.remoteAddress ?? ""} ${socket.remotePort ?? ""}`;
+  const release = (key: string, socket?: Socket) => {
+    const entry = held.get(key);
+    if (!entry || (socket && entry.socket !== socket)) return;
+    held.delete(key);
+    const n = (perIp.get(entry.ip) ?? 1) - 1;
+    if (n > 0) perIp.set(entry.ip, n);
+    else perIp.delete(entry.ip);
   };
-  server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeout, (socket) => socket.destroy());
   server.on("connection", (socket: Socket) => {
     const ip = socket.remoteAddress ?? "";
@@ -86,15 +105,35 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
       onRefused?.(ip, `too many HTTP connections from ${ip} (${limits.maxConnectionsPerIp})`);
       return;
     }
-    counted.add(socket);
-    total++;
-    perIp.set(ip, fromIp + 1);
-    socket.once("close", () => release(socket, ip));
+    if (held.size >= limits.maxConnections) {
+      const [oldestKey, oldest] = held.entries().next().value as [string, { socket: Socket; ip: string }];
+      release(oldestKey);
+      oldest.socket.destroy();
+      refused++;
+      onRefused?.(oldest.ip, `closed to make room: too many HTTP connections (${limits.maxConnections}); this one from ${oldest.ip} was the oldest`);
+    }
+    const key = keyOf(socket);
+    release(key); // a closed socket's entry whose 'close' has not come yet
+    held.set(key, { socket, ip });
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    socket.once("close", () => release(key, socket));
+  });
+  // Before the route: a connection over its pipelined requests is closed, and safeRoute skips requests of a closed one.
+  const unanswered = new WeakMap<Socket, number>();
+  server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket as Socket;
+    const n = (unanswered.get(socket) ?? 0) + 1;
+    unanswered.set(socket, n);
+    res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
+    if (n <= limits.maxPipelined || socket.destroyed) return;
+    refused++;
+    socket.destroy();
+    onRefused?.(socket.remoteAddress ?? "", `more than ${limits.maxPipelined} requests unanswered on one connection (pipelined, not read)`);
   });
   // Only beside a WebSocket server: an 'upgrade' listener alone would leave upgrade requests unanswered.
-  if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(req.socket, req.socket.remoteAddress ?? ""));
+  if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(keyOf(req.socket as Socket)));
   return {
-    open: (ip) => (ip === undefined ? total : (perIp.get(ip) ?? 0)),
+    open: (ip) => (ip === undefined ? held.size : (perIp.get(ip) ?? 0)),
     get refused() {
       return refused;
     },
@@ -115,6 +154,8 @@ export function safeRoute(route: HttpRoute, onError?: (err: unknown, req: Incomi
     else res.writeHead(500, { "content-type": "text/plain; charset=utf-8", connection: "close" }).end("internal error\n");
   };
   return (req, res) => {
+    // A request queued on a connection closed since (e.g. by guardHttpServer's pipelining cap) costs nothing.
+    if (req.socket.destroyed) return;
     try {
       const done = route(req, res);
       if (done) done.catch((err: unknown) => fail(req, res, err));

@@ -92,10 +92,16 @@ export class Handshake {
       const nonce = challengeFor(this.ctx.host);
       const ping = await pingMessage(this.ctx.host, nonce);
       if (nonce) link.challenge = { nonce, own: ping.peer };
-      link.connection.send(JSON.stringify(ping));
+      this.sendOn(link, "ping", JSON.stringify(ping));
     } catch (err) {
       this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
     }
+  }
+
+  /** A handshake frame on a link without a session yet, counted by type as every other send is (tooldb_messages_sent_total). */
+  private sendOn(link: Link, type: string, frame: string): void {
+    link.connection.send(frame);
+    this.ctx.traffic.out(type);
   }
 
   /** A frame on a link without a session: a ping (incoming) or pong (outgoing) starts the identity check, a proof and its ack end it. */
@@ -159,7 +165,7 @@ export class Handshake {
     if (ours) {
       // No session before the dialer's proof (its next frame) checks: a replayed ping opens nothing.
       link.challenge = { nonce: ours, ping };
-      link.connection.send(pong);
+      this.sendOn(link, "pong", pong);
       return;
     }
     // The duplicate check, the pong and the session table in one step: another
@@ -168,7 +174,7 @@ export class Handshake {
     const session = this.establish(link, ping.peer, ping.isServer, false);
     if (!session) return;
     session.caps = capabilitySet(ping.caps);
-    link.connection.send(pong);
+    this.sendOn(link, "pong", pong);
     this.table.openSession(link, session);
   }
 
@@ -183,7 +189,7 @@ export class Handshake {
     const session = this.establish(link, ping!.peer, ping!.isServer, true);
     if (!session) return;
     session.caps = capabilitySet(ping!.caps);
-    link.connection.send(JSON.stringify(proofAckMessage()));
+    this.sendOn(link, "proofAck", JSON.stringify(proofAckMessage()));
     this.table.openSession(link, session);
   }
 
@@ -205,7 +211,7 @@ export class Handshake {
     if (proven && pong.nonce) {
       // Our proof; the session opens on the other side's ack, so it is open there before we send anything.
       try {
-        link.connection.send(JSON.stringify(await proofMessage(this.ctx.host, pong.nonce, challenge!.own!)));
+        this.sendOn(link, "proof", JSON.stringify(await proofMessage(this.ctx.host, pong.nonce, challenge!.own!)));
       } catch (err) {
         this.table.closeLink(link, CloseCode.GOING_AWAY, `cannot sign handshake: ${errorText(err)}`, ErrorCode.NETWORK_FAILED);
         return;

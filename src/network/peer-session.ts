@@ -92,6 +92,13 @@ export class PeerSession {
     return true;
   }
 
+  /** A frame built by hand (not from a message object), sent and counted as one message of `type`; false when not sent. */
+  sendFrame(frame: string, type: string): boolean {
+    if (this.connection.closed || !this.sendRaw(frame, type)) return false;
+    this.traffic?.out(type);
+    return true;
+  }
+
   /**
    * Sends `message` with `data` set to a record given as its JSON text
    * (checked by the caller): the frame is spliced, not serialised again.

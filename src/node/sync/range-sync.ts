@@ -234,7 +234,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
       run.recordBytesOut += frame.length;
       run.pushed += raws.length;
-      const ack = await this.requests.ask(session, undefined, id, frame);
+      const ack = await this.requests.ask(session, undefined, id, { frame, type: "syncPush" });
       if (ack?.type !== "syncPushAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, ack ? "unexpected reply to push" : "no push ack");
       if (ack.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused push: ${ack.error}`);
     }
@@ -383,7 +383,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.gate.charge(to, "serves", raws.length);
     if (this.gone(to)) return;
     const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
-    to.sendRaw(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`);
+    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
   }
 }
 

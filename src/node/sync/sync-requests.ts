@@ -28,8 +28,8 @@ export class SyncRequests {
     this.pending = new PendingRequests(MAX_WAITING, clock);
   }
 
-  /** Sends `message` (or the prepared `frame` under `id`) and resolves its reply, or undefined on timeout or a dropped link. */
-  ask(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), frame?: string): Promise<ToolDbMessage | undefined> {
+  /** Sends `message` (or the `prepared` frame of that type under `id`) and resolves its reply, or undefined on timeout or a dropped link. */
+  ask(session: PeerSession, message?: OutgoingMessage, id = message?.id ?? randomId(), prepared?: { frame: string; type: string }): Promise<ToolDbMessage | undefined> {
     return new Promise((resolve) => {
       const onClose = () => {
         this.pending.remove(id);
@@ -43,7 +43,7 @@ export class SyncRequests {
       this.pending.add(id, SYNC_REQUEST_TIMEOUT_MS, (reply, from) => (from !== session ? true : done(reply)), () => done(undefined));
       if (session.connection.closed) return onClose();
       session.connection.on("close", onClose);
-      if (frame !== undefined) session.sendRaw(frame);
+      if (prepared !== undefined) session.sendFrame(prepared.frame, prepared.type);
       else session.send(message!);
     });
   }
