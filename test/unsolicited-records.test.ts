@@ -58,4 +58,33 @@ describe("records a client did not ask for", () => {
     assert.deepEqual(await client.getData("pushed/1070", false, T), pushed[1070]!.v, "a read of a key the client did not hold");
     assert.equal((await client.records.get("pushed/1070"))?.h, pushed[1070]!.h, "and the reply is stored");
   });
+
+  it("a reply to a read carrying records of other keys is not asked for: past the budget it is refused unchecked", { timeout: T }, async () => {
+    const server = await startServer();
+    const client = await startClient([server]);
+    nodes.push(server, client);
+    const refused: RefusalEvent[] = [];
+    client.on("refused", (e) => refused.push(e));
+    const toClient = server.network.peers[0]!;
+    const fill = await signedRecords(1000, "fill/", past());
+    for (const r of fill) toClient.send({ type: "put", id: randomId(), to: [], data: r });
+    await waitUntil(async () => (await client.records.get("fill/999")) !== undefined, T, "the budget used up");
+    // The client's get goes out; the server answers its id with records of other keys.
+    const toServer = client.network.peers[0]!;
+    const sent = toServer.connection.send.bind(toServer.connection);
+    let getId: string | undefined;
+    toServer.connection.send = (frame: string) => {
+      const m = JSON.parse(frame) as { type?: string; id?: string };
+      if (m.type === "get") getId = m.id;
+      sent(frame);
+    };
+    const read = client.getData("asked", false, 2000);
+    await waitUntil(() => getId !== undefined, T, "the get sent");
+    const others = await signedRecords(5, "other/", past());
+    for (const r of others) toClient.send({ type: "put", id: getId!, to: [], data: r });
+    await waitUntil(() => refused.filter((e) => e.key?.startsWith("other/")).length === 5, T, "the other keys refused");
+    assert.ok(refused.filter((e) => e.key?.startsWith("other/")).every((e) => /not asked for/.test(e.reason)));
+    for (const r of others) assert.equal(await client.store.get(r.k), undefined, `${r.k} not stored`);
+    assert.equal(await read, null, "the read found nothing");
+  });
 });

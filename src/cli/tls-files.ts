@@ -18,7 +18,11 @@ export interface TlsPems {
  * or a key of another certificate, fails the start (exit 1).
  */
 export async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsPems> {
-  const [cert, key] = await Promise.all([readPem("--tls-cert", certFile), readPem("--tls-key", keyFile)]);
+  // Both read at once; when both fail, the certificate's error is the one told (Promise.all told whichever failed first).
+  const [certRead, keyRead] = await Promise.allSettled([readPem("--tls-cert", certFile), readPem("--tls-key", keyFile)]);
+  if (certRead.status === "rejected") throw certRead.reason;
+  if (keyRead.status === "rejected") throw keyRead.reason;
+  const [cert, key] = [certRead.value, keyRead.value];
   let certificate: X509Certificate;
   try {
     certificate = new X509Certificate(cert);

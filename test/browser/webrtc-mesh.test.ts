@@ -23,6 +23,13 @@ let topicSeq = 0;
 const pagePeers = (page: Page) => page.evaluate(() => (window as any).db.network.peers.map((p: any) => [p.address, p.connection.info.transport]) as Array<[string, string]>);
 const pageAddress = (page: Page) => page.evaluate(() => (window as any).db.nodeAddress() as string);
 const waitInPage = (page: Page, fn: string) => page.waitForFunction(fn, undefined, { timeout: T, polling: 20 });
+/**
+ * Waits until the page's `getData(key)` resolves `value`. Not waitForFunction
+ * with a promise-returning predicate: a promise is truthy, so that passed at
+ * once and checked nothing.
+ */
+const waitForPageValue = (page: Page, key: string, value: unknown) =>
+  waitUntil(async () => (await page.evaluate((k) => (window as any).db.getData(k, false, 500), key)) === value, T, `page reads ${key} = ${String(value)}`);
 
 describe("WebRTC mesh in Chromium through a WebTorrent tracker", () => {
   let browser: Browser;
@@ -54,7 +61,7 @@ describe("WebRTC mesh in Chromium through a WebTorrent tracker", () => {
     assert.deepEqual(await pagePeers(a), [[addrB, "webrtc"]]);
 
     await a.evaluate(() => (window as any).db.putData("greeting", "hello from page A"));
-    await waitInPage(b, `window.db.getData("greeting").then((v) => v === "hello from page A")`);
+    await waitForPageValue(b, "greeting", "hello from page A");
 
     await b.evaluate(async () => {
       const w = window as any;
@@ -73,8 +80,8 @@ describe("WebRTC mesh in Chromium through a WebTorrent tracker", () => {
     await node.ready;
     await waitUntil(() => node.network.isConnected(clientIdOf(addrA)) && node.network.isConnected(clientIdOf(addrB)), T, "Node peer linked to both pages");
     await node.putData("from-node", "hello pages");
-    await waitInPage(a, `window.db.getData("from-node").then((v) => v === "hello pages")`);
-    await waitInPage(b, `window.db.getData("from-node").then((v) => v === "hello pages")`);
+    await waitForPageValue(a, "from-node", "hello pages");
+    await waitForPageValue(b, "from-node", "hello pages");
     await b.evaluate(() => (window as any).db.putData("from-page", "hello node"));
     await waitUntil(async () => (await node.getData("from-page", false, 1000)) === "hello node", T, "page put at the Node peer");
   });
