@@ -123,9 +123,8 @@ export class DhtPeering {
     if (db.options.server) {
       this.mesh = new ServerMesh(db, this.timers, random, opts.mesh);
       const { minLinks, rotateIntervalMs, redialLostMs } = this.mesh.options;
-      const mesh = this.mesh;
       const deps = { db, pool: this.pool, timers: this.timers, random, minLinks, intervalMs: rotateIntervalMs, redialLostMs, firstContactMs: this.firstContactMs, log: this.log };
-      this.rotation = new MeshRotation({ ...deps, victim: (keep) => mesh.rotationVictim(keep) });
+      this.rotation = new MeshRotation(deps);
     }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
     const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);

@@ -33,14 +33,15 @@ export interface ServerMeshOptions {
    * Mean ms between rotations of a server that has its `minLinks`: it links
    * to one more server picked at random among those it trusts, then closes
    * one of its other links (mesh-rotation.ts), so that a mesh split by a
-   * partition joins again once it heals. Default 2 minutes; 0 turns it off.
+   * partition joins again once it heals. Default 5 minutes; 0 turns it off.
    */
   rotateIntervalMs?: number;
   /**
-   * Mean ms between dials of a server that has its `minLinks` to the
-   * servers whose links died without a close in the last 10 minutes (the
-   * servers behind a cut path: the first reached after it heals joins the
-   * mesh again). Default 5 s; 0 turns it off.
+   * Ms after which a server that has its `minLinks` dials again a server
+   * whose link died without a close in the last 10 minutes (a server behind
+   * a cut path: the first reached after it heals joins the mesh again),
+   * doubling each time the same server is lost again. Default 5 s; 0 turns
+   * it off.
    */
   redialLostMs?: number;
 }
@@ -48,8 +49,10 @@ export interface ServerMeshOptions {
 export const DEFAULT_MIN_SERVER_LINKS = 6;
 export const DEFAULT_MAX_SERVER_LINKS = 12;
 export const DEFAULT_EXCHANGE_INTERVAL_MS = 30_000;
-export const DEFAULT_ROTATE_INTERVAL_MS = 120_000;
+export const DEFAULT_ROTATE_INTERVAL_MS = 300_000;
 export const DEFAULT_REDIAL_LOST_MS = 5_000;
+/** The longest delay a timer takes. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** An exchange asked for because the node lacks links waits at least this long after the previous one. */
 const MIN_EXCHANGE_GAP_MS = 1_000;
 
@@ -65,9 +68,11 @@ export function resolveMeshOptions(o: ServerMeshOptions = {}): ResolvedMeshOptio
   if (!Number.isInteger(minLinks) || minLinks < 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.minLinks must be an integer >= 1");
   if (!Number.isInteger(maxLinks) || maxLinks < minLinks) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.maxLinks must be an integer >= mesh.minLinks");
   if (!Number.isInteger(maxLinksPerRange) || maxLinksPerRange < 1) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.maxLinksPerRange must be an integer >= 1");
-  if (!(exchangeIntervalMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.exchangeIntervalMs must be >= 0");
-  if (!(rotateIntervalMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.rotateIntervalMs must be >= 0");
-  if (!(redialLostMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.redialLostMs must be >= 0");
+  // A timer longer than 2^31 - 1 ms (or Infinity) fires after 1 ms in Node: a storm, not "never" (found in review).
+  const interval = (v: number) => v >= 0 && v <= MAX_TIMER_MS;
+  if (!interval(exchangeIntervalMs)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.exchangeIntervalMs must be 0..2147483647 ms (0 = off)");
+  if (!interval(rotateIntervalMs)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.rotateIntervalMs must be 0..2147483647 ms (0 = off)");
+  if (!interval(redialLostMs)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "mesh.redialLostMs must be 0..2147483647 ms (0 = off)");
   return { minLinks, maxLinks, maxLinksPerRange, exchangeIntervalMs, rotateIntervalMs, redialLostMs };
 }
 
@@ -137,18 +142,6 @@ export class ServerMesh {
       s.connection.close(CloseCode.MESH_FULL, `server has its ${this.options.maxLinks} server links; try the servers it listed`);
     }
     return victims.length;
-  }
-
-  /**
-   * The link a rotation closes to make room for the one it made (`keep`):
-   * the first in the order a full mesh prunes (crowded ranges, the least
-   * evidence) that is off the broadcast tree, else the first.
-   */
-  rotationVictim(keep: string): PeerSession | undefined {
-    const others = this.serverLinks().filter((s) => s.address !== keep);
-    if (others.length < this.options.minLinks) return undefined;
-    const order = pruneOrder(others, this.options.maxLinksPerRange, (s) => meshRange(s, this.exemptIps), Math.max(1, Math.floor(this.options.maxLinks / 2)));
-    return order.find((s) => !this.db.broadcast.onTree(s)) ?? order[0];
   }
 
   /** Asks one linked server, at random among the proven ones if any, for the servers it knows. */

@@ -121,11 +121,6 @@ export class BroadcastTree {
     return { eager: this.eager.size, lazy: this.lazy.size };
   }
 
-  /** Whether `session` is one of the tree's (eager) links. */
-  onTree(session: PeerSession): boolean {
-    return this.carries(session) && !this.lazy.has(session);
-  }
-
   /**
    * A link opened or was proven: every new link starts on the tree
    * (Plumtree's NeighborUp). A carried link that was never pruned is treated
