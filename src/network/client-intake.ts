@@ -18,12 +18,11 @@ import type { IntakeLimits } from "./fair-intake.js";
  *   and its sender holds the rest. Waiting links are served in turn.
  * - A browser's WebSocket and a WebRTC data channel cannot be paused: what
  *   they deliver waits in the link's queue, bounded by frames and by length.
- *   A link past its bound is dropped (close 4009, `refused` MEMORY_LIMIT),
- *   not struck: frames it sent are lost, so the link goes, and when it is
- *   dialed again the client re-subscribes and gets each subscribed key's
- *   newest record. An honest server does not reach the bound: its answers
- *   to one client's subscriptions are at most 1,000 (its
- *   `maxSubscriptionsPerPeer`), its relays are paced by its writers' rates.
+ *   Past its bound the records waiting from the link are let go (`refused`
+ *   MEMORY_LIMIT, no strike) and the newest record of each key let go that
+ *   the client wants is asked for again (intake-shed.ts). An honest server
+ *   can reach the bound: it relays every update of a subscribed key, and
+ *   anyone may write one faster than a slow page checks them.
  */
 export const CLIENT_INTAKE_LIMITS: Readonly<Required<IntakeLimits>> = {
   messageRate: Infinity,

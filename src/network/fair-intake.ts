@@ -35,8 +35,8 @@ export interface IntakeSink {
   /** Stop / restart reading from the transport (backpressure while frames wait). */
   pause(): void;
   resume(): void;
-  /** A frame was dropped: the link's queue is full. */
-  overflow(): void;
+  /** `frame` was dropped: the link's queue is full. */
+  overflow(frame: string): void;
   /** True while the peer must read its replies before more of its requests are handled (the send budget says), given how many it has in flight. */
   held(outstanding: number): boolean;
 }
@@ -86,6 +86,11 @@ export class LinkIntake {
     this.closed = true;
     this.queue.length = 0;
     this.queuedBytes = 0;
+  }
+
+  /** See FairIntake.shed. */
+  shed(keep: (frame: string) => boolean): void {
+    this.scheduler.shed(this, keep);
   }
 }
 
@@ -149,7 +154,7 @@ export class FairIntake {
   push(intake: LinkIntake, frame: string): void {
     if (intake.queue.length === 0 && this.tryRun(intake, frame)) return;
     if (this.full(intake, frame)) {
-      intake.sink.overflow();
+      intake.sink.overflow(frame);
       return;
     }
     intake.queue.push(frame);
@@ -213,6 +218,21 @@ export class FairIntake {
       this.pumpQueued = false;
       if (!this.closed) this.pump();
     });
+  }
+
+  /**
+   * Lets go of the frames of `intake`'s queue that `keep` refuses; a queue
+   * left empty stops waiting and its transport is read again.
+   */
+  shed(intake: LinkIntake, keep: (frame: string) => boolean): void {
+    const kept = intake.queue.filter(keep);
+    intake.queue.length = 0;
+    intake.queue.push(...kept);
+    intake.queuedBytes = kept.reduce((n, f) => n + f.length, 0);
+    if (kept.length > 0) return;
+    const at = this.waiting.indexOf(intake);
+    if (at >= 0) this.waiting.splice(at, 1);
+    if (!intake.closed) intake.sink.resume();
   }
 
   /** Stops scheduling turns (the node is closing). */

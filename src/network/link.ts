@@ -1,3 +1,4 @@
+import type { RecordShed } from "./intake-shed.js";
 import type { TimerHandle } from "../base/clock.js";
 import type { ErrorCode } from "../base/errors.js";
 import type { PeerRecord, PingMessage, PongMessage } from "../records/messages.js";
@@ -30,8 +31,8 @@ export interface LinkOwner {
   linkRevived(link: Link, silentMs: number): void;
   /** A frame of an established link, let through by the intake. */
   dispatchFrame(link: Link, frame: string): Dispatched;
-  /** The intake dropped one of the link's frames: its queue is full. */
-  overflowed(link: Link): void;
+  /** The intake dropped `frame`, one of the link's frames: its queue is full. */
+  overflowed(link: Link, frame: string): void;
   /** The connection gate pushed the link out to make room. */
   evicted(link: Link, reason: string): void;
   /** What the link is worth keeping when slots run out. */
@@ -58,6 +59,8 @@ export interface LinkOwner {
  */
 export class Link implements GuardedLink, IntakeSink, ConnectionHandler, BudgetedLink {
   session: PeerSession | undefined = undefined;
+  /** A client letting go of this link's records after its intake overflowed (intake-shed.ts). */
+  shed: RecordShed | undefined = undefined;
   /** Frames that arrived while the handshake signature was checked (created by the first one). */
   pending: string[] | undefined = undefined;
   handshaking = false;
@@ -133,8 +136,8 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
     return this.owner.held(this, outstanding);
   }
 
-  overflow(): void {
-    this.owner.overflowed(this);
+  overflow(frame: string): void {
+    this.owner.overflowed(this, frame);
   }
 
   /** Called by the connection gate (GateTicket holder). */

@@ -48,6 +48,8 @@ export interface NetworkHost {
   sessionClosed(session: PeerSession, code: number, reason: string): void;
   /** The peer was heard again after a silence (ms) longer than the heartbeat allows for, and the link never closed: what was sent meanwhile may be lost. */
   sessionRevived?(session: PeerSession, silentMs: number): void;
+  /** A client let go of the records waiting from the session (its intake was full): `keys` are theirs, to ask again. */
+  sessionShed?(session: PeerSession, keys: readonly string[]): void;
   refused(event: RefusalEvent): void;
   /** Wire extensions this node speaks, listed in its ping and pong. */
   capabilities?(): string[];

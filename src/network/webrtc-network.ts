@@ -136,6 +136,12 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
       }
     }
     this.trackers = [...trackers];
+    // ms: 0 (off, for rotateInterval) up to a timer's range; Infinity also means off (a review passed a string and NaN).
+    for (const [name, value] of [["rotateInterval", rtcOptions.rotateInterval], ["meritWindow", rtcOptions.meritWindow]] as const) {
+      if (value !== undefined && !(typeof value === "number" && value >= 0 && (value <= 2 ** 31 - 1 || value === Infinity))) {
+        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `WebRtcNetwork: ${name} must be a number of ms from 0 to 2147483647 or Infinity`);
+      }
+    }
     this.slots = new RtcSlots({ meritWindow: rtcOptions.meritWindow ?? 600_000 }, () => this.now());
   }
 

@@ -53,6 +53,17 @@ export class PeerEvents {
     db.emit("server-recovered", { ...peerInfo(session), drops });
   }
 
+  /**
+   * This client let go of records waiting from `session` (its intake was
+   * full, network/intake-shed.ts): the newest of each key it subscribed to
+   * or listens to is asked of that session again.
+   */
+  shed(session: PeerSession, keys: readonly string[]): void {
+    const db = this.db;
+    if (db.isClosed || session.connection.closed) return;
+    for (const key of keys) if (db.localSubscriptions.has(key) || db.keyListeners.has(key)) session.send({ type: "get", id: randomId(), key, to: [] });
+  }
+
   /** A link that went silent was heard again without closing: servers reconcile at once. */
   revived(session: PeerSession, silentMs: number): void {
     const db = this.db;

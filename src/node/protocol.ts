@@ -158,9 +158,10 @@ export class Protocol {
   /** `asked` without reading the store: a reply to a request, a key subscribed to or listened to, or a record the cheap checks refuse (junk goes the usual way, refused and struck, and costs no budget). */
   private askedNow(message: PutMessage | CrdtPutMessage): boolean {
     const key = (message.data as { k?: unknown } | null)?.k;
-    // A reply to a get counts as asked only for the key asked (another key's record took the budget's place unchecked).
-    const replyTo = this.db.requests.has(message.id) ? this.db.requests.keyOf(message.id) : null;
-    if ((replyTo !== null && (replyTo === undefined || replyTo === key)) || typeof key !== "string" || this.db.localSubscriptions.has(key) || this.db.keyListeners.has(key)) return true;
+    // Only a get's reply for the key asked is asked for: a put under another request's id (a query, a function
+    // call, whose ids the server knows) or for another key went past the budget unchecked (found in review).
+    const replyTo = this.db.requests.keyOf(message.id);
+    if ((replyTo !== undefined && replyTo === key) || typeof key !== "string" || this.db.localSubscriptions.has(key) || this.db.keyListeners.has(key)) return true;
     return this.db.verifier.prepare(message.data).result !== VerifyResult.Verified;
   }
 

@@ -1,8 +1,9 @@
 /**
  * The watch's probe of a linked server the client has asked nothing of for
  * a while (an idle page, a subscriber only). Such a client never judged its
- * servers: one that took the link and answered pings but passed nothing on
- * held it for good. A probe is one request every server answers at once: a
+ * servers: one that took the link and answered pings but no request held it
+ * for good. (A server that answers probes but relays nothing is not caught:
+ * the probe's name is recognisable.) A probe is one request every server answers at once: a
  * `function` call of a name no server defines (PROBE_FUNCTION), which
  * tooldb-dht and tool-db 2.6.6 servers answer alike with `functionReturn`
  * NOT_FOUND, from a map lookup, without forwarding it or reading their

@@ -249,9 +249,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     return this.protocol.handle(message, from);
   }
 
-  sessionOpened(session: PeerSession): void {
-    this.peerEvents.opened(session);
-  }
+  readonly sessionOpened = (session: PeerSession): void => this.peerEvents.opened(session);
+  readonly sessionShed = (session: PeerSession, keys: readonly string[]): void => this.peerEvents.shed(session, keys);
 
   /** Handshake proofs are signed and checked with the node key, the key of its peer record. */
   readonly signHandshake = (digest: string): Promise<string> => this.peerAccount.signData(digest);
