@@ -11,16 +11,17 @@
  * loopback; small injected intervals.
  */
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ErrorCode, ToolDb, type RefusalEvent, type ToolDbMessage } from "../src/index.js";
 import { CloseCode } from "../src/network/connection.js";
 import { PROBE_FUNCTION } from "../src/node/server-probe.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { ServerSelection } from "../src/peering/server-selection.js";
 import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
-import { FAST, closeAll, portOf, waitUntil } from "./helpers/nodes.js";
+import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { HostileServer } from "./helpers/hostile-server.js";
-import { startLegacyNode, type LegacyNode } from "./interop/legacy-node.js";
+import { teardownEach } from "./helpers/teardown.js";
+import { startLegacyNode } from "./interop/legacy-node.js";
 
 const TOPIC = "idle-probe";
 const SILENCE_MS = 1500;
@@ -29,16 +30,7 @@ const PROBE_MS = 500;
 const DROP_BOUND_MS = PROBE_MS + SILENCE_MS + 3 * (PROBE_MS / 4);
 
 describe("idle clients probe their servers", () => {
-  const nodes: ToolDb[] = [];
-  const hostiles: HostileServer[] = [];
-  const legacy: LegacyNode[] = [];
-  const stops: Array<() => void | Promise<void>> = [];
-  afterEach(async () => {
-    for (const stop of stops.splice(0)) await stop();
-    await closeAll(...nodes.splice(0));
-    await Promise.all(hostiles.splice(0).map((h) => h.close()));
-    for (const n of legacy.splice(0)) await n.close();
-  });
+  const { nodes, stops, closers } = teardownEach();
 
   async function node(opts: Partial<ToolDb["options"]>): Promise<ToolDb> {
     const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `idle-${Math.random()}`, ...opts });
@@ -69,7 +61,7 @@ describe("idle clients probe their servers", () => {
     it(`${picker}: a server that answers pings but nothing else is dropped; a write reaches the subscriber through the honest one`, { timeout: 60_000 }, async () => {
       const honest = await node({ server: true, host: "127.0.0.3", port: 0 });
       const bad = await HostileServer.start(TOPIC, "127.0.0.10");
-      hostiles.push(bad);
+      closers.push(bad);
       const writer = await node({ peers: [{ host: "127.0.0.3", port: portOf(honest) }] });
       const s = await subscriber();
       // One link wanted, the hostile server first: before probes, the subscriber stayed there.
@@ -125,7 +117,7 @@ describe("idle clients probe their servers", () => {
 
   it("a tool-db 2.6.6 server answers probes and is kept, writes to it (never confirmed) or not", { timeout: 60_000 }, async () => {
     const old = await startLegacyNode(`${TOPIC}-${process.pid}`, { server: true });
-    legacy.push(old);
+    closers.push(old);
     const s = await subscriber({ topic: `${TOPIC}-${process.pid}`, peers: [{ host: "127.0.0.1", port: old.net.port! }] });
     await waitUntil(() => s.db.network.peers.length === 1, 5000, "linked");
     assert.equal(s.db.network.peers[0]!.proven, false, "a legacy link");

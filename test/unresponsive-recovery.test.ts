@@ -8,13 +8,14 @@
  * so only the client's own queries judge the server.
  */
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ToolDb, type PeerInfo } from "../src/index.js";
 import { CloseCode } from "../src/network/connection.js";
 import { ServerSelection } from "../src/peering/server-selection.js";
 import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
-import { FAST, closeAll, portOf, waitUntil } from "./helpers/nodes.js";
+import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { HostileServer } from "./helpers/hostile-server.js";
+import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "recovery";
 const SILENCE_MS = 1500;
@@ -36,14 +37,7 @@ async function flakyServer(): Promise<HostileServer & { good: boolean }> {
 type Picker = "selection" | "dht" | "peers";
 
 describe("a server dropped once, then answering well, gets its rank back", () => {
-  const nodes: ToolDb[] = [];
-  const flaky: HostileServer[] = [];
-  const stops: Array<() => void | Promise<void>> = [];
-  afterEach(async () => {
-    for (const stop of stops.splice(0)) await stop();
-    await closeAll(...nodes.splice(0));
-    await Promise.all(flaky.splice(0).map((h) => h.close()));
-  });
+  const { nodes, stops, closers: flaky } = teardownEach();
 
   for (const picker of ["selection", "dht", "peers"] as const) {
     it(`${picker}: one drop, then a good spell: forgiven once, after the spell's length`, { timeout: 60_000 }, async () => {

@@ -6,7 +6,7 @@
  * not redialed at once. An honest server that confirms slowly is kept.
  * Real sockets on loopback; small injected timeouts.
  */
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb } from "../src/index.js";
 import type { RefusalEvent } from "../src/network/network-host.js";
@@ -15,8 +15,9 @@ import { ErrorCode } from "../src/base/errors.js";
 import { ServerSelection } from "../src/peering/server-selection.js";
 import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
 import type { PeerAddress } from "../src/discovery/peer-table.js";
-import { FAST, closeAll, portOf, waitUntil } from "./helpers/nodes.js";
+import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { HostileServer } from "./helpers/hostile-server.js";
+import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "unresponsive";
 /** The client's judgement bound in these tests (the default is 20 s). */
@@ -26,15 +27,7 @@ const WRITES = 20;
 type Behaviour = "silent" | "no-putack" | "slow-putack";
 
 describe("servers that leave a client's requests unanswered", () => {
-  const nodes: ToolDb[] = [];
-  const hostiles: HostileServer[] = [];
-  const stops: Array<() => void | Promise<void>> = [];
-
-  afterEach(async () => {
-    for (const stop of stops.splice(0)) await stop();
-    await closeAll(...nodes.splice(0));
-    await Promise.all(hostiles.splice(0).map((h) => h.close()));
-  });
+  const { nodes, stops, closers: hostiles } = teardownEach();
 
   async function honestServer(): Promise<ToolDb> {
     const db = new ToolDb({ server: true, host: "127.0.0.3", port: 0, topic: TOPIC, ...FAST });
