@@ -39,16 +39,24 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   const { discovery } = opts;
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
 
+  // A combination once seen stays at 0 when its last link closes: a dashboard sees 0, not a gap
+  // (labels come from this code, never from peers: at most kinds x transports x directions series).
+  const linkLabels = new Map<string, { kind: string; transport: string; direction: string }>();
+  for (const kind of ["server", "client"]) for (const direction of ["in", "out"]) linkLabels.set(`${kind} websocket ${direction}`, { kind, transport: "websocket", direction });
   new Gauge({
     name: `${p}links`,
     help: "Verified links by peer kind, transport and direction",
     labelNames: ["kind", "transport", "direction"],
     registers,
     collect() {
-      this.reset();
+      const counts = new Map<string, number>();
       for (const s of network.peers) {
-        this.inc({ kind: s.isServer ? "server" : "client", transport: s.connection.info.transport ?? "unknown", direction: s.outgoing ? "out" : "in" });
+        const labels = { kind: s.isServer ? "server" : "client", transport: s.connection.info.transport ?? "unknown", direction: s.outgoing ? "out" : "in" };
+        const key = `${labels.kind} ${labels.transport} ${labels.direction}`;
+        if (!linkLabels.has(key)) linkLabels.set(key, labels);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
       }
+      for (const [key, labels] of linkLabels) this.set(labels, counts.get(key) ?? 0);
     },
   });
   gauge(`${p}links_unverified`, "Incoming links still in the handshake", () => network.guard.gate.counts.unverified);
