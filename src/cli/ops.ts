@@ -11,7 +11,7 @@ import { DhtWatch } from "../discovery/dht-watch.js";
 import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";
 import { createMetrics } from "../metrics/metrics.js";
-import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "../limits/http-guard.js";
+import { DEFAULT_HTTP_LIMITS, type HttpGuard, type HttpLimits } from "../limits/http-guard.js";
 import { UsageError, booleanFlag, limitNumber, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { version } from "./version.js";
@@ -67,14 +67,15 @@ export interface Ops {
   stop(): Promise<void>;
 }
 
-/** Starts metrics, health, the DHT watch and SIGUSR1 for a started server. */
-export async function startOps(server: DHTServer, args: ParsedArgs, out: Out): Promise<Ops> {
+/** Starts metrics, health, the DHT watch and SIGUSR1 for a started server (`webGuard`: its `--web`/TLS front's, counted in the metrics). */
+export async function startOps(server: DHTServer, args: ParsedArgs, out: Out, webGuard?: HttpGuard): Promise<Ops> {
   const v = version();
   const discovery = server.discovery;
   const health = new HealthMonitor(server.db, { version: v, discovery });
   const metrics = booleanFlag(args, "no-metrics") ? undefined : createMetrics(server.db, { discovery });
   const warnAfter = secondsFlag(args, "dht-warn-after", DEFAULT_DHT_WARN_AFTER_S);
   let http: MetricsServer | undefined;
+  if (webGuard) metrics?.watchHttp("web", webGuard);
   if (metrics) {
     const host = stringFlag(args, "metrics-host", undefined, DEFAULT_METRICS_HOST)!;
     const port = portFlag(args, "metrics-port", undefined, metricsPortFor(server.port));

@@ -91,7 +91,7 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (hyperswarm) out(`Joined Hyperswarm topic sha256(${topic})`);
-  ops = await startOps(server, args, out);
+  ops = await startOps(server, args, out, front?.guard);
   return undefined;
 }
 

@@ -54,17 +54,29 @@ export function httpServerOptions(limits: HttpLimits): ServerOptions {
   };
 }
 
+/**
+ * Why a connection was closed, as a stable label (the metric
+ * `tooldb_http_refused_total{reason}`): `per_ip` a newcomer over its IP's
+ * cap, `total` the oldest closed to make room at the total cap, `pipelined`
+ * one with more requests unanswered than `maxPipelined`.
+ */
+export const HTTP_REFUSAL_REASONS = ["per_ip", "total", "pipelined"] as const;
+export type HttpRefusalReason = (typeof HTTP_REFUSAL_REASONS)[number];
+
 export interface HttpGuard {
   /** Open (not upgraded) connections in total and from one IP. */
   open(ip?: string): number;
   /** Connections closed for being over a cap: newcomers over the per-IP cap, and the oldest ones closed to make room. */
   readonly refused: number;
+  /** The same by reason (they add up to `refused`). */
+  readonly refusedBy: Readonly<Record<HttpRefusalReason, number>>;
 }
 
 export interface GuardOptions {
   /** A WebSocket server takes upgrades on this server: upgraded sockets leave the HTTP count. */
   upgrades?: boolean;
-  onRefused?: (ip: string, reason: string) => void;
+  /** `reason` is a sentence for logs, `code` its stable label. */
+  onRefused?: (ip: string, reason: string, code: HttpRefusalReason) => void;
 }
 
 /**
@@ -76,7 +88,13 @@ export interface GuardOptions {
  * is not used: it counts upgraded sockets too, and drops the newcomer.
  */
 export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardOptions = {}): HttpGuard {
-  const { onRefused } = opts;
+  const refusedBy: Record<HttpRefusalReason, number> = { per_ip: 0, total: 0, pipelined: 0 };
+  let refused = 0;
+  const refuse = (code: HttpRefusalReason, ip: string, reason: string) => {
+    refused++;
+    refusedBy[code]++;
+    opts.onRefused?.(ip, reason, code);
+  };
   const perIp = new Map<string, number>();
   /**
    * Counted sockets by remote address and port, oldest first (at most
@@ -84,7 +102,6 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
    * TLS front the socket that upgrades is the TLS socket over the one accepted.
    */
   const held = new Map<string, { socket: Socket; ip: string }>();
-  let refused = 0;
   const exempt = new Set(limits.exemptIps);
   const keyOf = (socket: Socket) => `${socket.remoteAddress ?? ""} ${socket.remotePort ?? ""}`;
   const release = (key: string, socket?: Socket) => {
@@ -100,17 +117,15 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
     const ip = socket.remoteAddress ?? "";
     const fromIp = perIp.get(ip) ?? 0;
     if (!exempt.has(ip) && fromIp >= limits.maxConnectionsPerIp) {
-      refused++;
       socket.destroy();
-      onRefused?.(ip, `too many HTTP connections from ${ip} (${limits.maxConnectionsPerIp})`);
+      refuse("per_ip", ip, `too many HTTP connections from ${ip} (${limits.maxConnectionsPerIp})`);
       return;
     }
     if (held.size >= limits.maxConnections) {
       const [oldestKey, oldest] = held.entries().next().value as [string, { socket: Socket; ip: string }];
       release(oldestKey);
       oldest.socket.destroy();
-      refused++;
-      onRefused?.(oldest.ip, `closed to make room: too many HTTP connections (${limits.maxConnections}); this one from ${oldest.ip} was the oldest`);
+      refuse("total", oldest.ip, `closed to make room: too many HTTP connections (${limits.maxConnections}); this one from ${oldest.ip} was the oldest`);
     }
     const key = keyOf(socket);
     release(key); // a closed socket's entry whose 'close' has not come yet
@@ -126,9 +141,8 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
     unanswered.set(socket, n);
     res.once("close", () => unanswered.set(socket, (unanswered.get(socket) ?? 1) - 1));
     if (n <= limits.maxPipelined || socket.destroyed) return;
-    refused++;
     socket.destroy();
-    onRefused?.(socket.remoteAddress ?? "", `more than ${limits.maxPipelined} requests unanswered on one connection (pipelined, not read)`);
+    refuse("pipelined", socket.remoteAddress ?? "", `more than ${limits.maxPipelined} requests unanswered on one connection (pipelined, not read)`);
   });
   // Only beside a WebSocket server: an 'upgrade' listener alone would leave upgrade requests unanswered.
   if (opts.upgrades) server.on("upgrade", (req: IncomingMessage) => release(keyOf(req.socket as Socket)));
@@ -137,6 +151,7 @@ export function guardHttpServer(server: Server, limits: HttpLimits, opts: GuardO
     get refused() {
       return refused;
     },
+    refusedBy,
   };
 }
 

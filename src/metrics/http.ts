@@ -53,6 +53,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   );
   const server: Server = createServer(httpServerOptions(limits), route);
   const guard = guardHttpServer(server, limits, { onRefused: (_ip, reason) => log("refused: %s", reason) });
+  opts.metrics?.watchHttp("metrics", guard);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => {

@@ -4,6 +4,8 @@ import type { RefusalEvent } from "../network/network-host.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";
 import { verifyPoolStats } from "../crypto/ecdsa.js";
+import type { HttpGuard } from "../limits/http-guard.js";
+import { httpRefusals } from "./http-refusals.js";
 
 export interface MetricsOptions {
   /** Register into this registry (default: a new one, so several nodes in one process stay apart). */
@@ -21,6 +23,8 @@ export interface ToolDbMetrics {
   /** The Prometheus text exposition. */
   text(): Promise<string>;
   readonly contentType: string;
+  /** Counts an HTTP front's refusals as `tooldb_http_refused_total{front,reason}` (the metrics server adds its own as "metrics"). */
+  watchHttp(front: string, guard: HttpGuard): void;
   /** Detaches from the node (listeners, verifier observer); idempotent. */
   close(): void;
 }
@@ -104,6 +108,8 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   const onRefused = (e: RefusalEvent) => refusals.inc({ code: e.code });
   db.on("refused", onRefused);
 
+  const http = httpRefusals(registry, p);
+
   const verify = new Histogram({
     name: `${p}verify_seconds`,
     help: "Record verification time (shape, hash, ECDSA signature), by result",
@@ -130,6 +136,7 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
     registry,
     contentType: registry.contentType,
     text: async () => spellNaN(await registry.metrics()),
+    watchHttp: (front, guard) => http.watch(front, guard),
     close() {
       if (closed) return;
       closed = true;
