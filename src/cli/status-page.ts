@@ -5,6 +5,7 @@
  * the server's last minutes as live charts (status-charts.ts), and has a
  * live key: type a value, see it arrive in every other open tab.
  */
+import { createHash } from "node:crypto";
 import { CHARTS_CSS, CHARTS_HTML, CHARTS_SCRIPT } from "./status-charts.js";
 
 export const LIVE_KEY = "status-page-live";
@@ -13,15 +14,8 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function statusPage(topic: string): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="tooldb-topic" content="${escapeHtml(topic)}">
-<title>tooldb-dht server</title>
-<style>
+/** The page's one style sheet, inline (its hash is in STATUS_PAGE_CSP). */
+const STYLE = `
   body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 58rem; padding: 0 1rem; color: #222; }
   h1 { font-size: 1.4rem; margin-bottom: .2rem; }
   h2 { font-size: 1.1rem; margin-top: 1.6rem; }
@@ -33,34 +27,10 @@ export function statusPage(topic: string): string {
   .muted { color: #666; }
   input { font: inherit; padding: .3rem; width: 20rem; }
   button { font: inherit; padding: .3rem .8rem; }${CHARTS_CSS}
-</style>
-</head>
-<body>
-<h1>tooldb-dht server</h1>
-<p class="muted">Topic <code id="topic"></code> · this page is a ToolDb client in your browser, linked to this server.</p>
+`;
 
-<h2>This server</h2>
-<table>
-  <tr><th>Address</th><td><code id="self-address">…</code></td></tr>
-  <tr><th>URL for browsers</th><td><code id="self-url">…</code></td></tr>
-  <tr><th>Connected clients</th><td id="clients">…</td></tr>
-  <tr><th>This page</th><td id="link" class="bad">connecting…</td></tr>
-</table>
-
-${CHARTS_HTML}
-
-<h2>Servers it knows</h2>
-<table id="servers">
-  <thead><tr><th>Server</th><th>URL</th><th>Learned from</th><th>Link</th></tr></thead>
-  <tbody><tr><td colspan="4" class="muted">…</td></tr></tbody>
-</table>
-
-<h2>Live key</h2>
-<p class="muted">Type a value: it is signed here, sent through the mesh and shows up in every tab that has this page open.</p>
-<form id="live-form"><input id="live-input" placeholder="a value" autocomplete="off"> <button>Put</button></form>
-<p>Current value of <code>${LIVE_KEY}</code>: <strong id="live-value" class="muted">(none yet)</strong></p>
-
-<script type="module">
+/** The page's one script, inline (its hash is in STATUS_PAGE_CSP): it imports the browser bundle, served beside the page. */
+const SCRIPT = `
 import { ToolDb } from "./tooldb-dht.js";
 
 const $ = (id) => document.getElementById(id);
@@ -146,7 +116,63 @@ const current = await db.getData("${LIVE_KEY}");
 if (current !== null) showLive(current);
 showLink();
 setInterval(() => void poll().catch(() => undefined), 2000);
-</script>
+`;
+
+const sha256 = (text: string) => `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
+
+/**
+ * The Content-Security-Policy the page is served with: its inline style and
+ * script by hash (no 'unsafe-inline'), scripts otherwise only from this
+ * origin (the bundle), links (WebSocket) only to this origin, nothing else
+ * loaded, no framing, no form posts, no <base>.
+ */
+export const STATUS_PAGE_CSP = [
+  "default-src 'none'",
+  `script-src 'self' ${sha256(SCRIPT)}`,
+  `style-src ${sha256(STYLE)}`,
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+export function statusPage(topic: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="tooldb-topic" content="${escapeHtml(topic)}">
+<title>tooldb-dht server</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>tooldb-dht server</h1>
+<p class="muted">Topic <code id="topic"></code> · this page is a ToolDb client in your browser, linked to this server.</p>
+
+<h2>This server</h2>
+<table>
+  <tr><th>Address</th><td><code id="self-address">…</code></td></tr>
+  <tr><th>URL for browsers</th><td><code id="self-url">…</code></td></tr>
+  <tr><th>Connected clients</th><td id="clients">…</td></tr>
+  <tr><th>This page</th><td id="link" class="bad">connecting…</td></tr>
+</table>
+
+${CHARTS_HTML}
+
+<h2>Servers it knows</h2>
+<table id="servers">
+  <thead><tr><th>Server</th><th>URL</th><th>Learned from</th><th>Link</th></tr></thead>
+  <tbody><tr><td colspan="4" class="muted">…</td></tr></tbody>
+</table>
+
+<h2>Live key</h2>
+<p class="muted">Type a value: it is signed here, sent through the mesh and shows up in every tab that has this page open.</p>
+<form id="live-form"><input id="live-input" placeholder="a value" autocomplete="off"> <button>Put</button></form>
+<p>Current value of <code>${LIVE_KEY}</code>: <strong id="live-value" class="muted">(none yet)</strong></p>
+
+<script type="module">${SCRIPT}</script>
 </body>
 </html>
 `;

@@ -6,7 +6,7 @@ import { extname, join } from "node:path";
 import { errorText } from "../base/errors.js";
 import { createLogger } from "../base/logger.js";
 import { DEFAULT_HTTP_LIMITS, type HttpGuard, type HttpLimits, guardHttpServer, httpServerOptions, requestPath, safeRoute } from "../limits/http-guard.js";
-import { statusPage } from "./status-page.js";
+import { STATUS_PAGE_CSP, statusPage } from "./status-page.js";
 import type { TlsPems } from "./tls-files.js";
 
 /** The browser bundle, beside this file's compiled tree (dist/src/cli -> dist/browser). */
@@ -111,12 +111,14 @@ async function respond(req: IncomingMessage, res: ServerResponse, web: boolean, 
   } else if (req.method !== "GET" && req.method !== "HEAD") {
     res.writeHead(405, { allow: "GET, HEAD" }).end();
   } else if (web && path === "/") {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "content-security-policy": STATUS_PAGE_CSP }).end(page);
   } else if (web && path === "/tooldb-dht.js") {
     // Read before the headers go out: a missing bundle is a clean 500, never a half answer.
     const body = await bundle.read();
     res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(body);
   } else if (file) {
+    // An app's own files get nosniff (safeRoute) but no Content-Security-Policy: what one could
+    // impose here would break apps that load scripts, styles or peers from elsewhere; the app sets its own (<meta>).
     const body = await readFile(file).catch(() => undefined);
     if (body) res.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)]! }).end(body);
     else res.writeHead(404).end();

@@ -161,6 +161,9 @@ export type HttpRoute = (req: IncomingMessage, res: ServerResponse) => Promise<v
  * A request listener that runs `route` and turns whatever it throws or
  * rejects with into a 500 (headers not sent yet) or a destroyed socket
  * (headers sent: the client sees a truncated response, never a wrong one).
+ * Every answer carries `X-Content-Type-Options: nosniff` (a browser takes
+ * each body as the type it is sent as, never sniffs a script or a page out
+ * of it), the 500 and any a route writes alike.
  */
 export function safeRoute(route: HttpRoute, onError?: (err: unknown, req: IncomingMessage) => void): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
@@ -171,6 +174,7 @@ export function safeRoute(route: HttpRoute, onError?: (err: unknown, req: Incomi
   return (req, res) => {
     // A request queued on a connection closed since (e.g. by guardHttpServer's pipelining cap) costs nothing.
     if (req.socket.destroyed) return;
+    res.setHeader("x-content-type-options", "nosniff");
     try {
       const done = route(req, res);
       if (done) done.catch((err: unknown) => fail(req, res, err));

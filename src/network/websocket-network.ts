@@ -57,7 +57,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       // and a request that never upgrades is dropped after the handshake timeout.
       const server = createServer({ headersTimeout: Math.max(1000, this.options.handshakeTimeout) }, (_req, res) => {
         const body = STATUS_CODES[426]!;
-        res.writeHead(426, { "Content-Length": body.length, "Content-Type": "text/plain" });
+        res.writeHead(426, { "Content-Length": body.length, "Content-Type": "text/plain", "X-Content-Type-Options": "nosniff" });
         res.end(body);
       });
       this.ownServer = server;

@@ -74,11 +74,22 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Opens the page; it records every Content-Security-Policy violation in `window.cspViolations`. */
   async function openStatus(): Promise<Page> {
     const page = await (await browser.newContext()).newPage();
-    await page.goto(pageUrl);
+    await page.addInitScript(() => {
+      const w = window as unknown as { cspViolations: string[] };
+      w.cspViolations = [];
+      document.addEventListener("securitypolicyviolation", (e) => w.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
+    const response = await page.goto(pageUrl);
+    // Served under its CSP (checked against the page in test/http-front-headers.test.ts), and nosniff.
+    assert.match(response?.headers()["content-security-policy"] ?? "", /^default-src 'none'; script-src 'self' 'sha256-/);
+    assert.equal(response?.headers()["x-content-type-options"], "nosniff");
     return page;
   }
+
+  const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations);
 
   it("renders this server (wss URL in its record), the servers it knows with link state, clients, and a live key across tabs", async () => {
     const [a, b] = [await openStatus(), await openStatus()];
@@ -102,6 +113,7 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
       // The writing tab shows its own write too (key listeners hear other nodes' writes only).
       await a.waitForFunction(() => document.getElementById("live-value")!.textContent === "hello from tab A", undefined, { timeout: 10_000, polling: 20 });
       await waitUntil(async () => (await other.db.getData("status-page-live")) === "hello from tab A", 5000, "live key across the mesh");
+      assert.deepEqual([await cspViolations(a), await cspViolations(b)], [[], []], "the page runs under its CSP without a violation");
       await a.screenshot({ path: join(ROOT, ".tmp", "status-page.png"), fullPage: true });
     } catch (err) {
       mkdirSync(join(ROOT, ".tmp"), { recursive: true });
@@ -148,6 +160,7 @@ describe("tooldb-dht serve --web --tls-cert --tls-key: the status page (Chromium
       assert.ok(links.includes("server/websocket") && links.some((s) => s?.startsWith("client/")), JSON.stringify(links));
       const inRate = await page.evaluate(() => Math.max(...(window as any).statusCharts.puts.in));
       assert.ok(inRate > 1, `puts in per second peaked at ${inRate}`);
+      assert.deepEqual(await cspViolations(page), [], "the charts draw under the page's CSP without a violation");
       mkdirSync(join(ROOT, ".tmp"), { recursive: true });
       await page.screenshot({ path: join(ROOT, ".tmp", "status-page-charts.png"), fullPage: true });
     } finally {
