@@ -12,7 +12,7 @@ import { dataPaths, repairDamaged } from "./data-dir.js";
 import { type Ops, checkMetricsFlags, httpLimitsFromFlags, limitsFromFlags, startOps } from "./ops.js";
 import { StatusHistory } from "../metrics/status-history.js";
 import { PeerReport } from "./peer-report.js";
-import { nodeStatus } from "./status.js";
+import { addStatusFunction } from "./status-function.js";
 import { readTlsFiles } from "./tls-files.js";
 import { BUNDLE_URL, publicUrlFor, startWebFront } from "./web.js";
 
@@ -68,7 +68,7 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   const report = new PeerReport(out);
   const dhtFound = report.found;
   const history = new StatusHistory(server.db);
-  server.db.addServerFunction("status", (call) => nodeStatus(server.db, dhtFound, history, (call as { since?: unknown } | undefined)?.since));
+  addStatusFunction(server.db, dhtFound, history);
   server.onPeerFound = (p) => report.peerFound(p);
   server.onPeerConnected = (p) => report.peerConnected(p);
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);

@@ -11,6 +11,7 @@ export {
   type SignUpOptions,
 } from "../node/tooldb.js";
 export { type ToolDbOptions, DEFAULT_OPTIONS, keyStoreName } from "../node/options.js";
+export type { ServerFunctionOptions } from "../node/server-functions.js";
 export { CustomVerifiers, type CustomVerification } from "../records/custom-verifiers.js";
 export { ToolDbError, ErrorCode, isToolDbError, errorText } from "../base/errors.js";
 export { VerifyResult } from "../records/verify-result.js";

@@ -7,6 +7,7 @@ import type { BaseCrdt } from "../crdt/base-crdt.js";
 import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { MAX_KEY_LENGTH } from "../records/record-verifier.js";
 import type { PutOptions } from "./acks.js";
+import type { FunctionRate, ServerFunctionOptions } from "./server-functions.js";
 
 function invalid(message: string): ToolDbError {
   return new ToolDbError(ErrorCode.INVALID_ARGUMENT, message);
@@ -39,6 +40,23 @@ export function stringArgument(name: string, value: unknown): string {
 export function functionArgument<F>(name: string, value: F): F {
   if (typeof value !== "function") throw invalid(`${name} must be a function, got ${describeValue(value)}`);
   return value;
+}
+
+/** addServerFunction's options as a rate (undefined: unbounded). */
+export function functionRate(options: ServerFunctionOptions | undefined): FunctionRate | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== "object" || options === null) throw invalid(`options must be an object, got ${describeValue(options)}`);
+  const { callsPerSecond, burst } = options;
+  if (callsPerSecond === undefined || callsPerSecond === Infinity) {
+    if (burst !== undefined) throw invalid("options.burst needs options.callsPerSecond");
+    return undefined;
+  }
+  if (typeof callsPerSecond !== "number" || !(callsPerSecond > 0) || !Number.isFinite(callsPerSecond)) {
+    throw invalid(`options.callsPerSecond must be a number > 0, got ${describeValue(callsPerSecond)}`);
+  }
+  const size = burst ?? Math.max(1, callsPerSecond);
+  if (typeof size !== "number" || !(size >= 1) || !Number.isFinite(size)) throw invalid(`options.burst must be a number >= 1, got ${describeValue(burst)}`);
+  return { callsPerSecond, burst: size };
 }
 
 /** A timeout in ms: a finite number >= 0 (timers need a finite delay). */

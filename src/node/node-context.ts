@@ -18,7 +18,8 @@ import type { KeyListeners } from "./key-listeners.js";
 import type { LogFn } from "../base/logger.js";
 import type { FrameFit } from "../limits/frame-fit.js";
 import type { SyncMessage, ToolDbMessage } from "../records/messages.js";
-import type { ServerFunction, ToolDbEvents } from "./node-types.js";
+import type { ToolDbEvents } from "./node-types.js";
+import type { ServerFunctions } from "./server-functions.js";
 import type { ToolDbOptions } from "./options.js";
 import type { Outbox } from "./outbox.js";
 import type { PendingRequests } from "./pending-requests.js";
@@ -44,7 +45,7 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly customVerifiers: CustomVerifiers;
   readonly keyListeners: KeyListeners;
   readonly remoteSubscriptions: RemoteSubscriptions;
-  readonly functions: Map<string, ServerFunction>;
+  readonly functions: ServerFunctions;
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   readonly outbox: Outbox;

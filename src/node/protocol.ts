@@ -5,6 +5,7 @@ import type { NodeContext } from "./node-context.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { awaitNewest } from "./get-replies.js";
 import { UnsolicitedBudget } from "./unsolicited-budget.js";
+import { rateLimitedReturn } from "./server-functions.js";
 import { VerifyResult } from "../records/verify-result.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
@@ -240,6 +241,12 @@ export class Protocol {
     const fn = this.db.functions.get(message.function);
     if (!fn) {
       from.send({ type: "functionReturn", id: message.id, code: "NOT_FOUND", return: "Function not found" });
+      return;
+    }
+    if (!this.db.functions.admit(message.function, from)) {
+      const text = rateLimitedReturn(message.function, this.db.functions.rateOf(message.function)!);
+      this.db.refused({ code: ErrorCode.RATE_LIMITED, reason: `server function call over its rate: ${text}`, peer: from.clientId });
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: text });
       return;
     }
     try {

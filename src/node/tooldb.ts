@@ -10,7 +10,7 @@ import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
-import { checkCrdt, checkKey, checkKeyLength, functionArgument, putOptions, stringArgument } from "./api-arguments.js";
+import { checkCrdt, checkKey, checkKeyLength, functionArgument, functionRate, putOptions, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -19,6 +19,7 @@ import { QUERY_PAGES_CAPABILITY, type PeerRecord, type PutMessage, type ToolDbMe
 import type { NodeContext } from "./node-context.js";
 import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
 import type { FunctionReturn, ServerFunction } from "./node-types.js";
+import { ServerFunctions, type ServerFunctionOptions } from "./server-functions.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { checkOptions } from "./option-checks.js";
 import { Outbox } from "./outbox.js";
@@ -74,7 +75,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly remoteSubscriptions: RemoteSubscriptions;
   /** Keys this node subscribed to; re-sent to every new link. */
   readonly localSubscriptions = new Set<string>();
-  readonly functions = new Map<string, ServerFunction>();
+  readonly functions = new ServerFunctions(() => this.now());
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
@@ -355,8 +356,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   // ---- server functions ------------------------------------------------
 
-  addServerFunction(name: string, fn: ServerFunction): void {
-    this.functions.set(stringArgument("name", name), functionArgument("fn", fn));
+  /** `options`: how often one link may call it (over that rate a call is answered ERR "RATE_LIMITED: …" and `refused` fires). */
+  addServerFunction(name: string, fn: ServerFunction, options?: ServerFunctionOptions): void {
+    this.functions.add(stringArgument("name", name), functionArgument("fn", fn), functionRate(options));
   }
 
   /** Runs a server function on the first peer that has it. */
