@@ -5,16 +5,21 @@
  * - any linked peer could call `status` (about 120 KB an answer) in a tight
  *   loop and the server built and sent every answer: now a link is answered
  *   at STATUS_CALLS' rate and refused (`ERR` "RATE_LIMITED: …") past it,
- *   while an honest poller at the status page's rate gets every answer.
+ *   while an honest poller at the status page's rate gets every answer;
+ * - the status listed the server's own address as "found" on the DHT (a
+ *   lookup returns this server's own announce too): now left out, and not
+ *   printed as "DHT peer found" either.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import type DHT from "bittorrent-dht";
 import { randomId } from "../src/base/random.js";
 import { STATUS_CALLS } from "../src/cli/status-function.js";
 import type { NodeStatus } from "../src/cli/status.js";
+import { topicInfoHash } from "../src/entries/discovery.js";
 import { ToolDb } from "../src/index.js";
 import { run } from "./helpers/cli.js";
 import { createDhtTestnet, type DhtTestnet } from "./helpers/dht-testnet.js";
@@ -24,6 +29,8 @@ import { RawLink, terminateRawLinks } from "./helpers/raw-peer.js";
 const TOPIC = "serve-status";
 /** The status page asks every 2 s. */
 const PAGE_POLL_MS = 2000;
+/** An address announced on the topic by a plain DHT node (nothing listens there). */
+const STRANGER = { host: "127.0.0.3", port: 4321 };
 
 describe("serve's status server function, from outside", { timeout: 120_000 }, () => {
   let testnet: DhtTestnet;
@@ -104,4 +111,38 @@ describe("serve's status server function, from outside", { timeout: 120_000 }, (
     await status();
   });
 
+  it("lists no address of the server itself as found on the DHT, nor prints it as a peer found", async () => {
+    const infoHash = topicInfoHash(TOPIC);
+    // serve's announce is on the DHT once a lookup from elsewhere finds it...
+    const looker = await testnet.createNode("127.0.0.4");
+    await waitUntil(
+      () =>
+        new Promise<boolean>((resolve) => {
+          let seen = false;
+          const onPeer = (peer: { host: string; port: number }) => (seen ||= peer.port === port);
+          looker.on("peer", onPeer);
+          looker.lookup(infoHash, () => {
+            looker.off("peer", onPeer);
+            resolve(seen);
+          });
+        }),
+      20_000,
+      "serve's announce on the DHT",
+    );
+    // ...then a stranger announces: the lookup that finds it also returns serve's own announce.
+    const stranger: DHT = await testnet.createNode(STRANGER.host);
+    await new Promise<void>((resolve) => stranger.announce(infoHash, STRANGER.port, () => resolve()));
+    await waitUntil(() => lines.includes(`DHT peer found: ${STRANGER.host}:${STRANGER.port}`), 30_000, "serve finding the stranger");
+    // Asked at the page's pace (an answer may be a second old: the status is cached that long).
+    let s = await status();
+    const describe = (x: NodeStatus) => x.servers.map((e) => `${e.id} ${e.url ?? ""} ${e.state}`);
+    for (const deadline = Date.now() + 10_000; !describe(s).some((l) => l.includes(`${STRANGER.host}:${STRANGER.port}`)); ) {
+      assert.ok(Date.now() < deadline, `the stranger is not listed: ${describe(s).join("\n")}`);
+      await new Promise((r) => setTimeout(r, PAGE_POLL_MS));
+      s = await status();
+    }
+    const listed = describe(s);
+    for (const own of [`127.0.0.1:${port}`, s.self.address]) assert.ok(!listed.some((l) => l.includes(own)), `the server lists itself (${own}):\n${listed.join("\n")}`);
+    assert.ok(!lines.some((l) => l === `DHT peer found: 127.0.0.1:${port}`), "serve printed its own address as a peer found");
+  });
 });

@@ -69,7 +69,10 @@ export async function serve(args: ParsedArgs, out: Out): Promise<undefined> {
   const dhtFound = report.found;
   const history = new StatusHistory(server.db);
   addStatusFunction(server.db, dhtFound, history);
-  server.onPeerFound = (p) => report.peerFound(p);
+  // The DHT answers a lookup with this server's own announce too: not a peer found (nor listed on the status page).
+  server.onPeerFound = (p) => {
+    if (!server.isOwnAddress(p)) report.peerFound(p);
+  };
   server.onPeerConnected = (p) => report.peerConnected(p);
   server.onPeerDisconnected = (p) => out(`peer disconnected: ${p.peerId}`);
   server.onMechanismFailed = (mechanism, err) =>

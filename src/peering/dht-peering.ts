@@ -191,7 +191,8 @@ export class DhtPeering {
 
   // ---- what counts ---------------------------------------------------------
 
-  private isSelf(peer: PeerAddress): boolean {
+  /** Whether the DHT reported this node's own announce (its announced port on one of its hosts). */
+  isSelf(peer: PeerAddress): boolean {
     return peer.port === this.opts.selfPort && (this.opts.selfHosts ?? []).includes(peer.host);
   }
 

@@ -10,6 +10,7 @@ import { type NodeDiscovery, createNodeDiscovery } from "./node-discovery.js";
 import type { MergedDiscovery } from "../discovery/mechanisms/merged-discovery.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
 import { localAddressesFor } from "../discovery/local-addresses.js";
+import { urlEndpoint } from "../limits/peer-url.js";
 import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../network/hyperswarm-network.js";
 import { WebSocketNetwork } from "../network/websocket-network.js";
 import { type DhtNodeOptions, checkDhtNodeOptions } from "./dht-node-options.js";
@@ -138,10 +139,21 @@ export abstract class DhtNode {
     }
   }
 
+  /**
+   * Whether `peer` is this node's own announce as the DHT reports it back
+   * (its announced port on a local address or its public host); false
+   * before start() and for clients, which announce nothing.
+   */
+  isOwnAddress(peer: PeerAddress): boolean {
+    return this.peeringValue?.isSelf(peer) ?? false;
+  }
+
   /** Addresses under which the DHT may report our own announce. */
   private selfHosts(): string[] {
+    const { host, publicHost, publicUrl } = this.db.options;
+    const advertised = [publicHost, publicUrl === undefined ? undefined : urlEndpoint(publicUrl).host].filter((h) => h !== undefined);
     // A wildcard bind is reachable on every local address; a specific one only on itself.
-    return [...new Set([this.db.options.host, ...localAddressesFor(this.db.options.host), ...localAddressesFor(this.bindHost())])];
+    return [...new Set([host, ...advertised, ...localAddressesFor(host), ...localAddressesFor(this.bindHost())])];
   }
 
   protected bindHost(): string {
