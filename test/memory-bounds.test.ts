@@ -49,8 +49,9 @@ describe("memory stays bounded under a flood of valid messages", () => {
       };
       const addRequest = srv.requests.add.bind(srv.requests);
       srv.requests.add = (...args: Parameters<typeof addRequest>) => {
-        addRequest(...args);
+        const added = addRequest(...args);
         maxRequests = Math.max(maxRequests, srv.requests.size);
+        return added;
       };
 
       const peer = await RawPeer.connect(portOf(srv));

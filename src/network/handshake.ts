@@ -288,6 +288,7 @@ export class Handshake {
     }
     const session = new PeerSession(link.connection, record.address, clientId, isServer, record, this.ctx.now(), this.ctx.traffic, this.ctx.maxFrameBytes);
     session.proven = proven;
+    session.link = link;
     if (proven) this.provedBefore.add(record.address, this.ctx.guard.siteOf(link) ?? `id:${record.address}`);
     return session;
   }

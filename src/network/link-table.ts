@@ -175,6 +175,8 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       if (handled && message.type === "syncPush") {
         return { done: handled, weight: Math.min(recordWeight(frame.length, message.records.length), this.ctx.guard.limits.maxOutstandingPerPeer) };
       }
+      // A graft asks for up to 1,024 records: each costs a message of the rate, as the get it replaces would.
+      if (handled && message.type === "graft") return { done: handled, weight: 1, cost: message.hs.length };
       if (!handled || (message.type !== "put" && message.type !== "crdtPut")) return handled; // requests answered with data weigh 1
       // A put weighs by its size in the intake's caps, and by the signed records it carries (a CRDT
       // document's heads: each is checked on its own) there and in the message rate.

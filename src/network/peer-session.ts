@@ -20,6 +20,14 @@ export function capabilitySet(list: readonly string[] | undefined): ReadonlySet<
   return set;
 }
 
+/** What a session sees of its link on a server: whether replies must wait for the peer to read, and the IP they are charged to. */
+export interface SessionLink {
+  /** True while the peer's requests wait until it reads its replies (the send budget), given how many it has in flight. */
+  held(outstanding: number): boolean;
+  /** The remote IP per-IP limits charge (incoming links from IPs that are not exempt). */
+  readonly chargedIp: string | undefined;
+}
+
 /** A connection that completed the ToolDb handshake with a verified identity. */
 export class PeerSession {
   readonly openedAt: number;
@@ -47,6 +55,8 @@ export class PeerSession {
   servedAt = 0;
   /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */
   answeredAt = 0;
+  /** The link's send budget and charged IP (set by the handshake; none where no budget applies). */
+  link: SessionLink | undefined = undefined;
 
   constructor(
     readonly connection: Connection,
@@ -68,6 +78,20 @@ export class PeerSession {
   /** A proven peer that says it is a server: what forwarded requests, acknowledgements and server sync may trust. */
   get provenServer(): boolean {
     return this.proven && this.isServer;
+  }
+
+  /**
+   * True while further replies to this peer should wait until it reads
+   * what it was sent, as its next request would (the server's send budget):
+   * for answers of many records to one request (a graft).
+   */
+  mustWait(): boolean {
+    return this.link?.held(0) ?? false;
+  }
+
+  /** The IP this peer's requests are charged to (undefined: exempt, dialed out, or a client). */
+  get chargedIp(): string | undefined {
+    return this.link?.chargedIp;
   }
 
   get outgoing(): boolean {
@@ -105,14 +129,23 @@ export class PeerSession {
    */
   sendWithRecord(message: { type: "put" | "crdtPut"; id: string }, recordJson: string): boolean {
     if (this.connection.closed) return false;
-    const head = `{"to":[],"type":${JSON.stringify(message.type)},"id":${JSON.stringify(message.id)},"data":`;
+    return this.sendSpliced(message.type, `{"to":[],"type":${JSON.stringify(message.type)},"id":${JSON.stringify(message.id)},"data":`, recordJson);
+  }
+
+  /** `sendWithRecord` for a message with fields of its own (a tree put: `to`, `r`, `o`, `w`). */
+  sendFieldsWithRecord(fields: { type: "put" | "crdtPut"; id: string; [field: string]: unknown }, recordJson: string): boolean {
+    if (this.connection.closed) return false;
+    return this.sendSpliced(fields.type, `${JSON.stringify(fields).slice(0, -1)},"data":`, recordJson);
+  }
+
+  private sendSpliced(type: string, head: string, recordJson: string): boolean {
     // Measured in parts: the spliced frame is a rope, which counting its bytes would first copy.
     if (!fitsBytes(recordJson, this.maxFrameBytes - utf8Length(head) - 1)) {
-      this.traffic?.tooLarge(message.type);
+      this.traffic?.tooLarge(type);
       return false;
     }
     this.connection.sendParts([head, recordJson, "}"]);
-    this.traffic?.out(message.type);
+    this.traffic?.out(type);
     return true;
   }
 

@@ -14,13 +14,17 @@
 import { ErrorCode } from "../base/errors.js";
 import { incomingWins, type ToolDbRecord } from "../records/record.js";
 import type { NodeContext } from "./node-context.js";
+import type { RequestOwner } from "./request-shares.js";
 
 export interface GetWait {
   /** How many peers the get went to (0: done at once). */
   asked(count: number): void;
 }
 
-export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void): GetWait {
+/** `owner`: the peer a forwarded get is held for; undefined (nothing waits) when it holds its share of the table. */
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void): GetWait;
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner: RequestOwner): GetWait | undefined;
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner?: RequestOwner): GetWait | undefined {
   let best: ToolDbRecord | undefined;
   /** The peers that answered (a peer sending several records under the id counts once). */
   const answered = new Set<string | undefined>();
@@ -32,7 +36,7 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
     db.requests.remove(id);
     done(best);
   };
-  db.requests.add(
+  const added = db.requests.add(
     id,
     timeoutMs,
     (message, from) => {
@@ -53,7 +57,9 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
     },
     finish,
     key,
+    owner,
   );
+  if (!added) return undefined;
   return {
     asked(count: number) {
       expected = count;

@@ -1,4 +1,5 @@
 import { TimerGroup, systemClock, type Clock, type TimerHandle } from "../base/clock.js";
+import { RequestShares, type RequestOwner } from "./request-shares.js";
 
 interface Pending<T, S> {
   /** `from`: who sent the reply, when the caller knows (the node passes the peer's session). */
@@ -9,37 +10,45 @@ interface Pending<T, S> {
   dueAt: number;
   /** The key a get asks for, when the request is one (`keyOf`). */
   key?: string;
+  /** Whom the request is held for (request-shares.ts): none for the node's own. */
+  owner?: RequestOwner;
 }
 
 /**
  * Requests waiting for replies by message id, each with a timeout. Entries
  * are removed on completion or timeout and capped in number, so a flood of
  * unanswered requests cannot grow memory (tool-db 2.6.6 leaked these).
+ * A request held for a peer counts against that peer's and its IP's share,
+ * and a full table gives up the oldest request of whoever holds the most.
  */
 export class PendingRequests<T, S = unknown> {
   private readonly pending = new Map<string, Pending<T, S>>();
   private readonly timers: TimerGroup;
+  readonly shares: RequestShares;
 
   constructor(
     readonly capacity: number,
     private readonly clock: Clock = systemClock,
   ) {
     this.timers = new TimerGroup(clock);
+    this.shares = new RequestShares(capacity);
   }
 
   /**
    * Registers a request. `onReply` returning true keeps it open for more
-   * replies (queries collect several). The oldest request is timed out early
-   * when the table is full. `key`: the key a get asks for.
+   * replies (queries collect several). When the table is full, the oldest
+   * request of the peer or IP holding the most (else the oldest) is timed
+   * out early. `key`: the key a get asks for. `owner`: the peer it is held
+   * for; false (nothing added) when that peer or its IP holds its share.
    */
-  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, key?: string): void {
+  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, key?: string, owner?: RequestOwner): boolean {
     this.remove(id); // a reused id replaces the old request (and its timer)
-    if (this.pending.size >= this.capacity) {
-      const oldest = this.pending.keys().next().value as string;
-      this.expire(oldest);
-    }
+    if (owner && !this.shares.mayAdd(owner)) return false;
+    if (this.pending.size >= this.capacity) this.expire(this.shares.heaviest() ?? (this.pending.keys().next().value as string));
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, owner });
+    if (owner) this.shares.add(id, owner);
+    return true;
   }
 
   has(id: string): boolean {
@@ -74,6 +83,7 @@ export class PendingRequests<T, S = unknown> {
     if (!entry) return;
     this.timers.clearTimeout(entry.timer);
     this.pending.delete(id);
+    if (entry.owner) this.shares.remove(id, entry.owner);
   }
 
   private expire(id: string): void {

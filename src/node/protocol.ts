@@ -7,6 +7,7 @@ import { awaitNewest } from "./get-replies.js";
 import { UnsolicitedBudget } from "./unsolicited-budget.js";
 import { rateLimitedReturn } from "./server-functions.js";
 import { VerifyResult } from "../records/verify-result.js";
+import { ownerOf } from "./request-shares.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
@@ -23,6 +24,8 @@ export class Protocol {
    * land before update n and hide it from subscribers.
    */
   private readonly mergeOrder = new WeakMap<PeerSession, Promise<unknown>>();
+  /** When a peer's request was last refused for its share of the pending requests (see `overShare`). */
+  private readonly overShareAt = new WeakMap<PeerSession, number>();
   /** What a client takes unasked (see `asked`). */
   private readonly unsolicited: UnsolicitedBudget;
 
@@ -181,7 +184,9 @@ export class Protocol {
     const answer = (record: ToolDbRecord | undefined) => {
       if (record && !from.connection.closed) from.send({ type, id: message.id, data: record });
     };
-    awaitNewest(this.db, message.id, message.key, FORWARD_TIMEOUT_MS, answer).asked(this.forwardTo(message, from));
+    const wait = awaitNewest(this.db, message.id, message.key, FORWARD_TIMEOUT_MS, answer, ownerOf(from));
+    if (wait) wait.asked(this.forwardTo(message, from));
+    else this.overShare(from, message.key);
   }
 
   private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
@@ -224,8 +229,21 @@ export class Protocol {
   /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
   private forward(message: QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): void {
     if (this.db.requests.has(message.id)) return;
-    this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined);
+    if (!this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined, undefined, ownerOf(from))) return this.overShare(from, message.key);
     if (this.forwardTo(message, from) === 0) this.db.requests.remove(message.id);
+  }
+
+  /**
+   * A request not forwarded: its peer (or IP) holds its share of the
+   * pending requests (request-shares.ts). Answered with what this server
+   * holds only; refused once a second per peer at most (a flood is not logged request by request).
+   */
+  private overShare(from: PeerSession, key: string): void {
+    const now = this.db.now();
+    if (now - (this.overShareAt.get(from) ?? -Infinity) < 1000) return;
+    this.overShareAt.set(from, now);
+    const { perPeer, perIp } = this.db.requests.shares;
+    this.db.refused({ code: ErrorCode.RATE_LIMITED, reason: `request not forwarded to other servers: this peer holds ${perPeer} forwarded requests (or its IP ${perIp}) waiting for answers`, key: key.slice(0, 128), peer: from.clientId });
   }
 
   /**

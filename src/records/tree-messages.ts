@@ -54,6 +54,8 @@ export function checkTreeMessage(m: Record<string, unknown>, type: string): bool
   if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => isLowerHex(h, 64))) {
     throw new ToolDbError(ErrorCode.BAD_MESSAGE, `${type}.hs must be at most ${TREE_LIMITS.maxHashes} record hashes`);
   }
+  // An honest node grafts each missing hash once (tree-repair.ts): a list repeating one asked for the same record again and again.
+  if (type === "graft" && hs.length > 1 && new Set(hs).size !== hs.length) throw new ToolDbError(ErrorCode.BAD_MESSAGE, "graft.hs lists a record hash twice");
   return true;
 }
 

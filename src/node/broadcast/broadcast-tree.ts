@@ -22,6 +22,7 @@ import { TREE_LIMITS, type TreeMessage } from "../../records/tree-messages.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
 import { linkWeight } from "./link-weight.js";
+import { GraftAnswers, type GraftItem } from "./graft-answer.js";
 
 /** Listed in the handshake by servers that run the broadcast tree. */
 export const TREE_CAPABILITY = "pt1";
@@ -56,6 +57,8 @@ interface Received {
   pathMax: number | undefined;
   /** Client id of the peer that sent the first copy (undefined at the origin). */
   via: string | undefined;
+  /** A CRDT record (sent as a crdtPut). */
+  crdt: boolean;
 }
 
 /** What the tree uses of its node (ToolDb is one). */
@@ -63,8 +66,8 @@ export interface TreeDeps {
   readonly network: ToolDbNetworkAdapter;
   readonly isServer: boolean;
   readonly options: { readonly clock?: Clock; readonly broadcast?: Partial<BroadcastOptions> };
-  /** The record stored under a key (to answer a GRAFT). */
-  readonly records: { get(key: string): Promise<ToolDbRecord | undefined> };
+  /** The checked JSON of the record stored under a key (to answer a GRAFT). */
+  readonly records: { getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> };
   now(): number;
 }
 
@@ -93,6 +96,7 @@ export class BroadcastTree {
   private readonly hinted = new WeakMap<PeerSession, number>();
   private readonly timers: TimerGroup;
   private readonly repair: TreeRepair;
+  private readonly answers: GraftAnswers;
   private flushTimer: TimerHandle | undefined;
   private closed = false;
 
@@ -100,6 +104,7 @@ export class BroadcastTree {
     this.options = { ...DEFAULT_BROADCAST, ...deps.options.broadcast };
     this.received = new LruMap(this.options.remember);
     this.timers = new TimerGroup(deps.options.clock);
+    this.answers = new GraftAnswers({ timers: this.timers, records: deps.records });
     this.repair = new TreeRepair(this.timers, () => deps.now(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
   }
 
@@ -160,7 +165,7 @@ export class BroadcastTree {
     const origin = typeof message.o === "string" ? message.o : from.clientId;
     const round = typeof message.r === "number" ? message.r : 1;
     const pathMax = typeof message.w === "number" ? Math.max(message.w, this.weight(from)) : undefined;
-    this.received.set(hash, { key, id: message.id, origin, round, pathMax, via: from.clientId });
+    this.received.set(hash, { key, id: message.id, origin, round, pathMax, via: from.clientId, crdt: message.type === "crdtPut" });
     this.repair.arrived(hash);
   }
 
@@ -280,7 +285,7 @@ export class BroadcastTree {
     if (links.length === 0) return;
     let entry = this.received.get(record.h);
     if (!entry || !from || !this.carries(from)) {
-      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0, pathMax: 0, via: undefined };
+      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0, pathMax: 0, via: undefined, crdt: record.c !== null };
       this.received.set(record.h, entry);
     }
     let frame: string | undefined;
@@ -303,10 +308,13 @@ export class BroadcastTree {
 
   /** `json`: the record as stored, spliced in instead of serialised again. */
   private frame(record: ToolDbRecord, entry: Received, ack: boolean, json?: string): string {
-    const type = record.c === null ? "put" : "crdtPut";
-    const path = entry.pathMax === undefined ? {} : { w: entry.pathMax };
-    const fields = { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
+    const fields = this.fields(record.c === null ? "put" : "crdtPut", entry, ack);
     return json === undefined ? JSON.stringify({ ...fields, data: record }) : frameWithRecord(fields, json);
+  }
+
+  private fields(type: "put" | "crdtPut", entry: Received, ack: boolean): GraftItem["fields"] {
+    const path = entry.pathMax === undefined ? {} : { w: entry.pathMax };
+    return { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
   }
 
   private announce(session: PeerSession, hash: string): void {
@@ -354,22 +362,23 @@ export class BroadcastTree {
     for (let i = 0; i < hashes.length; i += TREE_LIMITS.maxHashes) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + TREE_LIMITS.maxHashes) });
   }
 
-  /** Sends the grafting peer the records it asked for that this node still holds. */
-  private async answerGraft(hashes: string[], to: PeerSession): Promise<void> {
+  /**
+   * Sends the grafting peer the records it asked for that this node still
+   * holds, each key once (what wins here now: a newer record under a key
+   * supersedes the one asked for), as gets are answered (graft-answer.ts).
+   */
+  private async answerGraft(hashes: readonly string[], to: PeerSession): Promise<void> {
+    const items = new Map<string, GraftItem>();
     for (const hash of hashes) {
       const entry = this.received.get(hash);
-      if (!entry) continue;
-      const record = await this.deps.records.get(entry.key);
-      if (!record || to.connection.closed || this.closed) continue;
-      // A newer record under the key supersedes the one asked for: send what wins here.
-      to.sendRaw(this.frame(record, entry, false));
-      this.deps.network.traffic.out(record.c === null ? "put" : "crdtPut");
-      this.stats.eagerSent++;
+      if (entry && !items.has(entry.key)) items.set(entry.key, { key: entry.key, fields: this.fields(entry.crdt ? "crdtPut" : "put", entry, false) });
     }
+    if (items.size > 0) this.stats.eagerSent += await this.answers.answer([...items.values()], to);
   }
 
   close(): void {
     this.closed = true;
+    this.answers.close();
     this.timers.clearAll();
     this.repair.close();
     this.eager.clear();

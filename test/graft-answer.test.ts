@@ -1,0 +1,118 @@
+/**
+ * A GRAFT is answered as the gets it replaces would be (outside check:
+ * grafts naming one 900 KB record 1,024 times brought back 2,304 copies,
+ * about 1.98 GB, past the link's send budget). The attacker is a proven
+ * `pt1` "server" with a key of its own, as anyone can be: a graft repeating
+ * a hash is refused, several hashes of one key bring one copy, an answer
+ * waits while the link is held by the send budget and stops when the link
+ * closes. An honest client is served throughout.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { ToolDb } from "../src/index.js";
+import { ErrorCode } from "../src/base/errors.js";
+import { randomId } from "../src/base/random.js";
+import { signRecord } from "../src/node/record-signer.js";
+import type { ToolDbRecord } from "../src/records/record.js";
+import type { RefusalEvent } from "../src/network/network-host.js";
+import { portOf, startServer, waitUntil } from "./helpers/nodes.js";
+import { RawLink, closedAfterEachTest, rawIdentity, type RawIdentity } from "./helpers/raw-peer.js";
+
+const T = 10_000;
+
+/** A proven link that says it is a tree server, from its own IP. */
+async function treePeer(server: ToolDb, from: string): Promise<RawLink> {
+  const link = await RawLink.open(portOf(server), { topic: "test", from, id: await rawIdentity() });
+  await link.provenHandshake({ isServer: true, caps: ["pt1"] });
+  return link;
+}
+
+/** Puts a record of the attacker's own and waits for the server to store it (its hash is then remembered by the tree). */
+async function putOwn(link: RawLink, id: RawIdentity, key: string, value: string, at: number): Promise<ToolDbRecord> {
+  const record = await signRecord(id.user, key, value, at, 0, false);
+  const ack = link.next((f) => f.type === "putAck" && Array.isArray(f.stored) && f.stored.includes(record.h), T);
+  link.send({ type: "put", id: randomId(), to: [], ack: true, data: record });
+  await ack;
+  return record;
+}
+
+/** An honest get on a fresh link from 127.0.0.1 is answered with the record. */
+async function honestGet(server: ToolDb, key: string): Promise<ToolDbRecord> {
+  const link = await RawLink.open(portOf(server), { topic: "test", from: "127.0.0.1" });
+  try {
+    await link.handshake();
+    return await link.get(key, T);
+  } finally {
+    link.terminate();
+  }
+}
+
+const copiesOf = (link: RawLink, key: string) => link.frames.filter((f) => f.type === "put" && (f.data as ToolDbRecord | undefined)?.k === key).length;
+
+describe("graft answers", { timeout: 60_000 }, () => {
+  const nodes = closedAfterEachTest<ToolDb>(T);
+
+  it("a graft naming one hash 1,024 times is refused: no copy is sent, and honest gets are served", async () => {
+    const server = await startServer();
+    nodes.push(server);
+    const refused: RefusalEvent[] = [];
+    server.on("refused", (e) => refused.push(e));
+    const link = await treePeer(server, "127.0.40.1");
+    const record = await putOwn(link, link.id, "big-" + randomId(), "v".repeat(200_000), Date.now());
+    link.send({ type: "graft", id: randomId(), to: [], hs: Array(1024).fill(record.h) });
+    await waitUntil(() => refused.some((e) => e.code === ErrorCode.BAD_MESSAGE && /hash twice/.test(e.reason)), T, "the graft refused");
+    // A graft naming it once is answered with one copy (the honest form).
+    const sent = server.broadcast.stats.eagerSent;
+    link.send({ type: "graft", id: randomId(), to: [], hs: [record.h] });
+    await waitUntil(() => server.broadcast.stats.eagerSent > sent, T, "the graft answered");
+    assert.equal(server.broadcast.stats.eagerSent - sent, 1);
+    await link.next((f) => f.type === "put" && (f.data as ToolDbRecord).h === record.h, T);
+    assert.equal(copiesOf(link, record.k), 1, "one copy in all: none for the refused graft");
+    assert.equal((await honestGet(server, record.k)).h, record.h);
+  });
+
+  it("hashes of several versions of one key bring one copy, of what the key holds", async () => {
+    const server = await startServer();
+    nodes.push(server);
+    const link = await treePeer(server, "127.0.40.2");
+    const key = "doc-" + randomId();
+    const at = Date.now();
+    const versions: ToolDbRecord[] = [];
+    for (let i = 0; i < 3; i++) versions.push(await putOwn(link, link.id, key, `v${i}`, at + i));
+    const sent = server.broadcast.stats.eagerSent;
+    link.send({ type: "graft", id: randomId(), to: [], hs: versions.map((v) => v.h) });
+    await waitUntil(() => server.broadcast.stats.eagerSent > sent, T, "the graft answered");
+    assert.equal(server.broadcast.stats.eagerSent - sent, 1, "one copy for the three hashes of one key");
+    const copy = await link.next((f) => f.type === "put" && (f.data as ToolDbRecord).k === key && (f as { o?: unknown }).o !== undefined, T);
+    assert.equal((copy.data as ToolDbRecord).h, versions[2]!.h, "the newest, as stored");
+  });
+
+  it("an answer waits while the link does not read its replies, and stops (no more store reads) once the link closed", async () => {
+    const server = await startServer({ limits: { maxSendBacklog: 256 * 1024 } });
+    nodes.push(server);
+    const link = await treePeer(server, "127.0.40.3");
+    const N = 40;
+    const at = Date.now();
+    const records: ToolDbRecord[] = [];
+    for (let i = 0; i < N; i++) records.push(await putOwn(link, link.id, `big-${i}-${randomId()}`, String(i % 10).repeat(256 * 1024), at));
+    let reads = 0;
+    const read = server.records.getCheckedJson.bind(server.records);
+    server.records.getCheckedJson = (key, wanted) => {
+      reads++;
+      return read(key, wanted);
+    };
+    const session = server.network.session(link.id.clientId)!;
+    // The attacker stops reading: once the kernel's buffers are full, the server's queue for the link grows.
+    (link.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    const sent = server.broadcast.stats.eagerSent;
+    link.send({ type: "graft", id: randomId(), to: [], hs: records.map((r) => r.h) });
+    await waitUntil(() => session.mustWait(), T, "the link held by the send budget");
+    const readsWhenHeld = reads;
+    assert.ok(readsWhenHeld < N, `${readsWhenHeld} of ${N} records read before the link was held`);
+    link.terminate();
+    await waitUntil(() => server.broadcast.stats.eagerSent > sent, T, "the answer to end");
+    assert.ok(reads <= readsWhenHeld + 1, `${reads - readsWhenHeld} store reads after the link was held and closed`);
+    assert.ok(server.broadcast.stats.eagerSent - sent < N, "not every record was sent");
+    assert.equal((await honestGet(server, records[N - 1]!.k)).h, records[N - 1]!.h);
+  });
+});
