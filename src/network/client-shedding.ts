@@ -71,16 +71,20 @@ export class ClientShedding<L extends ShedLink> {
     if (link.shed) return link.shed;
     const shed = new RecordShed(this.host.timers, SHED_QUIET_MS, () => link.intake?.queue.length ?? 0, (keys) => this.done(link, keys));
     link.shed = shed;
+    // Its records in flight, not merged yet, go too: an app's slow check of each would hold the link's newest back.
+    if (link.session) link.session.letGo = (key) => shed.note(key);
     this.host.refused(link, `${why}: its records are let go until they stop, then asked again`);
     return shed;
   }
 
   private done(link: L, keys: string[]): void {
     link.shed = undefined;
+    if (link.session) link.session.letGo = undefined;
     if (link.session && keys.length > 0) this.host.shedDone(link.session, keys);
   }
 
   private dropLink(link: L, reason: string): void {
+    if (link.session) link.session.letGo = undefined;
     link.shed?.cancel();
     link.intake?.close();
     this.host.refused(link, reason);

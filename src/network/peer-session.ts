@@ -47,6 +47,13 @@ export class PeerSession {
   servedAt = 0;
   /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */
   answeredAt = 0;
+  /**
+   * Set while a client lets go of the records this peer sends (its intake
+   * had no room, network/client-shedding.ts): a record of the peer already
+   * on its way in, not merged yet, is let go too, its key given here to
+   * ask again.
+   */
+  letGo: ((key: string) => void) | undefined = undefined;
 
   constructor(
     readonly connection: Connection,

@@ -12,6 +12,10 @@
  *   link holding the most lets go of its records and asks for them again
  *   once they stop (network/client-shedding.ts); the honest link, which
  *   holds less, keeps everything.
+ * - A link letting go of its records kept the ones already taken in and
+ *   waiting for their merge (256 small puts): each went through the app's
+ *   check first, and the link's newest record waited behind them. Now they
+ *   go too.
  * - A link whose queue filled by length with frames that are not records
  *   (answers) made the page's intake and its shedding call each other until
  *   the stack overflowed, at every further frame. Now the link is dropped.
@@ -38,6 +42,10 @@ const HOSTILE = 6;
 /** Records in each hostile burst, of PAD characters each: 960 x 30 KB, 27.7 MiB, under a link's bound of 32 MiB and 8,192 frames. */
 const BURST = 960;
 const PAD = 30_000;
+/** Small updates (300 B) one hostile server floods, past a link's bound of 8,192 frames. */
+const SMALL_FLOOD = 12_000;
+/** Small puts a link has in flight at most: 32 slots of 8. */
+const INFLIGHT = 256;
 /** Honest updates waiting at the page when the bursts come (more than a link's 256 small puts in flight: some wait in its queue). */
 const HONEST_UPDATES = 300;
 /**
@@ -219,6 +227,34 @@ describe("a page flooded by several of its servers at once", () => {
     assert.ok(shedPeers.size >= 1 && !shedPeers.has(honestId), "hostile links let go of their records");
     assert.equal(links, p.links, "every link kept: records were let go, no link dropped");
     assert.ok(asked >= shedPeers.size, "each link that let go was asked again");
+  });
+
+  it(`a link letting go of its records lets go of those waiting for their merge too: the app checks a handful of them, not the ${INFLIGHT} the link had in flight; the newest is asked again and arrives`, { timeout: 240_000 }, async () => {
+    const key = "total/slow";
+    const author = await testAuthor();
+    const base = Date.now() - 600_000;
+    const flood = await Promise.all(Array.from({ length: SMALL_FLOOD }, (_, i) => signRecord(author, key, { flood: i, pad: "y".repeat(200) }, base + i, 0, false)));
+    const newest = flood[flood.length - 1]!;
+    // Hostile server 0 floods; asked again, it answers with the newest of its flood (let go with the rest).
+    const p = await gatedPage(key, hostiles.map(() => newest));
+    const [link] = [...hostiles[0]!.links];
+    for (const r of flood) link!.send({ type: "put", id: randomId(), to: [], data: r });
+    await p.page.waitForFunction((n) => (window as any).floodIn === n, SMALL_FLOOD, { timeout: 120_000, polling: 100 });
+    const shed = await p.memoryLimits();
+    const checksHeld = await p.value<number>("checks");
+    const t0 = Date.now();
+    await p.release();
+    await waitUntil(async () => (await p.stored())?.h === newest.h, 120_000, "the newest record at the page").catch(async (err: unknown) => {
+      throw new Error(`${String(err)}: gets ${JSON.stringify(p.seen)}, ${JSON.stringify(await p.state())}`);
+    });
+    const newestMs = Date.now() - t0;
+    const checks = await p.value<number>("checks");
+    console.log(`page, flood of ${SMALL_FLOOD} small updates while its check waits: links that let go ${shed.length}; ${checksHeld} checks waiting, ${checks} in all; the newest ${newestMs} ms after the checks answered (gets at the flooding server: ${p.seen[0]!.gets})`);
+    await p.page.context().close();
+
+    assert.deepEqual(shed, [hostiles[0]!.id.clientId], "the flooding link let go of its records");
+    assert.ok(checks <= 8, `the app checked ${checks} records of the flood (the link had ${INFLIGHT} in flight)`);
+    assert.ok(p.seen[0]!.gets >= 1, "asked again");
   });
 
   it("a server that fills its link's queue with large frames that are not records is dropped, and the page goes on (before: the page recursed until its stack overflowed, at every further frame)", { timeout: 120_000 }, async () => {
