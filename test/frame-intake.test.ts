@@ -88,6 +88,25 @@ describe("a frame of records taken in as one batch", () => {
     assert.equal((await contents(db)).get(record!.k), record!.h);
   });
 
+  it("a copy waiting on a record admitted and then let go unmerged (a client shedding its sender's records) is verified and stored on its own; the key read ahead is released", { timeout: T }, async () => {
+    const { db, peer } = await serverAndPeer("admission-abandon");
+    const [record] = await signedRecords(1, "frame/let-go-", past());
+    const gate = (db as unknown as { intake: { gate: DuplicateGate } }).intake.gate;
+    const watched = (db.records as unknown as { watched: Map<string, unknown> }).watched;
+    const admission = gate.admit(record!);
+    assert.equal((await admission.checked).duplicate, false);
+    assert.equal(watched.has(record!.k), true, "the key is read ahead for the merge");
+    const checks = watchSignatureChecks(db);
+    const copy = db.acceptRecord({ ...record! }, peer);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(checks.count, 0, "the copy waits on the first");
+    admission.abandon();
+    assert.equal((await copy)?.h, record!.h);
+    assert.equal(checks.count, 1, "checked on its own");
+    assert.equal((await contents(db)).get(record!.k), record!.h);
+    assert.equal(watched.has(record!.k), false, "every read ahead released");
+  });
+
   it("a client's copy of a frame's record, put while the frame is checked, is checked once; a newer put of a frame's key wins", { timeout: T }, async () => {
     const { db, peer, client } = await serverAndPeer("frame-concurrent");
     const author = await testAuthor();

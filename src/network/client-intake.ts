@@ -1,3 +1,4 @@
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import type { IntakeLimits } from "./fair-intake.js";
 
 /**
@@ -23,12 +24,68 @@ import type { IntakeLimits } from "./fair-intake.js";
  *   the client wants is asked for again (intake-shed.ts). An honest server
  *   can reach the bound: it relays every update of a subscribed key, and
  *   anyone may write one faster than a slow page checks them.
+ * - The links' queues together have a bound too: a page's 2 servers and 8
+ *   WebRTC peers could hold 10 x 32 MiB. Past it the link holding the most
+ *   waiting lets go of its records first (client-shedding.ts), whichever
+ *   link's frame came: a flooding link cannot make an honest one shed while
+ *   it holds more than that one.
+ *
+ * Every number can be set with the node's `clientIntake` option (a server
+ * takes its links' frames with its `limits`, and ignores it).
  */
-export const CLIENT_INTAKE_LIMITS: Readonly<Required<IntakeLimits>> = {
-  messageRate: Infinity,
-  messageBurst: Infinity,
+export interface ClientIntakeLimits {
+  /** A link's messages being handled at once, weighed as on a server (a put: its size over 32 KiB, at least 1/8). */
+  maxOutstandingPerPeer: number;
+  /** The same for all links together. */
+  maxOutstanding: number;
+  /** Frames waiting from one link; past it the link's records are let go. */
+  maxQueuedMessages: number;
+  /** Their length (characters, about bytes); past it the same. */
+  maxQueuedBytes: number;
+  /** Frames waiting from all links together; past it the link holding the most lets go first. */
+  maxTotalQueuedMessages: number;
+  /** Their length; past it the same. */
+  maxTotalQueuedBytes: number;
+}
+
+/**
+ * The defaults. The totals: two links' frames (an honest link can hold its
+ * whole bound while another holds its own), and one and a half links'
+ * length, 48 MiB, what a page holds waiting at most, where its 2 servers
+ * and 8 WebRTC peers could hold 320 MiB before. A frame counts its
+ * characters and V8 keeps a string with any character past U+00FF at two
+ * bytes each, so that is about 96 MiB of memory at worst. Measured
+ * (test/browser/client-intake-total.test.ts): 6 hostile servers' bursts
+ * made a page hold 161 MiB waiting, its renderer +183 MiB; with the total,
+ * 48 MiB and +39 MiB. Frames of small records (300-byte puts) reach the
+ * frame bound first: 16,384 of them are about 5 MiB.
+ */
+export const DEFAULT_CLIENT_INTAKE: Readonly<ClientIntakeLimits> = {
   maxOutstandingPerPeer: 32,
   maxOutstanding: 256,
   maxQueuedMessages: 8192,
   maxQueuedBytes: 32 * 1024 * 1024,
+  maxTotalQueuedMessages: 16_384,
+  maxTotalQueuedBytes: 48 * 1024 * 1024,
 };
+
+/**
+ * The client intake's limits: the defaults overlaid with `given` (the
+ * `clientIntake` option); throws INVALID_ARGUMENT naming a field that is
+ * unknown or not a whole number >= 1 (or Infinity: no bound).
+ */
+export function resolveClientIntake(given?: Partial<ClientIntakeLimits>): Readonly<Required<IntakeLimits>> {
+  const limits: ClientIntakeLimits = { ...DEFAULT_CLIENT_INTAKE };
+  for (const [name, value] of Object.entries(given ?? {})) {
+    if (value === undefined) continue;
+    if (!(name in DEFAULT_CLIENT_INTAKE)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `unknown option clientIntake.${name}`);
+    if (!(value === Infinity || (typeof value === "number" && Number.isInteger(value) && value >= 1))) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `option clientIntake.${name} must be a whole number >= 1 (or Infinity), got ${describeValue(value)}`);
+    }
+    limits[name as keyof ClientIntakeLimits] = value;
+  }
+  return { messageRate: Infinity, messageBurst: Infinity, ...limits };
+}
+
+/** The client intake's limits at their defaults. */
+export const CLIENT_INTAKE_LIMITS: Readonly<Required<IntakeLimits>> = resolveClientIntake();

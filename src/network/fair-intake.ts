@@ -35,8 +35,15 @@ export interface IntakeSink {
   /** Stop / restart reading from the transport (backpressure while frames wait). */
   pause(): void;
   resume(): void;
-  /** `frame` was dropped: the link's queue is full. */
-  overflow(frame: string): void;
+  /** `frame` found no room: the link's queue is full, or (`allLinks`) all links' queues are and this link holds the most. */
+  overflow(frame: string, allLinks: boolean): void;
+  /**
+   * The frames waiting from all links are past the intake's total bound
+   * (`maxTotalQueuedBytes`, `maxTotalQueuedMessages`) and this link, not the
+   * one whose frame came, holds the most of them: it lets go of what it can
+   * (LinkIntake.shed), or is closed.
+   */
+  crowded?(): void;
   /** True while the peer must read its replies before more of its requests are handled (the send budget says), given how many it has in flight. */
   held(outstanding: number): boolean;
 }
@@ -56,6 +63,14 @@ export type IntakeLimits = Pick<Limits, "messageRate" | "messageBurst" | "maxQue
    * browser's WebSocket and a data channel cannot be paused.
    */
   maxQueuedBytes?: number;
+  /**
+   * Frames, and their length, waiting from all links together. Past either,
+   * the link holding the most waiting (its share of the bound) lets go
+   * first (`IntakeSink.crowded`), so one link's flood costs the others
+   * nothing while it holds more than they do. Servers leave them unset.
+   */
+  maxTotalQueuedMessages?: number;
+  maxTotalQueuedBytes?: number;
 };
 
 /** One link's frames: a token bucket, its outstanding count, and a bounded queue. */
@@ -84,13 +99,17 @@ export class LinkIntake {
 
   close(): void {
     this.closed = true;
-    this.queue.length = 0;
-    this.queuedBytes = 0;
+    this.scheduler.shed(this, () => false);
   }
 
   /** See FairIntake.shed. */
   shed(keep: (frame: string) => boolean): void {
     this.scheduler.shed(this, keep);
+  }
+
+  /** See FairIntake.fits. */
+  fits(frame: string): boolean {
+    return this.scheduler.fits(this, frame);
   }
 }
 
@@ -116,6 +135,9 @@ export class FairIntake {
   private closed = false;
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
+  /** Frames waiting, all links, and their length. */
+  private frames = 0;
+  private bytes = 0;
 
   constructor(
     private readonly limits: IntakeLimits,
@@ -139,26 +161,22 @@ export class FairIntake {
 
   /** Frames waiting, all peers. */
   get queuedFrames(): number {
-    let n = 0;
-    for (const intake of this.waiting) n += intake.queue.length;
-    return n;
+    return this.frames;
   }
 
   /** Length of the frames waiting, all peers. */
   get queuedBytes(): number {
-    let n = 0;
-    for (const intake of this.waiting) n += intake.queuedBytes;
-    return n;
+    return this.bytes;
   }
 
   push(intake: LinkIntake, frame: string): void {
     if (intake.queue.length === 0 && this.tryRun(intake, frame)) return;
-    if (this.full(intake, frame)) {
-      intake.sink.overflow(frame);
-      return;
-    }
+    if (this.full(intake, frame)) return intake.sink.overflow(frame, false);
+    if (!this.roomMade(intake, frame)) return intake.sink.overflow(frame, true);
     intake.queue.push(frame);
     intake.queuedBytes += frame.length;
+    this.frames++;
+    this.bytes += frame.length;
     if (intake.queue.length === 1) {
       intake.sink.pause();
       this.waiting.push(intake);
@@ -166,10 +184,53 @@ export class FairIntake {
     }
   }
 
+  /**
+   * True when `frame` of `intake` can wait now without overflowing: the
+   * link's queue has room, and all links' queues have, once the links
+   * holding more than `intake` let go of what they could.
+   */
+  fits(intake: LinkIntake, frame: string): boolean {
+    return !this.full(intake, frame) && this.roomMade(intake, frame);
+  }
+
   /** The link's queue has no room for `frame` (one frame always fits an empty queue). */
   private full(intake: LinkIntake, frame: string): boolean {
     const { maxQueuedMessages, maxQueuedBytes = Infinity } = this.limits;
     return intake.queue.length >= maxQueuedMessages || (intake.queue.length > 0 && intake.queuedBytes + frame.length > maxQueuedBytes);
+  }
+
+  /** All links' queues together have no room for `frame` (one frame always fits when nothing waits). */
+  private overTotal(frame: string): boolean {
+    const { maxTotalQueuedMessages = Infinity, maxTotalQueuedBytes = Infinity } = this.limits;
+    return this.frames >= maxTotalQueuedMessages || (this.frames > 0 && this.bytes + frame.length > maxTotalQueuedBytes);
+  }
+
+  /**
+   * Whether all links' queues have room for `frame` of `intake`, once the
+   * links holding more waiting than `intake` let go of what they could,
+   * the largest first. False when `intake` holds the most: it overflows.
+   */
+  private roomMade(intake: LinkIntake, frame: string): boolean {
+    // Each turn a link lets go of its records or is closed: a sink that does neither is asked at most twice.
+    for (let turns = 0; this.overTotal(frame); turns++) {
+      const largest = this.largest(intake);
+      if (largest === intake || turns > 2 * this.waiting.length) return false;
+      largest.sink.crowded?.();
+    }
+    return true;
+  }
+
+  /** The link holding the largest share of the total bound, by frames or by length; `intake` on a tie. */
+  private largest(intake: LinkIntake): LinkIntake {
+    const { maxTotalQueuedMessages = Infinity, maxTotalQueuedBytes = Infinity } = this.limits;
+    const share = (l: LinkIntake) => Math.max(l.queue.length / maxTotalQueuedMessages, l.queuedBytes / maxTotalQueuedBytes);
+    let largest = intake;
+    let most = share(intake);
+    for (const other of this.waiting) {
+      const s = other.closed ? 0 : share(other);
+      if (s > most) [largest, most] = [other, s];
+    }
+    return largest;
   }
 
   private canRun(intake: LinkIntake): boolean {
@@ -225,11 +286,19 @@ export class FairIntake {
    * left empty stops waiting and its transport is read again.
    */
   shed(intake: LinkIntake, keep: (frame: string) => boolean): void {
-    const kept = intake.queue.filter(keep);
-    intake.queue.length = 0;
-    intake.queue.push(...kept);
-    intake.queuedBytes = kept.reduce((n, f) => n + f.length, 0);
-    if (kept.length > 0) return;
+    const queue = intake.queue;
+    let kept = 0;
+    let bytes = 0;
+    for (const frame of queue) {
+      if (!keep(frame)) continue;
+      queue[kept++] = frame;
+      bytes += frame.length;
+    }
+    this.frames -= queue.length - kept;
+    this.bytes -= intake.queuedBytes - bytes;
+    queue.length = kept;
+    intake.queuedBytes = bytes;
+    if (kept > 0) return;
     const at = this.waiting.indexOf(intake);
     if (at >= 0) this.waiting.splice(at, 1);
     if (!intake.closed) intake.sink.resume();
@@ -255,7 +324,10 @@ export class FairIntake {
           continue;
         }
         idle = 0;
-        intake.queuedBytes -= intake.queue.shift()!.length;
+        const length = intake.queue.shift()!.length;
+        intake.queuedBytes -= length;
+        this.frames--;
+        this.bytes -= length;
         if (intake.queue.length > 0) this.waiting.push(intake);
         else if (!intake.closed) intake.sink.resume();
       }

@@ -5,8 +5,8 @@ import { type Limits, resolveLimits } from "../limits/limits.js";
 import { BanList } from "./ban-list.js";
 import { CloseCode, type Connection } from "./connection.js";
 import { ConnectionGate, type GateHolder, type GateRefusal, type GateTicket, isRefusal } from "./connection-gate.js";
-import { CLIENT_INTAKE_LIMITS } from "./client-intake.js";
-import { FairIntake, type IntakeSink, type LinkIntake } from "./fair-intake.js";
+import { type ClientIntakeLimits, resolveClientIntake } from "./client-intake.js";
+import { FairIntake, type IntakeLimits, type IntakeSink, type LinkIntake } from "./fair-intake.js";
 import { type BudgetedLink, SendBudget } from "./send-budget.js";
 import { SocketBudget } from "./socket-budget.js";
 
@@ -35,6 +35,8 @@ export class LinkGuard {
   readonly bans: BanList;
   readonly gate: ConnectionGate;
   readonly intake: FairIntake;
+  /** The limits of `intake`: the server's, or a client's own (client-intake.ts, the `clientIntake` option). */
+  readonly intakeLimits: IntakeLimits;
   /** A server: admission, bans, message rates and send budgets apply. */
   readonly enforcing: boolean;
   /** Bytes queued to go out on every link (servers). */
@@ -42,12 +44,13 @@ export class LinkGuard {
   /** Incoming sockets from accept on (its capacity is set by the Node transports, which can read the open-file limit). */
   readonly sockets = new SocketBudget();
 
-  constructor(enforce: boolean, given: Partial<Limits> | undefined, timers: TimerGroup, now: () => number) {
+  constructor(enforce: boolean, given: Partial<Limits> | undefined, timers: TimerGroup, now: () => number, clientIntake?: Partial<ClientIntakeLimits>) {
     this.limits = resolveLimits(given);
     this.bans = new BanList(this.limits, now);
     this.gate = new ConnectionGate(this.limits, this.bans);
     this.enforcing = enforce;
-    this.intake = new FairIntake(enforce ? this.limits : CLIENT_INTAKE_LIMITS, timers, now);
+    this.intakeLimits = enforce ? this.limits : resolveClientIntake(clientIntake);
+    this.intake = new FairIntake(this.intakeLimits, timers, now);
     this.sends = enforce ? new SendBudget(this.limits, timers, now) : undefined;
   }
 

@@ -21,11 +21,7 @@ import { evictionRefusal } from "./link-guard.js";
 import { Link, type LinkOwner } from "./link.js";
 import type { NetworkOptions } from "./network-host.js";
 import { type Dispatched, recordWeight } from "./fair-intake.js";
-import { CLIENT_INTAKE_LIMITS } from "./client-intake.js";
-import { RecordShed } from "./intake-shed.js";
-
-/** A shedding link's record frames are let go until none came for this long (intake-shed.ts). */
-const SHED_QUIET_MS = 1000;
+import { ClientShedding } from "./client-shedding.js";
 import type { PeerSession } from "./peer-session.js";
 
 /** Frames buffered while the handshake signature check runs. */
@@ -55,9 +51,18 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   private readonly links = new Set<Link>();
 
   private readonly handshake: Handshake;
+  /** A client's links past the intake's bounds (client-shedding.ts). */
+  private readonly shedding: ClientShedding<Link>;
 
   constructor(private readonly ctx: LinkTableContext) {
     this.handshake = new Handshake(ctx, this);
+    this.shedding = new ClientShedding({
+      timers: ctx.timers,
+      limits: ctx.guard.intakeLimits,
+      refused: (link, reason) => this.transportRefused(link, ErrorCode.MEMORY_LIMIT, reason),
+      drop: (link, reason) => link.connection.abort(CloseCode.OVERLOADED, reason),
+      shedDone: (session, keys) => this.ctx.host.sessionShed?.(session, keys),
+    });
   }
 
   /** Admits a new link (or refuses it), starts its handshake timeout, and sends the ping on outgoing links. */
@@ -233,37 +238,16 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     return this.dispatch(link, link.session!, frame);
   }
 
-  overflowed(link: Link, frame: string): void {
+  overflowed(link: Link, frame: string, allLinks: boolean): void {
     if (this.ctx.guard.enforcing) {
       this.strike(link, ErrorCode.RATE_LIMITED, `over the message rate (${this.ctx.guard.limits.messageRate}/s) with a full queue: frame dropped`);
       return;
     }
-    // A client: the link sent more than it can wait for (client-intake.ts). Its records are let go, those queued and
-    // those still coming, and their keys asked again once they stop (intake-shed.ts); what else waits stays. Only a
-    // queue still full of other frames drops the link.
-    const info = link.connection.info;
-    const starting = link.shed === undefined;
-    const shed = (link.shed ??= new RecordShed(this.ctx.timers, SHED_QUIET_MS, () => link.intake?.queue.length ?? 0, (keys) => this.shedDone(link, keys)));
-    link.intake?.shed(shed.keep);
-    const dropped = !shed.keep(frame);
-    if (!dropped && link.intake && link.intake.queue.length >= CLIENT_INTAKE_LIMITS.maxQueuedMessages / 2) {
-      shed.cancel();
-      link.intake.close();
-      const reason = "more frames waiting to be taken in than a client holds for one link, not records: link dropped";
-      this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
-      link.connection.abort(CloseCode.OVERLOADED, reason);
-      return;
-    }
-    if (!dropped) link.intake?.push(frame);
-    if (!starting) return;
-    const reason = "more frames waiting to be taken in than a client holds for one link: its records are let go until they stop, then asked again";
-    this.ctx.host.refused({ code: ErrorCode.MEMORY_LIMIT, reason, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
+    this.shedding.overflowed(link, frame, allLinks);
   }
 
-  /** A link's records stopped coming after an overflow: the keys of those let go are asked again. */
-  private shedDone(link: Link, keys: string[]): void {
-    link.shed = undefined;
-    if (link.session && !link.connection.closed && keys.length > 0) this.ctx.host.sessionShed?.(link.session, keys);
+  crowded(link: Link): void {
+    this.shedding.crowded(link);
   }
 
   evicted(link: Link, reason: string): void {

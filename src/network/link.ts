@@ -31,8 +31,10 @@ export interface LinkOwner {
   linkRevived(link: Link, silentMs: number): void;
   /** A frame of an established link, let through by the intake. */
   dispatchFrame(link: Link, frame: string): Dispatched;
-  /** The intake dropped `frame`, one of the link's frames: its queue is full. */
-  overflowed(link: Link, frame: string): void;
+  /** `frame`, one of the link's frames, found no room in the intake (see IntakeSink.overflow). */
+  overflowed(link: Link, frame: string, allLinks: boolean): void;
+  /** The intake's queues are full and this link holds the most (see IntakeSink.crowded). */
+  crowded(link: Link): void;
   /** The connection gate pushed the link out to make room. */
   evicted(link: Link, reason: string): void;
   /** What the link is worth keeping when slots run out. */
@@ -136,8 +138,12 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
     return this.owner.held(this, outstanding);
   }
 
-  overflow(frame: string): void {
-    this.owner.overflowed(this, frame);
+  overflow(frame: string, allLinks: boolean): void {
+    this.owner.overflowed(this, frame, allLinks);
+  }
+
+  crowded(): void {
+    this.owner.crowded(this);
   }
 
   /** Called by the connection gate (GateTicket holder). */

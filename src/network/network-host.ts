@@ -6,6 +6,7 @@ import type { Limits } from "../limits/limits.js";
 import type { PeerRecord, ToolDbMessage } from "../records/messages.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import type { PeerSession } from "./peer-session.js";
+import type { ClientIntakeLimits } from "./client-intake.js";
 
 /** Options a transport reads from its host (ToolDb's options carry them). */
 export interface NetworkHostOptions {
@@ -26,6 +27,8 @@ export interface NetworkHostOptions {
   random?: () => number;
   /** Resource limits (servers); see src/limits/limits.ts for the defaults. */
   limits?: Partial<Limits>;
+  /** How a client takes in its links' frames (not servers); see client-intake.ts for the defaults. */
+  clientIntake?: Partial<ClientIntakeLimits>;
 }
 
 /** What the network needs from the database. ToolDb implements it. */

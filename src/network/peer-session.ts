@@ -57,6 +57,13 @@ export class PeerSession {
   answeredAt = 0;
   /** The link's send budget and charged IP (set by the handshake; none where no budget applies). */
   link: SessionLink | undefined = undefined;
+  /**
+   * Set while a client lets go of the records this peer sends (its intake
+   * had no room, network/client-shedding.ts): a record of the peer already
+   * on its way in, not merged yet, is let go too, its key given here to
+   * ask again.
+   */
+  letGo: ((key: string) => void) | undefined = undefined;
 
   constructor(
     readonly connection: Connection,

@@ -37,6 +37,8 @@ export interface Admission {
   readonly checked: Promise<Checked>;
   /** The record's intake ended with `winner` (undefined: refused); copies waiting on it resolve to it. */
   settle(winner: ToolDbRecord | undefined): void;
+  /** The record is let go unmerged (its sender's records are shed): copies waiting on it are checked on their own. */
+  abandon(): void;
 }
 
 /** A record claimed by a batch (`DuplicateGate.claim`). */
@@ -52,6 +54,8 @@ const STORED: Verdict = { result: VerifyResult.Verified };
 /** The outcome of a claimed record the batch never checked: not Verified, so a waiting copy is checked itself. */
 const NOT_CHECKED: Verdict = { result: VerifyResult.InvalidData, reason: "its first copy was not checked" };
 const noop = () => undefined;
+/** What an admission holds once checked (the key read ahead) is let go. */
+const releaseRead = (checked: Promise<Checked>) => checked.then((c) => void (c.duplicate || c.read?.release()), noop);
 /** Records (key, hash and signature) whose signature check failed, remembered to refuse identical copies unchecked. */
 const REFUSED_COPIES = 4096;
 
@@ -129,14 +133,14 @@ export class DuplicateGate {
     const prepared = this.verifier.prepare(record);
     if (prepared.result !== VerifyResult.Verified) {
       // Refused without a signature check; through `verify` again so that the refusal is observed (metrics).
-      return { checked: this.verifier.verify(record).then((verdict) => ({ duplicate: false, verdict })), settle: noop };
+      return { checked: this.verifier.verify(record).then((verdict) => ({ duplicate: false, verdict })), settle: noop, abandon: noop };
     }
     const r = record as ToolDbRecord;
     const id = `${r.h}\n${r.k}`;
     const refused = this.refusedCopies.get(`${id}\n${r.s}`);
-    if (refused) return { checked: Promise.resolve({ duplicate: false, verdict: refused }), settle: noop };
+    if (refused) return { checked: Promise.resolve({ duplicate: false, verdict: refused }), settle: noop, abandon: noop };
     const first = this.inFlight.get(id);
-    if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop };
+    if (first) return { checked: this.afterFirst(first, r, prepared), settle: noop, abandon: noop };
     const entry = new InFlight(this, id, r.s);
     this.inFlight.set(id, entry);
     const afterRead = (read: ReadAhead | undefined): Checked | Promise<Checked> => {
@@ -155,7 +159,7 @@ export class DuplicateGate {
     };
     // A failed read is no duplicate: the record is verified and its merge reads again.
     const checked = this.readAhead(r.k).then(afterRead, () => afterRead(undefined));
-    return { checked, settle: (winner) => entry.settle(winner) };
+    return { checked, settle: (winner) => entry.settle(winner), abandon: () => void releaseRead(checked).then(() => entry.abandon()) };
   }
 
   /**

@@ -3,11 +3,13 @@
  * ToolDbError INVALID_ARGUMENT that names it, thrown by the constructor,
  * never a TypeError or RangeError later (or a server listening on a Unix
  * socket named after a port string), before any store or socket is
- * opened. Limits are checked by resolveLimits.
+ * opened. Limits are checked by resolveLimits, the client intake's by
+ * resolveClientIntake.
  */
 import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { checkPublicUrl } from "../limits/peer-url.js";
 import { checkPeerAddress, isPort, portValue } from "../limits/peer-address.js";
+import { resolveClientIntake } from "../network/client-intake.js";
 import type { ToolDbOptions } from "./options.js";
 
 function refuse(name: string, want: string, value: unknown): never {
@@ -28,7 +30,7 @@ const COUNTS: ReadonlyArray<[keyof ToolDbOptions, number]> = [
   ["maxPendingRequests", 1], ["outboxCapacity", 1], ["maxRecordBytes", 1],
 ];
 /** Option objects whose fields are numbers (their own checks refine them). */
-const NUMBER_OBJECTS = ["rangeSync", "broadcast", "limits"] as const;
+const NUMBER_OBJECTS = ["rangeSync", "broadcast", "limits", "clientIntake"] as const;
 
 function checkCount(name: string, value: unknown, min: number): void {
   const ok = typeof value === "number" && (Number.isInteger(value) || value === Infinity) && value >= min;
@@ -70,6 +72,7 @@ function checkNested(options: ToolDbOptions): void {
   for (const name of NUMBER_OBJECTS) {
     if (options[name] !== undefined && !isObject(options[name])) refuse(name, "an object", options[name]);
   }
+  resolveClientIntake(options.clientIntake);
   const sync = options.rangeSync;
   if (sync?.maxRounds !== undefined) checkCount("rangeSync.maxRounds", sync.maxRounds, 1);
   if (sync?.readsPerMessage !== undefined) checkCount("rangeSync.readsPerMessage", sync.readsPerMessage, 1);

@@ -4,6 +4,7 @@ import type { Limits } from "../limits/limits.js";
 import type { RangeSyncOptions } from "./sync/sync-budget.js";
 import type { BroadcastOptions } from "./broadcast/broadcast-tree.js";
 import type { NetworkAdapterConstructor } from "../network/network-adapter.js";
+import type { ClientIntakeLimits } from "../network/client-intake.js";
 import type { StorageAdapterConstructor } from "../stores/storage-adapter.js";
 import type { UserAdapterConstructor } from "../users/user-adapter.js";
 
@@ -143,6 +144,13 @@ export interface ToolDbOptions {
   random?: () => number;
   /** Resource limits of a server (connections, message rate, quotas, bans): see DEFAULT_LIMITS. */
   limits?: Partial<Limits>;
+  /**
+   * How a client takes in its links' frames: work in flight per link and in
+   * all, frames (and their length) waiting per link and from all links
+   * together, past which records are let go and asked again. Servers use
+   * `limits` instead. See DEFAULT_CLIENT_INTAKE (network/client-intake.ts).
+   */
+  clientIntake?: Partial<ClientIntakeLimits>;
 }
 
 export const DEFAULT_OPTIONS = {

@@ -116,7 +116,17 @@ export class Protocol {
     // Duplicate check and verification start now, in parallel with other puts; the merge waits its turn.
     const admission = wanted ? undefined : this.db.admitRecord(message.data);
     const previous = this.mergeOrder.get(from);
-    const accept = async () => (wanted && !(await wanted) ? undefined : this.db.acceptRecord(message.data, from, message.to, message.id, admission));
+    let letGo = false;
+    const accept = async () => {
+      if (wanted && !(await wanted)) return undefined;
+      // This client lets go of the peer's records (network/client-shedding.ts): one waiting for its merge goes too.
+      const key = (message.data as { k?: unknown } | null)?.k;
+      if (!from.letGo || typeof key !== "string") return this.db.acceptRecord(message.data, from, message.to, message.id, admission);
+      from.letGo(key);
+      admission?.abandon();
+      letGo = true;
+      return undefined;
+    };
     const accepted = previous ? previous.then(accept) : accept();
     const tail = accepted.catch(() => undefined);
     this.mergeOrder.set(from, tail);
@@ -127,7 +137,7 @@ export class Protocol {
       if (message.ack === true && isToolDbError(err, ErrorCode.STORAGE_FAILED)) void this.db.acks.storageFailed(message as unknown as PutMessage, from, err).catch((e) => this.fail(from, e));
       throw err;
     });
-    if (wanted && !(await wanted)) return;
+    if (letGo || (wanted && !(await wanted))) return;
     if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) {
