@@ -49,3 +49,31 @@ export function isBase64(s: unknown): s is string {
   if (end > 0 && s.length - end === 1 && s.charCodeAt(end - 1) === 61) end--;
   return allIn(s, BASE64, 0, end);
 }
+
+const SURROGATE = /[\uD800-\uDFFF]/;
+
+/**
+ * Index of the first lone surrogate in `s` (a UTF-16 code unit of a pair
+ * without its other half), or -1 when `s` is well-formed. Stores keep keys
+ * as UTF-8, where every lone surrogate becomes U+FFFD: "note\uD800" and
+ * "note\uFFFD" would share one slot. String.prototype.isWellFormed is not
+ * in every browser supported, hence this: one regexp scan (no surrogate at
+ * all, nearly every key), then a pairing scan only of keys with one.
+ */
+export function loneSurrogateAt(s: string): number {
+  if (!SURROGATE.test(s)) return -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c > 0xdbff) return i;
+    const next = s.charCodeAt(i + 1);
+    if (!(next >= 0xdc00 && next <= 0xdfff)) return i;
+    i++;
+  }
+  return -1;
+}
+
+/** True when `s` has no lone surrogate (see loneSurrogateAt). */
+export function isWellFormedText(s: string): boolean {
+  return loneSurrogateAt(s) === -1;
+}

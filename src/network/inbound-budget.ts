@@ -9,6 +9,12 @@
  * liked: a thousand such links held a gigabyte.
  */
 
+/**
+ * What a kept read costs beside its bytes (a Buffer, its ArrayBuffer and backing store): measured at about 400 bytes
+ * of memory a 1-byte read; what a link is charged for each separate buffer it holds of an unfinished frame.
+ */
+export const CHUNK_OVERHEAD_BYTES = 512;
+
 /** A link that holds part of a frame; told to go when it holds the most past the budget. */
 export interface InboundHolder {
   overBudget(): void;

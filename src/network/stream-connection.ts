@@ -88,13 +88,13 @@ export class StreamConnection extends Connection implements Heartbeat, InboundHo
       this.emit("refused", ErrorCode.FRAME_TOO_LARGE, `frame too large (${result.declared} bytes announced)`);
       this.close(CloseCode.TOO_LARGE, "frame too large");
     }
-    if (!this.closed) this.inbound?.update(this, this.decoder.pendingBytes);
+    if (!this.closed) this.inbound?.update(this, this.decoder.heldBytes);
   }
 
   /** This link holds the most of an unfinished frame while the transport's links together hold too much. */
   overBudget(): void {
     if (this.closed) return;
-    this.emit("refused", ErrorCode.MEMORY_LIMIT, `unfinished frame of ${this.decoder.pendingBytes} bytes held while the links' unfinished frames are over the budget`);
+    this.emit("refused", ErrorCode.MEMORY_LIMIT, `unfinished frame of ${this.decoder.pendingBytes} bytes (${this.decoder.heldBytes} bytes of memory) held while the links' unfinished frames are over the budget`);
     this.close(CloseCode.OVERLOADED, "unfinished frames over the budget");
   }
 

@@ -19,6 +19,16 @@ function isSpecificIp(host: string): boolean {
 }
 
 /**
+ * The pieces `ws` keeps of one unfinished message, each a Buffer of its own
+ * (100 to 450 bytes of memory beside its bytes): fragments (ToolDb peers send
+ * a message in at most 3, browsers in 1; ws's default, 16,384 one-byte
+ * fragments, held some 2.5 MB a link for 115 KB sent) and reads of the
+ * socket (a 1 MiB message in reads of 64 bytes; ws's default is 262,144). The
+ * inbound budget is charged for the reads too (ws-connection.ts).
+ */
+const RECEIVE_PIECES = { maxFragments: 256, maxBufferedChunks: 16_384 } as const;
+
+/**
  * WebSocket transport on `ws` (Node). Servers accept links; every node can
  * dial with `connectTo(host, port)`.
  */
@@ -46,9 +56,10 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   protected async listen(): Promise<void> {
     if (!this.wsOptions.server) return;
     const maxPayload = this.options.maxMessageBytes;
+    const { maxFragments, maxBufferedChunks } = RECEIVE_PIECES;
     this.sessionOwner.guard.sockets.capacity = incomingSocketCapacity(this.sessionOwner.guard.limits.maxOpenSockets);
     if (this.wsOptions.httpServer) {
-      this.wss = new WebSocketServer({ server: this.wsOptions.httpServer, maxPayload });
+      this.wss = new WebSocketServer({ server: this.wsOptions.httpServer, maxPayload, maxFragments, maxBufferedChunks });
       this.budgetSockets(this.wsOptions.httpServer);
       const addr = this.wsOptions.httpServer.address();
       this.boundPort = typeof addr === "object" && addr ? addr.port : this.wsOptions.port;
@@ -62,7 +73,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       });
       this.ownServer = server;
       this.budgetSockets(server);
-      this.wss = new WebSocketServer({ server, maxPayload });
+      this.wss = new WebSocketServer({ server, maxPayload, maxFragments, maxBufferedChunks });
       // ws re-emits its server's errors, a failed listen among them: heard before listening, or they would crash the process.
       this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
       await new Promise<void>((resolve, reject) => {
@@ -101,6 +112,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     const h = host.includes(":") ? `[${host}]` : host;
     const socket = new WebSocket(`${scheme}://${h}:${port}`, {
       maxPayload: this.options.maxMessageBytes,
+      ...RECEIVE_PIECES,
       handshakeTimeout: this.options.handshakeTimeout,
       // No compression offered: a hostile server that accepted it could make a message larger than
       // the bytes read, which is what the inbound budget counts (our servers never enable it).

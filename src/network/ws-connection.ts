@@ -3,7 +3,7 @@ import type { Clock } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { CloseCode, Connection, type ConnectionInfo } from "./connection.js";
 import { type Heartbeat, type HeartbeatSweep, sweepFor } from "./heartbeat-sweep.js";
-import type { InboundBudget, InboundHolder } from "./inbound-budget.js";
+import { CHUNK_OVERHEAD_BYTES, type InboundBudget, type InboundHolder } from "./inbound-budget.js";
 import { type Corkable, corkForTurn, uncorkNow } from "./turn-cork.js";
 
 const MAX_QUEUED_BEFORE_OPEN = 16;
@@ -49,7 +49,10 @@ function safeReason(reason: string): string {
  * `maxPayload`), and a peer that answers pings may never send it: the bytes
  * read from the socket since the last complete message, less the control
  * frames among them, are what the link reports to the transport's
- * InboundBudget, as stream links report their unfinished frames. It may
+ * InboundBudget, as stream links report their unfinished frames, with
+ * CHUNK_OVERHEAD_BYTES for each read among them (ws keeps each read as a
+ * Buffer of its own: a message sent a byte a segment held some 400 bytes
+ * of memory a byte, uncounted). It may
  * miss the first bytes of an unfinished message read in one chunk with the
  * end of the message before it (or with the upgrade request): at most one
  * read (64 KiB) a link.
@@ -68,6 +71,8 @@ export class WsConnection extends Connection implements Heartbeat, InboundHolder
   private readMark = 0;
   /** Bytes of an unfinished message last reported to `inbound`. */
   private held = 0;
+  /** Reads since the last complete message that held part of an unfinished one. */
+  private reads = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -108,10 +113,14 @@ export class WsConnection extends Connection implements Heartbeat, InboundHolder
     stream.on("data", WsConnection.onStreamData);
   }
 
-  /** After ws parsed a chunk: what it read since the last complete message is held (one subtraction a chunk). */
+  /**
+   * After ws parsed a chunk: what it read since the last complete message is held (one subtraction a chunk), and
+   * each read that carried part of it, which ws keeps as a Buffer of its own until the message completes.
+   */
   private static onStreamData(this: TaggedStream): void {
     const connection = this[CONNECTION]!;
-    const held = this.bytesRead - connection.readMark;
+    const bytes = this.bytesRead - connection.readMark;
+    const held = bytes > 0 ? bytes + ++connection.reads * CHUNK_OVERHEAD_BYTES : 0;
     if (held !== connection.held && !connection.closed) {
       connection.held = held;
       connection.inbound!.update(connection, held);
@@ -122,6 +131,7 @@ export class WsConnection extends Connection implements Heartbeat, InboundHolder
   private messageRead(): void {
     if (!this.inbound || !this.stream) return;
     this.readMark = this.stream.bytesRead;
+    this.reads = 0;
     if (this.held !== 0) {
       this.held = 0;
       this.inbound.update(this, 0);

@@ -15,6 +15,7 @@ import { sha256Hex } from "../crypto/sha256.js";
 import type { EncryptedAccount, UserKeys } from "../users/user-adapter.js";
 import { ErrorCode, ToolDbError, isToolDbError } from "../base/errors.js";
 import { checkKeyLength, stringArgument } from "./api-arguments.js";
+import { isWellFormedText } from "../base/text-formats.js";
 import type { PutOptions, PutRefusal } from "./acks.js";
 import type { LocalWriter } from "./local-writer.js";
 import type { PutMessage } from "../records/messages.js";
@@ -42,6 +43,7 @@ interface OwnSignUp {
 /** A user name (the key `==<user>`: non-empty, no dots) and a password string. */
 function checkCredentials(user: unknown, password: unknown): void {
   if (typeof user !== "string" || user.length === 0 || user.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names are non-empty and have no dots");
+  if (!isWellFormedText(user)) throw new ToolDbError(ErrorCode.INVALID_KEY, "user names must be well-formed UTF-16 (no lone surrogate)");
   checkKeyLength(`==${user}`);
   stringArgument("password", password);
 }

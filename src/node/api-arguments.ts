@@ -6,6 +6,7 @@
 import type { BaseCrdt } from "../crdt/base-crdt.js";
 import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { MAX_KEY_LENGTH } from "../records/record-verifier.js";
+import { loneSurrogateAt } from "../base/text-formats.js";
 import type { PutOptions } from "./acks.js";
 import type { FunctionRate, ServerFunctionOptions } from "./server-functions.js";
 
@@ -13,9 +14,14 @@ function invalid(message: string): ToolDbError {
   return new ToolDbError(ErrorCode.INVALID_ARGUMENT, message);
 }
 
-/** A key: a non-empty string; a key written to may not contain dots (the dot separates a namespace from its key). */
+/**
+ * A key: a non-empty, well-formed string (no lone surrogate: stores keep keys as UTF-8, where "a\uD800" and
+ * "a\uFFFD" are one key); a key written to may not contain dots (the dot separates a namespace from its key).
+ */
 export function checkKey(key: unknown, write: boolean): asserts key is string {
   if (typeof key !== "string" || key.length === 0) throw new ToolDbError(ErrorCode.INVALID_KEY, `key must be a non-empty string, got ${describeValue(key)}`);
+  const lone = loneSurrogateAt(key);
+  if (lone !== -1) throw new ToolDbError(ErrorCode.INVALID_KEY, `key must be well-formed UTF-16: it holds a lone surrogate (U+${key.charCodeAt(lone).toString(16).toUpperCase()}) at index ${lone}`);
   // tool-db 2.6.6's text, which apps match.
   if (write && key.includes(".")) throw new ToolDbError(ErrorCode.INVALID_KEY, `Key cannot include dots!; ${key}`);
 }
@@ -28,6 +34,14 @@ export function checkKey(key: unknown, write: boolean): asserts key is string {
 export function checkKeyLength(key: string): string {
   if (key.length > MAX_KEY_LENGTH) throw new ToolDbError(ErrorCode.INVALID_KEY, `key is ${key.length} characters${key.startsWith(":") ? " with its user namespace" : ""}, over the ${MAX_KEY_LENGTH} a record's key may have`);
   return key;
+}
+
+/** A key prefix (queryKeys): a string, well-formed as keys are (a lone surrogate would match other keys in a UTF-8 store). */
+export function keyPrefixArgument(prefix: unknown): string {
+  const text = stringArgument("prefix", prefix);
+  const lone = loneSurrogateAt(text);
+  if (lone !== -1) throw new ToolDbError(ErrorCode.INVALID_KEY, `prefix must be well-formed UTF-16: it holds a lone surrogate (U+${text.charCodeAt(lone).toString(16).toUpperCase()}) at index ${lone}`);
+  return text;
 }
 
 /** `value` when it is a string (`name` is the argument's name in the message). */

@@ -74,12 +74,28 @@ export class RecordStore {
     readonly backend: ToolDbStorageAdapter,
     /** The largest record (JSON bytes) this store takes: every frame that carries one then fits (limits/frame-fit.ts). */
     readonly maxRecordBytes = Number.POSITIVE_INFINITY,
+    /** Told why when a stored record is found under a key that is not its own (see `own`). */
+    private readonly foreign?: (reason: string, key: string) => void,
   ) {}
 
-  /** The stored record, or undefined (also for unreadable legacy values). */
+  /** The stored record, or undefined (also for unreadable legacy values, and another key's record). */
   get(key: string): Promise<ToolDbRecord | undefined> {
     // Not `async`: every record's duplicate check reads its key, and the extra promise shows in profiles.
-    return this.backend.get(key).then(parseRead);
+    return this.backend.get(key).then((raw) => this.own(key, parseRead(raw)));
+  }
+
+  /**
+   * `record` when it is `key`'s own. A UTF-8 store kept every lone surrogate
+   * as U+FFFD, so before such keys were refused, "note\uD800" was written in
+   * the slot of "note\uFFFD": a record read from a slot must have the key
+   * asked, else it is neither served nor merged against (the slot's key may
+   * take its own record in its place), and `foreign` is told.
+   */
+  private own(key: string, record: ToolDbRecord | undefined): ToolDbRecord | undefined {
+    if (record === undefined || record.k === key) return record;
+    const shown = (k: string) => JSON.stringify(k.slice(0, 128));
+    this.foreign?.(`the store holds the record of key ${shown(record.k)} under key ${shown(key)} (a lone surrogate, written before such keys were refused): not served`, key);
+    return undefined;
   }
 
   /**
@@ -90,10 +106,10 @@ export class RecordStore {
   async getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> {
     const raw = await this.backend.get(key);
     if (raw === undefined || !wanted()) return undefined;
-    if (raw.length < CHECKED_MEMO_MIN_CHARS) return parseStored(raw) ? raw : undefined;
+    if (raw.length < CHECKED_MEMO_MIN_CHARS) return this.own(key, parseStored(raw)) ? raw : undefined;
     // A large record asked for again and again is parsed once: the same text (compared natively) was checked before.
     if (this.checked.get(key) === raw) return raw;
-    if (!parseStored(raw)) return undefined;
+    if (!this.own(key, parseStored(raw))) return undefined;
     this.checked.delete(key);
     this.checked.set(key, raw);
     if (this.checked.size > CHECKED_MEMO_ENTRIES) this.checked.delete(this.checked.keys().next().value!);
@@ -193,7 +209,7 @@ export class RecordStore {
     const missing = keys.filter((_, i) => held[i] === undefined);
     const raws = missing.length === 0 ? [] : await this.backend.getMany(missing);
     let next = 0;
-    return held.map((record) => record ?? parseRead(raws[next++]));
+    return held.map((record, i) => record ?? this.own(keys[i]!, parseRead(raws[next++])));
   }
 
   /**

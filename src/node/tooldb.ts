@@ -10,7 +10,7 @@ import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
-import { checkCrdt, checkKey, checkKeyLength, functionArgument, functionRate, putOptions, stringArgument } from "./api-arguments.js";
+import { checkCrdt, checkKey, checkKeyLength, functionArgument, functionRate, keyPrefixArgument, putOptions, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -114,7 +114,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.store = new this.options.storageAdapter(this, this.options.storageName);
     this.keyStore = new this.options.storageAdapter(this, keyStoreName(this.options.storageName));
     this.frames = new FrameFit(this.options);
-    this.records = new RecordStore(this.store, this.frames.maxRecordBytes);
+    this.records = new RecordStore(this.store, this.frames.maxRecordBytes, (reason, key) => this.refused({ code: ErrorCode.INVALID_KEY, reason, key }));
     this.quota = new StoreQuota(limits, this.records, this.options.server, () => this.now());
     this.crdtDocs = new CrdtDocs(this.records);
     this.peerAccount = new this.options.userAdapter(this);
@@ -350,7 +350,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
   async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
     await this.readyPromise;
-    const finalKey = userNamespaced ? this.finalKey(prefix, true) : stringArgument("prefix", prefix);
+    const finalKey = userNamespaced ? this.finalKey(prefix, true) : keyPrefixArgument(prefix);
     return this.remote.queryKeys(finalKey, timeoutMs);
   }
 

@@ -5,7 +5,7 @@
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { LIMITS, MAX_PEER_URL_LENGTH, type PeerRecord, type ToolDbMessage } from "./messages.js";
 import { checkTreeMessage, dropBadTreeFields } from "./tree-messages.js";
-import { isBase64, isLowerHex } from "../base/text-formats.js";
+import { isBase64, isLowerHex, isWellFormedText } from "../base/text-formats.js";
 
 
 function syncIds(v: unknown): boolean {
@@ -56,6 +56,11 @@ function bad(reason: string): never {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A key (or key prefix) field: a string no longer than a key, with no lone surrogate (a store would read it as another key). */
+function keyField(m: Record<string, unknown>, field: string): void {
+  if (!isWellFormedText(str(m, field, LIMITS.maxKeyLength))) bad(`field ${field} must be well-formed UTF-16 (it holds a lone surrogate)`);
 }
 
 function str(m: Record<string, unknown>, field: string, max: number): string {
@@ -156,19 +161,19 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "get":
     case "crdtGet":
     case "subscribe":
-      str(m, "key", LIMITS.maxKeyLength);
+      keyField(m, "key");
       break;
     case "query":
-      str(m, "key", LIMITS.maxKeyLength);
-      if (m.after !== undefined) str(m, "after", LIMITS.maxKeyLength);
+      keyField(m, "key");
+      if (m.after !== undefined) keyField(m, "after");
       break;
     case "queryAck":
       if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
         bad(`queryAck.keys must be an array of at most ${LIMITS.maxQueryKeys} strings`);
       }
-      // Keys longer than a key may be (a tool-db 2.6.6 server has no limit) are dropped, not struck.
-      m.keys = (m.keys as string[]).filter((k) => k.length <= LIMITS.maxKeyLength);
-      if (m.next !== undefined) str(m, "next", LIMITS.maxKeyLength);
+      // Keys longer than a key may be (a tool-db 2.6.6 server has no limit) or ill-formed are dropped, not struck.
+      m.keys = (m.keys as string[]).filter((k) => k.length <= LIMITS.maxKeyLength && isWellFormedText(k));
+      if (m.next !== undefined) keyField(m, "next");
       break;
     case "function":
       str(m, "function", LIMITS.maxFunctionNameLength);

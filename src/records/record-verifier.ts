@@ -6,7 +6,7 @@ import {
   type ToolDbRecord,
 } from "./record.js";
 import { VerifyResult } from "./verify-result.js";
-import { isHex, isLowerHex } from "../base/text-formats.js";
+import { isHex, isLowerHex, isWellFormedText } from "../base/text-formats.js";
 
 export const MAX_FUTURE_MS = 30_000;
 export const MAX_KEY_LENGTH = 1024;
@@ -87,6 +87,8 @@ export class RecordVerifier {
   prepare(value: unknown): Verdict {
     if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
     const r = value;
+    // Stores keep keys as UTF-8, where a lone surrogate becomes U+FFFD: such a key would take another key's slot.
+    if (!isWellFormedText(r.k)) return refuse(VerifyResult.InvalidData, "key is not well-formed UTF-16 (it holds a lone surrogate)");
     if (r.c !== null) {
       if (!this.opts.checkCrdt) return refuse(VerifyResult.Unsupported, `CRDT records (${r.c}) are not supported`);
       const problem = this.opts.checkCrdt(r.c, r.v);
