@@ -1,6 +1,6 @@
 import { compareStrings } from "./canonical.js";
 import type { ListChange, ListInsChange } from "./changes.js";
-import { Sequence, sequenceStats, type SeqNode, type SeqQuery } from "./list-sequence.js";
+import { Sequence, sequenceStats, type SeqNode } from "./list-sequence.js";
 
 /** A list element: its INS, its neighbours in the list, and its origins as integrated. */
 export interface ListItem<T> extends SeqNode {
@@ -28,11 +28,12 @@ interface Pending<T> {
  *
  * The scan of an integration visits, from its origin on, only descendants of
  * the origin (in the tree of origins), and where it goes is decided by few of
- * them: the origin's children with smaller ids, the right origin, the first
- * non-descendant, and, after passing a smaller child, elements whose origin
- * lies before the scan's current left. The list is kept in a `Sequence` that
- * finds the next such element in O(log n), so a list of n changes costs
- * O(n log n) whatever its shape, with the order of the element-by-element scan.
+ * them (see `ListBuilder.integrate`). The list is kept in a `Sequence` that
+ * finds the next such element in O(log² n), and a scan that has stepped a
+ * while jumps there, so long runs of elements that decide nothing cost a
+ * search, not a step each. The order is that of the element-by-element scan.
+ * Not every shape is fast: where every few elements decide something (forged
+ * alternating siblings), the scan still steps through them.
  */
 export function integrateList<T>(sorted: ListChange<T>[]): { start: ListItem<T> | undefined; deletes: Set<string> } {
   const byId = new Map<string, Pending<T>>();
@@ -122,16 +123,24 @@ function buildTree<T>(order: Pending<T>[]): ListItem<T>[] {
       maxTin: tin,
       minDepth: depth,
       minId: p.change.i,
+      maxId: p.change.i,
+      firstOrigin: undefined,
+      firstOriginBelowMin: undefined,
     };
     p.item = item;
     return item;
   });
 }
 
+/** Elements a scan steps through one by one before it searches for the next that decides anything (tests set 1). */
+export const listTuning = { gallop: 16 };
+
 class ListBuilder<T> {
   start: ListItem<T> | undefined;
   private last: ListItem<T> | undefined;
   private readonly seq = new Sequence();
+  /** The children of each origin (null: none) by right origin, in list order. */
+  private readonly siblings = new Map<ListItem<T> | null, Map<ListItem<T> | null, ListItem<T>[]>>();
 
   /**
    * YATA's integration, element by element as Yjs does it, is:
@@ -139,68 +148,87 @@ class ListBuilder<T> {
    *     o a child of origin:  larger id: left = o; else same rightOrigin: stop (else go on);
    *     o's origin after the origin: left = o when o's origin is at or before left (else go on);
    *     else stop.
-   * While left is the element just before o ("following"), every descendant of the origin moves left on
-   * but a smaller child; so the scan jumps to the next smaller child, the right origin or the first
-   * non-descendant. After a smaller child ("conflicting"), the descendants of an element passed over
-   * are passed over too, so it jumps past them.
+   * It only goes through descendants of the origin. While left is the element just before o
+   * ("following"), each of them moves left on but a smaller child; so the scan jumps to the next smaller
+   * child, the right origin or the first non-descendant. After a smaller child with another right
+   * origin ("conflicting"), left stays until the next larger child, child with the same right origin,
+   * deeper element whose origin is at or before left, non-descendant or the right origin; the scan jumps
+   * there. It steps first, and jumps only after `listTuning.gallop` steps.
    */
   integrate(item: ListItem<T>): void {
     const seq = this.seq;
-    const origin = item.origin;
-    const rIndex = item.rightOrigin ? seq.indexOf(item.rightOrigin) : Infinity;
-    const originIndex = seq.indexOf(origin);
-    const inOrigin: SeqQuery = origin
-      ? { lo: origin.tin + 1, hi: origin.tout, childDepth: origin.depth + 1, below: item.id }
-      : { lo: -Infinity, hi: Infinity, childDepth: 0, below: item.id };
-    const isChild = (o: ListItem<T>) => o.origin === origin;
-    const inRange = (o: ListItem<T>) => o.tin >= inOrigin.lo && o.tin <= inOrigin.hi;
+    const { origin, rightOrigin } = item;
+    const rIndex = rightOrigin ? seq.indexOf(rightOrigin) : Infinity;
+    const range = origin ? { lo: origin.tin + 1, hi: origin.tout, childDepth: origin.depth + 1 } : { lo: -Infinity, hi: Infinity, childDepth: 0 };
+    const sameSiblings = this.siblingsOf(origin, rightOrigin);
+    const passed = new Set<ListItem<T>>(); // conflicting: the elements stepped over (a short cut)
     let left = origin;
+    let leftIndex = seq.indexOf(origin);
     let o = origin ? origin.right : this.start;
-    let oIndex = originIndex + 1;
-    let leftIndex = originIndex; // conflicting: where left stands
+    let oIndex = leftIndex + 1;
     let following = true;
+    let steps = 0;
+    let gallop = listTuning.gallop;
+    const setLeft = () => {
+      left = o;
+      leftIndex = oIndex;
+      following = true;
+    };
     while (o) {
       sequenceStats.visits++;
+      if (o === rightOrigin || o.tin < range.lo || o.tin > range.hi) break;
+      const child = o.origin === origin;
+      if (child && compareStrings(o.id, item.id) > 0) setLeft();
+      else if (following && !child) setLeft();
+      else if (child && o.rightOrigin === rightOrigin) break;
+      else if (child) {
+        if (following) passed.clear();
+        following = false;
+        passed.add(o);
+      } else if (!passed.has(o.origin!) && seq.indexOf(o.origin) <= leftIndex) setLeft();
+      else passed.add(o);
+      o = o.right;
+      oIndex++;
+      if (++steps < gallop || !o) continue;
+      // Many steps: jump to the next element that decides anything (those before it do as the last one did).
+      // A jump that skips less than it waited makes the next one wait twice as long, so that where elements
+      // decide often the scan costs no more than stepping.
+      steps = 0;
+      const jumpFrom = oIndex;
       if (following) {
-        // left = o for every element up to the next event (left is then the one before it).
-        const event = seq.findFirst(oIndex, inOrigin) as ListItem<T> | undefined;
-        const eventIndex = event ? seq.indexOf(event) : Infinity;
-        const stopIndex = Math.min(eventIndex, rIndex >= oIndex ? rIndex : Infinity);
-        if (stopIndex === Infinity) {
+        let stop = seq.findFirst(oIndex, { ...range, below: item.id }) as ListItem<T> | undefined;
+        let stopIndex = stop ? seq.indexOf(stop) : Infinity;
+        if (rightOrigin && rIndex >= oIndex && rIndex <= stopIndex) {
+          stop = rightOrigin;
+          stopIndex = rIndex;
+        }
+        if (!stop) {
           left = this.last;
           break;
         }
-        const stopAt = stopIndex === rIndex ? item.rightOrigin! : event!;
-        if (stopIndex > oIndex) left = stopAt.left;
-        if (stopAt === item.rightOrigin || !inRange(stopAt) || stopAt.rightOrigin === item.rightOrigin) break;
-        // A smaller child with another right origin: pass over it and its descendants.
-        following = false;
-        leftIndex = stopIndex - 1;
-        o = stopAt;
+        if (stopIndex > oIndex) {
+          left = stop.left;
+          leftIndex = stopIndex - 1;
+        }
+        o = stop;
         oIndex = stopIndex;
-      } else if (o === item.rightOrigin || !inRange(o)) {
-        break;
-      } else if (isChild(o) ? compareStrings(o.id, item.id) > 0 : seq.indexOf(o.origin) <= leftIndex) {
-        left = o;
-        following = true;
-        o = o.right;
-        oIndex++;
-        continue;
-      } else if (isChild(o) && o.rightOrigin === item.rightOrigin) {
-        break;
-      }
-      // Passed over (conflicting): so are its descendants (a search only when one follows it).
-      const next: ListItem<T> | undefined = o.right;
-      if (!next || next.tin < o.tin || next.tin > o.tout) {
+      } else {
+        let next = seq.findFirst(oIndex, { ...range, above: item.id, originUpTo: leftIndex }) as ListItem<T> | undefined;
+        let nextIndex = next ? seq.indexOf(next) : Infinity;
+        const sibling = this.firstAfter(sameSiblings, oIndex - 1);
+        const siblingIndex = sibling ? seq.indexOf(sibling) : Infinity;
+        if (siblingIndex < nextIndex) {
+          next = sibling;
+          nextIndex = siblingIndex;
+        }
+        if (rightOrigin && rIndex >= oIndex && rIndex <= nextIndex) {
+          next = rightOrigin;
+          nextIndex = rIndex;
+        }
         o = next;
-        oIndex++;
-        continue;
+        oIndex = nextIndex;
       }
-      const past = seq.findFirst(oIndex + 1, { lo: o.tin, hi: o.tout, childDepth: -1, below: "" }) as ListItem<T> | undefined;
-      const pastIndex = past ? seq.indexOf(past) : Infinity;
-      if (rIndex > oIndex && rIndex <= pastIndex) break; // the right origin comes first
-      o = past;
-      oIndex = pastIndex;
+      if (oIndex - jumpFrom < gallop) gallop *= 2;
     }
     item.left = left;
     item.right = left ? left.right : this.start;
@@ -209,5 +237,31 @@ class ListBuilder<T> {
     if (item.right) item.right.left = item;
     else this.last = item;
     seq.insertAfter(left, item.right, item);
+    const at = seq.indexOf(item);
+    sameSiblings.splice(this.firstIndexAfter(sameSiblings, at), 0, item);
+  }
+
+  private siblingsOf(origin: ListItem<T> | undefined, rightOrigin: ListItem<T> | undefined): ListItem<T>[] {
+    let byRight = this.siblings.get(origin ?? null);
+    if (!byRight) this.siblings.set(origin ?? null, (byRight = new Map()));
+    let list = byRight.get(rightOrigin ?? null);
+    if (!list) byRight.set(rightOrigin ?? null, (list = []));
+    return list;
+  }
+
+  /** Where the first of `list` (in list order) at an index above `index` is (list.length if none). */
+  private firstIndexAfter(list: ListItem<T>[], index: number): number {
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seq.indexOf(list[mid]) > index) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  private firstAfter(list: ListItem<T>[], index: number): ListItem<T> | undefined {
+    return list[this.firstIndexAfter(list, index)];
   }
 }

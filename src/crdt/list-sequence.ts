@@ -11,6 +11,8 @@ export interface SeqNode {
   readonly tin: number;
   readonly tout: number;
   readonly depth: number;
+  /** The parent in the tree of origins (in the sequence before this node). */
+  readonly origin: SeqNode | undefined;
   l: SeqNode | undefined;
   r: SeqNode | undefined;
   up: SeqNode | undefined;
@@ -19,16 +21,26 @@ export interface SeqNode {
   minTin: number;
   maxTin: number;
   minDepth: number;
-  /** Smallest id among the subtree's nodes of depth `minDepth`. */
+  /** Smallest and largest id among the subtree's nodes of depth `minDepth`. */
   minId: string;
+  maxId: string;
+  /** The first in the sequence of the subtree's nodes' origins; of those of nodes deeper than `minDepth`. */
+  firstOrigin: SeqNode | undefined;
+  firstOriginBelowMin: SeqNode | undefined;
 }
 
-/** What `Sequence.findFirst` looks for: a node outside [lo, hi], or of depth <= childDepth with an id below `below`. */
+/**
+ * What `Sequence.findFirst` looks for: a node outside [lo, hi] (the descendants of a node), or of depth <=
+ * childDepth (its children) with an id below `below` or above `above`, or deeper with its origin at an index
+ * <= `originUpTo`.
+ */
 export interface SeqQuery {
   lo: number;
   hi: number;
   childDepth: number;
-  below: string;
+  below?: string;
+  above?: string;
+  originUpTo?: number;
 }
 
 /** Instrumentation: sequence nodes visited (inserts, index look-ups and searches) since the last reset. */
@@ -62,19 +74,14 @@ export class Sequence {
       while (succ.l) succ = succ.l;
       attach(succ, "l", node);
     }
+    for (let p = node.up; p; p = p.up) p.size++;
     for (let p = node.up; p; p = p.up) pull(p);
     while (node.up && node.prio < node.up.prio) this.rotateUp(node);
   }
 
   /** The node's 0-based index; -1 for undefined (before every node). */
   indexOf(node: SeqNode | undefined): number {
-    if (!node) return -1;
-    let i = size(node.l);
-    for (let n = node; n.up; n = n.up) {
-      sequenceStats.visits++;
-      if (n.up.r === n) i += size(n.up.l) + 1;
-    }
-    return i;
+    return indexOf(node);
   }
 
   /** The first node at index >= from that matches `q`, if any. */
@@ -99,14 +106,34 @@ export class Sequence {
     if (!g) this.root = x;
     else if (g.l === p) g.l = x;
     else g.r = x;
+    p.size = 1 + size(p.l) + size(p.r);
+    x.size = 1 + size(x.l) + size(x.r);
     pull(p);
     pull(x);
   }
 }
 
+function indexOf(node: SeqNode | undefined): number {
+  if (!node) return -1;
+  let i = size(node.l);
+  for (let n = node; n.up; n = n.up) {
+    sequenceStats.visits++;
+    if (n.up.r === n) i += size(n.up.l) + 1;
+  }
+  return i;
+}
+
+/** The one of two nodes first in the sequence (order between nodes never changes, so an aggregate of it stays true). */
+function first(a: SeqNode | undefined, b: SeqNode | undefined): SeqNode | undefined {
+  if (!a) return b;
+  if (!b || a === b) return a;
+  return indexOf(a) < indexOf(b) ? a : b;
+}
+
 function reset(node: SeqNode): void {
   node.l = node.r = node.up = undefined;
   node.prio = Math.random();
+  node.size = 1;
   pull(node);
 }
 
@@ -117,28 +144,53 @@ function attach(parent: SeqNode, side: "l" | "r", node: SeqNode): void {
 
 const size = (n: SeqNode | undefined) => n?.size ?? 0;
 
+/** Recomputes a node's aggregates from its children's (sizes are set first: `first` needs them). */
 function pull(n: SeqNode): void {
   sequenceStats.visits++;
-  n.size = 1;
   n.minTin = n.maxTin = n.tin;
   n.minDepth = n.depth;
-  n.minId = n.id;
+  n.minId = n.maxId = n.id;
   for (const c of [n.l, n.r]) {
     if (!c) continue;
-    n.size += c.size;
     if (c.minTin < n.minTin) n.minTin = c.minTin;
     if (c.maxTin > n.maxTin) n.maxTin = c.maxTin;
     if (c.minDepth < n.minDepth) {
       n.minDepth = c.minDepth;
       n.minId = c.minId;
-    } else if (c.minDepth === n.minDepth && compareStrings(c.minId, n.minId) < 0) n.minId = c.minId;
+      n.maxId = c.maxId;
+    } else if (c.minDepth === n.minDepth) {
+      if (compareStrings(c.minId, n.minId) < 0) n.minId = c.minId;
+      if (compareStrings(c.maxId, n.maxId) > 0) n.maxId = c.maxId;
+    }
   }
+  let all = n.origin;
+  let belowMin = n.depth > n.minDepth ? n.origin : undefined;
+  for (const c of [n.l, n.r]) {
+    if (!c) continue;
+    all = first(all, c.firstOrigin);
+    belowMin = first(belowMin, c.minDepth > n.minDepth ? c.firstOrigin : c.firstOriginBelowMin);
+  }
+  n.firstOrigin = all;
+  n.firstOriginBelowMin = belowMin;
 }
 
-const matches = (n: SeqNode, q: SeqQuery) => n.tin < q.lo || n.tin > q.hi || (n.depth <= q.childDepth && compareStrings(n.id, q.below) < 0);
+const childMatches = (depth: number, minId: string, maxId: string, q: SeqQuery) =>
+  depth <= q.childDepth && ((q.below !== undefined && compareStrings(minId, q.below) < 0) || (q.above !== undefined && compareStrings(maxId, q.above) > 0));
+
+const matches = (n: SeqNode, q: SeqQuery) =>
+  n.tin < q.lo ||
+  n.tin > q.hi ||
+  childMatches(n.depth, n.id, n.id, q) ||
+  (q.originUpTo !== undefined && n.depth > q.childDepth && indexOf(n.origin) <= q.originUpTo);
 
 /** Can a subtree hold a match? Every aggregate that says so has a node that matches behind it. */
-const mayMatch = (n: SeqNode, q: SeqQuery) => n.minTin < q.lo || n.maxTin > q.hi || (n.minDepth <= q.childDepth && compareStrings(n.minId, q.below) < 0);
+const mayMatch = (n: SeqNode, q: SeqQuery) =>
+  n.minTin < q.lo ||
+  n.maxTin > q.hi ||
+  childMatches(n.minDepth, n.minId, n.maxId, q) ||
+  (q.originUpTo !== undefined && deeperOriginUpTo(n.minDepth <= q.childDepth ? n.firstOriginBelowMin : n.firstOrigin, q.originUpTo));
+
+const deeperOriginUpTo = (origin: SeqNode | undefined, upTo: number) => origin !== undefined && indexOf(origin) <= upTo;
 
 function find(n: SeqNode | undefined, from: number, q: SeqQuery): SeqNode | undefined {
   // Iterative: down the path to index `from`, remembering right subtrees and nodes still to look at.
