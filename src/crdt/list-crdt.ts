@@ -2,15 +2,7 @@ import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { BaseCrdt, CRDT_LIST } from "./base-crdt.js";
 import { canonicalJson, compareStrings } from "./canonical.js";
 import { isListChange, type ListChange, type ListInsChange } from "./changes.js";
-
-interface Item<T> {
-  change: ListInsChange<T>;
-  left: Item<T> | undefined;
-  right: Item<T> | undefined;
-  origin: Item<T> | undefined;
-  rightOrigin: Item<T> | undefined;
-  deleted: boolean;
-}
+import { integrateList, type ListItem } from "./list-integrate.js";
 
 /**
  * tool-db's ListCrdt change format (INS with the ids of its left and right
@@ -27,7 +19,7 @@ interface Item<T> {
  */
 export class ListCrdt<T = any> extends BaseCrdt<ListChange<T>, T[]> {
   override type = CRDT_LIST;
-  private items: Item<T>[] = [];
+  private items: ListItem<T>[] = [];
 
   constructor(author = "", changes?: ListChange<T>[]) {
     super(author, changes);
@@ -70,7 +62,7 @@ export class ListCrdt<T = any> extends BaseCrdt<ListChange<T>, T[]> {
     return `${this.author}-${String(own).padStart(8, "0")}`;
   }
 
-  private visibleItems(): Item<T>[] {
+  private visibleItems(): ListItem<T>[] {
     void this.value;
     return this.items.filter((item) => !item.deleted);
   }
@@ -97,78 +89,7 @@ export class ListCrdt<T = any> extends BaseCrdt<ListChange<T>, T[]> {
   }
 
   protected override compute(sorted: ListChange<T>[]): T[] {
-    // One INS per id (a forked id keeps its first change in the total order).
-    const byId = new Map<string, Item<T>>();
-    const deletes = new Set<string>();
-    for (const c of sorted) {
-      if (c.t === "DEL") deletes.add(c.v);
-      else if (!byId.has(c.i)) byId.set(c.i, { change: c, left: undefined, right: undefined, origin: undefined, rightOrigin: undefined, deleted: false });
-    }
-    let start: Item<T> | undefined;
-    const integrated = new Set<Item<T>>();
-    const integrate = (item: Item<T>) => {
-      const origin = item.change.p == null ? undefined : byId.get(item.change.p);
-      const rightOrigin = item.change.n == null ? undefined : byId.get(item.change.n);
-      item.origin = origin && integrated.has(origin) ? origin : undefined;
-      item.rightOrigin = rightOrigin && integrated.has(rightOrigin) ? rightOrigin : undefined;
-      let left = item.origin;
-      let o = left ? left.right : start;
-      const conflicting = new Set<Item<T>>();
-      const beforeOrigin = new Set<Item<T>>();
-      while (o && o !== item.rightOrigin) {
-        beforeOrigin.add(o);
-        conflicting.add(o);
-        if (o.origin === item.origin) {
-          // Larger ids go left (Yjs puts smaller client ids left): then an element inserted with no
-          // neighbours goes to the front, where tool-db 2.6.6 puts it, and one writer's lists lay out
-          // their tombstones as 2.6.6 does, so 2.6.6 reads our neighbour ids to the same list.
-          if (compareStrings(o.change.i, item.change.i) > 0) {
-            left = o;
-            conflicting.clear();
-          } else if (o.rightOrigin === item.rightOrigin) {
-            break;
-          }
-        } else if (o.origin && beforeOrigin.has(o.origin)) {
-          if (!conflicting.has(o.origin)) {
-            left = o;
-            conflicting.clear();
-          }
-        } else {
-          break;
-        }
-        o = o.right;
-      }
-      item.left = left;
-      item.right = left ? left.right : start;
-      if (left) left.right = item;
-      else start = item;
-      if (item.right) item.right.left = item;
-      integrated.add(item);
-    };
-    // Every element after the neighbours it names (iterative depth-first, ids ascending); a reference
-    // cycle, possible only in forged lists, is broken by treating the neighbour as absent.
-    const visiting = new Set<Item<T>>();
-    for (const root of byId.values()) {
-      const stack: Item<T>[] = [root];
-      while (stack.length > 0) {
-        const item = stack[stack.length - 1]!;
-        if (integrated.has(item)) {
-          stack.pop();
-          continue;
-        }
-        visiting.add(item);
-        const deps = [item.change.p, item.change.n]
-          .map((id) => (id == null ? undefined : byId.get(id)))
-          .filter((d): d is Item<T> => d !== undefined && !integrated.has(d) && !visiting.has(d));
-        if (deps.length > 0) {
-          stack.push(deps[0]!);
-          continue;
-        }
-        stack.pop();
-        visiting.delete(item);
-        integrate(item);
-      }
-    }
+    const { start, deletes } = integrateList(sorted);
     this.items = [];
     const value: T[] = [];
     for (let item = start; item; item = item.right) {

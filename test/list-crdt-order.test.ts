@@ -1,0 +1,155 @@
+/**
+ * ListCrdt's order, computed with the Sequence-backed integration, against the
+ * element-by-element YATA integration it replaced (kept here as the oracle):
+ * random change sets of every shape (forged neighbours, missing and cyclic
+ * references, duplicate ids, deletes, honest multi-writer histories with
+ * MOVE, the shapes that made the old scan quadratic) give the same value.
+ * And the cost, counted in sequence node visits, grows as n log n for them.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ListCrdt, type ListChange } from "../src/crdt/index.js";
+import { oldOrder } from "./helpers/list-crdt-oracle.js";
+import { sequenceStats } from "../src/crdt/list-sequence.js";
+import { listTuning } from "../src/crdt/list-integrate.js";
+import { seededRandom } from "../src/base/random.js";
+
+/** The old value of a change set, in the document's own total order (ListCrdt.getChanges). */
+const oldValue = (changes: ListChange<unknown>[]) => oldOrder(new ListCrdt("oracle", changes).getChanges());
+
+function checkSame(changes: ListChange<unknown>[], label: string): void {
+  const now = new ListCrdt("x", changes).value;
+  assert.deepEqual(now, oldValue(changes), label);
+}
+
+const pick = <T>(random: () => number, xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+
+/** Forged change sets: any neighbour (existing, missing, itself, forming cycles), duplicate ids, deletes. */
+function forged(random: () => number, n: number): ListChange<unknown>[] {
+  const alphabet = random() < 0.5 ? "ab" : "abcdefgh";
+  const len = 1 + Math.floor(random() * 3);
+  const id = () => Array.from({ length: 1 + Math.floor(random() * len) }, () => pick(random, [...alphabet])).join("");
+  const ids = Array.from({ length: n }, id);
+  const ref = () => {
+    const r = random();
+    return r < 0.3 ? undefined : r < 0.4 ? "missing" : pick(random, ids);
+  };
+  const out: ListChange<unknown>[] = [];
+  for (const i of ids) {
+    const p = ref();
+    const nn = random() < 0.5 ? ref() : undefined;
+    out.push({ t: "INS", v: `${i}:${out.length}`, i, ...(p ? { p } : {}), ...(nn ? { n: nn } : {}) });
+    if (random() < 0.15) out.push({ t: "DEL", v: pick(random, ids), i: `d${out.length}` });
+  }
+  return out;
+}
+
+/** Honest histories: writers editing their replicas (INS, PUSH, DEL, MOVE) and merging now and then. */
+function honest(random: () => number, steps: number): ListChange<unknown>[] {
+  const lists = ["alice", "bob", "carol"].map((a) => new ListCrdt<unknown>(a));
+  for (let s = 0; s < steps; s++) {
+    const list = pick(random, lists);
+    const len = list.value.length;
+    const r = random();
+    if (r < 0.1) pick(random, lists).mergeChanges(list.getChanges());
+    else if (len > 1 && r < 0.2) list.MOVE(Math.floor(random() * len), Math.floor(random() * len));
+    else if (len > 0 && r < 0.35) list.DEL(Math.floor(random() * len));
+    else if (r < 0.6) list.PUSH(s);
+    else list.INS(s, Math.floor(random() * (len + 1)));
+  }
+  return lists.flatMap((l) => l.getChanges());
+}
+
+const cid = (i: number) => `c${String(i).padStart(6, "0")}`;
+const bid = (j: number) => `b${String(j).padStart(6, "0")}`;
+
+/** The outside check's shape: a chain, then neighbourless elements whose ids sort before it (optionally naming its end). */
+function chainAndLoose(m: number, k: number, named: boolean): ListChange<unknown>[] {
+  const out: ListChange<unknown>[] = [];
+  for (let i = 0; i < m; i++) out.push({ t: "INS", v: i, i: cid(i), ...(i > 0 ? { p: cid(i - 1) } : {}) });
+  out.push({ t: "INS", v: "end", i: "a0", p: cid(m - 1) });
+  for (let j = 0; j < k; j++) out.push({ t: "INS", v: -j, i: bid(j), ...(named ? { n: "a0" } : {}) });
+  return out;
+}
+
+/** Siblings integrated in descending id order (each pulled in by a smaller id naming it), each with a child. */
+function descendingSiblings(k: number): ListChange<unknown>[] {
+  const out: ListChange<unknown>[] = [];
+  for (let j = 0; j < k; j++) {
+    const s = `s${String(k - j).padStart(6, "0")}`;
+    out.push({ t: "INS", v: s, i: s }, { t: "INS", v: j, i: `a${String(j).padStart(6, "0")}`, p: s });
+  }
+  return out;
+}
+
+/** Siblings passed over one by one: each element names its own right origin, so the next one's scan passes it. */
+/** Larger and smaller siblings alternating (each smaller one placed before the next larger), then ids between them. */
+function alternating(n: number): ListChange<unknown>[] {
+  const k = Math.floor(n / 3);
+  const id = (c: string, i: number) => `${c}${String(i).padStart(6, "0")}`;
+  const out: ListChange<unknown>[] = [];
+  for (let i = 0; i < k; i++) out.push({ t: "INS", v: id("z", i), i: id("z", i) });
+  for (let i = 0; i < k; i++) out.push({ t: "INS", v: id("a", i), i: id("a", i), n: id("z", i + 1) });
+  for (let i = 0; i < k; i++) out.push({ t: "INS", v: id("m", i), i: id("m", i) });
+  return out;
+}
+
+function passedSiblings(k: number): ListChange<unknown>[] {
+  const out: ListChange<unknown>[] = [];
+  for (let i = 0; i < k; i++) {
+    const t = `t${String(i).padStart(6, "0")}`;
+    out.push({ t: "INS", v: t, i: t }, { t: "INS", v: -i, i: `x${String(i).padStart(6, "0")}`, n: t });
+  }
+  return out;
+}
+
+const SHAPES: [string, (n: number) => ListChange<unknown>[]][] = [
+  ["passed siblings", (n) => passedSiblings(n / 2)],
+  ["chain and loose", (n) => chainAndLoose(n / 2, n / 2, false)],
+  ["chain and loose naming the end", (n) => chainAndLoose(n / 2, n / 2, true)],
+  ["descending siblings", (n) => descendingSiblings(n / 2)],
+];
+
+describe("ListCrdt order", { timeout: 120_000 }, () => {
+  it("equals the element-by-element integration on 3,000 forged change sets", { timeout: 120_000 }, () => {
+    const random = seededRandom(7);
+    for (let s = 0; s < 3000; s++) checkSame(forged(random, 1 + Math.floor(random() * 40)), `forged set ${s}`);
+  });
+
+  it("equals it on 300 honest multi-writer histories with MOVE", { timeout: 120_000 }, () => {
+    const random = seededRandom(11);
+    for (let s = 0; s < 300; s++) checkSame(honest(random, 10 + Math.floor(random() * 80)), `history ${s}`);
+  });
+
+  it("equals it with the scan searching after every step (the jumps, on small sets)", { timeout: 120_000 }, () => {
+    const random = seededRandom(13);
+    listTuning.gallop = 1;
+    try {
+      for (let s = 0; s < 2000; s++) checkSame(forged(random, 1 + Math.floor(random() * 40)), `forged set ${s}`);
+      for (let s = 0; s < 100; s++) checkSame(honest(random, 10 + Math.floor(random() * 80)), `history ${s}`);
+    } finally {
+      listTuning.gallop = 16;
+    }
+  });
+
+  it("equals it on the shapes that made the old scan quadratic", { timeout: 120_000 }, () => {
+    for (const [name, shape] of [...SHAPES, ["alternating", alternating] as const]) checkSame(shape(600), name);
+  });
+
+  it("costs n log n, not n^2, on those shapes", { timeout: 120_000 }, () => {
+    for (const [name, shape] of SHAPES) {
+      const visits = (n: number) => {
+        const list = new ListCrdt("x", shape(n));
+        sequenceStats.visits = 0;
+        void list.value;
+        return sequenceStats.visits;
+      };
+      const small = visits(3000);
+      const large = visits(12000);
+      // 4x the changes: n log^2 n is about 5.3x (a treap's depth varies); n^2 would be 16x.
+      // (A visit is a step of a search or of an order comparison, O(log n) each: n log^2 n in all.)
+      assert.ok(large < small * 10, `${name}: ${small} visits at 3,000 changes, ${large} at 12,000`);
+      assert.ok(large < 12000 * 2000, `${name}: ${large} visits at 12,000 changes`);
+    }
+  });
+});
