@@ -5,7 +5,8 @@
  * a stranger calling it in a loop made the server build and send that as
  * fast as it could (found by an outside check). Now one link may call it
  * STATUS_CALLS.callsPerSecond times a second (over that: `ERR`
- * "RATE_LIMITED: …" and a `refused` event, see ToolDb.addServerFunction),
+ * "RATE_LIMITED: …", counted in `refused` events at most one a second per
+ * link, see ToolDb.addServerFunction),
  * and what was built is answered again to every caller for
  * STATUS_CACHE_MS.
  */

@@ -2,6 +2,7 @@ import type { SyncProgress } from "../node/server-sync.js";
 import type { ToolDb } from "../node/tooldb.js";
 import type { Discovery } from "../discovery/discovery.js";
 import { dhtNodeCount } from "../discovery/dht-watch.js";
+import type { RefusalEvent } from "../network/network-host.js";
 
 /** What `/healthz` answers (JSON), and what `tooldb-dht status` and SIGUSR1 print as one line. */
 export interface HealthReport {
@@ -36,7 +37,7 @@ export class HealthMonitor {
   private refusals = 0;
   private ready = false;
   private readonly startedAt: number;
-  private readonly onRefused = () => void this.refusals++;
+  private readonly onRefused = (e: RefusalEvent) => void (this.refusals += e.count ?? 1);
   private readonly now: () => number;
 
   constructor(

@@ -105,7 +105,7 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   });
 
   const refusals = new Counter({ name: `${p}refusals_total`, help: "Refused frames, records, links and requests, by code", labelNames: ["code"], registers });
-  const onRefused = (e: RefusalEvent) => refusals.inc({ code: e.code });
+  const onRefused = (e: RefusalEvent) => refusals.inc({ code: e.code }, e.count ?? 1);
   db.on("refused", onRefused);
 
   const http = httpRefusals(registry, p);

@@ -55,7 +55,7 @@ export class StatusHistory {
   private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private last: { t: number; putsIn: number; putsOut: number; fetched: number; pushed: number } | undefined;
   private stopInterval: (() => void) | undefined;
-  private readonly onRefused = (event: RefusalEvent) => this.refusals.set(event.code, (this.refusals.get(event.code) ?? 0) + 1);
+  private readonly onRefused = (event: RefusalEvent) => this.refusals.set(event.code, (this.refusals.get(event.code) ?? 0) + (event.count ?? 1));
 
   constructor(
     private readonly db: ToolDb,

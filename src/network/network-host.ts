@@ -73,6 +73,13 @@ export interface RefusalEvent {
   host?: string;
   port?: number;
   key?: string;
+  /**
+   * How many refusals this event stands for (absent: 1). A flood of one
+   * kind from one link is reported at most once a second, with its count
+   * (server function calls over their rate); metrics, health reports and
+   * the status history add it, so they count every refusal.
+   */
+  count?: number;
 }
 
 export interface NetworkOptions {

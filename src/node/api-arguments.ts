@@ -56,10 +56,20 @@ export function functionArgument<F>(name: string, value: F): F {
   return value;
 }
 
-/** addServerFunction's options as a rate (undefined: unbounded). */
+/** The fields of addServerFunction's options. */
+const FUNCTION_OPTIONS: ReadonlySet<string> = new Set<keyof ServerFunctionOptions>(["callsPerSecond", "burst"]);
+
+/**
+ * addServerFunction's options as a rate (undefined: unbounded). An array, or
+ * a field it does not know (a typo such as `callPerSecond` would leave the
+ * function unbounded without a word), is INVALID_ARGUMENT naming it.
+ */
 export function functionRate(options: ServerFunctionOptions | undefined): FunctionRate | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== "object" || options === null) throw invalid(`options must be an object, got ${describeValue(options)}`);
+  if (typeof options !== "object" || options === null || Array.isArray(options)) throw invalid(`options must be an object, got ${describeValue(options)}`);
+  for (const field of Object.keys(options)) {
+    if (!FUNCTION_OPTIONS.has(field)) throw invalid(`options.${field.slice(0, 64)} is not an option of addServerFunction (callsPerSecond, burst)`);
+  }
   const { callsPerSecond, burst } = options;
   if (callsPerSecond === undefined || callsPerSecond === Infinity) {
     if (burst !== undefined) throw invalid("options.burst needs options.callsPerSecond");

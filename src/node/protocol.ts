@@ -5,7 +5,6 @@ import type { NodeContext } from "./node-context.js";
 import type { ToolDbRecord } from "../records/record.js";
 import { awaitNewest } from "./get-replies.js";
 import { UnsolicitedBudget } from "./unsolicited-budget.js";
-import { rateLimitedReturn } from "./server-functions.js";
 import { VerifyResult } from "../records/verify-result.js";
 import { ownerOf } from "./request-shares.js";
 
@@ -272,9 +271,8 @@ export class Protocol {
       return;
     }
     if (!this.db.functions.admit(message.function, from)) {
-      const text = rateLimitedReturn(message.function, this.db.functions.rateOf(message.function)!);
-      this.db.refused({ code: ErrorCode.RATE_LIMITED, reason: `server function call over its rate: ${text}`, peer: from.clientId });
-      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: text });
+      // Answered each time; reported (a `refused` event, RATE_LIMITED) at most once a second per link, with a count.
+      from.send({ type: "functionReturn", id: message.id, code: "ERR", return: this.db.functions.overRate(message.function, from) });
       return;
     }
     try {

@@ -73,9 +73,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly log: LogFn;
   readonly verifier: RecordVerifier;
   readonly remoteSubscriptions: RemoteSubscriptions;
-  /** Keys this node subscribed to; re-sent to every new link. */
-  readonly localSubscriptions = new Set<string>();
-  readonly functions = new ServerFunctions(() => this.now());
+  readonly localSubscriptions = new Set<string>(); // keys this node subscribed to; re-sent to every new link
+  readonly functions = new ServerFunctions(this); // its clock and refusal reports are the node's
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
@@ -206,6 +205,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.serverWatch.close();
     this.acks.close();
     this.broadcast.close();
+    this.functions.close();
     await this.extension?.close();
     await this.network.close();
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
@@ -356,7 +356,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   // ---- server functions ------------------------------------------------
 
-  /** `options`: how often one link may call it (over that rate a call is answered ERR "RATE_LIMITED: …" and `refused` fires). */
+  /** `options`: how often one link may call it (over it: ERR "RATE_LIMITED: …", reported in `refused` once a second per link at most, with a `count`). */
   addServerFunction(name: string, fn: ServerFunction, options?: ServerFunctionOptions): void {
     this.functions.add(stringArgument("name", name), functionArgument("fn", fn), functionRate(options));
   }
