@@ -13,6 +13,8 @@ export const FrameKind = { MESSAGE: 0, CLOSE: 1, PING: 2, PONG: 3 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const HEADER_BYTES = 4;
+/** The least an unfinished frame's buffer starts with (it doubles from there as bytes come). */
+const FIRST_BODY_BYTES = 4096;
 /** Close reasons are capped like WebSocket's (123 bytes). */
 const MAX_REASON_BYTES = 123;
 
@@ -63,22 +65,26 @@ export type DecodeResult =
  * fails at once, before its body arrives.
  *
  * Frames complete in a read are taken out of it as they are (views, no
- * copy). An unfinished frame goes into ONE buffer of the length its header
- * announced, allocated once the header is here, and every later read is
+ * copy). An unfinished frame goes into ONE buffer, and every later read is
  * copied into it, long or short: a frame sent a byte at a time arrives as a
  * read per byte, each a Buffer of its own (some 400 bytes of memory for one
- * byte of frame), and none of them is kept. Before the length is known, the
- * up to 3 header bytes are kept as a number. `heldBytes` (what the inbound
- * budget is charged) is that buffer's whole length and a per-buffer
- * overhead from the moment it is allocated: the budget allows for any frame
- * announced within `maxFrameBytes`. (The decoder before kept reads of 4 KiB
- * and more as they came and copied shorter ones into spill buffers growing
- * to 64 KiB, a new one after every long read: one 1 MiB frame read in
- * alternating 1,448- and 8,192-byte reads held and was charged 7.25 MiB.)
+ * byte of frame), and none of them is kept. The buffer starts at what the
+ * first read brought (at least FIRST_BODY_BYTES) and doubles as bytes come,
+ * never past the length the header announced: a peer is charged about what
+ * it sent, never the length it merely announced (a 4-byte header must not
+ * reserve a megabyte of the budget), and copies stay linear in the frame.
+ * Before the length is known, the up to 3 header bytes are kept as a
+ * number. `heldBytes` (what the inbound budget is charged) is the buffer's
+ * capacity and a per-buffer overhead. (The decoder before kept reads of 4
+ * KiB and more as they came and copied shorter ones into spill buffers
+ * growing to 64 KiB, a new one after every long read: one 1 MiB frame read
+ * in alternating 1,448- and 8,192-byte reads held and was charged 7.25 MiB.)
  */
 export class FrameDecoder {
-  /** The unfinished frame's kind byte and payload (the length its header announced), once that header is here. */
+  /** The unfinished frame's kind byte and payload so far, once its header is here (capacity <= `bodyLength`). */
   private body: Buffer | undefined;
+  /** The length its header announced (kind byte and payload). */
+  private bodyLength = 0;
   /** Bytes of `body` received. */
   private bodyUsed = 0;
   /** Bytes of the next frame's header received while it is incomplete (0-3), and their value so far. */
@@ -102,12 +108,14 @@ export class FrameDecoder {
     let offset = 0;
     const body = this.body;
     if (body !== undefined) {
-      offset = chunk.copy(body, this.bodyUsed, 0, Math.min(chunk.length, body.length - this.bodyUsed));
+      const take = Math.min(chunk.length, this.bodyLength - this.bodyUsed);
+      const into = this.room(this.bodyUsed + take);
+      offset = chunk.copy(into, this.bodyUsed, 0, take);
       this.bodyUsed += offset;
-      if (this.bodyUsed < body.length) return { ok: true, frames };
+      if (this.bodyUsed < this.bodyLength) return { ok: true, frames };
       this.body = undefined;
       this.bodyUsed = 0;
-      frames.push({ kind: body[0]!, payload: body.subarray(1) });
+      frames.push({ kind: into[0]!, payload: into.subarray(1, this.bodyLength) });
     } else if (this.headerGot > 0) {
       while (this.headerGot < HEADER_BYTES && offset < chunk.length) {
         this.headerValue = this.headerValue * 256 + chunk[offset++]!;
@@ -154,14 +162,27 @@ export class FrameDecoder {
       frames.push({ kind: chunk[start]!, payload: chunk.subarray(start + 1, end) });
       return end;
     }
-    // Not from the shared pool: a small buffer would pin (and be charged less than) an 8 KiB pool slab.
-    this.body = Buffer.allocUnsafeSlow(length);
-    this.bodyUsed = chunk.copy(this.body, 0, start);
+    this.bodyLength = length;
+    this.body = undefined;
+    this.bodyUsed = chunk.copy(this.room(chunk.length - start), 0, start);
     return chunk.length;
+  }
+
+  /** The body buffer with room for `need` bytes: grown by doubling (at most to the announced length), what it held copied over. */
+  private room(need: number): Buffer {
+    const body = this.body;
+    if (body !== undefined && body.length >= need) return body;
+    const capacity = Math.min(this.bodyLength, Math.max(need, FIRST_BODY_BYTES, 2 * (body?.length ?? 0)));
+    // Not from the shared pool: a small buffer would pin (and be charged less than) an 8 KiB pool slab.
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    if (body !== undefined) body.copy(grown, 0, 0, this.bodyUsed);
+    this.body = grown;
+    return grown;
   }
 
   reset(): void {
     this.body = undefined;
+    this.bodyLength = 0;
     this.bodyUsed = 0;
     this.headerGot = 0;
     this.headerValue = 0;
