@@ -16,10 +16,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorCode, LevelStore, ToolDb, isToolDbError } from "../src/index.js";
+import { createLogger } from "../src/base/logger.js";
+import { itemId, type SyncIndex } from "../src/node/sync/sync-index.js";
+import { StoredRecords } from "../src/node/sync/stored-records.js";
 import { loneSurrogateAt } from "../src/base/text-formats.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { randomId } from "../src/base/random.js";
-import { portOf, startClient, startServer } from "./helpers/nodes.js";
+import { portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink, closedAfterEachTest, rawIdentity } from "./helpers/raw-peer.js";
 import type { ToolDbRecord } from "../src/records/record.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
@@ -32,10 +35,28 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function levelServer(): Promise<ToolDb> {
+function levelDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "tooldb-surrogate-"));
   dirs.push(dir);
-  return startServer({ storageAdapter: LevelStore, storageName: join(dir, "db") });
+  return join(dir, "db");
+}
+
+function levelServer(storageName = levelDir()): Promise<ToolDb> {
+  return startServer({ storageAdapter: LevelStore, storageName });
+}
+
+/** What an older server left: `record` written in the LevelDB slot of its key (a lone surrogate reads as U+FFFD), written directly. */
+async function preFilled(records: ToolDbRecord[]): Promise<string> {
+  const name = levelDir();
+  const store = new LevelStore(undefined, name);
+  await store.ready;
+  for (const record of records) await store.put(record.k, JSON.stringify(record));
+  await store.close();
+  return name;
+}
+
+function indexOf(db: ToolDb): SyncIndex {
+  return db.sync.range!.index;
 }
 
 function typed(code: ErrorCode, text?: RegExp): (err: unknown) => boolean {
@@ -115,15 +136,61 @@ describe("well-formed keys", () => {
       assert.deepEqual((await putAnswer(link, record)).stored, []);
     }
     assert.deepEqual(await srv.queryKeys("cut ", false, 50), []);
-    // A get of an ill-formed key is refused (it would read the slot of "note\uFFFD").
+    // A get of an ill-formed key is dropped (it would read the slot of "note\uFFFD").
     link.send({ type: "get", id: randomId(), to: [], key: "note\uD800" });
+    await waitUntil(() => refusals.some((r) => r.startsWith(ErrorCode.INVALID_KEY)), T, "the dropped get reported");
     assert.deepEqual(await srv.records.get(HONEST), stored, "the honest record is intact");
+    assert.ok(!link.isClosed);
 
     const fresh = await startClient([srv]);
     nodes.push(fresh);
     assert.equal(await fresh.getData(HONEST, false, 2000), "honest value");
     assert.deepEqual(await fresh.queryKeys("note", false, 1000), [HONEST]);
-    assert.ok(refusals.some((r) => r.startsWith(ErrorCode.BAD_MESSAGE) && /key must be well-formed/.test(r)), refusals.join("\n"));
+    assert.ok(refusals.some((r) => r.startsWith(ErrorCode.INVALID_KEY) && /get\.key is not well-formed/.test(r)), refusals.join("\n"));
+    assert.ok(refusals.some((r) => r.startsWith(ErrorCode.RECORD_REFUSED) && /^\S+ IllFormedKey: /.test(r)), refusals.join("\n"));
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a proven server relaying such records and a client asking for such keys keep their links, unstruck and unbanned", { timeout: 60_000 }, async () => {
+    const srv = await levelServer();
+    nodes.push(srv);
+    const refusals: Array<{ code: string; reason: string }> = [];
+    srv.on("refused", (e) => refusals.push(e));
+    await srv.putData(HONEST, "honest value");
+    // A tool-db 2.6.6 or older tooldb-dht server relays what a stranger wrote to it: 30 records, over the 10 strikes a link is allowed.
+    const relayId = await rawIdentity();
+    const relay = await RawLink.open(portOf(srv), { topic: "test", id: relayId });
+    await relay.provenHandshake({ isServer: true, caps: ["rbsr1", "chg1"] });
+    const author = await rawIdentity();
+    for (let i = 0; i < 30; i++) {
+      const record = await signRecord(author.user, `note${i}\uD800`, `stranger ${i}`, Date.now(), 0, false);
+      relay.put(record);
+      relay.send({ type: "syncPush", id: randomId(), to: [], records: [await signRecord(author.user, `push${i}\uDC00`, i, Date.now(), 0, false)] });
+    }
+    // A 2.6.6 client whose app cut an emoji in half: gets, subscribes, crdtGets and queries of such keys, again and again.
+    const client = await RawLink.open(portOf(srv), { topic: "test" });
+    await client.provenHandshake();
+    for (let i = 0; i < 30; i++) {
+      client.send({ type: "get", id: randomId(), to: [], key: `cut \uD83D${i}` });
+      client.send({ type: "subscribe", id: randomId(), to: [], key: `cut \uD83D${i}` });
+      client.send({ type: "crdtGet", id: randomId(), to: [], key: `cut \uD83D${i}` });
+      client.send({ type: "query", id: randomId(), to: [], key: "cut ", after: `cut \uD83D${i}` });
+    }
+    // Both links still answer, in order after what they sent.
+    assert.equal((await relay.get(HONEST)).v, "honest value");
+    assert.equal((await client.get(HONEST)).v, "honest value");
+    await waitUntil(() => refusals.filter((e) => /IllFormedKey/.test(e.reason)).length >= 60, T, "the relayed and pushed records refused");
+    assert.ok(!relay.isClosed && !client.isClosed, "a link was closed");
+    assert.deepEqual(refusals.filter((e) => e.code === ErrorCode.BANNED || e.code === ErrorCode.BAD_MESSAGE), []);
+    // The client's 120 dropped messages are reported once (throttled), the count in the next report.
+    const dropped = refusals.filter((e) => e.code === ErrorCode.INVALID_KEY);
+    assert.equal(dropped.length, 1, JSON.stringify(dropped));
+    assert.equal(srv.network.peers.length, 2);
+    // Nothing of theirs was stored.
+    assert.deepEqual(await srv.queryKeys("note", false, 50), [HONEST]);
+    assert.deepEqual(await srv.queryKeys("push", false, 50), []);
+    relay.terminate();
+    client.terminate();
     assert.deepEqual(unhandled, []);
   });
 
@@ -137,7 +204,10 @@ describe("well-formed keys", () => {
     const old = await signRecord(id.user, "note\uD800", "old stranger value", Date.now(), 0, false);
     await srv.records.backend.put("note\uD800", JSON.stringify(old));
     assert.equal(await srv.records.get(HONEST), undefined, "another key's record was served");
-    assert.ok(refusals.some((e) => e.code === ErrorCode.INVALID_KEY && /holds the record of key .* under key .*not served/.test(e.reason)), JSON.stringify(refusals));
+    assert.equal(await srv.records.get(HONEST), undefined, "another key's record was served");
+    assert.equal(await srv.records.getCheckedJson(HONEST, () => true), undefined, "another key's record was served");
+    // Reported once, not on every read.
+    assert.equal(refusals.filter((e) => e.code === ErrorCode.INVALID_KEY && /holds the record of key .* under key .*not served/.test(e.reason)).length, 1, JSON.stringify(refusals));
 
     const honest = await startClient([srv]);
     nodes.push(honest);
@@ -148,6 +218,48 @@ describe("well-formed keys", () => {
     const fresh = await startClient([srv]);
     nodes.push(fresh);
     assert.equal(await fresh.getData(HONEST, false, 2000), "honest value");
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a collision written before the rule: the sync index keeps one item for the slot, and range sync never sends the other key's record", { timeout: 60_000 }, async () => {
+    const id = await rawIdentity();
+    const old = await signRecord(id.user, "note\uD800", "old stranger value", Date.now() - 1000, 0, false);
+    const other = await signRecord(id.user, "plain", "plain value", Date.now() - 1000, 0, false);
+    // An older server's store: the stranger's record in the slot of "note\uFFFD" (no index yet: rebuilt on open).
+    const srv = await levelServer(await preFilled([old, other]));
+    nodes.push(srv);
+    const index = indexOf(srv);
+    await index.open();
+    assert.equal(index.size, 2);
+    const oldId = itemId(old);
+    assert.equal(await index.keyOf(oldId), HONEST, "the index names the slot (UTF-8 read back)");
+    const stored = new StoredRecords(index, srv.store, () => Number.POSITIVE_INFINITY, createLogger("test"));
+    const sent = async (ids: string[]) => {
+      const out: Array<string | undefined> = [];
+      for await (const raw of stored.read(ids)) out.push(raw);
+      return out;
+    };
+    assert.deepEqual(await sent([oldId, itemId(other)]), [undefined, JSON.stringify(other)], "the other key's record was sent");
+
+    // The slot's own key takes it: its item replaces the stranger's (before: both stayed, the count 3 for 2 records).
+    const honest = await startClient([srv]);
+    nodes.push(honest);
+    await honest.putData(HONEST, "honest value", false, { ack: 1 });
+    const mine = await srv.records.get(HONEST);
+    assert.equal(mine?.v, "honest value");
+    assert.equal(index.size, 2);
+    assert.equal(await index.keyOf(oldId), undefined, "the stranger's item is still in the index");
+    assert.equal(await index.keyOf(itemId(mine!)), HONEST);
+    assert.deepEqual(await sent([oldId, itemId(mine!)]), [undefined, JSON.stringify(mine)]);
+
+    // A second server reconciles with it: it gets the honest record and "plain", and nobody is struck.
+    const peer = await startServer({ peers: [{ host: "127.0.0.1", port: portOf(srv) }] });
+    nodes.push(peer);
+    const struck: string[] = [];
+    for (const db of [srv, peer]) db.on("refused", (e) => e.code !== ErrorCode.INVALID_KEY && struck.push(`${e.code} ${e.reason}`));
+    await waitUntil(async () => (await peer.records.get(HONEST))?.v === "honest value" && (await peer.records.get("plain")) !== undefined, 30_000, "the peer to sync");
+    await waitUntil(() => indexOf(peer).size === 2, T, "the peer's index");
+    assert.deepEqual(struck, []);
     assert.deepEqual(unhandled, []);
   });
 });

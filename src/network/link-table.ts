@@ -30,6 +30,8 @@ const MAX_FRAMES_BEFORE_HANDSHAKE = 64;
 const MAX_STRIKES = 10;
 /** A link whose peer sent a message this recently is at work, not idle (ms): idle links are evicted first. */
 const ACTIVE_MS = 60_000;
+/** Messages dropped for an ill-formed key are reported at most once in this long a link (ms), with how many since. */
+const ILL_FORMED_REPORT_MS = 60_000;
 
 
 /** What the table uses of its adapter. */
@@ -130,11 +132,30 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       if (reason === "malformed JSON") {
         this.closeLink(link, CloseCode.BAD_MESSAGE, reason, ErrorCode.BAD_MESSAGE);
         this.punish(link, reason);
+      } else if (isToolDbError(err, ErrorCode.INVALID_KEY) && link.session) {
+        this.illFormedKey(link, reason);
       } else {
         this.strike(link, ErrorCode.BAD_MESSAGE, reason);
       }
       return undefined;
     }
+  }
+
+  /**
+   * A get, crdtGet, subscribe or query whose key has a lone surrogate: dropped, no strike. tool-db 2.6.6
+   * takes such keys, so a 2.6.6 app that cut an emoji in half asks for them (again on every reconnect), and
+   * honest peers relay them. Reported once, then at most once in ILL_FORMED_REPORT_MS a link with a count.
+   */
+  private illFormedKey(link: Link, reason: string): void {
+    const now = this.ctx.now();
+    link.illFormedKeys++;
+    if (now - link.illFormedReportedAt < ILL_FORMED_REPORT_MS) return;
+    const count = link.illFormedKeys;
+    link.illFormedKeys = 0;
+    link.illFormedReportedAt = now;
+    const info = link.connection.info;
+    const more = count > 1 ? ` (${count} such messages dropped on this link since the last report)` : "";
+    this.ctx.host.refused({ code: ErrorCode.INVALID_KEY, reason: `${reason}${more}`, peer: link.session?.clientId, host: info.remoteHost, port: info.remotePort });
   }
 
   strike(state: Link | undefined, code: ErrorCode, reason: string, key?: string): void {

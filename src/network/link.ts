@@ -69,6 +69,9 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
   /** The nonce sent in this link's handshake, until the peer's proof of it was checked. */
   challenge: Challenge | undefined = undefined;
   strikes = 0;
+  /** Messages dropped for a key with a lone surrogate since the last report, and when that was (LinkTable.illFormedKey). */
+  illFormedKeys = 0;
+  illFormedReportedAt = Number.NEGATIVE_INFINITY;
   /** The handshake timeout, until the session opens. */
   timer: TimerHandle | undefined = undefined;
   ticket: GateTicket | undefined = undefined;

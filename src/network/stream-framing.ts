@@ -13,7 +13,8 @@ export const FrameKind = { MESSAGE: 0, CLOSE: 1, PING: 2, PONG: 3 } as const;
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
 
 const HEADER_BYTES = 4;
-const EMPTY = new Uint8Array(0);
+/** The least an unfinished frame's buffer starts with (it doubles from there as bytes come). */
+const FIRST_BODY_BYTES = 4096;
 /** Close reasons are capped like WebSocket's (123 bytes). */
 const MAX_REASON_BYTES = 123;
 
@@ -58,153 +59,132 @@ export type DecodeResult =
   | { ok: true; frames: Array<{ kind: number; payload: Buffer }> }
   | { ok: false; declared: number; frames: Array<{ kind: number; payload: Buffer }> };
 
-/** Reads shorter than this are copied into a spill buffer rather than kept as Buffers of their own. */
-const COALESCE_BELOW = 4096;
-/** Spill buffers start at this size and double up to SPILL_MAX (never past the frame's missing bytes once known). */
-const SPILL_MIN = 1024;
-const SPILL_MAX = 64 * 1024;
-
 /**
  * Reassembles frames from chunks. At most one partial frame is buffered, and
  * never more than `maxFrameBytes` of it: a header announcing a larger frame
  * fails at once, before its body arrives.
  *
- * A frame sent a byte at a time arrives as a read per byte, each a Buffer
- * of its own (some 400 bytes of memory for one byte of frame): reads
- * shorter than COALESCE_BELOW are copied into spill buffers sized to what
- * the frame still lacks, so the parts kept are few, and `heldBytes` (what
- * the inbound budget is charged) counts their capacity and a per-part
- * overhead, not only the frame's bytes.
+ * Frames complete in a read are taken out of it as they are (views, no
+ * copy). An unfinished frame goes into ONE buffer, and every later read is
+ * copied into it, long or short: a frame sent a byte at a time arrives as a
+ * read per byte, each a Buffer of its own (some 400 bytes of memory for one
+ * byte of frame), and none of them is kept. The buffer starts at what the
+ * first read brought (at least FIRST_BODY_BYTES) and doubles as bytes come,
+ * never past the length the header announced: a peer is charged about what
+ * it sent, never the length it merely announced (a 4-byte header must not
+ * reserve a megabyte of the budget), and copies stay linear in the frame.
+ * Before the length is known, the up to 3 header bytes are kept as a
+ * number. `heldBytes` (what the inbound budget is charged) is the buffer's
+ * capacity and a per-buffer overhead. (The decoder before kept reads of 4
+ * KiB and more as they came and copied shorter ones into spill buffers
+ * growing to 64 KiB, a new one after every long read: one 1 MiB frame read
+ * in alternating 1,448- and 8,192-byte reads held and was charged 7.25 MiB.)
  */
 export class FrameDecoder {
-  /** Parts of the unfinished frame kept as they came (or closed spills), in order, before `spill`. */
-  private chunks: Buffer[] = [];
-  /** Where short reads are copied; its first `spillUsed` bytes follow `chunks`. */
-  private spill: Buffer | undefined;
-  private spillUsed = 0;
-  private spillSize = SPILL_MIN;
-  private buffered = 0;
-  private held = 0;
-  /** The unfinished frame's whole size (header included) once its header is here; 0 before. */
-  private need = 0;
+  /** The unfinished frame's kind byte and payload so far, once its header is here (capacity <= `bodyLength`). */
+  private body: Buffer | undefined;
+  /** The length its header announced (kind byte and payload). */
+  private bodyLength = 0;
+  /** Bytes of `body` received. */
+  private bodyUsed = 0;
+  /** Bytes of the next frame's header received while it is incomplete (0-3), and their value so far. */
+  private headerGot = 0;
+  private headerValue = 0;
 
   constructor(private readonly maxFrameBytes: number) {}
 
-  /** Bytes of an incomplete frame received. */
+  /** Bytes of an incomplete frame received (its header included). */
   get pendingBytes(): number {
-    return this.buffered;
+    return this.body ? HEADER_BYTES + this.bodyUsed : this.headerGot;
   }
 
-  /** Memory held for the incomplete frame: buffers' capacity plus a per-buffer overhead. */
+  /** Memory held for the incomplete frame: its buffer's whole length plus a per-buffer overhead (a partial header: its bytes). */
   get heldBytes(): number {
-    return this.held;
+    return this.body ? this.body.length + CHUNK_OVERHEAD_BYTES : this.headerGot;
   }
 
   push(chunk: Buffer): DecodeResult {
-    if (this.buffered === 0) return this.decode(chunk);
-    this.keep(chunk);
-    if (this.need === 0) {
-      if (this.buffered < HEADER_BYTES) return { ok: true, frames: [] };
-      const length = this.headerLength();
-      if (length === 0 || length - 1 > this.maxFrameBytes) {
-        this.reset();
-        return { ok: false, declared: length, frames: [] };
-      }
-      this.need = HEADER_BYTES + length;
-    }
-    if (this.buffered < this.need) return { ok: true, frames: [] };
-    // Joined only once the whole frame is here (no quadratic copying of a frame in many parts).
-    const data = this.take();
-    this.reset();
-    return this.decode(data);
-  }
-
-  /** Frames straight out of `data` (nothing pending): the unfinished rest is kept. */
-  private decode(data: Buffer): DecodeResult {
     const frames: Array<{ kind: number; payload: Buffer }> = [];
     let offset = 0;
-    while (data.length - offset >= HEADER_BYTES) {
-      const length = data.readUInt32BE(offset);
-      // length counts the kind byte; a message payload may be maxFrameBytes long.
-      if (length === 0 || length - 1 > this.maxFrameBytes) {
-        this.reset();
-        return { ok: false, declared: length, frames };
+    const body = this.body;
+    if (body !== undefined) {
+      const take = Math.min(chunk.length, this.bodyLength - this.bodyUsed);
+      const into = this.room(this.bodyUsed + take);
+      offset = chunk.copy(into, this.bodyUsed, 0, take);
+      this.bodyUsed += offset;
+      if (this.bodyUsed < this.bodyLength) return { ok: true, frames };
+      this.body = undefined;
+      this.bodyUsed = 0;
+      frames.push({ kind: into[0]!, payload: into.subarray(1, this.bodyLength) });
+    } else if (this.headerGot > 0) {
+      while (this.headerGot < HEADER_BYTES && offset < chunk.length) {
+        this.headerValue = this.headerValue * 256 + chunk[offset++]!;
+        this.headerGot++;
       }
-      const end = offset + HEADER_BYTES + length;
-      if (end > data.length) {
-        this.need = HEADER_BYTES + length;
+      if (this.headerGot < HEADER_BYTES) return { ok: true, frames };
+      const length = this.headerValue;
+      this.headerGot = 0;
+      this.headerValue = 0;
+      const next = this.frame(chunk, offset, length, frames);
+      if (next === undefined) return { ok: false, declared: length, frames };
+      offset = next;
+    }
+    while (offset < chunk.length) {
+      if (chunk.length - offset < HEADER_BYTES) {
+        // The first bytes of the next frame's header: kept as a number.
+        while (offset < chunk.length) {
+          this.headerValue = this.headerValue * 256 + chunk[offset++]!;
+          this.headerGot++;
+        }
         break;
       }
-      frames.push({ kind: data[offset + HEADER_BYTES]!, payload: data.subarray(offset + HEADER_BYTES + 1, end) });
-      offset = end;
+      const length = chunk.readUInt32BE(offset);
+      const next = this.frame(chunk, offset + HEADER_BYTES, length, frames);
+      if (next === undefined) return { ok: false, declared: length, frames };
+      offset = next;
     }
-    if (offset < data.length) this.keep(offset === 0 ? data : data.subarray(offset));
     return { ok: true, frames };
   }
 
-  private keep(part: Buffer): void {
-    if (part.length < COALESCE_BELOW) return this.copyIn(part);
-    // A view of a buffer much larger than it (the rest of a joined frame) is copied out: it would pin the whole buffer.
-    if (part.length * 2 < part.buffer.byteLength) part = Buffer.from(part);
-    this.closeSpill();
-    this.chunks.push(part);
-    this.buffered += part.length;
-    this.held += part.length + CHUNK_OVERHEAD_BYTES;
-  }
-
-  private copyIn(bytes: Buffer): void {
-    let offset = 0;
-    while (offset < bytes.length) {
-      if (!this.spill || this.spillUsed === this.spill.length) this.newSpill(bytes.length - offset);
-      const n = bytes.copy(this.spill!, this.spillUsed, offset);
-      this.spillUsed += n;
-      this.buffered += n;
-      offset += n;
+  /**
+   * The frame of `length` (its kind byte and payload) starting at `start` in `chunk`: taken out as a view when
+   * complete, else copied into a buffer of its whole length. Resolves where the next frame starts (the chunk's
+   * end when this one is unfinished), or undefined when the length is not allowed (the decoder is reset).
+   */
+  private frame(chunk: Buffer, start: number, length: number, frames: Array<{ kind: number; payload: Buffer }>): number | undefined {
+    // length counts the kind byte; a message payload may be maxFrameBytes long.
+    if (length === 0 || length - 1 > this.maxFrameBytes) {
+      this.reset();
+      return undefined;
     }
-  }
-
-  private newSpill(left: number): void {
-    this.closeSpill();
-    const wanted = this.need > 0 ? this.need - this.buffered : SPILL_MIN;
-    const size = Math.max(left, Math.min(wanted, this.spillSize));
-    this.spillSize = Math.min(SPILL_MAX, this.spillSize * 2);
-    // Not from the shared pool: a small spill would pin (and be charged less than) an 8 KiB pool slab.
-    this.spill = Buffer.allocUnsafeSlow(size);
-    this.spillUsed = 0;
-    this.held += size + CHUNK_OVERHEAD_BYTES;
-  }
-
-  private closeSpill(): void {
-    if (this.spill && this.spillUsed > 0) this.chunks.push(this.spill.subarray(0, this.spillUsed));
-    this.spill = undefined;
-  }
-
-  /** The pending bytes as one buffer (no copy when they are in one part). */
-  private take(): Buffer {
-    const spill = this.spill?.subarray(0, this.spillUsed);
-    if (this.chunks.length === 0) return spill!;
-    if (spill) this.chunks.push(spill);
-    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
-  }
-
-  /** The length field of the pending frame's header, which may lie across parts. */
-  private headerLength(): number {
-    let value = 0;
-    let got = 0;
-    for (const part of [...this.chunks, this.spill?.subarray(0, this.spillUsed) ?? EMPTY]) {
-      for (let i = 0; i < part.length && got < HEADER_BYTES; i++, got++) value = value * 256 + part[i]!;
-      if (got === HEADER_BYTES) break;
+    const end = start + length;
+    if (end <= chunk.length) {
+      frames.push({ kind: chunk[start]!, payload: chunk.subarray(start + 1, end) });
+      return end;
     }
-    return value;
+    this.bodyLength = length;
+    this.body = undefined;
+    this.bodyUsed = chunk.copy(this.room(chunk.length - start), 0, start);
+    return chunk.length;
+  }
+
+  /** The body buffer with room for `need` bytes: grown by doubling (at most to the announced length), what it held copied over. */
+  private room(need: number): Buffer {
+    const body = this.body;
+    if (body !== undefined && body.length >= need) return body;
+    const capacity = Math.min(this.bodyLength, Math.max(need, FIRST_BODY_BYTES, 2 * (body?.length ?? 0)));
+    // Not from the shared pool: a small buffer would pin (and be charged less than) an 8 KiB pool slab.
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    if (body !== undefined) body.copy(grown, 0, 0, this.bodyUsed);
+    this.body = grown;
+    return grown;
   }
 
   reset(): void {
-    this.chunks = [];
-    this.spill = undefined;
-    this.spillUsed = 0;
-    this.spillSize = SPILL_MIN;
-    this.buffered = 0;
-    this.held = 0;
-    this.need = 0;
+    this.body = undefined;
+    this.bodyLength = 0;
+    this.bodyUsed = 0;
+    this.headerGot = 0;
+    this.headerValue = 0;
   }
 }

@@ -18,15 +18,25 @@ function isSpecificIp(host: string): boolean {
   return isIP(host) !== 0 && host !== "0.0.0.0" && host !== "::";
 }
 
+/** Reads of one message `ws` keeps at least (a 1 MiB message in reads of 64 bytes). */
+const MIN_BUFFERED_READS = 16_384;
+/** The average read an honest peer's message is allowed at least: a slow uplink reads 536 to 1,448 bytes at a time. */
+const MIN_AVERAGE_READ = 512;
+
 /**
  * The pieces `ws` keeps of one unfinished message, each a Buffer of its own
  * (100 to 450 bytes of memory beside its bytes): fragments (ToolDb peers send
  * a message in at most 3, browsers in 1; ws's default, 16,384 one-byte
  * fragments, held some 2.5 MB a link for 115 KB sent) and reads of the
- * socket (a 1 MiB message in reads of 64 bytes; ws's default is 262,144). The
- * inbound budget is charged for the reads too (ws-connection.ts).
+ * socket: at least 16,384, and enough for a message of `maxMessageBytes` in
+ * reads of 512 bytes (a fixed 16,384 closed an honest 16 MiB message read
+ * 536 to 1,448 bytes at a time); ws's default is 262,144. The inbound budget
+ * is charged for the reads too (ws-connection.ts), which bounds what many
+ * of them hold.
  */
-const RECEIVE_PIECES = { maxFragments: 256, maxBufferedChunks: 16_384 } as const;
+export function receivePieces(maxMessageBytes: number): { maxFragments: number; maxBufferedChunks: number } {
+  return { maxFragments: 256, maxBufferedChunks: Math.max(MIN_BUFFERED_READS, Math.ceil(maxMessageBytes / MIN_AVERAGE_READ)) };
+}
 
 /**
  * WebSocket transport on `ws` (Node). Servers accept links; every node can
@@ -56,7 +66,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
   protected async listen(): Promise<void> {
     if (!this.wsOptions.server) return;
     const maxPayload = this.options.maxMessageBytes;
-    const { maxFragments, maxBufferedChunks } = RECEIVE_PIECES;
+    const { maxFragments, maxBufferedChunks } = receivePieces(maxPayload);
     this.sessionOwner.guard.sockets.capacity = incomingSocketCapacity(this.sessionOwner.guard.limits.maxOpenSockets);
     if (this.wsOptions.httpServer) {
       this.wss = new WebSocketServer({ server: this.wsOptions.httpServer, maxPayload, maxFragments, maxBufferedChunks });
@@ -112,7 +122,7 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
     const h = host.includes(":") ? `[${host}]` : host;
     const socket = new WebSocket(`${scheme}://${h}:${port}`, {
       maxPayload: this.options.maxMessageBytes,
-      ...RECEIVE_PIECES,
+      ...receivePieces(this.options.maxMessageBytes),
       handshakeTimeout: this.options.handshakeTimeout,
       // No compression offered: a hostile server that accepted it could make a message larger than
       // the bytes read, which is what the inbound budget counts (our servers never enable it).

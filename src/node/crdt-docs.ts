@@ -25,11 +25,12 @@ export class CrdtDocs {
   merge(record: ToolDbRecord): Promise<MergeOutcome> {
     const incoming = withoutHeads(record) as ToolDbRecord<unknown[]>;
     return this.records.serialise(record.k, async () => {
-      const stored = (await this.records.get(record.k)) as CrdtDocument | undefined;
+      const slot = await this.records.getSlot(record.k);
+      const stored = slot.record as CrdtDocument | undefined;
       if (!stored || stored.c === null) {
         // A key holds a plain record or a document: the other kind replaces it only when newer, as in 2.6.6.
         if (stored && !incomingWins(stored, incoming)) return { changed: false, winner: stored, previous: stored };
-        const refused = await this.records.write(incoming, stored);
+        const refused = await this.records.write(incoming, stored, slot.foreign);
         if (refused) return { changed: false, winner: stored ?? incoming, previous: stored, refused };
         return { changed: true, winner: incoming, previous: stored };
       }

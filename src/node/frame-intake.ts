@@ -127,7 +127,7 @@ export class FrameIntake {
     try {
       const keys = batch.map((b) => b.record.k);
       await this.db.records.lockKeys(keys, async () => {
-        const held = await this.db.records.readLocked(keys);
+        const { records: held, foreign } = await this.db.records.readLocked(keys);
         const toCheck: number[] = [];
         batch.forEach((b, i) => {
           const previous = held[i];
@@ -149,7 +149,8 @@ export class FrameIntake {
           // Every record checked wins over what its key held (the key is locked: it still does).
           if (verdict.result !== VerifyResult.Verified) after(i, () => void this.intake.refuseUnverified(record, verdict, from));
           else {
-            writes.push({ record, previous });
+            const displaced = foreign?.get(i);
+            writes.push(displaced === undefined ? { record, previous } : { record, previous, foreign: displaced });
             written.push(i);
           }
         });

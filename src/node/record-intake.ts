@@ -21,6 +21,20 @@ import { frameWithRecord } from "../records/record-frame.js";
 import { LruMap } from "../base/bounded-set.js";
 import type { Verdict } from "../records/record-verifier.js";
 
+/**
+ * Refusals that are no strike against the sender, who may be honest:
+ * - KeyNotBound: a tool-db 2.6.6 record (its hash does not cover its key)
+ *   where legacyRecords is off. Struck, a 2.6.6 client (or a server migrated
+ *   with 2.6.6 data) was banned after 10 writes, without being told why.
+ * - IllFormedKey: a key with a lone surrogate. tool-db 2.6.6 servers and
+ *   older tooldb-dht servers take and relay such records (a stranger wrote
+ *   11 to one, and the honest relay was struck and banned here), and a 2.6.6
+ *   app that cut an emoji in half writes them.
+ * Either costs the shape checks at most (no signature check), as cheap as
+ * any refused put; the size-weighted message rate bounds them.
+ */
+const NOT_STRUCK: ReadonlySet<string> = new Set([VerifyResult.KeyNotBound, VerifyResult.IllFormedKey]);
+
 /** Keys per link whose winner was sent to a sender that was behind (see `answerBehind`). */
 const ANSWERED_PER_LINK = 256;
 
@@ -79,11 +93,7 @@ export class RecordIntake {
   refuseUnverified(record: unknown, verdict: Verdict, from: PeerSession | undefined): void {
     const key = typeof (record as { k?: unknown })?.k === "string" ? ((record as { k: string }).k.slice(0, 128)) : undefined;
     const event = { code: ErrorCode.RECORD_REFUSED, reason: `${verdict.result}: ${verdict.reason ?? ""}`, key };
-    // A tool-db 2.6.6 record (its hash does not cover its key) is honest where legacyRecords is off:
-    // refused, not struck. Struck, a 2.6.6 client (or a server migrated with 2.6.6 data) was banned
-    // after 10 writes, without being told why. It costs the shape and hash checks (no signature
-    // check), as cheap as any refused put; the size-weighted message rate bounds them.
-    if (from && verdict.result !== VerifyResult.KeyNotBound) this.db.network.strikePeer(from, event.code, event.reason, key);
+    if (from && !NOT_STRUCK.has(verdict.result)) this.db.network.strikePeer(from, event.code, event.reason, key);
     else this.db.refused({ ...event, peer: from?.clientId });
   }
 

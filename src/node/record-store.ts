@@ -2,6 +2,7 @@ import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import { incomingWins, type ToolDbRecord } from "../records/record.js";
 import { isRecordShape } from "../records/record-verifier.js";
 import { utf8Length } from "../limits/frame-fit.js";
+import { BoundedSet } from "../base/bounded-set.js";
 
 export interface MergeOutcome {
   /** The incoming record is now stored. */
@@ -27,6 +28,28 @@ export interface RecordIndexer {
 export interface BatchWrite {
   readonly record: ToolDbRecord;
   readonly previous: ToolDbRecord | undefined;
+  /** Another key's record the key's slot held (see `Slot`): what the write replaces in the index. */
+  readonly foreign?: ToolDbRecord;
+}
+
+/**
+ * What a key's slot holds. A UTF-8 store kept every lone surrogate as
+ * U+FFFD, so before such keys were refused, the record of "note\uD800" was
+ * written in the slot of "note\uFFFD": `record` is the key's own record,
+ * `foreign` another key's record found in its slot. A foreign record is
+ * neither served nor merged against (the slot's own key takes the slot),
+ * but the sync index holds it as the slot's item: a write to the slot must
+ * replace it there (`previous` for the indexer), or its item stays for good.
+ */
+export interface Slot {
+  readonly record: ToolDbRecord | undefined;
+  readonly foreign?: ToolDbRecord;
+}
+
+/** What `readLocked` found: each key's own record, and (rarely) another key's record in its slot, by position. */
+export interface LockedReads {
+  readonly records: (ToolDbRecord | undefined)[];
+  readonly foreign: ReadonlyMap<number, ToolDbRecord> | undefined;
 }
 
 /**
@@ -37,6 +60,8 @@ export interface BatchWrite {
 export interface ReadAhead {
   readonly key: string;
   readonly record: ToolDbRecord | undefined;
+  /** Another key's record in the key's slot (see `Slot`). */
+  readonly foreign?: ToolDbRecord;
   release(): void;
 }
 
@@ -49,6 +74,8 @@ interface Watch {
 const CHECKED_MEMO_MIN_CHARS = 16 * 1024;
 /** Checked texts remembered at most (a few megabytes of strings the store's readers hold anyway). */
 const CHECKED_MEMO_ENTRIES = 8;
+/** Keys whose slot was reported to hold another key's record, remembered so that each is reported once (not on every read). */
+const FOREIGN_REPORTED = 1024;
 
 /**
  * Verified records over a string store. Merges for the same key are
@@ -69,6 +96,8 @@ export class RecordStore {
    */
   private readonly latest = new Map<string, ToolDbRecord>();
   indexer: RecordIndexer | undefined;
+  /** Keys reported to hold another key's record (`own`). */
+  private readonly reportedForeign = new BoundedSet<string>(FOREIGN_REPORTED);
 
   constructor(
     readonly backend: ToolDbStorageAdapter,
@@ -84,18 +113,32 @@ export class RecordStore {
     return this.backend.get(key).then((raw) => this.own(key, parseRead(raw)));
   }
 
+  /** What `key`'s slot holds (see `Slot`): what a merge reads. */
+  getSlot(key: string): Promise<Slot> {
+    return this.backend.get(key).then((raw) => this.slotOf(key, parseRead(raw)));
+  }
+
+  private slotOf(key: string, record: ToolDbRecord | undefined): Slot {
+    if (record === undefined || record.k === key) return { record };
+    this.reportForeign(key, record);
+    return { record: undefined, foreign: record };
+  }
+
   /**
-   * `record` when it is `key`'s own. A UTF-8 store kept every lone surrogate
-   * as U+FFFD, so before such keys were refused, "note\uD800" was written in
-   * the slot of "note\uFFFD": a record read from a slot must have the key
-   * asked, else it is neither served nor merged against (the slot's key may
-   * take its own record in its place), and `foreign` is told.
+   * `record` when it is `key`'s own (see `Slot`): a record read from a slot
+   * must have the key asked, else it is neither served nor merged against.
    */
   private own(key: string, record: ToolDbRecord | undefined): ToolDbRecord | undefined {
     if (record === undefined || record.k === key) return record;
-    const shown = (k: string) => JSON.stringify(k.slice(0, 128));
-    this.foreign?.(`the store holds the record of key ${shown(record.k)} under key ${shown(key)} (a lone surrogate, written before such keys were refused): not served`, key);
+    this.reportForeign(key, record);
     return undefined;
+  }
+
+  /** `foreign` is told of a slot holding another key's record once a key (again only once the key is forgotten), not on every read. */
+  private reportForeign(key: string, record: ToolDbRecord): void {
+    if (!this.foreign || !this.reportedForeign.add(key)) return;
+    const shown = (k: string) => JSON.stringify(k.slice(0, 128));
+    this.foreign(`the store holds the record of key ${shown(record.k)} under key ${shown(key)} (a lone surrogate, written before such keys were refused): not served`, key);
   }
 
   /**
@@ -152,8 +195,13 @@ export class RecordStore {
       const known = this.latest.get(key);
       if (known) return Promise.resolve({ key, record: known, release });
     }
-    return this.get(key).then(
-      (record) => ({ key, record, release }),
+    return this.backend.get(key).then(
+      (raw) => {
+        const record = parseRead(raw);
+        if (record === undefined || record.k === key) return { key, record, release };
+        this.reportForeign(key, record);
+        return { key, record: undefined, foreign: record, release };
+      },
       (err: unknown) => {
         release();
         throw err;
@@ -165,27 +213,35 @@ export class RecordStore {
   merge(record: ToolDbRecord, read?: ReadAhead): Promise<MergeOutcome> {
     return this.serialise(record.k, async () => {
       const fresh = read !== undefined && read.key === record.k && this.watched.get(record.k)?.stale === false;
-      const previous = this.latest.get(record.k) ?? (fresh ? read.record : await this.get(record.k));
+      // What `latest` holds is the key's own (read or written under the lock): a foreign record is not there.
+      let previous = this.latest.get(record.k);
+      let foreign: ToolDbRecord | undefined;
+      if (previous === undefined) {
+        const slot: Slot = fresh ? read : await this.getSlot(record.k);
+        previous = slot.record;
+        foreign = slot.foreign;
+      }
       read?.release();
       if (previous) this.latest.set(record.k, previous);
       if (previous && !incomingWins(previous, record)) return { changed: false, winner: previous, previous };
-      const written = await this.put(record, previous);
+      const written = await this.put(record, previous, foreign);
       if (written.refused !== undefined) return { changed: false, winner: previous ?? record, previous, refused: written.refused };
       return { changed: true, winner: record, previous, json: written.json };
     });
   }
 
   /**
-   * Stores `record` in place of `previous` and keeps the index in step;
-   * callers hold the key's lock (`serialise`). Resolves why it was not
-   * stored (larger than the largest record allowed), else undefined.
+   * Stores `record` in place of `previous` (or of `foreign`, another key's
+   * record its slot held: see `Slot`) and keeps the index in step; callers
+   * hold the key's lock (`serialise`). Resolves why it was not stored
+   * (larger than the largest record allowed), else undefined.
    */
-  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<string | undefined> {
-    return (await this.put(record, previous)).refused;
+  async write(record: ToolDbRecord, previous: ToolDbRecord | undefined, foreign?: ToolDbRecord): Promise<string | undefined> {
+    return (await this.put(record, previous, foreign)).refused;
   }
 
   /** `write`, resolving the JSON stored as well. */
-  private async put(record: ToolDbRecord, previous: ToolDbRecord | undefined): Promise<{ refused?: string; json: string }> {
+  private async put(record: ToolDbRecord, previous: ToolDbRecord | undefined, foreign?: ToolDbRecord): Promise<{ refused?: string; json: string }> {
     const json = JSON.stringify(record);
     if (json.length * 3 > this.maxRecordBytes && utf8Length(json) > this.maxRecordBytes) {
       return { refused: `record ${record.k.slice(0, 128)} takes ${utf8Length(json)} bytes, over the largest record allowed (${this.maxRecordBytes})`, json };
@@ -194,7 +250,7 @@ export class RecordStore {
     if (watch) watch.stale = true;
     this.latest.delete(record.k);
     // Issued together, so a batching store writes both in one batch (the index is rebuilt after a crash anyway).
-    await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous, record)]);
+    await Promise.all([this.backend.put(record.k, json), this.indexer?.update(previous ?? foreign, record)]);
     // Set only once written: after a failed write nothing is assumed and the next merge reads the store.
     if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
     return { json };
@@ -203,13 +259,25 @@ export class RecordStore {
   /**
    * What each key holds for a merge under its lock (`lockKeys`): what the
    * merges before it left (`latest`), else one multi-get for all the others.
+   * Another key's record in a slot (see `Slot`) comes back under `foreign`:
+   * a write there passes it on as the `BatchWrite`'s `foreign`.
    */
-  async readLocked(keys: readonly string[]): Promise<(ToolDbRecord | undefined)[]> {
-    const held = keys.map((key) => this.latest.get(key));
-    const missing = keys.filter((_, i) => held[i] === undefined);
+  async readLocked(keys: readonly string[]): Promise<LockedReads> {
+    const records = keys.map((key) => this.latest.get(key));
+    const missing = keys.filter((_, i) => records[i] === undefined);
     const raws = missing.length === 0 ? [] : await this.backend.getMany(missing);
     let next = 0;
-    return held.map((record, i) => record ?? this.own(keys[i]!, parseRead(raws[next++])));
+    let foreign: Map<number, ToolDbRecord> | undefined;
+    for (let i = 0; i < keys.length; i++) {
+      if (records[i] !== undefined) continue;
+      const record = parseRead(raws[next++]);
+      if (record === undefined || record.k === keys[i]) records[i] = record;
+      else {
+        this.reportForeign(keys[i]!, record);
+        (foreign ??= new Map()).set(i, record);
+      }
+    }
+    return { records, foreign };
   }
 
   /**
@@ -236,7 +304,9 @@ export class RecordStore {
       ops.push({ type: "put", key: record.k, value: json });
       stored.push(write);
     }
-    await Promise.all([this.backend.write(ops), this.indexer?.updateMany(stored)]);
+    // A slot's foreign record is what the write replaces in the index (rare: mapped only then).
+    const changes = stored.some((w) => w.previous === undefined && w.foreign !== undefined) ? stored.map((w) => ({ previous: w.previous ?? w.foreign, record: w.record })) : stored;
+    await Promise.all([this.backend.write(ops), this.indexer?.updateMany(changes)]);
     for (const { record } of stored) if (this.inFlight.has(record.k)) this.latest.set(record.k, record);
     return results;
   }

@@ -1,6 +1,7 @@
 /**
  * Validation of incoming frames: `parseMessage` turns one frame into a
- * ToolDb message (types in messages.ts) or throws BAD_MESSAGE with a reason.
+ * ToolDb message (types in messages.ts) or throws BAD_MESSAGE with a reason
+ * (INVALID_KEY for a key with a lone surrogate: dropped, not struck).
  */
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { LIMITS, MAX_PEER_URL_LENGTH, type PeerRecord, type ToolDbMessage } from "./messages.js";
@@ -58,9 +59,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** A key (or key prefix) field: a string no longer than a key, with no lone surrogate (a store would read it as another key). */
+/**
+ * A key (or key prefix) field: a string no longer than a key, with no lone
+ * surrogate (a store would read it as another key). A lone surrogate throws
+ * INVALID_KEY, not BAD_MESSAGE: the message is dropped but its sender is not
+ * struck (a tool-db 2.6.6 app that cut an emoji in half asks for such keys,
+ * again on every reconnect; see LinkTable.parse).
+ */
 function keyField(m: Record<string, unknown>, field: string): void {
-  if (!isWellFormedText(str(m, field, LIMITS.maxKeyLength))) bad(`field ${field} must be well-formed UTF-16 (it holds a lone surrogate)`);
+  const key = str(m, field, LIMITS.maxKeyLength);
+  if (!isWellFormedText(key)) throw new ToolDbError(ErrorCode.INVALID_KEY, `${String(m.type)}.${field} is not well-formed UTF-16 (it holds a lone surrogate): dropped`);
 }
 
 function str(m: Record<string, unknown>, field: string, max: number): string {
@@ -171,9 +179,10 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (!Array.isArray(m.keys) || m.keys.length > LIMITS.maxQueryKeys || !m.keys.every((k) => typeof k === "string")) {
         bad(`queryAck.keys must be an array of at most ${LIMITS.maxQueryKeys} strings`);
       }
-      // Keys longer than a key may be (a tool-db 2.6.6 server has no limit) or ill-formed are dropped, not struck.
+      // Keys longer than a key may be (a tool-db 2.6.6 server has no limit) or ill-formed are dropped, not struck;
+      // so is an ill-formed `next` (the paging with that peer ends; its keys are kept).
       m.keys = (m.keys as string[]).filter((k) => k.length <= LIMITS.maxKeyLength && isWellFormedText(k));
-      if (m.next !== undefined) keyField(m, "next");
+      if (m.next !== undefined && !isWellFormedText(str(m, "next", LIMITS.maxKeyLength))) delete m.next;
       break;
     case "function":
       str(m, "function", LIMITS.maxFunctionNameLength);

@@ -88,7 +88,7 @@ export class RecordVerifier {
     if (!isRecordShape(value)) return refuse(VerifyResult.InvalidData, "record fields missing or of the wrong type");
     const r = value;
     // Stores keep keys as UTF-8, where a lone surrogate becomes U+FFFD: such a key would take another key's slot.
-    if (!isWellFormedText(r.k)) return refuse(VerifyResult.InvalidData, "key is not well-formed UTF-16 (it holds a lone surrogate)");
+    if (!isWellFormedText(r.k)) return refuse(VerifyResult.IllFormedKey, "key is not well-formed UTF-16 (it holds a lone surrogate)");
     if (r.c !== null) {
       if (!this.opts.checkCrdt) return refuse(VerifyResult.Unsupported, `CRDT records (${r.c}) are not supported`);
       const problem = this.opts.checkCrdt(r.c, r.v);

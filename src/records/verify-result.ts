@@ -12,6 +12,13 @@ export const VerifyResult = {
   InvalidVerification: "InvalidVerification",
   /** The hash does not cover the key (tool-db 2.6.6 format) and legacy records are off. */
   KeyNotBound: "KeyNotBound",
+  /**
+   * The key holds a lone surrogate (not well-formed UTF-16): a UTF-8 store
+   * would keep it in another key's slot. Refused, never struck: tool-db
+   * 2.6.6 and older tooldb-dht servers take and relay such records, so an
+   * honest relay (or a 2.6.6 app that cut an emoji in half) sends them.
+   */
+  IllFormedKey: "IllFormedKey",
   /** An app's custom verificator refused the record (tool-db's name). */
   CustomVerificationFailed: "CustomVerificationFailed",
   /** CRDT records are not supported yet. */

@@ -5,6 +5,7 @@
  */
 import type { LogFn } from "../../base/logger.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { isWellFormedText } from "../../base/text-formats.js";
 import { utf8Length } from "../../limits/frame-fit.js";
 import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
 import type { SyncIndex } from "./sync-index.js";
@@ -40,15 +41,30 @@ export class StoredRecords {
     }
   }
 
-  /** The stored JSON of the record behind an item id; only a well-formed record is ever put into a frame. */
+  /**
+   * The stored JSON of the record behind an item id; only a well-formed
+   * record of the key the index names is ever put into a frame. A store
+   * written before keys had to be well-formed may hold another key's
+   * record in a slot ("note\uD800"'s under "note\uFFFD", record-store.ts
+   * `Slot`): its key has a lone surrogate, or is not the key the index gave
+   * (which the store read back as UTF-8): peers refuse it (and strike the
+   * sender), so it is not sent.
+   */
   private async one(id: string): Promise<string | undefined> {
     const key = await this.index.keyOf(id);
     const raw = key === undefined ? undefined : await this.store.get(key);
     if (raw === undefined) return undefined;
+    let record: unknown;
     try {
-      return isRecordShape(JSON.parse(raw)) ? raw : undefined;
+      record = JSON.parse(raw);
     } catch {
       return undefined;
     }
+    if (!isRecordShape(record)) return undefined;
+    if (record.k !== key || !isWellFormedText(record.k)) {
+      this.log("range sync: item %s names key %j, whose slot holds the record of key %j; not sent", id.slice(0, 16), key!.slice(0, 128), record.k.slice(0, 128));
+      return undefined;
+    }
+    return raw;
   }
 }
