@@ -20,15 +20,21 @@ import type { IntakeLimits } from "./fair-intake.js";
  * - A browser's WebSocket and a WebRTC data channel cannot be paused: what
  *   they deliver waits in the link's queue, bounded by frames and by length.
  *   Past its bound the records waiting from the link are let go (`refused`
- *   MEMORY_LIMIT, no strike) and the newest record of each key let go that
- *   the client wants is asked for again (intake-shed.ts). An honest server
- *   can reach the bound: it relays every update of a subscribed key, and
- *   anyone may write one faster than a slow page checks them.
+ *   MEMORY_LIMIT, no strike), and those it sends until they stop for a
+ *   second, and the newest record of each key let go that the client wants
+ *   is asked for again: at once, then at most every 2 s while more are let
+ *   go (intake-shed.ts). An honest server can reach the bound: it relays
+ *   every update of a subscribed key, and anyone may write one faster than
+ *   a slow page checks them.
  * - The links' queues together have a bound too: a page's 2 servers and 8
  *   WebRTC peers could hold 10 x 32 MiB. Past it the link holding the most
- *   waiting lets go of its records first (client-shedding.ts), whichever
- *   link's frame came: a flooding link cannot make an honest one shed while
- *   it holds more than that one.
+ *   waiting lets go of the records it holds waiting then (client-shedding.ts),
+ *   whichever link's frame came, and they are asked for again the same way:
+ *   a flooding link cannot make an honest one shed while it holds more than
+ *   that one, and Sybil links that each hold less (which can make an honest
+ *   link the largest) cost it what it held waiting, not what it sends next.
+ * - A record answering a get the client waits for (its app's read, or its
+ *   asking again) is never let go.
  *
  * Every number can be set with the node's `clientIntake` option (a server
  * takes its links' frames with its `limits`, and ignores it).

@@ -63,7 +63,8 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
       limits: ctx.guard.intakeLimits,
       refused: (link, reason) => this.transportRefused(link, ErrorCode.MEMORY_LIMIT, reason),
       drop: (link, reason) => link.connection.abort(CloseCode.OVERLOADED, reason),
-      shedDone: (session, keys) => this.ctx.host.sessionShed?.(session, keys),
+      askAgain: (session, keys) => this.ctx.host.sessionShed?.(session, keys),
+      awaitsReply: (session, id, key) => session.askedAgain(id, key) || this.ctx.host.requests?.keyOf(id) === key,
     });
   }
 
@@ -237,7 +238,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
   // ---- LinkOwner: what a link calls back into --------------------------------
 
   frameArrived(link: Link, frame: string): void {
-    // A client shedding this link's records (its intake overflowed): they go as they come, keys noted.
+    // A client shedding this link's records (past the link's own bound): they go as they come, keys noted.
     if (link.shed && !link.shed.keep(frame)) return;
     this.onFrame(link, frame);
   }
@@ -324,6 +325,7 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
     this.ctx.guard.release(link);
     this.ctx.timers.clearTimeout(link.timer);
     link.shed?.cancel();
+    link.asks?.cancel();
     const session = link.session;
     if (session && this.sessions.get(session.clientId) === session) {
       this.sessions.delete(session.clientId);

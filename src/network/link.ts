@@ -1,4 +1,4 @@
-import type { RecordShed } from "./intake-shed.js";
+import type { RecordShed, ShedAsks } from "./intake-shed.js";
 import type { TimerHandle } from "../base/clock.js";
 import type { ErrorCode } from "../base/errors.js";
 import type { PeerRecord, PingMessage, PongMessage } from "../records/messages.js";
@@ -61,8 +61,10 @@ export interface LinkOwner {
  */
 export class Link implements GuardedLink, IntakeSink, ConnectionHandler, BudgetedLink {
   session: PeerSession | undefined = undefined;
-  /** A client letting go of this link's records after its intake overflowed (intake-shed.ts). */
+  /** A client letting go of this link's records after the link went past its own bound (intake-shed.ts). */
   shed: RecordShed | undefined = undefined;
+  /** Keys of this link's records a client let go, asked of it again (made at its first shedding, client-shedding.ts). */
+  asks: ShedAsks | undefined = undefined;
   /** Frames that arrived while the handshake signature was checked (created by the first one). */
   pending: string[] | undefined = undefined;
   handshaking = false;

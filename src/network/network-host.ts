@@ -51,8 +51,15 @@ export interface NetworkHost {
   sessionClosed(session: PeerSession, code: number, reason: string): void;
   /** The peer was heard again after a silence (ms) longer than the heartbeat allows for, and the link never closed: what was sent meanwhile may be lost. */
   sessionRevived?(session: PeerSession, silentMs: number): void;
-  /** A client let go of the records waiting from the session (its intake was full): `keys` are theirs, to ask again. */
+  /**
+   * A client let go of records from the session (its intake was full,
+   * client-shedding.ts): `keys` are theirs, to ask again. Called at once,
+   * then at most every 2 s a link while more are let go; each get sent is
+   * noted with `PeerSession.noteAskedAgain`, so its answer is not let go.
+   */
   sessionShed?(session: PeerSession, keys: readonly string[]): void;
+  /** The gets this node waits for replies to (`keyOf(id)`: the key asked): a record answering one is never let go by a client's shedding. */
+  readonly requests?: { keyOf(id: string): string | undefined };
   refused(event: RefusalEvent): void;
   /** Wire extensions this node speaks, listed in its ping and pong. */
   capabilities?(): string[];

@@ -27,6 +27,8 @@ export interface SessionLink {
   /** The remote IP per-IP limits charge (incoming links from IPs that are not exempt). */
   readonly chargedIp: string | undefined;
 }
+/** Gets asked again of one peer whose answers are waited for, at most (the oldest is forgotten first). */
+const MAX_ASKED_AGAIN = 4096;
 
 /** A connection that completed the ToolDb handshake with a verified identity. */
 export class PeerSession {
@@ -64,6 +66,12 @@ export class PeerSession {
    * ask again.
    */
   letGo: ((key: string) => void) | undefined = undefined;
+  /**
+   * Gets this client sent the peer again for keys of records it let go
+   * (client-shedding.ts): id -> key, the latest MAX_ASKED_AGAIN. The first
+   * record answering one is never let go, wherever it waits.
+   */
+  private askedAgainIds: Map<string, string> | undefined = undefined;
 
   constructor(
     readonly connection: Connection,
@@ -80,6 +88,24 @@ export class PeerSession {
     private readonly maxFrameBytes = Number.POSITIVE_INFINITY,
   ) {
     this.openedAt = now;
+  }
+
+  /** This node sent the peer a get under `id` for `key`, asking again for a key of records it let go. */
+  noteAskedAgain(id: string, key: string): void {
+    const ids = (this.askedAgainIds ??= new Map());
+    if (ids.size >= MAX_ASKED_AGAIN) ids.delete(ids.keys().next().value as string);
+    ids.set(id, key);
+  }
+
+  /** Whether a record of `key` under `id` answers a get noted with `noteAskedAgain` and not answered yet. */
+  askedAgain(id: string, key: string): boolean {
+    return this.askedAgainIds?.get(id) === key;
+  }
+
+  /** A record answering that get is taken in: another under the same id is no longer one this node waits for. */
+  answeredAgain(id: string): void {
+    this.askedAgainIds?.delete(id);
+    if (this.askedAgainIds?.size === 0) this.askedAgainIds = undefined;
   }
 
   /** A proven peer that says it is a server: what forwarded requests, acknowledgements and server sync may trust. */

@@ -54,14 +54,20 @@ export class PeerEvents {
   }
 
   /**
-   * This client let go of records waiting from `session` (its intake was
-   * full, network/intake-shed.ts): the newest of each key it subscribed to
-   * or listens to is asked of that session again.
+   * This client let go of records from `session` (its intake was full,
+   * network/client-shedding.ts): the newest of each key it subscribed to or
+   * listens to is asked of that session again, and the answer is noted as
+   * one it waits for, so it is not let go in turn.
    */
   shed(session: PeerSession, keys: readonly string[]): void {
     const db = this.db;
     if (db.isClosed || session.connection.closed) return;
-    for (const key of keys) if (db.localSubscriptions.has(key) || db.keyListeners.has(key)) session.send({ type: "get", id: randomId(), key, to: [] });
+    for (const key of keys) {
+      if (!db.localSubscriptions.has(key) && !db.keyListeners.has(key)) continue;
+      const id = randomId();
+      session.noteAskedAgain(id, key);
+      session.send({ type: "get", id, key, to: [] });
+    }
   }
 
   /** A link that went silent was heard again without closing: servers reconcile at once. */

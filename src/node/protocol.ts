@@ -115,12 +115,14 @@ export class Protocol {
     // Duplicate check and verification start now, in parallel with other puts; the merge waits its turn.
     const admission = wanted ? undefined : this.db.admitRecord(message.data);
     const previous = this.mergeOrder.get(from);
+    const key = (message.data as { k?: unknown } | null)?.k;
+    // An answer to a get this node waits for (the app's read, or its asking again for records it let go) is never let go.
+    const awaited = typeof key === "string" && this.awaitedReply(message.id, key, from);
     let letGo = false;
     const accept = async () => {
       if (wanted && !(await wanted)) return undefined;
       // This client lets go of the peer's records (network/client-shedding.ts): one waiting for its merge goes too.
-      const key = (message.data as { k?: unknown } | null)?.k;
-      if (!from.letGo || typeof key !== "string") return this.db.acceptRecord(message.data, from, message.to, message.id, admission);
+      if (!from.letGo || typeof key !== "string" || awaited) return this.db.acceptRecord(message.data, from, message.to, message.id, admission);
       from.letGo(key);
       admission?.abandon();
       letGo = true;
@@ -151,6 +153,21 @@ export class Protocol {
     this.db.serverWatch.answered(from, "request");
     // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy).
     if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h) from.servedAt = this.db.now();
+  }
+
+  /**
+   * Whether a record of `key` under `id` answers a get this client waits
+   * for: one of its pending gets for that key, or its asking `from` again
+   * for a key of records it let go (the first answer only: it is used up
+   * here, as the frame leaves the intake).
+   */
+  private awaitedReply(id: string, key: string, from: PeerSession): boolean {
+    if (this.db.isServer) return false;
+    if (from.askedAgain(id, key)) {
+      from.answeredAgain(id);
+      return true;
+    }
+    return this.db.requests.keyOf(id) === key;
   }
 
   /**
