@@ -13,6 +13,7 @@ import type { ToolDb } from "../src/index.js";
 import { ErrorCode } from "../src/base/errors.js";
 import { randomId } from "../src/base/random.js";
 import { signRecord } from "../src/node/record-signer.js";
+import { MapCrdt } from "../src/entries/crdt.js";
 import type { ToolDbRecord } from "../src/records/record.js";
 import type { RefusalEvent } from "../src/network/network-host.js";
 import { portOf, startServer, waitUntil } from "./helpers/nodes.js";
@@ -87,6 +88,49 @@ describe("graft answers", { timeout: 60_000 }, () => {
     assert.equal((copy.data as ToolDbRecord).h, versions[2]!.h, "the newest, as stored");
   });
 
+  it("answers running side by side on two links are both counted", async () => {
+    const server = await startServer();
+    nodes.push(server);
+    const a = await treePeer(server, "127.0.40.5");
+    const b = await treePeer(server, "127.0.40.6");
+    const ra = await putOwn(a, a.id, "a-" + randomId(), "a", Date.now());
+    const rb = await putOwn(b, b.id, "b-" + randomId(), "b", Date.now());
+    // Slow store reads: both answers are under way at once.
+    const read = server.records.getChecked.bind(server.records);
+    server.records.getChecked = async (key, wanted) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return read(key, wanted);
+    };
+    const sent = server.broadcast.stats.eagerSent;
+    const copies = [a.next((f) => f.type === "put" && (f.data as ToolDbRecord).h === ra.h && f.o !== undefined, T), b.next((f) => f.type === "put" && (f.data as ToolDbRecord).h === rb.h && f.o !== undefined, T)];
+    a.send({ type: "graft", id: randomId(), to: [], hs: [ra.h] });
+    b.send({ type: "graft", id: randomId(), to: [], hs: [rb.h] });
+    await Promise.all(copies);
+    // `eagerSent += await answer` read the count before the wait: the answer that ended second wrote over the first's.
+    await waitUntil(() => server.broadcast.stats.eagerSent - sent >= 2, 2000, "both answers counted");
+  });
+
+  it("a key that holds a record of another type than the hash asked for is sent in that record's frame type", async () => {
+    const server = await startServer();
+    nodes.push(server);
+    const link = await treePeer(server, "127.0.40.4");
+    const key = "doc-" + randomId();
+    const at = Date.now();
+    // The hash that arrives is a plain record's (a put); the key then holds a newer CRDT document.
+    const plain = await putOwn(link, link.id, key, "plain", at);
+    const map = new MapCrdt(link.id.address);
+    map.SET("title", "crdt");
+    const doc = await signRecord(link.id.user, key, map.getChanges(), at + 1, 0, false, map.type);
+    const ack = link.next((f) => f.type === "putAck" && Array.isArray(f.stored) && f.stored.includes(doc.h), T);
+    link.send({ type: "crdtPut", id: randomId(), to: [], ack: true, data: doc });
+    await ack;
+    assert.equal((await server.records.get(key))?.c, map.type);
+    link.send({ type: "graft", id: randomId(), to: [], hs: [plain.h] });
+    const copy = await link.next((f) => (f.type === "put" || f.type === "crdtPut") && (f.data as ToolDbRecord).k === key && (f as { o?: unknown }).o !== undefined, T);
+    assert.equal((copy.data as ToolDbRecord).h, doc.h, "what the key holds now");
+    assert.equal(copy.type, "crdtPut", "a CRDT record goes in a crdtPut (before: a put, the type of the hash asked for)");
+  });
+
   it("an answer waits while the link does not read its replies, and stops (no more store reads) once the link closed", async () => {
     const server = await startServer({ limits: { maxSendBacklog: 256 * 1024 } });
     nodes.push(server);
@@ -96,8 +140,8 @@ describe("graft answers", { timeout: 60_000 }, () => {
     const records: ToolDbRecord[] = [];
     for (let i = 0; i < N; i++) records.push(await putOwn(link, link.id, `big-${i}-${randomId()}`, String(i % 10).repeat(256 * 1024), at));
     let reads = 0;
-    const read = server.records.getCheckedJson.bind(server.records);
-    server.records.getCheckedJson = (key, wanted) => {
+    const read = server.records.getChecked.bind(server.records);
+    server.records.getChecked = (key, wanted) => {
       reads++;
       return read(key, wanted);
     };

@@ -56,8 +56,7 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
       return true;
     },
     finish,
-    key,
-    owner,
+    { key, owner },
   );
   if (!added) return undefined;
   return {

@@ -12,13 +12,25 @@ interface Pending<T, S> {
   key?: string;
   /** Whom the request is held for (request-shares.ts): none for the node's own. */
   owner?: RequestOwner;
+  /** Told of a reply under the id that was handled but not delivered (`refused`). */
+  onRefused?: (reply: T, from?: S) => void;
+}
+
+/** What `add` may also be told of a request. */
+export interface RequestOptions<T, S> {
+  /** The key a get asks for (`keyOf`). */
+  key?: string | undefined;
+  /** The peer it is held for (request-shares.ts); none for the node's own requests. */
+  owner?: RequestOwner | undefined;
+  /** Called for a reply under the id that was handled but not delivered: refused (see `refused`). */
+  onRefused?: ((reply: T, from?: S) => void) | undefined;
 }
 
 /**
  * Requests waiting for replies by message id, each with a timeout. Entries
  * are removed on completion or timeout and capped in number, so a flood of
  * unanswered requests cannot grow memory (tool-db 2.6.6 leaked these).
- * A request held for a peer counts against that peer's and its IP's share,
+ * A request held for a peer counts against that peer's and its site's share,
  * and a full table gives up the oldest request of whoever holds the most.
  */
 export class PendingRequests<T, S = unknown> {
@@ -37,16 +49,17 @@ export class PendingRequests<T, S = unknown> {
   /**
    * Registers a request. `onReply` returning true keeps it open for more
    * replies (queries collect several). When the table is full, the oldest
-   * request of the peer or IP holding the most (else the oldest) is timed
-   * out early. `key`: the key a get asks for. `owner`: the peer it is held
-   * for; false (nothing added) when that peer or its IP holds its share.
+   * request of the peer or site holding the most (else the oldest) is timed
+   * out early. Returns false (nothing added) when the peer it is held for
+   * (`options.owner`), or its address site, holds its share.
    */
-  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, key?: string, owner?: RequestOwner): boolean {
+  add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, options: RequestOptions<T, S> = {}): boolean {
+    const { key, owner, onRefused } = options;
     this.remove(id); // a reused id replaces the old request (and its timer)
     if (owner && !this.shares.mayAdd(owner)) return false;
     if (this.pending.size >= this.capacity) this.expire(this.shares.heaviest() ?? (this.pending.keys().next().value as string));
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, owner });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, owner, onRefused });
     if (owner) this.shares.add(id, owner);
     return true;
   }
@@ -67,6 +80,14 @@ export class PendingRequests<T, S = unknown> {
     const keepOpen = entry.onReply(reply, from) === true;
     if (!keepOpen && this.pending.get(id) === entry) this.remove(id);
     return true;
+  }
+
+  /**
+   * A reply under `id` was handled and not delivered (the record it carried
+   * was refused): the request stays open; one that asked (`onRefused`) is told.
+   */
+  refused(id: string, reply: T, from?: S): void {
+    this.pending.get(id)?.onRefused?.(reply, from);
   }
 
   /** Times the request out within `ms` (sooner if it was due sooner): a request that got its first answer waits a short grace for more. */

@@ -6,7 +6,7 @@ import type { ToolDbRecord } from "../records/record.js";
 import { awaitNewest } from "./get-replies.js";
 import { UnsolicitedBudget } from "./unsolicited-budget.js";
 import { VerifyResult } from "../records/verify-result.js";
-import { ownerOf } from "./request-shares.js";
+import { ownerOf, type RequestOwner } from "./request-shares.js";
 
 /** How long a server waits for other servers to answer a forwarded get or query. */
 const FORWARD_TIMEOUT_MS = 3000;
@@ -65,7 +65,16 @@ export class Protocol {
     switch (message.type) {
       case "put":
       case "crdtPut":
-        return this.onPut(message, from).catch((err) => this.fail(from, err));
+        return this.onPut(message, from).then(
+          (delivered) => {
+            // A reply to a request of ours that was refused is still an answer: the request is told (server-sync.ts counts it).
+            if (awaited && !delivered) this.db.requests.refused(message.id, message, from);
+          },
+          (err: unknown) => {
+            this.fail(from, err);
+            if (awaited) this.db.requests.refused(message.id, message, from);
+          },
+        );
       case "get":
       case "crdtGet":
         return this.onGet(message, from).catch((err) => this.fail(from, err));
@@ -106,7 +115,8 @@ export class Protocol {
     this.db.refused({ code: ErrorCode.BAD_MESSAGE, reason: `could not handle message: ${errorText(err)}`, peer: from.clientId });
   }
 
-  private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<void> {
+  /** Resolves true when the put was delivered as the reply to a request waiting under its id. */
+  private async onPut(message: PutMessage | CrdtPutMessage, from: PeerSession): Promise<boolean> {
     // A client first decides whether it takes the record at all (`asked`), in the peer's merge order.
     // Known at once for nearly every put (a server, a reply, a subscribed key): its checks then start now,
     // in parallel; deferred into the merge order, a subscriber verified one put at a time (relay 0.26 -> 0.17).
@@ -138,7 +148,7 @@ export class Protocol {
       if (message.ack === true && isToolDbError(err, ErrorCode.STORAGE_FAILED)) void this.db.acks.storageFailed(message as unknown as PutMessage, from, err).catch((e) => this.fail(from, e));
       throw err;
     });
-    if (letGo || (wanted && !(await wanted))) return;
+    if (letGo || (wanted && !(await wanted))) return false;
     if (!winner) this.db.broadcast.refused(message.data);
     // A crdtPut is confirmed like a put (same fields).
     if (message.ack === true) {
@@ -146,13 +156,14 @@ export class Protocol {
       const verdict = admission ? admission.checked.then((c) => c.verdict) : winner ? Promise.resolve({ result: VerifyResult.Verified }) : this.db.verifier.verify(message.data);
       void this.db.acks.confirm(message as unknown as PutMessage, from, verdict, winner).catch((err) => this.fail(from, err));
     }
-    if (!winner) return;
+    if (!winner) return false;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
     const asked = this.db.requests.keyOf(message.id);
-    if (!this.db.requests.resolve(message.id, { ...message, data: winner }, from)) return;
+    if (!this.db.requests.resolve(message.id, { ...message, data: winner }, from)) return false;
     this.db.serverWatch.answered(from, "request");
     // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy).
     if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h) from.servedAt = this.db.now();
+    return true;
   }
 
   /**
@@ -210,9 +221,10 @@ export class Protocol {
     const answer = (record: ToolDbRecord | undefined) => {
       if (record && !from.connection.closed) from.send({ type, id: message.id, data: record });
     };
-    const wait = awaitNewest(this.db, message.id, message.key, FORWARD_TIMEOUT_MS, answer, ownerOf(from));
+    const owner = ownerOf(from);
+    const wait = awaitNewest(this.db, message.id, message.key, FORWARD_TIMEOUT_MS, answer, owner);
     if (wait) wait.asked(this.forwardTo(message, from));
-    else this.overShare(from, message.key);
+    else this.overShare(from, message.key, owner);
   }
 
   private async onSubscribe(message: SubscribeMessage, from: PeerSession): Promise<void> {
@@ -255,21 +267,23 @@ export class Protocol {
   /** Sends a request on to the other servers; replies with its id come back through `onReply`. */
   private forward(message: QueryMessage, from: PeerSession, onReply: (reply: ToolDbMessage) => boolean | void): void {
     if (this.db.requests.has(message.id)) return;
-    if (!this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined, undefined, ownerOf(from))) return this.overShare(from, message.key);
+    const owner = ownerOf(from);
+    if (!this.db.requests.add(message.id, FORWARD_TIMEOUT_MS, onReply, () => undefined, { owner })) return this.overShare(from, message.key, owner);
     if (this.forwardTo(message, from) === 0) this.db.requests.remove(message.id);
   }
 
   /**
-   * A request not forwarded: its peer (or IP) holds its share of the
-   * pending requests (request-shares.ts). Answered with what this server
-   * holds only; refused once a second per peer at most (a flood is not logged request by request).
+   * A request not forwarded: its peer (or its address site) holds its share
+   * of the pending requests (request-shares.ts). Answered with what this
+   * server holds only; refused once a second per peer at most (a flood is not logged request by request).
    */
-  private overShare(from: PeerSession, key: string): void {
+  private overShare(from: PeerSession, key: string, owner: RequestOwner): void {
     const now = this.db.now();
     if (now - (this.overShareAt.get(from) ?? -Infinity) < 1000) return;
     this.overShareAt.set(from, now);
-    const { perPeer, perIp } = this.db.requests.shares;
-    this.db.refused({ code: ErrorCode.RATE_LIMITED, reason: `request not forwarded to other servers: this peer holds ${perPeer} forwarded requests (or its IP ${perIp}) waiting for answers`, key: key.slice(0, 128), peer: from.clientId });
+    const limit = this.db.requests.shares.limits(owner);
+    const site = owner.site === undefined ? "" : ` (or its address site ${limit.site})`;
+    this.db.refused({ code: ErrorCode.RATE_LIMITED, reason: `request not forwarded to other servers: this peer holds ${limit.peer} forwarded requests${site} waiting for answers`, key: key.slice(0, 128), peer: from.clientId });
   }
 
   /**

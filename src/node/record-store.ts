@@ -85,7 +85,7 @@ const FOREIGN_REPORTED = 1024;
 export class RecordStore {
   private readonly inFlight = new Map<string, Promise<unknown>>();
   /** Large stored texts already checked to be records, by key (insertion order = age). */
-  private readonly checked = new Map<string, string>();
+  private readonly checked = new Map<string, CheckedRecord>();
   /** Keys read ahead of a merge and not yet merged or released: a write marks them stale. */
   private readonly watched = new Map<string, Watch>();
   /**
@@ -147,16 +147,23 @@ export class RecordStore {
    * the read completes: when the asker is gone by then, nothing is parsed.
    */
   async getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> {
+    return (await this.getChecked(key, wanted))?.json;
+  }
+
+  /** `getCheckedJson`, with whether the record is a CRDT one (`c` set: sent as a crdtPut). */
+  async getChecked(key: string, wanted: () => boolean): Promise<CheckedRecord | undefined> {
     const raw = await this.backend.get(key);
     if (raw === undefined || !wanted()) return undefined;
-    if (raw.length < CHECKED_MEMO_MIN_CHARS) return this.own(key, parseStored(raw)) ? raw : undefined;
+    if (raw.length < CHECKED_MEMO_MIN_CHARS) return checkedOf(raw, this.own(key, parseStored(raw)));
     // A large record asked for again and again is parsed once: the same text (compared natively) was checked before.
-    if (this.checked.get(key) === raw) return raw;
-    if (!this.own(key, parseStored(raw))) return undefined;
+    const memo = this.checked.get(key);
+    if (memo?.json === raw) return memo;
+    const checked = checkedOf(raw, this.own(key, parseStored(raw)));
+    if (!checked) return undefined;
     this.checked.delete(key);
-    this.checked.set(key, raw);
+    this.checked.set(key, checked);
     if (this.checked.size > CHECKED_MEMO_ENTRIES) this.checked.delete(this.checked.keys().next().value!);
-    return raw;
+    return checked;
   }
 
   query(prefix: string, limit?: number): Promise<string[]> {
@@ -351,6 +358,16 @@ export class RecordStore {
     });
     return run;
   }
+}
+
+/** A stored text checked to be a record: the text, and whether the record is a CRDT one. */
+export interface CheckedRecord {
+  readonly json: string;
+  readonly crdt: boolean;
+}
+
+function checkedOf(json: string, record: ToolDbRecord | undefined): CheckedRecord | undefined {
+  return record ? { json, crdt: record.c !== null } : undefined;
 }
 
 function parseRead(raw: string | undefined): ToolDbRecord | undefined {

@@ -16,13 +16,44 @@ import { ownerOf } from "./request-shares.js";
 const IN_FLIGHT = 64;
 const REQUEST_TIMEOUT_MS = 5000;
 /**
- * Gets of a legacy catch-up that may go unanswered in a row (timed out, or
- * given up by a full table of pending requests: neither is an answer)
- * before the catch-up with that peer stops. An outside check's fake legacy
- * servers listed 10,000 keys each and answered no get: every unanswered get
- * freed a worker that sent the next, 700,000 gets in 15 s.
+ * Gets of a legacy catch-up that may go unheard in a row (no reply frame at
+ * all from the peer under the get's id before it timed out or a full table
+ * of pending requests gave it up; or never sent, the peer's share of that
+ * table full for SHARE_WAIT_MS) before the catch-up with that peer stops.
+ * A reply the record checks refuse is an answer all the same: a 2.6.6
+ * record where legacyRecords is off, a custom verifier's or a quota's
+ * refusal, a key this store cannot hold (64 such keys in a row stopped an
+ * honest catch-up before its valid keys).
  */
 const MAX_MISSES = IN_FLIGHT;
+/**
+ * Gets sent to a peer in one legacy catch-up: at most this many for each
+ * get it answered with a record of the key asked, plus MAX_MISSES. A reply
+ * under the id with another key costs the peer nothing (one stored record
+ * reused for every id), so it only shows the peer is there: an outside
+ * check's fake legacy servers listed 10,000 keys each, answered no get and
+ * were sent 700,000 gets in 15 s; answering 1 get in 63 kept each catch-up
+ * running to its end.
+ */
+const GETS_PER_ANSWER = 2;
+/**
+ * A get the table of pending requests refuses because the peer (or its
+ * address site) holds its share waits for room, asking again after this
+ * (ms), doubling, ... (counted as unanswered at once, the 64 misses were
+ * used up in microseconds) ...
+ */
+const SHARE_RETRY_MS = 25;
+/** ... up to this between tries, ... */
+const SHARE_RETRY_MAX_MS = 1000;
+/** ... and this long in all: a share held full that long (forwarded requests wait 3 s) counts as a get unanswered, never sent. */
+const SHARE_WAIT_MS = 3 * REQUEST_TIMEOUT_MS;
+
+/**
+ * How one catch-up get went: no reply frame from the peer under its id, a
+ * reply for another key, a reply for the key asked (stored or refused), or
+ * never sent (the peer's share of the pending requests stayed full).
+ */
+type GetOutcome = "unheard" | "other" | "key" | "busy";
 
 /**
  * When two servers link, each catches up on the other's records, so a
@@ -69,6 +100,9 @@ export class ServerSync {
   readonly range: RangeSync | undefined;
   private readonly schedule: RunSchedule | undefined;
   private readonly timers: TimerGroup;
+  /** Catch-up gets waiting for room in the table of pending requests (woken by `close`). */
+  private readonly pausing = new Set<() => void>();
+  private closed = false;
 
   constructor(private readonly db: NodeContext) {
     const { options } = db;
@@ -107,6 +141,8 @@ export class ServerSync {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    for (const wake of [...this.pausing]) wake();
     this.timers.clearAll();
     this.range?.close();
     return this.range ? this.range.index.close() : Promise.resolve();
@@ -158,36 +194,113 @@ export class ServerSync {
   private async fetch(session: PeerSession, keys: string[]): Promise<void> {
     let next = 0;
     let changed = 0;
+    /** Gets in a row that no reply frame came back for. */
     let misses = 0;
+    /** Gets sent (or about to be), of those still open, and of those answered with a record of the key asked. */
+    let sent = 0;
+    let open = 0;
+    let answered = 0;
+    let stopped: string | undefined;
+    /** Workers waiting at the cap for an open get to end. */
+    let waiting: (() => void)[] = [];
+    const ended = () => {
+      const wake = waiting;
+      waiting = [];
+      for (const w of wake) w();
+    };
     const progress = this.progress;
     progress.running++;
     progress.keysListed += keys.length;
     const worker = async () => {
-      while (next < keys.length && misses < MAX_MISSES && !session.connection.closed && !this.db.isClosed) {
+      while (next < keys.length && stopped === undefined && !session.connection.closed && !this.db.isClosed) {
+        if (sent >= answered * GETS_PER_ANSWER + MAX_MISSES) {
+          // At the cap: the gets still open may raise it; with none open, the peer has not earned more.
+          if (open === 0) {
+            stopped = `${sent} gets sent, ${answered} answered with the key asked`;
+            break;
+          }
+          await new Promise<void>((resolve) => waiting.push(resolve));
+          continue;
+        }
         const key = keys[next++]!;
-        const before = (await this.db.records.get(key).catch(() => undefined))?.h;
-        if (await this.get(session, key)) misses = 0;
-        else if (++misses === MAX_MISSES) this.db.log("sync with %s stopped: %d gets in a row went unanswered", session.clientId, MAX_MISSES);
-        const after = (await this.db.records.get(key).catch(() => undefined))?.h;
-        progress.keysFetched++;
-        if (after !== before) {
-          changed++;
-          progress.keysChanged++;
+        sent++;
+        open++;
+        try {
+          const before = (await this.db.records.get(key).catch(() => undefined))?.h;
+          const outcome = await this.get(session, key);
+          if (outcome === "key") answered++;
+          if (outcome === "busy") sent--;
+          if (outcome === "key" || outcome === "other") misses = 0;
+          else if (++misses >= MAX_MISSES) stopped ??= `${MAX_MISSES} gets in a row went unanswered (or found no room in the table of pending requests)`;
+          const after = (await this.db.records.get(key).catch(() => undefined))?.h;
+          progress.keysFetched++;
+          if (after !== before) {
+            changed++;
+            progress.keysChanged++;
+          }
+        } finally {
+          open--;
+          ended();
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
     progress.running--;
     progress.completed++;
+    if (stopped !== undefined) this.db.log("sync with %s stopped after %d of %d keys: %s", session.clientId, next, keys.length, stopped);
     this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
   }
 
-  /** True when the peer answered; false on a timeout, or when the table of pending requests gave the get up or had no room for it. */
-  private get(session: PeerSession, key: string): Promise<boolean> {
+  /**
+   * Asks the peer for `key`. Any put frame from it under the get's id is an
+   * answer, stored or refused; one carrying `key` is an answer for the key.
+   * A get the table of pending requests refuses for the peer's (or its
+   * site's) share waits for room, bounded, rather than going unheard at once.
+   */
+  private async get(session: PeerSession, key: string): Promise<GetOutcome> {
+    const owner = ownerOf(session);
+    for (let waited = 0, pause = SHARE_RETRY_MS; ; waited += pause, pause = Math.min(pause * 2, SHARE_RETRY_MAX_MS)) {
+      const outcome = await new Promise<GetOutcome | undefined>((resolve) => {
+        const id = randomId();
+        const heard = (reply: ToolDbMessage, from?: PeerSession) => {
+          if (from !== session) return true; // not the peer asked: keep waiting
+          resolve(replyKey(reply) === key ? "key" : "other");
+          return false;
+        };
+        const added = this.db.requests.add(id, REQUEST_TIMEOUT_MS, heard, () => resolve("unheard"), {
+          key,
+          owner,
+          onRefused: (reply, from) => {
+            if (heard(reply, from) === false) this.db.requests.remove(id);
+          },
+        });
+        if (!added) return resolve(undefined);
+        session.send({ type: "get", id, key });
+      });
+      if (outcome !== undefined) return outcome;
+      if (waited >= SHARE_WAIT_MS || !(await this.pause(pause, session))) return "busy";
+    }
+  }
+
+  /** Waits `ms`; false when the link or the node closed meanwhile (`close` wakes it). */
+  private pause(ms: number, session: PeerSession): Promise<boolean> {
+    const open = () => !session.connection.closed && !this.db.isClosed && !this.closed;
+    if (!open()) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const id = randomId();
-      if (!this.db.requests.add(id, REQUEST_TIMEOUT_MS, () => resolve(true), () => resolve(false), undefined, ownerOf(session))) return resolve(false);
-      session.send({ type: "get", id, key });
+      const wake = () => {
+        this.pausing.delete(wake);
+        this.timers.clearTimeout(timer);
+        resolve(open());
+      };
+      const timer = this.timers.setTimeout(wake, ms);
+      this.pausing.add(wake);
     });
   }
+}
+
+/** The key of the record a put frame carries (undefined for anything else). */
+function replyKey(reply: ToolDbMessage): string | undefined {
+  if (reply.type !== "put" && reply.type !== "crdtPut") return undefined;
+  const k = (reply.data as { k?: unknown } | null | undefined)?.k;
+  return typeof k === "string" ? k : undefined;
 }

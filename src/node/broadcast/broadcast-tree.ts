@@ -22,7 +22,7 @@ import { TREE_LIMITS, type TreeMessage } from "../../records/tree-messages.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
 import { linkWeight } from "./link-weight.js";
-import { GraftAnswers, type GraftItem } from "./graft-answer.js";
+import { GraftAnswers, type GraftAnswerDeps, type GraftItem } from "./graft-answer.js";
 
 /** Listed in the handshake by servers that run the broadcast tree. */
 export const TREE_CAPABILITY = "pt1";
@@ -57,8 +57,6 @@ interface Received {
   pathMax: number | undefined;
   /** Client id of the peer that sent the first copy (undefined at the origin). */
   via: string | undefined;
-  /** A CRDT record (sent as a crdtPut). */
-  crdt: boolean;
 }
 
 /** What the tree uses of its node (ToolDb is one). */
@@ -66,8 +64,8 @@ export interface TreeDeps {
   readonly network: ToolDbNetworkAdapter;
   readonly isServer: boolean;
   readonly options: { readonly clock?: Clock; readonly broadcast?: Partial<BroadcastOptions> };
-  /** The checked JSON of the record stored under a key (to answer a GRAFT). */
-  readonly records: { getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> };
+  /** The checked JSON of the record stored under a key, and whether it is a CRDT record (to answer a GRAFT). */
+  readonly records: GraftAnswerDeps["records"];
   now(): number;
 }
 
@@ -165,7 +163,7 @@ export class BroadcastTree {
     const origin = typeof message.o === "string" ? message.o : from.clientId;
     const round = typeof message.r === "number" ? message.r : 1;
     const pathMax = typeof message.w === "number" ? Math.max(message.w, this.weight(from)) : undefined;
-    this.received.set(hash, { key, id: message.id, origin, round, pathMax, via: from.clientId, crdt: message.type === "crdtPut" });
+    this.received.set(hash, { key, id: message.id, origin, round, pathMax, via: from.clientId });
     this.repair.arrived(hash);
   }
 
@@ -285,7 +283,7 @@ export class BroadcastTree {
     if (links.length === 0) return;
     let entry = this.received.get(record.h);
     if (!entry || !from || !this.carries(from)) {
-      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0, pathMax: 0, via: undefined, crdt: record.c !== null };
+      entry = { key: record.k, id, origin: this.deps.network.getClientAddress(), round: 0, pathMax: 0, via: undefined };
       this.received.set(record.h, entry);
     }
     let frame: string | undefined;
@@ -308,13 +306,14 @@ export class BroadcastTree {
 
   /** `json`: the record as stored, spliced in instead of serialised again. */
   private frame(record: ToolDbRecord, entry: Received, ack: boolean, json?: string): string {
-    const fields = this.fields(record.c === null ? "put" : "crdtPut", entry, ack);
+    const fields = { type: record.c === null ? "put" : "crdtPut", ...this.treeFields(entry, ack) };
     return json === undefined ? JSON.stringify({ ...fields, data: record }) : frameWithRecord(fields, json);
   }
 
-  private fields(type: "put" | "crdtPut", entry: Received, ack: boolean): GraftItem["fields"] {
+  /** A tree frame's fields but its type (the record's: a put, or a crdtPut for a CRDT record). */
+  private treeFields(entry: Received, ack: boolean): GraftItem["fields"] {
     const path = entry.pathMax === undefined ? {} : { w: entry.pathMax };
-    return { type, id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
+    return { id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
   }
 
   private announce(session: PeerSession, hash: string): void {
@@ -364,16 +363,18 @@ export class BroadcastTree {
 
   /**
    * Sends the grafting peer the records it asked for that this node still
-   * holds, each key once (what wins here now: a newer record under a key
-   * supersedes the one asked for), as gets are answered (graft-answer.ts).
+   * holds, each key once (what wins here now, in a frame of its type: a newer
+   * record under a key supersedes the one asked for), as gets are answered.
    */
   private async answerGraft(hashes: readonly string[], to: PeerSession): Promise<void> {
     const items = new Map<string, GraftItem>();
     for (const hash of hashes) {
       const entry = this.received.get(hash);
-      if (entry && !items.has(entry.key)) items.set(entry.key, { key: entry.key, fields: this.fields(entry.crdt ? "crdtPut" : "put", entry, false) });
+      if (entry && !items.has(entry.key)) items.set(entry.key, { key: entry.key, fields: this.treeFields(entry, false) });
     }
-    if (items.size > 0) this.stats.eagerSent += await this.answers.answer([...items.values()], to);
+    if (items.size === 0) return;
+    const sent = await this.answers.answer([...items.values()], to); // `eagerSent += await` lost what others added meanwhile
+    this.stats.eagerSent += sent;
   }
 
   close(): void {

@@ -11,7 +11,10 @@
  *   the answer waits while the link is held by the send budget, as the
  *   peer's next get would (answers running side by side all found the
  *   link free at once and wrote their records in one burst);
- * - the record goes out as stored (checked JSON spliced into the frame);
+ * - the record goes out as stored (checked JSON spliced into the frame),
+ *   in a frame of its own type (a put, or a crdtPut for a CRDT record):
+ *   what the key holds now may be of another type than the record whose
+ *   hash was asked for;
  * - it stops as soon as the link or the tree closes.
  *
  * Each listed hash also costs the peer one message of its rate (link-table.ts),
@@ -23,16 +26,16 @@ import type { PeerSession } from "../../network/peer-session.js";
 /** How often an answer held back by the send budget looks again (ms), as the intake does for a held peer's requests. */
 const HELD_RECHECK_MS = 20;
 
-/** One record to send: its key and the fields of its frame (type, id, tree fields). */
+/** One record to send: its key and the fields of its frame but its type (id, tree fields). */
 export interface GraftItem {
   key: string;
-  fields: { type: "put" | "crdtPut"; id: string; [field: string]: unknown };
+  fields: { id: string; [field: string]: unknown };
 }
 
 export interface GraftAnswerDeps {
   readonly timers: TimerGroup;
-  /** The checked JSON stored under a key; `wanted` false stops before the parse. */
-  readonly records: { getCheckedJson(key: string, wanted: () => boolean): Promise<string | undefined> };
+  /** The checked JSON stored under a key, and whether it is a CRDT record; `wanted` false stops before the parse. */
+  readonly records: { getChecked(key: string, wanted: () => boolean): Promise<{ json: string; crdt: boolean } | undefined> };
 }
 
 export class GraftAnswers {
@@ -63,9 +66,10 @@ export class GraftAnswers {
     for (const item of items) {
       if (!(await this.room(to, gone))) break;
       if (gone()) break;
-      const json = await this.deps.records.getCheckedJson(item.key, () => !gone());
-      if (json === undefined || gone()) continue;
-      if (to.sendFieldsWithRecord(item.fields, json)) sent++;
+      const stored = await this.deps.records.getChecked(item.key, () => !gone());
+      if (stored === undefined || gone()) continue;
+      // The type from the record sent, not from the one whose hash arrived: the key may hold another type now.
+      if (to.sendFieldsWithRecord({ ...item.fields, type: stored.crdt ? "crdtPut" : "put" }, stored.json)) sent++;
     }
     return sent;
   }
