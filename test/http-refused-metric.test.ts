@@ -47,7 +47,8 @@ describe("tooldb_http_refused_total", { timeout: 60_000 }, () => {
   const closers: Array<{ close(): unknown }> = [];
   after(async () => {
     for (const s of sockets) s.destroy();
-    for (const c of closers) await c.close();
+    // Last registered first: a server is stopped before the directory it writes in is removed.
+    for (const c of closers.reverse()) await c.close();
     await closeAll(...nodes);
   });
 
