@@ -43,6 +43,8 @@ let rawServeCpu = Number.NaN;
 let watcher: ReturnType<typeof startRssSplit> | undefined;
 /** This server's CPU use when `watch` began. */
 let watchCpu: NodeJS.CpuUsage | undefined;
+/** Work this server charged to its peers' sync budgets (`scans`) since `watch`: what answering them cost, in index items read. */
+let watchWork = 0;
 /** The source's CPU profile during a catch-up (BENCH_SYNC_CPUPROF). */
 let cpuProfile: { stop(): Promise<unknown> } | undefined;
 /** Refusals by code since the last report (a healthy run has none). */
@@ -248,6 +250,13 @@ async function handle(c: Command): Promise<void> {
       });
       db.on("refused", (e) => (refusals[e.code] = (refusals[e.code] ?? 0) + 1));
       await db.ready;
+      // The work charged to peers' budgets (the bench raises the budgets above; this is what a default budget must hold).
+      const gate = db.sync.range!.gate;
+      const charge = gate.charge.bind(gate);
+      gate.charge = (session, kind, amount) => {
+        if (kind === "scans") watchWork += amount;
+        charge(session, kind, amount);
+      };
       return reply({ port: (db.network as unknown as { port: number }).port });
     }
     case "seed":
@@ -261,11 +270,12 @@ async function handle(c: Command): Promise<void> {
     case "watch":
       watcher = startRssSplit();
       watchCpu = process.cpuUsage();
+      watchWork = 0;
       if (process.env.BENCH_SYNC_CPUPROF) cpuProfile = await startCpuProfile();
       return reply({});
     case "watched":
       if (cpuProfile) await writeFile(`${process.env.BENCH_SYNC_CPUPROF}.source.cpuprofile`, JSON.stringify(await cpuProfile.stop()));
-      return reply({ rssSplit: watcher?.stop(), cpuSeconds: watchCpu ? cpuSince(watchCpu) : undefined });
+      return reply({ rssSplit: watcher?.stop(), cpuSeconds: watchCpu ? cpuSince(watchCpu) : undefined, work: watchWork });
     case "size":
       return reply({ size: db!.sync.range!.index.size });
     case "link": {

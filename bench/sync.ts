@@ -38,6 +38,8 @@ interface Reply {
   maxRss: number;
   rss: number;
   rssSplit?: { anon: number; file: number };
+  /** Work charged to peers' sync budgets (`watched`). */
+  work?: number;
 }
 
 class Node {
@@ -113,6 +115,9 @@ export interface DivergenceFigures {
   rounds: number;
   /** Ranges: the most index items one message of the dialer read (its budget grows across a long round trip). */
   readsPerMessage: number;
+  /** Ranges: the dialer's work on the answers, charged to the responder's sync budget, and the responder's on the dialer's requests, charged to the dialer's (index items read; a range counts 8). */
+  work: number;
+  responderWork: number;
   bytes: number;
   /** CPU time of both servers (all threads) during the run. */
   cpuSeconds: number;
@@ -205,6 +210,8 @@ export async function syncBenchmark(records: number, log: (line: string) => void
         seconds: r.seconds!,
         rounds: r.run!.rounds,
         readsPerMessage: r.run!.readsPerMessage ?? 0,
+        work: r.run!.work ?? 0,
+        responderWork: watched.work ?? 0,
         bytes: r.bytesIn! + r.bytesOut!,
         cpuSeconds: r.cpuSeconds! + watched.cpuSeconds!,
         complete: r.run!.complete && sizeA.size === sizeB.size,
@@ -247,7 +254,7 @@ export function printSyncFigures(f: { catchUp: CatchUpFigures; divergence: Diver
     const vsFeed = d.mode !== "changes" && byFeed ? `, ${fmt(d.seconds / byFeed.seconds, 2)} × the change feed's time (aim ≤ 2 at 10 %)` : "";
     const wan = d.rtt > 0 ? ` across a round trip of ${d.rtt} ms` : "";
     out(
-      `divergence ${fmt(d.fraction * 100, 1)} %${wan} by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds${d.readsPerMessage ? ` (≤ ${d.readsPerMessage.toLocaleString()} index reads a message)` : ""}, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %), CPU of both servers ${fmt(d.cpuSeconds, 2)} s = ${fmt((d.cpuSeconds / d.differing) * 1e6, 0)} µs a differing record${d.complete ? "" : " INCOMPLETE"}`,
+      `divergence ${fmt(d.fraction * 100, 1)} %${wan} by ${d.mode === "changes" ? "change feed " : "ranges      "} (${d.differing.toLocaleString()} records differ, ${mib(d.differingBytes)}): ${fmt(d.seconds, 2)} s${vsFeed}, ${d.rounds} range rounds${d.readsPerMessage ? ` (≤ ${d.readsPerMessage.toLocaleString()} index reads a message; work charged: by the dialer ${fmt(d.work / 1e6, 1)} M, by the responder ${fmt(d.responderWork / 1e6, 1)} M items, of a default budget of 24 × (store + 10,000))` : ""}, ${mib(d.bytes)} both ways = ${fmt(d.bytes / d.differingBytes, 2)} × the differing records (aim ≤ 2.5 at 1 %), CPU of both servers ${fmt(d.cpuSeconds, 2)} s = ${fmt((d.cpuSeconds / d.differing) * 1e6, 0)} µs a differing record${d.complete ? "" : " INCOMPLETE"}`,
     );
   }
 }

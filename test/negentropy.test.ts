@@ -17,8 +17,10 @@ import { describe, it } from "node:test";
 import { bytesToHex, hexToBytes } from "../src/crypto/encoding.js";
 import { createLogger } from "../src/base/logger.js";
 import { LevelStore, MemoryStore, type ToolDbStorageAdapter } from "../src/stores/index.js";
-import { type Bound, type Item, compareBounds } from "../src/node/sync/negentropy-codec.js";
-import { type ItemSource, Reconciler } from "../src/node/sync/negentropy.js";
+import { type Bound, BoundCoder, ByteWriter, INFINITY_BOUND, type Item, type ItemSource, MIN_BOUND, compareBounds, countRanges } from "../src/node/sync/negentropy-codec.js";
+import { Reconciler } from "../src/node/sync/negentropy.js";
+import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, checkReply, maxReplyRanges } from "../src/node/sync/negentropy-bounds.js";
+import type { SentRange } from "../src/node/sync/negentropy-resume.js";
 import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
 
@@ -33,6 +35,8 @@ class ArraySource implements ItemSource {
 }
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+/** The fingerprint of no item: sha256(32 zero bytes, varint 0), its first 16 bytes. */
+const EMPTY_FINGERPRINT = createHash("sha256").update(Buffer.alloc(33)).digest("hex").slice(0, 32);
 
 /** Runs a whole reconciliation; returns what the initiator learned and the largest message. */
 async function reconcile(mine: Item[], theirs: Item[], frameLimit: number): Promise<{ have: Set<string>; need: Set<string>; rounds: number; largest: number; responderScanned: number }> {
@@ -220,6 +224,112 @@ describe("negentropy V1", () => {
     // With one, a message stops at the first range past the budget (a range here holds at most ~1,400 items).
     assert.ok(limited.mostRead < 2 * limit, `limited: ${limited.mostRead} items read for one message`);
     assert.ok(limited.messages > unlimited.messages, `${limited.messages} messages against ${unlimited.messages}`);
+  });
+
+  it("no message of ours passes the range cap, and no reply passes what the message it answers allows; the run still learns the difference", async () => {
+    const maxRanges = 64;
+    const common = randomItems(6000, 1_000_000);
+    const mine = [...common, ...randomItems(600, 1_000_000)];
+    const theirs = [...common, ...randomItems(600, 1_000_000)];
+    // No frame limit, no read budget: only the cap ends a message.
+    const initiator = new Reconciler(new ArraySource(mine), 0, true, 8, 0, maxRanges);
+    const responder = new Reconciler(new ArraySource(theirs), 0, false, 8, 0, maxRanges);
+    const have = new Set<string>();
+    const need = new Set<string>();
+    const count = (m: Uint8Array) => countRanges(m, Infinity);
+    const flying = [await initiator.start()];
+    let messages = 1;
+    let largest = 0;
+    while (flying.length > 0) {
+      const out = flying.shift()!;
+      largest = Math.max(largest, count(out.message));
+      assert.ok(count(out.message) <= maxRanges, `a message of ${count(out.message)} ranges`);
+      const reply = (await responder.reconcile(out.message)).output!;
+      assert.ok(count(reply) <= maxReplyRanges(out.sent.length), `a reply of ${count(reply)} ranges to ${out.sent.length}`);
+      const r = await initiator.take(reply, out);
+      r.have.forEach((id) => have.add(id));
+      r.need.forEach((id) => need.add(id));
+      while (flying.length < 3) {
+        const next = await initiator.next();
+        if (!next) break;
+        flying.push(next);
+        assert.ok(++messages < 2000, "terminates");
+      }
+    }
+    assert.ok(largest > maxRanges / 2, `the cap was reached (largest ${largest})`);
+    assert.deepEqual([...have].sort(), mine.slice(common.length).map((i) => i.id).sort());
+    assert.deepEqual([...need].sort(), theirs.slice(common.length).map((i) => i.id).sort());
+  });
+
+  it("a message over the range cap is refused before any range is compared; ranges count as work, empty ones too", async () => {
+    let reads = 0;
+    const source = new ArraySource(randomItems(100, 1_000_000));
+    const counted: ItemSource = {
+      scan: (lower, upper) => {
+        reads++;
+        return source.scan(lower, upper);
+      },
+    };
+    const emptyRanges = (n: number) => {
+      const w = new ByteWriter();
+      w.byte(0x61);
+      const coder = new BoundCoder();
+      coder.write(w, { t: 2_000_000, id: "" }); // our items lie below: skipped
+      w.varint(0);
+      for (let i = 1; i < n; i++) {
+        coder.write(w, { t: 2_000_000 + i, id: "" });
+        w.varint(1);
+        w.hex(EMPTY_FINGERPRINT);
+      }
+      return w.view().slice();
+    };
+    const over = new Reconciler(counted, 0, false);
+    await assert.rejects(over.reconcile(emptyRanges(MAX_RANGES_PER_MESSAGE + 1)), (err: Error & { code?: string }) => err.code === "BAD_MESSAGE" && /over 16384 ranges/.test(err.message));
+    assert.equal(reads, 0, "nothing compared");
+    // At the cap: answered, and charged by its ranges though it reads no item.
+    const at = new Reconciler(counted, 0, false);
+    const { output } = await at.reconcile(emptyRanges(MAX_RANGES_PER_MESSAGE));
+    assert.equal(bytesToHex(output!), "61", "every empty range matched");
+    assert.equal(at.scanned, 0);
+    assert.ok(at.work >= RANGE_WORK * MAX_RANGES_PER_MESSAGE, `work ${at.work}`);
+  });
+
+  it("a responder's answer stops at its work limit after answering a range, and the initiator resumes where it stopped", async () => {
+    const { initiator, responder, learn, assertLearned } = spreadPair(6000, 300, 300, 0);
+    let msg: Uint8Array | null = await initiator.initiate();
+    let rounds = 0;
+    while (msg) {
+      assert.ok(++rounds < 1000, "terminates");
+      const reply = (await responder.reconcile(msg, 200)).output!;
+      const r = await initiator.reconcile(reply);
+      learn(r);
+      msg = r.output;
+    }
+    assertLearned();
+    assert.ok(rounds > 10, `${rounds} rounds: the limit cut answers`);
+  });
+
+  it("a reply that does not answer the message as a responder would is refused: pieces outside, too many, fingerprints for an id list, a cut before any answer", () => {
+    const b = (t: number): Bound => ({ t, id: "" });
+    const fp = (lower: Bound, upper: Bound) => ({ kind: "input" as const, lower, upper, mode: 1 as const, fingerprint: "00".repeat(16) });
+    const ids = (lower: Bound, upper: Bound) => ({ kind: "input" as const, lower, upper, mode: 2 as const, ids: [] });
+    const sent: SentRange[] = [
+      { lower: b(10), upper: b(20), mode: 1 },
+      { lower: b(20), upper: b(30), mode: 2 },
+      { lower: b(40), upper: b(100), mode: 1 },
+    ];
+    const bad = (reply: Parameters<typeof checkReply>[0], why: RegExp) => assert.throws(() => checkReply(reply, sent), (err: Error & { code?: string }) => err.code === "BAD_MESSAGE" && why.test(err.message), String(why));
+    // Honest shapes: pieces inside, an id list for an id list, a cut after an answer.
+    assert.equal(checkReply([fp(b(10), b(15)), fp(b(15), b(20)), ids(b(20), b(30)), fp(b(40), b(100))], sent), 1, "one range came back whole");
+    assert.equal(checkReply([ids(b(10), b(20)), ids(b(20), b(25)), fp(b(25), INFINITY_BOUND)], sent), 0, "cut inside our id list");
+    bad([fp(b(5), b(15))], /outside/);
+    bad([fp(b(30), b(40))], /outside/);
+    bad([fp(b(90), b(110))], /outside/);
+    bad(Array.from({ length: 17 }, (_, i) => fp(b(40 + i), b(41 + i))), /more than 16 pieces/);
+    bad([fp(b(20), b(30))], /id list answered with fingerprints/);
+    bad([ids(b(20), b(25)), ids(b(25), b(30))], /more than one/);
+    bad([fp(MIN_BOUND, INFINITY_BOUND)], /cut short before answering/);
+    bad([fp(b(10), INFINITY_BOUND)], /cut short before answering/);
   });
 
   it("refuses malformed messages with BAD_MESSAGE, never a crash", async () => {

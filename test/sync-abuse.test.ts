@@ -11,6 +11,7 @@ import type { SyncMessage } from "../src/records/messages.js";
 import { CHANGES_CAPABILITY } from "../src/node/sync/change-sync.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { itemId } from "../src/node/sync/sync-index.js";
+import { Reconciler } from "../src/node/sync/negentropy.js";
 import { portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { seed, signedRecords } from "./helpers/signed-records.js";
@@ -126,13 +127,17 @@ describe("server sync under attack", () => {
     const stored = 300;
     const a = await server({ rangeSync: { budget: { slack: 0 } } });
     await seed(a, await signedRecords(stored, "k/", past()));
-    // The modified peer: a real server whose range sync lies and drops links.
+    // The modified peer: a real server whose range sync lies and drops links. It answers as a server
+    // holding nothing would (an answer shaped as any responder's: an empty id list for each range).
     const fake = await server();
     const range = fake.sync.range!;
     const honest = range.handle.bind(range);
+    const empty = { scan: async function* () {} };
     let received = 0;
     range.handle = (message: SyncMessage, from: PeerSession) => {
-      if (message.type === "syncRange") from.send({ type: "syncRangeAck", id: message.id, m: LIST_EVERY_ID });
+      if (message.type === "syncRange") {
+        void new Reconciler(empty, 0, false).reconcile(Buffer.from(message.m, "base64")).then(({ output }) => from.send({ type: "syncRangeAck", id: message.id, m: Buffer.from(output!).toString("base64") }));
+      }
       else if (message.type === "syncPush") {
         received += message.records.length;
         from.connection.close(1000, "took the push, gone");

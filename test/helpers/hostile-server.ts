@@ -25,6 +25,8 @@ export class HostileServer {
   servers: PeerRecord[] = [];
   /** After the handshake, answer nothing at all (server-list pings included). */
   silent = false;
+  /** Capabilities listed in every pong (e.g. `rbsr1`: a server that dials it runs range sync with it). */
+  caps: string[] = [];
   handshakes = 0;
 
   private constructor(
@@ -90,7 +92,7 @@ export class HostileServer {
 
   private async pong(id: string, theirs?: string, ours?: string): Promise<Frame> {
     const peer = await this.record();
-    const pong: Frame = { type: "pong", id, to: [], clientId: this.id.clientId, isServer: true, servers: this.servers, peer, caps: [] };
+    const pong: Frame = { type: "pong", id, to: [], clientId: this.id.clientId, isServer: true, servers: this.servers, peer, caps: this.caps };
     if (theirs) {
       pong.proof = await this.id.user.signData(handshakeProofDigest("pong", theirs, peer));
       pong.nonce = ours;

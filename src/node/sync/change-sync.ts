@@ -18,6 +18,7 @@ import type { Checkpoint } from "./change-feed.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import { LOOKUP_WORK } from "./sync-budget.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /** What the range sync lends this class: requests on the link, fetching and pushing records. */
@@ -179,7 +180,7 @@ export class ChangeSync<Run> {
 
   // ---- responder -------------------------------------------------------
 
-  /** Answers a change-feed request; returns the index entries it read (charged to the peer). */
+  /** Answers a change-feed request; returns its work in index items read (charged to the peer): entries listed, LOOKUP_WORK an id looked up. */
   async answer(message: SyncMessage, from: PeerSession): Promise<number> {
     const feed = this.index.feed;
     if (message.type === "syncChanges") {
@@ -192,7 +193,7 @@ export class ChangeSync<Run> {
     }
     if (message.type === "syncOffer") {
       this.reply(from, { type: "syncOfferAck", id: message.id, ids: await this.lacking(message.ids) });
-      return message.ids.length;
+      return LOOKUP_WORK * message.ids.length;
     }
     if (message.type === "syncCommit") {
       const serving = this.serving.get(from);

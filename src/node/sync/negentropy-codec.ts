@@ -110,6 +110,12 @@ export class ByteReader {
     return out;
   }
 
+  /** Passes over `n` bytes unread. */
+  skip(n: number): void {
+    if (this.pos + n > this.buf.length) badSync("message ends early");
+    this.pos += n;
+  }
+
   varint(): number {
     let n = 0;
     for (let i = 0; i < 10; i++) {
@@ -120,6 +126,34 @@ export class ByteReader {
     }
     badSync("varint too long");
   }
+}
+
+/**
+ * The ranges of a message (skips included), counted without decoding their
+ * bounds or payloads, so that a message over `max` is refused before any of
+ * its ranges costs a fingerprint. Throws BAD_MESSAGE for a message whose
+ * structure does not hold (the full read checks the rest).
+ */
+export function countRanges(message: Uint8Array, max: number): number {
+  const input = new ByteReader(message);
+  const version = input.byte();
+  if (version !== PROTOCOL_VERSION) return 0; // answered with our version alone
+  let ranges = 0;
+  while (input.remaining > 0) {
+    if (++ranges > max) badSync(`over ${max} ranges in one message`);
+    input.varint(); // the bound's timestamp
+    const len = input.varint();
+    if (len > ID_SIZE) badSync("bound id prefix longer than 32 bytes");
+    input.skip(len);
+    const mode = input.varint();
+    if (mode === Mode.Fingerprint) input.skip(FINGERPRINT_SIZE);
+    else if (mode === Mode.IdList) {
+      const n = input.varint();
+      if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
+      input.skip(n * ID_SIZE);
+    } else if (mode !== Mode.Skip) badSync(`unknown range mode ${mode}`);
+  }
+  return ranges;
 }
 
 function nibble(c: number): number {
@@ -258,4 +292,42 @@ export class BoundCoder {
     if (len > ID_SIZE) badSync("bound id prefix longer than 32 bytes");
     return { t, id: r.hex(len) };
   }
+}
+
+/**
+ * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
+ * A source may also keep sums by range (`sum` adds a range's ids to an
+ * accumulator, returning the entries it read) and offer bounds to split a
+ * long range at (`splitPoints`), so that neither needs a full scan.
+ */
+export interface ItemSource {
+  scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
+  /** The same items a page at a time (one promise a page: reconciliation reads many short ranges). */
+  scanPages?(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
+  /** Without waiting: the items in pages, or undefined when the source would have to read them. */
+  scanCached?(lower: Bound, upper: Bound): (readonly Item[])[] | undefined;
+  /** Without waiting: `sum`, or undefined (and `acc` untouched) when the source would have to read. */
+  sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
+  sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
+  splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
+}
+
+/**
+ * One fingerprinted range (lower, ∞) closing a message that reached the
+ * frame limit. Its fingerprint is random, not the sum of our items there
+ * (summing scanned the rest of the set for every full frame: ~N² / ids per
+ * frame items for a catch-up of N). It matches the peer's only with
+ * probability 2^-128, so the peer reconciles the range as a differing one.
+ */
+export function writeRemainder(out: ByteWriter, coder: BoundCoder): void {
+  const random = new Uint8Array(FINGERPRINT_SIZE);
+  globalThis.crypto.getRandomValues(random);
+  coder.write(out, INFINITY_BOUND);
+  out.varint(Mode.Fingerprint);
+  out.hex(Array.from(random, (b) => b.toString(16).padStart(2, "0")).join(""));
+}
+
+/** Items one a page (for a source that has no pages). */
+export async function* singles(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
+  for await (const item of items) yield [item];
 }

@@ -43,14 +43,14 @@ export interface SentRange {
   mode: Mode.Fingerprint | Mode.IdList;
 }
 
-/** The non-skip ranges of a received message, in order (at most `maxRanges`). */
-export function readRanges(input: ByteReader, maxRanges: number): InputRange[] {
+/** The non-skip ranges of a received message, in order, and how many it held, skips included (at most `maxRanges`). */
+export function readRanges(input: ByteReader, maxRanges: number): { ranges: InputRange[]; count: number } {
   const coder = new BoundCoder();
   const out: InputRange[] = [];
   let lower: Bound = { t: 0, id: "" };
   let ranges = 0;
   while (input.remaining > 0) {
-    if (++ranges > maxRanges) badSync("too many ranges in one message");
+    if (++ranges > maxRanges) badSync(`over ${maxRanges} ranges in one message`);
     const upper = coder.read(input);
     if (compareBounds(upper, lower) < 0) badSync("ranges out of order");
     const mode = input.varint();
@@ -64,7 +64,15 @@ export function readRanges(input: ByteReader, maxRanges: number): InputRange[] {
     } else if (mode !== Mode.Skip) badSync(`unknown range mode ${mode}`);
     lower = upper;
   }
-  return out;
+  return { ranges: out, count: ranges };
+}
+
+/** Whether the reply ends with a responder's frame-full remainder (see resumeAfterCut). */
+export function isCut(reply: readonly InputRange[], sent: readonly SentRange[]): boolean {
+  const last = reply[reply.length - 1];
+  if (!last || last.mode !== Mode.Fingerprint || last.upper.t !== INFINITY_BOUND.t) return false;
+  const x = last.lower;
+  return sent.some((r) => compareBounds(r.lower, x) >= 0 || (r.mode === Mode.IdList && compareBounds(r.lower, x) < 0 && compareBounds(x, r.upper) < 0));
 }
 
 /**
@@ -77,11 +85,8 @@ export function readRanges(input: ByteReader, maxRanges: number): InputRange[] {
  * with nothing of ours after it.
  */
 export function resumeAfterCut(reply: InputRange[], sent: readonly SentRange[]): WorkItem[] {
-  const last = reply[reply.length - 1];
-  if (!last || last.mode !== Mode.Fingerprint || last.upper.t !== INFINITY_BOUND.t) return reply;
-  const x = last.lower;
-  const cut = sent.some((r) => compareBounds(r.lower, x) >= 0 || (r.mode === Mode.IdList && compareBounds(r.lower, x) < 0 && compareBounds(x, r.upper) < 0));
-  if (!cut) return reply;
+  if (!isCut(reply, sent)) return reply;
+  const x = reply[reply.length - 1]!.lower;
   const resend: ResendRange[] = sent
     .filter((r) => compareBounds(r.upper, x) > 0)
     .map((r) => ({ kind: "resend", lower: compareBounds(r.lower, x) < 0 ? x : r.lower, upper: r.upper, mode: r.mode }));
@@ -104,4 +109,18 @@ export function mergeByBound(a: WorkItem[], b: WorkItem[]): WorkItem[] {
   while (i < a.length) out.push(a[i++]!);
   while (j < b.length) out.push(b[j++]!);
   return out;
+}
+
+/** A message of the initiator's and the ranges it carries: its reply is read against them. */
+export interface InitiatorMessage {
+  readonly message: Uint8Array;
+  readonly sent: readonly SentRange[];
+}
+
+export interface ReconcileResult {
+  /** The next message to send, or null when the initiator is done. */
+  output: Uint8Array | null;
+  /** Initiator only: ids we have and the peer lacks / the peer has and we lack. */
+  have: string[];
+  need: string[];
 }

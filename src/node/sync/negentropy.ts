@@ -18,53 +18,30 @@ import {
   MIN_BOUND,
   Mode,
   PROTOCOL_VERSION,
+  type ItemSource,
   badSync,
   compareBounds,
+  countRanges,
   minimalBound,
+  singles,
+  writeRemainder,
 } from "./negentropy-codec.js";
-import { type SentRange, type WorkItem, mergeByBound, readRanges, resumeAfterCut } from "./negentropy-resume.js";
-
-/**
- * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
- * A source may also keep sums by range (`sum` adds a range's ids to an
- * accumulator, returning the entries it read) and offer bounds to split a
- * long range at (`splitPoints`), so that neither needs a full scan.
- */
-export interface ItemSource {
-  scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
-  /** The same items a page at a time (one promise a page: reconciliation reads many short ranges). */
-  scanPages?(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
-  /** Without waiting: the items in pages, or undefined when the source would have to read them. */
-  scanCached?(lower: Bound, upper: Bound): (readonly Item[])[] | undefined;
-  /** Without waiting: `sum`, or undefined (and `acc` untouched) when the source would have to read. */
-  sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
-  sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
-  splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
-}
-
-/** A message of the initiator's and the ranges it carries: its reply is read against them. */
-export interface InitiatorMessage {
-  readonly message: Uint8Array;
-  readonly sent: readonly SentRange[];
-}
-
-export interface ReconcileResult {
-  /** The next message to send, or null when the initiator is done. */
-  output: Uint8Array | null;
-  /** Initiator only: ids we have and the peer lacks / the peer has and we lack. */
-  have: string[];
-  need: string[];
-}
+import { type InitiatorMessage, type ReconcileResult, type SentRange, type WorkItem, mergeByBound, readRanges, resumeAfterCut } from "./negentropy-resume.js";
+import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, UNSPLIT_PER_RUN, checkReply, maxReplyRanges } from "./negentropy-bounds.js";
 
 const BUCKETS = 16;
-/** Ranges of one received message processed at most (a peer cannot make one message cost without limit). */
-const MAX_RANGES_PER_MESSAGE = 50_000;
 /** Bytes kept free below the frame limit, as the reference implementation does. */
 const FRAME_MARGIN = 200;
 
 export class Reconciler {
-  /** Items read from the source so far (the work this reconciler caused). */
+  /** Items read from the source so far. */
   scanned = 0;
+  /** Ranges read from the peer's messages (each compared once) and written so far. */
+  ranges = 0;
+  /** Ranges written so far (counts a message's). */
+  private written = 0;
+  /** Initiator: fingerprinted ranges the peer's replies gave back unsplit. */
+  private unsplit = 0;
 
   /**
    * Initiator: ranges of the peer's replies still to be compared and split,
@@ -85,9 +62,12 @@ export class Reconciler {
     private readonly idListBelow = BUCKETS * 2,
     /** Initiator: items read for one message at most, 0 = no limit; may change between messages (link-read-budget.ts). */
     public readsPerMessage = 0,
+    /** Ranges in an initiator's message at most (MAX_RANGES_PER_MESSAGE; smaller in tests). */
+    private readonly maxRanges = MAX_RANGES_PER_MESSAGE,
   ) {
     if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
     if (idListBelow < 2 || idListBelow > BUCKETS * 2) throw new RangeError("idListBelow out of range");
+    if (!(maxRanges >= 2 * (BUCKETS + 1))) throw new RangeError("maxRanges too small");
   }
 
   /** The initiator's first message: the whole set, split into fingerprinted buckets. */
@@ -111,8 +91,19 @@ export class Reconciler {
     return this.pending.length;
   }
 
-  async reconcile(query: Uint8Array): Promise<ReconcileResult> {
+  /** The work this reconciler did so far, in index items read: items read, and RANGE_WORK a range read (and compared) or written. */
+  get work(): number {
+    return this.scanned + RANGE_WORK * this.ranges;
+  }
+
+  /**
+   * Responder: over `maxRanges` ranges, refused before any is compared. The answer stops as at the frame limit
+   * once it did `workLimit` (the asker's budget left) and answered a range at least: the initiator sends the rest again.
+   */
+  async reconcile(query: Uint8Array, workLimit = Infinity): Promise<ReconcileResult> {
     if (this.isInitiator) return this.reconcileAsInitiator(query);
+    const workBefore = this.work;
+    this.ranges += countRanges(query, this.maxRanges);
     const input = new ByteReader(query);
     const coder = new BoundCoder();
     const full = new ByteWriter();
@@ -123,15 +114,19 @@ export class Reconciler {
 
     let prevBound = MIN_BOUND;
     let skip = false;
-    let ranges = 0;
+    let answered = 0; // ranges of the message answered, skips not counted
     while (input.remaining > 0) {
-      if (++ranges > MAX_RANGES_PER_MESSAGE) badSync("too many ranges in one message");
+      if (answered > 0 && this.work - workBefore >= workLimit) {
+        // The rest goes back as the remainder from here on (the skipped ranges before it are answered).
+        if (skip) this.skipTo(full, coder, prevBound);
+        this.remainder(full, coder);
+        break;
+      }
       const o = new ByteWriter();
       const doSkip = () => {
         if (!skip) return;
         skip = false;
-        coder.write(o, prevBound);
-        o.varint(Mode.Skip);
+        this.skipTo(o, coder, prevBound);
       };
       const currBound = coder.read(input);
       if (compareBounds(currBound, prevBound) < 0) badSync("ranges out of order");
@@ -140,6 +135,7 @@ export class Reconciler {
       if (mode === Mode.Skip) {
         skip = true;
       } else if (mode === Mode.Fingerprint) {
+        answered++;
         const theirs = input.hex(FINGERPRINT_SIZE);
         const ours = await this.fingerprint(prevBound, currBound);
         if (theirs !== ours.fingerprint) {
@@ -147,6 +143,7 @@ export class Reconciler {
           await this.splitRange(prevBound, currBound, ours.count, o, coder);
         } else skip = true;
       } else if (mode === Mode.IdList) {
+        answered++;
         const n = input.varint();
         if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
         for (let i = 0; i < n; i++) input.hex(ID_SIZE);
@@ -197,7 +194,11 @@ export class Reconciler {
       if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
       if (version !== PROTOCOL_VERSION) badSync(`unsupported protocol version ${version - 0x60}`);
       const refine: WorkItem[] = [];
-      for (const item of resumeAfterCut(readRanges(input, MAX_RANGES_PER_MESSAGE), to.sent)) {
+      const { ranges, count } = readRanges(input, maxReplyRanges(to.sent.length));
+      this.ranges += count;
+      this.unsplit += checkReply(ranges, to.sent);
+      if (this.unsplit > UNSPLIT_PER_RUN) badSync(`${this.unsplit} ranges answered unsplit`);
+      for (const item of resumeAfterCut(ranges, to.sent)) {
         if (item.kind === "resend" || item.mode === Mode.Fingerprint) {
           refine.push(item);
           continue;
@@ -228,18 +229,18 @@ export class Reconciler {
       let at = MIN_BOUND; // where the message written so far ends
       let done = 0;
       const scannedBefore = this.scanned;
+      const writtenBefore = this.written;
       for (; done < this.pending.length; done++) {
         if (this.readsPerMessage !== 0 && this.scanned - scannedBefore >= this.readsPerMessage && full.length > 1) break;
+        // A fingerprint each (counted as work when its reply was read): a message compares at most as many ranges as it may carry, once it carries any.
+        if (done >= this.maxRanges && full.length > 1) break;
         const item = this.pending[done]!;
         const ours = await this.fingerprint(item.lower, item.upper);
         if (item.kind === "input" && ours.fingerprint === item.fingerprint) continue;
         // Written aside and appended if it fits (the coder's state after a write that does not fit no longer matters: we stop).
         const o = new ByteWriter();
         const written: SentRange[] = [];
-        if (compareBounds(at, item.lower) < 0) {
-          coder.write(o, item.lower);
-          o.varint(Mode.Skip);
-        }
+        if (compareBounds(at, item.lower) < 0) this.skipTo(o, coder, item.lower);
         if (item.kind === "input") {
           await this.splitRange(item.lower, item.upper, ours.count, o, coder, written);
         } else if (item.mode === Mode.Fingerprint) {
@@ -247,7 +248,7 @@ export class Reconciler {
         } else {
           await this.splitRange(item.lower, item.upper, Math.min(ours.count, this.idListBelow - 1), o, coder, written);
         }
-        if (this.exceeded(full.length + o.length) && full.length > 1) break;
+        if ((this.exceeded(full.length + o.length) || this.written - writtenBefore > this.maxRanges) && full.length > 1) break;
         full.append(o);
         for (const range of written) sent.push(range);
         at = item.upper;
@@ -263,8 +264,21 @@ export class Reconciler {
     return run;
   }
 
+  private wrote(): void {
+    this.written++;
+    this.ranges++;
+  }
+
+  /** Writes a skip up to `upper`. */
+  private skipTo(out: ByteWriter, coder: BoundCoder, upper: Bound): void {
+    this.wrote();
+    coder.write(out, upper);
+    out.varint(Mode.Skip);
+  }
+
   /** Writes one range [lower, upper) with a fingerprint or ids, noting it in `sink` (the initiator's sent ranges). */
   private write(out: ByteWriter, coder: BoundCoder, lower: Bound, upper: Bound, mode: Mode.Fingerprint | Mode.IdList, payload: string | string[], sink?: SentRange[]): void {
+    this.wrote();
     coder.write(out, upper);
     out.varint(mode);
     if (typeof payload === "string") out.hex(payload);
@@ -284,19 +298,10 @@ export class Reconciler {
     return this.frameLimit !== 0 && n > this.frameLimit - FRAME_MARGIN;
   }
 
-  /**
-   * One fingerprinted range (lower, ∞) closing a message that reached the
-   * frame limit. Its fingerprint is random, not the sum of our items there
-   * (summing scanned the rest of the set for every full frame: ~N² / ids per
-   * frame items for a catch-up of N). It matches the peer's only with
-   * probability 2^-128, so the peer reconciles the range as a differing one.
-   */
+  /** A frame-full remainder closes the message (writeRemainder). */
   private remainder(out: ByteWriter, coder: BoundCoder): void {
-    const random = new Uint8Array(FINGERPRINT_SIZE);
-    globalThis.crypto.getRandomValues(random);
-    coder.write(out, INFINITY_BOUND);
-    out.varint(Mode.Fingerprint);
-    out.hex(Array.from(random, (b) => b.toString(16).padStart(2, "0")).join(""));
+    this.wrote();
+    writeRemainder(out, coder);
   }
 
   /** Responder's IdList for [lower, upper), cut short at the frame limit; returns the bound it ends at. */
@@ -313,6 +318,7 @@ export class Reconciler {
         ids.push(item.id);
       }
     }
+    this.wrote();
     coder.write(out, end);
     out.varint(Mode.IdList);
     out.varint(ids.length);
@@ -391,8 +397,4 @@ export class Reconciler {
     }
     this.write(out, coder, from, upper, Mode.Fingerprint, acc.fingerprint(), sink);
   }
-}
-
-async function* singles(items: AsyncIterable<Item>): AsyncGenerator<readonly Item[]> {
-  for await (const item of items) yield [item];
 }

@@ -12,7 +12,7 @@ import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
 import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../../base/errors.js";
 import type { SyncMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
-import { MAX_IDS_PER_FETCH, SYNC_ID_BYTES } from "../../limits/frame-fit.js";
+import { MAX_IDS_PER_FETCH } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
@@ -21,10 +21,11 @@ import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
 import { SYNC_REQUEST_TIMEOUT_MS, SyncRequests } from "./sync-requests.js";
-import { type InitiatorMessage, Reconciler } from "./negentropy.js";
+import { Reconciler } from "./negentropy.js";
+import type { InitiatorMessage } from "./negentropy-resume.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
-import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
+import { DEFAULT_SYNC_BUDGET, LOOKUP_WORK, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
 import type { RunTracker, SyncIndex } from "./sync-index.js";
@@ -71,6 +72,8 @@ export interface RangeSyncRun {
   recordBytesOut: number;
   /** Range runs: the most index items one message of ours read, as the link allowed (link-read-budget.ts). */
   readsPerMessage?: number;
+  /** Range runs: our work on the peer's answers in index items read (ranges count RANGE_WORK), charged to the peer's sync budget. */
+  work?: number;
   reason?: string;
 }
 
@@ -163,8 +166,17 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
+    // Our work on the peer's answers is charged to its buckets, as its requests' work is when it asks:
+    // a responder whose answers keep us comparing runs out of budget like an asker (RangeSync.answer).
+    let charged = 0;
+    const charge = () => {
+      this.gate.charge(session, "scans", reconciler.work - charged);
+      run.work = charged = reconciler.work;
+    };
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
+      charge();
+      if (this.gate.remaining(session, "scans") < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
       const sent = performance.now();
@@ -174,10 +186,13 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       run.rangeBytesIn += reply.m.length;
       run.rounds++;
       const replied = performance.now();
-      const result = await reconciler.take(base64ToBytes(reply.m), out).catch((err: unknown) => {
-        this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
-        throw err;
-      });
+      const result = await reconciler
+        .take(base64ToBytes(reply.m), out)
+        .catch((err: unknown) => {
+          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+          throw err;
+        })
+        .finally(charge);
       reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied + builds.tookMs(out));
       run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
       // Fetches and pushes go on in the background while further rounds are asked for.
@@ -190,6 +205,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       // No merge or push of this run goes on after it reported.
       await Promise.all([fetches.drain().catch(() => undefined), pushes.drain().catch(() => undefined)]);
       throw err;
+    } finally {
+      charge();
     }
     const complete = reconciler.pendingRanges === 0;
     if (!complete) run.reason = `stopped after ${run.rounds} rounds`;
@@ -320,6 +337,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const started = performance.now(); // a range reply says how long it took (link-read-budget.ts)
     if (this.gone(from)) return;
     const refusal = this.gate.refusal(from, message);
+    if (refusal && this.gate.keepsAsking(from)) {
+      this.db.network.strikePeer(from, ErrorCode.SYNC_REFUSED, `kept asking after its requests were refused: ${refusal}`);
+      return this.reply(from, message, refusal);
+    }
     if (refusal) return this.refuse(from, message, refusal);
     await this.index.open();
     if (message.type === "syncPush") {
@@ -340,12 +361,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (message.type === "syncRange") {
       const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
       try {
-        const { output } = await reconciler.reconcile(base64ToBytes(message.m));
+        // The answer stops (as at the frame limit) once it did the work the asker's budget had left.
+        const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"));
         if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - started) });
         this.gate.answeredRange(from, message.m);
       } finally {
+        // Items read and ranges decoded, compared and written: an empty range costs a fingerprint too.
         this.gate.charge(from, "rounds", 1);
-        this.gate.charge(from, "scans", reconciler.scanned);
+        this.gate.charge(from, "scans", reconciler.work);
       }
     } else if (message.type === "syncFetch") {
       await this.serve(message.id, message.ids, from);
@@ -356,31 +379,16 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     }
   }
 
-  /** Answers a fetch with the records that fit in one frame; the rest are listed under `more`. */
+  /**
+   * Answers a fetch with the records that fit in one frame (StoredRecords.answer). A record served is charged against
+   * `serves`, any other id looked up (never stored, or not fitting) LOOKUP_WORK items read; lookups stop at the budget.
+   */
   private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
-    const allowed = Math.floor(this.gate.remaining(to, "serves"));
-    const raws: string[] = [];
-    const more: string[] = [];
-    let size = 0;
-    let full = false;
-    const reader = this.stored.read(ids);
-    for (let i = 0; i < ids.length; i++) {
-      // Room is kept for listing every later id under `more`; with at most idsPerFetch ids asked, a
-      // largest record always fits first (limits/frame-fit.ts), so every answer makes progress.
-      const reserve = SYNC_ID_BYTES * (ids.length - i - 1);
-      full ||= raws.length >= allowed || size + SYNC_ID_BYTES + reserve > this.db.frames.recordBudget;
-      const raw = full ? undefined : (await reader.next()).value;
-      const bytes = raw === undefined ? undefined : this.stored.sendable(raw);
-      if (bytes !== undefined && size + bytes + 1 + reserve <= this.db.frames.recordBudget) {
-        raws.push(raw!);
-        size += bytes + 1;
-      } else if (bytes !== undefined || full) {
-        full = true;
-        more.push(ids[i]!);
-      }
-    }
-    await reader.return();
+    const serves = Math.floor(this.gate.remaining(to, "serves"));
+    const lookups = Math.max(1, Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK), serves);
+    const { raws, more, lookedUp } = await this.stored.answer(ids, serves, lookups, this.db.frames.recordBudget);
     this.gate.charge(to, "serves", raws.length);
+    this.gate.charge(to, "scans", LOOKUP_WORK * (lookedUp - raws.length));
     if (this.gone(to)) return;
     const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
     to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");

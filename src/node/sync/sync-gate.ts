@@ -21,6 +21,7 @@
 import { LruMap } from "../../base/bounded-set.js";
 import { sha256Hex } from "../../crypto/sha256.js";
 import { addressRange } from "../../limits/address-range.js";
+import { TokenBucket } from "../../limits/rate-limiter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncMessage } from "../../records/messages.js";
 import { type BudgetKeys, type BudgetKind, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
@@ -29,6 +30,16 @@ import { type BudgetKeys, type BudgetKind, SyncBudget, type SyncBudgetOptions } 
 const REMEMBERED_REQUESTS = 4096;
 /** First hold-off of pushes after a peer dropped the link during a run that pushed to it (ms); doubles up to the window. */
 const FIRST_PUSH_HOLD_MS = 1000;
+/**
+ * Refused requests (budget used up, a repeat) a link may draw at once, and
+ * per second after, before each further one counts as a strike. An honest
+ * run ends at its first refusal, with at most 7 requests in flight (3
+ * range messages, 3 fetches, a change-feed request), and tries again a
+ * second or more later; a peer that goes on asking only costs the server
+ * the parsing of its frames (a 16,384-range message is about 450 KB).
+ */
+const REFUSALS_BURST = 32;
+const REFUSALS_PER_SECOND = 8;
 
 interface PushHold {
   until: number;
@@ -39,6 +50,7 @@ export class SyncGate {
   readonly budget: SyncBudget;
   private readonly answered = new LruMap<string, number>(REMEMBERED_REQUESTS);
   private readonly holds = new LruMap<string, PushHold>(REMEMBERED_REQUESTS);
+  private readonly refusals = new WeakMap<PeerSession, TokenBucket>();
 
   constructor(
     options: SyncBudgetOptions,
@@ -82,6 +94,13 @@ export class SyncGate {
       if (ago < this.budget.options.repeatWindowMs) return `the same ranges were answered ${Math.round(ago / 1000)} s ago`;
     }
     return null;
+  }
+
+  /** A request on the link was refused (`refusal`): true once it keeps asking past REFUSALS_BURST and REFUSALS_PER_SECOND (a strike). */
+  keepsAsking(session: PeerSession): boolean {
+    let bucket = this.refusals.get(session);
+    if (!bucket) this.refusals.set(session, (bucket = new TokenBucket(REFUSALS_PER_SECOND, REFUSALS_BURST, this.now)));
+    return !bucket.tryTake();
   }
 
   /** The request was answered: an identical one from the same source is refused for `repeatWindowMs`. */

@@ -23,7 +23,7 @@ import type { ToolDbRecord } from "../../records/record.js";
 import type { ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
 import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
 import { CACHED_ITEMS, RangeSums } from "./range-sums.js";
-import type { ItemSource } from "./negentropy.js";
+import type { ItemSource } from "./negentropy-codec.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 import { WriteWindow } from "../../stores/write-window.js";
 import { LruMap } from "../../base/bounded-set.js";
