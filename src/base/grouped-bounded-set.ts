@@ -1,3 +1,5 @@
+import { GroupCounts } from "./group-counts.js";
+
 /**
  * A set bounded in total and per group. A group past its share forgets its
  * own oldest entries; past the total, the oldest entry of the largest group
@@ -12,9 +14,8 @@ export class GroupedBoundedSet<T> {
   private readonly groupOf = new Map<T, string>();
   /** Each group's members, oldest first (at most `perGroup`, so shifting is cheap). */
   private readonly members = new Map<string, T[]>();
-  /** Groups by their size, each set in the order its groups reached that size (made when first needed: perGroup may be large). */
-  private readonly bySize = new Map<number, Set<string>>();
-  private largest = 0;
+  /** Each group's size, and the largest group (nothing sized by perGroup up front: it may be large). */
+  private readonly sizes = new GroupCounts<string>();
 
   constructor(
     readonly capacity: number,
@@ -36,10 +37,8 @@ export class GroupedBoundedSet<T> {
     if (!list) this.members.set(group, (list = []));
     if (list.length >= this.perGroup) this.evictFrom(group, list);
     if (list.length === 0) this.members.set(group, list); // evictFrom let an emptied group go
-    this.leaveSize(group, list.length);
     list.push(value);
-    this.enterSize(group, list.length);
-    this.largest = Math.max(this.largest, list.length);
+    this.sizes.increment(group);
     this.groupOf.set(value, group);
     while (this.groupOf.size > this.capacity) this.evictFromLargest();
     return true;
@@ -50,31 +49,17 @@ export class GroupedBoundedSet<T> {
   }
 
   private evictFromLargest(): void {
-    // `largest` rises by one an add at most, so this scan costs no more than the adds did.
-    while (this.largest > 0 && !this.bySize.has(this.largest)) this.largest--;
-    const group = this.bySize.get(this.largest)?.values().next().value;
+    const group = this.sizes.largest();
     if (group === undefined) return;
     this.evictFrom(group, this.members.get(group)!);
   }
 
   /** Forgets the oldest member of `group`. */
   private evictFrom(group: string, list: T[]): void {
-    this.leaveSize(group, list.length);
     const value = list.shift()!;
+    this.sizes.decrement(group);
     this.groupOf.delete(value);
     if (list.length === 0) this.members.delete(group);
-    else this.enterSize(group, list.length);
     this.onForget?.(value);
-  }
-
-  private enterSize(group: string, size: number): void {
-    let groups = this.bySize.get(size);
-    if (!groups) this.bySize.set(size, (groups = new Set()));
-    groups.add(group);
-  }
-
-  private leaveSize(group: string, size: number): void {
-    const groups = this.bySize.get(size);
-    if (groups?.delete(group) && groups.size === 0) this.bySize.delete(size);
   }
 }

@@ -18,11 +18,10 @@
  *   the exact IP, an IPv6 host had a share for every address, and many small
  *   holders made an honest hub the largest, the one evicted).
  *
- * The largest holder is kept track of as entries come and go (the groups
- * by size, as GroupedBoundedSet does; that set itself does not fit: it
- * evicts within a group instead of refusing, holds a value in one group
- * only, and has no removal), not found by scanning every holder on each
- * add to a full table.
+ * The largest holder is kept track of as entries come and go (GroupCounts,
+ * as GroupedBoundedSet does; that set itself does not fit: it evicts within
+ * a group instead of refusing, holds a value in one group only, and has no
+ * removal), not found by scanning every holder on each add to a full table.
  *
  * An outside check kept the one table (4,096 entries, oldest evicted) full:
  * a client sending 3,800 gets a second for missing keys made 12 of 17 honest
@@ -32,6 +31,7 @@
  */
 import type { PeerSession } from "../network/peer-session.js";
 import { addressSite } from "../limits/address-range.js";
+import { GroupCounts } from "../base/group-counts.js";
 
 /** Whom a pending request is held for. */
 export interface RequestOwner {
@@ -59,10 +59,8 @@ const SITE_SHARE = 1 / 4;
 export class RequestShares {
   /** Ids held per peer (`p:`) and per address site (`s:`), oldest first. */
   private readonly held = new Map<string, Set<string>>();
-  /** Holders by how many they hold, each set in the order its holders reached that count. */
-  private readonly bySize = new Map<number, Set<string>>();
-  /** At least the largest count held (lowered lazily by `heaviest`). */
-  private largest = 0;
+  /** How many each holder holds, and who holds the most. */
+  private readonly counts = new GroupCounts<string>();
   /** Requests one client may hold. */
   readonly perPeer: number;
   /** Requests one proven server may hold. */
@@ -105,39 +103,22 @@ export class RequestShares {
 
   /** The oldest request of the peer or site that holds the most (the first to reach that count); undefined when none is held for anyone. */
   heaviest(): string | undefined {
-    // `largest` rises by one an add at most, so lowering it here costs no more than the adds did.
-    while (this.largest > 0 && !this.bySize.has(this.largest)) this.largest--;
-    const holder = this.bySize.get(this.largest)?.values().next().value;
+    const holder = this.counts.largest();
     return holder === undefined ? undefined : this.held.get(holder)?.values().next().value;
   }
 
   private hold(holder: string, id: string): void {
     let ids = this.held.get(holder);
     if (!ids) this.held.set(holder, (ids = new Set()));
-    const before = ids.size;
+    if (ids.has(id)) return;
     ids.add(id);
-    if (ids.size === before) return;
-    this.leave(holder, before);
-    this.enter(holder, ids.size);
-    if (ids.size > this.largest) this.largest = ids.size;
+    this.counts.increment(holder);
   }
 
   private release(holder: string, id: string): void {
     const ids = this.held.get(holder);
     if (!ids?.delete(id)) return;
-    this.leave(holder, ids.size + 1);
+    this.counts.decrement(holder);
     if (ids.size === 0) this.held.delete(holder);
-    else this.enter(holder, ids.size);
-  }
-
-  private enter(holder: string, size: number): void {
-    let holders = this.bySize.get(size);
-    if (!holders) this.bySize.set(size, (holders = new Set()));
-    holders.add(holder);
-  }
-
-  private leave(holder: string, size: number): void {
-    const holders = this.bySize.get(size);
-    if (holders?.delete(holder) && holders.size === 0) this.bySize.delete(size);
   }
 }

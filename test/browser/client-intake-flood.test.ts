@@ -18,18 +18,15 @@
  * through the slow check before, 12 and 54 in two runs now; see
  * client-intake-total.test.ts.)
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser, CDPSession } from "playwright-core";
-import { ToolDb } from "../../src/index.js";
+import type { CDPSession } from "playwright-core";
 import { randomId } from "../../src/base/random.js";
 import { CLIENT_INTAKE_LIMITS } from "../../src/network/client-intake.js";
 import { signRecord } from "../../src/node/record-signer.js";
 import type { ToolDbRecord } from "../../src/records/record.js";
-import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
-import { FAST, closeAll, portOf, waitUntil } from "../helpers/nodes.js";
-import { startPageDb } from "../helpers/page-db.js";
-import { HostileServer } from "../helpers/hostile-server.js";
+import { waitUntil } from "../helpers/nodes.js";
+import { answerProbe, fileHostilePageRig, pageGlobal, pageStored } from "../helpers/hostile-page-rig.js";
 import { testAuthor } from "../helpers/signed-records.js";
 
 const TOPIC = "page-intake";
@@ -65,36 +62,14 @@ async function updates(key: string, count: number, newest: number): Promise<Tool
 }
 
 describe("a page flooded by one of its servers", () => {
-  let browser: Browser;
-  let pages: PageServer;
-  let honest: ToolDb;
-  let writer: ToolDb;
-  let hostile: HostileServer;
-
-  before(async () => {
-    honest = new ToolDb({ server: true, host: "127.0.0.3", port: 0, topic: TOPIC, ...FAST });
-    await honest.ready;
-    writer = new ToolDb({ topic: TOPIC, ...FAST, storageName: `page-intake-w-${randomId()}`, peers: [{ host: "127.0.0.3", port: portOf(honest) }] });
-    await writer.ready;
-    await waitUntil(() => writer.network.peers.length === 1, 5000, "writer link");
-    hostile = await HostileServer.start(TOPIC, "127.0.0.10");
-    pages = await servePages();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-    await hostile?.close();
-    await closeAll(writer, honest);
-  });
+  const rig = fileHostilePageRig(TOPIC, ["127.0.0.10"]);
 
   /** A page linked to the hostile and the honest server, subscribed to `key` and `news` at both; `subscribes` and `gets` count the hostile server's. */
   async function floodedPage(key: string, opts: { answer?: () => ToolDbRecord | undefined; slowMs?: number } = {}) {
     const seen = { subscribes: 0, gets: 0 };
+    const hostile = rig.hostiles[0]!;
     hostile.onFrame = (link, f) => {
-      // It answers the page's probes as any server does (an unknown function): otherwise it is dropped as unresponsive.
-      if (f.type === "function") return link.send({ type: "functionReturn", id: f.id, code: "NOT_FOUND", return: null });
+      if (answerProbe(link, f)) return;
       if (f.type === "subscribe") seen.subscribes++;
       else if (f.type === "get" && f.key === key) seen.gets++;
       else return;
@@ -102,10 +77,8 @@ describe("a page flooded by one of its servers", () => {
       const record = f.type === "get" ? opts.answer?.() : undefined;
       if (record) link.send({ type: "put", id: f.id, to: [], data: record });
     };
-    const { page } = await openPage(browser, pages.url);
+    const { page } = await rig.openLinkedPage();
     const cdp = await page.context().newCDPSession(page);
-    await startPageDb(page, { topic: TOPIC, peers: [{ host: hostile.host, port: hostile.port }, { host: "127.0.0.3", port: portOf(honest) }], storageName: `flood-${randomId()}` });
-    await page.waitForFunction(() => (window as any).db.network.peers.filter((p: any) => p.isServer).length === 2, undefined, { timeout: 10_000 });
     await page.evaluate(
       async ({ key, slowMs }) => {
         const w = window as any;
@@ -128,19 +101,19 @@ describe("a page flooded by one of its servers", () => {
       },
       { key, slowMs: opts.slowMs ?? 0 },
     );
-    await waitUntil(() => seen.subscribes === 2 && hostile.links.size === 1 && (honest.remoteSubscriptions.subscribers(key)?.size ?? 0) === 1, 10_000, "both servers hold the subscriptions");
+    await waitUntil(() => seen.subscribes === 2 && hostile.links.size === 1 && rig.honestHoldsSubscription(key), 10_000, "both servers hold the subscriptions");
     const heap0 = await heapMb(cdp);
-    const value = <T>(name: string) => page.evaluate((n) => (window as any)[n] as T, name);
+    const value = <T>(name: string) => pageGlobal<T>(page, name);
     /** Sends the burst, then at once an honest update of `honestKey`: how late that arrived, after how many of the burst, and the heap then. */
     const flood = async (records: ToolDbRecord[], honestKey = key) => {
       const [link] = [...hostile.links];
       for (const r of records) link!.send({ type: "put", id: randomId(), to: [], data: r });
       const sent = Date.now();
-      await writer.putData(honestKey, "honest");
+      await rig.writer.putData(honestKey, "honest");
       await page.waitForFunction(() => (window as any).honestAt > 0, undefined, { timeout: 60_000, polling: 10 });
       return { honestMs: (await value<number>("honestAt")) - sent, before: await value<number>("events"), heapThen: (await heapMb(cdp)) - heap0 };
     };
-    const stored = (k: string) => page.evaluate(async (k) => JSON.parse((await (window as any).db.store.get(k)) ?? "null") as ToolDbRecord | null, k);
+    const stored = (k: string) => pageStored(page, k);
     return { page, seen, flood, value, stored, heapGrowth: async () => (await heapMb(cdp)) - heap0 };
   }
 

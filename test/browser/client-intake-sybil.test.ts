@@ -16,18 +16,14 @@
  *   page's own `getData`, which came back null. Answers to gets the page
  *   waits for are never let go now.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Browser } from "playwright-core";
-import { ToolDb } from "../../src/index.js";
 import { randomId } from "../../src/base/random.js";
 import { DEFAULT_CLIENT_INTAKE } from "../../src/network/client-intake.js";
 import { signRecord } from "../../src/node/record-signer.js";
 import type { ToolDbRecord } from "../../src/records/record.js";
-import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
-import { FAST, closeAll, portOf, waitUntil } from "../helpers/nodes.js";
-import { startPageDb } from "../helpers/page-db.js";
-import { HostileServer } from "../helpers/hostile-server.js";
+import { waitUntil } from "../helpers/nodes.js";
+import { answerProbe, fileHostilePageRig, pageGlobal, pageStored } from "../helpers/hostile-page-rig.js";
 import { testAuthor } from "../helpers/signed-records.js";
 
 const TOPIC = "page-intake-sybil";
@@ -44,29 +40,8 @@ const WRITE_MS = 10;
 const NEWEST_BOUND_MS = 10_000;
 
 describe("a page whose honest server relays a busy key while Sybil links hold the rest of its intake", () => {
-  let browser: Browser;
-  let pages: PageServer;
-  let honest: ToolDb;
-  let writer: ToolDb;
-  const sybils: HostileServer[] = [];
-
-  before(async () => {
-    honest = new ToolDb({ server: true, host: "127.0.0.3", port: 0, topic: TOPIC, ...FAST });
-    await honest.ready;
-    writer = new ToolDb({ topic: TOPIC, ...FAST, storageName: `page-sybil-w-${randomId()}`, peers: [{ host: "127.0.0.3", port: portOf(honest) }] });
-    await writer.ready;
-    await waitUntil(() => writer.network.peers.length === 1, 5000, "writer link");
-    for (let i = 0; i < 2; i++) sybils.push(await HostileServer.start(TOPIC, `127.0.0.${21 + i}`));
-    pages = await servePages();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-    await Promise.all(sybils.map((s) => s.close()));
-    await closeAll(writer, honest);
-  });
+  const rig = fileHostilePageRig(TOPIC, ["127.0.0.21", "127.0.0.22"]);
+  const sybils = rig.hostiles;
 
   /**
    * A page linked to both Sybils and the honest server, subscribed to both
@@ -77,30 +52,28 @@ describe("a page whose honest server relays a busy key while Sybil links hold th
     const gets = sybils.map(() => 0);
     sybils.forEach((sybil, n) => {
       sybil.onFrame = (link, f) => {
-        // Probes are answered as any server answers them (an unknown function): otherwise it is dropped as unresponsive.
-        if (f.type === "function") return link.send({ type: "functionReturn", id: f.id, code: "NOT_FOUND", return: null });
-        if (f.type !== "get" || typeof f.key !== "string") return;
+        if (answerProbe(link, f) || f.type !== "get" || typeof f.key !== "string") return;
         gets[n]!++;
         const record = answer(n, f.key);
         if (record) link.send({ type: "put", id: f.id, to: [], data: record });
       };
     });
-    const { page, errors } = await openPage(browser, pages.url);
-    // Counts the Sybils' flood frames as they reach the page, before the database sees them.
-    await page.evaluate(() => {
-      const w = window as any;
-      w.sybilIn = 0;
-      const Native = WebSocket;
-      w.WebSocket = class extends Native {
-        constructor(...args: ConstructorParameters<typeof WebSocket>) {
-          super(...args);
-          this.addEventListener("message", (e: MessageEvent) => typeof e.data === "string" && e.data.includes('"sybil":') && w.sybilIn++);
-        }
-      };
+    const { page, errors } = await rig.openLinkedPage({
+      serverSelection: false,
+      // Counts the Sybils' flood frames as they reach the page, before the database sees them.
+      beforeStart: (page) =>
+        page.evaluate(() => {
+          const w = window as any;
+          w.sybilIn = 0;
+          const Native = WebSocket;
+          w.WebSocket = class extends Native {
+            constructor(...args: ConstructorParameters<typeof WebSocket>) {
+              super(...args);
+              this.addEventListener("message", (e: MessageEvent) => typeof e.data === "string" && e.data.includes('"sybil":') && w.sybilIn++);
+            }
+          };
+        }),
     });
-    const servers = [...sybils.map((s) => ({ host: s.host, port: s.port })), { host: "127.0.0.3", port: portOf(honest) }];
-    await startPageDb(page, { topic: TOPIC, peers: servers, serverSelection: false, storageName: `sybil-${randomId()}` });
-    await page.waitForFunction((n) => (window as any).db.network.peers.filter((p: any) => p.isServer).length === n, servers.length, { timeout: 20_000 });
     await page.evaluate(
       async ({ keys }) => {
         const w = window as any;
@@ -115,15 +88,15 @@ describe("a page whose honest server relays a busy key while Sybil links hold th
       },
       { keys: [SYBIL_KEY, BUSY_KEY] },
     );
-    await waitUntil(() => sybils.every((s) => s.links.size === 1) && (honest.remoteSubscriptions.subscribers(BUSY_KEY)?.size ?? 0) === 1, 10_000, "every server linked, the honest one holding the subscription");
-    const value = <T>(name: string) => page.evaluate((n) => (window as any)[n] as T, name);
+    await waitUntil(() => sybils.every((s) => s.links.size === 1) && rig.honestHoldsSubscription(BUSY_KEY), 10_000, "every server linked, the honest one holding the subscription");
+    const value = <T>(name: string) => pageGlobal<T>(page, name);
     return {
       page,
       errors,
       gets,
       value,
       release: (key: string) => page.evaluate((k) => (window as any).release[k](), key),
-      stored: (key: string) => page.evaluate(async (k) => JSON.parse((await (window as any).db.store.get(k)) ?? "null") as ToolDbRecord | null, key),
+      stored: (key: string) => pageStored(page, key),
       /** MEMORY_LIMIT refusals: the peer, and the reason. */
       letGo: async () => (await value<Array<{ code: string; peer?: string; reason: string }>>("refused")).filter((e) => e.code === "MEMORY_LIMIT"),
       /** What each link holds waiting (characters), by peer id. */
@@ -145,7 +118,7 @@ describe("a page whose honest server relays a busy key while Sybil links hold th
 
   it(`takes the honest server's newest update of a busy key within ${NEWEST_BOUND_MS / 1000} s while two Sybil links flood, though the Sybils made the honest link the largest and its key never goes quiet`, { timeout: 240_000 }, async () => {
     const p = await sybilPage();
-    const honestId = honest.network.getClientAddress().slice(-20);
+    const honestId = rig.honest.network.getClientAddress().slice(-20);
     const sybilIds = sybils.map((s) => s.id.clientId);
     // Each Sybil: what it has in flight (the page's check of the key holds it), then SYBIL_WAITING_MIB waiting.
     const frameLength = JSON.stringify({ type: "put", id: randomId(), to: [], data: (await sybilFlood(1))[0] }).length;
@@ -167,7 +140,7 @@ describe("a page whose honest server relays a busy key while Sybil links hold th
     const writes = (async () => {
       while (writing) {
         const n = written++;
-        await writer.putData(BUSY_KEY, large ? { n, pad: "h".repeat(PAD) } : { n });
+        await rig.writer.putData(BUSY_KEY, large ? { n, pad: "h".repeat(PAD) } : { n });
         await new Promise((resolve) => setTimeout(resolve, WRITE_MS));
       }
     })();

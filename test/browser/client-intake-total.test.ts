@@ -21,19 +21,16 @@
  *   (answers) made the page's intake and its shedding call each other until
  *   the stack overflowed, at every further frame. Now the link is dropped.
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import type { Browser, CDPSession } from "playwright-core";
-import { ToolDb } from "../../src/index.js";
+import type { CDPSession } from "playwright-core";
 import { randomId } from "../../src/base/random.js";
 import { DEFAULT_CLIENT_INTAKE } from "../../src/network/client-intake.js";
 import { signRecord } from "../../src/node/record-signer.js";
 import type { ToolDbRecord } from "../../src/records/record.js";
-import { launchChromium, openPage, servePages, type PageServer } from "../helpers/chromium.js";
-import { FAST, closeAll, portOf, waitUntil } from "../helpers/nodes.js";
-import { startPageDb } from "../helpers/page-db.js";
-import { HostileServer } from "../helpers/hostile-server.js";
+import { waitUntil } from "../helpers/nodes.js";
+import { answerProbe, fileHostilePageRig, pageGlobal, pageStored } from "../helpers/hostile-page-rig.js";
 import { testAuthor } from "../helpers/signed-records.js";
 
 const TOPIC = "page-intake-total";
@@ -78,29 +75,8 @@ async function rendererMemory(browserCdp: CDPSession): Promise<{ rss: number; pe
 }
 
 describe("a page flooded by several of its servers at once", () => {
-  let browser: Browser;
-  let pages: PageServer;
-  let honest: ToolDb;
-  let writer: ToolDb;
-  const hostiles: HostileServer[] = [];
-
-  before(async () => {
-    honest = new ToolDb({ server: true, host: "127.0.0.3", port: 0, topic: TOPIC, ...FAST });
-    await honest.ready;
-    writer = new ToolDb({ topic: TOPIC, ...FAST, storageName: `page-total-w-${randomId()}`, peers: [{ host: "127.0.0.3", port: portOf(honest) }] });
-    await writer.ready;
-    await waitUntil(() => writer.network.peers.length === 1, 5000, "writer link");
-    for (let i = 0; i < HOSTILE; i++) hostiles.push(await HostileServer.start(TOPIC, `127.0.0.${11 + i}`));
-    pages = await servePages();
-    browser = await launchChromium();
-  });
-
-  after(async () => {
-    await browser?.close();
-    await pages?.close();
-    await Promise.all(hostiles.map((h) => h.close()));
-    await closeAll(writer, honest);
-  });
+  const rig = fileHostilePageRig(TOPIC, Array.from({ length: HOSTILE }, (_, i) => `127.0.0.${11 + i}`));
+  const hostiles = rig.hostiles;
 
   /**
    * A page linked to every hostile server and the honest one, subscribed to
@@ -111,8 +87,7 @@ describe("a page flooded by several of its servers at once", () => {
     const seen = hostiles.map(() => ({ subscribes: 0, gets: 0 }));
     hostiles.forEach((hostile, n) => {
       hostile.onFrame = (link, f) => {
-        // Probes are answered as any server answers them (an unknown function): otherwise it is dropped as unresponsive.
-        if (f.type === "function") return link.send({ type: "functionReturn", id: f.id, code: "NOT_FOUND", return: null });
+        if (answerProbe(link, f)) return;
         if (f.type === "subscribe") seen[n]!.subscribes++;
         if (f.type === "get" && f.key === key) {
           seen[n]!.gets++;
@@ -120,31 +95,31 @@ describe("a page flooded by several of its servers at once", () => {
         }
       };
     });
-    const { page, errors } = await openPage(browser, pages.url);
-    // Counts the frames that reach the page (before the database sees them), and how much waited in its intake as each came.
-    await page.evaluate(() => {
-      const w = window as any;
-      w.floodIn = 0;
-      w.honestIn = 0;
-      w.bigIn = 0;
-      w.maxQueued = 0;
-      const Native = WebSocket;
-      w.WebSocket = class extends Native {
-        constructor(...args: ConstructorParameters<typeof WebSocket>) {
-          super(...args);
-          this.addEventListener("message", (e: MessageEvent) => {
-            if (typeof e.data !== "string") return;
-            w.maxQueued = Math.max(w.maxQueued, w.db?.network.guard.intake.queuedBytes ?? 0);
-            if (e.data.includes('"flood":')) w.floodIn++;
-            else if (e.data.includes('"honest-')) w.honestIn++;
-            else if (e.data.length > 500_000) w.bigIn++;
-          });
-        }
-      };
+    const { page, errors, links } = await rig.openLinkedPage({
+      serverSelection: false,
+      // Counts the frames that reach the page (before the database sees them), and how much waited in its intake as each came.
+      beforeStart: (page) =>
+        page.evaluate(() => {
+          const w = window as any;
+          w.floodIn = 0;
+          w.honestIn = 0;
+          w.bigIn = 0;
+          w.maxQueued = 0;
+          const Native = WebSocket;
+          w.WebSocket = class extends Native {
+            constructor(...args: ConstructorParameters<typeof WebSocket>) {
+              super(...args);
+              this.addEventListener("message", (e: MessageEvent) => {
+                if (typeof e.data !== "string") return;
+                w.maxQueued = Math.max(w.maxQueued, w.db?.network.guard.intake.queuedBytes ?? 0);
+                if (e.data.includes('"flood":')) w.floodIn++;
+                else if (e.data.includes('"honest-')) w.honestIn++;
+                else if (e.data.length > 500_000) w.bigIn++;
+              });
+            }
+          };
+        }),
     });
-    const servers = [...hostiles.map((h) => ({ host: h.host, port: h.port })), { host: "127.0.0.3", port: portOf(honest) }];
-    await startPageDb(page, { topic: TOPIC, peers: servers, serverSelection: false, storageName: `total-${randomId()}` });
-    await page.waitForFunction((n) => (window as any).db.network.peers.filter((p: any) => p.isServer).length === n, servers.length, { timeout: 20_000 });
     await page.evaluate(async (key) => {
       const w = window as any;
       w.refused = [];
@@ -157,17 +132,17 @@ describe("a page flooded by several of its servers at once", () => {
       w.db.addCustomVerification(key, () => (w.checks++, gate));
       await w.db.subscribeData(key);
     }, key);
-    await waitUntil(() => seen.every((s) => s.subscribes === 1) && hostiles.every((h) => h.links.size === 1) && (honest.remoteSubscriptions.subscribers(key)?.size ?? 0) === 1, 10_000, "every server holds the subscription");
-    const value = <T>(name: string) => page.evaluate((n) => (window as any)[n] as T, name);
+    await waitUntil(() => seen.every((s) => s.subscribes === 1) && hostiles.every((h) => h.links.size === 1) && rig.honestHoldsSubscription(key), 10_000, "every server holds the subscription");
+    const value = <T>(name: string) => pageGlobal<T>(page, name);
     return {
       page,
       errors,
       seen,
-      links: servers.length,
+      links,
       value,
       answered: () => page.evaluate(() => (window as any).answers.size as number),
       release: () => page.evaluate(() => (window as any).release()),
-      stored: () => page.evaluate(async (k) => JSON.parse((await (window as any).db.store.get(k)) ?? "null") as ToolDbRecord | null, key),
+      stored: () => pageStored(page, key),
       memoryLimits: async () => (await value<Array<{ code: string; peer?: string }>>("refused")).filter((e) => e.code === "MEMORY_LIMIT").map((e) => e.peer),
       /** What the page holds, for a failure's message. */
       state: () =>
@@ -187,11 +162,11 @@ describe("a page flooded by several of its servers at once", () => {
     const answers = await Promise.all(hostiles.map((_, n) => signRecord(author, KEY, { answer: n }, base + BURST + n, 0, false)));
     const p = await gatedPage(KEY, answers);
     const cdp = await p.page.context().newCDPSession(p.page);
-    const browserCdp = await browser.newBrowserCDPSession();
-    const honestId = honest.network.getClientAddress().slice(-20);
+    const browserCdp = await rig.browser.newBrowserCDPSession();
+    const honestId = rig.honest.network.getClientAddress().slice(-20);
 
     // The honest server's updates come first: the page holds them (its check waits), some in the honest link's queue.
-    for (let i = 0; i < HONEST_UPDATES; i++) await writer.putData(KEY, `honest-${i}`);
+    for (let i = 0; i < HONEST_UPDATES; i++) await rig.writer.putData(KEY, `honest-${i}`);
     await p.page.waitForFunction((n) => (window as any).honestIn === n, HONEST_UPDATES, { timeout: 30_000, polling: 50 });
     await collectGarbage(cdp);
     const memory0 = await rendererMemory(browserCdp);
@@ -207,7 +182,7 @@ describe("a page flooded by several of its servers at once", () => {
     const shedPeers = new Set(await p.memoryLimits());
 
     // The honest newest record, then the app's checks answer: the page takes in what it kept, and asks again for what it let go.
-    await writer.putData(KEY, "honest");
+    await rig.writer.putData(KEY, "honest");
     await p.release();
     await waitUntil(async () => (await p.stored())?.v === "honest" && (await p.answered()) >= shedPeers.size, 120_000, "the honest record, and the answers to the page's asking again").catch(async (err: unknown) => {
       throw new Error(`${String(err)}: stored ${JSON.stringify((await p.stored())?.v)?.slice(0, 40)}, gets ${JSON.stringify(p.seen)}, shed ${[...shedPeers].join(",")}, honest ${honestId}, ${JSON.stringify(await p.state())}`);
