@@ -138,4 +138,21 @@ describe("HTTP fronts: nosniff on every answer, a CSP on the status page", { tim
     assert.equal(links.status, 426);
     assert.equal(links.headers["x-content-type-options"], "nosniff");
   });
+
+  it("the link port's refused upgrades have nosniff and plain text (ws's own answer had text/html and no nosniff)", async () => {
+    const upgrade = (method: string, headers: string) =>
+      rawHead(portOf(node), `${method} / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n${headers}\r\n`);
+    const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    const cases: Array<[string, string, number]> = [
+      ["no key", await upgrade("GET", "Sec-WebSocket-Version: 13\r\n"), 400],
+      ["bad version", await upgrade("GET", `${key}Sec-WebSocket-Version: 99\r\n`), 400],
+      ["POST", await upgrade("POST", `${key}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n`), 405],
+    ];
+    for (const [what, head, status] of cases) {
+      assert.equal(Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1]), status, what);
+      assert.match(head, /^x-content-type-options: nosniff$/im, what);
+      assert.match(head, /^content-type: text\/plain/im, what);
+    }
+    assert.match(cases[1]![1], /^sec-websocket-version: 13, 8$/im, "a bad version is told the versions spoken");
+  });
 });

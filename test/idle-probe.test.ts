@@ -7,7 +7,8 @@
  * another client reaches the idle subscriber there. Honest servers stay: a
  * slow one (every message handled 900 ms late, the bound 1.5 s) and a
  * tool-db 2.6.6 server (which proves nothing and never confirms a put, and
- * answers a probe as it answers any unknown function). Real sockets on
+ * answers a probe as it answers any unknown function). A server that sends
+ * answers under ids of its own is dropped too. Real sockets on
  * loopback; small injected intervals.
  */
 import assert from "node:assert/strict";
@@ -100,6 +101,25 @@ describe("idle clients probe their servers", () => {
       assert.ok(!s.sent.includes("put") && !s.sent.includes("query"), `the subscriber stayed idle (${[...new Set(s.sent)].join(",")})`);
     });
   }
+
+  it("a server that sends answers under ids of its own (never the probe's) is dropped all the same", { timeout: 60_000 }, async () => {
+    const bad = await HostileServer.start(TOPIC, "127.0.0.10");
+    closers.push(bad);
+    // Before: any queryAck or functionReturn ended the wait, whatever its id, so this kept the link for good.
+    let n = 0;
+    const forged = setInterval(() => {
+      bad.broadcast({ type: "functionReturn", id: `forged-${n++}`, code: "NOT_FOUND", return: null });
+      bad.broadcast({ type: "queryAck", id: `forged-${n++}`, keys: [] });
+    }, 50);
+    stops.push(() => clearInterval(forged));
+    const s = await subscriber({ peers: [{ host: "127.0.0.10", port: bad.port }] });
+    await waitUntil(() => bad.links.size === 1, 5000, "linked");
+    const linkedAt = Date.now();
+    await waitUntil(() => s.closes.some((c) => c.code === CloseCode.UNRESPONSIVE), DROP_BOUND_MS + 3000, "the forging server dropped");
+    assert.ok(Date.now() - linkedAt <= DROP_BOUND_MS + 1500, `dropped ${Date.now() - linkedAt} ms after the link`);
+    assert.ok(n > 20, `${n} forged answers sent`);
+    assert.equal(bad.received.filter((f) => f.type === "function").length, 2, "two probes, never answered under their ids");
+  });
 
   it("a slow honest server (every message 900 ms late, bound 1.5 s) is probed and kept", { timeout: 60_000 }, async () => {
     const slow = await node({ server: true, host: "127.0.0.3", port: 0 });

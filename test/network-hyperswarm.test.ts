@@ -3,7 +3,8 @@
  * HyperDHT testnet on loopback (explicit bootstrap everywhere). Covers a
  * Hyperswarm-only client reaching a server, relaying between WebSocket and
  * Hyperswarm clients through a dual server, one link per peer across
- * transports, failover from WebSocket to Hyperswarm, bad input on a
+ * transports (the closed one does not come back), failover from WebSocket
+ * to Hyperswarm, bad input on a
  * Hyperswarm stream, and close() when the HyperDHT does not answer (a dead
  * private bootstrap).
  */
@@ -160,6 +161,33 @@ describe("HyperswarmNetwork", () => {
     assert.ok(now && now !== kept, `reconnected over the other transport (was ${kept}, now ${now})`);
     await cli.putData("after-failover", 1);
     await waitUntil(async () => (await srv.getData("after-failover", false, 200)) === 1, T, "put after failover");
+  });
+
+  it("two dual servers linked over both transports keep the WebSocket link; the Hyperswarm one closed does not come back (it did every 1-3 s) until the kept link dies", { timeout: 60_000 }, async () => {
+    topic = `hs-${process.pid}-${topicSeq++}`;
+    // `b` does not announce and looks the topic up every 3 s; `a` announces after b's first lookup. b dials
+    // a over WebSocket at once, and over Hyperswarm at its next lookup: both links b's, the first (WebSocket)
+    // is kept (handshake-messages.ts keepNewLink).
+    const b = await node({ server: true, networkAdapter: [WebSocketNetwork, swarmOn(testnet(), { announce: false, refreshInterval: 3000, maxRefreshInterval: 3000 })] });
+    const a = await node({ server: true, networkAdapter: [WebSocketNetwork, hs()] });
+    const duplicates: string[] = [];
+    for (const db of [a, b]) db.network.on("duplicate", (e) => duplicates.push(`${e.kept}>${e.closed}`));
+    b.network.connectTo("127.0.0.1", portOf(a));
+    await waitUntil(() => transportTo(a, b) === "websocket" && transportTo(b, a) === "websocket", T, "linked over WebSocket");
+    await waitUntil(() => duplicates.length >= 1, T, "the Hyperswarm link closed as a duplicate");
+    // An end closes the duplicate when its own handshake completes (the other may only see it close); then it stays closed.
+    await new Promise((r) => setTimeout(r, 1000));
+    const settled = duplicates.length;
+    await new Promise((r) => setTimeout(r, 7000));
+    assert.ok(settled <= 2 && duplicates.every((d) => d === "websocket>hyperswarm"), duplicates.join(", "));
+    assert.equal(duplicates.length, settled, `${duplicates.length - settled} more duplicates in 7 s`);
+    assert.equal(a.network.guard.gate.counts.unverified + b.network.guard.gate.counts.unverified, 0, "no link in a handshake");
+
+    // The kept link dies (a's WebSocket server closes it): the two link over Hyperswarm again.
+    await (a.network as CompositeNetwork).transport(WebSocketNetwork)!.close();
+    await waitUntil(() => transportTo(a, b) === "hyperswarm" && transportTo(b, a) === "hyperswarm", 20_000, "relinked over Hyperswarm");
+    await a.putData("one-link", 1);
+    await waitUntil(async () => (await b.getData("one-link", false, 200)) === 1, T, "a put across the new link");
   });
 
   it("the transport's heartbeat sweep (injected clock) drops a Hyperswarm link that stops answering pings and keeps a live one", { timeout: 30_000 }, async () => {

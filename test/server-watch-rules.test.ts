@@ -142,6 +142,36 @@ describe("server watch rules (manual clock)", { timeout: 10_000 }, () => {
     w.close();
   });
 
+  it("a queryAck or functionReturn answers only under the id of a request still waiting on that link", () => {
+    const clock = new ManualClock();
+    const { w } = watch(clock, { probe: 0 });
+    const s = server("forging-server-address-aaaaaaaaaaaaaaa");
+    const other = server("other-server-address-bbbbbbbbbbbbbbbbb");
+    w.linked(s.session);
+    w.linked(other.session);
+    w.asked(s.session, "request", "q1");
+    w.asked(s.session, "request", "q2");
+    w.asked(other.session, "request", "o1");
+    w.asked(other.session, "request", "o2");
+    clock.advance(TIMEOUT / 2);
+    w.answered(s.session, "request", "made-up");
+    w.answered(s.session, "request", "o1"); // another link's id
+    assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 1, "still waiting");
+    w.answered(s.session, "request", "q2");
+    assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 0, "its own id ends the wait");
+    clock.advance(TIMEOUT);
+    assert.equal(s.closedWith(), undefined);
+    // Only the newest 64 ids are remembered: an answer to an older one is not recognised, a newer one is.
+    for (let i = 0; i < 65; i++) w.asked(s.session, "request", `many-${i}`);
+    w.answered(s.session, "request", "many-0");
+    assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 1);
+    w.answered(s.session, "request", "many-1");
+    assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 0);
+    clock.advance(TIMEOUT * 2);
+    assert.equal(s.closedWith(), undefined);
+    assert.equal(other.closedWith(), CloseCode.UNRESPONSIVE, "the other link's two requests were answered only on the wrong link");
+  });
+
   it("probes off: an idle link is never probed (as before)", () => {
     const clock = new ManualClock();
     const { w } = watch(clock, { probe: 0 });

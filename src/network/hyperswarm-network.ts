@@ -9,6 +9,7 @@ import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
+import { SwarmDuplicates } from "./swarm-duplicates.js";
 
 /** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
 export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
@@ -114,6 +115,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private refreshTimer: TimerHandle | undefined;
   /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
   private readonly dialed = new WeakMap<Connection, PeerInfo>();
+  private readonly duplicates = new SwarmDuplicates(this.log);
 
   /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
@@ -164,7 +166,9 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.joinedPromise = this.discovery.flushed().catch((err) => this.log("join failed: %s", errorText(err)));
     this.scheduleRefresh(this.refreshInterval);
     // A lost link (on any transport) may be replaceable over Hyperswarm: look the topic up again.
-    this.sessionOwner.on("session-close", () => {
+    this.sessionOwner.on("duplicate", (e) => this.duplicates.duplicate(e.peer));
+    this.sessionOwner.on("session-close", (session) => {
+      this.duplicates.sessionClosed(session);
       this.refresh();
       this.scheduleRefresh(this.refreshInterval);
     });
@@ -181,6 +185,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const raw = socket.rawStream;
     this.log("swarm connection %s %s:%s", socket.isInitiator ? "to" : "from", raw?.remoteHost, raw?.remotePort);
     const connection = this.attachStream(socket, { outgoing: socket.isInitiator, remoteHost: raw?.remoteHost, remotePort: raw?.remotePort, transport: "hyperswarm" });
+    if (info) connection.on("close", (code: number) => this.duplicates.swarmClosed(connection, info, code));
     if (!socket.isInitiator || !info || !this.shunsStrangers) return;
     this.dialed.set(connection, info);
     connection.on("close", (code: number) => {
@@ -255,6 +260,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const swarm = this.swarm;
     this.swarm = undefined;
     this.discovery = undefined;
+    this.duplicates.clear();
     if (!swarm) return;
     for (const socket of swarm.connections) socket.destroy();
     const graceful = swarm.destroy();

@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, type IncomingMessage, type Server as HttpServer, STATUS_CODES, createServer } from "node:http";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { Agent as HttpsAgent } from "node:https";
 import { isIP } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
@@ -7,6 +8,7 @@ import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import type { Connection } from "./connection.js";
 import { type NetworkHost, type NetworkHostOptions, ToolDbNetworkAdapter } from "./network-adapter.js";
 import { incomingSocketCapacity } from "./open-file-limit.js";
+import { refuseUpgrade } from "./upgrade-refusal.js";
 import { WsConnection } from "./ws-connection.js";
 
 export const DEFAULT_HEARTBEAT_MS = 10_000;
@@ -94,6 +96,10 @@ export class WebSocketNetwork extends ToolDbNetworkAdapter {
       this.boundPort = typeof addr === "object" && addr ? addr.port : this.wsOptions.port;
     }
     if (this.wss.listenerCount("error") === 0) this.wss.on("error", (err) => this.log("server error: %s", errorText(err)));
+    this.wss.on("wsClientError", (err: Error, socket: Duplex, req: IncomingMessage) => {
+      this.log("refused an upgrade from %s: %s", req.socket.remoteAddress, err.message);
+      refuseUpgrade(socket, req, err.message);
+    });
     this.wss.on("connection", (socket: WebSocket, req: IncomingMessage) => {
       this.socketLinked(req.socket);
       const connection = new WsConnection(

@@ -40,7 +40,7 @@ export class Protocol {
     // request's id (a server that forwarded a query answers again with what it got back): deduplicated
     // by id, all but the first answer were lost. The request they answer bounds what they can do.
     if (message.type === "queryAck" || message.type === "functionReturn") {
-      this.db.serverWatch.answered(from, "request");
+      this.db.serverWatch.answered(from, "request", message.id);
       this.db.emit("message", message, from.clientId);
       if (this.db.requests.resolve(message.id, message, from)) from.answeredAt = this.db.now();
       return;

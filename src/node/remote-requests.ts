@@ -110,7 +110,7 @@ export class RemoteRequests {
         resolve,
       );
       // Every server answers a query (with no keys, if need be): one that leaves them unanswered is judged (server-watch.ts).
-      if (db.network.sendToAll({ type: "query", id, key: prefix }) > 0) db.serverWatch.askedAll(db.network.serverPeers, "request");
+      if (db.network.sendToAll({ type: "query", id, key: prefix }) > 0) db.serverWatch.askedAll(db.network.serverPeers, "request", id);
     });
     await Promise.all(paging);
     return [...found].sort();
@@ -125,7 +125,7 @@ export class RemoteRequests {
       const id = randomId();
       const reply = await new Promise<ToolDbMessage | undefined>((resolve) => {
         db.requests.add(id, Math.min(time.timeoutMs, left), (message) => resolve(message), () => resolve(undefined));
-        if (from.send({ type: "query", id, key: prefix, after })) db.serverWatch.asked(from, "request");
+        if (from.send({ type: "query", id, key: prefix, after })) db.serverWatch.asked(from, "request", id);
       });
       if (reply?.type !== "queryAck") return;
       collect(reply.keys);

@@ -13,7 +13,9 @@
  *
  * Any answer counts: a putAck (stored or refused, QUOTA_EXCEEDED and
  * STORAGE_FAILED included) answers the puts, a queryAck, functionReturn or
- * reply to a get answers the requests. An honest server answers within
+ * reply to a get answers the requests; a queryAck or functionReturn only
+ * under the id of a query or call still waiting on that link (a server that
+ * sent them under ids of its own kept its silent link). An honest server answers within
  * seconds however busy, so only silence well past the outbox's re-send
  * pace (four re-send intervals, at least 15 s) drops it. Puts are judged on
  * proven servers only: a tool-db 2.6.6 server never confirms a put.
@@ -49,7 +51,12 @@ interface Silence {
   /** When the oldest ask still followed by no answer was sent. */
   since: number;
   asks: number;
+  /** The ids of the requests asked (the newest MAX_WAITING_IDS): an answer must carry one. */
+  ids: Set<string>;
 }
+
+/** Request ids remembered per link while it is silent; an answer to an older one is not recognised (newer ones still are). */
+const MAX_WAITING_IDS = 64;
 
 /** One linked server, as the watch knows it. */
 interface Link {
@@ -110,25 +117,35 @@ export class ServerWatch {
     if (this.probeIntervalMs > 0) this.ensureTick();
   }
 
-  /** The client sent `session` something of `kind` that the server answers. */
-  asked(session: PeerSession, kind: AskKind): void {
+  /** The client sent `session` something of `kind` that the server answers, under `id` when the answer carries it. */
+  asked(session: PeerSession, kind: AskKind, id?: string): void {
     if (!this.watches(session)) return;
     if (kind === "put" && !session.provenServer) return;
     const link = this.link(session);
-    const wait = (link.waits[kind] ??= { since: this.clock.now(), asks: 0 });
+    const wait = (link.waits[kind] ??= { since: this.clock.now(), asks: 0, ids: new Set() });
     wait.asks++;
+    if (id !== undefined) {
+      wait.ids.add(id);
+      if (wait.ids.size > MAX_WAITING_IDS) wait.ids.delete(wait.ids.values().next().value!);
+    }
     this.ensureTick();
   }
 
   /** `asked` for every linked server (a frame sent to all of them). */
-  askedAll(sessions: Iterable<PeerSession>, kind: AskKind): void {
-    for (const session of sessions) this.asked(session, kind);
+  askedAll(sessions: Iterable<PeerSession>, kind: AskKind, id?: string): void {
+    for (const session of sessions) this.asked(session, kind, id);
   }
 
-  /** `session` answered something of `kind`: its silence is over. */
-  answered(session: PeerSession | undefined, kind: AskKind): void {
+  /**
+   * `session` answered something of `kind`: its silence is over. With `id`
+   * (a reply that carries the request's id and nothing the client checked),
+   * only when it is the id of an ask still waiting; without, the caller
+   * matched it (a putAck of a put in the outbox, a get's verified record).
+   */
+  answered(session: PeerSession | undefined, kind: AskKind, id?: string): void {
     const link = session === undefined ? undefined : this.links.get(session);
     if (!session || !link?.waits[kind]) return;
+    if (id !== undefined && !link.waits[kind]!.ids.has(id)) return;
     delete link.waits[kind];
     const now = this.clock.now();
     link.lastHeard = now;
@@ -219,9 +236,10 @@ export class ServerWatch {
   }
 
   private probe(session: PeerSession, link: Link, now: number): void {
-    if (!session.send(probeMessage())) return;
+    const probe = probeMessage();
+    if (!session.send(probe)) return;
     link.lastProbe = now;
-    this.asked(session, "request");
+    this.asked(session, "request", probe.id);
   }
 
   private drop(session: PeerSession, kind: AskKind, wait: Silence, now: number): void {
