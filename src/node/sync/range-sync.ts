@@ -278,13 +278,16 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const reply = await this.requests.ask(session, { type: "syncFetch", id: randomId(), ids });
     if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to fetch" : "no records");
     if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused fetch: ${reply.error}`);
-    // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
-    // is then not counted as the run's own, which only keeps a checkpoint back (safe).
+    // The ids asked for, not ids from the records: a record sent unasked is not the run's own (a checkpoint stays back: safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    await this.db.acceptFrame(reply.records, session, () => run.fetched++);
+    let accepted = 0;
+    await this.db.acceptFrame(reply.records, session, () => void (run.fetched++, accepted++));
     tracker?.settled(ids);
-    return askAgain(ids, reply.more);
+    const again = askAgain(ids, reply.more);
+    // An id the peer listed, then neither served nor put under `more`, cost us its asking: charged as its lookups are (serve).
+    this.gate.charge(session, "scans", LOOKUP_WORK * Math.max(0, ids.length - accepted - again.length));
+    return again;
   }
 
   // ---- responder -------------------------------------------------------
