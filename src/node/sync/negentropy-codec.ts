@@ -295,6 +295,16 @@ export class BoundCoder {
 }
 
 /**
+ * Items a source read from its store besides those it returned: the rest of
+ * each bucket it read whole, and the buckets it read ahead (range-sums.ts).
+ * A reconciler counts them as its work (a range ending one bucket in eight
+ * read 256 for no item returned).
+ */
+export interface StoreReads {
+  extra: number;
+}
+
+/**
  * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
  * A source may also keep sums by range (`sum` adds a range's ids to an
  * accumulator, returning the entries it read) and offer bounds to split a
@@ -303,12 +313,12 @@ export class BoundCoder {
 export interface ItemSource {
   scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
   /** The same items a page at a time (one promise a page: reconciliation reads many short ranges). */
-  scanPages?(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
+  scanPages?(lower: Bound, upper: Bound, reads?: StoreReads): AsyncIterable<readonly Item[]>;
   /** Without waiting: the items in pages, or undefined when the source would have to read them. */
   scanCached?(lower: Bound, upper: Bound): (readonly Item[])[] | undefined;
   /** Without waiting: `sum`, or undefined (and `acc` untouched) when the source would have to read. */
   sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
-  sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
+  sum?(lower: Bound, upper: Bound, acc: Accumulator, reads?: StoreReads): Promise<number>;
   splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
 }
 

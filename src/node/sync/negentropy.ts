@@ -34,8 +34,9 @@ const BUCKETS = 16;
 const FRAME_MARGIN = 200;
 
 export class Reconciler {
-  /** Items read from the source so far. */
+  /** Items read from the source so far; `reads.extra`: those its store read besides (whole buckets, read-ahead), work too. */
   scanned = 0;
+  readonly reads = { extra: 0 };
   /** Ranges read from the peer's messages (each compared once) and written so far. */
   ranges = 0;
   /** Ranges written so far (counts a message's). */
@@ -44,9 +45,8 @@ export class Reconciler {
   private unsplit = 0;
 
   /**
-   * Initiator: ranges of the peer's replies still to be compared and split,
-   * in order (see negentropy-resume.ts), and the message of the sequential API's
-   * last round. Replies to several messages in flight feed the one queue.
+   * Initiator: ranges of the peer's replies still to be compared and split, in order (see negentropy-resume.ts), and
+   * the message of the sequential API's last round. Replies to several messages in flight feed the one queue.
    */
   private pending: WorkItem[] = [];
   private last: InitiatorMessage | undefined;
@@ -91,9 +91,9 @@ export class Reconciler {
     return this.pending.length;
   }
 
-  /** The work this reconciler did so far, in index items read: items read, and RANGE_WORK a range read (and compared) or written. */
+  /** The work this reconciler did so far, in index items read: items read (from the store too), and RANGE_WORK a range read (and compared) or written. */
   get work(): number {
-    return this.scanned + RANGE_WORK * this.ranges;
+    return this.scanned + this.reads.extra + RANGE_WORK * this.ranges;
   }
 
   /**
@@ -291,7 +291,7 @@ export class Reconciler {
 
   /** The source's items in [lower, upper) by pages (one item a page from a source that has no pages). */
   private pages(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]> | Iterable<readonly Item[]> {
-    return this.source.scanCached?.(lower, upper) ?? this.source.scanPages?.(lower, upper) ?? singles(this.source.scan(lower, upper));
+    return this.source.scanCached?.(lower, upper) ?? this.source.scanPages?.(lower, upper, this.reads) ?? singles(this.source.scan(lower, upper));
   }
 
   private exceeded(n: number): boolean {
@@ -328,7 +328,7 @@ export class Reconciler {
 
   private async fingerprint(lower: Bound, upper: Bound): Promise<{ fingerprint: string; count: number }> {
     const acc = new Accumulator();
-    if (this.source.sum) this.scanned += this.source.sumCached?.(lower, upper, acc) ?? (await this.source.sum(lower, upper, acc));
+    if (this.source.sum) this.scanned += this.source.sumCached?.(lower, upper, acc) ?? (await this.source.sum(lower, upper, acc, this.reads));
     else {
       for await (const page of this.pages(lower, upper)) {
         this.scanned += page.length;
