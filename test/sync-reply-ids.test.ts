@@ -10,7 +10,9 @@
  * for, 100,522 items charged, and the run ended complete). An id asked
  * for and then neither served nor listed under `more` is now charged to
  * the responder's budget as a lookup (LOOKUP_WORK), as the responder
- * charges the ids it looks up for an asker and does not serve.
+ * charges the ids it looks up for an asker and does not serve; a record
+ * served counts only when it is one asked for and new here (an answer of
+ * copies of records the victim holds, one an id, must not pass).
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -74,7 +76,9 @@ describe("ids listed in a dialled hostile server's answers", () => {
     for (const h of hostiles.splice(0)) void h.close();
   });
 
-  it("are charged to its budget: a run ends once the ids it was made to ask for are worth the budget, not after 1,000 rounds", { timeout: T }, async () => {
+  // Padded: each fetch answered with copies of records the victim holds (its own, as any peer can have them), one an id asked.
+  for (const pad of [false, true]) {
+  it(`are charged to its budget${pad ? ", copies of records it holds served instead" : ""}: a run ends once the ids it was made to ask for are worth the budget, not after 1,000 rounds`, { timeout: T }, async () => {
     const { db } = await fx.server();
     const stored = await signedRecords(300, "k/", Date.now() - 10_000_000);
     await seed(db, stored);
@@ -90,7 +94,8 @@ describe("ids listed in a dialled hostile server's answers", () => {
         link.send({ type: "syncRangeAck", id: f.id, to: [], m: Buffer.from(answer(Buffer.from(String(f.m), "base64"), ids)).toString("base64"), ms: 0 });
       } else if (f.type === "syncFetch") {
         fetched += (f.ids as string[]).length;
-        link.send({ type: "syncRecords", id: f.id, to: [], records: [] });
+        const asked = (f.ids as string[]).length;
+        link.send({ type: "syncRecords", id: f.id, to: [], records: pad ? Array.from({ length: asked }, (_, i) => stored[i % stored.length]) : [] });
       } else if (f.type === "syncPush") link.send({ type: "syncPushAck", id: f.id, to: [], records: [] });
     };
     const runs: RangeSyncRun[] = [];
@@ -110,6 +115,7 @@ describe("ids listed in a dialled hostile server's answers", () => {
     assert.match(run.reason ?? "", /sync budget \(scans\) for this peer used up|peer refused/);
     await intact(db, stored);
   });
+  }
 });
 
 async function intact(db: ToolDb, stored: { k: string; h: string }[]): Promise<void> {

@@ -166,8 +166,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
-    // Our work on the peer's answers is charged to its buckets, as its requests' work is when it asks:
-    // a responder whose answers keep us comparing runs out of budget like an asker (RangeSync.answer).
+    // Our work on the peer's answers is charged to its buckets as its requests' are: answers that keep us comparing use them up.
     let charged = 0;
     const charge = () => {
       this.gate.charge(session, "scans", reconciler.work - charged);
@@ -281,12 +280,13 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // The ids asked for, not ids from the records: a record sent unasked is not the run's own (a checkpoint stays back: safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    let accepted = 0;
-    await this.db.acceptFrame(reply.records, session, () => void (run.fetched++, accepted++));
+    const served = this.index.track(); // the ids asked for whose records the frame added: new to us
+    for (const id of ids) served.expect(id);
+    await this.db.acceptFrame(reply.records, session, () => run.fetched++).finally(() => served.stop());
     tracker?.settled(ids);
     const again = askAgain(ids, reply.more);
-    // An id the peer listed, then neither served nor put under `more`, cost us its asking: charged as its lookups are (serve).
-    this.gate.charge(session, "scans", LOOKUP_WORK * Math.max(0, ids.length - accepted - again.length));
+    // An id the peer listed, then neither served (a copy we held does not count) nor put under `more`, cost us its asking:
+    this.gate.charge(session, "scans", LOOKUP_WORK * Math.max(0, ids.length - served.added - again.length)); // as in serve
     return again;
   }
 
