@@ -130,9 +130,10 @@ export class ByteReader {
 
 /**
  * The ranges of a message (skips included), counted without decoding their
- * bounds or payloads, so that a message over `max` is refused before any of
- * its ranges costs a fingerprint. Throws BAD_MESSAGE for a message whose
- * structure does not hold (the full read checks the rest).
+ * bounds or payloads, up to `max` (a responder answers no more of one
+ * message: the rest goes back as a remainder, unread). Throws BAD_MESSAGE
+ * for a message whose structure does not hold within them (the full read
+ * checks the rest).
  */
 export function countRanges(message: Uint8Array, max: number): number {
   const input = new ByteReader(message);
@@ -140,7 +141,7 @@ export function countRanges(message: Uint8Array, max: number): number {
   if (version !== PROTOCOL_VERSION) return 0; // answered with our version alone
   let ranges = 0;
   while (input.remaining > 0) {
-    if (++ranges > max) badSync(`over ${max} ranges in one message`);
+    if (++ranges > max) return max;
     input.varint(); // the bound's timestamp
     const len = input.varint();
     if (len > ID_SIZE) badSync("bound id prefix longer than 32 bytes");
