@@ -17,7 +17,7 @@ import { describe, it } from "node:test";
 import { bytesToHex, hexToBytes } from "../src/crypto/encoding.js";
 import { createLogger } from "../src/base/logger.js";
 import { LevelStore, MemoryStore, type ToolDbStorageAdapter } from "../src/stores/index.js";
-import { type Bound, BoundCoder, ByteWriter, INFINITY_BOUND, type Item, type ItemSource, MIN_BOUND, compareBounds, countRanges } from "../src/node/sync/negentropy-codec.js";
+import { type Bound, BoundCoder, ByteReader, ByteWriter, INFINITY_BOUND, type Item, type ItemSource, MIN_BOUND, compareBounds, countRanges } from "../src/node/sync/negentropy-codec.js";
 import { Reconciler } from "../src/node/sync/negentropy.js";
 import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, checkReply, maxReplyRanges } from "../src/node/sync/negentropy-bounds.js";
 import type { SentRange } from "../src/node/sync/negentropy-resume.js";
@@ -261,7 +261,7 @@ describe("negentropy V1", () => {
     assert.deepEqual([...need].sort(), theirs.slice(common.length).map((i) => i.id).sort());
   });
 
-  it("a message over the range cap is refused before any range is compared; ranges count as work, empty ones too", async () => {
+  it("a message over the range cap is answered up to the cap and the rest sent back unread as a remainder; ranges count as work, empty ones too", async () => {
     let reads = 0;
     const source = new ArraySource(randomItems(100, 1_000_000));
     const counted: ItemSource = {
@@ -283,9 +283,31 @@ describe("negentropy V1", () => {
       }
       return w.view().slice();
     };
+    // Over the cap (older initiators sent up to 50,000): the first MAX_RANGES_PER_MESSAGE answered, the rest, never
+    // read, comes back as one remainder range that the initiator sends again.
     const over = new Reconciler(counted, 0, false);
-    await assert.rejects(over.reconcile(emptyRanges(MAX_RANGES_PER_MESSAGE + 1)), (err: Error & { code?: string }) => err.code === "BAD_MESSAGE" && /over 16384 ranges/.test(err.message));
-    assert.equal(reads, 0, "nothing compared");
+    const cut = await over.reconcile(emptyRanges(3 * MAX_RANGES_PER_MESSAGE));
+    const answer = new ByteReader(cut.output!);
+    assert.equal(answer.byte(), 0x61);
+    const coder = new BoundCoder();
+    const skipTo = coder.read(answer);
+    assert.equal(answer.varint(), 0, "the matched ranges skipped");
+    assert.deepEqual(skipTo, { t: 2_000_000 + MAX_RANGES_PER_MESSAGE - 1, id: "" });
+    const rest = coder.read(answer);
+    assert.deepEqual(rest, INFINITY_BOUND, "the remainder runs to the end");
+    assert.equal(answer.varint(), 1, "as one fingerprinted range");
+    assert.equal(over.scanned, 0, "no item read");
+    assert.ok(reads <= MAX_RANGES_PER_MESSAGE, `${reads} ranges compared: none past the cap`);
+    assert.ok(over.work <= RANGE_WORK * MAX_RANGES_PER_MESSAGE + 64, `charged for the ranges read only: ${over.work}`);
+    // A message whose ranges up to the cap are all skips answers nothing: refused.
+    const skips = new ByteWriter();
+    skips.byte(0x61);
+    const skipCoder = new BoundCoder();
+    for (let i = 0; i <= MAX_RANGES_PER_MESSAGE; i++) {
+      skipCoder.write(skips, { t: 2_000_000 + i, id: "" });
+      skips.varint(0);
+    }
+    await assert.rejects(new Reconciler(counted, 0, false).reconcile(skips.view().slice()), (err: Error & { code?: string }) => err.code === "BAD_MESSAGE");
     // At the cap: answered, and charged by its ranges though it reads no item.
     const at = new Reconciler(counted, 0, false);
     const { output } = await at.reconcile(emptyRanges(MAX_RANGES_PER_MESSAGE));

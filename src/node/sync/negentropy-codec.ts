@@ -130,9 +130,10 @@ export class ByteReader {
 
 /**
  * The ranges of a message (skips included), counted without decoding their
- * bounds or payloads, so that a message over `max` is refused before any of
- * its ranges costs a fingerprint. Throws BAD_MESSAGE for a message whose
- * structure does not hold (the full read checks the rest).
+ * bounds or payloads, up to `max` (a responder answers no more of one
+ * message: the rest goes back as a remainder, unread). Throws BAD_MESSAGE
+ * for a message whose structure does not hold within them (the full read
+ * checks the rest).
  */
 export function countRanges(message: Uint8Array, max: number): number {
   const input = new ByteReader(message);
@@ -140,7 +141,7 @@ export function countRanges(message: Uint8Array, max: number): number {
   if (version !== PROTOCOL_VERSION) return 0; // answered with our version alone
   let ranges = 0;
   while (input.remaining > 0) {
-    if (++ranges > max) badSync(`over ${max} ranges in one message`);
+    if (++ranges > max) return max;
     input.varint(); // the bound's timestamp
     const len = input.varint();
     if (len > ID_SIZE) badSync("bound id prefix longer than 32 bytes");
@@ -295,6 +296,16 @@ export class BoundCoder {
 }
 
 /**
+ * Items a source read from its store besides those it returned: the rest of
+ * each bucket it read whole, and the buckets it read ahead (range-sums.ts).
+ * A reconciler counts them as its work (a range ending one bucket in eight
+ * read 256 for no item returned).
+ */
+export interface StoreReads {
+  extra: number;
+}
+
+/**
  * Sorted items; `scan` yields those in [lower, upper) in (timestamp, id) order.
  * A source may also keep sums by range (`sum` adds a range's ids to an
  * accumulator, returning the entries it read) and offer bounds to split a
@@ -303,12 +314,12 @@ export class BoundCoder {
 export interface ItemSource {
   scan(lower: Bound, upper: Bound): AsyncIterable<Item>;
   /** The same items a page at a time (one promise a page: reconciliation reads many short ranges). */
-  scanPages?(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]>;
+  scanPages?(lower: Bound, upper: Bound, reads?: StoreReads): AsyncIterable<readonly Item[]>;
   /** Without waiting: the items in pages, or undefined when the source would have to read them. */
   scanCached?(lower: Bound, upper: Bound): (readonly Item[])[] | undefined;
   /** Without waiting: `sum`, or undefined (and `acc` untouched) when the source would have to read. */
   sumCached?(lower: Bound, upper: Bound, acc: Accumulator): number | undefined;
-  sum?(lower: Bound, upper: Bound, acc: Accumulator): Promise<number>;
+  sum?(lower: Bound, upper: Bound, acc: Accumulator, reads?: StoreReads): Promise<number>;
   splitPoints?(lower: Bound, upper: Bound, parts: number): Promise<Bound[] | undefined>;
 }
 

@@ -34,20 +34,16 @@ const BUCKETS = 16;
 const FRAME_MARGIN = 200;
 
 export class Reconciler {
-  /** Items read from the source so far. */
+  /** Items read from the source so far; `reads.extra`: those its store read besides (whole buckets, read-ahead), work too. */
   scanned = 0;
+  readonly reads = { extra: 0 };
   /** Ranges read from the peer's messages (each compared once) and written so far. */
   ranges = 0;
   /** Ranges written so far (counts a message's). */
   private written = 0;
   /** Initiator: fingerprinted ranges the peer's replies gave back unsplit. */
   private unsplit = 0;
-
-  /**
-   * Initiator: ranges of the peer's replies still to be compared and split,
-   * in order (see negentropy-resume.ts), and the message of the sequential API's
-   * last round. Replies to several messages in flight feed the one queue.
-   */
+  /** Initiator: ranges of the peer's replies still to compare and split, in order (negentropy-resume.ts; one queue for all in flight), and the sequential API's last message. */
   private pending: WorkItem[] = [];
   private last: InitiatorMessage | undefined;
   /** Initiator steps run one at a time (`take` and `next` both await the source). */
@@ -62,7 +58,7 @@ export class Reconciler {
     private readonly idListBelow = BUCKETS * 2,
     /** Initiator: items read for one message at most, 0 = no limit; may change between messages (link-read-budget.ts). */
     public readsPerMessage = 0,
-    /** Ranges in an initiator's message at most (MAX_RANGES_PER_MESSAGE; smaller in tests). */
+    /** Ranges in a message at most: ours as initiator, what we read of one as responder (MAX_RANGES_PER_MESSAGE; smaller in tests). */
     private readonly maxRanges = MAX_RANGES_PER_MESSAGE,
   ) {
     if (frameLimit !== 0 && frameLimit < 4096) throw new RangeError("frameLimit too small");
@@ -91,14 +87,15 @@ export class Reconciler {
     return this.pending.length;
   }
 
-  /** The work this reconciler did so far, in index items read: items read, and RANGE_WORK a range read (and compared) or written. */
+  /** The work this reconciler did so far, in index items read: items read (from the store too), and RANGE_WORK a range read (and compared) or written. */
   get work(): number {
-    return this.scanned + RANGE_WORK * this.ranges;
+    return this.scanned + this.reads.extra + RANGE_WORK * this.ranges;
   }
 
   /**
-   * Responder: over `maxRanges` ranges, refused before any is compared. The answer stops as at the frame limit
-   * once it did `workLimit` (the asker's budget left) and answered a range at least: the initiator sends the rest again.
+   * Responder: the answer stops as at the frame limit once it did `workLimit` (the asker's budget left), or read
+   * `maxRanges` ranges, and answered a range at least: the initiator sends the rest again (the ranges past
+   * `maxRanges` are never read; older initiators sent up to 50,000 a message).
    */
   async reconcile(query: Uint8Array, workLimit = Infinity): Promise<ReconcileResult> {
     if (this.isInitiator) return this.reconcileAsInitiator(query);
@@ -115,8 +112,9 @@ export class Reconciler {
     let prevBound = MIN_BOUND;
     let skip = false;
     let answered = 0; // ranges of the message answered, skips not counted
+    let read = 0; // ranges read, skips counted
     while (input.remaining > 0) {
-      if (answered > 0 && this.work - workBefore >= workLimit) {
+      if (answered > 0 && (this.work - workBefore >= workLimit || read >= this.maxRanges)) {
         // The rest goes back as the remainder from here on (the skipped ranges before it are answered).
         if (skip) this.skipTo(full, coder, prevBound);
         this.remainder(full, coder);
@@ -128,6 +126,7 @@ export class Reconciler {
         skip = false;
         this.skipTo(o, coder, prevBound);
       };
+      if (read++ >= this.maxRanges) badSync(`${this.maxRanges} ranges in one message and none to answer`);
       const currBound = coder.read(input);
       if (compareBounds(currBound, prevBound) < 0) badSync("ranges out of order");
       const mode = input.varint();
@@ -145,8 +144,7 @@ export class Reconciler {
       } else if (mode === Mode.IdList) {
         answered++;
         const n = input.varint();
-        if (n * ID_SIZE > input.remaining) badSync("id list longer than the message");
-        for (let i = 0; i < n; i++) input.hex(ID_SIZE);
+        input.skip(n * ID_SIZE); // the initiator's ids: unused here (countRanges checked the list fits the message)
         doSkip();
         full.append(o);
         const ended = await this.idList(prevBound, currBound, full, coder);
@@ -291,7 +289,7 @@ export class Reconciler {
 
   /** The source's items in [lower, upper) by pages (one item a page from a source that has no pages). */
   private pages(lower: Bound, upper: Bound): AsyncIterable<readonly Item[]> | Iterable<readonly Item[]> {
-    return this.source.scanCached?.(lower, upper) ?? this.source.scanPages?.(lower, upper) ?? singles(this.source.scan(lower, upper));
+    return this.source.scanCached?.(lower, upper) ?? this.source.scanPages?.(lower, upper, this.reads) ?? singles(this.source.scan(lower, upper));
   }
 
   private exceeded(n: number): boolean {
@@ -328,7 +326,7 @@ export class Reconciler {
 
   private async fingerprint(lower: Bound, upper: Bound): Promise<{ fingerprint: string; count: number }> {
     const acc = new Accumulator();
-    if (this.source.sum) this.scanned += this.source.sumCached?.(lower, upper, acc) ?? (await this.source.sum(lower, upper, acc));
+    if (this.source.sum) this.scanned += this.source.sumCached?.(lower, upper, acc) ?? (await this.source.sum(lower, upper, acc, this.reads));
     else {
       for await (const page of this.pages(lower, upper)) {
         this.scanned += page.length;

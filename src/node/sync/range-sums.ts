@@ -29,7 +29,7 @@
  * write changed it meanwhile (its `version`); writes replace a cached item
  * array rather than change it, so a scan going through one never sees it move.
  */
-import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, compareBounds } from "./negentropy-codec.js";
+import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, type StoreReads, compareBounds } from "./negentropy-codec.js";
 import { type Bucket, MAX_BUCKET, anchorBound, isAnchor, isAnchorBoundOf, lowerIndex, readBuckets, within } from "./range-buckets.js";
 
 /** Items kept in cached buckets at most (~120 bytes each: about 8 MiB). */
@@ -155,18 +155,18 @@ export class RangeSums {
     }
   }
 
-  /** Adds the items of [lower, upper) to `acc`; returns the index entries read. */
-  async sum(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
+  /** Adds the items of [lower, upper) to `acc`; returns the index entries read (and counts in `reads` those read besides). */
+  async sum(lower: Bound, upper: Bound, acc: Accumulator, reads?: StoreReads): Promise<number> {
     const buckets = await this.built();
     let m = this.ceil(buckets, lower);
     const first = m;
     const whole = new Accumulator();
     const ends = (k: number) => (k + 1 < buckets.length ? compareBounds(buckets[k + 1]!.lower, upper) <= 0 : upper.t === Infinity);
     for (; m < buckets.length && ends(m); m++) whole.merge(buckets[m]!.acc);
-    if (m === first) return this.scanInto(lower, upper, acc);
-    let read = await this.scanInto(lower, buckets[first]!.lower, acc);
+    if (m === first) return this.scanInto(lower, upper, acc, reads);
+    let read = await this.scanInto(lower, buckets[first]!.lower, acc, reads);
     acc.merge(whole);
-    if (m < buckets.length) read += await this.scanInto(buckets[m]!.lower, upper, acc);
+    if (m < buckets.length) read += await this.scanInto(buckets[m]!.lower, upper, acc, reads);
     return read + (m - first);
   }
 
@@ -227,9 +227,9 @@ export class RangeSums {
     return Array.from({ length: parts - 1 }, (_, k) => inside[Math.floor(((k + 1) * inside.length) / parts)]!);
   }
 
-  private async scanInto(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
+  private async scanInto(lower: Bound, upper: Bound, acc: Accumulator, reads?: StoreReads): Promise<number> {
     let n = 0;
-    for await (const page of this.scanPages(lower, upper)) {
+    for await (const page of this.scanPages(lower, upper, reads)) {
       for (const item of page) acc.add(item.id);
       n += page.length;
     }
@@ -244,9 +244,10 @@ export class RangeSums {
   /**
    * The items in [lower, upper), in order, in non-empty pages: from cached
    * buckets, reading the others (and caching them). A page is never changed
-   * afterwards (cached item arrays are replaced, not changed).
+   * afterwards (cached item arrays are replaced, not changed). Items read
+   * from the store outside the range are counted in `reads`.
    */
-  async *scanPages(lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
+  async *scanPages(lower: Bound, upper: Bound, reads?: StoreReads): AsyncGenerator<readonly Item[]> {
     if (compareBounds(lower, upper) >= 0) return;
     const buckets = await this.built();
     const reaches = (k: number) => k < buckets.length && compareBounds(buckets[k]!.lower, upper) < 0;
@@ -263,13 +264,13 @@ export class RangeSums {
       // one iterator for them costs less than one each (a pool job that waits behind the checks).
       let j = i + 1;
       while (j - i < READ_RUN && j < buckets.length && !buckets[j]!.items && (reaches(j) || j - i < READ_AHEAD)) j++;
-      yield* this.readRun(buckets, i, j, lower, upper);
+      yield* this.readRun(buckets, i, j, lower, upper, reads);
       i = j;
     }
   }
 
   /** Reads buckets [i, j) whole with one iterator, caching each that no write changed meanwhile; yields the items in [lower, upper). */
-  private async *readRun(buckets: Bucket[], i: number, j: number, lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
+  private async *readRun(buckets: Bucket[], i: number, j: number, lower: Bound, upper: Bound, reads?: StoreReads): AsyncGenerator<readonly Item[]> {
     const versions = buckets.slice(i, j).map((b) => b.version);
     const end = (k: number) => (k + 1 < buckets.length ? buckets[k + 1]!.lower : INFINITY_BOUND);
     let k = i;
@@ -287,6 +288,7 @@ export class RangeSums {
         items.push(item);
         if (compareBounds(item, lower) >= 0 && compareBounds(item, upper) < 0) out.push(item);
       }
+      if (reads) reads.extra += page.length - out.length;
       if (out.length > 0) yield out;
     }
     while (k < j) finish();

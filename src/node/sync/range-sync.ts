@@ -23,12 +23,14 @@ import { StoredRecords } from "./stored-records.js";
 import { SYNC_REQUEST_TIMEOUT_MS, SyncRequests } from "./sync-requests.js";
 import { Reconciler } from "./negentropy.js";
 import type { InitiatorMessage } from "./negentropy-resume.js";
+import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, LOOKUP_WORK, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
-import type { RunTracker, SyncIndex } from "./sync-index.js";
+import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import { isRecordShape } from "../../records/record-verifier.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
@@ -55,29 +57,7 @@ const LEAF_IDS = 8;
 
 export type { RangeSyncOptions } from "./sync-budget.js";
 
-export interface RangeSyncRun {
-  peer: string;
-  /** False when the link dropped, the peer refused or a limit ended the run early. */
-  complete: boolean;
-  /** "changes": by the change feeds since the checkpoints; "range": full range reconciliation. */
-  mode: "changes" | "range";
-  rounds: number;
-  /** Records pushed to the peer / fetched from it. */
-  pushed: number;
-  fetched: number;
-  /** Bytes of reconciliation messages sent / received (excluding records). */
-  rangeBytesOut: number;
-  rangeBytesIn: number;
-  /** Bytes of record frames pushed (fetched ones are counted by the peer). */
-  recordBytesOut: number;
-  /** Range runs: the most index items one message of ours read, as the link allowed (link-read-budget.ts). */
-  readsPerMessage?: number;
-  /** Range runs: our work on the peer's answers in index items read (ranges count RANGE_WORK), charged to the peer's sync budget. */
-  work?: number;
-  reason?: string;
-}
-
-export type RangeSyncEvents = { done: [run: RangeSyncRun] };
+export type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 
 export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Who may reconcile here and at what cost; how much we push to whom. */
@@ -166,8 +146,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
-    // Our work on the peer's answers is charged to its buckets, as its requests' work is when it asks:
-    // a responder whose answers keep us comparing runs out of budget like an asker (RangeSync.answer).
+    // Our work on the peer's answers is charged to its buckets as its requests' are: answers that keep us comparing use them up.
     let charged = 0;
     const charge = () => {
       this.gate.charge(session, "scans", reconciler.work - charged);
@@ -176,6 +155,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
       charge();
+      // Records on their way in may earn the peer some of it back (NEW_RECORD_CREDIT): they are merged first.
+      if (this.gate.remaining(session, "scans") < 1) await fetches.drain();
       if (this.gate.remaining(session, "scans") < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
@@ -278,13 +259,19 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const reply = await this.requests.ask(session, { type: "syncFetch", id: randomId(), ids });
     if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to fetch" : "no records");
     if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused fetch: ${reply.error}`);
-    // The ids asked for, not ids recomputed from the records: a record the peer sent unasked
-    // is then not counted as the run's own, which only keeps a checkpoint back (safe).
+    // The ids asked for, not ids from the records: a record sent unasked is not the run's own (a checkpoint stays back: safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    await this.db.acceptFrame(reply.records, session, () => run.fetched++);
+    const served = this.index.track(); // the ids asked for whose records the frame added: new to us
+    for (const id of ids) served.expect(id);
+    await this.db.acceptFrame(reply.records, session, () => run.fetched++).finally(() => served.stop());
     tracker?.settled(ids);
-    return askAgain(ids, reply.more);
+    const again = askAgain(ids, reply.more);
+    // An id the peer listed, then neither served (a copy we held does not count) nor put under `more`, cost us its asking
+    // (as in serve); a record new here earns back some of our work on the peer's answers (NEW_RECORD_CREDIT).
+    this.gate.charge(session, "scans", LOOKUP_WORK * Math.max(0, ids.length - served.added - again.length));
+    this.gate.newRecords(session, served.added);
+    return again;
   }
 
   // ---- responder -------------------------------------------------------
@@ -347,14 +334,18 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       // Merged as fetched records are (a bounded number at a time), and always acknowledged: on a
       // storage failure the pusher learns it at once instead of waiting out its request.
       const ids = this.changes.pushing(from, message.records);
+      const added = this.index.track(); // pushed records new here earn the pusher credit (NEW_RECORD_CREDIT)
+      for (const id of message.records.filter(isRecordShape).map(itemId)) added.expect(id);
       try {
         await this.db.acceptFrame(message.records, from, () => undefined);
       } catch (err) {
         this.reply(from, message, "the push could not be stored");
         throw err;
       } finally {
+        added.stop();
         this.changes.pushed(from, ids);
       }
+      this.gate.newRecords(from, added.added);
       if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
       return;
     }

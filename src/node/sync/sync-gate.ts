@@ -24,7 +24,7 @@ import { addressRange } from "../../limits/address-range.js";
 import { TokenBucket } from "../../limits/rate-limiter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncMessage } from "../../records/messages.js";
-import { type BudgetKeys, type BudgetKind, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import { type BudgetKeys, type BudgetKind, NEW_RECORD_CREDIT, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
 
 /** Sources whose last answered requests are remembered (for refusing repeats). */
 const REMEMBERED_REQUESTS = 4096;
@@ -114,6 +114,11 @@ export class SyncGate {
 
   charge(session: PeerSession, kind: BudgetKind, amount: number): void {
     this.budget.charge(this.keys(session), kind, amount);
+  }
+
+  /** `records` new here came from the session's peer: NEW_RECORD_CREDIT scans each given back (sync-budget.ts). */
+  newRecords(session: PeerSession, records: number): void {
+    if (records > 0) this.budget.credit(this.keys(session), "scans", NEW_RECORD_CREDIT * records);
   }
 
   remaining(session: PeerSession, kind: BudgetKind): number {

@@ -21,7 +21,7 @@ import type { LogFn } from "../../base/logger.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import type { ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
-import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP } from "./negentropy-codec.js";
+import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP, type StoreReads } from "./negentropy-codec.js";
 import { CACHED_ITEMS, RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy-codec.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
@@ -235,9 +235,9 @@ export class SyncIndex implements ItemSource {
     });
   }
 
-  /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read. */
-  sum(lower: Bound, upper: Bound, acc: Accumulator): Promise<number> {
-    return this.sums.sum(lower, upper, acc);
+  /** Adds the ids in [lower, upper) to `acc` from cached bucket sums; returns the entries read (`reads`: those read besides). */
+  sum(lower: Bound, upper: Bound, acc: Accumulator, reads?: StoreReads): Promise<number> {
+    return this.sums.sum(lower, upper, acc, reads);
   }
 
   /** `sum` without waiting, when what it needs is cached; undefined (acc untouched) otherwise. */
@@ -274,8 +274,8 @@ export class SyncIndex implements ItemSource {
   }
 
   /** The same, a page of items at a time (what the reconciler reads: one promise a page, not one an item). */
-  scanPages(lower: Bound, upper: Bound): AsyncGenerator<readonly Item[]> {
-    return this.sums.scanPages(lower, upper);
+  scanPages(lower: Bound, upper: Bound, reads?: StoreReads): AsyncGenerator<readonly Item[]> {
+    return this.sums.scanPages(lower, upper, reads);
   }
 
   /** The items in [lower, upper) as the index store holds them, read by one iterator (no cache). */

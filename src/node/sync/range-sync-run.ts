@@ -1,0 +1,24 @@
+/** What one range sync run did, as `RangeSync` reports it (its `done` event, `run()`). */
+export interface RangeSyncRun {
+  peer: string;
+  /** False when the link dropped, the peer refused or a limit ended the run early. */
+  complete: boolean;
+  /** "changes": by the change feeds since the checkpoints; "range": full range reconciliation. */
+  mode: "changes" | "range";
+  rounds: number;
+  /** Records pushed to the peer / fetched from it. */
+  pushed: number;
+  fetched: number;
+  /** Bytes of reconciliation messages sent / received (excluding records). */
+  rangeBytesOut: number;
+  rangeBytesIn: number;
+  /** Bytes of record frames pushed (fetched ones are counted by the peer). */
+  recordBytesOut: number;
+  /** Range runs: the most index items one message of ours read, as the link allowed (link-read-budget.ts). */
+  readsPerMessage?: number;
+  /** Range runs: our work on the peer's answers in index items read (ranges count RANGE_WORK), charged to the peer's sync budget. */
+  work?: number;
+  reason?: string;
+}
+
+export type RangeSyncEvents = { done: [run: RangeSyncRun] };
