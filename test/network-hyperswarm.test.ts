@@ -183,8 +183,9 @@ describe("HyperswarmNetwork", () => {
     assert.equal(duplicates.length, settled, `${duplicates.length - settled} more duplicates in 7 s`);
     assert.equal(a.network.guard.gate.counts.unverified + b.network.guard.gate.counts.unverified, 0, "no link in a handshake");
 
-    // The kept link dies (a's WebSocket server closes it): the two link over Hyperswarm again.
-    await (a.network as CompositeNetwork).transport(WebSocketNetwork)!.close();
+    // The kept link dies (b closes its WebSocket transport, which dialed it: a transport's close closes its links
+    // under a composite too; it left them open): the two link over Hyperswarm again.
+    await (b.network as CompositeNetwork).transport(WebSocketNetwork)!.close();
     await waitUntil(() => transportTo(a, b) === "hyperswarm" && transportTo(b, a) === "hyperswarm", 20_000, "relinked over Hyperswarm");
     await a.putData("one-link", 1);
     await waitUntil(async () => (await b.getData("one-link", false, 200)) === 1, T, "a put across the new link");

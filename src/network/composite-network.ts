@@ -40,8 +40,8 @@ export class CompositeNetwork extends ToolDbNetworkAdapter {
   }
 
   protected dial(host: string, port: number): Connection {
-    const dialer = this.transports.find((t) => t.canDial);
-    if (!dialer) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "no transport of this node dials addresses");
+    const dialer = this.transports.find((t) => t.canDial && !t.isClosed);
+    if (!dialer) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "no open transport of this node dials addresses");
     return dialer.openConnection(host, port);
   }
 

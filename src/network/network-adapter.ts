@@ -82,6 +82,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
   private startPromise: Promise<void> | undefined;
   /** Set when this transport runs inside a composite: its links join the composite's handshake and sessions. */
   private upstream: ToolDbNetworkAdapter | undefined;
+  /** Under a composite: this transport's links, which the composite holds; closed with the transport. */
+  private readonly carried = new Set<Connection>();
 
   constructor(
     protected readonly host: NetworkHost,
@@ -135,7 +137,8 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   /** Composite networks only: opens a link through this transport without attaching it here. */
   openConnection(host: string, port: number): Connection {
-    return this.dial(host, port);
+    if (this.closing) throw new ToolDbError(ErrorCode.CLOSED, "this transport is closed");
+    return this.carry(this.dial(host, port));
   }
 
   /** Composite networks only: this transport's links go to `parent`'s handshake and session table. */
@@ -175,6 +178,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.guard.intake?.close();
     this.dialer.close();
     this.links.closeAll(CloseCode.GOING_AWAY, "node closing");
+    for (const connection of [...this.carried]) connection.close(CloseCode.GOING_AWAY, "transport closing");
     await this.startPromise?.catch(() => undefined);
     await this._close();
     this.silence();
@@ -281,12 +285,20 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   /** Hands a new transport link to the protocol. Transports call this for incoming links. */
   protected attach(connection: Connection, target?: DialTarget): void {
-    if (this.upstream) return this.upstream.attach(connection, target);
     if (this.closing) {
       connection.close(CloseCode.GOING_AWAY, "node closing");
       return;
     }
+    if (this.upstream) return this.upstream.attach(this.carry(connection), target);
     this.links.attach(connection, target);
+  }
+
+  /** Keeps `connection` among this transport's links until it closes. */
+  private carry(connection: Connection): Connection {
+    if (this.carried.has(connection)) return connection;
+    this.carried.add(connection);
+    connection.once("close", () => this.carried.delete(connection));
+    return connection;
   }
 
   /** Counts an invalid message (e.g. a refused record) against a peer; drops it past the strike limit. */
