@@ -262,7 +262,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     // The ids asked for, not ids from the records: a record sent unasked is not the run's own (a checkpoint stays back: safe).
     const tracker = this.trackers.get(run);
     for (const id of tracker ? ids : []) tracker!.expect(id);
-    const served = this.index.track(); // the ids asked for whose records the frame added: new to us
+    const served = this.index.track(true); // the ids asked for whose records the frame added: new to us
     for (const id of ids) served.expect(id);
     await this.db.acceptFrame(reply.records, session, () => run.fetched++).finally(() => served.stop());
     tracker?.settled(ids);
@@ -334,7 +334,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       // Merged as fetched records are (a bounded number at a time), and always acknowledged: on a
       // storage failure the pusher learns it at once instead of waiting out its request.
       const ids = this.changes.pushing(from, message.records);
-      const added = this.index.track(); // pushed records new here earn the pusher credit (NEW_RECORD_CREDIT)
+      const added = this.index.track(true); // pushed records new here earn the pusher credit (NEW_RECORD_CREDIT)
       for (const id of message.records.filter(isRecordShape).map(itemId)) added.expect(id);
       try {
         await this.db.acceptFrame(message.records, from, () => undefined);

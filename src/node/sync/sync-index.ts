@@ -66,7 +66,11 @@ export class RunTracker {
   /** Items added whose ids were expected. */
   added = 0;
 
-  constructor(private readonly trackers: Set<RunTracker>) {
+  constructor(
+    private readonly trackers: Set<RunTracker>,
+    /** Counts an item only when no other exclusive tracker did (`SyncIndex.track`). */
+    private readonly exclusive = false,
+  ) {
     trackers.add(this);
   }
 
@@ -80,8 +84,11 @@ export class RunTracker {
     for (const id of ids) this.expected.delete(id);
   }
 
-  saw(id: string): void {
-    if (this.expected.delete(id)) this.added++;
+  /** The item `id` was added; `claimed`: an exclusive tracker already counted it. True when this one counts it exclusively. */
+  saw(id: string, claimed: boolean): boolean {
+    if (!this.expected.delete(id) || (this.exclusive && claimed)) return false;
+    this.added++;
+    return this.exclusive;
   }
 
   stop(): void {
@@ -163,7 +170,8 @@ export class SyncIndex implements ItemSource {
   /** Appends to `ops` the writes that add `record`'s item (callers write them together with the removal's); returns its change number. */
   private addWrites(record: ToolDbRecord, id: string, ops: WriteOperation[]): number {
     const seq = this.feed.reserve();
-    for (const tracker of this.trackers) tracker.saw(id);
+    let claimed = false;
+    for (const tracker of this.trackers) if (tracker.saw(id, claimed)) claimed = true;
     ops.push(
       { type: "put", key: itemKey(itemTime(record.t), id), value: seqValue(seq) },
       { type: "put", key: `k${id}`, value: record.k },
@@ -258,9 +266,12 @@ export class SyncIndex implements ItemSource {
    * Starts counting the items a run adds itself (records it fetched): when
    * every number handed out during the run went to one of them, the peer
    * already holds all of them and its checkpoint of us can move past them.
+   * An `exclusive` tracker (what earns a sender NEW_RECORD_CREDIT) counts an
+   * item only when no other exclusive one did: the same record pushed or
+   * fetched on several links at once was credited on each (review).
    */
-  track(): RunTracker {
-    return new RunTracker(this.trackers);
+  track(exclusive = false): RunTracker {
+    return new RunTracker(this.trackers, exclusive);
   }
 
   /** The record key behind an item id, if this node holds it. */
