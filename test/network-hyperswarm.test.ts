@@ -186,6 +186,7 @@ describe("HyperswarmNetwork", () => {
     // The kept link dies (b closes its WebSocket transport, which dialed it: a transport's close closes its links
     // under a composite too; it left them open): the two link over Hyperswarm again.
     await (b.network as CompositeNetwork).transport(WebSocketNetwork)!.close();
+    assert.equal(b.network.canDial, false, "no open transport of b dials addresses now");
     await waitUntil(() => transportTo(a, b) === "hyperswarm" && transportTo(b, a) === "hyperswarm", 20_000, "relinked over Hyperswarm");
     await a.putData("one-link", 1);
     await waitUntil(async () => (await b.getData("one-link", false, 200)) === 1, T, "a put across the new link");

@@ -36,7 +36,7 @@ export class CompositeNetwork extends ToolDbNetworkAdapter {
   }
 
   override get canDial(): boolean {
-    return this.transports.some((t) => t.canDial);
+    return this.transports.some((t) => t.canDial && !t.isClosed);
   }
 
   protected dial(host: string, port: number): Connection {

@@ -295,7 +295,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   /** Keeps `connection` among this transport's links until it closes. */
   private carry(connection: Connection): Connection {
-    if (this.carried.has(connection)) return connection;
+    if (connection.closed || this.carried.has(connection)) return connection;
     this.carried.add(connection);
     connection.once("close", () => this.carried.delete(connection));
     return connection;
