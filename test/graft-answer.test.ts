@@ -53,6 +53,13 @@ const copiesOf = (link: RawLink, key: string) => link.frames.filter((f) => f.typ
 describe("graft answers", { timeout: 60_000 }, () => {
   const nodes = closedAfterEachTest<ToolDb>(T);
 
+  /** A server closed after the test, and a proven tree peer of it from `from` with a fresh key to write. */
+  async function serverAndPeer(from: string): Promise<{ server: ToolDb; link: RawLink; key: string; at: number }> {
+    const server = await startServer();
+    nodes.push(server);
+    return { server, link: await treePeer(server, from), key: "doc-" + randomId(), at: Date.now() };
+  }
+
   it("a graft naming one hash 1,024 times is refused: no copy is sent, and honest gets are served", async () => {
     const server = await startServer();
     nodes.push(server);
@@ -73,11 +80,7 @@ describe("graft answers", { timeout: 60_000 }, () => {
   });
 
   it("hashes of several versions of one key bring one copy, of what the key holds", async () => {
-    const server = await startServer();
-    nodes.push(server);
-    const link = await treePeer(server, "127.0.40.2");
-    const key = "doc-" + randomId();
-    const at = Date.now();
+    const { server, link, key, at } = await serverAndPeer("127.0.40.2");
     const versions: ToolDbRecord[] = [];
     for (let i = 0; i < 3; i++) versions.push(await putOwn(link, link.id, key, `v${i}`, at + i));
     const sent = server.broadcast.stats.eagerSent;
@@ -111,11 +114,7 @@ describe("graft answers", { timeout: 60_000 }, () => {
   });
 
   it("a key that holds a record of another type than the hash asked for is sent in that record's frame type", async () => {
-    const server = await startServer();
-    nodes.push(server);
-    const link = await treePeer(server, "127.0.40.4");
-    const key = "doc-" + randomId();
-    const at = Date.now();
+    const { server, link, key, at } = await serverAndPeer("127.0.40.4");
     // The hash that arrives is a plain record's (a put); the key then holds a newer CRDT document.
     const plain = await putOwn(link, link.id, key, "plain", at);
     const map = new MapCrdt(link.id.address);
