@@ -10,7 +10,7 @@
  * IVs are in tool-db's base64 (`uint8ToBase64`), ciphertexts hex with the GCM
  * tag. WebCrypto only: Node ≥ 20 and browsers.
  */
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { bytesToHex, hexToBytes, toolDbBase64ToBytes, toolDbBytesToBase64, utf8ToBytes } from "./encoding.js";
 
 export interface ECDHKeyPair {
@@ -71,6 +71,8 @@ export async function importECDHPrivateKey(hexKey: string): Promise<CryptoKey> {
 
 /** The AES-GCM-256 key two members share: our private key with their public key gives what theirs with ours gives. */
 export async function deriveSharedKey(ourPrivateKey: CryptoKey, theirPublicKey: CryptoKey): Promise<CryptoKey> {
+  cryptoKey(ourPrivateKey, "our private key (importECDHPrivateKey)");
+  cryptoKey(theirPublicKey, "their public key (importECDHPublicKey)");
   return subtle().deriveKey({ name: "ECDH", public: theirPublicKey }, ourPrivateKey, AES_GCM_256, false, ["encrypt", "decrypt"]);
 }
 
@@ -79,7 +81,21 @@ export async function importAESKey(hexKey: string): Promise<CryptoKey> {
   return subtle().importKey("raw", keyBytes(hexKey, "the AES key"), AES_GCM_256, false, ["encrypt", "decrypt"]);
 }
 
+/**
+ * `key` when it is a WebCrypto key: a hex string or anything else is
+ * INVALID_ARGUMENT naming `what` (WebCrypto threw a TypeError, and decrypting
+ * called it a wrong key).
+ */
+function cryptoKey(key: unknown, what: string): CryptoKey {
+  if (!(key instanceof globalThis.CryptoKey)) {
+    const hint = typeof key === "string" ? " (a hex key: importAESKey(hex) first)" : "";
+    throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${what} must be a CryptoKey${hint}, got ${describeValue(key)}`);
+  }
+  return key;
+}
+
 async function seal(plain: Uint8Array<ArrayBuffer>, key: CryptoKey): Promise<{ iv: string; hex: string }> {
+  cryptoKey(key, "the key");
   const iv = generateIv();
   const sealed = await subtle().encrypt({ name: "AES-GCM", iv }, key, plain);
   return { iv: toolDbBytesToBase64(iv), hex: bytesToHex(new Uint8Array(sealed)) };
@@ -103,6 +119,7 @@ async function open(iv: string, hex: string, key: CryptoKey): Promise<Uint8Array
 }
 
 export async function encryptWithKey(message: string, key: CryptoKey): Promise<EncryptedData> {
+  if (typeof message !== "string") throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `the message must be a string, got ${describeValue(message)}`);
   const { iv, hex } = await seal(utf8ToBytes(message), key);
   return { iv, ct: hex };
 }
@@ -111,6 +128,7 @@ export async function decryptWithKey(encrypted: EncryptedData, key: CryptoKey): 
   if (!encrypted || typeof encrypted.iv !== "string" || typeof encrypted.ct !== "string") {
     throw new ToolDbError(ErrorCode.DECRYPTION_FAILED, "not an encrypted value ({ iv, ct })");
   }
+  cryptoKey(key, "the key");
   return new TextDecoder().decode(await open(encrypted.iv, encrypted.ct, key));
 }
 

@@ -87,6 +87,17 @@ function checkNested(options: ToolDbOptions): void {
   if (options.httpServer !== undefined && !isObject(options.httpServer)) refuse("httpServer", "an http.Server", options.httpServer);
 }
 
+/**
+ * The constructor's argument: an object of options; `undefined` and `null`
+ * are no options (tool-db 2.6.6 took both). Anything else (a topic string, a
+ * number, an array) is INVALID_ARGUMENT, not a TypeError from deep inside.
+ */
+export function optionsObject(options: unknown): Partial<ToolDbOptions> {
+  if (options === undefined || options === null) return {};
+  if (!isObject(options)) refuse("options", "an object", options);
+  return options as Partial<ToolDbOptions>;
+}
+
 /** `options` (a fresh object: ports given as digit strings become numbers) once every option has the type and range it needs; else throws INVALID_ARGUMENT naming the option. */
 export function checkOptions(options: ToolDbOptions): ToolDbOptions {
   for (const name of STRINGS) {

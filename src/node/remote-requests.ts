@@ -5,6 +5,7 @@
  */
 import type { NodeContext } from "./node-context.js";
 import type { FunctionReturn } from "./node-types.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { randomId } from "../base/random.js";
 import type { ToolDbRecord } from "../records/record.js";
 import type { ToolDbMessage } from "../records/messages.js";
@@ -140,6 +141,8 @@ export class RemoteRequests {
     stringArgument("name", name);
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
+    // As every other call on a closed node (its store rejects them): not "Not connected", which invites a retry.
+    if (db.isClosed) throw new ToolDbError(ErrorCode.CLOSED, `doFunction ${name.slice(0, 64)}: the node is closed`);
     const peers = db.network.peerCount;
     if (peers === 0) return { code: "ERR", return: "Not connected" };
     const id = randomId();

@@ -21,7 +21,7 @@ import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
 import type { FunctionReturn, ServerFunction } from "./node-types.js";
 import { ServerFunctions, type ServerFunctionOptions } from "./server-functions.js";
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
-import { checkOptions } from "./option-checks.js";
+import { checkOptions, optionsObject } from "./option-checks.js";
 import { Outbox } from "./outbox.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
@@ -101,7 +101,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   constructor(options: Partial<ToolDbOptions> = {}) {
     super();
-    const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    const defined = Object.fromEntries(Object.entries(optionsObject(options)).filter(([, v]) => v !== undefined));
     this.options = checkOptions({ ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions);
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
     const { pow, legacyRecords: acceptLegacyRecords } = this.options;

@@ -36,7 +36,8 @@ export class DHTServer extends DhtNode {
  */
 export class DHTClient extends DhtNode {
   constructor(topic: string, options: DhtNodeOptions & { host?: string } = {}) {
-    super(topic, options, { server: false, ...(options.host ? { host: options.host } : {}) }, "discovery:client");
+    // `options?.`: a null is refused by DhtNode's check (INVALID_ARGUMENT), not a TypeError here.
+    super(topic, options, { server: false, ...(options?.host ? { host: options.host } : {}) }, "discovery:client");
   }
 
   protected announcePort(): undefined {

@@ -7,7 +7,7 @@
  * "Private data for groups"). Keys and authors stay visible: only values are
  * private.
  */
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { decryptWithKey, encryptWithKey, importAESKey, type EncryptedData } from "../crypto/group-keys.js";
 
 /** What the helpers need of a node: ToolDb's putData and getData. */
@@ -19,12 +19,22 @@ export interface ValueStore {
 /** A group key as hex (`generateGroupKey`, `unwrapGroupKey`) or already imported (`importAESKey`). */
 export type GroupKey = string | CryptoKey;
 
+/** `db` when it has ToolDb's putData and getData (a missing or wrong first argument was a TypeError). */
+function valueStore(db: ValueStore): ValueStore {
+  const d = db as Partial<ValueStore> | null | undefined;
+  if (typeof d?.putData !== "function" || typeof d.getData !== "function") {
+    throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `db must be a ToolDb (with putData and getData), got ${describeValue(db)}`);
+  }
+  return db;
+}
+
 function asCryptoKey(key: GroupKey): Promise<CryptoKey> {
   return typeof key === "string" ? importAESKey(key) : Promise.resolve(key);
 }
 
 /** Puts `value` under `key` encrypted with the group key; resolves what `putData` resolves. */
 export async function putEncrypted(db: ValueStore, key: string, value: unknown, groupKey: GroupKey, userNamespaced = false): Promise<unknown> {
+  valueStore(db);
   const sealed = await encryptWithKey(JSON.stringify(value), await asCryptoKey(groupKey));
   return db.putData(key, sealed, userNamespaced);
 }
@@ -35,7 +45,7 @@ export async function putEncrypted(db: ValueStore, key: string, value: unknown, 
  * not encrypted with this key or was changed.
  */
 export async function getDecrypted<T = unknown>(db: ValueStore, key: string, groupKey: GroupKey, userNamespaced = false, timeoutMs?: number): Promise<T | null> {
-  const sealed = await db.getData<EncryptedData>(key, userNamespaced, timeoutMs);
+  const sealed = await valueStore(db).getData<EncryptedData>(key, userNamespaced, timeoutMs);
   if (sealed === null) return null;
   const text = await decryptWithKey(sealed, await asCryptoKey(groupKey));
   try {
