@@ -74,7 +74,8 @@ export const serveCommand: Command = {
         [--public-host NAME] [--public-url URL] [--tls-cert FILE --tls-key FILE] [--web] [--web-dir DIR]
         [--legacy-records] [--hyperswarm [--hyperdht-bootstrap host:port,...]] [limits and metrics flags]
   Runs a ToolDb server that announces T -> P on the mainline DHT and links
-  with the other servers of T. HOST, PORT, TOPIC and DATA_DIR env vars work too.
+  with the other servers of T. Env vars stand for flags (a flag wins): HOST, PORT,
+  TOPIC, DATA_DIR, PUBLIC_HOST, PUBLIC_URL, TLS_CERT and TLS_KEY.
   --port P       WebSocket port (default 9000; 0 = any free port).
   --host H       bind address (default 0.0.0.0).
   --data DIR     the data directory (default ./tooldb-data-<port>): LevelDB records in DIR,
@@ -124,9 +125,10 @@ export const peersCommand: Command = {
   name: "peers",
   summary: "Look a topic up on the DHT and verify each address found (signed ToolDb handshake).",
   usage: `peers --topic T [--bootstrap host:port,...] [--wait SECONDS]
-  Looks T up on the DHT for --wait seconds (default 5), prints the addresses
-  it gives (the first 100), then verifies them (signed ToolDb handshake on
-  topic T): 256 at most, taken in turn from each /24 network, 32 at a time.
+  Looks T (--topic, or TOPIC in the environment) up on the DHT for --wait
+  seconds (default 5), prints the addresses it gives (the first 100), then
+  verifies them (signed ToolDb handshake on topic T): 256 at most, taken in
+  turn from each /24 network, 32 at a time.
   Exit 0 when at least one peer verified; 1 when the DHT is unreachable
   (no DHT node answered), nobody announced T, or no address verified.`,
   flags: { topic: str, bootstrap: hostPorts, wait: seconds },
