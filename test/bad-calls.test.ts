@@ -23,7 +23,7 @@ import {
   isToolDbError,
   putEncrypted,
 } from "../src/index.js";
-import { DHTClient, DHTServer } from "../src/entries/discovery.js";
+import DC, { DHTClient, DHTServer } from "../src/entries/discovery.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const unhandled = collectUnhandledRejections();
@@ -62,6 +62,10 @@ describe("constructors given something other than options", { timeout: 30_000 },
     const Server = DHTServer as unknown as new (topic: string, host: string, port: number, options: unknown) => DHTServer;
     assert.throws(() => new Client("bad-calls", null), typed(ErrorCode.INVALID_ARGUMENT, /option options must be an object, got null/));
     assert.throws(() => new Server("bad-calls", "127.0.0.1", 0, null), typed(ErrorCode.INVALID_ARGUMENT, /option options must be an object, got null/));
+  });
+
+  it("DC({ host: 5 }) is INVALID_ARGUMENT naming host (it was Node's TypeError from the UDP bind)", () => {
+    assert.throws(() => DC({ host: 5 as never, bootstrap: false }), typed(ErrorCode.INVALID_ARGUMENT, /^host must be a non-empty string \(the DHT socket's bind address\), got number 5$/));
   });
 });
 
@@ -107,6 +111,11 @@ describe("listeners, encryption helpers and a closed node", { timeout: 30_000 },
     await assert.rejects(getDecrypted({} as never, "k", key), typed(ErrorCode.INVALID_ARGUMENT, /^db must be a ToolDb/));
     await putEncrypted(db, "sealed", { n: 1 }, key);
     assert.deepEqual(await getDecrypted(db, "sealed", key), { n: 1 });
+  });
+
+  it("network.disconnectFrom with a host that is not a string does nothing, as for any address never dialed (it threw a TypeError)", () => {
+    assert.doesNotThrow(() => loose(db.network).disconnectFrom!.call(db.network, 5, 9000));
+    assert.doesNotThrow(() => loose(db.network).disconnectFrom!.call(db.network, undefined, undefined));
   });
 
   it("doFunction on a closed node rejects with CLOSED, as putData and getData do (it answered \"Not connected\")", async () => {

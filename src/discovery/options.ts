@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from "../base/clock.js";
-import { ErrorCode, ToolDbError } from "../base/errors.js";
+import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { envBootstrap } from "./env-bootstrap.js";
 import type { TopicHash } from "./info-hash.js";
 
@@ -108,6 +108,7 @@ export function resolveOptions(opts: DiscoveryOptions = {}): ResolvedOptions {
   if (!(o.jitter >= 0 && o.jitter < 1)) invalid("jitter must be in [0, 1)");
   if (!Number.isInteger(o.want) || o.want < 1) invalid("want must be an integer >= 1");
   if (!Number.isInteger(o.maxPeersPerTopic) || o.maxPeersPerTopic < 1) invalid("maxPeersPerTopic must be >= 1");
+  if (typeof o.host !== "string" || o.host === "") invalid(`host must be a non-empty string (the DHT socket's bind address), got ${describeValue(o.host)}`);
   if (!isPort(o.port, true)) invalid("port must be an integer in 0..65535");
   if (o.bootstrap !== undefined && o.bootstrap !== false) {
     if (!Array.isArray(o.bootstrap)) invalid("bootstrap must be an array of 'host:port' or false");

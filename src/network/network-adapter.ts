@@ -212,6 +212,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
 
   /** Stops keeping a link to host:port and closes it if open. */
   disconnectFrom(host: string, port: number): void {
+    if (typeof host !== "string") return; // never a dial target (connectTo refuses it): nothing to stop, as for any address not dialed
     const target = this.dialer.forget(host, port);
     if (!target) return;
     this.links.closeTarget(target, CloseCode.NORMAL, "disconnect requested");
