@@ -136,7 +136,6 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   /** A non-announcing client's swarm slots, rotated on merit (swarm-slots.ts). */
   private readonly slots: SwarmSlots;
 
-
   /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
     options.bootstrap?.forEach(toAddress);
