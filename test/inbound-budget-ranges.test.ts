@@ -4,7 +4,7 @@
  * holds the most let an attacker pick the victim: many links of one network
  * each holding a little less than an honest link's large frame in progress,
  * and the honest link was the one closed. The largest link of the address
- * range holding the most goes now.
+ * site (IPv4 /24, IPv6 /48) holding the most goes now.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -31,7 +31,7 @@ class Holder implements InboundHolder {
 }
 
 describe("the receive budget by address range", () => {
-  it("closes the largest link of the range holding the most, not the largest link; exempt and unaddressed links stand alone", () => {
+  it("closes the largest link of the site holding the most, not the largest link; exempt and unaddressed links stand alone; an IPv6 /48 is one site", () => {
     const budget = new InboundBudget(4000 * KIB, ["127.0.0.1"]);
     const honest = new Holder({ remoteHost: "198.51.100.7" });
     budget.update(honest, 900 * KIB);
@@ -48,6 +48,14 @@ describe("the receive budget by address range", () => {
     assert.equal(honest.closed, false);
     assert.ok(budget.bytes <= 4000 * KIB, `${budget.bytes} bytes held`);
     assert.equal(local.filter((l) => l.closed).length, 0, "a group of one 700 KiB link went before the attackers' range");
+    // IPv6: one /48 is one site, however many /64s its links come from.
+    const v6 = new InboundBudget(1000 * KIB);
+    const lone = new Holder({ remoteHost: "2001:db8:1::5" });
+    v6.update(lone, 400 * KIB);
+    const spread = Array.from({ length: 4 }, (_, i) => new Holder({ remoteHost: `2001:db8:2:${i + 1}::7` }));
+    for (const h of spread) v6.update(h, 200 * KIB);
+    assert.equal(lone.closed, false, "a link of another site went for four /64s of one /48");
+    assert.equal(spread.filter((h) => h.closed).length, 1);
     // A link that completes its frame holds nothing: its range is no longer charged for it.
     budget.update(honest, 0);
     for (const a of attackers) budget.update(a, 0);

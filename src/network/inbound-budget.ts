@@ -10,11 +10,11 @@
  * the largest queue; but not simply the link holding the most: an attacker
  * with many links each holding a little less than an honest link's large
  * frame in progress would have the honest link closed. Links are grouped by
- * address range (/24, /64; a link from an exempt IP, or with no address,
- * stands alone), and the largest link of the group holding the most goes
+ * address site (IPv4 /24, IPv6 /48: a /64 each costs an attacker nothing;
+ * a link from an exempt IP, or with no address, stands alone), and the largest link of the group holding the most goes
  * first, so many links of one network pay for themselves.
  */
-import { addressRange } from "../limits/address-range.js";
+import { addressSite } from "../limits/address-range.js";
 
 /**
  * What a kept read costs beside its bytes (a Buffer, its ArrayBuffer and backing store): measured at about 400 bytes
@@ -35,7 +35,7 @@ interface Held {
 
 export class InboundBudget {
   private readonly held = new Map<InboundHolder, Held>();
-  /** Bytes held by each address range's links (each exempt or unaddressed link is its own group). */
+  /** Bytes held by each address site's links (each exempt or unaddressed link is its own group). */
   private readonly groups = new Map<unknown, number>();
   private total = 0;
 
@@ -74,7 +74,7 @@ export class InboundBudget {
   private groupOf(holder: InboundHolder): unknown {
     const ip = holder.info.remoteHost;
     if (!ip || this.exemptIps.includes(ip)) return holder;
-    return addressRange(ip) ?? ip;
+    return addressSite(ip) ?? ip;
   }
 
   private addToGroup(group: unknown, delta: number): void {
