@@ -5,62 +5,33 @@
  * topic, so such a peer is a stranger lying about what it is there for; a
  * node that keeps every link it dials to one holds hyperswarm's 64 peer slots
  * (`maxPeers`) with them and stops dialing, so a server announced later is
- * never reached. Real Hyperswarm on a private HyperDHT testnet on loopback.
+ * never reached. The third case: announcers that claim to be servers and
+ * answer what a client's server watch asks (empty queries, NOT_FOUND
+ * function calls, acknowledged puts) but serve no record, holding every
+ * swarm slot of a client on Hyperswarm alone: the client rotates its slots
+ * on merit (src/network/swarm-slots.ts). Real Hyperswarm on a private
+ * HyperDHT testnet on loopback.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import HyperDHT, { type KeyPair } from "hyperdht";
-import type { SwarmSocket } from "hyperswarm";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DHTServer, startBootstrapNode } from "../src/entries/discovery.js";
-import { HyperswarmNetwork, topicKey } from "../src/network/hyperswarm-network.js";
-import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../src/records/peer-record.js";
-import { randomId } from "../src/base/random.js";
+import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
-import { RawTcpLink, rawIdentity, closedAfterEachTest } from "./helpers/raw-peer.js";
+import { closedAfterEachTest } from "./helpers/raw-peer.js";
+import { topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 15_000;
 /** More than hyperswarm's default maxPeers (64). */
 const ANNOUNCERS = 72;
+/** The third case: a client's swarm slots, and the behaving fakes that hold them. */
+const SLOTS = 8;
+const FAKES = 16;
 const testnet = fileTestnet();
 const unhandled = collectUnhandledRejections();
-
-/** The parts of hyperdht's API the announcers use (not in types/hyperswarm.d.ts). */
-interface AnnouncingDht {
-  createServer(onConnection: (socket: SwarmSocket) => void): { listen(keyPair: KeyPair): Promise<void> };
-  announce(topic: Buffer, keyPair: KeyPair, relayAddresses: unknown[]): { finished(): Promise<void> };
-}
-
-/** Announcers on one HyperDHT node that answer every ping as a proven client (or server) of their own fresh key. */
-async function clientLikeAnnouncers(node: HyperDHT, topic: string, n: number, isServer = false): Promise<{ connections: () => number }> {
-  const dht = node as unknown as AnnouncingDht;
-  let connections = 0;
-  for (let i = 0; i < n; i++) {
-    const id = await rawIdentity();
-    const server = dht.createServer((socket) => {
-      connections++;
-      socket.on("error", () => undefined);
-      void RawTcpLink.over(socket, { topic, id }).then(async (link) => {
-        const ping = await link.next((f) => f.type === "ping", T).catch(() => undefined);
-        if (!ping || typeof ping.nonce !== "string") return;
-        const peer = await signPeerRecord(id.user, topic, "127.0.0.1", 0, Date.now());
-        const proof = await id.user.signData(handshakeProofDigest("pong", ping.nonce, peer));
-        link.next((f) => f.type === "proof", T).then(
-          () => link.send({ type: "proofAck", id: randomId(), to: [] }),
-          () => undefined,
-        );
-        link.send({ type: "pong", id: ping.id, to: [], clientId: id.clientId, isServer, servers: [], peer, proof, nonce: handshakeNonce() });
-      });
-    });
-    const keyPair = HyperDHT.keyPair();
-    await server.listen(keyPair);
-    await dht.announce(topicKey(topic), keyPair, []).finished();
-  }
-  return { connections: () => connections };
-}
 
 describe("bogus announces on a Hyperswarm topic", () => {
   const nodes = closedAfterEachTest<ToolDb>(T);
@@ -75,7 +46,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
     const topic = `hs-eclipse-${process.pid}`;
     const dht = testnet().createNode();
     await dht.fullyBootstrapped();
-    const attack = await clientLikeAnnouncers(dht, topic, ANNOUNCERS);
+    const attack = await topicAnnouncers(dht, topic, ANNOUNCERS);
 
     const cli = await node({ topic, networkAdapter: swarmOn(testnet()) });
     // The client dialed the announcers (hyperswarm's peer slots).
@@ -104,7 +75,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
     const topic = `hs-mesh-eclipse-${process.pid}`;
     const dht = testnet().createNode();
     await dht.fullyBootstrapped();
-    await clientLikeAnnouncers(dht, topic, 40, true);
+    await topicAnnouncers(dht, topic, 40, { isServer: true });
     const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
     const hyperswarm = { bootstrap: testnet().bootstrap, dhtHost: "127.0.0.1" };
     const servers = [new DHTServer(topic, "127.0.0.1", 0, { bootstrap: [`127.0.0.1:${seed.address().port}`], hyperswarm })];
@@ -126,6 +97,40 @@ describe("bogus announces on a Hyperswarm topic", () => {
       await seed.close();
       await dht.destroy();
     }
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a client whose swarm slots behaving fakes hold reaches a real server announced later and reads its record", { timeout: 120_000 }, async () => {
+    const topic = `hs-rotation-${process.pid}`;
+    const dht = testnet().createNode();
+    await dht.fullyBootstrapped();
+    const attack = await topicAnnouncers(dht, topic, FAKES, { isServer: true, behave: true });
+
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: SLOTS, rotateInterval: 300 }) });
+    let rotations = 0;
+    let mostLinks = 0;
+    cli.on("refused", (e) => {
+      if (/rotated out of its swarm slot/.test(e.reason)) rotations++;
+      mostLinks = Math.max(mostLinks, cli.network.peers.length);
+    });
+    await cli.subscribeData("held");
+    await waitUntil(() => attack.connections() >= SLOTS && cli.network.peers.length >= SLOTS, T, "the client to fill its slots with fakes");
+
+    const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
+    await srv.putData("held", "by the real server");
+    await (srv.network as HyperswarmNetwork).joined;
+    try {
+      await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 60_000, "the client to link the real server");
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: the client holds ${cli.network.peers.length} links; ${attack.connections()} links made to fakes`);
+    }
+    assert.equal(await cli.getData("held", false, 5000), "by the real server");
+    // Kept once it served what the client asked for: fakes go on taking turns around it.
+    const before = rotations;
+    await waitUntil(() => rotations >= before + 4, 30_000, "four more rotations");
+    assert.ok(cli.network.isConnected(srv.network.getClientAddress()), "the real server's link was rotated out");
+    assert.ok(mostLinks <= SLOTS, `the client held ${mostLinks} links at once`);
+    await dht.destroy();
     assert.deepEqual(unhandled, []);
   });
 });

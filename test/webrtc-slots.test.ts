@@ -12,7 +12,7 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type RefusalEvent, type ToolDbOptions } from "../src/index.js";
-import { COOLDOWN_TICKS, PROBATION_TICKS, RtcSlots, type SlotHolder } from "../src/network/rtc-slots.js";
+import { COOLDOWN_TICKS, PROBATION_TICKS, SlotRotation, type SlotHolder } from "../src/network/slot-rotation.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { type LocalTracker, localTracker, rtcOn } from "./helpers/tracker.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
@@ -25,9 +25,9 @@ const MERIT_MS = 60_000;
 
 describe("WebRTC slot rotation: the policy", { timeout: 10_000 }, () => {
   let now = 1_000_000;
-  const slots = () => new RtcSlots({ meritWindow: MERIT_MS }, () => now);
-  const holder = (s: RtcSlots, servedAt = 0, answeredAt = 0, session = true): SlotHolder => ({ sinceTick: s.tick, seq: s.nextSeq(), session: session ? { servedAt, answeredAt } : undefined });
-  const ticks = (s: RtcSlots, n: number) => {
+  const slots = () => new SlotRotation({ meritWindow: MERIT_MS }, () => now);
+  const holder = (s: SlotRotation, servedAt = 0, answeredAt = 0, session = true): SlotHolder => ({ sinceTick: s.tick, seq: s.nextSeq(), session: session ? { servedAt, answeredAt } : undefined });
+  const ticks = (s: SlotRotation, n: number) => {
     for (let i = 0; i < n; i++) s.nextTick();
   };
 

@@ -10,6 +10,8 @@ import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 import { SwarmDuplicates } from "./swarm-duplicates.js";
+import { SwarmSlots } from "./swarm-slots.js";
+import { evictionRefusal } from "./link-guard.js";
 
 /** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
 export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
@@ -23,6 +25,9 @@ export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
  * reached (outside check: 72 such announcers).
  */
 const SHUNNED_MS = 60_000;
+
+/** hyperswarm's own default for `maxPeers`. */
+const DEFAULT_MAX_PEERS = 64;
 
 /** See HyperswarmNetworkOptions.closeTimeout. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 500;
@@ -97,6 +102,18 @@ export interface HyperswarmNetworkOptions {
    * that does not answer (offline, dead bootstrap) held close for 3-22 s.
    */
   closeTimeout?: number;
+  /** Most swarm links at once, hyperswarm's `maxPeers` (default 64). */
+  maxPeers?: number;
+  /**
+   * ms per swarm slot rotation of a client that does not announce the topic
+   * (default 60000; 0 or Infinity: never): while its `maxPeers` slots are
+   * full, a link held a whole interval whose peer delivered no record this
+   * node asked for within `meritWindow` is closed, its peer not dialed for
+   * 10 rotations, and the topic looked up again (swarm-slots.ts).
+   */
+  rotateInterval?: number;
+  /** A peer that delivered a record this node asked for within this many ms keeps its swarm slot (default 600000). */
+  meritWindow?: number;
 }
 
 /**
@@ -116,6 +133,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
   private readonly dialed = new WeakMap<Connection, PeerInfo>();
   private readonly duplicates = new SwarmDuplicates(this.log);
+  /** A non-announcing client's swarm slots, rotated on merit (swarm-slots.ts). */
+  private readonly slots: SwarmSlots;
 
   /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
@@ -123,6 +142,16 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const bound = options.closeTimeout;
     if (bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)) {
       throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `closeTimeout must be a finite number of ms >= 0, got ${describeValue(bound)}`);
+    }
+    const peers = options.maxPeers;
+    if (peers !== undefined && !(Number.isInteger(peers) && peers >= 1)) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `maxPeers must be an integer >= 1, got ${describeValue(peers)}`);
+    }
+    // 0 (off, for rotateInterval) up to a timer's range; Infinity also means off.
+    for (const [name, value] of [["rotateInterval", options.rotateInterval], ["meritWindow", options.meritWindow]] as const) {
+      if (value !== undefined && !(typeof value === "number" && value >= 0 && (value <= 2 ** 31 - 1 || value === Infinity))) {
+        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647 or Infinity, got ${describeValue(value)}`);
+      }
     }
     return withOptions(HyperswarmNetwork, options);
   }
@@ -132,6 +161,16 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     private readonly swarmOptions: HyperswarmNetworkOptions = {},
   ) {
     super(host, "network:hyperswarm");
+    this.slots = new SwarmSlots(
+      {
+        full: () => (this.swarm?.connections.size ?? 0) >= (this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS),
+        rotateOut: (connection, session) => this.rotateOut(connection, session),
+        refresh: () => this.refresh(),
+        log: this.log,
+      },
+      this.swarmOptions.meritWindow ?? 600_000,
+      () => this.now(),
+    );
   }
 
   override get canDial(): boolean {
@@ -157,7 +196,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const bootstrap = (o.bootstrap ?? hyperdhtBootstrapFromEnv())?.map(toAddress);
     const host = o.dhtHost ?? defaultDhtHost(bootstrap);
     const dht = o.dht ?? new HyperDHT({ bootstrap, ...(host ? { host } : {}) });
-    const swarm = new Hyperswarm({ dht, keyPair: o.keyPair });
+    const swarm = new Hyperswarm({ dht, keyPair: o.keyPair, maxPeers: o.maxPeers ?? DEFAULT_MAX_PEERS });
     this.swarm = swarm;
     swarm.on("connection", (socket: SwarmSocket, info: PeerInfo) => this.onSocket(socket, info));
     swarm.on("error", (err: Error) => this.log("swarm error: %s", errorText(err)));
@@ -172,7 +211,12 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       this.refresh();
       this.scheduleRefresh(this.refreshInterval);
     });
-    this.sessionOwner.on("session-open", (session) => this.checkDialed(session));
+    this.sessionOwner.on("session-open", (session) => {
+      this.slots.sessionOpened(session);
+      this.checkDialed(session);
+    });
+    const rotate = o.rotateInterval ?? 60_000;
+    if (this.shunsStrangers && rotate > 0 && Number.isFinite(rotate)) this.timers.every(rotate, () => this.slots.tick());
     this.log("joined topic %s as %s", this.host.topic, announce ? "server+client" : "client");
   }
 
@@ -188,8 +232,11 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     if (info) connection.on("close", (code: number) => this.duplicates.swarmClosed(connection, info, code));
     if (!socket.isInitiator || !info || !this.shunsStrangers) return;
     this.dialed.set(connection, info);
+    this.slots.dialed(connection, info);
     connection.on("close", (code: number) => {
       if (code === CloseCode.HANDSHAKE_TIMEOUT) this.shun(info, "it did not finish the handshake");
+      // Dropped by the server watch: dialing it again at once would give it its slot back.
+      else if (code === CloseCode.UNRESPONSIVE) this.shun(info, "it left what this node asked unanswered");
     });
   }
 
@@ -212,6 +259,15 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     if (!info || session.isServer) return;
     this.shun(info, "it announced the topic but is no server");
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
+  }
+
+  /** A link swarm-slots.ts rotated out of its slot: reported, then closed. */
+  private rotateOut(connection: Connection, session: PeerSession | undefined): void {
+    const { code, closeCode, reason } = evictionRefusal(
+      `rotated out of its swarm slot at the cap of ${this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS} links: it delivered nothing this node asked for lately`,
+    );
+    this.host.refused({ code, reason, peer: session?.clientId, host: session?.host, port: session?.port });
+    connection.close(closeCode, reason);
   }
 
   /** Not dialed again for SHUNNED_MS: its peer slot goes to another announcer. */
@@ -261,6 +317,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.swarm = undefined;
     this.discovery = undefined;
     this.duplicates.clear();
+    this.slots.clear();
     if (!swarm) return;
     for (const socket of swarm.connections) socket.destroy();
     const graceful = swarm.destroy();

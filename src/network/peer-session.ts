@@ -52,7 +52,7 @@ export class PeerSession {
    * verified reply to its read that wins here, or a change of a key it
    * subscribed to or listens to. 0 = never. Unsolicited records do not
    * count (anyone can sign records of its own). A full WebRTC transport
-   * keeps such links (rtc-slots.ts).
+   * keeps such links (slot-rotation.ts).
    */
   servedAt = 0;
   /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */

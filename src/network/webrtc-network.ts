@@ -10,7 +10,7 @@ import { evictionRefusal } from "./link-guard.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 import type { PeerSession } from "./peer-session.js";
-import { RtcSlots, type SlotHolder } from "./rtc-slots.js";
+import { SlotRotation, type SlotHolder } from "./slot-rotation.js";
 
 /** The WebTorrent info hash a ToolDb topic is announced under: sha1(topic), 40 hex digits. */
 export function trackerInfoHash(topic: string): string {
@@ -32,7 +32,7 @@ export interface WebRtcNetworkOptions {
    * Most data-channel peers at once, connected or connecting (default 8).
    * When they are full, a newcomer's offer (or an answer to ours) takes the
    * slot of a linked peer that delivered nothing this node asked for, at
-   * most one per `rotateInterval` (see rtc-slots.ts); other offers are refused.
+   * most one per `rotateInterval` (see slot-rotation.ts); other offers are refused.
    */
   maxPeers?: number;
   /**
@@ -100,7 +100,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   private readonly rtcPeers = new Map<TrackerPeer, RtcHolder>();
   /** The holder of each data channel's connection, until its session opens. */
   private readonly byConnection = new WeakMap<Connection, RtcHolder>();
-  private readonly slots: RtcSlots;
+  private readonly slots: SlotRotation;
   /** True while the rotation timer announces: only its announces carry offers when the slots are full. */
   private rotating = false;
   /** Live peers by the remote end's tracker peer id: one pairing per remote tracker client. */
@@ -142,7 +142,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
         throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `WebRtcNetwork: ${name} must be a number of ms from 0 to 2147483647 or Infinity`);
       }
     }
-    this.slots = new RtcSlots({ meritWindow: rtcOptions.meritWindow ?? 600_000 }, () => this.now());
+    this.slots = new SlotRotation({ meritWindow: rtcOptions.meritWindow ?? 600_000 }, () => this.now());
   }
 
   override get canDial(): boolean {
@@ -235,7 +235,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
 
   /**
    * Whether `peer` may have a slot: under the cap, yes; at it, it takes the
-   * slot of the held peer that rtc-slots.ts says may be replaced, if any.
+   * slot of the held peer that slot-rotation.ts says may be replaced, if any.
    */
   private slotRefusal(peer: TrackerPeer): string | undefined {
     if (this.slots.coolingDown(peer.id)) return "its slot was given to another peer lately";

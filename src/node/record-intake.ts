@@ -145,7 +145,7 @@ export class RecordIntake {
     if (outcome.changed) {
       if (from) {
         from.sentNewRecord = true;
-        // An update of a key this node watches: delivered what it asked for (rtc-slots.ts keeps such links).
+        // An update of a key this node watches: delivered what it asked for (slot-rotation.ts keeps such links).
         if (db.localSubscriptions.has(rec.k) || db.keyListeners.has(rec.k)) from.servedAt = db.now();
       }
       const message = recordMessage(rec, id, to);

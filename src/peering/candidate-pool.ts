@@ -204,6 +204,18 @@ export class CandidatePool {
     if (c) c.until = Infinity;
   }
 
+  /**
+   * A link to the address was rotated out for delivering nothing this node
+   * asked for (client-rotation.ts): not dialed for `ms`, and a stranger
+   * again, since having linked once says nothing about what it serves.
+   */
+  rest(host: string, port: number, ms: number): void {
+    const c = this.entries.get(dialKey(host, port));
+    if (!c) return;
+    c.until = Math.max(c.until, this.opts.now() + ms);
+    c.tier = Tier.Found;
+  }
+
   /** A verified link was made to this address. */
   verified(host: string, port: number, address: string): void {
     this.evictedPenalties.delete(dialKey(host, port));

@@ -11,64 +11,16 @@ import { dialKey } from "../network/dial-target.js";
 import type { PeerAddress } from "../discovery/peer-table.js";
 import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
 import { MeshRotation } from "./mesh-rotation.js";
-import { ServerMesh, type ServerMeshOptions, isProvenServer } from "./server-mesh.js";
+import { ClientRotation, DEFAULT_CLIENT_ROTATE_INTERVAL_MS, DEFAULT_MERIT_WINDOW_MS } from "./client-rotation.js";
+import { ServerMesh, isProvenServer } from "./server-mesh.js";
+import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
 
-/** Redials of a server after a verified link to it dropped, before it is backed off. */
-export const DEFAULT_DHT_DIAL_RETRIES = 3;
-/** First penalty for an address that failed or was refused; doubles per offence. */
-export const DEFAULT_PENALTY_MS = 5_000;
-export const MAX_PENALTY_MS = 10 * 60_000;
-/** Dials in flight at most, apart from the links kept. */
-export const DEFAULT_MAX_DIALS_IN_FLIGHT = 64;
-/** Happy eyeballs: the next candidate is dialed when none of those in flight succeeded within this. */
-export const DEFAULT_DIAL_STAGGER_MS = 100;
-/** Connect + handshake of an address never verified: a real server answers in well under this. */
-export const DEFAULT_FIRST_CONTACT_TIMEOUT_MS = 2_000;
+export * from "./peering-options.js";
+
 /** Candidate addresses remembered at most (a flood of announces beyond it is dropped, least trusted first). */
 const MAX_CANDIDATES = 4096;
 /** Strangers wait at most this long for `holdStrangersUntil`. */
 const MAX_STRANGER_HOLD_MS = 1_000;
-
-/** Where DhtPeering gets candidates: the mainline Discovery, or the merged discovery of every mechanism. */
-export interface PeerSource {
-  on(event: "peer", listener: (id: any, peer: PeerAddress, source: any) => void): unknown;
-  off(event: "peer", listener: (id: any, peer: PeerAddress, source: any) => void): unknown;
-  peers(topic: string): PeerAddress[];
-  refresh(topic: string): boolean;
-  forget(topic: string, host: string, port: number): boolean;
-}
-
-export interface PeeringOptions {
-  /** A client's links to servers kept at most (servers: see `mesh`). */
-  maxConnections: number;
-  /** Redials of a server after a verified link to it dropped. */
-  dialRetries: number;
-  penaltyMs: number;
-  /** Dials in flight at most, apart from the links kept. Default 64. */
-  maxDialsInFlight?: number;
-  /** Happy eyeballs: ms after which the next candidate is dialed while none succeeded. Default 100. */
-  dialStaggerMs?: number;
-  /** Bound (ms) on connect + handshake of an address this node never linked to. Default 2000. */
-  firstContactTimeoutMs?: number;
-  /** Servers: degree bounds of the server mesh and the address exchange. */
-  mesh?: ServerMeshOptions;
-  /**
-   * Addresses found on a DHT are not dialed before this settles (at most 1 s):
-   * the moment the peer cache has offered the servers verified before, so a
-   * restarted node dials those first.
-   */
-  holdStrangersUntil?: Promise<unknown>;
-  /** This node's own announced port and hosts (to skip itself by address). */
-  selfPort?: number;
-  selfHosts?: string[];
-  random?: () => number;
-}
-
-export type PeeringHooks = {
-  onPeerFound?: (peer: PeerAddress) => void;
-  onPeerConnected?: (info: PeerInfo) => void;
-  onPeerDisconnected?: (info: PeerInfo) => void;
-};
 
 /** Sources whose addresses the operator vouched for or this node verified before. */
 const TRUSTED_SOURCES = new Set(["peer-cache", "bootstrap-list"]);
@@ -92,6 +44,7 @@ export class DhtPeering {
   private readonly pool: CandidatePool;
   private readonly mesh: ServerMesh | undefined;
   private readonly rotation: MeshRotation | undefined;
+  private readonly clientRotation: ClientRotation | undefined;
   /** Addresses this peering dialed that have not had a verified link yet. */
   private readonly firstContacts = new Map<string, PeerAddress>();
   /** Failed dials not yet replaced: each lets one more dial start without waiting for the stagger. */
@@ -125,6 +78,13 @@ export class DhtPeering {
       const { minLinks, rotateIntervalMs, redialLostMs } = this.mesh.options;
       const deps = { db, pool: this.pool, timers: this.timers, random, minLinks, intervalMs: rotateIntervalMs, redialLostMs, firstContactMs: this.firstContactMs, log: this.log };
       this.rotation = new MeshRotation(deps);
+    } else {
+      this.clientRotation = new ClientRotation({
+        db, pool: this.pool, timers: this.timers, maxLinks: opts.maxConnections, log: this.log,
+        intervalMs: opts.rotateIntervalMs ?? DEFAULT_CLIENT_ROTATE_INTERVAL_MS,
+        meritWindowMs: opts.meritWindowMs ?? DEFAULT_MERIT_WINDOW_MS,
+        canDialAnother: () => this.db.network.canDial && this.pool.pick(this.usable()) !== undefined,
+      });
     }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
     const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);
@@ -162,6 +122,7 @@ export class DhtPeering {
     }
     this.mesh?.start();
     this.rotation?.start();
+    this.clientRotation?.start();
     this.pump();
   }
 
@@ -186,6 +147,7 @@ export class DhtPeering {
     for (const off of this.unsubscribe) off();
     this.mesh?.stop();
     this.rotation?.stop();
+    this.clientRotation?.stop();
     this.timers.clearAll();
   }
 
@@ -254,9 +216,7 @@ export class DhtPeering {
       this.callOffFirstContacts(targets);
       return;
     }
-    const linked = new Set(this.db.network.peers.map((p) => p.address));
-    const usable = (c: Candidate) =>
-      !targets.has(c.key) && !(c.address !== undefined && linked.has(c.address)) && !(this.strangersHeld && c.tier === Tier.Found);
+    const usable = this.usable(targets);
     let inFlight = [...targets.values()].filter((s) => s === "connecting").length;
     while (inFlight < this.maxInFlight) {
       const now = this.db.now();
@@ -278,6 +238,12 @@ export class DhtPeering {
       targets.set(c.key, "connecting");
       inFlight++;
     }
+  }
+
+  /** Candidates worth a dial now: not a dial target already, not linked, not a stranger held back. */
+  private usable(targets = new Map(this.db.network.dialTargets().map((t) => [dialKey(t.host, t.port), t.state]))): (c: Candidate) => boolean {
+    const linked = new Set(this.db.network.peers.map((p) => p.address));
+    return (c) => !targets.has(c.key) && !(c.address !== undefined && linked.has(c.address)) && !(this.strangersHeld && c.tier === Tier.Found);
   }
 
   private launch(c: Candidate, now: number): void {
@@ -334,6 +300,8 @@ export class DhtPeering {
     if (info.outgoing && info.host !== undefined && info.port !== undefined) {
       this.firstContacts.delete(dialKey(info.host, info.port));
       if (info.isServer) this.pool.verified(info.host, info.port, info.address);
+      const session = info.isServer ? this.db.network.session(info.peerId) : undefined;
+      if (session) this.clientRotation?.connected(session);
     }
     try {
       this.hooks.onPeerConnected?.(info);

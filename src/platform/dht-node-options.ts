@@ -40,6 +40,16 @@ export interface DhtNodeOptions {
   firstContactTimeoutMs?: number;
   /** Servers: degree bounds of the server mesh and the address exchange (minLinks defaults to `maxConnections`). */
   mesh?: ServerMeshOptions;
+  /**
+   * Clients: ms per rotation of their server links (default 60000; 0 = off).
+   * While all `maxConnections` links are up and another server could be
+   * dialed, the link held a whole interval whose server delivered no record
+   * this client asked for within `meritWindowMs` gives its slot; its address
+   * rests 10 rotations (src/peering/client-rotation.ts).
+   */
+  rotateIntervalMs?: number;
+  /** Clients: a server that delivered a record this client asked for within this many ms keeps its link (default 600000). */
+  meritWindowMs?: number;
   /** Leave the DHT and close everything on SIGINT/SIGTERM. Default false. */
   handleSignals?: boolean;
   /** Called with the signal after a signal-triggered stop (e.g. to set an exit code). */
@@ -59,7 +69,15 @@ function refuse(name: string, want: string, value: unknown): never {
 
 /** Whole numbers (or Infinity, for retries) >= the minimum; durations finite and >= (or >) 0. */
 const COUNTS: ReadonlyArray<[keyof DhtNodeOptions, number]> = [["maxConnections", 1], ["dialRetries", 0], ["maxDialsInFlight", 1]];
-const DURATIONS: ReadonlyArray<[keyof DhtNodeOptions, "> 0" | ">= 0"]> = [["penaltyMs", ">= 0"], ["dialStaggerMs", ">= 0"], ["firstContactTimeoutMs", "> 0"]];
+const DURATIONS: ReadonlyArray<[keyof DhtNodeOptions, "> 0" | ">= 0"]> = [
+  ["penaltyMs", ">= 0"],
+  ["dialStaggerMs", ">= 0"],
+  ["firstContactTimeoutMs", "> 0"],
+  ["rotateIntervalMs", ">= 0"],
+  ["meritWindowMs", ">= 0"],
+];
+/** Durations a timer waits for: past this, Node fires the timer after 1 ms instead. */
+const TIMER_MAX_MS = 2 ** 31 - 1;
 
 function checkNumbers(options: DhtNodeOptions): void {
   for (const [name, min] of COUNTS) {
@@ -71,6 +89,7 @@ function checkNumbers(options: DhtNodeOptions): void {
     const value = options[name];
     const ok = typeof value === "number" && Number.isFinite(value) && (bound === "> 0" ? value > 0 : value >= 0);
     if (value !== undefined && !ok) refuse(name, `a finite number of ms ${bound}`, value);
+    if (name === "rotateIntervalMs" && ok && value > TIMER_MAX_MS) refuse(name, `at most ${TIMER_MAX_MS} ms`, value);
   }
 }
 

@@ -123,6 +123,8 @@ export abstract class DhtNode {
         maxDialsInFlight: this.options.maxDialsInFlight,
         dialStaggerMs: this.options.dialStaggerMs,
         firstContactTimeoutMs: this.options.firstContactTimeoutMs,
+        rotateIntervalMs: this.options.rotateIntervalMs,
+        meritWindowMs: this.options.meritWindowMs,
         mesh: { minLinks: maxConnections, ...this.options.mesh },
         holdStrangersUntil: started,
         selfPort: port,

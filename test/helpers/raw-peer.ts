@@ -144,6 +144,11 @@ export abstract class RawPeerLink {
     });
   }
 
+  /** Calls `listener` with every frame that arrives from now on (until the link is terminated). */
+  onFrame(listener: (frame: Frame) => void): void {
+    this.listeners.add(listener);
+  }
+
   /** Sends a get and resolves with the put that answers it. */
   async get(key: string, ms = T): Promise<ToolDbRecord> {
     const id = randomId();

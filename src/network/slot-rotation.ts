@@ -1,10 +1,13 @@
 /**
- * Who holds a node's WebRTC slots when they are full. Signalling carries no
- * identity (a WebTorrent tracker relays offers from anyone, under any peer
- * id), so a full node must not keep whoever linked first: strangers with
- * fresh keys that link to a page first would hold its slots forever, and an
- * honest peer that joins later would never link (outside check "D5": 8 such
- * peers held all 8 of a page's slots). Slots rotate on merit instead, as
+ * Who holds a node's peer slots when they are full: its WebRTC data-channel
+ * slots (webrtc-network.ts) and a Hyperswarm client's swarm slots
+ * (swarm-slots.ts). Neither a WebTorrent tracker's signalling nor a topic
+ * lookup carries any evidence of who a peer is (anyone can offer under any
+ * peer id, or announce a topic), so a full node must not keep whoever linked
+ * first: strangers with fresh keys that link first would hold its slots
+ * forever, and an honest peer that joins later would never link (outside
+ * check "D5": 8 such peers held all 8 of a page's slots; 16 behaving fakes
+ * held a Hyperswarm client's 8). Slots rotate on merit instead, as
  * BitTorrent's optimistic unchoke does, at a bounded pace:
  *
  *  - time runs in ticks of `rotateInterval` ms (the transport's timer, so a
@@ -21,8 +24,9 @@
  *  - among the others the one that delivered such a record longest ago (or
  *    never), then the one that answered a query longest ago, then the
  *    oldest goes first: links that give nothing take turns;
- *  - a peer whose link was replaced is refused, by its tracker peer id, for
- *    `COOLDOWN_TICKS`, so it does not win its slot straight back.
+ *  - a peer whose link was replaced is refused, by its peer id (tracker
+ *    peer id, swarm key), for `COOLDOWN_TICKS`, so it does not win its slot
+ *    straight back.
  *
  * Evidence a stranger cannot fake for free is only what it serves; the
  * residual risks are in docs/security.md ("WebRTC slots").
@@ -37,7 +41,7 @@ export interface SlotEvidence {
 
 /** A held link, as the policy sees it. */
 export interface SlotHolder {
-  /** The tick in which the link was taken (`RtcSlots.tick`). */
+  /** The tick in which the link was taken (`SlotRotation.tick`). */
   readonly sinceTick: number;
   /** Order in which links were taken: the oldest goes first among equals. */
   readonly seq: number;
@@ -45,7 +49,7 @@ export interface SlotHolder {
   readonly session: SlotEvidence | undefined;
 }
 
-export interface RtcSlotOptions {
+export interface SlotRotationOptions {
   /** A link that delivered an asked-for record within this many ms is kept. */
   meritWindow: number;
 }
@@ -57,7 +61,7 @@ export const COOLDOWN_TICKS = 10;
 /** Tracker peer ids remembered as replaced (about; LruMap keeps up to twice this). */
 const COOLDOWN_CAPACITY = 256;
 
-export class RtcSlots {
+export class SlotRotation {
   private ticks = 0;
   /** The tick of the last replacement (-1: none yet). */
   private rotatedIn = -1;
@@ -66,7 +70,7 @@ export class RtcSlots {
   private readonly replaced = new LruMap<string, number>(COOLDOWN_CAPACITY);
 
   constructor(
-    private readonly options: RtcSlotOptions,
+    private readonly options: SlotRotationOptions,
     private readonly now: () => number,
   ) {}
 
@@ -107,19 +111,19 @@ export class RtcSlots {
     return best;
   }
 
-  /** A held link (of tracker peer `trackerId`) was replaced: no other this tick, and its peer waits out the cooldown. */
-  rotated(trackerId: string | undefined): void {
+  /** A held link (of peer `peerId`) was replaced: no other this tick, and its peer waits out the cooldown. */
+  rotated(peerId: string | undefined): void {
     this.rotatedIn = this.ticks;
-    if (trackerId) this.replaced.set(trackerId, this.ticks);
+    if (peerId) this.replaced.set(peerId, this.ticks);
   }
 
-  /** Whether the tracker peer `trackerId` was replaced too recently to take a slot again. */
-  coolingDown(trackerId: string | undefined): boolean {
-    if (!trackerId) return false;
-    const at = this.replaced.get(trackerId);
+  /** Whether the peer `peerId` was replaced too recently to take a slot again. */
+  coolingDown(peerId: string | undefined): boolean {
+    if (!peerId) return false;
+    const at = this.replaced.get(peerId);
     if (at === undefined) return false;
     if (this.ticks - at < COOLDOWN_TICKS) return true;
-    this.replaced.delete(trackerId);
+    this.replaced.delete(peerId);
     return false;
   }
 }

@@ -1,0 +1,94 @@
+/**
+ * Rotation of a Hyperswarm client's swarm slots. A client that does not
+ * announce the topic reaches servers only through the links hyperswarm
+ * dials to the topic's announcers, and hyperswarm dials no more once it
+ * holds `maxPeers` of them. Announcing a topic and proving a fresh key as a
+ * server costs a stranger nothing, and a fake that answers what the
+ * client's server watch asks (empty key queries, NOT_FOUND function calls,
+ * acknowledged puts it then drops) is never dropped as unresponsive: enough
+ * of them held every slot, so a real server announced later was never
+ * reached (`test/hyperswarm-announce-eclipse.test.ts`: 16 fakes, 8 slots).
+ *
+ * So while the slots are full, once a tick (`rotateInterval`) the link that
+ * slot-rotation.ts picks (past probation, no record the client asked for
+ * delivered within `meritWindow`) is closed and its swarm key banned for
+ * COOLDOWN_TICKS, and the topic is looked up again: hyperswarm dials
+ * another announcer into the free slot. A server that serves what the
+ * client reads or subscribes to keeps its slot; links that give nothing
+ * take turns.
+ */
+import type { PeerInfo } from "hyperswarm";
+import type { LogFn } from "../base/logger.js";
+import type { Connection } from "./connection.js";
+import type { PeerSession } from "./peer-session.js";
+import { COOLDOWN_TICKS, SlotRotation, type SlotHolder } from "./slot-rotation.js";
+
+export interface SwarmSlotsHost {
+  /** Whether the swarm holds as many links as it may (hyperswarm dials no more). */
+  full(): boolean;
+  /** Closes a link rotated out of its slot (and reports it). */
+  rotateOut(connection: Connection, session: PeerSession | undefined): void;
+  /** A slot was freed: look the topic up again so the swarm finds another announcer. */
+  refresh(): void;
+  log: LogFn;
+}
+
+interface SwarmHolder extends SlotHolder {
+  readonly connection: Connection;
+  readonly info: PeerInfo;
+  session: PeerSession | undefined;
+}
+
+export class SwarmSlots {
+  private readonly rotation: SlotRotation;
+  /** The links the swarm dialed for this node, by connection. */
+  private readonly held = new Map<Connection, SwarmHolder>();
+  /** Peers rotated out, and the tick their swarm ban ends. */
+  private readonly banned = new Map<PeerInfo, number>();
+
+  constructor(
+    private readonly host: SwarmSlotsHost,
+    meritWindow: number,
+    now: () => number,
+  ) {
+    this.rotation = new SlotRotation({ meritWindow }, now);
+  }
+
+  /** The swarm dialed `info` for this node: the link holds a slot until it closes. */
+  dialed(connection: Connection, info: PeerInfo): void {
+    this.held.set(connection, { connection, info, session: undefined, sinceTick: this.rotation.tick, seq: this.rotation.nextSeq() });
+    connection.on("close", () => this.held.delete(connection));
+  }
+
+  /** A link's handshake is done: from now on it may be judged. */
+  sessionOpened(session: PeerSession): void {
+    const holder = this.held.get(session.connection);
+    if (holder) holder.session = session;
+  }
+
+  /** The rotation timer fired: lift bans that are due, then free one slot if the swarm is full and a link may go. */
+  tick(): void {
+    this.rotation.nextTick();
+    for (const [info, until] of this.banned) {
+      if (until > this.rotation.tick) continue;
+      this.banned.delete(info);
+      info.ban(false);
+    }
+    if (!this.host.full()) return;
+    const victim = this.rotation.victim(this.held.values());
+    if (!victim) return;
+    const key = victim.info.publicKey.toString("hex");
+    this.host.log("rotating swarm peer %s out of its slot: it delivered nothing this node asked for lately", key.slice(0, 16));
+    this.rotation.rotated(key);
+    victim.info.ban(true);
+    this.banned.set(victim.info, this.rotation.tick + COOLDOWN_TICKS);
+    this.held.delete(victim.connection);
+    this.host.rotateOut(victim.connection, victim.session);
+    this.host.refresh();
+  }
+
+  clear(): void {
+    this.held.clear();
+    this.banned.clear();
+  }
+}

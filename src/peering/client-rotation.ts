@@ -1,0 +1,93 @@
+/**
+ * Rotation of a DHT client's links to servers. A client keeps
+ * `maxConnections` links (2 by default) and dialed no more once it had
+ * them; announcing a topic and proving a fresh key as a server costs a
+ * stranger nothing, and a fake that answers what the client's server watch
+ * asks (empty key queries, NOT_FOUND function calls, acknowledged puts it
+ * then drops) is never dropped as unresponsive. So fakes that linked first
+ * held a client's links for good, and a real server found later was never
+ * dialed (`test/client-rotation.test.ts`).
+ *
+ * The links rotate on merit, with the policy of slot-rotation.ts: once per
+ * `rotateIntervalMs`, while every link is up and another candidate could be
+ * dialed, the link held a whole interval whose server delivered no record
+ * the client asked for within `meritWindowMs` (the longest without one
+ * first) is closed; its address rests for COOLDOWN_TICKS intervals as a
+ * stranger again, and the peering dials another candidate into the slot.
+ * A server that serves the client's reads or subscriptions keeps its link;
+ * links that give nothing take turns.
+ */
+import type { TimerGroup } from "../base/clock.js";
+import type { LogFn } from "../base/logger.js";
+import type { PeerSession } from "../network/peer-session.js";
+import type { ToolDb } from "../node/tooldb.js";
+import { COOLDOWN_TICKS, SlotRotation, type SlotHolder } from "../network/slot-rotation.js";
+import type { CandidatePool } from "./candidate-pool.js";
+
+export const DEFAULT_CLIENT_ROTATE_INTERVAL_MS = 60_000;
+export const DEFAULT_MERIT_WINDOW_MS = 10 * 60_000;
+
+export interface ClientRotationDeps {
+  db: ToolDb;
+  pool: CandidatePool;
+  timers: TimerGroup;
+  /** Links a full client holds. */
+  maxLinks: number;
+  /** ms per rotation; 0 or Infinity: off. */
+  intervalMs: number;
+  meritWindowMs: number;
+  /** Whether a candidate not linked now could be dialed (rotating frees nothing otherwise). */
+  canDialAnother(): boolean;
+  log: LogFn;
+}
+
+interface Held extends SlotHolder {
+  readonly session: PeerSession;
+}
+
+export class ClientRotation {
+  private readonly slots: SlotRotation;
+  /** When each link was first seen, in ticks (its probation), and in what order. */
+  private readonly seen = new WeakMap<PeerSession, { sinceTick: number; seq: number }>();
+  private stopTimer: (() => void) | undefined;
+
+  constructor(private readonly deps: ClientRotationDeps) {
+    this.slots = new SlotRotation({ meritWindow: deps.meritWindowMs }, () => deps.db.now());
+  }
+
+  start(): void {
+    const { intervalMs, timers } = this.deps;
+    if (this.stopTimer || !(intervalMs > 0 && Number.isFinite(intervalMs))) return;
+    this.stopTimer = timers.every(intervalMs, () => this.tick());
+  }
+
+  stop(): void {
+    this.stopTimer?.();
+    this.stopTimer = undefined;
+  }
+
+  /** A verified link to a server this client dialed: its probation starts now. */
+  connected(session: PeerSession): void {
+    if (!this.seen.has(session)) this.seen.set(session, { sinceTick: this.slots.tick, seq: this.slots.nextSeq() });
+  }
+
+  /** A rotation: the link least worth keeping gives its slot, when all are up and another server could take it. */
+  tick(): void {
+    this.slots.nextTick();
+    const { db, pool, maxLinks, intervalMs, log } = this.deps;
+    if (db.isClosed) return;
+    const links = db.network.peers.filter((s) => s.outgoing && s.isServer && s.host !== undefined && s.port !== undefined);
+    if (links.length < maxLinks) return;
+    const held: Held[] = links.map((session) => {
+      this.connected(session);
+      return { session, ...this.seen.get(session)! };
+    });
+    const victim = this.slots.victim(held);
+    if (!victim || !this.deps.canDialAnother()) return;
+    const { session } = victim;
+    this.slots.rotated(session.address);
+    log("rotating out the link to %s:%d: it delivered nothing this client asked for lately", session.host, session.port);
+    pool.rest(session.host!, session.port!, COOLDOWN_TICKS * intervalMs);
+    db.network.disconnectFrom(session.host!, session.port!);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A DHT client's links held by fake servers that behave (found by this
+ * stop's check): servers that prove a fresh key each and answer what the
+ * client's server watch asks (empty key queries, NOT_FOUND function calls,
+ * acknowledged puts they drop) but serve no record. A client kept its
+ * `maxConnections` links to the first it reached and dialed nobody else, so
+ * a real server found later was never linked and its records never read.
+ * The client's links now rotate on merit (src/peering/client-rotation.ts).
+ * Real sockets on loopback; the DHT's part, finding addresses, is a stub.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ToolDb } from "../src/index.js";
+import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
+import type { PeerAddress } from "../src/discovery/peer-table.js";
+import { ErrorCode } from "../src/base/errors.js";
+import { DHTClient } from "../src/entries/discovery.js";
+import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
+import { HostileServer } from "./helpers/hostile-server.js";
+import { teardownEach } from "./helpers/teardown.js";
+
+const TOPIC = "client-rotation";
+const FAKES = 4;
+const ROTATE_MS = 300;
+
+/** A candidate source the test feeds: addresses offered now, and one found later. */
+class StubSource implements PeerSource {
+  private readonly listeners = new Set<(id: unknown, peer: PeerAddress, source: unknown) => void>();
+  constructor(private readonly found: PeerAddress[]) {}
+  on(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
+    this.listeners.add(listener);
+  }
+  off(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
+    this.listeners.delete(listener);
+  }
+  peers(): PeerAddress[] {
+    return this.found;
+  }
+  refresh(): boolean {
+    return false;
+  }
+  forget(): boolean {
+    return false;
+  }
+  announce(peer: PeerAddress): void {
+    this.found.push(peer);
+    for (const l of this.listeners) l(undefined, peer, "mainline");
+  }
+}
+
+describe("a DHT client's links held by fake servers that behave", () => {
+  const { nodes, stops, closers } = teardownEach();
+
+  async function fake(): Promise<HostileServer> {
+    const h = await HostileServer.start(TOPIC, "127.0.0.10");
+    closers.push(h);
+    h.onFrame = (link, f) => {
+      if (f.type === "query") link.send({ type: "queryAck", id: f.id, to: [], keys: [] });
+      if (f.type === "function") link.send({ type: "functionReturn", id: f.id, to: [], code: "NOT_FOUND", return: "" });
+      const hash = (f.data as { h?: string } | undefined)?.h;
+      if (f.type === "put" && f.ack === true && typeof hash === "string") link.send({ type: "putAck", id: `a${f.id as string}`.slice(0, 60), to: [], stored: [hash] });
+    };
+    return h;
+  }
+
+  it("rotate until the client links the real server found later and reads its record; the real server keeps its link", { timeout: 60_000 }, async () => {
+    const fakes = await Promise.all(Array.from({ length: FAKES }, () => fake()));
+    const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
+    nodes.push(honest);
+    await honest.ready;
+    await honest.putData("held", "by the real server");
+
+    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    nodes.push(client);
+    await client.ready;
+    const source = new StubSource(fakes.map((f) => ({ host: f.host, port: f.port })));
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
+    stops.push(() => peering.stop());
+    await waitUntil(() => fakes.filter((f) => f.links.size > 0).length === 2, 5000, "the client to link two fakes");
+    let fakeDrops = 0;
+    let mostLinks = 0;
+    client.on("peer-disconnect", (info) => {
+      if (info.host === "127.0.0.10") fakeDrops++;
+    });
+    client.on("peer-connect", () => (mostLinks = Math.max(mostLinks, client.network.peers.length)));
+
+    source.announce({ host: "127.0.1.1", port: portOf(honest) });
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    // The client reads as an app does: a real server's answer is what earns a link its keep.
+    let value: unknown = null;
+    await waitUntil(async () => linked() && (value = await client.getData("held", false, 500)) !== null, 30_000, "the client to link the real server and read its record");
+    assert.equal(value, "by the real server");
+    const before = fakeDrops;
+    await waitUntil(() => fakeDrops >= before + 3, 15_000, "three more rotations among the fakes");
+    assert.ok(linked(), "the real server's link was rotated out although it served the client's read");
+    assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
+    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.until > client.now());
+    assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
+  });
+
+  it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {
+    for (const bad of [{ rotateIntervalMs: -1 }, { rotateIntervalMs: 2 ** 31 }, { meritWindowMs: Number.NaN }, { rotateIntervalMs: "5" as unknown as number }]) {
+      assert.throws(() => new DHTClient(TOPIC, { bootstrap: [], ...bad }), (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT, JSON.stringify(bad));
+    }
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * Fake announcers of a Hyperswarm topic for attack tests: key pairs on one
+ * HyperDHT node that announce the topic and prove a fresh ToolDb key each in
+ * the handshake (what any stranger can do). `isServer` says what they claim
+ * to be; `behave` makes them answer what a client's server watch asks (key
+ * queries with no keys, function calls NOT_FOUND, acknowledged puts as
+ * stored) while serving no record: the cheapest fake a client cannot tell
+ * from an empty server by its answers.
+ */
+import HyperDHT, { type KeyPair } from "hyperdht";
+import type { SwarmSocket } from "hyperswarm";
+import { topicKey } from "../../src/network/hyperswarm-network.js";
+import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
+import { randomId } from "../../src/base/random.js";
+import { RawTcpLink, rawIdentity, type Frame } from "./raw-peer.js";
+
+const T = 15_000;
+
+/** The parts of hyperdht's API the announcers use (not in types/hyperswarm.d.ts). */
+interface AnnouncingDht {
+  createServer(onConnection: (socket: SwarmSocket) => void): { listen(keyPair: KeyPair): Promise<void> };
+  announce(topic: Buffer, keyPair: KeyPair, relayAddresses: unknown[]): { finished(): Promise<void> };
+}
+
+export interface AnnouncerOptions {
+  isServer?: boolean;
+  behave?: boolean;
+}
+
+/** What a behaving fake answers to a frame, if anything. */
+function answer(f: Frame): Frame | undefined {
+  const id = f.id;
+  if (f.type === "query") return { type: "queryAck", id, to: [], keys: [] };
+  if (f.type === "function") return { type: "functionReturn", id, to: [], code: "NOT_FOUND", return: "" };
+  if ((f.type === "put" || f.type === "crdtPut") && f.ack) {
+    const h = (f.data as { h?: unknown } | undefined)?.h;
+    return { type: "putAck", id, to: [], stored: typeof h === "string" ? [h] : [] };
+  }
+  return undefined;
+}
+
+/** `n` announcers on `node`; `connections()` counts the links made to them. */
+export async function topicAnnouncers(node: HyperDHT, topic: string, n: number, opts: AnnouncerOptions = {}): Promise<{ connections: () => number }> {
+  const dht = node as unknown as AnnouncingDht;
+  let connections = 0;
+  for (let i = 0; i < n; i++) {
+    const id = await rawIdentity();
+    const server = dht.createServer((socket) => {
+      connections++;
+      socket.on("error", () => undefined);
+      void RawTcpLink.over(socket, { topic, id }).then(async (link) => {
+        const ping = await link.next((f) => f.type === "ping", T).catch(() => undefined);
+        if (!ping || typeof ping.nonce !== "string") return;
+        const peer = await signPeerRecord(id.user, topic, "127.0.0.1", 0, Date.now());
+        const proof = await id.user.signData(handshakeProofDigest("pong", ping.nonce, peer));
+        link.next((f) => f.type === "proof", T).then(
+          () => link.send({ type: "proofAck", id: randomId(), to: [] }),
+          () => undefined,
+        );
+        link.send({ type: "pong", id: ping.id, to: [], clientId: id.clientId, isServer: opts.isServer ?? false, servers: [], peer, proof, nonce: handshakeNonce() });
+        if (!opts.behave) return;
+        link.onFrame((f) => {
+          const reply = answer(f);
+          if (reply) link.send(reply);
+        });
+      });
+    });
+    const keyPair = HyperDHT.keyPair();
+    await server.listen(keyPair);
+    await dht.announce(topicKey(topic), keyPair, []).finished();
+  }
+  return { connections: () => connections };
+}
