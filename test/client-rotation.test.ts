@@ -17,6 +17,11 @@ import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import { HostileServer } from "./helpers/hostile-server.js";
+import { ClientRotation } from "../src/peering/client-rotation.js";
+import { CandidatePool } from "../src/peering/candidate-pool.js";
+import { PROBATION_TICKS } from "../src/network/slot-rotation.js";
+import { TimerGroup } from "../src/base/clock.js";
+import { createLogger } from "../src/base/logger.js";
 import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "client-rotation";
@@ -84,11 +89,12 @@ describe("a DHT client's links held by fake servers that behave", () => {
     });
     client.on("peer-connect", () => (mostLinks = Math.max(mostLinks, client.network.peers.length)));
 
+    // The client reads as an app does (a link is judged only once asked): a real server's answer earns a link its keep.
+    await client.subscribeData("held");
     source.announce({ host: "127.0.1.1", port: portOf(honest) });
     const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
-    // The client reads as an app does: a real server's answer is what earns a link its keep.
     let value: unknown = null;
-    await waitUntil(async () => linked() && (value = await client.getData("held", false, 500)) !== null, 30_000, "the client to link the real server and read its record");
+    await waitUntil(async () => (value = await client.getData("held", false, 500)) !== null && linked(), 30_000, "the client to link the real server and read its record");
     assert.equal(value, "by the real server");
     const before = fakeDrops;
     await waitUntil(() => fakeDrops >= before + 3, 15_000, "three more rotations among the fakes");
@@ -96,6 +102,20 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
     const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.until > client.now());
     assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
+  });
+
+  it("a link is judged only once the client asked it for a record: a client that only writes keeps its links", () => {
+    const disconnected: string[] = [];
+    const session = (n: number) => ({ outgoing: true, isServer: true, host: `127.0.0.${n}`, port: 9000, address: `a${n}`, servedAt: 0, answeredAt: 0, askedForRecords: false });
+    const peers = [session(1), session(2)];
+    const db = { isClosed: false, now: () => 1000, network: { peers, disconnectFrom: (host: string) => disconnected.push(host) } };
+    const pool = new CandidatePool({ capacity: 16, penaltyMs: 1000, maxPenaltyMs: 10_000, random: () => 0, now: () => 1000 });
+    const rotation = new ClientRotation({ db: db as unknown as ToolDb, pool, timers: new TimerGroup(), maxLinks: 2, intervalMs: 1000, meritWindowMs: 60_000, canDialAnother: () => true, log: createLogger("test:client-rotation") });
+    for (let i = 0; i < PROBATION_TICKS + 3; i++) rotation.tick();
+    assert.deepEqual(disconnected, [], "a link never asked for anything was rotated out");
+    peers[1]!.askedForRecords = true;
+    rotation.tick();
+    assert.deepEqual(disconnected, ["127.0.0.2"]);
   });
 
   it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {

@@ -35,7 +35,7 @@ function peer(n: number): FakePeer {
 
 function rig(slots = 3) {
   let now = 1_000_000;
-  const links: Array<{ link: Link; info: ReturnType<typeof peer>; session: { connection: Link; servedAt: number; answeredAt: number } }> = [];
+  const links: Array<{ link: Link; info: ReturnType<typeof peer>; session: { connection: Link; servedAt: number; answeredAt: number; askedForRecords: boolean } }> = [];
   const out: Link[] = [];
   let refreshes = 0;
   const swarm = new SwarmSlots(
@@ -54,7 +54,7 @@ function rig(slots = 3) {
   const add = (n: number) => {
     const link = new Link();
     const info = peer(n);
-    const session = { connection: link, servedAt: 0, answeredAt: 0 };
+    const session = { connection: link, servedAt: 0, answeredAt: 0, askedForRecords: true };
     swarm.dialed(link as unknown as Connection, info);
     swarm.sessionOpened(session as unknown as PeerSession);
     links.push({ link, info, session });
@@ -83,6 +83,18 @@ describe("swarm slot rotation", () => {
     assert.equal(a.info.banned, false, "the ban is lifted after the cooldown");
     assert.equal(b.link.closed, false);
     assert.equal(d.link.closed, false);
+  });
+
+  it("a link never asked for a record (a client that only writes) is not judged", () => {
+    const r = rig(2);
+    const [a, b] = [r.add(1), r.add(2)];
+    a.session.askedForRecords = false;
+    b.session.askedForRecords = false;
+    for (let i = 0; i < PROBATION_TICKS + 3; i++) r.swarm.tick();
+    assert.equal(r.out.length, 0, "a link was rotated out that was never asked for anything");
+    b.session.askedForRecords = true; // the client read a key: b is judged now, a still not
+    r.swarm.tick();
+    assert.deepEqual(r.out, [b.link]);
   });
 
   it("a peer's merit lapses after the merit window", () => {

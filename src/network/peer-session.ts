@@ -57,6 +57,12 @@ export class PeerSession {
   servedAt = 0;
   /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */
   answeredAt = 0;
+  /**
+   * This node asked the peer for a record at least once (a get or a
+   * subscribe): a client's link rotations judge only links asked something
+   * (a client that only writes has nothing to judge a server by).
+   */
+  askedForRecords = false;
   /** The link's send budget and charged IP (set by the handshake; none where no budget applies). */
   link: SessionLink | undefined = undefined;
   /**
@@ -146,6 +152,7 @@ export class PeerSession {
       return false;
     }
     this.connection.send(frame);
+    if (type === "get" || type === "crdtGet" || type === "subscribe") this.askedForRecords = true;
     return true;
   }
 

@@ -15,7 +15,8 @@
  * COOLDOWN_TICKS, and the topic is looked up again: hyperswarm dials
  * another announcer into the free slot. A server that serves what the
  * client reads or subscribes to keeps its slot; links that give nothing
- * take turns.
+ * take turns. Only links the client asked for a record (a get or a
+ * subscribe) are judged: a client that only writes keeps its slots.
  */
 import type { PeerInfo } from "hyperswarm";
 import type { LogFn } from "../base/logger.js";
@@ -75,7 +76,8 @@ export class SwarmSlots {
       info.ban(false);
     }
     if (!this.host.full()) return;
-    const victim = this.rotation.victim(this.held.values());
+    // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
+    const victim = this.rotation.victim([...this.held.values()].filter((h) => h.session?.askedForRecords));
     if (!victim) return;
     const key = victim.info.publicKey.toString("hex");
     this.host.log("rotating swarm peer %s out of its slot: it delivered nothing this node asked for lately", key.slice(0, 16));

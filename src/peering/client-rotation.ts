@@ -15,7 +15,10 @@
  * first) is closed; its address rests for COOLDOWN_TICKS intervals as a
  * stranger again, and the peering dials another candidate into the slot.
  * A server that serves the client's reads or subscriptions keeps its link;
- * links that give nothing take turns.
+ * links that give nothing take turns. Only links the client asked for a
+ * record (a get or a subscribe) are judged: a client that only writes has
+ * nothing to judge by and keeps its links (a fake's acknowledgements of
+ * puts cannot be told from a real server's; docs/security.md).
  */
 import type { TimerGroup } from "../base/clock.js";
 import type { LogFn } from "../base/logger.js";
@@ -78,10 +81,9 @@ export class ClientRotation {
     if (db.isClosed) return;
     const links = db.network.peers.filter((s) => s.outgoing && s.isServer && s.host !== undefined && s.port !== undefined);
     if (links.length < maxLinks) return;
-    const held: Held[] = links.map((session) => {
-      this.connected(session);
-      return { session, ...this.seen.get(session)! };
-    });
+    for (const session of links) this.connected(session);
+    // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
+    const held: Held[] = links.filter((s) => s.askedForRecords).map((session) => ({ session, ...this.seen.get(session)! }));
     const victim = this.slots.victim(held);
     if (!victim || !this.deps.canDialAnother()) return;
     const { session } = victim;
