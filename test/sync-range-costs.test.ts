@@ -180,6 +180,33 @@ describe("what reconciliation messages from a self-declared server cost", () => 
     await assertIntact(db, stored);
   });
 
+  it("a syncFetch of 4,096 unknown ids looks up no more ids than the scan budget left pays for", { timeout: T }, async () => {
+    // No refill during the test: a window of 10^10 ms.
+    const { db, stored } = await (async () => {
+      const { db } = await fx.server({ rangeSync: { budget: { windowMs: 1e10 } } });
+      const stored = await signedRecords(50, "k/", past());
+      await seed(db, stored);
+      return { db, stored };
+    })();
+    const from = "127.0.0.80";
+    const link = await rawServer(portOf(db), from);
+    const budget = db.sync.range!.gate.budget;
+    const ip = [`ip:${from}`];
+    budget.charge(ip, "scans", budget.remaining(ip, "scans") - 600); // 600 items of work left: 75 lookups
+    const ids = Array.from({ length: 4096 }, () => randomBytes(32).toString("hex"));
+    const reply = link.next((f) => f.id === "fetch", T);
+    link.send({ type: "syncFetch", id: "fetch", to: [], ids });
+    const answer = await reply;
+    assert.equal(answer.error, undefined);
+    assert.deepEqual(answer.records, []);
+    const more = (answer.more as string[] | undefined) ?? [];
+    assert.ok(more.length >= 4096 - 75, `${more.length} ids left to ask again`);
+    // Before: lookups were bounded by the serves budget (20,100 here), so all 4,096 were looked up: 32,768 items charged.
+    budget.credit(ip, "scans", 1000);
+    assert.ok(budget.remaining(ip, "scans") >= 1000 - 8, `overdrawn: ${budget.remaining(ip, "scans") - 1000} left`);
+    await assertIntact(db, stored);
+  });
+
   describe("a hostile server that a victim dials", () => {
     /** A raw "server" listing rbsr1 whose answers to the victim's syncRange are `answer(message)`; the victim dials it. */
     async function dialed(db: ToolDb, answer: (m: Uint8Array) => Uint8Array): Promise<{ hostile: HostileServer; rounds: () => number; runs: RangeSyncRun[] }> {
