@@ -95,12 +95,11 @@ export class Reconciler {
   /**
    * Responder: the answer stops as at the frame limit once it did `workLimit` (the asker's budget left), or read
    * `maxRanges` ranges, and answered a range at least: the initiator sends the rest again (the ranges past
-   * `maxRanges` are never read; older initiators sent up to 50,000 a message). Yields every TURN_MS, telling `onTurn` its work so far.
+   * `maxRanges` are never read; older initiators sent up to 50,000 a message). Yields every TURN_MS (`turns`).
    */
-  async reconcile(query: Uint8Array, workLimit = Infinity, onTurn?: (work: number) => void): Promise<ReconcileResult> {
+  async reconcile(query: Uint8Array, workLimit = Infinity, turns = new Turns()): Promise<ReconcileResult> {
     if (this.isInitiator) return this.reconcileAsInitiator(query);
     const workBefore = this.work;
-    const turns = new Turns(() => onTurn?.(this.work));
     this.ranges += countRanges(query, this.maxRanges);
     const input = new ByteReader(query);
     const coder = new BoundCoder();

@@ -22,6 +22,7 @@ import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
 import { SYNC_REQUEST_TIMEOUT_MS, SyncRequests } from "./sync-requests.js";
 import { Reconciler } from "./negentropy.js";
+import { Turns } from "./negentropy-bounds.js";
 import type { InitiatorMessage } from "./negentropy-resume.js";
 import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
@@ -356,10 +357,12 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         this.gate.charge(from, "scans", work - charged);
         charged = work;
       };
+      const turns = new Turns(() => charge(reconciler.work));
       try {
         // The answer stops (as at the frame limit) once it did the work the asker's budget had left.
-        const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"), charge);
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - started) });
+        const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"), turns);
+        const ms = Math.round(performance.now() - started - turns.waitedMs); // our own time on it (link-read-budget.ts)
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms });
         this.gate.answeredRange(from, message.m);
       } finally {
         // Items read and ranges decoded, compared and written: an empty range costs a fingerprint too.

@@ -52,7 +52,7 @@ const CREDITED_KEYS = 32_768;
  * work on their answers at once, as a multiple of `rangeShare`: see
  * `dialRefusal`.
  */
-const DIAL_MEMBERS_PER_SHARE = 2;
+export const DIAL_MEMBERS_PER_SHARE = 2;
 
 interface PushHold {
   until: number;
