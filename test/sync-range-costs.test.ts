@@ -22,7 +22,7 @@ import { MAX_RANGES_PER_MESSAGE } from "../src/node/sync/negentropy-bounds.js";
 import { BoundCoder, ByteReader, ByteWriter } from "../src/node/sync/negentropy-codec.js";
 import { readRanges } from "../src/node/sync/negentropy-resume.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
-import { HostileServer, type HostileLink } from "./helpers/hostile-server.js";
+import { type HostileLink, type HostileServer, dialHostile } from "./helpers/hostile-server.js";
 import { portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
@@ -180,24 +180,46 @@ describe("what reconciliation messages from a self-declared server cost", () => 
     await assertIntact(db, stored);
   });
 
+  it("a syncFetch of 4,096 unknown ids looks up no more ids than the scan budget left pays for", { timeout: T }, async () => {
+    // No refill during the test: a window of 10^10 ms.
+    const { db, stored } = await (async () => {
+      const { db } = await fx.server({ rangeSync: { budget: { windowMs: 1e10 } } });
+      const stored = await signedRecords(50, "k/", past());
+      await seed(db, stored);
+      return { db, stored };
+    })();
+    const from = "127.0.0.80";
+    const link = await rawServer(portOf(db), from);
+    const budget = db.sync.range!.gate.budget;
+    const ip = [`ip:${from}`];
+    budget.charge(ip, "scans", budget.remaining(ip, "scans") - 600); // 600 items of work left: 75 lookups
+    const ids = Array.from({ length: 4096 }, () => randomBytes(32).toString("hex"));
+    const reply = link.next((f) => f.id === "fetch", T);
+    link.send({ type: "syncFetch", id: "fetch", to: [], ids });
+    const answer = await reply;
+    assert.equal(answer.error, undefined);
+    assert.deepEqual(answer.records, []);
+    const more = (answer.more as string[] | undefined) ?? [];
+    assert.ok(more.length >= 4096 - 75, `${more.length} ids left to ask again`);
+    // Before: lookups were bounded by the serves budget (20,100 here), so all 4,096 were looked up: 32,768 items charged.
+    budget.credit(ip, "scans", 1000);
+    assert.ok(budget.remaining(ip, "scans") >= 1000 - 8, `overdrawn: ${budget.remaining(ip, "scans") - 1000} left`);
+    await assertIntact(db, stored);
+  });
+
   describe("a hostile server that a victim dials", () => {
     /** A raw "server" listing rbsr1 whose answers to the victim's syncRange are `answer(message)`; the victim dials it. */
     async function dialed(db: ToolDb, answer: (m: Uint8Array) => Uint8Array): Promise<{ hostile: HostileServer; rounds: () => number; runs: RangeSyncRun[] }> {
-      const hostile = await HostileServer.start(TOPIC);
-      hostiles.push(hostile);
-      hostile.caps = [RBSR_CAPABILITY];
       let rounds = 0;
-      hostile.onFrame = (link: HostileLink, f: Frame) => {
+      const { hostile, runs } = await dialHostile(db, TOPIC, (link: HostileLink, f: Frame) => {
         if (f.type === "syncRange") {
           rounds++;
           link.send({ type: "syncRangeAck", id: f.id, to: [], m: Buffer.from(answer(Buffer.from(String(f.m), "base64"))).toString("base64"), ms: 0 });
         } else if (f.type === "syncFetch") link.send({ type: "syncRecords", id: f.id, to: [], records: [] });
         else if (f.type === "syncPush") link.send({ type: "syncPushAck", id: f.id, to: [], records: [] });
-      };
+      });
+      hostiles.push(hostile);
       // Its runs only (one with a server closed before may still end meanwhile).
-      const runs: RangeSyncRun[] = [];
-      db.sync.range!.on("done", (run) => run.peer === hostile.id.clientId && runs.push(run));
-      db.network.connectTo("127.0.0.1", hostile.port);
       return { hostile, rounds: () => rounds, runs };
     }
 

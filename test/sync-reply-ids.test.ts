@@ -18,13 +18,15 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { type ToolDb } from "../src/index.js";
-import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
-import { LOOKUP_WORK } from "../src/node/sync/sync-budget.js";
+import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
+import { DEFAULT_SYNC_BUDGET, LOOKUP_WORK } from "../src/node/sync/sync-budget.js";
+import { DIAL_MEMBERS_PER_SHARE } from "../src/node/sync/sync-gate.js";
 import { type Bound, BoundCoder, ByteReader, ByteWriter, compareBounds } from "../src/node/sync/negentropy-codec.js";
 import { readRanges } from "../src/node/sync/negentropy-resume.js";
+import { clientIdOf } from "../src/records/peer-record.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
-import { HostileServer, type HostileLink } from "./helpers/hostile-server.js";
-import { waitUntil } from "./helpers/nodes.js";
+import { type HostileLink, type HostileServer, dialHostile } from "./helpers/hostile-server.js";
+import { portOf, startServer, waitUntil } from "./helpers/nodes.js";
 import { type Frame } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
 
@@ -82,13 +84,10 @@ describe("ids listed in a dialled hostile server's answers", () => {
     const { db } = await fx.server();
     const stored = await signedRecords(300, "k/", Date.now() - 10_000_000);
     await seed(db, stored);
-    const hostile = await HostileServer.start(TOPIC);
-    hostiles.push(hostile);
-    hostile.caps = [RBSR_CAPABILITY];
     const ids = randomBytes(32 * FAKE_IDS).toString("hex");
     let rounds = 0;
     let fetched = 0;
-    hostile.onFrame = (link: HostileLink, f: Frame) => {
+    const { hostile, runs } = await dialHostile(db, TOPIC, (link: HostileLink, f: Frame) => {
       if (f.type === "syncRange") {
         rounds++;
         link.send({ type: "syncRangeAck", id: f.id, to: [], m: Buffer.from(answer(Buffer.from(String(f.m), "base64"), ids)).toString("base64"), ms: 0 });
@@ -97,10 +96,8 @@ describe("ids listed in a dialled hostile server's answers", () => {
         const asked = (f.ids as string[]).length;
         link.send({ type: "syncRecords", id: f.id, to: [], records: pad ? Array.from({ length: asked }, (_, i) => stored[i % stored.length]) : [] });
       } else if (f.type === "syncPush") link.send({ type: "syncPushAck", id: f.id, to: [], records: [] });
-    };
-    const runs: RangeSyncRun[] = [];
-    db.sync.range!.on("done", (run) => run.peer === hostile.id.clientId && runs.push(run));
-    db.network.connectTo("127.0.0.1", hostile.port);
+    });
+    hostiles.push(hostile);
     await waitUntil(() => runs.length >= 1, T, "a run");
     await hostile.close();
     const run = runs[0]!;
@@ -116,6 +113,80 @@ describe("ids listed in a dialled hostile server's answers", () => {
     await intact(db, stored);
   });
   }
+});
+
+describe("our work on a dialled stranger's answers and its neighbours in the /24", () => {
+  const hostiles: HostileServer[] = [];
+  const fx = attackFixture(TOPIC, 30_000, () => {
+    for (const h of hostiles.splice(0)) void h.close();
+  });
+
+  it("strangers of one /24 that use up the budget for their answers do not stop runs with an honest server of that /24, either way", { timeout: 2 * T }, async () => {
+    // No refill during the test: a window of 10^10 ms.
+    const { db } = await fx.server({ rangeSync: { budget: { windowMs: 1e10 } } });
+    const stored = await signedRecords(300, "k/", Date.now() - 10_000_000);
+    await seed(db, stored);
+    const ids = randomBytes(32 * FAKE_IDS).toString("hex");
+    // Four hostile servers on four addresses of 127.0.0.0/24, dialled one after the other, each run kept going on fake ids
+    // until the budget for its answers is used up: together 4 budgets, what the /24 bucket held (before: shared with every
+    // server of the /24, dialled or asking).
+    for (const host of ["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.24"]) {
+      const { hostile, runs } = await dialHostile(
+        db,
+        TOPIC,
+        (link, f) => {
+          if (f.type === "syncRange") link.send({ type: "syncRangeAck", id: f.id, to: [], m: Buffer.from(answer(Buffer.from(String(f.m), "base64"), ids)).toString("base64"), ms: 0 });
+          else if (f.type === "syncFetch") link.send({ type: "syncRecords", id: f.id, to: [], records: [] });
+          else if (f.type === "syncPush") link.send({ type: "syncPushAck", id: f.id, to: [], records: [] });
+        },
+        host,
+      );
+      hostiles.push(hostile);
+      await waitUntil(() => runs.length >= 1, T, `a run with ${host}`);
+      await hostile.close();
+      assert.equal(runs[0]!.complete, false);
+    }
+    // An honest server in the same /24, with records the victim lacks: they arrive, and the victim's run with it completes.
+    const honest = fx.track(await startServer({ topic: TOPIC, host: "127.0.0.25", handshakeTimeout: 30_000 }));
+    const theirs = await signedRecords(100, "h/", Date.now() - 5_000_000);
+    await seed(honest, theirs);
+    const runs: RangeSyncRun[] = [];
+    db.sync.range!.on("done", (run) => run.peer === clientIdOf(honest.nodeAddress()) && runs.push(run));
+    db.network.connectTo("127.0.0.25", portOf(honest));
+    await waitUntil(() => runs.length >= 1, T, "a run with the honest server");
+    assert.ok(runs[0]!.complete, `the run with the honest neighbour: ${JSON.stringify(runs[0])}`);
+    await waitUntil(async () => (await contents(db)).size === stored.length + theirs.length, T, "the honest server's records");
+    await intact(db, [...stored, ...theirs]);
+  });
+
+  it(`at most ${DIAL_MEMBERS_PER_SHARE} × rangeShare at once: a further fresh identity of the range gets no run, one of another range does`, { timeout: T }, async () => {
+    const { db } = await fx.server();
+    await seed(db, await signedRecords(50, "k/", Date.now() - 10_000_000));
+    const members = DIAL_MEMBERS_PER_SHARE * DEFAULT_SYNC_BUDGET.rangeShare;
+    /** A hostile server at `host` that refuses every syncRange (its run ends at once); the victim dials it; its first run. */
+    const dial = async (host: string): Promise<{ run: RangeSyncRun; asked: number }> => {
+      let asked = 0;
+      const refuse = (link: HostileLink, f: Frame) => {
+        if (f.type !== "syncRange") return;
+        asked++;
+        link.send({ type: "syncRangeAck", id: f.id, to: [], m: "", error: "busy" });
+      };
+      const { hostile, runs } = await dialHostile(db, TOPIC, refuse, host);
+      hostiles.push(hostile);
+      await waitUntil(() => runs.length >= 1, T, `a run with ${host}`);
+      return { run: runs[0]!, asked };
+    };
+    for (let i = 0; i < members; i++) {
+      const { run, asked } = await dial(`127.0.0.${40 + i}`);
+      assert.ok(asked >= 1 && /peer refused: busy/.test(run.reason ?? ""), JSON.stringify(run));
+    }
+    // Fresh identities: one more of the range is asked nothing (it would be charged to a budget of its own).
+    const over = await dial("127.0.0.60");
+    assert.equal(over.asked, 0);
+    assert.match(over.run.reason ?? "", /sync budget \(scans\) for this peer used up/);
+    const elsewhere = await dial("127.0.1.60");
+    assert.ok(elsewhere.asked >= 1, JSON.stringify(elsewhere.run));
+  });
 });
 
 async function intact(db: ToolDb, stored: { k: string; h: string }[]): Promise<void> {

@@ -10,6 +10,8 @@ import type { PeerRecord } from "../../src/records/messages.js";
 import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
 import { randomId } from "../../src/base/random.js";
 import { rawIdentity, type Frame, type RawIdentity } from "./raw-peer.js";
+import type { ToolDb } from "../../src/node/tooldb.js";
+import { RBSR_CAPABILITY, type RangeSyncRun } from "../../src/node/sync/range-sync.js";
 
 export interface HostileLink {
   ws: WebSocket;
@@ -110,4 +112,19 @@ export class HostileServer {
     for (const ws of this.wss.clients) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+/**
+ * A hostile "server" at `host` listing rbsr1 (a server that dials it runs
+ * range sync with it), its frames handled by `onFrame`, that `db` dials;
+ * `runs`: db's range-sync runs with it, as they end. The caller closes it.
+ */
+export async function dialHostile(db: ToolDb, topic: string, onFrame: HostileServer["onFrame"], host = "127.0.0.1"): Promise<{ hostile: HostileServer; runs: RangeSyncRun[] }> {
+  const hostile = await HostileServer.start(topic, host);
+  hostile.caps = [RBSR_CAPABILITY];
+  hostile.onFrame = onFrame;
+  const runs: RangeSyncRun[] = [];
+  db.sync.range!.on("done", (run) => run.peer === hostile.id.clientId && runs.push(run));
+  db.network.connectTo(host, hostile.port);
+  return { hostile, runs };
 }

@@ -27,7 +27,7 @@ import {
   writeRemainder,
 } from "./negentropy-codec.js";
 import { type InitiatorMessage, type ReconcileResult, type SentRange, type WorkItem, mergeByBound, readRanges, resumeAfterCut } from "./negentropy-resume.js";
-import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, UNSPLIT_PER_RUN, checkReply, maxReplyRanges } from "./negentropy-bounds.js";
+import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, Turns, UNSPLIT_PER_RUN, checkReply, maxReplyRanges } from "./negentropy-bounds.js";
 
 const BUCKETS = 16;
 /** Bytes kept free below the frame limit, as the reference implementation does. */
@@ -95,9 +95,9 @@ export class Reconciler {
   /**
    * Responder: the answer stops as at the frame limit once it did `workLimit` (the asker's budget left), or read
    * `maxRanges` ranges, and answered a range at least: the initiator sends the rest again (the ranges past
-   * `maxRanges` are never read; older initiators sent up to 50,000 a message).
+   * `maxRanges` are never read; older initiators sent up to 50,000 a message). Yields every TURN_MS (`turns`).
    */
-  async reconcile(query: Uint8Array, workLimit = Infinity): Promise<ReconcileResult> {
+  async reconcile(query: Uint8Array, workLimit = Infinity, turns = new Turns()): Promise<ReconcileResult> {
     if (this.isInitiator) return this.reconcileAsInitiator(query);
     const workBefore = this.work;
     this.ranges += countRanges(query, this.maxRanges);
@@ -114,6 +114,7 @@ export class Reconciler {
     let answered = 0; // ranges of the message answered, skips not counted
     let read = 0; // ranges read, skips counted
     while (input.remaining > 0) {
+      await turns.pass();
       if (answered > 0 && (this.work - workBefore >= workLimit || read >= this.maxRanges)) {
         // The rest goes back as the remainder from here on (the skipped ranges before it are answered).
         if (skip) this.skipTo(full, coder, prevBound);

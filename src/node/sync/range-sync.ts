@@ -22,6 +22,7 @@ import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
 import { SYNC_REQUEST_TIMEOUT_MS, SyncRequests } from "./sync-requests.js";
 import { Reconciler } from "./negentropy.js";
+import { Turns } from "./negentropy-bounds.js";
 import type { InitiatorMessage } from "./negentropy-resume.js";
 import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
@@ -146,18 +147,18 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
-    // Our work on the peer's answers is charged to its buckets as its requests' are: answers that keep us comparing use them up.
+    // Our work on the peer's answers is charged to its dialer-side buckets (SyncGate.chargeAnswers): answers that keep us comparing use them up.
     let charged = 0;
     const charge = () => {
-      this.gate.charge(session, "scans", reconciler.work - charged);
+      this.gate.chargeAnswers(session, reconciler.work - charged);
       run.work = charged = reconciler.work;
     };
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
       charge();
       // Records on their way in may earn the peer some of it back (NEW_RECORD_CREDIT): they are merged first.
-      if (this.gate.remaining(session, "scans") < 1) await fetches.drain();
-      if (this.gate.remaining(session, "scans") < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
+      if (this.gate.answersRemaining(session) < 1) await fetches.drain();
+      if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
       const m = base64FromBytes(out.message);
       run.rangeBytesOut += m.length;
       const sent = performance.now();
@@ -269,8 +270,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const again = askAgain(ids, reply.more);
     // An id the peer listed, then neither served (a copy we held does not count) nor put under `more`, cost us its asking
     // (as in serve); a record new here earns back some of our work on the peer's answers (NEW_RECORD_CREDIT).
-    this.gate.charge(session, "scans", LOOKUP_WORK * Math.max(0, ids.length - served.added - again.length));
-    this.gate.newRecords(session, served.added);
+    this.gate.chargeAnswers(session, LOOKUP_WORK * Math.max(0, ids.length - served.added - again.length));
+    this.gate.newRecords(session, served.keys);
     return again;
   }
 
@@ -345,21 +346,28 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         added.stop();
         this.changes.pushed(from, ids);
       }
-      this.gate.newRecords(from, added.added);
+      this.gate.newRecords(from, added.keys);
       if (!this.gone(from)) from.send({ type: "syncPushAck", id: message.id, records: [] });
       return;
     }
     if (message.type === "syncRange") {
       const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, false, this.leafIds);
+      let charged = 0; // charged as each turn of the answer ends too: another link's request meanwhile sees it
+      const charge = (work: number) => {
+        this.gate.charge(from, "scans", work - charged);
+        charged = work;
+      };
+      const turns = new Turns(() => charge(reconciler.work));
       try {
         // The answer stops (as at the frame limit) once it did the work the asker's budget had left.
-        const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"));
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms: Math.round(performance.now() - started) });
+        const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"), turns);
+        const ms = Math.round(performance.now() - started - turns.waitedMs); // our own time on it (link-read-budget.ts)
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms });
         this.gate.answeredRange(from, message.m);
       } finally {
         // Items read and ranges decoded, compared and written: an empty range costs a fingerprint too.
         this.gate.charge(from, "rounds", 1);
-        this.gate.charge(from, "scans", reconciler.work);
+        charge(reconciler.work);
       }
     } else if (message.type === "syncFetch") {
       await this.serve(message.id, message.ids, from);
@@ -372,12 +380,12 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   /**
    * Answers a fetch with the records that fit in one frame (StoredRecords.answer). A record served is charged against
-   * `serves`, any other id looked up (never stored, or not fitting) LOOKUP_WORK items read; lookups stop at the budget.
+   * `serves`, any other id looked up (never stored, or not fitting) LOOKUP_WORK items read; lookups stop at both budgets.
    */
   private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
     const serves = Math.floor(this.gate.remaining(to, "serves"));
-    const lookups = Math.max(1, Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK), serves);
-    const { raws, more, lookedUp } = await this.stored.answer(ids, serves, lookups, this.db.frames.recordBudget);
+    const misses = Math.max(1, Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK));
+    const { raws, more, lookedUp } = await this.stored.answer(ids, serves, misses, this.db.frames.recordBudget);
     this.gate.charge(to, "serves", raws.length);
     this.gate.charge(to, "scans", LOOKUP_WORK * (lookedUp - raws.length));
     if (this.gone(to)) return;

@@ -33,36 +33,51 @@ export class StoredRecords {
   /**
    * The stored JSON of each id's record (undefined where missing), READ_CHUNK
    * ids at a time read in parallel: the store turns them into a few multi-gets
-   * instead of two reads one after the other per id. `counted.lookedUp`
-   * grows by the ids looked up (a chunk is looked up whole).
+   * instead of two reads one after the other per id.
    */
-  async *read(ids: string[], counted?: { lookedUp: number }): AsyncGenerator<string | undefined, void, undefined> {
-    for (let i = 0; i < ids.length; i += READ_CHUNK) {
-      const chunk = ids.slice(i, i + READ_CHUNK);
-      if (counted) counted.lookedUp += chunk.length;
-      yield* await Promise.all(chunk.map((id) => this.one(id)));
-    }
+  async *read(ids: string[]): AsyncGenerator<string | undefined, void, undefined> {
+    for (let i = 0; i < ids.length; i += READ_CHUNK) yield* await this.chunk(ids.slice(i, i + READ_CHUNK));
+  }
+
+  private chunk(ids: string[]): Promise<(string | undefined)[]> {
+    return Promise.all(ids.map((id) => this.one(id)));
   }
 
   /**
    * A fetch answer: the records of `ids` that fit `budget` bytes, at most
-   * `serves` of them, looking up at most `lookups` ids; the ids left (not
-   * looked up, or not fitting) go under `more`, to be asked again. Room is
-   * kept for listing every later id under `more`: with at most idsPerFetch
-   * ids asked, a largest record always fits first (limits/frame-fit.ts), so
-   * every answer makes progress.
+   * `serves` of them, with at most `misses` ids looked up and not served
+   * (never stored, or not fitting: the asker's scan budget pays for those,
+   * LOOKUP_WORK each); the ids left (not looked up, or not fitting) go under
+   * `more`, to be asked again. Ids are looked up a chunk at a time, a chunk
+   * never larger than the misses still allowed, so even a fetch of ids never
+   * stored cannot pass them: lookups were bounded by `serves` too, and a fetch
+   * of 4,096 unknown ids with a scan budget all but used up overdrew it by
+   * ~32,000 (review). Room is kept for listing every later id under `more`:
+   * with at most idsPerFetch ids asked, a largest record always fits first
+   * (limits/frame-fit.ts), so every answer makes progress.
    */
-  async answer(ids: string[], serves: number, lookups: number, budget: number): Promise<{ raws: string[]; more: string[]; lookedUp: number }> {
+  async answer(ids: string[], serves: number, misses: number, budget: number): Promise<{ raws: string[]; more: string[]; lookedUp: number }> {
     const raws: string[] = [];
     const more: string[] = [];
     let size = 0;
     let full = false;
-    const counted = { lookedUp: 0 };
-    const reader = this.read(ids.slice(0, lookups), counted);
+    let lookedUp = 0;
+    let chunk: (string | undefined)[] = [];
+    let at = 0;
     for (let i = 0; i < ids.length; i++) {
       const reserve = SYNC_ID_BYTES * (ids.length - i - 1);
-      full ||= raws.length >= serves || i >= lookups || size + SYNC_ID_BYTES + reserve > budget;
-      const raw = full ? undefined : (await reader.next()).value;
+      full ||= raws.length >= serves || size + SYNC_ID_BYTES + reserve > budget;
+      if (!full && at >= chunk.length) {
+        // Worst case every id of the next chunk is a miss: it holds no more than the misses left.
+        const room = Math.min(READ_CHUNK, misses - (lookedUp - raws.length), ids.length - i);
+        if (room < 1) full = true;
+        else {
+          chunk = await this.chunk(ids.slice(i, i + room));
+          at = 0;
+          lookedUp += room;
+        }
+      }
+      const raw = full ? undefined : chunk[at++];
       const bytes = raw === undefined ? undefined : this.sendable(raw);
       if (bytes !== undefined && size + bytes + 1 + reserve <= budget) {
         raws.push(raw!);
@@ -72,8 +87,7 @@ export class StoredRecords {
         more.push(ids[i]!);
       }
     }
-    await reader.return();
-    return { raws, more, lookedUp: counted.lookedUp };
+    return { raws, more, lookedUp };
   }
 
   /**

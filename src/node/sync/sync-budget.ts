@@ -82,9 +82,9 @@ export const LOOKUP_WORK = 8;
  * server holding 1 record in 20 of its peer's did ~12 items of work per
  * record it lacked against ~4 a record its own budget allows, and its runs
  * stopped with the budget "used up" (review of the range-sync cost fix).
- * Only records that verified and joined the index count, so the credit
- * costs a liar a signed record new here for 32 items (~25 µs) of work,
- * less than its signature check.
+ * Only records that verified and joined the index count, and a key once a
+ * window (SyncGate), so the credit costs a liar a signed record of a key
+ * new here for 32 items (~25 µs) of work, less than its signature check.
  */
 export const NEW_RECORD_CREDIT = 32;
 

@@ -7,6 +7,9 @@
  * - its work is charged to the asker's identity, its IP and its address
  *   range (/24, /64) at once (SyncBudget): a fresh identity, or the next
  *   address of the range, buys nothing;
+ * - our own work on a peer's answers (when we run) goes to buckets of its
+ *   own per identity and IP, bounded per range by membership (see
+ *   `chargeAnswers`), never to the buckets neighbours share;
  * - a request identical to one answered for the same source within
  *   `repeatWindowMs` is refused instead of answered again;
  * - the pushing side is bounded too: records this server pushes to a peer
@@ -24,7 +27,7 @@ import { addressRange } from "../../limits/address-range.js";
 import { TokenBucket } from "../../limits/rate-limiter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncMessage } from "../../records/messages.js";
-import { type BudgetKeys, type BudgetKind, NEW_RECORD_CREDIT, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
+import { type BudgetKeys, type BudgetKind, LOOKUP_WORK, NEW_RECORD_CREDIT, SyncBudget, type SyncBudgetOptions } from "./sync-budget.js";
 
 /** Sources whose last answered requests are remembered (for refusing repeats). */
 const REMEMBERED_REQUESTS = 4096;
@@ -40,6 +43,16 @@ const FIRST_PUSH_HOLD_MS = 1000;
  */
 const REFUSALS_BURST = 32;
 const REFUSALS_PER_SECOND = 8;
+/** Scans left that a fetch is answered with at least: 64 ids looked up (one read of the store's). */
+const FETCH_MIN_SCANS = 64 * LOOKUP_WORK;
+/** Record keys remembered as having earned NEW_RECORD_CREDIT within the window (`creditable`). */
+const CREDITED_KEYS = 32_768;
+/**
+ * Identities of one address range (/24, /64) that hold a budget for our
+ * work on their answers at once, as a multiple of `rangeShare`: see
+ * `dialRefusal`.
+ */
+export const DIAL_MEMBERS_PER_SHARE = 2;
 
 interface PushHold {
   until: number;
@@ -51,6 +64,10 @@ export class SyncGate {
   private readonly answered = new LruMap<string, number>(REMEMBERED_REQUESTS);
   private readonly holds = new LruMap<string, PushHold>(REMEMBERED_REQUESTS);
   private readonly refusals = new WeakMap<PeerSession, TokenBucket>();
+  /** Record keys (a digest of long ones) that earned NEW_RECORD_CREDIT, and when. */
+  private readonly credited = new LruMap<string, number>(CREDITED_KEYS);
+  /** Per address range: the identities holding a budget for our work on their answers, and when each was last charged. */
+  private readonly dialMembers = new LruMap<string, Map<string, number>>(REMEMBERED_REQUESTS);
 
   constructor(
     options: SyncBudgetOptions,
@@ -88,6 +105,9 @@ export class SyncGate {
     if (unproven || message.type === "syncPush") return unproven;
     const kind = this.budget.exhausted(this.keys(session));
     if (kind) return `sync budget (${kind}) used up`;
+    // A fetch looks up no more ids than the scans left pay for (StoredRecords.answer): with a few left, its answer would
+    // list nearly all its ids back under `more`, again and again as the bucket refills an item at a time.
+    if (message.type === "syncFetch" && this.budget.remaining(this.keys(session), "scans") < FETCH_MIN_SCANS) return "sync budget (scans) used up";
     if (message.type === "syncRange") {
       const at = this.answered.get(this.requestKey(session, message.m));
       const ago = at === undefined ? Infinity : this.now() - at;
@@ -116,13 +136,89 @@ export class SyncGate {
     this.budget.charge(this.keys(session), kind, amount);
   }
 
-  /** `records` new here came from the session's peer: NEW_RECORD_CREDIT scans each given back (sync-budget.ts). */
-  newRecords(session: PeerSession, records: number): void {
-    if (records > 0) this.budget.credit(this.keys(session), "scans", NEW_RECORD_CREDIT * records);
+  /**
+   * Records new here (their keys) that the session's peer pushed or we fetched from it: NEW_RECORD_CREDIT scans each
+   * given back (sync-budget.ts), once a key a window, to its asking buckets and to those for our work on its answers
+   * (the two runs of a link go on at once: a sparse server's run with a dense one is paid by the records the dense
+   * one pushes it as much as by those it fetches; test/sync-dense-peer.test.ts). Each set stays within its capacity.
+   */
+  newRecords(session: PeerSession, keys: readonly string[]): void {
+    const records = this.creditable(keys);
+    if (records === 0) return;
+    this.budget.credit(this.keys(session), "scans", NEW_RECORD_CREDIT * records);
+    this.budget.credit(this.dialKeys(session), "scans", NEW_RECORD_CREDIT * records);
+  }
+
+  /**
+   * How many of these keys earn credit now: a key earns it once a window,
+   * whoever sent it. Each version of a key is a record new here, so a
+   * writer re-signing its own key (many versions oldest first in one frame,
+   * or one a frame) minted NEW_RECORD_CREDIT with every version, though
+   * each replaced the last and the store did not grow (review); now a
+   * version earns nothing while its key earned within the window. A key
+   * forgotten (CREDITED_KEYS, least recent first) earns again: an attacker
+   * cycling through more keys than that pays a signed record verified here
+   * for each credit, as with a fresh key.
+   */
+  private creditable(keys: readonly string[]): number {
+    let count = 0;
+    const now = this.now();
+    for (const key of keys) {
+      const name = key.length > 64 ? sha256Hex(key) : key;
+      const at = this.credited.get(name);
+      if (at !== undefined && now - at < this.budget.options.windowMs) continue;
+      this.credited.set(name, now);
+      count++;
+    }
+    return count;
   }
 
   remaining(session: PeerSession, kind: BudgetKind): number {
     return this.budget.remaining(this.keys(session), kind);
+  }
+
+  // ---- our work on a peer's answers (the side that runs) -----------------
+  //
+  // Charged to buckets of their own, `dial:id:<identity>` and `dial:ip:<ip>`,
+  // never to the peer's asking buckets and never to one bucket its address
+  // range shares: a stranger in the same /24 that used up a shared range
+  // bucket stopped our runs with an honest server there too (review). What
+  // the range bucket bought (many fresh identities of one range do not each
+  // get a full budget) comes from membership instead: at most
+  // DIAL_MEMBERS_PER_SHARE × `rangeShare` identities of one range hold such a
+  // budget at once (one charged within the last window stays a member), so
+  // the range costs us at most that many budgets a window (and one IP one
+  // budget, whatever identities it shows), and a member's budget is its own:
+  // no neighbour can use it up. A newcomer waits only while that many others
+  // of its range ran with us within the window; this node runs only on links
+  // it holds, and the mesh keeps one range to a quarter of those anyway.
+
+  private dialKeys(session: PeerSession): BudgetKeys {
+    return this.keys(session).filter((key) => !key.startsWith("net:")).map((key) => `dial:${key}`);
+  }
+
+  /** Whether the session's identity holds a budget for our work on its answers (admitting it when its range has room). */
+  private dialMember(session: PeerSession): boolean {
+    const ip = session.host;
+    const range = ip && !this.exemptIps.includes(ip) ? addressRange(ip) : undefined;
+    if (range === undefined) return true;
+    let members = this.dialMembers.get(range);
+    if (!members) this.dialMembers.set(range, (members = new Map()));
+    const now = this.now();
+    for (const [id, at] of members) if (now - at >= this.budget.options.windowMs) members.delete(id);
+    if (!members.has(session.address) && members.size >= DIAL_MEMBERS_PER_SHARE * Math.max(1, this.budget.options.rangeShare)) return false;
+    members.set(session.address, now);
+    return true;
+  }
+
+  /** Our work on the peer's answers (index items read): charged to its dialer-side buckets. */
+  chargeAnswers(session: PeerSession, amount: number): void {
+    if (amount > 0 && this.dialMember(session)) this.budget.charge(this.dialKeys(session), "scans", amount);
+  }
+
+  /** Work we may still do on the peer's answers now: 0 while its range has no room for its identity. */
+  answersRemaining(session: PeerSession): number {
+    return this.dialMember(session) ? this.budget.remaining(this.dialKeys(session), "scans") : 0;
   }
 
   // ---- the pushing side ------------------------------------------------

@@ -65,6 +65,8 @@ export class RunTracker {
   private readonly expected = new Set<string>();
   /** Items added whose ids were expected. */
   added = 0;
+  /** The record keys of those items, in order (exclusive trackers only: what earns credit, once a key, SyncGate). */
+  readonly keys: string[] = [];
 
   constructor(
     private readonly trackers: Set<RunTracker>,
@@ -84,10 +86,11 @@ export class RunTracker {
     for (const id of ids) this.expected.delete(id);
   }
 
-  /** The item `id` was added; `claimed`: an exclusive tracker already counted it. True when this one counts it exclusively. */
-  saw(id: string, claimed: boolean): boolean {
+  /** The item `id` of record key `key` was added; `claimed`: an exclusive tracker already counted it. True when this one counts it exclusively. */
+  saw(id: string, key: string, claimed: boolean): boolean {
     if (!this.expected.delete(id) || (this.exclusive && claimed)) return false;
     this.added++;
+    if (this.exclusive) this.keys.push(key);
     return this.exclusive;
   }
 
@@ -171,7 +174,7 @@ export class SyncIndex implements ItemSource {
   private addWrites(record: ToolDbRecord, id: string, ops: WriteOperation[]): number {
     const seq = this.feed.reserve();
     let claimed = false;
-    for (const tracker of this.trackers) if (tracker.saw(id, claimed)) claimed = true;
+    for (const tracker of this.trackers) if (tracker.saw(id, record.k, claimed)) claimed = true;
     ops.push(
       { type: "put", key: itemKey(itemTime(record.t), id), value: seqValue(seq) },
       { type: "put", key: `k${id}`, value: record.k },
