@@ -1,6 +1,7 @@
 import { compareStrings } from "./canonical.js";
 import type { ListChange, ListInsChange } from "./changes.js";
 import { Sequence, sequenceStats, type SeqNode } from "./list-sequence.js";
+import { SiblingGroup } from "./list-siblings.js";
 
 /** A list element: its INS, its neighbours in the list, and its origins as integrated. */
 export interface ListItem<T> extends SeqNode {
@@ -27,13 +28,11 @@ interface Pending<T> {
  * neighbour as absent), the YATA way (as Yjs does), larger ids left.
  *
  * The scan of an integration visits, from its origin on, only descendants of
- * the origin (in the tree of origins), and where it goes is decided by few of
- * them (see `ListBuilder.integrate`). The list is kept in a `Sequence` that
- * finds the next such element in O(log² n), and a scan that has stepped a
- * while jumps there, so long runs of elements that decide nothing cost a
- * search, not a step each. The order is that of the element-by-element scan.
- * Not every shape is fast: where every few elements decide something (forged
- * alternating siblings), the scan still steps through them.
+ * the origin (in the tree of origins). Where it ends and where it leaves the
+ * element are found by a few searches of a `Sequence` (see
+ * `ListBuilder.integrate`), O(log² n) each, so no shape of forged list makes
+ * an integration cost more than that: the order is that of the
+ * element-by-element scan, which is taken only while it is short.
  */
 export function integrateList<T>(sorted: ListChange<T>[]): { start: ListItem<T> | undefined; deletes: Set<string> } {
   const byId = new Map<string, Pending<T>>();
@@ -122,146 +121,108 @@ function buildTree<T>(order: Pending<T>[]): ListItem<T>[] {
       minTin: tin,
       maxTin: tin,
       minDepth: depth,
-      minId: p.change.i,
       maxId: p.change.i,
       firstOrigin: undefined,
       firstOriginBelowMin: undefined,
+      freeAll: undefined,
+      freeBelowMin: undefined,
     };
     p.item = item;
     return item;
   });
 }
 
-/** Elements a scan steps through one by one before it searches for the next that decides anything (tests set 1). */
-export const listTuning = { gallop: 16 };
+/** Elements a scan steps through one by one before it gives up and searches (tests set 0: search always). */
+export const listTuning = { steps: 16 };
 
 class ListBuilder<T> {
   start: ListItem<T> | undefined;
-  private last: ListItem<T> | undefined;
   private readonly seq = new Sequence();
+  private readonly passed = new Set<ListItem<T>>();
   /** The children of each origin (null: none) by right origin, in list order. */
-  private readonly siblings = new Map<ListItem<T> | null, Map<ListItem<T> | null, ListItem<T>[]>>();
+  private readonly siblings = new Map<ListItem<T> | null, Map<ListItem<T> | null, SiblingGroup>>();
 
   /**
-   * YATA's integration, element by element as Yjs does it, is:
+   * YATA's integration, element by element as Yjs does it, is (larger ids left):
    *   left = origin; for o from origin.right while o !== rightOrigin:
    *     o a child of origin:  larger id: left = o; else same rightOrigin: stop (else go on);
    *     o's origin after the origin: left = o when o's origin is at or before left (else go on);
    *     else stop.
-   * It only goes through descendants of the origin. While left is the element just before o
-   * ("following"), each of them moves left on but a smaller child; so the scan jumps to the next smaller
-   * child, the right origin or the first non-descendant. After a smaller child with another right
-   * origin ("conflicting"), left stays until the next larger child, child with the same right origin,
-   * deeper element whose origin is at or before left, non-descendant or the right origin; the scan jumps
-   * there. It steps first, and jumps only after `listTuning.gallop` steps.
+   * (An element comes after its origin, so "at or before left" holds for every o right after left.)
+   * Where it stops, S, does not depend on left: the right origin, the first element that is not a
+   * descendant of the origin, or the first smaller child with the same right origin, whichever is first.
+   * Where left ends, F: at the origin if no larger child comes before S; else at the first p, from the last
+   * larger child g on, such that no deeper element between p and S has its origin at or before p. For every
+   * element after that p leaves left where it is (a smaller child, or one whose origin came after the last
+   * left), and no q before it can be the last left: the first element after q to move left would have its
+   * origin at or before the last left, which is at or before q.
+   * S (three searches), g and F are each found in O(log² n) (`Sequence.lastAbove`, `firstFree`); the scan
+   * itself is used while it ends within `listTuning.steps` elements.
    */
   integrate(item: ListItem<T>): void {
-    const seq = this.seq;
-    const { origin, rightOrigin } = item;
-    const rIndex = rightOrigin ? seq.indexOf(rightOrigin) : Infinity;
-    const range = origin ? { lo: origin.tin + 1, hi: origin.tout, childDepth: origin.depth + 1 } : { lo: -Infinity, hi: Infinity, childDepth: 0 };
-    const sameSiblings = this.siblingsOf(origin, rightOrigin);
-    const passed = new Set<ListItem<T>>(); // conflicting: the elements stepped over (a short cut)
-    let left = origin;
-    let leftIndex = seq.indexOf(origin);
-    let o = origin ? origin.right : this.start;
-    let oIndex = leftIndex + 1;
-    let following = true;
-    let steps = 0;
-    let gallop = listTuning.gallop;
-    const setLeft = () => {
-      left = o;
-      leftIndex = oIndex;
-      following = true;
-    };
-    while (o) {
-      sequenceStats.visits++;
-      if (o === rightOrigin || o.tin < range.lo || o.tin > range.hi) break;
-      const child = o.origin === origin;
-      if (child && compareStrings(o.id, item.id) > 0) setLeft();
-      else if (following && !child) setLeft();
-      else if (child && o.rightOrigin === rightOrigin) break;
-      else if (child) {
-        if (following) passed.clear();
-        following = false;
-        passed.add(o);
-      } else if (!passed.has(o.origin!) && seq.indexOf(o.origin) <= leftIndex) setLeft();
-      else passed.add(o);
-      o = o.right;
-      oIndex++;
-      if (++steps < gallop || !o) continue;
-      // Many steps: jump to the next element that decides anything (those before it do as the last one did).
-      // A jump that skips less than it waited makes the next one wait twice as long, so that where elements
-      // decide often the scan costs no more than stepping.
-      steps = 0;
-      const jumpFrom = oIndex;
-      if (following) {
-        let stop = seq.findFirst(oIndex, { ...range, below: item.id }) as ListItem<T> | undefined;
-        let stopIndex = stop ? seq.indexOf(stop) : Infinity;
-        if (rightOrigin && rIndex >= oIndex && rIndex <= stopIndex) {
-          stop = rightOrigin;
-          stopIndex = rIndex;
-        }
-        if (!stop) {
-          left = this.last;
-          break;
-        }
-        if (stopIndex > oIndex) {
-          left = stop.left;
-          leftIndex = stopIndex - 1;
-        }
-        o = stop;
-        oIndex = stopIndex;
-      } else {
-        let next = seq.findFirst(oIndex, { ...range, above: item.id, originUpTo: leftIndex }) as ListItem<T> | undefined;
-        let nextIndex = next ? seq.indexOf(next) : Infinity;
-        const sibling = this.firstAfter(sameSiblings, oIndex - 1);
-        const siblingIndex = sibling ? seq.indexOf(sibling) : Infinity;
-        if (siblingIndex < nextIndex) {
-          next = sibling;
-          nextIndex = siblingIndex;
-        }
-        if (rightOrigin && rIndex >= oIndex && rIndex <= nextIndex) {
-          next = rightOrigin;
-          nextIndex = rIndex;
-        }
-        o = next;
-        oIndex = nextIndex;
-      }
-      if (oIndex - jumpFrom < gallop) gallop *= 2;
-    }
+    const group = this.siblingsOf(item.origin, item.rightOrigin);
+    const scanned = this.scan(item);
+    const left = scanned ? scanned.left : this.search(item, group);
     item.left = left;
     item.right = left ? left.right : this.start;
     if (left) left.right = item;
     else this.start = item;
     if (item.right) item.right.left = item;
-    else this.last = item;
-    seq.insertAfter(left, item.right, item);
-    const at = seq.indexOf(item);
-    sameSiblings.splice(this.firstIndexAfter(sameSiblings, at), 0, item);
+    this.seq.insertAfter(left, item.right, item);
+    group.insert(item);
   }
 
-  private siblingsOf(origin: ListItem<T> | undefined, rightOrigin: ListItem<T> | undefined): ListItem<T>[] {
+  /** The element-by-element scan, if it ends within `listTuning.steps` elements. */
+  private scan(item: ListItem<T>): { left: ListItem<T> | undefined } | undefined {
+    const { origin, rightOrigin } = item;
+    const passed = this.passed; // the elements after left
+    passed.clear();
+    let left = origin;
+    let o = origin ? origin.right : this.start;
+    for (let steps = 0; o; steps++, o = o.right) {
+      if (steps >= listTuning.steps) return undefined;
+      sequenceStats.visits++;
+      if (o === rightOrigin || (origin && (o.tin <= origin.tin || o.tin > origin.tout))) break;
+      if (o.origin === origin) {
+        if (compareStrings(o.id, item.id) > 0) {
+          left = o;
+          passed.clear();
+          continue;
+        }
+        if (o.rightOrigin === rightOrigin) break;
+        passed.add(o);
+      } else if (passed.has(o.origin!)) passed.add(o);
+      else {
+        left = o;
+        passed.clear();
+      }
+    }
+    return { left };
+  }
+
+  /** Where the scan would leave `item`, by searches (see `integrate`). */
+  private search(item: ListItem<T>, group: SiblingGroup): ListItem<T> | undefined {
+    const seq = this.seq;
+    const { origin, rightOrigin } = item;
+    const from = seq.indexOf(origin) + 1;
+    const depth = origin ? origin.depth + 1 : 0;
+    let stop = seq.length;
+    const outside = origin ? seq.firstOutside(from, origin.tin + 1, origin.tout) : undefined;
+    if (outside) stop = seq.indexOf(outside);
+    const rIndex = rightOrigin ? seq.indexOf(rightOrigin) : -1;
+    if (rIndex >= from && rIndex < stop) stop = rIndex;
+    const smaller = group.firstBelow(item.id);
+    if (smaller) stop = Math.min(stop, seq.indexOf(smaller));
+    const larger = seq.lastAbove(from, stop - 1, depth, item.id);
+    if (!larger) return origin;
+    return seq.firstFree(seq.indexOf(larger), stop - 1, depth) as ListItem<T>;
+  }
+
+  private siblingsOf(origin: ListItem<T> | undefined, rightOrigin: ListItem<T> | undefined): SiblingGroup {
     let byRight = this.siblings.get(origin ?? null);
     if (!byRight) this.siblings.set(origin ?? null, (byRight = new Map()));
-    let list = byRight.get(rightOrigin ?? null);
-    if (!list) byRight.set(rightOrigin ?? null, (list = []));
-    return list;
-  }
-
-  /** Where the first of `list` (in list order) at an index above `index` is (list.length if none). */
-  private firstIndexAfter(list: ListItem<T>[], index: number): number {
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.seq.indexOf(list[mid]) > index) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-
-  private firstAfter(list: ListItem<T>[], index: number): ListItem<T> | undefined {
-    return list[this.firstIndexAfter(list, index)];
+    let group = byRight.get(rightOrigin ?? null);
+    if (!group) byRight.set(rightOrigin ?? null, (group = new SiblingGroup((n) => this.seq.indexOf(n))));
+    return group;
   }
 }

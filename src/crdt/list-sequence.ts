@@ -21,26 +21,17 @@ export interface SeqNode {
   minTin: number;
   maxTin: number;
   minDepth: number;
-  /** Smallest and largest id among the subtree's nodes of depth `minDepth`. */
-  minId: string;
+  /** The largest id among the subtree's nodes of depth `minDepth`. */
   maxId: string;
   /** The first in the sequence of the subtree's nodes' origins; of those of nodes deeper than `minDepth`. */
   firstOrigin: SeqNode | undefined;
   firstOriginBelowMin: SeqNode | undefined;
-}
-
-/**
- * What `Sequence.findFirst` looks for: a node outside [lo, hi] (the descendants of a node), or of depth <=
- * childDepth (its children) with an id below `below` or above `above`, or deeper with its origin at an index
- * <= `originUpTo`.
- */
-export interface SeqQuery {
-  lo: number;
-  hi: number;
-  childDepth: number;
-  below?: string;
-  above?: string;
-  originUpTo?: number;
+  /**
+   * The subtree's first node p that no later node of the subtree has its origin at or before (see
+   * `firstFree`); counting every node, or only those deeper than `minDepth`.
+   */
+  freeAll: SeqNode | undefined;
+  freeBelowMin: SeqNode | undefined;
 }
 
 /** Instrumentation: sequence nodes visited (inserts, index look-ups and searches) since the last reset. */
@@ -49,8 +40,9 @@ export const sequenceStats = { visits: 0 };
 /**
  * A list of nodes in a treap (random priorities, so no insertion order
  * degrades it) with subtree aggregates: insert after a node, a node's index,
- * and the first node from an index that matches a `SeqQuery`, each in
- * O(log n) expected.
+ * the first node outside a subtree of origins from an index, the last child
+ * of a node with an id above a given one in a range, and the first "free"
+ * node of a range (`firstFree`), each in O(log² n) expected.
  */
 export class Sequence {
   private root: SeqNode | undefined;
@@ -75,7 +67,7 @@ export class Sequence {
       attach(succ, "l", node);
     }
     for (let p = node.up; p; p = p.up) p.size++;
-    for (let p = node.up; p; p = p.up) pull(p);
+    for (let p = node.up; p; p = p.up) if (!pull(p)) break;
     while (node.up && node.prio < node.up.prio) this.rotateUp(node);
   }
 
@@ -84,9 +76,49 @@ export class Sequence {
     return indexOf(node);
   }
 
-  /** The first node at index >= from that matches `q`, if any. */
-  findFirst(from: number, q: SeqQuery): SeqNode | undefined {
-    return find(this.root, Math.max(0, from), q);
+  /** The first node at index >= from whose `tin` is outside [lo, hi] (not a descendant of the node of that interval), if any. */
+  firstOutside(from: number, lo: number, hi: number): SeqNode | undefined {
+    return find(this.root, Math.max(0, from), lo, hi);
+  }
+
+  /** The last node of depth `depth` with an id above `id` at an index in [a, b], where every node has depth >= `depth`. */
+  lastAbove(a: number, b: number, depth: number, id: string): SeqNode | undefined {
+    const above = (n: SeqNode) => n.minDepth === depth && compareStrings(n.maxId, id) > 0;
+    for (let i = collect(this.root, a, b) - 1; i >= 0; i--) {
+      const node = pieceNodes[i]!;
+      if (!pieceWhole[i]) {
+        if (node.depth === depth && compareStrings(node.id, id) > 0) return node;
+        continue;
+      }
+      if (!above(node)) continue;
+      let t = node;
+      for (;;) {
+        sequenceStats.visits++;
+        if (t.r && above(t.r)) t = t.r;
+        else if (t.depth === depth && compareStrings(t.id, id) > 0) return t;
+        else t = t.l!;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The first node p at an index in [a, b] such that no node after p up to index b and deeper than `depth` has
+   * its origin at or before p. Every node in [a, b] must have depth >= `depth`.
+   */
+  firstFree(a: number, b: number, depth: number): SeqNode {
+    let reach: SeqNode | undefined; // the first origin of the deeper nodes after the part at hand
+    let free: SeqNode | undefined;
+    for (let i = collect(this.root, a, b) - 1; i >= 0; i--) {
+      const node = pieceNodes[i]!;
+      const whole = pieceWhole[i]!;
+      const below = whole && node.minDepth === depth;
+      const candidate = !whole ? node : below ? node.freeBelowMin! : node.freeAll!;
+      if (!reach || indexOf(candidate) < indexOf(reach)) free = candidate;
+      const origins = !whole ? (node.depth > depth ? node.origin : undefined) : below ? node.firstOriginBelowMin : node.firstOrigin;
+      reach = first(reach, origins);
+    }
+    return free!;
   }
 
   private rotateUp(x: SeqNode): void {
@@ -144,55 +176,117 @@ function attach(parent: SeqNode, side: "l" | "r", node: SeqNode): void {
 
 const size = (n: SeqNode | undefined) => n?.size ?? 0;
 
-/** Recomputes a node's aggregates from its children's (sizes are set first: `first` needs them). */
-function pull(n: SeqNode): void {
+/**
+ * Recomputes a node's aggregates from its children's (sizes are set first: comparisons need them); false when
+ * none changed (then no ancestor's changes either: an aggregate depends on its children's and the order of
+ * nodes, which never changes).
+ */
+function pull(n: SeqNode): boolean {
   sequenceStats.visits++;
+  const { minTin, maxTin, minDepth, maxId, firstOrigin, firstOriginBelowMin, freeAll, freeBelowMin } = n;
   n.minTin = n.maxTin = n.tin;
   n.minDepth = n.depth;
-  n.minId = n.maxId = n.id;
-  for (const c of [n.l, n.r]) {
-    if (!c) continue;
-    if (c.minTin < n.minTin) n.minTin = c.minTin;
-    if (c.maxTin > n.maxTin) n.maxTin = c.maxTin;
-    if (c.minDepth < n.minDepth) {
-      n.minDepth = c.minDepth;
-      n.minId = c.minId;
-      n.maxId = c.maxId;
-    } else if (c.minDepth === n.minDepth) {
-      if (compareStrings(c.minId, n.minId) < 0) n.minId = c.minId;
-      if (compareStrings(c.maxId, n.maxId) > 0) n.maxId = c.maxId;
-    }
-  }
-  let all = n.origin;
-  let belowMin = n.depth > n.minDepth ? n.origin : undefined;
-  for (const c of [n.l, n.r]) {
-    if (!c) continue;
-    all = first(all, c.firstOrigin);
-    belowMin = first(belowMin, c.minDepth > n.minDepth ? c.firstOrigin : c.firstOriginBelowMin);
-  }
-  n.firstOrigin = all;
-  n.firstOriginBelowMin = belowMin;
+  n.maxId = n.id;
+  if (n.l) pullBounds(n, n.l);
+  if (n.r) pullBounds(n, n.r);
+  memoed = 0;
+  n.firstOrigin = n.origin;
+  n.firstOriginBelowMin = n.depth > n.minDepth ? n.origin : undefined;
+  if (n.l) pullOrigins(n, n.l);
+  if (n.r) pullOrigins(n, n.r);
+  n.freeAll = freeOf(n, false);
+  n.freeBelowMin = freeOf(n, true);
+  return (
+    minTin !== n.minTin ||
+    maxTin !== n.maxTin ||
+    minDepth !== n.minDepth ||
+    maxId !== n.maxId ||
+    firstOrigin !== n.firstOrigin ||
+    firstOriginBelowMin !== n.firstOriginBelowMin ||
+    freeAll !== n.freeAll ||
+    freeBelowMin !== n.freeBelowMin
+  );
 }
 
-const childMatches = (depth: number, minId: string, maxId: string, q: SeqQuery) =>
-  depth <= q.childDepth && ((q.below !== undefined && compareStrings(minId, q.below) < 0) || (q.above !== undefined && compareStrings(maxId, q.above) > 0));
+function pullBounds(n: SeqNode, c: SeqNode): void {
+  if (c.minTin < n.minTin) n.minTin = c.minTin;
+  if (c.maxTin > n.maxTin) n.maxTin = c.maxTin;
+  if (c.minDepth < n.minDepth) {
+    n.minDepth = c.minDepth;
+    n.maxId = c.maxId;
+  } else if (c.minDepth === n.minDepth && compareStrings(c.maxId, n.maxId) > 0) n.maxId = c.maxId;
+}
 
-const matches = (n: SeqNode, q: SeqQuery) =>
-  n.tin < q.lo ||
-  n.tin > q.hi ||
-  childMatches(n.depth, n.id, n.id, q) ||
-  (q.originUpTo !== undefined && n.depth > q.childDepth && indexOf(n.origin) <= q.originUpTo);
+function pullOrigins(n: SeqNode, c: SeqNode): void {
+  n.firstOrigin = firstOf(n.firstOrigin, c.firstOrigin);
+  n.firstOriginBelowMin = firstOf(n.firstOriginBelowMin, c.minDepth > n.minDepth ? c.firstOrigin : c.firstOriginBelowMin);
+}
 
-/** Can a subtree hold a match? Every aggregate that says so has a node that matches behind it. */
-const mayMatch = (n: SeqNode, q: SeqQuery) =>
-  n.minTin < q.lo ||
-  n.maxTin > q.hi ||
-  childMatches(n.minDepth, n.minId, n.maxId, q) ||
-  (q.originUpTo !== undefined && deeperOriginUpTo(n.minDepth <= q.childDepth ? n.firstOriginBelowMin : n.firstOrigin, q.originUpTo));
+/** The indexes of the few nodes one `pull` compares (`memoed` of them). */
+const memoNodes: (SeqNode | undefined)[] = [];
+const memoAt: number[] = [];
+let memoed = 0;
 
-const deeperOriginUpTo = (origin: SeqNode | undefined, upTo: number) => origin !== undefined && indexOf(origin) <= upTo;
+function ix(node: SeqNode): number {
+  for (let i = 0; i < memoed; i++) if (memoNodes[i] === node) return memoAt[i]!;
+  const at = indexOf(node);
+  memoNodes[memoed] = node;
+  memoAt[memoed++] = at;
+  return at;
+}
 
-function find(n: SeqNode | undefined, from: number, q: SeqQuery): SeqNode | undefined {
+const firstOf = (a: SeqNode | undefined, b: SeqNode | undefined) => (!a ? b : !b || a === b ? a : ix(a) < ix(b) ? a : b);
+
+/**
+ * A subtree's first free node: the left subtree's, if no origin of the node or of the right subtree (those
+ * counted) is at or before it; else the node, if no origin of the right subtree is; else the right subtree's.
+ * `below`: count only nodes deeper than the subtree's `minDepth` (a child's own variant where its `minDepth`
+ * is the same, all of it where it is deeper).
+ */
+function freeOf(n: SeqNode, below: boolean): SeqNode {
+  const r = n.r;
+  const ownR = below && r !== undefined && r.minDepth === n.minDepth;
+  const originsR = r ? (ownR ? r.firstOriginBelowMin : r.firstOrigin) : undefined;
+  const l = n.l;
+  if (l) {
+    const freeL = below && l.minDepth === n.minDepth ? l.freeBelowMin! : l.freeAll!;
+    const reach = firstOf(!below || n.depth > n.minDepth ? n.origin : undefined, originsR);
+    if (!reach || ix(freeL) < ix(reach)) return freeL;
+  }
+  if (!originsR || ix(n) < ix(originsR)) return n;
+  return ownR ? r!.freeBelowMin! : r!.freeAll!;
+}
+
+/** The nodes and whole subtrees that make up the indexes [a, b], in order (`pieces` of them; reused arrays). */
+const pieceNodes: SeqNode[] = [];
+const pieceWhole: boolean[] = [];
+let pieceCount = 0;
+
+function collect(root: SeqNode | undefined, a: number, b: number): number {
+  pieceCount = 0;
+  const walk = (n: SeqNode | undefined, offset: number): void => {
+    if (!n || offset > b || offset + n.size - 1 < a) return;
+    sequenceStats.visits++;
+    if (a <= offset && offset + n.size - 1 <= b) return piece(n, true);
+    const at = offset + size(n.l);
+    walk(n.l, offset);
+    if (at >= a && at <= b) piece(n, false);
+    walk(n.r, at + 1);
+  };
+  if (a <= b) walk(root, 0);
+  return pieceCount;
+}
+
+function piece(node: SeqNode, whole: boolean): void {
+  pieceNodes[pieceCount] = node;
+  pieceWhole[pieceCount++] = whole;
+}
+
+/** Can a subtree hold a node outside [lo, hi]? */
+const mayMatch = (n: SeqNode, lo: number, hi: number) => n.minTin < lo || n.maxTin > hi;
+const matches = (n: SeqNode, lo: number, hi: number) => n.tin < lo || n.tin > hi;
+
+function find(n: SeqNode | undefined, from: number, lo: number, hi: number): SeqNode | undefined {
   // Iterative: down the path to index `from`, remembering right subtrees and nodes still to look at.
   const pending: (SeqNode | { node: SeqNode })[] = [];
   while (n) {
@@ -204,7 +298,7 @@ function find(n: SeqNode | undefined, from: number, q: SeqQuery): SeqNode | unde
       pending.push({ node: n });
       n = n.l;
     } else if (from === left) {
-      if (matches(n, q)) return n;
+      if (matches(n, lo, hi)) return n;
       n = n.r;
       from = 0;
       break;
@@ -218,17 +312,17 @@ function find(n: SeqNode | undefined, from: number, q: SeqQuery): SeqNode | unde
   while (pending.length > 0) {
     const e = pending.pop()!;
     if ("node" in e) {
-      if (matches(e.node, q)) return e.node;
+      if (matches(e.node, lo, hi)) return e.node;
       continue;
     }
     sequenceStats.visits++;
-    if (!mayMatch(e, q)) continue;
+    if (!mayMatch(e, lo, hi)) continue;
     // A match is in this subtree: take its first one.
     let t: SeqNode = e;
     for (;;) {
       sequenceStats.visits++;
-      if (t.l && mayMatch(t.l, q)) t = t.l;
-      else if (matches(t, q)) return t;
+      if (t.l && mayMatch(t.l, lo, hi)) t = t.l;
+      else if (matches(t, lo, hi)) return t;
       else t = t.r!;
     }
   }
