@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ServerWatch } from "../src/node/server-watch.js";
+import { PendingRequests } from "../src/node/pending-requests.js";
 import { PROBE_FUNCTION } from "../src/node/server-probe.js";
 import { MIN_GOOD_ANSWERS } from "../src/node/server-standing.js";
 import { CandidatePool, Tier } from "../src/peering/candidate-pool.js";
@@ -41,10 +42,10 @@ function server(address: string, sendOk = true): Fake {
   return { session: session as unknown as PeerSession, sent, closedWith: () => code };
 }
 
-function watch(clock: ManualClock, opts: { probe?: number; recover?: number } = {}) {
+function watch(clock: ManualClock, opts: { probe?: number; recover?: number; waitsFor?: (id: string) => boolean } = {}) {
   const refusals: RefusalEvent[] = [];
   const recovered = [] as Array<{ address: string; drops: number; at: number }>;
-  const host = { log: createLogger("test:server-watch"), refused: (e: RefusalEvent) => refusals.push(e), recovered: (s: PeerSession, drops: number) => recovered.push({ address: s.address, drops, at: clock.now() }) };
+  const host = { log: createLogger("test:server-watch"), refused: (e: RefusalEvent) => refusals.push(e), recovered: (s: PeerSession, drops: number) => recovered.push({ address: s.address, drops, at: clock.now() }), waitsFor: opts.waitsFor };
   const w = new ServerWatch(host, { timeoutMs: TIMEOUT, enabled: true, probeIntervalMs: opts.probe ?? PROBE, recoverAfterMs: opts.recover ?? RECOVER }, clock);
   return { w, refusals, recovered };
 }
@@ -161,7 +162,7 @@ describe("server watch rules (manual clock)", { timeout: 10_000 }, () => {
     assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 0, "its own id ends the wait");
     clock.advance(TIMEOUT);
     assert.equal(s.closedWith(), undefined);
-    // Only the newest 64 ids are remembered: an answer to an older one is not recognised, a newer one is.
+    // Without a pending-request table to ask, only the newest 64 ids are remembered.
     for (let i = 0; i < 65; i++) w.asked(s.session, "request", `many-${i}`);
     w.answered(s.session, "request", "many-0");
     assert.equal(w.pending().filter((p) => p.peer === s.session.clientId).length, 1);
@@ -170,6 +171,37 @@ describe("server watch rules (manual clock)", { timeout: 10_000 }, () => {
     clock.advance(TIMEOUT * 2);
     assert.equal(s.closedWith(), undefined);
     assert.equal(other.closedWith(), CloseCode.UNRESPONSIVE, "the other link's two requests were answered only on the wrong link");
+  });
+
+  it("with the client's pending-request table: a busy server answering the oldest of 300 queries outstanding is heard; answers under ids of its own are not", () => {
+    const clock = new ManualClock();
+    const requests = new PendingRequests<unknown>(1000, clock);
+    const { w } = watch(clock, { probe: 0, waitsFor: (id) => requests.has(id) });
+    const busy = server("busy-honest-server-address-aaaaaaaaaa");
+    const forging = server("forging-server-address-bbbbbbbbbbbbbbb");
+    w.linked(busy.session);
+    w.linked(forging.session);
+    const ask = (s: Fake, id: string) => {
+      requests.add(id, TIMEOUT * 10, () => true, () => undefined);
+      w.asked(s.session, "request", id);
+    };
+    for (let i = 0; i < 100; i++) ask(busy, `q-${i}`);
+    // A request that ended (answered and done, or timed out) is forgotten once the list grows: its id no longer counts.
+    requests.remove("q-1");
+    for (let i = 100; i < 300; i++) ask(busy, `q-${i}`);
+    for (let i = 0; i < 300; i++) ask(forging, `f-${i}`);
+    clock.advance(TIMEOUT - 10);
+    w.answered(busy.session, "request", "q-1");
+    for (let i = 0; i < 50; i++) w.answered(forging.session, "request", `forged-${i}`);
+    w.answered(forging.session, "request", "q-0"); // the other link's id
+    assert.deepEqual(w.pending().map((p) => p.peer).sort(), [busy.session.clientId, forging.session.clientId].sort(), "nothing answered yet");
+    // The oldest query still pending, answered just before the bound, ends the busy server's wait.
+    w.answered(busy.session, "request", "q-0");
+    assert.deepEqual(w.pending().map((p) => p.peer), [forging.session.clientId]);
+    clock.advance(TIMEOUT);
+    assert.equal(busy.closedWith(), undefined, "the busy honest server is kept");
+    assert.equal(forging.closedWith(), CloseCode.UNRESPONSIVE, "the server answering under its own ids is dropped");
+    w.close();
   });
 
   it("probes off: an idle link is never probed (as before)", () => {

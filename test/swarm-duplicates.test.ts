@@ -10,10 +10,12 @@ import { describe, it } from "node:test";
 import type { PeerInfo } from "hyperswarm";
 import { CloseCode, type Connection } from "../src/network/connection.js";
 import type { PeerSession } from "../src/network/peer-session.js";
-import { SwarmDuplicates } from "../src/network/swarm-duplicates.js";
+import { MAX_KEYS_PER_PEER, SwarmDuplicates } from "../src/network/swarm-duplicates.js";
 
-function peerInfo(): PeerInfo & { banned: boolean } {
-  const info = { publicKey: Buffer.alloc(32), client: true, topics: [], banned: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
+let keySeq = 0;
+/** A swarm peer; each with its own swarm key unless `key` is given. */
+function peerInfo(key = ++keySeq): PeerInfo & { banned: boolean } {
+  const info = { publicKey: Buffer.alloc(32, key), client: true, topics: [], banned: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
   return info;
 }
 const connection = () => ({}) as Connection;
@@ -47,6 +49,38 @@ describe("swarm duplicates", { timeout: 10_000 }, () => {
     await Promise.resolve();
     d.swarmClosed(connection(), info, CloseCode.DUPLICATE);
     assert.equal(info.banned, false, "an event is only good for the close in the same tick");
+  });
+
+  it("a stranger's duplicate held under a node's id (a replayed record) does not keep the node's own duplicate from being banned", () => {
+    const d = new SwarmDuplicates(quiet);
+    const [stranger, honest] = [peerInfo(), peerInfo()];
+    const strangerLink = connection();
+    d.duplicate("peer-a");
+    d.swarmClosed(strangerLink, stranger, CloseCode.DUPLICATE);
+    d.duplicate("peer-a");
+    d.swarmClosed(connection(), honest, CloseCode.DUPLICATE);
+    assert.deepEqual([stranger.banned, honest.banned], [true, true], "both keys banned (the node's was not, before)");
+    d.sessionClosed(session("peer-a", strangerLink)); // a held duplicate's own session: not the kept link
+    assert.deepEqual([stranger.banned, honest.banned], [true, true]);
+    d.sessionClosed(session("peer-a", connection())); // the kept link
+    assert.deepEqual([stranger.banned, honest.banned], [false, false]);
+  });
+
+  it("at most MAX_KEYS_PER_PEER keys are held under one id: past that the oldest is released", () => {
+    const d = new SwarmDuplicates(quiet);
+    const infos = Array.from({ length: MAX_KEYS_PER_PEER + 1 }, () => peerInfo());
+    for (const info of infos) {
+      d.duplicate("peer-a");
+      d.swarmClosed(connection(), info, CloseCode.DUPLICATE);
+    }
+    assert.deepEqual(infos.map((i) => i.banned), [false, ...Array<boolean>(MAX_KEYS_PER_PEER).fill(true)]);
+    // A key held already, closed again, takes no second place: nothing more is released.
+    const again = peerInfo(infos[1]!.publicKey[0]!);
+    d.duplicate("peer-a");
+    d.swarmClosed(connection(), again, CloseCode.DUPLICATE);
+    assert.deepEqual([again.banned, ...infos.slice(2).map((i) => i.banned)], Array<boolean>(MAX_KEYS_PER_PEER).fill(true));
+    d.clear();
+    assert.ok([again, ...infos.slice(2)].every((i) => !i.banned));
   });
 
   it("clear lifts every ban (the swarm closing)", () => {

@@ -12,6 +12,9 @@ export interface DialFailedEvent {
   final: boolean;
 }
 
+/** Why a target is given up when no open transport of the node dials addresses (Dialer.dropAll). */
+export const NO_DIALER = "no open transport of this node dials addresses";
+
 /** First wait before a server dropped as unresponsive is dialed again; doubles per drop, up to UNRESPONSIVE_MAX_PENALTY_MS. */
 export const UNRESPONSIVE_PENALTY_MS = 5_000;
 export const UNRESPONSIVE_MAX_PENALTY_MS = 10 * 60_000;
@@ -108,6 +111,22 @@ export class Dialer {
     for (const target of this.targets.values()) {
       // `address` is unknown when the other end refused the duplicate before its pong told us who it is.
       if (target.state === "parked" && (target.address === address || target.address === undefined)) this.dialNow(target);
+    }
+  }
+
+  /**
+   * No open transport of this node dials addresses any more (every one that
+   * did was closed; a closed transport does not open again): every target is
+   * given up, its redial cancelled, and reported as a final failure. Kept,
+   * they retried with backoff for ever, each attempt failing at once.
+   */
+  dropAll(reason: string): void {
+    for (const target of [...this.targets.values()]) {
+      if (target.retry !== undefined) this.timers.clearTimeout(target.retry);
+      target.retry = undefined;
+      target.state = "failed";
+      this.targets.delete(target.key);
+      this.hooks.failed({ host: target.host, port: target.port, code: CloseCode.GOING_AWAY, reason, final: true });
     }
   }
 

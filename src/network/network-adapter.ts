@@ -9,7 +9,7 @@ import { TypedEmitter } from "../base/typed-emitter.js";
 import { CloseCode, type Connection, type ConnectionInfo } from "./connection.js";
 import type { DialTarget } from "./dial-target.js";
 import { HeartbeatSweep } from "./heartbeat-sweep.js";
-import { Dialer } from "./dialer.js";
+import { Dialer, NO_DIALER } from "./dialer.js";
 import { LinkGuard } from "./link-guard.js";
 import { LinkTable } from "./link-table.js";
 import type { NetworkEvents } from "./network-events.js";
@@ -177,6 +177,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.timers.clearAll();
     this.guard.intake?.close();
     this.dialer.close();
+    this.upstream?.transportClosed();
     this.links.closeAll(CloseCode.GOING_AWAY, "node closing");
     for (const connection of [...this.carried]) connection.close(CloseCode.GOING_AWAY, "transport closing");
     await this.startPromise?.catch(() => undefined);
@@ -228,7 +229,13 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     return this.dialer.list();
   }
 
+  /** A transport of this composite closed: when no open one dials addresses, the dial targets are given up (a closed transport does not open again). */
+  private transportClosed(): void {
+    if (!this.closing && !this.canDial) this.dialer.dropAll(NO_DIALER);
+  }
+
   private openTarget(target: DialTarget): void {
+    if (!this.canDial) return this.dialer.dropAll(NO_DIALER);
     this.log("dialing %s", target.key);
     let connection: Connection;
     try {

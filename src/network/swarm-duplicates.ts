@@ -12,12 +12,21 @@ import type { PeerSession } from "./peer-session.js";
  * swarm key is banned here (hyperswarm neither dials it nor takes its
  * dials); when the kept link closes the ban lifts, and the next lookup may
  * link the peer over Hyperswarm again.
+ *
+ * Entries are held by node and swarm key: a stranger replaying an unproven
+ * node's record over its own swarm key, closed as that node's duplicate,
+ * held the node's one entry, and the node's own duplicates went unbanned
+ * (they came back every 1 to 3 s again). At most MAX_KEYS_PER_PEER keys
+ * are held a node; past that the oldest is released.
  */
+/** Swarm keys held under one node's id at most (its own, and strangers' that replayed its record). */
+export const MAX_KEYS_PER_PEER = 4;
+
 export class SwarmDuplicates {
   /** The node whose duplicate the handshake is closing now (its "duplicate" event comes just before the close). */
   private closing: string | undefined;
-  /** Peers whose swarm link was closed as a duplicate: the key banned, and the connection closed. */
-  private readonly held = new Map<string, { info: PeerInfo; closed: Connection }>();
+  /** Peers whose swarm link was closed as a duplicate, by swarm key: the key banned, and the connection closed. */
+  private readonly held = new Map<string, Map<string, { info: PeerInfo; closed: Connection }>>();
 
   constructor(private readonly log: (format: string, ...args: unknown[]) => void) {}
 
@@ -31,23 +40,33 @@ export class SwarmDuplicates {
   swarmClosed(connection: Connection, info: PeerInfo, code: number): void {
     const peer = this.closing;
     this.closing = undefined;
-    if (code !== CloseCode.DUPLICATE || peer === undefined || this.held.has(peer)) return;
-    this.held.set(peer, { info, closed: connection });
+    if (code !== CloseCode.DUPLICATE || peer === undefined) return;
+    const key = info.publicKey.toString("hex");
+    let keys = this.held.get(peer);
+    if (!keys) this.held.set(peer, (keys = new Map()));
+    keys.delete(key); // held already: its newest close
+    if (keys.size >= MAX_KEYS_PER_PEER) {
+      const [oldest, entry] = keys.entries().next().value!;
+      keys.delete(oldest);
+      entry.info.ban(false);
+    }
+    keys.set(key, { info, closed: connection });
     info.ban(true);
     this.log("swarm link to %s closed as a duplicate: not dialed or taken while the kept link stands", peer);
   }
 
   /** A session closed: when it is the kept link of a held peer, the peer may be linked over Hyperswarm again. */
   sessionClosed(session: PeerSession): void {
-    const entry = this.held.get(session.clientId);
-    if (!entry || entry.closed === session.connection) return;
+    const keys = this.held.get(session.clientId);
+    // A held duplicate's own session closing (an existing link replaced) is not the kept link.
+    if (!keys || [...keys.values()].some((e) => e.closed === session.connection)) return;
     this.held.delete(session.clientId);
-    entry.info.ban(false);
+    for (const { info } of keys.values()) info.ban(false);
   }
 
   /** The swarm is closing: nothing is held. */
   clear(): void {
-    for (const { info } of this.held.values()) info.ban(false);
+    for (const keys of this.held.values()) for (const { info } of keys.values()) info.ban(false);
     this.held.clear();
   }
 }

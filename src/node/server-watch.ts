@@ -14,8 +14,11 @@
  * Any answer counts: a putAck (stored or refused, QUOTA_EXCEEDED and
  * STORAGE_FAILED included) answers the puts, a queryAck, functionReturn or
  * reply to a get answers the requests; a queryAck or functionReturn only
- * under the id of a query or call still waiting on that link (a server that
- * sent them under ids of its own kept its silent link). An honest server answers within
+ * under the id of a query or probe asked on that link and still waiting (a
+ * server that sent them under ids of its own kept its silent link): every
+ * such id the client's pending-request table still holds is remembered,
+ * so a busy server with many queries outstanding is heard when it answers
+ * the oldest. An honest server answers within
  * seconds however busy, so only silence well past the outbox's re-send
  * pace (four re-send intervals, at least 15 s) drops it. Puts are judged on
  * proven servers only: a tool-db 2.6.6 server never confirms a put.
@@ -51,12 +54,22 @@ interface Silence {
   /** When the oldest ask still followed by no answer was sent. */
   since: number;
   asks: number;
-  /** The ids of the requests asked (the newest MAX_WAITING_IDS): an answer must carry one. */
+  /** The ids of the requests asked: an answer must carry one (see `remember`). */
   ids: Set<string>;
+  /** Past this many ids, those the client no longer waits for are forgotten. */
+  idLimit: number;
+  /** The ids of the watch's own probes asked (not in the client's pending-request table). */
+  probes: Set<string>;
 }
 
-/** Request ids remembered per link while it is silent; an answer to an older one is not recognised (newer ones still are). */
+/**
+ * Request ids a silent link holds before those no longer pending are
+ * forgotten; without a pending-request table (`ServerWatchHost.waitsFor`),
+ * the newest this many are kept.
+ */
 const MAX_WAITING_IDS = 64;
+/** Probe ids remembered per silent link (a probe goes out at most twice a bound: server-probe.ts). */
+const MAX_PROBE_IDS = 4;
 
 /** One linked server, as the watch knows it. */
 interface Link {
@@ -73,6 +86,12 @@ export interface ServerWatchHost {
   refused(event: RefusalEvent): void;
   /** A server dropped before served a good spell on `session`: one drop forgiven, `drops` left. */
   recovered?(session: PeerSession, drops: number): void;
+  /**
+   * Whether the client still waits for a reply under `id` (its pending-request
+   * table, which is bounded): the ids a silent link was asked under are kept
+   * while it does, however many. Without it only the newest MAX_WAITING_IDS are.
+   */
+  waitsFor?(id: string): boolean;
 }
 
 export interface ServerWatchOptions {
@@ -122,12 +141,9 @@ export class ServerWatch {
     if (!this.watches(session)) return;
     if (kind === "put" && !session.provenServer) return;
     const link = this.link(session);
-    const wait = (link.waits[kind] ??= { since: this.clock.now(), asks: 0, ids: new Set() });
+    const wait = this.wait(link, kind);
     wait.asks++;
-    if (id !== undefined) {
-      wait.ids.add(id);
-      if (wait.ids.size > MAX_WAITING_IDS) wait.ids.delete(wait.ids.values().next().value!);
-    }
+    if (id !== undefined) this.remember(wait, id);
     this.ensureTick();
   }
 
@@ -145,7 +161,8 @@ export class ServerWatch {
   answered(session: PeerSession | undefined, kind: AskKind, id?: string): void {
     const link = session === undefined ? undefined : this.links.get(session);
     if (!session || !link?.waits[kind]) return;
-    if (id !== undefined && !link.waits[kind]!.ids.has(id)) return;
+    const wait = link.waits[kind]!;
+    if (id !== undefined && !wait.ids.has(id) && !wait.probes.has(id)) return;
     delete link.waits[kind];
     const now = this.clock.now();
     link.lastHeard = now;
@@ -186,6 +203,28 @@ export class ServerWatch {
 
   private watches(session: PeerSession): boolean {
     return this.enabled && !this.closed && session.isServer && !session.connection.closed;
+  }
+
+  private wait(link: Link, kind: AskKind): Silence {
+    return (link.waits[kind] ??= { since: this.clock.now(), asks: 0, ids: new Set(), idLimit: MAX_WAITING_IDS, probes: new Set() });
+  }
+
+  /**
+   * Keeps `id` among the ids an answer may carry. Past `idLimit` the ids the
+   * client no longer waits for are forgotten, and the limit becomes twice
+   * what is left (a scan per doubling): what stays is bounded by the
+   * pending-request table. With no table to ask, the oldest id goes.
+   */
+  private remember(wait: Silence, id: string): void {
+    wait.ids.add(id);
+    if (wait.ids.size <= wait.idLimit) return;
+    const waitsFor = this.host.waitsFor;
+    if (!waitsFor) {
+      wait.ids.delete(wait.ids.values().next().value!);
+      return;
+    }
+    for (const old of wait.ids) if (old !== id && !waitsFor.call(this.host, old)) wait.ids.delete(old);
+    wait.idLimit = Math.max(MAX_WAITING_IDS, 2 * wait.ids.size);
   }
 
   private link(session: PeerSession): Link {
@@ -239,7 +278,10 @@ export class ServerWatch {
     const probe = probeMessage();
     if (!session.send(probe)) return;
     link.lastProbe = now;
-    this.asked(session, "request", probe.id);
+    this.asked(session, "request");
+    const probes = link.waits.request?.probes;
+    probes?.add(probe.id);
+    if (probes && probes.size > MAX_PROBE_IDS) probes.delete(probes.values().next().value!);
   }
 
   private drop(session: PeerSession, kind: AskKind, wait: Silence, now: number): void {

@@ -122,7 +122,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
     const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock, unresponsiveTimeout, serverProbeInterval: probeIntervalMs, unresponsiveRecovery: recoverAfterMs } = this.options;
-    const watchHost = { log: this.log, refused: (e: RefusalEvent) => this.refused(e), recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops) };
+    const watchHost = { log: this.log, refused: (e: RefusalEvent) => this.refused(e), recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops), waitsFor: (id: string) => this.requests.has(id) };
     this.serverWatch = new ServerWatch(watchHost, { timeoutMs: unresponsiveTimeout ?? defaultUnresponsiveTimeout(retryInterval), enabled: !this.options.server, probeIntervalMs, recoverAfterMs }, clock);
     const overflow = (key: string) => this.emit("outbox-overflow", key);
     // A write a server refused (its answer, or the link it came on dropped as refused) is a put-refused, once per refusal.
