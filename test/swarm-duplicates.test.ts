@@ -11,6 +11,7 @@ import type { PeerInfo } from "hyperswarm";
 import { CloseCode, type Connection } from "../src/network/connection.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { MAX_KEYS_PER_PEER, SwarmDuplicates } from "../src/network/swarm-duplicates.js";
+import { SwarmBans } from "../src/network/swarm-bans.js";
 
 let keySeq = 0;
 /** A swarm peer; each with its own swarm key unless `key` is given. */
@@ -24,7 +25,7 @@ const quiet = () => undefined;
 
 describe("swarm duplicates", { timeout: 10_000 }, () => {
   it("a swarm link closed as a duplicate bans the peer until the kept link closes", () => {
-    const d = new SwarmDuplicates(quiet);
+    const d = new SwarmDuplicates(new SwarmBans(), quiet);
     const info = peerInfo();
     const swarmLink = connection();
     const kept = connection();
@@ -39,7 +40,7 @@ describe("swarm duplicates", { timeout: 10_000 }, () => {
   });
 
   it("other closes ban nothing: another code, a remote's DUPLICATE code without our event, an event of an earlier tick", async () => {
-    const d = new SwarmDuplicates(quiet);
+    const d = new SwarmDuplicates(new SwarmBans(), quiet);
     const info = peerInfo();
     d.duplicate("peer-a");
     d.swarmClosed(connection(), info, CloseCode.HANDSHAKE_TIMEOUT);
@@ -52,7 +53,7 @@ describe("swarm duplicates", { timeout: 10_000 }, () => {
   });
 
   it("a stranger's duplicate held under a node's id (a replayed record) does not keep the node's own duplicate from being banned", () => {
-    const d = new SwarmDuplicates(quiet);
+    const d = new SwarmDuplicates(new SwarmBans(), quiet);
     const [stranger, honest] = [peerInfo(), peerInfo()];
     const strangerLink = connection();
     d.duplicate("peer-a");
@@ -67,7 +68,7 @@ describe("swarm duplicates", { timeout: 10_000 }, () => {
   });
 
   it("at most MAX_KEYS_PER_PEER keys are held under one id: past that the oldest is released", () => {
-    const d = new SwarmDuplicates(quiet);
+    const d = new SwarmDuplicates(new SwarmBans(), quiet);
     const infos = Array.from({ length: MAX_KEYS_PER_PEER + 1 }, () => peerInfo());
     for (const info of infos) {
       d.duplicate("peer-a");
@@ -84,7 +85,7 @@ describe("swarm duplicates", { timeout: 10_000 }, () => {
   });
 
   it("clear lifts every ban (the swarm closing)", () => {
-    const d = new SwarmDuplicates(quiet);
+    const d = new SwarmDuplicates(new SwarmBans(), quiet);
     const [a, b] = [peerInfo(), peerInfo()];
     d.duplicate("peer-a");
     d.swarmClosed(connection(), a, CloseCode.DUPLICATE);

@@ -11,6 +11,7 @@ import type { PeerInfo } from "hyperswarm";
 import type { Connection } from "../src/network/connection.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { SwarmSlots } from "../src/network/swarm-slots.js";
+import { SwarmBans } from "../src/network/swarm-bans.js";
 import { COOLDOWN_TICKS, PROBATION_TICKS } from "../src/network/slot-rotation.js";
 import { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { ErrorCode } from "../src/base/errors.js";
@@ -33,7 +34,7 @@ function peer(n: number): FakePeer {
   return info as unknown as FakePeer;
 }
 
-function rig(slots = 3) {
+function rig(slots = 3, bans = new SwarmBans()) {
   let now = 1_000_000;
   const links: Array<{ link: Link; info: ReturnType<typeof peer>; session: { connection: Link; servedAt: number; answeredAt: number; askedForRecords: boolean } }> = [];
   const out: Link[] = [];
@@ -48,6 +49,7 @@ function rig(slots = 3) {
       refresh: () => void refreshes++,
       log: createLogger("test:swarm-slots"),
     },
+    bans,
     MERIT_MS,
     () => now,
   );
@@ -95,6 +97,22 @@ describe("swarm slot rotation", () => {
     b.session.askedForRecords = true; // the client read a key: b is judged now, a still not
     r.swarm.tick();
     assert.deepEqual(r.out, [b.link]);
+  });
+
+  it("a rotation's ban ending does not lift a ban another rule holds on the same peer (one hyperswarm flag, several reasons)", () => {
+    const bans = new SwarmBans();
+    const r = rig(2, bans);
+    const [a] = [r.add(1), r.add(2)];
+    bans.hold(a.info); // e.g. shunned, or a duplicate held off while its kept link stands
+    for (let i = 0; i < PROBATION_TICKS; i++) r.swarm.tick();
+    assert.deepEqual(r.out, [a.link]);
+    for (let i = 0; i < COOLDOWN_TICKS; i++) r.swarm.tick();
+    assert.equal(a.info.banned, true, "the rotation's end lifted the other rule's ban");
+    assert.equal(bans.count(a.info), 1);
+    bans.release(a.info);
+    assert.equal(a.info.banned, false);
+    bans.release(a.info); // a release without a hold does nothing
+    assert.equal(bans.count(a.info), 0);
   });
 
   it("a peer's merit lapses after the merit window", () => {

@@ -10,6 +10,7 @@ import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
 import type { NetworkHost } from "./network-host.js";
 import { SwarmDuplicates } from "./swarm-duplicates.js";
+import { SwarmBans } from "./swarm-bans.js";
 import { SwarmSlots } from "./swarm-slots.js";
 import { evictionRefusal } from "./link-guard.js";
 
@@ -132,7 +133,9 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private refreshTimer: TimerHandle | undefined;
   /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
   private readonly dialed = new WeakMap<Connection, PeerInfo>();
-  private readonly duplicates = new SwarmDuplicates(this.log);
+  /** Why each peer is banned in hyperswarm (one flag a peer, several reasons). */
+  private readonly bans = new SwarmBans();
+  private readonly duplicates = new SwarmDuplicates(this.bans, this.log);
   /** A non-announcing client's swarm slots, rotated on merit (swarm-slots.ts). */
   private readonly slots: SwarmSlots;
 
@@ -168,6 +171,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
         refresh: () => this.refresh(),
         log: this.log,
       },
+      this.bans,
       this.swarmOptions.meritWindow ?? 600_000,
       () => this.now(),
     );
@@ -274,8 +278,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private shun(info: PeerInfo, why: string): void {
     if (this.isClosed) return;
     this.log("not dialing swarm peer %s for %d s: %s", info.publicKey.toString("hex").slice(0, 16), SHUNNED_MS / 1000, why);
-    info.ban(true);
-    this.timers.setTimeout(() => info.ban(false), SHUNNED_MS);
+    this.bans.hold(info);
+    this.timers.setTimeout(() => this.bans.release(info), SHUNNED_MS);
   }
 
   private get refreshInterval(): number {

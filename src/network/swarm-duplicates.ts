@@ -1,6 +1,7 @@
 import type { PeerInfo } from "hyperswarm";
 import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
+import type { SwarmBans } from "./swarm-bans.js";
 
 /**
  * Keeps a Hyperswarm link closed as a duplicate from coming back. A node
@@ -28,7 +29,10 @@ export class SwarmDuplicates {
   /** Peers whose swarm link was closed as a duplicate, by swarm key: the key banned, and the connection closed. */
   private readonly held = new Map<string, Map<string, { info: PeerInfo; closed: Connection }>>();
 
-  constructor(private readonly log: (format: string, ...args: unknown[]) => void) {}
+  constructor(
+    private readonly bans: SwarmBans,
+    private readonly log: (format: string, ...args: unknown[]) => void,
+  ) {}
 
   /** The handshake is about to close a duplicate link to `peer` (any transport). */
   duplicate(peer: string): void {
@@ -44,14 +48,16 @@ export class SwarmDuplicates {
     const key = info.publicKey.toString("hex");
     let keys = this.held.get(peer);
     if (!keys) this.held.set(peer, (keys = new Map()));
-    keys.delete(key); // held already: its newest close
+    const again = keys.get(key); // held already: its newest close
+    if (again) this.bans.release(again.info);
+    keys.delete(key);
     if (keys.size >= MAX_KEYS_PER_PEER) {
       const [oldest, entry] = keys.entries().next().value!;
       keys.delete(oldest);
-      entry.info.ban(false);
+      this.bans.release(entry.info);
     }
     keys.set(key, { info, closed: connection });
-    info.ban(true);
+    this.bans.hold(info);
     this.log("swarm link to %s closed as a duplicate: not dialed or taken while the kept link stands", peer);
   }
 
@@ -61,12 +67,12 @@ export class SwarmDuplicates {
     // A held duplicate's own session closing (an existing link replaced) is not the kept link.
     if (!keys || [...keys.values()].some((e) => e.closed === session.connection)) return;
     this.held.delete(session.clientId);
-    for (const { info } of keys.values()) info.ban(false);
+    for (const { info } of keys.values()) this.bans.release(info);
   }
 
   /** The swarm is closing: nothing is held. */
   clear(): void {
-    for (const keys of this.held.values()) for (const { info } of keys.values()) info.ban(false);
+    for (const keys of this.held.values()) for (const { info } of keys.values()) this.bans.release(info);
     this.held.clear();
   }
 }

@@ -23,6 +23,7 @@ import type { LogFn } from "../base/logger.js";
 import type { Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { COOLDOWN_TICKS, SlotRotation, type SlotHolder } from "./slot-rotation.js";
+import type { SwarmBans } from "./swarm-bans.js";
 
 export interface SwarmSlotsHost {
   /** Whether the swarm holds as many links as it may (hyperswarm dials no more). */
@@ -49,6 +50,7 @@ export class SwarmSlots {
 
   constructor(
     private readonly host: SwarmSlotsHost,
+    private readonly bans: SwarmBans,
     meritWindow: number,
     now: () => number,
   ) {
@@ -73,7 +75,7 @@ export class SwarmSlots {
     for (const [info, until] of this.banned) {
       if (until > this.rotation.tick) continue;
       this.banned.delete(info);
-      info.ban(false);
+      this.bans.release(info);
     }
     if (!this.host.full()) return;
     // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
@@ -82,7 +84,7 @@ export class SwarmSlots {
     const key = victim.info.publicKey.toString("hex");
     this.host.log("rotating swarm peer %s out of its slot: it delivered nothing this node asked for lately", key.slice(0, 16));
     this.rotation.rotated(key);
-    victim.info.ban(true);
+    this.bans.hold(victim.info);
     this.banned.set(victim.info, this.rotation.tick + COOLDOWN_TICKS);
     this.held.delete(victim.connection);
     this.host.rotateOut(victim.connection, victim.session);
@@ -90,6 +92,7 @@ export class SwarmSlots {
   }
 
   clear(): void {
+    for (const info of this.banned.keys()) this.bans.release(info);
     this.held.clear();
     this.banned.clear();
   }
