@@ -63,13 +63,12 @@ describe("a DHT client's links held by fake servers that behave", () => {
     return h;
   }
 
-  it("rotate until the client links the real server found later and reads its record; the real server keeps its link", { timeout: 60_000 }, async () => {
-    const fakes = await Promise.all(Array.from({ length: FAKES }, () => fake()));
+  /** A real server holding "held" (not found yet), and a client whose peering found only `fakes` and has linked two. */
+  async function rig(fakes: HostileServer[]) {
     const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
     nodes.push(honest);
     await honest.ready;
     await honest.putData("held", "by the real server");
-
     const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
     nodes.push(client);
     await client.ready;
@@ -77,6 +76,12 @@ describe("a DHT client's links held by fake servers that behave", () => {
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
     stops.push(() => peering.stop());
     await waitUntil(() => fakes.filter((f) => f.links.size > 0).length === 2, 5000, "the client to link two fakes");
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    return { honest, client, source, peering, linked };
+  }
+
+  it("rotate until the client links the real server found later and reads its record; the real server keeps its link", { timeout: 60_000 }, async () => {
+    const { honest, client, source, peering, linked } = await rig(await Promise.all(Array.from({ length: FAKES }, () => fake())));
     let fakeDrops = 0;
     let mostLinks = 0;
     client.on("peer-disconnect", (info) => {
@@ -85,7 +90,6 @@ describe("a DHT client's links held by fake servers that behave", () => {
     client.on("peer-connect", () => (mostLinks = Math.max(mostLinks, client.network.peers.length)));
 
     source.announce({ host: "127.0.1.1", port: portOf(honest) });
-    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
     // The client reads as an app does: a real server's answer is what earns a link its keep.
     let value: unknown = null;
     await waitUntil(async () => linked() && (value = await client.getData("held", false, 500)) !== null, 30_000, "the client to link the real server and read its record");
@@ -96,6 +100,39 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
     const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.until > client.now());
     assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
+  });
+
+  it("fakes that echo the client's own records back earn no keep: the real server found later is still linked and read", { timeout: 60_000 }, async () => {
+    // Each fake keeps what the client puts and answers a get of it with that very record: a record the
+    // client held already, which any peer can have (the client's own writes go to every server it links).
+    const fakes = await Promise.all(
+      Array.from({ length: FAKES }, async () => {
+        const f = await fake();
+        const kept = new Map<string, unknown>();
+        const acks = f.onFrame;
+        f.onFrame = (link, frame) => {
+          acks(link, frame);
+          const data = frame.data as { k?: string } | undefined;
+          if (frame.type === "put" && typeof data?.k === "string") kept.set(data.k, data);
+          if (frame.type === "get" && kept.has(frame.key as string)) link.send({ type: "put", id: frame.id, to: [], data: kept.get(frame.key as string) });
+        };
+        return f;
+      }),
+    );
+    const { honest, client, source, linked } = await rig(fakes);
+    await client.putData("mine", "the client's own");
+    source.announce({ host: "127.0.1.1", port: portOf(honest) });
+    let value: unknown = null;
+    // The app reads its own key back, and a key only the real server holds.
+    await waitUntil(
+      async () => {
+        await client.getData("mine", false, 200);
+        return linked() && (value = await client.getData("held", false, 500)) !== null;
+      },
+      20_000,
+      "the client to link the real server and read its record",
+    );
+    assert.equal(value, "by the real server");
   });
 
   it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {
