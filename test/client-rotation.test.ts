@@ -42,9 +42,9 @@ class StubSource implements PeerSource {
   forget(): boolean {
     return false;
   }
-  announce(peer: PeerAddress): void {
+  announce(peer: PeerAddress, source = "mainline"): void {
     this.found.push(peer);
-    for (const l of this.listeners) l(undefined, peer, "mainline");
+    for (const l of this.listeners) l(undefined, peer, source);
   }
 }
 
@@ -133,6 +133,39 @@ describe("a DHT client's links held by fake servers that behave", () => {
       "the client to link the real server and read its record",
     );
     assert.equal(value, "by the real server");
+  });
+
+  it("a server the operator listed keeps a write-only client's link when fakes are found: its writes reach it", { timeout: 60_000 }, async () => {
+    const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
+    nodes.push(honest);
+    await honest.ready;
+    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    nodes.push(client);
+    await client.ready;
+    const source = new StubSource([]);
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
+    stops.push(() => peering.stop());
+    source.announce({ host: "127.0.1.1", port: portOf(honest) }, "bootstrap-list");
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    await waitUntil(linked, 5000, "the client to link the listed server");
+    let drops = 0;
+    client.on("peer-disconnect", (info) => {
+      if (info.host === "127.0.1.1") drops++;
+    });
+    // Behaving fakes announce the topic; the client only writes (no read earns any link its keep).
+    for (const f of await Promise.all(Array.from({ length: FAKES }, () => fake()))) source.announce({ host: f.host, port: f.port });
+    const ticks = () => (peering as unknown as { clientRotation: { slots: { tick: number } } }).clientRotation.slots.tick;
+    const start = ticks();
+    let writes = 0;
+    while (ticks() < start + 8) {
+      const tick = ticks();
+      await client.putData(`w${writes++}`, writes);
+      await waitUntil(() => ticks() > tick, 5000, "a rotation");
+    }
+    assert.equal(drops, 0, "the listed server's link was rotated out for fakes");
+    await waitUntil(async () => (await honest.getData(`w${writes - 1}`, false, 100)) !== null, 5000, "the last write to reach the listed server");
+    const listed = peering.candidates().find((c) => c.host === "127.0.1.1");
+    assert.equal(listed?.tier, 0, "the listed server was demoted to a stranger");
   });
 
   it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {

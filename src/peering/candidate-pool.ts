@@ -35,6 +35,8 @@ export interface Candidate extends PeerAddress {
   silence: Backoff | undefined;
   /** Arrival order: among equals of a full pool, the oldest goes first. */
   readonly seq: number;
+  /** The operator listed it (bootstrap list): a client keeps its link to it and never rests it as a stranger (client-rotation.ts). */
+  listed: boolean;
 }
 
 export interface CandidatePoolOptions {
@@ -82,11 +84,12 @@ export class CandidatePool {
     return [...this.entries.values()];
   }
 
-  /** Adds an address, or raises the tier of a known one. Returns whether it is (now) known. */
-  offer(peer: PeerAddress, tier: Tier, address?: string): boolean {
+  /** Adds an address, or raises the tier of a known one (`listed`: the operator listed it). Returns whether it is (now) known. */
+  offer(peer: PeerAddress, tier: Tier, address?: string, listed = false): boolean {
     const key = dialKey(peer.host, peer.port);
     const known = this.entries.get(key);
     if (known) {
+      if (listed) known.listed = true;
       if (tier < known.tier) known.tier = tier;
       if (address !== undefined && tier <= known.tier) known.address = address;
       return true;
@@ -95,7 +98,7 @@ export class CandidatePool {
     const past = this.evictedPenalties.get(key);
     if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
     if (past) this.evictedPenalties.delete(key);
-    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, silence: undefined, seq: this.seq++ });
+    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, silence: undefined, seq: this.seq++, listed });
     return true;
   }
 
@@ -207,13 +210,14 @@ export class CandidatePool {
   /**
    * A link to the address was rotated out for delivering nothing this node
    * asked for (client-rotation.ts): not dialed for `ms`, and a stranger
-   * again, since having linked once says nothing about what it serves.
+   * again, since having linked once says nothing about what it serves
+   * (an address the operator listed keeps its tier).
    */
   rest(host: string, port: number, ms: number): void {
     const c = this.entries.get(dialKey(host, port));
     if (!c) return;
     c.until = Math.max(c.until, this.opts.now() + ms);
-    c.tier = Tier.Found;
+    if (!c.listed) c.tier = Tier.Found;
   }
 
   /** A verified link was made to this address. */

@@ -15,7 +15,10 @@
  * first) is closed; its address rests for COOLDOWN_TICKS intervals as a
  * stranger again, and the peering dials another candidate into the slot.
  * A server that serves the client's reads or subscriptions keeps its link;
- * links that give nothing take turns.
+ * links that give nothing take turns. A server the operator listed
+ * (bootstrap list) keeps its link whatever it served: a client that only
+ * writes earns no link merit, and its listed servers' links went in turn
+ * to fakes that acknowledged its writes and dropped them.
  */
 import type { TimerGroup } from "../base/clock.js";
 import type { LogFn } from "../base/logger.js";
@@ -38,6 +41,8 @@ export interface ClientRotationDeps {
   meritWindowMs: number;
   /** Whether a candidate not linked now could be dialed (rotating frees nothing otherwise). */
   canDialAnother(): boolean;
+  /** Whether the operator listed the server's address: its link is never rotated out (a write-only client earns no server merit). */
+  listed(session: PeerSession): boolean;
   log: LogFn;
 }
 
@@ -78,7 +83,7 @@ export class ClientRotation {
     if (db.isClosed) return;
     const links = db.network.peers.filter((s) => s.outgoing && s.isServer && s.host !== undefined && s.port !== undefined);
     if (links.length < maxLinks) return;
-    const held: Held[] = links.map((session) => {
+    const held: Held[] = links.filter((session) => !this.deps.listed(session)).map((session) => {
       this.connected(session);
       return { session, ...this.seen.get(session)! };
     });

@@ -84,6 +84,7 @@ export class DhtPeering {
         intervalMs: opts.rotateIntervalMs ?? DEFAULT_CLIENT_ROTATE_INTERVAL_MS,
         meritWindowMs: opts.meritWindowMs ?? DEFAULT_MERIT_WINDOW_MS,
         canDialAnother: () => this.db.network.canDial && this.pool.pick(this.usable()) !== undefined,
+        listed: (session) => this.pool.get(session.host!, session.port!)?.listed === true,
       });
     }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
@@ -181,7 +182,7 @@ export class DhtPeering {
       this.log("onPeerFound threw: %O", err);
     }
     if (this.isSelf(peer) || !isDialableAddress(peer.host, peer.port)) return;
-    this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found);
+    this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found, undefined, source === "bootstrap-list");
     this.pump();
   }
 
