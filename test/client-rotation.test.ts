@@ -16,7 +16,9 @@ import type { PeerAddress } from "../src/discovery/peer-table.js";
 import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
+import net from "node:net";
 import { HostileServer } from "./helpers/hostile-server.js";
+import { type Clock, systemClock } from "../src/base/clock.js";
 import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "client-rotation";
@@ -168,9 +170,45 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.equal(listed?.tier, 0, "the listed server was demoted to a stranger");
   });
 
-  it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {
+  it("a rotation of the longest interval allowed sets no timer past Node's range (one past it fires at once, over and over)", { timeout: 30_000 }, async () => {
+    const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
+    nodes.push(honest);
+    await honest.ready;
+    let tooLong = 0;
+    const clock: Clock = { ...systemClock, setTimeout: (fn, ms) => ((tooLong += ms > 2 ** 31 - 1 ? 1 : 0), systemClock.setTimeout(fn, ms)) };
+    const client = new ToolDb({ topic: TOPIC, ...FAST, clock, storageName: `client-rotation-${Math.random()}` });
+    nodes.push(client);
+    await client.ready;
+    const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: 2 ** 31 - 1 });
+    stops.push(() => peering.stop());
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    await waitUntil(linked, 5000, "the client to link the server");
+    // Another candidate that takes a dial and never answers: it holds the dial for the handshake timeout.
+    const held = new Set<net.Socket>();
+    const hole = net.createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.10", resolve));
+    closers.push({ close: () => new Promise((resolve) => (hole.close(resolve), held.forEach((socket) => socket.destroy()))) });
+    const dialsToHole = () => held.size;
+    source.announce({ host: "127.0.0.10", port: (hole.address() as net.AddressInfo).port });
+    // Two intervals are not waited out: the rotation's own ticks, driven by hand, rotate the idle server out.
+    const rotation = (peering as unknown as { clientRotation: { tick(): void } }).clientRotation;
+    for (let i = 0; i < 3; i++) rotation.tick();
+    await waitUntil(() => !linked() && dialsToHole() === 1, 5000, "the server rotated out and the other candidate dialed");
+    // The server rests 10 intervals (over 24 days): while the dial is in flight, the peering waits for that.
+    await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.now()), 10_000, "the dial to fail");
+    assert.equal(tooLong, 0, `${tooLong} timers set past 2^31-1 ms`);
+  });
+
+  it("DHTClient and DhtPeering refuse bad rotation options with INVALID_ARGUMENT", async () => {
+    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    nodes.push(client);
+    await client.ready;
     for (const bad of [{ rotateIntervalMs: -1 }, { rotateIntervalMs: 2 ** 31 }, { meritWindowMs: Number.NaN }, { rotateIntervalMs: "5" as unknown as number }]) {
-      assert.throws(() => new DHTClient(TOPIC, { bootstrap: [], ...bad }), (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT, JSON.stringify(bad));
+      const invalid = (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT;
+      assert.throws(() => new DHTClient(TOPIC, { bootstrap: [], ...bad }), invalid, JSON.stringify(bad));
+      // DhtPeering is exported too: past a timer's range its rotation ran every 2 ms, with NaN no link kept its slot.
+      assert.throws(() => new DhtPeering(client, new StubSource([]), TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, ...bad }), invalid, `DhtPeering ${JSON.stringify(bad)}`);
     }
   });
 });

@@ -13,7 +13,7 @@ import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
 import { MeshRotation } from "./mesh-rotation.js";
 import { ClientRotation, DEFAULT_CLIENT_ROTATE_INTERVAL_MS, DEFAULT_MERIT_WINDOW_MS } from "./client-rotation.js";
 import { ServerMesh, isProvenServer } from "./server-mesh.js";
-import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
+import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, MAX_TIMER_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
 
 export * from "./peering-options.js";
 
@@ -262,10 +262,12 @@ export class DhtPeering {
     if (this.wake !== undefined && this.wakeTime <= at) return;
     this.timers.clearTimeout(this.wake);
     this.wakeTime = at;
+    // A rotated-out address rests 10 rotations, past a timer's range when they are long: the pump then wakes early
+    // and waits again (unbounded, Node fired it after 1 ms, over and over while a dial was in flight).
     this.wake = this.timers.setTimeout(() => {
       this.wake = undefined;
       this.pump();
-    }, Math.max(0, at - this.db.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.db.now())));
   }
 
   private callOffFirstContacts(targets: Map<string, string>): void {
