@@ -133,4 +133,23 @@ describe("bogus announces on a Hyperswarm topic", () => {
     await dht.destroy();
     assert.deepEqual(unhandled, []);
   });
+
+  it("a client whose slots are full keeps its server when no other announcer is known: rotating it out frees a slot for nobody", { timeout: 60_000 }, async () => {
+    const topic = `hs-alone-${process.pid}`;
+    const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
+    await (srv.network as HyperswarmNetwork).joined;
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: 300 }) });
+    let rotations = 0;
+    cli.on("refused", (e) => {
+      if (/rotated out of its swarm slot/.test(e.reason)) rotations++;
+    });
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
+    // The client only holds its link (no read earns merit); rotations tick on.
+    const ticks = () => (cli.network as unknown as { slots: { rotation: { tick: number } } }).slots.rotation.tick;
+    const start = ticks();
+    await waitUntil(() => ticks() >= start + 6, T, "six rotation ticks");
+    assert.equal(rotations, 0, "the only server was rotated out with no other announcer to take its slot");
+    assert.ok(cli.network.isConnected(srv.network.getClientAddress()));
+    assert.deepEqual(unhandled, []);
+  });
 });

@@ -38,9 +38,11 @@ function rig(slots = 3) {
   const links: Array<{ link: Link; info: ReturnType<typeof peer>; session: { connection: Link; servedAt: number; answeredAt: number } }> = [];
   const out: Link[] = [];
   let refreshes = 0;
+  let others = true;
   const swarm = new SwarmSlots(
     {
       full: () => links.filter((l) => !l.link.closed).length >= slots,
+      canDialAnother: () => others,
       rotateOut: (connection) => {
         out.push(connection as unknown as Link);
         (connection as unknown as Link).close();
@@ -60,7 +62,8 @@ function rig(slots = 3) {
     links.push({ link, info, session });
     return links.at(-1)!;
   };
-  return { swarm, add, out, refreshes: () => refreshes, advance: (ms: number) => (now += ms), now: () => now };
+  const othersKnown = (known: boolean) => void (others = known);
+  return { swarm, add, out, othersKnown, refreshes: () => refreshes, advance: (ms: number) => (now += ms), now: () => now };
 }
 
 describe("swarm slot rotation", () => {
@@ -94,6 +97,17 @@ describe("swarm slot rotation", () => {
     assert.equal(r.out.length, 0, "both served lately");
     r.advance(MERIT_MS + 1);
     b.session.servedAt = r.now();
+    r.swarm.tick();
+    assert.deepEqual(r.out, [a.link]);
+  });
+
+  it("no slot is freed while the swarm knows no other announcer to take it", () => {
+    const r = rig(1);
+    const a = r.add(1);
+    r.othersKnown(false);
+    for (let i = 0; i < PROBATION_TICKS + 3; i++) r.swarm.tick();
+    assert.equal(r.out.length, 0, "the only peer was rotated out for nobody");
+    r.othersKnown(true);
     r.swarm.tick();
     assert.deepEqual(r.out, [a.link]);
   });

@@ -74,6 +74,7 @@ declare module "hyperswarm" {
 
   export interface PeerInfo {
     publicKey: Buffer;
+    readonly banned: boolean;
     client: boolean;
     topics: Buffer[];
     ban(value: boolean): void;
@@ -100,6 +101,8 @@ declare module "hyperswarm" {
     readonly dht: HyperDHT;
     readonly keyPair: KeyPair;
     readonly connections: Set<SwarmSocket>;
+    /** The peers it knows (found by lookups, or linked), by public key in hex. */
+    readonly peers: Map<string, PeerInfo>;
     readonly destroyed: boolean;
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery;
     leave(topic: Buffer): Promise<void>;

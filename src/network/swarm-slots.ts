@@ -9,7 +9,7 @@
  * of them held every slot, so a real server announced later was never
  * reached (`test/hyperswarm-announce-eclipse.test.ts`: 16 fakes, 8 slots).
  *
- * So while the slots are full, once a tick (`rotateInterval`) the link that
+ * So while the slots are full and the swarm knows another announcer, once a tick (`rotateInterval`) the link that
  * slot-rotation.ts picks (past probation, no record the client asked for
  * delivered within `meritWindow`) is closed and its swarm key banned for
  * COOLDOWN_TICKS, and the topic is looked up again: hyperswarm dials
@@ -26,6 +26,8 @@ import { COOLDOWN_TICKS, SlotRotation, type SlotHolder } from "./slot-rotation.j
 export interface SwarmSlotsHost {
   /** Whether the swarm holds as many links as it may (hyperswarm dials no more). */
   full(): boolean;
+  /** Whether the swarm knows an announcer it is not linked to and has not banned (a freed slot goes to nobody otherwise). */
+  canDialAnother(): boolean;
   /** Closes a link rotated out of its slot (and reports it). */
   rotateOut(connection: Connection, session: PeerSession | undefined): void;
   /** A slot was freed: look the topic up again so the swarm finds another announcer. */
@@ -74,7 +76,9 @@ export class SwarmSlots {
       this.banned.delete(info);
       info.ban(false);
     }
-    if (!this.host.full()) return;
+    // With no other announcer the link rotated out was the only one to have the slot back, after its ban: a client
+    // with maxPeers 1 and one server went without a link 10 rotations out of 12.
+    if (!this.host.full() || !this.host.canDialAnother()) return;
     const victim = this.rotation.victim(this.held.values());
     if (!victim) return;
     const key = victim.info.publicKey.toString("hex");
