@@ -10,7 +10,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ToolDb } from "../src/index.js";
+import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
 import type { PeerAddress } from "../src/discovery/peer-table.js";
 import { ErrorCode } from "../src/base/errors.js";
@@ -65,20 +65,26 @@ describe("a DHT client's links held by fake servers that behave", () => {
     return h;
   }
 
-  /** A real server holding "held" (not found yet), and a client whose peering found only `fakes` and has linked two. */
-  async function rig(fakes: HostileServer[]) {
+  /** A real server (127.0.1.1) and a client with no peering yet. */
+  async function serverAndClient(opts: Partial<ToolDbOptions> = {}) {
     const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
     nodes.push(honest);
     await honest.ready;
-    await honest.putData("held", "by the real server");
-    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    const client = new ToolDb({ topic: TOPIC, ...FAST, ...opts, storageName: `client-rotation-${Math.random()}` });
     nodes.push(client);
     await client.ready;
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    return { honest, client, linked };
+  }
+
+  /** A real server holding "held" (not found yet), and a client whose peering found only `fakes` and has linked two. */
+  async function rig(fakes: HostileServer[]) {
+    const { honest, client, linked } = await serverAndClient();
+    await honest.putData("held", "by the real server");
     const source = new StubSource(fakes.map((f) => ({ host: f.host, port: f.port })));
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
     stops.push(() => peering.stop());
     await waitUntil(() => fakes.filter((f) => f.links.size > 0).length === 2, 5000, "the client to link two fakes");
-    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
     return { honest, client, source, peering, linked };
   }
 
@@ -90,6 +96,8 @@ describe("a DHT client's links held by fake servers that behave", () => {
       if (info.host === "127.0.0.10") fakeDrops++;
     });
     client.on("peer-connect", () => (mostLinks = Math.max(mostLinks, client.network.peers.length)));
+    // Subscribed while only fakes were linked: the subscription goes to every link the rotation brings in.
+    await client.subscribeData("news");
 
     source.announce({ host: "127.0.1.1", port: portOf(honest) });
     // The client reads as an app does: a real server's answer is what earns a link its keep.
@@ -99,8 +107,10 @@ describe("a DHT client's links held by fake servers that behave", () => {
     const before = fakeDrops;
     await waitUntil(() => fakeDrops >= before + 3, 15_000, "three more rotations among the fakes");
     assert.ok(linked(), "the real server's link was rotated out although it served the client's read");
+    await honest.putData("news", "pushed");
+    await waitUntil(async () => ((await client.records.get("news")) as { v?: unknown } | undefined)?.v === "pushed", 5000, "the real server to push a subscribed key");
     assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
-    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.until > client.now());
+    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.restUntil > client.now());
     assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
   });
 
@@ -138,17 +148,11 @@ describe("a DHT client's links held by fake servers that behave", () => {
   });
 
   it("a server the operator listed keeps a write-only client's link when fakes are found: its writes reach it", { timeout: 60_000 }, async () => {
-    const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
-    nodes.push(honest);
-    await honest.ready;
-    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
-    nodes.push(client);
-    await client.ready;
+    const { honest, client, linked } = await serverAndClient();
     const source = new StubSource([]);
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
     stops.push(() => peering.stop());
     source.announce({ host: "127.0.1.1", port: portOf(honest) }, "bootstrap-list");
-    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
     await waitUntil(linked, 5000, "the client to link the listed server");
     let drops = 0;
     client.on("peer-disconnect", (info) => {
@@ -170,19 +174,37 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.equal(listed?.tier, 0, "the listed server was demoted to a stranger");
   });
 
+  it("a server rotated out for a candidate that cannot be dialed gets its slot back at once, not after its rest", { timeout: 60_000 }, async () => {
+    const { honest, client, linked } = await serverAndClient();
+    // A stale announce: nothing listens there any more (the DHT keeps an announce for half an hour).
+    const gone = net.createServer();
+    await new Promise<void>((resolve) => gone.listen(0, "127.0.0.10", resolve));
+    const stale = { host: "127.0.0.10", port: (gone.address() as net.AddressInfo).port };
+    await new Promise((resolve) => gone.close(resolve));
+    const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
+    const interval = 500;
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: interval });
+    stops.push(() => peering.stop());
+    await waitUntil(linked, 5000, "the client to link the server");
+    let rotatedAt = 0;
+    client.on("peer-disconnect", (info) => {
+      if (info.host === "127.0.1.1" && !rotatedAt) rotatedAt = Date.now();
+    });
+    source.announce(stale);
+    // The idle client's only link has no merit, and another candidate is known: it is rotated out.
+    await waitUntil(() => rotatedAt > 0, 5000, "the server to be rotated out");
+    await waitUntil(linked, 10 * interval, "the client to link the server again");
+    const offline = Date.now() - rotatedAt;
+    assert.ok(offline < 5 * interval, `the client had no link for ${offline} ms (the server's rest is ${10 * interval} ms)`);
+  });
+
   it("a rotation of the longest interval allowed sets no timer past Node's range (one past it fires at once, over and over)", { timeout: 30_000 }, async () => {
-    const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
-    nodes.push(honest);
-    await honest.ready;
     let tooLong = 0;
     const clock: Clock = { ...systemClock, setTimeout: (fn, ms) => ((tooLong += ms > 2 ** 31 - 1 ? 1 : 0), systemClock.setTimeout(fn, ms)) };
-    const client = new ToolDb({ topic: TOPIC, ...FAST, clock, storageName: `client-rotation-${Math.random()}` });
-    nodes.push(client);
-    await client.ready;
+    const { honest, client, linked } = await serverAndClient({ clock });
     const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: 2 ** 31 - 1 });
     stops.push(() => peering.stop());
-    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
     await waitUntil(linked, 5000, "the client to link the server");
     // Another candidate that takes a dial and never answers: it holds the dial for the handshake timeout.
     const held = new Set<net.Socket>();
@@ -195,7 +217,7 @@ describe("a DHT client's links held by fake servers that behave", () => {
     const rotation = (peering as unknown as { clientRotation: { tick(): void } }).clientRotation;
     for (let i = 0; i < 3; i++) rotation.tick();
     await waitUntil(() => !linked() && dialsToHole() === 1, 5000, "the server rotated out and the other candidate dialed");
-    // The server rests 10 intervals (over 24 days): while the dial is in flight, the peering waits for that.
+    // The server rests 10 intervals (over 24 days): no wait of the peering for it may pass a timer's range.
     await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.now()), 10_000, "the dial to fail");
     assert.equal(tooLong, 0, `${tooLong} timers set past 2^31-1 ms`);
   });

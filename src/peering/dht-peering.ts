@@ -226,7 +226,8 @@ export class DhtPeering {
         this.wakeAt(this.lastLaunch + this.staggerMs);
         return;
       }
-      const c = this.pool.pick(usable);
+      // A server rested after a rotation only when nothing else can be dialed, nor is in flight (it would win the race).
+      const c = this.pool.pick(usable) ?? (inFlight === 0 ? this.pool.pick(usable, true) : undefined);
       if (!c) {
         // Nothing to dial now: wake when a penalty ends, and ask a linked server for more.
         const release = this.pool.nextRelease();
