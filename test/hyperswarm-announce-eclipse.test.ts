@@ -20,7 +20,7 @@ import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { closedAfterEachTest } from "./helpers/raw-peer.js";
-import { topicAnnouncers } from "./helpers/swarm-announcers.js";
+import { staleAnnounce, topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
@@ -150,6 +150,30 @@ describe("bogus announces on a Hyperswarm topic", () => {
     await waitUntil(() => ticks() >= start + 6, T, "six rotation ticks");
     assert.equal(rotations, 0, "the only server was rotated out with no other announcer to take its slot");
     assert.ok(cli.network.isConnected(srv.network.getClientAddress()));
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a client's only server rotated out for an announcer that cannot be reached gets its slot back before its ban ends", { timeout: 90_000 }, async () => {
+    const topic = `hs-stale-${process.pid}`;
+    const dht = testnet().createNode();
+    await dht.fullyBootstrapped();
+    const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
+    await (srv.network as HyperswarmNetwork).joined;
+    const interval = 1500;
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: interval }) });
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
+    let rotatedAt = 0;
+    cli.on("refused", (e) => {
+      if (/rotated out of its swarm slot/.test(e.reason) && !rotatedAt) rotatedAt = Date.now();
+    });
+    // A stale announce: a key announced on the topic whose peer no longer listens.
+    await staleAnnounce(dht, topic);
+    (cli.network as HyperswarmNetwork).refresh();
+    await waitUntil(() => rotatedAt > 0, 30_000, "the idle client's server to be rotated out");
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 10 * interval, "the client to link its server again");
+    const offline = Date.now() - rotatedAt;
+    assert.ok(offline < 7 * interval, `the client had no link for ${offline} ms (the ban is ${10 * interval} ms)`);
+    await dht.destroy();
     assert.deepEqual(unhandled, []);
   });
 });

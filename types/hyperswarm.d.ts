@@ -101,6 +101,8 @@ declare module "hyperswarm" {
     readonly dht: HyperDHT;
     readonly keyPair: KeyPair;
     readonly connections: Set<SwarmSocket>;
+    /** Dials in progress. */
+    readonly connecting: number;
     /** The peers it knows (found by lookups, or linked), by public key in hex. */
     readonly peers: Map<string, PeerInfo>;
     readonly destroyed: boolean;

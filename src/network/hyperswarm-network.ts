@@ -165,6 +165,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       {
         full: () => (this.swarm?.connections.size ?? 0) >= (this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS),
         canDialAnother: () => this.knowsAnotherPeer(),
+        dialing: () => (this.swarm?.connecting ?? 0) > 0,
         rotateOut: (connection, session) => this.rotateOut(connection, session),
         refresh: () => this.refresh(),
         log: this.log,

@@ -28,6 +28,8 @@ export interface SwarmSlotsHost {
   full(): boolean;
   /** Whether the swarm knows an announcer it is not linked to and has not banned (a freed slot goes to nobody otherwise). */
   canDialAnother(): boolean;
+  /** Whether the swarm is dialing a peer now. */
+  dialing(): boolean;
   /** Closes a link rotated out of its slot (and reports it). */
   rotateOut(connection: Connection, session: PeerSession | undefined): void;
   /** A slot was freed: look the topic up again so the swarm finds another announcer. */
@@ -68,14 +70,24 @@ export class SwarmSlots {
     if (holder) holder.session = session;
   }
 
-  /** The rotation timer fired: lift bans that are due, then free one slot if the swarm is full and a link may go. */
+  /**
+   * The rotation timer fired: lift bans that are due, or all of them when a
+   * slot stayed free (nothing dialing: the announcer the slot was freed for
+   * could not be reached, and a client whose only server was rotated out for
+   * a stale announce had no link for the whole ban); then free one slot if
+   * the swarm is full and a link may go.
+   */
   tick(): void {
     this.rotation.nextTick();
+    const unfilled = !this.host.full() && !this.host.dialing();
+    let lifted = false;
     for (const [info, until] of this.banned) {
-      if (until > this.rotation.tick) continue;
+      if (until > this.rotation.tick && !unfilled) continue;
       this.banned.delete(info);
       info.ban(false);
+      lifted = true;
     }
+    if (lifted && unfilled) this.host.refresh();
     // With no other announcer the link rotated out was the only one to have the slot back, after its ban: a client
     // with maxPeers 1 and one server went without a link 10 rotations out of 12.
     if (!this.host.full() || !this.host.canDialAnother()) return;
