@@ -163,8 +163,11 @@ describe("bogus announces on a Hyperswarm topic", () => {
     const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: interval }) });
     await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
     let rotatedAt = 0;
+    let rotations = 0;
     cli.on("refused", (e) => {
-      if (/rotated out of its swarm slot/.test(e.reason) && !rotatedAt) rotatedAt = Date.now();
+      if (!/rotated out of its swarm slot/.test(e.reason)) return;
+      rotations++;
+      rotatedAt ||= Date.now();
     });
     // A stale announce: a key announced on the topic whose peer no longer listens.
     await staleAnnounce(dht, topic);
@@ -173,6 +176,11 @@ describe("bogus announces on a Hyperswarm topic", () => {
     await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 10 * interval, "the client to link its server again");
     const offline = Date.now() - rotatedAt;
     assert.ok(offline < 7 * interval, `the client had no link for ${offline} ms (the ban is ${10 * interval} ms)`);
+    // The stale announcer was tried and never reached: no slot is freed for it again.
+    const ticks = () => (cli.network as unknown as { slots: { rotation: { tick: number } } }).slots.rotation.tick;
+    const start = ticks();
+    await waitUntil(() => ticks() >= start + 4, 10 * interval, "four more rotation ticks");
+    assert.equal(rotations, 1, "the server was rotated out again for the announcer that could not be reached");
     await dht.destroy();
     assert.deepEqual(unhandled, []);
   });

@@ -13,7 +13,7 @@ import type { PeerSession } from "../src/network/peer-session.js";
 import { SwarmDuplicates } from "../src/network/swarm-duplicates.js";
 
 function peerInfo(): PeerInfo & { banned: boolean } {
-  const info = { publicKey: Buffer.alloc(32), client: true, topics: [], banned: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
+  const info = { publicKey: Buffer.alloc(32), client: true, topics: [], banned: false, disconnectedTime: 0, proven: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
   return info;
 }
 const connection = () => ({}) as Connection;

@@ -75,6 +75,10 @@ declare module "hyperswarm" {
   export interface PeerInfo {
     publicKey: Buffer;
     readonly banned: boolean;
+    /** When (ms) its last dial failed or its last link closed (0: never). */
+    readonly disconnectedTime: number;
+    /** Linked at least once. */
+    readonly proven: boolean;
     client: boolean;
     topics: Buffer[];
     ban(value: boolean): void;

@@ -263,12 +263,17 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
   }
 
-  /** Whether the swarm knows a peer (an announcer the lookup found) it is not linked to and has not banned. */
+  /**
+   * Whether the swarm knows a peer (an announcer the lookup found) it is not
+   * linked to, has not banned, and did not try without ever reaching (a
+   * stale announce: the server rotated out for one came back, and was
+   * rotated out again for it after each probation).
+   */
   private knowsAnotherPeer(): boolean {
     const swarm = this.swarm;
     if (!swarm) return false;
     const linked = new Set([...swarm.connections].map((socket) => socket.remotePublicKey.toString("hex")));
-    for (const [key, info] of swarm.peers) if (!info.banned && !linked.has(key)) return true;
+    for (const [key, info] of swarm.peers) if (!info.banned && !linked.has(key) && !(info.disconnectedTime > 0 && !info.proven)) return true;
     return false;
   }
 
