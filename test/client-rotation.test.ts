@@ -65,12 +65,12 @@ describe("a DHT client's links held by fake servers that behave", () => {
     return h;
   }
 
-  /** A real server (127.0.1.1) and a client with no peering yet. */
-  async function serverAndClient(opts: Partial<ToolDbOptions> = {}) {
+  /** A real server (127.0.1.1) and a client with no peering yet (`opts` may depend on the server). */
+  async function serverAndClient(opts: Partial<ToolDbOptions> | ((honest: ToolDb) => Partial<ToolDbOptions>) = {}) {
     const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
     nodes.push(honest);
     await honest.ready;
-    const client = new ToolDb({ topic: TOPIC, ...FAST, ...opts, storageName: `client-rotation-${Math.random()}` });
+    const client = new ToolDb({ topic: TOPIC, ...FAST, ...(typeof opts === "function" ? opts(honest) : opts), storageName: `client-rotation-${Math.random()}` });
     nodes.push(client);
     await client.ready;
     const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
@@ -147,12 +147,13 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.equal(value, "by the real server");
   });
 
-  it("a server the operator listed keeps a write-only client's link when fakes are found: its writes reach it", { timeout: 60_000 }, async () => {
-    const { honest, client, linked } = await serverAndClient();
+  for (const how of ["bootstrap-list", "db.peers"]) {
+  it(`a server the operator listed (${how}) keeps a write-only client's link when fakes are found: its writes reach it`, { timeout: 60_000 }, async () => {
+    const { honest, client, linked } = await serverAndClient((h) => (how === "db.peers" ? { peers: [{ host: "127.0.1.1", port: portOf(h) }] } : {}));
     const source = new StubSource([]);
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
     stops.push(() => peering.stop());
-    source.announce({ host: "127.0.1.1", port: portOf(honest) }, "bootstrap-list");
+    if (how === "bootstrap-list") source.announce({ host: "127.0.1.1", port: portOf(honest) }, "bootstrap-list");
     await waitUntil(linked, 5000, "the client to link the listed server");
     let drops = 0;
     client.on("peer-disconnect", (info) => {
@@ -173,6 +174,7 @@ describe("a DHT client's links held by fake servers that behave", () => {
     const listed = peering.candidates().find((c) => c.host === "127.0.1.1");
     assert.equal(listed?.tier, 0, "the listed server was demoted to a stranger");
   });
+  }
 
   it("a server rotated out for a candidate that cannot be dialed gets its slot back at once, not after its rest", { timeout: 60_000 }, async () => {
     const { honest, client, linked } = await serverAndClient();

@@ -43,7 +43,7 @@ export interface ClientRotationDeps {
   meritWindowMs: number;
   /** Whether a candidate not linked now could be dialed (rotating frees nothing otherwise). */
   canDialAnother(): boolean;
-  /** Whether the operator listed the server's address: its link is never rotated out (a write-only client earns no server merit). */
+  /** Whether the operator listed the server's address (bootstrap list, the node's `peers`): its link is never rotated out (a write-only client earns no server merit). */
   listed(session: PeerSession): boolean;
   log: LogFn;
 }

@@ -84,7 +84,8 @@ export class DhtPeering {
         intervalMs: opts.rotateIntervalMs ?? DEFAULT_CLIENT_ROTATE_INTERVAL_MS,
         meritWindowMs: opts.meritWindowMs ?? DEFAULT_MERIT_WINDOW_MS,
         canDialAnother: () => this.db.network.canDial && this.pool.pick(this.usable()) !== undefined,
-        listed: (session) => this.pool.get(session.host!, session.port!)?.listed === true,
+        // Listed by the operator: the bootstrap list, or the node's own `peers` ("servers to keep a link to").
+        listed: ({ host, port }) => this.pool.get(host!, port!)?.listed === true || db.options.peers.some((p) => p.host === host && p.port === port),
       });
     }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
