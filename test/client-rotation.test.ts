@@ -10,17 +10,18 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ToolDb } from "../src/index.js";
+import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
 import type { PeerAddress } from "../src/discovery/peer-table.js";
 import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
+import net from "node:net";
 import { HostileServer } from "./helpers/hostile-server.js";
+import { type Clock, TimerGroup, systemClock } from "../src/base/clock.js";
 import { ClientRotation } from "../src/peering/client-rotation.js";
 import { CandidatePool } from "../src/peering/candidate-pool.js";
 import { PROBATION_TICKS } from "../src/network/slot-rotation.js";
-import { TimerGroup } from "../src/base/clock.js";
 import { createLogger } from "../src/base/logger.js";
 import { teardownEach } from "./helpers/teardown.js";
 
@@ -47,9 +48,9 @@ class StubSource implements PeerSource {
   forget(): boolean {
     return false;
   }
-  announce(peer: PeerAddress): void {
+  announce(peer: PeerAddress, source = "mainline"): void {
     this.found.push(peer);
-    for (const l of this.listeners) l(undefined, peer, "mainline");
+    for (const l of this.listeners) l(undefined, peer, source);
   }
 }
 
@@ -68,40 +69,166 @@ describe("a DHT client's links held by fake servers that behave", () => {
     return h;
   }
 
-  it("rotate until the client links the real server found later and reads its record; the real server keeps its link", { timeout: 60_000 }, async () => {
-    const fakes = await Promise.all(Array.from({ length: FAKES }, () => fake()));
+  /** A real server (127.0.1.1) and a client with no peering yet (`opts` may depend on the server). */
+  async function serverAndClient(opts: Partial<ToolDbOptions> | ((honest: ToolDb) => Partial<ToolDbOptions>) = {}) {
     const honest = new ToolDb({ server: true, host: "127.0.1.1", port: 0, topic: TOPIC, ...FAST });
     nodes.push(honest);
     await honest.ready;
-    await honest.putData("held", "by the real server");
-
-    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    const client = new ToolDb({ topic: TOPIC, ...FAST, ...(typeof opts === "function" ? opts(honest) : opts), storageName: `client-rotation-${Math.random()}` });
     nodes.push(client);
     await client.ready;
+    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    return { honest, client, linked };
+  }
+
+  /** A real server holding "held" (not found yet), and a client whose peering found only `fakes` and has linked two. */
+  async function rig(fakes: HostileServer[]) {
+    const { honest, client, linked } = await serverAndClient();
+    await honest.putData("held", "by the real server");
     const source = new StubSource(fakes.map((f) => ({ host: f.host, port: f.port })));
     const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
     stops.push(() => peering.stop());
     await waitUntil(() => fakes.filter((f) => f.links.size > 0).length === 2, 5000, "the client to link two fakes");
+    return { honest, client, source, peering, linked };
+  }
+
+  it("rotate until the client links the real server found later and reads its record; the real server keeps its link", { timeout: 60_000 }, async () => {
+    const { honest, client, source, peering, linked } = await rig(await Promise.all(Array.from({ length: FAKES }, () => fake())));
     let fakeDrops = 0;
     let mostLinks = 0;
     client.on("peer-disconnect", (info) => {
       if (info.host === "127.0.0.10") fakeDrops++;
     });
     client.on("peer-connect", () => (mostLinks = Math.max(mostLinks, client.network.peers.length)));
+    // Subscribed while only fakes were linked: the subscription goes to every link the rotation brings in.
+    await client.subscribeData("news");
 
-    // The client reads as an app does (a link is judged only once asked): a real server's answer earns a link its keep.
-    await client.subscribeData("held");
     source.announce({ host: "127.0.1.1", port: portOf(honest) });
-    const linked = () => client.network.peers.some((p) => p.address === honest.peerAccount.getAddress());
+    // The client reads as an app does: a real server's answer is what earns a link its keep.
     let value: unknown = null;
-    await waitUntil(async () => (value = await client.getData("held", false, 500)) !== null && linked(), 30_000, "the client to link the real server and read its record");
+    await waitUntil(async () => linked() && (value = await client.getData("held", false, 500)) !== null, 30_000, "the client to link the real server and read its record");
     assert.equal(value, "by the real server");
     const before = fakeDrops;
     await waitUntil(() => fakeDrops >= before + 3, 15_000, "three more rotations among the fakes");
     assert.ok(linked(), "the real server's link was rotated out although it served the client's read");
+    await honest.putData("news", "pushed");
+    await waitUntil(async () => ((await client.records.get("news")) as { v?: unknown } | undefined)?.v === "pushed", 5000, "the real server to push a subscribed key");
     assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
-    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.until > client.now());
+    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.restUntil > client.now());
     assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
+  });
+
+  it("fakes that echo the client's own records back earn no keep: the real server found later is still linked and read", { timeout: 60_000 }, async () => {
+    // Each fake keeps what the client puts and answers a get of it with that very record: a record the
+    // client held already, which any peer can have (the client's own writes go to every server it links).
+    const fakes = await Promise.all(
+      Array.from({ length: FAKES }, async () => {
+        const f = await fake();
+        const kept = new Map<string, unknown>();
+        const acks = f.onFrame;
+        f.onFrame = (link, frame) => {
+          acks(link, frame);
+          const data = frame.data as { k?: string } | undefined;
+          if (frame.type === "put" && typeof data?.k === "string") kept.set(data.k, data);
+          if (frame.type === "get" && kept.has(frame.key as string)) link.send({ type: "put", id: frame.id, to: [], data: kept.get(frame.key as string) });
+        };
+        return f;
+      }),
+    );
+    const { honest, client, source, linked } = await rig(fakes);
+    await client.putData("mine", "the client's own");
+    source.announce({ host: "127.0.1.1", port: portOf(honest) });
+    let value: unknown = null;
+    // The app reads its own key back, and a key only the real server holds.
+    await waitUntil(
+      async () => {
+        await client.getData("mine", false, 200);
+        return linked() && (value = await client.getData("held", false, 500)) !== null;
+      },
+      20_000,
+      "the client to link the real server and read its record",
+    );
+    assert.equal(value, "by the real server");
+  });
+
+  for (const how of ["bootstrap-list", "db.peers"]) {
+  it(`a server the operator listed (${how}) keeps a write-only client's link when fakes are found: its writes reach it`, { timeout: 60_000 }, async () => {
+    const { honest, client, linked } = await serverAndClient((h) => (how === "db.peers" ? { peers: [{ host: "127.0.1.1", port: portOf(h) }] } : {}));
+    const source = new StubSource([]);
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: ROTATE_MS, meritWindowMs: 60_000 });
+    stops.push(() => peering.stop());
+    if (how === "bootstrap-list") source.announce({ host: "127.0.1.1", port: portOf(honest) }, "bootstrap-list");
+    await waitUntil(linked, 5000, "the client to link the listed server");
+    let drops = 0;
+    client.on("peer-disconnect", (info) => {
+      if (info.host === "127.0.1.1") drops++;
+    });
+    // Behaving fakes announce the topic; the client only writes (no read earns any link its keep).
+    for (const f of await Promise.all(Array.from({ length: FAKES }, () => fake()))) source.announce({ host: f.host, port: f.port });
+    const ticks = () => (peering as unknown as { clientRotation: { slots: { tick: number } } }).clientRotation.slots.tick;
+    const start = ticks();
+    let writes = 0;
+    while (ticks() < start + 8) {
+      const tick = ticks();
+      await client.putData(`w${writes++}`, writes);
+      await waitUntil(() => ticks() > tick, 5000, "a rotation");
+    }
+    assert.equal(drops, 0, "the listed server's link was rotated out for fakes");
+    await waitUntil(async () => (await honest.getData(`w${writes - 1}`, false, 100)) !== null, 5000, "the last write to reach the listed server");
+    const listed = peering.candidates().find((c) => c.host === "127.0.1.1");
+    assert.equal(listed?.tier, 0, "the listed server was demoted to a stranger");
+  });
+  }
+
+  it("a server rotated out for a candidate that cannot be dialed gets its slot back at once, not after its rest", { timeout: 60_000 }, async () => {
+    const { honest, client, linked } = await serverAndClient();
+    // A stale announce: nothing listens there any more (the DHT keeps an announce for half an hour).
+    const gone = net.createServer();
+    await new Promise<void>((resolve) => gone.listen(0, "127.0.0.10", resolve));
+    const stale = { host: "127.0.0.10", port: (gone.address() as net.AddressInfo).port };
+    await new Promise((resolve) => gone.close(resolve));
+    const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
+    const interval = 500;
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: interval });
+    stops.push(() => peering.stop());
+    await waitUntil(linked, 5000, "the client to link the server");
+    // A client that watches a key (links are judged only once asked for a record), which nobody writes.
+    await client.subscribeData("quiet");
+    let rotatedAt = 0;
+    client.on("peer-disconnect", (info) => {
+      if (info.host === "127.0.1.1" && !rotatedAt) rotatedAt = Date.now();
+    });
+    source.announce(stale);
+    // The idle client's only link has no merit, and another candidate is known: it is rotated out.
+    await waitUntil(() => rotatedAt > 0, 5000, "the server to be rotated out");
+    await waitUntil(linked, 10 * interval, "the client to link the server again");
+    const offline = Date.now() - rotatedAt;
+    assert.ok(offline < 5 * interval, `the client had no link for ${offline} ms (the server's rest is ${10 * interval} ms)`);
+  });
+
+  it("a rotation of the longest interval allowed sets no timer past Node's range (one past it fires at once, over and over)", { timeout: 30_000 }, async () => {
+    let tooLong = 0;
+    const clock: Clock = { ...systemClock, setTimeout: (fn, ms) => ((tooLong += ms > 2 ** 31 - 1 ? 1 : 0), systemClock.setTimeout(fn, ms)) };
+    const { honest, client, linked } = await serverAndClient({ clock });
+    const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: 2 ** 31 - 1 });
+    stops.push(() => peering.stop());
+    await waitUntil(linked, 5000, "the client to link the server");
+    await client.subscribeData("quiet"); // judged only once asked for a record
+    // Another candidate that takes a dial and never answers: it holds the dial for the handshake timeout.
+    const held = new Set<net.Socket>();
+    const hole = net.createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.10", resolve));
+    closers.push({ close: () => new Promise((resolve) => (hole.close(resolve), held.forEach((socket) => socket.destroy()))) });
+    const dialsToHole = () => held.size;
+    source.announce({ host: "127.0.0.10", port: (hole.address() as net.AddressInfo).port });
+    // Two intervals are not waited out: the rotation's own ticks, driven by hand, rotate the idle server out.
+    const rotation = (peering as unknown as { clientRotation: { tick(): void } }).clientRotation;
+    for (let i = 0; i < 3; i++) rotation.tick();
+    await waitUntil(() => !linked() && dialsToHole() === 1, 5000, "the server rotated out and the other candidate dialed");
+    // The server rests 10 intervals (over 24 days): no wait of the peering for it may pass a timer's range.
+    await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.now()), 10_000, "the dial to fail");
+    assert.equal(tooLong, 0, `${tooLong} timers set past 2^31-1 ms`);
   });
 
   it("a link is judged only once the client asked it for a record: a client that only writes keeps its links", () => {
@@ -110,7 +237,8 @@ describe("a DHT client's links held by fake servers that behave", () => {
     const peers = [session(1), session(2)];
     const db = { isClosed: false, now: () => 1000, network: { peers, disconnectFrom: (host: string) => disconnected.push(host) } };
     const pool = new CandidatePool({ capacity: 16, penaltyMs: 1000, maxPenaltyMs: 10_000, random: () => 0, now: () => 1000 });
-    const rotation = new ClientRotation({ db: db as unknown as ToolDb, pool, timers: new TimerGroup(), maxLinks: 2, intervalMs: 1000, meritWindowMs: 60_000, canDialAnother: () => true, log: createLogger("test:client-rotation") });
+    const deps = { db: db as unknown as ToolDb, pool, timers: new TimerGroup(), maxLinks: 2, intervalMs: 1000, meritWindowMs: 60_000, canDialAnother: () => true, listed: () => false, log: createLogger("test:client-rotation") };
+    const rotation = new ClientRotation(deps);
     for (let i = 0; i < PROBATION_TICKS + 3; i++) rotation.tick();
     assert.deepEqual(disconnected, [], "a link never asked for anything was rotated out");
     peers[1]!.askedForRecords = true;
@@ -118,9 +246,15 @@ describe("a DHT client's links held by fake servers that behave", () => {
     assert.deepEqual(disconnected, ["127.0.0.2"]);
   });
 
-  it("DHTClient refuses bad rotation options with INVALID_ARGUMENT", () => {
+  it("DHTClient and DhtPeering refuse bad rotation options with INVALID_ARGUMENT", async () => {
+    const client = new ToolDb({ topic: TOPIC, ...FAST, storageName: `client-rotation-${Math.random()}` });
+    nodes.push(client);
+    await client.ready;
     for (const bad of [{ rotateIntervalMs: -1 }, { rotateIntervalMs: 2 ** 31 }, { meritWindowMs: Number.NaN }, { rotateIntervalMs: "5" as unknown as number }]) {
-      assert.throws(() => new DHTClient(TOPIC, { bootstrap: [], ...bad }), (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT, JSON.stringify(bad));
+      const invalid = (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT;
+      assert.throws(() => new DHTClient(TOPIC, { bootstrap: [], ...bad }), invalid, JSON.stringify(bad));
+      // DhtPeering is exported too: past a timer's range its rotation ran every 2 ms, with NaN no link kept its slot.
+      assert.throws(() => new DhtPeering(client, new StubSource([]), TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, ...bad }), invalid, `DhtPeering ${JSON.stringify(bad)}`);
     }
   });
 });

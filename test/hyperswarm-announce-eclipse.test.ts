@@ -20,7 +20,7 @@ import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { closedAfterEachTest } from "./helpers/raw-peer.js";
-import { topicAnnouncers } from "./helpers/swarm-announcers.js";
+import { staleAnnounce, topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
@@ -130,6 +130,57 @@ describe("bogus announces on a Hyperswarm topic", () => {
     await waitUntil(() => rotations >= before + 4, 30_000, "four more rotations");
     assert.ok(cli.network.isConnected(srv.network.getClientAddress()), "the real server's link was rotated out");
     assert.ok(mostLinks <= SLOTS, `the client held ${mostLinks} links at once`);
+    await dht.destroy();
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a client whose slots are full keeps its server when no other announcer is known: rotating it out frees a slot for nobody", { timeout: 60_000 }, async () => {
+    const topic = `hs-alone-${process.pid}`;
+    const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
+    await (srv.network as HyperswarmNetwork).joined;
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: 300 }) });
+    let rotations = 0;
+    cli.on("refused", (e) => {
+      if (/rotated out of its swarm slot/.test(e.reason)) rotations++;
+    });
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
+    // The client only holds its link (no read earns merit); rotations tick on.
+    const ticks = () => (cli.network as unknown as { slots: { rotation: { tick: number } } }).slots.rotation.tick;
+    const start = ticks();
+    await waitUntil(() => ticks() >= start + 6, T, "six rotation ticks");
+    assert.equal(rotations, 0, "the only server was rotated out with no other announcer to take its slot");
+    assert.ok(cli.network.isConnected(srv.network.getClientAddress()));
+    assert.deepEqual(unhandled, []);
+  });
+
+  it("a client's only server rotated out for an announcer that cannot be reached gets its slot back before its ban ends", { timeout: 90_000 }, async () => {
+    const topic = `hs-stale-${process.pid}`;
+    const dht = testnet().createNode();
+    await dht.fullyBootstrapped();
+    const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
+    await (srv.network as HyperswarmNetwork).joined;
+    const interval = 1500;
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: interval }) });
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
+    let rotatedAt = 0;
+    let rotations = 0;
+    cli.on("refused", (e) => {
+      if (!/rotated out of its swarm slot/.test(e.reason)) return;
+      rotations++;
+      rotatedAt ||= Date.now();
+    });
+    // A stale announce: a key announced on the topic whose peer no longer listens.
+    await staleAnnounce(dht, topic);
+    (cli.network as HyperswarmNetwork).refresh();
+    await waitUntil(() => rotatedAt > 0, 30_000, "the idle client's server to be rotated out");
+    await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 10 * interval, "the client to link its server again");
+    const offline = Date.now() - rotatedAt;
+    assert.ok(offline < 7 * interval, `the client had no link for ${offline} ms (the ban is ${10 * interval} ms)`);
+    // The stale announcer was tried and never reached: no slot is freed for it again.
+    const ticks = () => (cli.network as unknown as { slots: { rotation: { tick: number } } }).slots.rotation.tick;
+    const start = ticks();
+    await waitUntil(() => ticks() >= start + 4, 10 * interval, "four more rotation ticks");
+    assert.equal(rotations, 1, "the server was rotated out again for the announcer that could not be reached");
     await dht.destroy();
     assert.deepEqual(unhandled, []);
   });

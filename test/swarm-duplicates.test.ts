@@ -16,7 +16,7 @@ import { SwarmBans } from "../src/network/swarm-bans.js";
 let keySeq = 0;
 /** A swarm peer; each with its own swarm key unless `key` is given. */
 function peerInfo(key = ++keySeq): PeerInfo & { banned: boolean } {
-  const info = { publicKey: Buffer.alloc(32, key), client: true, topics: [], banned: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
+  const info = { publicKey: Buffer.alloc(32, key), client: true, topics: [], banned: false, disconnectedTime: 0, proven: false, ban: (v: boolean) => void (info.banned = v), reconnect: () => undefined };
   return info;
 }
 const connection = () => ({}) as Connection;

@@ -39,9 +39,13 @@ function rig(slots = 3, bans = new SwarmBans()) {
   const links: Array<{ link: Link; info: ReturnType<typeof peer>; session: { connection: Link; servedAt: number; answeredAt: number; askedForRecords: boolean } }> = [];
   const out: Link[] = [];
   let refreshes = 0;
+  let others = true;
+  let dialingNow = false;
   const swarm = new SwarmSlots(
     {
       full: () => links.filter((l) => !l.link.closed).length >= slots,
+      canDialAnother: () => others,
+      dialing: () => dialingNow,
       rotateOut: (connection) => {
         out.push(connection as unknown as Link);
         (connection as unknown as Link).close();
@@ -62,7 +66,9 @@ function rig(slots = 3, bans = new SwarmBans()) {
     links.push({ link, info, session });
     return links.at(-1)!;
   };
-  return { swarm, add, out, refreshes: () => refreshes, advance: (ms: number) => (now += ms), now: () => now };
+  const othersKnown = (known: boolean) => void (others = known);
+  const dialing = (now: boolean) => void (dialingNow = now);
+  return { swarm, add, out, othersKnown, dialing, refreshes: () => refreshes, advance: (ms: number) => (now += ms), now: () => now };
 }
 
 describe("swarm slot rotation", () => {
@@ -76,8 +82,11 @@ describe("swarm slot rotation", () => {
     assert.deepEqual(r.out, [a.link], "the oldest link without merit goes first");
     assert.equal(a.info.banned, true);
     assert.equal(r.refreshes(), 1);
-    r.swarm.tick(); // not full any more: nothing
+    r.dialing(true);
+    r.swarm.tick(); // not full any more, another peer being dialed for the slot: nothing
     assert.equal(r.out.length, 1);
+    assert.equal(a.info.banned, true, "the ban was lifted while the slot was being refilled");
+    r.dialing(false);
     const d = r.add(4);
     r.swarm.tick();
     assert.deepEqual(r.out, [a.link, c.link], "c (no merit) before d (probation) and b (served)");
@@ -126,6 +135,33 @@ describe("swarm slot rotation", () => {
     b.session.servedAt = r.now();
     r.swarm.tick();
     assert.deepEqual(r.out, [a.link]);
+  });
+
+  it("no slot is freed while the swarm knows no other announcer to take it", () => {
+    const r = rig(1);
+    const a = r.add(1);
+    r.othersKnown(false);
+    for (let i = 0; i < PROBATION_TICKS + 3; i++) r.swarm.tick();
+    assert.equal(r.out.length, 0, "the only peer was rotated out for nobody");
+    r.othersKnown(true);
+    r.swarm.tick();
+    assert.deepEqual(r.out, [a.link]);
+  });
+
+  it("a slot left unfilled (nothing dialing) lifts the bans early and looks the topic up again", () => {
+    const r = rig(1);
+    const a = r.add(1);
+    for (let i = 0; i < PROBATION_TICKS; i++) r.swarm.tick();
+    assert.deepEqual(r.out, [a.link]);
+    assert.equal(a.info.banned, true);
+    const refreshes = r.refreshes();
+    r.dialing(true);
+    r.swarm.tick();
+    assert.equal(a.info.banned, true, "lifted while the replacement was still being dialed");
+    r.dialing(false); // the announcer the slot was freed for could not be reached
+    r.swarm.tick();
+    assert.equal(a.info.banned, false, "the only server stayed banned with its slot free");
+    assert.equal(r.refreshes(), refreshes + 1);
   });
 
   it("bad swarm slot options are refused with INVALID_ARGUMENT", () => {

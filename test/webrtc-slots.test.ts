@@ -55,6 +55,15 @@ describe("WebRTC slot rotation: the policy", { timeout: 10_000 }, () => {
     assert.equal(s.victim([served]), served, "past the merit window it takes its turn");
   });
 
+  it("when a peer answered does not order links: a peer that answers last each time does not get a younger honest link replaced before it", () => {
+    const s = slots();
+    // Both answer the node's queries; the fake (linked first) times its answers to come in last.
+    const fake = holder(s, 0, now);
+    const honest = holder(s, 0, now - 50);
+    ticks(s, PROBATION_TICKS);
+    assert.equal(s.victim([honest, fake]), fake, "the honest link went first for answering 50 ms sooner");
+  });
+
   it("at most one link is replaced a tick, however many newcomers ask", () => {
     const s = slots();
     const held = Array.from({ length: 8 }, () => holder(s));

@@ -74,6 +74,11 @@ declare module "hyperswarm" {
 
   export interface PeerInfo {
     publicKey: Buffer;
+    readonly banned: boolean;
+    /** When (ms) its last dial failed or its last link closed (0: never). */
+    readonly disconnectedTime: number;
+    /** Linked at least once. */
+    readonly proven: boolean;
     client: boolean;
     topics: Buffer[];
     ban(value: boolean): void;
@@ -100,6 +105,10 @@ declare module "hyperswarm" {
     readonly dht: HyperDHT;
     readonly keyPair: KeyPair;
     readonly connections: Set<SwarmSocket>;
+    /** Dials in progress. */
+    readonly connecting: number;
+    /** The peers it knows (found by lookups, or linked), by public key in hex. */
+    readonly peers: Map<string, PeerInfo>;
     readonly destroyed: boolean;
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery;
     leave(topic: Buffer): Promise<void>;

@@ -167,6 +167,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.slots = new SwarmSlots(
       {
         full: () => (this.swarm?.connections.size ?? 0) >= (this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS),
+        canDialAnother: () => this.knowsAnotherPeer(),
+        dialing: () => (this.swarm?.connecting ?? 0) > 0,
         rotateOut: (connection, session) => this.rotateOut(connection, session),
         refresh: () => this.refresh(),
         log: this.log,
@@ -263,6 +265,20 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     if (!info || session.isServer) return;
     this.shun(info, "it announced the topic but is no server");
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
+  }
+
+  /**
+   * Whether the swarm knows a peer (an announcer the lookup found) it is not
+   * linked to, has not banned, and did not try without ever reaching (a
+   * stale announce: the server rotated out for one came back, and was
+   * rotated out again for it after each probation).
+   */
+  private knowsAnotherPeer(): boolean {
+    const swarm = this.swarm;
+    if (!swarm) return false;
+    const linked = new Set([...swarm.connections].map((socket) => socket.remotePublicKey.toString("hex")));
+    for (const [key, info] of swarm.peers) if (!info.banned && !linked.has(key) && !(info.disconnectedTime > 0 && !info.proven)) return true;
+    return false;
   }
 
   /** A link swarm-slots.ts rotated out of its slot: reported, then closed. */

@@ -22,8 +22,11 @@
  *    peer proves by answering is what a Sybil that only holds a slot lacks.
  *    Unsolicited records, however valid, and mere traffic earn nothing;
  *  - among the others the one that delivered such a record longest ago (or
- *    never), then the one that answered a query longest ago, then the
- *    oldest goes first: links that give nothing take turns;
+ *    never), then one that never answered a query, then the oldest goes
+ *    first: links that give nothing take turns. When a peer last answered
+ *    does not order them: a peer times its answers as it likes (it may
+ *    answer a query several times), and a fake answering last each time
+ *    had the honest link beside it replaced first;
  *  - a peer whose link was replaced is refused, by its peer id (tracker
  *    peer id, swarm key), for `COOLDOWN_TICKS`, so it does not win its slot
  *    straight back.
@@ -128,11 +131,11 @@ export class SlotRotation {
   }
 }
 
-/** Whether `a` goes before `b`: delivered asked-for records longer ago, then answered longer ago, then older. */
+/** Whether `a` goes before `b`: delivered asked-for records longer ago, then never answered a query, then older. */
 function before(a: SlotHolder, b: SlotHolder): boolean {
   const x = a.session!;
   const y = b.session!;
   if (x.servedAt !== y.servedAt) return x.servedAt < y.servedAt;
-  if (x.answeredAt !== y.answeredAt) return x.answeredAt < y.answeredAt;
+  if (x.answeredAt > 0 !== y.answeredAt > 0) return x.answeredAt === 0;
   return a.seq < b.seq;
 }

@@ -9,7 +9,7 @@
  * of them held every slot, so a real server announced later was never
  * reached (`test/hyperswarm-announce-eclipse.test.ts`: 16 fakes, 8 slots).
  *
- * So while the slots are full, once a tick (`rotateInterval`) the link that
+ * So while the slots are full and the swarm knows another announcer, once a tick (`rotateInterval`) the link that
  * slot-rotation.ts picks (past probation, no record the client asked for
  * delivered within `meritWindow`) is closed and its swarm key banned for
  * COOLDOWN_TICKS, and the topic is looked up again: hyperswarm dials
@@ -28,6 +28,10 @@ import type { SwarmBans } from "./swarm-bans.js";
 export interface SwarmSlotsHost {
   /** Whether the swarm holds as many links as it may (hyperswarm dials no more). */
   full(): boolean;
+  /** Whether the swarm knows an announcer it is not linked to and has not banned (a freed slot goes to nobody otherwise). */
+  canDialAnother(): boolean;
+  /** Whether the swarm is dialing a peer now. */
+  dialing(): boolean;
   /** Closes a link rotated out of its slot (and reports it). */
   rotateOut(connection: Connection, session: PeerSession | undefined): void;
   /** A slot was freed: look the topic up again so the swarm finds another announcer. */
@@ -69,15 +73,27 @@ export class SwarmSlots {
     if (holder) holder.session = session;
   }
 
-  /** The rotation timer fired: lift bans that are due, then free one slot if the swarm is full and a link may go. */
+  /**
+   * The rotation timer fired: lift bans that are due, or all of them when a
+   * slot stayed free (nothing dialing: the announcer the slot was freed for
+   * could not be reached, and a client whose only server was rotated out for
+   * a stale announce had no link for the whole ban); then free one slot if
+   * the swarm is full and a link may go.
+   */
   tick(): void {
     this.rotation.nextTick();
+    const unfilled = !this.host.full() && !this.host.dialing();
+    let lifted = false;
     for (const [info, until] of this.banned) {
-      if (until > this.rotation.tick) continue;
+      if (until > this.rotation.tick && !unfilled) continue;
       this.banned.delete(info);
       this.bans.release(info);
+      lifted = true;
     }
-    if (!this.host.full()) return;
+    if (lifted && unfilled) this.host.refresh();
+    // With no other announcer the link rotated out was the only one to have the slot back, after its ban: a client
+    // with maxPeers 1 and one server went without a link 10 rotations out of 12.
+    if (!this.host.full() || !this.host.canDialAnother()) return;
     // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
     const victim = this.rotation.victim([...this.held.values()].filter((h) => h.session?.askedForRecords));
     if (!victim) return;

@@ -21,10 +21,13 @@ export interface GetWait {
   asked(count: number): void;
 }
 
-/** `owner`: the peer a forwarded get is held for; undefined (nothing waits) when it holds its share of the table. */
-export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void): GetWait;
+/**
+ * `owner`: the peer a forwarded get is held for; undefined (nothing waits) when it holds its share of the table.
+ * `held`: the hash of the record this node held for the key when it asked (`PendingRequests.heldOf`).
+ */
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner?: undefined, held?: string): GetWait;
 export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner: RequestOwner): GetWait | undefined;
-export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner?: RequestOwner): GetWait | undefined {
+export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs: number, done: (record: ToolDbRecord | undefined) => void, owner?: RequestOwner, held?: string): GetWait | undefined {
   let best: ToolDbRecord | undefined;
   /** The peers that answered (a peer sending several records under the id counts once). */
   const answered = new Set<string | undefined>();
@@ -56,7 +59,7 @@ export function awaitNewest(db: NodeContext, id: string, key: string, timeoutMs:
       return true;
     },
     finish,
-    { key, owner },
+    { key, owner, held },
   );
   if (!added) return undefined;
   return {

@@ -10,6 +10,8 @@ interface Pending<T, S> {
   dueAt: number;
   /** The key a get asks for, when the request is one (`keyOf`). */
   key?: string;
+  /** The hash of the record a get's node held for the key when it asked (`heldOf`). */
+  held?: string;
   /** Whom the request is held for (request-shares.ts): none for the node's own. */
   owner?: RequestOwner;
   /** Told of a reply under the id that was handled but not delivered (`refused`). */
@@ -20,6 +22,8 @@ interface Pending<T, S> {
 export interface RequestOptions<T, S> {
   /** The key a get asks for (`keyOf`). */
   key?: string | undefined;
+  /** The hash of the record this node held for `key` when it asked, if any (`heldOf`). */
+  held?: string | undefined;
   /** The peer it is held for (request-shares.ts); none for the node's own requests. */
   owner?: RequestOwner | undefined;
   /** Called for a reply under the id that was handled but not delivered: refused (see `refused`). */
@@ -54,12 +58,12 @@ export class PendingRequests<T, S = unknown> {
    * (`options.owner`), or its address site, holds its share.
    */
   add(id: string, timeoutMs: number, onReply: (reply: T, from?: S) => boolean | void, onTimeout: () => void, options: RequestOptions<T, S> = {}): boolean {
-    const { key, owner, onRefused } = options;
+    const { key, held, owner, onRefused } = options;
     this.remove(id); // a reused id replaces the old request (and its timer)
     if (owner && !this.shares.mayAdd(owner)) return false;
     if (this.pending.size >= this.capacity) this.expire(this.shares.heaviest() ?? (this.pending.keys().next().value as string));
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, owner, onRefused });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, held, owner, onRefused });
     if (owner) this.shares.add(id, owner);
     return true;
   }
@@ -71,6 +75,11 @@ export class PendingRequests<T, S = unknown> {
   /** The key the get waiting under `id` asks for (undefined for other requests). */
   keyOf(id: string): string | undefined {
     return this.pending.get(id)?.key;
+  }
+
+  /** The hash of the record held for the key when the get waiting under `id` was sent (a reply of it delivers nothing new). */
+  heldOf(id: string): string | undefined {
+    return this.pending.get(id)?.held;
   }
 
   /** Delivers a reply; returns false when nobody waits for this id. */

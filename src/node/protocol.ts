@@ -159,10 +159,12 @@ export class Protocol {
     if (!winner) return false;
     // A reply to our own get, or to one we forwarded for a peer (get-replies.ts checks its key).
     const asked = this.db.requests.keyOf(message.id);
+    const held = this.db.requests.heldOf(message.id);
     if (!this.db.requests.resolve(message.id, { ...message, data: winner }, from)) return false;
     this.db.serverWatch.answered(from, "request");
-    // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy).
-    if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h) from.servedAt = this.db.now();
+    // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy) and that this
+    // node did not hold when it asked: any peer can echo that one (the client's own writes, what it answers a get with).
+    if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h && winner.h !== held) from.servedAt = this.db.now();
     return true;
   }
 

@@ -54,7 +54,7 @@ export class RemoteRequests {
     const id = randomId();
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
-      const wait = awaitNewest(db, id, finalKey, timeoutMs, resolve);
+      const wait = awaitNewest(db, id, finalKey, timeoutMs, resolve, undefined, local?.h);
       asked = local ? db.network.sendToServers({ type, id, key: finalKey }) : db.network.sendToAll({ type, id, key: finalKey });
       wait.asked(asked);
     });

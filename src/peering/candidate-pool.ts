@@ -35,6 +35,10 @@ export interface Candidate extends PeerAddress {
   silence: Backoff | undefined;
   /** Arrival order: among equals of a full pool, the oldest goes first. */
   readonly seq: number;
+  /** The operator listed it (bootstrap list): a client keeps its link to it and never rests it as a stranger (client-rotation.ts). */
+  listed: boolean;
+  /** Rotated out (client-rotation.ts): before this time (ms) dialed only when no other candidate can be (`pick`). */
+  restUntil: number;
 }
 
 export interface CandidatePoolOptions {
@@ -82,11 +86,12 @@ export class CandidatePool {
     return [...this.entries.values()];
   }
 
-  /** Adds an address, or raises the tier of a known one. Returns whether it is (now) known. */
-  offer(peer: PeerAddress, tier: Tier, address?: string): boolean {
+  /** Adds an address, or raises the tier of a known one (`listed`: the operator listed it). Returns whether it is (now) known. */
+  offer(peer: PeerAddress, tier: Tier, address?: string, listed = false): boolean {
     const key = dialKey(peer.host, peer.port);
     const known = this.entries.get(key);
     if (known) {
+      if (listed) known.listed = true;
       if (tier < known.tier) known.tier = tier;
       if (address !== undefined && tier <= known.tier) known.address = address;
       return true;
@@ -95,7 +100,7 @@ export class CandidatePool {
     const past = this.evictedPenalties.get(key);
     if (this.entries.size >= this.opts.capacity && !this.evictFor(tier)) return false;
     if (past) this.evictedPenalties.delete(key);
-    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, silence: undefined, seq: this.seq++ });
+    this.entries.set(key, { host: peer.host, port: peer.port, key, tier, address, until: past?.until ?? 0, backoff: past?.backoff, silence: undefined, seq: this.seq++, listed, restUntil: 0 });
     return true;
   }
 
@@ -106,14 +111,15 @@ export class CandidatePool {
    * random by network, then by address, then by port: an attacker's announces
    * all carry addresses it holds (a DHT stores the announcer's own IP), so
    * thousands of them from a few networks weigh as a few candidates, not as
-   * thousands.
+   * thousands. An address resting after a rotation (`rest`) is picked only
+   * with `rested`.
    */
-  pick(usable: (c: Candidate) => boolean): Candidate | undefined {
+  pick(usable: (c: Candidate) => boolean, rested = false): Candidate | undefined {
     const now = this.opts.now();
     let best: Candidate[] = [];
     let bestRank = Infinity;
     for (const c of this.entries.values()) {
-      if (c.until > now) continue;
+      if (c.until > now || (!rested && c.restUntil > now)) continue;
       const r = rank(c);
       if (r > bestRank || !usable(c)) continue;
       if (r < bestRank) {
@@ -139,7 +145,7 @@ export class CandidatePool {
     let best: Candidate[] = [];
     let bestTier: number = maxTier + 1;
     for (const c of this.entries.values()) {
-      if (c.until > now || c.tier > Math.min(maxTier, bestTier) || !usable(c)) continue;
+      if (c.until > now || c.restUntil > now || c.tier > Math.min(maxTier, bestTier) || !usable(c)) continue;
       if (c.tier < bestTier) [best, bestTier] = [[], c.tier];
       best.push(c);
     }
@@ -206,14 +212,18 @@ export class CandidatePool {
 
   /**
    * A link to the address was rotated out for delivering nothing this node
-   * asked for (client-rotation.ts): not dialed for `ms`, and a stranger
-   * again, since having linked once says nothing about what it serves.
+   * asked for (client-rotation.ts): for `ms` dialed only when no other
+   * candidate can be (a rest, not a penalty: the candidate it made room for
+   * may not answer, and a client with its only server resting went without
+   * a link for the whole rest), and a stranger again, since having linked
+   * once says nothing about what it serves (an address the operator listed
+   * keeps its tier).
    */
   rest(host: string, port: number, ms: number): void {
     const c = this.entries.get(dialKey(host, port));
     if (!c) return;
-    c.until = Math.max(c.until, this.opts.now() + ms);
-    c.tier = Tier.Found;
+    c.restUntil = this.opts.now() + ms;
+    if (!c.listed) c.tier = Tier.Found;
   }
 
   /** A verified link was made to this address. */

@@ -18,14 +18,20 @@
  * links that give nothing take turns. Only links the client asked for a
  * record (a get or a subscribe) are judged: a client that only writes has
  * nothing to judge by and keeps its links (a fake's acknowledgements of
- * puts cannot be told from a real server's; docs/security.md).
+ * puts cannot be told from a real server's; docs/security.md). A server
+ * the operator listed (bootstrap list, `peers`) keeps its link whatever it
+ * served: a client that only wrote earned no link merit, and its listed
+ * servers' links went in turn to fakes that acknowledged its writes and
+ * dropped them.
  */
 import type { TimerGroup } from "../base/clock.js";
+import { ErrorCode, ToolDbError } from "../base/errors.js";
 import type { LogFn } from "../base/logger.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDb } from "../node/tooldb.js";
 import { COOLDOWN_TICKS, SlotRotation, type SlotHolder } from "../network/slot-rotation.js";
 import type { CandidatePool } from "./candidate-pool.js";
+import { MAX_TIMER_MS } from "./peering-options.js";
 
 export const DEFAULT_CLIENT_ROTATE_INTERVAL_MS = 60_000;
 export const DEFAULT_MERIT_WINDOW_MS = 10 * 60_000;
@@ -36,11 +42,13 @@ export interface ClientRotationDeps {
   timers: TimerGroup;
   /** Links a full client holds. */
   maxLinks: number;
-  /** ms per rotation; 0 or Infinity: off. */
+  /** ms per rotation, up to a timer's range; 0: off. */
   intervalMs: number;
   meritWindowMs: number;
   /** Whether a candidate not linked now could be dialed (rotating frees nothing otherwise). */
   canDialAnother(): boolean;
+  /** Whether the operator listed the server's address (bootstrap list, the node's `peers`): its link is never rotated out (a write-only client earns no server merit). */
+  listed(session: PeerSession): boolean;
   log: LogFn;
 }
 
@@ -54,13 +62,20 @@ export class ClientRotation {
   private readonly seen = new WeakMap<PeerSession, { sinceTick: number; seq: number }>();
   private stopTimer: (() => void) | undefined;
 
+  /** Bad `intervalMs` or `meritWindowMs` (DhtPeering's `rotateIntervalMs`, `meritWindowMs`) throw INVALID_ARGUMENT. */
   constructor(private readonly deps: ClientRotationDeps) {
+    const { intervalMs, meritWindowMs } = deps;
+    // Past a timer's range Node fires after 1 ms: a rotation every 2 ms. A meritWindowMs of NaN let no link keep its slot.
+    if (!(typeof intervalMs === "number" && intervalMs >= 0 && intervalMs <= MAX_TIMER_MS)) {
+      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `rotateIntervalMs must be 0..${MAX_TIMER_MS} ms (0 = off), got ${String(intervalMs)}`);
+    }
+    if (!(typeof meritWindowMs === "number" && meritWindowMs >= 0)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `meritWindowMs must be a number of ms >= 0, got ${String(meritWindowMs)}`);
     this.slots = new SlotRotation({ meritWindow: deps.meritWindowMs }, () => deps.db.now());
   }
 
   start(): void {
     const { intervalMs, timers } = this.deps;
-    if (this.stopTimer || !(intervalMs > 0 && Number.isFinite(intervalMs))) return;
+    if (this.stopTimer || intervalMs === 0) return;
     this.stopTimer = timers.every(intervalMs, () => this.tick());
   }
 
@@ -83,7 +98,9 @@ export class ClientRotation {
     if (links.length < maxLinks) return;
     for (const session of links) this.connected(session);
     // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
-    const held: Held[] = links.filter((s) => s.askedForRecords).map((session) => ({ session, ...this.seen.get(session)! }));
+    const held: Held[] = links
+      .filter((session) => session.askedForRecords && !this.deps.listed(session))
+      .map((session) => ({ session, ...this.seen.get(session)! }));
     const victim = this.slots.victim(held);
     if (!victim || !this.deps.canDialAnother()) return;
     const { session } = victim;

@@ -13,7 +13,7 @@ import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
 import { MeshRotation } from "./mesh-rotation.js";
 import { ClientRotation, DEFAULT_CLIENT_ROTATE_INTERVAL_MS, DEFAULT_MERIT_WINDOW_MS } from "./client-rotation.js";
 import { ServerMesh, isProvenServer } from "./server-mesh.js";
-import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
+import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, MAX_TIMER_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
 
 export * from "./peering-options.js";
 
@@ -84,6 +84,8 @@ export class DhtPeering {
         intervalMs: opts.rotateIntervalMs ?? DEFAULT_CLIENT_ROTATE_INTERVAL_MS,
         meritWindowMs: opts.meritWindowMs ?? DEFAULT_MERIT_WINDOW_MS,
         canDialAnother: () => this.db.network.canDial && this.pool.pick(this.usable()) !== undefined,
+        // Listed by the operator: the bootstrap list, or the node's own `peers` ("servers to keep a link to").
+        listed: ({ host, port }) => this.pool.get(host!, port!)?.listed === true || db.options.peers.some((p) => p.host === host && p.port === port),
       });
     }
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
@@ -181,7 +183,7 @@ export class DhtPeering {
       this.log("onPeerFound threw: %O", err);
     }
     if (this.isSelf(peer) || !isDialableAddress(peer.host, peer.port)) return;
-    this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found);
+    this.pool.offer(peer, typeof source === "string" && TRUSTED_SOURCES.has(source) ? Tier.Verified : Tier.Found, undefined, source === "bootstrap-list");
     this.pump();
   }
 
@@ -225,7 +227,8 @@ export class DhtPeering {
         this.wakeAt(this.lastLaunch + this.staggerMs);
         return;
       }
-      const c = this.pool.pick(usable);
+      // A server rested after a rotation only when nothing else can be dialed, nor is in flight (it would win the race).
+      const c = this.pool.pick(usable) ?? (inFlight === 0 ? this.pool.pick(usable, true) : undefined);
       if (!c) {
         // Nothing to dial now: wake when a penalty ends, and ask a linked server for more.
         const release = this.pool.nextRelease();
@@ -261,10 +264,12 @@ export class DhtPeering {
     if (this.wake !== undefined && this.wakeTime <= at) return;
     this.timers.clearTimeout(this.wake);
     this.wakeTime = at;
+    // A rotated-out address rests 10 rotations, past a timer's range when they are long: the pump then wakes early
+    // and waits again (unbounded, Node fired it after 1 ms, over and over while a dial was in flight).
     this.wake = this.timers.setTimeout(() => {
       this.wake = undefined;
       this.pump();
-    }, Math.max(0, at - this.db.now()));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.db.now())));
   }
 
   private callOffFirstContacts(targets: Map<string, string>): void {

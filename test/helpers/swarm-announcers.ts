@@ -71,3 +71,8 @@ export async function topicAnnouncers(node: HyperDHT, topic: string, n: number, 
   }
   return { connections: () => connections };
 }
+
+/** A stale announce on `node`: a key announced on the topic whose peer does not listen (as one that left). */
+export async function staleAnnounce(node: HyperDHT, topic: string): Promise<void> {
+  await (node as unknown as AnnouncingDht).announce(topicKey(topic), HyperDHT.keyPair(), []).finished();
+}
