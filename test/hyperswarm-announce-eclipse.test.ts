@@ -162,6 +162,8 @@ describe("bogus announces on a Hyperswarm topic", () => {
     const interval = 1500;
     const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: interval }) });
     await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 30_000, "the client to link the server");
+    // A client that watches a key nobody writes: its link is judged (asked for a record) and earns nothing.
+    await cli.subscribeData("quiet");
     let rotatedAt = 0;
     let rotations = 0;
     cli.on("refused", (e) => {
@@ -172,7 +174,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
     // A stale announce: a key announced on the topic whose peer no longer listens.
     await staleAnnounce(dht, topic);
     (cli.network as HyperswarmNetwork).refresh();
-    await waitUntil(() => rotatedAt > 0, 30_000, "the idle client's server to be rotated out");
+    await waitUntil(() => rotatedAt > 0, 30_000, "the watching client's server to be rotated out");
     await waitUntil(() => cli.network.isConnected(srv.network.getClientAddress()), 10 * interval, "the client to link its server again");
     const offline = Date.now() - rotatedAt;
     assert.ok(offline < 7 * interval, `the client had no link for ${offline} ms (the ban is ${10 * interval} ms)`);
