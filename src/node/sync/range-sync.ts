@@ -4,9 +4,8 @@
  * both stores' (timestamp, id) indexes, pushes the records the other side
  * lacks and fetches those it lacks, batch by batch, each verified and
  * merged as any put. Memory per run is bounded by a few messages; work a
- * peer causes here is gated and bounded by the SyncGate; the frame limit is never
- * passed. A run that a dropped link interrupts is simply run again on the
- * next link: only the differences left are found and sent.
+ * peer causes is bounded by the SyncGate; no frame passes the limit. A run
+ * a dropped link interrupts runs again on the next link.
  */
 import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
 import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../../base/errors.js";
@@ -55,7 +54,6 @@ const MAX_QUEUED_PER_LINK = 8;
  * 1.80 × in 26 rounds instead of 44 (npm run bench -- sync, same box).
  */
 const LEAF_IDS = 8;
-
 export type { RangeSyncOptions } from "./sync-budget.js";
 
 export type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
@@ -153,32 +151,38 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.gate.chargeAnswers(session, reconciler.work - charged);
       run.work = charged = reconciler.work;
     };
+    const answering = new Set<Promise<void>>(); // exchanges sent, their replies not yet taken in and their needs queued
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
       charge();
-      // Records on their way in may earn the peer some of it back (NEW_RECORD_CREDIT): they are merged first.
-      if (this.gate.answersRemaining(session) < 1) await fetches.drain();
+      // Records on their way in, and those the replies in flight ask for, may earn the peer some of it back (NEW_RECORD_CREDIT):
+      // checked before the replies in flight were taken in, honest runs stopped by how the replies happened to interleave.
+      if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(answering).then(() => fetches.drain());
       if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
-      const m = base64FromBytes(out.message);
-      run.rangeBytesOut += m.length;
-      const sent = performance.now();
-      const reply = await this.requests.ask(session, { type: "syncRange", id: randomId(), m });
-      if (reply?.type !== "syncRangeAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply" : "no reply");
-      if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused: ${reply.error}`);
-      run.rangeBytesIn += reply.m.length;
-      run.rounds++;
-      const replied = performance.now();
-      const result = await reconciler
-        .take(base64ToBytes(reply.m), out)
-        .catch((err: unknown) => {
-          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
-          throw err;
-        })
-        .finally(charge);
-      reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied + builds.tookMs(out));
-      run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
-      // Fetches and pushes go on in the background while further rounds are asked for.
-      await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
+      const through = (async () => {
+        const m = base64FromBytes(out.message);
+        run.rangeBytesOut += m.length;
+        const sent = performance.now();
+        const reply = await this.requests.ask(session, { type: "syncRange", id: randomId(), m });
+        if (reply?.type !== "syncRangeAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply" : "no reply");
+        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused: ${reply.error}`);
+        run.rangeBytesIn += reply.m.length;
+        run.rounds++;
+        const replied = performance.now();
+        const result = await reconciler
+          .take(base64ToBytes(reply.m), out)
+          .catch((err: unknown) => {
+            this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+            throw err;
+          })
+          .finally(charge);
+        reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied + builds.tookMs(out));
+        run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
+        // Fetches and pushes go on in the background while further rounds are asked for.
+        await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
+      })();
+      answering.add(through);
+      await through.finally(() => answering.delete(through));
     };
     try {
       await runWindow(await reconciler.start(), { next: builds.next, exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds });
