@@ -10,28 +10,19 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
-import { ErrorCode, LevelStore, MapCrdt, MemoryStore, ToolDb, type ToolDbOptions, isToolDbError } from "../src/index.js";
+import { ErrorCode, LevelStore, MapCrdt, MemoryStore, ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DHTClient, DHTServer, type DhtNodeOptions } from "../src/entries/discovery.js";
 import type { RefusalEvent } from "../src/network/network-host.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { signedInNode, typed } from "./helpers/typed-error.js";
 
 const unhandled = collectUnhandledRejections();
 
-/** A ToolDbError of `code` whose message matches `text`. */
-function typed(code: ErrorCode, text?: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(isToolDbError(err, code), `expected ToolDbError ${code}, got ${String((err as Error)?.name)}: ${String((err as Error)?.message)}`);
-    if (text) assert.match(err.message, text);
-    return true;
-  };
-}
 
 describe("API arguments", { timeout: 30_000 }, () => {
   let db: ToolDb;
   before(async () => {
-    db = new ToolDb({ topic: "bad-arguments" });
-    await db.ready;
-    await db.anonSignIn();
+    db = await signedInNode("bad-arguments");
     const settings = new MapCrdt(db.userAccount.getAddress()!);
     settings.SET("theme", "dark");
     await db.putCrdt("settings", settings);

@@ -20,22 +20,14 @@ import {
   importAESKey,
   importECDHPrivateKey,
   importECDHPublicKey,
-  isToolDbError,
   putEncrypted,
 } from "../src/index.js";
 import DC, { DHTClient, DHTServer } from "../src/entries/discovery.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { signedInNode, typed } from "./helpers/typed-error.js";
 
 const unhandled = collectUnhandledRejections();
 
-/** A ToolDbError of `code` whose message matches `text`. */
-function typed(code: ErrorCode, text: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(isToolDbError(err, code), `expected ToolDbError ${code}, got ${String((err as Error)?.name)}: ${String((err as Error)?.message)}`);
-    assert.match(err.message, text);
-    return true;
-  };
-}
 
 /** Calls as JavaScript callers make them, past the types. */
 const loose = <T>(value: T) => value as unknown as Record<string, (...args: unknown[]) => unknown>;
@@ -72,9 +64,7 @@ describe("constructors given something other than options", { timeout: 30_000 },
 describe("listeners, encryption helpers and a closed node", { timeout: 30_000 }, () => {
   let db: ToolDb;
   before(async () => {
-    db = new ToolDb({ topic: "bad-calls" });
-    await db.ready;
-    await db.anonSignIn();
+    db = await signedInNode("bad-calls");
   });
   after(() => db.close());
   afterEach(() => assert.deepEqual(unhandled.splice(0), [], "unhandled rejections"));

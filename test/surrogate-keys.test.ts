@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ErrorCode, LevelStore, ToolDb, isToolDbError } from "../src/index.js";
+import { ErrorCode, LevelStore, ToolDb } from "../src/index.js";
 import { createLogger } from "../src/base/logger.js";
 import { itemId, type SyncIndex } from "../src/node/sync/sync-index.js";
 import { StoredRecords } from "../src/node/sync/stored-records.js";
@@ -26,6 +26,7 @@ import { portOf, startClient, startServer, waitUntil } from "./helpers/nodes.js"
 import { type Frame, RawLink, closedAfterEachTest, rawIdentity } from "./helpers/raw-peer.js";
 import type { ToolDbRecord } from "../src/records/record.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { typed } from "./helpers/typed-error.js";
 
 const T = 15_000;
 const HONEST = "note\uFFFD";
@@ -59,13 +60,6 @@ function indexOf(db: ToolDb): SyncIndex {
   return db.sync.range!.index;
 }
 
-function typed(code: ErrorCode, text?: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(isToolDbError(err, code), `expected ToolDbError ${code}, got ${String((err as Error)?.message)}`);
-    if (text) assert.match((err as Error).message, text);
-    return true;
-  };
-}
 
 /** Puts `record` asking for an ack; resolves the server's putAck that names its hash (stored or refused). */
 function putAnswer(link: RawLink, record: ToolDbRecord): Promise<Frame> {
