@@ -122,7 +122,7 @@ describe("range-based reconciliation between servers", () => {
     assert.equal(run.rounds, 0, "no range reconciliation");
     assert.equal(run.pushed, 40);
     assert.equal(run.fetched, 60);
-    assert.deepEqual(a.syncProgress.runs, { changes: 1, range: 1, incomplete: 0 });
+    assert.deepEqual(a.syncProgress.runs, { changes: 1, range: 1, copy: 0, incomplete: 0 });
     assert.equal(await assertSame(a, b), 3100);
     // Each side's checkpoint of the other now covers all the other held before the run (what it was sent during the run comes later in its feed).
     assert.ok((await a.sync.range!.index.feed.checkpoint(b.nodeAddress()))!.seq >= indexed[1]!);

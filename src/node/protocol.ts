@@ -90,6 +90,7 @@ export class Protocol {
       case "syncRange":
       case "syncRangeAck":
       case "syncFetch":
+      case "syncCopy":
       case "syncRecords":
       case "syncPush":
       case "syncPushAck":

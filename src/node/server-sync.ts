@@ -2,6 +2,7 @@ import type { PeerSession } from "../network/peer-session.js";
 import { RBSR_CAPABILITY, RangeSync } from "./sync/range-sync.js";
 import { SyncIndex } from "./sync/sync-index.js";
 import { CHANGES_CAPABILITY } from "./sync/change-sync.js";
+import { COPY_CAPABILITY } from "./sync/store-copy.js";
 import { syncIndexName } from "./options.js";
 import type { SyncMessage } from "../records/messages.js";
 import type { ToolDbMessage } from "../records/messages.js";
@@ -77,7 +78,7 @@ export interface SyncProgress {
   keysFetched: number;
   keysChanged: number;
   /** Reconciliation runs between tooldb-dht servers that ended, by how they went. */
-  runs: { changes: number; range: number; incomplete: number };
+  runs: { changes: number; range: number; copy: number; incomplete: number };
   /** Records those runs sent to peers and fetched from them. */
   recordsPushed: number;
   recordsFetched: number;
@@ -90,7 +91,7 @@ export class ServerSync {
     keysListed: 0,
     keysFetched: 0,
     keysChanged: 0,
-    runs: { changes: 0, range: 0, incomplete: 0 },
+    runs: { changes: 0, range: 0, copy: 0, incomplete: 0 },
     recordsPushed: 0,
     recordsFetched: 0,
   };
@@ -149,7 +150,7 @@ export class ServerSync {
   }
 
   capabilities(): string[] {
-    return this.range ? [RBSR_CAPABILITY, CHANGES_CAPABILITY] : [];
+    return this.range ? [RBSR_CAPABILITY, CHANGES_CAPABILITY, COPY_CAPABILITY] : [];
   }
 
   /** Reconciliation messages; ignored (and counted against the peer) where no index is kept. */

@@ -151,12 +151,19 @@ export interface SyncFetchMessage extends Base {
   ids: string[];
 }
 
-/** `syncRecords` answers a fetch (`more`: ids to ask again); `syncPush` sends records, answered by an empty `syncPushAck`. */
+/** `syncRecords` answers a fetch (`more`: ids to ask again) or a copy (`next`: ask again after this key); `syncPush` sends records, answered by an empty `syncPushAck`. */
 export interface SyncRecordsMessage extends Base {
   type: "syncRecords" | "syncPush" | "syncPushAck";
   records: unknown[];
   more?: string[];
+  next?: string;
   error?: string;
+}
+
+/** A page of the responder's store after key `after`, in key order (capability `copy1`, src/node/sync/store-copy.ts). */
+export interface SyncCopyMessage extends Base {
+  type: "syncCopy";
+  after?: string;
 }
 
 /**
@@ -197,7 +204,7 @@ export interface SyncCommitMessage extends Base {
   error?: string;
 }
 
-export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncRecordsMessage | SyncChangesMessage | SyncChangesAckMessage | SyncOfferMessage | SyncCommitMessage;
+export type SyncMessage = SyncRangeMessage | SyncFetchMessage | SyncCopyMessage | SyncRecordsMessage | SyncChangesMessage | SyncChangesAckMessage | SyncOfferMessage | SyncCommitMessage;
 
 export type ToolDbMessage =
   | PingMessage

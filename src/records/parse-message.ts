@@ -13,6 +13,11 @@ function syncIds(v: unknown): boolean {
   return Array.isArray(v) && v.length <= LIMITS.maxSyncIds && v.every((id) => isLowerHex(id, 64));
 }
 
+/** A store copy's cursor (`syncCopy.after`, `syncRecords.next`): a key as one may be stored. */
+export function isCopyCursor(v: unknown): v is string {
+  return typeof v === "string" && v.length <= LIMITS.maxKeyLength && isWellFormedText(v);
+}
+
 function isSeq(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
@@ -206,6 +211,9 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (!syncIds(m.ids)) bad(`${type}.ids must be at most ${LIMITS.maxSyncIds} item ids`);
       if (m.error !== undefined) str(m, "error", 256);
       break;
+    case "syncCopy":
+      if (m.after !== undefined && !isCopyCursor(m.after)) bad("syncCopy.after must be a well-formed key");
+      break;
     case "syncChanges":
     case "syncCommit":
     case "syncCommitAck":
@@ -223,6 +231,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
       if (m.records === undefined) m.records = [];
       if (!Array.isArray(m.records) || m.records.length > LIMITS.maxSyncIds) bad(`${type}.records must be an array of at most ${LIMITS.maxSyncIds}`);
       if (m.more !== undefined && !syncIds(m.more)) bad(`${type}.more must be item ids`);
+      if (m.next !== undefined && !isCopyCursor(m.next)) bad(`${type}.next must be a well-formed key`);
       if (m.error !== undefined) str(m, "error", 256);
       break;
     default:

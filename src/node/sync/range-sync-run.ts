@@ -3,8 +3,12 @@ export interface RangeSyncRun {
   peer: string;
   /** False when the link dropped, the peer refused or a limit ended the run early. */
   complete: boolean;
-  /** "changes": by the change feeds since the checkpoints; "range": full range reconciliation. */
-  mode: "changes" | "range";
+  /**
+   * "changes": by the change feeds since the checkpoints; "range": full range
+   * reconciliation (after the rest of a copy, when one stopped halfway);
+   * "copy": a copy of the peer's store begun on an empty one (store-copy.ts).
+   */
+  mode: "changes" | "range" | "copy";
   rounds: number;
   /** Records pushed to the peer / fetched from it. */
   pushed: number;

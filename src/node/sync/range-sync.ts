@@ -31,6 +31,7 @@ import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { StoreCopy } from "./store-copy.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
@@ -72,6 +73,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
   private readonly stored: StoredRecords;
   private readonly requests: SyncRequests;
+  private readonly copy: StoreCopy;
 
   constructor(
     private readonly db: NodeContext,
@@ -92,6 +94,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       fetch: (session, ids, run) => this.fetch(session, ids, run),
       push: (session, ids, run) => this.push(session, ids, run),
     }, this.maxRounds);
+    this.copy = new StoreCopy(db, index, this.gate, this.requests, this.stored, this.maxRounds);
   }
 
   /** Ends the waits of runs in progress (the node closes). */
@@ -116,7 +119,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         await this.changes.run(session, feeds, run, tracker);
         run.complete = true;
       } else {
-        run.complete = await this.reconcile(session, run);
+        // A copy begun on an empty store holds all the peer held when the run began; the change feeds bring the rest.
+        if (this.copy.wanted(session) && (await this.copy.run(session, run, tracker)) && feeds) run.mode = "copy";
+        run.complete = run.mode === "copy" || (await this.reconcile(session, run));
         if (run.complete && feeds) await this.changes.settle(session, feeds, tracker);
       }
     } catch (err) {
@@ -374,27 +379,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         charge(reconciler.work);
       }
     } else if (message.type === "syncFetch") {
-      await this.serve(message.id, message.ids, from);
+      await this.stored.serve(message.id, message.ids, from, this.gate, this.db.frames.recordBudget);
+    } else if (message.type === "syncCopy") {
+      await this.copy.serve(message, from);
     } else {
       const scanned = await this.changes.answer(message, from);
       this.gate.charge(from, "rounds", 1);
       this.gate.charge(from, "scans", scanned);
     }
-  }
-
-  /**
-   * Answers a fetch with the records that fit in one frame (StoredRecords.answer). A record served is charged against
-   * `serves`, any other id looked up (never stored, or not fitting) LOOKUP_WORK items read; lookups stop at both budgets.
-   */
-  private async serve(id: string, ids: string[], to: PeerSession): Promise<void> {
-    const serves = Math.floor(this.gate.remaining(to, "serves"));
-    const misses = Math.max(1, Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK));
-    const { raws, more, lookedUp } = await this.stored.answer(ids, serves, misses, this.db.frames.recordBudget);
-    this.gate.charge(to, "serves", raws.length);
-    this.gate.charge(to, "scans", LOOKUP_WORK * (lookedUp - raws.length));
-    if (this.gone(to)) return;
-    const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
-    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
   }
 }
 

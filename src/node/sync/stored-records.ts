@@ -8,6 +8,9 @@ import { isRecordShape } from "../../records/record-verifier.js";
 import { isWellFormedText } from "../../base/text-formats.js";
 import { SYNC_ID_BYTES, utf8Length } from "../../limits/frame-fit.js";
 import type { ToolDbStorageAdapter } from "../../stores/storage-adapter.js";
+import type { PeerSession } from "../../network/peer-session.js";
+import { LOOKUP_WORK } from "./sync-budget.js";
+import type { SyncGate } from "./sync-gate.js";
 import type { SyncIndex } from "./sync-index.js";
 
 /** Records read from the store at once (bounds memory: records can be large). */
@@ -91,6 +94,21 @@ export class StoredRecords {
   }
 
   /**
+   * Answers a fetch with the records that fit in one frame (`answer`). A record served is charged against
+   * `serves`, any other id looked up (never stored, or not fitting) LOOKUP_WORK items read; lookups stop at both budgets.
+   */
+  async serve(id: string, ids: string[], to: PeerSession, gate: Pick<SyncGate, "remaining" | "charge">, recordBudget: number): Promise<void> {
+    const serves = Math.floor(gate.remaining(to, "serves"));
+    const misses = Math.max(1, Math.floor(gate.remaining(to, "scans") / LOOKUP_WORK));
+    const { raws, more, lookedUp } = await this.answer(ids, serves, misses, recordBudget);
+    gate.charge(to, "serves", raws.length);
+    gate.charge(to, "scans", LOOKUP_WORK * (lookedUp - raws.length));
+    if (to.connection.closed) return;
+    const tail = more.length > 0 ? `,"more":${JSON.stringify(more)}` : "";
+    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
+  }
+
+  /**
    * The stored JSON of the record behind an item id; only a well-formed
    * record of the key the index names is ever put into a frame. A store
    * written before keys had to be well-formed may hold another key's
@@ -102,18 +120,22 @@ export class StoredRecords {
   private async one(id: string): Promise<string | undefined> {
     const key = await this.index.keyOf(id);
     const raw = key === undefined ? undefined : await this.store.get(key);
-    if (raw === undefined) return undefined;
+    return raw !== undefined && this.isRecordOf(key!, raw) ? raw : undefined;
+  }
+
+  /** True when `raw`, stored under `key`, is a well-formed record of that key (see `one`). */
+  isRecordOf(key: string, raw: string): boolean {
     let record: unknown;
     try {
       record = JSON.parse(raw);
     } catch {
-      return undefined;
+      return false;
     }
-    if (!isRecordShape(record)) return undefined;
+    if (!isRecordShape(record)) return false;
     if (record.k !== key || !isWellFormedText(record.k)) {
-      this.log("range sync: item %s names key %j, whose slot holds the record of key %j; not sent", id.slice(0, 16), key!.slice(0, 128), record.k.slice(0, 128));
-      return undefined;
+      this.log("range sync: item of key %j holds the record of key %j; not sent", key.slice(0, 128), record.k.slice(0, 128));
+      return false;
     }
-    return raw;
+    return true;
   }
 }

@@ -262,7 +262,7 @@ export class SyncGate {
 export function errorReply(request: SyncMessage, error: string): OutgoingMessage {
   const id = request.id;
   if (request.type === "syncRange") return { type: "syncRangeAck", id, m: "", error };
-  if (request.type === "syncFetch") return { type: "syncRecords", id, records: [], error };
+  if (request.type === "syncFetch" || request.type === "syncCopy") return { type: "syncRecords", id, records: [], error };
   if (request.type === "syncChanges") return { type: "syncChangesAck", id, e: "", head: 0, ids: [], next: 0, more: false, error };
   if (request.type === "syncOffer") return { type: "syncOfferAck", id, ids: [], error };
   if (request.type === "syncCommit") return { type: "syncCommitAck", id, error };

@@ -1,0 +1,185 @@
+/**
+ * A new server's first catch-up as a copy of its peer's store (capability
+ * `copy1`): while our index is empty, we ask for the peer's records in its
+ * store's key order, a frame at a time (`syncCopy` with the last key we got,
+ * answered by `syncRecords` with `next`), instead of reconciling ranges and
+ * fetching every id. The peer reads its store in order (no fingerprints, no
+ * id -> key -> record lookups: two random reads a record saved) and we send
+ * it no id lists. Every record still goes through the intake (verified,
+ * merged last-writer-wins); range reconciliation runs after the copy and
+ * picks up what changed on either side meanwhile.
+ *
+ * Strangers: a copy is served only to proven servers, charged to the same
+ * budgets as fetches (`serves` a record sent, `scans` a record read and not
+ * sent), so a copy costs a peer what fetching the same records would. The
+ * asker bounds what a liar can make it do: a cursor that does not move
+ * forward is struck and ends the copy, pages per run are capped, records
+ * not new here are charged to the peer's dialer-side budget, and the copy
+ * of a peer that stops halfway is resumed at its cursor by the next run.
+ */
+import { ErrorCode, ToolDbError } from "../../base/errors.js";
+import { LruMap } from "../../base/bounded-set.js";
+import { randomId } from "../../base/random.js";
+import type { PeerSession } from "../../network/peer-session.js";
+import type { OutgoingMessage, SyncCopyMessage } from "../../records/messages.js";
+import { isCopyCursor } from "../../records/parse-message.js";
+import { isRecordShape } from "../../records/record-verifier.js";
+import type { NodeContext } from "../node-context.js";
+import type { RangeSyncRun } from "./range-sync-run.js";
+import type { StoredRecords } from "./stored-records.js";
+import { LOOKUP_WORK } from "./sync-budget.js";
+import type { SyncGate } from "./sync-gate.js";
+import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import type { SyncRequests } from "./sync-requests.js";
+
+export const COPY_CAPABILITY = "copy1";
+/** Pages taken in at once while the next is asked for: the intake verifies one while the link carries the next. */
+const PAGES_IN_FLIGHT = 3;
+/** Peers whose unfinished copy is remembered (resumed at its cursor by the next run). */
+const REMEMBERED_CURSORS = 64;
+/** Records one copy page holds at most (the wire's cap on a records frame). */
+const MAX_PAGE_RECORDS = 4096;
+
+export class StoreCopy {
+  /** Where an unfinished copy stopped, by the peer's identity. */
+  private readonly cursors = new LruMap<string, string>(REMEMBERED_CURSORS);
+
+  constructor(
+    private readonly db: NodeContext,
+    private readonly index: SyncIndex,
+    private readonly gate: SyncGate,
+    private readonly requests: SyncRequests,
+    private readonly stored: StoredRecords,
+    /** Pages one run asks for at most; the next run goes on from the cursor. */
+    private readonly maxPages: number,
+  ) {}
+
+  /** True when a run with `session` should copy first: our store is empty, or a copy from this peer stopped halfway. */
+  wanted(session: PeerSession): boolean {
+    if (!session.caps.has(COPY_CAPABILITY)) return false;
+    return this.index.size === 0 || this.cursors.get(session.clientId) !== undefined;
+  }
+
+  // ---- asker -------------------------------------------------------------
+
+  /**
+   * Copies the peer's store into ours, page by page; throws when the peer
+   * refuses, lies or the link drops. True when the copy began at the start
+   * of the peer's store with ours empty and went to its end: every record
+   * the peer held when it began is here (or was refused by our intake).
+   */
+  async run(session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<boolean> {
+    let after = this.cursors.get(session.clientId);
+    const fresh = after === undefined && this.index.size === 0;
+    const intake = new Set<Promise<void>>();
+    let failure: unknown;
+    const take = (records: unknown[]) => {
+      const taken = this.take(records, session, run, tracker).catch((err: unknown) => void (failure ??= err));
+      intake.add(taken);
+      void taken.finally(() => intake.delete(taken));
+    };
+    try {
+      for (let page = 0; page < this.maxPages; page++) {
+        if (failure !== undefined) throw failure;
+        if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
+        if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(intake);
+        if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
+        const request: OutgoingMessage = { type: "syncCopy", id: randomId(), ...(after === undefined ? {} : { after }) };
+        const reply = await this.requests.ask(session, request);
+        if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to copy" : "no records");
+        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused copy: ${reply.error}`);
+        run.rounds++;
+        const next = reply.next;
+        if (next !== undefined && after !== undefined && next <= after) {
+          this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, "a store copy's cursor went back");
+          throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's copy cursor did not move forward");
+        }
+        take(reply.records);
+        while (intake.size >= PAGES_IN_FLIGHT) await Promise.race(intake);
+        if (next === undefined) {
+          await Promise.all(intake);
+          if (failure !== undefined) throw failure;
+          this.cursors.delete(session.clientId);
+          return fresh;
+        }
+        after = next;
+        this.cursors.set(session.clientId, after);
+      }
+      await Promise.all(intake);
+      if (failure !== undefined) throw failure;
+      return false;
+    } catch (err) {
+      await Promise.allSettled(intake);
+      throw err;
+    }
+  }
+
+  /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others cost it. */
+  private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<void> {
+    const ids: string[] = [];
+    for (const record of records) if (isRecordShape(record)) ids.push(itemId(record));
+    const added = this.index.track(true);
+    for (const id of ids) {
+      tracker.expect(id);
+      added.expect(id);
+    }
+    try {
+      await this.db.acceptFrame(records, session, () => run.fetched++);
+    } finally {
+      added.stop();
+      tracker.settled(ids);
+    }
+    this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added));
+    this.gate.newRecords(session, added.keys);
+  }
+
+  // ---- responder -----------------------------------------------------------
+
+  /**
+   * One page of our store after `after`, in key order: the records that fit a
+   * frame, at most `serves` of them, reading at most the `scans` left. `next`
+   * is the last key read (absent once the store's end was reached).
+   */
+  async serve(message: SyncCopyMessage, to: PeerSession): Promise<void> {
+    const serves = Math.min(MAX_PAGE_RECORDS, Math.floor(this.gate.remaining(to, "serves")));
+    const scans = Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK);
+    const budget = this.db.frames.recordBudget;
+    const raws: string[] = [];
+    let size = 0;
+    let read = 0;
+    let next: string | undefined;
+    let end = true;
+    const bounds = message.after === undefined ? {} : { gt: message.after };
+    pages: for await (const page of this.db.store.rangePages(bounds)) {
+      for (const [key, raw] of page) {
+        if (raws.length >= serves || read - raws.length >= scans) {
+          end = false;
+          break pages;
+        }
+        const bytes = this.stored.sendable(raw);
+        const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
+        if (sendable && size + bytes + 1 > budget) {
+          end = false;
+          break pages;
+        }
+        read++;
+        // A key too long to be a cursor (stored by an older version) is read past, not named.
+        if (isCopyCursor(key)) next = key;
+        if (sendable) {
+          raws.push(raw);
+          size += bytes + 1;
+        }
+      }
+    }
+    this.gate.charge(to, "serves", raws.length);
+    this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length));
+    if (to.connection.closed) return;
+    if (!end && (next === undefined || next === message.after)) {
+      // Nothing read past the cursor (a budget used up, or only keys too long to name): the asker reconciles instead.
+      to.send({ type: "syncRecords", id: message.id, records: [], error: "no copy page within this peer's budget" });
+      return;
+    }
+    const tail = end ? "" : `,"next":${JSON.stringify(next)}`;
+    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(message.id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
+  }
+}
