@@ -55,7 +55,6 @@ const MAX_QUEUED_PER_LINK = 8;
  */
 const LEAF_IDS = 8;
 export type { RangeSyncOptions } from "./sync-budget.js";
-
 export type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 
 export class RangeSync extends TypedEmitter<RangeSyncEvents> {
@@ -80,7 +79,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   ) {
     super();
     const budget = { ...DEFAULT_SYNC_BUDGET, ...options.budget };
-    this.gate = new SyncGate(budget, resolveLimits(db.options.limits).exemptIps, () => db.now(), () => index.size, (s) => s.provenServer);
+    this.gate = new SyncGate(budget, resolveLimits(db.options.limits), () => db.now(), () => index.size, (s) => s.provenServer);
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
     this.baseReads = options.readsPerMessage;
@@ -168,6 +167,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused: ${reply.error}`);
         run.rangeBytesIn += reply.m.length;
         run.rounds++;
+        if (reply.n !== undefined) this.gate.answersSized(session, reply.n); // its store's size, as it says
         const replied = performance.now();
         const result = await reconciler
           .take(base64ToBytes(reply.m), out)
@@ -366,7 +366,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // The answer stops (as at the frame limit) once it did the work the asker's budget had left.
         const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"), turns);
         const ms = Math.round(performance.now() - started - turns.waitedMs); // our own time on it (link-read-budget.ts)
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms });
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms, n: this.index.size });
         this.gate.answeredRange(from, message.m);
       } finally {
         // Items read and ranges decoded, compared and written: an empty range costs a fingerprint too.
