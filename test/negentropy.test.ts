@@ -8,7 +8,7 @@
  * every store: kept on merge, rebuilt after an unclean close.
  */
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,16 +23,7 @@ import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, checkReply, maxReplyRanges } from "
 import type { SentRange } from "../src/node/sync/negentropy-resume.js";
 import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
-
-class ArraySource implements ItemSource {
-  private readonly items: Item[];
-  constructor(items: Item[]) {
-    this.items = [...items].sort(compareBounds);
-  }
-  async *scan(lower: Bound, upper: Bound): AsyncGenerator<Item> {
-    for (const item of this.items) if (compareBounds(item, lower) >= 0 && compareBounds(item, upper) < 0) yield item;
-  }
-}
+import { ArraySource, randomItems } from "./helpers/array-source.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 /** The fingerprint of no item: sha256(32 zero bytes, varint 0), its first 16 bytes. */
@@ -58,10 +49,6 @@ async function reconcile(mine: Item[], theirs: Item[], frameLimit: number): Prom
     if (msg) largest = Math.max(largest, msg.length);
   }
   return { have, need, rounds, largest, responderScanned: responder.scanned };
-}
-
-function randomItems(n: number, maxT: number): Item[] {
-  return Array.from({ length: n }, () => ({ t: Math.floor(Math.random() * maxT), id: randomBytes(32).toString("hex") }));
 }
 
 /**

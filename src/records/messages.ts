@@ -143,6 +143,8 @@ export interface SyncRangeMessage extends Base {
   m: string;
   /** syncRangeAck: how long the responder worked on the request (ms; older peers send none). */
   ms?: number;
+  /** syncRangeAck: the responder's store size in index items (older peers send none): sizes the asker's budget for its answers. */
+  n?: number;
   error?: string;
 }
 

@@ -201,7 +201,7 @@ export function parseMessage(frame: string): ToolDbMessage | null {
     case "syncRange":
     case "syncRangeAck":
       if (!isBase64(m.m)) bad(`${type}.m must be a base64 string`);
-      if (m.ms !== undefined && !(Number.isSafeInteger(m.ms) && (m.ms as number) >= 0)) bad(`${type}.ms must be a non-negative integer`);
+      for (const key of ["ms", "n"]) if (m[key] !== undefined && !isSeq(m[key])) bad(`${type}.${key} must be a non-negative integer`);
       if (m.error !== undefined) str(m, "error", 256);
       break;
     case "syncFetch":

@@ -95,14 +95,17 @@ export class LinkReadBudget {
   }
 }
 
-/** Wraps an initiator's `next`, remembering how long building each message took (our share of its exchange). */
-export function timedBuilds<M extends object>(next: () => Promise<M | undefined>): { next: () => Promise<M | undefined>; tookMs(message: M): number } {
+/**
+ * Wraps an initiator's `next`, remembering how long building each message took (our share of its exchange), less
+ * the time it let other work in (`waitedMs`: Turns.waitedMs, which only grows).
+ */
+export function timedBuilds<M extends object>(next: () => Promise<M | undefined>, waitedMs: () => number = () => 0): { next: () => Promise<M | undefined>; tookMs(message: M): number } {
   const took = new WeakMap<M, number>();
   return {
     next: async () => {
-      const started = performance.now();
+      const started = performance.now() + waitedMs();
       const message = await next();
-      if (message) took.set(message, performance.now() - started);
+      if (message) took.set(message, performance.now() + waitedMs() - started);
       return message;
     },
     tookMs: (message) => took.get(message) ?? 0,

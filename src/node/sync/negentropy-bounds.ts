@@ -107,24 +107,39 @@ export function checkReply(reply: readonly InputRange[], sent: readonly SentRang
 export const TURN_MS = 8;
 
 /**
- * Times a long answer's turns: `pass()` waits for the next one (a macrotask:
- * pending I/O first) once this one ran TURN_MS. `waitedMs`: the time spent
- * waiting so, not the answer's own (a reply's `ms` leaves it out: the
- * asker's link-read-budget.ts takes `ms` for the responder's work).
+ * Times a long step's turns (a responder's answer; the dialer's taking in of
+ * a reply and building of its next message): `pass()` waits for the next
+ * turn (a macrotask: pending I/O first) once this one ran TURN_MS.
+ * `waitedMs`: the time spent waiting so, not the step's own (a reply's `ms`
+ * leaves it out: the asker's link-read-budget.ts takes `ms` for the
+ * responder's work, and the dialer's own time on a reply leaves it out too).
  */
 export class Turns {
-  private started = performance.now();
+  private started: number;
   waitedMs = 0;
+  /** Turns handed over so far. */
+  yields = 0;
 
-  /** `onTurn`: called as a turn ends (the responder charges the work done so far then). */
-  constructor(private readonly onTurn?: () => void) {}
+  /** `onTurn`: called as a turn ends (the work done so far is charged then). `clock`: ms (tests count turns with their own). */
+  constructor(
+    private readonly onTurn?: () => void,
+    private readonly clock: () => number = () => performance.now(),
+  ) {
+    this.started = clock();
+  }
+
+  /** A step begins: its first turn counts from now (the dialer's steps are apart in time, each in a turn of its own). */
+  begin(): void {
+    this.started = this.clock();
+  }
 
   async pass(): Promise<void> {
-    const now = performance.now();
+    const now = this.clock();
     if (now - this.started < TURN_MS) return;
     this.onTurn?.();
     await new Promise<void>((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
-    this.started = performance.now();
+    this.started = this.clock();
     this.waitedMs += this.started - now;
+    this.yields++;
   }
 }

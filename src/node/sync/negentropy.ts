@@ -26,7 +26,7 @@ import {
   singles,
   writeRemainder,
 } from "./negentropy-codec.js";
-import { type InitiatorMessage, type ReconcileResult, type SentRange, type WorkItem, mergeByBound, readRanges, resumeAfterCut } from "./negentropy-resume.js";
+import { type InitiatorMessage, type ReconcileResult, type SentRange, type WorkItem, mergeByBound, readReply, resumeAfterCut } from "./negentropy-resume.js";
 import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, Turns, UNSPLIT_PER_RUN, checkReply, maxReplyRanges } from "./negentropy-bounds.js";
 
 const BUCKETS = 16;
@@ -48,6 +48,8 @@ export class Reconciler {
   private last: InitiatorMessage | undefined;
   /** Initiator steps run one at a time (`take` and `next` both await the source). */
   private turn: Promise<unknown> = Promise.resolve();
+  /** Lets other work in every TURN_MS: an initiator's `take` and `next` (range-sync.ts charges the work as each turn ends), a responder's answer. */
+  turns = new Turns();
 
   constructor(
     private readonly source: ItemSource,
@@ -99,6 +101,7 @@ export class Reconciler {
    */
   async reconcile(query: Uint8Array, workLimit = Infinity, turns = new Turns()): Promise<ReconcileResult> {
     if (this.isInitiator) return this.reconcileAsInitiator(query);
+    this.turns = turns; // splitting a large range lets other work in too
     const workBefore = this.work;
     this.ranges += countRanges(query, this.maxRanges);
     const input = new ByteReader(query);
@@ -178,26 +181,21 @@ export class Reconciler {
   }
 
   /**
-   * Pipelined initiator: reads the reply to `to` (one of several messages
-   * in flight). Its id lists tell at once what we have and the peer lacks
-   * and the reverse; its fingerprints, and our ranges that a reply cut at
-   * its frame limit left unanswered (negentropy-resume.ts), join the
-   * pending ranges that `next` compares and splits.
+   * Pipelined initiator: reads the reply to `to` (one of several messages in flight). Its id lists tell at once what
+   * we have and the peer lacks and the reverse; its fingerprints, and our ranges that a reply cut at its frame limit
+   * left unanswered (negentropy-resume.ts), join the pending ranges that `next` compares and splits.
    */
   take(reply: Uint8Array, to: InitiatorMessage): Promise<{ have: string[]; need: string[] }> {
     return this.exclusively(async () => {
       const have: string[] = [];
       const need: string[] = [];
-      const input = new ByteReader(reply);
-      const version = input.byte();
-      if (version < 0x60 || version > 0x6f) badSync("invalid protocol version byte");
-      if (version !== PROTOCOL_VERSION) badSync(`unsupported protocol version ${version - 0x60}`);
       const refine: WorkItem[] = [];
-      const { ranges, count } = readRanges(input, maxReplyRanges(to.sent.length));
+      const { ranges, count } = await readReply(reply, maxReplyRanges(to.sent.length), this.turns);
       this.ranges += count;
       this.unsplit += checkReply(ranges, to.sent);
       if (this.unsplit > UNSPLIT_PER_RUN) badSync(`${this.unsplit} ranges answered unsplit`);
       for (const item of resumeAfterCut(ranges, to.sent)) {
+        await this.turns.pass();
         if (item.kind === "resend" || item.mode === Mode.Fingerprint) {
           refine.push(item);
           continue;
@@ -206,6 +204,7 @@ export class Reconciler {
         for await (const page of this.pages(item.lower, item.upper)) {
           this.scanned += page.length;
           for (const entry of page) if (!theirs.delete(entry.id)) have.push(entry.id);
+          await this.turns.pass();
         }
         for (const id of theirs) need.push(id);
       }
@@ -214,11 +213,7 @@ export class Reconciler {
     });
   }
 
-  /**
-   * Pipelined initiator: the next message, as many pending ranges compared
-   * and split as fit one frame (the rest wait for the message after), or
-   * undefined when no range differs any more.
-   */
+  /** Pipelined initiator: the next message, as many pending ranges compared and split as fit one frame (the rest wait for the message after), or undefined when no range differs any more. */
   next(): Promise<InitiatorMessage | undefined> {
     return this.exclusively(async () => {
       const full = new ByteWriter();
@@ -230,6 +225,7 @@ export class Reconciler {
       const scannedBefore = this.scanned;
       const writtenBefore = this.written;
       for (; done < this.pending.length; done++) {
+        await this.turns.pass();
         if (this.readsPerMessage !== 0 && this.scanned - scannedBefore >= this.readsPerMessage && full.length > 1) break;
         // A fingerprint each (counted as work when its reply was read): a message compares at most as many ranges as it may carry, once it carries any.
         if (done >= this.maxRanges && full.length > 1) break;
@@ -257,8 +253,10 @@ export class Reconciler {
     });
   }
 
+  /** One initiator step at a time, each beginning a turn of its own (`turns`). */
   private exclusively<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.turn.then(step, step);
+    const begun = () => (this.turns.begin(), step());
+    const run = this.turn.then(begun, begun);
     this.turn = run.catch(() => undefined);
     return run;
   }
@@ -381,6 +379,7 @@ export class Reconciler {
     let prev: Item | undefined;
     let from = lower;
     for await (const page of this.pages(lower, upper)) {
+      await this.turns.pass();
       this.scanned += page.length;
       for (const item of page) {
         if (prev && bucket < BUCKETS - 1 && acc.count >= sizeOf(bucket)) {

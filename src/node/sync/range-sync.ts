@@ -56,7 +56,6 @@ const MAX_QUEUED_PER_LINK = 8;
  */
 const LEAF_IDS = 8;
 export type { RangeSyncOptions } from "./sync-budget.js";
-
 export type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 
 export class RangeSync extends TypedEmitter<RangeSyncEvents> {
@@ -82,7 +81,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   ) {
     super();
     const budget = { ...DEFAULT_SYNC_BUDGET, ...options.budget };
-    this.gate = new SyncGate(budget, resolveLimits(db.options.limits).exemptIps, () => db.now(), () => index.size, (s) => s.provenServer);
+    this.gate = new SyncGate(budget, resolveLimits(db.options.limits), () => db.now(), () => index.size, (s) => s.provenServer);
     this.maxRounds = options.maxRounds ?? 1000;
     this.leafIds = options.leafIds ?? LEAF_IDS;
     this.baseReads = options.readsPerMessage;
@@ -146,7 +145,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const base = this.baseReads ?? baseReadsPerMessage(this.index.cacheCapacity, this.index.size, RANGES_IN_FLIGHT);
     const budget = new LinkReadBudget(base, maxReadsPerMessage(base, this.index.size), RANGES_IN_FLIGHT);
     const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, base);
-    const builds = timedBuilds(() => reconciler.next());
+    const builds = timedBuilds(() => reconciler.next(), () => reconciler.turns.waitedMs);
     const fetches = this.fetchQueue(session, run);
     // Our records the peer lacks go in the background too, one acknowledged frame at a time.
     const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
@@ -156,6 +155,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.gate.chargeAnswers(session, reconciler.work - charged);
       run.work = charged = reconciler.work;
     };
+    reconciler.turns = new Turns(charge); // a large reply is taken in (a message built) a turn of TURN_MS at a time, charged as each ends
     const answering = new Set<Promise<void>>(); // exchanges sent, their replies not yet taken in and their needs queued
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
@@ -173,7 +173,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused: ${reply.error}`);
         run.rangeBytesIn += reply.m.length;
         run.rounds++;
-        const replied = performance.now();
+        if (reply.n !== undefined) this.gate.answersSized(session, reply.n); // its store's size, as it says
+        const replied = performance.now(), waited = reconciler.turns.waitedMs; // our own time on it leaves the waits out
         const result = await reconciler
           .take(base64ToBytes(reply.m), out)
           .catch((err: unknown) => {
@@ -181,7 +182,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
             throw err;
           })
           .finally(charge);
-        reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied + builds.tookMs(out));
+        reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied - (reconciler.turns.waitedMs - waited) + builds.tookMs(out));
         run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
         // Fetches and pushes go on in the background while further rounds are asked for.
         await Promise.all([pushes.add(result.have), fetches.add(result.need)]);
@@ -256,11 +257,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   /** Asks for the records behind `ids` and merges them (the change feed's catch-up). */
   private async fetch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
     const fetches = this.fetchQueue(session, run);
-    try {
-      await fetches.add(ids);
-    } finally {
-      await fetches.drain();
-    }
+    await fetches.add(ids).finally(() => fetches.drain());
   }
 
   /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
@@ -371,7 +368,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // The answer stops (as at the frame limit) once it did the work the asker's budget had left.
         const { output } = await reconciler.reconcile(base64ToBytes(message.m), this.gate.remaining(from, "scans"), turns);
         const ms = Math.round(performance.now() - started - turns.waitedMs); // our own time on it (link-read-budget.ts)
-        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms });
+        if (!this.gone(from)) from.send({ type: "syncRangeAck", id: message.id, m: base64FromBytes(output!), ms, n: this.index.size });
         this.gate.answeredRange(from, message.m);
       } finally {
         // Items read and ranges decoded, compared and written: an empty range costs a fingerprint too.

@@ -97,6 +97,8 @@ export type BudgetKeys = readonly string[];
 interface Bucket {
   tokens: Record<BudgetKind, number>;
   at: number;
+  /** A store size the capacity is reckoned by when larger than ours (`sizeAtLeast`). */
+  size: number;
 }
 
 export class SyncBudget {
@@ -110,11 +112,11 @@ export class SyncBudget {
     this.buckets = new LruMap(Math.max(1, options.maxPeers));
   }
 
-  private capacity(key: string, kind: BudgetKind): number {
+  private capacity(key: string, kind: BudgetKind, size = 0): number {
     const share = key.startsWith("net:") ? this.options.rangeShare : 1;
     if (kind === "rounds") return this.options.rounds * share;
     const perItem = kind === "scans" ? this.options.scansPerItem : kind === "serves" ? this.options.servesPerItem : this.options.pushesPerItem;
-    return (this.storeSize() + this.options.slack) * perItem * share;
+    return (Math.max(this.storeSize(), size) + this.options.slack) * perItem * share;
   }
 
   private bucket(key: string): Bucket {
@@ -123,14 +125,14 @@ export class SyncBudget {
     if (bucket) {
       const refill = Math.max(0, now - bucket.at) / this.options.windowMs;
       for (const kind of KINDS) {
-        const cap = this.capacity(key, kind);
+        const cap = this.capacity(key, kind, bucket.size);
         bucket.tokens[kind] = Math.min(cap, bucket.tokens[kind] + refill * cap);
       }
       bucket.at = now;
     } else {
       const tokens = {} as Record<BudgetKind, number>;
       for (const kind of KINDS) tokens[kind] = this.capacity(key, kind);
-      bucket = { tokens, at: now };
+      bucket = { tokens, at: now, size: 0 };
       this.buckets.set(key, bucket);
     }
     return bucket;
@@ -154,7 +156,22 @@ export class SyncBudget {
   credit(keys: BudgetKeys, kind: BudgetKind, amount: number): void {
     for (const key of keys) {
       const bucket = this.bucket(key);
-      bucket.tokens[kind] = Math.min(this.capacity(key, kind), bucket.tokens[kind] + amount);
+      bucket.tokens[kind] = Math.min(this.capacity(key, kind, bucket.size), bucket.tokens[kind] + amount);
+    }
+  }
+
+  /**
+   * Reckons these buckets' capacity by a store of `size` items where that is larger than ours (SyncGate.answersSized:
+   * the budget for our work on a peer's answers, by the larger of both stores), and adds what that adds to the
+   * capacity to the tokens too, as if the bucket had been that size from the start. The size a bucket is reckoned by
+   * only grows while it is remembered, so claiming large, then small, then large again is given the difference once.
+   */
+  sizeAtLeast(keys: BudgetKeys, size: number): void {
+    for (const key of keys) {
+      const bucket = this.bucket(key);
+      if (!(size > bucket.size)) continue;
+      for (const kind of KINDS) bucket.tokens[kind] += this.capacity(key, kind, size) - this.capacity(key, kind, bucket.size);
+      bucket.size = size;
     }
   }
 

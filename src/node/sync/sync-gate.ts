@@ -24,6 +24,7 @@
 import { LruMap } from "../../base/bounded-set.js";
 import { sha256Hex } from "../../crypto/sha256.js";
 import { addressRange } from "../../limits/address-range.js";
+import type { Limits } from "../../limits/limits.js";
 import { TokenBucket } from "../../limits/rate-limiter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncMessage } from "../../records/messages.js";
@@ -53,6 +54,11 @@ const CREDITED_KEYS = 32_768;
  * `dialRefusal`.
  */
 export const DIAL_MEMBERS_PER_SHARE = 2;
+/**
+ * What a peer's claim of its store's size counts for at most, as a multiple
+ * of (our store + slack): see `answersSized`.
+ */
+export const CLAIMED_SIZE_MULTIPLE = 16;
 
 interface PushHold {
   until: number;
@@ -71,9 +77,10 @@ export class SyncGate {
 
   constructor(
     options: SyncBudgetOptions,
-    private readonly exemptIps: readonly string[],
+    /** `exemptIps`; `maxStoreKeys`: a peer's claimed store size counts for no more (`answersSized`). */
+    private readonly limits: Pick<Limits, "exemptIps" | "maxStoreKeys">,
     private readonly now: () => number,
-    storeSize: () => number,
+    private readonly storeSize: () => number,
     /** Whether the session's peer is a server this node reconciles with. */
     private readonly isServer: (session: PeerSession) => boolean,
   ) {
@@ -83,7 +90,7 @@ export class SyncGate {
   /** The buckets a session's work is charged to: identity, and (unless exempt) IP and address range. */
   keys(session: PeerSession): BudgetKeys {
     const ip = session.host;
-    if (!ip || this.exemptIps.includes(ip)) return [`id:${session.address}`];
+    if (!ip || this.limits.exemptIps.includes(ip)) return [`id:${session.address}`];
     const range = addressRange(ip);
     return range ? [`id:${session.address}`, `ip:${ip}`, `net:${range}`] : [`id:${session.address}`, `ip:${ip}`];
   }
@@ -200,7 +207,7 @@ export class SyncGate {
   /** Whether the session's identity holds a budget for our work on its answers (admitting it when its range has room). */
   private dialMember(session: PeerSession): boolean {
     const ip = session.host;
-    const range = ip && !this.exemptIps.includes(ip) ? addressRange(ip) : undefined;
+    const range = ip && !this.limits.exemptIps.includes(ip) ? addressRange(ip) : undefined;
     if (range === undefined) return true;
     let members = this.dialMembers.get(range);
     if (!members) this.dialMembers.set(range, (members = new Map()));
@@ -214,6 +221,25 @@ export class SyncGate {
   /** Our work on the peer's answers (index items read): charged to its dialer-side buckets. */
   chargeAnswers(session: PeerSession, amount: number): void {
     if (amount > 0 && this.dialMember(session)) this.budget.charge(this.dialKeys(session), "scans", amount);
+  }
+
+  /**
+   * The peer says its store holds `claimed` items (a range reply's `n`): the budget for our work on its answers is
+   * reckoned by the larger of both stores from then on (SyncBudget.sizeAtLeast). The honest work of a run grows with
+   * the larger store: sized by ours alone, a server holding 2,500 records did ~600,000 items of work on the answers of
+   * one holding 50,000 against a budget of 300,000, and finished only because each record it fetched earned
+   * NEW_RECORD_CREDIT back, the work coming first (fingerprints of large ranges) and the credit after (a CI run
+   * stopped after 2 rounds so). The claim is the peer's word, and what a liar gains by it is our work on its own
+   * answers (nothing of its asking buckets, nothing from anyone else), so it counts for at most
+   * CLAIMED_SIZE_MULTIPLE × (our store + slack), and never more than our store may hold (a larger store is more than
+   * we would take in). So a liar's budget grows at most 17-fold (~4,000,000 items a window, a few seconds of a core,
+   * for a server of fewer than 10,000 records with the defaults): what any peer of a server 16 × ours may cost it
+   * anyway. An honest run does ~12 items of work a record of the larger store (603,494 for 50,000): a peer up to
+   * 16 × (our store + slack) finishes its run with no credit at all, a larger one with the credit its records earn.
+   */
+  answersSized(session: PeerSession, claimed: number): void {
+    const bound = Math.min(claimed, this.limits.maxStoreKeys, CLAIMED_SIZE_MULTIPLE * (this.storeSize() + this.budget.options.slack));
+    if (bound > 0 && this.dialMember(session)) this.budget.sizeAtLeast(this.dialKeys(session), bound);
   }
 
   /** Work we may still do on the peer's answers now: 0 while its range has no room for its identity. */
