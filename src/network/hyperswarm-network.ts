@@ -211,7 +211,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.joinedPromise = this.discovery.flushed().catch((err) => this.log("join failed: %s", errorText(err)));
     this.scheduleRefresh(this.refreshInterval);
     // A lost link (on any transport) may be replaceable over Hyperswarm: look the topic up again.
-    this.sessionOwner.on("duplicate", (e) => this.duplicates.duplicate(e.peer));
+    this.sessionOwner.on("duplicate", (e) => this.duplicates.duplicate(e.peer, e.connection));
     this.sessionOwner.on("session-close", (session) => {
       this.duplicates.sessionClosed(session);
       this.refresh();
