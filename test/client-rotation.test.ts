@@ -20,6 +20,7 @@ import net from "node:net";
 import { HostileServer } from "./helpers/hostile-server.js";
 import { type Clock, TimerGroup, systemClock } from "../src/base/clock.js";
 import { ClientRotation } from "../src/peering/client-rotation.js";
+import type { PeerSession } from "../src/network/peer-session.js";
 import { CandidatePool } from "../src/peering/candidate-pool.js";
 import { PROBATION_TICKS } from "../src/network/slot-rotation.js";
 import { createLogger } from "../src/base/logger.js";
@@ -180,30 +181,39 @@ describe("a DHT client's links held by fake servers that behave", () => {
   });
   }
 
-  it("a server rotated out for a candidate that cannot be dialed gets its slot back at once, not after its rest", { timeout: 60_000 }, async () => {
+  it("make before break: a client with one good link and a dead candidate never drops to zero links, and dials the candidate a bounded number of times", { timeout: 60_000 }, async () => {
     const { honest, client, linked } = await serverAndClient();
-    // A stale announce: nothing listens there any more (the DHT keeps an announce for half an hour).
-    const gone = net.createServer();
-    await new Promise<void>((resolve) => gone.listen(0, "127.0.0.10", resolve));
-    const stale = { host: "127.0.0.10", port: (gone.address() as net.AddressInfo).port };
-    await new Promise((resolve) => gone.close(resolve));
     const source = new StubSource([{ host: "127.0.1.1", port: portOf(honest) }]);
-    const interval = 500;
-    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, random: () => 0, rotateIntervalMs: interval });
+    // Fast rotations, a short first penalty and first-contact bound: the dead candidate's backoff ends many times.
+    const interval = 50;
+    const peering = new DhtPeering(client, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 200, random: () => 0, rotateIntervalMs: interval, firstContactTimeoutMs: 300 });
     stops.push(() => peering.stop());
     await waitUntil(linked, 5000, "the client to link the server");
-    // A client that watches a key (links are judged only once asked for a record), which nobody writes.
+    // A client that watches a key (links are judged only once asked for a record), which nobody writes: no merit.
     await client.subscribeData("quiet");
-    let rotatedAt = 0;
+    let drops = 0;
+    let emptied = 0;
     client.on("peer-disconnect", (info) => {
-      if (info.host === "127.0.1.1" && !rotatedAt) rotatedAt = Date.now();
+      if (info.host === "127.0.1.1") drops++;
+      if (client.network.peers.length === 0) emptied++;
     });
-    source.announce(stale);
-    // The idle client's only link has no merit, and another candidate is known: it is rotated out.
-    await waitUntil(() => rotatedAt > 0, 5000, "the server to be rotated out");
-    await waitUntil(linked, 10 * interval, "the client to link the server again");
-    const offline = Date.now() - rotatedAt;
-    assert.ok(offline < 5 * interval, `the client had no link for ${offline} ms (the server's rest is ${10 * interval} ms)`);
+    // A dead candidate: announced, takes the TCP connection, never answers (a server gone under a stale announce).
+    const held = new Set<net.Socket>();
+    const hole = net.createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => hole.listen(0, "127.0.0.10", resolve));
+    closers.push({ close: () => new Promise((resolve) => (hole.close(resolve), held.forEach((socket) => socket.destroy()))) });
+    source.announce({ host: "127.0.0.10", port: (hole.address() as net.AddressInfo).port });
+    const ticks = () => (peering as unknown as { clientRotation: { slots: { tick: number } } }).clientRotation.slots.tick;
+    const start = ticks();
+    // Dialed again after its first penalty ended: the rotation kept trying, with the server's link up throughout.
+    await waitUntil(() => held.size >= 2, 10_000, "the dead candidate to be dialed twice");
+    await waitUntil(() => ticks() >= start + 60, 10_000, "60 rotations");
+    const elapsed = (ticks() - start) * interval;
+    assert.equal(drops, 0, "the good link was rotated out for a candidate that never answered");
+    assert.equal(emptied, 0);
+    assert.ok(linked());
+    // Its penalty doubles from 200 ms after each failed first contact (300 ms growing): a few dials in 60 rotations, not one a rotation.
+    assert.ok(held.size <= 6, `${held.size} dials to the dead candidate in ${elapsed} ms`);
   });
 
   it("a rotation of the longest interval allowed sets no timer past Node's range (one past it fires at once, over and over)", { timeout: 30_000 }, async () => {
@@ -222,28 +232,61 @@ describe("a DHT client's links held by fake servers that behave", () => {
     closers.push({ close: () => new Promise((resolve) => (hole.close(resolve), held.forEach((socket) => socket.destroy()))) });
     const dialsToHole = () => held.size;
     source.announce({ host: "127.0.0.10", port: (hole.address() as net.AddressInfo).port });
-    // Two intervals are not waited out: the rotation's own ticks, driven by hand, rotate the idle server out.
+    // Two intervals are not waited out: the rotation's own ticks, driven by hand, dial the other candidate for the idle server's slot.
     const rotation = (peering as unknown as { clientRotation: { tick(): void } }).clientRotation;
     for (let i = 0; i < 3; i++) rotation.tick();
-    await waitUntil(() => !linked() && dialsToHole() === 1, 5000, "the server rotated out and the other candidate dialed");
-    // The server rests 10 intervals (over 24 days): no wait of the peering for it may pass a timer's range.
+    await waitUntil(() => dialsToHole() === 1, 5000, "the other candidate dialed for the idle server's slot");
+    assert.ok(linked(), "the server's link is closed only once its replacement is linked");
+    // The dial fails (its penalty set): no wait of the peering may pass a timer's range.
     await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.now()), 10_000, "the dial to fail");
+    assert.ok(linked());
     assert.equal(tooLong, 0, `${tooLong} timers set past 2^31-1 ms`);
   });
 
-  it("a link is judged only once the client asked it for a record: a client that only writes keeps its links", () => {
+  /** A ClientRotation over two fake server links, whose replacement dials the test records (and answers). */
+  function fakeRotation() {
     const disconnected: string[] = [];
-    const session = (n: number) => ({ outgoing: true, isServer: true, host: `127.0.0.${n}`, port: 9000, address: `a${n}`, servedAt: 0, answeredAt: 0, askedForRecords: false });
+    const dials: string[] = [];
+    let inFlight = false;
+    const session = (n: number) => ({ outgoing: true, isServer: true, host: `127.0.0.${n}`, port: 9000, address: `a${n}`, servedAt: 0, answeredAt: 0, askedForRecords: false, connection: { closed: false } });
     const peers = [session(1), session(2)];
     const db = { isClosed: false, now: () => 1000, network: { peers, disconnectFrom: (host: string) => disconnected.push(host) } };
     const pool = new CandidatePool({ capacity: 16, penaltyMs: 1000, maxPenaltyMs: 10_000, random: () => 0, now: () => 1000 });
-    const deps = { db: db as unknown as ToolDb, pool, timers: new TimerGroup(), maxLinks: 2, intervalMs: 1000, meritWindowMs: 60_000, canDialAnother: () => true, listed: () => false, log: createLogger("test:client-rotation") };
+    const deps = {
+      db: db as unknown as ToolDb, pool, timers: new TimerGroup(), maxLinks: 2, intervalMs: 1000, meritWindowMs: 60_000, listed: () => false, log: createLogger("test:client-rotation"),
+      dialReplacement: () => (dials.push("127.0.0.9"), (inFlight = true), { host: "127.0.0.9", port: 9000 }),
+      dialing: () => inFlight,
+    };
     const rotation = new ClientRotation(deps);
+    const linkedNew = () => rotation.connected({ ...session(9), askedForRecords: true } as unknown as PeerSession);
+    return { rotation, peers, disconnected, dials, linkedNew, settle: () => (inFlight = false) };
+  }
+
+  it("a link is judged only once the client asked it for a record: a client that only writes keeps its links", () => {
+    const { rotation, peers, disconnected, dials, linkedNew } = fakeRotation();
     for (let i = 0; i < PROBATION_TICKS + 3; i++) rotation.tick();
-    assert.deepEqual(disconnected, [], "a link never asked for anything was rotated out");
+    assert.deepEqual([disconnected, dials], [[], []], "a link never asked for anything was rotated out");
     peers[1]!.askedForRecords = true;
     rotation.tick();
+    assert.deepEqual([disconnected, dials], [[], ["127.0.0.9"]], "a candidate dialed, the link kept until it is up");
+    linkedNew();
     assert.deepEqual(disconnected, ["127.0.0.2"]);
+  });
+
+  it("make before break: a replacement that fails calls the rotation off; one rotation in flight at a time", () => {
+    const { rotation, peers, disconnected, dials, linkedNew, settle } = fakeRotation();
+    peers[1]!.askedForRecords = true;
+    for (let i = 0; i < PROBATION_TICKS + 1; i++) rotation.tick();
+    assert.deepEqual(dials, ["127.0.0.9"]);
+    rotation.tick();
+    rotation.tick();
+    assert.deepEqual(dials, ["127.0.0.9"], "a second dial while the first is in flight");
+    settle();
+    rotation.dialFailed("127.0.0.9", 9000);
+    linkedNew(); // a link to that address later, for another reason: not this rotation's
+    assert.deepEqual(disconnected, [], "the link was closed although its replacement failed");
+    rotation.tick();
+    assert.deepEqual(dials, ["127.0.0.9", "127.0.0.9"], "the next rotation tries again");
   });
 
   it("DHTClient and DhtPeering refuse bad rotation options with INVALID_ARGUMENT", async () => {

@@ -30,7 +30,7 @@ const T = 10_000;
  * The failover tests' handshake timeout, on a clock that never fires it
  * (GatedClock, never advanced). With FAST's real 2 s timer, a Hyperswarm
  * handshake the loaded process read late timed out at the client, which
- * then shuns the peer for 60 s (hyperswarm-network.ts SHUNNED_MS): no
+ * then shunned the peer for a flat 60 s (now a backoff from 4 s, swarm-shuns.ts): no
  * relink over Hyperswarm within 20 s (seen once in a suite run at load 3-4;
  * reproduced every time by reading the client's first swarm link 2.5 s late).
  */

@@ -276,7 +276,7 @@ export class Handshake {
       const drop = (closed: Connection, kept: Connection) => {
         const [k, c] = [kept.info.transport ?? "other", closed.info.transport ?? "other"];
         const reason = `duplicate link to the same node (kept the ${k} link)`;
-        this.ctx.events.emit("duplicate", { peer: clientId, kept: k, closed: c, reason });
+        this.ctx.events.emit("duplicate", { peer: clientId, kept: k, closed: c, reason, connection: closed });
         closed.close(CloseCode.DUPLICATE, reason);
       };
       if (!keepNew) {

@@ -1,10 +1,8 @@
 /// <reference path="../../types/hyperswarm.d.ts" preserve="true" />
-import { createHash } from "node:crypto";
 import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
 import Hyperswarm, { type PeerDiscovery, type PeerInfo, type SwarmSocket } from "hyperswarm";
 import type { TimerHandle } from "../base/clock.js";
 import { ErrorCode, ToolDbError, describeValue, errorText } from "../base/errors.js";
-import { checkPeerAddress, portValue } from "../limits/peer-address.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
@@ -12,69 +10,17 @@ import type { NetworkHost } from "./network-host.js";
 import { SwarmDuplicates } from "./swarm-duplicates.js";
 import { SwarmBans } from "./swarm-bans.js";
 import { SwarmSlots } from "./swarm-slots.js";
+import { DEFAULT_SHUN_TIMINGS, SwarmShuns } from "./swarm-shuns.js";
 import { evictionRefusal } from "./link-guard.js";
+import { HYPERDHT_BOOTSTRAP_ENV, defaultDhtHost, hyperdhtBootstrapFromEnv, toAddress, topicKey } from "./hyperswarm-bootstrap.js";
 
-/** Points every Hyperswarm/HyperDHT of this package at a private HyperDHT: `host:port[,host:port…]`. */
-export const HYPERDHT_BOOTSTRAP_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
-
-/**
- * How long a peer of the topic is not dialed again after it said it is no
- * server, or did not finish the handshake, on a link this node dialed (ms).
- * Only servers announce a topic: hyperswarm dials whatever a lookup returns
- * (up to its 64 peer slots), and announcers that answered as clients, or
- * never answered, held every slot, so a server announced later was never
- * reached (outside check: 72 such announcers).
- */
-const SHUNNED_MS = 60_000;
+export { HYPERDHT_BOOTSTRAP_ENV, defaultDhtHost, hyperdhtBootstrapFromEnv, topicKey };
 
 /** hyperswarm's own default for `maxPeers`. */
 const DEFAULT_MAX_PEERS = 64;
 
 /** See HyperswarmNetworkOptions.closeTimeout. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 500;
-
-/** The Hyperswarm topic of a ToolDb topic: sha256(topic), as in the ToolDb guide. */
-export function topicKey(topic: string): Buffer {
-  return createHash("sha256").update(topic).digest();
-}
-
-/** Bootstrap from TOOLDB_HYPERDHT_BOOTSTRAP, or undefined (hyperdht's public nodes). */
-export function hyperdhtBootstrapFromEnv(env: NodeJS.ProcessEnv = process.env): HyperDhtNodeAddress[] | undefined {
-  const value = env[HYPERDHT_BOOTSTRAP_ENV]?.trim();
-  if (!value) return undefined;
-  return value.split(",").map(toAddress);
-}
-
-/**
- * The HyperDHT bind address when none is given: 127.0.0.1 for a private
- * HyperDHT whose bootstrap is all on loopback, else all interfaces. A node
- * bound to all interfaces offers the host's LAN addresses to its peers,
- * which then dial those rather than loopback.
- */
-export function defaultDhtHost(bootstrap: HyperDhtNodeAddress[] | undefined): string | undefined {
-  const loopback = (host: string) => host.startsWith("127.") || host === "localhost" || host === "::1";
-  return bootstrap?.length && bootstrap.every((b) => loopback(b.host)) ? "127.0.0.1" : undefined;
-}
-
-/**
- * A bootstrap entry ("host:port" or { host, port }; hyperdht's
- * "suggestedIP@host" host form too) as an address, or INVALID_ARGUMENT
- * naming it: a wrong entry was a NaN port hyperdht never reached.
- */
-function toAddress(entry: string | HyperDhtNodeAddress): HyperDhtNodeAddress {
-  let host: unknown;
-  let port: unknown;
-  if (typeof entry === "string") {
-    const at = entry.trim().lastIndexOf(":");
-    [host, port] = at > 0 ? [entry.trim().slice(0, at), entry.trim().slice(at + 1)] : [entry, undefined];
-  } else if (typeof entry === "object" && entry !== null) {
-    ({ host, port } = entry);
-  }
-  const name = (part: string) => `HyperDHT bootstrap ${typeof entry === "string" ? `'${entry.slice(0, 80)}'` : "entry"}: ${part}`;
-  const hosts = typeof host === "string" && host.split("@").length === 2 ? host.split("@") : [host];
-  for (const h of hosts) checkPeerAddress(h, port, name);
-  return { host: host as string, port: portValue(port) as number };
-}
 
 export interface HyperswarmNetworkOptions {
   /** HyperDHT bootstrap nodes ("host:port" or {host, port}). Default: TOOLDB_HYPERDHT_BOOTSTRAP, else hyperdht's public nodes. */
@@ -115,6 +61,17 @@ export interface HyperswarmNetworkOptions {
   rotateInterval?: number;
   /** A peer that delivered a record this node asked for within this many ms keeps its swarm slot (default 600000). */
   meritWindow?: number;
+  /**
+   * A client that does not announce the topic keeps a peer it dialed away
+   * for a while when its link closes for a handshake not finished in time or
+   * requests left unanswered (swarm-shuns.ts): `shunMs` (default 4000) the
+   * first time, doubling per offence within `shunForgiveMs` (default 600000)
+   * of the last, up to `maxShunMs` (default 60000). A peer that says it is
+   * no server is kept away `maxShunMs` at once.
+   */
+  shunMs?: number;
+  maxShunMs?: number;
+  shunForgiveMs?: number;
 }
 
 /**
@@ -130,6 +87,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private joinedPromise: Promise<void> | undefined;
   private lastRefresh = Number.NEGATIVE_INFINITY;
   private refreshing = false;
+  /** Look the topic up again once the lookup in flight ends (a shun ended during it). */
+  private refreshAgain = false;
   private refreshTimer: TimerHandle | undefined;
   /** The swarm's record of each peer this node dialed, by its link (to shun the peer). */
   private readonly dialed = new WeakMap<Connection, PeerInfo>();
@@ -138,6 +97,8 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private readonly duplicates = new SwarmDuplicates(this.bans, this.log);
   /** A non-announcing client's swarm slots, rotated on merit (swarm-slots.ts). */
   private readonly slots: SwarmSlots;
+  /** Peers a non-announcing client dialed and keeps away for a growing while (swarm-shuns.ts). */
+  private readonly shuns: SwarmShuns;
 
   /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
@@ -154,6 +115,12 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     for (const [name, value] of [["rotateInterval", options.rotateInterval], ["meritWindow", options.meritWindow]] as const) {
       if (value !== undefined && !(typeof value === "number" && value >= 0 && (value <= 2 ** 31 - 1 || value === Infinity))) {
         throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647 or Infinity, got ${describeValue(value)}`);
+      }
+    }
+    // Timer lengths: past a timer's range Node fires after 1 ms.
+    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs]] as const) {
+      if (value !== undefined && !(typeof value === "number" && value >= 0 && value <= 2 ** 31 - 1)) {
+        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647, got ${describeValue(value)}`);
       }
     }
     return withOptions(HyperswarmNetwork, options);
@@ -176,6 +143,16 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       this.bans,
       this.swarmOptions.meritWindow ?? 600_000,
       () => this.now(),
+    );
+    const o = this.swarmOptions;
+    const d = DEFAULT_SHUN_TIMINGS;
+    const first = o.shunMs ?? d.first;
+    this.shuns = new SwarmShuns(
+      this.bans,
+      { first, max: Math.max(first, o.maxShunMs ?? d.max), forgive: o.shunForgiveMs ?? d.forgive },
+      { now: () => this.now(), setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms), clearTimeout: (h) => this.timers.clearTimeout(h) },
+      // The shun is over: look the topic up again (rate-limited), so the peer is dialed soon rather than at the next refresh.
+      () => this.refreshAfterShun(),
     );
   }
 
@@ -211,7 +188,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.joinedPromise = this.discovery.flushed().catch((err) => this.log("join failed: %s", errorText(err)));
     this.scheduleRefresh(this.refreshInterval);
     // A lost link (on any transport) may be replaceable over Hyperswarm: look the topic up again.
-    this.sessionOwner.on("duplicate", (e) => this.duplicates.duplicate(e.peer));
+    this.sessionOwner.on("duplicate", (e) => this.duplicates.duplicate(e.peer, e.connection));
     this.sessionOwner.on("session-close", (session) => {
       this.duplicates.sessionClosed(session);
       this.refresh();
@@ -263,7 +240,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private checkDialed(session: PeerSession): void {
     const info = this.dialed.get(session.connection);
     if (!info || session.isServer) return;
-    this.shun(info, "it announced the topic but is no server");
+    this.shun(info, "it announced the topic but is no server", true);
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
   }
 
@@ -290,12 +267,22 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     connection.close(closeCode, reason);
   }
 
-  /** Not dialed again for SHUNNED_MS: its peer slot goes to another announcer. */
-  private shun(info: PeerInfo, why: string): void {
+  /** Not dialed again for a while (swarm-shuns.ts; `severe`: the longest wait at once): its peer slot goes to another announcer. */
+  private shun(info: PeerInfo, why: string, severe = false): void {
     if (this.isClosed) return;
-    this.log("not dialing swarm peer %s for %d s: %s", info.publicKey.toString("hex").slice(0, 16), SHUNNED_MS / 1000, why);
-    this.bans.hold(info);
-    this.timers.setTimeout(() => this.bans.release(info), SHUNNED_MS);
+    const ms = this.shuns.shun(info, severe);
+    this.log("not dialing swarm peer %s for %d ms: %s", info.publicKey.toString("hex").slice(0, 16), ms, why);
+  }
+
+  /**
+   * A shun ended: look the topic up again, so the peer is dialed soon (a
+   * lookup while it was banned did not queue it). A lookup in flight may have
+   * met the peer already: another follows it.
+   */
+  private refreshAfterShun(): void {
+    if (this.refreshing) this.refreshAgain = true;
+    else this.refresh();
+    this.scheduleRefresh(this.refreshInterval);
   }
 
   private get refreshInterval(): number {
@@ -321,7 +308,12 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     discovery
       .refresh({ server: this.swarmOptions.announce ?? this.host.options.server, client: true })
       .catch((err) => this.log("refresh failed: %s", errorText(err)))
-      .finally(() => (this.refreshing = false));
+      .finally(() => {
+        this.refreshing = false;
+        if (!this.refreshAgain) return;
+        this.refreshAgain = false;
+        this.refresh();
+      });
   }
 
   /**
@@ -338,6 +330,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.discovery = undefined;
     this.duplicates.clear();
     this.slots.clear();
+    this.shuns.clear();
     if (!swarm) return;
     for (const socket of swarm.connections) socket.destroy();
     const graceful = swarm.destroy();

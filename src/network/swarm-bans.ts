@@ -3,7 +3,7 @@ import type { PeerInfo } from "hyperswarm";
 /**
  * Hyperswarm keeps one ban flag a peer (neither dialed nor taken while
  * set), and three rules here set it for reasons of their own: a peer
- * shunned for a while (hyperswarm-network.ts), a duplicate link held off
+ * shunned for a while (swarm-shuns.ts), a duplicate link held off
  * while the kept link stands (swarm-duplicates.ts), a peer rotated out of
  * its slot (swarm-slots.ts). Each lifts it when its own reason ends; with
  * the one flag, the first to end lifted the others' bans too. Here each

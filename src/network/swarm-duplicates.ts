@@ -24,8 +24,13 @@ import type { SwarmBans } from "./swarm-bans.js";
 export const MAX_KEYS_PER_PEER = 4;
 
 export class SwarmDuplicates {
-  /** The node whose duplicate the handshake is closing now (its "duplicate" event comes just before the close). */
-  private closing: string | undefined;
+  /**
+   * Links the handshake is closing as a duplicate, with the node each reached (its "duplicate" event comes
+   * just before the close). Marked per link, not for a moment: a remote's own close with the DUPLICATE code
+   * on another swarm link, read while a mark of one microtask stood, was taken for ours, and that link's
+   * swarm key was banned under the id of whatever node our duplicate belonged to.
+   */
+  private readonly closing = new WeakMap<Connection, string>();
   /** Peers whose swarm link was closed as a duplicate, by swarm key: the key banned, and the connection closed. */
   private readonly held = new Map<string, Map<string, { info: PeerInfo; closed: Connection }>>();
 
@@ -34,16 +39,15 @@ export class SwarmDuplicates {
     private readonly log: (format: string, ...args: unknown[]) => void,
   ) {}
 
-  /** The handshake is about to close a duplicate link to `peer` (any transport). */
-  duplicate(peer: string): void {
-    this.closing = peer;
-    queueMicrotask(() => (this.closing = undefined));
+  /** The handshake is about to close `connection`, a duplicate link to `peer` (any transport). */
+  duplicate(peer: string, connection: Connection): void {
+    this.closing.set(connection, peer);
   }
 
   /** A swarm connection to `info` closed with `code`. */
   swarmClosed(connection: Connection, info: PeerInfo, code: number): void {
-    const peer = this.closing;
-    this.closing = undefined;
+    const peer = this.closing.get(connection);
+    this.closing.delete(connection);
     if (code !== CloseCode.DUPLICATE || peer === undefined) return;
     const key = info.publicKey.toString("hex");
     let keys = this.held.get(peer);

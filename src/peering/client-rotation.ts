@@ -12,8 +12,14 @@
  * `rotateIntervalMs`, while every link is up and another candidate could be
  * dialed, the link held a whole interval whose server delivered no record
  * the client asked for within `meritWindowMs` (the longest without one
- * first) is closed; its address rests for COOLDOWN_TICKS intervals as a
- * stranger again, and the peering dials another candidate into the slot.
+ * first) is picked, and another candidate dialed; once that candidate's
+ * link is up (a verified server), the picked link is closed and its address
+ * rests for COOLDOWN_TICKS intervals as a stranger again. Make before
+ * break: the link was closed first, and a client that knew one dead
+ * candidate (announced, unreachable) lost one of its links each time that
+ * candidate's backoff ended (5 s growing to 10 min), about 2 s without it
+ * (the failed first contact) each time. A dial that fails leaves the link
+ * in place; one rotation is in flight at a time.
  * A server that serves the client's reads or subscriptions keeps its link;
  * links that give nothing take turns. Only links the client asked for a
  * record (a get or a subscribe) are judged: a client that only writes has
@@ -45,8 +51,10 @@ export interface ClientRotationDeps {
   /** ms per rotation, up to a timer's range; 0: off. */
   intervalMs: number;
   meritWindowMs: number;
-  /** Whether a candidate not linked now could be dialed (rotating frees nothing otherwise). */
-  canDialAnother(): boolean;
+  /** Dials a candidate not linked now, to take a rotated link's slot; its address, or undefined when none can be dialed. */
+  dialReplacement(): { host: string; port: number } | undefined;
+  /** Whether a dial to host:port is in flight (its link not up, not failed). */
+  dialing(host: string, port: number): boolean;
   /** Whether the operator listed the server's address (bootstrap list, the node's `peers`): its link is never rotated out (a write-only client earns no server merit). */
   listed(session: PeerSession): boolean;
   log: LogFn;
@@ -61,6 +69,8 @@ export class ClientRotation {
   /** When each link was first seen, in ticks (its probation), and in what order. */
   private readonly seen = new WeakMap<PeerSession, { sinceTick: number; seq: number }>();
   private stopTimer: (() => void) | undefined;
+  /** The rotation in flight: the link to close once the candidate dialed for its slot is linked. */
+  private pending: { victim: PeerSession; host: string; port: number } | undefined;
 
   /** Bad `intervalMs` or `meritWindowMs` (DhtPeering's `rotateIntervalMs`, `meritWindowMs`) throw INVALID_ARGUMENT. */
   constructor(private readonly deps: ClientRotationDeps) {
@@ -84,16 +94,34 @@ export class ClientRotation {
     this.stopTimer = undefined;
   }
 
-  /** A verified link to a server this client dialed: its probation starts now. */
+  /** A verified link to a server this client dialed: its probation starts now; the candidate of the rotation in flight: the link it replaces is closed. */
   connected(session: PeerSession): void {
     if (!this.seen.has(session)) this.seen.set(session, { sinceTick: this.slots.tick, seq: this.slots.nextSeq() });
+    const p = this.pending;
+    if (!p || session.host !== p.host || session.port !== p.port) return;
+    this.pending = undefined;
+    const { victim } = p;
+    // Gone already, or it delivered an asked-for record meanwhile (it keeps its slot: the peering closes the link over the bound).
+    if (victim.connection.closed || this.deps.db.isClosed) return;
+    if (victim.servedAt > 0 && this.deps.db.now() - victim.servedAt < this.deps.meritWindowMs) return;
+    this.deps.log("rotating out the link to %s:%d: it delivered nothing this client asked for lately", victim.host, victim.port);
+    this.deps.pool.rest(victim.host!, victim.port!, COOLDOWN_TICKS * this.deps.intervalMs);
+    this.deps.db.network.disconnectFrom(victim.host!, victim.port!);
   }
 
-  /** A rotation: the link least worth keeping gives its slot, when all are up and another server could take it. */
+  /** A dial ended without a link: the rotation it was for, if any, is called off (its link stays). */
+  dialFailed(host: string, port: number): void {
+    if (this.pending?.host === host && this.pending.port === port) this.pending = undefined;
+  }
+
+  /** A rotation: the link least worth keeping gives its slot, when all are up and another server takes it. */
   tick(): void {
     this.slots.nextTick();
-    const { db, pool, maxLinks, intervalMs, log } = this.deps;
+    const { db, maxLinks, log } = this.deps;
     if (db.isClosed) return;
+    // One rotation at a time; one whose dial ended unheard (no server answered there) is over.
+    if (this.pending && this.deps.dialing(this.pending.host, this.pending.port)) return;
+    this.pending = undefined;
     const links = db.network.peers.filter((s) => s.outgoing && s.isServer && s.host !== undefined && s.port !== undefined);
     if (links.length < maxLinks) return;
     for (const session of links) this.connected(session);
@@ -102,11 +130,12 @@ export class ClientRotation {
       .filter((session) => session.askedForRecords && !this.deps.listed(session))
       .map((session) => ({ session, ...this.seen.get(session)! }));
     const victim = this.slots.victim(held);
-    if (!victim || !this.deps.canDialAnother()) return;
+    if (!victim) return;
+    const target = this.deps.dialReplacement();
+    if (!target) return;
     const { session } = victim;
     this.slots.rotated(session.address);
-    log("rotating out the link to %s:%d: it delivered nothing this client asked for lately", session.host, session.port);
-    pool.rest(session.host!, session.port!, COOLDOWN_TICKS * intervalMs);
-    db.network.disconnectFrom(session.host!, session.port!);
+    this.pending = { victim: session, host: target.host, port: target.port };
+    log("dialing %s:%d for the slot of %s:%d: it delivered nothing this client asked for lately", target.host, target.port, session.host, session.port);
   }
 }

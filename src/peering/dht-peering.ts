@@ -83,7 +83,8 @@ export class DhtPeering {
         db, pool: this.pool, timers: this.timers, maxLinks: opts.maxConnections, log: this.log,
         intervalMs: opts.rotateIntervalMs ?? DEFAULT_CLIENT_ROTATE_INTERVAL_MS,
         meritWindowMs: opts.meritWindowMs ?? DEFAULT_MERIT_WINDOW_MS,
-        canDialAnother: () => this.db.network.canDial && this.pool.pick(this.usable()) !== undefined,
+        dialReplacement: () => this.dialReplacement(),
+        dialing: (host, port) => db.network.dialTargets().some((t) => t.host === host && t.port === port && t.state === "connecting"),
         // Listed by the operator: the bootstrap list, or the node's own `peers` ("servers to keep a link to").
         listed: ({ host, port }) => this.pool.get(host!, port!)?.listed === true || db.options.peers.some((p) => p.host === host && p.port === port),
       });
@@ -249,9 +250,17 @@ export class DhtPeering {
     return (c) => !targets.has(c.key) && !(c.address !== undefined && linked.has(c.address)) && !(this.strangersHeld && c.tier === Tier.Found);
   }
 
-  private launch(c: Candidate, now: number): void {
+  /** A client's rotation wants a candidate for a slot it will free once the candidate is linked: dialed, not called off by the pump. */
+  private dialReplacement(): Candidate | undefined {
+    const c = this.db.network.canDial ? this.pool.pick(this.usable()) : undefined;
+    if (c) this.launch(c, this.db.now(), false);
+    return c;
+  }
+
+  /** `firstContact`: a dial the pump calls off once enough links are up. */
+  private launch(c: Candidate, now: number, firstContact = true): void {
     this.lastLaunch = now;
-    this.firstContacts.set(c.key, { host: c.host, port: c.port });
+    if (firstContact) this.firstContacts.set(c.key, { host: c.host, port: c.port });
     // Each failure doubles the next attempt's bound (up to 4 x): a real server that was slow once, on a loaded machine, gets its time.
     const failures = Math.min(c.backoff?.attempts ?? 0, 2);
     const timeout = this.firstContactMs * 2 ** failures;
@@ -286,6 +295,7 @@ export class DhtPeering {
     const key = dialKey(e.host, e.port);
     this.firstContacts.delete(key);
     this.rotation?.failed(e.host, e.port);
+    this.clientRotation?.dialFailed(e.host, e.port);
     if (e.code === CloseCode.SELF) {
       // Our own announce seen from another address: never dial it again.
       this.pool.exclude(e.host, e.port);

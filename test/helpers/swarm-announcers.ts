@@ -25,6 +25,8 @@ interface AnnouncingDht {
 export interface AnnouncerOptions {
   isServer?: boolean;
   behave?: boolean;
+  /** Take each connection and never answer (a stranger that never finishes a handshake). */
+  stall?: boolean;
 }
 
 /** What a behaving fake answers to a frame, if anything. */
@@ -48,6 +50,7 @@ export async function topicAnnouncers(node: HyperDHT, topic: string, n: number, 
     const server = dht.createServer((socket) => {
       connections++;
       socket.on("error", () => undefined);
+      if (opts.stall) return;
       void RawTcpLink.over(socket, { topic, id }).then(async (link) => {
         const ping = await link.next((f) => f.type === "ping", T).catch(() => undefined);
         if (!ping || typeof ping.nonce !== "string") return;
