@@ -139,6 +139,19 @@ describe("DHTClient on a local mainline bootstrap node: stop races", { timeout: 
   });
 });
 
+describe("DHTServer whose ToolDb is closed by hand during start()", { timeout: 30_000 }, () => {
+  it("start() rejects with CLOSED and leaves no DHT socket or timer behind (it ran the DHT for a closed node until stop())", async () => {
+    const handles = activeResources();
+    const node = new DHTServer("races-db-closed", "127.0.0.1", 0, options());
+    const started = node.start();
+    await settlesWithin(node.db.close(), STOP_MS, "the ToolDb's close");
+    await assert.rejects(settlesWithin(started, STOP_MS, "start"), typed(ErrorCode.CLOSED));
+    assert.equal(node.discovery, undefined, "no mainline DHT was started");
+    await assertNoLeftovers(handles, "start after the ToolDb closed");
+    await settlesWithin(node.stop(), STOP_MS, "stop");
+  });
+});
+
 describe("DHTServer with a LevelDB dataDir: the store is closed whenever stop() comes", { timeout: 120_000 }, () => {
   for (const stage of ["at construction", "turn 3 of start()", "right after start()"] as const) {
     it(`stop ${stage}: the directory reopens and keeps what was stored`, async () => {

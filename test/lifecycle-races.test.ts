@@ -162,6 +162,42 @@ describe("ToolDb client (ws): close races", { timeout: 60_000 }, () => {
   });
 });
 
+describe("calls in flight when close() is called", { timeout: 60_000 }, () => {
+  it("reject with CLOSED at once: not a null, an empty list, a \"Timed out\" or USER_NOT_FOUND after the timeout", async () => {
+    const peerServer = await startServer({ topic: "races" });
+    peerServer.addServerFunction("never", () => new Promise(() => undefined));
+    const db = new ToolDb({ topic: "races", ...FAST, peers: [{ host: "127.0.0.1", port: portOf(peerServer) }] });
+    try {
+      await settlesWithin(waitFor(db, "connect", CLOSE_MS), CLOSE_MS, "the link");
+      // Sent once the server saw all of them: each call is waiting for its replies when close() comes.
+      const seen = new Set<string>();
+      const allSent = new Promise<void>((resolve) => {
+        peerServer.on("message", (m) => {
+          seen.add(m.type === "get" ? `get ${(m as { key: string }).key}` : m.type);
+          if (["get missing", "get ==nobody", "query", "function"].every((t) => seen.has(t))) resolve();
+        });
+      });
+      const calls: Array<[string, Promise<unknown>]> = [
+        ["getData", db.getData("missing", false, 30_000)],
+        ["queryKeys", db.queryKeys("missing", false, 30_000)],
+        ["doFunction", db.doFunction("never", {}, 30_000)],
+        ["signIn", db.signIn("nobody", "password-1")],
+      ];
+      for (const [, call] of calls) call.catch(() => undefined); // judged below; no unhandled rejection meanwhile
+      await settlesWithin(allSent, CLOSE_MS, "every request to reach the server");
+      await settlesWithin(db.close(), CLOSE_MS, "close with requests in flight");
+      for (const [name, call] of calls) {
+        const outcome = await settlesWithin(call.then((v) => ({ resolved: v }), (err: unknown) => ({ err })), 1000, `${name} in flight`);
+        assert.ok("err" in outcome, `${name} resolved ${JSON.stringify(outcome)} instead of rejecting with CLOSED`);
+        assert.ok(typed(ErrorCode.CLOSED)(outcome.err), name);
+      }
+    } finally {
+      await db.close();
+      await peerServer.close();
+    }
+  });
+});
+
 describe("LevelStore: the store is closed by close(), whenever it is called", { timeout: 60_000 }, () => {
   const level = (name: string): Partial<ToolDbOptions> => ({ storageAdapter: LevelStore, storageName: join(dir, name) });
 
