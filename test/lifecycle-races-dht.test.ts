@@ -11,7 +11,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { DHTClient, DHTServer, MergedDiscovery, PeerCache, startBootstrapNode, type BootstrapNode, type DhtNodeOptions } from "../src/entries/discovery.js";
+import { DHTClient, DHTServer, Discovery, MergedDiscovery, PeerCache, startBootstrapNode, type BootstrapNode, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { ErrorCode, LevelStore, MemoryStore, ToolDb } from "../src/index.js";
 import { hyperTestnet, swarmOn, type Testnet } from "./helpers/hyperdht-testnet.js";
 import { NETWORK_EVENTS, TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits } from "./helpers/lifecycle-probe.js";
@@ -137,6 +137,29 @@ describe("DHTClient on a local mainline bootstrap node: stop races", { timeout: 
       await server.stop();
     }
   });
+});
+
+describe("Discovery (mainline DHT) on a local bootstrap node: destroy races", { timeout: 60_000 }, () => {
+  const events = ["at construction", "turn 1", "turn 3", "listening", "ready", "announced"] as const;
+  for (const when of events) {
+    it(`destroy ${when === "at construction" || when.startsWith("turn") ? when : `on its first "${when}"`}: resolves, twice and again, silent, nothing left; a join after it is CLOSED`, async () => {
+      const handles = activeResources();
+      const { host, port } = bootstrapNode.address();
+      const d = new Discovery({ bootstrap: [`${host}:${port}`], host: "127.0.0.1", timeout: 500, fastInterval: 50 });
+      const reached = when === "at construction" || when.startsWith("turn") ? undefined : new Promise<void>((resolve) => d.once(when as "listening" | "ready" | "announced", () => resolve()));
+      d.join("races-discovery", 7001);
+      if (when.startsWith("turn ")) await turns(Number(when.split(" ")[1]));
+      if (reached) await settlesWithin(reached, STOP_MS, `the first "${when}"`);
+      const late = watchEmits(d as never, DISCOVERY_EVENTS);
+      await settlesWithin(Promise.all([d.destroy(), d.destroy()]), STOP_MS, `destroy ${when}`);
+      late.closed();
+      await settlesWithin(d.destroy(), STOP_MS, "a third destroy");
+      const joined = new Promise<unknown>((resolve) => d.join("races-discovery", 7002, resolve));
+      assert.ok(typed(ErrorCode.CLOSED)(await settlesWithin(joined, STOP_MS, "a join after destroy")));
+      await assertNoLeftovers(handles, `destroy ${when}`);
+      assert.deepEqual(late.late, []);
+    });
+  }
 });
 
 describe("DHTServer whose ToolDb is closed by hand during start()", { timeout: 30_000 }, () => {
