@@ -216,6 +216,30 @@ describe("HyperswarmNetwork on a local HyperDHT testnet: close races", { timeout
     }
   }
 
+  for (const closing of ["client", "server"] as const) {
+    it(`the ${closing} closes as a swarm connection comes up (before the handshake)`, async () => {
+      const handles = activeResources();
+      const server = new ToolDb({ topic: "races-swarm-link", server: true, ...FAST, networkAdapter: swarmOn(testnet) });
+      const client = new ToolDb({ topic: "races-swarm-link", ...FAST, networkAdapter: swarmOn(testnet) });
+      const closer = closing === "client" ? client : server;
+      const other = closer === client ? server : client;
+      try {
+        await settlesWithin(Promise.all([server.ready, client.ready]), STOP_MS, "ready");
+        const late = watchEmits(closer as never, TOOLDB_EVENTS);
+        const swarm = (closer.network as unknown as { swarm: { once(e: "connection", l: () => void): void } }).swarm;
+        await settlesWithin(new Promise<void>((resolve) => swarm.once("connection", () => resolve())), 10_000, "a swarm connection");
+        await settlesWithin(Promise.all([closer.close(), closer.close()]), STOP_MS, "close as a swarm connection comes up");
+        late.closed();
+        await settlesWithin(closer.close(), STOP_MS, "a third close");
+        assert.deepEqual(late.late, []);
+        await assert.rejects(closer.putData("k", 1), typed(ErrorCode.CLOSED));
+      } finally {
+        await Promise.all([other.close(), closer.close()]);
+      }
+      await assertNoLeftovers(handles, `the ${closing} closed as a swarm connection came up`);
+    });
+  }
+
   it("a DHTServer with the Hyperswarm transport too: stop during start", async () => {
     await stopRace(() => new DHTServer("races-both", "127.0.0.1", 0, options({ hyperswarm: { bootstrap: testnet.bootstrap, dhtHost: "127.0.0.1" } })), "turn 3 of start()");
   });
