@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DHTClient, DHTServer, Discovery, MergedDiscovery, PeerCache, startBootstrapNode, type BootstrapNode, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { ErrorCode, LevelStore, MemoryStore, ToolDb } from "../src/index.js";
+import { silentUdpPort } from "./helpers/dht-testnet.js";
 import { hyperTestnet, swarmOn, type Testnet } from "./helpers/hyperdht-testnet.js";
 import { NETWORK_EVENTS, TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits } from "./helpers/lifecycle-probe.js";
 import { FAST } from "./helpers/nodes.js";
@@ -107,6 +108,15 @@ describe("DHTServer on a local mainline bootstrap node: stop races", { timeout: 
   for (const stage of STAGES) {
     it(`stop ${stage}`, async () => {
       await stopRace(() => new DHTServer("races-dht", "127.0.0.1", 0, options()), stage);
+    });
+  }
+});
+
+describe("DHTServer whose mainline bootstrap never answers", { timeout: 60_000 }, () => {
+  for (const stage of ["turn 3 of start()", "right after start()"] as const) {
+    it(`stop ${stage} (stuck bootstrapping)`, async () => {
+      const dead = [`127.0.0.1:${await silentUdpPort()}`];
+      await stopRace(() => new DHTServer("races-dead", "127.0.0.1", 0, options({ bootstrap: dead })), stage);
     });
   }
 });
@@ -215,6 +225,15 @@ describe("HyperswarmNetwork on a local HyperDHT testnet: close races", { timeout
       });
     }
   }
+
+  it("a server whose HyperDHT bootstrap never answers (stuck bootstrapping and announcing): close resolves, nothing left", async () => {
+    const dead = [{ host: "127.0.0.1", port: await silentUdpPort() }];
+    const handles = activeResources();
+    const db = new ToolDb({ topic: "races-swarm-dead", server: true, ...FAST, networkAdapter: swarmOn(testnet, { bootstrap: dead }) });
+    await settlesWithin(db.ready, STOP_MS, "ready");
+    await settlesWithin(Promise.all([db.close(), db.close()]), STOP_MS, "close while bootstrapping");
+    await assertNoLeftovers(handles, "close while bootstrapping");
+  });
 
   for (const closing of ["client", "server"] as const) {
     it(`the ${closing} closes as a swarm connection comes up (before the handshake)`, async () => {
