@@ -63,6 +63,12 @@ async function stopRace(make: () => DHTServer | DHTClient, stage: Stage): Promis
   const node = make();
   const db = watchEmits(node.db as never, TOOLDB_EVENTS);
   const net = watchEmits(node.db.network as never, NETWORK_EVENTS);
+  let stopped = false;
+  const lateHooks: string[] = [];
+  node.onPeerFound = () => void (stopped && lateHooks.push("onPeerFound"));
+  node.onPeerConnected = () => void (stopped && lateHooks.push("onPeerConnected"));
+  node.onPeerDisconnected = () => void (stopped && lateHooks.push("onPeerDisconnected"));
+  node.onMechanismFailed = () => void (stopped && lateHooks.push("onMechanismFailed"));
   let started: Promise<"started" | "closed"> | undefined;
   if (stage !== "at construction") {
     started = node.start().then(
@@ -88,6 +94,7 @@ async function stopRace(make: () => DHTServer | DHTClient, stage: Stage): Promis
   }
   await settlesWithin(Promise.all([node.stop(), node.stop()]), STOP_MS, `stop ${stage}`);
   for (const w of [db, net, discovery, merged]) w?.closed();
+  stopped = true;
   await settlesWithin(node.stop(), STOP_MS, "a third stop");
   if (started) await settlesWithin(started, STOP_MS, "start() after stop");
   await assert.rejects(node.start(), typed(ErrorCode.CLOSED), "start() after stop()");
@@ -97,6 +104,7 @@ async function stopRace(make: () => DHTServer | DHTClient, stage: Stage): Promis
   assert.deepEqual(net.late, [], "no network event after stop");
   assert.deepEqual(discovery?.late ?? [], [], "no discovery event after stop");
   assert.deepEqual(merged?.late ?? [], [], "no merged discovery event after stop");
+  assert.deepEqual(lateHooks, [], "no hook called after stop");
   await assert.rejects(node.db.putData("k", 1), typed(ErrorCode.CLOSED));
   await assert.rejects(node.db.getData("k", false, 50), typed(ErrorCode.CLOSED));
   await assert.rejects(node.db.subscribeData("k"), typed(ErrorCode.CLOSED));
