@@ -118,6 +118,27 @@ describe("DHTServer and DHTClient lifecycle", () => {
     assert.match(out, /before stop true\nafter stop false/);
   });
 
+  it("stop() during start() (and close() at construction) leaves nothing: a process that does it exits on its own", { timeout: 30_000 }, async () => {
+    const script = `
+      import { ToolDb } from ${index};
+      import { DHTClient, DHTServer, startBootstrapNode } from ${discovery};
+      const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+      const bootstrap = [\`127.0.0.1:\${seed.address().port}\`];
+      const server = new DHTServer("t", "127.0.0.1", 0, { bootstrap, dhtHost: "127.0.0.1" });
+      const client = new DHTClient("t", { bootstrap, dhtHost: "127.0.0.1" });
+      const starts = [server.start(), client.start()].map((p) => p.catch((err) => err.code));
+      await new Promise((r) => setImmediate(r));
+      await Promise.all([server.stop(), client.stop(), server.stop(), client.stop()]);
+      await new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "t" }).close();
+      console.log("starts", (await Promise.all(starts)).join(","));
+      await seed.close();
+      console.log("done");
+    `;
+    const { code, out, err } = await runScript(script, 20_000);
+    assert.equal(code, 0, `exit ${code}; stdout: ${out}; stderr: ${err}`);
+    assert.match(out, /starts (CLOSED)?,(CLOSED)?\ndone/);
+  });
+
   it("start() after stop() rejects with CLOSED, whether it had started or not; start() is idempotent before", { timeout: 30_000 }, async () => {
     const closed = (err: unknown) => isToolDbError(err, ErrorCode.CLOSED);
     const never = new DHTServer("lifecycle-stop", "127.0.0.1", 0, { bootstrap });

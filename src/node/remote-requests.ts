@@ -50,7 +50,9 @@ export class RemoteRequests {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const local = await db.records.get(finalKey);
-    if (db.network.peerCount === 0 || db.isClosed) return this.read(local, local);
+    const what = type === "get" ? "getData" : "getCrdt";
+    closedCheck(db, what);
+    if (db.network.peerCount === 0) return this.read(local, local);
     const id = randomId();
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
@@ -60,6 +62,7 @@ export class RemoteRequests {
     });
     if (local && asked === 0) return this.read(local, local);
     const answer = await reply;
+    closedCheck(db, what); // close() ends the wait: not a "no such key" null
     return this.read((await db.records.get(finalKey).catch(() => undefined)) ?? answer, local);
   }
 
@@ -80,7 +83,8 @@ export class RemoteRequests {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     const found = new Set(await db.records.query(prefix));
-    if (db.network.peerCount === 0 || db.isClosed) return [...found].sort();
+    closedCheck(db, "queryKeys");
+    if (db.network.peerCount === 0) return [...found].sort();
     let chars = 0;
     const collect = (keys: string[]) => {
       for (const k of keys) {
@@ -114,6 +118,7 @@ export class RemoteRequests {
       if (db.network.sendToAll({ type: "query", id, key: prefix }) > 0) db.serverWatch.askedAll(db.network.serverPeers, "request", id);
     });
     await Promise.all(paging);
+    closedCheck(db, "queryKeys"); // close() ended the waits: not "no more keys"
     return [...found].sort();
   }
 
@@ -142,13 +147,13 @@ export class RemoteRequests {
     checkTimeout("timeoutMs", timeoutMs);
     const db = this.db;
     // As every other call on a closed node (its store rejects them): not "Not connected", which invites a retry.
-    if (db.isClosed) throw new ToolDbError(ErrorCode.CLOSED, `doFunction ${name.slice(0, 64)}: the node is closed`);
+    closedCheck(db, `doFunction ${name.slice(0, 64)}`);
     const peers = db.network.peerCount;
     if (peers === 0) return { code: "ERR", return: "Not connected" };
     const id = randomId();
     // Counted once a peer: one peer repeating NOT_FOUND must not end the wait for the others.
     const notFound = new Set<string | undefined>();
-    return new Promise<FunctionReturn>((resolve) => {
+    return new Promise<FunctionReturn>((resolve, reject) => {
       db.requests.add(
         id,
         timeoutMs,
@@ -157,11 +162,21 @@ export class RemoteRequests {
           if (message.code === "NOT_FOUND" && notFound.add(from?.clientId).size < peers) return true;
           resolve({ code: message.code, return: message.return });
         },
-        () => resolve({ code: "ERR", return: "Timed out" }),
+        // close() ends the wait too: that is CLOSED, not "Timed out", which invites a retry.
+        () => (db.isClosed ? reject(closedError(`doFunction ${name.slice(0, 64)}`)) : resolve({ code: "ERR", return: "Timed out" })),
       );
       db.network.sendToAll({ type: "function", id, function: name, args });
     });
   }
+}
+
+function closedError(what: string): ToolDbError {
+  return new ToolDbError(ErrorCode.CLOSED, `${what}: the node is closed`);
+}
+
+/** A call on a node that is closed, or was closed while it waited for replies, rejects with CLOSED. */
+function closedCheck(db: NodeContext, what: string): void {
+  if (db.isClosed) throw closedError(what);
 }
 
 /** Whether a page that says more keys follow is full, as an honest peer's is (see FULL_PAGE_KEYS). */

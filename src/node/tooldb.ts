@@ -167,10 +167,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   // ---- lifecycle -------------------------------------------------------
 
   /** Resolves once keys are loaded and a server listens. */
-  get ready(): Promise<void> {
-    return this.readyPromise;
-  }
+  get ready(): Promise<void> { return this.readyPromise; }
 
+  /** Waits for `ready`; on a node closed (or closing) rejects with CLOSED before the call `what` changes anything. */
+  private async opened(what: string): Promise<void> { await this.readyPromise; if (this.closed) throw new ToolDbError(ErrorCode.CLOSED, `${what}: the node is closed`); }
   get topic(): string { return this.options.topic; }
   get isServer(): boolean { return this.options.server; }
 
@@ -294,7 +294,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
   async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions | string[] = {}): Promise<PutMessage> {
     const checked = putOptions(options);
-    await this.readyPromise;
+    await this.opened("putData");
     return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, checked);
   }
 
@@ -304,7 +304,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    * network, else null after `timeoutMs`.
    */
   async getData<T = unknown>(key: string, userNamespaced = false, timeoutMs = 1000): Promise<T | null> {
-    await this.readyPromise;
+    await this.opened("getData");
     const record = await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "get");
     return record ? (record.v as T) : null;
   }
@@ -312,7 +312,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
   async putCrdt(key: string, crdt: BaseCrdt, userNamespaced = false): Promise<PutMessage> {
     checkCrdt(crdt, "getChanges");
-    await this.readyPromise;
+    await this.opened("putCrdt");
     const changes = crdt.getChanges();
     const problem = crdtRecordProblem(crdt.type, changes);
     if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
@@ -325,7 +325,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    */
   async getCrdt(key: string, crdt: BaseCrdt, userNamespaced = false, timeoutMs = 1000): Promise<CrdtDocument | null> {
     checkCrdt(crdt, "mergeChanges");
-    await this.readyPromise;
+    await this.opened("getCrdt");
     const doc = (await this.remote.getRecord(this.finalKey(key, userNamespaced), timeoutMs, "crdtGet")) as CrdtDocument | undefined;
     if (!doc || doc.c === null) return null;
     for (const head of headsOf(doc)) crdt.mergeChanges(head.v);
@@ -334,7 +334,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   /** Delivers the current value and every later change of `key` to key listeners. */
   async subscribeData(key: string, userNamespaced = false): Promise<void> {
-    await this.readyPromise;
+    await this.opened("subscribeData");
     const finalKey = this.finalKey(key, userNamespaced);
     this.localSubscriptions.add(finalKey);
     this.network.sendToAll({ type: "subscribe", id: randomId(), key: finalKey });
@@ -349,7 +349,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   /** Keys starting with `prefix`, from the local store and every peer that answers within `timeoutMs`. */
   async queryKeys(prefix: string, userNamespaced = false, timeoutMs = 1000): Promise<string[]> {
-    await this.readyPromise;
+    await this.opened("queryKeys");
     const finalKey = userNamespaced ? this.finalKey(prefix, true) : keyPrefixArgument(prefix);
     return this.remote.queryKeys(finalKey, timeoutMs);
   }
@@ -370,12 +370,12 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   // ---- users -----------------------------------------------------------
 
   async anonSignIn(): Promise<void> {
-    await this.readyPromise;
+    await this.opened("anonSignIn");
     await this.accounts.anonSignIn();
   }
 
   async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
-    await this.readyPromise;
+    await this.opened("keysSignIn");
     return this.accounts.keysSignIn(privateKey, username);
   }
 
@@ -388,13 +388,13 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    * (USER_EXISTS when an older sign-up holds the name, PUT_REFUSED, ACK_TIMEOUT).
    */
   async signUp(user: string, password: string, options?: SignUpOptions | string[]): Promise<PutMessage> {
-    await this.readyPromise;
+    await this.opened("signUp");
     return this.accounts.signUp(user, password, options);
   }
 
   /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */
   async signIn(user: string, password: string): Promise<EncryptedAccount> {
-    await this.readyPromise;
+    await this.opened("signIn");
     return this.accounts.signIn(user, password);
   }
 }

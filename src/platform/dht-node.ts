@@ -93,6 +93,8 @@ export abstract class DhtNode {
   private async doStart(): Promise<void> {
     await this.db.ready;
     if (this.stopPromise) return;
+    // Its ToolDb closed by hand meanwhile: no DHT socket for a node that cannot link (start's catch releases the rest).
+    if (this.db.isClosed) throw new ToolDbError(ErrorCode.CLOSED, `start(): the ${this.constructor.name}'s ToolDb was closed (stop() the ${this.constructor.name} instead)`);
     const port = this.announcePort();
     const nodeDiscovery = createNodeDiscovery(this.db, this.topic, {
       switches: this.options.mechanisms ?? {},

@@ -4,7 +4,7 @@
  * - its first round ends exactly once (`roundDone`), also after refreshes;
  * - it finds the server the factory set up (when the factory names one);
  * - every candidate is a plausible {host, port};
- * - stop() is idempotent, and nothing reaches the sink after it;
+ * - stop() is idempotent (a second call resolves once the first is done), and nothing reaches the sink after it;
  * - refresh() and forget() never throw, before start or after stop.
  *
  *   discoveryMechanismSuite("Mine", { create: async () => ({ mechanism, expect, cleanup }) });
@@ -82,7 +82,11 @@ export function discoveryMechanismSuite(name: string, factory: MechanismFactory)
       const sink = new RecordingSink();
       await mechanism.start(sink);
       await waitUntil(() => sink.rounds > 0, T, `${name}: first round`);
-      await Promise.all([mechanism.stop(), mechanism.stop()]);
+      // A second stop() resolves only once the first is done (it used to return at once, with sockets and stores still open).
+      let firstDone = false;
+      void mechanism.stop().then(() => (firstDone = true));
+      await mechanism.stop();
+      assert.ok(firstDone, "a second stop() resolved before the first had finished");
       await mechanism.stop();
       const seen = sink.peers.length;
       mechanism.refresh?.();

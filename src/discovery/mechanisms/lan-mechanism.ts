@@ -46,6 +46,7 @@ export class LanMechanism implements DiscoveryMechanism {
   private readonly service: string;
   private readonly target: string;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
 
   constructor(
     topic: string,
@@ -115,8 +116,13 @@ export class LanMechanism implements DiscoveryMechanism {
     if (!this.stopped) this.query();
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /** Idempotent: every call resolves once the mDNS socket is closed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
     this.timers.clearAll();

@@ -11,6 +11,7 @@ export class MainlineMechanism implements DiscoveryMechanism {
   readonly name = "mainline";
   private sink: MechanismSink | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private readonly onPeer = (id: unknown, peer: PeerAddress) => id === this.topic && this.sink?.found(peer);
   private roundReported = false;
   private readonly onLookup = (id: unknown) => {
@@ -41,8 +42,13 @@ export class MainlineMechanism implements DiscoveryMechanism {
     if (!this.stopped) this.discovery.forget(this.topic, peer.host, peer.port);
   }
 
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /** Idempotent: every call resolves once the Discovery is destroyed. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
     this.discovery.off("peer", this.onPeer);

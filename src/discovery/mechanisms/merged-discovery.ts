@@ -30,6 +30,7 @@ export class MergedDiscovery extends TypedEmitter<MergedDiscoveryEvents> {
   private readonly pendingRounds = new Set<string>();
   private startPromise: Promise<void> | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private settledFlag = false;
 
   constructor(
@@ -123,9 +124,13 @@ export class MergedDiscovery extends TypedEmitter<MergedDiscoveryEvents> {
     return had;
   }
 
-  /** Idempotent: stops every mechanism; no event afterwards. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /** Idempotent (every call resolves once every mechanism stopped): stops every mechanism; no event afterwards. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopped = true;
     this.silence();
     await this.startPromise?.catch(() => undefined);

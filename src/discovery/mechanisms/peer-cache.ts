@@ -35,6 +35,7 @@ export class PeerCache implements DiscoveryMechanism {
   private readonly entries = new Map<string, CachedPeer>();
   private sink: MechanismSink | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   private saving: Promise<void> = Promise.resolve();
   private loaded: Promise<void> | undefined;
 
@@ -121,9 +122,13 @@ export class PeerCache implements DiscoveryMechanism {
       .catch((err) => log("cannot save: %s", errorText(err)));
   }
 
-  /** Idempotent: writes pending changes and closes the store. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  /** Idempotent (every call resolves once the store is closed): writes pending changes and closes the store. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
     this.stopped = true;
     this.sink = undefined;
     await this.saving;
