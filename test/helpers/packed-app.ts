@@ -62,7 +62,10 @@ export async function installApp(tarball: string, nodeTypes: string): Promise<In
   const dir = mkdtempSync(join(tmpdir(), "tooldb-app-"));
   const pkg = { name: "tooldb-app", version: "1.0.0", private: true, type: "module", dependencies: { "tooldb-dht": `file:${tarball}` }, devDependencies: { "@types/node": nodeTypes } };
   writeFileSync(join(dir, "package.json"), JSON.stringify(pkg, null, 2));
-  const install = await runCommand("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, timeoutMs: 300_000 });
+  // Retries bounded: with no registry (a fresh cache under `unshare -n`) npm's default waits (10-60 s a retry, each
+  // package metadata fetched) outlasted the timeout, so a machine that cannot install failed instead of skipping.
+  const args = ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=2", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=5000"];
+  const install = await runCommand("npm", args, { cwd: dir, timeoutMs: 300_000 });
   const unreachable = install.code !== 0 && UNREACHABLE.test(install.out) ? UNREACHABLE.exec(install.out)![0] : undefined;
   return { dir, install, unreachable };
 }
