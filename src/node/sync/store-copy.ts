@@ -24,6 +24,7 @@ import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncCopyMessage } from "../../records/messages.js";
 import { isCopyCursor } from "../../records/parse-message.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { utf8Length } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
 import type { StoredRecords } from "./stored-records.js";
@@ -39,6 +40,8 @@ const PAGES_IN_FLIGHT = 3;
 const REMEMBERED_CURSORS = 64;
 /** Records one copy page holds at most (the wire's cap on a records frame). */
 const MAX_PAGE_RECORDS = 4096;
+/** Entries a page reads from the store at first; then as many as the room left takes at the mean size read. */
+const FIRST_READ = 4;
 
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's identity. */
@@ -58,6 +61,11 @@ export class StoreCopy {
   wanted(session: PeerSession): boolean {
     if (!session.caps.has(COPY_CAPABILITY)) return false;
     return this.index.size === 0 || this.cursors.get(session.clientId) !== undefined;
+  }
+
+  /** A run reconciled every range with the peer: a copy of it stopped halfway has nothing left to bring. */
+  forget(session: PeerSession): void {
+    this.cursors.delete(session.clientId);
   }
 
   // ---- asker -------------------------------------------------------------
@@ -87,7 +95,8 @@ export class StoreCopy {
         const request: OutgoingMessage = { type: "syncCopy", id: randomId(), ...(after === undefined ? {} : { after }) };
         const reply = await this.requests.ask(session, request);
         if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to copy" : "no records");
-        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused copy: ${reply.error}`);
+        // Refused (its budget, or keys it cannot name as a cursor): the run reconciles ranges instead (RangeSync.run).
+        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_REFUSED, `peer refused copy: ${reply.error}`);
         run.rounds++;
         const next = reply.next;
         if (next !== undefined && after !== undefined && next <= after) {
@@ -137,39 +146,61 @@ export class StoreCopy {
 
   /**
    * One page of our store after `after`, in key order: the records that fit a
-   * frame, at most `serves` of them, reading at most the `scans` left. `next`
-   * is the last key read (absent once the store's end was reached).
+   * frame (with the `next` that names the last of them), at most `serves` of
+   * them, reading at most the `scans` left. `next` is the last key read
+   * (absent once the store's end was reached). The store is read a few
+   * entries at a time, as many as the room left is likely to take: read a
+   * store page (1,000 entries) at a time, a page of 64 KiB records made the
+   * store load 64 MB to send 1 MiB (review). Every entry read and not sent
+   * is charged as `scans` (LOOKUP_WORK each), the one that did not fit too.
    */
   async serve(message: SyncCopyMessage, to: PeerSession): Promise<void> {
     const serves = Math.min(MAX_PAGE_RECORDS, Math.floor(this.gate.remaining(to, "serves")));
     const scans = Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK);
     const budget = this.db.frames.recordBudget;
+    // The frame around the records, and `next` after them: a cursor of 1,024 control characters is 6 KB of JSON, more
+    // than the envelope leaves, and a full page with it was a frame over the limit, never sent (review).
+    const head = `{"type":"syncRecords","id":${JSON.stringify(message.id)},"to":[],"records":[`;
+    const room = this.db.frames.maxFrameBytes - utf8Length(head) - 2;
+    const tailBytes = (key: string) => utf8Length(`,"next":${JSON.stringify(key)}`);
     const raws: string[] = [];
     let size = 0;
     let read = 0;
+    let bytesRead = 0;
     let next: string | undefined;
-    let end = true;
-    const bounds = message.after === undefined ? {} : { gt: message.after };
-    pages: for await (const page of this.db.store.rangePages(bounds)) {
-      for (const [key, raw] of page) {
-        if (raws.length >= serves || read - raws.length >= scans) {
-          end = false;
-          break pages;
-        }
-        const bytes = this.stored.sendable(raw);
-        const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
-        if (sendable && size + bytes + 1 > budget) {
-          end = false;
-          break pages;
-        }
-        read++;
-        // A key too long to be a cursor (stored by an older version) is read past, not named.
-        if (isCopyCursor(key)) next = key;
-        if (sendable) {
-          raws.push(raw);
-          size += bytes + 1;
+    let tail = 0;
+    let end = false;
+    let from = message.after;
+    let want = FIRST_READ;
+    chunks: for (;;) {
+      const limit = Math.min(MAX_PAGE_RECORDS, Math.max(1, want));
+      let got = 0;
+      for await (const page of this.db.store.rangePages({ ...(from === undefined ? {} : { gt: from }), limit })) {
+        for (const [key, raw] of page) {
+          got++;
+          read++;
+          bytesRead += raw.length;
+          if (raws.length >= serves || read - 1 - raws.length >= scans) break chunks;
+          const bytes = this.stored.sendable(raw);
+          const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
+          // A key too long to be a cursor (stored by an older version) is read past, not named.
+          const keyTail = isCopyCursor(key) ? tailBytes(key) : tail;
+          const added = sendable ? bytes + 1 : 0;
+          if (size + added > budget || size + added + keyTail > room) break chunks;
+          from = key;
+          if (isCopyCursor(key)) [next, tail] = [key, keyTail];
+          if (sendable) {
+            raws.push(raw);
+            size += added;
+          }
         }
       }
+      if (got < limit) {
+        end = true;
+        break;
+      }
+      // As many entries as the room left takes at the mean size read so far.
+      want = Math.ceil((budget - size) / Math.max(1, bytesRead / read));
     }
     this.gate.charge(to, "serves", raws.length);
     this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length));
@@ -179,7 +210,6 @@ export class StoreCopy {
       to.send({ type: "syncRecords", id: message.id, records: [], error: "no copy page within this peer's budget" });
       return;
     }
-    const tail = end ? "" : `,"next":${JSON.stringify(next)}`;
-    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(message.id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
+    to.sendFrame(`${head}${raws.join(",")}]${end ? "" : `,"next":${JSON.stringify(next)}`}}`, "syncRecords");
   }
 }

@@ -1,0 +1,138 @@
+/**
+ * Review of the store copy (`copy1`, src/node/sync/store-copy.ts) over real
+ * loopback sockets: a page whose cursor takes more JSON than the envelope
+ * leaves, a store of large records read a page of the store's at a time,
+ * and an asker whose peer refuses copies. Checked by records, frames and
+ * entries read, never by timings.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ToolDb } from "../src/index.js";
+import { CHANGES_CAPABILITY } from "../src/node/sync/change-sync.js";
+import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
+import { COPY_CAPABILITY } from "../src/node/sync/store-copy.js";
+import { signRecord } from "../src/node/record-signer.js";
+import type { ToolDbRecord } from "../src/records/record.js";
+import { utf8Length } from "../src/limits/frame-fit.js";
+import { attackFixture } from "./helpers/attack-fixture.js";
+import { linkServers, portOf } from "./helpers/nodes.js";
+import { type Frame, RawLink } from "./helpers/raw-peer.js";
+import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+
+const T = 120_000;
+/** A reply a working responder sends at once; under the defect it never comes. */
+const REPLY_MS = 15_000;
+const TOPIC = "sync-copy-attacks";
+const FRAME = 64 * 1024;
+const SMALL_FRAMES = { maxMessageBytes: FRAME };
+const T0 = Date.now() - 10_000_000;
+
+/** A record of `key` whose stored JSON is exactly `bytes` UTF-8 bytes (padded in its value). */
+async function recordOfSize(key: string, bytes: number, i: number): Promise<ToolDbRecord> {
+  const user = await testAuthor();
+  let pad = 0;
+  for (;;) {
+    const r = await signRecord(user, key, { i, pad: "x".repeat(pad) }, T0 + i, 0, false);
+    const size = utf8Length(JSON.stringify(r));
+    if (size === bytes) return r;
+    pad += bytes - size;
+    assert.ok(pad >= 0, `a record of ${key.length} characters is over ${bytes} bytes`);
+  }
+}
+
+function nextRun(db: ToolDb): Promise<RangeSyncRun> {
+  return new Promise((resolve) => db.sync.range!.once("done", resolve));
+}
+
+describe("store copy under review", () => {
+  const fx = attackFixture(TOPIC, 30_000);
+
+  async function provenPeer(db: ToolDb, from: string): Promise<RawLink> {
+    const peer = await RawLink.open(portOf(db), { topic: TOPIC, from });
+    await peer.provenHandshake({ isServer: true, caps: [RBSR_CAPABILITY, CHANGES_CAPABILITY, COPY_CAPABILITY] });
+    return peer;
+  }
+
+  /** Copies `db`'s whole store over a raw link; every reply must come. */
+  async function copyAll(peer: RawLink): Promise<{ records: unknown[]; requests: number; largest: number }> {
+    const records: unknown[] = [];
+    let after: string | undefined;
+    let largest = 0;
+    for (let requests = 1; requests < 1000; requests++) {
+      const id = `c${requests}`;
+      const reply = peer.next((f: Frame) => f.id === id, REPLY_MS);
+      peer.send({ to: [], type: "syncCopy", id, ...(after === undefined ? {} : { after }) });
+      const page = await reply;
+      largest = Math.max(largest, utf8Length(JSON.stringify(page)));
+      assert.equal(page.error, undefined, String(page.error));
+      records.push(...(page.records as unknown[]));
+      if (page.next === undefined) return { records, requests, largest };
+      after = String(page.next);
+    }
+    assert.fail("the copy did not end");
+  }
+
+  it("a full page whose last key takes more JSON than the envelope leaves is sent within the frame limit, and a new server copies it all", { timeout: T }, async () => {
+    const { db: source } = await fx.server(SMALL_FRAMES);
+    // Keys of 1,000 control characters (6 KB of JSON each) in records that fill a page to the byte: 8 a page.
+    const long = "\u0001".repeat(1000);
+    const records = await Promise.all(Array.from({ length: 24 }, (_, i) => recordOfSize(`c/${long}${String(i).padStart(3, "0")}`, (FRAME - 4096) / 8 - 1, i)));
+    await seed(source, [...records, ...(await signedRecords(50, "plain/", T0))]);
+    const peer = await provenPeer(source, "127.0.0.41");
+    const copy = await copyAll(peer);
+    assert.equal(copy.records.length, 74);
+    assert.ok(copy.largest <= FRAME, `${copy.largest} bytes`);
+    peer.terminate();
+
+    const { db: fresh } = await fx.server(SMALL_FRAMES);
+    const first = nextRun(fresh);
+    await linkServers(fresh, source, T);
+    const run = await first;
+    assert.equal(run.complete, true, run.reason);
+    assert.equal(run.mode, "copy");
+    assert.deepEqual(await contents(fresh), await contents(source));
+  });
+
+  it("a store of large records is read a few entries at a time, not a page of the store's for a frame of a few records", { timeout: T }, async () => {
+    const { db: source } = await fx.server(SMALL_FRAMES);
+    const records = await Promise.all(Array.from({ length: 120 }, (_, i) => recordOfSize(`big/${String(i).padStart(3, "0")}`, 20_000, i)));
+    await seed(source, records);
+    let read = 0;
+    const store = source.store;
+    const rangePages = store.rangePages.bind(store);
+    store.rangePages = async function* (options) {
+      for await (const page of rangePages(options)) {
+        read += page.length;
+        yield page;
+      }
+    };
+    const peer = await provenPeer(source, "127.0.0.42");
+    const copy = await copyAll(peer);
+    console.log(`# ${copy.records.length} records in ${copy.requests} pages, ${read} entries read`);
+    assert.equal(copy.records.length, 120);
+    assert.ok(read <= copy.records.length + 3 * copy.requests, `${read} entries read to send ${copy.records.length} in ${copy.requests} pages`);
+    assert.equal((await contents(source)).size, 120, "the source's data is intact");
+  });
+
+  it("a peer that refuses copies gets ranges instead: the new server's run completes and both converge", { timeout: T }, async () => {
+    const { db: source } = await fx.server(SMALL_FRAMES);
+    await seed(source, await signedRecords(300, "base/", T0));
+    const range = source.sync.range!;
+    const honest = range.handle.bind(range);
+    let refusedCopies = 0;
+    range.handle = (message, from) => {
+      if (message.type !== "syncCopy") return honest(message, from);
+      refusedCopies++;
+      from.send({ type: "syncRecords", id: message.id, records: [], error: "no copy page within this peer's budget" });
+      return undefined;
+    };
+    const { db: fresh } = await fx.server(SMALL_FRAMES);
+    const first = nextRun(fresh);
+    await linkServers(fresh, source, T);
+    const run = await first;
+    assert.equal(refusedCopies, 1);
+    assert.equal(run.complete, true, run.reason);
+    assert.equal(run.mode, "range");
+    assert.deepEqual(await contents(fresh), await contents(source));
+  });
+});
