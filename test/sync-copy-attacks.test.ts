@@ -135,4 +135,39 @@ describe("store copy under review", () => {
     assert.equal(run.mode, "range");
     assert.deepEqual(await contents(fresh), await contents(source));
   });
+
+  it("an honest store's order (code points) is not a cursor going back: keys with U+E000 before keys with astral characters are copied, no strike", { timeout: T }, async () => {
+    const { db: source } = await fx.server(SMALL_FRAMES);
+    // In the store's order (UTF-8 bytes, code points) every "q\uE000/…" key comes before every "q\u{10000}/…" key; in UTF-16 units after.
+    await seed(source, [...(await signedRecords(500, "q\uE000/", T0)), ...(await signedRecords(500, "q\u{10000}/", T0))]);
+    const { db: fresh } = await fx.server(SMALL_FRAMES);
+    const strikes: string[] = [];
+    fresh.on("refused", (e) => strikes.push(e.reason));
+    const first = nextRun(fresh);
+    await linkServers(fresh, source, T);
+    const run = await first;
+    assert.equal(run.complete, true, run.reason);
+    assert.equal(run.mode, "copy");
+    assert.deepEqual(strikes, []);
+    assert.deepEqual(await contents(fresh), await contents(source));
+  });
+
+  it("a copy request that reads nothing is still charged: a stranger cannot make the store seek for free", { timeout: T }, async () => {
+    const { db: source, refused } = await fx.server({ ...SMALL_FRAMES, rangeSync: { budget: { slack: 0, scansPerItem: 1 } } });
+    await seed(source, await signedRecords(100, "k/", T0));
+    const peer = await provenPeer(source, "127.0.0.43");
+    let answered = 0;
+    for (let i = 0; i < 400; i++) {
+      const id = `e${i}`;
+      const reply = peer.next((f: Frame) => f.id === id, REPLY_MS);
+      peer.send({ to: [], type: "syncCopy", id, after: "\uFFFF" });
+      const page = await reply;
+      if (page.error !== undefined) break;
+      assert.deepEqual(page.records, []);
+      answered++;
+    }
+    // 100 scans a window: one seek (LOOKUP_WORK) each buys ~13 empty answers, not 400.
+    assert.ok(answered <= 100 / 8 + 1, `${answered} empty copy pages answered`);
+    assert.ok(refused.some((e) => /budget \(scans\)/.test(e.reason)), refused.map((e) => e.reason).join("; "));
+  });
 });

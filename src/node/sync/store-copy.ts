@@ -25,6 +25,7 @@ import type { OutgoingMessage, SyncCopyMessage } from "../../records/messages.js
 import { isCopyCursor } from "../../records/parse-message.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { utf8Length } from "../../limits/frame-fit.js";
+import { compareCodePoints } from "../../base/text-formats.js";
 import type { NodeContext } from "../node-context.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
 import type { StoredRecords } from "./stored-records.js";
@@ -99,7 +100,8 @@ export class StoreCopy {
         if (reply.error) throw new ToolDbError(ErrorCode.SYNC_REFUSED, `peer refused copy: ${reply.error}`);
         run.rounds++;
         const next = reply.next;
-        if (next !== undefined && after !== undefined && next <= after) {
+        // In the store's order (code points, as LevelDB's bytes): by UTF-16 units "a\uE000" < "a\u{10000}" went back, an honest peer struck.
+        if (next !== undefined && after !== undefined && compareCodePoints(next, after) <= 0) {
           this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, "a store copy's cursor went back");
           throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's copy cursor did not move forward");
         }
@@ -152,7 +154,8 @@ export class StoreCopy {
    * entries at a time, as many as the room left is likely to take: read a
    * store page (1,000 entries) at a time, a page of 64 KiB records made the
    * store load 64 MB to send 1 MiB (review). Every entry read and not sent
-   * is charged as `scans` (LOOKUP_WORK each), the one that did not fit too.
+   * is charged as `scans` (LOOKUP_WORK each), the one that did not fit too,
+   * and so is each read begun (a seek): a page of nothing was free (review).
    */
   async serve(message: SyncCopyMessage, to: PeerSession): Promise<void> {
     const serves = Math.min(MAX_PAGE_RECORDS, Math.floor(this.gate.remaining(to, "serves")));
@@ -172,8 +175,10 @@ export class StoreCopy {
     let end = false;
     let from = message.after;
     let want = FIRST_READ;
+    let seeks = 0;
     chunks: for (;;) {
       const limit = Math.min(MAX_PAGE_RECORDS, Math.max(1, want));
+      seeks++;
       let got = 0;
       for await (const page of this.db.store.rangePages({ ...(from === undefined ? {} : { gt: from }), limit })) {
         for (const [key, raw] of page) {
@@ -203,7 +208,7 @@ export class StoreCopy {
       want = Math.ceil((budget - size) / Math.max(1, bytesRead / read));
     }
     this.gate.charge(to, "serves", raws.length);
-    this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length));
+    this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length + seeks));
     if (to.connection.closed) return;
     if (!end && (next === undefined || next === message.after)) {
       // Nothing read past the cursor (a budget used up, or only keys too long to name): the asker reconciles instead.
