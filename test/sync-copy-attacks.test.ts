@@ -15,7 +15,7 @@ import { signRecord } from "../src/node/record-signer.js";
 import type { ToolDbRecord } from "../src/records/record.js";
 import { utf8Length } from "../src/limits/frame-fit.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
-import { linkServers, portOf } from "./helpers/nodes.js";
+import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
 
@@ -169,5 +169,52 @@ describe("store copy under review", () => {
     // 100 scans a window: one seek (LOOKUP_WORK) each buys ~13 empty answers, not 400.
     assert.ok(answered <= 100 / 8 + 1, `${answered} empty copy pages answered`);
     assert.ok(refused.some((e) => /budget \(scans\)/.test(e.reason)), refused.map((e) => e.reason).join("; "));
+  });
+
+  it("a copy whose link drops as its last page arrives is not complete and settles no checkpoint; the next link brings the rest", { timeout: T }, async () => {
+    // Pages of ~800 records: the intake takes the last one in parts, and the link is gone before the later ones.
+    const { db: source } = await fx.server({ maxMessageBytes: 256 * 1024 });
+    await seed(source, await signedRecords(3000, "base/", T0));
+    const range = source.sync.range!;
+    const honest = range.handle.bind(range);
+    let dropped = false;
+    range.handle = (message, from) => {
+      if (message.type === "syncCopy" && !dropped) {
+        // The last page (no `next`) is sent, and the link closed right behind it.
+        const send = from.sendFrame.bind(from);
+        from.sendFrame = (frame, type) => {
+          const sent = send(frame, type);
+          if (type === "syncRecords" && !frame.includes('"next":') && !dropped) {
+            dropped = true;
+            from.connection.close(1000, "the test drops the link behind the last page");
+          }
+          return sent;
+        };
+      }
+      return honest(message, from);
+    };
+    const { db: fresh } = await fx.server({ maxMessageBytes: 256 * 1024 });
+    let sourceAddress: string | undefined;
+    const freshRange = fresh.sync.range!;
+    const freshHandle = freshRange.handle.bind(freshRange);
+    freshRange.handle = (message, from) => {
+      sourceAddress ??= from.address;
+      return freshHandle(message, from);
+    };
+    const runs: RangeSyncRun[] = [];
+    freshRange.on("done", (run) => runs.push(run));
+    await linkServers(fresh, source, T);
+    await waitUntil(() => runs.length >= 1, T, "the first run");
+    assert.ok(dropped);
+    const cut = runs[0]!;
+    const held = (await contents(fresh)).size;
+    if (held < 3000) {
+      assert.equal(cut.complete, false, "records of the last page were let go: the copy is not complete");
+      assert.equal(await freshRange.index.feed.checkpoint(sourceAddress!), undefined, "our checkpoint of the peer stays unset");
+    }
+    console.log(`# link dropped behind the last page: ${held} of 3000 held, run complete=${cut.complete} mode=${cut.mode}`);
+    // The dialer links again by itself; that run brings the rest.
+    await waitUntil(() => runs.some((r) => r.complete), T, "a complete run");
+    assert.deepEqual(await contents(fresh), await contents(source));
   });
 });

@@ -110,6 +110,9 @@ export class StoreCopy {
         if (next === undefined) {
           await Promise.all(intake);
           if (failure !== undefined) throw failure;
+          // The intake lets the records of a dropped link go unstored, silently: a copy that looked complete then
+          // settled our checkpoint of the peer past records we never got (review).
+          if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
           this.cursors.delete(session.clientId);
           return fresh;
         }
