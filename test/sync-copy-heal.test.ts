@@ -11,6 +11,7 @@ import type { SyncMessage } from "../src/records/messages.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { signRecord } from "../src/node/record-signer.js";
+import { clientIdOf } from "../src/records/peer-record.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
@@ -86,5 +87,35 @@ describe("a store copy while both sides change", () => {
     await waitUntil(() => source.network.peers.length === 0, T, "the link to drop");
     assert.deepEqual(after, []);
     assert.equal((await contents(source)).size, 2000, "the source's data is intact");
+  });
+
+  it("a new server linked to two servers holding the same records: the second copy, all records already here, gives way to ranges instead of spending the peer's budget", { timeout: T }, async () => {
+    const records = await signedRecords(3000, "base/", T0);
+    const { db: first } = await fx.server(SMALL_FRAMES);
+    const { db: second } = await fx.server(SMALL_FRAMES);
+    await Promise.all([seed(first, records), seed(second, records)]);
+    // Our work on a peer's answers: 2 × (store + slack) a window, so ~2,500 records already here cost a run what it has.
+    const { db: fresh } = await fx.server({ ...SMALL_FRAMES, rangeSync: { budget: { scansPerItem: 2 } } });
+    const index = fresh.sync.range!.index;
+    let pages = 0;
+    beforePage(second, 1, () => waitUntil(() => index.size === 3000, T, "the first copy"));
+    const range = second.sync.range!;
+    const held = range.handle.bind(range);
+    range.handle = (message, from) => {
+      if (message.type === "syncCopy") pages++;
+      return held(message, from);
+    };
+    // Both copies begin on the empty store: the first server's waits until the second was asked for a page.
+    beforePage(first, 1, () => waitUntil(() => pages >= 1, T, "the second copy to begin"));
+    const runs: RangeSyncRun[] = [];
+    fresh.sync.range!.on("done", (run) => runs.push(run));
+    await Promise.all([linkServers(fresh, first, T), linkServers(fresh, second, T)]);
+    const secondId = clientIdOf(second.nodeAddress());
+    await waitUntil(() => runs.some((r) => r.peer === secondId), T, "the run with the second server");
+    const run = runs.find((r) => r.peer === secondId)!;
+    console.log(`# second copy: ${pages} pages asked, run ${run.mode} complete=${run.complete} ${run.reason ?? ""}`);
+    assert.equal(run.complete, true, run.reason);
+    assert.ok(pages <= 4, `${pages} pages of records already here asked for`);
+    assert.deepEqual(await contents(fresh), await contents(first));
   });
 });

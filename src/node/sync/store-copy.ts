@@ -43,6 +43,8 @@ const REMEMBERED_CURSORS = 64;
 const MAX_PAGE_RECORDS = 4096;
 /** Entries a page reads from the store at first; then as many as the room left takes at the mean size read. */
 const FIRST_READ = 4;
+/** A page of at least this many records, fewer than half of them new here, ends the copy (ranges follow). */
+const HELD_PAGE_MIN = 16;
 
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's identity. */
@@ -82,13 +84,18 @@ export class StoreCopy {
     const fresh = after === undefined && this.index.size === 0;
     const intake = new Set<Promise<void>>();
     let failure: unknown;
+    // A page most of whose records were already here: another run (a copy of another server begun on the same empty
+    // store) brought them, and copying the rest spent the peer's budget on records we hold (review): ranges instead.
+    let held = false;
     const take = (records: unknown[]) => {
-      const taken = this.take(records, session, run, tracker).catch((err: unknown) => void (failure ??= err));
+      const taken = this.take(records, session, run, tracker)
+        .then((added) => void (held ||= records.length >= HELD_PAGE_MIN && 2 * added < records.length))
+        .catch((err: unknown) => void (failure ??= err));
       intake.add(taken);
       void taken.finally(() => intake.delete(taken));
     };
     try {
-      for (let page = 0; page < this.maxPages; page++) {
+      for (let page = 0; page < this.maxPages && !held; page++) {
         if (failure !== undefined) throw failure;
         if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
         if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(intake);
@@ -121,6 +128,7 @@ export class StoreCopy {
       }
       await Promise.all(intake);
       if (failure !== undefined) throw failure;
+      if (held) this.cursors.delete(session.clientId); // the ranges that follow bring the rest
       return false;
     } catch (err) {
       await Promise.allSettled(intake);
@@ -129,7 +137,7 @@ export class StoreCopy {
   }
 
   /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others cost it. */
-  private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<void> {
+  private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<number> {
     const ids: string[] = [];
     for (const record of records) if (isRecordShape(record)) ids.push(itemId(record));
     const added = this.index.track(true);
@@ -145,6 +153,7 @@ export class StoreCopy {
     }
     this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added));
     this.gate.newRecords(session, added.keys);
+    return added.added;
   }
 
   // ---- responder -----------------------------------------------------------
