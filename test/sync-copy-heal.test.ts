@@ -5,13 +5,17 @@
  * close leaves no rejection and no event behind.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import type { ToolDb } from "../src/index.js";
 import type { SyncMessage } from "../src/records/messages.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { clientIdOf } from "../src/records/peer-record.js";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LevelStore } from "../src/index.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
@@ -19,6 +23,10 @@ import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-reco
 const T = 120_000;
 const TOPIC = "sync-copy-heal";
 const SMALL_FRAMES = { maxMessageBytes: 64 * 1024 };
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 const T0 = Date.now() - 10_000_000;
 
 /** Holds `source`'s answer to the `page`-th copy request until `before` resolves. */
@@ -117,5 +125,28 @@ describe("a store copy while both sides change", () => {
     assert.equal(run.complete, true, run.reason);
     assert.ok(pages <= 4, `${pages} pages of records already here asked for`);
     assert.deepEqual(await contents(fresh), await contents(first));
+  });
+
+  it("a LevelDB store with a legacy foreign slot, junk values, and keys whose UTF-16 and UTF-8 orders differ is copied whole, the slot and junk left out, no strike", { timeout: T }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tooldb-copy-"));
+    dirs.push(dir);
+    const { db: source } = await fx.server({ ...SMALL_FRAMES, storageAdapter: LevelStore, storageName: join(dir, "db") });
+    const records = [...(await signedRecords(600, "base/", T0)), ...(await signedRecords(200, "q\uE000/", T0)), ...(await signedRecords(200, "q\u{10000}/", T0))];
+    await seed(source, records);
+    // What an older server left: "note\uD800"'s record in the slot of "note\uFFFD"; and values that are no records.
+    await source.records.backend.put("note\uD800", JSON.stringify(await record("note\uD800", "old", T0)));
+    await source.store.put("base/3x", "not json");
+    await source.store.put("base/4x", JSON.stringify({ hello: "world" }));
+    const { db: fresh } = await fx.server(SMALL_FRAMES);
+    const refused: string[] = [];
+    fresh.on("refused", (e) => refused.push(e.reason));
+    const runs: RangeSyncRun[] = [];
+    fresh.sync.range!.on("done", (run) => runs.push(run));
+    await linkServers(fresh, source, T);
+    await waitUntil(() => runs.length >= 1, T, "the copy's run");
+    assert.equal(runs[0]!.complete, true, runs[0]!.reason);
+    assert.equal(runs[0]!.mode, "copy");
+    assert.deepEqual(refused, []);
+    assert.deepEqual(await contents(fresh), new Map(records.map((r) => [r.k, r.h])));
   });
 });
