@@ -114,6 +114,27 @@ describe("store copy under review", () => {
     assert.equal((await contents(source)).size, 120, "the source's data is intact");
   });
 
+  it("a page of a few large records and then many small ones takes a few reads of the store, not one a record", { timeout: T }, async () => {
+    const { db: source } = await fx.server({ maxMessageBytes: 1024 * 1024 });
+    const large = await Promise.all(Array.from({ length: 4 }, (_, i) => recordOfSize(`a/${i}`, 200_000, i)));
+    await seed(source, [...large, ...(await signedRecords(1500, "b/", T0))]);
+    let reads = 0;
+    const store = source.store;
+    const rangePages = store.rangePages.bind(store);
+    store.rangePages = (options) => {
+      reads++;
+      return rangePages(options);
+    };
+    const peer = await provenPeer(source, "127.0.0.44");
+    const reply = peer.next((f: Frame) => f.id === "m1", REPLY_MS);
+    peer.send({ to: [], type: "syncCopy", id: "m1" });
+    const page = await reply;
+    const sent = (page.records as unknown[]).length;
+    console.log(`# large then small: ${sent} records in one page, ${reads} reads of the store`);
+    assert.ok(sent > 100, `${sent} records`);
+    assert.ok(reads <= 4, `${reads} reads of the store for one page`);
+  });
+
   it("a peer that refuses copies gets ranges instead: the new server's run completes and both converge", { timeout: T }, async () => {
     const { db: source } = await fx.server(SMALL_FRAMES);
     await seed(source, await signedRecords(300, "base/", T0));

@@ -181,7 +181,7 @@ export class StoreCopy {
     const raws: string[] = [];
     let size = 0;
     let read = 0;
-    let bytesRead = 0;
+    let chunkBytes = 0;
     let next: string | undefined;
     let tail = 0;
     let end = false;
@@ -192,11 +192,12 @@ export class StoreCopy {
       const limit = Math.min(MAX_PAGE_RECORDS, Math.max(1, want));
       seeks++;
       let got = 0;
+      chunkBytes = 0;
       for await (const page of this.db.store.rangePages({ ...(from === undefined ? {} : { gt: from }), limit })) {
         for (const [key, raw] of page) {
           got++;
           read++;
-          bytesRead += raw.length;
+          chunkBytes += raw.length;
           if (raws.length >= serves || read - 1 - raws.length >= scans) break chunks;
           const bytes = this.stored.sendable(raw);
           const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
@@ -216,8 +217,9 @@ export class StoreCopy {
         end = true;
         break;
       }
-      // As many entries as the room left takes at the mean size read so far.
-      want = Math.ceil((budget - size) / Math.max(1, bytesRead / read));
+      // As many entries as the room left takes at the mean size of the last read (not of all: a few large records,
+      // then small ones, took a read of the store per record).
+      want = Math.ceil((budget - size) / Math.max(1, chunkBytes / got));
     }
     this.gate.charge(to, "serves", raws.length);
     this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length + seeks));
