@@ -77,3 +77,25 @@ export function loneSurrogateAt(s: string): number {
 export function isWellFormedText(s: string): boolean {
   return loneSurrogateAt(s) === -1;
 }
+
+/**
+ * Unicode code point order (= UTF-8 byte order, LevelDB's order). JavaScript's
+ * default sort compares UTF-16 code units, which puts astral characters
+ * (surrogates 0xD800-0xDFFF) before U+E000..U+FFFF; move surrogates above them.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+function codePointRank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}

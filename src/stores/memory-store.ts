@@ -1,5 +1,6 @@
 import sortedBtree from "sorted-btree";
 import { type RangeOptions, type StoreEntry, ToolDbStorageAdapter } from "./storage-adapter.js";
+import { compareCodePoints } from "../base/text-formats.js";
 
 // A CommonJS package: Node hands its module.exports to a default import, bundlers its `default` export.
 const BTree = ((sortedBtree as { default?: typeof sortedBtree.default }).default ?? sortedBtree) as typeof sortedBtree.default;
@@ -70,24 +71,3 @@ function inUpperBound(key: string, options: RangeOptions): boolean {
   return true;
 }
 
-/**
- * Unicode code point order (= UTF-8 byte order, LevelDB's order). JavaScript's
- * default sort compares UTF-16 code units, which puts astral characters
- * (surrogates 0xD800-0xDFFF) before U+E000..U+FFFF; move surrogates above them.
- */
-export function compareCodePoints(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return codePointRank(x) - codePointRank(y);
-  }
-  return a.length - b.length;
-}
-
-function codePointRank(unit: number): number {
-  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
-  if (unit >= 0xe000) return unit - 0x800;
-  return unit;
-}

@@ -119,8 +119,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         run.complete = true;
       } else {
         // A copy begun on an empty store holds all the peer held when the run began; the change feeds bring the rest.
-        if (this.copy.wanted(session) && (await this.copy.run(session, run, tracker)) && feeds) run.mode = "copy";
+        // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
+        const copied = this.copy.wanted(session) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
+        if (copied && feeds) run.mode = "copy";
         run.complete = run.mode === "copy" || (await this.reconcile(session, run));
+        if (run.complete && run.mode !== "copy") this.copy.forget(session);
         if (run.complete && feeds) await this.changes.settle(session, feeds, tracker);
       }
     } catch (err) {

@@ -24,6 +24,8 @@ import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncCopyMessage } from "../../records/messages.js";
 import { isCopyCursor } from "../../records/parse-message.js";
 import { isRecordShape } from "../../records/record-verifier.js";
+import { utf8Length } from "../../limits/frame-fit.js";
+import { compareCodePoints } from "../../base/text-formats.js";
 import type { NodeContext } from "../node-context.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
 import type { StoredRecords } from "./stored-records.js";
@@ -39,6 +41,10 @@ const PAGES_IN_FLIGHT = 3;
 const REMEMBERED_CURSORS = 64;
 /** Records one copy page holds at most (the wire's cap on a records frame). */
 const MAX_PAGE_RECORDS = 4096;
+/** Entries a page reads from the store at first; then as many as the room left takes at the mean size read. */
+const FIRST_READ = 4;
+/** A page of at least this many records, fewer than half of them new here, ends the copy (ranges follow). */
+const HELD_PAGE_MIN = 16;
 
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's identity. */
@@ -60,6 +66,11 @@ export class StoreCopy {
     return this.index.size === 0 || this.cursors.get(session.clientId) !== undefined;
   }
 
+  /** A run reconciled every range with the peer: a copy of it stopped halfway has nothing left to bring. */
+  forget(session: PeerSession): void {
+    this.cursors.delete(session.clientId);
+  }
+
   // ---- asker -------------------------------------------------------------
 
   /**
@@ -73,13 +84,18 @@ export class StoreCopy {
     const fresh = after === undefined && this.index.size === 0;
     const intake = new Set<Promise<void>>();
     let failure: unknown;
+    // A page most of whose records were already here: another run (a copy of another server begun on the same empty
+    // store) brought them, and copying the rest spent the peer's budget on records we hold (review): ranges instead.
+    let held = false;
     const take = (records: unknown[]) => {
-      const taken = this.take(records, session, run, tracker).catch((err: unknown) => void (failure ??= err));
+      const taken = this.take(records, session, run, tracker)
+        .then((added) => void (held ||= records.length >= HELD_PAGE_MIN && 2 * added < records.length))
+        .catch((err: unknown) => void (failure ??= err));
       intake.add(taken);
       void taken.finally(() => intake.delete(taken));
     };
     try {
-      for (let page = 0; page < this.maxPages; page++) {
+      for (let page = 0; page < this.maxPages && !held; page++) {
         if (failure !== undefined) throw failure;
         if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
         if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(intake);
@@ -87,10 +103,12 @@ export class StoreCopy {
         const request: OutgoingMessage = { type: "syncCopy", id: randomId(), ...(after === undefined ? {} : { after }) };
         const reply = await this.requests.ask(session, request);
         if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to copy" : "no records");
-        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused copy: ${reply.error}`);
+        // Refused (its budget, or keys it cannot name as a cursor): the run reconciles ranges instead (RangeSync.run).
+        if (reply.error) throw new ToolDbError(ErrorCode.SYNC_REFUSED, `peer refused copy: ${reply.error}`);
         run.rounds++;
         const next = reply.next;
-        if (next !== undefined && after !== undefined && next <= after) {
+        // In the store's order (code points, as LevelDB's bytes): by UTF-16 units "a\uE000" < "a\u{10000}" went back, an honest peer struck.
+        if (next !== undefined && after !== undefined && compareCodePoints(next, after) <= 0) {
           this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, "a store copy's cursor went back");
           throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's copy cursor did not move forward");
         }
@@ -99,6 +117,9 @@ export class StoreCopy {
         if (next === undefined) {
           await Promise.all(intake);
           if (failure !== undefined) throw failure;
+          // The intake lets the records of a dropped link go unstored, silently: a copy that looked complete then
+          // settled our checkpoint of the peer past records we never got (review).
+          if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
           this.cursors.delete(session.clientId);
           return fresh;
         }
@@ -107,6 +128,7 @@ export class StoreCopy {
       }
       await Promise.all(intake);
       if (failure !== undefined) throw failure;
+      if (held) this.cursors.delete(session.clientId); // the ranges that follow bring the rest
       return false;
     } catch (err) {
       await Promise.allSettled(intake);
@@ -115,7 +137,7 @@ export class StoreCopy {
   }
 
   /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others cost it. */
-  private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<void> {
+  private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<number> {
     const ids: string[] = [];
     for (const record of records) if (isRecordShape(record)) ids.push(itemId(record));
     const added = this.index.track(true);
@@ -131,55 +153,82 @@ export class StoreCopy {
     }
     this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added));
     this.gate.newRecords(session, added.keys);
+    return added.added;
   }
 
   // ---- responder -----------------------------------------------------------
 
   /**
    * One page of our store after `after`, in key order: the records that fit a
-   * frame, at most `serves` of them, reading at most the `scans` left. `next`
-   * is the last key read (absent once the store's end was reached).
+   * frame (with the `next` that names the last of them), at most `serves` of
+   * them, reading at most the `scans` left. `next` is the last key read
+   * (absent once the store's end was reached). The store is read a few
+   * entries at a time, as many as the room left is likely to take: read a
+   * store page (1,000 entries) at a time, a page of 64 KiB records made the
+   * store load 64 MB to send 1 MiB (review). Every entry read and not sent
+   * is charged as `scans` (LOOKUP_WORK each), the one that did not fit too,
+   * and so is each read begun (a seek): a page of nothing was free (review).
    */
   async serve(message: SyncCopyMessage, to: PeerSession): Promise<void> {
     const serves = Math.min(MAX_PAGE_RECORDS, Math.floor(this.gate.remaining(to, "serves")));
     const scans = Math.floor(this.gate.remaining(to, "scans") / LOOKUP_WORK);
     const budget = this.db.frames.recordBudget;
+    // The frame around the records, and `next` after them: a cursor of 1,024 control characters is 6 KB of JSON, more
+    // than the envelope leaves, and a full page with it was a frame over the limit, never sent (review).
+    const head = `{"type":"syncRecords","id":${JSON.stringify(message.id)},"to":[],"records":[`;
+    const room = this.db.frames.maxFrameBytes - utf8Length(head) - 2;
+    const tailBytes = (key: string) => utf8Length(`,"next":${JSON.stringify(key)}`);
     const raws: string[] = [];
     let size = 0;
     let read = 0;
+    let chunkBytes = 0;
     let next: string | undefined;
-    let end = true;
-    const bounds = message.after === undefined ? {} : { gt: message.after };
-    pages: for await (const page of this.db.store.rangePages(bounds)) {
-      for (const [key, raw] of page) {
-        if (raws.length >= serves || read - raws.length >= scans) {
-          end = false;
-          break pages;
-        }
-        const bytes = this.stored.sendable(raw);
-        const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
-        if (sendable && size + bytes + 1 > budget) {
-          end = false;
-          break pages;
-        }
-        read++;
-        // A key too long to be a cursor (stored by an older version) is read past, not named.
-        if (isCopyCursor(key)) next = key;
-        if (sendable) {
-          raws.push(raw);
-          size += bytes + 1;
+    let tail = 0;
+    let end = false;
+    let from = message.after;
+    let want = FIRST_READ;
+    let seeks = 0;
+    chunks: for (;;) {
+      const limit = Math.min(MAX_PAGE_RECORDS, Math.max(1, want));
+      seeks++;
+      let got = 0;
+      chunkBytes = 0;
+      for await (const page of this.db.store.rangePages({ ...(from === undefined ? {} : { gt: from }), limit })) {
+        for (const [key, raw] of page) {
+          got++;
+          read++;
+          chunkBytes += raw.length;
+          if (raws.length >= serves || read - 1 - raws.length >= scans) break chunks;
+          const bytes = this.stored.sendable(raw);
+          const sendable = bytes !== undefined && this.stored.isRecordOf(key, raw);
+          // A key too long to be a cursor (stored by an older version) is read past, not named.
+          const keyTail = isCopyCursor(key) ? tailBytes(key) : tail;
+          const added = sendable ? bytes + 1 : 0;
+          if (size + added > budget || size + added + keyTail > room) break chunks;
+          from = key;
+          if (isCopyCursor(key)) [next, tail] = [key, keyTail];
+          if (sendable) {
+            raws.push(raw);
+            size += added;
+          }
         }
       }
+      if (got < limit) {
+        end = true;
+        break;
+      }
+      // As many entries as the room left takes at the mean size of the last read (not of all: a few large records,
+      // then small ones, took a read of the store per record).
+      want = Math.ceil((budget - size) / Math.max(1, chunkBytes / got));
     }
     this.gate.charge(to, "serves", raws.length);
-    this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length));
+    this.gate.charge(to, "scans", LOOKUP_WORK * (read - raws.length + seeks));
     if (to.connection.closed) return;
     if (!end && (next === undefined || next === message.after)) {
       // Nothing read past the cursor (a budget used up, or only keys too long to name): the asker reconciles instead.
       to.send({ type: "syncRecords", id: message.id, records: [], error: "no copy page within this peer's budget" });
       return;
     }
-    const tail = end ? "" : `,"next":${JSON.stringify(next)}`;
-    to.sendFrame(`{"type":"syncRecords","id":${JSON.stringify(message.id)},"to":[],"records":[${raws.join(",")}]${tail}}`, "syncRecords");
+    to.sendFrame(`${head}${raws.join(",")}]${end ? "" : `,"next":${JSON.stringify(next)}`}}`, "syncRecords");
   }
 }
