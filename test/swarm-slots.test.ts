@@ -61,7 +61,7 @@ function rig(slots = 3, bans = new SwarmBans()) {
       },
       refresh: () => void refreshes++,
       widen: (on) => void (widened = on),
-      overCap: () => open() > slots,
+      overCap: () => Math.max(0, open() - slots),
       closeExtra: (connection) => {
         extra.push(connection as unknown as Link);
         (connection as unknown as Link).close();
@@ -100,6 +100,16 @@ function rig(slots = 3, bans = new SwarmBans()) {
   const othersKnown = (known: boolean) => void (others = known);
   const dialing = (now: boolean) => void (dialingNow = now);
   return { swarm, add, out, extra, open, othersKnown, dialing, widened: () => widened, refreshes: () => refreshes, advance, now: () => now };
+}
+
+/** Two slots, b served lately: a rotation dials a replacement for a. */
+function rotatingForA() {
+  const r = rig(2);
+  const [a, b] = [r.add(1), r.add(2)];
+  b.session.servedAt = r.now();
+  for (let i = 0; i < PROBATION_TICKS; i++) r.swarm.tick();
+  assert.equal(r.swarm.rotating, true);
+  return { r, a, b };
 }
 
 describe("swarm slot rotation", () => {
@@ -154,12 +164,21 @@ describe("swarm slot rotation", () => {
     assert.equal(r.open(), 1);
   });
 
+  it("an abandoned rotation closes only as many links still handshaking as the swarm holds over its cap, newest first", () => {
+    const { r, a, b } = rotatingForA();
+    b.link.close(); // another link went: its slot is refilled while the rotation dials
+    const first = r.add(3, null);
+    const second = r.add(4, null);
+    r.advance(REPLACE_MS);
+    assert.equal(r.swarm.rotating, false);
+    assert.deepEqual(r.extra, [second.link]);
+    assert.equal(first.link.closed, false, "a link that took a free slot was closed");
+    assert.equal(a.link.closed, false);
+    assert.equal(r.open(), 2);
+  });
+
   it("a rotation ends when the link it is for closes by itself; one whose every other link earned its slot meanwhile drops the newcomer", () => {
-    const r = rig(2);
-    const [a, b] = [r.add(1), r.add(2)];
-    b.session.servedAt = r.now();
-    for (let i = 0; i < PROBATION_TICKS; i++) r.swarm.tick();
-    assert.equal(r.swarm.rotating, true);
+    const { r, a, b } = rotatingForA();
     a.link.close();
     assert.equal(r.swarm.rotating, false);
     assert.equal(r.widened(), false);

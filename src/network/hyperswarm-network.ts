@@ -149,7 +149,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
         rotateOut: (connection, session) => this.rotateOut(connection, session),
         refresh: () => this.refresh(),
         widen: (on) => this.widen(on),
-        overCap: () => (this.swarm?.connections.size ?? 0) > this.maxPeers,
+        overCap: () => Math.max(0, (this.swarm?.connections.size ?? 0) - this.maxPeers),
         closeExtra: (connection) => connection.close(CloseCode.NORMAL, "no swarm slot: the rotation it was dialed for ended"),
         setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms),
         clearTimeout: (handle) => this.timers.clearTimeout(handle),

@@ -46,8 +46,8 @@ export interface SwarmSlotsHost {
   refresh(): void;
   /** A rotation began (true: one link over the cap may be dialed) or ended (false: the cap is back). */
   widen(on: boolean): void;
-  /** Whether the swarm holds more links than its cap (a dial in flight when a rotation ended landed). */
-  overCap(): boolean;
+  /** How many links the swarm holds over its cap (a dial in flight when a rotation ended landed). */
+  overCap(): number;
   /** Closes a link dialed past the cap after its rotation ended (no ban: it did nothing wrong). */
   closeExtra(connection: Connection): void;
   setTimeout(fn: () => void, ms: number): TimerHandle;
@@ -95,7 +95,7 @@ export class SwarmSlots {
   /** The swarm dialed `info` for this node: the link holds a slot until it closes. */
   dialed(connection: Connection, info: PeerInfo): void {
     // A dial a rotation began that landed after it ended: the slot it was for is not free.
-    if (!this.replacing && this.host.overCap()) {
+    if (!this.replacing && this.host.overCap() > 0) {
       this.host.log("closing swarm link to %s: its rotation ended before it was made", info.publicKey.toString("hex").slice(0, 16));
       this.host.closeExtra(connection);
       return;
@@ -146,9 +146,12 @@ export class SwarmSlots {
     const timer = this.host.setTimeout(() => {
       this.host.log("no server linked to replace swarm peer %s in %d ms: it keeps its slot", victim.info.publicKey.toString("hex").slice(0, 16), this.replaceTimeout);
       this.endRotation();
-      // A link dialed for the rotation still in its handshake holds no slot of its own.
-      for (const h of [...this.held.values()]) {
-        if (h.seq <= afterSeq || !this.host.overCap()) continue;
+      // Links dialed for the rotation still in their handshakes hold no slot of their own (newest first).
+      let excess = this.host.overCap();
+      for (const h of [...this.held.values()].reverse()) {
+        if (excess <= 0) break;
+        if (h.seq <= afterSeq) continue;
+        excess--;
         this.held.delete(h.connection);
         this.host.closeExtra(h.connection);
       }
@@ -169,7 +172,7 @@ export class SwarmSlots {
     const victim = this.held.has(r.victim.connection) && this.rotation.victim([r.victim]) ? r.victim : this.candidate(replacement);
     if (!victim) {
       // Every other link earned its slot meanwhile: the newcomer goes, the cap holds.
-      if (this.host.overCap()) {
+      if (this.host.overCap() > 0) {
         this.held.delete(replacement.connection);
         this.host.closeExtra(replacement.connection);
       }
