@@ -19,6 +19,9 @@ export { HYPERDHT_BOOTSTRAP_ENV, defaultDhtHost, hyperdhtBootstrapFromEnv, topic
 /** hyperswarm's own default for `maxPeers`. */
 const DEFAULT_MAX_PEERS = 64;
 
+/** See HyperswarmNetworkOptions.replaceTimeout. */
+const DEFAULT_REPLACE_TIMEOUT_MS = 30_000;
+
 /** See HyperswarmNetworkOptions.closeTimeout. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 500;
 
@@ -55,10 +58,17 @@ export interface HyperswarmNetworkOptions {
    * ms per swarm slot rotation of a client that does not announce the topic
    * (default 60000; 0 or Infinity: never): while its `maxPeers` slots are
    * full, a link held a whole interval whose peer delivered no record this
-   * node asked for within `meritWindow` is closed, its peer not dialed for
-   * 10 rotations, and the topic looked up again (swarm-slots.ts).
+   * node asked for within `meritWindow` is replaced (see `replaceTimeout`),
+   * its peer not dialed for 10 rotations (swarm-slots.ts).
    */
   rotateInterval?: number;
+  /**
+   * A rotation is make before break: the swarm may dial one link over
+   * `maxPeers`, and the link rotated out is closed only once a link dialed
+   * since is up as a server. With none within `replaceTimeout` ms (default
+   * 30000) the rotation is abandoned and the old link kept.
+   */
+  replaceTimeout?: number;
   /** A peer that delivered a record this node asked for within this many ms keeps its swarm slot (default 600000). */
   meritWindow?: number;
   /**
@@ -118,7 +128,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       }
     }
     // Timer lengths: past a timer's range Node fires after 1 ms.
-    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs]] as const) {
+    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs], ["replaceTimeout", options.replaceTimeout]] as const) {
       if (value !== undefined && !(typeof value === "number" && value >= 0 && value <= 2 ** 31 - 1)) {
         throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647, got ${describeValue(value)}`);
       }
@@ -133,16 +143,22 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     super(host, "network:hyperswarm");
     this.slots = new SwarmSlots(
       {
-        full: () => (this.swarm?.connections.size ?? 0) >= (this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS),
+        full: () => (this.swarm?.connections.size ?? 0) >= this.maxPeers,
         canDialAnother: () => this.knowsAnotherPeer(),
         dialing: () => (this.swarm?.connecting ?? 0) > 0,
         rotateOut: (connection, session) => this.rotateOut(connection, session),
         refresh: () => this.refresh(),
+        widen: (on) => this.widen(on),
+        overCap: () => Math.max(0, (this.swarm?.connections.size ?? 0) - this.maxPeers),
+        closeExtra: (connection) => connection.close(CloseCode.NORMAL, "no swarm slot: the rotation it was dialed for ended"),
+        setTimeout: (fn, ms) => this.timers.setTimeout(fn, ms),
+        clearTimeout: (handle) => this.timers.clearTimeout(handle),
         log: this.log,
       },
       this.bans,
       this.swarmOptions.meritWindow ?? 600_000,
       () => this.now(),
+      this.swarmOptions.replaceTimeout ?? DEFAULT_REPLACE_TIMEOUT_MS,
     );
     const o = this.swarmOptions;
     const d = DEFAULT_SHUN_TIMINGS;
@@ -179,7 +195,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     const bootstrap = (o.bootstrap ?? hyperdhtBootstrapFromEnv())?.map(toAddress);
     const host = o.dhtHost ?? defaultDhtHost(bootstrap);
     const dht = o.dht ?? new HyperDHT({ bootstrap, ...(host ? { host } : {}) });
-    const swarm = new Hyperswarm({ dht, keyPair: o.keyPair, maxPeers: o.maxPeers ?? DEFAULT_MAX_PEERS });
+    const swarm = new Hyperswarm({ dht, keyPair: o.keyPair, maxPeers: this.maxPeers });
     this.swarm = swarm;
     swarm.on("connection", (socket: SwarmSocket, info: PeerInfo) => this.onSocket(socket, info));
     swarm.on("error", (err: Error) => this.log("swarm error: %s", errorText(err)));
@@ -258,10 +274,25 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     return false;
   }
 
+  private get maxPeers(): number {
+    return this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS;
+  }
+
+  /**
+   * A rotation began (`on`: one link over the cap may be dialed) or ended. Hyperswarm reads `maxPeers` at each dial but
+   * drains its queue only when a lookup queues a new peer or a link ends: drained here (hyperswarm 4's own method).
+   */
+  private widen(on: boolean): void {
+    const swarm = this.swarm as (Hyperswarm & { maxPeers: number; _attemptClientConnections?: () => void }) | undefined;
+    if (!swarm) return;
+    swarm.maxPeers = this.maxPeers + (on ? 1 : 0);
+    if (on && typeof swarm._attemptClientConnections === "function") swarm._attemptClientConnections();
+  }
+
   /** A link swarm-slots.ts rotated out of its slot: reported, then closed. */
   private rotateOut(connection: Connection, session: PeerSession | undefined): void {
     const { code, closeCode, reason } = evictionRefusal(
-      `rotated out of its swarm slot at the cap of ${this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS} links: it delivered nothing this node asked for lately`,
+      `rotated out of its swarm slot at the cap of ${this.maxPeers} links: it delivered nothing this node asked for lately, and a server was linked in its place`,
     );
     this.host.refused({ code, reason, peer: session?.clientId, host: session?.host, port: session?.port });
     connection.close(closeCode, reason);

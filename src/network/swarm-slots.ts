@@ -9,16 +9,24 @@
  * of them held every slot, so a real server announced later was never
  * reached (`test/hyperswarm-announce-eclipse.test.ts`: 16 fakes, 8 slots).
  *
- * So while the slots are full and the swarm knows another announcer, once a tick (`rotateInterval`) the link that
- * slot-rotation.ts picks (past probation, no record the client asked for
- * delivered within `meritWindow`) is closed and its swarm key banned for
- * COOLDOWN_TICKS, and the topic is looked up again: hyperswarm dials
- * another announcer into the free slot. A server that serves what the
- * client reads or subscribes to keeps its slot; links that give nothing
- * take turns. Only links the client asked for a record (a get or a
- * subscribe) are judged: a client that only writes keeps its slots.
+ * So while the slots are full and the swarm knows another announcer, once a
+ * tick (`rotateInterval`) the link that slot-rotation.ts picks (past
+ * probation, no record the client asked for delivered within `meritWindow`)
+ * is replaced, make before break: the swarm may hold one link more
+ * (hyperswarm's `maxPeers` raised by one) and the topic is looked up again;
+ * only once a link dialed since then finishes its handshake as a server is
+ * the old link closed, its swarm key banned for COOLDOWN_TICKS, and the cap
+ * lowered again. With no such link within `replaceTimeout` the rotation is
+ * abandoned and the old link kept (closed first, a client whose other
+ * announcers stall or are gone lost a link each rotation, its only one with
+ * `maxPeers` 1, until a tick found the slot unfilled). One rotation is in
+ * flight at a time. A server that serves what the client reads or
+ * subscribes to keeps its slot; links that give nothing take turns. Only
+ * links the client asked for a record (a get or a subscribe) are judged: a
+ * client that only writes keeps its slots.
  */
 import type { PeerInfo } from "hyperswarm";
+import type { TimerHandle } from "../base/clock.js";
 import type { LogFn } from "../base/logger.js";
 import type { Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
@@ -36,6 +44,14 @@ export interface SwarmSlotsHost {
   rotateOut(connection: Connection, session: PeerSession | undefined): void;
   /** A slot was freed: look the topic up again so the swarm finds another announcer. */
   refresh(): void;
+  /** A rotation began (true: one link over the cap may be dialed) or ended (false: the cap is back). */
+  widen(on: boolean): void;
+  /** How many links the swarm holds over its cap (a dial in flight when a rotation ended landed). */
+  overCap(): number;
+  /** Closes a link dialed past the cap after its rotation ended (no ban: it did nothing wrong). */
+  closeExtra(connection: Connection): void;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
   log: LogFn;
 }
 
@@ -45,32 +61,61 @@ interface SwarmHolder extends SlotHolder {
   session: PeerSession | undefined;
 }
 
+/** A rotation in flight: the link to replace, links dialed after `afterSeq` may replace it, until `timer`. */
+interface Replacing {
+  readonly victim: SwarmHolder;
+  readonly afterSeq: number;
+  readonly timer: TimerHandle;
+}
+
 export class SwarmSlots {
   private readonly rotation: SlotRotation;
   /** The links the swarm dialed for this node, by connection. */
   private readonly held = new Map<Connection, SwarmHolder>();
   /** Peers rotated out, and the tick their swarm ban ends. */
   private readonly banned = new Map<PeerInfo, number>();
+  private replacing: Replacing | undefined;
 
   constructor(
     private readonly host: SwarmSlotsHost,
     private readonly bans: SwarmBans,
     meritWindow: number,
     now: () => number,
+    /** ms a rotation waits for a replacement linked as a server before it is abandoned. */
+    private readonly replaceTimeout: number,
   ) {
     this.rotation = new SlotRotation({ meritWindow }, now);
   }
 
-  /** The swarm dialed `info` for this node: the link holds a slot until it closes. */
-  dialed(connection: Connection, info: PeerInfo): void {
-    this.held.set(connection, { connection, info, session: undefined, sinceTick: this.rotation.tick, seq: this.rotation.nextSeq() });
-    connection.on("close", () => this.held.delete(connection));
+  /** Whether a rotation is in flight (a replacement being dialed). */
+  get rotating(): boolean {
+    return this.replacing !== undefined;
   }
 
-  /** A link's handshake is done: from now on it may be judged. */
+  /** The swarm dialed `info` for this node: the link holds a slot until it closes. */
+  dialed(connection: Connection, info: PeerInfo): void {
+    // A dial a rotation began that landed after it ended: the slot it was for is not free.
+    if (!this.replacing && this.host.overCap() > 0) {
+      this.host.log("closing swarm link to %s: its rotation ended before it was made", info.publicKey.toString("hex").slice(0, 16));
+      this.host.closeExtra(connection);
+      return;
+    }
+    const holder: SwarmHolder = { connection, info, session: undefined, sinceTick: this.rotation.tick, seq: this.rotation.nextSeq() };
+    this.held.set(connection, holder);
+    connection.on("close", () => {
+      this.held.delete(connection);
+      // The link to replace closed by itself: its slot is free, the extra one is not needed.
+      if (this.replacing?.victim === holder) this.endRotation();
+    });
+  }
+
+  /** A link's handshake is done: from now on it may be judged, and a server may replace the link a rotation is for. */
   sessionOpened(session: PeerSession): void {
     const holder = this.held.get(session.connection);
-    if (holder) holder.session = session;
+    if (!holder) return;
+    holder.session = session;
+    const r = this.replacing;
+    if (r && holder.seq > r.afterSeq && session.provenServer) this.replaced(r, holder);
   }
 
   /**
@@ -93,21 +138,66 @@ export class SwarmSlots {
     if (lifted && unfilled) this.host.refresh();
     // With no other announcer the link rotated out was the only one to have the slot back, after its ban: a client
     // with maxPeers 1 and one server went without a link 10 rotations out of 12.
-    if (!this.host.full() || !this.host.canDialAnother()) return;
-    // Judged on what it was asked: a link never asked for a record (a client that only writes) is kept.
-    const victim = this.rotation.victim([...this.held.values()].filter((h) => h.session?.askedForRecords));
+    if (this.replacing || !this.host.full() || !this.host.canDialAnother()) return;
+    const victim = this.candidate();
     if (!victim) return;
+    this.host.log("dialing a replacement for swarm peer %s: it delivered nothing this node asked for lately", victim.info.publicKey.toString("hex").slice(0, 16));
+    const afterSeq = this.rotation.nextSeq();
+    const timer = this.host.setTimeout(() => {
+      this.host.log("no server linked to replace swarm peer %s in %d ms: it keeps its slot", victim.info.publicKey.toString("hex").slice(0, 16), this.replaceTimeout);
+      this.endRotation();
+      // Links dialed for the rotation still in their handshakes hold no slot of their own (newest first).
+      let excess = this.host.overCap();
+      for (const h of [...this.held.values()].reverse()) {
+        if (excess <= 0) break;
+        if (h.seq <= afterSeq) continue;
+        excess--;
+        this.held.delete(h.connection);
+        this.host.closeExtra(h.connection);
+      }
+    }, this.replaceTimeout);
+    this.replacing = { victim, afterSeq, timer };
+    this.host.widen(true);
+    this.host.refresh();
+  }
+
+  /** The held link a rotation may replace now. Judged on what it was asked: a link never asked for a record (a client that only writes) is kept. */
+  private candidate(except?: SwarmHolder): SwarmHolder | undefined {
+    return this.rotation.victim([...this.held.values()].filter((h) => h !== except && h.session?.askedForRecords));
+  }
+
+  /** `replacement` is linked as a server: the link the rotation is for goes (or, if it earned its slot meanwhile, the newest merit-less one). */
+  private replaced(r: Replacing, replacement: SwarmHolder): void {
+    this.endRotation();
+    const victim = this.held.has(r.victim.connection) && this.rotation.victim([r.victim]) ? r.victim : this.candidate(replacement);
+    if (!victim) {
+      // Every other link earned its slot meanwhile: the newcomer goes, the cap holds.
+      if (this.host.overCap() > 0) {
+        this.held.delete(replacement.connection);
+        this.host.closeExtra(replacement.connection);
+      }
+      return;
+    }
     const key = victim.info.publicKey.toString("hex");
-    this.host.log("rotating swarm peer %s out of its slot: it delivered nothing this node asked for lately", key.slice(0, 16));
+    this.host.log("rotating swarm peer %s out of its slot: a server replaced it", key.slice(0, 16));
     this.rotation.rotated(key);
     this.bans.hold(victim.info);
     this.banned.set(victim.info, this.rotation.tick + COOLDOWN_TICKS);
     this.held.delete(victim.connection);
     this.host.rotateOut(victim.connection, victim.session);
-    this.host.refresh();
+  }
+
+  private endRotation(): void {
+    const r = this.replacing;
+    if (!r) return;
+    this.replacing = undefined;
+    this.host.clearTimeout(r.timer);
+    this.host.widen(false);
   }
 
   clear(): void {
+    if (this.replacing) this.host.clearTimeout(this.replacing.timer);
+    this.replacing = undefined;
     for (const info of this.banned.keys()) this.bans.release(info);
     this.held.clear();
     this.banned.clear();
