@@ -9,7 +9,9 @@
  * (our store + slack). Here the credit is switched off on the dialer, so
  * the budget alone must carry the run; and a responder claiming a huge
  * store still has the dialer stop at the bound. Real sockets, LevelDB;
- * a slack of 500 (instead of 10,000) keeps the stores small.
+ * a slack of 500 (instead of 10,000) keeps the stores small. The work
+ * past the budget is bounded too: replies in flight when it runs out stop
+ * at a turn's end instead of being taken in whole.
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
@@ -81,13 +83,41 @@ describe("the dialer's budget for a dense peer's answers", { timeout: T }, () =>
     assert.match(first.reason ?? "", /sync budget \(scans\) for this peer used up/);
     // The claim counted (by our own store alone the run stopped at 5,133 items of work, first round), up to the bound,
     // which grows with what the dialer fetched (a claim counted in full, up to the maxStoreKeys limit, would allow
-    // 2,001,000 items: the run completed with 101,514). The budget is checked before each message: the replies in
-    // flight then are still taken in (here the second round's, 2.1-2.6 × the bound at 500 records held), so the work
-    // of a run may pass the bound by that (runs of 2 rounds: 70,782-87,738 items, 1,485-3,551 records held at the end).
+    // 2,001,000 items: the run completed with 101,514). The budget is checked before each message, and a reply being
+    // taken in stops at a turn's end once it is used up (sync-answer-overdraw.test.ts); before that, the replies in
+    // flight were taken in whole (2.1-2.6 × the bound at 500 records held: runs of 2 rounds, 70,782-87,738 items).
     const least = (CLAIMED_SIZE_MULTIPLE * (500 + SLACK) + SLACK) * scansPerItem;
     const most = (CLAIMED_SIZE_MULTIPLE * (range.index.size + SLACK) + SLACK) * scansPerItem;
     assert.ok(first.work! >= 0.9 * least, `work ${first.work} against a bound of ${least} or more`);
     assert.ok(first.work! < 3 * most, `work ${first.work} against a bound of ${most} at most`);
+  });
+
+  it("replies in flight when the budget runs out are not taken in whole: the work past it stays under half of it", { timeout: T }, async (t) => {
+    // Review of range sync: the budget was checked only before a message was sent, and the up to 3 replies in flight
+    // then were still taken in whole. A reply is now taken in a turn at a time and stops at a turn's end once the budget
+    // is used up and no credit is on its way. Counted in items of work charged once nothing was left, not by timings.
+    const scansPerItem = 2;
+    const { dense, sparse, runs } = await pair(scansPerItem);
+    const range = sparse.sync.range!;
+    const gate = range.gate;
+    const handle = range.handle.bind(range);
+    range.handle = (message, from) => handle(message.type === "syncRangeAck" && message.n !== undefined ? { ...message, n: Number.MAX_SAFE_INTEGER } : message, from);
+    const chargeAnswers = gate.chargeAnswers.bind(gate);
+    let overdraw = 0;
+    gate.chargeAnswers = (session, amount) => {
+      if (amount > 0 && gate.answersRemaining(session) < 1) overdraw += amount;
+      chargeAnswers(session, amount);
+    };
+    sparse.network.connectTo("127.0.0.1", portOf(dense));
+    await waitUntil(() => runs.length >= 1, T, "the first run");
+    const first = runs[0]!;
+    assert.equal(first.complete, false, `the first run: ${JSON.stringify(first)}`);
+    assert.match(first.reason ?? "", /sync budget \(scans\) for this peer used up/);
+    const least = (CLAIMED_SIZE_MULTIPLE * (500 + SLACK) + SLACK) * scansPerItem;
+    t.diagnostic(`work ${first.work}, ${overdraw} past the budget of ${least} or more, ${first.rounds} rounds`);
+    // Before: 31,221-40,384 items of work past it (runs of 65,319-84,281). After: 0-6,819 (the turn that used it up is
+    // charged before the stop, and a message may be being built then).
+    assert.ok(overdraw < least / 2, `work ${first.work}, ${overdraw} of it past the budget (of ${least} or more)`);
   });
 
   it("a bucket sized by a claim grows once: claiming large, small and large again adds the difference once", { timeout: T }, () => {

@@ -133,6 +133,21 @@ export class Turns {
     this.started = this.clock();
   }
 
+  /**
+   * These turns, with `check` run after each turn handed over (it may throw
+   * to stop the step there): the dialer's taking in of a reply stops once
+   * its budget for the peer's answers is used up and no credit is on its way.
+   */
+  checked(check: () => Promise<void>): { pass(): Promise<void> } {
+    return {
+      pass: async () => {
+        const yields = this.yields;
+        await this.pass();
+        if (this.yields > yields) await check();
+      },
+    };
+  }
+
   async pass(): Promise<void> {
     const now = this.clock();
     if (now - this.started < TURN_MS) return;

@@ -183,19 +183,19 @@ export class Reconciler {
   /**
    * Pipelined initiator: reads the reply to `to` (one of several messages in flight). Its id lists tell at once what
    * we have and the peer lacks and the reverse; its fingerprints, and our ranges that a reply cut at its frame limit
-   * left unanswered (negentropy-resume.ts), join the pending ranges that `next` compares and splits.
+   * left unanswered (negentropy-resume.ts), join the pending ranges that `next` compares and splits. `turns`: Turns.checked to stop at a turn's end.
    */
-  take(reply: Uint8Array, to: InitiatorMessage): Promise<{ have: string[]; need: string[] }> {
+  take(reply: Uint8Array, to: InitiatorMessage, turns: { pass(): Promise<void> } = this.turns): Promise<{ have: string[]; need: string[] }> {
     return this.exclusively(async () => {
       const have: string[] = [];
       const need: string[] = [];
       const refine: WorkItem[] = [];
-      const { ranges, count } = await readReply(reply, maxReplyRanges(to.sent.length), this.turns);
+      const { ranges, count } = await readReply(reply, maxReplyRanges(to.sent.length), turns);
       this.ranges += count;
       this.unsplit += checkReply(ranges, to.sent);
       if (this.unsplit > UNSPLIT_PER_RUN) badSync(`${this.unsplit} ranges answered unsplit`);
       for (const item of resumeAfterCut(ranges, to.sent)) {
-        await this.turns.pass();
+        await turns.pass();
         if (item.kind === "resend" || item.mode === Mode.Fingerprint) {
           refine.push(item);
           continue;
@@ -204,7 +204,7 @@ export class Reconciler {
         for await (const page of this.pages(item.lower, item.upper)) {
           this.scanned += page.length;
           for (const entry of page) if (!theirs.delete(entry.id)) have.push(entry.id);
-          await this.turns.pass();
+          await turns.pass();
         }
         for (const id of theirs) need.push(id);
       }

@@ -30,7 +30,8 @@
  * array rather than change it, so a scan going through one never sees it move.
  */
 import { Accumulator, type Bound, INFINITY_BOUND, type Item, MIN_BOUND, type StoreReads, compareBounds } from "./negentropy-codec.js";
-import { type Bucket, MAX_BUCKET, anchorBound, isAnchor, isAnchorBoundOf, lowerIndex, readBuckets, within } from "./range-buckets.js";
+import { type Bucket, MAX_BUCKET, type Pacer, anchorBound, isAnchor, isAnchorBoundOf, lowerIndex, readBuckets, within } from "./range-buckets.js";
+import { Turns } from "./negentropy-bounds.js";
 
 /** Items kept in cached buckets at most (~120 bytes each: about 8 MiB). */
 export const CACHED_ITEMS = 65_536;
@@ -57,7 +58,16 @@ export class RangeSums {
   private readonly cached = new Set<Bucket>();
   private cachedItems = 0;
 
-  constructor(private readonly source: ScanSource) {}
+  constructor(
+    private readonly source: ScanSource,
+    /**
+     * Paces each read of the store (building the buckets, a run of uncached
+     * buckets, a cut): it lets other work in every TURN_MS, whether or not
+     * the store's pages wait for I/O (a MemoryStore's resolve in microtasks).
+     * Tests count turns with a clock of their own.
+     */
+    private readonly pacer: () => Pacer = () => new Turns(),
+  ) {}
 
   /** Runs one index write; its item changes (removals first) reach the sums once it succeeded. */
   async write<T>(task: () => Promise<T>, added?: Item | readonly Item[], removed?: Item | readonly Item[]): Promise<T> {
@@ -275,6 +285,7 @@ export class RangeSums {
     const end = (k: number) => (k + 1 < buckets.length ? buckets[k + 1]!.lower : INFINITY_BOUND);
     let k = i;
     let items: Item[] = [];
+    const turns = this.pacer();
     const finish = () => {
       const bucket = buckets[k]!;
       if (bucket.version === versions[k - i] && !bucket.items) this.cache(bucket, items);
@@ -290,6 +301,7 @@ export class RangeSums {
       }
       if (reads) reads.extra += page.length - out.length;
       if (out.length > 0) yield out;
+      await turns.pass();
     }
     while (k < j) finish();
   }
@@ -330,7 +342,7 @@ export class RangeSums {
   }
 
   private async built(): Promise<Bucket[]> {
-    if (!this.buckets) await this.exclusively(async () => void (this.buckets ??= await readBuckets(this.source.scanPages(MIN_BOUND, INFINITY_BOUND), MIN_BOUND)));
+    if (!this.buckets) await this.exclusively(async () => void (this.buckets ??= await readBuckets(this.source.scanPages(MIN_BOUND, INFINITY_BOUND), MIN_BOUND, this.pacer())));
     return this.buckets!;
   }
 
@@ -339,7 +351,7 @@ export class RangeSums {
     const i = buckets.indexOf(bucket);
     if (i === -1) return; // joined or cut meanwhile
     const upper = i + 1 < buckets.length ? buckets[i + 1]!.lower : INFINITY_BOUND;
-    const parts = await readBuckets(this.source.scanPages(bucket.lower, upper), bucket.lower);
+    const parts = await readBuckets(this.source.scanPages(bucket.lower, upper), bucket.lower, this.pacer());
     if (parts.length === 1) {
       bucket.high = parts[0]!.high; // removals may have left it high
       return;

@@ -160,13 +160,20 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     };
     reconciler.turns = new Turns(charge); // a large reply is taken in (a message built) a turn of TURN_MS at a time, charged as each ends
     const answering = new Set<Promise<void>>(); // exchanges sent, their replies not yet taken in and their needs queued
+    // Once the budget is used up and no credit is on its way (fetches of what earlier replies held), a reply being taken in
+    // stops at a turn's end, and so do those after it (taken in whole, the replies in flight cost 2.1-2.6 × the budget).
+    let spent = false;
+    const affordable = async () => {
+      if (!spent && this.gate.answersRemaining(session) < 1) await fetches.drain().catch(() => undefined); // a failed fetch: the run's error
+      if ((spent ||= this.gate.answersRemaining(session) < 1)) throw usedUp();
+    };
     const exchange = async (out: InitiatorMessage) => {
       if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
       charge();
       // Records on their way in, and those the replies in flight ask for, may earn the peer some of it back (NEW_RECORD_CREDIT):
       // checked before the replies in flight were taken in, honest runs stopped by how the replies happened to interleave.
       if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(answering).then(() => fetches.drain());
-      if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
+      if (this.gate.answersRemaining(session) < 1) throw usedUp();
       const through = (async () => {
         const m = base64FromBytes(out.message);
         run.rangeBytesOut += m.length;
@@ -178,10 +185,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         run.rounds++;
         if (reply.n !== undefined) this.gate.answersSized(session, reply.n); // its store's size, as it says
         const replied = performance.now(), waited = reconciler.turns.waitedMs; // our own time on it leaves the waits out
+        if (spent) throw usedUp();
         const result = await reconciler
-          .take(base64ToBytes(reply.m), out)
+          .take(base64ToBytes(reply.m), out, reconciler.turns.checked(affordable))
           .catch((err: unknown) => {
-            this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
+            if (!isToolDbError(err, ErrorCode.SYNC_FAILED)) this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, `bad reconciliation reply: ${errorText(err)}`);
             throw err;
           })
           .finally(charge);
@@ -389,4 +397,4 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     }
   }
 }
-
+const usedUp = () => new ToolDbError(ErrorCode.SYNC_FAILED, "sync budget (scans) for this peer used up");
