@@ -37,6 +37,9 @@ export interface SeqNode {
 /** Instrumentation: sequence nodes visited (inserts, index look-ups and searches) since the last reset. */
 export const sequenceStats = { visits: 0 };
 
+/** Where the treaps' random priorities come from (a test seeds it: one build's cost varies with them, up to ~2 ×). */
+export const treapPriorities = { random: Math.random };
+
 /**
  * A list of nodes in a treap (random priorities, so no insertion order
  * degrades it) with subtree aggregates: insert after a node, a node's index,
@@ -164,7 +167,7 @@ function first(a: SeqNode | undefined, b: SeqNode | undefined): SeqNode | undefi
 
 function reset(node: SeqNode): void {
   node.l = node.r = node.up = undefined;
-  node.prio = Math.random();
+  node.prio = treapPriorities.random();
   node.size = 1;
   pull(node);
 }

@@ -1,5 +1,5 @@
 import { compareStrings } from "./canonical.js";
-import { sequenceStats, type SeqNode } from "./list-sequence.js";
+import { sequenceStats, treapPriorities, type SeqNode } from "./list-sequence.js";
 
 interface GroupNode {
   item: SeqNode;
@@ -23,7 +23,7 @@ export class SiblingGroup {
   /** Adds `item`, already in the list. */
   insert(item: SeqNode): void {
     const at = this.indexOf(item);
-    this.root = this.put(this.root, { item, l: undefined, r: undefined, prio: Math.random(), minId: item.id }, at);
+    this.root = this.put(this.root, { item, l: undefined, r: undefined, prio: treapPriorities.random(), minId: item.id }, at);
   }
 
   /** The first member in list order whose id sorts before `id`. */
