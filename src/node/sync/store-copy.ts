@@ -31,7 +31,7 @@ import type { RangeSyncRun } from "./range-sync-run.js";
 import type { StoredRecords } from "./stored-records.js";
 import { LOOKUP_WORK } from "./sync-budget.js";
 import type { SyncGate } from "./sync-gate.js";
-import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import type { RunTracker, SyncIndex } from "./sync-index.js";
 import type { SyncRequests } from "./sync-requests.js";
 
 export const COPY_CAPABILITY = "copy1";
@@ -139,7 +139,7 @@ export class StoreCopy {
   /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others cost it. */
   private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<number> {
     const ids: string[] = [];
-    for (const record of records) if (isRecordShape(record)) ids.push(itemId(record));
+    for (const record of records) if (isRecordShape(record)) ids.push(this.index.idFor(record));
     const added = this.index.track(true);
     for (const id of ids) {
       tracker.expect(id);
