@@ -52,6 +52,28 @@ describe("a store copy from a lying peer", () => {
     assert.deepEqual(refused.map((e) => e.reason), [], "an empty page is no strike (an honest one can be)");
   });
 
+  it("pages of records the asker holds with one new record each, below the held-page size, end the copy after a few", { timeout: T }, async () => {
+    const { db: source } = await fx.server(SMALL_FRAMES);
+    const old = await signedRecords(14, "old/", T0);
+    const news = await signedRecords(100, "new/", T0);
+    await seed(source, [...old, ...news]);
+    let pages = 0;
+    onCopy(source, (message, from) => {
+      // The same 14 records each page, and one new one to look like progress; the cursor always moves on.
+      const page = [...old, news[pages % news.length]!];
+      pages++;
+      from.send({ type: "syncRecords", id: message.id, records: page, next: `z${String(pages).padStart(8, "0")}` });
+    });
+    const { db: fresh } = await fx.server({ ...SMALL_FRAMES, rangeSync: { maxRounds: 100 } });
+    const run = await copyRun(fresh, source);
+    console.log(`# padded pages: ${pages} asked, run ${run.mode} complete=${run.complete} ${run.reason ?? ""}`);
+    // Before: maxRounds (100 here) pages, 14 records already here in each. Now the first page, 3 barren ones, 2 in flight.
+    assert.ok(pages <= 8, `${pages} padded pages asked for`);
+    assert.equal(run.complete, true, run.reason);
+    assert.equal(run.mode, "range");
+    assert.deepEqual(await contents(fresh), await contents(source));
+  });
+
   it("each empty page costs the liar its dialer-side budget", { timeout: T }, async () => {
     const { db: source } = await fx.server(SMALL_FRAMES);
     const asked = emptyPagesForEver(source);

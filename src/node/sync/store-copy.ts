@@ -48,10 +48,11 @@ const FIRST_READ = 4;
 /** A page of at least this many records, fewer than half of them new here, ends the copy (ranges follow). */
 const HELD_PAGE_MIN = 16;
 /**
- * Pages of a run that brought no record new here (empty ones too) after which the copy ends and ranges follow. An honest
- * page is empty only at the store's end or after a run of entries that are no records (read past as the budget allows),
- * so an honest copy hardly meets one; a liar paging empty pages with a cursor that moves on kept a new server asking for
- * `maxRounds` pages a run, run after run at the cursor it left, at no cost to itself (review).
+ * Pages of a run that brought nothing new here (empty, or fewer than half of their records new) after which the copy
+ * ends and ranges follow. An honest page is empty only at the store's end or after a run of entries that are no records
+ * (read past as the budget allows), so an honest copy hardly meets one; a liar paging empty pages with a cursor that
+ * moves on kept a new server asking for `maxRounds` pages a run, run after run at the cursor it left, at no cost to
+ * itself, and one padding each page with records we hold, below HELD_PAGE_MIN, did the same for a record a page (review).
  */
 const BARREN_PAGES = 3;
 
@@ -100,8 +101,9 @@ export class StoreCopy {
     const take = (records: unknown[]) => {
       const taken = this.take(records, session, run, tracker)
         .then((added) => {
-          held ||= records.length >= HELD_PAGE_MIN && 2 * added < records.length;
-          if (added === 0) barren++;
+          const few = 2 * added < records.length;
+          held ||= records.length >= HELD_PAGE_MIN && few;
+          if (few || added === 0) barren++;
         })
         .catch((err: unknown) => void (failure ??= err));
       intake.add(taken);
