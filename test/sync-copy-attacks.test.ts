@@ -15,6 +15,7 @@ import { signRecord } from "../src/node/record-signer.js";
 import type { ToolDbRecord } from "../src/records/record.js";
 import { utf8Length } from "../src/limits/frame-fit.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
+import { copyRun, onCopy } from "./helpers/copy-run.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
@@ -38,10 +39,6 @@ async function recordOfSize(key: string, bytes: number, i: number): Promise<Tool
     pad += bytes - size;
     assert.ok(pad >= 0, `a record of ${key.length} characters is over ${bytes} bytes`);
   }
-}
-
-function nextRun(db: ToolDb): Promise<RangeSyncRun> {
-  return new Promise((resolve) => db.sync.range!.once("done", resolve));
 }
 
 describe("store copy under review", () => {
@@ -85,9 +82,7 @@ describe("store copy under review", () => {
     peer.terminate();
 
     const { db: fresh } = await fx.server(SMALL_FRAMES);
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     assert.equal(run.complete, true, run.reason);
     assert.equal(run.mode, "copy");
     assert.deepEqual(await contents(fresh), await contents(source));
@@ -138,19 +133,13 @@ describe("store copy under review", () => {
   it("a peer that refuses copies gets ranges instead: the new server's run completes and both converge", { timeout: T }, async () => {
     const { db: source } = await fx.server(SMALL_FRAMES);
     await seed(source, await signedRecords(300, "base/", T0));
-    const range = source.sync.range!;
-    const honest = range.handle.bind(range);
     let refusedCopies = 0;
-    range.handle = (message, from) => {
-      if (message.type !== "syncCopy") return honest(message, from);
+    onCopy(source, (message, from) => {
       refusedCopies++;
       from.send({ type: "syncRecords", id: message.id, records: [], error: "no copy page within this peer's budget" });
-      return undefined;
-    };
+    });
     const { db: fresh } = await fx.server(SMALL_FRAMES);
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     assert.equal(refusedCopies, 1);
     assert.equal(run.complete, true, run.reason);
     assert.equal(run.mode, "range");
@@ -164,9 +153,7 @@ describe("store copy under review", () => {
     const { db: fresh } = await fx.server(SMALL_FRAMES);
     const strikes: string[] = [];
     fresh.on("refused", (e) => strikes.push(e.reason));
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     assert.equal(run.complete, true, run.reason);
     assert.equal(run.mode, "copy");
     assert.deepEqual(strikes, []);

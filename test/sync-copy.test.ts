@@ -11,12 +11,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ErrorCode, type ToolDb } from "../src/index.js";
-import type { PeerSession } from "../src/network/peer-session.js";
-import type { SyncMessage } from "../src/records/messages.js";
 import { CHANGES_CAPABILITY } from "../src/node/sync/change-sync.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { COPY_CAPABILITY } from "../src/node/sync/store-copy.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
+import { copyRun, onCopy } from "./helpers/copy-run.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
@@ -26,21 +25,6 @@ const TOPIC = "sync-copy";
 /** Small frames, so that a copy of a few thousand records takes many pages. */
 const SMALL_FRAMES = { maxMessageBytes: 64 * 1024 };
 const past = () => Date.now() - 10_000_000;
-
-function nextRun(db: ToolDb): Promise<RangeSyncRun> {
-  return new Promise((resolve) => db.sync.range!.once("done", resolve));
-}
-
-/** Replaces how `source` answers copy requests; everything else it answers honestly. */
-function onCopy(source: ToolDb, answer: (message: SyncMessage & { after?: string }, from: PeerSession, honest: () => void) => void): void {
-  const range = source.sync.range!;
-  const honest = range.handle.bind(range);
-  range.handle = (message, from) => {
-    if (message.type !== "syncCopy") return honest(message, from);
-    answer(message, from, () => void honest(message, from));
-    return undefined;
-  };
-}
 
 async function unlink(a: ToolDb, b: ToolDb): Promise<void> {
   a.network.disconnectFrom("127.0.0.1", portOf(b));
@@ -57,10 +41,8 @@ describe("a new server copies its peer's store", () => {
     await seed(source, records);
     const refused: string[] = [];
     for (const db of [source, fresh]) db.on("refused", (e) => refused.push(`${e.code}: ${e.reason}`));
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
+    const run = await copyRun(fresh, source);
     assert.ok(fresh.network.peers[0]!.caps.has(COPY_CAPABILITY));
-    const run = await first;
     assert.equal(run.complete, true, run.reason);
     assert.equal(run.mode, "copy");
     assert.equal(run.fetched, 3000);
@@ -73,9 +55,7 @@ describe("a new server copies its peer's store", () => {
     // Both checkpoints settled: the next link goes by the feeds, with only what changed since.
     await unlink(fresh, source);
     await seed(source, await signedRecords(25, "later/", past()));
-    const second = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const again = await second;
+    const again = await copyRun(fresh, source);
     assert.equal(again.mode, "changes");
     assert.equal(again.complete, true, again.reason);
     assert.deepEqual([again.fetched, again.pushed], [25, 0], "nothing offered back of what the copy brought");
@@ -116,9 +96,7 @@ describe("a new server copies its peer's store", () => {
     await source.store.put(bad.k, JSON.stringify({ ...bad, v: "tampered" }));
     const refused: ErrorCode[] = [];
     fresh.on("refused", (e) => refused.push(e.code));
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     assert.equal(run.complete, true, run.reason);
     const held = await contents(fresh);
     assert.equal(held.size, 299);
@@ -138,9 +116,7 @@ describe("a new server copies its peer's store", () => {
     });
     const refused: string[] = [];
     fresh.on("refused", (e) => refused.push(e.reason));
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     assert.equal(run.complete, false);
     assert.match(run.reason ?? "", /cursor did not move forward/);
     assert.equal(pages, 2);
@@ -158,9 +134,7 @@ describe("a new server copies its peer's store", () => {
       // The same records again and again (a page within the frame limit), with a cursor that always moves on.
       from.send({ type: "syncRecords", id: message.id, records: records.slice(0, 50), next: `z${String(pages).padStart(8, "0")}` });
     });
-    const first = nextRun(fresh);
-    await linkServers(fresh, source, T);
-    const run = await first;
+    const run = await copyRun(fresh, source);
     console.log(`# endless pages: ${pages} asked, run ${run.mode} complete=${run.complete} rounds=${run.rounds} fetched=${run.fetched}`);
     assert.ok(pages <= 40, `${pages} pages asked for`);
     assert.ok(run.rounds <= 40 + 40, `${run.rounds} rounds`);

@@ -9,7 +9,7 @@
  * at the heads both feeds had before it began (anything stored during the
  * run has a later number and comes with the next run).
  */
-import { ErrorCode, ToolDbError } from "../../base/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../../base/errors.js";
 import type { OutgoingMessage, SyncChangesAckMessage, SyncMessage, ToolDbMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
 import type { NodeContext } from "../node-context.js";
@@ -123,10 +123,18 @@ export class ChangeSync<Run> {
     await this.commit(session, { epoch: state.ours.epoch, seq: after < state.ours.seq ? after : this.reached(state, tracker) }, state);
   }
 
-  /** After a complete full reconciliation: both checkpoints at the heads noted before it began (ours past what the run fetched). */
+  /**
+   * After a complete full reconciliation: both checkpoints at the heads noted before it began (ours past what the run
+   * fetched). Throws when either was not written (our store, the peer refused the commit, the link dropped): the run is
+   * then not complete, and its log says why.
+   */
   async settle(session: PeerSession, state: FeedState, tracker: RunTracker): Promise<void> {
-    if (!this.deferredSignUps(session, state)) await this.setCheckpoint(session, state.theirs);
-    await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
+    try {
+      if (!this.deferredSignUps(session, state)) await this.setCheckpoint(session, state.theirs);
+      await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
+    } catch (err) {
+      throw new ToolDbError(ErrorCode.SYNC_FAILED, `settling the checkpoints failed: ${errorText(err)}`);
+    }
   }
 
   /**

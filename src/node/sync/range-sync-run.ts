@@ -1,7 +1,7 @@
 /** What one range sync run did, as `RangeSync` reports it (its `done` event, `run()`). */
 export interface RangeSyncRun {
   peer: string;
-  /** False when the link dropped, the peer refused or a limit ended the run early. */
+  /** False when the link dropped, the peer refused, a limit ended the run early or its checkpoints could not be settled. */
   complete: boolean;
   /**
    * "changes": by the change feeds since the checkpoints; "range": full range

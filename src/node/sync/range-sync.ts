@@ -122,9 +122,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
         const copied = this.copy.wanted(session) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
         if (copied && feeds) run.mode = "copy";
-        run.complete = run.mode === "copy" || (await this.reconcile(session, run));
-        if (run.complete && run.mode !== "copy") this.copy.forget(session);
-        if (run.complete && feeds) await this.changes.settle(session, feeds, tracker);
+        const complete = run.mode === "copy" || (await this.reconcile(session, run));
+        if (complete && run.mode !== "copy") this.copy.forget(session);
+        // Complete once both checkpoints are written: a run whose settle threw reported itself complete (review).
+        if (complete && feeds) await this.changes.settle(session, feeds, tracker);
+        run.complete = complete;
       }
     } catch (err) {
       run.reason = errorText(err);
@@ -216,9 +218,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     return complete;
   }
 
-  private gone(session: PeerSession): boolean {
-    return session.connection.closed || this.db.isClosed;
-  }
+  private gone = (session: PeerSession): boolean => session.connection.closed || this.db.isClosed;
 
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
   private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {

@@ -13,9 +13,11 @@
  * budgets as fetches (`serves` a record sent, `scans` a record read and not
  * sent), so a copy costs a peer what fetching the same records would. The
  * asker bounds what a liar can make it do: a cursor that does not move
- * forward is struck and ends the copy, pages per run are capped, records
- * not new here are charged to the peer's dialer-side budget, and the copy
- * of a peer that stops halfway is resumed at its cursor by the next run.
+ * forward is struck and ends the copy, pages per run are capped, each page
+ * and each record not new here are charged to the peer's dialer-side
+ * budget, a few pages that bring nothing new end the copy (ranges follow),
+ * and the copy of a peer that stops halfway is resumed at its cursor by the
+ * next run.
  */
 import { ErrorCode, ToolDbError } from "../../base/errors.js";
 import { LruMap } from "../../base/bounded-set.js";
@@ -45,6 +47,14 @@ const MAX_PAGE_RECORDS = 4096;
 const FIRST_READ = 4;
 /** A page of at least this many records, fewer than half of them new here, ends the copy (ranges follow). */
 const HELD_PAGE_MIN = 16;
+/**
+ * Pages of a run that brought nothing new here (empty, or fewer than half of their records new) after which the copy
+ * ends and ranges follow. An honest page is empty only at the store's end or after a run of entries that are no records
+ * (read past as the budget allows), so an honest copy hardly meets one; a liar paging empty pages with a cursor that
+ * moves on kept a new server asking for `maxRounds` pages a run, run after run at the cursor it left, at no cost to
+ * itself, and one padding each page with records we hold, below HELD_PAGE_MIN, did the same for a record a page (review).
+ */
+const BARREN_PAGES = 3;
 
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's identity. */
@@ -87,15 +97,20 @@ export class StoreCopy {
     // A page most of whose records were already here: another run (a copy of another server begun on the same empty
     // store) brought them, and copying the rest spent the peer's budget on records we hold (review): ranges instead.
     let held = false;
+    let barren = 0;
     const take = (records: unknown[]) => {
       const taken = this.take(records, session, run, tracker)
-        .then((added) => void (held ||= records.length >= HELD_PAGE_MIN && 2 * added < records.length))
+        .then((added) => {
+          const few = 2 * added < records.length;
+          held ||= records.length >= HELD_PAGE_MIN && few;
+          if (few || added === 0) barren++;
+        })
         .catch((err: unknown) => void (failure ??= err));
       intake.add(taken);
       void taken.finally(() => intake.delete(taken));
     };
     try {
-      for (let page = 0; page < this.maxPages && !held; page++) {
+      for (let page = 0; page < this.maxPages && !held && barren < BARREN_PAGES; page++) {
         if (failure !== undefined) throw failure;
         if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
         if (this.gate.answersRemaining(session) < 1) await Promise.allSettled(intake);
@@ -128,7 +143,10 @@ export class StoreCopy {
       }
       await Promise.all(intake);
       if (failure !== undefined) throw failure;
-      if (held) this.cursors.delete(session.clientId); // the ranges that follow bring the rest
+      if (held || barren >= BARREN_PAGES) {
+        this.cursors.delete(session.clientId); // the ranges that follow bring the rest; the next run does not resume here
+        if (!held) this.db.log("store copy from %s: %d pages brought nothing new, ranges instead", session.clientId, barren);
+      }
       return false;
     } catch (err) {
       await Promise.allSettled(intake);
@@ -136,7 +154,7 @@ export class StoreCopy {
     }
   }
 
-  /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others cost it. */
+  /** Takes one page in as fetched records are: verified and merged; records new here earn the peer credit, others (and the page) cost it. */
   private async take(records: unknown[], session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<number> {
     const ids: string[] = [];
     for (const record of records) if (isRecordShape(record)) ids.push(this.index.idFor(record));
@@ -151,7 +169,7 @@ export class StoreCopy {
       added.stop();
       tracker.settled(ids);
     }
-    this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added));
+    this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added + 1));
     this.gate.newRecords(session, added.keys);
     return added.added;
   }
