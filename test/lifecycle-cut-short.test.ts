@@ -7,7 +7,9 @@
  *   too (its discovery ran on, sockets and timers, until stop());
  * - a put called before close() finishes its local write (close waits for it,
  *   bounded) instead of rejecting; a put waiting for server confirmations
- *   rejects with CLOSED at once and leaves no timer.
+ *   rejects with CLOSED at once and leaves no timer;
+ * - a StatusHistory sampling a node stops when the node closes (its timer
+ *   kept a closed node's process alive).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -17,6 +19,7 @@ import { after, before, describe, it } from "node:test";
 import { DHTClient, DHTServer, startBootstrapNode, type BootstrapNode, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { ErrorCode, LevelStore, MemoryStore, ToolDb, type ToolDbOptions } from "../src/index.js";
 import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits } from "./helpers/lifecycle-probe.js";
+import { StatusHistory } from "../src/metrics/index.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { FAST } from "./helpers/nodes.js";
 import { typed } from "./helpers/typed-error.js";
@@ -192,5 +195,22 @@ describe("a put called right before close()", { timeout: 60_000 }, () => {
     await settlesWithin(closing, MS, "close");
     assert.equal(await settlesWithin(put, MS, "the acknowledged put"), "CLOSED");
     await assertNoLeftovers(handles, "an acknowledged put at close");
+  });
+});
+
+describe("what samples a ToolDb stops when it closes", { timeout: 30_000 }, () => {
+  it("a StatusHistory started on a node: close() leaves no timer; started on a closed node it starts none", async () => {
+    const handles = activeResources();
+    const db = new ToolDb({ topic: "cut-short", ...FAST, storageAdapter: MemoryStore });
+    await db.ready;
+    const history = new StatusHistory(db, { intervalMs: 50 });
+    history.start();
+    await settlesWithin(db.close(), MS, "close");
+    await assertNoLeftovers(handles, "a StatusHistory on a closed node");
+    const late = new StatusHistory(db, { intervalMs: 50 });
+    const made = activeResources(); // its event-loop histogram is made with it, enabled only by start()
+    late.start();
+    await assertNoLeftovers(made, "a StatusHistory started on a closed node");
+    history.stop();
   });
 });
