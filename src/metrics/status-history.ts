@@ -55,6 +55,7 @@ export class StatusHistory {
   private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private last: { t: number; putsIn: number; putsOut: number; fetched: number; pushed: number } | undefined;
   private stopInterval: (() => void) | undefined;
+  private unhook: (() => void) | undefined;
   private readonly onRefused = (event: RefusalEvent) => this.refusals.set(event.code, (this.refusals.get(event.code) ?? 0) + (event.count ?? 1));
 
   constructor(
@@ -67,9 +68,10 @@ export class StatusHistory {
     this.timers = new TimerGroup(this.clock);
   }
 
-  /** Starts sampling; idempotent. */
+  /** Starts sampling; idempotent. Stops by itself when the node closes (a closed node is not sampled). */
   start(): void {
-    if (this.stopInterval) return;
+    if (this.stopInterval || this.db.isClosed) return;
+    this.unhook = this.db.onClose(() => this.stop());
     this.db.on("refused", this.onRefused);
     this.loop.enable();
     this.last = this.totals();
@@ -80,6 +82,7 @@ export class StatusHistory {
   stop(): void {
     if (!this.stopInterval) return;
     this.stopInterval();
+    this.unhook?.();
     this.timers.clearAll();
     this.loop.disable();
     this.db.off("refused", this.onRefused);

@@ -86,6 +86,7 @@ export class Acks {
   private pending = new Map<PeerSession, PendingAcks>();
   private readonly refusals = new Map<string, RefusalEvent>();
   private readonly flushAndSend = coalesced(() => this.sendBatch());
+  private closed = false;
 
   constructor(
     private readonly outbox: Outbox,
@@ -103,6 +104,8 @@ export class Acks {
   /** Call before sending the put, so no confirmation can come first. */
   wait(h: string, need: number, timeoutMs = DEFAULT_ACK_TIMEOUT_MS): Promise<void> {
     if (need <= 0) return Promise.resolve();
+    // A put that reached here once the node began to close: no timer left behind, no ACK_TIMEOUT long after.
+    if (this.closed) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, "the node closed before the put was confirmed"));
     return new Promise<void>((resolve, reject) => {
       const timer = this.timers.setTimeout(() => {
         this.waiters.delete(h);
@@ -236,6 +239,7 @@ export class Acks {
   }
 
   close(): void {
+    this.closed = true;
     this.timers.clearAll();
     for (const waiter of [...this.waiters.values()]) waiter.reject(new ToolDbError(ErrorCode.CLOSED, "the node closed before the put was confirmed"));
     this.pending.clear();

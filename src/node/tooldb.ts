@@ -14,6 +14,7 @@ import { checkCrdt, checkKey, checkKeyLength, functionArgument, functionRate, ke
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
+import { Closing, type CloseHook } from "./closing.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import { QUERY_PAGES_CAPABILITY, type PeerRecord, type PutMessage, type ToolDbMessage } from "../records/messages.js";
 import type { NodeContext } from "./node-context.js";
@@ -96,6 +97,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly sync: ServerSync;
   private readonly readyPromise: Promise<void>;
   private closePromise: Promise<void> | undefined;
+  private readonly closing: Closing; // writes begun before close(), and the close hooks of what wraps the node
   private extension: { close(): Promise<void> } | undefined;
   private closed = false;
 
@@ -108,6 +110,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.verifier = new RecordVerifier({ pow, acceptLegacyRecords, verifySignature: (m) => this.peerAccount.verifySignature(m), now: () => this.now(), checkCrdt: crdtRecordProblem });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
+    this.closing = new Closing(this.log, this.options.clock);
     const limits = resolveLimits(this.options.limits);
     this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
     this.store = new this.options.storageAdapter(this, this.options.storageName);
@@ -166,11 +169,17 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   // ---- lifecycle -------------------------------------------------------
 
-  /** Resolves once keys are loaded and a server listens. */
+  /** Resolves once keys are loaded and a server listens; rejects with CLOSED when close() came first. */
   get ready(): Promise<void> { return this.readyPromise; }
 
   /** Waits for `ready`; on a node closed (or closing) rejects with CLOSED before the call `what` changes anything. */
   private async opened(what: string): Promise<void> { await this.readyPromise; if (this.closed) throw new ToolDbError(ErrorCode.CLOSED, `${what}: the node is closed`); }
+  /** A write called before close() runs to its end: close() waits for it (bounded, CLOSE_WRITES_MS). Once closed: CLOSED. */
+  private write<T>(what: string, run: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `${what}: the node is closed`));
+    return this.closing.track(this.readyPromise.then(run));
+  }
+  private checkOpen(): void { if (this.closed) throw new ToolDbError(ErrorCode.CLOSED, "close() came before the node was ready"); }
   get topic(): string { return this.options.topic; }
   get isServer(): boolean { return this.options.server; }
 
@@ -180,15 +189,19 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
     await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
     if (!this.options.server) await this.outbox.load();
-    if (this.closed) return;
+    this.checkOpen();
     await this.network.start();
+    this.checkOpen(); // closed while it began to listen: no dials, no extension, no "ready"
     for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
     if (!this.options.server) this.extension = registeredClientExtension<ToolDb>()?.(this);
     this.emit("ready");
     this.emit("init", this.userAccount.getAddress());
   }
 
-  /** Idempotent. Closes links, timers and stores; no event fires afterwards. */
+  /**
+   * Idempotent. Closes links, timers and stores; no event fires afterwards.
+   * Writes called before it finish first (bounded); so do the close hooks.
+   */
   close(): Promise<void> {
     this.closePromise ??= this.doClose();
     return this.closePromise;
@@ -198,12 +211,14 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.closed = true;
     this.silence();
     await this.readyPromise.catch(() => undefined);
+    await this.closing.runHooks(); // what wraps the node (a DHTServer's discovery) stops first
+    this.acks.close(); // puts waiting for confirmations reject with CLOSED (a client's outbox keeps the write)
+    await this.closing.drain(); // puts called before close() finish their local write
     this.requests.clear();
     this.keyListeners.clear();
     this.remoteSubscriptions.clear();
     this.outbox.close();
     this.serverWatch.close();
-    this.acks.close();
     this.broadcast.close();
     this.functions.close();
     await this.extension?.close();
@@ -214,6 +229,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   get isClosed(): boolean { return this.closed; }
 
+  /** Runs `hook` once when close() begins; close() waits for it. For what owns this node (DhtNode). Returns what removes it. */
+  onClose(hook: CloseHook): () => void { return this.closing.add(hook); }
+
   /** Server catch-up progress (metrics, status). */
   get syncProgress(): Readonly<SyncProgress> { return this.sync.progress; }
 
@@ -223,32 +241,17 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   nodeAddress(): string { return this.peerAccount.getAddress() ?? ""; }
 
-  localPeerRecord(): Promise<PeerRecord> {
-    return this.directory.ownRecord();
-  }
-
-  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null> {
-    return this.directory.check(record, maxAgeMs);
-  }
-
-  capabilities(): string[] {
-    return [...this.sync.capabilities(), ...this.broadcast.capabilities(), QUERY_PAGES_CAPABILITY];
-  }
+  localPeerRecord(): Promise<PeerRecord> { return this.directory.ownRecord(); }
+  checkPeerRecord(record: PeerRecord, maxAgeMs?: number): Promise<PeerRecordProblem | null> { return this.directory.check(record, maxAgeMs); }
+  capabilities(): string[] { return [...this.sync.capabilities(), ...this.broadcast.capabilities(), QUERY_PAGES_CAPABILITY]; }
 
   knownServers(): PeerRecord[] { return this.directory.list(this.network.peers); }
 
-  learnServers(records: PeerRecord[], from: PeerSession, source: ServerListSource = "pong"): void {
-    this.serverLists.offer(records, from, source);
-  }
+  learnServers(records: PeerRecord[], from: PeerSession, source: ServerListSource = "pong"): void { this.serverLists.offer(records, from, source); }
 
   /** tool-db compatible: the server records this node knows. */
-  get serverPeers(): PeerRecord[] {
-    return this.knownServers();
-  }
-
-  handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<void> {
-    return this.protocol.handle(message, from);
-  }
+  get serverPeers(): PeerRecord[] { return this.knownServers(); }
+  handleMessage(message: ToolDbMessage, from: PeerSession): void | Promise<void> { return this.protocol.handle(message, from); }
 
   readonly sessionOpened = (session: PeerSession): void => this.peerEvents.opened(session);
   readonly sessionShed = (session: PeerSession, keys: readonly string[]): void => this.peerEvents.shed(session, keys);
@@ -257,13 +260,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly signHandshake = (digest: string): Promise<string> => this.peerAccount.signData(digest);
   readonly verifyHandshake = (proof: SignedHash): Promise<boolean> => this.peerAccount.verifySignature(proof);
 
-  sessionClosed(session: PeerSession, code: number, reason: string): void {
-    this.peerEvents.closed(session, code, reason);
-  }
-
-  sessionRevived(session: PeerSession, silentMs: number): void {
-    if (!this.closed) this.peerEvents.revived(session, silentMs);
-  }
+  sessionClosed(session: PeerSession, code: number, reason: string): void { this.peerEvents.closed(session, code, reason); }
+  sessionRevived(session: PeerSession, silentMs: number): void { if (!this.closed) this.peerEvents.revived(session, silentMs); }
 
   refused(event: RefusalEvent): void {
     this.log("refused (%s) %s%s", event.code, event.reason, event.peer ? ` from ${event.peer}` : "");
@@ -291,11 +289,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   admitRecord(record: unknown): Admission | undefined { return this.intake.admit(record); }
   acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> { return this.frameIntake.accept(records, from, stored); }
 
-  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md). */
+  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md); close() first: CLOSED. */
   async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions | string[] = {}): Promise<PutMessage> {
     const checked = putOptions(options);
-    await this.opened("putData");
-    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, checked);
+    return this.write("putData", () => this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, checked));
   }
 
   /**
@@ -312,11 +309,12 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   /** Signs `crdt`'s change list as a record of type `crdt.type`, merges it here and sends it (crdtPut). */
   async putCrdt(key: string, crdt: BaseCrdt, userNamespaced = false): Promise<PutMessage> {
     checkCrdt(crdt, "getChanges");
-    await this.opened("putCrdt");
-    const changes = crdt.getChanges();
-    const problem = crdtRecordProblem(crdt.type, changes);
-    if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
-    return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), changes, {}, crdt.type);
+    return this.write("putCrdt", async () => {
+      const changes = crdt.getChanges();
+      const problem = crdtRecordProblem(crdt.type, changes);
+      if (problem) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, problem);
+      return this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), changes, {}, crdt.type);
+    });
   }
 
   /**

@@ -41,6 +41,7 @@ export abstract class DhtNode {
   private startPromise: Promise<void> | undefined;
   private stopPromise: Promise<void> | undefined;
   private releasePromise: Promise<void> | undefined;
+  private discoveryStopped: Promise<void> | undefined;
   private readonly signalHandler = (signal: NodeJS.Signals) => {
     this.log("%s: shutting down", signal);
     void this.stop()
@@ -58,6 +59,11 @@ export abstract class DhtNode {
     checkDhtNodeOptions(options, dbOptions.server === true, this.defaultMaxConnections());
     const storage = options.dataDir ? { storageAdapter: LevelStore, storageName: options.dataDir } : {};
     this.db = new ToolDb({ topic, ...storage, ...transportsFor(options.hyperswarm), ...options.db, ...dbOptions });
+    // One whole: closing the ToolDb by hand stops the DHT side too (stop() closes the ToolDb). Its close waits for this.
+    this.db.onClose(() => {
+      void this.startPromise?.catch(() => undefined); // a start() nobody awaits, cut short: no unhandled rejection
+      return this.stopDiscovery();
+    });
   }
 
   /** Announce this many ports (servers) or none (clients). */
@@ -79,7 +85,8 @@ export abstract class DhtNode {
    * Idempotent. Resolves when the database is ready and the DHT join has
    * begun. When it fails (the port is taken, say) everything the node opened
    * is released before it rejects. After `stop()` it rejects with CLOSED: a
-   * stopped node does not start again (make a new one).
+   * stopped node does not start again (make a new one). A start() cut short
+   * by stop() (or by closing `db`) rejects with CLOSED too.
    */
   start(): Promise<void> {
     if (this.stopPromise) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `start() after stop(): a stopped ${this.constructor.name} does not start again (make a new one)`));
@@ -92,7 +99,7 @@ export abstract class DhtNode {
 
   private async doStart(): Promise<void> {
     await this.db.ready;
-    if (this.stopPromise) return;
+    if (this.stopPromise) throw new ToolDbError(ErrorCode.CLOSED, `start(): stop() came before the ${this.constructor.name} started`);
     // Its ToolDb closed by hand meanwhile: no DHT socket for a node that cannot link (start's catch releases the rest).
     if (this.db.isClosed) throw new ToolDbError(ErrorCode.CLOSED, `start(): the ${this.constructor.name}'s ToolDb was closed (stop() the ${this.constructor.name} instead)`);
     const port = this.announcePort();
@@ -167,7 +174,7 @@ export abstract class DhtNode {
   /**
    * Idempotent: leaves the DHT, closes every socket and the store. Also
    * without `start()`: the constructor's ToolDb (a server's WebSocket port)
-   * is closed.
+   * is closed. Closing `db` stops the node the same way.
    */
   stop(): Promise<void> {
     this.stopPromise ??= this.startPromise ? this.startPromise.catch(() => undefined).then(() => this.release()) : this.release();
@@ -181,10 +188,18 @@ export abstract class DhtNode {
   }
 
   private async doRelease(): Promise<void> {
-    process.off("SIGINT", this.signalHandler);
-    process.off("SIGTERM", this.signalHandler);
-    this.peeringValue?.stop();
-    await this.nodeDiscovery?.stop();
+    await this.stopDiscovery();
     await this.db.close();
+  }
+
+  /** Once: the DHT side (signals, peering, discovery); from release(), or from the ToolDb's close hook. */
+  private stopDiscovery(): Promise<void> {
+    this.discoveryStopped ??= (async () => {
+      process.off("SIGINT", this.signalHandler);
+      process.off("SIGTERM", this.signalHandler);
+      this.peeringValue?.stop();
+      await this.nodeDiscovery?.stop();
+    })();
+    return this.discoveryStopped;
   }
 }
