@@ -60,15 +60,17 @@ export class FrameIntake {
    * Verifies and merges `records` from `from`; `stored` is called for each
    * one accepted (stored, a duplicate, or one that lost to what the key
    * holds). Rejects when the store failed, once every record is done.
+   * `spread` false: records stored are not passed on to other servers
+   * (RecordIntake.merged), as a store copy's are not.
    */
-  async accept(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void> {
+  async accept(records: readonly unknown[], from: PeerSession, stored: () => void, spread = true): Promise<void> {
     const { batch, single } = this.sort(records, from);
     const done = await Promise.allSettled([
-      this.acceptInTurn(batch, from, stored),
+      this.acceptInTurn(batch, from, stored, spread),
       mergeFetched(single, {
         // Once the link is gone its records are not checked (a run fetches them again); those admitted are finished.
         admit: (r) => (from.connection.closed ? undefined : this.intake.admit(r)),
-        accept: (r, admission) => (admission === undefined && from.connection.closed ? Promise.resolve(undefined) : this.intake.accept(r, from, [], undefined, admission)),
+        accept: (r, admission) => (admission === undefined && from.connection.closed ? Promise.resolve(undefined) : this.intake.accept(r, from, [], undefined, admission, spread)),
         stored,
       }),
     ]);
@@ -100,18 +102,18 @@ export class FrameIntake {
   }
 
   /** The batch BATCH_RECORDS at a time; after a failure the rest are let go unstored (their claims settled). */
-  private async acceptInTurn(batch: readonly Batched[], from: PeerSession, stored: () => void): Promise<void> {
+  private async acceptInTurn(batch: readonly Batched[], from: PeerSession, stored: () => void, spread: boolean): Promise<void> {
     let failure: { err: unknown } | undefined;
     for (let i = 0; i < batch.length; i += BATCH_RECORDS) {
       const part = batch.slice(i, i + BATCH_RECORDS);
       // Never tried: copies waiting on them are checked on their own.
       if (failure || from.connection.closed) for (const b of part) b.claim.abandon();
-      else await this.acceptBatch(part, from, stored).catch((err: unknown) => (failure = { err }));
+      else await this.acceptBatch(part, from, stored, spread).catch((err: unknown) => (failure = { err }));
     }
     if (failure) throw failure.err;
   }
 
-  private async acceptBatch(batch: readonly Batched[], from: PeerSession, stored: () => void): Promise<void> {
+  private async acceptBatch(batch: readonly Batched[], from: PeerSession, stored: () => void, spread: boolean): Promise<void> {
     if (batch.length === 0) return;
     const winners: (ToolDbRecord | undefined)[] = new Array(batch.length);
     const checked: boolean[] = new Array(batch.length).fill(false);
@@ -158,7 +160,7 @@ export class FrameIntake {
         results.forEach(({ refused, json }, j) => {
           const { record, previous } = writes[j]!;
           const outcome: MergeOutcome = refused === undefined ? { changed: true, winner: record, previous, json } : { changed: false, winner: previous ?? record, previous, refused };
-          after(written[j]!, () => this.intake.merged(record, outcome, from, [], undefined));
+          after(written[j]!, () => this.intake.merged(record, outcome, from, [], undefined, spread));
         });
       });
     } finally {

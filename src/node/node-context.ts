@@ -67,6 +67,6 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   acceptRecord(record: unknown, from?: PeerSession, to?: string[], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined>;
   /** Starts the duplicate check and verification of a record that `acceptRecord` merges later; see RecordIntake.admit. */
   admitRecord(record: unknown): Admission | undefined;
-  /** Verifies and merges a frame of records from a reconciliation run; see FrameIntake.accept. */
-  acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void): Promise<void>;
+  /** Verifies and merges a frame of records from a reconciliation run; see FrameIntake.accept (`spread`: false for a store copy's). */
+  acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void, spread?: boolean): Promise<void>;
 }

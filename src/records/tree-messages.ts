@@ -12,6 +12,8 @@ import { isLowerHex } from "../base/text-formats.js";
 export const TREE_LIMITS = {
   /** Record hashes in one ihave or graft. */
   maxHashes: 1024,
+  /** Longest record key an ihave names beside a hash (`ks`; a record key's own limit). */
+  maxKeyLength: 1024,
   /** Largest hop count a tree put may carry. */
   maxRound: 1_000_000,
   /** Longest origin id (as a hop id). */
@@ -25,6 +27,8 @@ export interface TreeHashesMessage {
   id: string;
   to: string[];
   hs: string[];
+  /** ihave only: each hash's record key (null: not named), so a receiver holding it asks for nothing (src/node/broadcast/held-check.ts). */
+  ks?: (string | null)[];
 }
 
 export interface TreePruneMessage {
@@ -54,6 +58,8 @@ export function checkTreeMessage(m: Record<string, unknown>, type: string): bool
   if (!Array.isArray(hs) || hs.length > TREE_LIMITS.maxHashes || !hs.every((h) => isLowerHex(h, 64))) {
     throw new ToolDbError(ErrorCode.BAD_MESSAGE, `${type}.hs must be at most ${TREE_LIMITS.maxHashes} record hashes`);
   }
+  // The keys beside an ihave's hashes are advisory: malformed, they are dropped and every hash is treated as unnamed.
+  if (type === "ihave" && m.ks !== undefined && !isKeyList(m.ks, hs.length)) delete m.ks;
   // An honest node grafts each missing hash once (tree-repair.ts): a list repeating one asked for the same record again and again.
   if (type === "graft" && hs.length > 1 && new Set(hs).size !== hs.length) throw new ToolDbError(ErrorCode.BAD_MESSAGE, "graft.hs lists a record hash twice");
   return true;
@@ -65,6 +71,10 @@ export function dropBadTreeFields(m: Record<string, unknown>): void {
   if (r !== undefined && !(typeof r === "number" && Number.isSafeInteger(r) && r >= 0 && r <= TREE_LIMITS.maxRound)) delete m.r;
   if (m.o !== undefined && !(typeof m.o === "string" && m.o.length <= TREE_LIMITS.maxOriginLength)) delete m.o;
   if (m.w !== undefined && !isLinkWeight(m.w)) delete m.w;
+}
+
+function isKeyList(ks: unknown, length: number): boolean {
+  return Array.isArray(ks) && ks.length === length && ks.every((k) => k === null || (typeof k === "string" && k.length <= TREE_LIMITS.maxKeyLength));
 }
 
 function isLinkWeight(w: unknown): w is number {

@@ -11,18 +11,20 @@
  * server. Links with anyone else (tool-db 2.6.6, older tooldb-dht servers,
  * subscribed clients) keep the plain relay (record-intake.ts).
  */
-import { TimerGroup, type Clock, type TimerHandle } from "../../base/clock.js";
+import { TimerGroup, type Clock } from "../../base/clock.js";
 import { frameWithRecord } from "../../records/record-frame.js";
 import { LruMap } from "../../base/bounded-set.js";
 import { randomId } from "../../base/random.js";
 import type { ToolDbNetworkAdapter } from "../../network/network-adapter.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { CrdtPutMessage, PutMessage } from "../../records/messages.js";
-import { TREE_LIMITS, type TreeMessage } from "../../records/tree-messages.js";
+import { TREE_LIMITS, type TreeHashesMessage, type TreeMessage } from "../../records/tree-messages.js";
 import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
 import { linkWeight } from "./link-weight.js";
 import { GraftAnswers, type GraftAnswerDeps, type GraftItem } from "./graft-answer.js";
+import { Announcements } from "./announcements.js";
+import { HeldCheck, type HeldCheckDeps } from "./held-check.js";
 
 /** Listed in the handshake by servers that run the broadcast tree. */
 export const TREE_CAPABILITY = "pt1";
@@ -41,9 +43,6 @@ export interface BroadcastOptions {
 }
 
 export const DEFAULT_BROADCAST: BroadcastOptions = { mode: "tree", ihaveInterval: 50, graftTimeout: 400, graftRetry: 200, remember: 16_384 };
-
-/** Hashes announced to one lazy link at most between two flushes; older ones are left to anti-entropy. */
-const MAX_QUEUED_PER_PEER = 8192;
 
 /** What the tree knows of a record it received: enough to answer a GRAFT and to tell a cycle from a second origin. */
 interface Received {
@@ -64,8 +63,10 @@ export interface TreeDeps {
   readonly network: ToolDbNetworkAdapter;
   readonly isServer: boolean;
   readonly options: { readonly clock?: Clock; readonly broadcast?: Partial<BroadcastOptions> };
-  /** The checked JSON of the record stored under a key, and whether it is a CRDT record (to answer a GRAFT). */
-  readonly records: GraftAnswerDeps["records"];
+  /** The checked JSON of the record stored under a key, and whether it is a CRDT record (to answer a GRAFT); the record (an IHAVE's check). */
+  readonly records: GraftAnswerDeps["records"] & HeldCheckDeps["records"];
+  /** The largest frame a peer takes: an IHAVE fits it. */
+  readonly frames: { readonly maxFrameBytes: number };
   now(): number;
 }
 
@@ -86,7 +87,6 @@ export class BroadcastTree {
   private readonly eager = new Set<PeerSession>();
   private readonly lazy = new Set<PeerSession>();
   private readonly received: LruMap<string, Received>;
-  private readonly queued = new Map<PeerSession, string[]>();
   private readonly weights = new WeakMap<PeerSession, number>();
   /** When a PRUNE last went to a link that was already lazy here (one that still pushed copies). */
   private readonly repruned = new WeakMap<PeerSession, number>();
@@ -95,7 +95,8 @@ export class BroadcastTree {
   private readonly timers: TimerGroup;
   private readonly repair: TreeRepair;
   private readonly answers: GraftAnswers;
-  private flushTimer: TimerHandle | undefined;
+  private readonly announcements: Announcements;
+  private readonly held: HeldCheck;
   private closed = false;
 
   constructor(private readonly deps: TreeDeps) {
@@ -103,6 +104,8 @@ export class BroadcastTree {
     this.received = new LruMap(this.options.remember);
     this.timers = new TimerGroup(deps.options.clock);
     this.answers = new GraftAnswers({ timers: this.timers, records: deps.records });
+    this.announcements = new Announcements(this.timers, this.options.ihaveInterval, () => deps.frames.maxFrameBytes, () => this.stats.ihaveSent++);
+    this.held = new HeldCheck(deps);
     this.repair = new TreeRepair(this.timers, () => deps.now(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
   }
 
@@ -138,7 +141,7 @@ export class BroadcastTree {
   unlinked(session: PeerSession): void {
     this.eager.delete(session);
     this.lazy.delete(session);
-    this.queued.delete(session);
+    this.announcements.drop(session);
     this.repair.unlinked(session);
   }
 
@@ -291,7 +294,7 @@ export class BroadcastTree {
     // Every carried link not pruned is on the tree, including links proven after they opened.
     for (const session of links) {
       if (lazyOnly || this.lazy.has(session)) {
-        this.announce(session, record.h);
+        this.announcements.add(session, record.h, record.k);
         continue;
       }
       this.eager.add(session);
@@ -316,23 +319,16 @@ export class BroadcastTree {
     return { id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
   }
 
-  private announce(session: PeerSession, hash: string): void {
-    let list = this.queued.get(session);
-    if (!list) this.queued.set(session, (list = []));
-    if (list.length >= MAX_QUEUED_PER_PEER) return;
-    list.push(hash);
-    this.flushTimer ??= this.timers.setTimeout(() => this.flush(), this.options.ihaveInterval);
+  /** A record was stored that is not passed on (a store copy's): an IHAVE of it waits no more. */
+  stored(hash: string): void {
+    this.repair.arrived(hash);
   }
 
-  private flush(): void {
-    this.flushTimer = undefined;
-    for (const [session, hashes] of this.queued) {
-      for (let i = 0; i < hashes.length; i += TREE_LIMITS.maxHashes) {
-        session.send({ type: "ihave", id: randomId(), hs: hashes.slice(i, i + TREE_LIMITS.maxHashes) });
-        this.stats.ihaveSent++;
-      }
-    }
-    this.queued.clear();
+  /** An IHAVE: the hashes neither received lately nor held under the keys it names start a repair. */
+  private async heard(message: TreeHashesMessage, from: PeerSession): Promise<void> {
+    const unheld = await this.held.unheld(from, message.hs, message.ks, (hash) => this.received.get(hash) !== undefined);
+    if (this.closed || from.connection.closed) return;
+    for (const hash of unheld) this.repair.announced(hash, from);
   }
 
   /** IHAVE, GRAFT and PRUNE from a peer. */
@@ -340,8 +336,7 @@ export class BroadcastTree {
     if (!this.carries(from)) return;
     switch (message.type) {
       case "ihave":
-        for (const hash of message.hs) if (this.received.get(hash) === undefined) this.repair.announced(hash, from);
-        return;
+        return this.heard(message, from);
       case "prune":
         if (message.w !== undefined && message.h !== undefined && message.w !== this.weight(from)) return this.mayCutFor(from) ? this.cutOnPath(message.h, message.w) : undefined;
         if (this.eager.delete(from)) this.lazy.add(from);
@@ -384,7 +379,7 @@ export class BroadcastTree {
     this.repair.close();
     this.eager.clear();
     this.lazy.clear();
-    this.queued.clear();
+    this.announcements.clear();
   }
 }
 

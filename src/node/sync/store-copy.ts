@@ -164,7 +164,7 @@ export class StoreCopy {
       added.expect(id);
     }
     try {
-      await this.db.acceptFrame(records, session, () => run.fetched++);
+      await this.db.acceptFrame(records, session, () => run.fetched++, false);
     } finally {
       added.stop();
       tracker.settled(ids);
