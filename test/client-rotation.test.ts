@@ -11,8 +11,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
-import type { PeerAddress } from "../src/discovery/peer-table.js";
+import { DhtPeering } from "../src/peering/dht-peering.js";
+import { StubSource } from "./helpers/stub-source.js";
 import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
@@ -29,31 +29,6 @@ import { teardownEach } from "./helpers/teardown.js";
 const TOPIC = "client-rotation";
 const FAKES = 4;
 const ROTATE_MS = 300;
-
-/** A candidate source the test feeds: addresses offered now, and one found later. */
-class StubSource implements PeerSource {
-  private readonly listeners = new Set<(id: unknown, peer: PeerAddress, source: unknown) => void>();
-  constructor(private readonly found: PeerAddress[]) {}
-  on(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
-    this.listeners.add(listener);
-  }
-  off(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
-    this.listeners.delete(listener);
-  }
-  peers(): PeerAddress[] {
-    return this.found;
-  }
-  refresh(): boolean {
-    return false;
-  }
-  forget(): boolean {
-    return false;
-  }
-  announce(peer: PeerAddress, source = "mainline"): void {
-    this.found.push(peer);
-    for (const l of this.listeners) l(undefined, peer, source);
-  }
-}
 
 describe("a DHT client's links held by fake servers that behave", () => {
   const { nodes, stops, closers } = teardownEach();

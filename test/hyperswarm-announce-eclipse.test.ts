@@ -14,12 +14,10 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { ToolDb, type ToolDbOptions } from "../src/index.js";
 import { DHTServer, startBootstrapNode } from "../src/entries/discovery.js";
 import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
-import { fileTestnet, swarmOn } from "./helpers/hyperdht-testnet.js";
-import { FAST, waitUntil } from "./helpers/nodes.js";
-import { closedAfterEachTest } from "./helpers/raw-peer.js";
+import { fileTestnet, loopbackNodes, swarmOn } from "./helpers/hyperdht-testnet.js";
+import { waitUntil } from "./helpers/nodes.js";
 import { staleAnnounce, topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
@@ -34,13 +32,7 @@ const testnet = fileTestnet();
 const unhandled = collectUnhandledRejections();
 
 describe("bogus announces on a Hyperswarm topic", () => {
-  const nodes = closedAfterEachTest<ToolDb>(T);
-  async function node(opts: Partial<ToolDbOptions>): Promise<ToolDb> {
-    const db = new ToolDb({ host: "127.0.0.1", port: 0, ...FAST, ...opts });
-    nodes.push(db);
-    await db.ready;
-    return db;
-  }
+  const node = loopbackNodes(T);
 
   it("a client whose swarm slots were taken by announcers that answer as clients still reaches a server announced later, and writes to it", { timeout: 90_000 }, async () => {
     const topic = `hs-eclipse-${process.pid}`;

@@ -192,6 +192,27 @@ describe("swarm slot rotation", () => {
     assert.equal(r.open(), 2);
   });
 
+  it("a rotation's abandoned candidates (still handshaking at replaceTimeout, landed late, or not needed) are banned for the cooldown, so the next rotation dials another", () => {
+    const r = rig(1);
+    const a = r.add(1);
+    for (let i = 0; i < PROBATION_TICKS; i++) r.swarm.tick();
+    const stalling = r.add(2, null);
+    r.advance(REPLACE_MS);
+    assert.deepEqual(r.extra, [stalling.link]);
+    assert.equal(stalling.info.banned, true, "a candidate that never proved itself can be dialed again at the next rotation");
+    const late = r.add(3);
+    assert.equal(late.info.banned, true, "a candidate that landed after its rotation ended is not kept away");
+    r.swarm.tick();
+    assert.equal(r.swarm.rotating, true);
+    a.session.servedAt = r.now(); // the link the rotation is for earns its slot meanwhile
+    const unneeded = r.add(4);
+    assert.deepEqual(r.extra, [stalling.link, late.link, unneeded.link]);
+    assert.equal(unneeded.info.banned, true, "a newcomer dropped for links that earned their slots is not kept away");
+    assert.equal(a.link.closed, false);
+    for (let i = 0; i < COOLDOWN_TICKS; i++) r.swarm.tick();
+    for (const p of [stalling, late, unneeded]) assert.equal(p.info.banned, false, "the cooldown never ends");
+  });
+
   it("a link never asked for a record (a client that only writes) is not judged", () => {
     const r = rig(2);
     const [a, b] = [r.add(1), r.add(2)];

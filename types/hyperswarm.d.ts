@@ -112,6 +112,9 @@ declare module "hyperswarm" {
     readonly destroyed: boolean;
     join(topic: Buffer, opts?: { server?: boolean; client?: boolean }): PeerDiscovery;
     leave(topic: Buffer): Promise<void>;
+    /** Dial this peer (at once, past `maxPeers`) and keep redialing it until `leavePeer`. */
+    joinPeer(publicKey: Buffer): void;
+    leavePeer(publicKey: Buffer): void;
     flush(): Promise<boolean>;
     destroy(opts?: { force?: boolean }): Promise<void>;
     on(event: "connection", listener: (socket: SwarmSocket, info: PeerInfo) => void): this;

@@ -1,8 +1,8 @@
 /// <reference path="../../types/hyperswarm.d.ts" preserve="true" />
-import HyperDHT, { type HyperDhtNodeAddress, type KeyPair } from "hyperdht";
+import HyperDHT from "hyperdht";
 import Hyperswarm, { type PeerDiscovery, type PeerInfo, type SwarmSocket } from "hyperswarm";
 import type { TimerHandle } from "../base/clock.js";
-import { ErrorCode, ToolDbError, describeValue, errorText } from "../base/errors.js";
+import { errorText } from "../base/errors.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
@@ -10,11 +10,14 @@ import type { NetworkHost } from "./network-host.js";
 import { SwarmDuplicates } from "./swarm-duplicates.js";
 import { SwarmBans } from "./swarm-bans.js";
 import { SwarmSlots } from "./swarm-slots.js";
+import { SwarmPick } from "./swarm-pick.js";
 import { DEFAULT_SHUN_TIMINGS, SwarmShuns } from "./swarm-shuns.js";
 import { evictionRefusal } from "./link-guard.js";
 import { HYPERDHT_BOOTSTRAP_ENV, defaultDhtHost, hyperdhtBootstrapFromEnv, toAddress, topicKey } from "./hyperswarm-bootstrap.js";
+import { type HyperswarmNetworkOptions, checkHyperswarmOptions } from "./hyperswarm-options.js";
 
 export { HYPERDHT_BOOTSTRAP_ENV, defaultDhtHost, hyperdhtBootstrapFromEnv, topicKey };
+export type { HyperswarmNetworkOptions };
 
 /** hyperswarm's own default for `maxPeers`. */
 const DEFAULT_MAX_PEERS = 64;
@@ -24,65 +27,6 @@ const DEFAULT_REPLACE_TIMEOUT_MS = 30_000;
 
 /** See HyperswarmNetworkOptions.closeTimeout. */
 const DEFAULT_CLOSE_TIMEOUT_MS = 500;
-
-export interface HyperswarmNetworkOptions {
-  /** HyperDHT bootstrap nodes ("host:port" or {host, port}). Default: TOOLDB_HYPERDHT_BOOTSTRAP, else hyperdht's public nodes. */
-  bootstrap?: Array<string | HyperDhtNodeAddress>;
-  /** UDP bind address of the HyperDHT node (default: 127.0.0.1 for a loopback bootstrap, else all interfaces). */
-  dhtHost?: string;
-  /** An existing HyperDHT node to run the swarm on; the swarm destroys it on close. */
-  dht?: HyperDHT;
-  /** The swarm's Noise key pair (default: a fresh one). Not the ToolDb identity. */
-  keyPair?: KeyPair;
-  /** Announce the topic (accept connections). Default: the node's `server` option. */
-  announce?: boolean;
-  /**
-   * Hyperswarm looks a topic up once, then every ~10 minutes: a server that
-   * announced a moment later stays unseen. The topic is looked up again after
-   * `refreshInterval` ms (default 1000), doubling up to `maxRefreshInterval`
-   * (default 60000), and again at once (at most once per refreshInterval)
-   * when a link is lost.
-   */
-  refreshInterval?: number;
-  maxRefreshInterval?: number;
-  /**
-   * How long close() lets hyperswarm leave gracefully (unannounce the topic,
-   * let a lookup or announce in flight end) before it destroys the HyperDHT
-   * node outright (`destroy({ force: true })`), in ms. Default 500: a DHT
-   * that does not answer (offline, dead bootstrap) held close for 3-22 s.
-   */
-  closeTimeout?: number;
-  /** Most swarm links at once, hyperswarm's `maxPeers` (default 64). */
-  maxPeers?: number;
-  /**
-   * ms per swarm slot rotation of a client that does not announce the topic
-   * (default 60000; 0 or Infinity: never): while its `maxPeers` slots are
-   * full, a link held a whole interval whose peer delivered no record this
-   * node asked for within `meritWindow` is replaced (see `replaceTimeout`),
-   * its peer not dialed for 10 rotations (swarm-slots.ts).
-   */
-  rotateInterval?: number;
-  /**
-   * A rotation is make before break: the swarm may dial one link over
-   * `maxPeers`, and the link rotated out is closed only once a link dialed
-   * since is up as a server. With none within `replaceTimeout` ms (default
-   * 30000) the rotation is abandoned and the old link kept.
-   */
-  replaceTimeout?: number;
-  /** A peer that delivered a record this node asked for within this many ms keeps its swarm slot (default 600000). */
-  meritWindow?: number;
-  /**
-   * A client that does not announce the topic keeps a peer it dialed away
-   * for a while when its link closes for a handshake not finished in time or
-   * requests left unanswered (swarm-shuns.ts): `shunMs` (default 4000) the
-   * first time, doubling per offence within `shunForgiveMs` (default 600000)
-   * of the last, up to `maxShunMs` (default 60000). A peer that says it is
-   * no server is kept away `maxShunMs` at once.
-   */
-  shunMs?: number;
-  maxShunMs?: number;
-  shunForgiveMs?: number;
-}
 
 /**
  * Hyperswarm transport: joins sha256(topic) (servers as server and client,
@@ -109,30 +53,12 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
   private readonly slots: SwarmSlots;
   /** Peers a non-announcing client dialed and keeps away for a growing while (swarm-shuns.ts). */
   private readonly shuns: SwarmShuns;
+  /** The peer a rotation dials: the fewest dials first, not hyperswarm's queue order (swarm-pick.ts). */
+  private readonly pick: SwarmPick;
 
   /** An adapter class bound to `options`, for `networkAdapter`. A bad bootstrap entry or bound throws INVALID_ARGUMENT here. */
   static with(options: HyperswarmNetworkOptions): NetworkAdapterConstructor {
-    options.bootstrap?.forEach(toAddress);
-    const bound = options.closeTimeout;
-    if (bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)) {
-      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `closeTimeout must be a finite number of ms >= 0, got ${describeValue(bound)}`);
-    }
-    const peers = options.maxPeers;
-    if (peers !== undefined && !(Number.isInteger(peers) && peers >= 1)) {
-      throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `maxPeers must be an integer >= 1, got ${describeValue(peers)}`);
-    }
-    // 0 (off, for rotateInterval) up to a timer's range; Infinity also means off.
-    for (const [name, value] of [["rotateInterval", options.rotateInterval], ["meritWindow", options.meritWindow]] as const) {
-      if (value !== undefined && !(typeof value === "number" && value >= 0 && (value <= 2 ** 31 - 1 || value === Infinity))) {
-        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647 or Infinity, got ${describeValue(value)}`);
-      }
-    }
-    // Timer lengths: past a timer's range Node fires after 1 ms.
-    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs], ["replaceTimeout", options.replaceTimeout]] as const) {
-      if (value !== undefined && !(typeof value === "number" && value >= 0 && value <= 2 ** 31 - 1)) {
-        throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647, got ${describeValue(value)}`);
-      }
-    }
+    checkHyperswarmOptions(options);
     return withOptions(HyperswarmNetwork, options);
   }
 
@@ -144,7 +70,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.slots = new SwarmSlots(
       {
         full: () => (this.swarm?.connections.size ?? 0) >= this.maxPeers,
-        canDialAnother: () => this.knowsAnotherPeer(),
+        canDialAnother: () => this.pick.knowsAnother(),
         dialing: () => (this.swarm?.connecting ?? 0) > 0,
         rotateOut: (connection, session) => this.rotateOut(connection, session),
         refresh: () => this.refresh(),
@@ -160,6 +86,12 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
       () => this.now(),
       this.swarmOptions.replaceTimeout ?? DEFAULT_REPLACE_TIMEOUT_MS,
     );
+    const random = host.options.random ?? Math.random;
+    this.pick = new SwarmPick({
+      swarm: () => this.swarm, cap: () => this.maxPeers, random, log: this.log,
+      failed: (info) => this.shun(info, "dialed for a rotation, it could not be reached"),
+      fallback: () => this.widenQueue(),
+    });
     const o = this.swarmOptions;
     const d = DEFAULT_SHUN_TIMINGS;
     const first = o.shunMs ?? d.first;
@@ -199,6 +131,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.swarm = swarm;
     swarm.on("connection", (socket: SwarmSocket, info: PeerInfo) => this.onSocket(socket, info));
     swarm.on("error", (err: Error) => this.log("swarm error: %s", errorText(err)));
+    swarm.on("update", () => this.pick.update());
     const announce = o.announce ?? this.host.options.server;
     this.discovery = swarm.join(topicKey(this.host.topic), { server: announce, client: true });
     this.joinedPromise = this.discovery.flushed().catch((err) => this.log("join failed: %s", errorText(err)));
@@ -231,6 +164,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     if (info) connection.on("close", (code: number) => this.duplicates.swarmClosed(connection, info, code));
     if (!socket.isInitiator || !info || !this.shunsStrangers) return;
     this.dialed.set(connection, info);
+    this.pick.linked(info);
     this.slots.dialed(connection, info);
     connection.on("close", (code: number) => {
       if (code === CloseCode.HANDSHAKE_TIMEOUT) this.shun(info, "it did not finish the handshake");
@@ -260,33 +194,28 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
   }
 
-  /**
-   * Whether the swarm knows a peer (an announcer the lookup found) it is not
-   * linked to, has not banned, and did not try without ever reaching (a
-   * stale announce: the server rotated out for one came back, and was
-   * rotated out again for it after each probation).
-   */
-  private knowsAnotherPeer(): boolean {
-    const swarm = this.swarm;
-    if (!swarm) return false;
-    const linked = new Set([...swarm.connections].map((socket) => socket.remotePublicKey.toString("hex")));
-    for (const [key, info] of swarm.peers) if (!info.banned && !linked.has(key) && !(info.disconnectedTime > 0 && !info.proven)) return true;
-    return false;
-  }
-
   private get maxPeers(): number {
     return this.swarmOptions.maxPeers ?? DEFAULT_MAX_PEERS;
   }
 
   /**
-   * A rotation began (`on`: one link over the cap may be dialed) or ended. Hyperswarm reads `maxPeers` at each dial but
-   * drains its queue only when a lookup queues a new peer or a link ends: drained here (hyperswarm 4's own method).
+   * A rotation began (`on`: one link over the cap may be dialed) or ended. Its candidate is picked (swarm-pick.ts); when
+   * none can be, hyperswarm's queue chooses: it reads `maxPeers` at each dial but drains its queue only when a lookup
+   * queues a new peer or a link ends: drained here (hyperswarm 4's own method).
    */
   private widen(on: boolean): void {
+    if (on) return this.pick.start();
+    this.pick.stop();
+    const swarm = this.swarm as (Hyperswarm & { maxPeers: number }) | undefined;
+    if (swarm) swarm.maxPeers = this.maxPeers;
+  }
+
+  /** No candidate could be picked: hyperswarm's queue may dial one link over the cap. */
+  private widenQueue(): void {
     const swarm = this.swarm as (Hyperswarm & { maxPeers: number; _attemptClientConnections?: () => void }) | undefined;
     if (!swarm) return;
-    swarm.maxPeers = this.maxPeers + (on ? 1 : 0);
-    if (on && typeof swarm._attemptClientConnections === "function") swarm._attemptClientConnections();
+    swarm.maxPeers = this.maxPeers + 1;
+    if (typeof swarm._attemptClientConnections === "function") swarm._attemptClientConnections();
   }
 
   /** A link swarm-slots.ts rotated out of its slot: reported, then closed. */
@@ -361,6 +290,7 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     this.discovery = undefined;
     this.duplicates.clear();
     this.slots.clear();
+    this.pick.clear();
     this.shuns.clear();
     if (!swarm) return;
     for (const socket of swarm.connections) socket.destroy();

@@ -17,7 +17,10 @@
  * only once a link dialed since then finishes its handshake as a server is
  * the old link closed, its swarm key banned for COOLDOWN_TICKS, and the cap
  * lowered again. With no such link within `replaceTimeout` the rotation is
- * abandoned and the old link kept (closed first, a client whose other
+ * abandoned and the old link kept; a link it closes then (still
+ * handshaking), one that lands after the rotation ended, and a newcomer
+ * dropped because every other link earned its slot meanwhile are banned for
+ * COOLDOWN_TICKS too (closed first, a client whose other
  * announcers stall or are gone lost a link each rotation, its only one with
  * `maxPeers` 1, until a tick found the slot unfilled). One rotation is in
  * flight at a time. A server that serves what the client reads or
@@ -96,8 +99,8 @@ export class SwarmSlots {
   dialed(connection: Connection, info: PeerInfo): void {
     // A dial a rotation began that landed after it ended: the slot it was for is not free.
     if (!this.replacing && this.host.overCap() > 0) {
-      this.host.log("closing swarm link to %s: its rotation ended before it was made", info.publicKey.toString("hex").slice(0, 16));
       this.host.closeExtra(connection);
+      this.abandon(info, "its link came up after the rotation it was dialed for ended");
       return;
     }
     const holder: SwarmHolder = { connection, info, session: undefined, sinceTick: this.rotation.tick, seq: this.rotation.nextSeq() };
@@ -154,6 +157,7 @@ export class SwarmSlots {
         excess--;
         this.held.delete(h.connection);
         this.host.closeExtra(h.connection);
+        this.abandon(h.info, `it was no server linked within ${this.replaceTimeout} ms`);
       }
     }, this.replaceTimeout);
     this.replacing = { victim, afterSeq, timer };
@@ -175,16 +179,34 @@ export class SwarmSlots {
       if (this.host.overCap() > 0) {
         this.held.delete(replacement.connection);
         this.host.closeExtra(replacement.connection);
+        this.abandon(replacement.info, "every link it could replace earned its slot meanwhile");
       }
       return;
     }
     const key = victim.info.publicKey.toString("hex");
     this.host.log("rotating swarm peer %s out of its slot: a server replaced it", key.slice(0, 16));
     this.rotation.rotated(key);
-    this.bans.hold(victim.info);
-    this.banned.set(victim.info, this.rotation.tick + COOLDOWN_TICKS);
+    this.coolDown(victim.info);
     this.held.delete(victim.connection);
     this.host.rotateOut(victim.connection, victim.session);
+  }
+
+  /**
+   * A rotation's candidate whose link it closed (no server in time, too
+   * late, or not needed): kept away for COOLDOWN_TICKS as a peer rotated out
+   * is. Before, nothing kept it away: hyperswarm requeues a peer whose link
+   * closed at its highest priority, so the next rotation dialed the same
+   * stranger again, and again.
+   */
+  private abandon(info: PeerInfo, why: string): void {
+    this.host.log("closing swarm link to %s, not dialed for %d rotations: %s", info.publicKey.toString("hex").slice(0, 16), COOLDOWN_TICKS, why);
+    this.coolDown(info);
+  }
+
+  /** Banned in the swarm until COOLDOWN_TICKS from now (one hold a peer, however often it is cooled down). */
+  private coolDown(info: PeerInfo): void {
+    if (!this.banned.has(info)) this.bans.hold(info);
+    this.banned.set(info, this.rotation.tick + COOLDOWN_TICKS);
   }
 
   private endRotation(): void {

@@ -14,7 +14,11 @@
  * the client asked for within `meritWindowMs` (the longest without one
  * first) is picked, and another candidate dialed; once that candidate's
  * link is up (a verified server), the picked link is closed and its address
- * rests for COOLDOWN_TICKS intervals as a stranger again. Make before
+ * rests for COOLDOWN_TICKS intervals as a stranger again; so does the
+ * candidate when the picked link earned its keep meanwhile (the candidate's
+ * link is closed as one over the bound; without the rest its link had made
+ * it Verified, dialed first at every rotation), and a candidate that links
+ * as no server backs off as a failed dial does. Make before
  * break: the link was closed first, and a client that knew one dead
  * candidate (announced, unreachable) lost one of its links each time that
  * candidate's backoff ended (5 s growing to 10 min), about 2 s without it
@@ -103,10 +107,28 @@ export class ClientRotation {
     const { victim } = p;
     // Gone already, or it delivered an asked-for record meanwhile (it keeps its slot: the peering closes the link over the bound).
     if (victim.connection.closed || this.deps.db.isClosed) return;
-    if (victim.servedAt > 0 && this.deps.db.now() - victim.servedAt < this.deps.meritWindowMs) return;
+    if (victim.servedAt > 0 && this.deps.db.now() - victim.servedAt < this.deps.meritWindowMs) {
+      // Abandoned: it rests as a rotated-out link does. Its link had just made it Verified, so it was dialed first at every rotation.
+      this.deps.log("not keeping the link to %s:%d: the link it was dialed to replace served this client meanwhile", p.host, p.port);
+      this.deps.pool.rest(p.host, p.port, COOLDOWN_TICKS * this.deps.intervalMs);
+      return;
+    }
     this.deps.log("rotating out the link to %s:%d: it delivered nothing this client asked for lately", victim.host, victim.port);
     this.deps.pool.rest(victim.host!, victim.port!, COOLDOWN_TICKS * this.deps.intervalMs);
     this.deps.db.network.disconnectFrom(victim.host!, victim.port!);
+  }
+
+  /**
+   * The candidate of the rotation in flight linked but is no server: the
+   * rotation is called off, and the address backs off as a failed dial does
+   * (it ranked with addresses never dialed, so it could be dialed again at
+   * the next rotation).
+   */
+  notServer(host: string, port: number): void {
+    if (this.pending?.host !== host || this.pending.port !== port) return;
+    this.pending = undefined;
+    const ms = this.deps.pool.penalise(host, port);
+    this.deps.log("backing off %s:%d for %d ms: dialed for a rotation, it is no server", host, port, ms);
   }
 
   /** A dial ended without a link: the rotation it was for, if any, is called off (its link stays). */

@@ -317,6 +317,7 @@ export class DhtPeering {
       if (info.isServer) this.pool.verified(info.host, info.port, info.address);
       const session = info.isServer ? this.db.network.session(info.peerId) : undefined;
       if (session) this.clientRotation?.connected(session);
+      else if (!info.isServer) this.clientRotation?.notServer(info.host, info.port);
     }
     try {
       this.hooks.onPeerConnected?.(info);

@@ -30,6 +30,10 @@ export class HostileServer {
   /** Capabilities listed in every pong (e.g. `rbsr1`: a server that dials it runs range sync with it). */
   caps: string[] = [];
   handshakes = 0;
+  /** What the pong says it is (a peer that announced but is no server says false). */
+  isServer = true;
+  /** Awaited before each handshake's pong is sent (e.g. to hold a handshake until the test lets it go). */
+  beforePong: () => Promise<void> = () => Promise.resolve();
 
   private constructor(
     private readonly wss: WebSocketServer,
@@ -74,7 +78,10 @@ export class HostileServer {
       if (!open) {
         if (frame.type === "ping" && typeof frame.nonce === "string") {
           ours = handshakeNonce();
-          void this.pong(frame.id as string, frame.nonce, ours).then((pong) => link.send(pong));
+          const nonce = frame.nonce;
+          void this.beforePong()
+            .then(() => this.pong(frame.id as string, nonce, ours))
+            .then((pong) => link.send(pong));
         } else if (frame.type === "proof" && ours) {
           open = true;
           this.handshakes++;
@@ -94,7 +101,7 @@ export class HostileServer {
 
   private async pong(id: string, theirs?: string, ours?: string): Promise<Frame> {
     const peer = await this.record();
-    const pong: Frame = { type: "pong", id, to: [], clientId: this.id.clientId, isServer: true, servers: this.servers, peer, caps: this.caps };
+    const pong: Frame = { type: "pong", id, to: [], clientId: this.id.clientId, isServer: this.isServer, servers: this.servers, peer, caps: this.caps };
     if (theirs) {
       pong.proof = await this.id.user.signData(handshakeProofDigest("pong", theirs, peer));
       pong.nonce = ours;

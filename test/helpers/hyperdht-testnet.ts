@@ -7,6 +7,9 @@ import { after, before } from "node:test";
 import createTestnet, { type Testnet } from "hyperdht/testnet.js";
 import type { NetworkAdapterConstructor } from "../../src/network/network-adapter.js";
 import { HyperswarmNetwork, type HyperswarmNetworkOptions } from "../../src/network/hyperswarm-network.js";
+import { ToolDb, type ToolDbOptions } from "../../src/index.js";
+import { FAST } from "./nodes.js";
+import { closedAfterEachTest } from "./raw-peer.js";
 
 export type { Testnet } from "hyperdht/testnet.js";
 
@@ -37,4 +40,15 @@ export function swarmOn(testnet: Testnet, opts: HyperswarmNetworkOptions = {}): 
 /** `host:port,…` for TOOLDB_HYPERDHT_BOOTSTRAP. */
 export function bootstrapEnv(testnet: Testnet): string {
   return testnet.bootstrap.map((b) => `${b.host}:${b.port}`).join(",");
+}
+
+/** For a describe block: makes ToolDb nodes on loopback (FAST timings, `opts` over them), closed after each test (within `ms`). */
+export function loopbackNodes(ms: number): (opts: Partial<ToolDbOptions>) => Promise<ToolDb> {
+  const nodes = closedAfterEachTest<ToolDb>(ms);
+  return async (opts) => {
+    const db = new ToolDb({ host: "127.0.0.1", port: 0, ...FAST, ...opts });
+    nodes.push(db);
+    await db.ready;
+    return db;
+  };
 }
