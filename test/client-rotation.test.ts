@@ -11,13 +11,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { DhtPeering, type PeerSource } from "../src/peering/dht-peering.js";
-import type { PeerAddress } from "../src/discovery/peer-table.js";
+import { DhtPeering } from "../src/peering/dht-peering.js";
+import { StubSource } from "./helpers/stub-source.js";
 import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import net from "node:net";
-import { HostileServer } from "./helpers/hostile-server.js";
+import { HostileServer, behavingFake } from "./helpers/hostile-server.js";
 import { type Clock, TimerGroup, systemClock } from "../src/base/clock.js";
 import { ClientRotation } from "../src/peering/client-rotation.js";
 import type { PeerSession } from "../src/network/peer-session.js";
@@ -30,45 +30,10 @@ const TOPIC = "client-rotation";
 const FAKES = 4;
 const ROTATE_MS = 300;
 
-/** A candidate source the test feeds: addresses offered now, and one found later. */
-class StubSource implements PeerSource {
-  private readonly listeners = new Set<(id: unknown, peer: PeerAddress, source: unknown) => void>();
-  constructor(private readonly found: PeerAddress[]) {}
-  on(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
-    this.listeners.add(listener);
-  }
-  off(_event: "peer", listener: (id: unknown, peer: PeerAddress, source: unknown) => void): void {
-    this.listeners.delete(listener);
-  }
-  peers(): PeerAddress[] {
-    return this.found;
-  }
-  refresh(): boolean {
-    return false;
-  }
-  forget(): boolean {
-    return false;
-  }
-  announce(peer: PeerAddress, source = "mainline"): void {
-    this.found.push(peer);
-    for (const l of this.listeners) l(undefined, peer, source);
-  }
-}
-
 describe("a DHT client's links held by fake servers that behave", () => {
   const { nodes, stops, closers } = teardownEach();
 
-  async function fake(): Promise<HostileServer> {
-    const h = await HostileServer.start(TOPIC, "127.0.0.10");
-    closers.push(h);
-    h.onFrame = (link, f) => {
-      if (f.type === "query") link.send({ type: "queryAck", id: f.id, to: [], keys: [] });
-      if (f.type === "function") link.send({ type: "functionReturn", id: f.id, to: [], code: "NOT_FOUND", return: "" });
-      const hash = (f.data as { h?: string } | undefined)?.h;
-      if (f.type === "put" && f.ack === true && typeof hash === "string") link.send({ type: "putAck", id: `a${f.id as string}`.slice(0, 60), to: [], stored: [hash] });
-    };
-    return h;
-  }
+  const fake = () => behavingFake(TOPIC, closers);
 
   /** A real server (127.0.1.1) and a client with no peering yet (`opts` may depend on the server). */
   async function serverAndClient(opts: Partial<ToolDbOptions> | ((honest: ToolDb) => Partial<ToolDbOptions>) = {}) {
