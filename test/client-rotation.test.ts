@@ -17,7 +17,7 @@ import { ErrorCode } from "../src/base/errors.js";
 import { DHTClient } from "../src/entries/discovery.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
 import net from "node:net";
-import { HostileServer } from "./helpers/hostile-server.js";
+import { HostileServer, behavingFake } from "./helpers/hostile-server.js";
 import { type Clock, TimerGroup, systemClock } from "../src/base/clock.js";
 import { ClientRotation } from "../src/peering/client-rotation.js";
 import type { PeerSession } from "../src/network/peer-session.js";
@@ -33,17 +33,7 @@ const ROTATE_MS = 300;
 describe("a DHT client's links held by fake servers that behave", () => {
   const { nodes, stops, closers } = teardownEach();
 
-  async function fake(): Promise<HostileServer> {
-    const h = await HostileServer.start(TOPIC, "127.0.0.10");
-    closers.push(h);
-    h.onFrame = (link, f) => {
-      if (f.type === "query") link.send({ type: "queryAck", id: f.id, to: [], keys: [] });
-      if (f.type === "function") link.send({ type: "functionReturn", id: f.id, to: [], code: "NOT_FOUND", return: "" });
-      const hash = (f.data as { h?: string } | undefined)?.h;
-      if (f.type === "put" && f.ack === true && typeof hash === "string") link.send({ type: "putAck", id: `a${f.id as string}`.slice(0, 60), to: [], stored: [hash] });
-    };
-    return h;
-  }
+  const fake = () => behavingFake(TOPIC, closers);
 
   /** A real server (127.0.1.1) and a client with no peering yet (`opts` may depend on the server). */
   async function serverAndClient(opts: Partial<ToolDbOptions> | ((honest: ToolDb) => Partial<ToolDbOptions>) = {}) {

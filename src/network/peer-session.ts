@@ -50,11 +50,12 @@ export class PeerSession {
   /**
    * When (ms) the peer last delivered a record this node asked for: a
    * verified reply to its read that wins here and that it did not hold
-   * when it asked, or a change of a key it subscribed to or listens to.
-   * 0 = never. Unsolicited records do not count (anyone can sign records
-   * of its own), nor a record echoed back (this node's own writes, or what
-   * it answered a peer's get with). Full slots keep such links
-   * (slot-rotation.ts).
+   * when it asked (or, on a client, held but never sent to a peer since a
+   * peer delivered it: node/merit-records.ts), or a change of a key it
+   * subscribed to or listens to. 0 = never. Unsolicited records do not
+   * count (anyone can sign records of its own), nor a record echoed back
+   * (this node's own writes, or what it answered a peer's get with). Full
+   * slots keep such links (slot-rotation.ts).
    */
   servedAt = 0;
   /** When (ms) the peer last answered a query or function call of this node (0 = never): weaker, an answer may be empty. */

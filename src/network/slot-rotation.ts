@@ -18,8 +18,10 @@
  *    (at least one whole `rotateInterval`): it cannot be replaced before;
  *  - a link whose peer delivered, within `meritWindow` ms, a record this
  *    node asked for (a reply to its read, an update of a key it subscribed
- *    to or listens to: `PeerSession.servedAt`) is never replaced: what a
- *    peer proves by answering is what a Sybil that only holds a slot lacks.
+ *    to or listens to: `PeerSession.servedAt`; a record the node held when
+ *    it asked counts only on node/merit-records.ts's terms) is never
+ *    replaced: what a peer proves by answering is what a Sybil that only
+ *    holds a slot lacks.
  *    Unsolicited records, however valid, and mere traffic earn nothing;
  *  - among the others the one that delivered such a record longest ago (or
  *    never), then one that never answered a query, then the oldest goes

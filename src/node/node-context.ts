@@ -22,6 +22,7 @@ import type { ToolDbEvents } from "./node-types.js";
 import type { ServerFunctions } from "./server-functions.js";
 import type { ToolDbOptions } from "./options.js";
 import type { Outbox } from "./outbox.js";
+import type { MeritRecords } from "./merit-records.js";
 import type { PendingRequests } from "./pending-requests.js";
 import type { StoreQuota } from "./quota.js";
 import type { ToolDbRecord } from "../records/record.js";
@@ -49,6 +50,8 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   readonly outbox: Outbox;
+  /** A client's records that earn link merit when delivered again (merit-records.ts). */
+  readonly merit: MeritRecords;
   readonly acks: Acks;
   /** A client's judgement of its linked servers: asked and answered (src/node/server-watch.ts). */
   readonly serverWatch: ServerWatch;

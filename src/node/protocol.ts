@@ -163,9 +163,15 @@ export class Protocol {
     const held = this.db.requests.heldOf(message.id);
     if (!this.db.requests.resolve(message.id, { ...message, data: winner }, from)) return false;
     this.db.serverWatch.answered(from, "request");
-    // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy) and that this
-    // node did not hold when it asked: any peer can echo that one (the client's own writes, what it answers a get with).
-    if (asked === winner.k && winner.h === (message.data as { h?: unknown }).h && winner.h !== held) from.servedAt = this.db.now();
+    // It delivered what we asked for: the key asked, and a record that wins here (not a stale copy) and that this node
+    // did not hold when it asked, or held but never sent to any peer since a peer delivered it new (merit-records.ts):
+    // any peer can echo a record this node gave out (the client's own writes, what it answers a get with).
+    if (asked !== winner.k || winner.h !== (message.data as { h?: unknown }).h) return true;
+    const client = !this.db.isServer;
+    if (winner.h !== held || (client && this.db.merit.proves(winner.h))) {
+      from.servedAt = this.db.now();
+      if (client) this.db.merit.delivered(winner.h);
+    }
     return true;
   }
 
@@ -213,11 +219,12 @@ export class Protocol {
   private async onGet(message: GetMessage | CrdtGetMessage, from: PeerSession): Promise<void> {
     const type = message.type === "crdtGet" ? "crdtPut" : "put";
     const gone = () => from.connection.closed; // dropped meanwhile (e.g. by the send budget): nothing is parsed
-    const json = await this.db.records.getCheckedJson(message.key, () => !gone());
+    const stored = await this.db.records.getChecked(message.key, () => !gone());
     if (gone()) return;
-    if (json !== undefined) {
+    if (stored !== undefined) {
       // The checked JSON goes out as it was stored: a large record is not serialised again for every asker.
-      from.sendWithRecord({ type, id: message.id }, json);
+      this.handedOut(stored.h); // whether or not the send goes through: fail closed
+      from.sendWithRecord({ type, id: message.id }, stored.json);
       return;
     }
     if (!this.db.isServer || message.to.length >= LIMITS.maxHops - 1 || this.db.requests.has(message.id)) return;
@@ -244,7 +251,14 @@ export class Protocol {
       return;
     }
     const local = await this.db.records.get(message.key);
-    if (local) from.send({ type: "put", id: message.id, data: local });
+    if (!local) return;
+    this.handedOut(local.h);
+    from.send({ type: "put", id: message.id, data: local });
+  }
+
+  /** A client sent a record it holds to a peer: that peer may echo it, and earns no merit by it (merit-records.ts). */
+  private handedOut(h: string): void {
+    if (!this.db.isServer) this.db.merit.handedOut(h);
   }
 
   /**

@@ -147,7 +147,11 @@ export class RecordIntake {
       if (from) {
         from.sentNewRecord = true;
         // An update of a key this node watches: delivered what it asked for (slot-rotation.ts keeps such links).
-        if (db.localSubscriptions.has(rec.k) || db.keyListeners.has(rec.k)) from.servedAt = db.now();
+        if (db.localSubscriptions.has(rec.k) || db.keyListeners.has(rec.k)) {
+          from.servedAt = db.now();
+          // Delivered again later (a read of the key), it earns merit while this client sent it to no peer.
+          if (!db.isServer) db.merit.delivered(outcome.winner.h);
+        }
       }
       const message = recordMessage(rec, id, to);
       this.changed(message, from);
@@ -171,6 +175,7 @@ export class RecordIntake {
     if (!sent) this.answered.set(from, (sent = new LruMap(ANSWERED_PER_LINK)));
     if (sent.get(winner.k) === winner.h) return;
     sent.set(winner.k, winner.h);
+    if (!this.db.isServer) this.db.merit.handedOut(winner.h); // it may echo it back (merit-records.ts)
     from.send({ type: "put", id: randomId(), data: winner });
   }
 

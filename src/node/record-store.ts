@@ -150,7 +150,7 @@ export class RecordStore {
     return (await this.getChecked(key, wanted))?.json;
   }
 
-  /** `getCheckedJson`, with whether the record is a CRDT one (`c` set: sent as a crdtPut). */
+  /** `getCheckedJson`, with the record's hash and whether it is a CRDT one (`c` set: sent as a crdtPut). */
   async getChecked(key: string, wanted: () => boolean): Promise<CheckedRecord | undefined> {
     const raw = await this.backend.get(key);
     if (raw === undefined || !wanted()) return undefined;
@@ -364,10 +364,11 @@ export class RecordStore {
 export interface CheckedRecord {
   readonly json: string;
   readonly crdt: boolean;
+  readonly h: string;
 }
 
 function checkedOf(json: string, record: ToolDbRecord | undefined): CheckedRecord | undefined {
-  return record ? { json, crdt: record.c !== null } : undefined;
+  return record ? { json, crdt: record.c !== null, h: record.h } : undefined;
 }
 
 function parseRead(raw: string | undefined): ToolDbRecord | undefined {

@@ -24,6 +24,7 @@ import { ServerFunctions, type ServerFunctionOptions } from "./server-functions.
 import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
 import { checkOptions, optionsObject } from "./option-checks.js";
 import { Outbox } from "./outbox.js";
+import { MeritRecords } from "./merit-records.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
 import { PendingRequests } from "./pending-requests.js";
@@ -76,6 +77,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly remoteSubscriptions: RemoteSubscriptions;
   readonly localSubscriptions = new Set<string>(); // keys this node subscribed to; re-sent to every new link
   readonly functions = new ServerFunctions(this); // its clock and refusal reports are the node's
+  readonly merit = new MeritRecords(); // a client's records that earn link merit when delivered again
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */

@@ -122,6 +122,28 @@ export class HostileServer {
 }
 
 /**
+ * A fake server that behaves (client-rotation.test.ts): answers what a
+ * client's server watch asks (empty key queries, NOT_FOUND function calls,
+ * acknowledged puts, which it then drops) and serves no record.
+ */
+export function answerAsServer(h: HostileServer): HostileServer {
+  h.onFrame = (link, f) => {
+    if (f.type === "query") link.send({ type: "queryAck", id: f.id, to: [], keys: [] });
+    if (f.type === "function") link.send({ type: "functionReturn", id: f.id, to: [], code: "NOT_FOUND", return: "" });
+    const hash = (f.data as { h?: string } | undefined)?.h;
+    if (f.type === "put" && f.ack === true && typeof hash === "string") link.send({ type: "putAck", id: `a${f.id as string}`.slice(0, 60), to: [], stored: [hash] });
+  };
+  return h;
+}
+
+/** A started `answerAsServer` fake at `host`, in `closers` (helpers/teardown.ts). */
+export async function behavingFake(topic: string, closers: Array<{ close(): unknown }>, host = "127.0.0.10"): Promise<HostileServer> {
+  const h = answerAsServer(await HostileServer.start(topic, host));
+  closers.push(h);
+  return h;
+}
+
+/**
  * A hostile "server" at `host` listing rbsr1 (a server that dials it runs
  * range sync with it), its frames handled by `onFrame`, that `db` dials;
  * `runs`: db's range-sync runs with it, as they end. The caller closes it.
