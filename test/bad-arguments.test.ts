@@ -162,6 +162,7 @@ describe("constructor options", { timeout: 30_000 }, () => {
     ["wait -1", { wait: -1 }, /option wait/],
     ["dedupCapacity 0", { dedupCapacity: 0 }, /option dedupCapacity/],
     ["rangeSync.readsPerMessage 0", { server: true, port: 0, rangeSync: { readsPerMessage: 0 } }, /option rangeSync\.readsPerMessage/],
+    ["rangeSync.refreshMs -1", { server: true, port: 0, rangeSync: { refreshMs: -1 } }, /option rangeSync\.refreshMs must be a finite number of ms >= 0, got number -1/],
     ["rangeSync.budget 5", { server: true, port: 0, rangeSync: { budget: 5 } }, /option rangeSync\.budget must be an object/],
     ["rangeSync.budget.windowMs NaN", { server: true, port: 0, rangeSync: { budget: { windowMs: NaN } } }, /option rangeSync\.budget\.windowMs must be a finite number >= 0, got/],
     ["rangeSync.budget.windowMs 0", { server: true, port: 0, rangeSync: { budget: { windowMs: 0 } } }, /option rangeSync\.budget\.windowMs must be a finite number of ms > 0/],

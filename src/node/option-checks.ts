@@ -77,6 +77,8 @@ function checkNested(options: ToolDbOptions): void {
   if (sync?.maxRounds !== undefined) checkCount("rangeSync.maxRounds", sync.maxRounds, 1);
   if (sync?.readsPerMessage !== undefined) checkCount("rangeSync.readsPerMessage", sync.readsPerMessage, 1);
   if (sync?.leafIds !== undefined && !(Number.isInteger(sync.leafIds) && sync.leafIds >= 2 && sync.leafIds <= 32)) refuse("rangeSync.leafIds", "a whole number from 2 to 32", sync.leafIds);
+  const refresh = sync?.refreshMs;
+  if (refresh !== undefined && !(typeof refresh === "number" && Number.isFinite(refresh) && refresh >= 0)) refuse("rangeSync.refreshMs", "a finite number of ms >= 0", refresh);
   if (sync?.budget !== undefined) checkSyncBudget(sync.budget);
   const mode = options.broadcast?.mode;
   if (mode !== undefined && mode !== "tree" && mode !== "flood") refuse("broadcast.mode", '"tree" or "flood"', mode);

@@ -9,7 +9,7 @@ import type { ToolDbMessage } from "../records/messages.js";
 import { TimerGroup } from "../base/clock.js";
 import { ErrorCode } from "../base/errors.js";
 import { randomId } from "../base/random.js";
-import { RunSchedule } from "./sync/run-schedule.js";
+import { DEFAULT_REFRESH_MS, RunSchedule } from "./sync/run-schedule.js";
 import type { NodeContext } from "./node-context.js";
 import { ownerOf } from "./request-shares.js";
 
@@ -132,7 +132,7 @@ export class ServerSync {
           this.progress.running--;
         }
       };
-      this.schedule = new RunSchedule(runOnce, this.timers, () => db.isClosed, options.random);
+      this.schedule = new RunSchedule(runOnce, this.timers, () => db.isClosed, options.random, options.rangeSync?.refreshMs ?? DEFAULT_REFRESH_MS);
     }
   }
 
@@ -164,7 +164,8 @@ export class ServerSync {
    * Catches up with the server behind `session`, at once: when the link
    * opens, and again when it comes back from a silence without closing
    * (`sessionRevived`: what was relayed meanwhile may be lost). Between
-   * tooldb-dht servers the dialing side reconciles (see RunSchedule).
+   * tooldb-dht servers the dialing side reconciles (see RunSchedule), and
+   * again every `rangeSync.refreshMs` while the link stays open.
    */
   start(session: PeerSession): void {
     // Only a server that proved its identity on this link: a run keeps checkpoints in its name, and an

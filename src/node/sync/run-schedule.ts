@@ -4,7 +4,13 @@
  * closing), never two at once on a link (one asked for during a run runs
  * right after it), and, when a run ends incomplete on a link that stays
  * open (a request timed out, the peer refused), again after a backoff: a
- * link never stays unreconciled until it happens to be replaced.
+ * link never stays unreconciled until it happens to be replaced. A run
+ * that completes is followed by a refresh `refreshMs` later (±20 %), and
+ * so on while the link stays open: what the relay lost on a stable link
+ * (a frame a send budget dropped, an overflowing `ihave` queue, a record
+ * refused for a while, a peer that died between relay and store) arrives
+ * by the next refresh. On an idle link a refresh goes by the change feeds
+ * and costs a request and a commit (change-sync.ts).
  */
 import { Backoff } from "../../base/backoff.js";
 import type { TimerGroup, TimerHandle } from "../../base/clock.js";
@@ -13,6 +19,10 @@ import type { PeerSession } from "../../network/peer-session.js";
 /** Retry delays after an incomplete run: 1 s doubling up to a minute (with jitter). */
 const RETRY_INITIAL_MS = 1000;
 const RETRY_MAX_MS = 60_000;
+/** A refresh comes `refreshMs` after a complete run, give or take this share: links made together do not refresh together. */
+const REFRESH_JITTER = 0.2;
+/** Refresh interval by default (ms): the `rangeSync.refreshMs` option. */
+export const DEFAULT_REFRESH_MS = 60_000;
 
 interface LinkState {
   running: boolean;
@@ -29,7 +39,9 @@ export class RunSchedule {
     private readonly run: (session: PeerSession) => Promise<boolean>,
     private readonly timers: TimerGroup,
     private readonly isClosed: () => boolean,
-    private readonly random?: () => number,
+    private readonly random: () => number = Math.random,
+    /** Ms from a complete run to the next on the same link (0: none). */
+    private readonly refreshMs = DEFAULT_REFRESH_MS,
   ) {}
 
   /** Reconciles with `session` now, or right after the run in progress there. */
@@ -39,6 +51,12 @@ export class RunSchedule {
     if (!state) {
       state = { running: false, again: false, retry: new Backoff({ initial: RETRY_INITIAL_MS, max: RETRY_MAX_MS, random: this.random }), timer: undefined };
       this.links.set(session, state);
+      const link = state;
+      // A link that closes takes its retry or refresh timer with it (the node's close clears them all).
+      session.connection.once("close", () => {
+        this.timers.clearTimeout(link.timer);
+        link.timer = undefined;
+      });
     }
     if (state.running) {
       state.again = true;
@@ -56,9 +74,18 @@ export class RunSchedule {
         if (link.again) {
           link.again = false;
           this.request(session);
-        } else if (complete) link.retry.reset();
-        else link.timer = this.timers.setTimeout(() => this.request(session), link.retry.next());
+        } else if (complete) {
+          link.retry.reset();
+          if (this.refreshMs > 0) this.later(session, link, this.refreshMs * (1 + REFRESH_JITTER * (2 * this.random() - 1)));
+        } else this.later(session, link, link.retry.next());
       });
+  }
+
+  private later(session: PeerSession, link: LinkState, ms: number): void {
+    link.timer = this.timers.setTimeout(() => {
+      link.timer = undefined;
+      this.request(session);
+    }, Math.round(ms));
   }
 
   private gone(session: PeerSession): boolean {

@@ -52,6 +52,12 @@ export interface RangeSyncOptions {
    * store); across a long round trip it grows up to 8 × (link-read-budget.ts).
    */
   readsPerMessage?: number;
+  /**
+   * Ms from a complete run on a server link we dialed to the next, while the
+   * link stays open (±20 %, default 60,000; 0: none): what the relay lost
+   * arrives by the next such refresh, by the change feeds (run-schedule.ts).
+   */
+  refreshMs?: number;
 }
 
 export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {

@@ -1,0 +1,129 @@
+/**
+ * Periodic refresh runs on a stable server link (run-schedule.ts): a run
+ * that completed is followed by another `rangeSync.refreshMs` later
+ * (±20 %), so what the relay lost while the link stayed up arrives without
+ * the link reopening; an idle refresh costs only the change-feed request and
+ * the commit; `refreshMs: 0` turns it off, and no refresh timer outlives its
+ * link or the node. Both servers run on one manual clock: a refresh comes
+ * only when the test moves it (the heartbeat is pushed out of the way).
+ */
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import type { ToolDb, ToolDbOptions } from "../src/index.js";
+import type { TimerGroup } from "../src/base/clock.js";
+import type { PeerSession } from "../src/network/peer-session.js";
+import { closeAll, linkServers, startServer, waitUntil } from "./helpers/nodes.js";
+import { ManualClock } from "./helpers/manual-clock.js";
+import { seed, signedRecords } from "./helpers/signed-records.js";
+
+const T = 30_000;
+const REFRESH_MS = 60_000;
+/** The latest a refresh comes after a complete run (+20 %). */
+const LATEST = REFRESH_MS * 1.2;
+
+/** Two servers on one manual clock, `dialer` linked to `listener` (the dialer runs), their first run over. */
+async function linkedPair(nodes: ToolDb[], opts: Partial<ToolDbOptions> = {}): Promise<{ clock: ManualClock; dialer: ToolDb; listener: ToolDb }> {
+  const clock = new ManualClock(Date.now());
+  // random 0.5: a refresh exactly REFRESH_MS after a run (the jitter's middle).
+  const common: Partial<ToolDbOptions> = { clock, random: () => 0.5, heartbeatInterval: 3_600_000, topic: "sync-refresh", ...opts };
+  const listener = await startServer(common);
+  const dialer = await startServer(common);
+  nodes.push(listener, dialer);
+  await linkServers(dialer, listener);
+  await waitUntil(() => dialer.syncProgress.completed >= 1 && dialer.syncProgress.running === 0, 10_000, "the first run");
+  assert.equal(dialer.syncProgress.runs.incomplete, 0);
+  return { clock, dialer, listener };
+}
+
+const sessionTo = (db: ToolDb, peer: ToolDb): PeerSession => {
+  const session = db.network.peers.find((p) => p.address === peer.nodeAddress());
+  assert.ok(session, "the link");
+  return session;
+};
+
+/** The timers of a node's server sync (retries and refreshes of its runs). */
+const syncTimers = (db: ToolDb): TimerGroup => (db.sync as unknown as { timers: TimerGroup }).timers;
+
+/** Counts the reconciliation frames (type sync*) and their characters sent on `session`. */
+function countSync(session: PeerSession): { frames: string[]; bytes: () => number } {
+  const frames: string[] = [];
+  let bytes = 0;
+  const connection = session.connection;
+  const send = connection.send.bind(connection);
+  connection.send = (frame: string) => {
+    const type = /"type":"(\w+)"/.exec(frame)?.[1] ?? "";
+    if (type.startsWith("sync")) {
+      frames.push(type);
+      bytes += frame.length;
+    }
+    send(frame);
+  };
+  return { frames, bytes: () => bytes };
+}
+
+describe("periodic refresh of server links", { timeout: 4 * T }, () => {
+  const nodes: ToolDb[] = [];
+  after(() => closeAll(...nodes));
+
+  it("a record stored without being relayed reaches the linked server by the next refresh, on the same link", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    const links = [sessionTo(dialer, listener), sessionTo(listener, dialer)];
+    // Lost relays: each server stores a record straight into its store; neither is relayed.
+    const t0 = clock.now();
+    const [onListener] = await signedRecords(1, "lost-relay-listener-", t0);
+    const [onDialer] = await signedRecords(1, "lost-relay-dialer-", t0);
+    await seed(listener, [onListener!]);
+    await seed(dialer, [onDialer!]);
+    const runs = dialer.syncProgress.completed;
+    clock.advance(REFRESH_MS - 1);
+    assert.equal(dialer.syncProgress.running, 0, "no refresh before its time");
+    clock.advance(1);
+    await waitUntil(async () => (await dialer.records.get(onListener!.k))?.h === onListener!.h, 10_000, "the listener's record on the dialer");
+    await waitUntil(async () => (await listener.records.get(onDialer!.k))?.h === onDialer!.h, 10_000, "the dialer's record on the listener");
+    await waitUntil(() => dialer.syncProgress.completed === runs + 1 && dialer.syncProgress.running === 0, 10_000, "the refresh to end");
+    assert.equal(dialer.syncProgress.runs.changes >= 1, true, "the refresh went by the change feeds");
+    assert.equal(dialer.syncProgress.recordsFetched >= 1 && dialer.syncProgress.recordsPushed >= 1, true);
+    assert.deepEqual([sessionTo(dialer, listener), sessionTo(listener, dialer)], links, "the same link carried them");
+    assert.equal(links[0]!.connection.closed, false);
+  });
+
+  it("an idle refresh costs the change-feed request and the commit: four small frames, no ranges", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    const out = countSync(sessionTo(dialer, listener));
+    const back = countSync(sessionTo(listener, dialer));
+    const { runs } = dialer.syncProgress;
+    const before = { ...runs };
+    for (let refresh = 1; refresh <= 2; refresh++) {
+      clock.advance(LATEST);
+      await waitUntil(() => dialer.syncProgress.completed === 1 + refresh && dialer.syncProgress.running === 0, 10_000, `idle refresh ${refresh}`);
+    }
+    assert.deepEqual(runs, { ...before, changes: before.changes + 2 }, "two runs, by the change feeds");
+    assert.deepEqual(out.frames, ["syncChanges", "syncCommit", "syncChanges", "syncCommit"]);
+    assert.deepEqual(back.frames, ["syncChangesAck", "syncCommitAck", "syncChangesAck", "syncCommitAck"]);
+    const bytes = out.bytes() + back.bytes();
+    assert.ok(bytes <= 2 * 400, `two idle refreshes sent ${bytes} characters`); // 354 each on loopback
+    assert.equal(dialer.syncProgress.recordsFetched + dialer.syncProgress.recordsPushed, 0);
+  });
+
+  it("refreshMs: 0 turns refreshes off; no refresh timer outlives its link or the node", { timeout: T }, async () => {
+    const off = await linkedPair(nodes, { rangeSync: { refreshMs: 0 } });
+    assert.equal(syncTimers(off.dialer).size, 0, "no refresh waits");
+    off.clock.advance(10 * LATEST);
+    assert.equal(off.dialer.syncProgress.running + off.dialer.syncProgress.completed, 1, "no run after the first");
+
+    const on = await linkedPair(nodes);
+    assert.equal(syncTimers(on.dialer).size, 1, "the next refresh waits");
+    assert.equal(syncTimers(on.listener).size, 0, "the listening side does not run");
+    // The link closes: its refresh timer goes with it.
+    sessionTo(on.dialer, on.listener).connection.close(1000, "test");
+    await waitUntil(() => on.dialer.network.peers.length === 0, 5000, "the link to close");
+    assert.equal(syncTimers(on.dialer).size, 0, "no refresh timer for a closed link");
+
+    // Linked again: a refresh waits, and closing the node clears it.
+    await linkServers(on.dialer, on.listener);
+    await waitUntil(() => on.dialer.syncProgress.completed >= 2 && on.dialer.syncProgress.running === 0, 10_000, "the run on the new link");
+    assert.equal(syncTimers(on.dialer).size, 1);
+    await on.dialer.close();
+    assert.equal(syncTimers(on.dialer).size, 0, "no timer after close");
+  });
+});
