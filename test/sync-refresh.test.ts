@@ -105,6 +105,24 @@ describe("periodic refresh of server links", { timeout: 4 * T }, () => {
     assert.equal(dialer.syncProgress.recordsFetched + dialer.syncProgress.recordsPushed, 0);
   });
 
+  it("a refresh after relayed writes lists them once and offers none of them back", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    // Writes on both servers, each relayed to the other: both feeds list all of them.
+    const keys = Array.from({ length: 20 }, (_, i) => `relayed-${i}`);
+    await Promise.all(keys.map((key, i) => (i % 2 ? dialer : listener).putData(key, i)));
+    const holdsAll = (db: ToolDb) => async () => (await Promise.all(keys.map((k) => db.records.get(k)))).every((r) => r !== undefined);
+    await waitUntil(holdsAll(dialer), 10_000, "the relayed writes on the dialer");
+    await waitUntil(holdsAll(listener), 10_000, "the relayed writes on the listener");
+    const out = countSync(sessionTo(dialer, listener));
+    const back = countSync(sessionTo(listener, dialer));
+    clock.advance(LATEST);
+    await waitUntil(() => dialer.syncProgress.completed === 2 && dialer.syncProgress.running === 0, 10_000, "the refresh");
+    // The listener's feed lists the 20 (its own 10 and the 10 relayed to it); the dialer's 20 are not offered back.
+    assert.deepEqual(out.frames, ["syncChanges", "syncCommit"]);
+    assert.deepEqual(back.frames, ["syncChangesAck", "syncCommitAck"]);
+    assert.equal(dialer.syncProgress.recordsFetched + dialer.syncProgress.recordsPushed, 0);
+  });
+
   it("refreshMs: 0 turns refreshes off; no refresh timer outlives its link or the node", { timeout: T }, async () => {
     const off = await linkedPair(nodes, { rangeSync: { refreshMs: 0 } });
     assert.equal(syncTimers(off.dialer).size, 0, "no refresh waits");

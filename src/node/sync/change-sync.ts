@@ -21,6 +21,14 @@ import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 import { LOOKUP_WORK } from "./sync-budget.js";
 
 export const CHANGES_CAPABILITY = "chg1";
+/**
+ * Ids the peer's feed listed in a run that are remembered, so that they are
+ * not offered back: the peer stored them since our checkpoint (or a newer
+ * version of their key). On a link the relay keeps in step, every record
+ * either side stored since the last run is in both feeds, and a refresh
+ * offered each one back, 8 items of the peer's budget apiece.
+ */
+const MAX_LISTED = 65_536;
 /** What the range sync lends this class: requests on the link, fetching and pushing records. */
 export interface SyncOps<Run> {
   request(session: PeerSession, message: OutgoingMessage): Promise<ToolDbMessage | undefined>;
@@ -96,7 +104,9 @@ export class ChangeSync<Run> {
     const feed = this.index.feed;
     let page = state.pulled.page;
     let after = state.pulled.seq;
+    const listed = new Set<string>();
     for (let pages = 1; ; pages++) {
+      for (const id of page.ids) if (listed.size < MAX_LISTED) listed.add(id);
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
       if (page.more && page.next <= after) throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's change feed made no progress");
       await this.ops.fetch(session, await this.lacking(page.ids), run);
@@ -111,10 +121,11 @@ export class ChangeSync<Run> {
     after = state.pushed;
     while (after < state.ours.seq) {
       const mine = await feed.page(after, this.pageIds, state.ours.seq);
-      if (mine.ids.length > 0) {
-        const offer = await this.ops.request(session, { type: "syncOffer", id: randomId(), ids: mine.ids });
+      const ids = mine.ids.filter((id) => !listed.has(id));
+      if (ids.length > 0) {
+        const offer = await this.ops.request(session, { type: "syncOffer", id: randomId(), ids });
         if (offer?.type !== "syncOfferAck" || offer.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, offer ? `peer refused offer: ${offer.type === "syncOfferAck" ? offer.error : "unexpected reply"}` : "no offer ack");
-        const offered = new Set(mine.ids);
+        const offered = new Set(ids);
         await this.ops.push(session, offer.ids.filter((id) => offered.has(id)), run);
       }
       if (mine.next <= after) break;
