@@ -105,6 +105,24 @@ describe("periodic refresh of server links", { timeout: 4 * T }, () => {
     assert.equal(dialer.syncProgress.recordsFetched + dialer.syncProgress.recordsPushed, 0);
   });
 
+  it("an honest peer's refreshes for 25 minutes are all answered: the responder's budget barely moves", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    const refused: string[] = [];
+    listener.on("refused", (e) => refused.push(e.reason));
+    const gate = listener.sync.range!.gate;
+    const session = sessionTo(listener, dialer);
+    const full = { rounds: gate.remaining(session, "rounds"), scans: gate.remaining(session, "scans") };
+    for (let refresh = 1; refresh <= 25; refresh++) {
+      clock.advance(LATEST);
+      await waitUntil(() => dialer.syncProgress.completed === 1 + refresh && dialer.syncProgress.running === 0, 10_000, `refresh ${refresh}`);
+    }
+    assert.equal(dialer.syncProgress.runs.incomplete, 0);
+    assert.deepEqual(refused, []);
+    // 2 rounds and 2 items of work a refresh, refilled as time goes on: the buckets stay about full.
+    assert.ok(gate.remaining(session, "rounds") >= full.rounds - 2, `rounds left ${gate.remaining(session, "rounds")} of ${full.rounds}`);
+    assert.ok(gate.remaining(session, "scans") >= full.scans - 2);
+  });
+
   it("a refresh after relayed writes lists them once and offers none of them back", { timeout: T }, async () => {
     const { clock, dialer, listener } = await linkedPair(nodes);
     // Writes on both servers, each relayed to the other: both feeds list all of them.
