@@ -1,0 +1,68 @@
+/**
+ * A store copy's records are not relayed to other servers (record-intake.ts,
+ * `spread` false): a new server copies a mesh member's store, and its other
+ * servers were assumed to hold it too. A server it links to while the copy
+ * runs may not: its reconciliation with the new server compared the part of
+ * the copy done by then, and nothing brought it the rest (reconciliation runs
+ * only when a link opens or revives). After a copy, the new server
+ * reconciles again with the other servers it dialed (review of 176a2eb).
+ * Real servers on loopback sockets; the copy's source holds its pages back
+ * until the other link's first run is done, so the order is not left to luck.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { ToolDb } from "../src/index.js";
+import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
+import { attackFixture } from "./helpers/attack-fixture.js";
+import { onCopy } from "./helpers/copy-run.js";
+import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
+import { contents, seed, signedRecords } from "./helpers/signed-records.js";
+
+const T = 120_000;
+const past = () => Date.now() - 10_000_000;
+
+/** Each run `db` reports, by the peer it ran with. */
+function runsOf(db: ToolDb): RangeSyncRun[] {
+  const runs: RangeSyncRun[] = [];
+  db.sync.range!.on("done", (run) => runs.push(run));
+  return runs;
+}
+
+describe("a store copy's records reach the servers that lack them", () => {
+  const fx = attackFixture("tree-copy-bridge", 30_000);
+  const server = async (): Promise<ToolDb> => (await fx.server({ maxMessageBytes: 64 * 1024 })).db;
+
+  /** b holds 1,500 records, c one; fresh copies b's store and links to c (`freshDials`: fresh dials c) while the copy runs. */
+  async function bridge(freshDials: boolean): Promise<void> {
+    const [b, c, fresh] = [await server(), await server(), await server()];
+    const records = await signedRecords(1500, "b/", past());
+    await seed(b, records);
+    await seed(c, await signedRecords(1, "c/", past()));
+    // b answers the first copy page at once and holds the others until the first run between fresh and c has ended.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let pages = 0;
+    onCopy(b, (_m, _from, honest) => void (pages++ === 0 ? honest() : released.then(honest)));
+    const runs = runsOf(fresh);
+    const cRuns = runsOf(c);
+    fresh.network.connectTo("127.0.0.1", portOf(b));
+    await waitUntil(async () => (await contents(fresh)).size > 0, T, "the copy to begin");
+    await (freshDials ? linkServers(fresh, c, T) : linkServers(c, fresh, T));
+    const id = (db: ToolDb) => db.nodeAddress().slice(-20);
+    await waitUntil(() => (freshDials ? runs : cRuns).some((r) => r.peer === id(freshDials ? c : fresh)), T, "the run between fresh and c");
+    const partial = (await contents(c)).size;
+    assert.ok(partial < 1501, `c held ${partial} records after its run with fresh (the copy was not done)`);
+    release();
+    await waitUntil(() => runs.some((r) => r.peer === id(b)), T, "the copy");
+    await waitUntil(async () => (await contents(fresh)).size === 1501, T, "fresh to hold both stores");
+    // Before: c kept the records fresh had not copied yet when their run compared stores, for good.
+    await waitUntil(async () => (await contents(c)).size === 1501, 30_000, "c to get b's records");
+    assert.equal((await contents(b)).size, 1501, "b got c's record");
+    const held = await contents(c);
+    for (const r of records) assert.equal(held.get(r.k), r.h, `c holds ${r.k} as signed`);
+  }
+
+  it("a server the new one dials while it copies another's store gets the records copied after their run (reconciled again)", { timeout: T }, () => bridge(true));
+
+  it("a server that dials the new one while it copies gets the records copied after its run (relayed)", { timeout: T }, () => bridge(false));
+});
