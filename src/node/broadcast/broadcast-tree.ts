@@ -320,11 +320,12 @@ export class BroadcastTree {
     return { id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
   }
 
-  /** An IHAVE: the hashes neither received lately nor held under the keys it names start a repair. */
+  /** An IHAVE: the hashes neither received lately (also while the keys were looked up) nor held under the keys it names start a repair. */
   private async heard(message: TreeHashesMessage, from: PeerSession): Promise<void> {
-    const unheld = await this.held.unheld(from, message.hs, message.ks, (hash) => this.received.get(hash) !== undefined);
+    const received = (hash: string) => this.received.get(hash) !== undefined;
+    const unheld = await this.held.unheld(from, message.hs, message.ks, received);
     if (this.closed || from.connection.closed) return;
-    for (const hash of unheld) this.repair.announced(hash, from);
+    for (const hash of unheld) if (!received(hash)) this.repair.announced(hash, from);
   }
 
   /** IHAVE, GRAFT and PRUNE from a peer. */

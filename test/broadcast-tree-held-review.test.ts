@@ -1,19 +1,30 @@
 /**
+ * Review of 176a2eb (servers are not sent records they hold).
+ *
  * A store copy's records are not relayed to other servers (record-intake.ts,
  * `spread` false): a new server copies a mesh member's store, and its other
  * servers were assumed to hold it too. A server it links to while the copy
  * runs may not: its reconciliation with the new server compared the part of
  * the copy done by then, and nothing brought it the rest (reconciliation runs
  * only when a link opens or revives). After a copy, the new server
- * reconciles again with the other servers it dialed (review of 176a2eb).
- * Real servers on loopback sockets; the copy's source holds its pages back
+ * reconciles again with the other servers it dialed, and relays the copy's
+ * records to the others as before. The copy's source holds its pages back
  * until the other link's first run is done, so the order is not left to luck.
+ *
+ * An IHAVE's keys are looked up in the store (held-check.ts): a record that
+ * came whole on the tree while the lookup ran must start no repair.
+ * Real servers on loopback sockets; a raw link plays the announcer.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ToolDb } from "../src/index.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
+import type { TreeMessage } from "../src/records/tree-messages.js";
+import type { PeerSession } from "../src/network/peer-session.js";
+import { TREE_CAPABILITY } from "../src/node/broadcast/broadcast-tree.js";
+import { randomId } from "../src/base/random.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
+import { RawLink } from "./helpers/raw-peer.js";
 import { onCopy } from "./helpers/copy-run.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
@@ -65,4 +76,42 @@ describe("a store copy's records reach the servers that lack them", () => {
   it("a server the new one dials while it copies another's store gets the records copied after their run (reconciled again)", { timeout: T }, () => bridge(true));
 
   it("a server that dials the new one while it copies gets the records copied after its run (relayed)", { timeout: T }, () => bridge(false));
+});
+
+describe("an ihave whose record arrives while its key is looked up", () => {
+  const fx = attackFixture("tree-held-race", 30_000);
+
+  it("starts no repair (no graft for a record received meanwhile)", { timeout: T }, async () => {
+    const victim = (await fx.server()).db;
+    const [record] = await signedRecords(1, "race/", past());
+    const raw = await RawLink.open(portOf(victim), { topic: "tree-held-race" });
+    await raw.provenHandshake({ isServer: true, caps: [TREE_CAPABILITY] });
+    // The victim's lookup of the announced key reads the store at once and answers once the record came whole on the tree.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let looked = false;
+    const get = victim.records.get.bind(victim.records);
+    victim.records.get = (key: string) => {
+      if (key !== record!.k || looked) return get(key);
+      looked = true;
+      const read = get(key); // read before the record is stored, answered after
+      return gate.then(() => read);
+    };
+    let heard: Promise<void> | undefined;
+    const handle = victim.broadcast.handle.bind(victim.broadcast);
+    victim.broadcast.handle = (message: TreeMessage, from: PeerSession) => {
+      const done = handle(message, from);
+      if (message.type === "ihave") heard = done as Promise<void>;
+      return done;
+    };
+    raw.send({ type: "ihave", id: randomId(), to: [], hs: [record!.h], ks: [record!.k] });
+    await waitUntil(() => looked, T, "the key's lookup");
+    raw.send({ type: "put", id: randomId(), to: [raw.id.clientId], data: record, r: 1, o: raw.id.clientId });
+    await waitUntil(async () => (await get(record!.k))?.h === record!.h, T, "the record stored");
+    release();
+    await heard;
+    const repair = (victim.broadcast as unknown as { repair: { size: number } }).repair;
+    assert.equal(repair.size, 0, "before: the hash waited for a graft, asked for once graftTimeout passed");
+    assert.equal((await contents(victim)).get(record!.k), record!.h, "the victim's data is intact");
+  });
 });
