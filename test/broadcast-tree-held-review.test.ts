@@ -12,7 +12,9 @@
  * until the other link's first run is done, so the order is not left to luck.
  *
  * An IHAVE's keys are looked up in the store (held-check.ts): a record that
- * came whole on the tree while the lookup ran must start no repair.
+ * came whole on the tree while the lookup ran must start no repair, and a
+ * stranger naming the key of a large record again and again must not make
+ * the server read and parse it 1,024 times a second (bounded by size too).
  * Real servers on loopback sockets; a raw link plays the announcer.
  */
 import assert from "node:assert/strict";
@@ -27,7 +29,8 @@ import { attackFixture } from "./helpers/attack-fixture.js";
 import { RawLink } from "./helpers/raw-peer.js";
 import { onCopy } from "./helpers/copy-run.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
-import { contents, seed, signedRecords } from "./helpers/signed-records.js";
+import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+import { signRecord } from "../src/node/record-signer.js";
 
 const T = 120_000;
 const past = () => Date.now() - 10_000_000;
@@ -90,11 +93,11 @@ describe("an ihave whose record arrives while its key is looked up", () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
     let looked = false;
-    const get = victim.records.get.bind(victim.records);
-    victim.records.get = (key: string) => {
-      if (key !== record!.k || looked) return get(key);
+    const get = victim.records.getChecked.bind(victim.records);
+    victim.records.getChecked = (key: string, wanted: (chars: number) => boolean) => {
+      if (key !== record!.k || looked) return get(key, wanted);
       looked = true;
-      const read = get(key); // read before the record is stored, answered after
+      const read = get(key, wanted); // read before the record is stored, answered after
       return gate.then(() => read);
     };
     let heard: Promise<void> | undefined;
@@ -105,13 +108,44 @@ describe("an ihave whose record arrives while its key is looked up", () => {
       return done;
     };
     raw.send({ type: "ihave", id: randomId(), to: [], hs: [record!.h], ks: [record!.k] });
-    await waitUntil(() => looked, T, "the key's lookup");
+    await waitUntil(() => looked, 30_000, "the key's lookup");
     raw.send({ type: "put", id: randomId(), to: [raw.id.clientId], data: record, r: 1, o: raw.id.clientId });
-    await waitUntil(async () => (await get(record!.k))?.h === record!.h, T, "the record stored");
+    await waitUntil(async () => (await victim.records.get(record!.k))?.h === record!.h, T, "the record stored");
     release();
     await heard;
     const repair = (victim.broadcast as unknown as { repair: { size: number } }).repair;
     assert.equal(repair.size, 0, "before: the hash waited for a graft, asked for once graftTimeout passed");
     assert.equal((await contents(victim)).get(record!.k), record!.h, "the victim's data is intact");
+  });
+});
+
+describe("an ihave naming the key of a large record again and again", () => {
+  const fx = attackFixture("tree-held-large", 30_000);
+
+  it("makes the server read at most a few MB of it, and gets grafts as before", { timeout: T }, async () => {
+    const victim = (await fx.server()).db;
+    const big = await signRecord(await testAuthor(), "big/0", { pad: "x".repeat(200_000) }, past(), 0, false);
+    await seed(victim, [big]);
+    let chars = 0;
+    const backend = victim.records.backend;
+    const read = backend.get.bind(backend);
+    backend.get = async (key: string) => {
+      const raw = await read(key);
+      if (key === big.k) chars += raw?.length ?? 0;
+      return raw;
+    };
+    const raw = await RawLink.open(portOf(victim), { topic: "tree-held-large" });
+    await raw.provenHandshake({ isServer: true, caps: [TREE_CAPABILITY] });
+    const grafted = new Set<string>();
+    raw.onFrame((f) => {
+      if (f.type === "graft") for (const h of f.hs as string[]) grafted.add(h);
+    });
+    const hs = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(64, "0"));
+    raw.send({ type: "ihave", id: randomId(), to: [], hs, ks: hs.map(() => big.k) });
+    await waitUntil(() => hs.every((h) => grafted.has(h)), 30_000, "every unheld hash to be asked for");
+    // Before: each of the 256 names read and parsed the 200 KB record (51 MB); 2 MiB a second, plus a wave read past it.
+    assert.ok(chars <= 6_000_000, `${chars} characters of the large record read for one ihave`);
+    assert.equal(raw.isClosed, false, "not struck for announcing");
+    assert.equal((await contents(victim)).get(big.k), big.h, "the victim's data is intact");
   });
 });
