@@ -15,6 +15,7 @@
  * came whole on the tree while the lookup ran must start no repair, and a
  * stranger naming the key of a large record again and again must not make
  * the server read and parse it 1,024 times a second (bounded by size too).
+ * A copy's CRDT document with heads is not relayed either (its heads were).
  * Real servers on loopback sockets; a raw link plays the announcer.
  */
 import assert from "node:assert/strict";
@@ -31,6 +32,8 @@ import { onCopy } from "./helpers/copy-run.js";
 import { linkServers, portOf, waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
 import { signRecord } from "../src/node/record-signer.js";
+import { MapCrdt, type CrdtDocument } from "../src/entries/crdt.js";
+import { copyRun } from "./helpers/copy-run.js";
 
 const T = 120_000;
 const past = () => Date.now() - 10_000_000;
@@ -147,5 +150,32 @@ describe("an ihave naming the key of a large record again and again", () => {
     assert.ok(chars <= 6_000_000, `${chars} characters of the large record read for one ihave`);
     assert.equal(raw.isClosed, false, "not struck for announcing");
     assert.equal((await contents(victim)).get(big.k), big.h, "the victim's data is intact");
+  });
+});
+
+describe("a store copy's CRDT document with heads", () => {
+  const fx = attackFixture("tree-copy-heads", 30_000);
+
+  it("is not announced to a server the new one reconciles with; that server gets it by reconciling", { timeout: T }, async () => {
+    const server = async (): Promise<ToolDb> => (await fx.server()).db;
+    const [a, b, fresh] = [await server(), await server(), await server()];
+    const user = await testAuthor();
+    const [one, two] = [new MapCrdt(user.getAddress()!), new MapCrdt(user.getAddress()!)];
+    one.SET("title", "one");
+    two.SET("colour", "red");
+    for (const [crdt, t] of [[one, past()], [two, past() + 1]] as const) await b.crdtDocs.merge(await signRecord(user, "doc", crdt.getChanges(), t, 0, false, crdt.type));
+    assert.equal(((await b.records.get("doc")) as CrdtDocument).heads?.length, 1, "b holds a document with two heads");
+    // fresh copies a (empty) first: a is a linked server it reconciles with when it copies b.
+    await copyRun(fresh, a);
+    const stats = fresh.broadcast.stats;
+    const before = stats.ihaveSent;
+    const copied = await copyRun(fresh, b);
+    assert.equal(copied.mode, "copy", copied.reason);
+    await waitUntil(async () => ((await a.records.get("doc")) as CrdtDocument | undefined)?.heads?.length === 1, 30_000, "a to get the document");
+    // Announcements go out ihaveInterval (50 ms) after the first is queued: none may be waiting.
+    const queued = () => (fresh.broadcast as unknown as { announcements: { timer?: unknown } }).announcements.timer;
+    await waitUntil(() => queued() === undefined, 30_000, "fresh's announcements to go out");
+    // Before: each head of the document was announced to a (and grafted), as if spread.
+    assert.equal(stats.ihaveSent - before, 0, "nothing of the copy was announced to a");
   });
 });

@@ -69,9 +69,9 @@ export class RecordIntake {
   async accept(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission, spread = true): Promise<ToolDbRecord | undefined> {
     const heads = admission ? undefined : splitHeads(record);
     if (heads) {
-      // A CRDT document with several signed change lists: each is verified and merged on its own.
+      // A CRDT document with several signed change lists: each is verified and merged on its own (spread as the document).
       let winner: ToolDbRecord | undefined;
-      for (const head of heads) winner = (await this.accept(head, from, to)) ?? winner;
+      for (const head of heads) winner = (await this.accept(head, from, to, undefined, undefined, spread)) ?? winner;
       return winner;
     }
     const admitted = admission ?? this.gate.admit(record);
