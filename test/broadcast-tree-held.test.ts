@@ -100,10 +100,10 @@ describe("the broadcast tree sends servers nothing they hold", () => {
     await seed(victim, records);
     const before = await contents(victim);
     let reads = 0;
-    const get = victim.records.get.bind(victim.records);
-    victim.records.get = (key: string) => {
+    const get = victim.records.getChecked.bind(victim.records);
+    victim.records.getChecked = (key: string, wanted: (chars: number) => boolean) => {
       reads++;
-      return get(key);
+      return get(key, wanted);
     };
     const raw = await RawLink.open(portOf(victim), { topic: TOPIC });
     await raw.provenHandshake({ isServer: true, caps: [TREE_CAPABILITY] });

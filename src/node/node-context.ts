@@ -58,7 +58,7 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   /** Relay between servers on the broadcast tree (src/node/broadcast). */
   readonly broadcast: BroadcastTree;
   /** A push's handling resolves once its records were taken in (the intake weighs it until then). */
-  readonly sync: { handle(message: SyncMessage, from: PeerSession): Promise<void> | undefined; start(session: PeerSession): void };
+  readonly sync: { handle(message: SyncMessage, from: PeerSession): Promise<void> | undefined; start(session: PeerSession): void; reconciles(session: PeerSession): boolean };
   /** Keys this node subscribed to (a client takes puts of these, of keys it holds, and replies to its requests). */
   readonly localSubscriptions: ReadonlySet<string>;
   readonly userAccount: ToolDbUserAdapter;

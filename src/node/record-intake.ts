@@ -69,9 +69,9 @@ export class RecordIntake {
   async accept(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission, spread = true): Promise<ToolDbRecord | undefined> {
     const heads = admission ? undefined : splitHeads(record);
     if (heads) {
-      // A CRDT document with several signed change lists: each is verified and merged on its own.
+      // A CRDT document with several signed change lists: each is verified and merged on its own (spread as the document).
       let winner: ToolDbRecord | undefined;
-      for (const head of heads) winner = (await this.accept(head, from, to)) ?? winner;
+      for (const head of heads) winner = (await this.accept(head, from, to, undefined, undefined, spread)) ?? winner;
       return winner;
     }
     const admitted = admission ?? this.gate.admit(record);
@@ -208,11 +208,15 @@ export class RecordIntake {
    * there to hide an update from it. A subscriber gets each record once, as
    * a record changes this store once; the peer it came from already has it.
    *
-   * Records a store copy brought (`spread` false) go to no server: a new
-   * server copies a mesh member's store, which its other servers hold too.
+   * Records a store copy brought (`spread` false) go to no server that
+   * reconciles with us (a proven rbsr1 server we dialed): a new server
+   * copies a mesh member's store, which its other servers mostly hold.
    * Announced on the tree, each of them asked for those it no longer
    * remembered receiving (GRAFT), and a new server linked to two sent the
    * second most of what it copied from the first (2,526 of 3,000 records).
+   * Those links reconcile again once the copy ends (ServerSync), so a server
+   * linked while it ran gets what it lacks; the others (links the peer
+   * dialed, 2.6.6 and older servers) are relayed to as before.
    */
   private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean, json: string | undefined, spread: boolean): void {
     if (!this.db.options.server || !from) return;
@@ -220,10 +224,10 @@ export class RecordIntake {
     const subscribers = this.db.remoteSubscriptions.subscribers(message.data.k);
     // The sender usually listed itself already: listed once, `to` grows by one hop per relay (the window is LIMITS.maxHops relays deep).
     const relayed = { type: message.type, id: message.id, data: message.data, to: boundHops(message.to, from.clientId) };
-    if (spread) {
-      network.sendToServers(relayed, (s) => !tree.carries(s) && !subscribers?.has(s.clientId));
-      tree.relay(message.data, message.id, from, !viaPut, false, json);
-    } else tree.stored(message.data.h);
+    // A store copy's records skip only the servers that reconcile with us again once it ends (ServerSync.reconciles).
+    const skip = spread ? undefined : (s: PeerSession) => this.db.sync.reconciles(s);
+    network.sendToServers(relayed, (s) => !tree.carries(s) && !subscribers?.has(s.clientId) && !skip?.(s));
+    tree.relay(message.data, message.id, from, !viaPut, false, json, skip);
     if (!subscribers) return;
     const to = boundHops(relayed.to, network.getClientAddress());
     const frame = json === undefined ? JSON.stringify({ ...relayed, to }) : frameWithRecord({ type: relayed.type, id: relayed.id, to }, json);

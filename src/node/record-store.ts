@@ -150,10 +150,10 @@ export class RecordStore {
     return (await this.getChecked(key, wanted))?.json;
   }
 
-  /** `getCheckedJson`, with the record's hash and whether it is a CRDT one (`c` set: sent as a crdtPut). */
-  async getChecked(key: string, wanted: () => boolean): Promise<CheckedRecord | undefined> {
+  /** `getCheckedJson`, with the record's hash and whether it is a CRDT one (`c` set: sent as a crdtPut); `wanted` is told the text's length. */
+  async getChecked(key: string, wanted: (chars: number) => boolean): Promise<CheckedRecord | undefined> {
     const raw = await this.backend.get(key);
-    if (raw === undefined || !wanted()) return undefined;
+    if (raw === undefined || !wanted(raw.length)) return undefined;
     if (raw.length < CHECKED_MEMO_MIN_CHARS) return checkedOf(raw, this.own(key, parseStored(raw)));
     // A large record asked for again and again is parsed once: the same text (compared natively) was checked before.
     const memo = this.checked.get(key);

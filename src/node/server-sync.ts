@@ -120,6 +120,8 @@ export class ServerSync {
         else p.runs.incomplete++;
         p.recordsPushed += run.pushed;
         p.recordsFetched += run.fetched;
+        // A store copy's records are relayed to none of these (RecordIntake.relay): each reconciles with us again.
+        if (run.copied) for (const s of db.network.serverPeers) if (s.clientId !== run.peer && this.reconciles(s)) this.schedule?.request(s);
       });
       const range = this.range;
       const runOnce = async (session: PeerSession) => {
@@ -175,6 +177,16 @@ export class ServerSync {
       return;
     }
     this.legacy(session);
+  }
+
+  /**
+   * Whether this server runs reconciliation with `session` (a proven rbsr1
+   * server it dialed): a store copy's records are not relayed to such a link,
+   * which reconciles again once the copy ends (review of 176a2eb: a server
+   * linked while a copy ran compared only the part copied by then).
+   */
+  reconciles(session: PeerSession): boolean {
+    return this.schedule !== undefined && session.outgoing && session.provenServer && session.caps.has(RBSR_CAPABILITY);
   }
 
   private legacy(session: PeerSession): void {

@@ -275,13 +275,14 @@ export class BroadcastTree {
   /**
    * A record changed the store: push it on the tree and announce it beside
    * it. `from` is where it came from (not sent back); `lazyOnly` for records
-   * learned by anti-entropy, which most servers already hold.
+   * learned by anti-entropy, which most servers already hold; `skip`: links not
+   * sent or announced to (a store copy's records, RecordIntake.relay).
    */
-  relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false, json?: string): void {
+  relay(record: ToolDbRecord, id: string, from: PeerSession | undefined, lazyOnly = false, ack = false, json?: string, skip?: (session: PeerSession) => boolean): void {
     if (!this.enabled) return;
     this.repair.arrived(record.h);
     const links: PeerSession[] = [];
-    for (const session of this.deps.network.serverPeers) if (session !== from && this.carries(session)) links.push(session);
+    for (const session of this.deps.network.serverPeers) if (session !== from && this.carries(session) && !skip?.(session)) links.push(session);
     // Nobody to push to, announce to or answer a GRAFT from (e.g. a catch-up from the only server linked): nothing to remember.
     if (links.length === 0) return;
     let entry = this.received.get(record.h);
@@ -319,16 +320,12 @@ export class BroadcastTree {
     return { id: entry.id, to: [this.deps.network.getClientAddress()], r: entry.round + 1, o: entry.origin, ...path, ...(ack ? { ack: true } : {}) };
   }
 
-  /** A record was stored that is not passed on (a store copy's): an IHAVE of it waits no more. */
-  stored(hash: string): void {
-    this.repair.arrived(hash);
-  }
-
-  /** An IHAVE: the hashes neither received lately nor held under the keys it names start a repair. */
+  /** An IHAVE: the hashes neither received lately (also while the keys were looked up) nor held under the keys it names start a repair. */
   private async heard(message: TreeHashesMessage, from: PeerSession): Promise<void> {
-    const unheld = await this.held.unheld(from, message.hs, message.ks, (hash) => this.received.get(hash) !== undefined);
+    const received = (hash: string) => this.received.get(hash) !== undefined;
+    const unheld = await this.held.unheld(from, message.hs, message.ks, received);
     if (this.closed || from.connection.closed) return;
-    for (const hash of unheld) this.repair.announced(hash, from);
+    for (const hash of unheld) if (!received(hash)) this.repair.announced(hash, from);
   }
 
   /** IHAVE, GRAFT and PRUNE from a peer. */

@@ -13,6 +13,8 @@ export interface RangeSyncRun {
   /** Records pushed to the peer / fetched from it. */
   pushed: number;
   fetched: number;
+  /** Records new here that a store copy brought in this run (relayed to no server that reconciles with us: server-sync.ts). */
+  copied?: number;
   /** Bytes of reconciliation messages sent / received (excluding records). */
   rangeBytesOut: number;
   rangeBytesIn: number;

@@ -169,6 +169,7 @@ export class StoreCopy {
       added.stop();
       tracker.settled(ids);
     }
+    if (added.added > 0) run.copied = (run.copied ?? 0) + added.added;
     this.gate.chargeAnswers(session, LOOKUP_WORK * (records.length - added.added + 1));
     this.gate.newRecords(session, added.keys);
     return added.added;
