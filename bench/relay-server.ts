@@ -4,6 +4,7 @@
  */
 import { TRUSTED_WRITER } from "./presign.js";
 import { ToolDb } from "../src/index.js";
+import { verifyPoolStats } from "../src/crypto/ecdsa.js";
 
 const server = new ToolDb({ server: true, host: "127.0.0.1", port: 0, topic: "bench", maxMessageBytes: 1 << 20, limits: TRUSTED_WRITER });
 await server.ready;
@@ -16,7 +17,7 @@ process.on("message", async (msg: { type: string }) => {
     await new Promise((r) => setTimeout(r, 50));
     (globalThis as { gc?: () => void }).gc?.();
     const cpu = process.cpuUsage();
-    process.send!({ type: "rss", rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, cpu: cpu.user + cpu.system, relayed });
+    process.send!({ type: "rss", rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed, cpu: cpu.user + cpu.system, relayed, verify: verifyPoolStats() });
   } else if (msg.type === "stop") {
     await server.close();
     process.disconnect();

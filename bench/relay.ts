@@ -23,6 +23,8 @@ export interface RelayFigures {
   serverCpuPerPut: number;
   /** The same for this process, which runs the writer and the subscriber (it verifies every put again). */
   clientsCpuPerPut: number;
+  /** The server's signature checks after the first 20,000 puts: by its threads, by its main thread helping them, and the messages that carried the threads' share. */
+  serverChecks: { threads: number; helped: number; batches: number };
 }
 
 interface ServerReply {
@@ -31,6 +33,7 @@ interface ServerReply {
   rss?: number;
   heap?: number;
   cpu?: number;
+  verify?: { verified: number; helped: number; batches: number };
 }
 
 /**
@@ -61,6 +64,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
   let rssAt20k = 0;
   let heapAt20k = 0;
   let cpuAt20k = 0;
+  let checksAt20k: ServerReply["verify"];
   let clientsCpuAt20k: NodeJS.CpuUsage | undefined;
   let busy = 0;
   // Two phases, each ending quiescent (all delivered) so RSS is compared like with like.
@@ -72,6 +76,7 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
       rssAt20k = r.rss!;
       heapAt20k = r.heap!;
       cpuAt20k = r.cpu!;
+      checksAt20k = r.verify;
       clientsCpuAt20k = process.cpuUsage();
     }
   }
@@ -94,5 +99,12 @@ export async function relayBenchmark(total = 200_000, window = 2000): Promise<Re
     heapAt200k: end.heap!,
     serverCpuPerPut: total > mid ? (end.cpu! - cpuAt20k) / (total - mid) : NaN,
     clientsCpuPerPut: total > mid ? (clientsCpu.user + clientsCpu.system) / (total - mid) : NaN,
+    serverChecks: checksBetween(checksAt20k, end.verify),
   };
+}
+
+function checksBetween(from: ServerReply["verify"], to: ServerReply["verify"]): RelayFigures["serverChecks"] {
+  if (!from || !to) return { threads: 0, helped: 0, batches: 0 };
+  const helped = to.helped - from.helped;
+  return { threads: to.verified - from.verified - helped, helped, batches: to.batches - from.batches };
 }

@@ -88,6 +88,8 @@ async function relay(): Promise<void> {
   console.log(`sustained verified relayed puts: ${fmt(r.putsPerSecond, 0)} /s (${r.puts.toLocaleString()} puts in ${fmt(r.seconds, 2)} s)`);
   console.log(`ratio relayed puts / raw all-core verify rate: ${fmt(r.putsPerSecond / verifyRate, 2)} (aim ≥ 0.45; each put is verified twice, by the server and by the subscriber, so 0.5 is the limit)`);
   console.log(`server CPU a relayed put (all threads, after the first 20,000): ${fmt(r.serverCpuPerPut, 0)} µs, of which one signature check (${fmt((cpus().length * 1e6) / verifyRate, 0)} µs of CPU at the floor's rate)`);
+  const c = r.serverChecks;
+  console.log(`server signature checks after the first 20,000: ${c.threads.toLocaleString()} by its verification threads in ${c.batches.toLocaleString()} messages (${fmt(c.threads / Math.max(1, c.batches), 1)} a message), ${c.helped.toLocaleString()} by its main thread helping them; the rest through libuv's pool`);
   // The three take turns on the same cores: their CPU a put bounds the rate this code can reach here.
   const bound = (cpus().length * 1e6) / (r.serverCpuPerPut + r.clientsCpuPerPut);
   console.log(`writer and subscriber (this process) CPU a put: ${fmt(r.clientsCpuPerPut, 0)} µs; on ${cpus().length} cores the three allow at most ${fmt(bound, 0)} puts/s = ${fmt(bound / verifyRate, 2)} × the verify rate (this run reached ${fmt((r.putsPerSecond / bound) * 100, 0)} % of it)`);

@@ -87,8 +87,8 @@ export function verifyWithAddress(data: string, signatureHex: string, address: s
 const pool = createVerifyPool((h, a, s) => verifyOne(h, s, a));
 
 /** Threads verifying record hashes on Node (undefined in browsers); benches and tests read its counter. */
-export function verifyPoolStats(): { threads: number; verified: number; helped: number } | undefined {
-  return pool ? { threads: pool.threadCount, verified: pool.verified, helped: pool.helped } : undefined;
+export function verifyPoolStats(): { threads: number; verified: number; helped: number; batches: number } | undefined {
+  return pool ? { threads: pool.threadCount, verified: pool.verified, helped: pool.helped, batches: pool.batches } : undefined;
 }
 
 async function verifyOne(data: string, signatureHex: string, address: string): Promise<boolean> {

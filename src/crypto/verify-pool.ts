@@ -119,6 +119,8 @@ export class VerifyPool {
   verified = 0;
   /** Of those, the checks the main thread made itself while the threads were full. */
   helped = 0;
+  /** Messages sent to the threads (each a batch of checks). */
+  batches = 0;
   private readonly threads: Thread[] = [];
   private queue: Check[] = [];
   /** Batches the threads could not take yet, oldest first. */
@@ -210,6 +212,7 @@ export class VerifyPool {
       this.watch(thread, this.stallMs);
     }
     thread.outstanding += checks.length;
+    this.batches++;
     thread.worker.postMessage({ id, packed });
   }
 
