@@ -18,7 +18,7 @@ import { DHTServer, startBootstrapNode } from "../src/entries/discovery.js";
 import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { fileTestnet, loopbackNodes, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { waitUntil } from "./helpers/nodes.js";
-import { staleAnnounce, topicAnnouncers } from "./helpers/swarm-announcers.js";
+import { announcingNode, fakeFilledTopic, staleAnnounce, topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { withTimeout } from "./helpers/wait.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
@@ -35,9 +35,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
   const node = loopbackNodes(T);
 
   it("a client whose swarm slots were taken by announcers that answer as clients still reaches a server announced later, and writes to it", { timeout: 90_000 }, async () => {
-    const topic = `hs-eclipse-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
+    const { topic, dht } = await announcingNode(testnet(), "hs-eclipse");
     const attack = await topicAnnouncers(dht, topic, ANNOUNCERS);
 
     const cli = await node({ topic, networkAdapter: swarmOn(testnet()) });
@@ -64,9 +62,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
     // Over Hyperswarm a server dials whatever the topic lookup returns, so "dialled by this node" is no
     // evidence of a real server: before, the fakes held both servers' 12 mesh links and the link between
     // the real ones was pruned again and again (attack/mesh-eclipse.mjs: linked and dropped 26 times in 20 s).
-    const topic = `hs-mesh-eclipse-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
+    const { topic, dht } = await announcingNode(testnet(), "hs-mesh-eclipse");
     await topicAnnouncers(dht, topic, 40, { isServer: true });
     const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
     const hyperswarm = { bootstrap: testnet().bootstrap, dhtHost: "127.0.0.1" };
@@ -93,12 +89,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
   });
 
   it("a client whose swarm slots behaving fakes hold reaches a real server announced later and reads its record", { timeout: 120_000 }, async () => {
-    const topic = `hs-rotation-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
-    const attack = await topicAnnouncers(dht, topic, FAKES, { isServer: true, behave: true });
-
-    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: SLOTS, rotateInterval: 300 }) });
+    const { topic, dht, attack, cli } = await fakeFilledTopic(testnet(), node, "hs-rotation", FAKES, SLOTS);
     let rotations = 0;
     let mostLinks = 0;
     cli.on("refused", (e) => {
@@ -149,9 +140,7 @@ describe("bogus announces on a Hyperswarm topic", () => {
   it("a client with one slot, its server and only stalling or unreachable other announcers never loses its link to a rotation", { timeout: 90_000 }, async () => {
     // Break before make, the server's slot was freed at the first rotation for announcers that never became a link
     // (a stale announce: rotated out, without a link until a tick found the slot unfilled) or stalled in the handshake.
-    const topic = `hs-stall-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
+    const { topic, dht } = await announcingNode(testnet(), "hs-stall");
     const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
     await (srv.network as HyperswarmNetwork).joined;
     const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 1, rotateInterval: 300, replaceTimeout: 3000 }) });

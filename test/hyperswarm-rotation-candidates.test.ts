@@ -13,7 +13,7 @@ import type { ToolDb } from "../src/index.js";
 import type { HyperswarmNetwork } from "../src/network/hyperswarm-network.js";
 import { fileTestnet, loopbackNodes, swarmOn } from "./helpers/hyperdht-testnet.js";
 import { waitUntil } from "./helpers/nodes.js";
-import { topicAnnouncers } from "./helpers/swarm-announcers.js";
+import { announcingNode, fakeFilledTopic, topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 15_000;
@@ -34,9 +34,7 @@ describe("a Hyperswarm client's rotation candidates", () => {
   const ticks = (db: ToolDb) => (db.network as unknown as { slots: { rotation: { tick: number }; rotating: boolean } }).slots;
 
   it("a stranger that stalls its handshake past replaceTimeout is kept away: the next rotations do not dial it again", { timeout: 60_000 }, async () => {
-    const topic = `hs-abandoned-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
+    const { topic, dht } = await announcingNode(testnet(), "hs-abandoned");
     const srv = await node({ topic, server: true, networkAdapter: swarmOn(testnet()) });
     await (srv.network as HyperswarmNetwork).joined;
     // A handshake bound longer than the rotation's replaceTimeout: the rotation gives the stalling link up first.
@@ -58,11 +56,7 @@ describe("a Hyperswarm client's rotation candidates", () => {
   });
 
   it("fakes back from their cooldown do not keep a server announced later from being dialed: the next rotation tries it", { timeout: 90_000 }, async () => {
-    const topic = `hs-fair-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
-    await topicAnnouncers(dht, topic, 16, { isServer: true, behave: true });
-    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 2, rotateInterval: 300 }) });
+    const { topic, dht, cli } = await fakeFilledTopic(testnet(), node, "hs-fair", 16, 2);
     let srv: ToolDb | undefined;
     const fakeLinks = dialsToOthers(cli, () => srv);
     await cli.subscribeData("held");

@@ -110,6 +110,12 @@ export class LruMap<K, V> {
     return this.recent.size + this.old.size;
   }
 
+  /** The keys held, the least recently set or read first. */
+  *keys(): IterableIterator<K> {
+    yield* this.old.keys();
+    yield* this.recent.keys();
+  }
+
   clear(): void {
     this.recent.clear();
     this.old.clear();

@@ -16,11 +16,24 @@
  * node-wide, so fake A asking for X and fake B echoing X earns B nothing.
  *
  * It is an allow-list, not a list of what was handed out, so it fails
- * closed: a record it forgot (past `capacity`, or held from before a
- * restart, or this node's own writes, which never enter it) earns nothing,
- * as before. A list of records handed out failed open: a peer that asked
- * for more records than it holds, or asked in an earlier run, could echo
- * the first ones once they were forgotten.
+ * closed: a record it forgot (past `capacity`, or this node's own writes,
+ * which never enter it) earns nothing, as before. A list of records handed
+ * out failed open: a peer that asked for more records than it holds, or
+ * asked in an earlier run, could echo the first ones once they were
+ * forgotten.
+ *
+ * It survives a restart that went through close(): close() saves it to the
+ * node's key store once the last link is closed (nothing can be handed out
+ * after that), and the next start takes it (reads it, deletes it and makes
+ * the delete durable) before any link is made. (It was empty after every
+ * restart: a client restarted on a persisted store that re-reads keys it
+ * holds, stable data with nothing newer arriving, gave its honest server no
+ * merit in the new run, which took its turn with fakes again.) A run that ends without
+ * close() (a crash, a kill) saves nothing, and the list taken at its start
+ * is gone: the next run starts empty (fail closed), never with a list from
+ * before hand-outs it does not know of. A server takes (deletes) a list a
+ * client left in the same store and keeps none. Bounded: at most `capacity`
+ * hashes saved, the most recent; a saved list that is not one is ignored.
  *
  * Only clients keep it: servers send every record on (relay, catch-up) and
  * their slots do not rotate on it; their merit stays the rule for records
@@ -28,9 +41,16 @@
  * docs/security.md ("Slots and merit").
  */
 import { LruMap } from "../base/bounded-set.js";
+import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 
 /** Records remembered: between this and 2 × this in the map's two generations (a hash is some 150 bytes held). */
 export const MERIT_RECORDS = 2048;
+
+/** The key of the list saved at close in the node's key store (`<storageName>.keys`), beside the node keys. */
+export const MERIT_RECORDS_KEY = "%merit-records%";
+
+/** A record hash (sha256, hex). */
+const HASH = /^[0-9a-f]{64}$/;
 
 export class MeritRecords {
   /** Hashes delivered as asked and new here, never sent to a peer since. */
@@ -55,8 +75,55 @@ export class MeritRecords {
     return this.fresh.get(h) === true;
   }
 
+  /**
+   * Takes the list a previous run saved at close: deleted from `store` (and
+   * flushed) before it is used, so a run that ends without close() leaves
+   * none behind. `keep` false (a server): only deleted. A store that fails
+   * here leaves the list empty (fail closed).
+   */
+  async load(store: ToolDbStorageAdapter, keep: boolean): Promise<void> {
+    try {
+      const saved = await store.get(MERIT_RECORDS_KEY);
+      if (saved === undefined) return;
+      await store.del(MERIT_RECORDS_KEY);
+      await store.flush();
+      if (keep) for (const h of savedHashes(saved, this.fresh.capacity)) this.fresh.set(h, true);
+    } catch {
+      this.fresh.clear();
+    }
+  }
+
+  /**
+   * Saves the list (its `capacity` most recent hashes) to `store`, or deletes
+   * a saved one when it is empty. Call it once nothing can be handed out any
+   * more (every link closed). Resolves false when the store failed: this
+   * run's list is lost (the next starts empty), unless the delete at this
+   * run's start failed too and left the older list there (docs/security.md).
+   */
+  async save(store: ToolDbStorageAdapter): Promise<boolean> {
+    try {
+      if (this.fresh.size === 0) await store.del(MERIT_RECORDS_KEY);
+      else await store.put(MERIT_RECORDS_KEY, JSON.stringify([...this.fresh.keys()].slice(-this.fresh.capacity)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Hashes remembered (at most 2 × capacity). */
   get size(): number {
     return this.fresh.size;
   }
+}
+
+/** The hashes of a saved list, at most `max` (the last ones); none when it is not a list of hashes. */
+function savedHashes(saved: string, max: number): string[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(saved);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(list)) return [];
+  return list.filter((h): h is string => typeof h === "string" && HASH.test(h)).slice(-max);
 }

@@ -190,6 +190,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.quota.load();
     await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
     await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
+    await this.merit.load(this.keyStore, !this.options.server); // the list saved at close, taken before any link (merit-records.ts)
     if (!this.options.server) await this.outbox.load();
     this.checkOpen();
     await this.network.start();
@@ -225,6 +226,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.functions.close();
     await this.extension?.close();
     await this.network.close();
+    await this.merit.save(this.keyStore); // no link is left to hand a record out
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
     this.nodeKeys.close();
   }
@@ -272,9 +274,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   // ---- records ---------------------------------------------------------
 
-  getUserNamespacedKey(key: string): string {
-    return userNamespacedKey(this.userAccount.getAddress() ?? "", key);
-  }
+  getUserNamespacedKey(key: string): string { return userNamespacedKey(this.userAccount.getAddress() ?? "", key); }
 
   private finalKey(key: string, userNamespaced: boolean, write = false): string {
     checkKey(key, write);

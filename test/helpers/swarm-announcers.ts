@@ -12,7 +12,9 @@ import type { SwarmSocket } from "hyperswarm";
 import { topicKey } from "../../src/network/hyperswarm-network.js";
 import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
 import { randomId } from "../../src/base/random.js";
+import type { ToolDb, ToolDbOptions } from "../../src/index.js";
 import { RawTcpLink, rawIdentity, type Frame } from "./raw-peer.js";
+import { swarmOn, type Testnet } from "./hyperdht-testnet.js";
 
 const T = 15_000;
 
@@ -73,6 +75,41 @@ export async function topicAnnouncers(node: HyperDHT, topic: string, n: number, 
     await dht.announce(topicKey(topic), keyPair, []).finished();
   }
   return { connections: () => connections };
+}
+
+/** The topic `<name>-<pid>` and a node on `testnet`, fully bootstrapped, to announce it from (dht.destroy() is the test's). */
+export async function announcingNode(testnet: Testnet, name: string): Promise<{ topic: string; dht: HyperDHT }> {
+  const topic = `${name}-${process.pid}`;
+  const dht = testnet.createNode();
+  await dht.fullyBootstrapped();
+  return { topic, dht };
+}
+
+/** Fake-filled: the topic, its announcing node, the fakes' link count and the client they fill. */
+export interface FakeFilledTopic {
+  topic: string;
+  dht: HyperDHT;
+  attack: { connections: () => number };
+  cli: ToolDb;
+}
+
+/**
+ * A topic announced by `fakes` fakes that say they are servers and answer a
+ * client's server watch (`isServer`, `behave`), and a client of it on
+ * Hyperswarm (made by `node`) with `slots` swarm slots, rotated every 300 ms:
+ * the fakes fill its slots until a real server comes.
+ */
+export async function fakeFilledTopic(
+  testnet: Testnet,
+  node: (opts: Partial<ToolDbOptions>) => Promise<ToolDb>,
+  name: string,
+  fakes: number,
+  slots: number,
+): Promise<FakeFilledTopic> {
+  const { topic, dht } = await announcingNode(testnet, name);
+  const attack = await topicAnnouncers(dht, topic, fakes, { isServer: true, behave: true });
+  const cli = await node({ topic, networkAdapter: swarmOn(testnet, { maxPeers: slots, rotateInterval: 300 }) });
+  return { topic, dht, attack, cli };
 }
 
 /** A stale announce on `node`: a key announced on the topic whose peer does not listen (as one that left). */
