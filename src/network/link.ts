@@ -143,6 +143,11 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
     return this.owner.held(this, outstanding);
   }
 
+  /** SessionLink.spend: from the intake's token bucket (a link without one yet has no rate to spend from). */
+  spend(messages: number): boolean {
+    return this.intake?.bucket.tryTake(messages) ?? true;
+  }
+
   overflow(frame: string, allLinks: boolean): void {
     this.owner.overflowed(this, frame, allLinks);
   }
