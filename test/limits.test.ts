@@ -48,6 +48,18 @@ describe("limit building blocks (manual clock)", () => {
     assert.equal(taken, 3);
   });
 
+  it("a take that must leave tokens in the bucket (work done for a peer) never takes its reserve", () => {
+    const clock = new ManualClock(1000);
+    const bucket = new TokenBucket(10, 8, () => clock.now());
+    let taken = 0;
+    while (bucket.tryTake(1, 4)) taken++;
+    assert.equal(taken, 4, "the reserve of 4 is left");
+    assert.ok(!bucket.tryTake(1, 4));
+    taken = 0;
+    while (bucket.tryTake()) taken++;
+    assert.equal(taken, 4, "the peer's own frames still get the reserve");
+  });
+
   /** A sink whose dispatches stay outstanding until the test settles them. */
   function sink(name: string, log: string[], settle: Array<() => void>, drops: string[]): IntakeSink & { paused: boolean } {
     const s = {

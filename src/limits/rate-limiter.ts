@@ -23,11 +23,11 @@ export class TokenBucket {
     }
   }
 
-  /** Takes `n` tokens if there are that many. */
-  tryTake(n = 1): boolean {
+  /** Takes `n` tokens if there are that many, and `keep` more left after. */
+  tryTake(n = 1, keep = 0): boolean {
     if (this.rate === Infinity) return true;
     this.refill();
-    if (this.tokens < n) return false;
+    if (this.tokens < n + keep) return false;
     this.tokens -= n;
     return true;
   }

@@ -143,6 +143,16 @@ export class Link implements GuardedLink, IntakeSink, ConnectionHandler, Budgete
     return this.owner.held(this, outstanding);
   }
 
+  /**
+   * SessionLink.spend: from the intake's token bucket (a link without one yet
+   * has no rate to spend from), never its last half: work done for the peer
+   * does not hold up the peer's own frames (a busy honest server's relays).
+   */
+  spend(messages: number): boolean {
+    const bucket = this.intake?.bucket;
+    return bucket ? bucket.tryTake(messages, bucket.burst / 2) : true;
+  }
+
   overflow(frame: string, allLinks: boolean): void {
     this.owner.overflowed(this, frame, allLinks);
   }

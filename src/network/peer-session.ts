@@ -26,6 +26,12 @@ export interface SessionLink {
   held(outstanding: number): boolean;
   /** The remote IP per-IP limits charge (incoming links from IPs that are not exempt). */
   readonly chargedIp: string | undefined;
+  /**
+   * Takes `messages` of the peer's message rate (the token bucket its frames
+   * are let in by) if that many are left now: work a frame makes the server do
+   * as several messages would (an IHAVE's store lookups, each a get's read).
+   */
+  spend(messages: number): boolean;
 }
 /** Gets asked again of one peer whose answers are waited for, at most (the oldest is forgotten first). */
 const MAX_ASKED_AGAIN = 4096;

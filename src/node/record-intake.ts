@@ -216,7 +216,13 @@ export class RecordIntake {
    * second most of what it copied from the first (2,526 of 3,000 records).
    * Those links reconcile again once the copy ends (ServerSync), so a server
    * linked while it ran gets what it lacks; the others (links the peer
-   * dialed, 2.6.6 and older servers) are relayed to as before.
+   * dialed, 2.6.6 and older servers) are relayed to as before, on purpose:
+   * a server that dialed us reconciles on its own schedule (link open, then
+   * its `refreshMs`, if any) and nothing here makes it run again, so one
+   * whose run compared part of the copy would lack the rest until then, or
+   * for good (review of 176a2eb; test broadcast-tree-held-review). Copy
+   * records go to it lazily, keys named (it asks only for what it lacks,
+   * within its lookups' bound: held-check.ts).
    */
   private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean, json: string | undefined, spread: boolean): void {
     if (!this.db.options.server || !from) return;

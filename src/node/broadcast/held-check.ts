@@ -7,18 +7,21 @@
  * for it: a record came back whole from every server that announced it.
  *
  * A stranger can name keys to make this server read its store, so lookups
- * are bounded per link (CHECKS_PER_WINDOW a second, fewer than the gets the
- * message rate allows, and CHARS_PER_WINDOW characters of stored records
- * read, as a get's answer is bounded by the link's send budget: one ihave
- * naming a 200 KB record's key 256 times made a server read and parse 51 MB,
- * review), run WAVE at a time; past the bound a hash is treated as unheld,
- * and asked for as before. A key that lies (not the hash's) only makes its
+ * are bounded per link: each takes a message of the link's rate, as the get
+ * it stands for would (an ihave was charged one message however many keys it
+ * named, so under a `messageRate` below 1,024 a peer made more lookups than
+ * it may send gets); at most CHECKS_PER_WINDOW a second whatever the rate;
+ * and CHARS_PER_WINDOW characters of stored records read, as a get's answer
+ * is bounded by the link's send budget (one ihave naming a 200 KB record's
+ * key 256 times made a server read and parse 51 MB, review). They run WAVE
+ * at a time; past any bound a hash is treated as unheld, and asked for as
+ * before. A key that lies (not the hash's) only makes its
  * own announcement worthless: a hash counts as held only when this store
  * holds a record with that very hash under the key.
  */
 import type { PeerSession } from "../../network/peer-session.js";
 
-/** Store lookups one link's announcements may cause per window. */
+/** Store lookups one link's announcements may cause per window, whatever its message rate (each also takes a message of it). */
 const CHECKS_PER_WINDOW = 1024;
 /** Characters of stored records those lookups may read (and parse) per window. */
 const CHARS_PER_WINDOW = 2 * 1024 * 1024;
@@ -53,7 +56,8 @@ export class HeldCheck {
     for (let next = 0; next < named.length; ) {
       const budget = this.budget(from);
       const wave: number[] = [];
-      while (next < named.length && wave.length < WAVE && budget.used < CHECKS_PER_WINDOW && budget.chars < CHARS_PER_WINDOW) {
+      // The link's rate is asked last: a message of it is taken only for a lookup made.
+      while (next < named.length && wave.length < WAVE && budget.used < CHECKS_PER_WINDOW && budget.chars < CHARS_PER_WINDOW && (from.link?.spend(1) ?? true)) {
         budget.used++;
         wave.push(named[next++]!);
       }
