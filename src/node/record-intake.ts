@@ -209,20 +209,17 @@ export class RecordIntake {
    * a record changes this store once; the peer it came from already has it.
    *
    * Records a store copy brought (`spread` false) go to no server that
-   * reconciles with us (a proven rbsr1 server we dialed): a new server
-   * copies a mesh member's store, which its other servers mostly hold.
-   * Announced on the tree, each of them asked for those it no longer
+   * reconciles with us (a proven rbsr1 server, dialed by either side): a new
+   * server copies a mesh member's store, which its other servers mostly
+   * hold. Announced on the tree, each of them asked for those it no longer
    * remembered receiving (GRAFT), and a new server linked to two sent the
-   * second most of what it copied from the first (2,526 of 3,000 records).
-   * Those links reconcile again once the copy ends (ServerSync), so a server
-   * linked while it ran gets what it lacks; the others (links the peer
-   * dialed, 2.6.6 and older servers) are relayed to as before, on purpose:
-   * a server that dialed us reconciles on its own schedule (link open, then
-   * its `refreshMs`, if any) and nothing here makes it run again, so one
-   * whose run compared part of the copy would lack the rest until then, or
-   * for good (review of 176a2eb; test broadcast-tree-held-review). Copy
-   * records go to it lazily, keys named (it asks only for what it lacks,
-   * within its lookups' bound: held-check.ts).
+   * second most of what it copied from the first (2,526 of 3,000 records);
+   * one that dialed the new server, its lookups bounded, still asked for
+   * 1,095 of 3,000 it held. Once the copy ends we reconcile with each of
+   * them again (ServerSync; once with those that dialed us), pushing what
+   * it lacks, so a server linked while the copy ran gets the rest (test
+   * broadcast-tree-held-review). 2.6.6 and older servers are relayed to as
+   * before.
    */
   private relay(message: RecordMessage, from: PeerSession | undefined, viaPut: boolean, json: string | undefined, spread: boolean): void {
     if (!this.db.options.server || !from) return;

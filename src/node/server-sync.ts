@@ -120,8 +120,9 @@ export class ServerSync {
         else p.runs.incomplete++;
         p.recordsPushed += run.pushed;
         p.recordsFetched += run.fetched;
-        // A store copy's records are relayed to none of these (RecordIntake.relay): each reconciles with us again.
-        if (run.copied) for (const s of db.network.serverPeers) if (s.clientId !== run.peer && this.reconciles(s)) this.schedule?.request(s);
+        // A store copy's records are relayed to none of these (RecordIntake.relay): we reconcile with each again, once
+        // with those that dialed us (they refresh on their own schedule), pushing what they lack.
+        if (run.copied) for (const s of db.network.serverPeers) if (s.clientId !== run.peer && this.reconciles(s)) this.schedule?.request(s, !s.outgoing);
       });
       const range = this.range;
       const runOnce = async (session: PeerSession) => {
@@ -180,13 +181,16 @@ export class ServerSync {
   }
 
   /**
-   * Whether this server runs reconciliation with `session` (a proven rbsr1
-   * server it dialed): a store copy's records are not relayed to such a link,
-   * which reconciles again once the copy ends (review of 176a2eb: a server
-   * linked while a copy ran compared only the part copied by then).
+   * Whether this server can reconcile with `session` (a proven rbsr1 server,
+   * dialed by either side): a store copy's records are not relayed to such a
+   * link, with which we reconcile again once the copy ends (review of
+   * 176a2eb: a server linked while a copy ran compared only the part copied
+   * by then). Announced on the tree to a server that dialed the new one, the
+   * copy came back: its lookups bounded, it asked for records it held (1,095
+   * of 3,000 copied).
    */
   reconciles(session: PeerSession): boolean {
-    return this.schedule !== undefined && session.outgoing && session.provenServer && session.caps.has(RBSR_CAPABILITY);
+    return this.schedule !== undefined && session.provenServer && session.caps.has(RBSR_CAPABILITY);
   }
 
   private legacy(session: PeerSession): void {

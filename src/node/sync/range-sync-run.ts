@@ -13,7 +13,7 @@ export interface RangeSyncRun {
   /** Records pushed to the peer / fetched from it. */
   pushed: number;
   fetched: number;
-  /** Records new here that a store copy brought in this run (relayed to no server that reconciles with us: server-sync.ts). */
+  /** Records new here that a store copy brought in this run (relayed to no server we reconcile with: server-sync.ts). */
   copied?: number;
   /** Bytes of reconciliation messages sent / received (excluding records). */
   rangeBytesOut: number;

@@ -25,6 +25,8 @@ const REFRESH_JITTER = 0.2;
 export const DEFAULT_REFRESH_MS = 60_000;
 
 interface LinkState {
+  /** Refreshed after a complete run: links we dialed; a run asked for once (`request`'s `once`) is not. */
+  refresh: boolean;
   running: boolean;
   again: boolean;
   retry: Backoff;
@@ -44,12 +46,17 @@ export class RunSchedule {
     private readonly refreshMs = DEFAULT_REFRESH_MS,
   ) {}
 
-  /** Reconciles with `session` now, or right after the run in progress there. */
-  request(session: PeerSession): void {
+  /**
+   * Reconciles with `session` now, or right after the run in progress there.
+   * `once`: until a run completes (retried after a backoff as any), with no
+   * refresh after it, unless the link is also asked for without `once`.
+   */
+  request(session: PeerSession, once = false): void {
     if (this.gone(session)) return;
     let state = this.links.get(session);
+    if (state && !once) state.refresh = true;
     if (!state) {
-      state = { running: false, again: false, retry: new Backoff({ initial: RETRY_INITIAL_MS, max: RETRY_MAX_MS, random: this.random }), timer: undefined };
+      state = { refresh: !once, running: false, again: false, retry: new Backoff({ initial: RETRY_INITIAL_MS, max: RETRY_MAX_MS, random: this.random }), timer: undefined };
       this.links.set(session, state);
       const link = state;
       // A link that closes takes its retry or refresh timer with it (the node's close clears them all).
@@ -73,10 +80,10 @@ export class RunSchedule {
         if (this.gone(session)) return;
         if (link.again) {
           link.again = false;
-          this.request(session);
+          this.request(session, !link.refresh);
         } else if (complete) {
           link.retry.reset();
-          if (this.refreshMs > 0) this.later(session, link, this.refreshMs * (1 + REFRESH_JITTER * (2 * this.random() - 1)));
+          if (this.refreshMs > 0 && link.refresh) this.later(session, link, this.refreshMs * (1 + REFRESH_JITTER * (2 * this.random() - 1)));
         } else this.later(session, link, link.retry.next());
       });
   }
@@ -84,7 +91,7 @@ export class RunSchedule {
   private later(session: PeerSession, link: LinkState, ms: number): void {
     link.timer = this.timers.setTimeout(() => {
       link.timer = undefined;
-      this.request(session);
+      this.request(session, !link.refresh);
     }, Math.round(ms));
   }
 
