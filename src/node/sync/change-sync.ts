@@ -18,7 +18,8 @@ import type { Checkpoint } from "./change-feed.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
-import { LOOKUP_WORK } from "./sync-budget.js";
+import { LISTED_ID_WORK, LOOKUP_WORK } from "./sync-budget.js";
+import type { SyncGate } from "./sync-gate.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /**
@@ -69,6 +70,8 @@ export class ChangeSync<Run> {
     private readonly db: NodeContext,
     private readonly index: SyncIndex,
     private readonly ops: SyncOps<Run>,
+    /** Charged our work on the peer's answers: its feed's listed ids (LISTED_ID_WORK each). */
+    private readonly gate: Pick<SyncGate, "chargeAnswers" | "answersRemaining">,
     /** Pages of the peer's feed one run pulls at most; the next run goes on from the checkpoint. */
     private readonly maxPages = 1000,
   ) {
@@ -109,12 +112,17 @@ export class ChangeSync<Run> {
       for (const id of page.ids) if (listed.size < MAX_LISTED) listed.add(id);
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
       if (page.more && page.next <= after) throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's change feed made no progress");
+      // Each listed id is looked up here: charged as our work on the peer's answers, a page at a time while it lasts (a
+      // liar listing ids without end made a run look up ~4 million). The checkpoint is at the last page taken in.
+      if (page.ids.length > 0) this.affordable(session, pages - 1);
+      this.gate.chargeAnswers(session, LISTED_ID_WORK * page.ids.length);
       await this.ops.fetch(session, await this.lacking(page.ids), run);
       if (this.deferredSignUps(session, state)) break;
       await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
       if (!page.more) break;
       if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
       after = page.next;
+      this.affordable(session, pages);
       page = await this.changes(session, { epoch: state.theirs.epoch, seq: after });
       if (page.e !== state.theirs.epoch) throw new ToolDbError(ErrorCode.SYNC_FAILED, "peer's feed restarted during the run");
     }
@@ -146,6 +154,11 @@ export class ChangeSync<Run> {
     } catch (err) {
       throw new ToolDbError(ErrorCode.SYNC_FAILED, `settling the checkpoints failed: ${errorText(err)}`);
     }
+  }
+
+  /** Throws once the budget for our work on the peer's answers is used up (before a page is asked for, and before it is looked up). */
+  private affordable(session: PeerSession, pages: number): void {
+    if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, `sync budget (scans) for this peer used up after ${pages} page(s) of its change feed; the next run goes on`);
   }
 
   /**
