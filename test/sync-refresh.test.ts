@@ -9,57 +9,16 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { ToolDb, ToolDbOptions } from "../src/index.js";
+import type { ToolDb } from "../src/index.js";
 import type { TimerGroup } from "../src/base/clock.js";
-import type { PeerSession } from "../src/network/peer-session.js";
-import { closeAll, linkServers, startServer, waitUntil } from "./helpers/nodes.js";
-import { ManualClock } from "./helpers/manual-clock.js";
+import { closeAll, linkServers, waitUntil } from "./helpers/nodes.js";
+import { LATEST, REFRESH_MS, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
 import { seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 30_000;
-const REFRESH_MS = 60_000;
-/** The latest a refresh comes after a complete run (+20 %). */
-const LATEST = REFRESH_MS * 1.2;
-
-/** Two servers on one manual clock, `dialer` linked to `listener` (the dialer runs), their first run over. */
-async function linkedPair(nodes: ToolDb[], opts: Partial<ToolDbOptions> = {}): Promise<{ clock: ManualClock; dialer: ToolDb; listener: ToolDb }> {
-  const clock = new ManualClock(Date.now());
-  // random 0.5: a refresh exactly REFRESH_MS after a run (the jitter's middle).
-  const common: Partial<ToolDbOptions> = { clock, random: () => 0.5, heartbeatInterval: 3_600_000, topic: "sync-refresh", ...opts };
-  const listener = await startServer(common);
-  const dialer = await startServer(common);
-  nodes.push(listener, dialer);
-  await linkServers(dialer, listener);
-  await waitUntil(() => dialer.syncProgress.completed >= 1 && dialer.syncProgress.running === 0, 10_000, "the first run");
-  assert.equal(dialer.syncProgress.runs.incomplete, 0);
-  return { clock, dialer, listener };
-}
-
-const sessionTo = (db: ToolDb, peer: ToolDb): PeerSession => {
-  const session = db.network.peers.find((p) => p.address === peer.nodeAddress());
-  assert.ok(session, "the link");
-  return session;
-};
 
 /** The timers of a node's server sync (retries and refreshes of its runs). */
 const syncTimers = (db: ToolDb): TimerGroup => (db.sync as unknown as { timers: TimerGroup }).timers;
-
-/** Counts the reconciliation frames (type sync*) and their characters sent on `session`. */
-function countSync(session: PeerSession): { frames: string[]; bytes: () => number } {
-  const frames: string[] = [];
-  let bytes = 0;
-  const connection = session.connection;
-  const send = connection.send.bind(connection);
-  connection.send = (frame: string) => {
-    const type = /"type":"(\w+)"/.exec(frame)?.[1] ?? "";
-    if (type.startsWith("sync")) {
-      frames.push(type);
-      bytes += frame.length;
-    }
-    send(frame);
-  };
-  return { frames, bytes: () => bytes };
-}
 
 describe("periodic refresh of server links", { timeout: 4 * T }, () => {
   const nodes: ToolDb[] = [];

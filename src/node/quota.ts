@@ -143,6 +143,11 @@ export class StoreQuota {
     return this.deferred.get(from) ?? 0;
   }
 
+  /** Ms until the sign-up quotas of `from` can take `count` sign-ups again (0: now, or no quotas here). */
+  signUpRetryMs(from: PeerSession, count: number): number {
+    return this.signUps?.retryMs(from, count) ?? 0;
+  }
+
   /** Counts a key the store did not have before. */
   merged(record: ToolDbRecord, outcome: MergeOutcome, _from?: PeerSession): void {
     if (!outcome.changed || outcome.previous) return;

@@ -67,6 +67,13 @@ export class SignUpQuota {
     return problem.startsWith("sign-up quota");
   }
 
+  /** Ms until every bucket of `from` can take `count` sign-ups (each at most its capacity): when refused ones may fit. */
+  retryMs(from: PeerSession, count: number): number {
+    let ms = 0;
+    for (const [key, cap] of this.sources(from)) ms = Math.max(ms, this.bucket(key, cap).msUntil(Math.min(Math.max(1, count), cap)));
+    return ms;
+  }
+
   /** A new `==` key from `from` is about to be stored: charged to its identity and address. */
   charge(from: PeerSession): void {
     for (const [key, cap] of this.sources(from)) this.bucket(key, cap).charge(1);

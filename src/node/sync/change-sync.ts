@@ -14,11 +14,13 @@ import type { OutgoingMessage, SyncChangesAckMessage, SyncMessage, ToolDbMessage
 import { randomId } from "../../base/random.js";
 import type { NodeContext } from "../node-context.js";
 import type { PeerSession } from "../../network/peer-session.js";
-import type { Checkpoint } from "./change-feed.js";
+import { type Checkpoint, MAX_CHECKPOINTS } from "./change-feed.js";
+import { LruMap } from "../../base/bounded-set.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
-import { LOOKUP_WORK } from "./sync-budget.js";
+import { LISTED_ID_WORK, LOOKUP_WORK } from "./sync-budget.js";
+import type { SyncGate } from "./sync-gate.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /**
@@ -48,6 +50,13 @@ export interface FeedState {
   pushed?: number;
   /** Sign-ups from the peer refused by a quota that refills, when the run began (StoreQuota.signUpsDeferred). */
   deferred: number;
+  /** Our checkpoint of the peer is held where its sign-ups were refused, until the quota refills (`hold`): nothing pulled. */
+  held?: boolean;
+}
+
+/** Where a peer's feed is not pulled again from until a time: its sign-ups listed there were refused by a quota that refills. */
+interface Hold extends Checkpoint {
+  until: number;
 }
 
 /** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
@@ -64,11 +73,15 @@ export class ChangeSync<Run> {
   /** Links whose close already ends their serving (one listener a link, however many runs it serves). */
   private readonly watched = new WeakSet<PeerSession>();
   private readonly exemptIps: readonly string[];
+  /** Per peer address, as many as the checkpoints it is about. */
+  private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
 
   constructor(
     private readonly db: NodeContext,
     private readonly index: SyncIndex,
     private readonly ops: SyncOps<Run>,
+    /** Charged our work on the peer's answers: its feed's listed ids (LISTED_ID_WORK each). */
+    private readonly gate: Pick<SyncGate, "chargeAnswers" | "answersRemaining">,
     /** Pages of the peer's feed one run pulls at most; the next run goes on from the checkpoint. */
     private readonly maxPages = 1000,
   ) {
@@ -88,9 +101,12 @@ export class ChangeSync<Run> {
     const feed = this.index.feed;
     const ours = { epoch: feed.epoch, seq: feed.head, last: feed.lastSeq };
     const known = await feed.checkpoint(session.address);
-    const page = await this.changes(session, known);
-    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session) };
-    if (known && known.epoch === page.e && known.seq <= page.head) state.pulled = { seq: known.seq, page };
+    const hold = known && this.holds.get(session.address);
+    const held = hold !== undefined && hold.epoch === known!.epoch && hold.seq === known!.seq && this.db.now() < hold.until;
+    // Held: asked where the feeds stand without a place, so the peer lists nothing (its page is ours to fill in: empty).
+    const page = await this.changes(session, held ? undefined : known);
+    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session), ...(held ? { held } : {}) };
+    if (known && known.epoch === page.e && known.seq <= page.head) state.pulled = { seq: known.seq, page: held ? { ...page, ids: [], next: known.seq, more: false } : page };
     if (page.mine && page.mine.e === ours.epoch && page.mine.s <= ours.seq) state.pushed = page.mine.s;
     return state;
   }
@@ -109,12 +125,20 @@ export class ChangeSync<Run> {
       for (const id of page.ids) if (listed.size < MAX_LISTED) listed.add(id);
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
       if (page.more && page.next <= after) throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's change feed made no progress");
+      // Each listed id is looked up here: charged as our work on the peer's answers, a page at a time while it lasts (a
+      // liar listing ids without end made a run look up ~4 million). The checkpoint is at the last page taken in.
+      if (page.ids.length > 0) this.affordable(session, pages - 1);
+      this.gate.chargeAnswers(session, LISTED_ID_WORK * page.ids.length);
       await this.ops.fetch(session, await this.lacking(page.ids), run);
-      if (this.deferredSignUps(session, state)) break;
+      if (this.deferredSignUps(session, state)) {
+        this.hold(session, state, after);
+        break;
+      }
       await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
       if (!page.more) break;
       if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
       after = page.next;
+      this.affordable(session, pages);
       page = await this.changes(session, { epoch: state.theirs.epoch, seq: after });
       if (page.e !== state.theirs.epoch) throw new ToolDbError(ErrorCode.SYNC_FAILED, "peer's feed restarted during the run");
     }
@@ -148,6 +172,11 @@ export class ChangeSync<Run> {
     }
   }
 
+  /** Throws once the budget for our work on the peer's answers is used up (before a page is asked for, and before it is looked up). */
+  private affordable(session: PeerSession, pages: number): void {
+    if (this.gate.answersRemaining(session) < 1) throw new ToolDbError(ErrorCode.SYNC_FAILED, `sync budget (scans) for this peer used up after ${pages} page(s) of its change feed; the next run goes on`);
+  }
+
   /**
    * How far the peer holds our feed after a run: our head when the run began,
    * or our head now when every number handed out since went to a record the
@@ -170,7 +199,7 @@ export class ChangeSync<Run> {
   private async commit(session: PeerSession, cp: Checkpoint, state: FeedState): Promise<void> {
     const reply = await this.ops.request(session, { type: "syncCommit", id: randomId(), e: cp.epoch, s: cp.seq });
     if (reply?.type !== "syncCommitAck" || reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "peer refused the checkpoint" : "no commit ack");
-    if (reply.e === undefined || reply.s === undefined || this.deferredSignUps(session, state)) return;
+    if (reply.e === undefined || reply.s === undefined || state.held || this.deferredSignUps(session, state)) return;
     const feed = this.index.feed;
     const known = await feed.checkpoint(session.address);
     if (known && known.epoch === reply.e && known.seq < reply.s) await this.setCheckpoint(session, { epoch: reply.e, seq: reply.s });
@@ -183,6 +212,20 @@ export class ChangeSync<Run> {
    */
   private deferredSignUps(session: PeerSession, state: FeedState): boolean {
     return this.db.quota.signUpsDeferred(session) > state.deferred;
+  }
+
+  /**
+   * The run's pull met sign-ups refused by a quota that refills: our checkpoint stays at `seq`, before them, and the
+   * feed is not pulled again from there until the quota could take them (its refill; a bucket's capacity at most). The
+   * refreshes between listed that page again and fetched the refused sign-ups again (their records read, sent and
+   * verified) to refuse them again. Later changes of the peer wait as long: its relay still brings what is written.
+   */
+  private hold(session: PeerSession, state: FeedState, seq: number): void {
+    const refused = this.db.quota.signUpsDeferred(session) - state.deferred;
+    const ms = this.db.quota.signUpRetryMs(session, refused);
+    if (ms <= 0) return;
+    this.holds.set(session.address, { epoch: state.theirs.epoch, seq, until: this.db.now() + ms });
+    this.db.log("change feed of %s: %d sign-ups refused by a quota; not pulled again from %d for %d ms", session.clientId, refused, seq, ms);
   }
 
   /** Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). */

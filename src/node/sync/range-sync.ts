@@ -92,7 +92,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       request: (session, message) => this.requests.ask(session, message),
       fetch: (session, ids, run) => this.fetch(session, ids, run),
       push: (session, ids, run) => this.push(session, ids, run),
-    }, this.maxRounds);
+    }, this.gate, this.maxRounds);
     this.copy = new StoreCopy(db, index, this.gate, this.requests, this.stored, this.maxRounds);
   }
 

@@ -82,6 +82,15 @@ export const DEFAULT_SYNC_BUDGET: SyncBudgetOptions = {
 export const LOOKUP_WORK = 8;
 
 /**
+ * An id a peer's change feed listed, when we run (change-sync.ts): one
+ * read of our index to know whether we hold it, charged to the budget for
+ * our work on the peer's answers before each page is taken in. A lying
+ * feed listing ids without end stops there; an honest run that meets it
+ * goes on from its checkpoint at the next run.
+ */
+export const LISTED_ID_WORK = 1;
+
+/**
  * Scans a record earns back for the peer it came from when it is new here
  * (fetched from it, or pushed by it), up to the bucket's capacity. The
  * budget is sized by this store, the honest work of a run by both: a
