@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DHTClient, DHTServer, startBootstrapNode, type BootstrapNode, type DhtNodeOptions } from "../src/entries/discovery.js";
 import { ErrorCode, LevelStore, MemoryStore, ToolDb, type ToolDbOptions } from "../src/index.js";
-import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits } from "./helpers/lifecycle-probe.js";
+import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits, turns, outcome } from "./helpers/lifecycle-probe.js";
 import { StatusHistory } from "../src/metrics/index.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { FAST } from "./helpers/nodes.js";
@@ -27,11 +27,6 @@ import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const unhandled = collectUnhandledRejections();
 const MS = 5000;
-const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
-/** How a promise settled, without letting a rejection go unhandled. */
-const outcome = (p: Promise<unknown>) => p.then(() => "resolved", (err: unknown) => (typed(ErrorCode.CLOSED)(err) ? "CLOSED" : `rejected: ${String(err)}`));
 
 let bootstrapNode: BootstrapNode;
 let dir: string;

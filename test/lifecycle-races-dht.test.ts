@@ -5,6 +5,8 @@
  * bootstraps and announces, while a link is being made, twice at once and
  * again after it resolved. Each stop resolves, leaves no handle, lets no
  * event out after it, closes the store, and later calls reject with CLOSED.
+ * A start() under way settles before stop() resolves: resolved when it had
+ * begun the DHT join as stop() came, else rejected with CLOSED.
  */
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -15,7 +17,7 @@ import { DHTClient, DHTServer, Discovery, MergedDiscovery, PeerCache, startBoots
 import { ErrorCode, LevelStore, MemoryStore, ToolDb } from "../src/index.js";
 import { silentUdpPort } from "./helpers/dht-testnet.js";
 import { hyperTestnet, swarmOn, type Testnet } from "./helpers/hyperdht-testnet.js";
-import { NETWORK_EVENTS, TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits } from "./helpers/lifecycle-probe.js";
+import { NETWORK_EVENTS, TOOLDB_EVENTS, activeResources, assertNoLeftovers, settlesWithin, watchEmits, turns } from "./helpers/lifecycle-probe.js";
 import { FAST } from "./helpers/nodes.js";
 import { typed } from "./helpers/typed-error.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
@@ -24,9 +26,6 @@ const unhandled = collectUnhandledRejections();
 const STOP_MS = 5000;
 const DISCOVERY_EVENTS = ["peer", "listening", "ready", "warning", "failure", "announced", "lookup"] as const;
 const MERGED_EVENTS = ["peer", "settled", "mechanism-failed"] as const;
-const turns = async (n: number) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
-};
 
 let bootstrapNode: BootstrapNode;
 let testnet: Testnet;
@@ -54,6 +53,15 @@ function options(extra: DhtNodeOptions = {}): DhtNodeOptions {
   };
 }
 
+/** Whether start() had got past `ready` and begun the DHT join (its merged discovery exists). */
+function joinBegun(node: DHTServer | DHTClient): boolean {
+  try {
+    return node.merged !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** The stages of start() a stop() is thrown at. */
 type Stage = "at construction" | "with start() just called" | `turn ${number} of start()` | "right after start()" | "after the first announce or lookup";
 const STAGES: Stage[] = ["at construction", "with start() just called", "turn 1 of start()", "turn 3 of start()", "turn 8 of start()", "right after start()", "after the first announce or lookup"];
@@ -70,10 +78,13 @@ async function stopRace(make: () => DHTServer | DHTClient, stage: Stage): Promis
   node.onPeerDisconnected = () => void (stopped && lateHooks.push("onPeerDisconnected"));
   node.onMechanismFailed = () => void (stopped && lateHooks.push("onMechanismFailed"));
   let started: Promise<"started" | "closed"> | undefined;
+  let stopResolved = false;
+  let startSettledFirst: boolean | undefined;
   if (stage !== "at construction") {
+    const settled = () => (startSettledFirst = !stopResolved);
     started = node.start().then(
-      () => "started" as const,
-      (err: unknown) => (typed(ErrorCode.CLOSED)(err), "closed" as const),
+      () => (settled(), "started" as const),
+      (err: unknown) => (settled(), typed(ErrorCode.CLOSED)(err), "closed" as const),
     );
   }
   if (stage.startsWith("turn ")) await turns(Number(stage.split(" ")[1]));
@@ -92,11 +103,18 @@ async function stopRace(make: () => DHTServer | DHTClient, stage: Stage): Promis
     });
     await settlesWithin(first, STOP_MS, "a first announce or lookup");
   }
-  await settlesWithin(Promise.all([node.stop(), node.stop()]), STOP_MS, `stop ${stage}`);
+  const begun = joinBegun(node); // what start() had done when stop() came decides how it ends
+  await settlesWithin(Promise.all([node.stop(), node.stop()]).then(() => (stopResolved = true)), STOP_MS, `stop ${stage}`);
   for (const w of [db, net, discovery, merged]) w?.closed();
   stopped = true;
   await settlesWithin(node.stop(), STOP_MS, "a third stop");
-  if (started) await settlesWithin(started, STOP_MS, "start() after stop");
+  if (started) {
+    // The contract: start() settles before stop() resolves, resolved iff it had begun the DHT join, else CLOSED.
+    assert.equal(startSettledFirst, true, "start() settled before stop() resolved");
+    assert.equal(await settlesWithin(started, STOP_MS, "start() after stop"), begun ? "started" : "closed");
+    if (stage === "with start() just called") assert.equal(begun, false);
+    if (stage === "right after start()" || stage === "after the first announce or lookup") assert.equal(begun, true);
+  }
   await assert.rejects(node.start(), typed(ErrorCode.CLOSED), "start() after stop()");
   assert.equal(node.db.isClosed, true, "the node's ToolDb is closed");
   await assertNoLeftovers(handles, `stop ${stage}`);

@@ -369,14 +369,13 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   // ---- users -----------------------------------------------------------
 
+  // Sign-ins and sign-ups are writes (the account record, the saved keys): close() drains them as it does puts.
   async anonSignIn(): Promise<void> {
-    await this.opened("anonSignIn");
-    await this.accounts.anonSignIn();
+    return this.write("anonSignIn", () => this.accounts.anonSignIn());
   }
 
   async keysSignIn(privateKey: string, username?: string): Promise<UserKeys> {
-    await this.opened("keysSignIn");
-    return this.accounts.keysSignIn(privateKey, username);
+    return this.write("keysSignIn", () => this.accounts.keysSignIn(privateKey, username));
   }
 
   /**
@@ -388,13 +387,11 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
    * (USER_EXISTS when an older sign-up holds the name, PUT_REFUSED, ACK_TIMEOUT).
    */
   async signUp(user: string, password: string, options?: SignUpOptions | string[]): Promise<PutMessage> {
-    await this.opened("signUp");
-    return this.accounts.signUp(user, password, options);
+    return this.write("signUp", () => this.accounts.signUp(user, password, options));
   }
 
-  /** Fetches `==<user>`, decrypts it with the password and makes it the current user. */
+  /** Fetches `==<user>`, decrypts it with the password and makes it the current user (a close() during the fetch: CLOSED, no change). */
   async signIn(user: string, password: string): Promise<EncryptedAccount> {
-    await this.opened("signIn");
-    return this.accounts.signIn(user, password);
+    return this.write("signIn", () => this.accounts.signIn(user, password));
   }
 }

@@ -86,10 +86,12 @@ export abstract class DhtNode {
    * begun. When it fails (the port is taken, say) everything the node opened
    * is released before it rejects. After `stop()` it rejects with CLOSED: a
    * stopped node does not start again (make a new one). A start() cut short
-   * by stop() (or by closing `db`) rejects with CLOSED too.
+   * by stop() (or by closing `db`) rejects with CLOSED too; once `db` is
+   * closed (by hand, even after a start() that resolved) so does every start().
    */
   start(): Promise<void> {
     if (this.stopPromise) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `start() after stop(): a stopped ${this.constructor.name} does not start again (make a new one)`));
+    if (this.db.isClosed) return Promise.reject(this.dbClosed());
     this.startPromise ??= this.doStart().catch(async (err: unknown) => {
       await this.release();
       throw err;
@@ -101,7 +103,7 @@ export abstract class DhtNode {
     await this.db.ready;
     if (this.stopPromise) throw new ToolDbError(ErrorCode.CLOSED, `start(): stop() came before the ${this.constructor.name} started`);
     // Its ToolDb closed by hand meanwhile: no DHT socket for a node that cannot link (start's catch releases the rest).
-    if (this.db.isClosed) throw new ToolDbError(ErrorCode.CLOSED, `start(): the ${this.constructor.name}'s ToolDb was closed (stop() the ${this.constructor.name} instead)`);
+    if (this.db.isClosed) throw this.dbClosed();
     const port = this.announcePort();
     const nodeDiscovery = createNodeDiscovery(this.db, this.topic, {
       switches: this.options.mechanisms ?? {},
@@ -167,6 +169,10 @@ export abstract class DhtNode {
     return [...new Set([host, ...advertised, ...localAddressesFor(host), ...localAddressesFor(this.bindHost())])];
   }
 
+  private dbClosed(): ToolDbError {
+    return new ToolDbError(ErrorCode.CLOSED, `start(): the ${this.constructor.name}'s ToolDb was closed (stop() the ${this.constructor.name} instead)`);
+  }
+
   protected bindHost(): string {
     return this.db.options.host;
   }
@@ -174,10 +180,13 @@ export abstract class DhtNode {
   /**
    * Idempotent: leaves the DHT, closes every socket and the store. Also
    * without `start()`: the constructor's ToolDb (a server's WebSocket port)
-   * is closed. Closing `db` stops the node the same way.
+   * is closed. Closing `db` stops the node the same way. The ToolDb starts
+   * closing at once (no event after this call); a start() under way settles
+   * before stop() resolves: resolved if it had begun the DHT join, else
+   * rejected with CLOSED.
    */
   stop(): Promise<void> {
-    this.stopPromise ??= this.startPromise ? this.startPromise.catch(() => undefined).then(() => this.release()) : this.release();
+    this.stopPromise ??= Promise.all([this.release(), this.startPromise?.catch(() => undefined)]).then(() => undefined);
     return this.stopPromise;
   }
 
@@ -188,8 +197,9 @@ export abstract class DhtNode {
   }
 
   private async doRelease(): Promise<void> {
+    const closed = this.db.close(); // silent from here on; its close hook stops the DHT side first
     await this.stopDiscovery();
-    await this.db.close();
+    await closed;
   }
 
   /** Once: the DHT side (signals, peering, discovery); from release(), or from the ToolDb's close hook. */

@@ -4,6 +4,7 @@
  * keeping the event loop alive are back to what they were before.
  */
 import assert from "node:assert/strict";
+import { ErrorCode, isToolDbError } from "../../src/index.js";
 
 /** Every event of ToolDbEvents but "error" (a listener there would change its throw-when-unheard semantics). */
 export const TOOLDB_EVENTS = [
@@ -82,4 +83,17 @@ export async function settlesWithin<T>(promise: Promise<T>, ms: number, what: st
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Waits `n` turns of the event loop (setImmediate): where in a start-up or a call a close is thrown. */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+}
+
+/** How a promise settled ("resolved", "CLOSED" or the other rejection), without letting a rejection go unhandled. */
+export function outcome(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => "resolved",
+    (err: unknown) => (isToolDbError(err, ErrorCode.CLOSED) ? "CLOSED" : `rejected: ${String(err)}`),
+  );
 }
