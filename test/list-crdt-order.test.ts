@@ -207,6 +207,8 @@ describe("ListCrdt order", { timeout: 120_000 }, () => {
   });
 
   it("costs n log² n, not n^2, on those shapes and honest ones", { timeout: 240_000 }, () => {
+    // 4x the changes between the sizes (3,000 and 12,000, median of 5 builds, before: most of the file's time).
+    const [SMALL, LARGE, BUILDS] = [2000, 8000, 3];
     for (const [name, shape] of [...SHAPES, ...HONEST]) {
       const visits = (n: number) => {
         const list = new ListCrdt("x", shape(n));
@@ -216,21 +218,21 @@ describe("ListCrdt order", { timeout: 120_000 }, () => {
       };
       // The treap's priorities are random, so one build's visits vary (3.7x to 8.9x between single builds of
       // one shape, and once 14x, a CI failure; the median of 5 builds once 11.6x, another): the priorities are
-      // seeded here, so the figures are the same on every run, and the median of 5 builds at each size is compared.
-      const median = (n: number) => Array.from({ length: 5 }, () => visits(n)).sort((x, y) => x - y)[2]!;
+      // seeded here, so the figures are the same on every run, and the median of BUILDS builds at each size is compared.
+      const median = (n: number) => Array.from({ length: BUILDS }, () => visits(n)).sort((x, y) => x - y)[BUILDS >> 1]!;
       treapPriorities.random = seededRandom(17);
       let small: number, large: number;
       try {
-        small = median(3000);
-        large = median(12000);
+        small = median(SMALL);
+        large = median(LARGE);
       } finally {
         treapPriorities.random = Math.random;
       }
-      console.log(`# ${name}: median ${small} visits at 3,000 changes, ${large} at 12,000 (${(large / small).toFixed(1)} x)`);
+      console.log(`# ${name}: median ${small} visits at ${SMALL} changes, ${large} at ${LARGE} (${(large / small).toFixed(1)} x)`);
       // 4x the changes: n log^2 n is about 5.3x (a treap's depth varies); n^2 would be 16x.
       // (A visit is a step of a search or of an order comparison, O(log n) each: n log^2 n in all.)
-      assert.ok(large < small * 10, `${name}: median ${small} visits at 3,000 changes, ${large} at 12,000`);
-      assert.ok(large < 12000 * 2000, `${name}: ${large} visits at 12,000 changes`);
+      assert.ok(large < small * 10, `${name}: median ${small} visits at ${SMALL} changes, ${large} at ${LARGE}`);
+      assert.ok(large < LARGE * 2000, `${name}: ${large} visits at ${LARGE} changes`);
     }
   });
 });

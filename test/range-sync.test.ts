@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions } from "../src/index.js";
+import { ErrorCode, type RefusalEvent, ToolDb, type ToolDbOptions, type ToolDbRecord } from "../src/index.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { closeAll, linkServers, portOf, startServer, waitUntil } from "./helpers/nodes.js";
 import { RawLink } from "./helpers/raw-peer.js";
@@ -18,6 +18,19 @@ const T = 240_000;
 /** A small frame limit, so that every message type has to be split. */
 const SMALL_FRAMES: Partial<ToolDbOptions> = { maxMessageBytes: 64 * 1024 };
 const past = () => Date.now() - 10_000_000;
+/**
+ * The records of the two largest tests, signed once for the file (signing and
+ * verifying dominate their time): `a/` and `b/` (the first test's
+ * difference, the long round trip's shared records), `a2/` and `b2/` (the
+ * long round trip's difference).
+ */
+const T0 = past();
+const fixtures = new Map<string, Promise<ToolDbRecord[]>>();
+const signedOnce = (count: number, prefix: string, t0: number) => {
+  const key = `${count} ${prefix} ${t0}`;
+  if (!fixtures.has(key)) fixtures.set(key, signedRecords(count, prefix, t0));
+  return fixtures.get(key)!;
+};
 
 function nextRun(db: ToolDb): Promise<RangeSyncRun> {
   return waitFor(db.sync.range!, "done", T).then(([run]) => run as RangeSyncRun);
@@ -40,10 +53,11 @@ describe("range-based reconciliation between servers", () => {
   };
   after(() => closeAll(...nodes));
 
-  it("servers list the rbsr1 capability; a 50,000-record difference converges completely, within the frame limit", { timeout: 2 * T }, async () => {
-    const [a, b] = [await server({ maxMessageBytes: 1024 * 1024 }), await server({ maxMessageBytes: 1024 * 1024 })];
-    const t0 = past();
-    const [onlyA, onlyB] = await Promise.all([signedRecords(30_000, "a/", t0), signedRecords(20_000, "b/", t0 + 5)]);
+  it("servers list the rbsr1 capability; a 10,000-record difference converges completely, over many frames each within the frame limit", { timeout: 2 * T }, async () => {
+    // 64 KiB frames: each side's records fill dozens of them (as 50,000 records did 1 MiB frames).
+    const [a, b] = [await server(), await server()];
+    const [onlyA, onlyB] = await Promise.all([signedOnce(6000, "a/", T0), signedOnce(4000, "b/", T0 + 5)]);
+    for (const list of [onlyA, onlyB]) assert.ok(JSON.stringify(list).length > 20 * SMALL_FRAMES.maxMessageBytes!, "the records take more than 20 frames");
     await Promise.all([seed(a, onlyA), seed(b, onlyB)]);
     const refused: RefusalEvent[] = [];
     for (const db of [a, b]) db.on("refused", (e) => refused.push(e));
@@ -52,9 +66,9 @@ describe("range-based reconciliation between servers", () => {
     assert.ok(a.network.peers[0]!.caps.has(RBSR_CAPABILITY) && b.network.peers[0]!.caps.has(RBSR_CAPABILITY));
     const done = await run;
     assert.equal(done.complete, true, done.reason);
-    assert.equal(done.pushed, 30_000);
-    assert.equal(done.fetched, 20_000);
-    assert.equal(await assertSame(a, b), 50_000);
+    assert.equal(done.pushed, 6000);
+    assert.equal(done.fetched, 4000);
+    assert.equal(await assertSame(a, b), 10_000);
     const bad = refused.filter((e) => e.code === ErrorCode.FRAME_TOO_LARGE || e.code === ErrorCode.BAD_MESSAGE || e.code === ErrorCode.SYNC_REFUSED);
     assert.deepEqual(bad, [], "no frame was refused (none over the limit), no message malformed");
     // Reconciling again finds nothing: a few round trips of fingerprints, no records.
@@ -140,22 +154,23 @@ describe("range-based reconciliation between servers", () => {
 
   it("across a long round trip the dialer reads more per message than its base, and the run still converges", { timeout: T }, async () => {
     // A small base, so that a message's reads end it (as at 1,000,000 records with the default) and the run takes many rounds.
-    const base = 512;
+    // 160 of 12,000 records: about 1.3 % of the store a message (16,384 of 1,000,000 is 1.6 %).
+    const base = 160;
     const [a, b] = [await server({ maxMessageBytes: 1024 * 1024, rangeSync: { readsPerMessage: base } }), await server({ maxMessageBytes: 1024 * 1024 })];
-    const t0 = past();
-    const [shared, onlyA, onlyB] = await Promise.all([signedRecords(30_000, "s/", t0), signedRecords(3000, "a/", t0), signedRecords(3000, "b/", t0 + 5)]);
+    const [sharedA, sharedB, onlyA, onlyB] = await Promise.all([signedOnce(6000, "a/", T0), signedOnce(4000, "b/", T0 + 5), signedOnce(1000, "a2/", T0), signedOnce(1000, "b2/", T0 + 5)]);
+    const shared = [...sharedA, ...sharedB];
     await Promise.all([seed(a, [...shared, ...onlyA]), seed(b, [...shared, ...onlyB])]);
-    // 800 ms round trip: far more than a message's work on either side, even on a loaded box.
-    const proxy = await startLatencyProxy(portOf(b), 400);
+    // 500 ms round trip: far more than a message's work on either side (at most 1,280 reads), even on a loaded box.
+    const proxy = await startLatencyProxy(portOf(b), 250);
     try {
       const first = nextRun(a);
       a.network.connectTo("127.0.0.1", proxy.port, { maxRetries: 5 });
       const run = await first;
       assert.equal(run.mode, "range");
       assert.equal(run.complete, true, run.reason);
-      assert.deepEqual([run.pushed, run.fetched], [3000, 3000]);
+      assert.deepEqual([run.pushed, run.fetched], [1000, 1000]);
       assert.ok(run.readsPerMessage! > base, `the budget grew: ${run.readsPerMessage} reads a message against a base of ${base}`);
-      assert.equal(await assertSame(a, b), 36_000);
+      assert.equal(await assertSame(a, b), 12_000);
     } finally {
       a.network.disconnectFrom("127.0.0.1", proxy.port);
       await proxy.close();

@@ -2,6 +2,7 @@ import { signRecord } from "../../src/node/record-signer.js";
 import type { ToolDbRecord } from "../../src/records/record.js";
 import type { ToolDb } from "../../src/node/tooldb.js";
 import { EcdsaUser } from "../../src/users/ecdsa-user.js";
+import { sha256Hex } from "../../src/crypto/sha256.js";
 
 let author: Promise<EcdsaUser> | undefined;
 
@@ -31,6 +32,18 @@ export async function signedRecords(count: number, prefix: string, t0: number, t
     );
   }
   return out;
+}
+
+/**
+ * Records shaped as `signedRecords`' ones, hashed but not signed (`s` empty):
+ * for tests of what never verifies a record (the sync index, range sums),
+ * where signing was most of their time. No server accepts them.
+ */
+export function unsignedRecords(count: number, prefix: string, t0: number, tag = "v1"): ToolDbRecord[] {
+  return Array.from({ length: count }, (_, i) => {
+    const [k, v, t] = [`${prefix}${i}`, { i, tag }, t0 + i];
+    return { k, a: "unsigned", n: 0, t, h: sha256Hex(JSON.stringify([k, v, t])), s: "", v, c: null };
+  });
 }
 
 /** Stores records directly (as if written long ago), index included. */
