@@ -17,6 +17,8 @@ import { topicAnnouncers } from "./helpers/swarm-announcers.js";
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 15_000;
+/** The fakes never end their side of a link the client closes: a rotated-out one lingered a second (the default) before the next dial. */
+const LINGER_MS = 200;
 const testnet = fileTestnet();
 const unhandled = collectUnhandledRejections();
 
@@ -62,7 +64,7 @@ describe("a Hyperswarm client's rotation candidates", () => {
     const dht = testnet().createNode();
     await dht.fullyBootstrapped();
     await topicAnnouncers(dht, topic, 16, { isServer: true, behave: true });
-    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 2, rotateInterval: 300 }) });
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 2, rotateInterval: 300, closeLinger: LINGER_MS }) });
     let srv: ToolDb | undefined;
     const fakeLinks = dialsToOthers(cli, () => srv);
     await cli.subscribeData("held");
