@@ -160,6 +160,8 @@ describe("constructor options", { timeout: 30_000 }, () => {
     ["server \"false\"", { server: "false" }, /option server must be true or false/],
     ["pow \"x\"", { pow: "x" }, /option pow/],
     ["wait -1", { wait: -1 }, /option wait/],
+    ["unresponsivePenalty 0", { unresponsivePenalty: 0 }, /option unresponsivePenalty must be a finite number of ms > 0, got number 0/],
+    ["unresponsivePenalty NaN", { unresponsivePenalty: NaN }, /option unresponsivePenalty must be a finite number of ms > 0/],
     ["dedupCapacity 0", { dedupCapacity: 0 }, /option dedupCapacity/],
     ["rangeSync.readsPerMessage 0", { server: true, port: 0, rangeSync: { readsPerMessage: 0 } }, /option rangeSync\.readsPerMessage/],
     ["rangeSync.refreshMs -1", { server: true, port: 0, rangeSync: { refreshMs: -1 } }, /option rangeSync\.refreshMs must be a finite number of ms >= 0, got number -1/],

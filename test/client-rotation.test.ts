@@ -28,7 +28,7 @@ import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "client-rotation";
 const FAKES = 4;
-const ROTATE_MS = 300;
+const ROTATE_MS = 150;
 
 describe("a DHT client's links held by fake servers that behave", () => {
   const { nodes, stops, closers } = teardownEach();

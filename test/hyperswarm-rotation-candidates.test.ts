@@ -17,6 +17,8 @@ import { announcingNode, fakeFilledTopic, topicAnnouncers } from "./helpers/swar
 import { collectUnhandledRejections } from "./helpers/unhandled.js";
 
 const T = 15_000;
+/** The fakes never end their side of a link the client closes: a rotated-out one lingered a second (the default) before the next dial. */
+const LINGER_MS = 200;
 const testnet = fileTestnet();
 const unhandled = collectUnhandledRejections();
 
@@ -57,6 +59,11 @@ describe("a Hyperswarm client's rotation candidates", () => {
 
   it("fakes back from their cooldown do not keep a server announced later from being dialed: the next rotation tries it", { timeout: 90_000 }, async () => {
     const { topic, dht, cli } = await fakeFilledTopic(testnet(), node, "hs-fair", 16, 2);
+    const topic = `hs-fair-${process.pid}`;
+    const dht = testnet().createNode();
+    await dht.fullyBootstrapped();
+    await topicAnnouncers(dht, topic, 16, { isServer: true, behave: true });
+    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 2, rotateInterval: 300, closeLinger: LINGER_MS }) });
     let srv: ToolDb | undefined;
     const fakeLinks = dialsToOthers(cli, () => srv);
     await cli.subscribeData("held");

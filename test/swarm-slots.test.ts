@@ -288,7 +288,7 @@ describe("swarm slot rotation", () => {
   });
 
   it("bad swarm slot options are refused with INVALID_ARGUMENT", () => {
-    for (const bad of [{ maxPeers: 0 }, { maxPeers: 1.5 }, { rotateInterval: -1 }, { rotateInterval: Number.NaN }, { meritWindow: "10" as unknown as number }, { replaceTimeout: -1 }]) {
+    for (const bad of [{ maxPeers: 0 }, { maxPeers: 1.5 }, { rotateInterval: -1 }, { rotateInterval: Number.NaN }, { meritWindow: "10" as unknown as number }, { replaceTimeout: -1 }, { closeLinger: -1 }, { closeLinger: 2 ** 31 }]) {
       assert.throws(() => HyperswarmNetwork.with(bad), (err: { code?: string }) => err.code === ErrorCode.INVALID_ARGUMENT, JSON.stringify(bad));
     }
   });

@@ -19,7 +19,9 @@ import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "recovery";
 const SILENCE_MS = 1500;
-const RECOVERY_MS = 2000;
+const RECOVERY_MS = 1000;
+/** The first wait before a dropped server is dialed again (`unresponsivePenalty`, DhtPeering's `penaltyMs`; 5 s by default). */
+const PENALTY_MS = 1000;
 
 /** A server that answers queries, probes and acknowledged puts while `good`, and nothing but server-list pings otherwise. */
 async function flakyServer(): Promise<HostileServer & { good: boolean }> {
@@ -48,7 +50,7 @@ describe("a server dropped once, then answering well, gets its rank back", () =>
       flaky.push(f);
       const goodPort = portOf(honest);
       const peers = picker === "peers" ? [{ host: "127.0.0.10", port: f.port }, { host: "127.0.0.3", port: goodPort }] : [];
-      const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `recovery-${Math.random()}`, unresponsiveTimeout: SILENCE_MS, serverProbeInterval: 0, unresponsiveRecovery: RECOVERY_MS, peers });
+      const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `recovery-${Math.random()}`, unresponsiveTimeout: SILENCE_MS, serverProbeInterval: 0, unresponsiveRecovery: RECOVERY_MS, unresponsivePenalty: PENALTY_MS, peers });
       nodes.push(db);
       await db.ready;
       const closes: number[] = [];
@@ -64,13 +66,16 @@ describe("a server dropped once, then answering well, gets its rank back", () =>
       const querying = setInterval(() => void db.queryKeys("q", false, 150).catch(() => undefined), 200);
       stops.push(() => clearInterval(querying));
       await waitUntil(() => closes.includes(CloseCode.UNRESPONSIVE), 3 * SILENCE_MS + 2000, "the flaky server dropped as unresponsive");
+      const droppedAt = Date.now();
       assert.equal(penalty(), 1, "one drop held against it");
       assert.equal(db.serverWatch.dropsOf(f.id.address), 1);
 
-      // It answers well again: linked after its penalty (5 s), forgiven after a good spell there.
+      // It answers well again: linked after its penalty, forgiven after a good spell there.
       f.good = true;
       await waitUntil(() => f.links.size === 0, 5000, "the dropped link closed at the flaky server");
       await waitUntil(() => f.links.size === 1, 10_000, "the flaky server linked again after its penalty");
+      const waited = Date.now() - droppedAt;
+      assert.ok(waited >= PENALTY_MS - 50 && waited < PENALTY_MS + 3000, `linked again ${waited} ms after the drop, its penalty ${PENALTY_MS} ms`);
       await waitUntil(() => recovered.length > 0, RECOVERY_MS + 5000, "the server forgiven");
       assert.ok(recovered[0]!.at - linkedAt >= RECOVERY_MS, `forgiven ${recovered[0]!.at - linkedAt} ms after the new link, not before the spell's ${RECOVERY_MS} ms`);
       assert.equal(recovered[0]!.host, "127.0.0.10");
@@ -101,7 +106,7 @@ describe("a server dropped once, then answering well, gets its rank back", () =>
     if (picker === "dht") {
       const found = [{ host: "127.0.0.10", port: f.port }, { host: "127.0.0.3", port: goodPort }];
       const source: PeerSource = { on: () => undefined, off: () => undefined, peers: () => found, refresh: () => false, forget: () => false };
-      const peering = new DhtPeering(db, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: 5000, random: () => 0 });
+      const peering = new DhtPeering(db, source, TOPIC, { maxConnections: 2, dialRetries: 3, penaltyMs: PENALTY_MS, random: () => 0 });
       stops.push(() => peering.stop());
       return () => peering.candidates().find((c) => c.host === "127.0.0.10")?.silence?.attempts ?? 0;
     }

@@ -20,8 +20,10 @@ import { HostileServer } from "./helpers/hostile-server.js";
 import { teardownEach } from "./helpers/teardown.js";
 
 const TOPIC = "unresponsive";
-/** The client's judgement bound in these tests (the default is 20 s). */
-const SILENCE_MS = 3000;
+/** The client's judgement bound in these tests: 4 re-send intervals, as the default (20 s) is. */
+const SILENCE_MS = 2000;
+/** The first wait before a dropped server is dialed again (`unresponsivePenalty`, DhtPeering's `penaltyMs`; 5 s by default). */
+const PENALTY_MS = 3000;
 const WRITES = 20;
 
 type Behaviour = "silent" | "no-putack" | "slow-putack";
@@ -51,7 +53,7 @@ describe("servers that leave a client's requests unanswered", () => {
   }
 
   async function client(opts: Partial<ToolDb["options"]> = {}): Promise<{ db: ToolDb; refusals: RefusalEvent[]; closes: number[] }> {
-    const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `unresponsive-${Math.random()}`, outboxRetryInterval: 500, unresponsiveTimeout: SILENCE_MS, ...opts });
+    const db = new ToolDb({ topic: TOPIC, ...FAST, storageName: `unresponsive-${Math.random()}`, outboxRetryInterval: 500, unresponsiveTimeout: SILENCE_MS, unresponsivePenalty: PENALTY_MS, ...opts });
     await db.ready;
     nodes.push(db);
     const refusals: RefusalEvent[] = [];
@@ -94,7 +96,7 @@ describe("servers that leave a client's requests unanswered", () => {
     assert.ok(refusal, "reported as a refused event UNRESPONSIVE");
     assert.match(refusal.reason, /unanswered/);
     const handshakes = bad.handshakes;
-    await new Promise((r) => setTimeout(r, 2500));
+    await new Promise((r) => setTimeout(r, PENALTY_MS / 3));
     assert.equal(bad.handshakes, handshakes, "not redialed at once");
   }
 
@@ -125,7 +127,7 @@ describe("servers that leave a client's requests unanswered", () => {
     const c = await client();
     const found: PeerAddress[] = [{ host: "127.0.0.10", port: bad.port }, { host: "127.0.0.3", port: portOf(good) }];
     const source: PeerSource = { on: () => undefined, off: () => undefined, peers: () => found, refresh: () => false, forget: () => false };
-    const peering = new DhtPeering(c.db, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: 5000, dialStaggerMs: 10_000, random: () => 0 });
+    const peering = new DhtPeering(c.db, source, TOPIC, { maxConnections: 1, dialRetries: 3, penaltyMs: PENALTY_MS, dialStaggerMs: 10_000, random: () => 0 });
     stops.push(() => peering.stop());
     await waitUntil(() => bad.links.size === 1, 5000, "the client links the hostile server");
     await writesReach(c.db, good, "dht", 30_000);
@@ -146,13 +148,16 @@ describe("servers that leave a client's requests unanswered", () => {
     await intact(c.db, "peers");
   });
 
-  it("an honest server that confirms slowly (2.5 s) is not dropped", { timeout: 60_000 }, async () => {
-    const slow = await hostile("slow-putack", 2500);
-    const c = await client({ unresponsiveTimeout: 4000, peers: [{ host: "127.0.0.10", port: slow.port }] });
+  it("an honest server that confirms slowly (half the bound) is not dropped", { timeout: 60_000 }, async () => {
+    // Each putAck comes half the bound late (well within it, however loaded the box); writes go on for 1.5 bounds,
+    // and the last one's confirmation is waited for: judged over two bounds and more.
+    const bound = 3000;
+    const slow = await hostile("slow-putack", bound / 2);
+    const c = await client({ unresponsiveTimeout: bound, peers: [{ host: "127.0.0.10", port: slow.port }] });
     await waitUntil(() => slow.links.size === 1, 5000, "linked");
     const t0 = Date.now();
     let i = 0;
-    while (Date.now() - t0 < 10_000) await Promise.all([c.db.putData(`slow-${i++}`, i), new Promise((r) => setTimeout(r, 250))]);
+    while (Date.now() - t0 < 1.5 * bound) await Promise.all([c.db.putData(`slow-${i++}`, i), new Promise((r) => setTimeout(r, 250))]);
     await c.db.putData("slow-last", 1, false, { ack: 1, timeoutMs: 10_000 });
     await waitUntil(() => c.db.outbox.size === 0, 10_000, "every write confirmed");
     assert.equal(slow.links.size, 1, "still linked");

@@ -15,13 +15,13 @@ export interface DialFailedEvent {
 /** Why a target is given up when no open transport of the node dials addresses (Dialer.dropAll). */
 export const NO_DIALER = "no open transport of this node dials addresses";
 
-/** First wait before a server dropped as unresponsive is dialed again; doubles per drop, up to UNRESPONSIVE_MAX_PENALTY_MS. */
+/** First wait before a server dropped as unresponsive is dialed again (the default `unresponsivePenalty`); doubles per drop, up to UNRESPONSIVE_MAX_PENALTY_MS. */
 export const UNRESPONSIVE_PENALTY_MS = 5_000;
 export const UNRESPONSIVE_MAX_PENALTY_MS = 10 * 60_000;
 
-/** How long a server dropped `drops` times as unresponsive waits before it is tried again. */
-export function unresponsivePenalty(drops: number): number {
-  return Math.min(UNRESPONSIVE_MAX_PENALTY_MS, UNRESPONSIVE_PENALTY_MS * 2 ** Math.max(0, Math.min(drops - 1, 16)));
+/** How long a server dropped `drops` times as unresponsive waits before it is tried again, the first wait `firstMs`. */
+export function unresponsivePenalty(drops: number, firstMs = UNRESPONSIVE_PENALTY_MS): number {
+  return Math.min(UNRESPONSIVE_MAX_PENALTY_MS, firstMs * 2 ** Math.max(0, Math.min(drops - 1, 16)));
 }
 
 export interface DialerHooks {
@@ -41,7 +41,7 @@ export class Dialer {
   private closed = false;
 
   constructor(
-    private readonly defaults: { maxRetries: number; backoff: BackoffOptions },
+    private readonly defaults: { maxRetries: number; backoff: BackoffOptions; unresponsivePenalty?: number },
     private readonly timers: TimerGroup,
     private readonly hooks: DialerHooks,
   ) {}
@@ -96,7 +96,7 @@ export class Dialer {
     if (!hadSession) this.hooks.failed({ host: target.host, port: target.port, code, reason, final: false });
     target.state = "waiting";
     // This node dropped it for leaving requests unanswered: not at once again (a growing wait of its own).
-    const delay = code === CloseCode.UNRESPONSIVE ? Math.max(target.backoff.next(), unresponsivePenalty(++target.unresponsive)) : target.backoff.next();
+    const delay = code === CloseCode.UNRESPONSIVE ? Math.max(target.backoff.next(), unresponsivePenalty(++target.unresponsive, this.defaults.unresponsivePenalty)) : target.backoff.next();
     target.retry = this.timers.setTimeout(() => this.dialNow(target), delay);
   }
 

@@ -6,6 +6,7 @@ import { errorText } from "../base/errors.js";
 import { CloseCode, type Connection } from "./connection.js";
 import type { PeerSession } from "./peer-session.js";
 import { type NetworkAdapterConstructor, ToolDbNetworkAdapter, notSupported, withOptions } from "./network-adapter.js";
+import type { StreamConnectionOptions } from "./stream-connection.js";
 import type { NetworkHost } from "./network-host.js";
 import { SwarmDuplicates } from "./swarm-duplicates.js";
 import { SwarmBans } from "./swarm-bans.js";
@@ -192,6 +193,11 @@ export class HyperswarmNetwork extends ToolDbNetworkAdapter {
     if (!info || session.isServer) return;
     this.shun(info, "it announced the topic but is no server", true);
     session.connection.close(CloseCode.BAD_PEER, "only servers announce this topic");
+  }
+
+  /** A swarm link's options: the transport's, and how long a closing link lingers (`closeLinger`). */
+  protected override carrierOptions(): StreamConnectionOptions {
+    return { ...super.carrierOptions(), lingerMs: this.swarmOptions.closeLinger };
   }
 
   private get maxPeers(): number {

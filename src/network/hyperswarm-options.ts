@@ -32,6 +32,13 @@ export interface HyperswarmNetworkOptions {
    * that does not answer (offline, dead bootstrap) held close for 3-22 s.
    */
   closeTimeout?: number;
+  /**
+   * How long a swarm link this node closes waits for the peer to end its side
+   * before it is destroyed, in ms (default 1000). Until then hyperswarm
+   * counts it among its links: a client at its `maxPeers` whose rotated-out
+   * peer never ends its side dials the next candidate only this much later.
+   */
+  closeLinger?: number;
   /** Most swarm links at once, hyperswarm's `maxPeers` (default 64). */
   maxPeers?: number;
   /**
@@ -84,7 +91,7 @@ export function checkHyperswarmOptions(options: HyperswarmNetworkOptions): void 
       }
     }
     // Timer lengths: past a timer's range Node fires after 1 ms.
-    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs], ["replaceTimeout", options.replaceTimeout]] as const) {
+    for (const [name, value] of [["shunMs", options.shunMs], ["maxShunMs", options.maxShunMs], ["shunForgiveMs", options.shunForgiveMs], ["replaceTimeout", options.replaceTimeout], ["closeLinger", options.closeLinger]] as const) {
       if (value !== undefined && !(typeof value === "number" && value >= 0 && value <= 2 ** 31 - 1)) {
         throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `${name} must be a number of ms from 0 to 2147483647, got ${describeValue(value)}`);
       }

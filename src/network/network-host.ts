@@ -23,6 +23,8 @@ export interface NetworkHostOptions {
   handshakeTimeout: number;
   heartbeatInterval: number;
   maxMessageBytes: number;
+  /** First wait (ms) before a server this client dropped as unresponsive is dialed again; doubles per drop (default 5 s). */
+  unresponsivePenalty?: number;
   clock?: Clock;
   random?: () => number;
   /** Resource limits (servers); see src/limits/limits.ts for the defaults. */
@@ -94,6 +96,7 @@ export interface NetworkOptions {
   maxMessageBytes: number;
   maxRetries: number;
   backoff: BackoffOptions;
+  unresponsivePenalty?: number;
   clock?: Clock;
 }
 
@@ -103,6 +106,7 @@ export function networkOptionsFrom(o: NetworkHostOptions): NetworkOptions {
     maxMessageBytes: o.maxMessageBytes,
     maxRetries: o.maxRetries,
     backoff: { initial: o.wait, max: o.maxReconnectDelay, random: o.random },
+    unresponsivePenalty: o.unresponsivePenalty,
     clock: o.clock,
   };
 }

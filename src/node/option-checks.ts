@@ -124,6 +124,8 @@ export function checkOptions(options: ToolDbOptions): ToolDbOptions {
     const ms = options[name];
     if (ms !== undefined && (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0)) refuse(name, "a finite number of ms >= 0", ms);
   }
+  const penalty = options.unresponsivePenalty;
+  if (penalty !== undefined && (typeof penalty !== "number" || !Number.isFinite(penalty) || penalty <= 0)) refuse("unresponsivePenalty", "a finite number of ms > 0", penalty);
   for (const [name, min] of COUNTS) {
     if (options[name] !== undefined) checkCount(name, options[name], min);
   }

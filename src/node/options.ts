@@ -134,6 +134,13 @@ export interface ToolDbOptions {
    */
   unresponsiveRecovery?: number;
   /**
+   * The first wait (ms) before a server this client dropped as unresponsive
+   * is dialed again (by the dialer and ServerSelection; DhtPeering has its
+   * own `penaltyMs`); doubles per drop not forgiven, up to 10 min. Default
+   * 5 s; more than 0.
+   */
+  unresponsivePenalty?: number;
+  /**
    * A linked server's server list sent after the handshake (a pong) is
    * learned at most once per this many ms per link, one at a time; extra
    * lists are dropped. The fastest built-in refresh asks once a second

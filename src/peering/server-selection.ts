@@ -231,7 +231,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       this.db.network.disconnectFrom(info.host, info.port);
       server.unresponsive = (server.unresponsive ?? 0) + 1;
       server.state = "known";
-      const wait = unresponsivePenalty(server.unresponsive);
+      const wait = unresponsivePenalty(server.unresponsive, this.db.options.unresponsivePenalty);
       server.until = this.db.now() + wait;
       this.log("%s left requests unanswered: tried again in %d ms at the earliest", server.url, wait);
       this.timers.setTimeout(() => this.fill(), wait);
