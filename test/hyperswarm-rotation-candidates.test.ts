@@ -58,12 +58,7 @@ describe("a Hyperswarm client's rotation candidates", () => {
   });
 
   it("fakes back from their cooldown do not keep a server announced later from being dialed: the next rotation tries it", { timeout: 90_000 }, async () => {
-    const { topic, dht, cli } = await fakeFilledTopic(testnet(), node, "hs-fair", 16, 2);
-    const topic = `hs-fair-${process.pid}`;
-    const dht = testnet().createNode();
-    await dht.fullyBootstrapped();
-    await topicAnnouncers(dht, topic, 16, { isServer: true, behave: true });
-    const cli = await node({ topic, networkAdapter: swarmOn(testnet(), { maxPeers: 2, rotateInterval: 300, closeLinger: LINGER_MS }) });
+    const { topic, dht, cli } = await fakeFilledTopic(testnet(), node, "hs-fair", 16, 2, { closeLinger: LINGER_MS });
     let srv: ToolDb | undefined;
     const fakeLinks = dialsToOthers(cli, () => srv);
     await cli.subscribeData("held");

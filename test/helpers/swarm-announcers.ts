@@ -13,6 +13,7 @@ import { topicKey } from "../../src/network/hyperswarm-network.js";
 import { handshakeNonce, handshakeProofDigest, signPeerRecord } from "../../src/records/peer-record.js";
 import { randomId } from "../../src/base/random.js";
 import type { ToolDb, ToolDbOptions } from "../../src/index.js";
+import type { HyperswarmNetworkOptions } from "../../src/network/hyperswarm-options.js";
 import { RawTcpLink, rawIdentity, type Frame } from "./raw-peer.js";
 import { swarmOn, type Testnet } from "./hyperdht-testnet.js";
 
@@ -97,7 +98,9 @@ export interface FakeFilledTopic {
  * A topic announced by `fakes` fakes that say they are servers and answer a
  * client's server watch (`isServer`, `behave`), and a client of it on
  * Hyperswarm (made by `node`) with `slots` swarm slots, rotated every 300 ms:
- * the fakes fill its slots until a real server comes.
+ * the fakes fill its slots until a real server comes. `swarm`: more of the
+ * client's Hyperswarm options (a short `closeLinger`: the fakes never end
+ * their side of a link the client closes).
  */
 export async function fakeFilledTopic(
   testnet: Testnet,
@@ -105,10 +108,11 @@ export async function fakeFilledTopic(
   name: string,
   fakes: number,
   slots: number,
+  swarm: HyperswarmNetworkOptions = {},
 ): Promise<FakeFilledTopic> {
   const { topic, dht } = await announcingNode(testnet, name);
   const attack = await topicAnnouncers(dht, topic, fakes, { isServer: true, behave: true });
-  const cli = await node({ topic, networkAdapter: swarmOn(testnet, { maxPeers: slots, rotateInterval: 300 }) });
+  const cli = await node({ topic, networkAdapter: swarmOn(testnet, { maxPeers: slots, rotateInterval: 300, ...swarm }) });
   return { topic, dht, attack, cli };
 }
 
