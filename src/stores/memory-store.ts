@@ -45,6 +45,11 @@ export class MemoryStore extends ToolDbStorageAdapter {
   }
 
   protected async *_range(options: RangeOptions): AsyncGenerator<StoreEntry> {
+    for await (const page of this._rangePages(options)) yield* page;
+  }
+
+  /** Pages as they are read from the tree: a reader of pages (the reconciliation index) costs no promise an entry. */
+  protected override async *_rangePages(options: RangeOptions): AsyncGenerator<StoreEntry[]> {
     let from: string | undefined = options.gte ?? (options.gt === undefined ? this.data.minKey() : this.data.nextHigherKey(options.gt));
     while (from !== undefined && !this.isClosed) {
       // Pages are copied out synchronously, so writes between pages cannot invalidate an iterator.
@@ -54,7 +59,7 @@ export class MemoryStore extends ToolDbStorageAdapter {
         page.push([key, value]);
       }
       if (page.length === 0) return;
-      yield* page;
+      yield page;
       if (page.length < RANGE_PAGE) return;
       from = this.data.nextHigherKey(page[page.length - 1]![0]);
     }
