@@ -168,7 +168,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       [[], { PORT: "abc" }, /PORT \(or --port\) must be a port number/],
       [["--hyperswarm"], { TOOLDB_HYPERDHT_BOOTSTRAP: "nope" }, /TOOLDB_HYPERDHT_BOOTSTRAP takes host:port/],
     ];
-    // A few at once (one cwd for all: anything made there by any of them fails the check after each).
+    // Two at once (one cwd for all: anything made there by any of them fails the check after each).
     await eachAtOnce(cases, async ([flags, vars, reason]) => {
       const { line, out } = await fails(["serve", ...local, ...flags, "--bootstrap", bootstrap()], 2, env(vars));
       assert.match(line, reason);
