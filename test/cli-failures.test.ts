@@ -3,7 +3,8 @@
  * non-zero by itself with a one-line reason on stderr (2 for a bad command
  * line, 1 for a failure); help works for every command. Each run's time is
  * printed and must be under 5 s (on an idle box they take 0.2-2 s); a run
- * that has not exited after 15 s is killed as hanging.
+ * that has not exited after 15 s is killed as hanging. Independent runs go
+ * a few at once (eachAtOnce), each still timed and checked by itself.
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
@@ -14,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { type RunOptions, closedTcpPort, fails, failsWith, run } from "./helpers/cli.js";
+import { type RunOptions, closedTcpPort, eachAtOnce, fails, failsWith, run } from "./helpers/cli.js";
 import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
@@ -31,20 +32,25 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   const bootstrap = () => `127.0.0.1:${seed.address().port}`;
 
   it("an unknown flag exits 2 naming the closest known one (a typo never falls back to the public DHT)", async () => {
-    const line = await failsWith(["serve", "--topic", "t", "--boostrap", "127.0.0.1:1"], 2);
-    assert.match(line, /unknown flag --boostrap \(did you mean --bootstrap\?\)/);
-    assert.match(await failsWith(["peers", "--topik", "t"], 2), /did you mean --topic\?/);
-    assert.match(await failsWith(["serv"], 2), /unknown command "serv" \(did you mean serve\?\)/);
+    const cases: Array<[string[], RegExp]> = [
+      [["serve", "--topic", "t", "--boostrap", "127.0.0.1:1"], /unknown flag --boostrap \(did you mean --bootstrap\?\)/],
+      [["peers", "--topik", "t"], /did you mean --topic\?/],
+      [["serv"], /unknown command "serv" \(did you mean serve\?\)/],
+    ];
+    await eachAtOnce(cases, async ([args, reason]) => assert.match(await failsWith(args, 2), reason));
   });
 
   it("bad values exit 2: --bootstrap without a port, --wait -1, a port out of range, a flag without its value", async () => {
-    assert.match(await failsWith(["serve", "--topic", "t", "--bootstrap", "127.0.0.1"], 2), /--bootstrap takes host:port.*"127\.0\.0\.1": no port/);
-    assert.match(await failsWith(["peers", "--topic", "t", "--wait", "-1"], 2), /--wait needs a value/);
-    assert.match(await failsWith(["peers", "--topic", "t", "--wait=-1"], 2), /--wait must be a number of seconds > 0 \(got -1\)/);
-    assert.match(await failsWith(["serve", "--topic", "t", "--port", "70000"], 2), /--port must be a port number/);
-    assert.match(await failsWith(["serve", "--topic"], 2), /--topic needs a value/);
-    assert.match(await failsWith(["serve", "--topic", "t", "--max-per-ip", "lots"], 2), /--max-per-ip must be a whole number >= 1/);
-    assert.match(await failsWith(["serve"], 2), /serve needs --topic/);
+    const cases: Array<[string[], RegExp]> = [
+      [["serve", "--topic", "t", "--bootstrap", "127.0.0.1"], /--bootstrap takes host:port.*"127\.0\.0\.1": no port/],
+      [["peers", "--topic", "t", "--wait", "-1"], /--wait needs a value/],
+      [["peers", "--topic", "t", "--wait=-1"], /--wait must be a number of seconds > 0 \(got -1\)/],
+      [["serve", "--topic", "t", "--port", "70000"], /--port must be a port number/],
+      [["serve", "--topic"], /--topic needs a value/],
+      [["serve", "--topic", "t", "--max-per-ip", "lots"], /--max-per-ip must be a whole number >= 1/],
+      [["serve"], /serve needs --topic/],
+    ];
+    await eachAtOnce(cases, async ([args, reason]) => assert.match(await failsWith(args, 2), reason));
   });
 
   it("serve --data /proc/nope exits 1 with the reason", async () => {
@@ -53,11 +59,19 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   });
 
   it("peers tells an unreachable DHT from a topic nobody announced, and exits 1 for both", async () => {
-    assert.match(await failsWith(["peers", "--topic", "t", "--bootstrap", `127.0.0.1:${await silentUdpPort()}`, "--wait", "1"], 1), /DHT unreachable: no DHT node answered within 1 s/);
-    assert.match(await failsWith(["peers", "--topic", "nobody-here", "--bootstrap", bootstrap(), "--wait", "1"], 1), /nobody announced "nobody-here" \(\d+ DHT node\(s\) answered/);
+    const silent = `127.0.0.1:${await silentUdpPort()}`;
+    // Each waits its 1 s: side by side.
+    await Promise.all([
+      failsWith(["peers", "--topic", "t", "--bootstrap", silent, "--wait", "1"], 1).then((line) => assert.match(line, /DHT unreachable: no DHT node answered within 1 s/)),
+      failsWith(["peers", "--topic", "nobody-here", "--bootstrap", bootstrap(), "--wait", "1"], 1).then((line) => assert.match(line, /nobody announced "nobody-here" \(\d+ DHT node\(s\) answered/)),
+    ]);
   });
 
   it("peers exits 1 when no announced address verifies, each with its reason", async () => {
+    // A bootstrap node of its own: the shared one's table lists the DHT nodes of earlier runs, gone since, and the
+    // announcer's bootstrap and announce each waited out their queries (2.5 s a step, 5-7 s in all).
+    const own = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+    const bootstrap = () => `127.0.0.1:${own.address().port}`;
     const announcer = new DHT({ bootstrap: [bootstrap()], host: "127.0.0.1" } as ConstructorParameters<typeof DHT>[0]);
     await new Promise<void>((r) => announcer.listen(0, "127.0.0.1", () => r()));
     await new Promise<void>((r) => announcer.once("ready", () => r()));
@@ -70,6 +84,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       assert.match(result.err, /none of the 1 address\(es\) announced on "dead-topic" verified/);
     } finally {
       await new Promise<void>((r) => announcer.destroy(() => r()));
+      await own.close();
     }
   });
 
@@ -78,11 +93,11 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   });
 
   it("-h and --help print help for the program and for every command, exit 0", async () => {
-    for (const args of [["-h"], ["--help"], ["serve", "-h"], ["serve", "--help"], ["peers", "--help"], ["bootstrap", "-h"], ["status", "--help"], ["demo", "--help"]]) {
+    await eachAtOnce([["-h"], ["--help"], ["serve", "-h"], ["serve", "--help"], ["peers", "--help"], ["bootstrap", "-h"], ["status", "--help"], ["demo", "--help"]], async (args) => {
       const result = await run(args).exited;
       assert.equal(result.code, 0, `${args.join(" ")}: ${result.err}`);
       assert.match(result.out, args.length === 1 ? /Commands:/ : new RegExp(`^tooldb-dht ${args[0]}`), args.join(" "));
-    }
+    });
   });
 
   it("bootstrap on 0.0.0.0 prints an address a client can use, not 0.0.0.0", async () => {
@@ -104,8 +119,10 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     await new Promise<void>((r) => busy.bind(0, "127.0.0.1", r));
     const port = String(busy.address().port);
     try {
-      assert.match(await failsWith(["bootstrap", "--host", "127.0.0.1", "--port", port], 1), new RegExp(`failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
-      assert.match(await failsWith(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], 1), new RegExp(`HyperDHT bootstrap failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      await Promise.all([
+        failsWith(["bootstrap", "--host", "127.0.0.1", "--port", port], 1).then((line) => assert.match(line, new RegExp(`failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))),
+        failsWith(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], 1).then((line) => assert.match(line, new RegExp(`HyperDHT bootstrap failed to bind 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))),
+      ]);
     } finally {
       await new Promise<void>((r) => busy.close(() => r()));
     }
@@ -151,25 +168,26 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       [[], { PORT: "abc" }, /PORT \(or --port\) must be a port number/],
       [["--hyperswarm"], { TOOLDB_HYPERDHT_BOOTSTRAP: "nope" }, /TOOLDB_HYPERDHT_BOOTSTRAP takes host:port/],
     ];
-    for (const [flags, vars, reason] of cases) {
+    // Two at once (one cwd for all: anything made there by any of them fails the check after each).
+    await eachAtOnce(cases, async ([flags, vars, reason]) => {
       const { line, out } = await fails(["serve", ...local, ...flags, "--bootstrap", bootstrap()], 2, env(vars));
       assert.match(line, reason);
       assert.match(line, /\(see --help\)$/);
       assert.doesNotMatch(out, /Data directory/, `${flags.join(" ")}: nothing is printed before the refusal`);
       assert.deepEqual(readdirSync(cwd), [], `${flags.join(" ")} ${JSON.stringify(vars)}: nothing is made`);
-    }
+    });
     // No --bootstrap here (the flag wins over the variable): the variable is refused before any DHT code runs.
-    for (const command of [["serve", ...local, "--port", "0"], ["peers", "--topic", "t"]]) {
+    await eachAtOnce([["serve", ...local, "--port", "0"], ["peers", "--topic", "t"]], async (command) => {
       const { line } = await fails(command, 2, env({ TOOLDB_DHT_BOOTSTRAP: "bad" }));
       assert.match(line, /TOOLDB_DHT_BOOTSTRAP: bad address 'bad'/);
-    }
+    });
     assert.deepEqual(readdirSync(cwd), []);
   });
 
   it("every command refuses an unknown flag or a stray word with exit 2; help <command> prints its help", async () => {
-    for (const args of [["version", "--foo"], ["version", "x"], ["--version", "--foo"], ["help", "--foo"], ["--help", "--foo"], ["demo", "--foo"], ["status", "--foo"], ["bootstrap", "--foo"]]) {
+    await eachAtOnce([["version", "--foo"], ["version", "x"], ["--version", "--foo"], ["help", "--foo"], ["--help", "--foo"], ["demo", "--foo"], ["status", "--foo"], ["bootstrap", "--foo"]], async (args) => {
       assert.match(await failsWith(args, 2), /unknown flag --foo|unexpected argument "x"/, args.join(" "));
-    }
+    });
     assert.match(await failsWith(["help", "serv"], 2), /help: unknown command "serv" \(did you mean serve\?\)/);
     const help = await run(["help", "serve"]).exited;
     assert.equal(help.code, 0, help.err);

@@ -15,7 +15,13 @@ import { randomSides } from "../sim/fabric-cuts.js";
 import { seededRandom } from "../sim/sim-node.js";
 
 const TIMEOUT = 300_000;
-const SERVERS = 80;
+/**
+ * 40 servers (80 until the test was made faster: the same outcomes at 40, and
+ * with other seeds for the mesh and the sides, 3, 11 and 21): each side of
+ * the cut still holds more servers than a server's most links (12), so each
+ * side can refill its links from its own side, which is the defect.
+ */
+const SERVERS = 40;
 const CUT_MS = 60_000;
 /** After the heal, every write must be on every server within this (simulated ms). */
 const HEAL_BOUND_MS = 15_000;

@@ -134,6 +134,9 @@ export abstract class RawPeerLink {
         this.listeners.delete(listener);
         reject(new WaitTimeoutError("a matching frame", ms));
       }, ms);
+      // The wait does not hold the process open (an open link's socket does): a wait left on a link the server
+      // closed or the test terminated kept its test file's process alive up to `ms` (10 s) after its last test.
+      timer.unref();
       const listener = (frame: Frame) => {
         if (!pred(frame)) return;
         clearTimeout(timer);
