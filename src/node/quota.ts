@@ -138,7 +138,10 @@ export class StoreQuota {
     return problem;
   }
 
-  /** Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, to fetch them again. */
+  /**
+   * Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, to
+   * fetch them again. Not those refused by a quota of 0 (it never takes one) nor for their proof of work: refused for good.
+   */
   signUpsDeferred(from: PeerSession): number {
     return this.deferred.get(from) ?? 0;
   }

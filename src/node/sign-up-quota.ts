@@ -13,6 +13,9 @@ const SERVER_RANGE_SHARE = 4;
 /** Sources whose sign-up counts are remembered (the least recently used are forgotten first). */
 const SOURCES = 10_000;
 
+/** How a refusal by a quota that refills begins (`refills`). */
+const REFILLS = "sign-up quota of this ";
+
 /**
  * What a new first-writer key (`==<user>`: an account record, a sign-up)
  * costs on a server. Anyone can make one with a fresh key pair, and each
@@ -31,7 +34,9 @@ const SOURCES = 10_000;
  * (exempt IPs: the identity alone). Anyone can prove a fresh key and say it
  * is a server (docs/security.md), so relaying is no free pass: one address
  * cannot store unbounded sign-ups through sync or relay. A refused sign-up
- * is just not stored (no strike); a later sync run offers it again.
+ * is just not stored (no strike); a later sync run offers it again. A quota
+ * of 0 takes none, ever: its refusal is for good (not `refills`), so sync
+ * moves on past such sign-ups as past any other refused record.
  *
  * A sign-up is charged as it passes `check` (StoreQuota.signUpRefusal), before
  * its merge: sign-ups merged at once cannot overdraw a bucket.
@@ -52,19 +57,22 @@ export class SignUpQuota {
   check(record: ToolDbRecord, from: PeerSession): string | null {
     const pow = this.limits.signUpPow;
     if (pow > 0 && !record.h.startsWith("0".repeat(pow))) return `sign-up needs a proof of work of ${pow} leading zero digits on its hash`;
-    for (const [key, cap] of this.sources(from)) {
-      if (this.bucket(key, cap).msUntil() > 0) {
-        const what = key.startsWith("s") ? "relaying server's " : "";
-        const source = key.includes("ip:") ? "address" : key.includes("net:") ? "address range" : "identity";
-        return `sign-up quota of this ${what}${source} used up (${cap} per ${Math.round(this.limits.signUpWindow / 60_000)} min)`;
-      }
+    const sources = this.sources(from);
+    // A quota of 0 never refills: its refusal is for good (asked first, so a sign-up it refuses never counts as deferred).
+    const closed = sources.find(([, cap]) => cap <= 0);
+    if (closed) return `sign-ups from this ${this.describe(closed[0])} are not accepted (a quota of 0)`;
+    for (const [key, cap] of sources) {
+      if (this.bucket(key, cap).msUntil() > 0) return `${REFILLS}${this.describe(key)} used up (${cap} per ${Math.round(this.limits.signUpWindow / 60_000)} min)`;
     }
     return null;
   }
 
-  /** Whether a refusal of `check` is a quota that refills (the same sign-up fits later), not a missing proof of work. */
+  /**
+   * Whether a refusal of `check` is a quota that refills (the same sign-up fits later), not a missing proof of work nor a
+   * quota of 0 (which never takes one: a sync run that kept its checkpoint before such sign-ups waited for ever).
+   */
   refills(problem: string): boolean {
-    return problem.startsWith("sign-up quota");
+    return problem.startsWith(REFILLS);
   }
 
   /** Ms until every bucket of `from` can take `count` sign-ups (each at most its capacity): when refused ones may fit. */
@@ -91,6 +99,12 @@ export class SignUpQuota {
     const out: Array<[string, number]> = [[`sid:${from.address}`, cap]];
     if (counted) out.push([`sip:${ip}`, cap], [`snet:${addressRange(ip) ?? ip}`, cap * SERVER_RANGE_SHARE]);
     return out;
+  }
+
+  /** A source's key as words: "relaying server's address range", "identity". */
+  private describe(key: string): string {
+    const what = key.startsWith("s") ? "relaying server's " : "";
+    return what + (key.includes("ip:") ? "address" : key.includes("net:") ? "address range" : "identity");
   }
 
   private bucket(key: string, cap: number): TokenBucket {
