@@ -8,14 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import DHT from "bittorrent-dht";
 import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { type RunOptions, closedTcpPort, eachAtOnce, fails, failsWith, run } from "./helpers/cli.js";
+import { type RunOptions, closedTcpPort, eachAtOnce, fails, failsWith, loadedModules, recordModules, run } from "./helpers/cli.js";
 import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
@@ -182,6 +182,48 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       assert.match(line, /TOOLDB_DHT_BOOTSTRAP: bad address 'bad'/);
     });
     assert.deepEqual(readdirSync(cwd), []);
+  });
+
+  it("a refused serve, peers, bootstrap or status loads none of the library's heavy modules (DHT engines, transports, LevelDB, the node)", async () => {
+    // Before: each command checked its values in its own module, which loads all of them (0.5-0.7 s of CPU a refusal, 0.1 s for --help).
+    const heavy = /\/node_modules\/(bittorrent-dht|k-rpc|hyperdht|dht-rpc|hyperswarm|ws|classic-level|abstract-level)\/|\/dist\/src\/(node|platform|stores|peering)\//;
+    const cwd = mkdtempSync(join(dir, "refused-cwd-"));
+    const junk = join(dir, "junk.pem");
+    writeFileSync(junk, "junk\n");
+    const local = ["serve", "--topic", "t", "--host", "127.0.0.1", "--no-metrics", "--bootstrap", bootstrap()];
+    const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
+      [["serve"], {}, 2, /serve needs --topic/],
+      [["serve", "--topic", "t", "--port", "70000"], {}, 2, /--port must be a port number/],
+      [[...local, "--public-url", "ftp://x"], {}, 2, /--public-url must be a ws:\/\/ or wss:\/\/ URL/],
+      [[...local, "--tls-key", "key.pem"], {}, 2, /--tls-key needs --tls-cert/],
+      [[...local, "--tls-cert", "missing.pem", "--tls-key", "missing-key.pem"], {}, 2, /--tls-cert missing\.pem: cannot read it/],
+      [[...local, "--tls-cert", junk, "--tls-key", junk], {}, 1, /--tls-cert .*junk\.pem: not a PEM certificate/],
+      [[...local, "--web-dir", join(dir, "no-such-dir")], {}, 2, /--web-dir .*no-such-dir: cannot read it/],
+      [[...local, "--metrics-port", "0"], {}, 2, /--no-metrics and --metrics-port are alternatives/],
+      [[...local, "--hyperswarm"], { TOOLDB_HYPERDHT_BOOTSTRAP: "nope" }, 2, /TOOLDB_HYPERDHT_BOOTSTRAP takes host:port/],
+      [["serve", "--topic", "t"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
+      [["serve", "--topic", "t"], { TOOLDB_DHT_BOOTSTRAP: "bad" }, 2, /TOOLDB_DHT_BOOTSTRAP: bad address 'bad'/],
+      [["peers"], {}, 2, /peers needs --topic/],
+      [["peers", "--topic", "t"], { TOOLDB_DHT_BOOTSTRAP: "bad" }, 2, /TOOLDB_DHT_BOOTSTRAP: bad address 'bad'/],
+      [["bootstrap"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
+      [["status"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
+    ];
+    const logFor = (i: number) => join(dir, `modules-${i}.log`);
+    const env = (vars: Record<string, string>, i: number) => recordModules(logFor(i), { cwd, env: { ...process.env, TOOLDB_DHT_BOOTSTRAP: "", PORT: "", ...vars } });
+    await eachAtOnce([...cases.entries()], async ([i, [args, vars, code, reason]]) => {
+      const { line, out } = await fails(args, code, env(vars, i));
+      assert.match(line, reason);
+      assert.doesNotMatch(out, /Data directory/);
+      const loaded = loadedModules(logFor(i));
+      assert.ok(loaded.some((url) => url.endsWith("/dist/src/cli/main.js")), `${args.join(" ")}: the recorder saw the CLI load (${loaded.length} modules)`);
+      assert.deepEqual(loaded.filter((url) => heavy.test(url)), [], `${args.join(" ")} ${JSON.stringify(vars)}: refused after loading these`);
+    });
+    assert.deepEqual(readdirSync(cwd), [], "nothing is made");
+    // The recorder sees them when they load: a failure past the checks (the data directory cannot be made) loaded them.
+    const control = logFor(cases.length);
+    await fails([...local, "--port", "0", "--data", "/proc/nope"], 1, recordModules(control));
+    const loaded = loadedModules(control);
+    for (const name of ["bittorrent-dht", "classic-level", "ws"]) assert.ok(loaded.some((url) => url.includes(`/node_modules/${name}/`)), `${name} loaded: ${loaded.filter((url) => url.includes("node_modules")).join(" ")}`);
   });
 
   it("every command refuses an unknown flag or a stray word with exit 2; help <command> prints its help", async () => {

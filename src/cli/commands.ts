@@ -1,13 +1,17 @@
 /**
  * Every `tooldb-dht` command: its flags, its help and where its code is.
- * Only this file and args.ts load before a command runs: `--help` and
- * command-line mistakes answer without loading the library (whose modules
- * take most of a short run's time), and each command loads what it needs.
+ * Only this file, args.ts and the option checks (options.ts,
+ * serve-options.ts) load before a command's own module: `--help` and
+ * mistakes in flags, values or the environment answer without loading the
+ * library (whose modules take most of a short run's time), and each
+ * command loads what it needs once its options are checked.
  */
 import { DEFAULT_HTTP_LIMITS } from "../limits/http-guard.js";
 import { type FlagSpec, type FlagSpecs, isAmount, isCount, isHostPortList, isIpList, isPath, isPort, isQuota, isRate, isSeconds, isShare } from "./args.js";
 import { type Command, bool, str } from "./command.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_HYPERDHT_BOOTSTRAP_PORT, DEFAULT_METRICS_HOST, LIMIT_FLAG_NAMES, METRICS_PORT_OFFSET } from "./defaults.js";
+import { bootstrapOptions, peersOptions, statusTarget } from "./options.js";
+import { serveOptions } from "./serve-options.js";
 
 /** The environment variables the commands read (also in env-bootstrap.ts and hyperswarm-network.ts, which load the DHT code). */
 const BOOTSTRAP_ENV = "TOOLDB_DHT_BOOTSTRAP";
@@ -55,7 +59,7 @@ export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connec
   --dht-warn-after SECONDS (default ${DEFAULT_DHT_WARN_AFTER_S}): warn when no DHT node answered.
   kill -USR1 <pid> prints a one-line status.`;
 
-/** The flags of startOps and limitsFromFlags, for the commands that run a server. */
+/** The flags of startOps and limitsFromFlags (serve-options.ts), for the commands that run a server. */
 export const OPS_FLAGS: FlagSpecs = {
   ...Object.fromEntries(LIMIT_FLAG_NAMES.map((name) => [name, LIMIT_FLAG_SPECS[name]])),
   "exempt-ips": { type: "string", check: isIpList },
@@ -118,7 +122,10 @@ ${OPS_USAGE}
     "hyperdht-bootstrap": hostPorts,
     ...OPS_FLAGS,
   },
-  run: async (args, out) => (await import("./serve.js")).serve(args, out),
+  run: async (args, out) => {
+    const options = await serveOptions(args, out);
+    return (await import("./serve.js")).serve(options, args, out);
+  },
 };
 
 export const peersCommand: Command = {
@@ -132,7 +139,10 @@ export const peersCommand: Command = {
   Exit 0 when at least one peer verified; 1 when the DHT is unreachable
   (no DHT node answered), nobody announced T, or no address verified.`,
   flags: { topic: str, bootstrap: hostPorts, wait: seconds },
-  run: async (args, out) => (await import("./peers.js")).peers(args, out),
+  run: async (args, out) => {
+    const options = peersOptions(args, out);
+    return (await import("./peers.js")).peers(options, out);
+  },
 };
 
 
@@ -148,7 +158,10 @@ export const bootstrapCommand: Command = {
   --host H   bind address (default 0.0.0.0: every interface).
   Stops on SIGINT or SIGTERM.`,
   flags: { port, host: str, hyperdht: bool },
-  run: async (args, out) => (await import("./bootstrap.js")).bootstrap(args, out),
+  run: async (args, out) => {
+    const options = bootstrapOptions(args);
+    return (await import("./bootstrap.js")).bootstrap(options, out);
+  },
 };
 
 export const statusCommand: Command = {
@@ -159,7 +172,10 @@ export const statusCommand: Command = {
   ${DEFAULT_METRICS_HOST}; M defaults to the server port P + ${METRICS_PORT_OFFSET}, P to 9000). Exit 1 when
   none answers or it is unhealthy.`,
   flags: { port, "metrics-port": port, "metrics-host": str },
-  run: async (args, out) => ((await (await import("./ops.js")).status(args, out)) ? 0 : 1),
+  run: async (args, out) => {
+    const target = statusTarget(args);
+    return (await (await import("./ops.js")).status(target, out)) ? 0 : 1;
+  },
 };
 
 export const demoCommand: Command = {

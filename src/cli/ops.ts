@@ -5,63 +5,18 @@
  */
 import { get } from "node:http";
 import { errorText } from "../base/errors.js";
-import type { Limits } from "../limits/limits.js";
 import type { DHTServer } from "../platform/dht-server.js";
 import { DhtWatch } from "../discovery/dht-watch.js";
 import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";
 import { createMetrics } from "../metrics/metrics.js";
-import { DEFAULT_HTTP_LIMITS, type HttpGuard, type HttpLimits } from "../limits/http-guard.js";
-import { UsageError, booleanFlag, limitNumber, listFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
+import type { HttpGuard } from "../limits/http-guard.js";
+import { booleanFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { version } from "./version.js";
-import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, type LIMIT_FLAG_NAMES, metricsPortFor } from "./defaults.js";
-
-const LIMIT_FLAGS: Array<[flag: (typeof LIMIT_FLAG_NAMES)[number], limit: keyof Limits, scale?: number]> = [
-  ["max-connections", "maxConnections"],
-  ["max-unverified", "maxUnverifiedConnections"],
-  ["max-per-ip", "maxConnectionsPerIp"],
-  ["message-rate", "messageRate"],
-  ["message-burst", "messageBurst"],
-  ["max-outstanding", "maxOutstandingPerPeer"],
-  ["max-send-backlog", "maxSendBacklog"],
-  ["max-store-keys", "maxStoreKeys"],
-  ["anonymous-key-share", "anonymousKeyShare"],
-  ["max-keys-per-author", "maxKeysPerAuthor"],
-  ["max-subscriptions", "maxSubscriptions"],
-  ["ban-duration", "banDuration", 1000],
-];
-
-/** The limits given as flags (each checked while parsing: commands.ts LIMIT_FLAG_SPECS). */
-export function limitsFromFlags(args: ParsedArgs): Partial<Limits> {
-  const limits: Record<string, unknown> = {};
-  for (const [flag, limit, scale = 1] of LIMIT_FLAGS) {
-    const raw = stringFlag(args, flag);
-    if (raw !== undefined) limits[limit] = limitNumber(raw) * scale;
-  }
-  const exempt = listFlag(args, "exempt-ips");
-  if (exempt) limits.exemptIps = exempt;
-  return limits as Partial<Limits>;
-}
-
-/** --no-metrics is the alternative to --metrics-port and --metrics-host: both at once is a usage error. */
-export function checkMetricsFlags(args: ParsedArgs): void {
-  if (!booleanFlag(args, "no-metrics")) return;
-  const given = ["metrics-port", "metrics-host"].find((flag) => args.flags.has(flag));
-  if (given) throw new UsageError(`--no-metrics and --${given} are alternatives: give one of them`);
-}
-
-/** The HTTP fronts' caps and timeouts: --max-per-ip and --exempt-ips as for links, and the two timeouts. */
-export function httpLimitsFromFlags(args: ParsedArgs): HttpLimits {
-  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
-  const perIp = stringFlag(args, "max-per-ip");
-  if (perIp !== undefined) limits.maxConnectionsPerIp = limitNumber(perIp);
-  limits.exemptIps = listFlag(args, "exempt-ips") ?? limits.exemptIps;
-  limits.headersTimeout = secondsFlag(args, "http-headers-timeout", DEFAULT_HTTP_LIMITS.headersTimeout / 1000) * 1000;
-  limits.idleTimeout = secondsFlag(args, "http-idle-timeout", DEFAULT_HTTP_LIMITS.idleTimeout / 1000) * 1000;
-  limits.requestTimeout = Math.max(limits.requestTimeout, limits.headersTimeout);
-  return limits;
-}
+import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, metricsPortFor } from "./defaults.js";
+import type { StatusTarget } from "./options.js";
+import { httpLimitsFromFlags } from "./serve-options.js";
 
 export interface Ops {
   stop(): Promise<void>;
@@ -116,10 +71,8 @@ export async function startOps(server: DHTServer, args: ParsedArgs, out: Out, we
   };
 }
 
-/** Reads /healthz and prints its status line; false when none or unhealthy. */
-export async function status(args: ParsedArgs, out: Out): Promise<boolean> {
-  const host = stringFlag(args, "metrics-host", undefined, DEFAULT_METRICS_HOST)!;
-  const port = portFlag(args, "metrics-port", undefined, metricsPortFor(portFlag(args, "port", "PORT", 9000)));
+/** Reads /healthz (where statusTarget says) and prints its status line; false when none or unhealthy. */
+export async function status({ host, port }: StatusTarget, out: Out): Promise<boolean> {
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/healthz`;
   let answer: { status: number; body: string };
   try {

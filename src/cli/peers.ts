@@ -5,9 +5,8 @@ import { dhtNodeCount } from "../discovery/dht-watch.js";
 import { Discovery } from "../discovery/discovery.js";
 import { dialKey } from "../network/dial-target.js";
 import { ToolDb } from "../platform/node.js";
-import { UsageError, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
-import { bootstrapList } from "./bootstrap.js";
 import type { Out } from "./command.js";
+import type { PeersOptions } from "./options.js";
 
 /** How long one address gets to complete the signed handshake. */
 const VERIFY_TIMEOUT_MS = 5000;
@@ -23,12 +22,8 @@ const VERIFIES_IN_FLIGHT = 32;
 /** Keeps looking up at the fast interval for the whole wait (Discovery slows down once it has `want` peers). */
 const WANT_ALL = 1_000_000;
 
-/** `tooldb-dht peers` (flags and help in commands.ts). */
-export async function peers(args: ParsedArgs, out: Out): Promise<number> {
-  const topic = stringFlag(args, "topic", "TOPIC");
-  if (!topic) throw new UsageError("peers needs --topic (or TOPIC)");
-  const waitS = secondsFlag(args, "wait", 5);
-  const bootstrap = bootstrapList(args, out);
+/** `tooldb-dht peers` (flags and help in commands.ts) with its options, checked by peersOptions before this module loads. */
+export async function peers({ topic, waitS, bootstrap }: PeersOptions, out: Out): Promise<number> {
   const discovery = new Discovery({ bootstrap, fastInterval: 1000, want: WANT_ALL });
   const found = new Map<string, { host: string; port: number }>();
   discovery.on("peer", (_id, p) => {

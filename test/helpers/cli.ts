@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
@@ -34,6 +35,27 @@ export function run(args: string[], onLine?: (line: string, child: CliChild) => 
     });
   });
   return { child, exited };
+}
+
+/**
+ * RunOptions (default: this process's cwd and environment) under which a
+ * run appends the URL of every module it loads to `file` (see
+ * module-log.ts); loadedModules(file) reads them back.
+ */
+export function recordModules(file: string, options: RunOptions = {}): RunOptions {
+  const env = options.env ?? process.env;
+  const preload = `--import=${new URL("./module-log.js", import.meta.url).href}`;
+  return { ...options, env: { ...env, TOOLDB_MODULE_LOG: file, NODE_OPTIONS: [env.NODE_OPTIONS, preload].filter(Boolean).join(" ") } };
+}
+
+/** The module URLs a run under recordModules(file) loaded (none when it wrote none). */
+export function loadedModules(file: string): string[] {
+  try {
+    return readFileSync(file, "utf8").split("\n").filter(Boolean);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
 }
 
 const HANG_MS = 15_000;
