@@ -100,18 +100,23 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     });
   });
 
-  it("bootstrap on 0.0.0.0 prints an address a client can use, not 0.0.0.0", async () => {
+  it("bootstrap on 0.0.0.0 prints an address a client can use, not 0.0.0.0, and loads no HyperDHT code", async () => {
     let line = "";
+    const log = join(dir, "modules-bootstrap.log");
     const { exited } = run(["bootstrap", "--host", "0.0.0.0", "--port", "0"], (l, child) => {
       if (!line && l.includes("--bootstrap")) {
         line = l;
         child.kill("SIGINT");
       }
-    });
+    }, undefined, recordModules(log));
     const { code } = await exited;
     assert.equal(code, 0);
     assert.match(line, /--bootstrap (\d+\.\d+\.\d+\.\d+):\d+/);
     assert.doesNotMatch(line, /--bootstrap 0\.0\.0\.0/);
+    // A mainline bootstrap node needs bittorrent-dht only; hyperdht and hyperswarm are for --hyperdht.
+    const loaded = loadedModules(log);
+    assert.ok(loaded.some((url) => url.includes("/node_modules/bittorrent-dht/")), `the recorder saw the DHT load (${loaded.length} modules)`);
+    assert.deepEqual(loaded.filter((url) => /\/node_modules\/(hyperdht|hyperswarm|dht-rpc)\/|\/dist\/src\/(network\/hyperswarm-network|discovery\/hyperdht-bootstrap)\.js$/.test(url)), []);
   });
 
   it("bootstrap on a busy UDP port exits 1 saying so, mainline and --hyperdht alike (hyperdht would move to another port)", async () => {

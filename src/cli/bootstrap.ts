@@ -1,14 +1,14 @@
 import { networkInterfaces } from "node:os";
 import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 import { BOOTSTRAP_ENV } from "../discovery/env-bootstrap.js";
-import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-network.js";
-import { startHyperdhtBootstrap } from "../discovery/hyperdht-bootstrap.js";
+import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-bootstrap.js";
 import type { Out } from "./command.js";
 import type { BootstrapOptions } from "./options.js";
 
 /** `tooldb-dht bootstrap` (flags and help in commands.ts) with its options, checked by bootstrapOptions before this module loads. */
 export async function bootstrap({ host, port, hyperdht }: BootstrapOptions, out: Out): Promise<undefined> {
-  const node = hyperdht ? await startHyperdhtBootstrap({ host, port }) : await startBootstrapNode({ host, port });
+  // hyperdht (and hyperswarm with it) loads only for --hyperdht: a mainline node needs none of it.
+  const node = hyperdht ? await (await import("../discovery/hyperdht-bootstrap.js")).startHyperdhtBootstrap({ host, port }) : await startBootstrapNode({ host, port });
   // Before the address is printed: whoever reads it may signal at once (stdout to a pipe is written synchronously).
   const stop = (signal: string) => {
     process.off("SIGINT", stop);

@@ -6,15 +6,14 @@
  * library (whose modules take most of a short run's time), and each
  * command loads what it needs once its options are checked.
  */
+import { BOOTSTRAP_ENV } from "../discovery/env-bootstrap.js";
 import { DEFAULT_HTTP_LIMITS } from "../limits/http-guard.js";
+import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-bootstrap.js";
 import { type FlagSpec, type FlagSpecs, isAmount, isCount, isHostPortList, isIpList, isPath, isPort, isQuota, isRate, isSeconds, isShare } from "./args.js";
 import { type Command, bool, str } from "./command.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_HYPERDHT_BOOTSTRAP_PORT, DEFAULT_METRICS_HOST, LIMIT_FLAG_NAMES, METRICS_PORT_OFFSET } from "./defaults.js";
 import { bootstrapOptions, peersOptions, statusTarget } from "./options.js";
 import { serveOptions } from "./serve-options.js";
-
-/** The environment variables the commands read (also in env-bootstrap.ts and hyperswarm-network.ts, which load the DHT code). */
-const BOOTSTRAP_ENV = "TOOLDB_DHT_BOOTSTRAP";
 
 const port = { type: "string", check: isPort } as const;
 const seconds = { type: "string", check: isSeconds } as const;
@@ -42,8 +41,6 @@ const LIMIT_FLAG_SPECS: Readonly<Record<(typeof LIMIT_FLAG_NAMES)[number], FlagS
   "max-subscriptions": limit(isQuota),
   "ban-duration": limit(isAmount),
 };
-
-const HYPERDHT_ENV = "TOOLDB_HYPERDHT_BOOTSTRAP";
 
 export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connections N,
   --max-unverified N, --max-per-ip N (also caps HTTP connections per IP on the web and metrics
@@ -154,7 +151,7 @@ export const bootstrapCommand: Command = {
   --bootstrap (mainline DHT, UDP port P, default 6881), and prints the address
   to give them. With --hyperdht: a private HyperDHT for --hyperswarm instead
   (three HyperDHT nodes, the first on UDP port P, default ${DEFAULT_HYPERDHT_BOOTSTRAP_PORT}); pass its address
-  as --hyperdht-bootstrap or ${HYPERDHT_ENV}.
+  as --hyperdht-bootstrap or ${HYPERDHT_BOOTSTRAP_ENV}.
   --host H   bind address (default 0.0.0.0: every interface).
   Stops on SIGINT or SIGTERM.`,
   flags: { port, host: str, hyperdht: bool },
