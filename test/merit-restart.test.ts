@@ -16,7 +16,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ToolDb, type ToolDbOptions } from "../src/index.js";
-import { LevelStore } from "../src/stores/index.js";
+import { setLogSink } from "../src/base/logger.js";
+import { LevelStore, MemoryStore } from "../src/stores/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { MERIT_RECORDS_KEY, MeritRecords } from "../src/node/merit-records.js";
 import { FAST, portOf, waitUntil } from "./helpers/nodes.js";
@@ -143,5 +144,39 @@ describe("link merit for held records across a restart", () => {
     assert.equal(await new MeritRecords(8).save(store), true);
     assert.equal(await store.get(MERIT_RECORDS_KEY), undefined);
     await store.close();
+  });
+
+  it("a key store that fails the save at close: close() resolves, the failure is logged on the node's debug logger, no unhandled rejection", { timeout: 30_000 }, async () => {
+    // A store whose put and del of the list reject (a full disk, a store closed under the node).
+    class FailingStore extends MemoryStore {
+      protected override _put(key: string, value: string): Promise<void> {
+        return key === MERIT_RECORDS_KEY ? Promise.reject(new Error("disk full")) : super._put(key, value);
+      }
+      protected override _del(key: string): Promise<void> {
+        return key === MERIT_RECORDS_KEY ? Promise.reject(new Error("disk full")) : super._del(key);
+      }
+    }
+    const lines: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    setLogSink((namespace, args) => lines.push(`${namespace} ${args.map(String).join(" ")}`));
+    try {
+      // Empty at close (the saved list is deleted) and not (it is written): both fail.
+      for (const held of [false, true]) {
+        const db = new ToolDb({ topic: TOPIC, ...FAST, debug: true, storageAdapter: FailingStore, storageName: `failing-${held}` });
+        await db.ready;
+        if (held) db.merit.delivered(hash(1));
+        await db.close();
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      setLogSink(undefined);
+      process.off("unhandledRejection", onUnhandled);
+    }
+    const failed = lines.filter((l) => /merit records not saved at close/.test(l));
+    assert.equal(failed.length, 2, `the failed saves were not logged: ${JSON.stringify(lines.slice(-5))}`);
+    assert.ok(failed.every((l) => l.startsWith("tooldb:node:client ") && l.includes("disk full")), failed.join("\n"));
+    assert.deepEqual(unhandled, []);
   });
 });

@@ -41,6 +41,8 @@
  * docs/security.md ("Slots and merit").
  */
 import { LruMap } from "../base/bounded-set.js";
+import { errorText } from "../base/errors.js";
+import type { LogFn } from "../base/logger.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 
 /** Records remembered: between this and 2 × this in the map's two generations (a hash is some 150 bytes held). */
@@ -99,13 +101,15 @@ export class MeritRecords {
    * more (every link closed). Resolves false when the store failed: this
    * run's list is lost (the next starts empty), unless the delete at this
    * run's start failed too and left the older list there (docs/security.md).
+   * The failure goes to `log` (the node's debug logger), if given.
    */
-  async save(store: ToolDbStorageAdapter): Promise<boolean> {
+  async save(store: ToolDbStorageAdapter, log?: LogFn): Promise<boolean> {
     try {
       if (this.fresh.size === 0) await store.del(MERIT_RECORDS_KEY);
       else await store.put(MERIT_RECORDS_KEY, JSON.stringify([...this.fresh.keys()].slice(-this.fresh.capacity)));
       return true;
-    } catch {
+    } catch (err) {
+      log?.(`merit records not saved at close (the next run starts with none): ${errorText(err)}`);
       return false;
     }
   }

@@ -226,7 +226,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.functions.close();
     await this.extension?.close();
     await this.network.close();
-    await this.merit.save(this.keyStore); // no link is left to hand a record out
+    await this.merit.save(this.keyStore, this.log); // no link is left to hand a record out; a failure is logged
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
     this.nodeKeys.close();
   }
