@@ -7,21 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ErrorCode, type ToolDb, type ToolDbRecord } from "../src/index.js";
-import { signRecord } from "../src/node/record-signer.js";
+import { ErrorCode, type ToolDb } from "../src/index.js";
 import { portOf, startClient, waitUntil } from "./helpers/nodes.js";
 import { RawLink } from "./helpers/raw-peer.js";
-import { testAuthor } from "./helpers/signed-records.js";
+import { botSignUps } from "./helpers/signed-records.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
 
 const T = 60_000;
 const TOPIC = "sign-ups";
-
-/** `count` account records `==<prefix>N`, all signed by one key (a bot needs no key per account). */
-async function botSignUps(prefix: string, count: number): Promise<ToolDbRecord[]> {
-  const author = await testAuthor();
-  return Promise.all(Array.from({ length: count }, (_, i) => signRecord(author, `==${prefix}${i}`, { name: `${prefix}${i}` }, Date.now(), 0, false)));
-}
 
 async function storedAccounts(db: ToolDb, prefix: string): Promise<number> {
   return (await db.records.query(`==${prefix}`, 100_000)).length;

@@ -11,21 +11,15 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbRecord } from "../src/index.js";
-import { signRecord } from "../src/node/record-signer.js";
+import { ErrorCode, type RefusalEvent, type ToolDb } from "../src/index.js";
 import { closeAll, waitUntil } from "./helpers/nodes.js";
 import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
-import { testAuthor } from "./helpers/signed-records.js";
+import { botSignUps } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const WINDOW = 20 * 60_000;
 /** 10 relayed sign-ups per 20 minutes: 2 or 3 refill across four refreshes, 10 in the window. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 10, signUpWindow: WINDOW };
-
-async function bots(prefix: string, count: number, t: number): Promise<ToolDbRecord[]> {
-  const author = await testAuthor();
-  return Promise.all(Array.from({ length: count }, (_, i) => signRecord(author, `==${prefix}${i}`, { name: `${prefix}${i}` }, t, 0, false)));
-}
 
 const accounts = async (db: ToolDb, prefix: string): Promise<number> => (await db.records.query(`==${prefix}`, 100_000)).length;
 
@@ -39,7 +33,7 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     dialer.on("refused", (e) => refused.push(e));
     const signUpRefusals = () => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length;
     // Sign-ups the listener's clients made, stored there but not relayed (a lost relay): the next refresh brings them.
-    const relayed = await bots("user-", 30, clock.now());
+    const relayed = await botSignUps("user-", 30, clock.now());
     for (const r of relayed) await listener.records.merge(r);
     let runs = dialer.syncProgress.completed;
     const refresh = async (ms = LATEST) => {

@@ -15,23 +15,17 @@ import { after, describe, it } from "node:test";
 import { DEFAULT_LIMITS } from "../src/limits/limits.js";
 import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbRecord } from "../src/index.js";
 import type { PeerSession } from "../src/network/peer-session.js";
-import { signRecord } from "../src/node/record-signer.js";
 import { SignUpQuota } from "../src/node/sign-up-quota.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { closeAll, waitUntil } from "./helpers/nodes.js";
 import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
-import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+import { botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 /** Small frames: a page of the change feed lists ~100 ids, so the feed below takes a few pages. */
 const FRAMES = { maxMessageBytes: 16 * 1024 };
 /** The victim takes no sign-ups relayed by servers; loopback is not exempt here. */
 const CLOSED = { exemptIps: [], maxServerSignUpsPerIp: 0 };
-
-async function bots(prefix: string, count: number, t: number): Promise<ToolDbRecord[]> {
-  const author = await testAuthor();
-  return Promise.all(Array.from({ length: count }, (_, i) => signRecord(author, `==${prefix}${i}`, { name: `${prefix}${i}` }, t, 0, false)));
-}
 
 const accounts = async (db: ToolDb, prefix: string): Promise<number> => (await db.records.query(`==${prefix}`, 100_000)).length;
 const feedOf = (db: ToolDb) => db.sync.range!.index.feed;
@@ -69,7 +63,7 @@ describe("sign-ups refused by a quota of 0 do not stall the change feed", { time
     // Stored on the peer, not relayed (a lost relay): only its change feed brings them. Sign-ups first, then records
     // over more than two pages of the feed.
     const page = peer.frames.idsPerMessage;
-    await seed(peer, await bots("user-", 20, clock.now()));
+    await seed(peer, await botSignUps("user-", 20, clock.now()));
     const records = await signedRecords(2 * page + 10, "later/", clock.now());
     await seed(peer, records);
 
@@ -109,7 +103,7 @@ describe("sign-ups refused by a quota of 0 do not stall the change feed", { time
       await waitUntil(() => peer.syncProgress.completed > completed && peer.syncProgress.running === 0, 20_000, `refresh after run ${completed}`);
       completed = peer.syncProgress.completed;
     };
-    await seed(peer, await bots("pushed-", 20, clock.now()));
+    await seed(peer, await botSignUps("pushed-", 20, clock.now()));
     const records = await signedRecords(30, "pushed/", clock.now());
     await seed(peer, records);
     await refresh();

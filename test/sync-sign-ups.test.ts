@@ -11,25 +11,19 @@ import { describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbRecord } from "../src/index.js";
 import { DEFAULT_LIMITS, resolveLimits } from "../src/limits/limits.js";
 import type { PeerSession } from "../src/network/peer-session.js";
-import { signRecord } from "../src/node/record-signer.js";
 import { SignUpQuota } from "../src/node/sign-up-quota.js";
 import { CHANGES_CAPABILITY } from "../src/node/sync/change-sync.js";
 import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
 import { portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
-import { contents, seed, signedRecords, testAuthor } from "./helpers/signed-records.js";
+import { botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const TOPIC = "sync-sign-ups";
 const past = () => Date.now() - 10_000_000;
 /** Loopback is not exempt here, so the per-IP buckets apply to the test's addresses. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 40 };
-
-async function bots(prefix: string, count: number): Promise<ToolDbRecord[]> {
-  const author = await testAuthor();
-  return Promise.all(Array.from({ length: count }, (_, i) => signRecord(author, `==${prefix}${i}`, { name: `${prefix}${i}` }, Date.now(), 0, false)));
-}
 
 async function accounts(db: ToolDb, prefix: string): Promise<number> {
   return (await db.records.query(`==${prefix}`, 100_000)).length;
@@ -84,8 +78,8 @@ describe("sign-ups relayed by servers are charged", () => {
       link.send({ type: "syncPush", id, to: [], records });
       return { ack: await ack, link };
     };
-    const first = await push("127.0.0.60", await bots("bot-", 200));
-    const second = await push("127.0.0.60", await bots("bot2-", 200));
+    const first = await push("127.0.0.60", await botSignUps("bot-", 200));
+    const second = await push("127.0.0.60", await botSignUps("bot2-", 200));
     const stored = await accounts(victim, "bot");
     const refusals = refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length;
     console.log(`# S1 400 pushed from one address: stored=${stored} (cap ${LIMITS.maxServerSignUpsPerIp}), SIGN_UP_LIMIT refusals=${refusals}, acks ${first.ack?.error ?? "ok"}/${second.ack?.error ?? "ok"}`);
@@ -96,7 +90,7 @@ describe("sign-ups relayed by servers are charged", () => {
     assert.equal(first.link.isClosed || second.link.isClosed, false, "the links are kept");
     // An honest server (another address, same /24) relays its clients' sign-ups: they fit in its own bucket.
     const { db: honest } = await fx.server();
-    const relayed = await bots("user-", 30);
+    const relayed = await botSignUps("user-", 30);
     await seed(honest, [...relayed, ...(await signedRecords(50, "h/", past()))]);
     const done = new Promise<RangeSyncRun>((resolve) => victim.sync.range!.once("done", resolve));
     victim.network.connectTo("127.0.0.1", portOf(honest));
@@ -111,7 +105,7 @@ describe("sign-ups relayed by servers are charged", () => {
   it("sign-ups an honest server relays beyond the quota are fetched again by a later run once it refills", { timeout: T }, async () => {
     const { db: victim, refused } = await fx.server({ limits: { ...LIMITS, maxServerSignUpsPerIp: 10, signUpWindow: 3000 } });
     const { db: honest } = await fx.server();
-    const relayed = await bots("user-", 30);
+    const relayed = await botSignUps("user-", 30);
     await seed(honest, [...relayed, ...(await signedRecords(50, "h/", past()))]);
     const run = async () => {
       const done = new Promise<RangeSyncRun>((resolve) => victim.sync.range!.once("done", resolve));
@@ -137,7 +131,7 @@ describe("sign-ups relayed by servers are charged", () => {
     assert.equal((await run()).mode, "changes", "with everything stored, the checkpoint moves on");
     // The same by the change feed: its checkpoint stays before the refused ones.
     await new Promise((res) => setTimeout(res, 3000));
-    await seed(honest, await bots("late-", 15));
+    await seed(honest, await botSignUps("late-", 15));
     const feedCounts: string[] = [];
     for (let i = 0; i < 8 && (await accounts(victim, "late-")) < 15; i++) {
       const r = await run();
@@ -153,7 +147,7 @@ describe("sign-ups relayed by servers are charged", () => {
     // Runs seconds apart: the victim answers the same ranges again (it refuses repeats within 60 s by default).
     const { db: victim, refused } = await fx.server({ limits: { ...LIMITS, maxServerSignUpsPerIp: 10, signUpWindow: 3000 }, rangeSync: { budget: { repeatWindowMs: 100 } } });
     const { db: honest } = await fx.server();
-    await seed(honest, [...(await bots("pushed-", 30)), ...(await signedRecords(20, "h/", past()))]);
+    await seed(honest, [...(await botSignUps("pushed-", 30)), ...(await signedRecords(20, "h/", past()))]);
     const counts: string[] = [];
     for (let i = 0; i < 8 && (await accounts(victim, "pushed-")) < 30; i++) {
       const done = new Promise<RangeSyncRun>((resolve) => honest.sync.range!.once("done", resolve));
@@ -178,7 +172,7 @@ describe("sign-ups relayed by servers are charged", () => {
     const theirs = await signedRecords(50, "f/", past());
     await seed(fake, theirs);
     const stale = await signedRecords(100, "v/", past(), "old");
-    const unasked = await bots("fbot-", 100);
+    const unasked = await botSignUps("fbot-", 100);
     const range = fake.sync.range!;
     const honestly = range.handle.bind(range);
     let fetches = 0;

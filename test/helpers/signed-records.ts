@@ -35,6 +35,15 @@ export async function signedRecords(count: number, prefix: string, t0: number, t
 }
 
 /**
+ * `count` account records `==<prefix>N` = { name: <prefix>N }, all signed by
+ * one key (a bot needs no key per account), at `t` (default: the time each is signed).
+ */
+export async function botSignUps(prefix: string, count: number, t?: number): Promise<ToolDbRecord[]> {
+  const user = await testAuthor();
+  return Promise.all(Array.from({ length: count }, (_, i) => signRecord(user, `==${prefix}${i}`, { name: `${prefix}${i}` }, t ?? Date.now(), 0, false)));
+}
+
+/**
  * Records shaped as `signedRecords`' ones, hashed but not signed (`s` empty):
  * for tests of what never verifies a record (the sync index, range sums),
  * where signing was most of their time. No server accepts them.
