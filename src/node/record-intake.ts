@@ -107,6 +107,7 @@ export class RecordIntake {
     // The checks below mostly have nothing to do: asked synchronously first, they cost no promise a record.
     const custom = db.customVerifiers.applies(rec.k) ? await db.customVerifiers.refusal(rec, db.records) : undefined;
     if (custom) {
+      if (from) db.customVerifiers.countRefusal(from);
       db.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }

@@ -18,6 +18,18 @@ export class CustomVerifiers {
   /** From 1, as tool-db 2.6.6 numbers them: an app that checks `if (id)` must not see the first as 0. */
   private nextId = 1;
   private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
+  /** Records refused per sender (a link): a sync run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
+  private readonly refusedFrom = new WeakMap<object, number>();
+
+  /** Counts a refusal of a record `from` sent. */
+  countRefusal(from: object): void {
+    this.refusedFrom.set(from, this.refusals(from) + 1);
+  }
+
+  /** Records from `from` refused so far. */
+  refusals(from: object): number {
+    return this.refusedFrom.get(from) ?? 0;
+  }
 
   add<T = any>(prefix: string, fn: CustomVerification<T>): number {
     const id = this.nextId++;

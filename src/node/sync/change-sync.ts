@@ -52,6 +52,10 @@ export interface FeedState {
   deferred: number;
   /** Our checkpoint of the peer is held where its sign-ups were refused, until the quota refills (`hold`): nothing pulled. */
   held?: boolean;
+  /** Records from the peer refused by a custom verifier, when the run began (CustomVerifiers.refusals). */
+  custom: number;
+  /** The run left our checkpoint of the peer before records a custom verifier refused (`keepsPlace`). */
+  kept?: boolean;
 }
 
 /** Where a peer's feed is not pulled again from until a time: its sign-ups listed there were refused by a quota that refills. */
@@ -66,6 +70,8 @@ interface Serving {
   last: number;
   /** Sign-ups from the asker refused by a quota that refills, when the run began. */
   deferred: number;
+  /** Records from the asker refused by a custom verifier, when the run began. */
+  custom: number;
 }
 
 export class ChangeSync<Run> {
@@ -75,6 +81,8 @@ export class ChangeSync<Run> {
   private readonly exemptIps: readonly string[];
   /** Per peer address, as many as the checkpoints it is about. */
   private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
+  /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
+  private readonly kept = new LruMap<string, string>(2 * MAX_CHECKPOINTS);
 
   constructor(
     private readonly db: NodeContext,
@@ -105,7 +113,7 @@ export class ChangeSync<Run> {
     const held = hold !== undefined && hold.epoch === known!.epoch && hold.seq === known!.seq && this.db.now() < hold.until;
     // Held: asked where the feeds stand without a place, so the peer lists nothing (its page is ours to fill in: empty).
     const page = await this.changes(session, held ? undefined : known);
-    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session), ...(held ? { held } : {}) };
+    const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session), custom: this.refusals(session), ...(held ? { held } : {}) };
     if (known && known.epoch === page.e && known.seq <= page.head) state.pulled = { seq: known.seq, page: held ? { ...page, ids: [], next: known.seq, more: false } : page };
     if (page.mine && page.mine.e === ours.epoch && page.mine.s <= ours.seq) state.pushed = page.mine.s;
     return state;
@@ -129,12 +137,14 @@ export class ChangeSync<Run> {
       // liar listing ids without end made a run look up ~4 million). The checkpoint is at the last page taken in.
       if (page.ids.length > 0) this.affordable(session, pages - 1);
       this.gate.chargeAnswers(session, LISTED_ID_WORK * page.ids.length);
+      const refused = this.refusals(session);
       await this.ops.fetch(session, await this.lacking(page.ids), run);
       if (this.deferredSignUps(session, state)) {
         this.hold(session, state, after);
         break;
       }
-      await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
+      if (!state.kept && this.refusals(session) > refused) state.kept = this.keepsPlace(`pull ${session.address}`, `${state.theirs.epoch}:${after}`);
+      if (!state.kept) await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
       if (!page.more) break;
       if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
       after = page.next;
@@ -156,6 +166,7 @@ export class ChangeSync<Run> {
       after = mine.next;
     }
     await this.commit(session, { epoch: state.ours.epoch, seq: after < state.ours.seq ? after : this.reached(state, tracker) }, state);
+    if (!state.kept) this.kept.delete(`pull ${session.address}`);
   }
 
   /**
@@ -165,7 +176,9 @@ export class ChangeSync<Run> {
    */
   async settle(session: PeerSession, state: FeedState, tracker: RunTracker): Promise<void> {
     try {
-      if (!this.deferredSignUps(session, state)) await this.setCheckpoint(session, state.theirs);
+      if (this.refusals(session) > state.custom) state.kept = this.keepsPlace(`pull ${session.address}`, "full");
+      if (!this.deferredSignUps(session, state) && !state.kept) await this.setCheckpoint(session, state.theirs);
+      if (!state.kept) this.kept.delete(`pull ${session.address}`);
       await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
     } catch (err) {
       throw new ToolDbError(ErrorCode.SYNC_FAILED, `settling the checkpoints failed: ${errorText(err)}`);
@@ -199,7 +212,7 @@ export class ChangeSync<Run> {
   private async commit(session: PeerSession, cp: Checkpoint, state: FeedState): Promise<void> {
     const reply = await this.ops.request(session, { type: "syncCommit", id: randomId(), e: cp.epoch, s: cp.seq });
     if (reply?.type !== "syncCommitAck" || reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "peer refused the checkpoint" : "no commit ack");
-    if (reply.e === undefined || reply.s === undefined || state.held || this.deferredSignUps(session, state)) return;
+    if (reply.e === undefined || reply.s === undefined || state.held || state.kept || this.deferredSignUps(session, state)) return;
     const feed = this.index.feed;
     const known = await feed.checkpoint(session.address);
     if (known && known.epoch === reply.e && known.seq < reply.s) await this.setCheckpoint(session, { epoch: reply.e, seq: reply.s });
@@ -226,6 +239,25 @@ export class ChangeSync<Run> {
     if (ms <= 0) return;
     this.holds.set(session.address, { epoch: state.theirs.epoch, seq, until: this.db.now() + ms });
     this.db.log("change feed of %s: %d sign-ups refused by a quota; not pulled again from %d for %d ms", session.clientId, refused, seq, ms);
+  }
+
+  /** Records from `session` a custom verifier refused so far. */
+  private refusals(session: PeerSession): number {
+    return this.db.customVerifiers.refusals(session);
+  }
+
+  /**
+   * A custom verifier refused records of the peer's feed during a run: one whose verdict depends on order (a post
+   * needs its user stored) refuses a record the run brought before its dependency. True: the checkpoint stays at
+   * `place`, before them, so the next run fetches them again (their dependency stored by then). False when it was
+   * already kept there once for this peer: refused again, they are refused for good and the checkpoint moves on (a
+   * verifier that always refuses does not stall the feed). `key`: the role (pull, push) and the peer's address.
+   */
+  private keepsPlace(key: string, place: string): boolean {
+    if (this.kept.get(key) === place) return false;
+    this.kept.set(key, place);
+    this.db.log("change feed (%s): records refused by a custom verifier; the checkpoint stays at %s for one more run", key, place);
+    return true;
   }
 
   /** Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). */
@@ -266,7 +298,11 @@ export class ChangeSync<Run> {
         return 1;
       }
       // Sign-ups it pushed were refused by a quota that refills: our checkpoint of it stays, so our next run fetches them.
-      if (this.db.quota.signUpsDeferred(from) === serving.deferred) await this.setCheckpoint(from, { epoch: message.e!, seq: message.s! });
+      // So does a custom verifier's refusal, once at the same place (`keepsPlace`): it may have depended on order.
+      const place = this.refusals(from) > serving.custom ? await feed.checkpoint(from.address) : null;
+      const kept = place !== null && this.keepsPlace(`push ${from.address}`, place ? `${place.epoch}:${place.seq}` : "none");
+      if (this.db.quota.signUpsDeferred(from) === serving.deferred && !kept) await this.setCheckpoint(from, { epoch: message.e!, seq: message.s! });
+      if (!kept) this.kept.delete(`push ${from.address}`);
       this.stopServing(from);
       // All we stored since the run began came from the asker's pushes: it may skip them next time.
       const onlyPushed = serving && serving.head === serving.last && feed.head === feed.lastSeq && feed.lastSeq - serving.last === serving.tracker.added;
@@ -291,7 +327,7 @@ export class ChangeSync<Run> {
   private startServing(from: PeerSession): void {
     if (this.serving.has(from)) return;
     const feed = this.index.feed;
-    this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq, deferred: this.db.quota.signUpsDeferred(from) });
+    this.serving.set(from, { tracker: this.index.track(), head: feed.head, last: feed.lastSeq, deferred: this.db.quota.signUpsDeferred(from), custom: this.refusals(from) });
     if (this.watched.has(from)) return;
     this.watched.add(from);
     from.connection.once("close", () => this.stopServing(from));
