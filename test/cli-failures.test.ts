@@ -119,7 +119,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     assert.deepEqual(loaded.filter((url) => /\/node_modules\/(hyperdht|hyperswarm|dht-rpc)\/|\/dist\/src\/(network\/hyperswarm-network|discovery\/hyperdht-bootstrap)\.js$/.test(url)), []);
   });
 
-  it("bootstrap on a busy UDP port exits 1 saying so, mainline and --hyperdht alike (hyperdht would move to another port)", async () => {
+  it("bootstrap on a busy UDP port exits 1 saying so, mainline and --hyperdht alike (hyperdht would move to another port); a --hyperdht run loads no mainline DHT code", async () => {
     const busy = createSocket("udp4");
     await new Promise<void>((r) => busy.bind(0, "127.0.0.1", r));
     const port = String(busy.address().port);
@@ -132,9 +132,14 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       await new Promise<void>((r) => busy.close(() => r()));
     }
     // Free again: the HyperDHT bootstrap takes that very port.
-    const free = await run(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], (line, child) => line.startsWith("HyperDHT bootstrap on") && child.kill("SIGTERM")).exited;
+    const log = join(dir, "modules-bootstrap-hyperdht.log");
+    const free = await run(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], (line, child) => line.startsWith("HyperDHT bootstrap on") && child.kill("SIGTERM"), undefined, recordModules(log)).exited;
     assert.equal(free.code, 0, free.err);
     assert.match(free.out, new RegExp(`^HyperDHT bootstrap on 127\\.0\\.0\\.1:${port} `, "m"));
+    // The mirror image of the mainline run's check: a HyperDHT bootstrap node needs hyperdht only, no mainline DHT code.
+    const loaded = loadedModules(log);
+    assert.ok(loaded.some((url) => url.includes("/node_modules/hyperdht/")), `the recorder saw hyperdht load (${loaded.length} modules)`);
+    assert.deepEqual(loaded.filter((url) => /\/node_modules\/(bittorrent-dht|k-rpc)\/|\/dist\/src\/discovery\/bootstrap-node\.js$/.test(url)), []);
   });
 
   it("serve prints its data directory, and two servers on one host get different metrics ports (server port + 10000)", async () => {

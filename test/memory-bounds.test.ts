@@ -2,7 +2,7 @@
  * A flood of valid messages from one raw `ws` peer: the server's dedup set
  * and request table stay within their caps, the peer is not punished, and
  * nothing crashes (a process-wide guard fails the test on an unhandled
- * rejection). Hostile input is test/bad-input.test.ts.
+ * rejection). Hostile input is test/bad-input.test.ts and test/bad-records.test.ts.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -148,35 +148,70 @@ describe("link merit for held records across a restart", () => {
 
   it("a key store that fails the save at close: close() resolves, the failure is logged on the node's debug logger, no unhandled rejection", { timeout: 30_000 }, async () => {
     // A store whose put and del of the list reject (a full disk, a store closed under the node).
-    class FailingStore extends MemoryStore {
-      protected override _put(key: string, value: string): Promise<void> {
-        return key === MERIT_RECORDS_KEY ? Promise.reject(new Error("disk full")) : super._put(key, value);
-      }
-      protected override _del(key: string): Promise<void> {
-        return key === MERIT_RECORDS_KEY ? Promise.reject(new Error("disk full")) : super._del(key);
-      }
-    }
-    const lines: string[] = [];
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
-    setLogSink((namespace, args) => lines.push(`${namespace} ${args.map(String).join(" ")}`));
-    try {
+    const { lines, unhandled } = await capturing(async () => {
       // Empty at close (the saved list is deleted) and not (it is written): both fail.
       for (const held of [false, true]) {
-        const db = new ToolDb({ topic: TOPIC, ...FAST, debug: true, storageAdapter: FailingStore, storageName: `failing-${held}` });
+        const db = new ToolDb({ topic: TOPIC, ...FAST, debug: true, storageAdapter: failingOn(["put", "del"]), storageName: `failing-${held}` });
         await db.ready;
         if (held) db.merit.delivered(hash(1));
         await db.close();
       }
-      await new Promise((resolve) => setImmediate(resolve));
-    } finally {
-      setLogSink(undefined);
-      process.off("unhandledRejection", onUnhandled);
-    }
+    });
     const failed = lines.filter((l) => /merit records not saved at close/.test(l));
     assert.equal(failed.length, 2, `the failed saves were not logged: ${JSON.stringify(lines.slice(-5))}`);
     assert.ok(failed.every((l) => l.startsWith("tooldb:node:client ") && l.includes("disk full")), failed.join("\n"));
     assert.deepEqual(unhandled, []);
   });
+
+  it("a key store whose get or del of the list rejects at start: the node starts with an empty list, the failure is logged on the node's debug logger, no unhandled rejection", { timeout: 30_000 }, async () => {
+    // The get fails, or the get finds a saved list and its delete fails (the list must not be used then).
+    const { lines, unhandled } = await capturing(async () => {
+      for (const op of ["get", "del"] as const) {
+        const db = new ToolDb({ topic: TOPIC, ...FAST, debug: true, storageAdapter: failingOn([op], JSON.stringify([hash(1)])), storageName: `failing-start-${op}` });
+        await db.ready;
+        assert.equal(db.merit.size, 0, `a list was kept after its ${op} failed`);
+        assert.equal(db.merit.proves(hash(1)), false);
+        await db.close();
+      }
+    });
+    const failed = lines.filter((l) => /merit records not taken at start/.test(l));
+    assert.equal(failed.length, 2, `the failures at start were not logged: ${JSON.stringify(lines.slice(-5))}`);
+    assert.ok(failed.every((l) => l.startsWith("tooldb:node:client ") && l.includes("disk full")), failed.join("\n"));
+    assert.deepEqual(unhandled, []);
+  });
 });
+
+/** A memory key store whose `ops` on the merit list reject ("disk full"); its get of the list finds `saved`, if given. */
+function failingOn(ops: ("get" | "put" | "del")[], saved?: string): typeof MemoryStore {
+  const fail = (op: "get" | "put" | "del", key: string) => key === MERIT_RECORDS_KEY && ops.includes(op);
+  const disk = () => Promise.reject(new Error("disk full"));
+  return class FailingStore extends MemoryStore {
+    protected override _get(key: string): Promise<string | undefined> {
+      if (fail("get", key)) return disk();
+      return key === MERIT_RECORDS_KEY && saved !== undefined ? Promise.resolve(saved) : super._get(key);
+    }
+    protected override _put(key: string, value: string): Promise<void> {
+      return fail("put", key) ? disk() : super._put(key, value);
+    }
+    protected override _del(key: string): Promise<void> {
+      return fail("del", key) ? disk() : super._del(key);
+    }
+  };
+}
+
+/** Runs `fn` with the debug log and unhandled rejections captured. */
+async function capturing(fn: () => Promise<void>): Promise<{ lines: string[]; unhandled: unknown[] }> {
+  const lines: string[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on("unhandledRejection", onUnhandled);
+  setLogSink((namespace, args) => lines.push(`${namespace} ${args.map(String).join(" ")}`));
+  try {
+    await fn();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    setLogSink(undefined);
+    process.off("unhandledRejection", onUnhandled);
+  }
+  return { lines, unhandled };
+}

@@ -4,25 +4,18 @@
  * against messages the reference JS implementation produced
  * (test/fixtures/negentropy-vectors.json: hoytech/negentropy js/Negentropy.js
  * at 6edb041, sets described below), and against set arithmetic on random
- * sets, with and without a frame limit. Then the index it runs over, on
- * every store: kept on merge, rebuilt after an unclean close.
+ * sets, with and without a frame limit. The index it runs over:
+ * sync-index-stores.test.ts.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { bytesToHex, hexToBytes } from "../src/crypto/encoding.js";
-import { createLogger } from "../src/base/logger.js";
-import { LevelStore, MemoryStore, type ToolDbStorageAdapter } from "../src/stores/index.js";
-import { type Bound, BoundCoder, ByteReader, ByteWriter, INFINITY_BOUND, type Item, type ItemSource, MIN_BOUND, compareBounds, countRanges } from "../src/node/sync/negentropy-codec.js";
+import { type Bound, BoundCoder, ByteReader, ByteWriter, INFINITY_BOUND, type Item, type ItemSource, MIN_BOUND, countRanges } from "../src/node/sync/negentropy-codec.js";
 import { Reconciler } from "../src/node/sync/negentropy.js";
 import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, checkReply, maxReplyRanges } from "../src/node/sync/negentropy-bounds.js";
 import type { SentRange } from "../src/node/sync/negentropy-resume.js";
-import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
-import { signedRecords } from "./helpers/signed-records.js";
 import { ArraySource, randomItems } from "./helpers/array-source.js";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -346,67 +339,5 @@ describe("negentropy V1", () => {
     for (const bad of ["", "61ff", "6101", "610000030000", "6100002101", "610000029999", `61000001${"00".repeat(15)}`]) {
       await assert.rejects(responder.reconcile(hexToBytes(bad)), (err: Error & { code?: string }) => err.code === "BAD_MESSAGE", bad);
     }
-  });
-});
-
-describe("sync index", () => {
-  async function indexOn(make: (name: string) => ToolDbStorageAdapter, name: string) {
-    const records = make(name);
-    const index = new SyncIndex(make(`${name}.sync`), records, createLogger("test:sync-index"));
-    await index.open();
-    return { records, index };
-  }
-
-  async function items(index: SyncIndex): Promise<Item[]> {
-    const out: Item[] = [];
-    for await (const item of index.scan({ t: 0, id: "" }, { t: Infinity, id: "" })) out.push(item);
-    return out;
-  }
-
-  it("is kept on every merge (a replaced version leaves the index) and rebuilt from the records after an unclean close", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tooldb-sync-index-"));
-    try {
-      const level = (name: string) => new LevelStore(undefined, join(dir, name));
-      const [v1, v2] = [await signedRecords(50, "k/", 1_000_000), await signedRecords(10, "k/", 2_000_000, "v2")];
-      let { records, index } = await indexOn(level, "db");
-      for (const record of [...v1, ...v2]) {
-        const before = (await records.get(record.k)) ?? undefined;
-        await records.put(record.k, JSON.stringify(record));
-        await index.update(before ? JSON.parse(before) : undefined, record);
-      }
-      const expected = [...v2, ...v1.slice(10)].map((r) => ({ t: r.t, id: itemId(r) })).sort(compareBounds);
-      assert.deepEqual(await items(index), expected);
-      assert.equal(index.size, 50);
-      assert.equal(await index.keyOf(itemId(v2[3]!)), "k/3");
-      assert.equal(await index.keyOf(itemId(v1[3]!)), undefined, "the replaced version is gone");
-      // Unclean: the records store closes, the index store is left marked open (as after a crash).
-      await records.close();
-      await index.store.close();
-      ({ records, index } = await indexOn(level, "db"));
-      assert.deepEqual(await items(index), expected);
-      assert.equal(index.size, 50);
-      await index.close();
-      await records.close();
-      // Clean: reopened without a rebuild, count kept.
-      ({ records, index } = await indexOn(level, "db"));
-      assert.equal(index.size, 50);
-      assert.deepEqual(await items(index), expected);
-      await index.close();
-      await records.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
-
-  it("works the same over MemoryStore", async () => {
-    const { records, index } = await indexOn((name) => new MemoryStore(undefined, name), "mem");
-    const recs = await signedRecords(20, "m/", 5_000_000);
-    for (const r of recs) {
-      await records.put(r.k, JSON.stringify(r));
-      await index.update(undefined, r);
-    }
-    assert.deepEqual(await items(index), recs.map((r) => ({ t: r.t, id: itemId(r) })).sort(compareBounds));
-    await index.close();
-    await records.close();
   });
 });

@@ -10,15 +10,11 @@ import { describe, it } from "node:test";
 import { ErrorCode, type ToolDb } from "../src/index.js";
 import { portOf, startClient, waitUntil } from "./helpers/nodes.js";
 import { RawLink } from "./helpers/raw-peer.js";
-import { botSignUps } from "./helpers/signed-records.js";
+import { accounts, botSignUps } from "./helpers/signed-records.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
 
 const T = 60_000;
 const TOPIC = "sign-ups";
-
-async function storedAccounts(db: ToolDb, prefix: string): Promise<number> {
-  return (await db.records.query(`==${prefix}`, 100_000)).length;
-}
 
 describe("sign-ups cost something and have a quota", () => {
   const fx = attackFixture(TOPIC, 30_000);
@@ -40,7 +36,7 @@ describe("sign-ups cost something and have a quota", () => {
     const bot = await RawLink.connect(portOf(srv), { topic: TOPIC, from: "127.0.0.40" });
     for (const record of await botSignUps("bot-", 1500)) bot.put(record);
     await waitUntil(() => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length >= 1490, T, "the flood to be refused");
-    const stored = await storedAccounts(srv, "bot-");
+    const stored = await accounts(srv, "bot-");
     assert.equal(stored, 10, "maxSignUpsPerIdentity");
     assert.match(refused.find((e) => e.code === ErrorCode.SIGN_UP_LIMIT)!.reason, /sign-up quota of this identity used up/);
     await realUserSignsUp(srv, "alice");
@@ -53,7 +49,7 @@ describe("sign-ups cost something and have a quota", () => {
       for (const record of await botSignUps(`bot${b}-`, 200)) bot.put(record);
     }
     await waitUntil(() => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length >= 8 * 200 - 30, T, "the flood to be refused");
-    assert.equal(await storedAccounts(srv, "bot"), 30, "maxSignUpsPerIp");
+    assert.equal(await accounts(srv, "bot"), 30, "maxSignUpsPerIp");
     assert.ok(refused.some((e) => /sign-up quota of this address used up/.test(e.reason)));
     await realUserSignsUp(srv, "bob");
   });

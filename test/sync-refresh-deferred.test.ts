@@ -14,14 +14,12 @@ import { after, describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb } from "../src/index.js";
 import { closeAll, waitUntil } from "./helpers/nodes.js";
 import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
-import { botSignUps } from "./helpers/signed-records.js";
+import { accounts, botSignUps } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const WINDOW = 20 * 60_000;
 /** 10 relayed sign-ups per 20 minutes: 2 or 3 refill across four refreshes, 10 in the window. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 10, signUpWindow: WINDOW };
-
-const accounts = async (db: ToolDb, prefix: string): Promise<number> => (await db.records.query(`==${prefix}`, 100_000)).length;
 
 describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () => {
   const nodes: ToolDb[] = [];

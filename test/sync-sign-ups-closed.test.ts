@@ -19,7 +19,7 @@ import { SignUpQuota } from "../src/node/sign-up-quota.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { closeAll, waitUntil } from "./helpers/nodes.js";
 import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
-import { botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
+import { accounts, botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 /** Small frames: a page of the change feed lists ~100 ids, so the feed below takes a few pages. */
@@ -27,7 +27,6 @@ const FRAMES = { maxMessageBytes: 16 * 1024 };
 /** The victim takes no sign-ups relayed by servers; loopback is not exempt here. */
 const CLOSED = { exemptIps: [], maxServerSignUpsPerIp: 0 };
 
-const accounts = async (db: ToolDb, prefix: string): Promise<number> => (await db.records.query(`==${prefix}`, 100_000)).length;
 const feedOf = (db: ToolDb) => db.sync.range!.index.feed;
 
 describe("sign-ups refused by a quota of 0 do not stall the change feed", { timeout: 2 * T }, () => {

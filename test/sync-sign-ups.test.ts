@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ErrorCode, type RefusalEvent, type ToolDb, type ToolDbRecord } from "../src/index.js";
+import { ErrorCode, type RefusalEvent, type ToolDbRecord } from "../src/index.js";
 import { DEFAULT_LIMITS, resolveLimits } from "../src/limits/limits.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { SignUpQuota } from "../src/node/sign-up-quota.js";
@@ -17,17 +17,13 @@ import { RBSR_CAPABILITY, type RangeSyncRun } from "../src/node/sync/range-sync.
 import { attackFixture } from "./helpers/attack-fixture.js";
 import { portOf, waitUntil } from "./helpers/nodes.js";
 import { type Frame, RawLink } from "./helpers/raw-peer.js";
-import { botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
+import { accounts, botSignUps, contents, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const TOPIC = "sync-sign-ups";
 const past = () => Date.now() - 10_000_000;
 /** Loopback is not exempt here, so the per-IP buckets apply to the test's addresses. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 40 };
-
-async function accounts(db: ToolDb, prefix: string): Promise<number> {
-  return (await db.records.query(`==${prefix}`, 100_000)).length;
-}
 
 const strikes = (refused: RefusalEvent[]) => refused.filter((e) => e.code !== ErrorCode.SIGN_UP_LIMIT && e.code !== ErrorCode.SYNC_REFUSED);
 

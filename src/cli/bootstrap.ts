@@ -1,5 +1,4 @@
 import { networkInterfaces } from "node:os";
-import { startBootstrapNode } from "../discovery/bootstrap-node.js";
 import { BOOTSTRAP_ENV } from "../discovery/env-bootstrap.js";
 import { HYPERDHT_BOOTSTRAP_ENV } from "../network/hyperswarm-bootstrap.js";
 import type { Out } from "./command.js";
@@ -7,8 +6,10 @@ import type { BootstrapOptions } from "./options.js";
 
 /** `tooldb-dht bootstrap` (flags and help in commands.ts) with its options, checked by bootstrapOptions before this module loads. */
 export async function bootstrap({ host, port, hyperdht }: BootstrapOptions, out: Out): Promise<undefined> {
-  // hyperdht (and hyperswarm with it) loads only for --hyperdht: a mainline node needs none of it.
-  const node = hyperdht ? await (await import("../discovery/hyperdht-bootstrap.js")).startHyperdhtBootstrap({ host, port }) : await startBootstrapNode({ host, port });
+  // Each engine loads only when asked for: hyperdht (and hyperswarm with it) for --hyperdht, bittorrent-dht otherwise.
+  const node = hyperdht
+    ? await (await import("../discovery/hyperdht-bootstrap.js")).startHyperdhtBootstrap({ host, port })
+    : await (await import("../discovery/bootstrap-node.js")).startBootstrapNode({ host, port });
   // Before the address is printed: whoever reads it may signal at once (stdout to a pipe is written synchronously).
   const stop = (signal: string) => {
     process.off("SIGINT", stop);

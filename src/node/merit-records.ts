@@ -81,17 +81,19 @@ export class MeritRecords {
    * Takes the list a previous run saved at close: deleted from `store` (and
    * flushed) before it is used, so a run that ends without close() leaves
    * none behind. `keep` false (a server): only deleted. A store that fails
-   * here leaves the list empty (fail closed).
+   * here leaves the list empty (fail closed); the failure goes to `log` (the
+   * node's debug logger), if given.
    */
-  async load(store: ToolDbStorageAdapter, keep: boolean): Promise<void> {
+  async load(store: ToolDbStorageAdapter, keep: boolean, log?: LogFn): Promise<void> {
     try {
       const saved = await store.get(MERIT_RECORDS_KEY);
       if (saved === undefined) return;
       await store.del(MERIT_RECORDS_KEY);
       await store.flush();
       if (keep) for (const h of savedHashes(saved, this.fresh.capacity)) this.fresh.set(h, true);
-    } catch {
+    } catch (err) {
       this.fresh.clear();
+      log?.(`merit records not taken at start (this run starts with none): ${errorText(err)}`);
     }
   }
 

@@ -190,7 +190,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.quota.load();
     await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
     await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
-    await this.merit.load(this.keyStore, !this.options.server); // the list saved at close, taken before any link (merit-records.ts)
+    await this.merit.load(this.keyStore, !this.options.server, this.log); // the list saved at close, taken before any link (merit-records.ts)
     if (!this.options.server) await this.outbox.load();
     this.checkOpen();
     await this.network.start();

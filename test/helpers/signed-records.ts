@@ -43,6 +43,9 @@ export async function botSignUps(prefix: string, count: number, t?: number): Pro
   return Promise.all(Array.from({ length: count }, (_, i) => signRecord(user, `==${prefix}${i}`, { name: `${prefix}${i}` }, t ?? Date.now(), 0, false)));
 }
 
+/** How many account records (`==<prefix>…`) a node stores. */
+export const accounts = async (db: ToolDb, prefix: string): Promise<number> => (await db.records.query(`==${prefix}`, 100_000)).length;
+
 /**
  * Records shaped as `signedRecords`' ones, hashed but not signed (`s` empty):
  * for tests of what never verifies a record (the sync index, range sums),

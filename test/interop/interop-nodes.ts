@@ -1,5 +1,5 @@
 /**
- * The interop tests' nodes and waits (test/interop.test.ts): tooldb-dht and
+ * The interop tests' nodes and waits (test/interop.test.ts, interop-links.test.ts): tooldb-dht and
  * npm tool-db 2.6.6 nodes on a fresh topic, closed after each test, and
  * bounded, event-driven waits on both kinds.
  */
