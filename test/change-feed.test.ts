@@ -5,29 +5,15 @@
  * written holds the head back, and checkpoints stay bounded.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { createLogger } from "../src/base/logger.js";
-import { LevelStore, MemoryStore } from "../src/index.js";
 import { MAX_CHECKPOINTS } from "../src/node/sync/change-feed.js";
-import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
-import type { ToolDbStorageAdapter } from "../src/stores/storage-adapter.js";
+import { itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
-
-async function indexOn(make: (name: string) => ToolDbStorageAdapter, name: string) {
-  const records = make(name);
-  const index = new SyncIndex(make(`${name}.sync`), records, createLogger("test:change-feed"));
-  await index.open();
-  return { records, index };
-}
+import { closeIndexed, indexOn, memoryStores, withLevelStores } from "./helpers/sync-index-rig.js";
 
 describe("change feed", () => {
-  it("numbers every stored version; a replaced one leaves the feed; numbering survives a clean close and restarts after an unclean one", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tooldb-change-feed-"));
-    try {
-      const level = (name: string) => new LevelStore(undefined, join(dir, name));
+  it("numbers every stored version; a replaced one leaves the feed; numbering survives a clean close and restarts after an unclean one", () =>
+    withLevelStores("tooldb-change-feed-", async (level) => {
       const [v1, v2] = [await signedRecords(30, "k/", 1_000_000), await signedRecords(5, "k/", 2_000_000, "v2")];
       let { records, index } = await indexOn(level, "db");
       for (const r of v1) {
@@ -54,8 +40,7 @@ describe("change feed", () => {
       assert.equal(first.more, true);
       assert.deepEqual((await index.feed.page(35, 10)).ids, []);
       await index.feed.setCheckpoint("peer-1", { epoch: "e1", seq: 7 }, 1);
-      await index.close();
-      await records.close();
+      await closeIndexed({ records, index });
 
       ({ records, index } = await indexOn(level, "db"));
       assert.equal(index.feed.epoch, epoch, "a clean close keeps the numbering");
@@ -68,15 +53,11 @@ describe("change feed", () => {
       assert.notEqual(index.feed.epoch, epoch, "a rebuilt index starts a new numbering");
       assert.equal(index.feed.head, 30);
       assert.equal(await index.feed.checkpoint("peer-1"), undefined, "checkpoints go with the old numbering");
-      await index.close();
-      await records.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+      await closeIndexed({ records, index });
+    }));
 
   it("a number whose entry is still being written holds the head back, so a checkpoint never skips a change", async () => {
-    const { records, index } = await indexOn((name) => new MemoryStore(undefined, name), "mem");
+    const { records, index } = await indexOn(memoryStores, "mem");
     const feed = index.feed;
     const first = feed.reserve();
     const second = feed.reserve();
@@ -85,17 +66,15 @@ describe("change feed", () => {
     assert.deepEqual((await feed.page(0, 10)).next, first - 1);
     feed.written(first);
     assert.equal(feed.head, second);
-    await index.close();
-    await records.close();
+    await closeIndexed({ records, index });
   });
 
   it("keeps at most MAX_CHECKPOINTS peer checkpoints, dropping the least recently updated", async () => {
-    const { records, index } = await indexOn((name) => new MemoryStore(undefined, name), "cps");
+    const { records, index } = await indexOn(memoryStores, "cps");
     for (let i = 0; i <= MAX_CHECKPOINTS; i++) await index.feed.setCheckpoint(`p${i}`, { epoch: "e", seq: i }, 1000 + i);
     assert.equal(await index.feed.checkpoint("p0"), undefined);
     assert.deepEqual(await index.feed.checkpoint("p1"), { epoch: "e", seq: 1 });
     assert.deepEqual(await index.feed.checkpoint(`p${MAX_CHECKPOINTS}`), { epoch: "e", seq: MAX_CHECKPOINTS });
-    await index.close();
-    await records.close();
+    await closeIndexed({ records, index });
   });
 });

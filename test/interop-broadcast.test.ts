@@ -18,8 +18,8 @@ async function serverLinks(db: ToolDb, count: number, what: string): Promise<voi
 describe("broadcast tree beside tool-db 2.6.6", { timeout: 60_000 }, () => {
   it("a 2.6.6 server linked to a tree server gets our puts by the plain relay, and its clients' puts travel our tree", () =>
     withNodes(async (nodes) => {
-      const legacy = await nodes.legacyNode({ server: true });
-      const legacyPort = legacy.net.port!;
+      const legacy = await nodes.legacyServer();
+      const { port: legacyPort } = legacy;
       // A dials the 2.6.6 server; B dials A; C dials B: the put below must cross the tree C -> B -> A, then reach 2.6.6.
       const a = await nodes.dhtServer({ legacyRecords: true, peers: [{ host: LOOPBACK, port: legacyPort }] });
       const b = await nodes.dhtServer({ legacyRecords: true, peers: [{ host: LOOPBACK, port: portOf(a) }] });

@@ -15,8 +15,8 @@ import { getPeerSignature, handshakeOutcome, legacyStored, LOOPBACK, ourPut, por
 describe("interop with npm tool-db 2.6.6", () => {
   it("a tooldb-dht server linking to a 2.6.6 server catches up through query/get (range reconciliation is not offered to it)", () =>
     withNodes(async (nodes) => {
-      const legacyServer = await nodes.legacyNode({ server: true });
-      const port = legacyServer.net.port!;
+      const legacyServer = await nodes.legacyServer();
+      const { port } = legacyServer;
       const legacyClient = await nodes.legacyNode({ peers: [port] });
       const keys = ["catch-up-1", "catch-up-2", "catch-up-3"];
       for (const key of keys) {
@@ -40,11 +40,9 @@ describe("interop with npm tool-db 2.6.6", () => {
     "a tooldb-dht client connects to a 2.6.6 server that has been up for more than a day",
     () =>
       withNodes(async (nodes) => {
-        const legacyServer = await nodes.legacyNode({ server: true });
-        const port = legacyServer.net.port!;
+        const { db, port } = await nodes.legacyServer();
         // 2.6.6 signs its own server record once, in the "init" handler, and serves it in
         // every pong from then on. Re-sign it as a server started 25 hours ago would have.
-        const db = legacyServer.db;
         const startedAt = Date.now() - 25 * 60 * 60 * 1000;
         const self = db.serverPeers.find((p) => p.address === db.peerAccount.getAddress());
         assert.ok(self, "the 2.6.6 server lists itself");
@@ -63,15 +61,15 @@ describe("interop with npm tool-db 2.6.6", () => {
 
   it("a tooldb-dht client redials a 2.6.6 server that restarted on the same port", () =>
     withNodes(async (nodes) => {
-      const first = await nodes.legacyNode({ server: true });
-      const port = first.net.port!;
+      const first = await nodes.legacyServer();
+      const { port } = first;
       const ours = await nodes.dhtClient(port);
       const dropped = waitFor(ours, "peer-disconnect", "link drop when the 2.6.6 server stops");
       await first.net.close();
       await dropped;
       // Listening only once it lists itself: otherwise a redial can land in 2.6.6's
       // start-up window (see the next test).
-      const second = await nodes.legacyNode({ server: true, port, listenWhenListed: true });
+      const second = await nodes.legacyServer({ port, listenWhenListed: true });
       const address = second.db.peerAccount.getAddress();
       // The redial may already have completed while the new server finished starting.
       if (!ours.network.peers.some((p) => p.address === address)) {
@@ -84,10 +82,8 @@ describe("interop with npm tool-db 2.6.6", () => {
     "a tooldb-dht client that reaches a 2.6.6 server during its start-up retries instead of giving up",
     () =>
       withNodes(async (nodes) => {
-        const legacyServer = await nodes.legacyNode({ server: true });
-        const port = legacyServer.net.port!;
+        const { db, port } = await nodes.legacyServer();
         // Reproduce the start-up window: 2.6.6 answers pings before its own record is in serverPeers.
-        const db = legacyServer.db;
         const index = db.serverPeers.findIndex((p) => p.address === db.peerAccount.getAddress());
         assert.notEqual(index, -1);
         const [self] = db.serverPeers.splice(index, 1);
@@ -110,9 +106,9 @@ describe("interop with npm tool-db 2.6.6", () => {
 
   it("ack: n counts proven servers only: a confirmation forged by a 2.6.6 server (an unproven link) counts for nothing", () =>
     withNodes(async (nodes) => {
-      const legacyServer = await nodes.legacyNode({ server: true });
+      const legacyServer = await nodes.legacyServer();
       const proven = await nodes.dhtServer({ legacyRecords: true });
-      const ours = await nodes.dhtClient(legacyServer.net.port!, { legacyRecords: true });
+      const ours = await nodes.dhtClient(legacyServer.port, { legacyRecords: true });
       ours.network.connectTo(LOOPBACK, portOf(proven));
       await withTimeout(
         (async () => {
@@ -137,8 +133,8 @@ describe("interop with npm tool-db 2.6.6", () => {
 
   it("acknowledged puts are a wire extension 2.6.6 ignores: it stores a put asking for a confirmation and drops putAck frames", () =>
     withNodes(async (nodes) => {
-      const legacyServer = await nodes.legacyNode({ server: true });
-      const ours = await nodes.dhtClient(legacyServer.net.port!, { legacyRecords: true });
+      const legacyServer = await nodes.legacyServer();
+      const ours = await nodes.dhtClient(legacyServer.port, { legacyRecords: true });
       const refusals = recordRefusals(ours);
       const stored = legacyStored(legacyServer, "asks-ack", "2.6.6 server storing a put with ack: true");
       // 2.6.6 never confirms, so the acknowledged put times out and stays in the outbox.

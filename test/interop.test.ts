@@ -64,9 +64,8 @@ describe("interop with npm tool-db 2.6.6", () => {
 
   it("a tooldb-dht client works against a tool-db 2.6.6 server, and a 2.6.6 client there sees our put", () =>
     withNodes(async (nodes) => {
-      const legacyServer = await nodes.legacyNode({ server: true });
-      const port = legacyServer.net.port;
-      assert.ok(port);
+      const legacyServer = await nodes.legacyServer();
+      const { port } = legacyServer;
       const ours = await nodes.dhtClient(port, { legacyRecords: true });
       const refusals = recordRefusals(ours);
 
@@ -140,10 +139,9 @@ describe("interop with npm tool-db 2.6.6", () => {
       await verified;
 
       // A 2.6.6 server at pow 0 only checks the signature over h: it stores our key-bound record.
-      const legacyServer = await nodes.legacyNode({ server: true });
-      const legacyPort = legacyServer.net.port!;
+      const legacyServer = await nodes.legacyServer();
       const linked = waitFor(ours, "peer-connect", "link to the 2.6.6 server", (p: { address: string }) => p.address === legacyServer.db.peerAccount.getAddress());
-      ours.network.connectTo(LOOPBACK, legacyPort);
+      ours.network.connectTo(LOOPBACK, legacyServer.port);
       await linked;
       const stored = legacyStored(legacyServer, "bound-put", "2.6.6 server storing a key-bound record");
       const verifiedThere = legacyVerified(legacyServer, "bound-put", "2.6.6 server verifying a key-bound record");
@@ -245,8 +243,8 @@ describe("interop with npm tool-db 2.6.6", () => {
 
   it("a tooldb-dht client subscribed on a 2.6.6 server gets every update, though 2.6.6 pushes them all under the subscribe's id", () =>
     withNodes(async (nodes) => {
-      const legacyServer = await nodes.legacyNode({ server: true });
-      const port = legacyServer.net.port!;
+      const legacyServer = await nodes.legacyServer();
+      const { port } = legacyServer;
       const ours = await nodes.dhtClient(port, { legacyRecords: true });
       const writer = await nodes.legacyNode({ peers: [port] });
       const values = new EventEmitter<{ value: [unknown] }>();

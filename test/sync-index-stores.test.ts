@@ -5,34 +5,21 @@
  * negentropy.test.ts).
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
-import { createLogger } from "../src/base/logger.js";
-import { LevelStore, MemoryStore, type ToolDbStorageAdapter } from "../src/stores/index.js";
 import { type Item, compareBounds } from "../src/node/sync/negentropy-codec.js";
-import { SyncIndex, itemId } from "../src/node/sync/sync-index.js";
+import { type SyncIndex, itemId } from "../src/node/sync/sync-index.js";
 import { signedRecords } from "./helpers/signed-records.js";
+import { closeIndexed, indexOn, memoryStores, withLevelStores } from "./helpers/sync-index-rig.js";
 
 describe("sync index", () => {
-  async function indexOn(make: (name: string) => ToolDbStorageAdapter, name: string) {
-    const records = make(name);
-    const index = new SyncIndex(make(`${name}.sync`), records, createLogger("test:sync-index"));
-    await index.open();
-    return { records, index };
-  }
-
   async function items(index: SyncIndex): Promise<Item[]> {
     const out: Item[] = [];
     for await (const item of index.scan({ t: 0, id: "" }, { t: Infinity, id: "" })) out.push(item);
     return out;
   }
 
-  it("is kept on every merge (a replaced version leaves the index) and rebuilt from the records after an unclean close", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "tooldb-sync-index-"));
-    try {
-      const level = (name: string) => new LevelStore(undefined, join(dir, name));
+  it("is kept on every merge (a replaced version leaves the index) and rebuilt from the records after an unclean close", () =>
+    withLevelStores("tooldb-sync-index-", async (level) => {
       const [v1, v2] = [await signedRecords(50, "k/", 1_000_000), await signedRecords(10, "k/", 2_000_000, "v2")];
       let { records, index } = await indexOn(level, "db");
       for (const record of [...v1, ...v2]) {
@@ -51,28 +38,22 @@ describe("sync index", () => {
       ({ records, index } = await indexOn(level, "db"));
       assert.deepEqual(await items(index), expected);
       assert.equal(index.size, 50);
-      await index.close();
-      await records.close();
+      await closeIndexed({ records, index });
       // Clean: reopened without a rebuild, count kept.
       ({ records, index } = await indexOn(level, "db"));
       assert.equal(index.size, 50);
       assert.deepEqual(await items(index), expected);
-      await index.close();
-      await records.close();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+      await closeIndexed({ records, index });
+    }));
 
   it("works the same over MemoryStore", async () => {
-    const { records, index } = await indexOn((name) => new MemoryStore(undefined, name), "mem");
+    const { records, index } = await indexOn(memoryStores, "mem");
     const recs = await signedRecords(20, "m/", 5_000_000);
     for (const r of recs) {
       await records.put(r.k, JSON.stringify(r));
       await index.update(undefined, r);
     }
     assert.deepEqual(await items(index), recs.map((r) => ({ t: r.t, id: itemId(r) })).sort(compareBounds));
-    await index.close();
-    await records.close();
+    await closeIndexed({ records, index });
   });
 });

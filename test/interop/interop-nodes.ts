@@ -83,6 +83,11 @@ export interface Legacy {
   store: MemoryToolDbStore;
 }
 
+/** A listening tool-db 2.6.6 server and the port it listens on. */
+export interface LegacyServer extends Legacy {
+  port: number;
+}
+
 /** Owns every node a test starts; `close()` closes them all, 2.6.6 networks included (2.6.6's own close() only closes stores). */
 export class Nodes {
   private readonly ours: ToolDb[] = [];
@@ -147,6 +152,14 @@ export class Nodes {
     await withTimeout(net.ready, "tool-db 2.6.6 adapter ready");
     await sessions;
     return node;
+  }
+
+  /** A tool-db 2.6.6 server (see legacyNode), resolved once it listens, with its port. */
+  async legacyServer(opts: { port?: number; listenWhenListed?: boolean } = {}): Promise<LegacyServer> {
+    const node = await this.legacyNode({ ...opts, server: true });
+    const port = node.net.port;
+    assert.ok(port, "the tool-db 2.6.6 server is listening");
+    return { ...node, port };
   }
 
   /** Closes `db` with the others. */
