@@ -52,6 +52,18 @@ export interface RawLinkOptions {
   id?: RawIdentity;
 }
 
+/** What a frame wait (`next()`) rejects with once its link is closed: the close code and reason it ended with. */
+export class LinkClosedError extends Error {
+  readonly code = "LINK_CLOSED";
+  constructor(
+    readonly closeCode: number,
+    readonly reason: string,
+  ) {
+    super(`the link closed (${closeCode}${reason ? ` ${reason}` : ""}) before a matching frame arrived`);
+    this.name = "LinkClosedError";
+  }
+}
+
 /** Every raw link opened and not yet cleaned up; tests terminate them in afterEach. */
 export const openRawLinks = new Set<RawPeerLink>();
 
@@ -62,6 +74,8 @@ export abstract class RawPeerLink {
   private resolveClosed!: (info: { code: number; reason: string }) => void;
   protected readonly closed = new Promise<{ code: number; reason: string }>((resolve) => (this.resolveClosed = resolve));
   private readonly listeners = new Set<(frame: Frame) => void>();
+  /** The pending frame waits, failed when the link ends. */
+  private readonly waits = new Set<(err: LinkClosedError) => void>();
 
   protected constructor(
     readonly id: RawIdentity,
@@ -91,6 +105,7 @@ export abstract class RawPeerLink {
     if (this.closeInfo) return;
     this.closeInfo = { code, reason };
     this.resolveClosed(this.closeInfo);
+    for (const fail of [...this.waits]) fail(new LinkClosedError(code, reason));
   }
 
   /** A signed ping; the options tamper with its topic, timestamp or clientId. */
@@ -125,13 +140,24 @@ export abstract class RawPeerLink {
     return this;
   }
 
-  /** The next frame matching `pred` (also one that already arrived). */
+  /**
+   * The next frame matching `pred` (also one that already arrived, even on a
+   * closed link). Rejects with a WaitTimeoutError after `ms`, or with a
+   * LinkClosedError as soon as the link is closed (by either side, or
+   * terminated): no frame can come any more.
+   */
   next(pred: (f: Frame) => boolean, ms = T): Promise<Frame> {
     const seen = this.frames.find(pred);
     if (seen) return Promise.resolve(seen);
+    if (this.closeInfo) return Promise.reject(new LinkClosedError(this.closeInfo.code, this.closeInfo.reason));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
         this.listeners.delete(listener);
+        this.waits.delete(fail);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new WaitTimeoutError("a matching frame", ms));
       }, ms);
       // The wait does not hold the process open (an open link's socket does): a wait left on a link the server
@@ -139,11 +165,15 @@ export abstract class RawPeerLink {
       timer.unref();
       const listener = (frame: Frame) => {
         if (!pred(frame)) return;
-        clearTimeout(timer);
-        this.listeners.delete(listener);
+        done();
         resolve(frame);
       };
+      const fail = (err: LinkClosedError) => {
+        done();
+        reject(err);
+      };
       this.listeners.add(listener);
+      this.waits.add(fail);
     });
   }
 
