@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -12,8 +13,29 @@ import { setTimeout as delay } from "node:timers/promises";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { run } from "./helpers/cli.js";
 import { httpGet } from "./helpers/http.js";
+import { withTimeout } from "./helpers/wait.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+/** Holds one connection to `port`, opens a second from the same address, and once the server closed that one reads /metrics over the first. */
+async function metricsPastSecondConnection(port: number): Promise<string> {
+  const first = net.connect(port, "127.0.0.1");
+  first.on("error", () => undefined);
+  try {
+    await withTimeout(new Promise((resolve) => first.once("connect", resolve)), 5000, "the first connection");
+    const second = net.connect(port, "127.0.0.1");
+    second.on("error", () => undefined); // reset by the server
+    await withTimeout(new Promise((resolve) => second.once("close", resolve)), 5000, "the server to close the second connection");
+    let text = "";
+    first.setEncoding("utf8").on("data", (d: string) => (text += d));
+    const ended = new Promise((resolve) => first.once("end", resolve));
+    first.write("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    await withTimeout(ended, 5000, "/metrics over the first connection");
+    return text;
+  } finally {
+    first.destroy();
+  }
+}
 
 describe("tooldb-dht CLI for operators", { timeout: 120_000 }, () => {
   let dir: string;
@@ -64,6 +86,26 @@ describe("tooldb-dht CLI for operators", { timeout: 120_000 }, () => {
     assert.match(statusOut[0]!, new RegExp(`^ok v${pkg.version.replace(/\./g, "\\.")} topic="cli-ops" up \\d+s, links 0 servers \\+ 0 clients \\(0 in handshake\\), keys 0, subscriptions 0, refusals 0, DHT: no node answered$`));
     assert.ok(seen.some((l) => l.startsWith(`ok v${pkg.version}`)), "SIGUSR1 printed the status line");
     assert.match(out, /SIGINT: left the DHT, closed sockets and store/);
+  });
+
+  it("serve's metrics port takes --max-per-ip and --exempt-ips as its links do: a second connection from one address is refused and counted", async () => {
+    let scraped: Promise<{ text: string } | { err: unknown }> | undefined;
+    const args = ["serve", "--topic", "cli-ops-caps", "--host", "127.0.0.1", "--port", "0", "--data", join(dir, "caps"), "--bootstrap", "127.0.0.1:9", "--metrics-port", "0"];
+    // Loopback is exempt by default: name another address, so 127.0.0.1 is capped at one HTTP connection.
+    const { exited } = run([...args, "--max-per-ip", "1", "--exempt-ips", "192.0.2.1"], (line, child) => {
+      const m = line.match(/^Metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/);
+      if (!m) return;
+      scraped = metricsPastSecondConnection(Number(m[1]))
+        .then((text) => ({ text }), (err: unknown) => ({ err }))
+        .finally(() => child.kill("SIGTERM"));
+    });
+    const { code, err } = await exited;
+    assert.equal(code, 0, `stderr: ${err}`);
+    assert.ok(scraped, "serve printed its metrics address");
+    const result = await scraped;
+    if ("err" in result) throw result.err;
+    assert.match(result.text, /^HTTP\/1\.1 200 /);
+    assert.match(result.text, /^tooldb_http_refused_total\{front="metrics",reason="per_ip"\} 1$/m);
   });
 
   it("serve keeps serving when the reader of its stdout, then of its stderr, goes away (serve | head -1), and still stops on SIGTERM", async () => {

@@ -10,20 +10,27 @@ import { DhtWatch } from "../discovery/dht-watch.js";
 import { HealthMonitor, statusLine, type HealthReport } from "../metrics/health.js";
 import { startMetricsServer, type MetricsServer } from "../metrics/http.js";
 import { createMetrics } from "../metrics/metrics.js";
-import type { HttpGuard } from "../limits/http-guard.js";
+import type { HttpGuard, HttpLimits } from "../limits/http-guard.js";
 import { booleanFlag, portFlag, secondsFlag, stringFlag, type ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { version } from "./version.js";
 import { DEFAULT_DHT_WARN_AFTER_S, DEFAULT_METRICS_HOST, metricsPortFor } from "./defaults.js";
 import type { StatusTarget } from "./options.js";
-import { httpLimitsFromFlags } from "./serve-options.js";
 
 export interface Ops {
   stop(): Promise<void>;
 }
 
-/** Starts metrics, health, the DHT watch and SIGUSR1 for a started server (`webGuard`: its `--web`/TLS front's, counted in the metrics). */
-export async function startOps(server: DHTServer, args: ParsedArgs, out: Out, webGuard?: HttpGuard): Promise<Ops> {
+/** The HTTP side of a server's ops. */
+export interface OpsHttp {
+  /** The metrics port's caps and timeouts: serveOptions' `httpLimits`, worked out from the flags once (the web front has the same). */
+  limits: HttpLimits;
+  /** The server's `--web`/TLS front's guard, counted in the metrics. */
+  webGuard?: HttpGuard;
+}
+
+/** Starts metrics, health, the DHT watch and SIGUSR1 for a started server. */
+export async function startOps(server: DHTServer, args: ParsedArgs, out: Out, { limits, webGuard }: OpsHttp): Promise<Ops> {
   const v = version();
   const discovery = server.discovery;
   const health = new HealthMonitor(server.db, { version: v, discovery });
@@ -35,7 +42,7 @@ export async function startOps(server: DHTServer, args: ParsedArgs, out: Out, we
     const host = stringFlag(args, "metrics-host", undefined, DEFAULT_METRICS_HOST)!;
     const port = portFlag(args, "metrics-port", undefined, metricsPortFor(server.port));
     try {
-      http = await startMetricsServer({ host, port, metrics, health: () => health.report(), limits: httpLimitsFromFlags(args) });
+      http = await startMetricsServer({ host, port, metrics, health: () => health.report(), limits });
       out(`Metrics on http://${host}:${http.port}/metrics, health on http://${host}:${http.port}/healthz`);
     } catch (err) {
       out(`warning: metrics not served on ${host}:${port}: ${errorText(err)} (use --metrics-port, or --no-metrics)`);

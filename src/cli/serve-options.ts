@@ -101,7 +101,7 @@ function checkMetricsFlags(args: ParsedArgs): void {
 }
 
 /** The HTTP fronts' caps and timeouts: --max-per-ip and --exempt-ips as for links, and the two timeouts. */
-export function httpLimitsFromFlags(args: ParsedArgs): HttpLimits {
+function httpLimitsFromFlags(args: ParsedArgs): HttpLimits {
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
   const perIp = stringFlag(args, "max-per-ip");
   if (perIp !== undefined) limits.maxConnectionsPerIp = limitNumber(perIp);

@@ -74,6 +74,6 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (hyperswarm) out(`Joined Hyperswarm topic sha256(${topic})`);
-  ops = await startOps(server, args, out, front?.guard);
+  ops = await startOps(server, args, out, { limits: httpLimits, webGuard: front?.guard });
   return undefined;
 }
