@@ -10,6 +10,16 @@ import type { ToolDbRecord } from "./record.js";
 export type CustomVerification<T = any> = (msg: ToolDbRecord<T>, previous: ToolDbRecord<T> | undefined) => Promise<boolean> | boolean;
 
 /**
+ * How often a place of a catch-up (a sync run's place in a peer's change
+ * feed or its store copy, a legacy catch-up's pass of gets) is gone over
+ * again after a custom verifier refused records fetched there: one whose
+ * verdict depends on order (a post needs its user stored) refused a record
+ * that came before its dependency. Refused again, it is taken at its word
+ * (a verifier that always refuses stalls nothing).
+ */
+export const ORDER_RETRIES = 1;
+
+/**
  * Custom verificators by key prefix. Unlike tool-db 2.6.6 they run only
  * after the built-in verification passed (2.6.6 let a verificator's answer
  * replace the signature check), and every matching one must accept.

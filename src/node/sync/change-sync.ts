@@ -16,6 +16,7 @@ import type { NodeContext } from "../node-context.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { type Checkpoint, MAX_CHECKPOINTS } from "./change-feed.js";
 import { LruMap } from "../../base/bounded-set.js";
+import { ORDER_RETRIES } from "../../records/custom-verifiers.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
@@ -82,7 +83,7 @@ export class ChangeSync<Run> {
   /** Per peer address, as many as the checkpoints it is about. */
   private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
   /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
-  private readonly kept = new LruMap<string, string>(2 * MAX_CHECKPOINTS);
+  private readonly kept = new LruMap<string, { place: string; times: number }>(2 * MAX_CHECKPOINTS);
 
   constructor(
     private readonly db: NodeContext,
@@ -250,12 +251,14 @@ export class ChangeSync<Run> {
    * A custom verifier refused records of the peer's feed during a run: one whose verdict depends on order (a post
    * needs its user stored) refuses a record the run brought before its dependency. True: the checkpoint stays at
    * `place`, before them, so the next run fetches them again (their dependency stored by then). False when it was
-   * already kept there once for this peer: refused again, they are refused for good and the checkpoint moves on (a
+   * already kept there ORDER_RETRIES times for this peer: refused again, they are refused for good and the checkpoint moves on (a
    * verifier that always refuses does not stall the feed). `key`: the role (pull, push) and the peer's address.
    */
   private keepsPlace(key: string, place: string): boolean {
-    if (this.kept.get(key) === place) return false;
-    this.kept.set(key, place);
+    const kept = this.kept.get(key);
+    const times = kept?.place === place ? kept.times : 0;
+    if (times >= ORDER_RETRIES) return false;
+    this.kept.set(key, { place, times: times + 1 });
     this.db.log("change feed (%s): records refused by a custom verifier; the checkpoint stays at %s for one more run", key, place);
     return true;
   }
