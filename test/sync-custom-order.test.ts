@@ -15,7 +15,7 @@ import type { ToolDb } from "../src/index.js";
 import { ErrorCode, type RefusalEvent } from "../src/index.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { closeAll, linkServers, startServer, waitUntil } from "./helpers/nodes.js";
-import { LATEST, linkedPair } from "./helpers/refresh-pair.js";
+import { LATEST, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { testAuthor } from "./helpers/signed-records.js";
 
@@ -101,6 +101,30 @@ describe("sync with a custom verifier that depends on order", { timeout: 4 * T }
   });
 
   it("push: a post pushed before its user is offered again by the next run", { timeout: T }, () => ordered("dialer", "pushed"));
+
+  it("a relayed put refused during a run is none of the run's: its checkpoint moves on", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    let relayRefused!: () => void;
+    const refusedRelay = new Promise<void>((resolve) => (relayRefused = resolve));
+    dialer.on("refused", (e) => {
+      if (e.key === "z-relay" && e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED) relayRefused();
+    });
+    dialer.addCustomVerification("z-relay", () => false);
+    // The run's own record is decided once the listener's relayed put was refused: that refusal falls inside the run.
+    dialer.addCustomVerification("c-fetched", async () => {
+      void listener.putData("z-relay", 1);
+      await refusedRelay;
+      return true;
+    });
+    await listener.records.merge(await signRecord(await testAuthor(), "c-fetched", 1, clock.now(), 0, false));
+    const feed = listener.sync.range!.index.feed;
+    const fetched = { epoch: feed.epoch, seq: feed.head };
+    await refresher(clock, dialer)();
+    assert.ok(await dialer.records.get("c-fetched"));
+    const kept = await dialer.sync.range!.index.feed.checkpoint(sessionTo(dialer, listener).address);
+    assert.equal(kept?.epoch, fetched.epoch);
+    assert.ok(kept.seq >= fetched.seq, `the checkpoint (${kept.seq}) moved past the record fetched (${fetched.seq}): no run again for the relayed refusal`);
+  });
 
   it("a verifier that refuses again is taken at its word: the checkpoint moves on", { timeout: T }, async () => {
     const { clock, dialer, listener } = await linkedPair(nodes);

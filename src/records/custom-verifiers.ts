@@ -28,7 +28,7 @@ export class CustomVerifiers {
   /** From 1, as tool-db 2.6.6 numbers them: an app that checks `if (id)` must not see the first as 0. */
   private nextId = 1;
   private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
-  /** Records refused per sender (a link): a sync run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
+  /** Records of sync runs' frames refused per sender (a link): a run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
   private readonly refusedFrom = new WeakMap<object, number>();
 
   /** Counts a refusal of a record `from` sent. */
