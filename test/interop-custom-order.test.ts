@@ -62,6 +62,13 @@ describe("catch-up from a tool-db 2.6.6 server with a custom verifier that depen
     assert.deepEqual(stored, ["a-post", "b-user"]);
   });
 
+  it("a chain of three listed dependents first: each check again stores one more, all stored", { timeout: T }, async () => {
+    const keys = ["a-post", "b-user", "c-invite"];
+    const { stored, refused } = await caughtUp(keys);
+    assert.equal(refused, 3, "a and b, then a");
+    assert.deepEqual(stored, keys);
+  });
+
   it("a verifier that refuses again is taken at its word: checked twice, then let go", { timeout: T }, async () => {
     const { stored, refused } = await caughtUp(["a-post", "b-user"], true);
     assert.equal(refused, 2);

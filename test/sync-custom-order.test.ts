@@ -5,9 +5,12 @@
  * copy pages in key order). The run completed, our checkpoint of the peer's
  * feed moved past the post, and it was never fetched again: the new server
  * lacked a record its peer held, for good. Now such a run leaves the
- * checkpoint before what the verifier refused, once: the next run fetches it
- * again (its dependency stored by then). A verifier that refuses it again is
- * taken at its word: the checkpoint moves on (no feed stalled for ever).
+ * checkpoint before what the verifier refused: the next run fetches it again
+ * (its dependency stored by then), and again while each run is refused fewer
+ * (a chain stores one more link each time), at most 3 times. A verifier that
+ * refuses as often again is taken at its word: the checkpoint moves on (no
+ * feed stalled for ever). Only records of the run count: a relayed put
+ * refused meanwhile costs no retry.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -41,6 +44,27 @@ function orderRule(db: ToolDb, refuseAlways = false): void {
 async function pair(t: number) {
   const user = await testAuthor();
   return [await signRecord(user, "a-post", { text: "hi" }, t, 0, false), await signRecord(user, "b-user", { name: "y" }, t + 1, 0, false)];
+}
+
+/**
+ * A chain: `keys[i]` needs `keys[i + 1]` stored. Within a frame the checks are decided in the chain's order (the nth
+ * check of a key waits for the nth check of the one before it), so a frame bringing them dependents first refuses
+ * every one whose dependency came in the same frame.
+ */
+function chainRule(db: ToolDb, keys: string[]): void {
+  const checks = keys.map(() => 0);
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  keys.forEach((k, i) => {
+    db.addCustomVerification(k, async () => {
+      const n = ++checks[i]!;
+      while (i > 0 && checks[i - 1]! < n) await new Promise<void>((resolve) => waiters.push(resolve));
+      const next = keys[i + 1];
+      const ok = next === undefined || (await db.records.get(next)) !== undefined;
+      wake();
+      return ok;
+    });
+  });
 }
 
 const refusals = (db: ToolDb): RefusalEvent[] => {
@@ -124,6 +148,21 @@ describe("sync with a custom verifier that depends on order", { timeout: 4 * T }
     const kept = await dialer.sync.range!.index.feed.checkpoint(sessionTo(dialer, listener).address);
     assert.equal(kept?.epoch, fetched.epoch);
     assert.ok(kept.seq >= fetched.seq, `the checkpoint (${kept.seq}) moved past the record fetched (${fetched.seq}): no run again for the relayed refusal`);
+  });
+
+  it("a chain of three listed dependents first: each run from the kept place stores one more, all stored", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    const keys = ["a-post", "b-user", "c-invite"];
+    chainRule(dialer, keys);
+    const refused = refusals(dialer);
+    const user = await testAuthor();
+    for (const [i, k] of keys.entries()) await listener.records.merge(await signRecord(user, k, { i }, clock.now() + i, 0, false));
+    const refresh = refresher(clock, dialer);
+    for (let i = 0; i < 3; i++) await refresh();
+    const stored = await Promise.all(keys.map((k) => dialer.records.get(k)));
+    assert.deepEqual(stored.map((r) => r?.k), keys);
+    assert.equal(refused.filter((e) => e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED).length, 3, "a and b, then a");
+    assert.equal(dialer.syncProgress.runs.incomplete, 0);
   });
 
   it("a verifier that refuses again is taken at its word: the checkpoint moves on", { timeout: T }, async () => {

@@ -12,7 +12,7 @@ import { randomId } from "../base/random.js";
 import { DEFAULT_REFRESH_MS, RunSchedule } from "./sync/run-schedule.js";
 import type { NodeContext } from "./node-context.js";
 import { ownerOf } from "./request-shares.js";
-import { ORDER_RETRIES } from "../records/custom-verifiers.js";
+import { retriesAgain } from "../records/custom-verifiers.js";
 
 /** Gets in flight per link during a catch-up. */
 const IN_FLIGHT = 64;
@@ -214,7 +214,8 @@ export class ServerSync {
 
   /**
    * Gets `keys` from the peer. Replies a custom verifier refused are checked
-   * again once the gets are done (ORDER_RETRIES): one whose verdict depends
+   * again once the gets are done, while fewer are refused each time
+   * (`retriesAgain`): one whose verdict depends
    * on order (a post needs its user stored) refused a record listed before
    * its dependency, and this catch-up keeps no checkpoint and runs once a
    * link (a sync run keeps its place in the peer's feed instead,
@@ -232,12 +233,14 @@ export class ServerSync {
       changed = pass.changed;
       if (pass.stopped !== undefined) this.db.log("sync with %s stopped after %d of %d keys: %s", session.clientId, pass.reached, keys.length, pass.stopped);
       let held = pass.refused;
-      for (let retries = 0; held.length > 0 && retries < ORDER_RETRIES && !session.connection.closed && !this.db.isClosed; retries++) {
+      let before: number | undefined;
+      for (let retries = 0; retriesAgain(retries, held.length, before) && !session.connection.closed && !this.db.isClosed; retries++) {
         this.db.log("sync with %s: %d records refused by a custom verifier, checked again", session.clientId, held.length);
         const again: unknown[] = [];
         for (const record of held) if ((await this.db.acceptRecord(record, session).catch((err: unknown) => void this.db.log("sync with %s: %s", session.clientId, errorText(err)))) === undefined) again.push(record);
         changed += held.length - again.length;
         progress.keysChanged += held.length - again.length;
+        before = held.length;
         held = again;
       }
     } finally {
