@@ -5,9 +5,12 @@
  * copy pages in key order). The run completed, our checkpoint of the peer's
  * feed moved past the post, and it was never fetched again: the new server
  * lacked a record its peer held, for good. Now such a run leaves the
- * checkpoint before what the verifier refused, once: the next run fetches it
- * again (its dependency stored by then). A verifier that refuses it again is
- * taken at its word: the checkpoint moves on (no feed stalled for ever).
+ * checkpoint before what the verifier refused: the next run fetches it again
+ * (its dependency stored by then), and again while each run is refused fewer
+ * (a chain stores one more link each time), at most 3 times. A verifier that
+ * refuses as often again is taken at its word: the checkpoint moves on (no
+ * feed stalled for ever). Only records of the run count: a relayed put
+ * refused meanwhile costs no retry.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
@@ -15,7 +18,7 @@ import type { ToolDb } from "../src/index.js";
 import { ErrorCode, type RefusalEvent } from "../src/index.js";
 import { signRecord } from "../src/node/record-signer.js";
 import { closeAll, linkServers, startServer, waitUntil } from "./helpers/nodes.js";
-import { LATEST, linkedPair } from "./helpers/refresh-pair.js";
+import { LATEST, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { testAuthor } from "./helpers/signed-records.js";
 
@@ -41,6 +44,27 @@ function orderRule(db: ToolDb, refuseAlways = false): void {
 async function pair(t: number) {
   const user = await testAuthor();
   return [await signRecord(user, "a-post", { text: "hi" }, t, 0, false), await signRecord(user, "b-user", { name: "y" }, t + 1, 0, false)];
+}
+
+/**
+ * A chain: `keys[i]` needs `keys[i + 1]` stored. Within a frame the checks are decided in the chain's order (the nth
+ * check of a key waits for the nth check of the one before it), so a frame bringing them dependents first refuses
+ * every one whose dependency came in the same frame.
+ */
+function chainRule(db: ToolDb, keys: string[]): void {
+  const checks = keys.map(() => 0);
+  const waiters: (() => void)[] = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  keys.forEach((k, i) => {
+    db.addCustomVerification(k, async () => {
+      const n = ++checks[i]!;
+      while (i > 0 && checks[i - 1]! < n) await new Promise<void>((resolve) => waiters.push(resolve));
+      const next = keys[i + 1];
+      const ok = next === undefined || (await db.records.get(next)) !== undefined;
+      wake();
+      return ok;
+    });
+  });
 }
 
 const refusals = (db: ToolDb): RefusalEvent[] => {
@@ -101,6 +125,45 @@ describe("sync with a custom verifier that depends on order", { timeout: 4 * T }
   });
 
   it("push: a post pushed before its user is offered again by the next run", { timeout: T }, () => ordered("dialer", "pushed"));
+
+  it("a relayed put refused during a run is none of the run's: its checkpoint moves on", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    let relayRefused!: () => void;
+    const refusedRelay = new Promise<void>((resolve) => (relayRefused = resolve));
+    dialer.on("refused", (e) => {
+      if (e.key === "z-relay" && e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED) relayRefused();
+    });
+    dialer.addCustomVerification("z-relay", () => false);
+    // The run's own record is decided once the listener's relayed put was refused: that refusal falls inside the run.
+    dialer.addCustomVerification("c-fetched", async () => {
+      void listener.putData("z-relay", 1);
+      await refusedRelay;
+      return true;
+    });
+    await listener.records.merge(await signRecord(await testAuthor(), "c-fetched", 1, clock.now(), 0, false));
+    const feed = listener.sync.range!.index.feed;
+    const fetched = { epoch: feed.epoch, seq: feed.head };
+    await refresher(clock, dialer)();
+    assert.ok(await dialer.records.get("c-fetched"));
+    const kept = await dialer.sync.range!.index.feed.checkpoint(sessionTo(dialer, listener).address);
+    assert.equal(kept?.epoch, fetched.epoch);
+    assert.ok(kept.seq >= fetched.seq, `the checkpoint (${kept.seq}) moved past the record fetched (${fetched.seq}): no run again for the relayed refusal`);
+  });
+
+  it("a chain of three listed dependents first: each run from the kept place stores one more, all stored", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes);
+    const keys = ["a-post", "b-user", "c-invite"];
+    chainRule(dialer, keys);
+    const refused = refusals(dialer);
+    const user = await testAuthor();
+    for (const [i, k] of keys.entries()) await listener.records.merge(await signRecord(user, k, { i }, clock.now() + i, 0, false));
+    const refresh = refresher(clock, dialer);
+    for (let i = 0; i < 3; i++) await refresh();
+    const stored = await Promise.all(keys.map((k) => dialer.records.get(k)));
+    assert.deepEqual(stored.map((r) => r?.k), keys);
+    assert.equal(refused.filter((e) => e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED).length, 3, "a and b, then a");
+    assert.equal(dialer.syncProgress.runs.incomplete, 0);
+  });
 
   it("a verifier that refuses again is taken at its word: the checkpoint moves on", { timeout: T }, async () => {
     const { clock, dialer, listener } = await linkedPair(nodes);

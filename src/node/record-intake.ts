@@ -107,7 +107,10 @@ export class RecordIntake {
     // The checks below mostly have nothing to do: asked synchronously first, they cost no promise a record.
     const custom = db.customVerifiers.applies(rec.k) ? await db.customVerifiers.refusal(rec, db.records) : undefined;
     if (custom) {
-      if (from) db.customVerifiers.countRefusal(from);
+      // Counted against the link only for a record a sync run fetched or was pushed (a frame: no message id): a run
+      // that saw one keeps its place in the peer's feed (change-sync.ts). A relayed put refused meanwhile is not the
+      // run's and cost it a needless retry.
+      if (from && messageId === undefined) db.customVerifiers.countRefusal(from);
       db.refused({ code: ErrorCode.CUSTOM_VERIFICATION_FAILED, reason: `${VerifyResult.CustomVerificationFailed}: ${custom}`, key: rec.k.slice(0, 128), peer: from?.clientId });
       return undefined;
     }

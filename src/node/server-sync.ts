@@ -7,11 +7,12 @@ import { syncIndexName } from "./options.js";
 import type { SyncMessage } from "../records/messages.js";
 import type { ToolDbMessage } from "../records/messages.js";
 import { TimerGroup } from "../base/clock.js";
-import { ErrorCode } from "../base/errors.js";
+import { ErrorCode, errorText } from "../base/errors.js";
 import { randomId } from "../base/random.js";
 import { DEFAULT_REFRESH_MS, RunSchedule } from "./sync/run-schedule.js";
 import type { NodeContext } from "./node-context.js";
 import { ownerOf } from "./request-shares.js";
+import { retriesAgain } from "../records/custom-verifiers.js";
 
 /** Gets in flight per link during a catch-up. */
 const IN_FLIGHT = 64;
@@ -48,13 +49,15 @@ const SHARE_RETRY_MS = 25;
 const SHARE_RETRY_MAX_MS = 1000;
 /** ... and this long in all: a share held full that long (forwarded requests wait 3 s) counts as a get unanswered, never sent. */
 const SHARE_WAIT_MS = 3 * REQUEST_TIMEOUT_MS;
+/** Replies of a legacy catch-up a custom verifier refused, held to be checked again once its gets are done (`fetch`). */
+const REFUSED_HELD = IN_FLIGHT;
 
 /**
  * How one catch-up get went: no reply frame from the peer under its id, a
- * reply for another key, a reply for the key asked (stored or refused), or
+ * reply for another key, a reply for the key asked (stored, or refused), or
  * never sent (the peer's share of the pending requests stayed full).
  */
-type GetOutcome = "unheard" | "other" | "key" | "busy";
+type GetOutcome = "unheard" | "other" | "key" | "refused" | "busy";
 
 /**
  * When two servers link, each catches up on the other's records, so a
@@ -209,9 +212,56 @@ export class ServerSync {
     session.send({ type: "query", id, key: "" });
   }
 
+  /**
+   * Gets `keys` from the peer. Replies a custom verifier refused are checked
+   * again once the gets are done, while fewer are refused each time
+   * (`retriesAgain`): one whose verdict depends
+   * on order (a post needs its user stored) refused a record listed before
+   * its dependency, and this catch-up keeps no checkpoint and runs once a
+   * link (a sync run keeps its place in the peer's feed instead,
+   * change-sync.ts). The copies held are checked, not asked for again: a
+   * 2.6.6 peer sends a record once per link (its processedOutHashes) and
+   * leaves a second get unanswered.
+   */
   private async fetch(session: PeerSession, keys: string[]): Promise<void> {
+    const progress = this.progress;
+    progress.running++;
+    progress.keysListed += keys.length;
+    let changed = 0;
+    try {
+      const pass = await this.pass(session, keys);
+      changed = pass.changed;
+      if (pass.stopped !== undefined) this.db.log("sync with %s stopped after %d of %d keys: %s", session.clientId, pass.reached, keys.length, pass.stopped);
+      let held = pass.refused;
+      let before: number | undefined;
+      for (let retries = 0; retriesAgain(retries, held.length, before) && !session.connection.closed && !this.db.isClosed; retries++) {
+        this.db.log("sync with %s: %d records refused by a custom verifier, checked again", session.clientId, held.length);
+        const again: unknown[] = [];
+        for (const record of held) if ((await this.db.acceptRecord(record, session).catch((err: unknown) => void this.db.log("sync with %s: %s", session.clientId, errorText(err)))) === undefined) again.push(record);
+        changed += held.length - again.length;
+        progress.keysChanged += held.length - again.length;
+        before = held.length;
+        held = again;
+      }
+    } finally {
+      progress.running--;
+      progress.completed++;
+    }
+    this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
+  }
+
+  /**
+   * The gets of `keys`: how many changed the store, and the replies refused
+   * where a custom verifier applies, in the order they came (at most
+   * REFUSED_HELD, as many as the replies of the gets in flight).
+   */
+  private async pass(session: PeerSession, keys: string[]): Promise<{ changed: number; refused: unknown[]; reached: number; stopped?: string }> {
     let next = 0;
     let changed = 0;
+    const refused: unknown[] = [];
+    const hold = (record: unknown, key: string) => {
+      if (refused.length < REFUSED_HELD && this.db.customVerifiers.applies(key)) refused.push(record);
+    };
     /** Gets in a row that no reply frame came back for. */
     let misses = 0;
     /** Gets sent (or about to be), of those still open, and of those answered with a record of the key asked. */
@@ -227,8 +277,6 @@ export class ServerSync {
       for (const w of wake) w();
     };
     const progress = this.progress;
-    progress.running++;
-    progress.keysListed += keys.length;
     const worker = async () => {
       while (next < keys.length && stopped === undefined && !session.connection.closed && !this.db.isClosed) {
         if (sent >= answered * GETS_PER_ANSWER + MAX_MISSES) {
@@ -245,10 +293,10 @@ export class ServerSync {
         open++;
         try {
           const before = (await this.db.records.get(key).catch(() => undefined))?.h;
-          const outcome = await this.get(session, key);
-          if (outcome === "key") answered++;
+          const outcome = await this.get(session, key, hold);
+          if (outcome === "key" || outcome === "refused") answered++;
           if (outcome === "busy") sent--;
-          if (outcome === "key" || outcome === "other") misses = 0;
+          if (outcome === "key" || outcome === "refused" || outcome === "other") misses = 0;
           else if (++misses >= MAX_MISSES) stopped ??= `${MAX_MISSES} gets in a row went unanswered (or found no room in the table of pending requests)`;
           const after = (await this.db.records.get(key).catch(() => undefined))?.h;
           progress.keysFetched++;
@@ -263,10 +311,7 @@ export class ServerSync {
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
-    progress.running--;
-    progress.completed++;
-    if (stopped !== undefined) this.db.log("sync with %s stopped after %d of %d keys: %s", session.clientId, next, keys.length, stopped);
-    this.db.log("sync with %s: %d keys listed, %d changed here", session.clientId, keys.length, changed);
+    return { changed, refused, reached: next, ...(stopped !== undefined ? { stopped } : {}) };
   }
 
   /**
@@ -275,21 +320,23 @@ export class ServerSync {
    * A get the table of pending requests refuses for the peer's (or its
    * site's) share waits for room, bounded, rather than going unheard at once.
    */
-  private async get(session: PeerSession, key: string): Promise<GetOutcome> {
+  private async get(session: PeerSession, key: string, refused: (record: unknown, key: string) => void): Promise<GetOutcome> {
     const owner = ownerOf(session);
     for (let waited = 0, pause = SHARE_RETRY_MS; ; waited += pause, pause = Math.min(pause * 2, SHARE_RETRY_MAX_MS)) {
       const outcome = await new Promise<GetOutcome | undefined>((resolve) => {
         const id = randomId();
-        const heard = (reply: ToolDbMessage, from?: PeerSession) => {
+        const heard = (reply: ToolDbMessage, from?: PeerSession, outcome: GetOutcome = "key") => {
           if (from !== session) return true; // not the peer asked: keep waiting
-          resolve(replyKey(reply) === key ? "key" : "other");
+          resolve(replyKey(reply) === key ? outcome : "other");
           return false;
         };
         const added = this.db.requests.add(id, REQUEST_TIMEOUT_MS, heard, () => resolve("unheard"), {
           key,
           owner,
           onRefused: (reply, from) => {
-            if (heard(reply, from) === false) this.db.requests.remove(id);
+            if (heard(reply, from, "refused") !== false) return;
+            this.db.requests.remove(id);
+            if (replyKey(reply) === key) refused((reply as { data: unknown }).data, key);
           },
         });
         if (!added) return resolve(undefined);

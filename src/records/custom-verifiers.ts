@@ -10,6 +10,28 @@ import type { ToolDbRecord } from "./record.js";
 export type CustomVerification<T = any> = (msg: ToolDbRecord<T>, previous: ToolDbRecord<T> | undefined) => Promise<boolean> | boolean;
 
 /**
+ * How often at most a place of a catch-up (a sync run's place in a peer's
+ * change feed or its store copy, a legacy catch-up's gets) is gone over
+ * again after a custom verifier refused records fetched there: one whose
+ * verdict depends on order (a post needs its user stored) refused a record
+ * that came before its dependency. A chain (a post needs its user, who needs
+ * an invitation) arriving dependents first stores one more link each time.
+ */
+export const ORDER_RETRIES = 3;
+
+/**
+ * Whether a place is gone over again, `retries` times already: some of its
+ * records were refused (`refused`), fewer than the time before
+ * (`refusedBefore`: the last retry stored something refused until then), at
+ * most ORDER_RETRIES times. Refused as often again, they are taken at the
+ * verifier's word: a verifier that always refuses costs one retry and stalls
+ * nothing.
+ */
+export function retriesAgain(retries: number, refused: number, refusedBefore?: number): boolean {
+  return refused > 0 && retries < ORDER_RETRIES && (refusedBefore === undefined || refused < refusedBefore);
+}
+
+/**
  * Custom verificators by key prefix. Unlike tool-db 2.6.6 they run only
  * after the built-in verification passed (2.6.6 let a verificator's answer
  * replace the signature check), and every matching one must accept.
@@ -18,7 +40,7 @@ export class CustomVerifiers {
   /** From 1, as tool-db 2.6.6 numbers them: an app that checks `if (id)` must not see the first as 0. */
   private nextId = 1;
   private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
-  /** Records refused per sender (a link): a sync run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
+  /** Records of sync runs' frames refused per sender (a link): a run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
   private readonly refusedFrom = new WeakMap<object, number>();
 
   /** Counts a refusal of a record `from` sent. */

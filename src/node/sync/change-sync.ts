@@ -16,6 +16,7 @@ import type { NodeContext } from "../node-context.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import { type Checkpoint, MAX_CHECKPOINTS } from "./change-feed.js";
 import { LruMap } from "../../base/bounded-set.js";
+import { retriesAgain } from "../../records/custom-verifiers.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
@@ -82,7 +83,7 @@ export class ChangeSync<Run> {
   /** Per peer address, as many as the checkpoints it is about. */
   private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
   /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
-  private readonly kept = new LruMap<string, string>(2 * MAX_CHECKPOINTS);
+  private readonly kept = new LruMap<string, { place: string; times: number; refused: number }>(2 * MAX_CHECKPOINTS);
 
   constructor(
     private readonly db: NodeContext,
@@ -143,7 +144,8 @@ export class ChangeSync<Run> {
         this.hold(session, state, after);
         break;
       }
-      if (!state.kept && this.refusals(session) > refused) state.kept = this.keepsPlace(`pull ${session.address}`, `${state.theirs.epoch}:${after}`);
+      const refusedHere = this.refusals(session) - refused;
+      if (!state.kept && refusedHere > 0) state.kept = this.keepsPlace(`pull ${session.address}`, `${state.theirs.epoch}:${after}`, refusedHere);
       if (!state.kept) await this.setCheckpoint(session, { epoch: state.theirs.epoch, seq: page.next });
       if (!page.more) break;
       if (pages >= this.maxPages) throw new ToolDbError(ErrorCode.SYNC_FAILED, `pulled ${pages} pages of the peer's change feed; the next run goes on`);
@@ -176,7 +178,8 @@ export class ChangeSync<Run> {
    */
   async settle(session: PeerSession, state: FeedState, tracker: RunTracker): Promise<void> {
     try {
-      if (this.refusals(session) > state.custom) state.kept = this.keepsPlace(`pull ${session.address}`, "full");
+      const refused = this.refusals(session) - state.custom;
+      if (refused > 0) state.kept = this.keepsPlace(`pull ${session.address}`, "full", refused);
       if (!this.deferredSignUps(session, state) && !state.kept) await this.setCheckpoint(session, state.theirs);
       if (!state.kept) this.kept.delete(`pull ${session.address}`);
       await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
@@ -247,16 +250,19 @@ export class ChangeSync<Run> {
   }
 
   /**
-   * A custom verifier refused records of the peer's feed during a run: one whose verdict depends on order (a post
-   * needs its user stored) refuses a record the run brought before its dependency. True: the checkpoint stays at
-   * `place`, before them, so the next run fetches them again (their dependency stored by then). False when it was
-   * already kept there once for this peer: refused again, they are refused for good and the checkpoint moves on (a
-   * verifier that always refuses does not stall the feed). `key`: the role (pull, push) and the peer's address.
+   * A custom verifier refused `refused` records of the peer's feed during a run: one whose verdict depends on order (a
+   * post needs its user stored) refuses a record the run brought before its dependency. True: the checkpoint stays at
+   * `place`, before them, so the next run fetches them again (their dependency stored by then). Kept there again while
+   * each run from it is refused fewer (it stored one more link of a chain), at most ORDER_RETRIES times (`retriesAgain`);
+   * then false: refused as often again, they are refused for good and the checkpoint moves on (a verifier that always
+   * refuses does not stall the feed). `key`: the role (pull, push) and the peer's address.
    */
-  private keepsPlace(key: string, place: string): boolean {
-    if (this.kept.get(key) === place) return false;
-    this.kept.set(key, place);
-    this.db.log("change feed (%s): records refused by a custom verifier; the checkpoint stays at %s for one more run", key, place);
+  private keepsPlace(key: string, place: string, refused: number): boolean {
+    const kept = this.kept.get(key);
+    const here = kept?.place === place ? kept : undefined;
+    if (!retriesAgain(here?.times ?? 0, refused, here?.refused)) return false;
+    this.kept.set(key, { place, times: (here?.times ?? 0) + 1, refused });
+    this.db.log("change feed (%s): %d records refused by a custom verifier; the checkpoint stays at %s for one more run", key, refused, place);
     return true;
   }
 
@@ -299,8 +305,9 @@ export class ChangeSync<Run> {
       }
       // Sign-ups it pushed were refused by a quota that refills: our checkpoint of it stays, so our next run fetches them.
       // So does a custom verifier's refusal, once at the same place (`keepsPlace`): it may have depended on order.
-      const place = this.refusals(from) > serving.custom ? await feed.checkpoint(from.address) : null;
-      const kept = place !== null && this.keepsPlace(`push ${from.address}`, place ? `${place.epoch}:${place.seq}` : "none");
+      const refused = this.refusals(from) - serving.custom;
+      const place = refused > 0 ? await feed.checkpoint(from.address) : null;
+      const kept = place !== null && this.keepsPlace(`push ${from.address}`, place ? `${place.epoch}:${place.seq}` : "none", refused);
       if (this.db.quota.signUpsDeferred(from) === serving.deferred && !kept) await this.setCheckpoint(from, { epoch: message.e!, seq: message.s! });
       if (!kept) this.kept.delete(`push ${from.address}`);
       this.stopServing(from);
