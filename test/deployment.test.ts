@@ -1,5 +1,5 @@
 /**
- * The deployment recipes of docs/operating.md: the systemd unit passes
+ * The deployment recipes of docs/operating-deployment.md: the systemd unit passes
  * `systemd-analyze verify` (skipped, saying why, where systemd-analyze is
  * missing), and every tooldb-dht command line in the unit and the container
  * file is one the CLI accepts.
@@ -13,10 +13,10 @@ import { describe, it } from "node:test";
 import { ROOT } from "../build/browser-bundle.js";
 import { run } from "./helpers/cli.js";
 
-const operating = readFileSync(join(ROOT, "docs/operating.md"), "utf8");
+const operating = readFileSync(join(ROOT, "docs/operating-deployment.md"), "utf8");
 const block = (lang: string) => {
   const m = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(operating);
-  assert.ok(m, `docs/operating.md has a ${lang} block`);
+  assert.ok(m, `docs/operating-deployment.md has a ${lang} block`);
   return m[1]!;
 };
 
@@ -26,7 +26,7 @@ async function accepted(words: string[]): Promise<void> {
   assert.equal(code, 0, `tooldb-dht ${words.join(" ")}: ${err}`);
 }
 
-describe("deployment recipes in docs/operating.md", { timeout: 60_000 }, () => {
+describe("deployment recipes in docs/operating-deployment.md", { timeout: 60_000 }, () => {
   it("the systemd unit passes systemd-analyze verify", (t) => {
     const unit = block("ini");
     const probe = spawnSync("systemd-analyze", ["--version"], { encoding: "utf8" });

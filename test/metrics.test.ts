@@ -178,8 +178,8 @@ describe("metrics and health", () => {
     }
   });
 
-  it("the example in docs/operating.md runs as written", async () => {
-    const [example] = codeBlocks("docs/operating.md");
+  it("the example in docs/operating-monitoring.md runs as written", async () => {
+    const [example] = codeBlocks("docs/operating-monitoring.md");
     const out = await runExample("operating", example!);
     assert.match(out, /^tooldb_store_keys 1$/m);
     assert.match(out, /^ok vexample topic="ops-example" up \d+s$/m);

@@ -42,7 +42,7 @@ const LIMIT_FLAG_SPECS: Readonly<Record<(typeof LIMIT_FLAG_NAMES)[number], FlagS
   "ban-duration": limit(isAmount),
 };
 
-export const OPS_USAGE = `  Limits (defaults in docs/operating.md): --max-connections N,
+export const OPS_USAGE = `  Limits (defaults in docs/operating-limits.md): --max-connections N,
   --max-unverified N, --max-per-ip N (also caps HTTP connections per IP on the web and metrics
   ports), --message-rate N (per peer, /s), --message-burst N, --max-outstanding N (per peer),
   --max-send-backlog BYTES, --max-store-keys N, --anonymous-key-share F, --max-keys-per-author N,

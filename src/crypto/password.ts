@@ -4,7 +4,7 @@ import { bytesToHex, hexToBytes, toolDbBase64ToBytes, toolDbBytesToBase64, utf8T
  * Password encryption of account keys, in @tool-db/ecdsa-user's format so
  * accounts move between tool-db 2.6.6 and tooldb-dht: PBKDF2-SHA256 (100k
  * rounds, ToolDb's fixed salt) -> AES-GCM-128, 12-byte IV.
- * The fixed salt is a known weakness of that format (see docs/protocol.md).
+ * The fixed salt is a known weakness of that format (see docs/protocol-records.md).
  */
 const subtle = globalThis.crypto.subtle;
 const TOOLDB_SALT = "t6sa@8d7!2\u00f1s?=adjq2ng";

@@ -3,7 +3,7 @@ import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 /**
  * Resource limits of a server, in the spirit of libp2p's resource manager:
  * every limit has a safe default, and each refusal is reported as a
- * `refused` event with a stable code (see docs/operating.md). Limits apply
+ * `refused` event with a stable code (see docs/operating-limits.md). Limits apply
  * to server nodes only: a client trusts the servers it chose to dial.
  */
 export interface Limits {

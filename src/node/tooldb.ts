@@ -291,7 +291,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   admitRecord(record: unknown): Admission | undefined { return this.intake.admit(record); }
   acceptFrame(records: readonly unknown[], from: PeerSession, stored: () => void, spread = true): Promise<void> { return this.frameIntake.accept(records, from, stored, spread); }
 
-  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol.md); close() first: CLOSED. */
+  /** `options.ack`: resolve once that many servers confirmed the write durably (see docs/protocol-messages.md); close() first: CLOSED. */
   async putData<T = unknown>(key: string, value: T, userNamespaced = false, options: PutOptions | string[] = {}): Promise<PutMessage> {
     const checked = putOptions(options);
     return this.write("putData", () => this.writer.put(this.userAccount, this.finalKey(key, userNamespaced, true), value, checked));

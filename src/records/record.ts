@@ -73,7 +73,7 @@ export function userNamespacedKey(address: string, key: string): string {
  * so that all converge:
  * - `==` keys (sign-ups): the oldest record wins (`isOlderSignUp`); a later
  *   one never replaces it, whoever signed it. Timestamps are the signer's
- *   claim, so a back-dated sign-up wins a name (docs/protocol.md).
+ *   claim, so a back-dated sign-up wins a name (docs/protocol-records.md).
  * - otherwise last writer wins by `t`, ties broken by the larger hash.
  */
 export function incomingWins(existing: ToolDbRecord, incoming: ToolDbRecord): boolean {

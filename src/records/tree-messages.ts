@@ -1,6 +1,6 @@
 /**
  * Wire messages of the broadcast tree between tooldb-dht servers
- * (capability `pt1`, src/node/broadcast, docs/protocol.md): `ihave`
+ * (capability `pt1`, src/node/broadcast, docs/protocol-broadcast.md): `ihave`
  * announces record hashes sent whole elsewhere, `graft` asks for some and
  * puts the link on the tree, `prune` takes the link off it. Tree puts carry
  * `r` (hops from where the record entered the tree) and `o` (that server's
