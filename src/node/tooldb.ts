@@ -216,8 +216,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.readyPromise.catch(() => undefined);
     await this.closing.runHooks(); // what wraps the node (a DHTServer's discovery) stops first
     this.acks.close(); // puts waiting for confirmations reject with CLOSED (a client's outbox keeps the write)
+    this.requests.clear(); // waits for replies end now (CLOSED): a signIn's lookup does not hold the drain
     await this.closing.drain(); // puts called before close() finish their local write
-    this.requests.clear();
+    this.requests.clear(); // and any request added meanwhile
     this.keyListeners.clear();
     this.remoteSubscriptions.clear();
     this.outbox.close();
