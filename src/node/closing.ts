@@ -4,7 +4,7 @@
  * the node (a DHTServer's or DHTClient's discovery), each run once.
  */
 import { type Clock, systemClock } from "../base/clock.js";
-import { errorText } from "../base/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import type { LogFn } from "../base/logger.js";
 
 /** How long close() waits for writes begun before it; past that the stores close and those writes reject with CLOSED. */
@@ -16,6 +16,8 @@ export class Closing {
   private readonly writes = new Set<Promise<void>>();
   private readonly hooks = new Set<CloseHook>();
   private began = false;
+  private cut: () => void = () => undefined;
+  private readonly cutShort = new Promise<void>((resolve) => (this.cut = resolve));
 
   constructor(
     private readonly log: LogFn,
@@ -31,6 +33,23 @@ export class Closing {
     this.writes.add(settled);
     void settled.then(() => this.writes.delete(settled));
     return write;
+  }
+
+  /** close() began: start-up steps waiting in `unlessClosed` stop waiting. */
+  begin(): void {
+    this.cut();
+  }
+
+  /**
+   * `step`, unless close() begins first: then CLOSED at once, and `step` is
+   * left to settle on its own (its outcome unheard). So a start-up step that
+   * never ends (a store that never becomes ready) does not hold close().
+   */
+  unlessClosed<T>(step: Promise<T>, what: string): Promise<T> {
+    const closed = this.cutShort.then((): never => {
+      throw new ToolDbError(ErrorCode.CLOSED, `${what}: close() came first`);
+    });
+    return Promise.race([step, closed]);
   }
 
   /** Adds a hook run once when close begins (close waits for it); returns what removes it. Once close began, it runs at once. */

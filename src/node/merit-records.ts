@@ -58,6 +58,13 @@ export class MeritRecords {
   /** Hashes delivered as asked and new here, never sent to a peer since. */
   private readonly fresh: LruMap<string, true>;
 
+  private loaded = false;
+
+  /** Whether `load` ran: a node closed before it (a start-up cut short) leaves the saved list for the next run. */
+  get taken(): boolean {
+    return this.loaded;
+  }
+
   constructor(capacity = MERIT_RECORDS) {
     this.fresh = new LruMap(capacity);
   }
@@ -85,6 +92,7 @@ export class MeritRecords {
    * node's debug logger), if given.
    */
   async load(store: ToolDbStorageAdapter, keep: boolean, log?: LogFn): Promise<void> {
+    this.loaded = true;
     try {
       const saved = await store.get(MERIT_RECORDS_KEY);
       if (saved === undefined) return;

@@ -186,7 +186,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   get isServer(): boolean { return this.options.server; }
 
   private async init(): Promise<void> {
-    await Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]);
+    // close() does not wait for stores that never become ready (their open hangs): start-up ends there with CLOSED.
+    await this.closing.unlessClosed(Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]), "waiting for the stores");
     await this.quota.load();
     await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
     await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
@@ -212,12 +213,14 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   private async doClose(): Promise<void> {
     this.closed = true;
+    this.closing.begin(); // a start-up still waiting for its stores stops (init)
     this.silence();
     await this.readyPromise.catch(() => undefined);
     await this.closing.runHooks(); // what wraps the node (a DHTServer's discovery) stops first
     this.acks.close(); // puts waiting for confirmations reject with CLOSED (a client's outbox keeps the write)
+    this.requests.clear(); // waits for replies end now (CLOSED): a signIn's lookup does not hold the drain
     await this.closing.drain(); // puts called before close() finish their local write
-    this.requests.clear();
+    this.requests.clear(); // and any request added meanwhile
     this.keyListeners.clear();
     this.remoteSubscriptions.clear();
     this.outbox.close();
@@ -226,7 +229,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.functions.close();
     await this.extension?.close();
     await this.network.close();
-    await this.merit.save(this.keyStore, this.log); // no link is left to hand a record out; a failure is logged
+    if (this.merit.taken) await this.merit.save(this.keyStore, this.log); // no link is left to hand a record out; a failure is logged
     await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
     this.nodeKeys.close();
   }

@@ -183,7 +183,8 @@ export abstract class DhtNode {
    * is closed. Closing `db` stops the node the same way. The ToolDb starts
    * closing at once (no event after this call); a start() under way settles
    * before stop() resolves: resolved if it had begun the DHT join, else
-   * rejected with CLOSED.
+   * rejected with CLOSED. One still waiting for a store that never becomes
+   * ready is abandoned (CLOSED): stop() does not wait for the store.
    */
   stop(): Promise<void> {
     this.stopPromise ??= Promise.all([this.release(), this.startPromise?.catch(() => undefined)]).then(() => undefined);

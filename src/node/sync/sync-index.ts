@@ -16,7 +16,7 @@
  * existed) is rebuilt from the records on open, streamed.
  */
 import { sha256Hex } from "../../crypto/sha256.js";
-import { errorText } from "../../base/errors.js";
+import { ErrorCode, ToolDbError, errorText } from "../../base/errors.js";
 import type { LogFn } from "../../base/logger.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import type { ToolDbRecord } from "../../records/record.js";
@@ -102,6 +102,7 @@ export class RunTracker {
 export class SyncIndex implements ItemSource {
   private count = 0;
   private opened: Promise<void> | undefined;
+  private waitingForStores = false;
   readonly feed: ChangeFeed;
   private readonly trackers = new Set<RunTracker>();
   private readonly sums = new RangeSums({ scanPages: (lower, upper) => this.scanStorePages(lower, upper) });
@@ -142,7 +143,10 @@ export class SyncIndex implements ItemSource {
   }
 
   private async doOpen(): Promise<void> {
+    this.waitingForStores = true;
     await Promise.all([this.store.ready, this.records.ready]);
+    this.waitingForStores = false;
+    if (this.store.isClosed) throw new ToolDbError(ErrorCode.CLOSED, "sync index: closed before its stores were ready");
     const meta = await this.store.get(META);
     const clean = meta?.match(/^clean (\d+) (\d+) v2$/);
     if (clean && (await this.feed.resume(Number(clean[2])))) this.count = Number(clean[1]);
@@ -326,7 +330,8 @@ export class SyncIndex implements ItemSource {
   async close(): Promise<void> {
     if (this.store.isClosed) return;
     try {
-      if (this.opened) {
+      // An open still waiting for its stores (one that never becomes ready) wrote nothing: not waited for.
+      if (this.opened && !this.waitingForStores) {
         await this.opened;
         await this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`);
       }
