@@ -6,6 +6,8 @@
 import type { BaseCrdt } from "../crdt/base-crdt.js";
 import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { MAX_KEY_LENGTH } from "../records/record-verifier.js";
+import { userNamespacedKey } from "../records/record.js";
+import type { ToolDbUserAdapter } from "../users/user-adapter.js";
 import { loneSurrogateAt } from "../base/text-formats.js";
 import type { PutOptions } from "./acks.js";
 import type { FunctionRate, ServerFunctionOptions } from "./server-functions.js";
@@ -34,6 +36,15 @@ export function checkKey(key: unknown, write: boolean): asserts key is string {
 export function checkKeyLength(key: string): string {
   if (key.length > MAX_KEY_LENGTH) throw new ToolDbError(ErrorCode.INVALID_KEY, `key is ${key.length} characters${key.startsWith(":") ? " with its user namespace" : ""}, over the ${MAX_KEY_LENGTH} a record's key may have`);
   return key;
+}
+
+/** The key a call stores or looks up: `key` checked, under `user`'s namespace when `userNamespaced` (NOT_SIGNED_IN without one). */
+export function keyArgument(user: Pick<ToolDbUserAdapter, "getAddress">, key: string, userNamespaced: boolean, write: boolean): string {
+  checkKey(key, write);
+  if (!userNamespaced) return checkKeyLength(key);
+  const address = user.getAddress();
+  if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
+  return checkKeyLength(userNamespacedKey(address, key));
 }
 
 /** A key prefix (queryKeys): a string, well-formed as keys are (a lone surrogate would match other keys in a UTF-8 store). */

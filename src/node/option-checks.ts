@@ -10,7 +10,8 @@ import { ErrorCode, ToolDbError, describeValue } from "../base/errors.js";
 import { checkPublicUrl } from "../limits/peer-url.js";
 import { checkPeerAddress, isPort, portValue } from "../limits/peer-address.js";
 import { resolveClientIntake } from "../network/client-intake.js";
-import type { ToolDbOptions } from "./options.js";
+import { DEFAULT_OPTIONS, type ToolDbOptions } from "./options.js";
+import { adaptersFor } from "./platform-defaults.js";
 
 function refuse(name: string, want: string, value: unknown): never {
   throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, `option ${name} must be ${want}, got ${describeValue(value)}`);
@@ -98,6 +99,12 @@ export function optionsObject(options: unknown): Partial<ToolDbOptions> {
   if (options === undefined || options === null) return {};
   if (!isObject(options)) refuse("options", "an object", options);
   return options as Partial<ToolDbOptions>;
+}
+
+/** A node's options: those given (an undefined one is not given) over the defaults and the platform's adapters, checked. */
+export function nodeOptions(options: unknown): ToolDbOptions {
+  const defined = Object.fromEntries(Object.entries(optionsObject(options)).filter(([, v]) => v !== undefined));
+  return checkOptions({ ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions);
 }
 
 /** `options` (a fresh object: ports given as digit strings become numbers) once every option has the type and range it needs; else throws INVALID_ARGUMENT naming the option. */

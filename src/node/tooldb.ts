@@ -6,11 +6,11 @@ import type { PeerSession } from "../network/peer-session.js";
 import type { ToolDbStorageAdapter } from "../stores/storage-adapter.js";
 import type { EncryptedAccount, SignedHash, ToolDbUserAdapter, UserKeys } from "../users/user-adapter.js";
 import { Accounts, type SignUpOptions } from "./accounts.js";
-import { Acks, type PutOptions, type PutRefusal } from "./acks.js";
+import type { Acks, PutOptions, PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
-import { checkCrdt, checkKey, checkKeyLength, functionArgument, functionRate, keyPrefixArgument, putOptions, stringArgument } from "./api-arguments.js";
+import { checkCrdt, functionArgument, functionRate, keyArgument, keyPrefixArgument, putOptions, stringArgument } from "./api-arguments.js";
 import { resolveLimits } from "../limits/limits.js";
 import { FrameFit } from "../limits/frame-fit.js";
 import { LocalWriter } from "./local-writer.js";
@@ -18,17 +18,19 @@ import { Closing, type CloseHook } from "./closing.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import { QUERY_PAGES_CAPABILITY, type PeerRecord, type PutMessage, type ToolDbMessage } from "../records/messages.js";
 import type { NodeContext } from "./node-context.js";
-import { NodeKeys, PEER_KEYS, USER_KEYS } from "./node-keys.js";
+import { NodeKeys } from "./node-keys.js";
+import { type LifecycleParts, closeNode, startNode } from "./node-lifecycle.js";
 import type { FunctionReturn, ServerFunction } from "./node-types.js";
 import { ServerFunctions, type ServerFunctionOptions } from "./server-functions.js";
-import { DEFAULT_OPTIONS, keyStoreName, type ToolDbOptions } from "./options.js";
-import { checkOptions, optionsObject } from "./option-checks.js";
-import { Outbox } from "./outbox.js";
+import { keyStoreName, type ToolDbOptions } from "./options.js";
+import { nodeOptions } from "./option-checks.js";
+import type { Outbox } from "./outbox.js";
+import { deliveryFor } from "./write-delivery.js";
 import { MeritRecords } from "./merit-records.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
 import { PendingRequests } from "./pending-requests.js";
-import { adaptersFor, networkAdapterFor, registeredClientExtension, rememberUserFor } from "./platform-defaults.js";
+import { networkAdapterFor, registeredClientExtension } from "./platform-defaults.js";
 import { Protocol } from "./protocol.js";
 import { StoreQuota } from "./quota.js";
 import { randomId } from "../base/random.js";
@@ -39,10 +41,11 @@ import { RecordVerifier } from "../records/record-verifier.js";
 import type { Admission } from "./duplicate-gate.js";
 import { type ToolDbRecord, userNamespacedKey } from "../records/record.js";
 import { RemoteRequests } from "./remote-requests.js";
-import { ServerDirectory } from "./server-directory.js";
-import { ServerListLearner, type ServerListSource } from "./server-list-learner.js";
+import type { ServerDirectory } from "./server-directory.js";
+import { directoryFor } from "./node-directory.js";
+import type { ServerListLearner, ServerListSource } from "./server-list-learner.js";
 import { ServerSync, type SyncProgress } from "./server-sync.js";
-import { ServerWatch, defaultUnresponsiveTimeout } from "./server-watch.js";
+import type { ServerWatch } from "./server-watch.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { ToolDbListeners } from "./tooldb-listeners.js";
 
@@ -105,8 +108,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   constructor(options: Partial<ToolDbOptions> = {}) {
     super();
-    const defined = Object.fromEntries(Object.entries(optionsObject(options)).filter(([, v]) => v !== undefined));
-    this.options = checkOptions({ ...DEFAULT_OPTIONS, ...defined, ...adaptersFor(defined) } as ToolDbOptions);
+    this.options = nodeOptions(options);
     this.log = createLogger(`node:${this.options.server ? "server" : "client"}`, this.options.debug);
     const { pow, legacyRecords: acceptLegacyRecords } = this.options;
     this.verifier = new RecordVerifier({ pow, acceptLegacyRecords, verifySignature: (m) => this.peerAccount.verifySignature(m), now: () => this.now(), checkCrdt: crdtRecordProblem });
@@ -126,17 +128,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.network = new (networkAdapterFor(this.options.networkAdapter))(this);
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
-    const { outboxCapacity: capacity, outboxRetryInterval: retryInterval, clock, unresponsiveTimeout, serverProbeInterval: probeIntervalMs, unresponsiveRecovery: recoverAfterMs } = this.options;
-    const watchHost = { log: this.log, refused: (e: RefusalEvent) => this.refused(e), recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops), waitsFor: (id: string) => this.requests.has(id) };
-    this.serverWatch = new ServerWatch(watchHost, { timeoutMs: unresponsiveTimeout ?? defaultUnresponsiveTimeout(retryInterval), enabled: !this.options.server, probeIntervalMs, recoverAfterMs }, clock);
-    const overflow = (key: string) => this.emit("outbox-overflow", key);
-    // A write a server refused (its answer, or the link it came on dropped as refused) is a put-refused, once per refusal.
-    const putRefused = (refusal: PutRefusal) => void (this.emit("put-refused", refusal), this.accounts.putRefused(refusal));
-    const asked = (session: PeerSession) => this.serverWatch.asked(session, "put"); // and its putAcks answer (Acks)
-    this.outbox = new Outbox(this.keyStore, { records: this.records, network: this.network, log: this.log, overflow, refused: putRefused, asked }, { capacity, retryInterval, clock });
-    const confirmed = (h: string, server: string) => void (this.closed || this.emit("put-confirmed", { h, server }));
-    this.acks = new Acks(this.outbox, this.store, this.log, this.options.server, clock, { refused: putRefused, confirmed, answered: (from) => this.serverWatch.answered(from, "put") });
-    this.on("refused", (event) => this.acks.noteRefusal(event));
+    const delivery = { recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops), writeRefused: (refusal: PutRefusal) => this.accounts.putRefused(refusal) };
+    ({ serverWatch: this.serverWatch, outbox: this.outbox, acks: this.acks } = deliveryFor(this, this.keyStore, delivery));
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);
@@ -147,24 +140,8 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.remote = new RemoteRequests(this);
     this.peerEvents = new PeerEvents(this);
     this.accounts = new Accounts(this, this.nodeKeys, this.writer, (key, timeoutMs) => this.getData(key, false, timeoutMs));
-    this.directory = new ServerDirectory({
-      signer: this.peerAccount,
-      topic: this.options.topic,
-      host: this.options.publicHost ?? this.options.host,
-      url: this.options.publicUrl, // checked with the options
-      port: () => this.network.port || this.options.port,
-      isServer: this.options.server,
-      now: () => this.now(),
-      exemptIps: limits.exemptIps,
-    });
-    this.serverLists = new ServerListLearner({
-      learn: (records, from) => this.directory.learn(records, from, this.nodeAddress()),
-      strike: (from, code, reason) => this.network.strikePeer(from, code, reason),
-      refused: (event) => this.refused(event),
-      learned: (records, from) => void this.emit("servers", records, from), // silenced once closed
-      log: this.log, now: () => this.now(), intervalMs: this.options.serverListInterval,
-    });
-    this.readyPromise = this.init();
+    ({ directory: this.directory, serverLists: this.serverLists } = directoryFor(this, limits.exemptIps));
+    this.readyPromise = startNode(this.parts(), () => (this.extension = registeredClientExtension<ToolDb>()?.(this)));
     // Failures surface through `ready`; never as an unhandled rejection.
     this.readyPromise.catch((err) => this.log("init failed: %s", errorText(err)));
   }
@@ -181,26 +158,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     if (this.closed) return Promise.reject(new ToolDbError(ErrorCode.CLOSED, `${what}: the node is closed`));
     return this.closing.track(this.readyPromise.then(run));
   }
-  private checkOpen(): void { if (this.closed) throw new ToolDbError(ErrorCode.CLOSED, "close() came before the node was ready"); }
   get topic(): string { return this.options.topic; }
   get isServer(): boolean { return this.options.server; }
 
-  private async init(): Promise<void> {
-    // close() does not wait for stores that never become ready (their open hangs): start-up ends there with CLOSED.
-    await this.closing.unlessClosed(Promise.all([this.store.ready, this.keyStore.ready, this.sync.open()]), "waiting for the stores");
-    await this.quota.load();
-    await this.nodeKeys.loadPeer(this.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${this.options.storageName}`);
-    await this.nodeKeys.load(this.userAccount, USER_KEYS, rememberUserFor(this.options));
-    await this.merit.load(this.keyStore, !this.options.server, this.log); // the list saved at close, taken before any link (merit-records.ts)
-    if (!this.options.server) await this.outbox.load();
-    this.checkOpen();
-    await this.network.start();
-    this.checkOpen(); // closed while it began to listen: no dials, no extension, no "ready"
-    for (const peer of this.options.peers) this.network.connectTo(peer.host, peer.port);
-    if (!this.options.server) this.extension = registeredClientExtension<ToolDb>()?.(this);
-    this.emit("ready");
-    this.emit("init", this.userAccount.getAddress());
-  }
+  private parts(): LifecycleParts { return { node: this, keyStore: this.keyStore, nodeKeys: this.nodeKeys, closing: this.closing }; }
 
   /**
    * Idempotent. Closes links, timers and stores; no event fires afterwards.
@@ -213,25 +174,10 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   private async doClose(): Promise<void> {
     this.closed = true;
-    this.closing.begin(); // a start-up still waiting for its stores stops (init)
+    this.closing.begin(); // a start-up still waiting for its stores stops (startNode)
     this.silence();
     await this.readyPromise.catch(() => undefined);
-    await this.closing.runHooks(); // what wraps the node (a DHTServer's discovery) stops first
-    this.acks.close(); // puts waiting for confirmations reject with CLOSED (a client's outbox keeps the write)
-    this.requests.clear(); // waits for replies end now (CLOSED): a signIn's lookup does not hold the drain
-    await this.closing.drain(); // puts called before close() finish their local write
-    this.requests.clear(); // and any request added meanwhile
-    this.keyListeners.clear();
-    this.remoteSubscriptions.clear();
-    this.outbox.close();
-    this.serverWatch.close();
-    this.broadcast.close();
-    this.functions.close();
-    await this.extension?.close();
-    await this.network.close();
-    if (this.merit.taken) await this.merit.save(this.keyStore, this.log); // no link is left to hand a record out; a failure is logged
-    await Promise.all([this.store.close(), this.keyStore.close(), this.sync.close()]);
-    this.nodeKeys.close();
+    await closeNode(this.parts(), this.extension);
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -279,13 +225,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
 
   getUserNamespacedKey(key: string): string { return userNamespacedKey(this.userAccount.getAddress() ?? "", key); }
 
-  private finalKey(key: string, userNamespaced: boolean, write = false): string {
-    checkKey(key, write);
-    if (!userNamespaced) return checkKeyLength(key);
-    const address = this.userAccount.getAddress();
-    if (!address) throw new ToolDbError(ErrorCode.NOT_SIGNED_IN, "sign in before using namespaced keys");
-    return checkKeyLength(userNamespacedKey(address, key));
-  }
+  private finalKey(key: string, userNamespaced: boolean, write = false): string { return keyArgument(this.userAccount, key, userNamespaced, write); }
 
   /** Verifies a record from anywhere and merges it; see RecordIntake.accept (and `admit` for `admission`). */
   acceptRecord(record: unknown, from?: PeerSession, to: string[] = [], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined> {

@@ -11,11 +11,9 @@ import { base64FromBytes, base64ToBytes } from "../../crypto/encoding.js";
 import { ErrorCode, ToolDbError, errorText, isToolDbError } from "../../base/errors.js";
 import type { SyncMessage } from "../../records/messages.js";
 import { randomId } from "../../base/random.js";
-import { MAX_IDS_PER_FETCH } from "../../limits/frame-fit.js";
 import type { NodeContext } from "../node-context.js";
 import { TypedEmitter } from "../../base/typed-emitter.js";
 import type { PeerSession } from "../../network/peer-session.js";
-import { IdQueue, askAgain } from "./id-queue.js";
 import { runWindow } from "./message-window.js";
 import { RequestLanes } from "./request-lanes.js";
 import { StoredRecords } from "./stored-records.js";
@@ -26,26 +24,19 @@ import type { InitiatorMessage } from "./negentropy-resume.js";
 import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
 import { ChangeSync } from "./change-sync.js";
-import { DEFAULT_SYNC_BUDGET, LOOKUP_WORK, type RangeSyncOptions } from "./sync-budget.js";
+import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
-import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
+import { type SyncIndex, itemId } from "./sync-index.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { StoreCopy } from "./store-copy.js";
+import { RecordTransfer, linkGone } from "./record-transfer.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
 const REPLIES = new Set(["syncRangeAck", "syncRecords", "syncPushAck", "syncChangesAck", "syncOfferAck", "syncCommitAck"]);
 /** Reconciliation messages in flight per run: the peer compares one while we work on the reply to another. */
 const RANGES_IN_FLIGHT = 3;
-/** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
-const FETCHES_IN_FLIGHT = 3;
-/** Ids waiting to be fetched before the next round waits for room (bounds memory, keeps verification busy). */
-const MAX_QUEUED_FETCHES = 16 * MAX_IDS_PER_FETCH;
-/** Ids of ours waiting to be pushed before the next round waits for room (one frame in flight, acked before the next). */
-const MAX_QUEUED_PUSHES = 4 * MAX_IDS_PER_FETCH;
-/** Ids read and framed per push batch (each frame is still cut to the frame budget). */
-const PUSH_BATCH_IDS = MAX_IDS_PER_FETCH;
 /** Sync requests from one link waiting to be answered, per lane (pushes; everything else); more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
 /**
@@ -68,9 +59,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly lanes = new RequestLanes<PeerSession>(MAX_QUEUED_PER_LINK);
   private readonly running = new WeakSet<PeerSession>();
   private readonly changes: ChangeSync<RangeSyncRun>;
-  /** Per run: counts the items its own fetches add. */
-  private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
   private readonly stored: StoredRecords;
+  /** Our records pushed, the peer's fetched: for ranges and change feeds alike. */
+  private readonly transfer: RecordTransfer;
   private readonly requests: SyncRequests;
   private readonly copy: StoreCopy;
 
@@ -88,10 +79,11 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "rangeSync.readsPerMessage must be a positive integer");
     this.requests = new SyncRequests(db.options.clock);
     this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
+    this.transfer = new RecordTransfer(db, index, this.gate, this.requests, this.stored);
     this.changes = new ChangeSync(db, index, {
       request: (session, message) => this.requests.ask(session, message),
-      fetch: (session, ids, run) => this.fetch(session, ids, run),
-      push: (session, ids, run) => this.push(session, ids, run),
+      fetch: (session, ids, run) => this.transfer.fetch(session, ids, run),
+      push: (session, ids, run) => this.transfer.push(session, ids, run),
     }, this.gate, this.maxRounds);
     this.copy = new StoreCopy(db, index, this.gate, this.requests, this.stored, this.maxRounds);
   }
@@ -109,7 +101,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     this.running.add(session);
     const run: RangeSyncRun = { peer: session.clientId, complete: false, mode: "range", rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
     const tracker = this.index.track();
-    this.trackers.set(run, tracker);
+    this.transfer.track(run, tracker);
     try {
       await this.index.open();
       const feeds = await this.changes.open(session);
@@ -151,9 +143,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const budget = new LinkReadBudget(base, maxReadsPerMessage(base, this.index.size), RANGES_IN_FLIGHT);
     const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, base);
     const builds = timedBuilds(() => reconciler.next(), () => reconciler.turns.waitedMs);
-    const fetches = this.fetchQueue(session, run);
-    // Our records the peer lacks go in the background too, one acknowledged frame at a time.
-    const pushes = new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
+    const fetches = this.transfer.fetchQueue(session, run);
+    const pushes = this.transfer.pushQueue(session, run); // our records the peer lacks go in the background too
     // Our work on the peer's answers is charged to its dialer-side buckets (SyncGate.chargeAnswers): answers that keep us comparing use them up.
     let charged = 0;
     const charge = () => {
@@ -218,79 +209,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     return complete;
   }
 
-  private gone = (session: PeerSession): boolean => session.connection.closed || this.db.isClosed;
-
-  /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
-  private async push(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
-    const reader = this.stored.read(ids);
-    let carry: { raw: string; bytes: number } | undefined; // the record that did not fit the last frame
-    let done = false;
-    while (!done || carry !== undefined) {
-      const raws: string[] = carry === undefined ? [] : [carry.raw];
-      let size = carry === undefined ? 0 : carry.bytes + 1;
-      carry = undefined;
-      for (;;) {
-        const next = await reader.next();
-        if (next.done) {
-          done = true;
-          break;
-        }
-        const raw = next.value;
-        if (raw === undefined) continue;
-        const bytes = this.stored.sendable(raw);
-        if (bytes === undefined) continue;
-        if (size + bytes + 1 > this.db.frames.recordBudget) {
-          carry = { raw, bytes };
-          break;
-        }
-        raws.push(raw);
-        size += bytes + 1;
-      }
-      if (raws.length === 0) return;
-      if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
-      if (this.gate.pushAllowance(session) < raws.length) throw new ToolDbError(ErrorCode.SYNC_FAILED, "push budget for this peer used up");
-      this.gate.pushed(session, raws.length);
-      const id = randomId();
-      const frame = `{"type":"syncPush","id":"${id}","to":[],"records":[${raws.join(",")}]}`;
-      run.recordBytesOut += frame.length;
-      run.pushed += raws.length;
-      const ack = await this.requests.ask(session, undefined, id, { frame, type: "syncPush" });
-      if (ack?.type !== "syncPushAck") throw new ToolDbError(ErrorCode.SYNC_FAILED, ack ? "unexpected reply to push" : "no push ack");
-      if (ack.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused push: ${ack.error}`);
-    }
-  }
-
-  /** Fetches for one run: a few requests in flight, bounded ids waiting. */
-  private fetchQueue(session: PeerSession, run: RangeSyncRun): IdQueue {
-    return new IdQueue((ids) => this.fetchBatch(session, ids, run), this.db.frames.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
-  }
-
-  /** Asks for the records behind `ids` and merges them (the change feed's catch-up). */
-  private async fetch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<void> {
-    const fetches = this.fetchQueue(session, run);
-    await fetches.add(ids).finally(() => fetches.drain());
-  }
-
-  /** Asks for the records behind `ids` and merges them; resolves the ids to ask for again. */
-  private async fetchBatch(session: PeerSession, ids: string[], run: RangeSyncRun): Promise<string[]> {
-    if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
-    const reply = await this.requests.ask(session, { type: "syncFetch", id: randomId(), ids });
-    if (reply?.type !== "syncRecords") throw new ToolDbError(ErrorCode.SYNC_FAILED, reply ? "unexpected reply to fetch" : "no records");
-    if (reply.error) throw new ToolDbError(ErrorCode.SYNC_FAILED, `peer refused fetch: ${reply.error}`);
-    // The ids asked for, not ids from the records: a record sent unasked is not the run's own (a checkpoint stays back: safe).
-    const tracker = this.trackers.get(run);
-    for (const id of tracker ? ids : []) tracker!.expect(id);
-    const served = this.index.track(true); // the ids asked for whose records the frame added: new to us
-    for (const id of ids) served.expect(id);
-    await this.db.acceptFrame(reply.records, session, () => run.fetched++).finally(() => served.stop());
-    tracker?.settled(ids);
-    const again = askAgain(ids, reply.more);
-    // An id the peer listed, then neither served (a copy we held does not count) nor put under `more`, cost us its asking
-    // (as in serve); a record new here earns back some of our work on the peer's answers (NEW_RECORD_CREDIT).
-    this.gate.chargeAnswers(session, LOOKUP_WORK * Math.max(0, ids.length - served.added - again.length));
-    this.gate.newRecords(session, served.keys);
-    return again;
-  }
+  private gone = (session: PeerSession): boolean => linkGone(this.db, session);
 
   // ---- responder -------------------------------------------------------
 
