@@ -13,18 +13,34 @@
  * every refused sign-up again at each run, the quota still empty. They now
  * share the feed's hold (ChangeSync.rangePull): until the refill a range run
  * fetches nothing from that peer (it still pushes); then it fetches them all.
+ *
+ * While that hold was on, the peer's later ordinary changes waited for the
+ * refill too when they came by refresh. Now the refused sign-ups' ids wait
+ * in a bounded list of retries kept with the checkpoint (sign-up-retries.ts),
+ * the checkpoint moves on, and the retries are fetched once the quota refills.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb } from "../src/index.js";
 import { closeAll, waitUntil } from "./helpers/nodes.js";
 import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
+import type { ManualClock } from "./helpers/manual-clock.js";
 import { accounts, botSignUps, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const WINDOW = 20 * 60_000;
 /** 10 relayed sign-ups per 20 minutes: 2 or 3 refill across four refreshes, 10 in the window. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 10, signUpWindow: WINDOW };
+
+/** Moves the clock `ms` (a refresh by default) and waits for the dialer's run it brings. */
+function refresher(clock: ManualClock, dialer: ToolDb): (ms?: number) => Promise<void> {
+  let runs = dialer.syncProgress.completed;
+  return async (ms = LATEST) => {
+    clock.advance(ms);
+    await waitUntil(() => dialer.syncProgress.completed > runs && dialer.syncProgress.running === 0, 10_000, `refresh ${runs}`);
+    runs = dialer.syncProgress.completed;
+  };
+}
 
 describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () => {
   const nodes: ToolDb[] = [];
@@ -38,12 +54,7 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     // Sign-ups the listener's clients made, stored there but not relayed (a lost relay): the next refresh brings them.
     const relayed = await botSignUps("user-", 30, clock.now());
     for (const r of relayed) await listener.records.merge(r);
-    let runs = dialer.syncProgress.completed;
-    const refresh = async (ms = LATEST) => {
-      clock.advance(ms);
-      await waitUntil(() => dialer.syncProgress.completed > runs && dialer.syncProgress.running === 0, 10_000, `refresh ${runs}`);
-      runs = dialer.syncProgress.completed;
-    };
+    const refresh = refresher(clock, dialer);
     await refresh();
     assert.equal(await accounts(dialer, "user-"), 10, "the first refresh met the quota");
     const refusedFirst = signUpRefusals();
@@ -85,14 +96,12 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     };
     await seed(victim, await signedRecords(20, "v/", clock.now() - 1000));
     await seed(honest, [...(await botSignUps("user-", 30, clock.now() - 1000)), ...(await signedRecords(20, "h/", clock.now() - 1000))]);
-    let runs = victim.syncProgress.completed;
+    const refresh = refresher(clock, victim);
     /** One refresh of the victim, by ranges (no checkpoint: no change-feed shortcut). */
     const rangeRun = async (advance: number) => {
       await victim.sync.range!.index.feed.forgetCheckpoints();
       const before = victim.syncProgress.runs.range;
-      clock.advance(advance);
-      await waitUntil(() => victim.syncProgress.completed > runs && victim.syncProgress.running === 0, 10_000, `refresh ${runs}`);
-      runs = victim.syncProgress.completed;
+      await refresh(advance);
       assert.equal(victim.syncProgress.runs.range, before + 1, "a complete range run");
     };
     await rangeRun(LATEST);
@@ -111,5 +120,33 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     for (let i = 0; i < 4 && (await accounts(victim, "user-")) < 30; i++) await rangeRun(WINDOW);
     assert.equal(await accounts(victim, "user-"), 30, "all arrived after the refills");
     assert.ok(sent <= 30 + 20 + 10, `sign-ups sent ${sent}: each refused one fetched once more per refill at most`);
+  });
+
+  it("while the quota is empty, the peer's later changes still come by refresh; the refused sign-ups wait in the retries until it refills", { timeout: T }, async () => {
+    const { clock, dialer, listener } = await linkedPair(nodes, {}, { limits: LIMITS });
+    const refused: RefusalEvent[] = [];
+    dialer.on("refused", (e) => refused.push(e));
+    const signUpRefusals = () => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length;
+    const feed = dialer.sync.range!.index.feed;
+    for (const r of await botSignUps("user-", 30, clock.now())) await listener.records.merge(r);
+    const refresh = refresher(clock, dialer);
+    await refresh();
+    assert.equal(await accounts(dialer, "user-"), 10, "the first refresh met the quota");
+    assert.equal(signUpRefusals(), 20);
+    // Later changes of the listener, stored there but not relayed: the next refresh brings them, the quota still empty.
+    const later = await signedRecords(5, "later/", clock.now());
+    for (const r of later) await listener.records.merge(r);
+    await refresh();
+    const came = (await Promise.all(later.map((r) => dialer.records.get(r.k)))).filter((r) => r !== undefined).length;
+    console.log(`# a refresh, quota empty: ${came} of 5 later changes came; sign-ups refused again ${signUpRefusals() - 20}`);
+    assert.equal(came, 5, "the later changes came by refresh");
+    assert.equal(signUpRefusals(), 20, "no refused sign-up fetched again before the refill");
+    assert.equal((await feed.retries(listener.nodeAddress())).length, 20, "the refused sign-ups' ids kept with the checkpoint");
+    await refresh(WINDOW);
+    assert.equal(await accounts(dialer, "user-"), 20);
+    await refresh(WINDOW);
+    assert.equal(await accounts(dialer, "user-"), 30, "all stored once the quota allowed");
+    assert.deepEqual(await feed.retries(listener.nodeAddress()), []);
+    assert.equal(dialer.syncProgress.runs.incomplete, 0);
   });
 });

@@ -22,6 +22,7 @@ import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 import { LISTED_ID_WORK, LOOKUP_WORK } from "./sync-budget.js";
 import type { SyncGate } from "./sync-gate.js";
+import { SignUpRetries } from "./sign-up-retries.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /**
@@ -90,6 +91,8 @@ export class ChangeSync<Run> {
   private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
   /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
   private readonly kept = new LruMap<string, { place: string; times: number; refused: number }>(2 * MAX_CHECKPOINTS);
+  /** The peers' sign-ups refused by a quota that refills, fetched again once it refills while their checkpoints move on. */
+  private readonly retries: SignUpRetries;
 
   constructor(
     private readonly db: NodeContext,
@@ -101,6 +104,7 @@ export class ChangeSync<Run> {
     private readonly maxPages = 1000,
   ) {
     this.exemptIps = resolveLimits(db.options.limits).exemptIps;
+    this.retries = new SignUpRetries(db, index);
   }
 
   /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
@@ -135,6 +139,7 @@ export class ChangeSync<Run> {
     let page = state.pulled.page;
     let after = state.pulled.seq;
     const listed = new Set<string>();
+    const retries = await this.retries.begin(session, (ids) => this.lacking(ids), (ids) => this.ops.fetch(session, ids, run));
     for (let pages = 1; ; pages++) {
       for (const id of page.ids) if (listed.size < MAX_LISTED) listed.add(id);
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
@@ -143,10 +148,11 @@ export class ChangeSync<Run> {
       // liar listing ids without end made a run look up ~4 million). The checkpoint is at the last page taken in.
       if (page.ids.length > 0) this.affordable(session, pages - 1);
       this.gate.chargeAnswers(session, LISTED_ID_WORK * page.ids.length);
-      const refused = this.refusals(session);
-      await this.ops.fetch(session, await this.lacking(page.ids), run);
-      if (this.deferredSignUps(session, state)) {
-        this.hold(session, state.deferred, `${state.theirs.epoch}:${after}`);
+      const [refused, deferred, wanted] = [this.refusals(session), this.db.quota.signUpsDeferred(session), await this.lacking(page.ids)];
+      await this.ops.fetch(session, wanted, run);
+      // Its sign-ups refused by a quota that refills wait in the retries; when they cannot, the checkpoint is held before them.
+      if (!(await this.retries.add(session, retries, wanted, deferred))) {
+        this.hold(session, deferred, `${state.theirs.epoch}:${after}`);
         break;
       }
       const refusedHere = this.refusals(session) - refused;
@@ -236,11 +242,12 @@ export class ChangeSync<Run> {
   }
 
   /**
-   * The run's pull met sign-ups refused by a quota that refills (more than `deferred`, the count when it began): the
-   * peer is not pulled from again at `place` until the quota could take them (its refill; a bucket's capacity at most).
-   * A change-feed run's checkpoint stays there, before them; a range run (FULL) sets none. The refreshes between fetched
-   * the refused sign-ups again (their records read, sent and verified) to refuse them again. Later changes of the peer
-   * wait as long: its relay still brings what is written.
+   * The run's pull met sign-ups refused by a quota that refills (more than `deferred`, the count when it began) that it
+   * could not leave to the retries (SignUpRetries.add: too many, or a refusal it cannot place): the peer is not pulled
+   * from again at `place` until the quota could take them (its refill; a bucket's capacity at most). A change-feed run's
+   * checkpoint stays there, before them; a range run (FULL) sets none. The refreshes between fetched the refused
+   * sign-ups again (their records read, sent and verified) to refuse them again. Later changes of the peer wait as long
+   * (its relay still brings what is written), as every change of the peer does for a range run's hold.
    */
   private hold(session: PeerSession, deferred: number, place: string): void {
     const refused = this.db.quota.signUpsDeferred(session) - deferred;
