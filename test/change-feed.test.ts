@@ -2,7 +2,8 @@
  * The change feed of the reconciliation index (src/node/sync/change-feed.ts) on
  * real stores: numbering survives a clean close, restarts with a new epoch
  * after an unclean one, a replaced version leaves the feed, an entry being
- * written holds the head back, and checkpoints stay bounded.
+ * written holds the head back, and checkpoints stay bounded; a peer's
+ * sign-up retries (sign-up-retries.ts) live and go with its checkpoint.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -40,12 +41,14 @@ describe("change feed", () => {
       assert.equal(first.more, true);
       assert.deepEqual((await index.feed.page(35, 10)).ids, []);
       await index.feed.setCheckpoint("peer-1", { epoch: "e1", seq: 7 }, 1);
+      await index.feed.setRetries("peer-1", ["a1", "b2"]);
       await closeIndexed({ records, index });
 
       ({ records, index } = await indexOn(level, "db"));
       assert.equal(index.feed.epoch, epoch, "a clean close keeps the numbering");
       assert.equal(index.feed.head, 35);
       assert.deepEqual(await index.feed.checkpoint("peer-1"), { epoch: "e1", seq: 7 });
+      assert.deepEqual(await index.feed.retries("peer-1"), ["a1", "b2"], "sign-up retries survive a restart with their checkpoint");
       await records.close(); // the index is left open: an unclean close
       await index.store.close();
 
@@ -53,6 +56,7 @@ describe("change feed", () => {
       assert.notEqual(index.feed.epoch, epoch, "a rebuilt index starts a new numbering");
       assert.equal(index.feed.head, 30);
       assert.equal(await index.feed.checkpoint("peer-1"), undefined, "checkpoints go with the old numbering");
+      assert.deepEqual(await index.feed.retries("peer-1"), [], "and so do their retries");
       await closeIndexed({ records, index });
     }));
 
@@ -71,10 +75,17 @@ describe("change feed", () => {
 
   it("keeps at most MAX_CHECKPOINTS peer checkpoints, dropping the least recently updated", async () => {
     const { records, index } = await indexOn(memoryStores, "cps");
-    for (let i = 0; i <= MAX_CHECKPOINTS; i++) await index.feed.setCheckpoint(`p${i}`, { epoch: "e", seq: i }, 1000 + i);
+    for (let i = 0; i <= MAX_CHECKPOINTS; i++) {
+      await index.feed.setCheckpoint(`p${i}`, { epoch: "e", seq: i }, 1000 + i);
+      if (i < 2) await index.feed.setRetries(`p${i}`, ["x"]);
+    }
     assert.equal(await index.feed.checkpoint("p0"), undefined);
+    assert.deepEqual(await index.feed.retries("p0"), [], "an evicted checkpoint takes its sign-up retries along");
+    assert.deepEqual(await index.feed.retries("p1"), ["x"]);
     assert.deepEqual(await index.feed.checkpoint("p1"), { epoch: "e", seq: 1 });
     assert.deepEqual(await index.feed.checkpoint(`p${MAX_CHECKPOINTS}`), { epoch: "e", seq: MAX_CHECKPOINTS });
+    await index.feed.forgetCheckpoints();
+    assert.deepEqual(await index.feed.retries("p1"), [], "forgotten checkpoints too");
     await closeIndexed({ records, index });
   });
 });

@@ -4,9 +4,15 @@ import { type ToolDbRecord, isFirstWriterKey, namespaceOwner } from "../records/
 import type { PeerSession } from "../network/peer-session.js";
 import type { MergeOutcome, RecordStore } from "./record-store.js";
 import { SignUpQuota } from "./sign-up-quota.js";
+import { itemId } from "./sync/sync-index.js";
 
 type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "maxServerSignUpsPerIp" | "signUpWindow" | "exemptIps">;
 
+/**
+ * Sign-ups refused by a quota that refills whose ids are remembered, per proven server's link (the latest): as many as
+ * a peer's sign-up retries hold (MAX_RETRY_IDS, sync/sign-up-retries.ts); a run that met more holds its checkpoint.
+ */
+const DEFERRED_IDS = 256;
 /** Authors whose namespace size is remembered (the rest are counted again on demand). */
 const AUTHORS_CACHED = 10_000;
 
@@ -35,6 +41,8 @@ export class StoreQuota {
   private readonly authors = new LruMap<string, number>(AUTHORS_CACHED);
   private readonly signUps: SignUpQuota | undefined;
   private readonly deferred = new WeakMap<PeerSession, number>();
+  /** Per link, the item ids of its latest sign-ups refused by a quota that refills, with its `deferred` count then. */
+  private readonly deferredIds = new WeakMap<PeerSession, LruMap<string, number>>();
 
   constructor(
     private readonly limits: QuotaLimits,
@@ -134,13 +142,24 @@ export class StoreQuota {
     if (await this.records.get(record.k)) return null; // an existing account: not a sign-up
     const problem = this.signUps.check(record, from);
     if (problem === null) this.signUps.charge(from);
-    else if (this.signUps.refills(problem)) this.deferred.set(from, this.signUpsDeferred(from) + 1);
+    else if (this.signUps.refills(problem)) {
+      const count = this.signUpsDeferred(from) + 1;
+      this.deferred.set(from, count);
+      let ids = this.deferredIds.get(from);
+      if (!ids && from.provenServer) this.deferredIds.set(from, (ids = new LruMap(DEFERRED_IDS)));
+      ids?.set(itemId(record), count);
+    }
     return problem;
   }
 
+  /** Whether the sign-up with item id `id` from `from` was refused by a quota that refills after `signUpsDeferred` was `since`. */
+  deferredSince(from: PeerSession, id: string, since: number): boolean {
+    return (this.deferredIds.get(from)?.get(id) ?? 0) > since;
+  }
+
   /**
-   * Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, to
-   * fetch them again. Not those refused by a quota of 0 (it never takes one) nor for their proof of work: refused for good.
+   * Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, or
+   * their ids as the peer's retries (`deferredSince`, sync/sign-up-retries.ts), to fetch them again. Not those refused by a quota of 0 (it never takes one) nor for their proof of work: refused for good.
    */
   signUpsDeferred(from: PeerSession): number {
     return this.deferred.get(from) ?? 0;

@@ -12,6 +12,8 @@
  *   e                      → epoch of the numbering (random, new on every rebuild)
  *   s<seq: 13 hex digits>  → item id
  *   c<peer address>        → "<epoch> <seq> <updated ms>[ <peer IP>]": we hold all the peer had up to seq
+ *   r<peer address>        → ids (space-separated) of sign-ups its feed listed before seq that a quota that
+ *                            refills refused: fetched again once it refills (sign-up-retries.ts); goes with c<peer>
  *
  * The table is bounded, and anyone can be a server and commit a checkpoint
  * here (docs/security.md): fresh identities from one host must not push out
@@ -151,8 +153,19 @@ export class ChangeFeed {
   }
 
   async forgetCheckpoints(): Promise<void> {
-    for await (const [key] of this.store.range({ gte: "c", lt: "d" })) await this.store.del(key);
+    for await (const [key] of this.store.range({ gte: "c", lt: "d" })) await this.evict([key, { at: 0 }]);
     this.table.clear();
+  }
+
+  /** Ids of the peer's sign-ups to fetch again (written before a checkpoint moves past them). */
+  async retries(peer: string): Promise<string[]> {
+    const raw = await this.store.get(`r${peer}`);
+    return raw ? raw.split(" ") : [];
+  }
+
+  async setRetries(peer: string, ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.store.put(`r${peer}`, ids.join(" "));
+    else await this.store.del(`r${peer}`);
   }
 
   /** Checkpoints held (for tests and metrics). */
@@ -182,9 +195,11 @@ export class ChangeFeed {
     if (pick.length > 0) await this.evict(oldest(pick));
   }
 
+  /** A checkpoint goes with its retries: without it, a range run brings what they were for. */
   private async evict([key]: [string, Entry]): Promise<void> {
     this.table.delete(key);
     await this.store.del(key);
+    await this.store.del(`r${key.slice(1)}`);
   }
 }
 

@@ -22,6 +22,7 @@ import { resolveLimits } from "../../limits/limits.js";
 import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 import { LISTED_ID_WORK, LOOKUP_WORK } from "./sync-budget.js";
 import type { SyncGate } from "./sync-gate.js";
+import { SignUpRetries } from "./sign-up-retries.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /**
@@ -51,7 +52,7 @@ export interface FeedState {
   pushed?: number;
   /** Sign-ups from the peer refused by a quota that refills, when the run began (StoreQuota.signUpsDeferred). */
   deferred: number;
-  /** Our checkpoint of the peer is held where its sign-ups were refused, until the quota refills (`hold`): nothing pulled. */
+  /** The peer's sign-ups were refused by a quota that has not refilled (`hold`): nothing pulled, our checkpoint of it stays. */
   held?: boolean;
   /** Records from the peer refused by a custom verifier, when the run began (CustomVerifiers.refusals). */
   custom: number;
@@ -59,10 +60,16 @@ export interface FeedState {
   kept?: boolean;
 }
 
-/** Where a peer's feed is not pulled again from until a time: its sign-ups listed there were refused by a quota that refills. */
-interface Hold extends Checkpoint {
+/**
+ * Where a peer is not pulled from again until a time: its sign-ups fetched there were refused by a quota that refills.
+ * `place`: "<epoch>:<seq>", our checkpoint of its feed (change-feed runs), or FULL (range runs).
+ */
+interface Hold {
+  place: string;
   until: number;
 }
+/** The place of a hold on range runs: no checkpoint to hold, the whole pull waits. */
+const FULL = "full";
 
 /** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
 interface Serving {
@@ -84,6 +91,8 @@ export class ChangeSync<Run> {
   private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
   /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
   private readonly kept = new LruMap<string, { place: string; times: number; refused: number }>(2 * MAX_CHECKPOINTS);
+  /** The peers' sign-ups refused by a quota that refills, fetched again once it refills while their checkpoints move on. */
+  private readonly retries: SignUpRetries;
 
   constructor(
     private readonly db: NodeContext,
@@ -95,6 +104,7 @@ export class ChangeSync<Run> {
     private readonly maxPages = 1000,
   ) {
     this.exemptIps = resolveLimits(db.options.limits).exemptIps;
+    this.retries = new SignUpRetries(db, index);
   }
 
   /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
@@ -110,8 +120,7 @@ export class ChangeSync<Run> {
     const feed = this.index.feed;
     const ours = { epoch: feed.epoch, seq: feed.head, last: feed.lastSeq };
     const known = await feed.checkpoint(session.address);
-    const hold = known && this.holds.get(session.address);
-    const held = hold !== undefined && hold.epoch === known!.epoch && hold.seq === known!.seq && this.db.now() < hold.until;
+    const held = known !== undefined && this.heldAt(session, `${known.epoch}:${known.seq}`);
     // Held: asked where the feeds stand without a place, so the peer lists nothing (its page is ours to fill in: empty).
     const page = await this.changes(session, held ? undefined : known);
     const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session), custom: this.refusals(session), ...(held ? { held } : {}) };
@@ -130,6 +139,7 @@ export class ChangeSync<Run> {
     let page = state.pulled.page;
     let after = state.pulled.seq;
     const listed = new Set<string>();
+    const retries = await this.retries.begin(session, (ids) => this.lacking(ids), (ids) => this.ops.fetch(session, ids, run));
     for (let pages = 1; ; pages++) {
       for (const id of page.ids) if (listed.size < MAX_LISTED) listed.add(id);
       // A page that says more must move on: a peer repeating its place would keep the run pulling for ever.
@@ -138,10 +148,11 @@ export class ChangeSync<Run> {
       // liar listing ids without end made a run look up ~4 million). The checkpoint is at the last page taken in.
       if (page.ids.length > 0) this.affordable(session, pages - 1);
       this.gate.chargeAnswers(session, LISTED_ID_WORK * page.ids.length);
-      const refused = this.refusals(session);
-      await this.ops.fetch(session, await this.lacking(page.ids), run);
-      if (this.deferredSignUps(session, state)) {
-        this.hold(session, state, after);
+      const [refused, deferred, wanted] = [this.refusals(session), this.db.quota.signUpsDeferred(session), await this.lacking(page.ids)];
+      await this.ops.fetch(session, wanted, run);
+      // Its sign-ups refused by a quota that refills wait in the retries; when they cannot, the checkpoint is held before them.
+      if (!(await this.retries.add(session, retries, wanted, deferred))) {
+        this.hold(session, deferred, `${state.theirs.epoch}:${after}`);
         break;
       }
       const refusedHere = this.refusals(session) - refused;
@@ -180,8 +191,8 @@ export class ChangeSync<Run> {
     try {
       const refused = this.refusals(session) - state.custom;
       if (refused > 0) state.kept = this.keepsPlace(`pull ${session.address}`, "full", refused);
-      if (!this.deferredSignUps(session, state) && !state.kept) await this.setCheckpoint(session, state.theirs);
-      if (!state.kept) this.kept.delete(`pull ${session.address}`);
+      if (!this.deferredSignUps(session, state) && !state.kept && !state.held) await this.setCheckpoint(session, state.theirs);
+      if (!state.kept && !state.held) this.kept.delete(`pull ${session.address}`);
       await this.commit(session, { epoch: state.ours.epoch, seq: this.reached(state, tracker) }, state);
     } catch (err) {
       throw new ToolDbError(ErrorCode.SYNC_FAILED, `settling the checkpoints failed: ${errorText(err)}`);
@@ -231,17 +242,41 @@ export class ChangeSync<Run> {
   }
 
   /**
-   * The run's pull met sign-ups refused by a quota that refills: our checkpoint stays at `seq`, before them, and the
-   * feed is not pulled again from there until the quota could take them (its refill; a bucket's capacity at most). The
-   * refreshes between listed that page again and fetched the refused sign-ups again (their records read, sent and
-   * verified) to refuse them again. Later changes of the peer wait as long: its relay still brings what is written.
+   * The run's pull met sign-ups refused by a quota that refills (more than `deferred`, the count when it began) that it
+   * could not leave to the retries (SignUpRetries.add: too many, or a refusal it cannot place): the peer is not pulled
+   * from again at `place` until the quota could take them (its refill; a bucket's capacity at most). A change-feed run's
+   * checkpoint stays there, before them; a range run (FULL) sets none. The refreshes between fetched the refused
+   * sign-ups again (their records read, sent and verified) to refuse them again. Later changes of the peer wait as long
+   * (its relay still brings what is written), as every change of the peer does for a range run's hold.
    */
-  private hold(session: PeerSession, state: FeedState, seq: number): void {
-    const refused = this.db.quota.signUpsDeferred(session) - state.deferred;
-    const ms = this.db.quota.signUpRetryMs(session, refused);
+  private hold(session: PeerSession, deferred: number, place: string): void {
+    const refused = this.db.quota.signUpsDeferred(session) - deferred;
+    const ms = refused > 0 ? this.db.quota.signUpRetryMs(session, refused) : 0;
     if (ms <= 0) return;
-    this.holds.set(session.address, { epoch: state.theirs.epoch, seq, until: this.db.now() + ms });
-    this.db.log("change feed of %s: %d sign-ups refused by a quota; not pulled again from %d for %d ms", session.clientId, refused, seq, ms);
+    this.holds.set(session.address, { place, until: this.db.now() + ms });
+    this.db.log("sync with %s: %d sign-ups refused by a quota; not pulled again from %s for %d ms", session.clientId, refused, place, ms);
+  }
+
+  /** A hold is on the peer at `place` (its quota has not refilled since). */
+  private heldAt(session: PeerSession, place: string): boolean {
+    const hold = this.holds.get(session.address);
+    return hold !== undefined && hold.place === place && this.db.now() < hold.until;
+  }
+
+  /**
+   * Before a range run with the peer: `held` while a hold is on it (`hold`: a range run's, or one at our checkpoint of its
+   * feed when the peer holds no valid one of ours), the run then fetches nothing and settles no checkpoint of the peer
+   * (`state.held`); it still pushes. Pass the answer to `rangeEnded` once the run is over.
+   */
+  rangePull(session: PeerSession, state: FeedState | undefined): { held: boolean; deferred: number } {
+    const held = state?.held === true || this.heldAt(session, FULL);
+    if (held && state) state.held = true;
+    return { held, deferred: state?.deferred ?? this.db.quota.signUpsDeferred(session) };
+  }
+
+  /** A range run is over (complete or not): its sign-ups refused by a quota that refills hold the next ones (`hold`). */
+  rangeEnded(session: PeerSession, pull: { deferred: number }): void {
+    this.hold(session, pull.deferred, FULL);
   }
 
   /** Records from `session` a custom verifier refused so far. */

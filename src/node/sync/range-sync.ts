@@ -40,10 +40,9 @@ const RANGES_IN_FLIGHT = 3;
 /** Sync requests from one link waiting to be answered, per lane (pushes; everything else); more is a flood. */
 const MAX_QUEUED_PER_LINK = 8;
 /**
- * Leaves of the reconciliation: see RangeSyncOptions.leafIds. 8, not the
- * reference's 32: at 1 % divergence of 1,000,000 records the bytes both ways
- * fell from 3.25 to 2.20 × the differing records, and at 10 % from 2.98 to
- * 1.80 × in 26 rounds instead of 44 (npm run bench -- sync, same box).
+ * Leaves of the reconciliation: see RangeSyncOptions.leafIds. 8, not the reference's 32: at 1 % divergence of 1,000,000
+ * records the bytes both ways fell from 3.25 to 2.20 × the differing records, and at 10 % from 2.98 to 1.80 × in 26
+ * rounds instead of 44 (npm run bench -- sync, same box).
  */
 const LEAF_IDS = 8;
 export type { RangeSyncOptions } from "./sync-budget.js";
@@ -114,7 +113,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
         const copied = this.copy.wanted(session) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
         if (copied && feeds) run.mode = "copy";
-        const complete = run.mode === "copy" || (await this.reconcile(session, run));
+        const pull = this.changes.rangePull(session, feeds); // its sign-ups refused by a quota: nothing fetched until it refills
+        const complete = run.mode === "copy" || (await this.reconcile(session, run, pull.held).finally(() => this.changes.rangeEnded(session, pull)));
         if (complete && run.mode !== "copy") this.copy.forget(session);
         // Complete once both checkpoints are written: a run whose settle threw reported itself complete (review).
         if (complete && feeds) await this.changes.settle(session, feeds, tracker);
@@ -138,12 +138,12 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
    * we work on the reply to another: one after the other, each side sat idle
    * half of a run at 10 % divergence of 1,000,000 records.
    */
-  private async reconcile(session: PeerSession, run: RangeSyncRun): Promise<boolean> {
+  private async reconcile(session: PeerSession, run: RangeSyncRun, held: boolean): Promise<boolean> {
     const base = this.baseReads ?? baseReadsPerMessage(this.index.cacheCapacity, this.index.size, RANGES_IN_FLIGHT);
     const budget = new LinkReadBudget(base, maxReadsPerMessage(base, this.index.size), RANGES_IN_FLIGHT);
     const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, base);
     const builds = timedBuilds(() => reconciler.next(), () => reconciler.turns.waitedMs);
-    const fetches = this.transfer.fetchQueue(session, run);
+    const fetches = this.transfer.fetchQueue(session, run, held);
     const pushes = this.transfer.pushQueue(session, run); // our records the peer lacks go in the background too
     // Our work on the peer's answers is charged to its dialer-side buckets (SyncGate.chargeAnswers): answers that keep us comparing use them up.
     let charged = 0;

@@ -51,9 +51,9 @@ export class RecordTransfer {
     return new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
   }
 
-  /** Fetches for one run: a few requests in flight, bounded ids waiting. */
-  fetchQueue(session: PeerSession, run: RangeSyncRun): IdQueue {
-    return new IdQueue((ids) => this.fetchBatch(session, ids, run), this.db.frames.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
+  /** Fetches for one run: a few requests in flight, bounded ids waiting; none while `held` (its ids dropped). */
+  fetchQueue(session: PeerSession, run: RangeSyncRun, held = false): IdQueue {
+    return new IdQueue((ids) => (held ? Promise.resolve([]) : this.fetchBatch(session, ids, run)), this.db.frames.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
   }
 
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
