@@ -81,7 +81,7 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     assert.equal(dialer.syncProgress.runs.incomplete, 0);
   });
 
-  it("a range run before the refill fetches no refused sign-up again; after it, all arrive", { timeout: T }, async () => {
+  it("a range run before the refill fetches no refused sign-up again, and the peer's other changes still; after it, all arrive", { timeout: T }, async () => {
     const { clock, dialer: victim, listener: honest } = await linkedPair(nodes, {}, { limits: LIMITS });
     const refused: RefusalEvent[] = [];
     victim.on("refused", (e) => refused.push(e));
@@ -111,7 +111,12 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     assert.equal(first.refusals, 20);
     assert.equal(await victim.records.get("h/19").then((r) => r?.k), "h/19", "the ordinary records came");
     assert.equal(await honest.records.get("v/19").then((r) => r?.k), "v/19", "ours were pushed");
+    // Later changes of the honest server, stored there and not relayed: the held run still brings them.
+    const later = await signedRecords(5, "later/", clock.now());
+    for (const r of later) await honest.records.merge(r);
     await rangeRun(LATEST);
+    const came = (await Promise.all(later.map((r) => victim.records.get(r.k)))).filter((r) => r !== undefined).length;
+    assert.equal(came, 5, "the peer's other changes came in the held run");
     const second = { sent, refusals: limitRefusals(), stored: await accounts(victim, "user-") };
     console.log(`# range runs before the refill: sign-ups sent ${first.sent} then ${second.sent - first.sent}; refused ${first.refusals} then ${second.refusals - first.refusals}`);
     assert.equal(second.sent, first.sent, "the second run, the quota not refilled, fetched no sign-up again");

@@ -265,8 +265,9 @@ export class ChangeSync<Run> {
 
   /**
    * Before a range run with the peer: `held` while a hold is on it (`hold`: a range run's, or one at our checkpoint of its
-   * feed when the peer holds no valid one of ours), the run then fetches nothing and settles no checkpoint of the peer
-   * (`state.held`); it still pushes. Pass the answer to `rangeEnded` once the run is over.
+   * feed when the peer holds no valid one of ours), the run then fetches no sign-up the quota refused from the link
+   * (RecordTransfer.fetchQueue; the rest it fetches) and settles no checkpoint of the peer (`state.held`). Pass the
+   * answer to `rangeEnded` once the run is over.
    */
   rangePull(session: PeerSession, state: FeedState | undefined): { held: boolean; deferred: number } {
     const held = state?.held === true || this.heldAt(session, FULL);

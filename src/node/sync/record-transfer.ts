@@ -51,9 +51,24 @@ export class RecordTransfer {
     return new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
   }
 
-  /** Fetches for one run: a few requests in flight, bounded ids waiting; none while `held` (its ids dropped). */
+  /**
+   * Fetches for one run: a few requests in flight, bounded ids waiting. While
+   * a sign-up quota hold is on the peer (`held`: ChangeSync.rangePull), the
+   * sign-ups the quota refused from this link (the latest it remembers) are
+   * not asked for again, each to be verified and refused again; the rest
+   * are: the peer's other changes do not wait for the refill.
+   */
   fetchQueue(session: PeerSession, run: RangeSyncRun, held = false): IdQueue {
-    return new IdQueue((ids) => (held ? Promise.resolve([]) : this.fetchBatch(session, ids, run)), this.db.frames.idsPerFetch, FETCHES_IN_FLIGHT, MAX_QUEUED_FETCHES);
+    const asked = held ? (ids: string[]) => ids.filter((id) => !this.db.quota.deferredSince(session, id, 0)) : (ids: string[]) => ids;
+    return new IdQueue(
+      (ids) => {
+        const wanted = asked(ids);
+        return wanted.length === 0 ? Promise.resolve([]) : this.fetchBatch(session, wanted, run);
+      },
+      this.db.frames.idsPerFetch,
+      FETCHES_IN_FLIGHT,
+      MAX_QUEUED_FETCHES,
+    );
   }
 
   /** Sends our records for `ids`, a frame at a time, each batch acknowledged before the next. */
