@@ -17,10 +17,10 @@
  * and each record not new here are charged to the peer's dialer-side
  * budget, a few pages that bring nothing new end the copy (ranges follow),
  * and the copy of a peer that stops halfway is resumed at its cursor by the
- * next run.
+ * next run, after a restart of this server too (copy-cursors.ts: saved in the
+ * sync index store once its pages were taken in).
  */
 import { ErrorCode, ToolDbError } from "../../base/errors.js";
-import { LruMap } from "../../base/bounded-set.js";
 import { randomId } from "../../base/random.js";
 import type { PeerSession } from "../../network/peer-session.js";
 import type { OutgoingMessage, SyncCopyMessage } from "../../records/messages.js";
@@ -29,6 +29,7 @@ import { isRecordShape } from "../../records/record-verifier.js";
 import { utf8Length } from "../../limits/frame-fit.js";
 import { compareCodePoints } from "../../base/text-formats.js";
 import type { NodeContext } from "../node-context.js";
+import { CopyCursors } from "./copy-cursors.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
 import type { StoredRecords } from "./stored-records.js";
 import { LOOKUP_WORK } from "./sync-budget.js";
@@ -39,8 +40,6 @@ import type { SyncRequests } from "./sync-requests.js";
 export const COPY_CAPABILITY = "copy1";
 /** Pages taken in at once while the next is asked for: the intake verifies one while the link carries the next. */
 const PAGES_IN_FLIGHT = 3;
-/** Peers whose unfinished copy is remembered (resumed at its cursor by the next run). */
-const REMEMBERED_CURSORS = 64;
 /** Records one copy page holds at most (the wire's cap on a records frame). */
 const MAX_PAGE_RECORDS = 4096;
 /** Entries a page reads from the store at first; then as many as the room left takes at the mean size read. */
@@ -55,10 +54,17 @@ const HELD_PAGE_MIN = 16;
  * itself, and one padding each page with records we hold, below HELD_PAGE_MIN, did the same for a record a page (review).
  */
 const BARREN_PAGES = 3;
+/**
+ * Pages of a copy resumed at a cursor saved before a restart that neither end it as held nor count as barren: the
+ * cursor is saved once a page was taken in, so the pages taken in after it (the intake in flight, the save after it)
+ * may be here already, and one page of records held gave way to ranges over the whole store. A liar gains nothing by
+ * them: they are asked for once a restart, and charged as any page.
+ */
+const RESTORED_GRACE_PAGES = PAGES_IN_FLIGHT + 1;
 
 export class StoreCopy {
-  /** Where an unfinished copy stopped, by the peer's identity. */
-  private readonly cursors = new LruMap<string, string>(REMEMBERED_CURSORS);
+  /** Where an unfinished copy stopped, by the peer's address: in memory, and saved for a restart. */
+  private readonly cursors: CopyCursors;
 
   constructor(
     private readonly db: NodeContext,
@@ -68,17 +74,19 @@ export class StoreCopy {
     private readonly stored: StoredRecords,
     /** Pages one run asks for at most; the next run goes on from the cursor. */
     private readonly maxPages: number,
-  ) {}
+  ) {
+    this.cursors = new CopyCursors(index.store, () => db.now(), db.log);
+  }
 
-  /** True when a run with `session` should copy first: our store is empty, or a copy from this peer stopped halfway. */
-  wanted(session: PeerSession): boolean {
+  /** True when a run with `session` should copy first: our store is empty, or a copy from this peer stopped halfway (in this run of the server or before a restart). */
+  async wanted(session: PeerSession): Promise<boolean> {
     if (!session.caps.has(COPY_CAPABILITY)) return false;
-    return this.index.size === 0 || this.cursors.get(session.clientId) !== undefined;
+    return this.index.size === 0 || (await this.cursors.get(session.address)) !== undefined;
   }
 
   /** A run reconciled every range with the peer: a copy of it stopped halfway has nothing left to bring. */
-  forget(session: PeerSession): void {
-    this.cursors.delete(session.clientId);
+  forget(session: PeerSession): Promise<void> {
+    return this.cursors.forget(session.address);
   }
 
   // ---- asker -------------------------------------------------------------
@@ -90,17 +98,24 @@ export class StoreCopy {
    * the peer held when it began is here (or was refused by our intake).
    */
   async run(session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<boolean> {
-    let after = this.cursors.get(session.clientId);
+    const peer = session.address;
+    // An empty store copies from the start, whatever a cursor says (records store wiped: none of it is here).
+    const cursor = this.index.size === 0 ? undefined : await this.cursors.get(peer);
+    let after = cursor?.after;
     const fresh = after === undefined && this.index.size === 0;
+    const grace = cursor?.restored ? RESTORED_GRACE_PAGES : 0;
     const intake = new Set<Promise<void>>();
     let failure: unknown;
     // A page most of whose records were already here: another run (a copy of another server begun on the same empty
     // store) brought them, and copying the rest spent the peer's budget on records we hold (review): ranges instead.
     let held = false;
     let barren = 0;
-    const take = (records: unknown[]) => {
+    // Saves each page's cursor once it and every page before it were taken in with the link up (copy-cursors.ts).
+    let saving = Promise.resolve();
+    const take = (records: unknown[], page: number, next: string | undefined) => {
       const taken = this.take(records, session, run, tracker)
         .then((added) => {
+          if (page < grace) return;
           const few = 2 * added < records.length;
           held ||= records.length >= HELD_PAGE_MIN && few;
           if (few || added === 0) barren++;
@@ -108,6 +123,9 @@ export class StoreCopy {
         .catch((err: unknown) => void (failure ??= err));
       intake.add(taken);
       void taken.finally(() => intake.delete(taken));
+      if (next !== undefined) {
+        saving = saving.then(() => taken).then(() => (failure === undefined && !session.connection.closed ? this.cursors.save(peer, next) : undefined));
+      }
     };
     try {
       for (let page = 0; page < this.maxPages && !held && barren < BARREN_PAGES; page++) {
@@ -127,7 +145,7 @@ export class StoreCopy {
           this.db.network.strikePeer(session, ErrorCode.BAD_MESSAGE, "a store copy's cursor went back");
           throw new ToolDbError(ErrorCode.SYNC_FAILED, "the peer's copy cursor did not move forward");
         }
-        take(reply.records);
+        take(reply.records, page, next);
         while (intake.size >= PAGES_IN_FLIGHT) await Promise.race(intake);
         if (next === undefined) {
           await Promise.all(intake);
@@ -135,21 +153,24 @@ export class StoreCopy {
           // The intake lets the records of a dropped link go unstored, silently: a copy that looked complete then
           // settled our checkpoint of the peer past records we never got (review).
           if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
-          this.cursors.delete(session.clientId);
+          await saving;
+          await this.cursors.forget(peer);
           return fresh;
         }
         after = next;
-        this.cursors.set(session.clientId, after);
+        this.cursors.moved(peer, after);
       }
       await Promise.all(intake);
+      await saving;
       if (failure !== undefined) throw failure;
       if (held || barren >= BARREN_PAGES) {
-        this.cursors.delete(session.clientId); // the ranges that follow bring the rest; the next run does not resume here
+        await this.cursors.forget(peer); // the ranges that follow bring the rest; the next run does not resume here
         if (!held) this.db.log("store copy from %s: %d pages brought nothing new, ranges instead", session.clientId, barren);
       }
       return false;
     } catch (err) {
       await Promise.allSettled(intake);
+      await saving;
       throw err;
     }
   }

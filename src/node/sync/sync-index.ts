@@ -12,6 +12,7 @@
  *   k<id>                                    → key  (id back to key)
  *   m                                        → "clean <count> <last seq> v2" after a clean close
  *   e, s…, c…                                → the change feed and peer checkpoints (change-feed.ts)
+ *   v…  (after "u": a rebuild keeps them)    → where unfinished store copies stopped (copy-cursors.ts)
  * A store that was not closed cleanly (crash, or an index that never
  * existed) is rebuilt from the records on open, streamed.
  */
