@@ -347,10 +347,13 @@ export class LinkTable implements LinkOwner, HandshakeOwner {
    * like the handshake's, so clients (browsers) pick up servers that
    * appeared after they linked.
    */
-  requestServers(session: PeerSession): void {
-    pingMessage(this.ctx.host).then(
+  requestServers(session: PeerSession): Promise<boolean> {
+    return pingMessage(this.ctx.host).then(
       (ping) => session.send(ping),
-      (err) => this.ctx.log("cannot sign server-list request: %s", errorText(err)),
+      (err) => {
+        this.ctx.log("cannot sign server-list request: %s", errorText(err));
+        return false;
+      },
     );
   }
 

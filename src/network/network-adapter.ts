@@ -314,9 +314,9 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.links.strikePeer(session, code, reason, key);
   }
 
-  /** Asks a linked server for the servers it knows now (clients pick up servers that appeared later). */
-  requestServers(session: PeerSession): void {
-    this.links.requestServers(session);
+  /** Asks a linked server for the servers it knows now (clients pick up servers that appeared later); resolves whether the ping went out. */
+  requestServers(session: PeerSession): Promise<boolean> {
+    return this.links.requestServers(session);
   }
 
   // ---- routing helpers -------------------------------------------------

@@ -23,6 +23,7 @@ import type { ServerFunctions } from "./server-functions.js";
 import type { ToolDbOptions } from "./options.js";
 import type { Outbox } from "./outbox.js";
 import type { MeritRecords } from "./merit-records.js";
+import type { LegacyReasks } from "./legacy-reasks.js";
 import type { PendingRequests } from "./pending-requests.js";
 import type { StoreQuota } from "./quota.js";
 import type { ToolDbRecord } from "../records/record.js";
@@ -52,6 +53,8 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly outbox: Outbox;
   /** A client's records that earn link merit when delivered again (merit-records.ts). */
   readonly merit: MeritRecords;
+  /** Pings a tool-db 2.6.6 peer before asking it again for a key it sent on the link (legacy-reasks.ts). */
+  readonly reasks: LegacyReasks;
   readonly acks: Acks;
   /** A client's judgement of its linked servers: asked and answered (src/node/server-watch.ts). */
   readonly serverWatch: ServerWatch;

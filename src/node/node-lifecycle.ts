@@ -58,6 +58,7 @@ export async function closeNode({ node, keyStore, nodeKeys, closing }: Lifecycle
   node.serverWatch.close();
   node.broadcast.close();
   node.functions.close();
+  node.reasks.close();
   await extension?.close();
   await node.network.close();
   if (node.merit.taken) await node.merit.save(keyStore, node.log); // no link is left to hand a record out; a failure is logged

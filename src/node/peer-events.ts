@@ -66,7 +66,8 @@ export class PeerEvents {
       if (!db.localSubscriptions.has(key) && !db.keyListeners.has(key)) continue;
       const id = randomId();
       session.noteAskedAgain(id, key);
-      session.send({ type: "get", id, key, to: [] });
+      // A 2.6.6 peer sent the record let go: it answers again only after a ping (legacy-reasks.ts).
+      db.reasks.ask(session, key, () => void session.send({ type: "get", id, key, to: [] }));
     }
   }
 

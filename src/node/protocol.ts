@@ -48,6 +48,7 @@ export class Protocol {
     // A tool-db peer may reuse ids across types; dedup per type. Replies to a get of
     // ours come from every peer asked with the same id: those are dedup'd per peer.
     const isPut = message.type === "put" || message.type === "crdtPut";
+    if (isPut) this.db.reasks.received(from, message.data); // duplicates too: a 2.6.6 peer sent that record
     const awaited = isPut && this.db.requests.has(message.id);
     // A put is the same message only with the same record: a 2.6.6 server pushes every update of a
     // subscription under the subscribe's id, and all but the first were dropped here.

@@ -57,7 +57,15 @@ export class RemoteRequests {
     let asked = 0;
     const reply = new Promise<ToolDbRecord | undefined>((resolve) => {
       const wait = awaitNewest(db, id, finalKey, timeoutMs, resolve, undefined, local?.h);
-      asked = local ? db.network.sendToServers({ type, id, key: finalKey }) : db.network.sendToAll({ type, id, key: finalKey });
+      const message = { type, id, key: finalKey };
+      // A tool-db 2.6.6 peer that sent this key on the link is pinged first, or it would not answer (legacy-reasks.ts).
+      let later = 0;
+      const now = (s: PeerSession) => {
+        if (db.reasks.mayAsk(s, finalKey, () => void db.network.sendToAll(message, (x) => x === s))) return true;
+        later++;
+        return false;
+      };
+      asked = (local ? db.network.sendToServers(message, now) : db.network.sendToAll(message, now)) + later;
       wait.asked(asked);
     });
     if (local && asked === 0) return this.read(local, local);

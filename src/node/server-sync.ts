@@ -209,7 +209,8 @@ export class ServerSync {
       },
       () => this.db.log("sync: %s did not list its keys", session.clientId),
     );
-    session.send({ type: "query", id, key: "" });
+    // Run again on a link (revived), a 2.6.6 peer would leave the gets of records it sent unanswered: pinged first.
+    this.db.reasks.ask(session, undefined, () => void session.send({ type: "query", id, key: "" }));
   }
 
   /**
@@ -340,7 +341,7 @@ export class ServerSync {
           },
         });
         if (!added) return resolve(undefined);
-        session.send({ type: "get", id, key });
+        this.db.reasks.ask(session, key, () => void session.send({ type: "get", id, key }));
       });
       if (outcome !== undefined) return outcome;
       if (waited >= SHARE_WAIT_MS || !(await this.pause(pause, session))) return "busy";

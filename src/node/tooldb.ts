@@ -45,6 +45,7 @@ import type { ServerDirectory } from "./server-directory.js";
 import { directoryFor } from "./node-directory.js";
 import type { ServerListLearner, ServerListSource } from "./server-list-learner.js";
 import { ServerSync, type SyncProgress } from "./server-sync.js";
+import { LegacyReasks } from "./legacy-reasks.js";
 import type { ServerWatch } from "./server-watch.js";
 import { RemoteSubscriptions } from "./subscriptions.js";
 import { ToolDbListeners } from "./tooldb-listeners.js";
@@ -81,6 +82,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly localSubscriptions = new Set<string>(); // keys this node subscribed to; re-sent to every new link
   readonly functions = new ServerFunctions(this); // its clock and refusal reports are the node's
   readonly merit = new MeritRecords(); // a client's records that earn link merit when delivered again
+  readonly reasks: LegacyReasks; // a 2.6.6 peer is pinged before it is asked again for a key it sent
   readonly processed: BoundedSet<string>;
   readonly requests: PendingRequests<ToolDbMessage, PeerSession>;
   /** A client's writes no server has confirmed yet (servers rely on server sync instead). */
@@ -114,6 +116,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.verifier = new RecordVerifier({ pow, acceptLegacyRecords, verifySignature: (m) => this.peerAccount.verifySignature(m), now: () => this.now(), checkCrdt: crdtRecordProblem });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
+    this.reasks = new LegacyReasks({ now: () => this.now(), ping: (s) => this.network.requestServers(s), clock: this.options.clock });
     this.closing = new Closing(this.log, this.options.clock);
     const limits = resolveLimits(this.options.limits);
     this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
