@@ -7,10 +7,7 @@
  * after close is closed once it does), and no event comes after close.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { LevelStore, ToolDb } from "../src/index.js";
 import { TcpNetwork } from "../src/network/tcp-network.js";
 import { CLOSE_START_MS } from "../src/network/start-release.js";
@@ -19,24 +16,10 @@ import { keyStoreName } from "../src/node/options.js";
 import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, outcome, settlesWithin, turns, watchEmits } from "./helpers/lifecycle-probe.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
-import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { reopens, scratchStores } from "./helpers/scratch-stores.js";
 
-const unhandled = collectUnhandledRejections();
+const storageName = scratchStores("tooldb-stall-later-");
 const MS = 10_000;
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tooldb-stall-later-"));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-  assert.deepEqual(unhandled, [], "no unhandled rejection in the whole file");
-});
-
-let dirs = 0;
-function storageName(): string {
-  return join(dir, `db-${dirs++}`);
-}
 
 /** A gate the test opens; `reached` resolves when something first waits on it. */
 function gate(): { wait(): Promise<void>; reached: Promise<void>; open(): void } {
@@ -68,15 +51,6 @@ class GatedTcp extends TcpNetwork {
   }
 }
 
-/** Each directory opens again here: whoever had it open closed it (LevelDB holds a lock per process). */
-async function released(name: string): Promise<void> {
-  for (const path of [name, keyStoreName(name)]) {
-    const again = new LevelStore(undefined, path);
-    await settlesWithin(again.ready, MS, `reopening ${path}`);
-    await again.close();
-  }
-}
-
 describe("a start-up stalled after its stores", { timeout: 60_000 }, () => {
   it("a key store read that never answers: close() resolves, ready rejects with CLOSED, the stores are released, nothing left, no late event", async () => {
     const handles = activeResources();
@@ -90,7 +64,7 @@ describe("a start-up stalled after its stores", { timeout: 60_000 }, () => {
     events.closed();
     assert.equal(await ready, "CLOSED");
     assert.equal(db.network.isClosed, true, "the network never started and is closed");
-    await released(name);
+    await reopens([name, keyStoreName(name)], MS);
     await assertNoLeftovers(handles, "close during a stalled key read");
     await turns(3);
     assert.deepEqual(events.late, [], "no event after close");
@@ -115,7 +89,7 @@ describe("a start-up stalled after its stores", { timeout: 60_000 }, () => {
     await settlesWithin(closing, MS, "close with a listen that has not ended");
     events.closed();
     assert.deepEqual(order, ["ready CLOSED", "close"], "ready rejected with CLOSED before close() resolved");
-    await released(name);
+    await reopens([name, keyStoreName(name)], MS);
     // The listen ends now, after close: the socket it opens is closed once it does.
     const transport = GatedTcp.made!;
     GatedTcp.listening.open();
