@@ -10,6 +10,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LevelStore, ToolDb } from "../src/index.js";
 import { TcpNetwork } from "../src/network/tcp-network.js";
+import { WebSocketNetwork } from "../src/network/websocket-network.js";
+import type { CompositeNetwork } from "../src/network/composite-network.js";
 import { CLOSE_START_MS } from "../src/network/start-release.js";
 import { PEER_KEYS } from "../src/node/node-keys.js";
 import { keyStoreName } from "../src/node/options.js";
@@ -42,7 +44,7 @@ class StalledKeyRead extends LevelStore {
 
 /** A real TCP transport whose listen waits for the test before it listens. */
 class GatedTcp extends TcpNetwork {
-  static readonly listening = gate();
+  static listening = gate();
   static made: GatedTcp | undefined;
   protected override async listen(): Promise<void> {
     GatedTcp.made = this;
@@ -96,6 +98,35 @@ describe("a start-up stalled after its stores", { timeout: 60_000 }, () => {
     await waitUntil(() => transport.port !== undefined, MS, "the late listen bound its socket");
     await assertNoLeftovers(handles, "close during a listen that ended after it");
     assert.ok(transport.isClosed);
+    await turns(3);
+    assert.deepEqual(events.late, [], "no event after close");
+  });
+
+  it("a listen that has not ended beside one that has (networkAdapter [WebSocketNetwork, GatedTcp]): the WebSocket server is closed when close() resolves", async () => {
+    const handles = activeResources();
+    const clock = new ManualClock(Date.now());
+    const name = storageName();
+    GatedTcp.listening = gate();
+    const db = new ToolDb({ topic: "stall-later", ...FAST, server: true, host: "127.0.0.1", port: 0, networkAdapter: [WebSocketNetwork, GatedTcp], clock, storageName: name });
+    const events = watchEmits(db as never, TOOLDB_EVENTS);
+    const ready = outcome(db.ready);
+    await settlesWithin(GatedTcp.listening.reached, MS, "the start-up begins to listen");
+    const ws = (db.network as CompositeNetwork).transport(WebSocketNetwork)!;
+    await waitUntil(() => ws.port !== undefined, MS, "the WebSocket transport listens");
+    let closed = false;
+    const closing = db.close().then(() => void (closed = true));
+    for (let i = 0; i < 100 && !closed; i++) {
+      await turns(2);
+      clock.advance(CLOSE_START_MS);
+    }
+    await settlesWithin(closing, MS, "close with one listen that has not ended");
+    events.closed();
+    assert.equal(await ready, "CLOSED");
+    await reopens([name, keyStoreName(name)], MS);
+    await assertNoLeftovers(handles, "close with one transport's listen still running (the WebSocket server)");
+    GatedTcp.listening.open();
+    await waitUntil(() => GatedTcp.made!.port !== undefined, MS, "the late listen bound its socket");
+    await assertNoLeftovers(handles, "close during a listen that ended after it (composite)");
     await turns(3);
     assert.deepEqual(events.late, [], "no event after close");
   });
