@@ -35,6 +35,13 @@ export class CompositeNetwork extends ToolDbNetworkAdapter {
     return undefined;
   }
 
+  /** Every transport closes at once, each waiting for its own start: one whose listen never ends keeps no other's socket open. */
+  override close(): Promise<void> {
+    const closing = super.close();
+    for (const transport of this.transports) void transport.close().catch(() => undefined); // its failure surfaces in _close
+    return closing;
+  }
+
   override get canDial(): boolean {
     return this.transports.some((t) => t.canDial && !t.isClosed);
   }

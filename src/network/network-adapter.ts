@@ -17,6 +17,7 @@ import { type NetworkHost, type NetworkOptions, networkOptionsFrom } from "./net
 import type { PeerSession } from "./peer-session.js";
 import { type ByteStream, StreamConnection, type StreamConnectionOptions } from "./stream-connection.js";
 import { InboundBudget } from "./inbound-budget.js";
+import { releaseAfterStart } from "./start-release.js";
 import { TrafficCounters } from "./traffic.js";
 
 export type { DialFailedEvent } from "./dialer.js";
@@ -180,8 +181,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.upstream?.transportClosed();
     this.links.closeAll(CloseCode.GOING_AWAY, "node closing");
     for (const connection of [...this.carried]) connection.close(CloseCode.GOING_AWAY, "transport closing");
-    await this.startPromise?.catch(() => undefined);
-    await this._close();
+    await releaseAfterStart(this.startPromise, () => this._close(), this.timers, this.log); // a start that never ends does not hold close()
     this.silence();
   }
 

@@ -22,18 +22,30 @@ export interface LifecycleParts {
   readonly closing: Closing;
 }
 
-/** Loads keys and saved state, then listens and dials; `attach` starts a client's registered extension. */
+/**
+ * Loads keys and saved state, then listens and dials; `attach` starts a
+ * client's registered extension. Every step is raced against close()
+ * (Closing.unlessClosed): a step that never ends (a store that never becomes
+ * ready, a key read or a listen that hangs) does not hold close(); start-up
+ * ends there with CLOSED, the step left to settle on its own unheard (what a
+ * late listen opens, the transport closes once it ends: start-release.ts).
+ */
 export async function startNode({ node, keyStore, nodeKeys, closing }: LifecycleParts, attach: () => void): Promise<void> {
   const { options, log } = node;
-  // close() does not wait for stores that never become ready (their open hangs): start-up ends there with CLOSED.
-  await closing.unlessClosed(Promise.all([node.store.ready, keyStore.ready, node.sync.open()]), "waiting for the stores");
-  await node.quota.load();
-  await nodeKeys.loadPeer(node.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${options.storageName}`);
-  await nodeKeys.load(node.userAccount, USER_KEYS, rememberUserFor(options));
-  await node.merit.load(keyStore, !options.server, log); // the list saved at close, taken before any link (merit-records.ts)
-  if (!options.server) await node.outbox.load();
-  checkOpen(node);
-  await node.network.start();
+  const steps: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
+    ["waiting for the stores", () => Promise.all([node.store.ready, keyStore.ready, node.sync.open()])],
+    ["loading the quotas", () => node.quota.load()],
+    ["loading the peer keys", () => nodeKeys.loadPeer(node.peerAccount, PEER_KEYS, `tooldb-dht peer keys ${options.storageName}`)],
+    ["loading the user keys", () => nodeKeys.load(node.userAccount, USER_KEYS, rememberUserFor(options))],
+    // the list saved at close, taken before any link (merit-records.ts)
+    ["loading the merit list", () => node.merit.load(keyStore, !options.server, log)],
+    ["loading the outbox", async () => (options.server ? undefined : node.outbox.load())],
+    ["starting the network", () => node.network.start()],
+  ];
+  for (const [what, run] of steps) {
+    checkOpen(node);
+    await closing.unlessClosed(run(), what);
+  }
   checkOpen(node); // closed while it began to listen: no dials, no extension, no "ready"
   for (const peer of options.peers) node.network.connectTo(peer.host, peer.port);
   if (!options.server) attach();

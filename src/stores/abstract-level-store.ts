@@ -1,3 +1,4 @@
+import { type Clock, systemClock } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
 import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter, type WriteOperation } from "./storage-adapter.js";
@@ -35,6 +36,15 @@ export interface BatchingStats {
   readBatches: number;
 }
 
+/**
+ * How long close() waits for a database whose open has not ended (on the
+ * host's clock). LevelDB's open is a job on libuv's pool and cannot be
+ * interrupted: past this, close() resolves, what waits for the open rejects
+ * with CLOSED, and the database is closed once its open ends (its lock is
+ * held until then).
+ */
+export const CLOSE_OPEN_MS = 5000;
+
 /** Entries fetched per iterator step (one job on libuv's pool), as abstract-level's own `next()` does after its first. */
 const RANGE_PAGE = 1000;
 
@@ -54,10 +64,15 @@ const decoder = new TextDecoder();
 export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   /** Made once `prepare` allowed it (abstract-level opens a new database by itself on the next microtask). */
   private db!: LevelDatabase;
+  /** The engine's open. */
   private readonly opened: Promise<void>;
+  /** The open, unless close() gave up on it first (then CLOSED): what operations and `ready` wait for. */
+  private readonly usable: Promise<void>;
+  private giveUp: (err: ToolDbError) => void = () => undefined;
+  private readonly clock: Clock;
   readonly batching: BatchingStats = { writes: 0, writeBatches: 0, reads: 0, readBatches: 0 };
   private readonly writes = new BatchQueue<QueuedWrite, void>(async (queued) => {
-    await this.opened;
+    await this.usable;
     // A chained batch, not an array of operations: classic-level reads each array element's
     // type, key and value back through N-API property lookups, which cost the main thread
     // about twice the CPU of a direct put call per operation.
@@ -91,7 +106,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await flush();
   });
   private readonly reads = new BatchQueue<string, string | undefined>(async (keys) => {
-    await this.opened;
+    await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
     return this.db.getMany(keys);
@@ -118,12 +133,15 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
         throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open ${engine} at ${this.storageName}: ${errorText(err instanceof Error && err.cause !== undefined ? err.cause : err)}`, err);
       });
     })();
+    this.usable = Promise.race([this.opened, new Promise<never>((_, reject) => (this.giveUp = reject))]);
     // Surface open failures through `ready`/operations, never as an unhandled rejection.
     this.opened.catch(() => undefined);
+    this.usable.catch(() => undefined);
+    this.clock = host?.options.clock ?? systemClock;
   }
 
   get ready(): Promise<void> {
-    return this.opened;
+    return this.usable;
   }
 
   /** The engine's database, once `ready` resolved. */
@@ -149,14 +167,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   /** One multi-get for all of them (not split into the read queue's batches: callers bound their count). */
   protected override async _getMany(keys: readonly string[]): Promise<(string | undefined)[]> {
-    await this.opened;
+    await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
     return (await this.db.getMany(keys as string[])).map((value) => value ?? undefined);
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
-    await this.opened;
+    await this.usable;
     // UTF-8 never contains the byte 0xFF, so [prefix, prefix + 0xFF) is exactly the keys that start with prefix.
     const gte = encoder.encode(prefix);
     const lt = new Uint8Array(gte.length + 1);
@@ -185,7 +203,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   }
 
   protected override async *_rangePages(options: RangeOptions): AsyncGenerator<StoreEntry[]> {
-    await this.opened;
+    await this.usable;
     // Pages by nextv: iterating with next() costs a pool job for the first entry alone, then one
     // per 1000, so each short scan (reconciliation reads thousands) took two.
     yield* pages(this.db.iterator(engineBounds(options)));
@@ -193,19 +211,30 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
 
   /** A keys-only iterator: no value strings, no [key, value] pair per entry. */
   protected override async *_keyPages(options: RangeOptions): AsyncGenerator<string[]> {
-    await this.opened;
+    await this.usable;
     yield* pages(this.db.keys(engineBounds(options)));
   }
 
   protected async _close(): Promise<void> {
-    // Operations submitted before close are applied first (a resolved put is never lost).
-    await Promise.all([this.writes.idle(), this.reads.idle()]);
-    const opened = await this.opened.then(
+    const opened = this.opened.then(
       () => true,
       () => false,
     );
+    let bound: ReturnType<Clock["setTimeout"]> | undefined;
+    const late = new Promise<"late">((resolve) => (bound = this.clock.setTimeout(() => resolve("late"), CLOSE_OPEN_MS)));
+    const open = await Promise.race([opened, late]);
+    this.clock.clearTimeout(bound);
+    if (open === "late") {
+      // An open that has not ended (a stalled disk): close() does not wait for it. What waits for it
+      // rejects with CLOSED (nothing reaches the engine), and the database closes once it opened.
+      this.giveUp(new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} closed before its ${this.engine} database opened`));
+      void opened.then((ok) => (ok ? this.db.close() : undefined)).catch(() => undefined);
+      return;
+    }
+    // Operations submitted before close are applied first (a resolved put is never lost).
+    await Promise.all([this.writes.idle(), this.reads.idle()]);
     // A store whose check refused it never made its database; one that failed to open has nothing to close.
-    if (opened) await this.db.close();
+    if (open) await this.db.close();
   }
 }
 

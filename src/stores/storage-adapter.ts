@@ -35,11 +35,13 @@
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  *   Operations issued before it settle; a put that resolved is never lost.
  */
+import type { Clock } from "../base/clock.js";
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { WriteWindow } from "./write-window.js";
 
 export interface StorageAdapterHost {
-  readonly options: { readonly storageName: string };
+  /** `clock`: the node's, for a store's bounded waits (close() waiting for an open). */
+  readonly options: { readonly storageName: string; readonly clock?: Clock };
 }
 
 export interface StorageAdapterConstructor {
