@@ -27,6 +27,15 @@ storageAdapterSuite("LevelStore", {
   },
 });
 
+// The sync index's store: hinted incompressible (no Snappy), the same contract.
+storageAdapterSuite("LevelStore (hinted incompressible)", {
+  create: async (storageName) => new LevelStore(undefined, join(await levelDir(), `hinted-${storageName}`), { incompressible: true }),
+  reopen: async (storageName) => new LevelStore(undefined, join(await levelDir(), `hinted-${storageName}`), { incompressible: true }),
+  cleanup: async () => {
+    if (suiteDir) await rm(suiteDir, { recursive: true, force: true });
+  },
+});
+
 /** Waits until `promise` settles without attaching a handler to it (so unhandled-rejection tracking is unaffected). */
 async function settledUnobserved(promise: Promise<unknown>): Promise<void> {
   for (let i = 0; i < 100_000 && inspect(promise).includes("<pending>"); i++) {

@@ -1,6 +1,6 @@
 import type { PeerSession } from "../network/peer-session.js";
 import { RBSR_CAPABILITY, RangeSync } from "./sync/range-sync.js";
-import { SyncIndex } from "./sync/sync-index.js";
+import { SYNC_INDEX_HINTS, SyncIndex } from "./sync/sync-index.js";
 import { CHANGES_CAPABILITY } from "./sync/change-sync.js";
 import { COPY_CAPABILITY } from "./sync/store-copy.js";
 import { syncIndexName } from "./options.js";
@@ -113,7 +113,7 @@ export class ServerSync {
     this.maxKeys = options.maxSyncKeys;
     this.timers = new TimerGroup(options.clock);
     if (options.server && options.serverSync) {
-      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName)), db.store, db.log);
+      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName), SYNC_INDEX_HINTS), db.store, db.log);
       db.records.indexer = index;
       this.range = new RangeSync(db, index, options.rangeSync);
       this.range.on("done", (run) => {

@@ -5,7 +5,7 @@ import { coalesced } from "../base/coalesced.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { AbstractLevelStore } from "./abstract-level-store.js";
 import { checkLevelDir } from "./leveldb-check.js";
-import type { StorageAdapterHost } from "./storage-adapter.js";
+import type { StorageAdapterHost, StoreHints } from "./storage-adapter.js";
 
 /** Not valid UTF-8, so never a key of ours (keys are UTF-8 strings). */
 const FSYNC_MARK = new Uint8Array([0xff, 0xfe]);
@@ -21,8 +21,9 @@ const FSYNC_MARK = new Uint8Array([0xff, 0xfe]);
  * (see leveldb-check.ts); `LevelStore.repair` is the way back.
  */
 export class LevelStore extends AbstractLevelStore {
-  constructor(host?: StorageAdapterHost, storageName?: string) {
-    super(host, storageName, (name) => new ClassicLevel<string, string>(name, { keyEncoding: "utf8", valueEncoding: "utf8" }), "LevelDB", refuseDamaged);
+  constructor(host?: StorageAdapterHost, storageName?: string, hints?: StoreHints) {
+    const compression = hints?.incompressible !== true;
+    super(host, storageName, (name) => new ClassicLevel<string, string>(name, { keyEncoding: "utf8", valueEncoding: "utf8", compression }), "LevelDB", refuseDamaged);
   }
 
   /**

@@ -21,7 +21,7 @@ import { ErrorCode, ToolDbError, errorText } from "../../base/errors.js";
 import type { LogFn } from "../../base/logger.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import type { ToolDbRecord } from "../../records/record.js";
-import type { ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
+import type { StoreHints, ToolDbStorageAdapter, WriteOperation } from "../../stores/storage-adapter.js";
 import { type Accumulator, type Bound, type Item, MAX_TIMESTAMP, type StoreReads } from "./negentropy-codec.js";
 import { CACHED_ITEMS, RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy-codec.js";
@@ -30,6 +30,8 @@ import { WriteWindow } from "../../stores/write-window.js";
 import { LruMap } from "../../base/bounded-set.js";
 
 const META = "m";
+/** What the index store holds (see the keyspace above): hex hashes and numbers, which compress poorly. */
+export const SYNC_INDEX_HINTS: StoreHints = { incompressible: true };
 /** Records whose index writes a rebuild issues together. */
 const REBUILD_STEP = 1024;
 const TS_DIGITS = 14;
