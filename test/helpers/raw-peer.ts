@@ -149,7 +149,11 @@ export abstract class RawPeerLink {
   next(pred: (f: Frame) => boolean, ms = T): Promise<Frame> {
     const seen = this.frames.find(pred);
     if (seen) return Promise.resolve(seen);
-    if (this.closeInfo) return Promise.reject(new LinkClosedError(this.closeInfo.code, this.closeInfo.reason));
+    // A wait a test let go of (raced against the link's close, which won) is no unhandled rejection; awaited, it rejects.
+    return handled(this.closeInfo ? Promise.reject(new LinkClosedError(this.closeInfo.code, this.closeInfo.reason)) : this.wait(pred, ms));
+  }
+
+  private wait(pred: (f: Frame) => boolean, ms: number): Promise<Frame> {
     return new Promise((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -352,4 +356,10 @@ export function closedAfterEachTest<N extends { close(): Promise<void> }>(ms: nu
     await withTimeout(Promise.all(nodes.splice(0).map((n) => n.close())), ms, "nodes to close");
   });
   return nodes;
+}
+
+/** `promise`, marked handled: its rejection reaches whoever awaits it, and is no unhandled rejection if nobody does. */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
