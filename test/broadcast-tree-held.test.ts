@@ -127,4 +127,21 @@ describe("the broadcast tree sends servers nothing they hold", () => {
     assert.equal(raw.isClosed, false, "not struck for announcing");
     assert.deepEqual(await contents(victim), before, "the victim's data is intact");
   });
+
+  it("1,800 hashes come due at once on a link of 64 KiB frames: every one is grafted, in frames that fit", { timeout: T }, async () => {
+    const victim = await server();
+    const raw = await RawLink.open(portOf(victim), { topic: TOPIC });
+    await raw.provenHandshake({ isServer: true, caps: [TREE_CAPABILITY] });
+    const grafted = new Set<string>();
+    raw.onFrame((f) => {
+      if (f.type === "graft") for (const h of f.hs as string[]) grafted.add(h);
+    });
+    const fake = () => randomId().padEnd(64, "0").replace(/[^0-9a-f]/g, "a").slice(0, 64);
+    // Without keys nothing is looked up: both messages' hashes come due in the same repair round. A graft of 1,024
+    // hashes (69 KB) was over the victim's frame limit and never sent: those were never asked for.
+    const sent = Array.from({ length: 1800 }, fake);
+    for (let m = 0; m < 2; m++) raw.send({ type: "ihave", id: randomId(), to: [], hs: sent.slice(m * 900, m * 900 + 900) });
+    await waitUntil(() => sent.every((h) => grafted.has(h)), 10_000, "every hash to be asked for");
+    assert.equal(victim.network.traffic.oversize.get("graft") ?? 0, 0, "no graft frame over the limit");
+  });
 });

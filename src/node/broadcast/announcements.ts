@@ -19,9 +19,9 @@ const MAX_QUEUED_PER_PEER = 8192;
 /** Keys longer than this (UTF-8 bytes of their JSON) are announced as null: the hash alone. */
 const MAX_ANNOUNCED_KEY_BYTES = 256;
 /** Bytes of an ihave besides its lists (type, id, to, field names). */
-const ENVELOPE_BYTES = 128;
+export const ENVELOPE_BYTES = 128;
 /** Bytes of one hash in `hs` (64 hex digits, quotes, comma). */
-const HASH_BYTES = 67;
+export const HASH_BYTES = 67;
 
 interface Queued {
   hs: string[];

@@ -23,7 +23,7 @@ import type { ToolDbRecord } from "../../records/record.js";
 import { TreeRepair } from "./tree-repair.js";
 import { linkWeight } from "./link-weight.js";
 import { GraftAnswers, type GraftAnswerDeps, type GraftItem } from "./graft-answer.js";
-import { Announcements } from "./announcements.js";
+import { Announcements, ENVELOPE_BYTES, HASH_BYTES } from "./announcements.js";
 import { HeldCheck, type HeldCheckDeps } from "./held-check.js";
 
 /** Listed in the handshake by servers that run the broadcast tree. */
@@ -350,7 +350,9 @@ export class BroadcastTree {
     this.lazy.delete(peer);
     this.eager.add(peer);
     this.stats.grafts++;
-    for (let i = 0; i < hashes.length; i += TREE_LIMITS.maxHashes) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + TREE_LIMITS.maxHashes) });
+    // As many as a frame holds (a graft of 1,024 hashes is 69 KB: over a 64 KiB frame limit it was never sent).
+    const perFrame = Math.max(1, Math.min(TREE_LIMITS.maxHashes, Math.floor((this.deps.frames.maxFrameBytes - ENVELOPE_BYTES) / HASH_BYTES)));
+    for (let i = 0; i < hashes.length; i += perFrame) peer.send({ type: "graft", id: randomId(), hs: hashes.slice(i, i + perFrame) });
   }
 
   /**
