@@ -10,10 +10,7 @@
  * list the previous run saved is not overwritten by a run that never took it.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { DHTClient, DHTServer } from "../src/entries/discovery.js";
 import type { DhtNode } from "../src/platform/dht-node.js";
 import { ErrorCode, LevelStore, ToolDb } from "../src/index.js";
@@ -23,19 +20,11 @@ import { MERIT_RECORDS_KEY } from "../src/node/merit-records.js";
 import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, outcome, settlesWithin, turns, watchEmits } from "./helpers/lifecycle-probe.js";
 import { FAST } from "./helpers/nodes.js";
 import { typed } from "./helpers/typed-error.js";
-import { collectUnhandledRejections } from "./helpers/unhandled.js";
+import { scratchStores } from "./helpers/scratch-stores.js";
 
-const unhandled = collectUnhandledRejections();
 const MS = 10_000;
-
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tooldb-stuck-start-"));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-  assert.deepEqual(unhandled, [], "no unhandled rejection in the whole file");
-});
+/** A fresh LevelDB directory in the file's temporary folder (removed after it; no rejection may go unhandled). */
+const storageName = scratchStores("tooldb-stuck-start-");
 
 /** A real LevelStore whose `ready` never resolves; `underneath` resolves once the LevelDB underneath is open. */
 class NeverReadyStore extends LevelStore {
@@ -51,10 +40,6 @@ class NeverReadyStore extends LevelStore {
   }
 }
 
-let dirs = 0;
-function storageName(): string {
-  return join(dir, `db-${dirs++}`);
-}
 
 /** Every store made by the stuck node: its LevelDB open underneath, so the start-up is waiting on `ready` alone. */
 async function stuckOnStores(): Promise<string[]> {

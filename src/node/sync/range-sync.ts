@@ -78,13 +78,14 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     if (this.baseReads !== undefined && !(Number.isSafeInteger(this.baseReads) && this.baseReads >= 1)) throw new ToolDbError(ErrorCode.INVALID_ARGUMENT, "rangeSync.readsPerMessage must be a positive integer");
     this.requests = new SyncRequests(db.options.clock);
     this.stored = new StoredRecords(index, db.store, () => db.frames.maxRecordBytes, db.log);
-    this.transfer = new RecordTransfer(db, index, this.gate, this.requests, this.stored);
+    const parts = { db, index, gate: this.gate, requests: this.requests, stored: this.stored };
+    this.transfer = new RecordTransfer(parts);
     this.changes = new ChangeSync(db, index, {
       request: (session, message) => this.requests.ask(session, message),
       fetch: (session, ids, run) => this.transfer.fetch(session, ids, run),
       push: (session, ids, run) => this.transfer.push(session, ids, run),
     }, this.gate, this.maxRounds);
-    this.copy = new StoreCopy(db, index, this.gate, this.requests, this.stored, this.maxRounds);
+    this.copy = new StoreCopy(parts, this.maxRounds);
   }
 
   /** Ends the waits of runs in progress (the node closes). */

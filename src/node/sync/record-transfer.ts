@@ -11,11 +11,9 @@ import type { PeerSession } from "../../network/peer-session.js";
 import type { NodeContext } from "../node-context.js";
 import { IdQueue, askAgain } from "./id-queue.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
-import type { StoredRecords } from "./stored-records.js";
 import { LOOKUP_WORK } from "./sync-budget.js";
-import type { SyncGate } from "./sync-gate.js";
 import type { RunTracker, SyncIndex } from "./sync-index.js";
-import type { SyncRequests } from "./sync-requests.js";
+import type { SyncParts } from "./sync-parts.js";
 
 /** Fetches in flight per run (ids per fetch: FrameFit.idsPerFetch). */
 const FETCHES_IN_FLIGHT = 3;
@@ -33,13 +31,15 @@ export class RecordTransfer {
   /** Per run: counts the items its own fetches add. */
   private readonly trackers = new WeakMap<RangeSyncRun, RunTracker>();
 
-  constructor(
-    private readonly db: NodeContext,
-    private readonly index: SyncIndex,
-    private readonly gate: SyncGate,
-    private readonly requests: SyncRequests,
-    private readonly stored: StoredRecords,
-  ) {}
+  private readonly db: NodeContext;
+  private readonly index: SyncIndex;
+  private readonly gate: SyncParts["gate"];
+  private readonly requests: SyncParts["requests"];
+  private readonly stored: SyncParts["stored"];
+
+  constructor(parts: SyncParts) {
+    ({ db: this.db, index: this.index, gate: this.gate, requests: this.requests, stored: this.stored } = parts);
+  }
 
   /** The fetches of `run` count what they add on `tracker`. */
   track(run: RangeSyncRun, tracker: RunTracker): void {

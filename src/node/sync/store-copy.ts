@@ -31,11 +31,9 @@ import { compareCodePoints } from "../../base/text-formats.js";
 import type { NodeContext } from "../node-context.js";
 import { CopyCursors } from "./copy-cursors.js";
 import type { RangeSyncRun } from "./range-sync-run.js";
-import type { StoredRecords } from "./stored-records.js";
 import { LOOKUP_WORK } from "./sync-budget.js";
-import type { SyncGate } from "./sync-gate.js";
 import type { RunTracker, SyncIndex } from "./sync-index.js";
-import type { SyncRequests } from "./sync-requests.js";
+import type { SyncParts } from "./sync-parts.js";
 
 export const COPY_CAPABILITY = "copy1";
 /** Pages taken in at once while the next is asked for: the intake verifies one while the link carries the next. */
@@ -66,16 +64,19 @@ export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's address: in memory, and saved for a restart. */
   private readonly cursors: CopyCursors;
 
+  private readonly db: NodeContext;
+  private readonly index: SyncIndex;
+  private readonly gate: SyncParts["gate"];
+  private readonly requests: SyncParts["requests"];
+  private readonly stored: SyncParts["stored"];
+
   constructor(
-    private readonly db: NodeContext,
-    private readonly index: SyncIndex,
-    private readonly gate: SyncGate,
-    private readonly requests: SyncRequests,
-    private readonly stored: StoredRecords,
+    parts: SyncParts,
     /** Pages one run asks for at most; the next run goes on from the cursor. */
     private readonly maxPages: number,
   ) {
-    this.cursors = new CopyCursors(index.store, () => db.now(), db.log);
+    ({ db: this.db, index: this.index, gate: this.gate, requests: this.requests, stored: this.stored } = parts);
+    this.cursors = new CopyCursors(this.index.store, () => this.db.now(), this.db.log);
   }
 
   /** True when a run with `session` should copy first: our store is empty, or a copy from this peer stopped halfway (in this run of the server or before a restart). */
