@@ -1,5 +1,5 @@
 /**
- * Every ```ts sample of docs/dht-guide.md runs as written (as an .mjs inside
+ * Every ```ts sample of docs/dht-guide.md's parts (docs/dht-guide-*.md) runs as written (as an .mjs inside
  * the package) against a private DHT on loopback: a fresh bootstrap node per
  * test, so records announced by one test never reach the next. Servers bind
  * 127.0.0.2/127.0.0.3, clients' DHT sockets 127.0.0.4; nothing contacts the
@@ -8,13 +8,13 @@
 import { freePort as freePortOn } from "../faults/ports.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startBootstrapNode } from "../src/entries/discovery.js";
-import { codeBlocks, runExample } from "./helpers/doc-examples.js";
+import { DHT_GUIDE_PARTS, codeBlocks, runExample } from "./helpers/doc-examples.js";
 
 const GUIDE = "docs/dht-guide.md";
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
@@ -38,10 +38,11 @@ const SAMPLES = [
 ] as const;
 type Sample = (typeof SAMPLES)[number];
 
-const blocks = codeBlocks(GUIDE);
+/** The samples of the guide's parts, in the guide's order (the index, docs/dht-guide.md, has none). */
+const blocks = DHT_GUIDE_PARTS.flatMap((part) => codeBlocks(part));
 function sample(name: Sample): string {
   const code = blocks[SAMPLES.indexOf(name)];
-  assert.ok(code, `sample ${name} missing from ${GUIDE}`);
+  assert.ok(code, `sample ${name} missing from the parts of ${GUIDE}`);
   return code;
 }
 
@@ -125,9 +126,16 @@ function startExample(name: string, code: string, env: Record<string, string>, t
   };
 }
 
-describe("docs/dht-guide.md: every sample runs as written on a private DHT", () => {
+describe("docs/dht-guide.md (its parts): every sample runs as written on a private DHT", () => {
+  it("the index links every part, in order, and holds no sample of its own", () => {
+    const index = readFileSync(join(repoRoot, GUIDE), "utf8");
+    const linked = [...index.matchAll(/\]\((dht-guide-[a-z]+\.md)\)/g)].map((m) => `docs/${m[1]}`);
+    assert.deepEqual(linked, DHT_GUIDE_PARTS);
+    assert.equal(codeBlocks(GUIDE).length, 0);
+  });
+
   it("has the samples, importing only tooldb-dht, and never leaving out `bootstrap`", () => {
-    assert.equal(blocks.length, SAMPLES.length, `expected ${SAMPLES.length} ts samples in ${GUIDE}`);
+    assert.equal(blocks.length, SAMPLES.length, `expected ${SAMPLES.length} ts samples in the parts of ${GUIDE}`);
     for (const [i, code] of blocks.entries()) {
       const name = SAMPLES[i]!;
       for (const m of code.matchAll(/from "([^"]+)"/g)) {

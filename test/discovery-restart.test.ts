@@ -128,8 +128,8 @@ await client.stop();
   });
 });
 
-describe("the Discovery mechanisms sample (README and docs/dht-guide.md)", () => {
-  for (const doc of ["README.md", "docs/dht-guide.md"]) {
+describe("the Discovery mechanisms sample (docs/api-discovery.md, once the README's, and docs/dht-guide-mechanisms.md)", () => {
+  for (const doc of ["docs/api-discovery.md", "docs/dht-guide-mechanisms.md"]) {
     it(`${doc}: runs as written on a private DHT; every enabled mechanism settles and the server is found`, { timeout: 60_000 }, async () => {
       const sample = codeBlocks(doc).find((b) => b.includes("client.merged.whenSettled()"));
       assert.ok(sample, `Discovery mechanisms sample missing from ${doc}`);

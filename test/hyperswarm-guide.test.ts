@@ -1,5 +1,5 @@
 /**
- * The guide's "Using Hyperswarm" samples run as written (docs/dht-guide.md),
+ * The guide's "Using Hyperswarm" samples run as written (docs/dht-guide-hyperswarm.md),
  * `serve --hyperswarm`, and a process using every Hyperswarm path that must
  * exit by itself after close(). A private HyperDHT testnet on loopback; the
  * samples get its address through TOOLDB_HYPERDHT_BOOTSTRAP / HYPERDHT_BOOTSTRAP.
@@ -22,10 +22,11 @@ import { waitFor } from "./helpers/wait.js";
 
 const T = 15_000;
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-const blocks = codeBlocks("docs/dht-guide.md");
+const blocks = codeBlocks("docs/dht-guide-hyperswarm.md");
 const bridgeSample = blocks.find((b) => b.includes("server.network.attachStream(socket)"));
 const networkSample = blocks.find((b) => b.includes("HyperswarmNetwork.with({ bootstrap })"));
-const readmeSample = codeBlocks("README.md").find((b) => b.includes("HyperswarmNetwork.with({ bootstrap })"));
+/** The README's "Using Hyperswarm" sample, moved with its section to docs/api-discovery.md. */
+const readmeSample = codeBlocks("docs/api-discovery.md").find((b) => b.includes("HyperswarmNetwork.with({ bootstrap })"));
 
 let testnet: Testnet;
 before(async () => {
@@ -72,7 +73,7 @@ async function swarmClient(topic: string): Promise<ToolDb> {
   return db;
 }
 
-describe("docs/dht-guide.md: Using Hyperswarm", () => {
+describe("docs/dht-guide-hyperswarm.md: Using Hyperswarm", () => {
   it("the guide's sample with its imports changed and the bridge call added serves ToolDb over Hyperswarm", { timeout: 60_000 }, async () => {
     assert.ok(bridgeSample, "bridge sample missing from the guide");
     // The sample listens on 9000 as in the guide (loopback, ToolDb's default host).
@@ -112,8 +113,8 @@ describe("docs/dht-guide.md: Using Hyperswarm", () => {
     assert.match(out, /hello over hyperswarm/);
   });
 
-  it("README's Using Hyperswarm sample runs", { timeout: 60_000 }, async () => {
-    assert.ok(readmeSample, "Hyperswarm sample missing from README.md");
+  it("docs/api-discovery.md's Using Hyperswarm sample (the README's, before it moved) runs", { timeout: 60_000 }, async () => {
+    assert.ok(readmeSample, "Hyperswarm sample missing from docs/api-discovery.md");
     const out = await runExample("readme-hyperswarm", readmeSample, { TOOLDB_HYPERDHT_BOOTSTRAP: bootstrapEnv(testnet).split(",")[0]! }, 45_000);
     assert.match(out, /hello over hyperswarm/);
   });

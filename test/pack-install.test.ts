@@ -1,6 +1,6 @@
 /**
  * `npm pack` is the product: the tarball, installed into a fresh app with
- * nothing but the npm registry (or its cache), runs the README's examples by
+ * nothing but the npm registry (or its cache), runs the README's examples (and the API pages', once the README's) by
  * package name, serves `serve --web` to Chromium from its own files, and
  * type-checks every TypeScript example of the README and docs under strict
  * nodenext with skipLibCheck off.
@@ -66,7 +66,7 @@ describe("the packed package, installed into a fresh app", { timeout: 600_000 },
     assert.match(out, /^function false$/m);
   });
 
-  it("runs the README's server-and-client, DHT discovery and CRDT examples by package name", async (t) => {
+  it("runs the README's server-and-client and DHT discovery examples and docs/api.md's CRDT example by package name", async (t) => {
     if (!installed(t)) return;
     const blocks = codeBlocks("README.md");
     const seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
@@ -75,7 +75,7 @@ describe("the packed package, installed into a fresh app", { timeout: 600_000 },
       assert.match(first, /greeting is now hello/);
       const dht = await runExample(app.dir, "dht", blocks[1]!, { DHT_BOOTSTRAP: `127.0.0.1:${seed.address().port}` });
       assert.match(dht, /^hello$/m);
-      const crdt = await runExample(app.dir, "crdt", blocks.find((b) => b.includes("MapCrdt"))!);
+      const crdt = await runExample(app.dir, "crdt", codeBlocks("docs/api.md").find((b) => b.includes("MapCrdt"))!);
       assert.match(crdt, /^\{"theme":"dark"\}$/m);
     } finally {
       await seed.close();
@@ -109,9 +109,9 @@ console.log(JSON.stringify({ good: results.slice(0, 200).every(Boolean), forged:
     }
   });
 
-  it("runs the README's Hyperswarm example on a HyperDHT from the installed `tooldb-dht bootstrap --hyperdht`", async (t) => {
+  it("runs docs/api-discovery.md's Hyperswarm example (the README's before) on a HyperDHT from the installed `tooldb-dht bootstrap --hyperdht`", async (t) => {
     if (!installed(t)) return;
-    const block = codeBlocks("README.md").find((b) => b.includes("HyperswarmNetwork"))!;
+    const block = codeBlocks("docs/api-discovery.md").find((b) => b.includes("HyperswarmNetwork"))!;
     const bootstrap = startBin(app.dir, ["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", "0"]);
     try {
       const line = await bootstrap.line(/--hyperdht-bootstrap (\S+)/);
@@ -156,8 +156,8 @@ console.log(JSON.stringify({ good: results.slice(0, 200).every(Boolean), forged:
     mkdirSync(dir);
     let n = 0;
     for (const doc of DOCS) {
-      // docs/dht-guide.md follows the ToolDb guide, whose samples are JavaScript: checked as JavaScript (checkJs, JSDoc types), as they run.
-      const ext = doc === "docs/dht-guide.md" ? "mjs" : "ts";
+      // docs/dht-guide*.md follow the ToolDb guide, whose samples are JavaScript: checked as JavaScript (checkJs, JSDoc types), as they run.
+      const ext = doc.startsWith("docs/dht-guide") ? "mjs" : "ts";
       codeBlocks(doc).forEach((code, i) => {
         writeFileSync(join(dir, `${doc.replace(/[/.]/g, "_")}-${i + 1}.${ext}`), `${code}\nexport {};\n`);
         n++;

@@ -3,12 +3,17 @@ import { describe, it } from "node:test";
 import { startBootstrapNode } from "../src/entries/discovery.js";
 import { codeBlocks, runExample } from "./helpers/doc-examples.js";
 
-describe("README examples run as written", () => {
+describe("README examples (and the API pages' examples that moved out of it) run as written", () => {
   const blocks = codeBlocks("README.md");
 
-  // The third ("Using Hyperswarm") runs in test/hyperswarm-guide.test.ts, beside a HyperDHT testnet;
-  // the fourth ("Discovery mechanisms") in test/discovery-restart.test.ts.
-  it("has the five examples", () => assert.equal(blocks.length, 5));
+  // The README keeps "Use it"; its other examples moved with their sections: "Using Hyperswarm" and
+  // "Discovery mechanisms" to docs/api-discovery.md (run in test/hyperswarm-guide.test.ts, beside a
+  // HyperDHT testnet, and test/discovery-restart.test.ts), "CRDT documents" to docs/api.md (below).
+  it("has the two examples of Use it; the API pages have the other three", () => {
+    assert.equal(blocks.length, 2);
+    assert.equal(codeBlocks("docs/api-discovery.md").length, 2);
+    assert.equal(codeBlocks("docs/api.md").length, 1);
+  });
 
   it("example 1: server and client on loopback", async () => {
     const out = await runExample("readme-1", blocks[0]!);
@@ -26,8 +31,8 @@ describe("README examples run as written", () => {
     }
   });
 
-  it("example 5: a CRDT document", async () => {
-    const out = await runExample("readme-5", blocks.find((b) => b.includes("Crdt"))!);
+  it("docs/api.md: a CRDT document", async () => {
+    const out = await runExample("readme-5", codeBlocks("docs/api.md").find((b) => b.includes("Crdt"))!);
     assert.match(out, /^\{"theme":"dark"\}$/m);
   });
 });

@@ -24,7 +24,7 @@ describe("tool-db 2.6.6 utilities, same call on both", () => {
     }
   });
 
-  it("every helper of the root is in tooldb-dht/utils too, as the README says (proofOfWork was missing)", () => {
+  it("every helper of the root is in tooldb-dht/utils too, as docs/api.md says (proofOfWork was missing)", () => {
     const names = ["sha256", "sha1", "proofOfWork", "textRandom", "uniq", "toBase64", "fromBase64", "stringToArrayBuffer", "arrayBufferToHex", "hexToArrayBuffer", "uint8ToBase64", "base64ToUint8"];
     for (const name of names) {
       assert.equal(typeof (utils as Record<string, unknown>)[name], "function", `tooldb-dht/utils lacks ${name}`);

@@ -6,6 +6,9 @@ import { fileURLToPath } from "node:url";
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
 
+/** docs/dht-guide.md is an index; its sections, in the guide's order, are these pages (each sample lives in one). */
+export const DHT_GUIDE_PARTS = ["setup", "practices", "hyperswarm", "mechanisms", "browsers", "complete"].map((part) => `docs/dht-guide-${part}.md`);
+
 /** The ```ts blocks of a markdown file, in order. */
 export function codeBlocks(markdownPath: string): string[] {
   const text = readFileSync(join(repoRoot, markdownPath), "utf8");
