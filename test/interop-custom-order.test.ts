@@ -6,8 +6,9 @@
  * user's and refused. The catch-up keeps no checkpoint and runs once a link:
  * the post was lost for good. Now the replies a custom verifier refused are
  * checked again once the gets are done (a 2.6.6 peer sends a record once a
- * link, so the copy held is checked; a sync run keeps its checkpoint before
- * them instead, test/sync-custom-order.test.ts).
+ * link, so the copy held is checked; past 64 copies, the key is asked for
+ * again after a ping; a sync run keeps its checkpoint before them instead,
+ * test/sync-custom-order.test.ts).
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -38,13 +39,19 @@ async function holding(legacy: Legacy, records: ToolDbRecord[]): Promise<void> {
   for (const r of records) await legacy.store.put(r.k, JSON.stringify(r));
 }
 
-async function caughtUp(keys: string[], refuseAlways = false): Promise<{ stored: string[]; refused: number }> {
+/** Each key but the last needs the last stored (posts listed before their user). */
+function allNeedLast(db: ToolDb, keys: string[]): void {
+  const last = keys.at(-1)!;
+  for (const k of keys.slice(0, -1)) db.addCustomVerification(k, async () => (await db.records.get(last)) !== undefined);
+}
+
+async function caughtUp(keys: string[], refuseAlways = false, verifiers = (db: ToolDb) => needs(db, keys, refuseAlways)): Promise<{ stored: string[]; refused: number }> {
   let out!: { stored: string[]; refused: number };
   await withNodes(async (nodes) => {
     const legacyServer = await nodes.legacyNode({ server: true });
     await holding(legacyServer, await chain(keys, Date.now()));
     const ours = await nodes.dhtServer();
-    needs(ours, keys, refuseAlways);
+    verifiers(ours);
     const refusals = recordRefusals(ours);
     ours.network.connectTo(LOOPBACK, legacyServer.net.port!);
     await waitUntil(() => ours.syncProgress.completed >= 1 && ours.syncProgress.running === 0, 10_000, "the catch-up");
@@ -73,5 +80,12 @@ describe("catch-up from a tool-db 2.6.6 server with a custom verifier that depen
     const { stored, refused } = await caughtUp(["a-post", "b-user"], true);
     assert.equal(refused, 2);
     assert.deepEqual(stored, ["b-user"]);
+  });
+
+  it("100 posts listed before their user: the 36 refused past the 64 copies held are asked for again, all stored", { timeout: T }, async () => {
+    const keys = [...Array.from({ length: 100 }, (_, i) => `a-post-${String(i).padStart(3, "0")}`), "z-user"];
+    const { stored, refused } = await caughtUp(keys, false, (db) => allNeedLast(db, keys));
+    assert.ok(refused >= 100, `every post came before its user (${refused} refusals)`);
+    assert.deepEqual(stored, keys, "no post lost (before: the 36 past the 64 held were never stored)");
   });
 });

@@ -3,7 +3,7 @@
  * (src/node/legacy-reasks.ts), on a manual clock: only for a key the peer
  * sent on the link, one ping for a burst of asks, at most one a link every
  * PING_INTERVAL_MS, never to a proven (tooldb-dht) peer. Against real 2.6.6
- * nodes: interop-reread.test.ts.
+ * nodes: interop-reread.test.ts, interop-reask-links.test.ts.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
@@ -94,20 +94,31 @@ describe("legacy re-asks", { timeout: 10_000 }, () => {
     assert.equal(reasks.pings, 1);
   });
 
-  it("never pings a proven (tooldb-dht) peer or a client; drops the waiting asks on close", async () => {
+  it("never pings a proven (tooldb-dht) peer; drops the waiting asks on close", async () => {
     const { reasks, log, ask, settle } = rig();
     const proven = fakeSession(true);
     reasks.received(proven, { k: "a" });
     ask(proven, "a");
-    const client = fakeSession(false, false);
-    reasks.received(client, { k: "b" });
-    ask(client, "b");
     const legacy = fakeSession();
     reasks.received(legacy, { k: "a" });
     ask(legacy, "a");
     reasks.close();
     await settle(PING_INTERVAL_MS);
-    assert.deepEqual(log, ["get a", "get b"]);
+    assert.deepEqual(log, ["get a"]);
     assert.equal(reasks.pings, 0);
+  });
+
+  it("an unproven client too (a server asks its clients for keys it lacks), remembering 1 KiB of keys", async () => {
+    const { reasks, log, ask, settle } = rig();
+    const client = fakeSession(false, false);
+    reasks.received(client, { k: "b" });
+    ask(client, "b");
+    ask(client, "never-sent");
+    await settle();
+    assert.deepEqual(log, ["get never-sent", "ping", "get b"]);
+    reasks.received(client, { k: "x".repeat(1025) });
+    ask(client, "never-sent");
+    await settle(PING_INTERVAL_MS);
+    assert.deepEqual(log.slice(3), ["ping", "get never-sent"], "past 1 KiB every key counts as sent");
   });
 });

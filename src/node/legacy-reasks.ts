@@ -10,12 +10,15 @@
  * link went unanswered, and each read of a key this node holds waited out
  * its whole `timeoutMs` (docs/tool-db-api.md, compatibility notes).
  *
- * So this node remembers, for each link to an unproven server (2.6.6 proves
- * nothing in its handshake: every tooldb-dht node does), the keys of the
- * puts the peer sent since this node last pinged it. Before it asks such a peer for one
- * of those keys, it sends a ping first (the server-list request: 2.6.6
- * answers with a pong), which clears the peer's list before the get is read
- * on the same ordered link. The list is cleared for every key at once, so a
+ * So this node remembers, for each unproven link (2.6.6 proves nothing in
+ * its handshake: every tooldb-dht node does), the keys of the puts the peer
+ * sent since this node last pinged it. Before it asks such a peer for one of
+ * those keys (a get, a crdtGet, a subscribe), it sends a ping first (the
+ * server-list request: 2.6.6 answers with a pong), which clears the peer's
+ * list before the ask is read on the same ordered link. Clients too: a
+ * server asks its clients for a key it does not hold (a read, a subscribe),
+ * and a 2.6.6 client that sent that record on the link (its own write, a
+ * relay, an earlier answer) left the ask unanswered. The list is cleared for every key at once, so a
  * burst of reads costs one ping. At most one ping per link every
  * PING_INTERVAL_MS: a get that needs one sooner waits for that slot, with
  * every other such get, then all go after one ping.
@@ -26,11 +29,13 @@ import type { PeerSession } from "../network/peer-session.js";
 /** Pings to one 2.6.6 peer at most this often (ms). */
 export const PING_INTERVAL_MS = 250;
 /**
- * Characters of keys remembered per link (keys may be 1,024 characters, and
- * anyone can open an unproven link); past it, every key counts as sent (the
- * next ask pings, still at most one per interval).
+ * Characters of keys remembered per link to a server (keys may be 1,024
+ * characters, and anyone can open an unproven link); past it, every key
+ * counts as sent (the next ask pings, still at most one per interval).
  */
 const MAX_KEY_CHARS = 16 * 1024;
+/** The same for a link to a client: a server may hold many, and asks them only for keys it does not hold. */
+const MAX_CLIENT_KEY_CHARS = 1024;
 
 interface LinkState {
   /** Keys of the puts the peer sent since the last ping, and their characters. */
@@ -67,8 +72,7 @@ export class LegacyReasks {
 
   /** A put or crdtPut frame from `session` carried a record of `key`: a 2.6.6 peer will not send that record again. */
   received(session: PeerSession, data: unknown): void {
-    // Only servers are asked again (a read of a key held asks servers only; catch-ups and let-go records too).
-    if (session.proven || !session.isServer) return;
+    if (session.proven) return;
     const key = (data as { k?: unknown } | null | undefined)?.k;
     if (typeof key !== "string") return;
     let state = this.links.get(session);
@@ -78,7 +82,7 @@ export class LegacyReasks {
     }
     if (state.all || state.keys.has(key)) return;
     state.chars += key.length;
-    if (state.chars > MAX_KEY_CHARS) {
+    if (state.chars > (session.isServer ? MAX_KEY_CHARS : MAX_CLIENT_KEY_CHARS)) {
       state.all = true;
       state.keys.clear();
     } else state.keys.add(key);

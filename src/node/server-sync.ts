@@ -49,7 +49,11 @@ const SHARE_RETRY_MS = 25;
 const SHARE_RETRY_MAX_MS = 1000;
 /** ... and this long in all: a share held full that long (forwarded requests wait 3 s) counts as a get unanswered, never sent. */
 const SHARE_WAIT_MS = 3 * REQUEST_TIMEOUT_MS;
-/** Replies of a legacy catch-up a custom verifier refused, held to be checked again once its gets are done (`fetch`). */
+/**
+ * Replies of a legacy catch-up a custom verifier refused, held to be checked
+ * again once its gets are done (`fetch`); past them, only their keys (already
+ * held, in the peer's key list), asked for again.
+ */
 const REFUSED_HELD = IN_FLIGHT;
 
 /**
@@ -220,9 +224,10 @@ export class ServerSync {
    * on order (a post needs its user stored) refused a record listed before
    * its dependency, and this catch-up keeps no checkpoint and runs once a
    * link (a sync run keeps its place in the peer's feed instead,
-   * change-sync.ts). The copies held are checked, not asked for again: a
-   * 2.6.6 peer sends a record once per link (its processedOutHashes) and
-   * leaves a second get unanswered.
+   * change-sync.ts). The copies held (REFUSED_HELD) are checked; the keys of
+   * those refused past them are asked for again (they were lost for good): a
+   * 2.6.6 peer sends a record once per link (its processedOutHashes), so
+   * legacy-reasks.ts pings it first.
    */
   private async fetch(session: PeerSession, keys: string[]): Promise<void> {
     const progress = this.progress;
@@ -233,16 +238,19 @@ export class ServerSync {
       const pass = await this.pass(session, keys);
       changed = pass.changed;
       if (pass.stopped !== undefined) this.db.log("sync with %s stopped after %d of %d keys: %s", session.clientId, pass.reached, keys.length, pass.stopped);
-      let held = pass.refused;
+      let { refused: held, refusedKeys } = pass;
       let before: number | undefined;
-      for (let retries = 0; retriesAgain(retries, held.length, before) && !session.connection.closed && !this.db.isClosed; retries++) {
-        this.db.log("sync with %s: %d records refused by a custom verifier, checked again", session.clientId, held.length);
+      for (let retries = 0; retriesAgain(retries, held.length + refusedKeys.length, before) && !session.connection.closed && !this.db.isClosed; retries++) {
+        this.db.log("sync with %s: %d records refused by a custom verifier, checked again", session.clientId, held.length + refusedKeys.length);
         const again: unknown[] = [];
         for (const record of held) if ((await this.db.acceptRecord(record, session).catch((err: unknown) => void this.db.log("sync with %s: %s", session.clientId, errorText(err)))) === undefined) again.push(record);
         changed += held.length - again.length;
         progress.keysChanged += held.length - again.length;
-        before = held.length;
-        held = again;
+        before = held.length + refusedKeys.length;
+        const asked = refusedKeys.length > 0 ? await this.pass(session, refusedKeys) : { changed: 0, refused: [], refusedKeys: [] };
+        changed += asked.changed;
+        held = [...again, ...asked.refused];
+        refusedKeys = asked.refusedKeys;
       }
     } finally {
       progress.running--;
@@ -254,14 +262,18 @@ export class ServerSync {
   /**
    * The gets of `keys`: how many changed the store, and the replies refused
    * where a custom verifier applies, in the order they came (at most
-   * REFUSED_HELD, as many as the replies of the gets in flight).
+   * REFUSED_HELD, as many as the replies of the gets in flight; past them,
+   * their keys: a subset of `keys`, so bounded as the key list is).
    */
-  private async pass(session: PeerSession, keys: string[]): Promise<{ changed: number; refused: unknown[]; reached: number; stopped?: string }> {
+  private async pass(session: PeerSession, keys: string[]): Promise<{ changed: number; refused: unknown[]; refusedKeys: string[]; reached: number; stopped?: string }> {
     let next = 0;
     let changed = 0;
     const refused: unknown[] = [];
+    const refusedKeys: string[] = [];
     const hold = (record: unknown, key: string) => {
-      if (refused.length < REFUSED_HELD && this.db.customVerifiers.applies(key)) refused.push(record);
+      if (!this.db.customVerifiers.applies(key)) return;
+      if (refused.length < REFUSED_HELD) refused.push(record);
+      else refusedKeys.push(key);
     };
     /** Gets in a row that no reply frame came back for. */
     let misses = 0;
@@ -312,7 +324,7 @@ export class ServerSync {
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, keys.length) }, worker));
-    return { changed, refused, reached: next, ...(stopped !== undefined ? { stopped } : {}) };
+    return { changed, refused, refusedKeys, reached: next, ...(stopped !== undefined ? { stopped } : {}) };
   }
 
   /**

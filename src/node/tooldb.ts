@@ -283,7 +283,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     await this.opened("subscribeData");
     const finalKey = this.finalKey(key, userNamespaced);
     this.localSubscriptions.add(finalKey);
-    this.network.sendToAll({ type: "subscribe", id: randomId(), key: finalKey });
+    const message = { type: "subscribe", id: randomId(), key: finalKey } as const;
+    // A tool-db 2.6.6 peer that sent this key on the link answers with its record only after a ping (legacy-reasks.ts).
+    this.network.sendToAll(message, (s) => this.reasks.mayAsk(s, finalKey, () => void s.send(message)));
     const local = await this.records.get(finalKey);
     if (local) this.keyListeners.trigger(local, (err) => this.log("key listener threw: %s", errorText(err)));
   }
