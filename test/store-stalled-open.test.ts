@@ -1,7 +1,7 @@
 /**
  * A LevelDB database whose open has not ended (a stalled disk): the
  * store's close() must not wait for it forever, nor must a ToolDb's. Past
- * CLOSE_OPEN_MS (on the host's clock) close() resolves; what waited for the
+ * CLOSE_ENGINE_MS (on the host's clock) close() resolves; what waited for the
  * open (a put submitted before close, `ready`) rejects with CLOSED and never
  * reaches the engine; once the open ends, the database is closed (its
  * directory opens again here: LevelDB's lock is free), unchanged.
@@ -10,10 +10,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ClassicLevel } from "classic-level";
 import { LevelStore, ToolDb } from "../src/index.js";
-import { AbstractLevelStore, CLOSE_OPEN_MS, type LevelDatabase } from "../src/stores/abstract-level-store.js";
+import { AbstractLevelStore, CLOSE_ENGINE_MS, type LevelDatabase } from "../src/stores/abstract-level-store.js";
 import type { StorageAdapterHost } from "../src/stores/storage-adapter.js";
 import { keyStoreName } from "../src/node/options.js";
-import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, outcome, settlesWithin, turns, watchEmits } from "./helpers/lifecycle-probe.js";
+import { TOOLDB_EVENTS, activeResources, assertNoLeftovers, closesOnClock, outcome, settlesWithin, turns, watchEmits } from "./helpers/lifecycle-probe.js";
 import { ManualClock } from "./helpers/manual-clock.js";
 import { FAST, waitUntil } from "./helpers/nodes.js";
 import { reopens, scratchStores } from "./helpers/scratch-stores.js";
@@ -53,19 +53,8 @@ class StalledOpenStore extends AbstractLevelStore {
   }
 }
 
-/** Advances `clock` by CLOSE_OPEN_MS, a turn apart, until `closing` settled. */
-async function closesOnClock(clock: ManualClock, closing: Promise<void>, what: string): Promise<void> {
-  let done = false;
-  void closing.then(() => (done = true));
-  for (let i = 0; i < 100 && !done; i++) {
-    await turns(2);
-    clock.advance(CLOSE_OPEN_MS);
-  }
-  await settlesWithin(closing, MS, what);
-}
-
 describe("a LevelDB open that has not ended", { timeout: 60_000 }, () => {
-  it("store close() resolves after CLOSE_OPEN_MS; the put before it and ready reject with CLOSED; the database closes once opened, unchanged", async () => {
+  it("store close() resolves after CLOSE_ENGINE_MS; the put before it and ready reject with CLOSED; the database closes once opened, unchanged", async () => {
     const handles = activeResources();
     const clock = new ManualClock();
     const name = storageName();
@@ -74,7 +63,7 @@ describe("a LevelDB open that has not ended", { timeout: 60_000 }, () => {
     await settlesWithin(stalled, MS, "the engine's open begins");
     const put = outcome(store.put("k", "v"));
     const ready = outcome(store.ready);
-    await closesOnClock(clock, store.close(), "store close with an open that has not ended");
+    await closesOnClock(clock, store.close(), CLOSE_ENGINE_MS, MS, "store close with an open that has not ended");
     assert.equal(await put, "CLOSED", "a put waiting for the open rejects");
     assert.equal(await ready, "CLOSED");
     assert.equal(await outcome(store.get("k")), "CLOSED");
@@ -89,7 +78,7 @@ describe("a LevelDB open that has not ended", { timeout: 60_000 }, () => {
     await assertNoLeftovers(handles, "store close during a stalled open");
   });
 
-  it("ToolDb close() resolves after CLOSE_OPEN_MS on its clock; ready rejects with CLOSED; both databases close once opened; nothing left, no late event", async () => {
+  it("ToolDb close() resolves after CLOSE_ENGINE_MS on its clock; ready rejects with CLOSED; both databases close once opened; nothing left, no late event", async () => {
     const handles = activeResources();
     const clock = new ManualClock(Date.now());
     const name = storageName();
@@ -100,7 +89,7 @@ describe("a LevelDB open that has not ended", { timeout: 60_000 }, () => {
     const ready = outcome(db.ready);
     await settlesWithin(stalled, MS, "the engines' opens begin");
     await waitUntil(() => StalledLevel.engines.length - first >= 2, MS, "both stores' opens stalled");
-    await closesOnClock(clock, db.close(), "ToolDb close with stores whose open has not ended");
+    await closesOnClock(clock, db.close(), CLOSE_ENGINE_MS, MS, "ToolDb close with stores whose open has not ended");
     events.closed();
     assert.equal(await ready, "CLOSED");
     const engines = StalledLevel.engines.slice(first);

@@ -73,7 +73,9 @@ export async function closeNode({ node, keyStore, nodeKeys, closing }: Lifecycle
   node.reasks.close();
   await extension?.close();
   await node.network.close();
-  if (node.merit.taken) await node.merit.save(keyStore, node.log); // no link is left to hand a record out; a failure is logged
-  await Promise.all([node.store.close(), keyStore.close(), node.sync.close()]);
+  // No link is left to hand a record out; a failure is logged. The save is submitted before the key
+  // store closes, and its close waits for it (at most CLOSE_ENGINE_MS: a stalled disk does not hold close()).
+  const meritSaved = node.merit.taken ? node.merit.save(keyStore, node.log) : undefined;
+  await Promise.all([meritSaved, node.store.close(), keyStore.close(), node.sync.close()]);
   nodeKeys.close();
 }

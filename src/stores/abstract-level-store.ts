@@ -1,6 +1,7 @@
 import { type Clock, systemClock } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
+import { EngineCutoff, settledWithin } from "./engine-cutoff.js";
 import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter, type WriteOperation } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
@@ -37,13 +38,15 @@ export interface BatchingStats {
 }
 
 /**
- * How long close() waits for a database whose open has not ended (on the
- * host's clock). LevelDB's open is a job on libuv's pool and cannot be
- * interrupted: past this, close() resolves, what waits for the open rejects
- * with CLOSED, and the database is closed once its open ends (its lock is
- * held until then).
+ * How long close() waits for the engine (on the host's clock): an open that
+ * has not ended, then the operations submitted before close and the
+ * engine's own close. A LevelDB call is a job on libuv's pool and cannot be
+ * interrupted: past this, close() resolves, what still waits for the engine
+ * (its open, a get, a batch, an iterator's read) rejects with CLOSED, nothing
+ * more reaches it, and the database is closed once those calls end (its lock
+ * is held until then).
  */
-export const CLOSE_OPEN_MS = 5000;
+export const CLOSE_ENGINE_MS = 5000;
 
 /** Entries fetched per iterator step (one job on libuv's pool), as abstract-level's own `next()` does after its first. */
 const RANGE_PAGE = 1000;
@@ -68,11 +71,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
   private readonly opened: Promise<void>;
   /** The open, unless close() gave up on it first (then CLOSED): what operations and `ready` wait for. */
   private readonly usable: Promise<void>;
-  private giveUp: (err: ToolDbError) => void = () => undefined;
+  private openEnded = false;
+  /** Every engine call goes through it: close() gives up on those in flight past CLOSE_ENGINE_MS. */
+  private readonly cutoff = new EngineCutoff();
   private readonly clock: Clock;
   readonly batching: BatchingStats = { writes: 0, writeBatches: 0, reads: 0, readBatches: 0 };
   private readonly writes = new BatchQueue<QueuedWrite, void>(async (queued) => {
     await this.usable;
+    this.cutoff.check();
     // A chained batch, not an array of operations: classic-level reads each array element's
     // type, key and value back through N-API property lookups, which cost the main thread
     // about twice the CPU of a direct put call per operation.
@@ -82,16 +88,16 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
       if (!batch) return;
       this.batching.writes += count;
       this.batching.writeBatches++;
-      const writing = batch.write();
+      const writing = batch;
       batch = undefined;
       count = 0;
-      await writing.catch((err: unknown) => this.writeFailed(err));
+      await this.cutoff.run(() => writing.write()).catch((err: unknown) => this.writeFailed(err));
       this.writeSucceeded();
     };
     for (const op of queued) {
       if (op.type === "clear") {
         await flush();
-        await this.db.clear(op.bounds).catch((err: unknown) => this.writeFailed(err));
+        await this.cutoff.run(() => this.db.clear(op.bounds)).catch((err: unknown) => this.writeFailed(err));
         continue;
       }
       try {
@@ -109,7 +115,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return this.db.getMany(keys);
+    return this.cutoff.run(() => this.db.getMany(keys));
   });
 
   /**
@@ -133,7 +139,8 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
         throw new ToolDbError(ErrorCode.STORAGE_FAILED, `cannot open ${engine} at ${this.storageName}: ${errorText(err instanceof Error && err.cause !== undefined ? err.cause : err)}`, err);
       });
     })();
-    this.usable = Promise.race([this.opened, new Promise<never>((_, reject) => (this.giveUp = reject))]);
+    this.usable = Promise.race([this.opened, this.cutoff.severed]);
+    void this.opened.finally(() => (this.openEnded = true)).catch(() => undefined);
     // Surface open failures through `ready`/operations, never as an unhandled rejection.
     this.opened.catch(() => undefined);
     this.usable.catch(() => undefined);
@@ -149,8 +156,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return this.db;
   }
 
-  /** A write the engine refused (disk full, I/O error): the store's fault, never the writer's. */
+  /** An engine call, unless close() gave up on the engine (then CLOSED at once; see CLOSE_ENGINE_MS). */
+  protected engineCall<T>(call: () => Promise<T>): Promise<T> {
+    return this.cutoff.run(call);
+  }
+
+  /** A write the engine refused (disk full, I/O error): the store's fault, never the writer's. A write cut off by close() is neither. */
   protected writeFailed(err: unknown): never {
+    if (this.cutoff.isCutError(err)) throw err;
     const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
     const failure = new ToolDbError(ErrorCode.STORAGE_FAILED, `${this.engine} write failed at ${this.storageName}: ${errorText(cause)}`, err);
     this.noteWriteFailure(failure);
@@ -170,7 +183,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return (await this.db.getMany(keys as string[])).map((value) => value ?? undefined);
+    return (await this.cutoff.run(() => this.db.getMany(keys as string[]))).map((value) => value ?? undefined);
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
@@ -180,7 +193,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     const lt = new Uint8Array(gte.length + 1);
     lt.set(gte);
     lt[gte.length] = 0xff;
-    const keys = await this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all();
+    const keys = await this.cutoff.run(() => this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all());
     return keys.map((key) => decoder.decode(key));
   }
 
@@ -206,35 +219,40 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     // Pages by nextv: iterating with next() costs a pool job for the first entry alone, then one
     // per 1000, so each short scan (reconciliation reads thousands) took two.
-    yield* pages(this.db.iterator(engineBounds(options)));
+    this.cutoff.check();
+    yield* pages(this.db.iterator(engineBounds(options)), this.cutoff);
   }
 
   /** A keys-only iterator: no value strings, no [key, value] pair per entry. */
   protected override async *_keyPages(options: RangeOptions): AsyncGenerator<string[]> {
     await this.usable;
-    yield* pages(this.db.keys(engineBounds(options)));
+    this.cutoff.check();
+    yield* pages(this.db.keys(engineBounds(options)), this.cutoff);
   }
 
   protected async _close(): Promise<void> {
-    const opened = this.opened.then(
+    const closing = this.closeEngine();
+    if (await settledWithin(closing, this.clock, CLOSE_ENGINE_MS)) return closing;
+    // An open or engine calls that have not ended (a stalled disk, an engine bug): close() does not
+    // wait for them. What waits for them rejects with CLOSED (a write cut off may or may not have been
+    // applied: it was not confirmed), nothing more reaches the engine, and the database closes once
+    // they ended (closeEngine goes on).
+    const what = this.openEnded ? `with ${this.engine} calls that had not ended after ${CLOSE_ENGINE_MS} ms` : `before its ${this.engine} database opened`;
+    this.cutoff.cut(new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} closed ${what}`));
+    closing.catch(() => undefined);
+  }
+
+  /** Operations submitted before close are applied first (a resolved put is never lost), then the database closes. */
+  private async closeEngine(): Promise<void> {
+    // A store whose check refused it never made its database; one that failed to open has nothing to close.
+    const open = await this.opened.then(
       () => true,
       () => false,
     );
-    let bound: ReturnType<Clock["setTimeout"]> | undefined;
-    const late = new Promise<"late">((resolve) => (bound = this.clock.setTimeout(() => resolve("late"), CLOSE_OPEN_MS)));
-    const open = await Promise.race([opened, late]);
-    this.clock.clearTimeout(bound);
-    if (open === "late") {
-      // An open that has not ended (a stalled disk): close() does not wait for it. What waits for it
-      // rejects with CLOSED (nothing reaches the engine), and the database closes once it opened.
-      this.giveUp(new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} closed before its ${this.engine} database opened`));
-      void opened.then((ok) => (ok ? this.db.close() : undefined)).catch(() => undefined);
-      return;
-    }
-    // Operations submitted before close are applied first (a resolved put is never lost).
+    if (!open) return;
     await Promise.all([this.writes.idle(), this.reads.idle()]);
-    // A store whose check refused it never made its database; one that failed to open has nothing to close.
-    if (open) await this.db.close();
+    // abstract-level's close waits for its iterators and chained batches, classic-level's for its native calls.
+    await this.db.close();
   }
 }
 
@@ -244,15 +262,19 @@ function engineBounds(options: RangeOptions): RangeOptions & { limit: number } {
   return { ...bounds, limit: options.limit ?? -1 };
 }
 
-/** An engine iterator's entries, RANGE_PAGE at a time; it is closed however the reader stops. */
-async function* pages<T>(iterator: { nextv(size: number): Promise<T[]>; close(): Promise<void> }): AsyncGenerator<T[]> {
+/**
+ * An engine iterator's entries, RANGE_PAGE at a time; it is closed however
+ * the reader stops (once close() cut the engine off, by the engine's close,
+ * after a read it may still be running).
+ */
+async function* pages<T>(iterator: { nextv(size: number): Promise<T[]>; close(): Promise<void> }, cutoff: EngineCutoff): AsyncGenerator<T[]> {
   try {
     for (;;) {
-      const page = await iterator.nextv(RANGE_PAGE);
+      const page = await cutoff.run(() => iterator.nextv(RANGE_PAGE));
       if (page.length === 0) return;
       yield page;
     }
   } finally {
-    await iterator.close();
+    await cutoff.run(() => iterator.close()).catch((err: unknown) => (cutoff.isCutError(err) ? undefined : Promise.reject(err)));
   }
 }

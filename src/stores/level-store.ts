@@ -43,7 +43,7 @@ export class LevelStore extends AbstractLevelStore {
   private readonly fsync = coalesced(async () => {
     await this.ready;
     const level = this.database as unknown as ClassicLevel<string, string>;
-    await level.del(FSYNC_MARK as unknown as string, { keyEncoding: "view", sync: true }).catch((err: unknown) => this.writeFailed(err));
+    await this.engineCall(() => level.del(FSYNC_MARK as unknown as string, { keyEncoding: "view", sync: true })).catch((err: unknown) => this.writeFailed(err));
   });
 
   protected override _flush(): Promise<void> {

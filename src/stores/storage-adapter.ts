@@ -34,13 +34,18 @@
  *   its health turns unhealthy, while reads go on.
  * - `close` is idempotent; after it every operation rejects with code CLOSED.
  *   Operations issued before it settle; a put that resolved is never lost.
+ *   A store whose engine calls may never end (a stalled disk) bounds that
+ *   wait (AbstractLevelStore: CLOSE_ENGINE_MS): past it, those still in
+ *   flight reject with CLOSED, meaning not confirmed (a batch the engine
+ *   already had may still be applied once its call ends), and no write
+ *   failure is reported for them.
  */
 import type { Clock } from "../base/clock.js";
 import { ErrorCode, ToolDbError } from "../base/errors.js";
 import { WriteWindow } from "./write-window.js";
 
 export interface StorageAdapterHost {
-  /** `clock`: the node's, for a store's bounded waits (close() waiting for an open). */
+  /** `clock`: the node's, for a store's bounded waits (close() waiting for its engine). */
   readonly options: { readonly storageName: string; readonly clock?: Clock };
 }
 

@@ -97,3 +97,21 @@ export function outcome(p: Promise<unknown>): Promise<string> {
     (err: unknown) => (isToolDbError(err, ErrorCode.CLOSED) ? "CLOSED" : `rejected: ${String(err)}`),
   );
 }
+
+/**
+ * Advances `clock` by `step` ms, two turns apart, until `closing` settled
+ * (a bound on the node's clock that close() waits for), then checks it did
+ * within `ms` of real time.
+ */
+export async function closesOnClock(clock: { advance(ms: number): void }, closing: Promise<void>, step: number, ms: number, what: string): Promise<void> {
+  let done = false;
+  void closing.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < 100 && !done; i++) {
+    await turns(2);
+    clock.advance(step);
+  }
+  await settlesWithin(closing, ms, what);
+}
