@@ -12,7 +12,9 @@
  * Range runs (no valid checkpoint, e.g. forgotten) fetched and verified
  * every refused sign-up again at each run, the quota still empty. They now
  * share the feed's hold (ChangeSync.rangePull): until the refill a range run
- * fetches nothing from that peer (it still pushes); then it fetches them all.
+ * fetches none of the sign-ups refused from that peer (the rest it fetches,
+ * and it pushes); then it fetches them all (test/sync-sign-ups-held.test.ts:
+ * after a store copy, and past 256 refused).
  *
  * While that hold was on, the peer's later ordinary changes waited for the
  * refill too when they came by refresh. Now the refused sign-ups' ids wait
@@ -22,25 +24,14 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { ErrorCode, type RefusalEvent, type ToolDb } from "../src/index.js";
-import { closeAll, waitUntil } from "./helpers/nodes.js";
-import { LATEST, countSync, linkedPair, sessionTo } from "./helpers/refresh-pair.js";
-import type { ManualClock } from "./helpers/manual-clock.js";
+import { closeAll } from "./helpers/nodes.js";
+import { LATEST, countSync, linkedPair, rangeRefresher, refresher, sessionTo, signUpsSent } from "./helpers/refresh-pair.js";
 import { accounts, botSignUps, seed, signedRecords } from "./helpers/signed-records.js";
 
 const T = 60_000;
 const WINDOW = 20 * 60_000;
 /** 10 relayed sign-ups per 20 minutes: 2 or 3 refill across four refreshes, 10 in the window. */
 const LIMITS = { exemptIps: [], maxServerSignUpsPerIp: 10, signUpWindow: WINDOW };
-
-/** Moves the clock `ms` (a refresh by default) and waits for the dialer's run it brings. */
-function refresher(clock: ManualClock, dialer: ToolDb): (ms?: number) => Promise<void> {
-  let runs = dialer.syncProgress.completed;
-  return async (ms = LATEST) => {
-    clock.advance(ms);
-    await waitUntil(() => dialer.syncProgress.completed > runs && dialer.syncProgress.running === 0, 10_000, `refresh ${runs}`);
-    runs = dialer.syncProgress.completed;
-  };
-}
 
 describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () => {
   const nodes: ToolDb[] = [];
@@ -87,25 +78,13 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     victim.on("refused", (e) => refused.push(e));
     const limitRefusals = () => refused.filter((e) => e.code === ErrorCode.SIGN_UP_LIMIT).length;
     // Sign-up records the honest server sends the victim (fetch answers), counted on its side of the link.
-    let sent = 0;
-    const connection = sessionTo(honest, victim).connection;
-    const send = connection.send.bind(connection);
-    connection.send = (frame: string) => {
-      if (frame.startsWith('{"type":"syncRecords"')) sent += frame.match(/"k":"==user-/g)?.length ?? 0;
-      send(frame);
-    };
+    const signUps = signUpsSent(honest, victim, "user-");
     await seed(victim, await signedRecords(20, "v/", clock.now() - 1000));
     await seed(honest, [...(await botSignUps("user-", 30, clock.now() - 1000)), ...(await signedRecords(20, "h/", clock.now() - 1000))]);
-    const refresh = refresher(clock, victim);
     /** One refresh of the victim, by ranges (no checkpoint: no change-feed shortcut). */
-    const rangeRun = async (advance: number) => {
-      await victim.sync.range!.index.feed.forgetCheckpoints();
-      const before = victim.syncProgress.runs.range;
-      await refresh(advance);
-      assert.equal(victim.syncProgress.runs.range, before + 1, "a complete range run");
-    };
+    const rangeRun = rangeRefresher(clock, victim);
     await rangeRun(LATEST);
-    const first = { sent, refusals: limitRefusals(), stored: await accounts(victim, "user-") };
+    const first = { sent: signUps(), refusals: limitRefusals(), stored: await accounts(victim, "user-") };
     assert.equal(first.stored, 10, "the first run met the quota");
     assert.equal(first.sent, 30);
     assert.equal(first.refusals, 20);
@@ -117,14 +96,14 @@ describe("refreshes after sign-ups refused by a quota", { timeout: 2 * T }, () =
     await rangeRun(LATEST);
     const came = (await Promise.all(later.map((r) => victim.records.get(r.k)))).filter((r) => r !== undefined).length;
     assert.equal(came, 5, "the peer's other changes came in the held run");
-    const second = { sent, refusals: limitRefusals(), stored: await accounts(victim, "user-") };
+    const second = { sent: signUps(), refusals: limitRefusals(), stored: await accounts(victim, "user-") };
     console.log(`# range runs before the refill: sign-ups sent ${first.sent} then ${second.sent - first.sent}; refused ${first.refusals} then ${second.refusals - first.refusals}`);
     assert.equal(second.sent, first.sent, "the second run, the quota not refilled, fetched no sign-up again");
     assert.equal(second.refusals, first.refusals, "nor verified and refused one again");
     // Held until the quota refills; then each run stores as many as it can take, and the rest wait for the next refill.
     for (let i = 0; i < 4 && (await accounts(victim, "user-")) < 30; i++) await rangeRun(WINDOW);
     assert.equal(await accounts(victim, "user-"), 30, "all arrived after the refills");
-    assert.ok(sent <= 30 + 20 + 10, `sign-ups sent ${sent}: each refused one fetched once more per refill at most`);
+    assert.ok(signUps() <= 30 + 20 + 10, `sign-ups sent ${signUps()}: each refused one fetched once more per refill at most`);
   });
 
   it("while the quota is empty, the peer's later changes still come by refresh; the refused sign-ups wait in the retries until it refills", { timeout: T }, async () => {

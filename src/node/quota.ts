@@ -3,14 +3,16 @@ import type { Limits } from "../limits/limits.js";
 import { type ToolDbRecord, isFirstWriterKey, namespaceOwner } from "../records/record.js";
 import type { PeerSession } from "../network/peer-session.js";
 import type { MergeOutcome, RecordStore } from "./record-store.js";
+import { RefusedSignUps } from "./refused-sign-ups.js";
 import { SignUpQuota } from "./sign-up-quota.js";
 import { itemId } from "./sync/sync-index.js";
 
 type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "maxServerSignUpsPerIp" | "signUpWindow" | "exemptIps">;
 
 /**
- * Sign-ups refused by a quota that refills whose ids are remembered, per proven server's link (the latest): as many as
- * a peer's sign-up retries hold (MAX_RETRY_IDS, sync/sign-up-retries.ts); a run that met more holds its checkpoint.
+ * Sign-ups refused by a quota that refills whose ids are remembered with their count, per proven server's link (the
+ * latest): as many as a peer's sign-up retries hold (MAX_RETRY_IDS, sync/sign-up-retries.ts); a run that met more holds
+ * its checkpoint. Held range runs ask `refusedFrom` instead, which remembers many more (refused-sign-ups.ts).
  */
 const DEFERRED_IDS = 256;
 /** Authors whose namespace size is remembered (the rest are counted again on demand). */
@@ -43,6 +45,8 @@ export class StoreQuota {
   private readonly deferred = new WeakMap<PeerSession, number>();
   /** Per link, the item ids of its latest sign-ups refused by a quota that refills, with its `deferred` count then. */
   private readonly deferredIds = new WeakMap<PeerSession, LruMap<string, number>>();
+  /** The same sign-ups, of all links together, for range runs held by the quota (many more, bounded for the server). */
+  private readonly refused = new RefusedSignUps();
 
   constructor(
     private readonly limits: QuotaLimits,
@@ -147,7 +151,11 @@ export class StoreQuota {
       this.deferred.set(from, count);
       let ids = this.deferredIds.get(from);
       if (!ids && from.provenServer) this.deferredIds.set(from, (ids = new LruMap(DEFERRED_IDS)));
-      ids?.set(itemId(record), count);
+      if (ids) {
+        const id = itemId(record);
+        ids.set(id, count);
+        this.refused.add(from, id);
+      }
     }
     return problem;
   }
@@ -155,6 +163,11 @@ export class StoreQuota {
   /** Whether the sign-up with item id `id` from `from` was refused by a quota that refills after `signUpsDeferred` was `since`. */
   deferredSince(from: PeerSession, id: string, since: number): boolean {
     return (this.deferredIds.get(from)?.get(id) ?? 0) > since;
+  }
+
+  /** Whether the sign-up with item id `id` from `from` was refused by a quota that refills (of the latest 32,768 or more refused from any link). */
+  refusedFrom(from: PeerSession, id: string): boolean {
+    return this.refused.has(from, id);
   }
 
   /**

@@ -71,6 +71,12 @@ interface Hold {
 /** The place of a hold on range runs: no checkpoint to hold, the whole pull waits. */
 const FULL = "full";
 
+/** A run by ranges (a store copy, reconciliation): its feed state, and the peer's sign-ups refused before it (`rangePull`). */
+export interface RangePull {
+  readonly state: FeedState | undefined;
+  readonly deferred: number;
+}
+
 /** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
 interface Serving {
   tracker: RunTracker;
@@ -263,20 +269,26 @@ export class ChangeSync<Run> {
     return hold !== undefined && hold.place === place && this.db.now() < hold.until;
   }
 
-  /**
-   * Before a range run with the peer: `held` while a hold is on it (`hold`: a range run's, or one at our checkpoint of its
-   * feed when the peer holds no valid one of ours), the run then fetches no sign-up the quota refused from the link
-   * (RecordTransfer.fetchQueue; the rest it fetches) and settles no checkpoint of the peer (`state.held`). Pass the
-   * answer to `rangeEnded` once the run is over.
-   */
-  rangePull(session: PeerSession, state: FeedState | undefined): { held: boolean; deferred: number } {
-    const held = state?.held === true || this.heldAt(session, FULL);
-    if (held && state) state.held = true;
-    return { held, deferred: state?.deferred ?? this.db.quota.signUpsDeferred(session) };
+  /** Before a run by ranges (a store copy first, maybe): pass it to `rangeHeld` before the reconciliation, `rangeEnded` after. */
+  rangePull(session: PeerSession, state: FeedState | undefined): RangePull {
+    return { state, deferred: state?.deferred ?? this.db.quota.signUpsDeferred(session) };
   }
 
-  /** A range run is over (complete or not): its sign-ups refused by a quota that refills hold the next ones (`hold`). */
-  rangeEnded(session: PeerSession, pull: { deferred: number }): void {
+  /**
+   * Whether the range reconciliation is held: a hold is on the peer (`hold`: a range run's, set by the copy before it
+   * too, or one at our checkpoint of its feed when the peer holds no valid one of ours). It then fetches no sign-up the
+   * quota refused from the link (RecordTransfer.fetchQueue; the rest it fetches) and settles no checkpoint of the peer
+   * (`state.held`). Before, a copy's refusals held nothing: the ranges after it fetched and verified them all again.
+   */
+  rangeHeld(session: PeerSession, pull: RangePull): boolean {
+    this.rangeEnded(session, pull);
+    const held = pull.state?.held === true || this.heldAt(session, FULL);
+    if (held && pull.state) pull.state.held = true;
+    return held;
+  }
+
+  /** A copy or range run is over (complete or not): its sign-ups refused by a quota that refills hold the next ones (`hold`). */
+  rangeEnded(session: PeerSession, pull: RangePull): void {
     this.hold(session, pull.deferred, FULL);
   }
 

@@ -112,10 +112,13 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       } else {
         // A copy begun on an empty store holds all the peer held when the run began; the change feeds bring the rest.
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
-        const copied = (await this.copy.wanted(session)) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
-        if (copied && feeds) run.mode = "copy";
-        const pull = this.changes.rangePull(session, feeds); // its sign-ups refused by a quota: not fetched again until it refills
-        const complete = run.mode === "copy" || (await this.reconcile(session, run, pull.held).finally(() => this.changes.rangeEnded(session, pull)));
+        // Its sign-ups refused by a quota, by the copy too: not fetched again until it refills (ChangeSync.rangeHeld).
+        const pull = this.changes.rangePull(session, feeds);
+        const complete = await (async () => {
+          const copied = (await this.copy.wanted(session)) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
+          if (copied && feeds) run.mode = "copy";
+          return run.mode === "copy" || (await this.reconcile(session, run, this.changes.rangeHeld(session, pull)));
+        })().finally(() => this.changes.rangeEnded(session, pull));
         if (complete && run.mode !== "copy") await this.copy.forget(session);
         // Complete once both checkpoints are written: a run whose settle threw reported itself complete (review).
         if (complete && feeds) await this.changes.settle(session, feeds, tracker);

@@ -53,13 +53,13 @@ export class RecordTransfer {
 
   /**
    * Fetches for one run: a few requests in flight, bounded ids waiting. While
-   * a sign-up quota hold is on the peer (`held`: ChangeSync.rangePull), the
-   * sign-ups the quota refused from this link (the latest it remembers) are
-   * not asked for again, each to be verified and refused again; the rest
-   * are: the peer's other changes do not wait for the refill.
+   * a sign-up quota hold is on the peer (`held`: ChangeSync.rangeHeld), the
+   * sign-ups the quota refused from this link (those it remembers:
+   * refused-sign-ups.ts) are not asked for again, each to be verified and
+   * refused again; the rest are: the peer's other changes do not wait for the refill.
    */
   fetchQueue(session: PeerSession, run: RangeSyncRun, held = false): IdQueue {
-    const asked = held ? (ids: string[]) => ids.filter((id) => !this.db.quota.deferredSince(session, id, 0)) : (ids: string[]) => ids;
+    const asked = held ? (ids: string[]) => ids.filter((id) => !this.db.quota.refusedFrom(session, id)) : (ids: string[]) => ids;
     return new IdQueue(
       (ids) => {
         const wanted = asked(ids);
