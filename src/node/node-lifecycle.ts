@@ -73,6 +73,7 @@ export async function closeNode({ node, keyStore, nodeKeys, closing }: Lifecycle
   node.reasks.close();
   await extension?.close();
   await node.network.close();
+  await node.outbox.settled(); // its last slot writes (a write kept for a trusted server, a slot freed) reach the key store
   if (node.merit.taken) await node.merit.save(keyStore, node.log); // no link is left to hand a record out; a failure is logged
   await Promise.all([node.store.close(), keyStore.close(), node.sync.close()]);
   nodeKeys.close();
