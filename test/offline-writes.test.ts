@@ -125,6 +125,8 @@ describe("offline writes reach the mesh", () => {
     assert.equal(client.outbox.size, 1);
     // A server with room takes it from the outbox (at its next re-send: it was sent just now).
     const roomy = track(await startServer());
+    // Dialed by hand and listed as trusted: its confirmation lets the write go (src/node/server-trust.ts).
+    client.serverTrust.addList((link) => link.port === portOf(roomy));
     client.network.connectTo("127.0.0.1", portOf(roomy));
     await waitUntil(holds(roomy, ["second"], () => 2), 10_000, "the write on a server with room");
     await waitUntil(() => client.outbox.size === 0, 5000, "the outbox to empty");

@@ -71,8 +71,10 @@ type AckRefusal = NonNullable<PutAckMessage["refused"]>[number];
  * Acknowledged puts, both sides of the wire extension.
  *
  * Client side: `wait(h, n)` resolves once `n` different servers confirmed the
- * record with hash `h`; every confirmation also counts for the outbox entry,
- * which stays until as many servers as the put asked for confirmed it.
+ * record with hash `h` (any proven server counts, trusted or not); every
+ * confirmation also counts for the outbox entry, which stays until as many
+ * servers as the put asked for confirmed it, one of them a server the client
+ * trusts (outbox.ts).
  *
  * Server side: a `put` with `ack: true` is confirmed to its sender with a
  * `putAck` after the record was merged and the store flushed (fsync), so a
@@ -137,7 +139,7 @@ export class Acks {
   onPutAck(message: PutAckMessage, from: PeerSession): void {
     if (!from.provenServer) return;
     this.hooks.answered?.(from);
-    this.outbox.confirmed(message.stored, from.address);
+    this.outbox.confirmed(message.stored, from);
     for (const h of message.stored) {
       this.hooks.confirmed?.(h, from.clientId);
       const waiter = this.waiters.get(h);

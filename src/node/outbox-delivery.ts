@@ -6,7 +6,8 @@
  * backoff only paces re-sends while the entry waits on a live link that
  * stays silent. A write a server refuses (its answer, or the link it came on
  * dropped as refused) waits out a backoff of its own and never holds back
- * the entries behind it.
+ * the entries behind it. A write that servers this client does not trust
+ * confirmed (`met`) goes only to a server it trusts (outbox.ts).
  */
 import { CloseCode } from "../network/connection.js";
 import type { DeliveryLink, OutboxEntry } from "./outbox-index.js";
@@ -33,8 +34,9 @@ export function awaits(entry: OutboxEntry, link: DeliveryLink): boolean {
   return !link.connection.closed && (entry.sentOn?.includes(link) ?? false) && !(entry.confirmedBy?.has(link.address) ?? false);
 }
 
-export function isDue(entry: OutboxEntry, link: DeliveryLink, pass: Pass, now: number, retryInterval: number): boolean {
-  if (isHeld(entry, now) || entry.confirmedBy?.has(link.address)) return false;
+/** `trusted`: the client trusts the link's server (server-trust.ts); a write `met` without such a server goes to those only. */
+export function isDue(entry: OutboxEntry, link: DeliveryLink, pass: Pass, now: number, retryInterval: number, trusted = true): boolean {
+  if ((entry.met && !trusted) || isHeld(entry, now) || entry.confirmedBy?.has(link.address)) return false;
   const onLink = entry.sentOn?.includes(link) ?? false;
   if (pass === "new-link") return !onLink;
   // A re-send pass: at once where the write waits on no live link, else paced by its tries.

@@ -29,6 +29,8 @@ export interface OutboxHost {
   refused(refusal: LinkDropRefusal): void;
   /** A put with `ack` went to this server link (its putAck, or a refusal, answers it: see server-watch.ts). */
   asked?(session: PeerSession): void;
+  /** Whether this client trusts the server (server-trust.ts): only its confirmation lets a write go. Default: every server. */
+  trusts?(session: PeerSession): boolean;
 }
 
 export interface OutboxOptions {
@@ -53,6 +55,8 @@ export interface PendingWrite {
   refusals: number;
   held: boolean;
   suspect: boolean;
+  /** `need` servers confirmed it (the put's `ack` was met), none this client trusts: kept for a server it trusts. */
+  provisional: boolean;
 }
 
 const DEFAULT_WINDOW = 64;
@@ -62,15 +66,25 @@ const DEFAULT_WINDOW = 64;
  * made while no server is linked (or sent on a link that died before the
  * server stored them) reach the mesh. Every own write enters the outbox; a
  * server's `putAck` for that exact record (its hash) counts its server, and
- * once `need` distinct servers confirmed (the put's `ack`, at least one) the
- * entry goes. When a server link opens (or is proven), every entry it does
- * not carry yet is sent on it at once, `window` puts in flight at a time; the
- * rules of what is due where are in outbox-delivery.ts.
+ * once `need` distinct servers confirmed (the put's `ack`, at least one), one
+ * of them a server this client trusts (listed by the operator, or one that
+ * earned merit: server-trust.ts), the entry goes. Confirmed by `need`
+ * servers none of which it trusts (anyone can prove a fresh key and say
+ * "server", then drop what it acknowledged), the entry is kept as `met`
+ * (persisted): it goes out only on links to trusted servers from then on,
+ * in this run and after a restart, and at capacity it is the first dropped,
+ * without an `overflow` (servers did confirm it). When a server link opens
+ * (or is proven), every entry it does not carry yet is sent on it at once,
+ * `window` puts in flight at a time; the rules of what is due where are in
+ * outbox-delivery.ts.
  *
  * Only the latest write per key is tracked (it supersedes the earlier ones
  * under last-writer-wins), entries live in the key store (see OutboxIndex)
- * and survive a restart, and at `capacity` keys the oldest entry is dropped
- * (`overflow`): its record stays in the local store but is no longer pushed.
+ * and survive a restart, and at `capacity` keys the `met` entry kept longest
+ * is dropped, else the oldest entry (`overflow`): its record stays in the
+ * local store but is no longer pushed. So a client that only ever links
+ * servers it does not trust holds at most `capacity` `met` writes, the
+ * latest (docs/security.md).
  */
 export class Outbox {
   private readonly index: OutboxIndex;
@@ -101,10 +115,16 @@ export class Outbox {
     return this.index.size;
   }
 
+  /** Writes fewer servers confirmed than the put asked for (`size` less those kept only for a trusted server). */
+  get unconfirmed(): number {
+    return this.index.size - this.index.metCount;
+  }
+
   /** Tracks `record` as unconfirmed until `need` servers confirmed it (synchronously); resolves once that is persisted. */
   add(record: ToolDbRecord, need = 1): Promise<void> {
-    const { persisted, evicted } = this.index.set(record.k, record.h, need);
+    const { persisted, evicted, dropped } = this.index.set(record.k, record.h, need);
     if (evicted !== undefined) this.host.overflow(evicted);
+    if (dropped !== undefined) this.host.log("outbox: full, dropped %s, confirmed only by servers this client does not trust", dropped);
     this.ensureRetry();
     return persisted;
   }
@@ -118,16 +138,25 @@ export class Outbox {
     for (const server of servers) this.host.asked?.(server);
   }
 
-  /** Server `server` (its address) stored these records (by hash). */
-  confirmed(hashes: string[], server: string): void {
+  /** The server of `from` (a proven one) stored these records (by hash). */
+  confirmed(hashes: string[], from: PeerSession): void {
+    const trusted = this.trusts(from);
+    let kept = 0;
     for (const h of hashes) {
       const key = this.index.keyOfHash(h);
       const entry = key === undefined ? undefined : this.index.get(key);
       if (!entry) continue;
-      (entry.confirmedBy ??= new Set()).add(server);
+      (entry.confirmedBy ??= new Set()).add(from.address);
       entry.suspect = false;
-      if (entry.confirmedBy.size >= entry.need) this.remove(entry.key);
+      if (trusted) entry.trusted = true;
+      if (entry.confirmedBy.size < entry.need && !entry.met) continue;
+      if (entry.trusted) this.remove(entry.key);
+      else if (!entry.met) {
+        kept++;
+        this.index.markMet(entry).catch((err) => this.host.log("outbox: could not mark %s confirmed: %s", entry.key, errorText(err)));
+      }
     }
+    if (kept > 0) this.host.log("outbox: %d writes confirmed by %s, no server this client trusts yet: kept for one", kept, from.clientId);
     this.notify();
   }
 
@@ -174,8 +203,14 @@ export class Outbox {
       const e = this.index.get(key)!;
       const waitingOn = (e.sentOn ?? []).filter((l) => awaits(e, l)).map((l) => (l as PeerSession).clientId);
       const confirmedBy = [...(e.confirmedBy ?? [])].map(clientIdOf);
-      return { key, h: e.h, need: e.need, confirmedBy, waitingOn, tries: e.tries, refusals: e.refusals, held: isHeld(e, now), suspect: e.suspect === true };
+      const provisional = e.met === true;
+      return { key, h: e.h, need: e.need, confirmedBy, waitingOn, tries: e.tries, refusals: e.refusals, held: isHeld(e, now), suspect: e.suspect === true, provisional };
     });
+  }
+
+  /** Resolves once the outbox's writes to its store have ended (before the store closes). */
+  settled(): Promise<void> {
+    return this.index.settled();
   }
 
   close(): void {
@@ -183,6 +218,10 @@ export class Outbox {
     this.stopRetry?.();
     this.timers.clearAll();
     this.notify();
+  }
+
+  private trusts(session: PeerSession): boolean {
+    return this.host.trusts?.(session) ?? true;
   }
 
   private servers(): PeerSession[] {
@@ -226,12 +265,15 @@ export class Outbox {
     try {
       for (let next: Pass | undefined = pass; next !== undefined && this.open(session); next = this.draining.get(session)) {
         this.draining.set(session, undefined);
+        const trusted = this.trusts(session);
+        // Every write waits for a trusted server: nothing is due on this link.
+        if (!trusted && this.index.metCount === this.index.size) continue;
         const keys = this.index.keys();
         const suspects = keys.filter((k) => this.index.get(k)?.suspect);
         const others = keys.filter((k) => !this.index.get(k)?.suspect);
         const window = this.options.window ?? DEFAULT_WINDOW;
-        for (let i = 0; i < others.length && this.open(session); i += window) sentTotal += await this.sendBatch(session, others.slice(i, i + window), next);
-        for (const key of suspects) if (this.open(session)) sentTotal += await this.sendBatch(session, [key], next);
+        for (let i = 0; i < others.length && this.open(session); i += window) sentTotal += await this.sendBatch(session, others.slice(i, i + window), next, trusted);
+        for (const key of suspects) if (this.open(session)) sentTotal += await this.sendBatch(session, [key], next, trusted);
       }
     } catch (err) {
       this.host.log("outbox: drain to %s stopped: %s", session.clientId, errorText(err));
@@ -241,12 +283,18 @@ export class Outbox {
     }
   }
 
-  /** Sends the due entries among `keys` on `session` and waits until they are answered; resolves how many went out. */
-  private async sendBatch(session: PeerSession, keys: string[], pass: Pass): Promise<number> {
+  /** Sends the due entries among `keys` on `session` (`trusted`: its server is) and waits until they are answered; resolves how many went out. */
+  private async sendBatch(session: PeerSession, keys: string[], pass: Pass, trusted: boolean): Promise<number> {
     const inFlight: OutboxEntry[] = [];
     for (const key of keys) {
       const entry = this.index.get(key);
-      if (!entry || !isDue(entry, session, pass, this.clock.now(), this.options.retryInterval)) continue;
+      if (!entry) continue;
+      // Confirmed by this server before it earned this client's trust (merit): that confirmation counts now.
+      if (entry.met && trusted && entry.confirmedBy?.has(session.address)) {
+        this.remove(key);
+        continue;
+      }
+      if (!isDue(entry, session, pass, this.clock.now(), this.options.retryInterval, trusted)) continue;
       const record = await this.host.records.get(key);
       if (!this.open(session) || this.index.get(key) !== entry) continue;
       if (!record || record.h !== entry.h) {

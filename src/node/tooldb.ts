@@ -26,6 +26,7 @@ import { keyStoreName, type ToolDbOptions } from "./options.js";
 import { nodeOptions } from "./option-checks.js";
 import type { Outbox } from "./outbox.js";
 import { deliveryFor } from "./write-delivery.js";
+import type { ServerTrust } from "./server-trust.js";
 import { MeritRecords } from "./merit-records.js";
 import type { PeerRecordProblem } from "../records/peer-record.js";
 import { PeerEvents } from "./peer-events.js";
@@ -89,6 +90,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   readonly outbox: Outbox;
   readonly acks: Acks;
   readonly serverWatch: ServerWatch; // a client's linked servers judged by whether they answer (dropped when silent)
+  readonly serverTrust: ServerTrust; // the servers whose confirmation lets a client's write leave its outbox (listed, or with merit)
   readonly broadcast: BroadcastTree;
   private readonly keyStore: ToolDbStorageAdapter;
   private readonly nodeKeys: NodeKeys;
@@ -132,7 +134,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.network.on("dial-failed", (e) => this.emit("dial-failed", e));
     this.protocol = new Protocol(this);
     const delivery = { recovered: (s: PeerSession, drops: number) => this.peerEvents.recovered(s, drops), writeRefused: (refusal: PutRefusal) => this.accounts.putRefused(refusal) };
-    ({ serverWatch: this.serverWatch, outbox: this.outbox, acks: this.acks } = deliveryFor(this, this.keyStore, delivery));
+    ({ serverWatch: this.serverWatch, outbox: this.outbox, acks: this.acks, serverTrust: this.serverTrust } = deliveryFor(this, this.keyStore, delivery));
     this.on("username-conflict-resolved", (conflict) => this.accounts.conflictResolved(conflict));
     this.nodeKeys = new NodeKeys(this.keyStore, this.log);
     this.sync = new ServerSync(this);

@@ -86,9 +86,11 @@ export class DhtPeering {
         dialReplacement: () => this.dialReplacement(),
         dialing: (host, port) => db.network.dialTargets().some((t) => t.host === host && t.port === port && t.state === "connecting"),
         // Listed by the operator: the bootstrap list, or the node's own `peers` ("servers to keep a link to").
-        listed: ({ host, port }) => this.pool.get(host!, port!)?.listed === true || db.options.peers.some((p) => p.host === host && p.port === port),
+        listed: (session) => db.serverTrust.listed(session),
       });
     }
+    // The bootstrap list: its servers' confirmations let a client's writes go (server-trust.ts), and a client keeps their links.
+    this.unsubscribe.push(db.serverTrust.addList(({ host, port }) => host !== undefined && port !== undefined && this.pool.get(host, port)?.listed === true));
     const onPeer = (_id: unknown, peer: PeerAddress, source: unknown) => this.onFound(peer, source);
     const onServers = (records: PeerRecord[], from?: PeerSession) => this.onGossip(records, from);
     const onFailed = (e: DialFailedEvent) => this.onDialFailed(e);

@@ -112,6 +112,8 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.listen("server-recovered", (info) => this.onRecovered(info));
     this.listen("servers", (records) => this.onGossip(records));
     this.redialWhenOnline();
+    // Servers from the bootstrap list (`peers`, `addServer`): their confirmations let the client's writes go (server-trust.ts).
+    this.listeners.push(db.serverTrust.addList((link) => this.byEndpoint(link.host, link.port)?.source === "bootstrap"));
     this.started = this.start();
     // Heard here too: nobody may ask for `ready`, and a failed start must not be an unhandled rejection.
     this.started.catch((err: unknown) => this.log("server selection did not start: %s", errorText(err)));
