@@ -30,7 +30,7 @@ const storeName = scratchStores("tooldb-copy-links-");
 describe("store copies of one peer over more than one link", () => {
   const fx = attackFixture(TOPIC, 30_000);
 
-  it("a reconnect while the old link's copy still takes pages in: one copy at a time, the new one resumes where the stored records end, and no cursor is saved past a record not stored", { timeout: T }, async () => {
+  it("a reconnect while the old link's copy still takes pages in: one copy at a time, the new one resumes where the stored records end, no cursor is saved past a record not stored, and the run reports a resumed copy", { timeout: T }, async () => {
     const { db: source } = await fx.server(SMALL_FRAMES);
     await seed(source, await signedRecords(2000, "base/", T0));
     const keys = [...(await contents(source)).keys()].sort(compareCodePoints);
@@ -95,6 +95,10 @@ describe("store copies of one peer over more than one link", () => {
     assert.deepEqual(passed, [], "every cursor saved says what the records store holds");
     assert.ok(saves > savedBefore, "the new link's copy saved cursors");
     assert.deepEqual(order.slice(0, 2), ["run incomplete", "copy on the new link"], "the new link's copy began once the old link's run had ended");
+    const run = runs.find((r) => r.complete)!;
+    assert.equal(run.mode, "copy", "reported as a copy");
+    assert.equal(run.resumed, true, "resumed at a cursor");
+    assert.equal(fresh.syncProgress.runs.copy, 1);
     assert.equal((await contents(fresh)).size, 2000);
     assert.equal(await index.get(`v${source.nodeAddress()}`), undefined, "the finished copy's cursor is deleted");
   });

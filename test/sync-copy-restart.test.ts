@@ -98,7 +98,11 @@ async function resumedToTheEnd(stopped: Awaited<ReturnType<typeof stoppedCopy>>,
   assert.ok(!asked[1]!.includes(undefined), "no copy from the start of the store");
   assert.ok((run.copied ?? 0) > 0, `${run.copied} records copied`);
   assert.equal(seen.fetches, 0, "the ranges after the resumed copy fetched nothing: every record came by the copy");
-  assert.equal(run.mode, "range", "a resumed copy is followed by ranges in the same run");
+  // Before: reported as a range run (mode "range", counted as one), as if the copy had not been resumed.
+  assert.equal(run.mode, "copy", "a resumed copy that went to the end is reported as a copy (ranges followed it in the same run)");
+  assert.equal(run.resumed, true);
+  assert.ok(run.rangeBytesOut > 0, "ranges followed the resumed copy in the same run");
+  assert.deepEqual(again.syncProgress.runs, { changes: 0, range: 0, copy: 1, incomplete: 0 }, "counted as a copy (tooldb_sync_runs_total{mode=\"copy\"})");
   assert.equal((await contents(again)).size, 2000);
   assert.equal(again.sync.range!.index.size, 2000);
   assert.equal(await savedCursor(again, source), undefined, "the finished copy's cursor is deleted");

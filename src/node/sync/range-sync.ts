@@ -121,8 +121,9 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // A copy begun on an empty store holds all the peer held when the run began; the change feeds bring the rest.
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
         const end = release && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? undefined : Promise.reject(err))));
+        // A run whose copy went to the end of the peer's store is a copy, resumed or not; ranges follow all but a whole one.
+        if (end) run.mode = "copy";
         const whole = end === "whole" && feeds !== undefined;
-        if (whole) run.mode = "copy";
         const pull = this.changes.rangePull(session, feeds); // its sign-ups refused by a quota: not fetched again until it refills
         const complete = whole || (await this.reconcile(session, run, pull.held).finally(() => this.changes.rangeEnded(session, pull)));
         if (complete && !whole) await this.copy.forget(session);
@@ -138,7 +139,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.gate.runEnded(session, run.complete, run.pushed);
       release?.();
     }
-    this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
+    const kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    this.db.log("range sync with %s: %s (%s), %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", kind, run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
     return run;
   }

@@ -135,13 +135,14 @@ export class StoreCopy {
    * `whole` when the copy began at the start of the peer's store with ours
    * empty and went to its end: every record the peer held when it began is
    * here (or was refused by our intake); `end` when it went to the end from
-   * a cursor or over records held here.
+   * a cursor (`run.resumed`) or over records held here.
    */
   async run(session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<CopyEnd> {
     const peer = session.address;
     // An empty store copies from the start, whatever a cursor says (records store wiped: none of it is here).
     let after = this.index.size === 0 ? undefined : await this.cursors.get(peer);
     const fresh = after === undefined && this.index.size === 0;
+    if (after !== undefined) run.resumed = true;
     const grace = after !== undefined ? RESUMED_GRACE_PAGES : 0;
     const intake = new Set<Promise<void>>();
     let failure: unknown;
