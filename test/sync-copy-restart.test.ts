@@ -98,7 +98,11 @@ async function resumedToTheEnd(stopped: Awaited<ReturnType<typeof stoppedCopy>>,
   assert.ok(!asked[1]!.includes(undefined), "no copy from the start of the store");
   assert.ok((run.copied ?? 0) > 0, `${run.copied} records copied`);
   assert.equal(seen.fetches, 0, "the ranges after the resumed copy fetched nothing: every record came by the copy");
-  assert.equal(run.mode, "range", "a resumed copy is followed by ranges in the same run");
+  // Before: reported as a range run (mode "range", counted as one), as if the copy had not been resumed.
+  assert.equal(run.mode, "copy", "a resumed copy that went to the end is reported as a copy (ranges followed it in the same run)");
+  assert.equal(run.resumed, true);
+  assert.ok(run.rangeBytesOut > 0, "ranges followed the resumed copy in the same run");
+  assert.deepEqual(again.syncProgress.runs, { changes: 0, range: 0, copy: 1, incomplete: 0 }, "counted as a copy (tooldb_sync_runs_total{mode=\"copy\"})");
   assert.equal((await contents(again)).size, 2000);
   assert.equal(again.sync.range!.index.size, 2000);
   assert.equal(await savedCursor(again, source), undefined, "the finished copy's cursor is deleted");
@@ -157,11 +161,11 @@ describe("saved copy cursors", () => {
     await index.store.close();
     ({ records, index, cursors } = await open());
     assert.equal(await cursors.count(), MAX_COPY_CURSORS - 1);
-    assert.deepEqual(await cursors.get("peer1"), { after: "key/1b", restored: true });
-    assert.deepEqual(await cursors.get("peer65"), { after: "key/65", restored: true });
+    assert.equal(await cursors.get("peer1"), "key/1b");
+    assert.equal(await cursors.get("peer65"), "key/65");
     assert.equal(await cursors.get("peer3"), undefined, "a forgotten cursor is deleted from the store");
-    cursors.moved("peer65", "key/66");
-    assert.deepEqual(await cursors.get("peer65"), { after: "key/66", restored: false }, "this run's cursor first");
+    await cursors.save("peer65", "key/66");
+    assert.equal(await cursors.get("peer65"), "key/66", "the last cursor saved");
     await index.close();
     await records.close();
   });

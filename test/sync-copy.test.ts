@@ -81,8 +81,11 @@ describe("a new server copies its peer's store", () => {
     assert.equal(cut!.complete, false);
     assert.equal(runs.length, 2, "the next run completed");
     assert.equal(resumed!.complete, true, resumed!.reason);
-    assert.equal(resumed!.mode, "range", "the rest of the copy, then ranges (the store was not empty when it began)");
-    assert.equal(asked[4], asked[3], "the next run asked from where the copy stopped, not from the start");
+    // Reported as a copy, resumed (it was reported as "range"); ranges follow it (the store was not empty when it began).
+    assert.equal(resumed!.mode, "copy", "the rest of the copy, then ranges");
+    assert.equal(resumed!.resumed, true);
+    // From the last cursor saved: the third page's intake may have been cut by the drop (let go unstored), so not always the fourth's.
+    assert.ok(asked[4] !== undefined && asked.slice(1, 4).includes(asked[4]), "the next run asked from where the copy's stored pages end, not from the start");
     assert.ok(resumed!.fetched < 2000, `${resumed!.fetched} records taken in by the second run`);
     assert.equal((await contents(fresh)).size, 2000);
   });

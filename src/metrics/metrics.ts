@@ -88,7 +88,7 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
       ["completed_catchups", s.completed],
     ]);
   });
-  counterFrom(`${p}sync_runs_total`, "Reconciliation runs between tooldb-dht servers that ended: by change feed, by ranges, by a copy of the peer's store (a new server), or incomplete", "mode", () => {
+  counterFrom(`${p}sync_runs_total`, "Reconciliation runs between tooldb-dht servers that ended: by change feed, by ranges, by a copy of the peer's store (a new server's, or one resumed at its cursor), or incomplete", "mode", () => {
     const r = db.syncProgress.runs;
     return new Map([
       ["changes", r.changes],

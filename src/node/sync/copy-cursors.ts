@@ -18,8 +18,11 @@
  * writes LevelDB acknowledged, a store that failed) is fetched by the range
  * reconciliation that always follows a resumed copy in the same run; and
  * while the index is empty (records store wiped) no cursor is taken: the copy
- * starts over. The in-memory cursor moves as each page is asked for (the
- * records of a dropped link are let go unstored, so those pages come again).
+ * starts over. The cursor held in memory is the last one saved, not the last
+ * page asked for: the pages a dropped link had on their way in are let go
+ * unstored, and a copy resumed past them (on a new link while the old one
+ * closed) saved cursors past records never stored. One copy of a peer runs at
+ * a time (StoreCopy.claim), so no copy's saves overtake another's.
  *
  * Bounded: MAX_COPY_CURSORS in memory and as many saved (the least recently
  * updated goes); a cursor is deleted when its copy ends (the store's end,
@@ -39,13 +42,8 @@ const PREFIX = "v";
 /** The first key after every saved cursor. */
 const PAST = "w";
 
-/** Where to resume a copy; `restored`: saved by an earlier run of this server (its last pages may be here already). */
-export interface CopyCursor {
-  after: string;
-  restored: boolean;
-}
-
 export class CopyCursors {
+  /** The last cursor saved of each peer (held even when the index store failed to save it); gone with its saved one. */
   private readonly live = new LruMap<string, string>(MAX_COPY_CURSORS);
   /** The saved cursors' peers and when each was updated (read from the store once). */
   private table: Promise<Map<string, number>> | undefined;
@@ -56,23 +54,20 @@ export class CopyCursors {
     private readonly log: LogFn,
   ) {}
 
-  /** Where a copy of `peer` stopped: in this run, else as saved before a restart. */
-  async get(peer: string): Promise<CopyCursor | undefined> {
+  /** Where a copy of `peer` stopped: every record up to it was taken in (the pages after it may be here already). */
+  async get(peer: string): Promise<string | undefined> {
     const live = this.live.get(peer);
-    if (live !== undefined) return { after: live, restored: false };
+    if (live !== undefined) return live;
     if (!(await this.saved()).has(peer) || this.store.isClosed) return undefined;
     const raw = await this.store.get(PREFIX + peer);
     const after = raw?.slice(raw.indexOf(" ") + 1);
-    return after !== undefined && raw!.includes(" ") && isCopyCursor(after) ? { after, restored: true } : undefined;
+    return after !== undefined && raw!.includes(" ") && isCopyCursor(after) ? after : undefined;
   }
 
-  /** The copy of `peer` asks next after `cursor` (in memory: the records before it may still be on their way in). */
-  moved(peer: string, cursor: string): void {
-    this.live.set(peer, cursor);
-  }
-
-  /** Every record of `peer` up to `cursor` was taken in here: saved for a restart. Never throws (logged). */
+  /** Every record of `peer` up to `cursor` was taken in here: where its copy resumes, and saved for a restart. Never throws (logged). */
   async save(peer: string, cursor: string): Promise<void> {
+    // Held as soon as it is true (the records are stored), even if the index store fails to save it.
+    this.live.set(peer, cursor);
     try {
       const table = await this.saved();
       if (this.store.isClosed) return;
@@ -80,6 +75,7 @@ export class CopyCursors {
         while (table.size >= MAX_COPY_CURSORS) {
           const [oldest] = [...table].reduce((a, b) => (b[1] < a[1] ? b : a));
           table.delete(oldest);
+          this.live.delete(oldest);
           await this.store.del(PREFIX + oldest);
         }
       }

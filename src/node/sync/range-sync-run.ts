@@ -5,8 +5,11 @@ export interface RangeSyncRun {
   complete: boolean;
   /**
    * "changes": by the change feeds since the checkpoints; "range": full range
-   * reconciliation (after the rest of a copy, when one stopped halfway);
-   * "copy": a copy of the peer's store begun on an empty one (store-copy.ts).
+   * reconciliation (also after a copy that stopped before the end of the
+   * peer's store: refused, pages that brought nothing new, `maxRounds`);
+   * "copy": a copy of the peer's store that went to its end (store-copy.ts),
+   * begun on an empty store (the checkpoints set without ranges) or resumed
+   * at a cursor (`resumed`: range reconciliation follows in the same run).
    */
   mode: "changes" | "range" | "copy";
   rounds: number;
@@ -15,6 +18,8 @@ export interface RangeSyncRun {
   fetched: number;
   /** Records new here that a store copy brought in this run (relayed to no server we reconcile with: server-sync.ts). */
   copied?: number;
+  /** The run's store copy began at a cursor (copy-cursors.ts): where a copy cut short stopped, in this run of the server or before a restart. */
+  resumed?: boolean;
   /** Bytes of reconciliation messages sent / received (excluding records). */
   rangeBytesOut: number;
   rangeBytesIn: number;

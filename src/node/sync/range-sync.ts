@@ -23,7 +23,7 @@ import { Turns } from "./negentropy-bounds.js";
 import type { InitiatorMessage } from "./negentropy-resume.js";
 import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
-import { ChangeSync } from "./change-sync.js";
+import { ChangeSync, type FeedState } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
@@ -102,9 +102,17 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const run: RangeSyncRun = { peer: session.clientId, complete: false, mode: "range", rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
     const tracker = this.index.track();
     this.transfer.track(run, tracker);
+    let release: (() => void) | undefined; // this run's claim on the copy of the peer (one at a time, whatever the links)
     try {
       await this.index.open();
-      const feeds = await this.changes.open(session);
+      let feeds: FeedState | undefined;
+      // A copy of this peer on another link's run first: it may bring everything (then the change feeds go on from it).
+      for (;;) {
+        await this.copy.idle(session);
+        if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
+        feeds = await this.changes.open(session);
+        if (this.changes.canRun(feeds) || !(await this.copy.wanted(session)) || (release = this.copy.claim(session))) break;
+      }
       if (this.changes.canRun(feeds)) {
         run.mode = "changes";
         await this.changes.run(session, feeds, run, tracker);
@@ -114,12 +122,15 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
         // Its sign-ups refused by a quota, by the copy too: not fetched again until it refills (ChangeSync.rangeHeld).
         const pull = this.changes.rangePull(session, feeds);
+        let whole = false;
         const complete = await (async () => {
-          const copied = (await this.copy.wanted(session)) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? false : Promise.reject(err))));
-          if (copied && feeds) run.mode = "copy";
-          return run.mode === "copy" || (await this.reconcile(session, run, this.changes.rangeHeld(session, pull)));
+          const end = release && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? undefined : Promise.reject(err))));
+          // A run whose copy went to the end of the peer's store is a copy, resumed or not; ranges follow all but a whole one.
+          if (end) run.mode = "copy";
+          whole = end === "whole" && feeds !== undefined;
+          return whole || (await this.reconcile(session, run, this.changes.rangeHeld(session, pull)));
         })().finally(() => this.changes.rangeEnded(session, pull));
-        if (complete && run.mode !== "copy") await this.copy.forget(session);
+        if (complete && !whole) await this.copy.forget(session);
         // Complete once both checkpoints are written: a run whose settle threw reported itself complete (review).
         if (complete && feeds) await this.changes.settle(session, feeds, tracker);
         run.complete = complete;
@@ -130,8 +141,10 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       tracker.stop();
       this.running.delete(session);
       this.gate.runEnded(session, run.complete, run.pushed);
+      release?.();
     }
-    this.db.log("range sync with %s: %s, %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
+    const kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    this.db.log("range sync with %s: %s (%s), %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", kind, run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
     return run;
   }

@@ -18,7 +18,9 @@
  * budget, a few pages that bring nothing new end the copy (ranges follow),
  * and the copy of a peer that stops halfway is resumed at its cursor by the
  * next run, after a restart of this server too (copy-cursors.ts: saved in the
- * sync index store once its pages were taken in).
+ * sync index store once its pages were taken in). One copy of a peer's
+ * address runs at a time, whatever its links: a run on a second link (a
+ * reconnect while the old link closes) waits for the first (`claim`).
  */
 import { ErrorCode, ToolDbError } from "../../base/errors.js";
 import { randomId } from "../../base/random.js";
@@ -53,16 +55,25 @@ const HELD_PAGE_MIN = 16;
  */
 const BARREN_PAGES = 3;
 /**
- * Pages of a copy resumed at a cursor saved before a restart that neither end it as held nor count as barren: the
- * cursor is saved once a page was taken in, so the pages taken in after it (the intake in flight, the save after it)
- * may be here already, and one page of records held gave way to ranges over the whole store. A liar gains nothing by
- * them: they are asked for once a restart, and charged as any page.
+ * Pages of a copy resumed at a cursor that neither end it as held nor count as barren: the cursor is saved once a page
+ * was taken in, so the pages taken in after it (the intake in flight, the save after it, a link that dropped before
+ * it) may be here already, and one page of records held gave way to ranges over the whole store. A liar gains little
+ * by them: they are asked for once a run that resumes, and charged as any page.
  */
-const RESTORED_GRACE_PAGES = PAGES_IN_FLIGHT + 1;
+const RESUMED_GRACE_PAGES = PAGES_IN_FLIGHT + 1;
+
+/**
+ * How a copy went: `whole`, begun at the start of the peer's store on an empty one and gone to its end (every record
+ * the peer held is here); `end`, gone to its end from a cursor (or over records held here: ranges follow); undefined,
+ * stopped before its end (ranges bring the rest).
+ */
+export type CopyEnd = "whole" | "end" | undefined;
 
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's address: in memory, and saved for a restart. */
   private readonly cursors: CopyCursors;
+  /** The run that holds the copy of each peer address, as the promise of its release (`claim`). */
+  private readonly claims = new Map<string, Promise<void>>();
 
   private readonly db: NodeContext;
   private readonly index: SyncIndex;
@@ -85,6 +96,32 @@ export class StoreCopy {
     return this.index.size === 0 || (await this.cursors.get(session.address)) !== undefined;
   }
 
+  /**
+   * Resolves once no run holds the copy of `session`'s peer address (at once when none does), or once `session`'s
+   * link closed. One copy of a peer at a time: two links to it (a reconnect while the old link's copy still takes its
+   * last pages in) each saved the shared cursor, and one could save it past pages the other had not stored.
+   */
+  async idle(session: PeerSession): Promise<void> {
+    for (let held = this.claims.get(session.address); held && !session.connection.closed; held = this.claims.get(session.address)) {
+      let onClose!: () => void;
+      const closed = new Promise<void>((resolve) => session.connection.once("close", (onClose = () => resolve())));
+      await Promise.race([held, closed]).finally(() => session.connection.off("close", onClose));
+    }
+  }
+
+  /** Claims the copy of `session`'s peer address for one run: its release, or undefined while another run holds it. */
+  claim(session: PeerSession): (() => void) | undefined {
+    const peer = session.address;
+    if (this.claims.has(peer)) return undefined;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    this.claims.set(peer, held);
+    return () => {
+      if (this.claims.get(peer) === held) this.claims.delete(peer);
+      release();
+    };
+  }
+
   /** A run reconciled every range with the peer: a copy of it stopped halfway has nothing left to bring. */
   forget(session: PeerSession): Promise<void> {
     return this.cursors.forget(session.address);
@@ -94,17 +131,19 @@ export class StoreCopy {
 
   /**
    * Copies the peer's store into ours, page by page; throws when the peer
-   * refuses, lies or the link drops. True when the copy began at the start
-   * of the peer's store with ours empty and went to its end: every record
-   * the peer held when it began is here (or was refused by our intake).
+   * refuses, lies or the link drops. The caller holds the peer's `claim`.
+   * `whole` when the copy began at the start of the peer's store with ours
+   * empty and went to its end: every record the peer held when it began is
+   * here (or was refused by our intake); `end` when it went to the end from
+   * a cursor (`run.resumed`) or over records held here.
    */
-  async run(session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<boolean> {
+  async run(session: PeerSession, run: RangeSyncRun, tracker: RunTracker): Promise<CopyEnd> {
     const peer = session.address;
     // An empty store copies from the start, whatever a cursor says (records store wiped: none of it is here).
-    const cursor = this.index.size === 0 ? undefined : await this.cursors.get(peer);
-    let after = cursor?.after;
+    let after = this.index.size === 0 ? undefined : await this.cursors.get(peer);
     const fresh = after === undefined && this.index.size === 0;
-    const grace = cursor?.restored ? RESTORED_GRACE_PAGES : 0;
+    if (after !== undefined) run.resumed = true;
+    const grace = after !== undefined ? RESUMED_GRACE_PAGES : 0;
     const intake = new Set<Promise<void>>();
     let failure: unknown;
     // A page most of whose records were already here: another run (a copy of another server begun on the same empty
@@ -116,6 +155,8 @@ export class StoreCopy {
     const take = (records: unknown[], page: number, next: string | undefined) => {
       const taken = this.take(records, session, run, tracker)
         .then((added) => {
+          // Let go unstored with the dropped link, not barren: counted so, they forgot the cursor the next run resumes at.
+          if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
           if (page < grace) return;
           const few = 2 * added < records.length;
           held ||= records.length >= HELD_PAGE_MIN && few;
@@ -156,10 +197,9 @@ export class StoreCopy {
           if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
           await saving;
           await this.cursors.forget(peer);
-          return fresh;
+          return fresh ? "whole" : "end";
         }
         after = next;
-        this.cursors.moved(peer, after);
       }
       await Promise.all(intake);
       await saving;
@@ -168,7 +208,7 @@ export class StoreCopy {
         await this.cursors.forget(peer); // the ranges that follow bring the rest; the next run does not resume here
         if (!held) this.db.log("store copy from %s: %d pages brought nothing new, ranges instead", session.clientId, barren);
       }
-      return false;
+      return undefined;
     } catch (err) {
       await Promise.allSettled(intake);
       await saving;
