@@ -78,3 +78,38 @@ export class TimerGroup {
     this.handles.clear();
   }
 }
+
+/** The longest delay a timer takes (Node fires a longer one after 1 ms). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * One pending call of `fn` at a time on the group's clock: the earliest
+ * asked for. Whoever compares deadlines with `clock.now()` must ask again in
+ * `fn` for a deadline still ahead: a system timer can fire a millisecond
+ * before `Date.now()` reaches the deadline it was set for (libuv counts whole
+ * milliseconds of the monotonic clock). ServerSelection, counting on its
+ * one timer, then found the penalised server not due yet and set none again:
+ * the server waited for the next refresh, 30 s by default
+ * (test/early-timers.test.ts).
+ */
+export class Wake {
+  private handle: TimerHandle | undefined;
+  private time = Infinity;
+
+  constructor(
+    private readonly timers: TimerGroup,
+    private readonly fn: () => void,
+  ) {}
+
+  /** Calls `fn` at `time` (ms, the clock's time), unless a call is due earlier already. Past a timer's range, `fn` runs early and asks again. */
+  at(time: number): void {
+    if (this.handle !== undefined && this.time <= time) return;
+    this.timers.clearTimeout(this.handle);
+    this.time = time;
+    const run = () => {
+      this.handle = undefined;
+      this.fn();
+    };
+    this.handle = this.timers.setTimeout(run, Math.min(MAX_TIMER_MS, Math.max(0, time - this.timers.now())));
+  }
+}

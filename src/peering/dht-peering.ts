@@ -1,4 +1,4 @@
-import { TimerGroup, type TimerHandle } from "../base/clock.js";
+import { TimerGroup, Wake } from "../base/clock.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import type { ToolDb, PeerInfo } from "../node/tooldb.js";
 import type { PeerRecord } from "../records/messages.js";
@@ -13,7 +13,7 @@ import { type Candidate, CandidatePool, Tier } from "./candidate-pool.js";
 import { MeshRotation } from "./mesh-rotation.js";
 import { ClientRotation, DEFAULT_CLIENT_ROTATE_INTERVAL_MS, DEFAULT_MERIT_WINDOW_MS } from "./client-rotation.js";
 import { ServerMesh, isProvenServer } from "./server-mesh.js";
-import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, MAX_TIMER_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
+import { DEFAULT_DIAL_STAGGER_MS, DEFAULT_FIRST_CONTACT_TIMEOUT_MS, DEFAULT_MAX_DIALS_IN_FLIGHT, MAX_PENALTY_MS, type PeerSource, type PeeringHooks, type PeeringOptions } from "./peering-options.js";
 
 export * from "./peering-options.js";
 
@@ -50,8 +50,12 @@ export class DhtPeering {
   /** Failed dials not yet replaced: each lets one more dial start without waiting for the stagger. */
   private credits = 0;
   private lastLaunch = -Infinity;
-  private wake: TimerHandle | undefined;
-  private wakeTime = Infinity;
+  /**
+   * The pump's next run, when a penalty or the stagger ends. A timer can fire
+   * a millisecond early (Wake): the pump then finds the address still
+   * penalised and asks again (`nextRelease`).
+   */
+  private readonly wake: Wake;
   private stopped = false;
   private strangersHeld: boolean;
   private readonly unsubscribe: Array<() => void> = [];
@@ -68,6 +72,7 @@ export class DhtPeering {
   ) {
     this.log = createLogger("discovery:peering");
     this.timers = new TimerGroup(db.options.clock);
+    this.wake = new Wake(this.timers, () => this.pump());
     const random = opts.random ?? Math.random;
     this.maxInFlight = opts.maxDialsInFlight ?? DEFAULT_MAX_DIALS_IN_FLIGHT;
     this.staggerMs = opts.dialStaggerMs ?? DEFAULT_DIAL_STAGGER_MS;
@@ -227,7 +232,7 @@ export class DhtPeering {
       const now = this.db.now();
       const replacing = this.credits > 0;
       if (inFlight >= need && !replacing && now - this.lastLaunch < this.staggerMs) {
-        this.wakeAt(this.lastLaunch + this.staggerMs);
+        this.wake.at(this.lastLaunch + this.staggerMs);
         return;
       }
       // A server rested after a rotation only when nothing else can be dialed, nor is in flight (it would win the race).
@@ -235,7 +240,9 @@ export class DhtPeering {
       if (!c) {
         // Nothing to dial now: wake when a penalty ends, and ask a linked server for more.
         const release = this.pool.nextRelease();
-        if (release !== undefined) this.wakeAt(release);
+        // A rotated-out address rests 10 rotations, past a timer's range when they are long: Wake then runs the pump
+        // early, which waits again (unbounded, Node fired it after 1 ms, over and over while a dial was in flight).
+        if (release !== undefined) this.wake.at(release);
         if (inFlight === 0) this.mesh?.exchangeSoon();
         return;
       }
@@ -268,19 +275,6 @@ export class DhtPeering {
     const timeout = this.firstContactMs * 2 ** failures;
     this.log("dialing %s (tier %d, %d ms)", c.key, c.tier, timeout);
     this.db.network.connectTo(c.host, c.port, { maxRetries: this.opts.dialRetries, firstContactTimeout: timeout });
-  }
-
-  /** Runs the pump at `at` (ms, the clock's time), unless it already runs earlier. */
-  private wakeAt(at: number): void {
-    if (this.wake !== undefined && this.wakeTime <= at) return;
-    this.timers.clearTimeout(this.wake);
-    this.wakeTime = at;
-    // A rotated-out address rests 10 rotations, past a timer's range when they are long: the pump then wakes early
-    // and waits again (unbounded, Node fired it after 1 ms, over and over while a dial was in flight).
-    this.wake = this.timers.setTimeout(() => {
-      this.wake = undefined;
-      this.pump();
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - this.db.now())));
   }
 
   private callOffFirstContacts(targets: Map<string, string>): void {

@@ -17,7 +17,7 @@ export const DEFAULT_DIAL_STAGGER_MS = 100;
 /** Connect + handshake of an address never verified: a real server answers in well under this. */
 export const DEFAULT_FIRST_CONTACT_TIMEOUT_MS = 2_000;
 /** The longest wait a timer takes: past it, Node fires the timer after 1 ms instead. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS } from "../base/clock.js";
 
 /** Where DhtPeering gets candidates: the mainline Discovery, or the merged discovery of every mechanism. */
 export interface PeerSource {

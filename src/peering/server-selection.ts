@@ -1,4 +1,4 @@
-import { TimerGroup } from "../base/clock.js";
+import { TimerGroup, Wake } from "../base/clock.js";
 import { errorText } from "../base/errors.js";
 import { createLogger, type LogFn } from "../base/logger.js";
 import type { PeerRecord } from "../records/messages.js";
@@ -81,6 +81,8 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
   readonly options: ServerSelectionOptions;
   private readonly servers = new Map<string, KnownServer>();
   private readonly timers: TimerGroup;
+  /** `fill` again when the first wait of a server dropped as unresponsive ends (`until`). */
+  private readonly wake: Wake;
   private readonly log: LogFn;
   private readonly cache: ServerUrlCache | undefined;
   private readonly started: Promise<void>;
@@ -97,6 +99,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     this.options = { ...DEFAULTS, secureOnly: inSecurePage(), ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
     this.log = createLogger("hybrid:servers", db.options.debug);
     this.timers = new TimerGroup(db.options.clock);
+    this.wake = new Wake(this.timers, () => this.fill());
     const scheme = db.options.ssl ? "wss" : "ws";
     for (const peer of db.options.peers) {
       this.add({ url: `${scheme}://${peer.host.includes(":") ? `[${peer.host}]` : peer.host}:${peer.port}` }, "bootstrap");
@@ -236,7 +239,6 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       const wait = unresponsivePenalty(server.unresponsive, this.db.options.unresponsivePenalty);
       server.until = this.db.now() + wait;
       this.log("%s left requests unanswered: tried again in %d ms at the earliest", server.url, wait);
-      this.timers.setTimeout(() => this.fill(), wait);
     } else if (server?.state === "linked") {
       // Suspect until it answers again: the dialer retries it, and another server takes the slot now.
       server.state = "dialing";
@@ -292,6 +294,11 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       this.dial(server);
       free--;
     }
+    // Again when the first wait still running ends. Before, one timer per drop, set for the wait's length: it can fire
+    // a millisecond before `now` reaches `until` (Wake); the server was then not due, and waited for the next refresh.
+    let next = Infinity;
+    for (const s of this.servers.values()) if (s.state === "known" && s.until !== undefined && s.until > now) next = Math.min(next, s.until);
+    if (next !== Infinity) this.wake.at(next);
     // Every candidate failed and nothing is linked: give the failed ones another round.
     if (busy === 0 && candidates.length === 0 && linkedAddresses.size === 0) {
       for (const server of this.servers.values()) if (server.state === "failed") server.state = "known";

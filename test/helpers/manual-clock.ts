@@ -6,18 +6,29 @@ export class ManualClock implements Clock {
   private seq = 0;
   private readonly timers = new Map<number, { at: number; fn: () => void }>();
 
-  /** `start`: the initial time (e.g. Date.now() when signed records must look fresh). */
-  constructor(start = 0) {
+  /**
+   * `start`: the initial time (e.g. Date.now() when signed records must look fresh).
+   * `wallLead` (0 to 1 ms): played as Node's clocks are, `now()` (Date.now())
+   * reads whole ms of a time that runs this much ahead of the whole ms
+   * timers count (libuv's monotonic clock). From a `start` with a fraction of
+   * at least 1 - `wallLead`, a timer set for `now() + ms` fires while `now()`
+   * still reads one ms short of that, as Node's timers now and then do.
+   */
+  constructor(
+    start = 0,
+    private readonly wallLead?: number,
+  ) {
     this.time = start;
   }
 
   now(): number {
-    return this.time;
+    return this.wallLead === undefined ? this.time : Math.floor(this.time + this.wallLead);
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.seq;
-    this.timers.set(id, { at: this.time + ms, fn });
+    const from = this.wallLead === undefined ? this.time : Math.floor(this.time);
+    this.timers.set(id, { at: from + ms, fn });
     return id as unknown as TimerHandle;
   }
 
