@@ -87,7 +87,8 @@ describe("store copies of one peer over more than one link", () => {
     first!.connection.close(1000, "test: a reconnect");
     await waitUntil(() => fresh.network.peers.some((p) => p.address === source.nodeAddress() && p !== first), T, "the new link");
     secondLink = source.network.peers.find((p) => p.address === fresh.nodeAddress());
-    await waitUntil(() => fresh.syncProgress.running >= 2, T, "a run on the new link while the old one's goes on");
+    await waitUntil(() => fresh.syncProgress.running + fresh.syncProgress.waiting >= 2, T, "a run on the new link while the old one's goes on");
+    assert.deepEqual([fresh.syncProgress.running, fresh.syncProgress.waiting], [1, 1], "the new link's run waits, counted as waiting");
     release();
     await waitUntil(() => runs.some((r) => r.complete), T, "a complete run on the new link");
     console.log(`# ${savedBefore} cursors saved before the reconnect, ${saves} in all; ${order.join(", ")}`);

@@ -70,6 +70,7 @@ export function createMetrics(db: ToolDb, opts: MetricsOptions = {}): ToolDbMetr
   gauge(`${p}intake_in_flight`, "Peer messages being handled now", () => network.guard.intake.inFlight);
   gauge(`${p}intake_queued_messages`, "Peer messages waiting for their peer's rate or a free slot", () => network.guard.intake.queuedFrames);
   gauge(`${p}sync_running`, "Server catch-ups running", () => db.syncProgress.running);
+  gauge(`${p}sync_waiting`, "Reconciliation runs waiting for another link's run with the same peer to end", () => db.syncProgress.waiting);
   gauge(`${p}verify_threads`, "Signature verification threads this process may run (0: every check takes libuv's pool)", () => verifyPoolStats()?.threads ?? 0);
   counterOf(`${p}verify_thread_checks_total`, "Signature checks done by this process's verification threads (the rest took libuv's pool or the main thread)", () => {
     const stats = verifyPoolStats();

@@ -2,7 +2,7 @@
  * Which sign-ups each proven server's link sent that a quota that refills
  * refused (StoreQuota.signUpRefusal): a range run held by the quota fetches
  * none of them again from that link (RecordTransfer.fetchQueue), only the
- * peer's other changes, until the quota could take them (ChangeSync.hold).
+ * peer's other changes, until the quota could take them (PullHolds.hold).
  *
  * Bounded for the whole server, not per link: an attacker decides how many
  * sign-ups exist and how many links say they are servers, so a bound per link

@@ -76,8 +76,10 @@ type GetOutcome = "unheard" | "other" | "key" | "refused" | "busy";
  */
 /** Catch-up progress since start, all links (for metrics and status). */
 export interface SyncProgress {
-  /** Catch-ups running now. */
+  /** Catch-ups running now (not those waiting). */
   running: number;
+  /** Reconciliation runs waiting for another link's run with the same peer to end (PeerRuns: one a peer address at a time). */
+  waiting: number;
   /** Catch-ups finished. */
   completed: number;
   /** Keys listed by peers, fetched so far, and of those the ones that changed this store. */
@@ -94,6 +96,7 @@ export interface SyncProgress {
 export class ServerSync {
   readonly progress: SyncProgress = {
     running: 0,
+    waiting: 0,
     completed: 0,
     keysListed: 0,
     keysFetched: 0,
@@ -135,9 +138,14 @@ export class ServerSync {
       const runOnce = async (session: PeerSession) => {
         // Counted down when the run returns, not on "done": no "done" fires after close, and a
         // node closed mid-run showed a catch-up running for ever.
+        // A run waiting for another link's with the same peer is counted as waiting, not running.
+        const waiting = (on: boolean) => {
+          this.progress.running += on ? -1 : 1;
+          this.progress.waiting += on ? 1 : -1;
+        };
         this.progress.running++;
         try {
-          return (await range.run(session))?.complete ?? true; // undefined: one was already running on this link
+          return (await range.run(session, waiting))?.complete ?? true; // undefined: one was already running on this link
         } finally {
           this.progress.running--;
         }

@@ -23,6 +23,7 @@ import { type RunTracker, type SyncIndex, itemId } from "./sync-index.js";
 import { LISTED_ID_WORK, LOOKUP_WORK } from "./sync-budget.js";
 import type { SyncGate } from "./sync-gate.js";
 import { SignUpRetries } from "./sign-up-retries.js";
+import { PullHolds } from "./pull-holds.js";
 
 export const CHANGES_CAPABILITY = "chg1";
 /**
@@ -60,23 +61,6 @@ export interface FeedState {
   kept?: boolean;
 }
 
-/**
- * Where a peer is not pulled from again until a time: its sign-ups fetched there were refused by a quota that refills.
- * `place`: "<epoch>:<seq>", our checkpoint of its feed (change-feed runs), or FULL (range runs).
- */
-interface Hold {
-  place: string;
-  until: number;
-}
-/** The place of a hold on range runs: no checkpoint to hold, the whole pull waits. */
-const FULL = "full";
-
-/** A run by ranges (a store copy, reconciliation): its feed state, and the peer's sign-ups refused before it (`rangePull`). */
-export interface RangePull {
-  readonly state: FeedState | undefined;
-  readonly deferred: number;
-}
-
 /** Responder side of a run in progress: what the asker pushed is counted, as the initiator counts what it fetched. */
 interface Serving {
   tracker: RunTracker;
@@ -93,8 +77,8 @@ export class ChangeSync<Run> {
   /** Links whose close already ends their serving (one listener a link, however many runs it serves). */
   private readonly watched = new WeakSet<PeerSession>();
   private readonly exemptIps: readonly string[];
-  /** Per peer address, as many as the checkpoints it is about. */
-  private readonly holds = new LruMap<string, Hold>(MAX_CHECKPOINTS);
+  /** Where a peer is not pulled from again until its quota refilled (its sign-ups refused): range runs read them too. */
+  readonly holds: PullHolds;
   /** Per role and peer address, where a checkpoint was last kept for a custom verifier's refusals (`keepsPlace`). */
   private readonly kept = new LruMap<string, { place: string; times: number; refused: number }>(2 * MAX_CHECKPOINTS);
   /** The peers' sign-ups refused by a quota that refills, fetched again once it refills while their checkpoints move on. */
@@ -111,6 +95,7 @@ export class ChangeSync<Run> {
   ) {
     this.exemptIps = resolveLimits(db.options.limits).exemptIps;
     this.retries = new SignUpRetries(db, index);
+    this.holds = new PullHolds(db);
   }
 
   /** Ids per page: at most the wire's cap, and half a frame (limits/frame-fit.ts). */
@@ -126,7 +111,7 @@ export class ChangeSync<Run> {
     const feed = this.index.feed;
     const ours = { epoch: feed.epoch, seq: feed.head, last: feed.lastSeq };
     const known = await feed.checkpoint(session.address);
-    const held = known !== undefined && this.heldAt(session, `${known.epoch}:${known.seq}`);
+    const held = known !== undefined && this.holds.heldAt(session, `${known.epoch}:${known.seq}`);
     // Held: asked where the feeds stand without a place, so the peer lists nothing (its page is ours to fill in: empty).
     const page = await this.changes(session, held ? undefined : known);
     const state: FeedState = { theirs: { epoch: page.e, seq: page.head }, ours, deferred: this.db.quota.signUpsDeferred(session), custom: this.refusals(session), ...(held ? { held } : {}) };
@@ -158,7 +143,7 @@ export class ChangeSync<Run> {
       await this.ops.fetch(session, wanted, run);
       // Its sign-ups refused by a quota that refills wait in the retries; when they cannot, the checkpoint is held before them.
       if (!(await this.retries.add(session, retries, wanted, deferred))) {
-        this.hold(session, deferred, `${state.theirs.epoch}:${after}`);
+        this.holds.hold(session, deferred, `${state.theirs.epoch}:${after}`);
         break;
       }
       const refusedHere = this.refusals(session) - refused;
@@ -247,51 +232,6 @@ export class ChangeSync<Run> {
     return this.db.quota.signUpsDeferred(session) > state.deferred;
   }
 
-  /**
-   * The run's pull met sign-ups refused by a quota that refills (more than `deferred`, the count when it began) that it
-   * could not leave to the retries (SignUpRetries.add: too many, or a refusal it cannot place): the peer is not pulled
-   * from again at `place` until the quota could take them (its refill; a bucket's capacity at most). A change-feed run's
-   * checkpoint stays there, before them; a range run (FULL) sets none. The refreshes between fetched the refused
-   * sign-ups again (their records read, sent and verified) to refuse them again. Later changes of the peer wait as long
-   * (its relay still brings what is written), as every change of the peer does for a range run's hold.
-   */
-  private hold(session: PeerSession, deferred: number, place: string): void {
-    const refused = this.db.quota.signUpsDeferred(session) - deferred;
-    const ms = refused > 0 ? this.db.quota.signUpRetryMs(session, refused) : 0;
-    if (ms <= 0) return;
-    this.holds.set(session.address, { place, until: this.db.now() + ms });
-    this.db.log("sync with %s: %d sign-ups refused by a quota; not pulled again from %s for %d ms", session.clientId, refused, place, ms);
-  }
-
-  /** A hold is on the peer at `place` (its quota has not refilled since). */
-  private heldAt(session: PeerSession, place: string): boolean {
-    const hold = this.holds.get(session.address);
-    return hold !== undefined && hold.place === place && this.db.now() < hold.until;
-  }
-
-  /** Before a run by ranges (a store copy first, maybe): pass it to `rangeHeld` before the reconciliation, `rangeEnded` after. */
-  rangePull(session: PeerSession, state: FeedState | undefined): RangePull {
-    return { state, deferred: state?.deferred ?? this.db.quota.signUpsDeferred(session) };
-  }
-
-  /**
-   * Whether the range reconciliation is held: a hold is on the peer (`hold`: a range run's, set by the copy before it
-   * too, or one at our checkpoint of its feed when the peer holds no valid one of ours). It then fetches no sign-up the
-   * quota refused from the link (RecordTransfer.fetchQueue; the rest it fetches) and settles no checkpoint of the peer
-   * (`state.held`). Before, a copy's refusals held nothing: the ranges after it fetched and verified them all again.
-   */
-  rangeHeld(session: PeerSession, pull: RangePull): boolean {
-    this.rangeEnded(session, pull);
-    const held = pull.state?.held === true || this.heldAt(session, FULL);
-    if (held && pull.state) pull.state.held = true;
-    return held;
-  }
-
-  /** A copy or range run is over (complete or not): its sign-ups refused by a quota that refills hold the next ones (`hold`). */
-  rangeEnded(session: PeerSession, pull: RangePull): void {
-    this.hold(session, pull.deferred, FULL);
-  }
-
   /** Records from `session` a custom verifier refused so far. */
   private refusals(session: PeerSession): number {
     return this.db.customVerifiers.refusals(session);
@@ -314,8 +254,13 @@ export class ChangeSync<Run> {
     return true;
   }
 
-  /** Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). */
-  private setCheckpoint(session: PeerSession, cp: Checkpoint): Promise<void> {
+  /**
+   * Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). Never once the
+   * link closed: the intake lets a dropped link's records go unstored, silently (frame-intake.ts), and a run whose fetch
+   * returned so moved the checkpoint past them; the next link's run went on from there without them.
+   */
+  private async setCheckpoint(session: PeerSession, cp: Checkpoint): Promise<void> {
+    if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
     const ip = session.host;
     return this.index.feed.setCheckpoint(session.address, cp, this.db.now(), ip && !this.exemptIps.includes(ip) ? ip : undefined);
   }

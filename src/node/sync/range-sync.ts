@@ -23,13 +23,14 @@ import { Turns } from "./negentropy-bounds.js";
 import type { InitiatorMessage } from "./negentropy-resume.js";
 import type { RangeSyncEvents, RangeSyncRun } from "./range-sync-run.js";
 import { LinkReadBudget, baseReadsPerMessage, maxReadsPerMessage, timedBuilds } from "./link-read-budget.js";
-import { ChangeSync, type FeedState } from "./change-sync.js";
+import { ChangeSync } from "./change-sync.js";
 import { DEFAULT_SYNC_BUDGET, type RangeSyncOptions } from "./sync-budget.js";
 import { SyncGate, errorReply } from "./sync-gate.js";
 import { resolveLimits } from "../../limits/limits.js";
 import { type SyncIndex, itemId } from "./sync-index.js";
 import { isRecordShape } from "../../records/record-verifier.js";
 import { StoreCopy } from "./store-copy.js";
+import { PeerRuns } from "./peer-runs.js";
 import { RecordTransfer, linkGone } from "./record-transfer.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
@@ -63,6 +64,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly transfer: RecordTransfer;
   private readonly requests: SyncRequests;
   private readonly copy: StoreCopy;
+  private readonly peers = new PeerRuns();
 
   constructor(
     private readonly db: NodeContext,
@@ -95,24 +97,22 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
 
   // ---- initiator -------------------------------------------------------
 
-  /** Reconciles with `session` (a server that speaks rbsr1). One run per link at a time. */
-  async run(session: PeerSession): Promise<RangeSyncRun | undefined> {
+  /**
+   * Reconciles with `session` (a server that speaks rbsr1). One run per link at a time, and one per peer address
+   * (peer-runs.ts): a run on another link to the same peer waits for it (`waiting` is told while it does).
+   */
+  async run(session: PeerSession, waiting?: (on: boolean) => void): Promise<RangeSyncRun | undefined> {
     if (this.running.has(session)) return undefined;
     this.running.add(session);
     const run: RangeSyncRun = { peer: session.clientId, complete: false, mode: "range", rounds: 0, pushed: 0, fetched: 0, rangeBytesOut: 0, rangeBytesIn: 0, recordBytesOut: 0 };
     const tracker = this.index.track();
     this.transfer.track(run, tracker);
-    let release: (() => void) | undefined; // this run's claim on the copy of the peer (one at a time, whatever the links)
+    let release: (() => void) | undefined; // this run's claim on the peer's address
     try {
       await this.index.open();
-      let feeds: FeedState | undefined;
-      // A copy of this peer on another link's run first: it may bring everything (then the change feeds go on from it).
-      for (;;) {
-        await this.copy.idle(session);
-        if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
-        feeds = await this.changes.open(session);
-        if (this.changes.canRun(feeds) || !(await this.copy.wanted(session)) || (release = this.copy.claim(session))) break;
-      }
+      release = await this.peers.acquire(session, waiting);
+      if (this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
+      const feeds = await this.changes.open(session);
       if (this.changes.canRun(feeds)) {
         run.mode = "changes";
         await this.changes.run(session, feeds, run, tracker);
@@ -120,16 +120,18 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       } else {
         // A copy begun on an empty store holds all the peer held when the run began; the change feeds bring the rest.
         // A copy the peer refuses (its budget, keys it cannot name) gives way to ranges: the run is not stuck at it for good.
-        // Its sign-ups refused by a quota, by the copy too: not fetched again until it refills (ChangeSync.rangeHeld).
-        const pull = this.changes.rangePull(session, feeds);
+        // Its sign-ups refused by a quota, by the copy too: not fetched again until it refills (PullHolds.rangeHeld).
+        const pull = this.changes.holds.rangePull(session, feeds);
         let whole = false;
         const complete = await (async () => {
-          const end = release && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? undefined : Promise.reject(err))));
+          const end = (await this.copy.wanted(session)) && (await this.copy.run(session, run, tracker).catch((err: unknown) => (isToolDbError(err, ErrorCode.SYNC_REFUSED) ? undefined : Promise.reject(err))));
           // A run whose copy went to the end of the peer's store is a copy, resumed or not; ranges follow all but a whole one.
           if (end) run.mode = "copy";
           whole = end === "whole" && feeds !== undefined;
-          return whole || (await this.reconcile(session, run, this.changes.rangeHeld(session, pull)));
-        })().finally(() => this.changes.rangeEnded(session, pull));
+          return whole || (await this.reconcile(session, run, this.changes.holds.rangeHeld(session, pull)));
+        })().finally(() => this.changes.holds.rangeEnded(session, pull));
+        // The intake lets a dropped link's records go unstored: not complete then, and no checkpoint is settled.
+        if (complete && this.gone(session)) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");
         if (complete && !whole) await this.copy.forget(session);
         // Complete once both checkpoints are written: a run whose settle threw reported itself complete (review).
         if (complete && feeds) await this.changes.settle(session, feeds, tracker);

@@ -53,7 +53,7 @@ export class RecordTransfer {
 
   /**
    * Fetches for one run: a few requests in flight, bounded ids waiting. While
-   * a sign-up quota hold is on the peer (`held`: ChangeSync.rangeHeld), the
+   * a sign-up quota hold is on the peer (`held`: PullHolds.rangeHeld), the
    * sign-ups the quota refused from this link (those it remembers:
    * refused-sign-ups.ts) are not asked for again, each to be verified and
    * refused again; the rest are: the peer's other changes do not wait for the refill.

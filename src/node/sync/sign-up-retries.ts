@@ -6,7 +6,7 @@
  * first run once the quota could take them fetches them again. Those refused again stay, with a new wait; those the
  * peer no longer serves or that are refused for good (a signature, a quota of 0) are dropped: each is fetched again
  * once per refill at most. At most MAX_RETRY_IDS a peer; past that, or when a refusal during the page cannot be told
- * to be one of its sign-ups (a relayed put refused meanwhile), the checkpoint is held as before (ChangeSync.hold).
+ * to be one of its sign-ups (a relayed put refused meanwhile), the checkpoint is held as before (PullHolds.hold).
  */
 import { LruMap } from "../../base/bounded-set.js";
 import type { PeerSession } from "../../network/peer-session.js";

@@ -19,8 +19,8 @@
  * and the copy of a peer that stops halfway is resumed at its cursor by the
  * next run, after a restart of this server too (copy-cursors.ts: saved in the
  * sync index store once its pages were taken in). One copy of a peer's
- * address runs at a time, whatever its links: a run on a second link (a
- * reconnect while the old link closes) waits for the first (`claim`).
+ * address runs at a time, whatever its links, as every sync run does
+ * (peer-runs.ts): two saved the shared cursor, one past pages the other had not stored.
  */
 import { ErrorCode, ToolDbError } from "../../base/errors.js";
 import { randomId } from "../../base/random.js";
@@ -72,8 +72,6 @@ export type CopyEnd = "whole" | "end" | undefined;
 export class StoreCopy {
   /** Where an unfinished copy stopped, by the peer's address: in memory, and saved for a restart. */
   private readonly cursors: CopyCursors;
-  /** The run that holds the copy of each peer address, as the promise of its release (`claim`). */
-  private readonly claims = new Map<string, Promise<void>>();
 
   private readonly db: NodeContext;
   private readonly index: SyncIndex;
@@ -96,32 +94,6 @@ export class StoreCopy {
     return this.index.size === 0 || (await this.cursors.get(session.address)) !== undefined;
   }
 
-  /**
-   * Resolves once no run holds the copy of `session`'s peer address (at once when none does), or once `session`'s
-   * link closed. One copy of a peer at a time: two links to it (a reconnect while the old link's copy still takes its
-   * last pages in) each saved the shared cursor, and one could save it past pages the other had not stored.
-   */
-  async idle(session: PeerSession): Promise<void> {
-    for (let held = this.claims.get(session.address); held && !session.connection.closed; held = this.claims.get(session.address)) {
-      let onClose!: () => void;
-      const closed = new Promise<void>((resolve) => session.connection.once("close", (onClose = () => resolve())));
-      await Promise.race([held, closed]).finally(() => session.connection.off("close", onClose));
-    }
-  }
-
-  /** Claims the copy of `session`'s peer address for one run: its release, or undefined while another run holds it. */
-  claim(session: PeerSession): (() => void) | undefined {
-    const peer = session.address;
-    if (this.claims.has(peer)) return undefined;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    this.claims.set(peer, held);
-    return () => {
-      if (this.claims.get(peer) === held) this.claims.delete(peer);
-      release();
-    };
-  }
-
   /** A run reconciled every range with the peer: a copy of it stopped halfway has nothing left to bring. */
   forget(session: PeerSession): Promise<void> {
     return this.cursors.forget(session.address);
@@ -131,7 +103,7 @@ export class StoreCopy {
 
   /**
    * Copies the peer's store into ours, page by page; throws when the peer
-   * refuses, lies or the link drops. The caller holds the peer's `claim`.
+   * refuses, lies or the link drops. The caller holds the peer's address (PeerRuns).
    * `whole` when the copy began at the start of the peer's store with ours
    * empty and went to its end: every record the peer held when it began is
    * here (or was refused by our intake); `end` when it went to the end from
