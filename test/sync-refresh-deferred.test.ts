@@ -11,7 +11,7 @@
  *
  * Range runs (no valid checkpoint, e.g. forgotten) fetched and verified
  * every refused sign-up again at each run, the quota still empty. They now
- * share the feed's hold (ChangeSync.rangePull): until the refill a range run
+ * share the feed's hold (PullHolds.rangePull): until the refill a range run
  * fetches none of the sign-ups refused from that peer (the rest it fetches,
  * and it pushes); then it fetches them all (test/sync-sign-ups-held.test.ts:
  * after a store copy, and past 256 refused).

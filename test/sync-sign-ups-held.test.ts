@@ -1,6 +1,6 @@
 /**
  * The hold on range runs after sign-ups refused by a quota that refills
- * (ChangeSync.rangePull, RecordTransfer.fetchQueue): until the quota could
+ * (PullHolds.rangePull, RecordTransfer.fetchQueue): until the quota could
  * take them, a range run with that peer fetches its other changes but not the
  * sign-ups the quota refused from it. Three edges of it:
  *
