@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { ROOT } from "../build/browser-bundle.js";
+import { STOP_BOUND_MS } from "../src/cli/signal-exit.js";
 import { run } from "./helpers/cli.js";
 
 const operating = readFileSync(join(ROOT, "docs/operating-deployment.md"), "utf8");
@@ -58,5 +59,13 @@ describe("deployment recipes in docs/operating-deployment.md", { timeout: 60_000
     const health = JSON.parse(/^HEALTHCHECK .* CMD (\[.*\])$/m.exec(container)![1]!) as string[];
     await accepted(health.slice(1));
     for (const needed of [/^VOLUME \/data$/m, /^EXPOSE 9000\/tcp 19000\/tcp$/m, /^STOPSIGNAL SIGTERM$/m]) assert.match(container, needed);
+  });
+
+  it("the stop grace the unit and the docker run line give covers serve's worst stop (STOP_BOUND_MS and a second)", () => {
+    const worst = STOP_BOUND_MS / 1000 + 1;
+    const unit = Number(/^TimeoutStopSec=(\d+)$/m.exec(block("ini"))?.[1]);
+    assert.ok(unit > worst, `TimeoutStopSec=${unit}, serve may take ${worst} s`);
+    const docker = Number(/`docker run [^`]*--stop-timeout (\d+)/.exec(operating)?.[1]);
+    assert.ok(docker > worst, `docker run --stop-timeout ${docker}, serve may take ${worst} s`);
   });
 });

@@ -100,7 +100,8 @@ export const serveCommand: Command = {
                  NATs); --hyperdht-bootstrap host:port,... (or TOOLDB_HYPERDHT_BOOTSTRAP)
                  for a private HyperDHT (see tooldb-dht bootstrap --hyperdht).
 ${OPS_USAGE}
-  Stops on SIGINT or SIGTERM: leaves the DHT, closes links and the store, exits 0.`,
+  Stops on SIGINT or SIGTERM: leaves the DHT, closes links and the store, exits 0.
+  A stalled disk: ends by the signal once stopped (or 20 s after it); a second signal ends it at once.`,
   flags: {
     topic: str,
     port,

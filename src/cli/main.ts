@@ -4,6 +4,8 @@
  *
  * Exit codes: 0 done (or a server stopped by a signal), 1 a failure (its
  * reason on stderr, one line), 2 a usage error (unknown flag, bad value).
+ * A server whose stop a stalled disk holds ends by the signal itself
+ * (signal-exit.ts: 130 SIGINT, 143 SIGTERM in a shell).
  * Every failure exits: no command waits on a socket after it gave up.
  */
 import { errorText } from "../base/errors.js";

@@ -5,6 +5,8 @@ import type { ParsedArgs } from "./args.js";
 import type { Out } from "./command.js";
 import { dataPaths, repairDamaged } from "./data-dir.js";
 import { type Ops, startOps } from "./ops.js";
+import { fail } from "./output.js";
+import { exitOnSignal } from "./signal-exit.js";
 import { StatusHistory } from "../metrics/status-history.js";
 import { PeerReport } from "./peer-report.js";
 import type { ServeOptions } from "./serve-options.js";
@@ -37,12 +39,6 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
       legacyRecords,
       limits,
     },
-    handleSignals: true,
-    onSignalStop: (signal) =>
-      void Promise.all([front?.close(), ops?.stop(), history.stop()]).then(() => {
-        report.summary();
-        out(`${signal}: left the DHT, closed sockets and store`);
-      }),
     hyperswarm,
   });
   const report = new PeerReport(out);
@@ -69,6 +65,20 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
     throw err;
   }
   history.start();
+  // The CLI, not the library, handles the signals: the process ends once the stop ended, or after a bound on it.
+  exitOnSignal(
+    async (signal) => {
+      try {
+        await server.stop();
+      } finally {
+        await Promise.all([front?.close(), ops?.stop(), history.stop()]);
+      }
+      report.summary();
+      out(`${signal}: left the DHT, closed sockets and store`);
+    },
+    out,
+    fail,
+  );
   out(`Server running on ${host}:${server.port}${front?.secure ? " (TLS)" : ""}`);
   if (webDir) out(`Serving the files of ${webDir} at /<name>`);
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);

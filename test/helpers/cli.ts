@@ -27,11 +27,11 @@ export function run(args: string[], onLine?: (line: string, child: CliChild) => 
     for (const line of d.toString().split("\n")) if (line) onLine?.(line, child);
   });
   child.stderr!.on("data", (d: Buffer) => (err += d));
-  const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }>((resolve) => {
     const killer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-    child.on("exit", (code) => {
+    child.on("exit", (code, signal) => {
       clearTimeout(killer);
-      resolve({ code, out, err });
+      resolve({ code, signal, out, err });
     });
   });
   return { child, exited };

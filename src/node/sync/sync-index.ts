@@ -332,16 +332,20 @@ export class SyncIndex implements ItemSource {
   /** Marks the index clean and closes its store. Idempotent. */
   async close(): Promise<void> {
     if (this.store.isClosed) return;
+    const notClean = (err: unknown) => this.log("sync index not marked clean: %s", errorText(err));
+    let marked: Promise<void> | undefined;
     try {
       // An open still waiting for its stores (one that never becomes ready) wrote nothing: not waited for.
       if (this.opened && !this.waitingForStores) {
         await this.opened;
-        await this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`);
+        // Submitted before the store closes, not awaited first: the store's close waits for it, at most
+        // CLOSE_ENGINE_MS (a stalled disk does not hold close(); the index is then rebuilt at the next open).
+        marked = this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`).catch(notClean);
       }
     } catch (err) {
-      this.log("sync index not marked clean: %s", errorText(err));
+      notClean(err);
     }
-    await this.store.close();
+    await Promise.all([marked, this.store.close()]);
   }
 }
 
