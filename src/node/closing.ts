@@ -73,11 +73,16 @@ export class Closing {
   /** Resolves once every tracked write settled, or after `ms` (on the node's clock). */
   async drain(ms = CLOSE_WRITES_MS): Promise<void> {
     if (this.writes.size === 0) return;
+    await this.within(Promise.all([...this.writes]), ms);
+    if (this.writes.size > 0) this.log("close: %d write(s) still running after %d ms; they reject with CLOSED", this.writes.size, ms);
+  }
+
+  /** Resolves once `work` settled (its outcome stays the caller's), or after `ms` (on the node's clock). */
+  async within(work: Promise<unknown>, ms = CLOSE_WRITES_MS): Promise<void> {
     let timer: ReturnType<Clock["setTimeout"]> | undefined;
     const bound = new Promise<void>((resolve) => (timer = this.clock.setTimeout(resolve, ms)));
-    await Promise.race([Promise.all([...this.writes]), bound]);
+    await Promise.race([work.catch(() => undefined), bound]);
     this.clock.clearTimeout(timer);
-    if (this.writes.size > 0) this.log("close: %d write(s) still running after %d ms; they reject with CLOSED", this.writes.size, ms);
   }
 
   private async run(hook: CloseHook): Promise<void> {

@@ -74,9 +74,9 @@ export async function closeNode({ node, keyStore, nodeKeys, closing }: Lifecycle
   await extension?.close();
   await node.network.close();
   // The outbox's last slot writes (a write kept for a trusted server, a slot freed) reach the key store
-  // before it closes; a stalled disk holds this at most CLOSE_WRITES_MS, as it holds the puts above.
-  closing.track(node.outbox.settled());
-  await closing.drain();
+  // before it closes; a stalled disk holds this at most CLOSE_WRITES_MS, as it holds the puts above
+  // (only the outbox's writes: a put still held past the drain above is not waited for again).
+  await closing.within(node.outbox.settled());
   // No link is left to hand a record out; a failure is logged. The save is submitted before the key
   // store closes, and its close waits for it (at most CLOSE_ENGINE_MS: a stalled disk does not hold close()).
   const meritSaved = node.merit.taken ? node.merit.save(keyStore, node.log) : undefined;
