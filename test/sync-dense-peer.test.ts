@@ -107,7 +107,7 @@ describe("a sparse server reconciling with a dense one", { timeout: T }, () => {
       // The margin, asserted rather than left to how the credit happened to interleave with the work: the sparse
       // server's asking buckets for the dense dialer never emptied (peak 50,181-54,913 of 60,000 measured: 8-16 % to
       // spare at this scaled-down size, where the short run's credit comes late; at the size it models, 50,000 records
-      // against 2,500 at the default budgets, 13 %, and at most 61 % in every shape of sync-dense-budget-shapes.test.ts).
+      // against 2,500 at the default budgets, the peak was 13 % of the capacity; sync-dense-budget-shapes.test.ts).
       if (dialer === "dense") assert.ok(watch.peak < watch.capacity, `the asking buckets' peak: ${JSON.stringify(watch)}`);
       await waitUntil(async () => (await contents(sparse)).size === records.length, 60_000, "the sparse server holds every record");
     });
