@@ -34,6 +34,7 @@ import { before, describe, it } from "node:test";
 import type { ToolDb, ToolDbOptions, ToolDbRecord } from "../src/index.js";
 import type { RangeSyncRun } from "../src/node/sync/range-sync.js";
 import { attackFixture } from "./helpers/attack-fixture.js";
+import { watchAskingBuckets } from "./helpers/budget-watch.js";
 import { waitUntil } from "./helpers/nodes.js";
 import { contents, seed, signedRecords } from "./helpers/signed-records.js";
 
@@ -86,6 +87,7 @@ describe("a sparse server reconciling with a dense one", { timeout: T }, () => {
       from.sync.range!.on("done", (run) => {
         if (runs.push(run) === 1) left = creditedBucket(dense, sparse, dialer);
       });
+      const watch = watchAskingBuckets(sparse, dense);
       from.network.connectTo("127.0.0.1", portOf(to));
       await waitUntil(() => runs.length >= 1, T, "the first run");
       const first = runs[0]!;
@@ -102,6 +104,11 @@ describe("a sparse server reconciling with a dense one", { timeout: T }, () => {
       const sizedBy = dialer === "dense" ? records.length / 20 : records.length;
       const unpaid = (sizedBy + slack) * scansPerItem - (dialer === "dense" ? 0 : first.work!);
       assert.ok(left >= unpaid + 1, `the sparse server's bucket for the dense one after the run: ${left} scans, without credit at most ${unpaid} (${JSON.stringify(first)})`);
+      // The margin, asserted rather than left to how the credit happened to interleave with the work: the sparse
+      // server's asking buckets for the dense dialer never emptied (peak 50,181-54,913 of 60,000 measured: 8-16 % to
+      // spare at this scaled-down size, where the short run's credit comes late; at the size it models, 50,000 records
+      // against 2,500 at the default budgets, the peak was 13 % of the capacity; sync-dense-budget-shapes.test.ts).
+      if (dialer === "dense") assert.ok(watch.peak < watch.capacity, `the asking buckets' peak: ${JSON.stringify(watch)}`);
       await waitUntil(async () => (await contents(sparse)).size === records.length, 60_000, "the sparse server holds every record");
     });
   }
