@@ -120,7 +120,7 @@ export class ServerSync {
     this.maxKeys = options.maxSyncKeys;
     this.timers = new TimerGroup(options.clock);
     if (options.server && options.serverSync) {
-      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName), SYNC_INDEX_HINTS), db.store, db.log);
+      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName), SYNC_INDEX_HINTS), db.store, db.log, options.clock);
       db.records.indexer = index;
       this.range = new RangeSync(db, index, options.rangeSync);
       this.range.on("done", (run) => {

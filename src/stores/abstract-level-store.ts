@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
-import { EngineCutoff, settledWithin } from "./engine-cutoff.js";
+import { CLOSE_ENGINE_MS, EngineCutoff, settledWithin } from "./engine-cutoff.js";
 import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter, type WriteOperation } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
@@ -37,16 +37,8 @@ export interface BatchingStats {
   readBatches: number;
 }
 
-/**
- * How long close() waits for the engine (on the host's clock): an open that
- * has not ended, then the operations submitted before close and the
- * engine's own close. A LevelDB call is a job on libuv's pool and cannot be
- * interrupted: past this, close() resolves, what still waits for the engine
- * (its open, a get, a batch, an iterator's read) rejects with CLOSED, nothing
- * more reaches it, and the database is closed once those calls end (its lock
- * is held until then).
- */
-export const CLOSE_ENGINE_MS = 5000;
+/** How long close() waits for the engine (see engine-cutoff.ts, where the sync index's close takes it from too). */
+export { CLOSE_ENGINE_MS };
 
 /** Entries fetched per iterator step (one job on libuv's pool), as abstract-level's own `next()` does after its first. */
 const RANGE_PAGE = 1000;
