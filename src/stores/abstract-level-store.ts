@@ -107,7 +107,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return this.cutoff.run(() => this.db.getMany(keys));
+    return this.cutoff.run(() => this.db.getMany(keys)).catch(this.closedRead);
   });
 
   /**
@@ -153,6 +153,18 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return this.cutoff.run(call);
   }
 
+  /**
+   * A read under way as close() runs (an iterator's next page, a query or get that reaches the engine once it is
+   * closing) gets abstract-level's own not-open error: to its caller that is our CLOSED, as for any call after close().
+   */
+  private readonly closedRead = (err: unknown): never => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (this.isClosed && (code === "LEVEL_DATABASE_NOT_OPEN" || code === "LEVEL_ITERATOR_NOT_OPEN")) {
+      throw new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} closed during a read`, err);
+    }
+    throw err;
+  };
+
   /** A write the engine refused (disk full, I/O error): the store's fault, never the writer's. A write cut off by close() is neither. */
   protected writeFailed(err: unknown): never {
     if (this.cutoff.isCutError(err)) throw err;
@@ -175,7 +187,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return (await this.cutoff.run(() => this.db.getMany(keys as string[]))).map((value) => value ?? undefined);
+    return (await this.cutoff.run(() => this.db.getMany(keys as string[])).catch(this.closedRead)).map((value) => value ?? undefined);
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
@@ -185,7 +197,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     const lt = new Uint8Array(gte.length + 1);
     lt.set(gte);
     lt[gte.length] = 0xff;
-    const keys = await this.cutoff.run(() => this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all());
+    const keys = await this.cutoff.run(() => this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all()).catch(this.closedRead);
     return keys.map((key) => decoder.decode(key));
   }
 
@@ -212,14 +224,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     // Pages by nextv: iterating with next() costs a pool job for the first entry alone, then one
     // per 1000, so each short scan (reconciliation reads thousands) took two.
     this.cutoff.check();
-    yield* pages(this.db.iterator(engineBounds(options)), this.cutoff);
+    yield* pages(() => this.db.iterator(engineBounds(options)), this.cutoff, this.closedRead);
   }
 
   /** A keys-only iterator: no value strings, no [key, value] pair per entry. */
   protected override async *_keyPages(options: RangeOptions): AsyncGenerator<string[]> {
     await this.usable;
     this.cutoff.check();
-    yield* pages(this.db.keys(engineBounds(options)), this.cutoff);
+    yield* pages(() => this.db.keys(engineBounds(options)), this.cutoff, this.closedRead);
   }
 
   protected async _close(): Promise<void> {
@@ -259,10 +271,16 @@ function engineBounds(options: RangeOptions): RangeOptions & { limit: number } {
  * the reader stops (once close() cut the engine off, by the engine's close,
  * after a read it may still be running).
  */
-async function* pages<T>(iterator: { nextv(size: number): Promise<T[]>; close(): Promise<void> }, cutoff: EngineCutoff): AsyncGenerator<T[]> {
+async function* pages<T>(open: () => { nextv(size: number): Promise<T[]>; close(): Promise<void> }, cutoff: EngineCutoff, closedRead: (err: unknown) => never): AsyncGenerator<T[]> {
+  let iterator: ReturnType<typeof open>;
+  try {
+    iterator = open();
+  } catch (err) {
+    closedRead(err);
+  }
   try {
     for (;;) {
-      const page = await cutoff.run(() => iterator.nextv(RANGE_PAGE));
+      const page = await cutoff.run(() => iterator.nextv(RANGE_PAGE)).catch(closedRead);
       if (page.length === 0) return;
       yield page;
     }
