@@ -19,7 +19,7 @@ import { stalledDisk } from "./helpers/stalled-disk.js";
 /** Starting the child, and its exit once decided (stdout flushed, a loaded 2-core box). */
 const SLACK_MS = 10_000;
 
-describe("serve exits on SIGTERM", { timeout: 3 * (STOP_BOUND_MS + 2 * SLACK_MS) }, () => {
+describe("serve exits on SIGTERM", { timeout: 4 * (STOP_BOUND_MS + 2 * SLACK_MS) }, () => {
   let seed: BootstrapNode;
   let dir: string;
   let n = 0;
@@ -33,9 +33,9 @@ describe("serve exits on SIGTERM", { timeout: 3 * (STOP_BOUND_MS + 2 * SLACK_MS)
   });
 
   /** serve, signalled once it announces (`again`: once more when it says it is stopping); how long from the first signal to the exit. */
-  async function signalled(options: RunOptions, again = false) {
+  async function signalled(options: RunOptions, again = false, extra: string[] = []) {
     let signalledAt = 0;
-    const args = ["serve", "--topic", "serve-exit", "--host", "127.0.0.2", "--port", "0", "--data", join(dir, `data${++n}`), "--bootstrap", `127.0.0.1:${seed.address().port}`];
+    const args = ["serve", "--topic", "serve-exit", "--host", "127.0.0.2", "--port", "0", "--data", join(dir, `data${++n}`), "--bootstrap", `127.0.0.1:${seed.address().port}`, ...extra];
     const { exited } = run(
       args,
       (line, child) => {
@@ -69,6 +69,14 @@ describe("serve exits on SIGTERM", { timeout: 3 * (STOP_BOUND_MS + 2 * SLACK_MS)
     // The node's close gave up on the stalled calls (its bounds), so the stop ended; their jobs on libuv's pool still held the process.
     assert.match(out, /SIGTERM: left the DHT, closed sockets and store/);
     assert.match(err, /^tooldb-dht: SIGTERM: stopped, but something still held the process \d+ s later \(a call on a stalled disk\?\): ending it$/m);
+  });
+
+  it("the warning that no DHT node answered is not printed while a slow stop leaves the DHT and waits for the stalled disk", async () => {
+    // A 1 s threshold: the stop on a stalled disk takes several seconds after the DHT is left (no node in the routing table then).
+    const { out, err } = await signalled(stalledDisk(join(dir, "stall-3.fifo")), false, ["--dht-warn-after", "1"]);
+    assert.match(out, /^stall: the disk stopped answering$/m, "the disk stalled");
+    assert.match(out, /SIGTERM: left the DHT, closed sockets and store/, `stderr: ${err}`);
+    assert.doesNotMatch(out, /no DHT node has answered/);
   });
 
   it("a second SIGTERM while the stop waits for the stalled disk ends the process at once", async () => {

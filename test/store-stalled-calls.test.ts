@@ -66,6 +66,8 @@ class HeldLevel extends ClassicLevel<string, string> {
   static readonly writes = new Gate();
   static readonly scans = new Gate();
   static readonly engines: HeldLevel[] = [];
+  /** When set, only the engine at this location holds its multi-gets at `reads`. */
+  static readsOnly: string | undefined;
   private readonly held = new Set<Promise<unknown>>();
 
   constructor(name: string) {
@@ -73,7 +75,8 @@ class HeldLevel extends ClassicLevel<string, string> {
     HeldLevel.engines.push(this);
   }
   async _getMany(keys: string[], options: object): Promise<unknown[]> {
-    const call = HeldLevel.reads.pass().then(() => level._getMany.call(this, keys, options));
+    const gate = HeldLevel.readsOnly === undefined || HeldLevel.readsOnly === this.location ? HeldLevel.reads.pass() : Promise.resolve();
+    const call = gate.then(() => level._getMany.call(this, keys, options));
     this.held.add(call);
     void call.finally(() => this.held.delete(call)).catch(() => undefined);
     return call;
@@ -210,5 +213,29 @@ describe("LevelDB calls in flight that do not end", { timeout: 60_000 }, () => {
     await waitUntil(() => engines.every((e) => e.status === "closed"), MS, "each engine closed once its calls ended");
     await reopens([name, keyStoreName(name), syncIndexName(name)], MS);
     await assertNoLeftovers(handles, "a server's ToolDb close with the sync index's last write held");
+  });
+
+  it("a server's ToolDb close() resolves on its clock while its sync index's open is held in LevelDB (a disk that stalls at start-up); the stores reopen", async () => {
+    const handles = activeResources();
+    const clock = new ManualClock(Date.now());
+    const name = storageName();
+    const first = HeldLevel.engines.length;
+    HeldLevel.readsOnly = syncIndexName(name);
+    try {
+      const reading = HeldLevel.reads.hold();
+      const db = new ToolDb({ topic: "stalled-sync-open", ...FAST, server: true, host: "127.0.0.1", port: 0, clock, storageAdapter: HeldStore, storageName: name });
+      const ready = outcome(db.ready);
+      await settlesWithin(reading, MS, "the sync index's open reads its mark, held");
+      // Before: close waited for the open without limit (on the manual clock, for ever).
+      await closesOnClock(clock, db.close(), CLOSE_ENGINE_MS, MS, "a server's ToolDb close with its sync index's open held");
+      assert.equal(await ready, "CLOSED");
+      const engines = HeldLevel.engines.slice(first);
+      releaseAll();
+      await waitUntil(() => engines.every((e) => e.status === "closed"), MS, "each engine closed once its calls ended");
+      await reopens([name, keyStoreName(name), syncIndexName(name)], MS);
+      await assertNoLeftovers(handles, "a server's ToolDb close with its sync index's open held");
+    } finally {
+      HeldLevel.readsOnly = undefined;
+    }
   });
 });

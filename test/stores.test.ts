@@ -133,6 +133,28 @@ describe("LevelStore", () => {
     });
   });
 
+  describe("reads under way as close() runs", () => {
+    // More than one engine page (1000 entries): the read needs the engine again after close() began.
+    const KEYS = 1500;
+    const reads = {
+      range: (store: LevelStore) => store.range(),
+      rangePages: (store: LevelStore) => store.rangePages(),
+      keyPages: (store: LevelStore) => store.keyPages(),
+    };
+    for (const [name, read] of Object.entries(reads)) {
+      it(`${name}: the read past what it had before close() rejects with CLOSED, not abstract-level's not-open error`, async () => {
+        const store = levelStore(join(dir, `closing-${name}`));
+        await store.write(Array.from({ length: KEYS }, (_, i) => ({ type: "put" as const, key: `k${String(i).padStart(5, "0")}`, value: "v" })));
+        let closing: Promise<void> | undefined;
+        const reading = (async () => {
+          for await (const _ of read(store)) closing ??= store.close(); // a normal close, begun once the read is under way
+        })();
+        await assert.rejects(reading, toolDbError(ErrorCode.CLOSED));
+        await closing;
+      });
+    }
+  });
+
   describe("a directory that cannot be opened", () => {
     it("ready rejects with STORAGE_FAILED when the path is below a regular file", async () => {
       const store = levelStore(await pathBelowAFile("ready"));

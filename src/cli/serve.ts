@@ -28,7 +28,7 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
   // TLS and the status page need an HTTP(S) server of our own; WebSocket links upgrade on it.
   const front = tls || web ? await startWebFront({ host, port, topic, tls, web, webDir, limits: httpLimits }) : undefined;
   const boundPort = front?.port ?? port;
-  let ops: Ops | undefined;
+  let ops: Promise<Ops | undefined> | undefined;
   const server = new DHTServer(topic, host, boundPort, {
     bootstrap,
     dataDir,
@@ -68,10 +68,13 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
   // The CLI, not the library, handles the signals: the process ends once the stop ended, or after a bound on it.
   exitOnSignal(
     async (signal) => {
+      // Once stopping, the start-up warnings (no DHT node answered: the DHT is being left) say nothing true: quiet them at once, not after the stop (slow on a stalled disk).
+      const started = ops!.catch(() => undefined);
+      void started.then((o) => o?.quiet());
       try {
         await server.stop();
       } finally {
-        await Promise.all([front?.close(), ops?.stop(), history.stop()]);
+        await Promise.all([front?.close(), started.then((o) => o?.stop()), history.stop()]);
       }
       report.summary();
       out(`${signal}: left the DHT, closed sockets and store`);
@@ -84,6 +87,8 @@ export async function serve(options: ServeOptions, args: ParsedArgs, out: Out): 
   if (web) out(`Status page: ${front!.secure ? "https" : "http"}://${host === "0.0.0.0" ? "127.0.0.1" : host}:${server.port}/`);
   out(`Announcing on DHT topic: ${topic}${bootstrap ? ` (bootstrap ${bootstrap.join(",")})` : " (public mainline DHT)"}`);
   if (hyperswarm) out(`Joined Hyperswarm topic sha256(${topic})`);
-  ops = await startOps(server, args, out, { limits: httpLimits, webGuard: front?.guard });
+  // Set before any signal can be handled (no await since exitOnSignal), so a stop that begins while the ops start still quiets and stops them.
+  ops = startOps(server, args, out, { limits: httpLimits, webGuard: front?.guard });
+  await ops;
   return undefined;
 }

@@ -82,7 +82,12 @@ export interface SyncProgress {
   waiting: number;
   /** Catch-ups finished. */
   completed: number;
-  /** Keys listed by peers, fetched so far, and of those the ones that changed this store. */
+  /**
+   * Keys listed by peers, fetched so far, and of those the ones that changed
+   * this store. Each listed key is counted once: a key asked for again in a
+   * re-check (its reply refused by a custom verifier) is not fetched twice,
+   * so keysFetched never exceeds keysListed.
+   */
   keysListed: number;
   keysFetched: number;
   keysChanged: number;
@@ -120,7 +125,7 @@ export class ServerSync {
     this.maxKeys = options.maxSyncKeys;
     this.timers = new TimerGroup(options.clock);
     if (options.server && options.serverSync) {
-      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName), SYNC_INDEX_HINTS), db.store, db.log);
+      const index = new SyncIndex(new options.storageAdapter(db, syncIndexName(options.storageName), SYNC_INDEX_HINTS), db.store, db.log, options.clock);
       db.records.indexer = index;
       this.range = new RangeSync(db, index, options.rangeSync);
       this.range.on("done", (run) => {
@@ -255,7 +260,7 @@ export class ServerSync {
         changed += held.length - again.length;
         progress.keysChanged += held.length - again.length;
         before = held.length + refusedKeys.length;
-        const asked = refusedKeys.length > 0 ? await this.pass(session, refusedKeys) : { changed: 0, refused: [], refusedKeys: [] };
+        const asked = refusedKeys.length > 0 ? await this.pass(session, refusedKeys, true) : { changed: 0, refused: [], refusedKeys: [] };
         changed += asked.changed;
         held = [...again, ...asked.refused];
         refusedKeys = asked.refusedKeys;
@@ -269,11 +274,12 @@ export class ServerSync {
 
   /**
    * The gets of `keys`: how many changed the store, and the replies refused
-   * where a custom verifier applies, in the order they came (at most
+   * where a custom verifier applies, in the order they came (`again`: keys
+   * asked for again, not counted in keysFetched a second time) (at most
    * REFUSED_HELD, as many as the replies of the gets in flight; past them,
    * their keys: a subset of `keys`, so bounded as the key list is).
    */
-  private async pass(session: PeerSession, keys: string[]): Promise<{ changed: number; refused: unknown[]; refusedKeys: string[]; reached: number; stopped?: string }> {
+  private async pass(session: PeerSession, keys: string[], again = false): Promise<{ changed: number; refused: unknown[]; refusedKeys: string[]; reached: number; stopped?: string }> {
     let next = 0;
     let changed = 0;
     const refused: unknown[] = [];
@@ -320,7 +326,7 @@ export class ServerSync {
           if (outcome === "key" || outcome === "refused" || outcome === "other") misses = 0;
           else if (++misses >= MAX_MISSES) stopped ??= `${MAX_MISSES} gets in a row went unanswered (or found no room in the table of pending requests)`;
           const after = (await this.db.records.get(key).catch(() => undefined))?.h;
-          progress.keysFetched++;
+          if (!again) progress.keysFetched++; // a key asked for again was counted by the first pass
           if (after !== before) {
             changed++;
             progress.keysChanged++;

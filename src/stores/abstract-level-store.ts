@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from "../base/clock.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { BatchQueue } from "./batch-queue.js";
-import { EngineCutoff, settledWithin } from "./engine-cutoff.js";
+import { CLOSE_ENGINE_MS, EngineCutoff, settledWithin } from "./engine-cutoff.js";
 import { type ClearOptions, type RangeOptions, type StorageAdapterHost, type StoreEntry, ToolDbStorageAdapter, type WriteOperation } from "./storage-adapter.js";
 
 /** What we use of an abstract-level database (classic-level, browser-level). */
@@ -37,16 +37,8 @@ export interface BatchingStats {
   readBatches: number;
 }
 
-/**
- * How long close() waits for the engine (on the host's clock): an open that
- * has not ended, then the operations submitted before close and the
- * engine's own close. A LevelDB call is a job on libuv's pool and cannot be
- * interrupted: past this, close() resolves, what still waits for the engine
- * (its open, a get, a batch, an iterator's read) rejects with CLOSED, nothing
- * more reaches it, and the database is closed once those calls end (its lock
- * is held until then).
- */
-export const CLOSE_ENGINE_MS = 5000;
+/** How long close() waits for the engine (see engine-cutoff.ts, where the sync index's close takes it from too). */
+export { CLOSE_ENGINE_MS };
 
 /** Entries fetched per iterator step (one job on libuv's pool), as abstract-level's own `next()` does after its first. */
 const RANGE_PAGE = 1000;
@@ -115,7 +107,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return this.cutoff.run(() => this.db.getMany(keys));
+    return this.cutoff.run(() => this.db.getMany(keys)).catch(this.closedRead);
   });
 
   /**
@@ -161,6 +153,18 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     return this.cutoff.run(call);
   }
 
+  /**
+   * A read under way as close() runs (an iterator's next page, a query or get that reaches the engine once it is
+   * closing) gets abstract-level's own not-open error: to its caller that is our CLOSED, as for any call after close().
+   */
+  private readonly closedRead = (err: unknown): never => {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (this.isClosed && (code === "LEVEL_DATABASE_NOT_OPEN" || code === "LEVEL_ITERATOR_NOT_OPEN")) {
+      throw new ToolDbError(ErrorCode.CLOSED, `store ${this.storageName} closed during a read`, err);
+    }
+    throw err;
+  };
+
   /** A write the engine refused (disk full, I/O error): the store's fault, never the writer's. A write cut off by close() is neither. */
   protected writeFailed(err: unknown): never {
     if (this.cutoff.isCutError(err)) throw err;
@@ -183,7 +187,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     await this.usable;
     this.batching.reads += keys.length;
     this.batching.readBatches++;
-    return (await this.cutoff.run(() => this.db.getMany(keys as string[]))).map((value) => value ?? undefined);
+    return (await this.cutoff.run(() => this.db.getMany(keys as string[])).catch(this.closedRead)).map((value) => value ?? undefined);
   }
 
   protected async _query(prefix: string, limit: number): Promise<string[]> {
@@ -193,7 +197,7 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     const lt = new Uint8Array(gte.length + 1);
     lt.set(gte);
     lt[gte.length] = 0xff;
-    const keys = await this.cutoff.run(() => this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all());
+    const keys = await this.cutoff.run(() => this.db.keys({ gte, lt, limit, keyEncoding: "view" }).all()).catch(this.closedRead);
     return keys.map((key) => decoder.decode(key));
   }
 
@@ -220,14 +224,14 @@ export abstract class AbstractLevelStore extends ToolDbStorageAdapter {
     // Pages by nextv: iterating with next() costs a pool job for the first entry alone, then one
     // per 1000, so each short scan (reconciliation reads thousands) took two.
     this.cutoff.check();
-    yield* pages(this.db.iterator(engineBounds(options)), this.cutoff);
+    yield* pages(() => this.db.iterator(engineBounds(options)), this.cutoff, this.closedRead);
   }
 
   /** A keys-only iterator: no value strings, no [key, value] pair per entry. */
   protected override async *_keyPages(options: RangeOptions): AsyncGenerator<string[]> {
     await this.usable;
     this.cutoff.check();
-    yield* pages(this.db.keys(engineBounds(options)), this.cutoff);
+    yield* pages(() => this.db.keys(engineBounds(options)), this.cutoff, this.closedRead);
   }
 
   protected async _close(): Promise<void> {
@@ -267,10 +271,16 @@ function engineBounds(options: RangeOptions): RangeOptions & { limit: number } {
  * the reader stops (once close() cut the engine off, by the engine's close,
  * after a read it may still be running).
  */
-async function* pages<T>(iterator: { nextv(size: number): Promise<T[]>; close(): Promise<void> }, cutoff: EngineCutoff): AsyncGenerator<T[]> {
+async function* pages<T>(open: () => { nextv(size: number): Promise<T[]>; close(): Promise<void> }, cutoff: EngineCutoff, closedRead: (err: unknown) => never): AsyncGenerator<T[]> {
+  let iterator: ReturnType<typeof open>;
+  try {
+    iterator = open();
+  } catch (err) {
+    closedRead(err);
+  }
   try {
     for (;;) {
-      const page = await cutoff.run(() => iterator.nextv(RANGE_PAGE));
+      const page = await cutoff.run(() => iterator.nextv(RANGE_PAGE)).catch(closedRead);
       if (page.length === 0) return;
       yield page;
     }

@@ -9,6 +9,17 @@
 import type { Clock } from "../base/clock.js";
 import { type ToolDbError, isToolDbError } from "../base/errors.js";
 
+/**
+ * How long close() waits for the engine (on the host's clock): an open that
+ * has not ended, then the operations submitted before close and the
+ * engine's own close. A LevelDB call is a job on libuv's pool and cannot be
+ * interrupted: past this, close() resolves, what still waits for the engine
+ * (its open, a get, a batch, an iterator's read) rejects with CLOSED, nothing
+ * more reaches it, and the database is closed once those calls end (its lock
+ * is held until then).
+ */
+export const CLOSE_ENGINE_MS = 5000;
+
 const ignore = () => undefined;
 
 export class EngineCutoff {

@@ -27,6 +27,8 @@ import { CACHED_ITEMS, RangeSums } from "./range-sums.js";
 import type { ItemSource } from "./negentropy-codec.js";
 import { ChangeFeed, seqKey, seqValue } from "./change-feed.js";
 import { WriteWindow } from "../../stores/write-window.js";
+import { CLOSE_ENGINE_MS, settledWithin } from "../../stores/engine-cutoff.js";
+import { type Clock, systemClock } from "../../base/clock.js";
 import { LruMap } from "../../base/bounded-set.js";
 
 const META = "m";
@@ -125,6 +127,8 @@ export class SyncIndex implements ItemSource {
     readonly store: ToolDbStorageAdapter,
     private readonly records: ToolDbStorageAdapter,
     private readonly log: LogFn,
+    /** What close() bounds its wait for an open under way on. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.feed = new ChangeFeed(store);
   }
@@ -337,10 +341,17 @@ export class SyncIndex implements ItemSource {
     try {
       // An open still waiting for its stores (one that never becomes ready) wrote nothing: not waited for.
       if (this.opened && !this.waitingForStores) {
-        await this.opened;
-        // Submitted before the store closes, not awaited first: the store's close waits for it, at most
-        // CLOSE_ENGINE_MS (a stalled disk does not hold close(); the index is then rebuilt at the next open).
-        marked = this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`).catch(notClean);
+        // An open or rebuild under way is waited for at most CLOSE_ENGINE_MS on the node's clock: one held by a
+        // stalled disk does not hold close(). The index is then not marked clean (rebuilt at the next open); the
+        // store's close gives up on the call held (CLOSE_ENGINE_MS again) and the open rejects with CLOSED.
+        if (!this.isOpen && !(await settledWithin(this.opened, this.clock, CLOSE_ENGINE_MS))) {
+          this.log("sync index: its open had not ended after %d ms: closed without it, not marked clean", CLOSE_ENGINE_MS);
+        } else {
+          await this.opened;
+          // Submitted before the store closes, not awaited first: the store's close waits for it, at most
+          // CLOSE_ENGINE_MS (a stalled disk does not hold close(); the index is then rebuilt at the next open).
+          marked = this.store.put(META, `clean ${this.count} ${this.feed.lastSeq} v2`).catch(notClean);
+        }
       }
     } catch (err) {
       notClean(err);
