@@ -8,28 +8,18 @@
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import DHT from "bittorrent-dht";
-import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
+import { startBootstrapNode } from "../src/entries/discovery.js";
 import { topicInfoHash } from "../src/discovery/info-hash.js";
-import { type RunOptions, closedTcpPort, eachAtOnce, fails, failsWith, loadedModules, recordModules, run } from "./helpers/cli.js";
+import { cliScratch, closedTcpPort, eachAtOnce, fails, failsWith, loadedModules, recordModules, run, type RunOptions } from "./helpers/cli.js";
 import { silentUdpPort } from "./helpers/dht-testnet.js";
 
 describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
-  let seed: BootstrapNode;
-  let dir: string;
-  before(async () => {
-    seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
-    dir = mkdtempSync(join(tmpdir(), "tooldb-cli-fail-"));
-  });
-  after(async () => {
-    await seed.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const bootstrap = () => `127.0.0.1:${seed.address().port}`;
+  const scratch = cliScratch("tooldb-cli-fail-");
+  const bootstrap = () => scratch.bootstrap;
 
   it("an unknown flag exits 2 naming the closest known one (a typo never falls back to the public DHT)", async () => {
     const cases: Array<[string[], RegExp]> = [
@@ -102,7 +92,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
 
   it("bootstrap on 0.0.0.0 prints an address a client can use, not 0.0.0.0, and loads no HyperDHT code", async () => {
     let line = "";
-    const log = join(dir, "modules-bootstrap.log");
+    const log = join(scratch.dir, "modules-bootstrap.log");
     const { exited } = run(["bootstrap", "--host", "0.0.0.0", "--port", "0"], (l, child) => {
       if (!line && l.includes("--bootstrap")) {
         line = l;
@@ -132,7 +122,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       await new Promise<void>((r) => busy.close(() => r()));
     }
     // Free again: the HyperDHT bootstrap takes that very port.
-    const log = join(dir, "modules-bootstrap-hyperdht.log");
+    const log = join(scratch.dir, "modules-bootstrap-hyperdht.log");
     const free = await run(["bootstrap", "--hyperdht", "--host", "127.0.0.1", "--port", port], (line, child) => line.startsWith("HyperDHT bootstrap on") && child.kill("SIGTERM"), undefined, recordModules(log)).exited;
     assert.equal(free.code, 0, free.err);
     assert.match(free.out, new RegExp(`^HyperDHT bootstrap on 127\\.0\\.0\\.1:${port} `, "m"));
@@ -146,7 +136,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     const seen: string[] = [];
     const ports = [await closedTcpPort(), await closedTcpPort()];
     const servers = ports.map((port, i) =>
-      run(["serve", "--topic", "t2", "--host", "127.0.0.1", "--port", String(port), "--data", join(dir, `s${i}`), "--bootstrap", bootstrap()], (l, child) => {
+      run(["serve", "--topic", "t2", "--host", "127.0.0.1", "--port", String(port), "--data", join(scratch.dir, `s${i}`), "--bootstrap", bootstrap()], (l, child) => {
         seen.push(l);
         if (l.startsWith("Metrics on")) child.kill("SIGINT");
       }),
@@ -154,7 +144,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
     const results = await Promise.all(servers.map((s) => s.exited));
     for (const [i, r] of results.entries()) {
       assert.equal(r.code, 0, r.err);
-      assert.match(r.out, new RegExp(`Data directory: ${join(dir, `s${i}`).replace(/[/.]/g, "\\$&")} `));
+      assert.match(r.out, new RegExp(`Data directory: ${join(scratch.dir, `s${i}`).replace(/[/.]/g, "\\$&")} `));
       if (ports[i]! + 10_000 <= 65535) assert.match(r.out, new RegExp(`Metrics on http://127\\.0\\.0\\.1:${ports[i]! + 10_000}/metrics`));
       else assert.match(r.out, /Metrics on http:\/\/127\.0\.0\.1:\d+\/metrics/);
       assert.doesNotMatch(r.out, /warning: metrics not served/);
@@ -162,7 +152,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   });
 
   it("a wrong value for serve exits 2 before it prints or makes its data directory (flags and environment alike)", async () => {
-    const cwd = mkdtempSync(join(dir, "serve-cwd-"));
+    const cwd = mkdtempSync(join(scratch.dir, "serve-cwd-"));
     const local = ["--topic", "t", "--host", "127.0.0.1", "--no-metrics"];
     const env = (vars: Record<string, string>): RunOptions => ({ cwd, env: { ...process.env, TOOLDB_DHT_BOOTSTRAP: "", ...vars } });
     const cases: Array<[string[], Record<string, string>, RegExp]> = [
@@ -197,8 +187,8 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
   it("a refused serve, peers, bootstrap or status loads none of the library's heavy modules (DHT engines, transports, LevelDB, the node)", async () => {
     // Before: each command checked its values in its own module, which loads all of them (0.5-0.7 s of CPU a refusal, 0.1 s for --help).
     const heavy = /\/node_modules\/(bittorrent-dht|k-rpc|hyperdht|dht-rpc|hyperswarm|ws|classic-level|abstract-level)\/|\/dist\/src\/(node|platform|stores|peering)\//;
-    const cwd = mkdtempSync(join(dir, "refused-cwd-"));
-    const junk = join(dir, "junk.pem");
+    const cwd = mkdtempSync(join(scratch.dir, "refused-cwd-"));
+    const junk = join(scratch.dir, "junk.pem");
     writeFileSync(junk, "junk\n");
     const local = ["serve", "--topic", "t", "--host", "127.0.0.1", "--no-metrics", "--bootstrap", bootstrap()];
     const cases: Array<[string[], Record<string, string>, number, RegExp]> = [
@@ -208,7 +198,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       [[...local, "--tls-key", "key.pem"], {}, 2, /--tls-key needs --tls-cert/],
       [[...local, "--tls-cert", "missing.pem", "--tls-key", "missing-key.pem"], {}, 2, /--tls-cert missing\.pem: cannot read it/],
       [[...local, "--tls-cert", junk, "--tls-key", junk], {}, 1, /--tls-cert .*junk\.pem: not a PEM certificate/],
-      [[...local, "--web-dir", join(dir, "no-such-dir")], {}, 2, /--web-dir .*no-such-dir: cannot read it/],
+      [[...local, "--web-dir", join(scratch.dir, "no-such-dir")], {}, 2, /--web-dir .*no-such-dir: cannot read it/],
       [[...local, "--metrics-port", "0"], {}, 2, /--no-metrics and --metrics-port are alternatives/],
       [[...local, "--hyperswarm"], { TOOLDB_HYPERDHT_BOOTSTRAP: "nope" }, 2, /TOOLDB_HYPERDHT_BOOTSTRAP takes host:port/],
       [["serve", "--topic", "t"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
@@ -218,7 +208,7 @@ describe("tooldb-dht fails fast and says why", { timeout: 120_000 }, () => {
       [["bootstrap"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
       [["status"], { PORT: "abc" }, 2, /PORT \(or --port\) must be a port number/],
     ];
-    const logFor = (i: number) => join(dir, `modules-${i}.log`);
+    const logFor = (i: number) => join(scratch.dir, `modules-${i}.log`);
     const env = (vars: Record<string, string>, i: number) => recordModules(logFor(i), { cwd, env: { ...process.env, TOOLDB_DHT_BOOTSTRAP: "", PORT: "", ...vars } });
     await eachAtOnce([...cases.entries()], async ([i, [args, vars, code, reason]]) => {
       const { line, out } = await fails(args, code, env(vars, i));

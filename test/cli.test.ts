@@ -1,27 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
-import { startBootstrapNode, type BootstrapNode } from "../src/entries/discovery.js";
+import { describe, it } from "node:test";
 import { ToolDb } from "../src/index.js";
-import { run } from "./helpers/cli.js";
+import { cliScratch, run } from "./helpers/cli.js";
 
 describe("tooldb-dht CLI", () => {
-  let seed: BootstrapNode;
-  let dir: string;
-  before(async () => {
-    seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
-    dir = mkdtempSync(join(tmpdir(), "tooldb-cli-"));
-  });
-  after(async () => {
-    await seed.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const scratch = cliScratch("tooldb-cli-");
 
   it("serve shuts down on SIGINT: leaves the DHT, closes everything, exits by itself with code 0", async () => {
-    const bootstrap = `127.0.0.1:${seed.address().port}`;
-    const { exited } = run(["serve", "--topic", "cli-test", "--host", "127.0.0.2", "--port", "0", "--data", join(dir, "data"), "--bootstrap", bootstrap], (line, child) => {
+    const bootstrap = scratch.bootstrap;
+    const { exited } = run(["serve", "--topic", "cli-test", "--host", "127.0.0.2", "--port", "0", "--data", join(scratch.dir, "data"), "--bootstrap", bootstrap], (line, child) => {
       if (line.startsWith("Announcing on DHT topic")) child.kill("SIGINT");
     });
     const { code, out, err } = await exited;
@@ -34,8 +22,8 @@ describe("tooldb-dht CLI", () => {
     const holder = new ToolDb({ server: true, host: "127.0.0.2", port: 0, topic: "cli-test-port" });
     await holder.ready;
     try {
-      const bootstrap = `127.0.0.1:${seed.address().port}`;
-      const { exited } = run(["serve", "--topic", "cli-test-port", "--host", "127.0.0.2", "--port", String(holder.network.port), "--data", join(dir, "taken"), "--bootstrap", bootstrap]);
+      const bootstrap = scratch.bootstrap;
+      const { exited } = run(["serve", "--topic", "cli-test-port", "--host", "127.0.0.2", "--port", String(holder.network.port), "--data", join(scratch.dir, "taken"), "--bootstrap", bootstrap]);
       const { code, err } = await exited;
       assert.equal(code, 1, `exit code ${code}; stderr: ${err}`);
       assert.match(err, /^tooldb-dht: cannot listen on 127\.0\.0\.2:\d+: .*EADDRINUSE/m);
@@ -46,10 +34,10 @@ describe("tooldb-dht CLI", () => {
   });
 
   it("peers lists what the DHT says and verifies each address", async () => {
-    const bootstrap = `127.0.0.1:${seed.address().port}`;
+    const bootstrap = scratch.bootstrap;
     let serverReady: () => void;
     const ready = new Promise<void>((r) => (serverReady = r));
-    const server = run(["serve", "--topic", "cli-peers", "--host", "127.0.0.3", "--port", "0", "--data", join(dir, "peers"), "--bootstrap", bootstrap], (line) => {
+    const server = run(["serve", "--topic", "cli-peers", "--host", "127.0.0.3", "--port", "0", "--data", join(scratch.dir, "peers"), "--bootstrap", bootstrap], (line) => {
       if (line.startsWith("Announcing on DHT topic")) serverReady();
     });
     await ready;

@@ -1,10 +1,46 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
+import { startBootstrapNode, type BootstrapNode } from "../../src/entries/discovery.js";
 import { fileURLToPath } from "node:url";
 
 export const cli = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+
+/** What a describe block's CLI runs share: a local DHT bootstrap node (`host:port`) and a scratch directory. */
+export interface CliScratch {
+  readonly dir: string;
+  readonly bootstrap: string;
+}
+
+/**
+ * Starts a local DHT bootstrap node and makes a scratch directory (named
+ * `<prefix>…`) before the describe block that calls it, and removes both
+ * after it; read its fields inside the tests.
+ */
+export function cliScratch(prefix: string): CliScratch {
+  let seed: BootstrapNode | undefined;
+  let dir = "";
+  before(async () => {
+    seed = await startBootstrapNode({ host: "127.0.0.1", port: 0 });
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    await seed?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get dir() {
+      return dir;
+    },
+    get bootstrap() {
+      return `127.0.0.1:${seed!.address().port}`;
+    },
+  };
+}
 
 export type CliChild = ReturnType<typeof spawn>;
 
