@@ -1,4 +1,5 @@
 import { LruMap } from "../base/bounded-set.js";
+import { PeerKeyed } from "../base/peer-keyed.js";
 import type { Limits } from "../limits/limits.js";
 import { type ToolDbRecord, isFirstWriterKey, namespaceOwner } from "../records/record.js";
 import type { PeerSession } from "../network/peer-session.js";
@@ -10,9 +11,9 @@ import { itemId } from "./sync/sync-index.js";
 type QuotaLimits = Pick<Limits, "maxStoreKeys" | "anonymousKeyShare" | "maxKeysPerAuthor" | "signUpPow" | "maxSignUpsPerIdentity" | "maxSignUpsPerIp" | "maxServerSignUpsPerIp" | "signUpWindow" | "exemptIps">;
 
 /**
- * Sign-ups refused by a quota that refills whose ids are remembered with their count, per proven server's link (the
- * latest): as many as a peer's sign-up retries hold (MAX_RETRY_IDS, sync/sign-up-retries.ts); a run that met more holds
- * its checkpoint. Held range runs ask `refusedFrom` instead, which remembers many more (refused-sign-ups.ts).
+ * Sign-ups refused by a quota that refills whose ids are remembered with their count, per proven server's address (the
+ * latest, of all its links together): as many as a peer's sign-up retries hold (MAX_RETRY_IDS, sync/sign-up-retries.ts);
+ * a run that met more holds its checkpoint. Held range runs ask `refusedFrom` instead, which remembers many more (refused-sign-ups.ts).
  */
 const DEFERRED_IDS = 256;
 /** Authors whose namespace size is remembered (the rest are counted again on demand). */
@@ -42,10 +43,14 @@ export class StoreQuota {
   private keys = 0;
   private readonly authors = new LruMap<string, number>(AUTHORS_CACHED);
   private readonly signUps: SignUpQuota | undefined;
-  private readonly deferred = new WeakMap<PeerSession, number>();
-  /** Per link, the item ids of its latest sign-ups refused by a quota that refills, with its `deferred` count then. */
-  private readonly deferredIds = new WeakMap<PeerSession, LruMap<string, number>>();
-  /** The same sign-ups, of all links together, for range runs held by the quota (many more, bounded for the server). */
+  /**
+   * Per peer: its sign-ups refused by a quota that refills (`count`), and for a proven server the item ids of the latest
+   * with the count then. By the peer's address, every link of a proven server together (base/peer-keyed.ts): a sync
+   * run reads them, and a sign-up refused on the peer's other link (the same record on its way in there is not
+   * verified twice) let the run move its checkpoint past it.
+   */
+  private readonly deferred = new PeerKeyed<{ count: number; ids?: LruMap<string, number> }>(() => ({ count: 0 }));
+  /** The same sign-ups, of all proven servers together, by address, for range runs held by the quota (many more, bounded for the server). */
   private readonly refused = new RefusedSignUps();
 
   constructor(
@@ -147,14 +152,12 @@ export class StoreQuota {
     const problem = this.signUps.check(record, from);
     if (problem === null) this.signUps.charge(from);
     else if (this.signUps.refills(problem)) {
-      const count = this.signUpsDeferred(from) + 1;
-      this.deferred.set(from, count);
-      let ids = this.deferredIds.get(from);
-      if (!ids && from.provenServer) this.deferredIds.set(from, (ids = new LruMap(DEFERRED_IDS)));
-      if (ids) {
+      const peer = this.deferred.of(from);
+      const count = ++peer.count;
+      if (from.provenServer) {
         const id = itemId(record);
-        ids.set(id, count);
-        this.refused.add(from, id);
+        (peer.ids ??= new LruMap(DEFERRED_IDS)).set(id, count);
+        this.refused.add(from.address, id);
       }
     }
     return problem;
@@ -162,20 +165,22 @@ export class StoreQuota {
 
   /** Whether the sign-up with item id `id` from `from` was refused by a quota that refills after `signUpsDeferred` was `since`. */
   deferredSince(from: PeerSession, id: string, since: number): boolean {
-    return (this.deferredIds.get(from)?.get(id) ?? 0) > since;
+    return (this.deferred.of(from).ids?.get(id) ?? 0) > since;
   }
 
-  /** Whether the sign-up with item id `id` from `from` was refused by a quota that refills (of the latest 32,768 or more refused from any link). */
+  /** Whether the sign-up with item id `id` from `from`'s peer (a proven server, any link) was refused by a quota that refills (of the latest 32,768 or more refused from any peer). */
   refusedFrom(from: PeerSession, id: string): boolean {
-    return this.refused.has(from, id);
+    return from.provenServer && this.refused.has(from.address, id);
   }
 
   /**
-   * Sign-ups from `from` refused by a quota that refills: a sync run that met one keeps its checkpoint before them, or
-   * their ids as the peer's retries (`deferredSince`, sync/sign-up-retries.ts), to fetch them again. Not those refused by a quota of 0 (it never takes one) nor for their proof of work: refused for good.
+   * Sign-ups from `from`'s peer (every link of a proven server) refused by a quota that refills: a sync run that met
+   * one keeps its checkpoint before them, or their ids as the peer's retries (`deferredSince`, sync/sign-up-retries.ts),
+   * to fetch them again. Not those refused by a quota of 0 (it never takes one) nor for their proof of work: refused for
+   * good.
    */
   signUpsDeferred(from: PeerSession): number {
-    return this.deferred.get(from) ?? 0;
+    return this.deferred.of(from).count;
   }
 
   /** Ms until the sign-up quotas of `from` can take `count` sign-ups again (0: now, or no quotas here). */

@@ -1,4 +1,5 @@
 import { errorText } from "../base/errors.js";
+import { type PeerLink, PeerKeyed } from "../base/peer-keyed.js";
 import type { ToolDbRecord } from "./record.js";
 
 /**
@@ -40,17 +41,21 @@ export class CustomVerifiers {
   /** From 1, as tool-db 2.6.6 numbers them: an app that checks `if (id)` must not see the first as 0. */
   private nextId = 1;
   private readonly byId = new Map<number, { prefix: string; fn: CustomVerification }>();
-  /** Records of sync runs' frames refused per sender (a link): a run that saw some refused keeps its place in the peer's feed (change-sync.ts). */
-  private readonly refusedFrom = new WeakMap<object, number>();
+  /**
+   * Records of sync runs' frames refused per sender: a run that saw some refused keeps its place in the peer's feed
+   * (change-sync.ts). Per peer address, every link of a proven server together (base/peer-keyed.ts): a refusal on the
+   * peer's other link counts for the run too.
+   */
+  private readonly refusedFrom = new PeerKeyed(() => ({ refused: 0 }));
 
   /** Counts a refusal of a record `from` sent. */
-  countRefusal(from: object): void {
-    this.refusedFrom.set(from, this.refusals(from) + 1);
+  countRefusal(from: PeerLink): void {
+    this.refusedFrom.of(from).refused++;
   }
 
-  /** Records from `from` refused so far. */
-  refusals(from: object): number {
-    return this.refusedFrom.get(from) ?? 0;
+  /** Records from `from`'s peer refused so far (from any of its links, for a proven server). */
+  refusals(from: PeerLink): number {
+    return this.refusedFrom.of(from).refused;
   }
 
   add<T = any>(prefix: string, fn: CustomVerification<T>): number {

@@ -35,11 +35,12 @@ export const MAX_CHECKPOINTS_PER_IP = 16;
 /** ...and from one address range (/24, /64). */
 export const MAX_CHECKPOINTS_PER_RANGE = 64;
 
-/** A checkpoint's place in the table: when it was last updated, and where its peer linked from. */
+/** A checkpoint's place in the table: when it was last updated, and where its peer linked from; and the checkpoint. */
 interface Entry {
   at: number;
   ip?: string;
   range?: string;
+  cp?: Checkpoint;
 }
 
 export interface Checkpoint {
@@ -71,6 +72,8 @@ export class ChangeFeed {
   private readonly writing = new Set<number>();
   /** Every stored checkpoint by key (at most MAX_CHECKPOINTS + a few in flight). */
   private readonly table = new Map<string, Entry>();
+  /** Per checkpoint key, the last write of it under way (`setCheckpoint`: one after the other). */
+  private readonly writes = new Map<string, Promise<void>>();
 
   constructor(private readonly store: ToolDbStorageAdapter) {}
 
@@ -90,8 +93,8 @@ export class ChangeFeed {
     this.last = last;
     this.table.clear();
     for await (const [key, value] of this.store.range({ gte: "c", lt: "d" })) {
-      const [, , at, ip] = value.split(" ");
-      this.table.set(key, entry(Number(at), ip));
+      const [epoch, seq, at, ip] = value.split(" ");
+      this.table.set(key, entry(Number(at), ip, { epoch: epoch!, seq: Number(seq) }));
     }
     return true;
   }
@@ -144,11 +147,36 @@ export class ChangeFeed {
     return m ? { epoch: m[1]!, seq: Number(m[2]) } : undefined;
   }
 
-  /** `ip`: where the peer linked from; undefined for an exempt IP (its checkpoint stands alone). */
+  /**
+   * `ip`: where the peer linked from; undefined for an exempt IP (its checkpoint stands alone).
+   *
+   * Never backwards within an epoch: a write below the checkpoint held (the table's) is skipped, and the writes of one
+   * peer's checkpoint go one after the other (each store write after the last). Two sides write it: our own runs with the peer
+   * (one at a time per address, peer-runs.ts) and the peer's runs with us (its syncCommit, on the link it dialed).
+   * A run that began before the peer's commit settled at the head it saw then and put the checkpoint back before
+   * records the commit had counted: the next run listed them again. Not the per-address lock instead: our run holds it
+   * for its whole length, and a commit waiting for it would outlast the peer's request (and two servers each running
+   * with the other would wait on each other). Both claims say the records up to their number are stored here, so
+   * the higher holds. A write in another epoch (the peer's index rebuilt) replaces the checkpoint: epochs are not ordered.
+   */
   async setCheckpoint(peer: string, cp: Checkpoint, now: number, ip?: string): Promise<void> {
     const key = `c${peer}`;
+    const write = (this.writes.get(key) ?? Promise.resolve()).then(() => this.write(peer, cp, now, ip));
+    const done = write.catch(() => undefined);
+    this.writes.set(key, done);
+    try {
+      await write;
+    } finally {
+      if (this.writes.get(key) === done) this.writes.delete(key);
+    }
+  }
+
+  private async write(peer: string, cp: Checkpoint, now: number, ip?: string): Promise<void> {
+    const key = `c${peer}`;
+    const known = this.table.get(key)?.cp;
+    if (known && known.epoch === cp.epoch && known.seq > cp.seq) return;
     if (!this.table.has(key)) await this.makeRoom(ip);
-    this.table.set(key, entry(now, ip));
+    this.table.set(key, entry(now, ip, cp));
     await this.store.put(key, `${cp.epoch} ${cp.seq} ${now}${ip ? ` ${ip}` : ""}`);
   }
 
@@ -203,9 +231,10 @@ export class ChangeFeed {
   }
 }
 
-function entry(at: number, ip: string | undefined): Entry {
-  if (!ip) return { at };
-  return { at, ip, range: addressRange(ip) ?? `ip:${ip}` };
+function entry(at: number, ip: string | undefined, cp?: Checkpoint): Entry {
+  const held = cp ? { cp: { epoch: cp.epoch, seq: cp.seq } } : {};
+  if (!ip) return { at, ...held };
+  return { at, ip, range: addressRange(ip) ?? `ip:${ip}`, ...held };
 }
 
 function oldest(items: Array<[string, Entry]>): [string, Entry] {

@@ -257,7 +257,8 @@ export class ChangeSync<Run> {
   /**
    * Our checkpoint of the peer's feed, in the table by the IP it linked from (exempt IPs stand alone). Never once the
    * link closed: the intake lets a dropped link's records go unstored, silently (frame-intake.ts), and a run whose fetch
-   * returned so moved the checkpoint past them; the next link's run went on from there without them.
+   * returned so moved the checkpoint past them; the next link's run went on from there without them. Never backwards
+   * within an epoch, whichever side's run writes it (ChangeFeed.setCheckpoint).
    */
   private async setCheckpoint(session: PeerSession, cp: Checkpoint): Promise<void> {
     if (session.connection.closed) throw new ToolDbError(ErrorCode.SYNC_FAILED, "link closed");

@@ -10,6 +10,14 @@
  * other's, a copy saved a cursor past pages the other had not stored). A
  * run on a second link waits for the first, then goes on from what it left
  * (by the change feeds, cheaply, when it completed).
+ *
+ * The peer's own runs with us (the responder side: its syncCommit writes our
+ * checkpoint of it too) are not under this lock, which a run holds for its
+ * whole length: a commit waiting for it would outlast the peer's request, and
+ * two servers each running with the other would wait on each other. Our
+ * checkpoint of a peer never moves backwards instead (ChangeFeed.setCheckpoint),
+ * and the refusal counts a run reads cover every link of the peer
+ * (base/peer-keyed.ts).
  */
 import { ErrorCode, ToolDbError } from "../../base/errors.js";
 import type { PeerSession } from "../../network/peer-session.js";
