@@ -46,18 +46,27 @@ describe("sync state of a peer is kept by its address", { timeout: 4 * T }, () =
   const nodes: ToolDb[] = [];
   after(() => closeAll(...nodes));
 
-  it("refusals on one link of a proven server count for its other link's run, kept while one of its links is open; a link that only claims the address shares nothing", () => {
+  it("refusals on one link of a proven server count for its other link's run, kept while one of its links is open; a closed link reads on what it joined; a link that only claims the address shares nothing", () => {
     const counts = new PeerKeyed(() => ({ n: 0 }));
+    const count = (link: PeerLink, n: number) => counts.each(link).forEach((state) => (state.n += n));
     const [dialed, accepted, claimer] = [fakeLink("peer", true), fakeLink("peer", true), fakeLink("peer", false)];
     const atStart = counts.of(dialed.link).n; // a run on the dialed link begins
-    counts.of(accepted.link).n += 3; // refused on the accepted link
+    count(accepted.link, 3); // refused on the accepted link
     accepted.close();
-    counts.of(accepted.link).n++; // counted as that link closes
-    counts.of(claimer.link).n += 100;
+    count(accepted.link, 1); // counted as that link closes
+    count(claimer.link, 100);
     assert.equal(counts.of(dialed.link).n - atStart, 4, "the run sees every refusal of its peer");
     assert.equal(counts.of(claimer.link).n, 100, "an unproven claim of the address keeps its own count");
     dialed.close();
     assert.equal(counts.addresses, 0, "dropped with the peer's last link");
+    assert.equal(counts.of(dialed.link).n, 4, "a closed link's run reads on from the state it joined");
+    // A reconnect: the new link's run begins; a record of the old link refused after its close counts for both runs.
+    const next = fakeLink("peer", true);
+    const nextStart = counts.of(next.link).n;
+    count(dialed.link, 1);
+    assert.deepEqual([counts.of(next.link).n - nextStart, counts.of(dialed.link).n], [1, 5]);
+    next.close();
+    assert.equal(counts.addresses, 0);
   });
 
   it("a reconnect while the old link's records are still being verified: the quota's and a custom verifier's refusals of them count for the new link's run (real sockets)", { timeout: T }, async () => {

@@ -18,9 +18,10 @@
  *
  * Bounded by the links open: an address's state is kept while one of its
  * links that joined it is open (a link joins as it first reads or counts),
- * and dropped when the last closes. A closed link (a refusal counted as it
- * closes) counts in its address's state if one is held (another link's run
- * reads it), else in a state of its own.
+ * and dropped when the last closes. A link that closed keeps reading the
+ * state it joined (its run compares with what it read at its start); what it
+ * counts as it closes (a record of it refused after the close) goes to that
+ * state and to its address's current one, which another link's run reads.
  */
 
 /** A link as this class sees it (a PeerSession). */
@@ -33,26 +34,34 @@ export interface PeerLink {
 export class PeerKeyed<T> {
   private readonly byLink = new WeakMap<PeerLink, T>();
   private readonly byAddress = new Map<string, { state: T; links: number }>();
-  private readonly joined = new WeakSet<PeerLink>();
+  /** The address's state each link joined. */
+  private readonly joined = new WeakMap<PeerLink, T>();
 
   constructor(private readonly create: () => T) {}
 
-  /** The state of `link`'s peer (created when there is none): its address's for a link that proved it, the link's own otherwise. */
+  /** The state of `link`'s peer, to read (created when there is none): its address's for a link that proved it, the link's own otherwise. */
   of(link: PeerLink): T {
     if (!link.provenServer) return this.own(link);
+    const joined = this.joined.get(link);
+    if (joined !== undefined) return joined;
     const address = link.address;
-    let held = this.byAddress.get(address);
+    const held = this.byAddress.get(address);
     if (link.connection.closed) return held?.state ?? this.own(link);
-    if (!held) this.byAddress.set(address, (held = { state: this.create(), links: 0 }));
-    if (!this.joined.has(link)) {
-      this.joined.add(link);
-      held.links++;
-      const state = held;
-      link.connection.once("close", () => {
-        if (--state.links === 0 && this.byAddress.get(address) === state) this.byAddress.delete(address);
-      });
-    }
-    return held.state;
+    const state = held ?? { state: this.create(), links: 0 };
+    if (!held) this.byAddress.set(address, state);
+    this.joined.set(link, state.state);
+    state.links++;
+    link.connection.once("close", () => {
+      if (--state.links === 0 && this.byAddress.get(address) === state) this.byAddress.delete(address);
+    });
+    return state.state;
+  }
+
+  /** The states a count of `link`'s goes to: `of(link)`, and for a closed link its address's current state too. */
+  each(link: PeerLink): T[] {
+    const state = this.of(link);
+    const current = link.provenServer && link.connection.closed ? this.byAddress.get(link.address)?.state : undefined;
+    return current === undefined || current === state ? [state] : [state, current];
   }
 
   /** Addresses whose state is held (for tests). */

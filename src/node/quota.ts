@@ -152,13 +152,12 @@ export class StoreQuota {
     const problem = this.signUps.check(record, from);
     if (problem === null) this.signUps.charge(from);
     else if (this.signUps.refills(problem)) {
-      const peer = this.deferred.of(from);
-      const count = ++peer.count;
-      if (from.provenServer) {
-        const id = itemId(record);
-        (peer.ids ??= new LruMap(DEFERRED_IDS)).set(id, count);
-        this.refused.add(from.address, id);
+      const id = from.provenServer ? itemId(record) : undefined;
+      for (const peer of this.deferred.each(from)) {
+        const count = ++peer.count;
+        if (id !== undefined) (peer.ids ??= new LruMap(DEFERRED_IDS)).set(id, count);
       }
+      if (id !== undefined) this.refused.add(from.address, id);
     }
     return problem;
   }

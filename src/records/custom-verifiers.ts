@@ -50,7 +50,7 @@ export class CustomVerifiers {
 
   /** Counts a refusal of a record `from` sent. */
   countRefusal(from: PeerLink): void {
-    this.refusedFrom.of(from).refused++;
+    for (const state of this.refusedFrom.each(from)) state.refused++;
   }
 
   /** Records from `from`'s peer refused so far (from any of its links, for a proven server). */
