@@ -80,7 +80,7 @@ describe("a DHT client's links held by fake servers that behave", () => {
     await honest.putData("news", "pushed");
     await waitUntil(async () => ((await client.records.get("news")) as { v?: unknown } | undefined)?.v === "pushed", 5000, "the real server to push a subscribed key");
     assert.ok(mostLinks <= 3, `the client held ${mostLinks} links at once`);
-    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.restUntil > client.now());
+    const rested = peering.candidates().filter((c) => c.host === "127.0.0.10" && c.restUntil > client.monotonic());
     assert.ok(rested.length >= 1, "rotated-out fakes rest before they are dialed again");
   });
 
@@ -203,7 +203,7 @@ describe("a DHT client's links held by fake servers that behave", () => {
     await waitUntil(() => dialsToHole() === 1, 5000, "the other candidate dialed for the idle server's slot");
     assert.ok(linked(), "the server's link is closed only once its replacement is linked");
     // The dial fails (its penalty set): no wait of the peering may pass a timer's range.
-    await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.now()), 10_000, "the dial to fail");
+    await waitUntil(() => peering.candidates().some((c) => c.host === "127.0.0.10" && c.until > client.monotonic()), 10_000, "the dial to fail");
     assert.ok(linked());
     assert.equal(tooLong, 0, `${tooLong} timers set past 2^31-1 ms`);
   });

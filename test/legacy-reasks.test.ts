@@ -10,9 +10,11 @@ import { describe, it } from "node:test";
 import { LegacyReasks, PING_INTERVAL_MS } from "../src/node/legacy-reasks.js";
 import type { PeerSession } from "../src/network/peer-session.js";
 import { ManualClock } from "./helpers/manual-clock.js";
+import { ToolDb } from "../src/index.js";
+import { FAST, waitUntil } from "./helpers/nodes.js";
 
-function fakeSession(proven = false, isServer = true): PeerSession {
-  return { proven, isServer, connection: { closed: false } } as unknown as PeerSession;
+function fakeSession(proven = false, isServer = true, send?: (m: { type: string }) => boolean): PeerSession {
+  return { proven, isServer, connection: { closed: false }, send } as unknown as PeerSession;
 }
 
 /** A LegacyReasks on a manual clock whose pings are written at once, logging pings and sends in order. */
@@ -120,5 +122,28 @@ describe("legacy re-asks", { timeout: 10_000 }, () => {
     ask(client, "never-sent");
     await settle(PING_INTERVAL_MS);
     assert.deepEqual(log.slice(3), ["ping", "get never-sent"], "past 1 KiB every key counts as sent");
+  });
+
+  it("a node's next ping slot is monotonic: a wall-clock step back of an hour does not hold the ask an hour", async () => {
+    // Before, ToolDb gave its re-asks the wall clock (`now()`): the slot `pingedAt + 250 - now()` came an hour late.
+    const clock = new ManualClock(Date.now());
+    const db = new ToolDb({ topic: "reasks-steps", ...FAST, clock, storageName: `reasks-${Math.random()}` });
+    try {
+      await db.ready;
+      const log: string[] = [];
+      const peer = fakeSession(false, true, (m) => (log.push(m.type), true));
+      db.reasks.received(peer, { k: "a" });
+      db.reasks.ask(peer, "a", () => log.push("get a"));
+      clock.advance(0);
+      await waitUntil(() => log.includes("get a"), 5000, "the first ping and get");
+      db.reasks.received(peer, { k: "a" }); // the answer
+      clock.stepWall(-3_600_000);
+      db.reasks.ask(peer, "a", () => log.push("get a again"));
+      clock.advance(PING_INTERVAL_MS);
+      await waitUntil(() => log.includes("get a again"), 5000, "the second ping and get, one slot after the first");
+      assert.deepEqual(log, ["ping", "get a", "ping", "get a again"]);
+    } finally {
+      await db.close();
+    }
   });
 });

@@ -48,6 +48,18 @@ describe("limit building blocks (manual clock)", () => {
     assert.equal(taken, 3);
   });
 
+  it("a token bucket on the wall clock refills from a step back at once, not once the clock is back where it was", () => {
+    const clock = new ManualClock(Date.now());
+    const bucket = new TokenBucket(10, 5, () => clock.now());
+    while (bucket.tryTake());
+    clock.stepWall(-3_600_000);
+    assert.equal(bucket.tryTake(), false, "the step itself refills nothing");
+    clock.advance(300);
+    let taken = 0;
+    while (bucket.tryTake()) taken++;
+    assert.equal(taken, 3, "300 ms after the step: 3 tokens (before: none for an hour)");
+  });
+
   it("a take that must leave tokens in the bucket (work done for a peer) never takes its reserve", () => {
     const clock = new ManualClock(1000);
     const bucket = new TokenBucket(10, 8, () => clock.now());

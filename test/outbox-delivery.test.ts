@@ -29,30 +29,35 @@ describe("outbox delivery", () => {
     await Promise.all(proxies.map((p) => p.close()));
   });
 
-  it("sends an entry re-sent many times on a silent link at once on a new link, whatever its tries", { timeout: 30_000 }, async () => {
-    const silent = track(await startServer());
-    const proxy = new BlackholeProxy(portOf(silent));
-    proxies.push(proxy);
-    // Only the client's clock is manual: its re-sends happen when the test moves it, and a new link must not need it to move.
-    const clock = new ManualClock(Date.now());
-    const client = track(await clientOf([await proxy.listen()], { clock, heartbeatInterval: 0, outboxRetryInterval: 10 }));
-    await waitUntil(() => client.network.peers.length === 1, 5000, "the link through the proxy");
-    assert.ok(proxy.blackhole(0), "the link is black-holed: alive for the client, silent");
-    await client.putData("many-tries", 1);
-    const tries = () => client.outbox.pending()[0]?.tries ?? 0;
-    assert.equal(tries(), 1);
-    while (tries() < 10) {
-      const before = tries();
-      clock.advance(640); // the longest re-send delay (10 ms × 64)
-      await waitUntil(() => tries() > before, 5000, `re-send ${before + 1} on the silent link`);
-    }
-    const fresh = track(await startServer());
-    // Dialed by hand and listed as trusted: its confirmation lets the write go (src/node/server-trust.ts).
-    client.serverTrust.addList((link) => link.port === portOf(fresh));
-    client.network.connectTo("127.0.0.1", portOf(fresh));
-    await waitUntil(async () => (await fresh.records.get("many-tries"))?.v === 1, 5000, "the write on the new server without the clock moving");
-    await waitUntil(() => client.outbox.size === 0, 5000, "the new server's confirmation");
-  });
+  for (const step of [0, -3_600_000]) {
+    it(`sends an entry re-sent many times on a silent link at once on a new link, whatever its tries${step ? "; the wall clock stepped back an hour after the put" : ""}`, { timeout: 30_000 }, async () => {
+      const silent = track(await startServer());
+      const proxy = new BlackholeProxy(portOf(silent));
+      proxies.push(proxy);
+      // Only the client's clock is manual: its re-sends happen when the test moves it, and a new link must not need it to move.
+      const clock = new ManualClock(Date.now());
+      const client = track(await clientOf([await proxy.listen()], { clock, heartbeatInterval: 0, outboxRetryInterval: 10 }));
+      await waitUntil(() => client.network.peers.length === 1, 5000, "the link through the proxy");
+      assert.ok(proxy.blackhole(0), "the link is black-holed: alive for the client, silent");
+      await client.putData("many-tries", 1);
+      const tries = () => client.outbox.pending()[0]?.tries ?? 0;
+      assert.equal(tries(), 1);
+      clock.stepWall(step); // the re-sends are paced on the monotonic clock (before, none for an hour)
+      while (tries() < 10) {
+        const before = tries();
+        clock.advance(640); // the longest re-send delay (10 ms × 64)
+        await waitUntil(() => tries() > before, 5000, `re-send ${before + 1} on the silent link`);
+      }
+      // Stepped, the client's wall clock is an hour behind the servers': their records look an hour ahead, and it links to none.
+      if (step) return;
+      const fresh = track(await startServer());
+      // Dialed by hand and listed as trusted: its confirmation lets the write go (src/node/server-trust.ts).
+      client.serverTrust.addList((link) => link.port === portOf(fresh));
+      client.network.connectTo("127.0.0.1", portOf(fresh));
+      await waitUntil(async () => (await fresh.records.get("many-tries"))?.v === 1, 5000, "the write on the new server without the clock moving");
+      await waitUntil(() => client.outbox.size === 0, 5000, "the new server's confirmation");
+    });
+  }
 
   it("a poison write refused by every server waits on its own backoff and does not delay the writes behind it", { timeout: 30_000 }, async () => {
     // Servers that drop a link carrying a frame over 16 KiB and refuse keys starting with "refused-".

@@ -218,6 +218,30 @@ describe("legacy catch-up", { timeout: 90_000 }, () => {
     assert.equal(stored, 300, "every listed key fetched (before: the refused gets used up the 64 misses at once)");
     assert.ok(most <= server.requests.shares.perPeer, `${most} gets pending for the peer`);
   });
+
+  it("gets that never went out are not counted fetched: those waiting for their ping to a 2.6.6 peer when its link closed", async () => {
+    // A manual clock: the gets wait for their ping slot (legacy-reasks.ts) until the test moves it, after the link closed.
+    const clock = new ManualClock(Date.now());
+    const server = await startServer({ clock });
+    nodes.push(server);
+    const id = await rawIdentity();
+    const sent = new Map<string, ToolDbRecord>();
+    for (let i = 0; i < 5; i++) sent.set(`sent-${i}`, await signRecord(id.user, `sent-${i}`, i, Date.now(), 0, false));
+    // It sends its records before it lists their keys: 2.6.6 would not send them again on the link, so each get waits for a ping.
+    const onQuery = (link: RawLink) => {
+      for (const data of sent.values()) link.put(data);
+    };
+    const fake = await legacyServer(server, "127.0.41.6", [...sent.keys(), "never-sent"], () => undefined, id, onQuery);
+    await waitUntil(() => fake.gets === 1 && server.requests.size === 6, 5000, "the get of the key the peer never sent sent, the others waiting for the ping");
+    fake.link.terminate();
+    await waitUntil(() => server.network.peers.length === 0, 5000, "the link closed at the server");
+    clock.advance(1); // the ping's slot: the link is closed, nothing goes
+    clock.advance(5000); // the gets time out
+    await waitUntil(() => server.sync.progress.completed >= 1, 5000, "the catch-up to end");
+    const { keysListed, keysFetched } = server.syncProgress;
+    assert.equal(fake.gets, 1);
+    assert.deepEqual({ keysListed, keysFetched }, { keysListed: 6, keysFetched: 1 }, "only the get that went out counted (before: all 6)");
+  });
 });
 
 /** A get the fake legacy server was sent. */
@@ -229,10 +253,10 @@ interface LegacyGet {
 /**
  * A fake tool-db 2.6.6 server on a raw link from `from`: a ping with no
  * nonce that says it is a server (an unproven legacy link gets the legacy
- * catch-up), answering the query for all keys with `keys` and each get with
- * `answer`. `gets` counts the gets it was sent.
+ * catch-up), answering the query for all keys with `keys` (after `onQuery`)
+ * and each get with `answer`. `gets` counts the gets it was sent.
  */
-async function legacyServer(server: ToolDb, from: string, keys: string[], answer: (get: LegacyGet, link: RawLink) => unknown, id?: RawIdentity): Promise<{ link: RawLink; readonly gets: number }> {
+async function legacyServer(server: ToolDb, from: string, keys: string[], answer: (get: LegacyGet, link: RawLink) => unknown, id?: RawIdentity, onQuery?: (link: RawLink) => void): Promise<{ link: RawLink; readonly gets: number }> {
   const link = await RawLink.open(portOf(server), { topic: "test", from, id: id ?? (await rawIdentity()) });
   const state = { link, gets: 0 };
   const listed = new Promise<void>((resolve) =>
@@ -243,6 +267,7 @@ async function legacyServer(server: ToolDb, from: string, keys: string[], answer
         void answer({ id: frame.id, key: frame.key }, link);
       }
       if (frame.type !== "query") return;
+      onQuery?.(link);
       link.send({ type: "queryAck", id: frame.id, to: [], keys });
       resolve();
     }),

@@ -10,7 +10,8 @@ import { after, describe, it } from "node:test";
 import type { ToolDb } from "../src/index.js";
 import type { ToolDbMessage } from "../src/records/messages.js";
 import type { PeerSession } from "../src/network/peer-session.js";
-import { closeAll, startClient, startServer } from "./helpers/nodes.js";
+import { closeAll, startClient, startServer, waitUntil } from "./helpers/nodes.js";
+import { ManualClock } from "./helpers/manual-clock.js";
 
 const T = 30_000;
 
@@ -55,5 +56,24 @@ describe("paged key queries from a peer that pages slowly", () => {
     assert.ok(took < 9000, `paging ended ${took} ms after the query (deadline 6,000 ms), ${keys.length} keys`);
     assert.ok(keys.length >= 3000, `${keys.length} keys collected meanwhile: full pages are followed`);
     assert.ok(!client.isClosed && client.network.peers.length === 1, "the link stays");
+  });
+
+  it("paging runs to its deadline across a wall-clock step forward of an hour (monotonic: before, it stopped after the first page)", { timeout: T }, async () => {
+    const server = await startServer();
+    const clock = new ManualClock(Date.now());
+    const client = await startClient([server], { clock });
+    nodes.push(server, client);
+    // Two full pages, then a last one of 3 keys.
+    const pages = pageForever(server, 0, (n) => Array.from({ length: n < 2 ? 1000 : 3 }, (_, i) => `step/${String(n * 1000 + i).padStart(9, "0")}`));
+    const step = (message: { type?: string }) => {
+      if (message.type !== "queryAck") return;
+      client.off("message", step);
+      clock.stepWall(3_600_000);
+    };
+    client.on("message", step);
+    const keys = client.queryKeys("step/", false, 200);
+    await waitUntil(() => pages.sent === 3, 5000, "the three pages asked for");
+    clock.advance(200); // the query's own wait for answers (on the manual clock)
+    assert.equal((await keys).length, 2003);
   });
 });

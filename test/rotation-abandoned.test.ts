@@ -68,7 +68,7 @@ describe("a DHT client's abandoned rotation candidate", () => {
     await waitUntil(() => fake.links.size === 0 && client.network.peers.length === 1, 5000, "the fake's link to be closed");
     assert.ok(linked());
     const abandoned = candidate(fake.host, fake.port)!;
-    assert.ok(abandoned.restUntil > client.now(), "the abandoned candidate was not backed off");
+    assert.ok(abandoned.restUntil > client.monotonic(), "the abandoned candidate was not backed off");
     assert.equal(abandoned.tier, Tier.Found, "the abandoned candidate ranks as a server this client verified");
 
     // A real server announced later, never dialed; the first server's merit lapses.
@@ -93,7 +93,7 @@ describe("a DHT client's abandoned rotation candidate", () => {
     await waitUntil(() => liar.links.size === 0 && client.network.peers.length === 1, 5000, "the liar's link to be closed");
     assert.ok(linked(), "the server's link was rotated out for a peer that is no server");
     const c = candidate(liar.host, liar.port)!;
-    assert.ok(c.until > client.now(), "the liar was not backed off");
+    assert.ok(c.until > client.monotonic(), "the liar was not backed off");
     assert.equal(c.backoff?.attempts, 1);
   });
 });

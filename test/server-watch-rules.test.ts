@@ -130,6 +130,20 @@ describe("server watch rules (manual clock)", { timeout: 10_000 }, () => {
     w.close();
   });
 
+  it("a wall-clock step forward of an hour drops no server: its silence is timed on the monotonic clock", () => {
+    const clock = new ManualClock(Date.now());
+    const { w, refusals } = watch(clock);
+    const s = server("stepped-server-address-eeeeeeeeeeeeeeeeee");
+    w.linked(s.session);
+    for (let t = 0; s.sent.length < 2 && t < PROBE + 2 * TIMEOUT; t += 10) clock.advance(10);
+    assert.equal(s.sent.length, 2, "two probes waiting, neither yet TIMEOUT old");
+    clock.stepWall(3_600_000);
+    clock.advance(TIMEOUT / 4);
+    assert.equal(s.closedWith(), undefined, "not dropped (before: 'unanswered for 3600000 ms' at the next tick)");
+    assert.equal(refusals.length, 0);
+    w.close();
+  });
+
   it("a query left unanswered alone gets a probe, so it is judged", () => {
     const clock = new ManualClock();
     const { w } = watch(clock, { probe: 60_000 });

@@ -80,7 +80,7 @@ describe("a server dropped once, then answering well, gets its rank back", () =>
         const links = db.network.peers.map((p) => `${p.host}:${p.port}${p.outgoing ? "" : " in"}`);
         const heard: Record<string, number> = {};
         for (const m of f.received.slice(receivedAtDrop)) heard[String(m.type)] = (heard[String(m.type)] ?? 0) + 1;
-        return JSON.stringify({ since, targets, links, picker: held(now), hostile: { links: f.links.size, handshakes: f.handshakes, heard }, events: events.slice(-10) });
+        return JSON.stringify({ since, targets, links, picker: held(db.monotonic()), hostile: { links: f.links.size, handshakes: f.handshakes, heard }, events: events.slice(-10) });
       };
       const explained = (err: Error) => {
         throw new Error(`${err.message}; ${state()}`);
@@ -114,7 +114,7 @@ describe("a server dropped once, then answering well, gets its rank back", () =>
   }
 
   /** Starts `picker` on `db` with the flaky server first; returns a reading of the drops it holds against the flaky server, and of what it holds of it. */
-  async function pick(picker: Picker, db: ToolDb, f: HostileServer, goodPort: number): Promise<{ penalty: () => number; held: (now: number) => unknown }> {
+  async function pick(picker: Picker, db: ToolDb, f: HostileServer, goodPort: number): Promise<{ penalty: () => number; held: (monotonicNow: number) => unknown }> {
     if (picker === "selection") {
       const sel = new ServerSelection(db, { links: 2, cache: false, refreshInterval: 60_000 });
       stops.push(() => sel.close());

@@ -188,31 +188,35 @@ describe("signature verification threads", () => {
     assert.equal(fallback.calls, 300);
   });
 
-  it("a real thread that takes checks and never answers is stopped after the stall time; its checks take the fallback", { timeout: T }, async () => {
-    const list = swapped(await checks(100), 40);
-    const clock = new ManualClock();
-    const { SilentWorker, exits } = silentWorkers();
-    const fallback = countedFallback();
-    const pool = new VerifyPool(1, { Worker: SilentWorker }, fallback.verify, clock);
-    let settled = false;
-    const results = Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s))).finally(() => (settled = true));
-    await new Promise((resolve) => setImmediate(resolve)); // the flush ran: the checks are on the thread
-    assert.equal(exits.length, 1);
-    clock.advance(THREAD_STALL_MS - 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(settled, false, "before the stall time the thread is waited for");
-    clock.advance(1);
-    const verdicts = await results;
-    assert.deepEqual(
-      verdicts.flatMap((ok, i) => (ok ? [] : [i])),
-      [40, 41],
-    );
-    assert.equal(fallback.calls, 100, "every check of the silent thread went to the fallback");
-    assert.equal(pool.verified, 0);
-    await withTimeout(exits[0]!, 10_000, "the silent thread stopped");
-    assert.equal(clock.pending, 0, "no watch left behind");
-    assert.equal(await pool.verify(list[0]!.h, list[0]!.a, list[0]!.s), true, "later checks take the fallback");
-  });
+  // Also with the wall clock stepped back an hour once the checks are on the thread: the stall time runs on the monotonic clock (before, an hour later).
+  for (const step of [0, -3_600_000]) {
+    it(`a real thread that takes checks and never answers is stopped after the stall time${step ? ", across a wall-clock step back of an hour" : ""}; its checks take the fallback`, { timeout: T }, async () => {
+      const list = swapped(await checks(100), 40);
+      const clock = new ManualClock();
+      const { SilentWorker, exits } = silentWorkers();
+      const fallback = countedFallback();
+      const pool = new VerifyPool(1, { Worker: SilentWorker }, fallback.verify, clock);
+      let settled = false;
+      const results = Promise.all(list.map((c) => pool.verify(c.h, c.a, c.s))).finally(() => (settled = true));
+      await new Promise((resolve) => setImmediate(resolve)); // the flush ran: the checks are on the thread
+      assert.equal(exits.length, 1);
+      clock.stepWall(step);
+      clock.advance(THREAD_STALL_MS - 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(settled, false, "before the stall time the thread is waited for");
+      clock.advance(1);
+      const verdicts = await withTimeout(results, 5000, "the checks to take the fallback");
+      assert.deepEqual(
+        verdicts.flatMap((ok, i) => (ok ? [] : [i])),
+        [40, 41],
+      );
+      assert.equal(fallback.calls, 100, "every check of the silent thread went to the fallback");
+      assert.equal(pool.verified, 0);
+      await withTimeout(exits[0]!, 10_000, "the silent thread stopped");
+      assert.equal(clock.pending, 0, "no watch left behind");
+      assert.equal(await pool.verify(list[0]!.h, list[0]!.a, list[0]!.s), true, "later checks take the fallback");
+    });
+  }
 
   it("a thread that answers leaves no stall watch behind", { timeout: T }, async () => {
     const clock = new ManualClock();

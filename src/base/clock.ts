@@ -5,13 +5,23 @@
 export type TimerHandle = { readonly __timer: unique symbol } | ReturnType<typeof setTimeout>;
 
 export interface Clock {
+  /** Wall-clock time (ms since the epoch, as Date.now()): for timestamps stored or sent. */
   now(): number;
+  /**
+   * Monotonic time (ms, any origin, as performance.now()): for due-times of
+   * timers, which run on the monotonic clock. A wall-clock step (NTP, a VM
+   * resumed, an operator's `date -s`) moves `now()` and not this: a deadline
+   * `now() + ms` an hour behind after a step back armed its timer an hour
+   * late. A clock without it uses `now()` (a virtual clock reads the same).
+   */
+  monotonic?(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle | undefined): void;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     return t;
@@ -20,6 +30,11 @@ export const systemClock: Clock = {
     if (h !== undefined) clearTimeout(h as ReturnType<typeof setTimeout>);
   },
 };
+
+/** `clock`'s monotonic time (its `now()` when it has none). */
+export function monotonicNow(clock: Clock = systemClock): number {
+  return clock.monotonic ? clock.monotonic() : clock.now();
+}
 
 /**
  * A set of timers owned by one component; `clearAll()` on close guarantees no
@@ -67,9 +82,14 @@ export class TimerGroup {
     return this.handles.size;
   }
 
-  /** The group's clock's time. */
+  /** The group's clock's time (wall clock). */
   now(): number {
     return this.clock.now();
+  }
+
+  /** The group's clock's monotonic time: due-times of its timers (`monotonicNow`). */
+  monotonic(): number {
+    return monotonicNow(this.clock);
   }
 
   clearAll(): void {
@@ -84,10 +104,12 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * One pending call of `fn` at a time on the group's clock: the earliest
- * asked for. Whoever compares deadlines with `clock.now()` must ask again in
- * `fn` for a deadline still ahead: a system timer can fire a millisecond
- * before `Date.now()` reaches the deadline it was set for (libuv counts whole
- * milliseconds of the monotonic clock). ServerSelection, counting on its
+ * asked for, in the clock's monotonic time (`TimerGroup.monotonic`), so a
+ * wall-clock step neither delays nor hastens it. Whoever compares deadlines
+ * must still ask again in `fn` for a deadline still ahead: a system timer can
+ * fire a millisecond before the clock reaches the deadline it was set for
+ * (libuv counts whole milliseconds of a loop time read before the timer was
+ * set). ServerSelection, counting on its
  * one timer, then found the penalised server not due yet and set none again:
  * the server waited for the next refresh, 30 s by default
  * (test/early-timers.test.ts).
@@ -101,7 +123,7 @@ export class Wake {
     private readonly fn: () => void,
   ) {}
 
-  /** Calls `fn` at `time` (ms, the clock's time), unless a call is due earlier already. Past a timer's range, `fn` runs early and asks again. */
+  /** Calls `fn` at `time` (ms, the clock's monotonic time), unless a call is due earlier already. Past a timer's range, `fn` runs early and asks again. */
   at(time: number): void {
     if (this.handle !== undefined && this.time <= time) return;
     this.timers.clearTimeout(this.handle);
@@ -110,6 +132,6 @@ export class Wake {
       this.handle = undefined;
       this.fn();
     };
-    this.handle = this.timers.setTimeout(run, Math.min(MAX_TIMER_MS, Math.max(0, time - this.timers.now())));
+    this.handle = this.timers.setTimeout(run, Math.min(MAX_TIMER_MS, Math.max(0, time - this.timers.monotonic())));
   }
 }

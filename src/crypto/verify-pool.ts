@@ -20,7 +20,7 @@
  * Browsers have no pool (`createVerifyPool` returns undefined): WebCrypto
  * already verifies off the main thread there.
  */
-import { type Clock, type TimerHandle, systemClock } from "../base/clock.js";
+import { type Clock, type TimerHandle, monotonicNow, systemClock } from "../base/clock.js";
 import { createLogger } from "../base/logger.js";
 import { nodeBuiltin } from "./node-builtin.js";
 import { type SyncCheck, type SyncCrypto, p256SyncCheck } from "./p256-sync-check.js";
@@ -208,7 +208,7 @@ export class VerifyPool {
     thread.jobs.set(id, checks);
     if (thread.outstanding === 0) {
       thread.worker.ref();
-      thread.lastProgress = this.clock.now();
+      thread.lastProgress = monotonicNow(this.clock);
       this.watch(thread, this.stallMs);
     }
     thread.outstanding += checks.length;
@@ -247,7 +247,7 @@ export class VerifyPool {
     if (!checks) return;
     thread.jobs.delete(id);
     thread.outstanding -= checks.length;
-    thread.lastProgress = this.clock.now();
+    thread.lastProgress = monotonicNow(this.clock);
     if (thread.outstanding === 0) {
       thread.worker.unref();
       this.clock.clearTimeout(thread.watch);
@@ -271,7 +271,7 @@ export class VerifyPool {
       thread.watch = undefined;
       setImmediate(() => {
         if (thread.outstanding === 0 || !this.threads.includes(thread) || thread.watch !== undefined) return;
-        const quiet = this.clock.now() - thread.lastProgress;
+        const quiet = monotonicNow(this.clock) - thread.lastProgress;
         if (quiet < this.stallMs) return this.watch(thread, this.stallMs - quiet);
         log("a verification thread held %d checks without answering for %d ms: stopped; checks now take libuv's pool", thread.outstanding, quiet);
         void thread.worker.terminate();

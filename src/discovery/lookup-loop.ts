@@ -1,4 +1,4 @@
-import type { Clock, TimerGroup } from "../base/clock.js";
+import { type Clock, type TimerGroup, monotonicNow } from "../base/clock.js";
 import { jittered } from "./options.js";
 import { RepeatingCall } from "./repeating-call.js";
 
@@ -71,12 +71,12 @@ export class LookupLoop extends RepeatingCall {
   }
 
   private earliestStartDelay(): number {
-    return Math.max(0, this.lastStart + this.cfg.fastInterval - this.cfg.clock.now());
+    return Math.max(0, this.lastStart + this.cfg.fastInterval - monotonicNow(this.cfg.clock));
   }
 
   /** (Re)schedules the next run unless one is already due sooner. */
   private scheduleAtMost(delay: number): void {
-    const at = this.cfg.clock.now() + delay;
+    const at = monotonicNow(this.cfg.clock) + delay;
     if (this.timer !== undefined && this.nextAt <= at) return;
     this.timers.clearTimeout(this.timer);
     this.nextAt = at;
@@ -90,7 +90,7 @@ export class LookupLoop extends RepeatingCall {
   protected run(): void {
     if (!this.idle) return;
     this.rerun = false;
-    this.lastStart = this.cfg.clock.now();
+    this.lastStart = monotonicNow(this.cfg.clock);
     this.call(
       (cb) => {
         this.cfg.beforeLookup();
@@ -102,7 +102,7 @@ export class LookupLoop extends RepeatingCall {
           this.scheduleAtMost(this.earliestStartDelay());
         } else {
           const pace = jittered(this.pace(), this.cfg.jitter, this.cfg.random);
-          this.scheduleAtMost(Math.max(0, this.lastStart + pace - this.cfg.clock.now()));
+          this.scheduleAtMost(Math.max(0, this.lastStart + pace - monotonicNow(this.cfg.clock)));
         }
         this.cfg.onResult(err, nodes);
       },

@@ -1,6 +1,7 @@
 /**
  * A token bucket: `rate` tokens per second up to `burst`. Time comes from
- * `now` (an injected clock in tests), so it is deterministic.
+ * `now` (an injected clock in tests), so it is deterministic; time going
+ * back (a wall clock stepped back) refills nothing and holds nothing back.
  */
 export class TokenBucket {
   private tokens: number;
@@ -17,6 +18,8 @@ export class TokenBucket {
 
   private refill(): void {
     const t = this.now();
+    // A wall clock stepped back (NTP, a resumed VM): refill from there, not once it is back where it was (an hour's step, an hour).
+    if (t < this.last) this.last = t;
     if (t > this.last) {
       this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.rate) / 1000);
       this.last = t;

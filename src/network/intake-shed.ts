@@ -79,7 +79,7 @@ export class ShedAsks {
     if (this.ended) return;
     if (this.keys.size < MAX_SHED_KEYS) this.keys.add(key);
     if (this.timer !== undefined) return;
-    const wait = Math.max(0, this.askedAt + this.everyMs - this.timers.now());
+    const wait = Math.max(0, this.askedAt + this.everyMs - this.timers.monotonic());
     this.timer = this.timers.setTimeout(() => this.flush(), wait);
   }
 
@@ -94,7 +94,7 @@ export class ShedAsks {
     if (this.ended || this.keys.size === 0) return;
     const keys = [...this.keys];
     this.keys.clear();
-    this.askedAt = this.timers.now();
+    this.askedAt = this.timers.monotonic();
     this.ask(keys);
   }
 }

@@ -44,6 +44,7 @@ export class LinkGuard {
   /** Incoming sockets from accept on (its capacity is set by the Node transports, which can read the open-file limit). */
   readonly sockets = new SocketBudget();
 
+  /** `now`: monotonic time (the intake's token buckets arm its timer; bans and stalls are spans a wall-clock step must not stretch). */
   constructor(enforce: boolean, given: Partial<Limits> | undefined, timers: TimerGroup, now: () => number, clientIntake?: Partial<ClientIntakeLimits>) {
     this.limits = resolveLimits(given);
     this.bans = new BanList(this.limits, now);

@@ -96,7 +96,7 @@ export abstract class ToolDbNetworkAdapter extends TypedEmitter<NetworkEvents> {
     this.clock = this.options.clock;
     this.timers = new TimerGroup(this.options.clock);
     this.heartbeat = new HeartbeatSweep(host.options.heartbeatInterval, this.timers);
-    this.guard = new LinkGuard(host.options.server, host.options.limits, this.timers, () => this.now(), host.options.clientIntake);
+    this.guard = new LinkGuard(host.options.server, host.options.limits, this.timers, () => this.timers.monotonic(), host.options.clientIntake);
     this.inbound = new InboundBudget(this.guard.limits.maxReceiveBuffered, this.guard.limits.exemptIps);
     this.dialer = new Dialer(this.options, this.timers, {
       open: (target) => this.openTarget(target),

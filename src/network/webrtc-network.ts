@@ -340,7 +340,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   /** Announces as soon as the rate limit allows (once per announceInterval), then backs off from announceInterval again. */
   private announceSoon(): void {
     if (this.isClosed) return;
-    const wait = this.lastAnnounce + this.announceInterval - this.now();
+    const wait = this.lastAnnounce + this.announceInterval - this.timers.monotonic();
     if (wait > 0) {
       this.scheduleAnnounce(wait, this.announceInterval);
       return;
@@ -353,7 +353,7 @@ export class WebRtcNetwork extends ToolDbNetworkAdapter {
   private announce(): void {
     if (!this.client || this.isClosed) return;
     if (this.rtcPeers.size >= this.maxPeers && !this.slots.victim(this.rtcPeers.values())) return;
-    this.lastAnnounce = this.now();
+    this.lastAnnounce = this.timers.monotonic();
     this.client.update();
   }
 

@@ -53,6 +53,7 @@ interface LinkState {
 }
 
 export interface LegacyReasksDeps {
+  /** Monotonic time (ms): the ping slot's timer is armed from it. */
   now(): number;
   /** Sends the ping; resolves once it was written (or could not be). */
   ping(session: PeerSession): Promise<unknown>;

@@ -68,6 +68,8 @@ export interface NodeContext extends Pick<TypedEmitter<ToolDbEvents>, "emit" | "
   readonly isServer: boolean;
   readonly isClosed: boolean;
   now(): number;
+  /** Monotonic time (`Clock.monotonic`): due-times of timers. */
+  monotonic(): number;
   refused(event: RefusalEvent): void;
   /** Verifies a record from anywhere and merges it; see RecordIntake.accept. */
   acceptRecord(record: unknown, from?: PeerSession, to?: string[], messageId?: string, admission?: Admission): Promise<ToolDbRecord | undefined>;

@@ -89,7 +89,8 @@ const DEFAULT_WINDOW = 64;
 export class Outbox {
   private readonly index: OutboxIndex;
   private readonly timers: TimerGroup;
-  private readonly clock: Pick<Clock, "now">;
+  /** Monotonic time: the re-sends' pace and holds (in memory only) are timed by the retry timer, which a wall-clock step must not stretch. */
+  private readonly clock: { now(): number };
   /** Links being drained, and whether another pass was asked for meanwhile. */
   private readonly draining = new Map<PeerSession, Pass | undefined>();
   private readonly progress = new Set<() => void>();
@@ -103,7 +104,7 @@ export class Outbox {
   ) {
     this.index = new OutboxIndex(store, options.capacity);
     this.timers = new TimerGroup(options.clock);
-    this.clock = options.clock ?? { now: () => Date.now() };
+    this.clock = { now: () => this.timers.monotonic() };
   }
 
   async load(): Promise<void> {

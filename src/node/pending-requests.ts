@@ -6,7 +6,7 @@ interface Pending<T, S> {
   onReply: (reply: T, from?: S) => boolean | void;
   onTimeout: () => void;
   timer: TimerHandle;
-  /** When the timer fires (clock time). */
+  /** When the timer fires (the clock's monotonic time). */
   dueAt: number;
   /** The key a get asks for, when the request is one (`keyOf`). */
   key?: string;
@@ -44,7 +44,7 @@ export class PendingRequests<T, S = unknown> {
 
   constructor(
     readonly capacity: number,
-    private readonly clock: Clock = systemClock,
+    clock: Clock = systemClock,
   ) {
     this.timers = new TimerGroup(clock);
     this.shares = new RequestShares(capacity);
@@ -63,7 +63,7 @@ export class PendingRequests<T, S = unknown> {
     if (owner && !this.shares.mayAdd(owner)) return false;
     if (this.pending.size >= this.capacity) this.expire(this.shares.heaviest() ?? (this.pending.keys().next().value as string));
     const timer = this.timers.setTimeout(() => this.expire(id), timeoutMs);
-    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.clock.now() + timeoutMs, key, held, owner, onRefused });
+    this.pending.set(id, { onReply, onTimeout, timer, dueAt: this.timers.monotonic() + timeoutMs, key, held, owner, onRefused });
     if (owner) this.shares.add(id, owner);
     return true;
   }
@@ -102,9 +102,9 @@ export class PendingRequests<T, S = unknown> {
   /** Times the request out within `ms` (sooner if it was due sooner): a request that got its first answer waits a short grace for more. */
   hurry(id: string, ms: number): void {
     const entry = this.pending.get(id);
-    if (!entry || entry.dueAt <= this.clock.now() + ms) return;
+    if (!entry || entry.dueAt <= this.timers.monotonic() + ms) return;
     this.timers.clearTimeout(entry.timer);
-    entry.dueAt = this.clock.now() + ms;
+    entry.dueAt = this.timers.monotonic() + ms;
     entry.timer = this.timers.setTimeout(() => this.expire(id), ms);
   }
 

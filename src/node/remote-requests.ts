@@ -103,7 +103,7 @@ export class RemoteRequests {
       }
     };
     const id = randomId();
-    const deadline = db.now() + timeoutMs * QUERY_PAGING_TIMEOUTS;
+    const deadline = db.monotonic() + timeoutMs * QUERY_PAGING_TIMEOUTS; // monotonic: it bounds the pages' timeouts
     const paging: Promise<void>[] = [];
     // One paging loop a peer: a peer answers the query more than once when it forwarded it to other servers.
     const pagingPeers = new Set<string>();
@@ -134,7 +134,7 @@ export class RemoteRequests {
   private async nextPages(prefix: string, after: string, from: PeerSession, time: { timeoutMs: number; deadline: number }, collect: (keys: string[]) => void, size: () => number): Promise<void> {
     const db = this.db;
     for (let page = 0; page < MAX_QUERY_PAGES && size() < MAX_QUERY_KEYS && !from.connection.closed && !db.isClosed; page++) {
-      const left = time.deadline - db.now();
+      const left = time.deadline - db.monotonic();
       if (left <= 0) return;
       const id = randomId();
       const reply = await new Promise<ToolDbMessage | undefined>((resolve) => {

@@ -4,8 +4,7 @@ import { SYNC_INDEX_HINTS, SyncIndex } from "./sync/sync-index.js";
 import { CHANGES_CAPABILITY } from "./sync/change-sync.js";
 import { COPY_CAPABILITY } from "./sync/store-copy.js";
 import { syncIndexName } from "./options.js";
-import type { SyncMessage } from "../records/messages.js";
-import type { ToolDbMessage } from "../records/messages.js";
+import { putKey, type SyncMessage, type ToolDbMessage } from "../records/messages.js";
 import { TimerGroup } from "../base/clock.js";
 import { ErrorCode, errorText } from "../base/errors.js";
 import { randomId } from "../base/random.js";
@@ -59,9 +58,10 @@ const REFUSED_HELD = IN_FLIGHT;
 /**
  * How one catch-up get went: no reply frame from the peer under its id, a
  * reply for another key, a reply for the key asked (stored, or refused), or
- * never sent (the peer's share of the pending requests stayed full).
+ * never sent: the peer's share of the pending requests stayed full (`busy`),
+ * or the link closed before it went out or the send failed (`unsent`).
  */
-type GetOutcome = "unheard" | "other" | "key" | "refused" | "busy";
+type GetOutcome = "unheard" | "other" | "key" | "refused" | "busy" | "unsent";
 
 /**
  * When two servers link, each catches up on the other's records, so a
@@ -83,8 +83,8 @@ export interface SyncProgress {
   /** Catch-ups finished. */
   completed: number;
   /**
-   * Keys listed by peers, fetched so far, and of those the ones that changed
-   * this store. Each listed key is counted once: a key asked for again in a
+   * Keys listed by peers, fetched so far (their gets went out), and of those the ones
+   * that changed this store. Each listed key is counted once: a key asked for again in a
    * re-check (its reply refused by a custom verifier) is not fetched twice,
    * so keysFetched never exceeds keysListed.
    */
@@ -322,11 +322,13 @@ export class ServerSync {
           const before = (await this.db.records.get(key).catch(() => undefined))?.h;
           const outcome = await this.get(session, key, hold);
           if (outcome === "key" || outcome === "refused") answered++;
-          if (outcome === "busy") sent--;
+          const out = outcome !== "busy" && outcome !== "unsent";
+          if (!out) sent--;
           if (outcome === "key" || outcome === "refused" || outcome === "other") misses = 0;
-          else if (++misses >= MAX_MISSES) stopped ??= `${MAX_MISSES} gets in a row went unanswered (or found no room in the table of pending requests)`;
+          else if (outcome !== "unsent" && ++misses >= MAX_MISSES) stopped ??= `${MAX_MISSES} gets in a row went unanswered (or found no room in the table of pending requests)`;
           const after = (await this.db.records.get(key).catch(() => undefined))?.h;
-          if (!again) progress.keysFetched++; // a key asked for again was counted by the first pass
+          // Gets that went out only (2.6.6 interop: one waiting for its ping when the link closed was counted); a key asked for again was counted by the first pass.
+          if (out && !again) progress.keysFetched++;
           if (after !== before) {
             changed++;
             progress.keysChanged++;
@@ -352,22 +354,28 @@ export class ServerSync {
     for (let waited = 0, pause = SHARE_RETRY_MS; ; waited += pause, pause = Math.min(pause * 2, SHARE_RETRY_MAX_MS)) {
       const outcome = await new Promise<GetOutcome | undefined>((resolve) => {
         const id = randomId();
+        let went = false;
         const heard = (reply: ToolDbMessage, from?: PeerSession, outcome: GetOutcome = "key") => {
           if (from !== session) return true; // not the peer asked: keep waiting
-          resolve(replyKey(reply) === key ? outcome : "other");
+          resolve(putKey(reply) === key ? outcome : "other");
           return false;
         };
-        const added = this.db.requests.add(id, REQUEST_TIMEOUT_MS, heard, () => resolve("unheard"), {
+        const added = this.db.requests.add(id, REQUEST_TIMEOUT_MS, heard, () => resolve(went ? "unheard" : "unsent"), {
           key,
           owner,
           onRefused: (reply, from) => {
             if (heard(reply, from, "refused") !== false) return;
             this.db.requests.remove(id);
-            if (replyKey(reply) === key) refused((reply as { data: unknown }).data, key);
+            if (putKey(reply) === key) refused((reply as { data: unknown }).data, key);
           },
         });
         if (!added) return resolve(undefined);
-        this.db.reasks.ask(session, key, () => void session.send({ type: "get", id, key }));
+        // Sent now, or after a ping to a 2.6.6 peer (legacy-reasks.ts); never, when the link closes first (it times out `unsent`).
+        this.db.reasks.ask(session, key, () => {
+          if ((went = session.send({ type: "get", id, key }))) return;
+          this.db.requests.remove(id);
+          resolve("unsent");
+        });
       });
       if (outcome !== undefined) return outcome;
       if (waited >= SHARE_WAIT_MS || !(await this.pause(pause, session))) return "busy";
@@ -388,11 +396,4 @@ export class ServerSync {
       this.pausing.add(wake);
     });
   }
-}
-
-/** The key of the record a put frame carries (undefined for anything else). */
-function replyKey(reply: ToolDbMessage): string | undefined {
-  if (reply.type !== "put" && reply.type !== "crdtPut") return undefined;
-  const k = (reply.data as { k?: unknown } | null | undefined)?.k;
-  return typeof k === "string" ? k : undefined;
 }

@@ -108,7 +108,8 @@ export interface ServerWatchOptions {
 export class ServerWatch {
   private readonly links = new Map<PeerSession, Link>();
   private readonly timers: TimerGroup;
-  private readonly clock: Pick<Clock, "now">;
+  /** Monotonic time: a silence is timed by the sweep's timer, which a wall-clock step must not shorten or stretch. */
+  private readonly clock: { now(): number };
   private readonly standing: ServerStanding;
   readonly timeoutMs: number;
   private readonly enabled: boolean;
@@ -126,7 +127,7 @@ export class ServerWatch {
     this.probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
     this.standing = new ServerStanding(options.recoverAfterMs ?? DEFAULT_RECOVERY_MS);
     this.timers = new TimerGroup(clock);
-    this.clock = clock ?? { now: () => Date.now() };
+    this.clock = { now: () => this.timers.monotonic() };
   }
 
   /** A link to a server opened: judged from now on, probed when idle. */

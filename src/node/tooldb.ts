@@ -8,6 +8,7 @@ import type { EncryptedAccount, SignedHash, ToolDbUserAdapter, UserKeys } from "
 import { Accounts, type SignUpOptions } from "./accounts.js";
 import type { Acks, PutOptions, PutRefusal } from "./acks.js";
 import { BoundedSet } from "../base/bounded-set.js";
+import { monotonicNow } from "../base/clock.js";
 import { BroadcastTree } from "./broadcast/broadcast-tree.js";
 import { ErrorCode, ToolDbError, errorText } from "../base/errors.js";
 import { checkCrdt, functionArgument, functionRate, keyArgument, keyPrefixArgument, putOptions, stringArgument } from "./api-arguments.js";
@@ -118,7 +119,7 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
     this.verifier = new RecordVerifier({ pow, acceptLegacyRecords, verifySignature: (m) => this.peerAccount.verifySignature(m), now: () => this.now(), checkCrdt: crdtRecordProblem });
     this.processed = new BoundedSet(this.options.dedupCapacity);
     this.requests = new PendingRequests(this.options.maxPendingRequests, this.options.clock);
-    this.reasks = new LegacyReasks({ now: () => this.now(), ping: (s) => this.network.requestServers(s), clock: this.options.clock });
+    this.reasks = new LegacyReasks({ now: () => this.monotonic(), ping: (s) => this.network.requestServers(s), clock: this.options.clock });
     this.closing = new Closing(this.log, this.options.clock);
     const limits = resolveLimits(this.options.limits);
     this.remoteSubscriptions = new RemoteSubscriptions(this.options.maxSubscriptionsPerPeer, limits.maxSubscriptions);
@@ -194,6 +195,9 @@ export class ToolDb extends ToolDbListeners implements NetworkHost, NodeContext 
   get syncProgress(): Readonly<SyncProgress> { return this.sync.progress; }
 
   now(): number { return this.options.clock ? this.options.clock.now() : Date.now(); }
+
+  /** The clock's monotonic time (`Clock.monotonic`): due-times of timers, which a wall-clock step must not move. */
+  monotonic(): number { return monotonicNow(this.options.clock); }
 
   // ---- NetworkHost -----------------------------------------------------
 

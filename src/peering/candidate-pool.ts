@@ -27,7 +27,7 @@ export interface Candidate extends PeerAddress {
   tier: Tier;
   /** The node's address (public key), when a record or a link told us. */
   address: string | undefined;
-  /** Not dialed before this time (ms); Infinity: never (our own address seen from outside). */
+  /** Not dialed before this time (ms, `now`: the node's monotonic clock); Infinity: never (our own address seen from outside). */
   until: number;
   /** Grows the penalty per failure; reset by a verified link. */
   backoff: Backoff | undefined;
@@ -37,7 +37,7 @@ export interface Candidate extends PeerAddress {
   readonly seq: number;
   /** The operator listed it (bootstrap list): a client keeps its link to it and never rests it as a stranger (client-rotation.ts). */
   listed: boolean;
-  /** Rotated out (client-rotation.ts): before this time (ms) dialed only when no other candidate can be (`pick`). */
+  /** Rotated out (client-rotation.ts): before this time (ms, `now`) dialed only when no other candidate can be (`pick`). */
   restUntil: number;
 }
 
@@ -48,6 +48,7 @@ export interface CandidatePoolOptions {
   penaltyMs: number;
   maxPenaltyMs: number;
   random: () => number;
+  /** Monotonic time (ms, `db.monotonic()`): the penalties' ends wake the peering's timer. */
   now: () => number;
 }
 

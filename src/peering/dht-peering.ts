@@ -77,7 +77,7 @@ export class DhtPeering {
     this.maxInFlight = opts.maxDialsInFlight ?? DEFAULT_MAX_DIALS_IN_FLIGHT;
     this.staggerMs = opts.dialStaggerMs ?? DEFAULT_DIAL_STAGGER_MS;
     this.firstContactMs = opts.firstContactTimeoutMs ?? DEFAULT_FIRST_CONTACT_TIMEOUT_MS;
-    this.pool = new CandidatePool({ capacity: MAX_CANDIDATES, penaltyMs: opts.penaltyMs, maxPenaltyMs: MAX_PENALTY_MS, random, now: () => db.now() });
+    this.pool = new CandidatePool({ capacity: MAX_CANDIDATES, penaltyMs: opts.penaltyMs, maxPenaltyMs: MAX_PENALTY_MS, random, now: () => db.monotonic() });
     if (db.options.server) {
       this.mesh = new ServerMesh(db, this.timers, random, opts.mesh);
       const { minLinks, rotateIntervalMs, redialLostMs } = this.mesh.options;
@@ -229,7 +229,7 @@ export class DhtPeering {
     const usable = this.usable(targets);
     let inFlight = [...targets.values()].filter((s) => s === "connecting").length;
     while (inFlight < this.maxInFlight) {
-      const now = this.db.now();
+      const now = this.db.monotonic();
       const replacing = this.credits > 0;
       if (inFlight >= need && !replacing && now - this.lastLaunch < this.staggerMs) {
         this.wake.at(this.lastLaunch + this.staggerMs);
@@ -262,7 +262,7 @@ export class DhtPeering {
   /** A client's rotation wants a candidate for a slot it will free once the candidate is linked: dialed, not called off by the pump. */
   private dialReplacement(): Candidate | undefined {
     const c = this.db.network.canDial ? this.pool.pick(this.usable()) : undefined;
-    if (c) this.launch(c, this.db.now(), false);
+    if (c) this.launch(c, this.db.monotonic(), false);
     return c;
   }
 

@@ -112,7 +112,7 @@ export class MeshRotation {
     // Where it listens: the address this node dialed, or the one its records gave (an incoming link's port is not it).
     const known = info.outgoing && info.host !== undefined && info.port !== undefined ? { host: info.host, port: info.port } : this.deps.pool.list().find((c) => c.address === info.address);
     if (!known) return;
-    const now = this.deps.db.now();
+    const now = this.deps.db.monotonic();
     const before = this.lost.get(info.address);
     const again = before !== undefined && now - before.at < LOST_FOR_MS;
     const losses = again ? before.losses + 1 : 1;
@@ -126,7 +126,7 @@ export class MeshRotation {
   /** Dials the servers lost whose wait is over, one at a time in turn, while any is remembered. */
   private redialLost(): void {
     const { db, timers, random, redialLostMs } = this.deps;
-    const now = db.now();
+    const now = db.monotonic();
     const linked = new Set(db.network.peers.map((p) => p.address));
     for (const [address, entry] of this.lost) if (now - entry.at > LOST_FOR_MS && !linked.has(address)) this.lost.delete(address);
     const due = [...this.lost].find(([address, entry]) => entry.next <= now && !linked.has(address));
@@ -146,14 +146,14 @@ export class MeshRotation {
   private mayDial(): boolean {
     const { db, firstContactMs, minLinks } = this.deps;
     if (this.stopped || db.isClosed || !db.network.canDial) return false;
-    if (this.pending && db.now() - this.pending.since < PENDING_BOUNDS * firstContactMs) return false;
+    if (this.pending && db.monotonic() - this.pending.since < PENDING_BOUNDS * firstContactMs) return false;
     this.pending = undefined;
     return this.links().length >= minLinks;
   }
 
   private dial(host: string, port: number, rotation: boolean): boolean {
     const key = dialKey(host, port);
-    this.pending = { key, since: this.deps.db.now(), rotation };
+    this.pending = { key, since: this.deps.db.monotonic(), rotation };
     this.dials++;
     this.deps.log("%s: dialing %s", rotation ? "rotating" : "redialing a lost server", key);
     this.deps.db.network.connectTo(host, port, { maxRetries: 0, firstContactTimeout: this.deps.firstContactMs });

@@ -23,7 +23,7 @@ export interface KnownServer {
   failures: number;
   /** Times this client dropped it for leaving its requests unanswered (close code 4012), less those a good spell forgave: others are tried first. */
   unresponsive?: number;
-  /** Not dialed again before this time (ms, the node's clock): after such a drop, a growing wait. */
+  /** Not dialed again before this time (ms, the node's monotonic clock, `db.monotonic()`): after such a drop, a growing wait. */
   until?: number;
 }
 
@@ -237,7 +237,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
       server.unresponsive = (server.unresponsive ?? 0) + 1;
       server.state = "known";
       const wait = unresponsivePenalty(server.unresponsive, this.db.options.unresponsivePenalty);
-      server.until = this.db.now() + wait;
+      server.until = this.db.monotonic() + wait;
       this.log("%s left requests unanswered: tried again in %d ms at the earliest", server.url, wait);
     } else if (server?.state === "linked") {
       // Suspect until it answers again: the dialer retries it, and another server takes the slot now.
@@ -285,7 +285,7 @@ export class ServerSelection extends TypedEmitter<{ change: [servers: KnownServe
     const linkedAddresses = new Set(this.db.network.peers.filter((p) => p.isServer).map((p) => p.address));
     const busy = [...this.servers.values()].filter((s) => s.state === "linked" || (s.state === "dialing" && s.failures === 0)).length;
     let free = this.options.links - Math.max(busy, linkedAddresses.size);
-    const now = this.db.now();
+    const now = this.db.monotonic();
     const candidates = [...this.servers.values()]
       .filter((s) => s.state === "known" && (s.until ?? 0) <= now && !(s.address && linkedAddresses.has(s.address)))
       .sort((a, b) => (a.unresponsive ?? 0) - (b.unresponsive ?? 0) || (b.lastGood ?? 0) - (a.lastGood ?? 0) || SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source]);

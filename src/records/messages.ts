@@ -228,6 +228,13 @@ export type ToolDbMessage =
 
 export type MessageType = ToolDbMessage["type"];
 
+/** The key of the record a put or crdtPut frame carries (undefined for anything else). */
+export function putKey(message: ToolDbMessage): string | undefined {
+  if (message.type !== "put" && message.type !== "crdtPut") return undefined;
+  const k = (message.data as { k?: unknown } | null | undefined)?.k;
+  return typeof k === "string" ? k : undefined;
+}
+
 /** Outgoing messages before the network fills in `to`. */
 export type OutgoingMessage = ToolDbMessage extends infer M ? (M extends ToolDbMessage ? Omit<M, "to"> & { to?: string[] } : never) : never;
 

@@ -113,6 +113,16 @@ describe("LookupLoop pacing", () => {
     loop.stop();
   });
 
+  it("keeps its pace across a wall-clock step back of an hour (periods run on the monotonic clock)", () => {
+    const clock = new ManualClock(Date.now());
+    const { loop, starts } = makeLoop(clock, () => false);
+    loop.start(); // a lookup at once; it calls back 10 ms later, after the step
+    clock.stepWall(-3_600_000);
+    clock.advance(3100);
+    assert.equal(starts.length, 4, "a lookup every fastInterval (before: the next one an hour after the first)");
+    loop.stop();
+  });
+
   it("stop() leaves no timer behind", () => {
     const clock = new ManualClock();
     const { loop, timers } = makeLoop(clock, () => false);

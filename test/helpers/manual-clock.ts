@@ -3,6 +3,8 @@ import type { Clock, TimerHandle } from "../../src/base/clock.js";
 /** A clock that moves only when the test says so: timers fire in `advance`. */
 export class ManualClock implements Clock {
   private time = 0;
+  /** What `stepWall` moved the wall clock by: `now()` only, not `monotonic()` nor the timers. */
+  private wallStep = 0;
   private seq = 0;
   private readonly timers = new Map<number, { at: number; fn: () => void }>();
 
@@ -22,7 +24,17 @@ export class ManualClock implements Clock {
   }
 
   now(): number {
-    return this.wallLead === undefined ? this.time : Math.floor(this.time + this.wallLead);
+    return this.wallStep + (this.wallLead === undefined ? this.time : Math.floor(this.time + this.wallLead));
+  }
+
+  /** The time the timers run on (performance.now() in Node): a wall-clock step does not move it. */
+  monotonic(): number {
+    return this.time;
+  }
+
+  /** Steps the wall clock (`now()`) by `ms`, back when negative (NTP, a resumed VM): monotonic time and the timers go on as before. */
+  stepWall(ms: number): void {
+    this.wallStep += ms;
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {

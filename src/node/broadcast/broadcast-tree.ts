@@ -106,7 +106,7 @@ export class BroadcastTree {
     this.answers = new GraftAnswers({ timers: this.timers, records: deps.records });
     this.announcements = new Announcements(this.timers, this.options.ihaveInterval, () => deps.frames.maxFrameBytes, () => this.stats.ihaveSent++);
     this.held = new HeldCheck(deps);
-    this.repair = new TreeRepair(this.timers, () => deps.now(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
+    this.repair = new TreeRepair(this.timers, () => this.timers.monotonic(), this.options, this.options.remember, (peer, hashes) => this.graft(peer, hashes));
   }
 
   private get enabled(): boolean {

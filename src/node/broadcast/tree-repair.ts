@@ -29,6 +29,7 @@ export class TreeRepair {
 
   constructor(
     private readonly timers: TimerGroup,
+    /** Monotonic time (the due-times arm the timer). */
     private readonly now: () => number,
     private readonly timings: RepairTimings,
     /** Most hashes waited for at once; announcements beyond are left to anti-entropy. */
