@@ -65,14 +65,16 @@ describe("paged key queries from a peer that pages slowly", () => {
     nodes.push(server, client);
     // Two full pages, then a last one of 3 keys.
     const pages = pageForever(server, 0, (n) => Array.from({ length: n < 2 ? 1000 : 3 }, (_, i) => `step/${String(n * 1000 + i).padStart(9, "0")}`));
+    let answers = 0;
     const step = (message: { type?: string }) => {
       if (message.type !== "queryAck") return;
-      client.off("message", step);
-      clock.stepWall(3_600_000);
+      // The first answer steps the wall clock; the count lets the test end the query's wait only once all three arrived.
+      if (++answers === 1) clock.stepWall(3_600_000);
     };
     client.on("message", step);
     const keys = client.queryKeys("step/", false, 200);
-    await waitUntil(() => pages.sent === 3, 5000, "the three pages asked for");
+    await waitUntil(() => pages.sent === 3 && answers === 3, 5000, "the three pages asked for and answered");
+    client.off("message", step);
     clock.advance(200); // the query's own wait for answers (on the manual clock)
     assert.equal((await keys).length, 2003);
   });
