@@ -148,7 +148,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.gate.runEnded(session, run.complete, run.pushed);
       release?.();
     }
-    const kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    let kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    if (run.resumedRanges) kind += `, from ${run.resumedRanges} ranges where the last run stopped`;
     this.db.log("range sync with %s: %s (%s), %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", kind, run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
     return run;
