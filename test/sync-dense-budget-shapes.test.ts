@@ -35,10 +35,11 @@
  * under 3/4 of the capacity. The margin matters more than it seems: a run
  * the budget stops keeps what it moved, but the rounds go breadth first and
  * the records move at the last level, so a budget spent on the upper levels
- * moves almost nothing, and the next run spends it there again (checked
+ * moves almost nothing, and the next run spent it there again (checked
  * with a slack of 500, no credit and a window of 4 s, 63,000 items of work
  * against 24,000: 9 runs in 3 minutes moved 4, 4, 0, 4, 4, 0, 0, 372 and
- * 2,572 of 9,500 records).
+ * 2,572 of 9,500 records). Such a run now resumes where the last one
+ * stopped (range-frontier.ts, sync-range-frontier.test.ts).
  */
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";

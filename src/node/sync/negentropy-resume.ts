@@ -142,6 +142,13 @@ export interface InitiatorMessage {
   readonly sent: readonly SentRange[];
 }
 
+/** What the initiator took of a reply: ids we have and the peer lacks / the peer has and we lack, and by each id list that differed. */
+export interface TakenReply {
+  have: string[];
+  need: string[];
+  lists: Array<SentRange & { ids: string[] }>;
+}
+
 export interface ReconcileResult {
   /** The next message to send, or null when the initiator is done. */
   output: Uint8Array | null;

@@ -26,7 +26,7 @@ import {
   singles,
   writeRemainder,
 } from "./negentropy-codec.js";
-import { type InitiatorMessage, type ReconcileResult, type SentRange, type WorkItem, mergeByBound, readReply, resumeAfterCut } from "./negentropy-resume.js";
+import { type InitiatorMessage, type ReconcileResult, type SentRange, type TakenReply, type WorkItem, mergeByBound, readReply, resumeAfterCut } from "./negentropy-resume.js";
 import { MAX_RANGES_PER_MESSAGE, RANGE_WORK, Turns, UNSPLIT_PER_RUN, checkReply, maxReplyRanges } from "./negentropy-bounds.js";
 
 const BUCKETS = 16;
@@ -43,8 +43,8 @@ export class Reconciler {
   private written = 0;
   /** Initiator: fingerprinted ranges the peer's replies gave back unsplit. */
   private unsplit = 0;
-  /** Initiator: ranges of the peer's replies still to compare and split, in order (negentropy-resume.ts; one queue for all in flight), and the sequential API's last message. */
-  private pending: WorkItem[] = [];
+  /** Initiator: ranges of the peer's replies still to compare and split, in order (negentropy-resume.ts; one queue for all in flight; range-frontier.ts saves and restores it), and the sequential API's last message. */
+  pending: WorkItem[] = [];
   private last: InitiatorMessage | undefined;
   /** Initiator steps run one at a time (`take` and `next` both await the source). */
   private turn: Promise<unknown> = Promise.resolve();
@@ -181,15 +181,13 @@ export class Reconciler {
   }
 
   /**
-   * Pipelined initiator: reads the reply to `to` (one of several messages in flight). Its id lists tell at once what
-   * we have and the peer lacks and the reverse; its fingerprints, and our ranges that a reply cut at its frame limit
-   * left unanswered (negentropy-resume.ts), join the pending ranges that `next` compares and splits. `turns`: Turns.checked to stop at a turn's end.
+   * Pipelined initiator: reads the reply to `to` (one of several messages in flight). Its id lists tell at once what we have and the peer
+   * lacks and the reverse (`lists`: those of each id list that differed); its fingerprints, and our ranges that a reply cut at its frame
+   * limit left unanswered (negentropy-resume.ts), join the pending ranges that `next` compares and splits. `turns`: Turns.checked to stop at a turn's end.
    */
-  take(reply: Uint8Array, to: InitiatorMessage, turns: { pass(): Promise<void> } = this.turns): Promise<{ have: string[]; need: string[] }> {
+  take(reply: Uint8Array, to: InitiatorMessage, turns: { pass(): Promise<void> } = this.turns): Promise<TakenReply> {
     return this.exclusively(async () => {
-      const have: string[] = [];
-      const need: string[] = [];
-      const refine: WorkItem[] = [];
+      const [have, need, refine, lists]: [string[], string[], WorkItem[], TakenReply["lists"]] = [[], [], [], []];
       const { ranges, count } = await readReply(reply, maxReplyRanges(to.sent.length), turns);
       this.ranges += count;
       this.unsplit += checkReply(ranges, to.sent);
@@ -200,16 +198,17 @@ export class Reconciler {
           refine.push(item);
           continue;
         }
-        const theirs = new Set(item.ids);
+        const [theirs, h, n] = [new Set(item.ids), have.length, need.length];
         for await (const page of this.pages(item.lower, item.upper)) {
           this.scanned += page.length;
           for (const entry of page) if (!theirs.delete(entry.id)) have.push(entry.id);
           await turns.pass();
         }
         for (const id of theirs) need.push(id);
+        if (have.length > h || need.length > n) lists.push({ lower: item.lower, upper: item.upper, mode: Mode.IdList, ids: [...have.slice(h), ...need.slice(n)] });
       }
       this.pending = mergeByBound(this.pending, refine);
-      return { have, need };
+      return { have, need, lists };
     });
   }
 

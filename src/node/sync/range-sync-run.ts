@@ -29,6 +29,9 @@ export interface RangeSyncRun {
   readsPerMessage?: number;
   /** Range runs: our work on the peer's answers in index items read (ranges count RANGE_WORK), charged to the peer's sync budget. */
   work?: number;
+  /** Range runs: ranges of the frontier a run that stopped short saved that this one began with / this one saved (range-frontier.ts). */
+  resumedRanges?: number;
+  savedRanges?: number;
   reason?: string;
 }
 

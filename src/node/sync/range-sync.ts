@@ -32,6 +32,7 @@ import { isRecordShape } from "../../records/record-verifier.js";
 import { StoreCopy } from "./store-copy.js";
 import { PeerRuns } from "./peer-runs.js";
 import { RecordTransfer, linkGone } from "./record-transfer.js";
+import { FrontierRun, RangeFrontiers } from "./range-frontier.js";
 
 export const RBSR_CAPABILITY = "rbsr1";
 /** Sync messages that answer a request of ours. */
@@ -65,6 +66,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
   private readonly requests: SyncRequests;
   private readonly copy: StoreCopy;
   private readonly peers = new PeerRuns();
+  /** Where range runs that stopped short left off, by peer address (range-frontier.ts). */
+  readonly frontiers = new RangeFrontiers(() => this.db.now());
 
   constructor(
     private readonly db: NodeContext,
@@ -145,7 +148,8 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       this.gate.runEnded(session, run.complete, run.pushed);
       release?.();
     }
-    const kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    let kind = !run.resumed ? run.mode : run.mode === "copy" ? "copy, resumed" : `${run.mode}, after a resumed copy`;
+    if (run.resumedRanges) kind += `, from ${run.resumedRanges} ranges where the last run stopped`;
     this.db.log("range sync with %s: %s (%s), %d rounds, %d pushed, %d fetched%s", run.peer, run.complete ? "complete" : "incomplete", kind, run.rounds, run.pushed, run.fetched, run.reason ? ` (${run.reason})` : "");
     if (!this.db.isClosed) this.emit("done", run);
     return run;
@@ -161,9 +165,12 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
     const base = this.baseReads ?? baseReadsPerMessage(this.index.cacheCapacity, this.index.size, RANGES_IN_FLIGHT);
     const budget = new LinkReadBudget(base, maxReadsPerMessage(base, this.index.size), RANGES_IN_FLIGHT);
     const reconciler = new Reconciler(this.index, this.db.frames.rangeMessageBytes, true, this.leafIds, base);
-    const builds = timedBuilds(() => reconciler.next(), () => reconciler.turns.waitedMs);
-    const fetches = this.transfer.fetchQueue(session, run, held);
-    const pushes = this.transfer.pushQueue(session, run); // our records the peer lacks go in the background too
+    // A run that stopped short resumes from where it left off with this peer, then checks the whole set (range-frontier.ts).
+    const frontier = new FrontierRun(this.frontiers, session.address, reconciler);
+    if (frontier.resumed > 0) run.resumedRanges = frontier.resumed;
+    const builds = timedBuilds(async () => frontier.built(await reconciler.next()), () => reconciler.turns.waitedMs);
+    const fetches = this.transfer.fetchQueue(session, run, held, frontier.moved);
+    const pushes = this.transfer.pushQueue(session, run, frontier.moved); // our records the peer lacks go in the background too
     // Our work on the peer's answers is charged to its dialer-side buckets (SyncGate.chargeAnswers): answers that keep us comparing use them up.
     let charged = 0;
     const charge = () => {
@@ -205,6 +212,7 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
             throw err;
           })
           .finally(charge);
+        frontier.taken(out, result.lists);
         reconciler.readsPerMessage = budget.observe(replied - sent, reply.ms, performance.now() - replied - (reconciler.turns.waitedMs - waited) + builds.tookMs(out));
         run.readsPerMessage = Math.max(run.readsPerMessage ?? 0, reconciler.readsPerMessage);
         // Fetches and pushes go on in the background while further rounds are asked for.
@@ -214,16 +222,21 @@ export class RangeSync extends TypedEmitter<RangeSyncEvents> {
       await through.finally(() => answering.delete(through));
     };
     try {
-      await runWindow(await reconciler.start(), { next: builds.next, exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds });
-      await Promise.all([fetches.drain(), pushes.drain()]);
+      const settle = () => Promise.all([fetches.drain(), pushes.drain()]);
+      for (let m = await frontier.first(builds.next), sent = 0; m; m = sent < this.maxRounds ? await frontier.check(builds.next, settle) : undefined) {
+        sent += await runWindow(m, { next: builds.next, exchange, width: RANGES_IN_FLIGHT, maxMessages: this.maxRounds - sent });
+      }
+      await settle();
     } catch (err) {
       // No merge or push of this run goes on after it reported.
       await Promise.all([fetches.drain().catch(() => undefined), pushes.drain().catch(() => undefined)]);
+      run.savedRanges = frontier.ended(false, err) || undefined;
       throw err;
     } finally {
       charge();
     }
-    const complete = reconciler.pendingRanges === 0;
+    const complete = reconciler.pendingRanges === 0 && frontier.whole;
+    run.savedRanges = frontier.ended(complete) || undefined;
     if (!complete) run.reason = `stopped after ${run.rounds} rounds`;
     return complete;
   }

@@ -46,9 +46,9 @@ export class RecordTransfer {
     this.trackers.set(run, tracker);
   }
 
-  /** Pushes for one run: in the background, one acknowledged frame at a time, bounded ids waiting. */
-  pushQueue(session: PeerSession, run: RangeSyncRun): IdQueue {
-    return new IdQueue((ids) => this.push(session, ids, run).then(() => []), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
+  /** Pushes for one run: in the background, one acknowledged frame at a time, bounded ids waiting (`done`: told the ids each push delivered). */
+  pushQueue(session: PeerSession, run: RangeSyncRun, done?: (ids: readonly string[]) => void): IdQueue {
+    return new IdQueue((ids) => this.push(session, ids, run).then(() => (done?.(ids), [])), PUSH_BATCH_IDS, 1, MAX_QUEUED_PUSHES);
   }
 
   /**
@@ -56,14 +56,18 @@ export class RecordTransfer {
    * a sign-up quota hold is on the peer (`held`: PullHolds.rangeHeld), the
    * sign-ups the quota refused from this link (those it remembers:
    * refused-sign-ups.ts) are not asked for again, each to be verified and
-   * refused again; the rest are: the peer's other changes do not wait for the refill.
+   * refused again; the rest are: the peer's other changes do not wait for the refill. `done`: told the ids each
+   * fetch settled (taken in, or not served; not those to ask for again).
    */
-  fetchQueue(session: PeerSession, run: RangeSyncRun, held = false): IdQueue {
+  fetchQueue(session: PeerSession, run: RangeSyncRun, held = false, done?: (ids: readonly string[]) => void): IdQueue {
     const asked = held ? (ids: string[]) => ids.filter((id) => !this.db.quota.refusedFrom(session, id)) : (ids: string[]) => ids;
     return new IdQueue(
-      (ids) => {
+      async (ids) => {
         const wanted = asked(ids);
-        return wanted.length === 0 ? Promise.resolve([]) : this.fetchBatch(session, wanted, run);
+        const again = wanted.length === 0 ? [] : await this.fetchBatch(session, wanted, run);
+        const left = new Set(again);
+        done?.(left.size === 0 ? ids : ids.filter((id) => !left.has(id)));
+        return again;
       },
       this.db.frames.idsPerFetch,
       FETCHES_IN_FLIGHT,
