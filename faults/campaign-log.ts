@@ -44,11 +44,12 @@ export class CampaignLog {
   readonly writes: LoggedWrite[] = [];
   private readonly faults: LoggedFault[] = [];
   private readonly names = new Map<string, string>();
-  private readonly started = Date.now();
+  /** Wall clock (ms) when the campaign began: campaign times are counted from it. */
+  readonly startedAt = Date.now();
 
   /** Campaign time now (ms). */
   now(): number {
-    return Date.now() - this.started;
+    return Date.now() - this.startedAt;
   }
 
   /** A worker's node id (client id) and its name, to show servers by name. */
@@ -58,6 +59,12 @@ export class CampaignLog {
 
   name(id: string): string {
     return this.names.get(id) ?? id;
+  }
+
+  /** `text` with every worker's node id replaced by its name. */
+  withNames(text: string): string {
+    for (const [id, name] of this.names) text = text.split(id).join(name);
+    return text;
   }
 
   write(w: Omit<LoggedWrite, "at" | "by"> & { by: string[] }): void {

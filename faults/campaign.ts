@@ -13,6 +13,7 @@ import { CampaignLog } from "./campaign-log.js";
 import { Cluster, type Worker } from "./cluster.js";
 import type { PendingReport, WorkerReport } from "./protocol.js";
 import { type Checkpoint, checkServers, checkUntil, checkpoint } from "./server-check.js";
+import { SlowTrace } from "./slow-trace.js";
 
 export interface CampaignOptions {
   faults: number;
@@ -27,6 +28,8 @@ export interface CampaignOptions {
   convergeTimeoutMs?: number;
   /** Bound on reaching every server at a checkpoint between faults (default 20 s). */
   checkpointTimeoutMs?: number;
+  /** A checkpoint (or the final convergence) slower than this (ms) prints its trace (faults/slow-trace.ts; default 3 s). */
+  slowMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -226,9 +229,10 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
       if (injected % 10 === 0 || injected === options.faults) log(`faults injected: ${injected}/${options.faults}, writes acknowledged so far: ${acked()}`);
       if (injected % CHECKPOINT_EVERY === 0 && injected < options.faults) {
         await Promise.all(heals);
-        const point = await checkpoint(cluster, campaignLog, injected, lastHealed, options.checkpointTimeoutMs ?? CHECKPOINT_TIMEOUT_MS);
+        const point = await checkpoint(cluster, campaignLog, injected, lastHealed, options.checkpointTimeoutMs ?? CHECKPOINT_TIMEOUT_MS, options.slowMs);
         checkpoints.push(point);
         log(`checkpoint after ${injected} faults: ${point.writes} writes ${point.converged ? `on every server ${point.ms} ms after every fault healed` : `NOT on every server after ${point.ms} ms`} (the last to heal: ${point.lastHealed})`);
+        if (point.slowLog) log(point.slowLog);
       }
     }
     await Promise.all(heals);
@@ -247,8 +251,11 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     if (pendingOutbox > 0) log(`clients still hold ${pendingOutbox} unconfirmed writes`);
 
     const deadline = Date.now() + (options.convergeTimeoutMs ?? 60_000);
-    const check = await checkUntil(deadline, () => checkServers(cluster, campaignLog.writes));
+    const trace = new SlowTrace(cluster, campaignLog, campaignLog.writes.slice(), lastHealed, options.slowMs);
+    const check = await checkUntil(deadline, () => checkServers(cluster, campaignLog.writes), trace);
     const convergeMs = Date.now() - lastHealed;
+    const slowLog = await trace.report("the final convergence", convergeMs, check.converged);
+    if (slowLog) log(slowLog);
     for (const name of check.unreachable) cluster.crashes.push(`${name} did not answer the final check`);
     const unacked = campaignLog.writes.length - acked();
     result = {
@@ -309,5 +316,6 @@ export function checkpointLine(points: readonly Checkpoint[]): string {
   const ms = points.map((p) => p.ms).sort((a, b) => a - b);
   const failed = points.filter((p) => !p.converged).length;
   const median = ms[Math.floor(ms.length / 2)]!;
-  return `checkpoints between faults (every write so far on every server, timed from every fault healed, clients still writing): ${points.length - failed}/${points.length} converged; median ${median} ms, worst ${ms[ms.length - 1]} ms`;
+  const slow = points.filter((p) => p.slowLog !== "").map((p) => `after ${p.afterFaults} faults ${p.ms} ms`);
+  return `checkpoints between faults (every write so far on every server, timed from every fault healed, clients still writing): ${points.length - failed}/${points.length} converged; median ${median} ms, worst ${ms[ms.length - 1]} ms${slow.length ? `; traced as slow (above): ${slow.join(", ")}` : ""}`;
 }

@@ -23,6 +23,10 @@ Run it in a network namespace of its own, e.g.
   --seeds LIST      several seeds, one after the other: 1-5, or 1,3,7
   --converge-ms MS  how long the servers may take to converge after the
                     clients' outboxes emptied (default 120000)
+  --slow-ms MS      print the trace of a checkpoint (or the final
+                    convergence) slower than this: what was missing where
+                    at 1, 3 and 10 s, each worker's links, sync runs and
+                    outbox, the lagging servers' logs (default 3000)
   --help            this text
 `;
 
@@ -49,8 +53,8 @@ function seedList(raw: string | undefined): number[] {
   return seeds;
 }
 
-function parse(argv: string[]): { faults: number; seeds: number[]; convergeMs: number } {
-  const options = { faults: 500, seeds: [1], convergeMs: 120_000 };
+function parse(argv: string[]): { faults: number; seeds: number[]; convergeMs: number; slowMs: number } {
+  const options = { faults: 500, seeds: [1], convergeMs: 120_000, slowMs: 3000 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--help" || arg === "-h") {
@@ -60,17 +64,18 @@ function parse(argv: string[]): { faults: number; seeds: number[]; convergeMs: n
     else if (arg === "--seed") options.seeds = [integer("seed", argv[++i])];
     else if (arg === "--seeds") options.seeds = seedList(argv[++i]);
     else if (arg === "--converge-ms") options.convergeMs = integer("converge-ms", argv[++i]);
+    else if (arg === "--slow-ms") options.slowMs = integer("slow-ms", argv[++i]);
     else fail(`unknown option ${arg}`);
   }
   return options;
 }
 
-const { faults, seeds, convergeMs } = parse(process.argv.slice(2));
+const { faults, seeds, convergeMs, slowMs } = parse(process.argv.slice(2));
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const results: CampaignResult[] = [];
 for (const seed of seeds) {
   out(`fault campaign: ${faults} faults from seed ${seed}, all on loopback`);
-  const result = await runCampaign({ faults, seed, log: out, convergeTimeoutMs: convergeMs });
+  const result = await runCampaign({ faults, seed, log: out, convergeTimeoutMs: convergeMs, slowMs });
   results.push(result);
   out(formatResult(result));
   out("");

@@ -7,6 +7,7 @@
  */
 import { type CampaignLog, type LoggedWrite, type ServerDump, covers } from "./campaign-log.js";
 import type { Cluster } from "./cluster.js";
+import { SlowTrace } from "./slow-trace.js";
 
 /** Pause between two rounds of dumps while waiting for convergence. */
 const POLL_MS = 250;
@@ -62,12 +63,18 @@ export async function checkServers(cluster: Cluster, writes: readonly LoggedWrit
   return { converged, lost, lostUnacked, divergent, examples, dumps, unreachable };
 }
 
-/** Checks until `done(check)` or the deadline; returns the last check. */
-export async function checkUntil(deadline: number, check: () => Promise<Check>): Promise<Check> {
-  let last = await check();
+/** Checks until converged or the deadline; returns the last check. `trace` sees each check (and when it began). */
+export async function checkUntil(deadline: number, check: () => Promise<Check>, trace?: SlowTrace): Promise<Check> {
+  const once = async () => {
+    const began = Date.now();
+    const result = await check();
+    trace?.observe(result, began);
+    return result;
+  };
+  let last = await once();
   while (!last.converged && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, POLL_MS));
-    last = await check();
+    last = await once();
   }
   return last;
 }
@@ -84,20 +91,24 @@ export interface Checkpoint {
   lastHealed: string;
   /** Why it failed (empty when it converged). */
   failureLog: string;
+  /** Why it took over SLOW_MS: faults/slow-trace.ts (empty when it did not). */
+  slowLog: string;
 }
 
 /**
  * Runs one checkpoint: call it once every fault injected so far has healed
  * (`healedAt`: when the last one did). No fault is injected meanwhile.
  */
-export async function checkpoint(cluster: Cluster, campaignLog: CampaignLog, afterFaults: number, healedAt: number, timeoutMs: number): Promise<Checkpoint> {
+export async function checkpoint(cluster: Cluster, campaignLog: CampaignLog, afterFaults: number, healedAt: number, timeoutMs: number, slowMs?: number): Promise<Checkpoint> {
   const writes = campaignLog.writes.slice();
   const lastHealed = campaignLog.lastHealed();
-  const check = await checkUntil(healedAt + timeoutMs, () => checkServers(cluster, writes, false));
+  const trace = new SlowTrace(cluster, campaignLog, writes, healedAt, slowMs);
+  const check = await checkUntil(healedAt + timeoutMs, () => checkServers(cluster, writes, false), trace);
   const ms = Date.now() - healedAt;
+  const slowLog = await trace.report(`checkpoint after ${afterFaults} faults (the last to heal: ${lastHealed})`, ms, check.converged);
   const names = cluster.servers.map((s) => s.name);
   const failureLog = check.converged
     ? ""
     : campaignLog.report(names, check.dumps, [], [`checkpoint after ${afterFaults} faults: ${writes.length} writes not all on every server ${ms} ms after every fault healed`], writes.length);
-  return { afterFaults, writes: writes.length, ms, converged: check.converged, lastHealed, failureLog };
+  return { afterFaults, writes: writes.length, ms, converged: check.converged, lastHealed, failureLog, slowLog };
 }

@@ -10,10 +10,12 @@ import type { Clock } from "../src/base/clock.js";
 import { DHTClient, DHTServer } from "../src/platform/dht-server.js";
 import type { DhtNode, DhtNodeOptions } from "../src/platform/dht-node.js";
 import type { HarnessCommand, WorkerConfig, WorkerReport } from "./protocol.js";
+import { diagnose, keepDebugLog } from "./worker-diag.js";
 
 const config = JSON.parse(process.env.FAULT_WORKER ?? "null") as WorkerConfig | null;
 if (!config) throw new Error("faults/worker.js is started by the fault campaign harness (FAULT_WORKER unset)");
 
+keepDebugLog();
 let skewMs = config.skewMs;
 const clock: Clock = {
   now: () => Date.now() + skewMs,
@@ -137,6 +139,9 @@ process.on("message", (raw) => {
       break;
     case "dump":
       void dump().then((records) => report({ type: "dump", records }));
+      break;
+    case "diag":
+      report({ type: "diag", state: diagnose(node) });
       break;
     case "quiesce":
       void quiesce(command.ms).then((outbox) => report({ type: "quiet", outbox, pending: node.db.outbox.pending().filter((p) => !p.provisional) }));
